@@ -1,0 +1,156 @@
+"""Argument checks shared by ccnn.functional (and the layers above it).
+
+Every public op validates here, in Python, before any C code runs: a bad
+argument becomes a ValueError or TypeError that names it.  Sizes are kept
+below 2**31 so that no index product can overflow inside the kernels.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _runtime
+
+MAX_DIM = 2**31 - 1  # every size, stride, dilation and padding must stay below this
+
+Pair = Tuple[int, int]
+Pads = Tuple[int, int, int, int]  # (top, bottom, left, right)
+
+
+def real_array(a: Any, name: str) -> np.ndarray:
+    """`a` as an ndarray of float32 or float64 (no copy when it already is one).
+
+    float32 stays float32; other real dtypes (ints, bools, float16, float64)
+    become float64.  Complex, object, string and other dtypes are a TypeError.
+    """
+    if isinstance(a, np.ndarray):
+        arr = a
+    else:
+        try:
+            arr = np.asarray(a)
+        except (ValueError, TypeError) as e:  # ragged nested lists and the like
+            raise TypeError(f"{name} must be an array of real numbers ({e})") from None
+    kind = arr.dtype.kind
+    if kind == "c":
+        raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
+    if kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
+    if arr.dtype == np.float32 or arr.dtype == np.float64:
+        return arr
+    return arr.astype(np.float64)
+
+
+def result_dtype(*arrays: Optional[np.ndarray]) -> type:
+    """float32 when every given array is float32, else float64."""
+    present = [a for a in arrays if a is not None]
+    return np.float32 if all(a.dtype == np.float32 for a in present) else np.float64
+
+
+def contiguous(a: np.ndarray, dtype: type) -> np.ndarray:
+    """C-contiguous `a` of `dtype`; the caller's array is never written to."""
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def check_ndim(a: np.ndarray, ndim: int, name: str, layout: str) -> None:
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must be a {ndim}-D array {layout}, got shape {a.shape}")
+
+
+def integer(v: Any, name: str, minimum: int) -> int:
+    """A Python int >= minimum and <= MAX_DIM (bools and floats are TypeErrors)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
+    v = int(v)
+    if v < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+    if v > MAX_DIM:
+        raise ValueError(f"{name} is too large: {v} (the limit is {MAX_DIM})")
+    return v
+
+
+def pair(v: Any, name: str, minimum: int) -> Pair:
+    """An int or a pair of ints, as (height, width)."""
+    if isinstance(v, (tuple, list)):
+        if len(v) != 2:
+            raise ValueError(f"{name} must be an int or a pair (h, w), got {v!r}")
+        return integer(v[0], f"{name}[0]", minimum), integer(v[1], f"{name}[1]", minimum)
+    h = integer(v, name, minimum)
+    return h, h
+
+
+def same_pads(size: int, k: int, stride: int, dilation: int) -> Tuple[int, int]:
+    """TensorFlow/Keras "same": output ceil(size / stride), the extra row at the end."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
+def padding(v: Any, name: str, hw: Pair, kernel: Pair, stride: Pair, dilation: Pair) -> Pads:
+    """Parse int, (ph, pw), ((top, bottom), (left, right)), "valid" or "same"."""
+    if isinstance(v, str):
+        if v == "valid":
+            return 0, 0, 0, 0
+        if v == "same":
+            top, bottom = same_pads(hw[0], kernel[0], stride[0], dilation[0])
+            left, right = same_pads(hw[1], kernel[1], stride[1], dilation[1])
+            return top, bottom, left, right
+        raise ValueError(f"{name} must be an int, a pair, ((top, bottom), (left, right)), "
+                         f"'valid' or 'same'; got {v!r}")
+    if isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(e, (tuple, list)) for e in v):
+        (t, b), (left, r) = _two(v[0], f"{name}[0]"), _two(v[1], f"{name}[1]")
+        return (integer(t, f"{name}[0][0]", 0), integer(b, f"{name}[0][1]", 0),
+                integer(left, f"{name}[1][0]", 0), integer(r, f"{name}[1][1]", 0))
+    ph, pw = pair(v, name, 0)
+    return ph, ph, pw, pw
+
+
+def _two(v: Any, name: str) -> Tuple[Any, Any]:
+    if len(v) != 2:
+        raise ValueError(f"{name} must be a pair (before, after), got {v!r}")
+    return v[0], v[1]
+
+
+def out_size(size: int, pad_lo: int, pad_hi: int, k: int, stride: int, dilation: int,
+             ceil_mode: bool, what: str) -> int:
+    """Output length (computed by the C helper ccnn_out_size); a ValueError when the
+    window does not fit in the padded input."""
+    span = (k - 1) * dilation + 1
+    if span > size + pad_lo + pad_hi:
+        raise ValueError(f"{what}: the kernel (size {k}, dilation {dilation}, span {span}) is "
+                         f"larger than the padded input ({size} + {pad_lo} + {pad_hi})")
+    n = _runtime.out_size(size, pad_lo, pad_hi, k, stride, dilation, bool(ceil_mode))
+    if n < 1:
+        raise ValueError(f"{what}: the output would be empty")
+    return int(n)
+
+
+def check_alloc(shape: Tuple[int, ...], dtype: type, name: str) -> None:
+    """A ValueError, before allocating, when an array of `shape` cannot exist."""
+    nbytes = math.prod(shape) * np.dtype(dtype).itemsize
+    if nbytes > sys.maxsize:
+        raise ValueError(f"{name} of shape {shape} would need {nbytes} bytes: too large")
+
+
+def check_shape(a: np.ndarray, shape: Tuple[int, ...], name: str) -> None:
+    if a.shape != tuple(shape):
+        raise ValueError(f"{name} must have shape {tuple(shape)}, got {a.shape}")
+
+
+def boolean(v: Any, name: str) -> bool:
+    if not isinstance(v, (bool, np.bool_, numbers.Integral)):
+        raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    return bool(v)
+
+
+def nonempty_hw(x: np.ndarray, name: str) -> None:
+    if x.shape[2] < 1 or x.shape[3] < 1:
+        raise ValueError(f"{name} must have height and width >= 1, got shape {x.shape}")
+    if x.shape[2] > MAX_DIM or x.shape[3] > MAX_DIM:
+        raise ValueError(f"{name} is too large: shape {x.shape}")
+
+
+Seed = Union[None, int, np.random.Generator]

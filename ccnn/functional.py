@@ -1,0 +1,337 @@
+"""ccnn.functional -- PyTorch-style ops over NCHW arrays, computed by C kernels.
+
+Every op ``f`` has ``f_backward(grad_out, <f's array inputs>, <f's keyword
+arguments>)`` returning the gradient of each array input.  Extra keyword
+arguments may carry saved state (max-pool ``indices``, the dropout ``mask``)
+to skip recomputation.
+
+dtype rule: the result is float32 when every floating input is float32, else
+float64 (ints and bools are read as float64).  Inputs are never modified and
+outputs never alias them.  Arguments are checked before any C code runs.
+"""
+from __future__ import annotations
+
+import numbers
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+
+from . import _activation, _conv2d, _correlate, _pool
+from . import _checks as chk
+from ._config import get_num_threads
+
+__all__ = [
+    "conv2d", "conv2d_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "relu", "relu_backward", "dropout", "dropout_backward",
+    "correlate", "convolve",
+]
+
+IntPair = Union[int, Tuple[int, int]]
+Padding = Union[str, int, Tuple[int, int], Tuple[Tuple[int, int], Tuple[int, int]]]
+
+
+# --------------------------------------------------------------------- conv2d
+
+def _conv2d_setup(x: Any, weight: Any, stride: IntPair, padding: Padding, dilation: IntPair):
+    """Validated (x, weight, stride, dilation, pads, out_shape, dtype)."""
+    x = chk.real_array(x, "x")
+    weight = chk.real_array(weight, "weight")
+    chk.check_ndim(x, 4, "x", "(N, C, H, W)")
+    chk.check_ndim(weight, 4, "weight", "(out_channels, in_channels, kh, kw)")
+    chk.nonempty_hw(x, "x")
+    if min(weight.shape) < 1:
+        raise ValueError(f"weight must have no zero-length axis, got shape {weight.shape}")
+    if x.shape[1] != weight.shape[1]:
+        raise ValueError(f"channel mismatch: x has {x.shape[1]} channels (x.shape[1]) but weight "
+                         f"expects {weight.shape[1]} (weight.shape[1])")
+    if max(weight.shape[2:]) > chk.MAX_DIM:
+        raise ValueError(f"weight is too large: shape {weight.shape}")
+    sh, sw = chk.pair(stride, "stride", 1)
+    dh, dw = chk.pair(dilation, "dilation", 1)
+    kh, kw = weight.shape[2], weight.shape[3]
+    pads = chk.padding(padding, "padding", x.shape[2:], (kh, kw), (sh, sw), (dh, dw))
+    p = chk.out_size(x.shape[2], pads[0], pads[1], kh, sh, dh, False, "conv2d height")
+    q = chk.out_size(x.shape[3], pads[2], pads[3], kw, sw, dw, False, "conv2d width")
+    out_shape = (x.shape[0], weight.shape[0], p, q)
+    return x, weight, (sh, sw), (dh, dw), pads, out_shape
+
+
+def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
+           padding: Padding = 0, dilation: IntPair = 1) -> np.ndarray:
+    """2-D cross-correlation: y[n,k,p,q] = bias[k] + sum_{c,r,s} weight[k,c,r,s] *
+    x_padded[n, c, p*sh + r*dh, q*sw + s*dw].
+
+    x: (N, C, H, W); weight: (K, C, kh, kw); bias: (K,) or None -> y: (N, K, P, Q)
+    padding: int, (ph, pw), ((top, bottom), (left, right)), "valid" or "same"
+    (TensorFlow's rule: P = ceil(H / sh), the odd extra row at the bottom).
+    """
+    x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
+    if bias is not None:
+        bias = chk.real_array(bias, "bias")
+        chk.check_shape(bias, (weight.shape[0],), "bias")
+    dtype = chk.result_dtype(x, weight, bias)
+    chk.check_alloc(out_shape, dtype, "conv2d output")
+    b = None if bias is None else chk.contiguous(bias, dtype)
+    return _conv2d.conv2d_forward(chk.contiguous(x, dtype), chk.contiguous(weight, dtype), b,
+                                  stride, dilation, pads, get_num_threads())
+
+
+def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
+                    padding: Padding = 0, dilation: IntPair = 1
+                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gradients (grad_x, grad_weight, grad_bias) of conv2d given grad_out = dL/dy.
+
+    grad_out: (N, K, P, Q) -> grad_x: (N, C, H, W), grad_weight: (K, C, kh, kw),
+    grad_bias: (K,) = grad_out summed over N, P, Q.
+    """
+    x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
+    grad_out = chk.real_array(grad_out, "grad_out")
+    chk.check_ndim(grad_out, 4, "grad_out", "(N, K, P, Q)")
+    chk.check_shape(grad_out, out_shape, "grad_out")
+    dtype = chk.result_dtype(grad_out, x, weight)
+    return _conv2d.conv2d_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
+                                   chk.contiguous(weight, dtype), stride, dilation, pads,
+                                   True, True, True, get_num_threads())
+
+
+# -------------------------------------------------------------------- pooling
+
+def _pool_setup(x: Any, kernel_size: IntPair, stride: Optional[IntPair], padding: Padding,
+                ceil_mode: bool, what: str):
+    """Validated (x, kernel, stride, pads, ceil_mode, out_shape)."""
+    x = chk.real_array(x, "x")
+    chk.check_ndim(x, 4, "x", "(N, C, H, W)")
+    chk.nonempty_hw(x, "x")
+    kernel = chk.pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else chk.pair(stride, "stride", 1)
+    ceil_mode = chk.boolean(ceil_mode, "ceil_mode")
+    pads = chk.padding(padding, "padding", x.shape[2:], kernel, stride, (1, 1))
+    for pad, k in ((pads[0], kernel[0]), (pads[1], kernel[0]), (pads[2], kernel[1]), (pads[3], kernel[1])):
+        if 2 * pad > k:
+            raise ValueError(f"padding must be at most half of kernel_size, got padding {padding!r} "
+                             f"for kernel_size {kernel_size!r}")
+    p = chk.out_size(x.shape[2], pads[0], pads[1], kernel[0], stride[0], 1, ceil_mode, f"{what} height")
+    q = chk.out_size(x.shape[3], pads[2], pads[3], kernel[1], stride[1], 1, ceil_mode, f"{what} width")
+    return x, kernel, stride, pads, ceil_mode, (x.shape[0], x.shape[1], p, q)
+
+
+def _grad_out(grad_out: Any, out_shape: Tuple[int, ...]) -> np.ndarray:
+    grad_out = chk.real_array(grad_out, "grad_out")
+    chk.check_ndim(grad_out, 4, "grad_out", "(N, C, P, Q)")
+    chk.check_shape(grad_out, out_shape, "grad_out")
+    return grad_out
+
+
+def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
+               padding: Padding = 0, ceil_mode: bool = False, return_indices: bool = False):
+    """Max over each kernel_size window (padding counts as -inf).
+
+    x: (N, C, H, W) -> y: (N, C, P, Q), and with return_indices the int64 flat
+    index h*W + w of each window's first maximum (a NaN wins: NaN propagates).
+    """
+    x, kernel, stride, pads, ceil_mode, out_shape = _pool_setup(
+        x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
+    return_indices = chk.boolean(return_indices, "return_indices")
+    dtype = chk.result_dtype(x)
+    chk.check_alloc(out_shape, np.int64, "max_pool2d output")
+    y, idx = _pool.max_pool2d_forward(chk.contiguous(x, dtype), kernel, stride, pads, ceil_mode,
+                                      return_indices, get_num_threads())
+    return (y, idx) if return_indices else y
+
+
+def max_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
+                        stride: Optional[IntPair] = None, padding: Padding = 0,
+                        ceil_mode: bool = False, indices: Any = None) -> np.ndarray:
+    """grad_x: each grad_out value goes to its window's (first) maximum.
+
+    indices (from max_pool2d(..., return_indices=True)) skips recomputing it."""
+    x, kernel, stride, pads, ceil_mode, out_shape = _pool_setup(
+        x, kernel_size, stride, padding, ceil_mode, "max_pool2d")
+    grad_out = _grad_out(grad_out, out_shape)
+    dtype = chk.result_dtype(grad_out, x)
+    nthreads = get_num_threads()
+    if indices is None:
+        _, idx = _pool.max_pool2d_forward(chk.contiguous(x, dtype), kernel, stride, pads,
+                                          ceil_mode, True, nthreads)
+    else:
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"indices must be an integer array, got dtype {idx.dtype}")
+        chk.check_shape(idx, out_shape, "indices")
+        plane = x.shape[2] * x.shape[3]
+        if idx.size and (idx.min() < 0 or idx.max() >= plane):
+            raise ValueError(f"indices must lie in [0, H*W) = [0, {plane})")
+        idx = np.ascontiguousarray(idx, dtype=np.int64)
+    return _pool.max_pool2d_backward(chk.contiguous(grad_out, dtype), idx, x.shape, kernel,
+                                     stride, pads, ceil_mode, nthreads)
+
+
+def avg_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
+               padding: Padding = 0, ceil_mode: bool = False,
+               count_include_pad: bool = True) -> np.ndarray:
+    """Mean over each window; the divisor follows PyTorch (count_include_pad
+    counts the zero padding, never the part of a ceil_mode window beyond it)."""
+    x, kernel, stride, pads, ceil_mode, out_shape = _pool_setup(
+        x, kernel_size, stride, padding, ceil_mode, "avg_pool2d")
+    count_include_pad = chk.boolean(count_include_pad, "count_include_pad")
+    dtype = chk.result_dtype(x)
+    chk.check_alloc(out_shape, dtype, "avg_pool2d output")
+    return _pool.avg_pool2d_forward(chk.contiguous(x, dtype), kernel, stride, pads, ceil_mode,
+                                    count_include_pad, get_num_threads())
+
+
+def avg_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
+                        stride: Optional[IntPair] = None, padding: Padding = 0,
+                        ceil_mode: bool = False, count_include_pad: bool = True) -> np.ndarray:
+    """grad_x: each grad_out value spread evenly (1/divisor) over its window."""
+    x, kernel, stride, pads, ceil_mode, out_shape = _pool_setup(
+        x, kernel_size, stride, padding, ceil_mode, "avg_pool2d")
+    count_include_pad = chk.boolean(count_include_pad, "count_include_pad")
+    grad_out = _grad_out(grad_out, out_shape)
+    dtype = chk.result_dtype(grad_out, x)
+    return _pool.avg_pool2d_backward(chk.contiguous(grad_out, dtype), x.shape, kernel, stride,
+                                     pads, ceil_mode, count_include_pad, get_num_threads())
+
+
+# ---------------------------------------------------------------- activations
+
+def relu(x: Any) -> np.ndarray:
+    """max(x, 0), any shape; NaN stays NaN."""
+    x = chk.real_array(x, "x")
+    dtype = chk.result_dtype(x)
+    return _activation.relu_forward(chk.contiguous(x, dtype).reshape(-1),
+                                    get_num_threads()).reshape(x.shape)
+
+
+def relu_backward(grad_out: Any, x: Any) -> np.ndarray:
+    """grad_out * (x > 0)."""
+    x = chk.real_array(x, "x")
+    grad_out = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(grad_out, x.shape, "grad_out")
+    dtype = chk.result_dtype(grad_out, x)
+    return _activation.relu_backward(chk.contiguous(grad_out, dtype).reshape(-1),
+                                     chk.contiguous(x, dtype).reshape(-1),
+                                     get_num_threads()).reshape(x.shape)
+
+
+def _rate(rate: Any) -> float:
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"rate must be a float in [0, 1), got {type(rate).__name__}")
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    return rate
+
+
+def dropout(x: Any, rate: float, training: bool = True,
+            seed: Union[None, int, np.random.Generator] = None
+            ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """Inverted dropout: (y, mask) with y = x * mask / (1 - rate).
+
+    mask is a bool array (True = kept, each with probability 1 - rate) drawn
+    from `seed` (None, an int, or a numpy Generator).  With training=False the
+    result is (a copy of x, None)."""
+    rate = _rate(rate)
+    training = chk.boolean(training, "training")
+    x = chk.real_array(x, "x")
+    if seed is not None and not isinstance(seed, np.random.Generator):
+        if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral):
+            raise TypeError(f"seed must be None, an int or a numpy.random.Generator, "
+                            f"got {type(seed).__name__}")
+        if seed < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
+    dtype = chk.result_dtype(x)
+    if not training:
+        return np.array(x, dtype=dtype, copy=True), None
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    mask = rng.random(x.shape) >= rate
+    y = _activation.dropout_apply(chk.contiguous(x, dtype).reshape(-1), mask.reshape(-1).view(np.uint8),
+                                  1.0 / (1.0 - rate), get_num_threads())
+    return y.reshape(x.shape), mask
+
+
+def dropout_backward(grad_out: Any, mask: Optional[Any], rate: float) -> np.ndarray:
+    """grad_out * mask / (1 - rate); a copy of grad_out when mask is None."""
+    rate = _rate(rate)
+    grad_out = chk.real_array(grad_out, "grad_out")
+    dtype = chk.result_dtype(grad_out)
+    if mask is None:
+        return np.array(grad_out, dtype=dtype, copy=True)
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"mask must be a bool array (from dropout), got dtype {mask.dtype}")
+    chk.check_shape(mask, grad_out.shape, "mask")
+    g = _activation.dropout_apply(chk.contiguous(grad_out, dtype).reshape(-1),
+                                  np.ascontiguousarray(mask).reshape(-1).view(np.uint8),
+                                  1.0 / (1.0 - rate), get_num_threads())
+    return g.reshape(grad_out.shape)
+
+
+# ------------------------------------------------------ correlate / convolve
+
+_MODES = ("full", "valid", "same")
+
+
+def _window(m: int, n: int, mode: str, flipped: bool, two_d: bool) -> Tuple[int, int]:
+    """(length, offset) of `mode`'s window into the full correlation along one
+    axis of lengths m (a) and n (v).  1-D follows numpy, 2-D follows scipy."""
+    if mode == "full":
+        return m + n - 1, 0
+    if mode == "valid":
+        return abs(m - n) + 1, min(m, n) - 1
+    if two_d:  # scipy: the shape of a, centred
+        return m, (n - 1) // 2 if flipped else n // 2
+    if flipped or m >= n:  # numpy: length max(m, n)
+        return max(m, n), (min(m, n) - 1) // 2
+    return n, m // 2
+
+
+def _correlate_or_convolve(a: Any, v: Any, mode: Any, flipped: bool) -> np.ndarray:
+    name = "convolve" if flipped else "correlate"
+    a = chk.real_array(a, "a")
+    v = chk.real_array(v, "v")
+    if not isinstance(mode, str) or mode not in _MODES:
+        raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
+    if a.ndim not in (1, 2) or v.ndim != a.ndim:
+        raise ValueError(f"{name}: a and v must both be 1-D or both be 2-D, got a.ndim={a.ndim}, "
+                         f"v.ndim={v.ndim}")
+    if a.size == 0:
+        raise ValueError(f"a must not be empty, got shape {a.shape}")
+    if v.size == 0:
+        raise ValueError(f"v must not be empty, got shape {v.shape}")
+    two_d = a.ndim == 2
+    a2 = a if two_d else a.reshape(1, -1)
+    v2 = v if two_d else v.reshape(1, -1)
+    if max(a2.shape + v2.shape) > chk.MAX_DIM // 2:
+        raise ValueError(f"{name}: a or v is too large")
+    if mode == "valid" and two_d:
+        bigger = all(m >= n for m, n in zip(a2.shape, v2.shape))
+        smaller = all(m <= n for m, n in zip(a2.shape, v2.shape))
+        if not (bigger or smaller):
+            raise ValueError(f"{name}: for mode 'valid', a or v must be at least as large as the "
+                             f"other in every dimension, got {a.shape} and {v.shape}")
+    dtype = chk.result_dtype(a, v)
+    if flipped:  # convolution = correlation with the kernel flipped
+        v2 = v2[::-1, ::-1]
+    ho, oh = _window(a2.shape[0], v2.shape[0], mode, flipped, True)
+    wo, ow = _window(a2.shape[1], v2.shape[1], mode, flipped, two_d)
+    if not two_d:
+        ho, oh = 1, 0
+    chk.check_alloc((ho, wo), dtype, f"{name} output")
+    out = _correlate.correlate2d(chk.contiguous(a2, dtype), chk.contiguous(v2, dtype),
+                                 (ho, wo), (oh, ow), get_num_threads())
+    return out if two_d else out.reshape(-1)
+
+
+def correlate(a: Any, v: Any, mode: str = "valid") -> np.ndarray:
+    """Cross-correlation (no flip): 1-D like numpy.correlate, 2-D like
+    scipy.signal.correlate2d.  The textbook's example:
+    correlate([1, 3, 2, 2, 0, 2, 3], [-1, 0, 1]) -> [1, -1, -2, 0, 3]."""
+    return _correlate_or_convolve(a, v, mode, flipped=False)
+
+
+def convolve(a: Any, v: Any, mode: str = "full") -> np.ndarray:
+    """Convolution (the kernel flipped): 1-D like numpy.convolve, 2-D like
+    scipy.signal.convolve2d."""
+    return _correlate_or_convolve(a, v, mode, flipped=True)

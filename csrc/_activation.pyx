@@ -1,0 +1,49 @@
+"""ccnn._activation -- thin binding over csrc/activation.c (ReLU, dropout)."""
+import numpy as np
+from cython cimport floating
+from libc.stdint cimport uint8_t
+from ckernels cimport *
+
+
+def relu_forward(const floating[::1] x, int nthreads):
+    out = np.empty(x.shape[0], dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] y = out
+    if x.shape[0] == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_relu_forward_f32(&y[0], &x[0], x.shape[0], nthreads)
+        else:
+            ccnn_relu_forward_f64(&y[0], &x[0], x.shape[0], nthreads)
+    return out
+
+
+def relu_backward(const floating[::1] dout, const floating[::1] x, int nthreads):
+    if dout.shape[0] != x.shape[0]:
+        raise ValueError("grad_out and x differ in size")
+    out = np.empty(x.shape[0], dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] dx = out
+    if x.shape[0] == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_relu_backward_f32(&dx[0], &dout[0], &x[0], x.shape[0], nthreads)
+        else:
+            ccnn_relu_backward_f64(&dx[0], &dout[0], &x[0], x.shape[0], nthreads)
+    return out
+
+
+def dropout_apply(const floating[::1] x, const uint8_t[::1] mask, double scale, int nthreads):
+    """x * mask * scale (forward and backward of inverted dropout)."""
+    if mask.shape[0] != x.shape[0]:
+        raise ValueError("mask and x differ in size")
+    out = np.empty(x.shape[0], dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] y = out
+    if x.shape[0] == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_dropout_forward_f32(&y[0], &x[0], &mask[0], <float>scale, x.shape[0], nthreads)
+        else:
+            ccnn_dropout_forward_f64(&y[0], &x[0], &mask[0], scale, x.shape[0], nthreads)
+    return out

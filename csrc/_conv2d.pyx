@@ -1,0 +1,86 @@
+"""ccnn._conv2d -- thin binding over csrc/conv2d.c.
+
+Arguments arrive validated, C-contiguous and of one dtype (ccnn.functional
+does that); this layer only allocates outputs and releases the GIL.
+"""
+import numpy as np
+from cython cimport floating
+from ckernels cimport *
+
+
+cdef inline tuple shape4(Py_ssize_t *s):
+    return (s[0], s[1], s[2], s[3])
+
+
+cdef ccnn_conv2d_dims make_dims(tuple xshape, tuple wshape, tuple stride, tuple dilation,
+                                tuple pads) except *:
+    cdef ccnn_conv2d_dims d
+    cdef int err = ccnn_conv2d_dims_init(
+        &d, xshape[0], xshape[1], xshape[2], xshape[3], wshape[0], wshape[2], wshape[3],
+        stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1], pads[2], pads[3])
+    if err != CCNN_OK:
+        raise ValueError(f"invalid conv2d geometry (code {err})")
+    return d
+
+
+def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight, bias,
+                   tuple stride, tuple dilation, tuple pads, int nthreads):
+    """y (n,k,p,q) from x (n,c,h,w), weight (k,c,r,s), bias (k,) or None;
+    pads = (top, bottom, left, right)."""
+    cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
+                                        stride, dilation, pads)
+    dtype = np.float32 if floating is float else np.float64
+    out = np.empty((d.n, d.k, d.p, d.q), dtype=dtype)
+    cdef floating[:, :, :, ::1] y = out
+    cdef const floating[::1] b
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        b = bias
+        bptr = &b[0]
+    if d.n == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_conv2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+        else:
+            ccnn_conv2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+    return out
+
+
+def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
+                    const floating[:, :, :, ::1] weight, tuple stride, tuple dilation, tuple pads,
+                    bint need_dx, bint need_dweight, bint need_dbias, int nthreads):
+    """(dx or None, dweight or None, dbias or None)."""
+    cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
+                                        stride, dilation, pads)
+    if shape4(dout.shape) != (d.n, d.k, d.p, d.q):
+        raise ValueError("grad_out has the wrong shape")
+    dtype = np.float32 if floating is float else np.float64
+    dx = np.zeros((d.n, d.c, d.h, d.w), dtype=dtype) if need_dx else None
+    dw = np.zeros((d.k, d.c, d.r, d.s), dtype=dtype) if need_dweight else None
+    db = np.zeros((d.k,), dtype=dtype) if need_dbias else None
+    if d.n == 0:
+        return dx, dw, db
+    cdef floating[:, :, :, ::1] dx_v
+    cdef floating[:, :, :, ::1] dw_v
+    cdef floating[::1] db_v
+    cdef floating *dx_p = NULL
+    cdef floating *dw_p = NULL
+    cdef floating *db_p = NULL
+    if need_dx:
+        dx_v = dx
+        dx_p = &dx_v[0, 0, 0, 0]
+    if need_dweight:
+        dw_v = dw
+        dw_p = &dw_v[0, 0, 0, 0]
+    if need_dbias:
+        db_v = db
+        db_p = &db_v[0]
+    with nogil:
+        if floating is float:
+            ccnn_conv2d_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                     &weight[0, 0, 0, 0], &d, nthreads)
+        else:
+            ccnn_conv2d_backward_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                     &weight[0, 0, 0, 0], &d, nthreads)
+    return dx, dw, db

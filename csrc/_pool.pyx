@@ -1,0 +1,96 @@
+"""ccnn._pool -- thin binding over csrc/pool.c (inputs arrive validated)."""
+import numpy as np
+from cython cimport floating
+from libc.stdint cimport int64_t
+from ckernels cimport *
+
+
+cdef inline tuple shape4(Py_ssize_t *s):
+    return (s[0], s[1], s[2], s[3])
+
+
+cdef ccnn_pool2d_dims make_dims(tuple xshape, tuple kernel, tuple stride, tuple pads,
+                                bint ceil_mode, bint count_include_pad) except *:
+    cdef ccnn_pool2d_dims d
+    cdef int err = ccnn_pool2d_dims_init(
+        &d, xshape[0], xshape[1], xshape[2], xshape[3], kernel[0], kernel[1], stride[0], stride[1],
+        pads[0], pads[1], pads[2], pads[3], ceil_mode, count_include_pad)
+    if err != CCNN_OK:
+        raise ValueError(f"invalid pooling geometry (code {err})")
+    return d
+
+
+def max_pool2d_forward(const floating[:, :, :, ::1] x, tuple kernel, tuple stride, tuple pads,
+                       bint ceil_mode, bint return_indices, int nthreads):
+    """(y (n,c,p,q), argmax int64 (n,c,p,q) or None)."""
+    cdef ccnn_pool2d_dims d = make_dims(shape4(x.shape), kernel, stride, pads, ceil_mode, True)
+    out = np.empty((d.n, d.c, d.p, d.q), dtype=np.float32 if floating is float else np.float64)
+    idx = np.empty((d.n, d.c, d.p, d.q), dtype=np.int64) if return_indices else None
+    if d.n * d.c == 0:
+        return out, idx
+    cdef floating[:, :, :, ::1] y = out
+    cdef int64_t[:, :, :, ::1] idx_v
+    cdef int64_t *idx_p = NULL
+    if return_indices:
+        idx_v = idx
+        idx_p = &idx_v[0, 0, 0, 0]
+    with nogil:
+        if floating is float:
+            ccnn_max_pool2d_forward_f32(&y[0, 0, 0, 0], idx_p, &x[0, 0, 0, 0], &d, nthreads)
+        else:
+            ccnn_max_pool2d_forward_f64(&y[0, 0, 0, 0], idx_p, &x[0, 0, 0, 0], &d, nthreads)
+    return out, idx
+
+
+def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :, ::1] indices,
+                        tuple xshape, tuple kernel, tuple stride, tuple pads, bint ceil_mode,
+                        int nthreads):
+    """dx (n,c,h,w); every index must already be known to lie in [0, h*w)."""
+    cdef ccnn_pool2d_dims d = make_dims(xshape, kernel, stride, pads, ceil_mode, True)
+    if shape4(dout.shape) != (d.n, d.c, d.p, d.q) or shape4(indices.shape) != (d.n, d.c, d.p, d.q):
+        raise ValueError("grad_out or indices has the wrong shape")
+    dx = np.zeros((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
+    if d.n * d.c == 0:
+        return dx
+    cdef floating[:, :, :, ::1] dx_v = dx
+    with nogil:
+        if floating is float:
+            ccnn_max_pool2d_backward_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &indices[0, 0, 0, 0], &d, nthreads)
+        else:
+            ccnn_max_pool2d_backward_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &indices[0, 0, 0, 0], &d, nthreads)
+    return dx
+
+
+def avg_pool2d_forward(const floating[:, :, :, ::1] x, tuple kernel, tuple stride, tuple pads,
+                       bint ceil_mode, bint count_include_pad, int nthreads):
+    cdef ccnn_pool2d_dims d = make_dims(shape4(x.shape), kernel, stride, pads, ceil_mode,
+                                        count_include_pad)
+    out = np.empty((d.n, d.c, d.p, d.q), dtype=np.float32 if floating is float else np.float64)
+    if d.n * d.c == 0:
+        return out
+    cdef floating[:, :, :, ::1] y = out
+    with nogil:
+        if floating is float:
+            ccnn_avg_pool2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &d, nthreads)
+        else:
+            ccnn_avg_pool2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &d, nthreads)
+    return out
+
+
+def avg_pool2d_backward(const floating[:, :, :, ::1] dout, tuple xshape, tuple kernel,
+                        tuple stride, tuple pads, bint ceil_mode, bint count_include_pad,
+                        int nthreads):
+    cdef ccnn_pool2d_dims d = make_dims(xshape, kernel, stride, pads, ceil_mode, count_include_pad)
+    if shape4(dout.shape) != (d.n, d.c, d.p, d.q):
+        raise ValueError("grad_out has the wrong shape")
+    dx = np.zeros((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
+    if d.n * d.c == 0:
+        return dx
+    cdef floating[:, :, :, ::1] dx_v = dx
+    with nogil:
+        if floating is float:
+            ccnn_avg_pool2d_backward_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &d, nthreads)
+        else:
+            ccnn_avg_pool2d_backward_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &d, nthreads)
+    return dx
+

@@ -1,0 +1,23 @@
+"""ccnn._runtime -- build and run-time facts (OpenMP, SIMD path)."""
+from ckernels cimport ccnn_simd_path, ccnn_have_openmp, ccnn_max_threads, ccnn_out_size
+
+
+def simd_path():
+    """The SIMD clone the loader picks on this CPU."""
+    return ccnn_simd_path().decode()
+
+
+def have_openmp():
+    return bool(ccnn_have_openmp())
+
+
+def max_threads():
+    """Threads OpenMP would use by default (1 without OpenMP)."""
+    return ccnn_max_threads()
+
+
+def out_size(long long inp, long long pad_lo, long long pad_hi, long long k, long long stride,
+             long long dilation, bint ceil_mode):
+    """Output length of a sliding window -- ccnn_out_size in ccnn_common.h, the one
+    place this formula lives.  Arguments must lie in [0, 2**31)."""
+    return ccnn_out_size(inp, pad_lo, pad_hi, k, stride, dilation, ceil_mode)

@@ -1,0 +1,187 @@
+/* conv2d.c -- direct 2-D cross-correlation kernels (see conv2d.h).
+ *
+ * The typed bodies are written once, at the bottom of this file, and
+ * instantiated for float and double by including this file into itself with
+ * REAL / SUF defined (a C stand-in for Cython's fused types).
+ *
+ * Work split (no two threads ever write one element):
+ *   forward          parallel over (n, k)  -> each thread owns y[n,k,:,:]
+ *   backward data    parallel over (n, c)  -> each thread owns dx[n,c,:,:]
+ *   backward weight  parallel over (k, c)  -> each thread owns dw[k,c,:,:]
+ *   backward bias    parallel over k
+ */
+#ifndef REAL
+#include <string.h>
+#include "conv2d.h"
+#include "kernels_common.h"
+
+int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
+                          int64_t n, int64_t c, int64_t h, int64_t w,
+                          int64_t k, int64_t r, int64_t s,
+                          int64_t stride_h, int64_t stride_w,
+                          int64_t dil_h, int64_t dil_w,
+                          int64_t pad_top, int64_t pad_bottom,
+                          int64_t pad_left, int64_t pad_right)
+{
+    if (n < 0 || c < 1 || h < 1 || w < 1 || k < 1 || r < 1 || s < 1 ||
+        stride_h < 1 || stride_w < 1 || dil_h < 1 || dil_w < 1 ||
+        pad_top < 0 || pad_bottom < 0 || pad_left < 0 || pad_right < 0)
+        return CCNN_EBADARG;
+    const int64_t lim = (int64_t)1 << 31;
+    if (h >= lim || w >= lim || r >= lim || s >= lim || stride_h >= lim || stride_w >= lim ||
+        dil_h >= lim || dil_w >= lim || pad_top >= lim || pad_bottom >= lim ||
+        pad_left >= lim || pad_right >= lim)
+        return CCNN_EOVERFLOW;
+    d->n = n; d->c = c; d->h = h; d->w = w;
+    d->k = k; d->r = r; d->s = s;
+    d->stride_h = stride_h; d->stride_w = stride_w;
+    d->dil_h = dil_h; d->dil_w = dil_w;
+    d->pad_top = pad_top; d->pad_bottom = pad_bottom;
+    d->pad_left = pad_left; d->pad_right = pad_right;
+    d->p = ccnn_out_size(h, pad_top, pad_bottom, r, stride_h, dil_h, 0);
+    d->q = ccnn_out_size(w, pad_left, pad_right, s, stride_w, dil_w, 0);
+    if (d->p < 1 || d->q < 1) return CCNN_EEMPTY;
+    if (ccnn_product_overflows(4, n, c, h, w) || ccnn_product_overflows(4, k, c, r, s) ||
+        ccnn_product_overflows(4, n, k, d->p, d->q))
+        return CCNN_EOVERFLOW;
+    return CCNN_OK;
+}
+
+#define REAL float
+#define SUF(name) name##_f32
+#include "conv2d.c"
+#undef REAL
+#undef SUF
+
+#define REAL double
+#define SUF(name) name##_f64
+#include "conv2d.c"
+#undef REAL
+#undef SUF
+
+#else /* ---- typed bodies, REAL = float or double ---------------------------- */
+
+void SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
+                              const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
+    const int64_t P = d->p, Q = d->q, sh = d->stride_h, sw = d->stride_w;
+    const int64_t dh = d->dil_h, dw = d->dil_w, pt = d->pad_top, pl = d->pad_left;
+    const int nt = ccnn_threads_for(nthreads, N * K * P * Q * C * R * S);
+    (void)nt;
+    #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < N; n++) {
+        for (int64_t k = 0; k < K; k++) {
+            REAL *y = out + (n * K + k) * P * Q;                /* (p, q) */
+            const REAL b = bias ? bias[k] : (REAL)0;
+            for (int64_t i = 0; i < P * Q; i++) y[i] = b;
+            for (int64_t c = 0; c < C; c++) {
+                const REAL *x = inp + (n * C + c) * H * W;      /* (h, w) */
+                const REAL *wk = weight + (k * C + c) * R * S;  /* (r, s) */
+                for (int64_t r = 0; r < R; r++) {
+                    int64_t plo, phi;                           /* rows inside the input */
+                    ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
+                    for (int64_t s = 0; s < S; s++) {
+                        const int64_t off = s * dw - pl;
+                        int64_t qlo, qhi;
+                        ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
+                        if (qhi <= qlo) continue;
+                        const REAL wv = wk[r * S + s];
+                        for (int64_t p = plo; p < phi; p++) {
+                            const REAL *xrow = x + (p * sh + r * dh - pt) * W;
+                            /* y[p, q] += wv * x[ih, q*sw + off]  for q in [qlo, qhi) */
+                            SUF(ccnn_axpy)(qhi - qlo, wv, xrow + qlo * sw + off, sw,
+                                           y + p * Q + qlo, 1);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+void SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
+                               const REAL *dout, const REAL *inp, const REAL *weight,
+                               const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
+    const int64_t P = d->p, Q = d->q, sh = d->stride_h, sw = d->stride_w;
+    const int64_t dh = d->dil_h, dw = d->dil_w, pt = d->pad_top, pl = d->pad_left;
+    const int nt = ccnn_threads_for(nthreads, N * K * P * Q * C * R * S);
+    (void)nt;
+
+    /* dbias[k] = sum_{n,p,q} dout[n,k,p,q] */
+    if (dbias) {
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t k = 0; k < K; k++) {
+            double acc = 0.0;
+            for (int64_t n = 0; n < N; n++)
+                acc += SUF(ccnn_sum)(P * Q, dout + (n * K + k) * P * Q);
+            dbias[k] = (REAL)acc;
+        }
+    }
+
+    /* dinp[n,c,ih,iw] = sum_{k,r,s} w[k,c,r,s] * dout[n,k,p,q]
+     * over the (p,q) with p*sh - pt + r*dh = ih and q*sw - pl + s*dw = iw. */
+    if (dinp) {
+        #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+        for (int64_t n = 0; n < N; n++) {
+            for (int64_t c = 0; c < C; c++) {
+                REAL *dx = dinp + (n * C + c) * H * W;           /* (h, w) */
+                memset(dx, 0, (size_t)(H * W) * sizeof(REAL));
+                for (int64_t k = 0; k < K; k++) {
+                    const REAL *dy = dout + (n * K + k) * P * Q; /* (p, q) */
+                    const REAL *wk = weight + (k * C + c) * R * S;
+                    for (int64_t r = 0; r < R; r++) {
+                        int64_t plo, phi;
+                        ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
+                        for (int64_t s = 0; s < S; s++) {
+                            const int64_t off = s * dw - pl;
+                            int64_t qlo, qhi;
+                            ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
+                            if (qhi <= qlo) continue;
+                            const REAL wv = wk[r * S + s];
+                            for (int64_t p = plo; p < phi; p++) {
+                                REAL *dxrow = dx + (p * sh + r * dh - pt) * W;
+                                SUF(ccnn_axpy)(qhi - qlo, wv, dy + p * Q + qlo, 1,
+                                               dxrow + qlo * sw + off, sw);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /* dweight[k,c,r,s] = sum_{n,p,q} dout[n,k,p,q] * x[n,c,p*sh-pt+r*dh, q*sw-pl+s*dw] */
+    if (dweight) {
+        #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+        for (int64_t k = 0; k < K; k++) {
+            for (int64_t c = 0; c < C; c++) {
+                REAL *dwk = dweight + (k * C + c) * R * S;        /* (r, s) */
+                for (int64_t r = 0; r < R; r++) {
+                    int64_t plo, phi;
+                    ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
+                    for (int64_t s = 0; s < S; s++) {
+                        const int64_t off = s * dw - pl;
+                        int64_t qlo, qhi;
+                        ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
+                        double acc = 0.0;
+                        if (qhi > qlo) {
+                            for (int64_t n = 0; n < N; n++) {
+                                const REAL *dy = dout + (n * K + k) * P * Q;
+                                const REAL *x = inp + (n * C + c) * H * W;
+                                for (int64_t p = plo; p < phi; p++)
+                                    acc += SUF(ccnn_dot)(qhi - qlo, dy + p * Q + qlo, 1,
+                                                         x + (p * sh + r * dh - pt) * W + qlo * sw + off, sw);
+                            }
+                        }
+                        dwk[r * S + s] = (REAL)acc;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#endif /* REAL */

@@ -1,0 +1,52 @@
+/* conv2d.h -- padded, strided, dilated 2-D cross-correlation, forward and backward.
+ *
+ *   y[n,k,p,q] = bias[k] + sum_{c,r,s} w[k,c,r,s] * x[n, c, p*sh - pad_top  + r*dh,
+ *                                                        q*sw - pad_left + s*dw]
+ * (terms whose input index falls in the padding are zero).
+ */
+#ifndef CCNN_CONV2D_H
+#define CCNN_CONV2D_H
+#include "ccnn_common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct {
+    int64_t n, c, h, w;          /* input  x (n, c, h, w)                    */
+    int64_t k, r, s;             /* weight   (k, c, r, s), bias (k)          */
+    int64_t p, q;                /* output y (n, k, p, q), set by dims_init  */
+    int64_t stride_h, stride_w;
+    int64_t dil_h, dil_w;
+    int64_t pad_top, pad_bottom, pad_left, pad_right;
+} ccnn_conv2d_dims;
+
+/* Fills *d and computes the output size (p, q).  Returns CCNN_OK, or
+ * CCNN_EBADARG / CCNN_EEMPTY / CCNN_EOVERFLOW; *d is then unusable. */
+int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
+                          int64_t n, int64_t c, int64_t h, int64_t w,
+                          int64_t k, int64_t r, int64_t s,
+                          int64_t stride_h, int64_t stride_w,
+                          int64_t dil_h, int64_t dil_w,
+                          int64_t pad_top, int64_t pad_bottom,
+                          int64_t pad_left, int64_t pad_right);
+
+/* out: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s); bias: (k) or NULL */
+void ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
+                             const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+void ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
+                             const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+
+/* dinp: (n,c,h,w) or NULL to skip; dweight: (k,c,r,s) or NULL; dbias: (k) or NULL;
+ * dout: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s).  Gradients are
+ * overwritten, not accumulated. */
+void ccnn_conv2d_backward_f32(float *dinp, float *dweight, float *dbias,
+                              const float *dout, const float *inp, const float *weight,
+                              const ccnn_conv2d_dims *d, int nthreads);
+void ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias,
+                              const double *dout, const double *inp, const double *weight,
+                              const ccnn_conv2d_dims *d, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CCNN_CONV2D_H */

@@ -1,0 +1,47 @@
+/* correlate.c -- 2-D cross-correlation over a window of the full result
+ * (see correlate.h).  Parallel over output rows; each thread owns its rows. */
+#ifndef REAL
+#include "correlate.h"
+#include "kernels_common.h"
+
+#define REAL float
+#define SUF(name) name##_f32
+#include "correlate.c"
+#undef REAL
+#undef SUF
+
+#define REAL double
+#define SUF(name) name##_f64
+#include "correlate.c"
+#undef REAL
+#undef SUF
+
+#else /* ---- typed bodies ---------------------------------------------------- */
+
+void SUF(ccnn_correlate2d)(REAL *out, const REAL *a, const REAL *v,
+                           const ccnn_correlate_dims *d, int nthreads)
+{
+    const int64_t HA = d->ha, WA = d->wa, HV = d->hv, WV = d->wv, HO = d->ho, WO = d->wo;
+    const int nt = ccnn_threads_for(nthreads, HO * WO * HV * WV);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < HO; i++) {
+        REAL *orow = out + i * WO;                          /* (wo) */
+        for (int64_t j = 0; j < WO; j++) orow[j] = 0;
+        for (int64_t u = 0; u < HV; u++) {
+            const int64_t ia = i + d->off_h + u - (HV - 1); /* row of a */
+            if (ia < 0 || ia >= HA) continue;
+            const REAL *arow = a + ia * WA;
+            for (int64_t t = 0; t < WV; t++) {
+                /* orow[j] += v[u,t] * a[ia, j + off] for j with 0 <= j + off < WA */
+                const int64_t off = d->off_w + t - (WV - 1);
+                int64_t jlo, jhi;
+                ccnn_valid_range(WO, 1, off, WA, &jlo, &jhi);
+                if (jhi > jlo)
+                    SUF(ccnn_axpy)(jhi - jlo, v[u * WV + t], arow + jlo + off, 1, orow + jlo, 1);
+            }
+        }
+    }
+}
+
+#endif /* REAL */

@@ -1,0 +1,78 @@
+/* kernels_common.h -- private helpers for the kernel families: overflow checks
+ * and SIMD-dispatched vector primitives (axpy, dot, sum).
+ *
+ * The typed primitives are written once and instantiated for float and double
+ * by including this header into itself with REAL / SUF defined.  Each carries
+ * CCNN_DISPATCH, so the loader picks an AVX-512, AVX2+FMA or baseline clone. */
+#ifndef REAL
+#ifndef CCNN_KERNELS_COMMON_H
+#define CCNN_KERNELS_COMMON_H
+#include <stdarg.h>
+#include "ccnn_common.h"
+
+/* 1 when the product of `count` non-negative int64 arguments overflows int64. */
+static inline int ccnn_product_overflows(int count, ...)
+{
+    va_list ap;
+    int64_t acc = 1;
+    int bad = 0;
+    va_start(ap, count);
+    for (int i = 0; i < count; i++) {
+        int64_t v = va_arg(ap, int64_t);
+        if (v < 0 || __builtin_mul_overflow(acc, v, &acc)) bad = 1;
+    }
+    va_end(ap);
+    return bad;
+}
+
+#define CCNN_UNUSED __attribute__((unused))
+#define REAL float
+#define SUF(name) name##_f32
+#include "kernels_common.h"
+#undef REAL
+#undef SUF
+#define REAL double
+#define SUF(name) name##_f64
+#include "kernels_common.h"
+#undef REAL
+#undef SUF
+
+#endif /* CCNN_KERNELS_COMMON_H */
+#else /* ---- typed primitives ------------------------------------------------ */
+
+/* y[i*incy] += a * x[i*incx],  i in [0, n) */
+static CCNN_DISPATCH CCNN_UNUSED void SUF(ccnn_axpy)(int64_t n, REAL a, const REAL *restrict x, int64_t incx,
+                                         REAL *restrict y, int64_t incy)
+{
+    if (incx == 1 && incy == 1) {
+        #pragma omp simd
+        for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) y[i * incy] += a * x[i * incx];
+    }
+}
+
+/* sum_i x[i*incx] * y[i*incy], accumulated in double */
+static CCNN_DISPATCH CCNN_UNUSED double SUF(ccnn_dot)(int64_t n, const REAL *restrict x, int64_t incx,
+                                          const REAL *restrict y, int64_t incy)
+{
+    double acc = 0.0;
+    if (incx == 1 && incy == 1) {
+        #pragma omp simd reduction(+:acc)
+        for (int64_t i = 0; i < n; i++) acc += (double)x[i] * (double)y[i];
+    } else {
+        for (int64_t i = 0; i < n; i++) acc += (double)x[i * incx] * (double)y[i * incy];
+    }
+    return acc;
+}
+
+/* sum_i x[i], accumulated in double */
+static CCNN_DISPATCH CCNN_UNUSED double SUF(ccnn_sum)(int64_t n, const REAL *restrict x)
+{
+    double acc = 0.0;
+    #pragma omp simd reduction(+:acc)
+    for (int64_t i = 0; i < n; i++) acc += (double)x[i];
+    return acc;
+}
+
+#endif /* REAL */

@@ -1,0 +1,450 @@
+"""Plain NumPy reference implementations used by the ccnn test-suite.
+
+These functions are written for *clarity*, not speed: each one follows the
+textbook formula as literally as is practical, so a reader can check the
+maths by eye.  They never call into ``ccnn``; the tests compare the C kernels
+against them.
+
+Conventions
+-----------
+* Images are NCHW: ``x[n, c, h, w]``; convolution weights are KCRS:
+  ``w[k, c, r, s]`` (K output channels, C input channels, R x S kernel).
+* All references compute in float64 and return float64 arrays (indices are
+  int64).  Callers compare with a tolerance suited to the library's dtype.
+* "Convolution" in deep learning is really *cross-correlation* (the kernel is
+  not flipped); ``conv2d_ref`` follows that convention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "pair",
+    "same_padding",
+    "conv_padding",
+    "conv_out_size",
+    "conv2d_ref",
+    "conv2d_backward_ref",
+    "pool_out_size",
+    "max_pool2d_ref",
+    "max_pool2d_backward_ref",
+    "avg_pool2d_ref",
+    "avg_pool2d_backward_ref",
+    "relu_ref",
+    "relu_backward_ref",
+    "dropout_ref",
+    "correlate_ref",
+    "convolve_ref",
+]
+
+
+# --------------------------------------------------------------------------
+# small helpers
+# --------------------------------------------------------------------------
+def pair(v):
+    """Return ``(v, v)`` for an int, or ``tuple(v)`` for a pair."""
+    if isinstance(v, (int, np.integer)):
+        return (int(v), int(v))
+    a, b = v
+    return (int(a), int(b))
+
+
+def same_padding(H, R, stride, dilation):
+    """TF/Keras "same" padding along one axis.
+
+    out   = ceil(H / stride)
+    total = max((out - 1) * stride + (R - 1) * dilation + 1 - H, 0)
+    top   = total // 2          (the smaller half goes first)
+    bottom = total - top
+
+    Returns ``(top, bottom)``.
+    """
+    out = -(-H // stride)  # ceil division for positive ints
+    total = max((out - 1) * stride + (R - 1) * dilation + 1 - H, 0)
+    top = total // 2
+    return (top, total - top)
+
+
+def conv_padding(padding, H, W, R, S, stride, dilation):
+    """Turn any accepted ``padding`` spec into ``((top, bottom), (left, right))``.
+
+    Accepted specs: int, (ph, pw), ((top, bottom), (left, right)), "valid",
+    "same" (see :func:`same_padding`).
+    """
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    if isinstance(padding, str):
+        if padding == "valid":
+            return ((0, 0), (0, 0))
+        if padding == "same":
+            return (same_padding(H, R, sh, dh), same_padding(W, S, sw, dw))
+        raise ValueError(padding)
+    if isinstance(padding, (int, np.integer)):
+        p = int(padding)
+        return ((p, p), (p, p))
+    ph, pw = padding
+    if isinstance(ph, (int, np.integer)):
+        return ((int(ph), int(ph)), (int(pw), int(pw)))
+    return (pair(ph), pair(pw))
+
+
+def conv_out_size(H, R, stride, pad_before, pad_after, dilation):
+    """Output length of a convolution along one axis.
+
+    P = (H + top + bottom - dilation * (R - 1) - 1) // stride + 1
+    """
+    return (H + pad_before + pad_after - dilation * (R - 1) - 1) // stride + 1
+
+
+# --------------------------------------------------------------------------
+# conv2d
+# --------------------------------------------------------------------------
+def conv2d_ref(x, w, b=None, stride=(1, 1), pad=((0, 0), (0, 0)), dilation=(1, 1)):
+    """2-D cross-correlation (the deep-learning "convolution").
+
+    y[n, k, p, q] = b[k] + sum_{c, r, s} w[k, c, r, s]
+                                        * xpad[n, c, p*sh + r*dh, q*sw + s*dw]
+
+    where ``xpad`` is ``x`` zero-padded by ``pad = ((top, bottom), (left, right))``.
+    Output size: P = (H + top + bottom - dh*(R-1) - 1)//sh + 1 (same for Q).
+
+    Implementation: for every kernel tap (r, s) we take the strided slice of
+    ``xpad`` that this tap touches for all output positions at once, and
+    contract it with ``w[:, :, r, s]`` over the channel axis.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    (pt, pb), (pl, pr) = pad
+    N, C, H, W = x.shape
+    K, C2, R, S = w.shape
+    assert C == C2
+    P = conv_out_size(H, R, sh, pt, pb, dh)
+    Q = conv_out_size(W, S, sw, pl, pr, dw)
+    assert P >= 1 and Q >= 1
+
+    xpad = np.zeros((N, C, H + pt + pb, W + pl + pr))
+    xpad[:, :, pt:pt + H, pl:pl + W] = x
+
+    y = np.zeros((N, K, P, Q))
+    for r in range(R):
+        for s in range(S):
+            # rows p*sh + r*dh for p = 0..P-1, columns q*sw + s*dw for q = 0..Q-1
+            patch = xpad[:, :, r * dh: r * dh + (P - 1) * sh + 1: sh,
+                               s * dw: s * dw + (Q - 1) * sw + 1: sw]
+            y += np.einsum("ncpq,kc->nkpq", patch, w[:, :, r, s])
+    if b is not None:
+        y += np.asarray(b, dtype=np.float64)[None, :, None, None]
+    return y
+
+
+def conv2d_backward_ref(gy, x, w, stride=(1, 1), pad=((0, 0), (0, 0)), dilation=(1, 1)):
+    """Gradients of ``L = sum(gy * conv2d(x, w, b))``.
+
+    Differentiating the forward formula term by term:
+
+    gb[k]          = sum_{n, p, q} gy[n, k, p, q]
+    gw[k, c, r, s] = sum_{n, p, q} gy[n, k, p, q] * xpad[n, c, p*sh + r*dh, q*sw + s*dw]
+    gxpad[n, c, p*sh + r*dh, q*sw + s*dw] += sum_k gy[n, k, p, q] * w[k, c, r, s]
+
+    ``gx`` is ``gxpad`` with the padding cropped away (gradients that land in
+    the padding belong to constant zeros and are discarded).
+
+    This is written independently of the forward code: it *scatters* each
+    output gradient back to the padded-input positions it came from, one
+    kernel tap at a time, and then crops.
+    """
+    gy = np.asarray(gy, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    w = np.asarray(w, dtype=np.float64)
+    sh, sw = pair(stride)
+    dh, dw = pair(dilation)
+    (pt, pb), (pl, pr) = pad
+    N, C, H, W = x.shape
+    K, _, R, S = w.shape
+    _, _, P, Q = gy.shape
+
+    xpad = np.zeros((N, C, H + pt + pb, W + pl + pr))
+    xpad[:, :, pt:pt + H, pl:pl + W] = x
+    gxpad = np.zeros_like(xpad)
+    gw = np.zeros((K, C, R, S))
+
+    for r in range(R):
+        for s in range(S):
+            # The padded-input positions touched by tap (r, s) for all (p, q):
+            # rows p*sh + r*dh and columns q*sw + s*dw.  Within one tap these
+            # positions are all distinct, so a sliced "+=" is a correct scatter.
+            rows = slice(r * dh, r * dh + (P - 1) * sh + 1, sh)
+            cols = slice(s * dw, s * dw + (Q - 1) * sw + 1, sw)
+            # scatter: gxpad[n, c, rows, cols] += sum_k gy[n, k, p, q] * w[k, c, r, s]
+            gxpad[:, :, rows, cols] += np.einsum("nkpq,kc->ncpq", gy, w[:, :, r, s])
+            # gw[k, c, r, s] = sum_{n, p, q} gy[n, k, p, q] * xpad[n, c, rows, cols]
+            gw[:, :, r, s] = np.einsum("nkpq,ncpq->kc", gy, xpad[:, :, rows, cols])
+
+    gx = gxpad[:, :, pt:pt + H, pl:pl + W].copy()
+    gb = gy.sum(axis=(0, 2, 3))
+    return gx, gw, gb
+
+
+# --------------------------------------------------------------------------
+# pooling
+# --------------------------------------------------------------------------
+def pool_out_size(H, k, s, p, ceil_mode):
+    """PyTorch pooling output length along one axis.
+
+    out = floor_or_ceil((H + 2p - k) / s) + 1
+    In ceil mode the last window must start inside the input or the left
+    padding:  if (out - 1) * s >= H + p: out -= 1
+    """
+    num = H + 2 * p - k
+    out = (-(-num // s) if ceil_mode else num // s) + 1
+    if ceil_mode and (out - 1) * s >= H + p:
+        out -= 1
+    return out
+
+
+def _pool_windows(H, W, k, stride, pad, ceil_mode):
+    """Yield ``(oh, ow, hstart, hend, wstart, wend, pool_size)`` for every window.
+
+    hstart = oh*s - p ; hend = min(hstart + k, H + p)
+    pool_size = (hend - hstart) * (wend - wstart)   (before clipping)
+    then hstart, hend are clipped to [0, H]  (same for w).
+    """
+    kh, kw = pair(k)
+    sh, sw = pair(stride)
+    ph, pw = pair(pad)
+    P = pool_out_size(H, kh, sh, ph, ceil_mode)
+    Q = pool_out_size(W, kw, sw, pw, ceil_mode)
+    for oh in range(P):
+        for ow in range(Q):
+            hs = oh * sh - ph
+            ws = ow * sw - pw
+            he = min(hs + kh, H + ph)
+            we = min(ws + kw, W + pw)
+            pool_size = (he - hs) * (we - ws)
+            hs, ws = max(hs, 0), max(ws, 0)
+            he, we = min(he, H), min(we, W)
+            yield oh, ow, hs, he, ws, we, pool_size
+
+
+def max_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False):
+    """Max pooling with PyTorch semantics; returns ``(y, indices)``.
+
+    y[n, c, oh, ow] = max of x[n, c, h, w] over the in-bounds part of the
+    window (padding acts as -inf, so it never wins).
+    indices are int64 flat offsets ``h * W + w`` into the unpadded plane.
+    Ties: the first maximum in row-major window order wins.
+    NaN: a NaN anywhere in the window makes the output NaN, and the index is
+    that of the first NaN (row-major).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if stride is None:
+        stride = k
+    N, C, H, W = x.shape
+    kh, kw = pair(k)
+    sh, sw = pair(stride)
+    ph, pw = pair(pad)
+    P = pool_out_size(H, kh, sh, ph, ceil_mode)
+    Q = pool_out_size(W, kw, sw, pw, ceil_mode)
+    y = np.empty((N, C, P, Q))
+    idx = np.empty((N, C, P, Q), dtype=np.int64)
+    for oh, ow, hs, he, ws, we, _ in _pool_windows(H, W, k, stride, pad, ceil_mode):
+        width = we - ws
+        win = x[:, :, hs:he, ws:we].reshape(N, C, -1)  # row-major window
+        is_nan = np.isnan(win)
+        any_nan = is_nan.any(axis=-1)
+        first_nan = np.argmax(is_nan, axis=-1)          # first True
+        first_max = np.argmax(np.where(is_nan, -np.inf, win), axis=-1)  # first max
+        local = np.where(any_nan, first_nan, first_max)
+        h = hs + local // width
+        w = ws + local % width
+        idx[:, :, oh, ow] = h * W + w
+        y[:, :, oh, ow] = np.take_along_axis(win, local[..., None], axis=-1)[..., 0]
+    return y, idx
+
+
+def max_pool2d_backward_ref(gy, x, k, stride=None, pad=0, ceil_mode=False):
+    """Route every ``gy[n, c, oh, ow]`` to the argmax input position.
+
+    gx[n, c].flat[indices[n, c, oh, ow]] += gy[n, c, oh, ow]
+    (overlapping windows that share an argmax accumulate).
+    """
+    gy = np.asarray(gy, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    N, C, H, W = x.shape
+    _, idx = max_pool2d_ref(x, k, stride, pad, ceil_mode)
+    gx = np.zeros((N, C, H * W))
+    for n in range(N):
+        for c in range(C):
+            np.add.at(gx[n, c], idx[n, c].ravel(), gy[n, c].ravel())
+    return gx.reshape(N, C, H, W)
+
+
+def _avg_divisor(hs, he, ws, we, pool_size, count_include_pad):
+    """PyTorch divisor: the (pre-clip) window area, or the in-bounds count."""
+    if count_include_pad:
+        return pool_size
+    return (he - hs) * (we - ws)
+
+
+def avg_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False, count_include_pad=True):
+    """Average pooling with PyTorch's divisor rule.
+
+    hstart = oh*s - p ; hend = min(hstart + k, H + p)
+    pool_size = (hend - hstart) * (wend - wstart)       (before clipping)
+    clip hstart >= 0, hend <= H (same for w)
+    divisor = pool_size if count_include_pad else (#in-bounds elements)
+    y = (sum of the in-bounds x) / divisor
+    """
+    x = np.asarray(x, dtype=np.float64)
+    if stride is None:
+        stride = k
+    N, C, H, W = x.shape
+    kh, kw = pair(k)
+    sh, sw = pair(stride)
+    ph, pw = pair(pad)
+    P = pool_out_size(H, kh, sh, ph, ceil_mode)
+    Q = pool_out_size(W, kw, sw, pw, ceil_mode)
+    y = np.empty((N, C, P, Q))
+    for oh, ow, hs, he, ws, we, pool_size in _pool_windows(H, W, k, stride, pad, ceil_mode):
+        div = _avg_divisor(hs, he, ws, we, pool_size, count_include_pad)
+        y[:, :, oh, ow] = x[:, :, hs:he, ws:we].sum(axis=(2, 3)) / div
+    return y
+
+
+def avg_pool2d_backward_ref(gy, x, k, stride=None, pad=0, ceil_mode=False,
+                            count_include_pad=True):
+    """Spread ``gy / divisor`` uniformly over the in-bounds window elements.
+
+    gx[n, c, hs:he, ws:we] += gy[n, c, oh, ow] / divisor
+    (only the shape of ``x`` matters: average pooling is linear.)
+    """
+    gy = np.asarray(gy, dtype=np.float64)
+    if stride is None:
+        stride = k
+    N, C, H, W = np.shape(x)
+    gx = np.zeros((N, C, H, W))
+    for oh, ow, hs, he, ws, we, pool_size in _pool_windows(H, W, k, stride, pad, ceil_mode):
+        div = _avg_divisor(hs, he, ws, we, pool_size, count_include_pad)
+        gx[:, :, hs:he, ws:we] += (gy[:, :, oh, ow] / div)[:, :, None, None]
+    return gx
+
+
+# --------------------------------------------------------------------------
+# activations / dropout
+# --------------------------------------------------------------------------
+def relu_ref(x):
+    """relu(x) = max(x, 0); NaN propagates (np.maximum returns the NaN)."""
+    return np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+
+
+def relu_backward_ref(gy, x):
+    """d relu / dx = 1 where x > 0 else 0, so gx = gy * (x > 0)."""
+    return np.asarray(gy, dtype=np.float64) * (np.asarray(x) > 0)
+
+
+def dropout_ref(x, mask, rate):
+    """Inverted dropout: y = x * mask / (1 - rate)  (mask True = kept)."""
+    return np.asarray(x, dtype=np.float64) * mask / (1.0 - rate)
+
+
+# --------------------------------------------------------------------------
+# correlate / convolve (1-D like numpy, 2-D like scipy.signal *2d, fill=0)
+# --------------------------------------------------------------------------
+def _full_correlate(a, v):
+    """Full cross-correlation of an M-array with an N-array (1-D or 2-D).
+
+    Zero-pad ``a`` by N-1 on both sides of every axis and slide ``v`` over it:
+        full[i] = sum_j apad[i + j] * v[j],   i = 0 .. M + N - 2
+    (per axis for 2-D).  full[i] pairs v[0] with a[i - (N - 1)].
+    """
+    a = np.asarray(a, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    padw = [(n - 1, n - 1) for n in v.shape]
+    apad = np.pad(a, padw)
+    out_shape = tuple(m + n - 1 for m, n in zip(a.shape, v.shape))
+    full = np.zeros(out_shape)
+    for i in np.ndindex(*out_shape):
+        window = apad[tuple(slice(ii, ii + n) for ii, n in zip(i, v.shape))]
+        full[i] = np.sum(window * v)
+    return full
+
+
+def _crop(full, starts, lengths):
+    return full[tuple(slice(s, s + L) for s, L in zip(starts, lengths))].copy()
+
+
+def _valid_window(a_shape, v_shape):
+    """'valid' = the positions where the smaller input lies fully inside the larger.
+
+    length = |M - N| + 1, starting at min(M, N) - 1 in the full result.
+    """
+    starts = [min(m, n) - 1 for m, n in zip(a_shape, v_shape)]
+    lengths = [abs(m - n) + 1 for m, n in zip(a_shape, v_shape)]
+    return starts, lengths
+
+
+def correlate_ref(a, v, mode="valid"):
+    """Cross-correlation: ``numpy.correlate`` (1-D) / ``scipy.signal.correlate2d`` (2-D).
+
+    full[k] = sum_j a[k + j - (N - 1)] * v[j]   (out-of-range a is 0)
+
+    Modes slice ``full``:
+      * "full":  everything (length M + N - 1).
+      * "valid": length |M - N| + 1 starting at min(M, N) - 1.
+      * "same":
+          - 1-D (numpy): length max(M, N).  numpy always correlates the longer
+            array against the shorter one; if ``len(a) < len(v)`` it computes
+            ``correlate(v, a)`` and reverses it (``corr(a,v)[k] = corr(v,a)[-k]``).
+            With a longer first the window starts at (N - 1) // 2.
+          - 2-D (scipy): shape of ``a``, starting at N // 2 along each axis.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    assert a.ndim == v.ndim and a.ndim in (1, 2)
+    if a.ndim == 1 and len(a) < len(v):
+        return correlate_ref(v, a, mode)[::-1].copy()
+    full = _full_correlate(a, v)
+    if mode == "full":
+        return full
+    if mode == "valid":
+        return _crop(full, *_valid_window(a.shape, v.shape))
+    if mode == "same":
+        if a.ndim == 1:
+            return _crop(full, [(len(v) - 1) // 2], [len(a)])
+        return _crop(full, [n // 2 for n in v.shape], a.shape)
+    raise ValueError(mode)
+
+
+def convolve_ref(a, v, mode="full"):
+    """Convolution: ``numpy.convolve`` (1-D) / ``scipy.signal.convolve2d`` (2-D).
+
+    conv(a, v)[k] = sum_j a[k - j] * v[j]  =  correlation of a with flipped v,
+    so full = _full_correlate(a, v[::-1]) (flip every axis).
+
+    Modes slice ``full``:
+      * "full":  everything.
+      * "valid": length |M - N| + 1 starting at min(M, N) - 1.
+      * "same":
+          - 1-D (numpy): length max(M, N), starting at (min(M, N) - 1) // 2
+            (convolution is commutative, numpy puts the longer array first).
+          - 2-D (scipy): shape of ``a``, starting at (N - 1) // 2 along each axis.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    v = np.asarray(v, dtype=np.float64)
+    assert a.ndim == v.ndim and a.ndim in (1, 2)
+    full = _full_correlate(a, np.flip(v))
+    if mode == "full":
+        return full
+    if mode == "valid":
+        return _crop(full, *_valid_window(a.shape, v.shape))
+    if mode == "same":
+        if a.ndim == 1:
+            m, L = min(len(a), len(v)), max(len(a), len(v))
+            return _crop(full, [(m - 1) // 2], [L])
+        return _crop(full, [(n - 1) // 2 for n in v.shape], a.shape)
+    raise ValueError(mode)

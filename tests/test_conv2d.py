@@ -1,0 +1,359 @@
+"""conv2d / conv2d_backward parity with the NumPy reference."""
+
+import numpy as np
+import pytest
+
+import ccnn.functional as F
+import reference as ref
+from _testutils import (DTYPES, LAYOUTS, abs_scale, assert_close, layout_variant,
+                        random_conv_config, unchanged)
+
+N_CONFIGS = 48
+
+
+def make_inputs(cfg, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((cfg["N"], cfg["C"], cfg["H"], cfg["W"])).astype(dtype)
+    w = rng.standard_normal((cfg["K"], cfg["C"], cfg["R"], cfg["S"])).astype(dtype)
+    b = rng.standard_normal(cfg["K"]).astype(dtype) if cfg["bias"] else None
+    gy = rng.standard_normal((cfg["N"], cfg["K"], cfg["P"], cfg["Q"])).astype(dtype)
+    return x, w, b, gy
+
+
+def ref_args(cfg):
+    return ref.pair(cfg["stride"]), cfg["pad"], ref.pair(cfg["dilation"])
+
+
+def lib_kwargs(cfg):
+    return dict(stride=cfg["stride"], padding=cfg["padding"], dilation=cfg["dilation"])
+
+
+def check_forward(x, w, b, cfg, dtype, y):
+    st, pad, dil = ref_args(cfg)
+    expected = ref.conv2d_ref(x, w, b, st, pad, dil)
+    scale = abs_scale(ref.conv2d_ref, x, w, b, stride=st, pad=pad, dilation=dil)
+    assert_close(y, expected, dtype, scale, err_msg=str(cfg))
+
+
+def check_backward(gy, x, w, cfg, dtype, got):
+    st, pad, dil = ref_args(cfg)
+    assert isinstance(got, tuple) and len(got) == 3
+    expected = ref.conv2d_backward_ref(gy, x, w, st, pad, dil)
+    scales = abs_scale(ref.conv2d_backward_ref, gy, x, w, stride=st, pad=pad, dilation=dil)
+    for name, g, e, s in zip(("grad_x", "grad_weight", "grad_bias"), got, expected, scales):
+        assert_close(g, e, dtype, s, err_msg=f"{name} {cfg}")
+
+
+# ------------------------------------------------------------------ parity
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(N_CONFIGS))
+def test_forward_random(seed, dtype):
+    cfg = random_conv_config(seed)
+    x, w, b, _ = make_inputs(cfg, dtype, seed)
+    y = F.conv2d(x, w, b, **lib_kwargs(cfg))
+    check_forward(x, w, b, cfg, dtype, y)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(N_CONFIGS))
+def test_backward_random(seed, dtype):
+    cfg = random_conv_config(seed)
+    x, w, _, gy = make_inputs(cfg, dtype, seed)
+    got = F.conv2d_backward(gy, x, w, **lib_kwargs(cfg))
+    check_backward(gy, x, w, cfg, dtype, got)
+
+
+# Hand-picked edge cases: (N, C, K, H, W, R, S, stride, padding, dilation)
+EDGE_CASES = [
+    (1, 1, 1, 1, 1, 1, 1, 1, 0, 1),                 # everything 1x1
+    (2, 3, 2, 5, 5, 5, 5, 1, 0, 1),                 # kernel == input -> 1x1 output
+    (1, 2, 3, 5, 7, 2, 2, 5, 0, 1),                 # stride > kernel
+    (1, 2, 3, 7, 7, 3, 3, 9, 1, 1),                 # stride > input
+    (2, 2, 2, 7, 9, 3, 3, (2, 3), 1, 1),            # stride pair
+    (1, 3, 2, 9, 9, 3, 3, 1, 0, 4),                 # dilation spans whole input
+    (1, 1, 1, 4, 4, 3, 3, 1, ((0, 2), (2, 0)), 1),  # bottom/left only
+    (1, 2, 2, 6, 5, 2, 3, 2, ((3, 0), (0, 1)), (2, 1)),
+    (2, 2, 2, 6, 6, 4, 4, 2, "same", 1),            # even kernel, same, stride 2
+    (2, 2, 2, 7, 6, 4, 3, 3, "same", 2),            # same + dilation + stride 3
+    (1, 2, 2, 5, 5, 2, 2, 1, "same", 1),            # same with asymmetric split
+    (1, 1, 2, 3, 3, 1, 1, 1, 4, 1),                 # padding larger than kernel
+    (1, 2, 2, 8, 3, 3, 1, (2, 1), (1, 0), (1, 1)),
+    (3, 4, 4, 12, 12, 5, 5, 3, "valid", 2),
+    (1, 1, 1, 1, 10, 1, 3, 1, 0, 1),                # H = 1
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("case", EDGE_CASES, ids=[str(i) for i in range(len(EDGE_CASES))])
+def test_edge_cases(case, dtype):
+    N, C, K, H, W, R, S, stride, padding, dilation = case
+    pad = ref.conv_padding(padding, H, W, R, S, stride, dilation)
+    st, dil = ref.pair(stride), ref.pair(dilation)
+    P = ref.conv_out_size(H, R, st[0], *pad[0], dil[0])
+    Q = ref.conv_out_size(W, S, st[1], *pad[1], dil[1])
+    cfg = dict(N=N, C=C, K=K, H=H, W=W, R=R, S=S, stride=stride, padding=padding,
+               dilation=dilation, pad=pad, bias=True, P=P, Q=Q)
+    x, w, b, gy = make_inputs(cfg, dtype, 7)
+    y = F.conv2d(x, w, b, **lib_kwargs(cfg))
+    assert y.shape == (N, K, P, Q)
+    check_forward(x, w, b, cfg, dtype, y)
+    check_backward(gy, x, w, cfg, dtype, F.conv2d_backward(gy, x, w, **lib_kwargs(cfg)))
+
+
+def test_hand_computed_example():
+    # x = 1..16 in a 4x4 plane, a 2x2 kernel of ones, stride 2: block sums.
+    x = np.arange(1.0, 17.0).reshape(1, 1, 4, 4)
+    w = np.ones((1, 1, 2, 2))
+    y = F.conv2d(x, w, np.array([0.5]), stride=2)
+    np.testing.assert_array_equal(y, [[[[1 + 2 + 5 + 6 + 0.5, 3 + 4 + 7 + 8 + 0.5],
+                                        [9 + 10 + 13 + 14 + 0.5, 11 + 12 + 15 + 16 + 0.5]]]])
+    # cross-correlation, not convolution: the kernel is NOT flipped
+    w = np.array([[[[1.0, 0.0], [0.0, 0.0]]]])
+    y = F.conv2d(x, w)
+    np.testing.assert_array_equal(y[0, 0], x[0, 0, :3, :3])
+
+
+@pytest.mark.parametrize("H,W,R,S,stride,dilation", [
+    (5, 5, 3, 3, 1, 1), (6, 7, 4, 2, 2, 1), (7, 5, 3, 3, 3, 2), (4, 9, 5, 1, (2, 4), 1),
+    (1, 1, 3, 3, 1, 1), (10, 10, 2, 2, 3, (2, 3)), (3, 3, 1, 1, 2, 1),
+])
+def test_same_padding_output_shape(H, W, R, S, stride, dilation):
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((2, 2, H, W))
+    w = rng.standard_normal((3, 2, R, S))
+    y = F.conv2d(x, w, stride=stride, padding="same", dilation=dilation)
+    sh, sw = ref.pair(stride)
+    assert y.shape == (2, 3, -(-H // sh), -(-W // sw))
+    pad = ref.conv_padding("same", H, W, R, S, stride, dilation)
+    assert_close(y, ref.conv2d_ref(x, w, None, (sh, sw), pad, ref.pair(dilation)), np.float64)
+
+
+def test_padding_spellings_agree():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 6, 7))
+    w = rng.standard_normal((2, 3, 3, 3))
+    y_int = F.conv2d(x, w, padding=1)
+    np.testing.assert_array_equal(F.conv2d(x, w, padding=(1, 1)), y_int)
+    np.testing.assert_array_equal(F.conv2d(x, w, padding=((1, 1), (1, 1))), y_int)
+    np.testing.assert_array_equal(F.conv2d(x, w, padding="same"), y_int)
+    np.testing.assert_array_equal(F.conv2d(x, w, padding="valid"), F.conv2d(x, w, padding=0))
+    np.testing.assert_array_equal(F.conv2d(x, w, padding=[1, 1]), y_int)
+    np.testing.assert_array_equal(F.conv2d(x, w, stride=(1, 1), dilation=(1, 1)),
+                                  F.conv2d(x, w))
+
+
+# ------------------------------------------------------------------ gradcheck
+GRADCHECK_CASES = [
+    dict(stride=1, padding=0, dilation=1),
+    dict(stride=2, padding=1, dilation=1),
+    dict(stride=(1, 2), padding=((0, 2), (1, 0)), dilation=(2, 1)),
+    dict(stride=2, padding="same", dilation=1),
+    dict(stride=3, padding=(2, 1), dilation=2),
+]
+
+
+def _numgrad(L, a, eps=1e-6):
+    """Central differences of the scalar function L w.r.t. every entry of a (in place)."""
+    g = np.zeros_like(a)
+    for i in np.ndindex(*a.shape):
+        old = a[i]
+        a[i] = old + eps
+        lp = L()
+        a[i] = old - eps
+        lm = L()
+        a[i] = old
+        g[i] = (lp - lm) / (2 * eps)
+    return g
+
+
+@pytest.mark.parametrize("kw", GRADCHECK_CASES, ids=[str(i) for i in range(len(GRADCHECK_CASES))])
+def test_gradcheck_float64(kw):
+    rng = np.random.default_rng(42)
+    x = rng.standard_normal((2, 2, 6, 5))
+    w = rng.standard_normal((3, 2, 3, 2))
+    b = rng.standard_normal(3)
+    gy = rng.standard_normal(F.conv2d(x, w, b, **kw).shape)
+
+    def L():
+        return float(np.sum(gy * F.conv2d(x, w, b, **kw)))
+
+    gx, gw, gb = F.conv2d_backward(gy, x, w, **kw)
+    np.testing.assert_allclose(gx, _numgrad(L, x), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gw, _numgrad(L, w), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(gb, _numgrad(L, b), rtol=1e-6, atol=1e-7)
+
+
+# ------------------------------------------------------------------ dtypes
+def test_dtype_rules():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((1, 2, 5, 5))
+    w = rng.standard_normal((3, 2, 3, 3))
+    b = rng.standard_normal(3)
+    f32, f64 = np.float32, np.float64
+    assert F.conv2d(x.astype(f32), w.astype(f32)).dtype == f32
+    assert F.conv2d(x.astype(f32), w.astype(f32), b.astype(f32)).dtype == f32
+    assert F.conv2d(x.astype(f32), w.astype(f32), b).dtype == f64
+    assert F.conv2d(x.astype(f32), w).dtype == f64
+    assert F.conv2d(x, w.astype(f32)).dtype == f64
+    assert F.conv2d(x, w).dtype == f64
+    gy = rng.standard_normal((1, 3, 3, 3))
+    for g in F.conv2d_backward(gy.astype(f32), x.astype(f32), w.astype(f32)):
+        assert g.dtype == f32
+    for g in F.conv2d_backward(gy, x.astype(f32), w.astype(f32)):
+        assert g.dtype == f64
+    for g in F.conv2d_backward(gy.astype(f32), x.astype(f32), w):
+        assert g.dtype == f64
+
+
+def test_integer_and_bool_inputs_become_float64():
+    xi = np.arange(2 * 2 * 4 * 4).reshape(2, 2, 4, 4) % 5 - 2
+    wi = (np.arange(3 * 2 * 2 * 2).reshape(3, 2, 2, 2) % 3) - 1
+    bi = np.array([1, -1, 0])
+    y = F.conv2d(xi, wi, bi, padding=1)
+    expected = ref.conv2d_ref(xi, wi, bi, (1, 1), ((1, 1), (1, 1)), (1, 1))
+    assert y.dtype == np.float64
+    np.testing.assert_array_equal(y, expected)
+    yb = F.conv2d(xi > 0, wi.astype(np.int32))
+    assert yb.dtype == np.float64
+    np.testing.assert_array_equal(yb, ref.conv2d_ref((xi > 0), wi, None, (1, 1),
+                                                     ((0, 0), (0, 0)), (1, 1)))
+    gy = np.ones((2, 3, 3, 3), dtype=np.int64)
+    for g, e in zip(F.conv2d_backward(gy, xi, wi),
+                    ref.conv2d_backward_ref(gy, xi, wi, (1, 1), ((0, 0), (0, 0)), (1, 1))):
+        assert g.dtype == np.float64
+        np.testing.assert_array_equal(g, e)
+
+
+def test_nested_lists_accepted():
+    x = [[[[1.0, 2.0], [3.0, 4.0]]]]
+    w = [[[[1.0]]]]
+    y = F.conv2d(x, w, [0.5])
+    np.testing.assert_array_equal(y, np.array(x) + 0.5)
+
+
+# ------------------------------------------------------------------ empty batch
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_empty_batch(dtype):
+    x = np.zeros((0, 3, 6, 6), dtype=dtype)
+    w = np.ones((4, 3, 3, 3), dtype=dtype)
+    b = np.ones(4, dtype=dtype)
+    y = F.conv2d(x, w, b, stride=2, padding=1)
+    assert y.shape == (0, 4, 3, 3) and y.dtype == dtype
+    gy = np.zeros((0, 4, 3, 3), dtype=dtype)
+    gx, gw, gb = F.conv2d_backward(gy, x, w, stride=2, padding=1)
+    assert gx.shape == x.shape and gx.dtype == dtype
+    assert gw.shape == w.shape and gw.dtype == dtype
+    assert gb.shape == (4,) and gb.dtype == dtype
+    np.testing.assert_array_equal(gw, 0)
+    np.testing.assert_array_equal(gb, 0)
+
+
+# ------------------------------------------------------------------ memory
+def test_inputs_not_modified_and_no_alias():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((2, 3, 7, 6))
+    w = rng.standard_normal((4, 3, 3, 3))
+    b = rng.standard_normal(4)
+    gy = rng.standard_normal((2, 4, 4, 3))
+    check = unchanged(x, w, b, gy)
+    y = F.conv2d(x, w, b, stride=2, padding=1)
+    grads = F.conv2d_backward(gy, x, w, stride=2, padding=1)
+    check()
+    for out in (y, *grads):
+        for inp in (x, w, b, gy):
+            assert not np.shares_memory(out, inp)
+    # 1x1 kernel of one, K == C == 1: output has the same shape and values as x
+    x1 = rng.standard_normal((2, 1, 4, 4))
+    x1_copy = x1.copy()
+    y1 = F.conv2d(x1, np.ones((1, 1, 1, 1)))
+    np.testing.assert_array_equal(y1, x1)
+    assert not np.shares_memory(y1, x1)
+    y1[...] = 0  # writing the output must not touch the input
+    np.testing.assert_array_equal(x1, x1_copy)
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_noncontiguous_and_readonly_inputs(dtype, layout):
+    stride, pad, dilation = (2, 1), ((1, 0), (2, 1)), (1, 2)
+    cfg = dict(N=2, C=3, K=2, H=7, W=8, R=3, S=2, stride=stride, padding=pad,
+               dilation=dilation, pad=pad, bias=True,
+               P=ref.conv_out_size(7, 3, 2, 1, 0, 1), Q=ref.conv_out_size(8, 2, 1, 2, 1, 2))
+    x, w, b, gy = make_inputs(cfg, dtype, 11)
+    kw = lib_kwargs(cfg)
+    xv, wv, bv, gv = (layout_variant(a, layout) for a in (x, w, b, gy))
+    check = unchanged(xv, wv, bv, gv)
+    check_forward(x, w, b, cfg, dtype, F.conv2d(xv, wv, bv, **kw))
+    check_backward(gy, x, w, cfg, dtype, F.conv2d_backward(gv, xv, wv, **kw))
+    check()
+
+
+def test_channels_last_view():
+    """A (N, H, W, C) array transposed to NCHW is a legitimate input."""
+    rng = np.random.default_rng(8)
+    nhwc = rng.standard_normal((2, 6, 5, 3))
+    x = nhwc.transpose(0, 3, 1, 2)
+    w = rng.standard_normal((4, 3, 3, 3))
+    y = F.conv2d(x, w, padding=1)
+    assert_close(y, ref.conv2d_ref(x, w, None, (1, 1), ((1, 1), (1, 1)), (1, 1)), np.float64)
+
+
+# ------------------------------------------------------------------ NaN / inf
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_nan_inf_propagate(dtype):
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((2, 2, 8, 8)).astype(dtype)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(dtype)
+    x[0, 0, 2, 3] = np.nan
+    x[0, 1, 6, 6] = np.inf
+    x[1, 0, 0, 0] = -np.inf
+    x[1, 1, 4, 4] = np.inf
+    x[1, 1, 4, 5] = -np.inf  # some windows see both +inf and -inf -> NaN
+    kw = dict(stride=1, padding=1)
+    pad = ((1, 1), (1, 1))
+    xf = np.where(np.isfinite(x), x, 0)  # for the tolerance scale only
+    y = F.conv2d(x, w, **kw)
+    expected = ref.conv2d_ref(x, w, None, (1, 1), pad, (1, 1))
+    assert np.isnan(expected).any() and np.isinf(expected).any()
+    scale = abs_scale(ref.conv2d_ref, xf, w, None, stride=(1, 1), pad=pad, dilation=(1, 1))
+    assert_close(y, expected, dtype, scale)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    gx, gw, gb = F.conv2d_backward(gy, x, w, **kw)
+    egx, egw, egb = ref.conv2d_backward_ref(gy, x, w, (1, 1), pad, (1, 1))
+    assert np.isnan(egw).any()
+    scales = abs_scale(ref.conv2d_backward_ref, gy, xf, w, stride=(1, 1), pad=pad,
+                       dilation=(1, 1))
+    assert_close(gx, egx, dtype, scales[0])
+    assert_close(gw, egw, dtype, scales[1])
+    assert_close(gb, egb, dtype, scales[2])
+    # NaN in the weight poisons every output of that filter (no padding, so
+    # every tap of every window sees real data)
+    w2 = w.copy()
+    w2[1, 0, 0, 0] = np.nan
+    y2 = F.conv2d(np.nan_to_num(x, posinf=1.0, neginf=-1.0), w2)
+    assert np.isnan(y2[:, 1]).all()
+    assert np.isfinite(y2[:, [0, 2]]).all()
+
+
+# ------------------------------------------------------------------ torch
+def test_against_torch():
+    torch = pytest.importorskip("torch")
+    tF = torch.nn.functional
+    for seed in range(10):
+        cfg = random_conv_config(seed)
+        x, w, b, gy = make_inputs(cfg, np.float64, seed)
+        (pt, pb), (pl, pr) = cfg["pad"]
+        tx = torch.tensor(x, requires_grad=True)
+        tw = torch.tensor(w, requires_grad=True)
+        tb = torch.tensor(b, requires_grad=True) if b is not None else None
+        ty = tF.conv2d(tF.pad(tx, (pl, pr, pt, pb)), tw, tb, stride=ref.pair(cfg["stride"]),
+                       dilation=ref.pair(cfg["dilation"]))
+        ty.backward(torch.tensor(gy))
+        y = F.conv2d(x, w, b, **lib_kwargs(cfg))
+        np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-10, atol=1e-10)
+        gx, gw, gb = F.conv2d_backward(gy, x, w, **lib_kwargs(cfg))
+        np.testing.assert_allclose(gx, tx.grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gw, tw.grad.numpy(), rtol=1e-10, atol=1e-10)
+        np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
+        if tb is not None:
+            np.testing.assert_allclose(gb, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
