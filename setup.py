@@ -79,6 +79,9 @@ extra = os.environ.get("CCNN_EXTRA_CFLAGS", "").split()
 cflags = ["-O3", "-std=c11", "-fno-math-errno"] + omp + extra
 ldflags = omp + extra
 
+# C files a binding needs besides csrc/NAME.c
+EXTRA_SOURCES = {"conv2d": ["gemm.c"]}
+
 extensions = []
 for pyx in sorted(glob.glob(os.path.join("csrc", "_*.pyx"))):
     name = os.path.basename(pyx)[1:-4]
@@ -86,6 +89,7 @@ for pyx in sorted(glob.glob(os.path.join("csrc", "_*.pyx"))):
     c_file = os.path.join("csrc", name + ".c")
     if os.path.exists(c_file):
         sources.append(c_file)
+    sources += [os.path.join("csrc", f) for f in EXTRA_SOURCES.get(name, [])]
     extensions.append(Extension(
         "ccnn._" + name, sources,
         include_dirs=[os.path.join(HERE, "csrc"), np.get_include()],

@@ -39,8 +39,9 @@ def real_array(a: Any, name: str) -> np.ndarray:
         raise TypeError(f"{name} must be real, got complex dtype {arr.dtype}")
     if kind not in "biuf":
         raise TypeError(f"{name} must be an array of real numbers, got dtype {arr.dtype}")
-    if arr.dtype == np.float32 or arr.dtype == np.float64:
-        return arr
+    if kind == "f" and arr.dtype.itemsize in (4, 8):
+        # float32 / float64, converted to native byte order when needed
+        return arr if arr.dtype.isnative else arr.astype(arr.dtype.newbyteorder("="))
     return arr.astype(np.float64)
 
 

@@ -13,6 +13,7 @@ import sysconfig
 
 from . import _runtime
 
+MAX_THREADS = 4096
 _num_threads: int = 0  # 0 = not set yet: use OpenMP's default
 
 
@@ -26,8 +27,8 @@ def set_num_threads(n: int) -> None:
     global _num_threads
     if isinstance(n, bool) or not isinstance(n, int):
         raise TypeError(f"n must be an int, got {type(n).__name__}")
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
+    if not 1 <= n <= MAX_THREADS:
+        raise ValueError(f"n must be between 1 and {MAX_THREADS}, got {n}")
     _num_threads = n
 
 

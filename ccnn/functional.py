@@ -245,7 +245,7 @@ def dropout(x: Any, rate: float, training: bool = True,
     if not training:
         return np.array(x, dtype=dtype, copy=True), None
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    mask = rng.random(x.shape) >= rate
+    mask = np.asarray(rng.random(x.shape) >= rate)
     y = _activation.dropout_apply(chk.contiguous(x, dtype).reshape(-1), mask.reshape(-1).view(np.uint8),
                                   1.0 / (1.0 - rate), get_num_threads())
     return y.reshape(x.shape), mask
@@ -319,8 +319,10 @@ def _correlate_or_convolve(a: Any, v: Any, mode: Any, flipped: bool) -> np.ndarr
     if not two_d:
         ho, oh = 1, 0
     chk.check_alloc((ho, wo), dtype, f"{name} output")
+    # scipy's boundary='fill' multiplies the zero fill (NaN*0 = NaN) in "full" and
+    # "same"; "valid" and numpy's 1-D functions never touch the fill.
     out = _correlate.correlate2d(chk.contiguous(a2, dtype), chk.contiguous(v2, dtype),
-                                 (ho, wo), (oh, ow), get_num_threads())
+                                 (ho, wo), (oh, ow), two_d and mode != "valid", get_num_threads())
     return out if two_d else out.reshape(-1)
 
 

@@ -23,10 +23,23 @@ cdef ccnn_conv2d_dims make_dims(tuple xshape, tuple wshape, tuple stride, tuple 
     return d
 
 
+ALGOS = {"auto": 0, "direct": CCNN_CONV_DIRECT, "gemm": CCNN_CONV_GEMM}
+
+
+def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads):
+    """The algorithm ("direct" or "gemm") the auto kernels pick for this geometry."""
+    cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
+    return "gemm" if ccnn_conv2d_algo(&d) == CCNN_CONV_GEMM else "direct"
+
+
+def gemm_kernel_name():
+    return ccnn_gemm_kernel_name().decode()
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight, bias,
-                   tuple stride, tuple dilation, tuple pads, int nthreads):
+                   tuple stride, tuple dilation, tuple pads, int nthreads, str algo="auto"):
     """y (n,k,p,q) from x (n,c,h,w), weight (k,c,r,s), bias (k,) or None;
-    pads = (top, bottom, left, right)."""
+    pads = (top, bottom, left, right); algo: "auto", "direct" or "gemm"."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
                                         stride, dilation, pads)
     dtype = np.float32 if floating is float else np.float64
@@ -39,17 +52,32 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
         bptr = &b[0]
     if d.n == 0:
         return out
+    cdef int a = ALGOS[algo]
+    cdef int err = CCNN_OK
     with nogil:
         if floating is float:
-            ccnn_conv2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            if a == 0:
+                err = ccnn_conv2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            elif a == CCNN_CONV_GEMM:
+                err = ccnn_conv2d_forward_gemm_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            else:
+                ccnn_conv2d_forward_direct_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
         else:
-            ccnn_conv2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            if a == 0:
+                err = ccnn_conv2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            elif a == CCNN_CONV_GEMM:
+                err = ccnn_conv2d_forward_gemm_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            else:
+                ccnn_conv2d_forward_direct_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+    if err != CCNN_OK:
+        raise MemoryError("conv2d: could not allocate its workspace")
     return out
 
 
 def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] weight, tuple stride, tuple dilation, tuple pads,
-                    bint need_dx, bint need_dweight, bint need_dbias, int nthreads):
+                    bint need_dx, bint need_dweight, bint need_dbias, int nthreads,
+                    str algo="auto"):
     """(dx or None, dweight or None, dbias or None)."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
                                         stride, dilation, pads)
@@ -76,11 +104,29 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if need_dbias:
         db_v = db
         db_p = &db_v[0]
+    cdef int a = ALGOS[algo]
+    cdef int err = CCNN_OK
     with nogil:
         if floating is float:
-            ccnn_conv2d_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                     &weight[0, 0, 0, 0], &d, nthreads)
+            if a == 0:
+                err = ccnn_conv2d_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                               &weight[0, 0, 0, 0], &d, nthreads)
+            elif a == CCNN_CONV_GEMM:
+                err = ccnn_conv2d_backward_gemm_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                    &weight[0, 0, 0, 0], &d, nthreads)
+            else:
+                ccnn_conv2d_backward_direct_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                &weight[0, 0, 0, 0], &d, nthreads)
         else:
-            ccnn_conv2d_backward_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                     &weight[0, 0, 0, 0], &d, nthreads)
+            if a == 0:
+                err = ccnn_conv2d_backward_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                               &weight[0, 0, 0, 0], &d, nthreads)
+            elif a == CCNN_CONV_GEMM:
+                err = ccnn_conv2d_backward_gemm_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                    &weight[0, 0, 0, 0], &d, nthreads)
+            else:
+                ccnn_conv2d_backward_direct_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                &weight[0, 0, 0, 0], &d, nthreads)
+    if err != CCNN_OK:
+        raise MemoryError("conv2d_backward: could not allocate its workspace")
     return dx, dw, db

@@ -30,7 +30,8 @@ enum {
     CCNN_OK = 0,
     CCNN_EBADARG = 1,   /* a size < 1 where >= 1 is needed, or negative */
     CCNN_EEMPTY = 2,    /* the kernel does not fit in the padded input */
-    CCNN_EOVERFLOW = 3  /* a size product does not fit in int64 */
+    CCNN_EOVERFLOW = 3, /* a size product does not fit in int64 */
+    CCNN_ENOMEM = 4     /* a workspace could not be allocated */
 };
 
 /* The single place where output sizes are computed.

@@ -24,16 +24,43 @@ cdef extern from "conv2d.h" nogil:
                               int64_t k, int64_t r, int64_t s,
                               int64_t stride_h, int64_t stride_w, int64_t dil_h, int64_t dil_w,
                               int64_t pad_top, int64_t pad_bottom, int64_t pad_left, int64_t pad_right)
-    void ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
-                                 const float *bias, const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
-                                 const double *bias, const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
-                                  const float *inp, const float *weight,
-                                  const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
-                                  const double *inp, const double *weight,
-                                  const ccnn_conv2d_dims *d, int nthreads)
+    enum:
+        CCNN_CONV_DIRECT
+        CCNN_CONV_GEMM
+    int ccnn_conv2d_algo(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
+                                const float *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
+                                const double *bias, const ccnn_conv2d_dims *d, int nthreads)
+    void ccnn_conv2d_forward_direct_f32(float *out, const float *inp, const float *weight,
+                                        const float *bias, const ccnn_conv2d_dims *d, int nthreads)
+    void ccnn_conv2d_forward_direct_f64(double *out, const double *inp, const double *weight,
+                                        const double *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_forward_gemm_f32(float *out, const float *inp, const float *weight,
+                                     const float *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_forward_gemm_f64(double *out, const double *inp, const double *weight,
+                                     const double *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                 const float *inp, const float *weight,
+                                 const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                                 const double *inp, const double *weight,
+                                 const ccnn_conv2d_dims *d, int nthreads)
+    void ccnn_conv2d_backward_direct_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                         const float *inp, const float *weight,
+                                         const ccnn_conv2d_dims *d, int nthreads)
+    void ccnn_conv2d_backward_direct_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                                         const double *inp, const double *weight,
+                                         const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_backward_gemm_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                      const float *inp, const float *weight,
+                                      const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_backward_gemm_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                                      const double *inp, const double *weight,
+                                      const ccnn_conv2d_dims *d, int nthreads)
+
+cdef extern from "gemm.h" nogil:
+    const char *ccnn_gemm_kernel_name()
 
 cdef extern from "pool.h" nogil:
     ctypedef struct ccnn_pool2d_dims:
@@ -71,7 +98,48 @@ cdef extern from "activation.h" nogil:
 cdef extern from "correlate.h" nogil:
     ctypedef struct ccnn_correlate_dims:
         int64_t ha, wa, hv, wv, ho, wo, off_h, off_w
+        int multiply_fill
     void ccnn_correlate2d_f32(float *out, const float *a, const float *v,
                               const ccnn_correlate_dims *d, int nthreads)
     void ccnn_correlate2d_f64(double *out, const double *a, const double *v,
                               const ccnn_correlate_dims *d, int nthreads)
+
+cdef extern from "loss.h" nogil:
+    void ccnn_softmax_forward_f32(float *probs, const float *logits, int64_t n, int64_t classes,
+                                  int nthreads)
+    void ccnn_softmax_forward_f64(double *probs, const double *logits, int64_t n, int64_t classes,
+                                  int nthreads)
+    void ccnn_softmax_backward_f32(float *dinp, const float *dout, const float *probs, int64_t n,
+                                   int64_t classes, int nthreads)
+    void ccnn_softmax_backward_f64(double *dinp, const double *dout, const double *probs, int64_t n,
+                                   int64_t classes, int nthreads)
+    void ccnn_softmax_xent_forward_f32(float *loss_per_row, float *probs, const float *logits,
+                                       const int64_t *labels, int64_t n, int64_t classes, int nthreads)
+    void ccnn_softmax_xent_forward_f64(double *loss_per_row, double *probs, const double *logits,
+                                       const int64_t *labels, int64_t n, int64_t classes, int nthreads)
+    void ccnn_softmax_xent_backward_f32(float *dlogits, const float *probs, const int64_t *labels,
+                                        int64_t n, int64_t classes, int nthreads)
+    void ccnn_softmax_xent_backward_f64(double *dlogits, const double *probs, const int64_t *labels,
+                                        int64_t n, int64_t classes, int nthreads)
+    void ccnn_softmax_xent_dense_forward_f32(float *loss_per_row, float *probs, const float *logits,
+                                             const float *targets, int64_t n, int64_t classes,
+                                             int nthreads)
+    void ccnn_softmax_xent_dense_forward_f64(double *loss_per_row, double *probs,
+                                             const double *logits, const double *targets,
+                                             int64_t n, int64_t classes, int nthreads)
+    void ccnn_softmax_xent_dense_backward_f32(float *dlogits, const float *probs,
+                                              const float *targets, int64_t n, int64_t classes,
+                                              int nthreads)
+    void ccnn_softmax_xent_dense_backward_f64(double *dlogits, const double *probs,
+                                              const double *targets, int64_t n, int64_t classes,
+                                              int nthreads)
+
+cdef extern from "optim.h" nogil:
+    void ccnn_adam_update_f32(float *param, float *m, float *v, const float *grad, int64_t n,
+                              float lr_t, float beta1, float beta2, float eps, int nthreads)
+    void ccnn_adam_update_f64(double *param, double *m, double *v, const double *grad, int64_t n,
+                              double lr_t, double beta1, double beta2, double eps, int nthreads)
+    void ccnn_sgd_update_f32(float *param, float *velocity, const float *grad, int64_t n,
+                             float lr, float momentum, int nesterov, int nthreads)
+    void ccnn_sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,
+                             double lr, double momentum, int nesterov, int nthreads)

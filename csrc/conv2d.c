@@ -4,16 +4,28 @@
  * instantiated for float and double by including this file into itself with
  * REAL / SUF defined (a C stand-in for Cython's fused types).
  *
- * Work split (no two threads ever write one element):
+ * Two algorithms, chosen per call by ccnn_conv2d_algo():
+ *   direct  plain loops (vectorised along output rows): the reference, and the
+ *           faster choice when c*r*s is small (the textbook's first layer);
+ *   gemm    implicit GEMM (gemm.h): forward    y[n] (k x pq)   = W (k x crs) * im2col(x[n])
+ *                                   data       dcol (crs x pq) = W^T * dy[n], then col2im
+ *                                   weight     dW (k x crs)   += dy[n] * im2col(x[n])^T
+ *
+ * Work split of the direct kernels (no two threads ever write one element):
  *   forward          parallel over (n, k)  -> each thread owns y[n,k,:,:]
  *   backward data    parallel over (n, c)  -> each thread owns dx[n,c,:,:]
  *   backward weight  parallel over (k, c)  -> each thread owns dw[k,c,:,:]
  *   backward bias    parallel over k
+ * and of the gemm kernels: forward and backward-data parallel over images
+ * (each thread owns y[n] / dx[n]); backward-weight parallel over row blocks of
+ * dW, each thread summing over all images in the same order -- so results do
+ * not depend on the thread count.
  */
 #ifndef REAL
 #include <string.h>
 #include "conv2d.h"
 #include "kernels_common.h"
+#include "gemm.h"
 
 int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
                           int64_t n, int64_t c, int64_t h, int64_t w,
@@ -47,6 +59,13 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
     return CCNN_OK;
 }
 
+int ccnn_conv2d_algo(const ccnn_conv2d_dims *d)
+{
+    /* GEMM pays off once each output sums enough terms and there are enough
+     * output channels to fill the 6-row micro-tiles. */
+    return (d->c * d->r * d->s >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+}
+
 #define REAL float
 #define SUF(name) name##_f32
 #include "conv2d.c"
@@ -61,7 +80,25 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 
-void SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
+/* y[p, q] += wv * 0 (NaN) for every (p, q) outside [plo, phi) x [qlo, qhi):
+ * the outputs whose tap falls on the zero padding, when wv is NaN or inf. */
+static void SUF(poison_padding)(REAL *y, int64_t P, int64_t Q, int64_t plo, int64_t phi,
+                                int64_t qlo, int64_t qhi, REAL wv)
+{
+    for (int64_t p = 0; p < P; p++)
+        for (int64_t q = 0; q < Q; q++)
+            if (p < plo || p >= phi || q < qlo || q >= qhi) y[p * Q + q] += wv * (REAL)0;
+}
+
+/* 1 when some entry of x (n) is NaN or inf */
+static int SUF(any_nonfinite)(const REAL *x, int64_t n)
+{
+    int bad = 0;
+    for (int64_t i = 0; i < n; i++) bad |= (x[i] - x[i] != 0);
+    return bad;
+}
+
+void SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
                               const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
@@ -85,8 +122,10 @@ void SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
                         const int64_t off = s * dw - pl;
                         int64_t qlo, qhi;
                         ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
-                        if (qhi <= qlo) continue;
                         const REAL wv = wk[r * S + s];
+                        if (wv - wv != 0)   /* NaN/inf weight: taps on the zero padding give NaN (IEEE 0*inf) */
+                            SUF(poison_padding)(y, P, Q, plo, phi, qlo, qhi, wv);
+                        if (qhi <= qlo) continue;
                         for (int64_t p = plo; p < phi; p++) {
                             const REAL *xrow = x + (p * sh + r * dh - pt) * W;
                             /* y[p, q] += wv * x[ih, q*sw + off]  for q in [qlo, qhi) */
@@ -100,7 +139,7 @@ void SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
     }
 }
 
-void SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
+void SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
                                const REAL *dout, const REAL *inp, const REAL *weight,
                                const ccnn_conv2d_dims *d, int nthreads)
 {
@@ -155,6 +194,7 @@ void SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
 
     /* dweight[k,c,r,s] = sum_{n,p,q} dout[n,k,p,q] * x[n,c,p*sh-pt+r*dh, q*sw-pl+s*dw] */
     if (dweight) {
+        const int dout_bad = SUF(any_nonfinite)(dout, N * K * P * Q);
         #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
         for (int64_t k = 0; k < K; k++) {
             for (int64_t c = 0; c < C; c++) {
@@ -167,6 +207,15 @@ void SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
                         int64_t qlo, qhi;
                         ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
                         double acc = 0.0;
+                        if (dout_bad) {   /* NaN/inf in dout meets the zero padding: 0*inf = NaN */
+                            for (int64_t n = 0; n < N; n++) {
+                                const REAL *dy = dout + (n * K + k) * P * Q;
+                                for (int64_t p = 0; p < P; p++)
+                                    for (int64_t q = 0; q < Q; q++)
+                                        if (p < plo || p >= phi || q < qlo || q >= qhi)
+                                            acc += (double)dy[p * Q + q] * 0.0;
+                            }
+                        }
                         if (qhi > qlo) {
                             for (int64_t n = 0; n < N; n++) {
                                 const REAL *dy = dout + (n * K + k) * P * Q;
@@ -182,6 +231,148 @@ void SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
             }
         }
     }
+}
+
+int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
+                                  const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
+    const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < N; n++) {
+        REAL *y = out + n * K * PQ;                       /* (k, pq) */
+        for (int64_t k = 0; k < K; k++) {
+            const REAL b = bias ? bias[k] : (REAL)0;
+            for (int64_t i = 0; i < PQ; i++) y[k * PQ + i] = b;
+        }
+        const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0};
+        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, inp + n * C * H * W, 0, 0, d, 0};
+        if (SUF(ccnn_gemm)(K, PQ, CRS, &A, &B, y, PQ) != CCNN_OK) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+        }
+    }
+    return err;
+}
+
+int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                   const REAL *dout, const REAL *inp, const REAL *weight,
+                                   const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
+    const int64_t P = d->p, Q = d->q, PQ = P * Q, CRS = C * R * S;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    const int64_t pt = d->pad_top, pl = d->pad_left;
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int err = CCNN_OK;
+    (void)nt;
+
+    if (dbias) {
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t k = 0; k < K; k++) {
+            double acc = 0.0;
+            for (int64_t n = 0; n < N; n++) acc += SUF(ccnn_sum)(PQ, dout + (n * K + k) * PQ);
+            dbias[k] = (REAL)acc;
+        }
+    }
+
+    if (dinp) {
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t n = 0; n < N; n++) {
+            REAL *dcol = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(CRS * PQ));
+            if (!dcol) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            memset(dcol, 0, sizeof(REAL) * (size_t)(CRS * PQ));
+            /* dcol (crs, pq) = W^T (crs x k) * dy[n] (k x pq) */
+            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, 1, CRS, NULL, 0};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, PQ, 1, NULL, 0};
+            if (SUF(ccnn_gemm)(CRS, PQ, K, &A, &B, dcol, PQ) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            /* col2im: dx[c, p*sh - pt + r*dh, q*sw - pl + s*dw] += dcol[(c,r,s), (p,q)] */
+            REAL *dx = dinp + n * C * H * W;                 /* (c, h, w) */
+            memset(dx, 0, sizeof(REAL) * (size_t)(C * H * W));
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t r = 0; r < R; r++) {
+                    int64_t plo, phi;
+                    ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
+                    for (int64_t s = 0; s < S; s++) {
+                        const int64_t off = s * dw - pl;
+                        int64_t qlo, qhi;
+                        ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
+                        if (qhi <= qlo) continue;
+                        const REAL *src = dcol + ((c * R + r) * S + s) * PQ;
+                        for (int64_t p = plo; p < phi; p++) {
+                            REAL *dxrow = dx + (c * H + p * sh + r * dh - pt) * W;
+                            SUF(ccnn_axpy)(qhi - qlo, (REAL)1, src + p * Q + qlo, 1,
+                                           dxrow + qlo * sw + off, sw);
+                        }
+                    }
+                }
+        }
+    }
+
+    if (dweight) {
+        /* dW^T (crs x k) = sum_n im2col(x[n]) (crs x pq) * dy[n]^T (pq x k), into a
+         * workspace, then transposed into dweight (k, crs).  The crs rows are
+         * split over the threads in blocks of 6 (the micro-tile height); every
+         * thread walks all images in order, so sums do not depend on nt. */
+        REAL *dwt = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(CRS * K));
+        if (!dwt) return CCNN_ENOMEM;
+        memset(dwt, 0, sizeof(REAL) * (size_t)(CRS * K));
+        const int64_t blocks = (CRS + 5) / 6;
+        const int ntw = (int)(nt < blocks ? nt : blocks);
+        (void)ntw;
+        #pragma omp parallel num_threads(ntw)
+        {
+#ifdef _OPENMP
+            const int64_t tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+#else
+            const int64_t tid = 0, nthr = 1;
+#endif
+            const int64_t i0 = (blocks * tid / nthr) * 6, i1t = (blocks * (tid + 1) / nthr) * 6;
+            const int64_t i1 = i1t < CRS ? i1t : CRS;
+            for (int64_t n = 0; n < N && i1 > i0; n++) {
+                const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, inp + n * C * H * W, 0, 0, d, i0};
+                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0};
+                if (SUF(ccnn_gemm)(i1 - i0, K, PQ, &A, &B, dwt + i0 * K, K) != CCNN_OK) {
+                    #pragma omp atomic write
+                    err = CCNN_ENOMEM;
+                    break;
+                }
+            }
+        }
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t i = 0; i < CRS; i++) dweight[k * CRS + i] = dwt[i * K + k];
+    }
+    return err;
+}
+
+int SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
+                             const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (ccnn_conv2d_algo(d) == CCNN_CONV_GEMM)
+        return SUF(ccnn_conv2d_forward_gemm)(out, inp, weight, bias, d, nthreads);
+    SUF(ccnn_conv2d_forward_direct)(out, inp, weight, bias, d, nthreads);
+    return CCNN_OK;
+}
+
+int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
+                              const REAL *dout, const REAL *inp, const REAL *weight,
+                              const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (ccnn_conv2d_algo(d) == CCNN_CONV_GEMM)
+        return SUF(ccnn_conv2d_backward_gemm)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
+    SUF(ccnn_conv2d_backward_direct)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
+    return CCNN_OK;
 }
 
 #endif /* REAL */

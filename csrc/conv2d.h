@@ -30,21 +30,47 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
                           int64_t pad_top, int64_t pad_bottom,
                           int64_t pad_left, int64_t pad_right);
 
-/* out: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s); bias: (k) or NULL */
-void ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
-                             const float *bias, const ccnn_conv2d_dims *d, int nthreads);
-void ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
-                             const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+/* Which algorithm the auto-dispatching kernels use for these dims. */
+enum { CCNN_CONV_DIRECT = 1, CCNN_CONV_GEMM = 2 };
+int ccnn_conv2d_algo(const ccnn_conv2d_dims *d);
 
-/* dinp: (n,c,h,w) or NULL to skip; dweight: (k,c,r,s) or NULL; dbias: (k) or NULL;
- * dout: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s).  Gradients are
- * overwritten, not accumulated. */
-void ccnn_conv2d_backward_f32(float *dinp, float *dweight, float *dbias,
-                              const float *dout, const float *inp, const float *weight,
-                              const ccnn_conv2d_dims *d, int nthreads);
-void ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias,
-                              const double *dout, const double *inp, const double *weight,
-                              const ccnn_conv2d_dims *d, int nthreads);
+/* Forward.  out: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s); bias: (k) or NULL.
+ * _direct: plain loops (the reference); _gemm: implicit GEMM; no suffix: the
+ * faster of the two for d.  Return CCNN_OK or CCNN_ENOMEM (workspace). */
+int ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
+                            const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
+                            const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+void ccnn_conv2d_forward_direct_f32(float *out, const float *inp, const float *weight,
+                                    const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+void ccnn_conv2d_forward_direct_f64(double *out, const double *inp, const double *weight,
+                                    const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_forward_gemm_f32(float *out, const float *inp, const float *weight,
+                                 const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_forward_gemm_f64(double *out, const double *inp, const double *weight,
+                                 const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+
+/* Backward.  dinp: (n,c,h,w) or NULL to skip; dweight: (k,c,r,s) or NULL;
+ * dbias: (k) or NULL; dout: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s).
+ * Gradients are overwritten, not accumulated. */
+int ccnn_conv2d_backward_f32(float *dinp, float *dweight, float *dbias,
+                             const float *dout, const float *inp, const float *weight,
+                             const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias,
+                             const double *dout, const double *inp, const double *weight,
+                             const ccnn_conv2d_dims *d, int nthreads);
+void ccnn_conv2d_backward_direct_f32(float *dinp, float *dweight, float *dbias,
+                                     const float *dout, const float *inp, const float *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads);
+void ccnn_conv2d_backward_direct_f64(double *dinp, double *dweight, double *dbias,
+                                     const double *dout, const double *inp, const double *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_backward_gemm_f32(float *dinp, float *dweight, float *dbias,
+                                  const float *dout, const float *inp, const float *weight,
+                                  const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_backward_gemm_f64(double *dinp, double *dweight, double *dbias,
+                                  const double *dout, const double *inp, const double *weight,
+                                  const ccnn_conv2d_dims *d, int nthreads);
 
 #ifdef __cplusplus
 }

@@ -30,13 +30,18 @@ void SUF(ccnn_correlate2d)(REAL *out, const REAL *a, const REAL *v,
         for (int64_t j = 0; j < WO; j++) orow[j] = 0;
         for (int64_t u = 0; u < HV; u++) {
             const int64_t ia = i + d->off_h + u - (HV - 1); /* row of a */
-            if (ia < 0 || ia >= HA) continue;
-            const REAL *arow = a + ia * WA;
+            const int row_ok = ia >= 0 && ia < HA;
+            const REAL *arow = a + ia * WA;                 /* only read when row_ok */
             for (int64_t t = 0; t < WV; t++) {
                 /* orow[j] += v[u,t] * a[ia, j + off] for j with 0 <= j + off < WA */
                 const int64_t off = d->off_w + t - (WV - 1);
-                int64_t jlo, jhi;
-                ccnn_valid_range(WO, 1, off, WA, &jlo, &jhi);
+                int64_t jlo = 0, jhi = 0;
+                if (row_ok) ccnn_valid_range(WO, 1, off, WA, &jlo, &jhi);
+                const REAL vt = v[u * WV + t];
+                if (d->multiply_fill && vt - vt != 0)       /* NaN/inf times the zero fill */
+                    for (int64_t j = 0; j < WO; j++)
+                        if (j < jlo || j >= jhi) orow[j] += vt * (REAL)0;
+                if (!row_ok) continue;
                 if (jhi > jlo)
                     SUF(ccnn_axpy)(jhi - jlo, v[u * WV + t], arow + jlo + off, 1, orow + jlo, 1);
             }

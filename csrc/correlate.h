@@ -7,6 +7,10 @@
  * (terms outside a are zero).  The kernel computes the window
  *     out[i, j] = full[i + off_h, j + off_w],  (i, j) in [0, ho) x [0, wo),
  * which gives the "full", "valid" and "same" modes; 1-D is the case ha = hv = 1.
+ *
+ * NaN/inf: with multiply_fill = 1 the terms outside a are real products with
+ * the zero fill (scipy's boundary='fill': 0 * inf = NaN reaches the output);
+ * with 0 they are skipped (numpy.correlate / numpy.convolve).
  */
 #ifndef CCNN_CORRELATE_H
 #define CCNN_CORRELATE_H
@@ -20,6 +24,7 @@ typedef struct {
     int64_t hv, wv;          /* v   (hv, wv) */
     int64_t ho, wo;          /* out (ho, wo) */
     int64_t off_h, off_w;    /* window offset into the full correlation */
+    int multiply_fill;       /* 1: outside-a terms are products with 0 (scipy) */
 } ccnn_correlate_dims;
 
 /* out: (ho, wo); a: (ha, wa); v: (hv, wv) */

@@ -33,10 +33,14 @@ def assert_close(got, expected, dtype, scale=None, err_msg=""):
                                equal_nan=True, err_msg=err_msg)
 
 
-def abs_scale(fn, *arrays, **kw):
-    """max(fn(|a1|, |a2|, ...)): a bound on the size of the summed terms."""
-    out = fn(*[None if a is None else np.abs(np.asarray(a, dtype=np.float64))
-               for a in arrays], **kw)
+def abs_scale(fn, *args, **kw):
+    """max(fn(|a1|, |a2|, ...)): a bound on the size of the summed terms.
+
+    ndarray arguments are replaced by their absolute values (in float64);
+    everything else (None, kernel sizes, strides...) is passed unchanged.
+    """
+    out = fn(*[np.abs(a.astype(np.float64)) if isinstance(a, np.ndarray) else a
+               for a in args], **kw)
     if isinstance(out, tuple):
         return tuple(float(np.max(o)) if np.size(o) else 1.0 for o in out)
     return float(np.max(out)) if np.size(out) else 1.0
@@ -94,6 +98,45 @@ def random_conv_config(seed):
             padding = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
         elif kind == "asym":
             padding = tuple((int(rng.integers(0, 4)), int(rng.integers(0, 4)))
+                            for _ in range(2))
+        else:
+            padding = kind
+        sh, sw = ref.pair(stride)
+        dh, dw = ref.pair(dilation)
+        pad = ref.conv_padding(padding, H, W, R, S, stride, dilation)
+        P = ref.conv_out_size(H, R, sh, *pad[0], dh)
+        Q = ref.conv_out_size(W, S, sw, *pad[1], dw)
+        if P >= 1 and Q >= 1:
+            return dict(N=N, C=C, K=K, H=H, W=W, R=R, S=S, stride=stride,
+                        padding=padding, dilation=dilation, pad=pad,
+                        bias=bool(rng.random() < 0.7), P=P, Q=Q)
+
+
+def random_conv_config_large(seed):
+    """A random conv2d configuration with many output channels (K >= 6) and a
+    long reduction (C*R*S >= 32): the shapes for which an optimised library
+    typically switches from direct loops to an (implicit) GEMM."""
+    rng = np.random.default_rng(3000 + seed)
+    kinds = ["int", "asym", "same", "valid", "pair"]
+    while True:
+        N = int(rng.integers(1, 3))
+        C = int(rng.integers(2, 9))
+        K = int(rng.integers(6, 20))
+        H = int(rng.integers(3, 15))
+        W = int(rng.integers(3, 15))
+        R = int(rng.integers(2, 6))
+        S = int(rng.integers(2, 6))
+        if C * R * S < 32:
+            continue
+        stride = _int_or_pair(rng, 1, 3)
+        dilation = 1 if rng.random() < 0.6 else _int_or_pair(rng, 1, 2)
+        kind = kinds[seed % len(kinds)]
+        if kind == "int":
+            padding = int(rng.integers(0, 3))
+        elif kind == "pair":
+            padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
+        elif kind == "asym":
+            padding = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3)))
                             for _ in range(2))
         else:
             padding = kind
@@ -179,8 +222,3 @@ def layout_variant(a, layout):
         ro.flags.writeable = False
         return ro
     raise ValueError(layout)
-
-
-def seeds(n):
-    return list(range(n))
-

@@ -17,7 +17,7 @@ Conventions
 
 from __future__ import annotations
 
-import math
+import functools
 
 import numpy as np
 
@@ -44,6 +44,16 @@ __all__ = [
 # --------------------------------------------------------------------------
 # small helpers
 # --------------------------------------------------------------------------
+# NaN/inf inputs are legitimate test data: silence numpy's "invalid value"
+# warnings inside the references (the results still follow IEEE rules).
+def _quiet(fn):
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        with np.errstate(invalid="ignore", over="ignore"):
+            return fn(*args, **kwargs)
+    return wrapper
+
+
 def pair(v):
     """Return ``(v, v)`` for an int, or ``tuple(v)`` for a pair."""
     if isinstance(v, (int, np.integer)):
@@ -102,6 +112,7 @@ def conv_out_size(H, R, stride, pad_before, pad_after, dilation):
 # --------------------------------------------------------------------------
 # conv2d
 # --------------------------------------------------------------------------
+@_quiet
 def conv2d_ref(x, w, b=None, stride=(1, 1), pad=((0, 0), (0, 0)), dilation=(1, 1)):
     """2-D cross-correlation (the deep-learning "convolution").
 
@@ -142,6 +153,7 @@ def conv2d_ref(x, w, b=None, stride=(1, 1), pad=((0, 0), (0, 0)), dilation=(1, 1
     return y
 
 
+@_quiet
 def conv2d_backward_ref(gy, x, w, stride=(1, 1), pad=((0, 0), (0, 0)), dilation=(1, 1)):
     """Gradients of ``L = sum(gy * conv2d(x, w, b))``.
 
@@ -231,6 +243,7 @@ def _pool_windows(H, W, k, stride, pad, ceil_mode):
             yield oh, ow, hs, he, ws, we, pool_size
 
 
+@_quiet
 def max_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False):
     """Max pooling with PyTorch semantics; returns ``(y, indices)``.
 
@@ -267,6 +280,7 @@ def max_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False):
     return y, idx
 
 
+@_quiet
 def max_pool2d_backward_ref(gy, x, k, stride=None, pad=0, ceil_mode=False):
     """Route every ``gy[n, c, oh, ow]`` to the argmax input position.
 
@@ -291,6 +305,7 @@ def _avg_divisor(hs, he, ws, we, pool_size, count_include_pad):
     return (he - hs) * (we - ws)
 
 
+@_quiet
 def avg_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False, count_include_pad=True):
     """Average pooling with PyTorch's divisor rule.
 
@@ -316,6 +331,7 @@ def avg_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False, count_include_pad=
     return y
 
 
+@_quiet
 def avg_pool2d_backward_ref(gy, x, k, stride=None, pad=0, ceil_mode=False,
                             count_include_pad=True):
     """Spread ``gy / divisor`` uniformly over the in-bounds window elements.
@@ -342,11 +358,13 @@ def relu_ref(x):
     return np.maximum(np.asarray(x, dtype=np.float64), 0.0)
 
 
+@_quiet
 def relu_backward_ref(gy, x):
     """d relu / dx = 1 where x > 0 else 0, so gx = gy * (x > 0)."""
     return np.asarray(gy, dtype=np.float64) * (np.asarray(x) > 0)
 
 
+@_quiet
 def dropout_ref(x, mask, rate):
     """Inverted dropout: y = x * mask / (1 - rate)  (mask True = kept)."""
     return np.asarray(x, dtype=np.float64) * mask / (1.0 - rate)
@@ -355,22 +373,28 @@ def dropout_ref(x, mask, rate):
 # --------------------------------------------------------------------------
 # correlate / convolve (1-D like numpy, 2-D like scipy.signal *2d, fill=0)
 # --------------------------------------------------------------------------
-def _full_correlate(a, v):
+def _full_correlate(a, v, multiply_fill):
     """Full cross-correlation of an M-array with an N-array (1-D or 2-D).
 
     Zero-pad ``a`` by N-1 on both sides of every axis and slide ``v`` over it:
         full[i] = sum_j apad[i + j] * v[j],   i = 0 .. M + N - 2
     (per axis for 2-D).  full[i] pairs v[0] with a[i - (N - 1)].
+
+    multiply_fill=True multiplies the zero fill like real data (scipy's
+    boundary="fill": 0 * NaN = NaN); False sums only the products where ``v``
+    overlaps ``a`` (numpy.correlate).  The two differ only for non-finite v.
     """
     a = np.asarray(a, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     padw = [(n - 1, n - 1) for n in v.shape]
     apad = np.pad(a, padw)
+    inside = np.pad(np.ones(a.shape, dtype=bool), padw)  # True where apad is real data
     out_shape = tuple(m + n - 1 for m, n in zip(a.shape, v.shape))
     full = np.zeros(out_shape)
     for i in np.ndindex(*out_shape):
-        window = apad[tuple(slice(ii, ii + n) for ii, n in zip(i, v.shape))]
-        full[i] = np.sum(window * v)
+        window = tuple(slice(ii, ii + n) for ii, n in zip(i, v.shape))
+        use = np.ones(v.shape, dtype=bool) if multiply_fill else inside[window]
+        full[i] = np.sum(apad[window][use] * v[use])
     return full
 
 
@@ -388,10 +412,17 @@ def _valid_window(a_shape, v_shape):
     return starts, lengths
 
 
+@_quiet
 def correlate_ref(a, v, mode="valid"):
     """Cross-correlation: ``numpy.correlate`` (1-D) / ``scipy.signal.correlate2d`` (2-D).
 
     full[k] = sum_j a[k + j - (N - 1)] * v[j]   (out-of-range a is 0)
+
+    Non-finite values: numpy (1-D) only multiplies overlapping elements, while
+    scipy's boundary="fill" (2-D "full"/"same") multiplies the zero fill too,
+    so a NaN/inf in v reaches every 2-D output but only the overlapping 1-D
+    outputs.  (2-D "valid" never touches the fill: scipy swaps the inputs so
+    the smaller one slides inside the larger.)
 
     Modes slice ``full``:
       * "full":  everything (length M + N - 1).
@@ -408,7 +439,7 @@ def correlate_ref(a, v, mode="valid"):
     assert a.ndim == v.ndim and a.ndim in (1, 2)
     if a.ndim == 1 and len(a) < len(v):
         return correlate_ref(v, a, mode)[::-1].copy()
-    full = _full_correlate(a, v)
+    full = _full_correlate(a, v, multiply_fill=(a.ndim == 2 and mode != "valid"))
     if mode == "full":
         return full
     if mode == "valid":
@@ -420,6 +451,7 @@ def correlate_ref(a, v, mode="valid"):
     raise ValueError(mode)
 
 
+@_quiet
 def convolve_ref(a, v, mode="full"):
     """Convolution: ``numpy.convolve`` (1-D) / ``scipy.signal.convolve2d`` (2-D).
 
@@ -437,7 +469,7 @@ def convolve_ref(a, v, mode="full"):
     a = np.asarray(a, dtype=np.float64)
     v = np.asarray(v, dtype=np.float64)
     assert a.ndim == v.ndim and a.ndim in (1, 2)
-    full = _full_correlate(a, np.flip(v))
+    full = _full_correlate(a, np.flip(v), multiply_fill=(a.ndim == 2 and mode != "valid"))
     if mode == "full":
         return full
     if mode == "valid":

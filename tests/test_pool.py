@@ -358,6 +358,18 @@ def test_inputs_not_modified_and_no_alias():
         assert not np.shares_memory(g1, x)
 
 
+@pytest.mark.parametrize("shape", [(0, 3, 6, 6), (2, 0, 6, 6)], ids=str)
+def test_empty_batch_or_channels(shape):
+    x = np.zeros(shape, dtype=np.float32)
+    y, idx = F.max_pool2d(x, 2, return_indices=True)
+    assert y.shape == shape[:2] + (3, 3) and y.dtype == np.float32 and idx.dtype == np.int64
+    assert F.avg_pool2d(x, 2).shape == y.shape
+    gy = np.zeros(y.shape, dtype=np.float32)
+    for gx in (F.max_pool2d_backward(gy, x, 2), F.max_pool2d_backward(gy, x, 2, indices=idx),
+               F.avg_pool2d_backward(gy, x, 2)):
+        assert gx.shape == shape and gx.dtype == np.float32
+
+
 def test_dtype_rules():
     x64 = np.random.default_rng(0).standard_normal((1, 2, 4, 4))
     x32 = x64.astype(np.float32)

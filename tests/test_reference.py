@@ -203,3 +203,53 @@ def test_avg_pool_ref_divisor_example():
     x = np.ones((1, 1, 4, 4))
     y = ref.avg_pool2d_ref(x, 3, 2, 0, True, True)
     np.testing.assert_allclose(y[0, 0], np.ones((2, 2)))
+
+
+# ---------------------------------------------------------------- non-finite
+def _with_nonfinite(x, rng):
+    x = x.copy()
+    flat = x.reshape(-1)
+    picks = rng.choice(flat.size, size=min(3, flat.size), replace=False)
+    for p, val in zip(picks, [np.nan, np.inf, -np.inf]):
+        flat[p] = val
+    return x
+
+
+@pytest.mark.parametrize("M,N", [(6, 3), (3, 6), (5, 5), (7, 2), (1, 4)])
+@pytest.mark.parametrize("where", ["a", "v"])
+@pytest.mark.parametrize("mode", ["full", "valid", "same"])
+def test_1d_refs_match_numpy_nonfinite(M, N, where, mode):
+    """numpy only multiplies overlapping elements: NaN in v stays local."""
+    rng = np.random.default_rng(M + 10 * N)
+    a = rng.standard_normal(M)
+    v = rng.standard_normal(N)
+    if where == "a":
+        a = _with_nonfinite(a, rng)
+    else:
+        v = _with_nonfinite(v, rng)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(ref.correlate_ref(a, v, mode), np.correlate(a, v, mode),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ref.convolve_ref(a, v, mode), np.convolve(a, v, mode),
+                                   rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("ashape,vshape", [((5, 6), (2, 3)), ((3, 3), (4, 5)), ((4, 4), (4, 4))])
+@pytest.mark.parametrize("where", ["a", "v"])
+@pytest.mark.parametrize("mode", ["full", "valid", "same"])
+def test_2d_refs_match_scipy_nonfinite(ashape, vshape, where, mode):
+    """scipy's boundary='fill' multiplies the zero fill: NaN in v reaches everything."""
+    rng = np.random.default_rng(sum(ashape) + 3 * sum(vshape))
+    a = rng.standard_normal(ashape)
+    v = rng.standard_normal(vshape)
+    if where == "a":
+        a = _with_nonfinite(a, rng)
+    else:
+        v = _with_nonfinite(v, rng)
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(ref.correlate_ref(a, v, mode),
+                                   signal.correlate2d(a, v, mode, boundary="fill"),
+                                   rtol=1e-12, atol=1e-12)
+        np.testing.assert_allclose(ref.convolve_ref(a, v, mode),
+                                   signal.convolve2d(a, v, mode, boundary="fill"),
+                                   rtol=1e-12, atol=1e-12)

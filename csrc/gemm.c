@@ -1,0 +1,315 @@
+/* gemm.c -- packed, register-blocked GEMM with implicit-im2col B (see gemm.h).
+ *
+ * Loop nest (Goto / BLIS):  jc (NC columns of C) -> pc (KC of the inner
+ * dimension; pack a KC x NC panel of B) -> ic (MC rows; pack an MC x KC block
+ * of A) -> jr (NR) -> ir (MR) -> micro-kernel: an MR x NR tile of C kept in
+ * registers for the whole KC loop.
+ *
+ * Micro-kernels: AVX2+FMA intrinsics (float 6x16, double 6x8) chosen at run
+ * time when the CPU has them, else a portable C kernel compiled with
+ * target_clones (it is also the reference the fast one is tested against
+ * through CCNN_GEMM_GENERIC=1).
+ */
+#ifndef REAL
+#include <stdlib.h>
+#include <string.h>
+#include "gemm.h"
+#include "kernels_common.h"
+#if defined(__x86_64__) && defined(__GNUC__)
+#include <immintrin.h>
+#define CCNN_X86 1
+#endif
+
+/* ---- per-thread workspaces: grow, never shrink, reused across calls ---- */
+static __thread void *ws_ptr[CCNN_WS_SLOTS];
+static __thread size_t ws_size[CCNN_WS_SLOTS];
+
+void *ccnn_workspace(int slot, size_t bytes)
+{
+    if (bytes > ws_size[slot]) {
+        free(ws_ptr[slot]);
+        ws_ptr[slot] = NULL;
+        ws_size[slot] = 0;
+        if (posix_memalign(&ws_ptr[slot], 64, bytes) != 0) return NULL;
+        ws_size[slot] = bytes;
+    }
+    return ws_ptr[slot];
+}
+
+static int use_fast = -1;   /* -1: not decided yet */
+
+static int fast_kernels(void)
+{
+    if (use_fast < 0) {
+        int ok = 0;
+#ifdef CCNN_X86
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+        const char *env = getenv("CCNN_GEMM_GENERIC");
+        if (env && env[0] == '1') ok = 0;
+        use_fast = ok;
+    }
+    return use_fast;
+}
+
+const char *ccnn_gemm_kernel_name(void)
+{
+    return fast_kernels() ? "avx2+fma (f32 6x16, f64 6x8)" : "generic C";
+}
+
+#ifdef CCNN_X86
+/* c (6 x 16, ldc) += a_packed (kc x 6) * b_packed (kc x 16) */
+__attribute__((target("avx2,fma")))
+static void ukernel_avx2_f32(int64_t kc, const float *restrict a, const float *restrict b,
+                             float *restrict c, int64_t ldc)
+{
+    __m256 acc[6][2];
+    for (int i = 0; i < 6; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
+        for (int i = 0; i < 6; i++) {
+            const __m256 ai = _mm256_broadcast_ss(a + i);
+            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
+        }
+        a += 6;
+        b += 16;
+    }
+    for (int i = 0; i < 6; i++) {
+        float *ci = c + i * ldc;
+        _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), acc[i][0]));
+        _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc[i][1]));
+    }
+}
+
+/* c (6 x 8, ldc) += a_packed (kc x 6) * b_packed (kc x 8) */
+__attribute__((target("avx2,fma")))
+static void ukernel_avx2_f64(int64_t kc, const double *restrict a, const double *restrict b,
+                             double *restrict c, int64_t ldc)
+{
+    __m256d acc[6][2];
+    for (int i = 0; i < 6; i++) { acc[i][0] = _mm256_setzero_pd(); acc[i][1] = _mm256_setzero_pd(); }
+    for (int64_t p = 0; p < kc; p++) {
+        const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
+        for (int i = 0; i < 6; i++) {
+            const __m256d ai = _mm256_broadcast_sd(a + i);
+            acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
+            acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
+        }
+        a += 6;
+        b += 8;
+    }
+    for (int i = 0; i < 6; i++) {
+        double *ci = c + i * ldc;
+        _mm256_storeu_pd(ci, _mm256_add_pd(_mm256_loadu_pd(ci), acc[i][0]));
+        _mm256_storeu_pd(ci + 4, _mm256_add_pd(_mm256_loadu_pd(ci + 4), acc[i][1]));
+    }
+}
+#endif
+
+#define MR 6
+#define KC 256
+#define MC 96
+
+#define REAL float
+#define SUF(name) name##_f32
+#define NR 16
+#define NC 2048
+#include "gemm.c"
+#undef REAL
+#undef SUF
+#undef NR
+#undef NC
+
+#define REAL double
+#define SUF(name) name##_f64
+#define NR 8
+#define NC 1024
+#include "gemm.c"
+#undef REAL
+#undef SUF
+#undef NR
+#undef NC
+
+#else /* ---- typed bodies: REAL, SUF, MR x NR tiles ------------------------- */
+
+/* c (MR x NR, ldc) += a_packed (kc x MR) * b_packed (kc x NR): portable kernel */
+static CCNN_DISPATCH void SUF(ukernel_generic)(int64_t kc, const REAL *restrict a,
+                                               const REAL *restrict b, REAL *restrict c,
+                                               int64_t ldc)
+{
+    REAL acc[MR][NR];
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) acc[i][j] = 0;
+    for (int64_t p = 0; p < kc; p++) {
+        for (int i = 0; i < MR; i++) {
+            const REAL ai = a[p * MR + i];
+            #pragma omp simd
+            for (int j = 0; j < NR; j++) acc[i][j] += ai * b[p * NR + j];
+        }
+    }
+    for (int i = 0; i < MR; i++)
+        for (int j = 0; j < NR; j++) c[i * ldc + j] += acc[i][j];
+}
+
+static inline void SUF(ukernel)(int64_t kc, const REAL *a, const REAL *b, REAL *c, int64_t ldc,
+                                int64_t mr, int64_t nr)
+{
+    REAL tmp[MR * NR];
+    REAL *dst = c;
+    int64_t ldd = ldc;
+    if (mr < MR || nr < NR) {   /* edge tile: compute into a zeroed buffer */
+        memset(tmp, 0, sizeof(tmp));
+        dst = tmp;
+        ldd = NR;
+    }
+#ifdef CCNN_X86
+    if (fast_kernels())
+        SUF(ukernel_avx2)(kc, a, b, dst, ldd);
+    else
+#endif
+        SUF(ukernel_generic)(kc, a, b, dst, ldd);
+    if (dst == tmp)
+        for (int64_t i = 0; i < mr; i++)
+            for (int64_t j = 0; j < nr; j++) c[i * ldc + j] += tmp[i * NR + j];
+}
+
+/* Copy row `row` of the implicit im2col matrix of one image, columns
+ * [col0, col0 + ncols), to dst[j * NRP-panel layout]: element j goes to
+ * dst[(j / width) * panel + (j % width) * step]... expressed through `put`.
+ *
+ *   im2col[(c*R + r)*S + s, oh*Q + ow] = x[c, oh*sh - pt + r*dh, ow*sw - pl + s*dw]
+ *
+ * The columns are walked one output row (oh) at a time; inside it the valid
+ * ow range is computed once, so the inner loops are plain copies and fills. */
+static inline void SUF(im2col_row)(REAL *restrict dst, int64_t width, int64_t panel, int64_t step,
+                                   const REAL *x, const ccnn_conv2d_dims *d, int64_t row,
+                                   int64_t col0, int64_t ncols)
+{
+    const int64_t H = d->h, W = d->w, R = d->r, S = d->s, Q = d->q;
+    const int64_t sw = d->stride_w;
+    const int64_t c = row / (R * S), r = (row / S) % R, s = row % S;
+    const REAL *xc = x + c * H * W;
+    const int64_t ihoff = r * d->dil_h - d->pad_top, iwoff = s * d->dil_w - d->pad_left;
+    int64_t qlo, qhi;
+    ccnn_valid_range(Q, sw, iwoff, W, &qlo, &qhi);
+    int64_t oh = col0 / Q, ow = col0 % Q, j = 0;
+    while (j < ncols) {
+        const int64_t seg = Q - ow < ncols - j ? Q - ow : ncols - j;
+        const int64_t ih = oh * d->stride_h + ihoff;
+        const int row_ok = (uint64_t)ih < (uint64_t)H;
+        const REAL *xrow = xc + ih * W + iwoff;      /* only read when row_ok */
+        for (int64_t t = 0; t < seg; ) {
+            /* a run of destination elements inside one panel */
+            const int64_t jj = j + t, in_panel = width - jj % width;
+            const int64_t run = seg - t < in_panel ? seg - t : in_panel;
+            REAL *out = dst + (jj / width) * panel + (jj % width) * step;
+            for (int64_t u = 0; u < run; u++) {
+                const int64_t q = ow + t + u;
+                out[u * step] = (row_ok && q >= qlo && q < qhi) ? xrow[q * sw] : (REAL)0;
+            }
+            t += run;
+        }
+        j += seg;
+        ow = 0;
+        oh++;
+    }
+}
+
+/* ap (ceil(mc/MR) panels of kc x MR) <- A[ic:ic+mc, pc:pc+kc], zero-padded */
+static void SUF(pack_a)(REAL *restrict ap, const ccnn_gemm_operand *a,
+                        int64_t ic, int64_t mc, int64_t pc, int64_t kc)
+{
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+        if (a->kind == CCNN_OPERAND_STRIDED) {
+            const REAL *a0 = (const REAL *)a->ptr;
+            const int64_t rsa = a->rs, csa = a->cs;
+            for (int64_t p = 0; p < kc; p++) {
+                const REAL *src = a0 + (ic + ir) * rsa + (pc + p) * csa;
+                int64_t i = 0;
+                for (; i < mr; i++) ap[p * MR + i] = src[i * rsa];
+                for (; i < MR; i++) ap[p * MR + i] = 0;
+            }
+        } else {   /* im2col rows ic+ir+i, columns pc..pc+kc: element (i, p) at ap[p*MR + i] */
+            int64_t i = 0;
+            for (; i < mr; i++)
+                SUF(im2col_row)(ap + i, kc, 0, MR, (const REAL *)a->ptr, a->conv, a->row0 + ic + ir + i, pc, kc);
+            for (; i < MR; i++)
+                for (int64_t p = 0; p < kc; p++) ap[p * MR + i] = 0;
+        }
+        ap += MR * kc;
+    }
+}
+
+/* bp (ceil(nc/NR) panels of kc x NR) <- B[pc:pc+kc, jc:jc+nc], zero-padded */
+static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b,
+                        int64_t pc, int64_t kc, int64_t jc, int64_t nc)
+{
+    if (b->kind == CCNN_OPERAND_IM2COL) {
+        /* row p of the block -> element j of it lives at bp[(j/NR)*kc*NR + p*NR + j%NR] */
+        for (int64_t p = 0; p < kc; p++)
+            SUF(im2col_row)(bp + p * NR, NR, kc * NR, 1, (const REAL *)b->ptr, b->conv,
+                            b->row0 + pc + p, jc, nc);
+        const int64_t tail = nc % NR;           /* zero the padding columns of the last panel */
+        if (tail)
+            for (int64_t p = 0; p < kc; p++)
+                for (int64_t j = tail; j < NR; j++) bp[(nc / NR) * kc * NR + p * NR + j] = 0;
+        return;
+    }
+    const REAL *src0 = (const REAL *)b->ptr;
+    const int64_t rs = b->rs, cs = b->cs;
+    for (int64_t jr = 0; jr < nc; jr += NR) {
+        const int64_t nr = nc - jr < NR ? nc - jr : NR;
+        if (cs == 1) {
+            for (int64_t p = 0; p < kc; p++) {
+                const REAL *src = src0 + (pc + p) * rs + (jc + jr);
+                int64_t j = 0;
+                for (; j < nr; j++) bp[p * NR + j] = src[j];
+                for (; j < NR; j++) bp[p * NR + j] = 0;
+            }
+        } else {   /* column-wise: reads run along p (e.g. B = dy^T with rs == 1) */
+            int64_t j = 0;
+            for (; j < nr; j++) {
+                const REAL *src = src0 + pc * rs + (jc + jr + j) * cs;
+                for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = src[p * rs];
+            }
+            for (; j < NR; j++)
+                for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = 0;
+        }
+        bp += NR * kc;
+    }
+}
+
+int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
+                   const ccnn_gemm_operand *b, REAL *c, int64_t ldc)
+{
+    if (m <= 0 || n <= 0 || k <= 0) return CCNN_OK;
+    REAL *ap = (REAL *)ccnn_workspace(CCNN_WS_GEMM, sizeof(REAL) * (size_t)(MC * KC + KC * NC));
+    if (!ap) return CCNN_ENOMEM;
+    REAL *bp = ap + MC * KC;
+    const int64_t kblk = (k + ((k + KC - 1) / KC) - 1) / ((k + KC - 1) / KC);   /* equal KC blocks */
+    for (int64_t jc = 0; jc < n; jc += NC) {
+        const int64_t nc = n - jc < NC ? n - jc : NC;
+        for (int64_t pc = 0; pc < k; pc += kblk) {
+            const int64_t kc = k - pc < kblk ? k - pc : kblk;
+            SUF(pack_b)(bp, b, pc, kc, jc, nc);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                const int64_t mc = m - ic < MC ? m - ic : MC;
+                SUF(pack_a)(ap, a, ic, mc, pc, kc);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    for (int64_t ir = 0; ir < mc; ir += MR) {
+                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
+                        SUF(ukernel)(kc, ap + ir * kc, bp + jr * kc,
+                                     c + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
+                    }
+                }
+            }
+        }
+    }
+    return CCNN_OK;
+}
+
+#endif /* REAL */

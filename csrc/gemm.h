@@ -1,0 +1,55 @@
+/* gemm.h -- a packed, register-blocked GEMM (after BLIS / Goto), the engine of
+ * the convolution kernels:
+ *
+ *     C (m x n, row-major, leading dim ldc)  +=  A (m x k) * B (k x n)
+ *
+ * A and B are each a strided matrix (so transposes are free) or an *implicit
+ * im2col* view of one image of a convolution, packed straight from the image,
+ * so the convolution never materialises its column buffer:
+ *     im2col[(c*R + r)*S + s, p*Q + q] = x[c, p*sh - pt + r*dh, q*sw - pl + s*dw]
+ * (entries that fall in the padding read as zero).
+ *
+ * Serial: callers parallelise over images or over row blocks of C.  Packing
+ * buffers come from a per-thread workspace that is reused across calls.
+ */
+#ifndef CCNN_GEMM_H
+#define CCNN_GEMM_H
+#include "ccnn_common.h"
+#include "conv2d.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { CCNN_OPERAND_STRIDED = 0, CCNN_OPERAND_IM2COL = 1 };
+
+/* A GEMM operand: a strided matrix M[i, j] = ptr[i*rs + j*cs], or the implicit
+ * im2col matrix of one image x (c, h, w) of the convolution `conv`:
+ * rows (c, r, s) = (c*R + r)*S + s, columns (oh, ow) = oh*Q + ow. */
+typedef struct {
+    int kind;
+    const void *ptr;
+    int64_t rs, cs;
+    const ccnn_conv2d_dims *conv;
+    int64_t row0;              /* im2col: the operand starts at this im2col row */
+} ccnn_gemm_operand;
+
+/* C += A * B with C (m x n) row-major (leading dim ldc), A (m x k), B (k x n).
+ * Returns CCNN_OK, or CCNN_ENOMEM when the packing workspace cannot be had. */
+int ccnn_gemm_f32(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
+                  const ccnn_gemm_operand *b, float *c, int64_t ldc);
+int ccnn_gemm_f64(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
+                  const ccnn_gemm_operand *b, double *c, int64_t ldc);
+
+/* Per-thread scratch memory, 64-byte aligned, grown on demand and reused by
+ * later calls on the same thread (never freed).  Slot CCNN_WS_GEMM belongs to
+ * ccnn_gemm_*; callers use the others.  NULL when out of memory. */
+enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_SLOTS = 2 };
+void *ccnn_workspace(int slot, size_t bytes);
+
+/* Name of the micro-kernel in use ("avx2+fma 6x16" or "generic"). */
+const char *ccnn_gemm_kernel_name(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CCNN_GEMM_H */
