@@ -1,0 +1,122 @@
+"""ccnn._loss -- thin binding over csrc/loss.c (softmax, fused softmax + cross-entropy).
+
+Arguments arrive validated, C-contiguous, 2-D (n, classes) and of one dtype
+(ccnn.losses does that; labels are int64 already checked to lie in
+[0, classes)); this layer only allocates outputs and releases the GIL.
+"""
+import numpy as np
+from cython cimport floating
+from libc.stdint cimport int64_t
+from ckernels cimport *
+
+
+def softmax_forward(const floating[:, ::1] logits, int nthreads):
+    """probs (n, classes)."""
+    cdef Py_ssize_t n = logits.shape[0], c = logits.shape[1]
+    out = np.empty((n, c), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] p = out
+    if n == 0 or c == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_softmax_forward_f32(&p[0, 0], &logits[0, 0], n, c, nthreads)
+        else:
+            ccnn_softmax_forward_f64(&p[0, 0], &logits[0, 0], n, c, nthreads)
+    return out
+
+
+def softmax_backward(const floating[:, ::1] dout, const floating[:, ::1] probs, int nthreads):
+    """dinp (n, classes) = probs * (dout - rowsum(dout * probs))."""
+    cdef Py_ssize_t n = probs.shape[0], c = probs.shape[1]
+    if dout.shape[0] != n or dout.shape[1] != c:
+        raise ValueError("grad_out and probs differ in shape")
+    out = np.empty((n, c), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] dx = out
+    if n == 0 or c == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_softmax_backward_f32(&dx[0, 0], &dout[0, 0], &probs[0, 0], n, c, nthreads)
+        else:
+            ccnn_softmax_backward_f64(&dx[0, 0], &dout[0, 0], &probs[0, 0], n, c, nthreads)
+    return out
+
+
+def softmax_xent_forward(const floating[:, ::1] logits, const int64_t[::1] labels, int nthreads):
+    """(loss_per_row (n,), probs (n, classes)) for integer labels."""
+    cdef Py_ssize_t n = logits.shape[0], c = logits.shape[1]
+    if labels.shape[0] != n:
+        raise ValueError("labels and logits differ in length")
+    dtype = np.float32 if floating is float else np.float64
+    loss = np.empty(n, dtype=dtype)
+    probs = np.empty((n, c), dtype=dtype)
+    cdef floating[::1] l = loss
+    cdef floating[:, ::1] p = probs
+    if n == 0:
+        return loss, probs
+    with nogil:
+        if floating is float:
+            ccnn_softmax_xent_forward_f32(&l[0], &p[0, 0], &logits[0, 0], &labels[0], n, c, nthreads)
+        else:
+            ccnn_softmax_xent_forward_f64(&l[0], &p[0, 0], &logits[0, 0], &labels[0], n, c, nthreads)
+    return loss, probs
+
+
+def softmax_xent_backward(const floating[:, ::1] probs, const int64_t[::1] labels, int nthreads):
+    """dlogits (n, classes) = (probs - onehot(labels)) / n."""
+    cdef Py_ssize_t n = probs.shape[0], c = probs.shape[1]
+    if labels.shape[0] != n:
+        raise ValueError("labels and probs differ in length")
+    out = np.empty((n, c), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] dz = out
+    if n == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_softmax_xent_backward_f32(&dz[0, 0], &probs[0, 0], &labels[0], n, c, nthreads)
+        else:
+            ccnn_softmax_xent_backward_f64(&dz[0, 0], &probs[0, 0], &labels[0], n, c, nthreads)
+    return out
+
+
+def softmax_xent_dense_forward(const floating[:, ::1] logits, const floating[:, ::1] targets,
+                               int nthreads):
+    """(loss_per_row (n,), probs (n, classes)) for one-hot or soft targets."""
+    cdef Py_ssize_t n = logits.shape[0], c = logits.shape[1]
+    if targets.shape[0] != n or targets.shape[1] != c:
+        raise ValueError("targets and logits differ in shape")
+    dtype = np.float32 if floating is float else np.float64
+    loss = np.empty(n, dtype=dtype)
+    probs = np.empty((n, c), dtype=dtype)
+    cdef floating[::1] l = loss
+    cdef floating[:, ::1] p = probs
+    if n == 0:
+        return loss, probs
+    with nogil:
+        if floating is float:
+            ccnn_softmax_xent_dense_forward_f32(&l[0], &p[0, 0], &logits[0, 0], &targets[0, 0],
+                                                n, c, nthreads)
+        else:
+            ccnn_softmax_xent_dense_forward_f64(&l[0], &p[0, 0], &logits[0, 0], &targets[0, 0],
+                                                n, c, nthreads)
+    return loss, probs
+
+
+def softmax_xent_dense_backward(const floating[:, ::1] probs, const floating[:, ::1] targets,
+                                int nthreads):
+    """dlogits (n, classes) = (probs * rowsum(targets) - targets) / n."""
+    cdef Py_ssize_t n = probs.shape[0], c = probs.shape[1]
+    if targets.shape[0] != n or targets.shape[1] != c:
+        raise ValueError("targets and probs differ in shape")
+    out = np.empty((n, c), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] dz = out
+    if n == 0:
+        return out
+    with nogil:
+        if floating is float:
+            ccnn_softmax_xent_dense_backward_f32(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
+                                                 nthreads)
+        else:
+            ccnn_softmax_xent_dense_backward_f64(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
+                                                 nthreads)
+    return out
