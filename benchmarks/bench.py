@@ -1,0 +1,327 @@
+"""ccnn benchmarks: ccnn vs a vectorised NumPy baseline vs PyTorch CPU.
+
+    python benchmarks/bench.py                 # everything, prints a table
+    python benchmarks/bench.py --only conv,pool --repeats 9 --json out.json
+    python benchmarks/bench.py --quick         # fewer repeats, partial epochs
+
+PyTorch is optional (``pip install torch==2.13.0``) and never a dependency of
+ccnn.  Candidates of one case are timed interleaved in one process (ccnn,
+torch, numpy, ccnn, torch, numpy, ...) and each reports the median of its
+repeats; PyTorch runs with the same thread count as ccnn and Adam(fused=True).
+Timings on a shared 2-core machine are noisy: compare the ratios.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+import ccnn  # noqa: E402
+import ccnn.functional as F  # noqa: E402
+import numpy_ref  # noqa: E402
+
+try:
+    import torch
+    import torch.nn.functional as TF
+except ImportError:  # the comparison columns are left empty
+    torch = None
+
+CONV_SHAPES = [  # name, N, Cin, H, W, Cout, k, stride, pad  (as ../shared/anchors/ops_torch.py)
+    ("book", 128, 1, 28, 28, 10, 3, 1, 1),
+    ("mid", 32, 32, 28, 28, 64, 3, 1, 1),
+    ("resnet", 8, 64, 56, 56, 64, 3, 1, 1),
+    ("stride2", 32, 32, 28, 28, 64, 3, 2, 1),
+    ("cifar5x5", 64, 3, 32, 32, 32, 5, 1, 2),
+]
+POOL_SHAPES = [("book", (128, 10, 28, 28)), ("big", (32, 64, 56, 56))]
+
+
+def interleaved(fns, repeats, warmup=1):
+    """Median seconds of each callable, run round-robin."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {k: [] for k in fns}
+    for _ in range(repeats):
+        for k, fn in fns.items():
+            t = time.perf_counter()
+            fn()
+            times[k].append(time.perf_counter() - t)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def row(table, case, t, work=None, unit="GFLOP/s"):
+    r = {"case": case, "ms": {k: v * 1e3 for k, v in t.items()}}
+    if work:
+        r["rate"] = {k: work / v / 1e9 for k, v in t.items()}
+        r["unit"] = unit
+    if "torch" in t:
+        r["ratio"] = t["ccnn"] / t["torch"]
+    table.append(r)
+    cols = "  ".join(f"{k} {v * 1e3:8.2f} ms" + (f" ({work / v / 1e9:6.1f} {unit})" if work else "")
+                     for k, v in t.items())
+    ratio = f"  ccnn/torch {r['ratio']:.2f}" if "ratio" in r else ""
+    print(f"{case:28s} {cols}{ratio}", flush=True)
+
+
+def bench_sgemm(table, repeats):
+    a = np.random.rand(2048, 2048).astype(np.float32)
+    b = np.random.rand(2048, 2048).astype(np.float32)
+    t = interleaved({"numpy": lambda: a @ b}, repeats)
+    row(table, "numpy sgemm 2048^3", t, 2 * 2048 ** 3)
+    return 2 * 2048 ** 3 / t["numpy"] / 1e9
+
+
+def bench_conv(table, repeats, threads_label=""):
+    rng = np.random.default_rng(0)
+    for name, N, C, H, W, K, k, s, p in CONV_SHAPES:
+        x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+        w = rng.standard_normal((K, C, k, k), dtype=np.float32)
+        b = rng.standard_normal(K, dtype=np.float32)
+        y = F.conv2d(x, w, b, stride=s, padding=p)
+        g = rng.standard_normal(y.shape, dtype=np.float32)
+        flops = 3 * 2 * N * K * y.shape[2] * y.shape[3] * C * k * k
+
+        def run_ccnn():
+            F.conv2d(x, w, b, stride=s, padding=p)
+            F.conv2d_backward(g, x, w, stride=s, padding=p)
+
+        fns = {"ccnn": run_ccnn}
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_()
+            tw = torch.from_numpy(w).requires_grad_()
+            tb = torch.from_numpy(b).requires_grad_()
+            tg = torch.from_numpy(g)
+
+            def run_torch():
+                tx.grad = tw.grad = tb.grad = None
+                TF.conv2d(tx, tw, tb, stride=s, padding=p).backward(tg)
+
+            fns["torch"] = run_torch
+        if not threads_label and name in ("book", "cifar5x5", "stride2"):
+            fns["numpy"] = lambda: (numpy_ref.conv2d(x, w, b, s, p), numpy_ref.conv2d_backward(g, x, w, s, p))
+        row(table, f"conv {name} fwd+bwd{threads_label}", interleaved(fns, repeats), flops)
+
+
+def bench_pool(table, repeats):
+    rng = np.random.default_rng(1)
+    for name, shape in POOL_SHAPES:
+        x = rng.standard_normal(shape, dtype=np.float32)
+        g = rng.standard_normal((shape[0], shape[1], shape[2] // 2, shape[3] // 2), dtype=np.float32)
+        nbytes = x.nbytes * 2 + g.nbytes * 2  # read x, write y, read g, write gx (at least)
+        for kind in ("max", "avg"):
+            if kind == "max":
+                def run_ccnn():
+                    _, idx = F.max_pool2d(x, 2, return_indices=True)
+                    F.max_pool2d_backward(g, x, 2, indices=idx)
+                ref = numpy_ref.max_pool2d_fwd_bwd
+            else:
+                def run_ccnn():
+                    F.avg_pool2d(x, 2)
+                    F.avg_pool2d_backward(g, x, 2)
+                ref = numpy_ref.avg_pool2d_fwd_bwd
+            fns = {"ccnn": run_ccnn}
+            if torch is not None:
+                tx = torch.from_numpy(x).requires_grad_()
+                tg = torch.from_numpy(g)
+                tf = TF.max_pool2d if kind == "max" else TF.avg_pool2d
+
+                def run_torch(tf=tf, tx=tx, tg=tg):
+                    tx.grad = None
+                    tf(tx, 2, 2).backward(tg)
+
+                fns["torch"] = run_torch
+            fns["numpy"] = lambda ref=ref: ref(x, g)
+            row(table, f"{kind}-pool {name} fwd+bwd", interleaved(fns, repeats), nbytes, "GB/s")
+
+
+def book_model():
+    from ccnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
+    m = ccnn.Sequential()
+    m.add(Conv2D(10, (3, 3), activation="relu", padding="same", input_shape=(28, 28, 1)))
+    m.add(MaxPooling2D((2, 2)))
+    m.add(Flatten())
+    m.add(Dropout(0.5))
+    m.add(Dense(100, activation="relu"))
+    m.add(Dense(10, activation="softmax"))
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def torch_book_model():
+    import torch.nn as nn
+    torch.manual_seed(0)
+    m = nn.Sequential(nn.Conv2d(1, 10, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                      nn.Dropout(0.5), nn.Linear(1960, 100), nn.ReLU(), nn.Linear(100, 10))
+    opt = torch.optim.Adam(m.parameters(), 1e-3, eps=1e-7, fused=True)
+    return m, opt
+
+
+def bench_adam(table, repeats):
+    m = book_model()
+    m.build((None, 28, 28, 1))
+    params = m.trainable_weights
+    rng = np.random.default_rng(2)
+    grads = [rng.standard_normal(p.shape).astype(p.dtype) for p in params]
+    opt = ccnn.optimizers.Adam()
+    pairs = list(zip(grads, params))
+    n = sum(p.size for p in params)
+    fns = {"ccnn": lambda: opt.apply_gradients(pairs)}
+    if torch is not None:
+        tm, topt = torch_book_model()
+        for tp in tm.parameters():
+            tp.grad = torch.randn_like(tp)
+        fns["torch"] = topt.step
+    nps = [p.copy() for p in params]
+    ms = [np.zeros_like(p) for p in params]
+    vs = [np.zeros_like(p) for p in params]
+    step = [0]
+
+    def run_numpy():
+        step[0] += 1
+        numpy_ref.adam_step(nps, grads, ms, vs, step[0])
+
+    fns["numpy"] = run_numpy
+    row(table, f"adam step ({n} params)", interleaved(fns, repeats * 5), n * 4 * 7, "GB/s")
+
+
+def load_fashion(limit=None):
+    from ccnn.datasets import fashion_mnist
+    (x, y), _ = fashion_mnist.load_data(fallback_to_sample=True)
+    x = (x.astype(np.float32) / 255.0).reshape(-1, 28, 28, 1)
+    perm = np.random.default_rng(42).permutation(len(x))[:48000]
+    x, y = x[perm], y[perm].astype(np.int64)
+    if limit:
+        x, y = x[:limit], y[:limit]
+    return x, y
+
+
+def bench_epoch(table, repeats, quick):
+    x, y = load_fashion(12800 if quick else None)
+    for bs in (128, 32):
+        m = book_model()
+        m.fit(x[:bs * 4], y[:bs * 4], batch_size=bs, epochs=1, verbose=0)  # build + warm up
+        fns = {"ccnn": lambda m=m, bs=bs: m.fit(x, y, batch_size=bs, epochs=1, verbose=0)}
+        if torch is not None:
+            tm, topt = torch_book_model()
+            lossf = torch.nn.CrossEntropyLoss()
+            xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+            yt = torch.from_numpy(y)
+
+            def run_torch(tm=tm, topt=topt, bs=bs):
+                perm = torch.randperm(len(xt))
+                for i in range(0, len(xt), bs):
+                    idx = perm[i:i + bs]
+                    topt.zero_grad()
+                    lossf(tm(xt[idx]), yt[idx]).backward()
+                    topt.step()
+
+            fns["torch"] = run_torch
+        row(table, f"book model epoch ({len(x)} imgs) b{bs}", interleaved(fns, max(1, repeats // 3)))
+
+
+def bench_threads(table, repeats):
+    before = ccnn.get_num_threads()
+    res = {}
+    for nt in (1, 2):
+        ccnn.set_num_threads(nt)
+        if torch is not None:
+            torch.set_num_threads(nt)
+        sub = []
+        bench_conv(sub, repeats, threads_label=f" [{nt} thr]")
+        res[nt] = sum(r["ms"]["ccnn"] for r in sub)
+        table.extend(sub)
+    ccnn.set_num_threads(before)
+    if torch is not None:
+        torch.set_num_threads(before)
+    speedup = res[1] / res[2]
+    print(f"conv suite: 1 thread {res[1]:.1f} ms, 2 threads {res[2]:.1f} ms -> speed-up {speedup:.2f}x")
+    table.append({"case": "conv suite speed-up 2 vs 1 threads", "speedup": speedup})
+
+
+def bench_import(table):
+    ts = []
+    for _ in range(5):
+        out = subprocess.run([sys.executable, "-c", "import time; t=time.perf_counter(); import ccnn; "
+                              "print(time.perf_counter()-t)"], capture_output=True, text=True, check=True)
+        ts.append(float(out.stdout))
+    t = float(np.median(ts))
+    print(f"import ccnn: {t * 1e3:.0f} ms")
+    table.append({"case": "import ccnn", "ms": {"ccnn": t * 1e3}})
+
+
+def peak_rss(cmd, env=None):
+    """Peak resident set size (MB) of a child process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    subprocess.run(cmd, check=True, capture_output=True, env=env)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(after, before) / 1024.0
+
+
+def bench_rss(table, quick):
+    epochs = "1" if quick else "2"
+    rss = {"ccnn": peak_rss([sys.executable, "-m", "ccnn", "train", "--epochs", epochs, "--batch-size", "128",
+                             "--out", os.path.join("/tmp", "ccnn-bench-out")])}
+    anchor = os.path.join(HERE, "..", "..", "shared", "anchors", "book_torch.py")
+    if torch is not None and os.path.exists(anchor):
+        # separate runs: RUSAGE_CHILDREN keeps the maximum over all children, so torch goes second
+        rss["torch"] = peak_rss([sys.executable, anchor, epochs, "128"])
+    line = "  ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
+    ratio = f"  ccnn/torch {rss['ccnn'] / rss['torch']:.2f}" if "torch" in rss else ""
+    print(f"peak RSS of a training run ({epochs} epochs): {line}{ratio}")
+    table.append({"case": "peak RSS training run", "MB": rss,
+                  **({"ratio": rss["ccnn"] / rss["torch"]} if "torch" in rss else {})})
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,import,rss",
+                    help="comma-separated sections")
+    ap.add_argument("--repeats", type=int, default=7)
+    ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
+    ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.repeats = min(args.repeats, 3)
+    nt = ccnn.get_num_threads()
+    if torch is not None:
+        torch.set_num_threads(nt)
+    print(f"ccnn {ccnn.__version__}, numpy {np.__version__}, torch {torch.__version__ if torch else 'absent'}, "
+          f"threads {nt}, {platform.processor() or platform.machine()}")
+    ccnn.show_config()
+    table = []
+    sections = args.only.split(",")
+    if "sgemm" in sections:
+        bench_sgemm(table, args.repeats)
+    if "conv" in sections:
+        bench_conv(table, args.repeats)
+    if "pool" in sections:
+        bench_pool(table, args.repeats)
+    if "adam" in sections:
+        bench_adam(table, args.repeats)
+    if "epoch" in sections:
+        bench_epoch(table, args.repeats, args.quick)
+    if "threads" in sections:
+        bench_threads(table, args.repeats)
+    if "import" in sections:
+        bench_import(table)
+    if "rss" in sections:
+        bench_rss(table, args.quick)
+    with open(args.json + ".tmp", "w") as f:
+        json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
+    os.replace(args.json + ".tmp", args.json)
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
