@@ -124,7 +124,8 @@ def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = N_CLASSES)
 def format_confusion(cm: np.ndarray, names) -> str:
     """Rows: true class; columns: predicted class; last column: per-class accuracy."""
     w = max(5, len(str(cm.max())) + 1)
-    head = f"{'true \\ predicted':<18}" + "".join(f"{j:>{w}d}" for j in range(len(cm))) \
+    corner = "true \\ predicted"
+    head = f"{corner:<18}" + "".join(f"{j:>{w}d}" for j in range(len(cm))) \
         + "  accuracy"
     lines = [head]
     for i, row in enumerate(cm):
@@ -295,8 +296,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.threads is not None:
         from . import set_num_threads
         set_num_threads(args.threads)
+    from .datasets.fashion_mnist import DatasetError
+
     try:
         return args.func(args)
+    except DatasetError as e:
+        print(f"ccnn: error: {e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("\nccnn: interrupted", file=sys.stderr)
         return 130

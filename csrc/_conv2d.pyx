@@ -61,14 +61,14 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
             elif a == CCNN_CONV_GEMM:
                 err = ccnn_conv2d_forward_gemm_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             else:
-                ccnn_conv2d_forward_direct_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+                err = ccnn_conv2d_forward_direct_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
         else:
             if a == 0:
                 err = ccnn_conv2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             elif a == CCNN_CONV_GEMM:
                 err = ccnn_conv2d_forward_gemm_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             else:
-                ccnn_conv2d_forward_direct_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+                err = ccnn_conv2d_forward_direct_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d: could not allocate its workspace")
     return out
@@ -115,7 +115,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
                 err = ccnn_conv2d_backward_gemm_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                     &weight[0, 0, 0, 0], &d, nthreads)
             else:
-                ccnn_conv2d_backward_direct_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                err = ccnn_conv2d_backward_direct_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                 &weight[0, 0, 0, 0], &d, nthreads)
         else:
             if a == 0:
@@ -125,7 +125,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
                 err = ccnn_conv2d_backward_gemm_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                     &weight[0, 0, 0, 0], &d, nthreads)
             else:
-                ccnn_conv2d_backward_direct_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                err = ccnn_conv2d_backward_direct_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                 &weight[0, 0, 0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d_backward: could not allocate its workspace")

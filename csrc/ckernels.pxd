@@ -32,9 +32,9 @@ cdef extern from "conv2d.h" nogil:
                                 const float *bias, const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
                                 const double *bias, const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_forward_direct_f32(float *out, const float *inp, const float *weight,
+    int ccnn_conv2d_forward_direct_f32(float *out, const float *inp, const float *weight,
                                         const float *bias, const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_forward_direct_f64(double *out, const double *inp, const double *weight,
+    int ccnn_conv2d_forward_direct_f64(double *out, const double *inp, const double *weight,
                                         const double *bias, const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_forward_gemm_f32(float *out, const float *inp, const float *weight,
                                      const float *bias, const ccnn_conv2d_dims *d, int nthreads)
@@ -46,10 +46,10 @@ cdef extern from "conv2d.h" nogil:
     int ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
                                  const double *inp, const double *weight,
                                  const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_backward_direct_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+    int ccnn_conv2d_backward_direct_f32(float *dinp, float *dweight, float *dbias, const float *dout,
                                          const float *inp, const float *weight,
                                          const ccnn_conv2d_dims *d, int nthreads)
-    void ccnn_conv2d_backward_direct_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+    int ccnn_conv2d_backward_direct_f64(double *dinp, double *dweight, double *dbias, const double *dout,
                                          const double *inp, const double *weight,
                                          const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_backward_gemm_f32(float *dinp, float *dweight, float *dbias, const float *dout,

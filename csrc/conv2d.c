@@ -12,9 +12,10 @@
  *                                   weight     dW (k x crs)   += dy[n] * im2col(x[n])^T
  *
  * Work split of the direct kernels (no two threads ever write one element):
- *   forward          parallel over (n, k)  -> each thread owns y[n,k,:,:]
- *   backward data    parallel over (n, c)  -> each thread owns dx[n,c,:,:]
- *   backward weight  parallel over (k, c)  -> each thread owns dw[k,c,:,:]
+ *   forward          parallel over images  -> each thread owns y[n]
+ *   backward data    parallel over images  -> each thread owns dx[n]
+ *   backward weight  parallel over 16 fixed groups of images, one partial
+ *                    sum each, added in group order
  *   backward bias    parallel over k
  * and of the gemm kernels: forward and backward-data parallel over images
  * (each thread owns y[n] / dx[n]); backward-weight parallel over row blocks of
@@ -80,73 +81,157 @@ int ccnn_conv2d_algo(const ccnn_conv2d_dims *d)
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 
-/* y[p, q] += wv * 0 (NaN) for every (p, q) outside [plo, phi) x [qlo, qhi):
- * the outputs whose tap falls on the zero padding, when wv is NaN or inf. */
-static void SUF(poison_padding)(REAL *y, int64_t P, int64_t Q, int64_t plo, int64_t phi,
-                                int64_t qlo, int64_t qhi, REAL wv)
+/* xpad (c, hp, wp) <- x (c, h, w) shifted by (pt, pl) into a zero frame:
+ * xpad[c, i, j] = x[c, i - pt, j - pl], or 0 where that falls outside x.
+ * hp x wp is the part of the padded image the windows actually reach. */
+static void SUF(pad_image)(REAL *restrict xpad, const REAL *restrict x, int64_t C, int64_t H,
+                           int64_t W, int64_t pt, int64_t pl, int64_t hp, int64_t wp)
 {
-    for (int64_t p = 0; p < P; p++)
-        for (int64_t q = 0; q < Q; q++)
-            if (p < plo || p >= phi || q < qlo || q >= qhi) y[p * Q + q] += wv * (REAL)0;
+    const int64_t j0 = pl < wp ? pl : wp;                       /* first column holding x */
+    const int64_t j1 = pl + W < wp ? pl + W : wp;               /* one past the last      */
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < hp; i++) {
+            REAL *row = xpad + (c * hp + i) * wp;
+            const int64_t ih = i - pt;
+            if (ih < 0 || ih >= H || j1 <= j0) {
+                memset(row, 0, (size_t)wp * sizeof(REAL));
+                continue;
+            }
+            memset(row, 0, (size_t)j0 * sizeof(REAL));
+            memcpy(row + j0, x + (c * H + ih) * W + (j0 - pl), (size_t)(j1 - j0) * sizeof(REAL));
+            memset(row + j1, 0, (size_t)(wp - j1) * sizeof(REAL));
+        }
 }
 
-/* 1 when some entry of x (n) is NaN or inf */
-static int SUF(any_nonfinite)(const REAL *x, int64_t n)
+/* y (p, q) = bias + sum_{c,r,s} wk[c,r,s] * xpad[c, p*sh + r*dh, q*sw + s*dw]
+ * y: (p, q); xpad: (c, hp, wp); wk: (c, r, s) -- one output plane. */
+static CCNN_DISPATCH void SUF(plane_forward)(REAL *restrict y, const REAL *restrict xpad,
+                                             const REAL *restrict wk, REAL bias,
+                                             const ccnn_conv2d_dims *d, int64_t hp, int64_t wp)
 {
-    int bad = 0;
-    for (int64_t i = 0; i < n; i++) bad |= (x[i] - x[i] != 0);
-    return bad;
+    const int64_t C = d->c, R = d->r, S = d->s, P = d->p, Q = d->q;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    for (int64_t p = 0; p < P; p++) {
+        REAL *restrict yrow = y + p * Q;
+        for (int64_t q = 0; q < Q; q++) yrow[q] = bias;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t r = 0; r < R; r++) {
+                const REAL *xrow = xpad + (c * hp + p * sh + r * dh) * wp;
+                for (int64_t s = 0; s < S; s++) {
+                    const REAL wv = wk[(c * R + r) * S + s];
+                    const REAL *xs = xrow + s * dw;
+                    if (sw == 1) {
+                        #pragma omp simd
+                        for (int64_t q = 0; q < Q; q++) yrow[q] += wv * xs[q];
+                    } else {
+                        for (int64_t q = 0; q < Q; q++) yrow[q] += wv * xs[q * sw];
+                    }
+                }
+            }
+    }
 }
 
-void SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
-                              const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+/* dxpad (c, hp, wp) += sum_k  w[k,c,r,s] * dy[k, p, q] at (p*sh + r*dh, q*sw + s*dw)
+ * dxpad: (c, hp, wp), zeroed by the caller; dy: (k, p, q); w: (k, c, r, s) -- one image. */
+static CCNN_DISPATCH void SUF(image_backward_data)(REAL *restrict dxpad, const REAL *restrict dy,
+                                                   const REAL *restrict w,
+                                                   const ccnn_conv2d_dims *d, int64_t hp, int64_t wp)
 {
-    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
-    const int64_t P = d->p, Q = d->q, sh = d->stride_h, sw = d->stride_w;
-    const int64_t dh = d->dil_h, dw = d->dil_w, pt = d->pad_top, pl = d->pad_left;
-    const int nt = ccnn_threads_for(nthreads, N * K * P * Q * C * R * S);
-    (void)nt;
-    #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
-    for (int64_t n = 0; n < N; n++) {
-        for (int64_t k = 0; k < K; k++) {
-            REAL *y = out + (n * K + k) * P * Q;                /* (p, q) */
-            const REAL b = bias ? bias[k] : (REAL)0;
-            for (int64_t i = 0; i < P * Q; i++) y[i] = b;
-            for (int64_t c = 0; c < C; c++) {
-                const REAL *x = inp + (n * C + c) * H * W;      /* (h, w) */
-                const REAL *wk = weight + (k * C + c) * R * S;  /* (r, s) */
+    const int64_t C = d->c, K = d->k, R = d->r, S = d->s, P = d->p, Q = d->q;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t p = 0; p < P; p++) {
+                const REAL *restrict dyrow = dy + (k * P + p) * Q;
                 for (int64_t r = 0; r < R; r++) {
-                    int64_t plo, phi;                           /* rows inside the input */
-                    ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
+                    REAL *dxrow = dxpad + (c * hp + p * sh + r * dh) * wp;
                     for (int64_t s = 0; s < S; s++) {
-                        const int64_t off = s * dw - pl;
-                        int64_t qlo, qhi;
-                        ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
-                        const REAL wv = wk[r * S + s];
-                        if (wv - wv != 0)   /* NaN/inf weight: taps on the zero padding give NaN (IEEE 0*inf) */
-                            SUF(poison_padding)(y, P, Q, plo, phi, qlo, qhi, wv);
-                        if (qhi <= qlo) continue;
-                        for (int64_t p = plo; p < phi; p++) {
-                            const REAL *xrow = x + (p * sh + r * dh - pt) * W;
-                            /* y[p, q] += wv * x[ih, q*sw + off]  for q in [qlo, qhi) */
-                            SUF(ccnn_axpy)(qhi - qlo, wv, xrow + qlo * sw + off, sw,
-                                           y + p * Q + qlo, 1);
+                        const REAL wv = w[((k * C + c) * R + r) * S + s];
+                        REAL *restrict dxs = dxrow + s * dw;
+                        if (sw == 1) {
+                            #pragma omp simd
+                            for (int64_t q = 0; q < Q; q++) dxs[q] += wv * dyrow[q];
+                        } else {
+                            for (int64_t q = 0; q < Q; q++) dxs[q * sw] += wv * dyrow[q];
                         }
                     }
                 }
             }
-        }
-    }
 }
 
-void SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
-                               const REAL *dout, const REAL *inp, const REAL *weight,
-                               const ccnn_conv2d_dims *d, int nthreads)
+/* part (k, c, r, s) += sum_{p,q} dy[k,p,q] * xpad[c, p*sh + r*dh, q*sw + s*dw] -- one image */
+static CCNN_DISPATCH void SUF(image_backward_weight)(double *restrict part, const REAL *restrict dy,
+                                                     const REAL *restrict xpad,
+                                                     const ccnn_conv2d_dims *d, int64_t hp, int64_t wp)
 {
-    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
-    const int64_t P = d->p, Q = d->q, sh = d->stride_h, sw = d->stride_w;
-    const int64_t dh = d->dil_h, dw = d->dil_w, pt = d->pad_top, pl = d->pad_left;
-    const int nt = ccnn_threads_for(nthreads, N * K * P * Q * C * R * S);
+    const int64_t C = d->c, K = d->k, R = d->r, S = d->s, P = d->p, Q = d->q;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t s = 0; s < S; s++) {
+                    double acc = 0.0;
+                    for (int64_t p = 0; p < P; p++) {
+                        const REAL *restrict dyrow = dy + (k * P + p) * Q;
+                        const REAL *restrict xs = xpad + (c * hp + p * sh + r * dh) * wp + s * dw;
+                        REAL racc = 0;
+                        if (sw == 1) {
+                            #pragma omp simd reduction(+:racc)
+                            for (int64_t q = 0; q < Q; q++) racc += dyrow[q] * xs[q];
+                        } else {
+                            for (int64_t q = 0; q < Q; q++) racc += dyrow[q] * xs[q * sw];
+                        }
+                        acc += racc;
+                    }
+                    part[((k * C + c) * R + r) * S + s] += acc;
+                }
+}
+
+/* Rows and columns of the padded image that the windows reach. */
+static inline void SUF(padded_extent)(const ccnn_conv2d_dims *d, int64_t *hp, int64_t *wp)
+{
+    *hp = (d->p - 1) * d->stride_h + (d->r - 1) * d->dil_h + 1;
+    *wp = (d->q - 1) * d->stride_w + (d->s - 1) * d->dil_w + 1;
+}
+
+int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
+                                     const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    /* direct: each image is copied once into a zero frame (so padding is an
+     * ordinary multiply by 0 and the inner loops have no bounds tests), then
+     * every output plane is computed from it.  Parallel over images. */
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
+    int64_t hp, wp;
+    SUF(padded_extent)(d, &hp, &wp);
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * d->r * d->s);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < N; n++) {
+        REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(C * hp * wp));
+        if (!xpad) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+            continue;
+        }
+        SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
+        for (int64_t k = 0; k < K; k++)
+            SUF(plane_forward)(out + (n * K + k) * PQ, xpad, weight + k * C * d->r * d->s,
+                               bias ? bias[k] : (REAL)0, d, hp, wp);
+    }
+    return err;
+}
+
+int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                     const REAL *dout, const REAL *inp, const REAL *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
+    const int64_t CRS = C * d->r * d->s, pt = d->pad_top, pl = d->pad_left;
+    int64_t hp, wp;
+    SUF(padded_extent)(d, &hp, &wp);
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int err = CCNN_OK;
     (void)nt;
 
     /* dbias[k] = sum_{n,p,q} dout[n,k,p,q] */
@@ -154,83 +239,64 @@ void SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
         #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t k = 0; k < K; k++) {
             double acc = 0.0;
-            for (int64_t n = 0; n < N; n++)
-                acc += SUF(ccnn_sum)(P * Q, dout + (n * K + k) * P * Q);
+            for (int64_t n = 0; n < N; n++) acc += SUF(ccnn_sum)(PQ, dout + (n * K + k) * PQ);
             dbias[k] = (REAL)acc;
         }
     }
 
-    /* dinp[n,c,ih,iw] = sum_{k,r,s} w[k,c,r,s] * dout[n,k,p,q]
-     * over the (p,q) with p*sh - pt + r*dh = ih and q*sw - pl + s*dw = iw. */
+    /* dinp: scatter into a zero frame per image, then crop.  Parallel over images. */
     if (dinp) {
-        #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
+        #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t n = 0; n < N; n++) {
-            for (int64_t c = 0; c < C; c++) {
-                REAL *dx = dinp + (n * C + c) * H * W;           /* (h, w) */
-                memset(dx, 0, (size_t)(H * W) * sizeof(REAL));
-                for (int64_t k = 0; k < K; k++) {
-                    const REAL *dy = dout + (n * K + k) * P * Q; /* (p, q) */
-                    const REAL *wk = weight + (k * C + c) * R * S;
-                    for (int64_t r = 0; r < R; r++) {
-                        int64_t plo, phi;
-                        ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
-                        for (int64_t s = 0; s < S; s++) {
-                            const int64_t off = s * dw - pl;
-                            int64_t qlo, qhi;
-                            ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
-                            if (qhi <= qlo) continue;
-                            const REAL wv = wk[r * S + s];
-                            for (int64_t p = plo; p < phi; p++) {
-                                REAL *dxrow = dx + (p * sh + r * dh - pt) * W;
-                                SUF(ccnn_axpy)(qhi - qlo, wv, dy + p * Q + qlo, 1,
-                                               dxrow + qlo * sw + off, sw);
-                            }
-                        }
+            REAL *dxpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(C * hp * wp));
+            if (!dxpad) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            memset(dxpad, 0, sizeof(REAL) * (size_t)(C * hp * wp));
+            SUF(image_backward_data)(dxpad, dout + n * K * PQ, weight, d, hp, wp);
+            REAL *dx = dinp + n * C * H * W;                 /* (c, h, w) */
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ih = 0; ih < H; ih++) {
+                    REAL *row = dx + (c * H + ih) * W;
+                    const int64_t i = ih + pt;
+                    for (int64_t iw = 0; iw < W; iw++) {
+                        const int64_t j = iw + pl;
+                        row[iw] = (i < hp && j < wp) ? dxpad[(c * hp + i) * wp + j] : (REAL)0;
                     }
                 }
-            }
         }
     }
 
-    /* dweight[k,c,r,s] = sum_{n,p,q} dout[n,k,p,q] * x[n,c,p*sh-pt+r*dh, q*sw-pl+s*dw] */
+    /* dweight: images split into G fixed groups (G depends on N only), one
+     * partial sum per group, added in group order -- so the result does not
+     * depend on the thread count.  Parallel over groups. */
     if (dweight) {
-        const int dout_bad = SUF(any_nonfinite)(dout, N * K * P * Q);
-        #pragma omp parallel for collapse(2) schedule(static) num_threads(nt)
-        for (int64_t k = 0; k < K; k++) {
-            for (int64_t c = 0; c < C; c++) {
-                REAL *dwk = dweight + (k * C + c) * R * S;        /* (r, s) */
-                for (int64_t r = 0; r < R; r++) {
-                    int64_t plo, phi;
-                    ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
-                    for (int64_t s = 0; s < S; s++) {
-                        const int64_t off = s * dw - pl;
-                        int64_t qlo, qhi;
-                        ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
-                        double acc = 0.0;
-                        if (dout_bad) {   /* NaN/inf in dout meets the zero padding: 0*inf = NaN */
-                            for (int64_t n = 0; n < N; n++) {
-                                const REAL *dy = dout + (n * K + k) * P * Q;
-                                for (int64_t p = 0; p < P; p++)
-                                    for (int64_t q = 0; q < Q; q++)
-                                        if (p < plo || p >= phi || q < qlo || q >= qhi)
-                                            acc += (double)dy[p * Q + q] * 0.0;
-                            }
-                        }
-                        if (qhi > qlo) {
-                            for (int64_t n = 0; n < N; n++) {
-                                const REAL *dy = dout + (n * K + k) * P * Q;
-                                const REAL *x = inp + (n * C + c) * H * W;
-                                for (int64_t p = plo; p < phi; p++)
-                                    acc += SUF(ccnn_dot)(qhi - qlo, dy + p * Q + qlo, 1,
-                                                         x + (p * sh + r * dh - pt) * W + qlo * sw + off, sw);
-                            }
-                        }
-                        dwk[r * S + s] = (REAL)acc;
-                    }
-                }
+        const int64_t G = N < 16 ? N : 16;
+        double *part = (double *)ccnn_workspace(CCNN_WS_CONV2, sizeof(double) * (size_t)((G > 0 ? G : 1) * K * CRS));
+        if (!part) return CCNN_ENOMEM;
+        memset(part, 0, sizeof(double) * (size_t)((G > 0 ? G : 1) * K * CRS));
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t g = 0; g < G; g++) {
+            REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(C * hp * wp));
+            if (!xpad) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
+                SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, wp);
+                SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
             }
         }
+        for (int64_t i = 0; i < K * CRS; i++) {
+            double acc = 0.0;
+            for (int64_t g = 0; g < G; g++) acc += part[g * K * CRS + i];
+            dweight[i] = (REAL)acc;
+        }
     }
+    return err;
 }
 
 int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
@@ -361,8 +427,7 @@ int SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
 {
     if (ccnn_conv2d_algo(d) == CCNN_CONV_GEMM)
         return SUF(ccnn_conv2d_forward_gemm)(out, inp, weight, bias, d, nthreads);
-    SUF(ccnn_conv2d_forward_direct)(out, inp, weight, bias, d, nthreads);
-    return CCNN_OK;
+    return SUF(ccnn_conv2d_forward_direct)(out, inp, weight, bias, d, nthreads);
 }
 
 int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
@@ -371,8 +436,7 @@ int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
 {
     if (ccnn_conv2d_algo(d) == CCNN_CONV_GEMM)
         return SUF(ccnn_conv2d_backward_gemm)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
-    SUF(ccnn_conv2d_backward_direct)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
-    return CCNN_OK;
+    return SUF(ccnn_conv2d_backward_direct)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
 }
 
 #endif /* REAL */

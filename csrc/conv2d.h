@@ -41,9 +41,9 @@ int ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
                             const float *bias, const ccnn_conv2d_dims *d, int nthreads);
 int ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
                             const double *bias, const ccnn_conv2d_dims *d, int nthreads);
-void ccnn_conv2d_forward_direct_f32(float *out, const float *inp, const float *weight,
+int ccnn_conv2d_forward_direct_f32(float *out, const float *inp, const float *weight,
                                     const float *bias, const ccnn_conv2d_dims *d, int nthreads);
-void ccnn_conv2d_forward_direct_f64(double *out, const double *inp, const double *weight,
+int ccnn_conv2d_forward_direct_f64(double *out, const double *inp, const double *weight,
                                     const double *bias, const ccnn_conv2d_dims *d, int nthreads);
 int ccnn_conv2d_forward_gemm_f32(float *out, const float *inp, const float *weight,
                                  const float *bias, const ccnn_conv2d_dims *d, int nthreads);
@@ -59,10 +59,10 @@ int ccnn_conv2d_backward_f32(float *dinp, float *dweight, float *dbias,
 int ccnn_conv2d_backward_f64(double *dinp, double *dweight, double *dbias,
                              const double *dout, const double *inp, const double *weight,
                              const ccnn_conv2d_dims *d, int nthreads);
-void ccnn_conv2d_backward_direct_f32(float *dinp, float *dweight, float *dbias,
+int ccnn_conv2d_backward_direct_f32(float *dinp, float *dweight, float *dbias,
                                      const float *dout, const float *inp, const float *weight,
                                      const ccnn_conv2d_dims *d, int nthreads);
-void ccnn_conv2d_backward_direct_f64(double *dinp, double *dweight, double *dbias,
+int ccnn_conv2d_backward_direct_f64(double *dinp, double *dweight, double *dbias,
                                      const double *dout, const double *inp, const double *weight,
                                      const ccnn_conv2d_dims *d, int nthreads);
 int ccnn_conv2d_backward_gemm_f32(float *dinp, float *dweight, float *dbias,

@@ -74,17 +74,61 @@ static inline int64_t pool_window(const ccnn_pool2d_dims *d, int64_t p, int64_t 
 
 #else /* ---- typed bodies ---------------------------------------------------- */
 
+
+/* ---- 2x2 windows, stride 2, no padding, every window inside the input: the
+ * textbook's pooling.  Same results as the general loops (first maximum wins,
+ * the first NaN wins), written so the compiler can vectorise along q. */
+static int SUF(is_2x2)(const ccnn_pool2d_dims *d)
+{
+    return d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 &&
+           d->pad_top == 0 && d->pad_bottom == 0 && d->pad_left == 0 && d->pad_right == 0 &&
+           2 * d->p <= d->h && 2 * d->q <= d->w;
+}
+
+static CCNN_DISPATCH void SUF(max2x2_row)(REAL *restrict y, int64_t *restrict am,
+                                          const REAL *restrict r0, const REAL *restrict r1,
+                                          int64_t Q, int64_t base, int64_t W)
+{
+    for (int64_t q = 0; q < Q; q++) {
+        const REAL a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], e = r1[2 * q + 1];
+        REAL m = a;
+        int64_t id = base + 2 * q;
+        int t = (m == m) & ((b > m) | (b != b));
+        m = t ? b : m; id = t ? base + 2 * q + 1 : id;
+        t = (m == m) & ((c > m) | (c != c));
+        m = t ? c : m; id = t ? base + W + 2 * q : id;
+        t = (m == m) & ((e > m) | (e != e));
+        m = t ? e : m; id = t ? base + W + 2 * q + 1 : id;
+        y[q] = m;
+        if (am) am[q] = id;
+    }
+}
+
+static CCNN_DISPATCH void SUF(avg2x2_row)(REAL *restrict y, const REAL *restrict r0,
+                                          const REAL *restrict r1, int64_t Q)
+{
+    for (int64_t q = 0; q < Q; q++)
+        y[q] = ((r0[2 * q] + r0[2 * q + 1]) + (r1[2 * q] + r1[2 * q + 1])) / (REAL)4;
+}
+
 void SUF(ccnn_max_pool2d_forward)(REAL *out, int64_t *argmax, const REAL *inp,
                                   const ccnn_pool2d_dims *d, int nthreads)
 {
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * P * Q * d->kh * d->kw);
+    const int fast = SUF(is_2x2)(d);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t nc = 0; nc < NC; nc++) {
         const REAL *x = inp + nc * H * W;          /* (h, w) */
         REAL *y = out + nc * P * Q;                /* (p, q) */
         int64_t *am = argmax ? argmax + nc * P * Q : NULL;
+        if (fast) {
+            for (int64_t p = 0; p < P; p++)
+                SUF(max2x2_row)(y + p * Q, am ? am + p * Q : NULL, x + 2 * p * W,
+                                x + (2 * p + 1) * W, Q, 2 * p * W, W);
+            continue;
+        }
         for (int64_t p = 0; p < P; p++) {
             for (int64_t q = 0; q < Q; q++) {
                 int64_t h0, h1, w0, w1;
@@ -129,10 +173,16 @@ void SUF(ccnn_avg_pool2d_forward)(REAL *out, const REAL *inp,
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * P * Q * d->kh * d->kw);
     (void)nt;
+    const int fast = SUF(is_2x2)(d);   /* divisor 4 either way */
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t nc = 0; nc < NC; nc++) {
         const REAL *x = inp + nc * H * W;
         REAL *y = out + nc * P * Q;
+        if (fast) {
+            for (int64_t p = 0; p < P; p++)
+                SUF(avg2x2_row)(y + p * Q, x + 2 * p * W, x + (2 * p + 1) * W, Q);
+            continue;
+        }
         for (int64_t p = 0; p < P; p++) {
             for (int64_t q = 0; q < Q; q++) {
                 int64_t h0, h1, w0, w1;
@@ -151,11 +201,26 @@ void SUF(ccnn_avg_pool2d_backward)(REAL *dinp, const REAL *dout,
 {
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * P * Q * d->kh * d->kw);
+    const int fast = SUF(is_2x2)(d);
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t nc = 0; nc < NC; nc++) {
         REAL *dx = dinp + nc * H * W;
         const REAL *dy = dout + nc * P * Q;
+        if (fast) {   /* every input in at most one window: write, don't accumulate */
+            for (int64_t p = 0; p < P; p++) {
+                REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+                const REAL *g = dy + p * Q;
+                #pragma omp simd
+                for (int64_t q = 0; q < Q; q++) {
+                    const REAL v = g[q] / (REAL)4;
+                    r0[2 * q] = v; r0[2 * q + 1] = v; r1[2 * q] = v; r1[2 * q + 1] = v;
+                }
+                for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
+            }
+            if (2 * P < H) memset(dx + 2 * P * W, 0, (size_t)((H - 2 * P) * W) * sizeof(REAL));
+            continue;
+        }
         memset(dx, 0, (size_t)(H * W) * sizeof(REAL));
         for (int64_t p = 0; p < P; p++) {
             for (int64_t q = 0; q < Q; q++) {

@@ -128,8 +128,10 @@ def test_portable_gemm_kernel_in_subprocess():
         print("OK")
     """ % here)
     env = dict(os.environ, CCNN_GEMM_GENERIC="1")
+    # cwd=here: "python -c" puts the cwd first on sys.path, and the repository root
+    # holds the uncompiled source package
     res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, timeout=300)
+                         text=True, timeout=300, cwd=here)
     assert res.returncode == 0 and res.stdout.strip().endswith("OK"), res.stdout + res.stderr
 
 
