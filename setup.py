@@ -5,13 +5,23 @@ csrc/NAME.c when that file exists.  OpenMP and GCC's target_clones (runtime
 SIMD dispatch) are probed by compiling a tiny program, as scikit-learn does;
 without them the build is serial / baseline-only, with a warning.
 
+csrc/_kernels.pyx is the exception: it becomes ccnn.kernels, the public
+module whose C-API capsules other packages' Cython and C code call (see
+csrc/kernels.pxd and csrc/kernels_capi.h), linked with every kernel.  Before
+anything is built, the public headers and csrc/kernels.pxd are copied into
+ccnn/include/ccnn/ (the directory ccnn.get_include() returns), so csrc/ stays
+the single source of both and every install -- wheel, sdist build, editable,
+build_ext --inplace -- ships the same files.
+
 Environment switches:
   CCNN_CYTHON_DEBUG=1   bounds checks and wraparound back on in the bindings
   CCNN_DISABLE_OPENMP=1 build without OpenMP
   CCNN_EXTRA_CFLAGS     extra compiler flags (e.g. sanitizers); also linked
+  CCNN_BUILD_JOBS       parallel compile jobs when -j is not given (default: CPUs)
 """
 import glob
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -23,6 +33,7 @@ import warnings
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -79,20 +90,79 @@ extra = os.environ.get("CCNN_EXTRA_CFLAGS", "").split()
 cflags = ["-O3", "-std=c11", "-fno-math-errno", "-fopenmp-simd"] + omp + extra
 ldflags = omp + extra
 
+# Public headers and Cython declarations, installed under ccnn.get_include()/ccnn/:
+# ccnn.h (every public kernel header), kernels_capi.h (the C function table)
+# and whatever they include from csrc/; gemm.h and kernels_common.h stay private.
+PUBLIC_PXDS = ["kernels.pxd"]
+INCLUDE_DIR = os.path.join(HERE, "ccnn", "include")
+
+
+def _public_headers(roots=("ccnn.h", "kernels_capi.h")):
+    """The roots and every csrc/ header they include, transitively."""
+    found, todo = [], list(roots)
+    while todo:
+        name = todo.pop()
+        if name in found:
+            continue
+        found.append(name)
+        with open(os.path.join(HERE, "csrc", name)) as f:
+            for line in f:
+                m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
+                if m and os.path.exists(os.path.join(HERE, "csrc", m.group(1))):
+                    todo.append(m.group(1))
+    return sorted(found)
+
+
+PUBLIC_HEADERS = _public_headers()
+
+
+def _sync_public_files():
+    """Copy the public headers and .pxd files from csrc/ to ccnn/include/ccnn/
+    (only those that changed, so that timestamps -- and rebuilds -- stay put),
+    and remove anything else there."""
+    dest = os.path.join(INCLUDE_DIR, "ccnn")
+    os.makedirs(dest, exist_ok=True)
+    for name in PUBLIC_HEADERS + PUBLIC_PXDS:
+        src, dst = os.path.join(HERE, "csrc", name), os.path.join(dest, name)
+        with open(src, "rb") as f:
+            data = f.read()
+        if os.path.exists(dst):
+            with open(dst, "rb") as f:
+                if f.read() == data:
+                    continue
+        shutil.copyfile(src, dst)
+    for name in os.listdir(dest):  # a header that is no longer public
+        if name not in PUBLIC_HEADERS + PUBLIC_PXDS:
+            os.remove(os.path.join(dest, name))
+
+
+_sync_public_files()
+
 # C files a binding needs besides csrc/NAME.c
 EXTRA_SOURCES = {"conv2d": ["gemm.c"]}
+# csrc/_kernels.pyx -> ccnn.kernels (public), linked with every kernel: every
+# csrc/*.c but the C that Cython writes (csrc/_*.c)
+KERNEL_SOURCES = sorted(os.path.basename(f) for f in glob.glob(os.path.join("csrc", "*.c"))
+                        if not os.path.basename(f).startswith("_"))
 
+HEADERS = sorted(glob.glob(os.path.join("csrc", "*.h")))
 extensions = []
 for pyx in sorted(glob.glob(os.path.join("csrc", "_*.pyx"))):
     name = os.path.basename(pyx)[1:-4]
     sources = [pyx]
-    c_file = os.path.join("csrc", name + ".c")
-    if os.path.exists(c_file):
-        sources.append(c_file)
-    sources += [os.path.join("csrc", f) for f in EXTRA_SOURCES.get(name, [])]
+    if name == "kernels":
+        module = "ccnn.kernels"
+        sources += [os.path.join("csrc", f) for f in KERNEL_SOURCES]
+    else:
+        module = "ccnn._" + name
+        c_file = os.path.join("csrc", name + ".c")
+        if os.path.exists(c_file):
+            sources.append(c_file)
+        sources += [os.path.join("csrc", f) for f in EXTRA_SOURCES.get(name, [])]
     extensions.append(Extension(
-        "ccnn._" + name, sources,
-        include_dirs=[os.path.join(HERE, "csrc"), np.get_include()],
+        module, sources,
+        include_dirs=[os.path.join(HERE, "csrc"), INCLUDE_DIR, np.get_include()],
+        depends=HEADERS,  # a changed header rebuilds the extensions
         define_macros=macros, extra_compile_args=cflags, extra_link_args=ldflags,
     ))
 
@@ -106,7 +176,20 @@ directives = {
     "embedsignature": True,
 }
 
+class BuildExt(build_ext):
+    """build_ext that compiles the extensions in parallel by default (one job
+    per CPU; -j / --parallel or CCNN_BUILD_JOBS choose otherwise), so that
+    pip install and python -m build use every core too."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:
+            jobs = os.environ.get("CCNN_BUILD_JOBS", "")
+            self.parallel = int(jobs) if jobs.isdigit() and int(jobs) > 0 else (os.cpu_count() or 1)
+
+
 setup(
+    cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(extensions, compiler_directives=directives,
-                          include_path=[os.path.join(HERE, "csrc")]),
+                          include_path=["csrc", os.path.join("ccnn", "include")]),
 )

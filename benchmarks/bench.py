@@ -249,6 +249,54 @@ def bench_threads(table, repeats):
     table.append({"case": "conv suite speed-up 2 vs 1 threads", "speedup": speedup})
 
 
+def bench_gil(table, repeats):
+    """Two Python threads running conv2d at once against the same two calls one
+    after the other, with ccnn.set_num_threads(1): the kernels release the
+    GIL, so on two cores the threads overlap (speed-up close to 2x)."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = ccnn.get_num_threads()
+    ccnn.set_num_threads(1)
+    rng = np.random.default_rng(3)
+    _, N, C, H, W, K, k, s, p = CONV_SHAPES[1]  # "mid": 32x32x28x28 -> 64 channels
+    x = rng.standard_normal((N, C, H, W), dtype=np.float32)
+    w = rng.standard_normal((K, C, k, k), dtype=np.float32)
+    b = rng.standard_normal(K, dtype=np.float32)
+    g = rng.standard_normal(F.conv2d(x, w, b, stride=s, padding=p).shape, dtype=np.float32)
+
+    def work():
+        F.conv2d(x, w, b, stride=s, padding=p)
+        F.conv2d_backward(g, x, w, stride=s, padding=p)
+
+    barrier = threading.Barrier(2)
+
+    def work_together():
+        barrier.wait()
+        work()
+
+    # two long-lived threads (their per-thread workspaces stay warm), started together
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        def two_threads():
+            for f in [pool.submit(work_together) for _ in range(2)]:
+                f.result()
+
+        def one_after_the_other():
+            work()
+            work()
+
+        t = interleaved({"2 threads": two_threads, "sequential": one_after_the_other},
+                        repeats, warmup=2)
+    ccnn.set_num_threads(before)
+    speedup = t["sequential"] / t["2 threads"]
+    print(f"gil: 2 x conv mid fwd+bwd, ccnn.set_num_threads(1): one after the other "
+          f"{t['sequential'] * 1e3:.1f} ms, two Python threads {t['2 threads'] * 1e3:.1f} ms "
+          f"-> speed-up {speedup:.2f}x")
+    table.append({"case": "gil: 2 x conv mid fwd+bwd, 2 Python threads vs sequential, 1 kernel thread",
+                  "ms": {k: v * 1e3 for k, v in t.items()}, "speedup": speedup})
+    return speedup
+
+
 def bench_import(table):
     ts = []
     for _ in range(5):
@@ -285,7 +333,7 @@ def bench_rss(table, quick):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,import,rss",
+    ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -313,6 +361,8 @@ def main(argv=None):
         bench_epoch(table, args.repeats, args.quick)
     if "threads" in sections:
         bench_threads(table, args.repeats)
+    if "gil" in sections:
+        bench_gil(table, args.repeats)
     if "import" in sections:
         bench_import(table)
     if "rss" in sections:

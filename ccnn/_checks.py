@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import sys
 from typing import Any, Optional, Tuple, Union
 
@@ -129,11 +130,57 @@ def out_size(size: int, pad_lo: int, pad_hi: int, k: int, stride: int, dilation:
     return int(n)
 
 
-def check_alloc(shape: Tuple[int, ...], dtype: type, name: str) -> None:
-    """A ValueError, before allocating, when an array of `shape` cannot exist."""
+def _fmt_bytes(n: int) -> str:
+    if n < 1024:
+        return f"{n} bytes"
+    x = float(n)
+    for unit in ("KiB", "MiB", "GiB", "TiB", "PiB"):
+        x /= 1024
+        if x < 1024:
+            return f"{x:.1f} {unit}"
+    return f"{x / 1024:.1f} EiB"
+
+
+_MEMORY_LIMIT: Optional[int] = None
+
+
+def memory_limit() -> int:
+    """The most memory one call may ask for: the machine's RAM plus swap
+    (MemTotal + SwapTotal of /proc/meminfo, else sysconf), which no allocation
+    can exceed; sys.maxsize when neither is known."""
+    global _MEMORY_LIMIT
+    if _MEMORY_LIMIT is None:
+        total = 0
+        try:
+            with open("/proc/meminfo") as f:
+                for line in f:
+                    key, _, rest = line.partition(":")
+                    if key in ("MemTotal", "SwapTotal"):
+                        total += int(rest.split()[0]) * 1024
+        except (OSError, ValueError, IndexError):
+            total = 0
+        if total <= 0:
+            try:
+                total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+            except (AttributeError, ValueError, OSError):
+                total = 0
+        _MEMORY_LIMIT = total if total > 0 else sys.maxsize
+    return _MEMORY_LIMIT
+
+
+def check_alloc(shape: Tuple[int, ...], dtype: Any, name: str, extra_bytes: int = 0) -> None:
+    """A ValueError, before anything is allocated, when an array of `shape`
+    (plus `extra_bytes` of workspace) cannot exist: its size overflows, or it
+    exceeds the machine's memory (RAM + swap, see memory_limit())."""
     nbytes = math.prod(shape) * np.dtype(dtype).itemsize
     if nbytes > sys.maxsize:
         raise ValueError(f"{name} of shape {shape} would need {nbytes} bytes: too large")
+    total = nbytes + extra_bytes
+    limit = memory_limit()
+    if total > limit:
+        work = f" (and {_fmt_bytes(extra_bytes)} of workspace)" if extra_bytes else ""
+        raise ValueError(f"{name} of shape {shape} would need {_fmt_bytes(nbytes)}{work}, "
+                         f"more than this machine's memory ({_fmt_bytes(limit)} of RAM + swap)")
 
 
 def check_shape(a: np.ndarray, shape: Tuple[int, ...], name: str) -> None:

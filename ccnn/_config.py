@@ -10,6 +10,7 @@ import os
 import platform
 import sys
 import sysconfig
+from typing import Optional, TextIO
 
 from . import _runtime
 
@@ -32,7 +33,7 @@ def set_num_threads(n: int) -> None:
     _num_threads = n
 
 
-def show_config(file=None) -> None:
+def show_config(file: Optional[TextIO] = None) -> None:
     """Print how ccnn was built and which SIMD path this CPU runs."""
     from . import __version__
 

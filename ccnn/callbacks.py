@@ -13,49 +13,50 @@ import os
 import sys
 import time
 import warnings
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, TextIO
 
 import numpy as np
 
-__all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint"]
+__all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
+           "TerminateOnNaN"]
 
 
 class Callback:
     """Base class; override any of the on_* hooks.  `self.model` is the model
     being trained, `self.params` a dict (epochs, steps, verbose, ...)."""
 
-    def __init__(self):
-        self.model = None
+    def __init__(self) -> None:
+        self.model: Any = None  # the Sequential being trained
         self.params: Dict[str, Any] = {}
 
-    def set_model(self, model) -> None:
+    def set_model(self, model: Any) -> None:
         self.model = model
 
     def set_params(self, params: Dict[str, Any]) -> None:
         self.params = dict(params)
 
-    def on_train_begin(self, logs=None): pass
-    def on_train_end(self, logs=None): pass
-    def on_epoch_begin(self, epoch, logs=None): pass
-    def on_epoch_end(self, epoch, logs=None): pass
-    def on_train_batch_begin(self, batch, logs=None): pass
-    def on_train_batch_end(self, batch, logs=None): pass
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_train_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
 
 
 class CallbackList:
     """Calls each hook on every callback, in order (internal to fit)."""
 
-    def __init__(self, callbacks: List[Callback], model, params: Dict[str, Any]):
+    def __init__(self, callbacks: List[Callback], model: Any, params: Dict[str, Any]) -> None:
         self.callbacks = callbacks
         for cb in callbacks:
             cb.set_model(model)
             cb.set_params(params)
 
-    def __getattr__(self, hook):
+    def __getattr__(self, hook: str) -> Callable[..., None]:
         if not hook.startswith("on_"):
             raise AttributeError(hook)
 
-        def call(*args):
+        def call(*args: Any) -> None:
             for cb in self.callbacks:
                 getattr(cb, hook)(*args)
         return call
@@ -64,16 +65,16 @@ class CallbackList:
 class History(Callback):
     """Records the epoch logs: history.history['loss'][i] is epoch i's loss."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         super().__init__()
         self.epoch: List[int] = []
         self.history: Dict[str, List[float]] = {}
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self.epoch = []
         self.history = {}
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.epoch.append(epoch)
         for k, v in (logs or {}).items():
             self.history.setdefault(k, []).append(v)
@@ -102,22 +103,23 @@ class ProgbarLogger(Callback):
     numbers.  verbose=1 when the output is not a terminal, and verbose=2:
     one plain line per epoch."""
 
-    def __init__(self, verbose: int = 1, stream=None, width: int = 30):
+    def __init__(self, verbose: int = 1, stream: Optional[TextIO] = None,
+                 width: int = 30) -> None:
         super().__init__()
         self.verbose = verbose
         self.stream = stream
         self.width = width
 
-    def _out(self):
+    def _out(self) -> TextIO:
         return self.stream if self.stream is not None else sys.stdout
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         out = self._out()
         self.tty = self.verbose == 1 and bool(getattr(out, "isatty", lambda: False)())
         self.epochs = self.params.get("epochs", 1)
         self.steps = self.params.get("steps")
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         self.epoch = epoch
         self.t0 = time.perf_counter()
         self.last_draw = 0.0
@@ -134,7 +136,7 @@ class ProgbarLogger(Callback):
         bar = "=" * max(0, filled - (1 if arrow else 0)) + arrow
         return f"{step:{digits}d}/{steps} [{bar:<{self.width}}]"
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         if not self.tty:
             return
         step = batch + 1
@@ -147,7 +149,7 @@ class ProgbarLogger(Callback):
         self._write(f"\r{self._bar(step)} - ETA: {_fmt_duration(eta)}{_fmt_logs(logs or {})}"
                     f"\x1b[K")
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         elapsed = time.perf_counter() - self.t0
         steps = self.steps or 1
         per_step = elapsed / steps
@@ -165,13 +167,13 @@ class ProgbarLogger(Callback):
         out.write(text)
         out.flush()
 
-    def __getstate__(self):
+    def __getstate__(self) -> Dict[str, Any]:
         state = self.__dict__.copy()
         state["stream"] = None  # streams do not pickle
         return state
 
 
-def _mode_op(mode: str, monitor: str):
+def _mode_op(mode: str, monitor: str) -> str:
     if mode not in ("auto", "min", "max"):
         raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
     if mode == "auto":
@@ -184,9 +186,20 @@ class EarlyStopping(Callback):
     for `patience` epochs (Keras's rules, including restore_best_weights:
     at the end of training the weights of the best epoch are put back)."""
 
+    # (declared here for type checkers, which cannot follow __init__'s
+    # numbers.Real / numbers.Integral checks)
+    monitor: str
+    patience: int
+    verbose: int
+    baseline: Optional[float]
+    min_delta: float
+    restore_best_weights: bool
+    start_from_epoch: int
+    mode: str
+
     def __init__(self, monitor: str = "val_loss", min_delta: float = 0, patience: int = 0,
                  verbose: int = 0, mode: str = "auto", baseline: Optional[float] = None,
-                 restore_best_weights: bool = False, start_from_epoch: int = 0):
+                 restore_best_weights: bool = False, start_from_epoch: int = 0) -> None:
         super().__init__()
         if not isinstance(monitor, str):
             raise TypeError(f"monitor must be a str, got {type(monitor).__name__}")
@@ -209,14 +222,14 @@ class EarlyStopping(Callback):
             return value + self.min_delta < reference
         return value - self.min_delta > reference
 
-    def on_train_begin(self, logs=None):
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self.wait = 0
         self.stopped_epoch = 0
         self.best = math.inf if self.mode == "min" else -math.inf
-        self.best_weights = None
+        self.best_weights: Optional[List[np.ndarray]] = None
         self.best_epoch = 0
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         current = (logs or {}).get(self.monitor)
         if current is None:
             warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is "
@@ -241,7 +254,7 @@ class EarlyStopping(Callback):
             self.stopped_epoch = epoch
             self.model.stop_training = True
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: Optional[Dict[str, Any]] = None) -> None:
         if self.stopped_epoch > 0 and self.verbose > 0:
             print(f"Epoch {self.stopped_epoch + 1}: early stopping")
         if self.restore_best_weights and self.best_weights is not None:
@@ -260,7 +273,7 @@ class ModelCheckpoint(Callback):
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
                  save_best_only: bool = False, save_weights_only: bool = True,
-                 mode: str = "auto"):
+                 mode: str = "auto") -> None:
         super().__init__()
         if not save_weights_only:
             raise ValueError("ccnn's ModelCheckpoint saves weights only "
@@ -274,7 +287,7 @@ class ModelCheckpoint(Callback):
         self.mode = _mode_op(mode, monitor)
         self.best = math.inf if self.mode == "min" else -math.inf
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         logs = dict(logs or {})
         try:
             path = self.filepath.format(epoch=epoch + 1, **logs)
@@ -300,3 +313,16 @@ class ModelCheckpoint(Callback):
         elif self.verbose > 0:
             print(f"Epoch {epoch + 1}: saving model to {path}")
         self.model.save_weights(path)
+
+
+class TerminateOnNaN(Callback):
+    """Keras's TerminateOnNaN: stop training when a batch's loss is NaN or
+    infinite.  (Sequential.fit already does so by default, before that batch's
+    update: fit(..., terminate_on_nan=True); this callback is for Keras code
+    that lists it, and acts after the update, as in Keras.)"""
+
+    def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        loss = (logs or {}).get("loss")
+        if loss is not None and not math.isfinite(loss):
+            print(f"Batch {batch}: Invalid loss, terminating training")
+            self.model.stop_training = True

@@ -8,8 +8,10 @@
 The model is chapter 8's (Do it! 딥러닝 입문): Conv2D(10, 3x3, same, relu) ->
 MaxPooling2D(2x2) -> Flatten -> Dropout(0.5) -> Dense(100, relu) ->
 Dense(10, softmax), trained with Adam on pixels scaled to [0, 1], with
-48,000 / 12,000 training / validation images (a fixed-seed permutation of the
-60,000 training images) and the 10,000 test images held out.
+48,000 / 12,000 training / validation images (a permutation of the 60,000
+training images with the fixed seed 42, whatever --seed says) and the 10,000
+test images held out.  --seed sets the initial weights, the dropout masks and
+the shuffling.
 
 Data: --data DIR, else $CCNN_DATA, else the download cache, else a download;
 when none of those works the packaged 1,600 / 400-image sample is used, with
@@ -82,12 +84,16 @@ def _scale(x: np.ndarray) -> np.ndarray:
     return (x.astype(np.float32) / np.float32(255.0)).reshape(-1, 28, 28, 1)
 
 
-def split_train_val(n: int, seed: int, val_fraction: float = 0.2):
-    """(train_idx, val_idx): a fixed-seed permutation of range(n), the first
-    n * val_fraction indices for validation (12,000 of 60,000)."""
+SPLIT_SEED = 42  # the validation images never change with --seed, so runs compare
+
+
+def split_train_val(n: int, val_fraction: float = 0.2, seed: int = SPLIT_SEED):
+    """(train_idx, val_idx): a fixed-seed permutation of range(n); its first
+    n - n * val_fraction entries train, the rest validate (48,000 / 12,000 of
+    60,000, the split of the project's PyTorch reference run)."""
     perm = np.random.default_rng(seed).permutation(n)
-    n_val = int(round(n * val_fraction))
-    return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+    n_train = n - int(round(n * val_fraction))
+    return np.sort(perm[:n_train]), np.sort(perm[n_train:])
 
 
 def save_curves(history: dict, path: str) -> Optional[str]:
@@ -96,6 +102,7 @@ def save_curves(history: dict, path: str) -> Optional[str]:
         import matplotlib
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         return None
     epochs = np.arange(1, len(history.get("loss", [])) + 1)
@@ -107,6 +114,7 @@ def save_curves(history: dict, path: str) -> Optional[str]:
             ax.plot(epochs, history["val_" + key], label=f"val {key}")
         ax.set_xlabel("epoch")
         ax.set_ylabel(title)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend()
         ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -148,12 +156,12 @@ def cmd_train(args) -> int:
     if len(x_all) < 5:
         print("ccnn: error: need at least 5 training images", file=sys.stderr)
         return 2
-    tr, va = split_train_val(len(x_all), args.seed)
+    tr, va = split_train_val(len(x_all))
     x_train, y_train = _scale(x_all[tr]), utils.to_categorical(y_all[tr], N_CLASSES)
     x_val, y_val = _scale(x_all[va]), utils.to_categorical(y_all[va], N_CLASSES)
     x_te, y_te = _scale(x_test), utils.to_categorical(y_test, N_CLASSES)
     print(f"ccnn: data: {source}: {len(x_train)} train / {len(x_val)} validation / "
-          f"{len(x_te)} test images; seed {args.seed}; "
+          f"{len(x_te)} test images; split seed {SPLIT_SEED}, seed {args.seed}; "
           f"{__import__('ccnn').get_num_threads()} threads", flush=True)
 
     utils.set_random_seed(args.seed)
@@ -240,6 +248,16 @@ def _positive(s: str) -> int:
     return v
 
 
+def _nonneg_int(s: str) -> int:
+    try:
+        v = int(s)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
+    return v
+
+
 def _nonneg_float(s: str) -> float:
     try:
         v = float(s)
@@ -263,7 +281,8 @@ def make_parser() -> argparse.ArgumentParser:
                    help="optimizer (default adam)")
     t.add_argument("--learning-rate", type=_nonneg_float, default=None,
                    help="learning rate (default: Keras's, 0.001 for adam, 0.01 for sgd)")
-    t.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    t.add_argument("--seed", type=_nonneg_int, default=42, help="seed of the initial weights, dropout masks and shuffling (default 42; "
+                        "the validation split always uses seed 42)")
     t.add_argument("--data", default=None, help="directory holding the Fashion-MNIST files "
                    "(default: $CCNN_DATA, the cache, or a download)")
     t.add_argument("--sample", action="store_true", help="use the packaged 1,600-image sample")

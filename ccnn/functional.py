@@ -12,7 +12,7 @@ outputs never alias them.  Arguments are checked before any C code runs.
 from __future__ import annotations
 
 import numbers
-from typing import Any, Optional, Tuple, Union
+from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
@@ -33,7 +33,9 @@ Padding = Union[str, int, Tuple[int, int], Tuple[Tuple[int, int], Tuple[int, int
 
 # --------------------------------------------------------------------- conv2d
 
-def _conv2d_setup(x: Any, weight: Any, stride: IntPair, padding: Padding, dilation: IntPair):
+def _conv2d_setup(x: Any, weight: Any, stride: IntPair, padding: Padding, dilation: IntPair
+                  ) -> Tuple[np.ndarray, np.ndarray, chk.Pair, chk.Pair, chk.Pads,
+                             Tuple[int, int, int, int]]:
     """Validated (x, weight, stride, dilation, pads, out_shape, dtype)."""
     x = chk.real_array(x, "x")
     weight = chk.real_array(weight, "weight")
@@ -57,6 +59,35 @@ def _conv2d_setup(x: Any, weight: Any, stride: IntPair, padding: Padding, dilati
     return x, weight, (sh, sw), (dh, dw), pads, out_shape
 
 
+def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride: chk.Pair,
+                      dilation: chk.Pair, pads: chk.Pads, out_shape: Tuple[int, int, int, int],
+                      itemsize: int, backward: bool) -> int:
+    """Bytes of scratch memory csrc/conv2d.c takes for this geometry, so that
+    check_alloc refuses an impossible call before anything is allocated: per
+    thread, the direct kernels' zero-framed image (c x hp x wp) or the gemm
+    kernels' packing panels and, backward, column buffer (crs x pq); once, the
+    weight-gradient partials."""
+    n, c = x_shape[0], x_shape[1]
+    k, r, s = w_shape[0], w_shape[2], w_shape[3]
+    p, q = out_shape[2], out_shape[3]
+    crs = c * r * s
+    nt = max(1, min(get_num_threads(), n))              # parallel over images
+    hp = (p - 1) * stride[0] + (r - 1) * dilation[0] + 1
+    wp = (q - 1) * stride[1] + (s - 1) * dilation[1] + 1
+    direct = nt * c * hp * wp * itemsize
+    gemm = nt * (96 * 256 + 256 * 2048) * itemsize      # gemm.c: MC*KC + KC*NC
+    if backward:
+        direct += min(n, 16) * k * crs * 8
+        gemm += nt * crs * p * q * itemsize + crs * k * itemsize
+    if max(direct, gemm) <= chk.memory_limit():
+        return max(direct, gemm)
+    try:  # near the limit: count only the algorithm the kernels will pick
+        algo = _conv2d.algo_for(tuple(x_shape), tuple(w_shape), stride, dilation, pads)
+    except ValueError:  # sizes the C code refuses (overflow): too large either way
+        return max(direct, gemm)
+    return gemm if algo == "gemm" else direct
+
+
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
            padding: Padding = 0, dilation: IntPair = 1) -> np.ndarray:
     """2-D cross-correlation: y[n,k,p,q] = bias[k] + sum_{c,r,s} weight[k,c,r,s] *
@@ -71,25 +102,31 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
         bias = chk.real_array(bias, "bias")
         chk.check_shape(bias, (weight.shape[0],), "bias")
     dtype = chk.result_dtype(x, weight, bias)
-    chk.check_alloc(out_shape, dtype, "conv2d output")
+    chk.check_alloc(out_shape, dtype, "conv2d output", _conv2d_workspace(
+        x.shape, weight.shape, stride, dilation, pads, out_shape, np.dtype(dtype).itemsize, False))
     b = None if bias is None else chk.contiguous(bias, dtype)
     return _conv2d.conv2d_forward(chk.contiguous(x, dtype), chk.contiguous(weight, dtype), b,
                                   stride, dilation, pads, get_num_threads())
 
 
 def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
-                    padding: Padding = 0, dilation: IntPair = 1
-                    ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                    padding: Padding = 0, dilation: IntPair = 1, need_input_grad: bool = True
+                    ) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Gradients (grad_x, grad_weight, grad_bias) of conv2d given grad_out = dL/dy.
 
     grad_out: (N, K, P, Q) -> grad_x: (N, C, H, W), grad_weight: (K, C, kh, kw),
-    grad_bias: (K,) = grad_out summed over N, P, Q.
+    grad_bias: (K,) = grad_out summed over N, P, Q.  need_input_grad=False skips
+    grad_x (returned as None): a network's first layer never needs it.
     """
     x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
     grad_out = chk.real_array(grad_out, "grad_out")
     chk.check_ndim(grad_out, 4, "grad_out", "(N, K, P, Q)")
     chk.check_shape(grad_out, out_shape, "grad_out")
     dtype = chk.result_dtype(grad_out, x, weight)
+    itemsize = np.dtype(dtype).itemsize
+    chk.check_alloc(x.shape, dtype, "conv2d_backward grad_x", _conv2d_workspace(
+        x.shape, weight.shape, stride, dilation, pads, out_shape, itemsize, True)
+        + (weight.size + weight.shape[0]) * itemsize)
     return _conv2d.conv2d_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
                                    chk.contiguous(weight, dtype), stride, dilation, pads,
                                    True, True, True, get_num_threads())
@@ -98,7 +135,9 @@ def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
 # -------------------------------------------------------------------- pooling
 
 def _pool_setup(x: Any, kernel_size: IntPair, stride: Optional[IntPair], padding: Padding,
-                ceil_mode: bool, what: str):
+                ceil_mode: bool, what: str
+                ) -> Tuple[np.ndarray, chk.Pair, chk.Pair, chk.Pads, bool,
+                           Tuple[int, int, int, int]]:
     """Validated (x, kernel, stride, pads, ceil_mode, out_shape)."""
     x = chk.real_array(x, "x")
     chk.check_ndim(x, 4, "x", "(N, C, H, W)")
@@ -123,8 +162,25 @@ def _grad_out(grad_out: Any, out_shape: Tuple[int, ...]) -> np.ndarray:
     return grad_out
 
 
+@overload
 def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
-               padding: Padding = 0, ceil_mode: bool = False, return_indices: bool = False):
+               padding: Padding = 0, ceil_mode: bool = False,
+               return_indices: Literal[False] = False) -> np.ndarray: ...
+@overload
+def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
+               padding: Padding = 0, ceil_mode: bool = False, *,
+               return_indices: Literal[True]) -> Tuple[np.ndarray, np.ndarray]: ...
+@overload
+def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair], padding: Padding,
+               ceil_mode: bool, return_indices: Literal[True]
+               ) -> Tuple[np.ndarray, np.ndarray]: ...
+@overload
+def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
+               padding: Padding = 0, ceil_mode: bool = False, return_indices: bool = False
+               ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]: ...
+def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
+               padding: Padding = 0, ceil_mode: bool = False, return_indices: bool = False
+               ) -> Any:
     """Max over each kernel_size window (padding counts as -inf).
 
     x: (N, C, H, W) -> y: (N, C, P, Q), and with return_indices the int64 flat

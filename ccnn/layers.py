@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import numbers
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Type
 
 import numpy as np
 
@@ -171,6 +171,10 @@ def _act_backward(name: Optional[str], dout: np.ndarray, z: np.ndarray, y: np.nd
 class Layer:
     """Base class.  Subclasses set params/grads in build, forward, backward."""
 
+    #: backward may skip the input gradient (and return None) when this is False;
+    #: Sequential turns it off around its first layer's backward.
+    need_input_grad: bool = True
+
     def __init__(self, name: Optional[str] = None, input_shape: Any = None,
                  dtype: Any = "float32", trainable: bool = True):
         if name is not None and not isinstance(name, str):
@@ -184,7 +188,7 @@ class Layer:
         if input_shape is not None:
             if not isinstance(input_shape, (tuple, list)) or not all(
                     d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool)
-                                  and d >= 1) for d in input_shape):
+                                  and int(d) >= 1) for d in input_shape):
                 raise ValueError(f"input_shape must be a tuple of positive ints (without the "
                                  f"batch axis), got {input_shape!r}")
             self.batch_input_shape = (None,) + tuple(None if d is None else int(d)
@@ -277,9 +281,25 @@ class Layer:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
 
 
+# ------------------------------------------------------------- image layers
+
+class _ImageLayer(Layer):
+    """Conv2D and pooling: moving between the layer's data_format and the
+    kernels' NCHW."""
+    data_format = "channels_last"
+
+    def _to_nchw(self, a: np.ndarray) -> np.ndarray:
+        if self.data_format == "channels_last":
+            a = a.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(a, dtype=self.dtype)
+
+    def _from_nchw(self, a: np.ndarray) -> np.ndarray:
+        return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a
+
+
 # ------------------------------------------------------------------- Conv2D
 
-class Conv2D(Layer):
+class Conv2D(_ImageLayer):
     """2-D convolution (cross-correlation), Keras's Conv2D.
 
     kernel: (filters, in_channels, kh, kw) -- ccnn's (and PyTorch's) layout;
@@ -342,14 +362,6 @@ class Conv2D(Layer):
             return (n, p, q, self.filters)
         return (n, self.filters, p, q)
 
-    def _to_nchw(self, a: np.ndarray) -> np.ndarray:
-        if self.data_format == "channels_last":
-            a = a.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(a, dtype=self.dtype)
-
-    def _from_nchw(self, a: np.ndarray) -> np.ndarray:
-        return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a
-
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
         self.z = F.conv2d(self.x, self.params["kernel"], self.params.get("bias"),
@@ -361,12 +373,14 @@ class Conv2D(Layer):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dy = self._to_nchw(dout)
         dz = _act_backward(self.activation, dy, self.z, self.y, 1)
+        need_dx = self.need_input_grad  # False while a model runs its first layer
         dx, dw, db = F.conv2d_backward(dz, self.x, self.params["kernel"], stride=self.strides,
-                                       padding=self.padding, dilation=self.dilation_rate)
+                                       padding=self.padding, dilation=self.dilation_rate,
+                                       need_input_grad=need_dx)
         self.grads = {"kernel": dw}
         if self.use_bias:
             self.grads["bias"] = db
-        return self._from_nchw(dx)
+        return self._from_nchw(dx) if dx is not None else None  # type: ignore[return-value]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,
@@ -379,7 +393,7 @@ class Conv2D(Layer):
 
 # ------------------------------------------------------------------ pooling
 
-class _Pooling2D(Layer):
+class _Pooling2D(_ImageLayer):
     """Shared by MaxPooling2D and AveragePooling2D: Keras's arguments, the
     TensorFlow 'same' rule (output ceil(size / stride), the odd extra padding
     row / column at the bottom / right)."""
@@ -407,9 +421,6 @@ class _Pooling2D(Layer):
         p = _window_out(h, self.pool_size[0], self.strides[0], 1, self.padding, f"{what} height")
         q = _window_out(w, self.pool_size[1], self.strides[1], 1, self.padding, f"{what} width")
         return (n, p, q, c) if self.data_format == "channels_last" else (n, c, p, q)
-
-    _to_nchw = Conv2D._to_nchw
-    _from_nchw = Conv2D._from_nchw
 
     def get_config(self) -> dict:
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
@@ -461,7 +472,7 @@ class Flatten(Layer):
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         rest = input_shape[1:]
-        size = None if any(d is None for d in rest) else int(np.prod(rest, dtype=np.int64))
+        size = None if any(d is None for d in rest) else math.prod(int(d or 0) for d in rest)
         return (input_shape[0], size)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
@@ -496,11 +507,10 @@ class Dropout(Layer):
             raise TypeError(f"rate must be a float in [0, 1), got {type(rate).__name__}")
         if not 0.0 <= float(rate) < 1.0:
             raise ValueError(f"rate must be in [0, 1), got {rate}")
-        self.rate = float(rate)
-        if seed is not None:
-            seed = chk.integer(seed, "seed", 0)
-        self.seed = seed
-        self.rng = None if seed is None else np.random.default_rng(seed)
+        self.rate: float = float(rate)
+        self.seed: Optional[int] = None if seed is None else chk.integer(seed, "seed", 0)
+        self.rng: Optional[np.random.Generator] = (None if self.seed is None
+                                                   else np.random.default_rng(self.seed))
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._check_input(x)
@@ -620,7 +630,7 @@ _LAYERS = {cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D,
                                          Dropout, Dense, ReLU, Softmax)}
 
 
-def get(class_name: str) -> type:
+def get(class_name: str) -> Type[Layer]:
     """The layer class named `class_name` (for rebuilding from get_config)."""
     try:
         return _LAYERS[class_name]

@@ -21,7 +21,6 @@ and the batch mean of -sum(y_true * log(y_pred)) is returned.
 """
 from __future__ import annotations
 
-import numbers
 from typing import Any, Tuple
 
 import numpy as np
@@ -223,6 +222,22 @@ class Loss:
     def __init__(self, from_logits: bool = False):
         self.from_logits = chk.boolean(from_logits, "from_logits")
 
+    def check(self, y: Any, n: int, classes: int) -> np.ndarray:
+        """y validated for n samples and `classes` outputs."""
+        raise NotImplementedError
+
+    def true_classes(self, y: np.ndarray) -> np.ndarray:
+        """The class index of each (checked) target."""
+        raise NotImplementedError
+
+    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        """(mean loss, probs, d(mean loss)/d(logits))."""
+        raise NotImplementedError
+
+    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
+        raise NotImplementedError
+
     def __call__(self, y_true: Any, y_pred: Any) -> float:
         z = _logits(y_pred, "y_pred")
         y = self.check(y_true, z.shape[0], z.shape[1])
@@ -247,11 +262,11 @@ class CategoricalCrossentropy(Loss):
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y.argmax(axis=-1)
 
-    def fused(self, logits: np.ndarray, y: np.ndarray):
+    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         rows, probs = softmax_cross_entropy(logits, y)
         return float(rows.mean(dtype=np.float64)), probs, softmax_cross_entropy_backward(probs, y)
 
-    def from_probs(self, probs: np.ndarray, y: np.ndarray):
+    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         rows, dp = _probs_xent(np.asarray(y, dtype=probs.dtype), probs)
         return float(rows.mean(dtype=np.float64)), dp
 
@@ -267,12 +282,12 @@ class SparseCategoricalCrossentropy(Loss):
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y
 
-    def fused(self, logits: np.ndarray, y: np.ndarray):
+    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         rows, probs = sparse_softmax_cross_entropy(logits, y)
         return (float(rows.mean(dtype=np.float64)), probs,
                 sparse_softmax_cross_entropy_backward(probs, y))
 
-    def from_probs(self, probs: np.ndarray, y: np.ndarray):
+    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         t = np.zeros_like(probs)
         t[np.arange(probs.shape[0]), y] = 1
         rows, dp = _probs_xent(t, probs)

@@ -19,17 +19,20 @@ into that layer's linear part.
 """
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import os
 import tempfile
+import warnings
 import zipfile
 import zlib
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union, cast
 
 import numpy as np
 
 from . import losses as losses_mod
+from ._blas import single_threaded_blas
 from . import optimizers as optimizers_mod
 from . import utils
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
@@ -39,13 +42,27 @@ __all__ = ["Sequential"]
 
 _METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _one_blas_thread(method: _Method) -> _Method:
+    """Run `method` with NumPy's BLAS on one thread (see ccnn._blas): the
+    OpenMP kernels and a second spinning thread pool would fight for the cores."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with single_threaded_blas():
+            return method(*args, **kwargs)
+    return cast(_Method, wrapper)
+
+
 def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
     return int(v)
 
 
-def _shape_matches(shape: Tuple[int, ...], want: Tuple[Optional[int], ...]) -> bool:
+def _shape_matches(shape: Tuple[Optional[int], ...],
+                   want: Tuple[Optional[int], ...]) -> bool:
     return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
 
 
@@ -68,15 +85,16 @@ def save_npz_atomic(path: Any, arrays: Dict[str, np.ndarray]) -> None:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                               suffix=".tmp")
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                    suffix=".tmp")
+    tmp: Optional[str] = tmp_path
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
             f.flush()
             os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, path)
         tmp = None
         _fsync_dir(directory)
     finally:
@@ -163,14 +181,16 @@ class Sequential:
             if len(self.layers) == 1 and layer.batch_input_shape is not None:
                 self.build(layer.batch_input_shape)
             elif self.built:
-                self._build_layer(layer, self.layers[-2].output_shape)
+                prev = self.layers[-2].output_shape
+                assert prev is not None
+                self._build_layer(layer, prev)
         except Exception:
             self.layers.pop()
             raise
 
-    def _build_layer(self, layer: Layer, shape) -> None:
+    def _build_layer(self, layer: Layer, shape: Sequence[Optional[int]]) -> None:
         shape = tuple(shape)
-        if layer.built:
+        if layer.built and layer.input_shape is not None:
             if not _shape_matches(shape[1:], tuple(layer.input_shape[1:])):
                 raise ValueError(f"layer {layer.name!r} was built for inputs "
                                  f"{layer.input_shape}, but receives {shape}")
@@ -189,6 +209,7 @@ class Sequential:
         self.input_shape = shape
         for layer in self.layers:
             self._build_layer(layer, shape)
+            assert layer.output_shape is not None
             shape = layer.output_shape
         self.built = True
 
@@ -313,6 +334,7 @@ class Sequential:
                 shape = shape + (1,) if fmt == "channels_last" else (1,) + shape
             self.build((None,) + tuple(shape))
         want = self.input_shape
+        assert want is not None
         if x.ndim == len(want) - 1 and len(want) == 4:
             if want[-1] == 1 and _shape_matches(x.shape[1:], want[1:-1]):
                 x = x[..., np.newaxis]
@@ -326,13 +348,23 @@ class Sequential:
         return x.astype(self._dtype(), copy=False)
 
     def _classes(self) -> int:
-        return int(self.layers[-1].output_shape[-1])
+        out = self.layers[-1].output_shape
+        if out is None or out[-1] is None:
+            raise ValueError("the model's output size is unknown; build it first")
+        return int(out[-1])
+
+    @property
+    def _lossfn(self) -> losses_mod.Loss:
+        if self.loss is None:
+            self._require_compiled()
+        assert self.loss is not None
+        return self.loss
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         if y is None:
             raise ValueError(f"{name} is required")
-        y = self.loss.check(y, n, self._classes())
-        if not self.loss.sparse:
+        y = self._lossfn.check(y, n, self._classes())
+        if not self._lossfn.sparse:
             y = np.asarray(y, dtype=self._dtype())
         return y
 
@@ -350,29 +382,38 @@ class Sequential:
     def _loss_and_backward(self, out: np.ndarray, y: np.ndarray) -> float:
         """Loss of the batch; fills every layer's grads."""
         last = self.layers[-1]
-        if self.loss.from_logits:
-            loss, _, d = self.loss.fused(out, y)
+        if self._lossfn.from_logits:
+            loss, _, d = self._lossfn.fused(out, y)
             d = last.backward(d)
         elif self._fused():
-            loss, _, d = self.loss.fused(last.logits, y)
-            d = last.backward(d, from_logits=True)
+            head = cast(Union[Dense, Softmax], last)
+            loss, _, d = self._lossfn.fused(head.logits, y)
+            d = head.backward(d, from_logits=True)
         else:
-            loss, d = self.loss.from_probs(out, y)
+            loss, d = self._lossfn.from_probs(out, y)
             d = last.backward(d)
-        for layer in reversed(self.layers[:-1]):
+        for layer in reversed(self.layers[1:-1]):
             d = layer.backward(d)
+        if len(self.layers) > 1:
+            first = self.layers[0]
+            first.need_input_grad = False  # nothing consumes it: let the layer skip the work
+            try:
+                first.backward(d)
+            finally:
+                first.need_input_grad = True
         return loss
 
     def _batch_loss(self, out: np.ndarray, y: np.ndarray) -> float:
-        if self.loss.from_logits:
-            return self.loss.fused(out, y)[0]
+        if self._lossfn.from_logits:
+            return self._lossfn.fused(out, y)[0]
         if self._fused():
-            return self.loss.fused(self.layers[-1].logits, y)[0]
-        return self.loss.from_probs(out, y)[0]
+            return self._lossfn.fused(cast(Union[Dense, Softmax], self.layers[-1]).logits, y)[0]
+        return self._lossfn.from_probs(out, y)[0]
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
-        return int(np.count_nonzero(out.argmax(axis=-1) == self.loss.true_classes(y)))
+        return int(np.count_nonzero(out.argmax(axis=-1) == self._lossfn.true_classes(y)))
 
+    @_one_blas_thread
     def compute_gradients(self, x: Any, y: Any, training: bool = True
                           ) -> Tuple[float, List[np.ndarray]]:
         """(loss, grads) for one batch without updating anything; grads are in
@@ -384,14 +425,23 @@ class Sequential:
         loss = self._loss_and_backward(out, y)
         return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray) -> Tuple[float, int]:
+    def _train_step(self, x: np.ndarray, y: np.ndarray,
+                    skip_nonfinite: bool = False) -> Tuple[float, int]:
+        """Forward, loss, backward, then one optimizer update -- which Ctrl-C
+        cannot cut in half (Optimizer.apply_gradients).  With skip_nonfinite a
+        batch whose loss is NaN or infinite updates nothing."""
         out = self._forward(x, training=True)
         loss = self._loss_and_backward(out, y)
+        correct = self._correct(out, y)
+        if skip_nonfinite and not math.isfinite(loss):
+            return loss, correct
+        assert self.optimizer is not None
         self.optimizer.apply_gradients(
             (layer.grads[k], p) for layer in self.layers if layer.trainable
             for k, p in layer.params.items())
-        return loss, self._correct(out, y)
+        return loss, correct
 
+    @_one_blas_thread
     def train_on_batch(self, x: Any, y: Any):
         """One optimizer step on one batch; returns [loss, accuracy] (or loss)."""
         self._require_compiled()
@@ -401,10 +451,12 @@ class Sequential:
         return [loss, correct / x.shape[0]] if self.metrics else loss
 
     # ------------------------------------------------------------ fit
+    @_one_blas_thread
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
             epochs: int = 1, verbose: Any = 1, callbacks: Optional[List[Callback]] = None,
             validation_split: float = 0.0, validation_data: Any = None,
-            shuffle: bool = True, initial_epoch: int = 0) -> History:
+            shuffle: bool = True, initial_epoch: int = 0,
+            terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
 
         validation_split takes the *last* fraction of the samples (before any
@@ -412,7 +464,19 @@ class Sequential:
         mean over its batches weighted by batch size (training mode, before
         each batch's update); 'val_loss' / 'val_accuracy' are computed in
         inference mode at the end of the epoch.  Returns a History whose
-        .history maps each name to its per-epoch list."""
+        .history maps each name to its per-epoch list.
+
+        terminate_on_nan (default True): a batch whose loss is NaN or infinite
+        stops training, like Keras's TerminateOnNaN callback but before that
+        batch's update -- the weights stay those of the last finite step.  A
+        RuntimeWarning names the epoch and the step, model.stop_training is
+        set, the epoch is recorded (its loss is NaN) and fit returns its
+        History.  With terminate_on_nan=False training goes on regardless.
+
+        Ctrl-C (KeyboardInterrupt) is re-raised, as in Keras, and leaves the
+        weights and the optimizer's state as they were after the last
+        completed step (an update is never half applied) and model.history
+        holding every completed epoch."""
         self._require_compiled()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         epochs = _positive_int(epochs, "epochs", 0)
@@ -455,6 +519,8 @@ class Sequential:
         metric = self.metrics[0] if self.metrics else None
         rng = utils.get_rng()
         self.stop_training = False
+        terminate_on_nan = bool(terminate_on_nan)
+        self.history = history  # filled epoch by epoch: complete up to an interruption
         cbl.on_train_begin()
         for epoch in range(initial_epoch, epochs):
             cbl.on_epoch_begin(epoch)
@@ -469,7 +535,7 @@ class Sequential:
                     idx = order[lo:hi]
                     xb, yb = x[idx], y[idx]
                 cbl.on_train_batch_begin(step)
-                loss, ok = self._train_step(xb, yb)
+                loss, ok = self._train_step(xb, yb, skip_nonfinite=terminate_on_nan)
                 loss_sum += loss * (hi - lo)
                 correct += ok
                 seen += hi - lo
@@ -477,9 +543,15 @@ class Sequential:
                 if metric:
                     logs[metric] = correct / seen
                 cbl.on_train_batch_end(step, logs)
+                if terminate_on_nan and not math.isfinite(loss):
+                    warnings.warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: the "
+                                  f"loss is {loss}; terminating training (the weights are those "
+                                  f"of the last finite step; fit(..., terminate_on_nan=False) "
+                                  f"would train on)", RuntimeWarning, stacklevel=3)
+                    self.stop_training = True
                 if self.stop_training:
                     break
-            if x_val is not None:
+            if x_val is not None and y_val is not None:
                 val_loss, val_correct = self._evaluate_arrays(x_val, y_val, batch_size)
                 logs["val_loss"] = val_loss
                 if metric:
@@ -503,6 +575,7 @@ class Sequential:
             correct += self._correct(out, yb)
         return loss_sum / n, correct / n
 
+    @_one_blas_thread
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
                  verbose: Any = 0):
         """[loss, accuracy] on (x, y) in inference mode (just the loss without metrics)."""
@@ -516,6 +589,7 @@ class Sequential:
             print(f"{math.ceil(x.shape[0] / batch_size)} steps - loss: {loss:.4f}{extra}")
         return [loss, acc] if self.metrics else loss
 
+    @_one_blas_thread
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0) -> np.ndarray:
         """The model's outputs (softmax probabilities for the book's model), batch by batch."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
@@ -524,6 +598,7 @@ class Sequential:
                 for lo in range(0, x.shape[0], batch_size)]
         return np.concatenate(outs, axis=0)
 
+    @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
         return self._forward(self._prepare_x(x), training)
 
@@ -546,6 +621,7 @@ class Sequential:
             first = self.layers[0] if self.layers else None
             if first is None or first.batch_input_shape is None:
                 self._require_built()
+                return
             self.build(first.batch_input_shape)
         loaded = load_npz_checked(filepath)
         own = self._named_weights()
@@ -572,6 +648,13 @@ class Sequential:
         return {"name": self.name,
                 "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
                            for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """A new, untrained model with the architecture of get_config()."""
+        from .layers import get as layer_class
+        return cls([layer_class(d["class_name"]).from_config(d["config"])
+                    for d in config["layers"]], name=config.get("name"))
 
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)} built={self.built}>"

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import _optim
 from ._config import get_num_threads
+from ._interrupt import deferred_keyboard_interrupt
 
 __all__ = ["Optimizer", "Adam", "SGD", "get"]
 
@@ -117,7 +118,9 @@ class Optimizer:
         """Update each param in place from its grad; returns the new iteration count.
 
         Every pair is checked before any parameter changes.  Pairs whose grad
-        is None are skipped (as Keras does); all None is a ValueError."""
+        is None are skipped (as Keras does); all None is a ValueError.  The
+        update is atomic with respect to Ctrl-C: a KeyboardInterrupt that
+        arrives during it is raised when every parameter has been updated."""
         pairs = [self._check_pair(i, p) for i, p in enumerate(grads_and_vars)]
         seen = set()
         for i, (_, param) in enumerate(pairs):
@@ -127,10 +130,14 @@ class Optimizer:
         pairs = [(g, p) for g, p in pairs if g is not None]
         if not pairs:
             raise ValueError("No gradients provided for any parameter")
-        self.iterations += 1
         nthreads = get_num_threads()
-        for grad, param in pairs:
-            self._update(param.reshape(-1), grad.reshape(-1), self._slot(param), nthreads)
+        # One step is all or nothing: a Ctrl-C that arrives while the parameters
+        # are being updated raises KeyboardInterrupt only once every one of them
+        # (and the iteration count) has been.
+        with deferred_keyboard_interrupt():
+            self.iterations += 1
+            for grad, param in pairs:
+                self._update(param.reshape(-1), grad.reshape(-1), self._slot(param), nthreads)
         return self.iterations
 
     def _update(self, param, grad, slot, nthreads):  # pragma: no cover - abstract

@@ -39,7 +39,10 @@ void SUF(ccnn_relu_forward)(REAL *out, const REAL *inp, int64_t n, int nthreads)
 static CCNN_DISPATCH void SUF(relu_bwd_chunk)(REAL *dinp, const REAL *dout, const REAL *inp, int64_t n)
 {
     #pragma omp simd
-    for (int64_t i = 0; i < n; i++) dinp[i] = dout[i] * (REAL)(inp[i] > 0);
+    for (int64_t i = 0; i < n; i++) {
+        const REAL keep = inp[i] > 0 ? (REAL)1 : (REAL)0;   /* a select, so it vectorises */
+        dinp[i] = dout[i] * keep;
+    }
 }
 
 void SUF(ccnn_relu_backward)(REAL *dinp, const REAL *dout, const REAL *inp, int64_t n, int nthreads)

@@ -57,6 +57,18 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
     if (ccnn_product_overflows(4, n, c, h, w) || ccnn_product_overflows(4, k, c, r, s) ||
         ccnn_product_overflows(4, n, k, d->p, d->q))
         return CCNN_EOVERFLOW;
+    /* The workspaces' byte counts must fit too (else their size_t computation
+     * wraps, and a too-small buffer is overrun): the direct kernels' zero-framed
+     * image c x hp x wp, the per-group weight partials 16 x k x crs doubles, the
+     * gemm kernels' column buffer crs x pq and dW^T crs x k; and so must the
+     * multiply-add count that picks the thread count. */
+    const int64_t hp = (d->p - 1) * stride_h + (r - 1) * dil_h + 1;
+    const int64_t wp = (d->q - 1) * stride_w + (s - 1) * dil_w + 1;
+    const int64_t b = (int64_t)sizeof(double);
+    if (ccnn_product_overflows(4, b, c, hp, wp) || ccnn_product_overflows(5, 16 * b, k, c, r, s) ||
+        ccnn_product_overflows(6, b, c, r, s, d->p, d->q) ||
+        ccnn_product_overflows(7, n, k, d->p, d->q, c, r, s))
+        return CCNN_EOVERFLOW;
     return CCNN_OK;
 }
 

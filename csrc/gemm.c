@@ -11,6 +11,7 @@
  * through CCNN_GEMM_GENERIC=1).
  */
 #ifndef REAL
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "gemm.h"
@@ -20,20 +21,53 @@
 #define CCNN_X86 1
 #endif
 
-/* ---- per-thread workspaces: grow, never shrink, reused across calls ---- */
-static __thread void *ws_ptr[CCNN_WS_SLOTS];
-static __thread size_t ws_size[CCNN_WS_SLOTS];
+/* ---- per-thread workspaces: grow, never shrink, reused across calls, and
+ * freed when their thread exits (a pthread key destructor).  Threads come and
+ * go -- Python threads, and the OpenMP team each of them starts -- and each
+ * would otherwise leave its buffers behind (about 2 MB of GEMM packing space
+ * alone). ---- */
+typedef struct {
+    void *ptr[CCNN_WS_SLOTS];
+    size_t size[CCNN_WS_SLOTS];
+} ccnn_ws_set;
+
+static pthread_key_t ws_key;
+static pthread_once_t ws_once = PTHREAD_ONCE_INIT;
+static int ws_key_err;
+
+static void ws_free(void *p)
+{
+    ccnn_ws_set *ws = (ccnn_ws_set *)p;
+    for (int i = 0; i < CCNN_WS_SLOTS; i++) free(ws->ptr[i]);
+    free(ws);
+}
+
+static void ws_make_key(void) { ws_key_err = pthread_key_create(&ws_key, ws_free); }
 
 void *ccnn_workspace(int slot, size_t bytes)
 {
-    if (bytes > ws_size[slot]) {
-        free(ws_ptr[slot]);
-        ws_ptr[slot] = NULL;
-        ws_size[slot] = 0;
-        if (posix_memalign(&ws_ptr[slot], 64, bytes) != 0) return NULL;
-        ws_size[slot] = bytes;
+    if (pthread_once(&ws_once, ws_make_key) != 0 || ws_key_err != 0) return NULL;
+    ccnn_ws_set *ws = (ccnn_ws_set *)pthread_getspecific(ws_key);
+    if (!ws) {
+        ws = (ccnn_ws_set *)calloc(1, sizeof *ws);
+        if (!ws) return NULL;
+        if (pthread_setspecific(ws_key, ws) != 0) {
+            free(ws);
+            return NULL;
+        }
     }
-    return ws_ptr[slot];
+    if (bytes == 0) bytes = 1;
+    if (bytes > ws->size[slot]) {
+        free(ws->ptr[slot]);
+        ws->ptr[slot] = NULL;
+        ws->size[slot] = 0;
+        if (posix_memalign(&ws->ptr[slot], 64, bytes) != 0) {
+            ws->ptr[slot] = NULL;
+            return NULL;
+        }
+        ws->size[slot] = bytes;
+    }
+    return ws->ptr[slot];
 }
 
 static int use_fast = -1;   /* -1: not decided yet */
@@ -205,10 +239,21 @@ static inline void SUF(im2col_row)(REAL *restrict dst, int64_t width, int64_t pa
             const int64_t jj = j + t, in_panel = width - jj % width;
             const int64_t run = seg - t < in_panel ? seg - t : in_panel;
             REAL *out = dst + (jj / width) * panel + (jj % width) * step;
-            for (int64_t u = 0; u < run; u++) {
-                const int64_t q = ow + t + u;
-                out[u * step] = (row_ok && q >= qlo && q < qhi) ? xrow[q * sw] : (REAL)0;
+            /* output columns q = q0 .. q0+run-1: zeros, a copy of the valid ones, zeros */
+            const int64_t q0 = ow + t;
+            int64_t a = row_ok ? (qlo > q0 ? qlo - q0 : 0) : run;
+            int64_t b = row_ok ? (qhi - q0 < run ? qhi - q0 : run) : run;
+            if (a > run) a = run;
+            if (b < a) b = a;
+            int64_t u = 0;
+            for (; u < a; u++) out[u * step] = 0;
+            if (step == 1 && sw == 1) {
+                const REAL *src = xrow + q0;
+                for (; u < b; u++) out[u] = src[u];
+            } else {
+                for (; u < b; u++) out[u * step] = xrow[(q0 + u) * sw];
             }
+            for (; u < run; u++) out[u * step] = 0;
             t += run;
         }
         j += seg;

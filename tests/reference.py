@@ -38,6 +38,11 @@ __all__ = [
     "dropout_ref",
     "correlate_ref",
     "convolve_ref",
+    "softmax_ref",
+    "softmax_xent_ref",
+    "softmax_xent_backward_ref",
+    "adam_step_ref",
+    "sgd_step_ref",
 ]
 
 
@@ -267,7 +272,7 @@ def max_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False):
     idx = np.empty((N, C, P, Q), dtype=np.int64)
     for oh, ow, hs, he, ws, we, _ in _pool_windows(H, W, k, stride, pad, ceil_mode):
         width = we - ws
-        win = x[:, :, hs:he, ws:we].reshape(N, C, -1)  # row-major window
+        win = x[:, :, hs:he, ws:we].reshape(N, C, (he - hs) * width)  # row-major window
         is_nan = np.isnan(win)
         any_nan = is_nan.any(axis=-1)
         first_nan = np.argmax(is_nan, axis=-1)          # first True
@@ -480,3 +485,79 @@ def convolve_ref(a, v, mode="full"):
             return _crop(full, [(m - 1) // 2], [L])
         return _crop(full, [(n - 1) // 2 for n in v.shape], a.shape)
     raise ValueError(mode)
+
+
+# --------------------------------------------------------------------------
+# softmax + cross-entropy (rows of an (N, classes) array)
+# --------------------------------------------------------------------------
+@_quiet
+def softmax_ref(z):
+    """p[i, j] = exp(z[i, j] - max_j z[i]) / sum_j exp(z[i, j] - max_j z[i])."""
+    z = np.asarray(z, dtype=np.float64)
+    e = np.exp(z - z.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+@_quiet
+def softmax_xent_ref(z, targets):
+    """(loss per row, probs).  targets: integer labels (N,) or dense (N, classes).
+
+    loss[i] = sum_j t[i, j] * (logsumexp(z[i]) - z[i, j])     (= -log p[i, y_i]
+    for one-hot rows), with logsumexp(z) = max z + log sum exp(z - max z).
+    """
+    z = np.asarray(z, dtype=np.float64)
+    t = np.asarray(targets)
+    if t.ndim == 1:
+        dense = np.zeros_like(z)
+        dense[np.arange(len(t)), t] = 1.0
+        t = dense
+    t = t.astype(np.float64)
+    m = z.max(axis=-1, keepdims=True)
+    lse = m + np.log(np.exp(z - m).sum(axis=-1, keepdims=True))
+    # only the classes with a non-zero target contribute (0 * inf would be NaN)
+    terms = np.where(t != 0, t * (lse - z), 0.0)
+    return terms.sum(axis=-1), softmax_ref(z)
+
+
+@_quiet
+def softmax_xent_backward_ref(probs, targets):
+    """d(mean loss)/d(logits) = (p * rowsum(t) - t) / N  (= (p - onehot) / N)."""
+    p = np.asarray(probs, dtype=np.float64)
+    t = np.asarray(targets)
+    if t.ndim == 1:
+        dense = np.zeros_like(p)
+        dense[np.arange(len(t)), t] = 1.0
+        t = dense
+    t = t.astype(np.float64)
+    return (p * t.sum(axis=-1, keepdims=True) - t) / max(p.shape[0], 1)
+
+
+# --------------------------------------------------------------------------
+# optimizer steps (Keras's formulas, one step, float64)
+# --------------------------------------------------------------------------
+def adam_step_ref(p, m, v, g, t, lr, b1, b2, eps):
+    """Step t (1-based) of Adam; returns the new (p, m, v).
+
+    m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+    p -= lr * sqrt(1 - b2^t) / (1 - b1^t) * m / (sqrt(v) + eps)
+    """
+    p, m, v, g = (np.asarray(a, dtype=np.float64) for a in (p, m, v, g))
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    alpha = lr * np.sqrt(1 - b2 ** t) / (1 - b1 ** t)
+    return p - alpha * m / (np.sqrt(v) + eps), m, v
+
+
+def sgd_step_ref(p, vel, g, lr, momentum, nesterov):
+    """One SGD step; returns the new (p, velocity).
+
+    momentum 0: p -= lr g.  Else vel = momentum vel - lr g, and
+    p += vel (classic) or p += momentum vel - lr g (Nesterov).
+    """
+    p, vel, g = (np.asarray(a, dtype=np.float64) for a in (p, vel, g))
+    if momentum == 0:
+        return p - lr * g, vel
+    vel = momentum * vel - lr * g
+    if nesterov:
+        return p + momentum * vel - lr * g, vel
+    return p + vel, vel

@@ -53,6 +53,7 @@ import urllib.request
 import warnings
 import zlib
 from pathlib import Path
+from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -85,13 +86,17 @@ class_names = (
 )
 
 
+#: ((x_train, y_train), (x_test, y_test))
+Splits = Tuple[Tuple[np.ndarray, np.ndarray], Tuple[np.ndarray, np.ndarray]]
+
+
 class DatasetError(ValueError):
     """A data file is missing, corrupt, truncated or not the expected one.
 
     ``path`` is the offending file (or ``None`` when not about one file).
     """
 
-    def __init__(self, message, path=None):
+    def __init__(self, message: str, path: Optional[Path] = None) -> None:
         super().__init__(message)
         self.path = path
 
@@ -155,7 +160,7 @@ _CHUNK = 1 << 20
 _GZIP_MAGIC = b"\x1f\x8b"
 
 # IDX type code -> numpy dtype (multi-byte types are big-endian on disk).
-_IDX_DTYPES = {
+_IDX_DTYPES: Dict[int, np.dtype] = {
     0x08: np.dtype(np.uint8),
     0x09: np.dtype(np.int8),
     0x0B: np.dtype(">i2"),
@@ -175,12 +180,14 @@ _KINDS = {
 # IDX reader
 # --------------------------------------------------------------------------
 
-def _fmt_dims(dims):
+def _fmt_dims(dims: Tuple[Optional[int], ...]) -> str:
     return "(" + ", ".join("n" if d is None else str(d) for d in dims) + (
         ",)" if len(dims) == 1 else ")")
 
 
-def read_idx(source, *, kind=None, sha256=None, size=None, name=None):
+def read_idx(source: Union[str, "os.PathLike[str]", bytes, bytearray, memoryview], *,
+             kind: Optional[str] = None, sha256: Optional[str] = None,
+             size: Optional[int] = None, name: Optional[str] = None) -> np.ndarray:
     """Read an IDX file (gzipped or plain) into a numpy array, with checks.
 
     Parameters
@@ -218,10 +225,10 @@ def read_idx(source, *, kind=None, sha256=None, size=None, name=None):
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         label = name or "<bytes>"
-        raw = io.BytesIO(data)
+        raw: IO[bytes] = io.BytesIO(data)
         is_gz = data[:2] == _GZIP_MAGIC
         known_len = None if is_gz else len(data)
-        err_path = None
+        err_path: Optional[Path] = None
     else:
         p = Path(os.fspath(source))
         label = name or str(p)
@@ -231,10 +238,10 @@ def read_idx(source, *, kind=None, sha256=None, size=None, name=None):
         raw.seek(0)
         known_len = None if is_gz else os.fstat(raw.fileno()).st_size
 
-    def fail(msg):
+    def fail(msg: str) -> DatasetError:
         return DatasetError(f"{label}: {msg}", path=err_path)
 
-    stream = gzip.GzipFile(fileobj=raw, mode="rb") if is_gz else raw
+    stream: Any = gzip.GzipFile(fileobj=raw, mode="rb") if is_gz else raw
     try:
         with raw, stream:
             return _parse_idx(stream, kind, sha256, size, known_len, fail)
@@ -247,7 +254,7 @@ def read_idx(source, *, kind=None, sha256=None, size=None, name=None):
         raise fail(f"corrupt gzip file: invalid deflate data ({exc})") from exc
 
 
-def _read_into(stream, mv, hasher):
+def _read_into(stream: Any, mv: memoryview, hasher: Any) -> int:
     """Fill memoryview ``mv`` from ``stream``; return the number of bytes read."""
     n = 0
     total = len(mv)
@@ -260,7 +267,9 @@ def _read_into(stream, mv, hasher):
     return n
 
 
-def _parse_idx(stream, kind, sha256, size, known_len, fail):
+def _parse_idx(stream: Any, kind: Optional[str], sha256: Optional[str],
+               size: Optional[int], known_len: Optional[int],
+               fail: Callable[[str], DatasetError]) -> np.ndarray:
     hasher = hashlib.sha256()
     head = stream.read(4)
     hasher.update(head)
@@ -316,7 +325,8 @@ def _parse_idx(stream, kind, sha256, size, known_len, fail):
     except (MemoryError, ValueError) as exc:
         raise fail(f"header declares dims {dims} ({payload_len} bytes), "
                    f"too large to allocate ({exc})") from exc
-    got = _read_into(stream, memoryview(arr.view(np.uint8)), hasher)
+    got = _read_into(stream, memoryview(arr.view(np.uint8)),  # type: ignore[arg-type]
+                     hasher)  # (numpy declares its buffer protocol for Python >= 3.12 only)
     if got < payload_len:
         raise fail(f"truncated: header declares dims {dims}, i.e. {payload_len} "
                    f"payload bytes, but only {got} are present")
@@ -348,7 +358,7 @@ def _parse_idx(stream, kind, sha256, size, known_len, fail):
 # Locating local copies
 # --------------------------------------------------------------------------
 
-def cache_dir():
+def cache_dir() -> Path:
     """Download cache: ``$CCNN_CACHE_DIR`` or ``~/.ccnn/datasets/fashion-mnist``."""
     env = os.environ.get(CACHE_ENV)
     if env:
@@ -356,9 +366,9 @@ def cache_dir():
     return Path.home() / ".ccnn" / "datasets" / "fashion-mnist"
 
 
-def search_dirs(path=None):
+def search_dirs(path: Union[None, str, "os.PathLike[str]"] = None) -> List[Tuple[str, Path]]:
     """``[(description, directory), ...]`` in the order :func:`load_data` looks."""
-    dirs = []
+    dirs: List[Tuple[str, Path]] = []
     if path is not None:
         dirs.append(("path argument", Path(os.fspath(path)).expanduser()))
     env = os.environ.get(DATA_ENV)
@@ -369,9 +379,10 @@ def search_dirs(path=None):
     return dirs
 
 
-def _scan(directory):
+def _scan(directory: Path) -> Tuple[Dict[str, Path], List[str]]:
     """Return ({base name: file}, [missing base names]) for one directory."""
-    found, missing = {}, []
+    found: Dict[str, Path] = {}
+    missing: List[str] = []
     for base, _ in _ORDER:
         for candidate in (directory / base, directory / (base + ".gz")):
             if candidate.is_file():
@@ -382,13 +393,14 @@ def _scan(directory):
     return found, missing
 
 
-def _read_checked(source, base, table, name=None):
+def _read_checked(source: Any, base: str, table: Dict[str, Tuple[str, int]],
+                  name: Optional[str] = None) -> np.ndarray:
     kind = dict(_ORDER)[base]
     sha, size = table[base]
     return read_idx(source, kind=kind, sha256=sha, size=size, name=name)
 
 
-def _assemble(arrays, where):
+def _assemble(arrays: Dict[str, np.ndarray], where: str) -> Splits:
     x_train, y_train, x_test, y_test = (arrays[base] for base, _ in _ORDER)
     for split, x, y in (("train", x_train, y_train), ("test", x_test, y_test)):
         if len(x) != len(y):
@@ -400,8 +412,8 @@ def _assemble(arrays, where):
     return (x_train, y_train), (x_test, y_test)
 
 
-def _load_files(found, where):
-    arrays = {}
+def _load_files(found: Dict[str, Path], where: str) -> Splits:
+    arrays: Dict[str, np.ndarray] = {}
     for base, _ in _ORDER:
         try:
             arrays[base] = _read_checked(found[base], base, FILES)
@@ -417,13 +429,13 @@ def _load_files(found, where):
 # Download
 # --------------------------------------------------------------------------
 
-def _base_urls():
+def _base_urls() -> List[str]:
     env = os.environ.get(URL_ENV)
     urls = env.replace(",", " ").split() if env and env.strip() else list(BASE_URLS)
     return [u if u.endswith("/") else u + "/" for u in urls]
 
 
-def _fmt_size(n):
+def _fmt_size(n: float) -> str:
     return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.1f} kB"
 
 
@@ -431,18 +443,20 @@ class _Progress:
     """Text progress bar on stderr: redrawn in place (``\\r``) on a terminal,
     one line per 10 % otherwise (so CI logs stay readable)."""
 
-    def __init__(self, label, total):
+    def __init__(self, label: str, total: Optional[int]) -> None:
         self.label, self.total, self.done = label, total, 0
         self.tty = bool(getattr(sys.stderr, "isatty", lambda: False)())
         self._step = 1 if self.tty else 10
-        self._last_pct, self._last_t, self._last_line = None, 0.0, None
+        self._last_pct: Optional[int] = None
+        self._last_t = 0.0
+        self._last_line: Optional[str] = None
         self._draw()
 
-    def update(self, n):
+    def update(self, n: int) -> None:
         self.done += n
         self._draw()
 
-    def _draw(self, final=False):
+    def _draw(self, final: bool = False) -> None:
         now = time.monotonic()
         if self.total:
             pct = min(100, self.done * 100 // self.total) // self._step * self._step
@@ -463,14 +477,14 @@ class _Progress:
         sys.stderr.write(("\r" + line) if self.tty else (line + "\n"))
         sys.stderr.flush()
 
-    def close(self):
+    def close(self) -> None:
         self._draw(final=True)
         if self.tty:
             sys.stderr.write("\n")
         sys.stderr.flush()
 
 
-def _fsync_dir(directory):
+def _fsync_dir(directory: Union[str, Path]) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)
     except OSError:
@@ -483,9 +497,10 @@ def _fsync_dir(directory):
         os.close(fd)
 
 
-def _fetch(url, base, dest):
+def _fetch(url: str, base: str, dest: Path) -> np.ndarray:
     """Download ``url`` into ``dest`` atomically; return the verified array."""
     dest.mkdir(parents=True, exist_ok=True)
+    tmp: Optional[str]
     fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=dest)
     try:
         with os.fdopen(fd, "wb") as out:
@@ -524,11 +539,11 @@ def _fetch(url, base, dest):
                 pass
 
 
-def _download_missing(dest):
+def _download_missing(dest: Path) -> Splits:
     """Load all four files from ``dest``, downloading the missing ones."""
     found, missing = _scan(dest) if dest.is_dir() else ({}, [b for b, _ in _ORDER])
     urls = _base_urls()
-    arrays = {}
+    arrays: Dict[str, np.ndarray] = {}
     for base, _ in _ORDER:
         if base in found:
             continue  # verified below, after the downloads
@@ -563,7 +578,8 @@ def _download_missing(dest):
 # Public loaders
 # --------------------------------------------------------------------------
 
-def load_data(path=None, fallback_to_sample=False):
+def load_data(path: Union[None, str, "os.PathLike[str]"] = None,
+              fallback_to_sample: bool = False) -> Splits:
     """Load Fashion-MNIST: ``((x_train, y_train), (x_test, y_test))``.
 
     ``x_*`` are uint8 arrays of shape ``(n, 28, 28)`` (0 = background,
@@ -638,7 +654,7 @@ def load_data(path=None, fallback_to_sample=False):
     return sample
 
 
-def load_sample():
+def load_sample() -> Splits:
     """The bundled real Fashion-MNIST subset, same layout as :func:`load_data`.
 
     1,600 training images (the first 160 of each class in the official

@@ -1,0 +1,11 @@
+"""ccnn._activation -- thin binding over csrc/activation.c (csrc/_activation.pyx).
+Flat (1-D) C-contiguous arrays."""
+import numpy as np
+from numpy.typing import NDArray
+
+_Float = np.floating
+
+def relu_forward(x: NDArray[_Float], nthreads: int) -> NDArray[_Float]: ...
+def relu_backward(dout: NDArray[_Float], x: NDArray[_Float], nthreads: int) -> NDArray[_Float]: ...
+def dropout_apply(x: NDArray[_Float], mask: NDArray[np.uint8], scale: float,
+                  nthreads: int) -> NDArray[_Float]: ...

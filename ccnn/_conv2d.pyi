@@ -1,0 +1,35 @@
+"""ccnn._conv2d -- thin binding over csrc/conv2d.c (csrc/_conv2d.pyx).
+
+Arrays are C-contiguous and all float32 or all float64 (fused types);
+ccnn.functional validates them first.  pads = (top, bottom, left, right).
+"""
+from typing import Dict, Literal, Optional, Tuple, overload
+
+import numpy as np
+from numpy.typing import NDArray
+
+_Float = np.floating
+_Pair = Tuple[int, int]
+_Pads = Tuple[int, int, int, int]
+_Algo = Literal["auto", "direct", "gemm"]
+
+ALGOS: Dict[str, int]
+
+def algo_for(xshape: Tuple[int, ...], wshape: Tuple[int, ...], stride: _Pair, dilation: _Pair,
+             pads: _Pads) -> Literal["direct", "gemm"]: ...
+def gemm_kernel_name() -> str: ...
+def conv2d_forward(x: NDArray[_Float], weight: NDArray[_Float], bias: Optional[NDArray[_Float]],
+                   stride: _Pair, dilation: _Pair, pads: _Pads, nthreads: int,
+                   algo: _Algo = ...) -> NDArray[_Float]: ...
+@overload
+def conv2d_backward(dout: NDArray[_Float], x: NDArray[_Float], weight: NDArray[_Float],
+                    stride: _Pair, dilation: _Pair, pads: _Pads, need_dx: Literal[True],
+                    need_dweight: Literal[True], need_dbias: Literal[True], nthreads: int,
+                    algo: _Algo = ...
+                    ) -> Tuple[NDArray[_Float], NDArray[_Float], NDArray[_Float]]: ...
+@overload
+def conv2d_backward(dout: NDArray[_Float], x: NDArray[_Float], weight: NDArray[_Float],
+                    stride: _Pair, dilation: _Pair, pads: _Pads, need_dx: bool,
+                    need_dweight: bool, need_dbias: bool, nthreads: int, algo: _Algo = ...
+                    ) -> Tuple[Optional[NDArray[_Float]], Optional[NDArray[_Float]],
+                               Optional[NDArray[_Float]]]: ...

@@ -1,0 +1,26 @@
+/* ccnn.h -- every public header of ccnn's C kernels (installed as
+ * <ccnn.get_include()>/ccnn/ccnn.h):
+ *
+ *   ccnn_common.h  error codes, ccnn_out_size, build facts
+ *   conv2d.h       2-D cross-correlation forward / backward, ccnn_conv2d_dims
+ *   pool.h         max / average pooling, ccnn_pool2d_dims
+ *   activation.h   ReLU, inverted dropout
+ *   correlate.h    2-D correlation of two arrays, ccnn_correlate_dims
+ *   loss.h         softmax, fused softmax + cross-entropy
+ *   optim.h        fused Adam / SGD updates
+ *
+ * These headers describe the kernels and their shape structs.  Another
+ * package reaches the kernels without linking: from Cython through
+ * `from ccnn.kernels cimport ...` (ccnn/kernels.pxd), from C through the
+ * function table of kernels_capi.h.
+ */
+#ifndef CCNN_H
+#define CCNN_H
+#include "ccnn_common.h"
+#include "conv2d.h"
+#include "pool.h"
+#include "activation.h"
+#include "correlate.h"
+#include "loss.h"
+#include "optim.h"
+#endif /* CCNN_H */

@@ -1,0 +1,135 @@
+"""The command line: python -m ccnn train / evaluate / info, in subprocesses.
+
+The training data come from $CCNN_DATA when it is set (CI points it at the
+real Fashion-MNIST files); otherwise the trainer must fall back to the
+packaged sample, loudly -- downloads are disabled here so the test never
+touches the network.
+"""
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+
+def env_for_cli(tmp_path):
+    env = dict(os.environ)
+    data = env.get("CCNN_DATA")
+    if data:
+        env["CCNN_DATA"] = os.path.abspath(data)  # CI gives it relative to the repo
+    env["CCNN_CACHE_DIR"] = str(tmp_path / "cache")            # never the user's cache
+    env["CCNN_FASHION_MNIST_URL"] = (tmp_path / "no-mirror").as_uri()  # never the network
+    return env
+
+
+def run(args, tmp_path, timeout=240):
+    return subprocess.run([sys.executable, "-m", "ccnn", *args], cwd=tmp_path,
+                          env=env_for_cli(tmp_path), capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def using_full_data():
+    data = os.environ.get("CCNN_DATA")
+    return bool(data) and any((Path(data) / f"train-labels-idx1-ubyte{ext}").exists()
+                              for ext in ("", ".gz"))
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("cli")
+    out = tmp / "out"
+    r = run(["train", "--epochs", "1", "--limit", "2000", "--out", str(out)], tmp)
+    return r, out, tmp
+
+
+def test_train_writes_weights_and_reports(trained_run):
+    r, out, _ = trained_run
+    assert r.returncode == 0, r.stderr
+    assert (out / "weights.npz").is_file()
+    assert (out / "history.json").is_file()
+    assert "Total params: 197,210" in r.stdout
+    n = 2000 if using_full_data() else 1600  # --limit 2000 of 60,000, or of the sample
+    assert f"{n * 4 // 5} train / {n // 5} validation" in r.stdout
+    # not a terminal: one plain line per epoch, with the epoch's numbers
+    line = [s for s in r.stdout.splitlines() if s.startswith("Epoch 1/1")]
+    assert len(line) == 1 and "loss:" in line[0] and "val_accuracy:" in line[0]
+    val = float(re.search(r"validation accuracy: ([0-9.]+)", r.stdout).group(1))
+    test = float(re.search(r"test accuracy: ([0-9.]+)", r.stdout).group(1))
+    assert val > 0.6 and test > 0.6  # one epoch on 1,600 images
+    if importlib.util.find_spec("matplotlib") is not None:  # the optional plot extra
+        assert (out / "curves.png").is_file()
+    else:
+        assert "matplotlib is not installed" in r.stdout
+    if using_full_data():
+        assert "full Fashion-MNIST" in r.stdout and "10000 test" in r.stdout
+    else:
+        assert "USING THE PACKAGED SAMPLE" in r.stdout
+        assert "WARNING" in r.stderr
+
+
+def test_evaluate_saved_weights(trained_run):
+    r, out, tmp = trained_run
+    test = re.search(r"test accuracy: ([0-9.]+)", r.stdout).group(1)
+    e = run(["evaluate", "--weights", str(out / "weights.npz")], tmp)
+    assert e.returncode == 0, e.stderr
+    assert f"test accuracy: {test}" in e.stdout  # the same model on the same test set
+    rows = [s for s in e.stdout.splitlines() if re.match(r"\d [A-Z]", s)]
+    assert len(rows) == 10 and rows[9].startswith("9 Ankle boot")
+    counts = [list(map(int, s[18:].split()[:10])) for s in rows]
+    n_test = 10000 if using_full_data() else 400
+    assert sum(map(sum, counts)) == n_test
+
+
+def test_evaluate_rejects_other_weights(tmp_path):
+    import numpy as np
+    bad = tmp_path / "bad.npz"
+    np.savez(bad, **{"layer0/kernel": np.zeros((3, 1, 3, 3), np.float32)})
+    e = run(["evaluate", "--weights", str(bad), "--sample"], tmp_path)
+    assert e.returncode == 2
+    assert "do not match this model" in e.stderr
+    e = run(["evaluate", "--weights", str(tmp_path / "nope.npz"), "--sample"], tmp_path)
+    assert e.returncode == 2 and "nope.npz" in e.stderr
+
+
+def test_train_on_sample_flag(tmp_path):
+    r = run(["train", "--sample", "--epochs", "1", "--limit", "300", "--batch-size", "64",
+             "--optimizer", "sgd", "--learning-rate", "0.05", "--out", "o", "--verbose", "2",
+             "--threads", "1"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "packaged sample" in r.stdout and "240 train / 60 validation / 400 test" in r.stdout
+    assert (tmp_path / "o" / "weights.npz").is_file()
+
+
+def test_info_and_bad_arguments(tmp_path):
+    r = run(["info"], tmp_path)
+    assert r.returncode == 0 and "ccnn 0.1.0" in r.stdout and "simd path" in r.stdout
+    for args, msg in ((["train", "--epochs", "0"], "positive integer"),
+                      (["train", "--optimizer", "rmsprop"], "invalid choice"),
+                      (["evaluate"], "--weights"), ([], "required"),
+                      (["train", "--learning-rate", "-1"], ">= 0")):
+        r = run(args, tmp_path)
+        assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
+
+
+@pytest.mark.skipif(shutil.which("ccnn") is None, reason="console script not installed")
+def test_console_script(tmp_path):
+    r = subprocess.run(["ccnn", "info"], capture_output=True, text=True,
+                       env=env_for_cli(tmp_path), timeout=60)
+    assert r.returncode == 0 and "ccnn 0.1.0" in r.stdout
+
+
+def test_plain_import_reaches_datasets_lazily(tmp_path):
+    code = ("import sys, ccnn\n"
+            "assert 'ccnn.datasets' not in sys.modules and 'ccnn.models' not in sys.modules\n"
+            "assert ccnn.datasets.fashion_mnist.class_names[9] == 'Ankle boot'\n"
+            "from ccnn import Sequential\n"
+            "assert Sequential is ccnn.models.Sequential\n"
+            "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env_for_cli(tmp_path),
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
