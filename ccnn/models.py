@@ -127,7 +127,7 @@ def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
                          f"single .npy array")
     try:
         with data:
-            return {k: data[k] for k in data.files}
+            arrays = {k: data[k] for k in data.files}
     except ValueError as e:
         if "allow_pickle" in str(e) or "pickle" in str(e):
             raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
@@ -136,6 +136,74 @@ def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
         raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
                          f"{e})") from e
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray):  # np.load gives the raw bytes of a non-.npy member
+            raise ValueError(f"{path}: not a ccnn weights file: its member {k!r} is not a "
+                             f".npy array")
+    return arrays
+
+
+def npz_headers(path: Any) -> Optional[Dict[str, Tuple[Tuple[int, ...], np.dtype]]]:
+    """{name: (shape, dtype)} of every array of the .npz file `path`, read from the
+    .npy headers alone: no array data is read and nothing is unpickled.  None
+    when `path` is not a zip archive (load_npz_checked then says what it is).
+    A member that is not a .npy array, an object array or an unreadable header
+    is a ValueError naming the file."""
+    path = os.fspath(path)
+    try:
+        if not zipfile.is_zipfile(path):
+            return None
+    except OSError:
+        return None
+    out: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {}
+    fmt = np.lib.format
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                if not name.endswith(".npy"):
+                    raise ValueError(f"{path}: not a ccnn weights file: its member {name!r} "
+                                     f"is not a .npy array")
+                with zf.open(info) as f:
+                    version = fmt.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = fmt.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = fmt.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"unsupported .npy format version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
+                                     f"(pickled Python objects), which ccnn never loads")
+                out[name[:-4]] = (tuple(shape), dtype)
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: corrupt weights file: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
+                         f"{e})") from e
+    return out
+
+
+def _check_weights_match(path: str, found: Dict[str, Tuple[Tuple[int, ...], np.dtype]],
+                         own: Dict[str, np.ndarray]) -> None:
+    """A ValueError listing every name, shape or dtype in `found` that differs from `own`."""
+    missing = sorted(set(own) - set(found))
+    unexpected = sorted(set(found) - set(own))
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    for key in sorted(set(own) & set(found)):
+        (shape, dtype), b = found[key], own[key]
+        if tuple(shape) != b.shape or dtype != b.dtype:
+            problems.append(f"{key}: file has {dtype}{list(shape)}, the model "
+                            f"{b.dtype}{list(b.shape)}")
+    if problems:
+        raise ValueError(f"{path}: the weights do not match this model (saved from "
+                         f"another architecture?): " + "; ".join(problems))
 
 
 class Sequential:
@@ -623,24 +691,15 @@ class Sequential:
                 self._require_built()
                 return
             self.build(first.batch_input_shape)
-        loaded = load_npz_checked(filepath)
         own = self._named_weights()
         path = os.fspath(filepath)
-        missing = sorted(set(own) - set(loaded))
-        unexpected = sorted(set(loaded) - set(own))
-        problems = []
-        if missing:
-            problems.append(f"missing {missing}")
-        if unexpected:
-            problems.append(f"unexpected {unexpected}")
-        for key in sorted(set(own) & set(loaded)):
-            a, b = loaded[key], own[key]
-            if a.shape != b.shape or a.dtype != b.dtype:
-                problems.append(f"{key}: file has {a.dtype}{list(a.shape)}, the model "
-                                f"{b.dtype}{list(b.shape)}")
-        if problems:
-            raise ValueError(f"{path}: the weights do not match this model (saved from "
-                             f"another architecture?): " + "; ".join(problems))
+        # names, shapes and dtypes from the .npy headers first: a file that does not
+        # match is refused before any of its data is read (or memory allocated for it)
+        headers = npz_headers(path)
+        if headers is not None:
+            _check_weights_match(path, headers, own)
+        loaded = load_npz_checked(filepath)
+        _check_weights_match(path, {k: (a.shape, a.dtype) for k, a in loaded.items()}, own)
         for key, p in own.items():
             np.copyto(p, loaded[key])
 

@@ -85,22 +85,33 @@ static int SUF(is_2x2)(const ccnn_pool2d_dims *d)
            2 * d->p <= d->h && 2 * d->q <= d->w;
 }
 
-static CCNN_DISPATCH void SUF(max2x2_row)(REAL *restrict y, int64_t *restrict am,
-                                          const REAL *restrict r0, const REAL *restrict r1,
-                                          int64_t Q, int64_t base, int64_t W)
+/* y[q] = max of the 2x2 window (a NaN wins); selects only, so it vectorises */
+static CCNN_DISPATCH void SUF(max2x2_row)(REAL *restrict y, const REAL *restrict r0,
+                                          const REAL *restrict r1, int64_t Q)
 {
+    #pragma omp simd
     for (int64_t q = 0; q < Q; q++) {
         const REAL a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], e = r1[2 * q + 1];
         REAL m = a;
-        int64_t id = base + 2 * q;
-        int t = (m == m) & ((b > m) | (b != b));
-        m = t ? b : m; id = t ? base + 2 * q + 1 : id;
-        t = (m == m) & ((c > m) | (c != c));
-        m = t ? c : m; id = t ? base + W + 2 * q : id;
-        t = (m == m) & ((e > m) | (e != e));
-        m = t ? e : m; id = t ? base + W + 2 * q + 1 : id;
+        m = (m == m && (b > m || b != b)) ? b : m;
+        m = (m == m && (c > m || c != c)) ? c : m;
+        m = (m == m && (e > m || e != e)) ? e : m;
         y[q] = m;
-        if (am) am[q] = id;
+    }
+}
+
+/* am[q] = flat index of the first window element equal to y[q] (or the first
+ * NaN when y[q] is NaN) -- the same element the general loop picks */
+static CCNN_DISPATCH void SUF(argmax2x2_row)(int64_t *restrict am, const REAL *restrict y,
+                                             const REAL *restrict r0, const REAL *restrict r1,
+                                             int64_t Q, int64_t base, int64_t W)
+{
+    #pragma omp simd
+    for (int64_t q = 0; q < Q; q++) {
+        const REAL a = r0[2 * q], b = r0[2 * q + 1], c = r1[2 * q], m = y[q];
+        const int64_t off = (a == m || a != a) ? 0 : (b == m || b != b) ? 1
+                          : (c == m || c != c) ? W : W + 1;
+        am[q] = base + 2 * q + off;
     }
 }
 
@@ -124,9 +135,11 @@ void SUF(ccnn_max_pool2d_forward)(REAL *out, int64_t *argmax, const REAL *inp,
         REAL *y = out + nc * P * Q;                /* (p, q) */
         int64_t *am = argmax ? argmax + nc * P * Q : NULL;
         if (fast) {
-            for (int64_t p = 0; p < P; p++)
-                SUF(max2x2_row)(y + p * Q, am ? am + p * Q : NULL, x + 2 * p * W,
-                                x + (2 * p + 1) * W, Q, 2 * p * W, W);
+            for (int64_t p = 0; p < P; p++) {
+                const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+                SUF(max2x2_row)(y + p * Q, r0, r1, Q);
+                if (am) SUF(argmax2x2_row)(am + p * Q, y + p * Q, r0, r1, Q, 2 * p * W, W);
+            }
             continue;
         }
         for (int64_t p = 0; p < P; p++) {
