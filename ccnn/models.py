@@ -494,20 +494,22 @@ class Sequential:
         return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
 
     def _train_step(self, x: np.ndarray, y: np.ndarray,
-                    skip_nonfinite: bool = False) -> Tuple[float, int]:
+                    skip_nonfinite: bool = False) -> Tuple[float, int, bool]:
         """Forward, loss, backward, then one optimizer update -- which Ctrl-C
-        cannot cut in half (Optimizer.apply_gradients).  With skip_nonfinite a
-        batch whose loss is NaN or infinite updates nothing."""
+        cannot cut in half (Optimizer.apply_gradients).  Returns (loss, correct
+        predictions, applied).  With skip_nonfinite a batch whose loss or
+        gradients hold a NaN or an infinity updates nothing (applied False)."""
         out = self._forward(x, training=True)
         loss = self._loss_and_backward(out, y)
         correct = self._correct(out, y)
-        if skip_nonfinite and not math.isfinite(loss):
-            return loss, correct
+        pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
+                 for k, p in layer.params.items()]
+        if skip_nonfinite and not (math.isfinite(loss) and all(
+                math.isfinite(float(g.sum(dtype=np.float64))) for g, _ in pairs)):
+            return loss, correct, False
         assert self.optimizer is not None
-        self.optimizer.apply_gradients(
-            (layer.grads[k], p) for layer in self.layers if layer.trainable
-            for k, p in layer.params.items())
-        return loss, correct
+        self.optimizer.apply_gradients(pairs)
+        return loss, correct, True
 
     @_one_blas_thread
     def train_on_batch(self, x: Any, y: Any):
@@ -515,7 +517,7 @@ class Sequential:
         self._require_compiled()
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        loss, correct = self._train_step(x, y)
+        loss, correct, _ = self._train_step(x, y)
         return [loss, correct / x.shape[0]] if self.metrics else loss
 
     # ------------------------------------------------------------ fit
@@ -534,12 +536,13 @@ class Sequential:
         inference mode at the end of the epoch.  Returns a History whose
         .history maps each name to its per-epoch list.
 
-        terminate_on_nan (default True): a batch whose loss is NaN or infinite
-        stops training, like Keras's TerminateOnNaN callback but before that
-        batch's update -- the weights stay those of the last finite step.  A
-        RuntimeWarning names the epoch and the step, model.stop_training is
-        set, the epoch is recorded (its loss is NaN) and fit returns its
-        History.  With terminate_on_nan=False training goes on regardless.
+        terminate_on_nan (default True): a batch whose loss (or gradient) is
+        NaN or infinite stops training, like Keras's TerminateOnNaN callback
+        but before that batch's update -- the weights stay those of the last
+        finite step.  A RuntimeWarning names the epoch and the step,
+        model.stop_training is set, the epoch is recorded (its loss is NaN)
+        and fit returns its History.  With terminate_on_nan=False training
+        goes on regardless.
 
         Ctrl-C (KeyboardInterrupt) is re-raised, as in Keras, and leaves the
         weights and the optimizer's state as they were after the last
@@ -603,7 +606,7 @@ class Sequential:
                     idx = order[lo:hi]
                     xb, yb = x[idx], y[idx]
                 cbl.on_train_batch_begin(step)
-                loss, ok = self._train_step(xb, yb, skip_nonfinite=terminate_on_nan)
+                loss, ok, applied = self._train_step(xb, yb, skip_nonfinite=terminate_on_nan)
                 loss_sum += loss * (hi - lo)
                 correct += ok
                 seen += hi - lo
@@ -611,11 +614,13 @@ class Sequential:
                 if metric:
                     logs[metric] = correct / seen
                 cbl.on_train_batch_end(step, logs)
-                if terminate_on_nan and not math.isfinite(loss):
-                    warnings.warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: the "
-                                  f"loss is {loss}; terminating training (the weights are those "
-                                  f"of the last finite step; fit(..., terminate_on_nan=False) "
-                                  f"would train on)", RuntimeWarning, stacklevel=3)
+                if not applied:
+                    what = (f"the loss is {loss}" if not math.isfinite(loss) else
+                            f"the gradients are not finite (the loss is {loss:.6g})")
+                    warnings.warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: {what}; "
+                                  f"terminating training (the weights are those of the last "
+                                  f"finite step; fit(..., terminate_on_nan=False) would train "
+                                  f"on)", RuntimeWarning, stacklevel=3)
                     self.stop_training = True
                 if self.stop_training:
                     break

@@ -93,28 +93,38 @@ const char *ccnn_gemm_kernel_name(void)
 }
 
 #ifdef CCNN_X86
+/* The AVX2 micro-kernels keep the 6 x 2 vector tile of C in twelve named
+ * registers (an array would be spilled to the stack by GCC). */
+#define ROW_FMA(i, unused, fma, bcast, c0, c1)                                        \
+    do { const __typeof__(b0) ai = bcast(a + (i)); c0 = fma(ai, b0, c0); c1 = fma(ai, b1, c1); } while (0)
+#define ROW_STORE(i, load, store, add, c0, c1, half)                                 \
+    do { store(c + (i) * ldc, add(load(c + (i) * ldc), c0));                         \
+         store(c + (i) * ldc + (half), add(load(c + (i) * ldc + (half)), c1)); } while (0)
+
 /* c (6 x 16, ldc) += a_packed (kc x 6) * b_packed (kc x 16) */
 __attribute__((target("avx2,fma")))
 static void ukernel_avx2_f32(int64_t kc, const float *restrict a, const float *restrict b,
                              float *restrict c, int64_t ldc)
 {
-    __m256 acc[6][2];
-    for (int i = 0; i < 6; i++) { acc[i][0] = _mm256_setzero_ps(); acc[i][1] = _mm256_setzero_ps(); }
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        for (int i = 0; i < 6; i++) {
-            const __m256 ai = _mm256_broadcast_ss(a + i);
-            acc[i][0] = _mm256_fmadd_ps(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_ps(ai, b1, acc[i][1]);
-        }
+        ROW_FMA(0, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c00, c01);
+        ROW_FMA(1, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c10, c11);
+        ROW_FMA(2, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c20, c21);
+        ROW_FMA(3, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c30, c31);
+        ROW_FMA(4, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c40, c41);
+        ROW_FMA(5, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c50, c51);
         a += 6;
         b += 16;
     }
-    for (int i = 0; i < 6; i++) {
-        float *ci = c + i * ldc;
-        _mm256_storeu_ps(ci, _mm256_add_ps(_mm256_loadu_ps(ci), acc[i][0]));
-        _mm256_storeu_ps(ci + 8, _mm256_add_ps(_mm256_loadu_ps(ci + 8), acc[i][1]));
-    }
+    ROW_STORE(0, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c00, c01, 8);
+    ROW_STORE(1, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c10, c11, 8);
+    ROW_STORE(2, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c20, c21, 8);
+    ROW_STORE(3, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c30, c31, 8);
+    ROW_STORE(4, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c40, c41, 8);
+    ROW_STORE(5, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c50, c51, 8);
 }
 
 /* c (6 x 8, ldc) += a_packed (kc x 6) * b_packed (kc x 8) */
@@ -122,24 +132,28 @@ __attribute__((target("avx2,fma")))
 static void ukernel_avx2_f64(int64_t kc, const double *restrict a, const double *restrict b,
                              double *restrict c, int64_t ldc)
 {
-    __m256d acc[6][2];
-    for (int i = 0; i < 6; i++) { acc[i][0] = _mm256_setzero_pd(); acc[i][1] = _mm256_setzero_pd(); }
+    __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t p = 0; p < kc; p++) {
         const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
-        for (int i = 0; i < 6; i++) {
-            const __m256d ai = _mm256_broadcast_sd(a + i);
-            acc[i][0] = _mm256_fmadd_pd(ai, b0, acc[i][0]);
-            acc[i][1] = _mm256_fmadd_pd(ai, b1, acc[i][1]);
-        }
+        ROW_FMA(0, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c00, c01);
+        ROW_FMA(1, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c10, c11);
+        ROW_FMA(2, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c20, c21);
+        ROW_FMA(3, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c30, c31);
+        ROW_FMA(4, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c40, c41);
+        ROW_FMA(5, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c50, c51);
         a += 6;
         b += 8;
     }
-    for (int i = 0; i < 6; i++) {
-        double *ci = c + i * ldc;
-        _mm256_storeu_pd(ci, _mm256_add_pd(_mm256_loadu_pd(ci), acc[i][0]));
-        _mm256_storeu_pd(ci + 4, _mm256_add_pd(_mm256_loadu_pd(ci + 4), acc[i][1]));
-    }
+    ROW_STORE(0, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c00, c01, 4);
+    ROW_STORE(1, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c10, c11, 4);
+    ROW_STORE(2, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c20, c21, 4);
+    ROW_STORE(3, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c30, c31, 4);
+    ROW_STORE(4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c40, c41, 4);
+    ROW_STORE(5, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c50, c51, 4);
 }
+#undef ROW_FMA
+#undef ROW_STORE
 #endif
 
 #define MR 6
