@@ -26,10 +26,11 @@ cdef ccnn_conv2d_dims make_dims(tuple xshape, tuple wshape, tuple stride, tuple 
 ALGOS = {"auto": 0, "direct": CCNN_CONV_DIRECT, "gemm": CCNN_CONV_GEMM}
 
 
-def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads):
+def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads,
+             bint backward=False):
     """The algorithm ("direct" or "gemm") the auto kernels pick for this geometry."""
     cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
-    return "gemm" if ccnn_conv2d_algo(&d) == CCNN_CONV_GEMM else "direct"
+    return "gemm" if ccnn_conv2d_algo(&d, backward) == CCNN_CONV_GEMM else "direct"
 
 
 def gemm_kernel_name():

@@ -25,7 +25,7 @@ cdef extern from "ccnn/ccnn.h" nogil:
                               int64_t stride_h, int64_t stride_w, int64_t dil_h, int64_t dil_w,
                               int64_t pad_top, int64_t pad_bottom, int64_t pad_left,
                               int64_t pad_right)
-    int ccnn_conv2d_algo(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int backward)
     int ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
                                 const float *bias, const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,
@@ -217,8 +217,8 @@ cdef int conv2d_dims_init(ccnn_conv2d_dims *d, int64_t n, int64_t c, int64_t h, 
     return ccnn_conv2d_dims_init(d, n, c, h, w, k, r, s, stride_h, stride_w, dil_h, dil_w,
                                  pad_top, pad_bottom, pad_left, pad_right)
 
-cdef int conv2d_algo(const ccnn_conv2d_dims *d) noexcept nogil:
-    return ccnn_conv2d_algo(d)
+cdef int conv2d_algo(const ccnn_conv2d_dims *d, int backward) noexcept nogil:
+    return ccnn_conv2d_algo(d, backward)
 
 cdef int conv2d_forward_f32(float *out, const float *inp, const float *weight,
                             const float *bias, const ccnn_conv2d_dims *d,

@@ -27,7 +27,7 @@ cdef extern from "conv2d.h" nogil:
     enum:
         CCNN_CONV_DIRECT
         CCNN_CONV_GEMM
-    int ccnn_conv2d_algo(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int backward)
     int ccnn_conv2d_forward_f32(float *out, const float *inp, const float *weight,
                                 const float *bias, const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_forward_f64(double *out, const double *inp, const double *weight,

@@ -72,11 +72,15 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
     return CCNN_OK;
 }
 
-int ccnn_conv2d_algo(const ccnn_conv2d_dims *d)
+int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int backward)
 {
-    /* GEMM pays off once each output sums enough terms and there are enough
-     * output channels to fill the 6-row micro-tiles. */
-    return (d->c * d->r * d->s >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    /* Measured on the benchmark shapes: GEMM pays off once each output sums
+     * enough terms (c*r*s) and there are enough output channels to fill the
+     * 6-row micro-tiles.  Backward, GEMM also wins for few input channels as
+     * long as there are several filters (the textbook's first layer). */
+    const int64_t crs = d->c * d->r * d->s;
+    if (backward) return (crs >= 32 || d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    return (crs >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
 }
 
 #define REAL float
@@ -116,32 +120,76 @@ static void SUF(pad_image)(REAL *restrict xpad, const REAL *restrict x, int64_t 
 }
 
 /* y (p, q) = bias + sum_{c,r,s} wk[c,r,s] * xpad[c, p*sh + r*dh, q*sw + s*dw]
- * y: (p, q); xpad: (c, hp, wp); wk: (c, r, s) -- one output plane. */
-static CCNN_DISPATCH void SUF(plane_forward)(REAL *restrict y, const REAL *restrict xpad,
-                                             const REAL *restrict wk, REAL bias,
-                                             const ccnn_conv2d_dims *d, int64_t hp, int64_t wp)
+ * y: (p, q); xpad: (c, hp, wp) plus CCNN_QB elements of zeroed slack at the
+ * end; wk: (c, r, s) -- one output plane.
+ *
+ * Outputs are computed CCNN_QB columns at a time with the partial sums in a
+ * small fixed-size block (kept in vector registers) over all c*r*s taps, so
+ * each tap costs one load and one FMA per vector.  The last block of a row
+ * may run past Q: those lanes read the next row or the slack and are never
+ * stored. */
+/* two 32-byte GCC vectors of partial sums (AVX registers; the compiler splits
+ * them on older instruction sets), and an unaligned-load twin */
+typedef REAL SUF(vec) __attribute__((vector_size(32)));
+typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
+#define SUF_LANES (int64_t)(32 / sizeof(REAL))
+
+/* Up to 4 output planes at once, so every loaded input vector feeds 4 FMAs:
+ *   y[k] (p, q) = bias[k] + sum_t wk[k, t] * xpad_flat[p*sh*wp + q*sw + off[t]]
+ * y: (nk, p, q); xpad: (c, hp, wp) plus zeroed slack; wk: (nk, crs) rows of
+ * the weight; off: (crs) offsets of the taps t = (c, r, s) in xpad:
+ * off[t] = (c*hp + r*dh)*wp + s*dw.  Columns go CCNN_QB at a time; the last
+ * block of a row may read past it (into the next row or the slack) in lanes
+ * that are never stored. */
+static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *restrict xpad,
+                                              const REAL *restrict wk, const REAL *bias,
+                                              int64_t nk, const int64_t *restrict off,
+                                              const ccnn_conv2d_dims *d, int64_t wp)
 {
-    const int64_t C = d->c, R = d->r, S = d->s, P = d->p, Q = d->q;
-    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, PQ = P * Q;
+    const int64_t sh = d->stride_h, sw = d->stride_w;
+    const int64_t L = SUF_LANES, QB = 2 * SUF_LANES;          /* columns per block */
+    /* rows of wk for the 4 accumulator sets (repeating the last when nk < 4) */
+    const REAL *w0 = wk, *w1 = wk + (nk > 1 ? 1 : 0) * CRS;
+    const REAL *w2 = wk + (nk > 2 ? 2 : 0) * CRS, *w3 = wk + (nk > 3 ? 3 : 0) * CRS;
+    REAL b[4] = {0, 0, 0, 0};
+    for (int64_t k = 0; k < nk; k++) b[k] = bias ? bias[k] : (REAL)0;
     for (int64_t p = 0; p < P; p++) {
-        REAL *restrict yrow = y + p * Q;
-        for (int64_t q = 0; q < Q; q++) yrow[q] = bias;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t r = 0; r < R; r++) {
-                const REAL *xrow = xpad + (c * hp + p * sh + r * dh) * wp;
-                for (int64_t s = 0; s < S; s++) {
-                    const REAL wv = wk[(c * R + r) * S + s];
-                    const REAL *xs = xrow + s * dw;
-                    if (sw == 1) {
-                        #pragma omp simd
-                        for (int64_t q = 0; q < Q; q++) yrow[q] += wv * xs[q];
-                    } else {
-                        for (int64_t q = 0; q < Q; q++) yrow[q] += wv * xs[q * sw];
+        for (int64_t q0 = 0; q0 < Q; q0 += QB) {
+            const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
+            const REAL *base = xpad + p * sh * wp + q0 * sw;
+            REAL out[4][2 * 32 / sizeof(REAL)];
+            if (sw == 1) {
+                const SUF(vec) zero = {0};
+                SUF(vec) a00 = zero + b[0], a01 = a00, a10 = zero + b[1], a11 = a10;
+                SUF(vec) a20 = zero + b[2], a21 = a20, a30 = zero + b[3], a31 = a30;
+                for (int64_t t = 0; t < CRS; t++) {
+                    const SUF(vec) x0 = *(const SUF(vec_u) *)(base + off[t]);
+                    const SUF(vec) x1 = *(const SUF(vec_u) *)(base + off[t] + L);
+                    a00 += w0[t] * x0; a01 += w0[t] * x1;
+                    a10 += w1[t] * x0; a11 += w1[t] * x1;
+                    a20 += w2[t] * x0; a21 += w2[t] * x1;
+                    a30 += w3[t] * x0; a31 += w3[t] * x1;
+                }
+                *(SUF(vec_u) *)out[0] = a00; *(SUF(vec_u) *)(out[0] + L) = a01;
+                *(SUF(vec_u) *)out[1] = a10; *(SUF(vec_u) *)(out[1] + L) = a11;
+                *(SUF(vec_u) *)out[2] = a20; *(SUF(vec_u) *)(out[2] + L) = a21;
+                *(SUF(vec_u) *)out[3] = a30; *(SUF(vec_u) *)(out[3] + L) = a31;
+            } else {
+                for (int64_t k = 0; k < nk; k++) {
+                    for (int64_t u = 0; u < QB; u++) out[k][u] = b[k];
+                    for (int64_t t = 0; t < CRS; t++) {
+                        const REAL wv = wk[k * CRS + t];
+                        for (int64_t u = 0; u < QB; u++) out[k][u] += wv * base[off[t] + u * sw];
                     }
                 }
             }
+            for (int64_t k = 0; k < nk; k++)
+                memcpy(y + k * PQ + p * Q + q0, out[k], (size_t)nq * sizeof(REAL));
+        }
     }
 }
+#undef SUF_LANES
 
 /* dxpad (c, hp, wp) += sum_k  w[k,c,r,s] * dy[k, p, q] at (p*sh + r*dh, q*sw + s*dw)
  * dxpad: (c, hp, wp), zeroed by the caller; dy: (k, p, q); w: (k, c, r, s) -- one image. */
@@ -220,16 +268,27 @@ int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weig
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t n = 0; n < N; n++) {
-        REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(C * hp * wp));
+        /* + slack: the last column block (16 floats or 8 doubles) may read past
+         * the end; then the tap offsets */
+        const int64_t slack = 2 * 32 / (int64_t)sizeof(REAL) * d->stride_w;
+        const int64_t CRS = C * d->r * d->s, npad = C * hp * wp + slack;
+        REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(npad + 1)
+                                                         + sizeof(int64_t) * (size_t)CRS);
         if (!xpad) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
             continue;
         }
+        int64_t *off = (int64_t *)(void *)(xpad + npad + (npad & 1));  /* 8-byte aligned */
+        for (int64_t c = 0, t = 0; c < C; c++)
+            for (int64_t r = 0; r < d->r; r++)
+                for (int64_t s = 0; s < d->s; s++, t++)
+                    off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
         SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
-        for (int64_t k = 0; k < K; k++)
-            SUF(plane_forward)(out + (n * K + k) * PQ, xpad, weight + k * C * d->r * d->s,
-                               bias ? bias[k] : (REAL)0, d, hp, wp);
+        memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
+        for (int64_t k = 0; k < K; k += 4)
+            SUF(planes_forward)(out + (n * K + k) * PQ, xpad, weight + k * CRS,
+                                bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp);
     }
     return err;
 }
@@ -437,7 +496,7 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
 int SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
 {
-    if (ccnn_conv2d_algo(d) == CCNN_CONV_GEMM)
+    if (ccnn_conv2d_algo(d, 0) == CCNN_CONV_GEMM)
         return SUF(ccnn_conv2d_forward_gemm)(out, inp, weight, bias, d, nthreads);
     return SUF(ccnn_conv2d_forward_direct)(out, inp, weight, bias, d, nthreads);
 }
@@ -446,7 +505,7 @@ int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
                               const REAL *dout, const REAL *inp, const REAL *weight,
                               const ccnn_conv2d_dims *d, int nthreads)
 {
-    if (ccnn_conv2d_algo(d) == CCNN_CONV_GEMM)
+    if (ccnn_conv2d_algo(d, 1) == CCNN_CONV_GEMM)
         return SUF(ccnn_conv2d_backward_gemm)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
     return SUF(ccnn_conv2d_backward_direct)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
 }

@@ -30,9 +30,10 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
                           int64_t pad_top, int64_t pad_bottom,
                           int64_t pad_left, int64_t pad_right);
 
-/* Which algorithm the auto-dispatching kernels use for these dims. */
+/* Which algorithm the auto-dispatching kernels use for these dims, for the
+ * forward (backward = 0) or the backward pass (backward = 1). */
 enum { CCNN_CONV_DIRECT = 1, CCNN_CONV_GEMM = 2 };
-int ccnn_conv2d_algo(const ccnn_conv2d_dims *d);
+int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int backward);
 
 /* Forward.  out: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s); bias: (k) or NULL.
  * _direct: plain loops (the reference); _gemm: implicit GEMM; no suffix: the

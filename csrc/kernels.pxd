@@ -92,7 +92,7 @@ cdef int conv2d_dims_init(ccnn_conv2d_dims *d, int64_t n, int64_t c, int64_t h, 
                           int64_t stride_h, int64_t stride_w, int64_t dil_h, int64_t dil_w,
                           int64_t pad_top, int64_t pad_bottom,
                           int64_t pad_left, int64_t pad_right) noexcept nogil
-cdef int conv2d_algo(const ccnn_conv2d_dims *d) noexcept nogil
+cdef int conv2d_algo(const ccnn_conv2d_dims *d, int backward) noexcept nogil
 cdef int conv2d_forward_f32(float *out, const float *inp, const float *weight,
                             const float *bias, const ccnn_conv2d_dims *d,
                             int nthreads) noexcept nogil

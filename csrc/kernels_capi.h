@@ -57,7 +57,7 @@ typedef struct ccnn_kernels_api {
                             int64_t k, int64_t r, int64_t s, int64_t stride_h, int64_t stride_w,
                             int64_t dil_h, int64_t dil_w, int64_t pad_top, int64_t pad_bottom,
                             int64_t pad_left, int64_t pad_right);
-    int (*conv2d_algo)(const ccnn_conv2d_dims *d);
+    int (*conv2d_algo)(const ccnn_conv2d_dims *d, int backward);
     int (*conv2d_forward_f32)(float *out, const float *inp, const float *weight,
                               const float *bias, const ccnn_conv2d_dims *d, int nthreads);
     int (*conv2d_forward_f64)(double *out, const double *inp, const double *weight,

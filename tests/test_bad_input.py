@@ -447,3 +447,107 @@ def test_correlate_unknown_mode(fn, mode):
 def test_correlate_mode_wrong_type(fn):
     with pytest.raises((TypeError, ValueError), match=names("mode")):
         fn(np.ones(5), np.ones(2), 1)
+
+
+# ================================================================ limits
+# Sizes whose output -- or the kernels' scratch memory -- could never be
+# allocated are refused with a ValueError before anything is allocated
+# (tracemalloc sees numpy's allocations: the peak stays tiny).
+ONE = np.ones((1, 1, 1, 1), np.float32)
+C20 = np.ones((1, 2 ** 20, 1, 1), np.float32)     # 4 MiB
+
+
+def refused_before_allocating(fn, match):
+    import tracemalloc
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=match):
+            fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20, f"{peak} bytes were allocated before the error"
+
+
+A_ROW, A_COL = np.ones((1, 2 ** 20)), np.ones((2 ** 20, 1))   # 8 MiB each
+K16 = np.ones((2 ** 14, 1, 1, 1), np.float32)
+
+
+@pytest.mark.parametrize("case", [
+    # an output of 2**40 elements (4 TiB) from a 1x1 image and huge padding
+    lambda: F.conv2d(ONE, ONE, padding=2 ** 19),
+    # 2**40 again, from two 8 MiB inputs
+    lambda: F.correlate(A_ROW, A_COL, "full"),
+    lambda: F.convolve(A_COL, A_ROW, "full"),
+    # 2**14 filters over a 2**14 x 2**14 padded 1x1 image: 16 TiB
+    lambda: F.conv2d(ONE, K16, padding=2 ** 13),
+], ids=["conv2d", "correlate2d", "convolve2d", "conv2d_many_filters"])
+def test_output_too_large_for_memory(case):
+    refused_before_allocating(case, r"would need .* more than this machine's memory")
+
+
+@pytest.mark.parametrize("fn", CONVS, ids=CONV_IDS)
+def test_workspace_too_large_for_memory(fn):
+    """A 3x3 output, but the direct kernels' zero-framed image would span the
+    whole padded extent (stride and padding near 2**31): 2**64 bytes, whose
+    size_t computation used to wrap around."""
+    kw = dict(x=ONE, weight=ONE, stride=2 ** 31 - 1, padding=2 ** 31 - 1)
+    if fn is conv_bwd:
+        kw["grad_out"] = np.ones((1, 1, 3, 3), np.float32)
+    else:
+        kw["bias"] = None
+    refused_before_allocating(lambda: fn(**kw), r"of workspace\), more than")
+
+
+def test_workspace_size_overflow_used_to_overrun_the_heap():
+    """1M channels of a 1x1 image, stride and padding ~2**22: a 2x2 output from 4 MiB
+    of input, but c * hp * wp * 4 = 2**66 bytes of workspace.  Before the check this
+    wrapped to a tiny allocation and the kernel wrote far past it (a segfault)."""
+    sh = 2 ** 22 - 1
+    refused_before_allocating(lambda: F.conv2d(C20, C20, stride=sh, padding=(sh + 1) // 2),
+                              r"conv2d output of shape \(1, 1, 2, 2\).*EiB of workspace")
+
+
+def test_c_level_check_refuses_the_wrapping_workspace():
+    """The C dims check (csrc/conv2d.c) refuses it too, for callers of the
+    kernels that skip ccnn.functional (the private binding here; ccnn.kernels'
+    conv2d_dims_init for other packages)."""
+    from ccnn import _conv2d
+    sh = 2 ** 22 - 1
+    pad = (sh + 1) // 2
+    with pytest.raises(ValueError, match=r"invalid conv2d geometry \(code 3\)"):
+        _conv2d.conv2d_forward(C20, C20, None, (sh, sh), (1, 1), (pad, pad, pad, pad), 1)
+    with pytest.raises(ValueError, match=r"invalid conv2d geometry \(code 3\)"):
+        _conv2d.conv2d_backward(np.ones((1, 1, 2, 2), np.float32), C20, C20, (sh, sh), (1, 1),
+                                (pad, pad, pad, pad), True, True, True, 1)
+
+
+def test_largest_pooling_window_works():
+    """Sizes at the 2**31 - 1 limit that fit in memory are computed, not refused:
+    a window of 2**31 - 1 rows and columns, padded by 2**30 - 1 on each side,
+    over a 1x1 image."""
+    k, pad = 2 ** 31 - 1, 2 ** 30 - 1
+    x = np.full((1, 2, 1, 1), 3.0)
+    np.testing.assert_array_equal(F.max_pool2d(x, k, padding=pad), x)
+    np.testing.assert_array_equal(F.avg_pool2d(x, k, padding=pad, count_include_pad=False), x)
+    np.testing.assert_allclose(F.avg_pool2d(x, k, padding=pad), x / float(2 ** 31 - 1) ** 2)
+    g = F.max_pool2d_backward(np.ones((1, 2, 1, 1)), x, k, padding=pad)
+    np.testing.assert_array_equal(g, np.ones_like(x))
+
+
+def test_largest_stride_and_dilation_work():
+    """A stride or dilation of 2**31 - 1 (the limit) over a 1x1 image is a
+    plain 1x1 convolution: computed, not refused, and no workspace sized by
+    the stride.  (hypothesis found an in-progress direct kernel whose
+    workspace slack grew with the stride: 16 * (2**31 - 1) floats.)"""
+    big = 2 ** 31 - 1
+    x = np.full((2, 3, 1, 1), 2.0, np.float32)
+    w = np.ones((4, 3, 1, 1), np.float32)
+    for kw in (dict(stride=big), dict(stride=(1, big)), dict(dilation=big),
+               dict(stride=big, dilation=big, padding="same")):
+        y = F.conv2d(x, w, **kw)
+        np.testing.assert_array_equal(y, np.full((2, 4, 1, 1), 6.0, np.float32))
+        gx, gw, gb = F.conv2d_backward(np.ones_like(y), x, w, **kw)
+        np.testing.assert_array_equal(gx, np.full_like(x, 4.0))
+        np.testing.assert_array_equal(gw, np.full_like(w, 4.0))
+        np.testing.assert_array_equal(gb, np.full(4, 2.0, np.float32))

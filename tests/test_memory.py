@@ -145,9 +145,9 @@ def test_kernel_calls_do_not_grow_memory(name):
 def test_openmp_team_calls_do_not_grow_memory(name):
     """The same with two OpenMP threads: the team's workers reuse their workspaces."""
     ccnn.set_num_threads(2)
-    grown = growth(KERNELS[name], calls=300, warmup=50)
-    print(f"\n{name}, 2 threads: {grown / 1024:.0f} KiB over 300 calls")
-    assert grown < BOUND, f"{name}: {grown / 1024:.0f} KiB over 300 calls on two threads"
+    grown = growth(KERNELS[name], calls=150, warmup=20)   # slow when the cores are busy
+    print(f"\n{name}, 2 threads: {grown / 1024:.0f} KiB over 150 calls")
+    assert grown < BOUND, f"{name}: {grown / 1024:.0f} KiB over 150 calls on two threads"
 
 
 def small_model(optimizer):

@@ -360,3 +360,33 @@ def test_weights_file_members_are_checked_from_their_headers(tmp_path):
         model.load_weights(bad_header)
     for a, b in zip(model.get_weights(), before):   # nothing was changed
         np.testing.assert_array_equal(a, b)
+
+
+# ------------------------------------------------------------ dataset files
+def test_every_truncation_or_bit_flip_of_a_gz_dataset_file_is_caught(tmp_path):
+    """Cut a gzipped IDX file at every byte, or flip any one bit: read_idx raises
+    DatasetError naming the file -- never returns a partial or altered array."""
+    import gzip
+    import hashlib
+    from ccnn.datasets import fashion_mnist as fm
+
+    labels = np.arange(300, dtype=np.uint8) % 10
+    raw = (0x801).to_bytes(4, "big") + len(labels).to_bytes(4, "big") + labels.tobytes()
+    blob = gzip.compress(raw, mtime=0)
+    sha = hashlib.sha256(raw).hexdigest()
+    np.testing.assert_array_equal(fm.read_idx(blob, kind="labels", sha256=sha), labels)
+    f = tmp_path / "labels-idx1-ubyte.gz"
+    for cut in range(len(blob)):
+        f.write_bytes(blob[:cut])
+        with pytest.raises(fm.DatasetError, match="labels-idx1-ubyte.gz: ") as info:
+            fm.read_idx(f, kind="labels", sha256=sha)
+        assert info.value.path == f
+    rand = random.Random(0)
+    for _ in range(200):
+        bad = bytearray(blob)
+        bad[rand.randrange(len(bad))] ^= 1 << rand.randrange(8)
+        try:
+            got = fm.read_idx(bytes(bad), kind="labels", sha256=sha)
+        except fm.DatasetError:
+            continue
+        np.testing.assert_array_equal(got, labels)  # a flip in an unused header field
