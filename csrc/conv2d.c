@@ -175,12 +175,12 @@ static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *rest
                 *(SUF(vec_u) *)out[1] = a10; *(SUF(vec_u) *)(out[1] + L) = a11;
                 *(SUF(vec_u) *)out[2] = a20; *(SUF(vec_u) *)(out[2] + L) = a21;
                 *(SUF(vec_u) *)out[3] = a30; *(SUF(vec_u) *)(out[3] + L) = a31;
-            } else {
+            } else {   /* strided: only the nq columns that exist (no read past the frame) */
                 for (int64_t k = 0; k < nk; k++) {
-                    for (int64_t u = 0; u < QB; u++) out[k][u] = b[k];
+                    for (int64_t u = 0; u < nq; u++) out[k][u] = b[k];
                     for (int64_t t = 0; t < CRS; t++) {
                         const REAL wv = wk[k * CRS + t];
-                        for (int64_t u = 0; u < QB; u++) out[k][u] += wv * base[off[t] + u * sw];
+                        for (int64_t u = 0; u < nq; u++) out[k][u] += wv * base[off[t] + u * sw];
                     }
                 }
             }
@@ -268,9 +268,11 @@ int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weig
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t n = 0; n < N; n++) {
-        /* + slack: the last column block (16 floats or 8 doubles) may read past
-         * the end; then the tap offsets */
-        const int64_t slack = 2 * 32 / (int64_t)sizeof(REAL) * d->stride_w;
+        /* + slack: the last column block (16 floats or 8 doubles) of the
+         * stride-1 path may read past the end; then the tap offsets.  (Not
+         * times the stride: the strided path reads only existing columns, so
+         * a stride near 2**31 needs no gigantic slack.) */
+        const int64_t slack = 2 * 32 / (int64_t)sizeof(REAL);
         const int64_t CRS = C * d->r * d->s, npad = C * hp * wp + slack;
         REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(npad + 1)
                                                          + sizeof(int64_t) * (size_t)CRS);
