@@ -247,6 +247,20 @@ static CCNN_DISPATCH void SUF(image_backward_weight)(double *restrict part, cons
                 }
 }
 
+/* dbias[k] = sum_{n,p,q} dout[n,k,p,q] -- shared by both algorithms.
+ * dbias: (k); dout: (n, k, pq).  Parallel over k. */
+static void SUF(bias_backward)(REAL *dbias, const REAL *dout, int64_t N, int64_t K, int64_t PQ,
+                               int nt)
+{
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t k = 0; k < K; k++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < N; n++) acc += SUF(ccnn_sum)(PQ, dout + (n * K + k) * PQ);
+        dbias[k] = (REAL)acc;
+    }
+}
+
 /* Rows and columns of the padded image that the windows reach. */
 static inline void SUF(padded_extent)(const ccnn_conv2d_dims *d, int64_t *hp, int64_t *wp)
 {
@@ -307,15 +321,7 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
     int err = CCNN_OK;
     (void)nt;
 
-    /* dbias[k] = sum_{n,p,q} dout[n,k,p,q] */
-    if (dbias) {
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t k = 0; k < K; k++) {
-            double acc = 0.0;
-            for (int64_t n = 0; n < N; n++) acc += SUF(ccnn_sum)(PQ, dout + (n * K + k) * PQ);
-            dbias[k] = (REAL)acc;
-        }
-    }
+    if (dbias) SUF(bias_backward)(dbias, dout, N, K, PQ, nt);
 
     /* dinp: scatter into a zero frame per image, then crop.  Parallel over images. */
     if (dinp) {
@@ -409,14 +415,7 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
     int err = CCNN_OK;
     (void)nt;
 
-    if (dbias) {
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t k = 0; k < K; k++) {
-            double acc = 0.0;
-            for (int64_t n = 0; n < N; n++) acc += SUF(ccnn_sum)(PQ, dout + (n * K + k) * PQ);
-            dbias[k] = (REAL)acc;
-        }
-    }
+    if (dbias) SUF(bias_backward)(dbias, dout, N, K, PQ, nt);
 
     if (dinp) {
         #pragma omp parallel for schedule(static) num_threads(nt)
