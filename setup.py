@@ -87,7 +87,7 @@ if _target_clones_ok():
 else:
     warnings.warn("ccnn: no target_clones support; SIMD kernels use the baseline instruction set only")
 extra = os.environ.get("CCNN_EXTRA_CFLAGS", "").split()
-cflags = ["-O3", "-std=c11", "-fno-math-errno", "-fopenmp-simd"] + omp + extra
+cflags = ["-O3", "-std=c11", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd"] + omp + extra
 ldflags = omp + extra
 
 # Public headers and Cython declarations, installed under ccnn.get_include()/ccnn/:

@@ -11,6 +11,7 @@ outputs never alias them.  Arguments are checked before any C code runs.
 """
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Literal, Optional, Tuple, Union, overload
 
@@ -74,10 +75,10 @@ def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride
     nt = max(1, min(get_num_threads(), n))              # parallel over images
     hp = (p - 1) * stride[0] + (r - 1) * dilation[0] + 1
     wp = (q - 1) * stride[1] + (s - 1) * dilation[1] + 1
-    direct = nt * c * hp * wp * itemsize
+    direct = nt * c * hp * (wp + 16) * itemsize
     gemm = nt * (96 * 256 + 256 * 2048) * itemsize      # gemm.c: MC*KC + KC*NC
-    if backward:
-        direct += min(n, 16) * k * crs * 8
+    if backward:   # + per-thread rows of dy widened to a vector multiple, + partial sums
+        direct += nt * (k * p * (q + 16) * itemsize + crs * 8) + min(n, 16) * k * crs * 8
         gemm += nt * crs * p * q * itemsize + crs * k * itemsize
     if max(direct, gemm) <= chk.memory_limit():
         return max(direct, gemm)
@@ -88,15 +89,28 @@ def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride
     return gemm if algo == "gemm" else direct
 
 
+def _conv_activation(activation: Any) -> bool:
+    """True for 'relu', False for None; anything else is a ValueError."""
+    if activation is None:
+        return False
+    if isinstance(activation, str) and activation == "relu":
+        return True
+    raise ValueError(f"activation must be None or 'relu', got {activation!r}")
+
+
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
-           padding: Padding = 0, dilation: IntPair = 1) -> np.ndarray:
+           padding: Padding = 0, dilation: IntPair = 1,
+           activation: Optional[str] = None) -> np.ndarray:
     """2-D cross-correlation: y[n,k,p,q] = bias[k] + sum_{c,r,s} weight[k,c,r,s] *
     x_padded[n, c, p*sh + r*dh, q*sw + s*dw].
 
     x: (N, C, H, W); weight: (K, C, kh, kw); bias: (K,) or None -> y: (N, K, P, Q)
     padding: int, (ph, pw), ((top, bottom), (left, right)), "valid" or "same"
     (TensorFlow's rule: P = ceil(H / sh), the odd extra row at the bottom).
+    activation='relu' returns max(y, 0), applied in the kernel's epilogue
+    (one pass instead of two); pass the result as `output` to conv2d_backward.
     """
+    relu = _conv_activation(activation)
     x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
     if bias is not None:
         bias = chk.real_array(bias, "bias")
@@ -106,30 +120,47 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
         x.shape, weight.shape, stride, dilation, pads, out_shape, np.dtype(dtype).itemsize, False))
     b = None if bias is None else chk.contiguous(bias, dtype)
     return _conv2d.conv2d_forward(chk.contiguous(x, dtype), chk.contiguous(weight, dtype), b,
-                                  stride, dilation, pads, get_num_threads())
+                                  stride, dilation, pads, get_num_threads(), relu=relu)
 
 
 def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
-                    padding: Padding = 0, dilation: IntPair = 1, need_input_grad: bool = True
+                    padding: Padding = 0, dilation: IntPair = 1, need_input_grad: bool = True,
+                    activation: Optional[str] = None, output: Any = None
                     ) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
     """Gradients (grad_x, grad_weight, grad_bias) of conv2d given grad_out = dL/dy.
 
     grad_out: (N, K, P, Q) -> grad_x: (N, C, H, W), grad_weight: (K, C, kh, kw),
     grad_bias: (K,) = grad_out summed over N, P, Q.  need_input_grad=False skips
     grad_x (returned as None): a network's first layer never needs it.
+    activation='relu': the gradients of conv2d(..., activation='relu'), whose
+    result must be passed as `output` (grad_out is masked by output > 0).
     """
+    relu = _conv_activation(activation)
+    need_input_grad = chk.boolean(need_input_grad, "need_input_grad")
     x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
     grad_out = chk.real_array(grad_out, "grad_out")
     chk.check_ndim(grad_out, 4, "grad_out", "(N, K, P, Q)")
     chk.check_shape(grad_out, out_shape, "grad_out")
+    if relu:
+        if output is None:
+            raise ValueError("activation='relu' needs output, the result of conv2d(..., "
+                             "activation='relu')")
+        output = chk.real_array(output, "output")
+        chk.check_ndim(output, 4, "output", "(N, K, P, Q)")
+        chk.check_shape(output, out_shape, "output")
+    elif output is not None:
+        raise ValueError("output is only used with activation='relu'")
     dtype = chk.result_dtype(grad_out, x, weight)
     itemsize = np.dtype(dtype).itemsize
-    chk.check_alloc(x.shape, dtype, "conv2d_backward grad_x", _conv2d_workspace(
-        x.shape, weight.shape, stride, dilation, pads, out_shape, itemsize, True)
-        + (weight.size + weight.shape[0]) * itemsize)
+    chk.check_alloc(x.shape if need_input_grad else (0,), dtype, "conv2d_backward grad_x",
+                    _conv2d_workspace(x.shape, weight.shape, stride, dilation, pads, out_shape,
+                                      itemsize, True)
+                    + (weight.size + weight.shape[0]) * itemsize
+                    + (math.prod(out_shape) * itemsize if relu else 0))
     return _conv2d.conv2d_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
                                    chk.contiguous(weight, dtype), stride, dilation, pads,
-                                   True, True, True, get_num_threads())
+                                   need_input_grad, True, True, get_num_threads(),
+                                   relu_out=chk.contiguous(output, dtype) if relu else None)
 
 
 # -------------------------------------------------------------------- pooling

@@ -364,6 +364,12 @@ class Conv2D(_ImageLayer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
+        if self.activation == "relu":   # fused: ReLU in the conv kernel's epilogue
+            self.z = None
+            self.y = F.conv2d(self.x, self.params["kernel"], self.params.get("bias"),
+                              stride=self.strides, padding=self.padding,
+                              dilation=self.dilation_rate, activation="relu")
+            return self._from_nchw(self.y)
         self.z = F.conv2d(self.x, self.params["kernel"], self.params.get("bias"),
                           stride=self.strides, padding=self.padding,
                           dilation=self.dilation_rate)                 # (N, K, P, Q)
@@ -372,11 +378,19 @@ class Conv2D(_ImageLayer):
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dy = self._to_nchw(dout)
-        dz = _act_backward(self.activation, dy, self.z, self.y, 1)
         need_dx = self.need_input_grad  # False while a model runs its first layer
-        dx, dw, db = F.conv2d_backward(dz, self.x, self.params["kernel"], stride=self.strides,
-                                       padding=self.padding, dilation=self.dilation_rate,
-                                       need_input_grad=need_dx)
+        if self.activation == "relu":   # fused: dy masked by y > 0 inside the kernel
+            dx, dw, db = F.conv2d_backward(dy, self.x, self.params["kernel"],
+                                           stride=self.strides, padding=self.padding,
+                                           dilation=self.dilation_rate,
+                                           need_input_grad=need_dx, activation="relu",
+                                           output=self.y)
+        else:
+            dz = _act_backward(self.activation, dy, self.z, self.y, 1)
+            dx, dw, db = F.conv2d_backward(dz, self.x, self.params["kernel"],
+                                           stride=self.strides, padding=self.padding,
+                                           dilation=self.dilation_rate,
+                                           need_input_grad=need_dx)
         self.grads = {"kernel": dw}
         if self.use_bias:
             self.grads["bias"] = db

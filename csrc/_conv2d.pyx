@@ -26,11 +26,15 @@ cdef ccnn_conv2d_dims make_dims(tuple xshape, tuple wshape, tuple stride, tuple 
 ALGOS = {"auto": 0, "direct": CCNN_CONV_DIRECT, "gemm": CCNN_CONV_GEMM}
 
 
+PASSES = {"forward": CCNN_PASS_FORWARD, "data": CCNN_PASS_DATA, "weight": CCNN_PASS_WEIGHT}
+
+
 def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads,
-             bint backward=False):
-    """The algorithm ("direct" or "gemm") the auto kernels pick for this geometry."""
+             str pass_="forward"):
+    """The algorithm ("direct" or "gemm") the auto kernels pick for this
+    geometry in one pass: "forward", "data" (input gradient) or "weight"."""
     cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
-    return "gemm" if ccnn_conv2d_algo(&d, backward) == CCNN_CONV_GEMM else "direct"
+    return "gemm" if ccnn_conv2d_algo(&d, PASSES[pass_]) == CCNN_CONV_GEMM else "direct"
 
 
 def gemm_kernel_name():
@@ -38,9 +42,11 @@ def gemm_kernel_name():
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight, bias,
-                   tuple stride, tuple dilation, tuple pads, int nthreads, str algo="auto"):
+                   tuple stride, tuple dilation, tuple pads, int nthreads, str algo="auto",
+                   bint relu=False):
     """y (n,k,p,q) from x (n,c,h,w), weight (k,c,r,s), bias (k,) or None;
-    pads = (top, bottom, left, right); algo: "auto", "direct" or "gemm"."""
+    pads = (top, bottom, left, right); algo: "auto", "direct" or "gemm";
+    relu: y = max(conv, 0) in the kernels' epilogue (auto algorithm only)."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
                                         stride, dilation, pads)
     dtype = np.float32 if floating is float else np.float64
@@ -56,7 +62,12 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     cdef int a = ALGOS[algo]
     cdef int err = CCNN_OK
     with nogil:
-        if floating is float:
+        if relu:
+            if floating is float:
+                err = ccnn_conv2d_relu_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            else:
+                err = ccnn_conv2d_relu_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+        elif floating is float:
             if a == 0:
                 err = ccnn_conv2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             elif a == CCNN_CONV_GEMM:
@@ -78,8 +89,10 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
 def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
                     const floating[:, :, :, ::1] weight, tuple stride, tuple dilation, tuple pads,
                     bint need_dx, bint need_dweight, bint need_dbias, int nthreads,
-                    str algo="auto"):
-    """(dx or None, dweight or None, dbias or None)."""
+                    str algo="auto", relu_out=None):
+    """(dx or None, dweight or None, dbias or None).  relu_out: the forward's
+    result of a conv fused with ReLU (n,k,p,q); dout is then masked by
+    relu_out > 0 (auto algorithm only)."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
                                         stride, dilation, pads)
     if shape4(dout.shape) != (d.n, d.k, d.p, d.q):
@@ -105,10 +118,24 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if need_dbias:
         db_v = db
         db_p = &db_v[0]
+    cdef const floating[:, :, :, ::1] yv
+    cdef const floating *y_p = NULL
+    if relu_out is not None:
+        yv = relu_out
+        if shape4(yv.shape) != (d.n, d.k, d.p, d.q):
+            raise ValueError("relu_out has the wrong shape")
+        y_p = &yv[0, 0, 0, 0]
     cdef int a = ALGOS[algo]
     cdef int err = CCNN_OK
     with nogil:
-        if floating is float:
+        if y_p != NULL:
+            if floating is float:
+                err = ccnn_conv2d_relu_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], y_p,
+                                                    &x[0, 0, 0, 0], &weight[0, 0, 0, 0], &d, nthreads)
+            else:
+                err = ccnn_conv2d_relu_backward_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], y_p,
+                                                    &x[0, 0, 0, 0], &weight[0, 0, 0, 0], &d, nthreads)
+        elif floating is float:
             if a == 0:
                 err = ccnn_conv2d_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                &weight[0, 0, 0, 0], &d, nthreads)

@@ -65,21 +65,29 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
     const int64_t hp = (d->p - 1) * stride_h + (r - 1) * dil_h + 1;
     const int64_t wp = (d->q - 1) * stride_w + (s - 1) * dil_w + 1;
     const int64_t b = (int64_t)sizeof(double);
-    if (ccnn_product_overflows(4, b, c, hp, wp) || ccnn_product_overflows(5, 16 * b, k, c, r, s) ||
+    if (ccnn_product_overflows(4, b, c, hp, wp + 16) || ccnn_product_overflows(4, b, k, d->p, d->q + 16) ||
+        ccnn_product_overflows(5, 16 * b, k, c, r, s) ||
         ccnn_product_overflows(6, b, c, r, s, d->p, d->q) ||
         ccnn_product_overflows(7, n, k, d->p, d->q, c, r, s))
         return CCNN_EOVERFLOW;
     return CCNN_OK;
 }
 
-int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int backward)
+int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass)
 {
     /* Measured on the benchmark shapes: GEMM pays off once each output sums
      * enough terms (c*r*s) and there are enough output channels to fill the
-     * 6-row micro-tiles.  Backward, GEMM also wins for few input channels as
-     * long as there are several filters (the textbook's first layer). */
+     * 6-row micro-tiles.  For the input gradient GEMM also wins for few input
+     * channels as long as there are several filters (the textbook's first
+     * layer); for the weight gradient of few input channels the direct
+     * kernel's long contiguous dot products win (stride-1 columns). */
     const int64_t crs = d->c * d->r * d->s;
-    if (backward) return (crs >= 32 || d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    if (pass == CCNN_PASS_DATA) return (crs >= 32 || d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    if (pass == CCNN_PASS_WEIGHT) {
+        if (crs >= 32) return CCNN_CONV_GEMM;
+        if (d->stride_w == 1) return CCNN_CONV_DIRECT;
+        return d->k >= 6 ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    }
     return (crs >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
 }
 
@@ -144,7 +152,7 @@ typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), m
 static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *restrict xpad,
                                               const REAL *restrict wk, const REAL *bias,
                                               int64_t nk, const int64_t *restrict off,
-                                              const ccnn_conv2d_dims *d, int64_t wp)
+                                              const ccnn_conv2d_dims *d, int64_t wp, int relu)
 {
     const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, PQ = P * Q;
     const int64_t sh = d->stride_h, sw = d->stride_w;
@@ -184,8 +192,78 @@ static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *rest
                     }
                 }
             }
+            if (relu)   /* the fused activation: max(v, 0), NaN stays NaN */
+                for (int64_t k = 0; k < nk; k++)
+                    for (int64_t u = 0; u < nq; u++) out[k][u] = out[k][u] < 0 ? (REAL)0 : out[k][u];
             for (int64_t k = 0; k < nk; k++)
                 memcpy(y + k * PQ + p * Q + q0, out[k], (size_t)nq * sizeof(REAL));
+        }
+    }
+}
+
+/* part (k, crs) += sum_{p, q} dyw[k, p, q] * xf[c, p*sh + r*dh, q + s*dw]   -- one image,
+ * stride-1 columns.  part: (k, c*r*s) doubles; dyw: (k, p, qv), the image's dy
+ * with every row zero-extended from q to qv (a multiple of the vector width);
+ * xf: (c, hf, wf), the zero-framed image, wf >= qv + (s-1)*dw so that every
+ * load stays inside its row; off: (crs) tap offsets (c*hf + r*dh)*wf + s*dw.
+ *
+ * Tiles of 4 filters x 3 taps keep 12 vector accumulators over the whole
+ * image: each step loads 3 input and 4 gradient vectors for 12 FMAs.  In the
+ * last column block of a row the input lanes at q >= Q are masked to zero, so
+ * they add exactly 0 (no 0 * inf from columns the reference never reads). */
+static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
+                                                        const REAL *restrict dyw,
+                                                        const REAL *restrict xf,
+                                                        const int64_t *restrict off,
+                                                        const ccnn_conv2d_dims *d, int64_t wf,
+                                                        int64_t qv)
+{
+    typedef __typeof__(*(SUF(vec) *)0 == 0) ivec;   /* lane-wise ints of REAL's size */
+    const int64_t K = d->k, CRS = d->c * d->r * d->s, P = d->p, Q = d->q;
+    const int64_t L = SUF_LANES, rowstep = d->stride_h * wf, plane = P * qv;
+    const int64_t jlast = qv - L;                      /* the block that holds column Q-1 */
+    ivec keep;                                         /* -1 in lanes q < Q of that block */
+    for (int64_t u = 0; u < L; u++) keep[u] = jlast + u < Q ? -1 : 0;
+    for (int64_t k0 = 0; k0 < K; k0 += 4) {
+        const int64_t nk = K - k0 < 4 ? K - k0 : 4;
+        const REAL *y0 = dyw + k0 * plane, *y1 = y0 + (nk > 1 ? 1 : 0) * plane;
+        const REAL *y2 = y0 + (nk > 2 ? 2 : 0) * plane, *y3 = y0 + (nk > 3 ? 3 : 0) * plane;
+        for (int64_t t0 = 0; t0 < CRS; t0 += 3) {
+            const int64_t ntap = CRS - t0 < 3 ? CRS - t0 : 3;
+            const REAL *x0 = xf + off[t0], *x1 = xf + off[t0 + (ntap > 1 ? 1 : 0)];
+            const REAL *x2 = xf + off[t0 + (ntap > 2 ? 2 : 0)];
+            const SUF(vec) zero = {0};
+            SUF(vec) a00 = zero, a01 = zero, a02 = zero, a10 = zero, a11 = zero, a12 = zero;
+            SUF(vec) a20 = zero, a21 = zero, a22 = zero, a30 = zero, a31 = zero, a32 = zero;
+            for (int64_t p = 0; p < P; p++) {
+                const int64_t xo = p * rowstep, yo = p * qv;
+                for (int64_t j = 0; j < qv; j += L) {
+                    SUF(vec) v0 = *(const SUF(vec_u) *)(x0 + xo + j);
+                    SUF(vec) v1 = *(const SUF(vec_u) *)(x1 + xo + j);
+                    SUF(vec) v2 = *(const SUF(vec_u) *)(x2 + xo + j);
+                    if (j == jlast) {
+                        v0 = (SUF(vec))((ivec)v0 & keep);
+                        v1 = (SUF(vec))((ivec)v1 & keep);
+                        v2 = (SUF(vec))((ivec)v2 & keep);
+                    }
+                    const SUF(vec) g0 = *(const SUF(vec_u) *)(y0 + yo + j);
+                    const SUF(vec) g1 = *(const SUF(vec_u) *)(y1 + yo + j);
+                    const SUF(vec) g2 = *(const SUF(vec_u) *)(y2 + yo + j);
+                    const SUF(vec) g3 = *(const SUF(vec_u) *)(y3 + yo + j);
+                    a00 += g0 * v0; a01 += g0 * v1; a02 += g0 * v2;
+                    a10 += g1 * v0; a11 += g1 * v1; a12 += g1 * v2;
+                    a20 += g2 * v0; a21 += g2 * v1; a22 += g2 * v2;
+                    a30 += g3 * v0; a31 += g3 * v1; a32 += g3 * v2;
+                }
+            }
+            const SUF(vec) acc[4][3] = {{a00, a01, a02}, {a10, a11, a12},
+                                        {a20, a21, a22}, {a30, a31, a32}};
+            for (int64_t i = 0; i < nk; i++)
+                for (int64_t t = 0; t < ntap; t++) {
+                    double s = 0.0;
+                    for (int64_t u = 0; u < L; u++) s += (double)acc[i][t][u];
+                    part[(k0 + i) * CRS + t0 + t] += s;
+                }
         }
     }
 }
@@ -268,8 +346,8 @@ static inline void SUF(padded_extent)(const ccnn_conv2d_dims *d, int64_t *hp, in
     *wp = (d->q - 1) * d->stride_w + (d->s - 1) * d->dil_w + 1;
 }
 
-int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
-                                     const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+static int SUF(forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
+                               const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     /* direct: each image is copied once into a zero frame (so padding is an
      * ordinary multiply by 0 and the inner loops have no bounds tests), then
@@ -304,9 +382,15 @@ int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weig
         memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
         for (int64_t k = 0; k < K; k += 4)
             SUF(planes_forward)(out + (n * K + k) * PQ, xpad, weight + k * CRS,
-                                bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp);
+                                bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
     }
     return err;
+}
+
+int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
+                                     const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(forward_direct)(out, inp, weight, bias, d, 0, nthreads);
 }
 
 int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
@@ -356,17 +440,43 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
         double *part = (double *)ccnn_workspace(CCNN_WS_CONV2, sizeof(double) * (size_t)((G > 0 ? G : 1) * K * CRS));
         if (!part) return CCNN_ENOMEM;
         memset(part, 0, sizeof(double) * (size_t)((G > 0 ? G : 1) * K * CRS));
+        /* stride-1 columns: the vectorised kernel over a frame of width wf and
+         * the image's dy with rows zero-extended to qv (image_backward_weight_s1) */
+        const int64_t L = 32 / (int64_t)sizeof(REAL), P = d->p, Q = d->q;
+        const int64_t qv = (Q + L - 1) / L * L, wf = qv + (d->s - 1) * d->dil_w;
+        const int s1 = d->stride_w == 1;
+        const int64_t fw = s1 ? wf : wp;                       /* frame row length */
+        int64_t nreal = C * hp * fw + (s1 ? K * P * qv : 0);
+        nreal += nreal & 1;                                    /* then 8-byte aligned offsets */
+        const size_t ws_bytes = sizeof(REAL) * (size_t)nreal + sizeof(int64_t) * (size_t)CRS;
         #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t g = 0; g < G; g++) {
-            REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(C * hp * wp));
+            REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, ws_bytes);
             if (!xpad) {
                 #pragma omp atomic write
                 err = CCNN_ENOMEM;
                 continue;
             }
+            REAL *dyw = xpad + C * hp * fw;                    /* (k, p, qv) */
+            int64_t *off = (int64_t *)(void *)(xpad + nreal);  /* (crs) */
+            if (s1) {
+                for (int64_t c = 0, t = 0; c < C; c++)
+                    for (int64_t r = 0; r < d->r; r++)
+                        for (int64_t s = 0; s < d->s; s++, t++)
+                            off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
+                for (int64_t i = 0; i < K * P; i++)
+                    memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
+            }
             for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
-                SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, wp);
-                SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
+                if (s1) {
+                    const REAL *dy = dout + n * K * PQ;
+                    for (int64_t i = 0; i < K * P; i++)
+                        memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
+                    SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
+                } else {
+                    SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                }
             }
         }
         for (int64_t i = 0; i < K * CRS; i++) {
@@ -378,8 +488,8 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
     return err;
 }
 
-int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
-                                  const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+static int SUF(forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
+                             const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
     const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
@@ -399,8 +509,16 @@ int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight
             #pragma omp atomic write
             err = CCNN_ENOMEM;
         }
+        if (relu)   /* epilogue while y[n] is still in cache: max(v, 0), NaN stays NaN */
+            for (int64_t i = 0; i < K * PQ; i++) y[i] = y[i] < 0 ? (REAL)0 : y[i];
     }
     return err;
+}
+
+int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
+                                  const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(forward_gemm)(out, inp, weight, bias, d, 0, nthreads);
 }
 
 int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
@@ -497,18 +615,56 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
 int SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
 {
-    if (ccnn_conv2d_algo(d, 0) == CCNN_CONV_GEMM)
-        return SUF(ccnn_conv2d_forward_gemm)(out, inp, weight, bias, d, nthreads);
-    return SUF(ccnn_conv2d_forward_direct)(out, inp, weight, bias, d, nthreads);
+    if (ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM)
+        return SUF(forward_gemm)(out, inp, weight, bias, d, 0, nthreads);
+    return SUF(forward_direct)(out, inp, weight, bias, d, 0, nthreads);
+}
+
+int SUF(ccnn_conv2d_relu_forward)(REAL *out, const REAL *inp, const REAL *weight,
+                                  const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM)
+        return SUF(forward_gemm)(out, inp, weight, bias, d, 1, nthreads);
+    return SUF(forward_direct)(out, inp, weight, bias, d, 1, nthreads);
 }
 
 int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
                               const REAL *dout, const REAL *inp, const REAL *weight,
                               const ccnn_conv2d_dims *d, int nthreads)
 {
-    if (ccnn_conv2d_algo(d, 1) == CCNN_CONV_GEMM)
-        return SUF(ccnn_conv2d_backward_gemm)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
-    return SUF(ccnn_conv2d_backward_direct)(dinp, dweight, dbias, dout, inp, weight, d, nthreads);
+    /* the input gradient and the weight/bias gradients, each with its own algorithm */
+    int err = CCNN_OK;
+    if (dinp) {
+        err = ccnn_conv2d_algo(d, CCNN_PASS_DATA) == CCNN_CONV_GEMM
+            ? SUF(ccnn_conv2d_backward_gemm)(dinp, NULL, NULL, dout, inp, weight, d, nthreads)
+            : SUF(ccnn_conv2d_backward_direct)(dinp, NULL, NULL, dout, inp, weight, d, nthreads);
+        if (err != CCNN_OK) return err;
+    }
+    if (dweight || dbias)
+        err = ccnn_conv2d_algo(d, CCNN_PASS_WEIGHT) == CCNN_CONV_GEMM
+            ? SUF(ccnn_conv2d_backward_gemm)(NULL, dweight, dbias, dout, inp, weight, d, nthreads)
+            : SUF(ccnn_conv2d_backward_direct)(NULL, dweight, dbias, dout, inp, weight, d, nthreads);
+    return err;
+}
+
+/* dz (n,k,p,q) = dout * (out > 0), into a workspace, then the plain backward. */
+int SUF(ccnn_conv2d_relu_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                   const REAL *dout, const REAL *out, const REAL *inp,
+                                   const REAL *weight, const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t total = d->n * d->k * d->p * d->q;
+    REAL *dz = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)total);
+    if (!dz) return CCNN_ENOMEM;
+    const int nt = ccnn_threads_for(nthreads, total / 4);
+    const int64_t chunk = 16384;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i0 = 0; i0 < total; i0 += chunk) {
+        const int64_t i1 = total - i0 < chunk ? total : i0 + chunk;
+        #pragma omp simd
+        for (int64_t i = i0; i < i1; i++) dz[i] = dout[i] * (out[i] > 0 ? (REAL)1 : (REAL)0);
+    }
+    return SUF(ccnn_conv2d_backward)(dinp, dweight, dbias, dz, inp, weight, d, nthreads);
 }
 
 #endif /* REAL */

@@ -30,10 +30,13 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
                           int64_t pad_top, int64_t pad_bottom,
                           int64_t pad_left, int64_t pad_right);
 
-/* Which algorithm the auto-dispatching kernels use for these dims, for the
- * forward (backward = 0) or the backward pass (backward = 1). */
+/* Which algorithm the auto-dispatching kernels use for these dims in each
+ * pass: the forward, the input gradient (data) or the weight and bias
+ * gradients (weight); the auto backward may run the two halves with
+ * different algorithms. */
 enum { CCNN_CONV_DIRECT = 1, CCNN_CONV_GEMM = 2 };
-int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int backward);
+enum { CCNN_PASS_FORWARD = 0, CCNN_PASS_DATA = 1, CCNN_PASS_WEIGHT = 2 };
+int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass);
 
 /* Forward.  out: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s); bias: (k) or NULL.
  * _direct: plain loops (the reference); _gemm: implicit GEMM; no suffix: the
@@ -72,6 +75,21 @@ int ccnn_conv2d_backward_gemm_f32(float *dinp, float *dweight, float *dbias,
 int ccnn_conv2d_backward_gemm_f64(double *dinp, double *dweight, double *dbias,
                                   const double *dout, const double *inp, const double *weight,
                                   const ccnn_conv2d_dims *d, int nthreads);
+
+/* Fused with a ReLU (the layer Conv2D(..., activation='relu')):
+ *   forward   out = max(conv2d(inp), 0), in the kernels' epilogue (NaN stays NaN);
+ *   backward  the gradients of conv2d for dz = dout * (out > 0), where out is
+ *             that forward's result: (n,k,p,q).  Same arguments otherwise. */
+int ccnn_conv2d_relu_forward_f32(float *out, const float *inp, const float *weight,
+                                 const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_relu_forward_f64(double *out, const double *inp, const double *weight,
+                                 const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_relu_backward_f32(float *dinp, float *dweight, float *dbias,
+                                  const float *dout, const float *out, const float *inp,
+                                  const float *weight, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_relu_backward_f64(double *dinp, double *dweight, double *dbias,
+                                  const double *dout, const double *out, const double *inp,
+                                  const double *weight, const ccnn_conv2d_dims *d, int nthreads);
 
 #ifdef __cplusplus
 }

@@ -43,7 +43,8 @@ int ccnn_gemm_f64(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
 /* Per-thread scratch memory, 64-byte aligned, grown on demand and reused by
  * later calls on the same thread (never freed).  Slot CCNN_WS_GEMM belongs to
  * ccnn_gemm_*; callers use the others.  NULL when out of memory. */
-enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_CONV2 = 2, CCNN_WS_SLOTS = 3 };
+enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_CONV2 = 2, CCNN_WS_ACT = 3,
+       CCNN_WS_SLOTS = 4 };
 void *ccnn_workspace(int slot, size_t bytes);
 
 /* Name of the micro-kernel in use ("avx2+fma 6x16" or "generic"). */

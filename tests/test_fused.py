@@ -1,0 +1,117 @@
+"""Fused kernels against compositions of the NumPy references:
+conv2d(..., activation='relu') and its backward, the input-gradient switch,
+and the vectorised direct weight-gradient kernel (few input channels,
+stride-1 columns) over every column count around the vector width."""
+
+import numpy as np
+import pytest
+
+import ccnn.functional as F
+import reference as ref
+from _testutils import DTYPES, abs_scale, assert_close, random_conv_config
+
+from test_conv2d import lib_kwargs, make_inputs, ref_args
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(40))
+def test_conv2d_relu_forward_backward(seed, dtype):
+    cfg = random_conv_config(seed)
+    x, w, b, gy = make_inputs(cfg, dtype, seed)
+    st, pad, dil = ref_args(cfg)
+    z = ref.conv2d_ref(x, w, b, st, pad, dil)
+    y = F.conv2d(x, w, b, activation="relu", **lib_kwargs(cfg))
+    scale = abs_scale(ref.conv2d_ref, x, w, b, stride=st, pad=pad, dilation=dil)
+    assert_close(y, ref.relu_ref(z), dtype, scale, err_msg=str(cfg))
+    # the gradient flows where the *library's* output is positive (an output
+    # within rounding of 0 may sit on either side of it in the reference)
+    gz = ref.relu_backward_ref(gy, y)
+    got = F.conv2d_backward(gy, x, w, activation="relu", output=y, **lib_kwargs(cfg))
+    expected = ref.conv2d_backward_ref(gz, x, w, st, pad, dil)
+    scales = abs_scale(ref.conv2d_backward_ref, gz, x, w, stride=st, pad=pad, dilation=dil)
+    for name, g, e, s in zip(("grad_x", "grad_weight", "grad_bias"), got, expected, scales):
+        assert_close(g, e, dtype, s, err_msg=f"{name} {cfg}")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_relu_keeps_nan_and_masks_gradient(dtype):
+    x = np.zeros((1, 1, 4, 4), dtype)
+    x[0, 0, 1, 1] = np.nan
+    w = np.ones((2, 1, 1, 1), dtype)
+    w[1] = -1
+    y = F.conv2d(x, w, activation="relu")
+    assert np.isnan(y[0, 0, 1, 1]) and np.isnan(y[0, 1, 1, 1])
+    assert (y[~np.isnan(y)] == 0).all()
+    gy = np.ones_like(y)
+    _, gw, gb = F.conv2d_backward(gy, np.ones_like(x), w, activation="relu", output=y)
+    assert (gb == 0).all() and (gw == 0).all()   # y > 0 nowhere (NaN > 0 is False)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_need_input_grad_false_skips_grad_x(dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((2, 3, 9, 9)).astype(dtype)
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    gy = rng.standard_normal((2, 4, 9, 9)).astype(dtype)
+    gx, gw, gb = F.conv2d_backward(gy, x, w, padding=1, need_input_grad=False)
+    assert gx is None
+    egx, egw, egb = F.conv2d_backward(gy, x, w, padding=1)
+    np.testing.assert_array_equal(gw, egw)
+    np.testing.assert_array_equal(gb, egb)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("Q", list(range(1, 35)))
+def test_direct_weight_gradient_every_width(Q, dtype):
+    """The direct weight-gradient kernel runs 8 (float) or 4 (double) columns
+    at a time and masks the last block; every width around those multiples,
+    with stride 2 along rows, dilation, asymmetric padding and 17 images
+    (more than the 16 partial-sum groups)."""
+    rng = np.random.default_rng(Q)
+    R, S, dil, sh = 3, 2 + Q % 3, 1 + Q % 2, 1 + Q % 2
+    W = Q + (S - 1) * dil - 1               # padding left 1, right 0 -> Q columns
+    x = rng.standard_normal((17, 2, 11, W)).astype(dtype)
+    w = rng.standard_normal((5, 2, R, S)).astype(dtype)
+    pad = ((1, 1), (1, 0))
+    y = F.conv2d(x, w, stride=(sh, 1), padding=pad, dilation=dil)
+    assert y.shape[3] == Q
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    # a non-finite input in a column no window reads at this width must not leak
+    got = F.conv2d_backward(gy, x, w, stride=(sh, 1), padding=pad, dilation=dil)
+    expected = ref.conv2d_backward_ref(gy, x, w, (sh, 1), pad, (dil, dil))
+    scales = abs_scale(ref.conv2d_backward_ref, gy, x, w, stride=(sh, 1), pad=pad,
+                       dilation=(dil, dil))
+    for g, e, s in zip(got, expected, scales):
+        assert_close(g, e, dtype, s)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_direct_weight_gradient_inf_beyond_last_column(dtype):
+    """x has inf in the last input column, which no window of a valid 1x1
+    conv with stride 1 reads when W > Q... here W == Q; so put it where the
+    vector block overhangs: with 1x2 kernels the last column is read only by
+    the tap s = 1; the masked lanes must not turn 0 * inf into NaN for s = 0."""
+    x = np.ones((1, 1, 3, 10), dtype)
+    x[:, :, :, 9] = np.inf
+    w = np.ones((1, 1, 1, 2), dtype)
+    gy = np.ones((1, 1, 3, 9), dtype)
+    _, gw, _ = F.conv2d_backward(gy, x, w)
+    assert gw[0, 0, 0, 0] == 27            # tap 0 reads columns 0..8 only
+    assert gw[0, 0, 0, 1] == np.inf        # tap 1 reads column 9
+
+
+def test_activation_argument_errors():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    w = np.ones((1, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="activation"):
+        F.conv2d(x, w, activation="sigmoid")
+    y = F.conv2d(x, w, activation="relu")
+    gy = np.ones_like(y)
+    with pytest.raises(ValueError, match="output"):
+        F.conv2d_backward(gy, x, w, activation="relu")
+    with pytest.raises(ValueError, match="output"):
+        F.conv2d_backward(gy, x, w, activation="relu", output=np.ones((1, 1, 3, 3)))
+    with pytest.raises(ValueError, match="output"):
+        F.conv2d_backward(gy, x, w, output=y)
+    with pytest.raises(TypeError, match="need_input_grad"):
+        F.conv2d_backward(gy, x, w, need_input_grad="no")
