@@ -332,10 +332,12 @@ def dropout(x: Any, rate: float, training: bool = True,
     if not training:
         return np.array(x, dtype=dtype, copy=True), None
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    mask = np.asarray(rng.random(x.shape) >= rate)
-    y = _activation.dropout_apply(chk.contiguous(x, dtype).reshape(-1), mask.reshape(-1).view(np.uint8),
-                                  1.0 / (1.0 - rate), get_num_threads())
-    return y.reshape(x.shape), mask
+    # one 64-bit draw from the generator seeds the C kernel's counter-based
+    # stream, which draws the mask and applies it in one pass
+    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
+    y, mask = _activation.dropout_sample(chk.contiguous(x, dtype).reshape(-1), rate, key,
+                                         get_num_threads())
+    return y.reshape(x.shape), mask.reshape(x.shape)
 
 
 def dropout_backward(grad_out: Any, mask: Optional[Any], rate: float) -> np.ndarray:

@@ -1,7 +1,7 @@
 """ccnn._activation -- thin binding over csrc/activation.c (ReLU, dropout)."""
 import numpy as np
 from cython cimport floating
-from libc.stdint cimport uint8_t
+from libc.stdint cimport uint8_t, uint64_t
 from ckernels cimport *
 
 
@@ -47,3 +47,21 @@ def dropout_apply(const floating[::1] x, const uint8_t[::1] mask, double scale, 
         else:
             ccnn_dropout_forward_f64(&y[0], &x[0], &mask[0], scale, x.shape[0], nthreads)
     return out
+
+
+def dropout_sample(const floating[::1] x, double rate, uint64_t seed, int nthreads):
+    """(x * mask / (1 - rate), mask): the mask (bool, True = kept with
+    probability 1 - rate) drawn in C from a counter-based hash of seed."""
+    n = x.shape[0]
+    out = np.empty(n, dtype=np.float32 if floating is float else np.float64)
+    mask = np.empty(n, dtype=np.bool_)
+    cdef floating[::1] y = out
+    cdef uint8_t[::1] m = mask.view(np.uint8)
+    if n == 0:
+        return out, mask
+    with nogil:
+        if floating is float:
+            ccnn_dropout_sample_f32(&y[0], &m[0], &x[0], n, rate, seed, nthreads)
+        else:
+            ccnn_dropout_sample_f64(&y[0], &m[0], &x[0], n, rate, seed, nthreads)
+    return out, mask

@@ -1,7 +1,7 @@
 # ckernels.pxd -- Cython declarations of ccnn's C kernels (csrc/*.h).
 # Every kernel is nogil: it touches no Python object and may run while other
 # Python threads do.
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "ccnn_common.h" nogil:
     enum:
@@ -104,6 +104,10 @@ cdef extern from "activation.h" nogil:
     void ccnn_relu_forward_f64(double *out, const double *inp, int64_t n, int nthreads)
     void ccnn_relu_backward_f32(float *dinp, const float *dout, const float *inp, int64_t n, int nthreads)
     void ccnn_relu_backward_f64(double *dinp, const double *dout, const double *inp, int64_t n, int nthreads)
+    void ccnn_dropout_sample_f32(float *out, uint8_t *mask, const float *inp, int64_t n,
+                                 double rate, uint64_t seed, int nthreads)
+    void ccnn_dropout_sample_f64(double *out, uint8_t *mask, const double *inp, int64_t n,
+                                 double rate, uint64_t seed, int nthreads)
     void ccnn_dropout_forward_f32(float *out, const float *inp, const uint8_t *mask, float scale,
                                   int64_t n, int nthreads)
     void ccnn_dropout_forward_f64(double *out, const double *inp, const uint8_t *mask, double scale,

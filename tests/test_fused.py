@@ -115,3 +115,30 @@ def test_activation_argument_errors():
         F.conv2d_backward(gy, x, w, output=y)
     with pytest.raises(TypeError, match="need_input_grad"):
         F.conv2d_backward(gy, x, w, need_input_grad="no")
+
+
+def test_dropout_mask_independent_of_thread_count():
+    """The C sampler hashes (seed, index): the same mask for 1 and 2 threads,
+    above the size where the kernel goes parallel."""
+    import ccnn
+    x = np.ones(300_001, np.float32)
+    before = ccnn.get_num_threads()
+    try:
+        ccnn.set_num_threads(1)
+        y1, m1 = F.dropout(x, 0.3, seed=11)
+        ccnn.set_num_threads(2)
+        y2, m2 = F.dropout(x, 0.3, seed=11)
+    finally:
+        ccnn.set_num_threads(before)
+    np.testing.assert_array_equal(m1, m2)
+    np.testing.assert_array_equal(y1, y2)
+    np.testing.assert_array_equal(y1, ref.dropout_ref(x, m1, 0.3).astype(np.float32))
+
+
+@pytest.mark.parametrize("rate", [0.0, 1e-9, 0.25, 0.999])
+def test_dropout_extreme_rates(rate):
+    n = 100_000
+    _, m = F.dropout(np.ones(n), rate, seed=5)
+    keep = 1 - rate
+    sigma = np.sqrt(max(keep * (1 - keep), 1e-12) / n)
+    assert abs(m.mean() - keep) < 6 * sigma + 1e-9
