@@ -17,12 +17,12 @@ from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
-from . import _activation, _conv2d, _correlate, _pool
+from . import _activation, _conv2d, _correlate, _dense, _pool
 from . import _checks as chk
 from ._config import get_num_threads
 
 __all__ = [
-    "conv2d", "conv2d_backward",
+    "conv2d", "conv2d_backward", "dense", "dense_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "relu", "relu_backward", "dropout", "dropout_backward",
     "correlate", "convolve",
@@ -161,6 +161,74 @@ def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
                                    chk.contiguous(weight, dtype), stride, dilation, pads,
                                    need_input_grad, True, True, get_num_threads(),
                                    relu_out=chk.contiguous(output, dtype) if relu else None)
+
+
+# ---------------------------------------------------------------------- dense
+
+def _dense_setup(x: Any, kernel: Any) -> Tuple[np.ndarray, np.ndarray]:
+    x = chk.real_array(x, "x")
+    kernel = chk.real_array(kernel, "kernel")
+    chk.check_ndim(x, 2, "x", "(N, in_features)")
+    chk.check_ndim(kernel, 2, "kernel", "(in_features, units)")
+    if min(kernel.shape) < 1:
+        raise ValueError(f"kernel must have no zero-length axis, got shape {kernel.shape}")
+    if x.shape[1] != kernel.shape[0]:
+        raise ValueError(f"feature mismatch: x has {x.shape[1]} features (x.shape[1]) but kernel "
+                         f"expects {kernel.shape[0]} (kernel.shape[0])")
+    return x, kernel
+
+
+def dense(x: Any, kernel: Any, bias: Any = None, activation: Optional[str] = None) -> np.ndarray:
+    """Fully connected layer: y = x @ kernel + bias (Keras's Dense, kernel
+    (in_features, units)), with activation='relu' applied in the same kernel.
+
+    x: (N, in_features); kernel: (in_features, units); bias: (units,) or None
+    -> y: (N, units).  The product runs on ccnn's own GEMM and thread pool.
+    """
+    relu = _conv_activation(activation)
+    x, kernel = _dense_setup(x, kernel)
+    if bias is not None:
+        bias = chk.real_array(bias, "bias")
+        chk.check_shape(bias, (kernel.shape[1],), "bias")
+    dtype = chk.result_dtype(x, kernel, bias)
+    chk.check_alloc((x.shape[0], kernel.shape[1]), dtype, "dense output")
+    b = None if bias is None else chk.contiguous(bias, dtype)
+    return _dense.dense_forward(chk.contiguous(x, dtype), chk.contiguous(kernel, dtype), b,
+                                relu, get_num_threads())
+
+
+def dense_backward(grad_out: Any, x: Any, kernel: Any, need_input_grad: bool = True,
+                   activation: Optional[str] = None, output: Any = None
+                   ) -> Tuple[Optional[np.ndarray], np.ndarray, np.ndarray]:
+    """Gradients (grad_x, grad_kernel, grad_bias) of dense given grad_out = dL/dy.
+
+    grad_x = dz @ kernel.T (None when need_input_grad=False), grad_kernel =
+    x.T @ dz, grad_bias = dz summed over N, where dz = grad_out, or
+    grad_out * (output > 0) with activation='relu' (output: dense's result).
+    """
+    relu = _conv_activation(activation)
+    need_input_grad = chk.boolean(need_input_grad, "need_input_grad")
+    x, kernel = _dense_setup(x, kernel)
+    out_shape = (x.shape[0], kernel.shape[1])
+    grad_out = chk.real_array(grad_out, "grad_out")
+    chk.check_ndim(grad_out, 2, "grad_out", "(N, units)")
+    chk.check_shape(grad_out, out_shape, "grad_out")
+    if relu:
+        if output is None:
+            raise ValueError("activation='relu' needs output, the result of dense(..., "
+                             "activation='relu')")
+        output = chk.real_array(output, "output")
+        chk.check_ndim(output, 2, "output", "(N, units)")
+        chk.check_shape(output, out_shape, "output")
+    elif output is not None:
+        raise ValueError("output is only used with activation='relu'")
+    dtype = chk.result_dtype(grad_out, x, kernel)
+    chk.check_alloc(x.shape if need_input_grad else (0,), dtype, "dense_backward grad_x",
+                    (kernel.size + kernel.shape[1] + math.prod(out_shape)) * np.dtype(dtype).itemsize)
+    return _dense.dense_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
+                                 chk.contiguous(kernel, dtype),
+                                 chk.contiguous(output, dtype) if relu else None,
+                                 need_input_grad, True, get_num_threads())
 
 
 # -------------------------------------------------------------------- pooling

@@ -584,23 +584,28 @@ class Dense(Layer):
         x = self._check_input(x)
         self.x_shape = x.shape
         self.x = x.reshape(-1, x.shape[-1])                  # (N, in)
-        z = self.x @ self.params["kernel"]                   # (N, units), a GEMM
-        if self.use_bias:
-            z += self.params["bias"]
-        self.logits = z
-        self.y = _act_forward(self.activation, z, -1)
+        relu = self.activation == "relu"
+        # (N, units) = x @ kernel + bias, a GEMM with the bias (and a ReLU) fused
+        z = F.dense(self.x, self.params["kernel"], self.params.get("bias"),
+                    activation="relu" if relu else None)
+        self.logits = z                                      # pre-activation (unless relu)
+        self.y = z if relu else _act_forward(self.activation, z, -1)
         return self.y.reshape(self.x_shape[:-1] + (self.units,))
 
     def backward(self, dout: np.ndarray, from_logits: bool = False) -> np.ndarray:
         """from_logits: dout is already d(loss)/d(pre-activation) (fused softmax loss)."""
         dout = np.asarray(dout, dtype=self.dtype).reshape(-1, self.units)
-        dz = dout if from_logits else _act_backward(self.activation, dout, self.logits,
-                                                    self.y, -1)
-        self.grads = {"kernel": self.x.T @ dz}
+        relu = self.activation == "relu" and not from_logits
+        dz = dout if from_logits or relu else _act_backward(self.activation, dout, self.logits,
+                                                            self.y, -1)
+        dx, dw, db = F.dense_backward(dz, self.x, self.params["kernel"],
+                                      need_input_grad=self.need_input_grad,
+                                      activation="relu" if relu else None,
+                                      output=self.y if relu else None)
+        self.grads = {"kernel": dw}
         if self.use_bias:
-            self.grads["bias"] = dz.sum(axis=0)
-        dx = dz @ self.params["kernel"].T
-        return dx.reshape(self.x_shape)
+            self.grads["bias"] = db
+        return dx.reshape(self.x_shape) if dx is not None else None  # type: ignore[return-value]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "units": self.units, "activation": self.activation,

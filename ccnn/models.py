@@ -504,8 +504,8 @@ class Sequential:
         correct = self._correct(out, y)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
-        if skip_nonfinite and not (math.isfinite(loss) and all(
-                math.isfinite(float(g.sum(dtype=np.float64))) for g, _ in pairs)):
+        if skip_nonfinite and not (math.isfinite(loss) and
+                                   optimizers_mod.all_finite([g for g, _ in pairs])):
             return loss, correct, False
         assert self.optimizer is not None
         self.optimizer.apply_gradients(pairs)

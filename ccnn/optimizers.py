@@ -136,9 +136,13 @@ class Optimizer:
         # (and the iteration count) has been.
         with deferred_keyboard_interrupt():
             self.iterations += 1
-            for grad, param in pairs:
-                self._update(param.reshape(-1), grad.reshape(-1), self._slot(param), nthreads)
+            self._update_all(pairs, nthreads)
         return self.iterations
+
+    def _update_all(self, pairs: List[Tuple[np.ndarray, np.ndarray]], nthreads: int) -> None:
+        """Update every (grad, param) pair; subclasses may do it in one call."""
+        for grad, param in pairs:
+            self._update(param.reshape(-1), grad.reshape(-1), self._slot(param), nthreads)
 
     def _update(self, param, grad, slot, nthreads):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -174,11 +178,25 @@ class Adam(Optimizer):
         if self.epsilon < 0:
             raise ValueError(f"epsilon must be >= 0, got {self.epsilon}")
 
-    def _update(self, param, grad, slot, nthreads):
+    def _lr_t(self) -> float:
         t = self.iterations
-        lr_t = self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
-        _optim.adam_update(param, slot["m"], slot["v"], grad, lr_t, self.beta_1, self.beta_2,
-                           self.epsilon, nthreads)
+        return self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+
+    def _update(self, param, grad, slot, nthreads):
+        _optim.adam_update(param, slot["m"], slot["v"], grad, self._lr_t(), self.beta_1,
+                           self.beta_2, self.epsilon, nthreads)
+
+    def _update_all(self, pairs, nthreads):
+        """Every parameter of one dtype in one C call: one pass, one thread team."""
+        lr_t = self._lr_t()
+        for dtype in (np.float32, np.float64):
+            group = [(g, p) for g, p in pairs if p.dtype == dtype]
+            if not group:
+                continue
+            slots = [self._slot(p) for _, p in group]
+            _optim.adam_update_many([p.reshape(-1) for _, p in group], [s["m"] for s in slots],
+                                    [s["v"] for s in slots], [g.reshape(-1) for g, _ in group],
+                                    lr_t, self.beta_1, self.beta_2, self.epsilon, nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
@@ -227,3 +245,10 @@ def get(identifier: Any) -> Optimizer:
         return _OPTIMIZERS[identifier.lower()]()
     raise ValueError(f"Unknown optimizer {identifier!r}; ccnn supports 'adam', 'sgd' or a "
                      f"ccnn.optimizers.Optimizer instance")
+
+
+def all_finite(arrays: Iterable[np.ndarray]) -> bool:
+    """True when no element of these float32/float64 arrays is NaN or infinite
+    (one C pass; the model checks a batch's gradients with it before updating)."""
+    flat = [np.ascontiguousarray(a).reshape(-1) for a in arrays]
+    return _optim.all_finite(flat, get_num_threads())

@@ -4,7 +4,10 @@ Arguments arrive validated (ccnn.optimizers does that): param, state and grad
 are flat, C-contiguous, of one dtype and one length; param and state are
 written in place.
 """
+import numpy as np
 from cython cimport floating
+from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from ckernels cimport *
 
 
@@ -49,3 +52,112 @@ def sgd_update(floating[::1] param, velocity, const floating[::1] grad, double l
                                 nesterov, nthreads)
         else:
             ccnn_sgd_update_f64(&param[0], vptr, &grad[0], n, lr, momentum, nesterov, nthreads)
+
+
+cdef void **_pointers(list arrays, int64_t *n, bint writable) except NULL:
+    """malloc'd array of the data pointers of `arrays` (flat, C-contiguous, one
+    dtype -- the caller checked); their lengths into n (when n is not NULL)."""
+    cdef Py_ssize_t i, count = len(arrays)
+    cdef void **ptrs = <void **>malloc(max(count, 1) * sizeof(void *))
+    if ptrs == NULL:
+        raise MemoryError()
+    cdef float[::1] f
+    cdef double[::1] d
+    cdef const float[::1] cf
+    cdef const double[::1] cd
+    try:
+        for i in range(count):
+            a = arrays[i]
+            if a.dtype == np.float32:
+                if writable:
+                    f = a
+                    ptrs[i] = &f[0] if f.shape[0] else NULL
+                else:
+                    cf = a
+                    ptrs[i] = <void *>&cf[0] if cf.shape[0] else NULL
+            else:
+                if writable:
+                    d = a
+                    ptrs[i] = &d[0] if d.shape[0] else NULL
+                else:
+                    cd = a
+                    ptrs[i] = <void *>&cd[0] if cd.shape[0] else NULL
+            if n != NULL:
+                n[i] = a.shape[0]
+    except BaseException:
+        free(ptrs)
+        raise
+    return ptrs
+
+
+def adam_update_many(list params, list ms, list vs, list grads, double lr_t, double beta1,
+                     double beta2, double eps, int nthreads):
+    """Adam on every (param, m, v, grad) quadruple in one C call: flat,
+    C-contiguous arrays, all float32 or all float64, matching lengths."""
+    cdef Py_ssize_t count = len(params)
+    if not (len(ms) == len(vs) == len(grads) == count):
+        raise ValueError("params, ms, vs and grads differ in length")
+    if count == 0:
+        return
+    cdef bint f32 = params[0].dtype == np.float32
+    for group in (params, ms, vs, grads):
+        for i in range(count):
+            a = group[i]
+            if a.ndim != 1 or a.shape[0] != params[i].shape[0] or (a.dtype == np.float32) != f32:
+                raise ValueError("adam_update_many: arrays must be flat, of one dtype and "
+                                 "matching lengths")
+    cdef int64_t *n = <int64_t *>malloc(count * sizeof(int64_t))
+    if n == NULL:
+        raise MemoryError()
+    cdef void **p = NULL
+    cdef void **m = NULL
+    cdef void **v = NULL
+    cdef void **g = NULL
+    try:
+        p = _pointers(params, n, True)
+        m = _pointers(ms, NULL, True)
+        v = _pointers(vs, NULL, True)
+        g = _pointers(grads, NULL, False)
+        with nogil:
+            if f32:
+                ccnn_adam_update_many_f32(count, <float **>p, <float **>m, <float **>v,
+                                          <const float **>g, n, <float>lr_t, <float>beta1,
+                                          <float>beta2, <float>eps, nthreads)
+            else:
+                ccnn_adam_update_many_f64(count, <double **>p, <double **>m, <double **>v,
+                                          <const double **>g, n, lr_t, beta1, beta2, eps,
+                                          nthreads)
+    finally:
+        free(n); free(p); free(m); free(v); free(g)
+
+
+def all_finite(list arrays, int nthreads):
+    """True when no element of these flat, C-contiguous float arrays (each
+    float32 or float64) is NaN or infinite."""
+    f32 = [a for a in arrays if a.dtype == np.float32]
+    f64 = [a for a in arrays if a.dtype != np.float32]
+    cdef int ok = 1
+    cdef int64_t *n = NULL
+    cdef void **p = NULL
+    cdef Py_ssize_t count
+    cdef bint is32
+    for group, py32 in ((f32, True), (f64, False)):
+        is32 = py32
+        count = len(group)
+        if count == 0:
+            continue
+        n = <int64_t *>malloc(count * sizeof(int64_t))
+        if n == NULL:
+            raise MemoryError()
+        try:
+            p = _pointers(group, n, False)
+            with nogil:
+                if is32:
+                    ok = ok and ccnn_all_finite_f32(count, <const float **>p, n, nthreads)
+                else:
+                    ok = ok and ccnn_all_finite_f64(count, <const double **>p, n, nthreads)
+        finally:
+            free(n); free(p)
+            n = NULL
+            p = NULL
+    return bool(ok)

@@ -73,6 +73,22 @@ cdef extern from "conv2d.h" nogil:
                                       const double *inp, const double *weight,
                                       const ccnn_conv2d_dims *d, int nthreads)
 
+cdef extern from "dense.h" nogil:
+    ctypedef struct ccnn_dense_dims:
+        int64_t n, units
+        int64_t in_ "in"
+    int ccnn_dense_dims_init(ccnn_dense_dims *d, int64_t n, int64_t in_, int64_t units)
+    int ccnn_dense_forward_f32(float *out, const float *inp, const float *weight, const float *bias,
+                               const ccnn_dense_dims *d, int relu, int nthreads)
+    int ccnn_dense_forward_f64(double *out, const double *inp, const double *weight,
+                               const double *bias, const ccnn_dense_dims *d, int relu, int nthreads)
+    int ccnn_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *relu_out, const float *inp, const float *weight,
+                                const ccnn_dense_dims *d, int nthreads)
+    int ccnn_dense_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                                const double *relu_out, const double *inp, const double *weight,
+                                const ccnn_dense_dims *d, int nthreads)
+
 cdef extern from "gemm.h" nogil:
     const char *ccnn_gemm_kernel_name()
 
@@ -157,6 +173,14 @@ cdef extern from "optim.h" nogil:
                               float lr_t, float beta1, float beta2, float eps, int nthreads)
     void ccnn_adam_update_f64(double *param, double *m, double *v, const double *grad, int64_t n,
                               double lr_t, double beta1, double beta2, double eps, int nthreads)
+    void ccnn_adam_update_many_f32(int64_t count, float **param, float **m, float **v,
+                                   const float **grad, const int64_t *n, float lr_t, float beta1,
+                                   float beta2, float eps, int nthreads)
+    void ccnn_adam_update_many_f64(int64_t count, double **param, double **m, double **v,
+                                   const double **grad, const int64_t *n, double lr_t,
+                                   double beta1, double beta2, double eps, int nthreads)
+    int ccnn_all_finite_f32(int64_t count, const float **a, const int64_t *n, int nthreads)
+    int ccnn_all_finite_f64(int64_t count, const double **a, const int64_t *n, int nthreads)
     void ccnn_sgd_update_f32(float *param, float *velocity, const float *grad, int64_t n,
                              float lr, float momentum, int nesterov, int nthreads)
     void ccnn_sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,

@@ -18,6 +18,35 @@ static inline int opt_threads(int nthreads, int64_t n)
     return n < CCNN_OPT_MIN ? 1 : (nthreads < 1 ? 1 : nthreads);
 }
 
+/* Chunks of CCNN_OPT_CHUNK elements over `count` arrays of lengths n[i]:
+ * the total, and for chunk `ci` its array and first element. */
+static int64_t chunks_total(int64_t count, const int64_t *n, int64_t *elements)
+{
+    int64_t total = 0, el = 0;
+    for (int64_t i = 0; i < count; i++) {
+        total += (n[i] + CCNN_OPT_CHUNK - 1) / CCNN_OPT_CHUNK;
+        el += n[i];
+    }
+    *elements = el;
+    return total;
+}
+
+static void chunk_locate(int64_t ci, int64_t count, const int64_t *n, int64_t *arr,
+                         int64_t *start, int64_t *len)
+{
+    for (int64_t i = 0; i < count; i++) {
+        const int64_t c = (n[i] + CCNN_OPT_CHUNK - 1) / CCNN_OPT_CHUNK;
+        if (ci < c) {
+            *arr = i;
+            *start = ci * CCNN_OPT_CHUNK;
+            *len = n[i] - *start < CCNN_OPT_CHUNK ? n[i] - *start : CCNN_OPT_CHUNK;
+            return;
+        }
+        ci -= c;
+    }
+    *arr = 0; *start = 0; *len = 0;
+}
+
 #define REAL float
 #define SUF(name) name##_f32
 #define SQRT_R sqrtf
@@ -101,6 +130,48 @@ void SUF(ccnn_sgd_update)(REAL *param, REAL *velocity, const REAL *grad, int64_t
         SUF(sgd_chunk)(param + i0, velocity ? velocity + i0 : NULL, grad + i0, len, lr,
                        momentum, nesterov);
     }
+}
+
+void SUF(ccnn_adam_update_many)(int64_t count, REAL *const *param, REAL *const *m,
+                                REAL *const *v, const REAL *const *grad, const int64_t *n,
+                                REAL lr_t, REAL beta1, REAL beta2, REAL eps, int nthreads)
+{
+    int64_t elements;
+    const int64_t total = chunks_total(count, n, &elements);
+    const int nt = opt_threads(nthreads, elements);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t ci = 0; ci < total; ci++) {
+        int64_t a, s, len;
+        chunk_locate(ci, count, n, &a, &s, &len);
+        SUF(adam_chunk)(param[a] + s, m[a] + s, v[a] + s, grad[a] + s, len, lr_t, beta1, beta2,
+                        eps);
+    }
+}
+
+/* 0 when x holds a NaN or an infinity: x - x is 0 for every finite x, NaN otherwise */
+static CCNN_DISPATCH int SUF(chunk_finite)(const REAL *x, int64_t n)
+{
+    REAL acc = 0;
+    #pragma omp simd reduction(+:acc)
+    for (int64_t i = 0; i < n; i++) acc += x[i] - x[i];
+    return acc == 0;
+}
+
+int SUF(ccnn_all_finite)(int64_t count, const REAL *const *a, const int64_t *n, int nthreads)
+{
+    int64_t elements;
+    const int64_t total = chunks_total(count, n, &elements);
+    const int nt = opt_threads(nthreads, elements);
+    int ok = 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt) reduction(&&:ok)
+    for (int64_t ci = 0; ci < total; ci++) {
+        int64_t i, s, len;
+        chunk_locate(ci, count, n, &i, &s, &len);
+        ok = ok && SUF(chunk_finite)(a[i] + s, len);
+    }
+    return ok;
 }
 
 #endif /* REAL */

@@ -37,6 +37,22 @@ void ccnn_sgd_update_f32(float *param, float *velocity, const float *grad, int64
 void ccnn_sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,
                          double lr, double momentum, int nesterov, int nthreads);
 
+/* Adam over `count` arrays in one pass (one parallel region for all of
+ * them, work split into fixed chunks across the arrays):
+ * param[i], m[i], v[i], grad[i]: (n[i]) for i < count.  Same update as
+ * ccnn_adam_update, bit for bit. */
+void ccnn_adam_update_many_f32(int64_t count, float *const *param, float *const *m,
+                               float *const *v, const float *const *grad, const int64_t *n,
+                               float lr_t, float beta1, float beta2, float eps, int nthreads);
+void ccnn_adam_update_many_f64(int64_t count, double *const *param, double *const *m,
+                               double *const *v, const double *const *grad, const int64_t *n,
+                               double lr_t, double beta1, double beta2, double eps,
+                               int nthreads);
+
+/* 1 when every element of the `count` arrays a[i]: (n[i]) is finite, else 0. */
+int ccnn_all_finite_f32(int64_t count, const float *const *a, const int64_t *n, int nthreads);
+int ccnn_all_finite_f64(int64_t count, const double *const *a, const int64_t *n, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

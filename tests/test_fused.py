@@ -142,3 +142,48 @@ def test_dropout_extreme_rates(rate):
     keep = 1 - rate
     sigma = np.sqrt(max(keep * (1 - keep), 1e-12) / n)
     assert abs(m.mean() - keep) < 6 * sigma + 1e-9
+
+
+# ------------------------------------------------------- optimizer in one call
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_adam_update_many_equals_one_array_at_a_time(dtype):
+    from ccnn import _optim
+    rng = np.random.default_rng(8)
+    sizes = [0, 1, 7, 16384, 16385, 100_000, 3]          # chunk edges, empty, > parallel size
+    params = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    grads = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    ms = [rng.standard_normal(n).astype(dtype) for n in sizes]
+    vs = [rng.random(n).astype(dtype) for n in sizes]
+    twins = [[a.copy() for a in group] for group in (params, ms, vs)]
+    _optim.adam_update_many(params, ms, vs, grads, 0.01, 0.9, 0.999, 1e-7, 2)
+    for p, m, v, g in zip(*twins, grads):
+        _optim.adam_update(p, m, v, g, 0.01, 0.9, 0.999, 1e-7, 1)
+    for got, want in zip(params + ms + vs, twins[0] + twins[1] + twins[2]):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_adam_update_many_rejects_mismatched_arrays():
+    from ccnn import _optim
+    a = np.zeros(4, np.float32)
+    with pytest.raises(ValueError):
+        _optim.adam_update_many([a], [a.copy()], [np.zeros(3, np.float32)], [a], 0.1, 0.9,
+                                0.999, 1e-7, 1)
+    with pytest.raises(ValueError):
+        _optim.adam_update_many([a], [a.copy()], [a.copy()], [np.zeros(4)], 0.1, 0.9, 0.999,
+                                1e-7, 1)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_all_finite(bad):
+    from ccnn.optimizers import all_finite
+    rng = np.random.default_rng(2)
+    arrays = [rng.standard_normal(n) .astype(dt) for n, dt in
+              [(5, np.float32), (70_000, np.float32), (100_003, np.float64), (0, np.float64)]]
+    assert all_finite(arrays)
+    for i in range(3):
+        for pos in (0, arrays[i].size // 2, arrays[i].size - 1):
+            broken = [a.copy() for a in arrays]
+            broken[i][pos] = bad
+            assert not all_finite(broken)
+    big = [np.full(10, np.finfo(np.float32).max, np.float32)]   # huge but finite
+    assert all_finite(big)

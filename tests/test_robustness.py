@@ -163,18 +163,21 @@ needs_main_thread = pytest.mark.skipif(threading.current_thread() is not threadi
 
 
 def ctrl_c_during_update(monkeypatch, cls, nth):
-    """Make the nth parameter update of cls send this process a SIGINT, as a
-    Ctrl-C in the middle of an optimizer step would."""
-    original = cls._update
+    """Make cls send this process a SIGINT while it updates its nth parameter
+    (counted over all steps), as a Ctrl-C in the middle of an optimizer step
+    would: the hook is the per-parameter state lookup, which every optimizer
+    makes inside its update (Adam then updates all parameters in one C call,
+    SGD one parameter after the other)."""
+    original = cls._slot
     count = [0]
 
-    def update(self, *args):
+    def slot(self, *args):
         count[0] += 1
         if count[0] == nth:
             signal.raise_signal(signal.SIGINT)
             time.sleep(0.01)             # Python runs the handler here, mid-step
-        original(self, *args)
-    monkeypatch.setattr(cls, "_update", update)
+        return original(self, *args)
+    monkeypatch.setattr(cls, "_slot", slot)
 
 
 @needs_main_thread

@@ -1,0 +1,151 @@
+/* dense.c -- fully connected layer on the packed GEMM (see dense.h).
+ * Typed bodies are instantiated for float and double by self-inclusion. */
+#ifndef REAL
+#include <string.h>
+#include "dense.h"
+#include "gemm.h"
+#include "kernels_common.h"
+
+int ccnn_dense_dims_init(ccnn_dense_dims *d, int64_t n, int64_t in, int64_t units)
+{
+    if (n < 0 || in < 1 || units < 1) return CCNN_EBADARG;
+    if (ccnn_product_overflows(3, n, in, (int64_t)sizeof(double)) ||
+        ccnn_product_overflows(3, n, units, (int64_t)sizeof(double)) ||
+        ccnn_product_overflows(3, in, units, (int64_t)sizeof(double)) ||
+        ccnn_product_overflows(3, n, in, units))
+        return CCNN_EOVERFLOW;
+    d->n = n; d->in = in; d->units = units;
+    return CCNN_OK;
+}
+
+/* Threads for an (m x n) output with k-long sums: one below ~64k multiply-adds. */
+static int dense_threads(int nthreads, int64_t m, int64_t n, int64_t k)
+{
+    return ccnn_threads_for(nthreads, m * n * k / 2);
+}
+
+/* [lo, hi) of `len` split into nthr parts of whole `tile`s: part `tid`. */
+static void split_tiles(int64_t len, int64_t tile, int64_t tid, int64_t nthr,
+                        int64_t *lo, int64_t *hi)
+{
+    const int64_t tiles = (len + tile - 1) / tile;
+    *lo = tiles * tid / nthr * tile;
+    *hi = tiles * (tid + 1) / nthr * tile;
+    if (*hi > len) *hi = len;
+    if (*lo > len) *lo = len;
+}
+
+#define REAL float
+#define SUF(name) name##_f32
+#define NR_TILE 16
+#include "dense.c"
+#undef REAL
+#undef SUF
+#undef NR_TILE
+
+#define REAL double
+#define SUF(name) name##_f64
+#define NR_TILE 8
+#include "dense.c"
+#undef REAL
+#undef SUF
+#undef NR_TILE
+
+#else /* ---- typed bodies ---------------------------------------------------- */
+
+/* C (m x n, ldc) += A (m x k) * B (k x n), A[i,p] = a[i*ars + p*acs],
+ * B[p,j] = b[p*brs + j*bcs]; run by the calling team: each thread takes
+ * whole 6-row tiles of C when m is the longer side, else whole NR-column
+ * tiles.  Returns CCNN_OK or CCNN_ENOMEM. */
+static int SUF(team_gemm)(REAL *c, int64_t ldc, int64_t m, int64_t n, int64_t k,
+                          const REAL *a, int64_t ars, int64_t acs,
+                          const REAL *b, int64_t brs, int64_t bcs, int64_t tid, int64_t nthr)
+{
+    int64_t lo, hi;
+    const int by_rows = m / 6 >= n / NR_TILE;
+    split_tiles(by_rows ? m : n, by_rows ? 6 : NR_TILE, tid, nthr, &lo, &hi);
+    if (hi <= lo) return CCNN_OK;
+    if (by_rows) {
+        const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, a + lo * ars, ars, acs, NULL, 0};
+        const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, b, brs, bcs, NULL, 0};
+        return SUF(ccnn_gemm)(hi - lo, n, k, &A, &B, c + lo * ldc, ldc);
+    }
+    const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, a, ars, acs, NULL, 0};
+    const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, b + lo * bcs, brs, bcs, NULL, 0};
+    return SUF(ccnn_gemm)(m, hi - lo, k, &A, &B, c + lo, ldc);
+}
+
+int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
+                            const ccnn_dense_dims *d, int relu, int nthreads)
+{
+    const int64_t N = d->n, IN = d->in, U = d->units;
+    if (N == 0) return CCNN_OK;
+    const int nt = dense_threads(nthreads, N, U, IN);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int64_t tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+#else
+        const int64_t tid = 0, nthr = 1;
+#endif
+        /* out rows [r0, r1) start as the bias; each thread fills its own rows */
+        const int64_t r0 = N * tid / nthr, r1 = N * (tid + 1) / nthr;
+        for (int64_t i = r0; i < r1; i++)
+            for (int64_t j = 0; j < U; j++) out[i * U + j] = bias ? bias[j] : (REAL)0;
+        #pragma omp barrier
+        if (SUF(team_gemm)(out, U, N, U, IN, inp, IN, 1, weight, U, 1, tid, nthr) != CCNN_OK) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+        }
+        #pragma omp barrier
+        if (relu)   /* epilogue: max(v, 0), NaN stays NaN */
+            for (int64_t i = r0 * U; i < r1 * U; i++) out[i] = out[i] < 0 ? (REAL)0 : out[i];
+    }
+    return err;
+}
+
+int SUF(ccnn_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+                             const REAL *relu_out, const REAL *inp, const REAL *weight,
+                             const ccnn_dense_dims *d, int nthreads)
+{
+    const int64_t N = d->n, IN = d->in, U = d->units;
+    if (dinp) memset(dinp, 0, sizeof(REAL) * (size_t)(N * IN));
+    if (dweight) memset(dweight, 0, sizeof(REAL) * (size_t)(IN * U));
+    if (dbias) memset(dbias, 0, sizeof(REAL) * (size_t)U);
+    if (N == 0) return CCNN_OK;
+    const REAL *dz = dout;                                       /* (n, units) */
+    if (relu_out) {
+        REAL *buf = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(N * U));
+        if (!buf) return CCNN_ENOMEM;
+        for (int64_t i = 0; i < N * U; i++) buf[i] = dout[i] * (relu_out[i] > 0 ? (REAL)1 : (REAL)0);
+        dz = buf;
+    }
+    if (dbias)   /* in sample order, like the reference's sum over axis 0 */
+        for (int64_t i = 0; i < N; i++)
+            for (int64_t j = 0; j < U; j++) dbias[j] += dz[i * U + j];
+    const int nt = dense_threads(nthreads, N, U, IN);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel num_threads(nt)
+    {
+#ifdef _OPENMP
+        const int64_t tid = omp_get_thread_num(), nthr = omp_get_num_threads();
+#else
+        const int64_t tid = 0, nthr = 1;
+#endif
+        int e = CCNN_OK;
+        if (dweight)   /* (in x units) = inp^T (in x n) * dz (n x units) */
+            e |= SUF(team_gemm)(dweight, U, IN, U, N, inp, 1, IN, dz, U, 1, tid, nthr);
+        if (dinp)      /* (n x in) = dz (n x units) * weight^T (units x in) */
+            e |= SUF(team_gemm)(dinp, IN, N, IN, U, dz, U, 1, weight, 1, U, tid, nthr);
+        if (e != CCNN_OK) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+        }
+    }
+    return err;
+}
+
+#endif /* REAL */
