@@ -36,6 +36,8 @@ __all__ = [
     "relu_ref",
     "relu_backward_ref",
     "dropout_ref",
+    "dense_ref",
+    "dense_backward_ref",
     "correlate_ref",
     "convolve_ref",
     "softmax_ref",
@@ -367,6 +369,32 @@ def relu_ref(x):
 def relu_backward_ref(gy, x):
     """d relu / dx = 1 where x > 0 else 0, so gx = gy * (x > 0)."""
     return np.asarray(gy, dtype=np.float64) * (np.asarray(x) > 0)
+
+
+@_quiet
+def dense_ref(x, kernel, bias=None):
+    """y[n, j] = bias[j] + sum_i x[n, i] * kernel[i, j], one output at a time."""
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    N, I = x.shape
+    J = kernel.shape[1]
+    y = np.zeros((N, J))
+    for n in range(N):
+        for j in range(J):
+            y[n, j] = np.dot(x[n, :], kernel[:, j]) + (bias[j] if bias is not None else 0.0)
+    return y
+
+
+@_quiet
+def dense_backward_ref(gy, x, kernel):
+    """(gx, gkernel, gbias) of dense: gx = gy @ kernel^T, gkernel = x^T @ gy,
+    gbias = gy summed over the batch -- written as the sums they are."""
+    gy = np.asarray(gy, dtype=np.float64)
+    x = np.asarray(x, dtype=np.float64)
+    kernel = np.asarray(kernel, dtype=np.float64)
+    gx = np.einsum("nj,ij->ni", gy, kernel)
+    gk = np.einsum("ni,nj->ij", x, gy)
+    return gx, gk, gy.sum(axis=0)
 
 
 @_quiet

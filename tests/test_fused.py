@@ -187,3 +187,95 @@ def test_all_finite(bad):
             assert not all_finite(broken)
     big = [np.full(10, np.finfo(np.float32).max, np.float32)]   # huge but finite
     assert all_finite(big)
+
+
+# ------------------------------------------------------------------- dense
+DENSE_SHAPES = [(1, 1, 1), (3, 5, 2), (32, 1960, 100), (7, 13, 17), (50, 6, 40), (2, 300, 1),
+                (128, 100, 10), (0, 4, 3), (97, 33, 65)]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shape", DENSE_SHAPES, ids=[str(s) for s in DENSE_SHAPES])
+@pytest.mark.parametrize("act", [None, "relu"])
+def test_dense_forward_backward(shape, act, dtype):
+    n, fan_in, units = shape
+    rng = np.random.default_rng(n * 7 + fan_in + units)
+    x = rng.standard_normal((n, fan_in)).astype(dtype)
+    k = rng.standard_normal((fan_in, units)).astype(dtype)
+    b = rng.standard_normal(units).astype(dtype)
+    gy = rng.standard_normal((n, units)).astype(dtype)
+    z = ref.dense_ref(x, k, b)
+    y = F.dense(x, k, b, activation=act)
+    scale = abs_scale(ref.dense_ref, x, k, b)
+    assert_close(y, ref.relu_ref(z) if act else z, dtype, scale)
+    gz = ref.relu_backward_ref(gy, y) if act else gy
+    got = F.dense_backward(gy, x, k, activation=act, output=y if act else None)
+    expected = ref.dense_backward_ref(gz, x, k)
+    scales = abs_scale(ref.dense_backward_ref, gz, x, k)
+    for g, e, s in zip(got, expected, scales):
+        assert_close(g, e, dtype, s)
+    gx, gk, gb = F.dense_backward(gy, x, k, need_input_grad=False, activation=act,
+                                  output=y if act else None)
+    assert gx is None
+    np.testing.assert_array_equal(gk, got[1])
+
+
+def test_dense_results_do_not_depend_on_thread_count():
+    import ccnn
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((64, 500)).astype(np.float32)
+    k = rng.standard_normal((500, 70)).astype(np.float32)
+    gy = rng.standard_normal((64, 70)).astype(np.float32)
+    before = ccnn.get_num_threads()
+    out = []
+    try:
+        for nt in (1, 2, 3):
+            ccnn.set_num_threads(nt)
+            y = F.dense(x, k, activation="relu")
+            out.append((y,) + tuple(F.dense_backward(gy, x, k, activation="relu", output=y)))
+    finally:
+        ccnn.set_num_threads(before)
+    for other in out[1:]:
+        for a, b in zip(out[0], other):
+            np.testing.assert_array_equal(a, b)
+
+
+def test_dense_gradcheck_float64():
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((4, 6))
+    k = rng.standard_normal((6, 3))
+    b = rng.standard_normal(3)
+    gy = rng.standard_normal((4, 3))
+    loss = lambda: float((F.dense(x, k, b, activation="relu") * gy).sum())  # noqa: E731
+    y = F.dense(x, k, b, activation="relu")
+    gx, gk, gb = F.dense_backward(gy, x, k, activation="relu", output=y)
+    for arr, grad in ((x, gx), (k, gk), (b, gb)):
+        num = np.zeros_like(arr)
+        for i in np.ndindex(arr.shape):
+            old = arr[i]
+            arr[i] = old + 1e-6
+            hi = loss()
+            arr[i] = old - 1e-6
+            lo = loss()
+            arr[i] = old
+            num[i] = (hi - lo) / 2e-6
+        np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-8)
+
+
+def test_dense_argument_errors():
+    x = np.ones((2, 3), np.float32)
+    k = np.ones((3, 4), np.float32)
+    with pytest.raises(ValueError, match="feature mismatch"):
+        F.dense(x, np.ones((4, 4)))
+    with pytest.raises(ValueError, match="x must be a 2-D"):
+        F.dense(np.ones(3), k)
+    with pytest.raises(ValueError, match="bias"):
+        F.dense(x, k, np.ones(3))
+    with pytest.raises(TypeError, match="x"):
+        F.dense(np.array(["a"]), k)
+    with pytest.raises(ValueError, match="grad_out"):
+        F.dense_backward(np.ones((2, 5)), x, k)
+    with pytest.raises(ValueError, match="output"):
+        F.dense_backward(np.ones((2, 4)), x, k, activation="relu")
+    with pytest.raises(ValueError, match="activation"):
+        F.dense(x, k, activation="tanh")
