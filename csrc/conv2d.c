@@ -393,9 +393,13 @@ int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weig
     return SUF(forward_direct)(out, inp, weight, bias, d, 0, nthreads);
 }
 
-int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
-                                     const REAL *dout, const REAL *inp, const REAL *weight,
-                                     const ccnn_conv2d_dims *d, int nthreads)
+/* The direct backward.  relu_out (n,k,p,q) or NULL: the output of a conv
+ * fused with ReLU, whose mask (relu_out > 0) is applied to dout on the fly;
+ * only with dinp == NULL and stride_w == 1 (the vectorised weight path, where
+ * each image's dy is copied anyway -- and where dbias is summed too). */
+static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+                                const REAL *relu_out, const REAL *inp, const REAL *weight,
+                                const ccnn_conv2d_dims *d, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
     const int64_t CRS = C * d->r * d->s, pt = d->pad_top, pl = d->pad_left;
@@ -404,8 +408,10 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
     const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
     int err = CCNN_OK;
     (void)nt;
+    /* the vectorised weight path also sums the bias gradient */
+    const int s1 = d->stride_w == 1 && dweight != NULL;
 
-    if (dbias) SUF(bias_backward)(dbias, dout, N, K, PQ, nt);
+    if (dbias && !s1) SUF(bias_backward)(dbias, dout, N, K, PQ, nt);
 
     /* dinp: scatter into a zero frame per image, then crop.  Parallel over images. */
     if (dinp) {
@@ -437,14 +443,16 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
      * depend on the thread count.  Parallel over groups. */
     if (dweight) {
         const int64_t G = N < 16 ? N : 16;
-        double *part = (double *)ccnn_workspace(CCNN_WS_CONV2, sizeof(double) * (size_t)((G > 0 ? G : 1) * K * CRS));
+        /* (g, k, crs) weight partials, then (g, k) bias partials */
+        const int64_t nparts = (G > 0 ? G : 1) * K * (CRS + 1);
+        double *part = (double *)ccnn_workspace(CCNN_WS_CONV2, sizeof(double) * (size_t)nparts);
         if (!part) return CCNN_ENOMEM;
-        memset(part, 0, sizeof(double) * (size_t)((G > 0 ? G : 1) * K * CRS));
+        memset(part, 0, sizeof(double) * (size_t)nparts);
+        double *bpart = part + (G > 0 ? G : 1) * K * CRS;
         /* stride-1 columns: the vectorised kernel over a frame of width wf and
          * the image's dy with rows zero-extended to qv (image_backward_weight_s1) */
         const int64_t L = 32 / (int64_t)sizeof(REAL), P = d->p, Q = d->q;
         const int64_t qv = (Q + L - 1) / L * L, wf = qv + (d->s - 1) * d->dil_w;
-        const int s1 = d->stride_w == 1;
         const int64_t fw = s1 ? wf : wp;                       /* frame row length */
         int64_t nreal = C * hp * fw + (s1 ? K * P * qv : 0);
         nreal += nreal & 1;                                    /* then 8-byte aligned offsets */
@@ -470,9 +478,27 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
             for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
                 SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
                 if (s1) {
-                    const REAL *dy = dout + n * K * PQ;
-                    for (int64_t i = 0; i < K * P; i++)
-                        memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
+                    const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
+                    const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
+                    for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
+                        REAL *restrict dst = dyw + i * qv;
+                        const REAL *src = dy + i * Q;
+                        if (yo) {
+                            const REAL *ys = yo + i * Q;
+                            #pragma omp simd
+                            for (int64_t q = 0; q < Q; q++)
+                                dst[q] = src[q] * (ys[q] > 0 ? (REAL)1 : (REAL)0);
+                        } else {
+                            memcpy(dst, src, sizeof(REAL) * (size_t)Q);
+                        }
+                    }
+                    if (dbias)
+                        for (int64_t k = 0; k < K; k++) {
+                            double acc = 0.0;
+                            for (int64_t p = 0; p < P; p++)
+                                acc += SUF(ccnn_sum)(Q, dyw + (k * P + p) * qv);
+                            bpart[g * K + k] += acc;
+                        }
                     SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
                 } else {
                     SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
@@ -484,8 +510,21 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
             for (int64_t g = 0; g < G; g++) acc += part[g * K * CRS + i];
             dweight[i] = (REAL)acc;
         }
+        if (dbias && s1)
+            for (int64_t k = 0; k < K; k++) {
+                double acc = 0.0;
+                for (int64_t g = 0; g < G; g++) acc += bpart[g * K + k];
+                dbias[k] = (REAL)acc;
+            }
     }
     return err;
+}
+
+int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                     const REAL *dout, const REAL *inp, const REAL *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(backward_direct)(dinp, dweight, dbias, dout, NULL, inp, weight, d, nthreads);
 }
 
 static int SUF(forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
@@ -647,11 +686,15 @@ int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
     return err;
 }
 
-/* dz (n,k,p,q) = dout * (out > 0), into a workspace, then the plain backward. */
+/* The weight pass of the direct kernel masks dout on the fly; otherwise
+ * dz (n,k,p,q) = dout * (out > 0) goes into a workspace for the plain backward. */
 int SUF(ccnn_conv2d_relu_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
                                    const REAL *dout, const REAL *out, const REAL *inp,
                                    const REAL *weight, const ccnn_conv2d_dims *d, int nthreads)
 {
+    if (!dinp && d->stride_w == 1 && dweight &&
+        ccnn_conv2d_algo(d, CCNN_PASS_WEIGHT) == CCNN_CONV_DIRECT)   /* mask applied on the fly */
+        return SUF(backward_direct)(NULL, dweight, dbias, dout, out, inp, weight, d, nthreads);
     const int64_t total = d->n * d->k * d->p * d->q;
     REAL *dz = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)total);
     if (!dz) return CCNN_ENOMEM;
