@@ -31,7 +31,9 @@ from typing import Any, Dict, Optional, Tuple, Type
 import numpy as np
 
 from . import _checks as chk
+from . import _conv2d, _dense
 from . import functional as F
+from ._config import get_num_threads
 from . import losses
 from . import utils
 
@@ -362,13 +364,28 @@ class Conv2D(_ImageLayer):
             return (n, p, q, self.filters)
         return (n, self.filters, p, q)
 
+    def _pads(self, h: int, w: int) -> chk.Pads:
+        """(top, bottom, left, right) for inputs of h x w, remembered per size."""
+        if self._pads_for is None or self._pads_for[0] != (h, w):
+            pads = chk.padding(self.padding, "padding", (h, w), self.kernel_size, self.strides,
+                               self.dilation_rate)
+            self._pads_for = ((h, w), pads)
+        return self._pads_for[1]
+
+    _pads_for: Optional[Tuple[Tuple[int, int], chk.Pads]] = None
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
-        if self.activation == "relu":   # fused: ReLU in the conv kernel's epilogue
+        if self.activation == "relu":
+            # fused: ReLU in the conv kernel's epilogue.  The input was checked
+            # against the built shape above and the weights are the layer's own,
+            # so the layer calls the C binding directly (F.conv2d would parse
+            # and check every argument again on each call).
             self.z = None
-            self.y = F.conv2d(self.x, self.params["kernel"], self.params.get("bias"),
-                              stride=self.strides, padding=self.padding,
-                              dilation=self.dilation_rate, activation="relu")
+            self.y = _conv2d.conv2d_forward(self.x, self.params["kernel"], self.params.get("bias"),
+                                            self.strides, self.dilation_rate,
+                                            self._pads(*self.x.shape[2:]), get_num_threads(),
+                                            relu=True)
             return self._from_nchw(self.y)
         self.z = F.conv2d(self.x, self.params["kernel"], self.params.get("bias"),
                           stride=self.strides, padding=self.padding,
@@ -380,11 +397,10 @@ class Conv2D(_ImageLayer):
         dy = self._to_nchw(dout)
         need_dx = self.need_input_grad  # False while a model runs its first layer
         if self.activation == "relu":   # fused: dy masked by y > 0 inside the kernel
-            dx, dw, db = F.conv2d_backward(dy, self.x, self.params["kernel"],
-                                           stride=self.strides, padding=self.padding,
-                                           dilation=self.dilation_rate,
-                                           need_input_grad=need_dx, activation="relu",
-                                           output=self.y)
+            dx, dw, db = _conv2d.conv2d_backward(dy, self.x, self.params["kernel"], self.strides,
+                                                 self.dilation_rate, self._pads(*self.x.shape[2:]),
+                                                 need_dx, True, self.use_bias, get_num_threads(),
+                                                 relu_out=self.y)
         else:
             dz = _act_backward(self.activation, dy, self.z, self.y, 1)
             dx, dw, db = F.conv2d_backward(dz, self.x, self.params["kernel"],
@@ -586,8 +602,10 @@ class Dense(Layer):
         self.x = x.reshape(-1, x.shape[-1])                  # (N, in)
         relu = self.activation == "relu"
         # (N, units) = x @ kernel + bias, a GEMM with the bias (and a ReLU) fused
-        z = F.dense(self.x, self.params["kernel"], self.params.get("bias"),
-                    activation="relu" if relu else None)
+        # (the C binding directly: the input was checked against the built shape)
+        self.x = np.ascontiguousarray(self.x)
+        z = _dense.dense_forward(self.x, self.params["kernel"], self.params.get("bias"), relu,
+                                 get_num_threads())
         self.logits = z                                      # pre-activation (unless relu)
         self.y = z if relu else _act_forward(self.activation, z, -1)
         return self.y.reshape(self.x_shape[:-1] + (self.units,))
@@ -598,10 +616,10 @@ class Dense(Layer):
         relu = self.activation == "relu" and not from_logits
         dz = dout if from_logits or relu else _act_backward(self.activation, dout, self.logits,
                                                             self.y, -1)
-        dx, dw, db = F.dense_backward(dz, self.x, self.params["kernel"],
-                                      need_input_grad=self.need_input_grad,
-                                      activation="relu" if relu else None,
-                                      output=self.y if relu else None)
+        dx, dw, db = _dense.dense_backward(np.ascontiguousarray(dz), self.x,
+                                           self.params["kernel"], self.y if relu else None,
+                                           self.need_input_grad, self.use_bias,
+                                           get_num_threads())
         self.grads = {"kernel": dw}
         if self.use_bias:
             self.grads["bias"] = db
