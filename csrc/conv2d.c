@@ -73,16 +73,33 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
     return CCNN_OK;
 }
 
+/* The stride-1 input gradient can run as a forward correlation of dout with
+ * the flipped weight (backward_data_flipped) when no padding exceeds the
+ * kernel's span (the flipped padding is then >= 0) and the span is not much
+ * larger than the image (that forward frames dout in (h + span) x (w + span)). */
+static int conv_data_as_forward(const ccnn_conv2d_dims *d)
+{
+    const int64_t span_h = (d->r - 1) * d->dil_h, span_w = (d->s - 1) * d->dil_w;
+    return d->stride_h == 1 && d->stride_w == 1 && d->pad_top <= span_h &&
+           d->pad_bottom <= span_h && d->pad_left <= span_w && d->pad_right <= span_w &&
+           span_h <= d->h + 16 && span_w <= d->w + 16;
+}
+
 int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass)
 {
     /* Measured on the benchmark shapes: GEMM pays off once each output sums
      * enough terms (c*r*s) and there are enough output channels to fill the
-     * 6-row micro-tiles.  For the input gradient GEMM also wins for few input
-     * channels as long as there are several filters (the textbook's first
-     * layer); for the weight gradient of few input channels the direct
-     * kernel's long contiguous dot products win (stride-1 columns). */
+     * 6-row micro-tiles.  For few input channels the direct kernels win:
+     * the stride-1 input gradient as a forward correlation with the flipped
+     * weight, the weight gradient as long contiguous dot products (stride-1
+     * columns); otherwise GEMM still wins the input gradient when there are
+     * several filters. */
     const int64_t crs = d->c * d->r * d->s;
-    if (pass == CCNN_PASS_DATA) return (crs >= 32 || d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    if (pass == CCNN_PASS_DATA) {
+        if (crs >= 32) return CCNN_CONV_GEMM;
+        if (conv_data_as_forward(d)) return CCNN_CONV_DIRECT;   /* flipped-weight forward */
+        return d->k >= 6 ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    }
     if (pass == CCNN_PASS_WEIGHT) {
         if (crs >= 32) return CCNN_CONV_GEMM;
         if (d->stride_w == 1) return CCNN_CONV_DIRECT;
@@ -197,6 +214,52 @@ static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *rest
                     for (int64_t u = 0; u < nq; u++) out[k][u] = out[k][u] < 0 ? (REAL)0 : out[k][u];
             for (int64_t k = 0; k < nk; k++)
                 memcpy(y + k * PQ + p * Q + q0, out[k], (size_t)nq * sizeof(REAL));
+        }
+    }
+}
+
+/* One output plane, 4 rows at a time (stride-1 columns):
+ *   y (p, q) = bias + sum_t wk[t] * xpad_flat[p*sh*wp + q + off[t]]
+ * y: (p, q); xpad, off, wp as in planes_forward; wk: (crs).  Four rows x two
+ * vectors of columns are accumulated together, so each tap costs 8 loads
+ * and 8 FMAs and no work is repeated for missing planes (planes_forward
+ * computes 4 planes whatever nk is).  For the last rows of an odd block the
+ * last real row is recomputed, never stored twice. */
+static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *restrict xpad,
+                                                  const REAL *restrict wk, REAL bias,
+                                                  const int64_t *restrict off,
+                                                  const ccnn_conv2d_dims *d, int64_t wp, int relu)
+{
+    const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, sh = d->stride_h;
+    const int64_t L = SUF_LANES, QB = 2 * SUF_LANES;
+    for (int64_t p0 = 0; p0 < P; p0 += 4) {
+        const int64_t np = P - p0 < 4 ? P - p0 : 4;
+        const int64_t r0 = p0 * sh * wp, r1 = (p0 + (np > 1 ? 1 : 0)) * sh * wp;
+        const int64_t r2 = (p0 + (np > 2 ? 2 : 0)) * sh * wp, r3 = (p0 + (np > 3 ? 3 : 0)) * sh * wp;
+        for (int64_t q0 = 0; q0 < Q; q0 += QB) {
+            const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
+            const REAL *base = xpad + q0;
+            const SUF(vec) zero = {0};
+            SUF(vec) a00 = zero + bias, a01 = a00, a10 = a00, a11 = a00;
+            SUF(vec) a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int64_t t = 0; t < CRS; t++) {
+                const REAL *b = base + off[t];
+                const REAL wv = wk[t];
+                a00 += wv * *(const SUF(vec_u) *)(b + r0); a01 += wv * *(const SUF(vec_u) *)(b + r0 + L);
+                a10 += wv * *(const SUF(vec_u) *)(b + r1); a11 += wv * *(const SUF(vec_u) *)(b + r1 + L);
+                a20 += wv * *(const SUF(vec_u) *)(b + r2); a21 += wv * *(const SUF(vec_u) *)(b + r2 + L);
+                a30 += wv * *(const SUF(vec_u) *)(b + r3); a31 += wv * *(const SUF(vec_u) *)(b + r3 + L);
+            }
+            REAL out[4][2 * 32 / sizeof(REAL)];
+            *(SUF(vec_u) *)out[0] = a00; *(SUF(vec_u) *)(out[0] + L) = a01;
+            *(SUF(vec_u) *)out[1] = a10; *(SUF(vec_u) *)(out[1] + L) = a11;
+            *(SUF(vec_u) *)out[2] = a20; *(SUF(vec_u) *)(out[2] + L) = a21;
+            *(SUF(vec_u) *)out[3] = a30; *(SUF(vec_u) *)(out[3] + L) = a31;
+            for (int64_t i = 0; i < np; i++) {
+                if (relu)
+                    for (int64_t u = 0; u < nq; u++) out[i][u] = out[i][u] < 0 ? (REAL)0 : out[i][u];
+                memcpy(y + (p0 + i) * Q + q0, out[i], (size_t)nq * sizeof(REAL));
+            }
         }
     }
 }
@@ -380,9 +443,13 @@ static int SUF(forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
                     off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
         SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
         memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
-        for (int64_t k = 0; k < K; k += 4)
+        int64_t k = 0;
+        for (; k + 4 <= K || (k < K && d->stride_w != 1); k += 4)   /* 4 planes at a time */
             SUF(planes_forward)(out + (n * K + k) * PQ, xpad, weight + k * CRS,
                                 bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
+        for (; k < K; k++)                                           /* the rest one by one */
+            SUF(plane_forward_rows)(out + (n * K + k) * PQ, xpad, weight + k * CRS,
+                                    bias ? bias[k] : (REAL)0, off, d, wp, relu);
     }
     return err;
 }
@@ -667,6 +734,35 @@ int SUF(ccnn_conv2d_relu_forward)(REAL *out, const REAL *inp, const REAL *weight
     return SUF(forward_direct)(out, inp, weight, bias, d, 1, nthreads);
 }
 
+/* The stride-1 input gradient as a forward correlation (a "transposed
+ * convolution"): dinp = conv2d(dout, wt) with the flipped, transposed weight
+ *     wt (c, k, r, s) = weight[k, c, R-1-r, S-1-s]
+ * and padding (R-1)*dh - pad_top, (R-1)*dh - pad_bottom (likewise for
+ * columns), so that output row i sums dout rows i + pad_top - r*dh -- the
+ * direct forward kernel then computes it, with the same vectorisation. */
+static int SUF(backward_data_flipped)(REAL *dinp, const REAL *dout, const REAL *weight,
+                                      const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t C = d->c, K = d->k, R = d->r, S = d->s;
+    ccnn_conv2d_dims t;
+    if (ccnn_conv2d_dims_init(&t, d->n, K, d->p, d->q, C, R, S, 1, 1, d->dil_h, d->dil_w,
+                              (R - 1) * d->dil_h - d->pad_top, (R - 1) * d->dil_h - d->pad_bottom,
+                              (S - 1) * d->dil_w - d->pad_left, (S - 1) * d->dil_w - d->pad_right)
+            != CCNN_OK || t.p != d->h || t.q != d->w)
+        return CCNN_EBADARG;                       /* callers check eligibility first */
+    REAL *wt = (REAL *)ccnn_workspace(CCNN_WS_CONV2, sizeof(REAL) * (size_t)(C * K * R * S));
+    if (!wt) return CCNN_ENOMEM;
+    REAL bad = 0;                 /* the frame's zeros would turn a NaN/inf weight into NaN */
+    for (int64_t i = 0; i < C * K * R * S; i++) bad += weight[i] - weight[i];
+    if (bad != 0) return CCNN_EBADARG;                     /* (NaN != 0): caller falls back */
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t s = 0; s < S; s++)
+                    wt[((c * K + k) * R + r) * S + s] = weight[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
+    return SUF(forward_direct)(dinp, dout, wt, NULL, &t, 0, nthreads);
+}
+
 int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
                               const REAL *dout, const REAL *inp, const REAL *weight,
                               const ccnn_conv2d_dims *d, int nthreads)
@@ -674,9 +770,17 @@ int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
     /* the input gradient and the weight/bias gradients, each with its own algorithm */
     int err = CCNN_OK;
     if (dinp) {
-        err = ccnn_conv2d_algo(d, CCNN_PASS_DATA) == CCNN_CONV_GEMM
-            ? SUF(ccnn_conv2d_backward_gemm)(dinp, NULL, NULL, dout, inp, weight, d, nthreads)
-            : SUF(ccnn_conv2d_backward_direct)(dinp, NULL, NULL, dout, inp, weight, d, nthreads);
+        if (ccnn_conv2d_algo(d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
+            err = SUF(ccnn_conv2d_backward_gemm)(dinp, NULL, NULL, dout, inp, weight, d, nthreads);
+        else {
+            /* flipped-weight forward; a non-finite weight (EBADARG) takes the scatter loops,
+             * which never multiply it by the padding */
+            err = conv_data_as_forward(d) ? SUF(backward_data_flipped)(dinp, dout, weight, d, nthreads)
+                                          : CCNN_EBADARG;
+            if (err == CCNN_EBADARG)
+                err = SUF(ccnn_conv2d_backward_direct)(dinp, NULL, NULL, dout, inp, weight, d,
+                                                       nthreads);
+        }
         if (err != CCNN_OK) return err;
     }
     if (dweight || dbias)

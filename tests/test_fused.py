@@ -285,3 +285,26 @@ def test_dense_argument_errors():
         F.dense_backward(np.ones((2, 4)), x, k, activation="relu")
     with pytest.raises(ValueError, match="activation"):
         F.dense(x, k, activation="tanh")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("value", [None, np.nan, np.inf])
+def test_input_gradient_of_few_channels(dtype, value):
+    """The stride-1 input gradient of a layer with few input channels runs as a
+    forward correlation with the flipped weight; a non-finite weight falls back
+    to the scatter loops (the flipped form would multiply it by padding)."""
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 2, 9, 11)).astype(dtype)
+    w = rng.standard_normal((10, 2, 3, 3)).astype(dtype)
+    if value is not None:
+        w[3, 1, 0, 2] = value
+    for padding, dilation in ((1, 1), ("valid", 1), (((2, 0), (0, 2)), 1), (2, 2)):
+        y = F.conv2d(x, w, padding=padding, dilation=dilation)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        gx, _, _ = F.conv2d_backward(gy, x, w, padding=padding, dilation=dilation)
+        pad = ref.conv_padding(padding, 9, 11, 3, 3, 1, dilation)
+        egx = ref.conv2d_backward_ref(gy, x, w, (1, 1), pad, (dilation, dilation))[0]
+        wf = np.where(np.isfinite(w), w, 0)
+        scale = abs_scale(ref.conv2d_backward_ref, gy, x, wf, stride=(1, 1), pad=pad,
+                          dilation=(dilation, dilation))[0]
+        assert_close(gx, egx, dtype, scale, err_msg=f"{padding} {dilation}")
