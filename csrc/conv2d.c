@@ -159,6 +159,27 @@ typedef REAL SUF(vec) __attribute__((vector_size(32)));
 typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
 #define SUF_LANES (int64_t)(32 / sizeof(REAL))
 
+/* dst[0 .. nq) <- the 2 vectors (a0, a1), through max(., 0) when relu (NaN
+ * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly. */
+static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t nq, int relu)
+{
+    if (relu) {
+        const SUF(vec) zero = {0};
+        typedef __typeof__(a0 < zero) ivec;
+        a0 = (SUF(vec))((ivec)a0 & ~(a0 < zero));
+        a1 = (SUF(vec))((ivec)a1 & ~(a1 < zero));
+    }
+    if (nq == 2 * SUF_LANES) {
+        *(SUF(vec_u) *)dst = a0;
+        *(SUF(vec_u) *)(dst + SUF_LANES) = a1;
+        return;
+    }
+    REAL tmp[2 * 32 / sizeof(REAL)];
+    *(SUF(vec_u) *)tmp = a0;
+    *(SUF(vec_u) *)(tmp + SUF_LANES) = a1;
+    for (int64_t u = 0; u < nq; u++) dst[u] = tmp[u];
+}
+
 /* Up to 4 output planes at once, so every loaded input vector feeds 4 FMAs:
  *   y[k] (p, q) = bias[k] + sum_t wk[k, t] * xpad_flat[p*sh*wp + q*sw + off[t]]
  * y: (nk, p, q); xpad: (c, hp, wp) plus zeroed slack; wk: (nk, crs) rows of
@@ -196,10 +217,12 @@ static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *rest
                     a20 += w2[t] * x0; a21 += w2[t] * x1;
                     a30 += w3[t] * x0; a31 += w3[t] * x1;
                 }
-                *(SUF(vec_u) *)out[0] = a00; *(SUF(vec_u) *)(out[0] + L) = a01;
-                *(SUF(vec_u) *)out[1] = a10; *(SUF(vec_u) *)(out[1] + L) = a11;
-                *(SUF(vec_u) *)out[2] = a20; *(SUF(vec_u) *)(out[2] + L) = a21;
-                *(SUF(vec_u) *)out[3] = a30; *(SUF(vec_u) *)(out[3] + L) = a31;
+                REAL *yb = y + p * Q + q0;
+                SUF(store_block)(yb, a00, a01, nq, relu);
+                if (nk > 1) SUF(store_block)(yb + PQ, a10, a11, nq, relu);
+                if (nk > 2) SUF(store_block)(yb + 2 * PQ, a20, a21, nq, relu);
+                if (nk > 3) SUF(store_block)(yb + 3 * PQ, a30, a31, nq, relu);
+                continue;
             } else {   /* strided: only the nq columns that exist (no read past the frame) */
                 for (int64_t k = 0; k < nk; k++) {
                     for (int64_t u = 0; u < nq; u++) out[k][u] = b[k];
@@ -250,16 +273,11 @@ static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *
                 a20 += wv * *(const SUF(vec_u) *)(b + r2); a21 += wv * *(const SUF(vec_u) *)(b + r2 + L);
                 a30 += wv * *(const SUF(vec_u) *)(b + r3); a31 += wv * *(const SUF(vec_u) *)(b + r3 + L);
             }
-            REAL out[4][2 * 32 / sizeof(REAL)];
-            *(SUF(vec_u) *)out[0] = a00; *(SUF(vec_u) *)(out[0] + L) = a01;
-            *(SUF(vec_u) *)out[1] = a10; *(SUF(vec_u) *)(out[1] + L) = a11;
-            *(SUF(vec_u) *)out[2] = a20; *(SUF(vec_u) *)(out[2] + L) = a21;
-            *(SUF(vec_u) *)out[3] = a30; *(SUF(vec_u) *)(out[3] + L) = a31;
-            for (int64_t i = 0; i < np; i++) {
-                if (relu)
-                    for (int64_t u = 0; u < nq; u++) out[i][u] = out[i][u] < 0 ? (REAL)0 : out[i][u];
-                memcpy(y + (p0 + i) * Q + q0, out[i], (size_t)nq * sizeof(REAL));
-            }
+            REAL *yb = y + p0 * Q + q0;
+            SUF(store_block)(yb, a00, a01, nq, relu);
+            if (np > 1) SUF(store_block)(yb + Q, a10, a11, nq, relu);
+            if (np > 2) SUF(store_block)(yb + 2 * Q, a20, a21, nq, relu);
+            if (np > 3) SUF(store_block)(yb + 3 * Q, a30, a31, nq, relu);
         }
     }
 }
