@@ -48,8 +48,10 @@ def real_array(a: Any, name: str) -> np.ndarray:
 
 def result_dtype(*arrays: Optional[np.ndarray]) -> type:
     """float32 when every given array is float32, else float64."""
-    present = [a for a in arrays if a is not None]
-    return np.float32 if all(a.dtype == np.float32 for a in present) else np.float64
+    for a in arrays:
+        if a is not None and a.dtype != np.float32:
+            return np.float64
+    return np.float32
 
 
 def contiguous(a: np.ndarray, dtype: type) -> np.ndarray:
@@ -64,6 +66,8 @@ def check_ndim(a: np.ndarray, ndim: int, name: str, layout: str) -> None:
 
 def integer(v: Any, name: str, minimum: int) -> int:
     """A Python int >= minimum and <= MAX_DIM (bools and floats are TypeErrors)."""
+    if type(v) is int and minimum <= v <= MAX_DIM:  # the common case, without the ABC check
+        return v
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
         raise TypeError(f"{name} must be an int, got {type(v).__name__} {v!r}")
     v = int(v)

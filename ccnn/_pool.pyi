@@ -19,6 +19,9 @@ def max_pool2d_forward(x: NDArray[_Float], kernel: _Pair, stride: _Pair, pads: _
 def max_pool2d_backward(dout: NDArray[_Float], indices: NDArray[np.int64],
                         xshape: Tuple[int, ...], kernel: _Pair, stride: _Pair, pads: _Pads,
                         ceil_mode: bool, nthreads: int) -> NDArray[_Float]: ...
+def max_pool2d_backward_recompute(dout: NDArray[_Float], x: NDArray[_Float], kernel: _Pair,
+                                  stride: _Pair, pads: _Pads, ceil_mode: bool,
+                                  nthreads: int) -> NDArray[_Float]: ...
 def avg_pool2d_forward(x: NDArray[_Float], kernel: _Pair, stride: _Pair, pads: _Pads,
                        ceil_mode: bool, count_include_pad: bool,
                        nthreads: int) -> NDArray[_Float]: ...

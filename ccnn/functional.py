@@ -311,18 +311,17 @@ def max_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
     dtype = chk.result_dtype(grad_out, x)
     nthreads = get_num_threads()
     if indices is None:
-        _, idx = _pool.max_pool2d_forward(chk.contiguous(x, dtype), kernel, stride, pads,
-                                          ceil_mode, True, nthreads)
-    else:
-        idx = np.asarray(indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"indices must be an integer array, got dtype {idx.dtype}")
-        chk.check_shape(idx, out_shape, "indices")
-        plane = x.shape[2] * x.shape[3]
-        if idx.size and (idx.min() < 0 or idx.max() >= plane):
-            raise ValueError(f"indices must lie in [0, H*W) = [0, {plane})")
-        idx = np.ascontiguousarray(idx, dtype=np.int64)
-    return _pool.max_pool2d_backward(chk.contiguous(grad_out, dtype), idx, x.shape, kernel,
+        return _pool.max_pool2d_backward_recompute(chk.contiguous(grad_out, dtype),
+                                                   chk.contiguous(x, dtype), kernel, stride, pads,
+                                                   ceil_mode, nthreads)
+    idx = np.asarray(indices)
+    if idx.dtype.kind not in "iu":
+        raise TypeError(f"indices must be an integer array, got dtype {idx.dtype}")
+    chk.check_shape(idx, out_shape, "indices")
+    # the range check [0, H*W) is done by the C kernel in its pass over the indices
+    # (a ValueError naming indices; uint64 values above 2**63 wrap to negatives)
+    return _pool.max_pool2d_backward(chk.contiguous(grad_out, dtype),
+                                     np.ascontiguousarray(idx, dtype=np.int64), x.shape, kernel,
                                      stride, pads, ceil_mode, nthreads)
 
 

@@ -45,19 +45,46 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, tuple kernel, tuple strid
 def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :, ::1] indices,
                         tuple xshape, tuple kernel, tuple stride, tuple pads, bint ceil_mode,
                         int nthreads):
-    """dx (n,c,h,w); every index must already be known to lie in [0, h*w)."""
+    """dx (n,c,h,w) from untrusted indices: the C kernel checks every index
+    (nogil, in the same pass) and an index outside [0, h*w) is a ValueError."""
     cdef ccnn_pool2d_dims d = make_dims(xshape, kernel, stride, pads, ceil_mode, True)
     if shape4(dout.shape) != (d.n, d.c, d.p, d.q) or shape4(indices.shape) != (d.n, d.c, d.p, d.q):
         raise ValueError("grad_out or indices has the wrong shape")
-    dx = np.zeros((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
+    dx = np.empty((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
+    if d.n * d.c == 0:
+        return dx
+    cdef floating[:, :, :, ::1] dx_v = dx
+    cdef int err
+    with nogil:
+        if floating is float:
+            err = ccnn_max_pool2d_backward_checked_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                                       &indices[0, 0, 0, 0], &d, nthreads)
+        else:
+            err = ccnn_max_pool2d_backward_checked_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                                       &indices[0, 0, 0, 0], &d, nthreads)
+    if err != CCNN_OK:
+        raise ValueError(f"indices must lie in [0, H*W) = [0, {d.h * d.w})")
+    return dx
+
+
+def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] x,
+                                  tuple kernel, tuple stride, tuple pads, bint ceil_mode,
+                                  int nthreads):
+    """dx (n,c,h,w), each window's argmax recomputed from x."""
+    cdef ccnn_pool2d_dims d = make_dims(shape4(x.shape), kernel, stride, pads, ceil_mode, True)
+    if shape4(dout.shape) != (d.n, d.c, d.p, d.q):
+        raise ValueError("grad_out has the wrong shape")
+    dx = np.empty((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
     if d.n * d.c == 0:
         return dx
     cdef floating[:, :, :, ::1] dx_v = dx
     with nogil:
         if floating is float:
-            ccnn_max_pool2d_backward_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &indices[0, 0, 0, 0], &d, nthreads)
+            ccnn_max_pool2d_backward_recompute_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                                   &x[0, 0, 0, 0], &d, nthreads)
         else:
-            ccnn_max_pool2d_backward_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &indices[0, 0, 0, 0], &d, nthreads)
+            ccnn_max_pool2d_backward_recompute_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                                   &x[0, 0, 0, 0], &d, nthreads)
     return dx
 
 
@@ -83,7 +110,7 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, tuple xshape, tuple k
     cdef ccnn_pool2d_dims d = make_dims(xshape, kernel, stride, pads, ceil_mode, count_include_pad)
     if shape4(dout.shape) != (d.n, d.c, d.p, d.q):
         raise ValueError("grad_out has the wrong shape")
-    dx = np.zeros((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
+    dx = np.empty((d.n, d.c, d.h, d.w), dtype=np.float32 if floating is float else np.float64)
     if d.n * d.c == 0:
         return dx
     cdef floating[:, :, :, ::1] dx_v = dx

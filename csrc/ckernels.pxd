@@ -110,6 +110,14 @@ cdef extern from "pool.h" nogil:
                                       const ccnn_pool2d_dims *d, int nthreads)
     void ccnn_max_pool2d_backward_f64(double *dinp, const double *dout, const int64_t *argmax,
                                       const ccnn_pool2d_dims *d, int nthreads)
+    int ccnn_max_pool2d_backward_checked_f32(float *dinp, const float *dout, const int64_t *argmax,
+                                             const ccnn_pool2d_dims *d, int nthreads)
+    int ccnn_max_pool2d_backward_checked_f64(double *dinp, const double *dout, const int64_t *argmax,
+                                             const ccnn_pool2d_dims *d, int nthreads)
+    void ccnn_max_pool2d_backward_recompute_f32(float *dinp, const float *dout, const float *inp,
+                                                const ccnn_pool2d_dims *d, int nthreads)
+    void ccnn_max_pool2d_backward_recompute_f64(double *dinp, const double *dout, const double *inp,
+                                                const ccnn_pool2d_dims *d, int nthreads)
     void ccnn_avg_pool2d_forward_f32(float *out, const float *inp, const ccnn_pool2d_dims *d, int nthreads)
     void ccnn_avg_pool2d_forward_f64(double *out, const double *inp, const ccnn_pool2d_dims *d, int nthreads)
     void ccnn_avg_pool2d_backward_f32(float *dinp, const float *dout, const ccnn_pool2d_dims *d, int nthreads)

@@ -46,6 +46,20 @@ void ccnn_max_pool2d_backward_f32(float *dinp, const float *dout, const int64_t 
                                   const ccnn_pool2d_dims *d, int nthreads);
 void ccnn_max_pool2d_backward_f64(double *dinp, const double *dout, const int64_t *argmax,
                                   const ccnn_pool2d_dims *d, int nthreads);
+/* The same for untrusted indices: returns CCNN_EBADARG, having written no
+ * element outside dinp (whose contents are then unspecified), when an entry of
+ * argmax lies outside [0, h*w); else CCNN_OK.  The range check costs nothing
+ * extra when every index lies in its own window (indices from the forward). */
+int ccnn_max_pool2d_backward_checked_f32(float *dinp, const float *dout, const int64_t *argmax,
+                                         const ccnn_pool2d_dims *d, int nthreads);
+int ccnn_max_pool2d_backward_checked_f64(double *dinp, const double *dout, const int64_t *argmax,
+                                         const ccnn_pool2d_dims *d, int nthreads);
+/* The same without indices: each window's argmax is recomputed from inp (the
+ * forward's rule).  dinp: (n,c,h,w), overwritten; dout: (n,c,p,q); inp: (n,c,h,w) */
+void ccnn_max_pool2d_backward_recompute_f32(float *dinp, const float *dout, const float *inp,
+                                            const ccnn_pool2d_dims *d, int nthreads);
+void ccnn_max_pool2d_backward_recompute_f64(double *dinp, const double *dout, const double *inp,
+                                            const ccnn_pool2d_dims *d, int nthreads);
 
 /* out: (n,c,p,q); inp: (n,c,h,w) */
 void ccnn_avg_pool2d_forward_f32(float *out, const float *inp,
