@@ -66,8 +66,9 @@ def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride
     """Bytes of scratch memory csrc/conv2d.c takes for this geometry, so that
     check_alloc refuses an impossible call before anything is allocated: per
     thread, the direct kernels' zero-framed image (c x hp x wp) or the gemm
-    kernels' packing panels and, backward, column buffer (crs x pq); once, the
-    weight-gradient partials."""
+    kernels' packing panels and zero-framed image and, backward, column buffer
+    (crs x pq) or zero-framed grad_out; once, the weight-gradient partials (or
+    dW^T and the flipped weight)."""
     n, c, h, w = x_shape
     k, r, s = w_shape[0], w_shape[2], w_shape[3]
     p, q = out_shape[2], out_shape[3]
@@ -76,14 +77,16 @@ def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride
     hp = (p - 1) * stride[0] + (r - 1) * dilation[0] + 1
     wp = (q - 1) * stride[1] + (s - 1) * dilation[1] + 1
     direct = nt * c * hp * (wp + 16) * itemsize
-    gemm = nt * (96 * 256 + 256 * 2048) * itemsize      # gemm.c: MC*KC + KC*NC
-    if backward:   # + per-thread rows of dy widened to a vector multiple, + partial sums,
-        # + the flipped-weight forward's frame of dy (k channels)
+    # gemm.c: MC*KC + KC*NC panels and their index scratch; the framed image
+    gemm = nt * ((96 * 256 + 256 * 2048 + c * hp * wp + 64) * itemsize + 65536)
+    if backward:   # direct: + per-thread rows of dy widened to a vector multiple, + partial
+        # sums, + the flipped-weight forward's frame of dy (k channels)
         direct += nt * (k * p * (q + 16) * itemsize + crs * 8) + min(n, 16) * k * crs * 8
         span_h, span_w = (r - 1) * dilation[0], (s - 1) * dilation[1]
         if stride == (1, 1) and span_h <= h + 16 and span_w <= w + 16:
             direct += nt * k * (h + 2 * span_h + 1) * (w + 2 * span_w + 17) * itemsize
-        gemm += nt * crs * p * q * itemsize + crs * k * itemsize
+        hf, wf = h + (r - 1) * dilation[0], w + (s - 1) * dilation[1]    # framed grad_out
+        gemm += nt * max(crs * p * q, k * hf * wf + 64) * itemsize + 2 * crs * k * itemsize
     if max(direct, gemm) <= chk.memory_limit():
         return max(direct, gemm)
     try:  # near the limit: count only the algorithm the kernels will pick

@@ -98,7 +98,13 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if shape4(dout.shape) != (d.n, d.k, d.p, d.q):
         raise ValueError("grad_out has the wrong shape")
     dtype = np.float32 if floating is float else np.float64
-    dx = np.zeros((d.n, d.c, d.h, d.w), dtype=dtype) if need_dx else None
+    cdef int a = ALGOS[algo]
+    # The GEMM kernels write every element of dx (no zeroing pass needed, a
+    # memset of the whole batch otherwise); the direct ones get it zeroed.
+    gemm = a == CCNN_CONV_GEMM or (a == 0 and ccnn_conv2d_algo(&d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
+    dx = None
+    if need_dx:
+        dx = (np.empty if d.n > 0 and gemm else np.zeros)((d.n, d.c, d.h, d.w), dtype=dtype)
     dw = np.zeros((d.k, d.c, d.r, d.s), dtype=dtype) if need_dweight else None
     db = np.zeros((d.k,), dtype=dtype) if need_dbias else None
     if d.n == 0:
@@ -125,7 +131,6 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
         if shape4(yv.shape) != (d.n, d.k, d.p, d.q):
             raise ValueError("relu_out has the wrong shape")
         y_p = &yv[0, 0, 0, 0]
-    cdef int a = ALGOS[algo]
     cdef int err = CCNN_OK
     with nogil:
         if y_p != NULL:

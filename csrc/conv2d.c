@@ -8,8 +8,12 @@
  *   direct  plain loops (vectorised along output rows): the reference, and the
  *           faster choice when c*r*s is small (the textbook's first layer);
  *   gemm    implicit GEMM (gemm.h): forward    y[n] (k x pq)   = W (k x crs) * im2col(x[n])
- *                                   data       dcol (crs x pq) = W^T * dy[n], then col2im
+ *                                   data       stride 1: dx[n] (c x hw) = W' (c x krs) * im2col'(dy[n]),
+ *                                              the forward convolution of dy with the flipped
+ *                                              weight (gemm_data_as_forward); else
+ *                                              dcol (crs x pq) = W^T * dy[n], then col2im
  *                                   weight     dW (k x crs)   += dy[n] * im2col(x[n])^T
+ *           (im2col is read from a zero-framed copy of each image, gemm_pad_image)
  *
  * Work split of the direct kernels (no two threads ever write one element):
  *   forward          parallel over images  -> each thread owns y[n]
@@ -17,8 +21,9 @@
  *   backward weight  parallel over 16 fixed groups of images, one partial
  *                    sum each, added in group order
  *   backward bias    parallel over k
- * and of the gemm kernels: forward and backward-data parallel over images
- * (each thread owns y[n] / dx[n]); backward-weight parallel over row blocks of
+ * and of the gemm kernels: forward and backward-data parallel over images,
+ * handed out one at a time (each thread owns y[n] / dx[n]; a thread slowed
+ * down by another process just does fewer); backward-weight parallel over row blocks of
  * dW, each thread summing over all images in the same order -- so results do
  * not depend on the thread count.
  */
@@ -106,6 +111,27 @@ int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass)
         return d->k >= 6 ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
     }
     return (crs >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+}
+
+/* The GEMM backward-data pass of a stride-1 convolution as a forward one:
+ *   dx[c, ih, iw] = sum_{k,r,s} w[k,c,r,s] * dy[k, ih + pt - r*dh, iw + pl - s*dw]
+ * is the convolution of dy (k channels, p x q) with the flipped, transposed
+ * weight w'[c, k, r', s'] = w[k, c, R-1-r', S-1-s'], padded by (R-1)*dh - pt
+ * on top (and so on), whose output is h x w -- run through the implicit-GEMM
+ * forward, so no crs x pq column buffer is written and read back.  Fills *f
+ * and returns 1 when that applies (and pays: enough input channels for the
+ * micro-tile rows), else 0. */
+static int gemm_data_as_forward(const ccnn_conv2d_dims *d, ccnn_conv2d_dims *f)
+{
+    const int64_t eh = (d->r - 1) * d->dil_h, ew = (d->s - 1) * d->dil_w;
+    if (d->stride_h != 1 || d->stride_w != 1 || d->c < 16 ||
+        d->pad_top > eh || d->pad_bottom > eh || d->pad_left > ew || d->pad_right > ew)
+        return 0;
+    if (ccnn_conv2d_dims_init(f, 1, d->k, d->p, d->q, d->c, d->r, d->s, 1, 1, d->dil_h, d->dil_w,
+                              eh - d->pad_top, eh - d->pad_bottom, ew - d->pad_left,
+                              ew - d->pad_right) != CCNN_OK)
+        return 0;
+    return f->p == d->h && f->q == d->w;
 }
 
 #define REAL float
@@ -612,24 +638,58 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
     return SUF(backward_direct)(dinp, dweight, dbias, dout, NULL, inp, weight, d, nthreads);
 }
 
+/* Zero-framed copy of channels c0 .. c0+nch-1 of one image for the im2col
+ * operand of gemm.c, with CCNN_GEMM_PAD_SLACK zeroed elements on either side.
+ * Returns xpad (nch, hp, wp) inside the CCNN_WS_CONV-type workspace `slot`,
+ * or NULL when out of memory. */
+static REAL *SUF(gemm_pad_image)(int slot, const REAL *x, const ccnn_conv2d_dims *d, int64_t c0,
+                                 int64_t nch, int64_t hp, int64_t wp)
+{
+    const int64_t npad = nch * hp * wp, slack = CCNN_GEMM_PAD_SLACK;
+    REAL *buf = (REAL *)ccnn_workspace(slot, sizeof(REAL) * (size_t)(npad + 2 * slack));
+    if (!buf) return NULL;
+    REAL *xpad = buf + slack;
+    memset(buf, 0, sizeof(REAL) * (size_t)slack);
+    memset(xpad + npad, 0, sizeof(REAL) * (size_t)slack);
+    /* xpad[c, i, j] = x[c0 + c, i - pt, j - pl], 0 outside x (as pad_image, with
+     * the usually short zero borders written inline) */
+    const int64_t H = d->h, W = d->w, pt = d->pad_top, pl = d->pad_left;
+    const int64_t j0 = pl < wp ? pl : wp, j1 = pl + W < wp ? pl + W : wp;
+    for (int64_t c = 0; c < nch; c++) {
+        const REAL *xc = x + (c0 + c) * H * W;             /* (h, w) */
+        for (int64_t i = 0; i < hp; i++) {
+            REAL *restrict row = xpad + (c * hp + i) * wp;
+            const int64_t ih = i - pt;
+            if (ih < 0 || ih >= H || j1 <= j0) {
+                memset(row, 0, sizeof(REAL) * (size_t)wp);
+                continue;
+            }
+            const REAL *restrict src = xc + ih * W;          /* (w) */
+            for (int64_t j = 0; j < j0; j++) row[j] = 0;
+            for (int64_t j = j0; j < j1; j++) row[j] = src[j - pl];
+            for (int64_t j = j1; j < wp; j++) row[j] = 0;
+        }
+    }
+    return xpad;
+}
+
 static int SUF(forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
     const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
+    int64_t hp, wp;
+    SUF(padded_extent)(d, &hp, &wp);
     const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
     int err = CCNN_OK;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt)
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t n = 0; n < N; n++) {
-        REAL *y = out + n * K * PQ;                       /* (k, pq) */
-        for (int64_t k = 0; k < K; k++) {
-            const REAL b = bias ? bias[k] : (REAL)0;
-            for (int64_t i = 0; i < PQ; i++) y[k * PQ + i] = b;
-        }
-        const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0};
-        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, inp + n * C * H * W, 0, 0, d, 0};
-        if (SUF(ccnn_gemm)(K, PQ, CRS, &A, &B, y, PQ) != CCNN_OK) {
+        REAL *y = out + n * K * PQ;                       /* (k, pq) = bias + W * im2col */
+        const REAL *xpad = SUF(gemm_pad_image)(CCNN_WS_CONV, inp + n * C * H * W, d, 0, C, hp, wp);
+        const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0, 0, 0};
+        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
+        if (!xpad || SUF(ccnn_gemm)(K, PQ, CRS, &A, &B, y, PQ, 1, bias) != CCNN_OK) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
         }
@@ -653,14 +713,41 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
     const int64_t P = d->p, Q = d->q, PQ = P * Q, CRS = C * R * S;
     const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
     const int64_t pt = d->pad_top, pl = d->pad_left;
+    int64_t hp, wp;
+    SUF(padded_extent)(d, &hp, &wp);
     const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
     int err = CCNN_OK;
     (void)nt;
 
     if (dbias) SUF(bias_backward)(dbias, dout, N, K, PQ, nt);
 
-    if (dinp) {
-        #pragma omp parallel for schedule(static) num_threads(nt)
+    ccnn_conv2d_dims f;
+    if (dinp && gemm_data_as_forward(d, &f)) {
+        /* dx[n] (c, hw) = w' (c x krs) * im2col_f(dy[n]) (krs x hw), see gemm_data_as_forward */
+        const int64_t KRS = K * R * S;
+        int64_t hpf, wpf;
+        SUF(padded_extent)(&f, &hpf, &wpf);
+        REAL *wf = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(C * KRS));
+        if (!wf) return CCNN_ENOMEM;
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t k = 0; k < K; k++)
+                for (int64_t r = 0; r < R; r++)
+                    for (int64_t s = 0; s < S; s++)
+                        wf[((c * K + k) * R + r) * S + s] =
+                            weight[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t n = 0; n < N; n++) {
+            REAL *dx = dinp + n * C * H * W;                 /* (c, h*w) */
+            const REAL *dypad = SUF(gemm_pad_image)(CCNN_WS_CONV, dout + n * K * PQ, &f, 0, K, hpf, wpf);
+            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, wf, KRS, 1, NULL, 0, 0, 0};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, dypad, 0, 0, &f, 0, hpf, wpf};
+            if (!dypad || SUF(ccnn_gemm)(C, H * W, KRS, &A, &B, dx, H * W, 1, NULL) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+            }
+        }
+    } else if (dinp) {
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (int64_t n = 0; n < N; n++) {
             REAL *dcol = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(CRS * PQ));
             if (!dcol) {
@@ -668,11 +755,10 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
                 err = CCNN_ENOMEM;
                 continue;
             }
-            memset(dcol, 0, sizeof(REAL) * (size_t)(CRS * PQ));
             /* dcol (crs, pq) = W^T (crs x k) * dy[n] (k x pq) */
-            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, 1, CRS, NULL, 0};
-            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, PQ, 1, NULL, 0};
-            if (SUF(ccnn_gemm)(CRS, PQ, K, &A, &B, dcol, PQ) != CCNN_OK) {
+            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, 1, CRS, NULL, 0, 0, 0};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, PQ, 1, NULL, 0, 0, 0};
+            if (SUF(ccnn_gemm)(CRS, PQ, K, &A, &B, dcol, PQ, 1, NULL) != CCNN_OK) {
                 #pragma omp atomic write
                 err = CCNN_ENOMEM;
                 continue;
@@ -720,10 +806,14 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
 #endif
             const int64_t i0 = (blocks * tid / nthr) * 6, i1t = (blocks * (tid + 1) / nthr) * 6;
             const int64_t i1 = i1t < CRS ? i1t : CRS;
+            /* the channels these rows read: c0 .. c1 */
+            const int64_t c0 = i0 / (R * S), c1 = i1 > i0 ? (i1 - 1) / (R * S) : c0;
             for (int64_t n = 0; n < N && i1 > i0; n++) {
-                const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, inp + n * C * H * W, 0, 0, d, i0};
-                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0};
-                if (SUF(ccnn_gemm)(i1 - i0, K, PQ, &A, &B, dwt + i0 * K, K) != CCNN_OK) {
+                const REAL *xpad = SUF(gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, c0,
+                                                       c1 - c0 + 1, hp, wp);
+                const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, i0 - c0 * R * S, hp, wp};
+                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
+                if (!xpad || SUF(ccnn_gemm)(i1 - i0, K, PQ, &A, &B, dwt + i0 * K, K, n == 0, NULL) != CCNN_OK) {
                     #pragma omp atomic write
                     err = CCNN_ENOMEM;
                     break;

@@ -56,10 +56,12 @@ static void split_tiles(int64_t len, int64_t tile, int64_t tid, int64_t nthr,
 /* C (m x n, ldc) += A (m x k) * B (k x n), A[i,p] = a[i*ars + p*acs],
  * B[p,j] = b[p*brs + j*bcs]; run by the calling team: each thread takes
  * whole 6-row tiles of C when m is the longer side, else whole NR-column
- * tiles.  Returns CCNN_OK or CCNN_ENOMEM. */
+ * tiles.  overwrite: C = A * B instead of C += A * B.  Returns CCNN_OK or
+ * CCNN_ENOMEM. */
 static int SUF(team_gemm)(REAL *c, int64_t ldc, int64_t m, int64_t n, int64_t k,
                           const REAL *a, int64_t ars, int64_t acs,
-                          const REAL *b, int64_t brs, int64_t bcs, int64_t tid, int64_t nthr)
+                          const REAL *b, int64_t brs, int64_t bcs, int overwrite,
+                          int64_t tid, int64_t nthr)
 {
     int64_t lo, hi;
     const int by_rows = m / 6 >= n / NR_TILE;
@@ -68,11 +70,11 @@ static int SUF(team_gemm)(REAL *c, int64_t ldc, int64_t m, int64_t n, int64_t k,
     if (by_rows) {
         const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, a + lo * ars, ars, acs, NULL, 0};
         const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, b, brs, bcs, NULL, 0};
-        return SUF(ccnn_gemm)(hi - lo, n, k, &A, &B, c + lo * ldc, ldc);
+        return SUF(ccnn_gemm)(hi - lo, n, k, &A, &B, c + lo * ldc, ldc, overwrite, NULL);
     }
     const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, a, ars, acs, NULL, 0};
     const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, b + lo * bcs, brs, bcs, NULL, 0};
-    return SUF(ccnn_gemm)(m, hi - lo, k, &A, &B, c + lo, ldc);
+    return SUF(ccnn_gemm)(m, hi - lo, k, &A, &B, c + lo, ldc, overwrite, NULL);
 }
 
 int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
@@ -95,7 +97,7 @@ int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, cons
         for (int64_t i = r0; i < r1; i++)
             for (int64_t j = 0; j < U; j++) out[i * U + j] = bias ? bias[j] : (REAL)0;
         #pragma omp barrier
-        if (SUF(team_gemm)(out, U, N, U, IN, inp, IN, 1, weight, U, 1, tid, nthr) != CCNN_OK) {
+        if (SUF(team_gemm)(out, U, N, U, IN, inp, IN, 1, weight, U, 1, 0, tid, nthr) != CCNN_OK) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
         }
@@ -111,10 +113,11 @@ int SUF(ccnn_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL 
                              const ccnn_dense_dims *d, int nthreads)
 {
     const int64_t N = d->n, IN = d->in, U = d->units;
-    if (dinp) memset(dinp, 0, sizeof(REAL) * (size_t)(N * IN));
-    if (dweight) memset(dweight, 0, sizeof(REAL) * (size_t)(IN * U));
     if (dbias) memset(dbias, 0, sizeof(REAL) * (size_t)U);
-    if (N == 0) return CCNN_OK;
+    if (N == 0) {   /* empty sums (the products below overwrite every element otherwise) */
+        if (dweight) memset(dweight, 0, sizeof(REAL) * (size_t)(IN * U));
+        return CCNN_OK;
+    }
     const REAL *dz = dout;                                       /* (n, units) */
     if (relu_out) {
         REAL *buf = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(N * U));
@@ -137,9 +140,9 @@ int SUF(ccnn_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL 
 #endif
         int e = CCNN_OK;
         if (dweight)   /* (in x units) = inp^T (in x n) * dz (n x units) */
-            e |= SUF(team_gemm)(dweight, U, IN, U, N, inp, 1, IN, dz, U, 1, tid, nthr);
+            e |= SUF(team_gemm)(dweight, U, IN, U, N, inp, 1, IN, dz, U, 1, 1, tid, nthr);
         if (dinp)      /* (n x in) = dz (n x units) * weight^T (units x in) */
-            e |= SUF(team_gemm)(dinp, IN, N, IN, U, dz, U, 1, weight, 1, U, tid, nthr);
+            e |= SUF(team_gemm)(dinp, IN, N, IN, U, dz, U, 1, weight, 1, U, 1, tid, nthr);
         if (e != CCNN_OK) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;

@@ -1,14 +1,22 @@
-/* gemm.c -- packed, register-blocked GEMM with implicit-im2col B (see gemm.h).
+/* gemm.c -- packed, register-blocked GEMM with implicit-im2col operands (see gemm.h).
  *
  * Loop nest (Goto / BLIS):  jc (NC columns of C) -> pc (KC of the inner
  * dimension; pack a KC x NC panel of B) -> ic (MC rows; pack an MC x KC block
  * of A) -> jr (NR) -> ir (MR) -> micro-kernel: an MR x NR tile of C kept in
- * registers for the whole KC loop.
+ * registers for the whole KC loop.  When A is a single block (m <= MC, e.g. the
+ * convolution forward with at most 96 filters) each KC x NR micro-panel of B
+ * is packed just before its micro-kernels run instead, while it is in L1.
  *
- * Micro-kernels: AVX2+FMA intrinsics (float 6x16, double 6x8) chosen at run
- * time when the CPU has them, else a portable C kernel compiled with
- * target_clones (it is also the reference the fast one is tested against
- * through CCNN_GEMM_GENERIC=1).
+ * Packing: an im2col operand is read from a zero-framed image, so each of its
+ * rows is a strided line of that image broken only at output-row ends; the
+ * AVX2 packers load 8 columns as one to three vector loads merged by lane
+ * masks, and transpose 6 x 8 (A) or 8 x 8 (B = dy^T) blocks in registers.
+ *
+ * Micro-kernels: AVX2+FMA intrinsics (float 6x16, double 6x8; for each tile
+ * height 1..6) chosen at run time when the CPU has them, else a portable C
+ * kernel compiled with target_clones (it is also the reference the fast one is
+ * tested against through CCNN_GEMM_GENERIC=1, which also turns the AVX2
+ * packers off).
  */
 #ifndef REAL
 #include <pthread.h>
@@ -94,66 +102,404 @@ const char *ccnn_gemm_kernel_name(void)
 
 #ifdef CCNN_X86
 /* The AVX2 micro-kernels keep the 6 x 2 vector tile of C in twelve named
- * registers (an array would be spilled to the stack by GCC). */
-#define ROW_FMA(i, unused, fma, bcast, c0, c1)                                        \
-    do { const __typeof__(b0) ai = bcast(a + (i)); c0 = fma(ai, b0, c0); c1 = fma(ai, b1, c1); } while (0)
-#define ROW_STORE(i, load, store, add, c0, c1, half)                                 \
-    do { store(c + (i) * ldc, add(load(c + (i) * ldc), c0));                         \
-         store(c + (i) * ldc + (half), add(load(c + (i) * ldc + (half)), c1)); } while (0)
+ * registers (an array would be spilled to the stack by GCC).  They are
+ * instantiated for each row count M = 1..6 of the tile (rows past M are
+ * neither computed nor stored), and either add the product to C or, with
+ * `ow`, overwrite C with it (plus bias[i] on row i when bias is not NULL). */
+#define ROW_FMA(i, fma, bcast, c0, c1)                                               \
+    do { if (M > (i)) { const __typeof__(b0) ai = bcast(a + (i));                     \
+                        c0 = fma(ai, b0, c0); c1 = fma(ai, b1, c1); } } while (0)
+#define ROW_STORE(i, load, store, add, bset, c0, c1, half)                           \
+    do { if (M > (i)) {                                                              \
+        if (ow) { if (bias) { c0 = add(c0, bset(bias[i])); c1 = add(c1, bset(bias[i])); } \
+                  store(c + (i) * ldc, c0); store(c + (i) * ldc + (half), c1); }     \
+        else { store(c + (i) * ldc, add(load(c + (i) * ldc), c0));                   \
+               store(c + (i) * ldc + (half), add(load(c + (i) * ldc + (half)), c1)); } } } while (0)
 
-/* c (6 x 16, ldc) += a_packed (kc x 6) * b_packed (kc x 16) */
-__attribute__((target("avx2,fma")))
-static void ukernel_avx2_f32(int64_t kc, const float *restrict a, const float *restrict b,
-                             float *restrict c, int64_t ldc)
+/* c (M x 16, ldc) (+)= a_packed (kc x 6, rows < M used) * b_packed (kc x 16) */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ukernel_avx2_f32_m(int64_t kc, const float *restrict a, const float *restrict b,
+                                      float *restrict c, int64_t ldc, const int M, int ow,
+                                      const float *bias)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+    #pragma GCC unroll 4
     for (int64_t p = 0; p < kc; p++) {
         const __m256 b0 = _mm256_load_ps(b), b1 = _mm256_load_ps(b + 8);
-        ROW_FMA(0, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c00, c01);
-        ROW_FMA(1, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c10, c11);
-        ROW_FMA(2, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c20, c21);
-        ROW_FMA(3, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c30, c31);
-        ROW_FMA(4, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c40, c41);
-        ROW_FMA(5, _, _mm256_fmadd_ps, _mm256_broadcast_ss, c50, c51);
+        ROW_FMA(0, _mm256_fmadd_ps, _mm256_broadcast_ss, c00, c01);
+        ROW_FMA(1, _mm256_fmadd_ps, _mm256_broadcast_ss, c10, c11);
+        ROW_FMA(2, _mm256_fmadd_ps, _mm256_broadcast_ss, c20, c21);
+        ROW_FMA(3, _mm256_fmadd_ps, _mm256_broadcast_ss, c30, c31);
+        ROW_FMA(4, _mm256_fmadd_ps, _mm256_broadcast_ss, c40, c41);
+        ROW_FMA(5, _mm256_fmadd_ps, _mm256_broadcast_ss, c50, c51);
         a += 6;
         b += 16;
     }
-    ROW_STORE(0, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c00, c01, 8);
-    ROW_STORE(1, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c10, c11, 8);
-    ROW_STORE(2, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c20, c21, 8);
-    ROW_STORE(3, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c30, c31, 8);
-    ROW_STORE(4, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c40, c41, 8);
-    ROW_STORE(5, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, c50, c51, 8);
+    ROW_STORE(0, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_set1_ps, c00, c01, 8);
+    ROW_STORE(1, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_set1_ps, c10, c11, 8);
+    ROW_STORE(2, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_set1_ps, c20, c21, 8);
+    ROW_STORE(3, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_set1_ps, c30, c31, 8);
+    ROW_STORE(4, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_set1_ps, c40, c41, 8);
+    ROW_STORE(5, _mm256_loadu_ps, _mm256_storeu_ps, _mm256_add_ps, _mm256_set1_ps, c50, c51, 8);
 }
 
-/* c (6 x 8, ldc) += a_packed (kc x 6) * b_packed (kc x 8) */
-__attribute__((target("avx2,fma")))
-static void ukernel_avx2_f64(int64_t kc, const double *restrict a, const double *restrict b,
-                             double *restrict c, int64_t ldc)
+/* c (M x 8, ldc) (+)= a_packed (kc x 6, rows < M used) * b_packed (kc x 8) */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void ukernel_avx2_f64_m(int64_t kc, const double *restrict a, const double *restrict b,
+                                      double *restrict c, int64_t ldc, const int M, int ow,
+                                      const double *bias)
 {
     __m256d c00 = _mm256_setzero_pd(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256d c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
     for (int64_t p = 0; p < kc; p++) {
         const __m256d b0 = _mm256_load_pd(b), b1 = _mm256_load_pd(b + 4);
-        ROW_FMA(0, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c00, c01);
-        ROW_FMA(1, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c10, c11);
-        ROW_FMA(2, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c20, c21);
-        ROW_FMA(3, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c30, c31);
-        ROW_FMA(4, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c40, c41);
-        ROW_FMA(5, _, _mm256_fmadd_pd, _mm256_broadcast_sd, c50, c51);
+        ROW_FMA(0, _mm256_fmadd_pd, _mm256_broadcast_sd, c00, c01);
+        ROW_FMA(1, _mm256_fmadd_pd, _mm256_broadcast_sd, c10, c11);
+        ROW_FMA(2, _mm256_fmadd_pd, _mm256_broadcast_sd, c20, c21);
+        ROW_FMA(3, _mm256_fmadd_pd, _mm256_broadcast_sd, c30, c31);
+        ROW_FMA(4, _mm256_fmadd_pd, _mm256_broadcast_sd, c40, c41);
+        ROW_FMA(5, _mm256_fmadd_pd, _mm256_broadcast_sd, c50, c51);
         a += 6;
         b += 8;
     }
-    ROW_STORE(0, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c00, c01, 4);
-    ROW_STORE(1, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c10, c11, 4);
-    ROW_STORE(2, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c20, c21, 4);
-    ROW_STORE(3, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c30, c31, 4);
-    ROW_STORE(4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c40, c41, 4);
-    ROW_STORE(5, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, c50, c51, 4);
+    ROW_STORE(0, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_set1_pd, c00, c01, 4);
+    ROW_STORE(1, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_set1_pd, c10, c11, 4);
+    ROW_STORE(2, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_set1_pd, c20, c21, 4);
+    ROW_STORE(3, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_set1_pd, c30, c31, 4);
+    ROW_STORE(4, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_set1_pd, c40, c41, 4);
+    ROW_STORE(5, _mm256_loadu_pd, _mm256_storeu_pd, _mm256_add_pd, _mm256_set1_pd, c50, c51, 4);
 }
+
+/* the row-count instantiations: ukernel_avx2_<type>(kc, a, b, c, ldc, mr, ow, bias), 1 <= mr <= 6 */
+#define UK_DISPATCH(T, NAME, BODY)                                                               \
+    __attribute__((target("avx2,fma"))) static void NAME(int64_t kc, const T *restrict a,        \
+                                                         const T *restrict b, T *restrict c,     \
+                                                         int64_t ldc, int64_t mr, int ow,        \
+                                                         const T *bias)                          \
+    {                                                                                            \
+        switch (mr) {                                                                            \
+        case 6: BODY(kc, a, b, c, ldc, 6, ow, bias); break;                                            \
+        case 5: BODY(kc, a, b, c, ldc, 5, ow, bias); break;                                            \
+        case 4: BODY(kc, a, b, c, ldc, 4, ow, bias); break;                                            \
+        case 3: BODY(kc, a, b, c, ldc, 3, ow, bias); break;                                            \
+        case 2: BODY(kc, a, b, c, ldc, 2, ow, bias); break;                                            \
+        default: BODY(kc, a, b, c, ldc, 1, ow, bias); break;                                           \
+        }                                                                                        \
+    }
+UK_DISPATCH(float, ukernel_avx2_f32, ukernel_avx2_f32_m)
+UK_DISPATCH(double, ukernel_avx2_f64, ukernel_avx2_f64_m)
+#undef UK_DISPATCH
 #undef ROW_FMA
 #undef ROW_STORE
+#endif
+
+/* ---- im2col column chunks: the packing routines walk the im2col columns 8 at
+ * a time.  Column j of the operand reads xpad_row[colb(j)], colb(oh*Q + ow) =
+ * oh*sh*wp + ow*sw; a chunk of 8 columns is made of up to 3 runs along an
+ * output row, each a stride-sw line of xpad, so a vector kernel loads it as up
+ * to 3 (strided) vector loads merged by lane masks.  Chunks of more runs, or
+ * with fewer than 8 columns, take the scalar path through off[]. ---- */
+#define CHUNK_RUNS 3
+typedef struct {
+    int32_t mask[CHUNK_RUNS][8];   /* mask[k][l] = -1 when lane l belongs to run k >= 1 */
+    int64_t rel[CHUNK_RUNS];       /* run k: lane l reads xpad_row[rel[k] + l*sw] */
+    int64_t off[8];                /* lane l reads xpad_row[off[l]] (l < nvalid) */
+    int nruns;                     /* 1..CHUNK_RUNS, or 0: more (scalar path only) */
+    int nvalid;                    /* lanes that are columns of the operand; the rest are 0 */
+} ccnn_chunk8;
+
+/* Rows of the next micro-tile (and packed A panel) when `rem` rows of a block
+ * are left: 6, except that the last 7..11 rows make two tiles of 3..6 rows --
+ * a tile of 1 or 2 rows has too few independent FMA chains to hide their
+ * latency, so 8 rows run faster as 4 + 4 than as 6 + 2. */
+static inline int64_t tile_rows(int64_t rem)
+{
+    if (rem <= 6) return rem;
+    return rem >= 12 ? 6 : (rem + 1) / 2;
+}
+
+/* ch[0 .. nchunks) <- the chunks of im2col columns col0 .. col0+ncols-1
+ * (chunks past the last column have no valid lanes) */
+static void make_chunks(ccnn_chunk8 *ch, int64_t nchunks, const ccnn_conv2d_dims *d, int64_t wp,
+                        int64_t col0, int64_t ncols)
+{
+    const int64_t Q = d->q, sw = d->stride_w, shw = d->stride_h * wp;
+    int64_t oh = col0 / Q, ow = col0 % Q;
+    for (int64_t j0 = 0; j0 < 8 * nchunks; j0 += 8, ch++) {
+        const int nvalid = (int)(ncols - j0 < 8 ? (ncols - j0 > 0 ? ncols - j0 : 0) : 8);
+        int nruns = 0;
+        memset(ch->mask, 0, sizeof ch->mask);
+        for (int l = 0; l < nvalid; l++) {
+            const int64_t off = oh * shw + ow * sw;
+            ch->off[l] = off;
+            if (l == 0 || off != ch->off[l - 1] + sw) {          /* a new run starts */
+                if (nruns < CHUNK_RUNS) ch->rel[nruns] = off - l * sw;
+                nruns++;
+            }
+            if (nruns >= 2 && nruns <= CHUNK_RUNS) ch->mask[nruns - 1][l] = -1;
+            if (++ow == Q) { ow = 0; oh++; }
+        }
+        for (int l = nvalid; l < 8; l++) ch->off[l] = 0;
+        ch->nruns = nruns <= CHUNK_RUNS && nvalid == 8 ? nruns : 0;
+        ch->nvalid = nvalid;
+    }
+}
+
+/* ch[0 .. ceil(ncols/8)) <- chunks of the columns 0 .. ncols-1 of a row-major row */
+static void make_chunks_contiguous(ccnn_chunk8 *ch, int64_t ncols)
+{
+    for (int64_t j0 = 0; j0 < ncols; j0 += 8, ch++) {
+        const int nvalid = (int)(ncols - j0 < 8 ? ncols - j0 : 8);
+        memset(ch->mask, 0, sizeof ch->mask);
+        ch->rel[0] = j0;
+        for (int l = 0; l < 8; l++) ch->off[l] = l < nvalid ? j0 + l : 0;
+        ch->nruns = nvalid == 8 ? 1 : 0;
+        ch->nvalid = nvalid;
+    }
+}
+
+/* off[i] = offset in xpad of im2col row row0 + i: (c*hp + r*dh)*wp + s*dw */
+static void make_rowoffs(int64_t *off, const ccnn_conv2d_dims *d, int64_t hp, int64_t wp,
+                         int64_t row0, int64_t nrows)
+{
+    const int64_t R = d->r, S = d->s;
+    int64_t c = row0 / (R * S), r = (row0 / S) % R, s = row0 % S;
+    for (int64_t i = 0; i < nrows; i++) {
+        off[i] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
+        if (++s == S) { s = 0; if (++r == R) { r = 0; c++; } }
+    }
+}
+
+#ifdef CCNN_X86
+/* lane l of the chunk ch of the row at src (see ccnn_chunk8); sw is 1 or 2 and
+ * ch->nruns >= 1.  Lanes of other runs are loaded too (from within the slack
+ * around xpad) and masked away. */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 line_load(const float *p, int sw)
+{
+    if (sw == 1) return _mm256_loadu_ps(p);
+    const __m256 a = _mm256_loadu_ps(p), b = _mm256_loadu_ps(p + 8);
+    const __m256 t = _mm256_shuffle_ps(a, b, 0x88);            /* a0 a2 b0 b2 | a4 a6 b4 b6 */
+    return _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(t), 0xD8));
+}
+
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 chunk_load(const float *src, const ccnn_chunk8 *ch, int sw)
+{
+    __m256 v = line_load(src + ch->rel[0], sw);
+    if (ch->nruns > 1) {
+        v = _mm256_blendv_ps(v, line_load(src + ch->rel[1], sw),
+                             _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)ch->mask[1])));
+        if (ch->nruns > 2)
+            v = _mm256_blendv_ps(v, line_load(src + ch->rel[2], sw),
+                                 _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)ch->mask[2])));
+    }
+    return v;
+}
+
+/* scalar twin of chunk_load for any chunk: 0 in lanes >= nvalid */
+__attribute__((target("avx2,fma"), always_inline))
+static inline __m256 chunk_load_scalar(const float *src, const ccnn_chunk8 *ch)
+{
+    float t[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+    for (int l = 0; l < ch->nvalid; l++) t[l] = src[ch->off[l]];
+    return _mm256_loadu_ps(t);
+}
+
+/* bp (npanel panels of kc x 16) <- rows rowoff[0..kc) of the im2col operand at
+ * xpad, columns of the chunks ch (two per panel) */
+__attribute__((target("avx2,fma")))
+static void pack_b_im2col_avx2_f32(float *restrict bp, const float *xpad,
+                                   const int64_t *rowoff, const ccnn_chunk8 *ch,
+                                   int64_t npanel, int64_t kc, int sw)
+{
+    for (int64_t jp = 0; jp < npanel; jp++, ch += 2, bp += 16 * kc) {
+        const ccnn_chunk8 *c0 = ch, *c1 = ch + 1;
+        if (c0->nruns == 1 && c1->nruns == 1 && c1->rel[0] == c0->rel[0] + 8 * sw) {
+            /* one run: 16 consecutive (strided) elements per row */
+            const int64_t rel = c0->rel[0];
+            if (sw == 1) {
+                for (int64_t p = 0; p < kc; p++) {
+                    const float *src = xpad + rowoff[p] + rel;
+                    _mm256_store_ps(bp + 16 * p, _mm256_loadu_ps(src));
+                    _mm256_store_ps(bp + 16 * p + 8, _mm256_loadu_ps(src + 8));
+                }
+            } else {
+                for (int64_t p = 0; p < kc; p++) {
+                    const float *src = xpad + rowoff[p] + rel;
+                    _mm256_store_ps(bp + 16 * p, line_load(src, 2));
+                    _mm256_store_ps(bp + 16 * p + 8, line_load(src + 16, 2));
+                }
+            }
+            continue;
+        }
+        if (c0->nruns && c0->nruns <= 2 && c1->nruns && c1->nruns <= 2) {
+            /* each half is one or two runs: two loads merged by a lane mask */
+            const int64_t a0 = c0->rel[0], b0 = c0->nruns == 2 ? c0->rel[1] : a0;
+            const int64_t a1 = c1->rel[0], b1 = c1->nruns == 2 ? c1->rel[1] : a1;
+            const __m256 m0 = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)c0->mask[1]));
+            const __m256 m1 = _mm256_castsi256_ps(_mm256_loadu_si256((const __m256i *)c1->mask[1]));
+            if (sw == 1) {
+                for (int64_t p = 0; p < kc; p++) {
+                    const float *src = xpad + rowoff[p];
+                    _mm256_store_ps(bp + 16 * p, _mm256_blendv_ps(_mm256_loadu_ps(src + a0),
+                                                                  _mm256_loadu_ps(src + b0), m0));
+                    _mm256_store_ps(bp + 16 * p + 8, _mm256_blendv_ps(_mm256_loadu_ps(src + a1),
+                                                                      _mm256_loadu_ps(src + b1), m1));
+                }
+            } else {
+                for (int64_t p = 0; p < kc; p++) {
+                    const float *src = xpad + rowoff[p];
+                    _mm256_store_ps(bp + 16 * p, _mm256_blendv_ps(line_load(src + a0, 2),
+                                                                  line_load(src + b0, 2), m0));
+                    _mm256_store_ps(bp + 16 * p + 8, _mm256_blendv_ps(line_load(src + a1, 2),
+                                                                      line_load(src + b1, 2), m1));
+                }
+            }
+            continue;
+        }
+        for (int64_t p = 0; p < kc; p++) {
+            const float *src = xpad + rowoff[p];
+            __m256 v0, v1;
+            if (c0->nruns) v0 = sw == 1 ? chunk_load(src, c0, 1) : chunk_load(src, c0, 2);
+            else v0 = chunk_load_scalar(src, c0);
+            if (c1->nruns) v1 = sw == 1 ? chunk_load(src, c1, 1) : chunk_load(src, c1, 2);
+            else v1 = chunk_load_scalar(src, c1);
+            _mm256_store_ps(bp + 16 * p, v0);
+            _mm256_store_ps(bp + 16 * p + 8, v1);
+        }
+    }
+}
+
+/* Six rows r0..r5 of 8 columns -> the 8 columns at dst + 6*t, t = 0..7 (MR = 6 layout) */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void store_6x8_transposed(float *dst, __m256 r0, __m256 r1, __m256 r2, __m256 r3,
+                                        __m256 r4, __m256 r5)
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1);
+    const __m256 t2 = _mm256_unpacklo_ps(r2, r3), t3 = _mm256_unpackhi_ps(r2, r3);
+    const __m256 t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    /* column t: rows 0-3 in u[t % 4] (low half for t < 4), rows 4-5 in t4 / t5 */
+    const __m128 e0 = _mm256_castps256_ps128(t4), e1 = _mm256_castps256_ps128(t5);
+    const __m128 e2 = _mm256_extractf128_ps(t4, 1), e3 = _mm256_extractf128_ps(t5, 1);
+    _mm_storeu_ps(dst + 0, _mm256_castps256_ps128(u0));  _mm_storel_pi((__m64 *)(dst + 4), e0);
+    _mm_storeu_ps(dst + 6, _mm256_castps256_ps128(u1));  _mm_storeh_pi((__m64 *)(dst + 10), e0);
+    _mm_storeu_ps(dst + 12, _mm256_castps256_ps128(u2)); _mm_storel_pi((__m64 *)(dst + 16), e1);
+    _mm_storeu_ps(dst + 18, _mm256_castps256_ps128(u3)); _mm_storeh_pi((__m64 *)(dst + 22), e1);
+    _mm_storeu_ps(dst + 24, _mm256_extractf128_ps(u0, 1)); _mm_storel_pi((__m64 *)(dst + 28), e2);
+    _mm_storeu_ps(dst + 30, _mm256_extractf128_ps(u1, 1)); _mm_storeh_pi((__m64 *)(dst + 34), e2);
+    _mm_storeu_ps(dst + 36, _mm256_extractf128_ps(u2, 1)); _mm_storel_pi((__m64 *)(dst + 40), e3);
+    _mm_storeu_ps(dst + 42, _mm256_extractf128_ps(u3, 1)); _mm_storeh_pi((__m64 *)(dst + 46), e3);
+}
+
+/* ap (panels of kc x 6) <- rows i < mc (the row at base + rowoff[i]) and the kc
+ * columns of the chunks ch; rows mc .. of the last panel are 0 */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void pack_a_chunks_sw(float *restrict ap, const float *base, const int64_t *rowoff,
+                                    const ccnn_chunk8 *ch, int64_t mc, int64_t kc, const int sw)
+{
+    for (int64_t ir = 0, mr; ir < mc; ir += mr, ap += 6 * kc) {
+        mr = tile_rows(mc - ir);
+        const float *s0 = base + rowoff[ir];
+        const float *s1 = base + rowoff[ir + (mr > 1 ? 1 : 0)];
+        const float *s2 = base + rowoff[ir + (mr > 2 ? 2 : 0)];
+        const float *s3 = base + rowoff[ir + (mr > 3 ? 3 : 0)];
+        const float *s4 = base + rowoff[ir + (mr > 4 ? 4 : 0)];
+        const float *s5 = base + rowoff[ir + (mr > 5 ? 5 : 0)];
+        for (int64_t p = 0, q = 0; p < kc; p += 8, q++) {
+            const ccnn_chunk8 *c = ch + q;
+            __m256 r0, r1, r2, r3, r4, r5;
+            if (c->nruns == 1) {
+                const int64_t rel = c->rel[0];
+                r0 = line_load(s0 + rel, sw); r1 = line_load(s1 + rel, sw);
+                r2 = line_load(s2 + rel, sw); r3 = line_load(s3 + rel, sw);
+                r4 = line_load(s4 + rel, sw); r5 = line_load(s5 + rel, sw);
+            } else if (c->nruns) {
+                r0 = chunk_load(s0, c, sw); r1 = chunk_load(s1, c, sw);
+                r2 = chunk_load(s2, c, sw); r3 = chunk_load(s3, c, sw);
+                r4 = chunk_load(s4, c, sw); r5 = chunk_load(s5, c, sw);
+            } else {
+                r0 = chunk_load_scalar(s0, c); r1 = chunk_load_scalar(s1, c);
+                r2 = chunk_load_scalar(s2, c); r3 = chunk_load_scalar(s3, c);
+                r4 = chunk_load_scalar(s4, c); r5 = chunk_load_scalar(s5, c);
+            }
+            if (mr < 6) {   /* rows past mc are 0 (they were loaded from row 0) */
+                const __m256 z = _mm256_setzero_ps();
+                if (mr < 2) r1 = z;
+                if (mr < 3) r2 = z;
+                if (mr < 4) r3 = z;
+                if (mr < 5) r4 = z;
+                r5 = z;
+            }
+            if (c->nvalid == 8) {
+                store_6x8_transposed(ap + 6 * p, r0, r1, r2, r3, r4, r5);
+            } else {
+                float t[48];
+                store_6x8_transposed(t, r0, r1, r2, r3, r4, r5);
+                memcpy(ap + 6 * p, t, sizeof(float) * 6 * (size_t)c->nvalid);
+            }
+        }
+    }
+}
+
+__attribute__((target("avx2,fma")))
+static void pack_a_chunks_avx2_f32(float *restrict ap, const float *base, const int64_t *rowoff,
+                                   const ccnn_chunk8 *ch, int64_t mc, int64_t kc, int sw)
+{
+    if (sw == 1) pack_a_chunks_sw(ap, base, rowoff, ch, mc, kc, 1);
+    else pack_a_chunks_sw(ap, base, rowoff, ch, mc, kc, 2);
+}
+
+/* 8x8 transpose of r[0..7] in place */
+__attribute__((target("avx2,fma"), always_inline))
+static inline void transpose8(__m256 r[8])
+{
+    const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+
+/* bp (panels of kc x 16) <- B[p, j] = src[j*cs + p] (a transposed row-major
+ * matrix, e.g. dy^T), p < kc, j < nc; columns nc .. of the last panel are 0 */
+__attribute__((target("avx2,fma")))
+static void pack_b_trans_avx2_f32(float *restrict bp, const float *src, int64_t cs,
+                                  int64_t kc, int64_t nc)
+{
+    for (int64_t jr = 0; jr < nc; jr += 16, bp += 16 * kc) {
+        const int64_t nr = nc - jr < 16 ? nc - jr : 16;
+        const float *row[16];
+        for (int j = 0; j < 16; j++) row[j] = src + (jr + (j < nr ? j : nr - 1)) * cs;
+        int64_t p = 0;
+        for (; p + 8 <= kc; p += 8) {
+            __m256 a[8], b[8];
+            for (int j = 0; j < 8; j++) {
+                a[j] = _mm256_loadu_ps(row[j] + p);
+                b[j] = j + 8 < nr ? _mm256_loadu_ps(row[j + 8] + p) : _mm256_setzero_ps();
+            }
+            for (int j = (int)nr; j < 8; j++) a[j] = _mm256_setzero_ps();
+            transpose8(a);
+            transpose8(b);
+            for (int t = 0; t < 8; t++) {
+                _mm256_store_ps(bp + 16 * (p + t), a[t]);
+                _mm256_store_ps(bp + 16 * (p + t) + 8, b[t]);
+            }
+        }
+        for (; p < kc; p++)
+            for (int j = 0; j < 16; j++) bp[16 * p + j] = j < nr ? row[j][p] : 0.0f;
+    }
+}
 #endif
 
 #define MR 6
@@ -162,30 +508,36 @@ static void ukernel_avx2_f64(int64_t kc, const double *restrict a, const double 
 
 #define REAL float
 #define SUF(name) name##_f32
+#define IS_F32 1
 #define NR 16
 #define NC 2048
 #include "gemm.c"
 #undef REAL
 #undef SUF
+#undef IS_F32
 #undef NR
 #undef NC
 
 #define REAL double
 #define SUF(name) name##_f64
+#define IS_F32 0
 #define NR 8
 #define NC 1024
 #include "gemm.c"
 #undef REAL
 #undef SUF
+#undef IS_F32
 #undef NR
 #undef NC
 
 #else /* ---- typed bodies: REAL, SUF, MR x NR tiles ------------------------- */
 
-/* c (MR x NR, ldc) += a_packed (kc x MR) * b_packed (kc x NR): portable kernel */
+/* c (mr x nr, ldc) (+)= a_packed (kc x MR) * b_packed (kc x NR): portable kernel
+ * (with `ow`, overwrites c with the product plus bias[i] on row i, bias may be NULL) */
 static CCNN_DISPATCH void SUF(ukernel_generic)(int64_t kc, const REAL *restrict a,
                                                const REAL *restrict b, REAL *restrict c,
-                                               int64_t ldc)
+                                               int64_t ldc, int64_t mr, int64_t nr, int ow,
+                                               const REAL *bias)
 {
     REAL acc[MR][NR];
     for (int i = 0; i < MR; i++)
@@ -197,136 +549,190 @@ static CCNN_DISPATCH void SUF(ukernel_generic)(int64_t kc, const REAL *restrict 
             for (int j = 0; j < NR; j++) acc[i][j] += ai * b[p * NR + j];
         }
     }
-    for (int i = 0; i < MR; i++)
-        for (int j = 0; j < NR; j++) c[i * ldc + j] += acc[i][j];
+    for (int64_t i = 0; i < mr; i++) {
+        const REAL c0 = ow && bias ? bias[i] : (REAL)0;
+        for (int64_t j = 0; j < nr; j++) c[i * ldc + j] = (ow ? c0 : c[i * ldc + j]) + acc[i][j];
+    }
 }
 
+/* c (mr x nr, ldc) (+)= one micro-tile: with `ow` C = A*B (+ bias[i] on row i
+ * when bias is not NULL), else C += A*B */
+__attribute__((always_inline))
 static inline void SUF(ukernel)(int64_t kc, const REAL *a, const REAL *b, REAL *c, int64_t ldc,
-                                int64_t mr, int64_t nr)
+                                int64_t mr, int64_t nr, int ow, const REAL *bias)
 {
-    REAL tmp[MR * NR];
-    REAL *dst = c;
-    int64_t ldd = ldc;
-    if (mr < MR || nr < NR) {   /* edge tile: compute into a zeroed buffer */
-        memset(tmp, 0, sizeof(tmp));
-        dst = tmp;
-        ldd = NR;
-    }
 #ifdef CCNN_X86
-    if (fast_kernels())
-        SUF(ukernel_avx2)(kc, a, b, dst, ldd);
-    else
+    if (fast_kernels()) {
+        if (nr == NR) {
+            SUF(ukernel_avx2)(kc, a, b, c, ldc, mr, ow, bias);
+            return;
+        }
+        REAL tmp[MR * NR];   /* a partial column panel: compute into a buffer */
+        SUF(ukernel_avx2)(kc, a, b, tmp, NR, mr, 1, NULL);
+        for (int64_t i = 0; i < mr; i++) {
+            const REAL c0 = ow && bias ? bias[i] : (REAL)0;
+            for (int64_t j = 0; j < nr; j++)
+                c[i * ldc + j] = (ow ? c0 : c[i * ldc + j]) + tmp[i * NR + j];
+        }
+        return;
+    }
 #endif
-        SUF(ukernel_generic)(kc, a, b, dst, ldd);
-    if (dst == tmp)
-        for (int64_t i = 0; i < mr; i++)
-            for (int64_t j = 0; j < nr; j++) c[i * ldc + j] += tmp[i * NR + j];
+    SUF(ukernel_generic)(kc, a, b, c, ldc, mr, nr, ow, bias);
 }
 
-/* Copy row `row` of the implicit im2col matrix of one image, columns
- * [col0, col0 + ncols), to dst[j * NRP-panel layout]: element j goes to
- * dst[(j / width) * panel + (j % width) * step]... expressed through `put`.
- *
- *   im2col[(c*R + r)*S + s, oh*Q + ow] = x[c, oh*sh - pt + r*dh, ow*sw - pl + s*dw]
- *
- * The columns are walked one output row (oh) at a time; inside it the valid
- * ow range is computed once, so the inner loops are plain copies and fills. */
-static inline void SUF(im2col_row)(REAL *restrict dst, int64_t width, int64_t panel, int64_t step,
-                                   const REAL *x, const ccnn_conv2d_dims *d, int64_t row,
-                                   int64_t col0, int64_t ncols)
+/* Packing scratch of one ccnn_gemm call, after the A and B panels in the
+ * CCNN_WS_GEMM workspace. */
+typedef struct {
+    int64_t rowoff_a[MC > KC ? MC : KC];      /* pack_a: offsets of the rows of A      */
+    int64_t rowoff_b[KC];                     /* pack_b: offsets of the rows of B      */
+    ccnn_chunk8 chunk_a[KC / 8 + 2];          /* pack_a: its kc columns                */
+    ccnn_chunk8 chunk_b[NC / 8 + 2];          /* pack_b: the nc columns of the block   */
+} SUF(gemm_scratch);
+
+#if IS_F32 && defined(CCNN_X86)
+/* the AVX2 im2col packing applies (strides 1 and 2 along a row) */
+static int SUF(im2col_fast)(const ccnn_gemm_operand *x)
 {
-    const int64_t H = d->h, W = d->w, R = d->r, S = d->s, Q = d->q;
-    const int64_t sw = d->stride_w;
-    const int64_t c = row / (R * S), r = (row / S) % R, s = row % S;
-    const REAL *xc = x + c * H * W;
-    const int64_t ihoff = r * d->dil_h - d->pad_top, iwoff = s * d->dil_w - d->pad_left;
-    int64_t qlo, qhi;
-    ccnn_valid_range(Q, sw, iwoff, W, &qlo, &qhi);
-    int64_t oh = col0 / Q, ow = col0 % Q, j = 0;
-    while (j < ncols) {
-        const int64_t seg = Q - ow < ncols - j ? Q - ow : ncols - j;
-        const int64_t ih = oh * d->stride_h + ihoff;
-        const int row_ok = (uint64_t)ih < (uint64_t)H;
-        const REAL *xrow = xc + ih * W + iwoff;      /* only read when row_ok */
-        for (int64_t t = 0; t < seg; ) {
-            /* a run of destination elements inside one panel */
-            const int64_t jj = j + t, in_panel = width - jj % width;
-            const int64_t run = seg - t < in_panel ? seg - t : in_panel;
-            REAL *out = dst + (jj / width) * panel + (jj % width) * step;
-            /* output columns q = q0 .. q0+run-1: zeros, a copy of the valid ones, zeros */
-            const int64_t q0 = ow + t;
-            int64_t a = row_ok ? (qlo > q0 ? qlo - q0 : 0) : run;
-            int64_t b = row_ok ? (qhi - q0 < run ? qhi - q0 : run) : run;
-            if (a > run) a = run;
-            if (b < a) b = a;
-            int64_t u = 0;
-            for (; u < a; u++) out[u * step] = 0;
-            if (step == 1 && sw == 1) {
-                const REAL *src = xrow + q0;
-                for (; u < b; u++) out[u] = src[u];
-            } else {
-                for (; u < b; u++) out[u * step] = xrow[(q0 + u) * sw];
-            }
-            for (; u < run; u++) out[u * step] = 0;
-            t += run;
+    return fast_kernels() && (x->conv->stride_w == 1 || x->conv->stride_w == 2);
+}
+#endif
+
+/* For an im2col A: the chunks of its columns pc .. pc+kc into sc. */
+static void SUF(prepare_a)(const ccnn_gemm_operand *a, int64_t pc, int64_t kc, SUF(gemm_scratch) *sc)
+{
+    if (a->kind == CCNN_OPERAND_IM2COL) make_chunks(sc->chunk_a, (kc + 7) / 8, a->conv, a->wp, pc, kc);
+}
+
+/* ap (ceil(mc/MR) panels of kc x MR) <- A[ic:ic+mc, pc:pc+kc], zero-padded;
+ * for an im2col A, sc holds prepare_a(a, pc, kc) */
+static void SUF(pack_a)(REAL *restrict ap, const ccnn_gemm_operand *a, int64_t ic, int64_t mc,
+                        int64_t pc, int64_t kc, SUF(gemm_scratch) *sc)
+{
+    if (a->kind == CCNN_OPERAND_IM2COL) {
+        const REAL *xpad = (const REAL *)a->ptr;
+        make_rowoffs(sc->rowoff_a, a->conv, a->hp, a->wp, a->row0 + ic, mc);
+#if IS_F32 && defined(CCNN_X86)
+        if (SUF(im2col_fast)(a)) {
+            pack_a_chunks_avx2_f32(ap, xpad, sc->rowoff_a, sc->chunk_a, mc, kc, (int)a->conv->stride_w);
+            return;
         }
-        j += seg;
-        ow = 0;
-        oh++;
-    }
-}
-
-/* ap (ceil(mc/MR) panels of kc x MR) <- A[ic:ic+mc, pc:pc+kc], zero-padded */
-static void SUF(pack_a)(REAL *restrict ap, const ccnn_gemm_operand *a,
-                        int64_t ic, int64_t mc, int64_t pc, int64_t kc)
-{
-    for (int64_t ir = 0; ir < mc; ir += MR) {
-        const int64_t mr = mc - ir < MR ? mc - ir : MR;
-        if (a->kind == CCNN_OPERAND_STRIDED) {
-            const REAL *a0 = (const REAL *)a->ptr;
-            const int64_t rsa = a->rs, csa = a->cs;
-            for (int64_t p = 0; p < kc; p++) {
-                const REAL *src = a0 + (ic + ir) * rsa + (pc + p) * csa;
-                int64_t i = 0;
-                for (; i < mr; i++) ap[p * MR + i] = src[i * rsa];
-                for (; i < MR; i++) ap[p * MR + i] = 0;
+#endif
+        for (int64_t ir = 0, mr; ir < mc; ir += mr, ap += MR * kc) {
+            mr = tile_rows(mc - ir);
+            for (int64_t i = 0; i < MR; i++) {
+                if (i >= mr) {
+                    for (int64_t p = 0; p < kc; p++) ap[p * MR + i] = 0;
+                    continue;
+                }
+                const REAL *src = xpad + sc->rowoff_a[ir + i];
+                for (int64_t p0 = 0; p0 < kc; p0 += 8) {
+                    const ccnn_chunk8 *c = sc->chunk_a + p0 / 8;
+                    REAL *dst = ap + p0 * MR + i;
+                    if (c->nruns == 1 && a->conv->stride_w == 1) {
+                        for (int l = 0; l < 8; l++) dst[l * MR] = src[c->rel[0] + l];
+                    } else {
+                        for (int l = 0; l < c->nvalid; l++) dst[l * MR] = src[c->off[l]];
+                    }
+                }
             }
-        } else {   /* im2col rows ic+ir+i, columns pc..pc+kc: element (i, p) at ap[p*MR + i] */
+        }
+        return;
+    }
+    const REAL *a0 = (const REAL *)a->ptr;
+    const int64_t rsa = a->rs, csa = a->cs;
+#if IS_F32 && defined(CCNN_X86)
+    if (csa == 1 && fast_kernels()) {   /* rows are contiguous: 6 x 8 transposes */
+        for (int64_t i = 0; i < mc; i++) sc->rowoff_a[i] = (ic + i) * rsa + pc;
+        make_chunks_contiguous(sc->chunk_a, kc);
+        pack_a_chunks_avx2_f32(ap, a0, sc->rowoff_a, sc->chunk_a, mc, kc, 1);
+        return;
+    }
+#endif
+    for (int64_t ir = 0, mr; ir < mc; ir += mr, ap += MR * kc) {
+        mr = tile_rows(mc - ir);
+        for (int64_t p = 0; p < kc; p++) {
+            const REAL *src = a0 + (ic + ir) * rsa + (pc + p) * csa;
             int64_t i = 0;
-            for (; i < mr; i++)
-                SUF(im2col_row)(ap + i, kc, 0, MR, (const REAL *)a->ptr, a->conv, a->row0 + ic + ir + i, pc, kc);
-            for (; i < MR; i++)
-                for (int64_t p = 0; p < kc; p++) ap[p * MR + i] = 0;
+            for (; i < mr; i++) ap[p * MR + i] = src[i * rsa];
+            for (; i < MR; i++) ap[p * MR + i] = 0;
         }
-        ap += MR * kc;
     }
 }
 
-/* bp (ceil(nc/NR) panels of kc x NR) <- B[pc:pc+kc, jc:jc+nc], zero-padded */
-static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b,
-                        int64_t pc, int64_t kc, int64_t jc, int64_t nc)
+/* For an im2col B: the chunks of the columns jc .. jc+nc (rounded up to whole
+ * NR panels) into sc. */
+static void SUF(prepare_b_cols)(const ccnn_gemm_operand *b, int64_t jc, int64_t nc,
+                                SUF(gemm_scratch) *sc)
+{
+    if (b->kind == CCNN_OPERAND_IM2COL)
+        make_chunks(sc->chunk_b, (nc + NR - 1) / NR * (NR / 8), b->conv, b->wp, jc, nc);
+}
+
+/* For an im2col B: the offsets of the rows pc .. pc+kc into sc. */
+static void SUF(prepare_b_rows)(const ccnn_gemm_operand *b, int64_t pc, int64_t kc,
+                                SUF(gemm_scratch) *sc)
+{
+    if (b->kind == CCNN_OPERAND_IM2COL)
+        make_rowoffs(sc->rowoff_b, b->conv, b->hp, b->wp, b->row0 + pc, kc);
+}
+
+/* bp (ceil(nc/NR) panels of kc x NR) <- B[pc:pc+kc, jc+j0 : jc+j0+nc], zero-padded;
+ * for an im2col B, sc holds prepare_b_cols(b, jc, ...) and prepare_b_rows(b, pc, kc),
+ * and j0 % NR == 0 */
+static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b, int64_t pc, int64_t kc,
+                        int64_t jc, int64_t j0, int64_t nc, const SUF(gemm_scratch) *sc)
 {
     if (b->kind == CCNN_OPERAND_IM2COL) {
-        /* row p of the block -> element j of it lives at bp[(j/NR)*kc*NR + p*NR + j%NR] */
-        for (int64_t p = 0; p < kc; p++)
-            SUF(im2col_row)(bp + p * NR, NR, kc * NR, 1, (const REAL *)b->ptr, b->conv,
-                            b->row0 + pc + p, jc, nc);
-        const int64_t tail = nc % NR;           /* zero the padding columns of the last panel */
-        if (tail)
-            for (int64_t p = 0; p < kc; p++)
-                for (int64_t j = tail; j < NR; j++) bp[(nc / NR) * kc * NR + p * NR + j] = 0;
+        const REAL *xpad = (const REAL *)b->ptr;
+        const ccnn_chunk8 *ch = sc->chunk_b + j0 / 8;
+        const int64_t npanel = (nc + NR - 1) / NR;
+#if IS_F32 && defined(CCNN_X86)
+        if (SUF(im2col_fast)(b)) {
+            pack_b_im2col_avx2_f32(bp, xpad, sc->rowoff_b, ch, npanel, kc, (int)b->conv->stride_w);
+            return;
+        }
+#endif
+        const int64_t sw = b->conv->stride_w;
+        for (int64_t jp = 0; jp < npanel; jp++, bp += NR * kc) {
+            for (int h = 0; h < NR / 8; h++, ch++) {   /* the panel's chunks of 8 columns */
+                REAL *dst = bp + 8 * h;
+                if (ch->nruns == 1 && sw == 1) {
+                    const int64_t rel = ch->rel[0];
+                    for (int64_t p = 0; p < kc; p++) {
+                        const REAL *src = xpad + sc->rowoff_b[p] + rel;
+                        for (int l = 0; l < 8; l++) dst[p * NR + l] = src[l];
+                    }
+                    continue;
+                }
+                for (int64_t p = 0; p < kc; p++) {
+                    const REAL *src = xpad + sc->rowoff_b[p];
+                    for (int l = 0; l < 8; l++) dst[p * NR + l] = l < ch->nvalid ? src[ch->off[l]] : (REAL)0;
+                }
+            }
+        }
         return;
     }
     const REAL *src0 = (const REAL *)b->ptr;
     const int64_t rs = b->rs, cs = b->cs;
-    for (int64_t jr = 0; jr < nc; jr += NR) {
+    jc += j0;
+#if IS_F32 && defined(CCNN_X86)
+    if (rs == 1 && fast_kernels()) {   /* B^T is row-major (e.g. B = dy^T): 8 x 8 transposes */
+        pack_b_trans_avx2_f32(bp, src0 + jc * cs + pc, cs, kc, nc);
+        return;
+    }
+#endif
+    for (int64_t jr = 0; jr < nc; jr += NR, bp += NR * kc) {
         const int64_t nr = nc - jr < NR ? nc - jr : NR;
         if (cs == 1) {
             for (int64_t p = 0; p < kc; p++) {
                 const REAL *src = src0 + (pc + p) * rs + (jc + jr);
-                int64_t j = 0;
-                for (; j < nr; j++) bp[p * NR + j] = src[j];
-                for (; j < NR; j++) bp[p * NR + j] = 0;
+                if (nr == NR) {
+                    for (int j = 0; j < NR; j++) bp[p * NR + j] = src[j];
+                } else {
+                    int64_t j = 0;
+                    for (; j < nr; j++) bp[p * NR + j] = src[j];
+                    for (; j < NR; j++) bp[p * NR + j] = 0;
+                }
             }
         } else {   /* column-wise: reads run along p (e.g. B = dy^T with rs == 1) */
             int64_t j = 0;
@@ -337,32 +743,62 @@ static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b,
             for (; j < NR; j++)
                 for (int64_t p = 0; p < kc; p++) bp[p * NR + j] = 0;
         }
-        bp += NR * kc;
     }
 }
 
 int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
-                   const ccnn_gemm_operand *b, REAL *c, int64_t ldc)
+                   const ccnn_gemm_operand *b, REAL *c, int64_t ldc, int overwrite,
+                   const REAL *bias)
 {
-    if (m <= 0 || n <= 0 || k <= 0) return CCNN_OK;
-    REAL *ap = (REAL *)ccnn_workspace(CCNN_WS_GEMM, sizeof(REAL) * (size_t)(MC * KC + KC * NC));
-    if (!ap) return CCNN_ENOMEM;
-    REAL *bp = ap + MC * KC;
-    const int64_t kblk = (k + ((k + KC - 1) / KC) - 1) / ((k + KC - 1) / KC);   /* equal KC blocks */
+    if (m <= 0 || n <= 0) return CCNN_OK;
+    if (k <= 0) {   /* an empty sum */
+        if (overwrite)
+            for (int64_t i = 0; i < m; i++)
+                for (int64_t j = 0; j < n; j++) c[i * ldc + j] = bias ? bias[i] : (REAL)0;
+        return CCNN_OK;
+    }
+    const size_t panels = sizeof(REAL) * (size_t)(MC * KC + KC * NC);
+    char *ws = (char *)ccnn_workspace(CCNN_WS_GEMM, panels + sizeof(SUF(gemm_scratch)));
+    if (!ws) return CCNN_ENOMEM;
+    REAL *ap = (REAL *)(void *)ws, *bp = ap + MC * KC;
+    SUF(gemm_scratch) *sc = (SUF(gemm_scratch) *)(void *)(ws + panels);
+    /* equal blocks of at most KC, rounded up to whole chunks of 8 columns (so
+     * an im2col A packs whole chunks) */
+    const int64_t nkb = (k + KC - 1) / KC, kblk = ((k + nkb - 1) / nkb + 7) / 8 * 8;
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t nc = n - jc < NC ? n - jc : NC;
+        SUF(prepare_b_cols)(b, jc, nc, sc);
         for (int64_t pc = 0; pc < k; pc += kblk) {
             const int64_t kc = k - pc < kblk ? k - pc : kblk;
-            SUF(pack_b)(bp, b, pc, kc, jc, nc);
-            for (int64_t ic = 0; ic < m; ic += MC) {
-                const int64_t mc = m - ic < MC ? m - ic : MC;
-                SUF(pack_a)(ap, a, ic, mc, pc, kc);
+            const int ow = overwrite && pc == 0;
+            SUF(prepare_a)(a, pc, kc, sc);
+            SUF(prepare_b_rows)(b, pc, kc, sc);
+            if (m <= MC) {
+                /* one block of A: pack each B micro-panel just before the
+                 * micro-kernels use it, while it is still in L1 */
+                SUF(pack_a)(ap, a, 0, m, pc, kc, sc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
-                    for (int64_t ir = 0; ir < mc; ir += MR) {
-                        const int64_t mr = mc - ir < MR ? mc - ir : MR;
-                        SUF(ukernel)(kc, ap + ir * kc, bp + jr * kc,
-                                     c + (ic + ir) * ldc + jc + jr, ldc, mr, nr);
+                    SUF(pack_b)(bp, b, pc, kc, jc, jr, nr, sc);
+                    for (int64_t ir = 0, t = 0, mr; ir < m; ir += mr, t++) {
+                        mr = tile_rows(m - ir);
+                        SUF(ukernel)(kc, ap + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
+                                     bias ? bias + ir : NULL);
+                    }
+                }
+                continue;
+            }
+            SUF(pack_b)(bp, b, pc, kc, jc, 0, nc, sc);
+            for (int64_t ic = 0; ic < m; ic += MC) {
+                const int64_t mc = m - ic < MC ? m - ic : MC;
+                SUF(pack_a)(ap, a, ic, mc, pc, kc, sc);
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    const int64_t nr = nc - jr < NR ? nc - jr : NR;
+                    for (int64_t ir = 0, t = 0, mr; ir < mc; ir += mr, t++) {
+                        mr = tile_rows(mc - ir);
+                        SUF(ukernel)(kc, ap + t * MR * kc, bp + jr * kc,
+                                     c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, ow,
+                                     bias ? bias + ic + ir : NULL);
                     }
                 }
             }

@@ -4,10 +4,11 @@
  *     C (m x n, row-major, leading dim ldc)  +=  A (m x k) * B (k x n)
  *
  * A and B are each a strided matrix (so transposes are free) or an *implicit
- * im2col* view of one image of a convolution, packed straight from the image,
- * so the convolution never materialises its column buffer:
- *     im2col[(c*R + r)*S + s, p*Q + q] = x[c, p*sh - pt + r*dh, q*sw - pl + s*dw]
- * (entries that fall in the padding read as zero).
+ * im2col* view of one image of a convolution, packed straight from a
+ * zero-framed copy of the image, so the convolution never materialises its
+ * column buffer:
+ *     im2col[(c*R + r)*S + s, p*Q + q] = xpad[c, p*sh + r*dh, q*sw + s*dw]
+ * where xpad[c, i, j] = x[c, i - pt, j - pl] (0 in the padding).
  *
  * Serial: callers parallelise over images or over row blocks of C.  Packing
  * buffers come from a per-thread workspace that is reused across calls.
@@ -22,29 +23,41 @@ extern "C" {
 
 enum { CCNN_OPERAND_STRIDED = 0, CCNN_OPERAND_IM2COL = 1 };
 
+/* Elements of readable memory the im2col packing needs before and after a
+ * zero-framed image (it loads whole vectors and keeps only some lanes). */
+#define CCNN_GEMM_PAD_SLACK 32
+
 /* A GEMM operand: a strided matrix M[i, j] = ptr[i*rs + j*cs], or the implicit
- * im2col matrix of one image x (c, h, w) of the convolution `conv`:
- * rows (c, r, s) = (c*R + r)*S + s, columns (oh, ow) = oh*Q + ow. */
+ * im2col matrix of one zero-framed image xpad (c, hp, wp) of the convolution
+ * `conv` (only its r, s, p, q, strides and dilations are used):
+ *     M[i, oh*Q + ow] = xpad[c, oh*sh + r*dh, ow*sw + s*dw]
+ * with (c*R + r)*S + s = row0 + i.  ptr points at xpad[0, 0, 0]; the
+ * CCNN_GEMM_PAD_SLACK elements on either side of xpad must be readable. */
 typedef struct {
     int kind;
     const void *ptr;
     int64_t rs, cs;
     const ccnn_conv2d_dims *conv;
     int64_t row0;              /* im2col: the operand starts at this im2col row */
+    int64_t hp, wp;            /* im2col: extent of xpad */
 } ccnn_gemm_operand;
 
-/* C += A * B with C (m x n) row-major (leading dim ldc), A (m x k), B (k x n).
+/* C += A * B, or, when `overwrite`, C = A * B + bias (bias[i] added to row i;
+ * bias (m) may be NULL; C is then only written), with C (m x n) row-major
+ * (leading dim ldc), A (m x k), B (k x n).
  * Returns CCNN_OK, or CCNN_ENOMEM when the packing workspace cannot be had. */
 int ccnn_gemm_f32(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
-                  const ccnn_gemm_operand *b, float *c, int64_t ldc);
+                  const ccnn_gemm_operand *b, float *c, int64_t ldc, int overwrite,
+                  const float *bias);
 int ccnn_gemm_f64(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
-                  const ccnn_gemm_operand *b, double *c, int64_t ldc);
+                  const ccnn_gemm_operand *b, double *c, int64_t ldc, int overwrite,
+                  const double *bias);
 
 /* Per-thread scratch memory, 64-byte aligned, grown on demand and reused by
  * later calls on the same thread (never freed).  Slot CCNN_WS_GEMM belongs to
  * ccnn_gemm_*; callers use the others.  NULL when out of memory. */
-enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_CONV2 = 2, CCNN_WS_ACT = 3,
-       CCNN_WS_SLOTS = 4 };
+enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_CONV2 = 2, CCNN_WS_CONV3 = 3,
+       CCNN_WS_ACT = 4, CCNN_WS_SLOTS = 5 };
 void *ccnn_workspace(int slot, size_t bytes);
 
 /* Name of the micro-kernel in use ("avx2+fma 6x16" or "generic"). */
