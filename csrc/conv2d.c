@@ -446,6 +446,17 @@ static void SUF(bias_backward)(REAL *dbias, const REAL *dout, int64_t N, int64_t
     }
 }
 
+/* dst (q) = dout (q) * (out (q) > 0): one row of ReLU's backward */
+static CCNN_DISPATCH void SUF(relu_mask_row)(REAL *restrict dst, const REAL *restrict dout,
+                                             const REAL *restrict out, int64_t q)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < q; i++) {
+        const REAL keep = out[i] > 0 ? (REAL)1 : (REAL)0;   /* a select, so it vectorises */
+        dst[i] = dout[i] * keep;
+    }
+}
+
 /* Rows and columns of the padded image that the windows reach. */
 static inline void SUF(padded_extent)(const ccnn_conv2d_dims *d, int64_t *hp, int64_t *wp)
 {
@@ -592,24 +603,14 @@ static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
                     const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
                     const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
                     for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
-                        REAL *restrict dst = dyw + i * qv;
-                        const REAL *src = dy + i * Q;
-                        if (yo) {
-                            const REAL *ys = yo + i * Q;
-                            #pragma omp simd
-                            for (int64_t q = 0; q < Q; q++)
-                                dst[q] = src[q] * (ys[q] > 0 ? (REAL)1 : (REAL)0);
-                        } else {
-                            memcpy(dst, src, sizeof(REAL) * (size_t)Q);
-                        }
+                        if (yo)
+                            SUF(relu_mask_row)(dyw + i * qv, dy + i * Q, yo + i * Q, Q);
+                        else
+                            memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
                     }
-                    if (dbias)
-                        for (int64_t k = 0; k < K; k++) {
-                            double acc = 0.0;
-                            for (int64_t p = 0; p < P; p++)
-                                acc += SUF(ccnn_sum)(Q, dyw + (k * P + p) * qv);
-                            bpart[g * K + k] += acc;
-                        }
+                    if (dbias)   /* the rows' zero tails add nothing: one sum per plane */
+                        for (int64_t k = 0; k < K; k++)
+                            bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
                     SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
                 } else {
                     SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
