@@ -46,18 +46,48 @@ CONV_SHAPES = [  # name, N, Cin, H, W, Cout, k, stride, pad  (as ../shared/ancho
 POOL_SHAPES = [("book", (128, 10, 28, 28)), ("big", (32, 64, 56, 56))]
 
 
-def interleaved(fns, repeats, warmup=1):
-    """Median seconds of each callable, run round-robin."""
+SETTLE = 0.025  # seconds of untimed calls before each timed one (see interleaved)
+
+
+def interleaved(fns, repeats, warmup=1, settle=SETTLE):
+    """Median seconds of each callable, run round-robin.
+
+    ccnn and PyTorch each run their own OpenMP thread pool.  An idle pool
+    keeps spinning for about 10 ms after a call before its threads sleep
+    (measured here for both: ~10 ms of CPU burned in a sleep after one conv),
+    and waking sleeping threads costs milliseconds on this VM.  Timed back to
+    back, each candidate shares the cores with the other's spinning workers
+    (short calls -- the book's conv, pooling -- ran 2-5x slower for both);
+    timed after a pause, each pays the wake-up.  So with several candidates
+    every timed call is preceded by untimed calls of the same candidate for
+    at least SETTLE seconds: its own pool is awake, the other's has parked.
+    (settle=0 for calls that take seconds, where the 10 ms do not matter.)"""
+    settle = settle if len(fns) > 1 else 0.0
     for fn in fns.values():
         for _ in range(warmup):
             fn()
     times = {k: [] for k in fns}
     for _ in range(repeats):
         for k, fn in fns.items():
+            t_end = time.perf_counter() + settle
+            while settle and time.perf_counter() < t_end:
+                fn()
             t = time.perf_counter()
             fn()
             times[k].append(time.perf_counter() - t)
     return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def timed(fns, repeats):
+    """ccnn and torch interleaved (interleaved()), then the NumPy baseline on
+    its own: NumPy's OpenBLAS runs a third spinning thread pool, which would
+    otherwise slow down whichever candidate comes after it."""
+    fns = dict(fns)
+    baseline = fns.pop("numpy", None)
+    t = interleaved(fns, repeats)
+    if baseline is not None:
+        t.update(interleaved({"numpy": baseline}, max(1, repeats // 2)))
+    return t
 
 
 def row(table, case, t, work=None, unit="GFLOP/s"):
@@ -110,7 +140,7 @@ def bench_conv(table, repeats, threads_label=""):
             fns["torch"] = run_torch
         if not threads_label and name in ("book", "cifar5x5", "stride2"):
             fns["numpy"] = lambda: (numpy_ref.conv2d(x, w, b, s, p), numpy_ref.conv2d_backward(g, x, w, s, p))
-        row(table, f"conv {name} fwd+bwd{threads_label}", interleaved(fns, repeats), flops)
+        row(table, f"conv {name} fwd+bwd{threads_label}", timed(fns, repeats), flops)
 
 
 def bench_pool(table, repeats):
@@ -142,7 +172,7 @@ def bench_pool(table, repeats):
 
                 fns["torch"] = run_torch
             fns["numpy"] = lambda ref=ref: ref(x, g)
-            row(table, f"{kind}-pool {name} fwd+bwd", interleaved(fns, repeats), nbytes, "GB/s")
+            row(table, f"{kind}-pool {name} fwd+bwd", timed(fns, repeats), nbytes, "GB/s")
 
 
 def book_model():
@@ -192,7 +222,7 @@ def bench_adam(table, repeats):
         numpy_ref.adam_step(nps, grads, ms, vs, step[0])
 
     fns["numpy"] = run_numpy
-    row(table, f"adam step ({n} params)", interleaved(fns, repeats * 5), n * 4 * 7, "GB/s")
+    row(table, f"adam step ({n} params)", timed(fns, repeats * 5), n * 4 * 7, "GB/s")
 
 
 def load_fashion(limit=None):
@@ -227,7 +257,8 @@ def bench_epoch(table, repeats, quick):
                     topt.step()
 
             fns["torch"] = run_torch
-        row(table, f"book model epoch ({len(x)} imgs) b{bs}", interleaved(fns, max(1, repeats // 3)))
+        row(table, f"book model epoch ({len(x)} imgs) b{bs}",
+            interleaved(fns, max(1, repeats // 3), settle=0.0))
 
 
 def bench_threads(table, repeats):
