@@ -105,6 +105,22 @@ def _conv_activation(activation: Any) -> bool:
     raise ValueError(f"activation must be None or 'relu', got {activation!r}")
 
 
+def _fused_output(relu: bool, output: Any, out_shape: Tuple[int, ...], op: str,
+                  layout: str) -> Optional[np.ndarray]:
+    """The forward result a fused ReLU's backward needs (checked), or None."""
+    if not relu:
+        if output is not None:
+            raise ValueError("output is only used with activation='relu'")
+        return None
+    if output is None:
+        raise ValueError(f"activation='relu' needs output, the result of {op}(..., "
+                         f"activation='relu')")
+    output = chk.real_array(output, "output")
+    chk.check_ndim(output, len(out_shape), "output", layout)
+    chk.check_shape(output, out_shape, "output")
+    return output
+
+
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
            padding: Padding = 0, dilation: IntPair = 1,
            activation: Optional[str] = None) -> np.ndarray:
@@ -148,15 +164,7 @@ def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
     grad_out = chk.real_array(grad_out, "grad_out")
     chk.check_ndim(grad_out, 4, "grad_out", "(N, K, P, Q)")
     chk.check_shape(grad_out, out_shape, "grad_out")
-    if relu:
-        if output is None:
-            raise ValueError("activation='relu' needs output, the result of conv2d(..., "
-                             "activation='relu')")
-        output = chk.real_array(output, "output")
-        chk.check_ndim(output, 4, "output", "(N, K, P, Q)")
-        chk.check_shape(output, out_shape, "output")
-    elif output is not None:
-        raise ValueError("output is only used with activation='relu'")
+    output = _fused_output(relu, output, out_shape, "conv2d", "(N, K, P, Q)")
     dtype = chk.result_dtype(grad_out, x, weight)
     itemsize = np.dtype(dtype).itemsize
     chk.check_alloc(x.shape if need_input_grad else (0,), dtype, "conv2d_backward grad_x",
@@ -220,15 +228,7 @@ def dense_backward(grad_out: Any, x: Any, kernel: Any, need_input_grad: bool = T
     grad_out = chk.real_array(grad_out, "grad_out")
     chk.check_ndim(grad_out, 2, "grad_out", "(N, units)")
     chk.check_shape(grad_out, out_shape, "grad_out")
-    if relu:
-        if output is None:
-            raise ValueError("activation='relu' needs output, the result of dense(..., "
-                             "activation='relu')")
-        output = chk.real_array(output, "output")
-        chk.check_ndim(output, 2, "output", "(N, units)")
-        chk.check_shape(output, out_shape, "output")
-    elif output is not None:
-        raise ValueError("output is only used with activation='relu'")
+    output = _fused_output(relu, output, out_shape, "dense", "(N, units)")
     dtype = chk.result_dtype(grad_out, x, kernel)
     chk.check_alloc(x.shape if need_input_grad else (0,), dtype, "dense_backward grad_x",
                     (kernel.size + kernel.shape[1] + math.prod(out_shape)) * np.dtype(dtype).itemsize)

@@ -96,6 +96,19 @@ static inline int ccnn_threads_for(int nthreads, int64_t work)
     return work < CCNN_PAR_MIN_WORK ? 1 : nthreads;
 }
 
+/* This thread's number and the team's size inside a parallel region
+ * (0 and 1 without OpenMP). */
+static inline void ccnn_team(int64_t *tid, int64_t *nthr)
+{
+#ifdef _OPENMP
+    *tid = omp_get_thread_num();
+    *nthr = omp_get_num_threads();
+#else
+    *tid = 0;
+    *nthr = 1;
+#endif
+}
+
 /* Name of the SIMD path the dispatcher picks on this CPU (for show_config). */
 const char *ccnn_simd_path(void);
 /* 1 when compiled with OpenMP, else 0. */

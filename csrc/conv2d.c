@@ -800,11 +800,8 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
         (void)ntw;
         #pragma omp parallel num_threads(ntw)
         {
-#ifdef _OPENMP
-            const int64_t tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-#else
-            const int64_t tid = 0, nthr = 1;
-#endif
+            int64_t tid, nthr;
+            ccnn_team(&tid, &nthr);
             const int64_t i0 = (blocks * tid / nthr) * 6, i1t = (blocks * (tid + 1) / nthr) * 6;
             const int64_t i1 = i1t < CRS ? i1t : CRS;
             /* the channels these rows read: c0 .. c1 */

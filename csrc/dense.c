@@ -87,11 +87,8 @@ int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, cons
     (void)nt;
     #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        const int64_t tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-#else
-        const int64_t tid = 0, nthr = 1;
-#endif
+        int64_t tid, nthr;
+        ccnn_team(&tid, &nthr);
         /* out rows [r0, r1) start as the bias; each thread fills its own rows */
         const int64_t r0 = N * tid / nthr, r1 = N * (tid + 1) / nthr;
         for (int64_t i = r0; i < r1; i++)
@@ -133,11 +130,8 @@ int SUF(ccnn_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL 
     (void)nt;
     #pragma omp parallel num_threads(nt)
     {
-#ifdef _OPENMP
-        const int64_t tid = omp_get_thread_num(), nthr = omp_get_num_threads();
-#else
-        const int64_t tid = 0, nthr = 1;
-#endif
+        int64_t tid, nthr;
+        ccnn_team(&tid, &nthr);
         int e = CCNN_OK;
         if (dweight)   /* (in x units) = inp^T (in x n) * dz (n x units) */
             e |= SUF(team_gemm)(dweight, U, IN, U, N, inp, 1, IN, dz, U, 1, 1, tid, nthr);
