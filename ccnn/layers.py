@@ -31,7 +31,8 @@ from typing import Any, Dict, Optional, Tuple, Type
 import numpy as np
 
 from . import _checks as chk
-from . import _conv2d, _dense
+from . import _activation as _activation_c
+from . import _conv2d, _dense, _pool
 from . import functional as F
 from ._config import get_num_threads
 from . import losses
@@ -460,15 +461,30 @@ class _Pooling2D(_ImageLayer):
 class MaxPooling2D(_Pooling2D):
     """Max over each pool_size window."""
 
+    _pads_for: Optional[Tuple[Tuple[int, int], chk.Pads]] = None
+
+    def _pads(self, x: np.ndarray) -> chk.Pads:
+        """(top, bottom, left, right) for inputs of x's size, checked by the
+        functional API once per size (then remembered)."""
+        hw = (x.shape[2], x.shape[3])
+        if self._pads_for is None or self._pads_for[0] != hw:
+            pads = F._pool_setup(x[:1, :1], self.pool_size, self.strides, self.padding, False,
+                                 "max_pool2d")[3]
+            self._pads_for = (hw, pads)
+        return self._pads_for[1]
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
-        y, self.argmax = F.max_pool2d(self.x, self.pool_size, self.strides, self.padding,
-                                      return_indices=True)             # (N, C, P, Q)
+        # the C binding directly (the input was checked against the built shape)
+        y, self.argmax = _pool.max_pool2d_forward(self.x, self.pool_size, self.strides,
+                                                  self._pads(self.x), False, True,
+                                                  get_num_threads())   # (N, C, P, Q)
         return self._from_nchw(y)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx = F.max_pool2d_backward(self._to_nchw(dout), self.x, self.pool_size, self.strides,
-                                   self.padding, indices=self.argmax)
+        dx = _pool.max_pool2d_backward(self._to_nchw(dout), self.argmax, self.x.shape,
+                                       self.pool_size, self.strides, self._pads(self.x), False,
+                                       get_num_threads())
         return self._from_nchw(dx)
 
 
@@ -547,14 +563,22 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self.mask = None
             return x
-        y, self.mask = F.dropout(x, self.rate, training=True,
-                                 seed=self.rng if self.rng is not None else utils.get_rng())
-        return y
+        # as F.dropout, through the C binding directly: one 64-bit draw from the
+        # generator seeds the kernel, which draws the mask and applies it
+        rng = self.rng if self.rng is not None else utils.get_rng()
+        key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
+        y, mask = _activation_c.dropout_sample(np.ascontiguousarray(x).reshape(-1), self.rate,
+                                             key, get_num_threads())
+        self.mask = mask.reshape(x.shape)
+        return y.reshape(x.shape)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.mask is None:
             return dout
-        return F.dropout_backward(dout, self.mask, self.rate)
+        dout = np.ascontiguousarray(dout, dtype=self.dtype)
+        dx = _activation_c.dropout_apply(dout.reshape(-1), self.mask.reshape(-1).view(np.uint8),
+                                       1.0 / (1.0 - self.rate), get_num_threads())
+        return dx.reshape(dout.shape)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}
