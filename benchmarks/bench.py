@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -340,11 +339,14 @@ def bench_import(table):
 
 
 def peak_rss(cmd, env=None):
-    """Peak resident set size (MB) of a child process."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run(cmd, check=True, capture_output=True, env=env)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024.0
+    """Peak resident set size (MB) of one child process (its own rusage, from
+    wait4: RUSAGE_CHILDREN would report the largest of all children so far)."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise subprocess.CalledProcessError(proc.returncode, cmd)
+    return usage.ru_maxrss / 1024.0
 
 
 def bench_rss(table, quick):
@@ -353,7 +355,6 @@ def bench_rss(table, quick):
                              "--out", os.path.join("/tmp", "ccnn-bench-out")])}
     anchor = os.path.join(HERE, "..", "..", "shared", "anchors", "book_torch.py")
     if torch is not None and os.path.exists(anchor):
-        # separate runs: RUSAGE_CHILDREN keeps the maximum over all children, so torch goes second
         rss["torch"] = peak_rss([sys.executable, anchor, epochs, "128"])
     line = "  ".join(f"{k} {v:.0f} MB" for k, v in rss.items())
     ratio = f"  ccnn/torch {rss['ccnn'] / rss['torch']:.2f}" if "torch" in rss else ""

@@ -81,7 +81,9 @@ def load_fashion_mnist(data_dir: Optional[str], sample: bool):
 
 def _scale(x: np.ndarray) -> np.ndarray:
     """uint8 pixels -> float32 in [0, 1], with the channel axis (N, 28, 28, 1)."""
-    return (x.astype(np.float32) / np.float32(255.0)).reshape(-1, 28, 28, 1)
+    out = x.astype(np.float32)
+    np.divide(out, np.float32(255.0), out=out)   # in place: no second full-size copy
+    return out.reshape(-1, 28, 28, 1)
 
 
 SPLIT_SEED = 42  # the validation images never change with --seed, so runs compare
