@@ -338,15 +338,20 @@ def bench_import(table):
     table.append({"case": "import ccnn", "ms": {"ccnn": t * 1e3}})
 
 
+# Runs argv[1:] and prints that child's peak RSS in KiB.  A small launcher:
+# a child forked straight from this (large) benchmark process would count the
+# parent's pages it shares until exec in its own ru_maxrss.
+_RSS_LAUNCHER = ("import resource, subprocess, sys; "
+                 "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+                 "stderr=subprocess.DEVNULL); "
+                 "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
 def peak_rss(cmd, env=None):
-    """Peak resident set size (MB) of one child process (its own rusage, from
-    wait4: RUSAGE_CHILDREN would report the largest of all children so far)."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise subprocess.CalledProcessError(proc.returncode, cmd)
-    return usage.ru_maxrss / 1024.0
+    """Peak resident set size (MB) of one run of `cmd`."""
+    out = subprocess.run([sys.executable, "-c", _RSS_LAUNCHER, *cmd], check=True,
+                         capture_output=True, text=True, env=env)
+    return int(out.stdout.split()[-1]) / 1024.0
 
 
 def bench_rss(table, quick):
