@@ -172,10 +172,12 @@ def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
                                       itemsize, True)
                     + (weight.size + weight.shape[0]) * itemsize
                     + (math.prod(out_shape) * itemsize if relu else 0))
-    return _conv2d.conv2d_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
-                                   chk.contiguous(weight, dtype), stride, dilation, pads,
-                                   need_input_grad, True, True, get_num_threads(),
-                                   relu_out=chk.contiguous(output, dtype) if relu else None)
+    gx, gw, gb = _conv2d.conv2d_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
+                                         chk.contiguous(weight, dtype), stride, dilation, pads,
+                                         need_input_grad, True, True, get_num_threads(),
+                                         relu_out=chk.contiguous(output, dtype) if relu else None)
+    assert gw is not None and gb is not None
+    return gx, gw, gb
 
 
 # ---------------------------------------------------------------------- dense
@@ -232,10 +234,12 @@ def dense_backward(grad_out: Any, x: Any, kernel: Any, need_input_grad: bool = T
     dtype = chk.result_dtype(grad_out, x, kernel)
     chk.check_alloc(x.shape if need_input_grad else (0,), dtype, "dense_backward grad_x",
                     (kernel.size + kernel.shape[1] + math.prod(out_shape)) * np.dtype(dtype).itemsize)
-    return _dense.dense_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
-                                 chk.contiguous(kernel, dtype),
-                                 chk.contiguous(output, dtype) if relu else None,
-                                 need_input_grad, True, get_num_threads())
+    gx, gk, gb = _dense.dense_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
+                                       chk.contiguous(kernel, dtype),
+                                       chk.contiguous(output, dtype) if relu else None,
+                                       need_input_grad, True, get_num_threads())
+    assert gb is not None
+    return gx, gk, gb
 
 
 # -------------------------------------------------------------------- pooling

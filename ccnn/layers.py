@@ -403,13 +403,16 @@ class Conv2D(_ImageLayer):
                                                  need_dx, True, self.use_bias, get_num_threads(),
                                                  relu_out=self.y)
         else:
+            assert self.z is not None
             dz = _act_backward(self.activation, dy, self.z, self.y, 1)
             dx, dw, db = F.conv2d_backward(dz, self.x, self.params["kernel"],
                                            stride=self.strides, padding=self.padding,
                                            dilation=self.dilation_rate,
                                            need_input_grad=need_dx)
+        assert dw is not None
         self.grads = {"kernel": dw}
         if self.use_bias:
+            assert db is not None
             self.grads["bias"] = db
         return self._from_nchw(dx) if dx is not None else None  # type: ignore[return-value]
 
@@ -646,6 +649,7 @@ class Dense(Layer):
                                            get_num_threads())
         self.grads = {"kernel": dw}
         if self.use_bias:
+            assert db is not None
             self.grads["bias"] = db
         return dx.reshape(self.x_shape) if dx is not None else None  # type: ignore[return-value]
 
