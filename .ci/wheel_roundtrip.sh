@@ -36,16 +36,17 @@ WHEEL=$(ls "$WORK"/dist/ccnn-*.whl)
 echo "   $(basename "$WHEEL")"
 
 step "wheel contents"
-"$PYTHON" - "$WHEEL" <<'EOF'
-import sys, zipfile
+"$PYTHON" - "$WHEEL" "$SRC" <<'EOF'
+import glob, os, sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+# one extension module (and stub) per binding in the sdist's csrc/_*.pyx
+bindings = sorted(os.path.basename(p)[1:-4] for p in glob.glob(os.path.join(sys.argv[2], "csrc", "_*.pyx")))
 need = ["ccnn/py.typed", "ccnn/include/ccnn/kernels.pxd", "ccnn/include/ccnn/ccnn.h",
         "ccnn/include/ccnn/kernels_capi.h", "ccnn/include/ccnn/conv2d.h", "ccnn/kernels.pyi"]
-need += [f"ccnn/_{m}.pyi" for m in ("activation", "conv2d", "correlate", "loss", "optim",
-                                     "pool", "runtime")]
+need += [f"ccnn/_{m}.pyi" for m in bindings if m != "kernels"]
 missing = [n for n in need if n not in names]
 exts = sorted(n for n in names if n.endswith(".so") or n.endswith(".pyd"))
-if missing or len(exts) != 8:
+if missing or len(bindings) < 9 or len(exts) != len(bindings):
     sys.exit(f"wheel is incomplete: missing {missing}, extension modules {exts}")
 print(f"   {len(names)} files, {len(exts)} extension modules")
 EOF

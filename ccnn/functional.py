@@ -22,7 +22,8 @@ from . import _checks as chk
 from ._config import get_num_threads
 
 __all__ = [
-    "conv2d", "conv2d_backward", "dense", "dense_backward",
+    "conv2d", "conv2d_backward", "conv2d_relu_maxpool2d", "conv2d_relu_maxpool2d_backward",
+    "dense", "dense_backward",
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
     "relu", "relu_backward", "dropout", "dropout_backward",
     "correlate", "convolve",
@@ -178,6 +179,64 @@ def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
                                          relu_out=chk.contiguous(output, dtype) if relu else None)
     assert gw is not None and gb is not None
     return gx, gw, gb
+
+
+def conv2d_relu_maxpool2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
+                          padding: Padding = 0, dilation: IntPair = 1
+                          ) -> Tuple[np.ndarray, np.ndarray]:
+    """max_pool2d(conv2d(x, weight, bias, ..., activation='relu'), 2) in one
+    kernel (the textbook's first two layers): the conv output never reaches
+    memory.  Returns (out (N, K, P//2, Q//2), argmax): argmax (uint8, same
+    shape) is each window's first maximum as its offset 0..3 (row-major).
+    Only for stride 1 along columns and few input taps (C*kh*kw < 32); else a
+    ValueError -- compose conv2d and max_pool2d instead."""
+    x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
+    if bias is not None:
+        bias = chk.real_array(bias, "bias")
+        chk.check_shape(bias, (weight.shape[0],), "bias")
+    if not _conv2d.relu_maxpool_supported(x.shape, weight.shape, stride, dilation, pads):
+        raise ValueError(f"conv2d_relu_maxpool2d supports stride 1 along columns, an output of "
+                         f"at least 2 x 2 and in_channels * kh * kw < 32; got stride {stride}, "
+                         f"output {out_shape[2:]}, weight {weight.shape}")
+    dtype = chk.result_dtype(x, weight, bias)
+    chk.check_alloc(out_shape, dtype, "conv2d_relu_maxpool2d output", _conv2d_workspace(
+        x.shape, weight.shape, stride, dilation, pads, out_shape, np.dtype(dtype).itemsize, False))
+    b = None if bias is None else chk.contiguous(bias, dtype)
+    return _conv2d.conv2d_relu_maxpool_forward(chk.contiguous(x, dtype),
+                                               chk.contiguous(weight, dtype), b, stride,
+                                               dilation, pads, get_num_threads())
+
+
+def conv2d_relu_maxpool2d_backward(grad_out: Any, x: Any, weight: Any, output: Any, argmax: Any,
+                                   stride: IntPair = 1, padding: Padding = 0,
+                                   dilation: IntPair = 1) -> Tuple[np.ndarray, np.ndarray]:
+    """(grad_weight, grad_bias) of conv2d_relu_maxpool2d given grad_out =
+    dL/d(out); output and argmax are that forward's results.  The input
+    gradient is not computed (the fused layers are a network's first)."""
+    x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
+    pooled = (out_shape[0], out_shape[1], out_shape[2] // 2, out_shape[3] // 2)
+    grad_out = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(grad_out, pooled, "grad_out")
+    output = chk.real_array(output, "output")
+    chk.check_shape(output, pooled, "output")
+    argmax = np.asarray(argmax)
+    if argmax.dtype != np.uint8:
+        raise TypeError(f"argmax must be the uint8 array from conv2d_relu_maxpool2d, got dtype "
+                        f"{argmax.dtype}")
+    chk.check_shape(argmax, pooled, "argmax")
+    if not _conv2d.relu_maxpool_supported(x.shape, weight.shape, stride, dilation, pads):
+        raise ValueError("conv2d_relu_maxpool2d_backward: unsupported geometry (see "
+                         "conv2d_relu_maxpool2d)")
+    dtype = chk.result_dtype(grad_out, x, weight, output)
+    chk.check_alloc(weight.shape, dtype, "conv2d_relu_maxpool2d_backward grad_weight",
+                    _conv2d_workspace(x.shape, weight.shape, stride, dilation, pads, out_shape,
+                                      np.dtype(dtype).itemsize, True))
+    gw, gb = _conv2d.conv2d_relu_maxpool_backward(
+        chk.contiguous(grad_out, dtype), chk.contiguous(output, dtype),
+        np.ascontiguousarray(argmax), chk.contiguous(x, dtype), tuple(weight.shape), stride,
+        dilation, pads, True, get_num_threads())
+    assert gb is not None
+    return gw, gb
 
 
 # ---------------------------------------------------------------------- dense

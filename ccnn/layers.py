@@ -273,7 +273,8 @@ class Layer:
 
     # What forward keeps for backward: not pickled (a pickled layer carries
     # its weights, not the last batch).
-    _CACHE_ATTRS = ("x", "z", "y", "argmax", "mask", "logits", "x_shape", "transposed")
+    _CACHE_ATTRS = ("x", "z", "y", "argmax", "mask", "logits", "x_shape", "transposed",
+                    "pooled", "pool_argmax")
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._CACHE_ATTRS}
@@ -415,6 +416,47 @@ class Conv2D(_ImageLayer):
             assert db is not None
             self.grads["bias"] = db
         return self._from_nchw(dx) if dx is not None else None  # type: ignore[return-value]
+
+    # ---- fused with a following MaxPooling2D(2) (Sequential does this for its
+    # first two layers): conv -> relu -> 2x2 max pool in one kernel, so the
+    # conv output never reaches memory; the backward gives no input gradient.
+    def can_fuse_pool(self, pool: "Layer") -> bool:
+        """True when this layer and `pool` can run as one fused kernel."""
+        if not (isinstance(pool, MaxPooling2D) and self.activation == "relu"
+                and pool.pool_size == (2, 2) and pool.strides == (2, 2)
+                and pool.padding == "valid" and pool.data_format == self.data_format
+                and self.built and self.input_shape is not None):
+            return False
+        shape = self.input_shape
+        if self.data_format == "channels_last":
+            n, h, w, c = shape
+        else:
+            n, c, h, w = shape
+        if h is None or w is None or c is None:
+            return False
+        kshape = self.params["kernel"].shape
+        return bool(_conv2d.relu_maxpool_supported((1, c, h, w), kshape, self.strides,
+                                                   self.dilation_rate, self._pads(h, w)))
+
+    def forward_pooled(self, x: np.ndarray) -> np.ndarray:
+        """MaxPooling2D(2)(this layer(x)) in one kernel (see can_fuse_pool)."""
+        self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
+        self.y = self.z = None
+        self.pooled, self.pool_argmax = _conv2d.conv2d_relu_maxpool_forward(
+            self.x, self.params["kernel"], self.params.get("bias"), self.strides,
+            self.dilation_rate, self._pads(*self.x.shape[2:]), get_num_threads())
+        return self._from_nchw(self.pooled)                            # (N, K, P/2, Q/2)
+
+    def backward_pooled(self, dout: np.ndarray) -> None:
+        """Fills self.grads from dL/d(pooled output); no input gradient."""
+        dw, db = _conv2d.conv2d_relu_maxpool_backward(
+            self._to_nchw(dout), self.pooled, self.pool_argmax, self.x,
+            self.params["kernel"].shape, self.strides, self.dilation_rate,
+            self._pads(*self.x.shape[2:]), self.use_bias, get_num_threads())
+        self.grads = {"kernel": dw}
+        if self.use_bias:
+            assert db is not None
+            self.grads["bias"] = db
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,

@@ -437,8 +437,20 @@ class Sequential:
         return y
 
     # ------------------------------------------------------------ one step
+    def _fused_head(self) -> bool:
+        """True when the first two layers are Conv2D(relu) + MaxPooling2D(2)
+        that run as one kernel (Conv2D.forward_pooled): the textbook's model.
+        Only as the first layers -- the fused backward has no input gradient."""
+        layers = self.layers
+        return (len(layers) >= 3 and isinstance(layers[0], Conv2D)
+                and layers[0].can_fuse_pool(layers[1]))
+
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
-        for layer in self.layers:
+        start = 0
+        if self._fused_head():
+            x = cast(Conv2D, self.layers[0]).forward_pooled(x)
+            start = 2
+        for layer in self.layers[start:]:
             x = layer.forward(x, training)
         return x
 
@@ -460,6 +472,11 @@ class Sequential:
         else:
             loss, d = self._lossfn.from_probs(out, y)
             d = last.backward(d)
+        if self._fused_head():   # the first two layers ran as one kernel
+            for layer in reversed(self.layers[2:-1]):
+                d = layer.backward(d)
+            cast(Conv2D, self.layers[0]).backward_pooled(d)
+            return loss
         for layer in reversed(self.layers[1:-1]):
             d = layer.backward(d)
         if len(self.layers) > 1:

@@ -5,6 +5,7 @@ does that); this layer only allocates outputs and releases the GIL.
 """
 import numpy as np
 from cython cimport floating
+from libc.stdint cimport uint8_t
 from ckernels cimport *
 
 
@@ -163,3 +164,81 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if err != CCNN_OK:
         raise MemoryError("conv2d_backward: could not allocate its workspace")
     return dx, dw, db
+
+
+def relu_maxpool_supported(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads):
+    """True when the fused conv -> relu -> 2x2 max pool kernels take this geometry."""
+    cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
+    return bool(ccnn_conv2d_relu_maxpool_supported(&d))
+
+
+def conv2d_relu_maxpool_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight,
+                                bias, tuple stride, tuple dilation, tuple pads, int nthreads):
+    """(out (n,k,p/2,q/2) = maxpool2x2(relu(conv2d)), argmax uint8 (n,k,p/2,q/2))."""
+    cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
+                                        stride, dilation, pads)
+    if not ccnn_conv2d_relu_maxpool_supported(&d):
+        raise ValueError("conv2d_relu_maxpool: unsupported geometry")
+    out = np.empty((d.n, d.k, d.p // 2, d.q // 2), dtype=np.float32 if floating is float else np.float64)
+    arg = np.empty((d.n, d.k, d.p // 2, d.q // 2), dtype=np.uint8)
+    cdef floating[:, :, :, ::1] y = out
+    cdef uint8_t[:, :, :, ::1] a = arg
+    cdef const floating[::1] b
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        b = bias
+        if b.shape[0] != d.k:
+            raise ValueError("bias has the wrong length")
+        bptr = &b[0]
+    if d.n == 0:
+        return out, arg
+    cdef int err
+    with nogil:
+        if floating is float:
+            err = ccnn_conv2d_relu_maxpool_forward_f32(&y[0, 0, 0, 0], &a[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                       &weight[0, 0, 0, 0], bptr, &d, nthreads)
+        else:
+            err = ccnn_conv2d_relu_maxpool_forward_f64(&y[0, 0, 0, 0], &a[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                       &weight[0, 0, 0, 0], bptr, &d, nthreads)
+    if err != CCNN_OK:
+        raise MemoryError("conv2d_relu_maxpool: could not allocate its workspace")
+    return out, arg
+
+
+def conv2d_relu_maxpool_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, ::1] out,
+                                 const uint8_t[:, :, :, ::1] argmax, const floating[:, :, :, ::1] x,
+                                 tuple wshape, tuple stride, tuple dilation, tuple pads,
+                                 bint need_dbias, int nthreads):
+    """(dweight (k,c,r,s), dbias (k) or None) of the fused forward."""
+    cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), wshape, stride, dilation, pads)
+    if not ccnn_conv2d_relu_maxpool_supported(&d):
+        raise ValueError("conv2d_relu_maxpool: unsupported geometry")
+    pooled = (d.n, d.k, d.p // 2, d.q // 2)
+    if shape4(dout.shape) != pooled or shape4(out.shape) != pooled or shape4(argmax.shape) != pooled:
+        raise ValueError("grad_out, out and argmax must have the pooled shape")
+    if np.asarray(argmax).max(initial=0) > 3:   # the kernel trusts argmax: offsets 0..3 only
+        raise ValueError("argmax holds window offsets 0..3 only")
+    dtype = np.float32 if floating is float else np.float64
+    dw = np.zeros((d.k, d.c, d.r, d.s), dtype=dtype)
+    db = np.zeros((d.k,), dtype=dtype) if need_dbias else None
+    if d.n == 0:
+        return dw, db
+    cdef floating[:, :, :, ::1] dw_v = dw
+    cdef floating[::1] db_v
+    cdef floating *db_p = NULL
+    if need_dbias:
+        db_v = db
+        db_p = &db_v[0]
+    cdef int err
+    with nogil:
+        if floating is float:
+            err = ccnn_conv2d_relu_maxpool_backward_f32(&dw_v[0, 0, 0, 0], db_p, &dout[0, 0, 0, 0],
+                                                        &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
+                                                        &x[0, 0, 0, 0], &d, nthreads)
+        else:
+            err = ccnn_conv2d_relu_maxpool_backward_f64(&dw_v[0, 0, 0, 0], db_p, &dout[0, 0, 0, 0],
+                                                        &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
+                                                        &x[0, 0, 0, 0], &d, nthreads)
+    if err != CCNN_OK:
+        raise MemoryError("conv2d_relu_maxpool_backward: could not allocate its workspace")
+    return dw, db

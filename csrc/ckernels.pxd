@@ -32,6 +32,21 @@ cdef extern from "conv2d.h" nogil:
         CCNN_PASS_DATA
         CCNN_PASS_WEIGHT
     int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass_)
+    int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
+                                             const float *weight, const float *bias,
+                                             const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_relu_maxpool_forward_f64(double *out, uint8_t *argmax, const double *inp,
+                                             const double *weight, const double *bias,
+                                             const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_relu_maxpool_backward_f32(float *dweight, float *dbias, const float *dout,
+                                              const float *out, const uint8_t *argmax,
+                                              const float *inp, const ccnn_conv2d_dims *d,
+                                              int nthreads)
+    int ccnn_conv2d_relu_maxpool_backward_f64(double *dweight, double *dbias, const double *dout,
+                                              const double *out, const uint8_t *argmax,
+                                              const double *inp, const ccnn_conv2d_dims *d,
+                                              int nthreads)
     int ccnn_conv2d_relu_forward_f32(float *out, const float *inp, const float *weight,
                                      const float *bias, const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_relu_forward_f64(double *out, const double *inp, const double *weight,

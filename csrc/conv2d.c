@@ -90,6 +90,12 @@ static int conv_data_as_forward(const ccnn_conv2d_dims *d)
            span_h <= d->h + 16 && span_w <= d->w + 16;
 }
 
+int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d)
+{
+    return d->stride_w == 1 && d->p >= 2 && d->q >= 2 &&
+           d->c * d->r * d->s < 32;   /* the direct kernels' shapes */
+}
+
 int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass)
 {
     /* Measured on the benchmark shapes: GEMM pays off once each output sums
@@ -464,13 +470,45 @@ static inline void SUF(padded_extent)(const ccnn_conv2d_dims *d, int64_t *hp, in
     *wp = (d->q - 1) * d->stride_w + (d->s - 1) * d->dil_w + 1;
 }
 
-static int SUF(forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
-                               const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
+/* pooled (k, p/2, q/2), argmax (k, p/2, q/2) <- 2x2 / stride-2 max pooling of
+ * y (k, p, q): the first maximum of each window in row-major order wins (a
+ * NaN wins over everything, the first NaN); argmax holds its offset in the
+ * window, 0..3 = (row, column) (0,0) (0,1) (1,0) (1,1).  An odd last row or
+ * column is dropped (PyTorch's floor rule). */
+static void SUF(pool2x2_image)(REAL *restrict pooled, uint8_t *restrict argmax,
+                               const REAL *restrict y, int64_t K, int64_t P, int64_t Q)
+{
+    const int64_t P2 = P / 2, Q2 = Q / 2;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t i = 0; i < P2; i++) {
+            const REAL *r0 = y + (k * P + 2 * i) * Q, *r1 = r0 + Q;
+            REAL *po = pooled + (k * P2 + i) * Q2;
+            uint8_t *ao = argmax + (k * P2 + i) * Q2;
+            for (int64_t j = 0; j < Q2; j++) {
+                const REAL v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};
+                REAL b = v[0];
+                uint8_t a = 0;
+                for (uint8_t t = 1; t < 4; t++)
+                    if (b == b && (v[t] > b || v[t] != v[t])) { b = v[t]; a = t; }
+                po[j] = b;
+                ao[j] = a;
+            }
+        }
+}
+
+/* The direct forward.  pooled_argmax == NULL: out (n,k,p,q).  Otherwise the
+ * fused conv -> (relu) -> 2x2 max pool: each image's conv output goes to a
+ * per-thread buffer (k x p x q, cache-sized) and only its pooling reaches
+ * memory: out (n,k,p/2,q/2), pooled_argmax (n,k,p/2,q/2) window offsets. */
+static int SUF(forward_direct_pool)(REAL *out, uint8_t *pooled_argmax, const REAL *inp,
+                                    const REAL *weight, const REAL *bias,
+                                    const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     /* direct: each image is copied once into a zero frame (so padding is an
      * ordinary multiply by 0 and the inner loops have no bounds tests), then
      * every output plane is computed from it.  Parallel over images. */
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
+    const int64_t PQ2 = (d->p / 2) * (d->q / 2);
     int64_t hp, wp;
     SUF(padded_extent)(d, &hp, &wp);
     const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * d->r * d->s);
@@ -498,15 +536,32 @@ static int SUF(forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
                     off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
         SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
         memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
+        REAL *y = out + n * K * PQ;                                  /* (k, p, q) */
+        if (pooled_argmax) {
+            y = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(K * PQ));
+            if (!y) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+        }
         int64_t k = 0;
         for (; k + 4 <= K || (k < K && d->stride_w != 1); k += 4)   /* 4 planes at a time */
-            SUF(planes_forward)(out + (n * K + k) * PQ, xpad, weight + k * CRS,
+            SUF(planes_forward)(y + k * PQ, xpad, weight + k * CRS,
                                 bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
         for (; k < K; k++)                                           /* the rest one by one */
-            SUF(plane_forward_rows)(out + (n * K + k) * PQ, xpad, weight + k * CRS,
+            SUF(plane_forward_rows)(y + k * PQ, xpad, weight + k * CRS,
                                     bias ? bias[k] : (REAL)0, off, d, wp, relu);
+        if (pooled_argmax)
+            SUF(pool2x2_image)(out + n * K * PQ2, pooled_argmax + n * K * PQ2, y, K, d->p, d->q);
     }
     return err;
+}
+
+static int SUF(forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
+                               const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
+{
+    return SUF(forward_direct_pool)(out, NULL, inp, weight, bias, d, relu, nthreads);
 }
 
 int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
@@ -519,9 +574,28 @@ int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weig
  * fused with ReLU, whose mask (relu_out > 0) is applied to dout on the fly;
  * only with dinp == NULL and stride_w == 1 (the vectorised weight path, where
  * each image's dy is copied anyway -- and where dbias is summed too). */
+static int SUF(backward_direct_pool)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+                                     const REAL *relu_out, const uint8_t *pool_argmax,
+                                     const REAL *inp, const REAL *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads);
+
 static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
                                 const REAL *relu_out, const REAL *inp, const REAL *weight,
                                 const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(backward_direct_pool)(dinp, dweight, dbias, dout, relu_out, NULL, inp, weight, d,
+                                     nthreads);
+}
+
+/* ... and with pool_argmax != NULL, the backward of the fused conv -> relu ->
+ * 2x2 max pool (forward_direct_pool): dout (n,k,p/2,q/2) is the gradient of
+ * the pooled output relu_out (n,k,p/2,q/2), routed to each window's argmax
+ * where the pooled value is > 0 (ReLU's mask) -- built per image straight
+ * into the weight kernel's rows (dinp must be NULL, stride_w 1). */
+static int SUF(backward_direct_pool)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+                                     const REAL *relu_out, const uint8_t *pool_argmax,
+                                     const REAL *inp, const REAL *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
     const int64_t CRS = C * d->r * d->s, pt = d->pad_top, pl = d->pad_left;
@@ -599,7 +673,19 @@ static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
             }
             for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
                 SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
-                if (s1) {
+                if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
+                    const int64_t P2 = P / 2, Q2 = Q / 2, PQ2 = P2 * Q2;
+                    const REAL *gp = dout + n * K * PQ2, *po = relu_out + n * K * PQ2;
+                    const uint8_t *am = pool_argmax + n * K * PQ2;           /* (k, p/2, q/2) */
+                    memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
+                    for (int64_t k = 0; k < K; k++)
+                        for (int64_t i = 0; i < P2; i++)
+                            for (int64_t j = 0; j < Q2; j++) {
+                                const int64_t w2 = (k * P2 + i) * Q2 + j;
+                                if (po[w2] > 0)
+                                    dyw[(k * P + 2 * i + (am[w2] >> 1)) * qv + 2 * j + (am[w2] & 1)] = gp[w2];
+                            }
+                } else if (s1) {
                     const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
                     const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
                     for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
@@ -608,6 +694,8 @@ static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
                         else
                             memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
                     }
+                }
+                if (s1) {
                     if (dbias)   /* the rows' zero tails add nothing: one sum per plane */
                         for (int64_t k = 0; k < K; k++)
                             bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
@@ -867,6 +955,24 @@ static int SUF(backward_data_flipped)(REAL *dinp, const REAL *dout, const REAL *
                 for (int64_t s = 0; s < S; s++)
                     wt[((c * K + k) * R + r) * S + s] = weight[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
     return SUF(forward_direct)(dinp, dout, wt, NULL, &t, 0, nthreads);
+}
+
+int SUF(ccnn_conv2d_relu_maxpool_forward)(REAL *out, uint8_t *argmax, const REAL *inp,
+                                          const REAL *weight, const REAL *bias,
+                                          const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (!ccnn_conv2d_relu_maxpool_supported(d)) return CCNN_EBADARG;
+    return SUF(forward_direct_pool)(out, argmax, inp, weight, bias, d, 1, nthreads);
+}
+
+int SUF(ccnn_conv2d_relu_maxpool_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
+                                           const REAL *out, const uint8_t *argmax,
+                                           const REAL *inp, const ccnn_conv2d_dims *d,
+                                           int nthreads)
+{
+    if (!ccnn_conv2d_relu_maxpool_supported(d) || !dweight) return CCNN_EBADARG;
+    return SUF(backward_direct_pool)(NULL, dweight, dbias, dout, out, argmax, inp, NULL, d,
+                                     nthreads);
 }
 
 int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,

@@ -91,6 +91,33 @@ int ccnn_conv2d_relu_backward_f64(double *dinp, double *dweight, double *dbias,
                                   const double *dout, const double *out, const double *inp,
                                   const double *weight, const ccnn_conv2d_dims *d, int nthreads);
 
+/* Fused conv -> ReLU -> 2x2 / stride-2 max pooling (the textbook's first two
+ * layers): the conv output never reaches memory, only its pooling.
+ *   forward   out (n, k, p/2, q/2) = maxpool2x2(max(conv2d(inp), 0));
+ *             argmax (n, k, p/2, q/2): each window's first maximum as its offset
+ *             0..3 = (0,0) (0,1) (1,0) (1,1) (a NaN wins, the first NaN).
+ *   backward  dweight (k,c,r,s), dbias (k) or NULL of the loss, given dout
+ *             (n, k, p/2, q/2) = its gradient with respect to out, and the
+ *             forward's out and argmax: the gradient reaches the conv output
+ *             at each argmax where out > 0.  No input gradient.
+ * Supported when ccnn_conv2d_relu_maxpool_supported(d) (stride-1 columns,
+ * c*r*s < 32, p, q >= 2); else the functions return CCNN_EBADARG. */
+int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d);
+int ccnn_conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
+                                         const float *weight, const float *bias,
+                                         const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_relu_maxpool_forward_f64(double *out, uint8_t *argmax, const double *inp,
+                                         const double *weight, const double *bias,
+                                         const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_relu_maxpool_backward_f32(float *dweight, float *dbias, const float *dout,
+                                          const float *out, const uint8_t *argmax,
+                                          const float *inp, const ccnn_conv2d_dims *d,
+                                          int nthreads);
+int ccnn_conv2d_relu_maxpool_backward_f64(double *dweight, double *dbias, const double *dout,
+                                          const double *out, const uint8_t *argmax,
+                                          const double *inp, const ccnn_conv2d_dims *d,
+                                          int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -308,3 +308,90 @@ def test_input_gradient_of_few_channels(dtype, value):
         scale = abs_scale(ref.conv2d_backward_ref, gy, x, wf, stride=(1, 1), pad=pad,
                           dilation=(dilation, dilation))[0]
         assert_close(gx, egx, dtype, scale, err_msg=f"{padding} {dilation}")
+
+
+# ------------------------------------------------- conv -> relu -> max pool
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(16))
+def test_conv2d_relu_maxpool2d(seed, dtype):
+    """The fused kernels equal the composition of the references: max-pool
+    2x2 of relu(conv), and the gradients of the loss sum(grad_out * out)."""
+    rng = np.random.default_rng(seed)
+    N, C, K = int(rng.integers(1, 19)), int(rng.integers(1, 3)), int(rng.integers(1, 12))
+    H, W = int(rng.integers(2, 15)), int(rng.integers(2, 20))
+    R, S = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    padding = [0, 1, "same", ((1, 0), (0, 2))][seed % 4]
+    sh = 1 + seed % 2
+    pad = ref.conv_padding(padding, H, W, R, S, (sh, 1), 1)
+    P = ref.conv_out_size(H, R, sh, *pad[0], 1)
+    Q = ref.conv_out_size(W, S, 1, *pad[1], 1)
+    if P < 2 or Q < 2:
+        pytest.skip("output smaller than one pooling window")
+    x = rng.standard_normal((N, C, H, W)).astype(dtype)
+    w = rng.standard_normal((K, C, R, S)).astype(dtype)
+    b = rng.standard_normal(K).astype(dtype)
+    out, argmax = F.conv2d_relu_maxpool2d(x, w, b, stride=(sh, 1), padding=padding)
+    y = F.conv2d(x, w, b, stride=(sh, 1), padding=padding, activation="relu")
+    assert_close(out, ref.max_pool2d_ref(y, 2)[0], dtype, 1.0)
+    pooled_lib, idx = F.max_pool2d(y, 2, return_indices=True)
+    np.testing.assert_array_equal(out, pooled_lib)
+    # argmax offsets name the same element as the flat indices
+    rows = 2 * np.arange(out.shape[2])[:, None] + (argmax >> 1)
+    cols = 2 * np.arange(out.shape[3])[None, :] + (argmax & 1)
+    np.testing.assert_array_equal(rows * Q + cols, idx)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gw, gb = F.conv2d_relu_maxpool2d_backward(g, x, w, out, argmax, stride=(sh, 1),
+                                              padding=padding)
+    gy = ref.max_pool2d_backward_ref(g, y, 2)                      # to the conv output
+    gz = ref.relu_backward_ref(gy, y)
+    _, egw, egb = ref.conv2d_backward_ref(gz, x, w, (sh, 1), pad, (1, 1))
+    scales = abs_scale(ref.conv2d_backward_ref, gz, x, w, stride=(sh, 1), pad=pad,
+                       dilation=(1, 1))
+    assert_close(gw, egw, dtype, scales[1])
+    assert_close(gb, egb, dtype, scales[2])
+
+
+def test_conv2d_relu_maxpool2d_argument_errors():
+    x = np.ones((1, 1, 6, 6), np.float32)
+    w = np.ones((2, 1, 3, 3), np.float32)
+    with pytest.raises(ValueError, match="stride"):
+        F.conv2d_relu_maxpool2d(x, w, stride=2)
+    with pytest.raises(ValueError):
+        F.conv2d_relu_maxpool2d(np.ones((1, 8, 6, 6)), np.ones((2, 8, 3, 3)))   # 72 taps
+    out, am = F.conv2d_relu_maxpool2d(x, w, padding=1)
+    g = np.ones_like(out)
+    with pytest.raises(TypeError, match="argmax"):
+        F.conv2d_relu_maxpool2d_backward(g, x, w, out, am.astype(np.int64), padding=1)
+    bad = am.copy()
+    bad[0, 0, 0, 0] = 7
+    with pytest.raises(ValueError, match="argmax"):
+        F.conv2d_relu_maxpool2d_backward(g, x, w, out, bad, padding=1)
+    with pytest.raises(ValueError, match="grad_out"):
+        F.conv2d_relu_maxpool2d_backward(np.ones((1, 2, 2, 2)), x, w, out, am, padding=1)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_model_runs_its_first_conv_and_pool_fused(dtype):
+    """The book model's Conv2D(relu) + MaxPooling2D(2) run as one kernel in a
+    Sequential; outputs and gradients equal the layer-by-layer path."""
+    from ccnn import Sequential
+    from ccnn.layers import Conv2D, Dense, Flatten, MaxPooling2D
+    rng = np.random.default_rng(0)
+    model = Sequential([Conv2D(6, 3, activation="relu", padding="same", input_shape=(13, 12, 1),
+                               dtype=dtype),
+                        MaxPooling2D(2, dtype=dtype), Flatten(dtype=dtype),
+                        Dense(7, activation="softmax", dtype=dtype)])
+    model.compile(loss="sparse_categorical_crossentropy")
+    assert model._fused_head()
+    x = rng.standard_normal((9, 13, 12, 1)).astype(dtype)
+    y = rng.integers(0, 7, 9)
+    loss, grads = model.compute_gradients(x, y)
+    out = model.predict(x)
+    model._fused_head = lambda: False          # the layer-by-layer path
+    loss2, grads2 = model.compute_gradients(x, y)
+    out2 = model.predict(x)
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(loss, loss2, **tol)
+    np.testing.assert_allclose(out, out2, **tol)
+    for g, g2 in zip(grads, grads2):
+        np.testing.assert_allclose(g, g2, **tol)
