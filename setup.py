@@ -139,7 +139,7 @@ def _sync_public_files():
 _sync_public_files()
 
 # C files a binding needs besides csrc/NAME.c
-EXTRA_SOURCES = {"conv2d": ["gemm.c"], "dense": ["gemm.c"]}
+EXTRA_SOURCES = {"conv2d": ["gemm.c", "pool.c"], "dense": ["gemm.c"]}
 # csrc/_kernels.pyx -> ccnn.kernels (public), linked with every kernel: every
 # csrc/*.c but the C that Cython writes (csrc/_*.c)
 KERNEL_SOURCES = sorted(os.path.basename(f) for f in glob.glob(os.path.join("csrc", "*.c"))

@@ -32,6 +32,7 @@
 #include "conv2d.h"
 #include "kernels_common.h"
 #include "gemm.h"
+#include "pool.h"
 
 int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
                           int64_t n, int64_t c, int64_t h, int64_t w,
@@ -471,29 +472,14 @@ static inline void SUF(padded_extent)(const ccnn_conv2d_dims *d, int64_t *hp, in
 }
 
 /* pooled (k, p/2, q/2), argmax (k, p/2, q/2) <- 2x2 / stride-2 max pooling of
- * y (k, p, q): the first maximum of each window in row-major order wins (a
- * NaN wins over everything, the first NaN); argmax holds its offset in the
- * window, 0..3 = (row, column) (0,0) (0,1) (1,0) (1,1).  An odd last row or
- * column is dropped (PyTorch's floor rule). */
+ * y (k, p, q), plane by plane (pool.h: ccnn_max_pool2x2_plane; argmax holds
+ * each maximum's offset 0..3 = row*2 + column in its window). */
 static void SUF(pool2x2_image)(REAL *restrict pooled, uint8_t *restrict argmax,
                                const REAL *restrict y, int64_t K, int64_t P, int64_t Q)
 {
-    const int64_t P2 = P / 2, Q2 = Q / 2;
+    const int64_t PQ2 = (P / 2) * (Q / 2);
     for (int64_t k = 0; k < K; k++)
-        for (int64_t i = 0; i < P2; i++) {
-            const REAL *r0 = y + (k * P + 2 * i) * Q, *r1 = r0 + Q;
-            REAL *po = pooled + (k * P2 + i) * Q2;
-            uint8_t *ao = argmax + (k * P2 + i) * Q2;
-            for (int64_t j = 0; j < Q2; j++) {
-                const REAL v[4] = {r0[2 * j], r0[2 * j + 1], r1[2 * j], r1[2 * j + 1]};
-                REAL b = v[0];
-                uint8_t a = 0;
-                for (uint8_t t = 1; t < 4; t++)
-                    if (b == b && (v[t] > b || v[t] != v[t])) { b = v[t]; a = t; }
-                po[j] = b;
-                ao[j] = a;
-            }
-        }
+        SUF(ccnn_max_pool2x2_plane)(pooled + k * PQ2, argmax + k * PQ2, y + k * P * Q, P, Q);
 }
 
 /* The direct forward.  pooled_argmax == NULL: out (n,k,p,q).  Otherwise the

@@ -569,4 +569,42 @@ void SUF(ccnn_avg_pool2d_backward)(REAL *dinp, const REAL *dout,
     }
 }
 
+/* One plane, 2x2 / stride 2, no padding: out (h/2, w/2) = each window's
+ * maximum, offset (h/2, w/2) = its position in the window as row*2 + column
+ * (0..3), with max2x2_row's rules (first maximum, first NaN); an odd last row
+ * or column is dropped.  For the fused conv -> relu -> pool kernel. */
+static CCNN_DISPATCH void SUF(max2x2_plane)(REAL *restrict out, uint8_t *restrict offset,
+                                            const REAL *restrict x, int64_t H, int64_t W)
+{
+    const int64_t P = H / 2, Q = W / 2;
+    for (int64_t p = 0; p < P; p++) {
+        const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+        REAL *y = out + p * Q;
+        uint8_t *o = offset + p * Q;
+#ifdef POOL_VEC
+        if (VEC_ROW_OK(Q, W)) {
+            FOR_VEC_Q(q, Q) {
+                VR a, b, c, e, m;
+                VM off;
+                LOAD2X2(a, b, c, e, r0, r1, q);
+                MAX2X2(m, off, a, b, c, e, 2);      /* offsets 0, 1, 2, 3 */
+                memcpy(y + q, &m, sizeof m);
+                for (int i = 0; i < VL; i++) o[q + i] = (uint8_t)off[i];
+            }
+            continue;
+        }
+#endif
+        for (int64_t q = 0; q < Q; q++) {
+            REAL m;
+            o[q] = (uint8_t)SUF(argmax2x2)(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1], 2, &m);
+            y[q] = m;
+        }
+    }
+}
+
+void SUF(ccnn_max_pool2x2_plane)(REAL *out, uint8_t *offset, const REAL *x, int64_t h, int64_t w)
+{
+    SUF(max2x2_plane)(out, offset, x, h, w);
+}
+
 #endif /* REAL */

@@ -72,6 +72,14 @@ void ccnn_avg_pool2d_backward_f32(float *dinp, const float *dout,
 void ccnn_avg_pool2d_backward_f64(double *dinp, const double *dout,
                                   const ccnn_pool2d_dims *d, int nthreads);
 
+/* One plane, 2x2 windows, stride 2, no padding (serial): out (h/2, w/2) the
+ * window maxima, offset (h/2, w/2) each maximum's position in its window as
+ * row*2 + column (0..3); ties and NaN as above.  Used by the fused
+ * conv -> relu -> max-pool kernel of conv2d.h. */
+void ccnn_max_pool2x2_plane_f32(float *out, uint8_t *offset, const float *x, int64_t h, int64_t w);
+void ccnn_max_pool2x2_plane_f64(double *out, uint8_t *offset, const double *x, int64_t h,
+                                int64_t w);
+
 #ifdef __cplusplus
 }
 #endif
