@@ -441,7 +441,8 @@ class Conv2D(_ImageLayer):
     def forward_pooled(self, x: np.ndarray) -> np.ndarray:
         """MaxPooling2D(2)(this layer(x)) in one kernel (see can_fuse_pool)."""
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
-        self.y = self.z = None
+        self.z = None
+        self.y = None  # type: ignore[assignment]  # the fused kernel keeps no conv output
         self.pooled, self.pool_argmax = _conv2d.conv2d_relu_maxpool_forward(
             self.x, self.params["kernel"], self.params.get("bias"), self.strides,
             self.dilation_rate, self._pads(*self.x.shape[2:]), get_num_threads())
