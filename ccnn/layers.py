@@ -44,6 +44,7 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dr
 Shape = Tuple[Optional[int], ...]
 
 ACTIVATIONS = (None, "linear", "relu", "softmax")
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "lecun_uniform",
                 "lecun_normal", "random_uniform", "random_normal", "zeros", "ones")
 
@@ -262,7 +263,7 @@ class Layer:
 
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         """x as this layer's dtype, checked against the built input shape."""
-        if not isinstance(x, np.ndarray) or x.dtype.name != self.dtype:
+        if not isinstance(x, np.ndarray) or x.dtype != _DTYPES[self.dtype]:
             x = np.asarray(x, dtype=self.dtype)
         want = self.input_shape
         if want is not None and (x.ndim != len(want) or any(

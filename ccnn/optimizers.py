@@ -74,6 +74,7 @@ class Optimizer:
     def __getstate__(self):
         state = self.__dict__.copy()
         del state["_index"]  # ids change across pickling; rebuilt from _slots
+        state.pop("_flat_cache", None)
         return state
 
     def __setstate__(self, state):
@@ -193,10 +194,21 @@ class Adam(Optimizer):
             group = [(g, p) for g, p in pairs if p.dtype == dtype]
             if not group:
                 continue
-            slots = [self._slot(p) for _, p in group]
-            _optim.adam_update_many([p.reshape(-1) for _, p in group], [s["m"] for s in slots],
-                                    [s["v"] for s in slots], [g.reshape(-1) for g, _ in group],
+            params, ms, vs = self._flat_state([p for _, p in group])
+            _optim.adam_update_many(params, ms, vs, [g.reshape(-1) for g, _ in group],
                                     lr_t, self.beta_1, self.beta_2, self.epsilon, nthreads)
+
+    def _flat_state(self, params: List[np.ndarray]) -> Tuple[list, list, list]:
+        """Flat views of params and their m, v slots, remembered for the same
+        list of parameters (a training loop passes the same ones every step)."""
+        key = tuple(id(p) for p in params)
+        cached = self.__dict__.get("_flat_cache")
+        if cached is None or cached[0] != key or any(a is not b for a, b in zip(cached[1], params)):
+            slots = [self._slot(p) for p in params]
+            cached = (key, list(params), ([p.reshape(-1) for p in params],
+                                          [s["m"] for s in slots], [s["v"] for s in slots]))
+            self.__dict__["_flat_cache"] = cached
+        return cached[2]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
