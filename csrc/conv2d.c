@@ -79,16 +79,34 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
     return CCNN_OK;
 }
 
-/* The stride-1 input gradient can run as a forward correlation of dout with
- * the flipped weight (backward_data_flipped) when no padding exceeds the
- * kernel's span (the flipped padding is then >= 0) and the span is not much
- * larger than the image (that forward frames dout in (h + span) x (w + span)). */
+/* The stride-1 input gradient as a forward correlation of dout with the
+ * flipped, transposed weight (a "transposed convolution"):
+ *     dx[c, ih, iw] = sum_{k,r,s} w[k,c,r,s] * dy[k, ih + pt - r*dh, iw + pl - s*dw]
+ * is conv2d(dy (k channels, p x q), wt) with wt[c, k, r', s'] = w[k, c, R-1-r', S-1-s']
+ * and padding (R-1)*dh - pt on top (and so on), whose output is h x w.  Fills
+ * *f for a batch of n and returns 1 when that applies: stride 1 and no
+ * padding beyond the kernel's span (the flipped padding is then >= 0). */
+static int flipped_dims(const ccnn_conv2d_dims *d, int64_t n, ccnn_conv2d_dims *f)
+{
+    const int64_t eh = (d->r - 1) * d->dil_h, ew = (d->s - 1) * d->dil_w;
+    if (d->stride_h != 1 || d->stride_w != 1 ||
+        d->pad_top > eh || d->pad_bottom > eh || d->pad_left > ew || d->pad_right > ew)
+        return 0;
+    if (ccnn_conv2d_dims_init(f, n, d->k, d->p, d->q, d->c, d->r, d->s, 1, 1, d->dil_h, d->dil_w,
+                              eh - d->pad_top, eh - d->pad_bottom, ew - d->pad_left,
+                              ew - d->pad_right) != CCNN_OK)
+        return 0;
+    return f->p == d->h && f->q == d->w;
+}
+
+/* The direct kernels take that route (backward_data_flipped) when, besides,
+ * the span is not much larger than the image (their forward frames dout in
+ * (h + span) x (w + span)). */
 static int conv_data_as_forward(const ccnn_conv2d_dims *d)
 {
-    const int64_t span_h = (d->r - 1) * d->dil_h, span_w = (d->s - 1) * d->dil_w;
-    return d->stride_h == 1 && d->stride_w == 1 && d->pad_top <= span_h &&
-           d->pad_bottom <= span_h && d->pad_left <= span_w && d->pad_right <= span_w &&
-           span_h <= d->h + 16 && span_w <= d->w + 16;
+    ccnn_conv2d_dims f;
+    return (d->r - 1) * d->dil_h <= d->h + 16 && (d->s - 1) * d->dil_w <= d->w + 16 &&
+           flipped_dims(d, d->n, &f);
 }
 
 int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d)
@@ -120,25 +138,11 @@ int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass)
     return (crs >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
 }
 
-/* The GEMM backward-data pass of a stride-1 convolution as a forward one:
- *   dx[c, ih, iw] = sum_{k,r,s} w[k,c,r,s] * dy[k, ih + pt - r*dh, iw + pl - s*dw]
- * is the convolution of dy (k channels, p x q) with the flipped, transposed
- * weight w'[c, k, r', s'] = w[k, c, R-1-r', S-1-s'], padded by (R-1)*dh - pt
- * on top (and so on), whose output is h x w -- run through the implicit-GEMM
- * forward, so no crs x pq column buffer is written and read back.  Fills *f
- * and returns 1 when that applies (and pays: enough input channels for the
- * micro-tile rows), else 0. */
+/* The GEMM kernels take that route (one image at a time: *f for n = 1) when
+ * there are enough input channels to fill the micro-tile rows. */
 static int gemm_data_as_forward(const ccnn_conv2d_dims *d, ccnn_conv2d_dims *f)
 {
-    const int64_t eh = (d->r - 1) * d->dil_h, ew = (d->s - 1) * d->dil_w;
-    if (d->stride_h != 1 || d->stride_w != 1 || d->c < 16 ||
-        d->pad_top > eh || d->pad_bottom > eh || d->pad_left > ew || d->pad_right > ew)
-        return 0;
-    if (ccnn_conv2d_dims_init(f, 1, d->k, d->p, d->q, d->c, d->r, d->s, 1, 1, d->dil_h, d->dil_w,
-                              eh - d->pad_top, eh - d->pad_bottom, ew - d->pad_left,
-                              ew - d->pad_right) != CCNN_OK)
-        return 0;
-    return f->p == d->h && f->q == d->w;
+    return d->c >= 16 && flipped_dims(d, 1, f);
 }
 
 #define REAL float
@@ -462,6 +466,27 @@ static CCNN_DISPATCH void SUF(relu_mask_row)(REAL *restrict dst, const REAL *res
         const REAL keep = out[i] > 0 ? (REAL)1 : (REAL)0;   /* a select, so it vectorises */
         dst[i] = dout[i] * keep;
     }
+}
+
+/* wt (c, k, r, s) = weight[k, c, R-1-r, S-1-s] (weight: (k, c, r, s)), the
+ * weight of the flipped forward (flipped_dims).  Returns 0, leaving wt
+ * undefined, when a weight is NaN or infinite: the flipped forward would
+ * multiply it by the frame's zero padding, which the definition never does
+ * (0 * inf = NaN), so callers then take a path without padding products. */
+static int SUF(flip_weight)(REAL *restrict wt, const REAL *restrict weight,
+                            const ccnn_conv2d_dims *d)
+{
+    const int64_t C = d->c, K = d->k, R = d->r, S = d->s;
+    REAL bad = 0;                                    /* w - w: 0, or NaN for NaN / inf */
+    for (int64_t i = 0; i < C * K * R * S; i++) bad += weight[i] - weight[i];
+    if (bad != 0) return 0;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t s = 0; s < S; s++)
+                    wt[((c * K + k) * R + r) * S + s] =
+                        weight[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
+    return 1;
 }
 
 /* Rows and columns of the padded image that the windows reach. */
@@ -797,19 +822,17 @@ int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
     if (dbias) SUF(bias_backward)(dbias, dout, N, K, PQ, nt);
 
     ccnn_conv2d_dims f;
+    REAL *wf = NULL;                                  /* (c, k, r, s): the flipped weight */
     if (dinp && gemm_data_as_forward(d, &f)) {
-        /* dx[n] (c, hw) = w' (c x krs) * im2col_f(dy[n]) (krs x hw), see gemm_data_as_forward */
+        wf = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(C * K * R * S));
+        if (!wf) return CCNN_ENOMEM;
+        if (!SUF(flip_weight)(wf, weight, d)) wf = NULL;   /* non-finite weight: col2im path */
+    }
+    if (wf) {
+        /* dx[n] (c, hw) = w' (c x krs) * im2col_f(dy[n]) (krs x hw), see flipped_dims */
         const int64_t KRS = K * R * S;
         int64_t hpf, wpf;
         SUF(padded_extent)(&f, &hpf, &wpf);
-        REAL *wf = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(C * KRS));
-        if (!wf) return CCNN_ENOMEM;
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t k = 0; k < K; k++)
-                for (int64_t r = 0; r < R; r++)
-                    for (int64_t s = 0; s < S; s++)
-                        wf[((c * K + k) * R + r) * S + s] =
-                            weight[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
         #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
         for (int64_t n = 0; n < N; n++) {
             REAL *dx = dinp + n * C * H * W;                 /* (c, h*w) */
@@ -914,32 +937,18 @@ int SUF(ccnn_conv2d_relu_forward)(REAL *out, const REAL *inp, const REAL *weight
     return SUF(forward_direct)(out, inp, weight, bias, d, 1, nthreads);
 }
 
-/* The stride-1 input gradient as a forward correlation (a "transposed
- * convolution"): dinp = conv2d(dout, wt) with the flipped, transposed weight
- *     wt (c, k, r, s) = weight[k, c, R-1-r, S-1-s]
- * and padding (R-1)*dh - pad_top, (R-1)*dh - pad_bottom (likewise for
- * columns), so that output row i sums dout rows i + pad_top - r*dh -- the
- * direct forward kernel then computes it, with the same vectorisation. */
+/* The stride-1 input gradient through the direct forward kernel (see
+ * flipped_dims).  CCNN_EBADARG when it does not apply or a weight is not
+ * finite: the caller then takes the scatter loops. */
 static int SUF(backward_data_flipped)(REAL *dinp, const REAL *dout, const REAL *weight,
                                       const ccnn_conv2d_dims *d, int nthreads)
 {
-    const int64_t C = d->c, K = d->k, R = d->r, S = d->s;
     ccnn_conv2d_dims t;
-    if (ccnn_conv2d_dims_init(&t, d->n, K, d->p, d->q, C, R, S, 1, 1, d->dil_h, d->dil_w,
-                              (R - 1) * d->dil_h - d->pad_top, (R - 1) * d->dil_h - d->pad_bottom,
-                              (S - 1) * d->dil_w - d->pad_left, (S - 1) * d->dil_w - d->pad_right)
-            != CCNN_OK || t.p != d->h || t.q != d->w)
-        return CCNN_EBADARG;                       /* callers check eligibility first */
-    REAL *wt = (REAL *)ccnn_workspace(CCNN_WS_CONV2, sizeof(REAL) * (size_t)(C * K * R * S));
+    if (!flipped_dims(d, d->n, &t)) return CCNN_EBADARG;
+    REAL *wt = (REAL *)ccnn_workspace(CCNN_WS_CONV2,
+                                      sizeof(REAL) * (size_t)(d->c * d->k * d->r * d->s));
     if (!wt) return CCNN_ENOMEM;
-    REAL bad = 0;                 /* the frame's zeros would turn a NaN/inf weight into NaN */
-    for (int64_t i = 0; i < C * K * R * S; i++) bad += weight[i] - weight[i];
-    if (bad != 0) return CCNN_EBADARG;                     /* (NaN != 0): caller falls back */
-    for (int64_t c = 0; c < C; c++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t r = 0; r < R; r++)
-                for (int64_t s = 0; s < S; s++)
-                    wt[((c * K + k) * R + r) * S + s] = weight[((k * C + c) * R + (R - 1 - r)) * S + (S - 1 - s)];
+    if (!SUF(flip_weight)(wt, weight, d)) return CCNN_EBADARG;
     return SUF(forward_direct)(dinp, dout, wt, NULL, &t, 0, nthreads);
 }
 

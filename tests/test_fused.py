@@ -289,13 +289,15 @@ def test_dense_argument_errors():
 
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("value", [None, np.nan, np.inf])
-def test_input_gradient_of_few_channels(dtype, value):
-    """The stride-1 input gradient of a layer with few input channels runs as a
-    forward correlation with the flipped weight; a non-finite weight falls back
-    to the scatter loops (the flipped form would multiply it by padding)."""
+@pytest.mark.parametrize("C", [2, 16], ids=["few-channels", "gemm-channels"])
+def test_input_gradient_of_few_channels(dtype, value, C):
+    """The stride-1 input gradient runs as a forward correlation with the
+    flipped weight (direct kernel for few input channels, implicit GEMM from
+    16 on); a non-finite weight falls back to a path without padding products
+    (the flipped form would multiply it by padding: 0 * inf = NaN)."""
     rng = np.random.default_rng(6)
-    x = rng.standard_normal((5, 2, 9, 11)).astype(dtype)
-    w = rng.standard_normal((10, 2, 3, 3)).astype(dtype)
+    x = rng.standard_normal((5, C, 9, 11)).astype(dtype)
+    w = rng.standard_normal((10, C, 3, 3)).astype(dtype)
     if value is not None:
         w[3, 1, 0, 2] = value
     for padding, dilation in ((1, 1), ("valid", 1), (((2, 0), (0, 2)), 1), (2, 2)):
