@@ -511,9 +511,9 @@ static void SUF(pool2x2_image)(REAL *restrict pooled, uint8_t *restrict argmax,
  * fused conv -> (relu) -> 2x2 max pool: each image's conv output goes to a
  * per-thread buffer (k x p x q, cache-sized) and only its pooling reaches
  * memory: out (n,k,p/2,q/2), pooled_argmax (n,k,p/2,q/2) window offsets. */
-static int SUF(forward_direct_pool)(REAL *out, uint8_t *pooled_argmax, const REAL *inp,
-                                    const REAL *weight, const REAL *bias,
-                                    const ccnn_conv2d_dims *d, int relu, int nthreads)
+static int SUF(forward_direct)(REAL *out, uint8_t *pooled_argmax, const REAL *inp,
+                               const REAL *weight, const REAL *bias,
+                               const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     /* direct: each image is copied once into a zero frame (so padding is an
      * ordinary multiply by 0 and the inner loops have no bounds tests), then
@@ -569,44 +569,26 @@ static int SUF(forward_direct_pool)(REAL *out, uint8_t *pooled_argmax, const REA
     return err;
 }
 
-static int SUF(forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
-                               const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
-{
-    return SUF(forward_direct_pool)(out, NULL, inp, weight, bias, d, relu, nthreads);
-}
 
 int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
                                      const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
 {
-    return SUF(forward_direct)(out, inp, weight, bias, d, 0, nthreads);
+    return SUF(forward_direct)(out, NULL, inp, weight, bias, d, 0, nthreads);
 }
 
 /* The direct backward.  relu_out (n,k,p,q) or NULL: the output of a conv
  * fused with ReLU, whose mask (relu_out > 0) is applied to dout on the fly;
  * only with dinp == NULL and stride_w == 1 (the vectorised weight path, where
- * each image's dy is copied anyway -- and where dbias is summed too). */
-static int SUF(backward_direct_pool)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
-                                     const REAL *relu_out, const uint8_t *pool_argmax,
-                                     const REAL *inp, const REAL *weight,
-                                     const ccnn_conv2d_dims *d, int nthreads);
-
+ * each image's dy is copied anyway -- and where dbias is summed too).
+ * With pool_argmax != NULL as well, the backward of the fused conv -> relu ->
+ * 2x2 max pool (forward_direct with pooled_argmax): dout (n,k,p/2,q/2) is the
+ * gradient of the pooled output relu_out (n,k,p/2,q/2), routed to each
+ * window's argmax where the pooled value is > 0 (ReLU's mask) -- built per
+ * image straight into the weight kernel's rows. */
 static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
-                                const REAL *relu_out, const REAL *inp, const REAL *weight,
+                                const REAL *relu_out, const uint8_t *pool_argmax,
+                                const REAL *inp, const REAL *weight,
                                 const ccnn_conv2d_dims *d, int nthreads)
-{
-    return SUF(backward_direct_pool)(dinp, dweight, dbias, dout, relu_out, NULL, inp, weight, d,
-                                     nthreads);
-}
-
-/* ... and with pool_argmax != NULL, the backward of the fused conv -> relu ->
- * 2x2 max pool (forward_direct_pool): dout (n,k,p/2,q/2) is the gradient of
- * the pooled output relu_out (n,k,p/2,q/2), routed to each window's argmax
- * where the pooled value is > 0 (ReLU's mask) -- built per image straight
- * into the weight kernel's rows (dinp must be NULL, stride_w 1). */
-static int SUF(backward_direct_pool)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
-                                     const REAL *relu_out, const uint8_t *pool_argmax,
-                                     const REAL *inp, const REAL *weight,
-                                     const ccnn_conv2d_dims *d, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
     const int64_t CRS = C * d->r * d->s, pt = d->pad_top, pl = d->pad_left;
@@ -735,7 +717,7 @@ int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
                                      const REAL *dout, const REAL *inp, const REAL *weight,
                                      const ccnn_conv2d_dims *d, int nthreads)
 {
-    return SUF(backward_direct)(dinp, dweight, dbias, dout, NULL, inp, weight, d, nthreads);
+    return SUF(backward_direct)(dinp, dweight, dbias, dout, NULL, NULL, inp, weight, d, nthreads);
 }
 
 /* Zero-framed copy of channels c0 .. c0+nch-1 of one image for the im2col
@@ -926,7 +908,7 @@ int SUF(ccnn_conv2d_forward)(REAL *out, const REAL *inp, const REAL *weight,
 {
     if (ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM)
         return SUF(forward_gemm)(out, inp, weight, bias, d, 0, nthreads);
-    return SUF(forward_direct)(out, inp, weight, bias, d, 0, nthreads);
+    return SUF(forward_direct)(out, NULL, inp, weight, bias, d, 0, nthreads);
 }
 
 int SUF(ccnn_conv2d_relu_forward)(REAL *out, const REAL *inp, const REAL *weight,
@@ -934,7 +916,7 @@ int SUF(ccnn_conv2d_relu_forward)(REAL *out, const REAL *inp, const REAL *weight
 {
     if (ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM)
         return SUF(forward_gemm)(out, inp, weight, bias, d, 1, nthreads);
-    return SUF(forward_direct)(out, inp, weight, bias, d, 1, nthreads);
+    return SUF(forward_direct)(out, NULL, inp, weight, bias, d, 1, nthreads);
 }
 
 /* The stride-1 input gradient through the direct forward kernel (see
@@ -949,7 +931,7 @@ static int SUF(backward_data_flipped)(REAL *dinp, const REAL *dout, const REAL *
                                       sizeof(REAL) * (size_t)(d->c * d->k * d->r * d->s));
     if (!wt) return CCNN_ENOMEM;
     if (!SUF(flip_weight)(wt, weight, d)) return CCNN_EBADARG;
-    return SUF(forward_direct)(dinp, dout, wt, NULL, &t, 0, nthreads);
+    return SUF(forward_direct)(dinp, NULL, dout, wt, NULL, &t, 0, nthreads);
 }
 
 int SUF(ccnn_conv2d_relu_maxpool_forward)(REAL *out, uint8_t *argmax, const REAL *inp,
@@ -957,7 +939,7 @@ int SUF(ccnn_conv2d_relu_maxpool_forward)(REAL *out, uint8_t *argmax, const REAL
                                           const ccnn_conv2d_dims *d, int nthreads)
 {
     if (!ccnn_conv2d_relu_maxpool_supported(d)) return CCNN_EBADARG;
-    return SUF(forward_direct_pool)(out, argmax, inp, weight, bias, d, 1, nthreads);
+    return SUF(forward_direct)(out, argmax, inp, weight, bias, d, 1, nthreads);
 }
 
 int SUF(ccnn_conv2d_relu_maxpool_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
@@ -966,7 +948,7 @@ int SUF(ccnn_conv2d_relu_maxpool_backward)(REAL *dweight, REAL *dbias, const REA
                                            int nthreads)
 {
     if (!ccnn_conv2d_relu_maxpool_supported(d) || !dweight) return CCNN_EBADARG;
-    return SUF(backward_direct_pool)(NULL, dweight, dbias, dout, out, argmax, inp, NULL, d,
+    return SUF(backward_direct)(NULL, dweight, dbias, dout, out, argmax, inp, NULL, d,
                                      nthreads);
 }
 
@@ -1005,7 +987,7 @@ int SUF(ccnn_conv2d_relu_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
 {
     if (!dinp && d->stride_w == 1 && dweight &&
         ccnn_conv2d_algo(d, CCNN_PASS_WEIGHT) == CCNN_CONV_DIRECT)   /* mask applied on the fly */
-        return SUF(backward_direct)(NULL, dweight, dbias, dout, out, inp, weight, d, nthreads);
+        return SUF(backward_direct)(NULL, dweight, dbias, dout, out, NULL, inp, weight, d, nthreads);
     const int64_t total = d->n * d->k * d->p * d->q;
     REAL *dz = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)total);
     if (!dz) return CCNN_ENOMEM;
