@@ -23,10 +23,11 @@ layer for double precision (the gradient checks do).
 """
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 import re
-from typing import Any, Dict, Optional, Tuple, Type
+from typing import TYPE_CHECKING, Any, Dict, Optional, Tuple, Type
 
 import numpy as np
 
@@ -172,7 +173,7 @@ def _act_backward(name: Optional[str], dout: np.ndarray, z: np.ndarray, y: np.nd
 
 # -------------------------------------------------------------------- Layer
 
-class Layer:
+class Layer(abc.ABC):
     """Base class.  Subclasses set params/grads in build, forward, backward."""
 
     #: backward may skip the input gradient (and return None) when this is False;
@@ -255,11 +256,13 @@ class Layer:
             self.build((None,) + x.shape[1:])
         return self.forward(x, training)
 
-    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The layer's output for x; keeps on self what backward needs."""
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """d(loss)/d(input) from dout = d(loss)/d(output); fills self.grads."""
 
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         """x as this layer's dtype, checked against the built input shape."""
@@ -300,6 +303,18 @@ class _ImageLayer(Layer):
 
     def _from_nchw(self, a: np.ndarray) -> np.ndarray:
         return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a
+
+    _pads_for: Optional[Tuple[Tuple[int, int], chk.Pads]] = None
+
+    def _pads(self, h: int, w: int) -> chk.Pads:
+        """(top, bottom, left, right) for inputs of h x w (_compute_pads),
+        remembered per size: layers that call the C bindings directly."""
+        if self._pads_for is None or self._pads_for[0] != (h, w):
+            self._pads_for = ((h, w), self._compute_pads(h, w))
+        return self._pads_for[1]
+
+    if TYPE_CHECKING:   # Conv2D and _Pooling2D define it
+        def _compute_pads(self, h: int, w: int) -> chk.Pads: ...
 
 
 # ------------------------------------------------------------------- Conv2D
@@ -367,15 +382,9 @@ class Conv2D(_ImageLayer):
             return (n, p, q, self.filters)
         return (n, self.filters, p, q)
 
-    def _pads(self, h: int, w: int) -> chk.Pads:
-        """(top, bottom, left, right) for inputs of h x w, remembered per size."""
-        if self._pads_for is None or self._pads_for[0] != (h, w):
-            pads = chk.padding(self.padding, "padding", (h, w), self.kernel_size, self.strides,
-                               self.dilation_rate)
-            self._pads_for = ((h, w), pads)
-        return self._pads_for[1]
-
-    _pads_for: Optional[Tuple[Tuple[int, int], chk.Pads]] = None
+    def _compute_pads(self, h: int, w: int) -> chk.Pads:
+        return chk.padding(self.padding, "padding", (h, w), self.kernel_size, self.strides,
+                           self.dilation_rate)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
@@ -500,6 +509,11 @@ class _Pooling2D(_ImageLayer):
         q = _window_out(w, self.pool_size[1], self.strides[1], 1, self.padding, f"{what} width")
         return (n, p, q, c) if self.data_format == "channels_last" else (n, c, p, q)
 
+    def _compute_pads(self, h: int, w: int) -> chk.Pads:
+        """Checked by the functional API's own setup (on an empty stand-in)."""
+        return F._pool_setup(np.empty((1, 1, h, w), self.dtype), self.pool_size, self.strides,
+                             self.padding, False, type(self).__name__)[3]
+
     def get_config(self) -> dict:
         return {**super().get_config(), "pool_size": self.pool_size, "strides": self.strides,
                 "padding": self.padding, "data_format": self.data_format}
@@ -508,29 +522,18 @@ class _Pooling2D(_ImageLayer):
 class MaxPooling2D(_Pooling2D):
     """Max over each pool_size window."""
 
-    _pads_for: Optional[Tuple[Tuple[int, int], chk.Pads]] = None
-
-    def _pads(self, x: np.ndarray) -> chk.Pads:
-        """(top, bottom, left, right) for inputs of x's size, checked by the
-        functional API once per size (then remembered)."""
-        hw = (x.shape[2], x.shape[3])
-        if self._pads_for is None or self._pads_for[0] != hw:
-            pads = F._pool_setup(x[:1, :1], self.pool_size, self.strides, self.padding, False,
-                                 "max_pool2d")[3]
-            self._pads_for = (hw, pads)
-        return self._pads_for[1]
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
         # the C binding directly (the input was checked against the built shape)
         y, self.argmax = _pool.max_pool2d_forward(self.x, self.pool_size, self.strides,
-                                                  self._pads(self.x), False, True,
+                                                  self._pads(*self.x.shape[2:]), False, True,
                                                   get_num_threads())   # (N, C, P, Q)
         return self._from_nchw(y)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dx = _pool.max_pool2d_backward(self._to_nchw(dout), self.argmax, self.x.shape,
-                                       self.pool_size, self.strides, self._pads(self.x), False,
+                                       self.pool_size, self.strides, self._pads(*self.x.shape[2:]), False,
                                        get_num_threads())
         return self._from_nchw(dx)
 

@@ -21,6 +21,7 @@ and the batch mean of -sum(y_true * log(y_pred)) is returned.
 """
 from __future__ import annotations
 
+import abc
 from typing import Any, Tuple
 
 import numpy as np
@@ -209,7 +210,7 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any,
 
 # ----------------------------------------------------- loss objects
 
-class Loss:
+class Loss(abc.ABC):
     """Base of the Keras-style loss objects the model uses.
 
     ``check(y, n, classes)`` validates targets; ``fused(logits, y)`` returns
@@ -222,21 +223,21 @@ class Loss:
     def __init__(self, from_logits: bool = False):
         self.from_logits = chk.boolean(from_logits, "from_logits")
 
+    @abc.abstractmethod
     def check(self, y: Any, n: int, classes: int) -> np.ndarray:
         """y validated for n samples and `classes` outputs."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         """The class index of each (checked) target."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         """(mean loss, probs, d(mean loss)/d(logits))."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
-        raise NotImplementedError
 
     def __call__(self, y_true: Any, y_pred: Any) -> float:
         z = _logits(y_pred, "y_pred")

@@ -13,6 +13,7 @@ is never confused with a later one that reuses its id.
 """
 from __future__ import annotations
 
+import abc
 import math
 import numbers
 from typing import Any, Dict, Iterable, List, Tuple
@@ -35,7 +36,7 @@ def _real(value: Any, name: str) -> float:
     return value
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: parameter bookkeeping, validation, `apply_gradients`."""
 
     _slot_names: Tuple[str, ...] = ()
@@ -145,8 +146,9 @@ class Optimizer:
         for grad, param in pairs:
             self._update(param.reshape(-1), grad.reshape(-1), self._slot(param), nthreads)
 
-    def _update(self, param, grad, slot, nthreads):  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _update(self, param, grad, slot, nthreads):
+        """One parameter's update (flat param and grad, its state slot) in place."""
 
     def get_config(self) -> dict:
         return {"name": self.name, "learning_rate": self.learning_rate}
@@ -201,14 +203,14 @@ class Adam(Optimizer):
     def _flat_state(self, params: List[np.ndarray]) -> Tuple[list, list, list]:
         """Flat views of params and their m, v slots, remembered for the same
         list of parameters (a training loop passes the same ones every step)."""
-        key = tuple(id(p) for p in params)
         cached = self.__dict__.get("_flat_cache")
-        if cached is None or cached[0] != key or any(a is not b for a, b in zip(cached[1], params)):
+        if cached is None or len(cached[0]) != len(params) or any(
+                a is not b for a, b in zip(cached[0], params)):
             slots = [self._slot(p) for p in params]
-            cached = (key, list(params), ([p.reshape(-1) for p in params],
-                                          [s["m"] for s in slots], [s["v"] for s in slots]))
+            cached = (list(params), ([p.reshape(-1) for p in params],
+                                     [s["m"] for s in slots], [s["v"] for s in slots]))
             self.__dict__["_flat_cache"] = cached
-        return cached[2]
+        return cached[1]
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,
