@@ -33,7 +33,7 @@ import numpy as np
 
 from . import _checks as chk
 from . import _activation as _activation_c
-from . import _conv2d, _dense, _pool
+from . import _conv2d, _dense, _layout, _pool
 from . import functional as F
 from ._config import get_num_threads
 from . import losses
@@ -145,6 +145,28 @@ def _c_order(a: np.ndarray) -> Tuple[np.ndarray, bool]:
         if b.flags.c_contiguous:
             return b, True
     return a, False
+
+
+def _channels_first(a: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) -> C-contiguous (N, C, H, W): free for the channels-last
+    view of an NCHW array, else one C transpose (NumPy's strided copy is
+    several times slower)."""
+    t = a.transpose(0, 3, 1, 2)
+    if t.flags.c_contiguous or not a.flags.c_contiguous or a.dtype.kind != "f":
+        return np.ascontiguousarray(t)
+    n, h, w, c = a.shape
+    return _layout.transpose_batched(a.reshape(n, h * w, c),
+                                     get_num_threads()).reshape(n, c, h, w)
+
+
+def _channels_last(a: np.ndarray) -> np.ndarray:
+    """(N, C, H, W) -> C-contiguous (N, H, W, C), as _channels_first."""
+    t = a.transpose(0, 2, 3, 1)
+    if t.flags.c_contiguous or not a.flags.c_contiguous or a.dtype.kind != "f":
+        return np.ascontiguousarray(t)
+    n, c, h, w = a.shape
+    return _layout.transpose_batched(a.reshape(n, c, h * w),
+                                     get_num_threads()).reshape(n, h, w, c)
 
 
 def _act_forward(name: Optional[str], z: np.ndarray, channel_axis: int) -> np.ndarray:
@@ -297,9 +319,9 @@ class _ImageLayer(Layer):
     data_format = "channels_last"
 
     def _to_nchw(self, a: np.ndarray) -> np.ndarray:
-        if self.data_format == "channels_last":
-            a = a.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(a, dtype=self.dtype)
+        a = a.astype(self.dtype, copy=False)
+        return _channels_first(a) if self.data_format == "channels_last" else \
+            np.ascontiguousarray(a)
 
     def _from_nchw(self, a: np.ndarray) -> np.ndarray:
         return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a
@@ -576,6 +598,10 @@ class Flatten(Layer):
         if self.data_format == "channels_first" and x.ndim > 2:
             x = np.moveaxis(x, 1, -1)
         self.x_shape = x.shape
+        if x.ndim == 4 and not x.flags.c_contiguous:
+            # the channels-last view of an NCHW result (Conv2D, pooling): one
+            # C transpose to (H, W, C) order instead of reshape's strided copy
+            x = _channels_last(x.transpose(0, 3, 1, 2))
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:

@@ -235,6 +235,12 @@ class Loss(abc.ABC):
     def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         """(mean loss, probs, d(mean loss)/d(logits))."""
 
+    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        """fused() for logits and targets the model has already checked (a
+        C-contiguous float array, and y from check()): the training loop's
+        per-step call, without the argument checks."""
+        return self.fused(logits, y)
+
     @abc.abstractmethod
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
@@ -264,8 +270,17 @@ class CategoricalCrossentropy(Loss):
         return y.argmax(axis=-1)
 
     def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-        rows, probs = softmax_cross_entropy(logits, y)
-        return float(rows.mean(dtype=np.float64)), probs, softmax_cross_entropy_backward(probs, y)
+        z = _logits(logits)
+        t = check_targets(y, z.shape[0], z.shape[1])
+        dtype = chk.result_dtype(z)
+        return self._fused(chk.contiguous(z, dtype), _same_dtype(t, dtype))
+
+    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        nt = get_num_threads()
+        y = _same_dtype(y, logits.dtype)
+        rows, probs = _loss.softmax_xent_dense_forward(logits, y, nt)
+        return (float(rows.mean(dtype=np.float64)), probs,
+                _loss.softmax_xent_dense_backward(probs, y, nt))
 
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         rows, dp = _probs_xent(np.asarray(y, dtype=probs.dtype), probs)
@@ -284,9 +299,14 @@ class SparseCategoricalCrossentropy(Loss):
         return y
 
     def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-        rows, probs = sparse_softmax_cross_entropy(logits, y)
-        return (float(rows.mean(dtype=np.float64)), probs,
-                sparse_softmax_cross_entropy_backward(probs, y))
+        z = _logits(logits)
+        labels = check_labels(y, z.shape[0], z.shape[1])
+        return self._fused(chk.contiguous(z, chk.result_dtype(z)), labels)
+
+    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        nt = get_num_threads()
+        rows, probs = _loss.softmax_xent_forward(logits, y, nt)
+        return float(rows.mean(dtype=np.float64)), probs, _loss.softmax_xent_backward(probs, y, nt)
 
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         t = np.zeros_like(probs)

@@ -467,7 +467,9 @@ class Sequential:
             d = last.backward(d)
         elif self._fused():
             head = cast(Union[Dense, Softmax], last)
-            loss, _, d = self._lossfn.fused(head.logits, y)
+            # a Dense head's logits (N, classes) and y are checked already
+            fused = self._lossfn._fused if isinstance(head, Dense) else self._lossfn.fused
+            loss, _, d = fused(head.logits, y)
             d = head.backward(d, from_logits=True)
         else:
             loss, d = self._lossfn.from_probs(out, y)

@@ -208,3 +208,9 @@ cdef extern from "optim.h" nogil:
                              float lr, float momentum, int nesterov, int nthreads)
     void ccnn_sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,
                              double lr, double momentum, int nesterov, int nthreads)
+
+cdef extern from "layout.h" nogil:
+    void ccnn_transpose_batched_f32(float *out, const float *inp, int64_t n, int64_t a, int64_t b,
+                                    int nthreads)
+    void ccnn_transpose_batched_f64(double *out, const double *inp, int64_t n, int64_t a, int64_t b,
+                                    int nthreads)

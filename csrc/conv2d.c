@@ -468,6 +468,44 @@ static CCNN_DISPATCH void SUF(relu_mask_row)(REAL *restrict dst, const REAL *res
     }
 }
 
+/* dyw (k, p, qv) <- for one image, the gradient at the conv output of the
+ * fused conv -> relu -> 2x2 max pool: dout (k, p/2, q/2) routed to each
+ * window's argmax (am, offsets 0..3) where the pooled value po > 0 (ReLU's
+ * mask), 0 at the window's other three places; bsum[k] += the sum of plane
+ * k (the bias gradient).  Every element of the windows is written, so
+ * nothing needs zeroing per image; the rest of dyw (an odd last row or
+ * column, the tail past q) is left as it is. */
+static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *restrict bsum,
+                                                 const REAL *restrict dout,
+                                                 const REAL *restrict po,
+                                                 const uint8_t *restrict am, int64_t K,
+                                                 int64_t P, int64_t Q, int64_t qv)
+{
+    const int64_t P2 = P / 2, Q2 = Q / 2, PQ2 = P2 * Q2;
+    for (int64_t k = 0; k < K; k++) {
+        const REAL *restrict gk = dout + k * PQ2, *restrict pk = po + k * PQ2;  /* (p/2, q/2) */
+        const uint8_t *restrict ak = am + k * PQ2;
+        REAL acc = 0;                                 /* one plane: a few hundred terms */
+        #pragma omp simd reduction(+:acc)
+        for (int64_t t = 0; t < PQ2; t++) {
+            const REAL g = gk[t], y = pk[t];          /* both loaded: a select, no branch */
+            acc += y > 0 ? g : (REAL)0;
+        }
+        bsum[k] += (double)acc;
+        for (int64_t i = 0; i < P2; i++) {
+            REAL *restrict r0 = dyw + (k * P + 2 * i) * qv;      /* rows 2i, 2i + 1 */
+            memset(r0, 0, sizeof(REAL) * (size_t)(2 * Q2));
+            memset(r0 + qv, 0, sizeof(REAL) * (size_t)(2 * Q2));
+            for (int64_t j = 0; j < Q2; j++) {   /* no branches: ReLU's mask is a select */
+                const int64_t t = i * Q2 + j;
+                const unsigned a = ak[t] & 3u;   /* inside the window whatever the byte */
+                const REAL g = gk[t], y = pk[t];
+                r0[(a >> 1) * qv + 2 * j + (a & 1)] = y > 0 ? g : (REAL)0;
+            }
+        }
+    }
+}
+
 /* wt (c, k, r, s) = weight[k, c, R-1-r, S-1-s] (weight: (k, c, r, s)), the
  * weight of the flipped forward (flipped_dims).  Returns 0, leaving wt
  * undefined, when a weight is NaN or infinite: the flipped forward would
@@ -661,23 +699,19 @@ static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
                     for (int64_t r = 0; r < d->r; r++)
                         for (int64_t s = 0; s < d->s; s++, t++)
                             off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
-                for (int64_t i = 0; i < K * P; i++)
-                    memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
+                if (pool_argmax)   /* unpool_grad_image writes the windows only */
+                    memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
+                else
+                    for (int64_t i = 0; i < K * P; i++)
+                        memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
             }
             for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
                 SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
                 if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
-                    const int64_t P2 = P / 2, Q2 = Q / 2, PQ2 = P2 * Q2;
-                    const REAL *gp = dout + n * K * PQ2, *po = relu_out + n * K * PQ2;
-                    const uint8_t *am = pool_argmax + n * K * PQ2;           /* (k, p/2, q/2) */
-                    memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
-                    for (int64_t k = 0; k < K; k++)
-                        for (int64_t i = 0; i < P2; i++)
-                            for (int64_t j = 0; j < Q2; j++) {
-                                const int64_t w2 = (k * P2 + i) * Q2 + j;
-                                if (po[w2] > 0)
-                                    dyw[(k * P + 2 * i + (am[w2] >> 1)) * qv + 2 * j + (am[w2] & 1)] = gp[w2];
-                            }
+                    const int64_t PQ2 = (P / 2) * (Q / 2);                   /* (k, p/2, q/2) */
+                    SUF(unpool_grad_image)(dyw, bpart + g * K, dout + n * K * PQ2,
+                                           relu_out + n * K * PQ2, pool_argmax + n * K * PQ2,
+                                           K, P, Q, qv);
                 } else if (s1) {
                     const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
                     const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
@@ -689,7 +723,7 @@ static int SUF(backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
                     }
                 }
                 if (s1) {
-                    if (dbias)   /* the rows' zero tails add nothing: one sum per plane */
+                    if (dbias && !pool_argmax)   /* the zero tails add nothing: one sum a plane */
                         for (int64_t k = 0; k < K; k++)
                             bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
                     SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);

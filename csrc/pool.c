@@ -85,6 +85,18 @@ typedef int32_t  pool_vfm  __attribute__((vector_size(32)));   /* float lane mas
 typedef double   pool_vd   __attribute__((vector_size(32)));
 typedef int64_t  pool_vdm  __attribute__((vector_size(32)));   /* double lane masks / 4 indices */
 typedef uint64_t pool_vdiu __attribute__((vector_size(32)));  /* 4 flat indices   */
+typedef uint8_t  pool_vb32 __attribute__((vector_size(32)));  /* a mask's bytes   */
+typedef uint8_t  pool_vb8  __attribute__((vector_size(8)));   /* 8 window offsets */
+typedef uint8_t  pool_vb4  __attribute__((vector_size(4)));   /* 4 window offsets */
+/* The low byte of each lane of a mask vector (offsets 0..3) as bytes: one
+ * byte shuffle (__builtin_convertvector lowers to a lane-by-lane loop). */
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define LOW_BYTES8(v) __builtin_shufflevector((pool_vb32)(v), (pool_vb32)(v), 0, 4, 8, 12, 16, 20, 24, 28)
+#define LOW_BYTES4(v) __builtin_shufflevector((pool_vb32)(v), (pool_vb32)(v), 0, 8, 16, 24)
+#else
+#define LOW_BYTES8(v) __builtin_convertvector(v, pool_vb8)
+#define LOW_BYTES4(v) __builtin_convertvector(v, pool_vb4)
+#endif
 #define POOL_IOTA2 ((pool_vdiu){0, 2, 4, 6})
 #endif
 
@@ -98,6 +110,8 @@ typedef uint64_t pool_vdiu __attribute__((vector_size(32)));  /* 4 flat indices 
 #define ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
 #define ZIPLO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
 #define ZIPHI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#define VB pool_vb8
+#define LOW_BYTES(v) LOW_BYTES8(v)
 /* am[q .. q+7] = start + 2i + off[i]: 8 int64 from the 32-bit offsets, in halves */
 #define STORE_IDX(am, q, off, start) do {                                         \
         const pool_vdiu s_ = (uint64_t)(start) + POOL_IOTA2;                      \
@@ -128,6 +142,8 @@ typedef uint64_t pool_vdiu __attribute__((vector_size(32)));  /* 4 flat indices 
 #undef ODD
 #undef ZIPLO
 #undef ZIPHI
+#undef VB
+#undef LOW_BYTES
 #undef STORE_IDX
 #undef LOAD_DELTA
 
@@ -141,6 +157,8 @@ typedef uint64_t pool_vdiu __attribute__((vector_size(32)));  /* 4 flat indices 
 #define ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
 #define ZIPLO(a, b) __builtin_shufflevector(a, b, 0, 4, 1, 5)
 #define ZIPHI(a, b) __builtin_shufflevector(a, b, 2, 6, 3, 7)
+#define VB pool_vb4
+#define LOW_BYTES(v) LOW_BYTES4(v)
 #define STORE_IDX(am, q, off, start) do {                                         \
         const pool_vdiu i_ = (pool_vdiu)(off) + (uint64_t)(start) + POOL_IOTA2;   \
         memcpy((am) + (q), &i_, sizeof i_);                                       \
@@ -588,8 +606,9 @@ static CCNN_DISPATCH void SUF(max2x2_plane)(REAL *restrict out, uint8_t *restric
                 VM off;
                 LOAD2X2(a, b, c, e, r0, r1, q);
                 MAX2X2(m, off, a, b, c, e, 2);      /* offsets 0, 1, 2, 3 */
+                const VB ob = LOW_BYTES(off);                     /* lanes to bytes */
                 memcpy(y + q, &m, sizeof m);
-                for (int i = 0; i < VL; i++) o[q + i] = (uint8_t)off[i];
+                memcpy(o + q, &ob, sizeof ob);
             }
             continue;
         }

@@ -360,6 +360,17 @@ def avg_pool2d_backward_ref(gy, x, k, stride=None, pad=0, ceil_mode=False,
 # --------------------------------------------------------------------------
 # activations / dropout
 # --------------------------------------------------------------------------
+def transpose_batched_ref(x):
+    """out[n, j, i] = x[n, i, j], element by element (the NCHW <-> NHWC move)."""
+    n, a, b = x.shape
+    out = np.empty((n, b, a), dtype=x.dtype)
+    for k in range(n):
+        for i in range(a):
+            for j in range(b):
+                out[k, j, i] = x[k, i, j]
+    return out
+
+
 def relu_ref(x):
     """relu(x) = max(x, 0); NaN propagates (np.maximum returns the NaN)."""
     return np.maximum(np.asarray(x, dtype=np.float64), 0.0)
