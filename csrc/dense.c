@@ -24,6 +24,18 @@ static int dense_threads(int nthreads, int64_t m, int64_t n, int64_t k)
     return ccnn_threads_for(nthreads, m * n * k / 2);
 }
 
+/* Parts the forward's sum over `in` is cut into: a small output (few
+ * micro-tiles to share out, e.g. the textbook's 32 x 100 at batch 32) with a
+ * long sum.  The partial products are then computed side by side -- each
+ * thread packs only its part of inp and of the weight, where splitting the
+ * output would have every thread pack all of one of them -- and added in
+ * part order.  Depends on the shape only, never on the thread count. */
+static int64_t dense_k_parts(int64_t n, int64_t units, int64_t in)
+{
+    if (n * units > 32768) return 1;
+    return in >= 1024 ? 4 : in >= 512 ? 2 : 1;
+}
+
 /* [lo, hi) of `len` split into nthr parts of whole `tile`s: part `tid`. */
 static void split_tiles(int64_t len, int64_t tile, int64_t tid, int64_t nthr,
                         int64_t *lo, int64_t *hi)
@@ -77,12 +89,49 @@ static int SUF(team_gemm)(REAL *c, int64_t ldc, int64_t m, int64_t n, int64_t k,
     return SUF(ccnn_gemm)(m, hi - lo, k, &A, &B, c + lo, ldc, overwrite, NULL);
 }
 
+/* out (n, units) = act(sum over the parts of inp[:, part] @ weight[part, :] + bias),
+ * the parts' products side by side in part (a parts x n x units workspace) */
+static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weight,
+                                    const REAL *bias, const ccnn_dense_dims *d, int relu,
+                                    int64_t parts, int nt)
+{
+    const int64_t N = d->n, IN = d->in, U = d->units;
+    REAL *part = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(parts * N * U));
+    if (!part) return CCNN_ENOMEM;
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel num_threads(nt)
+    {
+        int64_t tid, nthr;
+        ccnn_team(&tid, &nthr);
+        for (int64_t q = tid; q < parts; q += nthr) {   /* part q: columns [k0, k1) of inp */
+            const int64_t k0 = IN * q / parts, k1 = IN * (q + 1) / parts;
+            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, inp + k0, IN, 1, NULL, 0, 0, 0};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, weight + k0 * U, U, 1, NULL, 0, 0, 0};
+            if (SUF(ccnn_gemm)(N, U, k1 - k0, &A, &B, part + q * N * U, U, 1, NULL) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+            }
+        }
+        #pragma omp barrier
+        const int64_t r0 = N * tid / nthr, r1 = N * (tid + 1) / nthr;   /* this thread's rows */
+        for (int64_t i = r0 * U; i < r1 * U; i++) {
+            REAL v = bias ? bias[i % U] : (REAL)0;
+            for (int64_t q = 0; q < parts; q++) v += part[q * N * U + i];
+            out[i] = relu && v < 0 ? (REAL)0 : v;                /* NaN stays NaN */
+        }
+    }
+    return err;
+}
+
 int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                             const ccnn_dense_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, IN = d->in, U = d->units;
     if (N == 0) return CCNN_OK;
     const int nt = dense_threads(nthreads, N, U, IN);
+    const int64_t parts = dense_k_parts(N, U, IN);
+    if (parts > 1) return SUF(dense_forward_split)(out, inp, weight, bias, d, relu, parts, nt);
     int err = CCNN_OK;
     (void)nt;
     #pragma omp parallel num_threads(nt)

@@ -9,8 +9,10 @@
  *
  * Row-major, C-contiguous arrays (Keras's kernel layout (in, units)).  Every
  * product is split over threads along whichever side of the output is
- * longer, in whole micro-tiles; each output element is summed in the same
- * order whatever the thread count, so results do not depend on it.
+ * longer, in whole micro-tiles -- or, for a forward with a small output and
+ * a long sum, along the sum, in a fixed number of parts added in order; each
+ * output element is summed in the same order whatever the thread count, so
+ * results do not depend on it.
  */
 #ifndef CCNN_DENSE_H
 #define CCNN_DENSE_H

@@ -197,7 +197,8 @@ def test_all_finite(bad):
 
 # ------------------------------------------------------------------- dense
 DENSE_SHAPES = [(1, 1, 1), (3, 5, 2), (32, 1960, 100), (7, 13, 17), (50, 6, 40), (2, 300, 1),
-                (128, 100, 10), (0, 4, 3), (97, 33, 65)]
+                (128, 100, 10), (0, 4, 3), (97, 33, 65),
+                (20, 700, 30), (5, 1024, 7), (3, 2500, 130)]   # forward sum split in 2 / 4 parts
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -226,12 +227,14 @@ def test_dense_forward_backward(shape, act, dtype):
     np.testing.assert_array_equal(gk, got[1])
 
 
-def test_dense_results_do_not_depend_on_thread_count():
+@pytest.mark.parametrize("n, fan_in, units", [(64, 500, 70), (32, 1200, 50)],
+                         ids=["output-split", "sum-split"])
+def test_dense_results_do_not_depend_on_thread_count(n, fan_in, units):
     import ccnn
     rng = np.random.default_rng(4)
-    x = rng.standard_normal((64, 500)).astype(np.float32)
-    k = rng.standard_normal((500, 70)).astype(np.float32)
-    gy = rng.standard_normal((64, 70)).astype(np.float32)
+    x = rng.standard_normal((n, fan_in)).astype(np.float32)
+    k = rng.standard_normal((fan_in, units)).astype(np.float32)
+    gy = rng.standard_normal((n, units)).astype(np.float32)
     before = ccnn.get_num_threads()
     out = []
     try:
