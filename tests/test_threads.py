@@ -46,6 +46,14 @@ def run_all(n_threads, dtype):
     out["conv_small_k_grads"] = np.concatenate(
         [g.ravel() for g in F.conv2d_backward(rng.standard_normal(y3.shape).astype(dtype),
                                               x, w3, padding=1)])
+    # few input channels, many filters (the GEMM weight gradient split by image
+    # groups, with more images than groups and not a multiple of them)
+    x5 = rng.standard_normal((11, 3, 12, 12)).astype(dtype)
+    w5 = rng.standard_normal((32, 3, 5, 5)).astype(dtype)
+    y5 = F.conv2d(x5, w5, padding=2)
+    out["conv_cifar_like_grads"] = np.concatenate(
+        [g.ravel() for g in F.conv2d_backward(rng.standard_normal(y5.shape).astype(dtype),
+                                              x5, w5, padding=2)])
     # element-wise ops: big enough (~300k elements) to be worth splitting
     big = rng.standard_normal((3, 16, 80, 80)).astype(dtype)
     out["relu"] = F.relu(big)
