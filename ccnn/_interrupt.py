@@ -9,6 +9,12 @@ that the block is complete.
 
 Signals reach Python in the main thread only, so elsewhere (and wherever a
 handler cannot be installed) the block simply runs.
+
+A training loop opens one such block per step; swapping the SIGINT handler
+twice a step costs ~15 us.  ``keyboard_interrupt_guard()`` around the loop
+installs one handler for all of it: inside the guard a deferred block only
+counts itself, and a Ctrl-C outside the deferred blocks is passed on at once,
+exactly as without the guard.
 """
 from __future__ import annotations
 
@@ -16,7 +22,48 @@ import contextlib
 import signal
 import threading
 from types import FrameType
-from typing import Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+
+class _Guard:
+    """State of the keyboard_interrupt_guard() in force (main thread only)."""
+    active = False
+    previous: Callable[..., Any] = signal.default_int_handler
+    deferring = 0                                           # deferred blocks open
+    held: List[Tuple[int, Optional[FrameType]]] = []        # SIGINTs they held back
+
+
+def _guard_handler(signum: int, frame: Optional[FrameType]) -> None:
+    if _Guard.deferring:
+        _Guard.held.append((signum, frame))
+    else:
+        _Guard.previous(signum, frame)
+
+
+@contextlib.contextmanager
+def keyboard_interrupt_guard() -> Iterator[None]:
+    """One SIGINT handler for a loop of deferred_keyboard_interrupt() blocks."""
+    if _Guard.active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except (ValueError, OSError):  # pragma: no cover - no signal support
+        previous = None
+    if not callable(previous):
+        yield
+        return
+    try:
+        signal.signal(signal.SIGINT, _guard_handler)
+    except (ValueError, OSError):  # pragma: no cover - e.g. a sub-interpreter
+        yield
+        return
+    _Guard.active, _Guard.previous, _Guard.deferring, _Guard.held = True, previous, 0, []
+    try:
+        yield
+    finally:
+        _Guard.active = False
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextlib.contextmanager
@@ -24,6 +71,17 @@ def deferred_keyboard_interrupt() -> Iterator[None]:
     """Hold back SIGINT (Ctrl-C) until the block has finished."""
     if threading.current_thread() is not threading.main_thread():
         yield
+        return
+    if _Guard.active:   # the guard's handler is installed: count, don't swap
+        _Guard.deferring += 1
+        try:
+            yield
+        finally:
+            _Guard.deferring -= 1
+            if not _Guard.deferring and _Guard.held:
+                signum, frame = _Guard.held[0]
+                _Guard.held.clear()
+                _Guard.previous(signum, frame)   # default_int_handler: raise now
         return
     try:
         previous = signal.getsignal(signal.SIGINT)

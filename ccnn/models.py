@@ -33,6 +33,7 @@ import numpy as np
 
 from . import losses as losses_mod
 from ._blas import single_threaded_blas
+from ._interrupt import keyboard_interrupt_guard
 from . import optimizers as optimizers_mod
 from . import utils
 from .callbacks import Callback, CallbackList, History, ProgbarLogger
@@ -51,6 +52,16 @@ def _one_blas_thread(method: _Method) -> _Method:
     @functools.wraps(method)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         with single_threaded_blas():
+            return method(*args, **kwargs)
+    return cast(_Method, wrapper)
+
+
+def _interrupt_guarded(method: _Method) -> _Method:
+    """Run `method` inside keyboard_interrupt_guard(): one SIGINT handler for
+    the whole loop instead of a swap per optimizer step (ccnn._interrupt)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with keyboard_interrupt_guard():
             return method(*args, **kwargs)
     return cast(_Method, wrapper)
 
@@ -541,6 +552,7 @@ class Sequential:
 
     # ------------------------------------------------------------ fit
     @_one_blas_thread
+    @_interrupt_guarded
     def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
             epochs: int = 1, verbose: Any = 1, callbacks: Optional[List[Callback]] = None,
             validation_split: float = 0.0, validation_data: Any = None,

@@ -214,6 +214,30 @@ def test_ctrl_c_inside_fits_update_applies_that_whole_step(monkeypatch):
     assert model.history.epoch == [0]
 
 
+@needs_main_thread
+def test_interrupt_guard_defers_inside_blocks_only():
+    """keyboard_interrupt_guard (fit's one handler for all steps): a SIGINT
+    inside a deferred block is raised when the block ends, one outside is
+    raised at once, and the previous handler is back afterwards."""
+    from ccnn._interrupt import deferred_keyboard_interrupt, keyboard_interrupt_guard
+    done = []
+    with keyboard_interrupt_guard():
+        with pytest.raises(KeyboardInterrupt):
+            with deferred_keyboard_interrupt():
+                signal.raise_signal(signal.SIGINT)
+                time.sleep(0.01)
+                done.append("block finished")
+        assert done == ["block finished"]
+        with pytest.raises(KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+            time.sleep(0.01)
+            done.append("not reached")
+        assert done == ["block finished"]
+        with deferred_keyboard_interrupt():   # nothing held back from before
+            pass
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 # ------------------------------------------------------------ atomic checkpoints
 SAVER = textwrap.dedent(r"""
     # Saves a 2 MB model over and over through a deliberately slow file object,
