@@ -111,7 +111,9 @@ def bench_sgemm(table, repeats):
     return 2 * 2048 ** 3 / t["numpy"] / 1e9
 
 
-def bench_conv(table, repeats, threads_label=""):
+def conv_cases(with_numpy=True):
+    """(name, {candidate: fwd+bwd callable}, flops) for each of CONV_SHAPES;
+    the NumPy baseline only where it finishes in reasonable time."""
     rng = np.random.default_rng(0)
     for name, N, C, H, W, K, k, s, p in CONV_SHAPES:
         x = rng.standard_normal((N, C, H, W), dtype=np.float32)
@@ -121,7 +123,7 @@ def bench_conv(table, repeats, threads_label=""):
         g = rng.standard_normal(y.shape, dtype=np.float32)
         flops = 3 * 2 * N * K * y.shape[2] * y.shape[3] * C * k * k
 
-        def run_ccnn():
+        def run_ccnn(x=x, w=w, b=b, g=g, s=s, p=p):
             F.conv2d(x, w, b, stride=s, padding=p)
             F.conv2d_backward(g, x, w, stride=s, padding=p)
 
@@ -132,14 +134,21 @@ def bench_conv(table, repeats, threads_label=""):
             tb = torch.from_numpy(b).requires_grad_()
             tg = torch.from_numpy(g)
 
-            def run_torch():
+            def run_torch(tx=tx, tw=tw, tb=tb, tg=tg, s=s, p=p):
                 tx.grad = tw.grad = tb.grad = None
                 TF.conv2d(tx, tw, tb, stride=s, padding=p).backward(tg)
 
             fns["torch"] = run_torch
-        if not threads_label and name in ("book", "cifar5x5", "stride2"):
-            fns["numpy"] = lambda: (numpy_ref.conv2d(x, w, b, s, p), numpy_ref.conv2d_backward(g, x, w, s, p))
-        row(table, f"conv {name} fwd+bwd{threads_label}", timed(fns, repeats), flops)
+        if with_numpy and name in ("book", "cifar5x5", "stride2"):
+            fns["numpy"] = (lambda x=x, w=w, b=b, g=g, s=s, p=p:
+                            (numpy_ref.conv2d(x, w, b, s, p),
+                             numpy_ref.conv2d_backward(g, x, w, s, p)))
+        yield name, fns, flops
+
+
+def bench_conv(table, repeats):
+    for name, fns, flops in conv_cases():
+        row(table, f"conv {name} fwd+bwd", timed(fns, repeats), flops)
 
 
 def bench_pool(table, repeats):
@@ -261,21 +270,47 @@ def bench_epoch(table, repeats, quick):
 
 
 def bench_threads(table, repeats):
+    """The conv suite at 1 and at 2 threads.  ccnn's two thread counts are
+    candidates of one interleaved loop, each call setting its own count, so a
+    drift in the machine's speed during the run (a 2-core VM whose second
+    core is sometimes slower) touches both alike.  PyTorch, for reference,
+    is timed at each count in a block of its own: its pool is rebuilt
+    whenever its thread count changes, which call-by-call switching would
+    charge to it."""
     before = ccnn.get_num_threads()
-    res = {}
-    for nt in (1, 2):
-        ccnn.set_num_threads(nt)
-        if torch is not None:
-            torch.set_num_threads(nt)
-        sub = []
-        bench_conv(sub, repeats, threads_label=f" [{nt} thr]")
-        res[nt] = sum(r["ms"]["ccnn"] for r in sub)
-        table.extend(sub)
-    ccnn.set_num_threads(before)
+    res = {1: 0.0, 2: 0.0}
+
+    def at(fn, nt):
+        def run():
+            ccnn.set_num_threads(nt)
+            fn()
+        return run
+
+    cases = list(conv_cases(with_numpy=False))
+    rows = {}
+    try:
+        for name, fns, _ in cases:
+            t = interleaved({nt: at(fns["ccnn"], nt) for nt in (1, 2)}, repeats)
+            for nt in (1, 2):
+                rows[name, nt] = {"ccnn": t[nt]}
+                res[nt] += t[nt]
+    finally:
+        ccnn.set_num_threads(before)
     if torch is not None:
-        torch.set_num_threads(before)
+        torch_before = torch.get_num_threads()
+        try:
+            for nt in (1, 2):
+                torch.set_num_threads(nt)
+                for name, fns, _ in cases:
+                    rows[name, nt].update(interleaved({"torch": fns["torch"]}, repeats))
+        finally:
+            torch.set_num_threads(torch_before)
+    for name, _, flops in cases:
+        for nt in (1, 2):
+            row(table, f"conv {name} fwd+bwd [{nt} thr]", rows[name, nt], flops)
     speedup = res[1] / res[2]
-    print(f"conv suite: 1 thread {res[1]:.1f} ms, 2 threads {res[2]:.1f} ms -> speed-up {speedup:.2f}x")
+    print(f"conv suite: 1 thread {res[1] * 1e3:.1f} ms, 2 threads {res[2] * 1e3:.1f} ms "
+          f"-> speed-up {speedup:.2f}x")
     table.append({"case": "conv suite speed-up 2 vs 1 threads", "speedup": speedup})
 
 
