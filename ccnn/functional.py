@@ -469,12 +469,18 @@ def dropout(x: Any, rate: float, training: bool = True,
     if not training:
         return np.array(x, dtype=dtype, copy=True), None
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    # one 64-bit draw from the generator seeds the C kernel's counter-based
-    # stream, which draws the mask and applies it in one pass
-    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
-    y, mask = _activation.dropout_sample(chk.contiguous(x, dtype).reshape(-1), rate, key,
-                                         get_num_threads())
+    y, mask = _dropout_sample(chk.contiguous(x, dtype), rate, rng)
     return y.reshape(x.shape), mask.reshape(x.shape)
+
+
+def _dropout_sample(x: np.ndarray, rate: float, rng: np.random.Generator
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+    """dropout's draw, flat, for a checked C-contiguous float x (also the
+    Dropout layer's, whose input was checked against its built shape): one
+    64-bit draw from rng seeds the C kernel's counter-based stream, which
+    draws the mask and applies it in one pass."""
+    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
+    return _activation.dropout_sample(x.reshape(-1), rate, key, get_num_threads())
 
 
 def dropout_backward(grad_out: Any, mask: Optional[Any], rate: float) -> np.ndarray:

@@ -147,6 +147,16 @@ def _c_order(a: np.ndarray) -> Tuple[np.ndarray, bool]:
     return a, False
 
 
+def _kernel_bias_grads(dw: Optional[np.ndarray], db: Optional[np.ndarray],
+                       use_bias: bool) -> Dict[str, np.ndarray]:
+    """Conv2D's and Dense's grads, under the keys of their params."""
+    assert dw is not None
+    if not use_bias:
+        return {"kernel": dw}
+    assert db is not None
+    return {"kernel": dw, "bias": db}
+
+
 def _channels_first(a: np.ndarray) -> np.ndarray:
     """(N, H, W, C) -> C-contiguous (N, C, H, W): free for the channels-last
     view of an NCHW array, else one C transpose (NumPy's strided copy is
@@ -442,12 +452,9 @@ class Conv2D(_ImageLayer):
                                            stride=self.strides, padding=self.padding,
                                            dilation=self.dilation_rate,
                                            need_input_grad=need_dx)
-        assert dw is not None
-        self.grads = {"kernel": dw}
-        if self.use_bias:
-            assert db is not None
-            self.grads["bias"] = db
+        self.grads = _kernel_bias_grads(dw, db, self.use_bias)
         return self._from_nchw(dx) if dx is not None else None  # type: ignore[return-value]
+
 
     # ---- fused with a following MaxPooling2D(2) (Sequential does this for its
     # first two layers): conv -> relu -> 2x2 max pool in one kernel, so the
@@ -486,10 +493,7 @@ class Conv2D(_ImageLayer):
             self._to_nchw(dout), self.pooled, self.pool_argmax, self.x,
             self.params["kernel"].shape, self.strides, self.dilation_rate,
             self._pads(*self.x.shape[2:]), self.use_bias, get_num_threads())
-        self.grads = {"kernel": dw}
-        if self.use_bias:
-            assert db is not None
-            self.grads["bias"] = db
+        self.grads = _kernel_bias_grads(dw, db, self.use_bias)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "filters": self.filters,
@@ -639,12 +643,9 @@ class Dropout(Layer):
         if not training or self.rate == 0.0:
             self.mask = None
             return x
-        # as F.dropout, through the C binding directly: one 64-bit draw from the
-        # generator seeds the kernel, which draws the mask and applies it
+        # F.dropout's draw, without its argument checks
         rng = self.rng if self.rng is not None else utils.get_rng()
-        key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
-        y, mask = _activation_c.dropout_sample(np.ascontiguousarray(x).reshape(-1), self.rate,
-                                             key, get_num_threads())
+        y, mask = F._dropout_sample(np.ascontiguousarray(x), self.rate, rng)
         self.mask = mask.reshape(x.shape)
         return y.reshape(x.shape)
 
@@ -720,10 +721,7 @@ class Dense(Layer):
                                            self.params["kernel"], self.y if relu else None,
                                            self.need_input_grad, self.use_bias,
                                            get_num_threads())
-        self.grads = {"kernel": dw}
-        if self.use_bias:
-            assert db is not None
-            self.grads["bias"] = db
+        self.grads = _kernel_bias_grads(dw, db, self.use_bias)
         return dx.reshape(self.x_shape) if dx is not None else None  # type: ignore[return-value]
 
     def get_config(self) -> dict:
