@@ -14,7 +14,7 @@ which fetches the function table ``_C_API`` (a capsule) from this module.
 Python code uses ccnn.functional; this module has no Python-level functions.
 """
 from cpython.pycapsule cimport PyCapsule_New
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "ccnn/ccnn.h" nogil:
     const char *ccnn_simd_path()
@@ -107,6 +107,68 @@ cdef extern from "ccnn/ccnn.h" nogil:
                              float lr, float momentum, int nesterov, int nthreads)
     void ccnn_sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,
                              double lr, double momentum, int nesterov, int nthreads)
+    # appended to the C table after 0.1.0
+    int ccnn_conv2d_relu_forward_f32(float *out, const float *inp, const float *weight,
+                                     const float *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_relu_forward_f64(double *out, const double *inp, const double *weight,
+                                     const double *bias, const ccnn_conv2d_dims *d,
+                                     int nthreads)
+    int ccnn_conv2d_relu_backward_f32(float *dinp, float *dweight, float *dbias,
+                                      const float *dout, const float *out, const float *inp,
+                                      const float *weight, const ccnn_conv2d_dims *d,
+                                      int nthreads)
+    int ccnn_conv2d_relu_backward_f64(double *dinp, double *dweight, double *dbias,
+                                      const double *dout, const double *out, const double *inp,
+                                      const double *weight, const ccnn_conv2d_dims *d,
+                                      int nthreads)
+    int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
+                                             const float *weight, const float *bias,
+                                             const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_relu_maxpool_forward_f64(double *out, uint8_t *argmax, const double *inp,
+                                             const double *weight, const double *bias,
+                                             const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_relu_maxpool_backward_f32(float *dweight, float *dbias, const float *dout,
+                                              const float *out, const uint8_t *argmax,
+                                              const float *inp, const ccnn_conv2d_dims *d,
+                                              int nthreads)
+    int ccnn_conv2d_relu_maxpool_backward_f64(double *dweight, double *dbias,
+                                              const double *dout, const double *out,
+                                              const uint8_t *argmax, const double *inp,
+                                              const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_dense_dims_init(ccnn_dense_dims *d, int64_t n, int64_t in_, int64_t units)
+    int ccnn_dense_forward_f32(float *out, const float *inp, const float *weight,
+                               const float *bias, const ccnn_dense_dims *d, int relu,
+                               int nthreads)
+    int ccnn_dense_forward_f64(double *out, const double *inp, const double *weight,
+                               const double *bias, const ccnn_dense_dims *d, int relu,
+                               int nthreads)
+    int ccnn_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                const float *relu_out, const float *inp, const float *weight,
+                                const ccnn_dense_dims *d, int nthreads)
+    int ccnn_dense_backward_f64(double *dinp, double *dweight, double *dbias,
+                                const double *dout, const double *relu_out, const double *inp,
+                                const double *weight, const ccnn_dense_dims *d, int nthreads)
+    void ccnn_dropout_sample_f32(float *out, uint8_t *mask, const float *inp, int64_t n,
+                                 double rate, uint64_t seed, int nthreads)
+    void ccnn_dropout_sample_f64(double *out, uint8_t *mask, const double *inp, int64_t n,
+                                 double rate, uint64_t seed, int nthreads)
+    void ccnn_adam_update_many_f32(int64_t count, float *const *param, float *const *m,
+                                   float *const *v, const float *const *grad, const int64_t *n,
+                                   float lr_t, float beta1, float beta2, float eps,
+                                   int nthreads)
+    void ccnn_adam_update_many_f64(int64_t count, double *const *param, double *const *m,
+                                   double *const *v, const double *const *grad,
+                                   const int64_t *n, double lr_t, double beta1, double beta2,
+                                   double eps, int nthreads)
+    int ccnn_all_finite_f32(int64_t count, const float *const *a, const int64_t *n,
+                            int nthreads)
+    int ccnn_all_finite_f64(int64_t count, const double *const *a, const int64_t *n,
+                            int nthreads)
+    void ccnn_transpose_batched_f32(float *out, const float *inp, int64_t n, int64_t a,
+                                    int64_t b, int nthreads)
+    void ccnn_transpose_batched_f64(double *out, const double *inp, int64_t n, int64_t a,
+                                    int64_t b, int nthreads)
 
 # The C side: correlate2d with its geometry checked (the raw kernel trusts
 # its caller), and the function table for C callers (kernels_capi.h).  The
@@ -181,6 +243,29 @@ cdef extern from *:
         .adam_update_f64 = ccnn_adam_update_f64,
         .sgd_update_f32 = ccnn_sgd_update_f32,
         .sgd_update_f64 = ccnn_sgd_update_f64,
+        /* appended after 0.1.0 */
+        .conv2d_relu_forward_f32 = ccnn_conv2d_relu_forward_f32,
+        .conv2d_relu_forward_f64 = ccnn_conv2d_relu_forward_f64,
+        .conv2d_relu_backward_f32 = ccnn_conv2d_relu_backward_f32,
+        .conv2d_relu_backward_f64 = ccnn_conv2d_relu_backward_f64,
+        .conv2d_relu_maxpool_supported = ccnn_conv2d_relu_maxpool_supported,
+        .conv2d_relu_maxpool_forward_f32 = ccnn_conv2d_relu_maxpool_forward_f32,
+        .conv2d_relu_maxpool_forward_f64 = ccnn_conv2d_relu_maxpool_forward_f64,
+        .conv2d_relu_maxpool_backward_f32 = ccnn_conv2d_relu_maxpool_backward_f32,
+        .conv2d_relu_maxpool_backward_f64 = ccnn_conv2d_relu_maxpool_backward_f64,
+        .dense_dims_init = ccnn_dense_dims_init,
+        .dense_forward_f32 = ccnn_dense_forward_f32,
+        .dense_forward_f64 = ccnn_dense_forward_f64,
+        .dense_backward_f32 = ccnn_dense_backward_f32,
+        .dense_backward_f64 = ccnn_dense_backward_f64,
+        .dropout_sample_f32 = ccnn_dropout_sample_f32,
+        .dropout_sample_f64 = ccnn_dropout_sample_f64,
+        .adam_update_many_f32 = ccnn_adam_update_many_f32,
+        .adam_update_many_f64 = ccnn_adam_update_many_f64,
+        .all_finite_f32 = ccnn_all_finite_f32,
+        .all_finite_f64 = ccnn_all_finite_f64,
+        .transpose_batched_f32 = ccnn_transpose_batched_f32,
+        .transpose_batched_f64 = ccnn_transpose_batched_f64,
     };
     #define ccnn_kernels_api_table_ptr() ((void *)&ccnn_kernels_api_table)
     """
@@ -239,6 +324,56 @@ cdef int conv2d_backward_f64(double *dinp, double *dweight, double *dbias, const
                              const double *inp, const double *weight,
                              const ccnn_conv2d_dims *d, int nthreads) noexcept nogil:
     return ccnn_conv2d_backward_f64(dinp, dweight, dbias, dout, inp, weight, d, nthreads)
+
+cdef int conv2d_relu_forward_f32(float *out, const float *inp, const float *weight,
+                                 const float *bias, const ccnn_conv2d_dims *d,
+                                 int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_forward_f32(out, inp, weight, bias, d, nthreads)
+
+cdef int conv2d_relu_forward_f64(double *out, const double *inp, const double *weight,
+                                 const double *bias, const ccnn_conv2d_dims *d,
+                                 int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_forward_f64(out, inp, weight, bias, d, nthreads)
+
+cdef int conv2d_relu_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                  const float *out, const float *inp, const float *weight,
+                                  const ccnn_conv2d_dims *d, int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_backward_f32(dinp, dweight, dbias, dout, out, inp, weight, d,
+                                         nthreads)
+
+cdef int conv2d_relu_backward_f64(double *dinp, double *dweight, double *dbias,
+                                  const double *dout, const double *out, const double *inp,
+                                  const double *weight, const ccnn_conv2d_dims *d,
+                                  int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_backward_f64(dinp, dweight, dbias, dout, out, inp, weight, d,
+                                         nthreads)
+
+cdef int conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d) noexcept nogil:
+    return ccnn_conv2d_relu_maxpool_supported(d)
+
+cdef int conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
+                                         const float *weight, const float *bias,
+                                         const ccnn_conv2d_dims *d, int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_maxpool_forward_f32(out, argmax, inp, weight, bias, d, nthreads)
+
+cdef int conv2d_relu_maxpool_forward_f64(double *out, uint8_t *argmax, const double *inp,
+                                         const double *weight, const double *bias,
+                                         const ccnn_conv2d_dims *d, int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_maxpool_forward_f64(out, argmax, inp, weight, bias, d, nthreads)
+
+cdef int conv2d_relu_maxpool_backward_f32(float *dweight, float *dbias, const float *dout,
+                                          const float *out, const uint8_t *argmax,
+                                          const float *inp, const ccnn_conv2d_dims *d,
+                                          int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_maxpool_backward_f32(dweight, dbias, dout, out, argmax, inp, d,
+                                                 nthreads)
+
+cdef int conv2d_relu_maxpool_backward_f64(double *dweight, double *dbias, const double *dout,
+                                          const double *out, const uint8_t *argmax,
+                                          const double *inp, const ccnn_conv2d_dims *d,
+                                          int nthreads) noexcept nogil:
+    return ccnn_conv2d_relu_maxpool_backward_f64(dweight, dbias, dout, out, argmax, inp, d,
+                                                 nthreads)
 
 # pooling
 cdef int pool2d_dims_init(ccnn_pool2d_dims *d, int64_t n, int64_t c, int64_t h, int64_t w,
@@ -313,6 +448,14 @@ cdef void dropout_backward_f32(float *dinp, const float *dout, const uint8_t *ma
 cdef void dropout_backward_f64(double *dinp, const double *dout, const uint8_t *mask,
                                double scale, int64_t n, int nthreads) noexcept nogil:
     ccnn_dropout_forward_f64(dinp, dout, mask, scale, n, nthreads)
+
+cdef void dropout_sample_f32(float *out, uint8_t *mask, const float *inp, int64_t n,
+                             double rate, uint64_t seed, int nthreads) noexcept nogil:
+    ccnn_dropout_sample_f32(out, mask, inp, n, rate, seed, nthreads)
+
+cdef void dropout_sample_f64(double *out, uint8_t *mask, const double *inp, int64_t n,
+                             double rate, uint64_t seed, int nthreads) noexcept nogil:
+    ccnn_dropout_sample_f64(out, mask, inp, n, rate, seed, nthreads)
 
 # correlate
 cdef int correlate2d_f32(float *out, const float *a, const float *v,
@@ -399,3 +542,58 @@ cdef void sgd_update_f32(float *param, float *velocity, const float *grad, int64
 cdef void sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,
                          double lr, double momentum, int nesterov, int nthreads) noexcept nogil:
     ccnn_sgd_update_f64(param, velocity, grad, n, lr, momentum, nesterov, nthreads)
+
+cdef void adam_update_many_f32(int64_t count, float *const *param, float *const *m,
+                               float *const *v, const float *const *grad, const int64_t *n,
+                               float lr_t, float beta1, float beta2, float eps,
+                               int nthreads) noexcept nogil:
+    ccnn_adam_update_many_f32(count, param, m, v, grad, n, lr_t, beta1, beta2, eps, nthreads)
+
+cdef void adam_update_many_f64(int64_t count, double *const *param, double *const *m,
+                               double *const *v, const double *const *grad, const int64_t *n,
+                               double lr_t, double beta1, double beta2, double eps,
+                               int nthreads) noexcept nogil:
+    ccnn_adam_update_many_f64(count, param, m, v, grad, n, lr_t, beta1, beta2, eps, nthreads)
+
+cdef int all_finite_f32(int64_t count, const float *const *a, const int64_t *n,
+                        int nthreads) noexcept nogil:
+    return ccnn_all_finite_f32(count, a, n, nthreads)
+
+cdef int all_finite_f64(int64_t count, const double *const *a, const int64_t *n,
+                        int nthreads) noexcept nogil:
+    return ccnn_all_finite_f64(count, a, n, nthreads)
+
+# dense
+cdef int dense_dims_init(ccnn_dense_dims *d, int64_t n, int64_t in_,
+                         int64_t units) noexcept nogil:
+    return ccnn_dense_dims_init(d, n, in_, units)
+
+cdef int dense_forward_f32(float *out, const float *inp, const float *weight, const float *bias,
+                           const ccnn_dense_dims *d, int relu, int nthreads) noexcept nogil:
+    return ccnn_dense_forward_f32(out, inp, weight, bias, d, relu, nthreads)
+
+cdef int dense_forward_f64(double *out, const double *inp, const double *weight,
+                           const double *bias, const ccnn_dense_dims *d, int relu,
+                           int nthreads) noexcept nogil:
+    return ccnn_dense_forward_f64(out, inp, weight, bias, d, relu, nthreads)
+
+cdef int dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *relu_out, const float *inp, const float *weight,
+                            const ccnn_dense_dims *d, int nthreads) noexcept nogil:
+    return ccnn_dense_backward_f32(dinp, dweight, dbias, dout, relu_out, inp, weight, d,
+                                   nthreads)
+
+cdef int dense_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                            const double *relu_out, const double *inp, const double *weight,
+                            const ccnn_dense_dims *d, int nthreads) noexcept nogil:
+    return ccnn_dense_backward_f64(dinp, dweight, dbias, dout, relu_out, inp, weight, d,
+                                   nthreads)
+
+# layout
+cdef void transpose_batched_f32(float *out, const float *inp, int64_t n, int64_t a, int64_t b,
+                                int nthreads) noexcept nogil:
+    ccnn_transpose_batched_f32(out, inp, n, a, b, nthreads)
+
+cdef void transpose_batched_f64(double *out, const double *inp, int64_t n, int64_t a,
+                                int64_t b, int nthreads) noexcept nogil:
+    ccnn_transpose_batched_f64(out, inp, n, a, b, nthreads)

@@ -24,9 +24,12 @@ void ccnn_dropout_forward_f32(float *out, const float *inp, const uint8_t *mask,
 void ccnn_dropout_forward_f64(double *out, const double *inp, const uint8_t *mask, double scale,
                               int64_t n, int nthreads);
 /* Draw the mask and apply it in one pass: mask[i] = 1 with probability
- * 1 - rate, out = inp * mask * scale.  The draws are a counter-based hash
+ * 1 - rate, else 0 (written), and out = inp * mask * scale with
+ * scale = 1 / (1 - rate); 0 <= rate < 1.  The draws are a counter-based hash
  * of (seed, i) (two rounds of a 32-bit integer mixer), so they depend on
- * seed and i only -- not on the thread count.  out, inp: (n); mask: (n). */
+ * seed and i only -- not on the thread count.  out, inp: (n); mask: (n)
+ * uint8, for the backward (ccnn_dropout_backward_* with the same scale).
+ * out may equal inp. */
 void ccnn_dropout_sample_f32(float *out, uint8_t *mask, const float *inp, int64_t n,
                              double rate, uint64_t seed, int nthreads);
 void ccnn_dropout_sample_f64(double *out, uint8_t *mask, const double *inp, int64_t n,

@@ -2,12 +2,15 @@
  * <ccnn.get_include()>/ccnn/ccnn.h):
  *
  *   ccnn_common.h  error codes, ccnn_out_size, build facts
- *   conv2d.h       2-D cross-correlation forward / backward, ccnn_conv2d_dims
+ *   conv2d.h       2-D cross-correlation forward / backward, ccnn_conv2d_dims;
+ *                  fused with a ReLU, and with ReLU + 2x2 max pooling
  *   pool.h         max / average pooling, ccnn_pool2d_dims
- *   activation.h   ReLU, inverted dropout
+ *   activation.h   ReLU, inverted dropout (with its mask drawn in C)
  *   correlate.h    2-D correlation of two arrays, ccnn_correlate_dims
  *   loss.h         softmax, fused softmax + cross-entropy
- *   optim.h        fused Adam / SGD updates
+ *   optim.h        fused Adam / SGD updates, Adam over many arrays, finiteness check
+ *   dense.h        fully connected layer forward / backward, ccnn_dense_dims
+ *   layout.h       batched transpose (NCHW <-> NHWC)
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -23,4 +26,6 @@
 #include "correlate.h"
 #include "loss.h"
 #include "optim.h"
+#include "dense.h"
+#include "layout.h"
 #endif /* CCNN_H */

@@ -93,15 +93,20 @@ int ccnn_conv2d_relu_backward_f64(double *dinp, double *dweight, double *dbias,
 
 /* Fused conv -> ReLU -> 2x2 / stride-2 max pooling (the textbook's first two
  * layers): the conv output never reaches memory, only its pooling.
- *   forward   out (n, k, p/2, q/2) = maxpool2x2(max(conv2d(inp), 0));
+ *   forward   out (n, k, p/2, q/2) = maxpool2x2(max(conv2d(inp), 0)), with
+ *             p/2 and q/2 rounded down (an odd last conv row / column is not
+ *             pooled); inp (n,c,h,w), weight (k,c,r,s), bias (k) or NULL;
  *             argmax (n, k, p/2, q/2): each window's first maximum as its offset
  *             0..3 = (0,0) (0,1) (1,0) (1,1) (a NaN wins, the first NaN).
- *   backward  dweight (k,c,r,s), dbias (k) or NULL of the loss, given dout
- *             (n, k, p/2, q/2) = its gradient with respect to out, and the
- *             forward's out and argmax: the gradient reaches the conv output
- *             at each argmax where out > 0.  No input gradient.
- * Supported when ccnn_conv2d_relu_maxpool_supported(d) (stride-1 columns,
- * c*r*s < 32, p, q >= 2); else the functions return CCNN_EBADARG. */
+ *   backward  dweight (k,c,r,s) (required) and dbias (k) or NULL, overwritten
+ *             with the gradients of the loss, given dout (n, k, p/2, q/2) = its
+ *             gradient with respect to out, and the forward's out and argmax:
+ *             the gradient reaches the conv output at each argmax where
+ *             out > 0.  No input gradient (and no weight argument).
+ * Supported when ccnn_conv2d_relu_maxpool_supported(d) returns 1 (stride-1
+ * columns, c*r*s < 32, p, q >= 2; d filled by ccnn_conv2d_dims_init).  The
+ * forward and backward return CCNN_OK, CCNN_ENOMEM (workspace), or
+ * CCNN_EBADARG, writing nothing, when d is not supported (or dweight is NULL). */
 int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d);
 int ccnn_conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
                                          const float *weight, const float *bias,

@@ -1,5 +1,5 @@
-/* dense.h -- fully connected layer, forward and backward, on the packed GEMM
- * of gemm.h, with the bias and the ReLU fused into the GEMM's epilogue:
+/* dense.h -- fully connected layer, forward and backward, on ccnn's packed
+ * GEMM, with the bias and the ReLU fused into the GEMM's epilogue:
  *
  *   forward   out (n, units) = act(inp (n, in) @ weight (in, units) + bias)
  *   backward  dz = dout * (out > 0) when the layer has a ReLU, else dout;
@@ -25,7 +25,10 @@ typedef struct {
     int64_t n, in, units;   /* inp (n, in), weight (in, units), out (n, units) */
 } ccnn_dense_dims;
 
-/* Fills *d; CCNN_EBADARG for a size < 0 (in, units < 1), CCNN_EOVERFLOW. */
+/* Fills *d; n may be 0 (an empty batch: nothing to compute forward, zero
+ * weight and bias gradients backward).  Returns CCNN_OK, or CCNN_EBADARG
+ * when n < 0, in < 1 or units < 1, or CCNN_EOVERFLOW when an array size does
+ * not fit in int64; *d is then unusable. */
 int ccnn_dense_dims_init(ccnn_dense_dims *d, int64_t n, int64_t in, int64_t units);
 
 /* out: (n, units); inp: (n, in); weight: (in, units); bias: (units) or NULL;
@@ -35,9 +38,10 @@ int ccnn_dense_forward_f32(float *out, const float *inp, const float *weight, co
 int ccnn_dense_forward_f64(double *out, const double *inp, const double *weight,
                            const double *bias, const ccnn_dense_dims *d, int relu, int nthreads);
 
-/* dinp: (n, in) or NULL; dweight: (in, units) or NULL; dbias: (units) or NULL
- * (all overwritten); dout: (n, units); relu_out: the forward's output when it
- * had a ReLU, else NULL; inp: (n, in); weight: (in, units). */
+/* dinp: (n, in) or NULL to skip; dweight: (in, units) or NULL; dbias: (units)
+ * or NULL (all overwritten, not accumulated); dout: (n, units); relu_out: the
+ * forward's output when it had a ReLU (relu = 1), else NULL; inp: (n, in);
+ * weight: (in, units).  CCNN_OK or CCNN_ENOMEM. */
 int ccnn_dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
                             const float *relu_out, const float *inp, const float *weight,
                             const ccnn_dense_dims *d, int nthreads);

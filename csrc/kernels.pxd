@@ -34,7 +34,7 @@
 # The structs, enums and ccnn_out_size below come from the headers (the
 # types, the constants and one static inline function: no symbols to link).
 
-from libc.stdint cimport int64_t, uint8_t
+from libc.stdint cimport int64_t, uint8_t, uint64_t
 
 cdef extern from "ccnn/ccnn_common.h" nogil:
     enum:
@@ -77,6 +77,11 @@ cdef extern from "ccnn/correlate.h" nogil:
         int64_t off_h, off_w        # window offset into the full correlation
         int multiply_fill           # 1: outside-a terms are products with 0 (scipy)
 
+cdef extern from "ccnn/dense.h" nogil:
+    ctypedef struct ccnn_dense_dims:
+        int64_t n, units            # inp (n, in), weight (in, units), out (n, units)
+        int64_t in_ "in"            # `in` is a Python keyword
+
 
 # ---------------------------------------------------------------- build facts
 cdef const char *simd_path() noexcept nogil          # SIMD clone picked on this CPU
@@ -105,6 +110,40 @@ cdef int conv2d_backward_f32(float *dinp, float *dweight, float *dbias, const fl
 cdef int conv2d_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
                              const double *inp, const double *weight,
                              const ccnn_conv2d_dims *d, int nthreads) noexcept nogil
+# Fused with a ReLU: out = max(conv2d(inp), 0); the backward takes that
+# forward's out (n,k,p,q) and masks dout with out > 0.
+cdef int conv2d_relu_forward_f32(float *out, const float *inp, const float *weight,
+                                 const float *bias, const ccnn_conv2d_dims *d,
+                                 int nthreads) noexcept nogil
+cdef int conv2d_relu_forward_f64(double *out, const double *inp, const double *weight,
+                                 const double *bias, const ccnn_conv2d_dims *d,
+                                 int nthreads) noexcept nogil
+cdef int conv2d_relu_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                  const float *out, const float *inp, const float *weight,
+                                  const ccnn_conv2d_dims *d, int nthreads) noexcept nogil
+cdef int conv2d_relu_backward_f64(double *dinp, double *dweight, double *dbias,
+                                  const double *dout, const double *out, const double *inp,
+                                  const double *weight, const ccnn_conv2d_dims *d,
+                                  int nthreads) noexcept nogil
+# Fused conv -> ReLU -> 2x2 / stride-2 max pool: out and argmax (uint8 window
+# offsets 0..3) (n, k, p//2, q//2).  Backward: dweight (required), dbias or
+# NULL; no input gradient.  Only when conv2d_relu_maxpool_supported(d) (else
+# CCNN_EBADARG): stride-1 columns, c*r*s < 32, p, q >= 2.
+cdef int conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d) noexcept nogil
+cdef int conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
+                                         const float *weight, const float *bias,
+                                         const ccnn_conv2d_dims *d, int nthreads) noexcept nogil
+cdef int conv2d_relu_maxpool_forward_f64(double *out, uint8_t *argmax, const double *inp,
+                                         const double *weight, const double *bias,
+                                         const ccnn_conv2d_dims *d, int nthreads) noexcept nogil
+cdef int conv2d_relu_maxpool_backward_f32(float *dweight, float *dbias, const float *dout,
+                                          const float *out, const uint8_t *argmax,
+                                          const float *inp, const ccnn_conv2d_dims *d,
+                                          int nthreads) noexcept nogil
+cdef int conv2d_relu_maxpool_backward_f64(double *dweight, double *dbias, const double *dout,
+                                          const double *out, const uint8_t *argmax,
+                                          const double *inp, const ccnn_conv2d_dims *d,
+                                          int nthreads) noexcept nogil
 
 # -------------------------------------------------------------------- pooling
 # (pool.h)  out (n,c,p,q); argmax (n,c,p,q) int64 flat h*W+w indices, or NULL;
@@ -135,7 +174,9 @@ cdef void avg_pool2d_backward_f64(double *dinp, const double *dout, const ccnn_p
 # ---------------------------------------------------------------- activations
 # (activation.h)  flat arrays of length n; out may equal inp, dinp may equal
 # dout.  Dropout: mask entries are 0 or 1, scale = 1 / (1 - rate); the
-# backward pass is the same map applied to dout.
+# backward pass is the same map applied to dout.  dropout_sample draws the
+# mask (keep with probability 1 - rate, 0 <= rate < 1; a hash of (seed, i),
+# the same for any thread count), writes it and applies it in one pass.
 cdef void relu_forward_f32(float *out, const float *inp, int64_t n,
                            int nthreads) noexcept nogil
 cdef void relu_forward_f64(double *out, const double *inp, int64_t n,
@@ -152,6 +193,10 @@ cdef void dropout_backward_f32(float *dinp, const float *dout, const uint8_t *ma
                                float scale, int64_t n, int nthreads) noexcept nogil
 cdef void dropout_backward_f64(double *dinp, const double *dout, const uint8_t *mask,
                                double scale, int64_t n, int nthreads) noexcept nogil
+cdef void dropout_sample_f32(float *out, uint8_t *mask, const float *inp, int64_t n,
+                             double rate, uint64_t seed, int nthreads) noexcept nogil
+cdef void dropout_sample_f64(double *out, uint8_t *mask, const double *inp, int64_t n,
+                             double rate, uint64_t seed, int nthreads) noexcept nogil
 
 # ------------------------------------------------------------------ correlate
 # (correlate.h)  out (ho, wo) = the window at (off_h, off_w) of the full
@@ -199,7 +244,10 @@ cdef void softmax_xent_dense_backward_f64(double *dlogits, const double *probs,
 # ---------------------------------------------------------------- optimizers
 # (optim.h)  flat arrays of length n, updated in place.  Adam: lr_t already
 # carries the bias correction lr * sqrt(1 - beta2^t) / (1 - beta1^t).  SGD:
-# velocity may be NULL when momentum == 0.
+# velocity may be NULL when momentum == 0.  *_many / all_finite: `count`
+# arrays given as arrays of pointers, array i of length n[i];
+# adam_update_many equals adam_update on each, bit for bit; all_finite
+# returns 1 when every element is finite, else 0.
 cdef void adam_update_f32(float *param, float *m, float *v, const float *grad, int64_t n,
                           float lr_t, float beta1, float beta2, float eps,
                           int nthreads) noexcept nogil
@@ -210,3 +258,43 @@ cdef void sgd_update_f32(float *param, float *velocity, const float *grad, int64
                          float momentum, int nesterov, int nthreads) noexcept nogil
 cdef void sgd_update_f64(double *param, double *velocity, const double *grad, int64_t n,
                          double lr, double momentum, int nesterov, int nthreads) noexcept nogil
+cdef void adam_update_many_f32(int64_t count, float *const *param, float *const *m,
+                               float *const *v, const float *const *grad, const int64_t *n,
+                               float lr_t, float beta1, float beta2, float eps,
+                               int nthreads) noexcept nogil
+cdef void adam_update_many_f64(int64_t count, double *const *param, double *const *m,
+                               double *const *v, const double *const *grad, const int64_t *n,
+                               double lr_t, double beta1, double beta2, double eps,
+                               int nthreads) noexcept nogil
+cdef int all_finite_f32(int64_t count, const float *const *a, const int64_t *n,
+                        int nthreads) noexcept nogil
+cdef int all_finite_f64(int64_t count, const double *const *a, const int64_t *n,
+                        int nthreads) noexcept nogil
+
+# ---------------------------------------------------------------------- dense
+# (dense.h)  out (n, units) = inp (n, in) @ weight (in, units) + bias (units)
+# or NULL, then max(., 0) when relu.  dense_dims_init: n >= 0, in, units >= 1.
+# Return CCNN_OK or CCNN_ENOMEM.  Backward: any of dinp (n, in), dweight
+# (in, units), dbias (units) may be NULL to skip it; gradients are
+# overwritten; relu_out is the forward's out when it had a ReLU, else NULL.
+cdef int dense_dims_init(ccnn_dense_dims *d, int64_t n, int64_t in_,
+                         int64_t units) noexcept nogil
+cdef int dense_forward_f32(float *out, const float *inp, const float *weight, const float *bias,
+                           const ccnn_dense_dims *d, int relu, int nthreads) noexcept nogil
+cdef int dense_forward_f64(double *out, const double *inp, const double *weight,
+                           const double *bias, const ccnn_dense_dims *d, int relu,
+                           int nthreads) noexcept nogil
+cdef int dense_backward_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                            const float *relu_out, const float *inp, const float *weight,
+                            const ccnn_dense_dims *d, int nthreads) noexcept nogil
+cdef int dense_backward_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                            const double *relu_out, const double *inp, const double *weight,
+                            const ccnn_dense_dims *d, int nthreads) noexcept nogil
+
+# --------------------------------------------------------------------- layout
+# (layout.h)  out[i, j, k] = inp[i, k, j]: out (n, b, a), inp (n, a, b), not
+# overlapping.  NCHW -> NHWC is (a, b) = (C, H*W); NHWC -> NCHW is (H*W, C).
+cdef void transpose_batched_f32(float *out, const float *inp, int64_t n, int64_t a, int64_t b,
+                                int nthreads) noexcept nogil
+cdef void transpose_batched_f64(double *out, const double *inp, int64_t n, int64_t a,
+                                int64_t b, int nthreads) noexcept nogil

@@ -28,10 +28,20 @@
  * prefix dropped: same arguments, same return value, same documentation.
  * Cython code uses `from ccnn.kernels cimport ...` instead (ccnn/kernels.pxd).
  *
- * Compatibility: entries are only ever appended, so a module built against
- * these headers keeps working with later ccnn releases; `abi_version` changes
- * only if an existing entry has to change.  ccnn_import_kernels() refuses a
- * table of another ABI version, or one older (smaller) than these headers.
+ * Compatibility: entries are only ever appended at the end of the struct,
+ * never inserted or reordered, so a module built against these headers keeps
+ * working with later ccnn releases; `abi_version` changes only if an existing
+ * entry has to change (appending does not: the `size` field tells the tables
+ * apart).  ccnn_import_kernels() refuses a table of another ABI version, or
+ * one older (smaller) than these headers.
+ *
+ * Entries by release (ABI version 1 throughout):
+ *   0.1.0        abi_version ... sgd_update_f64
+ *   after 0.1.0  appended after sgd_update_f64: conv2d_relu_* and
+ *                conv2d_relu_maxpool_* (conv2d.h), dense_dims_init and
+ *                dense_* (dense.h), dropout_sample_* (activation.h),
+ *                adam_update_many_* and all_finite_* (optim.h),
+ *                transpose_batched_* (layout.h)
  */
 #ifndef CCNN_KERNELS_CAPI_H
 #define CCNN_KERNELS_CAPI_H
@@ -153,6 +163,78 @@ typedef struct ccnn_kernels_api {
                            float lr, float momentum, int nesterov, int nthreads);
     void (*sgd_update_f64)(double *param, double *velocity, const double *grad, int64_t n,
                            double lr, double momentum, int nesterov, int nthreads);
+
+    /* ---- appended after 0.1.0 (see above); later entries go below these ---- */
+
+    /* conv2d.h: fused with a ReLU; fused with a ReLU and 2x2 / stride-2 max
+     * pooling (CCNN_EBADARG unless conv2d_relu_maxpool_supported(d)) */
+    int (*conv2d_relu_forward_f32)(float *out, const float *inp, const float *weight,
+                                   const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+    int (*conv2d_relu_forward_f64)(double *out, const double *inp, const double *weight,
+                                   const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+    int (*conv2d_relu_backward_f32)(float *dinp, float *dweight, float *dbias,
+                                    const float *dout, const float *out, const float *inp,
+                                    const float *weight, const ccnn_conv2d_dims *d,
+                                    int nthreads);
+    int (*conv2d_relu_backward_f64)(double *dinp, double *dweight, double *dbias,
+                                    const double *dout, const double *out, const double *inp,
+                                    const double *weight, const ccnn_conv2d_dims *d,
+                                    int nthreads);
+    int (*conv2d_relu_maxpool_supported)(const ccnn_conv2d_dims *d);
+    int (*conv2d_relu_maxpool_forward_f32)(float *out, uint8_t *argmax, const float *inp,
+                                           const float *weight, const float *bias,
+                                           const ccnn_conv2d_dims *d, int nthreads);
+    int (*conv2d_relu_maxpool_forward_f64)(double *out, uint8_t *argmax, const double *inp,
+                                           const double *weight, const double *bias,
+                                           const ccnn_conv2d_dims *d, int nthreads);
+    int (*conv2d_relu_maxpool_backward_f32)(float *dweight, float *dbias, const float *dout,
+                                            const float *out, const uint8_t *argmax,
+                                            const float *inp, const ccnn_conv2d_dims *d,
+                                            int nthreads);
+    int (*conv2d_relu_maxpool_backward_f64)(double *dweight, double *dbias,
+                                            const double *dout, const double *out,
+                                            const uint8_t *argmax, const double *inp,
+                                            const ccnn_conv2d_dims *d, int nthreads);
+
+    /* dense.h */
+    int (*dense_dims_init)(ccnn_dense_dims *d, int64_t n, int64_t in, int64_t units);
+    int (*dense_forward_f32)(float *out, const float *inp, const float *weight,
+                             const float *bias, const ccnn_dense_dims *d, int relu,
+                             int nthreads);
+    int (*dense_forward_f64)(double *out, const double *inp, const double *weight,
+                             const double *bias, const ccnn_dense_dims *d, int relu,
+                             int nthreads);
+    int (*dense_backward_f32)(float *dinp, float *dweight, float *dbias, const float *dout,
+                              const float *relu_out, const float *inp, const float *weight,
+                              const ccnn_dense_dims *d, int nthreads);
+    int (*dense_backward_f64)(double *dinp, double *dweight, double *dbias,
+                              const double *dout, const double *relu_out, const double *inp,
+                              const double *weight, const ccnn_dense_dims *d, int nthreads);
+
+    /* activation.h */
+    void (*dropout_sample_f32)(float *out, uint8_t *mask, const float *inp, int64_t n,
+                               double rate, uint64_t seed, int nthreads);
+    void (*dropout_sample_f64)(double *out, uint8_t *mask, const double *inp, int64_t n,
+                               double rate, uint64_t seed, int nthreads);
+
+    /* optim.h */
+    void (*adam_update_many_f32)(int64_t count, float *const *param, float *const *m,
+                                 float *const *v, const float *const *grad, const int64_t *n,
+                                 float lr_t, float beta1, float beta2, float eps, int nthreads);
+    void (*adam_update_many_f64)(int64_t count, double *const *param, double *const *m,
+                                 double *const *v, const double *const *grad,
+                                 const int64_t *n, double lr_t, double beta1, double beta2,
+                                 double eps, int nthreads);
+    int (*all_finite_f32)(int64_t count, const float *const *a, const int64_t *n,
+                          int nthreads);
+    int (*all_finite_f64)(int64_t count, const double *const *a, const int64_t *n,
+                          int nthreads);
+
+    /* layout.h */
+    void (*transpose_batched_f32)(float *out, const float *inp, int64_t n, int64_t a,
+                                  int64_t b, int nthreads);
+    void (*transpose_batched_f64)(double *out, const double *inp, int64_t n, int64_t a,
+                                  int64_t b, int nthreads);
 } ccnn_kernels_api;
 
 #ifdef Py_PYTHON_H

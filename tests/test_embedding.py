@@ -23,7 +23,26 @@ HERE = Path(__file__).resolve().parent
 EXAMPLE = Path(os.environ.get("CCNN_DOWNSTREAM_EXAMPLE",
                               HERE.parent / "examples" / "downstream"))
 PUBLIC_HEADERS = ["ccnn.h", "ccnn_common.h", "conv2d.h", "pool.h", "activation.h",
-                  "correlate.h", "loss.h", "optim.h", "kernels_capi.h"]
+                  "correlate.h", "loss.h", "optim.h", "dense.h", "layout.h", "kernels_capi.h"]
+# The C function table of ccnn 0.1.0 (kernels_capi.h), in order: later
+# releases only append entries after these (ABI version 1).
+C_TABLE_0_1_0 = [
+    "abi_version", "size", "simd_path", "have_openmp", "max_threads",
+    "conv2d_dims_init", "conv2d_algo", "conv2d_forward_f32", "conv2d_forward_f64",
+    "conv2d_backward_f32", "conv2d_backward_f64",
+    "pool2d_dims_init", "max_pool2d_forward_f32", "max_pool2d_forward_f64",
+    "max_pool2d_backward_f32", "max_pool2d_backward_f64", "avg_pool2d_forward_f32",
+    "avg_pool2d_forward_f64", "avg_pool2d_backward_f32", "avg_pool2d_backward_f64",
+    "relu_forward_f32", "relu_forward_f64", "relu_backward_f32", "relu_backward_f64",
+    "dropout_forward_f32", "dropout_forward_f64",
+    "correlate2d_f32", "correlate2d_f64",
+    "softmax_forward_f32", "softmax_forward_f64", "softmax_backward_f32",
+    "softmax_backward_f64", "softmax_xent_forward_f32", "softmax_xent_forward_f64",
+    "softmax_xent_backward_f32", "softmax_xent_backward_f64",
+    "softmax_xent_dense_forward_f32", "softmax_xent_dense_forward_f64",
+    "softmax_xent_dense_backward_f32", "softmax_xent_dense_backward_f64",
+    "adam_update_f32", "adam_update_f64", "sgd_update_f32", "sgd_update_f64",
+]
 
 
 # ------------------------------------------------------------ what is installed
@@ -65,6 +84,37 @@ def test_every_declared_function_is_exported():
 def test_c_function_table_capsule():
     assert ccnn.kernels.C_API_VERSION == 1
     assert "ccnn.kernels._C_API" in repr(ccnn.kernels._C_API)
+
+
+def _c_table_entries():
+    """Names of the members of ccnn_kernels_api in the installed kernels_capi.h, in order."""
+    text = (Path(ccnn.get_include()) / "ccnn" / "kernels_capi.h").read_text()
+    body = text[text.index("typedef struct ccnn_kernels_api {"):text.index("} ccnn_kernels_api;")]
+    return [m.group(1) or m.group(2)
+            for m in re.finditer(r"\(\*(\w+)\)\(|^\s*unsigned int (\w+);", body, flags=re.M)]
+
+
+def test_c_function_table_only_grows_at_the_end():
+    """The compatibility contract of kernels_capi.h: 0.1.0's entries keep their
+    places; every later entry comes after them, and has a Cython twin."""
+    entries = _c_table_entries()
+    assert entries[:len(C_TABLE_0_1_0)] == C_TABLE_0_1_0
+    assert len(entries) > len(C_TABLE_0_1_0)
+    assert len(set(entries)) == len(entries)
+    assert set(entries[2:]) <= set(ccnn.kernels.__pyx_capi__)
+    assert "#define CCNN_KERNELS_ABI_VERSION 1\n" in (
+        Path(ccnn.get_include()) / "ccnn" / "kernels_capi.h").read_text()
+
+
+def test_c_function_table_is_fully_initialised():
+    """A designated initialiser leaves a forgotten entry NULL without a warning."""
+    pyx = HERE.parent / "csrc" / "_kernels.pyx"
+    if not pyx.is_file():
+        pytest.skip("no source tree beside the tests")
+    text = pyx.read_text()
+    table = text[text.index("static const ccnn_kernels_api ccnn_kernels_api_table = {"):]
+    table = table[:table.index("};")]
+    assert re.findall(r"^\s*\.(\w+) =", table, flags=re.M) == _c_table_entries()
 
 
 def test_version_is_the_installed_distribution_version():
@@ -179,6 +229,74 @@ def test_c_downstream_matches_functional(downstream):
         want = F.relu(a)
         downstream.relu_(a)
         np.testing.assert_array_equal(a, want)
+
+
+@pytest.mark.parametrize("bias,relu", [(False, False), (False, True), (True, False), (True, True)])
+@pytest.mark.parametrize("n,inp,units", [(7, 13, 5), (4, 600, 10), (0, 3, 2)])
+def test_c_downstream_dense_matches_functional(downstream, bias, relu, n, inp, units):
+    """dense_dims_init and dense_forward_f32, entries appended after 0.1.0
+    ((4, 600) -> 10 takes the kernel's split-sum path)."""
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((n, inp), dtype=np.float32)
+    w = rng.standard_normal((inp, units), dtype=np.float32)
+    b = rng.standard_normal(units, dtype=np.float32) if bias else None
+    out = np.full((n, units), np.nan, np.float32)
+    if bias or relu:
+        downstream.dense_into(out, x, w, b, relu)
+    else:
+        downstream.dense_into(out, x, w)
+    want = F.dense(x, w, b, activation="relu" if relu else None)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-5)
+    ref = x.astype(np.float64) @ w + (0 if b is None else b)
+    if relu:
+        ref = np.maximum(ref, 0)
+    np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_c_downstream_dense_errors(downstream):
+    x = np.zeros((3, 4), np.float32)
+    w = np.zeros((4, 2), np.float32)
+    with pytest.raises(ValueError, match="out must have shape"):
+        downstream.dense_into(np.empty((3, 3), np.float32), x, w)
+    with pytest.raises(ValueError, match="geometry"):
+        downstream.dense_into(np.empty((3, 2), np.float32), x, np.zeros((5, 2), np.float32))
+    with pytest.raises(ValueError, match="bias"):
+        downstream.dense_into(np.empty((3, 2), np.float32), x, w, np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="float32"):
+        downstream.dense_into(np.empty((3, 2)), x, w)
+
+
+@pytest.mark.parametrize("shape,kshape,pad", [((3, 1, 12, 11), (5, 1, 3, 3), 1),
+                                              ((2, 3, 9, 10), (4, 3, 3, 3), 0),
+                                              ((2, 2, 7, 7), (3, 2, 2, 2), 0)])
+def test_c_downstream_conv2d_relu_maxpool_matches_functional(downstream, shape, kshape, pad):
+    """conv2d_relu_maxpool_supported and conv2d_relu_maxpool_forward_f32,
+    entries appended after 0.1.0 (odd conv outputs drop their last row / column)."""
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    w = rng.standard_normal(kshape, dtype=np.float32)
+    want, want_argmax = F.conv2d_relu_maxpool2d(x, w, padding=pad)
+    out = np.full(want.shape, np.nan, np.float32)
+    argmax = np.full(want.shape, 255, np.uint8)
+    downstream.conv2d_relu_maxpool_into(out, argmax, x, w, pad)
+    np.testing.assert_allclose(out, want, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(argmax, want_argmax)
+    composed = F.max_pool2d(F.relu(F.conv2d(x, w, padding=pad)), 2)
+    np.testing.assert_allclose(out, composed, rtol=1e-5, atol=1e-5)
+
+
+def test_c_downstream_conv2d_relu_maxpool_errors(downstream):
+    x = np.zeros((1, 4, 8, 8), np.float32)
+    w = np.zeros((2, 4, 3, 3), np.float32)       # c*r*s = 36: not supported
+    out, argmax = np.empty((1, 2, 3, 3), np.float32), np.empty((1, 2, 3, 3), np.uint8)
+    with pytest.raises(ValueError, match="not supported"):
+        downstream.conv2d_relu_maxpool_into(out, argmax, x, w)
+    x, w = x[:, :1].copy(), w[:, :1].copy()
+    with pytest.raises(ValueError, match="must have shape"):
+        downstream.conv2d_relu_maxpool_into(np.empty((1, 2, 6, 6), np.float32),
+                                            np.empty((1, 2, 6, 6), np.uint8), x, w)
+    with pytest.raises(TypeError, match="uint8"):
+        downstream.conv2d_relu_maxpool_into(out, np.empty((1, 2, 3, 3), np.int64), x, w)
 
 
 def test_downstream_calls_release_the_gil(downstream):

@@ -7,8 +7,18 @@
  *
  *   conv2d_into(out, x, weight, padding=0)  out = conv2d(x, weight), stride 1,
  *                                           float32, C-contiguous, no bias
+ *   conv2d_relu_maxpool_into(out, argmax, x, weight, padding=0)
+ *                                           out, argmax = the fused conv (stride 1,
+ *                                           no bias) -> ReLU -> 2x2 max pool; float32
+ *                                           out, uint8 argmax
+ *   dense_into(out, x, weight, bias=None, relu=False)
+ *                                           out = x @ weight (+ bias) (ReLU), float32
  *   relu_(a)                                a = max(a, 0) in place, float32 or float64
  *   simd_path()                             the SIMD path ccnn runs on this CPU
+ *
+ * dense_into and conv2d_relu_maxpool_into call entries that were appended to
+ * the table after ccnn 0.1.0: built against these headers, the module imports
+ * only with a ccnn whose table has them (ccnn_import_kernels checks `size`).
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -17,10 +27,11 @@
 
 static const ccnn_kernels_api *ccnn;
 
-/* A C-contiguous buffer of `ndim` dimensions and format "f" (or "d" when
- * allow_double); 0 on success, -1 with an exception set. */
-static int get_array(PyObject *obj, Py_buffer *view, int ndim, int writable, int allow_double,
-                     const char *name)
+/* A C-contiguous buffer of `ndim` dimensions (any when 0) whose format is one
+ * of the characters of `formats` ("f" float32, "d" float64, "B" uint8),
+ * described as `what` in the error; 0 on success, -1 with an exception set. */
+static int get_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable,
+                      const char *formats, const char *what, const char *name)
 {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(obj, view, flags) < 0)
@@ -28,14 +39,22 @@ static int get_array(PyObject *obj, Py_buffer *view, int ndim, int writable, int
     const char *f = view->format ? view->format : "B";
     if (f[0] == '<' || f[0] == '=' || f[0] == '@')
         f++;
-    int ok_format = strcmp(f, "f") == 0 || (allow_double && strcmp(f, "d") == 0);
+    int ok_format = f[0] != '\0' && f[1] == '\0' && strchr(formats, f[0]) != NULL;
     if (!ok_format || (ndim > 0 && view->ndim != ndim)) {
-        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous %d-D float32%s array", name,
-                     ndim, allow_double ? " or float64" : "");
+        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous %d-D %s array", name, ndim,
+                     what);
         PyBuffer_Release(view);
         return -1;
     }
     return 0;
+}
+
+/* A C-contiguous float32 (or float64 when allow_double) buffer of `ndim` dimensions. */
+static int get_array(PyObject *obj, Py_buffer *view, int ndim, int writable, int allow_double,
+                     const char *name)
+{
+    return get_buffer(obj, view, ndim, writable, allow_double ? "fd" : "f",
+                      allow_double ? "float32 or float64" : "float32", name);
 }
 
 static PyObject *conv2d_into(PyObject *self, PyObject *args)
@@ -88,6 +107,147 @@ done:
     return result;
 }
 
+/* conv2d_relu_maxpool_into(out, argmax, x, weight, padding=0): the fused
+ * conv -> ReLU -> 2x2 / stride-2 max pool, stride 1, no bias (appended entries
+ * conv2d_relu_maxpool_supported and conv2d_relu_maxpool_forward_f32). */
+static PyObject *conv2d_relu_maxpool_into(PyObject *self, PyObject *args)
+{
+    PyObject *out_obj, *argmax_obj, *x_obj, *w_obj;
+    Py_ssize_t pad = 0;
+    Py_buffer out, argmax, x, w;
+    if (!PyArg_ParseTuple(args, "OOOO|n:conv2d_relu_maxpool_into", &out_obj, &argmax_obj,
+                          &x_obj, &w_obj, &pad))
+        return NULL;
+    if (get_array(out_obj, &out, 4, 1, 0, "out") < 0)
+        return NULL;
+    if (get_buffer(argmax_obj, &argmax, 4, 1, "B", "uint8", "argmax") < 0) {
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    if (get_array(x_obj, &x, 4, 0, 0, "x") < 0) {
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&argmax);
+        return NULL;
+    }
+    if (get_array(w_obj, &w, 4, 0, 0, "weight") < 0) {
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&argmax);
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    ccnn_conv2d_dims d;
+    Py_ssize_t shape[4];
+    int err = ccnn->conv2d_dims_init(&d, x.shape[0], x.shape[1], x.shape[2], x.shape[3],
+                                     w.shape[0], w.shape[2], w.shape[3], 1, 1, 1, 1,
+                                     pad, pad, pad, pad);
+    if (err != CCNN_OK || w.shape[1] != x.shape[1]) {
+        PyErr_Format(PyExc_ValueError, "invalid conv2d geometry (ccnn error %d)", err);
+        goto done;
+    }
+    if (!ccnn->conv2d_relu_maxpool_supported(&d)) {
+        PyErr_SetString(PyExc_ValueError, "conv2d_relu_maxpool is not supported for this "
+                        "geometry (c*r*s must be < 32, the conv output at least 2 x 2)");
+        goto done;
+    }
+    shape[0] = d.n;                           /* (n, k, p/2, q/2) */
+    shape[1] = d.k;
+    shape[2] = d.p / 2;
+    shape[3] = d.q / 2;
+    for (int i = 0; i < 4; i++) {
+        if (out.shape[i] != shape[i] || argmax.shape[i] != shape[i]) {
+            PyErr_Format(PyExc_ValueError, "out and argmax must have shape (%zd, %zd, %zd, %zd)",
+                         shape[0], shape[1], shape[2], shape[3]);
+            goto done;
+        }
+    }
+    if (d.n > 0) {
+        Py_BEGIN_ALLOW_THREADS
+        err = ccnn->conv2d_relu_maxpool_forward_f32((float *)out.buf, (uint8_t *)argmax.buf,
+                                                    (const float *)x.buf, (const float *)w.buf,
+                                                    NULL, &d, 1);
+        Py_END_ALLOW_THREADS
+        if (err == CCNN_ENOMEM) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        if (err != CCNN_OK) {
+            PyErr_Format(PyExc_RuntimeError, "conv2d_relu_maxpool_forward_f32: ccnn error %d",
+                         err);
+            goto done;
+        }
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&argmax);
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&w);
+    return result;
+}
+
+/* dense_into(out, x, weight, bias=None, relu=False): out (n, units) =
+ * x (n, in) @ weight (in, units) + bias (units), then max(., 0) when relu
+ * (appended entries dense_dims_init and dense_forward_f32). */
+static PyObject *dense_into(PyObject *self, PyObject *args)
+{
+    PyObject *out_obj, *x_obj, *w_obj, *b_obj = Py_None;
+    int relu = 0;
+    Py_buffer out, x, w, b;
+    if (!PyArg_ParseTuple(args, "OOO|Op:dense_into", &out_obj, &x_obj, &w_obj, &b_obj, &relu))
+        return NULL;
+    if (get_array(out_obj, &out, 2, 1, 0, "out") < 0)
+        return NULL;
+    if (get_array(x_obj, &x, 2, 0, 0, "x") < 0) {
+        PyBuffer_Release(&out);
+        return NULL;
+    }
+    if (get_array(w_obj, &w, 2, 0, 0, "weight") < 0) {
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&x);
+        return NULL;
+    }
+    int have_bias = b_obj != Py_None;
+    if (have_bias && get_array(b_obj, &b, 1, 0, 0, "bias") < 0) {
+        PyBuffer_Release(&out);
+        PyBuffer_Release(&x);
+        PyBuffer_Release(&w);
+        return NULL;
+    }
+    PyObject *result = NULL;
+    ccnn_dense_dims d;
+    int err = ccnn->dense_dims_init(&d, x.shape[0], x.shape[1], w.shape[1]);
+    if (err != CCNN_OK || w.shape[0] != x.shape[1]) {
+        PyErr_Format(PyExc_ValueError, "invalid dense geometry (ccnn error %d)", err);
+        goto done;
+    }
+    if (have_bias && b.shape[0] != d.units) {
+        PyErr_Format(PyExc_ValueError, "bias must have shape (%lld,)", (long long)d.units);
+        goto done;
+    }
+    if (out.shape[0] != d.n || out.shape[1] != d.units) {
+        PyErr_Format(PyExc_ValueError, "out must have shape (%lld, %lld)", (long long)d.n,
+                     (long long)d.units);
+        goto done;
+    }
+    Py_BEGIN_ALLOW_THREADS
+    err = ccnn->dense_forward_f32((float *)out.buf, (const float *)x.buf, (const float *)w.buf,
+                                  have_bias ? (const float *)b.buf : NULL, &d, relu, 1);
+    Py_END_ALLOW_THREADS
+    if (err != CCNN_OK) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    result = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&out);
+    PyBuffer_Release(&x);
+    PyBuffer_Release(&w);
+    if (have_bias)
+        PyBuffer_Release(&b);
+    return result;
+}
+
 static PyObject *relu_(PyObject *self, PyObject *arg)
 {
     Py_buffer a;
@@ -113,6 +273,12 @@ static PyObject *simd_path(PyObject *self, PyObject *unused)
 static PyMethodDef methods[] = {
     {"conv2d_into", conv2d_into, METH_VARARGS,
      "conv2d_into(out, x, weight, padding=0): out = conv2d(x, weight) (float32, stride 1)."},
+    {"conv2d_relu_maxpool_into", conv2d_relu_maxpool_into, METH_VARARGS,
+     "conv2d_relu_maxpool_into(out, argmax, x, weight, padding=0): out, argmax = "
+     "max_pool2d(relu(conv2d(x, weight)), 2) with uint8 window offsets (float32, stride 1)."},
+    {"dense_into", dense_into, METH_VARARGS,
+     "dense_into(out, x, weight, bias=None, relu=False): out = x @ weight + bias, "
+     "then max(., 0) when relu (float32)."},
     {"relu_", relu_, METH_O, "relu_(a): a = max(a, 0) in place (float32 or float64)."},
     {"simd_path", simd_path, METH_NOARGS, "The SIMD path ccnn's kernels run on this CPU."},
     {NULL, NULL, 0, NULL},
