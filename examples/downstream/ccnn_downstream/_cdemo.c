@@ -49,6 +49,38 @@ static int get_buffer(PyObject *obj, Py_buffer *view, int ndim, int writable,
     return 0;
 }
 
+/* One argument's buffer, for get_buffers: as get_buffer's arguments. */
+typedef struct {
+    PyObject *obj;
+    Py_buffer *view;
+    int ndim, writable;
+    const char *formats, *what, *name;
+} buffer_arg;
+
+/* A C-contiguous float32 argument of `ndim` dimensions. */
+#define F32_ARG(obj, view, ndim, writable, name) {obj, view, ndim, writable, "f", "float32", name}
+
+/* get_buffer of args[0 .. n) in order; when one fails, those already taken
+ * are released: 0, or -1 with an exception set. */
+static int get_buffers(const buffer_arg *args, int n)
+{
+    for (int i = 0; i < n; i++) {
+        const buffer_arg *a = &args[i];
+        if (get_buffer(a->obj, a->view, a->ndim, a->writable, a->formats, a->what, a->name) < 0) {
+            while (i-- > 0)
+                PyBuffer_Release(args[i].view);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void release_buffers(const buffer_arg *args, int n)
+{
+    for (int i = 0; i < n; i++)
+        PyBuffer_Release(args[i].view);
+}
+
 /* A C-contiguous float32 (or float64 when allow_double) buffer of `ndim` dimensions. */
 static int get_array(PyObject *obj, Py_buffer *view, int ndim, int writable, int allow_double,
                      const char *name)
@@ -64,17 +96,10 @@ static PyObject *conv2d_into(PyObject *self, PyObject *args)
     Py_buffer out, x, w;
     if (!PyArg_ParseTuple(args, "OOO|n:conv2d_into", &out_obj, &x_obj, &w_obj, &pad))
         return NULL;
-    if (get_array(out_obj, &out, 4, 1, 0, "out") < 0)
+    const buffer_arg bufs[] = {F32_ARG(out_obj, &out, 4, 1, "out"), F32_ARG(x_obj, &x, 4, 0, "x"),
+                               F32_ARG(w_obj, &w, 4, 0, "weight")};
+    if (get_buffers(bufs, 3) < 0)
         return NULL;
-    if (get_array(x_obj, &x, 4, 0, 0, "x") < 0) {
-        PyBuffer_Release(&out);
-        return NULL;
-    }
-    if (get_array(w_obj, &w, 4, 0, 0, "weight") < 0) {
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&x);
-        return NULL;
-    }
     PyObject *result = NULL;
     ccnn_conv2d_dims d;
     int err = ccnn->conv2d_dims_init(&d, x.shape[0], x.shape[1], x.shape[2], x.shape[3],
@@ -101,9 +126,7 @@ static PyObject *conv2d_into(PyObject *self, PyObject *args)
     }
     result = Py_NewRef(Py_None);
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&w);
+    release_buffers(bufs, 3);
     return result;
 }
 
@@ -118,23 +141,11 @@ static PyObject *conv2d_relu_maxpool_into(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "OOOO|n:conv2d_relu_maxpool_into", &out_obj, &argmax_obj,
                           &x_obj, &w_obj, &pad))
         return NULL;
-    if (get_array(out_obj, &out, 4, 1, 0, "out") < 0)
+    const buffer_arg bufs[] = {F32_ARG(out_obj, &out, 4, 1, "out"),
+                               {argmax_obj, &argmax, 4, 1, "B", "uint8", "argmax"},
+                               F32_ARG(x_obj, &x, 4, 0, "x"), F32_ARG(w_obj, &w, 4, 0, "weight")};
+    if (get_buffers(bufs, 4) < 0)
         return NULL;
-    if (get_buffer(argmax_obj, &argmax, 4, 1, "B", "uint8", "argmax") < 0) {
-        PyBuffer_Release(&out);
-        return NULL;
-    }
-    if (get_array(x_obj, &x, 4, 0, 0, "x") < 0) {
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&argmax);
-        return NULL;
-    }
-    if (get_array(w_obj, &w, 4, 0, 0, "weight") < 0) {
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&argmax);
-        PyBuffer_Release(&x);
-        return NULL;
-    }
     PyObject *result = NULL;
     ccnn_conv2d_dims d;
     Py_ssize_t shape[4];
@@ -179,10 +190,7 @@ static PyObject *conv2d_relu_maxpool_into(PyObject *self, PyObject *args)
     }
     result = Py_NewRef(Py_None);
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&argmax);
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&w);
+    release_buffers(bufs, 4);
     return result;
 }
 
@@ -196,24 +204,12 @@ static PyObject *dense_into(PyObject *self, PyObject *args)
     Py_buffer out, x, w, b;
     if (!PyArg_ParseTuple(args, "OOO|Op:dense_into", &out_obj, &x_obj, &w_obj, &b_obj, &relu))
         return NULL;
-    if (get_array(out_obj, &out, 2, 1, 0, "out") < 0)
+    const int have_bias = b_obj != Py_None, nbufs = have_bias ? 4 : 3;
+    const buffer_arg bufs[] = {F32_ARG(out_obj, &out, 2, 1, "out"), F32_ARG(x_obj, &x, 2, 0, "x"),
+                               F32_ARG(w_obj, &w, 2, 0, "weight"),
+                               F32_ARG(b_obj, &b, 1, 0, "bias")};
+    if (get_buffers(bufs, nbufs) < 0)
         return NULL;
-    if (get_array(x_obj, &x, 2, 0, 0, "x") < 0) {
-        PyBuffer_Release(&out);
-        return NULL;
-    }
-    if (get_array(w_obj, &w, 2, 0, 0, "weight") < 0) {
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&x);
-        return NULL;
-    }
-    int have_bias = b_obj != Py_None;
-    if (have_bias && get_array(b_obj, &b, 1, 0, 0, "bias") < 0) {
-        PyBuffer_Release(&out);
-        PyBuffer_Release(&x);
-        PyBuffer_Release(&w);
-        return NULL;
-    }
     PyObject *result = NULL;
     ccnn_dense_dims d;
     int err = ccnn->dense_dims_init(&d, x.shape[0], x.shape[1], w.shape[1]);
@@ -240,11 +236,7 @@ static PyObject *dense_into(PyObject *self, PyObject *args)
     }
     result = Py_NewRef(Py_None);
 done:
-    PyBuffer_Release(&out);
-    PyBuffer_Release(&x);
-    PyBuffer_Release(&w);
-    if (have_bias)
-        PyBuffer_Release(&b);
+    release_buffers(bufs, nbufs);
     return result;
 }
 
