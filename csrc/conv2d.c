@@ -24,8 +24,10 @@
  * and of the gemm kernels: forward and backward-data parallel over images,
  * handed out one at a time (each thread owns y[n] / dx[n]; a thread slowed
  * down by another process just does fewer); backward-weight parallel over row blocks of
- * dW, each thread summing over all images in the same order -- so results do
- * not depend on the thread count.
+ * dW, each thread summing over all images in the same order, or -- for a crs
+ * small against k -- over 8 fixed groups of images with partials added in group
+ * order (weight_grad_gemm_rows / _groups) -- so results do not depend on the
+ * thread count.
  */
 #ifndef REAL
 #include <string.h>
