@@ -69,7 +69,8 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 TESTS=${SANITIZE_TESTS:-"tests/test_conv2d.py tests/test_pool.py tests/test_activation.py
     tests/test_correlate.py tests/test_bad_input.py tests/test_loss.py tests/test_optimizers.py
     tests/test_threads.py tests/test_layers.py tests/test_robustness.py tests/test_properties.py
-    tests/test_fused.py tests/test_pool_fast.py tests/test_model.py tests/test_layout.py"}
+    tests/test_fused.py tests/test_pool_fast.py tests/test_model.py tests/test_layout.py
+    tests/test_winograd.py"}
 
 cd "$WORK/src"
 step "check that the sanitized ccnn is the one imported"

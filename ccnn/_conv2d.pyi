@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 _Float = np.floating
 _Pair = Tuple[int, int]
 _Pads = Tuple[int, int, int, int]
-_Algo = Literal["auto", "direct", "gemm"]
+_Algo = Literal["auto", "direct", "gemm", "winograd"]
 
 ALGOS: Dict[str, int]
 
@@ -20,6 +20,9 @@ PASSES: Dict[str, int]
 def algo_for(xshape: Tuple[int, ...], wshape: Tuple[int, ...], stride: _Pair, dilation: _Pair,
              pads: _Pads, pass_: Literal["forward", "data", "weight"] = ...
              ) -> Literal["direct", "gemm"]: ...
+def winograd_eligible(xshape: Tuple[int, ...], wshape: Tuple[int, ...], stride: _Pair,
+                      dilation: _Pair, pads: _Pads, pass_: Literal["forward", "data"] = ...,
+                      forced: bool = ...) -> bool: ...
 def gemm_kernel_name() -> str: ...
 def conv2d_forward(x: NDArray[_Float], weight: NDArray[_Float], bias: Optional[NDArray[_Float]],
                    stride: _Pair, dilation: _Pair, pads: _Pads, nthreads: int,

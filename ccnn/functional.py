@@ -88,6 +88,16 @@ def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride
             direct += nt * k * (h + 2 * span_h + 1) * (w + 2 * span_w + 17) * itemsize
         hf, wf = h + (r - 1) * dilation[0], w + (s - 1) * dilation[1]    # framed grad_out
         gemm += nt * max(crs * p * q, k * hf * wf + 64) * itemsize + 2 * crs * k * itemsize
+    if (r, s, stride, dilation) == (3, 3, (1, 1), (1, 1)):
+        # Winograd F(2x2, 3x3): per thread a tile block of V and M (at most
+        # CCNN_WINO_BLOCK_BYTES = 2 MiB, but at least 16 tiles) and a group of
+        # framed images (c or, backward, k channels; the group as in conv2d.c's
+        # forward_winograd); once, the transformed filters
+        th, tw = (max(p, h) + 1) // 2, (max(q, w) + 1) // 2
+        group = max(1, min(-(-128 // (th * tw)), n // 4))
+        tile_block = max(2 << 20, 16 * 16 * (c + k) * itemsize)
+        framed = group * max(c, k) * (2 * th + 2) * (2 * tw + 2)
+        gemm += nt * (tile_block + framed * itemsize) + 16 * k * c * itemsize
     if max(direct, gemm) <= chk.memory_limit():
         return max(direct, gemm)
     try:  # near the limit: count only the algorithm the kernels will pick

@@ -24,7 +24,14 @@ cdef ccnn_conv2d_dims make_dims(tuple xshape, tuple wshape, tuple stride, tuple 
     return d
 
 
-ALGOS = {"auto": 0, "direct": CCNN_CONV_DIRECT, "gemm": CCNN_CONV_GEMM}
+ALGOS = {"auto": 0, "direct": CCNN_CONV_DIRECT, "gemm": CCNN_CONV_GEMM,
+         "winograd": CCNN_CONV_WINOGRAD}
+
+
+cdef int algo_code(str algo) except -1:
+    if algo not in ALGOS:
+        raise ValueError(f"algo must be one of {sorted(ALGOS)}, got {algo!r}")
+    return ALGOS[algo]
 
 
 PASSES = {"forward": CCNN_PASS_FORWARD, "data": CCNN_PASS_DATA, "weight": CCNN_PASS_WEIGHT}
@@ -38,6 +45,21 @@ def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pad
     return "gemm" if ccnn_conv2d_algo(&d, PASSES[pass_]) == CCNN_CONV_GEMM else "direct"
 
 
+def winograd_eligible(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads,
+                      str pass_="forward", bint forced=False):
+    """True when the auto kernels run this geometry as Winograd F(2x2, 3x3)
+    in one pass, "forward" or "data" (the stride-1 input gradient) -- or, with
+    forced, when algo="winograd" accepts it."""
+    cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
+    if pass_ == "data":
+        return bool(ccnn_conv2d_winograd_data_supported(&d) if forced
+                    else ccnn_conv2d_winograd_data_eligible(&d))
+    if pass_ != "forward":
+        raise ValueError(f"pass_ must be 'forward' or 'data', got {pass_!r}")
+    return bool(ccnn_conv2d_winograd_supported(&d) if forced
+                else ccnn_conv2d_winograd_eligible(&d))
+
+
 def gemm_kernel_name():
     return ccnn_gemm_kernel_name().decode()
 
@@ -46,7 +68,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
                    tuple stride, tuple dilation, tuple pads, int nthreads, str algo="auto",
                    bint relu=False):
     """y (n,k,p,q) from x (n,c,h,w), weight (k,c,r,s), bias (k,) or None;
-    pads = (top, bottom, left, right); algo: "auto", "direct" or "gemm";
+    pads = (top, bottom, left, right); algo: "auto", "direct", "gemm" or
+    "winograd" (ValueError when the shape is not eligible);
     relu: y = max(conv, 0) in the kernels' epilogue (auto algorithm only)."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
                                         stride, dilation, pads)
@@ -60,7 +83,9 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
         bptr = &b[0]
     if d.n == 0:
         return out
-    cdef int a = ALGOS[algo]
+    cdef int a = algo_code(algo)
+    if a == CCNN_CONV_WINOGRAD and not ccnn_conv2d_winograd_supported(&d):
+        raise ValueError("conv2d: algo='winograd' needs a 3x3 kernel, stride 1 and dilation 1")
     cdef int err = CCNN_OK
     with nogil:
         if relu:
@@ -73,6 +98,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
                 err = ccnn_conv2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             elif a == CCNN_CONV_GEMM:
                 err = ccnn_conv2d_forward_gemm_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            elif a == CCNN_CONV_WINOGRAD:
+                err = ccnn_conv2d_forward_winograd_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             else:
                 err = ccnn_conv2d_forward_direct_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
         else:
@@ -80,6 +107,8 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
                 err = ccnn_conv2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             elif a == CCNN_CONV_GEMM:
                 err = ccnn_conv2d_forward_gemm_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+            elif a == CCNN_CONV_WINOGRAD:
+                err = ccnn_conv2d_forward_winograd_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
             else:
                 err = ccnn_conv2d_forward_direct_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
     if err != CCNN_OK:
@@ -99,10 +128,14 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if shape4(dout.shape) != (d.n, d.k, d.p, d.q):
         raise ValueError("grad_out has the wrong shape")
     dtype = np.float32 if floating is float else np.float64
-    cdef int a = ALGOS[algo]
-    # The GEMM kernels write every element of dx (no zeroing pass needed, a
-    # memset of the whole batch otherwise); the direct ones get it zeroed.
-    gemm = a == CCNN_CONV_GEMM or (a == 0 and ccnn_conv2d_algo(&d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
+    cdef int a = algo_code(algo)
+    if a == CCNN_CONV_WINOGRAD and need_dx and not ccnn_conv2d_winograd_data_supported(&d):
+        raise ValueError("conv2d_backward: algo='winograd' needs a 3x3 kernel, stride 1, "
+                         "dilation 1, padding <= 2 and at least 16 input channels")
+    # The GEMM and Winograd kernels write every element of dx (no zeroing pass
+    # needed, a memset of the whole batch otherwise); the direct ones get it zeroed.
+    gemm = a == CCNN_CONV_GEMM or a == CCNN_CONV_WINOGRAD or (
+        a == 0 and ccnn_conv2d_algo(&d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
     dx = None
     if need_dx:
         dx = (np.empty if d.n > 0 and gemm else np.zeros)((d.n, d.c, d.h, d.w), dtype=dtype)
@@ -148,6 +181,9 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
             elif a == CCNN_CONV_GEMM:
                 err = ccnn_conv2d_backward_gemm_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                     &weight[0, 0, 0, 0], &d, nthreads)
+            elif a == CCNN_CONV_WINOGRAD:
+                err = ccnn_conv2d_backward_winograd_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                        &weight[0, 0, 0, 0], &d, nthreads)
             else:
                 err = ccnn_conv2d_backward_direct_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                 &weight[0, 0, 0, 0], &d, nthreads)
@@ -158,6 +194,9 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
             elif a == CCNN_CONV_GEMM:
                 err = ccnn_conv2d_backward_gemm_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                     &weight[0, 0, 0, 0], &d, nthreads)
+            elif a == CCNN_CONV_WINOGRAD:
+                err = ccnn_conv2d_backward_winograd_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                                        &weight[0, 0, 0, 0], &d, nthreads)
             else:
                 err = ccnn_conv2d_backward_direct_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
                                                 &weight[0, 0, 0, 0], &d, nthreads)

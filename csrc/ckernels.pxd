@@ -27,12 +27,27 @@ cdef extern from "conv2d.h" nogil:
     enum:
         CCNN_CONV_DIRECT
         CCNN_CONV_GEMM
+        CCNN_CONV_WINOGRAD
     enum:
         CCNN_PASS_FORWARD
         CCNN_PASS_DATA
         CCNN_PASS_WEIGHT
     int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass_)
     int ccnn_conv2d_relu_maxpool_supported(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_winograd_supported(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_winograd_data_supported(const ccnn_conv2d_dims *d)
+    int ccnn_conv2d_forward_winograd_f32(float *out, const float *inp, const float *weight,
+                                         const float *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_forward_winograd_f64(double *out, const double *inp, const double *weight,
+                                         const double *bias, const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_backward_winograd_f32(float *dinp, float *dweight, float *dbias, const float *dout,
+                                          const float *inp, const float *weight,
+                                          const ccnn_conv2d_dims *d, int nthreads)
+    int ccnn_conv2d_backward_winograd_f64(double *dinp, double *dweight, double *dbias, const double *dout,
+                                          const double *inp, const double *weight,
+                                          const ccnn_conv2d_dims *d, int nthreads)
     int ccnn_conv2d_relu_maxpool_forward_f32(float *out, uint8_t *argmax, const float *inp,
                                              const float *weight, const float *bias,
                                              const ccnn_conv2d_dims *d, int nthreads)

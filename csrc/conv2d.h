@@ -34,9 +34,29 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
  * pass: the forward, the input gradient (data) or the weight and bias
  * gradients (weight); the auto backward may run the two halves with
  * different algorithms. */
-enum { CCNN_CONV_DIRECT = 1, CCNN_CONV_GEMM = 2 };
+enum { CCNN_CONV_DIRECT = 1, CCNN_CONV_GEMM = 2, CCNN_CONV_WINOGRAD = 3 };
 enum { CCNN_PASS_FORWARD = 0, CCNN_PASS_DATA = 1, CCNN_PASS_WEIGHT = 2 };
 int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass);
+
+/* Winograd F(2x2, 3x3): where ccnn_conv2d_algo picks GEMM, the GEMM-class
+ * forward and stride-1 input gradient run as Winograd instead when these
+ * return 1 and the weight and the images are finite.  Shape only: 3x3,
+ * stride 1, dilation 1, c >= CCNN_WINO_MIN_C input and k >= CCNN_WINO_MIN_K
+ * output channels, and T = ceil(p/2) * ceil(q/2) tiles per image with
+ * T >= 49, c*k <= 512 T, and c*k >= 2048 when T < 100 (conv2d.c has the
+ * measurements) -- of the flipped forward (c = k, k = c, p x q = h x w) for
+ * the input gradient, which also needs padding <= 2 on every side. */
+#define CCNN_WINO_MIN_C 32
+#define CCNN_WINO_MIN_K 32
+#define CCNN_WINO_BLOCK_BYTES (2 * 1024 * 1024)
+#define CCNN_WINO_MIN_TILES 128
+int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d);
+int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d);
+/* What the forced _winograd kernels below take: 3x3, stride 1, dilation 1
+ * (any channels and size); for the input gradient also padding <= 2 on
+ * every side and c >= 16 (the GEMM kernels' flipped forward). */
+int ccnn_conv2d_winograd_supported(const ccnn_conv2d_dims *d);
+int ccnn_conv2d_winograd_data_supported(const ccnn_conv2d_dims *d);
 
 /* Forward.  out: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s); bias: (k) or NULL.
  * _direct: plain loops (the reference); _gemm: implicit GEMM; no suffix: the
@@ -53,6 +73,12 @@ int ccnn_conv2d_forward_gemm_f32(float *out, const float *inp, const float *weig
                                  const float *bias, const ccnn_conv2d_dims *d, int nthreads);
 int ccnn_conv2d_forward_gemm_f64(double *out, const double *inp, const double *weight,
                                  const double *bias, const ccnn_conv2d_dims *d, int nthreads);
+/* _winograd: Winograd F(2x2, 3x3), CCNN_EBADARG (nothing written) when d is
+ * not supported; the implicit GEMM for a non-finite weight or image. */
+int ccnn_conv2d_forward_winograd_f32(float *out, const float *inp, const float *weight,
+                                     const float *bias, const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_forward_winograd_f64(double *out, const double *inp, const double *weight,
+                                     const double *bias, const ccnn_conv2d_dims *d, int nthreads);
 
 /* Backward.  dinp: (n,c,h,w) or NULL to skip; dweight: (k,c,r,s) or NULL;
  * dbias: (k) or NULL; dout: (n,k,p,q); inp: (n,c,h,w); weight: (k,c,r,s).
@@ -75,6 +101,15 @@ int ccnn_conv2d_backward_gemm_f32(float *dinp, float *dweight, float *dbias,
 int ccnn_conv2d_backward_gemm_f64(double *dinp, double *dweight, double *dbias,
                                   const double *dout, const double *inp, const double *weight,
                                   const ccnn_conv2d_dims *d, int nthreads);
+/* _winograd: the GEMM backward with the input gradient through the Winograd
+ * forward; CCNN_EBADARG when dinp is asked for and
+ * ccnn_conv2d_winograd_data_supported(d) is 0. */
+int ccnn_conv2d_backward_winograd_f32(float *dinp, float *dweight, float *dbias,
+                                      const float *dout, const float *inp, const float *weight,
+                                      const ccnn_conv2d_dims *d, int nthreads);
+int ccnn_conv2d_backward_winograd_f64(double *dinp, double *dweight, double *dbias,
+                                      const double *dout, const double *inp, const double *weight,
+                                      const ccnn_conv2d_dims *d, int nthreads);
 
 /* Fused with a ReLU (the layer Conv2D(..., activation='relu')):
  *   forward   out = max(conv2d(inp), 0), in the kernels' epilogue (NaN stays NaN);

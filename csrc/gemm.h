@@ -57,7 +57,7 @@ int ccnn_gemm_f64(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
  * later calls on the same thread (never freed).  Slot CCNN_WS_GEMM belongs to
  * ccnn_gemm_*; callers use the others.  NULL when out of memory. */
 enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_CONV2 = 2, CCNN_WS_CONV3 = 3,
-       CCNN_WS_ACT = 4, CCNN_WS_SLOTS = 5 };
+       CCNN_WS_ACT = 4, CCNN_WS_WINO = 5, CCNN_WS_SLOTS = 6 };
 void *ccnn_workspace(int slot, size_t bytes);
 
 /* Name of the micro-kernel in use ("avx2+fma 6x16" or "generic"). */

@@ -178,19 +178,18 @@ def test_property_forward_backward(case):
         assert_close(g, e, np.float64, s)
 
 
-@pytest.mark.parametrize("algo", ["direct", "gemm"])
+@pytest.mark.parametrize("algo", ["direct", "gemm", "winograd"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_each_algorithm_on_all_shapes(dtype, algo):
-    """If the private binding lets us force an algorithm, run both on small
-    *and* large shapes (the public API picks one by shape).  Skipped when
-    the binding has no such switch -- this is an internal detail."""
+    """If the private binding lets us force an algorithm, run each on small
+    *and* large shapes (the public API picks one by shape); Winograd on the
+    shapes it supports (3x3, stride 1, dilation 1; its input gradient also
+    padding <= 2, c >= 16), a ValueError on the others.  Skipped when the
+    binding has no such switch -- this is an internal detail."""
     try:
         from ccnn import _conv2d
-        cfg = random_conv_config(0)
-        x, w, b, gy = make_inputs(cfg, dtype, 0)
-        (pt, pb), (pl, pr) = cfg["pad"]
-        _conv2d.conv2d_forward(x, w, b, ref.pair(cfg["stride"]), ref.pair(cfg["dilation"]),
-                               (pt, pb, pl, pr), 1, algo=algo)
+        _conv2d.conv2d_forward(np.zeros((1, 2, 5, 5), dtype), np.zeros((2, 2, 3, 3), dtype),
+                               None, (1, 1), (1, 1), (1, 1, 1, 1), 1, algo=algo)
     except (ImportError, TypeError, KeyError, AttributeError) as e:
         pytest.skip(f"no algorithm switch in ccnn._conv2d ({e})")
     for seed in range(12):
@@ -200,8 +199,26 @@ def test_each_algorithm_on_all_shapes(dtype, algo):
             st, dil = ref.pair(cfg["stride"]), ref.pair(cfg["dilation"])
             (pt, pb), (pl, pr) = cfg["pad"]
             pads = (pt, pb, pl, pr)
+            if algo == "winograd" and not _conv2d.winograd_eligible(
+                    x.shape, w.shape, st, dil, pads, forced=True):
+                with pytest.raises(ValueError, match="winograd"):
+                    _conv2d.conv2d_forward(x, w, b, st, dil, pads, 2, algo=algo)
+                continue
             y = _conv2d.conv2d_forward(x, w, b, st, dil, pads, 2, algo=algo)
             check_forward(x, w, b, cfg, dtype, y)
+            if algo == "winograd" and not _conv2d.winograd_eligible(
+                    x.shape, w.shape, st, dil, pads, "data", forced=True):
+                with pytest.raises(ValueError, match="winograd"):
+                    _conv2d.conv2d_backward(gy, x, w, st, dil, pads, True, True, True, 2,
+                                            algo=algo)
+                _, gw, gb = _conv2d.conv2d_backward(gy, x, w, st, dil, pads, False, True, True,
+                                                    2, algo=algo)   # the GEMM ones
+                _, ew, eb = ref.conv2d_backward_ref(gy, x, w, st, cfg["pad"], dil)
+                _, sw, sb = abs_scale(ref.conv2d_backward_ref, gy, x, w, stride=st,
+                                      pad=cfg["pad"], dilation=dil)
+                assert_close(gw, ew, dtype, sw, err_msg=str(cfg))
+                assert_close(gb, eb, dtype, sb, err_msg=str(cfg))
+                continue
             got = _conv2d.conv2d_backward(gy, x, w, st, dil, pads, True, True, True, 2,
                                           algo=algo)
             check_backward(gy, x, w, cfg, dtype, tuple(got))
