@@ -566,9 +566,7 @@ static int SUF(flip_weight)(REAL *restrict wt, const REAL *restrict weight,
                             const ccnn_conv2d_dims *d)
 {
     const int64_t C = d->c, K = d->k, R = d->r, S = d->s;
-    REAL bad = 0;                                    /* w - w: 0, or NaN for NaN / inf */
-    for (int64_t i = 0; i < C * K * R * S; i++) bad += weight[i] - weight[i];
-    if (bad != 0) return 0;
+    if (!SUF(ccnn_finite)(C * K * R * S, weight)) return 0;
     for (int64_t c = 0; c < C; c++)
         for (int64_t k = 0; k < K; k++)
             for (int64_t r = 0; r < R; r++)
@@ -906,16 +904,6 @@ static void SUF(wino_filter_transform)(REAL *restrict U, const REAL *restrict we
     }
 }
 
-/* 1 when every element of a (n) is finite: a - a is 0, else NaN, and any
- * NaN term makes the sum NaN in whatever order it is taken (so vectorised). */
-static int SUF(all_finite)(const REAL *a, int64_t n)
-{
-    REAL bad = 0;
-    #pragma omp simd reduction(+:bad)
-    for (int64_t i = 0; i < n; i++) bad += a[i] - a[i];
-    return bad == 0;
-}
-
 /* Tiles a transform handles at once (its row buffers live on the stack). */
 #define WINO_CHUNK 256
 
@@ -1055,7 +1043,7 @@ static int64_t SUF(wino_tile_block)(int64_t C, int64_t K, int64_t T)
 }
 
 /* The Winograd forward (see above), d supported (ccnn_conv2d_winograd_supported)
- * and weight finite (the caller checks: flip_weight, all_finite).
+ * and weight finite (the caller checks: flip_weight, ccnn_finite).
  * out (n, k, p, q); inp (n, c, h, w); weight (k, c, 3, 3); bias (k) or NULL.
  * Parallel over groups of g consecutive images (g: enough tiles for long
  * GEMMs, from the shape only), one group at a time; a group holding a NaN or
@@ -1090,7 +1078,7 @@ static int SUF(forward_winograd)(REAL *out, const REAL *inp, const REAL *weight,
         const int64_t n0 = gi * g, gn = N - n0 < g ? N - n0 : g;   /* images n0 .. n0+gn-1 */
         REAL *y = out + n0 * K * PQ;                    /* (gn, k, p, q) */
         const REAL *x = inp + n0 * CHW;                 /* (gn, c, h, w) */
-        if (!SUF(all_finite)(x, gn * CHW)) {   /* non-finite input: the implicit GEMM */
+        if (!SUF(ccnn_finite)(gn * CHW, x)) {   /* non-finite input: the implicit GEMM */
             for (int64_t n = 0; n < gn; n++) {
                 REAL *yn = y + n * K * PQ;
                 const REAL *xpad = SUF(gemm_pad_image)(CCNN_WS_CONV, x + n * CHW, d, 0, C, hp, wp);
@@ -1137,7 +1125,7 @@ int SUF(ccnn_conv2d_forward_winograd)(REAL *out, const REAL *inp, const REAL *we
                                       const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
 {
     if (!ccnn_conv2d_winograd_supported(d)) return CCNN_EBADARG;
-    if (!SUF(all_finite)(weight, d->k * d->c * 9))   /* non-finite weight: the GEMM path */
+    if (!SUF(ccnn_finite)(d->k * d->c * 9, weight))   /* non-finite weight: the GEMM path */
         return SUF(forward_gemm)(out, inp, weight, bias, d, 0, nthreads);
     return SUF(forward_winograd)(out, inp, weight, bias, d, 0, nthreads);
 }
@@ -1355,7 +1343,7 @@ int SUF(ccnn_conv2d_backward_winograd)(REAL *dinp, REAL *dweight, REAL *dbias,
 static int SUF(forward_fast)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
-    if (ccnn_conv2d_winograd_eligible(d) && SUF(all_finite)(weight, d->k * d->c * 9))
+    if (ccnn_conv2d_winograd_eligible(d) && SUF(ccnn_finite)(d->k * d->c * 9, weight))
         return SUF(forward_winograd)(out, inp, weight, bias, d, relu, nthreads);
     return SUF(forward_gemm)(out, inp, weight, bias, d, relu, nthreads);
 }

@@ -66,6 +66,16 @@ static CCNN_DISPATCH CCNN_UNUSED double SUF(ccnn_dot)(int64_t n, const REAL *res
     return acc;
 }
 
+/* 1 when every x[i] is finite: x - x is 0 for a finite x and NaN otherwise,
+ * and a NaN term makes the sum NaN in any order (so it vectorises) */
+static CCNN_DISPATCH CCNN_UNUSED int SUF(ccnn_finite)(int64_t n, const REAL *restrict x)
+{
+    REAL bad = 0;
+    #pragma omp simd reduction(+:bad)
+    for (int64_t i = 0; i < n; i++) bad += x[i] - x[i];
+    return bad == 0;
+}
+
 /* sum_i x[i], accumulated in double */
 static CCNN_DISPATCH CCNN_UNUSED double SUF(ccnn_sum)(int64_t n, const REAL *restrict x)
 {

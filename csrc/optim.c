@@ -149,15 +149,6 @@ void SUF(ccnn_adam_update_many)(int64_t count, REAL *const *param, REAL *const *
     }
 }
 
-/* 0 when x holds a NaN or an infinity: x - x is 0 for every finite x, NaN otherwise */
-static CCNN_DISPATCH int SUF(chunk_finite)(const REAL *x, int64_t n)
-{
-    REAL acc = 0;
-    #pragma omp simd reduction(+:acc)
-    for (int64_t i = 0; i < n; i++) acc += x[i] - x[i];
-    return acc == 0;
-}
-
 int SUF(ccnn_all_finite)(int64_t count, const REAL *const *a, const int64_t *n, int nthreads)
 {
     int64_t elements;
@@ -169,7 +160,7 @@ int SUF(ccnn_all_finite)(int64_t count, const REAL *const *a, const int64_t *n, 
     for (int64_t ci = 0; ci < total; ci++) {
         int64_t i, s, len;
         chunk_locate(ci, count, n, &i, &s, &len);
-        ok = ok && SUF(chunk_finite)(a[i] + s, len);
+        ok = ok && SUF(ccnn_finite)(len, a[i] + s);
     }
     return ok;
 }
