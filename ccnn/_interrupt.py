@@ -33,6 +33,24 @@ class _Guard:
     held: List[Tuple[int, Optional[FrameType]]] = []        # SIGINTs they held back
 
 
+def _swap_sigint(handler: Callable[[int, Optional[FrameType]], None]
+                 ) -> Optional[Callable[..., Any]]:
+    """Install `handler` for SIGINT in place of a Python-level handler and
+    return that one; None, installing nothing, when SIGINT has SIG_IGN,
+    SIG_DFL or a handler set from C, or signals are not supported here."""
+    try:
+        previous = signal.getsignal(signal.SIGINT)
+    except (ValueError, OSError):  # pragma: no cover - no signal support
+        return None
+    if not callable(previous):
+        return None
+    try:
+        signal.signal(signal.SIGINT, handler)
+    except (ValueError, OSError):  # pragma: no cover - e.g. a sub-interpreter
+        return None
+    return previous
+
+
 def _guard_handler(signum: int, frame: Optional[FrameType]) -> None:
     if _Guard.deferring:
         _Guard.held.append((signum, frame))
@@ -43,19 +61,10 @@ def _guard_handler(signum: int, frame: Optional[FrameType]) -> None:
 @contextlib.contextmanager
 def keyboard_interrupt_guard() -> Iterator[None]:
     """One SIGINT handler for a loop of deferred_keyboard_interrupt() blocks."""
-    if _Guard.active or threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except (ValueError, OSError):  # pragma: no cover - no signal support
-        previous = None
-    if not callable(previous):
-        yield
-        return
-    try:
-        signal.signal(signal.SIGINT, _guard_handler)
-    except (ValueError, OSError):  # pragma: no cover - e.g. a sub-interpreter
+    previous = None
+    if not _Guard.active and threading.current_thread() is threading.main_thread():
+        previous = _swap_sigint(_guard_handler)
+    if previous is None:
         yield
         return
     _Guard.active, _Guard.previous, _Guard.deferring, _Guard.held = True, previous, 0, []
@@ -83,21 +92,13 @@ def deferred_keyboard_interrupt() -> Iterator[None]:
                 _Guard.held.clear()
                 _Guard.previous(signum, frame)   # default_int_handler: raise now
         return
-    try:
-        previous = signal.getsignal(signal.SIGINT)
-    except (ValueError, OSError):  # pragma: no cover - no signal support
-        previous = None
-    if not callable(previous):  # SIG_IGN, SIG_DFL or a handler set from C: leave it be
-        yield
-        return
     received: List[Tuple[int, Optional[FrameType]]] = []
 
     def hold(signum: int, frame: Optional[FrameType]) -> None:
         received.append((signum, frame))
 
-    try:
-        signal.signal(signal.SIGINT, hold)
-    except (ValueError, OSError):  # pragma: no cover - e.g. a sub-interpreter
+    previous = _swap_sigint(hold)
+    if previous is None:   # SIG_IGN, SIG_DFL or a handler set from C: leave it be
         yield
         return
     try:
