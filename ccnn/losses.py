@@ -272,8 +272,7 @@ class CategoricalCrossentropy(Loss):
     def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         z = _logits(logits)
         t = check_targets(y, z.shape[0], z.shape[1])
-        dtype = chk.result_dtype(z)
-        return self._fused(chk.contiguous(z, dtype), _same_dtype(t, dtype))
+        return self._fused(chk.contiguous(z, chk.result_dtype(z)), t)   # t: cast by _fused
 
     def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         nt = get_num_threads()
