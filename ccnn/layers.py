@@ -157,26 +157,29 @@ def _kernel_bias_grads(dw: Optional[np.ndarray], db: Optional[np.ndarray],
     return {"kernel": dw, "bias": db}
 
 
-def _channels_first(a: np.ndarray) -> np.ndarray:
-    """(N, H, W, C) -> C-contiguous (N, C, H, W): free for the channels-last
-    view of an NCHW array, else one C transpose (NumPy's strided copy is
-    several times slower)."""
-    t = a.transpose(0, 3, 1, 2)
+def _move_channels(a: np.ndarray, to_last: bool) -> np.ndarray:
+    """a C-contiguous copy of the 4-D `a` with its channel axis moved: (N, C, H,
+    W) -> (N, H, W, C) when to_last, else back.  Free for an array that is the
+    transposed view of such a copy (e.g. the channels-last view of an NCHW
+    result), else one C transpose (NumPy's strided copy is several times
+    slower)."""
+    t = a.transpose(0, 2, 3, 1) if to_last else a.transpose(0, 3, 1, 2)
     if t.flags.c_contiguous or not a.flags.c_contiguous or a.dtype.kind != "f":
         return np.ascontiguousarray(t)
-    n, h, w, c = a.shape
-    return _layout.transpose_batched(a.reshape(n, h * w, c),
-                                     get_num_threads()).reshape(n, c, h, w)
+    n, d1, d2, d3 = a.shape     # each image a (d1, d2*d3) or (d1*d2, d3) matrix, transposed
+    rows, cols = (d1, d2 * d3) if to_last else (d1 * d2, d3)
+    return _layout.transpose_batched(a.reshape(n, rows, cols),
+                                     get_num_threads()).reshape(t.shape)
+
+
+def _channels_first(a: np.ndarray) -> np.ndarray:
+    """(N, H, W, C) -> C-contiguous (N, C, H, W)."""
+    return _move_channels(a, to_last=False)
 
 
 def _channels_last(a: np.ndarray) -> np.ndarray:
-    """(N, C, H, W) -> C-contiguous (N, H, W, C), as _channels_first."""
-    t = a.transpose(0, 2, 3, 1)
-    if t.flags.c_contiguous or not a.flags.c_contiguous or a.dtype.kind != "f":
-        return np.ascontiguousarray(t)
-    n, c, h, w = a.shape
-    return _layout.transpose_batched(a.reshape(n, c, h * w),
-                                     get_num_threads()).reshape(n, h, w, c)
+    """(N, C, H, W) -> C-contiguous (N, H, W, C)."""
+    return _move_channels(a, to_last=True)
 
 
 def _act_forward(name: Optional[str], z: np.ndarray, channel_axis: int) -> np.ndarray:
