@@ -132,6 +132,15 @@ def _fused_output(relu: bool, output: Any, out_shape: Tuple[int, ...], op: str,
     return output
 
 
+def _bias(bias: Any, units: int) -> Optional[np.ndarray]:
+    """bias checked as a real (units,) array, or None."""
+    if bias is None:
+        return None
+    bias = chk.real_array(bias, "bias")
+    chk.check_shape(bias, (units,), "bias")
+    return bias
+
+
 def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
            padding: Padding = 0, dilation: IntPair = 1,
            activation: Optional[str] = None) -> np.ndarray:
@@ -146,9 +155,7 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
     """
     relu = _conv_activation(activation)
     x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
-    if bias is not None:
-        bias = chk.real_array(bias, "bias")
-        chk.check_shape(bias, (weight.shape[0],), "bias")
+    bias = _bias(bias, weight.shape[0])
     dtype = chk.result_dtype(x, weight, bias)
     chk.check_alloc(out_shape, dtype, "conv2d output", _conv2d_workspace(
         x.shape, weight.shape, stride, dilation, pads, out_shape, np.dtype(dtype).itemsize, False))
@@ -201,9 +208,7 @@ def conv2d_relu_maxpool2d(x: Any, weight: Any, bias: Any = None, stride: IntPair
     Only for stride 1 along columns and few input taps (C*kh*kw < 32); else a
     ValueError -- compose conv2d and max_pool2d instead."""
     x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
-    if bias is not None:
-        bias = chk.real_array(bias, "bias")
-        chk.check_shape(bias, (weight.shape[0],), "bias")
+    bias = _bias(bias, weight.shape[0])
     if not _conv2d.relu_maxpool_supported(x.shape, weight.shape, stride, dilation, pads):
         raise ValueError(f"conv2d_relu_maxpool2d supports stride 1 along columns, an output of "
                          f"at least 2 x 2 and in_channels * kh * kw < 32; got stride {stride}, "
@@ -273,9 +278,7 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: Optional[str] = Non
     """
     relu = _conv_activation(activation)
     x, kernel = _dense_setup(x, kernel)
-    if bias is not None:
-        bias = chk.real_array(bias, "bias")
-        chk.check_shape(bias, (kernel.shape[1],), "bias")
+    bias = _bias(bias, kernel.shape[1])
     dtype = chk.result_dtype(x, kernel, bias)
     chk.check_alloc((x.shape[0], kernel.shape[1]), dtype, "dense output")
     b = None if bias is None else chk.contiguous(bias, dtype)
