@@ -6,7 +6,7 @@
     (x_train, y_train), _ = ccnn.datasets.fashion_mnist.load_data()
 
 Layers: C kernels (csrc/) -> Cython bindings (ccnn._*) -> ccnn.functional
--> ccnn.layers -> ccnn.Sequential -> the command line (python -m ccnn).
+-> ccnn.layers -> ccnn.Sequential -> the command line (`ccnn train`).
 
 The Keras-style modules (layers, models, optimizers, losses, callbacks,
 utils), the datasets and ccnn.kernels (the kernels for other packages' C
@@ -20,6 +20,30 @@ import os
 from typing import TYPE_CHECKING, Any, List
 
 __version__ = "0.1.0"
+
+
+def _extensions_missing(exc: ImportError) -> ImportError:
+    """The ImportError to raise when ccnn's compiled modules cannot be imported:
+    it says why, and what to do (as NumPy does), instead of the circular-import
+    traceback that a source checkout's ccnn/ gives."""
+    here = os.path.dirname(os.path.abspath(__file__))
+    root = os.path.dirname(here)
+    if os.path.exists(os.path.join(root, "setup.py")) and os.path.isdir(os.path.join(root, "csrc")):
+        msg = (f"you are importing ccnn from its source directory ({here}), which has no compiled "
+               f"extensions. Run Python (or `ccnn train`) from another directory to use the "
+               f"installed ccnn (`pip install .` installs it), or build this tree in place with "
+               f"`pip install -e . --no-build-isolation` or `python setup.py build_ext --inplace`.")
+    else:
+        msg = (f"ccnn's compiled extension modules could not be imported from {here} ({exc}); "
+               f"reinstall ccnn (`pip install --force-reinstall ccnn`, or `pip install .` from "
+               f"its source)")
+    return ImportError(msg)
+
+
+try:
+    from . import _runtime  # the first compiled module every other one needs
+except ImportError as _exc:
+    raise _extensions_missing(_exc) from None
 
 from ._config import get_num_threads, set_num_threads, show_config
 from . import functional

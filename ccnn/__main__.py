@@ -1,4 +1,4 @@
-"""python -m ccnn {train,evaluate,info} -- see ccnn.cli."""
+"""ccnn {train,evaluate,info} as `python -m ccnn ...` -- see ccnn.cli."""
 import sys
 
 from .cli import main

@@ -12,10 +12,11 @@ import numbers
 import os
 import sys
 import time
-import warnings
 from typing import Any, Callable, Dict, List, Optional, TextIO
 
 import numpy as np
+
+from ._warnings import warn as _warn
 
 __all__ = ["Callback", "History", "ProgbarLogger", "EarlyStopping", "ModelCheckpoint",
            "TerminateOnNaN"]
@@ -232,9 +233,8 @@ class EarlyStopping(Callback):
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
         current = (logs or {}).get(self.monitor)
         if current is None:
-            warnings.warn(f"Early stopping conditioned on metric `{self.monitor}` which is "
-                          f"not available. Available metrics are: "
-                          f"{','.join(logs or {})}", stacklevel=2)
+            _warn(f"Early stopping conditioned on metric `{self.monitor}` which is "
+                  f"not available. Available metrics are: {','.join(logs or {})}")
             return
         if epoch < self.start_from_epoch:
             return
@@ -297,8 +297,7 @@ class ModelCheckpoint(Callback):
         if self.save_best_only:
             current = logs.get(self.monitor)
             if current is None:
-                warnings.warn(f"Can save best model only with {self.monitor} available, "
-                              f"skipping.", stacklevel=2)
+                _warn(f"Can save best model only with {self.monitor} available, skipping.")
                 return
             better = current < self.best if self.mode == "min" else current > self.best
             if not better or (isinstance(current, float) and np.isnan(current)):

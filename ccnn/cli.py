@@ -1,9 +1,9 @@
 """The ccnn command line: train and evaluate the textbook's Fashion-MNIST CNN.
 
-    python -m ccnn train                 # 20 epochs, batch 32, Adam: ~0.92 validation accuracy
-    python -m ccnn train --epochs 1 --limit 2000 --out /tmp/run
-    python -m ccnn evaluate --weights ccnn-out/weights.npz
-    python -m ccnn info                  # how ccnn was built (ccnn.show_config())
+    ccnn train                 # 20 epochs, batch 32, Adam: ~0.92 validation accuracy
+    ccnn train --epochs 1 --limit 2000 --out /tmp/run
+    ccnn evaluate --weights ccnn-out/weights.npz
+    ccnn info                  # how ccnn was built (ccnn.show_config())
 
 The model is chapter 8's (Do it! 딥러닝 입문): Conv2D(10, 3x3, same, relu) ->
 MaxPooling2D(2x2) -> Flatten -> Dropout(0.5) -> Dense(100, relu) ->

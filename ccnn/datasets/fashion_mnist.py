@@ -50,12 +50,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-import warnings
 import zlib
 from pathlib import Path
 from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
+
+from .._warnings import warn as _warn
 
 __all__ = [
     "class_names",
@@ -616,8 +617,7 @@ def load_data(path: Union[None, str, "os.PathLike[str]"] = None,
             why = "missing " + ", ".join(f"{m}[.gz]" for m in missing)
         looked.append(f"{desc}: {directory} ({why})")
         if desc == "path argument" or desc == f"${DATA_ENV}":
-            warnings.warn(f"Fashion-MNIST: {desc} {directory} {why}; "
-                          "continuing the search", stacklevel=2)
+            _warn(f"Fashion-MNIST: {desc} {directory} {why}; continuing the search")
 
     dest = cache_dir()
     try:
@@ -650,7 +650,7 @@ def load_data(path: Union[None, str, "os.PathLike[str]"] = None,
            + problem)
     sys.stderr.write("ccnn: WARNING: " + msg + "\n")
     sys.stderr.flush()
-    warnings.warn(msg, SampleFallbackWarning, stacklevel=2)
+    _warn(msg, SampleFallbackWarning)
     return sample
 
 
