@@ -134,6 +134,16 @@ def out_size(size: int, pad_lo: int, pad_hi: int, k: int, stride: int, dilation:
     return int(n)
 
 
+def dropout_rate(rate: Any) -> float:
+    """Dropout's rate: a real number in [0, 1)."""
+    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
+        raise TypeError(f"rate must be a float in [0, 1), got {type(rate).__name__}")
+    rate = float(rate)
+    if not 0.0 <= rate < 1.0:
+        raise ValueError(f"rate must be in [0, 1), got {rate}")
+    return rate
+
+
 def _fmt_bytes(n: int) -> str:
     if n < 1024:
         return f"{n} bytes"

@@ -8,6 +8,11 @@ to skip recomputation.
 dtype rule: the result is float32 when every floating input is float32, else
 float64 (ints and bools are read as float64).  Inputs are never modified and
 outputs never alias them.  Arguments are checked before any C code runs.
+
+The layers call the same kernels through the "unchecked entries" at the end
+(arguments they checked when they were built).  One module of about 700
+lines on purpose: the whole PyTorch-style API in one place, grouped by op
+family, as torch.nn.functional is.
 """
 from __future__ import annotations
 
@@ -17,15 +22,15 @@ from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
-from . import _activation, _conv2d, _correlate, _dense, _pool
+from . import _activation, _conv2d, _correlate, _dense, _layout, _pool
 from . import _checks as chk
 from ._config import get_num_threads
 
 __all__ = [
     "conv2d", "conv2d_backward", "conv2d_relu_maxpool2d", "conv2d_relu_maxpool2d_backward",
     "dense", "dense_backward",
-    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward",
-    "relu", "relu_backward", "dropout", "dropout_backward",
+    "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "pool2d_pads",
+    "relu", "relu_backward", "dropout", "dropout_backward", "channels_first", "channels_last",
     "correlate", "convolve",
 ]
 
@@ -160,8 +165,8 @@ def conv2d(x: Any, weight: Any, bias: Any = None, stride: IntPair = 1,
     chk.check_alloc(out_shape, dtype, "conv2d output", _conv2d_workspace(
         x.shape, weight.shape, stride, dilation, pads, out_shape, np.dtype(dtype).itemsize, False))
     b = None if bias is None else chk.contiguous(bias, dtype)
-    return _conv2d.conv2d_forward(chk.contiguous(x, dtype), chk.contiguous(weight, dtype), b,
-                                  stride, dilation, pads, get_num_threads(), relu=relu)
+    return conv2d_unchecked(chk.contiguous(x, dtype), chk.contiguous(weight, dtype), b, stride,
+                            dilation, pads, relu)
 
 
 def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
@@ -190,10 +195,10 @@ def conv2d_backward(grad_out: Any, x: Any, weight: Any, stride: IntPair = 1,
                                       itemsize, True)
                     + (weight.size + weight.shape[0]) * itemsize
                     + (math.prod(out_shape) * itemsize if relu else 0))
-    gx, gw, gb = _conv2d.conv2d_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
-                                         chk.contiguous(weight, dtype), stride, dilation, pads,
-                                         need_input_grad, True, True, get_num_threads(),
-                                         relu_out=chk.contiguous(output, dtype) if relu else None)
+    gx, gw, gb = conv2d_backward_unchecked(
+        chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype), chk.contiguous(weight, dtype),
+        stride, dilation, pads, need_input_grad, True,
+        chk.contiguous(output, dtype) if relu else None)
     assert gw is not None and gb is not None
     return gx, gw, gb
 
@@ -209,7 +214,7 @@ def conv2d_relu_maxpool2d(x: Any, weight: Any, bias: Any = None, stride: IntPair
     ValueError -- compose conv2d and max_pool2d instead."""
     x, weight, stride, dilation, pads, out_shape = _conv2d_setup(x, weight, stride, padding, dilation)
     bias = _bias(bias, weight.shape[0])
-    if not _conv2d.relu_maxpool_supported(x.shape, weight.shape, stride, dilation, pads):
+    if not conv2d_relu_maxpool2d_supported(x.shape, weight.shape, stride, dilation, pads):
         raise ValueError(f"conv2d_relu_maxpool2d supports stride 1 along columns, an output of "
                          f"at least 2 x 2 and in_channels * kh * kw < 32; got stride {stride}, "
                          f"output {out_shape[2:]}, weight {weight.shape}")
@@ -217,9 +222,8 @@ def conv2d_relu_maxpool2d(x: Any, weight: Any, bias: Any = None, stride: IntPair
     chk.check_alloc(out_shape, dtype, "conv2d_relu_maxpool2d output", _conv2d_workspace(
         x.shape, weight.shape, stride, dilation, pads, out_shape, np.dtype(dtype).itemsize, False))
     b = None if bias is None else chk.contiguous(bias, dtype)
-    return _conv2d.conv2d_relu_maxpool_forward(chk.contiguous(x, dtype),
-                                               chk.contiguous(weight, dtype), b, stride,
-                                               dilation, pads, get_num_threads())
+    return conv2d_relu_maxpool2d_unchecked(chk.contiguous(x, dtype), chk.contiguous(weight, dtype),
+                                           b, stride, dilation, pads)
 
 
 def conv2d_relu_maxpool2d_backward(grad_out: Any, x: Any, weight: Any, output: Any, argmax: Any,
@@ -239,17 +243,16 @@ def conv2d_relu_maxpool2d_backward(grad_out: Any, x: Any, weight: Any, output: A
         raise TypeError(f"argmax must be the uint8 array from conv2d_relu_maxpool2d, got dtype "
                         f"{argmax.dtype}")
     chk.check_shape(argmax, pooled, "argmax")
-    if not _conv2d.relu_maxpool_supported(x.shape, weight.shape, stride, dilation, pads):
+    if not conv2d_relu_maxpool2d_supported(x.shape, weight.shape, stride, dilation, pads):
         raise ValueError("conv2d_relu_maxpool2d_backward: unsupported geometry (see "
                          "conv2d_relu_maxpool2d)")
     dtype = chk.result_dtype(grad_out, x, weight, output)
     chk.check_alloc(weight.shape, dtype, "conv2d_relu_maxpool2d_backward grad_weight",
                     _conv2d_workspace(x.shape, weight.shape, stride, dilation, pads, out_shape,
                                       np.dtype(dtype).itemsize, True))
-    gw, gb = _conv2d.conv2d_relu_maxpool_backward(
-        chk.contiguous(grad_out, dtype), chk.contiguous(output, dtype),
-        np.ascontiguousarray(argmax), chk.contiguous(x, dtype), tuple(weight.shape), stride,
-        dilation, pads, True, get_num_threads())
+    gw, gb = conv2d_relu_maxpool2d_backward_unchecked(
+        chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype), tuple(weight.shape),
+        chk.contiguous(output, dtype), np.ascontiguousarray(argmax), stride, dilation, pads, True)
     assert gb is not None
     return gw, gb
 
@@ -282,8 +285,7 @@ def dense(x: Any, kernel: Any, bias: Any = None, activation: Optional[str] = Non
     dtype = chk.result_dtype(x, kernel, bias)
     chk.check_alloc((x.shape[0], kernel.shape[1]), dtype, "dense output")
     b = None if bias is None else chk.contiguous(bias, dtype)
-    return _dense.dense_forward(chk.contiguous(x, dtype), chk.contiguous(kernel, dtype), b,
-                                relu, get_num_threads())
+    return dense_unchecked(chk.contiguous(x, dtype), chk.contiguous(kernel, dtype), b, relu)
 
 
 def dense_backward(grad_out: Any, x: Any, kernel: Any, need_input_grad: bool = True,
@@ -306,10 +308,9 @@ def dense_backward(grad_out: Any, x: Any, kernel: Any, need_input_grad: bool = T
     dtype = chk.result_dtype(grad_out, x, kernel)
     chk.check_alloc(x.shape if need_input_grad else (0,), dtype, "dense_backward grad_x",
                     (kernel.size + kernel.shape[1] + math.prod(out_shape)) * np.dtype(dtype).itemsize)
-    gx, gk, gb = _dense.dense_backward(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
-                                       chk.contiguous(kernel, dtype),
-                                       chk.contiguous(output, dtype) if relu else None,
-                                       need_input_grad, True, get_num_threads())
+    gx, gk, gb = dense_backward_unchecked(chk.contiguous(grad_out, dtype), chk.contiguous(x, dtype),
+                                          chk.contiguous(kernel, dtype), need_input_grad, True,
+                                          chk.contiguous(output, dtype) if relu else None)
     assert gb is not None
     return gx, gk, gb
 
@@ -327,14 +328,27 @@ def _pool_setup(x: Any, kernel_size: IntPair, stride: Optional[IntPair], padding
     kernel = chk.pair(kernel_size, "kernel_size", 1)
     stride = kernel if stride is None else chk.pair(stride, "stride", 1)
     ceil_mode = chk.boolean(ceil_mode, "ceil_mode")
-    pads = chk.padding(padding, "padding", x.shape[2:], kernel, stride, (1, 1))
+    pads = pool2d_pads(x.shape[2:], kernel, stride, padding)
+    p = chk.out_size(x.shape[2], pads[0], pads[1], kernel[0], stride[0], 1, ceil_mode, f"{what} height")
+    q = chk.out_size(x.shape[3], pads[2], pads[3], kernel[1], stride[1], 1, ceil_mode, f"{what} width")
+    return x, kernel, stride, pads, ceil_mode, (x.shape[0], x.shape[1], p, q)
+
+
+def pool2d_pads(input_hw: Tuple[int, int], kernel_size: IntPair,
+                stride: Optional[IntPair] = None, padding: Padding = 0) -> chk.Pads:
+    """(top, bottom, left, right): the zero (avg) or -inf (max) border that
+    max_pool2d and avg_pool2d put around an input of input_hw = (H, W) for
+    `padding` (as they take it: int, pair, ((top, bottom), (left, right)),
+    'valid' or 'same'); at most half the window on each side."""
+    kernel = chk.pair(kernel_size, "kernel_size", 1)
+    stride = kernel if stride is None else chk.pair(stride, "stride", 1)
+    pads = chk.padding(padding, "padding", (int(input_hw[0]), int(input_hw[1])), kernel, stride,
+                       (1, 1))
     for pad, k in ((pads[0], kernel[0]), (pads[1], kernel[0]), (pads[2], kernel[1]), (pads[3], kernel[1])):
         if 2 * pad > k:
             raise ValueError(f"padding must be at most half of kernel_size, got padding {padding!r} "
                              f"for kernel_size {kernel_size!r}")
-    p = chk.out_size(x.shape[2], pads[0], pads[1], kernel[0], stride[0], 1, ceil_mode, f"{what} height")
-    q = chk.out_size(x.shape[3], pads[2], pads[3], kernel[1], stride[1], 1, ceil_mode, f"{what} width")
-    return x, kernel, stride, pads, ceil_mode, (x.shape[0], x.shape[1], p, q)
+    return pads
 
 
 def _grad_out(grad_out: Any, out_shape: Tuple[int, ...]) -> np.ndarray:
@@ -373,8 +387,8 @@ def max_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
     return_indices = chk.boolean(return_indices, "return_indices")
     dtype = chk.result_dtype(x)
     chk.check_alloc(out_shape, np.int64, "max_pool2d output")
-    y, idx = _pool.max_pool2d_forward(chk.contiguous(x, dtype), kernel, stride, pads, ceil_mode,
-                                      return_indices, get_num_threads())
+    y, idx = max_pool2d_unchecked(chk.contiguous(x, dtype), kernel, stride, pads, ceil_mode,
+                                  return_indices)
     return (y, idx) if return_indices else y
 
 
@@ -399,9 +413,9 @@ def max_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
     chk.check_shape(idx, out_shape, "indices")
     # the range check [0, H*W) is done by the C kernel in its pass over the indices
     # (a ValueError naming indices; uint64 values above 2**63 wrap to negatives)
-    return _pool.max_pool2d_backward(chk.contiguous(grad_out, dtype),
-                                     np.ascontiguousarray(idx, dtype=np.int64), x.shape, kernel,
-                                     stride, pads, ceil_mode, nthreads)
+    return max_pool2d_backward_unchecked(chk.contiguous(grad_out, dtype),
+                                         np.ascontiguousarray(idx, dtype=np.int64), x.shape,
+                                         kernel, stride, pads, ceil_mode)
 
 
 def avg_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
@@ -414,8 +428,8 @@ def avg_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
     count_include_pad = chk.boolean(count_include_pad, "count_include_pad")
     dtype = chk.result_dtype(x)
     chk.check_alloc(out_shape, dtype, "avg_pool2d output")
-    return _pool.avg_pool2d_forward(chk.contiguous(x, dtype), kernel, stride, pads, ceil_mode,
-                                    count_include_pad, get_num_threads())
+    return avg_pool2d_unchecked(chk.contiguous(x, dtype), kernel, stride, pads, ceil_mode,
+                                count_include_pad)
 
 
 def avg_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
@@ -427,8 +441,8 @@ def avg_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
     count_include_pad = chk.boolean(count_include_pad, "count_include_pad")
     grad_out = _grad_out(grad_out, out_shape)
     dtype = chk.result_dtype(grad_out, x)
-    return _pool.avg_pool2d_backward(chk.contiguous(grad_out, dtype), x.shape, kernel, stride,
-                                     pads, ceil_mode, count_include_pad, get_num_threads())
+    return avg_pool2d_backward_unchecked(chk.contiguous(grad_out, dtype), x.shape, kernel,
+                                         stride, pads, ceil_mode, count_include_pad)
 
 
 # ---------------------------------------------------------------- activations
@@ -452,15 +466,6 @@ def relu_backward(grad_out: Any, x: Any) -> np.ndarray:
                                      get_num_threads()).reshape(x.shape)
 
 
-def _rate(rate: Any) -> float:
-    if isinstance(rate, (bool, np.bool_)) or not isinstance(rate, numbers.Real):
-        raise TypeError(f"rate must be a float in [0, 1), got {type(rate).__name__}")
-    rate = float(rate)
-    if not 0.0 <= rate < 1.0:
-        raise ValueError(f"rate must be in [0, 1), got {rate}")
-    return rate
-
-
 def dropout(x: Any, rate: float, training: bool = True,
             seed: Union[None, int, np.random.Generator] = None
             ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
@@ -469,7 +474,7 @@ def dropout(x: Any, rate: float, training: bool = True,
     mask is a bool array (True = kept, each with probability 1 - rate) drawn
     from `seed` (None, an int, or a numpy Generator).  With training=False the
     result is (a copy of x, None)."""
-    rate = _rate(rate)
+    rate = chk.dropout_rate(rate)
     training = chk.boolean(training, "training")
     x = chk.real_array(x, "x")
     if seed is not None and not isinstance(seed, np.random.Generator):
@@ -498,7 +503,7 @@ def _dropout_sample(x: np.ndarray, rate: float, rng: np.random.Generator
 
 def dropout_backward(grad_out: Any, mask: Optional[Any], rate: float) -> np.ndarray:
     """grad_out * mask / (1 - rate); a copy of grad_out when mask is None."""
-    rate = _rate(rate)
+    rate = chk.dropout_rate(rate)
     grad_out = chk.real_array(grad_out, "grad_out")
     dtype = chk.result_dtype(grad_out)
     if mask is None:
@@ -507,8 +512,146 @@ def dropout_backward(grad_out: Any, mask: Optional[Any], rate: float) -> np.ndar
     if mask.dtype != np.bool_:
         raise TypeError(f"mask must be a bool array (from dropout), got dtype {mask.dtype}")
     chk.check_shape(mask, grad_out.shape, "mask")
-    g = _activation.dropout_apply(chk.contiguous(grad_out, dtype).reshape(-1),
-                                  np.ascontiguousarray(mask).reshape(-1).view(np.uint8),
+    return dropout_backward_unchecked(chk.contiguous(grad_out, dtype), np.ascontiguousarray(mask),
+                                      rate).reshape(grad_out.shape)   # () stays ()
+
+
+# ------------------------------------------------------- NCHW <-> NHWC moves
+
+def channels_last(x: Any) -> np.ndarray:
+    """(N, C, H, W) -> a C-contiguous (N, H, W, C) copy: the moves between the
+    kernels' layout and Keras's images.  Free for the transposed view of such
+    a copy (e.g. the channels-last view of an NCHW result), else one C
+    transpose (NumPy's strided copy is several times slower)."""
+    x = chk.real_array(x, "x")
+    chk.check_ndim(x, 4, "x", "(N, C, H, W)")
+    return _move_channels(x, to_last=True)
+
+
+def channels_first(x: Any) -> np.ndarray:
+    """(N, H, W, C) -> a C-contiguous (N, C, H, W) copy (see channels_last)."""
+    x = chk.real_array(x, "x")
+    chk.check_ndim(x, 4, "x", "(N, H, W, C)")
+    return _move_channels(x, to_last=False)
+
+
+def _move_channels(a: np.ndarray, to_last: bool) -> np.ndarray:
+    """a C-contiguous copy of the 4-D float `a` with its channel axis moved."""
+    t = a.transpose(0, 2, 3, 1) if to_last else a.transpose(0, 3, 1, 2)
+    if t.flags.c_contiguous or not a.flags.c_contiguous:
+        return np.ascontiguousarray(t)
+    n, d1, d2, d3 = a.shape     # each image a (d1, d2*d3) or (d1*d2, d3) matrix, transposed
+    rows, cols = (d1, d2 * d3) if to_last else (d1 * d2, d3)
+    return _layout.transpose_batched(a.reshape(n, rows, cols),
+                                     get_num_threads()).reshape(t.shape)
+
+
+# ------------------------------------------ unchecked entries (for the layers)
+# What a built layer calls on every batch.  Its input was checked against the
+# shape it was built for, its weights are its own and its geometry (stride,
+# dilation, pads) was parsed when it was built, so these skip the argument
+# checks of the ops above -- which end in the same calls: one route from a
+# layer or a user to a kernel.  Arrays are C-contiguous and all float32 or all
+# float64; pads = (top, bottom, left, right).  Nothing else should call them.
+
+def conv2d_unchecked(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
+                     stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads,
+                     relu: bool = False) -> np.ndarray:
+    """conv2d(x, weight, bias, ..., activation='relu' if relu else None)."""
+    return _conv2d.conv2d_forward(x, weight, bias, stride, dilation, pads, get_num_threads(),
+                                  relu=relu)
+
+
+def conv2d_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                              stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads,
+                              need_input_grad: bool, need_bias_grad: bool,
+                              output: Optional[np.ndarray] = None
+                              ) -> Tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+    """conv2d_backward; output (the ReLU'd result) given means activation='relu'.
+    grad_bias is None unless need_bias_grad."""
+    gx, gw, gb = _conv2d.conv2d_backward(grad_out, x, weight, stride, dilation, pads,
+                                         need_input_grad, True, need_bias_grad,
+                                         get_num_threads(), relu_out=output)
+    assert gw is not None
+    return gx, gw, gb
+
+
+def conv2d_relu_maxpool2d_supported(x_shape: Tuple[int, ...], weight_shape: Tuple[int, ...],
+                                    stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads) -> bool:
+    """Whether conv2d_relu_maxpool2d runs this geometry (x_shape's N is ignored)."""
+    return bool(_conv2d.relu_maxpool_supported(tuple(x_shape), tuple(weight_shape), stride,
+                                               dilation, pads))
+
+
+def conv2d_relu_maxpool2d_unchecked(x: np.ndarray, weight: np.ndarray,
+                                    bias: Optional[np.ndarray], stride: chk.Pair,
+                                    dilation: chk.Pair, pads: chk.Pads
+                                    ) -> Tuple[np.ndarray, np.ndarray]:
+    """conv2d_relu_maxpool2d: (out, argmax)."""
+    return _conv2d.conv2d_relu_maxpool_forward(x, weight, bias, stride, dilation, pads,
+                                               get_num_threads())
+
+
+def conv2d_relu_maxpool2d_backward_unchecked(
+        grad_out: np.ndarray, x: np.ndarray, weight_shape: Tuple[int, ...], output: np.ndarray,
+        argmax: np.ndarray, stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads,
+        need_bias_grad: bool) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """conv2d_relu_maxpool2d_backward: (grad_weight, grad_bias or None)."""
+    return _conv2d.conv2d_relu_maxpool_backward(grad_out, output, argmax, x, weight_shape,
+                                                stride, dilation, pads, need_bias_grad,
+                                                get_num_threads())
+
+
+def dense_unchecked(x: np.ndarray, kernel: np.ndarray, bias: Optional[np.ndarray],
+                    relu: bool = False) -> np.ndarray:
+    """dense(x, kernel, bias, activation='relu' if relu else None)."""
+    return _dense.dense_forward(x, kernel, bias, relu, get_num_threads())
+
+
+def dense_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, kernel: np.ndarray,
+                             need_input_grad: bool, need_bias_grad: bool,
+                             output: Optional[np.ndarray] = None
+                             ) -> Tuple[Optional[np.ndarray], np.ndarray, Optional[np.ndarray]]:
+    """dense_backward; output (the ReLU'd result) given means activation='relu'."""
+    return _dense.dense_backward(grad_out, x, kernel, output, need_input_grad, need_bias_grad,
+                                 get_num_threads())
+
+
+def max_pool2d_unchecked(x: np.ndarray, kernel: chk.Pair, stride: chk.Pair, pads: chk.Pads,
+                         ceil_mode: bool = False, return_indices: bool = True
+                         ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """max_pool2d: (y, int64 indices or None)."""
+    return _pool.max_pool2d_forward(x, kernel, stride, pads, ceil_mode, return_indices,
+                                    get_num_threads())
+
+
+def max_pool2d_backward_unchecked(grad_out: np.ndarray, indices: np.ndarray,
+                                  x_shape: Tuple[int, ...], kernel: chk.Pair, stride: chk.Pair,
+                                  pads: chk.Pads, ceil_mode: bool = False) -> np.ndarray:
+    """max_pool2d_backward with the int64 indices of max_pool2d_unchecked."""
+    return _pool.max_pool2d_backward(grad_out, indices, tuple(x_shape), kernel, stride, pads,
+                                     ceil_mode, get_num_threads())
+
+
+def avg_pool2d_unchecked(x: np.ndarray, kernel: chk.Pair, stride: chk.Pair, pads: chk.Pads,
+                         ceil_mode: bool = False, count_include_pad: bool = True) -> np.ndarray:
+    """avg_pool2d."""
+    return _pool.avg_pool2d_forward(x, kernel, stride, pads, ceil_mode, count_include_pad,
+                                    get_num_threads())
+
+
+def avg_pool2d_backward_unchecked(grad_out: np.ndarray, x_shape: Tuple[int, ...],
+                                  kernel: chk.Pair, stride: chk.Pair, pads: chk.Pads,
+                                  ceil_mode: bool = False,
+                                  count_include_pad: bool = True) -> np.ndarray:
+    """avg_pool2d_backward."""
+    return _pool.avg_pool2d_backward(grad_out, tuple(x_shape), kernel, stride, pads, ceil_mode,
+                                     count_include_pad, get_num_threads())
+
+
+def dropout_backward_unchecked(grad_out: np.ndarray, mask: np.ndarray, rate: float) -> np.ndarray:
+    """dropout_backward with the bool mask of dropout."""
+    g = _activation.dropout_apply(grad_out.reshape(-1), mask.reshape(-1).view(np.uint8),
                                   1.0 / (1.0 - rate), get_num_threads())
     return g.reshape(grad_out.shape)
 

@@ -6,7 +6,8 @@ import pytest
 
 import ccnn
 from ccnn import _layout
-from ccnn.layers import Flatten, _channels_first, _channels_last
+from ccnn import functional as F
+from ccnn.layers import Flatten
 import reference as ref
 from _testutils import DTYPES
 
@@ -45,15 +46,15 @@ def test_transpose_batched_empty_and_nan(dtype):
 def test_layout_helpers(dtype):
     rng = np.random.default_rng(3)
     nchw = rng.standard_normal((3, 5, 7, 6)).astype(dtype)
-    nhwc = _channels_last(nchw)
+    nhwc = F.channels_last(nchw)
     assert nhwc.flags.c_contiguous
     np.testing.assert_array_equal(nhwc, nchw.transpose(0, 2, 3, 1))
-    back = _channels_first(nhwc)
+    back = F.channels_first(nhwc)
     assert back.flags.c_contiguous
     np.testing.assert_array_equal(back, nchw)
     # a strided (sliced) input takes NumPy's copy and gives the same values
     sl = nhwc[:, ::2]
-    np.testing.assert_array_equal(_channels_first(sl), sl.transpose(0, 3, 1, 2))
+    np.testing.assert_array_equal(F.channels_first(sl), sl.transpose(0, 3, 1, 2))
 
 
 @pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
@@ -95,3 +96,18 @@ def test_model_conv_pool_flatten_dense_matches_references(dtype):
     expected = ref.dense_ref(flat, dense_w, dense_b)
     tol = 1e-4 if dtype == np.float32 else 1e-10
     np.testing.assert_allclose(m.predict(x), expected, rtol=tol, atol=tol)
+
+
+def test_channel_moves_check_their_input():
+    for move in (F.channels_last, F.channels_first):
+        with pytest.raises(ValueError, match="x must be a 4-D array"):
+            move(np.zeros((2, 3, 4)))
+        with pytest.raises(TypeError, match="x must be real"):
+            move(np.zeros((1, 2, 3, 4), np.complex64))
+        x = np.arange(24).reshape(1, 2, 3, 4)           # ints are read as float64
+        before = x.copy()
+        got = move(x)
+        assert got.dtype == np.float64 and got.flags.c_contiguous
+        want = x.transpose(0, 2, 3, 1) if move is F.channels_last else x.transpose(0, 3, 1, 2)
+        np.testing.assert_array_equal(got, want)
+        np.testing.assert_array_equal(x, before)
