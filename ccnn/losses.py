@@ -235,12 +235,6 @@ class Loss(abc.ABC):
     def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         """(mean loss, probs, d(mean loss)/d(logits))."""
 
-    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-        """fused() for logits and targets the model has already checked (a
-        C-contiguous float array, and y from check()): the training loop's
-        per-step call, without the argument checks."""
-        return self.fused(logits, y)
-
     @abc.abstractmethod
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
@@ -258,21 +252,38 @@ class Loss(abc.ABC):
         return f"{type(self).__name__}(from_logits={self.from_logits})"
 
 
-class CategoricalCrossentropy(Loss):
+class _Crossentropy(Loss):
+    """The two cross-entropies: targets checked by _check_y, the fused
+    softmax + cross-entropy kernels called by _fused."""
+    _y_name = "targets"       # what fused() calls y in its error messages
+
+    def check(self, y: Any, n: int, classes: int) -> np.ndarray:
+        return self._check_y(y, n, classes, "y")
+
+    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        z = _logits(logits)
+        t = self._check_y(y, z.shape[0], z.shape[1], self._y_name)
+        return self._fused(chk.contiguous(z, chk.result_dtype(z)), t)
+
+    @abc.abstractmethod
+    def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
+        """y checked for n samples of `classes` classes; errors call it `name`."""
+
+    @abc.abstractmethod
+    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        """fused() for C-contiguous float logits and checked y."""
+
+
+class CategoricalCrossentropy(_Crossentropy):
     """Cross-entropy for one-hot (or soft) targets of shape (N, classes)."""
     name = "categorical_crossentropy"
     sparse = False
 
-    def check(self, y: Any, n: int, classes: int) -> np.ndarray:
-        return check_targets(y, n, classes, "y")
+    def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
+        return check_targets(y, n, classes, name)
 
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y.argmax(axis=-1)
-
-    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-        z = _logits(logits)
-        t = check_targets(y, z.shape[0], z.shape[1])
-        return self._fused(chk.contiguous(z, chk.result_dtype(z)), t)   # t: cast by _fused
 
     def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         nt = get_num_threads()
@@ -286,21 +297,17 @@ class CategoricalCrossentropy(Loss):
         return float(rows.mean(dtype=np.float64)), dp
 
 
-class SparseCategoricalCrossentropy(Loss):
+class SparseCategoricalCrossentropy(_Crossentropy):
     """Cross-entropy for integer class labels of shape (N,) or (N, 1)."""
     name = "sparse_categorical_crossentropy"
     sparse = True
+    _y_name = "labels"
 
-    def check(self, y: Any, n: int, classes: int) -> np.ndarray:
-        return check_labels(y, n, classes, "y")
+    def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
+        return check_labels(y, n, classes, name)
 
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y
-
-    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-        z = _logits(logits)
-        labels = check_labels(y, z.shape[0], z.shape[1])
-        return self._fused(chk.contiguous(z, chk.result_dtype(z)), labels)
 
     def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
         nt = get_num_threads()
