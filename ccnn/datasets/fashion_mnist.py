@@ -56,6 +56,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
+from .._fileio import fsync_dir
 from .._warnings import warn as _warn
 
 __all__ = [
@@ -485,19 +486,6 @@ class _Progress:
         sys.stderr.flush()
 
 
-def _fsync_dir(directory: Union[str, Path]) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _fetch(url: str, base: str, dest: Path) -> np.ndarray:
     """Download ``url`` into ``dest`` atomically; return the verified array."""
     dest.mkdir(parents=True, exist_ok=True)
@@ -530,7 +518,7 @@ def _fetch(url: str, base: str, dest: Path) -> np.ndarray:
         os.chmod(tmp, 0o644)
         os.replace(tmp, final)
         tmp = None
-        _fsync_dir(dest)
+        fsync_dir(dest)
         return arr
     finally:
         if tmp is not None:
