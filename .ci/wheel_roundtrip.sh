@@ -43,7 +43,9 @@ names = set(zipfile.ZipFile(sys.argv[1]).namelist())
 bindings = sorted(os.path.basename(p)[1:-4] for p in glob.glob(os.path.join(sys.argv[2], "csrc", "_*.pyx")))
 need = ["ccnn/py.typed", "ccnn/include/ccnn/kernels.pxd", "ccnn/include/ccnn/ccnn.h",
         "ccnn/include/ccnn/kernels_capi.h", "ccnn/include/ccnn/conv2d.h", "ccnn/include/ccnn/dense.h",
-        "ccnn/include/ccnn/layout.h", "ccnn/kernels.pyi", "ccnn/_layout.pyi"]
+        "ccnn/include/ccnn/layout.h", "ccnn/kernels.pyi", "ccnn/_layout.pyi",
+        "ccnn/layers/__init__.py", "ccnn/layers/fused.py", "ccnn/models/__init__.py",
+        "ccnn/models/saving.py"]
 need += [f"ccnn/_{m}.pyi" for m in bindings if m != "kernels"]
 missing = [n for n in need if n not in names]
 exts = sorted(n for n in names if n.endswith(".so") or n.endswith(".pyd"))

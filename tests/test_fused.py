@@ -381,18 +381,22 @@ def test_model_runs_its_first_conv_and_pool_fused(dtype):
     Sequential; outputs and gradients equal the layer-by-layer path."""
     from ccnn import Sequential
     from ccnn.layers import Conv2D, Dense, Flatten, MaxPooling2D
+    from ccnn.layers.fused import Conv2DReLUMaxPool2D
+    from ccnn.models.fusion import make_plan
     rng = np.random.default_rng(0)
     model = Sequential([Conv2D(6, 3, activation="relu", padding="same", input_shape=(13, 12, 1),
                                dtype=dtype),
                         MaxPooling2D(2, dtype=dtype), Flatten(dtype=dtype),
                         Dense(7, activation="softmax", dtype=dtype)])
     model.compile(loss="sparse_categorical_crossentropy")
-    assert model._fused_head()
+    assert isinstance(model._execution_plan().steps[0], Conv2DReLUMaxPool2D)
     x = rng.standard_normal((9, 13, 12, 1)).astype(dtype)
     y = rng.integers(0, 7, 9)
     loss, grads = model.compute_gradients(x, y)
     out = model.predict(x)
-    model._fused_head = lambda: False          # the layer-by-layer path
+    # the layer-by-layer path (the softmax head stays fused)
+    model._plan = make_plan(model.layers, model.loss, fusions=("softmax_cross_entropy",))
+    assert model._execution_plan().steps[:2] == model.layers[:2]
     loss2, grads2 = model.compute_gradients(x, y)
     out2 = model.predict(x)
     tol = dict(rtol=1e-5, atol=1e-6) if dtype == "float32" else dict(rtol=1e-12, atol=1e-14)

@@ -100,8 +100,10 @@ def test_pooling_matches_keras_reference(cls, kwargs, in_shape, out_shape):
     assert layer.output_shape == (None,) + out_shape and layer.count_params() == 0
     x = rand((2,) + in_shape, 1)
     y = layer(x.astype(np.float32))
-    pool = Lyr._int_pair(kwargs.get("pool_size", (2, 2)), "p")
-    strides = pool if kwargs.get("strides") is None else Lyr._int_pair(kwargs["strides"], "s")
+    def pair(v):
+        return (v, v) if isinstance(v, int) else tuple(v)
+    pool = pair(kwargs.get("pool_size", (2, 2)))
+    strides = pool if kwargs.get("strides") is None else pair(kwargs["strides"])
     want = pool_ref_nhwc(x, pool, strides, kwargs.get("padding", "valid"),
                          "max" if cls is MaxPooling2D else "avg")
     np.testing.assert_allclose(y, want, rtol=1e-5, atol=1e-6)

@@ -1,0 +1,53 @@
+"""ccnn.layers -- Keras-named layers, each a small class you can read in one go.
+
+One module per family, as in Keras 3's tree:
+
+    layer.py            Layer (build / forward / backward / params / grads) and
+                        ImageLayer, the base of the conv and pooling layers
+    core.py             Dense
+    convolutional.py    Conv2D
+    pooling.py          MaxPooling2D, AveragePooling2D
+    activations.py      ReLU, Softmax (and the activation= of Conv2D and Dense)
+    regularization.py   Dropout
+    reshaping.py        Flatten
+    initializers.py     Keras's kernel / bias initializers
+    fused.py            the fused layers a model's fusion pass runs in place of
+                        Conv2D(relu) + MaxPooling2D(2) and softmax + cross-entropy
+
+Every layer computes through ccnn.functional: its arguments are checked when
+it is built, and each batch goes to the same kernels the functional ops call.
+Shapes include the batch axis as None, as in Keras: Conv2D(10, 3,
+input_shape=(28, 28, 1)) is built for (None, 28, 28, 1).  Images are
+channels-last (N, H, W, C) by default, as in Keras; the C kernels work on
+channels-first (N, C, H, W) (see ImageLayer).  Arrays are float32 by default
+(dtype='float32'); pass dtype='float64' to a layer for double precision (the
+gradient checks do).
+"""
+from __future__ import annotations
+
+from typing import Dict, Type
+
+from .activations import ReLU, Softmax
+from .convolutional import Conv2D
+from .core import Dense
+from .initializers import INITIALIZERS, initialize
+from .layer import ACTIVATIONS, Layer, Shape
+from .pooling import AveragePooling2D, MaxPooling2D
+from .regularization import Dropout
+from .reshaping import Flatten
+
+__all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout",
+           "Dense", "ReLU", "Softmax", "get"]
+
+_LAYERS: Dict[str, Type[Layer]] = {
+    cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
+                                  Dense, ReLU, Softmax)}
+
+
+def get(class_name: str) -> Type[Layer]:
+    """The layer class named `class_name` (for rebuilding from get_config)."""
+    try:
+        return _LAYERS[class_name]
+    except KeyError:
+        raise ValueError(f"Unknown layer class {class_name!r}; ccnn has "
+                         f"{', '.join(_LAYERS)}") from None

@@ -1,0 +1,106 @@
+"""Conv2D."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import _checks as chk
+from .. import functional as F
+from .activations import activation_backward, activation_forward
+from .initializers import initialize, initializer_arg
+from .layer import (ImageLayer, Shape, activation_arg, data_format_arg, int_pair,
+                    kernel_bias_grads, padding_arg)
+
+
+class Conv2D(ImageLayer):
+    """2-D convolution (cross-correlation), Keras's Conv2D.
+
+    kernel: (filters, in_channels, kh, kw) -- ccnn's (and PyTorch's) layout;
+    Keras stores (kh, kw, in_channels, filters): kernel.transpose(2, 3, 1, 0).
+    bias: (filters,).  Initialised with Keras's fans: fan_in = in_channels*kh*kw,
+    fan_out = filters*kh*kw.  activation='relu' runs in the conv kernel's
+    epilogue (F.conv2d(..., activation='relu')).
+    """
+
+    def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
+                 padding: str = "valid", dilation_rate: Any = (1, 1), activation: Any = None,
+                 use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
+                 bias_initializer: str = "zeros", input_shape: Any = None,
+                 data_format: str = "channels_last", **kwargs):
+        super().__init__(input_shape=input_shape, **kwargs)
+        self.filters = chk.integer(filters, "filters", 1)
+        self.kernel_size = int_pair(kernel_size, "kernel_size")
+        self.strides = int_pair(strides, "strides")
+        self.padding = padding_arg(padding)
+        self.dilation_rate = int_pair(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("strides > 1 together with dilation_rate > 1 is not supported "
+                             "(as in Keras)")
+        self.activation = activation_arg(activation)
+        self.use_bias = chk.boolean(use_bias, "use_bias")
+        self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
+        self.data_format = data_format_arg(data_format)
+
+    def build(self, input_shape: Shape) -> None:
+        input_shape = tuple(input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(f"Conv2D expects 4-D input (batch, height, width, channels) for "
+                             f"channels_last, got shape {input_shape}")
+        _, channels, _, _ = self._split(input_shape)
+        if channels is None:
+            raise ValueError("Conv2D: the channel dimension of the input must be known")
+        kh, kw = self.kernel_size
+        fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
+        self.params = {"kernel": initialize(self.kernel_initializer,
+                                            (self.filters, channels, kh, kw),
+                                            fan_in, fan_out, self.dtype)}
+        if self.use_bias:
+            self.params["bias"] = initialize(self.bias_initializer, (self.filters,),
+                                             self.filters, self.filters, self.dtype)
+        super().build(input_shape)
+        self._build_pads(input_shape)
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        n, _, h, w = self._split(input_shape)
+        (kh, kw), (sh, sw), (dh, dw) = self.kernel_size, self.strides, self.dilation_rate
+        return self._join(n, self.filters, self._out_len(h, kh, sh, dh, "height"),
+                          self._out_len(w, kw, sw, dw, "width"))
+
+    def _compute_pads(self, h: int, w: int) -> chk.Pads:
+        return chk.padding(self.padding, "padding", (h, w), self.kernel_size, self.strides,
+                           self.dilation_rate)
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
+        relu = self.activation == "relu"      # fused: ReLU in the kernel's epilogue
+        z = F.conv2d_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
+                               self.strides, self.dilation_rate, self._pads(*self.x.shape[2:]),
+                               relu=relu)                              # (N, K, P, Q)
+        self.z = None if relu else z
+        self.y = z if relu else activation_forward(self.activation, z, 1)
+        return self._from_nchw(self.y)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        dy = self._to_nchw(dout)
+        relu = self.activation == "relu"      # fused: dy masked by y > 0 inside the kernel
+        if relu:
+            dz = dy
+        else:
+            assert self.z is not None
+            dz = np.ascontiguousarray(activation_backward(self.activation, dy, self.z, self.y, 1))
+        dx, dw, db = F.conv2d_backward_unchecked(
+            dz, self.x, self.params["kernel"], self.strides, self.dilation_rate,
+            self._pads(*self.x.shape[2:]), self.need_input_grad, self.use_bias,
+            output=self.y if relu else None)
+        self.grads = kernel_bias_grads(dw, db, self.use_bias)
+        return self._from_nchw(dx) if dx is not None else None  # type: ignore[return-value]
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "filters": self.filters,
+                "kernel_size": self.kernel_size, "strides": self.strides,
+                "padding": self.padding, "dilation_rate": self.dilation_rate,
+                "activation": self.activation, "use_bias": self.use_bias,
+                "kernel_initializer": self.kernel_initializer,
+                "bias_initializer": self.bias_initializer, "data_format": self.data_format}

@@ -1,0 +1,123 @@
+"""Fused layers: two of the user's layers run as one step.
+
+A model's fusion pass (ccnn.models.fusion) puts these in its execution plan
+in place of the layers they stand for; model.layers keeps the user's layers,
+whose weights these share (they read the layers' params and write the
+layers' grads, so summary, get_weights, get_config and pickling see only the
+user's layers).
+
+    Conv2DReLUMaxPool2D    Conv2D(activation='relu') + MaxPooling2D(2): one
+                           kernel, the conv output never reaches memory
+    SoftmaxCrossEntropy    the softmax output layer + the cross-entropy loss:
+                           the gradient (probs - targets) / N goes straight
+                           into the layer's linear part (deep-learning-from-
+                           scratch's SoftmaxWithLoss)
+"""
+from __future__ import annotations
+
+import abc
+from typing import Optional, Tuple, Union
+
+import numpy as np
+
+from .. import functional as F
+from .. import losses
+from .activations import Softmax
+from .convolutional import Conv2D
+from .core import Dense
+from .layer import Layer, kernel_bias_grads
+from .pooling import MaxPooling2D
+
+
+class FusedLayer(abc.ABC):
+    """What a fused step shares with a Layer: forward(x, training),
+    backward(dout), need_input_grad; `layers` are the user's layers it runs."""
+    need_input_grad: bool = True
+    layers: Tuple[Layer, ...] = ()
+
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The output of the last of `layers`."""
+
+    @abc.abstractmethod
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """d(loss)/d(input); fills the grads of `layers`."""
+
+    def __repr__(self) -> str:
+        names = " + ".join(repr(layer.name) for layer in self.layers)
+        return f"<{type(self).__name__} of {names}>"
+
+
+class Conv2DReLUMaxPool2D(FusedLayer):
+    """MaxPooling2D(2)(Conv2D(activation='relu')(x)) in one kernel
+    (F.conv2d_relu_maxpool2d).  Its backward gives no input gradient, so the
+    pass uses it only for a model's first two layers."""
+
+    def __init__(self, conv: Conv2D, pool: MaxPooling2D):
+        self.conv, self.pool = conv, pool
+        self.layers = (conv, pool)
+
+    @staticmethod
+    def fits(conv: Layer, pool: Layer) -> bool:
+        """Whether conv followed by pool can run as this fused layer."""
+        if not (isinstance(conv, Conv2D) and isinstance(pool, MaxPooling2D)
+                and conv.activation == "relu" and pool.pool_size == (2, 2)
+                and pool.strides == (2, 2) and pool.padding == "valid"
+                and pool.data_format == conv.data_format
+                and conv.built and conv.input_shape is not None):
+            return False
+        _, c, h, w = conv._split(conv.input_shape)
+        if h is None or w is None or c is None:
+            return False
+        return F.conv2d_relu_maxpool2d_supported((1, c, h, w), conv.params["kernel"].shape,
+                                                 conv.strides, conv.dilation_rate,
+                                                 conv._pads(h, w))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        conv = self.conv
+        self.x = conv._to_nchw(conv._check_input(x))                   # (N, C, H, W)
+        self.pooled, self.argmax = F.conv2d_relu_maxpool2d_unchecked(
+            self.x, conv.params["kernel"], conv.params.get("bias"), conv.strides,
+            conv.dilation_rate, conv._pads(*self.x.shape[2:]))        # (N, K, P/2, Q/2)
+        return conv._from_nchw(self.pooled)
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """Fills the conv layer's grads from dL/d(pooled output); no input
+        gradient (None)."""
+        conv = self.conv
+        dw, db = F.conv2d_relu_maxpool2d_backward_unchecked(
+            conv._to_nchw(dout), self.x, conv.params["kernel"].shape, self.pooled, self.argmax,
+            conv.strides, conv.dilation_rate, conv._pads(*self.x.shape[2:]), conv.use_bias)
+        conv.grads = kernel_bias_grads(dw, db, conv.use_bias)
+        return None  # type: ignore[return-value]
+
+
+class SoftmaxCrossEntropy(FusedLayer):
+    """The model's softmax output layer -- Dense(activation='softmax') or
+    Softmax -- with the cross-entropy loss.  forward is the layer's (the
+    output stays the probabilities); loss(out, y) computes the loss from the
+    layer's logits (log-sum-exp in C, finite for any logits) and keeps
+    d(loss)/d(logits), which backward hands to the layer's linear part."""
+
+    def __init__(self, layer: Union[Dense, Softmax], loss: losses.Loss):
+        self.layer, self.lossfn = layer, loss
+        self.layers = (layer,)
+
+    @staticmethod
+    def fits(layer: Layer, loss: losses.Loss) -> bool:
+        """Whether `layer` ends in a softmax that `loss` can take the logits of."""
+        return not loss.from_logits and (
+            isinstance(layer, Softmax) or (isinstance(layer, Dense)
+                                           and layer.activation == "softmax"))
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        return self.layer.forward(x, training)
+
+    def loss(self, out: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        """(mean loss, d(loss)/d(logits)) for the last forward's batch."""
+        loss, _, self.dlogits = self.lossfn.fused(self.layer.logits, y)
+        return loss, self.dlogits
+
+    def backward(self, dout: Optional[np.ndarray] = None) -> np.ndarray:
+        """The input gradient; `dout` is loss()'s d(loss)/d(logits)."""
+        return self.layer.backward(self.dlogits if dout is None else dout, from_logits=True)

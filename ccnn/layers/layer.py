@@ -1,0 +1,262 @@
+"""The Layer base class, the image-layer base and the argument checks the
+layers share.
+
+Every layer has (after deep-learning-from-scratch's common/layers.py):
+
+    build(input_shape)        create the weights for inputs of that shape
+    forward(x, training)      compute the output, keep what backward needs on self
+    backward(dout)            gradient of the input; fills self.grads
+    params, grads             dicts with the same keys ('kernel', 'bias')
+
+plus Keras's compute_output_shape, count_params, get_config.  A layer computes
+through ccnn.functional, never through a binding.
+"""
+from __future__ import annotations
+
+import abc
+import numbers
+import re
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from .. import _checks as chk
+from .. import functional as F
+
+Shape = Tuple[Optional[int], ...]
+
+ACTIVATIONS = (None, "linear", "relu", "softmax")
+_DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
+
+
+def to_snake_case(name: str) -> str:
+    """Keras's default layer names: Conv2D -> conv2d, MaxPooling2D -> max_pooling2d."""
+    s = re.sub(r"(.)([A-Z][a-z]+)", r"\1_\2", name)
+    return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
+
+
+# ------------------------------------------------------- argument checks
+
+def activation_arg(name: Any) -> Optional[str]:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"Unknown activation {name!r}; ccnn supports 'relu', 'softmax', "
+                         f"'linear' or None")
+    return None if name == "linear" else name
+
+
+def int_pair(v: Any, name: str) -> Tuple[int, int]:
+    return chk.pair(v, name, 1)
+
+
+def padding_arg(v: Any) -> str:
+    if not isinstance(v, str) or v.lower() not in ("valid", "same"):
+        raise ValueError(f"padding must be 'valid' or 'same', got {v!r}")
+    return v.lower()
+
+
+def data_format_arg(v: Any) -> str:
+    if v not in ("channels_last", "channels_first"):
+        raise ValueError(f"data_format must be 'channels_last' or 'channels_first', got {v!r}")
+    return v
+
+
+def kernel_bias_grads(dw: Optional[np.ndarray], db: Optional[np.ndarray],
+                      use_bias: bool) -> Dict[str, np.ndarray]:
+    """Conv2D's and Dense's grads, under the keys of their params."""
+    assert dw is not None
+    if not use_bias:
+        return {"kernel": dw}
+    assert db is not None
+    return {"kernel": dw, "bias": db}
+
+
+# -------------------------------------------------------------------- Layer
+
+class Layer(abc.ABC):
+    """Base class.  Subclasses set params/grads in build, forward, backward."""
+
+    #: backward may skip the input gradient (and return None) when this is False;
+    #: Sequential turns it off around its first layer's backward.
+    need_input_grad: bool = True
+    #: the rank of the inputs the layer takes, when fixed (Keras's InputSpec(ndim=...))
+    input_ndim: Optional[int] = None
+
+    def __init__(self, name: Optional[str] = None, input_shape: Any = None,
+                 dtype: Any = "float32", trainable: bool = True):
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        self.name = name                       # set by Sequential.add when None
+        self.dtype = np.dtype(dtype).name
+        if self.dtype not in ("float32", "float64"):
+            raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+        self.trainable = chk.boolean(trainable, "trainable")
+        self.batch_input_shape: Optional[Shape] = None
+        if input_shape is not None:
+            if not isinstance(input_shape, (tuple, list)) or not all(
+                    d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool)
+                                  and int(d) >= 1) for d in input_shape):
+                raise ValueError(f"input_shape must be a tuple of positive ints (without the "
+                                 f"batch axis), got {input_shape!r}")
+            self.batch_input_shape = (None,) + tuple(None if d is None else int(d)
+                                                     for d in input_shape)
+        self.params: Dict[str, np.ndarray] = {}
+        self.grads: Dict[str, np.ndarray] = {}
+        self.built = False
+        self.input_shape: Optional[Shape] = None
+        self.output_shape: Optional[Shape] = None
+
+    # ---- building
+    def build(self, input_shape: Shape) -> None:
+        """Create the weights for inputs of `input_shape` (batch axis included)."""
+        input_shape = tuple(input_shape)
+        self.output_shape = self.compute_output_shape(input_shape)
+        self.input_shape = input_shape
+        self.built = True
+
+    def compute_output_shape(self, input_shape: Shape) -> Shape:
+        return tuple(input_shape)
+
+    def count_params(self) -> int:
+        return int(sum(p.size for p in self.params.values()))
+
+    def get_weights(self) -> list:
+        return [self.params[k] for k in self.params]
+
+    def set_weights(self, weights) -> None:
+        """Copy `weights` (a list like get_weights()) into the layer's arrays, in place."""
+        weights = list(weights)
+        if len(weights) != len(self.params):
+            raise ValueError(f"layer {self.name!r} has {len(self.params)} weight arrays, "
+                             f"got {len(weights)}")
+        for (key, p), w in zip(self.params.items(), weights):
+            w = np.asarray(w)
+            if w.shape != p.shape:
+                raise ValueError(f"layer {self.name!r}: {key} must have shape {p.shape}, "
+                                 f"got {w.shape}")
+        for p, w in zip(self.params.values(), weights):
+            np.copyto(p, w, casting="same_kind")
+
+    def get_config(self) -> dict:
+        config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.batch_input_shape is not None:
+            config["batch_input_shape"] = self.batch_input_shape
+        return config
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Layer":
+        config = dict(config)
+        shape = config.pop("batch_input_shape", None)
+        if shape is not None:
+            config["input_shape"] = tuple(shape[1:])
+        return cls(**config)
+
+    # ---- running
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        x = np.asarray(x)
+        if not self.built:
+            self.build((None,) + x.shape[1:])
+        return self.forward(x, training)
+
+    @abc.abstractmethod
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The layer's output for x; keeps on self what backward needs."""
+
+    @abc.abstractmethod
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        """d(loss)/d(input) from dout = d(loss)/d(output); fills self.grads."""
+
+    def _check_input(self, x: np.ndarray) -> np.ndarray:
+        """x as this layer's dtype, checked against the built input shape."""
+        if not isinstance(x, np.ndarray) or x.dtype != _DTYPES[self.dtype]:
+            x = np.asarray(x, dtype=self.dtype)
+        want = self.input_shape
+        if want is not None and (x.ndim != len(want) or any(
+                w is not None and w != d for w, d in zip(want[1:], x.shape[1:]))):
+            raise ValueError(f"Input of layer {self.name!r} ({type(self).__name__}) is "
+                             f"incompatible: expected shape {want}, got {x.shape}")
+        return x
+
+    # What forward keeps for backward: not pickled (a pickled layer carries
+    # its weights, not the last batch).
+    _CACHE_ATTRS = ("x", "z", "y", "argmax", "mask", "logits", "x_shape", "transposed")
+
+    def __getstate__(self) -> dict:
+        state = {k: v for k, v in self.__dict__.items() if k not in self._CACHE_ATTRS}
+        state["grads"] = {}
+        return state
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+# ------------------------------------------------------------- image layers
+
+class ImageLayer(Layer):
+    """Base of Conv2D and the pooling layers: images in the layer's
+    data_format, moved to and from the kernels' NCHW; a sliding window whose
+    padding is computed once per input size.
+
+    Images are channels-last (N, H, W, C) by default, as in Keras.  The input
+    is moved to NCHW and the NCHW result handed back as a channels-last *view*
+    (a transpose, no copy); the next layer's move to NCHW undoes that view,
+    again without copying, so a stack of conv / pool / activation layers moves
+    no data between them."""
+    data_format = "channels_last"
+    padding = "valid"
+    input_ndim = 4
+
+    def _to_nchw(self, a: np.ndarray) -> np.ndarray:
+        a = a.astype(self.dtype, copy=False)
+        return F.channels_first(a) if self.data_format == "channels_last" else \
+            np.ascontiguousarray(a)
+
+    def _from_nchw(self, a: np.ndarray) -> np.ndarray:
+        return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a
+
+    def _split(self, shape: Shape) -> Tuple[Optional[int], Optional[int], Optional[int],
+                                            Optional[int]]:
+        """(n, c, h, w) of a shape in the layer's data_format."""
+        if len(tuple(shape)) != 4:
+            raise ValueError(f"{type(self).__name__} expects 4-D input (batch, height, width, "
+                             f"channels), got shape {tuple(shape)}")
+        if self.data_format == "channels_last":
+            n, h, w, c = shape
+        else:
+            n, c, h, w = shape
+        return n, c, h, w
+
+    def _join(self, n: Optional[int], c: Optional[int], h: Optional[int],
+              w: Optional[int]) -> Shape:
+        return (n, h, w, c) if self.data_format == "channels_last" else (n, c, h, w)
+
+    def _out_len(self, size: Optional[int], k: int, stride: int, dilation: int,
+                 axis: str) -> Optional[int]:
+        """Keras's output length along one axis (None stays None): 'same' gives
+        ceil(size / stride); computed by chk.out_size, the one place."""
+        if size is None:
+            return None
+        what = f"{type(self).__name__} {axis}"
+        span = dilation * (k - 1) + 1
+        if self.padding == "valid" and span > size:
+            raise ValueError(f"{what}: the window (span {span}) is larger than the input "
+                             f"({size}) with padding='valid'")
+        lo, hi = chk.same_pads(size, k, stride, dilation) if self.padding == "same" else (0, 0)
+        return chk.out_size(size, lo, hi, k, stride, dilation, False, what)
+
+    _pads_for: Optional[Tuple[Tuple[int, int], chk.Pads]] = None
+
+    def _pads(self, h: int, w: int) -> chk.Pads:
+        """(top, bottom, left, right) for inputs of h x w, computed once per
+        size (at build when the size is known)."""
+        if self._pads_for is None or self._pads_for[0] != (h, w):
+            self._pads_for = ((h, w), self._compute_pads(h, w))
+        return self._pads_for[1]
+
+    def _build_pads(self, input_shape: Shape) -> None:
+        _, _, h, w = self._split(input_shape)
+        if h is not None and w is not None:
+            self._pads(h, w)
+
+    @abc.abstractmethod
+    def _compute_pads(self, h: int, w: int) -> chk.Pads:
+        """The padding of the layer's window for inputs of h x w."""

@@ -1,0 +1,140 @@
+"""Model weights on disk (Sequential.save_weights / load_weights): .npz files
+written atomically and read without unpickling anything."""
+from __future__ import annotations
+
+import os
+import tempfile
+import zipfile
+import zlib
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from .._fileio import fsync_dir
+
+
+def save_npz_atomic(path: Any, arrays: Dict[str, np.ndarray]) -> None:
+    """Write `arrays` to the .npz file `path` atomically: a temporary file in
+    the same directory, flushed and fsynced, then renamed over `path`."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
+                                    suffix=".tmp")
+    tmp: Optional[str] = tmp_path
+    try:
+        with os.fdopen(fd, "wb") as f:
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, path)
+        tmp = None
+        fsync_dir(directory)
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+
+def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
+    """Every array of the .npz file `path`, read without unpickling anything.
+    A file that is not an .npz, is truncated or corrupt, or holds pickled
+    objects raises a ValueError naming the file."""
+    path = os.fspath(path)
+    try:
+        data = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except ValueError as e:
+        if "pickle" in str(e):
+            raise ValueError(f"{path}: not a ccnn weights file: it holds pickled Python data, "
+                             f"which ccnn never loads") from e
+        raise ValueError(f"{path}: not a valid ccnn weights file (.npz): {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
+                         f"{e})") from e
+    if not isinstance(data, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: not a ccnn weights file: expected an .npz archive, found a "
+                         f"single .npy array")
+    try:
+        with data:
+            arrays = {k: data[k] for k in data.files}
+    except ValueError as e:
+        if "allow_pickle" in str(e) or "pickle" in str(e):
+            raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
+                             f"(pickled Python objects), which ccnn never loads") from e
+        raise ValueError(f"{path}: corrupt weights file: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
+                         f"{e})") from e
+    for k, v in arrays.items():
+        if not isinstance(v, np.ndarray):  # np.load gives the raw bytes of a non-.npy member
+            raise ValueError(f"{path}: not a ccnn weights file: its member {k!r} is not a "
+                             f".npy array")
+    return arrays
+
+
+def npz_headers(path: Any) -> Optional[Dict[str, Tuple[Tuple[int, ...], np.dtype]]]:
+    """{name: (shape, dtype)} of every array of the .npz file `path`, read from the
+    .npy headers alone: no array data is read and nothing is unpickled.  None
+    when `path` is not a zip archive (load_npz_checked then says what it is).
+    A member that is not a .npy array, an object array or an unreadable header
+    is a ValueError naming the file."""
+    path = os.fspath(path)
+    try:
+        if not zipfile.is_zipfile(path):
+            return None
+    except OSError:
+        return None
+    out: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {}
+    fmt = np.lib.format
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                name = info.filename
+                if not name.endswith(".npy"):
+                    raise ValueError(f"{path}: not a ccnn weights file: its member {name!r} "
+                                     f"is not a .npy array")
+                with zf.open(info) as f:
+                    version = fmt.read_magic(f)
+                    if version == (1, 0):
+                        shape, _, dtype = fmt.read_array_header_1_0(f)
+                    elif version == (2, 0):
+                        shape, _, dtype = fmt.read_array_header_2_0(f)
+                    else:
+                        raise ValueError(f"unsupported .npy format version {version}")
+                if dtype.hasobject:
+                    raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
+                                     f"(pickled Python objects), which ccnn never loads")
+                out[name[:-4]] = (tuple(shape), dtype)
+    except ValueError as e:
+        if str(e).startswith(path):
+            raise
+        raise ValueError(f"{path}: corrupt weights file: {e}") from e
+    except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
+        raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
+                         f"{e})") from e
+    return out
+
+
+def check_weights_match(path: str, found: Dict[str, Tuple[Tuple[int, ...], np.dtype]],
+                         own: Dict[str, np.ndarray]) -> None:
+    """A ValueError listing every name, shape or dtype in `found` that differs from `own`."""
+    missing = sorted(set(own) - set(found))
+    unexpected = sorted(set(found) - set(own))
+    problems = []
+    if missing:
+        problems.append(f"missing {missing}")
+    if unexpected:
+        problems.append(f"unexpected {unexpected}")
+    for key in sorted(set(own) & set(found)):
+        (shape, dtype), b = found[key], own[key]
+        if tuple(shape) != b.shape or dtype != b.dtype:
+            problems.append(f"{key}: file has {dtype}{list(shape)}, the model "
+                            f"{b.dtype}{list(b.shape)}")
+    if problems:
+        raise ValueError(f"{path}: the weights do not match this model (saved from "
+                         f"another architecture?): " + "; ".join(problems))

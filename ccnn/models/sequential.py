@@ -1,0 +1,227 @@
+"""Keras's Sequential model over ccnn.layers.
+
+    model = Sequential()
+    model.add(Conv2D(10, (3, 3), activation='relu', padding='same', input_shape=(28, 28, 1)))
+    model.add(MaxPooling2D((2, 2)))
+    model.add(Flatten())
+    model.add(Dropout(0.5))
+    model.add(Dense(100, activation='relu'))
+    model.add(Dense(10, activation='softmax'))
+    model.compile(optimizer='adam', loss='categorical_crossentropy', metrics=['accuracy'])
+    history = model.fit(x_train, y_train_encoded, epochs=20, validation_data=(x_val, y_val_encoded))
+
+The structure lives here (add, build, weights, summary, config, weights on
+disk); the training loop in ccnn.models.trainer, the fusions it runs in
+ccnn.models.fusion.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..callbacks import History
+from ..layers import Layer
+from ..layers.layer import to_snake_case
+from .. import losses as losses_mod
+from .. import optimizers as optimizers_mod
+from .saving import check_weights_match, load_npz_checked, npz_headers, save_npz_atomic
+from .trainer import Trainer, _shape_matches
+
+__all__ = ["Sequential"]
+
+
+class Sequential(Trainer):
+    """A linear stack of layers with Keras's compile / fit / evaluate / predict."""
+
+    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None):
+        self.name = name or "sequential"
+        self.layers: List[Layer] = []
+        self.built = False
+        self.input_shape: Optional[Tuple[Optional[int], ...]] = None
+        self.optimizer: Optional[optimizers_mod.Optimizer] = None
+        self.loss: Optional[losses_mod.Loss] = None
+        self.metrics: List[str] = []
+        self.compiled = False
+        self.stop_training = False
+        self.history: Optional[History] = None
+        for layer in layers or ():
+            self.add(layer)
+
+    # ------------------------------------------------------------ structure
+    def add(self, layer: Layer) -> None:
+        if not isinstance(layer, Layer):
+            raise TypeError(f"Sequential.add expects a ccnn.layers.Layer, got "
+                            f"{type(layer).__name__}")
+        if any(layer is other for other in self.layers):
+            raise ValueError(f"layer {layer.name!r} is already in this model")
+        names = {other.name for other in self.layers}
+        if layer.name is None:
+            base = to_snake_case(type(layer).__name__)
+            name, i = base, 0
+            while name in names:
+                i += 1
+                name = f"{base}_{i}"
+            layer.name = name
+        elif layer.name in names:
+            raise ValueError(f"All layers added to a Sequential model should have unique "
+                             f"names; {layer.name!r} is already used")
+        if self.layers and layer.batch_input_shape is not None:
+            raise ValueError(f"input_shape may only be given to the first layer, not to "
+                             f"{layer.name!r}")
+        self.layers.append(layer)
+        try:
+            if len(self.layers) == 1 and layer.batch_input_shape is not None:
+                self.build(layer.batch_input_shape)
+            elif self.built:
+                prev = self.layers[-2].output_shape
+                assert prev is not None
+                self._build_layer(layer, prev)
+                self._replan()
+        except Exception:
+            self.layers.pop()
+            raise
+
+    def _build_layer(self, layer: Layer, shape: Sequence[Optional[int]]) -> None:
+        shape = tuple(shape)
+        if layer.built and layer.input_shape is not None:
+            if not _shape_matches(shape[1:], tuple(layer.input_shape[1:])):
+                raise ValueError(f"layer {layer.name!r} was built for inputs "
+                                 f"{layer.input_shape}, but receives {shape}")
+            return
+        try:
+            layer.build(shape)
+        except ValueError as e:
+            raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}): {e}") from None
+
+    def build(self, input_shape: Sequence[Optional[int]]) -> None:
+        """Create every layer's weights for inputs of `input_shape` (batch axis
+        included, as in Keras: e.g. (None, 28, 28, 1))."""
+        if not self.layers:
+            raise ValueError("the model has no layers; add some first")
+        shape = tuple(input_shape)
+        self.input_shape = shape
+        for layer in self.layers:
+            self._build_layer(layer, shape)
+            assert layer.output_shape is not None
+            shape = layer.output_shape
+        self.built = True
+        self._replan()
+
+    @property
+    def output_shape(self):
+        return self.layers[-1].output_shape if self.built else None
+
+    @property
+    def weights(self) -> List[np.ndarray]:
+        """Every parameter array (the live arrays, not copies)."""
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    @property
+    def trainable_weights(self) -> List[np.ndarray]:
+        return [p for layer in self.layers if layer.trainable for p in layer.params.values()]
+
+    def count_params(self) -> int:
+        self._require_built()
+        return sum(layer.count_params() for layer in self.layers)
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of every parameter array, layer by layer (kernel, bias)."""
+        return [p.copy() for p in self.weights]
+
+    def set_weights(self, weights: Sequence[Any]) -> None:
+        """Copy `weights` (like get_weights()) into the model's arrays, in place."""
+        self._require_built()
+        weights = list(weights)
+        own = self.weights
+        if len(weights) != len(own):
+            raise ValueError(f"the model has {len(own)} weight arrays, got {len(weights)}")
+        for i, (p, w) in enumerate(zip(own, weights)):
+            if np.shape(w) != p.shape:
+                raise ValueError(f"weight {i} must have shape {p.shape}, got {np.shape(w)}")
+        for p, w in zip(own, weights):
+            np.copyto(p, w, casting="same_kind")
+
+    def _require_built(self) -> None:
+        if not self.built:
+            raise ValueError("This model has not yet been built. Build the model first by "
+                             "giving the first layer an input_shape, calling build(), or "
+                             "calling the model on a batch of data.")
+
+    def summary(self, print_fn=None) -> None:
+        """Print Keras's table: layer name (type), output shape, parameter count."""
+        self._require_built()
+        print_fn = print_fn or print
+        rows = [(f"{layer.name} ({type(layer).__name__})", str(layer.output_shape),
+                 f"{layer.count_params():,}") for layer in self.layers]
+        w1 = max([29] + [len(r[0]) + 2 for r in rows])
+        w2 = max([26] + [len(r[1]) + 2 for r in rows])
+        width = w1 + w2 + 12
+        total = self.count_params()
+        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        lines = [f'Model: "{self.name}"', "_" * width,
+                 f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}Param #", "=" * width]
+        for i, (a, b, c) in enumerate(rows):
+            lines.append(f"{a:<{w1}}{b:<{w2}}{c}")
+            lines.append("_" * width if i < len(rows) - 1 else "=" * width)
+        lines += [f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                  f"Non-trainable params: {total - trainable:,}", "_" * width]
+        for line in lines:
+            print_fn(line)
+
+
+    # ------------------------------------------------------------ weights on disk
+    def _named_weights(self) -> Dict[str, np.ndarray]:
+        return {f"layer{i}/{k}": p for i, layer in enumerate(self.layers)
+                for k, p in layer.params.items()}
+
+    def save_weights(self, filepath: Any) -> None:
+        """Write every weight array to the .npz file `filepath` (keys
+        'layer0/kernel', 'layer0/bias', ...), atomically: a temporary file in
+        the same directory is fsynced and renamed over `filepath`."""
+        self._require_built()
+        save_npz_atomic(filepath, self._named_weights())
+
+    def load_weights(self, filepath: Any) -> None:
+        """Read weights written by save_weights, checking names, shapes and
+        dtypes against this model before changing anything; nothing is unpickled."""
+        if not self.built:
+            first = self.layers[0] if self.layers else None
+            if first is None or first.batch_input_shape is None:
+                self._require_built()
+                return
+            self.build(first.batch_input_shape)
+        own = self._named_weights()
+        path = os.fspath(filepath)
+        # names, shapes and dtypes from the .npy headers first: a file that does not
+        # match is refused before any of its data is read (or memory allocated for it)
+        headers = npz_headers(path)
+        if headers is not None:
+            check_weights_match(path, headers, own)
+        loaded = load_npz_checked(filepath)
+        check_weights_match(path, {k: (a.shape, a.dtype) for k, a in loaded.items()}, own)
+        for key, p in own.items():
+            np.copyto(p, loaded[key])
+
+    def get_config(self) -> dict:
+        return {"name": self.name,
+                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
+                           for layer in self.layers]}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Sequential":
+        """A new, untrained model with the architecture of get_config()."""
+        from ..layers import get as layer_class
+        return cls([layer_class(d["class_name"]).from_config(d["config"])
+                    for d in config["layers"]], name=config.get("name"))
+
+    def __getstate__(self) -> dict:
+        """The model without its execution plan (rebuilt on first use)."""
+        state = dict(self.__dict__)
+        state.pop("_plan", None)
+        return state
+
+    def __repr__(self) -> str:
+        return f"<Sequential name={self.name!r} layers={len(self.layers)} built={self.built}>"
+

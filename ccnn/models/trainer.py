@@ -1,0 +1,418 @@
+"""The training loop of ccnn's models (Keras 3's Trainer): compile, fit,
+evaluate, predict, train_on_batch, compute_gradients.
+
+One training step: forward through every step of the model's execution plan
+(training=True), the head's loss and its gradient, backward through every
+step in reverse, optimizer.apply_gradients.  The plan (ccnn.models.fusion) is
+the user's layers with the fusions put in: when the last layer is
+Dense(activation='softmax') or Softmax, the softmax and the cross-entropy are
+computed together from the logits in C (log-sum-exp, stable for any logits)
+and the gradient (probs - targets) / N goes straight into that layer's
+linear part.
+"""
+from __future__ import annotations
+
+import functools
+import math
+import numbers
+import warnings
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple,
+                    TypeVar, cast)
+
+import numpy as np
+
+from .. import losses as losses_mod
+from .. import optimizers as optimizers_mod
+from .. import utils
+from .._blas import single_threaded_blas
+from .._interrupt import keyboard_interrupt_guard
+from ..callbacks import Callback, CallbackList, History, ProgbarLogger
+from ..layers import Layer
+from .fusion import Plan, make_plan
+
+_METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
+
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _one_blas_thread(method: _Method) -> _Method:
+    """Run `method` with NumPy's BLAS on one thread (see ccnn._blas): the
+    OpenMP kernels and a second spinning thread pool would fight for the cores."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with single_threaded_blas():
+            return method(*args, **kwargs)
+    return cast(_Method, wrapper)
+
+
+def _interrupt_guarded(method: _Method) -> _Method:
+    """Run `method` inside keyboard_interrupt_guard(): one SIGINT handler for
+    the whole loop instead of a swap per optimizer step (ccnn._interrupt)."""
+    @functools.wraps(method)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        with keyboard_interrupt_guard():
+            return method(*args, **kwargs)
+    return cast(_Method, wrapper)
+
+
+def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
+        raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
+    return int(v)
+
+
+def _shape_matches(shape: Tuple[Optional[int], ...],
+                   want: Tuple[Optional[int], ...]) -> bool:
+    return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
+
+
+class Trainer:
+    """compile / fit / evaluate / predict over a model's execution plan.
+    The model (Sequential) supplies layers, build() and the attributes below."""
+
+    layers: List[Layer]
+    built: bool
+    input_shape: Optional[Tuple[Optional[int], ...]]
+    optimizer: Optional[optimizers_mod.Optimizer]
+    loss: Optional[losses_mod.Loss]
+    metrics: List[str]
+    compiled: bool
+    stop_training: bool
+    history: Optional[History]
+    _plan: Optional[Plan] = None
+
+    if TYPE_CHECKING:
+        def build(self, input_shape: Sequence[Optional[int]]) -> None: ...
+
+    # ------------------------------------------------------------ compile
+    def compile(self, optimizer: Any = "adam", loss: Any = None,
+                metrics: Optional[Sequence[str]] = None) -> None:
+        """optimizer: 'adam', 'sgd' or a ccnn.optimizers instance; loss:
+        'categorical_crossentropy' (one-hot targets) or
+        'sparse_categorical_crossentropy' (integer labels); metrics: ['accuracy'] or None."""
+        if loss is None:
+            raise ValueError("compile needs a loss: 'categorical_crossentropy' or "
+                             "'sparse_categorical_crossentropy'")
+        self.optimizer = optimizers_mod.get(optimizer)
+        self.loss = losses_mod.get(loss)
+        if metrics is None:
+            metrics = []
+        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
+            raise TypeError(f"metrics must be a list such as ['accuracy'], got {metrics!r}")
+        for m in metrics:
+            if m not in _METRICS:
+                raise ValueError(f"Unknown metric {m!r}; ccnn supports {list(_METRICS)}")
+        if len(metrics) > 1:
+            raise ValueError(f"ccnn computes one accuracy metric; got {list(metrics)}")
+        self.metrics = list(metrics)
+        self.compiled = True
+        self._replan()
+
+    def _require_compiled(self) -> None:
+        if not self.compiled:
+            raise RuntimeError("You must compile your model before training/testing. Use "
+                               "`model.compile(optimizer, loss)`.")
+
+    @property
+    def metrics_names(self) -> List[str]:
+        return ["loss"] + self.metrics
+
+    # ------------------------------------------------------------ data checks
+    def _dtype(self) -> np.dtype:
+        return np.dtype(self.layers[0].dtype)
+
+    def _prepare_x(self, x: Any, name: str = "x") -> np.ndarray:
+        """x as a float array of the model's input shape.  (N, H, W) images get
+        their channel axis; integers (e.g. uint8 pixels) are converted, not scaled."""
+        if not self.layers:
+            raise ValueError("the model has no layers; add some first")
+        if x is None:
+            raise ValueError(f"{name} is required")
+        try:
+            x = np.asarray(x)
+        except ValueError as e:
+            raise TypeError(f"{name} must be an array of numbers ({e})") from None
+        if x.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
+        if x.ndim < 2:
+            raise ValueError(f"{name} must have a batch axis and at least one feature axis, "
+                             f"got shape {x.shape}")
+        if not self.built:
+            shape = x.shape[1:]
+            first = self.layers[0]
+            if len(shape) == 2 and first.input_ndim == 4:      # images without channels
+                fmt = getattr(first, "data_format", "channels_last")
+                shape = shape + (1,) if fmt == "channels_last" else (1,) + shape
+            self.build((None,) + tuple(shape))
+        want = self.input_shape
+        assert want is not None
+        if x.ndim == len(want) - 1 and len(want) == 4:
+            if want[-1] == 1 and _shape_matches(x.shape[1:], want[1:-1]):
+                x = x[..., np.newaxis]
+            elif want[1] == 1 and _shape_matches(x.shape[1:], want[2:]):
+                x = x[:, np.newaxis]
+        if not _shape_matches(x.shape[1:], want[1:]):
+            raise ValueError(f"Input {name} is incompatible with the model: expected shape "
+                             f"{want}, got {x.shape}")
+        if x.shape[0] == 0:
+            raise ValueError(f"{name} has no samples (shape {x.shape})")
+        return x.astype(self._dtype(), copy=False)
+
+    def _classes(self) -> int:
+        out = self.layers[-1].output_shape
+        if out is None or out[-1] is None:
+            raise ValueError("the model's output size is unknown; build it first")
+        return int(out[-1])
+
+    @property
+    def _lossfn(self) -> losses_mod.Loss:
+        if self.loss is None:
+            self._require_compiled()
+        assert self.loss is not None
+        return self.loss
+
+    def _prepare_y(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        if y is None:
+            raise ValueError(f"{name} is required")
+        y = self._lossfn.check(y, n, self._classes())
+        if not self._lossfn.sparse:
+            y = np.asarray(y, dtype=self._dtype())
+        return y
+
+    # ------------------------------------------------------------ the plan
+    def _replan(self) -> None:
+        """Run the fusion pass (at build and compile): the steps this model runs."""
+        self._plan = make_plan(self.layers, self.loss) if self.built else None
+
+    def _execution_plan(self) -> Plan:
+        plan = self._plan
+        if plan is None or plan.loss is not self.loss or plan.layers != tuple(self.layers):
+            self._replan()       # the layers or the loss changed since build / compile
+            plan = self._plan
+            assert plan is not None
+        return plan
+
+    # ------------------------------------------------------------ one step
+    def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        for step in self._execution_plan().steps:
+            x = step.forward(x, training)
+        return x
+
+    def _loss_and_backward(self, out: np.ndarray, y: np.ndarray) -> float:
+        """Loss of the batch; fills every layer's grads."""
+        plan = self._execution_plan()
+        assert plan.head is not None
+        loss, d = plan.head.loss(out, y)
+        first = plan.steps[0]
+        for step in reversed(plan.steps[1:]):
+            d = step.backward(d)
+        first.need_input_grad = False  # nothing consumes it: let the layer skip the work
+        try:
+            first.backward(d)
+        finally:
+            first.need_input_grad = True
+        return loss
+
+    def _batch_loss(self, out: np.ndarray, y: np.ndarray) -> float:
+        head = self._execution_plan().head
+        assert head is not None
+        return head.loss(out, y)[0]
+
+    def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
+        return int(np.count_nonzero(out.argmax(axis=-1) == self._lossfn.true_classes(y)))
+
+    @_one_blas_thread
+    def compute_gradients(self, x: Any, y: Any, training: bool = True
+                          ) -> Tuple[float, List[np.ndarray]]:
+        """(loss, grads) for one batch without updating anything; grads are in
+        the order of model.weights.  (The gradient checks use this.)"""
+        self._require_compiled()
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        out = self._forward(x, training)
+        loss = self._loss_and_backward(out, y)
+        return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
+
+    def _train_step(self, x: np.ndarray, y: np.ndarray,
+                    skip_nonfinite: bool = False) -> Tuple[float, int, bool]:
+        """Forward, loss, backward, then one optimizer update -- which Ctrl-C
+        cannot cut in half (Optimizer.apply_gradients).  Returns (loss, correct
+        predictions, applied).  With skip_nonfinite a batch whose loss or
+        gradients hold a NaN or an infinity updates nothing (applied False)."""
+        out = self._forward(x, training=True)
+        loss = self._loss_and_backward(out, y)
+        correct = self._correct(out, y)
+        pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
+                 for k, p in layer.params.items()]
+        if skip_nonfinite and not (math.isfinite(loss) and
+                                   optimizers_mod.all_finite([g for g, _ in pairs])):
+            return loss, correct, False
+        assert self.optimizer is not None
+        self.optimizer.apply_gradients(pairs)
+        return loss, correct, True
+
+    @_one_blas_thread
+    def train_on_batch(self, x: Any, y: Any):
+        """One optimizer step on one batch; returns [loss, accuracy] (or loss)."""
+        self._require_compiled()
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        loss, correct, _ = self._train_step(x, y)
+        return [loss, correct / x.shape[0]] if self.metrics else loss
+
+    # ------------------------------------------------------------ fit
+    @_one_blas_thread
+    @_interrupt_guarded
+    def fit(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
+            epochs: int = 1, verbose: Any = 1, callbacks: Optional[List[Callback]] = None,
+            validation_split: float = 0.0, validation_data: Any = None,
+            shuffle: bool = True, initial_epoch: int = 0,
+            terminate_on_nan: bool = True) -> History:
+        """Train for `epochs` passes over (x, y) in shuffled minibatches.
+
+        validation_split takes the *last* fraction of the samples (before any
+        shuffling), as Keras does.  Each epoch's 'loss' / 'accuracy' is the
+        mean over its batches weighted by batch size (training mode, before
+        each batch's update); 'val_loss' / 'val_accuracy' are computed in
+        inference mode at the end of the epoch.  Returns a History whose
+        .history maps each name to its per-epoch list.
+
+        terminate_on_nan (default True): a batch whose loss (or gradient) is
+        NaN or infinite stops training, like Keras's TerminateOnNaN callback
+        but before that batch's update -- the weights stay those of the last
+        finite step.  A RuntimeWarning names the epoch and the step,
+        model.stop_training is set, the epoch is recorded (its loss is NaN)
+        and fit returns its History.  With terminate_on_nan=False training
+        goes on regardless.
+
+        Ctrl-C (KeyboardInterrupt) is re-raised, as in Keras, and leaves the
+        weights and the optimizer's state as they were after the last
+        completed step (an update is never half applied) and model.history
+        holding every completed epoch."""
+        self._require_compiled()
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        epochs = _positive_int(epochs, "epochs", 0)
+        initial_epoch = _positive_int(initial_epoch, "initial_epoch", 0)
+        if verbose == "auto":
+            verbose = 1
+        if verbose not in (0, 1, 2):
+            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+        if callbacks is not None and not all(isinstance(c, Callback) for c in callbacks):
+            raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        x_val = y_val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val)")
+            x_val = self._prepare_x(validation_data[0], "x_val")
+            y_val = self._prepare_y(validation_data[1], x_val.shape[0], "y_val")
+        elif validation_split:
+            if isinstance(validation_split, bool) or not isinstance(validation_split,
+                                                                    numbers.Real) \
+                    or not 0.0 <= validation_split < 1.0:
+                raise ValueError(f"validation_split must be a float in [0, 1), got "
+                                 f"{validation_split!r}")
+            split = int(x.shape[0] * (1.0 - validation_split))
+            if split == 0 or split == x.shape[0]:
+                raise ValueError(f"Training data contains {x.shape[0]} samples, which is not "
+                                 f"sufficient to split it into a validation and training set "
+                                 f"as specified by validation_split={validation_split}")
+            x, x_val = x[:split], x[split:]
+            y, y_val = y[:split], y[split:]
+
+        n = x.shape[0]
+        steps = math.ceil(n / batch_size)
+        history = History()
+        cbs: List[Callback] = [ProgbarLogger(verbose)] if verbose else []
+        cbs += list(callbacks or []) + [history]
+        cbl = CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose,
+                                       "batch_size": batch_size, "samples": n})
+        metric = self.metrics[0] if self.metrics else None
+        rng = utils.get_rng()
+        self.stop_training = False
+        terminate_on_nan = bool(terminate_on_nan)
+        self.history = history  # filled epoch by epoch: complete up to an interruption
+        cbl.on_train_begin()
+        for epoch in range(initial_epoch, epochs):
+            cbl.on_epoch_begin(epoch)
+            order = rng.permutation(n) if shuffle else None
+            loss_sum, correct, seen = 0.0, 0, 0
+            logs: Dict[str, float] = {}
+            for step in range(steps):
+                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
+                if order is None:
+                    xb, yb = x[lo:hi], y[lo:hi]
+                else:
+                    idx = order[lo:hi]
+                    xb, yb = x[idx], y[idx]
+                cbl.on_train_batch_begin(step)
+                loss, ok, applied = self._train_step(xb, yb, skip_nonfinite=terminate_on_nan)
+                loss_sum += loss * (hi - lo)
+                correct += ok
+                seen += hi - lo
+                logs = {"loss": loss_sum / seen}
+                if metric:
+                    logs[metric] = correct / seen
+                cbl.on_train_batch_end(step, logs)
+                if not applied:
+                    what = (f"the loss is {loss}" if not math.isfinite(loss) else
+                            f"the gradients are not finite (the loss is {loss:.6g})")
+                    warnings.warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: {what}; "
+                                  f"terminating training (the weights are those of the last "
+                                  f"finite step; fit(..., terminate_on_nan=False) would train "
+                                  f"on)", RuntimeWarning, stacklevel=3)
+                    self.stop_training = True
+                if self.stop_training:
+                    break
+            if x_val is not None and y_val is not None:
+                val_loss, val_correct = self._evaluate_arrays(x_val, y_val, batch_size)
+                logs["val_loss"] = val_loss
+                if metric:
+                    logs["val_" + metric] = val_correct
+            cbl.on_epoch_end(epoch, logs)
+            if self.stop_training:
+                break
+        cbl.on_train_end()
+        self.history = history
+        return history
+
+    # ------------------------------------------------------------ inference
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int
+                         ) -> Tuple[float, float]:
+        loss_sum, correct = 0.0, 0
+        n = x.shape[0]
+        for lo in range(0, n, batch_size):
+            xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
+            out = self._forward(xb, training=False)
+            loss_sum += self._batch_loss(out, yb) * xb.shape[0]
+            correct += self._correct(out, yb)
+        return loss_sum / n, correct / n
+
+    @_one_blas_thread
+    def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
+                 verbose: Any = 0):
+        """[loss, accuracy] on (x, y) in inference mode (just the loss without metrics)."""
+        self._require_compiled()
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        loss, acc = self._evaluate_arrays(x, y, batch_size)
+        if verbose:
+            extra = f" - {self.metrics[0]}: {acc:.4f}" if self.metrics else ""
+            print(f"{math.ceil(x.shape[0] / batch_size)} steps - loss: {loss:.4f}{extra}")
+        return [loss, acc] if self.metrics else loss
+
+    @_one_blas_thread
+    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0) -> np.ndarray:
+        """The model's outputs (softmax probabilities for the book's model), batch by batch."""
+        batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        x = self._prepare_x(x)
+        outs = [self._forward(x[lo:lo + batch_size], training=False).copy()
+                for lo in range(0, x.shape[0], batch_size)]
+        return np.concatenate(outs, axis=0)
+
+    @_one_blas_thread
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        return self._forward(self._prepare_x(x), training)
+
