@@ -36,6 +36,9 @@ file is never used and never silently skipped.  Nothing is unpickled.
 (1,600 training / 400 test images, balanced per class), and
 ``load_data(fallback_to_sample=True)`` returns that subset -- with a loud
 warning -- when the full data can be neither found nor downloaded.
+
+(About 650 lines on purpose: the search path, the download, the integrity
+checks and the sample are one pipeline, read top to bottom.)
 """
 
 from __future__ import annotations
