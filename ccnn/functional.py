@@ -487,18 +487,8 @@ def dropout(x: Any, rate: float, training: bool = True,
     if not training:
         return np.array(x, dtype=dtype, copy=True), None
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-    y, mask = _dropout_sample(chk.contiguous(x, dtype), rate, rng)
-    return y.reshape(x.shape), mask.reshape(x.shape)
-
-
-def _dropout_sample(x: np.ndarray, rate: float, rng: np.random.Generator
-                    ) -> Tuple[np.ndarray, np.ndarray]:
-    """dropout's draw, flat, for a checked C-contiguous float x (also the
-    Dropout layer's, whose input was checked against its built shape): one
-    64-bit draw from rng seeds the C kernel's counter-based stream, which
-    draws the mask and applies it in one pass."""
-    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
-    return _activation.dropout_sample(x.reshape(-1), rate, key, get_num_threads())
+    y, mask = dropout_unchecked(chk.contiguous(x, dtype), rate, rng)
+    return y.reshape(x.shape), mask.reshape(x.shape)     # () stays ()
 
 
 def dropout_backward(grad_out: Any, mask: Optional[Any], rate: float) -> np.ndarray:
@@ -525,25 +515,14 @@ def channels_last(x: Any) -> np.ndarray:
     transpose (NumPy's strided copy is several times slower)."""
     x = chk.real_array(x, "x")
     chk.check_ndim(x, 4, "x", "(N, C, H, W)")
-    return _move_channels(x, to_last=True)
+    return move_channels_unchecked(x, to_last=True)
 
 
 def channels_first(x: Any) -> np.ndarray:
     """(N, H, W, C) -> a C-contiguous (N, C, H, W) copy (see channels_last)."""
     x = chk.real_array(x, "x")
     chk.check_ndim(x, 4, "x", "(N, H, W, C)")
-    return _move_channels(x, to_last=False)
-
-
-def _move_channels(a: np.ndarray, to_last: bool) -> np.ndarray:
-    """a C-contiguous copy of the 4-D float `a` with its channel axis moved."""
-    t = a.transpose(0, 2, 3, 1) if to_last else a.transpose(0, 3, 1, 2)
-    if t.flags.c_contiguous or not a.flags.c_contiguous:
-        return np.ascontiguousarray(t)
-    n, d1, d2, d3 = a.shape     # each image a (d1, d2*d3) or (d1*d2, d3) matrix, transposed
-    rows, cols = (d1, d2 * d3) if to_last else (d1 * d2, d3)
-    return _layout.transpose_batched(a.reshape(n, rows, cols),
-                                     get_num_threads()).reshape(t.shape)
+    return move_channels_unchecked(x, to_last=False)
 
 
 # ------------------------------------------ unchecked entries (for the layers)
@@ -647,6 +626,27 @@ def avg_pool2d_backward_unchecked(grad_out: np.ndarray, x_shape: Tuple[int, ...]
     """avg_pool2d_backward."""
     return _pool.avg_pool2d_backward(grad_out, tuple(x_shape), kernel, stride, pads, ceil_mode,
                                      count_include_pad, get_num_threads())
+
+
+def move_channels_unchecked(a: np.ndarray, to_last: bool) -> np.ndarray:
+    """channels_last(a) when to_last, else channels_first(a), for a 4-D float `a`."""
+    t = a.transpose(0, 2, 3, 1) if to_last else a.transpose(0, 3, 1, 2)
+    if t.flags.c_contiguous or not a.flags.c_contiguous:
+        return np.ascontiguousarray(t)
+    n, d1, d2, d3 = a.shape     # each image a (d1, d2*d3) or (d1*d2, d3) matrix, transposed
+    rows, cols = (d1, d2 * d3) if to_last else (d1 * d2, d3)
+    return _layout.transpose_batched(a.reshape(n, rows, cols),
+                                     get_num_threads()).reshape(t.shape)
+
+
+def dropout_unchecked(x: np.ndarray, rate: float, rng: np.random.Generator
+                      ) -> Tuple[np.ndarray, np.ndarray]:
+    """dropout(x, rate, seed=rng): (y, bool mask), shaped like x.  One 64-bit
+    draw from rng seeds the C kernel's counter-based stream, which draws the
+    mask and applies it in one pass."""
+    key = int(rng.integers(0, 2 ** 64, dtype=np.uint64))
+    y, mask = _activation.dropout_sample(x.reshape(-1), rate, key, get_num_threads())
+    return y.reshape(x.shape), mask.reshape(x.shape)
 
 
 def dropout_backward_unchecked(grad_out: np.ndarray, mask: np.ndarray, rate: float) -> np.ndarray:

@@ -207,8 +207,8 @@ class ImageLayer(Layer):
 
     def _to_nchw(self, a: np.ndarray) -> np.ndarray:
         a = a.astype(self.dtype, copy=False)
-        return F.channels_first(a) if self.data_format == "channels_last" else \
-            np.ascontiguousarray(a)
+        return F.move_channels_unchecked(a, to_last=False) \
+            if self.data_format == "channels_last" else np.ascontiguousarray(a)
 
     def _from_nchw(self, a: np.ndarray) -> np.ndarray:
         return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a

@@ -31,13 +31,14 @@ class Dropout(Layer):
             self.mask = None
             return x
         rng = self.rng if self.rng is not None else utils.get_rng()
-        y, self.mask = F.dropout(x, self.rate, training=True, seed=rng)
+        y, self.mask = F.dropout_unchecked(np.ascontiguousarray(x), self.rate, rng)
         return y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self.mask is None:
             return dout
-        return F.dropout_backward(np.asarray(dout, dtype=self.dtype), self.mask, self.rate)
+        return F.dropout_backward_unchecked(np.ascontiguousarray(dout, dtype=self.dtype),
+                                            self.mask, self.rate)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rate": self.rate, "seed": self.seed}

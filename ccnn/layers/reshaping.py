@@ -33,7 +33,7 @@ class Flatten(Layer):
         if x.ndim == 4 and not x.flags.c_contiguous:
             # the channels-last view of an NCHW result (Conv2D, pooling): one
             # C transpose to (H, W, C) order instead of reshape's strided copy
-            x = F.channels_last(x.transpose(0, 3, 1, 2))
+            x = F.move_channels_unchecked(x.transpose(0, 3, 1, 2), to_last=True)
         return x.reshape(x.shape[0], -1)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
