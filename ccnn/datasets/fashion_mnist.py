@@ -50,7 +50,6 @@ import io
 import math
 import os
 import sys
-import tempfile
 import time
 import urllib.request
 import zlib
@@ -59,7 +58,7 @@ from typing import IO, Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from .._fileio import fsync_dir
+from .._fileio import AtomicFile
 from .._warnings import warn as _warn
 
 __all__ = [
@@ -492,43 +491,30 @@ class _Progress:
 def _fetch(url: str, base: str, dest: Path) -> np.ndarray:
     """Download ``url`` into ``dest`` atomically; return the verified array."""
     dest.mkdir(parents=True, exist_ok=True)
-    tmp: Optional[str]
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=dest)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:
-                length = resp.headers.get("Content-Length")
-                total = int(length) if length and length.isdigit() else None
-                bar = _Progress(f"ccnn: downloading {base}.gz", total)
-                try:
-                    while True:
-                        chunk = resp.read(1 << 16)
-                        if not chunk:
-                            break
-                        out.write(chunk)
-                        bar.update(len(chunk))
-                finally:
-                    bar.close()
-            if total is not None and bar.done != total:
-                raise DatasetError(f"{url}: incomplete download, got {bar.done} "
-                                   f"of {total} bytes")
-            out.flush()
-            os.fsync(out.fileno())
-        arr = _read_checked(tmp, base, FILES, name=f"{url} (downloaded)")
-        with open(tmp, "rb") as f:
-            gz = f.read(2) == _GZIP_MAGIC
-        final = dest / (base + ".gz" if gz else base)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, final)
-        tmp = None
-        fsync_dir(dest)
-        return arr
-    finally:
-        if tmp is not None:
+    with AtomicFile(dest, f".{base}.", ".part") as tmp:
+        with urllib.request.urlopen(url, timeout=DOWNLOAD_TIMEOUT) as resp:
+            length = resp.headers.get("Content-Length")
+            total = int(length) if length and length.isdigit() else None
+            bar = _Progress(f"ccnn: downloading {base}.gz", total)
             try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+                while True:
+                    chunk = resp.read(1 << 16)
+                    if not chunk:
+                        break
+                    tmp.file.write(chunk)
+                    bar.update(len(chunk))
+            finally:
+                bar.close()
+        if total is not None and bar.done != total:
+            raise DatasetError(f"{url}: incomplete download, got {bar.done} "
+                               f"of {total} bytes")
+        tmp.close()
+        assert tmp.path is not None
+        arr = _read_checked(tmp.path, base, FILES, name=f"{url} (downloaded)")
+        with open(tmp.path, "rb") as f:
+            gz = f.read(2) == _GZIP_MAGIC
+        tmp.commit(dest / (base + ".gz" if gz else base))
+        return arr
 
 
 def _download_missing(dest: Path) -> Splits:

@@ -3,14 +3,13 @@ written atomically and read without unpickling anything."""
 from __future__ import annotations
 
 import os
-import tempfile
 import zipfile
 import zlib
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._fileio import fsync_dir
+from .._fileio import AtomicFile
 
 
 def save_npz_atomic(path: Any, arrays: Dict[str, np.ndarray]) -> None:
@@ -19,24 +18,9 @@ def save_npz_atomic(path: Any, arrays: Dict[str, np.ndarray]) -> None:
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".",
-                                    suffix=".tmp")
-    tmp: Optional[str] = tmp_path
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp_path, 0o644)
-        os.replace(tmp_path, path)
-        tmp = None
-        fsync_dir(directory)
-    finally:
-        if tmp is not None:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
+    with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
+        np.savez(tmp.file, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
+        tmp.commit(path)
 
 
 def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
