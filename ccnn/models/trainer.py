@@ -15,7 +15,6 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-import warnings
 from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple,
                     TypeVar, cast)
 
@@ -26,6 +25,7 @@ from .. import optimizers as optimizers_mod
 from .. import utils
 from .._blas import single_threaded_blas
 from .._interrupt import keyboard_interrupt_guard
+from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
 from .fusion import Plan, make_plan
@@ -358,10 +358,10 @@ class Trainer:
                 if not applied:
                     what = (f"the loss is {loss}" if not math.isfinite(loss) else
                             f"the gradients are not finite (the loss is {loss:.6g})")
-                    warnings.warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: {what}; "
-                                  f"terminating training (the weights are those of the last "
-                                  f"finite step; fit(..., terminate_on_nan=False) would train "
-                                  f"on)", RuntimeWarning, stacklevel=3)
+                    _warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: {what}; "
+                          f"terminating training (the weights are those of the last finite "
+                          f"step; fit(..., terminate_on_nan=False) would train on)",
+                          RuntimeWarning)
                     self.stop_training = True
                 if self.stop_training:
                     break
