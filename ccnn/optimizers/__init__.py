@@ -3,6 +3,12 @@
     opt = ccnn.optimizers.Adam(learning_rate=0.001)
     opt.apply_gradients(zip(grads, params))      # params: numpy arrays, updated in place
 
+learning_rate is a float or a schedule from ccnn.optimizers.schedules, which
+(as in Keras) is evaluated at the optimizer's iteration count before each
+update: the first update uses schedule(0).  A float learning rate can be
+set at any time (opt.learning_rate = 1e-4, as LearningRateScheduler and
+ReduceLROnPlateau do); reading opt.learning_rate gives the current value.
+
 Parameters are float32 or float64 numpy arrays, C-contiguous and writeable;
 they are changed in place, so every reference to them sees the update.  The
 optimizer keeps its per-parameter state (Adam's m and v, SGD's velocity) in
@@ -16,15 +22,17 @@ from __future__ import annotations
 import abc
 import math
 import numbers
-from typing import Any, Dict, Iterable, List, Tuple
+from typing import Any, Dict, Iterable, List, Tuple, Union
 
 import numpy as np
 
-from . import _optim
-from ._config import get_num_threads
-from ._interrupt import deferred_keyboard_interrupt
+from .. import _optim
+from .._config import get_num_threads
+from .._interrupt import deferred_keyboard_interrupt
+from . import schedules
+from .schedules import LearningRateSchedule
 
-__all__ = ["Optimizer", "Adam", "SGD", "get"]
+__all__ = ["Optimizer", "Adam", "SGD", "get", "schedules"]
 
 
 def _real(value: Any, name: str) -> float:
@@ -41,7 +49,7 @@ class Optimizer(abc.ABC):
 
     _slot_names: Tuple[str, ...] = ()
 
-    def __init__(self, learning_rate: float, name: str):
+    def __init__(self, learning_rate: Union[float, LearningRateSchedule], name: str):
         self.name = name
         self.learning_rate = learning_rate  # validated by the property
         self.iterations = 0                 # apply_gradients calls so far (Keras's counter)
@@ -51,10 +59,24 @@ class Optimizer(abc.ABC):
     # -- hyper-parameters
     @property
     def learning_rate(self) -> float:
-        return self._learning_rate
+        """The current learning rate: the float, or the schedule's value at
+        the current iteration count (what the next update will use)."""
+        lr = self._learning_rate
+        if isinstance(lr, LearningRateSchedule):
+            return float(lr(self.iterations))
+        return lr
 
     @learning_rate.setter
-    def learning_rate(self, value: float) -> None:
+    def learning_rate(self, value: Union[float, LearningRateSchedule]) -> None:
+        if isinstance(value, LearningRateSchedule):
+            self._learning_rate: Union[float, LearningRateSchedule] = value
+            return
+        if isinstance(self.__dict__.get("_learning_rate"), LearningRateSchedule):
+            raise TypeError("This optimizer was created with a `LearningRateSchedule` object "
+                            "as its `learning_rate` constructor argument, hence its learning "
+                            "rate is not settable. If you need the learning rate to be "
+                            "settable, you should instantiate the optimizer with a float "
+                            "`learning_rate` argument.")
         value = _real(value, "learning_rate")
         if value < 0:
             raise ValueError(f"learning_rate must be >= 0, got {value}")
@@ -136,7 +158,12 @@ class Optimizer(abc.ABC):
         # One step is all or nothing: a Ctrl-C that arrives while the parameters
         # are being updated raises KeyboardInterrupt only once every one of them
         # (and the iteration count) has been.
+        lr = self.learning_rate  # a schedule's value at the step count before this update
+        if not (math.isfinite(lr) and lr >= 0):
+            raise ValueError(f"the learning rate schedule {self._learning_rate!r} gave {lr} "
+                             f"at step {self.iterations}; it must be finite and >= 0")
         with deferred_keyboard_interrupt():
+            self._step_lr = lr
             self.iterations += 1
             self._update_all(pairs, nthreads)
         return self.iterations
@@ -151,7 +178,18 @@ class Optimizer(abc.ABC):
         """One parameter's update (flat param and grad, its state slot) in place."""
 
     def get_config(self) -> dict:
-        return {"name": self.name, "learning_rate": self.learning_rate}
+        lr = self._learning_rate
+        return {"name": self.name, "learning_rate":
+                schedules.serialize(lr) if isinstance(lr, LearningRateSchedule) else lr}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Optimizer":
+        """A new optimizer (without state) from get_config(); a serialized
+        schedule as learning_rate is rebuilt."""
+        config = dict(config)
+        if isinstance(config.get("learning_rate"), dict):
+            config["learning_rate"] = schedules.deserialize(config["learning_rate"])
+        return cls(**config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
@@ -169,7 +207,7 @@ class Adam(Optimizer):
     """
     _slot_names = ("m", "v")
 
-    def __init__(self, learning_rate: float = 0.001, beta_1: float = 0.9,
+    def __init__(self, learning_rate: Union[float, LearningRateSchedule] = 0.001, beta_1: float = 0.9,
                  beta_2: float = 0.999, epsilon: float = 1e-7, name: str = "adam"):
         super().__init__(learning_rate, name)
         self.beta_1 = _real(beta_1, "beta_1")
@@ -183,7 +221,7 @@ class Adam(Optimizer):
 
     def _lr_t(self) -> float:
         t = self.iterations
-        return self.learning_rate * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        return self._step_lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
 
     def _update(self, param, grad, slot, nthreads):
         _optim.adam_update(param, slot["m"], slot["v"], grad, self._lr_t(), self.beta_1,
@@ -226,7 +264,7 @@ class SGD(Optimizer):
                         param += momentum * velocity - learning_rate * g  (nesterov)
     """
 
-    def __init__(self, learning_rate: float = 0.01, momentum: float = 0.0,
+    def __init__(self, learning_rate: Union[float, LearningRateSchedule] = 0.01, momentum: float = 0.0,
                  nesterov: bool = False, name: str = "SGD"):
         super().__init__(learning_rate, name)
         self.momentum = _real(momentum, "momentum")
@@ -241,7 +279,7 @@ class SGD(Optimizer):
         return ("velocity",) if self.momentum != 0 else ()
 
     def _update(self, param, grad, slot, nthreads):
-        _optim.sgd_update(param, slot.get("velocity"), grad, self.learning_rate, self.momentum,
+        _optim.sgd_update(param, slot.get("velocity"), grad, self._step_lr, self.momentum,
                           self.nesterov, nthreads)
 
     def get_config(self) -> dict:
