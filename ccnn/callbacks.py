@@ -325,3 +325,277 @@ class TerminateOnNaN(Callback):
         if loss is not None and not math.isfinite(loss):
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
+
+
+# ---------------------------------------------------------------- Keras breadth II
+# (kept at the end of the module, imports included, so that it merges simply)
+import csv as _csv  # noqa: E402
+import io as _io  # noqa: E402
+
+from ._fileio import AtomicFile as _AtomicFile  # noqa: E402
+
+__all__ += ["LearningRateScheduler", "ReduceLROnPlateau", "CSVLogger", "LambdaCallback"]
+
+
+def _nonneg_int(value: Any, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return int(value)
+
+
+def _number(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) \
+            or not math.isfinite(float(value)):
+        raise TypeError(f"{name} must be a finite number, got {type(value).__name__} {value!r}")
+    return float(value)
+
+
+class LearningRateScheduler(Callback):
+    """Keras's LearningRateScheduler: at the start of every epoch,
+    optimizer.learning_rate = schedule(epoch, current_lr) (or schedule(epoch)
+    for a one-argument function, tried when the two-argument call raises
+    TypeError, as Keras does).  The schedule must return a float.  The rate
+    is logged as 'learning_rate' at the end of every epoch (in History)."""
+
+    def __init__(self, schedule: Callable[..., float], verbose: int = 0) -> None:
+        super().__init__()
+        if not callable(schedule):
+            raise TypeError(f"schedule must be a function (epoch, lr) -> lr, got "
+                            f"{type(schedule).__name__}")
+        self.schedule = schedule
+        self.verbose = _nonneg_int(verbose, "verbose")
+
+    def on_epoch_begin(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        optimizer = self.model.optimizer
+        if not hasattr(optimizer, "learning_rate"):
+            raise ValueError('Optimizer must have a "learning_rate" attribute.')
+        try:
+            lr = self.schedule(epoch, float(optimizer.learning_rate))
+        except TypeError:  # a schedule of the epoch alone
+            lr = self.schedule(epoch)
+        if not isinstance(lr, (float, np.float32, np.float64)):
+            raise ValueError(f"The output of the `schedule` function should be a float. "
+                             f"Got: {lr!r}")
+        optimizer.learning_rate = float(lr)
+        if self.verbose > 0:
+            print(f"\nEpoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        if logs is not None:
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+def _metric_direction(monitor: str) -> str:
+    """'min' or 'max' for mode='auto': the loss is minimised; a metric ccnn
+    knows goes the way its class says (Keras reads the compiled metric)."""
+    from . import metrics as metrics_mod
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    if name == "loss":
+        return "min"
+    if name.lower() in ("accuracy", "acc"):
+        return "max"
+    metric = metrics_mod.ALL_OBJECTS_DICT.get(name)
+    if metric is None:
+        raise ValueError(f"ReduceLROnPlateau callback received monitor={monitor}, but ccnn "
+                         f"isn't able to automatically determine whether that metric should "
+                         f"be maximized or minimized. Pass `mode='max'` in order to monitor "
+                         f"based on the highest metric value, or pass `mode='min'` in order "
+                         f"to use the lowest value.")
+    return "max" if metric._direction == "up" else "min"
+
+
+class ReduceLROnPlateau(Callback):
+    """Keras's ReduceLROnPlateau: when `monitor` has not improved by more
+    than min_delta for `patience` epochs, learning_rate = max(lr * factor,
+    min_lr) (only while lr > min_lr), then wait `cooldown` epochs before
+    counting again.  The rate is logged as 'learning_rate' every epoch.
+    mode='auto' minimises losses and errors and maximises accuracies, AUC,
+    precision and recall; an unknown monitor needs mode='min' or 'max'
+    (ValueError at construction; Keras raises at the first epoch's end)."""
+
+    def __init__(self, monitor: str = "val_loss", factor: float = 0.1, patience: int = 10,
+                 verbose: int = 0, mode: str = "auto", min_delta: float = 1e-4,
+                 cooldown: int = 0, min_lr: float = 0.0) -> None:
+        super().__init__()
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a str, got {type(monitor).__name__}")
+        factor = _number(factor, "factor")
+        if factor >= 1.0:
+            raise ValueError(f"ReduceLROnPlateau does not support a factor >= 1.0. "
+                             f"Received factor={factor}")
+        if factor < 0:
+            raise ValueError(f"factor must be in [0, 1), got {factor}")
+        min_lr = _number(min_lr, "min_lr")
+        if min_lr < 0:
+            raise ValueError(f"min_lr must be >= 0, got {min_lr}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        self.monitor = monitor
+        self.factor = factor
+        self.min_lr = min_lr
+        self.min_delta = abs(_number(min_delta, "min_delta"))
+        self.patience = _nonneg_int(patience, "patience")
+        self.verbose = _nonneg_int(verbose, "verbose")
+        self.cooldown = _nonneg_int(cooldown, "cooldown")
+        self.mode = mode
+        self._op = mode if mode != "auto" else _metric_direction(monitor)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.best: Optional[float] = None
+        self.cooldown_counter = 0
+        self.wait = 0
+
+    def in_cooldown(self) -> bool:
+        return self.cooldown_counter > 0
+
+    def _is_improvement(self, current: float) -> bool:
+        if self.best is None:
+            return True
+        if self._op == "min":
+            return current + self.min_delta < self.best
+        return current - self.min_delta > self.best
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self._reset()
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        logs = logs if logs is not None else {}
+        optimizer = self.model.optimizer
+        logs["learning_rate"] = float(optimizer.learning_rate)
+        current = logs.get(self.monitor)
+        if current is None:
+            _warn(f"Learning rate reduction is conditioned on metric `{self.monitor}` which is "
+                  f"not available. Available metrics are: {','.join(logs)}.")
+            return
+        if self.in_cooldown():
+            self.cooldown_counter -= 1
+            self.wait = 0
+        if self._is_improvement(current):
+            self.best = current
+            self.wait = 0
+        elif not self.in_cooldown():
+            self.wait += 1
+            if self.wait >= self.patience:
+                old_lr = float(optimizer.learning_rate)
+                if old_lr > np.float32(self.min_lr):
+                    new_lr = max(old_lr * self.factor, self.min_lr)
+                    optimizer.learning_rate = new_lr
+                    if self.verbose > 0:
+                        print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
+                              f"to {new_lr}.")
+                    self.cooldown_counter = self.cooldown
+                    self.wait = 0
+
+
+class CSVLogger(Callback):
+    """Keras's CSVLogger: one row per epoch -- 'epoch' (from 0), then the
+    logs' keys sorted (with val_* columns added when the first epoch had
+    none) -- to `filename`.  The file is rewritten atomically at every
+    epoch's end (a temporary file renamed over it), so a crash leaves the
+    rows of the completed epochs and never half a line.  append=True keeps
+    the rows already in the file (and writes no second header)."""
+
+    def __init__(self, filename: Any, separator: str = ",", append: bool = False) -> None:
+        super().__init__()
+        try:
+            self.filename = os.fspath(filename)
+        except TypeError:
+            raise TypeError(f"filename must be a path, got {type(filename).__name__}") from None
+        if not isinstance(separator, str) or len(separator) != 1:
+            raise ValueError(f"separator must be a one-character str, got {separator!r}")
+        if not isinstance(append, (bool, np.bool_)):
+            raise TypeError(f"append must be a bool, got {type(append).__name__}")
+        self.sep = separator
+        self.append = bool(append)
+        self.keys: Optional[List[str]] = None
+        self._text = ""
+
+    def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
+        self._text = ""
+        if self.append and os.path.exists(self.filename):
+            with open(self.filename, "r", newline="") as f:
+                self._text = f.read()
+            if self._text and not self._text.endswith("\n"):
+                self._text += "\r\n"
+        self.keys = None
+        self._header = not self._text
+
+    @staticmethod
+    def _value(v: Any) -> Any:
+        if isinstance(v, str):
+            return v
+        if isinstance(v, (list, tuple, np.ndarray)) and np.ndim(v) > 0:
+            return f"\"[{', '.join(map(str, v))}]\""
+        return v
+
+    def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
+        logs = logs or {}
+        if self.keys is None:
+            self.keys = sorted(logs)
+            if self.keys and not any(k.startswith("val_") for k in self.keys):
+                self.keys += [f"val_{k}" for k in self.keys]
+        out = _io.StringIO()
+        writer = _csv.writer(out, delimiter=self.sep)  # csv.excel: \r\n line ends, as Keras
+        if self._header:
+            writer.writerow(["epoch"] + self.keys)
+            self._header = False
+        writer.writerow([epoch] + [self._value(logs.get(k, "NA")) for k in self.keys])
+        self._text += out.getvalue()
+        directory = os.path.dirname(os.path.abspath(self.filename))
+        with _AtomicFile(directory, "." + os.path.basename(self.filename) + ".", ".tmp") as tmp:
+            tmp.file.write(self._text.encode())
+            tmp.commit(self.filename)
+
+
+_LAMBDA_HOOKS = {  # hook -> whether its first argument is an epoch / batch index
+    "on_train_begin": False, "on_train_end": False, "on_epoch_begin": True,
+    "on_epoch_end": True, "on_train_batch_begin": True, "on_train_batch_end": True,
+    "on_test_begin": False, "on_test_end": False, "on_test_batch_begin": True,
+    "on_test_batch_end": True, "on_predict_begin": False, "on_predict_end": False,
+    "on_predict_batch_begin": True, "on_predict_batch_end": True}
+
+
+class LambdaCallback(Callback):
+    """Keras's LambdaCallback: a callback from functions, e.g.
+
+        LambdaCallback(on_epoch_end=lambda epoch, logs: print(epoch, logs["loss"]))
+
+    on_epoch_* and on_*_batch_* functions take (index, logs), on_*_begin/end
+    take (logs); logs is always a dict (fit passes none to some hooks; {} is
+    given then, as Keras's CallbackList does).  ccnn's fit calls the train
+    hooks only: on_test_* and on_predict_* functions are accepted (for Keras
+    code) but not called yet."""
+
+    def __init__(self, on_epoch_begin: Optional[Callable[..., Any]] = None,
+                 on_epoch_end: Optional[Callable[..., Any]] = None,
+                 on_train_begin: Optional[Callable[..., Any]] = None,
+                 on_train_end: Optional[Callable[..., Any]] = None,
+                 on_train_batch_begin: Optional[Callable[..., Any]] = None,
+                 on_train_batch_end: Optional[Callable[..., Any]] = None,
+                 **kwargs: Any) -> None:
+        super().__init__()
+        unknown = sorted(set(kwargs) - set(_LAMBDA_HOOKS))
+        if unknown:
+            raise TypeError(f"LambdaCallback got unknown hooks {unknown}; the hooks are "
+                            f"{sorted(_LAMBDA_HOOKS)}")
+        given = dict(kwargs, on_epoch_begin=on_epoch_begin, on_epoch_end=on_epoch_end,
+                     on_train_begin=on_train_begin, on_train_end=on_train_end,
+                     on_train_batch_begin=on_train_batch_begin,
+                     on_train_batch_end=on_train_batch_end)
+        for hook, fn in given.items():
+            if fn is None:
+                continue
+            if not callable(fn):
+                raise TypeError(f"{hook} must be a function, got {type(fn).__name__}")
+            setattr(self, hook, self._wrap(fn, _LAMBDA_HOOKS[hook]))
+
+    @staticmethod
+    def _wrap(fn: Callable[..., Any], indexed: bool) -> Callable[..., None]:
+        if indexed:
+            def hook(index: int, logs: Optional[Dict[str, Any]] = None) -> None:
+                fn(index, logs if logs is not None else {})
+        else:
+            def hook(logs: Optional[Dict[str, Any]] = None) -> None:  # type: ignore[misc]
+                fn(logs if logs is not None else {})
+        return hook
