@@ -280,3 +280,33 @@ def test_against_keras(cls, kwargs, ref):
         want = float(keras.ops.convert_to_numpy(theirs(float(s))))
         np.testing.assert_allclose(ours(s), want, rtol=2e-6, atol=2e-8,  # keras: float32
                                    err_msg=f"step {s}")
+
+
+def test_fit_updates_with_the_scheduled_rate():
+    """The effect: fit with SGD(schedule) gives the weights of train_on_batch
+    steps made by hand with the NumPy transcription's rate of each step."""
+    from ccnn.layers import Dense
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((24, 5))
+    y = rng.integers(0, 3, 24)
+
+    def fresh(opt):
+        ccnn.utils.set_random_seed(1)
+        model = ccnn.models.Sequential([Dense(3, activation="softmax")])
+        model.compile(optimizer=opt, loss="sparse_categorical_crossentropy")
+        model.build((None, 5))
+        return model
+
+    sched = S.PolynomialDecay(0.5, decay_steps=5, end_learning_rate=0.01, power=2.0, cycle=True)
+    a = fresh(SGD(learning_rate=sched))
+    a.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+    b = fresh(SGD(learning_rate=0.5))
+    for k in range(12):
+        b.optimizer.learning_rate = float(polynomial_ref(np.float64(k), 0.5, 5, 0.01, 2.0, True))
+        lo = (k % 3) * 8
+        b.train_on_batch(x[lo:lo + 8], y[lo:lo + 8])
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-12, atol=1e-14)
+    c = fresh(SGD(learning_rate=0.5))
+    c.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
+    assert not np.allclose(a.get_weights()[0], c.get_weights()[0])
