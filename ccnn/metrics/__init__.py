@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Dict, Optional, Sequence, Type
 
+from .. import _serialization
 from .accuracy_metrics import (Accuracy, BinaryAccuracy, CategoricalAccuracy,
                                SparseCategoricalAccuracy, SparseTopKCategoricalAccuracy,
                                TopKCategoricalAccuracy, accuracy, binary_accuracy,
@@ -49,19 +50,13 @@ ALL_OBJECTS_DICT.update({"mse": MeanSquaredError, "MSE": MeanSquaredError,
 
 def serialize(metric: Metric) -> Dict[str, Any]:
     """{"class_name": ..., "config": metric.get_config()}."""
-    if not isinstance(metric, Metric):
-        raise TypeError(f"metric must be a ccnn.metrics.Metric, got {type(metric).__name__}")
-    return {"class_name": type(metric).__name__, "config": metric.get_config()}
+    return _serialization.serialize(metric, Metric, "metric")
 
 
 def deserialize(config: Dict[str, Any]) -> Metric:
     """The metric of a serialize() dict (Keras's extra keys are ignored)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise TypeError(f"config must be a dict with 'class_name' and 'config', got {config!r}")
-    cls = ALL_OBJECTS_DICT.get(config["class_name"])
-    if cls is None:
-        raise ValueError(f"Unknown metric class {config['class_name']!r}")
-    return cls.from_config(dict(config.get("config", {})))
+    metric: Metric = _serialization.deserialize(config, ALL_OBJECTS_DICT, "metric class")
+    return metric
 
 
 def get(identifier: Any) -> Any:

@@ -16,6 +16,8 @@ import math
 import numbers
 from typing import Any, Dict, List, Sequence, Type
 
+from .. import _serialization
+
 __all__ = ["LearningRateSchedule", "ExponentialDecay", "PiecewiseConstantDecay",
            "PolynomialDecay", "InverseTimeDecay", "CosineDecay", "serialize", "deserialize"]
 
@@ -71,30 +73,47 @@ def _step(step: Any) -> float:
     return _real(step, "step")
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """initial_learning_rate * decay_rate ** (step / decay_steps); with
-    staircase the exponent is floored (the rate drops every decay_steps)."""
+class _Decay(LearningRateSchedule):
+    """The arguments every decaying schedule has, checked once."""
 
-    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
-                 staircase: bool = False, name: str = "ExponentialDecay") -> None:
+    def __init__(self, initial_learning_rate: float, decay_steps: float, name: str) -> None:
         self.initial_learning_rate = initial_learning_rate
         _real(initial_learning_rate, "initial_learning_rate")
         self.decay_steps = _decay_steps(decay_steps)
+        self.name = _str(name, "name")
+
+
+class _StepRatioDecay(_Decay):
+    """ExponentialDecay's and InverseTimeDecay's arguments, and their
+    exponent p = step / decay_steps (floored with staircase)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool, name: str) -> None:
+        super().__init__(initial_learning_rate, decay_steps, name)
         self.decay_rate = decay_rate
         _real(decay_rate, "decay_rate")
         self.staircase = _bool(staircase, "staircase")
-        self.name = _str(name, "name")
 
-    def __call__(self, step: Any) -> float:
+    def _p(self, step: Any) -> float:
         p = _step(step) / float(self.decay_steps)
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate) * float(self.decay_rate) ** p
+        return math.floor(p) if self.staircase else p
 
     def get_config(self) -> Dict[str, Any]:
         return {"initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
                 "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_StepRatioDecay):
+    """initial_learning_rate * decay_rate ** (step / decay_steps); with
+    staircase the exponent is floored (the rate drops every decay_steps)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay") -> None:
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
+
+    def __call__(self, step: Any) -> float:
+        return float(self.initial_learning_rate) * float(self.decay_rate) ** self._p(step)
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -130,7 +149,7 @@ class PiecewiseConstantDecay(LearningRateSchedule):
         return {"boundaries": self.boundaries, "values": self.values, "name": self.name}
 
 
-class PolynomialDecay(LearningRateSchedule):
+class PolynomialDecay(_Decay):
     """(initial - end) * (1 - step / decay_steps) ** power + end, with step
     capped at decay_steps; with cycle, decay_steps is instead multiplied by
     ceil(step / decay_steps) (1 at step 0), restarting the decay."""
@@ -138,15 +157,12 @@ class PolynomialDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate: float, decay_steps: float,
                  end_learning_rate: float = 0.0001, power: float = 1.0, cycle: bool = False,
                  name: str = "PolynomialDecay") -> None:
-        self.initial_learning_rate = initial_learning_rate
-        _real(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _decay_steps(decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, name)
         self.end_learning_rate = end_learning_rate
         _real(end_learning_rate, "end_learning_rate")
         self.power = power
         _real(power, "power")
         self.cycle = _bool(cycle, "cycle")
-        self.name = _str(name, "name")
 
     def __call__(self, step: Any) -> float:
         s = _step(step)
@@ -164,33 +180,19 @@ class PolynomialDecay(LearningRateSchedule):
                 "power": self.power, "cycle": self.cycle, "name": self.name}
 
 
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_StepRatioDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps); with
     staircase the ratio step / decay_steps is floored."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: float, decay_rate: float,
                  staircase: bool = False, name: str = "InverseTimeDecay") -> None:
-        self.initial_learning_rate = initial_learning_rate
-        _real(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _decay_steps(decay_steps)
-        self.decay_rate = decay_rate
-        _real(decay_rate, "decay_rate")
-        self.staircase = _bool(staircase, "staircase")
-        self.name = _str(name, "name")
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step: Any) -> float:
-        p = _step(step) / float(self.decay_steps)
-        if self.staircase:
-            p = math.floor(p)
-        return float(self.initial_learning_rate) / (1.0 + float(self.decay_rate) * p)
-
-    def get_config(self) -> Dict[str, Any]:
-        return {"initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
+        return float(self.initial_learning_rate) / (1.0 + float(self.decay_rate) * self._p(step))
 
 
-class CosineDecay(LearningRateSchedule):
+class CosineDecay(_Decay):
     """Cosine decay (Loshchilov & Hutter's SGDR without restarts), with an
     optional linear warm-up.
 
@@ -204,12 +206,9 @@ class CosineDecay(LearningRateSchedule):
     def __init__(self, initial_learning_rate: float, decay_steps: float, alpha: float = 0.0,
                  name: str = "CosineDecay", warmup_target: Any = None,
                  warmup_steps: float = 0) -> None:
-        self.initial_learning_rate = initial_learning_rate
-        _real(initial_learning_rate, "initial_learning_rate")
-        self.decay_steps = _decay_steps(decay_steps)
+        super().__init__(initial_learning_rate, decay_steps, name)
         self.alpha = alpha
         _real(alpha, "alpha")
-        self.name = _str(name, "name")
         self.warmup_steps = warmup_steps
         if _real(warmup_steps, "warmup_steps") < 0:
             raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
@@ -246,18 +245,11 @@ _SCHEDULES: Dict[str, Type[LearningRateSchedule]] = {
 
 def serialize(schedule: LearningRateSchedule) -> Dict[str, Any]:
     """{"class_name": ..., "config": schedule.get_config()}."""
-    if not isinstance(schedule, LearningRateSchedule):
-        raise TypeError(f"schedule must be a LearningRateSchedule, got "
-                        f"{type(schedule).__name__}")
-    return {"class_name": type(schedule).__name__, "config": schedule.get_config()}
+    return _serialization.serialize(schedule, LearningRateSchedule, "schedule")
 
 
 def deserialize(config: Dict[str, Any]) -> LearningRateSchedule:
     """The schedule of a serialize() dict (or of Keras's serialized form)."""
-    if not isinstance(config, dict) or "class_name" not in config:
-        raise TypeError(f"config must be a dict with 'class_name' and 'config', got {config!r}")
-    cls = _SCHEDULES.get(config["class_name"])
-    if cls is None:
-        raise ValueError(f"Unknown learning rate schedule {config['class_name']!r}; ccnn has "
-                         f"{sorted(_SCHEDULES)}")
-    return cls.from_config(dict(config.get("config", {})))
+    schedule: LearningRateSchedule = _serialization.deserialize(config, _SCHEDULES,
+                                                                "learning rate schedule")
+    return schedule
