@@ -49,11 +49,11 @@ from ._config import get_num_threads, set_num_threads, show_config
 from . import functional
 
 if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checkers
-    from . import callbacks, datasets, kernels, layers, losses, models, optimizers, utils
+    from . import callbacks, datasets, kernels, layers, losses, metrics, models, optimizers, utils
     from .models import Sequential
 
-_SUBMODULES = ("callbacks", "datasets", "kernels", "layers", "losses", "models", "optimizers",
-               "utils")
+_SUBMODULES = ("callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
+               "optimizers", "utils")
 _LAZY_NAMES = {"Sequential": "models"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",
