@@ -510,6 +510,7 @@ class CSVLogger(Callback):
         self.append = bool(append)
         self.keys: Optional[List[str]] = None
         self._text = ""
+        self._header = True
 
     def on_train_begin(self, logs: Optional[Dict[str, Any]] = None) -> None:
         self._text = ""

@@ -336,3 +336,9 @@ def test_csv_logger_matches_keras_byte_for_byte(tmp_path):
                 cb.on_epoch_end(epoch, dict(logs))
             cb.on_train_end()
         assert (tmp_path / "ccnn.csv").read_bytes() == (tmp_path / "keras.csv").read_bytes()
+
+
+def test_csv_logger_used_without_on_train_begin(tmp_path):
+    cb = CSVLogger(tmp_path / "log.csv")
+    cb.on_epoch_end(0, {"loss": 0.5})
+    assert read_rows(tmp_path / "log.csv") == [["epoch", "loss", "val_loss"], ["0", "0.5", "NA"]]
