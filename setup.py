@@ -1,19 +1,28 @@
-"""Build ccnn's C kernels (csrc/*.c) and their Cython bindings (csrc/_*.pyx).
+"""Build ccnn's C kernels (csrc/kernels/*.c) and their Cython bindings (csrc/bindings/_*.pyx).
 
-Each csrc/_NAME.pyx becomes the extension module ccnn._NAME, linked with
-csrc/NAME.c when that file exists.  OpenMP and GCC's target_clones (runtime
-SIMD dispatch) are probed by compiling a tiny program, as scikit-learn does;
-without them the build is serial / baseline-only, with a warning.
+csrc/bindings/_kernels.pyx becomes ccnn.kernels, the one extension module
+that links the C kernels: every csrc/kernels/*.c is compiled into it, once.
+It exports each kernel as a C-API capsule (`from ccnn.kernels cimport ...`,
+ccnn/kernels.pxd) and as an entry of a C function table (kernels_capi.h).
+Every other csrc/bindings/_NAME.pyx becomes ccnn._NAME, a thin binding that
+reaches the kernels through those capsules, the way other packages do -- it
+links no kernel.  OpenMP and GCC's target_clones (runtime SIMD dispatch) are
+probed by compiling a tiny program, as scikit-learn does; without them the
+build is serial / baseline-only, with a warning.
 
-csrc/_kernels.pyx is the exception: it becomes ccnn.kernels, the public
-module whose C-API capsules other packages' Cython and C code call (see
-csrc/kernels.pxd and csrc/kernels_capi.h), linked with every kernel.  Before
-anything is built, the public headers and csrc/kernels.pxd are copied into
-ccnn/include/ccnn/ (the directory ccnn.get_include() returns), so csrc/ stays
-the single source of both and every install -- wheel, sdist build, editable,
-build_ext --inplace -- ships the same files.
+Before anything is built, csrc/generate.py writes the files that repeat the
+kernel signatures from the one list csrc/signatures.txt (kernels.pxd,
+kernels_fused.pxd and kernels_capi.h under ccnn/include/ccnn/, and
+csrc/bindings/_kernels_table.pxi), and the public headers are copied from
+csrc/kernels/ into ccnn/include/ccnn/ (the directory ccnn.get_include()
+returns), so every install -- wheel, sdist build, editable, build_ext
+--inplace -- ships the same files.
+
+Release builds carry no debug information: -g0 comes after the compiler
+flags Python (and pip) pass, which include -g.
 
 Environment switches:
+  CCNN_DEBUG=1          keep debug information (no -g0)
   CCNN_CYTHON_DEBUG=1   bounds checks and wraparound back on in the bindings
   CCNN_DISABLE_OPENMP=1 build without OpenMP
   CCNN_EXTRA_CFLAGS     extra compiler flags (e.g. sanitizers); also linked
@@ -87,28 +96,33 @@ if _target_clones_ok():
 else:
     warnings.warn("ccnn: no target_clones support; SIMD kernels use the baseline instruction set only")
 extra = os.environ.get("CCNN_EXTRA_CFLAGS", "").split()
-cflags = ["-O3", "-std=c11", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd"] + omp + extra
-ldflags = omp + extra
+nodebug = [] if os.environ.get("CCNN_DEBUG") else ["-g0"]
+cflags = ["-O3", "-std=c11", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd"] + omp + nodebug + extra
+ldflags = omp + nodebug + extra
 
-# Public headers and Cython declarations, installed under ccnn.get_include()/ccnn/:
-# ccnn.h (every public kernel header), kernels_capi.h (the C function table)
-# and whatever they include from csrc/; gemm.h and kernels_common.h stay private.
-PUBLIC_PXDS = ["kernels.pxd"]
+KERNELS = os.path.join("csrc", "kernels")     # the C kernels and their headers
+BINDINGS = os.path.join("csrc", "bindings")   # the Cython bindings
 INCLUDE_DIR = os.path.join(HERE, "ccnn", "include")
 
+sys.path.insert(0, os.path.join(HERE, "csrc"))
+import generate  # noqa: E402  (csrc/generate.py)
 
-def _public_headers(roots=("ccnn.h", "kernels_capi.h")):
-    """The roots and every csrc/ header they include, transitively."""
+GENERATED = [os.path.relpath(p, HERE) for p in generate.write_all(HERE)]
+
+
+def _public_headers(roots=("ccnn.h",)):
+    """The roots and every csrc/kernels/ header they include, transitively
+    (gemm.h and kernels_common.h stay private)."""
     found, todo = [], list(roots)
     while todo:
         name = todo.pop()
         if name in found:
             continue
         found.append(name)
-        with open(os.path.join(HERE, "csrc", name)) as f:
+        with open(os.path.join(HERE, KERNELS, name)) as f:
             for line in f:
                 m = re.match(r'\s*#\s*include\s+"([^"]+)"', line)
-                if m and os.path.exists(os.path.join(HERE, "csrc", m.group(1))):
+                if m and os.path.exists(os.path.join(HERE, KERNELS, m.group(1))):
                     todo.append(m.group(1))
     return sorted(found)
 
@@ -117,13 +131,14 @@ PUBLIC_HEADERS = _public_headers()
 
 
 def _sync_public_files():
-    """Copy the public headers and .pxd files from csrc/ to ccnn/include/ccnn/
-    (only those that changed, so that timestamps -- and rebuilds -- stay put),
-    and remove anything else there."""
+    """Copy the public headers from csrc/kernels/ to ccnn/include/ccnn/ (only
+    those that changed, so that timestamps -- and rebuilds -- stay put), beside
+    the generated kernels.pxd, kernels_fused.pxd and kernels_capi.h, and
+    remove anything else there."""
     dest = os.path.join(INCLUDE_DIR, "ccnn")
     os.makedirs(dest, exist_ok=True)
-    for name in PUBLIC_HEADERS + PUBLIC_PXDS:
-        src, dst = os.path.join(HERE, "csrc", name), os.path.join(dest, name)
+    for name in PUBLIC_HEADERS:
+        src, dst = os.path.join(HERE, KERNELS, name), os.path.join(dest, name)
         with open(src, "rb") as f:
             data = f.read()
         if os.path.exists(dst):
@@ -131,37 +146,24 @@ def _sync_public_files():
                 if f.read() == data:
                     continue
         shutil.copyfile(src, dst)
+    keep = set(PUBLIC_HEADERS) | {os.path.basename(p) for p in GENERATED}
     for name in os.listdir(dest):  # a header that is no longer public
-        if name not in PUBLIC_HEADERS + PUBLIC_PXDS:
+        if name not in keep:
             os.remove(os.path.join(dest, name))
 
 
 _sync_public_files()
 
-# C files a binding needs besides csrc/NAME.c
-EXTRA_SOURCES = {"conv2d": ["gemm.c", "pool.c"], "dense": ["gemm.c"]}
-# csrc/_kernels.pyx -> ccnn.kernels (public), linked with every kernel: every
-# csrc/*.c but the C that Cython writes (csrc/_*.c)
-KERNEL_SOURCES = sorted(os.path.basename(f) for f in glob.glob(os.path.join("csrc", "*.c"))
-                        if not os.path.basename(f).startswith("_"))
-
-HEADERS = sorted(glob.glob(os.path.join("csrc", "*.h")))
+# ccnn.kernels links every kernel: csrc/kernels/*.c
+KERNEL_SOURCES = sorted(glob.glob(os.path.join(KERNELS, "*.c")))
+HEADERS = sorted(glob.glob(os.path.join(KERNELS, "*.h")))
 extensions = []
-for pyx in sorted(glob.glob(os.path.join("csrc", "_*.pyx"))):
+for pyx in sorted(glob.glob(os.path.join(BINDINGS, "_*.pyx"))):
     name = os.path.basename(pyx)[1:-4]
-    sources = [pyx]
-    if name == "kernels":
-        module = "ccnn.kernels"
-        sources += [os.path.join("csrc", f) for f in KERNEL_SOURCES]
-    else:
-        module = "ccnn._" + name
-        c_file = os.path.join("csrc", name + ".c")
-        if os.path.exists(c_file):
-            sources.append(c_file)
-        sources += [os.path.join("csrc", f) for f in EXTRA_SOURCES.get(name, [])]
+    module = "ccnn.kernels" if name == "kernels" else "ccnn._" + name
     extensions.append(Extension(
-        module, sources,
-        include_dirs=[os.path.join(HERE, "csrc"), INCLUDE_DIR, np.get_include()],
+        module, [pyx] + (KERNEL_SOURCES if name == "kernels" else []),
+        include_dirs=[os.path.join(HERE, KERNELS), INCLUDE_DIR, np.get_include()],
         depends=HEADERS,  # a changed header rebuilds the extensions
         define_macros=macros, extra_compile_args=cflags, extra_link_args=ldflags,
     ))
@@ -191,5 +193,5 @@ class BuildExt(build_ext):
 setup(
     cmdclass={"build_ext": BuildExt},
     ext_modules=cythonize(extensions, compiler_directives=directives,
-                          include_path=["csrc", os.path.join("ccnn", "include")]),
+                          include_path=[BINDINGS, os.path.join("ccnn", "include")]),
 )

@@ -32,24 +32,22 @@ step() { echo "== sanitize [$(( $(date +%s) - START ))s]: $*"; }
 step "copy the source tree to $WORK/src"
 mkdir "$WORK/src"
 if git -C "$REPO" rev-parse --is-inside-work-tree > /dev/null 2>&1; then
-    # tracked and new files, not ignored ones (build/, *.so, generated csrc/_*.c ...);
+    # tracked and new files, not ignored ones (build/, *.so, generated csrc/bindings/_*.c ...);
     # skip tracked files deleted in the working tree
     git -C "$REPO" ls-files -z --cached --others --exclude-standard \
         | while IFS= read -r -d '' f; do [[ -e "$f" ]] && printf '%s\0' "$f"; done \
         | tar --null -T - -cf - | tar -xf - -C "$WORK/src"
 else
     tar --exclude=./build --exclude='*.so' --exclude=./.git -cf - . | tar -xf - -C "$WORK/src"
-    rm -f "$WORK"/src/csrc/_*.c
+    rm -f "$WORK"/src/csrc/bindings/_*.c
 fi
-# ccnn.kernels (the C-API module for other packages) recompiles every kernel and
-# none of the tests below imports it: leave it out of this build
-rm -f "$WORK/src/csrc/_kernels.pyx"
 
 step "build with ASan + UBSan"
 export CCNN_EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
 (cd "$WORK/src" && "$PYTHON" setup.py build_ext --inplace -j 2) > "$WORK/build.log" 2>&1 \
     || { tail -50 "$WORK/build.log"; exit 1; }
-if ! ldd "$WORK"/src/ccnn/_conv2d*.so | grep -q libasan; then
+# the kernels live in ccnn.kernels (the bindings reach them through its capsules)
+if ! ldd "$WORK"/src/ccnn/kernels*.so | grep -q libasan; then
     echo "the extensions were not linked with libasan"; exit 1
 fi
 

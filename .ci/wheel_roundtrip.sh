@@ -3,7 +3,7 @@
 #
 #   1. python -m build --sdist               (from this checkout)
 #   2. unpack the sdist, build a wheel from it (isolated build: the sdist alone
-#      must be enough -- csrc/, the .pyx/.pxd files, the headers)
+#      must be enough -- csrc/: the kernels, the bindings, the signature list)
 #   3. check the wheel carries the stubs, py.typed, the headers and the .pxd
 #   4. a fresh venv: install the wheel with its test extra
 #   5. copy tests/ and examples/ to a scratch directory, where no source ccnn/
@@ -39,9 +39,11 @@ step "wheel contents"
 "$PYTHON" - "$WHEEL" "$SRC" <<'EOF'
 import glob, os, sys, zipfile
 names = set(zipfile.ZipFile(sys.argv[1]).namelist())
-# one extension module (and stub) per binding in the sdist's csrc/_*.pyx
-bindings = sorted(os.path.basename(p)[1:-4] for p in glob.glob(os.path.join(sys.argv[2], "csrc", "_*.pyx")))
-need = ["ccnn/py.typed", "ccnn/include/ccnn/kernels.pxd", "ccnn/include/ccnn/ccnn.h",
+# one extension module (and stub) per binding in the sdist's csrc/bindings/_*.pyx
+bindings = sorted(os.path.basename(p)[1:-4]
+                  for p in glob.glob(os.path.join(sys.argv[2], "csrc", "bindings", "_*.pyx")))
+need = ["ccnn/py.typed", "ccnn/include/ccnn/kernels.pxd", "ccnn/include/ccnn/kernels_fused.pxd",
+        "ccnn/include/ccnn/ccnn.h",
         "ccnn/include/ccnn/kernels_capi.h", "ccnn/include/ccnn/conv2d.h", "ccnn/include/ccnn/dense.h",
         "ccnn/include/ccnn/layout.h", "ccnn/kernels.pyi", "ccnn/_layout.pyi",
         "ccnn/layers/__init__.py", "ccnn/layers/fused.py", "ccnn/models/__init__.py",

@@ -1,4 +1,4 @@
-"""ccnn._activation -- thin binding over csrc/activation.c (csrc/_activation.pyx).
+"""ccnn._activation -- thin binding over csrc/kernels/activation.c (csrc/bindings/_activation.pyx).
 Flat (1-D) C-contiguous arrays."""
 import numpy as np
 from typing import Tuple

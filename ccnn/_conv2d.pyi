@@ -1,4 +1,4 @@
-"""ccnn._conv2d -- thin binding over csrc/conv2d.c (csrc/_conv2d.pyx).
+"""ccnn._conv2d -- thin binding over the conv2d kernels (csrc/bindings/_conv2d.pyx).
 
 Arrays are C-contiguous and all float32 or all float64 (fused types);
 ccnn.functional validates them first.  pads = (top, bottom, left, right).
@@ -23,6 +23,9 @@ def algo_for(xshape: Tuple[int, ...], wshape: Tuple[int, ...], stride: _Pair, di
 def winograd_eligible(xshape: Tuple[int, ...], wshape: Tuple[int, ...], stride: _Pair,
                       dilation: _Pair, pads: _Pads, pass_: Literal["forward", "data"] = ...,
                       forced: bool = ...) -> bool: ...
+def workspace_bytes(xshape: Tuple[int, ...], wshape: Tuple[int, ...], stride: _Pair,
+                    dilation: _Pair, pads: _Pads, itemsize: int, backward: bool,
+                    nthreads: int) -> int: ...
 def gemm_kernel_name() -> str: ...
 def conv2d_forward(x: NDArray[_Float], weight: NDArray[_Float], bias: Optional[NDArray[_Float]],
                    stride: _Pair, dilation: _Pair, pads: _Pads, nthreads: int,

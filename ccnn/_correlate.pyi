@@ -1,4 +1,4 @@
-"""ccnn._correlate -- thin binding over csrc/correlate.c (csrc/_correlate.pyx)."""
+"""ccnn._correlate -- thin binding over csrc/kernels/correlate.c (csrc/bindings/_correlate.pyx)."""
 from typing import Tuple
 
 import numpy as np

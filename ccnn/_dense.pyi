@@ -1,4 +1,4 @@
-"""ccnn._dense -- thin binding over csrc/dense.c (csrc/_dense.pyx).
+"""ccnn._dense -- thin binding over csrc/kernels/dense.c (csrc/bindings/_dense.pyx).
 2-D C-contiguous arrays, all float32 or all float64."""
 from typing import Optional, Tuple
 

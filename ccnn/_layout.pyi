@@ -1,4 +1,4 @@
-"""ccnn._layout -- thin binding over csrc/layout.c (csrc/_layout.pyx)."""
+"""ccnn._layout -- thin binding over csrc/kernels/layout.c (csrc/bindings/_layout.pyx)."""
 import numpy as np
 
 from numpy.typing import NDArray

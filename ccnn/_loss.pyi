@@ -1,4 +1,4 @@
-"""ccnn._loss -- thin binding over csrc/loss.c (csrc/_loss.pyx).  2-D (n, classes)
+"""ccnn._loss -- thin binding over csrc/kernels/loss.c (csrc/bindings/_loss.pyx).  2-D (n, classes)
 C-contiguous arrays of one dtype; labels int64 in [0, classes)."""
 from typing import Tuple
 

@@ -1,4 +1,4 @@
-"""ccnn._optim -- thin binding over csrc/optim.c (csrc/_optim.pyx).  Flat arrays of
+"""ccnn._optim -- thin binding over csrc/kernels/optim.c (csrc/bindings/_optim.pyx).  Flat arrays of
 one dtype and length; param and state are updated in place."""
 from typing import List, Optional
 

@@ -1,4 +1,4 @@
-"""ccnn._pool -- thin binding over csrc/pool.c (csrc/_pool.pyx)."""
+"""ccnn._pool -- thin binding over csrc/kernels/pool.c (csrc/bindings/_pool.pyx)."""
 from typing import Literal, Optional, Tuple, overload
 
 import numpy as np

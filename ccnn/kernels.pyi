@@ -1,5 +1,5 @@
 """ccnn.kernels -- ccnn's C kernels for other packages' Cython and C code
-(csrc/_kernels.pyx).  It has no Python-level functions: Cython code cimports
+(csrc/bindings/_kernels.pyx).  It has no Python-level functions: Cython code cimports
 the kernels (ccnn/kernels.pxd under ccnn.get_include()), C code fetches the
 function table _C_API (ccnn/kernels_capi.h)."""
 from typing import Dict

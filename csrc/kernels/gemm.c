@@ -530,6 +530,11 @@ static void pack_b_trans_avx2_f32(float *restrict bp, const float *src, int64_t 
 #undef NR
 #undef NC
 
+size_t ccnn_gemm_workspace_bytes(size_t itemsize)
+{
+    return itemsize == sizeof(float) ? gemm_workspace_bytes_f32() : gemm_workspace_bytes_f64();
+}
+
 #else /* ---- typed bodies: REAL, SUF, MR x NR tiles ------------------------- */
 
 /* c (mr x nr, ldc) (+)= a_packed (kc x MR) * b_packed (kc x NR): portable kernel
@@ -746,6 +751,13 @@ static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b, int64_t p
     }
 }
 
+/* The bytes ccnn_gemm_* takes from its CCNN_WS_GEMM workspace: the packed
+ * MC x KC block of A and KC x NC panel of B, and the index scratch. */
+static size_t SUF(gemm_workspace_bytes)(void)
+{
+    return sizeof(REAL) * (size_t)(MC * KC + KC * NC) + sizeof(SUF(gemm_scratch));
+}
+
 int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                    const ccnn_gemm_operand *b, REAL *c, int64_t ldc, int overwrite,
                    const REAL *bias)
@@ -758,7 +770,7 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
         return CCNN_OK;
     }
     const size_t panels = sizeof(REAL) * (size_t)(MC * KC + KC * NC);
-    char *ws = (char *)ccnn_workspace(CCNN_WS_GEMM, panels + sizeof(SUF(gemm_scratch)));
+    char *ws = (char *)ccnn_workspace(CCNN_WS_GEMM, SUF(gemm_workspace_bytes)());
     if (!ws) return CCNN_ENOMEM;
     REAL *ap = (REAL *)(void *)ws, *bp = ap + MC * KC;
     SUF(gemm_scratch) *sc = (SUF(gemm_scratch) *)(void *)(ws + panels);

@@ -1,7 +1,8 @@
-"""ccnn._correlate -- thin binding over csrc/correlate.c."""
+"""ccnn._correlate -- thin binding over csrc/kernels/correlate.c."""
 import numpy as np
 from cython cimport floating
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 def correlate2d(const floating[:, ::1] a, const floating[:, ::1] v, tuple out_shape,
@@ -18,8 +19,5 @@ def correlate2d(const floating[:, ::1] a, const floating[:, ::1] v, tuple out_sh
     out = np.empty((d.ho, d.wo), dtype=np.float32 if floating is float else np.float64)
     cdef floating[:, ::1] o = out
     with nogil:
-        if floating is float:
-            ccnn_correlate2d_f32(&o[0, 0], &a[0, 0], &v[0, 0], &d, nthreads)
-        else:
-            ccnn_correlate2d_f64(&o[0, 0], &a[0, 0], &v[0, 0], &d, nthreads)
+        ck.correlate2d(&o[0, 0], &a[0, 0], &v[0, 0], &d, nthreads)
     return out

@@ -196,6 +196,92 @@ int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d)
     return gemm_data_as_forward(d, &f) && ccnn_conv2d_winograd_eligible(&f);
 }
 
+/* Tiles per block: the per-thread V (16, c, tb) and M (16, k, tb) together
+ * within CCNN_WINO_BLOCK_BYTES, the blocks of one image of equal size, a
+ * multiple of 16 (the GEMM micro-tile's width).  Shape only.  Measured on
+ * the benchmark shapes (Zen 3: 512 KB L2, 32 MB L3): larger blocks win,
+ * whole images of the "mid" shape (1.2 MB) included, over blocks within L2
+ * (each of the 16 GEMMs repacks its k x c operand, and the transforms'
+ * loops get longer); CCNN_WINO_BLOCK_BYTES in the environment overrides
+ * the budget (a tuning and test aid). */
+static int64_t wino_tile_block(int64_t C, int64_t K, int64_t T, int64_t itemsize)
+{
+    int64_t budget = CCNN_WINO_BLOCK_BYTES;
+    const char *env = getenv("CCNN_WINO_BLOCK_BYTES");
+    if (env && atol(env) > 0) budget = atol(env);
+    int64_t tb = budget / (16 * (C + K) * itemsize);
+    if (tb < 16) tb = 16;
+    const int64_t nblocks = (T + tb - 1) / tb;
+    tb = ((T + nblocks - 1) / nblocks + 15) / 16 * 16;
+    return tb < T ? tb : T;
+}
+
+/* Images per Winograd group (see forward_winograd): enough tiles (T per
+ * image) for long GEMMs, leaving at least 4 groups to share out.  Shape only. */
+static int64_t wino_group(int64_t N, int64_t T)
+{
+    int64_t g = (CCNN_WINO_MIN_TILES + T - 1) / T;
+    if (g > N / 4) g = N / 4;
+    return g < 1 ? 1 : g;
+}
+
+/* The scratch bytes the auto kernels take for d (kernels_common.h / gemm.h
+ * workspaces), with elements of itemsize bytes on nthreads threads: the
+ * forward, or with `backward` the input and weight gradients.  Per thread,
+ * the direct kernels' zero-framed image (c x hp x wp, rows widened to a
+ * vector multiple) or the gemm kernels' packing panels and framed image and,
+ * backward, column buffer (crs x pq) or framed grad_out; once, the
+ * weight-gradient partials (or dW^T and the flipped weight); for Winograd
+ * F(2x2, 3x3) per thread a tile block of V and M and a group of framed
+ * images, once the transformed filters.  An upper bound of what the
+ * algorithms ccnn_conv2d_algo picks for d use; INT64_MAX when it does not fit
+ * in an int64_t. */
+int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int64_t itemsize,
+                                    int nthreads)
+{
+    /* in double: an estimate, and sums of products that may pass 2**63 */
+    const double n = (double)d->n, c = (double)d->c, h = (double)d->h, w = (double)d->w;
+    const double k = (double)d->k, p = (double)d->p, q = (double)d->q, isz = (double)itemsize;
+    const double crs = c * (double)(d->r * d->s);
+    const double nt = d->n < 1 ? 1 : (double)(nthreads < d->n ? (nthreads < 1 ? 1 : nthreads) : d->n);
+    const double span_h = (double)((d->r - 1) * d->dil_h), span_w = (double)((d->s - 1) * d->dil_w);
+    const double hp = (p - 1) * (double)d->stride_h + span_h + 1;
+    const double wp = (q - 1) * (double)d->stride_w + span_w + 1;
+    double direct = nt * c * hp * (wp + 16) * isz;
+    double gemm = nt * ((double)ccnn_gemm_workspace_bytes((size_t)itemsize) + (c * hp * wp + 64) * isz);
+    if (backward) {
+        /* direct: rows of dy widened to a vector multiple, partial sums, the
+         * flipped-weight forward's frame of dy (k channels); gemm: col2im's
+         * column buffer or the flipped forward's framed dy, dW^T, flipped weight */
+        direct += nt * (k * p * (q + 16) * isz + crs * 8) + (n < 16 ? n : 16) * k * crs * 8;
+        if (d->stride_h == 1 && d->stride_w == 1 && span_h <= h + 16 && span_w <= w + 16)
+            direct += nt * k * (h + 2 * span_h + 1) * (w + 2 * span_w + 17) * isz;
+        const double framed = k * (h + span_h) * (w + span_w) + 64;
+        gemm += nt * (crs * p * q > framed ? crs * p * q : framed) * isz + 2 * crs * k * isz;
+    }
+    if (ccnn_conv2d_winograd_supported(d)) {
+        /* the forward's tiles, or the flipped forward's (h x w output) backward */
+        const int64_t th = ((d->p > d->h ? d->p : d->h) + 1) / 2;
+        const int64_t tw = ((d->q > d->w ? d->q : d->w) + 1) / 2;
+        const int64_t g = wino_group(d->n, th * tw);
+        const int64_t tb = wino_tile_block(d->c, d->k, g * th * tw, itemsize);
+        const double framed = (double)g * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2);
+        gemm += nt * (16 * (c + k) * (double)tb + framed) * isz + 16 * k * c * isz;
+    }
+    /* the algorithms the auto kernels pick for the passes that run */
+    int uses_gemm = ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM;
+    int uses_direct = !uses_gemm;
+    if (backward) {
+        const int data = ccnn_conv2d_algo(d, CCNN_PASS_DATA), wgt = ccnn_conv2d_algo(d, CCNN_PASS_WEIGHT);
+        uses_gemm = data == CCNN_CONV_GEMM || wgt == CCNN_CONV_GEMM;
+        uses_direct = data == CCNN_CONV_DIRECT || wgt == CCNN_CONV_DIRECT;
+    }
+    double bytes = 0;
+    if (uses_direct && direct > bytes) bytes = direct;
+    if (uses_gemm && gemm > bytes) bytes = gemm;
+    return bytes >= 9.2e18 ? INT64_MAX : (int64_t)bytes;
+}
+
 #define REAL float
 #define SUF(name) name##_f32
 #include "conv2d.c"
@@ -1022,26 +1108,6 @@ static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REA
     }
 }
 
-/* Tiles per block: the per-thread V (16, c, tb) and M (16, k, tb) together
- * within CCNN_WINO_BLOCK_BYTES, the blocks of one image of equal size, a
- * multiple of 16 (the GEMM micro-tile's width).  Shape only.  Measured on
- * the benchmark shapes (Zen 3: 512 KB L2, 32 MB L3): larger blocks win,
- * whole images of the "mid" shape (1.2 MB) included, over blocks within L2
- * (each of the 16 GEMMs repacks its k x c operand, and the transforms'
- * loops get longer); CCNN_WINO_BLOCK_BYTES in the environment overrides
- * the budget (a tuning and test aid). */
-static int64_t SUF(wino_tile_block)(int64_t C, int64_t K, int64_t T)
-{
-    int64_t budget = CCNN_WINO_BLOCK_BYTES;
-    const char *env = getenv("CCNN_WINO_BLOCK_BYTES");
-    if (env && atol(env) > 0) budget = atol(env);
-    int64_t tb = budget / (16 * (C + K) * (int64_t)sizeof(REAL));
-    if (tb < 16) tb = 16;
-    const int64_t nblocks = (T + tb - 1) / tb;
-    tb = ((T + nblocks - 1) / nblocks + 15) / 16 * 16;
-    return tb < T ? tb : T;
-}
-
 /* The Winograd forward (see above), d supported (ccnn_conv2d_winograd_supported)
  * and weight finite (the caller checks: flip_weight, ccnn_finite).
  * out (n, k, p, q); inp (n, c, h, w); weight (k, c, 3, 3); bias (k) or NULL.
@@ -1062,11 +1128,9 @@ static int SUF(forward_winograd)(REAL *out, const REAL *inp, const REAL *weight,
     const int64_t hp2 = 2 * th + 2, wp2 = 2 * tw + 2;   /* frame the tiles reach */
     int64_t hp, wp;                                     /* the GEMM fallback's frame */
     SUF(padded_extent)(d, &hp, &wp);
-    int64_t g = (CCNN_WINO_MIN_TILES + T - 1) / T;      /* images per group, */
-    if (g > N / 4) g = N / 4;                           /* leaving >= 4 groups to share out */
-    if (g < 1) g = 1;
+    const int64_t g = wino_group(N, T);                 /* images per group */
     const int64_t ngroups = (N + g - 1) / g;
-    const int64_t TB = SUF(wino_tile_block)(C, K, g * T);
+    const int64_t TB = wino_tile_block(C, K, g * T, (int64_t)sizeof(REAL));
     const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * 9);
     int err = CCNN_OK;
     (void)nt;

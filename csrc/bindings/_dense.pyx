@@ -1,16 +1,17 @@
-"""ccnn._dense -- thin binding over csrc/dense.c (fully connected layer).
+"""ccnn._dense -- thin binding over csrc/kernels/dense.c (fully connected layer).
 
 Arguments arrive validated, 2-D, C-contiguous and of one dtype (ccnn.functional
 does that); this layer only allocates outputs and releases the GIL.
 """
 import numpy as np
 from cython cimport floating
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 cdef ccnn_dense_dims make_dims(Py_ssize_t n, Py_ssize_t fan_in, Py_ssize_t units) except *:
     cdef ccnn_dense_dims d
-    if ccnn_dense_dims_init(&d, n, fan_in, units) != CCNN_OK:
+    if dense_dims_init(&d, n, fan_in, units) != CCNN_OK:
         raise ValueError(f"invalid dense geometry ({n}, {fan_in}) x ({fan_in}, {units})")
     return d
 
@@ -34,10 +35,7 @@ def dense_forward(const floating[:, ::1] x, const floating[:, ::1] weight, bias,
         return out
     cdef int err
     with nogil:
-        if floating is float:
-            err = ccnn_dense_forward_f32(&y[0, 0], &x[0, 0], &weight[0, 0], bptr, &d, relu, nthreads)
-        else:
-            err = ccnn_dense_forward_f64(&y[0, 0], &x[0, 0], &weight[0, 0], bptr, &d, relu, nthreads)
+        err = ck.dense_forward(&y[0, 0], &x[0, 0], &weight[0, 0], bptr, &d, relu, nthreads)
     if err != CCNN_OK:
         raise MemoryError("dense: could not allocate its workspace")
     return out
@@ -80,12 +78,8 @@ def dense_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     cdef const floating *x_p = &x[0, 0] if d.n else NULL
     cdef int err
     with nogil:
-        if floating is float:
-            err = ccnn_dense_backward_f32(dx_p, &dw_v[0, 0], db_p, dout_p, y_p, x_p,
-                                          &weight[0, 0], &d, nthreads)
-        else:
-            err = ccnn_dense_backward_f64(dx_p, &dw_v[0, 0], db_p, dout_p, y_p, x_p,
-                                          &weight[0, 0], &d, nthreads)
+        err = ck.dense_backward(dx_p, &dw_v[0, 0], db_p, dout_p, y_p, x_p,
+                             &weight[0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("dense_backward: could not allocate its workspace")
     return dx, dw, db

@@ -1,7 +1,8 @@
-"""ccnn._layout -- thin binding over csrc/layout.c (NCHW <-> NHWC moves)."""
+"""ccnn._layout -- thin binding over csrc/kernels/layout.c (NCHW <-> NHWC moves)."""
 import numpy as np
 from cython cimport floating
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 def transpose_batched(const floating[:, :, ::1] x, int nthreads):
@@ -12,8 +13,5 @@ def transpose_batched(const floating[:, :, ::1] x, int nthreads):
     if n == 0 or a == 0 or b == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_transpose_batched_f32(&y[0, 0, 0], &x[0, 0, 0], n, a, b, nthreads)
-        else:
-            ccnn_transpose_batched_f64(&y[0, 0, 0], &x[0, 0, 0], n, a, b, nthreads)
+        ck.transpose_batched(&y[0, 0, 0], &x[0, 0, 0], n, a, b, nthreads)
     return out

@@ -32,6 +32,13 @@ void ccnn_correlate2d_f32(float *out, const float *a, const float *v,
                           const ccnn_correlate_dims *d, int nthreads);
 void ccnn_correlate2d_f64(double *out, const double *a, const double *v,
                           const ccnn_correlate_dims *d, int nthreads);
+/* The same with d checked first: CCNN_EBADARG, writing nothing, when a size
+ * is < 1 or the window does not lie inside the full correlation; else CCNN_OK
+ * (the entry correlate2d_* of ccnn.kernels and of kernels_capi.h's table). */
+int ccnn_correlate2d_checked_f32(float *out, const float *a, const float *v,
+                                 const ccnn_correlate_dims *d, int nthreads);
+int ccnn_correlate2d_checked_f64(double *out, const double *a, const double *v,
+                                 const ccnn_correlate_dims *d, int nthreads);
 
 #ifdef __cplusplus
 }

@@ -30,6 +30,15 @@ int ccnn_conv2d_dims_init(ccnn_conv2d_dims *d,
                           int64_t pad_top, int64_t pad_bottom,
                           int64_t pad_left, int64_t pad_right);
 
+/* Bytes of scratch memory (per-thread and shared workspaces, reused across
+ * calls) the auto-dispatching kernels take for d with elements of itemsize
+ * bytes on nthreads threads: the forward (backward = 0) or the input and
+ * weight gradients (backward = 1).  An upper bound, computed from the same
+ * block sizes the kernels use; INT64_MAX when past int64.  ccnn.functional
+ * refuses a call whose output and workspace exceed the machine's memory. */
+int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int64_t itemsize,
+                                    int nthreads);
+
 /* Which algorithm the auto-dispatching kernels use for these dims in each
  * pass: the forward, the input gradient (data) or the weight and bias
  * gradients (weight); the auto backward may run the two halves with

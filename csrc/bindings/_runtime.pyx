@@ -1,19 +1,20 @@
 """ccnn._runtime -- build and run-time facts (OpenMP, SIMD path)."""
-from ckernels cimport ccnn_simd_path, ccnn_have_openmp, ccnn_max_threads, ccnn_out_size
+from ccnn cimport kernels
+from ccnn.kernels cimport ccnn_out_size
 
 
 def simd_path():
     """The SIMD clone the loader picks on this CPU."""
-    return ccnn_simd_path().decode()
+    return kernels.simd_path().decode()
 
 
 def have_openmp():
-    return bool(ccnn_have_openmp())
+    return bool(kernels.have_openmp())
 
 
 def max_threads():
     """Threads OpenMP would use by default (1 without OpenMP)."""
-    return ccnn_max_threads()
+    return kernels.max_threads()
 
 
 def out_size(long long inp, long long pad_lo, long long pad_hi, long long k, long long stride,

@@ -1,12 +1,21 @@
-"""ccnn._conv2d -- thin binding over csrc/conv2d.c.
+"""ccnn._conv2d -- thin binding over the conv2d kernels (csrc/kernels/conv2d*.c),
+reached through ccnn.kernels' capsules.
 
 Arguments arrive validated, C-contiguous and of one dtype (ccnn.functional
 does that); this layer only allocates outputs and releases the GIL.
 """
 import numpy as np
 from cython cimport floating
-from libc.stdint cimport uint8_t
-from ckernels cimport *
+from libc.stdint cimport int64_t, uint8_t
+from ccnn cimport kernels
+from ccnn.kernels cimport (
+    CCNN_OK, CCNN_EOVERFLOW, CCNN_CONV_DIRECT, CCNN_CONV_GEMM, CCNN_CONV_WINOGRAD,
+    CCNN_PASS_FORWARD, CCNN_PASS_DATA, CCNN_PASS_WEIGHT, ccnn_conv2d_dims, conv2d_dims_init,
+    conv2d_algo, conv2d_winograd_eligible, conv2d_winograd_data_eligible,
+    conv2d_winograd_supported, conv2d_winograd_data_supported, conv2d_relu_maxpool_supported,
+    conv2d_workspace_bytes,
+)
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 cdef inline tuple shape4(Py_ssize_t *s):
@@ -16,7 +25,7 @@ cdef inline tuple shape4(Py_ssize_t *s):
 cdef ccnn_conv2d_dims make_dims(tuple xshape, tuple wshape, tuple stride, tuple dilation,
                                 tuple pads) except *:
     cdef ccnn_conv2d_dims d
-    cdef int err = ccnn_conv2d_dims_init(
+    cdef int err = conv2d_dims_init(
         &d, xshape[0], xshape[1], xshape[2], xshape[3], wshape[0], wshape[2], wshape[3],
         stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1], pads[2], pads[3])
     if err != CCNN_OK:
@@ -34,6 +43,36 @@ cdef int algo_code(str algo) except -1:
     return ALGOS[algo]
 
 
+# The kernel for the algorithm (0: auto) -- one choice per pass, any dtype
+cdef inline int run_forward(int algo, bint relu, floating *y, const floating *x,
+                            const floating *weight, const floating *bias,
+                            const ccnn_conv2d_dims *d, int nthreads) noexcept nogil:
+    if relu:
+        return ck.conv2d_relu_forward(y, x, weight, bias, d, nthreads)
+    if algo == CCNN_CONV_DIRECT:
+        return ck.conv2d_forward_direct(y, x, weight, bias, d, nthreads)
+    if algo == CCNN_CONV_GEMM:
+        return ck.conv2d_forward_gemm(y, x, weight, bias, d, nthreads)
+    if algo == CCNN_CONV_WINOGRAD:
+        return ck.conv2d_forward_winograd(y, x, weight, bias, d, nthreads)
+    return ck.conv2d_forward(y, x, weight, bias, d, nthreads)
+
+
+cdef inline int run_backward(int algo, const floating *relu_out, floating *dx, floating *dw,
+                             floating *db, const floating *dout, const floating *x,
+                             const floating *weight, const ccnn_conv2d_dims *d,
+                             int nthreads) noexcept nogil:
+    if relu_out != NULL:
+        return ck.conv2d_relu_backward(dx, dw, db, dout, relu_out, x, weight, d, nthreads)
+    if algo == CCNN_CONV_DIRECT:
+        return ck.conv2d_backward_direct(dx, dw, db, dout, x, weight, d, nthreads)
+    if algo == CCNN_CONV_GEMM:
+        return ck.conv2d_backward_gemm(dx, dw, db, dout, x, weight, d, nthreads)
+    if algo == CCNN_CONV_WINOGRAD:
+        return ck.conv2d_backward_winograd(dx, dw, db, dout, x, weight, d, nthreads)
+    return ck.conv2d_backward(dx, dw, db, dout, x, weight, d, nthreads)
+
+
 PASSES = {"forward": CCNN_PASS_FORWARD, "data": CCNN_PASS_DATA, "weight": CCNN_PASS_WEIGHT}
 
 
@@ -42,7 +81,7 @@ def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pad
     """The algorithm ("direct" or "gemm") the auto kernels pick for this
     geometry in one pass: "forward", "data" (input gradient) or "weight"."""
     cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
-    return "gemm" if ccnn_conv2d_algo(&d, PASSES[pass_]) == CCNN_CONV_GEMM else "direct"
+    return "gemm" if conv2d_algo(&d, PASSES[pass_]) == CCNN_CONV_GEMM else "direct"
 
 
 def winograd_eligible(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads,
@@ -52,16 +91,32 @@ def winograd_eligible(tuple xshape, tuple wshape, tuple stride, tuple dilation, 
     forced, when algo="winograd" accepts it."""
     cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
     if pass_ == "data":
-        return bool(ccnn_conv2d_winograd_data_supported(&d) if forced
-                    else ccnn_conv2d_winograd_data_eligible(&d))
+        return bool(conv2d_winograd_data_supported(&d) if forced
+                    else conv2d_winograd_data_eligible(&d))
     if pass_ != "forward":
         raise ValueError(f"pass_ must be 'forward' or 'data', got {pass_!r}")
-    return bool(ccnn_conv2d_winograd_supported(&d) if forced
-                else ccnn_conv2d_winograd_eligible(&d))
+    return bool(conv2d_winograd_supported(&d) if forced
+                else conv2d_winograd_eligible(&d))
+
+
+def workspace_bytes(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads,
+                    int itemsize, bint backward, int nthreads):
+    """Bytes of scratch memory the auto kernels take for this geometry
+    (ccnn_conv2d_workspace_bytes): the forward, or the backward.  2**63 - 1
+    when they do not fit in an int64 (the C dims check refuses such sizes)."""
+    cdef ccnn_conv2d_dims d
+    cdef int err = conv2d_dims_init(
+        &d, xshape[0], xshape[1], xshape[2], xshape[3], wshape[0], wshape[2], wshape[3],
+        stride[0], stride[1], dilation[0], dilation[1], pads[0], pads[1], pads[2], pads[3])
+    if err == CCNN_EOVERFLOW:
+        return 2 ** 63 - 1
+    if err != CCNN_OK:
+        raise ValueError(f"invalid conv2d geometry (code {err})")
+    return conv2d_workspace_bytes(&d, backward, itemsize, nthreads)
 
 
 def gemm_kernel_name():
-    return ccnn_gemm_kernel_name().decode()
+    return kernels.gemm_kernel_name().decode()
 
 
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight, bias,
@@ -84,33 +139,12 @@ def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] 
     if d.n == 0:
         return out
     cdef int a = algo_code(algo)
-    if a == CCNN_CONV_WINOGRAD and not ccnn_conv2d_winograd_supported(&d):
+    if a == CCNN_CONV_WINOGRAD and not conv2d_winograd_supported(&d):
         raise ValueError("conv2d: algo='winograd' needs a 3x3 kernel, stride 1 and dilation 1")
-    cdef int err = CCNN_OK
+    cdef int err
     with nogil:
-        if relu:
-            if floating is float:
-                err = ccnn_conv2d_relu_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            else:
-                err = ccnn_conv2d_relu_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-        elif floating is float:
-            if a == 0:
-                err = ccnn_conv2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            elif a == CCNN_CONV_GEMM:
-                err = ccnn_conv2d_forward_gemm_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            elif a == CCNN_CONV_WINOGRAD:
-                err = ccnn_conv2d_forward_winograd_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            else:
-                err = ccnn_conv2d_forward_direct_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-        else:
-            if a == 0:
-                err = ccnn_conv2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            elif a == CCNN_CONV_GEMM:
-                err = ccnn_conv2d_forward_gemm_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            elif a == CCNN_CONV_WINOGRAD:
-                err = ccnn_conv2d_forward_winograd_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
-            else:
-                err = ccnn_conv2d_forward_direct_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr, &d, nthreads)
+        err = run_forward(a, relu, &y[0, 0, 0, 0], &x[0, 0, 0, 0], &weight[0, 0, 0, 0], bptr,
+                          &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d: could not allocate its workspace")
     return out
@@ -129,13 +163,13 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
         raise ValueError("grad_out has the wrong shape")
     dtype = np.float32 if floating is float else np.float64
     cdef int a = algo_code(algo)
-    if a == CCNN_CONV_WINOGRAD and need_dx and not ccnn_conv2d_winograd_data_supported(&d):
+    if a == CCNN_CONV_WINOGRAD and need_dx and not conv2d_winograd_data_supported(&d):
         raise ValueError("conv2d_backward: algo='winograd' needs a 3x3 kernel, stride 1, "
                          "dilation 1, padding <= 2 and at least 16 input channels")
     # The GEMM and Winograd kernels write every element of dx (no zeroing pass
     # needed, a memset of the whole batch otherwise); the direct ones get it zeroed.
     gemm = a == CCNN_CONV_GEMM or a == CCNN_CONV_WINOGRAD or (
-        a == 0 and ccnn_conv2d_algo(&d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
+        a == 0 and conv2d_algo(&d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
     dx = None
     if need_dx:
         dx = (np.empty if d.n > 0 and gemm else np.zeros)((d.n, d.c, d.h, d.w), dtype=dtype)
@@ -165,41 +199,10 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
         if shape4(yv.shape) != (d.n, d.k, d.p, d.q):
             raise ValueError("relu_out has the wrong shape")
         y_p = &yv[0, 0, 0, 0]
-    cdef int err = CCNN_OK
+    cdef int err
     with nogil:
-        if y_p != NULL:
-            if floating is float:
-                err = ccnn_conv2d_relu_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], y_p,
-                                                    &x[0, 0, 0, 0], &weight[0, 0, 0, 0], &d, nthreads)
-            else:
-                err = ccnn_conv2d_relu_backward_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], y_p,
-                                                    &x[0, 0, 0, 0], &weight[0, 0, 0, 0], &d, nthreads)
-        elif floating is float:
-            if a == 0:
-                err = ccnn_conv2d_backward_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                               &weight[0, 0, 0, 0], &d, nthreads)
-            elif a == CCNN_CONV_GEMM:
-                err = ccnn_conv2d_backward_gemm_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                    &weight[0, 0, 0, 0], &d, nthreads)
-            elif a == CCNN_CONV_WINOGRAD:
-                err = ccnn_conv2d_backward_winograd_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                        &weight[0, 0, 0, 0], &d, nthreads)
-            else:
-                err = ccnn_conv2d_backward_direct_f32(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                &weight[0, 0, 0, 0], &d, nthreads)
-        else:
-            if a == 0:
-                err = ccnn_conv2d_backward_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                               &weight[0, 0, 0, 0], &d, nthreads)
-            elif a == CCNN_CONV_GEMM:
-                err = ccnn_conv2d_backward_gemm_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                    &weight[0, 0, 0, 0], &d, nthreads)
-            elif a == CCNN_CONV_WINOGRAD:
-                err = ccnn_conv2d_backward_winograd_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                        &weight[0, 0, 0, 0], &d, nthreads)
-            else:
-                err = ccnn_conv2d_backward_direct_f64(dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                &weight[0, 0, 0, 0], &d, nthreads)
+        err = run_backward(a, y_p, dx_p, dw_p, db_p, &dout[0, 0, 0, 0], &x[0, 0, 0, 0],
+                       &weight[0, 0, 0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d_backward: could not allocate its workspace")
     return dx, dw, db
@@ -208,7 +211,7 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
 def relu_maxpool_supported(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads):
     """True when the fused conv -> relu -> 2x2 max pool kernels take this geometry."""
     cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
-    return bool(ccnn_conv2d_relu_maxpool_supported(&d))
+    return bool(conv2d_relu_maxpool_supported(&d))
 
 
 def conv2d_relu_maxpool_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight,
@@ -216,7 +219,7 @@ def conv2d_relu_maxpool_forward(const floating[:, :, :, ::1] x, const floating[:
     """(out (n,k,p/2,q/2) = maxpool2x2(relu(conv2d)), argmax uint8 (n,k,p/2,q/2))."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
                                         stride, dilation, pads)
-    if not ccnn_conv2d_relu_maxpool_supported(&d):
+    if not conv2d_relu_maxpool_supported(&d):
         raise ValueError("conv2d_relu_maxpool: unsupported geometry")
     out = np.empty((d.n, d.k, d.p // 2, d.q // 2), dtype=np.float32 if floating is float else np.float64)
     arg = np.empty((d.n, d.k, d.p // 2, d.q // 2), dtype=np.uint8)
@@ -233,12 +236,8 @@ def conv2d_relu_maxpool_forward(const floating[:, :, :, ::1] x, const floating[:
         return out, arg
     cdef int err
     with nogil:
-        if floating is float:
-            err = ccnn_conv2d_relu_maxpool_forward_f32(&y[0, 0, 0, 0], &a[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                       &weight[0, 0, 0, 0], bptr, &d, nthreads)
-        else:
-            err = ccnn_conv2d_relu_maxpool_forward_f64(&y[0, 0, 0, 0], &a[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                                       &weight[0, 0, 0, 0], bptr, &d, nthreads)
+        err = ck.conv2d_relu_maxpool_forward(&y[0, 0, 0, 0], &a[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                          &weight[0, 0, 0, 0], bptr, &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d_relu_maxpool: could not allocate its workspace")
     return out, arg
@@ -250,7 +249,7 @@ def conv2d_relu_maxpool_backward(const floating[:, :, :, ::1] dout, const floati
                                  bint need_dbias, int nthreads):
     """(dweight (k,c,r,s), dbias (k) or None) of the fused forward."""
     cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), wshape, stride, dilation, pads)
-    if not ccnn_conv2d_relu_maxpool_supported(&d):
+    if not conv2d_relu_maxpool_supported(&d):
         raise ValueError("conv2d_relu_maxpool: unsupported geometry")
     pooled = (d.n, d.k, d.p // 2, d.q // 2)
     if shape4(dout.shape) != pooled or shape4(out.shape) != pooled or shape4(argmax.shape) != pooled:
@@ -270,14 +269,9 @@ def conv2d_relu_maxpool_backward(const floating[:, :, :, ::1] dout, const floati
         db_p = &db_v[0]
     cdef int err
     with nogil:
-        if floating is float:
-            err = ccnn_conv2d_relu_maxpool_backward_f32(&dw_v[0, 0, 0, 0], db_p, &dout[0, 0, 0, 0],
-                                                        &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
-                                                        &x[0, 0, 0, 0], &d, nthreads)
-        else:
-            err = ccnn_conv2d_relu_maxpool_backward_f64(&dw_v[0, 0, 0, 0], db_p, &dout[0, 0, 0, 0],
-                                                        &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
-                                                        &x[0, 0, 0, 0], &d, nthreads)
+        err = ck.conv2d_relu_maxpool_backward(&dw_v[0, 0, 0, 0], db_p, &dout[0, 0, 0, 0],
+                                           &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
+                                           &x[0, 0, 0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d_relu_maxpool_backward: could not allocate its workspace")
     return dw, db

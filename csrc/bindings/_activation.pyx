@@ -1,8 +1,9 @@
-"""ccnn._activation -- thin binding over csrc/activation.c (ReLU, dropout)."""
+"""ccnn._activation -- thin binding over csrc/kernels/activation.c (ReLU, dropout)."""
 import numpy as np
 from cython cimport floating
 from libc.stdint cimport uint8_t, uint64_t
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 def relu_forward(const floating[::1] x, int nthreads):
@@ -11,10 +12,7 @@ def relu_forward(const floating[::1] x, int nthreads):
     if x.shape[0] == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_relu_forward_f32(&y[0], &x[0], x.shape[0], nthreads)
-        else:
-            ccnn_relu_forward_f64(&y[0], &x[0], x.shape[0], nthreads)
+        ck.relu_forward(&y[0], &x[0], x.shape[0], nthreads)
     return out
 
 
@@ -26,10 +24,7 @@ def relu_backward(const floating[::1] dout, const floating[::1] x, int nthreads)
     if x.shape[0] == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_relu_backward_f32(&dx[0], &dout[0], &x[0], x.shape[0], nthreads)
-        else:
-            ccnn_relu_backward_f64(&dx[0], &dout[0], &x[0], x.shape[0], nthreads)
+        ck.relu_backward(&dx[0], &dout[0], &x[0], x.shape[0], nthreads)
     return out
 
 
@@ -42,10 +37,7 @@ def dropout_apply(const floating[::1] x, const uint8_t[::1] mask, double scale, 
     if x.shape[0] == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_dropout_forward_f32(&y[0], &x[0], &mask[0], <float>scale, x.shape[0], nthreads)
-        else:
-            ccnn_dropout_forward_f64(&y[0], &x[0], &mask[0], scale, x.shape[0], nthreads)
+        ck.dropout_forward(&y[0], &x[0], &mask[0], <floating>scale, x.shape[0], nthreads)
     return out
 
 
@@ -60,8 +52,5 @@ def dropout_sample(const floating[::1] x, double rate, uint64_t seed, int nthrea
     if n == 0:
         return out, mask
     with nogil:
-        if floating is float:
-            ccnn_dropout_sample_f32(&y[0], &m[0], &x[0], n, rate, seed, nthreads)
-        else:
-            ccnn_dropout_sample_f64(&y[0], &m[0], &x[0], n, rate, seed, nthreads)
+        ck.dropout_sample(&y[0], &m[0], &x[0], n, rate, seed, nthreads)
     return out, mask

@@ -1,4 +1,4 @@
-"""ccnn._loss -- thin binding over csrc/loss.c (softmax, fused softmax + cross-entropy).
+"""ccnn._loss -- thin binding over csrc/kernels/loss.c (softmax, fused softmax + cross-entropy).
 
 Arguments arrive validated, C-contiguous, 2-D (n, classes) and of one dtype
 (ccnn.losses does that; labels are int64 already checked to lie in
@@ -7,7 +7,8 @@ Arguments arrive validated, C-contiguous, 2-D (n, classes) and of one dtype
 import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 def softmax_forward(const floating[:, ::1] logits, int nthreads):
@@ -18,10 +19,7 @@ def softmax_forward(const floating[:, ::1] logits, int nthreads):
     if n == 0 or c == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_softmax_forward_f32(&p[0, 0], &logits[0, 0], n, c, nthreads)
-        else:
-            ccnn_softmax_forward_f64(&p[0, 0], &logits[0, 0], n, c, nthreads)
+        ck.softmax_forward(&p[0, 0], &logits[0, 0], n, c, nthreads)
     return out
 
 
@@ -35,10 +33,7 @@ def softmax_backward(const floating[:, ::1] dout, const floating[:, ::1] probs, 
     if n == 0 or c == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_softmax_backward_f32(&dx[0, 0], &dout[0, 0], &probs[0, 0], n, c, nthreads)
-        else:
-            ccnn_softmax_backward_f64(&dx[0, 0], &dout[0, 0], &probs[0, 0], n, c, nthreads)
+        ck.softmax_backward(&dx[0, 0], &dout[0, 0], &probs[0, 0], n, c, nthreads)
     return out
 
 
@@ -55,10 +50,7 @@ def softmax_xent_forward(const floating[:, ::1] logits, const int64_t[::1] label
     if n == 0:
         return loss, probs
     with nogil:
-        if floating is float:
-            ccnn_softmax_xent_forward_f32(&l[0], &p[0, 0], &logits[0, 0], &labels[0], n, c, nthreads)
-        else:
-            ccnn_softmax_xent_forward_f64(&l[0], &p[0, 0], &logits[0, 0], &labels[0], n, c, nthreads)
+        ck.softmax_xent_forward(&l[0], &p[0, 0], &logits[0, 0], &labels[0], n, c, nthreads)
     return loss, probs
 
 
@@ -72,10 +64,7 @@ def softmax_xent_backward(const floating[:, ::1] probs, const int64_t[::1] label
     if n == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_softmax_xent_backward_f32(&dz[0, 0], &probs[0, 0], &labels[0], n, c, nthreads)
-        else:
-            ccnn_softmax_xent_backward_f64(&dz[0, 0], &probs[0, 0], &labels[0], n, c, nthreads)
+        ck.softmax_xent_backward(&dz[0, 0], &probs[0, 0], &labels[0], n, c, nthreads)
     return out
 
 
@@ -93,12 +82,8 @@ def softmax_xent_dense_forward(const floating[:, ::1] logits, const floating[:, 
     if n == 0:
         return loss, probs
     with nogil:
-        if floating is float:
-            ccnn_softmax_xent_dense_forward_f32(&l[0], &p[0, 0], &logits[0, 0], &targets[0, 0],
-                                                n, c, nthreads)
-        else:
-            ccnn_softmax_xent_dense_forward_f64(&l[0], &p[0, 0], &logits[0, 0], &targets[0, 0],
-                                                n, c, nthreads)
+        ck.softmax_xent_dense_forward(&l[0], &p[0, 0], &logits[0, 0], &targets[0, 0],
+                                   n, c, nthreads)
     return loss, probs
 
 
@@ -113,10 +98,6 @@ def softmax_xent_dense_backward(const floating[:, ::1] probs, const floating[:, 
     if n == 0:
         return out
     with nogil:
-        if floating is float:
-            ccnn_softmax_xent_dense_backward_f32(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
-                                                 nthreads)
-        else:
-            ccnn_softmax_xent_dense_backward_f64(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
-                                                 nthreads)
+        ck.softmax_xent_dense_backward(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
+                                    nthreads)
     return out

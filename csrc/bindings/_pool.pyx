@@ -1,8 +1,9 @@
-"""ccnn._pool -- thin binding over csrc/pool.c (inputs arrive validated)."""
+"""ccnn._pool -- thin binding over csrc/kernels/pool.c (inputs arrive validated)."""
 import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 cdef inline tuple shape4(Py_ssize_t *s):
@@ -12,7 +13,7 @@ cdef inline tuple shape4(Py_ssize_t *s):
 cdef ccnn_pool2d_dims make_dims(tuple xshape, tuple kernel, tuple stride, tuple pads,
                                 bint ceil_mode, bint count_include_pad) except *:
     cdef ccnn_pool2d_dims d
-    cdef int err = ccnn_pool2d_dims_init(
+    cdef int err = pool2d_dims_init(
         &d, xshape[0], xshape[1], xshape[2], xshape[3], kernel[0], kernel[1], stride[0], stride[1],
         pads[0], pads[1], pads[2], pads[3], ceil_mode, count_include_pad)
     if err != CCNN_OK:
@@ -35,10 +36,7 @@ def max_pool2d_forward(const floating[:, :, :, ::1] x, tuple kernel, tuple strid
         idx_v = idx
         idx_p = &idx_v[0, 0, 0, 0]
     with nogil:
-        if floating is float:
-            ccnn_max_pool2d_forward_f32(&y[0, 0, 0, 0], idx_p, &x[0, 0, 0, 0], &d, nthreads)
-        else:
-            ccnn_max_pool2d_forward_f64(&y[0, 0, 0, 0], idx_p, &x[0, 0, 0, 0], &d, nthreads)
+        ck.max_pool2d_forward(&y[0, 0, 0, 0], idx_p, &x[0, 0, 0, 0], &d, nthreads)
     return out, idx
 
 
@@ -56,12 +54,8 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :
     cdef floating[:, :, :, ::1] dx_v = dx
     cdef int err
     with nogil:
-        if floating is float:
-            err = ccnn_max_pool2d_backward_checked_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
-                                                       &indices[0, 0, 0, 0], &d, nthreads)
-        else:
-            err = ccnn_max_pool2d_backward_checked_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
-                                                       &indices[0, 0, 0, 0], &d, nthreads)
+        err = ck.max_pool2d_backward_checked(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                          &indices[0, 0, 0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise ValueError(f"indices must lie in [0, H*W) = [0, {d.h * d.w})")
     return dx
@@ -79,12 +73,8 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout, const float
         return dx
     cdef floating[:, :, :, ::1] dx_v = dx
     with nogil:
-        if floating is float:
-            ccnn_max_pool2d_backward_recompute_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
-                                                   &x[0, 0, 0, 0], &d, nthreads)
-        else:
-            ccnn_max_pool2d_backward_recompute_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
-                                                   &x[0, 0, 0, 0], &d, nthreads)
+        ck.max_pool2d_backward_recompute(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
+                                      &x[0, 0, 0, 0], &d, nthreads)
     return dx
 
 
@@ -97,10 +87,7 @@ def avg_pool2d_forward(const floating[:, :, :, ::1] x, tuple kernel, tuple strid
         return out
     cdef floating[:, :, :, ::1] y = out
     with nogil:
-        if floating is float:
-            ccnn_avg_pool2d_forward_f32(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &d, nthreads)
-        else:
-            ccnn_avg_pool2d_forward_f64(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &d, nthreads)
+        ck.avg_pool2d_forward(&y[0, 0, 0, 0], &x[0, 0, 0, 0], &d, nthreads)
     return out
 
 
@@ -115,9 +102,6 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, tuple xshape, tuple k
         return dx
     cdef floating[:, :, :, ::1] dx_v = dx
     with nogil:
-        if floating is float:
-            ccnn_avg_pool2d_backward_f32(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &d, nthreads)
-        else:
-            ccnn_avg_pool2d_backward_f64(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &d, nthreads)
+        ck.avg_pool2d_backward(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &d, nthreads)
     return dx
 

@@ -4,6 +4,13 @@
 #include "correlate.h"
 #include "kernels_common.h"
 
+static int dims_ok(const ccnn_correlate_dims *d)
+{
+    return d != NULL && d->ha >= 1 && d->wa >= 1 && d->hv >= 1 && d->wv >= 1
+        && d->ho >= 1 && d->wo >= 1 && d->off_h >= 0 && d->off_w >= 0
+        && d->off_h + d->ho <= d->ha + d->hv - 1 && d->off_w + d->wo <= d->wa + d->wv - 1;
+}
+
 #define REAL float
 #define SUF(name) name##_f32
 #include "correlate.c"
@@ -18,6 +25,7 @@
 
 #else /* ---- typed bodies ---------------------------------------------------- */
 
+/* ccnn_correlate2d_f32, ccnn_correlate2d_f64 */
 void SUF(ccnn_correlate2d)(REAL *out, const REAL *a, const REAL *v,
                            const ccnn_correlate_dims *d, int nthreads)
 {
@@ -47,6 +55,15 @@ void SUF(ccnn_correlate2d)(REAL *out, const REAL *a, const REAL *v,
             }
         }
     }
+}
+
+/* ccnn_correlate2d_checked_f32, ccnn_correlate2d_checked_f64 */
+int SUF(ccnn_correlate2d_checked)(REAL *out, const REAL *a, const REAL *v,
+                                  const ccnn_correlate_dims *d, int nthreads)
+{
+    if (!dims_ok(d)) return CCNN_EBADARG;
+    SUF(ccnn_correlate2d)(out, a, v, d, nthreads);
+    return CCNN_OK;
 }
 
 #endif /* REAL */

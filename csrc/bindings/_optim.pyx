@@ -1,4 +1,4 @@
-"""ccnn._optim -- thin binding over csrc/optim.c (fused Adam / SGD updates).
+"""ccnn._optim -- thin binding over csrc/kernels/optim.c (fused Adam / SGD updates).
 
 Arguments arrive validated (ccnn.optimizers does that): param, state and grad
 are flat, C-contiguous, of one dtype and one length; param and state are
@@ -8,7 +8,8 @@ import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t
 from libc.stdlib cimport free, malloc
-from ckernels cimport *
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
 def adam_update(floating[::1] param, floating[::1] m, floating[::1] v,
@@ -20,12 +21,8 @@ def adam_update(floating[::1] param, floating[::1] m, floating[::1] v,
     if n == 0:
         return
     with nogil:
-        if floating is float:
-            ccnn_adam_update_f32(&param[0], &m[0], &v[0], &grad[0], n, <float>lr_t,
-                                 <float>beta1, <float>beta2, <float>eps, nthreads)
-        else:
-            ccnn_adam_update_f64(&param[0], &m[0], &v[0], &grad[0], n, lr_t,
-                                 beta1, beta2, eps, nthreads)
+        ck.adam_update(&param[0], &m[0], &v[0], &grad[0], n, <floating>lr_t,
+                       <floating>beta1, <floating>beta2, <floating>eps, nthreads)
 
 
 def sgd_update(floating[::1] param, velocity, const floating[::1] grad, double lr,
@@ -47,11 +44,8 @@ def sgd_update(floating[::1] param, velocity, const floating[::1] grad, double l
     if n == 0:
         return
     with nogil:
-        if floating is float:
-            ccnn_sgd_update_f32(&param[0], vptr, &grad[0], n, <float>lr, <float>momentum,
-                                nesterov, nthreads)
-        else:
-            ccnn_sgd_update_f64(&param[0], vptr, &grad[0], n, lr, momentum, nesterov, nthreads)
+        ck.sgd_update(&param[0], vptr, &grad[0], n, <floating>lr, <floating>momentum,
+                      nesterov, nthreads)
 
 
 cdef void **_pointers(list arrays, int64_t *n, bint writable) except NULL:
@@ -120,13 +114,13 @@ def adam_update_many(list params, list ms, list vs, list grads, double lr_t, dou
         g = _pointers(grads, NULL, False)
         with nogil:
             if f32:
-                ccnn_adam_update_many_f32(count, <float **>p, <float **>m, <float **>v,
-                                          <const float **>g, n, <float>lr_t, <float>beta1,
-                                          <float>beta2, <float>eps, nthreads)
+                ck.adam_update_many(count, <float *const *>p, <float *const *>m,
+                                    <float *const *>v, <const float *const *>g, n, <float>lr_t,
+                                    <float>beta1, <float>beta2, <float>eps, nthreads)
             else:
-                ccnn_adam_update_many_f64(count, <double **>p, <double **>m, <double **>v,
-                                          <const double **>g, n, lr_t, beta1, beta2, eps,
-                                          nthreads)
+                ck.adam_update_many(count, <double *const *>p, <double *const *>m,
+                                    <double *const *>v, <const double *const *>g, n, lr_t,
+                                    beta1, beta2, eps, nthreads)
     finally:
         free(n); free(p); free(m); free(v); free(g)
 
@@ -153,9 +147,9 @@ def all_finite(list arrays, int nthreads):
             p = _pointers(group, n, False)
             with nogil:
                 if is32:
-                    ok = ok and ccnn_all_finite_f32(count, <const float **>p, n, nthreads)
+                    ok = ok and ck.all_finite(count, <const float *const *>p, n, nthreads)
                 else:
-                    ok = ok and ccnn_all_finite_f64(count, <const double **>p, n, nthreads)
+                    ok = ok and ck.all_finite(count, <const double *const *>p, n, nthreads)
         finally:
             free(n); free(p)
             n = NULL

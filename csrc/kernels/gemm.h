@@ -60,6 +60,10 @@ enum { CCNN_WS_GEMM = 0, CCNN_WS_CONV = 1, CCNN_WS_CONV2 = 2, CCNN_WS_CONV3 = 3,
        CCNN_WS_ACT = 4, CCNN_WS_WINO = 5, CCNN_WS_SLOTS = 6 };
 void *ccnn_workspace(int slot, size_t bytes);
 
+/* Bytes of the CCNN_WS_GEMM workspace ccnn_gemm_* takes per thread, for
+ * elements of itemsize bytes (4: float, 8: double). */
+size_t ccnn_gemm_workspace_bytes(size_t itemsize);
+
 /* Name of the micro-kernel in use ("avx2+fma 6x16" or "generic"). */
 const char *ccnn_gemm_kernel_name(void);
 
