@@ -122,16 +122,17 @@ def _two(v: Any, name: str) -> Tuple[Any, Any]:
 
 def out_size(size: int, pad_lo: int, pad_hi: int, k: int, stride: int, dilation: int,
              ceil_mode: bool, what: str) -> int:
-    """Output length (computed by the C helper ccnn_out_size); a ValueError when the
-    window does not fit in the padded input."""
+    """Output length, computed by C (ccnn_out_size in ccnn_common.h, the one place
+    the formula lives); a ValueError when the window does not fit in the padded
+    input."""
+    n = int(_runtime.out_size(size, pad_lo, pad_hi, k, stride, dilation, bool(ceil_mode)))
+    if n >= 1:
+        return n
     span = (k - 1) * dilation + 1
     if span > size + pad_lo + pad_hi:
         raise ValueError(f"{what}: the kernel (size {k}, dilation {dilation}, span {span}) is "
                          f"larger than the padded input ({size} + {pad_lo} + {pad_hi})")
-    n = _runtime.out_size(size, pad_lo, pad_hi, k, stride, dilation, bool(ceil_mode))
-    if n < 1:
-        raise ValueError(f"{what}: the output would be empty")
-    return int(n)
+    raise ValueError(f"{what}: the output would be empty")
 
 
 def dropout_rate(rate: Any) -> float:

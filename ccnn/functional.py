@@ -69,47 +69,13 @@ def _conv2d_setup(x: Any, weight: Any, stride: IntPair, padding: Padding, dilati
 def _conv2d_workspace(x_shape: Tuple[int, ...], w_shape: Tuple[int, ...], stride: chk.Pair,
                       dilation: chk.Pair, pads: chk.Pads, out_shape: Tuple[int, int, int, int],
                       itemsize: int, backward: bool) -> int:
-    """Bytes of scratch memory csrc/conv2d.c takes for this geometry, so that
-    check_alloc refuses an impossible call before anything is allocated: per
-    thread, the direct kernels' zero-framed image (c x hp x wp) or the gemm
-    kernels' packing panels and zero-framed image and, backward, column buffer
-    (crs x pq) or zero-framed grad_out; once, the weight-gradient partials (or
-    dW^T and the flipped weight)."""
-    n, c, h, w = x_shape
-    k, r, s = w_shape[0], w_shape[2], w_shape[3]
-    p, q = out_shape[2], out_shape[3]
-    crs = c * r * s
-    nt = max(1, min(get_num_threads(), n))              # parallel over images
-    hp = (p - 1) * stride[0] + (r - 1) * dilation[0] + 1
-    wp = (q - 1) * stride[1] + (s - 1) * dilation[1] + 1
-    direct = nt * c * hp * (wp + 16) * itemsize
-    # gemm.c: MC*KC + KC*NC panels and their index scratch; the framed image
-    gemm = nt * ((96 * 256 + 256 * 2048 + c * hp * wp + 64) * itemsize + 65536)
-    if backward:   # direct: + per-thread rows of dy widened to a vector multiple, + partial
-        # sums, + the flipped-weight forward's frame of dy (k channels)
-        direct += nt * (k * p * (q + 16) * itemsize + crs * 8) + min(n, 16) * k * crs * 8
-        span_h, span_w = (r - 1) * dilation[0], (s - 1) * dilation[1]
-        if stride == (1, 1) and span_h <= h + 16 and span_w <= w + 16:
-            direct += nt * k * (h + 2 * span_h + 1) * (w + 2 * span_w + 17) * itemsize
-        hf, wf = h + (r - 1) * dilation[0], w + (s - 1) * dilation[1]    # framed grad_out
-        gemm += nt * max(crs * p * q, k * hf * wf + 64) * itemsize + 2 * crs * k * itemsize
-    if (r, s, stride, dilation) == (3, 3, (1, 1), (1, 1)):
-        # Winograd F(2x2, 3x3): per thread a tile block of V and M (at most
-        # CCNN_WINO_BLOCK_BYTES = 2 MiB, but at least 16 tiles) and a group of
-        # framed images (c or, backward, k channels; the group as in conv2d.c's
-        # forward_winograd); once, the transformed filters
-        th, tw = (max(p, h) + 1) // 2, (max(q, w) + 1) // 2
-        group = max(1, min(-(-128 // (th * tw)), n // 4))
-        tile_block = max(2 << 20, 16 * 16 * (c + k) * itemsize)
-        framed = group * max(c, k) * (2 * th + 2) * (2 * tw + 2)
-        gemm += nt * (tile_block + framed * itemsize) + 16 * k * c * itemsize
-    if max(direct, gemm) <= chk.memory_limit():
-        return max(direct, gemm)
-    try:  # near the limit: count only the algorithm the kernels will pick
-        algo = _conv2d.algo_for(tuple(x_shape), tuple(w_shape), stride, dilation, pads)
-    except ValueError:  # sizes the C code refuses (overflow): too large either way
-        return max(direct, gemm)
-    return gemm if algo == "gemm" else direct
+    """Bytes of scratch memory the conv2d kernels take for this geometry, as C
+    reports them (ccnn_conv2d_workspace_bytes, from the kernels' own block
+    sizes), so that check_alloc refuses an impossible call before anything is
+    allocated."""
+    del out_shape  # C computes the output size itself
+    return _conv2d.workspace_bytes(tuple(x_shape), tuple(w_shape), stride, dilation, pads,
+                                   itemsize, backward, get_num_threads())
 
 
 def _conv_activation(activation: Any) -> bool:
