@@ -181,17 +181,13 @@ def test_property_forward_backward(case):
 @pytest.mark.parametrize("algo", ["direct", "gemm", "winograd"])
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_each_algorithm_on_all_shapes(dtype, algo):
-    """If the private binding lets us force an algorithm, run each on small
-    *and* large shapes (the public API picks one by shape); Winograd on the
-    shapes it supports (3x3, stride 1, dilation 1; its input gradient also
-    padding <= 2, c >= 16), a ValueError on the others.  Skipped when the
-    binding has no such switch -- this is an internal detail."""
-    try:
-        from ccnn import _conv2d
-        _conv2d.conv2d_forward(np.zeros((1, 2, 5, 5), dtype), np.zeros((2, 2, 3, 3), dtype),
-                               None, (1, 1), (1, 1), (1, 1, 1, 1), 1, algo=algo)
-    except (ImportError, TypeError, KeyError, AttributeError) as e:
-        pytest.skip(f"no algorithm switch in ccnn._conv2d ({e})")
+    """The private binding's algorithm switch: each algorithm on small *and*
+    large shapes (the public API picks one by shape); Winograd on the shapes
+    it supports (3x3, stride 1, dilation 1; its input gradient also padding
+    <= 2, c >= 16), a ValueError on the others.  A broken switch fails here."""
+    from ccnn import _conv2d
+    _conv2d.conv2d_forward(np.zeros((1, 2, 5, 5), dtype), np.zeros((2, 2, 3, 3), dtype),
+                           None, (1, 1), (1, 1), (1, 1, 1, 1), 1, algo=algo)
     for seed in range(12):
         for make_cfg in (random_conv_config, random_conv_config_large):
             cfg = make_cfg(seed)
