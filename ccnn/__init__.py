@@ -65,7 +65,8 @@ def get_include() -> str:
     packages that call ccnn's kernels from their own C or Cython code (as
     numpy.get_include() does for numpy's):
 
-        <get_include()>/ccnn/kernels.pxd    from ccnn.kernels cimport conv2d_forward_f32, ...
+        <get_include()>/ccnn/kernels.pxd    from ccnn.kernels cimport conv2d_dims_init, ...
+        <get_include()>/ccnn/kernels_fused.pxd  the typed kernels over Cython's `floating`
         <get_include()>/ccnn/ccnn.h         the kernels and their shape structs
         <get_include()>/ccnn/kernels_capi.h the kernels' function table, for C
 

@@ -509,7 +509,7 @@ def test_workspace_size_overflow_used_to_overrun_the_heap():
 
 
 def test_c_level_check_refuses_the_wrapping_workspace():
-    """The C dims check (csrc/conv2d.c) refuses it too, for callers of the
+    """The C dims check (csrc/kernels/conv2d.c) refuses it too, for callers of the
     kernels that skip ccnn.functional (the private binding here; ccnn.kernels'
     conv2d_dims_init for other packages)."""
     from ccnn import _conv2d

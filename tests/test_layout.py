@@ -1,4 +1,4 @@
-"""The batched transpose (csrc/layout.c) that moves images between NCHW and
+"""The batched transpose (csrc/kernels/layout.c) that moves images between NCHW and
 NHWC, against its element-by-element reference, and the layers that use it."""
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""ccnn.losses: the fused softmax + cross-entropy kernels (csrc/loss.c) against
+"""ccnn.losses: the fused softmax + cross-entropy kernels (csrc/kernels/loss.c) against
 plain NumPy, Keras's non-fused definitions, and argument checks."""
 
 import numpy as np

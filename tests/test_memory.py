@@ -3,7 +3,7 @@
 Every kernel (forward and backward) and a whole training step run thousands
 of times, after a warm-up, without growing the process: a call allocates its
 outputs (freed with them) and reuses the per-thread C workspaces
-(csrc/gemm.c, ccnn_workspace), nothing more.  Threads that call the kernels
+(csrc/kernels/gemm.c, ccnn_workspace), nothing more.  Threads that call the kernels
 and exit -- Python threads, and the OpenMP team each one starts -- leave
 nothing behind either: their workspaces are freed when they end.
 

@@ -1,4 +1,4 @@
-"""ccnn.optimizers: Adam and SGD (fused C updates, csrc/optim.c) against NumPy
+"""ccnn.optimizers: Adam and SGD (fused C updates, csrc/kernels/optim.c) against NumPy
 references of Keras's formulas, state handling, pickling and bad input."""
 
 import pickle

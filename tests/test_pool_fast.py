@@ -1,4 +1,4 @@
-"""The 2x2 / stride-2 fast path of max_pool2d / avg_pool2d (csrc/pool.c)
+"""The 2x2 / stride-2 fast path of max_pool2d / avg_pool2d (csrc/kernels/pool.c)
 against the NumPy reference, and its untrusted-indices handling.
 
 The fast path processes one output row as vectors of 8 floats / 4 doubles

@@ -47,6 +47,7 @@ static CCNN_DISPATCH void SUF(relu_fwd_chunk)(REAL *out, const REAL *inp, int64_
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] < 0 ? (REAL)0 : inp[i];
 }
 
+/* ccnn_relu_forward_f32, ccnn_relu_forward_f64 */
 void SUF(ccnn_relu_forward)(REAL *out, const REAL *inp, int64_t n, int nthreads)
 {
     const int nt = n < CCNN_EW_MIN ? 1 : (nthreads < 1 ? 1 : nthreads);
@@ -66,6 +67,7 @@ static CCNN_DISPATCH void SUF(relu_bwd_chunk)(REAL *dinp, const REAL *dout, cons
     }
 }
 
+/* ccnn_relu_backward_f32, ccnn_relu_backward_f64 */
 void SUF(ccnn_relu_backward)(REAL *dinp, const REAL *dout, const REAL *inp, int64_t n, int nthreads)
 {
     const int nt = n < CCNN_EW_MIN ? 1 : (nthreads < 1 ? 1 : nthreads);
@@ -83,6 +85,7 @@ static CCNN_DISPATCH void SUF(dropout_chunk)(REAL *out, const REAL *inp, const u
     for (int64_t i = 0; i < n; i++) out[i] = inp[i] * (mask[i] ? scale : (REAL)0);
 }
 
+/* ccnn_dropout_forward_f32, ccnn_dropout_forward_f64 */
 void SUF(ccnn_dropout_forward)(REAL *out, const REAL *inp, const uint8_t *mask, REAL scale,
                                int64_t n, int nthreads)
 {
@@ -110,6 +113,7 @@ static CCNN_DISPATCH void SUF(dropout_sample_chunk)(REAL *out, uint8_t *mask, co
     }
 }
 
+/* ccnn_dropout_sample_f32, ccnn_dropout_sample_f64 */
 void SUF(ccnn_dropout_sample)(REAL *out, uint8_t *mask, const REAL *inp, int64_t n,
                               double rate, uint64_t seed, int nthreads)
 {

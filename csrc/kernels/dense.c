@@ -124,6 +124,7 @@ static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weig
     return err;
 }
 
+/* ccnn_dense_forward_f32, ccnn_dense_forward_f64 */
 int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                             const ccnn_dense_dims *d, int relu, int nthreads)
 {
@@ -154,6 +155,7 @@ int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, cons
     return err;
 }
 
+/* ccnn_dense_backward_f32, ccnn_dense_backward_f64 */
 int SUF(ccnn_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
                              const REAL *relu_out, const REAL *inp, const REAL *weight,
                              const ccnn_dense_dims *d, int nthreads)

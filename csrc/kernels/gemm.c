@@ -758,6 +758,7 @@ static size_t SUF(gemm_workspace_bytes)(void)
     return sizeof(REAL) * (size_t)(MC * KC + KC * NC) + sizeof(SUF(gemm_scratch));
 }
 
+/* ccnn_gemm_f32, ccnn_gemm_f64 */
 int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                    const ccnn_gemm_operand *b, REAL *c, int64_t ldc, int overwrite,
                    const REAL *bias)

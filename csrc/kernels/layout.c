@@ -82,6 +82,7 @@ static CCNN_DISPATCH void SUF(transpose_tile)(REAL *restrict out, const REAL *re
 #endif
 }
 
+/* ccnn_transpose_batched_f32, ccnn_transpose_batched_f64 */
 void SUF(ccnn_transpose_batched)(REAL *out, const REAL *inp, int64_t n, int64_t a, int64_t b,
                                  int nthreads)
 {

@@ -55,6 +55,7 @@ static double SUF(softmax_row)(REAL *p, const REAL *z, int64_t C)
     return (double)m + log(s);  /* s >= 1 (the max term is exp(0)) */
 }
 
+/* ccnn_softmax_forward_f32, ccnn_softmax_forward_f64 */
 void SUF(ccnn_softmax_forward)(REAL *probs, const REAL *logits, int64_t n, int64_t classes,
                                int nthreads)
 {
@@ -65,6 +66,7 @@ void SUF(ccnn_softmax_forward)(REAL *probs, const REAL *logits, int64_t n, int64
         (void)SUF(softmax_row)(probs + i * classes, logits + i * classes, classes);
 }
 
+/* ccnn_softmax_backward_f32, ccnn_softmax_backward_f64 */
 void SUF(ccnn_softmax_backward)(REAL *dinp, const REAL *dout, const REAL *probs, int64_t n,
                                 int64_t classes, int nthreads)
 {
@@ -80,6 +82,7 @@ void SUF(ccnn_softmax_backward)(REAL *dinp, const REAL *dout, const REAL *probs,
     }
 }
 
+/* ccnn_softmax_xent_forward_f32, ccnn_softmax_xent_forward_f64 */
 void SUF(ccnn_softmax_xent_forward)(REAL *loss_per_row, REAL *probs, const REAL *logits,
                                     const int64_t *labels, int64_t n, int64_t classes,
                                     int nthreads)
@@ -95,6 +98,7 @@ void SUF(ccnn_softmax_xent_forward)(REAL *loss_per_row, REAL *probs, const REAL 
     }
 }
 
+/* ccnn_softmax_xent_backward_f32, ccnn_softmax_xent_backward_f64 */
 void SUF(ccnn_softmax_xent_backward)(REAL *dlogits, const REAL *probs, const int64_t *labels,
                                      int64_t n, int64_t classes, int nthreads)
 {
@@ -110,6 +114,7 @@ void SUF(ccnn_softmax_xent_backward)(REAL *dlogits, const REAL *probs, const int
     }
 }
 
+/* ccnn_softmax_xent_dense_forward_f32, ccnn_softmax_xent_dense_forward_f64 */
 void SUF(ccnn_softmax_xent_dense_forward)(REAL *loss_per_row, REAL *probs, const REAL *logits,
                                           const REAL *targets, int64_t n, int64_t classes,
                                           int nthreads)
@@ -135,6 +140,7 @@ void SUF(ccnn_softmax_xent_dense_forward)(REAL *loss_per_row, REAL *probs, const
     }
 }
 
+/* ccnn_softmax_xent_dense_backward_f32, ccnn_softmax_xent_dense_backward_f64 */
 void SUF(ccnn_softmax_xent_dense_backward)(REAL *dlogits, const REAL *probs, const REAL *targets,
                                            int64_t n, int64_t classes, int nthreads)
 {

@@ -81,6 +81,7 @@ static CCNN_DISPATCH void SUF(adam_chunk)(REAL *restrict p, REAL *restrict m, RE
     }
 }
 
+/* ccnn_adam_update_f32, ccnn_adam_update_f64 */
 void SUF(ccnn_adam_update)(REAL *param, REAL *m, REAL *v, const REAL *grad, int64_t n,
                            REAL lr_t, REAL beta1, REAL beta2, REAL eps, int nthreads)
 {
@@ -118,6 +119,7 @@ static CCNN_DISPATCH void SUF(sgd_chunk)(REAL *restrict p, REAL *restrict vel,
     }
 }
 
+/* ccnn_sgd_update_f32, ccnn_sgd_update_f64 */
 void SUF(ccnn_sgd_update)(REAL *param, REAL *velocity, const REAL *grad, int64_t n,
                           REAL lr, REAL momentum, int nesterov, int nthreads)
 {
@@ -132,6 +134,7 @@ void SUF(ccnn_sgd_update)(REAL *param, REAL *velocity, const REAL *grad, int64_t
     }
 }
 
+/* ccnn_adam_update_many_f32, ccnn_adam_update_many_f64 */
 void SUF(ccnn_adam_update_many)(int64_t count, REAL *const *param, REAL *const *m,
                                 REAL *const *v, const REAL *const *grad, const int64_t *n,
                                 REAL lr_t, REAL beta1, REAL beta2, REAL eps, int nthreads)
@@ -149,6 +152,7 @@ void SUF(ccnn_adam_update_many)(int64_t count, REAL *const *param, REAL *const *
     }
 }
 
+/* ccnn_all_finite_f32, ccnn_all_finite_f64 */
 int SUF(ccnn_all_finite)(int64_t count, const REAL *const *a, const int64_t *n, int nthreads)
 {
     int64_t elements;

@@ -414,6 +414,7 @@ static inline int64_t SUF(window_argmax)(const REAL *x, const ccnn_pool2d_dims *
     return best;
 }
 
+/* ccnn_max_pool2d_forward_f32, ccnn_max_pool2d_forward_f64 */
 void SUF(ccnn_max_pool2d_forward)(REAL *out, int64_t *argmax, const REAL *inp,
                                   const ccnn_pool2d_dims *d, int nthreads)
 {
@@ -484,18 +485,21 @@ static int SUF(max_pool2d_backward_idx)(REAL *dinp, const REAL *dout, const int6
     return bad ? CCNN_EBADARG : CCNN_OK;
 }
 
+/* ccnn_max_pool2d_backward_f32, ccnn_max_pool2d_backward_f64 */
 void SUF(ccnn_max_pool2d_backward)(REAL *dinp, const REAL *dout, const int64_t *argmax,
                                    const ccnn_pool2d_dims *d, int nthreads)
 {
     (void)SUF(max_pool2d_backward_idx)(dinp, dout, argmax, d, nthreads, 0);
 }
 
+/* ccnn_max_pool2d_backward_checked_f32, ccnn_max_pool2d_backward_checked_f64 */
 int SUF(ccnn_max_pool2d_backward_checked)(REAL *dinp, const REAL *dout, const int64_t *argmax,
                                           const ccnn_pool2d_dims *d, int nthreads)
 {
     return SUF(max_pool2d_backward_idx)(dinp, dout, argmax, d, nthreads, 1);
 }
 
+/* ccnn_max_pool2d_backward_recompute_f32, ccnn_max_pool2d_backward_recompute_f64 */
 void SUF(ccnn_max_pool2d_backward_recompute)(REAL *dinp, const REAL *dout, const REAL *inp,
                                              const ccnn_pool2d_dims *d, int nthreads)
 {
@@ -526,6 +530,7 @@ void SUF(ccnn_max_pool2d_backward_recompute)(REAL *dinp, const REAL *dout, const
     }
 }
 
+/* ccnn_avg_pool2d_forward_f32, ccnn_avg_pool2d_forward_f64 */
 void SUF(ccnn_avg_pool2d_forward)(REAL *out, const REAL *inp,
                                   const ccnn_pool2d_dims *d, int nthreads)
 {
@@ -556,6 +561,7 @@ void SUF(ccnn_avg_pool2d_forward)(REAL *out, const REAL *inp,
     }
 }
 
+/* ccnn_avg_pool2d_backward_f32, ccnn_avg_pool2d_backward_f64 */
 void SUF(ccnn_avg_pool2d_backward)(REAL *dinp, const REAL *dout,
                                    const ccnn_pool2d_dims *d, int nthreads)
 {
@@ -621,6 +627,7 @@ static CCNN_DISPATCH void SUF(max2x2_plane)(REAL *restrict out, uint8_t *restric
     }
 }
 
+/* ccnn_max_pool2x2_plane_f32, ccnn_max_pool2x2_plane_f64 */
 void SUF(ccnn_max_pool2x2_plane)(REAL *out, uint8_t *offset, const REAL *x, int64_t h, int64_t w)
 {
     SUF(max2x2_plane)(out, offset, x, h, w);

@@ -1,0 +1,621 @@
+/* conv2d_direct.c -- the direct conv2d kernels (see conv2d.c for the
+ * algorithms and their work split): plain loops over a zero-framed copy of
+ * each image, vectorised along output rows; the reference, and the faster
+ * choice when c*r*s is small.  Also the fused conv -> relu -> 2x2 max pool,
+ * whose pooling runs on each image's output while it is in cache.
+ *
+ * The typed bodies are written once, at the bottom of this file, and
+ * instantiated for float and double by including this file into itself with
+ * REAL / SUF defined (a C stand-in for Cython's fused types); each public
+ * kernel's definition names its two instances (grep finds them).
+ */
+#ifndef REAL
+#include <stdlib.h>
+#include <string.h>
+#include "conv2d_internal.h"
+
+#define REAL float
+#define SUF(name) name##_f32
+#include "conv2d_direct.c"
+#undef REAL
+#undef SUF
+
+#define REAL double
+#define SUF(name) name##_f64
+#include "conv2d_direct.c"
+#undef REAL
+#undef SUF
+
+#else /* ---- typed bodies, REAL = float or double ---------------------------- */
+
+/* xpad (c, hp, wp) <- x (c, h, w) shifted by (pt, pl) into a zero frame:
+ * xpad[c, i, j] = x[c, i - pt, j - pl], or 0 where that falls outside x.
+ * hp x wp is the part of the padded image the windows actually reach. */
+static void SUF(pad_image)(REAL *restrict xpad, const REAL *restrict x, int64_t C, int64_t H,
+                           int64_t W, int64_t pt, int64_t pl, int64_t hp, int64_t wp)
+{
+    const int64_t j0 = pl < wp ? pl : wp;                       /* first column holding x */
+    const int64_t j1 = pl + W < wp ? pl + W : wp;               /* one past the last      */
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t i = 0; i < hp; i++) {
+            REAL *row = xpad + (c * hp + i) * wp;
+            const int64_t ih = i - pt;
+            if (ih < 0 || ih >= H || j1 <= j0) {
+                memset(row, 0, (size_t)wp * sizeof(REAL));
+                continue;
+            }
+            memset(row, 0, (size_t)j0 * sizeof(REAL));
+            memcpy(row + j0, x + (c * H + ih) * W + (j0 - pl), (size_t)(j1 - j0) * sizeof(REAL));
+            memset(row + j1, 0, (size_t)(wp - j1) * sizeof(REAL));
+        }
+}
+
+/* y (p, q) = bias + sum_{c,r,s} wk[c,r,s] * xpad[c, p*sh + r*dh, q*sw + s*dw]
+ * y: (p, q); xpad: (c, hp, wp) plus CCNN_QB elements of zeroed slack at the
+ * end; wk: (c, r, s) -- one output plane.
+ *
+ * Outputs are computed CCNN_QB columns at a time with the partial sums in a
+ * small fixed-size block (kept in vector registers) over all c*r*s taps, so
+ * each tap costs one load and one FMA per vector.  The last block of a row
+ * may run past Q: those lanes read the next row or the slack and are never
+ * stored. */
+/* two 32-byte GCC vectors of partial sums (AVX registers; the compiler splits
+ * them on older instruction sets), and an unaligned-load twin */
+typedef REAL SUF(vec) __attribute__((vector_size(32)));
+typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
+#define SUF_LANES (int64_t)(32 / sizeof(REAL))
+
+/* dst[0 .. nq) <- the 2 vectors (a0, a1), through max(., 0) when relu (NaN
+ * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly. */
+static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t nq, int relu)
+{
+    if (relu) {
+        const SUF(vec) zero = {0};
+        typedef __typeof__(a0 < zero) ivec;
+        a0 = (SUF(vec))((ivec)a0 & ~(a0 < zero));
+        a1 = (SUF(vec))((ivec)a1 & ~(a1 < zero));
+    }
+    if (nq == 2 * SUF_LANES) {
+        *(SUF(vec_u) *)dst = a0;
+        *(SUF(vec_u) *)(dst + SUF_LANES) = a1;
+        return;
+    }
+    REAL tmp[2 * 32 / sizeof(REAL)];
+    *(SUF(vec_u) *)tmp = a0;
+    *(SUF(vec_u) *)(tmp + SUF_LANES) = a1;
+    for (int64_t u = 0; u < nq; u++) dst[u] = tmp[u];
+}
+
+/* Up to 4 output planes at once, so every loaded input vector feeds 4 FMAs:
+ *   y[k] (p, q) = bias[k] + sum_t wk[k, t] * xpad_flat[p*sh*wp + q*sw + off[t]]
+ * y: (nk, p, q); xpad: (c, hp, wp) plus zeroed slack; wk: (nk, crs) rows of
+ * the weight; off: (crs) offsets of the taps t = (c, r, s) in xpad:
+ * off[t] = (c*hp + r*dh)*wp + s*dw.  Columns go CCNN_QB at a time; the last
+ * block of a row may read past it (into the next row or the slack) in lanes
+ * that are never stored. */
+static CCNN_DISPATCH void SUF(planes_forward)(REAL *restrict y, const REAL *restrict xpad,
+                                              const REAL *restrict wk, const REAL *bias,
+                                              int64_t nk, const int64_t *restrict off,
+                                              const ccnn_conv2d_dims *d, int64_t wp, int relu)
+{
+    const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, PQ = P * Q;
+    const int64_t sh = d->stride_h, sw = d->stride_w;
+    const int64_t L = SUF_LANES, QB = 2 * SUF_LANES;          /* columns per block */
+    /* rows of wk for the 4 accumulator sets (repeating the last when nk < 4) */
+    const REAL *w0 = wk, *w1 = wk + (nk > 1 ? 1 : 0) * CRS;
+    const REAL *w2 = wk + (nk > 2 ? 2 : 0) * CRS, *w3 = wk + (nk > 3 ? 3 : 0) * CRS;
+    REAL b[4] = {0, 0, 0, 0};
+    for (int64_t k = 0; k < nk; k++) b[k] = bias ? bias[k] : (REAL)0;
+    for (int64_t p = 0; p < P; p++) {
+        for (int64_t q0 = 0; q0 < Q; q0 += QB) {
+            const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
+            const REAL *base = xpad + p * sh * wp + q0 * sw;
+            REAL out[4][2 * 32 / sizeof(REAL)];
+            if (sw == 1) {
+                const SUF(vec) zero = {0};
+                SUF(vec) a00 = zero + b[0], a01 = a00, a10 = zero + b[1], a11 = a10;
+                SUF(vec) a20 = zero + b[2], a21 = a20, a30 = zero + b[3], a31 = a30;
+                for (int64_t t = 0; t < CRS; t++) {
+                    const SUF(vec) x0 = *(const SUF(vec_u) *)(base + off[t]);
+                    const SUF(vec) x1 = *(const SUF(vec_u) *)(base + off[t] + L);
+                    a00 += w0[t] * x0; a01 += w0[t] * x1;
+                    a10 += w1[t] * x0; a11 += w1[t] * x1;
+                    a20 += w2[t] * x0; a21 += w2[t] * x1;
+                    a30 += w3[t] * x0; a31 += w3[t] * x1;
+                }
+                REAL *yb = y + p * Q + q0;
+                SUF(store_block)(yb, a00, a01, nq, relu);
+                if (nk > 1) SUF(store_block)(yb + PQ, a10, a11, nq, relu);
+                if (nk > 2) SUF(store_block)(yb + 2 * PQ, a20, a21, nq, relu);
+                if (nk > 3) SUF(store_block)(yb + 3 * PQ, a30, a31, nq, relu);
+                continue;
+            } else {   /* strided: only the nq columns that exist (no read past the frame) */
+                for (int64_t k = 0; k < nk; k++) {
+                    for (int64_t u = 0; u < nq; u++) out[k][u] = b[k];
+                    for (int64_t t = 0; t < CRS; t++) {
+                        const REAL wv = wk[k * CRS + t];
+                        for (int64_t u = 0; u < nq; u++) out[k][u] += wv * base[off[t] + u * sw];
+                    }
+                }
+            }
+            if (relu)   /* the fused activation: max(v, 0), NaN stays NaN */
+                for (int64_t k = 0; k < nk; k++)
+                    for (int64_t u = 0; u < nq; u++) out[k][u] = out[k][u] < 0 ? (REAL)0 : out[k][u];
+            for (int64_t k = 0; k < nk; k++)
+                memcpy(y + k * PQ + p * Q + q0, out[k], (size_t)nq * sizeof(REAL));
+        }
+    }
+}
+
+/* One output plane, 4 rows at a time (stride-1 columns):
+ *   y (p, q) = bias + sum_t wk[t] * xpad_flat[p*sh*wp + q + off[t]]
+ * y: (p, q); xpad, off, wp as in planes_forward; wk: (crs).  Four rows x two
+ * vectors of columns are accumulated together, so each tap costs 8 loads
+ * and 8 FMAs and no work is repeated for missing planes (planes_forward
+ * computes 4 planes whatever nk is).  For the last rows of an odd block the
+ * last real row is recomputed, never stored twice. */
+static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *restrict xpad,
+                                                  const REAL *restrict wk, REAL bias,
+                                                  const int64_t *restrict off,
+                                                  const ccnn_conv2d_dims *d, int64_t wp, int relu)
+{
+    const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, sh = d->stride_h;
+    const int64_t L = SUF_LANES, QB = 2 * SUF_LANES;
+    for (int64_t p0 = 0; p0 < P; p0 += 4) {
+        const int64_t np = P - p0 < 4 ? P - p0 : 4;
+        const int64_t r0 = p0 * sh * wp, r1 = (p0 + (np > 1 ? 1 : 0)) * sh * wp;
+        const int64_t r2 = (p0 + (np > 2 ? 2 : 0)) * sh * wp, r3 = (p0 + (np > 3 ? 3 : 0)) * sh * wp;
+        for (int64_t q0 = 0; q0 < Q; q0 += QB) {
+            const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
+            const REAL *base = xpad + q0;
+            const SUF(vec) zero = {0};
+            SUF(vec) a00 = zero + bias, a01 = a00, a10 = a00, a11 = a00;
+            SUF(vec) a20 = a00, a21 = a00, a30 = a00, a31 = a00;
+            for (int64_t t = 0; t < CRS; t++) {
+                const REAL *b = base + off[t];
+                const REAL wv = wk[t];
+                a00 += wv * *(const SUF(vec_u) *)(b + r0); a01 += wv * *(const SUF(vec_u) *)(b + r0 + L);
+                a10 += wv * *(const SUF(vec_u) *)(b + r1); a11 += wv * *(const SUF(vec_u) *)(b + r1 + L);
+                a20 += wv * *(const SUF(vec_u) *)(b + r2); a21 += wv * *(const SUF(vec_u) *)(b + r2 + L);
+                a30 += wv * *(const SUF(vec_u) *)(b + r3); a31 += wv * *(const SUF(vec_u) *)(b + r3 + L);
+            }
+            REAL *yb = y + p0 * Q + q0;
+            SUF(store_block)(yb, a00, a01, nq, relu);
+            if (np > 1) SUF(store_block)(yb + Q, a10, a11, nq, relu);
+            if (np > 2) SUF(store_block)(yb + 2 * Q, a20, a21, nq, relu);
+            if (np > 3) SUF(store_block)(yb + 3 * Q, a30, a31, nq, relu);
+        }
+    }
+}
+
+/* part (k, crs) += sum_{p, q} dyw[k, p, q] * xf[c, p*sh + r*dh, q + s*dw]   -- one image,
+ * stride-1 columns.  part: (k, c*r*s) doubles; dyw: (k, p, qv), the image's dy
+ * with every row zero-extended from q to qv (a multiple of the vector width);
+ * xf: (c, hf, wf), the zero-framed image, wf >= qv + (s-1)*dw so that every
+ * load stays inside its row; off: (crs) tap offsets (c*hf + r*dh)*wf + s*dw.
+ *
+ * Tiles of 4 filters x 3 taps keep 12 vector accumulators over the whole
+ * image: each step loads 3 input and 4 gradient vectors for 12 FMAs.  In the
+ * last column block of a row the input lanes at q >= Q are masked to zero, so
+ * they add exactly 0 (no 0 * inf from columns the reference never reads). */
+static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
+                                                        const REAL *restrict dyw,
+                                                        const REAL *restrict xf,
+                                                        const int64_t *restrict off,
+                                                        const ccnn_conv2d_dims *d, int64_t wf,
+                                                        int64_t qv)
+{
+    typedef __typeof__(*(SUF(vec) *)0 == 0) ivec;   /* lane-wise ints of REAL's size */
+    const int64_t K = d->k, CRS = d->c * d->r * d->s, P = d->p, Q = d->q;
+    const int64_t L = SUF_LANES, rowstep = d->stride_h * wf, plane = P * qv;
+    const int64_t jlast = qv - L;                      /* the block that holds column Q-1 */
+    ivec keep;                                         /* -1 in lanes q < Q of that block */
+    for (int64_t u = 0; u < L; u++) keep[u] = jlast + u < Q ? -1 : 0;
+    for (int64_t k0 = 0; k0 < K; k0 += 4) {
+        const int64_t nk = K - k0 < 4 ? K - k0 : 4;
+        const REAL *y0 = dyw + k0 * plane, *y1 = y0 + (nk > 1 ? 1 : 0) * plane;
+        const REAL *y2 = y0 + (nk > 2 ? 2 : 0) * plane, *y3 = y0 + (nk > 3 ? 3 : 0) * plane;
+        for (int64_t t0 = 0; t0 < CRS; t0 += 3) {
+            const int64_t ntap = CRS - t0 < 3 ? CRS - t0 : 3;
+            const REAL *x0 = xf + off[t0], *x1 = xf + off[t0 + (ntap > 1 ? 1 : 0)];
+            const REAL *x2 = xf + off[t0 + (ntap > 2 ? 2 : 0)];
+            const SUF(vec) zero = {0};
+            SUF(vec) a00 = zero, a01 = zero, a02 = zero, a10 = zero, a11 = zero, a12 = zero;
+            SUF(vec) a20 = zero, a21 = zero, a22 = zero, a30 = zero, a31 = zero, a32 = zero;
+            for (int64_t p = 0; p < P; p++) {
+                const int64_t xo = p * rowstep, yo = p * qv;
+                for (int64_t j = 0; j < qv; j += L) {
+                    SUF(vec) v0 = *(const SUF(vec_u) *)(x0 + xo + j);
+                    SUF(vec) v1 = *(const SUF(vec_u) *)(x1 + xo + j);
+                    SUF(vec) v2 = *(const SUF(vec_u) *)(x2 + xo + j);
+                    if (j == jlast) {
+                        v0 = (SUF(vec))((ivec)v0 & keep);
+                        v1 = (SUF(vec))((ivec)v1 & keep);
+                        v2 = (SUF(vec))((ivec)v2 & keep);
+                    }
+                    const SUF(vec) g0 = *(const SUF(vec_u) *)(y0 + yo + j);
+                    const SUF(vec) g1 = *(const SUF(vec_u) *)(y1 + yo + j);
+                    const SUF(vec) g2 = *(const SUF(vec_u) *)(y2 + yo + j);
+                    const SUF(vec) g3 = *(const SUF(vec_u) *)(y3 + yo + j);
+                    a00 += g0 * v0; a01 += g0 * v1; a02 += g0 * v2;
+                    a10 += g1 * v0; a11 += g1 * v1; a12 += g1 * v2;
+                    a20 += g2 * v0; a21 += g2 * v1; a22 += g2 * v2;
+                    a30 += g3 * v0; a31 += g3 * v1; a32 += g3 * v2;
+                }
+            }
+            const SUF(vec) acc[4][3] = {{a00, a01, a02}, {a10, a11, a12},
+                                        {a20, a21, a22}, {a30, a31, a32}};
+            for (int64_t i = 0; i < nk; i++)
+                for (int64_t t = 0; t < ntap; t++) {
+                    double s = 0.0;
+                    for (int64_t u = 0; u < L; u++) s += (double)acc[i][t][u];
+                    part[(k0 + i) * CRS + t0 + t] += s;
+                }
+        }
+    }
+}
+#undef SUF_LANES
+
+/* dxpad (c, hp, wp) += sum_k  w[k,c,r,s] * dy[k, p, q] at (p*sh + r*dh, q*sw + s*dw)
+ * dxpad: (c, hp, wp), zeroed by the caller; dy: (k, p, q); w: (k, c, r, s) -- one image. */
+static CCNN_DISPATCH void SUF(image_backward_data)(REAL *restrict dxpad, const REAL *restrict dy,
+                                                   const REAL *restrict w,
+                                                   const ccnn_conv2d_dims *d, int64_t hp, int64_t wp)
+{
+    const int64_t C = d->c, K = d->k, R = d->r, S = d->s, P = d->p, Q = d->q;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    for (int64_t c = 0; c < C; c++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t p = 0; p < P; p++) {
+                const REAL *restrict dyrow = dy + (k * P + p) * Q;
+                for (int64_t r = 0; r < R; r++) {
+                    REAL *dxrow = dxpad + (c * hp + p * sh + r * dh) * wp;
+                    for (int64_t s = 0; s < S; s++) {
+                        const REAL wv = w[((k * C + c) * R + r) * S + s];
+                        REAL *restrict dxs = dxrow + s * dw;
+                        if (sw == 1) {
+                            #pragma omp simd
+                            for (int64_t q = 0; q < Q; q++) dxs[q] += wv * dyrow[q];
+                        } else {
+                            for (int64_t q = 0; q < Q; q++) dxs[q * sw] += wv * dyrow[q];
+                        }
+                    }
+                }
+            }
+}
+
+/* part (k, c, r, s) += sum_{p,q} dy[k,p,q] * xpad[c, p*sh + r*dh, q*sw + s*dw] -- one image */
+static CCNN_DISPATCH void SUF(image_backward_weight)(double *restrict part, const REAL *restrict dy,
+                                                     const REAL *restrict xpad,
+                                                     const ccnn_conv2d_dims *d, int64_t hp, int64_t wp)
+{
+    const int64_t C = d->c, K = d->k, R = d->r, S = d->s, P = d->p, Q = d->q;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t c = 0; c < C; c++)
+            for (int64_t r = 0; r < R; r++)
+                for (int64_t s = 0; s < S; s++) {
+                    double acc = 0.0;
+                    for (int64_t p = 0; p < P; p++) {
+                        const REAL *restrict dyrow = dy + (k * P + p) * Q;
+                        const REAL *restrict xs = xpad + (c * hp + p * sh + r * dh) * wp + s * dw;
+                        REAL racc = 0;
+                        if (sw == 1) {
+                            #pragma omp simd reduction(+:racc)
+                            for (int64_t q = 0; q < Q; q++) racc += dyrow[q] * xs[q];
+                        } else {
+                            for (int64_t q = 0; q < Q; q++) racc += dyrow[q] * xs[q * sw];
+                        }
+                        acc += racc;
+                    }
+                    part[((k * C + c) * R + r) * S + s] += acc;
+                }
+}
+
+
+/* dbias[k] = sum_{n,p,q} dout[n,k,p,q] -- shared by both algorithms.
+ * dbias: (k); dout: (n, k, pq).  Parallel over k. */
+void SUF(conv2d_bias_backward)(REAL *dbias, const REAL *dout, int64_t N, int64_t K, int64_t PQ,
+                               int nt)
+{
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t k = 0; k < K; k++) {
+        double acc = 0.0;
+        for (int64_t n = 0; n < N; n++) acc += SUF(ccnn_sum)(PQ, dout + (n * K + k) * PQ);
+        dbias[k] = (REAL)acc;
+    }
+}
+
+/* dst (q) = dout (q) * (out (q) > 0): one row of ReLU's backward */
+static CCNN_DISPATCH void SUF(relu_mask_row)(REAL *restrict dst, const REAL *restrict dout,
+                                             const REAL *restrict out, int64_t q)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < q; i++) {
+        const REAL keep = out[i] > 0 ? (REAL)1 : (REAL)0;   /* a select, so it vectorises */
+        dst[i] = dout[i] * keep;
+    }
+}
+
+/* dyw (k, p, qv) <- for one image, the gradient at the conv output of the
+ * fused conv -> relu -> 2x2 max pool: dout (k, p/2, q/2) routed to each
+ * window's argmax (am, offsets 0..3) where the pooled value po > 0 (ReLU's
+ * mask), 0 at the window's other three places; bsum[k] += the sum of plane
+ * k (the bias gradient).  Every element of the windows is written, so
+ * nothing needs zeroing per image; the rest of dyw (an odd last row or
+ * column, the tail past q) is left as it is. */
+static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *restrict bsum,
+                                                 const REAL *restrict dout,
+                                                 const REAL *restrict po,
+                                                 const uint8_t *restrict am, int64_t K,
+                                                 int64_t P, int64_t Q, int64_t qv)
+{
+    const int64_t P2 = P / 2, Q2 = Q / 2, PQ2 = P2 * Q2;
+    for (int64_t k = 0; k < K; k++) {
+        const REAL *restrict gk = dout + k * PQ2, *restrict pk = po + k * PQ2;  /* (p/2, q/2) */
+        const uint8_t *restrict ak = am + k * PQ2;
+        REAL acc = 0;                                 /* one plane: a few hundred terms */
+        #pragma omp simd reduction(+:acc)
+        for (int64_t t = 0; t < PQ2; t++) {
+            const REAL g = gk[t], y = pk[t];          /* both loaded: a select, no branch */
+            acc += y > 0 ? g : (REAL)0;
+        }
+        bsum[k] += (double)acc;
+        for (int64_t i = 0; i < P2; i++) {
+            REAL *restrict r0 = dyw + (k * P + 2 * i) * qv;      /* rows 2i, 2i + 1 */
+            memset(r0, 0, sizeof(REAL) * (size_t)(2 * Q2));
+            memset(r0 + qv, 0, sizeof(REAL) * (size_t)(2 * Q2));
+            for (int64_t j = 0; j < Q2; j++) {   /* no branches: ReLU's mask is a select */
+                const int64_t t = i * Q2 + j;
+                const unsigned a = ak[t] & 3u;   /* inside the window whatever the byte */
+                const REAL g = gk[t], y = pk[t];
+                r0[(a >> 1) * qv + 2 * j + (a & 1)] = y > 0 ? g : (REAL)0;
+            }
+        }
+    }
+}
+
+/* pooled (k, p/2, q/2), argmax (k, p/2, q/2) <- 2x2 / stride-2 max pooling of
+ * y (k, p, q), plane by plane (pool.h: ccnn_max_pool2x2_plane; argmax holds
+ * each maximum's offset 0..3 = row*2 + column in its window). */
+static void SUF(pool2x2_image)(REAL *restrict pooled, uint8_t *restrict argmax,
+                               const REAL *restrict y, int64_t K, int64_t P, int64_t Q)
+{
+    const int64_t PQ2 = (P / 2) * (Q / 2);
+    for (int64_t k = 0; k < K; k++)
+        SUF(ccnn_max_pool2x2_plane)(pooled + k * PQ2, argmax + k * PQ2, y + k * P * Q, P, Q);
+}
+
+/* The direct forward.  pooled_argmax == NULL: out (n,k,p,q).  Otherwise the
+ * fused conv -> (relu) -> 2x2 max pool: each image's conv output goes to a
+ * per-thread buffer (k x p x q, cache-sized) and only its pooling reaches
+ * memory: out (n,k,p/2,q/2), pooled_argmax (n,k,p/2,q/2) window offsets. */
+int SUF(conv2d_direct_forward)(REAL *out, uint8_t *pooled_argmax, const REAL *inp,
+                               const REAL *weight, const REAL *bias,
+                               const ccnn_conv2d_dims *d, int relu, int nthreads)
+{
+    /* direct: each image is copied once into a zero frame (so padding is an
+     * ordinary multiply by 0 and the inner loops have no bounds tests), then
+     * every output plane is computed from it.  Parallel over images. */
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
+    const int64_t PQ2 = (d->p / 2) * (d->q / 2);
+    int64_t hp, wp;
+    conv2d_padded_extent(d, &hp, &wp);
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * d->r * d->s);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t n = 0; n < N; n++) {
+        /* + slack: the last column block (16 floats or 8 doubles) of the
+         * stride-1 path may read past the end; then the tap offsets.  (Not
+         * times the stride: the strided path reads only existing columns, so
+         * a stride near 2**31 needs no gigantic slack.) */
+        const int64_t slack = 2 * 32 / (int64_t)sizeof(REAL);
+        const int64_t CRS = C * d->r * d->s, npad = C * hp * wp + slack;
+        REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(npad + 1)
+                                                         + sizeof(int64_t) * (size_t)CRS);
+        if (!xpad) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+            continue;
+        }
+        int64_t *off = (int64_t *)(void *)(xpad + npad + (npad & 1));  /* 8-byte aligned */
+        for (int64_t c = 0, t = 0; c < C; c++)
+            for (int64_t r = 0; r < d->r; r++)
+                for (int64_t s = 0; s < d->s; s++, t++)
+                    off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
+        SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
+        memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
+        REAL *y = out + n * K * PQ;                                  /* (k, p, q) */
+        if (pooled_argmax) {
+            y = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(K * PQ));
+            if (!y) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+        }
+        int64_t k = 0;
+        for (; k + 4 <= K || (k < K && d->stride_w != 1); k += 4)   /* 4 planes at a time */
+            SUF(planes_forward)(y + k * PQ, xpad, weight + k * CRS,
+                                bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
+        for (; k < K; k++)                                           /* the rest one by one */
+            SUF(plane_forward_rows)(y + k * PQ, xpad, weight + k * CRS,
+                                    bias ? bias[k] : (REAL)0, off, d, wp, relu);
+        if (pooled_argmax)
+            SUF(pool2x2_image)(out + n * K * PQ2, pooled_argmax + n * K * PQ2, y, K, d->p, d->q);
+    }
+    return err;
+}
+
+
+/* ccnn_conv2d_forward_direct_f32, ccnn_conv2d_forward_direct_f64 */
+int SUF(ccnn_conv2d_forward_direct)(REAL *out, const REAL *inp, const REAL *weight,
+                                     const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(conv2d_direct_forward)(out, NULL, inp, weight, bias, d, 0, nthreads);
+}
+
+/* The direct backward.  relu_out (n,k,p,q) or NULL: the output of a conv
+ * fused with ReLU, whose mask (relu_out > 0) is applied to dout on the fly;
+ * only with dinp == NULL and stride_w == 1 (the vectorised weight path, where
+ * each image's dy is copied anyway -- and where dbias is summed too).
+ * With pool_argmax != NULL as well, the backward of the fused conv -> relu ->
+ * 2x2 max pool (forward_direct with pooled_argmax): dout (n,k,p/2,q/2) is the
+ * gradient of the pooled output relu_out (n,k,p/2,q/2), routed to each
+ * window's argmax where the pooled value is > 0 (ReLU's mask) -- built per
+ * image straight into the weight kernel's rows. */
+int SUF(conv2d_direct_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL *dout,
+                                const REAL *relu_out, const uint8_t *pool_argmax,
+                                const REAL *inp, const REAL *weight,
+                                const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
+    const int64_t CRS = C * d->r * d->s, pt = d->pad_top, pl = d->pad_left;
+    int64_t hp, wp;
+    conv2d_padded_extent(d, &hp, &wp);
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int err = CCNN_OK;
+    (void)nt;
+    /* the vectorised weight path also sums the bias gradient */
+    const int s1 = d->stride_w == 1 && dweight != NULL;
+
+    if (dbias && !s1) SUF(conv2d_bias_backward)(dbias, dout, N, K, PQ, nt);
+
+    /* dinp: scatter into a zero frame per image, then crop.  Parallel over images. */
+    if (dinp) {
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t n = 0; n < N; n++) {
+            REAL *dxpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(C * hp * wp));
+            if (!dxpad) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            memset(dxpad, 0, sizeof(REAL) * (size_t)(C * hp * wp));
+            SUF(image_backward_data)(dxpad, dout + n * K * PQ, weight, d, hp, wp);
+            REAL *dx = dinp + n * C * H * W;                 /* (c, h, w) */
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t ih = 0; ih < H; ih++) {
+                    REAL *row = dx + (c * H + ih) * W;
+                    const int64_t i = ih + pt;
+                    for (int64_t iw = 0; iw < W; iw++) {
+                        const int64_t j = iw + pl;
+                        row[iw] = (i < hp && j < wp) ? dxpad[(c * hp + i) * wp + j] : (REAL)0;
+                    }
+                }
+        }
+    }
+
+    /* dweight: images split into G fixed groups (G depends on N only), one
+     * partial sum per group, added in group order -- so the result does not
+     * depend on the thread count.  Parallel over groups. */
+    if (dweight) {
+        const int64_t G = N < 16 ? N : 16;
+        /* (g, k, crs) weight partials, then (g, k) bias partials */
+        const int64_t nparts = (G > 0 ? G : 1) * K * (CRS + 1);
+        double *part = (double *)ccnn_workspace(CCNN_WS_CONV2, sizeof(double) * (size_t)nparts);
+        if (!part) return CCNN_ENOMEM;
+        memset(part, 0, sizeof(double) * (size_t)nparts);
+        double *bpart = part + (G > 0 ? G : 1) * K * CRS;
+        /* stride-1 columns: the vectorised kernel over a frame of width wf and
+         * the image's dy with rows zero-extended to qv (image_backward_weight_s1) */
+        const int64_t L = 32 / (int64_t)sizeof(REAL), P = d->p, Q = d->q;
+        const int64_t qv = (Q + L - 1) / L * L, wf = qv + (d->s - 1) * d->dil_w;
+        const int64_t fw = s1 ? wf : wp;                       /* frame row length */
+        int64_t nreal = C * hp * fw + (s1 ? K * P * qv : 0);
+        nreal += nreal & 1;                                    /* then 8-byte aligned offsets */
+        const size_t ws_bytes = sizeof(REAL) * (size_t)nreal + sizeof(int64_t) * (size_t)CRS;
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t g = 0; g < G; g++) {
+            REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, ws_bytes);
+            if (!xpad) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            REAL *dyw = xpad + C * hp * fw;                    /* (k, p, qv) */
+            int64_t *off = (int64_t *)(void *)(xpad + nreal);  /* (crs) */
+            if (s1) {
+                for (int64_t c = 0, t = 0; c < C; c++)
+                    for (int64_t r = 0; r < d->r; r++)
+                        for (int64_t s = 0; s < d->s; s++, t++)
+                            off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
+                if (pool_argmax)   /* unpool_grad_image writes the windows only */
+                    memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
+                else
+                    for (int64_t i = 0; i < K * P; i++)
+                        memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
+            }
+            for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
+                SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
+                if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
+                    const int64_t PQ2 = (P / 2) * (Q / 2);                   /* (k, p/2, q/2) */
+                    SUF(unpool_grad_image)(dyw, bpart + g * K, dout + n * K * PQ2,
+                                           relu_out + n * K * PQ2, pool_argmax + n * K * PQ2,
+                                           K, P, Q, qv);
+                } else if (s1) {
+                    const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
+                    const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
+                    for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
+                        if (yo)
+                            SUF(relu_mask_row)(dyw + i * qv, dy + i * Q, yo + i * Q, Q);
+                        else
+                            memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
+                    }
+                }
+                if (s1) {
+                    if (dbias && !pool_argmax)   /* the zero tails add nothing: one sum a plane */
+                        for (int64_t k = 0; k < K; k++)
+                            bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
+                    SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
+                } else {
+                    SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                }
+            }
+        }
+        for (int64_t i = 0; i < K * CRS; i++) {
+            double acc = 0.0;
+            for (int64_t g = 0; g < G; g++) acc += part[g * K * CRS + i];
+            dweight[i] = (REAL)acc;
+        }
+        if (dbias && s1)
+            for (int64_t k = 0; k < K; k++) {
+                double acc = 0.0;
+                for (int64_t g = 0; g < G; g++) acc += bpart[g * K + k];
+                dbias[k] = (REAL)acc;
+            }
+    }
+    return err;
+}
+
+/* ccnn_conv2d_backward_direct_f32, ccnn_conv2d_backward_direct_f64 */
+int SUF(ccnn_conv2d_backward_direct)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                     const REAL *dout, const REAL *inp, const REAL *weight,
+                                     const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(conv2d_direct_backward)(dinp, dweight, dbias, dout, NULL, NULL, inp, weight, d, nthreads);
+}
+
+/* ccnn_conv2d_relu_maxpool_forward_f32, ccnn_conv2d_relu_maxpool_forward_f64 */
+int SUF(ccnn_conv2d_relu_maxpool_forward)(REAL *out, uint8_t *argmax, const REAL *inp,
+                                          const REAL *weight, const REAL *bias,
+                                          const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (!ccnn_conv2d_relu_maxpool_supported(d)) return CCNN_EBADARG;
+    return SUF(conv2d_direct_forward)(out, argmax, inp, weight, bias, d, 1, nthreads);
+}
+
+/* ccnn_conv2d_relu_maxpool_backward_f32, ccnn_conv2d_relu_maxpool_backward_f64 */
+int SUF(ccnn_conv2d_relu_maxpool_backward)(REAL *dweight, REAL *dbias, const REAL *dout,
+                                           const REAL *out, const uint8_t *argmax,
+                                           const REAL *inp, const ccnn_conv2d_dims *d,
+                                           int nthreads)
+{
+    if (!ccnn_conv2d_relu_maxpool_supported(d) || !dweight) return CCNN_EBADARG;
+    return SUF(conv2d_direct_backward)(NULL, dweight, dbias, dout, out, argmax, inp, NULL, d,
+                                     nthreads);
+}
+
+#endif /* REAL */

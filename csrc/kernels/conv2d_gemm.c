@@ -1,0 +1,292 @@
+/* conv2d_gemm.c -- the implicit-GEMM conv2d kernels (see conv2d.c for the
+ * algorithms and their work split), on gemm.c's packed GEMM with an im2col
+ * operand read from a zero-framed copy of each image.
+ *
+ * The typed bodies are written once, at the bottom of this file, and
+ * instantiated for float and double by including this file into itself with
+ * REAL / SUF defined (a C stand-in for Cython's fused types); each public
+ * kernel's definition names its two instances (grep finds them).
+ */
+#ifndef REAL
+#include <stdlib.h>
+#include <string.h>
+#include "conv2d_internal.h"
+
+#define REAL float
+#define SUF(name) name##_f32
+#include "conv2d_gemm.c"
+#undef REAL
+#undef SUF
+
+#define REAL double
+#define SUF(name) name##_f64
+#include "conv2d_gemm.c"
+#undef REAL
+#undef SUF
+
+#else /* ---- typed bodies, REAL = float or double ---------------------------- */
+
+/* Zero-framed copy of channels c0 .. c0+nch-1 of one image for the im2col
+ * operand of gemm.c, with CCNN_GEMM_PAD_SLACK zeroed elements on either side.
+ * Returns xpad (nch, hp, wp) inside the CCNN_WS_CONV-type workspace `slot`,
+ * or NULL when out of memory. */
+REAL *SUF(conv2d_gemm_pad_image)(int slot, const REAL *x, const ccnn_conv2d_dims *d, int64_t c0,
+                                 int64_t nch, int64_t hp, int64_t wp)
+{
+    const int64_t npad = nch * hp * wp, slack = CCNN_GEMM_PAD_SLACK;
+    REAL *buf = (REAL *)ccnn_workspace(slot, sizeof(REAL) * (size_t)(npad + 2 * slack));
+    if (!buf) return NULL;
+    REAL *xpad = buf + slack;
+    memset(buf, 0, sizeof(REAL) * (size_t)slack);
+    memset(xpad + npad, 0, sizeof(REAL) * (size_t)slack);
+    /* xpad[c, i, j] = x[c0 + c, i - pt, j - pl], 0 outside x (as pad_image, with
+     * the usually short zero borders written inline) */
+    const int64_t H = d->h, W = d->w, pt = d->pad_top, pl = d->pad_left;
+    const int64_t j0 = pl < wp ? pl : wp, j1 = pl + W < wp ? pl + W : wp;
+    for (int64_t c = 0; c < nch; c++) {
+        const REAL *xc = x + (c0 + c) * H * W;             /* (h, w) */
+        for (int64_t i = 0; i < hp; i++) {
+            REAL *restrict row = xpad + (c * hp + i) * wp;
+            const int64_t ih = i - pt;
+            if (ih < 0 || ih >= H || j1 <= j0) {
+                memset(row, 0, sizeof(REAL) * (size_t)wp);
+                continue;
+            }
+            const REAL *restrict src = xc + ih * W;          /* (w) */
+            for (int64_t j = 0; j < j0; j++) row[j] = 0;
+            for (int64_t j = j0; j < j1; j++) row[j] = src[j - pl];
+            for (int64_t j = j1; j < wp; j++) row[j] = 0;
+        }
+    }
+    return xpad;
+}
+
+int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
+                             const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
+    const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
+    int64_t hp, wp;
+    conv2d_padded_extent(d, &hp, &wp);
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t n = 0; n < N; n++) {
+        REAL *y = out + n * K * PQ;                       /* (k, pq) = bias + W * im2col */
+        const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp + n * C * H * W, d, 0, C, hp, wp);
+        const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0, 0, 0};
+        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
+        if (!xpad || SUF(ccnn_gemm)(K, PQ, CRS, &A, &B, y, PQ, 1, bias) != CCNN_OK) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+        }
+        if (relu)   /* epilogue while y[n] is still in cache: max(v, 0), NaN stays NaN */
+            for (int64_t i = 0; i < K * PQ; i++) y[i] = y[i] < 0 ? (REAL)0 : y[i];
+    }
+    return err;
+}
+
+/* ccnn_conv2d_forward_gemm_f32, ccnn_conv2d_forward_gemm_f64 */
+int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight,
+                                  const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(conv2d_gemm_forward)(out, inp, weight, bias, d, 0, nthreads);
+}
+
+/* The weight gradient of the GEMM path, dW^T (crs x k) = sum_n im2col(x[n])
+ * (crs x pq) * dy[n]^T (pq x k), transposed into dweight (k, crs), in one of
+ * two splits over the threads; both sum each element in an order that does
+ * not depend on the thread count.
+ *
+ * By rows: the crs rows in blocks of 6 (the micro-tile height), every thread
+ * walking all images -- each thread packs all of every dy[n]^T, which is
+ * cheap next to its share of im2col when crs is large against k. */
+static int SUF(weight_grad_gemm_rows)(REAL *dweight, const REAL *dout, const REAL *inp,
+                                      const ccnn_conv2d_dims *d, int64_t hp, int64_t wp, int nt)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
+    const int64_t PQ = d->p * d->q, CRS = C * R * S;
+    int err = CCNN_OK;
+    REAL *dwt = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(CRS * K));
+    if (!dwt) return CCNN_ENOMEM;
+    memset(dwt, 0, sizeof(REAL) * (size_t)(CRS * K));
+    const int64_t blocks = (CRS + 5) / 6;
+    const int ntw = (int)(nt < blocks ? nt : blocks);
+    (void)ntw;
+    #pragma omp parallel num_threads(ntw)
+    {
+        int64_t tid, nthr;
+        ccnn_team(&tid, &nthr);
+        const int64_t i0 = (blocks * tid / nthr) * 6, i1t = (blocks * (tid + 1) / nthr) * 6;
+        const int64_t i1 = i1t < CRS ? i1t : CRS;
+        /* the channels these rows read: c0 .. c1 */
+        const int64_t c0 = i0 / (R * S), c1 = i1 > i0 ? (i1 - 1) / (R * S) : c0;
+        for (int64_t n = 0; n < N && i1 > i0; n++) {
+            const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, c0,
+                                                   c1 - c0 + 1, hp, wp);
+            const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, i0 - c0 * R * S, hp, wp};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
+            if (!xpad || SUF(ccnn_gemm)(i1 - i0, K, PQ, &A, &B, dwt + i0 * K, K, n == 0, NULL) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                break;
+            }
+        }
+    }
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t i = 0; i < CRS; i++) dweight[k * CRS + i] = dwt[i * K + k];
+    return err;
+}
+
+/* By images: G fixed groups (G depends on N only), each summing its images in
+ * order into a (crs x k) partial of its own, the partials added in group
+ * order -- no two threads pack the same operand.  For a crs small against k
+ * (a few input channels), where the rows split would have every thread pack
+ * all of dy^T for a small share of im2col. */
+static int SUF(weight_grad_gemm_groups)(REAL *dweight, const REAL *dout, const REAL *inp,
+                                        const ccnn_conv2d_dims *d, int64_t hp, int64_t wp, int nt)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
+    const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
+    int err = CCNN_OK;
+    (void)nt;
+    const int64_t G = N < 8 ? N : 8;
+    if (G == 0) {   /* no images: empty sums */
+        memset(dweight, 0, sizeof(REAL) * (size_t)(K * CRS));
+        return err;
+    }
+    REAL *part = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(G * CRS * K));
+    if (!part) return CCNN_ENOMEM;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t g = 0; g < G; g++) {
+        const int64_t n0 = g * N / G, n1 = (g + 1) * N / G;
+        for (int64_t n = n0; n < n1; n++) {
+            const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, 0, C,
+                                                   hp, wp);
+            const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
+            if (!xpad || SUF(ccnn_gemm)(CRS, K, PQ, &A, &B, part + g * CRS * K, K, n == n0,
+                                        NULL) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                break;
+            }
+        }
+    }
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t i = 0; i < CRS; i++) {
+            REAL acc = part[i * K + k];
+            for (int64_t g = 1; g < G; g++) acc += part[(g * CRS + i) * K + k];
+            dweight[k * CRS + i] = acc;
+        }
+    return err;
+}
+
+/* The GEMM backward; the stride-1 input gradient's flipped forward runs as
+ * the Winograd forward when wino is 1 and it is eligible (the auto choice),
+ * or wino is 2 and it is supported (forced); never when wino is 0. */
+int SUF(conv2d_gemm_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
+                              const REAL *dout, const REAL *inp, const REAL *weight,
+                              const ccnn_conv2d_dims *d, int wino, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
+    const int64_t P = d->p, Q = d->q, PQ = P * Q, CRS = C * R * S;
+    const int64_t sh = d->stride_h, sw = d->stride_w, dh = d->dil_h, dw = d->dil_w;
+    const int64_t pt = d->pad_top, pl = d->pad_left;
+    int64_t hp, wp;
+    conv2d_padded_extent(d, &hp, &wp);
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int err = CCNN_OK;
+    (void)nt;
+
+    if (dbias) SUF(conv2d_bias_backward)(dbias, dout, N, K, PQ, nt);
+
+    ccnn_conv2d_dims f;
+    REAL *wf = NULL;                                  /* (c, k, r, s): the flipped weight */
+    if (dinp && gemm_data_as_forward(d, &f)) {
+        wf = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(C * K * R * S));
+        if (!wf) return CCNN_ENOMEM;
+        if (!SUF(conv2d_flip_weight)(wf, weight, d)) wf = NULL;   /* non-finite weight: col2im path */
+    }
+    if (wf && (wino == 1 ? ccnn_conv2d_winograd_eligible(&f)
+                         : wino == 2 && ccnn_conv2d_winograd_supported(&f))) {
+        /* dx (n, c, h, w) = the Winograd forward of dy (n, k, p, q) with w' (c, k, 3, 3) */
+        ccnn_conv2d_dims fn = f;
+        fn.n = N;
+        err = SUF(conv2d_winograd_forward)(dinp, dout, wf, NULL, &fn, 0, nthreads);
+        if (err != CCNN_OK) return err;
+    } else if (wf) {
+        /* dx[n] (c, hw) = w' (c x krs) * im2col_f(dy[n]) (krs x hw), see flipped_dims */
+        const int64_t KRS = K * R * S;
+        int64_t hpf, wpf;
+        conv2d_padded_extent(&f, &hpf, &wpf);
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t n = 0; n < N; n++) {
+            REAL *dx = dinp + n * C * H * W;                 /* (c, h*w) */
+            const REAL *dypad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, dout + n * K * PQ, &f, 0, K, hpf, wpf);
+            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, wf, KRS, 1, NULL, 0, 0, 0};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, dypad, 0, 0, &f, 0, hpf, wpf};
+            if (!dypad || SUF(ccnn_gemm)(C, H * W, KRS, &A, &B, dx, H * W, 1, NULL) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+            }
+        }
+    } else if (dinp) {
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t n = 0; n < N; n++) {
+            REAL *dcol = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(CRS * PQ));
+            if (!dcol) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            /* dcol (crs, pq) = W^T (crs x k) * dy[n] (k x pq) */
+            const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, 1, CRS, NULL, 0, 0, 0};
+            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, PQ, 1, NULL, 0, 0, 0};
+            if (SUF(ccnn_gemm)(CRS, PQ, K, &A, &B, dcol, PQ, 1, NULL) != CCNN_OK) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            /* col2im: dx[c, p*sh - pt + r*dh, q*sw - pl + s*dw] += dcol[(c,r,s), (p,q)] */
+            REAL *dx = dinp + n * C * H * W;                 /* (c, h, w) */
+            memset(dx, 0, sizeof(REAL) * (size_t)(C * H * W));
+            for (int64_t c = 0; c < C; c++)
+                for (int64_t r = 0; r < R; r++) {
+                    int64_t plo, phi;
+                    ccnn_valid_range(P, sh, r * dh - pt, H, &plo, &phi);
+                    for (int64_t s = 0; s < S; s++) {
+                        const int64_t off = s * dw - pl;
+                        int64_t qlo, qhi;
+                        ccnn_valid_range(Q, sw, off, W, &qlo, &qhi);
+                        if (qhi <= qlo) continue;
+                        const REAL *src = dcol + ((c * R + r) * S + s) * PQ;
+                        for (int64_t p = plo; p < phi; p++) {
+                            REAL *dxrow = dx + (c * H + p * sh + r * dh - pt) * W;
+                            SUF(ccnn_axpy)(qhi - qlo, (REAL)1, src + p * Q + qlo, 1,
+                                           dxrow + qlo * sw + off, sw);
+                        }
+                    }
+                }
+        }
+    }
+
+    if (dweight) {
+        const int e = CRS >= 4 * K ? SUF(weight_grad_gemm_rows)(dweight, dout, inp, d, hp, wp, nt)
+                                   : SUF(weight_grad_gemm_groups)(dweight, dout, inp, d, hp, wp, nt);
+        if (e != CCNN_OK) err = e;
+    }
+    return err;
+}
+
+/* ccnn_conv2d_backward_gemm_f32, ccnn_conv2d_backward_gemm_f64 */
+int SUF(ccnn_conv2d_backward_gemm)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                   const REAL *dout, const REAL *inp, const REAL *weight,
+                                   const ccnn_conv2d_dims *d, int nthreads)
+{
+    return SUF(conv2d_gemm_backward)(dinp, dweight, dbias, dout, inp, weight, d, 0, nthreads);
+}
+
+#endif /* REAL */

@@ -1,0 +1,282 @@
+/* conv2d_winograd.c -- Winograd F(2x2, 3x3) conv2d kernels (see conv2d.c
+ * for the algorithms, conv2d.h for when the auto kernels take them).
+ *
+ * The typed bodies are written once, at the bottom of this file, and
+ * instantiated for float and double by including this file into itself with
+ * REAL / SUF defined (a C stand-in for Cython's fused types); each public
+ * kernel's definition names its two instances (grep finds them).
+ */
+#ifndef REAL
+#include <stdlib.h>
+#include <string.h>
+#include "conv2d_internal.h"
+
+#define REAL float
+#define SUF(name) name##_f32
+#include "conv2d_winograd.c"
+#undef REAL
+#undef SUF
+
+#define REAL double
+#define SUF(name) name##_f64
+#include "conv2d_winograd.c"
+#undef REAL
+#undef SUF
+
+#else /* ---- typed bodies, REAL = float or double ---------------------------- */
+
+/* ---- Winograd F(2x2, 3x3) (Lavin & Gray, "Fast Algorithms for Convolutional
+ * Neural Networks", 2015, eq. 7-8) --------------------------------------------
+ * Each 2x2 block of outputs y[k] of one image is
+ *     Y = A^T [ sum_c (G g[k,c] G^T) (.) (B^T d[c] B) ] A
+ * with d[c] the 4x4 input tile at (2i, 2j) of the zero-framed image (tiles
+ * overlap by 2), g[k,c] the 3x3 filter, (.) the elementwise product, and
+ *     B^T = [1  0 -1  0]     G = [ 1    0    0 ]     A^T = [1  1  1  0]
+ *           [0  1  1  0]         [1/2  1/2  1/2]           [0  1 -1 -1]
+ *           [0 -1  1  0]         [1/2 -1/2  1/2]
+ *           [0  1  0 -1]         [ 0    0    1 ]
+ * (the cross-correlation form, which is what ccnn computes).  The sum over c
+ * of each of the 16 positions xi = 4a + b of the 4x4 products is a GEMM:
+ *     M[xi] (k x t) = U[xi] (k x c) * V[xi] (c x t),  t = the tiles,
+ * U[xi][k][c] = (G g[k,c] G^T)[a][b], V[xi][c][t] = (B^T d[c,t] B)[a][b].
+ * 16 k*c multiply-adds per tile and channel pair instead of the direct 36
+ * (2.25x fewer), for a few adds in the transforms. */
+
+/* U (16, k, c) <- G g G^T of every filter; weight (k, c, 3, 3). */
+static void SUF(wino_filter_transform)(REAL *restrict U, const REAL *restrict weight,
+                                       int64_t K, int64_t C)
+{
+    const int64_t KC = K * C;
+    for (int64_t kc = 0; kc < KC; kc++) {
+        const REAL *g = weight + kc * 9;                  /* (3, 3) */
+        REAL t[4][3];                                     /* G g: (4, 3) */
+        for (int64_t j = 0; j < 3; j++) {
+            t[0][j] = g[j];
+            t[1][j] = (REAL)0.5 * (g[j] + g[3 + j] + g[6 + j]);
+            t[2][j] = (REAL)0.5 * (g[j] - g[3 + j] + g[6 + j]);
+            t[3][j] = g[6 + j];
+        }
+        for (int64_t a = 0; a < 4; a++) {                 /* (G g) G^T: (4, 4) */
+            U[(4 * a + 0) * KC + kc] = t[a][0];
+            U[(4 * a + 1) * KC + kc] = (REAL)0.5 * (t[a][0] + t[a][1] + t[a][2]);
+            U[(4 * a + 2) * KC + kc] = (REAL)0.5 * (t[a][0] - t[a][1] + t[a][2]);
+            U[(4 * a + 3) * KC + kc] = t[a][2];
+        }
+    }
+}
+
+/* Tiles a transform handles at once (its row buffers live on the stack). */
+#define WINO_CHUNK 256
+
+/* V (16, c, nt) <- B^T d B of the tiles t0 .. t0+nt-1 of every channel of
+ * xpad (g, c, hp, wp), g framed images one after another; tile t is tile
+ * t % T of image t / T, T = th * tw tiles row-major over its tile grid, and
+ * tile (i, j) starts at xpad[img, ., 2i, 2j].  Per run of tiles along a
+ * tile row: first B^T d on whole row segments (e (4, 2*run + 2), unit
+ * stride), then each row's columns combined, reading the tiles' even and
+ * odd columns. */
+static CCNN_DISPATCH void SUF(wino_input_transform)(REAL *restrict V, const REAL *restrict xpad,
+                                                    int64_t C, int64_t hp, int64_t wp, int64_t tw,
+                                                    int64_t T, int64_t t0, int64_t nt)
+{
+    const int64_t CT = C * nt;
+    REAL e[4][2 * WINO_CHUNK + 2];
+    for (int64_t c = 0; c < C; c++) {
+        REAL *vc = V + c * nt;                            /* V[xi][c]: (nt), stride CT per xi */
+        for (int64_t t = t0; t < t0 + nt;) {              /* one run of tiles within a tile row */
+            const int64_t img = t / T, ti = (t % T) / tw, tj0 = (t % T) % tw;
+            const REAL *xc = xpad + (img * C + c) * hp * wp;   /* (hp, wp) */
+            int64_t run = (tw - tj0) < (t0 + nt - t) ? (tw - tj0) : (t0 + nt - t);
+            if (run > WINO_CHUNK) run = WINO_CHUNK;
+            const int64_t j0 = 2 * tj0, len = 2 * run + 2;
+            const REAL *r0 = xc + 2 * ti * wp + j0, *r1 = r0 + wp, *r2 = r1 + wp, *r3 = r2 + wp;
+            #pragma omp simd
+            for (int64_t i = 0; i < len; i++) {           /* B^T d: rows combined */
+                e[0][i] = r0[i] - r2[i];
+                e[1][i] = r1[i] + r2[i];
+                e[2][i] = r2[i] - r1[i];
+                e[3][i] = r1[i] - r3[i];
+            }
+            REAL *v = vc + (t - t0);
+            for (int64_t a = 0; a < 4; a++) {             /* (B^T d) B: columns combined */
+                const REAL *ea = e[a];
+                REAL *v0 = v + (4 * a) * CT, *v1 = v0 + CT, *v2 = v1 + CT, *v3 = v2 + CT;
+                #pragma omp simd
+                for (int64_t u = 0; u < run; u++) {
+                    const REAL d0 = ea[2 * u], d1 = ea[2 * u + 1];
+                    const REAL d2 = ea[2 * u + 2], d3 = ea[2 * u + 3];
+                    v0[u] = d0 - d2;
+                    v1[u] = d1 + d2;
+                    v2[u] = d2 - d1;
+                    v3[u] = d1 - d3;
+                }
+            }
+            t += run;
+        }
+    }
+}
+
+/* y (g, k, p, q) <- A^T M A (+ bias, through max(., 0) when relu; NaN stays
+ * NaN) for the tiles t0 .. t0+nt-1 (numbered as in wino_input_transform),
+ * M (16, k, nt); a last tile row / column past p / q is cropped.  WINO_CHUNK tiles at a time: their 2x2 outputs into
+ * o (4, WINO_CHUNK) (one long unit-stride loop), then interleaved into the
+ * two output rows of each run of tiles along a tile row. */
+static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REAL *restrict M,
+                                                     const REAL *bias, int64_t K, int64_t P,
+                                                     int64_t Q, int64_t tw, int64_t T,
+                                                     int64_t t0, int64_t nt, int relu)
+{
+    const int64_t KT = K * nt, qfull = Q / 2;             /* tiles j < qfull have 2 columns */
+    REAL o[4][WINO_CHUNK];
+    for (int64_t k = 0; k < K; k++) {
+        const REAL bk = bias ? bias[k] : (REAL)0;
+        for (int64_t c0 = 0; c0 < nt; c0 += WINO_CHUNK) {
+            const int64_t cn = nt - c0 < WINO_CHUNK ? nt - c0 : WINO_CHUNK;
+            const REAL *m = M + k * nt + c0;              /* M[xi][k]: (nt), stride KT per xi */
+            #pragma omp simd
+            for (int64_t u = 0; u < cn; u++) {
+                /* A^T M: (2 x 4) */
+                REAL f0[4], f1[4];
+                for (int64_t b = 0; b < 4; b++) {
+                    const REAL m0 = m[(0 + b) * KT + u], m1 = m[(4 + b) * KT + u];
+                    const REAL m2 = m[(8 + b) * KT + u], m3 = m[(12 + b) * KT + u];
+                    f0[b] = m0 + m1 + m2;
+                    f1[b] = m1 - m2 - m3;
+                }
+                /* (A^T M) A: (2 x 2) */
+                REAL o00 = bk + (f0[0] + f0[1] + f0[2]), o01 = bk + (f0[1] - f0[2] - f0[3]);
+                REAL o10 = bk + (f1[0] + f1[1] + f1[2]), o11 = bk + (f1[1] - f1[2] - f1[3]);
+                if (relu) {
+                    o00 = o00 < 0 ? (REAL)0 : o00;
+                    o01 = o01 < 0 ? (REAL)0 : o01;
+                    o10 = o10 < 0 ? (REAL)0 : o10;
+                    o11 = o11 < 0 ? (REAL)0 : o11;
+                }
+                o[0][u] = o00; o[1][u] = o01; o[2][u] = o10; o[3][u] = o11;
+            }
+            for (int64_t i = 0; i < cn;) {                /* runs along a tile row */
+                const int64_t t = t0 + c0 + i, img = t / T, ti = (t % T) / tw, tj0 = (t % T) % tw;
+                REAL *yk = y + (img * K + k) * P * Q;     /* (p, q) */
+                const int64_t run = tw - tj0 < cn - i ? tw - tj0 : cn - i;
+                int64_t full = qfull - tj0;               /* tiles u < full are not cropped */
+                if (full > run) full = run;
+                if (full < 0) full = 0;
+                const REAL *o0 = o[0] + i, *o1 = o[1] + i, *o2 = o[2] + i, *o3 = o[3] + i;
+                REAL *y0 = yk + 2 * ti * Q + 2 * tj0, *y1 = y0 + Q;
+                #pragma omp simd
+                for (int64_t u = 0; u < full; u++) {
+                    y0[2 * u] = o0[u];
+                    y0[2 * u + 1] = o1[u];
+                }
+                if (full < run) y0[2 * full] = o0[full];  /* the cropped last column */
+                if (2 * ti + 1 < P) {
+                    #pragma omp simd
+                    for (int64_t u = 0; u < full; u++) {
+                        y1[2 * u] = o2[u];
+                        y1[2 * u + 1] = o3[u];
+                    }
+                    if (full < run) y1[2 * full] = o2[full];
+                }
+                i += run;
+            }
+        }
+    }
+}
+
+/* The Winograd forward (see above), d supported (ccnn_conv2d_winograd_supported)
+ * and weight finite (the caller checks: flip_weight, ccnn_finite).
+ * out (n, k, p, q); inp (n, c, h, w); weight (k, c, 3, 3); bias (k) or NULL.
+ * Parallel over groups of g consecutive images (g: enough tiles for long
+ * GEMMs, from the shape only), one group at a time; a group holding a NaN or
+ * an infinity goes through the implicit GEMM instead, image by image, which
+ * keeps their placement (the transforms' sums would turn inf into NaN and
+ * spread it to the neighbours).  Workspaces: U in CCNN_WS_CONV2 of the
+ * calling thread (shared, read-only), per thread the framed images in
+ * CCNN_WS_CONV and V, M in CCNN_WS_WINO. */
+int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
+                                 const REAL *bias, const ccnn_conv2d_dims *d, int relu,
+                                 int nthreads)
+{
+    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, P = d->p, Q = d->q;
+    const int64_t PQ = P * Q, CHW = C * H * W;
+    const int64_t th = (P + 1) / 2, tw = (Q + 1) / 2, T = th * tw;   /* tile grid of an image */
+    const int64_t hp2 = 2 * th + 2, wp2 = 2 * tw + 2;   /* frame the tiles reach */
+    int64_t hp, wp;                                     /* the GEMM fallback's frame */
+    conv2d_padded_extent(d, &hp, &wp);
+    const int64_t g = wino_group(N, T);                 /* images per group */
+    const int64_t ngroups = (N + g - 1) / g;
+    const int64_t TB = wino_tile_block(C, K, g * T, (int64_t)sizeof(REAL));
+    const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * 9);
+    int err = CCNN_OK;
+    (void)nt;
+    REAL *U = (REAL *)ccnn_workspace(CCNN_WS_CONV2, sizeof(REAL) * (size_t)(16 * K * C));
+    if (!U) return CCNN_ENOMEM;                         /* (16, k, c) */
+    SUF(wino_filter_transform)(U, weight, K, C);
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t gi = 0; gi < ngroups; gi++) {
+        const int64_t n0 = gi * g, gn = N - n0 < g ? N - n0 : g;   /* images n0 .. n0+gn-1 */
+        REAL *y = out + n0 * K * PQ;                    /* (gn, k, p, q) */
+        const REAL *x = inp + n0 * CHW;                 /* (gn, c, h, w) */
+        if (!SUF(ccnn_finite)(gn * CHW, x)) {   /* non-finite input: the implicit GEMM */
+            for (int64_t n = 0; n < gn; n++) {
+                REAL *yn = y + n * K * PQ;
+                const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x + n * CHW, d, 0, C, hp, wp);
+                const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, C * 9, 1, NULL, 0, 0, 0};
+                const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
+                if (!xpad || SUF(ccnn_gemm)(K, PQ, C * 9, &A, &B, yn, PQ, 1, bias) != CCNN_OK) {
+                    #pragma omp atomic write
+                    err = CCNN_ENOMEM;
+                    break;
+                }
+                if (relu)
+                    for (int64_t i = 0; i < K * PQ; i++) yn[i] = yn[i] < 0 ? (REAL)0 : yn[i];
+            }
+            continue;
+        }
+        /* (gn, c, hp2, wp2): consecutive images are consecutive channels of x */
+        const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x, d, 0, gn * C, hp2, wp2);
+        REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO, sizeof(REAL) * (size_t)(16 * (C + K) * TB));
+        if (!xpad || !V) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+            continue;
+        }
+        for (int64_t t0 = 0; t0 < gn * T; t0 += TB) {
+            const int64_t nb = gn * T - t0 < TB ? gn * T - t0 : TB;
+            REAL *M = V + 16 * C * nb;                  /* V (16, c, nb), M (16, k, nb) */
+            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, t0, nb);
+            for (int64_t xi = 0; xi < 16; xi++) {
+                /* M[xi] (k x nb) = U[xi] (k x c) * V[xi] (c x nb) */
+                const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, U + xi * K * C, C, 1, NULL, 0, 0, 0};
+                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, V + xi * C * nb, nb, 1, NULL, 0, 0, 0};
+                if (SUF(ccnn_gemm)(K, nb, C, &A, &B, M + xi * K * nb, nb, 1, NULL) != CCNN_OK) {
+                    #pragma omp atomic write
+                    err = CCNN_ENOMEM;
+                }
+            }
+            SUF(wino_output_transform)(y, M, bias, K, P, Q, tw, T, t0, nb, relu);
+        }
+    }
+    return err;
+}
+
+/* ccnn_conv2d_forward_winograd_f32, ccnn_conv2d_forward_winograd_f64 */
+int SUF(ccnn_conv2d_forward_winograd)(REAL *out, const REAL *inp, const REAL *weight,
+                                      const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (!ccnn_conv2d_winograd_supported(d)) return CCNN_EBADARG;
+    if (!SUF(ccnn_finite)(d->k * d->c * 9, weight))   /* non-finite weight: the GEMM path */
+        return SUF(conv2d_gemm_forward)(out, inp, weight, bias, d, 0, nthreads);
+    return SUF(conv2d_winograd_forward)(out, inp, weight, bias, d, 0, nthreads);
+}
+
+/* ccnn_conv2d_backward_winograd_f32, ccnn_conv2d_backward_winograd_f64 */
+int SUF(ccnn_conv2d_backward_winograd)(REAL *dinp, REAL *dweight, REAL *dbias,
+                                       const REAL *dout, const REAL *inp, const REAL *weight,
+                                       const ccnn_conv2d_dims *d, int nthreads)
+{
+    if (dinp && !ccnn_conv2d_winograd_data_supported(d)) return CCNN_EBADARG;
+    return SUF(conv2d_gemm_backward)(dinp, dweight, dbias, dout, inp, weight, d, 2, nthreads);
+}
+
+#endif /* REAL */
