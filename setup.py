@@ -19,10 +19,12 @@ returns), so every install -- wheel, sdist build, editable, build_ext
 --inplace -- ships the same files.
 
 Release builds carry no debug information: -g0 comes after the compiler
-flags Python (and pip) pass, which include -g.
+flags Python (and pip) pass, which include -g, and the linker keeps no local
+symbols (-Wl,-x; the kernels' exported names stay).  The kernels are
+compiled with -O3, the bindings (glue around calls into ccnn.kernels) with -O2.
 
 Environment switches:
-  CCNN_DEBUG=1          keep debug information (no -g0)
+  CCNN_DEBUG=1          keep debug information and local symbols (no -g0, no -Wl,-x)
   CCNN_CYTHON_DEBUG=1   bounds checks and wraparound back on in the bindings
   CCNN_DISABLE_OPENMP=1 build without OpenMP
   CCNN_EXTRA_CFLAGS     extra compiler flags (e.g. sanitizers); also linked
@@ -96,9 +98,9 @@ if _target_clones_ok():
 else:
     warnings.warn("ccnn: no target_clones support; SIMD kernels use the baseline instruction set only")
 extra = os.environ.get("CCNN_EXTRA_CFLAGS", "").split()
-nodebug = [] if os.environ.get("CCNN_DEBUG") else ["-g0"]
-cflags = ["-O3", "-std=c11", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd"] + omp + nodebug + extra
-ldflags = omp + nodebug + extra
+release = [] if os.environ.get("CCNN_DEBUG") else ["-g0"]   # after Python's -g
+cflags = ["-std=c11", "-fno-math-errno", "-ffp-contract=fast", "-fopenmp-simd"] + omp + release + extra
+ldflags = omp + release + (["-Wl,-x"] if release else []) + extra   # -x: no local symbols
 
 KERNELS = os.path.join("csrc", "kernels")     # the C kernels and their headers
 BINDINGS = os.path.join("csrc", "bindings")   # the Cython bindings
@@ -161,11 +163,15 @@ extensions = []
 for pyx in sorted(glob.glob(os.path.join(BINDINGS, "_*.pyx"))):
     name = os.path.basename(pyx)[1:-4]
     module = "ccnn.kernels" if name == "kernels" else "ccnn._" + name
+    kernels = name == "kernels"
     extensions.append(Extension(
-        module, [pyx] + (KERNEL_SOURCES if name == "kernels" else []),
+        module, [pyx] + (KERNEL_SOURCES if kernels else []),
         include_dirs=[os.path.join(HERE, KERNELS), INCLUDE_DIR, np.get_include()],
         depends=HEADERS,  # a changed header rebuilds the extensions
-        define_macros=macros, extra_compile_args=cflags, extra_link_args=ldflags,
+        define_macros=macros, extra_link_args=ldflags,
+        # the bindings are glue (argument parsing, memoryviews) around calls
+        # into ccnn.kernels: -O2 is plenty there, and smaller
+        extra_compile_args=["-O3" if kernels else "-O2"] + cflags,
     ))
 
 debug = bool(os.environ.get("CCNN_CYTHON_DEBUG"))

@@ -167,10 +167,10 @@ def kernels_capi_h(kernels):
     out = []
     for k in (k for k in kernels if k.section == "table"):
         if k.doc:
-            out += [""] + ["    /* " + "\n     * ".join(d for d in k.doc) + " */"]
+            out += ["", ("    /* " + "\n     * ".join(k.doc) + " */").replace(" \n", "\n")]
         ptr = f"(*{k.name})"
         out.append(_wrap(f"{k.ret}{ptr}", k.params() or ["void"], ";", indent="    "))
-    return template.replace("    /* @TABLE@ */\n", "\n".join(out) + "\n")
+    return template.replace("    /* @TABLE@ */\n", "\n".join(out).lstrip("\n") + "\n")
 
 
 def kernels_table_pxi(kernels):

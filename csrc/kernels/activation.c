@@ -27,17 +27,8 @@ static inline uint32_t keep_threshold(double rate)
     return t >= 4294967295.0 ? 4294967295U : (uint32_t)t;
 }
 
-#define REAL float
-#define SUF(name) name##_f32
-#include "activation.c"
-#undef REAL
-#undef SUF
-
-#define REAL double
-#define SUF(name) name##_f64
-#include "activation.c"
-#undef REAL
-#undef SUF
+#define CCNN_TEMPLATE "activation.c"
+#include "ccnn_template.h"
 
 #else /* ---- typed bodies ---------------------------------------------------- */
 

@@ -6,10 +6,8 @@
  *   conv2d_winograd.c  Winograd F(2x2, 3x3)
  * with what they share declared in conv2d_internal.h.
  *
- * The typed bodies are written once, at the bottom of this file, and
- * instantiated for float and double by including this file into itself with
- * REAL / SUF defined (a C stand-in for Cython's fused types); each public
- * kernel's definition names its two instances (grep finds them).
+ * The typed bodies, at the bottom, are instantiated for float and double by
+ * ccnn_template.h.
  *
  * Three algorithms, chosen per call by ccnn_conv2d_algo() (and, within gemm,
  * ccnn_conv2d_winograd_eligible()):
@@ -230,17 +228,8 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
     return bytes >= 9.2e18 ? INT64_MAX : (int64_t)bytes;
 }
 
-#define REAL float
-#define SUF(name) name##_f32
-#include "conv2d.c"
-#undef REAL
-#undef SUF
-
-#define REAL double
-#define SUF(name) name##_f64
-#include "conv2d.c"
-#undef REAL
-#undef SUF
+#define CCNN_TEMPLATE "conv2d.c"
+#include "ccnn_template.h"
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 

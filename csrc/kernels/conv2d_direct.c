@@ -4,27 +4,16 @@
  * choice when c*r*s is small.  Also the fused conv -> relu -> 2x2 max pool,
  * whose pooling runs on each image's output while it is in cache.
  *
- * The typed bodies are written once, at the bottom of this file, and
- * instantiated for float and double by including this file into itself with
- * REAL / SUF defined (a C stand-in for Cython's fused types); each public
- * kernel's definition names its two instances (grep finds them).
+ * The typed bodies, at the bottom, are instantiated for float and double by
+ * ccnn_template.h.
  */
 #ifndef REAL
 #include <stdlib.h>
 #include <string.h>
 #include "conv2d_internal.h"
 
-#define REAL float
-#define SUF(name) name##_f32
-#include "conv2d_direct.c"
-#undef REAL
-#undef SUF
-
-#define REAL double
-#define SUF(name) name##_f64
-#include "conv2d_direct.c"
-#undef REAL
-#undef SUF
+#define CCNN_TEMPLATE "conv2d_direct.c"
+#include "ccnn_template.h"
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 

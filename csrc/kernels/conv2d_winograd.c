@@ -1,27 +1,16 @@
 /* conv2d_winograd.c -- Winograd F(2x2, 3x3) conv2d kernels (see conv2d.c
  * for the algorithms, conv2d.h for when the auto kernels take them).
  *
- * The typed bodies are written once, at the bottom of this file, and
- * instantiated for float and double by including this file into itself with
- * REAL / SUF defined (a C stand-in for Cython's fused types); each public
- * kernel's definition names its two instances (grep finds them).
+ * The typed bodies, at the bottom, are instantiated for float and double by
+ * ccnn_template.h.
  */
 #ifndef REAL
 #include <stdlib.h>
 #include <string.h>
 #include "conv2d_internal.h"
 
-#define REAL float
-#define SUF(name) name##_f32
-#include "conv2d_winograd.c"
-#undef REAL
-#undef SUF
-
-#define REAL double
-#define SUF(name) name##_f64
-#include "conv2d_winograd.c"
-#undef REAL
-#undef SUF
+#define CCNN_TEMPLATE "conv2d_winograd.c"
+#include "ccnn_template.h"
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 

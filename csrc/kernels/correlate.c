@@ -11,17 +11,8 @@ static int dims_ok(const ccnn_correlate_dims *d)
         && d->off_h + d->ho <= d->ha + d->hv - 1 && d->off_w + d->wo <= d->wa + d->wv - 1;
 }
 
-#define REAL float
-#define SUF(name) name##_f32
-#include "correlate.c"
-#undef REAL
-#undef SUF
-
-#define REAL double
-#define SUF(name) name##_f64
-#include "correlate.c"
-#undef REAL
-#undef SUF
+#define CCNN_TEMPLATE "correlate.c"
+#include "ccnn_template.h"
 
 #else /* ---- typed bodies ---------------------------------------------------- */
 
