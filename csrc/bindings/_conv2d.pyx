@@ -237,7 +237,7 @@ def conv2d_relu_maxpool_forward(const floating[:, :, :, ::1] x, const floating[:
     cdef int err
     with nogil:
         err = ck.conv2d_relu_maxpool_forward(&y[0, 0, 0, 0], &a[0, 0, 0, 0], &x[0, 0, 0, 0],
-                                          &weight[0, 0, 0, 0], bptr, &d, nthreads)
+                                             &weight[0, 0, 0, 0], bptr, &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d_relu_maxpool: could not allocate its workspace")
     return out, arg
@@ -270,8 +270,8 @@ def conv2d_relu_maxpool_backward(const floating[:, :, :, ::1] dout, const floati
     cdef int err
     with nogil:
         err = ck.conv2d_relu_maxpool_backward(&dw_v[0, 0, 0, 0], db_p, &dout[0, 0, 0, 0],
-                                           &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
-                                           &x[0, 0, 0, 0], &d, nthreads)
+                                              &out[0, 0, 0, 0], &argmax[0, 0, 0, 0],
+                                              &x[0, 0, 0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("conv2d_relu_maxpool_backward: could not allocate its workspace")
     return dw, db

@@ -79,7 +79,7 @@ def dense_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     cdef int err
     with nogil:
         err = ck.dense_backward(dx_p, &dw_v[0, 0], db_p, dout_p, y_p, x_p,
-                             &weight[0, 0], &d, nthreads)
+                                &weight[0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise MemoryError("dense_backward: could not allocate its workspace")
     return dx, dw, db

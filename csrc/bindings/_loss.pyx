@@ -83,7 +83,7 @@ def softmax_xent_dense_forward(const floating[:, ::1] logits, const floating[:, 
         return loss, probs
     with nogil:
         ck.softmax_xent_dense_forward(&l[0], &p[0, 0], &logits[0, 0], &targets[0, 0],
-                                   n, c, nthreads)
+                                      n, c, nthreads)
     return loss, probs
 
 
@@ -99,5 +99,5 @@ def softmax_xent_dense_backward(const floating[:, ::1] probs, const floating[:, 
         return out
     with nogil:
         ck.softmax_xent_dense_backward(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
-                                    nthreads)
+                                       nthreads)
     return out

@@ -55,7 +55,7 @@ def max_pool2d_backward(const floating[:, :, :, ::1] dout, const int64_t[:, :, :
     cdef int err
     with nogil:
         err = ck.max_pool2d_backward_checked(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
-                                          &indices[0, 0, 0, 0], &d, nthreads)
+                                             &indices[0, 0, 0, 0], &d, nthreads)
     if err != CCNN_OK:
         raise ValueError(f"indices must lie in [0, H*W) = [0, {d.h * d.w})")
     return dx
@@ -74,7 +74,7 @@ def max_pool2d_backward_recompute(const floating[:, :, :, ::1] dout, const float
     cdef floating[:, :, :, ::1] dx_v = dx
     with nogil:
         ck.max_pool2d_backward_recompute(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0],
-                                      &x[0, 0, 0, 0], &d, nthreads)
+                                         &x[0, 0, 0, 0], &d, nthreads)
     return dx
 
 

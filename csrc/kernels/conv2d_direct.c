@@ -604,7 +604,7 @@ int SUF(ccnn_conv2d_relu_maxpool_backward)(REAL *dweight, REAL *dbias, const REA
 {
     if (!ccnn_conv2d_relu_maxpool_supported(d) || !dweight) return CCNN_EBADARG;
     return SUF(conv2d_direct_backward)(NULL, dweight, dbias, dout, out, argmax, inp, NULL, d,
-                                     nthreads);
+                                       nthreads);
 }
 
 #endif /* REAL */

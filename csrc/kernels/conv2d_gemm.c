@@ -113,7 +113,7 @@ static int SUF(weight_grad_gemm_rows)(REAL *dweight, const REAL *dout, const REA
         const int64_t c0 = i0 / (R * S), c1 = i1 > i0 ? (i1 - 1) / (R * S) : c0;
         for (int64_t n = 0; n < N && i1 > i0; n++) {
             const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, c0,
-                                                   c1 - c0 + 1, hp, wp);
+                                                          c1 - c0 + 1, hp, wp);
             const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, i0 - c0 * R * S, hp, wp};
             const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
             if (!xpad || SUF(ccnn_gemm)(i1 - i0, K, PQ, &A, &B, dwt + i0 * K, K, n == 0, NULL) != CCNN_OK) {
@@ -152,7 +152,7 @@ static int SUF(weight_grad_gemm_groups)(REAL *dweight, const REAL *dout, const R
         const int64_t n0 = g * N / G, n1 = (g + 1) * N / G;
         for (int64_t n = n0; n < n1; n++) {
             const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, 0, C,
-                                                   hp, wp);
+                                                          hp, wp);
             const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
             const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
             if (!xpad || SUF(ccnn_gemm)(CRS, K, PQ, &A, &B, part + g * CRS * K, K, n == n0,
