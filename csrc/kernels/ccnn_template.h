@@ -9,7 +9,8 @@
  *     #include "ccnn_template.h"
  *
  * which includes the file into itself twice: REAL = float, SUF = _f32, then
- * REAL = double, SUF = _f64.  (No include guard: each file includes it once.)
+ * REAL = double, SUF = _f64.  (No include guard: each inclusion instantiates
+ * the file CCNN_TEMPLATE names.)
  * Each public kernel's templated definition names its two instances in a
  * comment, so that grepping ccnn_NAME_f32 finds it. */
 #define REAL float

@@ -2,7 +2,7 @@
  * and SIMD-dispatched vector primitives (axpy, dot, sum).
  *
  * The typed primitives are written once and instantiated for float and double
- * by including this header into itself with REAL / SUF defined.  Each carries
+ * by ccnn_template.h.  Each carries
  * CCNN_DISPATCH, so the loader picks an AVX-512, AVX2+FMA or baseline clone. */
 #ifndef REAL
 #ifndef CCNN_KERNELS_COMMON_H
@@ -26,16 +26,8 @@ static inline int ccnn_product_overflows(int count, ...)
 }
 
 #define CCNN_UNUSED __attribute__((unused))
-#define REAL float
-#define SUF(name) name##_f32
-#include "kernels_common.h"
-#undef REAL
-#undef SUF
-#define REAL double
-#define SUF(name) name##_f64
-#include "kernels_common.h"
-#undef REAL
-#undef SUF
+#define CCNN_TEMPLATE "kernels_common.h"
+#include "ccnn_template.h"
 
 #endif /* CCNN_KERNELS_COMMON_H */
 #else /* ---- typed primitives ------------------------------------------------ */
