@@ -1,6 +1,6 @@
 """ccnn.losses -- softmax and cross-entropy with Keras's definitions, in C.
 
-Low-level ops (arrays of shape (N, classes); each computed by csrc/loss.c):
+Low-level ops (arrays of shape (N, classes); each computed by csrc/kernels/loss.c):
 
     probs = softmax(logits)                       dx = softmax_backward(dprobs, probs)
     loss_rows, probs = sparse_softmax_cross_entropy(logits, labels)
