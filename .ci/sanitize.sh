@@ -71,6 +71,8 @@ TESTS=${SANITIZE_TESTS:-"tests/test_conv2d.py tests/test_pool.py tests/test_acti
     tests/test_winograd.py"}
 
 cd "$WORK/src"
+# tests that start a Python subprocess (from tests/) import this build too
+export PYTHONPATH="$WORK/src${PYTHONPATH:+:$PYTHONPATH}"
 step "check that the sanitized ccnn is the one imported"
 "$PYTHON" - <<'EOF'
 import os
