@@ -298,8 +298,8 @@ def plot_filters(layer_or_model: Any, layer: Any = 0) -> Any:
     kh, kw, cin, nf = k.shape
     limit = float(np.abs(k).max()) or 1.0
     if cin == 1:
-        cols = min(nf, 8)
-        rows = -(-nf // cols)
+        rows = -(-nf // 8)                  # rows of at most 8, as even as they come
+        cols = -(-nf // rows)
     else:
         rows, cols = cin, nf
     fig = _figure((1.1 * cols + 1.0, 1.1 * rows + 0.6))
@@ -331,6 +331,17 @@ def plot_feature_maps(model: Any, image: Any, layer: Any = 0,
         maps = maps.transpose(0, 2, 3, 1)
     if labels is not None and len(labels) != len(x):
         raise ValueError(f"labels must name each of the {len(x)} image(s), got {len(labels)}")
+    n, channels = maps.shape[0], maps.shape[-1]
+    with _style("ko" if labels is not None and any(_hangul(s) for s in labels) else "en"):
+        return _feature_map_grid(model, target, x, maps, labels)
+
+
+def _hangul(text: str) -> bool:
+    return any("\uac00" <= ch <= "\ud7a3" for ch in text)
+
+
+def _feature_map_grid(model: Any, target: Any, x: np.ndarray, maps: np.ndarray,
+                      labels: Optional[Sequence[str]]) -> Any:
     n, channels = maps.shape[0], maps.shape[-1]
     fig = _figure((0.95 * (channels + 1) + 0.4, 1.05 * n + 0.6))
     axes = _grid(fig, n, channels + 1, n * (channels + 1))
