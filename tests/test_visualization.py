@@ -5,8 +5,9 @@ import io
 
 import numpy as np
 import pytest
+from _testutils import require_optional
 
-matplotlib = pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+matplotlib = require_optional("matplotlib", "the plot extra")
 matplotlib.use("Agg")
 
 import ccnn.functional as F  # noqa: E402
