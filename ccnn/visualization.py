@@ -36,8 +36,10 @@ FASHION_MNIST_KO = ("티셔츠", "바지", "스웨터", "드레스", "코트",
                     "샌들", "셔츠", "스니커즈", "가방", "앵클 부츠")
 
 _WORDS = {  # the words the plots write next to class names, in the language of class_names
-    "en": {"true": "true", "predicted": "predicted", "none_wrong": "no misclassified images"},
-    "ko": {"true": "정답", "predicted": "예측", "none_wrong": "잘못 분류한 이미지가 없습니다"},
+    "en": {"true": "true", "predicted": "predicted", "none_wrong": "no misclassified images",
+           "confusion": "confusion matrix"},
+    "ko": {"true": "정답", "predicted": "예측", "none_wrong": "잘못 분류한 이미지가 없습니다",
+           "confusion": "오차 행렬"},
 }
 
 ClassNames = Union[None, str, Sequence[str]]
@@ -387,7 +389,7 @@ def plot_confusion_matrix(y_true: Any, y_pred: Any, class_names: ClassNames = No
         ax.set_yticks(range(n), names[:n])
         ax.set_xlabel(words["predicted"])
         ax.set_ylabel(words["true"])
-        ax.set_title("confusion matrix" + (f" (normalize={normalize!r})" if normalize else ""))
+        ax.set_title(words["confusion"] + (f" (normalize={normalize!r})" if normalize else ""))
         dark = values.max() / 2 if values.max() > 0 else 1.0
         for i in range(n):
             for j in range(n):

@@ -193,6 +193,7 @@ def test_plot_confusion_matrix_draws_the_counts():
     assert [t.get_text() for t in ax.get_xticklabels()] == names
     assert [t.get_text() for t in ax.get_yticklabels()] == names
     assert ax.get_xlabel() == "predicted" and ax.get_ylabel() == "true"
+    assert ax.get_title() == "confusion matrix"
     cells = {(round(t.get_position()[1]), round(t.get_position()[0])): t.get_text()
              for t in ax.texts}
     assert cells[(0, 0)] == "2" and cells[(2, 0)] == "1" and cells[(3, 3)] == "1"
@@ -216,7 +217,7 @@ def test_plot_confusion_matrix_fashion_names_en_and_ko():
     with pytest.warns() if vis.korean_font() is None else _nothing():
         ko = image_axes(vis.plot_confusion_matrix(y, y, "ko"))[0]
     assert [t.get_text() for t in ko.get_yticklabels()] == list(vis.FASHION_MNIST_KO)
-    assert ko.get_xlabel() == "예측" and ko.get_ylabel() == "정답"
+    assert ko.get_xlabel() == "예측" and ko.get_ylabel() == "정답" and ko.get_title() == "오차 행렬"
     with pytest.raises(ValueError, match="'en' or 'ko'"):
         vis.plot_confusion_matrix(y, y, "fr")
 
