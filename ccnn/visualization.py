@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import numbers
+import sys
 import warnings
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -204,7 +205,21 @@ def _figure(figsize: Tuple[float, float]) -> Any:
     except ImportError:
         raise ImportError("ccnn.visualization needs matplotlib: pip install 'ccnn[plot]'") \
             from None
+    _show_figures_in_jupyter(Figure)
     return Figure(figsize=figsize)
+
+
+def _show_figures_in_jupyter(figure_class: Any) -> None:
+    """In IPython / Jupyter, display a returned Figure as a PNG (what `%matplotlib
+    inline` sets up; pyplot is never involved, so nothing else would)."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    if figure_class not in png.type_printers:
+        from IPython.core.pylabtools import print_figure
+        png.for_type(figure_class, lambda fig: print_figure(fig, "png", bbox_inches="tight"))
 
 
 _KOREAN_FONTS = ("NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "Noto Sans KR",
