@@ -104,21 +104,6 @@ def split_train_val(n: int, val_fraction: float = 0.2, seed: int = SPLIT_SEED):
     return np.sort(perm[:n_train]), np.sort(perm[n_train:])
 
 
-def save_curves(history: dict, path: str) -> Optional[str]:
-    """Plot loss and accuracy per epoch to `path`; None when matplotlib is missing."""
-    from . import report
-    if not report.have_matplotlib():
-        return None
-    from .visualization import plot_history
-    report.save_figure(plot_history(history), path)
-    return path
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = N_CLASSES) -> np.ndarray:
-    from .visualization import confusion_matrix as counts
-    return counts(y_true, y_pred, n)
-
-
 def format_confusion(cm: np.ndarray, names) -> str:
     """Rows: true class; columns: predicted class; last column: per-class accuracy."""
     w = max(5, len(str(cm.max())) + 1)
@@ -143,6 +128,7 @@ def _class_names(option: str) -> List[str]:
 
 def cmd_train(args) -> int:
     from . import optimizers, report, utils
+    from .visualization import confusion_matrix
 
     (x_all, y_all), (x_test, y_test), is_sample, source = load_fashion_mnist(args.data,
                                                                              args.sample)
@@ -195,7 +181,7 @@ def cmd_train(args) -> int:
               "threads": __import__('ccnn').get_num_threads(),
               "ccnn_version": __import__('ccnn').__version__,
               "class_names": _class_names(args.class_names),
-              "confusion_matrix": confusion_matrix(y_test, test_pred).tolist(),
+              "confusion_matrix": confusion_matrix(y_test, test_pred, N_CLASSES).tolist(),
               "summary": summary}
     if skipped:
         record["pictures_skipped_because"] = "matplotlib is not installed"
@@ -221,6 +207,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .datasets import fashion_mnist
+    from .visualization import confusion_matrix
 
     (_, _), (x_test, y_test), is_sample, source = load_fashion_mnist(args.data, args.sample)
     if args.limit is not None:
@@ -239,7 +226,7 @@ def cmd_evaluate(args) -> int:
     print(f"ccnn: data: {source}: {len(x)} test images; weights {args.weights}")
     print(f"test accuracy: {acc:.4f} (loss {loss:.4f})")
     print()
-    print(format_confusion(confusion_matrix(y_test, pred), fashion_mnist.class_names))
+    print(format_confusion(confusion_matrix(y_test, pred, N_CLASSES), fashion_mnist.class_names))
     if args.out is not None:
         from . import report
         os.makedirs(args.out, exist_ok=True)

@@ -93,7 +93,10 @@ def confusion_matrix(y_true: Any, y_pred: Any, num_classes: Optional[int] = None
     if t.shape != p.shape:
         raise ValueError(f"y_true and y_pred must have the same length, got {t.shape[0]} "
                          f"and {p.shape[0]}")
-    n = int(max(t.max(), p.max())) + 1 if num_classes is None else int(num_classes)
+    top = int(max(t.max(), p.max()))
+    n = top + 1 if num_classes is None else int(num_classes)
+    if top >= n:
+        raise ValueError(f"class label {top} is out of range for num_classes={n}")
     cm = np.zeros((n, n), dtype=np.int64)
     np.add.at(cm, (t, p), 1)
     return cm

@@ -176,6 +176,8 @@ def test_confusion_matrix_counts():
     np.testing.assert_array_equal(vis.confusion_matrix(onehot, np.eye(3)[y_pred]), want)
     with pytest.raises(ValueError, match="same length"):
         vis.confusion_matrix(y_true, y_pred[:-1])
+    with pytest.raises(ValueError, match="label 2 is out of range for num_classes=2"):
+        vis.confusion_matrix(y_true, y_pred, 2)
     with pytest.raises(TypeError, match="y_pred must hold integer"):
         vis.confusion_matrix(y_true, y_pred + 0.5)
 
