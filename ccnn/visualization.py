@@ -23,10 +23,11 @@ from __future__ import annotations
 import contextlib
 import numbers
 import sys
-import warnings
 from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+
+from ._warnings import warn as _warn
 
 __all__ = ["plot_history", "plot_filters", "plot_feature_maps", "plot_confusion_matrix",
            "plot_misclassified", "plot_weight_histograms", "conv_kernel", "confusion_matrix",
@@ -254,9 +255,8 @@ def _style(lang: str) -> Iterator[None]:
     from matplotlib import rc_context
     font = korean_font()
     if font is None:
-        warnings.warn("no font with Hangul found, so the Korean labels show as boxes: "
-                      "install one, e.g. Debian's fonts-nanum (apt-get install fonts-nanum)",
-                      UserWarning, stacklevel=3)
+        _warn("no font with Hangul found, so the Korean labels show as boxes: "
+              "install one, e.g. Debian's fonts-nanum (apt-get install fonts-nanum)")
         yield
         return
     with rc_context({"font.family": [font, "sans-serif"], "axes.unicode_minus": False}):
