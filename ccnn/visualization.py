@@ -30,8 +30,8 @@ import numpy as np
 from ._warnings import warn as _warn
 
 __all__ = ["plot_history", "plot_filters", "plot_feature_maps", "plot_confusion_matrix",
-           "plot_misclassified", "plot_weight_histograms", "conv_kernel", "confusion_matrix",
-           "class_names_for", "FASHION_MNIST_KO"]
+           "plot_misclassified", "plot_weight_histograms", "conv_kernel", "activations",
+           "confusion_matrix", "class_names_for", "korean_font", "FASHION_MNIST_KO"]
 
 #: Fashion-MNIST's classes as *Do it! 딥러닝 입문* names them.
 FASHION_MNIST_KO = ("티셔츠", "바지", "스웨터", "드레스", "코트",
@@ -233,6 +233,7 @@ _KOREAN_FONTS = ("NanumGothic", "NanumBarunGothic", "Noto Sans CJK KR", "Noto Sa
 def korean_font() -> Optional[str]:
     """The name of an installed font with Hangul (Debian's fonts-nanum: NanumGothic), or None."""
     from matplotlib import font_manager
+
     def known() -> Optional[str]:
         names = {f.name for f in font_manager.fontManager.ttflist}
         return next((n for n in _KOREAN_FONTS if n in names), None)

@@ -143,6 +143,8 @@ def test_plot_feature_maps_batch_labels_and_pooling(book_model):
     pooled = image_axes(vis.plot_feature_maps(book_model, imgs[0], layer="max_pooling2d"))
     want_pool = want[0].reshape(14, 2, 14, 2, 10).max(axis=(1, 3))
     np.testing.assert_allclose(pixels(pooled[1]), want_pool[:, :, 0], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vis.activations(book_model, imgs[0], "max_pooling2d")[0],
+                               want_pool, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="no spatial output"):
         vis.plot_feature_maps(book_model, imgs[0], layer="dense")
     with pytest.raises(ValueError, match="labels must name each"):
