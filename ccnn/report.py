@@ -12,10 +12,11 @@ import base64
 import html
 import json
 import os
-import tempfile
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+from ._fileio import AtomicFile
 
 #: file name -> caption, in the order the report shows them
 PICTURES: Tuple[Tuple[str, str], ...] = (
@@ -32,21 +33,12 @@ METRICS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy")
 
 
 def write_atomic(path: str, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same directory,
-    fsynced and renamed over `path`: a reader sees the old file or the new one."""
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write `data` to `path` atomically (_fileio.AtomicFile): a reader sees the
+    old file or the complete new one."""
+    with AtomicFile(os.path.dirname(os.path.abspath(path)),
+                    "." + os.path.basename(path) + ".", ".tmp") as tmp:
+        tmp.file.write(data)
+        tmp.commit(path)
 
 
 def write_json(path: str, obj: Any) -> None:
