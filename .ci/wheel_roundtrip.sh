@@ -6,7 +6,8 @@
 #      must be enough -- csrc/: the kernels, the bindings, the signature list)
 #   3. check the wheel carries the stubs, py.typed, the headers and the .pxd
 #   4. a fresh venv: install the wheel with its test extra
-#   5. copy tests/ and examples/ to a scratch directory, where no source ccnn/
+#   5. copy tests/, examples/ and the READMEs (whose examples the tests run) to a
+#      scratch directory, where no source ccnn/
 #      is importable, and run pytest there with the venv's Python: the tests
 #      (including the downstream example's build) run against the wheel
 #
@@ -65,7 +66,7 @@ export VIRTUAL_ENV="$WORK/venv" PATH="$WORK/venv/bin:$PATH"  # its console scrip
 
 step "pytest against the installed wheel"
 mkdir "$WORK/run"
-cp -r "$REPO/tests" "$REPO/examples" "$WORK/run/"
+cp -r "$REPO/tests" "$REPO/examples" "$REPO/README.md" "$REPO/README.ko.md" "$WORK/run/"
 find "$WORK/run" \( -name __pycache__ -o -name build -o -name '*.so' \) -prune \
     -exec rm -rf {} +
 cd "$WORK/run"

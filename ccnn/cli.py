@@ -2,7 +2,8 @@
 
     ccnn train                 # 20 epochs, batch 32, Adam: ~0.92 validation accuracy
     ccnn train --epochs 1 --limit 2000 --out /tmp/run
-    ccnn evaluate --weights ccnn-out/weights.npz
+    ccnn evaluate --weights ccnn-out/weights.npz [--out DIR]
+    ccnn report ccnn-out       # rebuild ccnn-out/report.html from the run's files
     ccnn info                  # how ccnn was built (ccnn.show_config())
 
 The model is chapter 8's (Do it! 딥러닝 입문): Conv2D(10, 3x3, same, relu) ->
@@ -13,6 +14,12 @@ training images with the fixed seed 42, whatever --seed says) and the 10,000
 test images held out.  --seed sets the initial weights, the dropout masks and
 the shuffling.
 
+`train` writes into --out: weights.npz, model.json, history.json (settings,
+per-epoch numbers, final metrics, the test confusion matrix), the pictures
+curves.png, filters.png, feature-maps.png, confusion-matrix.png and
+misclassified.png (with matplotlib, the plot extra) and report.html, one
+self-contained page of all of it.
+
 Data: --data DIR, else $CCNN_DATA, else the download cache, else a download;
 when none of those works the packaged 1,600 / 400-image sample is used, with
 a loud warning (its accuracies are not comparable to the book's).
@@ -20,7 +27,6 @@ a loud warning (its accuracies are not comparable to the book's).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -98,39 +104,6 @@ def split_train_val(n: int, val_fraction: float = 0.2, seed: int = SPLIT_SEED):
     return np.sort(perm[:n_train]), np.sort(perm[n_train:])
 
 
-def save_curves(history: dict, path: str) -> Optional[str]:
-    """Plot loss and accuracy per epoch to `path`; None when matplotlib is missing."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-        from matplotlib.ticker import MaxNLocator
-    except ImportError:
-        return None
-    epochs = np.arange(1, len(history.get("loss", [])) + 1)
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
-    for ax, key, title in ((axes[0], "loss", "loss"), (axes[1], "accuracy", "accuracy")):
-        if key in history:
-            ax.plot(epochs, history[key], label=f"train {key}")
-        if "val_" + key in history:
-            ax.plot(epochs, history["val_" + key], label=f"val {key}")
-        ax.set_xlabel("epoch")
-        ax.set_ylabel(title)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.legend()
-        ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
-
-
-def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, n: int = N_CLASSES) -> np.ndarray:
-    cm = np.zeros((n, n), dtype=np.int64)
-    np.add.at(cm, (y_true.astype(np.int64), y_pred.astype(np.int64)), 1)
-    return cm
-
-
 def format_confusion(cm: np.ndarray, names) -> str:
     """Rows: true class; columns: predicted class; last column: per-class accuracy."""
     w = max(5, len(str(cm.max())) + 1)
@@ -148,8 +121,14 @@ def format_confusion(cm: np.ndarray, names) -> str:
 
 # ---------------------------------------------------------------- commands
 
+def _class_names(option: str) -> List[str]:
+    from .visualization import class_names_for
+    return class_names_for(option, N_CLASSES)[0]
+
+
 def cmd_train(args) -> int:
-    from . import optimizers, utils
+    from . import optimizers, report, utils
+    from .visualization import confusion_matrix
 
     (x_all, y_all), (x_test, y_test), is_sample, source = load_fashion_mnist(args.data,
                                                                              args.sample)
@@ -171,39 +150,56 @@ def cmd_train(args) -> int:
     opt_cls = {"adam": optimizers.Adam, "sgd": optimizers.SGD}[args.optimizer]
     opt = opt_cls() if args.learning_rate is None else opt_cls(learning_rate=args.learning_rate)
     model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
-    model.summary()
+    summary: List[str] = []
+    model.summary(print_fn=summary.append)
+    print("\n".join(summary))
 
     t0 = time.perf_counter()
     history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
                         validation_data=(x_val, y_val), verbose=args.verbose)
     train_time = time.perf_counter() - t0
+    t0 = time.perf_counter()
     val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=256)
     test_loss, test_acc = model.evaluate(x_te, y_te, batch_size=256)
+    test_pred = model.predict(x_te, batch_size=256).argmax(axis=1)
+    evaluate_time = time.perf_counter() - t0
 
     os.makedirs(args.out, exist_ok=True)
     weights = os.path.join(args.out, "weights.npz")
     model.save_weights(weights)
+    report.write_json(os.path.join(args.out, "model.json"), model.get_config())
     hist = {k: [float(v) for v in vs] for k, vs in history.history.items()}
+    t0 = time.perf_counter()
+    pictures, skipped = report.draw_pictures(args.out, model, x_te, y_test, test_pred, hist,
+                                             args.class_names)
     record = {"history": hist, "val_loss": val_loss, "val_accuracy": val_acc,
               "test_loss": test_loss, "test_accuracy": test_acc, "epochs": args.epochs,
               "batch_size": args.batch_size, "optimizer": opt.get_config(), "seed": args.seed,
               "train_images": len(x_train), "val_images": len(x_val),
-              "test_images": len(x_te), "data": source, "train_seconds": train_time}
-    with open(os.path.join(args.out, "history.json"), "w") as f:
-        json.dump(record, f, indent=1)
+              "test_images": len(x_te), "data": source, "train_seconds": train_time,
+              "evaluate_seconds": evaluate_time, "picture_seconds": time.perf_counter() - t0,
+              "threads": __import__('ccnn').get_num_threads(),
+              "ccnn_version": __import__('ccnn').__version__,
+              "class_names": _class_names(args.class_names),
+              "confusion_matrix": confusion_matrix(y_test, test_pred, N_CLASSES).tolist(),
+              "summary": summary}
+    if skipped:
+        record["pictures_skipped_because"] = "matplotlib is not installed"
+    report.write_json(os.path.join(args.out, "history.json"), record)
+    html_path = report.write_report(args.out)
 
     epochs_run = max(1, len(hist.get("loss", [])))
     print(f"training time: {train_time:.1f} s ({train_time / epochs_run:.1f} s/epoch)")
     print(f"validation accuracy: {val_acc:.4f} (loss {val_loss:.4f})")
     print(f"test accuracy: {test_acc:.4f} (loss {test_loss:.4f})")
     print(f"weights: {weights}")
-    png = save_curves(hist, os.path.join(args.out, "curves.png"))
-    if png:
-        print(f"curves: {png}")
-    else:
-        print("note: matplotlib is not installed, so no curves.png was drawn "
-              "(pip install 'ccnn[plot]'); the per-epoch numbers are in "
+    for png in pictures:
+        print(f"picture: {png}")
+    if skipped:
+        print(f"note: matplotlib is not installed, so these pictures were not drawn: "
+              f"{', '.join(skipped)} (pip install 'ccnn[plot]'); the per-epoch numbers are in "
               f"{os.path.join(args.out, 'history.json')}")
+    print(f"report: {html_path}")
     if is_sample:
         _banner(["TRAINED ON THE SMALL PACKAGED SAMPLE, NOT THE FULL DATA SET."])
     return 0
@@ -211,6 +207,7 @@ def cmd_train(args) -> int:
 
 def cmd_evaluate(args) -> int:
     from .datasets import fashion_mnist
+    from .visualization import confusion_matrix
 
     (_, _), (x_test, y_test), is_sample, source = load_fashion_mnist(args.data, args.sample)
     if args.limit is not None:
@@ -229,7 +226,29 @@ def cmd_evaluate(args) -> int:
     print(f"ccnn: data: {source}: {len(x)} test images; weights {args.weights}")
     print(f"test accuracy: {acc:.4f} (loss {loss:.4f})")
     print()
-    print(format_confusion(confusion_matrix(y_test, pred), fashion_mnist.class_names))
+    print(format_confusion(confusion_matrix(y_test, pred, N_CLASSES), fashion_mnist.class_names))
+    if args.out is not None:
+        from . import report
+        os.makedirs(args.out, exist_ok=True)
+        pictures, skipped = report.draw_pictures(
+            args.out, model, x, y_test, pred, class_names=args.class_names,
+            which=("confusion-matrix.png", "misclassified.png"))
+        for png in pictures:
+            print(f"picture: {png}")
+        if skipped:
+            print(f"note: matplotlib is not installed, so these pictures were not drawn: "
+                  f"{', '.join(skipped)} (pip install 'ccnn[plot]')")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from . import report
+    try:
+        path = report.write_report(args.run_dir)
+    except (OSError, ValueError) as e:
+        print(f"ccnn: error: {e}", file=sys.stderr)
+        return 2
+    print(f"report: {path}")
     return 0
 
 
@@ -273,7 +292,7 @@ def _nonneg_float(s: str) -> float:
 def make_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="ccnn", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,info}")
+    sub = p.add_subparsers(dest="command", metavar="{train,evaluate,report,info}")
     sub.required = True
 
     t = sub.add_parser("train", help="train the book's CNN on Fashion-MNIST")
@@ -293,6 +312,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="use only the first N training images (quick runs)")
     t.add_argument("--threads", type=_positive, default=None,
                    help="kernel threads (default: OpenMP's)")
+    t.add_argument("--class-names", choices=["en", "ko"], default="en",
+                   help="class names on the pictures: English (default) or the book's Korean "
+                        "(needs a Hangul font, e.g. Debian's fonts-nanum)")
     t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
                    help="1: progress bar (one line per epoch when not a terminal), "
                         "2: one line per epoch, 0: quiet")
@@ -305,7 +327,16 @@ def make_parser() -> argparse.ArgumentParser:
     e.add_argument("--limit", type=_positive, default=None,
                    help="use only the first N test images")
     e.add_argument("--threads", type=_positive, default=None, help="kernel threads")
+    e.add_argument("--out", default=None, help="also draw confusion-matrix.png and "
+                   "misclassified.png into this directory (needs matplotlib)")
+    e.add_argument("--class-names", choices=["en", "ko"], default="en",
+                   help="class names on the pictures (default en)")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("report", help="rebuild RUN_DIR/report.html from the files of a "
+                                      "training run")
+    r.add_argument("run_dir", metavar="RUN_DIR", help="the --out directory of `ccnn train`")
+    r.set_defaults(func=cmd_report, threads=None)
 
     i = sub.add_parser("info", help="how ccnn was built (ccnn.show_config())")
     i.set_defaults(func=cmd_info, threads=None)

@@ -222,3 +222,16 @@ def layout_variant(a, layout):
         ro.flags.writeable = False
         return ro
     raise ValueError(layout)
+
+
+def require_optional(module, what):
+    """Import an optional test dependency, or skip the calling test module
+    saying what is missing -- unless CCNN_REQUIRE_OPTIONAL=1 (CI sets it:
+    the test extra installs them all), where a missing one fails instead."""
+    import importlib
+    import os
+
+    import pytest
+    if os.environ.get("CCNN_REQUIRE_OPTIONAL") == "1":
+        return importlib.import_module(module)
+    return pytest.importorskip(module, reason=f"{module} ({what}) is not installed")

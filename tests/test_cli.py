@@ -17,6 +17,10 @@ import pytest
 
 
 
+PICTURES = ("curves.png", "filters.png", "feature-maps.png", "confusion-matrix.png",
+            "misclassified.png")
+
+
 def env_for_cli(tmp_path):
     env = dict(os.environ)
     data = env.get("CCNN_DATA")
@@ -61,8 +65,12 @@ def test_train_writes_weights_and_reports(trained_run):
     val = float(re.search(r"validation accuracy: ([0-9.]+)", r.stdout).group(1))
     test = float(re.search(r"test accuracy: ([0-9.]+)", r.stdout).group(1))
     assert val > 0.6 and test > 0.6  # one epoch on 1,600 images
+    for name in ("weights.npz", "model.json", "history.json", "report.html"):
+        assert (out / name).is_file(), name
     if importlib.util.find_spec("matplotlib") is not None:  # the optional plot extra
-        assert (out / "curves.png").is_file()
+        for name in PICTURES:
+            assert (out / name).is_file(), name
+            assert f"picture: {out / name}" in r.stdout
     else:
         assert "matplotlib is not installed" in r.stdout
     if using_full_data():
@@ -133,3 +141,74 @@ def test_plain_import_reaches_datasets_lazily(tmp_path):
     r = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env_for_cli(tmp_path),
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_train_record_and_report(trained_run):
+    import json
+    r, out, tmp = trained_run
+    record = json.loads((out / "history.json").read_text(encoding="utf-8"))
+    test_acc = float(re.search(r"test accuracy: ([0-9.]+)", r.stdout).group(1))
+    assert round(record["test_accuracy"], 4) == test_acc
+    cm = record["confusion_matrix"]
+    n_test = 10000 if using_full_data() else 400
+    assert len(cm) == 10 and sum(map(sum, cm)) == n_test
+    # the diagonal of the test confusion matrix is the test accuracy
+    assert sum(cm[i][i] for i in range(10)) / n_test == pytest.approx(record["test_accuracy"])
+    assert any("Total params: 197,210" in line for line in record["summary"])
+    assert record["class_names"][9] == "Ankle boot"
+    assert json.loads((out / "model.json").read_text())["layers"][0]["class_name"] == "Conv2D"
+    page = (out / "report.html").read_text(encoding="utf-8")
+    for key in ("val_loss", "val_accuracy", "test_loss", "test_accuracy"):
+        shown = re.search(rf'data-key="{key}" data-value="([^"]+)">([^<]+)<', page)
+        assert float(shown.group(1)) == record[key] and shown.group(2) == f"{record[key]:.4f}"
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    if importlib.util.find_spec("matplotlib") is not None:
+        assert page.count('src="data:image/png;base64,') == len(PICTURES)
+
+
+def test_report_rebuilds_the_page(trained_run):
+    r, out, tmp = trained_run
+    original = (out / "report.html").read_bytes()
+    (out / "report.html").unlink()
+    rb = run(["report", str(out)], tmp)
+    assert rb.returncode == 0, rb.stderr
+    assert f"report: {out / 'report.html'}" in rb.stdout
+    assert (out / "report.html").read_bytes() == original   # from the run's files alone
+    missing = run(["report", str(tmp / "no-such-run")], tmp)
+    assert missing.returncode == 2 and "history.json not found" in missing.stderr
+    (tmp / "broken").mkdir()
+    (tmp / "broken" / "history.json").write_text("{not json")
+    broken = run(["report", str(tmp / "broken")], tmp)
+    assert broken.returncode == 2 and "not valid JSON" in broken.stderr
+
+
+def test_evaluate_draws_confusion_and_misclassified(trained_run):
+    pytest.importorskip("matplotlib", reason="matplotlib (the plot extra) is not installed")
+    r, out, tmp = trained_run
+    e = run(["evaluate", "--weights", str(out / "weights.npz"), "--out", "ev",
+             "--class-names", "ko"], tmp)
+    assert e.returncode == 0, e.stderr
+    for name in ("confusion-matrix.png", "misclassified.png"):
+        assert (tmp / "ev" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"picture: {os.path.join('ev', name)}" in e.stdout
+    assert not (tmp / "ev" / "filters.png").exists()
+
+
+def test_train_without_matplotlib_says_what_was_skipped(tmp_path):
+    blocker = tmp_path / "blocker" / "matplotlib"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('matplotlib blocked by the test')\n")
+    env = env_for_cli(tmp_path)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(blocker.parent),
+                                                      env.get("PYTHONPATH")]))
+    r = subprocess.run([sys.executable, "-m", "ccnn", "train", "--sample", "--epochs", "1",
+                        "--limit", "200", "--out", "o", "--verbose", "0"], cwd=tmp_path,
+                       env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr
+    assert ("matplotlib is not installed, so these pictures were not drawn: "
+            + ", ".join(PICTURES)) in r.stdout
+    out = tmp_path / "o"
+    assert not any((out / name).exists() for name in PICTURES)
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "Not drawn: " + ", ".join(PICTURES) in page and "matplotlib is not installed" in page
+    assert "<img" not in page
