@@ -21,6 +21,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from .. import losses as losses_mod
+from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from .. import utils
 from .._blas import single_threaded_blas
@@ -30,7 +31,9 @@ from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
 from .fusion import Plan, make_plan
 
-_METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
+# The accuracies the training loop counts from the argmax it already has
+# (the book model's fast path): same values as their update_state.
+_ARGMAX_ACCURACIES = (metrics_mod.CategoricalAccuracy, metrics_mod.SparseCategoricalAccuracy)
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -61,6 +64,12 @@ def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
     return int(v)
 
 
+def _check_callbacks(callbacks: Any) -> None:
+    if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or
+                                  not all(isinstance(c, Callback) for c in callbacks)):
+        raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
+
+
 def _shape_matches(shape: Tuple[Optional[int], ...],
                    want: Tuple[Optional[int], ...]) -> bool:
     return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
@@ -80,16 +89,21 @@ class Trainer:
     stop_training: bool
     history: Optional[History]
     _plan: Optional[Plan] = None
+    _metric_ids: List[Any]
+    _metric_objs: Optional[List[metrics_mod.Metric]] = None
 
     if TYPE_CHECKING:
         def build(self, input_shape: Sequence[Optional[int]]) -> None: ...
 
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
-                metrics: Optional[Sequence[str]] = None) -> None:
+                metrics: Optional[Sequence[Any]] = None) -> None:
         """optimizer: 'adam', 'sgd' or a ccnn.optimizers instance; loss:
         'categorical_crossentropy' (one-hot targets) or
-        'sparse_categorical_crossentropy' (integer labels); metrics: ['accuracy'] or None."""
+        'sparse_categorical_crossentropy' (integer labels); metrics: a list of
+        anything ccnn.metrics knows (names, Metric objects or classes,
+        functions); 'accuracy' / 'acc' is resolved from the loss and the
+        output as Keras 3 does (ccnn.metrics.get_metric)."""
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy' or "
                              "'sparse_categorical_crossentropy'")
@@ -99,14 +113,53 @@ class Trainer:
             metrics = []
         if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be a list such as ['accuracy'], got {metrics!r}")
-        for m in metrics:
-            if m not in _METRICS:
-                raise ValueError(f"Unknown metric {m!r}; ccnn supports {list(_METRICS)}")
-        if len(metrics) > 1:
-            raise ValueError(f"ccnn computes one accuracy metric; got {list(metrics)}")
-        self.metrics = list(metrics)
+        self._metric_ids = list(metrics)
+        self._metric_objs = None
+        self.metrics = [m.name for m in self._compiled_metrics((None, 2))]  # checks every id
+        self._metric_objs = None     # resolved again for the model's output at first use
         self.compiled = True
         self._replan()
+
+    def _compiled_metrics(self, out_shape: Optional[Tuple[Optional[int], ...]] = None
+                          ) -> List[metrics_mod.Metric]:
+        """The metric objects of compile(metrics=...), resolved for the model's output."""
+        if out_shape is None:
+            objs = getattr(self, "_metric_objs", None)
+            if objs is not None:
+                return objs
+            out_shape = (None, self._classes())
+        ids = getattr(self, "_metric_ids", self.metrics)   # pickles from before 0.x kept names
+        objs = [metrics_mod.get_metric(m, out_shape, loss=self.loss) for m in ids]
+        self._metric_objs = objs
+        return objs
+
+    def _reset_metrics(self) -> List[metrics_mod.Metric]:
+        objs = self._compiled_metrics()
+        for m in objs:
+            m.reset_state()
+        return objs
+
+    def _update_metrics(self, objs: List[metrics_mod.Metric], out: np.ndarray,
+                        y: np.ndarray) -> None:
+        """Each metric's update_state with the batch; the (sparse) categorical
+        accuracy counts the argmax matches directly (the same sums)."""
+        correct = None
+        for m in objs:
+            if type(m) in _ARGMAX_ACCURACIES:
+                if correct is None:
+                    correct = self._correct(out, y)
+                acc = cast(metrics_mod.Mean, m)
+                acc.total += correct
+                acc.count += out.shape[0]
+            else:
+                m.update_state(y, out)
+
+    @staticmethod
+    def _metric_logs(logs: Dict[str, float], objs: List[metrics_mod.Metric],
+                     prefix: str = "") -> Dict[str, float]:
+        for m in objs:
+            logs[prefix + m.name] = float(m.result())
+        return logs
 
     def _require_compiled(self) -> None:
         if not self.compiled:
@@ -233,32 +286,34 @@ class Trainer:
         loss = self._loss_and_backward(out, y)
         return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray,
-                    skip_nonfinite: bool = False) -> Tuple[float, int, bool]:
-        """Forward, loss, backward, then one optimizer update -- which Ctrl-C
-        cannot cut in half (Optimizer.apply_gradients).  Returns (loss, correct
-        predictions, applied).  With skip_nonfinite a batch whose loss or
+    def _train_step(self, x: np.ndarray, y: np.ndarray, objs: List[metrics_mod.Metric],
+                    skip_nonfinite: bool = False) -> Tuple[float, bool]:
+        """Forward, loss, backward, the metrics' update, then one optimizer
+        update -- which Ctrl-C cannot cut in half (Optimizer.apply_gradients).
+        Returns (loss, applied).  With skip_nonfinite a batch whose loss or
         gradients hold a NaN or an infinity updates nothing (applied False)."""
         out = self._forward(x, training=True)
         loss = self._loss_and_backward(out, y)
-        correct = self._correct(out, y)
+        self._update_metrics(objs, out, y)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
         if skip_nonfinite and not (math.isfinite(loss) and
                                    optimizers_mod.all_finite([g for g, _ in pairs])):
-            return loss, correct, False
+            return loss, False
         assert self.optimizer is not None
         self.optimizer.apply_gradients(pairs)
-        return loss, correct, True
+        return loss, True
 
     @_one_blas_thread
     def train_on_batch(self, x: Any, y: Any):
-        """One optimizer step on one batch; returns [loss, accuracy] (or loss)."""
+        """One optimizer step on one batch; returns [loss, *metrics] of that
+        batch (or the loss alone without metrics)."""
         self._require_compiled()
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        loss, correct, _ = self._train_step(x, y)
-        return [loss, correct / x.shape[0]] if self.metrics else loss
+        objs = self._reset_metrics()
+        loss, _ = self._train_step(x, y, objs)
+        return [loss] + [float(m.result()) for m in objs] if objs else loss
 
     # ------------------------------------------------------------ fit
     @_one_blas_thread
@@ -297,8 +352,7 @@ class Trainer:
             verbose = 1
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-        if callbacks is not None and not all(isinstance(c, Callback) for c in callbacks):
-            raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
+        _check_callbacks(callbacks)
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
         x_val = y_val = None
@@ -324,21 +378,25 @@ class Trainer:
         n = x.shape[0]
         steps = math.ceil(n / batch_size)
         history = History()
-        cbs: List[Callback] = [ProgbarLogger(verbose)] if verbose else []
-        cbs += list(callbacks or []) + [history]
+        # Keras's order: the user's callbacks, then History, then the progress
+        # bar (so it shows what the others put in the logs, e.g. learning_rate)
+        cbs: List[Callback] = list(callbacks or []) + [history]
+        cbs += [ProgbarLogger(verbose)] if verbose else []
         cbl = CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose,
                                        "batch_size": batch_size, "samples": n})
-        metric = self.metrics[0] if self.metrics else None
+        objs = self._compiled_metrics(None)
         rng = utils.get_rng()
         self.stop_training = False
         terminate_on_nan = bool(terminate_on_nan)
         self.history = history  # filled epoch by epoch: complete up to an interruption
-        cbl.on_train_begin()
+        cbl.on_train_begin({})
+        logs: Dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
-            cbl.on_epoch_begin(epoch)
+            cbl.on_epoch_begin(epoch, {})
             order = rng.permutation(n) if shuffle else None
-            loss_sum, correct, seen = 0.0, 0, 0
-            logs: Dict[str, float] = {}
+            loss_sum, seen = 0.0, 0
+            self._reset_metrics()
+            logs = {}
             for step in range(steps):
                 lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
                 if order is None:
@@ -346,15 +404,12 @@ class Trainer:
                 else:
                     idx = order[lo:hi]
                     xb, yb = x[idx], y[idx]
-                cbl.on_train_batch_begin(step)
-                loss, ok, applied = self._train_step(xb, yb, skip_nonfinite=terminate_on_nan)
+                cbl.on_train_batch_begin(step, {})
+                loss, applied = self._train_step(xb, yb, objs, skip_nonfinite=terminate_on_nan)
                 loss_sum += loss * (hi - lo)
-                correct += ok
                 seen += hi - lo
-                logs = {"loss": loss_sum / seen}
-                if metric:
-                    logs[metric] = correct / seen
-                cbl.on_train_batch_end(step, logs)
+                logs = self._metric_logs({"loss": loss_sum / seen}, objs)
+                cbl.on_train_batch_end(step, dict(logs))
                 if not applied:
                     what = (f"the loss is {loss}" if not math.isfinite(loss) else
                             f"the gradients are not finite (the loss is {loss:.6g})")
@@ -366,51 +421,91 @@ class Trainer:
                 if self.stop_training:
                     break
             if x_val is not None and y_val is not None:
-                val_loss, val_correct = self._evaluate_arrays(x_val, y_val, batch_size)
-                logs["val_loss"] = val_loss
-                if metric:
-                    logs["val_" + metric] = val_correct
+                val_logs = self._evaluate_arrays(x_val, y_val, batch_size, cbl)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbl.on_train_end()
+        cbl.on_train_end(dict(logs))
         self.history = history
         return history
 
     # ------------------------------------------------------------ inference
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int
-                         ) -> Tuple[float, float]:
-        loss_sum, correct = 0.0, 0
-        n = x.shape[0]
-        for lo in range(0, n, batch_size):
+    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
+                         cbl: CallbackList) -> Dict[str, float]:
+        """The logs of one pass in inference mode (loss first, then the
+        metrics), calling the on_test_* hooks as Keras's evaluate does."""
+        objs = self._reset_metrics()
+        loss_sum, seen = 0.0, 0
+        logs: Dict[str, float] = {}
+        cbl.on_test_begin({})
+        for step, lo in enumerate(range(0, x.shape[0], batch_size)):
+            cbl.on_test_batch_begin(step, {})
             xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
             out = self._forward(xb, training=False)
             loss_sum += self._batch_loss(out, yb) * xb.shape[0]
-            correct += self._correct(out, yb)
-        return loss_sum / n, correct / n
+            seen += xb.shape[0]
+            self._update_metrics(objs, out, yb)
+            logs = self._metric_logs({"loss": loss_sum / seen}, objs)
+            cbl.on_test_batch_end(step, dict(logs))
+        cbl.on_test_end(dict(logs))
+        return logs
+
+    def _callback_list(self, callbacks: Any, params: Dict[str, Any]) -> CallbackList:
+        _check_callbacks(callbacks)
+        return CallbackList(list(callbacks or []), self, params)
 
     @_one_blas_thread
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
-                 verbose: Any = 0):
-        """[loss, accuracy] on (x, y) in inference mode (just the loss without metrics)."""
+                 verbose: Any = 0, callbacks: Optional[List[Callback]] = None,
+                 return_dict: bool = False):
+        """[loss, *metrics] on (x, y) in inference mode (just the loss without
+        metrics); with return_dict=True a dict {'loss': ..., name: ...}."""
         self._require_compiled()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        loss, acc = self._evaluate_arrays(x, y, batch_size)
+        steps = math.ceil(x.shape[0] / batch_size)
+        cbl = self._callback_list(callbacks, {"epochs": 1, "steps": steps, "verbose": verbose})
+        logs = self._evaluate_arrays(x, y, batch_size, cbl)
         if verbose:
-            extra = f" - {self.metrics[0]}: {acc:.4f}" if self.metrics else ""
-            print(f"{math.ceil(x.shape[0] / batch_size)} steps - loss: {loss:.4f}{extra}")
-        return [loss, acc] if self.metrics else loss
+            print(f"{steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
     @_one_blas_thread
-    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
+                callbacks: Optional[List[Callback]] = None) -> np.ndarray:
         """The model's outputs (softmax probabilities for the book's model), batch by batch."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         x = self._prepare_x(x)
-        outs = [self._forward(x[lo:lo + batch_size], training=False).copy()
-                for lo in range(0, x.shape[0], batch_size)]
+        steps = math.ceil(x.shape[0] / batch_size)
+        cbl = self._callback_list(callbacks, {"epochs": 1, "steps": steps, "verbose": verbose})
+        cbl.on_predict_begin({})
+        outs = []
+        for step, lo in enumerate(range(0, x.shape[0], batch_size)):
+            cbl.on_predict_batch_begin(step, {})
+            outs.append(self._forward(x[lo:lo + batch_size], training=False).copy())
+            cbl.on_predict_batch_end(step, {"outputs": outs[-1]})
+        cbl.on_predict_end({})
         return np.concatenate(outs, axis=0)
+
+    @_one_blas_thread
+    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False):
+        """[loss, *metrics] of one batch in inference mode, no update (Keras's)."""
+        self._require_compiled()
+        x = self._prepare_x(x)
+        y = self._prepare_y(y, x.shape[0])
+        logs = self._evaluate_arrays(x, y, x.shape[0], CallbackList([], self, {}))
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else logs["loss"]
+
+    @_one_blas_thread
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """The outputs for one batch in inference mode."""
+        return self._forward(self._prepare_x(x), training=False).copy()
 
     @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:

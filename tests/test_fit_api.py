@@ -1,0 +1,236 @@
+"""The model's training API (issue 14): metrics in compile / fit /
+evaluate, the full callback hook set with Keras's logs, and the model's
+methods -- each by its effect on a small fit, against NumPy, and (when keras
+is installed, KERAS_BACKEND=torch) against a real keras fit."""
+import io
+import os
+import contextlib
+
+import numpy as np
+import pytest
+
+import ccnn
+from ccnn.callbacks import Callback, LearningRateScheduler
+from ccnn.layers import Dense
+from ccnn.optimizers import SGD
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+
+
+def data(n=48, seed=0, classes=3):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 6))
+    y = ((x[:, :3].sum(1) > 0).astype(np.int64) + (x[:, 3] > 1)) % classes
+    return x, y
+
+
+def model(metrics=("accuracy",), loss="sparse_categorical_crossentropy", lr=0.1, seed=0):
+    ccnn.utils.set_random_seed(seed)
+    m = ccnn.models.Sequential([Dense(8, activation="relu", dtype="float64"),
+                                Dense(3, activation="softmax", dtype="float64")])
+    m.compile(optimizer=SGD(learning_rate=lr), loss=loss, metrics=list(metrics))
+    m.build((None, 6))
+    return m
+
+
+def np_metrics(p, onehot):
+    """accuracy, mae, mse and top-2 accuracy in NumPy."""
+    true = onehot.argmax(1)
+    top2 = np.argsort(-p, axis=1)[:, :2]
+    return {"acc": np.mean(p.argmax(1) == true),
+            "mae": np.mean(np.mean(np.abs(onehot - p), axis=1)),
+            "mse": np.mean(np.mean((onehot - p) ** 2, axis=1)),
+            "top2": np.mean([t in row for t, row in zip(true, top2)])}
+
+
+METRICS = ["acc", "mae", "mse", ccnn.metrics.TopKCategoricalAccuracy(k=2, name="top2")]
+
+
+# ------------------------------------------------------------ metrics
+def test_fit_logs_every_compiled_metric_under_keras_names():
+    x, y = data()
+    yo = ccnn.utils.to_categorical(y, 3)
+    m = model(METRICS, loss="categorical_crossentropy")
+    h = m.fit(x[:32], yo[:32], batch_size=8, epochs=2, verbose=0,
+              validation_data=(x[32:], yo[32:]))
+    assert list(h.history) == ["loss", "acc", "mae", "mse", "top2",
+                               "val_loss", "val_acc", "val_mae", "val_mse", "val_top2"]
+    # the last epoch's validation ran with the final weights
+    want = np_metrics(m.predict(x[32:]), yo[32:])
+    for k, v in want.items():
+        assert h.history["val_" + k][-1] == pytest.approx(v, rel=1e-12, abs=1e-12)
+    assert m.metrics_names == ["loss", "acc", "mae", "mse", "top2"]
+
+
+def test_train_on_batch_and_evaluate_metrics_match_numpy():
+    x, y = data()
+    yo = ccnn.utils.to_categorical(y, 3)
+    m = model(METRICS, loss="categorical_crossentropy")
+    p = m.predict(x[:16])                      # no dropout: the training forward is this
+    got = m.train_on_batch(x[:16], yo[:16])
+    want = np_metrics(p, yo[:16])
+    loss = -np.mean(np.log(np.sum(p * yo[:16], axis=1)))
+    np.testing.assert_allclose(got, [loss] + [want[k] for k in ("acc", "mae", "mse", "top2")],
+                               rtol=1e-10, atol=1e-12)
+    # evaluate: the whole set, not the mean of batch means (batches 20 + 20 + 8)
+    p = m.predict(x)
+    want = np_metrics(p, yo)
+    logs = m.evaluate(x, yo, batch_size=20, return_dict=True)
+    assert list(logs) == ["loss", "acc", "mae", "mse", "top2"]
+    for k, v in want.items():
+        assert logs[k] == pytest.approx(v, rel=1e-12, abs=1e-12)
+    assert logs["loss"] == pytest.approx(-np.mean(np.log(np.sum(p * yo, axis=1))), rel=1e-12)
+    assert m.evaluate(x, yo, batch_size=20) == list(logs.values())
+    assert m.test_on_batch(x, yo) == pytest.approx(list(logs.values()), rel=1e-12)
+    assert m.test_on_batch(x, yo, return_dict=True).keys() == logs.keys()
+    np.testing.assert_array_equal(m.predict_on_batch(x[:5]), m.predict(x[:5]))
+    before = m.get_weights()
+    m.test_on_batch(x, yo)
+    m.predict_on_batch(x)
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_accuracy_resolves_from_the_loss_and_metric_objects_are_reset_each_epoch():
+    x, y = data()
+    m = model(["accuracy", ccnn.metrics.SparseTopKCategoricalAccuracy(k=1, name="top1")])
+    seen = []
+    m.fit(x, y, batch_size=16, epochs=3, verbose=0, shuffle=False,
+          callbacks=[ccnn.callbacks.LambdaCallback(
+              on_epoch_end=lambda e, logs: seen.append((logs["accuracy"], logs["top1"])))])
+    assert isinstance(m._compiled_metrics()[0], ccnn.metrics.SparseCategoricalAccuracy)
+    for a, b in seen:              # top-1 == accuracy each epoch: both reset per epoch
+        assert a == pytest.approx(b, abs=1e-15) and 0 <= a <= 1
+    # the metric object the user passed is the one updated
+    top1 = m._compiled_metrics()[1]
+    assert top1.count == 48
+
+
+def test_loss_only_model_returns_a_scalar():
+    x, y = data()
+    m = model(())
+    assert isinstance(m.evaluate(x, y), float)
+    assert m.evaluate(x, y, return_dict=True).keys() == {"loss"}
+    assert isinstance(m.train_on_batch(x, y), float)
+
+
+def test_bad_metrics_are_named():
+    m = model(())
+    with pytest.raises(ValueError, match="metric identifier: 'f1-ish'"):
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["f1-ish"])
+    with pytest.raises(TypeError, match="metrics must be a list"):
+        m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics="accuracy")
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        m.evaluate(*data(), callbacks=[print])
+    with pytest.raises(TypeError, match="callbacks must be a list"):
+        m.predict(data()[0], callbacks=Callback())
+
+
+# ------------------------------------------------------------ hooks
+class Recorder(Callback):
+    HOOKS = ["on_train_begin", "on_train_end", "on_epoch_begin", "on_epoch_end",
+             "on_train_batch_begin", "on_train_batch_end", "on_test_begin", "on_test_end",
+             "on_test_batch_begin", "on_test_batch_end", "on_predict_begin", "on_predict_end",
+             "on_predict_batch_begin", "on_predict_batch_end"]
+
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+        for hook in self.HOOKS:
+            setattr(self, hook, self._recorder(hook))
+
+    def _recorder(self, hook):
+        def record(*args, **kwargs):          # keras passes some logs by position
+            index, logs = (args, kwargs["logs"]) if "logs" in kwargs else (args[:-1], args[-1])
+            assert isinstance(logs, dict), (hook, index, logs)
+            self.calls.append((hook,) + tuple(index) + (sorted(logs),))
+        return record
+
+
+def expected_fit_calls(epochs, steps, val_steps, keys):
+    val = [f"val_{k}" for k in keys]
+    calls = [("on_train_begin", [])]
+    for e in range(epochs):
+        calls.append(("on_epoch_begin", e, []))
+        for s in range(steps):
+            calls += [("on_train_batch_begin", s, []), ("on_train_batch_end", s, keys)]
+        calls.append(("on_test_begin", []))
+        for s in range(val_steps):
+            calls += [("on_test_batch_begin", s, []), ("on_test_batch_end", s, keys)]
+        calls += [("on_test_end", keys), ("on_epoch_end", e, sorted(keys + val))]
+    calls.append(("on_train_end", sorted(keys + val)))
+    return calls
+
+
+def test_every_hook_in_keras_order_with_keras_logs():
+    x, y = data()
+    rec = Recorder()
+    m = model()
+    m.fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[rec],
+          validation_data=(x[40:], y[40:]))
+    assert rec.calls == expected_fit_calls(2, 3, 1, ["accuracy", "loss"])
+    rec.calls = []
+    m.evaluate(x, y, batch_size=32, callbacks=[rec])
+    keys = ["accuracy", "loss"]
+    assert rec.calls == [("on_test_begin", []), ("on_test_batch_begin", 0, []),
+                         ("on_test_batch_end", 0, keys), ("on_test_batch_begin", 1, []),
+                         ("on_test_batch_end", 1, keys), ("on_test_end", keys)]
+    rec.calls = []
+    outs = []
+    m.predict(x, batch_size=32, callbacks=[rec, ccnn.callbacks.LambdaCallback(
+        on_predict_batch_end=lambda b, logs: outs.append(logs["outputs"]))])
+    assert rec.calls == [("on_predict_begin", []), ("on_predict_batch_begin", 0, []),
+                         ("on_predict_batch_end", 0, ["outputs"]),
+                         ("on_predict_batch_begin", 1, []),
+                         ("on_predict_batch_end", 1, ["outputs"]), ("on_predict_end", [])]
+    np.testing.assert_array_equal(np.concatenate(outs), m.predict(x))
+
+
+def test_hooks_match_a_real_keras_fit():
+    keras = pytest.importorskip("keras", reason="keras is not installed; the hook order is "
+                                "also checked against the written-out Keras order above")
+
+    class KRecorder(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.calls = []
+            for hook in Recorder.HOOKS:
+                setattr(self, hook, self._recorder(hook))
+
+        _recorder = Recorder._recorder
+
+    x, y = data()
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                           keras.layers.Dense(3, activation="softmax")])
+    km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    krec, rec = KRecorder(), Recorder()
+    km.fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[krec],
+           validation_data=(x[40:], y[40:]))
+    model().fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[rec],
+                validation_data=(x[40:], y[40:]))
+    assert rec.calls == krec.calls
+
+
+def test_progbar_runs_after_the_other_callbacks_and_shows_learning_rate():
+    x, y = data()
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        model().fit(x, y, batch_size=16, epochs=2, verbose=2,
+                    callbacks=[LearningRateScheduler(lambda epoch: 0.1 / (epoch + 1))])
+    lines = [ln for ln in out.getvalue().splitlines() if "loss" in ln]
+    assert len(lines) == 2
+    assert "learning_rate: 0.1000" in lines[0] and "learning_rate: 0.0500" in lines[1]
+
+
+def test_stop_training_set_by_a_callback_ends_fit_after_that_epoch():
+    x, y = data()
+
+    class StopAtBatch1(Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if batch == 1:
+                self.model.stop_training = True
+
+    rec = Recorder()
+    h = model().fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[StopAtBatch1(), rec])
+    assert h.epoch == [0]
+    assert [c[1] for c in rec.calls if c[0] == "on_train_batch_end"] == [0, 1]
