@@ -234,3 +234,202 @@ def test_stop_training_set_by_a_callback_ends_fit_after_that_epoch():
     h = model().fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=[StopAtBatch1(), rec])
     assert h.epoch == [0]
     assert [c[1] for c in rec.calls if c[0] == "on_train_batch_end"] == [0, 1]
+
+
+# ------------------------------------------------------------ data: PyDataset, generators
+class Batches(ccnn.utils.PyDataset):
+    def __init__(self, x, y, batch_size):
+        super().__init__()
+        self.x, self.y, self.bs = x, y, batch_size
+        self.epochs_ended = 0
+        self.read = []
+
+    def __len__(self):
+        return -(-len(self.x) // self.bs)
+
+    def __getitem__(self, i):
+        self.read.append(i)
+        return self.x[i * self.bs:(i + 1) * self.bs], self.y[i * self.bs:(i + 1) * self.bs]
+
+    def on_epoch_end(self):
+        self.epochs_ended += 1
+
+
+def gen(x, y, batch_size, forever=True):
+    while True:
+        for lo in range(0, len(x), batch_size):
+            yield x[lo:lo + batch_size], y[lo:lo + batch_size]
+        if not forever:
+            return
+
+
+def test_pydataset_and_generator_train_exactly_as_the_same_arrays():
+    x, y = data()
+    ref = model()
+    h_ref = ref.fit(x[:40], y[:40], batch_size=16, epochs=3, verbose=0, shuffle=False,
+                    validation_data=(x[40:], y[40:]))
+    ds = Batches(x[:40], y[:40], 16)
+    m = model()
+    h = m.fit(ds, epochs=3, verbose=0, shuffle=False, validation_data=Batches(x[40:], y[40:], 16))
+    assert h.history == h_ref.history
+    assert ds.epochs_ended == 3 and ds.read == [0, 1, 2] * 3
+    for a, b in zip(m.get_weights(), ref.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    m = model()
+    h = m.fit(gen(x[:40], y[:40], 16), steps_per_epoch=3, epochs=3, verbose=0,
+              validation_data=gen(x[40:], y[40:], 16), validation_steps=1)
+    assert h.history == h_ref.history
+    assert ccnn.utils.Sequence is ccnn.utils.PyDataset
+    assert m.evaluate(Batches(x, y, 16), return_dict=True) == \
+        m.evaluate(x, y, batch_size=16, return_dict=True)
+    assert m.evaluate(gen(x, y, 16), steps=3) == m.evaluate(x, y, batch_size=16)
+
+
+def test_pydataset_batches_are_shuffled_by_default_and_steps_per_epoch_limits_them():
+    x, y = data()
+    ds = Batches(x, y, 8)
+    rec = Recorder()
+    model().fit(ds, epochs=2, verbose=0, callbacks=[rec])
+    epochs = [ds.read[:6], ds.read[6:]]
+    assert all(sorted(e) == list(range(6)) for e in epochs)      # every batch once an epoch
+    assert any(e != list(range(6)) for e in epochs)               # in a shuffled order
+    ds = Batches(x, y, 8)
+    model().fit(ds, epochs=2, steps_per_epoch=2, verbose=0, shuffle=False, callbacks=[rec])
+    assert ds.read == [0, 1, 0, 1]
+
+
+def test_a_generator_that_runs_out_stops_training_with_a_warning():
+    x, y = data()
+    with pytest.warns(UserWarning, match="gave 0 batches this epoch"):
+        h = model().fit(gen(x, y, 16, forever=False), epochs=4, verbose=0)
+    # the first epoch takes it all (3 batches), the second finds it empty
+    assert h.epoch == [0]
+    with pytest.warns(UserWarning, match="ran out of data"):
+        h = model().fit(gen(x, y, 16, forever=False), steps_per_epoch=2, epochs=4, verbose=0)
+    assert h.epoch == [0, 1]     # 2 + 1 batches, then nothing
+
+
+def test_validation_freq_validates_every_nth_epoch():
+    x, y = data()
+    rec = Recorder()
+    h = model().fit(x[:40], y[:40], epochs=4, verbose=0, validation_data=(x[40:], y[40:]),
+                    validation_freq=2, callbacks=[rec])
+    ends = [c[2] for c in rec.calls if c[0] == "on_epoch_end"]
+    assert ["val_loss" in keys for keys in ends] == [False, True, False, True]
+    assert len(h.history["val_loss"]) == 2 and len(h.history["loss"]) == 4
+
+
+def test_bad_fit_arguments_are_named():
+    x, y = data()
+    m = model()
+    for kwargs, match in [({"validation_freq": 0}, "validation_freq"),
+                          ({"steps_per_epoch": 0}, "steps_per_epoch"),
+                          ({"steps_per_epoch": 2}, "steps_per_epoch is only supported"),
+                          ({"validation_steps": -1}, "validation_steps"),
+                          ({"validation_data": [x]}, "validation_data must be")]:
+        with pytest.raises(ValueError, match=match):
+            m.fit(x, y, verbose=0, **kwargs)
+    with pytest.raises(ValueError, match="y must be None"):
+        m.fit(Batches(x, y, 8), y, verbose=0)
+    with pytest.raises(ValueError, match="validation_split is only supported for arrays"):
+        m.fit(Batches(x, y, 8), validation_split=0.2, verbose=0)
+    with pytest.raises(ValueError, match=r"x must give batches \(x, y\)"):
+        m.fit(iter([x[:8]]), verbose=0)
+    with pytest.raises(ValueError, match="sample weights from a dataset"):
+        m.fit(iter([(x[:8], y[:8], np.ones(8))]), verbose=0)
+    with pytest.raises(ValueError, match="x's batch x"):
+        m.fit(iter([(x[:8, :5], y[:8])]), verbose=0)
+    with pytest.raises(ValueError, match="steps is only supported"):
+        m.evaluate(x, y, steps=1)
+
+
+# ------------------------------------------------------------ layers
+def test_get_layer_and_pop():
+    m = model()
+    first, last = m.layers
+    assert m.get_layer(index=0) is first and m.get_layer(last.name) is last
+    with pytest.raises(ValueError, match="No such layer: nope"):
+        m.get_layer("nope")
+    with pytest.raises(ValueError, match="at index 2 but model only has 2 layers"):
+        m.get_layer(index=2)
+    with pytest.raises(ValueError, match="only a layer name or a layer index"):
+        m.get_layer(first.name, 0)
+    with pytest.raises(ValueError, match="Provide either"):
+        m.get_layer()
+    assert m.pop() is last and m.layers == [first] and m.output_shape == (None, 8)
+    m.add(Dense(1, activation="softmax", dtype="float64"))
+    m.add(Dense(3, activation="softmax", dtype="float64"))
+    m.pop()
+    m.pop()
+    m.add(Dense(3, activation="softmax", dtype="float64"))
+    x, y = data()
+    assert m.evaluate(x, y, return_dict=True).keys() == {"loss", "accuracy"}
+    m.pop(), m.pop()
+    assert not m.built
+    with pytest.raises(TypeError, match="no layers"):
+        m.pop()
+
+
+def test_a_frozen_layer_is_not_updated_by_fit():
+    x, y = data()
+    m = model()
+    m.layers[0].trainable = False
+    frozen = [w.copy() for w in m.layers[0].get_weights()]
+    trained = [w.copy() for w in m.layers[1].get_weights()]
+    m.fit(x, y, epochs=2, verbose=0)
+    for a, b in zip(frozen, m.layers[0].get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert all(not np.array_equal(a, b) for a, b in zip(trained, m.layers[1].get_weights()))
+
+
+# ------------------------------------------------------------ utils
+def test_normalize_matches_numpy_and_keras():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((4, 5, 3))
+    x[1, 2] = 0
+    before = x.copy()
+    for axis, order in [(-1, 2), (0, 1), (1, 2), (2, 3)]:
+        norm = np.sum(np.abs(x) ** order, axis=axis, keepdims=True) ** (1 / order)
+        want = x / np.where(norm == 0, 1, norm)
+        np.testing.assert_allclose(ccnn.utils.normalize(x, axis, order), want, rtol=1e-12)
+    np.testing.assert_array_equal(x, before)
+    with pytest.raises(ValueError, match="axis"):
+        ccnn.utils.normalize(x, axis=3)
+    with pytest.raises(ValueError, match="order"):
+        ccnn.utils.normalize(x, order=0)
+    with pytest.raises(TypeError, match="real numbers"):
+        ccnn.utils.normalize(np.array(["a"]))
+    try:
+        import keras
+    except ImportError:
+        return
+    np.testing.assert_allclose(ccnn.utils.normalize(x, 1, 2),
+                               keras.ops.convert_to_numpy(keras.utils.normalize(x, 1, 2)),
+                               rtol=1e-6)
+
+
+def test_split_dataset_as_keras_for_arrays_and_tuples():
+    x = np.arange(20).reshape(10, 2)
+    y = np.arange(10)
+    left, right = ccnn.utils.split_dataset(x, left_size=0.76)
+    np.testing.assert_array_equal(left, x[:8])
+    np.testing.assert_array_equal(right, x[8:])
+    (lx, ly), (rx, ry) = ccnn.utils.split_dataset((x, y), left_size=3, right_size=0.5)
+    np.testing.assert_array_equal(lx, x[:3])
+    np.testing.assert_array_equal(ly, y[:3])
+    np.testing.assert_array_equal(rx, x[5:])
+    np.testing.assert_array_equal(ry, y[5:])
+    (lx, ly), (rx, ry) = ccnn.utils.split_dataset((x, y), right_size=4, shuffle=True, seed=3)
+    order = np.random.default_rng(3).permutation(10)
+    np.testing.assert_array_equal(ly, order[:6])
+    np.testing.assert_array_equal(rx, x[order[6:]])
+    for kwargs, err, match in [({}, TypeError, "At least one"),
+                               ({"left_size": 10}, ValueError, "left_size"),
+                               ({"left_size": 1.0}, ValueError, "left_size"),
+                               ({"right_size": "a"}, TypeError, "right_size"),
+                               ({"left_size": 6, "right_size": 5}, ValueError, "more than"),
+                               ({"left_size": 0.01}, ValueError, "empty")]:
+        with pytest.raises(err, match=match):
+            ccnn.utils.split_dataset(x, **kwargs)
+    with pytest.raises(ValueError, match="different lengths"):
+        ccnn.utils.split_dataset((x, y[:3]), left_size=2)

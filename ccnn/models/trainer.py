@@ -15,20 +15,20 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple,
-                    TypeVar, cast)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple, TypeVar, Union, cast)
 
 import numpy as np
 
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
-from .. import utils
 from .._blas import single_threaded_blas
 from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
+from . import data_adapters
 from .fusion import Plan, make_plan
 
 # The accuracies the training loop counts from the argmax it already has
@@ -68,6 +68,19 @@ def _check_callbacks(callbacks: Any) -> None:
     if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or
                                   not all(isinstance(c, Callback) for c in callbacks)):
         raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
+
+
+def _optional_steps(v: Any, name: str) -> Optional[int]:
+    return None if v is None else _positive_int(v, name)
+
+
+def _is_batches(x: Any) -> bool:
+    """x is a PyDataset or a generator (fit / evaluate take batches from it)."""
+    return data_adapters.is_dataset(x) or data_adapters.is_generator(x)
+
+
+Adapter = Union[data_adapters.ArrayAdapter, data_adapters.DatasetAdapter,
+                data_adapters.GeneratorAdapter]
 
 
 def _shape_matches(shape: Tuple[Optional[int], ...],
@@ -322,7 +335,8 @@ class Trainer:
             epochs: int = 1, verbose: Any = 1, callbacks: Optional[List[Callback]] = None,
             validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, initial_epoch: int = 0,
-            terminate_on_nan: bool = True) -> History:
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_freq: int = 1, terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
 
         validation_split takes the *last* fraction of the samples (before any
@@ -353,15 +367,53 @@ class Trainer:
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
         _check_callbacks(callbacks)
+        steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = _optional_steps(validation_steps, "validation_steps")
+        validation_freq = _positive_int(validation_freq, "validation_freq")
+        val: Optional[Adapter] = None
+        if validation_data is not None:
+            if _is_batches(validation_data):
+                val = self._adapter(validation_data, None, batch_size, validation_steps,
+                                    "validation_data")
+            elif not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a tuple (x_val, y_val), a "
+                                 "ccnn.utils.PyDataset or a generator")
+            else:
+                x_val = self._prepare_x(validation_data[0], "x_val")
+                y_val = self._prepare_y(validation_data[1], x_val.shape[0], "y_val")
+                val = data_adapters.ArrayAdapter(x_val, y_val, batch_size)
+        if _is_batches(x):
+            if validation_split:
+                raise ValueError("validation_split is only supported for arrays, not for "
+                                 f"a {type(x).__name__}; pass validation_data")
+            train = self._adapter(x, y, batch_size, steps_per_epoch, "x")
+        else:
+            if steps_per_epoch is not None:
+                raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
+                                 "generator in ccnn; with arrays an epoch is one pass")
+            train = self._array_adapter(x, y, batch_size, validation_split)
+            if validation_split:
+                train, val = train
+        return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
+                              shuffle, validation_freq, bool(terminate_on_nan))
+
+    def _adapter(self, x: Any, y: Any, batch_size: int, steps: Optional[int],
+                 name: str) -> "Adapter":
+        if y is not None:
+            raise ValueError(f"y must be None when {name} is a PyDataset or a generator "
+                             f"(it gives the targets)")
+
+        def prepare(xb: Any, yb: Any) -> Tuple[np.ndarray, np.ndarray]:
+            xb = self._prepare_x(xb, f"{name}'s batch x")
+            return xb, self._prepare_y(yb, xb.shape[0], f"{name}'s batch y")
+        if data_adapters.is_dataset(x):
+            return data_adapters.DatasetAdapter(x, steps, prepare, name)
+        return data_adapters.GeneratorAdapter(x, steps, prepare, name)
+
+    def _array_adapter(self, x: Any, y: Any, batch_size: int, validation_split: float) -> Any:
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        x_val = y_val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            x_val = self._prepare_x(validation_data[0], "x_val")
-            y_val = self._prepare_y(validation_data[1], x_val.shape[0], "y_val")
-        elif validation_split:
+        if validation_split:
             if isinstance(validation_split, bool) or not isinstance(validation_split,
                                                                     numbers.Real) \
                     or not 0.0 <= validation_split < 1.0:
@@ -372,56 +424,58 @@ class Trainer:
                 raise ValueError(f"Training data contains {x.shape[0]} samples, which is not "
                                  f"sufficient to split it into a validation and training set "
                                  f"as specified by validation_split={validation_split}")
-            x, x_val = x[:split], x[split:]
-            y, y_val = y[:split], y[split:]
+            return (data_adapters.ArrayAdapter(x[:split], y[:split], batch_size),
+                    data_adapters.ArrayAdapter(x[split:], y[split:], batch_size))
+        return data_adapters.ArrayAdapter(x, y, batch_size)
 
-        n = x.shape[0]
-        steps = math.ceil(n / batch_size)
+    def _fit_loop(self, train: "Adapter", val: Optional["Adapter"], epochs: int,
+                  initial_epoch: int, verbose: int, callbacks: Optional[List[Callback]],
+                  shuffle: bool, validation_freq: int, terminate_on_nan: bool) -> History:
+        steps = train.steps
         history = History()
         # Keras's order: the user's callbacks, then History, then the progress
         # bar (so it shows what the others put in the logs, e.g. learning_rate)
         cbs: List[Callback] = list(callbacks or []) + [history]
         cbs += [ProgbarLogger(verbose)] if verbose else []
-        cbl = CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose,
-                                       "batch_size": batch_size, "samples": n})
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        if isinstance(train, data_adapters.ArrayAdapter):
+            params.update(batch_size=train.batch_size, samples=train.samples)
+        cbl = CallbackList(cbs, self, params)
         objs = self._compiled_metrics(None)
-        rng = utils.get_rng()
         self.stop_training = False
-        terminate_on_nan = bool(terminate_on_nan)
         self.history = history  # filled epoch by epoch: complete up to an interruption
         cbl.on_train_begin({})
         logs: Dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             cbl.on_epoch_begin(epoch, {})
-            order = rng.permutation(n) if shuffle else None
             loss_sum, seen = 0.0, 0
             self._reset_metrics()
             logs = {}
-            for step in range(steps):
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                if order is None:
-                    xb, yb = x[lo:hi], y[lo:hi]
-                else:
-                    idx = order[lo:hi]
-                    xb, yb = x[idx], y[idx]
+            for step, (xb, yb) in enumerate(train.epoch(shuffle)):
                 cbl.on_train_batch_begin(step, {})
                 loss, applied = self._train_step(xb, yb, objs, skip_nonfinite=terminate_on_nan)
-                loss_sum += loss * (hi - lo)
-                seen += hi - lo
+                loss_sum += loss * xb.shape[0]
+                seen += xb.shape[0]
                 logs = self._metric_logs({"loss": loss_sum / seen}, objs)
                 cbl.on_train_batch_end(step, dict(logs))
                 if not applied:
                     what = (f"the loss is {loss}" if not math.isfinite(loss) else
                             f"the gradients are not finite (the loss is {loss:.6g})")
-                    _warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: {what}; "
+                    _warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps or '?'}: "
+                          f"{what}; "
                           f"terminating training (the weights are those of the last finite "
                           f"step; fit(..., terminate_on_nan=False) would train on)",
                           RuntimeWarning)
                     self.stop_training = True
                 if self.stop_training:
                     break
-            if x_val is not None and y_val is not None:
-                val_logs = self._evaluate_arrays(x_val, y_val, batch_size, cbl)
+            if train.exhausted:
+                self.stop_training = True
+                if not seen:
+                    break
+            train.on_epoch_end()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_batches(val.epoch(False), cbl)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, logs)
             if self.stop_training:
@@ -431,23 +485,24 @@ class Trainer:
         return history
 
     # ------------------------------------------------------------ inference
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int,
-                         cbl: CallbackList) -> Dict[str, float]:
+    def _evaluate_batches(self, batches: Iterator[Tuple[np.ndarray, np.ndarray]],
+                          cbl: CallbackList) -> Dict[str, float]:
         """The logs of one pass in inference mode (loss first, then the
         metrics), calling the on_test_* hooks as Keras's evaluate does."""
         objs = self._reset_metrics()
         loss_sum, seen = 0.0, 0
         logs: Dict[str, float] = {}
         cbl.on_test_begin({})
-        for step, lo in enumerate(range(0, x.shape[0], batch_size)):
+        for step, (xb, yb) in enumerate(batches):
             cbl.on_test_batch_begin(step, {})
-            xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
             out = self._forward(xb, training=False)
             loss_sum += self._batch_loss(out, yb) * xb.shape[0]
             seen += xb.shape[0]
             self._update_metrics(objs, out, yb)
             logs = self._metric_logs({"loss": loss_sum / seen}, objs)
             cbl.on_test_batch_end(step, dict(logs))
+        if not seen:
+            raise ValueError("evaluate got no batches (an exhausted generator?)")
         cbl.on_test_end(dict(logs))
         return logs
 
@@ -458,18 +513,24 @@ class Trainer:
     @_one_blas_thread
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
                  verbose: Any = 0, callbacks: Optional[List[Callback]] = None,
-                 return_dict: bool = False):
-        """[loss, *metrics] on (x, y) in inference mode (just the loss without
-        metrics); with return_dict=True a dict {'loss': ..., name: ...}."""
+                 return_dict: bool = False, steps: Optional[int] = None):
+        """[loss, *metrics] on (x, y) -- arrays, a ccnn.utils.PyDataset or a
+        generator (`steps` batches, or all) -- in inference mode (just the
+        loss without metrics); with return_dict=True a dict {'loss': ..., name: ...}."""
         self._require_compiled()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        steps = math.ceil(x.shape[0] / batch_size)
-        cbl = self._callback_list(callbacks, {"epochs": 1, "steps": steps, "verbose": verbose})
-        logs = self._evaluate_arrays(x, y, batch_size, cbl)
+        steps = _optional_steps(steps, "steps")
+        if _is_batches(x):
+            data: Adapter = self._adapter(x, y, batch_size, steps, "x")
+        elif steps is not None:
+            raise ValueError("steps is only supported for a PyDataset or a generator in ccnn")
+        else:
+            data = self._array_adapter(x, y, batch_size, 0.0)
+        cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
+                                              "verbose": verbose})
+        logs = self._evaluate_batches(data.epoch(False), cbl)
         if verbose:
-            print(f"{steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
+            print(f"{data.steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
@@ -497,7 +558,7 @@ class Trainer:
         self._require_compiled()
         x = self._prepare_x(x)
         y = self._prepare_y(y, x.shape[0])
-        logs = self._evaluate_arrays(x, y, x.shape[0], CallbackList([], self, {}))
+        logs = self._evaluate_batches(iter([(x, y)]), CallbackList([], self, {}))
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
