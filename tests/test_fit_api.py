@@ -333,10 +333,8 @@ def test_bad_fit_arguments_are_named():
         m.fit(Batches(x, y, 8), y, verbose=0)
     with pytest.raises(ValueError, match="validation_split is only supported for arrays"):
         m.fit(Batches(x, y, 8), validation_split=0.2, verbose=0)
-    with pytest.raises(ValueError, match=r"x must give batches \(x, y\)"):
+    with pytest.raises(ValueError, match=r"x must give batches \(x, y\) or \(x, y, sample"):
         m.fit(iter([x[:8]]), verbose=0)
-    with pytest.raises(ValueError, match="sample weights from a dataset"):
-        m.fit(iter([(x[:8], y[:8], np.ones(8))]), verbose=0)
     with pytest.raises(ValueError, match="x's batch x"):
         m.fit(iter([(x[:8, :5], y[:8])]), verbose=0)
     with pytest.raises(ValueError, match="steps is only supported"):
@@ -433,3 +431,93 @@ def test_split_dataset_as_keras_for_arrays_and_tuples():
             ccnn.utils.split_dataset(x, **kwargs)
     with pytest.raises(ValueError, match="different lengths"):
         ccnn.utils.split_dataset((x, y[:3]), left_size=2)
+
+
+# ------------------------------------------------------------ sample and class weights
+def ce(p, y):
+    return -np.log(p[np.arange(len(y)), y])
+
+
+def test_sample_weight_scales_each_sample_loss_and_gradient_as_keras():
+    x, y = data()
+    w = np.linspace(0.0, 2.0, 16)
+    m = model()
+    p = m.predict(x[:16])
+    loss, acc = m.train_on_batch(x[:16], y[:16], sample_weight=w)
+    assert loss == pytest.approx(np.sum(w * ce(p, y[:16])) / 16, rel=1e-12)   # Keras: / batch
+    correct = p.argmax(1) == y[:16]
+    assert acc == pytest.approx(np.sum(w * correct) / np.sum(w), rel=1e-12)
+    # the gradient is sum(w_i g_i) / N: weights 1 on the first k samples and 0
+    # on the rest step as an unweighted batch of those k with lr * k / N
+    k = 10
+    a, b = model(lr=0.1), model(lr=0.1 * k / 16)
+    a.train_on_batch(x[:16], y[:16], sample_weight=np.r_[np.ones(k), np.zeros(16 - k)])
+    b.train_on_batch(x[:k], y[:k])
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_allclose(wa, wb, rtol=1e-12, atol=1e-14)
+    # evaluate weighs the same way
+    m = model()
+    p = m.predict(x)
+    w = np.random.default_rng(2).random(48)
+    logs = m.evaluate(x, y, batch_size=48, sample_weight=w, return_dict=True)
+    assert logs["loss"] == pytest.approx(np.sum(w * ce(p, y)) / 48, rel=1e-12)
+    assert logs["accuracy"] == pytest.approx(np.sum(w * (p.argmax(1) == y)) / w.sum(), rel=1e-12)
+    assert m.test_on_batch(x, y, sample_weight=w) == pytest.approx(list(logs.values()), rel=1e-12)
+
+
+def test_weighted_fit_matches_a_numpy_weighted_epoch_loss():
+    x, y = data()
+    w = np.random.default_rng(3).random(48) + 0.5
+    m = model(lr=0.0)                       # no update: every batch sees the same weights
+    p = m.predict(x)
+    h = m.fit(x, y, batch_size=16, epochs=1, verbose=0, sample_weight=w)
+    # each batch loss sum(w ce)/16, averaged over batches by size (Keras's loss tracker)
+    assert h.history["loss"][0] == pytest.approx(np.sum(w * ce(p, y)) / 48, rel=1e-12)
+    assert h.history["accuracy"][0] == pytest.approx(
+        np.sum(w * (p.argmax(1) == y)) / w.sum(), rel=1e-12)
+
+
+def test_class_weight_is_sample_weight_by_class_and_generators_give_weights():
+    x, y = data()
+    cw = {0: 2.0, 2: 0.25}
+    sw = np.array([cw.get(int(c), 1.0) for c in y])
+    a, b = model(), model()
+    ccnn.utils.set_random_seed(5)
+    ha = a.fit(x, y, batch_size=16, epochs=2, verbose=0, class_weight=cw,
+               validation_data=(x[:8], y[:8], sw[:8]))
+    ccnn.utils.set_random_seed(5)
+    hb = b.fit(x, y, batch_size=16, epochs=2, verbose=0, sample_weight=sw,
+               validation_data=(x[:8], y[:8], sw[:8]))
+    assert ha.history == hb.history
+    c = model()
+    hc = c.fit(iter([(x[i:i + 16], y[i:i + 16], sw[i:i + 16]) for i in (0, 16, 32)] * 2),
+               steps_per_epoch=3, epochs=2, verbose=0)
+    d = model()
+    hd = d.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False, sample_weight=sw)
+    assert hc.history == hd.history
+    e = model()
+    e.fit(Batches(x, y, 16), epochs=2, verbose=0, shuffle=False, class_weight=cw)
+    for we, wd in zip(e.get_weights(), d.get_weights()):
+        np.testing.assert_array_equal(we, wd)
+    unweighted = model()
+    unweighted.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=False)
+    assert not np.array_equal(unweighted.get_weights()[0], d.get_weights()[0])
+
+
+def test_bad_weights_are_named():
+    x, y = data()
+    m = model()
+    with pytest.raises(ValueError, match="both `class_weight` and `sample_weight`"):
+        m.fit(x, y, verbose=0, sample_weight=np.ones(48), class_weight={0: 1.0})
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(48,\)"):
+        m.fit(x, y, verbose=0, sample_weight=np.ones(47))
+    with pytest.raises(ValueError, match="sample_weight must be finite"):
+        m.fit(x, y, verbose=0, sample_weight=np.full(48, np.nan))
+    with pytest.raises(TypeError, match="sample_weight must be an array of real numbers"):
+        m.evaluate(x, y, sample_weight=["a"] * 48)
+    with pytest.raises(TypeError, match="class_weight must be a dict"):
+        m.fit(x, y, verbose=0, class_weight=[1.0, 2.0])
+    with pytest.raises(ValueError, match="val_sample_weight must have shape"):
+        m.fit(x, y, verbose=0, validation_data=(x, y, np.ones(3)))
+    with pytest.raises(ValueError, match="sample_weight must be None when x is a PyDataset"):
+        m.fit(Batches(x, y, 8), verbose=0, sample_weight=np.ones(48))

@@ -29,6 +29,7 @@ from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
 from . import data_adapters
+from ..layers.fused import SoftmaxCrossEntropy
 from .fusion import Plan, make_plan
 
 # The accuracies the training loop counts from the argmax it already has
@@ -153,12 +154,15 @@ class Trainer:
         return objs
 
     def _update_metrics(self, objs: List[metrics_mod.Metric], out: np.ndarray,
-                        y: np.ndarray) -> None:
-        """Each metric's update_state with the batch; the (sparse) categorical
-        accuracy counts the argmax matches directly (the same sums)."""
+                        y: np.ndarray, sw: Optional[np.ndarray] = None) -> None:
+        """Each metric's update_state with the batch; without sample weights
+        the (sparse) categorical accuracy counts the argmax matches directly
+        (the same sums)."""
         correct = None
         for m in objs:
-            if type(m) in _ARGMAX_ACCURACIES:
+            if sw is not None:
+                m.update_state(y, out, sample_weight=sw)
+            elif type(m) in _ARGMAX_ACCURACIES:
                 if correct is None:
                     correct = self._correct(out, y)
                 acc = cast(metrics_mod.Mean, m)
@@ -264,11 +268,15 @@ class Trainer:
             x = step.forward(x, training)
         return x
 
-    def _loss_and_backward(self, out: np.ndarray, y: np.ndarray) -> float:
+    def _loss_and_backward(self, out: np.ndarray, y: np.ndarray,
+                           sw: Optional[np.ndarray] = None) -> float:
         """Loss of the batch; fills every layer's grads."""
         plan = self._execution_plan()
         assert plan.head is not None
         loss, d = plan.head.loss(out, y)
+        if sw is not None:
+            loss = self._weighted_loss(out, y, sw)
+            d = d * sw.astype(d.dtype)[:, np.newaxis]
         first = plan.steps[0]
         for step in reversed(plan.steps[1:]):
             d = step.backward(d)
@@ -279,10 +287,24 @@ class Trainer:
             first.need_input_grad = True
         return loss
 
-    def _batch_loss(self, out: np.ndarray, y: np.ndarray) -> float:
+    def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
         assert head is not None
-        return head.loss(out, y)[0]
+        loss = head.loss(out, y)[0]
+        return loss if sw is None else self._weighted_loss(out, y, sw)
+
+    def _weighted_loss(self, out: np.ndarray, y: np.ndarray, sw: np.ndarray) -> float:
+        """Keras's weighted loss, sum(sample_weight * per-sample loss) / batch
+        size, the per-sample losses from the logits when the head has them."""
+        head = self._execution_plan().head
+        if isinstance(head, SoftmaxCrossEntropy):
+            z, from_logits = head.layer.logits, True
+        else:
+            z, from_logits = out, self._lossfn.from_logits
+        per = (losses_mod.sparse_categorical_crossentropy if self._lossfn.sparse
+               else losses_mod.categorical_crossentropy)
+        rows = per(y, z, from_logits=from_logits).astype(np.float64)
+        return float(np.sum(rows * sw) / rows.shape[0])
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
         return int(np.count_nonzero(out.argmax(axis=-1) == self._lossfn.true_classes(y)))
@@ -300,14 +322,15 @@ class Trainer:
         return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
 
     def _train_step(self, x: np.ndarray, y: np.ndarray, objs: List[metrics_mod.Metric],
+                    sw: Optional[np.ndarray] = None,
                     skip_nonfinite: bool = False) -> Tuple[float, bool]:
         """Forward, loss, backward, the metrics' update, then one optimizer
         update -- which Ctrl-C cannot cut in half (Optimizer.apply_gradients).
         Returns (loss, applied).  With skip_nonfinite a batch whose loss or
         gradients hold a NaN or an infinity updates nothing (applied False)."""
         out = self._forward(x, training=True)
-        loss = self._loss_and_backward(out, y)
-        self._update_metrics(objs, out, y)
+        loss = self._loss_and_backward(out, y, sw)
+        self._update_metrics(objs, out, y, sw)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
         if skip_nonfinite and not (math.isfinite(loss) and
@@ -318,14 +341,14 @@ class Trainer:
         return loss, True
 
     @_one_blas_thread
-    def train_on_batch(self, x: Any, y: Any):
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                       class_weight: Any = None):
         """One optimizer step on one batch; returns [loss, *metrics] of that
         batch (or the loss alone without metrics)."""
         self._require_compiled()
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
+        x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         objs = self._reset_metrics()
-        loss, _ = self._train_step(x, y, objs)
+        loss, _ = self._train_step(x, y, objs, sw)
         return [loss] + [float(m.result()) for m in objs] if objs else loss
 
     # ------------------------------------------------------------ fit
@@ -336,7 +359,8 @@ class Trainer:
             validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, initial_epoch: int = 0,
             steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
-            validation_freq: int = 1, terminate_on_nan: bool = True) -> History:
+            validation_freq: int = 1, class_weight: Any = None, sample_weight: Any = None,
+            terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
 
         validation_split takes the *last* fraction of the samples (before any
@@ -375,44 +399,96 @@ class Trainer:
             if _is_batches(validation_data):
                 val = self._adapter(validation_data, None, batch_size, validation_steps,
                                     "validation_data")
-            elif not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val), a "
-                                 "ccnn.utils.PyDataset or a generator")
+            elif not isinstance(validation_data, (tuple, list)) or \
+                    len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, "
+                                 "y_val, val_sample_weight), a ccnn.utils.PyDataset or a "
+                                 "generator")
             else:
-                x_val = self._prepare_x(validation_data[0], "x_val")
-                y_val = self._prepare_y(validation_data[1], x_val.shape[0], "y_val")
-                val = data_adapters.ArrayAdapter(x_val, y_val, batch_size)
+                xv, yv, swv = self._prepare_xy(
+                    validation_data[0], validation_data[1],
+                    validation_data[2] if len(validation_data) == 3 else None, None, "_val")
+                val = data_adapters.ArrayAdapter(xv, yv, batch_size, swv)
         if _is_batches(x):
             if validation_split:
                 raise ValueError("validation_split is only supported for arrays, not for "
                                  f"a {type(x).__name__}; pass validation_data")
-            train = self._adapter(x, y, batch_size, steps_per_epoch, "x")
+            if sample_weight is not None:
+                raise ValueError("sample_weight must be None when x is a PyDataset or a "
+                                 "generator; give batches (x, y, sample_weight) instead")
+            train = self._adapter(x, y, batch_size, steps_per_epoch, "x", class_weight)
         else:
             if steps_per_epoch is not None:
                 raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
                                  "generator in ccnn; with arrays an epoch is one pass")
-            train = self._array_adapter(x, y, batch_size, validation_split)
+            train = self._array_adapter(x, y, batch_size, validation_split, sample_weight,
+                                        class_weight)
             if validation_split:
                 train, val = train
         return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
                               shuffle, validation_freq, bool(terminate_on_nan))
 
+    def _prepare_sw(self, sample_weight: Any, class_weight: Any, y: np.ndarray,
+                    name: str) -> Optional[np.ndarray]:
+        """Sample weights as a float64 (n,) array (Keras's: from class_weight,
+        a dict class -> weight, 1.0 for a class it leaves out)."""
+        n = y.shape[0]
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("You cannot use both `class_weight` and `sample_weight` at the "
+                             "same time.")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict) or not all(
+                    isinstance(k, numbers.Integral) and not isinstance(k, bool)
+                    and isinstance(v, numbers.Real) and not isinstance(v, bool)
+                    for k, v in class_weight.items()):
+                raise TypeError(f"class_weight must be a dict of int class -> float weight, "
+                                f"got {class_weight!r}")
+            lookup = {int(k): float(v) for k, v in class_weight.items()}
+            classes = self._lossfn.true_classes(y)
+            return np.array([lookup.get(int(c), 1.0) for c in classes], dtype=np.float64)
+        if sample_weight is None:
+            return None
+        try:
+            sw = np.asarray(sample_weight)
+        except ValueError as e:
+            raise TypeError(f"{name} must be an array of numbers ({e})") from None
+        if sw.dtype.kind not in "biuf":
+            raise TypeError(f"{name} must be an array of real numbers, got dtype {sw.dtype}")
+        if sw.ndim == 2 and sw.shape[1] == 1:
+            sw = sw[:, 0]
+        if sw.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got "
+                             f"{sw.shape}")
+        sw = sw.astype(np.float64)
+        if not np.all(np.isfinite(sw)):
+            raise ValueError(f"{name} must be finite")
+        return sw
+
+    def _prepare_xy(self, x: Any, y: Any, sample_weight: Any, class_weight: Any,
+                    suffix: str = "") -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        x = self._prepare_x(x, "x" + suffix)
+        y = self._prepare_y(y, x.shape[0], "y" + suffix)
+        name = "val_sample_weight" if suffix else "sample_weight"
+        return x, y, self._prepare_sw(sample_weight, class_weight, y, name)
+
     def _adapter(self, x: Any, y: Any, batch_size: int, steps: Optional[int],
-                 name: str) -> "Adapter":
+                 name: str, class_weight: Any = None) -> "Adapter":
         if y is not None:
             raise ValueError(f"y must be None when {name} is a PyDataset or a generator "
                              f"(it gives the targets)")
 
-        def prepare(xb: Any, yb: Any) -> Tuple[np.ndarray, np.ndarray]:
+        def prepare(xb: Any, yb: Any, swb: Any) -> data_adapters.Batch:
             xb = self._prepare_x(xb, f"{name}'s batch x")
-            return xb, self._prepare_y(yb, xb.shape[0], f"{name}'s batch y")
+            yb = self._prepare_y(yb, xb.shape[0], f"{name}'s batch y")
+            return xb, yb, self._prepare_sw(swb, class_weight, yb,
+                                            f"{name}'s batch sample_weight")
         if data_adapters.is_dataset(x):
             return data_adapters.DatasetAdapter(x, steps, prepare, name)
         return data_adapters.GeneratorAdapter(x, steps, prepare, name)
 
-    def _array_adapter(self, x: Any, y: Any, batch_size: int, validation_split: float) -> Any:
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
+    def _array_adapter(self, x: Any, y: Any, batch_size: int, validation_split: float,
+                       sample_weight: Any = None, class_weight: Any = None) -> Any:
+        x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         if validation_split:
             if isinstance(validation_split, bool) or not isinstance(validation_split,
                                                                     numbers.Real) \
@@ -424,9 +500,11 @@ class Trainer:
                 raise ValueError(f"Training data contains {x.shape[0]} samples, which is not "
                                  f"sufficient to split it into a validation and training set "
                                  f"as specified by validation_split={validation_split}")
-            return (data_adapters.ArrayAdapter(x[:split], y[:split], batch_size),
-                    data_adapters.ArrayAdapter(x[split:], y[split:], batch_size))
-        return data_adapters.ArrayAdapter(x, y, batch_size)
+            return (data_adapters.ArrayAdapter(x[:split], y[:split], batch_size,
+                                               None if sw is None else sw[:split]),
+                    data_adapters.ArrayAdapter(x[split:], y[split:], batch_size,
+                                               None if sw is None else sw[split:]))
+        return data_adapters.ArrayAdapter(x, y, batch_size, sw)
 
     def _fit_loop(self, train: "Adapter", val: Optional["Adapter"], epochs: int,
                   initial_epoch: int, verbose: int, callbacks: Optional[List[Callback]],
@@ -451,9 +529,10 @@ class Trainer:
             loss_sum, seen = 0.0, 0
             self._reset_metrics()
             logs = {}
-            for step, (xb, yb) in enumerate(train.epoch(shuffle)):
+            for step, (xb, yb, swb) in enumerate(train.epoch(shuffle)):
                 cbl.on_train_batch_begin(step, {})
-                loss, applied = self._train_step(xb, yb, objs, skip_nonfinite=terminate_on_nan)
+                loss, applied = self._train_step(xb, yb, objs, swb,
+                                                 skip_nonfinite=terminate_on_nan)
                 loss_sum += loss * xb.shape[0]
                 seen += xb.shape[0]
                 logs = self._metric_logs({"loss": loss_sum / seen}, objs)
@@ -485,7 +564,7 @@ class Trainer:
         return history
 
     # ------------------------------------------------------------ inference
-    def _evaluate_batches(self, batches: Iterator[Tuple[np.ndarray, np.ndarray]],
+    def _evaluate_batches(self, batches: Iterator[data_adapters.Batch],
                           cbl: CallbackList) -> Dict[str, float]:
         """The logs of one pass in inference mode (loss first, then the
         metrics), calling the on_test_* hooks as Keras's evaluate does."""
@@ -493,12 +572,12 @@ class Trainer:
         loss_sum, seen = 0.0, 0
         logs: Dict[str, float] = {}
         cbl.on_test_begin({})
-        for step, (xb, yb) in enumerate(batches):
+        for step, (xb, yb, swb) in enumerate(batches):
             cbl.on_test_batch_begin(step, {})
             out = self._forward(xb, training=False)
-            loss_sum += self._batch_loss(out, yb) * xb.shape[0]
+            loss_sum += self._batch_loss(out, yb, swb) * xb.shape[0]
             seen += xb.shape[0]
-            self._update_metrics(objs, out, yb)
+            self._update_metrics(objs, out, yb, swb)
             logs = self._metric_logs({"loss": loss_sum / seen}, objs)
             cbl.on_test_batch_end(step, dict(logs))
         if not seen:
@@ -513,7 +592,8 @@ class Trainer:
     @_one_blas_thread
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
                  verbose: Any = 0, callbacks: Optional[List[Callback]] = None,
-                 return_dict: bool = False, steps: Optional[int] = None):
+                 return_dict: bool = False, steps: Optional[int] = None,
+                 sample_weight: Any = None):
         """[loss, *metrics] on (x, y) -- arrays, a ccnn.utils.PyDataset or a
         generator (`steps` batches, or all) -- in inference mode (just the
         loss without metrics); with return_dict=True a dict {'loss': ..., name: ...}."""
@@ -521,11 +601,14 @@ class Trainer:
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         steps = _optional_steps(steps, "steps")
         if _is_batches(x):
+            if sample_weight is not None:
+                raise ValueError("sample_weight must be None when x is a PyDataset or a "
+                                 "generator; give batches (x, y, sample_weight) instead")
             data: Adapter = self._adapter(x, y, batch_size, steps, "x")
         elif steps is not None:
             raise ValueError("steps is only supported for a PyDataset or a generator in ccnn")
         else:
-            data = self._array_adapter(x, y, batch_size, 0.0)
+            data = self._array_adapter(x, y, batch_size, 0.0, sample_weight)
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
                                               "verbose": verbose})
         logs = self._evaluate_batches(data.epoch(False), cbl)
@@ -553,12 +636,12 @@ class Trainer:
         return np.concatenate(outs, axis=0)
 
     @_one_blas_thread
-    def test_on_batch(self, x: Any, y: Any, return_dict: bool = False):
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      return_dict: bool = False):
         """[loss, *metrics] of one batch in inference mode, no update (Keras's)."""
         self._require_compiled()
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        logs = self._evaluate_batches(iter([(x, y)]), CallbackList([], self, {}))
+        batch = self._prepare_xy(x, y, sample_weight, None)
+        logs = self._evaluate_batches(iter([batch]), CallbackList([], self, {}))
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
