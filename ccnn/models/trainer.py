@@ -71,6 +71,17 @@ def _check_callbacks(callbacks: Any) -> None:
         raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
 
 
+def _real_array(value: Any, name: str) -> np.ndarray:
+    """np.asarray(value); TypeError naming `name` unless it holds real numbers."""
+    try:
+        a = np.asarray(value)
+    except ValueError as e:
+        raise TypeError(f"{name} must be an array of numbers ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+    return a
+
+
 def _optional_steps(v: Any, name: str) -> Optional[int]:
     return None if v is None else _positive_int(v, name)
 
@@ -198,12 +209,7 @@ class Trainer:
             raise ValueError("the model has no layers; add some first")
         if x is None:
             raise ValueError(f"{name} is required")
-        try:
-            x = np.asarray(x)
-        except ValueError as e:
-            raise TypeError(f"{name} must be an array of numbers ({e})") from None
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
+        x = _real_array(x, name)
         if x.ndim < 2:
             raise ValueError(f"{name} must have a batch axis and at least one feature axis, "
                              f"got shape {x.shape}")
@@ -329,7 +335,9 @@ class Trainer:
         Returns (loss, applied).  With skip_nonfinite a batch whose loss or
         gradients hold a NaN or an infinity updates nothing (applied False)."""
         out = self._forward(x, training=True)
-        loss = self._loss_and_backward(out, y, sw)
+        # the unweighted call is the one it always was (tests patch it)
+        loss = (self._loss_and_backward(out, y) if sw is None
+                else self._loss_and_backward(out, y, sw))
         self._update_metrics(objs, out, y, sw)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
@@ -448,12 +456,7 @@ class Trainer:
             return np.array([lookup.get(int(c), 1.0) for c in classes], dtype=np.float64)
         if sample_weight is None:
             return None
-        try:
-            sw = np.asarray(sample_weight)
-        except ValueError as e:
-            raise TypeError(f"{name} must be an array of numbers ({e})") from None
-        if sw.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be an array of real numbers, got dtype {sw.dtype}")
+        sw = _real_array(sample_weight, name)
         if sw.ndim == 2 and sw.shape[1] == 1:
             sw = sw[:, 0]
         if sw.shape != (n,):
