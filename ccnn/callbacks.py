@@ -43,10 +43,19 @@ class Callback:
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
     def on_train_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
     def on_train_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_test_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_test_end(self, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_test_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_test_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_predict_begin(self, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_predict_end(self, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_predict_batch_begin(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
+    def on_predict_batch_end(self, batch: int, logs: Optional[Dict[str, Any]] = None) -> None: pass
 
 
 class CallbackList:
-    """Calls each hook on every callback, in order (internal to fit)."""
+    """Calls each hook on every callback, in order (internal to fit, evaluate
+    and predict): `cbl.on_epoch_end(epoch, logs)`, the logs always last."""
 
     def __init__(self, callbacks: List[Callback], model: Any, params: Dict[str, Any]) -> None:
         self.callbacks = callbacks
@@ -59,8 +68,9 @@ class CallbackList:
             raise AttributeError(hook)
 
         def call(*args: Any) -> None:
-            for cb in self.callbacks:
-                getattr(cb, hook)(*args)
+            *index, logs = args                # every hook is given its logs dict,
+            for cb in self.callbacks:          # by keyword as Keras's CallbackList does
+                getattr(cb, hook)(*index, logs=logs)
         return call
 
 
@@ -565,9 +575,7 @@ class LambdaCallback(Callback):
 
     on_epoch_* and on_*_batch_* functions take (index, logs), on_*_begin/end
     take (logs); logs is always a dict (fit passes none to some hooks; {} is
-    given then, as Keras's CallbackList does).  ccnn's fit calls the train
-    hooks only: on_test_* and on_predict_* functions are accepted (for Keras
-    code) but not called yet."""
+    given then, as Keras's CallbackList does)."""
 
     def __init__(self, on_epoch_begin: Optional[Callable[..., Any]] = None,
                  on_epoch_end: Optional[Callable[..., Any]] = None,

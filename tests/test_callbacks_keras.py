@@ -273,14 +273,14 @@ def test_lambda_callback_hooks_and_logs():
         on_train_batch_end=lambda batch, logs: calls.append(("batch_end", batch,
                                                              sorted(logs))),
         on_epoch_end=lambda epoch, logs: calls.append(("epoch_end", epoch, sorted(logs))),
-        on_train_end=lambda logs: calls.append(("train_end", logs)))
+        on_train_end=lambda logs: calls.append(("train_end", sorted(logs))))
     model().fit(x, y, batch_size=24, epochs=2, verbose=0, callbacks=[cb])
     keys = ["accuracy", "loss"]
     epoch = [("batch_begin", 0), ("batch_end", 0, keys), ("batch_begin", 1),
              ("batch_end", 1, keys)]
     assert calls == ([("train_begin", {}), ("epoch_begin", 0, {})] + epoch +
                      [("epoch_end", 0, keys), ("epoch_begin", 1, {})] + epoch +
-                     [("epoch_end", 1, keys), ("train_end", {})])
+                     [("epoch_end", 1, keys), ("train_end", keys)])  # Keras: the last epoch's
 
 
 def test_lambda_callback_stops_training_and_bad_arguments():

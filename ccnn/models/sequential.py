@@ -71,6 +71,7 @@ class Sequential(Trainer):
             raise ValueError(f"input_shape may only be given to the first layer, not to "
                              f"{layer.name!r}")
         self.layers.append(layer)
+        self._metric_objs = None
         try:
             if len(self.layers) == 1 and layer.batch_input_shape is not None:
                 self.build(layer.batch_input_shape)
@@ -82,6 +83,38 @@ class Sequential(Trainer):
         except Exception:
             self.layers.pop()
             raise
+
+    def pop(self) -> Layer:
+        """Remove and return the last layer, as Keras's Sequential.pop."""
+        if not self.layers:
+            raise TypeError("There are no layers in the model.")
+        layer = self.layers.pop()
+        if not self.layers:
+            self.built = False
+            self.input_shape = None
+        self._metric_objs = None          # 'accuracy' is resolved for the new output
+        self._replan()
+        return layer
+
+    def get_layer(self, name: Optional[str] = None, index: Optional[int] = None) -> Layer:
+        """The layer called `name`, or at position `index`, as Keras's get_layer."""
+        if index is not None and name is not None:
+            raise ValueError(f"Provide only a layer name or a layer index. Received: "
+                             f"index={index}, name={name}.")
+        if index is not None:
+            if isinstance(index, bool) or not isinstance(index, int):
+                raise TypeError(f"index must be an int, got {type(index).__name__}")
+            if len(self.layers) <= index:
+                raise ValueError(f"Was asked to retrieve layer at index {index} but model "
+                                 f"only has {len(self.layers)} layers.")
+            return self.layers[index]
+        if name is not None:
+            for layer in self.layers:
+                if layer.name == name:
+                    return layer
+            raise ValueError(f"No such layer: {name}. Existing layers are: "
+                             f"{[layer.name for layer in self.layers]}.")
+        raise ValueError("Provide either a layer name or layer index at `get_layer`.")
 
     def _build_layer(self, layer: Layer, shape: Sequence[Optional[int]]) -> None:
         shape = tuple(shape)

@@ -15,22 +15,26 @@ from __future__ import annotations
 import functools
 import math
 import numbers
-from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Tuple,
-                    TypeVar, cast)
+from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional, Sequence,
+                    Tuple, TypeVar, Union, cast)
 
 import numpy as np
 
 from .. import losses as losses_mod
+from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
-from .. import utils
 from .._blas import single_threaded_blas
 from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
+from . import data_adapters
+from ..layers.fused import SoftmaxCrossEntropy
 from .fusion import Plan, make_plan
 
-_METRICS = ("accuracy", "acc", "categorical_accuracy", "sparse_categorical_accuracy")
+# The accuracies the training loop counts from the argmax it already has
+# (the book model's fast path): same values as their update_state.
+_ARGMAX_ACCURACIES = (metrics_mod.CategoricalAccuracy, metrics_mod.SparseCategoricalAccuracy)
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -61,6 +65,36 @@ def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
     return int(v)
 
 
+def _check_callbacks(callbacks: Any) -> None:
+    if callbacks is not None and (not isinstance(callbacks, (list, tuple)) or
+                                  not all(isinstance(c, Callback) for c in callbacks)):
+        raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
+
+
+def _real_array(value: Any, name: str) -> np.ndarray:
+    """np.asarray(value); TypeError naming `name` unless it holds real numbers."""
+    try:
+        a = np.asarray(value)
+    except ValueError as e:
+        raise TypeError(f"{name} must be an array of numbers ({e})") from None
+    if a.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be an array of real numbers, got dtype {a.dtype}")
+    return a
+
+
+def _optional_steps(v: Any, name: str) -> Optional[int]:
+    return None if v is None else _positive_int(v, name)
+
+
+def _is_batches(x: Any) -> bool:
+    """x is a PyDataset or a generator (fit / evaluate take batches from it)."""
+    return data_adapters.is_dataset(x) or data_adapters.is_generator(x)
+
+
+Adapter = Union[data_adapters.ArrayAdapter, data_adapters.DatasetAdapter,
+                data_adapters.GeneratorAdapter]
+
+
 def _shape_matches(shape: Tuple[Optional[int], ...],
                    want: Tuple[Optional[int], ...]) -> bool:
     return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
@@ -80,16 +114,21 @@ class Trainer:
     stop_training: bool
     history: Optional[History]
     _plan: Optional[Plan] = None
+    _metric_ids: List[Any]
+    _metric_objs: Optional[List[metrics_mod.Metric]] = None
 
     if TYPE_CHECKING:
         def build(self, input_shape: Sequence[Optional[int]]) -> None: ...
 
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
-                metrics: Optional[Sequence[str]] = None) -> None:
+                metrics: Optional[Sequence[Any]] = None) -> None:
         """optimizer: 'adam', 'sgd' or a ccnn.optimizers instance; loss:
         'categorical_crossentropy' (one-hot targets) or
-        'sparse_categorical_crossentropy' (integer labels); metrics: ['accuracy'] or None."""
+        'sparse_categorical_crossentropy' (integer labels); metrics: a list of
+        anything ccnn.metrics knows (names, Metric objects or classes,
+        functions); 'accuracy' / 'acc' is resolved from the loss and the
+        output as Keras 3 does (ccnn.metrics.get_metric)."""
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy' or "
                              "'sparse_categorical_crossentropy'")
@@ -99,14 +138,56 @@ class Trainer:
             metrics = []
         if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
             raise TypeError(f"metrics must be a list such as ['accuracy'], got {metrics!r}")
-        for m in metrics:
-            if m not in _METRICS:
-                raise ValueError(f"Unknown metric {m!r}; ccnn supports {list(_METRICS)}")
-        if len(metrics) > 1:
-            raise ValueError(f"ccnn computes one accuracy metric; got {list(metrics)}")
-        self.metrics = list(metrics)
+        self._metric_ids = list(metrics)
+        self._metric_objs = None
+        self.metrics = [m.name for m in self._compiled_metrics((None, 2))]  # checks every id
+        self._metric_objs = None     # resolved again for the model's output at first use
         self.compiled = True
         self._replan()
+
+    def _compiled_metrics(self, out_shape: Optional[Tuple[Optional[int], ...]] = None
+                          ) -> List[metrics_mod.Metric]:
+        """The metric objects of compile(metrics=...), resolved for the model's output."""
+        if out_shape is None:
+            objs = getattr(self, "_metric_objs", None)
+            if objs is not None:
+                return objs
+            out_shape = (None, self._classes())
+        ids = getattr(self, "_metric_ids", self.metrics)   # pickles from before 0.x kept names
+        objs = [metrics_mod.get_metric(m, out_shape, loss=self.loss) for m in ids]
+        self._metric_objs = objs
+        return objs
+
+    def _reset_metrics(self) -> List[metrics_mod.Metric]:
+        objs = self._compiled_metrics()
+        for m in objs:
+            m.reset_state()
+        return objs
+
+    def _update_metrics(self, objs: List[metrics_mod.Metric], out: np.ndarray,
+                        y: np.ndarray, sw: Optional[np.ndarray] = None) -> None:
+        """Each metric's update_state with the batch; without sample weights
+        the (sparse) categorical accuracy counts the argmax matches directly
+        (the same sums)."""
+        correct = None
+        for m in objs:
+            if sw is not None:
+                m.update_state(y, out, sample_weight=sw)
+            elif type(m) in _ARGMAX_ACCURACIES:
+                if correct is None:
+                    correct = self._correct(out, y)
+                acc = cast(metrics_mod.Mean, m)
+                acc.total += correct
+                acc.count += out.shape[0]
+            else:
+                m.update_state(y, out)
+
+    @staticmethod
+    def _metric_logs(logs: Dict[str, float], objs: List[metrics_mod.Metric],
+                     prefix: str = "") -> Dict[str, float]:
+        for m in objs:
+            logs[prefix + m.name] = float(m.result())
+        return logs
 
     def _require_compiled(self) -> None:
         if not self.compiled:
@@ -128,12 +209,7 @@ class Trainer:
             raise ValueError("the model has no layers; add some first")
         if x is None:
             raise ValueError(f"{name} is required")
-        try:
-            x = np.asarray(x)
-        except ValueError as e:
-            raise TypeError(f"{name} must be an array of numbers ({e})") from None
-        if x.dtype.kind not in "biuf":
-            raise TypeError(f"{name} must be an array of real numbers, got dtype {x.dtype}")
+        x = _real_array(x, name)
         if x.ndim < 2:
             raise ValueError(f"{name} must have a batch axis and at least one feature axis, "
                              f"got shape {x.shape}")
@@ -198,11 +274,15 @@ class Trainer:
             x = step.forward(x, training)
         return x
 
-    def _loss_and_backward(self, out: np.ndarray, y: np.ndarray) -> float:
+    def _loss_and_backward(self, out: np.ndarray, y: np.ndarray,
+                           sw: Optional[np.ndarray] = None) -> float:
         """Loss of the batch; fills every layer's grads."""
         plan = self._execution_plan()
         assert plan.head is not None
         loss, d = plan.head.loss(out, y)
+        if sw is not None:
+            loss = self._weighted_loss(out, y, sw)
+            d = d * sw.astype(d.dtype)[:, np.newaxis]
         first = plan.steps[0]
         for step in reversed(plan.steps[1:]):
             d = step.backward(d)
@@ -213,10 +293,24 @@ class Trainer:
             first.need_input_grad = True
         return loss
 
-    def _batch_loss(self, out: np.ndarray, y: np.ndarray) -> float:
+    def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
         assert head is not None
-        return head.loss(out, y)[0]
+        loss = head.loss(out, y)[0]
+        return loss if sw is None else self._weighted_loss(out, y, sw)
+
+    def _weighted_loss(self, out: np.ndarray, y: np.ndarray, sw: np.ndarray) -> float:
+        """Keras's weighted loss, sum(sample_weight * per-sample loss) / batch
+        size, the per-sample losses from the logits when the head has them."""
+        head = self._execution_plan().head
+        if isinstance(head, SoftmaxCrossEntropy):
+            z, from_logits = head.layer.logits, True
+        else:
+            z, from_logits = out, self._lossfn.from_logits
+        per = (losses_mod.sparse_categorical_crossentropy if self._lossfn.sparse
+               else losses_mod.categorical_crossentropy)
+        rows = per(y, z, from_logits=from_logits).astype(np.float64)
+        return float(np.sum(rows * sw) / rows.shape[0])
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
         return int(np.count_nonzero(out.argmax(axis=-1) == self._lossfn.true_classes(y)))
@@ -233,32 +327,37 @@ class Trainer:
         loss = self._loss_and_backward(out, y)
         return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
 
-    def _train_step(self, x: np.ndarray, y: np.ndarray,
-                    skip_nonfinite: bool = False) -> Tuple[float, int, bool]:
-        """Forward, loss, backward, then one optimizer update -- which Ctrl-C
-        cannot cut in half (Optimizer.apply_gradients).  Returns (loss, correct
-        predictions, applied).  With skip_nonfinite a batch whose loss or
+    def _train_step(self, x: np.ndarray, y: np.ndarray, objs: List[metrics_mod.Metric],
+                    sw: Optional[np.ndarray] = None,
+                    skip_nonfinite: bool = False) -> Tuple[float, bool]:
+        """Forward, loss, backward, the metrics' update, then one optimizer
+        update -- which Ctrl-C cannot cut in half (Optimizer.apply_gradients).
+        Returns (loss, applied).  With skip_nonfinite a batch whose loss or
         gradients hold a NaN or an infinity updates nothing (applied False)."""
         out = self._forward(x, training=True)
-        loss = self._loss_and_backward(out, y)
-        correct = self._correct(out, y)
+        # the unweighted call is the one it always was (tests patch it)
+        loss = (self._loss_and_backward(out, y) if sw is None
+                else self._loss_and_backward(out, y, sw))
+        self._update_metrics(objs, out, y, sw)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
         if skip_nonfinite and not (math.isfinite(loss) and
                                    optimizers_mod.all_finite([g for g, _ in pairs])):
-            return loss, correct, False
+            return loss, False
         assert self.optimizer is not None
         self.optimizer.apply_gradients(pairs)
-        return loss, correct, True
+        return loss, True
 
     @_one_blas_thread
-    def train_on_batch(self, x: Any, y: Any):
-        """One optimizer step on one batch; returns [loss, accuracy] (or loss)."""
+    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                       class_weight: Any = None):
+        """One optimizer step on one batch; returns [loss, *metrics] of that
+        batch (or the loss alone without metrics)."""
         self._require_compiled()
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        loss, correct, _ = self._train_step(x, y)
-        return [loss, correct / x.shape[0]] if self.metrics else loss
+        x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
+        objs = self._reset_metrics()
+        loss, _ = self._train_step(x, y, objs, sw)
+        return [loss] + [float(m.result()) for m in objs] if objs else loss
 
     # ------------------------------------------------------------ fit
     @_one_blas_thread
@@ -267,6 +366,8 @@ class Trainer:
             epochs: int = 1, verbose: Any = 1, callbacks: Optional[List[Callback]] = None,
             validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, initial_epoch: int = 0,
+            steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_freq: int = 1, class_weight: Any = None, sample_weight: Any = None,
             terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
 
@@ -297,17 +398,101 @@ class Trainer:
             verbose = 1
         if verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
-        if callbacks is not None and not all(isinstance(c, Callback) for c in callbacks):
-            raise TypeError("callbacks must be a list of ccnn.callbacks.Callback instances")
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        x_val = y_val = None
+        _check_callbacks(callbacks)
+        steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
+        validation_steps = _optional_steps(validation_steps, "validation_steps")
+        validation_freq = _positive_int(validation_freq, "validation_freq")
+        val: Optional[Adapter] = None
         if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a tuple (x_val, y_val)")
-            x_val = self._prepare_x(validation_data[0], "x_val")
-            y_val = self._prepare_y(validation_data[1], x_val.shape[0], "y_val")
-        elif validation_split:
+            if _is_batches(validation_data):
+                val = self._adapter(validation_data, None, batch_size, validation_steps,
+                                    "validation_data")
+            elif not isinstance(validation_data, (tuple, list)) or \
+                    len(validation_data) not in (2, 3):
+                raise ValueError("validation_data must be a tuple (x_val, y_val) or (x_val, "
+                                 "y_val, val_sample_weight), a ccnn.utils.PyDataset or a "
+                                 "generator")
+            else:
+                xv, yv, swv = self._prepare_xy(
+                    validation_data[0], validation_data[1],
+                    validation_data[2] if len(validation_data) == 3 else None, None, "_val")
+                val = data_adapters.ArrayAdapter(xv, yv, batch_size, swv)
+        if _is_batches(x):
+            if validation_split:
+                raise ValueError("validation_split is only supported for arrays, not for "
+                                 f"a {type(x).__name__}; pass validation_data")
+            if sample_weight is not None:
+                raise ValueError("sample_weight must be None when x is a PyDataset or a "
+                                 "generator; give batches (x, y, sample_weight) instead")
+            train = self._adapter(x, y, batch_size, steps_per_epoch, "x", class_weight)
+        else:
+            if steps_per_epoch is not None:
+                raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
+                                 "generator in ccnn; with arrays an epoch is one pass")
+            train = self._array_adapter(x, y, batch_size, validation_split, sample_weight,
+                                        class_weight)
+            if validation_split:
+                train, val = train
+        return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
+                              shuffle, validation_freq, bool(terminate_on_nan))
+
+    def _prepare_sw(self, sample_weight: Any, class_weight: Any, y: np.ndarray,
+                    name: str) -> Optional[np.ndarray]:
+        """Sample weights as a float64 (n,) array (Keras's: from class_weight,
+        a dict class -> weight, 1.0 for a class it leaves out)."""
+        n = y.shape[0]
+        if sample_weight is not None and class_weight is not None:
+            raise ValueError("You cannot use both `class_weight` and `sample_weight` at the "
+                             "same time.")
+        if class_weight is not None:
+            if not isinstance(class_weight, dict) or not all(
+                    isinstance(k, numbers.Integral) and not isinstance(k, bool)
+                    and isinstance(v, numbers.Real) and not isinstance(v, bool)
+                    for k, v in class_weight.items()):
+                raise TypeError(f"class_weight must be a dict of int class -> float weight, "
+                                f"got {class_weight!r}")
+            lookup = {int(k): float(v) for k, v in class_weight.items()}
+            classes = self._lossfn.true_classes(y)
+            return np.array([lookup.get(int(c), 1.0) for c in classes], dtype=np.float64)
+        if sample_weight is None:
+            return None
+        sw = _real_array(sample_weight, name)
+        if sw.ndim == 2 and sw.shape[1] == 1:
+            sw = sw[:, 0]
+        if sw.shape != (n,):
+            raise ValueError(f"{name} must have shape ({n},) (one weight per sample), got "
+                             f"{sw.shape}")
+        sw = sw.astype(np.float64)
+        if not np.all(np.isfinite(sw)):
+            raise ValueError(f"{name} must be finite")
+        return sw
+
+    def _prepare_xy(self, x: Any, y: Any, sample_weight: Any, class_weight: Any,
+                    suffix: str = "") -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]:
+        x = self._prepare_x(x, "x" + suffix)
+        y = self._prepare_y(y, x.shape[0], "y" + suffix)
+        name = "val_sample_weight" if suffix else "sample_weight"
+        return x, y, self._prepare_sw(sample_weight, class_weight, y, name)
+
+    def _adapter(self, x: Any, y: Any, batch_size: int, steps: Optional[int],
+                 name: str, class_weight: Any = None) -> "Adapter":
+        if y is not None:
+            raise ValueError(f"y must be None when {name} is a PyDataset or a generator "
+                             f"(it gives the targets)")
+
+        def prepare(xb: Any, yb: Any, swb: Any) -> data_adapters.Batch:
+            xb = self._prepare_x(xb, f"{name}'s batch x")
+            yb = self._prepare_y(yb, xb.shape[0], f"{name}'s batch y")
+            return xb, yb, self._prepare_sw(swb, class_weight, yb,
+                                            f"{name}'s batch sample_weight")
+        if data_adapters.is_dataset(x):
+            return data_adapters.DatasetAdapter(x, steps, prepare, name)
+        return data_adapters.GeneratorAdapter(x, steps, prepare, name)
+
+    def _array_adapter(self, x: Any, y: Any, batch_size: int, validation_split: float,
+                       sample_weight: Any = None, class_weight: Any = None) -> Any:
+        x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
+        if validation_split:
             if isinstance(validation_split, bool) or not isinstance(validation_split,
                                                                     numbers.Real) \
                     or not 0.0 <= validation_split < 1.0:
@@ -318,99 +503,156 @@ class Trainer:
                 raise ValueError(f"Training data contains {x.shape[0]} samples, which is not "
                                  f"sufficient to split it into a validation and training set "
                                  f"as specified by validation_split={validation_split}")
-            x, x_val = x[:split], x[split:]
-            y, y_val = y[:split], y[split:]
+            return (data_adapters.ArrayAdapter(x[:split], y[:split], batch_size,
+                                               None if sw is None else sw[:split]),
+                    data_adapters.ArrayAdapter(x[split:], y[split:], batch_size,
+                                               None if sw is None else sw[split:]))
+        return data_adapters.ArrayAdapter(x, y, batch_size, sw)
 
-        n = x.shape[0]
-        steps = math.ceil(n / batch_size)
+    def _fit_loop(self, train: "Adapter", val: Optional["Adapter"], epochs: int,
+                  initial_epoch: int, verbose: int, callbacks: Optional[List[Callback]],
+                  shuffle: bool, validation_freq: int, terminate_on_nan: bool) -> History:
+        steps = train.steps
         history = History()
-        cbs: List[Callback] = [ProgbarLogger(verbose)] if verbose else []
-        cbs += list(callbacks or []) + [history]
-        cbl = CallbackList(cbs, self, {"epochs": epochs, "steps": steps, "verbose": verbose,
-                                       "batch_size": batch_size, "samples": n})
-        metric = self.metrics[0] if self.metrics else None
-        rng = utils.get_rng()
+        # Keras's order: the user's callbacks, then History, then the progress
+        # bar (so it shows what the others put in the logs, e.g. learning_rate)
+        cbs: List[Callback] = list(callbacks or []) + [history]
+        cbs += [ProgbarLogger(verbose)] if verbose else []
+        params = {"epochs": epochs, "steps": steps, "verbose": verbose}
+        if isinstance(train, data_adapters.ArrayAdapter):
+            params.update(batch_size=train.batch_size, samples=train.samples)
+        cbl = CallbackList(cbs, self, params)
+        objs = self._compiled_metrics(None)
         self.stop_training = False
-        terminate_on_nan = bool(terminate_on_nan)
         self.history = history  # filled epoch by epoch: complete up to an interruption
-        cbl.on_train_begin()
+        cbl.on_train_begin({})
+        logs: Dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
-            cbl.on_epoch_begin(epoch)
-            order = rng.permutation(n) if shuffle else None
-            loss_sum, correct, seen = 0.0, 0, 0
-            logs: Dict[str, float] = {}
-            for step in range(steps):
-                lo, hi = step * batch_size, min(n, (step + 1) * batch_size)
-                if order is None:
-                    xb, yb = x[lo:hi], y[lo:hi]
-                else:
-                    idx = order[lo:hi]
-                    xb, yb = x[idx], y[idx]
-                cbl.on_train_batch_begin(step)
-                loss, ok, applied = self._train_step(xb, yb, skip_nonfinite=terminate_on_nan)
-                loss_sum += loss * (hi - lo)
-                correct += ok
-                seen += hi - lo
-                logs = {"loss": loss_sum / seen}
-                if metric:
-                    logs[metric] = correct / seen
-                cbl.on_train_batch_end(step, logs)
+            cbl.on_epoch_begin(epoch, {})
+            loss_sum, seen = 0.0, 0
+            self._reset_metrics()
+            logs = {}
+            for step, (xb, yb, swb) in enumerate(train.epoch(shuffle)):
+                cbl.on_train_batch_begin(step, {})
+                loss, applied = self._train_step(xb, yb, objs, swb,
+                                                 skip_nonfinite=terminate_on_nan)
+                loss_sum += loss * xb.shape[0]
+                seen += xb.shape[0]
+                logs = self._metric_logs({"loss": loss_sum / seen}, objs)
+                cbl.on_train_batch_end(step, dict(logs))
                 if not applied:
                     what = (f"the loss is {loss}" if not math.isfinite(loss) else
                             f"the gradients are not finite (the loss is {loss:.6g})")
-                    _warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps}: {what}; "
+                    _warn(f"Epoch {epoch + 1}/{epochs}, step {step + 1}/{steps or '?'}: "
+                          f"{what}; "
                           f"terminating training (the weights are those of the last finite "
                           f"step; fit(..., terminate_on_nan=False) would train on)",
                           RuntimeWarning)
                     self.stop_training = True
                 if self.stop_training:
                     break
-            if x_val is not None and y_val is not None:
-                val_loss, val_correct = self._evaluate_arrays(x_val, y_val, batch_size)
-                logs["val_loss"] = val_loss
-                if metric:
-                    logs["val_" + metric] = val_correct
+            if train.exhausted:
+                self.stop_training = True
+                if not seen:
+                    break
+            train.on_epoch_end()
+            if val is not None and (epoch + 1) % validation_freq == 0:
+                val_logs = self._evaluate_batches(val.epoch(False), cbl)
+                logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
-        cbl.on_train_end()
+        cbl.on_train_end(dict(logs))
         self.history = history
         return history
 
     # ------------------------------------------------------------ inference
-    def _evaluate_arrays(self, x: np.ndarray, y: np.ndarray, batch_size: int
-                         ) -> Tuple[float, float]:
-        loss_sum, correct = 0.0, 0
-        n = x.shape[0]
-        for lo in range(0, n, batch_size):
-            xb, yb = x[lo:lo + batch_size], y[lo:lo + batch_size]
+    def _evaluate_batches(self, batches: Iterator[data_adapters.Batch],
+                          cbl: CallbackList) -> Dict[str, float]:
+        """The logs of one pass in inference mode (loss first, then the
+        metrics), calling the on_test_* hooks as Keras's evaluate does."""
+        objs = self._reset_metrics()
+        loss_sum, seen = 0.0, 0
+        logs: Dict[str, float] = {}
+        cbl.on_test_begin({})
+        for step, (xb, yb, swb) in enumerate(batches):
+            cbl.on_test_batch_begin(step, {})
             out = self._forward(xb, training=False)
-            loss_sum += self._batch_loss(out, yb) * xb.shape[0]
-            correct += self._correct(out, yb)
-        return loss_sum / n, correct / n
+            loss_sum += self._batch_loss(out, yb, swb) * xb.shape[0]
+            seen += xb.shape[0]
+            self._update_metrics(objs, out, yb, swb)
+            logs = self._metric_logs({"loss": loss_sum / seen}, objs)
+            cbl.on_test_batch_end(step, dict(logs))
+        if not seen:
+            raise ValueError("evaluate got no batches (an exhausted generator?)")
+        cbl.on_test_end(dict(logs))
+        return logs
+
+    def _callback_list(self, callbacks: Any, params: Dict[str, Any]) -> CallbackList:
+        _check_callbacks(callbacks)
+        return CallbackList(list(callbacks or []), self, params)
 
     @_one_blas_thread
     def evaluate(self, x: Any = None, y: Any = None, batch_size: Optional[int] = 32,
-                 verbose: Any = 0):
-        """[loss, accuracy] on (x, y) in inference mode (just the loss without metrics)."""
+                 verbose: Any = 0, callbacks: Optional[List[Callback]] = None,
+                 return_dict: bool = False, steps: Optional[int] = None,
+                 sample_weight: Any = None):
+        """[loss, *metrics] on (x, y) -- arrays, a ccnn.utils.PyDataset or a
+        generator (`steps` batches, or all) -- in inference mode (just the
+        loss without metrics); with return_dict=True a dict {'loss': ..., name: ...}."""
         self._require_compiled()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        loss, acc = self._evaluate_arrays(x, y, batch_size)
+        steps = _optional_steps(steps, "steps")
+        if _is_batches(x):
+            if sample_weight is not None:
+                raise ValueError("sample_weight must be None when x is a PyDataset or a "
+                                 "generator; give batches (x, y, sample_weight) instead")
+            data: Adapter = self._adapter(x, y, batch_size, steps, "x")
+        elif steps is not None:
+            raise ValueError("steps is only supported for a PyDataset or a generator in ccnn")
+        else:
+            data = self._array_adapter(x, y, batch_size, 0.0, sample_weight)
+        cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
+                                              "verbose": verbose})
+        logs = self._evaluate_batches(data.epoch(False), cbl)
         if verbose:
-            extra = f" - {self.metrics[0]}: {acc:.4f}" if self.metrics else ""
-            print(f"{math.ceil(x.shape[0] / batch_size)} steps - loss: {loss:.4f}{extra}")
-        return [loss, acc] if self.metrics else loss
+            print(f"{data.steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
     @_one_blas_thread
-    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0) -> np.ndarray:
+    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
+                callbacks: Optional[List[Callback]] = None) -> np.ndarray:
         """The model's outputs (softmax probabilities for the book's model), batch by batch."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         x = self._prepare_x(x)
-        outs = [self._forward(x[lo:lo + batch_size], training=False).copy()
-                for lo in range(0, x.shape[0], batch_size)]
+        steps = math.ceil(x.shape[0] / batch_size)
+        cbl = self._callback_list(callbacks, {"epochs": 1, "steps": steps, "verbose": verbose})
+        cbl.on_predict_begin({})
+        outs = []
+        for step, lo in enumerate(range(0, x.shape[0], batch_size)):
+            cbl.on_predict_batch_begin(step, {})
+            outs.append(self._forward(x[lo:lo + batch_size], training=False).copy())
+            cbl.on_predict_batch_end(step, {"outputs": outs[-1]})
+        cbl.on_predict_end({})
         return np.concatenate(outs, axis=0)
+
+    @_one_blas_thread
+    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+                      return_dict: bool = False):
+        """[loss, *metrics] of one batch in inference mode, no update (Keras's)."""
+        self._require_compiled()
+        batch = self._prepare_xy(x, y, sample_weight, None)
+        logs = self._evaluate_batches(iter([batch]), CallbackList([], self, {}))
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else logs["loss"]
+
+    @_one_blas_thread
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """The outputs for one batch in inference mode."""
+        return self._forward(self._prepare_x(x), training=False).copy()
 
     @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:

@@ -1,0 +1,116 @@
+"""What fit / evaluate iterate over (Keras 3's data adapters): NumPy arrays
+in minibatches, a ccnn.utils.PyDataset (batch i is dataset[i]), or a Python
+generator / iterator of (x, y) or (x, y, sample_weight) batches.  Every
+adapter yields (x, y, sample_weight or None)."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterator, Optional, Tuple
+
+import numpy as np
+
+from .. import utils
+from .._warnings import warn as _warn
+
+Batch = Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
+
+
+def is_dataset(x: Any) -> bool:
+    return isinstance(x, utils.PyDataset)
+
+
+def is_generator(x: Any) -> bool:
+    return hasattr(x, "__next__") and not isinstance(x, np.ndarray)
+
+
+def unpack(batch: Any, name: str) -> Tuple[Any, Any, Any]:
+    """(x, y, sample_weight or None) of one batch a dataset or generator gave."""
+    if not isinstance(batch, (tuple, list)) or len(batch) not in (2, 3):
+        raise ValueError(f"{name} must give batches (x, y) or (x, y, sample_weight); got "
+                         f"{type(batch).__name__}"
+                         + (f" of length {len(batch)}" if isinstance(batch, (tuple, list))
+                            else ""))
+    return batch[0], batch[1], (batch[2] if len(batch) == 3 else None)
+
+
+class ArrayAdapter:
+    """Minibatches of prepared arrays; shuffle draws one permutation per epoch."""
+
+    def __init__(self, x: np.ndarray, y: np.ndarray, batch_size: int,
+                 sample_weight: Optional[np.ndarray] = None) -> None:
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.sample_weight = sample_weight
+        self.samples: Optional[int] = x.shape[0]
+        self.steps: Optional[int] = -(-x.shape[0] // batch_size)
+        self.exhausted = False
+
+    def epoch(self, shuffle: bool) -> Iterator[Batch]:
+        n, bs = self.x.shape[0], self.batch_size
+        order = utils.get_rng().permutation(n) if shuffle else None
+        sw = self.sample_weight
+        for lo in range(0, n, bs):
+            if order is None:
+                yield (self.x[lo:lo + bs], self.y[lo:lo + bs],
+                       None if sw is None else sw[lo:lo + bs])
+            else:
+                idx = order[lo:lo + bs]
+                yield self.x[idx], self.y[idx], None if sw is None else sw[idx]
+
+    def on_epoch_end(self) -> None:
+        pass
+
+
+class DatasetAdapter:
+    """A PyDataset: steps batches (len(dataset) unless given) dataset[i],
+    in a shuffled order when shuffle (as Keras's), on_epoch_end() after each epoch."""
+
+    def __init__(self, dataset: Any, steps: Optional[int], prepare: Callable[[Any, Any, Any], Batch],
+                 name: str) -> None:
+        n = len(dataset)
+        if not isinstance(n, int) or n < 1:
+            raise ValueError(f"{name}: a PyDataset must have len() >= 1, got {n!r}")
+        self.dataset, self.prepare, self.name = dataset, prepare, name
+        self.samples = None
+        self.steps = n if steps is None else min(steps, n)
+        self.exhausted = False
+
+    def epoch(self, shuffle: bool) -> Iterator[Batch]:
+        n = len(self.dataset)
+        order = utils.get_rng().permutation(n) if shuffle else np.arange(n)
+        assert self.steps is not None
+        for i in order[:self.steps]:
+            yield self.prepare(*unpack(self.dataset[int(i)], self.name))
+
+    def on_epoch_end(self) -> None:
+        self.dataset.on_epoch_end()
+
+
+class GeneratorAdapter:
+    """A generator / iterator of (x, y): `steps` batches per epoch (the same
+    generator goes on from epoch to epoch), or until it is exhausted when
+    steps is None.  Running out early warns and sets `exhausted`, as Keras."""
+
+    def __init__(self, generator: Any, steps: Optional[int],
+                 prepare: Callable[[Any, Any, Any], Batch], name: str) -> None:
+        self.generator, self.prepare, self.name = generator, prepare, name
+        self.samples = None
+        self.steps = steps
+        self.exhausted = False
+
+    def epoch(self, shuffle: bool) -> Iterator[Batch]:
+        step = 0
+        while self.steps is None or step < self.steps:
+            try:
+                batch = next(self.generator)
+            except StopIteration:
+                if step == 0 or self.steps is not None:
+                    self.exhausted = True
+                    _warn(f"Your input ran out of data ({self.name} gave {step} batches this "
+                          f"epoch); interrupting training. Make sure that your dataset or "
+                          f"generator can generate at least `steps_per_epoch * epochs` "
+                          f"batches.", UserWarning)
+                return
+            yield self.prepare(*unpack(batch, self.name))
+            step += 1
+
+    def on_epoch_end(self) -> None:
+        pass
