@@ -149,7 +149,7 @@ def load_weights_file(path: str, expected: Callable[[bool], Dict[str, np.ndarray
         assert version is not None
         if (version.shape != () or version.dtype.kind not in "iu"
                 or int(version) != FORMAT_VERSION):
-            raise ValueError(f"{path}: weights file format {version!r} is not one this "
+            raise ValueError(f"{path}: weights file format {version.tolist()!r} is not one this "
                              f"ccnn reads (it reads {FORMAT_VERSION} and files without "
                              f"{FORMAT_KEY!r}); written by a newer ccnn?")
     check_weights_match(path, {k: (a.shape, a.dtype) for k, a in loaded.items()},
