@@ -89,7 +89,8 @@ def test_model_conv_pool_flatten_dense_matches_references(dtype):
         ccnn.layers.Dense(5, dtype=dtype)])
     m.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
     kernel, bias, dense_w, dense_b = m.get_weights()
-    z = ref.conv2d_ref(x.transpose(0, 3, 1, 2), kernel, bias,   # kernel (K, C, R, S)
+    assert kernel.shape == (3, 3, 2, 4)                          # Keras's (R, S, C, K)
+    z = ref.conv2d_ref(x.transpose(0, 3, 1, 2), kernel.transpose(3, 2, 0, 1), bias,
                        pad=((1, 1), (1, 1)))
     pooled = ref.max_pool2d_ref(ref.relu_ref(z), 2)[0]             # (N, K, 6, 5)
     flat = pooled.transpose(0, 2, 3, 1).reshape(6, -1)             # (H, W, C) order

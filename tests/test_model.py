@@ -230,9 +230,9 @@ def test_early_stopping_restores_best_weights(sample):
               callbacks=[Spoil(), Record(), stop], verbose=0)
     best = stop.best_epoch
     assert stop.stopped_epoch == 3 and best <= 2 and len(seen) == 4
-    for w, b in zip(model.weights, seen[best]):
+    for w, b in zip(model.get_weights(), seen[best]):
         np.testing.assert_array_equal(w, b)
-    assert not np.array_equal(model.weights[0], seen[3][0])
+    assert not np.array_equal(model.get_weights()[0], seen[3][0])
 
 
 def test_model_checkpoint_best_only(tmp_path, sample):
@@ -264,8 +264,12 @@ def test_save_load_round_trip(tmp_path, trained, sample):
     model.save_weights(path)
     assert os.listdir(tmp_path) == ["w.npz"]  # no temporary file left behind
     with np.load(path) as f:
-        assert sorted(f.files) == ["layer0/bias", "layer0/kernel", "layer4/bias",
-                                   "layer4/kernel", "layer5/bias", "layer5/kernel"]
+        assert sorted(f.files) == ["ccnn_weights_format", "layer0/bias", "layer0/kernel",
+                                   "layer4/bias", "layer4/kernel", "layer5/bias",
+                                   "layer5/kernel"]
+        assert f["ccnn_weights_format"] == 2
+        assert f["layer0/kernel"].shape == (3, 3, 1, 10)      # Keras's (kh, kw, in, out)
+        np.testing.assert_array_equal(f["layer0/kernel"], model.get_weights()[0])
     set_random_seed(99)
     clone = book_model()
     assert not np.array_equal(clone.predict(xt[:20]), model.predict(xt[:20]))
@@ -324,7 +328,7 @@ def test_load_rejects_bad_files(tmp_path, trained):
     with pytest.raises(FileNotFoundError):
         model.load_weights(tmp_path / "missing.npz")
     # nothing was changed by the failed loads
-    for a, b in zip(model.weights, before):
+    for a, b in zip(model.get_weights(), before):
         np.testing.assert_array_equal(a, b)
     assert zipfile.is_zipfile(good)
 

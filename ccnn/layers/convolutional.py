@@ -9,16 +9,28 @@ from .. import _checks as chk
 from .. import functional as F
 from .activations import activation_backward, activation_forward
 from .initializers import initialize, initializer_arg
-from .layer import (ImageLayer, Shape, activation_arg, data_format_arg, int_pair,
+from .layer import (ImageLayer, KernelBias, Shape, activation_arg, data_format_arg, int_pair,
                     kernel_bias_grads, padding_arg)
 
 
-class Conv2D(ImageLayer):
+def kernel_to_keras(k: np.ndarray) -> np.ndarray:
+    """A Conv2D kernel (out, in, kh, kw) -- ccnn.functional's, PyTorch's -- as
+    Keras's (kh, kw, in, out): a view."""
+    return k.transpose(2, 3, 1, 0)
+
+
+def kernel_from_keras(w: np.ndarray) -> np.ndarray:
+    """Keras's (kh, kw, in, out) as (out, in, kh, kw): a view, the inverse of kernel_to_keras."""
+    return w.transpose(3, 2, 0, 1)
+
+
+class Conv2D(KernelBias, ImageLayer):
     """2-D convolution (cross-correlation), Keras's Conv2D.
 
-    kernel: (filters, in_channels, kh, kw) -- ccnn's (and PyTorch's) layout;
-    Keras stores (kh, kw, in_channels, filters): kernel.transpose(2, 3, 1, 0).
-    bias: (filters,).  Initialised with Keras's fans: fan_in = in_channels*kh*kw,
+    params["kernel"]: (filters, in_channels, kh, kw), the layout of
+    ccnn.functional's kernels (PyTorch's); get_weights, set_weights,
+    layer.kernel, save_weights speak Keras's (kh, kw, in_channels, filters),
+    for either data_format.  bias: (filters,).  Initialised with Keras's fans: fan_in = in_channels*kh*kw,
     fan_out = filters*kh*kw.  activation='relu' runs in the conv kernel's
     epilogue (F.conv2d(..., activation='relu')).
     """
@@ -61,6 +73,12 @@ class Conv2D(ImageLayer):
                                              self.filters, self.filters, self.dtype)
         super().build(input_shape)
         self._build_pads(input_shape)
+
+    def to_keras(self, key: str, p: np.ndarray) -> np.ndarray:
+        return kernel_to_keras(p) if key == "kernel" else p
+
+    def from_keras(self, key: str, w: np.ndarray) -> np.ndarray:
+        return kernel_from_keras(w) if key == "kernel" else w
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
         n, _, h, w = self._split(input_shape)

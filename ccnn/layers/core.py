@@ -9,14 +9,14 @@ from .. import _checks as chk
 from .. import functional as F
 from .activations import activation_backward, activation_forward
 from .initializers import initialize, initializer_arg
-from .layer import Layer, Shape, activation_arg, kernel_bias_grads
+from .layer import KernelBias, Layer, Shape, activation_arg, kernel_bias_grads
 
 
-class Dense(Layer):
+class Dense(KernelBias, Layer):
     """Fully connected: y = activation(x @ kernel + bias).
 
-    kernel: (in_features, units) as in Keras; bias: (units,).  Inputs with more
-    than two axes are applied along the last axis.  activation='relu' runs in
+    kernel: (in_features, units), Keras's layout inside and out; bias: (units,).
+    Inputs with more than two axes are applied along the last axis.  activation='relu' runs in
     the GEMM's epilogue; with activation='softmax' the pre-activation is kept
     as self.logits, so the model can compute softmax + cross-entropy fused
     (backward(dlogits, from_logits=True); see ccnn.layers.fused)."""

@@ -16,7 +16,7 @@ from __future__ import annotations
 import abc
 import numbers
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -119,22 +119,64 @@ class Layer(abc.ABC):
     def count_params(self) -> int:
         return int(sum(p.size for p in self.params.values()))
 
-    def get_weights(self) -> list:
-        return [self.params[k] for k in self.params]
+    # ---- weights at the Keras surface
+    # `params` holds the arrays the kernels use (Conv2D's kernel in PyTorch's
+    # (out, in, kh, kw)); everything public below speaks Keras 3's layout, as
+    # NumPy copies: a user's array is never aliased, the layer's never handed out.
+    def to_keras(self, key: str, p: np.ndarray) -> np.ndarray:
+        """params[key] (or a gradient like it) in Keras's layout; may be a view."""
+        return p
 
-    def set_weights(self, weights) -> None:
-        """Copy `weights` (a list like get_weights()) into the layer's arrays, in place."""
-        weights = list(weights)
-        if len(weights) != len(self.params):
+    def from_keras(self, key: str, w: np.ndarray) -> np.ndarray:
+        """The Keras-layout array w in params[key]'s layout; may be a view of w."""
+        return w
+
+    def keras_shape(self, key: str) -> Tuple[int, ...]:
+        """The shape of params[key] in Keras's layout."""
+        return self.to_keras(key, self.params[key]).shape
+
+    def get_weights(self) -> List[np.ndarray]:
+        """Copies of the layer's weights in Keras's layout (kernel, bias)."""
+        return [np.array(self.to_keras(k, p)) for k, p in self.params.items()]
+
+    @property
+    def weights(self) -> List[np.ndarray]:
+        """As get_weights(): NumPy copies in Keras's layout (Keras gives variables;
+        change a layer's weights with set_weights)."""
+        return self.get_weights()
+
+    @property
+    def trainable_weights(self) -> List[np.ndarray]:
+        return self.get_weights() if self.trainable else []
+
+    @property
+    def non_trainable_weights(self) -> List[np.ndarray]:
+        return [] if self.trainable else self.get_weights()
+
+    def set_weights(self, weights: Any) -> None:
+        """Copy `weights` (a list in Keras's layout, like get_weights()) into the
+        layer's arrays; every shape is checked before anything changes."""
+        self.assign_weights(self.check_weights(weights))
+
+    def check_weights(self, weights: Any) -> List[np.ndarray]:
+        """`weights` as arrays, checked against the layer's Keras-layout shapes:
+        a ValueError naming the layer, the weight and both shapes."""
+        arrays = [np.asarray(w) for w in weights]
+        if len(arrays) != len(self.params):
             raise ValueError(f"layer {self.name!r} has {len(self.params)} weight arrays, "
-                             f"got {len(weights)}")
-        for (key, p), w in zip(self.params.items(), weights):
-            w = np.asarray(w)
-            if w.shape != p.shape:
-                raise ValueError(f"layer {self.name!r}: {key} must have shape {p.shape}, "
-                                 f"got {w.shape}")
-        for p, w in zip(self.params.values(), weights):
-            np.copyto(p, w, casting="same_kind")
+                             f"got {len(arrays)}")
+        for key, w in zip(self.params, arrays):
+            want = self.keras_shape(key)
+            if w.shape != want:
+                raise ValueError(f"layer {self.name!r} ({type(self).__name__}): weight "
+                                 f"{key!r} must have shape {want} (Keras's layout), got "
+                                 f"{w.shape}")
+        return arrays
+
+    def assign_weights(self, arrays: List[np.ndarray]) -> None:
+        """Copy checked Keras-layout arrays (check_weights) into params."""
+        for (key, p), w in zip(self.params.items(), arrays):
+            np.copyto(p, self.from_keras(key, w), casting="same_kind")
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
@@ -187,6 +229,31 @@ class Layer(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+class KernelBias:
+    """`layer.kernel` and `layer.bias` as in Keras, for Conv2D and Dense: NumPy
+    copies in Keras's layout (Conv2D's kernel (kh, kw, in, out), so
+    `layer.kernel[:, :, 0, i]` is filter i on input channel 0); None for the
+    bias of a layer built with use_bias=False.  Change them with set_weights."""
+    params: Dict[str, np.ndarray]
+
+    def _keras_weight(self, key: str) -> Optional[np.ndarray]:
+        p = self.params.get(key)
+        if p is None:
+            if key == "kernel":
+                raise AttributeError(f"layer {getattr(self, 'name', None)!r} has no kernel "
+                                     f"until it is built")
+            return None
+        return np.array(self.to_keras(key, p))  # type: ignore[attr-defined]
+
+    @property
+    def kernel(self) -> Optional[np.ndarray]:
+        return self._keras_weight("kernel")
+
+    @property
+    def bias(self) -> Optional[np.ndarray]:
+        return self._keras_weight("bias")
 
 
 # ------------------------------------------------------------- image layers

@@ -1,15 +1,24 @@
 """Model weights on disk (Sequential.save_weights / load_weights): .npz files
-written atomically and read without unpickling anything."""
+written atomically and read without unpickling anything.
+
+The file format: one array per weight, 'layer{i}/{kernel|bias}', plus the
+0-d integer FORMAT_KEY.  Version 2 (the key present, = 2) holds Keras's layout
+(Conv2D kernel (kh, kw, in, out)), what get_weights gives.  Files without the
+key (version 1, written by ccnn before the key existed) hold the kernels'
+internal layout (Conv2D kernel (out, in, kh, kw)); they still load."""
 from __future__ import annotations
 
 import os
 import zipfile
 import zlib
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 from .._fileio import AtomicFile
+
+FORMAT_KEY = "ccnn_weights_format"
+FORMAT_VERSION = 2
 
 
 def save_npz_atomic(path: Any, arrays: Dict[str, np.ndarray]) -> None:
@@ -122,3 +131,27 @@ def check_weights_match(path: str, found: Dict[str, Tuple[Tuple[int, ...], np.dt
     if problems:
         raise ValueError(f"{path}: the weights do not match this model (saved from "
                          f"another architecture?): " + "; ".join(problems))
+
+
+def load_weights_file(path: str, expected: Callable[[bool], Dict[str, np.ndarray]]
+                      ) -> Tuple[Dict[str, np.ndarray], bool]:
+    """(arrays, keras_layout) of the weights file `path`, every name, shape and
+    dtype checked against `expected(keras_layout)` -- first from the .npy
+    headers, before any data is read -- and the format version checked."""
+    headers = npz_headers(path)
+    if headers is not None:
+        keras = headers.pop(FORMAT_KEY, None) is not None
+        check_weights_match(path, headers, expected(keras))
+    loaded = load_npz_checked(path)
+    version = loaded.pop(FORMAT_KEY, None)
+    keras = version is not None
+    if keras:
+        assert version is not None
+        if (version.shape != () or version.dtype.kind not in "iu"
+                or int(version) != FORMAT_VERSION):
+            raise ValueError(f"{path}: weights file format {version.tolist()!r} is not one this "
+                             f"ccnn reads (it reads {FORMAT_VERSION} and files without "
+                             f"{FORMAT_KEY!r}); written by a newer ccnn?")
+    check_weights_match(path, {k: (a.shape, a.dtype) for k, a in loaded.items()},
+                        expected(keras))
+    return loaded, keras

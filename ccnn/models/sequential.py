@@ -26,7 +26,7 @@ from ..layers import Layer
 from ..layers.layer import to_snake_case
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
-from .saving import check_weights_match, load_npz_checked, npz_headers, save_npz_atomic
+from .saving import FORMAT_KEY, FORMAT_VERSION, load_weights_file, save_npz_atomic
 from .trainer import Trainer, _shape_matches
 
 __all__ = ["Sequential"]
@@ -148,7 +148,9 @@ class Sequential(Trainer):
 
     @property
     def weights(self) -> List[np.ndarray]:
-        """Every parameter array (the live arrays, not copies)."""
+        """Every parameter array: the live arrays in the kernels' layout (Conv2D's
+        kernel (out, in, kh, kw)), in the order of compute_gradients' grads.
+        get_weights / set_weights speak Keras's layout."""
         return [p for layer in self.layers for p in layer.params.values()]
 
     @property
@@ -160,21 +162,24 @@ class Sequential(Trainer):
         return sum(layer.count_params() for layer in self.layers)
 
     def get_weights(self) -> List[np.ndarray]:
-        """Copies of every parameter array, layer by layer (kernel, bias)."""
-        return [p.copy() for p in self.weights]
+        """Copies of every layer's weights in Keras's layout, layer by layer
+        (kernel, bias): what keras_model.set_weights takes."""
+        return [w for layer in self.layers for w in layer.get_weights()]
 
     def set_weights(self, weights: Sequence[Any]) -> None:
-        """Copy `weights` (like get_weights()) into the model's arrays, in place."""
+        """Copy `weights` (in Keras's layout, like get_weights() or a Keras
+        model's get_weights()) into the model's arrays; every shape is checked
+        before anything changes."""
         self._require_built()
         weights = list(weights)
-        own = self.weights
-        if len(weights) != len(own):
-            raise ValueError(f"the model has {len(own)} weight arrays, got {len(weights)}")
-        for i, (p, w) in enumerate(zip(own, weights)):
-            if np.shape(w) != p.shape:
-                raise ValueError(f"weight {i} must have shape {p.shape}, got {np.shape(w)}")
-        for p, w in zip(own, weights):
-            np.copyto(p, w, casting="same_kind")
+        counts = [len(layer.params) for layer in self.layers]
+        if len(weights) != sum(counts):
+            raise ValueError(f"the model has {sum(counts)} weight arrays, got {len(weights)}")
+        starts = np.cumsum([0] + counts)
+        checked = [layer.check_weights(weights[i:i + n])
+                   for layer, i, n in zip(self.layers, starts, counts)]
+        for layer, arrays in zip(self.layers, checked):
+            layer.assign_weights(arrays)
 
     def _require_built(self) -> None:
         if not self.built:
@@ -205,37 +210,36 @@ class Sequential(Trainer):
 
 
     # ------------------------------------------------------------ weights on disk
-    def _named_weights(self) -> Dict[str, np.ndarray]:
-        return {f"layer{i}/{k}": p for i, layer in enumerate(self.layers)
-                for k, p in layer.params.items()}
+    def _named_weights(self, keras: bool = True) -> Dict[str, np.ndarray]:
+        """{'layer0/kernel': array, ...}: views in Keras's layout, or the live
+        internal arrays (keras=False)."""
+        return {f"layer{i}/{k}": layer.to_keras(k, p) if keras else p
+                for i, layer in enumerate(self.layers) for k, p in layer.params.items()}
 
     def save_weights(self, filepath: Any) -> None:
-        """Write every weight array to the .npz file `filepath` (keys
-        'layer0/kernel', 'layer0/bias', ...), atomically: a temporary file in
-        the same directory is fsynced and renamed over `filepath`."""
+        """Write every weight array, in Keras's layout, to the .npz file
+        `filepath` (keys 'layer0/kernel', 'layer0/bias', ..., and the format
+        version, see ccnn.models.saving), atomically: a temporary file in the
+        same directory is fsynced and renamed over `filepath`."""
         self._require_built()
-        save_npz_atomic(filepath, self._named_weights())
+        arrays = dict(self._named_weights(), **{FORMAT_KEY: np.array(FORMAT_VERSION)})
+        save_npz_atomic(filepath, arrays)
 
     def load_weights(self, filepath: Any) -> None:
-        """Read weights written by save_weights, checking names, shapes and
-        dtypes against this model before changing anything; nothing is unpickled."""
+        """Read weights written by save_weights (any ccnn version), checking
+        names, shapes and dtypes against this model before changing anything;
+        nothing is unpickled."""
         if not self.built:
             first = self.layers[0] if self.layers else None
             if first is None or first.batch_input_shape is None:
                 self._require_built()
                 return
             self.build(first.batch_input_shape)
-        own = self._named_weights()
-        path = os.fspath(filepath)
-        # names, shapes and dtypes from the .npy headers first: a file that does not
-        # match is refused before any of its data is read (or memory allocated for it)
-        headers = npz_headers(path)
-        if headers is not None:
-            check_weights_match(path, headers, own)
-        loaded = load_npz_checked(filepath)
-        check_weights_match(path, {k: (a.shape, a.dtype) for k, a in loaded.items()}, own)
-        for key, p in own.items():
-            np.copyto(p, loaded[key])
+        loaded, keras = load_weights_file(os.fspath(filepath), self._named_weights)
+        for i, layer in enumerate(self.layers):
+            for k, p in layer.params.items():
+                a = loaded[f"layer{i}/{k}"]
+                np.copyto(p, layer.from_keras(k, a) if keras else a)
 
     def get_config(self) -> dict:
         return {"name": self.name,
