@@ -108,21 +108,14 @@ def _is_conv(layer: Any) -> bool:
 
 
 def conv_kernel(layer: Any) -> np.ndarray:
-    """The convolution kernel of `layer` in Keras's layout (kh, kw, in_channels, filters).
-
-    The one place that knows ccnn's Conv2D stores its kernel as
-    (filters, in_channels, kh, kw) (PyTorch's layout): a kernel already in
-    Keras's layout is returned as it is."""
-    kernel = next((w for w in getattr(layer, "params", {}).values() if np.ndim(w) == 4), None)
-    if kernel is None:
+    """The convolution kernel of `layer` in Keras's layout (kh, kw, in_channels,
+    filters): `layer.kernel`, which every layer gives in Keras's layout."""
+    kernel = getattr(layer, "kernel", None) if getattr(layer, "params", None) else None
+    if kernel is None or np.ndim(kernel) != 4:
         raise ValueError(f"layer {getattr(layer, 'name', None)!r} ({type(layer).__name__}) has "
                          f"no spatial weights (no 4-D kernel): filters and feature maps need a "
                          f"convolution layer such as Conv2D")
-    ksize = tuple(getattr(layer, "kernel_size", kernel.shape[2:]))
-    filters = getattr(layer, "filters", kernel.shape[0])
-    if kernel.shape[2:] == ksize and kernel.shape[0] == filters:  # (filters, in, kh, kw)
-        return kernel.transpose(2, 3, 1, 0)
-    return kernel
+    return np.asarray(kernel)
 
 
 def _layers(model: Any) -> List[Any]:
