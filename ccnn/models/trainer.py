@@ -9,6 +9,11 @@ Dense(activation='softmax') or Softmax, the softmax and the cross-entropy are
 computed together from the logits in C (log-sum-exp, stable for any logits)
 and the gradient (probs - targets) / N goes straight into that layer's
 linear part.
+
+One class of about 650 lines on purpose, as Keras 3's Trainer is one class:
+compile, the metrics, the loop and the batch methods share the model's state;
+what can stand alone is elsewhere (data_adapters: arrays, PyDatasets and
+generators as batches; fusion: the plan; saving: the files).
 """
 from __future__ import annotations
 
