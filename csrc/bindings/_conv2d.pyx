@@ -7,7 +7,7 @@ does that); this layer only allocates outputs and releases the GIL.
 import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t, uint8_t
-from ccnn cimport kernels
+cimport ccnn.kernels as kernels
 from ccnn.kernels cimport (
     CCNN_OK, CCNN_EOVERFLOW, CCNN_CONV_DIRECT, CCNN_CONV_GEMM, CCNN_CONV_WINOGRAD,
     CCNN_PASS_FORWARD, CCNN_PASS_DATA, CCNN_PASS_WEIGHT, ccnn_conv2d_dims, conv2d_dims_init,

@@ -1,5 +1,5 @@
 """ccnn._runtime -- build and run-time facts (OpenMP, SIMD path)."""
-from ccnn cimport kernels
+cimport ccnn.kernels as kernels
 from ccnn.kernels cimport ccnn_out_size
 
 
