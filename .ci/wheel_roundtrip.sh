@@ -63,6 +63,11 @@ VPY="$WORK/venv/bin/python"
 export VIRTUAL_ENV="$WORK/venv" PATH="$WORK/venv/bin:$PATH"  # its console script `ccnn` too
 "$VPY" -m pip install --quiet "${WHEEL}[test]" > "$WORK/pip.log" 2>&1 \
     || { cat "$WORK/pip.log"; exit 1; }
+if [[ -n "${CCNN_CI_REFERENCES:-}" ]]; then  # .ci/run's reference frameworks (torch, keras)
+    # shellcheck disable=SC2086
+    "$VPY" -m pip install --quiet $CCNN_CI_REFERENCES >> "$WORK/pip.log" 2>&1 \
+        || { cat "$WORK/pip.log"; exit 1; }
+fi
 
 step "pytest against the installed wheel"
 mkdir "$WORK/run"
