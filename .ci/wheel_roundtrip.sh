@@ -50,6 +50,10 @@ need = ["ccnn/py.typed", "ccnn/include/ccnn/kernels.pxd", "ccnn/include/ccnn/ker
         "ccnn/layers/__init__.py", "ccnn/layers/fused.py", "ccnn/models/__init__.py",
         "ccnn/models/saving.py"]
 need += [f"ccnn/_{m}.pyi" for m in bindings if m != "kernels"]
+# every Python module of the source tree (the layer families are subpackages)
+need += sorted(os.path.relpath(p, sys.argv[2]).replace(os.sep, "/")
+               for p in glob.glob(os.path.join(sys.argv[2], "ccnn", "**", "*.py"), recursive=True)
+               if "_sample" not in p)
 missing = [n for n in need if n not in names]
 exts = sorted(n for n in names if n.endswith(".so") or n.endswith(".pyd"))
 if missing or len(bindings) < 9 or len(exts) != len(bindings):

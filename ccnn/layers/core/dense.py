@@ -5,11 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import _checks as chk
-from .. import functional as F
-from .activations import activation_backward, activation_forward
-from .initializers import initialize, initializer_arg
-from .layer import KernelBias, Layer, Shape, activation_arg, kernel_bias_grads
+from ... import _checks as chk
+from ... import functional as F
+from ..activations import activation_backward, activation_forward
+from ..initializers import initialize, initializer_arg
+from ..layer import KernelBias, Layer, Shape, activation_arg, kernel_bias_grads
 
 
 class Dense(KernelBias, Layer):

@@ -1,0 +1,4 @@
+"""Core layers: Dense."""
+from .dense import Dense
+
+__all__ = ["Dense"]
