@@ -31,7 +31,7 @@ import os
 import sys
 import time
 import warnings
-from typing import List, Optional
+from typing import Any, Callable, List, NamedTuple, Optional
 
 import numpy as np
 
@@ -52,6 +52,40 @@ def build_model(dropout: bool = True):
     model.add(Dense(100, activation="relu"))
     model.add(Dense(10, activation="softmax"))
     return model
+
+
+def build_modern_model():
+    """A modern small CNN (examples/fashion_modern.py): random shifts, two
+    Conv-BatchNorm-ReLU blocks per resolution, dropout before the head."""
+    from . import Input
+    from .layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
+                         RandomTranslation, ReLU)
+    from .models import Sequential
+
+    def block(filters):
+        return [Conv2D(filters, 3, padding="same", use_bias=False), BatchNormalization(), ReLU()]
+
+    return Sequential([Input((28, 28, 1)), RandomTranslation(0.1, 0.1),
+                       *block(32), *block(32), MaxPooling2D(),
+                       *block(64), *block(64), MaxPooling2D(),
+                       Flatten(), Dropout(0.5), Dense(128, activation="relu"),
+                       Dense(10, activation="softmax")])
+
+
+class ModelRecipe(NamedTuple):
+    """What `ccnn train --model NAME` trains, and its defaults."""
+    build: Callable[[], Any]
+    epochs: int
+    batch_size: int
+    cosine_decay: bool      # Adam's learning rate follows CosineDecay to 0 over the run
+    split: str              # "permutation": the book's seeded 80/20 split; "tail": the
+                            # first 48,000 images train, the last 12,000 validate
+
+
+MODELS = {
+    "book": ModelRecipe(build_model, 20, 32, False, "permutation"),
+    "modern": ModelRecipe(build_modern_model, 40, 64, True, "tail"),
+}
 
 
 def _banner(lines: List[str]) -> None:
@@ -137,7 +171,14 @@ def cmd_train(args) -> int:
     if len(x_all) < 5:
         print("ccnn: error: need at least 5 training images", file=sys.stderr)
         return 2
-    tr, va = split_train_val(len(x_all))
+    recipe = MODELS[args.model]
+    epochs = args.epochs or recipe.epochs
+    batch_size = args.batch_size or recipe.batch_size
+    if recipe.split == "tail":   # the first 80 % train, the rest validate (modern_tf.py's split)
+        n_train = len(x_all) - int(round(len(x_all) * 0.2))
+        tr, va = np.arange(n_train), np.arange(n_train, len(x_all))
+    else:
+        tr, va = split_train_val(len(x_all))
     x_train, y_train = _scale(x_all[tr]), utils.to_categorical(y_all[tr], N_CLASSES)
     x_val, y_val = _scale(x_all[va]), utils.to_categorical(y_all[va], N_CLASSES)
     x_te, y_te = _scale(x_test), utils.to_categorical(y_test, N_CLASSES)
@@ -146,16 +187,20 @@ def cmd_train(args) -> int:
           f"{__import__('ccnn').get_num_threads()} threads", flush=True)
 
     utils.set_random_seed(args.seed)
-    model = build_model()
+    model = recipe.build()
     opt_cls = {"adam": optimizers.Adam, "sgd": optimizers.SGD}[args.optimizer]
-    opt = opt_cls() if args.learning_rate is None else opt_cls(learning_rate=args.learning_rate)
+    lr = opt_cls().learning_rate if args.learning_rate is None else args.learning_rate
+    if recipe.cosine_decay:
+        steps = epochs * -(-len(x_train) // batch_size)
+        lr = optimizers.schedules.CosineDecay(lr, decay_steps=steps)
+    opt = opt_cls(learning_rate=lr)
     model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
     summary: List[str] = []
     model.summary(print_fn=summary.append)
     print("\n".join(summary))
 
     t0 = time.perf_counter()
-    history = model.fit(x_train, y_train, batch_size=args.batch_size, epochs=args.epochs,
+    history = model.fit(x_train, y_train, batch_size=batch_size, epochs=epochs,
                         validation_data=(x_val, y_val), verbose=args.verbose)
     train_time = time.perf_counter() - t0
     t0 = time.perf_counter()
@@ -173,8 +218,8 @@ def cmd_train(args) -> int:
     pictures, skipped = report.draw_pictures(args.out, model, x_te, y_test, test_pred, hist,
                                              args.class_names)
     record = {"history": hist, "val_loss": val_loss, "val_accuracy": val_acc,
-              "test_loss": test_loss, "test_accuracy": test_acc, "epochs": args.epochs,
-              "batch_size": args.batch_size, "optimizer": opt.get_config(), "seed": args.seed,
+              "test_loss": test_loss, "test_accuracy": test_acc, "epochs": epochs,
+              "model": args.model, "batch_size": batch_size, "optimizer": opt.get_config(), "seed": args.seed,
               "train_images": len(x_train), "val_images": len(x_val),
               "test_images": len(x_te), "data": source, "train_seconds": train_time,
               "evaluate_seconds": evaluate_time, "picture_seconds": time.perf_counter() - t0,
@@ -205,6 +250,24 @@ def cmd_train(args) -> int:
     return 0
 
 
+def _model_for_weights(weights: str):
+    """The model `ccnn train` saved beside `weights` (its model.json), or the
+    book's model when there is no model.json (weights from elsewhere)."""
+    import json
+
+    from .models import Sequential
+
+    path = os.path.join(os.path.dirname(os.path.abspath(weights)), "model.json")
+    if not os.path.exists(path):
+        return build_model()
+    try:
+        with open(path, encoding="utf-8") as f:
+            config = json.load(f)
+    except (OSError, json.JSONDecodeError) as e:
+        raise ValueError(f"{path}: {e}") from None
+    return Sequential.from_config(config)
+
+
 def cmd_evaluate(args) -> int:
     from .datasets import fashion_mnist
     from .visualization import confusion_matrix
@@ -212,7 +275,11 @@ def cmd_evaluate(args) -> int:
     (_, _), (x_test, y_test), is_sample, source = load_fashion_mnist(args.data, args.sample)
     if args.limit is not None:
         x_test, y_test = x_test[:args.limit], y_test[:args.limit]
-    model = build_model()
+    try:
+        model = _model_for_weights(args.weights)
+    except ValueError as e:
+        print(f"ccnn: error: cannot rebuild the model: {e}", file=sys.stderr)
+        return 2
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     try:
@@ -296,8 +363,13 @@ def make_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     t = sub.add_parser("train", help="train the book's CNN on Fashion-MNIST")
-    t.add_argument("--epochs", type=_positive, default=20, help="epochs (default 20)")
-    t.add_argument("--batch-size", type=_positive, default=32, help="batch size (default 32)")
+    t.add_argument("--model", choices=sorted(MODELS), default="book",
+                   help="book: chapter 8's CNN (default); modern: Conv-BatchNorm-ReLU blocks "
+                        "with random shifts, Adam with cosine decay (examples/fashion_modern.py)")
+    t.add_argument("--epochs", type=_positive, default=None,
+                   help="epochs (default 20 for book, 40 for modern)")
+    t.add_argument("--batch-size", type=_positive, default=None,
+                   help="batch size (default 32 for book, 64 for modern)")
     t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
                    help="optimizer (default adam)")
     t.add_argument("--learning-rate", type=_nonneg_float, default=None,
