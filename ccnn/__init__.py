@@ -50,14 +50,15 @@ from . import functional
 
 if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checkers
     from . import callbacks, datasets, kernels, layers, losses, metrics, models, optimizers, utils
+    from .layers import Input
     from .models import Sequential
 
 _SUBMODULES = ("callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
                "optimizers", "utils")
-_LAZY_NAMES = {"Sequential": "models"}
+_LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",
-           "__version__", "Sequential", *_SUBMODULES]
+           "__version__", "Sequential", "Input", *_SUBMODULES]
 
 
 def get_include() -> str:

@@ -58,12 +58,13 @@ def build_modern_model():
     """A modern small CNN (examples/fashion_modern.py): random shifts, two
     Conv-BatchNorm-ReLU blocks per resolution, dropout before the head."""
     from . import Input
-    from .layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
-                         RandomTranslation, ReLU)
+    from .layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten,
+                         MaxPooling2D, RandomTranslation)
     from .models import Sequential
 
     def block(filters):
-        return [Conv2D(filters, 3, padding="same", use_bias=False), BatchNormalization(), ReLU()]
+        return [Conv2D(filters, 3, padding="same", use_bias=False), BatchNormalization(),
+                Activation("relu")]
 
     return Sequential([Input((28, 28, 1)), RandomTranslation(0.1, 0.1),
                        *block(32), *block(32), MaxPooling2D(),
@@ -84,7 +85,7 @@ class ModelRecipe(NamedTuple):
 
 MODELS = {
     "book": ModelRecipe(build_model, 20, 32, False, "permutation"),
-    "modern": ModelRecipe(build_modern_model, 40, 64, True, "tail"),
+    "modern": ModelRecipe(build_modern_model, 30, 64, True, "tail"),
 }
 
 
@@ -367,7 +368,7 @@ def make_parser() -> argparse.ArgumentParser:
                    help="book: chapter 8's CNN (default); modern: Conv-BatchNorm-ReLU blocks "
                         "with random shifts, Adam with cosine decay (examples/fashion_modern.py)")
     t.add_argument("--epochs", type=_positive, default=None,
-                   help="epochs (default 20 for book, 40 for modern)")
+                   help="epochs (default 20 for book, 30 for modern)")
     t.add_argument("--batch-size", type=_positive, default=None,
                    help="batch size (default 32 for book, 64 for modern)")
     t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",

@@ -22,7 +22,7 @@ from typing import Any, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
-from . import _activation, _conv2d, _correlate, _dense, _layout, _pool
+from . import _activation, _augment, _conv2d, _correlate, _dense, _layout, _norm, _pool
 from . import _checks as chk
 from ._config import get_num_threads
 
@@ -691,3 +691,202 @@ def convolve(a: Any, v: Any, mode: str = "full") -> np.ndarray:
     """Convolution (the kernel flipped): 1-D like numpy.convolve, 2-D like
     scipy.signal.convolve2d."""
     return _correlate_or_convolve(a, v, mode, flipped=True)
+
+
+# ---- normalization (issue 13) ----------------------------------------------
+# Batch normalization over axis 1 of (N, C, *), as PyTorch's F.batch_norm.  The
+# kernels see (outer, C, inner); a layer normalizing another axis passes its own
+# 3-D view (see the *_unchecked entries below).
+
+def _bn_setup(x: Any, name: str = "input") -> np.ndarray:
+    x = chk.real_array(x, name)
+    if x.ndim < 2:
+        raise ValueError(f"{name} must have a channel axis (N, C, ...), got shape {x.shape}")
+    return x
+
+
+def _per_channel(a: Any, c: int, name: str, dtype: type) -> Optional[np.ndarray]:
+    if a is None:
+        return None
+    a = chk.real_array(a, name)
+    chk.check_shape(a, (c,), name)
+    return chk.contiguous(a, dtype)
+
+
+def _invstd(var: np.ndarray, eps: float, dtype: type) -> np.ndarray:
+    """1 / sqrt(var + eps), computed in double, as `dtype`."""
+    return (1.0 / np.sqrt(var.astype(np.float64) + eps)).astype(dtype)
+
+
+def _eps(eps: Any) -> float:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+        raise ValueError(f"eps must be a positive number, got {eps!r}")
+    return float(eps)
+
+
+def batch_norm_stats(input: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, var) of each channel of input (N, C, *): the statistics
+    batch_norm(training=True) normalizes with; var is biased (divided by the
+    number of values), as PyTorch's batch_norm uses it."""
+    x = _bn_setup(input)
+    dtype = chk.result_dtype(x)
+    x3 = chk.contiguous(x, dtype).reshape(x.shape[0], x.shape[1], -1)
+    if x3.shape[0] * x3.shape[2] == 0:
+        raise ValueError(f"input needs at least one value per channel, got shape {x.shape}")
+    return batch_norm_stats_unchecked(x3)
+
+
+def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None,
+               bias: Any = None, training: bool = False, momentum: float = 0.1,
+               eps: float = 1e-5) -> np.ndarray:
+    """PyTorch's F.batch_norm: (x - mean) / sqrt(var + eps) * weight + bias per
+    channel of input (N, C, *), with the batch's statistics when training, else
+    running_mean / running_var.  ccnn never writes to a caller's array, so the
+    running statistics are not updated in place: when training, update them
+    with batch_norm_stats (PyTorch's rule: running = (1 - momentum) * running +
+    momentum * batch, with the unbiased variance).  `momentum` is accepted for
+    PyTorch's signature and checked, nothing more."""
+    x = _bn_setup(input)
+    training = chk.boolean(training, "training")
+    eps = _eps(eps)
+    if isinstance(momentum, bool) or not isinstance(momentum, numbers.Real) \
+            or not 0 <= momentum <= 1:
+        raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+    c = x.shape[1]
+    dtype = chk.result_dtype(x, *(None if a is None else chk.real_array(a, n) for a, n in (
+        (weight, "weight"), (bias, "bias"))))
+    gamma, beta = _per_channel(weight, c, "weight", dtype), _per_channel(bias, c, "bias", dtype)
+    x3 = chk.contiguous(x, dtype).reshape(x.shape[0], c, -1)
+    if training:
+        if x3.shape[0] * x3.shape[2] == 0:
+            raise ValueError(f"input needs at least one value per channel when training, "
+                             f"got shape {x.shape}")
+        mean, var = batch_norm_stats_unchecked(x3)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("running_mean and running_var are required when training=False")
+        mean = _per_channel(running_mean, c, "running_mean", dtype)
+        var = _per_channel(running_var, c, "running_var", dtype)
+    assert mean is not None and var is not None
+    return batch_norm_unchecked(x3, mean, _invstd(var, eps, dtype), gamma, beta).reshape(x.shape)
+
+
+def batch_norm_backward(grad_out: Any, input: Any, running_mean: Any, running_var: Any,
+                        weight: Any = None, bias: Any = None, training: bool = False,
+                        momentum: float = 0.1, eps: float = 1e-5
+                        ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(grad_input, grad_weight, grad_bias) of batch_norm with the same
+    arguments (bias and momentum do not enter the gradients); with
+    training=True the batch statistics' own dependence on the input is
+    included.  grad_weight / grad_bias are returned even when weight / bias
+    are None (the gradients of a weight of ones / a bias of zeros)."""
+    del bias, momentum
+    x = _bn_setup(input)
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape, "grad_out")
+    training = chk.boolean(training, "training")
+    eps = _eps(eps)
+    c = x.shape[1]
+    w = None if weight is None else chk.real_array(weight, "weight")
+    dtype = chk.result_dtype(x, g, w)
+    gamma = _per_channel(w, c, "weight", dtype)
+    x3 = chk.contiguous(x, dtype).reshape(x.shape[0], c, -1)
+    if training:
+        if x3.shape[0] * x3.shape[2] == 0:
+            raise ValueError(f"input needs at least one value per channel when training, "
+                             f"got shape {x.shape}")
+        mean, var = batch_norm_stats_unchecked(x3)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("running_mean and running_var are required when training=False")
+        mean = _per_channel(running_mean, c, "running_mean", dtype)
+        var = _per_channel(running_var, c, "running_var", dtype)
+    assert mean is not None and var is not None
+    dx, dw, db = batch_norm_backward_unchecked(chk.contiguous(g, dtype).reshape(x3.shape), x3,
+                                               mean, _invstd(var, eps, dtype), gamma, training,
+                                               True, True, True)
+    assert dx is not None and dw is not None and db is not None
+    return dx.reshape(x.shape), dw, db
+
+
+def batch_norm_stats_unchecked(x3: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, biased var) per channel of a C-contiguous (outer, C, inner) x3."""
+    return _norm.batchnorm_stats(x3, get_num_threads())
+
+
+def batch_norm_unchecked(x3: np.ndarray, mean: np.ndarray, invstd: np.ndarray,
+                         gamma: Optional[np.ndarray], beta: Optional[np.ndarray]) -> np.ndarray:
+    """(x3 - mean) * invstd * gamma + beta over (outer, C, inner)."""
+    return _norm.batchnorm_forward(x3, mean, invstd, gamma, beta, get_num_threads())
+
+
+def batch_norm_backward_unchecked(grad_out3: np.ndarray, x3: np.ndarray, mean: np.ndarray,
+                                  invstd: np.ndarray, gamma: Optional[np.ndarray],
+                                  training: bool, need_input_grad: bool, need_weight_grad: bool,
+                                  need_bias_grad: bool
+                                  ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray],
+                                             Optional[np.ndarray]]:
+    """(dx3, dgamma, dbeta) (None where not needed) of batch_norm_unchecked."""
+    return _norm.batchnorm_backward(grad_out3, x3, mean, invstd, gamma, training,
+                                    need_input_grad, need_weight_grad, need_bias_grad,
+                                    get_num_threads())
+
+
+# ---- augmentation (issue 13) -----------------------------------------------
+# keras.ops.image.affine_transform's resampling, computed in C.
+
+INTERPOLATIONS = ("nearest", "bilinear")
+FILL_MODES = ("constant", "nearest", "wrap", "mirror", "reflect")
+
+
+def affine_transform(x: Any, transforms: Any, interpolation: str = "bilinear",
+                     fill_mode: str = "constant", fill_value: float = 0.0) -> np.ndarray:
+    """Images x (N, C, H, W) resampled through one affine map per image, by
+    the rules of keras.ops.image.affine_transform: output pixel (y, x) of
+    image i reads the input at x_in = a0 x + a1 y + a2, y_in = b0 x + b1 y + b2,
+    (a0, a1, a2, b0, b1, b2) = transforms[i] (a (6,) transform serves every
+    image; Keras's 8-entry transforms are accepted when their projective
+    terms are 0).  interpolation 'nearest' or 'bilinear'; fill_mode for
+    points outside the image: 'constant' (fill_value), 'nearest', 'wrap',
+    'mirror' (d c b | a b c d | c b a) or 'reflect' (d c b a | a b c d | d c b a)."""
+    x = chk.real_array(x, "x")
+    chk.check_ndim(x, 4, "x", "(N, C, H, W)")
+    t = _transforms_arg(transforms, x.shape[0])
+    interp, fill = _resample_modes(interpolation, fill_mode)
+    if isinstance(fill_value, bool) or not isinstance(fill_value, numbers.Real):
+        raise TypeError(f"fill_value must be a number, got {fill_value!r}")
+    dtype = chk.result_dtype(x)
+    nhwc = move_channels_unchecked(chk.contiguous(x, dtype), to_last=True)
+    y = affine_transform_unchecked(nhwc, t, interp, fill, float(fill_value))
+    return move_channels_unchecked(y, to_last=False)
+
+
+def _transforms_arg(transforms: Any, n: int) -> np.ndarray:
+    t = np.array(chk.real_array(transforms, "transforms"), dtype=np.float64)
+    if t.ndim == 1:
+        t = np.broadcast_to(t, (n, t.shape[0]))
+    if t.ndim != 2 or t.shape[0] != n or t.shape[1] not in (6, 8):
+        raise ValueError(f"transforms must be (6,), (8,), (N, 6) or (N, 8) for N = {n} images, "
+                         f"got shape {np.shape(transforms)}")
+    if t.shape[1] == 8 and np.any(t[:, 6:] != 0):
+        raise ValueError("transforms with projective terms (entries 6 and 7 not 0) are not "
+                         "supported")
+    if not np.all(np.isfinite(t)):
+        raise ValueError("transforms must be finite")
+    return np.ascontiguousarray(t[:, :6])
+
+
+def _resample_modes(interpolation: Any, fill_mode: Any) -> Tuple[int, int]:
+    if interpolation not in INTERPOLATIONS:
+        raise ValueError(f"interpolation must be one of {INTERPOLATIONS}, got {interpolation!r}")
+    if fill_mode not in FILL_MODES:
+        raise ValueError(f"fill_mode must be one of {FILL_MODES}, got {fill_mode!r}")
+    return INTERPOLATIONS.index(interpolation), FILL_MODES.index(fill_mode)
+
+
+def affine_transform_unchecked(x_nhwc: np.ndarray, transforms: np.ndarray, interpolation: int,
+                               fill_mode: int, fill_value: float) -> np.ndarray:
+    """affine_transform on C-contiguous channels-last images (N, H, W, C);
+    transforms (N, 6) float64; the modes as indices of INTERPOLATIONS / FILL_MODES."""
+    return _augment.affine_transform(x_nhwc, transforms, interpolation, fill_mode, fill_value,
+                                     get_num_threads())

@@ -7,7 +7,7 @@ the classifier.  The same model in TensorFlow/Keras is the project's anchor
 exactly as that script does (Adam 1e-3, batch 64, 15 epochs, the first 48,000
 training images to train and the last 12,000 to validate), so the two can be
 compared epoch by epoch.  `--recipe long` (the default) is the recipe that
-`ccnn train --model modern` runs: 40 epochs with the learning rate following a
+`ccnn train --model modern` runs: 30 epochs with the learning rate following a
 cosine from 1e-3 to 0.
 
     python examples/fashion_modern.py                      # the long recipe
@@ -32,7 +32,7 @@ parser.add_argument("--recipe", choices=["long", "keras"], default="long")
 parser.add_argument("--epochs", type=int, default=None)
 parser.add_argument("--limit", type=int, default=None, help="use only N training images")
 args = parser.parse_args()
-epochs = args.epochs or {"long": 40, "keras": 15}[args.recipe]
+epochs = args.epochs or {"long": 30, "keras": 15}[args.recipe]
 
 (x_all, y_all), (x_test, y_test) = fashion_mnist.load_data(fallback_to_sample=True)
 x_all = (x_all.reshape(-1, 28, 28, 1) / 255.0).astype("float32")

@@ -4,12 +4,14 @@ One module per family, as in Keras 3's tree:
 
     layer.py            Layer (build / forward / backward / params / grads) and
                         ImageLayer, the base of the conv and pooling layers
-    core.py             Dense
+    core/               Dense, Input
     convolutional.py    Conv2D
     pooling.py          MaxPooling2D, AveragePooling2D
-    activations.py      ReLU, Softmax (and the activation= of Conv2D and Dense)
+    activations.py      Activation, ReLU, Softmax (and the activation= of Conv2D and Dense)
     regularization.py   Dropout
     reshaping.py        Flatten
+    normalization/      BatchNormalization
+    preprocessing/      RandomTranslation (augmentation, active only in training)
     initializers.py     Keras's kernel / bias initializers
     fused.py            the fused layers a model's fusion pass runs in place of
                         Conv2D(relu) + MaxPooling2D(2) and softmax + cross-entropy
@@ -27,21 +29,24 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
-from .activations import ReLU, Softmax
+from .activations import Activation, ReLU, Softmax
 from .convolutional import Conv2D
-from .core import Dense
+from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
+from .normalization import BatchNormalization
+from .preprocessing import RandomTranslation
 from .pooling import AveragePooling2D, MaxPooling2D
 from .regularization import Dropout
 from .reshaping import Flatten
 
 __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout",
-           "Dense", "ReLU", "Softmax", "get"]
+           "Dense", "ReLU", "Softmax", "BatchNormalization", "RandomTranslation", "Activation", "Input", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
-                                  Dense, ReLU, Softmax)}
+                                  Dense, ReLU, Softmax, BatchNormalization,
+                                  RandomTranslation, Activation)}
 
 
 def get(class_name: str) -> Type[Layer]:

@@ -1,5 +1,5 @@
-"""Activation layers (ReLU, Softmax) and the activation= argument of Conv2D
-and Dense."""
+"""Activation layers (Activation, ReLU, Softmax) and the activation= argument
+of Conv2D and Dense."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
@@ -8,7 +8,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import losses
-from .layer import Layer
+from .layer import Layer, activation_arg
 
 
 def activation_forward(name: Optional[str], z: np.ndarray, channel_axis: int) -> np.ndarray:
@@ -76,3 +76,29 @@ class Softmax(Layer):
         if from_logits:
             return np.asarray(dout, dtype=self.dtype)
         return losses.softmax_backward(dout, self.y)
+
+
+class Activation(Layer):
+    """Keras's Activation(name): the activation= of Conv2D / Dense as a layer of
+    its own ('relu', 'softmax' over the last axis, 'linear' or None)."""
+
+    def __init__(self, activation: Optional[str], **kwargs):
+        super().__init__(**kwargs)
+        self.activation = activation_arg(activation)
+        self._relu = ReLU(dtype=self.dtype) if self.activation == "relu" else None
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        if self._relu is not None:
+            return self._relu.forward(self._check_input(x), training)
+        self.z = self._check_input(x)
+        self.y = activation_forward(self.activation, self.z, -1)
+        return self.y
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        if self._relu is not None:
+            return self._relu.backward(dout)
+        return activation_backward(self.activation, np.asarray(dout, dtype=self.dtype),
+                                   self.z, self.y, -1)
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "activation": self.activation or "linear"}

@@ -101,6 +101,9 @@ class Layer(abc.ABC):
                                                      for d in input_shape)
         self.params: Dict[str, np.ndarray] = {}
         self.grads: Dict[str, np.ndarray] = {}
+        #: non-trainable weights the layer updates itself (BatchNormalization's
+        #: moving statistics): saved and loaded with params, never given to the optimizer
+        self.states: Dict[str, np.ndarray] = {}
         self.built = False
         self.input_shape: Optional[Shape] = None
         self.output_shape: Optional[Shape] = None
@@ -117,7 +120,12 @@ class Layer(abc.ABC):
         return tuple(input_shape)
 
     def count_params(self) -> int:
-        return int(sum(p.size for p in self.params.values()))
+        return int(sum(p.size for p in self.weight_arrays().values()))
+
+    def weight_arrays(self) -> Dict[str, np.ndarray]:
+        """params then states: every weight, in Keras's order (BatchNormalization:
+        gamma, beta, moving_mean, moving_variance), as the live internal arrays."""
+        return {**self.params, **self.states} if self.states else self.params
 
     # ---- weights at the Keras surface
     # `params` holds the arrays the kernels use (Conv2D's kernel in PyTorch's
@@ -133,11 +141,11 @@ class Layer(abc.ABC):
 
     def keras_shape(self, key: str) -> Tuple[int, ...]:
         """The shape of params[key] in Keras's layout."""
-        return self.to_keras(key, self.params[key]).shape
+        return self.to_keras(key, self.weight_arrays()[key]).shape
 
     def get_weights(self) -> List[np.ndarray]:
         """Copies of the layer's weights in Keras's layout (kernel, bias)."""
-        return [np.array(self.to_keras(k, p)) for k, p in self.params.items()]
+        return [np.array(self.to_keras(k, p)) for k, p in self.weight_arrays().items()]
 
     @property
     def weights(self) -> List[np.ndarray]:
@@ -147,11 +155,14 @@ class Layer(abc.ABC):
 
     @property
     def trainable_weights(self) -> List[np.ndarray]:
-        return self.get_weights() if self.trainable else []
+        return [np.array(self.to_keras(k, p)) for k, p in self.params.items()] \
+            if self.trainable else []
 
     @property
     def non_trainable_weights(self) -> List[np.ndarray]:
-        return [] if self.trainable else self.get_weights()
+        if not self.trainable:
+            return self.get_weights()
+        return [np.array(self.to_keras(k, p)) for k, p in self.states.items()]
 
     def set_weights(self, weights: Any) -> None:
         """Copy `weights` (a list in Keras's layout, like get_weights()) into the
@@ -162,10 +173,11 @@ class Layer(abc.ABC):
         """`weights` as arrays, checked against the layer's Keras-layout shapes:
         a ValueError naming the layer, the weight and both shapes."""
         arrays = [np.asarray(w) for w in weights]
-        if len(arrays) != len(self.params):
-            raise ValueError(f"layer {self.name!r} has {len(self.params)} weight arrays, "
+        names = self.weight_arrays()
+        if len(arrays) != len(names):
+            raise ValueError(f"layer {self.name!r} has {len(names)} weight arrays, "
                              f"got {len(arrays)}")
-        for key, w in zip(self.params, arrays):
+        for key, w in zip(names, arrays):
             want = self.keras_shape(key)
             if w.shape != want:
                 raise ValueError(f"layer {self.name!r} ({type(self).__name__}): weight "
@@ -175,7 +187,7 @@ class Layer(abc.ABC):
 
     def assign_weights(self, arrays: List[np.ndarray]) -> None:
         """Copy checked Keras-layout arrays (check_weights) into params."""
-        for (key, p), w in zip(self.params.items(), arrays):
+        for (key, p), w in zip(self.weight_arrays().items(), arrays):
             np.copyto(p, self.from_keras(key, w), casting="same_kind")
 
     def get_config(self) -> dict:

@@ -23,6 +23,7 @@ import numpy as np
 
 from ..callbacks import History
 from ..layers import Layer
+from ..layers.core.input_layer import InputTensor
 from ..layers.layer import to_snake_case
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
@@ -35,9 +36,10 @@ __all__ = ["Sequential"]
 class Sequential(Trainer):
     """A linear stack of layers with Keras's compile / fit / evaluate / predict."""
 
-    def __init__(self, layers: Optional[Sequence[Layer]] = None, name: Optional[str] = None):
+    def __init__(self, layers: Optional[Sequence[Any]] = None, name: Optional[str] = None):
         self.name = name or "sequential"
         self.layers: List[Layer] = []
+        self._input: Optional[InputTensor] = None    # ccnn.Input given first, if any
         self.built = False
         self.input_shape: Optional[Tuple[Optional[int], ...]] = None
         self.optimizer: Optional[optimizers_mod.Optimizer] = None
@@ -50,7 +52,12 @@ class Sequential(Trainer):
             self.add(layer)
 
     # ------------------------------------------------------------ structure
-    def add(self, layer: Layer) -> None:
+    def add(self, layer: Any) -> None:
+        if isinstance(layer, InputTensor):
+            if self.layers or self._input is not None:
+                raise ValueError("an Input may only come first in a Sequential model")
+            self._input = layer
+            return
         if not isinstance(layer, Layer):
             raise TypeError(f"Sequential.add expects a ccnn.layers.Layer, got "
                             f"{type(layer).__name__}")
@@ -74,7 +81,12 @@ class Sequential(Trainer):
         self._metric_objs = None
         try:
             if len(self.layers) == 1 and layer.batch_input_shape is not None:
+                if self._input is not None:
+                    raise ValueError(f"the model starts with an Input; do not also give "
+                                     f"input_shape to {layer.name!r}")
                 self.build(layer.batch_input_shape)
+            elif len(self.layers) == 1 and self._input is not None:
+                self.build(self._input.shape)
             elif self.built:
                 prev = self.layers[-2].output_shape
                 assert prev is not None
@@ -172,7 +184,7 @@ class Sequential(Trainer):
         before anything changes."""
         self._require_built()
         weights = list(weights)
-        counts = [len(layer.params) for layer in self.layers]
+        counts = [len(layer.weight_arrays()) for layer in self.layers]
         if len(weights) != sum(counts):
             raise ValueError(f"the model has {sum(counts)} weight arrays, got {len(weights)}")
         starts = np.cumsum([0] + counts)
@@ -197,7 +209,8 @@ class Sequential(Trainer):
         w2 = max([26] + [len(r[1]) + 2 for r in rows])
         width = w1 + w2 + 12
         total = self.count_params()
-        trainable = sum(layer.count_params() for layer in self.layers if layer.trainable)
+        trainable = sum(p.size for layer in self.layers if layer.trainable
+                        for p in layer.params.values())
         lines = [f'Model: "{self.name}"', "_" * width,
                  f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}Param #", "=" * width]
         for i, (a, b, c) in enumerate(rows):
@@ -214,7 +227,7 @@ class Sequential(Trainer):
         """{'layer0/kernel': array, ...}: views in Keras's layout, or the live
         internal arrays (keras=False)."""
         return {f"layer{i}/{k}": layer.to_keras(k, p) if keras else p
-                for i, layer in enumerate(self.layers) for k, p in layer.params.items()}
+                for i, layer in enumerate(self.layers) for k, p in layer.weight_arrays().items()}
 
     def save_weights(self, filepath: Any) -> None:
         """Write every weight array, in Keras's layout, to the .npz file
@@ -237,20 +250,23 @@ class Sequential(Trainer):
             self.build(first.batch_input_shape)
         loaded, keras = load_weights_file(os.fspath(filepath), self._named_weights)
         for i, layer in enumerate(self.layers):
-            for k, p in layer.params.items():
+            for k, p in layer.weight_arrays().items():
                 a = loaded[f"layer{i}/{k}"]
                 np.copyto(p, layer.from_keras(k, a) if keras else a)
 
     def get_config(self) -> dict:
+        first = [] if self._input is None else [{"class_name": "InputLayer",
+                                                  "config": self._input.get_config()}]
         return {"name": self.name,
-                "layers": [{"class_name": type(layer).__name__, "config": layer.get_config()}
-                           for layer in self.layers]}
+                "layers": first + [{"class_name": type(layer).__name__,
+                                    "config": layer.get_config()} for layer in self.layers]}
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
         """A new, untrained model with the architecture of get_config()."""
         from ..layers import get as layer_class
-        return cls([layer_class(d["class_name"]).from_config(d["config"])
+        return cls([InputTensor.from_config(d["config"]) if d["class_name"] == "InputLayer"
+                    else layer_class(d["class_name"]).from_config(d["config"])
                     for d in config["layers"]], name=config.get("name"))
 
     def __getstate__(self) -> dict:

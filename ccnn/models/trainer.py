@@ -288,8 +288,12 @@ class Trainer:
         if sw is not None:
             loss = self._weighted_loss(out, y, sw)
             d = d * sw.astype(d.dtype)[:, np.newaxis]
-        first = plan.steps[0]
-        for step in reversed(plan.steps[1:]):
+        # the steps before the first one with weights (augmentation, rescaling)
+        # need no backward, and the first with weights no input gradient
+        steps = plan.steps
+        k = next((i for i, s in enumerate(steps) if getattr(s, "params", True)), 0)
+        first = steps[k]
+        for step in reversed(steps[k + 1:]):
             d = step.backward(d)
         first.need_input_grad = False  # nothing consumes it: let the layer skip the work
         try:

@@ -11,6 +11,8 @@
  *   optim.h        fused Adam / SGD updates, Adam over many arrays, finiteness check
  *   dense.h        fully connected layer forward / backward, ccnn_dense_dims
  *   layout.h       batched transpose (NCHW <-> NHWC)
+ *   batchnorm.h    batch normalization statistics, forward, backward
+ *   augment.h      affine resampling of images (random translation, rotation, zoom)
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -28,4 +30,6 @@
 #include "optim.h"
 #include "dense.h"
 #include "layout.h"
+#include "batchnorm.h"
+#include "augment.h"
 #endif /* CCNN_H */

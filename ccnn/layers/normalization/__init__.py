@@ -1,0 +1,4 @@
+"""Normalization layers: BatchNormalization."""
+from .batch_normalization import BatchNormalization
+
+__all__ = ["BatchNormalization"]

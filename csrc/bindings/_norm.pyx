@@ -1,0 +1,80 @@
+"""ccnn._norm -- thin binding over csrc/kernels/batchnorm.c (batch normalization).
+
+Arrays are (outer, c, inner), C-contiguous; per-channel arrays (c,), of the
+same dtype.  ccnn.functional checks shapes and dtypes before calling here."""
+import numpy as np
+from cython cimport floating
+from ccnn.kernels cimport *
+cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
+
+
+cdef inline const floating *_ptr_or_null(const floating[::1] a) noexcept:
+    return NULL if a is None or a.shape[0] == 0 else &a[0]
+
+
+def batchnorm_stats(const floating[:, :, ::1] x, int nthreads):
+    """(mean, var) per channel (axis 1), var biased."""
+    cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
+    dtype = np.float32 if floating is float else np.float64
+    mean = np.empty(c, dtype=dtype)
+    var = np.empty(c, dtype=dtype)
+    cdef floating[::1] m = mean
+    cdef floating[::1] v = var
+    if c == 0:
+        return mean, var
+    with nogil:
+        ck.batchnorm_stats(&m[0], &v[0], &x[0, 0, 0], o, c, i, nthreads)
+    return mean, var
+
+
+def batchnorm_forward(const floating[:, :, ::1] x, const floating[::1] mean,
+                      const floating[::1] invstd, const floating[::1] gamma,
+                      const floating[::1] beta, int nthreads):
+    """(x - mean) * invstd * gamma + beta; gamma / beta None: 1 / 0."""
+    cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
+    out = np.empty((o, c, i), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, :, ::1] y = out
+    if o == 0 or c == 0 or i == 0:
+        return out
+    cdef const floating *g_p = _ptr_or_null(gamma)
+    cdef const floating *b_p = _ptr_or_null(beta)
+    with nogil:
+        ck.batchnorm_forward(&y[0, 0, 0], &x[0, 0, 0], &mean[0], &invstd[0], g_p, b_p,
+                             o, c, i, nthreads)
+    return out
+
+
+def batchnorm_backward(const floating[:, :, ::1] dout, const floating[:, :, ::1] x,
+                       const floating[::1] mean, const floating[::1] invstd,
+                       const floating[::1] gamma, bint training, bint need_dx,
+                       bint need_dgamma, bint need_dbeta, int nthreads):
+    """(dx or None, dgamma or None, dbeta or None)."""
+    cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
+    dtype = np.float32 if floating is float else np.float64
+    dx = np.empty((o, c, i), dtype=dtype) if need_dx else None
+    dg = np.zeros(c, dtype=dtype) if need_dgamma else None
+    db = np.zeros(c, dtype=dtype) if need_dbeta else None
+    cdef floating *dx_p = NULL
+    cdef floating *dg_p = NULL
+    cdef floating *db_p = NULL
+    cdef floating[:, :, ::1] dxv
+    cdef floating[::1] dgv
+    cdef floating[::1] dbv
+    if c == 0:
+        return dx, dg, db
+    if need_dgamma:
+        dgv = dg
+        dg_p = &dgv[0]
+    if need_dbeta:
+        dbv = db
+        db_p = &dbv[0]
+    if o == 0 or i == 0:
+        return dx, dg, db
+    if need_dx:
+        dxv = dx
+        dx_p = &dxv[0, 0, 0]
+    cdef const floating *g_p = _ptr_or_null(gamma)
+    with nogil:
+        ck.batchnorm_backward(dx_p, dg_p, db_p, &dout[0, 0, 0], &x[0, 0, 0], &mean[0],
+                              &invstd[0], g_p, o, c, i, training, nthreads)
+    return dx, dg, db

@@ -1,0 +1,51 @@
+/* batchnorm.h -- batch normalization over all axes but one (the channels).
+ *
+ * The input is seen as (outer, c, inner), contiguous: NCHW images are
+ * (n, c, h*w); channels-last images and Dense outputs are (n*h*w, c, 1).
+ * M = outer * inner values per channel.
+ *
+ *   stats:    mean[j] = sum x / M,  var[j] = sum (x - mean)^2 / M   (biased; two passes,
+ *             sums in double)
+ *   forward:  out = (x - mean) * invstd * gamma + beta,  invstd = 1 / sqrt(var + eps)
+ *   backward: training (the batch statistics depend on x):
+ *               dbeta = sum dout,  dgamma = sum dout * xhat,  xhat = (x - mean) * invstd
+ *               dx = gamma * invstd * (dout - dbeta / M - xhat * dgamma / M)
+ *             inference (fixed statistics): dx = dout * gamma * invstd
+ * gamma / beta may be NULL (scale 1 / shift 0); dgamma / dbeta may be NULL
+ * to skip them (they are still computed internally in training mode). */
+#ifndef CCNN_BATCHNORM_H
+#define CCNN_BATCHNORM_H
+#include "ccnn_common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* mean, var: (c); x: (outer, c, inner) */
+void ccnn_batchnorm_stats_f32(float *mean, float *var, const float *x, int64_t outer,
+                              int64_t c, int64_t inner, int nthreads);
+void ccnn_batchnorm_stats_f64(double *mean, double *var, const double *x, int64_t outer,
+                              int64_t c, int64_t inner, int nthreads);
+
+/* out, x: (outer, c, inner) -- out may equal x; mean, invstd, gamma, beta: (c) */
+void ccnn_batchnorm_forward_f32(float *out, const float *x, const float *mean,
+                                const float *invstd, const float *gamma, const float *beta,
+                                int64_t outer, int64_t c, int64_t inner, int nthreads);
+void ccnn_batchnorm_forward_f64(double *out, const double *x, const double *mean,
+                                const double *invstd, const double *gamma, const double *beta,
+                                int64_t outer, int64_t c, int64_t inner, int nthreads);
+
+/* dx, dout, x: (outer, c, inner) -- dx may equal dout; dgamma, dbeta, mean, invstd,
+ * gamma: (c).  training: 1 when mean / invstd are the batch's own statistics. */
+void ccnn_batchnorm_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dout,
+                                 const float *x, const float *mean, const float *invstd,
+                                 const float *gamma, int64_t outer, int64_t c, int64_t inner,
+                                 int training, int nthreads);
+void ccnn_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, const double *dout,
+                                 const double *x, const double *mean, const double *invstd,
+                                 const double *gamma, int64_t outer, int64_t c, int64_t inner,
+                                 int training, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CCNN_BATCHNORM_H */
