@@ -403,9 +403,53 @@ def bench_rss(table, quick):
                   **({"ratio": rss["ccnn"] / rss["torch"]} if "torch" in rss else {})})
 
 
+def bench_batchnorm(table, repeats):
+    """BatchNormalization in training, forward + backward, float32 (32, 64, 56, 56),
+    against PyTorch's batch_norm with autograd, and against the memory-bandwidth
+    bound: four np.copyto of the array (8 array-sized streams: the forward
+    reads x for the statistics, reads it again and writes y; the backward reads
+    dout and x for the sums, reads them again and writes dx)."""
+    shape = (32, 64, 56, 56)
+    x = np.random.rand(*shape).astype(np.float32)
+    g = np.random.rand(*shape).astype(np.float32)
+    gamma, beta = np.ones(64, np.float32), np.zeros(64, np.float32)
+    x3, g3 = x.reshape(32, 64, -1), g.reshape(32, 64, -1)
+
+    def ccnn_step():
+        mean, var = F.batch_norm_stats_unchecked(x3)
+        invstd = F._invstd(var, 1e-3, np.float32)
+        F.batch_norm_unchecked(x3, mean, invstd, gamma, beta)
+        F.batch_norm_backward_unchecked(g3, x3, mean, invstd, gamma, True, True, True, True)
+
+    fns = {"ccnn": ccnn_step}
+    if torch is not None:
+        xt = torch.from_numpy(x).requires_grad_()
+        wt = torch.ones(64, requires_grad=True)
+        bt = torch.zeros(64, requires_grad=True)
+        gt = torch.from_numpy(g)
+
+        def torch_step():
+            xt.grad = wt.grad = bt.grad = None
+            torch.nn.functional.batch_norm(xt, None, None, wt, bt, training=True,
+                                           eps=1e-3).backward(gt)
+        fns["torch"] = torch_step
+    t = interleaved(fns, repeats)
+    dst = np.empty_like(x)
+
+    def copies():
+        for _ in range(4):
+            np.copyto(dst, x)
+    t_copy = interleaved({"copy": copies}, repeats)["copy"]
+    row(table, "batchnorm train f+b 32x64x56x56", t)
+    print(f"{'':28s} bandwidth bound (4 copies) {t_copy * 1e3:.2f} ms: ccnn at "
+          f"{t['ccnn'] / t_copy:.2f}x of it", flush=True)
+    table[-1]["bandwidth_bound_ms"] = t_copy * 1e3
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss",
+    ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
+                    "batchnorm",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -439,6 +483,8 @@ def main(argv=None):
         bench_import(table)
     if "rss" in sections:
         bench_rss(table, args.quick)
+    if "batchnorm" in sections:
+        bench_batchnorm(table, args.repeats)
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)

@@ -705,6 +705,11 @@ def _bn_setup(x: Any, name: str = "input") -> np.ndarray:
     return x
 
 
+def _nc_rest(x: np.ndarray) -> np.ndarray:
+    """(N, C, *) as (N, C, prod(*)), empty batches included."""
+    return x.reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
+
+
 def _per_channel(a: Any, c: int, name: str, dtype: type) -> Optional[np.ndarray]:
     if a is None:
         return None
@@ -730,7 +735,7 @@ def batch_norm_stats(input: Any) -> Tuple[np.ndarray, np.ndarray]:
     number of values), as PyTorch's batch_norm uses it."""
     x = _bn_setup(input)
     dtype = chk.result_dtype(x)
-    x3 = chk.contiguous(x, dtype).reshape(x.shape[0], x.shape[1], -1)
+    x3 = _nc_rest(chk.contiguous(x, dtype))
     if x3.shape[0] * x3.shape[2] == 0:
         raise ValueError(f"input needs at least one value per channel, got shape {x.shape}")
     return batch_norm_stats_unchecked(x3)
@@ -756,7 +761,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     dtype = chk.result_dtype(x, *(None if a is None else chk.real_array(a, n) for a, n in (
         (weight, "weight"), (bias, "bias"))))
     gamma, beta = _per_channel(weight, c, "weight", dtype), _per_channel(bias, c, "bias", dtype)
-    x3 = chk.contiguous(x, dtype).reshape(x.shape[0], c, -1)
+    x3 = _nc_rest(chk.contiguous(x, dtype))
     if training:
         if x3.shape[0] * x3.shape[2] == 0:
             raise ValueError(f"input needs at least one value per channel when training, "
@@ -790,7 +795,7 @@ def batch_norm_backward(grad_out: Any, input: Any, running_mean: Any, running_va
     w = None if weight is None else chk.real_array(weight, "weight")
     dtype = chk.result_dtype(x, g, w)
     gamma = _per_channel(w, c, "weight", dtype)
-    x3 = chk.contiguous(x, dtype).reshape(x.shape[0], c, -1)
+    x3 = _nc_rest(chk.contiguous(x, dtype))
     if training:
         if x3.shape[0] * x3.shape[2] == 0:
             raise ValueError(f"input needs at least one value per channel when training, "

@@ -1,7 +1,7 @@
 /* batchnorm.c -- batch normalization over (outer, c, inner) (see batchnorm.h).
  *
  * Every pass is one sweep over the data.  Per-channel sums are accumulated in
- * double.  With inner > 1 (NCHW images) each channel's values are `outer`
+ * double (over SIMD partial sums of at most BN_BLOCK values).  With inner > 1 (NCHW images) each channel's values are `outer`
  * contiguous runs of `inner`, and threads take whole channels; with inner == 1
  * (channels-last images, Dense outputs) the values of a channel are strided,
  * so threads take blocks of rows and keep partial sums of their own, added
@@ -13,6 +13,10 @@
 #include <math.h>
 #include "batchnorm.h"
 #include "kernels_common.h"
+
+/* the values a SIMD partial sum in the element type covers before it is
+ * added to a double (bounds the rounding of float sums) */
+#define BN_BLOCK 4096
 
 #define CCNN_TEMPLATE "batchnorm.c"
 #include "ccnn_template.h"
@@ -31,19 +35,30 @@ static CCNN_DISPATCH void SUF(bn_reduce)(double *s1, double *s2, const REAL *a, 
         (void)nt;
         #pragma omp parallel for schedule(static) num_threads(nt)
         for (int64_t j = 0; j < c; j++) {
-            const double am = ma ? ma[j] : 0.0, bm = mb ? mb[j] : 0.0;
+            const REAL am = ma ? (REAL)ma[j] : 0, bm = mb ? (REAL)mb[j] : 0;
             double t1 = 0.0, t2 = 0.0;
             for (int64_t o = 0; o < outer; o++) {
                 const REAL *pa = a + (o * c + j) * inner;
-                const REAL *pb = b ? b + (o * c + j) * inner : pa;
-                double u1 = 0.0, u2 = 0.0;
-                #pragma omp simd reduction(+:u1, u2)
-                for (int64_t i = 0; i < inner; i++) {
-                    u1 += (double)pa[i];
-                    u2 += ((double)pa[i] - am) * ((double)pb[i] - bm);
+                const REAL *pb = b ? b + (o * c + j) * inner : NULL;
+                /* SIMD sums in REAL over blocks of at most BN_BLOCK values, added in double */
+                for (int64_t i0 = 0; i0 < inner; i0 += BN_BLOCK) {
+                    const int64_t len = inner - i0 < BN_BLOCK ? inner - i0 : BN_BLOCK;
+                    const REAL *qa = pa + i0;
+                    REAL u1 = 0, u2 = 0;
+                    if (pb) {
+                        const REAL *qb = pb + i0;
+                        #pragma omp simd reduction(+:u1, u2)
+                        for (int64_t i = 0; i < len; i++) {
+                            u1 += qa[i];
+                            u2 += (qa[i] - am) * (qb[i] - bm);
+                        }
+                    } else {
+                        #pragma omp simd reduction(+:u1)
+                        for (int64_t i = 0; i < len; i++) u1 += qa[i];
+                    }
+                    t1 += (double)u1;
+                    t2 += (double)u2;
                 }
-                t1 += u1;
-                t2 += u2;
             }
             s1[j] = t1;
             if (s2) s2[j] = t2;

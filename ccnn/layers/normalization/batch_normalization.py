@@ -103,7 +103,8 @@ class BatchNormalization(Layer):
                 return base.reshape(n, c, h * w), True
         a = np.ascontiguousarray(a, dtype=self.dtype)
         outer = int(np.prod(a.shape[:axis], dtype=np.int64))
-        return a.reshape(outer, a.shape[axis], -1), False
+        inner = int(np.prod(a.shape[axis + 1:], dtype=np.int64))
+        return a.reshape(outer, a.shape[axis], inner), False
 
     def _restore(self, a3: np.ndarray, shape: Tuple[int, ...], as_view: bool) -> np.ndarray:
         if as_view:
