@@ -169,6 +169,9 @@ for pyx in sorted(glob.glob(os.path.join(BINDINGS, "_*.pyx"))):
         include_dirs=[os.path.join(HERE, KERNELS), INCLUDE_DIR, np.get_include()],
         depends=HEADERS,  # a changed header rebuilds the extensions
         define_macros=macros, extra_link_args=ldflags,
+        # libm: on glibc its linker script adds libmvec, the SIMD exp / tanh / erf
+        # that pointwise.c's loops call
+        libraries=["m"] if kernels and sys.platform.startswith("linux") else [],
         # the bindings are glue (argument parsing, memoryviews) around calls
         # into ccnn.kernels: -O2 is plenty there, and smaller
         extra_compile_args=["-O3" if kernels else "-O2"] + cflags,

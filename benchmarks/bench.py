@@ -446,10 +446,57 @@ def bench_batchnorm(table, repeats):
     table[-1]["bandwidth_bound_ms"] = t_copy * 1e3
 
 
+def bench_activations(table, repeats):
+    """Elementwise activations (forward + backward) on 10^7 float32 elements and
+    global average pooling (forward + backward) of (64, 128, 14, 14), against
+    PyTorch's ops with autograd; the activations also against the
+    memory-bandwidth bound: 2.5 np.copyto of the array (5 array-sized streams:
+    the forward reads x and writes y, the backward reads dout and x and writes
+    dx)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=10_000_000).astype(np.float32)
+    g = rng.normal(size=x.shape).astype(np.float32)
+    dst = np.empty_like(x)
+
+    def copies():
+        np.copyto(dst, x)
+        np.copyto(dst, g)
+        np.copyto(dst[:x.size // 2], x[:x.size // 2])
+    t_copy = interleaved({"copy": copies}, repeats)["copy"]
+    for name, torch_fn in [("sigmoid", "sigmoid"), ("gelu", "gelu"), ("silu", "silu")]:
+        fns = {"ccnn": lambda n=name: (F.pointwise_unchecked(x, n),
+                                       F.pointwise_backward_unchecked(g, x, n))}
+        if torch is not None:
+            xt, gt = torch.from_numpy(x).requires_grad_(), torch.from_numpy(g)
+            fn = getattr(torch.nn.functional, torch_fn)
+
+            def torch_step(xt=xt, gt=gt, fn=fn):
+                xt.grad = None
+                fn(xt).backward(gt)
+            fns["torch"] = torch_step
+        t = interleaved(fns, repeats)
+        row(table, f"{name} f+b 1e7", t)
+        print(f"{'':28s} bandwidth bound (2.5 copies) {t_copy * 1e3:.2f} ms: ccnn at "
+              f"{t['ccnn'] / t_copy:.2f}x of it", flush=True)
+        table[-1]["bandwidth_bound_ms"] = t_copy * 1e3
+    p = rng.normal(size=(64, 128, 14, 14)).astype(np.float32)
+    gp = rng.normal(size=(64, 128, 1, 1)).astype(np.float32)
+    fns = {"ccnn": lambda: (F.global_avg_pool_unchecked(p),
+                            F.global_avg_pool_backward_unchecked(gp, p.shape))}
+    if torch is not None:
+        pt, gpt = torch.from_numpy(p).requires_grad_(), torch.from_numpy(gp)
+
+        def torch_gap():
+            pt.grad = None
+            torch.nn.functional.adaptive_avg_pool2d(pt, 1).backward(gpt)
+        fns["torch"] = torch_gap
+    row(table, "global avg pool f+b 64x128x14x14", interleaved(fns, repeats))
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm",
+                    "batchnorm,activations",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -485,6 +532,8 @@ def main(argv=None):
         bench_rss(table, args.quick)
     if "batchnorm" in sections:
         bench_batchnorm(table, args.repeats)
+    if "activations" in sections:
+        bench_activations(table, args.repeats)
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)

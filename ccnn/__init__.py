@@ -49,11 +49,12 @@ from ._config import get_num_threads, set_num_threads, show_config
 from . import functional
 
 if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checkers
-    from . import callbacks, datasets, kernels, layers, losses, metrics, models, optimizers, utils
+    from . import (activations, callbacks, datasets, kernels, layers, losses, metrics, models,
+                   optimizers, utils)
     from .layers import Input
     from .models import Sequential
 
-_SUBMODULES = ("callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
+_SUBMODULES = ("activations", "callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
                "optimizers", "utils")
 _LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
 

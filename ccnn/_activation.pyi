@@ -1,7 +1,7 @@
 """ccnn._activation -- thin binding over csrc/kernels/activation.c (csrc/bindings/_activation.pyx).
 Flat (1-D) C-contiguous arrays."""
 import numpy as np
-from typing import Tuple
+from typing import Optional, Tuple
 
 from numpy.typing import NDArray
 
@@ -13,3 +13,8 @@ def dropout_apply(x: NDArray[_Float], mask: NDArray[np.uint8], scale: float,
                   nthreads: int) -> NDArray[_Float]: ...
 def dropout_sample(x: NDArray[_Float], rate: float, seed: int, nthreads: int
                    ) -> Tuple[NDArray[_Float], NDArray[np.bool_]]: ...
+def pointwise_kind_name(kind: int) -> Optional[str]: ...
+def pointwise_forward(x: NDArray[_Float], kind: int, alpha: float, nthreads: int
+                      ) -> NDArray[_Float]: ...
+def pointwise_backward(dout: NDArray[_Float], x: NDArray[_Float], kind: int, alpha: float,
+                       nthreads: int) -> NDArray[_Float]: ...

@@ -78,6 +78,15 @@ def integer(v: Any, name: str, minimum: int) -> int:
     return v
 
 
+def finite_float(v: Any, name: str) -> float:
+    """A finite real number as a float (bools and non-numbers are TypeErrors)."""
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {type(v).__name__} {v!r}")
+    if not math.isfinite(float(v)):
+        raise ValueError(f"{name} must be finite, got {v!r}")
+    return float(v)
+
+
 def pair(v: Any, name: str, minimum: int) -> Pair:
     """An int or a pair of ints, as (height, width)."""
     if isinstance(v, (tuple, list)):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any, Literal, Optional, Tuple, Union, overload
+from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union, overload
 
 import numpy as np
 
@@ -32,6 +32,14 @@ __all__ = [
     "max_pool2d", "max_pool2d_backward", "avg_pool2d", "avg_pool2d_backward", "pool2d_pads",
     "relu", "relu_backward", "dropout", "dropout_backward", "channels_first", "channels_last",
     "correlate", "convolve",
+    "batch_norm", "batch_norm_backward", "batch_norm_stats", "affine_transform",
+    "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward", "adaptive_max_pool2d",
+    "adaptive_max_pool2d_backward",
+    "sigmoid", "sigmoid_backward", "tanh", "tanh_backward", "relu6", "relu6_backward",
+    "leaky_relu", "leaky_relu_backward", "elu", "elu_backward", "selu", "selu_backward",
+    "gelu", "gelu_backward", "silu", "silu_backward", "hardsigmoid", "hardsigmoid_backward",
+    "hardswish", "hardswish_backward", "softplus", "softplus_backward", "softsign",
+    "softsign_backward",
 ]
 
 IntPair = Union[int, Tuple[int, int]]
@@ -724,9 +732,29 @@ def _invstd(var: np.ndarray, eps: float, dtype: type) -> np.ndarray:
 
 
 def _eps(eps: Any) -> float:
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not eps > 0:
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not float(eps) > 0:
         raise ValueError(f"eps must be a positive number, got {eps!r}")
     return float(eps)
+
+
+def _bn_statistics(x3: np.ndarray, running_mean: Any, running_var: Any, training: bool,
+                   eps: float, dtype: type) -> Tuple[np.ndarray, np.ndarray]:
+    """(mean, invstd) batch_norm normalizes with: x3's own when training, else
+    the running statistics (checked)."""
+    if training:
+        if x3.shape[0] * x3.shape[2] == 0:
+            raise ValueError(f"input needs at least one value per channel when training, "
+                             f"got shape {x3.shape}")
+        mean, var = batch_norm_stats_unchecked(x3)
+    else:
+        if running_mean is None or running_var is None:
+            raise ValueError("running_mean and running_var are required when training=False")
+        c = x3.shape[1]
+        m = _per_channel(running_mean, c, "running_mean", dtype)
+        v = _per_channel(running_var, c, "running_var", dtype)
+        assert m is not None and v is not None
+        mean, var = m, v
+    return mean, _invstd(var, eps, dtype)
 
 
 def batch_norm_stats(input: Any) -> Tuple[np.ndarray, np.ndarray]:
@@ -762,18 +790,8 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
         (weight, "weight"), (bias, "bias"))))
     gamma, beta = _per_channel(weight, c, "weight", dtype), _per_channel(bias, c, "bias", dtype)
     x3 = _nc_rest(chk.contiguous(x, dtype))
-    if training:
-        if x3.shape[0] * x3.shape[2] == 0:
-            raise ValueError(f"input needs at least one value per channel when training, "
-                             f"got shape {x.shape}")
-        mean, var = batch_norm_stats_unchecked(x3)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("running_mean and running_var are required when training=False")
-        mean = _per_channel(running_mean, c, "running_mean", dtype)
-        var = _per_channel(running_var, c, "running_var", dtype)
-    assert mean is not None and var is not None
-    return batch_norm_unchecked(x3, mean, _invstd(var, eps, dtype), gamma, beta).reshape(x.shape)
+    mean, invstd = _bn_statistics(x3, running_mean, running_var, training, eps, dtype)
+    return batch_norm_unchecked(x3, mean, invstd, gamma, beta).reshape(x.shape)
 
 
 def batch_norm_backward(grad_out: Any, input: Any, running_mean: Any, running_var: Any,
@@ -796,19 +814,9 @@ def batch_norm_backward(grad_out: Any, input: Any, running_mean: Any, running_va
     dtype = chk.result_dtype(x, g, w)
     gamma = _per_channel(w, c, "weight", dtype)
     x3 = _nc_rest(chk.contiguous(x, dtype))
-    if training:
-        if x3.shape[0] * x3.shape[2] == 0:
-            raise ValueError(f"input needs at least one value per channel when training, "
-                             f"got shape {x.shape}")
-        mean, var = batch_norm_stats_unchecked(x3)
-    else:
-        if running_mean is None or running_var is None:
-            raise ValueError("running_mean and running_var are required when training=False")
-        mean = _per_channel(running_mean, c, "running_mean", dtype)
-        var = _per_channel(running_var, c, "running_var", dtype)
-    assert mean is not None and var is not None
+    mean, invstd = _bn_statistics(x3, running_mean, running_var, training, eps, dtype)
     dx, dw, db = batch_norm_backward_unchecked(chk.contiguous(g, dtype).reshape(x3.shape), x3,
-                                               mean, _invstd(var, eps, dtype), gamma, training,
+                                               mean, invstd, gamma, training,
                                                True, True, True)
     assert dx is not None and dw is not None and db is not None
     return dx.reshape(x.shape), dw, db
@@ -895,3 +903,200 @@ def affine_transform_unchecked(x_nhwc: np.ndarray, transforms: np.ndarray, inter
     transforms (N, 6) float64; the modes as indices of INTERPOLATIONS / FILL_MODES."""
     return _augment.affine_transform(x_nhwc, transforms, interpolation, fill_mode, fill_value,
                                      get_num_threads())
+
+
+# ---- global pooling (issue 13) ---------------------------------------------
+# PyTorch's adaptive pooling to a 1 x 1 output: the mean / max of each plane.
+
+def _global_setup(x: Any, output_size: Any) -> np.ndarray:
+    x = chk.real_array(x, "x")
+    chk.check_ndim(x, 4, "x", "(N, C, H, W)")
+    if output_size not in (1, (1, 1), [1, 1]):
+        raise ValueError(f"output_size must be 1 (global pooling; other sizes are not "
+                         f"supported), got {output_size!r}")
+    chk.nonempty_hw(x, "x")
+    return x
+
+
+def adaptive_avg_pool2d(x: Any, output_size: Any = 1) -> np.ndarray:
+    """The mean of each (H, W) plane of x (N, C, H, W): (N, C, 1, 1)."""
+    x = _global_setup(x, output_size)
+    dtype = chk.result_dtype(x)
+    n, c, h, w = x.shape
+    return global_avg_pool_unchecked(chk.contiguous(x, dtype)).reshape(n, c, 1, 1)
+
+
+def adaptive_avg_pool2d_backward(grad_out: Any, x: Any, output_size: Any = 1) -> np.ndarray:
+    x = _global_setup(x, output_size)
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape[:2] + (1, 1), "grad_out")
+    return global_avg_pool_backward_unchecked(chk.contiguous(g, chk.result_dtype(g, x)),
+                                              x.shape)
+
+
+def adaptive_max_pool2d(x: Any, output_size: Any = 1, return_indices: bool = False
+                        ) -> Union[np.ndarray, Tuple[np.ndarray, np.ndarray]]:
+    """The max of each (H, W) plane of x (N, C, H, W): (N, C, 1, 1), and with
+    return_indices the flat index h * W + w of each maximum (the first; a NaN wins)."""
+    x = _global_setup(x, output_size)
+    return_indices = chk.boolean(return_indices, "return_indices")
+    n, c, h, w = x.shape
+    y, idx = global_max_pool_unchecked(chk.contiguous(x, chk.result_dtype(x)))
+    y, idx = y.reshape(n, c, 1, 1), idx.reshape(n, c, 1, 1)
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool2d_backward(grad_out: Any, x: Any, output_size: Any = 1,
+                                 indices: Any = None) -> np.ndarray:
+    """The gradient of adaptive_max_pool2d; `indices` (its return_indices) or
+    recomputed from x."""
+    x = _global_setup(x, output_size)
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape[:2] + (1, 1), "grad_out")
+    dtype = chk.result_dtype(g, x)
+    if indices is None:
+        _, idx = global_max_pool_unchecked(chk.contiguous(x, dtype))
+    else:
+        idx = np.asarray(indices)
+        if idx.dtype.kind not in "iu":
+            raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
+        chk.check_shape(idx, x.shape[:2] + (1, 1), "indices")
+        if idx.size and (idx.min() < 0 or idx.max() >= x.shape[2] * x.shape[3]):
+            raise ValueError("indices must lie in [0, H * W)")
+    return global_max_pool_backward_unchecked(chk.contiguous(g, dtype),
+                                              np.ascontiguousarray(idx, dtype=np.int64),
+                                              x.shape)
+
+
+def global_avg_pool_unchecked(x: np.ndarray) -> np.ndarray:
+    """(N * C,) plane means of a C-contiguous (N, C, H, W) x."""
+    n, c, h, w = x.shape
+    return _pool.global_avg_pool_forward(x.reshape(n * c, h * w), get_num_threads())
+
+
+def global_avg_pool_backward_unchecked(grad_out: np.ndarray, x_shape: Tuple[int, ...]
+                                       ) -> np.ndarray:
+    n, c, h, w = x_shape
+    return _pool.global_avg_pool_backward(grad_out.reshape(-1), h * w,
+                                          get_num_threads()).reshape(x_shape)
+
+
+def global_max_pool_unchecked(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """((N * C,) plane maxima, (N * C,) int64 flat indices) of a C-contiguous x."""
+    n, c, h, w = x.shape
+    return _pool.global_max_pool_forward(x.reshape(n * c, h * w), get_num_threads())
+
+
+def global_max_pool_backward_unchecked(grad_out: np.ndarray, indices: np.ndarray,
+                                       x_shape: Tuple[int, ...]) -> np.ndarray:
+    n, c, h, w = x_shape
+    return _pool.global_max_pool_backward(grad_out.reshape(-1), indices.reshape(-1), h * w,
+                                          get_num_threads()).reshape(x_shape)
+
+
+# ---- elementwise activations (issue 13) ------------------------------------
+# PyTorch's names and defaults; one C kernel pair (pointwise.c) indexed by kind.
+
+def _pointwise_kinds() -> Dict[str, int]:
+    """{name: kind} as the C side numbers them (pointwise.h's table)."""
+    kinds: Dict[str, int] = {}
+    while (name := _activation.pointwise_kind_name(len(kinds))) is not None:
+        kinds[name] = len(kinds)
+    return kinds
+
+
+POINTWISE = _pointwise_kinds()
+
+
+def _pointwise(x: Any, name: str, alpha: float = 0.0) -> np.ndarray:
+    x = chk.real_array(x, "x")
+    dtype = chk.result_dtype(x)
+    return pointwise_unchecked(chk.contiguous(x, dtype), name, alpha)
+
+
+def _pointwise_backward(grad_out: Any, x: Any, name: str, alpha: float = 0.0) -> np.ndarray:
+    x = chk.real_array(x, "x")
+    grad_out = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(grad_out, x.shape, "grad_out")
+    dtype = chk.result_dtype(grad_out, x)
+    return pointwise_backward_unchecked(chk.contiguous(grad_out, dtype),
+                                        chk.contiguous(x, dtype), name, alpha)
+
+
+def pointwise_unchecked(x: np.ndarray, name: str, alpha: float = 0.0) -> np.ndarray:
+    """activation `name` (a key of POINTWISE) of a C-contiguous float array."""
+    return _activation.pointwise_forward(x.reshape(-1), POINTWISE[name], alpha,
+                                         get_num_threads()).reshape(x.shape)
+
+
+def pointwise_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, name: str,
+                                 alpha: float = 0.0) -> np.ndarray:
+    """grad_out * f'(x), both C-contiguous, one dtype."""
+    return _activation.pointwise_backward(grad_out.reshape(-1), x.reshape(-1), POINTWISE[name],
+                                          alpha, get_num_threads()).reshape(x.shape)
+
+
+def _gelu_kind(approximate: Any) -> str:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"approximate must be 'none' or 'tanh', got {approximate!r}")
+    return "gelu" if approximate == "none" else "gelu_tanh"
+
+
+def _elementwise(name: str, kind: str, doc: str
+                 ) -> Tuple[Callable[[Any], np.ndarray], Callable[[Any, Any], np.ndarray]]:
+    """(f, f_backward) for an activation without parameters: f(x) and
+    f_backward(grad_out, x), as the hand-written ops below."""
+    def forward(x: Any) -> np.ndarray:
+        return _pointwise(x, kind)
+
+    def backward(grad_out: Any, x: Any) -> np.ndarray:
+        return _pointwise_backward(grad_out, x, kind)
+
+    forward.__name__ = forward.__qualname__ = name
+    backward.__name__ = backward.__qualname__ = name + "_backward"
+    forward.__doc__ = doc
+    backward.__doc__ = f"grad_out * {name}'(x)."
+    return forward, backward
+
+
+sigmoid, sigmoid_backward = _elementwise("sigmoid", "sigmoid", "1 / (1 + exp(-x)).")
+tanh, tanh_backward = _elementwise("tanh", "tanh", "tanh(x).")
+relu6, relu6_backward = _elementwise("relu6", "relu6", "min(max(x, 0), 6).")
+selu, selu_backward = _elementwise(
+    "selu", "selu", "scale * elu(x, alpha) with the self-normalizing constants.")
+silu, silu_backward = _elementwise("silu", "silu", "x * sigmoid(x) (Keras's swish).")
+hardsigmoid, hardsigmoid_backward = _elementwise(
+    "hardsigmoid", "hard_sigmoid", "relu6(x + 3) / 6 (Keras 3's hard_sigmoid).")
+hardswish, hardswish_backward = _elementwise(
+    "hardswish", "hard_silu", "x * hardsigmoid(x) (Keras's hard_silu).")
+softplus, softplus_backward = _elementwise(
+    "softplus", "softplus", "log(1 + exp(x)), stable for any x.")
+softsign, softsign_backward = _elementwise("softsign", "softsign", "x / (1 + |x|).")
+
+
+def leaky_relu(x: Any, negative_slope: float = 0.01) -> np.ndarray:
+    """x where x > 0, negative_slope * x elsewhere."""
+    return _pointwise(x, "leaky_relu", chk.finite_float(negative_slope, "negative_slope"))
+
+
+def leaky_relu_backward(grad_out: Any, x: Any, negative_slope: float = 0.01) -> np.ndarray:
+    return _pointwise_backward(grad_out, x, "leaky_relu",
+                               chk.finite_float(negative_slope, "negative_slope"))
+
+
+def elu(x: Any, alpha: float = 1.0) -> np.ndarray:
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
+    return _pointwise(x, "elu", chk.finite_float(alpha, "alpha"))
+
+
+def elu_backward(grad_out: Any, x: Any, alpha: float = 1.0) -> np.ndarray:
+    return _pointwise_backward(grad_out, x, "elu", chk.finite_float(alpha, "alpha"))
+
+
+def gelu(x: Any, approximate: str = "none") -> np.ndarray:
+    """x * Phi(x) (approximate='tanh': the tanh formula)."""
+    return _pointwise(x, _gelu_kind(approximate))
+
+
+def gelu_backward(grad_out: Any, x: Any, approximate: str = "none") -> np.ndarray:
+    return _pointwise_backward(grad_out, x, _gelu_kind(approximate))

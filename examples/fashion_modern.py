@@ -35,8 +35,9 @@ args = parser.parse_args()
 epochs = args.epochs or {"long": 30, "keras": 15}[args.recipe]
 
 (x_all, y_all), (x_test, y_test) = fashion_mnist.load_data(fallback_to_sample=True)
-x_all = (x_all.reshape(-1, 28, 28, 1) / 255.0).astype("float32")
-x_test = (x_test.reshape(-1, 28, 28, 1) / 255.0).astype("float32")
+x_all = x_all.reshape(-1, 28, 28, 1).astype("float32")
+x_all /= 255.0                      # in place: no float64 copy of the 60,000 images
+x_test = x_test.reshape(-1, 28, 28, 1).astype("float32") / 255.0
 n_train = len(x_all) * 4 // 5
 x_train, y_train = x_all[:n_train][:args.limit], y_all[:n_train][:args.limit]
 x_val, y_val = x_all[n_train:], y_all[n_train:]

@@ -18,6 +18,7 @@ Conventions
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 
@@ -303,6 +304,37 @@ def max_pool2d_backward_ref(gy, x, k, stride=None, pad=0, ceil_mode=False):
         for c in range(C):
             np.add.at(gx[n, c], idx[n, c].ravel(), gy[n, c].ravel())
     return gx.reshape(N, C, H, W)
+
+
+@_quiet
+def global_avg_pool2d_ref(x):
+    """y[n, c] = the mean of the plane x[n, c] (a double loop over the plane)."""
+    x = np.asarray(x, dtype=np.float64)
+    N, C, H, W = x.shape
+    y = np.zeros((N, C))
+    for h in range(H):
+        for w in range(W):
+            y += x[:, :, h, w]
+    return y / (H * W)
+
+
+def global_avg_pool2d_backward_ref(gy, x_shape):
+    """Every position of plane (n, c) receives gy[n, c] / (H * W)."""
+    N, C, H, W = x_shape
+    gy = np.asarray(gy, dtype=np.float64).reshape(N, C, 1, 1)
+    return np.broadcast_to(gy / (H * W), x_shape).copy()
+
+
+def global_max_pool2d_ref(x):
+    """(y, idx) of max pooling with one window covering the whole plane."""
+    N, C, H, W = np.shape(x)
+    y, idx = max_pool2d_ref(x, (H, W))
+    return y.reshape(N, C), idx.reshape(N, C)
+
+
+def global_max_pool2d_backward_ref(gy, x):
+    N, C, H, W = np.shape(x)
+    return max_pool2d_backward_ref(np.reshape(gy, (N, C, 1, 1)), x, (H, W))
 
 
 def _avg_divisor(hs, he, ws, we, pool_size, count_include_pad):
@@ -600,3 +632,52 @@ def sgd_step_ref(p, vel, g, lr, momentum, nesterov):
     if nesterov:
         return p + momentum * vel - lr * g, vel
     return p + vel, vel
+
+
+# ---- elementwise activations: (f, f') in float64, written from the formulas
+_SELU_A, _SELU_S = 1.6732632423543772, 1.0507009873554805
+_erf = np.vectorize(math.erf, otypes=[np.float64])
+
+
+def _sig(x):
+    return 1 / (1 + np.exp(-x))
+
+
+def pointwise_ref(name, x, alpha=0.0):
+    """(f(x), f'(x)) of the activation `name`, float64."""
+    x = np.asarray(x, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        if name == "relu6":
+            return np.clip(x, 0, 6), ((x > 0) & (x < 6)).astype(float)
+        if name == "leaky_relu":
+            return np.where(x > 0, x, alpha * x), np.where(x > 0, 1.0, alpha)
+        if name == "elu":
+            return np.where(x > 0, x, alpha * np.expm1(x)), np.where(x > 0, 1.0, alpha * np.exp(x))
+        if name == "selu":
+            return (_SELU_S * np.where(x > 0, x, _SELU_A * np.expm1(x)),
+                    _SELU_S * np.where(x > 0, 1.0, _SELU_A * np.exp(x)))
+        if name == "gelu":
+            cdf = 0.5 * (1 + _erf(x / np.sqrt(2)))
+            return x * cdf, cdf + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi)
+        if name == "gelu_tanh":
+            k, c = np.sqrt(2 / np.pi), 0.044715
+            t = np.tanh(k * (x + c * x ** 3))
+            return 0.5 * x * (1 + t), 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * c * x * x)
+        if name == "sigmoid":
+            return _sig(x), _sig(x) * (1 - _sig(x))
+        if name == "hard_sigmoid":
+            return np.clip(x + 3, 0, 6) / 6, ((x > -3) & (x < 3)) / 6.0
+        if name == "silu":
+            return x * _sig(x), _sig(x) * (1 + x * (1 - _sig(x)))
+        if name == "hard_silu":
+            return (x * np.clip(x + 3, 0, 6) / 6,
+                    np.where(x < -3, 0.0, np.where(x > 3, 1.0, (2 * x + 3) / 6)))
+        if name == "tanh":
+            return np.tanh(x), 1 - np.tanh(x) ** 2
+        if name == "softplus":
+            return np.logaddexp(0, x), _sig(x)
+        if name == "softsign":
+            return x / (1 + np.abs(x)), 1 / (1 + np.abs(x)) ** 2
+        if name == "exponential":
+            return np.exp(x), np.exp(x)
+    raise ValueError(name)

@@ -6,6 +6,7 @@ packaged sample, loudly -- downloads are disabled here so the test never
 touches the network.
 """
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -212,3 +213,22 @@ def test_train_without_matplotlib_says_what_was_skipped(tmp_path):
     page = (out / "report.html").read_text(encoding="utf-8")
     assert "Not drawn: " + ", ".join(PICTURES) in page and "matplotlib is not installed" in page
     assert "<img" not in page
+
+
+def test_train_modern_model_and_evaluate_it(tmp_path):
+    """--model modern trains the Conv-BatchNorm-ReLU network (its own split:
+    the first 80 % train), and evaluate rebuilds it from the run's model.json."""
+    r = run(["train", "--model", "modern", "--epochs", "1", "--limit", "600", "--out", "m",
+             "--verbose", "2"], tmp_path, timeout=400)
+    assert r.returncode == 0, r.stderr
+    assert "Total params: 468,394" in r.stdout and "Non-trainable params: 384" in r.stdout
+    assert "480 train / 120 validation" in r.stdout
+    assert "batch_normalization_3 (BatchNormalization)" in r.stdout
+    record = json.loads((tmp_path / "m" / "history.json").read_text())
+    assert record["model"] == "modern" and record["batch_size"] == 64 and record["epochs"] == 1
+    assert record["optimizer"]["learning_rate"]["class_name"] == "CosineDecay"
+    test = re.search(r"test accuracy: ([0-9.]+)", r.stdout).group(1)
+    e = run(["evaluate", "--weights", str(tmp_path / "m" / "weights.npz"), "--limit", "10000"],
+            tmp_path)
+    assert e.returncode == 0, e.stderr
+    assert f"test accuracy: {test}" in e.stdout

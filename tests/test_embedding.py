@@ -23,7 +23,8 @@ HERE = Path(__file__).resolve().parent
 EXAMPLE = Path(os.environ.get("CCNN_DOWNSTREAM_EXAMPLE",
                               HERE.parent / "examples" / "downstream"))
 PUBLIC_HEADERS = ["ccnn.h", "ccnn_common.h", "conv2d.h", "pool.h", "activation.h",
-                  "correlate.h", "loss.h", "optim.h", "dense.h", "layout.h", "batchnorm.h", "augment.h", "kernels_capi.h"]
+                  "correlate.h", "loss.h", "optim.h", "dense.h", "layout.h", "batchnorm.h", "augment.h", "global_pool.h",
+                  "pointwise.h", "kernels_capi.h"]
 # The C function table of ccnn 0.1.0 (kernels_capi.h), in order: later
 # releases only append entries after these (ABI version 1).
 C_TABLE_0_1_0 = [

@@ -10,6 +10,8 @@ import pytest
 import ccnn
 from ccnn import layers
 
+from _testutils import central_differences
+
 
 def _keras():
     os.environ.setdefault("KERAS_BACKEND", "torch")
@@ -84,13 +86,8 @@ def test_activation_layer_backward():
         layer = layers.Activation(name, dtype="float64")
         y = layer.forward(x)
         dx = layer.backward(g)
-        num = np.zeros_like(x)
-        for i in np.ndindex(x.shape):
-            a, b = x.copy(), x.copy()
-            a[i] += 1e-6
-            b[i] -= 1e-6
-            num[i] = ((layers.Activation(name, dtype="float64").forward(a) * g).sum()
-                      - (layers.Activation(name, dtype="float64").forward(b) * g).sum()) / 2e-6
+        num = central_differences(
+            lambda a: float((layers.Activation(name, dtype="float64").forward(a) * g).sum()), x)
         np.testing.assert_allclose(dx, num, rtol=1e-5, atol=1e-7)
         assert y.shape == x.shape
 

@@ -15,7 +15,7 @@ import ccnn.functional as F
 from ccnn import layers
 
 import ref_norm as ref
-from _testutils import DTYPES, assert_close, unchanged
+from _testutils import DTYPES, assert_close, central_differences, unchanged
 
 
 def _case(seed):
@@ -100,16 +100,12 @@ def test_gradients_match_central_differences(training):
         return float((F.batch_norm(x_, rm, rv, w_, b_, training=training, eps=1e-3) * g).sum())
 
     dx, dw, db = F.batch_norm_backward(g, x, rm, rv, w, b, training=training, eps=1e-3)
-    h = 1e-6
-    for arr, grad, which in ((x, dx, 0), (w, dw, 1), (b, db, 2)):
-        num = np.zeros_like(arr)
-        for i in np.ndindex(arr.shape):
-            args = [x.copy(), w.copy(), b.copy()]
-            args[which][i] += h
-            up = loss(*args)
-            args[which][i] -= 2 * h
-            num[i] = (up - loss(*args)) / (2 * h)
-        np.testing.assert_allclose(grad, num, rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dx, central_differences(lambda a: loss(a, w, b), x),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(dw, central_differences(lambda a: loss(x, a, b), w),
+                               rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(db, central_differences(lambda a: loss(x, w, a), b),
+                               rtol=1e-6, atol=1e-7)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -284,13 +280,7 @@ def test_float64_layer_gradient_through_batch_statistics():
 
     loss(x)
     dx = bn.backward(g)
-    num = np.zeros_like(x)
-    for i in np.ndindex(x.shape):
-        a, b = x.copy(), x.copy()
-        a[i] += 1e-6
-        b[i] -= 1e-6
-        num[i] = (loss(a) - loss(b)) / 2e-6
-    np.testing.assert_allclose(dx, num, rtol=1e-6, atol=1e-8)
+    np.testing.assert_allclose(dx, central_differences(loss, x), rtol=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("kwargs,name", [

@@ -6,8 +6,10 @@ One module per family, as in Keras 3's tree:
                         ImageLayer, the base of the conv and pooling layers
     core/               Dense, Input
     convolutional.py    Conv2D
-    pooling.py          MaxPooling2D, AveragePooling2D
-    activations.py      Activation, ReLU, Softmax (and the activation= of Conv2D and Dense)
+    pooling/            MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
+                        GlobalMaxPooling2D
+    activations.py      Activation, ReLU, LeakyReLU, ELU, Softmax (and the activation= of
+                        Conv2D and Dense; the functions are ccnn.activations)
     regularization.py   Dropout
     reshaping.py        Flatten
     normalization/      BatchNormalization
@@ -29,24 +31,28 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
-from .activations import Activation, ReLU, Softmax
+from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
 from .convolutional import Conv2D
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
 from .normalization import BatchNormalization
 from .preprocessing import RandomTranslation
-from .pooling import AveragePooling2D, MaxPooling2D
+from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+                      MaxPooling2D)
 from .regularization import Dropout
 from .reshaping import Flatten
 
-__all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "Flatten", "Dropout",
-           "Dense", "ReLU", "Softmax", "BatchNormalization", "RandomTranslation", "Activation", "Input", "get"]
+__all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
+           "GlobalMaxPooling2D", "Flatten", "Dropout", "Dense", "ReLU", "LeakyReLU", "ELU",
+           "Softmax",
+           "BatchNormalization", "RandomTranslation", "Activation", "Input", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
                                   Dense, ReLU, Softmax, BatchNormalization,
-                                  RandomTranslation, Activation)}
+                                  RandomTranslation, Activation, LeakyReLU, ELU,
+                                  GlobalAveragePooling2D, GlobalMaxPooling2D)}
 
 
 def get(class_name: str) -> Type[Layer]:

@@ -1,40 +1,27 @@
-"""Activation layers (Activation, ReLU, Softmax) and the activation= argument
-of Conv2D and Dense."""
+"""Activation layers (Activation, ReLU, LeakyReLU, ELU, Softmax) and the
+activation= argument of Conv2D and Dense (the functions: ccnn.activations)."""
 from __future__ import annotations
 
 from typing import Optional, Tuple
 
 import numpy as np
 
+from .. import _checks as chk
+from .. import activations
 from .. import functional as F
 from .. import losses
 from .layer import Layer, activation_arg
 
 
 def activation_forward(name: Optional[str], z: np.ndarray, channel_axis: int) -> np.ndarray:
-    """activation `name` (None, 'relu', 'softmax') of z, softmax over channel_axis."""
-    if name == "relu":
-        return F.relu(z)
-    if name == "softmax":
-        if channel_axis == -1 or channel_axis == z.ndim - 1:
-            return losses.softmax(z)
-        moved = np.moveaxis(z, channel_axis, -1)
-        return np.moveaxis(losses.softmax(moved), -1, channel_axis)
-    return z
+    """activation `name` (canonical: activation_arg's) of z, softmax over channel_axis."""
+    return activations.forward(name, z, channel_axis)
 
 
 def activation_backward(name: Optional[str], dout: np.ndarray, z: np.ndarray, y: np.ndarray,
                         channel_axis: int) -> np.ndarray:
     """d(loss)/dz from dout = d(loss)/dy, y = activation_forward(name, z, channel_axis)."""
-    if name == "relu":
-        return F.relu_backward(dout, z)
-    if name == "softmax":
-        if channel_axis == -1 or channel_axis == y.ndim - 1:
-            return losses.softmax_backward(dout, y)
-        d = losses.softmax_backward(np.moveaxis(dout, channel_axis, -1),
-                                    np.moveaxis(y, channel_axis, -1))
-        return np.moveaxis(d, -1, channel_axis)
-    return dout
+    return activations.derivative(name, dout, z, y, channel_axis)
 
 
 def _c_order(a: np.ndarray) -> Tuple[np.ndarray, bool]:
@@ -64,23 +51,90 @@ class ReLU(Layer):
 
 
 class Softmax(Layer):
-    """Softmax over the last axis.  As the model's last layer it is fused with
-    the cross-entropy loss (backward(dlogits, from_logits=True))."""
+    """Softmax over `axis` (Keras's default: the last).  As the model's last
+    layer over the last axis it is fused with the cross-entropy loss
+    (backward(dlogits, from_logits=True))."""
+
+    def __init__(self, axis: int = -1, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(axis, (bool, np.bool_)) or not isinstance(axis, (int, np.integer)):
+            raise TypeError(f"axis must be an int, got {type(axis).__name__} {axis!r}")
+        self.axis = int(axis)
+
+    def _axis(self, ndim: int) -> int:
+        if not -ndim <= self.axis < ndim:
+            raise ValueError(f"axis {self.axis} is out of range for inputs of rank {ndim}")
+        return self.axis % ndim
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.logits = self._check_input(x)
-        self.y = losses.softmax(self.logits)
+        self.y = activations.softmax(self.logits, self._axis(self.logits.ndim))
         return self.y
 
     def backward(self, dout: np.ndarray, from_logits: bool = False) -> np.ndarray:
         if from_logits:
             return np.asarray(dout, dtype=self.dtype)
-        return losses.softmax_backward(dout, self.y)
+        return activations.derivative("softmax", np.asarray(dout, dtype=self.dtype),
+                                      self.logits, self.y, self._axis(self.y.ndim))
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "axis": self.axis}
+
+
+class _Pointwise(Layer):
+    """An elementwise activation with one parameter (C kernel: pointwise.c)."""
+
+    kind = ""
+
+    def _alpha(self) -> float:
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        self.x = np.ascontiguousarray(self._check_input(x))
+        return F.pointwise_unchecked(self.x, self.kind, self._alpha())
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        return F.pointwise_backward_unchecked(np.ascontiguousarray(dout, dtype=self.dtype),
+                                              self.x, self.kind, self._alpha())
+
+
+class LeakyReLU(_Pointwise):
+    """x where x > 0, negative_slope * x elsewhere (Keras's default slope 0.3)."""
+
+    kind = "leaky_relu"
+
+    def __init__(self, negative_slope: float = 0.3, **kwargs):
+        super().__init__(**kwargs)
+        self.negative_slope = chk.finite_float(negative_slope, "negative_slope")
+        if self.negative_slope < 0:
+            raise ValueError(f"negative_slope must be >= 0, got {negative_slope!r}")
+
+    def _alpha(self) -> float:
+        return self.negative_slope
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "negative_slope": self.negative_slope}
+
+
+class ELU(_Pointwise):
+    """x where x > 0, alpha * (exp(x) - 1) elsewhere."""
+
+    kind = "elu"
+
+    def __init__(self, alpha: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.alpha = chk.finite_float(alpha, "alpha")
+
+    def _alpha(self) -> float:
+        return self.alpha
+
+    def get_config(self) -> dict:
+        return {**super().get_config(), "alpha": self.alpha}
 
 
 class Activation(Layer):
     """Keras's Activation(name): the activation= of Conv2D / Dense as a layer of
-    its own ('relu', 'softmax' over the last axis, 'linear' or None)."""
+    its own (any name ccnn.activations knows; softmax over the last axis)."""
 
     def __init__(self, activation: Optional[str], **kwargs):
         super().__init__(**kwargs)

@@ -107,7 +107,7 @@ class SoftmaxCrossEntropy(FusedLayer):
     def fits(layer: Layer, loss: losses.Loss) -> bool:
         """Whether `layer` ends in a softmax that `loss` can take the logits of."""
         return not loss.from_logits and (
-            isinstance(layer, Softmax) or (isinstance(layer, Dense)
+            (isinstance(layer, Softmax) and layer.axis == -1) or (isinstance(layer, Dense)
                                            and layer.activation == "softmax"))
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

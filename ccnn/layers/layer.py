@@ -21,11 +21,12 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from .. import _checks as chk
+from .. import activations
 from .. import functional as F
 
 Shape = Tuple[Optional[int], ...]
 
-ACTIVATIONS = (None, "linear", "relu", "softmax")
+ACTIVATIONS = (None,) + activations.NAMES + tuple(activations.ALIASES)
 _DTYPES = {"float32": np.dtype(np.float32), "float64": np.dtype(np.float64)}
 
 
@@ -38,10 +39,8 @@ def to_snake_case(name: str) -> str:
 # ------------------------------------------------------- argument checks
 
 def activation_arg(name: Any) -> Optional[str]:
-    if name not in ACTIVATIONS:
-        raise ValueError(f"Unknown activation {name!r}; ccnn supports 'relu', 'softmax', "
-                         f"'linear' or None")
-    return None if name == "linear" else name
+    """The Keras name of an activation= (aliases resolved), None for linear."""
+    return activations.canonical(name)
 
 
 def int_pair(v: Any, name: str) -> Tuple[int, int]:
@@ -232,7 +231,7 @@ class Layer(abc.ABC):
 
     # What forward keeps for backward: not pickled (a pickled layer carries
     # its weights, not the last batch).
-    _CACHE_ATTRS = ("x", "z", "y", "argmax", "mask", "logits", "x_shape", "transposed")
+    _CACHE_ATTRS: Tuple[str, ...] = ("x", "z", "y", "argmax", "mask", "logits", "x_shape", "transposed")
 
     def __getstate__(self) -> dict:
         state = {k: v for k, v in self.__dict__.items() if k not in self._CACHE_ATTRS}

@@ -1,4 +1,4 @@
-"""ccnn._pool -- thin binding over csrc/kernels/pool.c (inputs arrive validated)."""
+"""ccnn._pool -- thin binding over csrc/kernels/pool.c and global_pool.c (inputs arrive validated)."""
 import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t
@@ -105,3 +105,67 @@ def avg_pool2d_backward(const floating[:, :, :, ::1] dout, tuple xshape, tuple k
         ck.avg_pool2d_backward(&dx_v[0, 0, 0, 0], &dout[0, 0, 0, 0], &d, nthreads)
     return dx
 
+
+
+# ---- global pooling: rows (n * c) of len (h * w) ---------------------------
+
+def global_avg_pool_forward(const floating[:, ::1] x, int nthreads):
+    """(rows,) means of x (rows, len)."""
+    cdef Py_ssize_t rows = x.shape[0], n = x.shape[1]
+    out = np.empty(rows, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] y = out
+    if rows == 0:
+        return out
+    if n == 0:
+        raise ValueError("global pooling needs at least one value per row")
+    with nogil:
+        ck.global_avg_pool_forward(&y[0], &x[0, 0], rows, n, nthreads)
+    return out
+
+
+def global_avg_pool_backward(const floating[::1] dout, Py_ssize_t n, int nthreads):
+    """(rows, n): each row dout[row] / n."""
+    cdef Py_ssize_t rows = dout.shape[0]
+    dx = np.empty((rows, n), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] d = dx
+    if rows == 0 or n == 0:
+        return dx
+    with nogil:
+        ck.global_avg_pool_backward(&d[0, 0], &dout[0], rows, n, nthreads)
+    return dx
+
+
+def global_max_pool_forward(const floating[:, ::1] x, int nthreads):
+    """((rows,) maxima, (rows,) int64 argmax) of x (rows, len)."""
+    cdef Py_ssize_t rows = x.shape[0], n = x.shape[1]
+    out = np.empty(rows, dtype=np.float32 if floating is float else np.float64)
+    idx = np.empty(rows, dtype=np.int64)
+    cdef floating[::1] y = out
+    cdef int64_t[::1] a = idx
+    if rows == 0:
+        return out, idx
+    if n == 0:
+        raise ValueError("global pooling needs at least one value per row")
+    with nogil:
+        ck.global_max_pool_forward(&y[0], &a[0], &x[0, 0], rows, n, nthreads)
+    return out, idx
+
+
+def global_max_pool_backward(const floating[::1] dout, const int64_t[::1] argmax,
+                             Py_ssize_t n, int nthreads):
+    """(rows, n): dout[row] at argmax[row], zeros elsewhere."""
+    cdef Py_ssize_t rows = dout.shape[0]
+    if argmax.shape[0] != rows:
+        raise ValueError("indices and grad_out differ in length")
+    dx = np.empty((rows, n), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, ::1] d = dx
+    cdef int rc = 0
+    if rows == 0:
+        return dx
+    if n == 0:
+        raise ValueError("indices must lie in [0, h * w)")
+    with nogil:
+        rc = ck.global_max_pool_backward(&d[0, 0], &dout[0], &argmax[0], rows, n, nthreads)
+    if rc != 0:
+        raise ValueError("indices must lie in [0, h * w)")
+    return dx

@@ -13,6 +13,8 @@
  *   layout.h       batched transpose (NCHW <-> NHWC)
  *   batchnorm.h    batch normalization statistics, forward, backward
  *   augment.h      affine resampling of images (random translation, rotation, zoom)
+ *   global_pool.h  global average / max pooling
+ *   pointwise.h    elementwise activations beyond ReLU (sigmoid, tanh, gelu, ...)
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -32,4 +34,6 @@
 #include "layout.h"
 #include "batchnorm.h"
 #include "augment.h"
+#include "global_pool.h"
+#include "pointwise.h"
 #endif /* CCNN_H */

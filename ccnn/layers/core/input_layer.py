@@ -45,7 +45,7 @@ def Input(shape: Any = None, batch_size: Optional[int] = None, dtype: Any = None
     if isinstance(shape, numbers.Integral) and not isinstance(shape, bool):
         shape = (shape,)
     if not isinstance(shape, (tuple, list)) or not all(
-            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 1)
+            d is None or (isinstance(d, numbers.Integral) and not isinstance(d, bool) and int(d) >= 1)
             for d in shape):
         raise ValueError(f"shape must be a tuple of positive ints or None (without the batch "
                          f"axis), got {shape!r}")

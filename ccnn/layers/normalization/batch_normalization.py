@@ -27,6 +27,15 @@ class BatchNormalization(Layer):
     inference mode, as in Keras 3.  One C pass per direction over the data
     (ccnn.functional's batch_norm kernels)."""
 
+    axis: int
+    momentum: float
+    epsilon: float
+    center: bool
+    scale: bool
+    beta_initializer: Any
+    gamma_initializer: Any
+    moving_mean_initializer: Any
+    moving_variance_initializer: Any
     _CACHE_ATTRS = Layer._CACHE_ATTRS + ("x3", "mean", "invstd", "as_view", "used_batch_stats")
 
     def __init__(self, axis: int = -1, momentum: float = 0.99, epsilon: float = 1e-3,
@@ -40,7 +49,8 @@ class BatchNormalization(Layer):
             raise ValueError(f"axis must be an int, got {axis!r}")
         self.axis = int(axis)
         self.momentum = self._fraction(momentum, "momentum")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real) or not epsilon > 0:
+        if (isinstance(epsilon, bool) or not isinstance(epsilon, numbers.Real)
+                or not float(epsilon) > 0):
             raise ValueError(f"epsilon must be a positive number, got {epsilon!r}")
         self.epsilon = float(epsilon)
         self.center = chk.boolean(center, "center")
@@ -63,7 +73,7 @@ class BatchNormalization(Layer):
 
     @staticmethod
     def _fraction(v: Any, name: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= v <= 1:
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not 0 <= float(v) <= 1:
             raise ValueError(f"{name} must be a number in [0, 1], got {v!r}")
         return float(v)
 

@@ -41,6 +41,10 @@ class RandomTranslation(Layer):
 
     input_ndim = 4
 
+    transformed: bool
+    data_format: str
+    fill_value: float
+
     def __init__(self, height_factor: Any, width_factor: Any, fill_mode: str = "reflect",
                  interpolation: str = "bilinear", seed: Optional[int] = None,
                  fill_value: float = 0.0, data_format: Optional[str] = None, **kwargs):
