@@ -48,9 +48,8 @@ def _float_array(x: Any) -> np.ndarray:
 
 def _pointwise(name: str, x: Any, alpha: Optional[float] = None) -> np.ndarray:
     kind, default = _POINTWISE[name]
-    a = chk.finite_float(default if alpha is None else alpha, "alpha")
-    x = chk.real_array(_float_array(x), "x")
-    return F.pointwise_unchecked(chk.contiguous(x, x.dtype.type), kind, a)
+    return F._pointwise(_float_array(x), kind,
+                        chk.finite_float(default if alpha is None else alpha, "alpha"))
 
 
 def forward(name: Optional[str], z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -110,9 +109,7 @@ def elu(x: Any, alpha: float = 1.0) -> np.ndarray:
 def gelu(x: Any, approximate: bool = False) -> np.ndarray:
     if not isinstance(approximate, (bool, np.bool_)):
         raise TypeError(f"approximate must be a bool, got {type(approximate).__name__}")
-    kind = "gelu_tanh" if approximate else "gelu"
-    x = chk.real_array(_float_array(x), "x")
-    return F.pointwise_unchecked(chk.contiguous(x, x.dtype.type), kind)
+    return F._pointwise(_float_array(x), "gelu_tanh" if approximate else "gelu")
 
 
 def _keras_function(name: str) -> Callable[[Any], np.ndarray]:

@@ -9,19 +9,7 @@ import numpy as np
 from .. import _checks as chk
 from .. import activations
 from .. import functional as F
-from .. import losses
 from .layer import Layer, activation_arg
-
-
-def activation_forward(name: Optional[str], z: np.ndarray, channel_axis: int) -> np.ndarray:
-    """activation `name` (canonical: activation_arg's) of z, softmax over channel_axis."""
-    return activations.forward(name, z, channel_axis)
-
-
-def activation_backward(name: Optional[str], dout: np.ndarray, z: np.ndarray, y: np.ndarray,
-                        channel_axis: int) -> np.ndarray:
-    """d(loss)/dz from dout = d(loss)/dy, y = activation_forward(name, z, channel_axis)."""
-    return activations.derivative(name, dout, z, y, channel_axis)
 
 
 def _c_order(a: np.ndarray) -> Tuple[np.ndarray, bool]:
@@ -82,20 +70,22 @@ class Softmax(Layer):
 
 
 class _Pointwise(Layer):
-    """An elementwise activation with one parameter (C kernel: pointwise.c)."""
+    """An elementwise activation `kind` with its one parameter `alpha` (C
+    kernel: pointwise.c)."""
 
     kind = ""
 
-    def _alpha(self) -> float:
-        raise NotImplementedError
+    def __init__(self, alpha: float, **kwargs):
+        super().__init__(**kwargs)
+        self._alpha = alpha
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = np.ascontiguousarray(self._check_input(x))
-        return F.pointwise_unchecked(self.x, self.kind, self._alpha())
+        return F.pointwise_unchecked(self.x, self.kind, self._alpha)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         return F.pointwise_backward_unchecked(np.ascontiguousarray(dout, dtype=self.dtype),
-                                              self.x, self.kind, self._alpha())
+                                              self.x, self.kind, self._alpha)
 
 
 class LeakyReLU(_Pointwise):
@@ -104,13 +94,11 @@ class LeakyReLU(_Pointwise):
     kind = "leaky_relu"
 
     def __init__(self, negative_slope: float = 0.3, **kwargs):
-        super().__init__(**kwargs)
-        self.negative_slope = chk.finite_float(negative_slope, "negative_slope")
-        if self.negative_slope < 0:
+        slope = chk.finite_float(negative_slope, "negative_slope")
+        if slope < 0:
             raise ValueError(f"negative_slope must be >= 0, got {negative_slope!r}")
-
-    def _alpha(self) -> float:
-        return self.negative_slope
+        super().__init__(slope, **kwargs)
+        self.negative_slope = slope
 
     def get_config(self) -> dict:
         return {**super().get_config(), "negative_slope": self.negative_slope}
@@ -122,11 +110,8 @@ class ELU(_Pointwise):
     kind = "elu"
 
     def __init__(self, alpha: float = 1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.alpha = chk.finite_float(alpha, "alpha")
-
-    def _alpha(self) -> float:
-        return self.alpha
+        super().__init__(chk.finite_float(alpha, "alpha"), **kwargs)
+        self.alpha = self._alpha
 
     def get_config(self) -> dict:
         return {**super().get_config(), "alpha": self.alpha}
@@ -145,14 +130,14 @@ class Activation(Layer):
         if self._relu is not None:
             return self._relu.forward(self._check_input(x), training)
         self.z = self._check_input(x)
-        self.y = activation_forward(self.activation, self.z, -1)
+        self.y = activations.forward(self.activation, self.z, -1)
         return self.y
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         if self._relu is not None:
             return self._relu.backward(dout)
-        return activation_backward(self.activation, np.asarray(dout, dtype=self.dtype),
-                                   self.z, self.y, -1)
+        return activations.derivative(self.activation, np.asarray(dout, dtype=self.dtype),
+                                      self.z, self.y, -1)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "activation": self.activation or "linear"}

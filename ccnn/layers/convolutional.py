@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 
 from .. import _checks as chk
+from .. import activations
 from .. import functional as F
-from .activations import activation_backward, activation_forward
 from .initializers import initialize, initializer_arg
 from .layer import (ImageLayer, KernelBias, Shape, activation_arg, data_format_arg, int_pair,
                     kernel_bias_grads, padding_arg)
@@ -97,7 +97,7 @@ class Conv2D(KernelBias, ImageLayer):
                                self.strides, self.dilation_rate, self._pads(*self.x.shape[2:]),
                                relu=relu)                              # (N, K, P, Q)
         self.z = None if relu else z
-        self.y = z if relu else activation_forward(self.activation, z, 1)
+        self.y = z if relu else activations.forward(self.activation, z, 1)
         return self._from_nchw(self.y)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
@@ -107,7 +107,7 @@ class Conv2D(KernelBias, ImageLayer):
             dz = dy
         else:
             assert self.z is not None
-            dz = np.ascontiguousarray(activation_backward(self.activation, dy, self.z, self.y, 1))
+            dz = np.ascontiguousarray(activations.derivative(self.activation, dy, self.z, self.y, 1))
         dx, dw, db = F.conv2d_backward_unchecked(
             dz, self.x, self.params["kernel"], self.strides, self.dilation_rate,
             self._pads(*self.x.shape[2:]), self.need_input_grad, self.use_bias,

@@ -6,8 +6,8 @@ from typing import Any
 import numpy as np
 
 from ... import _checks as chk
+from ... import activations
 from ... import functional as F
-from ..activations import activation_backward, activation_forward
 from ..initializers import initialize, initializer_arg
 from ..layer import KernelBias, Layer, Shape, activation_arg, kernel_bias_grads
 
@@ -55,15 +55,15 @@ class Dense(KernelBias, Layer):
         z = F.dense_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
                               relu=relu)                              # (N, units)
         self.logits = z                                      # pre-activation (unless relu)
-        self.y = z if relu else activation_forward(self.activation, z, -1)
+        self.y = z if relu else activations.forward(self.activation, z, -1)
         return self.y.reshape(self.x_shape[:-1] + (self.units,))
 
     def backward(self, dout: np.ndarray, from_logits: bool = False) -> np.ndarray:
         """from_logits: dout is already d(loss)/d(pre-activation) (fused softmax loss)."""
         dout = np.asarray(dout, dtype=self.dtype).reshape(-1, self.units)
         relu = self.activation == "relu" and not from_logits
-        dz = dout if from_logits or relu else activation_backward(self.activation, dout,
-                                                                  self.logits, self.y, -1)
+        dz = dout if from_logits or relu else activations.derivative(
+            self.activation, dout, self.logits, self.y, -1)
         dx, dw, db = F.dense_backward_unchecked(np.ascontiguousarray(dz), self.x,
                                                 self.params["kernel"], self.need_input_grad,
                                                 self.use_bias, self.y if relu else None)
