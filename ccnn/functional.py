@@ -381,15 +381,21 @@ def max_pool2d_backward(grad_out: Any, x: Any, kernel_size: IntPair,
         return _pool.max_pool2d_backward_recompute(chk.contiguous(grad_out, dtype),
                                                    chk.contiguous(x, dtype), kernel, stride, pads,
                                                    ceil_mode, nthreads)
+    return max_pool2d_backward_unchecked(chk.contiguous(grad_out, dtype),
+                                         _pool_indices(indices, out_shape), x.shape,
+                                         kernel, stride, pads, ceil_mode)
+
+
+def _pool_indices(indices: Any, shape: Tuple[int, ...]) -> np.ndarray:
+    """A max pool's saved indices, checked for dtype and shape, as C-contiguous
+    int64.  The range check [0, H*W) is done by the C kernel in its pass over
+    the indices (a ValueError naming indices; uint64 values above 2**63 wrap
+    to negatives)."""
     idx = np.asarray(indices)
     if idx.dtype.kind not in "iu":
         raise TypeError(f"indices must be an integer array, got dtype {idx.dtype}")
-    chk.check_shape(idx, out_shape, "indices")
-    # the range check [0, H*W) is done by the C kernel in its pass over the indices
-    # (a ValueError naming indices; uint64 values above 2**63 wrap to negatives)
-    return max_pool2d_backward_unchecked(chk.contiguous(grad_out, dtype),
-                                         np.ascontiguousarray(idx, dtype=np.int64), x.shape,
-                                         kernel, stride, pads, ceil_mode)
+    chk.check_shape(idx, shape, "indices")
+    return np.ascontiguousarray(idx, dtype=np.int64)
 
 
 def avg_pool2d(x: Any, kernel_size: IntPair, stride: Optional[IntPair] = None,
@@ -957,15 +963,8 @@ def adaptive_max_pool2d_backward(grad_out: Any, x: Any, output_size: Any = 1,
     if indices is None:
         _, idx = global_max_pool_unchecked(chk.contiguous(x, dtype))
     else:
-        idx = np.asarray(indices)
-        if idx.dtype.kind not in "iu":
-            raise TypeError(f"indices must be integers, got dtype {idx.dtype}")
-        chk.check_shape(idx, x.shape[:2] + (1, 1), "indices")
-        if idx.size and (idx.min() < 0 or idx.max() >= x.shape[2] * x.shape[3]):
-            raise ValueError("indices must lie in [0, H * W)")
-    return global_max_pool_backward_unchecked(chk.contiguous(g, dtype),
-                                              np.ascontiguousarray(idx, dtype=np.int64),
-                                              x.shape)
+        idx = _pool_indices(indices, x.shape[:2] + (1, 1))
+    return global_max_pool_backward_unchecked(chk.contiguous(g, dtype), idx, x.shape)
 
 
 def global_avg_pool_unchecked(x: np.ndarray) -> np.ndarray:

@@ -163,9 +163,9 @@ def global_max_pool_backward(const floating[::1] dout, const int64_t[::1] argmax
     if rows == 0:
         return dx
     if n == 0:
-        raise ValueError("indices must lie in [0, h * w)")
+        raise ValueError("indices must lie in [0, H * W)")
     with nogil:
         rc = ck.global_max_pool_backward(&d[0, 0], &dout[0], &argmax[0], rows, n, nthreads)
     if rc != 0:
-        raise ValueError("indices must lie in [0, h * w)")
+        raise ValueError("indices must lie in [0, H * W)")
     return dx
