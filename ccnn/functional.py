@@ -22,7 +22,8 @@ from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union, overloa
 
 import numpy as np
 
-from . import _activation, _augment, _conv2d, _correlate, _dense, _layout, _norm, _pool
+from . import (_activation, _augment, _conv2d, _correlate, _dense, _layout, _norm, _pool,
+               _reshaping)
 from . import _checks as chk
 from ._config import get_num_threads
 
@@ -40,6 +41,7 @@ __all__ = [
     "gelu", "gelu_backward", "silu", "silu_backward", "hardsigmoid", "hardsigmoid_backward",
     "hardswish", "hardswish_backward", "softplus", "softplus_backward", "softsign",
     "softsign_backward",
+    "pad", "pad_backward", "interpolate", "interpolate_backward",
 ]
 
 IntPair = Union[int, Tuple[int, int]]
@@ -1099,3 +1101,143 @@ def gelu(x: Any, approximate: str = "none") -> np.ndarray:
 
 def gelu_backward(grad_out: Any, x: Any, approximate: str = "none") -> np.ndarray:
     return _pointwise_backward(grad_out, x, _gelu_kind(approximate))
+
+
+# ---- padding, cropping, upsampling (issue 13) --------------------------------
+# One C kernel pads and crops (a negative pad crops), another repeats pixels;
+# both see an array as (outer, h, w, inner), so NCHW (inner = 1) and the layers'
+# NHWC (inner = C) need no transpose.
+
+def _pad_arg(pad: Any, ndim: int) -> Tuple[int, int, int, int]:
+    """PyTorch's pad (left, right[, top, bottom]) as (top, bottom, left, right)."""
+    if not isinstance(pad, (tuple, list)) or len(pad) not in (2, 4):
+        raise ValueError(f"pad must be (left, right) or (left, right, top, bottom), got {pad!r}")
+    if len(pad) == 4 and ndim < 3:
+        raise ValueError(f"pad (left, right, top, bottom) needs an input of at least 3 "
+                         f"dimensions, got {ndim}")
+    vals = [chk.integer(v, f"pad[{i}]", -chk.MAX_DIM) for i, v in enumerate(pad)]
+    left, right = vals[0], vals[1]
+    top, bottom = (vals[2], vals[3]) if len(vals) == 4 else (0, 0)
+    return top, bottom, left, right
+
+
+def _as_planes(x: np.ndarray, two_axes: bool) -> np.ndarray:
+    """x (..., H, W) (two_axes) or (..., W) as (outer, h, w, 1) for the kernels."""
+    if two_axes:
+        return x.reshape((-1,) + x.shape[-2:] + (1,))
+    return x.reshape(-1, 1, x.shape[-1], 1)
+
+
+def pad(input: Any, pad: Any, mode: str = "constant", value: float = 0.0) -> np.ndarray:
+    """PyTorch's F.pad for mode='constant': pad (left, right) pads the last axis,
+    (left, right, top, bottom) the last two; a negative pad crops."""
+    if mode != "constant":
+        raise ValueError(f"mode must be 'constant' (ccnn has no {mode!r} padding), got {mode!r}")
+    x = chk.real_array(input, "input")
+    if x.ndim < 1:
+        raise ValueError(f"input must have at least 1 dimension, got shape {x.shape}")
+    top, bottom, left, right = _pad_arg(pad, x.ndim)
+    value = chk.finite_float(value, "value")
+    two = len(pad) == 4
+    h = x.shape[-2] if two else 1
+    ho, wo = h + top + bottom, x.shape[-1] + left + right
+    if ho < 1 or wo < 1:
+        raise ValueError(f"pad {tuple(pad)} leaves nothing of input of shape {x.shape}")
+    shape = x.shape[:-2] + (ho, wo) if two else x.shape[:-1] + (wo,)
+    if x.size == 0:
+        return np.zeros(shape, dtype=chk.result_dtype(x))
+    y = pad_unchecked(_as_planes(chk.contiguous(x, chk.result_dtype(x)), two),
+                      (top, bottom, left, right), value)
+    return y.reshape(shape)
+
+
+def pad_backward(grad_out: Any, pad: Any, mode: str = "constant",
+                 value: float = 0.0) -> np.ndarray:
+    """The gradient of pad: grad_out cropped back (padded by the negated pad)."""
+    if not isinstance(pad, (tuple, list)):
+        raise ValueError(f"pad must be (left, right) or (left, right, top, bottom), got {pad!r}")
+    chk.finite_float(value, "value")
+    neg = tuple(-chk.integer(v, f"pad[{i}]", -chk.MAX_DIM) for i, v in enumerate(pad))
+    return globals()["pad"](grad_out, neg, mode, 0.0)
+
+
+def _scale_arg(x: np.ndarray, size: Any, scale_factor: Any, mode: Any) -> Tuple[int, ...]:
+    """The integer scale factor of each spatial axis of x (N, C, L) / (N, C, H, W)."""
+    if mode != "nearest":
+        raise ValueError(f"mode must be 'nearest' (ccnn has no {mode!r} interpolation yet), "
+                         f"got {mode!r}")
+    if x.ndim not in (3, 4):
+        raise ValueError(f"input must be (N, C, L) or (N, C, H, W), got shape {x.shape}")
+    k = x.ndim - 2
+    if (size is None) == (scale_factor is None):
+        raise ValueError("give exactly one of size and scale_factor")
+    spatial = x.shape[2:]
+    if scale_factor is not None:
+        sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * k
+        if len(sf) != k:
+            raise ValueError(f"scale_factor must have {k} entries for a {x.ndim}-D input, "
+                             f"got {scale_factor!r}")
+        out = []
+        for i, f in enumerate(sf):
+            if isinstance(f, numbers.Real) and not isinstance(f, bool) and float(f).is_integer():
+                f = int(float(f))
+            out.append(chk.integer(f, f"scale_factor[{i}] (ccnn supports integer factors)", 1))
+        return tuple(out)
+    sz = size if isinstance(size, (tuple, list)) else (size,) * k
+    if len(sz) != k:
+        raise ValueError(f"size must have {k} entries for a {x.ndim}-D input, got {size!r}")
+    out = []
+    for i, (s, n) in enumerate(zip(sz, spatial)):
+        s = chk.integer(s, f"size[{i}]", 1)
+        if n < 1 or s % n:
+            raise ValueError(f"size[{i}] = {s} is not a multiple of the input's {n}: ccnn "
+                             f"upsamples by integer factors only")
+        out.append(s // n)
+    return tuple(out)
+
+
+def interpolate(input: Any, size: Any = None, scale_factor: Any = None,
+                mode: str = "nearest") -> np.ndarray:
+    """PyTorch's F.interpolate for mode='nearest' and integer factors: each
+    pixel of input (N, C, L) or (N, C, H, W) repeated scale_factor times."""
+    x = chk.real_array(input, "input")
+    factors = _scale_arg(x, size, scale_factor, mode)
+    sh, sw = factors if len(factors) == 2 else (factors[0], 1)
+    spatial = tuple(n * f for n, f in zip(x.shape[2:], factors))
+    x = chk.contiguous(x, chk.result_dtype(x))
+    if x.size == 0:
+        return np.zeros(x.shape[:2] + spatial, dtype=x.dtype)
+    planes = x.reshape((-1,) + x.shape[2:] + (1,) * (5 - x.ndim))  # (outer, h, w|1, 1)
+    return upsample_nearest_unchecked(planes, sh, sw).reshape(x.shape[:2] + spatial)
+
+
+def interpolate_backward(grad_out: Any, input: Any, size: Any = None, scale_factor: Any = None,
+                         mode: str = "nearest") -> np.ndarray:
+    """The gradient of interpolate: each input pixel gets the sum of its copies' gradients."""
+    x = chk.real_array(input, "input")
+    factors = _scale_arg(x, size, scale_factor, mode)
+    sh, sw = factors if len(factors) == 2 else (factors[0], 1)
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape[:2] + tuple(n * f for n, f in zip(x.shape[2:], factors)),
+                    "grad_out")
+    g = chk.contiguous(g, chk.result_dtype(g, x))
+    if x.size == 0:
+        return np.zeros(x.shape, dtype=g.dtype)
+    planes = g.reshape((-1,) + g.shape[2:] + (1,) * (5 - g.ndim))
+    return upsample_nearest_backward_unchecked(planes, sh, sw).reshape(x.shape)
+
+
+def pad_unchecked(x4: np.ndarray, pads: chk.Pads, value: float = 0.0) -> np.ndarray:
+    """x4 (outer, h, w, inner), C-contiguous, padded by pads (top, bottom, left,
+    right); a negative pad crops."""
+    return _reshaping.pad2d(x4, pads, value, get_num_threads())
+
+
+def upsample_nearest_unchecked(x4: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """x4 (outer, h, w, inner), C-contiguous, as (outer, h * sh, w * sw, inner)."""
+    return _reshaping.upsample_nearest2d_forward(x4, sh, sw, get_num_threads())
+
+
+def upsample_nearest_backward_unchecked(g4: np.ndarray, sh: int, sw: int) -> np.ndarray:
+    """The (outer, h, w, inner) gradient of upsample_nearest_unchecked from g4."""
+    return _reshaping.upsample_nearest2d_backward(g4, sh, sw, get_num_threads())

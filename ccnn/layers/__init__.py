@@ -5,13 +5,14 @@ One module per family, as in Keras 3's tree:
     layer.py            Layer (build / forward / backward / params / grads) and
                         ImageLayer, the base of the conv and pooling layers
     core/               Dense, Input
-    convolutional.py    Conv2D
+    convolutional/      Conv2D, Conv1D
     pooling/            MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
-                        GlobalMaxPooling2D
+                        GlobalMaxPooling2D and their 1-D forms
     activations.py      Activation, ReLU, LeakyReLU, ELU, Softmax (and the activation= of
                         Conv2D and Dense; the functions are ccnn.activations)
     regularization.py   Dropout
-    reshaping.py        Flatten
+    reshaping/          Flatten, Reshape, Permute, ZeroPadding2D/1D, Cropping2D/1D,
+                        UpSampling2D/1D
     normalization/      BatchNormalization
     preprocessing/      RandomTranslation (augmentation, active only in training)
     initializers.py     Keras's kernel / bias initializers
@@ -32,27 +33,35 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
-from .convolutional import Conv2D
+from .convolutional import Conv1D, Conv2D
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
 from .normalization import BatchNormalization
 from .preprocessing import RandomTranslation
-from .pooling import (AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
-                      MaxPooling2D)
+from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
+                      GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
+                      MaxPooling1D, MaxPooling2D)
 from .regularization import Dropout
-from .reshaping import Flatten
+from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, Reshape, UpSampling1D,
+                        UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 
 __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
            "GlobalMaxPooling2D", "Flatten", "Dropout", "Dense", "ReLU", "LeakyReLU", "ELU",
            "Softmax",
-           "BatchNormalization", "RandomTranslation", "Activation", "Input", "get"]
+           "BatchNormalization", "RandomTranslation", "Activation", "Input", "Reshape", "Permute",
+           "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "UpSampling2D",
+           "UpSampling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
                                   Dense, ReLU, Softmax, BatchNormalization,
                                   RandomTranslation, Activation, LeakyReLU, ELU,
-                                  GlobalAveragePooling2D, GlobalMaxPooling2D)}
+                                  GlobalAveragePooling2D, GlobalMaxPooling2D, Reshape, Permute,
+                                  ZeroPadding2D, ZeroPadding1D, Cropping2D, Cropping1D,
+                                  UpSampling2D, UpSampling1D, Conv1D, MaxPooling1D,
+                                  AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D)}
 
 
 def get(class_name: str) -> Type[Layer]:

@@ -283,20 +283,37 @@ class ImageLayer(Layer):
     padding = "valid"
     input_ndim = 4
 
+    #: 1 for the 1-D layers: sequences (N, steps, features) -- (N, features,
+    #: steps) channels-first -- run through the same kernels as images of
+    #: height 1, (N, C, 1, steps)
+    rank = 2
+
     def _to_nchw(self, a: np.ndarray) -> np.ndarray:
         a = a.astype(self.dtype, copy=False)
+        if self.rank == 1:      # (N, L, C) -> (N, 1, L, C); (N, C, L) -> (N, C, 1, L): views
+            a = a[:, None] if self.data_format == "channels_last" else a[:, :, None]
         return F.move_channels_unchecked(a, to_last=False) \
             if self.data_format == "channels_last" else np.ascontiguousarray(a)
 
     def _from_nchw(self, a: np.ndarray) -> np.ndarray:
+        if self.rank == 1:      # (N, C, 1, L) -> (N, L, C) / (N, C, L)
+            a = a[:, :, 0]
+            return a.transpose(0, 2, 1) if self.data_format == "channels_last" else a
         return a.transpose(0, 2, 3, 1) if self.data_format == "channels_last" else a
 
     def _split(self, shape: Shape) -> Tuple[Optional[int], Optional[int], Optional[int],
                                             Optional[int]]:
-        """(n, c, h, w) of a shape in the layer's data_format."""
-        if len(tuple(shape)) != 4:
-            raise ValueError(f"{type(self).__name__} expects 4-D input (batch, height, width, "
-                             f"channels), got shape {tuple(shape)}")
+        """(n, c, h, w) of a shape in the layer's data_format (a sequence: h = 1)."""
+        shape = tuple(shape)
+        if len(shape) != self.rank + 2:
+            what = "(batch, height, width, channels)" if self.rank == 2 else \
+                "(batch, steps, features)"
+            raise ValueError(f"{type(self).__name__} expects {self.rank + 2}-D input {what}, "
+                             f"got shape {shape}")
+        if self.rank == 1:
+            n, l, c = shape if self.data_format == "channels_last" else \
+                (shape[0], shape[2], shape[1])
+            return n, c, 1, l
         if self.data_format == "channels_last":
             n, h, w, c = shape
         else:
@@ -305,6 +322,8 @@ class ImageLayer(Layer):
 
     def _join(self, n: Optional[int], c: Optional[int], h: Optional[int],
               w: Optional[int]) -> Shape:
+        if self.rank == 1:
+            return (n, w, c) if self.data_format == "channels_last" else (n, c, w)
         return (n, h, w, c) if self.data_format == "channels_last" else (n, c, h, w)
 
     def _out_len(self, size: Optional[int], k: int, stride: int, dilation: int,

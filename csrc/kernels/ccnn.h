@@ -15,6 +15,8 @@
  *   augment.h      affine resampling of images (random translation, rotation, zoom)
  *   global_pool.h  global average / max pooling
  *   pointwise.h    elementwise activations beyond ReLU (sigmoid, tanh, gelu, ...)
+ *   pad.h          constant padding / cropping of the spatial axes
+ *   upsample.h     nearest-neighbour upsampling
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -36,4 +38,6 @@
 #include "augment.h"
 #include "global_pool.h"
 #include "pointwise.h"
+#include "pad.h"
+#include "upsample.h"
 #endif /* CCNN_H */

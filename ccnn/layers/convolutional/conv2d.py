@@ -5,11 +5,11 @@ from typing import Any
 
 import numpy as np
 
-from .. import _checks as chk
-from .. import activations
-from .. import functional as F
-from .initializers import initialize, initializer_arg
-from .layer import (ImageLayer, KernelBias, Shape, activation_arg, data_format_arg, int_pair,
+from ... import _checks as chk
+from ... import activations
+from ... import functional as F
+from ..initializers import initialize, initializer_arg
+from ..layer import (ImageLayer, KernelBias, Shape, activation_arg, data_format_arg, int_pair,
                     kernel_bias_grads, padding_arg)
 
 
@@ -57,12 +57,10 @@ class Conv2D(KernelBias, ImageLayer):
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
-        if len(input_shape) != 4:
-            raise ValueError(f"Conv2D expects 4-D input (batch, height, width, channels) for "
-                             f"channels_last, got shape {input_shape}")
         _, channels, _, _ = self._split(input_shape)
         if channels is None:
-            raise ValueError("Conv2D: the channel dimension of the input must be known")
+            raise ValueError(f"{type(self).__name__}: the channel dimension of the input must "
+                             f"be known")
         kh, kw = self.kernel_size
         fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
         self.params = {"kernel": initialize(self.kernel_initializer,

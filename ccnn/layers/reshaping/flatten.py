@@ -6,8 +6,8 @@ from typing import Optional
 
 import numpy as np
 
-from .. import functional as F
-from .layer import Layer, Shape, data_format_arg
+from ... import functional as F
+from ..layer import Layer, Shape, data_format_arg
 
 
 class Flatten(Layer):
