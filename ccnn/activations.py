@@ -26,7 +26,7 @@ _POINTWISE: Dict[str, Tuple[str, float]] = {
     "softsign": ("softsign", 0.0), "exponential": ("exponential", 0.0)}
 # Keras's aliases: the same function, serialized under the first name
 ALIASES = {"swish": "silu", "hard_swish": "hard_silu"}
-NAMES = ("linear", "relu", "softmax") + tuple(_POINTWISE)
+NAMES = ("linear", "relu", "softmax", "log_softmax") + tuple(_POINTWISE)
 
 
 def canonical(name: Any) -> Optional[str]:
@@ -60,6 +60,8 @@ def forward(name: Optional[str], z: np.ndarray, axis: int = -1) -> np.ndarray:
         return F.relu(z)
     if name == "softmax":
         return softmax(z, axis)
+    if name == "log_softmax":
+        return F.log_softmax(z, axis)
     return _pointwise(name, z)
 
 
@@ -75,6 +77,8 @@ def derivative(name: Optional[str], dout: np.ndarray, z: np.ndarray, y: np.ndarr
             return losses.softmax_backward(dout, y)
         d = losses.softmax_backward(np.moveaxis(dout, axis, -1), np.moveaxis(y, axis, -1))
         return np.moveaxis(d, -1, axis)
+    if name == "log_softmax":
+        return F.log_softmax_backward(dout, z, axis, output=y)
     kind, alpha = _POINTWISE[name]
     dtype = z.dtype.type
     return F.pointwise_backward_unchecked(chk.contiguous(dout, dtype),
@@ -87,8 +91,22 @@ def linear(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def relu(x: Any) -> np.ndarray:
-    return F.relu(_float_array(x))
+def relu(x: Any, negative_slope: float = 0.0, max_value: Optional[float] = None,
+         threshold: float = 0.0) -> np.ndarray:
+    """max(x, 0); with Keras's arguments min(x > threshold ? x : 0, max_value)
+    - negative_slope * max(threshold - x, 0)."""
+    x = _float_array(x)
+    s = chk.finite_float(negative_slope, "negative_slope")
+    t = chk.finite_float(threshold, "threshold")
+    m = None if max_value is None else chk.finite_float(max_value, "max_value")
+    if s == 0.0 and t == 0.0 and m is None:
+        return F.relu(x)
+    return F.relu_ext_unchecked(np.ascontiguousarray(x), s, m, t)
+
+
+def log_softmax(x: Any, axis: int = -1) -> np.ndarray:
+    """x - log(sum(exp(x))) along axis, computed stably."""
+    return F.log_softmax(_float_array(x), axis)
 
 
 def softmax(x: Any, axis: int = -1) -> np.ndarray:

@@ -42,6 +42,7 @@ __all__ = [
     "hardswish", "hardswish_backward", "softplus", "softplus_backward", "softsign",
     "softsign_backward",
     "pad", "pad_backward", "interpolate", "interpolate_backward",
+    "log_softmax", "log_softmax_backward", "prelu", "prelu_backward",
 ]
 
 IntPair = Union[int, Tuple[int, int]]
@@ -1241,3 +1242,134 @@ def upsample_nearest_unchecked(x4: np.ndarray, sh: int, sw: int) -> np.ndarray:
 def upsample_nearest_backward_unchecked(g4: np.ndarray, sh: int, sw: int) -> np.ndarray:
     """The (outer, h, w, inner) gradient of upsample_nearest_unchecked from g4."""
     return _reshaping.upsample_nearest2d_backward(g4, sh, sw, get_num_threads())
+
+
+# ---- rectifiers and log-softmax (issue 13) -----------------------------------
+
+def _dim_rows(x: np.ndarray, dim: Any) -> Tuple[np.ndarray, int]:
+    """x with axis `dim` moved last, and that axis."""
+    if isinstance(dim, (bool, np.bool_)) or not isinstance(dim, numbers.Integral):
+        raise TypeError(f"dim must be an int, got {type(dim).__name__} {dim!r}")
+    dim = int(dim)
+    if not -x.ndim <= dim < x.ndim:
+        raise ValueError(f"dim {dim} is out of range for an input of {x.ndim} dimensions")
+    dim %= x.ndim
+    return np.moveaxis(x, dim, -1), dim
+
+
+def log_softmax(input: Any, dim: int = -1) -> np.ndarray:
+    """log(softmax(input)) along dim, computed stably (x - max - log sum exp)."""
+    x = chk.real_array(input, "input")
+    if x.ndim < 1:
+        raise ValueError(f"input must have at least 1 dimension, got shape {x.shape}")
+    moved, dim = _dim_rows(x, dim)
+    if moved.shape[-1] < 1:
+        raise ValueError(f"input must be non-empty along dim {dim}, got shape {x.shape}")
+    y = log_softmax_unchecked(chk.contiguous(moved, chk.result_dtype(x)))
+    return np.ascontiguousarray(np.moveaxis(y, -1, dim))
+
+
+def log_softmax_backward(grad_out: Any, input: Any, dim: int = -1,
+                         output: Any = None) -> np.ndarray:
+    """grad_out - softmax(input) * sum(grad_out) along dim; `output` (log_softmax's
+    result) saves recomputing it."""
+    x = chk.real_array(input, "input")
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape, "grad_out")
+    y = log_softmax(x, dim) if output is None else chk.real_array(output, "output")
+    chk.check_shape(y, x.shape, "output")
+    dtype = chk.result_dtype(g, x)
+    gm, d = _dim_rows(g, dim)
+    ym, _ = _dim_rows(y, dim)
+    dx = log_softmax_backward_unchecked(chk.contiguous(gm, dtype), chk.contiguous(ym, dtype))
+    return np.ascontiguousarray(np.moveaxis(dx, -1, d))
+
+
+def _prelu_setup(input: Any, weight: Any) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(x, weight, the slope of each of a sample's values) for PyTorch's prelu:
+    weight (1,) for all channels or (C,), one per channel (axis 1)."""
+    x = chk.real_array(input, "input")
+    w = chk.real_array(weight, "weight")
+    if x.ndim < 1:
+        raise ValueError(f"input must have at least 1 dimension, got shape {x.shape}")
+    channels = x.shape[1] if x.ndim >= 2 else 1
+    if w.ndim != 1 or w.shape[0] not in (1, channels):
+        raise ValueError(f"weight must have shape (1,) or ({channels},) (the input's "
+                         f"channels, axis 1), got {w.shape}")
+    dtype = chk.result_dtype(x, w)
+    sample = _prelu_sample(x)
+    per = w.reshape((-1,) + (1,) * (len(sample) - 1)) if w.shape[0] > 1 else w[:1]
+    alpha: np.ndarray = np.ascontiguousarray(
+        np.broadcast_to(per.astype(dtype), sample).reshape(-1))
+    return x, w, alpha
+
+
+def _prelu_sample(x: np.ndarray) -> Tuple[int, ...]:
+    """The shape of one row of prelu's (rows, a) view: a sample, or (1,) for a
+    1-D input (no channel axis: every element is a row)."""
+    return tuple(x.shape[1:]) if x.ndim >= 2 else (1,)
+
+
+def prelu(input: Any, weight: Any) -> np.ndarray:
+    """input where > 0, weight * input elsewhere (weight per channel, axis 1)."""
+    x, _, alpha = _prelu_setup(input, weight)
+    x2 = chk.contiguous(x, alpha.dtype.type).reshape(-1, alpha.size)
+    return prelu_unchecked(x2, alpha).reshape(x.shape)
+
+
+def prelu_backward(grad_out: Any, input: Any, weight: Any) -> Tuple[np.ndarray, np.ndarray]:
+    """(grad_input, grad_weight) of prelu."""
+    x, w, alpha = _prelu_setup(input, weight)
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape, "grad_out")
+    dtype = chk.result_dtype(g, x, w)
+    alpha = alpha.astype(dtype, copy=False)
+    dx, dalpha = prelu_backward_unchecked(chk.contiguous(g, dtype).reshape(-1, alpha.size),
+                                          chk.contiguous(x, dtype).reshape(-1, alpha.size),
+                                          alpha, True)
+    sample = _prelu_sample(x)
+    if w.shape[0] > 1:
+        dw = dalpha.reshape(sample[0], -1).sum(axis=1)
+    else:
+        dw = np.array([dalpha.sum()], dtype=dtype)
+    assert dx is not None
+    return dx.reshape(x.shape), dw.astype(dtype)
+
+
+def relu_ext_unchecked(x: np.ndarray, negative_slope: float, max_value: Optional[float],
+                       threshold: float) -> np.ndarray:
+    """Keras's relu(x, negative_slope, max_value, threshold) of a C-contiguous x."""
+    m = math.inf if max_value is None else max_value
+    return _activation.relu_ext_forward(x.reshape(-1), negative_slope, m, threshold,
+                                        get_num_threads()).reshape(x.shape)
+
+
+def relu_ext_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, negative_slope: float,
+                                max_value: Optional[float], threshold: float) -> np.ndarray:
+    m = math.inf if max_value is None else max_value
+    return _activation.relu_ext_backward(grad_out.reshape(-1), x.reshape(-1), negative_slope,
+                                         m, threshold, get_num_threads()).reshape(x.shape)
+
+
+def prelu_unchecked(x2: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """x2 (n, a), C-contiguous, with slopes alpha (a)."""
+    return _activation.prelu_forward(x2, alpha, get_num_threads())
+
+
+def prelu_backward_unchecked(grad_out2: np.ndarray, x2: np.ndarray, alpha: np.ndarray,
+                             need_input_grad: bool) -> Tuple[Optional[np.ndarray], np.ndarray]:
+    """(dx (n, a) or None, dalpha (a))."""
+    return _activation.prelu_backward(grad_out2, x2, alpha, need_input_grad, get_num_threads())
+
+
+def log_softmax_unchecked(x: np.ndarray) -> np.ndarray:
+    """log-softmax over the last axis of a C-contiguous x."""
+    return _activation.log_softmax_forward(x.reshape(-1, x.shape[-1]),
+                                           get_num_threads()).reshape(x.shape)
+
+
+def log_softmax_backward_unchecked(grad_out: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The input gradient from log_softmax's output y (last axis)."""
+    return _activation.log_softmax_backward(grad_out.reshape(-1, y.shape[-1]),
+                                            y.reshape(-1, y.shape[-1]),
+                                            get_num_threads()).reshape(y.shape)

@@ -330,7 +330,7 @@ def test_get_config_round_trip_and_pickle():
 # ------------------------------------------------------------ bad input
 @pytest.mark.parametrize("factory,exc,match", [
     (lambda: Conv2D(10, 3, activation="tanhh"), ValueError, "Unknown activation 'tanhh'"),
-    (lambda: Dense(10, activation="log_softmax"), ValueError, "Unknown activation 'log_softmax'"),
+    (lambda: Dense(10, activation="log_sigmoid"), ValueError, "Unknown activation 'log_sigmoid'"),
     (lambda: Conv2D(10, 3, padding="full"), ValueError, "padding must be 'valid' or 'same'"),
     (lambda: MaxPooling2D(2, padding="causal"), ValueError, "padding must be"),
     (lambda: Conv2D(0, 3), ValueError, "filters must be >= 1"),

@@ -8,8 +8,8 @@ One module per family, as in Keras 3's tree:
     convolutional/      Conv2D, Conv1D
     pooling/            MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
                         GlobalMaxPooling2D and their 1-D forms
-    activations.py      Activation, ReLU, LeakyReLU, ELU, Softmax (and the activation= of
-                        Conv2D and Dense; the functions are ccnn.activations)
+    activations/        Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax (the functions,
+                        and the activation= of Conv2D and Dense, are ccnn.activations)
     regularization.py   Dropout
     reshaping/          Flatten, Reshape, Permute, ZeroPadding2D/1D, Cropping2D/1D,
                         UpSampling2D/1D
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from typing import Dict, Type
 
-from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
+from .activations import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
 from .convolutional import Conv1D, Conv2D
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
@@ -52,7 +52,7 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "BatchNormalization", "RandomTranslation", "Activation", "Input", "Reshape", "Permute",
            "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "UpSampling2D",
            "UpSampling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
-           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "get"]
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
@@ -61,7 +61,8 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   GlobalAveragePooling2D, GlobalMaxPooling2D, Reshape, Permute,
                                   ZeroPadding2D, ZeroPadding1D, Cropping2D, Cropping1D,
                                   UpSampling2D, UpSampling1D, Conv1D, MaxPooling1D,
-                                  AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D)}
+                                  AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
+                                  PReLU)}
 
 
 def get(class_name: str) -> Type[Layer]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -13,6 +14,12 @@ INITIALIZERS = ("glorot_uniform", "glorot_normal", "he_uniform", "he_normal", "l
 
 
 def initializer_arg(name: Any, what: str) -> str:
+    """An initializer's name; Keras's class names ('Zeros', 'GlorotUniform',
+    'HeNormal') are accepted as their snake_case function names."""
+    if isinstance(name, str) and name not in INITIALIZERS:
+        snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+        if snake in INITIALIZERS:
+            return snake
     if name not in INITIALIZERS:
         raise ValueError(f"Unknown {what} {name!r}; ccnn supports {', '.join(INITIALIZERS)}")
     return name

@@ -17,6 +17,8 @@
  *   pointwise.h    elementwise activations beyond ReLU (sigmoid, tanh, gelu, ...)
  *   pad.h          constant padding / cropping of the spatial axes
  *   upsample.h     nearest-neighbour upsampling
+ *   rectifier.h    ReLU with Keras's arguments, PReLU
+ *   log_softmax.h  row-wise log-softmax
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -40,4 +42,6 @@
 #include "pointwise.h"
 #include "pad.h"
 #include "upsample.h"
+#include "rectifier.h"
+#include "log_softmax.h"
 #endif /* CCNN_H */
