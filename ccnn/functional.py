@@ -42,7 +42,8 @@ __all__ = [
     "hardswish", "hardswish_backward", "softplus", "softplus_backward", "softsign",
     "softsign_backward",
     "pad", "pad_backward", "interpolate", "interpolate_backward",
-    "log_softmax", "log_softmax_backward", "prelu", "prelu_backward",
+    "log_softmax", "log_softmax_backward", "prelu", "prelu_backward", "layer_norm",
+    "layer_norm_backward",
 ]
 
 IntPair = Union[int, Tuple[int, int]]
@@ -1373,3 +1374,79 @@ def log_softmax_backward_unchecked(grad_out: np.ndarray, y: np.ndarray) -> np.nd
     return _activation.log_softmax_backward(grad_out.reshape(-1, y.shape[-1]),
                                             y.reshape(-1, y.shape[-1]),
                                             get_num_threads()).reshape(y.shape)
+
+
+# ---- layer normalization (issue 13) -------------------------------------------
+
+def _ln_setup(input: Any, normalized_shape: Any, weight: Any, bias: Any, eps: Any
+              ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray], float, int]:
+    """(x, weight, bias, eps, cols) checked for layer_norm over the trailing
+    normalized_shape axes of x."""
+    x = chk.real_array(input, "input")
+    shape = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) \
+        else tuple(normalized_shape) if isinstance(normalized_shape, (tuple, list)) else None
+    if shape is None or not shape:
+        raise TypeError(f"normalized_shape must be an int or a non-empty tuple of ints, got "
+                        f"{normalized_shape!r}")
+    shape = tuple(chk.integer(d, f"normalized_shape[{i}]", 1) for i, d in enumerate(shape))
+    if x.shape[x.ndim - len(shape):] != shape or x.ndim < len(shape):
+        raise ValueError(f"normalized_shape {shape} must be the last dimensions of the "
+                         f"input, got an input of shape {x.shape}")
+    arrays = []
+    for name, a in (("weight", weight), ("bias", bias)):
+        if a is not None:
+            a = chk.real_array(a, name)
+            chk.check_shape(a, shape, name)
+        arrays.append(a)
+    eps = chk.finite_float(eps, "eps")
+    if eps < 0:
+        raise ValueError(f"eps must be >= 0, got {eps}")
+    return x, arrays[0], arrays[1], eps, math.prod(shape)
+
+
+def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> np.ndarray:
+    """(x - mean) / sqrt(var + eps) * weight + bias, the statistics over the
+    last len(normalized_shape) axes of each sample (PyTorch's F.layer_norm)."""
+    x, w, b, eps, cols = _ln_setup(input, normalized_shape, weight, bias, eps)
+    dtype = chk.result_dtype(x, w, b)
+    flat = lambda a: None if a is None else chk.contiguous(a, dtype).reshape(-1)  # noqa: E731
+    y, _, _ = layer_norm_unchecked(chk.contiguous(x, dtype).reshape(-1, cols), flat(w),
+                                   flat(b), eps)
+    return y.reshape(x.shape)
+
+
+def layer_norm_backward(grad_out: Any, input: Any, normalized_shape: Any, weight: Any = None,
+                        bias: Any = None, eps: float = 1e-5
+                        ) -> Tuple[np.ndarray, Optional[np.ndarray], Optional[np.ndarray]]:
+    """(grad_input, grad_weight, grad_bias) of layer_norm; None for an absent weight / bias."""
+    x, w, b, eps, cols = _ln_setup(input, normalized_shape, weight, bias, eps)
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_shape(g, x.shape, "grad_out")
+    dtype = chk.result_dtype(g, x, w, b)
+    x2 = chk.contiguous(x, dtype).reshape(-1, cols)
+    w2 = None if w is None else chk.contiguous(w, dtype).reshape(-1)
+    _, mean, rstd = layer_norm_unchecked(x2, None, None, eps)
+    dx, dw, db = layer_norm_backward_unchecked(chk.contiguous(g, dtype).reshape(-1, cols), x2,
+                                               mean, rstd, w2, True, w is not None,
+                                               b is not None)
+    assert dx is not None
+    return (dx.reshape(x.shape), None if dw is None else dw.reshape(w.shape),  # type: ignore
+            None if db is None else db.reshape(b.shape))  # type: ignore[union-attr]
+
+
+def layer_norm_unchecked(x2: np.ndarray, gamma: Optional[np.ndarray],
+                         beta: Optional[np.ndarray], eps: float
+                         ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(y, mean, rstd) for the rows of a C-contiguous x2 (rows, cols)."""
+    return _norm.layernorm_forward(x2, gamma, beta, eps, get_num_threads())
+
+
+def layer_norm_backward_unchecked(g2: np.ndarray, x2: np.ndarray, mean: np.ndarray,
+                                  rstd: np.ndarray, gamma: Optional[np.ndarray], need_dx: bool,
+                                  need_dgamma: bool, need_dbeta: bool
+                                  ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray],
+                                             Optional[np.ndarray]]:
+    """(dx, dgamma, dbeta), each None when not needed."""
+    return _norm.layernorm_backward(g2, x2, mean, rstd, gamma, need_dx, need_dgamma,
+                                    need_dbeta, get_num_threads())

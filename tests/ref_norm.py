@@ -46,3 +46,42 @@ def backward(dout, x, mean, var, eps, gamma, training):
     dx = dxhat * invstd[None, :, None] + dvar[None, :, None] * 2.0 * (x - mean[None, :, None]) / m \
         + dmean[None, :, None] / m
     return dx, dgamma, dbeta
+
+
+def layer_norm_ref(x, axes, gamma=None, beta=None, eps=1e-3):
+    """Keras's layer normalization over `axes` (positive, sorted) of x, in float64:
+    gamma / beta laid over those axes in the input's order (Keras's reshape)."""
+    x = np.asarray(x, dtype=np.float64)
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    y = (x - mean) / np.sqrt(var + eps)
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+    if gamma is not None:
+        y = y * np.asarray(gamma, dtype=np.float64).reshape(shape)
+    if beta is not None:
+        y = y + np.asarray(beta, dtype=np.float64).reshape(shape)
+    return y
+
+
+def layer_norm_backward_ref(g, x, axes, gamma=None, eps=1e-3):
+    """(dx, dgamma, dbeta) of layer_norm_ref, from the textbook formulas."""
+    x = np.asarray(x, dtype=np.float64)
+    g = np.asarray(g, dtype=np.float64)
+    n = int(np.prod([x.shape[a] for a in axes]))
+    mean = x.mean(axis=axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axis=axes, keepdims=True)
+    rstd = 1.0 / np.sqrt(var + eps)
+    xhat = (x - mean) * rstd
+    shape = [1] * x.ndim
+    for a in axes:
+        shape[a] = x.shape[a]
+    gam = np.ones(shape) if gamma is None else np.asarray(gamma, np.float64).reshape(shape)
+    dxhat = g * gam
+    dx = rstd * (dxhat - dxhat.sum(axis=axes, keepdims=True) / n
+                 - xhat * (dxhat * xhat).sum(axis=axes, keepdims=True) / n)
+    others = tuple(a for a in range(x.ndim) if a not in axes)
+    dgamma = (g * xhat).sum(axis=others)
+    dbeta = g.sum(axis=others)
+    return dx, dgamma, dbeta

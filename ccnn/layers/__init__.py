@@ -13,7 +13,7 @@ One module per family, as in Keras 3's tree:
     regularization.py   Dropout
     reshaping/          Flatten, Reshape, Permute, ZeroPadding2D/1D, Cropping2D/1D,
                         UpSampling2D/1D
-    normalization/      BatchNormalization
+    normalization/      BatchNormalization, LayerNormalization
     preprocessing/      RandomTranslation (augmentation, active only in training)
     initializers.py     Keras's kernel / bias initializers
     fused.py            the fused layers a model's fusion pass runs in place of
@@ -37,7 +37,7 @@ from .convolutional import Conv1D, Conv2D
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
-from .normalization import BatchNormalization
+from .normalization import BatchNormalization, LayerNormalization
 from .preprocessing import RandomTranslation
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
@@ -52,7 +52,8 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "BatchNormalization", "RandomTranslation", "Activation", "Input", "Reshape", "Permute",
            "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "UpSampling2D",
            "UpSampling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
-           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "get"]
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "LayerNormalization",
+           "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
@@ -62,7 +63,7 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   ZeroPadding2D, ZeroPadding1D, Cropping2D, Cropping1D,
                                   UpSampling2D, UpSampling1D, Conv1D, MaxPooling1D,
                                   AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
-                                  PReLU)}
+                                  PReLU, LayerNormalization)}
 
 
 def get(class_name: str) -> Type[Layer]:

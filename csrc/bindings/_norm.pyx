@@ -1,6 +1,6 @@
-"""ccnn._norm -- thin binding over csrc/kernels/batchnorm.c (batch normalization).
+"""ccnn._norm -- thin binding over csrc/kernels/batchnorm.c and layernorm.c.
 
-Arrays are (outer, c, inner), C-contiguous; per-channel arrays (c,), of the
+Batch normalization: arrays are (outer, c, inner), C-contiguous; per-channel arrays (c,), of the
 same dtype.  ccnn.functional checks shapes and dtypes before calling here."""
 import numpy as np
 from cython cimport floating
@@ -77,4 +77,70 @@ def batchnorm_backward(const floating[:, :, ::1] dout, const floating[:, :, ::1]
     with nogil:
         ck.batchnorm_backward(dx_p, dg_p, db_p, &dout[0, 0, 0], &x[0, 0, 0], &mean[0],
                               &invstd[0], g_p, o, c, i, training, nthreads)
+    return dx, dg, db
+
+
+# ---- layer normalization: rows of (rows, cols) -------------------------------
+
+def layernorm_forward(const floating[:, ::1] x, const floating[::1] gamma,
+                      const floating[::1] beta, double eps, int nthreads):
+    """(out, mean, rstd): each row of x normalized; gamma / beta None: 1 / 0; the
+    row statistics in float64."""
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1]
+    dtype = np.float32 if floating is float else np.float64
+    out = np.empty((rows, cols), dtype=dtype)
+    mean = np.empty(rows, dtype=np.float64)
+    rstd = np.empty(rows, dtype=np.float64)
+    cdef floating[:, ::1] y = out
+    cdef double[::1] m = mean
+    cdef double[::1] r = rstd
+    if rows == 0:
+        return out, mean, rstd
+    if cols == 0:
+        raise ValueError("layer normalization needs at least one value per row")
+    cdef const floating *g_p = _ptr_or_null(gamma)
+    cdef const floating *b_p = _ptr_or_null(beta)
+    with nogil:
+        ck.layernorm_forward(&y[0, 0], &m[0], &r[0], &x[0, 0], g_p, b_p, rows, cols, eps,
+                             nthreads)
+    return out, mean, rstd
+
+
+def layernorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
+                       const double[::1] mean, const double[::1] rstd,
+                       const floating[::1] gamma, bint need_dx, bint need_dgamma,
+                       bint need_dbeta, int nthreads):
+    """(dx or None, dgamma or None, dbeta or None)."""
+    cdef Py_ssize_t rows = x.shape[0], cols = x.shape[1]
+    if dout.shape[0] != rows or dout.shape[1] != cols or mean.shape[0] != rows \
+            or rstd.shape[0] != rows:
+        raise ValueError("grad_out, input and the statistics differ in shape")
+    dtype = np.float32 if floating is float else np.float64
+    dx = np.empty((rows, cols), dtype=dtype) if need_dx else None
+    dg = np.zeros(cols, dtype=dtype) if need_dgamma else None
+    db = np.zeros(cols, dtype=dtype) if need_dbeta else None
+    cdef floating *dx_p = NULL
+    cdef floating *dg_p = NULL
+    cdef floating *db_p = NULL
+    cdef floating[:, ::1] dxv
+    cdef floating[::1] dgv
+    cdef floating[::1] dbv
+    cdef int rc = 0
+    if rows == 0 or cols == 0:
+        return dx, dg, db
+    if need_dx:
+        dxv = dx
+        dx_p = &dxv[0, 0]
+    if need_dgamma:
+        dgv = dg
+        dg_p = &dgv[0]
+    if need_dbeta:
+        dbv = db
+        db_p = &dbv[0]
+    cdef const floating *g_p = _ptr_or_null(gamma)
+    with nogil:
+        rc = ck.layernorm_backward(dx_p, dg_p, db_p, &dout[0, 0], &x[0, 0], &mean[0], &rstd[0],
+                                   g_p, rows, cols, nthreads)
+    if rc != 0:
+        raise MemoryError("layer normalization's backward could not allocate its workspace")
     return dx, dg, db

@@ -19,6 +19,7 @@
  *   upsample.h     nearest-neighbour upsampling
  *   rectifier.h    ReLU with Keras's arguments, PReLU
  *   log_softmax.h  row-wise log-softmax
+ *   layernorm.h    layer normalization over rows
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -44,4 +45,5 @@
 #include "upsample.h"
 #include "rectifier.h"
 #include "log_softmax.h"
+#include "layernorm.h"
 #endif /* CCNN_H */

@@ -1,4 +1,5 @@
-"""Normalization layers: BatchNormalization."""
+"""Normalization layers, one module each: BatchNormalization, LayerNormalization."""
 from .batch_normalization import BatchNormalization
+from .layer_normalization import LayerNormalization
 
-__all__ = ["BatchNormalization"]
+__all__ = ["BatchNormalization", "LayerNormalization"]
