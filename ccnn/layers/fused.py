@@ -62,6 +62,7 @@ class Conv2DReLUMaxPool2D(FusedLayer):
         """Whether conv followed by pool can run as this fused layer."""
         if not (isinstance(conv, Conv2D) and isinstance(pool, MaxPooling2D)
                 and conv.activation == "relu" and pool.pool_size == (2, 2)
+                and conv.activity_regularizer is None
                 and pool.strides == (2, 2) and pool.padding == "valid"
                 and pool.data_format == conv.data_format
                 and conv.built and conv.input_shape is not None):
@@ -106,7 +107,7 @@ class SoftmaxCrossEntropy(FusedLayer):
     @staticmethod
     def fits(layer: Layer, loss: losses.Loss) -> bool:
         """Whether `layer` ends in a softmax that `loss` can take the logits of."""
-        return not loss.from_logits and (
+        return not loss.from_logits and layer.activity_regularizer is None and (
             (isinstance(layer, Softmax) and layer.axis == -1) or (isinstance(layer, Dense)
                                            and layer.activation == "softmax"))
 

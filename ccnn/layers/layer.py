@@ -23,6 +23,7 @@ import numpy as np
 from .. import _checks as chk
 from .. import activations
 from .. import functional as F
+from .. import regularizers
 
 Shape = Tuple[Optional[int], ...]
 
@@ -81,7 +82,8 @@ class Layer(abc.ABC):
     input_ndim: Optional[int] = None
 
     def __init__(self, name: Optional[str] = None, input_shape: Any = None,
-                 dtype: Any = "float32", trainable: bool = True):
+                 dtype: Any = "float32", trainable: bool = True,
+                 activity_regularizer: Any = None):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self.name = name                       # set by Sequential.add when None
@@ -106,6 +108,10 @@ class Layer(abc.ABC):
         self.built = False
         self.input_shape: Optional[Shape] = None
         self.output_shape: Optional[Shape] = None
+        #: penalties on weights (params key -> Regularizer; set by the layers that
+        #: take kernel_regularizer / bias_regularizer) and on the layer's output
+        self.regularizers: Dict[str, regularizers.Regularizer] = {}
+        self.activity_regularizer = regularizers.get(activity_regularizer)
 
     # ---- building
     def build(self, input_shape: Shape) -> None:
@@ -189,8 +195,40 @@ class Layer(abc.ABC):
         for (key, p), w in zip(self.weight_arrays().items(), arrays):
             np.copyto(p, self.from_keras(key, w), casting="same_kind")
 
+    # ---- regularization (ccnn.regularizers): Keras's layer losses
+    def _regularizer_arg(self, key: str, value: Any) -> None:
+        """Set the regularizer of weight `key` (None: none); a ValueError for a bad one."""
+        reg = regularizers.get(value)
+        if reg is not None:
+            self.regularizers[key] = reg
+
+    def regularization_loss(self) -> float:
+        """The penalties of the trainable weights' regularizers (0 when frozen)."""
+        if not self.trainable:
+            return 0.0
+        return sum(reg(self.params[k]) for k, reg in self.regularizers.items()
+                   if k in self.params)
+
+    def add_regularization_grads(self) -> None:
+        """Add each weight regularizer's gradient to the weight's gradient."""
+        if not self.trainable:
+            return
+        for k, reg in self.regularizers.items():
+            if k in self.grads:
+                self.grads[k] = self.grads[k] + reg.gradient(self.params[k])
+
+    def _regularizer_config(self) -> dict:
+        return {f"{k}_regularizer": regularizers.serialize(self.regularizers.get(k))
+                for k in self._REGULARIZED}
+
+    #: the weights that take a regularizer argument (kernel_regularizer, ...)
+    _REGULARIZED: Tuple[str, ...] = ()
+
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}
+        if self.activity_regularizer is not None:
+            config["activity_regularizer"] = regularizers.serialize(self.activity_regularizer)
+        config.update(self._regularizer_config())
         if self.batch_input_shape is not None:
             config["batch_input_shape"] = self.batch_input_shape
         return config

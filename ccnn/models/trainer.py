@@ -275,9 +275,29 @@ class Trainer:
 
     # ------------------------------------------------------------ one step
     def _forward(self, x: np.ndarray, training: bool) -> np.ndarray:
+        #: (step, output) of the steps with an activity_regularizer, for the loss
+        self._activity: List[Tuple[Any, np.ndarray]] = []
         for step in self._execution_plan().steps:
             x = step.forward(x, training)
+            if getattr(step, "activity_regularizer", None) is not None:
+                self._activity.append((step, x))
         return x
+
+    def _regularization_loss(self) -> float:
+        """Keras's layer losses: the weight regularizers' penalties, and each
+        activity regularizer's penalty of the last forward's output divided
+        by the batch size (ccnn.regularizers)."""
+        total = sum(layer.regularization_loss() for layer in self.layers)
+        for step, out in self.__dict__.get("_activity", ()):
+            total += step.activity_regularizer(out) / max(1, out.shape[0])
+        return float(total)
+
+    def _activity_grad(self, step: Any, d: np.ndarray) -> np.ndarray:
+        """d plus the gradient of the step's activity penalty, if it has one."""
+        for s, out in self.__dict__.get("_activity", ()):
+            if s is step:
+                return d + s.activity_regularizer.gradient(out) / max(1, out.shape[0])
+        return d
 
     def _loss_and_backward(self, out: np.ndarray, y: np.ndarray,
                            sw: Optional[np.ndarray] = None) -> float:
@@ -294,19 +314,21 @@ class Trainer:
         k = next((i for i, s in enumerate(steps) if getattr(s, "params", True)), 0)
         first = steps[k]
         for step in reversed(steps[k + 1:]):
-            d = step.backward(d)
+            d = step.backward(self._activity_grad(step, d))
         first.need_input_grad = False  # nothing consumes it: let the layer skip the work
         try:
-            first.backward(d)
+            first.backward(self._activity_grad(first, d))
         finally:
             first.need_input_grad = True
-        return loss
+        for layer in self.layers:
+            layer.add_regularization_grads()
+        return loss + self._regularization_loss()
 
     def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
         assert head is not None
-        loss = head.loss(out, y)[0]
-        return loss if sw is None else self._weighted_loss(out, y, sw)
+        loss = head.loss(out, y)[0] if sw is None else self._weighted_loss(out, y, sw)
+        return loss + self._regularization_loss()
 
     def _weighted_loss(self, out: np.ndarray, y: np.ndarray, sw: np.ndarray) -> float:
         """Keras's weighted loss, sum(sample_weight * per-sample loss) / batch

@@ -39,8 +39,11 @@ class Conv2D(KernelBias, ImageLayer):
                  padding: str = "valid", dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
                  bias_initializer: str = "zeros", input_shape: Any = None,
-                 data_format: str = "channels_last", **kwargs):
+                 data_format: str = "channels_last", kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, **kwargs):
         super().__init__(input_shape=input_shape, **kwargs)
+        self._regularizer_arg("kernel", kernel_regularizer)
+        self._regularizer_arg("bias", bias_regularizer)
         self.filters = chk.integer(filters, "filters", 1)
         self.kernel_size = int_pair(kernel_size, "kernel_size")
         self.strides = int_pair(strides, "strides")
@@ -54,6 +57,8 @@ class Conv2D(KernelBias, ImageLayer):
         self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
         self.data_format = data_format_arg(data_format)
+
+    _REGULARIZED = ("kernel", "bias")
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)

@@ -23,13 +23,18 @@ class Dense(KernelBias, Layer):
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
-                 input_shape: Any = None, **kwargs):
+                 input_shape: Any = None, kernel_regularizer: Any = None,
+                 bias_regularizer: Any = None, **kwargs):
         super().__init__(input_shape=input_shape, **kwargs)
         self.units = chk.integer(units, "units", 1)
+        self._regularizer_arg("kernel", kernel_regularizer)
+        self._regularizer_arg("bias", bias_regularizer)
         self.activation = activation_arg(activation)
         self.use_bias = chk.boolean(use_bias, "use_bias")
         self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
+
+    _REGULARIZED = ("kernel", "bias")
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
