@@ -246,3 +246,32 @@ def central_differences(f, x, h=1e-6):
         b[i] -= h
         num[i] = (f(a) - f(b)) / (2 * h)
     return num
+
+
+def keras_or_skip():
+    """keras on the torch backend for a cross-check, or skip saying it is missing
+    (a failure under CCNN_REQUIRE_OPTIONAL=1, as require_optional)."""
+    import os
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return require_optional("keras", "the Keras cross-checks")
+
+
+def check_layer_gradients(layer, x, dout, weight=None):
+    """A float64 layer's input gradient -- and params[weight]'s, when named --
+    against central differences of sum(layer(x) * dout)."""
+    import numpy as np
+    num = central_differences(lambda a: float((layer(a, training=True) * dout).sum()), x)
+    numw = None
+    if weight is not None:
+        p = layer.params[weight]
+        p0 = p.copy()
+
+        def f(a):
+            np.copyto(p, a)
+            return float((layer(x, training=True) * dout).sum())
+        numw = central_differences(f, p0)
+        np.copyto(p, p0)
+    layer(x, training=True)
+    np.testing.assert_allclose(layer.backward(dout), num, rtol=1e-6, atol=1e-8)
+    if weight is not None:
+        np.testing.assert_allclose(layer.grads[weight], numw, rtol=1e-6, atol=1e-8)

@@ -3,8 +3,6 @@ against the NumPy reference in tests/ref_norm.py, central differences and
 PyTorch; the LayerNormalization layer against Keras."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -16,7 +14,8 @@ import ccnn.functional as F
 from ccnn import layers
 
 import ref_norm as ref
-from _testutils import DTYPES, assert_close, central_differences, unchanged
+from _testutils import (DTYPES, assert_close, central_differences, check_layer_gradients,
+                        keras_or_skip, unchanged)
 
 
 def _case(seed, dtype):
@@ -140,11 +139,6 @@ def test_bad_arguments(call, exc, words):
 
 # ------------------------------------------------------------------ the layer
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras", reason="keras is not installed: no Keras cross-check")
-
-
 # Keras's torch backend only normalizes trailing axes; the others are checked
 # against the NumPy reference below
 KERAS_CASES = [dict(), dict(axis=[2, 3]), dict(axis=[1, 2, 3], center=False),
@@ -153,7 +147,7 @@ KERAS_CASES = [dict(), dict(axis=[2, 3]), dict(axis=[1, 2, 3], center=False),
 
 @pytest.mark.parametrize("kwargs", KERAS_CASES)
 def test_layer_matches_keras(kwargs):
-    keras = _keras()
+    keras = keras_or_skip()
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(4, 5, 6, 3)) * 3 + 1).astype("float32")
     theirs = keras.layers.LayerNormalization(gamma_initializer="random_normal",
@@ -184,15 +178,7 @@ def test_layer_matches_reference_and_central_differences(axis):
     g, b = layer.params["gamma"], layer.params["beta"]
     np.testing.assert_allclose(layer(x), ref.layer_norm_ref(x, axes, g, b, 1e-3), rtol=1e-10,
                                atol=1e-12)
-    dout = rng.normal(size=x.shape)
-    num = central_differences(lambda a: float((layer(a) * dout).sum()), x)
-    g0 = g.copy()
-    numg = central_differences(lambda a: (np.copyto(g, a), float((layer(x) * dout).sum()))[1],
-                               g0)
-    np.copyto(g, g0)
-    layer(x, training=True)
-    np.testing.assert_allclose(layer.backward(dout), num, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(layer.grads["gamma"], numg, rtol=1e-6, atol=1e-8)
+    check_layer_gradients(layer, x, rng.normal(size=x.shape), "gamma")
 
 
 def test_config_registry_bad_arguments_and_training():

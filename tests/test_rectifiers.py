@@ -5,8 +5,6 @@ and PyTorch; the ReLU / PReLU layers and the 'log_softmax' activation against
 Keras."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -18,7 +16,8 @@ import ccnn.functional as F
 from ccnn import activations, layers
 
 import ref_activations as ref
-from _testutils import DTYPES, assert_close, central_differences, unchanged
+from _testutils import (DTYPES, assert_close, central_differences, check_layer_gradients,
+                        keras_or_skip, unchanged)
 
 RELU_ARGS = [dict(), dict(max_value=6.0), dict(negative_slope=0.1), dict(threshold=1.0),
              dict(max_value=2.5, negative_slope=0.2, threshold=0.5),
@@ -200,14 +199,9 @@ def test_bad_arguments(call, exc, words):
 
 # ------------------------------------------------------------------ layers
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras", reason="keras is not installed: no Keras cross-check")
-
-
 @pytest.mark.parametrize("args", RELU_ARGS)
 def test_relu_layer_matches_keras(args):
-    keras = _keras()
+    keras = keras_or_skip()
     x = (np.random.default_rng(3).normal(size=(4, 5, 6, 3)) * 4).astype("float32")
     want = keras.ops.convert_to_numpy(keras.layers.ReLU(**args)(x))
     np.testing.assert_allclose(layers.ReLU(**args)(x), want, rtol=1e-6, atol=1e-6)
@@ -222,7 +216,7 @@ def test_relu_layer_matches_keras(args):
 
 @pytest.mark.parametrize("shared_axes", [None, [1, 2], [3], 2])
 def test_prelu_layer_matches_keras(shared_axes):
-    keras = _keras()
+    keras = keras_or_skip()
     rng = np.random.default_rng(4)
     x = rng.normal(size=(4, 5, 6, 3)).astype("float32")
     theirs = keras.layers.PReLU(alpha_initializer="random_normal", shared_axes=shared_axes)
@@ -246,20 +240,11 @@ def test_prelu_layer_gradients(shared_axes):
     layer.build((None, 4, 5, 2))
     alpha = layer.params["alpha"]
     alpha[...] = rng.uniform(-0.5, 0.5, size=alpha.shape)
-    y = layer(x, training=True)
-    g = rng.normal(size=y.shape)
-    num = central_differences(lambda a: float((layer(a) * g).sum()), x)
-    a0 = alpha.copy()
-    numa = central_differences(lambda a: (np.copyto(alpha, a), float((layer(x) * g).sum()))[1],
-                               a0)
-    np.copyto(alpha, a0)
-    layer(x, training=True)
-    np.testing.assert_allclose(layer.backward(g), num, rtol=1e-6, atol=1e-8)
-    np.testing.assert_allclose(layer.grads["alpha"], numa, rtol=1e-6, atol=1e-8)
+    check_layer_gradients(layer, x, rng.normal(size=x.shape), "alpha")
 
 
 def test_log_softmax_activation_matches_keras_everywhere_activation_is_taken():
-    keras = _keras()
+    keras = keras_or_skip()
     rng = np.random.default_rng(2)
     x = rng.normal(size=(5, 3)).astype("float32") * 3
     theirs = keras.layers.Dense(4, activation="log_softmax")

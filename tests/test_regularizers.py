@@ -4,15 +4,13 @@ against central differences, and a regularized model's loss, gradients and
 training steps against Keras's on the same weights."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 
 import ccnn
 from ccnn import layers, regularizers
 
-from _testutils import central_differences
+from _testutils import central_differences, keras_or_skip
 
 
 @pytest.mark.parametrize("reg, l1, l2", [(regularizers.L1(0.3), 0.3, 0.0),
@@ -48,11 +46,6 @@ def test_get_serialize_and_keras_defaults():
             call()
 
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras", reason="keras is not installed: no Keras cross-check")
-
-
 def _model(lib, fused):
     R, L = lib.regularizers, lib.layers
     return lib.Sequential([
@@ -71,7 +64,7 @@ def test_regularized_model_matches_keras(fused):
     """Same weights in: the same loss (evaluate, and fit's history) and the same
     weights after SGD steps -- so the penalties, their scaling by the batch size
     and their gradients are Keras's."""
-    keras = _keras()
+    keras = keras_or_skip()
     rng = np.random.default_rng(1)
     x = rng.normal(size=(16, 6, 6, 2)).astype("float32")
     y = rng.integers(0, 3, 16)

@@ -6,8 +6,6 @@ layers Conv1D, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D and
 GlobalMaxPooling1D, which run the 2-D kernels on sequences as images of height 1."""
 from __future__ import annotations
 
-import os
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -19,7 +17,8 @@ import ccnn.functional as F
 from ccnn import layers
 
 import ref_reshaping as ref
-from _testutils import DTYPES, assert_close, central_differences, unchanged
+from _testutils import (DTYPES, assert_close, central_differences, check_layer_gradients,
+                        keras_or_skip, unchanged)
 
 
 def _pad_case(seed, dtype):
@@ -186,11 +185,6 @@ def test_bad_arguments(call, exc, words):
 
 # ------------------------------------------------------------------ layers
 
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras", reason="keras is not installed: no Keras cross-check")
-
-
 # (name, kwargs, input shape): each against Keras's layer of the same name
 LAYER_CASES = [
     ("ZeroPadding2D", {}, (2, 5, 6, 3)),
@@ -227,7 +221,7 @@ def _ids(cases):
 
 @pytest.mark.parametrize("name, kwargs, shape", LAYER_CASES, ids=_ids(LAYER_CASES))
 def test_layer_matches_keras(name, kwargs, shape):
-    keras = _keras()
+    keras = keras_or_skip()
     x = np.random.default_rng(3).normal(size=shape).astype("float32")
     ours, theirs = getattr(layers, name)(**kwargs), getattr(keras.layers, name)(**kwargs)
     y = ours(x)
@@ -249,11 +243,7 @@ def test_layer_backward_matches_central_differences(name, kwargs, shape):
     rng = np.random.default_rng(4)
     x = rng.normal(size=shape)
     layer = getattr(layers, name)(dtype="float64", **kwargs)
-    y = layer(x, training=True)
-    g = rng.normal(size=y.shape)
-    num = central_differences(lambda a: float((layer(a, training=True) * g).sum()), x)
-    layer(x, training=True)
-    np.testing.assert_allclose(layer.backward(g), num, rtol=1e-6, atol=1e-8)
+    check_layer_gradients(layer, x, rng.normal(size=layer(x).shape))
 
 
 @pytest.mark.parametrize("name, kwargs, shape", LAYER_CASES, ids=_ids(LAYER_CASES))
@@ -342,7 +332,7 @@ CONV1D_CASES = [dict(padding=p, strides=s, dilation_rate=d, activation=a, use_bi
 
 @pytest.mark.parametrize("kwargs", CONV1D_CASES)
 def test_conv1d_matches_keras(kwargs):
-    keras = _keras()
+    keras = keras_or_skip()
     x = np.random.default_rng(2).normal(size=(3, 11, 4)).astype("float32")
     theirs = keras.layers.Conv1D(5, 3, **kwargs)
     theirs.build((None, 11, 4))
@@ -380,19 +370,7 @@ def test_conv1d_gradients_match_central_differences(padding):
     rng = np.random.default_rng(8)
     x = rng.normal(size=(2, 7, 3))
     layer = layers.Conv1D(4, 3, padding=padding, activation="tanh", dtype="float64")
-    y = layer(x, training=True)
-    g = rng.normal(size=y.shape)
-    num = central_differences(lambda a: float((layer(a, training=True) * g).sum()), x)
-    layer(x, training=True)
-    np.testing.assert_allclose(layer.backward(g), num, rtol=1e-6, atol=1e-8)
-    kernel = layer.params["kernel"]
-    k0 = kernel.copy()
-    numk = central_differences(lambda k: (np.copyto(kernel, k),
-                                          float((layer(x, training=True) * g).sum()))[1], k0)
-    np.copyto(kernel, k0)
-    layer(x, training=True)
-    layer.backward(g)
-    np.testing.assert_allclose(layer.grads["kernel"], numk, rtol=1e-6, atol=1e-8)
+    check_layer_gradients(layer, x, rng.normal(size=layer(x).shape), "kernel")
 
 
 def test_sequence_and_image_models_train_summarize_and_round_trip():

@@ -307,6 +307,21 @@ class KernelBias:
 
 # ------------------------------------------------------------- image layers
 
+def split_channels(layer: Any, shape: Shape) -> Tuple[Optional[int], Optional[int], Shape]:
+    """(n, c, spatial sizes) of a shape in `layer`'s data_format, for a layer of
+    `layer.rank` spatial axes (2: images, 1: sequences); a ValueError naming the
+    layer for the wrong number of axes."""
+    shape = tuple(shape)
+    if len(shape) != layer.rank + 2:
+        what = "(batch, height, width, channels)" if layer.rank == 2 else \
+            "(batch, steps, features)"
+        raise ValueError(f"{type(layer).__name__} expects {layer.rank + 2}-D input {what}, "
+                         f"got shape {shape}")
+    if layer.data_format == "channels_last":
+        return shape[0], shape[-1], shape[1:-1]
+    return shape[0], shape[1], shape[2:]
+
+
 class ImageLayer(Layer):
     """Base of Conv2D and the pooling layers: images in the layer's
     data_format, moved to and from the kernels' NCHW; a sliding window whose
@@ -342,21 +357,8 @@ class ImageLayer(Layer):
     def _split(self, shape: Shape) -> Tuple[Optional[int], Optional[int], Optional[int],
                                             Optional[int]]:
         """(n, c, h, w) of a shape in the layer's data_format (a sequence: h = 1)."""
-        shape = tuple(shape)
-        if len(shape) != self.rank + 2:
-            what = "(batch, height, width, channels)" if self.rank == 2 else \
-                "(batch, steps, features)"
-            raise ValueError(f"{type(self).__name__} expects {self.rank + 2}-D input {what}, "
-                             f"got shape {shape}")
-        if self.rank == 1:
-            n, l, c = shape if self.data_format == "channels_last" else \
-                (shape[0], shape[2], shape[1])
-            return n, c, 1, l
-        if self.data_format == "channels_last":
-            n, h, w, c = shape
-        else:
-            n, c, h, w = shape
-        return n, c, h, w
+        n, c, spatial = split_channels(self, shape)
+        return (n, c, 1, spatial[0]) if self.rank == 1 else (n, c, spatial[0], spatial[1])
 
     def _join(self, n: Optional[int], c: Optional[int], h: Optional[int],
               w: Optional[int]) -> Shape:

@@ -1,5 +1,5 @@
-"""The 1-D pooling layers' arguments: Keras's ints, the 2-D kernels with a
-window of height 1."""
+"""Pooling1D: what MaxPooling1D and AveragePooling1D add to their 2-D forms --
+Keras's int arguments, run as the 2-D kernels with a window of height 1."""
 from __future__ import annotations
 
 from typing import Any, Optional
@@ -7,15 +7,22 @@ from typing import Any, Optional
 from ..convolutional.conv1d import _one
 
 
-def pooling1d_args(pool_size: Any, strides: Any, data_format: Optional[str]) -> dict:
-    """Keras's MaxPooling1D / AveragePooling1D arguments as Pooling2D's."""
-    k = _one(pool_size, "pool_size")
-    s = k if strides is None else _one(strides, "strides")
-    return {"pool_size": (1, k), "strides": (1, s),
-            "data_format": "channels_last" if data_format is None else data_format}
+class Pooling1D:
+    """Mixed in before MaxPooling2D / AveragePooling2D: sequences (N, steps,
+    features) as images of height 1 (ImageLayer.rank = 1)."""
 
+    rank = 1
+    input_ndim: Optional[int] = 3
 
-def pooling1d_config(config: dict) -> dict:
-    """Pooling2D's config with Keras's 1-D (k,) pool_size and strides."""
-    return {**config, "pool_size": (config["pool_size"][1],),
-            "strides": (config["strides"][1],)}
+    def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
+                 data_format: Optional[str] = None, **kwargs):
+        k = _one(pool_size, "pool_size")
+        s = k if strides is None else _one(strides, "strides")
+        super().__init__(pool_size=(1, k), strides=(1, s), padding=padding,  # type: ignore
+                         data_format="channels_last" if data_format is None else data_format,
+                         **kwargs)
+
+    def get_config(self) -> dict:
+        config = super().get_config()  # type: ignore[misc]
+        return {**config, "pool_size": (config["pool_size"][1],),
+                "strides": (config["strides"][1],)}

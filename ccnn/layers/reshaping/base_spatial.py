@@ -12,7 +12,7 @@ from typing import Any, Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..layer import Layer, Shape, data_format_arg
+from ..layer import Layer, Shape, data_format_arg, split_channels
 
 
 class SpatialLayer(Layer):
@@ -27,17 +27,9 @@ class SpatialLayer(Layer):
                                            else data_format)
         self.input_ndim = self.rank + 2
 
-    def _split(self, shape: Shape) -> Tuple[Optional[int], Optional[int], Tuple]:
+    def _split(self, shape: Shape) -> Tuple[Optional[int], Optional[int], Shape]:
         """(n, c, spatial sizes) of a shape in the layer's data_format."""
-        shape = tuple(shape)
-        if len(shape) != self.rank + 2:
-            what = "(batch, height, width, channels)" if self.rank == 2 else \
-                "(batch, steps, features)"
-            raise ValueError(f"{type(self).__name__} expects {self.rank + 2}-D input {what}, "
-                             f"got shape {shape}")
-        if self.data_format == "channels_last":
-            return shape[0], shape[-1], shape[1:-1]
-        return shape[0], shape[1], shape[2:]
+        return split_channels(self, shape)
 
     def _join(self, n: Optional[int], c: Optional[int], spatial: Iterable[Any]) -> Shape:
         spatial = tuple(spatial)
