@@ -12,7 +12,6 @@ class Pooling1D:
     features) as images of height 1 (ImageLayer.rank = 1)."""
 
     rank = 1
-    input_ndim: Optional[int] = 3
 
     def __init__(self, pool_size: Any = 2, strides: Any = None, padding: str = "valid",
                  data_format: Optional[str] = None, **kwargs):
@@ -21,6 +20,7 @@ class Pooling1D:
         super().__init__(pool_size=(1, k), strides=(1, s), padding=padding,  # type: ignore
                          data_format="channels_last" if data_format is None else data_format,
                          **kwargs)
+        self.input_ndim = 3
 
     def get_config(self) -> dict:
         config = super().get_config()  # type: ignore[misc]
