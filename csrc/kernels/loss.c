@@ -1,4 +1,5 @@
-/* loss.c -- softmax and fused softmax + cross-entropy kernels (see loss.h).
+/* loss.c -- softmax, fused softmax + cross-entropy and fused sigmoid + binary
+ * cross-entropy kernels (see loss.h).
  *
  * Typed bodies are written once, at the bottom of this file, and instantiated
  * for float and double by including this file into itself with REAL / SUF
@@ -18,18 +19,26 @@
 #define REAL float
 #define SUF(name) name##_f32
 #define EXP_R expf
+#define LOG1P_R log1pf
+#define FABS_R fabsf
 #include "loss.c"
 #undef REAL
 #undef SUF
 #undef EXP_R
+#undef LOG1P_R
+#undef FABS_R
 
 #define REAL double
 #define SUF(name) name##_f64
 #define EXP_R exp
+#define LOG1P_R log1p
+#define FABS_R fabs
 #include "loss.c"
 #undef REAL
 #undef SUF
 #undef EXP_R
+#undef LOG1P_R
+#undef FABS_R
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 
@@ -154,6 +163,44 @@ void SUF(ccnn_softmax_xent_dense_backward)(REAL *dlogits, const REAL *probs, con
         REAL *dz = dlogits + i * classes;         /* (classes) */
         const REAL tsum = (REAL)SUF(ccnn_sum)(classes, t);
         for (int64_t j = 0; j < classes; j++) dz[j] = (p[j] * tsum - t[j]) / rn;
+    }
+}
+
+/* ccnn_sigmoid_bce_forward_f32, ccnn_sigmoid_bce_forward_f64 */
+void SUF(ccnn_sigmoid_bce_forward)(REAL *loss, const REAL *logits, const REAL *targets,
+                                   int64_t n, int nthreads)
+{
+    const int nt = ccnn_threads_for(nthreads, n * 16);   /* exp + log1p per element */
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < n; i++) {
+        const REAL z = logits[i], t = targets[i];
+        /* log(1 + exp(z)) - z t, written so exp never sees a positive argument */
+        loss[i] = (z > 0 ? z : (REAL)0) - z * t + LOG1P_R(EXP_R(-FABS_R(z)));
+    }
+}
+
+/* sigmoid(z) without overflow: exp of -|z| only */
+static inline REAL SUF(sigmoid_stable)(REAL z)
+{
+    const REAL e = EXP_R(-FABS_R(z));                  /* in (0, 1] */
+    return z >= 0 ? (REAL)1 / ((REAL)1 + e) : e / ((REAL)1 + e);
+}
+
+/* ccnn_sigmoid_bce_backward_f32, ccnn_sigmoid_bce_backward_f64 */
+void SUF(ccnn_sigmoid_bce_backward)(REAL *dlogits, const REAL *dloss, const REAL *logits,
+                                    const REAL *targets, REAL scale, int64_t n, int nthreads)
+{
+    const int nt = ccnn_threads_for(nthreads, n * 8);
+    (void)nt;
+    if (dloss) {
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t i = 0; i < n; i++)
+            dlogits[i] = (SUF(sigmoid_stable)(logits[i]) - targets[i]) * scale * dloss[i];
+    } else {
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t i = 0; i < n; i++)
+            dlogits[i] = (SUF(sigmoid_stable)(logits[i]) - targets[i]) * scale;
     }
 }
 
