@@ -122,12 +122,7 @@ def check_targets(targets: Any, n: int, classes: int, name: str = "targets") -> 
                          f"({n}, {classes}), got integer-like labels of shape {t.shape}: use "
                          f"loss='sparse_categorical_crossentropy' or "
                          f"ccnn.utils.to_categorical(y, {classes})")
-    if t.ndim != 2 or t.shape[1] != classes:
-        raise ValueError(f"{name} must have shape ({n}, {classes}) to match the model's "
-                         f"{classes} outputs, got {t.shape}")
-    if t.shape[0] != n:
-        raise ValueError(f"{name} has {t.shape[0]} rows but there are {n} samples")
-    return t
+    return check_real_targets(t, n, classes, name)
 
 
 def _same_dtype(a: np.ndarray, dtype) -> np.ndarray:
@@ -587,6 +582,16 @@ class Loss(abc.ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
+    def _pred(self, y_pred: Any) -> np.ndarray:
+        """y_pred as a real array, of the loss's dtype when it has one."""
+        p = chk.real_array(y_pred, "y_pred")
+        return p if self.dtype is None else p.astype(self.dtype)
+
+    def _smoothing_and_axis(self, label_smoothing: Any, axis: Any) -> None:
+        """Check and keep the cross-entropies' label_smoothing and axis."""
+        self.label_smoothing = _fraction(label_smoothing, "label_smoothing")
+        self.axis = _axis(axis)
+
     # ---- the model's protocol
     def check(self, y: Any, n: int, classes: int) -> np.ndarray:
         """y validated for n samples and `classes` outputs."""
@@ -729,13 +734,11 @@ class BinaryCrossentropy(Loss):
                  name: str = "binary_crossentropy", dtype: Optional[str] = None):
         super().__init__(name, reduction, dtype)
         self.from_logits = chk.boolean(from_logits, "from_logits")
-        self.label_smoothing = _fraction(label_smoothing, "label_smoothing")
-        self.axis = _axis(axis)
+        self._smoothing_and_axis(label_smoothing, axis)
 
     def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
-        p = chk.real_array(y_pred, "y_pred")
-        return binary_crossentropy(y_true, p if self.dtype is None else p.astype(self.dtype),
-                                   self.from_logits, self.label_smoothing, self.axis)
+        return binary_crossentropy(y_true, self._pred(y_pred), self.from_logits,
+                                   self.label_smoothing, self.axis)
 
     def _targets(self, y_pred: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
         t, p = _pred_true(y, y_pred, self.dtype)
@@ -827,13 +830,11 @@ class CategoricalCrossentropy(_Crossentropy):
                  axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
                  name: str = "categorical_crossentropy", dtype: Optional[str] = None):
         super().__init__(from_logits, reduction, name, dtype)
-        self.label_smoothing = _fraction(label_smoothing, "label_smoothing")
-        self.axis = _axis(axis)
+        self._smoothing_and_axis(label_smoothing, axis)
 
     def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
-        p = chk.real_array(y_pred, "y_pred")
-        return categorical_crossentropy(y_true, p if self.dtype is None else p.astype(self.dtype),
-                                        self.from_logits, self.label_smoothing, self.axis)
+        return categorical_crossentropy(y_true, self._pred(y_pred), self.from_logits,
+                                        self.label_smoothing, self.axis)
 
     def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
         return check_targets(y, n, classes, name)
@@ -875,9 +876,7 @@ class SparseCategoricalCrossentropy(_Crossentropy):
         super().__init__(from_logits, reduction, name, dtype)
 
     def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
-        p = chk.real_array(y_pred, "y_pred")
-        return sparse_categorical_crossentropy(
-            y_true, p if self.dtype is None else p.astype(self.dtype), self.from_logits)
+        return sparse_categorical_crossentropy(y_true, self._pred(y_pred), self.from_logits)
 
     def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
         return check_labels(y, n, classes, name)
