@@ -8,7 +8,9 @@ the user's layers with the fusions put in: when the last layer is
 Dense(activation='softmax') or Softmax, the softmax and the cross-entropy are
 computed together from the logits in C (log-sum-exp, stable for any logits)
 and the gradient (probs - targets) / N goes straight into that layer's
-linear part.
+linear part; Dense(activation='sigmoid') with the binary cross-entropy the
+same way.  Other losses give the gradient of their output (Loss.gradient),
+scaled here for the loss's reduction and the sample weights.
 
 One class of about 650 lines on purpose, as Keras 3's Trainer is one class:
 compile, the metrics, the loop and the batch methods share the model's state;
