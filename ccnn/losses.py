@@ -871,9 +871,21 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     sparse = True
     _y_name = "labels"
 
-    def __init__(self, from_logits: bool = False, reduction: Optional[str] = "sum_over_batch_size",
+    def __init__(self, from_logits: bool = False, ignore_class: Optional[int] = None,
+                 reduction: Optional[str] = "sum_over_batch_size", axis: int = -1,
                  name: str = "sparse_categorical_crossentropy", dtype: Optional[str] = None):
         super().__init__(from_logits, reduction, name, dtype)
+        if ignore_class is not None:
+            raise ValueError(f"ignore_class={ignore_class!r} is not supported by ccnn "
+                             f"(only None)")
+        if _axis(axis) not in (-1, 1):
+            raise ValueError(f"axis must be -1 (the class axis of (N, classes) outputs), "
+                             f"got {axis!r}")
+
+    ignore_class = None
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "ignore_class": self.ignore_class}
 
     def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
         return sparse_categorical_crossentropy(y_true, self._pred(y_pred), self.from_logits)

@@ -718,6 +718,11 @@ def test_sparse_categorical_crossentropy_matches_keras():
             theirs = keras.losses.SparseCategoricalCrossentropy(from_logits, reduction=reduction)
             np.testing.assert_allclose(mine(labels, p, sw), _to_numpy(theirs(labels, p, sw)),
                                        rtol=2e-5, atol=2e-6)
+    assert L.SparseCategoricalCrossentropy().get_config() == {
+        k: v for k, v in keras.losses.SparseCategoricalCrossentropy().get_config().items()
+        if k != "dtype"}
+    with pytest.raises(ValueError, match="ignore_class"):
+        L.SparseCategoricalCrossentropy(ignore_class=255)
 
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: str(c[0]))
