@@ -1,6 +1,6 @@
 """ccnn._loss -- thin binding over csrc/kernels/loss.c (csrc/bindings/_loss.pyx).  2-D (n, classes)
 C-contiguous arrays of one dtype; labels int64 in [0, classes)."""
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from numpy.typing import NDArray
@@ -18,3 +18,8 @@ def softmax_xent_dense_forward(logits: NDArray[_Float], targets: NDArray[_Float]
                                ) -> Tuple[NDArray[_Float], NDArray[_Float]]: ...
 def softmax_xent_dense_backward(probs: NDArray[_Float], targets: NDArray[_Float],
                                 nthreads: int) -> NDArray[_Float]: ...
+def sigmoid_bce_forward(logits: NDArray[_Float], targets: NDArray[_Float],
+                        nthreads: int) -> NDArray[_Float]: ...
+def sigmoid_bce_backward(dloss: Optional[NDArray[_Float]], logits: NDArray[_Float],
+                         targets: NDArray[_Float], scale: float,
+                         nthreads: int) -> NDArray[_Float]: ...

@@ -22,8 +22,8 @@ from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union, overloa
 
 import numpy as np
 
-from . import (_activation, _augment, _conv2d, _correlate, _dense, _layout, _norm, _pool,
-               _reshaping)
+from . import (_activation, _augment, _conv2d, _correlate, _dense, _layout, _loss, _norm,
+               _pool, _reshaping)
 from . import _checks as chk
 from ._config import get_num_threads
 
@@ -44,6 +44,7 @@ __all__ = [
     "pad", "pad_backward", "interpolate", "interpolate_backward",
     "log_softmax", "log_softmax_backward", "prelu", "prelu_backward", "layer_norm",
     "layer_norm_backward",
+    "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
 ]
 
 IntPair = Union[int, Tuple[int, int]]
@@ -1450,3 +1451,86 @@ def layer_norm_backward_unchecked(g2: np.ndarray, x2: np.ndarray, mean: np.ndarr
     """(dx, dgamma, dbeta), each None when not needed."""
     return _norm.layernorm_backward(g2, x2, mean, rstd, gamma, need_dx, need_dgamma,
                                     need_dbeta, get_num_threads())
+# ---- losses (issue 14) -----------------------------------------------------
+# PyTorch's binary_cross_entropy_with_logits: sigmoid + binary cross-entropy
+# from the logits in one C kernel pair (loss.c), finite for any finite logit.
+
+_REDUCTIONS = ("none", "mean", "sum")
+
+
+def _bce_logits_setup(input: Any, target: Any, weight: Any, reduction: Any
+                      ) -> Tuple[np.ndarray, np.ndarray, Optional[np.ndarray], type]:
+    """(logits, targets, weight or None, dtype): C-contiguous, one dtype; checked."""
+    if not isinstance(reduction, str) or reduction not in _REDUCTIONS:
+        raise ValueError(f"reduction must be one of {list(_REDUCTIONS)}, got {reduction!r}")
+    x = chk.real_array(input, "input")
+    t = chk.real_array(target, "target")
+    if t.shape != x.shape:
+        raise ValueError(f"target must have the input's shape {x.shape}, got {t.shape}")
+    w = None if weight is None else chk.real_array(weight, "weight")
+    if w is not None:
+        try:
+            np.broadcast_to(w, x.shape)
+        except ValueError:
+            raise ValueError(f"weight of shape {w.shape} does not broadcast to the input's "
+                             f"shape {x.shape}") from None
+    dtype = chk.result_dtype(x, t, w)
+    return (chk.contiguous(x, dtype), chk.contiguous(t, dtype),
+            None if w is None else np.broadcast_to(w.astype(dtype, copy=False), x.shape), dtype)
+
+
+def binary_cross_entropy_with_logits(input: Any, target: Any, weight: Any = None,
+                                     reduction: str = "mean") -> np.ndarray:
+    """max(z, 0) - z * t + log1p(exp(-|z|)) elementwise (= BCE of sigmoid(z)),
+    times `weight` (broadcast to the input's shape) when given, then
+    reduction 'mean' (a 0-d array), 'sum' or 'none' (the input's shape)."""
+    x, t, w, dtype = _bce_logits_setup(input, target, weight, reduction)
+    loss = binary_cross_entropy_with_logits_unchecked(x, t)
+    if w is not None:
+        loss = loss * w
+    if reduction == "none":
+        return loss
+    total = loss.sum(dtype=np.float64)
+    if reduction == "mean":
+        total = total / loss.size if loss.size else np.float64(np.nan)
+    return np.asarray(total, dtype=dtype)
+
+
+def binary_cross_entropy_with_logits_backward(grad_out: Any, input: Any, target: Any,
+                                              weight: Any = None,
+                                              reduction: str = "mean") -> np.ndarray:
+    """d(loss)/d(input): (sigmoid(z) - t) * weight * grad_out, divided by the
+    element count for 'mean'; grad_out is a scalar unless reduction='none'
+    (then the input's shape)."""
+    x, t, w, dtype = _bce_logits_setup(input, target, weight, reduction)
+    g = chk.real_array(grad_out, "grad_out")
+    if reduction == "none":
+        chk.check_shape(g, x.shape, "grad_out")
+        dloss: Optional[np.ndarray] = g if w is None else g * w
+        scale = 1.0
+    else:
+        if g.size != 1:
+            raise ValueError(f"grad_out must be a scalar for reduction={reduction!r}, got "
+                             f"shape {g.shape}")
+        dloss = w
+        scale = float(g.reshape(())) / (x.size if reduction == "mean" and x.size else 1)
+    if dloss is not None:
+        dloss = chk.contiguous(dloss, dtype)
+    return binary_cross_entropy_with_logits_backward_unchecked(dloss, x, t, scale)
+
+
+def binary_cross_entropy_with_logits_unchecked(logits: np.ndarray,
+                                               targets: np.ndarray) -> np.ndarray:
+    """The elementwise loss; logits and targets C-contiguous, one shape and dtype."""
+    return _loss.sigmoid_bce_forward(logits.reshape(-1), targets.reshape(-1),
+                                     get_num_threads()).reshape(logits.shape)
+
+
+def binary_cross_entropy_with_logits_backward_unchecked(
+        dloss: Optional[np.ndarray], logits: np.ndarray, targets: np.ndarray,
+        scale: float) -> np.ndarray:
+    """(sigmoid(logits) - targets) * scale * dloss (None: 1); all C-contiguous,
+    one shape and dtype."""
+    return _loss.sigmoid_bce_backward(None if dloss is None else dloss.reshape(-1),
+                                      logits.reshape(-1), targets.reshape(-1), scale,
+                                      get_num_threads()).reshape(logits.shape)

@@ -1,4 +1,4 @@
-"""ccnn.losses -- softmax and cross-entropy with Keras's definitions, in C.
+"""ccnn.losses -- Keras 3's losses: classes, functions and string names.
 
 Low-level ops (arrays of shape (N, classes); each computed by csrc/kernels/loss.c):
 
@@ -9,33 +9,62 @@ Low-level ops (arrays of shape (N, classes); each computed by csrc/kernels/loss.
     dlogits = softmax_cross_entropy_backward(probs, targets)
 
 The fused softmax + cross-entropy is computed from the logits with the
-log-sum-exp trick, so it stays finite for logits of any size, no clipping.
+log-sum-exp trick, and the fused sigmoid + binary cross-entropy
+(F.binary_cross_entropy_with_logits) as max(z, 0) - z t + log1p(exp(-|z|)):
+both stay finite for logits of any size, no clipping.
 
-Keras-style losses (what ``model.compile(loss=...)`` takes):
-``CategoricalCrossentropy`` (one-hot targets, 'categorical_crossentropy') and
-``SparseCategoricalCrossentropy`` (integer labels,
-'sparse_categorical_crossentropy').  Called on probabilities, as
-``loss(y_true, y_pred)``, they follow Keras's non-fused path: the
-probabilities are renormalised to sum to 1, clipped to [1e-7, 1 - 1e-7],
-and the batch mean of -sum(y_true * log(y_pred)) is returned.
+Keras-style losses (what ``model.compile(loss=...)`` takes), with Keras 3's
+names, arguments, defaults and formulas; each is a class, a function giving
+one loss per sample, and string names (``get``):
+
+    CategoricalCrossentropy        categorical_crossentropy         one-hot / soft targets
+    SparseCategoricalCrossentropy  sparse_categorical_crossentropy  integer labels
+    BinaryCrossentropy             binary_crossentropy, 'bce'       targets in [0, 1]
+    MeanSquaredError               mean_squared_error, 'mse'
+    MeanAbsoluteError              mean_absolute_error, 'mae'
+    Huber                          huber
+    KLDivergence                   kl_divergence, 'kld'
+    Hinge                          hinge                            labels -1 / 1 (or 0 / 1)
+    CategoricalHinge               categorical_hinge                one-hot targets
+
+``loss(y_true, y_pred, sample_weight=None)`` is Keras's: the per-sample
+losses times the sample weights, reduced by ``reduction``
+("sum_over_batch_size" -- the default, "sum", "mean",
+"mean_with_sample_weight", or "none" / None for no reduction).  On
+probabilities the cross-entropies follow Keras's non-fused path: they are
+clipped to [1e-7, 1 - 1e-7] (the categorical ones renormalised to sum to 1
+first).  A model runs the losses through ``forward`` (per-sample losses)
+and ``gradient`` (d(batch mean)/d(y_pred)); with a softmax or sigmoid
+output layer the cross-entropies take the layer's logits instead
+(ccnn.models.fusion).  The losses without a C kernel are NumPy: they are
+not the hot loop.
 """
 from __future__ import annotations
 
 import abc
-from typing import Any, Tuple
+import numbers
+from typing import Any, Callable, Dict, Optional, Tuple, Type, Union
 
 import numpy as np
 
 from . import _checks as chk
 from . import _loss
+from . import _serialization
+from . import functional as F
 from ._config import get_num_threads
+from .metrics.metric import auto_name, squeeze_or_expand_to_same_rank
 
 __all__ = [
     "EPSILON", "softmax", "softmax_backward",
     "sparse_softmax_cross_entropy", "sparse_softmax_cross_entropy_backward",
     "softmax_cross_entropy", "softmax_cross_entropy_backward",
-    "categorical_crossentropy", "sparse_categorical_crossentropy",
-    "Loss", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "get",
+    "categorical_crossentropy", "sparse_categorical_crossentropy", "binary_crossentropy",
+    "mean_squared_error", "mean_absolute_error", "huber", "kl_divergence", "hinge",
+    "categorical_hinge",
+    "Loss", "CategoricalCrossentropy", "SparseCategoricalCrossentropy", "BinaryCrossentropy",
+    "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence", "Hinge",
+    "CategoricalHinge", "get", "serialize", "deserialize", "reduce_weighted_values",
+    "standardize_reduction", "REDUCTIONS",
 ]
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): clip for probabilities (non-fused path only)
@@ -93,12 +122,7 @@ def check_targets(targets: Any, n: int, classes: int, name: str = "targets") -> 
                          f"({n}, {classes}), got integer-like labels of shape {t.shape}: use "
                          f"loss='sparse_categorical_crossentropy' or "
                          f"ccnn.utils.to_categorical(y, {classes})")
-    if t.ndim != 2 or t.shape[1] != classes:
-        raise ValueError(f"{name} must have shape ({n}, {classes}) to match the model's "
-                         f"{classes} outputs, got {t.shape}")
-    if t.shape[0] != n:
-        raise ValueError(f"{name} has {t.shape[0]} rows but there are {n} samples")
-    return t
+    return check_real_targets(t, n, classes, name)
 
 
 def _same_dtype(a: np.ndarray, dtype) -> np.ndarray:
@@ -169,13 +193,323 @@ def softmax_cross_entropy_backward(probs: Any, targets: Any) -> np.ndarray:
                                              get_num_threads())
 
 
-# ------------------------------------------- Keras's non-fused definitions
+def check_real_targets(y: Any, n: int, outputs: int, name: str = "y") -> np.ndarray:
+    """Targets of shape (n, outputs) -- or (n,) for a one-output model, as
+    Keras expands them -- as a real array."""
+    t = np.asarray(y)
+    if t.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must be a real array, got dtype {t.dtype}")
+    if t.ndim == 1 and outputs == 1:
+        t = t[:, np.newaxis]
+    if t.ndim != 2 or t.shape[1] != outputs:
+        raise ValueError(f"{name} must have shape ({n}, {outputs}) to match the model's "
+                         f"{outputs} outputs, got {t.shape}")
+    if t.shape[0] != n:
+        raise ValueError(f"{name} has {t.shape[0]} rows but there are {n} samples")
+    return t
+
+
+# ------------------------------------------------- arguments and reductions
+
+REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
+
+
+def standardize_reduction(reduction: Any) -> Optional[str]:
+    """`reduction` when it is one of Keras 3's (REDUCTIONS), else ValueError."""
+    if reduction is not None and not (isinstance(reduction, str) and reduction in REDUCTIONS):
+        raise ValueError(f"reduction must be one of {list(REDUCTIONS)}, got {reduction!r}")
+    return reduction
+
+
+def _fraction(v: Any, name: str) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"{name} must be a float in [0, 1], got {type(v).__name__} {v!r}")
+    if not 0.0 <= float(v) <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {v!r}")
+    return float(v)
+
+
+def _axis(v: Any) -> int:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral):
+        raise TypeError(f"axis must be an int, got {type(v).__name__} {v!r}")
+    return int(v)
+
+
+def _dtype(v: Any) -> Optional[str]:
+    if v is not None and v not in ("float32", "float64"):
+        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {v!r}")
+    return v
+
+
+def _name(v: Any, default: str) -> str:
+    if v is None:
+        return default
+    if not isinstance(v, str):
+        raise TypeError(f"name must be a str, got {type(v).__name__}")
+    return v
+
+
+def reduce_weighted_values(values: Any, sample_weight: Any = None,
+                           reduction: Optional[str] = "sum_over_batch_size"
+                           ) -> Union[float, np.ndarray]:
+    """Keras's reduction of per-sample losses: values * sample_weight (their
+    ranks matched as Keras matches them), then 'sum', the sum over the number
+    of values ('sum_over_batch_size', 'mean'), the sum over the sum of the
+    weights ('mean_with_sample_weight'), or the array itself ('none', None)."""
+    reduction = standardize_reduction(reduction)
+    values = np.asarray(values)
+    sw = None
+    if sample_weight is not None:
+        sw = chk.real_array(sample_weight, "sample_weight").astype(values.dtype, copy=False)
+        values, sw = squeeze_or_expand_to_same_rank(values, sw)
+        try:
+            values = values * sw
+        except ValueError:
+            raise ValueError(f"sample_weight of shape {sw.shape} does not broadcast to the "
+                             f"losses' shape {values.shape}") from None
+    if reduction in (None, "none") or values.ndim == 0 or values.shape == (0,):
+        return values
+    total = float(values.sum(dtype=np.float64))
+    if reduction != "sum":
+        divisor = (float(sw.sum(dtype=np.float64))
+                   if reduction == "mean_with_sample_weight" and sw is not None else values.size)
+        total = total / divisor if divisor else 0.0      # Keras's divide_no_nan
+    return total
+
+
+def _pred_true(y_true: Any, y_pred: Any, dtype: Optional[str] = None
+               ) -> Tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) as arrays of y_pred's float dtype (or `dtype`), ranks
+    matched as Keras's LossFunctionWrapper matches them, of one shape."""
+    p = chk.real_array(y_pred, "y_pred")
+    if dtype is not None:
+        p = p.astype(dtype, copy=False)
+    t = chk.real_array(y_true, "y_true").astype(p.dtype, copy=False)
+    t, p = squeeze_or_expand_to_same_rank(t, p)
+    if p.ndim < 1:
+        raise ValueError(f"y_pred must have at least one axis, got shape {p.shape}")
+    if t.shape != p.shape:
+        raise ValueError(f"y_true of shape {t.shape} and y_pred of shape {p.shape} do not match")
+    return t, p
+
+
+# ----------------------------------- Keras's per-sample losses in NumPy
+# Each loss is a pair: _NAME(t, p) the per-sample losses (over the last
+# axis) and _NAME_grad(t, p) the gradient of each sample's loss with respect
+# to its row of p.  Clipping passes the gradient inside the clip range,
+# boundaries included, as TensorFlow and PyTorch do.
+
+def _mse(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(np.square(t - p), axis=-1)
+
+
+def _mse_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return 2.0 * (p - t) / p.shape[-1]
+
+
+def _mae(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(np.abs(t - p), axis=-1)
+
+
+def _mae_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.sign(p - t) / p.shape[-1]
+
+
+def _huber(t: np.ndarray, p: np.ndarray, delta: float) -> np.ndarray:
+    e = p - t
+    a = np.abs(e)
+    d = p.dtype.type(delta)
+    return np.mean(np.where(a <= d, 0.5 * np.square(e), d * a - 0.5 * d * d), axis=-1)
+
+
+def _huber_grad(t: np.ndarray, p: np.ndarray, delta: float) -> np.ndarray:
+    e = p - t
+    d = p.dtype.type(delta)
+    return np.where(np.abs(e) <= d, e, d * np.sign(e)) / p.shape[-1]
+
+
+def _kld(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    tc, pc = np.clip(t, EPSILON, 1.0), np.clip(p, EPSILON, 1.0)
+    return np.sum(tc * np.log(tc / pc), axis=-1)
+
+
+def _kld_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    tc, pc = np.clip(t, EPSILON, 1.0), np.clip(p, EPSILON, 1.0)
+    return np.where((p >= EPSILON) & (p <= 1.0), -tc / pc, 0.0).astype(p.dtype, copy=False)
+
+
+def _hinge_labels(t: np.ndarray) -> np.ndarray:
+    """Keras's convert_binary_labels_to_hinge: 0 / 1 labels become -1 / 1
+    (only when every label is 0 or 1)."""
+    return 2.0 * t - 1.0 if np.all((t == 0) | (t == 1)) else t
+
+
+def _hinge(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(np.maximum(1.0 - _hinge_labels(t) * p, 0.0), axis=-1)
+
+
+def _hinge_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    s = _hinge_labels(t)
+    return np.where(1.0 - s * p > 0, -s, 0.0).astype(p.dtype, copy=False) / p.shape[-1]
+
+
+def _categorical_hinge_parts(t: np.ndarray, p: np.ndarray
+                             ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(loss, the argmax of (1 - t) * p, whether the hinge is active)."""
+    pos = np.sum(t * p, axis=-1)
+    negv = (1.0 - t) * p
+    j = np.argmax(negv, axis=-1)
+    neg = np.take_along_axis(negv, j[..., np.newaxis], axis=-1)[..., 0]
+    margin = neg - pos + 1.0
+    return np.maximum(margin, 0.0), j, margin > 0
+
+
+def _categorical_hinge(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return _categorical_hinge_parts(t, p)[0]
+
+
+def _categorical_hinge_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    _, j, active = _categorical_hinge_parts(t, p)
+    g = -t.copy()
+    onehot = np.zeros_like(p)
+    np.put_along_axis(onehot, j[..., np.newaxis], 1.0, axis=-1)
+    g += onehot * (1.0 - t)
+    return g * active[..., np.newaxis]
+
+
+def _bce_probs(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Keras's binary cross-entropy of probabilities, elementwise (clipped)."""
+    c = np.clip(p, EPSILON, 1.0 - EPSILON)
+    return -(t * np.log(c) + (1.0 - t) * np.log(1.0 - c))
+
+
+def _bce_probs_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    c = np.clip(p, EPSILON, 1.0 - EPSILON)
+    inside = (p >= EPSILON) & (p <= 1.0 - EPSILON)
+    return np.where(inside, (1.0 - t) / (1.0 - c) - t / c, 0.0).astype(p.dtype, copy=False)
+
+
+def _smooth_binary(t: np.ndarray, label_smoothing: float) -> np.ndarray:
+    return t * (1.0 - label_smoothing) + 0.5 * label_smoothing if label_smoothing else t
+
+
+def _smooth_categorical(t: np.ndarray, label_smoothing: float) -> np.ndarray:
+    if not label_smoothing:
+        return t
+    return t * (1.0 - label_smoothing) + label_smoothing / t.shape[-1]
+
+
+def _bce_elements(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray:
+    """Elementwise binary cross-entropy: from the logits in C, or Keras's clipped one."""
+    if from_logits:
+        dtype = chk.result_dtype(p)
+        return F.binary_cross_entropy_with_logits_unchecked(chk.contiguous(p, dtype),
+                                                            chk.contiguous(t, dtype))
+    return _bce_probs(t, p)
+
+
+# ------------------------------------------- Keras's functions (per sample)
+
+def mean_squared_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(square(y_true - y_pred), axis=-1)."""
+    return _mse(*_pred_true(y_true, y_pred))
+
+
+def mean_absolute_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(abs(y_true - y_pred), axis=-1)."""
+    return _mae(*_pred_true(y_true, y_pred))
+
+
+def huber(y_true: Any, y_pred: Any, delta: float = 1.0) -> np.ndarray:
+    """mean over the last axis of 0.5 e^2 where |e| <= delta, else
+    delta |e| - 0.5 delta^2 (e = y_pred - y_true)."""
+    return _huber(*_pred_true(y_true, y_pred), _delta(delta))
+
+
+def kl_divergence(y_true: Any, y_pred: Any) -> np.ndarray:
+    """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [1e-7, 1]."""
+    return _kld(*_pred_true(y_true, y_pred))
+
+
+def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(maximum(1 - y_true * y_pred, 0), axis=-1); 0 / 1 labels become -1 / 1."""
+    return _hinge(*_pred_true(y_true, y_pred))
+
+
+def categorical_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
+    return _categorical_hinge(*_pred_true(y_true, y_pred))
+
+
+def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                        label_smoothing: float = 0.0, axis: int = -1) -> np.ndarray:
+    """mean over `axis` of -(t log p + (1 - t) log(1 - p)), t smoothed towards
+    0.5 by label_smoothing; p clipped to [1e-7, 1 - 1e-7], or -- from_logits --
+    computed from the logits in C (stable for any logit)."""
+    from_logits = chk.boolean(from_logits, "from_logits")
+    label_smoothing = _fraction(label_smoothing, "label_smoothing")
+    axis = _axis(axis)
+    t, p = _pred_true(y_true, y_pred)
+    if not -p.ndim <= axis < p.ndim:
+        raise ValueError(f"axis {axis} is out of range for y_pred of rank {p.ndim}")
+    return np.mean(_bce_elements(_smooth_binary(t, label_smoothing), p, from_logits), axis=axis)
+
+
+def _rows_last(a: np.ndarray, axis: int) -> np.ndarray:
+    """`a` with `axis` moved last, as (rows, size of axis)."""
+    if not -a.ndim <= axis < a.ndim:
+        raise ValueError(f"axis {axis} is out of range for y_pred of rank {a.ndim}")
+    a = np.moveaxis(a, axis, -1)
+    return a.reshape(-1, a.shape[-1])
+
+
+def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
+                             label_smoothing: float = 0.0, axis: int = -1) -> np.ndarray:
+    """Per-sample loss, Keras's keras.losses.categorical_crossentropy:
+    -sum(t * log softmax(z)) from logits, or on probabilities renormalised and
+    clipped; t smoothed by label_smoothing (t (1 - s) + s / classes)."""
+    from_logits = chk.boolean(from_logits, "from_logits")
+    label_smoothing = _fraction(label_smoothing, "label_smoothing")
+    axis = _axis(axis)
+    z = chk.real_array(y_pred, "y_pred")
+    if z.ndim == 2 and axis in (-1, 1):
+        shape: Tuple[int, ...] = (z.shape[0],)
+        z2 = _logits(z, "y_pred")
+        t2 = check_targets(y_true, z.shape[0], z.shape[1], "y_true")
+    else:
+        t = chk.real_array(y_true, "y_true")
+        if t.shape != z.shape:
+            raise ValueError(f"y_true of shape {t.shape} and y_pred of shape {z.shape} do "
+                             f"not match")
+        z2, t2 = _rows_last(z, axis), _rows_last(t, axis)
+        shape = np.moveaxis(z, axis, -1).shape[:-1]
+    t2 = _smooth_categorical(t2.astype(z2.dtype, copy=False), label_smoothing)
+    rows = softmax_cross_entropy(z2, t2)[0] if from_logits else _probs_xent(t2, z2)[0]
+    return rows.reshape(shape)
+
+
+def sparse_categorical_crossentropy(y_true: Any, y_pred: Any,
+                                    from_logits: bool = False) -> np.ndarray:
+    """Per-sample loss, Keras's keras.losses.sparse_categorical_crossentropy."""
+    from_logits = chk.boolean(from_logits, "from_logits")
+    z = _logits(y_pred, "y_pred")
+    if from_logits:
+        return sparse_softmax_cross_entropy(z, y_true)[0]
+    y = check_labels(y_true, z.shape[0], z.shape[1], "y_true")
+    return _probs_xent(_one_hot(y, z), z)[0]
+
+
+def _one_hot(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
+    t = np.zeros_like(like)
+    t[np.arange(like.shape[0]), labels] = 1
+    return t
+
 
 def _probs_xent(targets: np.ndarray, probs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Keras's cross-entropy on probabilities: (loss_per_row, d(mean loss)/d(probs)).
 
     q = p / sum(p); c = clip(q, eps, 1 - eps); loss = -sum(t * log(c)).
-    The clip's gradient is zero where it is active, like TensorFlow's."""
+    The clip's gradient is zero where it is active."""
     p = probs
     s = p.sum(axis=-1, keepdims=True)
     q = p / s
@@ -187,97 +521,320 @@ def _probs_xent(targets: np.ndarray, probs: np.ndarray) -> Tuple[np.ndarray, np.
     return loss.astype(p.dtype, copy=False), dp.astype(p.dtype, copy=False)
 
 
-def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False) -> np.ndarray:
-    """Per-sample loss, Keras's keras.losses.categorical_crossentropy."""
-    z = _logits(y_pred, "y_pred")
-    if from_logits:
-        return softmax_cross_entropy(z, y_true)[0]
-    t = check_targets(y_true, z.shape[0], z.shape[1], "y_true").astype(z.dtype, copy=False)
-    return _probs_xent(t, z)[0]
-
-
-def sparse_categorical_crossentropy(y_true: Any, y_pred: Any,
-                                    from_logits: bool = False) -> np.ndarray:
-    """Per-sample loss, Keras's keras.losses.sparse_categorical_crossentropy."""
-    z = _logits(y_pred, "y_pred")
-    if from_logits:
-        return sparse_softmax_cross_entropy(z, y_true)[0]
-    y = check_labels(y_true, z.shape[0], z.shape[1], "y_true")
-    t = np.zeros_like(z)
-    t[np.arange(z.shape[0]), y] = 1
-    return _probs_xent(t, z)[0]
+def _delta(v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"delta must be a float, got {type(v).__name__} {v!r}")
+    d = float(v)
+    if not (np.isfinite(d) and d >= 0):
+        raise ValueError(f"delta must be a finite float >= 0, got {v!r}")
+    return d
 
 
 # ----------------------------------------------------- loss objects
 
 class Loss(abc.ABC):
-    """Base of the Keras-style loss objects the model uses.
+    """Base of the Keras-style losses.
 
-    ``check(y, n, classes)`` validates targets; ``fused(logits, y)`` returns
-    (mean loss, probs, dlogits) from the logits; ``from_probs(probs, y)``
-    returns (mean loss, dprobs) for models whose last layer is not a softmax.
+    Keras's protocol: ``loss(y_true, y_pred, sample_weight=None)`` reduces
+    ``call(y_true, y_pred)`` (the per-sample losses) by ``reduction``;
+    ``get_config`` / ``from_config``.
+
+    The model's protocol, on targets checked by ``check(y, n, outputs)``:
+    ``forward(y_pred, y)`` the per-sample losses and ``gradient(y_pred, y)``
+    the gradient of their mean with respect to y_pred (the model scales it
+    for the reduction and the sample weights); ``value_and_gradient`` both.
+    A loss with ``logits_of`` set ('softmax', 'sigmoid') also computes
+    itself from the logits of that activation: ``fused(logits, y)`` gives
+    (mean loss, probs or None, d(mean loss)/d(logits)) and
+    ``logit_rows(logits, y)`` the per-sample losses (ccnn.layers.fused).
     """
     name = "loss"
-    sparse = False
+    reduction: Optional[str] = "sum_over_batch_size"
+    dtype: Optional[str] = None
+    from_logits = False
+    sparse = False                     # integer class labels as targets
+    logits_of: Optional[str] = None    # the output activation it can be fused with
 
-    def __init__(self, from_logits: bool = False):
-        self.from_logits = chk.boolean(from_logits, "from_logits")
+    def __init__(self, name: Optional[str] = None,
+                 reduction: Optional[str] = "sum_over_batch_size",
+                 dtype: Optional[str] = None):
+        self.name = _name(name, auto_name(type(self).__name__))
+        self.reduction = standardize_reduction(reduction)
+        self.dtype = _dtype(dtype)
 
+    # ---- Keras's protocol
     @abc.abstractmethod
-    def check(self, y: Any, n: int, classes: int) -> np.ndarray:
-        """y validated for n samples and `classes` outputs."""
+    def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        """The per-sample losses (Keras's Loss.call)."""
 
-    @abc.abstractmethod
-    def true_classes(self, y: np.ndarray) -> np.ndarray:
-        """The class index of each (checked) target."""
+    def __call__(self, y_true: Any, y_pred: Any, sample_weight: Any = None
+                 ) -> Union[float, np.ndarray]:
+        return reduce_weighted_values(self.call(y_true, y_pred), sample_weight, self.reduction)
 
-    @abc.abstractmethod
-    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-        """(mean loss, probs, d(mean loss)/d(logits))."""
+    def get_config(self) -> Dict[str, Any]:
+        return {"name": self.name, "reduction": self.reduction}
 
-    @abc.abstractmethod
-    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-        """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
-
-    def __call__(self, y_true: Any, y_pred: Any) -> float:
-        z = _logits(y_pred, "y_pred")
-        y = self.check(y_true, z.shape[0], z.shape[1])
-        rows = self.fused(z, y)[0] if self.from_logits else self.from_probs(z, y)[0]
-        return float(rows)
-
-    def get_config(self) -> dict:
-        return {"name": self.name, "from_logits": self.from_logits}
+    @classmethod
+    def from_config(cls, config: Dict[str, Any]) -> "Loss":
+        return cls(**config)
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(from_logits={self.from_logits})"
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
+        return f"{type(self).__name__}({args})"
+
+    def _pred(self, y_pred: Any) -> np.ndarray:
+        """y_pred as a real array, of the loss's dtype when it has one."""
+        p = chk.real_array(y_pred, "y_pred")
+        return p if self.dtype is None else p.astype(self.dtype)
+
+    def _smoothing_and_axis(self, label_smoothing: Any, axis: Any) -> None:
+        """Check and keep the cross-entropies' label_smoothing and axis."""
+        self.label_smoothing = _fraction(label_smoothing, "label_smoothing")
+        self.axis = _axis(axis)
+
+    # ---- the model's protocol
+    def check(self, y: Any, n: int, classes: int) -> np.ndarray:
+        """y validated for n samples and `classes` outputs."""
+        return check_real_targets(y, n, classes)
+
+    def true_classes(self, y: np.ndarray) -> np.ndarray:
+        """The class of each (checked) target: the argmax, or for one output
+        the rounded value (as Keras reads class_weight)."""
+        y = np.asarray(y)
+        if y.shape[-1] == 1:
+            return np.round(y[..., 0]).astype(np.int64)
+        return y.argmax(axis=-1)
+
+    def forward(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The per-sample losses of checked targets y."""
+        return self.call(y, y_pred)
+
+    @abc.abstractmethod
+    def gradient(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """d(mean of forward(y_pred, y))/d(y_pred), y_pred's shape and dtype."""
+
+    def value_and_gradient(self, y_pred: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        """(mean of the per-sample losses, its gradient)."""
+        return float(self.forward(y_pred, y).mean(dtype=np.float64)), self.gradient(y_pred, y)
+
+    def fused(self, logits: np.ndarray, y: np.ndarray
+              ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
+        """(mean loss, probs or None, d(mean loss)/d(logits)) from the logits."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused form")
+
+    def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The per-sample losses from the logits."""
+        raise NotImplementedError(f"{type(self).__name__} has no fused form")
+
+
+class _NumPyLoss(Loss):
+    """A loss computed in NumPy from a pair _value(t, p) (per-sample losses)
+    and _grad(t, p) (each sample's gradient), both over the last axis."""
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        return self._value(*_pred_true(y_true, y_pred, self.dtype))
+
+    def gradient(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        t, p = _pred_true(y, y_pred, self.dtype)
+        rows = p.size // p.shape[-1] if p.shape[-1] else 1
+        return (self._grad(t, p) / max(rows, 1)).astype(p.dtype, copy=False)
+
+
+class MeanSquaredError(_NumPyLoss):
+    """mean(square(y_true - y_pred), axis=-1) ('mse', 'mean_squared_error')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_squared_error", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_mse), staticmethod(_mse_grad)
+
+
+class MeanAbsoluteError(_NumPyLoss):
+    """mean(abs(y_true - y_pred), axis=-1) ('mae', 'mean_absolute_error')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_absolute_error", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_mae), staticmethod(_mae_grad)
+
+
+class Huber(_NumPyLoss):
+    """The Huber loss ('huber'): quadratic for errors up to delta, linear beyond."""
+    delta = 1.0
+
+    def __init__(self, delta: float = 1.0, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "huber_loss", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.delta = _delta(delta)
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return _huber(t, p, self.delta)
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return _huber_grad(t, p, self.delta)
+
+    def get_config(self) -> Dict[str, Any]:
+        # Keras 3 leaves delta out of the config (so from_config forgets it); ccnn keeps it
+        return {**super().get_config(), "delta": self.delta}
+
+
+class KLDivergence(_NumPyLoss):
+    """sum(y_true * log(y_true / y_pred), axis=-1), both clipped to [1e-7, 1]
+    ('kl_divergence', 'kld')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "kl_divergence", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_kld), staticmethod(_kld_grad)
+
+
+class Hinge(_NumPyLoss):
+    """mean(maximum(1 - y_true * y_pred, 0), axis=-1); labels -1 / 1 (0 / 1
+    labels are converted) ('hinge')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "hinge", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_hinge), staticmethod(_hinge_grad)
+
+
+class CategoricalHinge(_NumPyLoss):
+    """maximum(neg - pos + 1, 0), neg = max((1 - y_true) * y_pred),
+    pos = sum(y_true * y_pred) ('categorical_hinge')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_hinge", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_categorical_hinge), staticmethod(_categorical_hinge_grad)
+
+
+class BinaryCrossentropy(Loss):
+    """Binary cross-entropy ('binary_crossentropy', 'bce'): the mean over
+    `axis` of -(t log p + (1 - t) log(1 - p)).  After a sigmoid output layer
+    a model computes it from that layer's logits in C
+    (ccnn.layers.fused.SigmoidBinaryCrossentropy); the gradient
+    (sigmoid(z) - t) / (N * outputs) goes straight to the logits."""
+    logits_of = "sigmoid"
+    label_smoothing = 0.0
+    axis = -1
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "binary_crossentropy", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.from_logits = chk.boolean(from_logits, "from_logits")
+        self._smoothing_and_axis(label_smoothing, axis)
+
+    def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        return binary_crossentropy(y_true, self._pred(y_pred), self.from_logits,
+                                   self.label_smoothing, self.axis)
+
+    def _targets(self, y_pred: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        t, p = _pred_true(y, y_pred, self.dtype)
+        return _smooth_binary(t, self.label_smoothing), p
+
+    def gradient(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        t, p = self._targets(y_pred, y)
+        if self.from_logits:
+            return self._logit_gradient(p, t)
+        return (_bce_probs_grad(t, p) / max(p.size, 1)).astype(p.dtype, copy=False)
+
+    @staticmethod
+    def _logit_gradient(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+        dtype = chk.result_dtype(z)
+        return F.binary_cross_entropy_with_logits_backward_unchecked(
+            None, chk.contiguous(z, dtype), chk.contiguous(t, dtype), 1.0 / max(z.size, 1))
+
+    def fused(self, logits: np.ndarray, y: np.ndarray
+              ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
+        t, z = self._targets(logits, y)
+        rows = np.mean(_bce_elements(t, z, True), axis=self.axis)
+        return float(rows.mean(dtype=np.float64)), None, self._logit_gradient(z, t)
+
+    def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+        t, z = self._targets(logits, y)
+        return np.mean(_bce_elements(t, z, True), axis=self.axis)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
 class _Crossentropy(Loss):
-    """The two cross-entropies: targets checked by _check_y, the fused
-    softmax + cross-entropy kernels called by _fused."""
+    """The two categorical cross-entropies: targets checked by _check_y, the
+    fused softmax + cross-entropy kernels called by _fused."""
     _y_name = "targets"       # what fused() calls y in its error messages
+    logits_of = "softmax"
+
+    def __init__(self, from_logits: bool = False, reduction: Optional[str] = "sum_over_batch_size",
+                 name: Optional[str] = None, dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.from_logits = chk.boolean(from_logits, "from_logits")
 
     def check(self, y: Any, n: int, classes: int) -> np.ndarray:
         return self._check_y(y, n, classes, "y")
 
-    def fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+    def fused(self, logits: np.ndarray, y: np.ndarray
+              ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
         z = _logits(logits)
         t = self._check_y(y, z.shape[0], z.shape[1], self._y_name)
         return self._fused(chk.contiguous(z, chk.result_dtype(z)), t)
+
+    def gradient(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return (self.fused(y_pred, y)[2] if self.from_logits else
+                self.from_probs(y_pred, y)[1])
+
+    def value_and_gradient(self, y_pred: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        if self.from_logits:
+            loss, _, d = self.fused(y_pred, y)
+            return loss, d
+        return self.from_probs(y_pred, y)
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits}
 
     @abc.abstractmethod
     def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
         """y checked for n samples of `classes` classes; errors call it `name`."""
 
     @abc.abstractmethod
-    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+    def _fused(self, logits: np.ndarray, y: np.ndarray
+               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
         """fused() for C-contiguous float logits and checked y."""
+
+    @abc.abstractmethod
+    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
 
 
 class CategoricalCrossentropy(_Crossentropy):
-    """Cross-entropy for one-hot (or soft) targets of shape (N, classes)."""
-    name = "categorical_crossentropy"
+    """Cross-entropy for one-hot (or soft) targets of shape (N, classes)
+    ('categorical_crossentropy'); label_smoothing s turns t into
+    t (1 - s) + s / classes."""
     sparse = False
+    label_smoothing = 0.0
+    axis = -1
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_crossentropy", dtype: Optional[str] = None):
+        super().__init__(from_logits, reduction, name, dtype)
+        self._smoothing_and_axis(label_smoothing, axis)
+
+    def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        return categorical_crossentropy(y_true, self._pred(y_pred), self.from_logits,
+                                        self.label_smoothing, self.axis)
 
     def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
         return check_targets(y, n, classes, name)
@@ -285,23 +842,53 @@ class CategoricalCrossentropy(_Crossentropy):
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y.argmax(axis=-1)
 
-    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+    def _smoothed(self, y: np.ndarray, dtype: Any) -> np.ndarray:
+        return _smooth_categorical(_same_dtype(y, dtype), self.label_smoothing)
+
+    def _fused(self, logits: np.ndarray, y: np.ndarray
+               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
         nt = get_num_threads()
-        y = _same_dtype(y, logits.dtype)
+        y = self._smoothed(y, logits.dtype)
         rows, probs = _loss.softmax_xent_dense_forward(logits, y, nt)
         return (float(rows.mean(dtype=np.float64)), probs,
                 _loss.softmax_xent_dense_backward(probs, y, nt))
 
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-        rows, dp = _probs_xent(np.asarray(y, dtype=probs.dtype), probs)
+        rows, dp = _probs_xent(self._smoothed(y, probs.dtype), probs)
         return float(rows.mean(dtype=np.float64)), dp
+
+    def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return softmax_cross_entropy(logits, self._smoothed(y, chk.result_dtype(logits)))[0]
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
 
 
 class SparseCategoricalCrossentropy(_Crossentropy):
-    """Cross-entropy for integer class labels of shape (N,) or (N, 1)."""
-    name = "sparse_categorical_crossentropy"
+    """Cross-entropy for integer class labels of shape (N,) or (N, 1)
+    ('sparse_categorical_crossentropy')."""
     sparse = True
     _y_name = "labels"
+
+    def __init__(self, from_logits: bool = False, ignore_class: Optional[int] = None,
+                 reduction: Optional[str] = "sum_over_batch_size", axis: int = -1,
+                 name: str = "sparse_categorical_crossentropy", dtype: Optional[str] = None):
+        super().__init__(from_logits, reduction, name, dtype)
+        if ignore_class is not None:
+            raise ValueError(f"ignore_class={ignore_class!r} is not supported by ccnn "
+                             f"(only None)")
+        if _axis(axis) not in (-1, 1):
+            raise ValueError(f"axis must be -1 (the class axis of (N, classes) outputs), "
+                             f"got {axis!r}")
+
+    ignore_class = None
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "ignore_class": self.ignore_class}
+
+    def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
+        return sparse_categorical_crossentropy(y_true, self._pred(y_pred), self.from_logits)
 
     def _check_y(self, y: Any, n: int, classes: int, name: str) -> np.ndarray:
         return check_labels(y, n, classes, name)
@@ -309,29 +896,70 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y
 
-    def _fused(self, logits: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+    def _fused(self, logits: np.ndarray, y: np.ndarray
+               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
         nt = get_num_threads()
         rows, probs = _loss.softmax_xent_forward(logits, y, nt)
         return float(rows.mean(dtype=np.float64)), probs, _loss.softmax_xent_backward(probs, y, nt)
 
     def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-        t = np.zeros_like(probs)
-        t[np.arange(probs.shape[0]), y] = 1
-        rows, dp = _probs_xent(t, probs)
+        rows, dp = _probs_xent(_one_hot(y, probs), probs)
         return float(rows.mean(dtype=np.float64)), dp
 
+    def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
+        return sparse_softmax_cross_entropy(logits, y)[0]
 
-_LOSSES = {
-    "categorical_crossentropy": CategoricalCrossentropy,
-    "sparse_categorical_crossentropy": SparseCategoricalCrossentropy,
-}
+
+# ----------------------------------------------------- names
+
+_CLASSES: Tuple[Type[Loss], ...] = (
+    CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
+    MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Hinge, CategoricalHinge)
+
+#: Keras 3's function of each class (a function given to get / compile means its class)
+_FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
+    categorical_crossentropy: CategoricalCrossentropy,
+    sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
+    binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
+    mean_absolute_error: MeanAbsoluteError, huber: Huber, kl_divergence: KLDivergence,
+    hinge: Hinge, categorical_hinge: CategoricalHinge}
+
+# Keras's losses.ALL_OBJECTS_DICT for these: class names, function names, aliases
+ALL_OBJECTS_DICT: Dict[str, Type[Loss]] = {cls.__name__: cls for cls in _CLASSES}
+ALL_OBJECTS_DICT.update({fn.__name__: cls for fn, cls in _FUNCTIONS.items()})
+ALL_OBJECTS_DICT.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+                         "kld": KLDivergence, "KLD": KLDivergence,
+                         "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+                         "mse": MeanSquaredError, "MSE": MeanSquaredError})
+
+
+def serialize(loss: Loss) -> Dict[str, Any]:
+    """{"class_name": ..., "config": loss.get_config()}."""
+    return _serialization.serialize(loss, Loss, "loss")
+
+
+def deserialize(config: Dict[str, Any]) -> Loss:
+    """The loss of a serialize() dict (Keras's extra keys are ignored)."""
+    loss: Loss = _serialization.deserialize(config, ALL_OBJECTS_DICT, "loss class")
+    return loss
 
 
 def get(identifier: Any) -> Loss:
-    """A Loss from its Keras name or a Loss instance."""
+    """A Loss from a Keras name or alias ('binary_crossentropy', 'mse',
+    'MeanSquaredError', ...), a serialize() dict, a Loss class or instance, or
+    one of this module's loss functions."""
     if isinstance(identifier, Loss):
         return identifier
-    if isinstance(identifier, str) and identifier in _LOSSES:
-        return _LOSSES[identifier]()
-    raise ValueError(f"Unknown loss {identifier!r}; ccnn supports "
-                     f"{sorted(_LOSSES)} or a ccnn.losses.Loss instance")
+    if isinstance(identifier, dict):
+        return deserialize(identifier)
+    cls: Optional[Type[Loss]] = None
+    if isinstance(identifier, str):
+        cls = ALL_OBJECTS_DICT.get(identifier)
+    elif isinstance(identifier, type) and issubclass(identifier, Loss):
+        cls = identifier
+    elif callable(identifier):
+        cls = _FUNCTIONS.get(identifier)
+    if cls is None:
+        raise ValueError(f"Unknown loss {identifier!r}; ccnn supports "
+                         f"{sorted(ALL_OBJECTS_DICT)} or a ccnn.losses.Loss instance")
+    return cls()

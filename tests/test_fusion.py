@@ -230,7 +230,8 @@ def test_the_plan_follows_the_model():
 def test_make_plan_arguments():
     model = book_model()
     model.compile(loss="sparse_categorical_crossentropy")
-    assert set(FUSIONS) == {"conv2d_relu_maxpool2d", "softmax_cross_entropy"}
+    assert set(FUSIONS) == {"conv2d_relu_maxpool2d", "softmax_cross_entropy",
+                            "sigmoid_binary_crossentropy"}
     only_head = make_plan(model.layers, model.loss, fusions=("softmax_cross_entropy",))
     assert only_head.steps[:-1] == model.layers[:-1]
     with pytest.raises(ValueError, match="unknown fusions"):

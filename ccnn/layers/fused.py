@@ -12,11 +12,14 @@ user's layers).
                            the gradient (probs - targets) / N goes straight
                            into the layer's linear part (deep-learning-from-
                            scratch's SoftmaxWithLoss)
+    SigmoidBinaryCrossentropy  Dense(activation='sigmoid') + the binary
+                           cross-entropy: loss and gradient (sigmoid(z) - t)
+                           / (N * units) from the logits, stable for any logit
 """
 from __future__ import annotations
 
 import abc
-from typing import Optional, Tuple, Union
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -93,32 +96,67 @@ class Conv2DReLUMaxPool2D(FusedLayer):
         return None  # type: ignore[return-value]
 
 
-class SoftmaxCrossEntropy(FusedLayer):
-    """The model's softmax output layer -- Dense(activation='softmax') or
-    Softmax -- with the cross-entropy loss.  forward is the layer's (the
-    output stays the probabilities); loss(out, y) computes the loss from the
-    layer's logits (log-sum-exp in C, finite for any logits) and keeps
+class _LossFromLogits(FusedLayer):
+    """The model's output layer ending in an activation (`activation`) with a
+    loss that takes that activation's logits (loss.logits_of).  forward is
+    the layer's (the output stays the activation's); loss(out, y) computes
+    the loss from the layer's logits in C (finite for any logits) and keeps
     d(loss)/d(logits), which backward hands to the layer's linear part."""
+    activation = ""
 
-    def __init__(self, layer: Union[Dense, Softmax], loss: losses.Loss):
+    def __init__(self, layer: Layer, loss: losses.Loss):
         self.layer, self.lossfn = layer, loss
         self.layers = (layer,)
 
+    @classmethod
+    def fits(cls, layer: Layer, loss: losses.Loss) -> bool:
+        """Whether `layer` ends in this activation and `loss` can take its logits."""
+        return (not loss.from_logits and loss.logits_of == cls.activation
+                and getattr(loss, "axis", -1) == -1 and layer.activity_regularizer is None
+                and cls._ends_in(layer))
+
     @staticmethod
-    def fits(layer: Layer, loss: losses.Loss) -> bool:
-        """Whether `layer` ends in a softmax that `loss` can take the logits of."""
-        return not loss.from_logits and layer.activity_regularizer is None and (
-            (isinstance(layer, Softmax) and layer.axis == -1) or (isinstance(layer, Dense)
-                                           and layer.activation == "softmax"))
+    def _ends_in(layer: Layer) -> bool:
+        raise NotImplementedError
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return self.layer.forward(x, training)
 
     def loss(self, out: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """(mean loss, d(loss)/d(logits)) for the last forward's batch."""
-        loss, _, self.dlogits = self.lossfn.fused(self.layer.logits, y)
+        loss, _, self.dlogits = self.lossfn.fused(self._logits(out), y)
         return loss, self.dlogits
+
+    def rows(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The per-sample losses of the last forward's batch, from the logits."""
+        return self.lossfn.logit_rows(self._logits(out), y)
+
+    def _logits(self, out: np.ndarray) -> np.ndarray:
+        return np.asarray(self.layer.logits).reshape(out.shape)  # type: ignore[attr-defined]
 
     def backward(self, dout: Optional[np.ndarray] = None) -> np.ndarray:
         """The input gradient; `dout` is loss()'s d(loss)/d(logits)."""
-        return self.layer.backward(self.dlogits if dout is None else dout, from_logits=True)
+        return self.layer.backward(self.dlogits if dout is None else dout,  # type: ignore[call-arg]
+                                   from_logits=True)
+
+
+class SoftmaxCrossEntropy(_LossFromLogits):
+    """Dense(activation='softmax') or Softmax (over the last axis) with a
+    categorical cross-entropy: the gradient (probs - targets) / N."""
+    activation = "softmax"
+
+    @staticmethod
+    def _ends_in(layer: Layer) -> bool:
+        return ((isinstance(layer, Softmax) and layer.axis == -1)
+                or (isinstance(layer, Dense) and layer.activation == "softmax"))
+
+
+class SigmoidBinaryCrossentropy(_LossFromLogits):
+    """Dense(activation='sigmoid') with the binary cross-entropy: the loss
+    max(z, 0) - z t + log1p(exp(-|z|)) and the gradient (sigmoid(z) - t) /
+    (N * units), in C (F.binary_cross_entropy_with_logits)."""
+    activation = "sigmoid"
+
+    @staticmethod
+    def _ends_in(layer: Layer) -> bool:
+        return isinstance(layer, Dense) and layer.activation == "sigmoid"

@@ -9,6 +9,8 @@ that turns the output into the loss and its gradient -- replacing
         least three layers          -> layers.fused.Conv2DReLUMaxPool2D
     a softmax output layer + a cross-entropy on probabilities
                                     -> layers.fused.SoftmaxCrossEntropy
+    Dense(activation='sigmoid') + a binary cross-entropy on probabilities
+                                    -> layers.fused.SigmoidBinaryCrossentropy
 
 The fused steps share the layers' weights and fill the layers' grads.  This
 is the seam where a compiled execution plan can come in later.
@@ -20,29 +22,32 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from ..layers import Layer
-from ..layers.fused import Conv2DReLUMaxPool2D, FusedLayer, SoftmaxCrossEntropy
+from ..layers.fused import (Conv2DReLUMaxPool2D, FusedLayer, SigmoidBinaryCrossentropy,
+                            SoftmaxCrossEntropy)
 from ..losses import Loss
 
 Step = Union[Layer, FusedLayer]
 
 
 class LossHead:
-    """The unfused head: the loss of the model's output itself -- Keras's
-    clipped cross-entropy on probabilities, or the fused softmax +
-    cross-entropy when the loss takes logits (from_logits=True)."""
+    """The unfused head: the loss of the model's output itself -- e.g.
+    Keras's clipped cross-entropy on probabilities, the mean squared error,
+    or the fused softmax / sigmoid cross-entropy when the loss takes logits
+    (from_logits=True)."""
 
     def __init__(self, loss: Loss):
         self.lossfn = loss
 
     def loss(self, out: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """(mean loss, d(loss)/d(out))."""
-        if self.lossfn.from_logits:
-            loss, _, d = self.lossfn.fused(out, y)
-            return loss, d
-        return self.lossfn.from_probs(out, y)
+        return self.lossfn.value_and_gradient(out, y)
+
+    def rows(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """The per-sample losses."""
+        return self.lossfn.forward(out, y)
 
 
-Head = Union[LossHead, SoftmaxCrossEntropy]
+Head = Union[LossHead, SoftmaxCrossEntropy, SigmoidBinaryCrossentropy]
 
 
 class Plan(NamedTuple):
@@ -54,7 +59,7 @@ class Plan(NamedTuple):
 
 
 #: the fusions make_plan applies by default (all of them)
-FUSIONS = ("conv2d_relu_maxpool2d", "softmax_cross_entropy")
+FUSIONS = ("conv2d_relu_maxpool2d", "softmax_cross_entropy", "sigmoid_binary_crossentropy")
 
 
 def make_plan(layers: Sequence[Layer], loss: Optional[Loss],
@@ -71,10 +76,10 @@ def make_plan(layers: Sequence[Layer], loss: Optional[Loss],
         steps[:2] = [Conv2DReLUMaxPool2D(layers[0], layers[1])]  # type: ignore[arg-type]
     head: Optional[Head] = None
     if loss is not None:
-        if ("softmax_cross_entropy" in fusions and steps
-                and SoftmaxCrossEntropy.fits(layers[-1], loss)):
-            head = SoftmaxCrossEntropy(layers[-1], loss)  # type: ignore[arg-type]
-            steps[-1] = head
-        else:
-            head = LossHead(loss)
+        head = LossHead(loss)
+        for name, cls in (("softmax_cross_entropy", SoftmaxCrossEntropy),
+                          ("sigmoid_binary_crossentropy", SigmoidBinaryCrossentropy)):
+            if name in fusions and steps and cls.fits(layers[-1], loss):
+                head = cls(layers[-1], loss)
+                steps[-1] = head
     return Plan(steps, head, tuple(layers), loss)

@@ -8,7 +8,9 @@ the user's layers with the fusions put in: when the last layer is
 Dense(activation='softmax') or Softmax, the softmax and the cross-entropy are
 computed together from the logits in C (log-sum-exp, stable for any logits)
 and the gradient (probs - targets) / N goes straight into that layer's
-linear part.
+linear part; Dense(activation='sigmoid') with the binary cross-entropy the
+same way.  Other losses give the gradient of their output (Loss.gradient),
+scaled here for the loss's reduction and the sample weights.
 
 One class of about 650 lines on purpose, as Keras 3's Trainer is one class:
 compile, the metrics, the loop and the batch methods share the model's state;
@@ -34,7 +36,6 @@ from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
 from . import data_adapters
-from ..layers.fused import SoftmaxCrossEntropy
 from .fusion import Plan, make_plan
 
 # The accuracies the training loop counts from the argmax it already has
@@ -128,17 +129,26 @@ class Trainer:
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None) -> None:
-        """optimizer: 'adam', 'sgd' or a ccnn.optimizers instance; loss:
-        'categorical_crossentropy' (one-hot targets) or
-        'sparse_categorical_crossentropy' (integer labels); metrics: a list of
+        """optimizer: 'adam', 'sgd' or a ccnn.optimizers instance; loss: a
+        Keras name such as 'categorical_crossentropy' (one-hot targets),
+        'sparse_categorical_crossentropy' (integer labels),
+        'binary_crossentropy', 'mse', 'mae', 'huber', 'kld', 'hinge',
+        'categorical_hinge', or a ccnn.losses.Loss (whose reduction must
+        give one number: not 'none' / None); metrics: a list of
         anything ccnn.metrics knows (names, Metric objects or classes,
         functions); 'accuracy' / 'acc' is resolved from the loss and the
         output as Keras 3 does (ccnn.metrics.get_metric)."""
         if loss is None:
-            raise ValueError("compile needs a loss: 'categorical_crossentropy' or "
-                             "'sparse_categorical_crossentropy'")
+            raise ValueError("compile needs a loss: 'categorical_crossentropy', "
+                             "'sparse_categorical_crossentropy', 'binary_crossentropy', "
+                             "'mse', ... (ccnn.losses)")
         self.optimizer = optimizers_mod.get(optimizer)
-        self.loss = losses_mod.get(loss)
+        lossfn = losses_mod.get(loss)
+        if lossfn.reduction in (None, "none"):
+            raise ValueError(f"loss reduction={lossfn.reduction!r} gives one loss per sample; "
+                             f"a model trains on one number: use 'sum_over_batch_size' "
+                             f"(the default), 'sum', 'mean' or 'mean_with_sample_weight'")
+        self.loss = lossfn
         if metrics is None:
             metrics = []
         if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
@@ -304,10 +314,7 @@ class Trainer:
         """Loss of the batch; fills every layer's grads."""
         plan = self._execution_plan()
         assert plan.head is not None
-        loss, d = plan.head.loss(out, y)
-        if sw is not None:
-            loss = self._weighted_loss(out, y, sw)
-            d = d * sw.astype(d.dtype)[:, np.newaxis]
+        loss, d = self._reduced(out, y, *plan.head.loss(out, y), sw)
         # the steps before the first one with weights (augmentation, rescaling)
         # need no backward, and the first with weights no input gradient
         steps = plan.steps
@@ -327,21 +334,35 @@ class Trainer:
     def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
         assert head is not None
-        loss = head.loss(out, y)[0] if sw is None else self._weighted_loss(out, y, sw)
-        return loss + self._regularization_loss()
+        return (self._reduced(out, y, head.loss(out, y)[0], None, sw)[0]
+                + self._regularization_loss())
 
-    def _weighted_loss(self, out: np.ndarray, y: np.ndarray, sw: np.ndarray) -> float:
-        """Keras's weighted loss, sum(sample_weight * per-sample loss) / batch
-        size, the per-sample losses from the logits when the head has them."""
-        head = self._execution_plan().head
-        if isinstance(head, SoftmaxCrossEntropy):
-            z, from_logits = head.layer.logits, True
-        else:
-            z, from_logits = out, self._lossfn.from_logits
-        per = (losses_mod.sparse_categorical_crossentropy if self._lossfn.sparse
-               else losses_mod.categorical_crossentropy)
-        rows = per(y, z, from_logits=from_logits).astype(np.float64)
-        return float(np.sum(rows * sw) / rows.shape[0])
+    def _reduced(self, out: np.ndarray, y: np.ndarray, loss: float, d: Optional[np.ndarray],
+                 sw: Optional[np.ndarray]) -> Tuple[float, Any]:
+        """Keras's reduction of the batch's loss (the loss's `reduction`, the
+        sample weights) from the head's mean loss and its gradient d (or None):
+        with weights sum(sample_weight * per-sample loss) / batch size, the
+        per-sample losses from the logits when the head has them; 'sum'
+        multiplies by the batch size, 'mean_with_sample_weight' divides by the
+        sum of the weights instead."""
+        n = out.shape[0]
+        reduction = self._lossfn.reduction
+        scale = float(n) if reduction == "sum" else 1.0
+        if sw is not None:
+            head = self._execution_plan().head
+            assert head is not None
+            rows = head.rows(out, y).astype(np.float64)
+            loss = float(np.sum(rows * sw) / n)
+            if d is not None:
+                d = d * sw.astype(d.dtype).reshape((-1,) + (1,) * (d.ndim - 1))
+            if reduction == "mean_with_sample_weight":
+                total = float(np.sum(sw))
+                scale = n / total if total else 0.0
+        if scale != 1.0:
+            loss *= scale
+            if d is not None:
+                d = d * d.dtype.type(scale)
+        return loss, d
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
         return int(np.count_nonzero(out.argmax(axis=-1) == self._lossfn.true_classes(y)))

@@ -101,3 +101,42 @@ def softmax_xent_dense_backward(const floating[:, ::1] probs, const floating[:, 
         ck.softmax_xent_dense_backward(&dz[0, 0], &probs[0, 0], &targets[0, 0], n, c,
                                        nthreads)
     return out
+
+
+def sigmoid_bce_forward(const floating[::1] logits, const floating[::1] targets, int nthreads):
+    """loss (n,) = max(z, 0) - z t + log1p(exp(-|z|)), elementwise (flat arrays)."""
+    cdef Py_ssize_t n = logits.shape[0]
+    if targets.shape[0] != n:
+        raise ValueError("targets and logits differ in length")
+    out = np.empty(n, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] l = out
+    if n == 0:
+        return out
+    with nogil:
+        ck.sigmoid_bce_forward(&l[0], &logits[0], &targets[0], n, nthreads)
+    return out
+
+
+def sigmoid_bce_backward(dloss, const floating[::1] logits, const floating[::1] targets,
+                         double scale, int nthreads):
+    """dlogits (n,) = (sigmoid(z) - t) * scale * dloss; dloss (n,) of the logits' dtype,
+    or None for 1."""
+    cdef Py_ssize_t n = logits.shape[0]
+    if targets.shape[0] != n:
+        raise ValueError("targets and logits differ in length")
+    out = np.empty(n, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[::1] dz = out
+    cdef const floating[::1] dl
+    cdef const floating *dlp = NULL
+    if dloss is not None:
+        dl = dloss
+        if dl.shape[0] != n:
+            raise ValueError("dloss and logits differ in length")
+        if n:
+            dlp = &dl[0]
+    if n == 0:
+        return out
+    with nogil:
+        ck.sigmoid_bce_backward(&dz[0], dlp, &logits[0], &targets[0], <floating>scale, n,
+                                nthreads)
+    return out

@@ -70,6 +70,29 @@ void ccnn_softmax_xent_dense_backward_f64(double *dlogits, const double *probs,
                                           const double *targets, int64_t n, int64_t classes,
                                           int nthreads);
 
+/* Sigmoid + binary cross-entropy, elementwise over flat arrays of length n
+ * (logits z, targets t in [0, 1] -- or any real t, the formula is linear in t):
+ *
+ *     loss_i   = max(z_i, 0) - z_i t_i + log1p(exp(-|z_i|))   = -t log s - (1-t) log(1-s)
+ *     dlogit_i = (s_i - t_i) * scale * dloss_i                  s = sigmoid(z)
+ *
+ * exp only ever sees -|z| <= 0, so any finite logit gives a finite loss and
+ * gradient (no clipping; PyTorch's binary_cross_entropy_with_logits).  NaN
+ * propagates.  scale is 1/count for a mean, 1 for a sum; dloss NULL means 1. */
+
+/* loss: (n); logits: (n); targets: (n) */
+void ccnn_sigmoid_bce_forward_f32(float *loss, const float *logits, const float *targets,
+                                  int64_t n, int nthreads);
+void ccnn_sigmoid_bce_forward_f64(double *loss, const double *logits, const double *targets,
+                                  int64_t n, int nthreads);
+
+/* dlogits: (n); dloss: (n) or NULL; logits: (n); targets: (n) -- dlogits may equal dloss */
+void ccnn_sigmoid_bce_backward_f32(float *dlogits, const float *dloss, const float *logits,
+                                   const float *targets, float scale, int64_t n, int nthreads);
+void ccnn_sigmoid_bce_backward_f64(double *dlogits, const double *dloss, const double *logits,
+                                   const double *targets, double scale, int64_t n,
+                                   int nthreads);
+
 #ifdef __cplusplus
 }
 #endif
