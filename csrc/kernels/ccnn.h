@@ -40,4 +40,5 @@
 #include "pointwise.h"
 #include "pad.h"
 #include "upsample.h"
+#include "depthwise.h"
 #endif /* CCNN_H */
