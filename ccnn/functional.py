@@ -1444,8 +1444,9 @@ def grouped_conv2d_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, weigh
                                        need_input_grad, need_bias_grad)
              for g, xg, wg in zip(_group_slices(grad_out, groups), _group_slices(x, groups),
                                   np.split(weight, groups))]
-    gx = np.concatenate([p[0] for p in parts], axis=1) if need_input_grad else None
-    gb = np.concatenate([p[2] for p in parts]) if need_bias_grad else None
+    gx = np.concatenate([p[0] for p in parts if p[0] is not None], axis=1) \
+        if need_input_grad else None
+    gb = np.concatenate([p[2] for p in parts if p[2] is not None]) if need_bias_grad else None
     return gx, np.concatenate([p[1] for p in parts]), gb
 
 
@@ -1464,6 +1465,25 @@ def _transpose_pads(in_hw: Tuple[int, ...], weight_shape: Tuple[int, ...], strid
     return (crops[0], max(0, hi[0]), crops[1], max(0, hi[1])), tail
 
 
+def _conv2d_data_grad(grad_out: np.ndarray, weight: np.ndarray, x_shape: Tuple[int, ...],
+                      stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads) -> np.ndarray:
+    """conv2d's input gradient alone, for an input of x_shape."""
+    x = np.empty(x_shape, dtype=grad_out.dtype)     # gives the kernel its shape; never read
+    gx = _conv2d.conv2d_backward(grad_out, x, weight, stride, dilation, pads, True, False, False,
+                                 get_num_threads())[0]
+    assert gx is not None
+    return gx
+
+
+def _conv2d_weight_grad(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
+                        stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads) -> np.ndarray:
+    """conv2d's weight gradient alone."""
+    gw = _conv2d.conv2d_backward(grad_out, x, weight, stride, dilation, pads, False, True, False,
+                                 get_num_threads())[1]
+    assert gw is not None
+    return gw
+
+
 def conv_transpose2d_unchecked(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
                                stride: chk.Pair, dilation: chk.Pair, crops: chk.Pair,
                                out_hw: Tuple[int, ...], groups: int = 1) -> np.ndarray:
@@ -1475,12 +1495,9 @@ def conv_transpose2d_unchecked(x: np.ndarray, weight: np.ndarray, bias: Optional
     cout = weight.shape[1] * groups
     y = np.zeros((x.shape[0], cout) + tuple(out_hw), dtype=x.dtype) if any(tail) else None
     if kh >= 1 and kw >= 1:
-        parts = []
-        for xg, wg in zip(_group_slices(x, groups), np.split(weight, groups)):
-            shape = (x.shape[0], wg.shape[1], kh, kw)   # the conv2d's input, never read
-            parts.append(_conv2d.conv2d_backward(xg, np.empty(shape, x.dtype),
-                                                 np.ascontiguousarray(wg), stride, dilation, pads,
-                                                 True, False, False, get_num_threads())[0])
+        parts = [_conv2d_data_grad(xg, np.ascontiguousarray(wg), (x.shape[0], wg.shape[1], kh, kw),
+                                   stride, dilation, pads)
+                 for xg, wg in zip(_group_slices(x, groups), np.split(weight, groups))]
         core = parts[0] if groups == 1 else np.concatenate(parts, axis=1)
         if y is None:
             y = core
@@ -1512,8 +1529,7 @@ def conv_transpose2d_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, wei
         wg = np.ascontiguousarray(wg)
         if need_input_grad:
             gxs.append(conv2d_unchecked(gg, wg, None, stride, dilation, pads))
-        gws.append(_conv2d.conv2d_backward(xg, gg, wg, stride, dilation, pads, False, True, False,
-                                           get_num_threads())[1])
+        gws.append(_conv2d_weight_grad(xg, gg, wg, stride, dilation, pads))
     gx = (gxs[0] if groups == 1 else np.concatenate(gxs, axis=1)) if need_input_grad else None
     gw = gws[0] if groups == 1 else np.concatenate(gws)
     assert gw is not None

@@ -5,7 +5,8 @@ One module per family, as in Keras 3's tree:
     layer.py            Layer (build / forward / backward / params / grads) and
                         ImageLayer, the base of the conv and pooling layers
     core/               Dense, Input
-    convolutional/      Conv2D, Conv1D
+    convolutional/      Conv2D, Conv1D, DepthwiseConv2D, SeparableConv2D,
+                        Conv2DTranspose
     pooling/            MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
                         GlobalMaxPooling2D and their 1-D forms
     activations.py      Activation, ReLU, LeakyReLU, ELU, Softmax (and the activation= of
@@ -33,7 +34,8 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .activations import ELU, Activation, LeakyReLU, ReLU, Softmax
-from .convolutional import Conv1D, Conv2D
+from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,
+                            SeparableConv2D)
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
@@ -52,7 +54,8 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "BatchNormalization", "RandomTranslation", "Activation", "Input", "Reshape", "Permute",
            "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "UpSampling2D",
            "UpSampling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
-           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "get"]
+           "GlobalAveragePooling1D", "GlobalMaxPooling1D", "DepthwiseConv2D",
+           "SeparableConv2D", "Conv2DTranspose", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
@@ -61,7 +64,8 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   GlobalAveragePooling2D, GlobalMaxPooling2D, Reshape, Permute,
                                   ZeroPadding2D, ZeroPadding1D, Cropping2D, Cropping1D,
                                   UpSampling2D, UpSampling1D, Conv1D, MaxPooling1D,
-                                  AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D)}
+                                  AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
+                                  DepthwiseConv2D, SeparableConv2D, Conv2DTranspose)}
 
 
 def get(class_name: str) -> Type[Layer]:
