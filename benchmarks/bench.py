@@ -493,10 +493,50 @@ def bench_activations(table, repeats):
     row(table, "global avg pool f+b 64x128x14x14", interleaved(fns, repeats))
 
 
+GROUPED_SHAPES = [  # name, (N, C, H, W), out channels, groups, k  (3x3, stride 1, pad 1)
+    ("depthwise", (32, 64, 56, 56), 64, 64, 3),
+    ("grouped g=4", (32, 64, 56, 56), 64, 4, 3),
+]
+
+
+def bench_grouped_conv(table, repeats, which):
+    """Depthwise (groups = C: the depthwise kernel) or grouped (groups = 4: the
+    conv2d kernels per group) 3x3 convolution, forward + backward (all three
+    gradients), float32, against PyTorch's conv2d(groups=) with autograd."""
+    rng = np.random.default_rng(0)
+    for name, shape, K, groups, k in GROUPED_SHAPES:
+        if not name.startswith(which):
+            continue
+        x = rng.standard_normal(shape, dtype=np.float32)
+        w = rng.standard_normal((K, shape[1] // groups, k, k), dtype=np.float32)
+        b = rng.standard_normal(K, dtype=np.float32)
+        y = F.conv2d(x, w, b, padding=1, groups=groups)
+        g = rng.standard_normal(y.shape, dtype=np.float32)
+        flops = 3 * 2 * y.size * w.shape[1] * k * k
+
+        def run_ccnn(x=x, w=w, b=b, g=g, groups=groups):
+            F.conv2d(x, w, b, padding=1, groups=groups)
+            F.conv2d_backward(g, x, w, padding=1, groups=groups)
+
+        fns = {"ccnn": run_ccnn}
+        if torch is not None:
+            tx = torch.from_numpy(x).requires_grad_()
+            tw = torch.from_numpy(w).requires_grad_()
+            tb = torch.from_numpy(b).requires_grad_()
+            tg = torch.from_numpy(g)
+
+            def run_torch(tx=tx, tw=tw, tb=tb, tg=tg, groups=groups):
+                tx.grad = tw.grad = tb.grad = None
+                TF.conv2d(tx, tw, tb, padding=1, groups=groups).backward(tg)
+
+            fns["torch"] = run_torch
+        row(table, f"{name} 3x3 32x64x56x56 f+b", interleaved(fns, repeats), flops)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations",
+                    "batchnorm,activations,depthwise,grouped",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -534,6 +574,10 @@ def main(argv=None):
         bench_batchnorm(table, args.repeats)
     if "activations" in sections:
         bench_activations(table, args.repeats)
+    if "depthwise" in sections:
+        bench_grouped_conv(table, args.repeats, "depthwise")
+    if "grouped" in sections:
+        bench_grouped_conv(table, args.repeats, "grouped")
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)
