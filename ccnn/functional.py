@@ -1440,14 +1440,25 @@ def grouped_conv2d_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, weigh
     if groups == x.shape[1]:
         return depthwise_conv2d_backward_unchecked(grad_out, x, weight, stride, dilation, pads,
                                                    need_input_grad, need_bias_grad)
-    parts = [conv2d_backward_unchecked(g, xg, np.ascontiguousarray(wg), stride, dilation, pads,
-                                       need_input_grad, need_bias_grad)
-             for g, xg, wg in zip(_group_slices(grad_out, groups), _group_slices(x, groups),
-                                  np.split(weight, groups))]
-    gx = np.concatenate([p[0] for p in parts if p[0] is not None], axis=1) \
-        if need_input_grad else None
-    gb = np.concatenate([p[2] for p in parts if p[2] is not None]) if need_bias_grad else None
-    return gx, np.concatenate([p[1] for p in parts]), gb
+    # Per group: the input gradient by the auto kernels, the weight gradient by
+    # the direct kernel when stride_w == 1 (its contiguous row dot products):
+    # on (32, 16, 56, 56) groups it took 12 ms against the GEMM's 24-36 ms
+    # (2 threads, AVX-512), where conv2d's auto dispatch picks the GEMM.
+    algo: Literal["auto", "direct"] = "direct" if stride[1] == 1 else "auto"
+    gxs, gws, gbs = [], [], []
+    for g, xg, wg in zip(_group_slices(grad_out, groups), _group_slices(x, groups),
+                         np.split(weight, groups)):
+        wg = np.ascontiguousarray(wg)
+        if need_input_grad:
+            gxs.append(_conv2d_data_grad(g, wg, xg.shape, stride, dilation, pads))
+        _, gw, gb = _conv2d.conv2d_backward(g, xg, wg, stride, dilation, pads, False, True,
+                                            need_bias_grad, get_num_threads(), algo)
+        assert gw is not None
+        gws.append(gw)
+        if gb is not None:
+            gbs.append(gb)
+    gx = np.concatenate(gxs, axis=1) if need_input_grad else None
+    return gx, np.concatenate(gws), np.concatenate(gbs) if need_bias_grad else None
 
 
 def _transpose_pads(in_hw: Tuple[int, ...], weight_shape: Tuple[int, ...], stride: chk.Pair,
