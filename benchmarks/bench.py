@@ -111,6 +111,19 @@ def bench_sgemm(table, repeats):
     return 2 * 2048 ** 3 / t["numpy"] / 1e9
 
 
+def torch_conv_step(x, w, b, g, **kwargs):
+    """PyTorch's conv2d(x, w, b, **kwargs) forward and backward of g, as one callable."""
+    tx = torch.from_numpy(x).requires_grad_()
+    tw = torch.from_numpy(w).requires_grad_()
+    tb = torch.from_numpy(b).requires_grad_()
+    tg = torch.from_numpy(g)
+
+    def run_torch():
+        tx.grad = tw.grad = tb.grad = None
+        TF.conv2d(tx, tw, tb, **kwargs).backward(tg)
+    return run_torch
+
+
 def conv_cases(with_numpy=True):
     """(name, {candidate: fwd+bwd callable}, flops) for each of CONV_SHAPES;
     the NumPy baseline only where it finishes in reasonable time."""
@@ -129,16 +142,7 @@ def conv_cases(with_numpy=True):
 
         fns = {"ccnn": run_ccnn}
         if torch is not None:
-            tx = torch.from_numpy(x).requires_grad_()
-            tw = torch.from_numpy(w).requires_grad_()
-            tb = torch.from_numpy(b).requires_grad_()
-            tg = torch.from_numpy(g)
-
-            def run_torch(tx=tx, tw=tw, tb=tb, tg=tg, s=s, p=p):
-                tx.grad = tw.grad = tb.grad = None
-                TF.conv2d(tx, tw, tb, stride=s, padding=p).backward(tg)
-
-            fns["torch"] = run_torch
+            fns["torch"] = torch_conv_step(x, w, b, g, stride=s, padding=p)
         if with_numpy and name in ("book", "cifar5x5", "stride2"):
             fns["numpy"] = (lambda x=x, w=w, b=b, g=g, s=s, p=p:
                             (numpy_ref.conv2d(x, w, b, s, p),
@@ -520,16 +524,7 @@ def bench_grouped_conv(table, repeats, which):
 
         fns = {"ccnn": run_ccnn}
         if torch is not None:
-            tx = torch.from_numpy(x).requires_grad_()
-            tw = torch.from_numpy(w).requires_grad_()
-            tb = torch.from_numpy(b).requires_grad_()
-            tg = torch.from_numpy(g)
-
-            def run_torch(tx=tx, tw=tw, tb=tb, tg=tg, groups=groups):
-                tx.grad = tw.grad = tb.grad = None
-                TF.conv2d(tx, tw, tb, padding=1, groups=groups).backward(tg)
-
-            fns["torch"] = run_torch
+            fns["torch"] = torch_conv_step(x, w, b, g, padding=1, groups=groups)
         row(table, f"{name} 3x3 32x64x56x56 f+b", interleaved(fns, repeats), flops)
 
 

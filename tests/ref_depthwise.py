@@ -36,6 +36,15 @@ def _tap(a, r, s, dil, stride, p, q):
     return a[:, :, r * dh: r * dh + (p - 1) * sh + 1: sh, s * dw: s * dw + (q - 1) * sw + 1: sw]
 
 
+def _group_taps(groups, a_size, b_size, r_, s_):
+    """(slice of group g's a channels, slice of its b channels, r, s) for every
+    group and kernel tap."""
+    for g in range(groups):
+        for r in range(r_):
+            for s in range(s_):
+                yield slice(g * a_size, (g + 1) * a_size), slice(g * b_size, (g + 1) * b_size), r, s
+
+
 def grouped_conv2d_ref(x, w, b, stride, pad, dilation, groups):
     """x (N, C, H, W), w (K, C/groups, R, S), b (K,) or None; float64 result."""
     x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
@@ -49,12 +58,9 @@ def grouped_conv2d_ref(x, w, b, stride, pad, dilation, groups):
     q = (wd + le + ri - dilation[1] * (s_ - 1) - 1) // stride[1] + 1
     kg = k // groups
     y = np.zeros((n, k, p, q))
-    for g in range(groups):
-        xs, ks = slice(g * cg, (g + 1) * cg), slice(g * kg, (g + 1) * kg)
-        for r in range(r_):
-            for s in range(s_):
-                patch = _tap(xp[:, xs], r, s, dilation, stride, p, q)
-                y[:, ks] += np.einsum("ncpq,kc->nkpq", patch, w[ks, :, r, s])
+    for xs, ks, r, s in _group_taps(groups, cg, kg, r_, s_):
+        patch = _tap(xp[:, xs], r, s, dilation, stride, p, q)
+        y[:, ks] += np.einsum("ncpq,kc->nkpq", patch, w[ks, :, r, s])
     if b is not None:
         y += np.asarray(b, np.float64)[None, :, None, None]
     return y
@@ -73,14 +79,11 @@ def grouped_conv2d_backward_ref(gy, x, w, stride, pad, dilation, groups):
     gxp = np.zeros_like(xp)
     gw = np.zeros_like(w)
     kg = k // groups
-    for g in range(groups):
-        xs, ks = slice(g * cg, (g + 1) * cg), slice(g * kg, (g + 1) * kg)
-        for r in range(r_):
-            for s in range(s_):
-                patch = _tap(xp[:, xs], r, s, dilation, stride, p, q)
-                gw[ks, :, r, s] = np.einsum("nkpq,ncpq->kc", gy[:, ks], patch)
-                _tap(gxp[:, xs], r, s, dilation, stride, p, q)[...] += \
-                    np.einsum("nkpq,kc->ncpq", gy[:, ks], w[ks, :, r, s])
+    for xs, ks, r, s in _group_taps(groups, cg, kg, r_, s_):
+        patch = _tap(xp[:, xs], r, s, dilation, stride, p, q)
+        gw[ks, :, r, s] = np.einsum("nkpq,ncpq->kc", gy[:, ks], patch)
+        _tap(gxp[:, xs], r, s, dilation, stride, p, q)[...] += \
+            np.einsum("nkpq,kc->ncpq", gy[:, ks], w[ks, :, r, s])
     return gxp[:, :, t:t + h, le:le + wd], gw, gy.sum(axis=(0, 2, 3))
 
 
@@ -99,12 +102,9 @@ def conv_transpose2d_ref(x, w, b, stride, dilation, crops, out_hw, groups=1):
     size = [max(full[i], crops[i] + out_hw[i]) for i in range(2)]
     buf = np.zeros((n, og * groups, size[0], size[1]))
     ig = cin // groups
-    for g in range(groups):
-        xs, os_ = slice(g * ig, (g + 1) * ig), slice(g * og, (g + 1) * og)
-        for r in range(r_):
-            for s in range(s_):
-                _tap(buf[:, os_], r, s, dilation, stride, h, wd)[...] += \
-                    np.einsum("nchw,co->nohw", x[:, xs], w[xs, :, r, s])
+    for xs, os_, r, s in _group_taps(groups, ig, og, r_, s_):
+        _tap(buf[:, os_], r, s, dilation, stride, h, wd)[...] += \
+            np.einsum("nchw,co->nohw", x[:, xs], w[xs, :, r, s])
     y = buf[:, :, crops[0]:crops[0] + out_hw[0], crops[1]:crops[1] + out_hw[1]].copy()
     if b is not None:
         y += np.asarray(b, np.float64)[None, :, None, None]
@@ -124,13 +124,10 @@ def conv_transpose2d_backward_ref(gy, x, w, stride, dilation, crops, groups=1):
     gbuf[:, :, crops[0]:crops[0] + out_hw[0], crops[1]:crops[1] + out_hw[1]] = gy
     gx, gw = np.zeros_like(x), np.zeros_like(w)
     ig = cin // groups
-    for g in range(groups):
-        xs, os_ = slice(g * ig, (g + 1) * ig), slice(g * og, (g + 1) * og)
-        for r in range(r_):
-            for s in range(s_):
-                patch = _tap(gbuf[:, os_], r, s, dilation, stride, h, wd)
-                gx[:, xs] += np.einsum("nohw,co->nchw", patch, w[xs, :, r, s])
-                gw[xs, :, r, s] = np.einsum("nchw,nohw->co", x[:, xs], patch)
+    for xs, os_, r, s in _group_taps(groups, ig, og, r_, s_):
+        patch = _tap(gbuf[:, os_], r, s, dilation, stride, h, wd)
+        gx[:, xs] += np.einsum("nohw,co->nchw", patch, w[xs, :, r, s])
+        gw[xs, :, r, s] = np.einsum("nchw,nohw->co", x[:, xs], patch)
     return gx, gw, gy.sum(axis=(0, 2, 3))
 
 

@@ -21,6 +21,16 @@
 #include "depthwise.h"
 #include "kernels_common.h"
 
+/* The output rows [plo, phi) and columns [lo, hi) whose tap (r, s) reads inside
+ * the image, and the column offset off of that tap (input column q*sw + off). */
+static inline void dw_tap(const ccnn_conv2d_dims *d, int64_t r, int64_t s, int64_t *plo,
+                          int64_t *phi, int64_t *lo, int64_t *hi, int64_t *off)
+{
+    ccnn_valid_range(d->p, d->stride_h, r * d->dil_h - d->pad_top, d->h, plo, phi);
+    *off = s * d->dil_w - d->pad_left;
+    ccnn_valid_range(d->q, d->stride_w, *off, d->w, lo, hi);
+}
+
 #define CCNN_TEMPLATE "depthwise.c"
 #include "ccnn_template.h"
 
@@ -33,13 +43,10 @@ static CCNN_DISPATCH void SUF(dw_plane_forward)(REAL *restrict y, const REAL *re
                                                 const ccnn_conv2d_dims *d)
 {
     const int64_t sh = d->stride_h, sw = d->stride_w;
-    for (int64_t r = 0; r < d->r; r++) {
-        int64_t plo, phi;
-        ccnn_valid_range(d->p, sh, r * d->dil_h - d->pad_top, d->h, &plo, &phi);
+    for (int64_t r = 0; r < d->r; r++)
         for (int64_t s = 0; s < d->s; s++) {
-            const int64_t off = s * d->dil_w - d->pad_left;
-            int64_t lo, hi;
-            ccnn_valid_range(d->q, sw, off, d->w, &lo, &hi);
+            int64_t plo, phi, lo, hi, off;
+            dw_tap(d, r, s, &plo, &phi, &lo, &hi, &off);
             const REAL a = wt[r * d->s + s];
             for (int64_t p = plo; p < phi; p++) {
                 REAL *restrict yr = y + p * d->q;                       /* (q) */
@@ -53,7 +60,6 @@ static CCNN_DISPATCH void SUF(dw_plane_forward)(REAL *restrict y, const REAL *re
                 }
             }
         }
-    }
 }
 
 /* The input-gradient plane dx (h, w) += the contribution of one output
@@ -62,13 +68,10 @@ static CCNN_DISPATCH void SUF(dw_plane_data)(REAL *restrict dx, const REAL *rest
                                              const REAL *restrict wt, const ccnn_conv2d_dims *d)
 {
     const int64_t sh = d->stride_h, sw = d->stride_w;
-    for (int64_t r = 0; r < d->r; r++) {
-        int64_t plo, phi;
-        ccnn_valid_range(d->p, sh, r * d->dil_h - d->pad_top, d->h, &plo, &phi);
+    for (int64_t r = 0; r < d->r; r++)
         for (int64_t s = 0; s < d->s; s++) {
-            const int64_t off = s * d->dil_w - d->pad_left;
-            int64_t lo, hi;
-            ccnn_valid_range(d->q, sw, off, d->w, &lo, &hi);
+            int64_t plo, phi, lo, hi, off;
+            dw_tap(d, r, s, &plo, &phi, &lo, &hi, &off);
             const REAL a = wt[r * d->s + s];
             for (int64_t p = plo; p < phi; p++) {
                 const REAL *restrict gr = dy + p * d->q;                 /* (q) */
@@ -82,7 +85,6 @@ static CCNN_DISPATCH void SUF(dw_plane_data)(REAL *restrict dx, const REAL *rest
                 }
             }
         }
-    }
 }
 
 /* acc (r, s) += the weight gradient of one output plane dy (p, q) on its
@@ -91,13 +93,10 @@ static CCNN_DISPATCH double SUF(dw_plane_weight)(double *restrict acc, const REA
                                                  const REAL *restrict x, const ccnn_conv2d_dims *d)
 {
     const int64_t sh = d->stride_h, sw = d->stride_w;
-    for (int64_t r = 0; r < d->r; r++) {
-        int64_t plo, phi;
-        ccnn_valid_range(d->p, sh, r * d->dil_h - d->pad_top, d->h, &plo, &phi);
+    for (int64_t r = 0; r < d->r; r++)
         for (int64_t s = 0; s < d->s; s++) {
-            const int64_t off = s * d->dil_w - d->pad_left;
-            int64_t lo, hi;
-            ccnn_valid_range(d->q, sw, off, d->w, &lo, &hi);
+            int64_t plo, phi, lo, hi, off;
+            dw_tap(d, r, s, &plo, &phi, &lo, &hi, &off);
             double tap = 0.0;
             for (int64_t p = plo; p < phi; p++) {
                 const REAL *restrict gr = dy + p * d->q;                 /* (q) */
@@ -114,7 +113,6 @@ static CCNN_DISPATCH double SUF(dw_plane_weight)(double *restrict acc, const REA
             }
             acc[r * d->s + s] += tap;
         }
-    }
     double total = 0.0;
     for (int64_t p = 0; p < d->p; p++) {
         const REAL *restrict gr = dy + p * d->q;
