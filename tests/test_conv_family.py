@@ -504,3 +504,20 @@ def test_build_errors_name_the_layer():
         layers.DepthwiseConv2D(5).build((None, 3, 3, 2))
     with pytest.raises(ValueError, match="channel dimension"):
         layers.Conv2DTranspose(2, 3).build((None, 4, 4, None))
+
+
+# ------------------------------------------------------------------ the GIL
+def test_depthwise_binding_releases_the_gil():
+    """The depthwise kernels run with the GIL released (see tests/_gilcheck.py):
+    another Python thread's counter moves during the binding's calls."""
+    from ccnn import _depthwise
+    from _gilcheck import increments_during
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((16, 32, 64, 64))
+    w = rng.standard_normal((64, 3, 3))
+    y = _depthwise.depthwise_forward(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1)
+    calls = [lambda: _depthwise.depthwise_forward(x, w, None, (1, 1), (1, 1), (1, 1, 1, 1), 1),
+             lambda: _depthwise.depthwise_backward(y, x, w, (1, 1), (1, 1), (1, 1, 1, 1),
+                                                   True, True, True, 1)]
+    for call in calls:
+        assert any(increments_during(call, 3) > 0 for _ in range(10))
