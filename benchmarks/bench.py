@@ -111,6 +111,19 @@ def bench_sgemm(table, repeats):
     return 2 * 2048 ** 3 / t["numpy"] / 1e9
 
 
+def torch_conv_step(x, w, b, g, **kwargs):
+    """PyTorch's conv2d(x, w, b, **kwargs) forward and backward of g, as one callable."""
+    tx = torch.from_numpy(x).requires_grad_()
+    tw = torch.from_numpy(w).requires_grad_()
+    tb = torch.from_numpy(b).requires_grad_()
+    tg = torch.from_numpy(g)
+
+    def run_torch():
+        tx.grad = tw.grad = tb.grad = None
+        TF.conv2d(tx, tw, tb, **kwargs).backward(tg)
+    return run_torch
+
+
 def conv_cases(with_numpy=True):
     """(name, {candidate: fwd+bwd callable}, flops) for each of CONV_SHAPES;
     the NumPy baseline only where it finishes in reasonable time."""
@@ -129,16 +142,7 @@ def conv_cases(with_numpy=True):
 
         fns = {"ccnn": run_ccnn}
         if torch is not None:
-            tx = torch.from_numpy(x).requires_grad_()
-            tw = torch.from_numpy(w).requires_grad_()
-            tb = torch.from_numpy(b).requires_grad_()
-            tg = torch.from_numpy(g)
-
-            def run_torch(tx=tx, tw=tw, tb=tb, tg=tg, s=s, p=p):
-                tx.grad = tw.grad = tb.grad = None
-                TF.conv2d(tx, tw, tb, stride=s, padding=p).backward(tg)
-
-            fns["torch"] = run_torch
+            fns["torch"] = torch_conv_step(x, w, b, g, stride=s, padding=p)
         if with_numpy and name in ("book", "cifar5x5", "stride2"):
             fns["numpy"] = (lambda x=x, w=w, b=b, g=g, s=s, p=p:
                             (numpy_ref.conv2d(x, w, b, s, p),
@@ -512,10 +516,41 @@ def bench_losses(table, repeats):
     row(table, "bce with logits f+b 1e7", interleaved(fns, repeats))
 
 
+GROUPED_SHAPES = [  # name, (N, C, H, W), out channels, groups, k  (3x3, stride 1, pad 1)
+    ("depthwise", (32, 64, 56, 56), 64, 64, 3),
+    ("grouped g=4", (32, 64, 56, 56), 64, 4, 3),
+]
+
+
+def bench_grouped_conv(table, repeats, which):
+    """Depthwise (groups = C: the depthwise kernel) or grouped (groups = 4: the
+    conv2d kernels per group) 3x3 convolution, forward + backward (all three
+    gradients), float32, against PyTorch's conv2d(groups=) with autograd."""
+    rng = np.random.default_rng(0)
+    for name, shape, K, groups, k in GROUPED_SHAPES:
+        if not name.startswith(which):
+            continue
+        x = rng.standard_normal(shape, dtype=np.float32)
+        w = rng.standard_normal((K, shape[1] // groups, k, k), dtype=np.float32)
+        b = rng.standard_normal(K, dtype=np.float32)
+        y = F.conv2d(x, w, b, padding=1, groups=groups)
+        g = rng.standard_normal(y.shape, dtype=np.float32)
+        flops = 3 * 2 * y.size * w.shape[1] * k * k
+
+        def run_ccnn(x=x, w=w, b=b, g=g, groups=groups):
+            F.conv2d(x, w, b, padding=1, groups=groups)
+            F.conv2d_backward(g, x, w, padding=1, groups=groups)
+
+        fns = {"ccnn": run_ccnn}
+        if torch is not None:
+            fns["torch"] = torch_conv_step(x, w, b, g, padding=1, groups=groups)
+        row(table, f"{name} 3x3 32x64x56x56 f+b", interleaved(fns, repeats), flops)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations,losses",
+                    "batchnorm,activations,losses,depthwise,grouped",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -555,6 +590,10 @@ def main(argv=None):
         bench_activations(table, args.repeats)
     if "losses" in sections:
         bench_losses(table, args.repeats)
+    if "depthwise" in sections:
+        bench_grouped_conv(table, args.repeats, "depthwise")
+    if "grouped" in sections:
+        bench_grouped_conv(table, args.repeats, "grouped")
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)

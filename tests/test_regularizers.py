@@ -150,3 +150,39 @@ def test_regularization_shrinks_the_weights():
         model.fit(x, y, epochs=20, batch_size=32, verbose=0)
         norms.append(float(np.square(model.layers[0].get_weights()[0]).sum()))
     assert norms[1] < 0.85 * norms[0]
+
+
+@pytest.mark.parametrize("name, kwargs", [
+    ("DepthwiseConv2D", dict(kernel_size=3, depthwise_regularizer="l2",
+                             bias_regularizer="l1")),
+    ("SeparableConv2D", dict(filters=3, kernel_size=3, depthwise_regularizer="l1",
+                             pointwise_regularizer="l2", bias_regularizer="l2")),
+    ("Conv2DTranspose", dict(filters=3, kernel_size=3, strides=2, kernel_regularizer="l2",
+                             bias_regularizer="l1")),
+    ("Conv1D", dict(filters=3, kernel_size=3, kernel_regularizer="l1")),
+])
+def test_convolution_family_regularizers_match_keras(name, kwargs):
+    keras = keras_or_skip()
+    rng = np.random.default_rng(4)
+    shape = (7, 3) if name == "Conv1D" else (6, 6, 2)
+    x = rng.normal(size=(8,) + shape).astype("float32")
+    y = rng.integers(0, 2, 8)
+
+    def build(lib):
+        return lib.Sequential([lib.Input(shape), getattr(lib.layers, name)(**kwargs),
+                               lib.layers.Flatten(), lib.layers.Dense(2, activation="softmax")])
+    theirs, ours = build(keras), build(ccnn)
+    theirs.set_weights([w + 0.2 for w in theirs.get_weights()])
+    ours.set_weights(theirs.get_weights())
+    for model, opt in ((theirs, keras.optimizers.SGD(0.05)), (ours, ccnn.optimizers.SGD(0.05))):
+        model.compile(opt, "sparse_categorical_crossentropy")
+    assert ours.evaluate(x, y, batch_size=8, verbose=0) == pytest.approx(
+        theirs.evaluate(x, y, batch_size=8, verbose=0), rel=1e-5)
+    theirs.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    ours.fit(x, y, batch_size=8, epochs=2, verbose=0, shuffle=False)
+    for a, b in zip(ours.get_weights(), theirs.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
+    layer = ours.layers[0]
+    assert type(layer).from_config(layer.get_config()).regularizers == layer.regularizers
+    with pytest.raises(TypeError, match="unexpected keyword"):
+        getattr(layers, name)(**kwargs, gamma_regularizer="l2")

@@ -5,7 +5,8 @@ One module per family, as in Keras 3's tree:
     layer.py            Layer (build / forward / backward / params / grads) and
                         ImageLayer, the base of the conv and pooling layers
     core/               Dense, Input
-    convolutional/      Conv2D, Conv1D
+    convolutional/      Conv2D, Conv1D, DepthwiseConv2D, SeparableConv2D,
+                        Conv2DTranspose
     pooling/            MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D,
                         GlobalMaxPooling2D and their 1-D forms
     activations/        Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax (the functions,
@@ -33,7 +34,8 @@ from __future__ import annotations
 from typing import Dict, Type
 
 from .activations import ELU, Activation, LeakyReLU, PReLU, ReLU, Softmax
-from .convolutional import Conv1D, Conv2D
+from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,
+                            SeparableConv2D)
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
@@ -53,7 +55,7 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "UpSampling2D",
            "UpSampling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "LayerNormalization",
-           "get"]
+           "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
@@ -63,7 +65,8 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   ZeroPadding2D, ZeroPadding1D, Cropping2D, Cropping1D,
                                   UpSampling2D, UpSampling1D, Conv1D, MaxPooling1D,
                                   AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
-                                  PReLU, LayerNormalization)}
+                                  PReLU, LayerNormalization, DepthwiseConv2D, SeparableConv2D,
+                                  Conv2DTranspose)}
 
 
 def get(class_name: str) -> Type[Layer]:

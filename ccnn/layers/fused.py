@@ -64,7 +64,7 @@ class Conv2DReLUMaxPool2D(FusedLayer):
     def fits(conv: Layer, pool: Layer) -> bool:
         """Whether conv followed by pool can run as this fused layer."""
         if not (isinstance(conv, Conv2D) and isinstance(pool, MaxPooling2D)
-                and conv.activation == "relu" and pool.pool_size == (2, 2)
+                and conv._fused_relu() and pool.pool_size == (2, 2)
                 and conv.activity_regularizer is None
                 and pool.strides == (2, 2) and pool.padding == "valid"
                 and pool.data_format == conv.data_format

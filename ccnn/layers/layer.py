@@ -83,7 +83,7 @@ class Layer(abc.ABC):
 
     def __init__(self, name: Optional[str] = None, input_shape: Any = None,
                  dtype: Any = "float32", trainable: bool = True,
-                 activity_regularizer: Any = None):
+                 activity_regularizer: Any = None, **regularizer_args: Any):
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self.name = name                       # set by Sequential.add when None
@@ -112,6 +112,11 @@ class Layer(abc.ABC):
         #: take kernel_regularizer / bias_regularizer) and on the layer's output
         self.regularizers: Dict[str, regularizers.Regularizer] = {}
         self.activity_regularizer = regularizers.get(activity_regularizer)
+        unknown = sorted(set(regularizer_args) - set(self._REGULARIZED))
+        if unknown:
+            raise TypeError(f"{type(self).__name__}() got an unexpected keyword argument "
+                            f"{unknown[0]!r}")
+        self._regularizer_args(regularizer_args)
 
     # ---- building
     def build(self, input_shape: Shape) -> None:
@@ -218,11 +223,17 @@ class Layer(abc.ABC):
                 self.grads[k] = self.grads[k] + reg.gradient(self.params[k])
 
     def _regularizer_config(self) -> dict:
-        return {f"{k}_regularizer": regularizers.serialize(self.regularizers.get(k))
-                for k in self._REGULARIZED}
+        return {arg: regularizers.serialize(self.regularizers.get(key))
+                for arg, key in self._REGULARIZED.items()}
 
-    #: the weights that take a regularizer argument (kernel_regularizer, ...)
-    _REGULARIZED: Tuple[str, ...] = ()
+    def _regularizer_args(self, args: Dict[str, Any]) -> None:
+        """Set the regularizers named by _REGULARIZED from the constructor's arguments."""
+        for arg, key in self._REGULARIZED.items():
+            self._regularizer_arg(key, args.get(arg))
+
+    #: the constructor's regularizer arguments and the weights they regularize
+    #: ({"kernel_regularizer": "kernel", ...})
+    _REGULARIZED: Dict[str, str] = {}
 
     def get_config(self) -> dict:
         config = {"name": self.name, "trainable": self.trainable, "dtype": self.dtype}

@@ -46,4 +46,5 @@
 #include "rectifier.h"
 #include "log_softmax.h"
 #include "layernorm.h"
+#include "depthwise.h"
 #endif /* CCNN_H */

@@ -33,18 +33,24 @@ class Conv2D(KernelBias, ImageLayer):
     for either data_format.  bias: (filters,).  Initialised with Keras's fans: fan_in = in_channels*kh*kw,
     fan_out = filters*kh*kw.  activation='relu' runs in the conv kernel's
     epilogue (F.conv2d(..., activation='relu')).
+
+    groups=g (Keras's): the input channels and the filters split into g groups
+    convolved separately (F.conv2d(..., groups=g)); the kernel is then
+    (filters, in_channels / g, kh, kw), Keras's (kh, kw, in_channels / g, filters).
     """
 
     def __init__(self, filters: int, kernel_size: Any, strides: Any = (1, 1),
                  padding: str = "valid", dilation_rate: Any = (1, 1), activation: Any = None,
                  use_bias: bool = True, kernel_initializer: str = "glorot_uniform",
                  bias_initializer: str = "zeros", input_shape: Any = None,
-                 data_format: str = "channels_last", kernel_regularizer: Any = None,
-                 bias_regularizer: Any = None, **kwargs):
-        super().__init__(input_shape=input_shape, **kwargs)
-        self._regularizer_arg("kernel", kernel_regularizer)
-        self._regularizer_arg("bias", bias_regularizer)
+                 data_format: Any = "channels_last", groups: int = 1,
+                 kernel_regularizer: Any = None, bias_regularizer: Any = None, **kwargs):
+        super().__init__(input_shape=input_shape, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, **kwargs)
         self.filters = chk.integer(filters, "filters", 1)
+        self.groups = chk.integer(groups, "groups", 1)
+        if self.filters % self.groups:
+            raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
         self.kernel_size = int_pair(kernel_size, "kernel_size")
         self.strides = int_pair(strides, "strides")
         self.padding = padding_arg(padding)
@@ -56,9 +62,9 @@ class Conv2D(KernelBias, ImageLayer):
         self.use_bias = chk.boolean(use_bias, "use_bias")
         self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
-        self.data_format = data_format_arg(data_format)
+        self.data_format = data_format_arg("channels_last" if data_format is None else data_format)
 
-    _REGULARIZED = ("kernel", "bias")
+    _REGULARIZED = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
@@ -66,10 +72,13 @@ class Conv2D(KernelBias, ImageLayer):
         if channels is None:
             raise ValueError(f"{type(self).__name__}: the channel dimension of the input must "
                              f"be known")
+        if channels % self.groups:
+            raise ValueError(f"{type(self).__name__}: groups={self.groups} must divide the "
+                             f"input's {channels} channels")
         kh, kw = self.kernel_size
-        fan_in, fan_out = channels * kh * kw, self.filters * kh * kw
+        fan_in, fan_out = channels // self.groups * kh * kw, self.filters * kh * kw
         self.params = {"kernel": initialize(self.kernel_initializer,
-                                            (self.filters, channels, kh, kw),
+                                            (self.filters, channels // self.groups, kh, kw),
                                             fan_in, fan_out, self.dtype)}
         if self.use_bias:
             self.params["bias"] = initialize(self.bias_initializer, (self.filters,),
@@ -95,31 +104,44 @@ class Conv2D(KernelBias, ImageLayer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
-        relu = self.activation == "relu"      # fused: ReLU in the kernel's epilogue
-        z = F.conv2d_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
-                               self.strides, self.dilation_rate, self._pads(*self.x.shape[2:]),
-                               relu=relu)                              # (N, K, P, Q)
+        relu = self._fused_relu()             # fused: ReLU in the kernel's epilogue
+        pads = self._pads(*self.x.shape[2:])
+        if self.groups > 1:
+            z = F.grouped_conv2d_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
+                                           self.strides, self.dilation_rate, pads, self.groups)
+        else:
+            z = F.conv2d_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
+                                   self.strides, self.dilation_rate, pads,
+                                   relu=relu)                          # (N, K, P, Q)
         self.z = None if relu else z
         self.y = z if relu else activations.forward(self.activation, z, 1)
         return self._from_nchw(self.y)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         dy = self._to_nchw(dout)
-        relu = self.activation == "relu"      # fused: dy masked by y > 0 inside the kernel
+        relu = self._fused_relu()             # fused: dy masked by y > 0 inside the kernel
         if relu:
             dz = dy
         else:
             assert self.z is not None
             dz = np.ascontiguousarray(activations.derivative(self.activation, dy, self.z, self.y, 1))
-        dx, dw, db = F.conv2d_backward_unchecked(
-            dz, self.x, self.params["kernel"], self.strides, self.dilation_rate,
-            self._pads(*self.x.shape[2:]), self.need_input_grad, self.use_bias,
-            output=self.y if relu else None)
+        pads = self._pads(*self.x.shape[2:])
+        if self.groups > 1:
+            dx, dw, db = F.grouped_conv2d_backward_unchecked(
+                dz, self.x, self.params["kernel"], self.strides, self.dilation_rate, pads,
+                self.groups, self.need_input_grad, self.use_bias)
+        else:
+            dx, dw, db = F.conv2d_backward_unchecked(
+                dz, self.x, self.params["kernel"], self.strides, self.dilation_rate, pads,
+                self.need_input_grad, self.use_bias, output=self.y if relu else None)
         self.grads = kernel_bias_grads(dw, db, self.use_bias)
         return self._from_nchw(dx) if dx is not None else None  # type: ignore[return-value]
 
+    def _fused_relu(self) -> bool:
+        return self.activation == "relu" and self.groups == 1
+
     def get_config(self) -> dict:
-        return {**super().get_config(), "filters": self.filters,
+        return {**super().get_config(), "filters": self.filters, "groups": self.groups,
                 "kernel_size": self.kernel_size, "strides": self.strides,
                 "padding": self.padding, "dilation_rate": self.dilation_rate,
                 "activation": self.activation, "use_bias": self.use_bias,

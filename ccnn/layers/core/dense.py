@@ -25,16 +25,15 @@ class Dense(KernelBias, Layer):
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",
                  input_shape: Any = None, kernel_regularizer: Any = None,
                  bias_regularizer: Any = None, **kwargs):
-        super().__init__(input_shape=input_shape, **kwargs)
+        super().__init__(input_shape=input_shape, kernel_regularizer=kernel_regularizer,
+                         bias_regularizer=bias_regularizer, **kwargs)
         self.units = chk.integer(units, "units", 1)
-        self._regularizer_arg("kernel", kernel_regularizer)
-        self._regularizer_arg("bias", bias_regularizer)
         self.activation = activation_arg(activation)
         self.use_bias = chk.boolean(use_bias, "use_bias")
         self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
         self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
 
-    _REGULARIZED = ("kernel", "bias")
+    _REGULARIZED = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
