@@ -254,6 +254,21 @@ class Sequential(Trainer):
                 a = loaded[f"layer{i}/{k}"]
                 np.copyto(p, layer.from_keras(k, a) if keras else a)
 
+    def export(self, filepath: Any, format: str = "onnx", verbose: bool = True) -> None:
+        """Write the model for inference elsewhere, as Keras 3's export: format
+        "onnx" (the only one) writes an ONNX file (opset 17, channels-last input
+        as the model takes it, dynamic batch) that onnxruntime runs, atomically.
+        Needs the optional onnx package (pip install "ccnn[onnx]"); the model is
+        not changed.  Training-only layers (Dropout, RandomTranslation) become
+        Identity; a layer with no ONNX form is a ValueError naming it."""
+        if format != "onnx":
+            raise ValueError(f"format must be 'onnx' (the one export format ccnn has), got "
+                             f"{format!r}")
+        from ..export.onnx import export_onnx
+        export_onnx(self, filepath)
+        if verbose:
+            print(f"Saved artifact at '{os.fspath(filepath)}'.")
+
     def get_config(self) -> dict:
         first = [] if self._input is None else [{"class_name": "InputLayer",
                                                   "config": self._input.get_config()}]
