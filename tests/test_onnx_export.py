@@ -77,6 +77,22 @@ CF, CL = "channels_first", "channels_last"
 LAYER_CASES = {
     # convolutions: TF-style asymmetric 'same' pads, strides, dilation, bias, activation
     "conv2d_same": ((8, 9, 3), lambda: L.Conv2D(4, 3, padding="same")),
+    "conv2d_groups": ((7, 8, 4), lambda: L.Conv2D(6, 3, groups=2, padding="same")),
+    "depthwise": ((8, 9, 3), lambda: L.DepthwiseConv2D(3, depth_multiplier=2,
+                                                       padding="same", activation="relu")),
+    "depthwise_cf_stride": ((3, 9, 8), lambda: L.DepthwiseConv2D(
+        (3, 2), strides=2, data_format=CF, use_bias=False)),
+    "separable": ((8, 9, 3), lambda: L.SeparableConv2D(5, 3, depth_multiplier=2,
+                                                       padding="same", activation="tanh")),
+    "separable_cf_dilated": ((3, 9, 9), lambda: L.SeparableConv2D(
+        4, 3, dilation_rate=2, data_format=CF)),
+    "conv_transpose_valid": ((5, 6, 3), lambda: L.Conv2DTranspose(4, 3, strides=2)),
+    "conv_transpose_same": ((5, 6, 3), lambda: L.Conv2DTranspose(4, 3, strides=2,
+                                                                 padding="same")),
+    "conv_transpose_output_padding": ((5, 6, 3), lambda: L.Conv2DTranspose(
+        4, (3, 4), strides=(3, 2), output_padding=(2, 1), activation="relu")),
+    "conv_transpose_cf_dilated": ((3, 5, 6), lambda: L.Conv2DTranspose(
+        2, 3, dilation_rate=2, data_format=CF, padding="same")),
     "conv2d_same_even_stride2": ((8, 9, 3), lambda: L.Conv2D(4, (2, 4), strides=2,
                                                               padding="same")),
     "conv2d_valid_stride": ((9, 8, 3), lambda: L.Conv2D(5, (3, 2), strides=(2, 1))),

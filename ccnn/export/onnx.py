@@ -151,15 +151,69 @@ def _spatial_axes(layer: Any) -> List[int]:
 
 # ----------------------------------------------------------------- converters
 
+def _conv_op(g: _Graph, layer: Any, x: str, kernel: str, bias: Optional[str],
+             groups: int) -> str:
+    """One ONNX Conv of the layer's window (x and the result NCHW)."""
+    kh, kw = layer.kernel_size
+    return g.op("Conv", [x, g.const(layer.params[kernel], kernel)] +
+                ([g.const(layer.params[bias], bias)] if bias else []),
+                kernel_shape=[kh, kw], strides=list(layer.strides),
+                dilations=list(layer.dilation_rate), pads=_window_pads(layer), group=groups)
+
+
 def _conv(g: _Graph, layer: Any, x: str) -> str:
-    """Conv2D / Conv1D: Conv in NCHW with explicit pads, the activation, back."""
+    """Conv2D / Conv1D (groups too) and DepthwiseConv2D -- whose (C * m, 1, kh, kw)
+    kernel is a Conv with one group per input channel: Conv in NCHW with
+    explicit pads, the activation, back."""
+    x = _to_nchw(g, layer, x)
+    groups = getattr(layer, "groups", 1)
+    if isinstance(layer, _layers().DepthwiseConv2D):
+        groups = layer.params["kernel"].shape[0] // layer.depth_multiplier
+    y = _conv_op(g, layer, x, "kernel", "bias" if layer.use_bias else None, groups)
+    return _from_nchw(g, layer, _activation(g, layer.activation, y, axis=1))
+
+
+def _separable_conv(g: _Graph, layer: Any, x: str) -> str:
+    """SeparableConv2D: the depthwise Conv, then a 1x1 Conv with the bias."""
+    x = _to_nchw(g, layer, x)
+    mid = _conv_op(g, layer, x, "depthwise_kernel", None,
+                   layer.params["depthwise_kernel"].shape[0] // layer.depth_multiplier)
+    inputs = [mid, g.const(layer.params["pointwise_kernel"], "pointwise_kernel")]
+    if layer.use_bias:
+        inputs.append(g.const(layer.params["bias"], "bias"))
+    y = g.op("Conv", inputs, kernel_shape=[1, 1])
+    return _from_nchw(g, layer, _activation(g, layer.activation, y, axis=1))
+
+
+def _conv_transpose(g: _Graph, layer: Any, x: str) -> str:
+    """Conv2DTranspose: ConvTranspose (kernel (in, filters, kh, kw) as ONNX's)
+    whose full output is cropped at the top / left as ccnn's geometry says, and
+    cut or extended (output_padding) at the bottom / right to its size."""
+    _, _, h, w = layer._split(layer.input_shape)
+    if h is None or w is None:
+        raise ValueError(f"layer {layer.name!r} (Conv2DTranspose): the input's spatial size "
+                         f"must be known to export, got {layer.input_shape}")
+    ct, oh, cl, ow = layer._compute_pads(h, w)
+    pads, extra = [ct, cl, 0, 0], [0, 0]
+    for i, (size, crop, out) in enumerate(((h, ct, oh), (w, cl, ow))):
+        k, s, d = layer.kernel_size[i], layer.strides[i], layer.dilation_rate[i]
+        full = (size - 1) * s + d * (k - 1) + 1
+        if crop + out <= full:
+            pads[2 + i] = full - crop - out
+        else:
+            extra[i] = crop + out - full
     inputs = [_to_nchw(g, layer, x), g.const(layer.params["kernel"], "kernel")]
     if layer.use_bias:
         inputs.append(g.const(layer.params["bias"], "bias"))
     kh, kw = layer.kernel_size
-    y = g.op("Conv", inputs, kernel_shape=[kh, kw], strides=list(layer.strides),
-             dilations=list(layer.dilation_rate), pads=_window_pads(layer))
+    y = g.op("ConvTranspose", inputs, kernel_shape=[kh, kw], strides=list(layer.strides),
+             dilations=list(layer.dilation_rate), pads=pads, output_padding=extra)
     return _from_nchw(g, layer, _activation(g, layer.activation, y, axis=1))
+
+
+def _layers() -> Any:
+    from .. import layers
+    return layers
 
 
 def _pool(op_type: str, **attrs: Any) -> Callable[[_Graph, Any, str], str]:
@@ -318,7 +372,8 @@ def _softmax_layer(g: _Graph, layer: Any, x: str) -> str:
 def _converters() -> Dict[type, Callable[[_Graph, Any, str], str]]:
     from .. import layers as L
     return {
-        L.Conv2D: _conv, L.Conv1D: _conv,
+        L.Conv2D: _conv, L.Conv1D: _conv, L.DepthwiseConv2D: _conv,
+        L.SeparableConv2D: _separable_conv, L.Conv2DTranspose: _conv_transpose,
         L.Dense: _dense,
         L.MaxPooling2D: _pool("MaxPool"), L.MaxPooling1D: _pool("MaxPool"),
         L.AveragePooling2D: _pool("AveragePool", count_include_pad=0),
