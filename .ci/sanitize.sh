@@ -69,7 +69,8 @@ TESTS=${SANITIZE_TESTS:-"tests/test_conv2d.py tests/test_pool.py tests/test_acti
     tests/test_threads.py tests/test_layers.py tests/test_robustness.py tests/test_properties.py
     tests/test_fused.py tests/test_pool_fast.py tests/test_model.py tests/test_layout.py
     tests/test_winograd.py tests/test_normalization.py tests/test_preprocessing.py
-    tests/test_pooling_global.py tests/test_pointwise.py tests/test_reshaping.py"}
+    tests/test_pooling_global.py tests/test_pointwise.py tests/test_reshaping.py
+    tests/test_preprocessing_more.py tests/test_regularization.py"}
 
 cd "$WORK/src"
 # tests that start a Python subprocess (from tests/) import this build too
