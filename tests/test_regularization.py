@@ -124,28 +124,23 @@ def test_functional_dropout2d_and_torch():
 # ---------------------------------------------- GaussianNoise / GaussianDropout
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_gaussian_noise_matches_replayed_draws(dtype):
-    x = _x(dtype)
-    layer = layers.GaussianNoise(0.2, seed=7, dtype=dtype)
-    y = layer(x, training=True)
-    z = np.random.default_rng(7).standard_normal(x.shape)
-    tol = 1e-6 if dtype == np.float32 else 1e-14
-    np.testing.assert_allclose(y, ref.gaussian_noise(x, z, 0.2), rtol=tol, atol=tol)
-    g = _x(dtype, seed=3)
-    np.testing.assert_array_equal(layer.backward(g), g)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-def test_gaussian_dropout_matches_replayed_draws(dtype):
-    x = _x(dtype)
-    layer = layers.GaussianDropout(0.3, seed=7, dtype=dtype)
-    y = layer(x, training=True)
+@pytest.mark.parametrize("kind", ["noise", "dropout"])
+def test_gaussian_layers_match_replayed_draws(dtype, kind):
+    """y for the layer's draws replayed (standard normals from the same seed);
+    GaussianNoise's gradient is dout, GaussianDropout's dout times the same noise."""
+    x, g = _x(dtype), _x(dtype, seed=3)
     z = np.random.default_rng(7).standard_normal(x.shape)
     tol = 1e-5 if dtype == np.float32 else 1e-13
-    np.testing.assert_allclose(y, ref.gaussian_dropout(x, z, 0.3), rtol=tol, atol=tol)
-    g = _x(dtype, seed=3)
-    np.testing.assert_allclose(layer.backward(g), ref.gaussian_dropout(g, z, 0.3), rtol=tol,
-                               atol=tol)
+    if kind == "noise":
+        layer = layers.GaussianNoise(0.2, seed=7, dtype=dtype)
+        want, want_g = ref.gaussian_noise(x, z, 0.2), g
+    else:
+        layer = layers.GaussianDropout(0.3, seed=7, dtype=dtype)
+        want, want_g = ref.gaussian_dropout(x, z, 0.3), ref.gaussian_dropout(g, z, 0.3)
+    y = layer(x, training=True)
+    assert y.dtype == dtype
+    np.testing.assert_allclose(y, want, rtol=tol, atol=tol)
+    np.testing.assert_allclose(layer.backward(g), want_g, rtol=tol, atol=tol)
 
 
 def test_gaussian_dropout_gradient_central_differences():

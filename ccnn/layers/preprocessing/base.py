@@ -85,7 +85,7 @@ class AffineAugmentation(ImageAugmentation):
     fill_mode ('reflect', 'wrap', 'constant' with fill_value, 'nearest') and
     interpolation ('bilinear', 'nearest')."""
 
-    FILL_MODES = ("reflect", "wrap", "constant", "nearest")
+    FILL_MODES: Tuple[str, ...] = ("reflect", "wrap", "constant", "nearest")
     fill_value: float
 
     def __init__(self, fill_mode: str = "reflect", interpolation: str = "bilinear",
