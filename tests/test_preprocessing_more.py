@@ -464,3 +464,24 @@ def test_sequential_with_preprocessing_trains():
 
 def norm_head():
     return layers.Normalization(mean=[0.1, 0.2, 0.3], variance=[1.0, 2.0, 0.5])
+
+
+def test_model_config_and_weights_round_trip(tmp_path):
+    x = _x((10, 5, 5, 3), lo=0, hi=9)
+    norm = layers.Normalization()
+    norm.adapt(x)
+    model = ccnn.Sequential([ccnn.Input((5, 5, 3)), layers.Rescaling(0.5, 1.0), norm,
+                             layers.RandomFlip("horizontal", seed=2), layers.RandomZoom(0.1),
+                             layers.RandomRotation(0.1), layers.RandomContrast(0.2),
+                             layers.SpatialDropout2D(0.1), layers.GaussianNoise(0.1),
+                             layers.GaussianDropout(0.1), layers.Flatten(), layers.Dense(2)])
+    model.build((None, 5, 5, 3))
+    clone = ccnn.Sequential.from_config(model.get_config())
+    clone.build((None, 5, 5, 3))
+    assert clone.get_config() == model.get_config()
+    path = tmp_path / "w.npz"
+    model.save_weights(path)
+    clone.load_weights(path)
+    np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_allclose(clone.layers[1].get_weights()[0], x.mean(axis=(0, 1, 2)),
+                               rtol=1e-5)
