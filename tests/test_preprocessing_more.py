@@ -9,8 +9,11 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ccnn
+import ccnn.functional as F
 from ccnn import layers
 
 import ref_augment as ref
@@ -485,3 +488,58 @@ def test_model_config_and_weights_round_trip(tmp_path):
     np.testing.assert_array_equal(clone.predict(x, verbose=0), model.predict(x, verbose=0))
     np.testing.assert_allclose(clone.layers[1].get_weights()[0], x.mean(axis=(0, 1, 2)),
                                rtol=1e-5)
+
+
+# ----------------------------------------------- the new kernels themselves
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 6), st.integers(1, 6), st.integers(1, 3),
+       st.integers(0, 2 ** 32 - 1))
+def test_flip_twice_is_identity_and_contrast_one_clips_only(n, h, w, c, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, h, w, c))
+    flags = rng.integers(0, 4, n).astype(np.uint8)
+    once = F.image_flip_unchecked(x, flags)
+    np.testing.assert_array_equal(once, ref.flip(x, flags))
+    np.testing.assert_array_equal(F.image_flip_unchecked(once, flags), x)
+    np.testing.assert_allclose(F.adjust_contrast_unchecked(x, np.ones(n), -0.5, 0.5),
+                               np.clip(x, -0.5, 0.5), rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.integers(1, 5), st.booleans(), st.booleans(),
+       st.integers(0, 2 ** 32 - 1))
+def test_broadcast_affine_is_numpy_broadcasting(outer, mid, inner, has_scale, has_shift, seed):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(outer, mid, inner))
+    strides = [int(rng.integers(0, 2)) for _ in range(3)]
+    shape = [d if s else 1 for d, s in zip((outer, mid, inner), strides)]
+    s, b = rng.normal(size=shape), rng.normal(size=shape)
+    # the flat index j = o*so + m*sm + i*si of a C-ordered array over the strided axes
+    so = (shape[1] * shape[2]) if strides[0] else 0
+    sm = shape[2] if strides[1] else 0
+    si = 1 if strides[2] else 0
+    got = F.broadcast_affine_unchecked(x, s.ravel() if has_scale else None,
+                                       b.ravel() if has_shift else None, (so, sm, si))
+    want = x * (s if has_scale else 1.0) + (b if has_shift else 0.0)
+    np.testing.assert_allclose(got, want, rtol=1e-14, atol=1e-14)
+
+
+def test_new_kernels_release_the_gil():
+    from _gilcheck import increments_during
+    from ccnn import _augment
+    old = ccnn.get_num_threads()
+    ccnn.set_num_threads(1)
+    try:
+        x = np.random.default_rng(0).normal(size=(64, 128, 128, 3))
+        flags = np.full(64, 3, np.uint8)
+        calls = {"image_flip": lambda: _augment.image_flip(x, flags, 1),
+                 "adjust_contrast": lambda: _augment.adjust_contrast(
+                     x.reshape(64, -1, 3), np.ones(64), -1.0, 1.0, 1),
+                 "broadcast_affine": lambda: _augment.broadcast_affine(
+                     x.reshape(1, -1, 1), np.ones(1), np.empty(0), 0, 0, 0, 1)}
+        for name, call in calls.items():
+            call()
+            assert any(increments_during(call, 3) > 0 for _ in range(10)), f"{name} held the GIL"
+    finally:
+        ccnn.set_num_threads(old)
