@@ -46,6 +46,7 @@ __all__ = [
     "layer_norm_backward",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     "conv_transpose2d", "conv_transpose2d_backward",
+    "dropout2d", "dropout2d_backward",
 ]
 
 IntPair = Union[int, Tuple[int, int]]
@@ -1836,3 +1837,89 @@ def conv_transpose2d_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, wei
     gw = gws[0] if groups == 1 else np.concatenate(gws)
     assert gw is not None
     return gx, gw, gb
+# ---- augmentation and regularization layers (issue 13) -----------------------
+# RandomFlip's and RandomContrast's per-pixel work and the broadcast multiply-add
+# of the dropout / noise / rescaling layers, in C (augment.c).
+
+
+def dropout2d(input: Any, p: float = 0.5, training: bool = True,
+              seed: Optional[Union[int, np.random.Generator]] = None
+              ) -> Tuple[np.ndarray, Optional[np.ndarray]]:
+    """PyTorch's F.dropout2d on (N, C, H, W): each whole channel zeroed with
+    probability p, the rest scaled by 1 / (1 - p).  Returns (y, mask) with the
+    channel mask (N, C) of bools (None when not training or p == 0) for
+    dropout2d_backward."""
+    x = chk.real_array(input, "input")
+    chk.check_ndim(x, 4, "input", "(N, C, H, W)")
+    p = chk.dropout_rate(p)
+    x = chk.contiguous(x, chk.result_dtype(x))
+    if not training or p == 0.0:
+        return x.copy(), None
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    mask = channel_mask_unchecked(x.shape[0], x.shape[1], p, rng)
+    return channel_scale_unchecked(x, mask, p, channels_last=False), mask
+
+
+def dropout2d_backward(grad_out: Any, mask: Optional[Any], p: float) -> np.ndarray:
+    """The input gradient of dropout2d: grad_out * mask / (1 - p) per channel."""
+    g = chk.real_array(grad_out, "grad_out")
+    chk.check_ndim(g, 4, "grad_out", "(N, C, H, W)")
+    p = chk.dropout_rate(p)
+    g = chk.contiguous(g, chk.result_dtype(g))
+    if mask is None:
+        return g.copy()
+    mask = np.asarray(mask)
+    if mask.dtype != np.bool_:
+        raise TypeError(f"mask must be a bool array (from dropout2d), got dtype {mask.dtype}")
+    chk.check_shape(mask, g.shape[:2], "mask")
+    return channel_scale_unchecked(g, np.ascontiguousarray(mask), p, channels_last=False)
+
+
+def channel_mask_unchecked(n: int, c: int, rate: float, rng: np.random.Generator
+                           ) -> np.ndarray:
+    """A (n, c) bool keep-mask with P(keep) = 1 - rate, drawn by dropout's C
+    counter-based stream (one 64-bit draw from rng seeds it)."""
+    _, mask = dropout_unchecked(np.ones((n, c)), rate, rng)
+    return mask
+
+
+def channel_scale_unchecked(x: np.ndarray, mask: np.ndarray, rate: float,
+                            channels_last: bool) -> np.ndarray:
+    """x (N, C, H, W) or, channels_last, (N, H, W, C), C-contiguous, with channel
+    (i, k) multiplied by mask[i, k] / (1 - rate) (the spatial dropout)."""
+    n, c = mask.shape
+    scale = mask.astype(x.dtype).reshape(-1) * x.dtype.type(1.0 / (1.0 - rate))
+    x3 = x.reshape(n, -1, c) if channels_last else x.reshape(n, c, -1)
+    strides = (c, 0, 1) if channels_last else (c, 1, 0)
+    return broadcast_affine_unchecked(x3, scale, None, strides).reshape(x.shape)
+
+
+def broadcast_affine_unchecked(x3: np.ndarray, scale: Optional[np.ndarray],
+                               shift: Optional[np.ndarray],
+                               strides: Tuple[int, int, int]) -> np.ndarray:
+    """x3 (outer, mid, inner), C-contiguous, times scale[j] plus shift[j] with
+    j = o * strides[0] + m * strides[1] + i * strides[2] (flat arrays of x3's
+    dtype; None: 1 / 0)."""
+    empty = np.empty(0, dtype=x3.dtype)
+    s = empty if scale is None else np.ascontiguousarray(scale, dtype=x3.dtype).reshape(-1)
+    b = empty if shift is None else np.ascontiguousarray(shift, dtype=x3.dtype).reshape(-1)
+    return _augment.broadcast_affine(x3, s, b, strides[0], strides[1], strides[2],
+                                     get_num_threads())
+
+
+def image_flip_unchecked(x_nhwc: np.ndarray, flags: np.ndarray) -> np.ndarray:
+    """x_nhwc (N, H, W, C), C-contiguous, image i flipped left-right when
+    flags[i] & 1, top-bottom when flags[i] & 2 (flags uint8 (N,))."""
+    return _augment.image_flip(x_nhwc, np.ascontiguousarray(flags, dtype=np.uint8),
+                               get_num_threads())
+
+
+def adjust_contrast_unchecked(x_nhwc: np.ndarray, factors: np.ndarray, lo: float,
+                              hi: float) -> np.ndarray:
+    """Keras's contrast adjustment of x_nhwc (N, H, W, C), C-contiguous:
+    (x - mean over H, W) * factors[i] + mean, clipped to [lo, hi]."""
+    n, h, w, c = x_nhwc.shape
+    y = _augment.adjust_contrast(x_nhwc.reshape(n, h * w, c),
+                                 np.ascontiguousarray(factors, dtype=np.float64), lo, hi,
+                                 get_num_threads())
+    return y.reshape(x_nhwc.shape)

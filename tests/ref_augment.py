@@ -45,3 +45,68 @@ def affine_transform(x, transforms, interpolation, fill_mode, fill_value):
                         acc += wgt * x[i, _fix(ty, h, fill_mode), _fix(tx, w, fill_mode)]
                 out[i, y, xx] = acc
     return out
+
+
+# ---- flips, contrast, Keras's rotation / zoom matrices, crop box, resize ----
+# (plain NumPy, written from Keras 3's layer sources; never calls ccnn)
+
+def flip(x, flags):
+    """x (n, h, w, c); image i reversed along w when flags[i] & 1, along h when & 2."""
+    out = np.array(x, copy=True)
+    for i, f in enumerate(flags):
+        if f & 1:
+            out[i] = out[i][:, ::-1]
+        if f & 2:
+            out[i] = out[i][::-1]
+    return out
+
+
+def adjust_contrast(x, factors, lo, hi):
+    """Keras's RandomContrast: (x - mean over h, w) * f + mean, clipped."""
+    x = np.asarray(x, dtype=np.float64)
+    m = x.mean(axis=(1, 2), keepdims=True)
+    f = np.asarray(factors, dtype=np.float64).reshape(-1, 1, 1, 1)
+    return np.clip((x - m) * f + m, lo, hi)
+
+
+def rotation_matrix(angle_deg, h, w):
+    """Keras's _compute_affine_matrix (scale 1, no shear / translation) about
+    ((w - 1) / 2, (h - 1) / 2), as the 8-entry transform."""
+    t = math.radians(angle_deg)
+    cx, cy = 0.5 * (w - 1), 0.5 * (h - 1)
+    a0, a1 = math.cos(t), -math.sin(t)
+    b0, b1 = math.sin(t), math.cos(t)
+    return [a0, a1, cx - cx * a0 - cy * a1, b0, b1, cy - cx * b0 - cy * b1, 0.0, 0.0]
+
+
+def zoom_matrix(zh, zw, h, w):
+    """Keras's RandomZoom._get_zoom_matrix for zooms (zh, zw)."""
+    return [zw, 0.0, (w - 1) / 2.0 * (1 - zw), 0.0, zh, (h - 1) / 2.0 * (1 - zh), 0.0, 0.0]
+
+
+def center_crop_start(ih, iw, height, width):
+    """Keras's RandomCrop start when it does not crop at random."""
+    ch = max(min(ih, int(float(iw * height) / width)), 1)
+    cw = max(min(iw, int(float(ih * width) / height)), 1)
+    return int(float(ih - ch) / 2), int(float(iw - cw) / 2)
+
+
+def resize_bilinear(x, height, width):
+    """x (n, h, w, c) resized to (height, width): half-pixel centres, source
+    coordinates clamped at 0, neighbours at the last row / column (PyTorch's
+    interpolate(mode='bilinear', align_corners=False), no antialiasing)."""
+    n, h, w, c = x.shape
+    out = np.zeros((n, height, width, c))
+
+    def taps(o, size_in, size_out):
+        s = max((o + 0.5) * size_in / size_out - 0.5, 0.0)
+        i0 = min(int(math.floor(s)), size_in - 1)
+        i1 = min(i0 + 1, size_in - 1)
+        return i0, i1, s - i0
+    for y in range(height):
+        y0, y1, ly = taps(y, h, height)
+        for xx in range(width):
+            x0, x1, lx = taps(xx, w, width)
+            out[:, y, xx] = ((1 - ly) * ((1 - lx) * x[:, y0, x0] + lx * x[:, y0, x1])
+                             + ly * ((1 - lx) * x[:, y1, x0] + lx * x[:, y1, x1]))
+    return out

@@ -211,6 +211,27 @@ def _conv_transpose(g: _Graph, layer: Any, x: str) -> str:
     return _from_nchw(g, layer, _activation(g, layer.activation, y, axis=1))
 
 
+def _affine(g: _Graph, x: str, scale: np.ndarray, shift: np.ndarray) -> str:
+    """x * scale + shift, NumPy-broadcast as ONNX's Mul and Add are."""
+    return g.op("Add", [g.op("Mul", [x, g.const(np.asarray(scale, np.float32), "scale")]),
+                        g.const(np.asarray(shift, np.float32), "shift")])
+
+
+def _rescaling(g: _Graph, layer: Any, x: str) -> str:
+    """Rescaling: x * scale + offset."""
+    return _affine(g, x, *layer._arrays())
+
+
+def _normalization(g: _Graph, layer: Any, x: str) -> str:
+    """Normalization: (x - mean) / max(sqrt(variance), epsilon) (invert: its
+    inverse), as the scale and shift the layer computes."""
+    scale, shift = layer._scale_shift()
+    if scale.shape[0] != 1:
+        raise ValueError(f"layer {layer.name!r} (Normalization): statistics over the batch "
+                         f"axis cannot be exported")
+    return _affine(g, x, scale[0], shift[0])
+
+
 def _layers() -> Any:
     from .. import layers
     return layers
@@ -388,6 +409,11 @@ def _converters() -> Dict[type, Callable[[_Graph, Any, str], str]]:
         L.UpSampling2D: _up_sampling, L.UpSampling1D: _up_sampling,
         L.BatchNormalization: _batch_norm, L.LayerNormalization: _layer_norm,
         L.Dropout: _identity, L.RandomTranslation: _identity,
+        # training-only layers: the identity at inference, as in Keras (RandomCrop too)
+        L.SpatialDropout2D: _identity, L.GaussianNoise: _identity,
+        L.GaussianDropout: _identity, L.RandomFlip: _identity, L.RandomRotation: _identity,
+        L.RandomZoom: _identity, L.RandomCrop: _identity, L.RandomContrast: _identity,
+        L.Rescaling: _rescaling, L.Normalization: _normalization,
         L.Activation: _activation_layer, L.ReLU: _relu_layer,
         L.LeakyReLU: _leaky_relu_layer, L.ELU: _elu_layer, L.PReLU: _prelu_layer,
         L.Softmax: _softmax_layer,

@@ -11,11 +11,13 @@ One module per family, as in Keras 3's tree:
                         GlobalMaxPooling2D and their 1-D forms
     activations/        Activation, ReLU, LeakyReLU, ELU, PReLU, Softmax (the functions,
                         and the activation= of Conv2D and Dense, are ccnn.activations)
-    regularization.py   Dropout
+    regularization/     Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout
     reshaping/          Flatten, Reshape, Permute, ZeroPadding2D/1D, Cropping2D/1D,
                         UpSampling2D/1D
     normalization/      BatchNormalization, LayerNormalization
-    preprocessing/      RandomTranslation (augmentation, active only in training)
+    preprocessing/      RandomTranslation, RandomFlip, RandomRotation, RandomZoom, RandomCrop,
+                        RandomContrast (augmentation, active only in training), Rescaling,
+                        Normalization
     initializers.py     Keras's kernel / bias initializers
     fused.py            the fused layers a model's fusion pass runs in place of
                         Conv2D(relu) + MaxPooling2D(2) and softmax + cross-entropy
@@ -40,11 +42,12 @@ from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
 from .normalization import BatchNormalization, LayerNormalization
-from .preprocessing import RandomTranslation
+from .preprocessing import (Normalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
+                            RandomTranslation, RandomZoom, Rescaling)
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                       MaxPooling1D, MaxPooling2D)
-from .regularization import Dropout
+from .regularization import Dropout, GaussianDropout, GaussianNoise, SpatialDropout2D
 from .reshaping import (Cropping1D, Cropping2D, Flatten, Permute, Reshape, UpSampling1D,
                         UpSampling2D, ZeroPadding1D, ZeroPadding2D)
 
@@ -55,7 +58,9 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "ZeroPadding2D", "ZeroPadding1D", "Cropping2D", "Cropping1D", "UpSampling2D",
            "UpSampling1D", "Conv1D", "MaxPooling1D", "AveragePooling1D",
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "LayerNormalization",
-           "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "get"]
+           "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "RandomFlip",
+           "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "Rescaling",
+           "Normalization", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "get"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
@@ -66,7 +71,9 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   UpSampling2D, UpSampling1D, Conv1D, MaxPooling1D,
                                   AveragePooling1D, GlobalAveragePooling1D, GlobalMaxPooling1D,
                                   PReLU, LayerNormalization, DepthwiseConv2D, SeparableConv2D,
-                                  Conv2DTranspose)}
+                                  Conv2DTranspose, RandomFlip, RandomRotation, RandomZoom,
+                                  RandomCrop, RandomContrast, Rescaling, Normalization,
+                                  SpatialDropout2D, GaussianNoise, GaussianDropout)}
 
 
 def get(class_name: str) -> Type[Layer]:

@@ -408,3 +408,12 @@ class ImageLayer(Layer):
     @abc.abstractmethod
     def _compute_pads(self, h: int, w: int) -> chk.Pads:
         """The padding of the layer's window for inputs of h x w."""
+
+
+def seed_arg(seed: Any) -> Tuple[Optional[int], Optional[np.random.Generator]]:
+    """A random layer's `seed` argument and its own generator (None: the layer
+    draws from ccnn.utils.get_rng(), which ccnn.utils.set_random_seed resets)."""
+    if seed is None:
+        return None, None
+    seed = chk.integer(seed, "seed", 0)
+    return seed, np.random.default_rng(seed)

@@ -113,4 +113,66 @@ int SUF(ccnn_affine_transform)(REAL *out, const REAL *inp, const double *transfo
     return CCNN_OK;
 }
 
+/* ccnn_image_flip_f32, ccnn_image_flip_f64 */
+void SUF(ccnn_image_flip)(REAL *out, const REAL *inp, const uint8_t *flags, int64_t n,
+                          int64_t h, int64_t w, int64_t c, int nthreads)
+{
+    const int nt = ccnn_threads_for(nthreads, n * h * w * c);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t row = 0; row < n * h; row++) {
+        const int64_t i = row / h, y = row % h;
+        const int fx = flags[i] & 1, fy = (flags[i] >> 1) & 1;
+        const REAL *src = inp + (i * h + (fy ? h - 1 - y : y)) * w * c;   /* (w, c) */
+        REAL *dst = out + row * w * c;                                   /* (w, c) */
+        for (int64_t x = 0; x < w; x++) {
+            const REAL *s = src + (fx ? w - 1 - x : x) * c;
+            for (int64_t k = 0; k < c; k++) dst[x * c + k] = s[k];
+        }
+    }
+}
+
+/* ccnn_adjust_contrast_f32, ccnn_adjust_contrast_f64 */
+void SUF(ccnn_adjust_contrast)(REAL *out, const REAL *inp, const double *factors, int64_t n,
+                               int64_t hw, int64_t c, double lo, double hi, int nthreads)
+{
+    const int nt = ccnn_threads_for(nthreads, n * hw * c * 2);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t i = 0; i < n; i++) {
+        const REAL *img = inp + i * hw * c;   /* (hw, c) */
+        REAL *o = out + i * hw * c;           /* (hw, c) */
+        const REAL f = (REAL)factors[i];
+        for (int64_t k = 0; k < c; k++) {
+            double s = 0;
+            for (int64_t p = 0; p < hw; p++) s += (double)img[p * c + k];
+            const REAL m = (REAL)(s / (double)hw);
+            for (int64_t p = 0; p < hw; p++) {
+                const REAL v = (img[p * c + k] - m) * f + m;
+                o[p * c + k] = v < (REAL)lo ? (REAL)lo : (v > (REAL)hi ? (REAL)hi : v);
+            }
+        }
+    }
+}
+
+/* ccnn_broadcast_affine_f32, ccnn_broadcast_affine_f64 */
+void SUF(ccnn_broadcast_affine)(REAL *out, const REAL *inp, const REAL *scale,
+                                const REAL *shift, int64_t outer, int64_t mid, int64_t inner,
+                                int64_t so, int64_t sm, int64_t si, int nthreads)
+{
+    const int nt = ccnn_threads_for(nthreads, outer * mid * inner);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t row = 0; row < outer * mid; row++) {
+        const int64_t o = row / mid, m = row % mid;
+        const int64_t j0 = o * so + m * sm;
+        const REAL *x = inp + row * inner;   /* (inner) */
+        REAL *y = out + row * inner;         /* (inner) */
+        for (int64_t i = 0; i < inner; i++) {
+            const int64_t j = j0 + i * si;
+            y[i] = x[i] * (scale ? scale[j] : (REAL)1) + (shift ? shift[j] : (REAL)0);
+        }
+    }
+}
+
 #endif /* REAL */

@@ -1,4 +1,15 @@
-"""Preprocessing layers: RandomTranslation (data augmentation, active only in training)."""
+"""Preprocessing layers, one module each, as Keras 3: the augmentations
+RandomTranslation, RandomFlip, RandomRotation, RandomZoom, RandomCrop,
+RandomContrast (active only in training) and Rescaling, Normalization
+(always applied); base: their shared seed / data-format handling."""
+from .normalization import Normalization
+from .random_contrast import RandomContrast
+from .random_crop import RandomCrop
+from .random_flip import RandomFlip
+from .random_rotation import RandomRotation
 from .random_translation import RandomTranslation
+from .random_zoom import RandomZoom
+from .rescaling import Rescaling
 
-__all__ = ["RandomTranslation"]
+__all__ = ["RandomTranslation", "RandomFlip", "RandomRotation", "RandomZoom", "RandomCrop",
+           "RandomContrast", "Rescaling", "Normalization"]

@@ -5,10 +5,10 @@ from typing import Optional
 
 import numpy as np
 
-from .. import _checks as chk
-from .. import functional as F
-from .. import utils
-from .layer import Layer
+from ... import _checks as chk
+from ... import functional as F
+from ... import utils
+from ..layer import Layer, seed_arg
 
 
 class Dropout(Layer):
@@ -21,9 +21,7 @@ class Dropout(Layer):
     def __init__(self, rate: float, seed: Optional[int] = None, **kwargs):
         super().__init__(**kwargs)
         self.rate: float = chk.dropout_rate(rate)
-        self.seed: Optional[int] = None if seed is None else chk.integer(seed, "seed", 0)
-        self.rng: Optional[np.random.Generator] = (None if self.seed is None
-                                                   else np.random.default_rng(self.seed))
+        self.seed, self.rng = seed_arg(seed)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._check_input(x)
