@@ -331,3 +331,50 @@ def test_matches_real_keras(kind, kwargs, dtype):
     tol = dict(rtol=1e-6, atol=1e-7) if dtype == "float64" else dict(rtol=2e-5, atol=2e-5)
     for g, kv in zip(got, kvars):
         np.testing.assert_allclose(g, keras.ops.convert_to_numpy(kv.value), **tol)
+
+
+# ------------------------------------------------------------ the GIL
+def _step_calls():
+    from ccnn import _optim
+    n = 2_000_000
+    p, g = [np.ones(n)], [np.full(n, 0.5)]
+    s1, s2, s3 = [np.zeros(n)], [np.zeros(n)], [np.zeros(n)]
+    gs, dc = np.ones(1), np.full(1, 1e-4)
+    return {
+        "sum_squares": lambda: _optim.sum_squares(g, 1),
+        "adam_step": lambda: _optim.adam_step(p, s1, s2, s3, g, gs, 0.0, dc, 1e-3, 0.9, 0.999,
+                                              1e-7, 1),
+        "sgd_step": lambda: _optim.sgd_step(p, s1, g, gs, 0.0, dc, 1e-3, 0.9, True, 1),
+        "rmsprop_step": lambda: _optim.rmsprop_step(p, s1, s2, s3, g, gs, 0.0, dc, 1e-3, 0.9,
+                                                    0.5, 1e-7, 1),
+        "adagrad_step": lambda: _optim.adagrad_step(p, s1, g, gs, 0.0, dc, 1e-3, 1e-7, 1),
+        "adadelta_step": lambda: _optim.adadelta_step(p, s1, s2, g, gs, 0.0, dc, 1e-3, 0.95,
+                                                      1e-7, 1),
+        "adamax_step": lambda: _optim.adamax_step(p, s1, s2, g, gs, 0.0, dc, 1e-3, 0.9, 0.999,
+                                                  1e-7, 0.1, 1),
+        "nadam_step": lambda: _optim.nadam_step(p, s1, s2, g, gs, 0.0, dc, 1e-3, 0.9, 0.999,
+                                                1e-7, 0.5, 0.5, 0.5, 0.5, 0.5, 1),
+    }
+
+
+@pytest.mark.parametrize("name", sorted(_step_calls()))
+def test_step_kernels_release_the_gil(name):
+    from _gilcheck import increments_during
+    call = _step_calls()[name]
+    call()
+    assert any(increments_during(call, 3) > 0 for _ in range(10)), f"{name} held the GIL"
+
+
+def test_step_bindings_refuse_mismatched_lists():
+    from ccnn import _optim
+    p, g = [np.zeros(3)], [np.zeros(3)]
+    with pytest.raises(ValueError, match="length"):
+        _optim.adagrad_step(p, [np.zeros(4)], g, None, 0.0, None, 0.1, 1e-7, 1)
+    with pytest.raises(ValueError, match="dtype"):
+        _optim.adagrad_step(p, [np.zeros(3, np.float32)], g, None, 0.0, None, 0.1, 1e-7, 1)
+    with pytest.raises(ValueError, match="arrays for"):
+        _optim.adagrad_step(p, [], g, None, 0.0, None, 0.1, 1e-7, 1)
+    with pytest.raises(ValueError, match="per-array"):
+        _optim.adagrad_step(p, [np.zeros(3)], g, np.ones(2), 0.0, None, 0.1, 1e-7, 1)
+    with pytest.raises(ValueError, match="momentum"):
+        _optim.sgd_step(p, None, g, None, 0.0, None, 0.1, 0.9, False, 1)

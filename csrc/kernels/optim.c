@@ -204,16 +204,17 @@ int SUF(ccnn_all_finite)(int64_t count, const REAL *const *a, const int64_t *n, 
 /* ---- step kernels: clipping and weight decay fused (see OPT_FOR_CHUNKS) ---- */
 
 /* the gradient after clipping: g * gs clamped to [-clip, clip] (NaN stays NaN) */
-static inline REAL SUF(clipped)(REAL g, REAL gs, REAL clip)
+static inline REAL SUF(clipped)(REAL g, REAL gs, REAL clip, const int pre)
 {
+    if (!pre) return g;
     g *= gs;
     return g > clip ? clip : (g < -clip ? -clip : g);
 }
 
 /* the parameter after decoupled weight decay (exactly p when wd is 0) */
-static inline REAL SUF(decayed)(REAL p, REAL wd)
+static inline REAL SUF(decayed)(REAL p, REAL wd, const int pre)
 {
-    return wd != 0 ? p - p * wd : p;
+    return pre && wd != 0 ? p - p * wd : p;
 }
 
 /* sum_squares: out[a] = sum of a[i]^2 (in double), per array; chunk partial
@@ -254,36 +255,48 @@ int SUF(ccnn_sum_squares)(double *out, int64_t count, const REAL *const *x, cons
 }
 
 /* Adam (+ AMSGrad when vhat is not NULL: vhat = max(vhat, v), used for v) */
-static CCNN_DISPATCH void SUF(adam_step_chunk)(REAL *restrict p, REAL *restrict m,
-                                               REAL *restrict v, REAL *restrict vhat,
-                                               const REAL *restrict g, int64_t n, REAL gs,
-                                               REAL clip, REAL wd, REAL lr_t, REAL b1,
-                                               REAL b2, REAL eps)
+OPT_INLINE void SUF(adam_step_body)(REAL *restrict p, REAL *restrict m,
+                                    REAL *restrict v, REAL *restrict vhat,
+                                    const REAL *restrict g, int64_t n, REAL gs,
+                                    REAL clip, REAL wd, REAL lr_t, REAL b1,
+                                    REAL b2, REAL eps, const int pre)
 {
     const REAL c1 = (REAL)1 - b1, c2 = (REAL)1 - b2;
     if (vhat == NULL) {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            const REAL gi = SUF(clipped)(g[i], gs, clip);
+            const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
             const REAL mi = b1 * m[i] + c1 * gi;
             const REAL vi = b2 * v[i] + c2 * gi * gi;
             m[i] = mi;
             v[i] = vi;
-            p[i] = SUF(decayed)(p[i], wd) - lr_t * mi / (SQRT_R(vi) + eps);
+            p[i] = SUF(decayed)(p[i], wd, pre) - lr_t * mi / (SQRT_R(vi) + eps);
         }
     } else {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            const REAL gi = SUF(clipped)(g[i], gs, clip);
+            const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
             const REAL mi = b1 * m[i] + c1 * gi;
             const REAL vi = b2 * v[i] + c2 * gi * gi;
             const REAL hi = vhat[i] > vi ? vhat[i] : vi;
             m[i] = mi;
             v[i] = vi;
             vhat[i] = hi;
-            p[i] = SUF(decayed)(p[i], wd) - lr_t * mi / (SQRT_R(hi) + eps);
+            p[i] = SUF(decayed)(p[i], wd, pre) - lr_t * mi / (SQRT_R(hi) + eps);
         }
     }
+}
+
+static CCNN_DISPATCH void SUF(adam_step_chunk)(REAL *p, REAL *m,
+                                               REAL *v, REAL *vhat,
+                                               const REAL *g, int64_t n, REAL gs,
+                                               REAL clip, REAL wd, REAL lr_t, REAL b1,
+                                               REAL b2, REAL eps)
+{
+    if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
+        SUF(adam_step_body)(p, m, v, vhat, g, n, gs, clip, wd, lr_t, b1, b2, eps, 0);
+    else
+        SUF(adam_step_body)(p, m, v, vhat, g, n, gs, clip, wd, lr_t, b1, b2, eps, 1);
 }
 
 /* ccnn_adam_step_f32, ccnn_adam_step_f64 */
@@ -298,31 +311,42 @@ void SUF(ccnn_adam_step)(int64_t count, REAL *const *param, REAL *const *m, REAL
 }
 
 /* SGD (velocity NULL when momentum is 0) */
-static CCNN_DISPATCH void SUF(sgd_step_chunk)(REAL *restrict p, REAL *restrict vel,
-                                              const REAL *restrict g, int64_t n, REAL gs,
-                                              REAL clip, REAL wd, REAL lr, REAL mom,
-                                              int nesterov)
+OPT_INLINE void SUF(sgd_step_body)(REAL *restrict p, REAL *restrict vel,
+                                   const REAL *restrict g, int64_t n, REAL gs,
+                                   REAL clip, REAL wd, REAL lr, REAL mom,
+                                   int nesterov, const int pre)
 {
     if (vel == NULL) {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++)
-            p[i] = SUF(decayed)(p[i], wd) - lr * SUF(clipped)(g[i], gs, clip);
+            p[i] = SUF(decayed)(p[i], wd, pre) - lr * SUF(clipped)(g[i], gs, clip, pre);
     } else if (nesterov) {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            const REAL step = -lr * SUF(clipped)(g[i], gs, clip);
+            const REAL step = -lr * SUF(clipped)(g[i], gs, clip, pre);
             const REAL vi = mom * vel[i] + step;
             vel[i] = vi;
-            p[i] = SUF(decayed)(p[i], wd) + (mom * vi + step);
+            p[i] = SUF(decayed)(p[i], wd, pre) + (mom * vi + step);
         }
     } else {
         #pragma omp simd
         for (int64_t i = 0; i < n; i++) {
-            const REAL vi = mom * vel[i] - lr * SUF(clipped)(g[i], gs, clip);
+            const REAL vi = mom * vel[i] - lr * SUF(clipped)(g[i], gs, clip, pre);
             vel[i] = vi;
-            p[i] = SUF(decayed)(p[i], wd) + vi;
+            p[i] = SUF(decayed)(p[i], wd, pre) + vi;
         }
     }
+}
+
+static CCNN_DISPATCH void SUF(sgd_step_chunk)(REAL *p, REAL *vel,
+                                              const REAL *g, int64_t n, REAL gs,
+                                              REAL clip, REAL wd, REAL lr, REAL mom,
+                                              int nesterov)
+{
+    if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
+        SUF(sgd_step_body)(p, vel, g, n, gs, clip, wd, lr, mom, nesterov, 0);
+    else
+        SUF(sgd_step_body)(p, vel, g, n, gs, clip, wd, lr, mom, nesterov, 1);
 }
 
 /* ccnn_sgd_step_f32, ccnn_sgd_step_f64 */
@@ -341,12 +365,13 @@ void SUF(ccnn_sgd_step)(int64_t count, REAL *const *param, REAL *const *velocity
 OPT_INLINE void SUF(rmsprop_body)(REAL *restrict p, REAL *restrict vel, REAL *restrict mom,
                                   REAL *restrict avg, const REAL *restrict g, int64_t n,
                                   REAL gs, REAL clip, REAL wd, REAL lr, REAL rho, REAL mu,
-                                  REAL eps, const int centered, const int has_mom)
+                                  REAL eps, const int centered, const int has_mom,
+                                  const int pre)
 {
     const REAL c = (REAL)1 - rho;
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        const REAL gi = SUF(clipped)(g[i], gs, clip);
+        const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
         const REAL vi = rho * vel[i] + c * (gi * gi);
         REAL den;
         vel[i] = vi;
@@ -361,9 +386,9 @@ OPT_INLINE void SUF(rmsprop_body)(REAL *restrict p, REAL *restrict vel, REAL *re
         if (has_mom) {
             const REAL mo = mu * mom[i] + inc;
             mom[i] = mo;
-            p[i] = SUF(decayed)(p[i], wd) - mo;
+            p[i] = SUF(decayed)(p[i], wd, pre) - mo;
         } else {
-            p[i] = SUF(decayed)(p[i], wd) - inc;
+            p[i] = SUF(decayed)(p[i], wd, pre) - inc;
         }
     }
 }
@@ -372,14 +397,15 @@ static CCNN_DISPATCH void SUF(rmsprop_chunk)(REAL *p, REAL *vel, REAL *mom, REAL
                                              const REAL *g, int64_t n, REAL gs, REAL clip,
                                              REAL wd, REAL lr, REAL rho, REAL mu, REAL eps)
 {
+    const int pre = !(gs == 1 && wd == 0 && clip == (REAL)INFINITY);
     if (avg && mom)
-        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 1, 1);
+        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 1, 1, pre);
     else if (avg)
-        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 1, 0);
+        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 1, 0, pre);
     else if (mom)
-        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 0, 1);
+        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 0, 1, pre);
     else
-        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 0, 0);
+        SUF(rmsprop_body)(p, vel, mom, avg, g, n, gs, clip, wd, lr, rho, mu, eps, 0, 0, pre);
 }
 
 /* ccnn_rmsprop_step_f32, ccnn_rmsprop_step_f64 */
@@ -397,17 +423,27 @@ void SUF(ccnn_rmsprop_step)(int64_t count, REAL *const *param, REAL *const *velo
 }
 
 /* Adagrad */
-static CCNN_DISPATCH void SUF(adagrad_chunk)(REAL *restrict p, REAL *restrict acc,
-                                             const REAL *restrict g, int64_t n, REAL gs,
-                                             REAL clip, REAL wd, REAL lr, REAL eps)
+OPT_INLINE void SUF(adagrad_body)(REAL *restrict p, REAL *restrict acc,
+                                  const REAL *restrict g, int64_t n, REAL gs,
+                                  REAL clip, REAL wd, REAL lr, REAL eps, const int pre)
 {
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        const REAL gi = SUF(clipped)(g[i], gs, clip);
+        const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
         const REAL ai = acc[i] + gi * gi;
         acc[i] = ai;
-        p[i] = SUF(decayed)(p[i], wd) - lr * gi / SQRT_R(ai + eps);
+        p[i] = SUF(decayed)(p[i], wd, pre) - lr * gi / SQRT_R(ai + eps);
     }
+}
+
+static CCNN_DISPATCH void SUF(adagrad_chunk)(REAL *p, REAL *acc,
+                                             const REAL *g, int64_t n, REAL gs,
+                                             REAL clip, REAL wd, REAL lr, REAL eps)
+{
+    if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
+        SUF(adagrad_body)(p, acc, g, n, gs, clip, wd, lr, eps, 0);
+    else
+        SUF(adagrad_body)(p, acc, g, n, gs, clip, wd, lr, eps, 1);
 }
 
 /* ccnn_adagrad_step_f32, ccnn_adagrad_step_f64 */
@@ -422,21 +458,32 @@ void SUF(ccnn_adagrad_step)(int64_t count, REAL *const *param, REAL *const *accu
 }
 
 /* Adadelta */
-static CCNN_DISPATCH void SUF(adadelta_chunk)(REAL *restrict p, REAL *restrict ag,
-                                              REAL *restrict ad, const REAL *restrict g,
-                                              int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
-                                              REAL rho, REAL eps)
+OPT_INLINE void SUF(adadelta_body)(REAL *restrict p, REAL *restrict ag,
+                                   REAL *restrict ad, const REAL *restrict g,
+                                   int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
+                                   REAL rho, REAL eps, const int pre)
 {
     const REAL c = (REAL)1 - rho;
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        const REAL gi = SUF(clipped)(g[i], gs, clip);
+        const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
         const REAL agi = rho * ag[i] + c * (gi * gi);
         const REAL dv = -(SQRT_R(ad[i] + eps) * gi / SQRT_R(agi + eps));
         ag[i] = agi;
         ad[i] = rho * ad[i] + c * (dv * dv);
-        p[i] = SUF(decayed)(p[i], wd) + lr * dv;
+        p[i] = SUF(decayed)(p[i], wd, pre) + lr * dv;
     }
+}
+
+static CCNN_DISPATCH void SUF(adadelta_chunk)(REAL *p, REAL *ag,
+                                              REAL *ad, const REAL *g,
+                                              int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
+                                              REAL rho, REAL eps)
+{
+    if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
+        SUF(adadelta_body)(p, ag, ad, g, n, gs, clip, wd, lr, rho, eps, 0);
+    else
+        SUF(adadelta_body)(p, ag, ad, g, n, gs, clip, wd, lr, rho, eps, 1);
 }
 
 /* ccnn_adadelta_step_f32, ccnn_adadelta_step_f64 */
@@ -451,22 +498,33 @@ void SUF(ccnn_adadelta_step)(int64_t count, REAL *const *param, REAL *const *acc
 }
 
 /* Adamax: bias1 = 1 - beta1^t */
-static CCNN_DISPATCH void SUF(adamax_chunk)(REAL *restrict p, REAL *restrict m,
-                                            REAL *restrict u, const REAL *restrict g,
-                                            int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
-                                            REAL b1, REAL b2, REAL eps, REAL bias1)
+OPT_INLINE void SUF(adamax_body)(REAL *restrict p, REAL *restrict m,
+                                 REAL *restrict u, const REAL *restrict g,
+                                 int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
+                                 REAL b1, REAL b2, REAL eps, REAL bias1, const int pre)
 {
     const REAL c1 = (REAL)1 - b1;
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        const REAL gi = SUF(clipped)(g[i], gs, clip);
+        const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
         const REAL mi = b1 * m[i] + c1 * gi;
         const REAL bu = b2 * u[i], ag = gi < 0 ? -gi : gi;
         const REAL ui = bu > ag ? bu : ag;
         m[i] = mi;
         u[i] = ui;
-        p[i] = SUF(decayed)(p[i], wd) - lr * mi / (bias1 * (ui + eps));
+        p[i] = SUF(decayed)(p[i], wd, pre) - lr * mi / (bias1 * (ui + eps));
     }
+}
+
+static CCNN_DISPATCH void SUF(adamax_chunk)(REAL *p, REAL *m,
+                                            REAL *u, const REAL *g,
+                                            int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
+                                            REAL b1, REAL b2, REAL eps, REAL bias1)
+{
+    if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
+        SUF(adamax_body)(p, m, u, g, n, gs, clip, wd, lr, b1, b2, eps, bias1, 0);
+    else
+        SUF(adamax_body)(p, m, u, g, n, gs, clip, wd, lr, b1, b2, eps, bias1, 1);
 }
 
 /* ccnn_adamax_step_f32, ccnn_adamax_step_f64 */
@@ -481,24 +539,37 @@ void SUF(ccnn_adamax_step)(int64_t count, REAL *const *param, REAL *const *m, RE
 }
 
 /* Nadam: m_hat = u_next * m / den_next + one_minus_u * g / den; v_hat = v / den_v */
-static CCNN_DISPATCH void SUF(nadam_chunk)(REAL *restrict p, REAL *restrict m,
-                                           REAL *restrict v, const REAL *restrict g,
-                                           int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
-                                           REAL b1, REAL b2, REAL eps, REAL u_next,
-                                           REAL den_next, REAL one_minus_u, REAL den,
-                                           REAL den_v)
+OPT_INLINE void SUF(nadam_body)(REAL *restrict p, REAL *restrict m,
+                                REAL *restrict v, const REAL *restrict g,
+                                int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
+                                REAL b1, REAL b2, REAL eps, REAL u_next,
+                                REAL den_next, REAL one_minus_u, REAL den,
+                                REAL den_v, const int pre)
 {
     const REAL c1 = (REAL)1 - b1, c2 = (REAL)1 - b2;
     #pragma omp simd
     for (int64_t i = 0; i < n; i++) {
-        const REAL gi = SUF(clipped)(g[i], gs, clip);
+        const REAL gi = SUF(clipped)(g[i], gs, clip, pre);
         const REAL mi = b1 * m[i] + c1 * gi;
         const REAL vi = b2 * v[i] + c2 * (gi * gi);
         const REAL mhat = u_next * mi / den_next + one_minus_u * gi / den;
         m[i] = mi;
         v[i] = vi;
-        p[i] = SUF(decayed)(p[i], wd) - mhat * lr / (SQRT_R(vi / den_v) + eps);
+        p[i] = SUF(decayed)(p[i], wd, pre) - mhat * lr / (SQRT_R(vi / den_v) + eps);
     }
+}
+
+static CCNN_DISPATCH void SUF(nadam_chunk)(REAL *p, REAL *m,
+                                           REAL *v, const REAL *g,
+                                           int64_t n, REAL gs, REAL clip, REAL wd, REAL lr,
+                                           REAL b1, REAL b2, REAL eps, REAL u_next,
+                                           REAL den_next, REAL one_minus_u, REAL den,
+                                           REAL den_v)
+{
+    if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
+        SUF(nadam_body)(p, m, v, g, n, gs, clip, wd, lr, b1, b2, eps, u_next, den_next, one_minus_u, den, den_v, 0);
+    else
+        SUF(nadam_body)(p, m, v, g, n, gs, clip, wd, lr, b1, b2, eps, u_next, den_next, one_minus_u, den, den_v, 1);
 }
 
 /* ccnn_nadam_step_f32, ccnn_nadam_step_f64 */
