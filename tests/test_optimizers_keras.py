@@ -378,3 +378,49 @@ def test_step_bindings_refuse_mismatched_lists():
         _optim.adagrad_step(p, [np.zeros(3)], g, np.ones(2), 0.0, None, 0.1, 1e-7, 1)
     with pytest.raises(ValueError, match="momentum"):
         _optim.sgd_step(p, None, g, None, 0.0, None, 0.1, 0.9, False, 1)
+
+
+# ------------------------------------------------------------ get_state / set_state
+@pytest.mark.parametrize("kind,kwargs", [("adam", dict(amsgrad=True)), ("nadam", {}),
+                                         ("rmsprop", dict(momentum=0.5, centered=True)),
+                                         ("sgd", dict(momentum=0.9)), ("sgd", {}),
+                                         ("adagrad", {}), ("adadelta", {}), ("adamax", {}),
+                                         ("adamw", {})])
+def test_state_saved_to_npz_resumes_exactly(tmp_path, kind, kwargs):
+    """10 steps, state to an .npz file, a new optimizer on copies of the params
+    resumes from it: the same as 25 steps straight through."""
+    from ccnn.models.saving import load_npz_checked, save_npz_atomic
+    params, grads_seq = problem(steps=25, shapes=[(3, 4), (5,), (2, 3, 2)])
+    want = reference(kind, params, grads_seq, **{"learning_rate": 0.05, **kwargs})
+    opt = CLASSES[kind](**{"learning_rate": 0.05, **kwargs})
+    run(opt, params, grads_seq[:10])
+    save_npz_atomic(tmp_path / "opt.npz", opt.get_state(params))
+    copies = [p.copy() for p in params]
+    fresh = CLASSES[kind](**kwargs)                     # learning rate comes from the file
+    fresh.set_state(load_npz_checked(tmp_path / "opt.npz"), copies)
+    assert fresh.iterations == 10 and fresh.learning_rate == 0.05
+    run(fresh, copies, grads_seq[10:])
+    for g, w in zip(copies, want):
+        np.testing.assert_allclose(g, w, rtol=1e-9, atol=1e-12)
+
+
+def test_set_state_checks_everything_first():
+    params, grads_seq = problem(steps=2, shapes=[(3,), (2, 2)])
+    opt = O.Adam()
+    run(opt, params, grads_seq)
+    state = opt.get_state()
+    assert sorted(state) == ["0/m", "0/v", "1/m", "1/v", "iterations", "learning_rate"]
+    fresh = O.Adam()
+    with pytest.raises(ValueError, match=r"state\['1/m'\] is float64\[2, 2\] but params\[1\]"):
+        fresh.set_state(state, [np.zeros(3), np.zeros((4,))])
+    with pytest.raises(ValueError, match="only 1 params"):
+        fresh.set_state(state, [np.zeros(3)])
+    with pytest.raises(ValueError, match="not a state of this RMSprop"):
+        O.RMSprop().set_state(state, params)
+    bad = dict(state)
+    del bad["1/v"]
+    with pytest.raises(ValueError, match="needs"):
+        fresh.set_state(bad, params)
+    with pytest.raises(TypeError, match="get_state"):
+        fresh.set_state({"0/m": np.zeros(3)}, params)
+    assert fresh.iterations == 0 and fresh.variables == []    # nothing changed

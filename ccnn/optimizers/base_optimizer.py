@@ -193,6 +193,89 @@ class Optimizer(abc.ABC):
         """State arrays, in the order the parameters were first seen."""
         return [e[s] for e in self._slots for s in self._slot_names if s in e]
 
+    # -- state as named arrays (for an .npz file; nothing pickled)
+    _scalar_state: Tuple[str, ...] = ()  # per-optimizer numbers besides iterations
+
+    def _params_in_order(self, params: Optional[Iterable[np.ndarray]]) -> List[np.ndarray]:
+        if params is None:
+            return [e["param"] for e in self._slots]
+        params = list(params)
+        for i, p in enumerate(params):
+            if not isinstance(p, np.ndarray):
+                raise TypeError(f"params[{i}] must be a numpy array, got {type(p).__name__}")
+        return params
+
+    def get_state(self, params: Optional[Iterable[np.ndarray]] = None) -> Dict[str, np.ndarray]:
+        """The optimizer's state as named arrays (copies), for np.savez or
+        ccnn.models.saving.save_npz_atomic: 'iterations', 'learning_rate' (a
+        float rate; a schedule is configuration), the optimizer's own numbers
+        (Nadam's 'u_product') and, for the i-th of `params` (default: every
+        parameter, in the order first seen), '{i}/{slot}' shaped like it.  A
+        parameter not updated yet has no '{i}/...' entries."""
+        params = self._params_in_order(params)
+        state = {"iterations": np.array(self.iterations, dtype=np.int64)}
+        if not isinstance(self._learning_rate, LearningRateSchedule):
+            state["learning_rate"] = np.array(self._learning_rate)
+        for name in self._scalar_state:
+            state[name] = np.array(getattr(self, name))
+        for i, p in enumerate(params):
+            pos = self._index.get(id(p))
+            if pos is not None:
+                entry = self._slots[pos]
+                for s in self._slot_names:
+                    if s in entry:
+                        state[f"{i}/{s}"] = entry[s].reshape(p.shape).copy()
+        return state
+
+    def set_state(self, state: Dict[str, np.ndarray],
+                  params: Optional[Iterable[np.ndarray]] = None) -> None:
+        """Restore get_state()'s arrays, the i-th '{i}/{slot}' becoming the
+        state of the i-th of `params` (default: the parameters already seen, in
+        order).  Every name, shape and dtype is checked before anything changes."""
+        params = self._params_in_order(params)
+        if not isinstance(state, dict) or "iterations" not in state:
+            raise TypeError("state must be a dict from get_state() (with 'iterations')")
+        known = {"iterations", "learning_rate", *self._scalar_state}
+        slots: Dict[int, Dict[str, np.ndarray]] = {}
+        for key, value in state.items():
+            value = np.asarray(value)
+            if key in known:
+                if value.shape != () or value.dtype.kind not in "iuf":
+                    raise ValueError(f"state[{key!r}] must be a number, got {value!r}")
+                continue
+            i_text, _, slot = key.partition("/")
+            if not i_text.isdigit() or slot not in self._slot_names:
+                raise ValueError(f"state[{key!r}]: not a state of this {type(self).__name__} "
+                                 f"(its slots are {list(self._slot_names)})")
+            i = int(i_text)
+            if i >= len(params):
+                raise ValueError(f"state[{key!r}]: only {len(params)} params were given")
+            p = params[i]
+            if value.shape != p.shape or value.dtype != p.dtype:
+                raise ValueError(f"state[{key!r}] is {value.dtype}{list(value.shape)} but "
+                                 f"params[{i}] is {p.dtype}{list(p.shape)}")
+            slots.setdefault(i, {})[slot] = value
+        for i, got in slots.items():
+            if set(got) != set(self._slot_names):
+                raise ValueError(f"state for params[{i}] has {sorted(got)}, this "
+                                 f"{type(self).__name__} needs {sorted(self._slot_names)}")
+        iterations = int(state["iterations"])
+        if iterations < 0:
+            raise ValueError(f"state['iterations'] must be >= 0, got {iterations}")
+        # checked: now change things
+        self.iterations = iterations
+        if "learning_rate" in state and not isinstance(self._learning_rate,
+                                                       LearningRateSchedule):
+            self.learning_rate = float(state["learning_rate"])
+        for name in self._scalar_state:
+            if name in state:
+                setattr(self, name, float(state[name]))
+        for i, got in slots.items():
+            entry = self._slot(params[i])
+            for s, value in got.items():
+                np.copyto(entry[s], value.reshape(-1))
+        self.__dict__.pop("_flat_cache", None)
+
     # -- the update
     @staticmethod
     def _check_pair(i: int, pair: Any) -> Tuple[Any, np.ndarray]:

@@ -21,6 +21,7 @@ class Nadam(Optimizer):
         param -= learning_rate * m_hat / (sqrt(v_hat) + epsilon)
     """
     _slot_names = ("m", "v")
+    _scalar_state = ("u_product",)
 
     def __init__(self, learning_rate: Union[float, LearningRateSchedule] = 0.001,
                  beta_1: float = 0.9, beta_2: float = 0.999, epsilon: float = 1e-7,
