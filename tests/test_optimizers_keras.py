@@ -136,6 +136,17 @@ def test_zero_gradient_and_nan_with_clipping():
     assert np.isnan(a).all() and np.isnan(b).all()
 
 
+def test_read_only_grads_are_clipped_without_being_written():
+    g = np.full((4, 3), 2.0)
+    g.flags.writeable = False
+    for kw in (dict(clipnorm=1.0), dict(global_clipnorm=1.0), dict(clipvalue=0.5)):
+        p = np.ones((4, 3))
+        O.SGD(0.1, **kw).apply_gradients([(g, p)])
+        want = 1 - 0.1 * (0.5 if "clipvalue" in kw else 2.0 / np.sqrt(48))
+        np.testing.assert_allclose(p, want, rtol=1e-12)
+        np.testing.assert_array_equal(g, 2.0)
+
+
 def test_threads_do_not_change_results():
     results = []
     old = ccnn.get_num_threads()

@@ -567,9 +567,11 @@ static CCNN_DISPATCH void SUF(nadam_chunk)(REAL *p, REAL *m,
                                            REAL den_v)
 {
     if (gs == 1 && wd == 0 && clip == (REAL)INFINITY)  /* no clipping, no decay */
-        SUF(nadam_body)(p, m, v, g, n, gs, clip, wd, lr, b1, b2, eps, u_next, den_next, one_minus_u, den, den_v, 0);
+        SUF(nadam_body)(p, m, v, g, n, gs, clip, wd, lr, b1, b2, eps, u_next, den_next,
+                        one_minus_u, den, den_v, 0);
     else
-        SUF(nadam_body)(p, m, v, g, n, gs, clip, wd, lr, b1, b2, eps, u_next, den_next, one_minus_u, den, den_v, 1);
+        SUF(nadam_body)(p, m, v, g, n, gs, clip, wd, lr, b1, b2, eps, u_next, den_next,
+                        one_minus_u, den, den_v, 1);
 }
 
 /* ccnn_nadam_step_f32, ccnn_nadam_step_f64 */

@@ -75,8 +75,8 @@ void ccnn_adam_step_f32(int64_t count, float *const *param, float *const *m, flo
         int nthreads);
 void ccnn_adam_step_f64(int64_t count, double *const *param, double *const *m, double *const *v,
         double *const *vhat, const double *const *grad, const int64_t *n, const double *gscale,
-        double clipvalue, const double *decay, double lr_t, double beta1, double beta2, double eps,
-        int nthreads);
+        double clipvalue, const double *decay, double lr_t, double beta1, double beta2,
+        double eps, int nthreads);
 
 /* SGD: velocity (NULL when momentum == 0) */
 void ccnn_sgd_step_f32(int64_t count, float *const *param, float *const *velocity,
@@ -90,8 +90,8 @@ void ccnn_sgd_step_f64(int64_t count, double *const *param, double *const *veloc
  * else NULL) */
 void ccnn_rmsprop_step_f32(int64_t count, float *const *param, float *const *velocity,
         float *const *momentum_buf, float *const *average_grad, const float *const *grad,
-        const int64_t *n, const double *gscale, double clipvalue, const double *decay,
-        float lr, float rho, float momentum, float eps, int nthreads);
+        const int64_t *n, const double *gscale, double clipvalue, const double *decay, float lr,
+        float rho, float momentum, float eps, int nthreads);
 void ccnn_rmsprop_step_f64(int64_t count, double *const *param, double *const *velocity,
         double *const *momentum_buf, double *const *average_grad, const double *const *grad,
         const int64_t *n, const double *gscale, double clipvalue, const double *decay,
@@ -106,35 +106,36 @@ void ccnn_adagrad_step_f64(int64_t count, double *const *param, double *const *a
         const double *decay, double lr, double eps, int nthreads);
 
 /* Adadelta: accumulated_grad, accumulated_delta */
-void ccnn_adadelta_step_f32(int64_t count, float *const *param,
-        float *const *accumulated_grad, float *const *accumulated_delta, const float *const *grad,
-        const int64_t *n, const double *gscale, double clipvalue, const double *decay,
-        float lr, float rho, float eps, int nthreads);
+void ccnn_adadelta_step_f32(int64_t count, float *const *param, float *const *accumulated_grad,
+        float *const *accumulated_delta, const float *const *grad, const int64_t *n,
+        const double *gscale, double clipvalue, const double *decay, float lr, float rho,
+        float eps, int nthreads);
 void ccnn_adadelta_step_f64(int64_t count, double *const *param,
-        double *const *accumulated_grad, double *const *accumulated_delta, const double *const *grad,
-        const int64_t *n, const double *gscale, double clipvalue, const double *decay,
-        double lr, double rho, double eps, int nthreads);
+        double *const *accumulated_grad, double *const *accumulated_delta,
+        const double *const *grad, const int64_t *n, const double *gscale, double clipvalue,
+        const double *decay, double lr, double rho, double eps, int nthreads);
 
 /* Adamax: m, u; bias1 = 1 - beta1^t */
-void ccnn_adamax_step_f32(int64_t count, float *const *param, float *const *m,
-        float *const *u, const float *const *grad, const int64_t *n, const double *gscale,
-        double clipvalue, const double *decay, float lr, float beta1, float beta2, float eps, float bias1,
+void ccnn_adamax_step_f32(int64_t count, float *const *param, float *const *m, float *const *u,
+        const float *const *grad, const int64_t *n, const double *gscale, double clipvalue,
+        const double *decay, float lr, float beta1, float beta2, float eps, float bias1,
         int nthreads);
 void ccnn_adamax_step_f64(int64_t count, double *const *param, double *const *m,
         double *const *u, const double *const *grad, const int64_t *n, const double *gscale,
-        double clipvalue, const double *decay, double lr, double beta1, double beta2, double eps, double bias1,
-        int nthreads);
+        double clipvalue, const double *decay, double lr, double beta1, double beta2,
+        double eps, double bias1, int nthreads);
 
 /* Nadam: m, v; u_next = u_{t+1}, den_next = 1 - u_product_{t+1},
  * one_minus_u = 1 - u_t, den = 1 - u_product_t, den_v = 1 - beta2^t */
-void ccnn_nadam_step_f32(int64_t count, float *const *param, float *const *m,
-        float *const *v, const float *const *grad, const int64_t *n, const double *gscale,
-        double clipvalue, const double *decay, float lr, float beta1, float beta2, float eps, float u_next,
+void ccnn_nadam_step_f32(int64_t count, float *const *param, float *const *m, float *const *v,
+        const float *const *grad, const int64_t *n, const double *gscale, double clipvalue,
+        const double *decay, float lr, float beta1, float beta2, float eps, float u_next,
         float den_next, float one_minus_u, float den, float den_v, int nthreads);
 void ccnn_nadam_step_f64(int64_t count, double *const *param, double *const *m,
         double *const *v, const double *const *grad, const int64_t *n, const double *gscale,
-        double clipvalue, const double *decay, double lr, double beta1, double beta2, double eps, double u_next,
-        double den_next, double one_minus_u, double den, double den_v, int nthreads);
+        double clipvalue, const double *decay, double lr, double beta1, double beta2,
+        double eps, double u_next, double den_next, double one_minus_u, double den,
+        double den_v, int nthreads);
 
 #ifdef __cplusplus
 }
