@@ -189,7 +189,7 @@ def cmd_train(args) -> int:
 
     utils.set_random_seed(args.seed)
     model = recipe.build()
-    opt_cls = {"adam": optimizers.Adam, "sgd": optimizers.SGD}[args.optimizer]
+    opt_cls = type(optimizers.get(args.optimizer))
     lr = opt_cls().learning_rate if args.learning_rate is None else args.learning_rate
     if recipe.cosine_decay:
         steps = epochs * -(-len(x_train) // batch_size)
@@ -371,8 +371,9 @@ def make_parser() -> argparse.ArgumentParser:
                    help="epochs (default 20 for book, 30 for modern)")
     t.add_argument("--batch-size", type=_positive, default=None,
                    help="batch size (default 32 for book, 64 for modern)")
-    t.add_argument("--optimizer", choices=["adam", "sgd"], default="adam",
-                   help="optimizer (default adam)")
+    t.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop", "adagrad",
+                                           "adadelta", "adamax", "nadam"], default="adam",
+                   help="optimizer, with Keras's defaults (default adam)")
     t.add_argument("--learning-rate", type=_nonneg_float, default=None,
                    help="learning rate (default: Keras's, 0.001 for adam, 0.01 for sgd)")
     t.add_argument("--seed", type=_nonneg_int, default=42, help="seed of the initial weights, dropout masks and shuffling (default 42; "

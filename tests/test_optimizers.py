@@ -205,5 +205,5 @@ def test_get():
     assert isinstance(get("adam"), Adam) and isinstance(get("SGD"), SGD)
     opt = Adam()
     assert get(opt) is opt
-    with pytest.raises(ValueError, match="Unknown optimizer 'rmsprop'"):
-        get("rmsprop")
+    with pytest.raises(ValueError, match="Unknown optimizer 'lion'"):
+        get("lion")

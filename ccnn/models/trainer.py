@@ -129,7 +129,8 @@ class Trainer:
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None) -> None:
-        """optimizer: 'adam', 'sgd' or a ccnn.optimizers instance; loss: a
+        """optimizer: a Keras name ('adam', 'sgd', 'rmsprop', 'adamw', ...) or a
+        ccnn.optimizers instance; loss: a
         Keras name such as 'categorical_crossentropy' (one-hot targets),
         'sparse_categorical_crossentropy' (integer labels),
         'binary_crossentropy', 'mse', 'mae', 'huber', 'kld', 'hinge',
