@@ -189,7 +189,7 @@ def cmd_train(args) -> int:
 
     utils.set_random_seed(args.seed)
     model = recipe.build()
-    opt_cls = type(optimizers.get(args.optimizer))
+    opt_cls: Any = type(optimizers.get(args.optimizer))
     lr = opt_cls().learning_rate if args.learning_rate is None else args.learning_rate
     if recipe.cosine_decay:
         steps = epochs * -(-len(x_train) // batch_size)

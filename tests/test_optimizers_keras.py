@@ -435,3 +435,65 @@ def test_set_state_checks_everything_first():
     with pytest.raises(TypeError, match="get_state"):
         fresh.set_state({"0/m": np.zeros(3)}, params)
     assert fresh.iterations == 0 and fresh.variables == []    # nothing changed
+
+
+@pytest.mark.parametrize("name", ["adam", "nadam", "rmsprop", "sgd"])
+def test_save_weights_with_the_optimizer_resumes_training_exactly(tmp_path, name):
+    """save_weights(include_optimizer=True), then load_weights into a new model
+    compiled with the same optimizer: N more steps give bit-identical weights."""
+    import ccnn
+    from ccnn import layers as L
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 6, 6, 1)).astype("float32")
+    y = rng.integers(0, 3, 64)
+
+    def build():
+        model = ccnn.Sequential([ccnn.Input((6, 6, 1)), L.Conv2D(4, 3, activation="relu"),
+                                 L.BatchNormalization(), L.Flatten(),
+                                 L.Dense(3, activation="softmax")])
+        model.compile(ccnn.optimizers.get({"sgd": {"class_name": "SGD",
+                                                   "config": {"momentum": 0.9}}}.get(name,
+                                                                                      name)),
+                      "sparse_categorical_crossentropy")
+        return model
+    ccnn.utils.set_random_seed(1)
+    a = build()
+    a.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    path = tmp_path / "w.npz"
+    a.save_weights(path, include_optimizer=True)
+    b = build()
+    b.load_weights(path)
+    assert b.optimizer.iterations == a.optimizer.iterations == 8
+    for model in (a, b):
+        ccnn.utils.set_random_seed(7)
+        model.fit(x, y, epochs=2, batch_size=16, verbose=0)
+    for wa, wb in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(wa, wb)
+    # a file without the optimizer's state leaves a fresh optimizer fresh
+    c = build()
+    a.save_weights(tmp_path / "plain.npz")
+    c.load_weights(tmp_path / "plain.npz")
+    assert c.optimizer.iterations == 0
+
+
+def test_optimizer_state_in_a_weights_file_is_checked(tmp_path):
+    import ccnn
+    from ccnn import layers as L
+    model = ccnn.Sequential([ccnn.Input((4,)), L.Dense(3)])
+    with pytest.raises(ValueError, match="compiled"):
+        model.save_weights(tmp_path / "x.npz", include_optimizer=True)
+    model.compile("adam", "mse")
+    model.fit(np.ones((8, 4), "float32"), np.ones((8, 3), "float32"), verbose=0)
+    model.save_weights(tmp_path / "w.npz", include_optimizer=True)
+    other = ccnn.Sequential([ccnn.Input((4,)), L.Dense(3)])
+    other.compile("rmsprop", "mse")                 # different slots: refused, nothing changed
+    before = other.get_weights()
+    with pytest.raises(ValueError, match="not a state of this RMSprop"):
+        other.load_weights(tmp_path / "w.npz")
+    for a, b in zip(before, other.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    fresh = ccnn.Sequential([ccnn.Input((4,)), L.Dense(3)])
+    with pytest.warns(UserWarning, match="optimizer state"):
+        fresh.load_weights(tmp_path / "w.npz")       # not compiled: the weights still load
+    for a, b in zip(model.get_weights(), fresh.get_weights()):
+        np.testing.assert_array_equal(a, b)

@@ -5,7 +5,10 @@ The file format: one array per weight, 'layer{i}/{kernel|bias}', plus the
 0-d integer FORMAT_KEY.  Version 2 (the key present, = 2) holds Keras's layout
 (Conv2D kernel (kh, kw, in, out)), what get_weights gives.  Files without the
 key (version 1, written by ccnn before the key existed) hold the kernels'
-internal layout (Conv2D kernel (out, in, kh, kw)); they still load."""
+internal layout (Conv2D kernel (out, in, kh, kw)); they still load.  With
+save_weights(..., include_optimizer=True) the file also holds the optimizer's
+state, 'optimizer/iterations', 'optimizer/{i}/{slot}' (Optimizer.get_state of
+the model's parameters, in their internal layout)."""
 from __future__ import annotations
 
 import os
@@ -133,16 +136,30 @@ def check_weights_match(path: str, found: Dict[str, Tuple[Tuple[int, ...], np.dt
                          f"another architecture?): " + "; ".join(problems))
 
 
+#: the prefix of the optimizer's state in a weights file (save_weights(..., include_optimizer=True))
+OPTIMIZER_PREFIX = "optimizer/"
+
+
+def split_optimizer_state(arrays: Dict[str, Any]) -> Dict[str, Any]:
+    """Remove and return the 'optimizer/...' entries of `arrays`, without the prefix."""
+    keys = [k for k in arrays if k.startswith(OPTIMIZER_PREFIX)]
+    return {k[len(OPTIMIZER_PREFIX):]: arrays.pop(k) for k in keys}
+
+
 def load_weights_file(path: str, expected: Callable[[bool], Dict[str, np.ndarray]]
                       ) -> Tuple[Dict[str, np.ndarray], bool]:
     """(arrays, keras_layout) of the weights file `path`, every name, shape and
     dtype checked against `expected(keras_layout)` -- first from the .npy
-    headers, before any data is read -- and the format version checked."""
+    headers, before any data is read -- and the format version checked.  The
+    optimizer's state, when the file has it, stays in `arrays` under
+    OPTIMIZER_PREFIX (its own checks are the optimizer's set_state)."""
     headers = npz_headers(path)
     if headers is not None:
         keras = headers.pop(FORMAT_KEY, None) is not None
+        split_optimizer_state(headers)
         check_weights_match(path, headers, expected(keras))
     loaded = load_npz_checked(path)
+    optimizer_state = split_optimizer_state(loaded)
     version = loaded.pop(FORMAT_KEY, None)
     keras = version is not None
     if keras:
@@ -154,4 +171,5 @@ def load_weights_file(path: str, expected: Callable[[bool], Dict[str, np.ndarray
                              f"{FORMAT_KEY!r}); written by a newer ccnn?")
     check_weights_match(path, {k: (a.shape, a.dtype) for k, a in loaded.items()},
                         expected(keras))
+    loaded.update({OPTIMIZER_PREFIX + k: a for k, a in optimizer_state.items()})
     return loaded, keras

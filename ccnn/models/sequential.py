@@ -27,7 +27,10 @@ from ..layers.core.input_layer import InputTensor
 from ..layers.layer import to_snake_case
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
-from .saving import FORMAT_KEY, FORMAT_VERSION, load_weights_file, save_npz_atomic
+from .. import _checks as chk
+from .._warnings import warn
+from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_file,
+                     save_npz_atomic, split_optimizer_state)
 from .trainer import Trainer, _shape_matches
 
 __all__ = ["Sequential"]
@@ -229,13 +232,28 @@ class Sequential(Trainer):
         return {f"layer{i}/{k}": layer.to_keras(k, p) if keras else p
                 for i, layer in enumerate(self.layers) for k, p in layer.weight_arrays().items()}
 
-    def save_weights(self, filepath: Any) -> None:
+    def _params_in_order(self) -> List[np.ndarray]:
+        """Every layer's live trainable arrays, in model.weights' order (the
+        optimizer's state is saved against it)."""
+        return [p for layer in self.layers for p in layer.params.values()]
+
+    def save_weights(self, filepath: Any, include_optimizer: bool = False) -> None:
         """Write every weight array, in Keras's layout, to the .npz file
         `filepath` (keys 'layer0/kernel', 'layer0/bias', ..., and the format
         version, see ccnn.models.saving), atomically: a temporary file in the
-        same directory is fsynced and renamed over `filepath`."""
+        same directory is fsynced and renamed over `filepath`.  With
+        include_optimizer=True the compiled optimizer's state goes in too
+        (iterations, its slots), so that load_weights into a model compiled with
+        the same optimizer goes on training exactly as this one would."""
         self._require_built()
         arrays = dict(self._named_weights(), **{FORMAT_KEY: np.array(FORMAT_VERSION)})
+        if chk.boolean(include_optimizer, "include_optimizer"):
+            optimizer = getattr(self, "optimizer", None)
+            if optimizer is None:
+                raise ValueError("include_optimizer=True needs a compiled model (it has no "
+                                 "optimizer yet)")
+            state = optimizer.get_state(self._params_in_order())
+            arrays.update({OPTIMIZER_PREFIX + k: v for k, v in state.items()})
         save_npz_atomic(filepath, arrays)
 
     def load_weights(self, filepath: Any) -> None:
@@ -249,6 +267,13 @@ class Sequential(Trainer):
                 return
             self.build(first.batch_input_shape)
         loaded, keras = load_weights_file(os.fspath(filepath), self._named_weights)
+        state = split_optimizer_state(loaded)
+        optimizer = getattr(self, "optimizer", None)
+        if state and optimizer is None:
+            warn(f"{os.fspath(filepath)} holds an optimizer state; compile the model before "
+                 f"load_weights to restore it (the weights are loaded)")
+        elif state and optimizer is not None:   # checked in full before anything changes
+            optimizer.set_state(state, self._params_in_order())
         for i, layer in enumerate(self.layers):
             for k, p in layer.weight_arrays().items():
                 a = loaded[f"layer{i}/{k}"]
