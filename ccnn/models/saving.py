@@ -140,10 +140,19 @@ def check_weights_match(path: str, found: Dict[str, Tuple[Tuple[int, ...], np.dt
 OPTIMIZER_PREFIX = "optimizer/"
 
 
+#: the prefix of a training backup's own numbers (BackupAndRestore: 'meta/epoch', ...)
+METADATA_PREFIX = "meta/"
+
+
+def split_prefixed(arrays: Dict[str, Any], prefix: str) -> Dict[str, Any]:
+    """Remove and return the entries of `arrays` named prefix + key, by key."""
+    keys = [k for k in arrays if k.startswith(prefix)]
+    return {k[len(prefix):]: arrays.pop(k) for k in keys}
+
+
 def split_optimizer_state(arrays: Dict[str, Any]) -> Dict[str, Any]:
     """Remove and return the 'optimizer/...' entries of `arrays`, without the prefix."""
-    keys = [k for k in arrays if k.startswith(OPTIMIZER_PREFIX)]
-    return {k[len(OPTIMIZER_PREFIX):]: arrays.pop(k) for k in keys}
+    return split_prefixed(arrays, OPTIMIZER_PREFIX)
 
 
 def load_weights_file(path: str, expected: Callable[[bool], Dict[str, np.ndarray]]
@@ -157,9 +166,11 @@ def load_weights_file(path: str, expected: Callable[[bool], Dict[str, np.ndarray
     if headers is not None:
         keras = headers.pop(FORMAT_KEY, None) is not None
         split_optimizer_state(headers)
+        split_prefixed(headers, METADATA_PREFIX)
         check_weights_match(path, headers, expected(keras))
     loaded = load_npz_checked(path)
     optimizer_state = split_optimizer_state(loaded)
+    split_prefixed(loaded, METADATA_PREFIX)
     version = loaded.pop(FORMAT_KEY, None)
     keras = version is not None
     if keras:

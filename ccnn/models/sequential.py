@@ -245,6 +245,11 @@ class Sequential(Trainer):
         include_optimizer=True the compiled optimizer's state goes in too
         (iterations, its slots), so that load_weights into a model compiled with
         the same optimizer goes on training exactly as this one would."""
+        save_npz_atomic(filepath, self._weights_file_arrays(include_optimizer))
+
+    def _weights_file_arrays(self, include_optimizer: bool) -> Dict[str, np.ndarray]:
+        """What save_weights writes: the named weights, the format version, and
+        with include_optimizer the optimizer's state under OPTIMIZER_PREFIX."""
         self._require_built()
         arrays = dict(self._named_weights(), **{FORMAT_KEY: np.array(FORMAT_VERSION)})
         if chk.boolean(include_optimizer, "include_optimizer"):
@@ -254,7 +259,7 @@ class Sequential(Trainer):
                                  "optimizer yet)")
             state = optimizer.get_state(self._params_in_order())
             arrays.update({OPTIMIZER_PREFIX + k: v for k, v in state.items()})
-        save_npz_atomic(filepath, arrays)
+        return arrays
 
     def load_weights(self, filepath: Any) -> None:
         """Read weights written by save_weights (any ccnn version), checking

@@ -579,6 +579,8 @@ class Trainer:
         self.stop_training = False
         self.history = history  # filled epoch by epoch: complete up to an interruption
         cbl.on_train_begin({})
+        # a callback that restored a backup (BackupAndRestore) says where to go on
+        initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
         logs: Dict[str, float] = {}
         for epoch in range(initial_epoch, epochs):
             cbl.on_epoch_begin(epoch, {})
