@@ -118,7 +118,7 @@ def test_info_and_bad_arguments(tmp_path):
     r = run(["info"], tmp_path)
     assert r.returncode == 0 and "ccnn 0.1.0" in r.stdout and "simd path" in r.stdout
     for args, msg in ((["train", "--epochs", "0"], "positive integer"),
-                      (["train", "--optimizer", "rmsprop"], "invalid choice"),
+                      (["train", "--optimizer", "ftrl"], "invalid choice"),
                       (["evaluate"], "--weights"), ([], "required"),
                       (["train", "--learning-rate", "-1"], ">= 0")):
         r = run(args, tmp_path)
