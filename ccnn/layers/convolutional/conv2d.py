@@ -1,7 +1,7 @@
 """Conv2D."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -24,7 +24,40 @@ def kernel_from_keras(w: np.ndarray) -> np.ndarray:
     return w.transpose(3, 2, 0, 1)
 
 
-class Conv2D(KernelBias, ImageLayer):
+class ConvOptions:
+    """The arguments Conv2D and Conv2DTranspose share, checked as Keras checks
+    them (strides > 1 with dilation_rate > 1 is refused)."""
+
+    kernel_size: Tuple[int, int]
+    strides: Tuple[int, int]
+    padding: str
+    dilation_rate: Tuple[int, int]
+    activation: Optional[str]
+    use_bias: bool
+    kernel_initializer: str
+    bias_initializer: str
+    data_format: str
+
+    def _set_conv_options(self, kernel_size: Any, strides: Any, padding: Any,
+                          dilation_rate: Any, activation: Any, use_bias: Any,
+                          kernel_initializer: Any, bias_initializer: Any,
+                          data_format: Any) -> None:
+        self.kernel_size = int_pair(kernel_size, "kernel_size")
+        self.strides = int_pair(strides, "strides")
+        self.padding = padding_arg(padding)
+        self.dilation_rate = int_pair(dilation_rate, "dilation_rate")
+        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
+            raise ValueError("strides > 1 together with dilation_rate > 1 is not supported "
+                             "(as in Keras)")
+        self.activation = activation_arg(activation)
+        self.use_bias = chk.boolean(use_bias, "use_bias")
+        self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
+        self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
+        self.data_format = data_format_arg("channels_last" if data_format is None
+                                           else data_format)
+
+
+class Conv2D(ConvOptions, KernelBias, ImageLayer):
     """2-D convolution (cross-correlation), Keras's Conv2D.
 
     params["kernel"]: (filters, in_channels, kh, kw), the layout of
@@ -51,18 +84,8 @@ class Conv2D(KernelBias, ImageLayer):
         self.groups = chk.integer(groups, "groups", 1)
         if self.filters % self.groups:
             raise ValueError(f"groups={self.groups} must divide filters={self.filters}")
-        self.kernel_size = int_pair(kernel_size, "kernel_size")
-        self.strides = int_pair(strides, "strides")
-        self.padding = padding_arg(padding)
-        self.dilation_rate = int_pair(dilation_rate, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError("strides > 1 together with dilation_rate > 1 is not supported "
-                             "(as in Keras)")
-        self.activation = activation_arg(activation)
-        self.use_bias = chk.boolean(use_bias, "use_bias")
-        self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
-        self.data_format = data_format_arg("channels_last" if data_format is None else data_format)
+        self._set_conv_options(kernel_size, strides, padding, dilation_rate, activation,
+                               use_bias, kernel_initializer, bias_initializer, data_format)
 
     _REGULARIZED = {"kernel_regularizer": "kernel", "bias_regularizer": "bias"}
 

@@ -8,9 +8,9 @@ import numpy as np
 from ... import _checks as chk
 from ... import activations
 from ... import functional as F
-from ..initializers import initialize, initializer_arg
-from ..layer import (ImageLayer, KernelBias, Shape, activation_arg, data_format_arg, int_pair,
-                    kernel_bias_grads, padding_arg)
+from ..initializers import initialize
+from ..layer import ImageLayer, KernelBias, Shape, kernel_bias_grads
+from .conv2d import ConvOptions
 
 
 def transpose_geometry(size: int, k: int, stride: int, dilation: int, padding: str,
@@ -32,7 +32,7 @@ def transpose_geometry(size: int, k: int, stride: int, dilation: int, padding: s
     return span - 1 - left, (size - 1) * stride + pad_len - span + 2
 
 
-class Conv2DTranspose(KernelBias, ImageLayer):
+class Conv2DTranspose(ConvOptions, KernelBias, ImageLayer):
     """Transposed 2-D convolution ("deconvolution"), Keras's Conv2DTranspose:
     the gradient of a convolution with respect to its input, run forward
     (F.conv_transpose2d: conv2d's input-gradient kernel; its backward is
@@ -54,9 +54,8 @@ class Conv2DTranspose(KernelBias, ImageLayer):
                  input_shape: Any = None, **kwargs):
         super().__init__(input_shape=input_shape, **kwargs)
         self.filters = chk.integer(filters, "filters", 1)
-        self.kernel_size = int_pair(kernel_size, "kernel_size")
-        self.strides = int_pair(strides, "strides")
-        self.padding = padding_arg(padding)
+        self._set_conv_options(kernel_size, strides, padding, dilation_rate, activation,
+                               use_bias, kernel_initializer, bias_initializer, data_format)
         self.output_padding: Optional[Tuple[int, int]] = None
         if output_padding is not None:
             self.output_padding = chk.pair(output_padding, "output_padding", 0)
@@ -64,15 +63,6 @@ class Conv2DTranspose(KernelBias, ImageLayer):
                 if op >= s:
                     raise ValueError(f"output_padding must be strictly less than strides; at "
                                      f"dimension {i} output_padding is {op}, strides {s}")
-        self.data_format = data_format_arg("channels_last" if data_format is None else data_format)
-        self.dilation_rate = int_pair(dilation_rate, "dilation_rate")
-        if max(self.strides) > 1 and max(self.dilation_rate) > 1:
-            raise ValueError("strides > 1 together with dilation_rate > 1 is not supported "
-                             "(as in Keras)")
-        self.activation = activation_arg(activation)
-        self.use_bias = chk.boolean(use_bias, "use_bias")
-        self.kernel_initializer = initializer_arg(kernel_initializer, "kernel_initializer")
-        self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
