@@ -205,9 +205,11 @@ def cmd_train(args) -> int:
                         validation_data=(x_val, y_val), verbose=args.verbose)
     train_time = time.perf_counter() - t0
     t0 = time.perf_counter()
-    val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=256)
-    test_loss, test_acc = model.evaluate(x_te, y_te, batch_size=256)
-    test_pred = model.predict(x_te, batch_size=256).argmax(axis=1)
+    # evaluated in the training batch size: a layer keeps its last batch for a
+    # backward pass, so larger batches here would only raise the peak memory
+    val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=batch_size)
+    test_loss, test_acc = model.evaluate(x_te, y_te, batch_size=batch_size)
+    test_pred = model.predict(x_te, batch_size=batch_size).argmax(axis=1)
     evaluate_time = time.perf_counter() - t0
 
     os.makedirs(args.out, exist_ok=True)
