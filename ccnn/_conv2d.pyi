@@ -54,3 +54,7 @@ def conv2d_relu_maxpool_backward(dout: NDArray[_Float], out: NDArray[_Float],
                                  wshape: Tuple[int, ...], stride: _Pair, dilation: _Pair,
                                  pads: _Pads, need_dbias: bool, nthreads: int
                                  ) -> Tuple[NDArray[_Float], Optional[NDArray[_Float]]]: ...
+def conv2d_act_forward(x: NDArray[_Float], weight: NDArray[_Float], bias: Optional[NDArray[_Float]],
+                       stride: Tuple[int, int], dilation: Tuple[int, int],
+                       pads: Tuple[int, int, int, int], kind: int, alpha: float,
+                       nthreads: int) -> Tuple[NDArray[_Float], NDArray[_Float]]: ...

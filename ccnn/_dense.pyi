@@ -13,3 +13,6 @@ def dense_backward(dout: NDArray[_Float], x: NDArray[_Float], weight: NDArray[_F
                    relu_out: Optional[NDArray[_Float]], need_dx: bool, need_dbias: bool,
                    nthreads: int) -> Tuple[Optional[NDArray[_Float]], NDArray[_Float],
                                            Optional[NDArray[_Float]]]: ...
+def dense_act_forward(x: NDArray[_Float], weight: NDArray[_Float], bias: Optional[NDArray[_Float]],
+                      kind: int, alpha: float,
+                      nthreads: int) -> Tuple[NDArray[_Float], NDArray[_Float]]: ...

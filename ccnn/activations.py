@@ -52,6 +52,13 @@ def _pointwise(name: str, x: Any, alpha: Optional[float] = None) -> np.ndarray:
                         chk.finite_float(default if alpha is None else alpha, "alpha"))
 
 
+def pointwise_kind(name: Optional[str]) -> Optional[Tuple[str, float]]:
+    """(C kernel kind, alpha) of an elementwise activation that pointwise.c
+    computes -- what Conv2D and Dense fuse into their output -- else None (relu,
+    which the kernels fuse on their own; softmax, log_softmax; linear)."""
+    return _POINTWISE.get(name) if name is not None else None
+
+
 def forward(name: Optional[str], z: np.ndarray, axis: int = -1) -> np.ndarray:
     """activation `name` (canonical) of z; softmax over `axis`."""
     if name is None:

@@ -545,6 +545,15 @@ def conv2d_unchecked(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarra
                                   relu=relu)
 
 
+def conv2d_act_unchecked(x: np.ndarray, weight: np.ndarray, bias: Optional[np.ndarray],
+                         stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads, kind: str,
+                         alpha: float) -> Tuple[np.ndarray, np.ndarray]:
+    """(y, z): z = conv2d(x, weight, bias, ...), y = the pointwise activation `kind`
+    of z, applied block by block while z is in cache (act_epilogue.c)."""
+    return _conv2d.conv2d_act_forward(x, weight, bias, stride, dilation, pads,
+                                      _pointwise_kinds()[kind], alpha, get_num_threads())
+
+
 def conv2d_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, weight: np.ndarray,
                               stride: chk.Pair, dilation: chk.Pair, pads: chk.Pads,
                               need_input_grad: bool, need_bias_grad: bool,
@@ -589,6 +598,14 @@ def dense_unchecked(x: np.ndarray, kernel: np.ndarray, bias: Optional[np.ndarray
                     relu: bool = False) -> np.ndarray:
     """dense(x, kernel, bias, activation='relu' if relu else None)."""
     return _dense.dense_forward(x, kernel, bias, relu, get_num_threads())
+
+
+def dense_act_unchecked(x: np.ndarray, kernel: np.ndarray, bias: Optional[np.ndarray],
+                        kind: str, alpha: float) -> Tuple[np.ndarray, np.ndarray]:
+    """(y, z): z = x @ kernel + bias, y = the pointwise activation `kind` of z,
+    block by block while z is in cache (act_epilogue.c)."""
+    return _dense.dense_act_forward(x, kernel, bias, _pointwise_kinds()[kind], alpha,
+                                    get_num_threads())
 
 
 def dense_backward_unchecked(grad_out: np.ndarray, x: np.ndarray, kernel: np.ndarray,

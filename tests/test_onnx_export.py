@@ -325,9 +325,13 @@ def test_missing_onnx_is_a_clear_import_error(tmp_path, monkeypatch):
         build_model().export(tmp_path / "m.onnx", verbose=False)
 
 
-def test_ccnn_does_not_import_onnx():
+def test_ccnn_does_not_import_onnx(tmp_path):
+    # the ccnn this test imports: its parent directory first on the path (an
+    # installed ccnn in CI's clean clone, the in-place build locally), run from
+    # elsewhere so that the checkout's unbuilt sources are not picked up
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ccnn.__file__)))
     code = "import sys, ccnn, ccnn.export; print('onnx' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={**os.environ,
-                                          "PYTHONPATH": os.pathsep.join(sys.path)})
+                         check=True, cwd=tmp_path,
+                         env={**os.environ, "PYTHONPATH": root})
     assert out.stdout.strip() == "False"

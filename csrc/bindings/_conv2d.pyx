@@ -9,7 +9,7 @@ from cython cimport floating
 from libc.stdint cimport int64_t, uint8_t
 cimport ccnn.kernels as kernels
 from ccnn.kernels cimport (
-    CCNN_OK, CCNN_EOVERFLOW, CCNN_CONV_DIRECT, CCNN_CONV_GEMM, CCNN_CONV_WINOGRAD,
+    CCNN_OK, CCNN_EBADARG, CCNN_EOVERFLOW, CCNN_CONV_DIRECT, CCNN_CONV_GEMM, CCNN_CONV_WINOGRAD,
     CCNN_PASS_FORWARD, CCNN_PASS_DATA, CCNN_PASS_WEIGHT, ccnn_conv2d_dims, conv2d_dims_init,
     conv2d_algo, conv2d_winograd_eligible, conv2d_winograd_data_eligible,
     conv2d_winograd_supported, conv2d_winograd_data_supported, conv2d_relu_maxpool_supported,
@@ -275,3 +275,33 @@ def conv2d_relu_maxpool_backward(const floating[:, :, :, ::1] dout, const floati
     if err != CCNN_OK:
         raise MemoryError("conv2d_relu_maxpool_backward: could not allocate its workspace")
     return dw, db
+
+
+def conv2d_act_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight,
+                       bias, tuple stride, tuple dilation, tuple pads, int kind, double alpha,
+                       int nthreads):
+    """(y, z): z = conv2d(x, weight, bias) (n,k,p,q), y = pointwise kind (alpha) of z,
+    block by block while z is in cache (act_epilogue.c)."""
+    cdef ccnn_conv2d_dims d = make_dims(shape4(x.shape), shape4(weight.shape),
+                                        stride, dilation, pads)
+    dtype = np.float32 if floating is float else np.float64
+    out = np.empty((d.n, d.k, d.p, d.q), dtype=dtype)
+    pre = np.empty((d.n, d.k, d.p, d.q), dtype=dtype)
+    cdef floating[:, :, :, ::1] y = out
+    cdef floating[:, :, :, ::1] z = pre
+    cdef const floating[::1] b
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        b = bias
+        bptr = &b[0]
+    if d.n == 0:
+        return out, pre
+    cdef int err
+    with nogil:
+        err = ck.conv2d_act_forward(&y[0, 0, 0, 0], &z[0, 0, 0, 0], &x[0, 0, 0, 0],
+                                    &weight[0, 0, 0, 0], bptr, &d, kind, alpha, nthreads)
+    if err == CCNN_EBADARG:
+        raise ValueError(f"conv2d: unknown activation kind {kind}")
+    if err != CCNN_OK:
+        raise MemoryError("conv2d: could not allocate its workspace")
+    return out, pre

@@ -83,3 +83,35 @@ def dense_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     if err != CCNN_OK:
         raise MemoryError("dense_backward: could not allocate its workspace")
     return dx, dw, db
+
+
+def dense_act_forward(const floating[:, ::1] x, const floating[:, ::1] weight, bias, int kind,
+                      double alpha, int nthreads):
+    """(y, z): z = x @ weight + bias (n, units), y = pointwise kind (alpha) of z,
+    block by block while z is in cache (act_epilogue.c)."""
+    if weight.shape[0] != x.shape[1]:
+        raise ValueError("x and weight do not chain")
+    cdef ccnn_dense_dims d = make_dims(x.shape[0], x.shape[1], weight.shape[1])
+    dtype = np.float32 if floating is float else np.float64
+    out = np.empty((d.n, d.units), dtype=dtype)
+    pre = np.empty((d.n, d.units), dtype=dtype)
+    cdef floating[:, ::1] y = out
+    cdef floating[:, ::1] z = pre
+    cdef const floating[::1] b
+    cdef const floating *bptr = NULL
+    if bias is not None:
+        b = bias
+        if b.shape[0] != d.units:
+            raise ValueError("bias has the wrong length")
+        bptr = &b[0]
+    if d.n == 0:
+        return out, pre
+    cdef int err
+    with nogil:
+        err = ck.dense_act_forward(&y[0, 0], &z[0, 0], &x[0, 0], &weight[0, 0], bptr, &d, kind,
+                                   alpha, nthreads)
+    if err == CCNN_EBADARG:
+        raise ValueError(f"dense: unknown activation kind {kind}")
+    if err != CCNN_OK:
+        raise MemoryError("dense: could not allocate its workspace")
+    return out, pre

@@ -20,6 +20,7 @@
  *   rectifier.h    ReLU with Keras's arguments, PReLU
  *   log_softmax.h  row-wise log-softmax
  *   layernorm.h    layer normalization over rows
+ *   act_epilogue.h conv2d / dense with an activation applied block by block in cache
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -46,5 +47,6 @@
 #include "rectifier.h"
 #include "log_softmax.h"
 #include "layernorm.h"
+#include "act_epilogue.h"
 #include "depthwise.h"
 #endif /* CCNN_H */

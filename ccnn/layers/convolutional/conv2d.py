@@ -125,10 +125,19 @@ class Conv2D(ConvOptions, KernelBias, ImageLayer):
         return chk.padding(self.padding, "padding", (h, w), self.kernel_size, self.strides,
                            self.dilation_rate)
 
+    z: Optional[np.ndarray]   # the pre-activation, kept for the backward (None when fused relu)
+
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         self.x = self._to_nchw(self._check_input(x))                   # (N, C, H, W)
         relu = self._fused_relu()             # fused: ReLU in the kernel's epilogue
         pads = self._pads(*self.x.shape[2:])
+        act = activations.pointwise_kind(self.activation)
+        if act is not None and self.groups == 1:   # fused: the activation block by block
+            y, z = F.conv2d_act_unchecked(              # while the output is in cache
+                self.x, self.params["kernel"], self.params.get("bias"), self.strides,
+                self.dilation_rate, pads, *act)
+            self.y, self.z = y, z
+            return self._from_nchw(self.y)
         if self.groups > 1:
             z = F.grouped_conv2d_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
                                            self.strides, self.dilation_rate, pads, self.groups)

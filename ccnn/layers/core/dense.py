@@ -56,10 +56,15 @@ class Dense(KernelBias, Layer):
         self.x_shape = x.shape
         self.x = np.ascontiguousarray(x.reshape(-1, x.shape[-1]))     # (N, in)
         relu = self.activation == "relu"
-        z = F.dense_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
-                              relu=relu)                              # (N, units)
+        act = activations.pointwise_kind(self.activation)
+        if act is not None:      # fused: the activation block by block while z is in cache
+            self.y, z = F.dense_act_unchecked(self.x, self.params["kernel"],
+                                              self.params.get("bias"), *act)
+        else:
+            z = F.dense_unchecked(self.x, self.params["kernel"], self.params.get("bias"),
+                                  relu=relu)                          # (N, units)
+            self.y = z if relu else activations.forward(self.activation, z, -1)
         self.logits = z                                      # pre-activation (unless relu)
-        self.y = z if relu else activations.forward(self.activation, z, -1)
         return self.y.reshape(self.x_shape[:-1] + (self.units,))
 
     def backward(self, dout: np.ndarray, from_logits: bool = False) -> np.ndarray:
