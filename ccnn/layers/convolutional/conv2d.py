@@ -1,7 +1,7 @@
 """Conv2D."""
 from __future__ import annotations
 
-from typing import Any, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -28,6 +28,7 @@ class ConvOptions:
     """The arguments Conv2D and Conv2DTranspose share, checked as Keras checks
     them (strides > 1 with dilation_rate > 1 is refused)."""
 
+    filters: int
     kernel_size: Tuple[int, int]
     strides: Tuple[int, int]
     padding: str
@@ -55,6 +56,15 @@ class ConvOptions:
         self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
         self.data_format = data_format_arg("channels_last" if data_format is None
                                            else data_format)
+
+    def _init_kernel_bias(self, shape: Tuple[int, ...], fan_in: int, fan_out: int,
+                          dtype: str) -> Dict[str, np.ndarray]:
+        """The kernel (`shape`, Keras's fans) and, with use_bias, the bias (filters,)."""
+        params = {"kernel": initialize(self.kernel_initializer, shape, fan_in, fan_out, dtype)}
+        if self.use_bias:
+            params["bias"] = initialize(self.bias_initializer, (self.filters,), self.filters,
+                                        self.filters, dtype)
+        return params
 
 
 class Conv2D(ConvOptions, KernelBias, ImageLayer):
@@ -100,12 +110,8 @@ class Conv2D(ConvOptions, KernelBias, ImageLayer):
                              f"input's {channels} channels")
         kh, kw = self.kernel_size
         fan_in, fan_out = channels // self.groups * kh * kw, self.filters * kh * kw
-        self.params = {"kernel": initialize(self.kernel_initializer,
-                                            (self.filters, channels // self.groups, kh, kw),
-                                            fan_in, fan_out, self.dtype)}
-        if self.use_bias:
-            self.params["bias"] = initialize(self.bias_initializer, (self.filters,),
-                                             self.filters, self.filters, self.dtype)
+        self.params = self._init_kernel_bias((self.filters, channels // self.groups, kh, kw),
+                                             fan_in, fan_out, self.dtype)
         super().build(input_shape)
         self._build_pads(input_shape)
 

@@ -8,7 +8,6 @@ import numpy as np
 from ... import _checks as chk
 from ... import activations
 from ... import functional as F
-from ..initializers import initialize
 from ..layer import ImageLayer, KernelBias, Shape, kernel_bias_grads
 from .conv2d import ConvOptions
 
@@ -72,13 +71,9 @@ class Conv2DTranspose(ConvOptions, KernelBias, ImageLayer):
                              f"be known")
         kh, kw = self.kernel_size
         # Keras's fans of its (kh, kw, filters, in) kernel
-        self.params = {"kernel": initialize(self.kernel_initializer,
-                                            (channels, self.filters, kh, kw),
-                                            self.filters * kh * kw, channels * kh * kw,
-                                            self.dtype)}
-        if self.use_bias:
-            self.params["bias"] = initialize(self.bias_initializer, (self.filters,),
-                                             self.filters, self.filters, self.dtype)
+        self.params = self._init_kernel_bias((channels, self.filters, kh, kw),
+                                             self.filters * kh * kw, channels * kh * kw,
+                                             self.dtype)
         super().build(input_shape)
         self._build_pads(input_shape)
 
