@@ -371,6 +371,14 @@ class ImageLayer(Layer):
         n, c, spatial = split_channels(self, shape)
         return (n, c, 1, spatial[0]) if self.rank == 1 else (n, c, spatial[0], spatial[1])
 
+    def _channels(self, input_shape: Shape) -> int:
+        """The input's channel count, which a layer with weights needs to know."""
+        _, channels, _, _ = self._split(tuple(input_shape))
+        if channels is None:
+            raise ValueError(f"{type(self).__name__}: the channel dimension of the input must "
+                             f"be known")
+        return channels
+
     def _join(self, n: Optional[int], c: Optional[int], h: Optional[int],
               w: Optional[int]) -> Shape:
         if self.rank == 1:

@@ -101,10 +101,7 @@ class Conv2D(ConvOptions, KernelBias, ImageLayer):
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
-        _, channels, _, _ = self._split(input_shape)
-        if channels is None:
-            raise ValueError(f"{type(self).__name__}: the channel dimension of the input must "
-                             f"be known")
+        channels = self._channels(input_shape)
         if channels % self.groups:
             raise ValueError(f"{type(self).__name__}: groups={self.groups} must divide the "
                              f"input's {channels} channels")

@@ -65,10 +65,7 @@ class Conv2DTranspose(ConvOptions, KernelBias, ImageLayer):
 
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
-        _, channels, _, _ = self._split(input_shape)
-        if channels is None:
-            raise ValueError(f"{type(self).__name__}: the channel dimension of the input must "
-                             f"be known")
+        channels = self._channels(input_shape)
         kh, kw = self.kernel_size
         # Keras's fans of its (kh, kw, filters, in) kernel
         self.params = self._init_kernel_bias((channels, self.filters, kh, kw),

@@ -58,13 +58,6 @@ class DepthwiseConv2D(KernelBias, ImageLayer):
                                                      "depthwise_initializer")
         self.bias_initializer = initializer_arg(bias_initializer, "bias_initializer")
 
-    def _channels(self, input_shape: Shape) -> int:
-        _, channels, _, _ = self._split(tuple(input_shape))
-        if channels is None:
-            raise ValueError(f"{type(self).__name__}: the channel dimension of the input must "
-                             f"be known")
-        return channels
-
     def _depthwise_kernel(self, channels: int) -> np.ndarray:
         """A new (channels * m, 1, kh, kw) kernel, with Keras's fans for (kh, kw, channels, m)."""
         (kh, kw), m = self.kernel_size, self.depth_multiplier
