@@ -355,7 +355,14 @@ class Model(Trainer):
                 raise ValueError(f"Expected keys {names} in {what} dict, but found "
                                  f"{what}.keys()={list(value)}")
             return [value.get(k, default) for k in names]
-        if isinstance(value, (list, tuple)) and not (what == "metrics" and n == 1):
+        if what == "metrics" and isinstance(value, (list, tuple)) and (n == 1 or not value):
+            return [list(value)] * n
+        if what == "metrics" and isinstance(value, (list, tuple)) and not all(
+                v is None or isinstance(v, (list, tuple)) for v in value):
+            raise ValueError(f"Invalid `metrics`: for a model with several outputs {names} "
+                             f"give a dict keyed by output name or a list with one list per "
+                             f"output. Received: metrics={value!r}")
+        if isinstance(value, (list, tuple)):
             if len(value) != n:
                 raise ValueError(f"{what} must have one entry per output ({n}: {names}), "
                                  f"got {len(value)}")
