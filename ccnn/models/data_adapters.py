@@ -19,7 +19,7 @@ class Arrays(tuple):
     a[i] is the i-th array, a[slice or index array] slices every one along the
     batch axis, a.shape is the first one's (for its batch size)."""
 
-    def __getitem__(self, key: Any) -> Any:       # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, (int, np.integer)):
             return tuple.__getitem__(self, key)
         return Arrays(a[key] for a in self)

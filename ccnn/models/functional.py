@@ -36,6 +36,7 @@ from .trainer import Trainer, _real_array, fit_input
 
 __all__ = ["Model"]
 
+_S: Any = Sequential
 _SKIP = ("params", "states", "grads", "need_input_grad")
 
 
@@ -62,6 +63,7 @@ def _flatten(struct: Any, what: str) -> Tuple[List[KerasTensor], Optional[List[s
 class _Entry:
     """One node of the execution plan: the step that runs it (the layer, or
     a fused loss head), the slots of its input and output values."""
+    step: Any
     __slots__ = ("node", "layer", "step", "ins", "out", "multi", "shared", "cache",
                  "need_input", "run_backward")
 
@@ -220,25 +222,28 @@ class Model(Trainer):
             if loss is None:
                 continue
             heads[k] = LossHead(loss)
-            e = next((e for e in entries if e.out == out_slots[k]), None)
-            if e is None or e.shared or consumers.get(e.out, 0) or out_slots.count(e.out) > 1:
+            found = next((e for e in entries if e.out == out_slots[k]), None)
+            if found is None:
+                continue
+            e = found
+            if e.shared or consumers.get(e.out, 0) or out_slots.count(e.out) > 1:
                 continue
             for cls in (SoftmaxCrossEntropy, SigmoidBinaryCrossentropy):
                 if cls.fits(e.layer, loss):
                     heads[k] = e.step = cls(e.layer, loss)
                     break
-        self._plan = (entries, heads, out_slots, len(slots), tuple(losses))  # type: ignore
+        self._gplan: Any = (entries, heads, out_slots, len(slots), tuple(losses))
 
     def _execution_plan(self) -> Any:
-        plan = self._plan
+        plan = self.__dict__.get("_gplan")
         if plan is None or plan[4] != tuple(getattr(self, "_losses", None)
                                             or [None] * len(self.outputs)):
             self._replan()
-            plan = self._plan
+            plan = self.__dict__.get("_gplan")
         return plan
 
     # ------------------------------------------------------------ running
-    def _forward(self, x: Any, training: bool) -> Any:      # type: ignore[override]
+    def _forward(self, x: Any, training: bool) -> Any:
         entries, _, out_slots, n, _ = self._execution_plan()
         xs = list(x) if isinstance(x, Arrays) else [x]
         vals: List[Any] = [None] * n
@@ -306,7 +311,9 @@ class Model(Trainer):
         _, heads, _, _, _ = self._execution_plan()
         outs = list(out) if isinstance(out, Arrays) else [out]
         ys = list(y) if isinstance(y, Arrays) else [y]
-        total, douts, per = 0.0, [], []
+        total = 0.0
+        douts: List[Optional[np.ndarray]] = []
+        per: List[Optional[float]] = []
         for k, (o, t, head) in enumerate(zip(outs, ys, heads)):
             if head is None:
                 douts.append(None)
@@ -322,13 +329,13 @@ class Model(Trainer):
         self._last_losses = per
         return total, douts
 
-    def _loss_and_backward(self, out: Any, y: Any,                    # type: ignore[override]
+    def _loss_and_backward(self, out: Any, y: Any,
                            sw: Optional[np.ndarray] = None) -> float:
         loss, douts = self._output_losses(out, y, sw, True)
         self._backward(douts)
         return loss + self._regularization_loss()
 
-    def _batch_loss(self, out: Any, y: Any, sw: Optional[np.ndarray]) -> float:  # type: ignore[override]
+    def _batch_loss(self, out: Any, y: Any, sw: Optional[np.ndarray]) -> float:
         return self._output_losses(out, y, sw, False)[0] + self._regularization_loss()
 
     def compute_gradients(self, x: Any, y: Any, training: bool = True
@@ -373,7 +380,7 @@ class Model(Trainer):
                              f"output. Received: metrics={value!r}")
         return [value] * n
 
-    def compile(self, optimizer: Any = "adam", loss: Any = None,     # type: ignore[override]
+    def compile(self, optimizer: Any = "adam", loss: Any = None,
                 metrics: Any = None, loss_weights: Any = None) -> None:
         """As Sequential.compile, with loss, metrics and loss_weights given per
         output (Keras's rules): one value (a loss for every output), a list
@@ -435,10 +442,11 @@ class Model(Trainer):
         objs = getattr(self, "_metric_objs", None)
         if objs is None:
             objs = []
-            for name, (m, k) in self._named_metrics():
+            named: List[Tuple[str, Any]] = self._named_metrics()
+            for name, (m, k) in named:
                 is_loss = isinstance(m, str) and m == "loss"
                 objs.append((name, metrics_mod.Mean(name=name) if is_loss else m, k, is_loss))
-            self._metric_objs = objs            # type: ignore[assignment]
+            self._metric_objs = objs
         return objs
 
     def _reset_metrics(self) -> List[Any]:
@@ -447,7 +455,7 @@ class Model(Trainer):
             m.reset_state()
         return objs
 
-    def _update_metrics(self, objs: List[Any], out: Any, y: Any,     # type: ignore[override]
+    def _update_metrics(self, objs: List[Any], out: Any, y: Any,
                         sw: Optional[np.ndarray] = None) -> None:
         outs = list(out) if isinstance(out, Arrays) else [out]
         ys = list(y) if isinstance(y, Arrays) else [y]
@@ -573,18 +581,19 @@ class Model(Trainer):
         return self._pack(list(out) if isinstance(out, Arrays) else [out])
 
     # ------------------------------------------------------------ structure
-    weights = Sequential.weights
-    trainable_weights = Sequential.trainable_weights
-    count_params = Sequential.count_params
-    get_weights = Sequential.get_weights
-    set_weights = Sequential.set_weights
-    get_layer = Sequential.get_layer
-    _require_built = Sequential._require_built
-    _named_weights = Sequential._named_weights
-    _params_in_order = Sequential._params_in_order
-    save_weights = Sequential.save_weights
-    _weights_file_arrays = Sequential._weights_file_arrays
-    load_weights = Sequential.load_weights
+    # Sequential's: they only need self.layers
+    weights = _S.weights
+    trainable_weights = _S.trainable_weights
+    count_params = _S.count_params
+    get_weights = _S.get_weights
+    set_weights = _S.set_weights
+    get_layer = _S.get_layer
+    _require_built = _S._require_built
+    _named_weights = _S._named_weights
+    _params_in_order = _S._params_in_order
+    save_weights = _S.save_weights
+    _weights_file_arrays = _S._weights_file_arrays
+    load_weights = _S.load_weights
 
     def summary(self, print_fn: Any = None) -> None:
         """Keras's table: layer (type), output shape, parameters, connected to."""
@@ -637,7 +646,7 @@ class Model(Trainer):
         output_layers."""
         layers = []
         for layer in self.layers:
-            nodes = []
+            nodes: List[dict] = []
             for node in inbound_nodes(layer):
                 if id(node) not in self._node_ids or node.is_input:
                     continue
@@ -673,7 +682,7 @@ class Model(Trainer):
         made: Dict[Tuple[str, int], KerasTensor] = {}
         pending: List[Tuple[Layer, List[Any]]] = []
         for d in config["layers"]:
-            name = d.get("name") or d["config"].get("name")
+            name = str(d.get("name") or d["config"].get("name"))
             if d["class_name"] == "InputLayer":
                 layer: Layer = InputLayer.from_config(d["config"])
                 made[(name, 0)] = layer.output_tensor      # type: ignore[attr-defined]
@@ -702,7 +711,8 @@ class Model(Trainer):
                     if any(t is None for t in ts):
                         break
                     out = layer(ts if multi else ts[0])
-                    made[(layer.name, len([k for k in made if k[0] == layer.name]))] = out
+                    lname = str(layer.name)
+                    made[(lname, len([k for k in made if k[0] == lname]))] = out
                     nodes.pop(0)
                     progress = True
                 if not nodes:
@@ -726,7 +736,7 @@ class Model(Trainer):
 
     def __getstate__(self) -> dict:
         state = dict(self.__dict__)
-        state.pop("_plan", None)
+        state.pop("_gplan", None)
         state.pop("_activity", None)
         return state
 

@@ -169,7 +169,7 @@ class InputLayer(Layer):
         self.input_shape = self.output_shape = tuple(batch_shape)
         self.batch_shape = tuple(batch_shape)
         self.output_tensor = record_node(self, [], False, self.batch_shape)
-        self.output_tensor.name = self.name
+        self.output_tensor.name = str(self.name)
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return x

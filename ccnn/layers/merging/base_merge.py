@@ -98,7 +98,7 @@ class Merge(Layer):
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) takes a list of "
                              f"arrays, got {type(xs).__name__}")
         arrays = [np.asarray(a, dtype=self.dtype) for a in xs]
-        want = self.input_shape
+        want: Any = self.input_shape
         if want is not None and len(arrays) != len(want):
             raise ValueError(f"layer {self.name!r} ({type(self).__name__}) expects "
                              f"{len(want)} inputs, got {len(arrays)}")
