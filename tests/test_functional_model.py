@@ -347,3 +347,13 @@ def test_bad_data():
         model.fit(x, y[0], verbose=0)
     with pytest.raises(ValueError, match="class_weight"):
         model.fit(x, y, class_weight={0: 1.0}, verbose=0)
+
+
+def test_readme_section_runs(capsys):
+    from test_readme import README, python_blocks, run_block
+    blocks = python_blocks(README, "Functional models")
+    scope = run_block(blocks[0], "README.md")
+    assert "Connected to" in capsys.readouterr().out
+    scope.update(run_block("\n".join(["import numpy as np", "import ccnn",
+                                      "from ccnn import layers", blocks[1]]), "README.md"))
+    assert scope["feature_maps"].shape == (1, 26, 26, 8)
