@@ -594,6 +594,7 @@ class Model(Trainer):
     save_weights = _S.save_weights
     _weights_file_arrays = _S._weights_file_arrays
     load_weights = _S.load_weights
+    export = _S.export
 
     def summary(self, print_fn: Any = None) -> None:
         """Keras's table: layer (type), output shape, parameters, connected to."""
