@@ -357,3 +357,81 @@ def test_readme_section_runs(capsys):
     scope.update(run_block("\n".join(["import numpy as np", "import ccnn",
                                       "from ccnn import layers", blocks[1]]), "README.md"))
     assert scope["feature_maps"].shape == (1, 26, 26, 8)
+
+
+def test_shared_conv_norm_pool_gradients():
+    """Shared Conv2D (3 calls), LayerNormalization and MaxPooling2D (2 calls each):
+    each call keeps its own cache (im2col, statistics, argmax)."""
+    dt = "float64"
+    a = ccnn.Input((5, 5, 2), dtype=dt)
+    conv = L.Conv2D(2, 3, padding="same", activation="relu", dtype=dt)
+    norm = L.LayerNormalization(dtype=dt)
+    pool = L.MaxPooling2D(dtype=dt)
+    h2 = conv(L.BatchNormalization(dtype=dt)(conv(a)))
+    h4 = norm(conv(norm(h2)))
+    out = L.Dense(2, dtype=dt)(L.Flatten(dtype=dt)(L.add([pool(h4), pool(h2)], dtype=dt)))
+    model = ccnn.Model(a, out)
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((3, 5, 5, 2)), rng.standard_normal((3, 2))
+    _, grads = model.compute_gradients(x, y)
+    params = [p for layer in model.layers for p in layer.params.values()]
+    for p, g in zip(params, grads):
+        p0 = p.copy()
+
+        def f(v):
+            np.copyto(p, v)
+            return model.compute_gradients(x, y)[0]
+        num = central_differences(f, p0)
+        np.copyto(p, p0)
+        np.testing.assert_allclose(g, num, rtol=1e-6, atol=1e-8)
+
+
+def test_deep_graph_pickles():
+    x = inp = ccnn.Input((4,))
+    for _ in range(300):
+        x = L.Dense(4)(x)
+    model = ccnn.Model(inp, x)
+    clone = pickle.loads(pickle.dumps(model))
+    data_ = np.ones((2, 4), np.float32)
+    np.testing.assert_array_equal(clone.predict(data_), model.predict(data_))
+
+
+def subclassed(lib):
+    class Residual(lib.Model):
+        def __init__(self):
+            super().__init__()
+            self.d1 = lib.layers.Dense(8, activation="relu")
+            self.d2 = lib.layers.Dense(8)
+            self.head = lib.layers.Dense(3, activation="softmax")
+
+        def call(self, x, training=False):
+            h = self.d1(x)
+            return self.head(lib.layers.add([h, self.d2(h)]))
+    return Residual()
+
+
+def test_subclassed_model_matches_keras(keras):
+    ours, theirs = subclassed(ccnn), subclassed(keras)
+    rng = np.random.default_rng(10)
+    x = rng.random((10, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 10)]
+    ours.compile(ccnn.optimizers.SGD(0.1), "categorical_crossentropy", metrics=["accuracy"])
+    theirs.compile(keras.optimizers.SGD(0.1), "categorical_crossentropy", metrics=["accuracy"])
+    assert not ours.built
+    ours.build((None, 5))
+    theirs(x)
+    # the attributes first, in assignment order (Keras's), then the add() made in call
+    assert ours.layers[:3] == [ours.d1, ours.d2, ours.head] and len(ours.layers) == 4
+    theirs.set_weights(ours.get_weights())
+    np.testing.assert_allclose(ours.predict(x), theirs.predict(x, verbose=0), atol=1e-5)
+    for _ in range(3):
+        np.testing.assert_allclose(ours.train_on_batch(x, y), theirs.train_on_batch(x, y),
+                                   rtol=1e-5)
+    # built by the first fit, too
+    fresh = subclassed(ccnn)
+    fresh.compile("adam", "categorical_crossentropy")
+    fresh.fit(x, y, epochs=1, verbose=0)
+    assert fresh.built and fresh.count_params() == ours.count_params()
+    with pytest.raises(ValueError, match="subclass of Model that defines call"):
+        ccnn.Model()

@@ -16,6 +16,7 @@ predict), with one loss, metrics and loss weight per output, as Keras's.
 """
 from __future__ import annotations
 
+import inspect
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -26,7 +27,7 @@ from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from ..callbacks import History
 from ..layers import Layer
-from ..layers.core.input_layer import InputLayer, KerasTensor, Node, inbound_nodes
+from ..layers.core.input_layer import Input, InputLayer, KerasTensor, Node, inbound_nodes
 from ..layers.fused import SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 from ..layers.layer import unique_name
 from .data_adapters import Arrays
@@ -80,12 +81,25 @@ class Model(Trainer):
     a KerasTensor, a list or a dict of them, as keras.Model."""
 
     def __init__(self, inputs: Any = None, outputs: Any = None, name: Optional[str] = None):
-        if inputs is None or outputs is None:
-            raise ValueError("Model needs inputs and outputs: Model(inputs, outputs) "
-                             "(subclassed models are not supported by ccnn)")
         if name is not None and not isinstance(name, str):
             raise TypeError(f"name must be a str, got {type(name).__name__}")
-        self.name = name or unique_name("Functional")
+        subclassed = inputs is None and outputs is None and type(self).call is not Model.call
+        if not subclassed and (inputs is None or outputs is None):
+            raise ValueError("Model needs inputs and outputs: Model(inputs, outputs), or a "
+                             "subclass of Model that defines call()")
+        self.name = name or unique_name("Functional" if not subclassed else type(self).__name__)
+        self.built = False
+        self.layers = []
+        if not subclassed:
+            self._init_graph(inputs, outputs)
+        self.optimizer: Optional[optimizers_mod.Optimizer] = None
+        self.loss: Optional[losses_mod.Loss] = None
+        self.metrics: List[str] = []
+        self.compiled = False
+        self.stop_training = False
+        self.history: Optional[History] = None
+
+    def _init_graph(self, inputs: Any, outputs: Any) -> None:
         self._inputs_struct = inputs
         self._outputs_struct = outputs
         self.inputs, self._input_keys = _flatten(inputs, "inputs")
@@ -98,12 +112,60 @@ class Model(Trainer):
         self.built = True
         self.input_shape = self.inputs[0].shape if len(self.inputs) == 1 else \
             [t.shape for t in self.inputs]          # type: ignore[assignment]
-        self.optimizer: Optional[optimizers_mod.Optimizer] = None
-        self.loss: Optional[losses_mod.Loss] = None
-        self.metrics: List[str] = []
-        self.compiled = False
-        self.stop_training = False
-        self.history: Optional[History] = None
+
+    # ------------------------------------------------------------ subclassed models
+    def call(self, inputs: Any, training: bool = False) -> Any:
+        """A subclass's forward pass on symbolic tensors (Keras's Model.call):
+        ccnn traces it once, on the first data or build(), into a graph."""
+        raise NotImplementedError
+
+    def build(self, input_shape: Any) -> None:
+        """Trace a subclass's call() on Inputs of `input_shape` (batch axis
+        included; a list of shapes for several inputs)."""
+        if self.built:
+            return
+        shapes = [tuple(s) for s in input_shape] if isinstance(input_shape, list) and \
+            input_shape and isinstance(input_shape[0], (tuple, list)) else [tuple(input_shape)]
+        tracked = self._tracked_layers()
+        dtype = tracked[0].dtype if tracked else "float32"
+        inputs = [Input(batch_shape=s, dtype=dtype) for s in shapes]
+        arg = inputs[0] if len(inputs) == 1 else inputs
+        try:
+            params = inspect.signature(self.call).parameters
+        except (TypeError, ValueError):
+            params = {}                                  # type: ignore[assignment]
+        outputs = self.call(arg, training=False) if "training" in params else self.call(arg)
+        if not isinstance(outputs, (KerasTensor, list, tuple, dict)):
+            raise TypeError(f"{type(self).__name__}.call must use ccnn layers only (it is "
+                            f"traced on symbolic tensors); it returned "
+                            f"{type(outputs).__name__}")
+        self._init_graph(arg, outputs)
+        in_graph = [layer for layer in self.layers if not isinstance(layer, InputLayer)]
+        ids = {id(layer) for layer in in_graph}
+        self.layers = [layer for layer in tracked if id(layer) in ids] + \
+            [layer for layer in in_graph if all(layer is not t for t in tracked)]
+        self._replan()
+        pending = self.__dict__.pop("_pending_compile", None)
+        if pending is not None:
+            self.compile(*pending)
+
+    def _tracked_layers(self) -> List[Layer]:
+        """The layers set as attributes (or in lists), in assignment order (Keras's)."""
+        out: List[Layer] = []
+        for v in self.__dict__.values():
+            for item in (v if isinstance(v, (list, tuple)) else [v]):
+                if isinstance(item, Layer) and all(item is not o for o in out):
+                    out.append(item)
+        return out
+
+    def _build_from_data(self, x: Any) -> None:
+        if isinstance(x, dict):
+            raise ValueError("a subclassed model takes an array or a list of arrays, not "
+                             "a dict")
+        arrays = list(x) if isinstance(x, (list, tuple)) and x and \
+            all(isinstance(a, np.ndarray) for a in x) else [x]
+        shapes = [(None,) + np.shape(a)[1:] for a in arrays]
+        self.build(shapes if len(arrays) > 1 else shapes[0])
 
     # ------------------------------------------------------------ the graph
     @property
@@ -391,6 +453,11 @@ class Model(Trainer):
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
                              "'mse', ... (ccnn.losses)")
         optimizer = optimizers_mod.get(optimizer)
+        if not self.built:        # a subclassed model: compiled when traced
+            self.optimizer = optimizer
+            self._pending_compile = (optimizer, loss, metrics, loss_weights)
+            self.compiled = True
+            return
         losses = [None if v is None else losses_mod.get(v)
                   for v in self._per_output(loss, "loss", None)]
         if all(v is None for v in losses):
@@ -516,6 +583,8 @@ class Model(Trainer):
     def _prepare_x(self, x: Any, name: str = "x") -> Any:
         if x is None:
             raise ValueError(f"{name} is required")
+        if not self.built:
+            self._build_from_data(x)
         arrays = self._structured(x, self.input_names, "input", name)
         keys = self.input_names
         out = [fit_input(_real_array(a, f"{name}[{k!r}]" if len(keys) > 1 else name),
@@ -736,9 +805,12 @@ class Model(Trainer):
                    name=config.get("name"))
 
     def __getstate__(self) -> dict:
-        state = dict(self.__dict__)
-        state.pop("_gplan", None)
-        state.pop("_activity", None)
+        """The model without its execution plan, its layers first: pickled from
+        the inputs on, each layer's links point back to ones already pickled
+        (the recursion stays shallow however deep the graph)."""
+        state = {"layers": self.layers, "_nodes": self._nodes}
+        state.update((k, v) for k, v in self.__dict__.items()
+                     if k not in ("_gplan", "_activity", "layers", "_nodes"))
         return state
 
     def __repr__(self) -> str:
