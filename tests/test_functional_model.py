@@ -435,3 +435,24 @@ def test_subclassed_model_matches_keras(keras):
     assert fresh.built and fresh.count_params() == ours.count_params()
     with pytest.raises(ValueError, match="subclass of Model that defines call"):
         ccnn.Model()
+
+
+def test_shared_layer_activity_regularizer_gradients():
+    a = ccnn.Input((3,), dtype="float64")
+    d = L.Dense(3, activation="tanh", activity_regularizer=ccnn.regularizers.L2(0.3),
+                dtype="float64")
+    out = L.Dense(1, dtype="float64")(d(d(a)))
+    model = ccnn.Model(a, out)
+    model.compile("sgd", "mse")
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((4, 3)), rng.standard_normal((4, 1))
+    _, grads = model.compute_gradients(x, y)
+    kernel = model.layers[1].params["kernel"]
+    k0 = kernel.copy()
+
+    def f(v):
+        np.copyto(kernel, v)
+        return model.compute_gradients(x, y)[0]
+    num = central_differences(f, k0)
+    np.copyto(kernel, k0)
+    np.testing.assert_allclose(grads[0], num, rtol=1e-6, atol=1e-8)

@@ -321,7 +321,7 @@ class Model(Trainer):
                            if k not in _SKIP and before.get(k, before) is not v}
             vals[e.out] = out
             if e.layer.activity_regularizer is not None:
-                self._activity.append((e.step, out))
+                self._activity.append((e, out))
         outs = [vals[s] for s in out_slots]
         return outs[0] if len(outs) == 1 else Arrays(outs)
 
@@ -343,7 +343,7 @@ class Model(Trainer):
                 layer.__dict__.update(e.cache)
             layer.need_input_grad = e.need_input
             try:
-                dx = e.step.backward(self._activity_grad(e.step, d))
+                dx = e.step.backward(self._activity_grad(e, d))
             finally:
                 layer.need_input_grad = True
             if layer.params:
@@ -390,6 +390,20 @@ class Model(Trainer):
             douts.append(None if d is None else (d * d.dtype.type(w) if w != 1.0 else d))
         self._last_losses = per
         return total, douts
+
+    def _regularization_loss(self) -> float:
+        total = sum(layer.regularization_loss() for layer in self.layers)
+        for e, out in self.__dict__.get("_activity", ()):
+            total += e.layer.activity_regularizer(out) / max(1, out.shape[0])
+        return float(total)
+
+    def _activity_grad(self, step: Any, d: np.ndarray) -> np.ndarray:
+        """d plus the gradient of the activity penalty of entry `step`'s output."""
+        for e, out in self.__dict__.get("_activity", ()):
+            if e is step:
+                reg = e.layer.activity_regularizer
+                return d + reg.gradient(out) / max(1, out.shape[0])
+        return d
 
     def _loss_and_backward(self, out: Any, y: Any,
                            sw: Optional[np.ndarray] = None) -> float:
