@@ -52,14 +52,14 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checker
     from . import (activations, callbacks, datasets, kernels, layers, losses, metrics, models,
                    optimizers, profiler, regularizers, utils)
     from .layers import Input
-    from .models import Sequential
+    from .models import Model, Sequential
 
 _SUBMODULES = ("activations", "callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
                "optimizers", "profiler", "regularizers", "utils")
-_LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
+_LAZY_NAMES = {"Sequential": "models", "Input": "layers", "Model": "models"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",
-           "__version__", "Sequential", "Input", *_SUBMODULES]
+           "__version__", "Sequential", "Input", *_SUBMODULES, "Model"]
 
 
 def get_include() -> str:

@@ -215,6 +215,7 @@ def test_layer_alone(case, tmp_path):
 def test_every_layer_has_a_case():
     """Every layer class ccnn.layers registers is exported by some case above."""
     covered = {type(make()).__name__ for _, make in LAYER_CASES.values()}
+    covered |= {type(layer).__name__ for layer in merge_graph().layers} - {"InputLayer"}
     assert covered == set(layers._LAYERS), set(layers._LAYERS) ^ covered
 
 
@@ -335,3 +336,36 @@ def test_ccnn_does_not_import_onnx(tmp_path):
                          check=True, cwd=tmp_path,
                          env={**os.environ, "PYTHONPATH": root})
     assert out.stdout.strip() == "False"
+
+
+def merge_graph():
+    """A functional model with every merge layer, two inputs and two outputs."""
+    a, b = ccnn.Input((4,), name="a"), ccnn.Input((3, 4), name="b")
+    ha = L.Dense(4, activation="tanh")(a)
+    hb = L.Dense(4)(b)                                    # (N, 3, 4)
+    s = L.Subtract()([hb, ha])                            # lower rank: unit axis after N
+    m = L.Multiply()([ha, hb, s])
+    mx = L.Maximum()([m, s, hb])
+    mn = L.Minimum()([m, s])
+    av = L.Average()([mx, mn, hb])
+    c = L.Concatenate(axis=1)([av, hb])                   # (N, 6, 4)
+    out1 = L.Dense(2, activation="softmax", name="p")(L.Flatten()(L.add([c, c])))
+    return ccnn.Model([a, b], [out1, L.Concatenate()([av, mn])], name="merges")
+
+
+def test_functional_model_with_merges(tmp_path):
+    model = randomize(merge_graph())
+    path = tmp_path / "g.onnx"
+    model.export(path, format="onnx", verbose=False)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["a", "b"]
+    rng = np.random.default_rng(3)
+    for n in (1, 4):
+        x = {"a": rng.standard_normal((n, 4)).astype(np.float32),
+             "b": rng.standard_normal((n, 3, 4)).astype(np.float32)}
+        got = session.run(None, x)
+        want = model.predict(x)
+        assert len(got) == len(want) == 2
+        for g, w in zip(got, want):
+            assert g.shape == w.shape
+            assert float(np.max(np.abs(g - w))) <= TOL

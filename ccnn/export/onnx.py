@@ -390,9 +390,32 @@ def _softmax_layer(g: _Graph, layer: Any, x: str) -> str:
     return g.op("Softmax", [x], axis=layer.axis)
 
 
-def _converters() -> Dict[type, Callable[[_Graph, Any, str], str]]:
+def _merge(op_type: str) -> Callable[[_Graph, Any, Any], str]:
+    """A merge layer: inputs of lower rank get unit axes after the batch axis
+    (Keras's), then one variadic op (Sum, Mean, Max, Min) or a chain of binary
+    ones (Sub, Mul), or Concat."""
+    def convert(g: _Graph, layer: Any, xs: Any) -> str:
+        ranks = [len(s) for s in layer.input_shape]
+        nd = max(ranks)
+        xs = [x if r == nd else g.op("Unsqueeze", [x, g.ints(range(1, 1 + nd - r))])
+              for x, r in zip(xs, ranks)]
+        if op_type == "Concat":
+            return g.op("Concat", xs, axis=layer.axis % nd)
+        if op_type in ("Sub", "Mul"):
+            y = xs[0]
+            for x in xs[1:]:
+                y = g.op(op_type, [y, x])
+            return y
+        return g.op(op_type, xs)
+    return convert
+
+
+def _converters() -> Dict[type, Callable[[_Graph, Any, Any], str]]:
     from .. import layers as L
     return {
+        L.Add: _merge("Sum"), L.Subtract: _merge("Sub"), L.Multiply: _merge("Mul"),
+        L.Average: _merge("Mean"), L.Maximum: _merge("Max"), L.Minimum: _merge("Min"),
+        L.Concatenate: _merge("Concat"),
         L.Conv2D: _conv, L.Conv1D: _conv, L.DepthwiseConv2D: _conv,
         L.SeparableConv2D: _separable_conv, L.Conv2DTranspose: _conv_transpose,
         L.Dense: _dense,
@@ -426,12 +449,44 @@ def _value_info(onnx: Any, name: str, shape: Sequence[Optional[int]]) -> Any:
     return onnx.helper.make_tensor_value_info(name, onnx.TensorProto.FLOAT, dims)
 
 
+def _graph_nodes(g: _Graph, model: Any, converters: Dict[type, Any]) -> Tuple[list, list]:
+    """A functional Model's nodes into g; (graph inputs, graph outputs) named as
+    the model's inputs and outputs."""
+    onnx = g.onnx
+    names: Dict[int, str] = {}
+    inputs = []
+    for t, name in zip(model.inputs, model.input_names):
+        names[id(t)] = name
+        inputs.append(_value_info(onnx, name, t.shape))
+    for node in model._nodes:
+        if node.is_input:
+            continue
+        g.prefix = node.layer.name
+        ins = [names[id(t)] for t in node.inputs]
+        names[id(node.outputs[0])] = converters[type(node.layer)](
+            g, node.layer, ins if node.multi else ins[0])
+    g.prefix = ""
+    outputs, used = [], set(names.values())
+    for t, name in zip(model.outputs, model.output_names):
+        base, i = name, 0
+        while name in used:
+            i += 1
+            name = f"{base}_{i}"
+        used.add(name)
+        g.nodes.append(onnx.helper.make_node("Identity", [names[id(t)]], [name], name=name))
+        outputs.append(_value_info(onnx, name, t.shape))
+    return inputs, outputs
+
+
 def to_onnx_model(model: Any) -> Any:
     """`model` (a built Sequential of float32 layers) as an onnx.ModelProto, checked."""
     onnx = _import_onnx()
+    from ..layers.core.input_layer import InputLayer
     model._require_built()
     converters = _converters()
     for layer in model.layers:        # every problem named before anything is built
+        if isinstance(layer, InputLayer):
+            continue
         if type(layer) not in converters:
             raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) cannot be exported "
                              f"to ONNX; ccnn exports "
@@ -440,15 +495,18 @@ def to_onnx_model(model: Any) -> Any:
             raise ValueError(f"layer {layer.name!r} ({type(layer).__name__}) is {layer.dtype}; "
                              f"ONNX export supports float32 models")
     g = _Graph(onnx)
-    x = "input"
-    for layer in model.layers:
-        g.prefix = layer.name
-        x = converters[type(layer)](g, layer, x)
-    g.prefix = ""
-    g.nodes.append(onnx.helper.make_node("Identity", [x], ["output"], name="output"))
-    graph = onnx.helper.make_graph(g.nodes, model.name, [_value_info(onnx, "input",
-                                                                     model.input_shape)],
-                                   [_value_info(onnx, "output", model.output_shape)],
+    if hasattr(model, "_nodes"):        # a functional Model: its nodes in order
+        inputs, outputs = _graph_nodes(g, model, converters)
+    else:
+        x = "input"
+        for layer in model.layers:
+            g.prefix = layer.name
+            x = converters[type(layer)](g, layer, x)
+        g.prefix = ""
+        g.nodes.append(onnx.helper.make_node("Identity", [x], ["output"], name="output"))
+        inputs = [_value_info(onnx, "input", model.input_shape)]
+        outputs = [_value_info(onnx, "output", model.output_shape)]
+    graph = onnx.helper.make_graph(g.nodes, model.name, inputs, outputs,
                                    initializer=g.initializers)
     from .. import __version__
     proto = onnx.helper.make_model(graph, producer_name="ccnn", producer_version=__version__,

@@ -18,6 +18,8 @@ One module per family, as in Keras 3's tree:
     preprocessing/      RandomTranslation, RandomFlip, RandomRotation, RandomZoom, RandomCrop,
                         RandomContrast (augmentation, active only in training), Rescaling,
                         Normalization
+    merging/            Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
+                        (and add, subtract, ..., concatenate), for functional models
     initializers.py     Keras's kernel / bias initializers
     fused.py            the fused layers a model's fusion pass runs in place of
                         Conv2D(relu) + MaxPooling2D(2) and softmax + cross-entropy
@@ -41,6 +43,9 @@ from .convolutional import (Conv1D, Conv2D, Conv2DTranspose, DepthwiseConv2D,
 from .core import Dense, Input
 from .initializers import INITIALIZERS, initialize
 from .layer import ACTIVATIONS, Layer, Shape
+from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Subtract, add,
+                      average, concatenate, maximum, minimum, multiply, subtract)
+from .core.input_layer import InputLayer
 from .normalization import BatchNormalization, LayerNormalization
 from .preprocessing import (Normalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
                             RandomTranslation, RandomZoom, Rescaling)
@@ -60,7 +65,10 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "LayerNormalization",
            "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "Rescaling",
-           "Normalization", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "get"]
+           "Normalization", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "get",
+           "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+           "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
+           "InputLayer"]
 
 _LAYERS: Dict[str, Type[Layer]] = {
     cls.__name__: cls for cls in (Conv2D, MaxPooling2D, AveragePooling2D, Flatten, Dropout,
@@ -73,7 +81,9 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   PReLU, LayerNormalization, DepthwiseConv2D, SeparableConv2D,
                                   Conv2DTranspose, RandomFlip, RandomRotation, RandomZoom,
                                   RandomCrop, RandomContrast, Rescaling, Normalization,
-                                  SpatialDropout2D, GaussianNoise, GaussianDropout)}
+                                  SpatialDropout2D, GaussianNoise, GaussianDropout,
+                                  Add, Subtract, Multiply, Average, Maximum, Minimum,
+                                  Concatenate)}
 
 
 def get(class_name: str) -> Type[Layer]:

@@ -37,6 +37,17 @@ def to_snake_case(name: str) -> str:
     return re.sub(r"([a-z])([A-Z])", r"\1_\2", s).lower()
 
 
+_NAME_UIDS: Dict[str, int] = {}
+
+
+def unique_name(class_name: str) -> str:
+    """Keras's automatic layer name, unique in the session: dense, dense_1, ..."""
+    base = to_snake_case(class_name)
+    n = _NAME_UIDS.get(base, 0)
+    _NAME_UIDS[base] = n + 1
+    return base if n == 0 else f"{base}_{n}"
+
+
 # ------------------------------------------------------- argument checks
 
 def activation_arg(name: Any) -> Optional[str]:
@@ -253,11 +264,38 @@ class Layer(abc.ABC):
         return cls(**config)
 
     # ---- running
-    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+    def __call__(self, x: Any, training: bool = False) -> Any:
+        """The layer on a batch x (built for its shape on first use), or, on a
+        KerasTensor (ccnn.Input, a layer's output), the symbolic output tensor
+        of a functional model, the call recorded as a node."""
+        from .core.input_layer import is_symbolic, symbolic_call
+        if is_symbolic(x):
+            return symbolic_call(self, x)
         x = np.asarray(x)
         if not self.built:
             self.build((None,) + x.shape[1:])
         return self.forward(x, training)
+
+    # ---- the layer in functional models (Keras's Operation.input / output)
+    def _node_attribute(self, attr: str) -> Any:
+        from .core.input_layer import inbound_nodes
+        nodes = inbound_nodes(self)
+        if not nodes:
+            raise AttributeError(f"The layer {self.name} has never been called and thus has "
+                                 f"no defined {attr}.")
+        node = nodes[0]
+        values = node.outputs if attr == "output" else node.inputs
+        return values if attr == "input" and node.multi else values[0]
+
+    @property
+    def input(self) -> Any:
+        """The symbolic input of the layer's first call (a list for merge layers)."""
+        return self._node_attribute("input")
+
+    @property
+    def output(self) -> Any:
+        """The symbolic output of the layer's first call."""
+        return self._node_attribute("output")
 
     @abc.abstractmethod
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:

@@ -14,6 +14,24 @@ from .._warnings import warn as _warn
 Batch = Tuple[np.ndarray, np.ndarray, Optional[np.ndarray]]
 
 
+class Arrays(tuple):
+    """The arrays of a model with several inputs (or outputs), sliced together:
+    a[i] is the i-th array, a[slice or index array] slices every one along the
+    batch axis, a.shape is the first one's (for its batch size)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        if isinstance(key, (int, np.integer)):
+            return tuple.__getitem__(self, key)
+        return Arrays(a[key] for a in self)
+
+    @property
+    def shape(self) -> Tuple[int, ...]:
+        return tuple.__getitem__(self, 0).shape
+
+    def copy(self) -> "Arrays":
+        return Arrays(np.array(a) for a in self)
+
+
 def is_dataset(x: Any) -> bool:
     return isinstance(x, utils.PyDataset)
 

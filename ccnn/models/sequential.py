@@ -23,7 +23,7 @@ import numpy as np
 
 from ..callbacks import History
 from ..layers import Layer
-from ..layers.core.input_layer import InputTensor
+from ..layers.core.input_layer import Input, InputTensor, inbound_nodes, record_node
 from ..layers.layer import to_snake_case
 from .. import losses as losses_mod
 from .. import optimizers as optimizers_mod
@@ -57,6 +57,9 @@ class Sequential(Trainer):
     # ------------------------------------------------------------ structure
     def add(self, layer: Any) -> None:
         if isinstance(layer, InputTensor):
+            if not layer.is_input:
+                raise TypeError(f"Sequential.add expects a layer or a ccnn.Input, got the "
+                                f"output tensor {layer.name} of a layer")
             if self.layers or self._input is not None:
                 raise ValueError("an Input may only come first in a Sequential model")
             self._input = layer
@@ -156,6 +159,52 @@ class Sequential(Trainer):
             shape = layer.output_shape
         self.built = True
         self._replan()
+
+    def _replan(self) -> None:
+        if self.built:
+            self._connect()
+        super()._replan()
+
+    def _connect(self) -> None:
+        """Record the model's graph once built, as Keras's Sequential: an Input
+        (the one given first, or one of the input shape) and one node per
+        layer, for model.inputs / outputs and layer.input / output."""
+        assert self.input_shape is not None
+        key = (tuple(id(layer) for layer in self.layers), tuple(self.input_shape))
+        if self.__dict__.get("_graph_key") == key:
+            return
+        for layer, node in self.__dict__.get("_graph_nodes", ()):
+            nodes = inbound_nodes(layer)
+            if any(n is node for n in nodes):
+                nodes.remove(node)
+        t = self._input
+        if t is None:
+            old = self.__dict__.get("_graph_input")
+            t = old if old is not None and old.shape == tuple(self.input_shape) else \
+                Input(batch_shape=self.input_shape, dtype=self.layers[0].dtype)
+        self._graph_input = t
+        graph = []
+        for layer in self.layers:
+            assert layer.output_shape is not None
+            t = record_node(layer, [t], False, layer.output_shape)
+            graph.append((layer, t._history[1]))        # type: ignore[index]
+        self._graph_nodes = graph
+        self._graph_output = t
+        self._graph_key = key
+
+    @property
+    def inputs(self) -> List[InputTensor]:
+        """[the model's input tensor] once built (Keras's model.inputs)."""
+        self._require_built()
+        self._connect()
+        return [self._graph_input]
+
+    @property
+    def outputs(self) -> List[InputTensor]:
+        """[the model's output tensor] once built (Keras's model.outputs)."""
+        self._require_built()
+        self._connect()
+        return [self._graph_output]
 
     @property
     def output_shape(self):

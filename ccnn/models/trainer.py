@@ -106,6 +106,26 @@ def _shape_matches(shape: Tuple[Optional[int], ...],
     return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
 
 
+def fit_input(x: np.ndarray, want: Tuple[Optional[int], ...], dtype: np.dtype,
+              name: str) -> np.ndarray:
+    """x (a real array) checked against the input shape `want` (batch axis
+    first) and cast to `dtype`; (N, H, W) images get their channel axis."""
+    if x.ndim < 2:
+        raise ValueError(f"{name} must have a batch axis and at least one feature axis, "
+                         f"got shape {x.shape}")
+    if x.ndim == len(want) - 1 and len(want) == 4:
+        if want[-1] == 1 and _shape_matches(x.shape[1:], want[1:-1]):
+            x = x[..., np.newaxis]
+        elif want[1] == 1 and _shape_matches(x.shape[1:], want[2:]):
+            x = x[:, np.newaxis]
+    if not _shape_matches(x.shape[1:], want[1:]):
+        raise ValueError(f"Input {name} is incompatible with the model: expected shape "
+                         f"{want}, got {x.shape}")
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} has no samples (shape {x.shape})")
+    return x.astype(dtype, copy=False)
+
+
 class Trainer:
     """compile / fit / evaluate / predict over a model's execution plan.
     The model (Sequential) supplies layers, build() and the attributes below."""
@@ -238,17 +258,7 @@ class Trainer:
             self.build((None,) + tuple(shape))
         want = self.input_shape
         assert want is not None
-        if x.ndim == len(want) - 1 and len(want) == 4:
-            if want[-1] == 1 and _shape_matches(x.shape[1:], want[1:-1]):
-                x = x[..., np.newaxis]
-            elif want[1] == 1 and _shape_matches(x.shape[1:], want[2:]):
-                x = x[:, np.newaxis]
-        if not _shape_matches(x.shape[1:], want[1:]):
-            raise ValueError(f"Input {name} is incompatible with the model: expected shape "
-                             f"{want}, got {x.shape}")
-        if x.shape[0] == 0:
-            raise ValueError(f"{name} has no samples (shape {x.shape})")
-        return x.astype(self._dtype(), copy=False)
+        return fit_input(x, want, self._dtype(), name)
 
     def _classes(self) -> int:
         out = self.layers[-1].output_shape
@@ -339,18 +349,20 @@ class Trainer:
                 + self._regularization_loss())
 
     def _reduced(self, out: np.ndarray, y: np.ndarray, loss: float, d: Optional[np.ndarray],
-                 sw: Optional[np.ndarray]) -> Tuple[float, Any]:
+                 sw: Optional[np.ndarray], head: Any = None,
+                 lossfn: Optional[losses_mod.Loss] = None) -> Tuple[float, Any]:
         """Keras's reduction of the batch's loss (the loss's `reduction`, the
         sample weights) from the head's mean loss and its gradient d (or None):
         with weights sum(sample_weight * per-sample loss) / batch size, the
         per-sample losses from the logits when the head has them; 'sum'
         multiplies by the batch size, 'mean_with_sample_weight' divides by the
-        sum of the weights instead."""
+        sum of the weights instead.  (head, lossfn: an output's, in a model with
+        several; by default the model's.)"""
         n = out.shape[0]
-        reduction = self._lossfn.reduction
+        reduction = (lossfn or self._lossfn).reduction
         scale = float(n) if reduction == "sum" else 1.0
         if sw is not None:
-            head = self._execution_plan().head
+            head = head or self._execution_plan().head
             assert head is not None
             rows = head.rows(out, y).astype(np.float64)
             loss = float(np.sum(rows * sw) / n)
@@ -691,6 +703,10 @@ class Trainer:
             outs.append(self._forward(x[lo:lo + batch_size], training=False).copy())
             cbl.on_predict_batch_end(step, {"outputs": outs[-1]})
         cbl.on_predict_end({})
+        return self._concat_outputs(outs)
+
+    def _concat_outputs(self, outs: List[Any]) -> Any:
+        """predict's result from the batches' outputs."""
         return np.concatenate(outs, axis=0)
 
     @_one_blas_thread
