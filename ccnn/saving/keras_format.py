@@ -1,0 +1,643 @@
+"""Keras 3's files: `.keras` archives and `*.weights.h5` weights, read and
+written through h5py (the optional extra: pip install "ccnn[keras-files]").
+
+    save_keras_file(model, "m.keras")     # keras.saving.load_model reads it
+    model = load_keras_file("m.keras")    # a file written by keras's model.save
+    save_weights_h5(model, "m.weights.h5") / load_weights_h5(model, "m.weights.h5")
+
+A `.keras` file is a zip of config.json (Keras 3's serialization: module,
+class_name, config, registered_name, build_config, compile_config),
+metadata.json and model.weights.h5.  The h5 file holds each layer's weights
+under layers/<snake_case class name, "_1", "_2"... for repeats>/vars/<i>, in
+the layer's get_weights() order (Keras's variable order); the model's own
+group is vars/.  The optimizer's state is not written (Keras then warns that
+it skipped it and starts the optimizer afresh); the weights are.
+
+Safety: nothing is unpickled; h5py opens only the groups and datasets named
+here (hard links only: no soft or external links are followed), every shape
+and dtype is checked before anything is assigned, and a corrupt or truncated
+file is a ValueError naming it.  Files are written atomically.
+"""
+from __future__ import annotations
+
+import datetime
+import inspect
+import io
+import json
+import math
+import os
+import zipfile
+import zlib
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .._fileio import AtomicFile
+
+__all__ = ["save_keras_file", "load_keras_file", "save_weights_h5", "load_weights_h5"]
+
+_INSTALL = 'pip install "ccnn[keras-files]"'
+_CONFIG = "config.json"
+_METADATA = "metadata.json"
+_WEIGHTS = "model.weights.h5"
+_MAX_JSON = 64 << 20          # config.json / metadata.json larger than this are refused
+#: the Keras version written to metadata.json (the serialization format ccnn writes)
+KERAS_VERSION = "3.0.0"
+
+
+def _h5py() -> Any:
+    try:
+        import h5py
+    except ImportError as e:
+        raise ImportError(f"Keras files (.keras, .weights.h5) need h5py: {_INSTALL}") from e
+    return h5py
+
+
+# ===================================================================== h5 weights
+
+def _snake(name: str) -> str:
+    from ..layers.layer import to_snake_case
+    return to_snake_case(name)
+
+
+def _weight_layers(model: Any) -> List[Any]:
+    """The model's layers in Keras's order (no InputLayer)."""
+    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+
+
+def _layer_paths(model: Any) -> List[Tuple[str, Any]]:
+    """(h5 path, layer) of each layer: 'layers/<snake class name>' with Keras's
+    '_1', '_2', ... for repeated classes (saving_lib's _get_unique_name)."""
+    used: Dict[str, int] = {}
+    out = []
+    for layer in _weight_layers(model):
+        name = _snake(type(layer).__name__)
+        if name in used:
+            used[name] += 1
+            name = f"{name}_{used[name]}"
+        else:
+            used[name] = 0
+        out.append(("layers/" + name, layer))
+    return out
+
+
+def _write_weights(h5: Any, model: Any) -> None:
+    """Write the model's weights into the open h5py File `h5` in Keras 3's layout."""
+    _require_built(model)
+    root = h5.create_group("vars")
+    root.attrs["name"] = str(model.name)
+    for path, layer in _layer_paths(model):
+        group = h5.create_group(path).create_group("vars")
+        group.attrs["name"] = str(layer.name)
+        for i, w in enumerate(layer.get_weights()):
+            group.create_dataset(str(i), data=np.ascontiguousarray(w))
+
+
+def _require_built(model: Any) -> None:
+    if not getattr(model, "built", False):
+        raise ValueError("the model is not built: give its first layer input_shape (or start "
+                         "it with ccnn.Input) or call model.build(input_shape) before saving")
+
+
+def _hard_child(group: Any, key: str, kind: Any, where: str) -> Any:
+    """group[key], which must be a hard link to a `kind` (h5py Group or Dataset)."""
+    h5py = _h5py()
+    try:
+        link = group.get(key, getlink=True)
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{where}: unreadable entry {key!r} ({e})") from e
+    if link is None:
+        return None
+    if not isinstance(link, h5py.HardLink):
+        raise ValueError(f"{where}: {key!r} is a {type(link).__name__}; only plain groups and "
+                         f"datasets are read")
+    try:
+        obj = group[key]
+    except (OSError, KeyError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{where}: unreadable entry {key!r} ({e})") from e
+    if not isinstance(obj, kind):
+        raise ValueError(f"{where}: {key!r} is not a {kind.__name__}")
+    return obj
+
+
+def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.ndarray]]]:
+    """[(layer, Keras-layout arrays)] read from the open h5py File `h5` and
+    checked against the model (names, counts, shapes, dtypes); nothing is assigned."""
+    h5py = _h5py()
+    _require_built(model)
+    layers_group = _hard_child(h5, "layers", h5py.Group, source)
+    paths = _layer_paths(model)
+    if layers_group is None:
+        if any(layer.weight_arrays() for _, layer in paths):
+            raise ValueError(f"{source}: no 'layers' group: not a Keras 3 weights file (a "
+                             f"Keras 2 / tf.keras .h5 file is not read)")
+        return [(layer, []) for _, layer in paths]
+    try:
+        in_file = set(layers_group.keys())
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{source}: corrupt weights file ({e})") from e
+    own = {p.split("/", 1)[1] for p, _ in paths}
+    problems = []
+    extra = sorted(in_file - own)
+    if extra:
+        problems.append(f"layers in the file that this model does not have: {extra}")
+    out = []
+    for path, layer in paths:
+        keys = list(layer.weight_arrays())
+        name = path.split("/", 1)[1]
+        group = _hard_child(layers_group, name, h5py.Group, source)
+        vars_group = None if group is None else _hard_child(group, "vars", h5py.Group, source)
+        found = [] if vars_group is None else sorted(vars_group.keys())
+        want = [str(i) for i in range(len(keys))]
+        if sorted(found) != sorted(want):
+            problems.append(f"{path} ({type(layer).__name__} {layer.name!r}): the file has "
+                            f"{len(found)} weight arrays {found}, the layer {len(keys)}")
+            continue
+        arrays = []
+        for i, key in enumerate(keys):
+            ds = _hard_child(vars_group, str(i), h5py.Dataset, source)
+            shape = layer.keras_shape(key)
+            if tuple(ds.shape) != tuple(shape) or ds.dtype.kind != "f" or \
+                    ds.dtype.itemsize not in (2, 4, 8) or "dtype" in ds.attrs:
+                problems.append(f"{path}/vars/{i} ({layer.name!r} {key}): file has "
+                                f"{ds.dtype}{list(ds.shape)}, the layer needs a float array of "
+                                f"shape {list(shape)}")
+                continue
+            try:
+                a = np.empty(ds.shape, dtype=ds.dtype.newbyteorder("="))
+                if a.size:
+                    ds.read_direct(a)
+            except (OSError, RuntimeError, ValueError, TypeError) as e:
+                raise ValueError(f"{source}: corrupt or truncated weights ({path}/vars/{i}: "
+                                 f"{e})") from e
+            if not np.isfinite(a).all():
+                problems.append(f"{path}/vars/{i} ({layer.name!r} {key}) has NaN or inf values")
+            arrays.append(a)
+        out.append((layer, arrays))
+    if problems:
+        raise ValueError(f"{source}: the weights do not match this model: " + "; ".join(problems))
+    return out
+
+
+def _assign(read: List[Tuple[Any, List[np.ndarray]]]) -> None:
+    for layer, arrays in read:
+        if arrays:
+            layer.set_weights([a.astype(layer.dtype, copy=False) for a in arrays])
+
+
+def _open_h5(h5py: Any, target: Any, source: str, mode: str = "r") -> Any:
+    try:
+        return h5py.File(target, mode)
+    except FileNotFoundError:
+        raise
+    except (OSError, RuntimeError, ValueError) as e:
+        raise ValueError(f"{source}: not a readable HDF5 file (corrupt or truncated?): "
+                         f"{e}") from e
+
+
+def save_weights_h5(model: Any, filepath: Any) -> None:
+    """Write the model's weights to `filepath` (which must end in .weights.h5)
+    in Keras 3's layout, atomically: keras_model.load_weights reads it."""
+    h5py = _h5py()
+    path = os.fspath(filepath)
+    if not path.endswith(".weights.h5"):
+        raise ValueError(f"filepath must end in .weights.h5 (Keras 3's weights files), got "
+                         f"{path!r}")
+    _require_built(model)
+    buf = io.BytesIO()
+    with h5py.File(buf, "w") as h5:
+        _write_weights(h5, model)
+    _write_atomic(path, buf.getvalue())
+
+
+def load_weights_h5(model: Any, filepath: Any) -> None:
+    """Read Keras 3 weights (keras_model.save_weights("m.weights.h5")) into the
+    model, every layer, count, shape and dtype checked before anything changes."""
+    h5py = _h5py()
+    path = os.fspath(filepath)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    with _open_h5(h5py, path, path) as h5:
+        read = _read_weights(h5, model, path)
+    _assign(read)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
+        tmp.file.write(data)
+        tmp.commit(path)
+
+
+# ============================================================ config: ccnn -> Keras
+
+def _policy(dtype: str) -> Dict[str, Any]:
+    return {"module": "keras", "class_name": "DTypePolicy", "config": {"name": dtype},
+            "registered_name": None}
+
+
+_INIT_CLASSES = {"glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
+                 "he_uniform": "HeUniform", "he_normal": "HeNormal",
+                 "lecun_uniform": "LecunUniform", "lecun_normal": "LecunNormal",
+                 "random_uniform": "RandomUniform", "random_normal": "RandomNormal",
+                 "zeros": "Zeros", "ones": "Ones"}
+#: the configs of ccnn's initializers, as Keras writes them (ccnn draws from its own
+#: generator: the seed is always None)
+_INIT_CONFIGS: Dict[str, Dict[str, Any]] = {
+    "Zeros": {}, "Ones": {},
+    "RandomUniform": {"minval": -0.05, "maxval": 0.05, "seed": None},
+    "RandomNormal": {"mean": 0.0, "stddev": 0.05, "seed": None}}
+
+
+def _initializer_to_keras(name: str) -> Dict[str, Any]:
+    cls = _INIT_CLASSES[name]
+    return {"module": "keras.initializers", "class_name": cls,
+            "config": dict(_INIT_CONFIGS.get(cls, {"seed": None})), "registered_name": None}
+
+
+#: ccnn config keys that Keras's layer of that class calls differently or lacks
+_TO_KERAS_DROP = {"batch_input_shape"}
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, tuple):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, list):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, dict):
+        return {k: _jsonable(x) for k, x in v.items()}
+    if isinstance(v, np.ndarray):
+        return _jsonable(v.tolist())
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _layer_config_to_keras(layer: Any) -> Dict[str, Any]:
+    config = dict(layer.get_config())
+    out: Dict[str, Any] = {}
+    for key, value in config.items():
+        if key in _TO_KERAS_DROP:
+            continue
+        if key == "dtype":
+            value = _policy(str(value))
+        elif key.endswith("_initializer") and isinstance(value, str) and value in _INIT_CLASSES:
+            value = _initializer_to_keras(value)
+        elif key == "activation" and value is None:
+            value = "linear"
+        out[key] = _jsonable(value)
+    layer_dict = {"module": "keras.layers", "class_name": type(layer).__name__,
+                  "config": out, "registered_name": None}
+    if layer.input_shape is not None:
+        layer_dict["build_config"] = {"input_shape": list(layer.input_shape)}
+    return layer_dict
+
+
+def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
+    if not getattr(model, "compiled", False) or model.optimizer is None or model.loss is None:
+        return None
+    from .. import losses, metrics, optimizers
+    opt = optimizers.serialize(model.optimizer)
+    opt_dict = {"module": "keras.optimizers", "class_name": opt["class_name"],
+                "config": _jsonable(opt["config"]), "registered_name": None}
+    loss = losses.serialize(model.loss)
+    loss_dict = {"module": "keras.losses", "class_name": loss["class_name"],
+                 "config": _jsonable(loss["config"]), "registered_name": None}
+    metric_list: List[Any] = []
+    for m in getattr(model, "_metric_ids", []):
+        if isinstance(m, str):
+            metric_list.append(m)
+        elif isinstance(m, metrics.Metric):
+            d = metrics.serialize(m)
+            metric_list.append({"module": "keras.metrics", "class_name": d["class_name"],
+                                "config": _jsonable(d["config"]), "registered_name": None})
+        elif isinstance(m, type) and issubclass(m, metrics.Metric):
+            d = metrics.serialize(m())
+            metric_list.append({"module": "keras.metrics", "class_name": d["class_name"],
+                                "config": _jsonable(d["config"]), "registered_name": None})
+        else:
+            name = getattr(m, "__name__", None)
+            if not isinstance(name, str):
+                raise ValueError(f"metric {m!r} cannot be written to a .keras file")
+            metric_list.append(name)
+    return {"optimizer": opt_dict, "loss": loss_dict, "loss_weights": None,
+            "metrics": metric_list or None, "weighted_metrics": None, "run_eagerly": False,
+            "steps_per_execution": 1, "jit_compile": False}
+
+
+def model_config_to_keras(model: Any) -> Dict[str, Any]:
+    """The Keras 3 config.json dict of a built ccnn Sequential."""
+    _require_built(model)
+    if type(model).__name__ != "Sequential":
+        raise ValueError(f"save_keras_file writes Sequential models; got "
+                         f"{type(model).__name__} (functional models: ccnn.Model's own "
+                         f"get_config is not translated yet)")
+    shape = list(model.input_shape)
+    first = getattr(model, "_input", None)
+    dtype = model.layers[0].dtype if model.layers else "float32"
+    input_layer = {"module": "keras.layers", "class_name": "InputLayer",
+                   "config": {"batch_shape": shape,
+                              "dtype": first.dtype if first is not None else dtype,
+                              "sparse": False, "ragged": False,
+                              "name": (first.name if first is not None and first.name
+                                       else "input_layer"),
+                              "optional": False},
+                   "registered_name": None}
+    config: Dict[str, Any] = {
+        "module": "keras", "class_name": "Sequential",
+        "config": {"name": model.name, "trainable": True, "dtype": _policy("float32"),
+                   "layers": [input_layer] + [_layer_config_to_keras(l) for l in model.layers],
+                   "build_input_shape": shape},
+        "registered_name": None, "build_config": {"input_shape": shape}}
+    compile_config = _compile_config_to_keras(model)
+    if compile_config is not None:
+        config["compile_config"] = compile_config
+    return config
+
+
+def save_keras_file(model: Any, filepath: Any) -> None:
+    """Write the built ccnn model to the Keras 3 archive `filepath` (.keras),
+    atomically: keras.saving.load_model reads it (architecture, weights, and
+    the compile settings when the model is compiled; not the optimizer's state)."""
+    h5py = _h5py()
+    path = os.fspath(filepath)
+    config = model_config_to_keras(model)
+    config_json = json.dumps(config, allow_nan=False)
+    try:
+        from .. import __version__ as ccnn_version
+    except ImportError:                                   # pragma: no cover
+        ccnn_version = "unknown"
+    metadata = json.dumps({"keras_version": KERAS_VERSION, "date_saved":
+                           datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
+                           "written_by": f"ccnn {ccnn_version}"})
+    weights = io.BytesIO()
+    with h5py.File(weights, "w") as h5:
+        _write_weights(h5, model)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zf:
+        zf.writestr(_METADATA, metadata)
+        zf.writestr(_CONFIG, config_json)
+        zf.writestr(_WEIGHTS, weights.getvalue())
+    _write_atomic(path, archive.getvalue())
+
+
+# ============================================================ config: Keras -> ccnn
+
+#: Keras arguments ccnn's layers do not take, with the value at which they do
+#: nothing (a file with that value loads; any other value is a ValueError)
+_KERAS_ONLY_ARGS: Dict[str, Any] = {
+    "kernel_constraint": None, "bias_constraint": None, "depthwise_constraint": None,
+    "pointwise_constraint": None, "alpha_constraint": None, "beta_constraint": None,
+    "gamma_constraint": None, "quantization_config": None, "lora_rank": None,
+    "lora_alpha": None, "renorm": False, "renorm_clipping": None, "synchronized": False,
+    "alpha_regularizer": None, "beta_regularizer": None, "gamma_regularizer": None,
+    "depthwise_regularizer": None, "pointwise_regularizer": None, "kernel_regularizer": None,
+    "bias_regularizer": None, "activity_regularizer": None, "rms_scaling": False,
+    "noise_shape": None, "seed": None, "autocast": True,
+}
+#: Keras arguments ignored whatever their value: they only matter together
+#: with another one checked above (renorm_momentum needs renorm=True)
+_IGNORED_ARGS = {"renorm_momentum"}
+
+#: initializer class -> the config at which it is ccnn's initializer of that name
+_INIT_FROM_KERAS = {cls: name for name, cls in _INIT_CLASSES.items()}
+
+
+def _initializer_from_keras(value: Any, where: str) -> Any:
+    if not isinstance(value, dict):
+        return value
+    cls = value.get("class_name")
+    if cls not in _INIT_FROM_KERAS:
+        raise ValueError(f"{where}: initializer {cls!r} is not supported by ccnn (it has "
+                         f"{', '.join(_INIT_FROM_KERAS)})")
+    config = value.get("config") or {}
+    defaults = {"seed": None, "input_axes": None, "output_axes": None,
+                **_INIT_CONFIGS.get(cls, {})}
+    for k, v in config.items():
+        # the seed only draws a new layer's first weights, which the file's replace
+        if k == "seed":
+            continue
+        if k not in defaults or not _same(v, defaults[k]):
+            raise ValueError(f"{where}: initializer {cls}({k}={v!r}) is not supported by ccnn "
+                             f"(only {cls}'s defaults)")
+    return _INIT_FROM_KERAS[cls]
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool) or a is None or b is None:
+        return a is b or a == b and type(a) is type(b)
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return math.isclose(float(a), float(b), rel_tol=1e-6, abs_tol=0.0)
+    return bool(a == b)
+
+
+def _dtype_from_keras(value: Any, where: str) -> Any:
+    if isinstance(value, dict):
+        name = (value.get("config") or {}).get("name")
+        if value.get("class_name") not in ("DTypePolicy", "FloatDTypePolicy", "Policy") \
+                or not isinstance(name, str):
+            raise ValueError(f"{where}: dtype policy {value!r} is not supported by ccnn")
+        value = name
+    if value not in ("float32", "float64"):
+        raise ValueError(f"{where}: dtype {value!r} is not supported by ccnn (float32 or "
+                         f"float64)")
+    return value
+
+
+def _accepted_args(cls: type) -> set:
+    """The keyword arguments `cls(...)` takes, through its __init__ chain."""
+    names: set = set()
+    for klass in cls.__mro__:
+        init = klass.__dict__.get("__init__")
+        if init is None:
+            continue
+        params = inspect.signature(init).parameters.values()
+        names |= {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+        if not any(p.kind == p.VAR_KEYWORD for p in params):
+            break
+    names |= set(getattr(cls, "_REGULARIZED", {}))
+    names.discard("self")
+    return names
+
+
+def layer_config_from_keras(class_name: str, config: Any) -> Dict[str, Any]:
+    """The ccnn config (for ccnn.layers.get(class_name).from_config) of a Keras
+    3 layer config; a ValueError naming the layer and the argument ccnn lacks."""
+    from ..layers import get as layer_class
+    cls = layer_class(class_name)
+    if not isinstance(config, dict):
+        raise ValueError(f"layer {class_name}: config must be a dict, got {config!r}")
+    where = f"layer {config.get('name')!r} ({class_name})"
+    accepted = _accepted_args(cls)
+    out: Dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "dtype":
+            value = _dtype_from_keras(value, where)
+        elif key.endswith("_initializer"):
+            value = _initializer_from_keras(value, f"{where} {key}")
+        elif key == "activation" and isinstance(value, dict):
+            raise ValueError(f"{where}: activation {value!r} is not a built-in Keras activation")
+        if key == "batch_input_shape" and value is not None:
+            out[key] = tuple(value)
+            continue
+        if key in accepted:
+            out[key] = value
+        elif key in _IGNORED_ARGS:
+            continue
+        elif key in _KERAS_ONLY_ARGS and _same(value, _KERAS_ONLY_ARGS[key]):
+            continue
+        else:
+            raise ValueError(f"{where}: Keras argument {key}={value!r} is not supported by "
+                             f"ccnn's {class_name}")
+    return out
+
+
+def _translate_layer(d: Any, where: str) -> Dict[str, Any]:
+    if not isinstance(d, dict) or not isinstance(d.get("class_name"), str):
+        raise ValueError(f"{where}: a layer entry must be a dict with 'class_name', got {d!r}")
+    config = d.get("config")
+    if d["class_name"] == "InputLayer":
+        if not isinstance(config, dict):
+            raise ValueError(f"{where}: InputLayer config must be a dict")
+        shape = config.get("batch_shape", config.get("batch_input_shape"))
+        if not isinstance(shape, (list, tuple)) or not shape:
+            raise ValueError(f"{where}: InputLayer needs a batch_shape, got {shape!r}")
+        for key in ("sparse", "ragged", "optional"):
+            if config.get(key, False):
+                raise ValueError(f"{where}: InputLayer {key}=True is not supported by ccnn")
+        dtype = _dtype_from_keras(config.get("dtype") or "float32", where)
+        return {"class_name": "InputLayer",
+                "config": {"batch_shape": list(shape), "dtype": dtype,
+                           "name": config.get("name")}}
+    return {"class_name": d["class_name"],
+            "config": layer_config_from_keras(d["class_name"], config)}
+
+
+def _check_known(layer_dicts: List[Any], source: str) -> None:
+    from ..layers import _LAYERS
+    unknown = sorted({d.get("class_name") for d in layer_dicts if isinstance(d, dict)
+                      and d.get("class_name") != "InputLayer"
+                      and d.get("class_name") not in _LAYERS}, key=str)
+    if unknown:
+        raise ValueError(f"{source}: ccnn has no layer {', '.join(map(str, unknown))} (the "
+                         f"model uses {'it' if len(unknown) == 1 else 'them'})")
+
+
+def model_from_keras_config(config: Any, source: str = "config") -> Any:
+    """A new ccnn model (untrained weights) from a Keras 3 config.json dict."""
+    if not isinstance(config, dict) or not isinstance(config.get("config"), dict):
+        raise ValueError(f"{source}: not a Keras 3 model config (no 'config' dict)")
+    class_name = config.get("class_name")
+    inner = config["config"]
+    layer_dicts = inner.get("layers")
+    if class_name not in ("Sequential", "Functional", "Model"):
+        raise ValueError(f"{source}: model class {class_name!r} is not supported by ccnn "
+                         f"(Sequential, or Functional with ccnn.Model)")
+    if not isinstance(layer_dicts, list):
+        raise ValueError(f"{source}: the model config has no 'layers' list")
+    _check_known(layer_dicts, source)
+    if "dtype" in inner and inner["dtype"] is not None:
+        _dtype_from_keras(inner["dtype"], f"{source}: model")
+    if class_name == "Sequential":
+        from ..models import Sequential
+        layers = [_translate_layer(d, f"{source}: layer {i}") for i, d in enumerate(layer_dicts)]
+        model = Sequential.from_config({"name": inner.get("name"), "layers": layers})
+        shape = inner.get("build_input_shape") or (config.get("build_config") or {}).get(
+            "input_shape")
+        if not model.built and model.layers and isinstance(shape, (list, tuple)):
+            model.build(tuple(shape))
+        return model
+    # Functional: each layer's config translated; the graph (inbound_nodes,
+    # input_layers, output_layers) kept as Keras wrote it
+    translated = dict(inner)
+    translated["layers"] = []
+    for i, d in enumerate(layer_dicts):
+        t = _translate_layer(d, f"{source}: layer {i}")
+        entry = {k: v for k, v in d.items() if k not in ("config", "module", "registered_name",
+                                                         "build_config")}
+        entry["class_name"] = t["class_name"]
+        entry["config"] = t["config"]
+        translated["layers"].append(entry)
+    from .. import models
+    model_cls = getattr(models, "Model", None)
+    if model_cls is None or not hasattr(model_cls, "from_config"):
+        raise ValueError(f"{source}: a functional Keras model needs ccnn.Model (functional "
+                         f"models), which this ccnn does not have; Sequential files load")
+    return model_cls.from_config(translated)
+
+
+def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
+    if not isinstance(compile_config, dict):
+        raise ValueError(f"{source}: compile_config must be a dict")
+    for key in ("loss_weights", "weighted_metrics"):
+        if compile_config.get(key) is not None:
+            raise ValueError(f"{source}: compile {key}={compile_config[key]!r} is not supported "
+                             f"by ccnn")
+    from .. import optimizers
+    optimizer = compile_config.get("optimizer", "rmsprop")
+    if isinstance(optimizer, dict):
+        optimizer = optimizers.deserialize(optimizer)
+    loss = compile_config.get("loss")
+    if loss is None:
+        return                                # compiled without a loss: nothing ccnn can train
+    metrics = compile_config.get("metrics") or []
+    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
+        metrics = metrics[0]                  # one output's list, as Keras may write it
+    from .. import metrics as metrics_mod
+    metrics = [metrics_mod.deserialize(m) if isinstance(m, dict) else m for m in metrics]
+    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+
+
+def _read_json(zf: zipfile.ZipFile, name: str, source: str) -> Any:
+    try:
+        info = zf.getinfo(name)
+    except KeyError:
+        raise ValueError(f"{source}: not a Keras 3 .keras file: no {name}") from None
+    if info.file_size > _MAX_JSON:
+        raise ValueError(f"{source}: {name} is {info.file_size} bytes; ccnn reads at most "
+                         f"{_MAX_JSON}")
+    try:
+        return json.loads(zf.read(info).decode("utf-8"))
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+        raise ValueError(f"{source}: corrupt or truncated .keras file ({name}: {e})") from e
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{source}: {name} is not valid JSON ({e})") from e
+
+
+def load_keras_file(filepath: Any, compile: bool = True) -> Any:
+    """A ccnn model from a Keras 3 `.keras` file (keras_model.save("m.keras")):
+    its architecture, weights and (with compile=True, when the file has them)
+    its loss, metrics and optimizer settings.  A layer or argument ccnn does not
+    have is a ValueError naming it; a corrupt file is a ValueError."""
+    h5py = _h5py()
+    path = os.fspath(filepath)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no such file: {path!r}")
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a .keras file (not a readable zip archive: {e})") from e
+    with zf:
+        config = _read_json(zf, _CONFIG, path)
+        if _METADATA in zf.namelist():
+            metadata = _read_json(zf, _METADATA, path)
+            version = metadata.get("keras_version") if isinstance(metadata, dict) else None
+            if isinstance(version, str) and not version.startswith("3."):
+                raise ValueError(f"{path}: written by Keras {version}; ccnn reads Keras 3 files")
+        model = model_from_keras_config(config, path)
+        names = zf.namelist()
+        if _WEIGHTS not in names:
+            other = [n for n in names if n.startswith("model.weights")]
+            raise ValueError(f"{path}: no {_WEIGHTS} in the archive" +
+                             (f" ({other[0]}: only h5 weights are read)" if other else ""))
+        try:
+            with zf.open(_WEIGHTS) as raw:
+                with _open_h5(h5py, raw, f"{path}:{_WEIGHTS}") as h5:
+                    read = _read_weights(h5, model, f"{path}:{_WEIGHTS}")
+        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+            raise ValueError(f"{path}: corrupt or truncated .keras file ({e})") from e
+    _assign(read)
+    if compile and config.get("compile_config") is not None:
+        _compile_from_keras(model, config["compile_config"], path)
+    return model
