@@ -256,8 +256,10 @@ def _initializer_to_keras(name: str) -> Dict[str, Any]:
             "config": dict(_INIT_CONFIGS.get(cls, {"seed": None})), "registered_name": None}
 
 
-#: ccnn config keys that Keras's layer of that class calls differently or lacks
+#: ccnn config keys that Keras's layers do not take
 _TO_KERAS_DROP = {"batch_input_shape"}
+#: layers whose Keras __init__ takes no `trainable` and a plain dtype string
+_PLAIN_KERAS_LAYERS = {"SpatialDropout2D"}
 
 
 def _jsonable(v: Any) -> Any:
@@ -276,11 +278,12 @@ def _jsonable(v: Any) -> Any:
 
 def _layer_config_to_keras(layer: Any) -> Dict[str, Any]:
     config = dict(layer.get_config())
+    plain = type(layer).__name__ in _PLAIN_KERAS_LAYERS
     out: Dict[str, Any] = {}
     for key, value in config.items():
-        if key in _TO_KERAS_DROP:
+        if key in _TO_KERAS_DROP or (plain and key == "trainable"):
             continue
-        if key == "dtype":
+        if key == "dtype" and not plain:
             value = _policy(str(value))
         elif key.endswith("_initializer") and isinstance(value, str) and value in _INIT_CLASSES:
             value = _initializer_to_keras(value)
@@ -350,9 +353,8 @@ def model_config_to_keras(model: Any) -> Dict[str, Any]:
                    "layers": [input_layer] + [_layer_config_to_keras(l) for l in model.layers],
                    "build_input_shape": shape},
         "registered_name": None, "build_config": {"input_shape": shape}}
-    compile_config = _compile_config_to_keras(model)
-    if compile_config is not None:
-        config["compile_config"] = compile_config
+    # {} for a model that is not compiled, as Keras writes it
+    config["compile_config"] = _compile_config_to_keras(model) or {}
     return config
 
 
@@ -638,6 +640,6 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
         except (zipfile.BadZipFile, zlib.error, EOFError) as e:
             raise ValueError(f"{path}: corrupt or truncated .keras file ({e})") from e
     _assign(read)
-    if compile and config.get("compile_config") is not None:
+    if compile and config.get("compile_config"):
         _compile_from_keras(model, config["compile_config"], path)
     return model
