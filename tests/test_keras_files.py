@@ -411,3 +411,75 @@ def test_missing_h5py_says_how_to_install(tmp_path, monkeypatch):
         save_keras_file(model, tmp_path / "m.keras")
     with pytest.raises(ImportError, match=r'ccnn\[keras-files\]'):
         model.save_weights(str(tmp_path / "m.weights.h5"))
+
+
+OPTIMIZERS = [
+    lambda: keras.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: keras.optimizers.RMSprop(0.01, rho=0.8, centered=True),
+    lambda: keras.optimizers.AdamW(0.002, weight_decay=0.01, clipnorm=1.0),
+    lambda: keras.optimizers.Adagrad(0.05),
+    lambda: keras.optimizers.Adadelta(0.5, rho=0.9),
+    lambda: keras.optimizers.Adamax(0.004),
+    lambda: keras.optimizers.Nadam(0.003, beta_2=0.99),
+    lambda: keras.optimizers.Adam(keras.optimizers.schedules.ExponentialDecay(0.01, 100, 0.9)),
+]
+
+
+@pytest.mark.parametrize("make", OPTIMIZERS, ids=[str(i) for i in range(len(OPTIMIZERS))])
+def test_optimizer_config_both_ways(make, tmp_path):
+    """Keras -> ccnn -> Keras keeps every optimizer setting."""
+    km = _keras_model([("Dense", dict(units=3, activation="softmax"))], (4,))
+    km.compile(optimizer=make(), loss="categorical_crossentropy", metrics=["accuracy"])
+    km.save(tmp_path / "k.keras")
+    model = load_keras_file(tmp_path / "k.keras")
+    assert type(model.optimizer).__name__ == type(km.optimizer).__name__
+    save_keras_file(model, tmp_path / "c.keras")
+    km2 = keras.saving.load_model(tmp_path / "c.keras")
+    want, got = km.optimizer.get_config(), km2.optimizer.get_config()
+    assert type(km2.optimizer).__name__ == type(km.optimizer).__name__
+    for key, value in want.items():
+        if isinstance(value, float):
+            assert got[key] == pytest.approx(value, rel=1e-6), key
+        elif key != "learning_rate":
+            assert got[key] == value, key
+    lr = want["learning_rate"]
+    if isinstance(lr, dict):
+        assert got["learning_rate"]["config"] == lr["config"]
+
+
+LOSSES = [
+    (lambda: keras.losses.CategoricalCrossentropy(label_smoothing=0.1), "onehot"),
+    (lambda: "categorical_crossentropy", "onehot"),
+    (lambda: keras.losses.CategoricalCrossentropy(from_logits=True), "onehot"),
+    (lambda: "sparse_categorical_crossentropy", "sparse"),
+    (lambda: keras.losses.MeanSquaredError(), "onehot"),
+    (lambda: "mae", "onehot"),
+    (lambda: keras.losses.KLDivergence(), "onehot"),
+    (lambda: keras.losses.CategoricalHinge(), "onehot"),
+]
+
+
+@pytest.mark.parametrize("make,targets", LOSSES, ids=[str(i) for i in range(len(LOSSES))])
+def test_loss_and_metrics_from_keras_file(make, targets, tmp_path):
+    """The loss and metrics read from compile_config evaluate as Keras's."""
+    rng = np.random.default_rng(7)
+    km = _keras_model([("Dense", dict(units=4, activation="softmax"))], (5,))
+    km.compile(optimizer="adam", loss=make(),
+               metrics=["mae", keras.metrics.TopKCategoricalAccuracy(k=2)]
+               if targets == "onehot" else ["accuracy"])
+    km.save(tmp_path / "k.keras")
+    model = load_keras_file(tmp_path / "k.keras")
+    x = rng.standard_normal((16, 5)).astype(np.float32)
+    labels = rng.integers(0, 4, 16)
+    y = np.eye(4, dtype=np.float32)[labels] if targets == "onehot" else labels
+    np.testing.assert_allclose(model.evaluate(x, y, verbose=0), km.evaluate(x, y, verbose=0),
+                               rtol=1e-5, atol=1e-6)
+
+
+def test_keras_model_built_without_input(tmp_path):
+    km = keras.Sequential([KL.Dense(3, activation="relu"), KL.Dense(2)])
+    km.build((None, 4))
+    km.save(tmp_path / "k.keras")
+    model = load_keras_file(tmp_path / "k.keras")
+    x = np.random.default_rng(8).standard_normal((5, 4)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), _keras_predict(km, x), atol=TOL, rtol=0)

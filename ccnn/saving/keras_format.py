@@ -302,8 +302,14 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
         return None
     from .. import losses, metrics, optimizers
     opt = optimizers.serialize(model.optimizer)
+    opt_config = _jsonable(opt["config"])
+    lr = opt_config.get("learning_rate")
+    if isinstance(lr, dict):                  # a schedule, as Keras serializes it
+        opt_config["learning_rate"] = {"module": "keras.optimizers.schedules",
+                                       "class_name": lr["class_name"],
+                                       "config": lr.get("config", {}), "registered_name": None}
     opt_dict = {"module": "keras.optimizers", "class_name": opt["class_name"],
-                "config": _jsonable(opt["config"]), "registered_name": None}
+                "config": opt_config, "registered_name": None}
     loss = losses.serialize(model.loss)
     loss_dict = {"module": "keras.losses", "class_name": loss["class_name"],
                  "config": _jsonable(loss["config"]), "registered_name": None}
