@@ -324,12 +324,16 @@ def test_functional_keras_file(tmp_path):
     km = keras.Model(inp, out)
     km.save(tmp_path / "f.keras")
     # TODO(lead): once ccnn.models.Model (functional models) is merged, this
-    # branch runs: the loaded model must predict as Keras does.  Until then the
-    # file is refused with a ValueError that says ccnn.Model is needed.
+    # branch runs: the loaded model must predict as Keras does, and written
+    # back by save_keras_file, load in Keras and predict the same.  Until then
+    # the file is refused with a ValueError that says ccnn.Model is needed.
     if hasattr(ccnn.models, "Model"):
         model = load_keras_file(tmp_path / "f.keras")
         x = np.random.default_rng(6).standard_normal((4, 6)).astype(np.float32)
         np.testing.assert_allclose(model.predict(x), _keras_predict(km, x), atol=TOL, rtol=0)
+        save_keras_file(model, tmp_path / "c.keras")
+        km2 = keras.saving.load_model(tmp_path / "c.keras")
+        np.testing.assert_allclose(_keras_predict(km2, x), model.predict(x), atol=TOL, rtol=0)
     else:
         with pytest.raises(ValueError, match="ccnn.Model"):
             load_keras_file(tmp_path / "f.keras")
@@ -483,3 +487,18 @@ def test_keras_model_built_without_input(tmp_path):
     model = load_keras_file(tmp_path / "k.keras")
     x = np.random.default_rng(8).standard_normal((5, 4)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x), _keras_predict(km, x), atol=TOL, rtol=0)
+
+
+@pytest.mark.parametrize("layer,arg", [
+    (lambda: KL.BatchNormalization(renorm=True), "renorm"),
+    (lambda: KL.LayerNormalization(rms_scaling=True), "rms_scaling"),
+    (lambda: KL.Conv2D(2, 3, bias_constraint=keras.constraints.NonNeg()), "bias_constraint"),
+    (lambda: KL.Conv2D(2, 3, kernel_initializer="orthogonal"), "Orthogonal"),
+    (lambda: KL.Dropout(0.5, noise_shape=(None, 1, 1, 3)), "noise_shape"),
+    (lambda: KL.Dense(2, dtype="float16"), "float16"),
+])
+def test_unsupported_arguments_are_named(layer, arg, tmp_path):
+    km = keras.Sequential([keras.Input((4, 4, 3)), layer()])
+    km.save(tmp_path / "m.keras")
+    with pytest.raises(ValueError, match=arg):
+        load_keras_file(tmp_path / "m.keras")

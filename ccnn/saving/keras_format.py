@@ -61,8 +61,10 @@ def _snake(name: str) -> str:
 
 
 def _weight_layers(model: Any) -> List[Any]:
-    """The model's layers in Keras's order (no InputLayer)."""
-    return [layer for layer in model.layers if type(layer).__name__ != "InputLayer"]
+    """The model's layers in Keras's order, without input placeholders (Keras's
+    InputLayer has no weights and a class name of its own, so it shifts no path)."""
+    return [layer for layer in model.layers
+            if hasattr(layer, "weight_arrays") and type(layer).__name__ != "InputLayer"]
 
 
 def _layer_paths(model: Any) -> List[Tuple[str, Any]]:
@@ -120,6 +122,15 @@ def _hard_child(group: Any, key: str, kind: Any, where: str) -> Any:
     return obj
 
 
+def _empty_layer_group(layers_group: Any, name: str, source: str) -> bool:
+    """True when layers/<name> holds no weights (Keras writes a group for every
+    layer, InputLayer and Flatten included)."""
+    h5py = _h5py()
+    group = _hard_child(layers_group, name, h5py.Group, source)
+    vars_group = _hard_child(group, "vars", h5py.Group, source) if "vars" in group else None
+    return set(group.keys()) <= {"vars"} and (vars_group is None or len(vars_group) == 0)
+
+
 def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.ndarray]]]:
     """[(layer, Keras-layout arrays)] read from the open h5py File `h5` and
     checked against the model (names, counts, shapes, dtypes); nothing is assigned."""
@@ -138,7 +149,8 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
         raise ValueError(f"{source}: corrupt weights file ({e})") from e
     own = {p.split("/", 1)[1] for p, _ in paths}
     problems = []
-    extra = sorted(in_file - own)
+    extra = sorted(name for name in in_file - own
+                   if not _empty_layer_group(layers_group, name, source))
     if extra:
         problems.append(f"layers in the file that this model does not have: {extra}")
     out = []
@@ -335,13 +347,45 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
             "steps_per_execution": 1, "jit_compile": False}
 
 
+def _functional_config_to_keras(model: Any) -> Dict[str, Any]:
+    """Keras's "Functional" config of a ccnn.Model whose get_config is in Keras
+    3's functional format: each layer's config translated, the graph
+    (name, inbound_nodes, input_layers, output_layers) kept as it is."""
+    config = model.get_config()
+    if not isinstance(config, dict) or not isinstance(config.get("layers"), list):
+        raise ValueError(f"{type(model).__name__}.get_config() has no 'layers' list")
+    by_name = {layer.name: layer for layer in _weight_layers(model)}
+    layers = []
+    for entry in config["layers"]:
+        e = dict(entry)
+        name = e.get("name") or (e.get("config") or {}).get("name")
+        if e.get("class_name") == "InputLayer":
+            cfg = {"sparse": False, "ragged": False, "optional": False,
+                   **_jsonable(e.get("config") or {})}
+            e.update({"module": "keras.layers", "config": cfg, "registered_name": None})
+        elif name in by_name:
+            e.update(_layer_config_to_keras(by_name[name]))
+        else:
+            raise ValueError(f"layer {name!r} of the config is not among the model's layers")
+        e.setdefault("inbound_nodes", [])
+        layers.append(_jsonable(e))
+    inner = {"name": config.get("name", model.name), "trainable": True, **_jsonable(config),
+             "layers": layers}
+    if isinstance(inner.get("dtype"), str):
+        inner["dtype"] = _policy(inner["dtype"])
+    return {"module": "keras.src.models.functional", "class_name": "Functional",
+            "config": inner, "registered_name": "Functional",
+            "compile_config": _compile_config_to_keras(model) or {}}
+
+
 def model_config_to_keras(model: Any) -> Dict[str, Any]:
-    """The Keras 3 config.json dict of a built ccnn Sequential."""
+    """The Keras 3 config.json dict of a built ccnn Sequential (or ccnn.Model)."""
     _require_built(model)
     if type(model).__name__ != "Sequential":
-        raise ValueError(f"save_keras_file writes Sequential models; got "
-                         f"{type(model).__name__} (functional models: ccnn.Model's own "
-                         f"get_config is not translated yet)")
+        if hasattr(model, "get_config") and hasattr(model, "layers"):
+            return _functional_config_to_keras(model)
+        raise ValueError(f"save_keras_file writes Sequential models and ccnn.Model; got "
+                         f"{type(model).__name__}")
     shape = list(model.input_shape)
     first = getattr(model, "_input", None)
     dtype = model.layers[0].dtype if model.layers else "float32"
@@ -382,12 +426,14 @@ def save_keras_file(model: Any, filepath: Any) -> None:
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
         _write_weights(h5, model)
-    archive = io.BytesIO()
-    with zipfile.ZipFile(archive, "w") as zf:
-        zf.writestr(_METADATA, metadata)
-        zf.writestr(_CONFIG, config_json)
-        zf.writestr(_WEIGHTS, weights.getvalue())
-    _write_atomic(path, archive.getvalue())
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
+        with zipfile.ZipFile(tmp.file, "w") as zf:
+            zf.writestr(_METADATA, metadata)
+            zf.writestr(_CONFIG, config_json)
+            zf.writestr(_WEIGHTS, weights.getvalue())
+        tmp.commit(path)
 
 
 # ============================================================ config: Keras -> ccnn
@@ -518,8 +564,14 @@ def _translate_layer(d: Any, where: str) -> Dict[str, Any]:
         return {"class_name": "InputLayer",
                 "config": {"batch_shape": list(shape), "dtype": dtype,
                            "name": config.get("name")}}
-    return {"class_name": d["class_name"],
-            "config": layer_config_from_keras(d["class_name"], config)}
+    translated = layer_config_from_keras(d["class_name"], config)
+    from ..layers import get as layer_class
+    try:                               # the layer's own checks, named after the layer
+        layer_class(d["class_name"]).from_config(dict(translated))
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{where}: layer {config.get('name')!r} ({d['class_name']}): "
+                         f"{e}") from e
+    return {"class_name": d["class_name"], "config": translated}
 
 
 def _check_known(layer_dicts: List[Any], source: str) -> None:
@@ -559,6 +611,8 @@ def model_from_keras_config(config: Any, source: str = "config") -> Any:
     # Functional: each layer's config translated; the graph (inbound_nodes,
     # input_layers, output_layers) kept as Keras wrote it
     translated = dict(inner)
+    if translated.get("dtype") is not None:
+        translated["dtype"] = _dtype_from_keras(translated["dtype"], f"{source}: model")
     translated["layers"] = []
     for i, d in enumerate(layer_dicts):
         t = _translate_layer(d, f"{source}: layer {i}")
@@ -585,7 +639,10 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     from .. import optimizers
     optimizer = compile_config.get("optimizer", "rmsprop")
     if isinstance(optimizer, dict):
-        optimizer = optimizers.deserialize(optimizer)
+        try:
+            optimizer = optimizers.deserialize(optimizer)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{source}: its optimizer cannot be used by ccnn: {e}") from e
     loss = compile_config.get("loss")
     if loss is None:
         return                                # compiled without a loss: nothing ccnn can train
@@ -593,8 +650,13 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
         metrics = metrics[0]                  # one output's list, as Keras may write it
     from .. import metrics as metrics_mod
-    metrics = [metrics_mod.deserialize(m) if isinstance(m, dict) else m for m in metrics]
-    model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    if not isinstance(metrics, list):
+        raise ValueError(f"{source}: compile metrics {metrics!r}: ccnn reads a list (one output)")
+    try:
+        metrics = [metrics_mod.deserialize(m) if isinstance(m, dict) else m for m in metrics]
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{source}: its compile_config cannot be used by ccnn: {e}") from e
 
 
 def _read_json(zf: zipfile.ZipFile, name: str, source: str) -> Any:
