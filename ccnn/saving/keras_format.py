@@ -569,7 +569,7 @@ def _translate_layer(d: Any, where: str) -> Dict[str, Any]:
     try:                               # the layer's own checks, named after the layer
         layer_class(d["class_name"]).from_config(dict(translated))
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{where}: layer {config.get('name')!r} ({d['class_name']}): "
+        raise ValueError(f"{where}: layer {translated.get('name')!r} ({d['class_name']}): "
                          f"{e}") from e
     return {"class_name": d["class_name"], "config": translated}
 
