@@ -176,9 +176,7 @@ def test_ccnn_file_into_keras(case, tmp_path):
     np.testing.assert_allclose(_keras_predict(km, x), model.predict(x), atol=TOL, rtol=0)
 
 
-@pytest.mark.parametrize("case", [c for c in CASES if c[0] in (
-    "conv1d", "conv2d_groups", "depthwise", "separable", "conv2d_transpose", "dense",
-    "batchnorm", "layernorm", "prelu")], ids=lambda c: c[0])
+@pytest.mark.parametrize("case", CASES, ids=IDS)
 def test_weights_h5_both_ways(case, tmp_path):
     _, specs, shape = case
     rng = np.random.default_rng(2)
