@@ -500,3 +500,17 @@ def test_unsupported_arguments_are_named(layer, arg, tmp_path):
     km.save(tmp_path / "m.keras")
     with pytest.raises(ValueError, match=arg):
         load_keras_file(tmp_path / "m.keras")
+
+
+def test_adapted_normalization_both_ways(tmp_path):
+    """Normalization's adapted mean / variance / count (an int32 scalar) travel."""
+    x = (np.random.default_rng(9).standard_normal((20, 3, 2)) * 3 + 1).astype(np.float32)
+    layer = KL.Normalization()
+    layer.adapt(x)
+    km = keras.Sequential([keras.Input((3, 2)), layer])
+    km.save(tmp_path / "k.keras")
+    model = load_keras_file(tmp_path / "k.keras")
+    np.testing.assert_allclose(model.predict(x), _keras_predict(km, x), atol=TOL, rtol=0)
+    save_keras_file(model, tmp_path / "c.keras")
+    km2 = keras.saving.load_model(tmp_path / "c.keras")
+    np.testing.assert_allclose(_keras_predict(km2, x), model.predict(x), atol=TOL, rtol=0)

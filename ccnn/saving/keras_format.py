@@ -92,7 +92,7 @@ def _write_weights(h5: Any, model: Any) -> None:
         group = h5.create_group(path).create_group("vars")
         group.attrs["name"] = str(layer.name)
         for i, w in enumerate(layer.get_weights()):
-            group.create_dataset(str(i), data=np.ascontiguousarray(w))
+            group.create_dataset(str(i), data=np.array(w, order="C"))
 
 
 def _require_built(model: Any) -> None:
@@ -169,10 +169,12 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
         for i, key in enumerate(keys):
             ds = _hard_child(vars_group, str(i), h5py.Dataset, source)
             shape = layer.keras_shape(key)
-            if tuple(ds.shape) != tuple(shape) or ds.dtype.kind != "f" or \
+            kind = "f" if layer.weight_arrays()[key].dtype.kind == "f" else "iu"
+            if tuple(ds.shape) != tuple(shape) or ds.dtype.kind not in kind or \
                     ds.dtype.itemsize not in (2, 4, 8) or "dtype" in ds.attrs:
+                what = "a float" if kind == "f" else "an integer"
                 problems.append(f"{path}/vars/{i} ({layer.name!r} {key}): file has "
-                                f"{ds.dtype}{list(ds.shape)}, the layer needs a float array of "
+                                f"{ds.dtype}{list(ds.shape)}, the layer needs {what} array of "
                                 f"shape {list(shape)}")
                 continue
             try:
@@ -182,7 +184,7 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
             except (OSError, RuntimeError, ValueError, TypeError) as e:
                 raise ValueError(f"{source}: corrupt or truncated weights ({path}/vars/{i}: "
                                  f"{e})") from e
-            if not np.isfinite(a).all():
+            if kind == "f" and not np.isfinite(a).all():
                 problems.append(f"{path}/vars/{i} ({layer.name!r} {key}) has NaN or inf values")
             arrays.append(a)
         out.append((layer, arrays))
@@ -194,7 +196,8 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
 def _assign(read: List[Tuple[Any, List[np.ndarray]]]) -> None:
     for layer, arrays in read:
         if arrays:
-            layer.set_weights([a.astype(layer.dtype, copy=False) for a in arrays])
+            own = list(layer.weight_arrays().values())
+            layer.set_weights([a.astype(p.dtype, copy=False) for a, p in zip(arrays, own)])
 
 
 def _open_h5(h5py: Any, target: Any, source: str, mode: str = "r") -> Any:
