@@ -514,3 +514,28 @@ def test_adapted_normalization_both_ways(tmp_path):
     save_keras_file(model, tmp_path / "c.keras")
     km2 = keras.saving.load_model(tmp_path / "c.keras")
     np.testing.assert_allclose(_keras_predict(km2, x), model.predict(x), atol=TOL, rtol=0)
+
+
+def test_damaged_files_are_value_errors(tmp_path):
+    """Random byte changes in a .keras or .weights.h5 file: it loads (HDF5 has
+    no checksums) or is a ValueError -- never another exception."""
+    specs = [("Conv2D", dict(filters=3, kernel_size=3)), ("BatchNormalization", {}),
+             ("Flatten", {}), ("Dense", dict(units=2))]
+    km = _keras_model(specs, (6, 6, 2))
+    km.compile(optimizer="adam", loss="mse")
+    km.save(tmp_path / "m.keras")
+    km.save_weights(tmp_path / "m.weights.h5")
+    rng = np.random.default_rng(10)
+    for name, load in (("m.keras", load_keras_file),
+                       ("m.weights.h5", lambda p: _ccnn_model(specs, (6, 6, 2)).load_weights(p))):
+        data = (tmp_path / name).read_bytes()
+        target = tmp_path / ("bad_" + name)
+        for _ in range(150):
+            damaged = bytearray(data)
+            for _ in range(int(rng.integers(1, 8))):
+                damaged[int(rng.integers(0, len(damaged)))] = int(rng.integers(0, 256))
+            target.write_bytes(bytes(damaged))
+            try:
+                load(str(target))
+            except ValueError:
+                pass

@@ -127,13 +127,32 @@ def _empty_layer_group(layers_group: Any, name: str, source: str) -> bool:
     layer, InputLayer and Flatten included)."""
     h5py = _h5py()
     group = _hard_child(layers_group, name, h5py.Group, source)
+    if group is None:
+        raise ValueError(f"{source}: corrupt weights file (layers/{name} is listed but cannot "
+                         f"be opened)")
     vars_group = _hard_child(group, "vars", h5py.Group, source) if "vars" in group else None
-    return set(group.keys()) <= {"vars"} and (vars_group is None or len(vars_group) == 0)
+    return set(_keys(group)) <= {"vars"} and (vars_group is None or len(vars_group) == 0)
 
 
 def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.ndarray]]]:
     """[(layer, Keras-layout arrays)] read from the open h5py File `h5` and
-    checked against the model (names, counts, shapes, dtypes); nothing is assigned."""
+    checked against the model (names, counts, shapes, dtypes); nothing is
+    assigned.  What HDF5 itself reports of a damaged file is a ValueError."""
+    try:
+        return _read_weights_unchecked(h5, model, source)
+    except (OSError, RuntimeError, KeyError, UnicodeDecodeError) as e:
+        raise ValueError(f"{source}: corrupt or truncated weights file ({type(e).__name__}: "
+                         f"{e})") from e
+
+
+def _keys(group: Any) -> List[str]:
+    """The member names of an h5py group, as str."""
+    return [k.decode("utf-8", "replace") if isinstance(k, bytes) else str(k)
+            for k in group.keys()]
+
+
+def _read_weights_unchecked(h5: Any, model: Any, source: str
+                            ) -> List[Tuple[Any, List[np.ndarray]]]:
     h5py = _h5py()
     _require_built(model)
     layers_group = _hard_child(h5, "layers", h5py.Group, source)
@@ -144,7 +163,7 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
                              f"Keras 2 / tf.keras .h5 file is not read)")
         return [(layer, []) for _, layer in paths]
     try:
-        in_file = set(layers_group.keys())
+        in_file = set(_keys(layers_group))
     except (OSError, RuntimeError, ValueError) as e:
         raise ValueError(f"{source}: corrupt weights file ({e})") from e
     own = {p.split("/", 1)[1] for p, _ in paths}
@@ -159,7 +178,7 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
         name = path.split("/", 1)[1]
         group = _hard_child(layers_group, name, h5py.Group, source)
         vars_group = None if group is None else _hard_child(group, "vars", h5py.Group, source)
-        found = [] if vars_group is None else sorted(vars_group.keys())
+        found = [] if vars_group is None else sorted(_keys(vars_group))
         want = [str(i) for i in range(len(keys))]
         if sorted(found) != sorted(want):
             problems.append(f"{path} ({type(layer).__name__} {layer.name!r}): the file has "
@@ -168,6 +187,9 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
         arrays = []
         for i, key in enumerate(keys):
             ds = _hard_child(vars_group, str(i), h5py.Dataset, source)
+            if ds is None:
+                raise ValueError(f"{source}: corrupt weights file ({path}/vars/{i} is listed "
+                                 f"but cannot be opened)")
             shape = layer.keras_shape(key)
             kind = "f" if layer.weight_arrays()[key].dtype.kind == "f" else "iu"
             if tuple(ds.shape) != tuple(shape) or ds.dtype.kind not in kind or \
@@ -672,7 +694,7 @@ def _read_json(zf: zipfile.ZipFile, name: str, source: str) -> Any:
                          f"{_MAX_JSON}")
     try:
         return json.loads(zf.read(info).decode("utf-8"))
-    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as e:
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as e:
         raise ValueError(f"{source}: corrupt or truncated .keras file ({name}: {e})") from e
     except (UnicodeDecodeError, json.JSONDecodeError) as e:
         raise ValueError(f"{source}: {name} is not valid JSON ({e})") from e
@@ -689,7 +711,7 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
         raise FileNotFoundError(f"no such file: {path!r}")
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError) as e:
         raise ValueError(f"{path}: not a .keras file (not a readable zip archive: {e})") from e
     with zf:
         config = _read_json(zf, _CONFIG, path)
@@ -708,7 +730,7 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
             with zf.open(_WEIGHTS) as raw:
                 with _open_h5(h5py, raw, f"{path}:{_WEIGHTS}") as h5:
                     read = _read_weights(h5, model, f"{path}:{_WEIGHTS}")
-        except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+        except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
             raise ValueError(f"{path}: corrupt or truncated .keras file ({e})") from e
     _assign(read)
     if compile and config.get("compile_config"):
