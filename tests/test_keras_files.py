@@ -539,3 +539,72 @@ def test_damaged_files_are_value_errors(tmp_path):
                 load(str(target))
             except ValueError:
                 pass
+
+
+def _small_cnn(keras_side):
+    # no conv bias: before BatchNormalization its gradient is rounding noise, which
+    # Adam-like optimizers blow up to a full step (in Keras as in ccnn)
+    specs = [("Conv2D", dict(filters=4, kernel_size=3, use_bias=False)),
+             ("BatchNormalization", {}),
+             ("ReLU", {}), ("GlobalAveragePooling2D", {}),
+             ("Dense", dict(units=3, activation="softmax"))]
+    return (_keras_model if keras_side else _ccnn_model)(specs, (6, 6, 2))
+
+
+CCNN_OPTIMIZERS = [
+    lambda: ccnn.optimizers.SGD(0.1, momentum=0.9, nesterov=True),
+    lambda: ccnn.optimizers.RMSprop(0.01, rho=0.8, momentum=0.5, centered=True),
+    lambda: ccnn.optimizers.AdamW(0.01, weight_decay=0.01),
+    lambda: ccnn.optimizers.Adam(0.01, amsgrad=True),
+    lambda: ccnn.optimizers.Adagrad(0.05),
+    lambda: ccnn.optimizers.Adadelta(0.5, rho=0.9),
+    lambda: ccnn.optimizers.Adamax(0.004),
+    lambda: ccnn.optimizers.Nadam(0.003, beta_2=0.99),
+]
+
+
+def _one_more_step_each(km, model, x, y):
+    km.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    for a, b in zip(model.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, keras.ops.convert_to_numpy(b), atol=2e-5, rtol=2e-4)
+
+
+@pytest.mark.parametrize("index", range(len(OPTIMIZERS)))
+def test_optimizer_state_from_keras_resumes_exactly(index, tmp_path):
+    """A Keras model trained two steps, saved, loaded compiled in ccnn: one
+    more step on each side gives the same weights (the moments travelled)."""
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((8, 6, 6, 2)).astype(np.float32), \
+        np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    km = _small_cnn(True)
+    km.compile(optimizer=OPTIMIZERS[index](), loss="categorical_crossentropy")
+    km.train_on_batch(x, y)
+    km.train_on_batch(x, y)
+    km.save(tmp_path / "k.keras")
+    model = load_keras_file(tmp_path / "k.keras")
+    assert model.optimizer.iterations == 2
+    _one_more_step_each(km, model, x, y)
+
+
+@pytest.mark.parametrize("index", range(len(CCNN_OPTIMIZERS)))
+def test_optimizer_state_into_keras_resumes_exactly(index, tmp_path):
+    rng = np.random.default_rng(12)
+    x, y = rng.standard_normal((8, 6, 6, 2)).astype(np.float32), \
+        np.eye(3, dtype=np.float32)[rng.integers(0, 3, 8)]
+    model = _small_cnn(False)
+    model.compile(optimizer=CCNN_OPTIMIZERS[index](), loss="categorical_crossentropy")
+    model.train_on_batch(x, y)
+    model.train_on_batch(x, y)
+    save_keras_file(model, tmp_path / "c.keras")
+    km = keras.saving.load_model(tmp_path / "c.keras")
+    assert int(km.optimizer.iterations) == 2
+    _one_more_step_each(km, model, x, y)
+    # and through .weights.h5 into a Keras model compiled alike
+    model.save_weights(str(tmp_path / "c.weights.h5"))
+    km2 = _small_cnn(True)
+    km2.compile(optimizer=keras.optimizers.deserialize(
+        keras.optimizers.serialize(km.optimizer)), loss="categorical_crossentropy")
+    km2.optimizer.build(km2.trainable_variables)
+    km2.load_weights(tmp_path / "c.weights.h5")
+    _one_more_step_each(km2, model, x, y)

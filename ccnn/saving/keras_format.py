@@ -10,8 +10,11 @@ class_name, config, registered_name, build_config, compile_config),
 metadata.json and model.weights.h5.  The h5 file holds each layer's weights
 under layers/<snake_case class name, "_1", "_2"... for repeats>/vars/<i>, in
 the layer's get_weights() order (Keras's variable order); the model's own
-group is vars/.  The optimizer's state is not written (Keras then warns that
-it skipped it and starts the optimizer afresh); the weights are.
+group is vars/.  The compiled optimizer's state is optimizer/vars/<i> in
+Keras's variable order (iterations, learning_rate, then the slots as Keras
+builds them), translated to and from ccnn's get_state / set_state, so that
+training resumes exactly on either side (SGD, RMSprop, Adam, AdamW, Adagrad,
+Adadelta, Adamax, Nadam).
 
 Safety: nothing is unpickled; h5py opens only the groups and datasets named
 here (hard links only: no soft or external links are followed), every shape
@@ -139,7 +142,11 @@ def _read_weights(h5: Any, model: Any, source: str) -> List[Tuple[Any, List[np.n
     checked against the model (names, counts, shapes, dtypes); nothing is
     assigned.  What HDF5 itself reports of a damaged file is a ValueError."""
     try:
-        return _read_weights_unchecked(h5, model, source)
+        read = _read_weights_unchecked(h5, model, source)
+        state = _read_optimizer(h5, model, source)
+        if state is not None:
+            read.append((_OptimizerState(state), []))
+        return read
     except (OSError, RuntimeError, KeyError, UnicodeDecodeError) as e:
         raise ValueError(f"{source}: corrupt or truncated weights file ({type(e).__name__}: "
                          f"{e})") from e
@@ -215,9 +222,18 @@ def _read_weights_unchecked(h5: Any, model: Any, source: str
     return out
 
 
-def _assign(read: List[Tuple[Any, List[np.ndarray]]]) -> None:
+class _OptimizerState:
+    """What _read_weights read of the optimizer's state (applied last by _assign)."""
+
+    def __init__(self, state: Dict[str, np.ndarray]):
+        self.state = state
+
+
+def _assign(read: List[Tuple[Any, List[np.ndarray]]], model: Any) -> None:
     for layer, arrays in read:
-        if arrays:
+        if isinstance(layer, _OptimizerState):
+            _set_optimizer_state(model, layer.state)
+        elif arrays:
             own = list(layer.weight_arrays().values())
             layer.set_weights([a.astype(p.dtype, copy=False) for a, p in zip(arrays, own)])
 
@@ -232,9 +248,121 @@ def _open_h5(h5py: Any, target: Any, source: str, mode: str = "r") -> Any:
                          f"{e}") from e
 
 
+# ------------------------------------------------------- the optimizer's state
+
+def _optimizer_entries(model: Any) -> Optional[List[Tuple[str, Any, Any, Any]]]:
+    """Keras's optimizer variables of a compiled model, in Keras's order, as
+    (ccnn get_state key, param, layer, params key): 'iterations', then
+    'learning_rate' (a float rate), then the slots -- interleaved per model
+    variable within one add_optimizer_variables call, as Keras builds them --
+    then Nadam's 'u_product'.  None when there is no mapping (no optimizer, an
+    optimizer ccnn does not map, or a frozen layer with weights: Keras leaves
+    those out of its trainable variables)."""
+    optimizer = getattr(model, "optimizer", None)
+    if optimizer is None or not getattr(model, "compiled", False):
+        return None
+    layers = _weight_layers(model)
+    if any(layer.params and not layer.trainable for layer in layers):
+        return None
+    name = type(optimizer).__name__
+    groups: List[List[str]]
+    if name in ("Adam", "AdamW"):
+        groups = [["m", "v"]] + ([["vhat"]] if optimizer.amsgrad else [])
+    elif name == "SGD":
+        groups = [["velocity"]] if optimizer.momentum != 0 else []
+    elif name == "RMSprop":
+        groups = ([["velocity"]] + ([["momentum"]] if optimizer.momentum > 0 else [])
+                  + ([["average_gradient"]] if optimizer.centered else []))
+    elif name == "Adagrad":
+        groups = [["accumulator"]]
+    elif name == "Adadelta":
+        groups = [["accumulated_grad", "accumulated_delta_var"]]
+    elif name in ("Adamax", "Nadam"):
+        groups = [list(optimizer._slot_names)]
+    else:
+        return None
+    params = [(p, layer, key) for layer in layers for key, p in layer.params.items()]
+    entries: List[Tuple[str, Any, Any, Any]] = [("iterations", None, None, None)]
+    if not hasattr(optimizer.get_config()["learning_rate"], "keys"):
+        entries.append(("learning_rate", None, None, None))
+    for group in groups:
+        for i, (p, layer, key) in enumerate(params):
+            entries += [(f"{i}/{slot}", p, layer, key) for slot in group]
+    entries += [(k, None, None, None) for k in optimizer._scalar_state]
+    return entries
+
+
+def _write_optimizer(h5: Any, model: Any) -> None:
+    """The compiled optimizer's state as Keras's optimizer/vars/<i> (nothing
+    when ccnn has no mapping for it)."""
+    entries = _optimizer_entries(model)
+    if entries is None:
+        return
+    optimizer = model.optimizer
+    params = [p for key, p, _, _ in entries if p is not None]
+    unique = list({id(p): p for p in params}.values())
+    state = optimizer.get_state(unique)
+    group = h5.create_group("optimizer").create_group("vars")
+    group.attrs["name"] = str(optimizer.name)
+    for i, (key, p, layer, pkey) in enumerate(entries):
+        if p is None:
+            value = state.get(key, np.array(1.0 if key == "u_product" else 0.0))
+        else:
+            slot = state.get(key)
+            value = layer.to_keras(pkey, np.zeros_like(p) if slot is None else slot)
+        group.create_dataset(str(i), data=np.array(value, order="C"))
+
+
+def _read_optimizer(h5: Any, model: Any, source: str) -> Optional[Dict[str, np.ndarray]]:
+    """The optimizer state (for optimizer.set_state) in the open h5 file, checked
+    against the compiled model; None (and a warning) when the file has none that fits."""
+    from .._warnings import warn
+    entries = _optimizer_entries(model)
+    h5py = _h5py()
+    opt_group = _hard_child(h5, "optimizer", h5py.Group, source)
+    vars_group = None if opt_group is None else _hard_child(opt_group, "vars", h5py.Group,
+                                                            source)
+    if entries is None or vars_group is None:
+        return None
+    found = _keys(vars_group)
+    if sorted(found) != sorted(str(i) for i in range(len(entries))):
+        if len(found) > 2:        # 2 or fewer: iterations and learning rate of an unbuilt one
+            warn(f"{source}: the optimizer state in the file ({len(found)} variables) does not "
+                 f"fit this model's {type(model.optimizer).__name__} ({len(entries)}); the "
+                 f"optimizer starts afresh")
+        return None
+    state: Dict[str, np.ndarray] = {}
+    for i, (key, p, layer, pkey) in enumerate(entries):
+        ds = _hard_child(vars_group, str(i), h5py.Dataset, source)
+        want = () if p is None else layer.keras_shape(pkey)
+        if ds is None or tuple(ds.shape) != tuple(want) or ds.dtype.kind not in "iuf":
+            raise ValueError(f"{source}: optimizer/vars/{i} ({key}) is "
+                             f"{getattr(ds, 'dtype', None)}{list(getattr(ds, 'shape', []))}, "
+                             f"expected a number array of shape {list(want)}")
+        a = np.empty(ds.shape, dtype=ds.dtype.newbyteorder("="))
+        if a.size:
+            ds.read_direct(a)
+        if ds.dtype.kind == "f" and not np.isfinite(a).all():
+            raise ValueError(f"{source}: optimizer/vars/{i} ({key}) has NaN or inf values")
+        if p is not None:
+            a = np.ascontiguousarray(layer.from_keras(pkey, a), dtype=p.dtype)
+        state[key] = a
+    return state
+
+
+def _set_optimizer_state(model: Any, state: Optional[Dict[str, np.ndarray]]) -> None:
+    if state is None:
+        return
+    entries = _optimizer_entries(model)
+    assert entries is not None
+    params = list({id(p): p for _, p, _, _ in entries if p is not None}.values())
+    model.optimizer.set_state(state, params)
+
+
 def save_weights_h5(model: Any, filepath: Any) -> None:
-    """Write the model's weights to `filepath` (which must end in .weights.h5)
-    in Keras 3's layout, atomically: keras_model.load_weights reads it."""
+    """Write the model's weights (and a compiled model's optimizer state, as
+    Keras does) to `filepath` (which must end in .weights.h5) in Keras 3's
+    layout, atomically: keras_model.load_weights reads it."""
     h5py = _h5py()
     path = os.fspath(filepath)
     if not path.endswith(".weights.h5"):
@@ -244,19 +372,21 @@ def save_weights_h5(model: Any, filepath: Any) -> None:
     buf = io.BytesIO()
     with h5py.File(buf, "w") as h5:
         _write_weights(h5, model)
+        _write_optimizer(h5, model)
     _write_atomic(path, buf.getvalue())
 
 
 def load_weights_h5(model: Any, filepath: Any) -> None:
     """Read Keras 3 weights (keras_model.save_weights("m.weights.h5")) into the
-    model, every layer, count, shape and dtype checked before anything changes."""
+    model, every layer, count, shape and dtype checked before anything changes;
+    a compiled model also takes the optimizer state the file holds."""
     h5py = _h5py()
     path = os.fspath(filepath)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no such file: {path!r}")
     with _open_h5(h5py, path, path) as h5:
         read = _read_weights(h5, model, path)
-    _assign(read)
+    _assign(read, model)
 
 
 def _write_atomic(path: str, data: bytes) -> None:
@@ -436,7 +566,7 @@ def model_config_to_keras(model: Any) -> Dict[str, Any]:
 def save_keras_file(model: Any, filepath: Any) -> None:
     """Write the built ccnn model to the Keras 3 archive `filepath` (.keras),
     atomically: keras.saving.load_model reads it (architecture, weights, and
-    the compile settings when the model is compiled; not the optimizer's state)."""
+    the compile settings and the optimizer's state when the model is compiled)."""
     h5py = _h5py()
     path = os.fspath(filepath)
     config = model_config_to_keras(model)
@@ -451,6 +581,7 @@ def save_keras_file(model: Any, filepath: Any) -> None:
     weights = io.BytesIO()
     with h5py.File(weights, "w") as h5:
         _write_weights(h5, model)
+        _write_optimizer(h5, model)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
@@ -721,6 +852,8 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
             if isinstance(version, str) and not version.startswith("3."):
                 raise ValueError(f"{path}: written by Keras {version}; ccnn reads Keras 3 files")
         model = model_from_keras_config(config, path)
+        if compile and config.get("compile_config"):   # first: its state is read with the weights
+            _compile_from_keras(model, config["compile_config"], path)
         names = zf.namelist()
         if _WEIGHTS not in names:
             other = [n for n in names if n.startswith("model.weights")]
@@ -732,7 +865,5 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
                     read = _read_weights(h5, model, f"{path}:{_WEIGHTS}")
         except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError) as e:
             raise ValueError(f"{path}: corrupt or truncated .keras file ({e})") from e
-    _assign(read)
-    if compile and config.get("compile_config"):
-        _compile_from_keras(model, config["compile_config"], path)
+    _assign(read, model)
     return model
