@@ -523,11 +523,16 @@ def test_damaged_files_are_value_errors(tmp_path):
              ("Flatten", {}), ("Dense", dict(units=2))]
     km = _keras_model(specs, (6, 6, 2))
     km.compile(optimizer="adam", loss="mse")
-    km.save(tmp_path / "m.keras")
+    km.train_on_batch(np.ones((2, 6, 6, 2), np.float32), np.ones((2, 2), np.float32))
+    km.save(tmp_path / "m.keras")                 # with the optimizer's state
     km.save_weights(tmp_path / "m.weights.h5")
     rng = np.random.default_rng(10)
-    for name, load in (("m.keras", load_keras_file),
-                       ("m.weights.h5", lambda p: _ccnn_model(specs, (6, 6, 2)).load_weights(p))):
+
+    def load_weights(p):
+        model = _ccnn_model(specs, (6, 6, 2))
+        model.compile(optimizer="adam", loss="mse")
+        model.load_weights(p)
+    for name, load in (("m.keras", load_keras_file), ("m.weights.h5", load_weights)):
         data = (tmp_path / name).read_bytes()
         target = tmp_path / ("bad_" + name)
         for _ in range(150):
