@@ -230,10 +230,13 @@ class _OptimizerState:
 
 
 def _assign(read: List[Tuple[Any, List[np.ndarray]]], model: Any) -> None:
-    for layer, arrays in read:
+    """Set what _read_weights read: the optimizer's state first (set_state
+    checks it all before changing anything), then the weights (checked already)."""
+    for layer, _ in read:
         if isinstance(layer, _OptimizerState):
             _set_optimizer_state(model, layer.state)
-        elif arrays:
+    for layer, arrays in read:
+        if arrays and not isinstance(layer, _OptimizerState):
             own = list(layer.weight_arrays().values())
             layer.set_weights([a.astype(p.dtype, copy=False) for a, p in zip(arrays, own)])
 
