@@ -88,6 +88,9 @@ CASES = [
     ("random_zoom", [("RandomZoom", dict(height_factor=0.1))], (5, 5, 1)),
     ("random_crop", [("RandomCrop", dict(height=4, width=4))], (6, 6, 1)),
     ("random_contrast", [("RandomContrast", dict(factor=0.2))], (5, 5, 1)),
+    ("dense_float64", [("Dense", dict(units=3, dtype="float64"))], (4,)),
+    ("frozen_conv", [("Conv2D", dict(filters=2, kernel_size=3, trainable=False)),
+                     ("Flatten", {}), ("Dense", dict(units=2))], (5, 5, 1)),
 ]
 IDS = [c[0] for c in CASES]
 
