@@ -253,11 +253,13 @@ class Sequential(Trainer):
         the same optimizer goes on training exactly as this one would.
         A path ending in .weights.h5 writes Keras 3's weights file instead
         (keras_model.load_weights reads it; needs h5py, pip install
-        "ccnn[keras-files]"; without the optimizer's state)."""
+        "ccnn[keras-files]"); as Keras, it holds a compiled model's optimizer
+        state whatever include_optimizer says."""
         if _is_keras_weights(filepath):
-            if chk.boolean(include_optimizer, "include_optimizer"):
-                raise ValueError("include_optimizer=True is not supported for .weights.h5 "
-                                 "files (Keras's weights files); use a .npz path")
+            if chk.boolean(include_optimizer, "include_optimizer") and \
+                    getattr(self, "optimizer", None) is None:
+                raise ValueError("include_optimizer=True needs a compiled model (it has no "
+                                 "optimizer yet)")
             from ..saving.keras_format import save_weights_h5
             save_weights_h5(self, filepath)
             return
@@ -281,7 +283,8 @@ class Sequential(Trainer):
         """Read weights written by save_weights (any ccnn version), checking
         names, shapes and dtypes against this model before changing anything;
         nothing is unpickled.  A path ending in .weights.h5 reads Keras 3's
-        weights file (keras_model.save_weights("m.weights.h5"); needs h5py)."""
+        weights file (keras_model.save_weights("m.weights.h5"); needs h5py),
+        and into a compiled model the optimizer state it holds."""
         if not self.built:
             first = self.layers[0] if self.layers else None
             if first is not None and first.batch_input_shape is not None:
