@@ -36,6 +36,12 @@ from .trainer import Trainer, _shape_matches
 __all__ = ["Sequential"]
 
 
+def _is_keras_weights(filepath: Any) -> bool:
+    """True for a Keras 3 weights path (name ending in .weights.h5)."""
+    path = os.fspath(filepath)
+    return isinstance(path, str) and path.endswith(".weights.h5")
+
+
 class Sequential(Trainer):
     """A linear stack of layers with Keras's compile / fit / evaluate / predict."""
 
@@ -293,7 +299,19 @@ class Sequential(Trainer):
         same directory is fsynced and renamed over `filepath`.  With
         include_optimizer=True the compiled optimizer's state goes in too
         (iterations, its slots), so that load_weights into a model compiled with
-        the same optimizer goes on training exactly as this one would."""
+        the same optimizer goes on training exactly as this one would.
+        A path ending in .weights.h5 writes Keras 3's weights file instead
+        (keras_model.load_weights reads it; needs h5py, pip install
+        "ccnn[keras-files]"); as Keras, it holds a compiled model's optimizer
+        state whatever include_optimizer says."""
+        if _is_keras_weights(filepath):
+            if chk.boolean(include_optimizer, "include_optimizer") and \
+                    getattr(self, "optimizer", None) is None:
+                raise ValueError("include_optimizer=True needs a compiled model (it has no "
+                                 "optimizer yet)")
+            from ..saving.keras_format import save_weights_h5
+            save_weights_h5(self, filepath)
+            return
         save_npz_atomic(filepath, self._weights_file_arrays(include_optimizer))
 
     def _weights_file_arrays(self, include_optimizer: bool) -> Dict[str, np.ndarray]:
@@ -313,13 +331,22 @@ class Sequential(Trainer):
     def load_weights(self, filepath: Any) -> None:
         """Read weights written by save_weights (any ccnn version), checking
         names, shapes and dtypes against this model before changing anything;
-        nothing is unpickled."""
+        nothing is unpickled.  A path ending in .weights.h5 reads Keras 3's
+        weights file (keras_model.save_weights("m.weights.h5"); needs h5py),
+        and into a compiled model the optimizer state it holds."""
         if not self.built:
             first = self.layers[0] if self.layers else None
-            if first is None or first.batch_input_shape is None:
+            if first is not None and first.batch_input_shape is not None:
+                self.build(first.batch_input_shape)
+            elif self._input is not None and self.layers:
+                self.build(self._input.shape)
+            else:
                 self._require_built()
                 return
-            self.build(first.batch_input_shape)
+        if _is_keras_weights(filepath):
+            from ..saving.keras_format import load_weights_h5
+            load_weights_h5(self, filepath)
+            return
         loaded, keras = load_weights_file(os.fspath(filepath), self._named_weights)
         state = split_optimizer_state(loaded)
         optimizer = getattr(self, "optimizer", None)
