@@ -318,26 +318,62 @@ def test_keras_file_layout(tmp_path):
         datasets(tmp_path / "k" / "model.weights.h5")
 
 
-def test_functional_keras_file(tmp_path):
+def _keras_dense_graph():
     inp = keras.Input((6,))
     hidden = KL.Dense(4, activation="relu")(inp)
-    out = KL.Dense(3)(hidden)
-    km = keras.Model(inp, out)
+    return keras.Model(inp, KL.Dense(3)(hidden)), [(4, 6)]
+
+
+def _keras_residual_graph():
+    inp = keras.Input((8, 8, 3))
+    x = KL.Conv2D(4, 3, padding="same", use_bias=False)(inp)
+    x = KL.BatchNormalization()(x)
+    x = KL.Activation("relu")(x)
+    y = KL.Conv2D(4, 3, padding="same")(x)
+    x = KL.Activation("relu")(KL.Add()([x, y]))
+    p = KL.Conv2D(6, 1, strides=2)(x)                       # projection shortcut
+    z = KL.Conv2D(6, 3, strides=2, padding="same", activation="relu")(x)
+    x = KL.GlobalAveragePooling2D()(KL.Add()([p, z]))
+    return keras.Model(inp, KL.Dense(5, activation="softmax")(x)), [(3, 8, 8, 3)]
+
+
+def _keras_two_by_two_graph():
+    a = keras.Input((6, 6, 1), name="image")
+    b = keras.Input((4,), name="meta")
+    x = KL.Flatten()(KL.Conv2D(2, 3, activation="relu")(a))
+    shared = KL.Dense(3, activation="tanh")
+    x = KL.Concatenate()([x, shared(b), shared(KL.Dense(4)(b))])
+    cls = KL.Dense(3, activation="softmax", name="cls")(x)
+    reg = KL.Dense(1, name="reg")(KL.Multiply()([x, x]))
+    return keras.Model([a, b], [cls, reg]), [(5, 6, 6, 1), (5, 4)]
+
+
+def _as_list(out):
+    return list(out) if isinstance(out, (list, tuple)) else [out]
+
+
+@pytest.mark.parametrize("make", [_keras_dense_graph, _keras_residual_graph,
+                                  _keras_two_by_two_graph],
+                         ids=["dense", "residual", "two_inputs_two_outputs"])
+def test_functional_keras_file(tmp_path, make):
+    """A functional Keras model's .keras file loads as a ccnn.Model that
+    predicts as Keras does, and written back by ccnn loads in Keras alike."""
+    km, shapes = make()
+    rng = np.random.default_rng(6)
+    for w in km.weights:             # moving statistics away from 0 / 1, too
+        w.assign(rng.uniform(0.5, 1.5, w.shape).astype(np.float32))
     km.save(tmp_path / "f.keras")
-    # TODO(lead): once ccnn.models.Model (functional models) is merged, this
-    # branch runs: the loaded model must predict as Keras does, and written
-    # back by save_keras_file, load in Keras and predict the same.  Until then
-    # the file is refused with a ValueError that says ccnn.Model is needed.
-    if hasattr(ccnn.models, "Model"):
-        model = load_keras_file(tmp_path / "f.keras")
-        x = np.random.default_rng(6).standard_normal((4, 6)).astype(np.float32)
-        np.testing.assert_allclose(model.predict(x), _keras_predict(km, x), atol=TOL, rtol=0)
-        save_keras_file(model, tmp_path / "c.keras")
-        km2 = keras.saving.load_model(tmp_path / "c.keras")
-        np.testing.assert_allclose(_keras_predict(km2, x), model.predict(x), atol=TOL, rtol=0)
-    else:
-        with pytest.raises(ValueError, match="ccnn.Model"):
-            load_keras_file(tmp_path / "f.keras")
+    xs = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    x = xs if len(xs) > 1 else xs[0]
+    want = [keras.ops.convert_to_numpy(o) for o in _as_list(km(x, training=False))]
+    model = load_keras_file(tmp_path / "f.keras")
+    assert isinstance(model, ccnn.Model)
+    for got, w in zip(_as_list(model.predict(x, verbose=0)), want, strict=True):
+        np.testing.assert_allclose(got, w, atol=TOL, rtol=1e-5)
+    save_keras_file(model, tmp_path / "c.keras")
+    km2 = keras.saving.load_model(tmp_path / "c.keras")
+    for got, w in zip(_as_list(km2(x, training=False)), want, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(got), w, atol=TOL, rtol=1e-5)
 
 
 def test_unsupported_layer_is_named(tmp_path):
