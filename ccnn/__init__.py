@@ -50,12 +50,12 @@ from . import functional
 
 if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checkers
     from . import (activations, callbacks, datasets, kernels, layers, losses, metrics, models,
-                   optimizers, regularizers, utils)
+                   optimizers, regularizers, utils, saving)
     from .layers import Input
     from .models import Sequential
 
 _SUBMODULES = ("activations", "callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
-               "optimizers", "regularizers", "utils")
+               "optimizers", "regularizers", "utils", "saving")
 _LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",
