@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import struct
 import zipfile
 import zlib
 from typing import Any, Dict, List, Mapping, Optional, Tuple
@@ -42,6 +43,12 @@ MAX_MANIFEST_BYTES = 16 << 20
 MAX_MEMBERS = 100_000
 WEIGHTS, OPTIMIZER, RNG = "weights/", "optimizer/", "rng/"
 _PCG64_WORDS = 6    # state (2 words), inc (2), has_uint32, uinteger
+
+
+#: what zipfile raises for a damaged archive (an unknown compression method
+#: or the encryption flag in a damaged header included), besides OSError
+ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, EOFError, struct.error,
+              NotImplementedError, RuntimeError, UnicodeDecodeError, OverflowError)
 
 
 class _Bad(ValueError):
@@ -293,7 +300,7 @@ def load_model(filepath: Any, custom_objects: Optional[Mapping[str, Any]] = None
         return _load(path, custom_objects, compile)
     except _Bad as e:
         raise ValueError(f"{path}: not a valid ccnn model file: {e}") from None
-    except (zipfile.BadZipFile, zlib.error, EOFError) as e:
+    except ZIP_ERRORS as e:
         raise ValueError(f"{path}: corrupt or truncated ccnn model file "
                          f"({type(e).__name__}: {e})") from None
     except OSError as e:

@@ -78,7 +78,7 @@ def _archive_kind(path: str) -> str:
     try:
         with zipfile.ZipFile(path) as zf:
             names = set(zf.namelist())
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as e:
+    except (OSError, ValueError) + ccnn_format.ZIP_ERRORS as e:
         if isinstance(e, (FileNotFoundError, PermissionError)):
             raise
         raise ValueError(f"{path}: not a valid model file: a corrupt or truncated zip "
@@ -88,8 +88,9 @@ def _archive_kind(path: str) -> str:
     if "config.json" in names and "model.weights.h5" in names:
         return "keras"
     if names and all(n.endswith(".npy") for n in names):
-        raise ValueError(f"{path} is a weights file (.npz), not a whole model: build the "
-                         f"model and call model.load_weights on it")
+        raise ValueError(f"{path}: not a model file: a zip of .npy arrays without ccnn's "
+                         f"{ccnn_format.MANIFEST}; a weights file (.npz)? Build the model and "
+                         f"call model.load_weights on it")
     raise ValueError(f"{path}: not a model file: a zip archive with neither ccnn's "
                      f"{ccnn_format.MANIFEST} nor Keras's config.json + model.weights.h5")
 

@@ -119,7 +119,8 @@ def _serialize(obj: Any) -> Dict[str, Any]:
 
 def _function_name(fn: Any, what: str) -> str:
     name = get_registered_name(fn)
-    if not isinstance(name, str) or (not name.isidentifier() and ">" not in name):
+    registered = name != getattr(fn, "__name__", None)
+    if not isinstance(name, str) or not (registered or name.isidentifier()):
         raise ValueError(f"{what} {fn!r} cannot be saved by name; give it a def with a name "
                          f"(and pass it in custom_objects when loading)")
     return name
