@@ -605,3 +605,11 @@ def test_fuzz_manifest_json_is_value_errors(saved, data):
             text[i] = data.draw(st.integers(0, 255))
     out = rewrite(path, os.path.join(d, "fuzzm.ccnn"), manifest=bytes(text))
     _load_only_value_errors(out)
+
+
+def test_readme_example_runs(tmp_path, monkeypatch):
+    from test_readme import README, python_blocks, run_block
+    monkeypatch.chdir(tmp_path)
+    for block in python_blocks(README, "Saving and loading whole models"):
+        run_block(block, "README.md")
+    assert (tmp_path / "m.ccnn").exists()

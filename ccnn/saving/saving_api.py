@@ -13,11 +13,12 @@ model.weights.h5 Keras's.
 """
 from __future__ import annotations
 
+import importlib
 import inspect
 import json
 import os
 import zipfile
-from typing import Any, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional
 
 from .. import _checks as chk
 from . import ccnn_format
@@ -32,7 +33,7 @@ _KERAS_HINT = ('Keras 3 ".keras" files need h5py: pip install "ccnn[keras-files]
 
 def _keras_format() -> Any:
     try:
-        from . import keras_format
+        keras_format = importlib.import_module(".keras_format", __package__)
     except ImportError as e:
         raise ImportError(f"{_KERAS_HINT} ({e})") from e
     return keras_format
@@ -117,7 +118,7 @@ def load_model(filepath: Any, custom_objects: Optional[Mapping[str, Any]] = None
                                 f"an accessible '.ccnn' or '.keras' zip file.")
     if _archive_kind(path) == "keras":
         load_keras_file = _keras_format().load_keras_file
-        kwargs = {"compile": compile}
+        kwargs: Dict[str, Any] = {"compile": compile}
         if custom_objects and "custom_objects" in inspect.signature(load_keras_file).parameters:
             kwargs["custom_objects"] = custom_objects
         with CustomObjectScope(custom_objects):    # ccnn.layers.get finds them too

@@ -14,8 +14,7 @@ custom_objects / custom_object_scope / register_keras_serializable
 from __future__ import annotations
 
 import json
-import numbers
-from typing import Any, Dict, List, Mapping, Optional
+from typing import Any, Dict, List, Mapping, Optional, cast
 
 import numpy as np
 
@@ -97,7 +96,7 @@ def deserialize_model(data: Any, custom_objects: Optional[Mapping[str, Any]] = N
         if not (isinstance(cls, type) and issubclass(cls, tuple(classes.values()))):
             raise ValueError(f"Unknown model class {name!r}; ccnn has {sorted(classes)} (a "
                              f"model class of your own: pass it in custom_objects)")
-        model = cls.from_config(data["config"])
+        model = cast(Any, cls).from_config(data["config"])
         build = data.get("build_config")
         if isinstance(build, dict) and build.get("input_shape") is not None \
                 and not model.built:
@@ -167,7 +166,7 @@ def _deserialize(config: Any, module_deserialize: Any, base: type, what: str) ->
         inner = config.get("config", {})
         if not isinstance(inner, dict):
             raise ValueError(f"{what} config's 'config' must be a dict, got {inner!r}")
-        return cls.from_config(dict(inner))
+        return cast(Any, cls).from_config(dict(inner))
     return module_deserialize(config)
 
 
@@ -214,7 +213,7 @@ def compile_args_from_config(config: Any) -> Dict[str, Any]:
 def check_shape(value: Any, what: str) -> tuple:
     """A JSON shape (list of ints >= 0) as a tuple; ValueError otherwise."""
     if not isinstance(value, list) or not all(
-            isinstance(d, numbers.Integral) and not isinstance(d, bool) and d >= 0
+            isinstance(d, int) and not isinstance(d, bool) and d >= 0
             for d in value):
         raise ValueError(f"{what} must be a list of ints >= 0, got {value!r}")
     return tuple(int(d) for d in value)
