@@ -350,6 +350,34 @@ def test_to_json_and_model_from_json():
             model_from_json(bad)
 
 
+def test_keras_model_json_goes_to_keras_format(monkeypatch):
+    calls = []
+    fake = type(sys)("ccnn.saving.keras_format")
+    fake.model_from_keras_config = lambda d, source: calls.append((d["class_name"], source))
+    monkeypatch.setitem(sys.modules, "ccnn.saving.keras_format", fake)
+    model_from_json('{"module": "keras", "class_name": "Sequential", "config": {}}')
+    assert calls == [("Sequential", "json_string")]
+    monkeypatch.setitem(sys.modules, "ccnn.saving.keras_format", None)
+    with pytest.raises(ImportError, match=r"ccnn\[keras-files\]"):
+        model_from_json('{"module": "keras", "class_name": "Sequential", "config": {}}')
+
+
+def test_model_from_keras_json():
+    """A Keras 3 model's own to_json is read (keras as the reference); needs
+    ccnn.saving.keras_format (the Keras-files work, merged separately)."""
+    pytest.importorskip("ccnn.saving.keras_format")
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(4, activation="relu"),
+                           keras.layers.Dense(3, activation="softmax")])
+    ours = model_from_json(km.to_json())
+    assert [type(layer).__name__ for layer in ours.layers] == ["Dense", "Dense"]
+    assert ours.built and ours.input_shape == (None, 6)
+    ours.set_weights(km.get_weights())
+    x = np.random.default_rng(0).standard_normal((5, 6)).astype("float32")
+    np.testing.assert_allclose(ours.predict(x), km.predict(x, verbose=0), rtol=1e-5, atol=1e-6)
+
+
 def test_clone_model_has_new_weights():
     set_random_seed(0)
     model = conv_family_model()

@@ -128,14 +128,24 @@ def load_model(filepath: Any, custom_objects: Optional[Mapping[str, Any]] = None
 
 def model_from_json(json_string: Any, custom_objects: Optional[Mapping[str, Any]] = None
                     ) -> Any:
-    """A new model (fresh weights, not compiled) from model.to_json()'s string
-    (Keras's model JSON too); anything that is not one is a ValueError."""
+    """A new model (fresh weights, not compiled) from model.to_json()'s string,
+    or from a Keras 3 model's to_json() (through ccnn.saving.keras_format);
+    anything that is not one is a ValueError."""
     if not isinstance(json_string, (str, bytes, bytearray)):
         raise TypeError(f"json_string must be a str, got {type(json_string).__name__}")
     try:
         data = json.loads(json_string)
     except (ValueError, RecursionError) as e:
         raise ValueError(f"json_string is not valid JSON ({type(e).__name__}: {e})") from None
+    if isinstance(data, dict) and data.get("module") == "keras":
+        # Keras's own model JSON (keras_model.to_json()): its layer configs are
+        # Keras's, which keras_format translates
+        from_keras = getattr(_keras_format(), "model_from_keras_config", None)
+        if from_keras is None:
+            raise ImportError(f"reading Keras's model JSON needs ccnn.saving.keras_format's "
+                              f"model_from_keras_config; {_KERAS_HINT}")
+        with CustomObjectScope(custom_objects):
+            return from_keras(data, "json_string")
     try:
         return slib.deserialize_model(data, custom_objects)
     except ValueError:
