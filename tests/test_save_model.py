@@ -640,3 +640,25 @@ def test_readme_example_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     run_block(python_blocks(README, "Saving and loading whole models")[0], "README.md")
     assert (tmp_path / "m.ccnn").exists()
+
+
+def test_one_load_model_and_registered_classes(tmp_path):
+    assert ccnn.models.load_model is ccnn.saving.load_model
+    registry = ccnn.saving.get_custom_objects()
+
+    @ccnn.saving.register_keras_serializable(package="test_save_model")
+    class Twice(Layer):
+        def forward(self, x, training=False):
+            return 2 * x
+
+        def backward(self, dout):
+            return 2 * dout
+    try:
+        model = Sequential([Dense(3, input_shape=(2,)), Twice()])
+        model.save(tmp_path / "m.ccnn")
+        loaded = load_model(tmp_path / "m.ccnn")          # found without custom_objects
+        assert type(loaded.layers[1]) is Twice
+        x = np.ones((1, 2), "float32")
+        assert np.array_equal(loaded.predict(x), model.predict(x))
+    finally:
+        registry.pop("test_save_model>Twice", None)
