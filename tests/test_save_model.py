@@ -541,6 +541,8 @@ def test_hostile_files_are_value_errors(saved, tmp_path):
           manifest=changed(lambda m: m["compile_config"].update(loss="no_such_loss")))
     fails("optimizer state but no compile config",
           manifest=changed(lambda m: m.update(compile_config=None)))
+    fails("rng/layer4 is not the state of a random generator",
+          replace={"rng/layer4.npy": npy(np.full(6, 2**40, dtype=np.uint64))})
     fails("two members of the same name", add={"manifest.json": b"{}"})
     fails("without ccnn's manifest.json", drop={"manifest.json"})
 

@@ -99,7 +99,7 @@ def model_arrays(model: Any) -> Dict[str, np.ndarray]:
     return arrays
 
 
-def _expected(model: Any, with_optimizer: bool) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
+def _expected(model: Any) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
     """{name: (shape, dtype)} of the weight and rng arrays a file for `model`
     must hold (the optimizer's are checked by _check_optimizer)."""
     out: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {}
@@ -348,7 +348,7 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
             raise _Bad("it holds an optimizer state but no compile config")
         if model.built:
             _compare({k: v for k, v in listing.items() if not k.startswith(OPTIMIZER)},
-                     _expected(model, False))
+                     _expected(model))
         elif len(found_opt) != len(listing):
             raise _Bad("it holds weights for a model that is not built (its config gives "
                        "no input shape)")
@@ -359,6 +359,9 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
         data = {name: _read_array(zf, info, offset, *listing[name])
                 for name, (info, offset) in members.items()
                 if restore_opt or not name.startswith(OPTIMIZER)}
+    for name, a in data.items():
+        if name.startswith(RNG) and (int(a[4]) > 1 or int(a[5]) >= 1 << 32):
+            raise _Bad(f"{name} is not the state of a random generator")
     if restore_opt and found_opt:
         state = {k[len(OPTIMIZER):]: v for k, v in data.items() if k.startswith(OPTIMIZER)}
         _rebuild("its optimizer state cannot be restored", model.optimizer.set_state, state,
@@ -370,8 +373,3 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
         if words is not None:
             _set_rng_words(layer.rng, words)
     return model
-
-
-def is_ccnn_file(zf: zipfile.ZipFile) -> bool:
-    """The archive is a ccnn model file (it has a manifest)."""
-    return MANIFEST in zf.namelist()
