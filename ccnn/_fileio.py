@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+import tokenize
 from typing import IO, Any, Iterator, Optional, Tuple, Union
 
 import numpy as np
@@ -104,13 +105,23 @@ def atomic_write(path: "Union[str, os.PathLike[str]]", overwrite: bool = True
 def read_npy_header(f: IO[bytes]) -> Tuple[Tuple[int, ...], bool, np.dtype]:
     """(shape, fortran_order, dtype) of the .npy file open at its start in `f`,
     from its header alone; f is left at the first byte of the data.  A bad
-    magic string, version or header is a ValueError (numpy's messages)."""
+    magic string, version or header is a ValueError, whatever numpy's parser
+    raised."""
     fmt = np.lib.format
     version = fmt.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran, dtype = fmt.read_array_header_2_0(f)
-    else:
-        raise ValueError(f"unsupported .npy format version {version}")
+    try:
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except NPY_HEADER_ERRORS as e:
+        raise ValueError(f"unreadable .npy header ({type(e).__name__}: {e})") from None
     return tuple(shape), bool(fortran), dtype
+
+
+#: what numpy's .npy header parser (tokenize + ast.literal_eval) raises for a
+#: damaged header besides ValueError
+NPY_HEADER_ERRORS = (SyntaxError, tokenize.TokenError, RecursionError, MemoryError, TypeError,
+                     OverflowError)

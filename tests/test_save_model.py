@@ -664,3 +664,48 @@ def test_one_load_model_and_registered_classes(tmp_path):
         assert np.array_equal(loaded.predict(x), model.predict(x))
     finally:
         registry.pop("test_save_model>Twice", None)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_fuzz_array_members_are_value_errors(saved, data):
+    """A .npy member changed behind a valid zip (its header or data bytes
+    flipped, truncated or extended): load_model succeeds or raises a ValueError."""
+    path, manifest, d = saved
+    name = data.draw(st.sampled_from(sorted(manifest["arrays"]))) + ".npy"
+    with zipfile.ZipFile(path) as zf:
+        raw = bytearray(zf.read(name))
+    how = data.draw(st.sampled_from(["flip_header", "flip", "truncate", "extend"]))
+    if how == "truncate":
+        raw = raw[:data.draw(st.integers(0, len(raw) - 1))]
+    elif how == "extend":
+        raw += bytes(data.draw(st.integers(1, 64)))
+    else:
+        hi = min(len(raw), 128) if how == "flip_header" else len(raw)
+        for _ in range(data.draw(st.integers(1, 6))):
+            i = data.draw(st.integers(0, hi - 1))
+            raw[i] = data.draw(st.integers(0, 255))
+    out = rewrite(path, os.path.join(d, "fuzza.ccnn"), replace={name: bytes(raw)})
+    _load_only_value_errors(out)
+
+
+def test_unparsable_npy_headers_are_value_errors(saved, tmp_path):
+    """numpy's header parser raises SyntaxError / TokenError for some damaged
+    headers (a NUL byte, an open parenthesis): whole-model and weights files
+    both turn them into ValueErrors (the fuzzer above found these)."""
+    path, manifest, _ = saved
+    good = npy(np.zeros(4, "f4"))
+    for bad in (good[:12] + b"\x00" + good[13:], good.replace(b"(4,)", b"((4,")):
+        with pytest.raises(ValueError, match="header"):
+            load_model(rewrite(path, str(tmp_path / "h.ccnn"),
+                               replace={"weights/layer0/bias.npy": bad}))
+        model = small_model()
+        model.save_weights(tmp_path / "w.npz")
+        with zipfile.ZipFile(tmp_path / "w.npz") as zf:
+            items = {n: zf.read(n) for n in zf.namelist()}
+        items["layer0/bias.npy"] = bad
+        with zipfile.ZipFile(tmp_path / "w.npz", "w") as zf:
+            for n, raw in items.items():
+                zf.writestr(n, raw)
+        with pytest.raises(ValueError, match="header"):
+            model.load_weights(tmp_path / "w.npz")

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._fileio import atomic_write, read_npy_header
+from .._fileio import NPY_HEADER_ERRORS, atomic_write, read_npy_header
 
 FORMAT_KEY = "ccnn_weights_format"
 FORMAT_VERSION = 2
@@ -45,6 +45,9 @@ def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
             raise ValueError(f"{path}: not a ccnn weights file: it holds pickled Python data, "
                              f"which ccnn never loads") from e
         raise ValueError(f"{path}: not a valid ccnn weights file (.npz): {e}") from e
+    except NPY_HEADER_ERRORS as e:
+        raise ValueError(f"{path}: not a valid ccnn weights file (.npz): an unreadable .npy "
+                         f"header ({type(e).__name__}: {e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
                          f"{e})") from e
@@ -59,6 +62,9 @@ def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
             raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
                              f"(pickled Python objects), which ccnn never loads") from e
         raise ValueError(f"{path}: corrupt weights file: {e}") from e
+    except NPY_HEADER_ERRORS as e:
+        raise ValueError(f"{path}: corrupt weights file: an unreadable .npy header "
+                         f"({type(e).__name__}: {e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
         raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
                          f"{e})") from e
