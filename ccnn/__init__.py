@@ -50,12 +50,12 @@ from . import functional
 
 if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checkers
     from . import (activations, callbacks, datasets, kernels, layers, losses, metrics, models,
-                   optimizers, profiler, regularizers, utils)
+                   optimizers, profiler, regularizers, saving, utils)
     from .layers import Input
     from .models import Model, Sequential
 
 _SUBMODULES = ("activations", "callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
-               "optimizers", "profiler", "regularizers", "utils")
+               "optimizers", "profiler", "regularizers", "saving", "utils")
 _LAZY_NAMES = {"Sequential": "models", "Input": "layers", "Model": "models"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",

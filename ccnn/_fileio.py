@@ -1,10 +1,15 @@
 """File-system helpers for ccnn's atomic writes (the weights files, the
-downloaded data sets)."""
+model files, the downloaded data sets) and for reading .npy headers without
+reading (or unpickling) the data."""
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
-from typing import Any, Optional, Union
+import tokenize
+from typing import IO, Any, Iterator, Optional, Tuple, Union
+
+import numpy as np
 
 
 def fsync_dir(directory: "Union[str, os.PathLike[str]]") -> None:
@@ -45,11 +50,27 @@ class AtomicFile:
                 self.file.flush()
                 os.fsync(self.file.fileno())
 
-    def commit(self, final: "Union[str, os.PathLike[str]]") -> None:
+    def commit(self, final: "Union[str, os.PathLike[str]]", overwrite: bool = True) -> None:
+        """Give the file its final name; with overwrite=False a FileExistsError
+        when `final` exists (a hard link, so no other writer can slip in between)."""
         assert self.path is not None
         self.close()
         os.chmod(self.path, 0o644)
-        os.replace(self.path, final)
+        if overwrite:
+            os.replace(self.path, final)
+        else:
+            try:
+                os.link(self.path, final)
+            except FileExistsError:
+                raise FileExistsError(f"{os.fspath(final)} exists; pass overwrite=True to "
+                                      f"replace it") from None
+            except OSError:             # no hard links here: check, then rename
+                if os.path.lexists(final):
+                    raise FileExistsError(f"{os.fspath(final)} exists; pass overwrite=True "
+                                          f"to replace it") from None
+                os.replace(self.path, final)
+            else:
+                os.unlink(self.path)
         self.path = None
         fsync_dir(self.directory)
 
@@ -63,3 +84,44 @@ class AtomicFile:
                 os.unlink(self.path)
             except OSError:
                 pass
+
+
+@contextlib.contextmanager
+def atomic_write(path: "Union[str, os.PathLike[str]]", overwrite: bool = True
+                 ) -> Iterator[IO[bytes]]:
+    """A binary file to write `path`'s new content into; it replaces `path`
+    (atomically: AtomicFile) when the block ends without an error, and with
+    overwrite=False only if `path` does not exist (FileExistsError)."""
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    if not overwrite and os.path.lexists(path):   # fail before writing anything
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
+        yield tmp.file
+        tmp.commit(path, overwrite)
+
+
+def read_npy_header(f: IO[bytes]) -> Tuple[Tuple[int, ...], bool, np.dtype]:
+    """(shape, fortran_order, dtype) of the .npy file open at its start in `f`,
+    from its header alone; f is left at the first byte of the data.  A bad
+    magic string, version or header is a ValueError, whatever numpy's parser
+    raised."""
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    try:
+        if version == (1, 0):
+            shape, fortran, dtype = fmt.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, fortran, dtype = fmt.read_array_header_2_0(f)
+        else:
+            raise ValueError(f"unsupported .npy format version {version}")
+    except NPY_HEADER_ERRORS as e:
+        raise ValueError(f"unreadable .npy header ({type(e).__name__}: {e})") from None
+    return tuple(shape), bool(fortran), dtype
+
+
+#: what numpy's .npy header parser (tokenize + ast.literal_eval) raises for a
+#: damaged header besides ValueError
+NPY_HEADER_ERRORS = (SyntaxError, tokenize.TokenError, RecursionError, MemoryError, TypeError,
+                     OverflowError)

@@ -87,9 +87,16 @@ _LAYERS: Dict[str, Type[Layer]] = {
 
 
 def get(class_name: str) -> Type[Layer]:
-    """The layer class named `class_name` (for rebuilding from get_config)."""
+    """The layer class named `class_name` (for rebuilding from get_config): a
+    Layer subclass of the custom objects (ccnn.saving.custom_object_scope,
+    register_keras_serializable) first, then ccnn's own."""
+    from ..saving.object_registration import get_registered_object
+    custom = get_registered_object(class_name)
+    if isinstance(custom, type) and issubclass(custom, Layer):
+        return custom
     try:
         return _LAYERS[class_name]
-    except KeyError:
+    except (KeyError, TypeError):
         raise ValueError(f"Unknown layer class {class_name!r}; ccnn has "
-                         f"{', '.join(_LAYERS)}") from None
+                         f"{', '.join(_LAYERS)} (a layer of your own: pass it in "
+                         f"custom_objects)") from None

@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._fileio import AtomicFile
+from .._fileio import NPY_HEADER_ERRORS, atomic_write, read_npy_header
 
 FORMAT_KEY = "ccnn_weights_format"
 FORMAT_VERSION = 2
@@ -27,12 +27,8 @@ FORMAT_VERSION = 2
 def save_npz_atomic(path: Any, arrays: Dict[str, np.ndarray]) -> None:
     """Write `arrays` to the .npz file `path` atomically: a temporary file in
     the same directory, flushed and fsynced, then renamed over `path`."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
-        np.savez(tmp.file, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
-        tmp.commit(path)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stub types **kwds oddly
 
 
 def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
@@ -49,6 +45,9 @@ def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
             raise ValueError(f"{path}: not a ccnn weights file: it holds pickled Python data, "
                              f"which ccnn never loads") from e
         raise ValueError(f"{path}: not a valid ccnn weights file (.npz): {e}") from e
+    except NPY_HEADER_ERRORS as e:
+        raise ValueError(f"{path}: not a valid ccnn weights file (.npz): an unreadable .npy "
+                         f"header ({type(e).__name__}: {e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as e:
         raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
                          f"{e})") from e
@@ -63,6 +62,9 @@ def load_npz_checked(path: Any) -> Dict[str, np.ndarray]:
             raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
                              f"(pickled Python objects), which ccnn never loads") from e
         raise ValueError(f"{path}: corrupt weights file: {e}") from e
+    except NPY_HEADER_ERRORS as e:
+        raise ValueError(f"{path}: corrupt weights file: an unreadable .npy header "
+                         f"({type(e).__name__}: {e})") from None
     except (OSError, EOFError, zipfile.BadZipFile, zlib.error, KeyError) as e:
         raise ValueError(f"{path}: corrupt or truncated weights file ({type(e).__name__}: "
                          f"{e})") from e
@@ -86,7 +88,6 @@ def npz_headers(path: Any) -> Optional[Dict[str, Tuple[Tuple[int, ...], np.dtype
     except OSError:
         return None
     out: Dict[str, Tuple[Tuple[int, ...], np.dtype]] = {}
-    fmt = np.lib.format
     try:
         with zipfile.ZipFile(path) as zf:
             for info in zf.infolist():
@@ -95,13 +96,7 @@ def npz_headers(path: Any) -> Optional[Dict[str, Tuple[Tuple[int, ...], np.dtype
                     raise ValueError(f"{path}: not a ccnn weights file: its member {name!r} "
                                      f"is not a .npy array")
                 with zf.open(info) as f:
-                    version = fmt.read_magic(f)
-                    if version == (1, 0):
-                        shape, _, dtype = fmt.read_array_header_1_0(f)
-                    elif version == (2, 0):
-                        shape, _, dtype = fmt.read_array_header_2_0(f)
-                    else:
-                        raise ValueError(f"unsupported .npy format version {version}")
+                    shape, _, dtype = read_npy_header(f)
                 if dtype.hasobject:
                     raise ValueError(f"{path}: not a ccnn weights file: it holds object arrays "
                                      f"(pickled Python objects), which ccnn never loads")

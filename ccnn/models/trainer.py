@@ -181,6 +181,37 @@ class Trainer:
         self.compiled = True
         self._replan()
 
+    def get_compile_config(self) -> Optional[Dict[str, Any]]:
+        """compile()'s arguments as plain data, as Keras's: {"optimizer",
+        "loss", "metrics", "loss_weights", "weighted_metrics"} (the optimizer,
+        loss and Metric objects as {"class_name", "config"}); None before compile."""
+        from ..saving.serialization_lib import serialize_compile_config
+        return serialize_compile_config(self)
+
+    def compile_from_config(self, config: Dict[str, Any]) -> None:
+        """compile() with get_compile_config()'s arguments (a new optimizer)."""
+        from ..saving.serialization_lib import compile_args_from_config
+        self.compile(**compile_args_from_config(config))
+
+    # ------------------------------------------------------------ whole-model files
+    def save(self, filepath: Any, overwrite: bool = True) -> None:
+        """Write the whole model to `filepath` (ccnn.saving.save_model): the
+        architecture, the weights, the compile() arguments and the optimizer's
+        state, atomically.  "m.ccnn" (any path not ending in .keras) is ccnn's
+        own NumPy-only format; "m.keras" Keras 3's (needs ccnn[keras-files]).
+        ccnn.models.load_model reads both."""
+        from ..saving import save_model
+        save_model(self, filepath, overwrite=overwrite)
+
+    def to_json(self, **kwargs: Any) -> str:
+        """The architecture as a JSON string ({"class_name", "config",
+        "build_config"}, as Keras's); ccnn.models.model_from_json rebuilds it.
+        kwargs go to json.dumps."""
+        import json
+
+        from ..saving.serialization_lib import serialize_model, to_jsonable
+        return json.dumps(serialize_model(self), default=to_jsonable, **kwargs)
+
     def _compiled_metrics(self, out_shape: Optional[Tuple[Optional[int], ...]] = None
                           ) -> List[metrics_mod.Metric]:
         """The metric objects of compile(metrics=...), resolved for the model's output."""
