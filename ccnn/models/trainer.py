@@ -190,8 +190,15 @@ class Trainer:
 
     def compile_from_config(self, config: Dict[str, Any]) -> None:
         """compile() with get_compile_config()'s arguments (a new optimizer)."""
+        import inspect
+
         from ..saving.serialization_lib import compile_args_from_config
-        self.compile(**compile_args_from_config(config))
+        args = compile_args_from_config(config)
+        if "loss_weights" in args and "loss_weights" not in inspect.signature(
+                self.compile).parameters:
+            raise ValueError(f"compile config: a {type(self).__name__} takes no loss_weights; "
+                             f"got loss_weights={args['loss_weights']!r}")
+        self.compile(**args)
 
     # ------------------------------------------------------------ whole-model files
     def save(self, filepath: Any, overwrite: bool = True) -> None:

@@ -341,7 +341,7 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
             compile_config = manifest.get("compile_config")
             if compile and compile_config is not None:
                 _rebuild("its compile config cannot be applied",
-                         lambda: model.compile(**slib.compile_args_from_config(compile_config)))
+                         lambda: model.compile_from_config(compile_config))
         found_opt = {k[len(OPTIMIZER):]: v for k, v in listing.items()
                      if k.startswith(OPTIMIZER)}
         if found_opt and compile_config is None:

@@ -144,15 +144,30 @@ def serialize_metric(metric: Any) -> Any:
 
 def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
     """compile()'s arguments as plain data (Keras's get_compile_config keys),
-    None when the model is not compiled."""
+    None when the model is not compiled.  A functional model with several
+    outputs gives loss, metrics and loss_weights as dicts keyed by output
+    name (an output without a loss is left out), as compile() takes them."""
     if not getattr(model, "compiled", False):
         return None
     from .. import optimizers
-    loss = model.loss
-    config = {"optimizer": optimizers.serialize(model.optimizer),
-              "loss": _serialize(loss),
-              "metrics": [serialize_metric(m) for m in getattr(model, "_metric_ids", [])],
-              "loss_weights": None, "weighted_metrics": None}
+    config: Dict[str, Any] = {"optimizer": optimizers.serialize(model.optimizer),
+                              "loss": _serialize(model.loss),
+                              "metrics": [serialize_metric(m)
+                                          for m in getattr(model, "_metric_ids", [])],
+                              "loss_weights": None, "weighted_metrics": None}
+    per_output = getattr(model, "_losses", None)        # a functional model
+    if per_output is not None:
+        names = model.output_names
+        if len(names) == 1:
+            config["metrics"] = [serialize_metric(m) for m in model._metric_ids_out[0]]
+            if model._loss_weights[0] != 1.0:
+                config["loss_weights"] = model._loss_weights[0]
+        else:
+            config["loss"] = {n: _serialize(v) for n, v in zip(names, per_output)
+                              if v is not None}
+            config["metrics"] = {n: [serialize_metric(m) for m in ids]
+                                 for n, ids in zip(names, model._metric_ids_out) if ids}
+            config["loss_weights"] = dict(zip(names, model._loss_weights))
     return json.loads(dumps(config))
 
 
@@ -179,35 +194,63 @@ def _named(identifier: Any) -> Any:
     return identifier
 
 
+def _is_object_config(value: Any) -> bool:
+    return isinstance(value, dict) and "class_name" in value
+
+
+def _per_output(value: Any, what: str, one: Any) -> Any:
+    """`one` applied to a single entry, or to each value of a dict keyed by
+    output name (a functional model with several outputs)."""
+    if isinstance(value, dict) and not _is_object_config(value):
+        if not all(isinstance(k, str) for k in value):
+            raise ValueError(f"compile config: {what} keys must be output names, got {value!r}")
+        return {k: one(v) for k, v in value.items()}
+    return one(value)
+
+
 def compile_args_from_config(config: Any) -> Dict[str, Any]:
-    """compile()'s keyword arguments (optimizer, loss, metrics) from
-    serialize_compile_config's dict (or Keras's)."""
+    """compile()'s keyword arguments (optimizer, loss, metrics, loss_weights)
+    from serialize_compile_config's dict (or Keras's)."""
     from .. import losses, metrics, optimizers
     if not isinstance(config, dict):
         raise ValueError(f"the compile config must be a dict, got {type(config).__name__}")
-    for key in ("loss_weights", "weighted_metrics"):
-        if config.get(key) is not None:
-            raise ValueError(f"compile config: ccnn's models have one output and no "
-                             f"{key}; got {key}={config[key]!r}")
+    if config.get("weighted_metrics") is not None:
+        raise ValueError(f"compile config: ccnn has no weighted_metrics; got "
+                         f"weighted_metrics={config['weighted_metrics']!r}")
     opt = config.get("optimizer", "rmsprop")
     opt = (_deserialize(opt, optimizers.deserialize, optimizers.Optimizer, "optimizer")
            if isinstance(opt, dict) else _named(opt))
-    loss = config.get("loss")
-    loss = (_deserialize(loss, losses.deserialize, losses.Loss, "loss")
-            if isinstance(loss, dict) else _named(loss))
-    ids = config.get("metrics") or []
-    if not isinstance(ids, list):
-        raise ValueError(f"compile config: metrics must be a list, got {ids!r}")
-    out: List[Any] = []
-    for m in ids:
-        if isinstance(m, dict):
-            out.append(_deserialize(m, metrics.deserialize, metrics.Metric, "metric"))
-        elif isinstance(m, str):
-            out.append(_named(m))
-        else:
-            raise ValueError(f"compile config: a metric must be a name or a config dict, "
-                             f"got {m!r}")
-    return {"optimizer": opt, "loss": loss, "metrics": out}
+
+    def one_loss(v: Any) -> Any:
+        return (_deserialize(v, losses.deserialize, losses.Loss, "loss")
+                if isinstance(v, dict) else _named(v))
+
+    def metric_list(ids: Any) -> List[Any]:
+        if not isinstance(ids, list):
+            raise ValueError(f"compile config: metrics must be a list, got {ids!r}")
+        out: List[Any] = []
+        for m in ids:
+            if isinstance(m, dict):
+                out.append(_deserialize(m, metrics.deserialize, metrics.Metric, "metric"))
+            elif isinstance(m, str):
+                out.append(_named(m))
+            else:
+                raise ValueError(f"compile config: a metric must be a name or a config "
+                                 f"dict, got {m!r}")
+        return out
+
+    def weight(w: Any) -> float:
+        if isinstance(w, bool) or not isinstance(w, (int, float)):
+            raise ValueError(f"compile config: a loss weight must be a number, got {w!r}")
+        return float(w)
+
+    args: Dict[str, Any] = {
+        "optimizer": opt,
+        "loss": _per_output(config.get("loss"), "loss", one_loss),
+        "metrics": _per_output(config.get("metrics") or [], "metrics", metric_list)}
+    if config.get("loss_weights") is not None:
+        args["loss_weights"] = _per_output(config["loss_weights"], "loss_weights", weight)
+    return args
 
 
 def check_shape(value: Any, what: str) -> tuple:
