@@ -1,9 +1,12 @@
 """Keras's weight initializers, by name (kernel_initializer='he_normal', ...)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
+import numbers
 import re
-from typing import Any
+from typing import Any, Iterator, List, Optional
 
 import numpy as np
 
@@ -36,12 +39,45 @@ def _truncated_normal(rng: np.random.Generator, stddev: float, shape: Any) -> np
     return out
 
 
+#: bytes that new weights may still take, while a model from a file is built
+#: (None: no limit); see weight_budget
+_budget: contextvars.ContextVar[Optional[List[int]]] = contextvars.ContextVar(
+    "ccnn_weight_budget", default=None)
+
+
+@contextlib.contextmanager
+def weight_budget(nbytes: int) -> Iterator[None]:
+    """Inside the block, new weights may take at most `nbytes` in all: a
+    model rebuilt from a file's config (whose weights the file then
+    supplies) can ask for no more memory than the file holds, so a config
+    asking for a 10**9-unit Dense is a ValueError, not a 4 GB allocation."""
+    token = _budget.set([int(nbytes)])
+    try:
+        yield
+    finally:
+        _budget.reset(token)
+
+
+def reserve(shape: Any, dtype: Any) -> None:
+    """Count a new weight of `shape` against weight_budget (if one is set)."""
+    left = _budget.get()
+    if left is None:
+        return
+    dims = (shape,) if isinstance(shape, numbers.Integral) else tuple(shape)
+    need = math.prod(int(d) for d in dims) * np.dtype(dtype).itemsize
+    if need > left[0]:
+        raise ValueError(f"the configuration asks for a weight of shape {dims} ({need:,} "
+                         f"bytes), more than the file's arrays hold")
+    left[0] -= need
+
+
 def initialize(name: str, shape: Any, fan_in: int, fan_out: int, dtype: Any) -> np.ndarray:
     """A new weight array drawn like Keras's initializer `name`.
 
     glorot_uniform: U(-limit, limit), limit = sqrt(6 / (fan_in + fan_out)).
     The *_normal ones are truncated normals whose stddev is corrected for the
     truncation (Keras's 0.87962566103423978)."""
+    reserve(shape, dtype)
     rng = utils.get_rng()
     if name == "zeros":
         return np.zeros(shape, dtype=dtype)

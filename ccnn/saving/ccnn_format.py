@@ -30,6 +30,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
+from ..layers.initializers import weight_budget
 from .._fileio import atomic_write, read_npy_header
 from . import serialization_lib as slib
 from .object_registration import CustomObjectScope
@@ -40,6 +41,8 @@ MANIFEST = "manifest.json"
 #: the largest manifest read (a model's config is a few kB)
 MAX_MANIFEST_BYTES = 16 << 20
 #: the most members an archive may have
+#: weight bytes a model rebuilt from a file may take beyond its arrays' bytes
+BUDGET_SLACK = 1 << 16
 MAX_MEMBERS = 100_000
 WEIGHTS, OPTIMIZER, RNG = "weights/", "optimizer/", "rng/"
 _PCG64_WORDS = 6    # state (2 words), inc (2), has_uint32, uinteger
@@ -335,7 +338,9 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
         listing = _listing(manifest)
         members = _check_members(zf, listing, archive_size)
 
-        with CustomObjectScope(custom_objects):
+        # the config may ask for no more weight memory than the file's arrays hold
+        with CustomObjectScope(custom_objects), weight_budget(
+                sum(i.file_size for i in infos) + BUDGET_SLACK):
             model = _rebuild("its model config cannot be rebuilt", slib.deserialize_model,
                              manifest["model"])
             compile_config = manifest.get("compile_config")

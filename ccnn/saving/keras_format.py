@@ -35,6 +35,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from ..layers.initializers import weight_budget
 from .._fileio import AtomicFile
 
 __all__ = ["save_keras_file", "load_keras_file", "save_weights_h5", "load_weights_h5"]
@@ -854,7 +855,11 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
             version = metadata.get("keras_version") if isinstance(metadata, dict) else None
             if isinstance(version, str) and not version.startswith("3."):
                 raise ValueError(f"{path}: written by Keras {version}; ccnn reads Keras 3 files")
-        model = model_from_keras_config(config, path)
+        # the config may ask for no more weight memory than the archive holds
+        # (its members' sizes, which deflate bounds at ~1032x the archive's)
+        held = min(sum(i.file_size for i in zf.infolist()), 1100 * os.path.getsize(path))
+        with weight_budget(held + (1 << 16)):
+            model = model_from_keras_config(config, path)
         if compile and config.get("compile_config"):   # first: its state is read with the weights
             _compile_from_keras(model, config["compile_config"], path)
         names = zf.namelist()

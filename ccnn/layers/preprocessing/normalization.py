@@ -6,6 +6,7 @@ from typing import Any, Iterable, Optional, Tuple
 
 import numpy as np
 
+from ..initializers import reserve
 from ..layer import Layer, Shape
 from .rescaling import affine_by
 
@@ -62,6 +63,8 @@ class Normalization(Layer):
                                      for d in range(ndim))
         kept = tuple(shape[d] for d in self.keep_axis)
         if self.input_mean is None:
+            reserve(kept, self.dtype)
+            reserve(kept, self.dtype)
             self.states["mean"] = np.zeros(kept, dtype=self.dtype)
             self.states["variance"] = np.ones(kept, dtype=self.dtype)
             self.states["count"] = np.zeros((), dtype=np.int32)
