@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checker
     from .models import Sequential
 
 _SUBMODULES = ("activations", "callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
-               "optimizers", "regularizers", "utils")
+               "optimizers", "regularizers", "utils", "distribution")
 _LAZY_NAMES = {"Sequential": "models", "Input": "layers"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",
