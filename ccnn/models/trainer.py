@@ -27,8 +27,8 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
-from .. import losses as losses_mod
 from .. import distribution as distribution_mod
+from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
 from .._blas import single_threaded_blas
@@ -681,7 +681,7 @@ class Trainer:
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
                                               "verbose": verbose})
         logs = self._evaluate_batches(distribution_mod.current().shard(data, False, False), cbl)
-        if verbose:
+        if verbose and distribution_mod.current().is_chief:
             print(f"{data.steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
         if return_dict:
             return logs
