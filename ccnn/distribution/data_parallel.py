@@ -164,8 +164,8 @@ class DataParallel(Local):
     batch (each rank computes about batch_size / K samples); without mpiexec
     K is 1 and fit runs as it would without the scope.  comm: the mpi4py
     communicator of the replicas (default MPI.COMM_WORLD).  fit and evaluate
-    are distributed; predict, train_on_batch and test_on_batch run locally on
-    each rank.  See ccnn.distribution.data_parallel's docstring for what
+    are distributed (test_on_batch sums each rank's batch, as evaluate does);
+    predict and train_on_batch run locally on each rank.  See ccnn.distribution.data_parallel's docstring for what
     exactly happens in a step."""
 
     def __init__(self, comm: Any = None) -> None:
