@@ -3,6 +3,7 @@
     python benchmarks/bench.py                 # everything, prints a table
     python benchmarks/bench.py --only conv,pool --repeats 9 --json out.json
     python benchmarks/bench.py --quick         # fewer repeats, partial epochs
+    python benchmarks/bench.py --only mpi --json mpi.json   # data-parallel fit over 2 MPI ranks
 
 PyTorch is optional (``pip install torch==2.13.0``) and never a dependency of
 ccnn.  Candidates of one case are timed interleaved in one process (ccnn,
@@ -30,6 +31,8 @@ import ccnn.functional as F  # noqa: E402
 import numpy_ref  # noqa: E402
 
 try:
+    if "--mpi-worker" in sys.argv:     # bench_mpi's jobs: ccnn only, start fast
+        raise ImportError
     import torch
     import torch.nn.functional as TF
 except ImportError:  # the comparison columns are left empty
@@ -547,10 +550,99 @@ def bench_grouped_conv(table, repeats, which):
         row(table, f"{name} 3x3 32x64x56x56 f+b", interleaved(fns, repeats), flops)
 
 
+# ---------------------------------------------------------------- mpi
+# `--only mpi`: data-parallel fit (ccnn.distribution.DataParallel) of the book
+# model.  Each configuration is its own job -- `python bench.py --mpi-worker`
+# alone for 1 rank (a plain fit, no MPI), under `mpiexec -n 2` for 2 ranks --
+# which times whole epochs of fit on rank 0 and prints one JSON line.
+MPI_CONFIGS = [(1, 1), (2, 1), (1, 2)]   # (ranks, kernel threads per rank)
+
+
+def mpi_worker(batch, threads, samples, repeats):
+    ccnn.set_num_threads(threads)
+    x, y = load_fashion(samples)
+    m = book_model()
+    ranks = int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1")))
+    if ranks > 1:
+        from ccnn.distribution import DataParallel
+        dp = DataParallel()
+        dp.__enter__()
+    else:
+        dp = None
+    m.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)  # warm up
+    times, ar = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        m.fit(x, y, batch_size=batch, epochs=1, verbose=0)
+        times.append(time.perf_counter() - t)
+        if dp is not None:
+            ar.append(dp.allreduce_seconds / max(1, dp.allreduce_steps))
+    if dp is None or dp.is_chief:
+        print("MPI-RESULT " + json.dumps({
+            "seconds": float(np.min(times)), "samples": len(x), "steps": -(-len(x) // batch),
+            "allreduce_ms": float(np.median(ar)) * 1e3 if ar else 0.0}), flush=True)
+    if dp is not None:
+        dp.__exit__(None, None, None)
+
+
+def bench_mpi(table, repeats, quick):
+    """Throughput (training samples/s) of the book model's fit at global batch
+    128 and 512 for 1 rank x 1 thread, 2 ranks x 1 thread (mpiexec -n 2,
+    DataParallel) and 1 rank x 2 threads, and the time per step spent in the
+    gradient all-reduce (waiting for the slower rank included).  The jobs of
+    one batch size run round-robin (1x1, 2x1, 1x2, 1x1, ...), each timing the
+    best of 2 epochs, and each configuration reports its median over the
+    rounds: a load that drifts during the run touches all three alike."""
+    mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
+    if not os.path.exists(mpiexec):
+        mpiexec = "mpiexec"
+    samples = 6400 if quick else 24000
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+               OMP_NUM_THREADS="1")
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"mpi: load average {load:.2f} on {os.cpu_count()} cores at the start")
+    rounds = max(1, repeats // 2)
+    for batch in (128, 512):
+        base = None
+        got = {cfg: [] for cfg in MPI_CONFIGS}
+        for _ in range(rounds):
+            for ranks, threads in MPI_CONFIGS:
+                cmd = [sys.executable, os.path.abspath(__file__), "--mpi-worker", str(batch),
+                       str(threads), str(samples), "2"]
+                if ranks > 1:
+                    over = ["--oversubscribe"] if (os.cpu_count() or 1) < ranks else []
+                    cmd = [mpiexec, "-n", str(ranks), *over, *cmd]
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True,
+                                     timeout=1800, stdin=subprocess.DEVNULL)
+                line = [s for s in out.stdout.splitlines() if s.startswith("MPI-RESULT ")]
+                if out.returncode != 0 or not line:
+                    raise RuntimeError(f"mpi worker {cmd} failed:\n{out.stdout}\n{out.stderr}")
+                got[ranks, threads].append(json.loads(line[0].split(" ", 1)[1]))
+        for ranks, threads in MPI_CONFIGS:
+            runs = got[ranks, threads]
+            r = dict(runs[0], seconds=float(np.median([v["seconds"] for v in runs])),
+                     allreduce_ms=float(np.median([v["allreduce_ms"] for v in runs])))
+            rate = r["samples"] / r["seconds"]
+            base = base or rate
+            case = f"mpi book b{batch}: {ranks} rank x {threads} thr"
+            table.append({"case": case, "samples_per_s": rate, "speedup": rate / base,
+                          "allreduce_ms_per_step": r["allreduce_ms"],
+                          "ms_per_step": r["seconds"] / r["steps"] * 1e3,
+                          "per_sample_ms": r["seconds"] / r["samples"] * 1e3 * ranks * threads,
+                          "load": load})
+            print(f"{case:36s} {rate:8.0f} samples/s  x{rate / base:4.2f}  "
+                  f"{r['seconds'] / r['steps'] * 1e3:7.2f} ms/step"
+                  + (f"  all-reduce {r['allreduce_ms']:.2f} ms/step" if ranks > 1 else ""),
+                  flush=True)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--mpi-worker":
+        b, t, n, r = (int(v) for v in sys.argv[2:6])
+        return mpi_worker(b, t, n, r)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations,losses,depthwise,grouped",
+                    "batchnorm,activations,losses,depthwise,grouped,mpi",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -594,6 +686,8 @@ def main(argv=None):
         bench_grouped_conv(table, args.repeats, "depthwise")
     if "grouped" in sections:
         bench_grouped_conv(table, args.repeats, "grouped")
+    if "mpi" in sections:
+        bench_mpi(table, args.repeats, args.quick)
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)

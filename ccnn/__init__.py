@@ -55,7 +55,7 @@ if TYPE_CHECKING:  # what the lazy attributes below resolve to, for type checker
     from .models import Model, Sequential
 
 _SUBMODULES = ("activations", "callbacks", "datasets", "kernels", "layers", "losses", "metrics", "models",
-               "optimizers", "profiler", "regularizers", "saving", "utils")
+               "optimizers", "profiler", "regularizers", "saving", "utils", "distribution")
 _LAZY_NAMES = {"Sequential": "models", "Input": "layers", "Model": "models"}
 
 __all__ = ["functional", "get_include", "get_num_threads", "set_num_threads", "show_config",

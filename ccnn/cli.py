@@ -2,6 +2,7 @@
 
     ccnn train                 # 20 epochs, batch 32, Adam: ~0.92 validation accuracy
     ccnn train --epochs 1 --limit 2000 --out /tmp/run
+    mpiexec -n 2 ccnn train    # data-parallel over 2 MPI ranks (pip install "ccnn[mpi]")
     ccnn evaluate --weights ccnn-out/weights.npz [--out DIR]
     ccnn report ccnn-out       # rebuild ccnn-out/report.html from the run's files
     ccnn info                  # how ccnn was built (ccnn.show_config())
@@ -162,6 +163,32 @@ def _class_names(option: str) -> List[str]:
 
 
 def cmd_train(args) -> int:
+    """`ccnn train`; under `mpiexec -n K` (K > 1) data-parallel over the K ranks."""
+    import contextlib
+
+    from . import distribution
+
+    ranks = distribution.launched_under_mpi()
+    if ranks <= 1:
+        return _train(args, None)
+    try:
+        dp = distribution.DataParallel()
+    except ImportError as e:
+        print(f"ccnn: error: started by mpiexec with {ranks} ranks, but {e}", file=sys.stderr)
+        return 2
+    if args.threads is None:
+        from . import set_num_threads
+        set_num_threads(distribution.threads_per_rank())
+    with contextlib.ExitStack() as stack:
+        if not dp.is_chief:       # only rank 0 prints
+            stack.enter_context(contextlib.redirect_stdout(
+                stack.enter_context(open(os.devnull, "w"))))
+        with dp:                  # a rank that fails (or Ctrl-C) aborts every rank
+            return _train(args, dp)
+    return 1    # pragma: no cover - not reached
+
+
+def _train(args, dp) -> int:
     from . import optimizers, report, utils
     from .visualization import confusion_matrix
 
@@ -175,6 +202,11 @@ def cmd_train(args) -> int:
     recipe = MODELS[args.model]
     epochs = args.epochs or recipe.epochs
     batch_size = args.batch_size or recipe.batch_size
+    ranks = 1 if dp is None else dp.size
+    if batch_size < ranks:
+        print(f"ccnn: error: --batch-size {batch_size} is the global batch: it must be at least "
+              f"the number of ranks ({ranks})", file=sys.stderr)
+        return 2
     if recipe.split == "tail":   # the first 80 % train, the rest validate (modern_tf.py's split)
         n_train = len(x_all) - int(round(len(x_all) * 0.2))
         tr, va = np.arange(n_train), np.arange(n_train, len(x_all))
@@ -185,7 +217,10 @@ def cmd_train(args) -> int:
     x_te, y_te = _scale(x_test), utils.to_categorical(y_test, N_CLASSES)
     print(f"ccnn: data: {source}: {len(x_train)} train / {len(x_val)} validation / "
           f"{len(x_te)} test images; split seed {SPLIT_SEED}, seed {args.seed}; "
-          f"{__import__('ccnn').get_num_threads()} threads", flush=True)
+          f"{__import__('ccnn').get_num_threads()} threads"
+          + (f"; {ranks} MPI ranks, global batch {batch_size} ({batch_size // ranks}"
+             f"{'+' if batch_size % ranks else ''} per rank)" if dp is not None else ""),
+          flush=True)
 
     utils.set_random_seed(args.seed)
     model = recipe.build()
@@ -209,6 +244,8 @@ def cmd_train(args) -> int:
     # backward pass, so larger batches here would only raise the peak memory
     val_loss, val_acc = model.evaluate(x_val, y_val, batch_size=batch_size)
     test_loss, test_acc = model.evaluate(x_te, y_te, batch_size=batch_size)
+    if dp is not None and not dp.is_chief:
+        return 0               # rank 0 predicts, writes the files and prints
     test_pred = model.predict(x_te, batch_size=batch_size).argmax(axis=1)
     evaluate_time = time.perf_counter() - t0
 
@@ -226,7 +263,7 @@ def cmd_train(args) -> int:
               "train_images": len(x_train), "val_images": len(x_val),
               "test_images": len(x_te), "data": source, "train_seconds": train_time,
               "evaluate_seconds": evaluate_time, "picture_seconds": time.perf_counter() - t0,
-              "threads": __import__('ccnn').get_num_threads(),
+              "threads": __import__('ccnn').get_num_threads(), "ranks": ranks,
               "ccnn_version": __import__('ccnn').__version__,
               "class_names": _class_names(args.class_names),
               "confusion_matrix": confusion_matrix(y_test, test_pred, N_CLASSES).tolist(),
@@ -238,6 +275,9 @@ def cmd_train(args) -> int:
 
     epochs_run = max(1, len(hist.get("loss", [])))
     print(f"training time: {train_time:.1f} s ({train_time / epochs_run:.1f} s/epoch)")
+    if dp is not None and dp.allreduce_steps:
+        print(f"all-reduce: {dp.allreduce_seconds / dp.allreduce_steps * 1e3:.2f} ms per step "
+              f"({dp.allreduce_steps} steps, {ranks} ranks)")
     print(f"validation accuracy: {val_acc:.4f} (loss {val_loss:.4f})")
     print(f"test accuracy: {test_acc:.4f} (loss {test_loss:.4f})")
     print(f"weights: {weights}")

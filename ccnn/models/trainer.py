@@ -27,6 +27,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Optional
 
 import numpy as np
 
+from .. import distribution as distribution_mod
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
@@ -444,6 +445,8 @@ class Trainer:
         self._update_metrics(objs, out, y, sw)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
+        # distribution hook: the gradients and loss averaged over the ranks
+        pairs, loss = distribution_mod.current().reduce_gradients(pairs, loss)
         if skip_nonfinite and not (math.isfinite(loss) and
                                    optimizers_mod.all_finite([g for g, _ in pairs])):
             return loss, False
@@ -621,6 +624,8 @@ class Trainer:
         # bar (so it shows what the others put in the logs, e.g. learning_rate)
         cbs: List[Callback] = list(callbacks or []) + [history]
         cbs += [ProgbarLogger(verbose)] if verbose else []
+        dist = distribution_mod.current()      # distribution hook: rank 0 prints and writes
+        cbs = dist.filter_callbacks(cbs)
         params = {"epochs": epochs, "steps": steps, "verbose": verbose}
         if isinstance(train, data_adapters.ArrayAdapter):
             params.update(batch_size=train.batch_size, samples=train.samples)
@@ -629,6 +634,7 @@ class Trainer:
         self.stop_training = False
         self.history = history  # filled epoch by epoch: complete up to an interruption
         cbl.on_train_begin({})
+        dist.begin_fit(self)       # distribution hook: every rank starts from rank 0's replica
         # a callback that restored a backup (BackupAndRestore) says where to go on
         initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
         logs: Dict[str, float] = {}
@@ -637,7 +643,7 @@ class Trainer:
             loss_sum, seen = 0.0, 0
             self._reset_metrics()
             logs = {}
-            for step, (xb, yb, swb) in enumerate(train.epoch(shuffle)):
+            for step, (xb, yb, swb) in enumerate(dist.shard(train, shuffle)):
                 cbl.on_train_batch_begin(step, {})
                 loss, applied = self._train_step(xb, yb, objs, swb,
                                                  skip_nonfinite=terminate_on_nan)
@@ -656,17 +662,19 @@ class Trainer:
                     self.stop_training = True
                 if self.stop_training:
                     break
+            logs = dist.epoch_logs(logs, objs)     # distribution hook: over every rank
             if train.exhausted:
                 self.stop_training = True
                 if not seen:
                     break
             train.on_epoch_end()
             if val is not None and (epoch + 1) % validation_freq == 0:
-                val_logs = self._evaluate_batches(val.epoch(False), cbl)
+                val_logs = self._evaluate_batches(dist.shard(val, False, training=False), cbl)
                 logs.update({"val_" + k: v for k, v in val_logs.items()})
             cbl.on_epoch_end(epoch, logs)
             if self.stop_training:
                 break
+        dist.end_fit(self)
         cbl.on_train_end(dict(logs))
         self.history = history
         return history
@@ -688,8 +696,11 @@ class Trainer:
             self._update_metrics(objs, out, yb, swb)
             logs = self._metric_logs({"loss": loss_sum / seen}, objs)
             cbl.on_test_batch_end(step, dict(logs))
+        # distribution hook: the sums over every rank's shard
+        loss_sum, seen = distribution_mod.current().reduce_eval(objs, loss_sum, seen)
         if not seen:
             raise ValueError("evaluate got no batches (an exhausted generator?)")
+        logs = self._metric_logs({"loss": loss_sum / seen}, objs)
         cbl.on_test_end(dict(logs))
         return logs
 
@@ -719,8 +730,8 @@ class Trainer:
             data = self._array_adapter(x, y, batch_size, 0.0, sample_weight)
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
                                               "verbose": verbose})
-        logs = self._evaluate_batches(data.epoch(False), cbl)
-        if verbose:
+        logs = self._evaluate_batches(distribution_mod.current().shard(data, False, False), cbl)
+        if verbose and distribution_mod.current().is_chief:
             print(f"{data.steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
         if return_dict:
             return logs

@@ -1,0 +1,484 @@
+"""DataParallel: synchronous data-parallel fit / evaluate over MPI (mpi4py).
+
+What one fit does on each of the K ranks (all run the same script):
+
+* at the start (after the callbacks' on_train_begin, so after a
+  BackupAndRestore on rank 0 restored its backup) rank 0's weights, moving
+  statistics, optimizer state, resume epoch and the state of its random
+  generator are broadcast: every rank starts from rank 0's replica;
+* the data order (fit's shuffling) is drawn on every rank from the same
+  generator, a copy of rank 0's ccnn.utils.get_rng(); each global batch of B
+  samples is split into K contiguous shards of B // K or B // K + 1 samples,
+  rank r taking the r-th (a final global batch of fewer than K samples is
+  dropped);
+* everything else random (Dropout masks, random augmentation) draws from a
+  per-rank generator derived from that state and the rank: the masks differ
+  per rank and are reproducible from the seed;
+* after each backward the gradients, scaled by each rank's share of the
+  batch, the BatchNormalization moving statistics (same scaling: their mean)
+  and the loss are packed into one contiguous buffer per dtype and summed by
+  ONE MPI Allreduce; every rank applies the same update, so the replicas stay
+  bit-identical.  Batch statistics themselves are per rank (Keras's
+  non-synchronized BatchNormalization under a MirroredStrategy);
+* at the end of an epoch the metrics' states are summed (one Allreduce) and
+  rank 0's epoch logs broadcast, so every rank's callbacks see the same logs;
+  validation and evaluate shard their data too and sum the losses and the
+  metrics' counts;
+* only rank 0 runs the callbacks that print or write files (ProgbarLogger,
+  ModelCheckpoint, BackupAndRestore, CSVLogger, TensorBoard).
+
+A rank that raises inside a `with DataParallel():` block (or, with
+set_distribution, anywhere uncaught) prints the error with its rank and calls
+MPI_Abort, which ends every rank.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import time
+import traceback
+from types import TracebackType
+from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
+
+import numpy as np
+
+from .. import utils
+from . import Local, _current
+
+_WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
+_CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+_MASK64 = (1 << 64) - 1
+
+
+def _import_mpi() -> Any:
+    try:
+        from mpi4py import MPI
+    except ImportError as e:
+        raise ImportError(f"ccnn.distribution.DataParallel needs mpi4py and an MPI library: "
+                          f'pip install "ccnn[mpi]" ({e})') from None
+    return MPI
+
+
+def _length(batch_part: Any) -> int:
+    if isinstance(batch_part, dict):
+        batch_part = next(iter(batch_part.values()))
+    if isinstance(batch_part, (list, tuple)):
+        batch_part = batch_part[0]
+    return int(np.shape(batch_part)[0])
+
+
+def _take(part: Any, lo: int, hi: int) -> Any:
+    """Rows lo:hi of an array, or of each array of a list / tuple / dict (multi-input)."""
+    if part is None:
+        return None
+    if isinstance(part, dict):
+        return {k: _take(v, lo, hi) for k, v in part.items()}
+    if isinstance(part, (list, tuple)):
+        return type(part)(_take(v, lo, hi) for v in part)
+    return part[lo:hi]
+
+
+def _rng_words(rng: np.random.Generator) -> Optional[np.ndarray]:
+    """A PCG64 generator's whole state as 6 uint64 words (None for another bit generator)."""
+    st = rng.bit_generator.state
+    if st.get("bit_generator") != "PCG64":
+        return None
+    s, inc = int(st["state"]["state"]), int(st["state"]["inc"])
+    return np.array([s & _MASK64, s >> 64, inc & _MASK64, inc >> 64,
+                     int(st["has_uint32"]), int(st["uinteger"])], dtype=np.uint64)
+
+
+def _rng_from_words(words: np.ndarray) -> np.random.Generator:
+    w = [int(v) for v in words]
+    bg = np.random.PCG64()
+    bg.state = {"bit_generator": "PCG64",
+                "state": {"state": w[0] | (w[1] << 64), "inc": w[2] | (w[3] << 64)},
+                "has_uint32": w[4], "uinteger": w[5]}
+    return np.random.Generator(bg)
+
+
+@contextlib.contextmanager
+def _drawing_from(rng: Optional[np.random.Generator]) -> Iterator[None]:
+    """ccnn.utils.get_rng() is `rng` inside the block (when not None)."""
+    if rng is None:
+        yield
+        return
+    saved = utils._rng
+    utils._rng = rng
+    try:
+        yield
+    finally:
+        utils._rng = saved
+
+
+def _metric_fields(m: Any) -> Tuple[str, ...]:
+    """The attributes of a metric that sum across ranks (Mean's total and
+    count, the confusion metrics' counts); () for a metric ccnn does not know."""
+    if all(hasattr(m, a) for a in _CONFUSION):
+        return _CONFUSION
+    if hasattr(m, "total") and hasattr(m, "count"):
+        return ("total", "count")
+    return ()
+
+
+class _Layout:
+    """Where each gradient, moving statistic and the loss live in the flat
+    buffer of their dtype (built at the first step of a fit, reused)."""
+
+    def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray]) -> None:
+        self.key = [id(p) for _, p in pairs] + [id(s) for s in states]
+        sizes: Dict[np.dtype, int] = {}
+        self.grads: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
+        for i, (g, p) in enumerate(pairs):
+            if g is None:
+                continue
+            lo = sizes.get(p.dtype, 0)
+            sizes[p.dtype] = lo + p.size
+            self.grads.append((i, p.dtype, lo, lo + p.size))
+        self.states: List[Tuple[np.ndarray, np.dtype, int, int]] = []
+        for s in states:
+            lo = sizes.get(s.dtype, 0)
+            sizes[s.dtype] = lo + s.size
+            self.states.append((s, s.dtype, lo, lo + s.size))
+        # the loss: in the float64 buffer if there is one, else as two float32
+        # numbers (value and rounding error) so its sum keeps ~float64 precision
+        self.loss_dtype = np.dtype(np.float64) if np.dtype(np.float64) in sizes or not sizes \
+            else next(iter(sizes))
+        lo = sizes.get(self.loss_dtype, 0)
+        self.loss_at = lo
+        sizes[self.loss_dtype] = lo + (1 if self.loss_dtype == np.float64 else 2)
+        self.buffers = {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
+
+
+class DataParallel(Local):
+    """Synchronous data parallelism over MPI: every rank holds a replica of
+    the model, each global batch is split across the ranks, the gradients are
+    averaged by one Allreduce per step (Keras's keras.distribution.DataParallel,
+    with MPI ranks for devices).
+
+        with DataParallel():          # or: set_distribution(DataParallel())
+            model.fit(x, y, batch_size=256, epochs=10)
+
+    Launch with ``mpiexec -n K python script.py``: batch_size is the global
+    batch (each rank computes about batch_size / K samples); without mpiexec
+    K is 1 and fit runs as it would without the scope.  comm: the mpi4py
+    communicator of the replicas (default MPI.COMM_WORLD).  fit and evaluate
+    are distributed (test_on_batch sums each rank's batch, as evaluate does);
+    predict and train_on_batch run locally on each rank.  See ccnn.distribution.data_parallel's docstring for what
+    exactly happens in a step."""
+
+    def __init__(self, comm: Any = None) -> None:
+        mpi = _import_mpi()
+        self._mpi = mpi
+        self.comm = mpi.COMM_WORLD if comm is None else comm
+        if not isinstance(self.comm, mpi.Comm):
+            raise TypeError(f"comm must be an mpi4py communicator (e.g. MPI.COMM_WORLD), got "
+                            f"{type(comm).__name__}")
+        self.rank = int(self.comm.Get_rank())
+        self.size = int(self.comm.Get_size())
+        self.is_chief = self.rank == 0
+        #: seconds spent in the per-step gradient Allreduce (waiting for the
+        #: slowest rank included) and the number of such steps, since the last fit began
+        self.allreduce_seconds = 0.0
+        self.allreduce_steps = 0
+        self._fitting = False
+        self._layout: Optional[_Layout] = None
+        self._data_rng: Optional[np.random.Generator] = None
+        self._saved_rng: Optional[np.random.Generator] = None
+        self._reduction = "sum_over_batch_size"
+        self._weight = 1.0
+        self._n_global = 0
+        self._model: Any = None
+        self._loss_total = 0.0
+        self._n_total = 0
+        if self.size > 1:
+            _install_excepthook(self)
+
+    def __repr__(self) -> str:
+        return f"<DataParallel rank {self.rank} of {self.size}>"
+
+    # ---- scope
+    def scope(self) -> "DataParallel":
+        """The `with` scope (Keras's distribution.scope()); `with dp:` is the same."""
+        return self
+
+    def __enter__(self) -> "DataParallel":
+        _current.append(self)
+        return self
+
+    def __exit__(self, exc_type: Optional[Type[BaseException]], exc: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if _current and _current[-1] is self:
+            _current.pop()
+        self._fitting = False
+        if exc_type is not None and self.size > 1:
+            if issubclass(exc_type, SystemExit) and getattr(exc, "code", 1) in (0, None):
+                return
+            self.abort(exc_type, exc, tb)
+
+    def abort(self, exc_type: Type[BaseException], exc: Optional[BaseException],
+              tb: Optional[TracebackType]) -> None:
+        """Print the error with this rank's number, then MPI_Abort: every rank ends."""
+        _abort(self.comm, self.rank, self.size, exc_type, exc, tb)
+
+    # ---- the hooks of the training loop (ccnn.models.trainer)
+    def filter_callbacks(self, callbacks: List[Any]) -> List[Any]:
+        """Rank 0 keeps every callback; the others drop those that print or write files."""
+        if self.is_chief:
+            return callbacks
+        return [cb for cb in callbacks if type(cb).__name__ not in _WRITERS]
+
+    def begin_fit(self, model: Any) -> None:
+        """Broadcast rank 0's replica (weights, moving statistics, optimizer
+        state, resume epoch) and random state; set up the per-rank generator."""
+        loss = model.loss
+        self._reduction = getattr(loss, "reduction", "sum_over_batch_size")
+        if self._reduction == "sum" and self.size > 1 and any(
+                layer.regularizers or layer.activity_regularizer is not None
+                for layer in model.layers):
+            raise ValueError("DataParallel: a loss with reduction='sum' and a model with "
+                             "regularizers would count the penalty once per rank; use "
+                             "reduction='sum_over_batch_size'")
+        self._check_same_model(model)
+        self._bcast_weights(model)
+        self._bcast_optimizer(model)
+        resume = np.array([model.__dict__.get("_resume_epoch", -1)], dtype=np.int64)
+        self.comm.Bcast(resume, root=0)
+        if resume[0] >= 0:
+            model._resume_epoch = int(resume[0])
+        self._bcast_rng(model)
+        self.allreduce_seconds, self.allreduce_steps = 0.0, 0
+        self._layout = None
+        self._fitting = True
+
+    def end_fit(self, model: Any) -> None:
+        """Leave ccnn.utils.get_rng() as the shared data generator (the same on every rank)."""
+        self._fitting = False
+        if self._data_rng is not None:
+            utils._rng = self._data_rng
+        self._data_rng = None
+
+    def shard(self, adapter: Any, shuffle: bool, training: bool = True) -> Iterator[Any]:
+        """This rank's shard of each global batch of adapter.epoch(shuffle)."""
+        if training:
+            self._loss_total, self._n_total = 0.0, 0
+        batches = adapter.epoch(shuffle)
+        k, r = self.size, self.rank
+        while True:
+            with _drawing_from(self._data_rng if self._fitting else None):
+                try:
+                    xb, yb, swb = next(batches)
+                except StopIteration:
+                    return
+            n = _length(yb)
+            base, extra = divmod(n, k)
+            lo = r * base + min(r, extra)
+            hi = lo + base + (1 if r < extra else 0)
+            if training:
+                if n < k:
+                    continue       # a final batch too small to give every rank a sample
+                self._n_global = n
+                if self._reduction == "sum":
+                    self._weight = 1.0
+                elif self._reduction == "mean_with_sample_weight" and swb is not None:
+                    total = float(np.sum(swb))
+                    self._weight = float(np.sum(swb[lo:hi])) / total if total else 0.0
+                else:
+                    self._weight = (hi - lo) / n
+            elif hi == lo:
+                continue
+            yield _take(xb, lo, hi), _take(yb, lo, hi), _take(swb, lo, hi)
+
+    def reduce_gradients(self, pairs: List[Tuple[Any, Any]], loss: float
+                         ) -> Tuple[List[Tuple[Any, Any]], float]:
+        """The global (grad, param) pairs and loss: one Allreduce per dtype
+        (one for a float32 model) of the share-weighted gradients, moving
+        statistics and loss."""
+        if not self._fitting:
+            return pairs, loss
+        states = self._states
+        lay = self._layout
+        if lay is None or lay.key != [id(p) for _, p in pairs] + [id(s) for s in states]:
+            lay = self._layout = _Layout(pairs, states)
+        w = self._weight
+        for i, dt, lo, hi in lay.grads:
+            np.multiply(np.reshape(pairs[i][0], -1), w, out=lay.buffers[dt][lo:hi],
+                        casting="unsafe")
+        for s, dt, lo, hi in lay.states:
+            np.multiply(s.reshape(-1), w, out=lay.buffers[dt][lo:hi])
+        lbuf, at = lay.buffers[lay.loss_dtype], lay.loss_at
+        if lay.loss_dtype == np.float64:
+            lbuf[at] = loss * w
+        else:
+            lbuf[at] = loss * w
+            lbuf[at + 1] = loss * w - float(lbuf[at])
+        t0 = time.perf_counter()
+        for buf in lay.buffers.values():
+            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+        self.allreduce_seconds += time.perf_counter() - t0
+        self.allreduce_steps += 1
+        for s, dt, lo, hi in lay.states:
+            np.copyto(s.reshape(-1), lay.buffers[dt][lo:hi])
+        out = list(pairs)
+        for i, dt, lo, hi in lay.grads:
+            out[i] = (lay.buffers[dt][lo:hi].reshape(pairs[i][1].shape), pairs[i][1])
+        total = float(lbuf[at]) + (0.0 if lay.loss_dtype == np.float64 else float(lbuf[at + 1]))
+        self._loss_total += total * self._n_global
+        self._n_total += self._n_global
+        return out, total
+
+    def epoch_logs(self, logs: Dict[str, float], objs: List[Any]) -> Dict[str, float]:
+        """The epoch's logs over every rank's samples, identical on every rank."""
+        self._sum_metrics(objs, [])
+        out: Dict[str, float] = {}
+        if self._n_total:
+            out["loss"] = self._loss_total / self._n_total
+        elif "loss" in logs:
+            out["loss"] = logs["loss"]
+        for m in objs:
+            out[m.name] = float(m.result())
+        if not logs and not self._n_total:
+            return logs
+        values = np.array(list(out.values()), dtype=np.float64)
+        self.comm.Bcast(values, root=0)        # rank 0's numbers, bit for bit
+        return dict(zip(out, (float(v) for v in values)))
+
+    def reduce_eval(self, objs: List[Any], loss_sum: float, seen: int) -> Tuple[float, int]:
+        """Sum the evaluation's loss, sample count and metric states over the ranks."""
+        total = self._sum_metrics(objs, [loss_sum, float(seen)])
+        return total[0], int(round(total[1]))
+
+    # ---- helpers
+    @property
+    def _states(self) -> List[np.ndarray]:
+        model = self._model
+        return [s for layer in model.layers if layer.trainable
+                for s in getattr(layer, "states", {}).values()
+                if isinstance(s, np.ndarray) and s.dtype.kind == "f"]
+
+    def _sum_metrics(self, objs: List[Any], extra: List[float]) -> List[float]:
+        """Allreduce (sum) `extra` and every metric's summable state, in place."""
+        vec: List[float] = list(extra)
+        for m in objs:
+            for f in _metric_fields(m):
+                vec.extend(np.ravel(np.asarray(getattr(m, f), dtype=np.float64)).tolist())
+        buf = np.array(vec, dtype=np.float64)
+        if buf.size:
+            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+        at = len(extra)
+        for m in objs:
+            for f in _metric_fields(m):
+                old = getattr(m, f)
+                if isinstance(old, np.ndarray):
+                    setattr(m, f, buf[at:at + old.size].reshape(old.shape).copy())
+                    at += old.size
+                else:
+                    setattr(m, f, float(buf[at]))
+                    at += 1
+        return buf[:len(extra)].tolist()
+
+    def _bcast_bytes(self, data: bytes) -> bytes:
+        n = np.array([len(data)], dtype=np.int64)
+        self.comm.Bcast(n, root=0)
+        buf = np.frombuffer(data, dtype=np.uint8).copy() if self.is_chief \
+            else np.empty(int(n[0]), dtype=np.uint8)
+        self.comm.Bcast(buf, root=0)
+        return buf.tobytes()
+
+    def _check_same_model(self, model: Any) -> None:
+        self._model = model
+        mine = json.dumps([[k, str(a.dtype), list(a.shape)] for layer in model.layers
+                           for k, a in layer.weight_arrays().items()])
+        chief = self._bcast_bytes(mine.encode()).decode()
+        if chief != mine:
+            raise ValueError(f"DataParallel: rank {self.rank}'s model differs from rank 0's "
+                             f"(weights {mine[:200]} vs {chief[:200]}); every rank must build "
+                             f"the same model")
+
+    def _bcast_weights(self, model: Any) -> None:
+        arrays = [a for layer in model.layers for a in layer.weight_arrays().values()]
+        for dt in sorted({a.dtype for a in arrays}, key=str):
+            group = [a for a in arrays if a.dtype == dt]
+            buf = np.concatenate([a.reshape(-1) for a in group])
+            self.comm.Bcast(buf, root=0)
+            lo = 0
+            for a in group:
+                np.copyto(a, buf[lo:lo + a.size].reshape(a.shape))
+                lo += a.size
+
+    def _bcast_optimizer(self, model: Any) -> None:
+        opt = getattr(model, "optimizer", None)
+        if opt is None:
+            return
+        params = model._params_in_order()
+        state = opt.get_state(params) if self.is_chief else {}
+        spec = json.loads(self._bcast_bytes(json.dumps(
+            [[k, v.dtype.str, list(v.shape)] for k, v in state.items()]).encode()).decode())
+        got: Dict[str, np.ndarray] = {}
+        for key, dtype, shape in spec:
+            dt = np.dtype(dtype)
+            if dt.kind not in "iuf":
+                raise ValueError(f"DataParallel: rank 0's optimizer state {key!r} has dtype {dt}")
+            a = np.ascontiguousarray(state[key]) if self.is_chief \
+                else np.empty(shape, dtype=dt)
+            self.comm.Bcast(a, root=0)
+            got[key] = a
+        if not self.is_chief:
+            opt.set_state(got, params)
+
+    def _bcast_rng(self, model: Any) -> None:
+        """The shared data generator (a copy of rank 0's ccnn.utils.get_rng())
+        and this rank's own generator for dropout and augmentation."""
+        words = _rng_words(utils.get_rng()) if self.is_chief else None
+        if self.is_chief and words is None:    # not PCG64: seed a PCG64 from it
+            words = _rng_words(np.random.default_rng(int(utils.get_rng().integers(2**63))))
+        buf = words if words is not None else np.empty(6, dtype=np.uint64)
+        self.comm.Bcast(buf, root=0)
+        self._data_rng = _rng_from_words(buf)
+        entropy = [int(v) for v in buf]
+        utils._rng = np.random.default_rng(np.random.SeedSequence(entropy,
+                                                                  spawn_key=(self.rank,)))
+        if self.rank:       # layers with their own seed: a different stream per rank
+            for layer in model.layers:
+                rng = getattr(layer, "rng", None)
+                own = _rng_words(rng) if isinstance(rng, np.random.Generator) else None
+                if own is not None:
+                    layer.rng = np.random.default_rng(np.random.SeedSequence(
+                        [int(v) for v in own], spawn_key=(self.rank,)))
+
+
+# ---- a rank that fails ends the job
+_hook_comm: List[Any] = []
+
+
+def _abort(comm: Any, rank: int, size: int, exc_type: Type[BaseException],
+           exc: Optional[BaseException], tb: Optional[TracebackType]) -> None:
+    interrupted = issubclass(exc_type, KeyboardInterrupt)
+    code = 130 if interrupted else 1
+    if not interrupted:
+        traceback.print_exception(exc_type, exc, tb)
+    what = "interrupted (KeyboardInterrupt)" if interrupted else f"{exc_type.__name__}: {exc}"
+    sys.stderr.write(f"ccnn: rank {rank} of {size} failed: {what}; aborting all {size} "
+                     f"ranks\n")
+    sys.stderr.flush()
+    sys.stdout.flush()
+    comm.Abort(code)
+
+
+def _install_excepthook(dp: DataParallel) -> None:
+    """An uncaught exception on this rank aborts every rank (instead of
+    leaving the others waiting in a collective forever)."""
+    if _hook_comm:
+        return
+    _hook_comm.append(dp.comm)
+    previous = sys.excepthook
+
+    def hook(exc_type: Type[BaseException], exc: BaseException,
+             tb: Optional[TracebackType]) -> None:
+        if issubclass(exc_type, SystemExit):
+            previous(exc_type, exc, tb)
+            return
+        _abort(dp.comm, dp.rank, dp.size, exc_type, exc, tb)
+
+    sys.excepthook = hook
