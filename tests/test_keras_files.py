@@ -652,3 +652,38 @@ def test_optimizer_state_into_keras_resumes_exactly(index, tmp_path):
     km2.optimizer.build(km2.trainable_variables)
     km2.load_weights(tmp_path / "c.weights.h5")
     _one_more_step_each(km2, model, x, y)
+
+
+def test_multi_output_compile_config_both_ways(tmp_path):
+    """Per-output losses, metrics and loss_weights travel as Keras writes them
+    (dicts keyed by output name): Keras -> ccnn, and ccnn -> Keras -> ccnn."""
+    a = keras.Input((4,), name="a")
+    x = KL.Dense(3)(a)
+    km = keras.Model(a, [KL.Dense(3, activation="softmax", name="cls")(x),
+                         KL.Dense(1, name="reg")(x)])
+    km.compile(optimizer="adam", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
+               loss_weights={"cls": 1.0, "reg": 0.5}, metrics={"cls": ["accuracy"]})
+    km.save(tmp_path / "k.keras")
+    model = ccnn.models.load_model(tmp_path / "k.keras")
+    assert [type(v).__name__ for v in model._losses] == ["SparseCategoricalCrossentropy",
+                                                         "MeanSquaredError"]
+    assert model._loss_weights == [1.0, 0.5]
+    rng = np.random.default_rng(0)
+    xs, ys = rng.standard_normal((8, 4)).astype(np.float32), [rng.integers(0, 3, 8),
+                                                               rng.standard_normal((8, 1))]
+    want = km.evaluate(xs, ys, verbose=0, return_dict=True)
+    got = model.evaluate(xs, ys, verbose=0, return_dict=True)
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-5, abs=1e-6), k
+    model.save(tmp_path / "c.keras")
+    compile_config = json.loads(zipfile.ZipFile(tmp_path / "c.keras").read("config.json")
+                                )["compile_config"]
+    assert set(compile_config["loss"]) == {"cls", "reg"}
+    assert compile_config["loss_weights"] == {"cls": 1.0, "reg": 0.5}
+    km2 = keras.saving.load_model(tmp_path / "c.keras")
+    want2 = km2.evaluate(xs, ys, verbose=0, return_dict=True)
+    for k in want:
+        assert want2[k] == pytest.approx(want[k], rel=1e-5, abs=1e-6), k
+    again = ccnn.models.load_model(tmp_path / "c.keras")
+    assert again._loss_weights == [1.0, 0.5] and again.metrics == model.metrics

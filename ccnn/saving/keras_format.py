@@ -484,26 +484,44 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
     loss = losses.serialize(model.loss)
     loss_dict = {"module": "keras.losses", "class_name": loss["class_name"],
                  "config": _jsonable(loss["config"]), "registered_name": None}
-    metric_list: List[Any] = []
-    for m in getattr(model, "_metric_ids", []):
-        if isinstance(m, str):
-            metric_list.append(m)
-        elif isinstance(m, metrics.Metric):
-            d = metrics.serialize(m)
-            metric_list.append({"module": "keras.metrics", "class_name": d["class_name"],
-                                "config": _jsonable(d["config"]), "registered_name": None})
-        elif isinstance(m, type) and issubclass(m, metrics.Metric):
-            d = metrics.serialize(m())
-            metric_list.append({"module": "keras.metrics", "class_name": d["class_name"],
-                                "config": _jsonable(d["config"]), "registered_name": None})
-        else:
-            name = getattr(m, "__name__", None)
-            if not isinstance(name, str):
-                raise ValueError(f"metric {m!r} cannot be written to a .keras file")
-            metric_list.append(name)
-    return {"optimizer": opt_dict, "loss": loss_dict, "loss_weights": None,
-            "metrics": metric_list or None, "weighted_metrics": None, "run_eagerly": False,
+    metric_list: List[Any] = [m if isinstance(m, str) else _compile_config_metric(m, metrics)
+                              for m in getattr(model, "_metric_ids", [])]
+    loss_weights: Any = None
+    metrics_out: Any = metric_list or None
+    per_output = getattr(model, "_losses", None)          # a functional model
+    if per_output is not None and len(model.output_names) > 1:
+        # several outputs: dicts keyed by output name, as Keras writes them
+        names = model.output_names
+        loss_dict = {}
+        for name, lossfn in zip(names, per_output):
+            if lossfn is not None:
+                d = losses.serialize(lossfn)
+                loss_dict[name] = {"module": "keras.losses", "class_name": d["class_name"],
+                                   "config": _jsonable(d["config"]), "registered_name": None}
+        metrics_out = {name: [m if isinstance(m, str) else
+                              _compile_config_metric(m, metrics) for m in ids]
+                       for name, ids in zip(names, model._metric_ids_out) if ids} or None
+        loss_weights = dict(zip(names, model._loss_weights))
+    elif per_output is not None:
+        metrics_out = [m if isinstance(m, str) else _compile_config_metric(m, metrics)
+                       for m in model._metric_ids_out[0]] or None
+    return {"optimizer": opt_dict, "loss": loss_dict, "loss_weights": loss_weights,
+            "metrics": metrics_out, "weighted_metrics": None, "run_eagerly": False,
             "steps_per_execution": 1, "jit_compile": False}
+
+
+def _compile_config_metric(m: Any, metrics: Any) -> Any:
+    """One compile() metric as Keras's compile_config holds it."""
+    if isinstance(m, type) and issubclass(m, metrics.Metric):
+        m = m()
+    if isinstance(m, metrics.Metric):
+        d = metrics.serialize(m)
+        return {"module": "keras.metrics", "class_name": d["class_name"],
+                "config": _jsonable(d["config"]), "registered_name": None}
+    name = getattr(m, "__name__", None)
+    if not isinstance(name, str):
+        raise ValueError(f"metric {m!r} cannot be written to a .keras file")
+    return name
 
 
 def _functional_config_to_keras(model: Any) -> Dict[str, Any]:
@@ -792,7 +810,8 @@ def model_from_keras_config(config: Any, source: str = "config") -> Any:
 def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     if not isinstance(compile_config, dict):
         raise ValueError(f"{source}: compile_config must be a dict")
-    for key in ("loss_weights", "weighted_metrics"):
+    functional = hasattr(model, "output_names")
+    for key in ("weighted_metrics",) if functional else ("loss_weights", "weighted_metrics"):
         if compile_config.get(key) is not None:
             raise ValueError(f"{source}: compile {key}={compile_config[key]!r} is not supported "
                              f"by ccnn")
@@ -810,11 +829,19 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
         metrics = metrics[0]                  # one output's list, as Keras may write it
     from .. import metrics as metrics_mod
-    if not isinstance(metrics, list):
-        raise ValueError(f"{source}: compile metrics {metrics!r}: ccnn reads a list (one output)")
+
+    def metric_list(ms: Any) -> List[Any]:
+        if not isinstance(ms, list):
+            raise ValueError(f"{source}: compile metrics {ms!r}: ccnn reads a list per output")
+        return [metrics_mod.deserialize(m) if isinstance(m, dict) else m for m in ms]
+
+    extra: Dict[str, Any] = {}
+    if functional and compile_config.get("loss_weights") is not None:
+        extra["loss_weights"] = compile_config["loss_weights"]
     try:
-        metrics = [metrics_mod.deserialize(m) if isinstance(m, dict) else m for m in metrics]
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics)
+        metrics = ({k: metric_list(v) for k, v in metrics.items()}
+                   if functional and isinstance(metrics, dict) else metric_list(metrics))
+        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **extra)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{source}: its compile_config cannot be used by ccnn: {e}") from e
 
