@@ -36,6 +36,10 @@ static int64_t dense_k_parts(int64_t n, int64_t units, int64_t in)
     return in >= 1024 ? 4 : in >= 512 ? 2 : 1;
 }
 
+/* Batches of at most this many rows take the small-batch forward
+ * (dense_forward_small): the weight read in place, no packing. */
+#define CCNN_DENSE_SMALL_M 32
+
 /* [lo, hi) of `len` split into nthr parts of whole `tile`s: part `tid`. */
 static void split_tiles(int64_t len, int64_t tile, int64_t tid, int64_t nthr,
                         int64_t *lo, int64_t *hi)
@@ -124,12 +128,114 @@ static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weig
     return err;
 }
 
+/* The small-batch forward (n <= CCNN_DENSE_SMALL_M): tiles of up to 4 rows x
+ * 2 vectors of columns, each output element summed as
+ *     acc = bias[j];  acc += inp[i, k] * weight[k, j]  for k = 0, 1, ..., in-1
+ * (the same order in every tile shape, on any thread count), reading the
+ * weight's rows in place -- a GEMM would first pack the whole weight, which
+ * at one image costs more than the product.  A last tile narrower than 2
+ * vectors reads a zero-padded copy of its columns (workspace), so no load
+ * passes the weight's end. */
+typedef REAL SUF(dsvec) __attribute__((vector_size(32)));
+typedef REAL SUF(dsvec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
+#define DS_L ((int64_t)(32 / sizeof(REAL)))
+
+/* out (mr, 2L) (leading dim ldo; only nc columns stored) of rows x (mr, K)
+ * (leading dim ldx) times w (K, 2L) (leading dim ldw) plus bias (2L) or
+ * NULL; mr in 1..4 (rows past mr repeat the last and are not stored). */
+static CCNN_DISPATCH void SUF(dense_small_tile)(REAL *restrict out, int64_t ldo,
+                                                const REAL *restrict x, int64_t ldx, int64_t mr,
+                                                const REAL *restrict w, int64_t ldw,
+                                                const REAL *restrict bias, int64_t K, int64_t nc,
+                                                int relu)
+{
+    const int64_t L = DS_L;
+    SUF(dsvec) b0 = {0}, b1 = {0};
+    if (bias) {
+        b0 = *(const SUF(dsvec_u) *)bias;
+        b1 = *(const SUF(dsvec_u) *)(bias + L);
+    }
+    SUF(dsvec) acc[4][2];
+    if (mr == 1) {   /* one row: two accumulators, no repeated work */
+        SUF(dsvec) a0 = b0, a1 = b1;
+        for (int64_t k = 0; k < K; k++) {
+            const REAL xv = x[k];
+            a0 += xv * *(const SUF(dsvec_u) *)(w + k * ldw);
+            a1 += xv * *(const SUF(dsvec_u) *)(w + k * ldw + L);
+        }
+        acc[0][0] = a0;
+        acc[0][1] = a1;
+    } else {
+        const REAL *x0 = x, *x1 = x + ldx, *x2 = x + (mr > 2 ? 2 : 1) * ldx;
+        const REAL *x3 = x + (mr > 3 ? 3 : mr - 1) * ldx;
+        SUF(dsvec) a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
+        for (int64_t k = 0; k < K; k++) {
+            const SUF(dsvec) w0 = *(const SUF(dsvec_u) *)(w + k * ldw);
+            const SUF(dsvec) w1 = *(const SUF(dsvec_u) *)(w + k * ldw + L);
+            const REAL v0 = x0[k], v1 = x1[k], v2 = x2[k], v3 = x3[k];
+            a00 += v0 * w0; a01 += v0 * w1;
+            a10 += v1 * w0; a11 += v1 * w1;
+            a20 += v2 * w0; a21 += v2 * w1;
+            a30 += v3 * w0; a31 += v3 * w1;
+        }
+        acc[0][0] = a00; acc[0][1] = a01; acc[1][0] = a10; acc[1][1] = a11;
+        acc[2][0] = a20; acc[2][1] = a21; acc[3][0] = a30; acc[3][1] = a31;
+    }
+    for (int64_t i = 0; i < mr; i++) {
+        REAL tmp[2 * 32 / sizeof(REAL)];
+        *(SUF(dsvec_u) *)tmp = acc[i][0];
+        *(SUF(dsvec_u) *)(tmp + L) = acc[i][1];
+        REAL *o = out + i * ldo;
+        for (int64_t j = 0; j < nc; j++)
+            o[j] = relu && tmp[j] < 0 ? (REAL)0 : tmp[j];      /* NaN stays NaN */
+    }
+}
+
+static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weight,
+                                    const REAL *bias, const ccnn_dense_dims *d, int relu,
+                                    int nthreads)
+{
+    const int64_t N = d->n, IN = d->in, U = d->units, NB = 2 * DS_L;
+    const int64_t tiles = (U + NB - 1) / NB;                /* column tiles */
+    const int nt = ccnn_threads_for(nthreads, N * U * IN / 2);
+    int err = CCNN_OK;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t j0 = t * NB, nc = U - j0 < NB ? U - j0 : NB;
+        const REAL *w = weight + j0;
+        int64_t ldw = U;
+        REAL bpad[2 * 32 / sizeof(REAL)];
+        const REAL *b = bias ? bias + j0 : NULL;
+        if (nc < NB) {   /* the narrow last tile: its columns zero-padded to NB */
+            REAL *wp = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(IN * NB));
+            if (!wp) {
+                #pragma omp atomic write
+                err = CCNN_ENOMEM;
+                continue;
+            }
+            for (int64_t k = 0; k < IN; k++)
+                for (int64_t j = 0; j < NB; j++) wp[k * NB + j] = j < nc ? weight[k * U + j0 + j] : (REAL)0;
+            for (int64_t j = 0; j < NB; j++) bpad[j] = bias && j < nc ? bias[j0 + j] : (REAL)0;
+            w = wp;
+            ldw = NB;
+            b = bias ? bpad : NULL;
+        }
+        for (int64_t i0 = 0; i0 < N; i0 += 4)
+            SUF(dense_small_tile)(out + i0 * U + j0, U, inp + i0 * IN, IN,
+                                  N - i0 < 4 ? N - i0 : 4, w, ldw, b, IN, nc, relu);
+    }
+    return err;
+}
+#undef DS_L
+
 /* ccnn_dense_forward_f32, ccnn_dense_forward_f64 */
 int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                             const ccnn_dense_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, IN = d->in, U = d->units;
     if (N == 0) return CCNN_OK;
+    if (N <= CCNN_DENSE_SMALL_M) return SUF(dense_forward_small)(out, inp, weight, bias, d, relu, nthreads);
     const int nt = dense_threads(nthreads, N, U, IN);
     const int64_t parts = dense_k_parts(N, U, IN);
     if (parts > 1) return SUF(dense_forward_split)(out, inp, weight, bias, d, relu, parts, nt);
