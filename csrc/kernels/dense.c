@@ -134,18 +134,21 @@ static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weig
  * (the same order in every tile shape, on any thread count), reading the
  * weight's rows in place -- a GEMM would first pack the whole weight, which
  * at one image costs more than the product.  A last tile narrower than 2
- * vectors reads a zero-padded copy of its columns (workspace), so no load
- * passes the weight's end. */
+ * vectors loads, in its unused lanes, the start of the weight's next row
+ * (never stored); for the weight's last row, where that would pass its end,
+ * it reads a zero-padded copy of the row's columns. */
 typedef REAL SUF(dsvec) __attribute__((vector_size(32)));
 typedef REAL SUF(dsvec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
 #define DS_L ((int64_t)(32 / sizeof(REAL)))
 
 /* out (mr, 2L) (leading dim ldo; only nc columns stored) of rows x (mr, K)
- * (leading dim ldx) times w (K, 2L) (leading dim ldw) plus bias (2L) or
- * NULL; mr in 1..4 (rows past mr repeat the last and are not stored). */
+ * (leading dim ldx) times w (K, 2L) (leading dim ldw; rows kin.. read from
+ * wtail (K - kin, 2L) instead) plus bias (2L) or NULL; mr in 1..4 (rows
+ * past mr repeat the last and are not stored). */
 static CCNN_DISPATCH void SUF(dense_small_tile)(REAL *restrict out, int64_t ldo,
                                                 const REAL *restrict x, int64_t ldx, int64_t mr,
-                                                const REAL *restrict w, int64_t ldw,
+                                                const REAL *w, int64_t ldw, int64_t kin,
+                                                const REAL *wtail,
                                                 const REAL *restrict bias, int64_t K, int64_t nc,
                                                 int relu)
 {
@@ -160,8 +163,9 @@ static CCNN_DISPATCH void SUF(dense_small_tile)(REAL *restrict out, int64_t ldo,
         SUF(dsvec) a0 = b0, a1 = b1;
         for (int64_t k = 0; k < K; k++) {
             const REAL xv = x[k];
-            a0 += xv * *(const SUF(dsvec_u) *)(w + k * ldw);
-            a1 += xv * *(const SUF(dsvec_u) *)(w + k * ldw + L);
+            const REAL *wk = k < kin ? w + k * ldw : wtail + (k - kin) * 2 * L;
+            a0 += xv * *(const SUF(dsvec_u) *)wk;
+            a1 += xv * *(const SUF(dsvec_u) *)(wk + L);
         }
         acc[0][0] = a0;
         acc[0][1] = a1;
@@ -170,8 +174,9 @@ static CCNN_DISPATCH void SUF(dense_small_tile)(REAL *restrict out, int64_t ldo,
         const REAL *x3 = x + (mr > 3 ? 3 : mr - 1) * ldx;
         SUF(dsvec) a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
         for (int64_t k = 0; k < K; k++) {
-            const SUF(dsvec) w0 = *(const SUF(dsvec_u) *)(w + k * ldw);
-            const SUF(dsvec) w1 = *(const SUF(dsvec_u) *)(w + k * ldw + L);
+            const REAL *wk = k < kin ? w + k * ldw : wtail + (k - kin) * 2 * L;
+            const SUF(dsvec) w0 = *(const SUF(dsvec_u) *)wk;
+            const SUF(dsvec) w1 = *(const SUF(dsvec_u) *)(wk + L);
             const REAL v0 = x0[k], v1 = x1[k], v2 = x2[k], v3 = x3[k];
             a00 += v0 * w0; a01 += v0 * w1;
             a10 += v1 * w0; a11 += v1 * w1;
@@ -201,34 +206,30 @@ static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weig
      * what it saves (the book model's 1 x 1960 x 100 runs in ~5 us on one) */
     int nt = N * U * IN < ((int64_t)1 << 20) ? 1 : (nthreads < 1 ? 1 : nthreads);
     if (nt > tiles) nt = (int)tiles;
-    int err = CCNN_OK;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t t = 0; t < tiles; t++) {
         const int64_t j0 = t * NB, nc = U - j0 < NB ? U - j0 : NB;
-        const REAL *w = weight + j0;
-        int64_t ldw = U;
-        REAL bpad[2 * 32 / sizeof(REAL)];
+        const REAL *w = weight + j0, *wtail = NULL;
+        /* a narrow last tile's loads pass its rows' end by NB - nc elements:
+         * the rows for which that would pass the weight's end are padded */
+        const int64_t over = (NB - nc + U - 1) / U;
+        const int64_t kin = nc < NB ? (IN > over ? IN - over : 0) : IN;
+        REAL bpad[2 * 32 / sizeof(REAL)], wpad[(2 * 32 / sizeof(REAL)) * (2 * 32 / sizeof(REAL))];
         const REAL *b = bias ? bias + j0 : NULL;
-        if (nc < NB) {   /* the narrow last tile: its columns zero-padded to NB */
-            REAL *wp = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(IN * NB));
-            if (!wp) {
-                #pragma omp atomic write
-                err = CCNN_ENOMEM;
-                continue;
-            }
-            for (int64_t k = 0; k < IN; k++)
-                for (int64_t j = 0; j < NB; j++) wp[k * NB + j] = j < nc ? weight[k * U + j0 + j] : (REAL)0;
+        if (nc < NB) {   /* over <= NB - 1 rows */
             for (int64_t j = 0; j < NB; j++) bpad[j] = bias && j < nc ? bias[j0 + j] : (REAL)0;
-            w = wp;
-            ldw = NB;
+            for (int64_t k = kin; k < IN; k++)
+                for (int64_t j = 0; j < NB; j++)
+                    wpad[(k - kin) * NB + j] = j < nc ? weight[k * U + j0 + j] : (REAL)0;
+            wtail = wpad;
             b = bias ? bpad : NULL;
         }
         for (int64_t i0 = 0; i0 < N; i0 += 4)
             SUF(dense_small_tile)(out + i0 * U + j0, U, inp + i0 * IN, IN,
-                                  N - i0 < 4 ? N - i0 : 4, w, ldw, b, IN, nc, relu);
+                                  N - i0 < 4 ? N - i0 : 4, w, U, kin, wtail, b, IN, nc, relu);
     }
-    return err;
+    return CCNN_OK;
 }
 #undef DS_L
 
