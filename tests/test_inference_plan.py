@@ -211,6 +211,13 @@ CASES = {   # name: (layers(dtype), input shape (no batch), folds a BN)
         MaxPooling2D(dtype=d), Conv2D(3, 3, activation="relu", dtype=d),
         MaxPooling2D(dtype=d), GlobalAveragePooling2D(keepdims=True, dtype=d)],
         (12, 12, 3), False),
+    "image_output": (lambda d: [
+        Conv2D(3, 3, padding="same", activation="relu", dtype=d), MaxPooling2D(dtype=d),
+        Conv2D(4, 2, dtype=d)], (9, 8, 2), False),
+    "image_output_channels_first": (lambda d: [
+        AveragePooling2D(2, data_format="channels_first", dtype=d),
+        Conv2D(2, 3, activation="selu", data_format="channels_first", dtype=d)],
+        (3, 10, 10), False),
     "standalone_bn": (lambda d: [
         Conv2D(4, 3, activation="relu", dtype=d), BatchNormalization(dtype=d),
         MaxPooling2D(dtype=d), BatchNormalization(dtype=d), Flatten(dtype=d),

@@ -319,7 +319,7 @@ class _Builder:
         n, c, h, w = v.shape
         pt, pb, pl, pr = layer._pads(h, w)
         _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
-        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)  # type: ignore[arg-type]
+        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)
         prod = self.last_producer()
         if (kind == MAXPOOL and prod is not None and prod.op == CONV
                 and prod.fields[F_ACT] == ACT_RELU and not prod.fields[F_POOL]
@@ -430,7 +430,7 @@ class _Builder:
             n, c, h, w = v.shape
             if c > 1 and h * w > 1:
                 self.emit(_Op(TRANSPOSE, v, _Value("flat", (n, h, w, c)),
-                              **{F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
+                              {F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
             else:
                 self.cur = _Value("flat", (n, h, w, c), base=v)
             v = self.cur
