@@ -141,7 +141,7 @@ class Plan:
 def _act_code(name: Optional[str]) -> Tuple[int, float]:
     """(act field, alpha) of an activation the conv / dense ops run in their
     epilogue: None, relu or a pointwise.h kind."""
-    if name is None:
+    if name is None or name == "linear":
         return ACT_NONE, 0.0
     if name == "relu":
         return ACT_RELU, 0.0
