@@ -196,6 +196,48 @@ static CCNN_DISPATCH void SUF(dense_small_tile)(REAL *restrict out, int64_t ldo,
     }
 }
 
+/* One row over up to 4 whole column tiles at once: out (nt * 2L) = x (K)
+ * times w (K, nt * 2L) (leading dim ldw) plus bias or NULL, nt in 1..4.
+ * The 8 accumulators are 8 independent sums, each in dense_small_tile's
+ * order (bias, then k = 0, 1, ...): one row's 2 sums alone would wait on the
+ * FMA latency at every k. */
+static CCNN_DISPATCH void SUF(dense_small_row)(REAL *restrict out, const REAL *restrict x,
+                                               const REAL *w, int64_t ldw,
+                                               const REAL *restrict bias, int64_t K, int64_t nt,
+                                               int relu)
+{
+    const int64_t L = DS_L;
+    const int64_t o1 = (nt > 1 ? 1 : 0) * 2 * L, o2 = (nt > 2 ? 2 : 0) * 2 * L;
+    const int64_t o3 = (nt > 3 ? 3 : 0) * 2 * L;          /* missing tiles repeat tile 0 */
+    SUF(dsvec) a[8];
+    const int64_t off[8] = {0, L, o1, o1 + L, o2, o2 + L, o3, o3 + L};
+    for (int v = 0; v < 8; v++) {
+        const SUF(dsvec) zero = {0};
+        a[v] = zero;
+        if (bias) a[v] = *(const SUF(dsvec_u) *)(bias + off[v]);
+    }
+    SUF(dsvec) a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7];
+    for (int64_t k = 0; k < K; k++) {
+        const REAL xv = x[k];
+        const REAL *wk = w + k * ldw;
+        a0 += xv * *(const SUF(dsvec_u) *)(wk + off[0]);
+        a1 += xv * *(const SUF(dsvec_u) *)(wk + off[1]);
+        a2 += xv * *(const SUF(dsvec_u) *)(wk + off[2]);
+        a3 += xv * *(const SUF(dsvec_u) *)(wk + off[3]);
+        a4 += xv * *(const SUF(dsvec_u) *)(wk + off[4]);
+        a5 += xv * *(const SUF(dsvec_u) *)(wk + off[5]);
+        a6 += xv * *(const SUF(dsvec_u) *)(wk + off[6]);
+        a7 += xv * *(const SUF(dsvec_u) *)(wk + off[7]);
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4; a[5] = a5; a[6] = a6; a[7] = a7;
+    for (int v = 0; v < 2 * nt; v++) {
+        REAL tmp[32 / sizeof(REAL)];
+        *(SUF(dsvec_u) *)tmp = a[v];
+        for (int64_t j = 0; j < L; j++)
+            out[v * L + j] = relu && tmp[j] < 0 ? (REAL)0 : tmp[j];   /* NaN stays NaN */
+    }
+}
+
 static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weight,
                                     const REAL *bias, const ccnn_dense_dims *d, int relu,
                                     int nthreads)
@@ -225,9 +267,20 @@ static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weig
             wtail = wpad;
             b = bias ? bpad : NULL;
         }
-        for (int64_t i0 = 0; i0 < N; i0 += 4)
+        for (int64_t i0 = 0; i0 < N; i0 += 4) {
+            if (N - i0 == 1 && nc == NB) continue;     /* a last single row: below */
             SUF(dense_small_tile)(out + i0 * U + j0, U, inp + i0 * IN, IN,
                                   N - i0 < 4 ? N - i0 : 4, w, U, kin, wtail, b, IN, nc, relu);
+        }
+    }
+    if (N % 4 == 1) {   /* the last row's whole tiles, 4 at a time */
+        const int64_t i = N - 1, full = U / NB, groups = (full + 3) / 4;
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t t0 = 4 * g, ntl = full - t0 < 4 ? full - t0 : 4;
+            SUF(dense_small_row)(out + i * U + t0 * NB, inp + i * IN, weight + t0 * NB, U,
+                                 bias ? bias + t0 * NB : NULL, IN, ntl, relu);
+        }
     }
     return CCNN_OK;
 }
