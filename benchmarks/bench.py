@@ -550,6 +550,101 @@ def bench_grouped_conv(table, repeats, which):
         row(table, f"{name} 3x3 32x64x56x56 f+b", interleaved(fns, repeats), flops)
 
 
+def modern_model():
+    from ccnn.cli import build_modern_model
+    m = build_modern_model()
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return m
+
+
+def torch_inference_model(which):
+    """The book / modern model in PyTorch, eval mode (random weights: timing only)."""
+    import torch.nn as nn
+    torch.manual_seed(0)
+    if which == "book":
+        layers = [nn.Conv2d(1, 10, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
+                  nn.Dropout(0.5), nn.Linear(1960, 100), nn.ReLU(), nn.Linear(100, 10)]
+    else:
+        def block(cin, cout):
+            return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout),
+                    nn.ReLU()]
+        layers = [*block(1, 32), *block(32, 32), nn.MaxPool2d(2), *block(32, 64),
+                  *block(64, 64), nn.MaxPool2d(2), nn.Flatten(), nn.Dropout(0.5),
+                  nn.Linear(3136, 128), nn.ReLU(), nn.Linear(128, 10)]
+    return nn.Sequential(*layers, nn.Softmax(dim=1)).eval()
+
+
+def bench_predict(table, repeats):
+    """model.predict of the book and the modern model on 1, 32 and 10,000
+    images: ccnn through its compiled inference plan, ccnn per layer (the plan
+    off), onnxruntime on the ONNX file ccnn's exporter writes, PyTorch (eval,
+    inference_mode).  Same thread count everywhere (onnxruntime's
+    intra_op_num_threads, torch.set_num_threads).  ccnn runs predict(x) with
+    its default batch_size 32 on 10,000 images (Keras's default); onnxruntime
+    and PyTorch run 10,000 images as 10 batches of 1,000."""
+    import tempfile
+
+    from ccnn.models import inference
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        ort = None
+    nt = ccnn.get_num_threads()
+    rng = np.random.default_rng(0)
+    for which, make in (("book", book_model), ("modern", modern_model)):
+        m = make()
+        m.build((None, 28, 28, 1))
+        sess = None
+        if ort is not None:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, f"{which}.onnx")
+                m.export(path, format="onnx")
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = nt
+                so.inter_op_num_threads = 1
+                sess = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        tm = torch_inference_model(which) if torch is not None else None
+        for n in (1, 32, 10000):
+            x = rng.random((n, 28, 28, 1), dtype=np.float32)
+            chunk = min(n, 1000)
+            bs = n if n <= 32 else 32
+
+            def plan(x=x, bs=bs):
+                m.predict(x, batch_size=bs)
+
+            def per_layer(x=x, bs=bs):
+                inference.set_enabled(False)
+                try:
+                    m.predict(x, batch_size=bs)
+                finally:
+                    inference.set_enabled(True)
+
+            fns = {"ccnn": plan, "ccnn per-layer": per_layer}
+            if sess is not None:
+                name = sess.get_inputs()[0].name
+                fns["onnxruntime"] = lambda x=x, chunk=chunk: [
+                    sess.run(None, {name: x[i:i + chunk]}) for i in range(0, len(x), chunk)]
+            if tm is not None:
+                xt = torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+
+                def run_torch(xt=xt, chunk=chunk):
+                    with torch.inference_mode():
+                        for i in range(0, len(xt), chunk):
+                            tm(xt[i:i + chunk])
+                fns["torch"] = run_torch
+            # each candidate warmed up on its own (first calls compile plans, arenas)
+            for fn in fns.values():
+                for _ in range(3):
+                    fn()
+            t = interleaved(fns, repeats if n < 10000 else max(3, repeats // 2),
+                            settle=SETTLE if n < 10000 else 0.0)
+            r = {"case": f"predict {which} model, {n} images", "ms": {k: v * 1e3 for k, v in t.items()}}
+            if "onnxruntime" in t:
+                r["ratio_ort"] = t["ccnn"] / t["onnxruntime"]
+            table.append(r)
+            cols = "  ".join(f"{k} {v * 1e3:8.3f} ms" for k, v in t.items())
+            ratio = f"  ccnn/ort {r['ratio_ort']:.2f}" if "ratio_ort" in r else ""
+            print(f"{r['case']:34s} {cols}{ratio}", flush=True)
 # ---------------------------------------------------------------- mpi
 # `--only mpi`: data-parallel fit (ccnn.distribution.DataParallel) of the book
 # model.  Each configuration is its own job -- `python bench.py --mpi-worker`
@@ -642,7 +737,7 @@ def main(argv=None):
         b, t, n, r = (int(v) for v in sys.argv[2:6])
         return mpi_worker(b, t, n, r)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations,losses,depthwise,grouped,mpi",
+                    "batchnorm,activations,losses,depthwise,grouped,predict,mpi",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -686,6 +781,8 @@ def main(argv=None):
         bench_grouped_conv(table, args.repeats, "depthwise")
     if "grouped" in sections:
         bench_grouped_conv(table, args.repeats, "grouped")
+    if "predict" in sections:
+        bench_predict(table, args.repeats)
     if "mpi" in sections:
         bench_mpi(table, args.repeats, args.quick)
     with open(args.json + ".tmp", "w") as f:

@@ -23,7 +23,7 @@ from typing import Any, Callable, Dict, Literal, Optional, Tuple, Union, overloa
 import numpy as np
 
 from . import (_activation, _augment, _conv2d, _correlate, _dense, _depthwise, _layout, _loss,
-               _norm, _pool, _reshaping)
+               _norm, _plan, _pool, _reshaping)
 from . import _checks as chk
 from ._config import get_num_threads
 
@@ -1940,3 +1940,10 @@ def adjust_contrast_unchecked(x_nhwc: np.ndarray, factors: np.ndarray, lo: float
                                  np.ascontiguousarray(factors, dtype=np.float64), lo, hi,
                                  get_num_threads())
     return y.reshape(x_nhwc.shape)
+
+
+def plan_forward_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray,
+                           x: np.ndarray, out: np.ndarray) -> None:
+    """Run a compiled inference plan (ccnn.models.inference, which builds and
+    checks code, reals, ptrs and the buffers) on the C-contiguous x into out."""
+    _plan.plan_forward(code, reals, ptrs, x.reshape(-1), out.reshape(-1), get_num_threads())

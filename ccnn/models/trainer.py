@@ -36,7 +36,7 @@ from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
-from . import data_adapters
+from . import data_adapters, inference
 from .fusion import Plan, make_plan
 
 # The accuracies the training loop counts from the argmax it already has
@@ -749,7 +749,7 @@ class Trainer:
         outs = []
         for step, lo in enumerate(range(0, x.shape[0], batch_size)):
             cbl.on_predict_batch_begin(step, {})
-            outs.append(self._forward(x[lo:lo + batch_size], training=False).copy())
+            outs.append(self._predict_batch(x[lo:lo + batch_size]))
             cbl.on_predict_batch_end(step, {"outputs": outs[-1]})
         cbl.on_predict_end({})
         return self._concat_outputs(outs)
@@ -772,9 +772,18 @@ class Trainer:
     @_one_blas_thread
     def predict_on_batch(self, x: Any) -> np.ndarray:
         """The outputs for one batch in inference mode."""
-        return self._forward(self._prepare_x(x), training=False).copy()
+        return self._predict_batch(self._prepare_x(x))
 
     @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        if not training:
+            return self._predict_batch(self._prepare_x(x))
         return self._forward(self._prepare_x(x), training)
+
+    def _predict_batch(self, x: np.ndarray) -> np.ndarray:
+        """A new array of the outputs for the prepared batch x in inference
+        mode: the compiled inference plan (ccnn.models.inference) where the
+        model has one, else the per-layer forward."""
+        out = inference.predict(self, x)
+        return out if out is not None else self._forward(x, training=False).copy()
 

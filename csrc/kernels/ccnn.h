@@ -21,6 +21,7 @@
  *   log_softmax.h  row-wise log-softmax
  *   layernorm.h    layer normalization over rows
  *   act_epilogue.h conv2d / dense with an activation applied block by block in cache
+ *   plan.h         a compiled inference plan (a chain of layers) run by one call
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -49,4 +50,5 @@
 #include "layernorm.h"
 #include "act_epilogue.h"
 #include "depthwise.h"
+#include "plan.h"
 #endif /* CCNN_H */

@@ -391,7 +391,8 @@ int SUF(conv2d_direct_forward)(REAL *out, uint8_t *pooled_argmax, const REAL *in
     const int64_t PQ2 = (d->p / 2) * (d->q / 2);
     int64_t hp, wp;
     conv2d_padded_extent(d, &hp, &wp);
-    const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * d->r * d->s);
+    int nt = ccnn_threads_for(nthreads, N * K * PQ * C * d->r * d->s);
+    if (nt > N) nt = N > 0 ? (int)N : 1;                  /* no idle thread to fork */
     int err = CCNN_OK;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)

@@ -57,7 +57,8 @@ int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
     const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
     int64_t hp, wp;
     conv2d_padded_extent(d, &hp, &wp);
-    const int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
+    if (nt > N) nt = N > 0 ? (int)N : 1;                  /* no idle thread to fork */
     int err = CCNN_OK;
     (void)nt;
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)

@@ -195,7 +195,8 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
     const int64_t g = wino_group(N, T);                 /* images per group */
     const int64_t ngroups = (N + g - 1) / g;
     const int64_t TB = wino_tile_block(C, K, g * T, (int64_t)sizeof(REAL));
-    const int nt = ccnn_threads_for(nthreads, N * K * PQ * C * 9);
+    int nt = ccnn_threads_for(nthreads, N * K * PQ * C * 9);
+    if (nt > ngroups) nt = ngroups > 0 ? (int)ngroups : 1;   /* no idle thread to fork */
     int err = CCNN_OK;
     (void)nt;
     REAL *U = (REAL *)ccnn_workspace(CCNN_WS_CONV2, sizeof(REAL) * (size_t)(16 * K * C));

@@ -36,6 +36,10 @@ static int64_t dense_k_parts(int64_t n, int64_t units, int64_t in)
     return in >= 1024 ? 4 : in >= 512 ? 2 : 1;
 }
 
+/* Batches of at most this many rows take the small-batch forward
+ * (dense_forward_small): the weight read in place, no packing. */
+#define CCNN_DENSE_SMALL_M 32
+
 /* [lo, hi) of `len` split into nthr parts of whole `tile`s: part `tid`. */
 static void split_tiles(int64_t len, int64_t tile, int64_t tid, int64_t nthr,
                         int64_t *lo, int64_t *hi)
@@ -124,12 +128,171 @@ static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weig
     return err;
 }
 
+/* The small-batch forward (n <= CCNN_DENSE_SMALL_M): tiles of up to 4 rows x
+ * 2 vectors of columns, each output element summed as
+ *     acc = bias[j];  acc += inp[i, k] * weight[k, j]  for k = 0, 1, ..., in-1
+ * (the same order in every tile shape, on any thread count), reading the
+ * weight's rows in place -- a GEMM would first pack the whole weight, which
+ * at one image costs more than the product.  A last tile narrower than 2
+ * vectors loads, in its unused lanes, the start of the weight's next row
+ * (never stored); for the weight's last row, where that would pass its end,
+ * it reads a zero-padded copy of the row's columns. */
+typedef REAL SUF(dsvec) __attribute__((vector_size(32)));
+typedef REAL SUF(dsvec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), may_alias));
+#define DS_L ((int64_t)(32 / sizeof(REAL)))
+
+/* out (mr, 2L) (leading dim ldo; only nc columns stored) of rows x (mr, K)
+ * (leading dim ldx) times w (K, 2L) (leading dim ldw; rows kin.. read from
+ * wtail (K - kin, 2L) instead) plus bias (2L) or NULL; mr in 1..4 (rows
+ * past mr repeat the last and are not stored). */
+static CCNN_DISPATCH void SUF(dense_small_tile)(REAL *restrict out, int64_t ldo,
+                                                const REAL *restrict x, int64_t ldx, int64_t mr,
+                                                const REAL *w, int64_t ldw, int64_t kin,
+                                                const REAL *wtail,
+                                                const REAL *restrict bias, int64_t K, int64_t nc,
+                                                int relu)
+{
+    const int64_t L = DS_L;
+    SUF(dsvec) b0 = {0}, b1 = {0};
+    if (bias) {
+        b0 = *(const SUF(dsvec_u) *)bias;
+        b1 = *(const SUF(dsvec_u) *)(bias + L);
+    }
+    SUF(dsvec) acc[4][2];
+    if (mr == 1) {   /* one row: two accumulators, no repeated work */
+        SUF(dsvec) a0 = b0, a1 = b1;
+        for (int64_t k = 0; k < K; k++) {
+            const REAL xv = x[k];
+            const REAL *wk = k < kin ? w + k * ldw : wtail + (k - kin) * 2 * L;
+            a0 += xv * *(const SUF(dsvec_u) *)wk;
+            a1 += xv * *(const SUF(dsvec_u) *)(wk + L);
+        }
+        acc[0][0] = a0;
+        acc[0][1] = a1;
+    } else {
+        const REAL *x0 = x, *x1 = x + ldx, *x2 = x + (mr > 2 ? 2 : 1) * ldx;
+        const REAL *x3 = x + (mr > 3 ? 3 : mr - 1) * ldx;
+        SUF(dsvec) a00 = b0, a01 = b1, a10 = b0, a11 = b1, a20 = b0, a21 = b1, a30 = b0, a31 = b1;
+        for (int64_t k = 0; k < K; k++) {
+            const REAL *wk = k < kin ? w + k * ldw : wtail + (k - kin) * 2 * L;
+            const SUF(dsvec) w0 = *(const SUF(dsvec_u) *)wk;
+            const SUF(dsvec) w1 = *(const SUF(dsvec_u) *)(wk + L);
+            const REAL v0 = x0[k], v1 = x1[k], v2 = x2[k], v3 = x3[k];
+            a00 += v0 * w0; a01 += v0 * w1;
+            a10 += v1 * w0; a11 += v1 * w1;
+            a20 += v2 * w0; a21 += v2 * w1;
+            a30 += v3 * w0; a31 += v3 * w1;
+        }
+        acc[0][0] = a00; acc[0][1] = a01; acc[1][0] = a10; acc[1][1] = a11;
+        acc[2][0] = a20; acc[2][1] = a21; acc[3][0] = a30; acc[3][1] = a31;
+    }
+    for (int64_t i = 0; i < mr; i++) {
+        REAL tmp[2 * 32 / sizeof(REAL)];
+        *(SUF(dsvec_u) *)tmp = acc[i][0];
+        *(SUF(dsvec_u) *)(tmp + L) = acc[i][1];
+        REAL *o = out + i * ldo;
+        for (int64_t j = 0; j < nc; j++)
+            o[j] = relu && tmp[j] < 0 ? (REAL)0 : tmp[j];      /* NaN stays NaN */
+    }
+}
+
+/* One row over up to 4 whole column tiles at once: out (nt * 2L) = x (K)
+ * times w (K, nt * 2L) (leading dim ldw) plus bias or NULL, nt in 1..4.
+ * The 8 accumulators are 8 independent sums, each in dense_small_tile's
+ * order (bias, then k = 0, 1, ...): one row's 2 sums alone would wait on the
+ * FMA latency at every k. */
+static CCNN_DISPATCH void SUF(dense_small_row)(REAL *restrict out, const REAL *restrict x,
+                                               const REAL *w, int64_t ldw,
+                                               const REAL *restrict bias, int64_t K, int64_t nt,
+                                               int relu)
+{
+    const int64_t L = DS_L;
+    const int64_t o1 = (nt > 1 ? 1 : 0) * 2 * L, o2 = (nt > 2 ? 2 : 0) * 2 * L;
+    const int64_t o3 = (nt > 3 ? 3 : 0) * 2 * L;          /* missing tiles repeat tile 0 */
+    SUF(dsvec) a[8];
+    const int64_t off[8] = {0, L, o1, o1 + L, o2, o2 + L, o3, o3 + L};
+    for (int v = 0; v < 8; v++) {
+        const SUF(dsvec) zero = {0};
+        a[v] = zero;
+        if (bias) a[v] = *(const SUF(dsvec_u) *)(bias + off[v]);
+    }
+    SUF(dsvec) a0 = a[0], a1 = a[1], a2 = a[2], a3 = a[3], a4 = a[4], a5 = a[5], a6 = a[6], a7 = a[7];
+    for (int64_t k = 0; k < K; k++) {
+        const REAL xv = x[k];
+        const REAL *wk = w + k * ldw;
+        a0 += xv * *(const SUF(dsvec_u) *)(wk + off[0]);
+        a1 += xv * *(const SUF(dsvec_u) *)(wk + off[1]);
+        a2 += xv * *(const SUF(dsvec_u) *)(wk + off[2]);
+        a3 += xv * *(const SUF(dsvec_u) *)(wk + off[3]);
+        a4 += xv * *(const SUF(dsvec_u) *)(wk + off[4]);
+        a5 += xv * *(const SUF(dsvec_u) *)(wk + off[5]);
+        a6 += xv * *(const SUF(dsvec_u) *)(wk + off[6]);
+        a7 += xv * *(const SUF(dsvec_u) *)(wk + off[7]);
+    }
+    a[0] = a0; a[1] = a1; a[2] = a2; a[3] = a3; a[4] = a4; a[5] = a5; a[6] = a6; a[7] = a7;
+    for (int v = 0; v < 2 * nt; v++) {
+        REAL tmp[32 / sizeof(REAL)];
+        *(SUF(dsvec_u) *)tmp = a[v];
+        for (int64_t j = 0; j < L; j++)
+            out[v * L + j] = relu && tmp[j] < 0 ? (REAL)0 : tmp[j];   /* NaN stays NaN */
+    }
+}
+
+static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weight,
+                                    const REAL *bias, const ccnn_dense_dims *d, int relu,
+                                    int nthreads)
+{
+    const int64_t N = d->n, IN = d->in, U = d->units, NB = 2 * DS_L;
+    const int64_t tiles = (U + NB - 1) / NB;                /* column tiles */
+    /* threads only for ~1M multiply-adds and more: below, forking costs about
+     * what it saves (the book model's 1 x 1960 x 100 runs in ~5 us on one) */
+    int nt = N * U * IN < ((int64_t)1 << 20) ? 1 : (nthreads < 1 ? 1 : nthreads);
+    if (nt > tiles) nt = (int)tiles;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t t = 0; t < tiles; t++) {
+        const int64_t j0 = t * NB, nc = U - j0 < NB ? U - j0 : NB;
+        const REAL *w = weight + j0, *wtail = NULL;
+        /* a narrow last tile's loads pass its rows' end by NB - nc elements:
+         * the rows for which that would pass the weight's end are padded */
+        const int64_t over = (NB - nc + U - 1) / U;
+        const int64_t kin = nc < NB ? (IN > over ? IN - over : 0) : IN;
+        REAL bpad[2 * 32 / sizeof(REAL)], wpad[(2 * 32 / sizeof(REAL)) * (2 * 32 / sizeof(REAL))];
+        const REAL *b = bias ? bias + j0 : NULL;
+        if (nc < NB) {   /* over <= NB - 1 rows */
+            for (int64_t j = 0; j < NB; j++) bpad[j] = bias && j < nc ? bias[j0 + j] : (REAL)0;
+            for (int64_t k = kin; k < IN; k++)
+                for (int64_t j = 0; j < NB; j++)
+                    wpad[(k - kin) * NB + j] = j < nc ? weight[k * U + j0 + j] : (REAL)0;
+            wtail = wpad;
+            b = bias ? bpad : NULL;
+        }
+        for (int64_t i0 = 0; i0 < N; i0 += 4) {
+            if (N - i0 == 1 && nc == NB) continue;     /* a last single row: below */
+            SUF(dense_small_tile)(out + i0 * U + j0, U, inp + i0 * IN, IN,
+                                  N - i0 < 4 ? N - i0 : 4, w, U, kin, wtail, b, IN, nc, relu);
+        }
+    }
+    if (N % 4 == 1) {   /* the last row's whole tiles, 4 at a time */
+        const int64_t i = N - 1, full = U / NB, groups = (full + 3) / 4;
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t g = 0; g < groups; g++) {
+            const int64_t t0 = 4 * g, ntl = full - t0 < 4 ? full - t0 : 4;
+            SUF(dense_small_row)(out + i * U + t0 * NB, inp + i * IN, weight + t0 * NB, U,
+                                 bias ? bias + t0 * NB : NULL, IN, ntl, relu);
+        }
+    }
+    return CCNN_OK;
+}
+#undef DS_L
+
 /* ccnn_dense_forward_f32, ccnn_dense_forward_f64 */
 int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, const REAL *bias,
                             const ccnn_dense_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, IN = d->in, U = d->units;
     if (N == 0) return CCNN_OK;
+    if (N <= CCNN_DENSE_SMALL_M) return SUF(dense_forward_small)(out, inp, weight, bias, d, relu, nthreads);
     const int nt = dense_threads(nthreads, N, U, IN);
     const int64_t parts = dense_k_parts(N, U, IN);
     if (parts > 1) return SUF(dense_forward_split)(out, inp, weight, bias, d, relu, parts, nt);

@@ -12,7 +12,9 @@
  * longer, in whole micro-tiles -- or, for a forward with a small output and
  * a long sum, along the sum, in a fixed number of parts added in order; each
  * output element is summed in the same order whatever the thread count, so
- * results do not depend on it.
+ * results do not depend on it.  A forward of at most 32 rows reads the
+ * weight in place instead (no packing), each element summed in order of the
+ * input features.
  */
 #ifndef CCNN_DENSE_H
 #define CCNN_DENSE_H

@@ -1,0 +1,7 @@
+"""ccnn._plan -- thin binding over csrc/kernels/plan.c (csrc/bindings/_plan.pyx)."""
+import numpy as np
+
+from numpy.typing import NDArray
+
+def plan_forward(code: NDArray[np.int64], reals: NDArray[np.float64], ptrs: NDArray[np.int64],
+                 x: NDArray[np.floating], out: NDArray[np.floating], nthreads: int) -> None: ...

@@ -1,0 +1,542 @@
+"""The inference plan: a Sequential model's predict as one C call.
+
+At the first predict / predict_on_batch / model(x) for a batch shape, the
+model's layers are compiled into a list of C ops (csrc/kernels/plan.h) with
+their geometry, the pointers of their weights and preallocated intermediate
+buffers, which one C entry point (F.plan_forward_unchecked) runs with the
+GIL released once:
+
+    Conv2D (+ its activation, + a following BatchNormalization folded into
+        its weight and bias, + a following ReLU / pointwise Activation,
+        + a following MaxPooling2D(2) where the fused conv -> relu -> pool
+        kernel applies)
+    Dense (the same; softmax as a softmax op after it)
+    MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
+    BatchNormalization (on its own), Activation / ReLU / Softmax, Flatten
+    (a transpose only where the channels-last order needs one)
+    Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout and the
+        augmentation layers: identity at inference, no op
+
+Every op calls the kernel its layer calls, on the same batch, so the plan's
+output is bit-identical to the per-layer forward -- except that a folded
+BatchNormalization rounds differently (ccnn/models/inference.py's tests:
+tests/test_inference_plan.py).  The BN fold is recomputed in C at every call
+from the live weights, so weights changed in place (set_weights, training)
+are always seen; a weight array replaced by another, or a changed layer
+list, recompiles.  A model with any other layer (or a layer option the plan
+does not know) runs the per-layer path.  CCNN_INFERENCE_PLAN=0 in the
+environment, or ccnn.models.inference.set_enabled(False), turns the plan off.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .. import activations
+from .. import functional as F
+from ..layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
+                      Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D,
+                      GlobalMaxPooling2D, Layer, MaxPooling2D, RandomContrast, RandomCrop,
+                      RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Softmax,
+                      SpatialDropout2D)
+
+# plan.h's numbers
+CONV, DENSE, MAXPOOL, AVGPOOL, GAP, GMP, BN, ACT, SOFTMAX, TRANSPOSE = range(1, 11)
+ACT_NONE, ACT_RELU = -2, -1
+FIELDS, REALS = 32, 2
+(F_OP, F_ACT, F_POOL, F_SRC, F_DST, F_SCRATCH, F_WEIGHT, F_BIAS, F_MEAN, F_VAR, F_GAMMA,
+ F_BETA, F_FOLDW, F_FOLDB, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
+ F_PB, F_PL, F_PR, F_CEIL, F_INCLUDE_PAD) = range(31)
+
+#: layers that are the identity at inference
+IDENTITY = (Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, RandomTranslation,
+            RandomFlip, RandomRotation, RandomZoom, RandomContrast, RandomCrop)
+
+_enabled = os.environ.get("CCNN_INFERENCE_PLAN", "1").strip().lower() not in ("0", "false",
+                                                                              "no", "off")
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the inference plan on (the default) or off (every predict runs
+    the per-layer path)."""
+    global _enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _enabled = enabled
+
+
+def is_enabled() -> bool:
+    """Whether predict runs through the inference plan where it can."""
+    return _enabled
+
+
+class Unsupported(Exception):
+    """The layers cannot be compiled (the model runs the per-layer path)."""
+
+
+class _Value:
+    """A tensor of the plan: 'raw' (the model's input as given), 'image'
+    (NCHW (n, c, h, w) in memory; logically in data format `fmt`) or 'flat'
+    (n, c)."""
+
+    def __init__(self, kind: str, shape: Tuple[int, ...], fmt: Optional[str] = None,
+                 base: Optional["_Value"] = None):
+        self.kind, self.shape, self.fmt = kind, shape, fmt
+        self.base = base        # another view of base's memory (no op between them)
+
+    @property
+    def root(self) -> "_Value":
+        v = self
+        while v.base is not None:
+            v = v.base
+        return v
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class _Op:
+    def __init__(self, op: int, src: _Value, dst: _Value,
+                 fields: Optional[Dict[int, Any]] = None):
+        self.op, self.src, self.dst = op, src, dst
+        self.fields: Dict[int, int] = {F_OP: op, F_ACT: ACT_NONE, F_POOL: 0}
+        self.alpha, self.eps = 0.0, 0.0
+        self.scratch_bytes = 0
+        self.slots: Dict[int, Any] = {}     # field -> array (its pointer goes in the table)
+        self.folded = False
+        self.conv_in: Optional[Tuple[int, int, int, int]] = None
+        for k, v in (fields or {}).items():
+            self.fields[k] = int(v)
+
+
+class Plan:
+    """One model's compiled plan for one input shape and dtype."""
+
+    def __init__(self, code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray,
+                 keep: List[np.ndarray], watched: List[Tuple[Dict[str, np.ndarray], str,
+                                                             np.ndarray]],
+                 out_shape: Tuple[int, ...], dtype: np.dtype, ops: List[str]):
+        self.code, self.reals, self.ptrs, self.keep = code, reals, ptrs, keep
+        self.watched = watched
+        self.out_shape, self.dtype = out_shape, dtype
+        self.ops = ops                    # a description, one name per op
+        self.lock = threading.Lock()
+
+    def current(self) -> bool:
+        """Whether every weight array it points at is still the layer's."""
+        return all(d.get(k) is a for d, k, a in self.watched)
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, dtype=self.dtype)
+        out = np.empty(self.out_shape, dtype=self.dtype)
+        with self.lock:      # the buffers are the plan's: one call at a time
+            F.plan_forward_unchecked(self.code, self.reals, self.ptrs, x, out)
+        return out
+
+
+def _act_code(name: Optional[str]) -> Tuple[int, float]:
+    """(act field, alpha) of an activation the conv / dense ops run in their
+    epilogue: None, relu or a pointwise.h kind."""
+    if name is None or name == "linear":
+        return ACT_NONE, 0.0
+    if name == "relu":
+        return ACT_RELU, 0.0
+    kind = activations.pointwise_kind(name)
+    if kind is None:
+        raise Unsupported(f"activation {name!r}")
+    return F.POINTWISE[kind[0]], float(kind[1])
+
+
+class _Builder:
+    def __init__(self, layers: List[Layer], x_shape: Tuple[int, ...], dtype: np.dtype):
+        self.layers, self.dtype = layers, dtype
+        self.itemsize = dtype.itemsize
+        self.ops: List[_Op] = []
+        self.names: List[str] = []
+        self.watched: List[Tuple[Dict[str, np.ndarray], str, np.ndarray]] = []
+        self.input = _Value("raw", tuple(int(d) for d in x_shape))
+        self.cur = self.input
+
+    # -------------------------------------------------------- helpers
+    def weight(self, layer: Layer, key: str) -> np.ndarray:
+        d = layer.states if key in layer.states else layer.params
+        a = d[key]
+        if a.dtype != self.dtype or not a.flags.c_contiguous:
+            raise Unsupported(f"{layer.name}: weight {key} is not a C-contiguous {self.dtype}")
+        self.watched.append((d, key, a))
+        return a
+
+    def emit(self, op: _Op, name: str) -> _Op:
+        self.ops.append(op)
+        self.names.append(name)
+        self.cur = op.dst
+        return op
+
+    def last_producer(self) -> Optional[_Op]:
+        """The conv / dense op that produced the current value, with nothing after it."""
+        if self.ops and self.ops[-1].dst is self.cur and self.ops[-1].op in (CONV, DENSE):
+            return self.ops[-1]
+        return None
+
+    def to_image(self, fmt: str) -> _Value:
+        """The current value as an NCHW image of logical format fmt."""
+        v = self.cur
+        if v.kind == "image":
+            if v.fmt != fmt:
+                raise Unsupported("layers of different data formats")
+            return v
+        if v.kind != "raw" or len(v.shape) != 4:
+            raise Unsupported("an image layer on a non-image tensor")
+        if fmt == "channels_first":
+            img = _Value("image", v.shape, fmt, base=v)
+            self.cur = img
+            return img
+        n, h, w, c = v.shape
+        if c == 1 or h * w == 1:       # the same memory order
+            img = self.cur = _Value("image", (n, c, h, w), fmt, base=v)
+            return img
+        img = _Value("image", (n, c, h, w), fmt)
+        self.emit(_Op(TRANSPOSE, v, img, {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
+        return img
+
+    def elementwise(self, act: int, alpha: float, name: str) -> None:
+        v = self.cur
+        prod = self.last_producer()
+        if prod is not None and prod.fields[F_ACT] == ACT_NONE and not prod.fields[F_POOL]:
+            prod.fields[F_ACT], prod.alpha = act, alpha
+            if act >= 0:
+                prod.scratch_bytes = max(prod.scratch_bytes, v.size * self.itemsize)
+            self.names[-1] += "+" + name
+            return
+        out = _Value(v.kind, v.shape, v.fmt)
+        self.emit(_Op(ACT, v, out, {F_ACT: act, F_N: v.size}), name).alpha = alpha
+
+    # -------------------------------------------------------- layers
+    def conv(self, layer: Conv2D) -> None:
+        if type(layer) is not Conv2D or layer.groups != 1 or layer.rank != 2:
+            raise Unsupported(type(layer).__name__)
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        kernel = self.weight(layer, "kernel")
+        k, kc, r, s = kernel.shape
+        if kc != c:
+            raise Unsupported("channels")
+        pt, pb, pl, pr = layer._pads(h, w)
+        _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
+        act, alpha = _act_code(layer.activation)
+        out = _Value("image", (n, k, int(p), int(q)), layer.data_format)  # type: ignore[arg-type]
+        op = _Op(CONV, v, out, {
+            F_ACT: act, F_N: n, F_C: c, F_H: h, F_W: w, F_K: k, F_R: r, F_S: s,
+            F_SH: layer.strides[0], F_SW: layer.strides[1], F_DH: layer.dilation_rate[0],
+            F_DW: layer.dilation_rate[1], F_PT: pt, F_PB: pb, F_PL: pl, F_PR: pr})
+        op.alpha = alpha
+        op.slots[F_WEIGHT] = kernel
+        if layer.use_bias:
+            op.slots[F_BIAS] = self.weight(layer, "bias")
+        if act >= 0:
+            op.scratch_bytes = out.size * self.itemsize
+        op.conv_in = (n, c, h, w)
+        self.emit(op, f"conv{r}x{s}" + ("" if act == ACT_NONE else f"+{layer.activation}"))
+
+    def dense(self, layer: Dense) -> None:
+        if type(layer) is not Dense:
+            raise Unsupported(type(layer).__name__)
+        v = self.cur
+        if v.kind == "raw" and len(v.shape) == 2:
+            v = self.cur = _Value("flat", v.shape, base=v)
+        kernel = self.weight(layer, "kernel")
+        if v.kind != "flat" or v.shape[1] != kernel.shape[0]:
+            raise Unsupported("Dense on a tensor of more than two axes")
+        n, fan_in = v.shape
+        units = kernel.shape[1]
+        softmax = layer.activation == "softmax"
+        act, alpha = _act_code(None if softmax else layer.activation)
+        out = _Value("flat", (n, units))
+        op = _Op(DENSE, v, out, {F_ACT: act, F_N: n, F_C: fan_in, F_K: units})
+        op.alpha = alpha
+        op.slots[F_WEIGHT] = kernel
+        if layer.use_bias:
+            op.slots[F_BIAS] = self.weight(layer, "bias")
+        if act >= 0:
+            op.scratch_bytes = out.size * self.itemsize
+        self.emit(op, "dense" + ("" if act == ACT_NONE else f"+{layer.activation}"))
+        if softmax:
+            self.softmax()
+
+    def softmax(self) -> None:
+        v = self.cur
+        if v.kind != "flat":
+            raise Unsupported("softmax over a tensor of more than two axes")
+        self.emit(_Op(SOFTMAX, v, _Value("flat", v.shape), {F_N: v.shape[0], F_C: v.shape[1]}),
+                  "softmax")
+
+    def batchnorm(self, layer: BatchNormalization) -> None:
+        v = self.cur
+        if v.kind == "raw" and len(v.shape) == 2:
+            v = self.cur = _Value("flat", v.shape, base=v)
+        if v.kind == "image":
+            axis = layer._channel_axis(4)
+            if axis != (3 if v.fmt == "channels_last" else 1):
+                raise Unsupported("BatchNormalization over a spatial axis")
+            n, c, h, w = v.shape
+            outer, inner = n, h * w
+        elif v.kind == "flat":
+            if layer._channel_axis(2) != 1:
+                raise Unsupported("BatchNormalization axis")
+            outer, c = v.shape
+            inner = 1
+        else:
+            raise Unsupported("BatchNormalization on the raw input")
+        stats = {F_MEAN: self.weight(layer, "moving_mean"),
+                 F_VAR: self.weight(layer, "moving_variance")}
+        if layer.scale:
+            stats[F_GAMMA] = self.weight(layer, "gamma")
+        if layer.center:
+            stats[F_BETA] = self.weight(layer, "beta")
+        prod = self.last_producer()
+        if (prod is not None and not prod.folded and prod.fields[F_ACT] == ACT_NONE
+                and not prod.fields[F_POOL]):
+            prod.slots.update(stats)
+            prod.slots[F_FOLDW] = np.empty_like(prod.slots[F_WEIGHT])
+            prod.slots[F_FOLDB] = np.empty(c, dtype=self.dtype)
+            prod.eps, prod.folded = layer.epsilon, True
+            self.names[-1] += "+bn"
+            return
+        op = _Op(BN, v, _Value(v.kind, v.shape, v.fmt), {F_N: outer, F_C: c, F_H: inner})
+        op.slots.update(stats)
+        op.slots[F_FOLDB] = np.empty(c, dtype=self.dtype)
+        op.eps = layer.epsilon
+        self.emit(op, "batchnorm")
+
+    def pool(self, layer: Any, kind: int) -> None:
+        if type(layer) not in (MaxPooling2D, AveragePooling2D) or layer.rank != 2:
+            raise Unsupported(type(layer).__name__)
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        pt, pb, pl, pr = layer._pads(h, w)
+        _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
+        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)
+        prod = self.last_producer()
+        if (kind == MAXPOOL and prod is not None and prod.op == CONV
+                and prod.fields[F_ACT] == ACT_RELU and not prod.fields[F_POOL]
+                and layer.pool_size == (2, 2) and layer.strides == (2, 2)
+                and layer.padding == "valid" and prod.conv_in is not None):
+            f = prod.fields
+            if F.conv2d_relu_maxpool2d_supported(
+                    prod.conv_in, (f[F_K], f[F_C], f[F_R], f[F_S]), (f[F_SH], f[F_SW]),
+                    (f[F_DH], f[F_DW]), (f[F_PT], f[F_PB], f[F_PL], f[F_PR])):
+                f[F_POOL] = 1
+                prod.scratch_bytes = out.size       # the uint8 argmax
+                prod.dst = out
+                self.cur = out
+                self.names[-1] += "+maxpool2"
+                return
+        op = _Op(kind, v, out, {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
+                                  F_S: layer.pool_size[1], F_SH: layer.strides[0],
+                                  F_SW: layer.strides[1], F_PT: pt, F_PB: pb, F_PL: pl,
+                                  F_PR: pr, F_CEIL: 0, F_INCLUDE_PAD: 0})
+        self.emit(op, "maxpool" if kind == MAXPOOL else "avgpool")
+
+    def global_pool(self, layer: Any, kind: int) -> None:
+        if type(layer) not in (GlobalAveragePooling2D, GlobalMaxPooling2D) or layer.rank != 2:
+            raise Unsupported(type(layer).__name__)
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        out = (_Value("image", (n, c, 1, 1), layer.data_format) if layer.keepdims
+               else _Value("flat", (n, c)))
+        op = _Op(kind, v, out, {F_N: n * c, F_C: h * w})
+        if kind == GMP:
+            op.scratch_bytes = n * c * 8
+        self.emit(op, "global_avg_pool" if kind == GAP else "global_max_pool")
+
+    def flatten(self, layer: Flatten) -> None:
+        v = self.cur
+        if v.kind == "flat":
+            return
+        n = v.shape[0]
+        size = v.size // max(n, 1)
+        if v.kind == "raw":
+            self.cur = _Value("flat", (n, size), base=v)
+            return
+        _, c, h, w = v.shape
+        if v.fmt == "channels_last" and layer.data_format == "channels_first":
+            raise Unsupported("Flatten(data_format='channels_first') of channels-last images")
+        nhwc = v.fmt == "channels_last" or layer.data_format == "channels_first"
+        if not nhwc or c == 1 or h * w == 1:
+            self.cur = _Value("flat", (n, size), base=v)
+            return
+        self.emit(_Op(TRANSPOSE, v, _Value("flat", (n, size)), {F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
+
+    def activation_layer(self, layer: Layer) -> None:
+        if type(layer) is ReLU:
+            if not layer._plain:
+                raise Unsupported("ReLU with arguments")
+            return self.elementwise(ACT_RELU, 0.0, "relu")
+        if type(layer) is Softmax:
+            if layer.axis not in (-1, 1) or self.cur.kind not in ("flat", "raw") \
+                    or len(self.cur.shape) != 2:
+                raise Unsupported("Softmax axis")
+            if self.cur.kind == "raw":
+                self.cur = _Value("flat", self.cur.shape, base=self.cur)
+            return self.softmax()
+        if type(layer) is not Activation:
+            raise Unsupported(type(layer).__name__)
+        name = layer.activation
+        if name is None or name == "linear":
+            return None
+        if name == "softmax":
+            if len(self.cur.shape) != 2 or self.cur.kind == "image":
+                raise Unsupported("softmax over a tensor of more than two axes")
+            if self.cur.kind == "raw":
+                self.cur = _Value("flat", self.cur.shape, base=self.cur)
+            return self.softmax()
+        act, alpha = _act_code(name)
+        return self.elementwise(act, alpha, name)
+
+    # -------------------------------------------------------- the whole
+    def build(self) -> Plan:
+        for layer in self.layers:
+            if np.dtype(layer.dtype) != self.dtype:
+                raise Unsupported("layers of different dtypes")
+            t = type(layer)
+            if t in IDENTITY:
+                continue
+            if t is Conv2D:
+                self.conv(layer)                              # type: ignore[arg-type]
+            elif t is Dense:
+                self.dense(layer)                             # type: ignore[arg-type]
+            elif t is BatchNormalization:
+                self.batchnorm(layer)                         # type: ignore[arg-type]
+            elif t is MaxPooling2D:
+                self.pool(layer, MAXPOOL)
+            elif t is AveragePooling2D:
+                self.pool(layer, AVGPOOL)
+            elif t is GlobalAveragePooling2D:
+                self.global_pool(layer, GAP)
+            elif t is GlobalMaxPooling2D:
+                self.global_pool(layer, GMP)
+            elif t is Flatten:
+                self.flatten(layer)                           # type: ignore[arg-type]
+            elif t in (Activation, ReLU, Softmax):
+                self.activation_layer(layer)
+            else:
+                raise Unsupported(t.__name__)
+        v = self.cur
+        if v.kind == "image" and v.fmt == "channels_last":
+            n, c, h, w = v.shape
+            if c > 1 and h * w > 1:
+                self.emit(_Op(TRANSPOSE, v, _Value("flat", (n, h, w, c)),
+                              {F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
+            else:
+                self.cur = _Value("flat", (n, h, w, c), base=v)
+            v = self.cur
+        if not self.ops or v.root is self.input or v.kind == "raw":
+            raise Unsupported("no op to run")
+        want = self.layers[-1].output_shape or ()
+        if len(want) != len(v.shape) or any(d is not None and d != e
+                                            for d, e in zip(want[1:], v.shape[1:])):
+            raise Unsupported(f"output shape {v.shape}, the model's {want}")
+        return self.assemble()
+
+    def assemble(self) -> Plan:
+        """Buffers for the values (the input: slot 0, the last: slot 1, the
+        others alternating between two ping-pong buffers), scratch and the
+        pointer table."""
+        final = self.cur.root
+        table: List[Optional[np.ndarray]] = [None, None, None, None, None]  # x, out, A, B, scratch
+        where: Dict[int, int] = {id(self.input): 0, id(final): 1}
+        need = [0, 0]
+        for op in self.ops:
+            src = where[id(op.src.root)]
+            if op.dst.root is final:
+                continue
+            if op.op in (ACT, SOFTMAX, BN) and src in (2, 3):
+                slot = src                                   # in place
+            else:
+                slot = 3 if src == 2 else 2
+            where[id(op.dst.root)] = slot
+            need[slot - 2] = max(need[slot - 2], op.dst.size)
+        for i in (0, 1):
+            if need[i]:
+                table[2 + i] = np.empty(need[i], dtype=self.dtype)
+        scratch = max(op.scratch_bytes for op in self.ops)
+        if scratch:
+            table[4] = np.empty((scratch + 7) // 8, dtype=np.float64)
+        code = np.full((len(self.ops), FIELDS), -1, dtype=np.int64)
+        reals = np.zeros((len(self.ops), REALS), dtype=np.float64)
+        code[:, F_N:] = 0
+        for i, op in enumerate(self.ops):
+            for k, v in op.fields.items():
+                code[i, k] = v
+            code[i, F_SRC] = where[id(op.src.root)]
+            code[i, F_DST] = where[id(op.dst.root)]
+            if op.scratch_bytes:
+                code[i, F_SCRATCH] = 4
+            for field, arr in op.slots.items():
+                code[i, field] = len(table)
+                table.append(arr)
+            reals[i] = (op.alpha, op.eps)
+        ptrs = np.zeros(len(table), dtype=np.int64)
+        for i, arr in enumerate(table):
+            if arr is not None:
+                ptrs[i] = arr.ctypes.data
+        keep = [a for a in table if a is not None]
+        return Plan(code, reals, ptrs, keep, self.watched, self.cur.shape, self.dtype,
+                    self.names)
+
+
+def compile_plan(layers: List[Layer], x_shape: Tuple[int, ...], dtype: Any) -> Plan:
+    """The plan of built `layers` for inputs of x_shape (batch axis first);
+    Unsupported when a layer has no op."""
+    return _Builder(list(layers), tuple(x_shape), np.dtype(dtype)).build()
+
+
+class PlanCache:
+    """A model's plans, per input shape and dtype, for its current layer
+    list (pickled empty: plans point at the process's memory)."""
+    MAX = 8
+
+    def __init__(self) -> None:
+        self.layers: Tuple[Layer, ...] = ()
+        self.plans: Dict[Tuple[Tuple[int, ...], str], Optional[Plan]] = {}
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()         # type: ignore[misc]
+
+    def get(self, layers: List[Layer], x: np.ndarray) -> Optional[Plan]:
+        """The plan for x (compiled now if need be), or None: the per-layer path."""
+        if len(layers) != len(self.layers) or any(a is not b for a, b in zip(layers,
+                                                                            self.layers)):
+            self.layers, self.plans = tuple(layers), {}
+        key = (x.shape, x.dtype.str)
+        if key in self.plans:
+            plan = self.plans[key]
+            if plan is None or plan.current():
+                return plan
+        if len(self.plans) >= self.MAX:
+            self.plans.pop(next(iter(self.plans)))
+        try:
+            plan = compile_plan(layers, x.shape, x.dtype)
+        except Unsupported:
+            plan = None
+        self.plans[key] = plan
+        return plan
+
+
+def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
+    """model's inference-mode output for the prepared batch x through its
+    plan, or None when the plan is off or the model has none."""
+    if not _enabled or x.shape[0] == 0:
+        return None
+    cache = model.__dict__.get("_inference_plans")
+    if cache is None:
+        cache = model.__dict__["_inference_plans"] = PlanCache()
+    plan = cache.get(model.layers, x)
+    return None if plan is None else plan.run(x)

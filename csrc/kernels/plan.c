@@ -1,0 +1,180 @@
+/* plan.c -- the inference plan's interpreter (see plan.h): one loop over the
+ * ops, each handed to the kernel its layer calls.  Typed bodies are
+ * instantiated for float and double by ccnn_template.h. */
+#ifndef REAL
+#include <math.h>
+#include <string.h>
+#include "plan.h"
+#include "conv2d.h"
+#include "dense.h"
+#include "pool.h"
+#include "global_pool.h"
+#include "batchnorm.h"
+#include "activation.h"
+#include "pointwise.h"
+#include "loss.h"
+#include "layout.h"
+#include "act_epilogue.h"
+#include "kernels_common.h"
+
+#define CCNN_TEMPLATE "plan.c"
+#include "ccnn_template.h"
+
+#else /* ---- typed bodies ---------------------------------------------------- */
+
+/* The pointer of table slot o[field]: inp for 0, out for 1, NULL for an index < 0. */
+static void *SUF(plan_ptr)(REAL *out, const REAL *inp, const int64_t *ptrs, const int64_t *o,
+                           int field)
+{
+    const int64_t i = o[field];
+    return i < 0 ? NULL : i == 0 ? (void *)(intptr_t)inp : i == 1 ? (void *)out
+                                 : (void *)(intptr_t)ptrs[i];
+}
+
+/* A BatchNormalization folded into the `units` output channels of a conv
+ * (weight (units, per), channel-major) or a dense layer (weight (per, units),
+ * channel-minor): wf, bf <- weight * s, (bias - mean) * s + beta with
+ * s = gamma / sqrt(var + eps), in double. */
+static void SUF(plan_fold)(REAL *restrict wf, REAL *restrict bf, const REAL *restrict w,
+                           const REAL *bias, const REAL *mean, const REAL *var,
+                           const REAL *gamma, const REAL *beta, double eps, int64_t units,
+                           int64_t per, int channel_major)
+{
+    for (int64_t j = 0; j < units; j++) {
+        const double s = (gamma ? (double)gamma[j] : 1.0) / sqrt((double)var[j] + eps);
+        bf[j] = (REAL)(((bias ? (double)bias[j] : 0.0) - (double)mean[j]) * s +
+                       (beta ? (double)beta[j] : 0.0));
+        if (channel_major)
+            for (int64_t i = 0; i < per; i++) wf[j * per + i] = (REAL)((double)w[j * per + i] * s);
+        else
+            for (int64_t i = 0; i < per; i++)
+                wf[i * units + j] = (REAL)((double)w[i * units + j] * s);
+    }
+}
+
+/* ccnn_plan_forward_f32, ccnn_plan_forward_f64 */
+int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
+                           const int64_t *code, const double *reals, int64_t nops, int nthreads)
+{
+    for (int64_t i = 0; i < nops; i++) {
+        const int64_t *o = code + i * CCNN_PLAN_FIELDS;
+        const double alpha = reals[i * CCNN_PLAN_REALS + CCNN_PR_ALPHA];
+        const double eps = reals[i * CCNN_PLAN_REALS + CCNN_PR_EPS];
+        const REAL *src = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_SRC);
+        REAL *dst = (REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_DST);
+        void *scratch = SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_SCRATCH);
+        const REAL *w = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_WEIGHT);
+        const REAL *b = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_BIAS);
+        const REAL *mean = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_MEAN);
+        const REAL *var = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_VAR);
+        const REAL *gamma = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_GAMMA);
+        const REAL *beta = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_BETA);
+        REAL *foldw = (REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_FOLDW);
+        REAL *foldb = (REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_FOLDB);
+        const int64_t n = o[CCNN_PF_N], c = o[CCNN_PF_C], h = o[CCNN_PF_H];
+        const int act = (int)o[CCNN_PF_ACT];
+        int rc = CCNN_OK;
+        if (!src || !dst) return CCNN_EBADARG;
+        switch (o[CCNN_PF_OP]) {
+        case CCNN_PLAN_CONV: {
+            ccnn_conv2d_dims d;
+            rc = ccnn_conv2d_dims_init(&d, n, c, h, o[CCNN_PF_W], o[CCNN_PF_K], o[CCNN_PF_R],
+                                       o[CCNN_PF_S], o[CCNN_PF_SH], o[CCNN_PF_SW],
+                                       o[CCNN_PF_DH], o[CCNN_PF_DW], o[CCNN_PF_PT],
+                                       o[CCNN_PF_PB], o[CCNN_PF_PL], o[CCNN_PF_PR]);
+            if (rc != CCNN_OK || !w) return CCNN_EBADARG;
+            if (mean) {   /* BatchNormalization folded in */
+                if (!var || !foldw || !foldb) return CCNN_EBADARG;
+                SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.k,
+                               d.c * d.r * d.s, 1);
+                w = foldw;
+                b = foldb;
+            }
+            if (o[CCNN_PF_POOL]) {
+                if (act != CCNN_PLAN_ACT_RELU || !scratch) return CCNN_EBADARG;
+                rc = SUF(ccnn_conv2d_relu_maxpool_forward)(dst, (uint8_t *)scratch, src, w, b, &d,
+                                                           nthreads);
+            } else if (act == CCNN_PLAN_ACT_RELU) {
+                rc = SUF(ccnn_conv2d_relu_forward)(dst, src, w, b, &d, nthreads);
+            } else if (act == CCNN_PLAN_ACT_NONE) {
+                rc = SUF(ccnn_conv2d_forward)(dst, src, w, b, &d, nthreads);
+            } else {
+                if (!scratch) return CCNN_EBADARG;
+                rc = SUF(ccnn_conv2d_act_forward)(dst, (REAL *)scratch, src, w, b, &d, act, alpha,
+                                                  nthreads);
+            }
+            break;
+        }
+        case CCNN_PLAN_DENSE: {
+            ccnn_dense_dims d;
+            rc = ccnn_dense_dims_init(&d, n, c, o[CCNN_PF_K]);
+            if (rc != CCNN_OK || !w) return CCNN_EBADARG;
+            if (mean) {
+                if (!var || !foldw || !foldb) return CCNN_EBADARG;
+                SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.units, d.in, 0);
+                w = foldw;
+                b = foldb;
+            }
+            if (act == CCNN_PLAN_ACT_RELU || act == CCNN_PLAN_ACT_NONE) {
+                rc = SUF(ccnn_dense_forward)(dst, src, w, b, &d, act == CCNN_PLAN_ACT_RELU,
+                                             nthreads);
+            } else {
+                if (!scratch) return CCNN_EBADARG;
+                rc = SUF(ccnn_dense_act_forward)(dst, (REAL *)scratch, src, w, b, &d, act, alpha,
+                                                 nthreads);
+            }
+            break;
+        }
+        case CCNN_PLAN_MAXPOOL:
+        case CCNN_PLAN_AVGPOOL: {
+            ccnn_pool2d_dims d;
+            rc = ccnn_pool2d_dims_init(&d, n, c, h, o[CCNN_PF_W], o[CCNN_PF_R], o[CCNN_PF_S],
+                                       o[CCNN_PF_SH], o[CCNN_PF_SW], o[CCNN_PF_PT],
+                                       o[CCNN_PF_PB], o[CCNN_PF_PL], o[CCNN_PF_PR],
+                                       (int)o[CCNN_PF_CEIL], (int)o[CCNN_PF_INCLUDE_PAD]);
+            if (rc != CCNN_OK) return CCNN_EBADARG;
+            if (o[CCNN_PF_OP] == CCNN_PLAN_MAXPOOL)
+                SUF(ccnn_max_pool2d_forward)(dst, NULL, src, &d, nthreads);
+            else
+                SUF(ccnn_avg_pool2d_forward)(dst, src, &d, nthreads);
+            break;
+        }
+        case CCNN_PLAN_GAP:
+            if (n < 0 || c < 1) return CCNN_EBADARG;
+            SUF(ccnn_global_avg_pool_forward)(dst, src, n, c, nthreads);
+            break;
+        case CCNN_PLAN_GMP:
+            if (n < 0 || c < 1 || !scratch) return CCNN_EBADARG;
+            SUF(ccnn_global_max_pool_forward)(dst, (int64_t *)scratch, src, n, c, nthreads);
+            break;
+        case CCNN_PLAN_BN:
+            /* the moving statistics, as the layer: invstd = 1 / sqrt(var + eps) in
+             * double, rounded to REAL, into the fold bias buffer */
+            if (n < 0 || c < 1 || h < 0 || !mean || !var || !foldb) return CCNN_EBADARG;
+            for (int64_t j = 0; j < c; j++) foldb[j] = (REAL)(1.0 / sqrt((double)var[j] + eps));
+            SUF(ccnn_batchnorm_forward)(dst, src, mean, foldb, gamma, beta, n, c, h, nthreads);
+            break;
+        case CCNN_PLAN_ACT:
+            if (n < 0) return CCNN_EBADARG;
+            if (act == CCNN_PLAN_ACT_RELU)
+                SUF(ccnn_relu_forward)(dst, src, n, nthreads);
+            else
+                rc = SUF(ccnn_pointwise_forward)(dst, src, n, act, alpha, nthreads);
+            break;
+        case CCNN_PLAN_SOFTMAX:
+            if (n < 0 || c < 1) return CCNN_EBADARG;
+            SUF(ccnn_softmax_forward)(dst, src, n, c, nthreads);
+            break;
+        case CCNN_PLAN_TRANSPOSE:
+            if (n < 0 || c < 0 || h < 0) return CCNN_EBADARG;
+            SUF(ccnn_transpose_batched)(dst, src, n, c, h, nthreads);
+            break;
+        default:
+            return CCNN_EBADARG;
+        }
+        if (rc != CCNN_OK) return rc;
+    }
+    return CCNN_OK;
+}
+
+#endif /* REAL */
