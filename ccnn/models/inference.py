@@ -532,8 +532,11 @@ class PlanCache:
 
 def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     """model's inference-mode output for the prepared batch x through its
-    plan, or None when the plan is off or the model has none."""
-    if not _enabled or x.shape[0] == 0:
+    plan, or None when the plan is off or the model has none (a functional
+    model: its layers are a graph, not a chain)."""
+    from .sequential import Sequential
+    if not _enabled or not isinstance(model, Sequential) or not isinstance(x, np.ndarray) \
+            or x.shape[0] == 0:
         return None
     cache = model.__dict__.get("_inference_plans")
     if cache is None:

@@ -785,5 +785,8 @@ class Trainer:
         mode: the compiled inference plan (ccnn.models.inference) where the
         model has one, else the per-layer forward."""
         out = inference.predict(self, x)
-        return out if out is not None else self._forward(x, training=False).copy()
+        if out is not None:
+            return out
+        out = self._forward(x, training=False)
+        return [o.copy() for o in out] if isinstance(out, list) else out.copy()
 
