@@ -25,7 +25,6 @@ import numpy as np
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
 from .. import optimizers as optimizers_mod
-from ..callbacks import History
 from ..layers import Layer
 from ..layers.core.input_layer import Input, InputLayer, KerasTensor, Node, inbound_nodes
 from ..layers.fused import SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
@@ -92,12 +91,7 @@ class Model(Trainer):
         self.layers = []
         if not subclassed:
             self._init_graph(inputs, outputs)
-        self.optimizer: Optional[optimizers_mod.Optimizer] = None
-        self.loss: Optional[losses_mod.Loss] = None
-        self.metrics: List[str] = []
-        self.compiled = False
-        self.stop_training = False
-        self.history: Optional[History] = None
+        self._init_training_state()
 
     def _init_graph(self, inputs: Any, outputs: Any) -> None:
         self._inputs_struct = inputs
@@ -413,17 +407,6 @@ class Model(Trainer):
 
     def _batch_loss(self, out: Any, y: Any, sw: Optional[np.ndarray]) -> float:
         return self._output_losses(out, y, sw, False)[0] + self._regularization_loss()
-
-    def compute_gradients(self, x: Any, y: Any, training: bool = True
-                          ) -> Tuple[float, List[np.ndarray]]:
-        """(loss, grads) for one batch without updating anything; grads are in
-        the order of model.weights."""
-        self._require_compiled()
-        x = self._prepare_x(x)
-        y = self._prepare_y(y, x.shape[0])
-        out = self._forward(x, training)
-        loss = self._loss_and_backward(out, y)
-        return loss, [layer.grads[k] for layer in self.layers for k in layer.params]
 
     # ------------------------------------------------------------ compile
     def _per_output(self, value: Any, what: str, default: Any) -> List[Any]:

@@ -233,14 +233,20 @@ class _Builder:
             F_ACT: act, F_N: n, F_C: c, F_H: h, F_W: w, F_K: k, F_R: r, F_S: s,
             F_SH: layer.strides[0], F_SW: layer.strides[1], F_DH: layer.dilation_rate[0],
             F_DW: layer.dilation_rate[1], F_PT: pt, F_PB: pb, F_PL: pl, F_PR: pr})
+        self._weights_and_scratch(op, layer, kernel, alpha, act, out)
+        op.conv_in = (n, c, h, w)
+        self.emit(op, f"conv{r}x{s}" + ("" if act == ACT_NONE else f"+{layer.activation}"))
+
+    def _weights_and_scratch(self, op: "_Op", layer: Any, kernel: np.ndarray, alpha: float,
+                             act: int, out: "_Value") -> None:
+        """A conv / dense op's kernel, bias and activation parameter, and the
+        scratch its fused activation needs (act >= 0)."""
         op.alpha = alpha
         op.slots[F_WEIGHT] = kernel
         if layer.use_bias:
             op.slots[F_BIAS] = self.weight(layer, "bias")
         if act >= 0:
             op.scratch_bytes = out.size * self.itemsize
-        op.conv_in = (n, c, h, w)
-        self.emit(op, f"conv{r}x{s}" + ("" if act == ACT_NONE else f"+{layer.activation}"))
 
     def dense(self, layer: Dense) -> None:
         if type(layer) is not Dense:
@@ -257,12 +263,7 @@ class _Builder:
         act, alpha = _act_code(None if softmax else layer.activation)
         out = _Value("flat", (n, units))
         op = _Op(DENSE, v, out, {F_ACT: act, F_N: n, F_C: fan_in, F_K: units})
-        op.alpha = alpha
-        op.slots[F_WEIGHT] = kernel
-        if layer.use_bias:
-            op.slots[F_BIAS] = self.weight(layer, "bias")
-        if act >= 0:
-            op.scratch_bytes = out.size * self.itemsize
+        self._weights_and_scratch(op, layer, kernel, alpha, act, out)
         self.emit(op, "dense" + ("" if act == ACT_NONE else f"+{layer.activation}"))
         if softmax:
             self.softmax()

@@ -21,12 +21,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ..callbacks import History
 from ..layers import Layer
 from ..layers.core.input_layer import Input, InputTensor, inbound_nodes, record_node
 from ..layers.layer import to_snake_case
-from .. import losses as losses_mod
-from .. import optimizers as optimizers_mod
 from .. import _checks as chk
 from .._warnings import warn
 from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_file,
@@ -51,12 +48,7 @@ class Sequential(Trainer):
         self._input: Optional[InputTensor] = None    # ccnn.Input given first, if any
         self.built = False
         self.input_shape: Optional[Tuple[Optional[int], ...]] = None
-        self.optimizer: Optional[optimizers_mod.Optimizer] = None
-        self.loss: Optional[losses_mod.Loss] = None
-        self.metrics: List[str] = []
-        self.compiled = False
-        self.stop_training = False
-        self.history: Optional[History] = None
+        self._init_training_state()
         for layer in layers or ():
             self.add(layer)
 

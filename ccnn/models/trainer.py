@@ -147,6 +147,16 @@ class Trainer:
     if TYPE_CHECKING:
         def build(self, input_shape: Sequence[Optional[int]]) -> None: ...
 
+    def _init_training_state(self) -> None:
+        """What compile() and fit() set, as it is before compile (the models'
+        __init__ call this)."""
+        self.optimizer = None
+        self.loss = None
+        self.metrics = []
+        self.compiled = False
+        self.stop_training = False
+        self.history = None
+
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None) -> None:
