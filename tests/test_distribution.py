@@ -412,14 +412,15 @@ def test_ccnn_train_under_mpiexec(tmp_path):
     assert record["ranks"] == 2 and record["batch_size"] == 64
 
 
-def test_nothing_mpi_is_imported_unless_asked():
+def test_nothing_mpi_is_imported_unless_asked(tmp_path):
     code = ("import sys, numpy as np, ccnn, ccnn.distribution\n"
             "m = ccnn.Sequential([ccnn.Input((4,)), ccnn.layers.Dense(2, activation='softmax')])\n"
             "m.compile('adam', 'sparse_categorical_crossentropy')\n"
             "m.fit(np.zeros((8, 4)), np.zeros(8, int), verbose=0); m.evaluate(np.zeros((8, 4)), np.zeros(8, int))\n"
             "assert ccnn.distribution.distribution() is None\n"
             "assert not [k for k in sys.modules if k.startswith('mpi4py')], 'mpi4py imported'\n")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT)
+    # cwd: not the source tree, whose ccnn/ has no compiled modules when ccnn is installed
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT, cwd=tmp_path)
 
 
 def test_set_distribution_checks_its_argument():
@@ -428,14 +429,14 @@ def test_set_distribution_checks_its_argument():
         distribution.set_distribution("mpi")
 
 
-def test_data_parallel_checks_comm():
+def test_data_parallel_checks_comm(tmp_path):
     # in a child: MPI_Init in this process would outlive the test (and its forks)
     code = ("import ccnn.distribution as d\n"
             "try:\n    d.DataParallel(comm=3)\nexcept TypeError as e:\n"
             "    assert 'comm must be an mpi4py communicator' in str(e), e\n"
             "else:\n    raise SystemExit('no TypeError')\n")
     subprocess.run([sys.executable, "-c", code], check=True, timeout=TIMEOUT, env=_env(),
-                   stdin=subprocess.DEVNULL)
+                   stdin=subprocess.DEVNULL, cwd=tmp_path)
 
 
 def test_readme_scale_out_example_runs(tmp_path):

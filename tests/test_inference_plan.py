@@ -323,14 +323,14 @@ def test_switch_off(monkeypatch):
         inference.set_enabled(1)
 
 
-def test_environment_switch():
+def test_environment_switch(tmp_path):
     import subprocess
     import sys
     code = "from ccnn.models import inference; print(inference.is_enabled())"
     for value, want in (("0", "False"), ("1", "True")):
         out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                              env={**__import__("os").environ, "CCNN_INFERENCE_PLAN": value},
-                             check=True)
+                             check=True, cwd=tmp_path)   # not the source tree
         assert out.stdout.strip() == want
 
 

@@ -886,7 +886,13 @@ def load_keras_file(filepath: Any, compile: bool = True) -> Any:
         # (its members' sizes, which deflate bounds at ~1032x the archive's)
         held = min(sum(i.file_size for i in zf.infolist()), 1100 * os.path.getsize(path))
         with weight_budget(held + (1 << 16)):
-            model = model_from_keras_config(config, path)
+            try:
+                model = model_from_keras_config(config, path)
+            except (ValueError, KeyboardInterrupt, SystemExit):
+                raise
+            except Exception as e:   # noqa: BLE001  -- a config from a file can fail anywhere
+                raise ValueError(f"{path}: its model config cannot be rebuilt "
+                                 f"({type(e).__name__}: {e})") from None
         if compile and config.get("compile_config"):   # first: its state is read with the weights
             _compile_from_keras(model, config["compile_config"], path)
         names = zf.namelist()
