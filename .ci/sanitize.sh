@@ -44,12 +44,26 @@ fi
 
 step "build with ASan + UBSan"
 export CCNN_EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined -g"
-(cd "$WORK/src" && "$PYTHON" setup.py build_ext --inplace -j 2) > "$WORK/build.log" 2>&1 \
+# --force: nothing in the copy may count as up to date
+(cd "$WORK/src" && "$PYTHON" setup.py build_ext --inplace --force -j 2) > "$WORK/build.log" 2>&1 \
     || { tail -50 "$WORK/build.log"; exit 1; }
-# the kernels live in ccnn.kernels (the bindings reach them through its capsules)
-if ! ldd "$WORK"/src/ccnn/kernels*.so | grep -q libasan; then
-    echo "the extensions were not linked with libasan"; exit 1
-fi
+# Every extension must be instrumented: its code calls into the ASan and UBSan
+# runtimes (undefined __asan_* / __ubsan_* symbols), which LD_PRELOAD supplies
+# below whether or not the linker recorded libasan as a dependency.
+shopt -s nullglob
+exts=("$WORK"/src/ccnn/*.so)
+shopt -u nullglob
+[[ ${#exts[@]} -gt 0 ]] || { echo "the build left no extension modules"; tail -50 "$WORK/build.log"; exit 1; }
+for so in "${exts[@]}"; do
+    undef=$(nm -D --undefined-only "$so")
+    if ! grep -q '__asan_' <<< "$undef" || ! grep -q '__ubsan_' <<< "$undef"; then
+        echo "$so is not instrumented with ASan + UBSan"
+        ldd "$so" || true
+        grep -E ' -shared |^(gcc|cc|x86_64)' "$WORK/build.log" | tail -5 || true
+        exit 1
+    fi
+done
+echo "   ${#exts[@]} extension modules instrumented with ASan + UBSan"
 
 ASAN_RT=$("$CC_FOR_RT" -print-file-name=libasan.so)
 UBSAN_RT=$("$CC_FOR_RT" -print-file-name=libubsan.so)
