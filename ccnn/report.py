@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ._fileio import AtomicFile
+from ._fileio import atomic_write
 
 #: file name -> caption, in the order the report shows them
 PICTURES: Tuple[Tuple[str, str], ...] = (
@@ -35,10 +35,8 @@ METRICS = ("val_loss", "val_accuracy", "test_loss", "test_accuracy")
 def write_atomic(path: str, data: bytes) -> None:
     """Write `data` to `path` atomically (_fileio.AtomicFile): a reader sees the
     old file or the complete new one."""
-    with AtomicFile(os.path.dirname(os.path.abspath(path)),
-                    "." + os.path.basename(path) + ".", ".tmp") as tmp:
-        tmp.file.write(data)
-        tmp.commit(path)
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def write_json(path: str, obj: Any) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Optional
 
 import numpy as np
 
-from .._fileio import AtomicFile as _AtomicFile
+from .._fileio import atomic_write as _atomic_write
 from .callback import Callback
 
 
@@ -67,7 +67,5 @@ class CSVLogger(Callback):
             self._header = False
         writer.writerow([epoch] + [self._value(logs.get(k, "NA")) for k in self.keys])
         self._text += out.getvalue()
-        directory = os.path.dirname(os.path.abspath(self.filename))
-        with _AtomicFile(directory, "." + os.path.basename(self.filename) + ".", ".tmp") as tmp:
-            tmp.file.write(self._text.encode())
-            tmp.commit(self.filename)
+        with _atomic_write(self.filename) as f:
+            f.write(self._text.encode())

@@ -20,12 +20,11 @@ only when a model is exported.  The model is never changed.
 from __future__ import annotations
 
 import math
-import os
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .._fileio import AtomicFile
+from .._fileio import atomic_write
 
 __all__ = ["OPSET", "export_onnx"]
 
@@ -520,8 +519,5 @@ def export_onnx(model: Any, filepath: Any) -> None:
     """Write `model` (a built Sequential) to the ONNX file `filepath`
     atomically (opset 17; input "input", output "output", dynamic batch)."""
     data = to_onnx_model(model).SerializeToString()
-    path = os.fspath(filepath)
-    directory = os.path.dirname(os.path.abspath(path))
-    with AtomicFile(directory, "." + os.path.basename(path) + ".", ".tmp") as tmp:
-        tmp.file.write(data)
-        tmp.commit(path)
+    with atomic_write(filepath) as f:
+        f.write(data)
