@@ -32,7 +32,7 @@ from ..layers.layer import unique_name
 from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
-from .trainer import Trainer, _real_array, fit_input, metric_log_names
+from .trainer import Trainer, _real_array, fit_input, metric_log_names, reject_symbolic
 
 __all__ = ["Model"]
 
@@ -649,6 +649,7 @@ class Model(Trainer):
         return self._pack([np.array(o) for o in (out if isinstance(out, Arrays) else [out])])
 
     def __call__(self, x: Any, training: bool = False) -> Any:
+        reject_symbolic(x)
         out = self._forward(self._prepare_x(x), training)
         return self._pack(list(out) if isinstance(out, Arrays) else [out])
 

@@ -128,6 +128,17 @@ def metric_log_names(entries: Sequence[Tuple[Optional[str], str, bool]]) -> List
     return out
 
 
+def reject_symbolic(x: Any) -> None:
+    """TypeError when a model is called on symbolic tensors (ccnn.Input's),
+    as a layer of another model: ccnn has no nested models yet."""
+    from ..layers.core.input_layer import KerasTensor
+    if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple, dict)) and any(
+            isinstance(t, KerasTensor) for t in (x.values() if isinstance(x, dict) else x))):
+        raise TypeError("a model was called on a symbolic tensor (ccnn.Input): nested "
+                        "models (a model used as a layer of another) are not supported "
+                        "yet; call its layers on the tensor instead (they are shared)")
+
+
 def _is_batches(x: Any) -> bool:
     """x is a PyDataset or a generator (fit / evaluate take batches from it)."""
     return data_adapters.is_dataset(x) or data_adapters.is_generator(x)
@@ -844,6 +855,7 @@ class Trainer:
 
     @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        reject_symbolic(x)
         if not training:
             return self._predict_batch(self._prepare_x(x))
         return self._forward(self._prepare_x(x), training)
