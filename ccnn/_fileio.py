@@ -1,13 +1,13 @@
 """File-system helpers for ccnn's atomic writes (the weights files, the
-model files, the downloaded data sets) and for reading .npy headers without
-reading (or unpickling) the data."""
+model files, the downloaded data sets), for reading .npy headers without
+reading (or unpickling) the data, and for comparing those headers with a model's."""
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
 import tokenize
-from typing import IO, Any, Iterator, Optional, Tuple, Union
+from typing import IO, Any, Iterator, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -125,3 +125,22 @@ def read_npy_header(f: IO[bytes]) -> Tuple[Tuple[int, ...], bool, np.dtype]:
 #: damaged header besides ValueError
 NPY_HEADER_ERRORS = (SyntaxError, tokenize.TokenError, RecursionError, MemoryError, TypeError,
                      OverflowError)
+
+
+def weight_mismatches(found: Mapping[str, Tuple[Tuple[int, ...], np.dtype]],
+                      own: Mapping[str, Tuple[Tuple[int, ...], np.dtype]]) -> List[str]:
+    """Every name, shape or dtype of the arrays `found` in a file ({name:
+    (shape, dtype)}) that differs from the model's `own`, one phrase each."""
+    missing = sorted(set(own) - set(found))
+    unexpected = sorted(set(found) - set(own))
+    problems = []
+    if missing:
+        problems.append(f"missing arrays {missing}")
+    if unexpected:
+        problems.append(f"unexpected arrays {unexpected}")
+    for key in sorted(set(own) & set(found)):
+        (shape, dtype), (shape2, dtype2) = found[key], own[key]
+        if tuple(shape) != tuple(shape2) or dtype != dtype2:
+            problems.append(f"{key}: file has {dtype}{list(shape)}, the model "
+                            f"{dtype2}{list(shape2)}")
+    return problems

@@ -74,6 +74,43 @@ def build_modern_model():
                        Dense(10, activation="softmax")])
 
 
+def build_resnet_small():
+    """A small residual network (examples/resnet_small.py), a functional
+    ccnn.Model: random shifts, a Conv-BN-ReLU stem, three residual blocks
+    (identity shortcut at 28x28x32, strided 1x1 projection shortcuts to
+    14x14x64 and 7x7x128), GlobalAveragePooling2D, Dense(10, softmax)."""
+    from . import Input
+    from .layers import (Activation, Add, BatchNormalization, Conv2D, Dense,
+                         GlobalAveragePooling2D, RandomTranslation)
+    from .models import Model
+
+    def conv_bn(x, filters, strides=1, relu=True):
+        """Conv2D 3x3 without bias (BatchNormalization's beta is the bias) -> BN (-> ReLU)."""
+        x = Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
+        x = BatchNormalization()(x)
+        return Activation("relu")(x) if relu else x
+
+    def residual_block(x, filters, strides=1):
+        """Two conv-BN layers with the block's input added back before the last ReLU."""
+        shortcut = x
+        if strides != 1 or x.shape[-1] != filters:       # projection shortcut
+            shortcut = Conv2D(filters, 1, strides=strides, use_bias=False)(x)
+            shortcut = BatchNormalization()(shortcut)
+        y = conv_bn(x, filters, strides)
+        y = conv_bn(y, filters, relu=False)
+        return Activation("relu")(Add()([y, shortcut]))
+
+    inputs = Input((28, 28, 1))
+    x = RandomTranslation(0.1, 0.1)(inputs)
+    x = conv_bn(x, 32)
+    x = residual_block(x, 32)                 # identity shortcut, 28x28x32
+    x = residual_block(x, 64, strides=2)      # projection, 14x14x64
+    x = residual_block(x, 128, strides=2)     # projection, 7x7x128
+    x = GlobalAveragePooling2D()(x)
+    outputs = Dense(10, activation="softmax")(x)
+    return Model(inputs, outputs, name="resnet_small")
+
+
 class ModelRecipe(NamedTuple):
     """What `ccnn train --model NAME` trains, and its defaults."""
     build: Callable[[], Any]
@@ -82,11 +119,13 @@ class ModelRecipe(NamedTuple):
     cosine_decay: bool      # Adam's learning rate follows CosineDecay to 0 over the run
     split: str              # "permutation": the book's seeded 80/20 split; "tail": the
                             # first 48,000 images train, the last 12,000 validate
+    learning_rate: Optional[float] = None   # None: the optimizer's default
 
 
 MODELS = {
     "book": ModelRecipe(build_model, 20, 32, False, "permutation"),
     "modern": ModelRecipe(build_modern_model, 30, 64, True, "tail"),
+    "resnet": ModelRecipe(build_resnet_small, 10, 128, True, "tail", 2e-3),
 }
 
 
@@ -225,7 +264,9 @@ def _train(args, dp) -> int:
     utils.set_random_seed(args.seed)
     model = recipe.build()
     opt_cls: Any = type(optimizers.get(args.optimizer))
-    lr = opt_cls().learning_rate if args.learning_rate is None else args.learning_rate
+    lr = args.learning_rate
+    if lr is None:
+        lr = opt_cls().learning_rate if recipe.learning_rate is None else recipe.learning_rate
     if recipe.cosine_decay:
         steps = epochs * -(-len(x_train) // batch_size)
         lr = optimizers.schedules.CosineDecay(lr, decay_steps=steps)
@@ -298,7 +339,7 @@ def _model_for_weights(weights: str):
     book's model when there is no model.json (weights from elsewhere)."""
     import json
 
-    from .models import Sequential
+    from .models import Model, Sequential
 
     path = os.path.join(os.path.dirname(os.path.abspath(weights)), "model.json")
     if not os.path.exists(path):
@@ -308,6 +349,8 @@ def _model_for_weights(weights: str):
             config = json.load(f)
     except (OSError, json.JSONDecodeError) as e:
         raise ValueError(f"{path}: {e}") from None
+    if isinstance(config, dict) and "output_layers" in config:      # a functional model
+        return Model.from_config(config)
     return Sequential.from_config(config)
 
 
@@ -408,16 +451,19 @@ def make_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train the book's CNN on Fashion-MNIST")
     t.add_argument("--model", choices=sorted(MODELS), default="book",
                    help="book: chapter 8's CNN (default); modern: Conv-BatchNorm-ReLU blocks "
-                        "with random shifts, Adam with cosine decay (examples/fashion_modern.py)")
+                        "with random shifts, Adam with cosine decay (examples/fashion_modern.py); "
+                        "resnet: a small residual network, Adam with cosine decay from 2e-3 "
+                        "(examples/resnet_small.py)")
     t.add_argument("--epochs", type=_positive, default=None,
-                   help="epochs (default 20 for book, 30 for modern)")
+                   help="epochs (default 20 for book, 30 for modern, 10 for resnet)")
     t.add_argument("--batch-size", type=_positive, default=None,
-                   help="batch size (default 32 for book, 64 for modern)")
+                   help="batch size (default 32 for book, 64 for modern, 128 for resnet)")
     t.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop", "adagrad",
                                            "adadelta", "adamax", "nadam"], default="adam",
                    help="optimizer, with Keras's defaults (default adam)")
     t.add_argument("--learning-rate", type=_nonneg_float, default=None,
-                   help="learning rate (default: Keras's, 0.001 for adam, 0.01 for sgd)")
+                   help="learning rate (default: Keras's, 0.001 for adam, 0.01 for sgd; "
+                        "2e-3 for resnet)")
     t.add_argument("--seed", type=_nonneg_int, default=42, help="seed of the initial weights, dropout masks and shuffling (default 42; "
                         "the validation split always uses seed 42)")
     t.add_argument("--data", default=None, help="directory holding the Fashion-MNIST files "

@@ -1,6 +1,7 @@
 """A small residual network for Fashion-MNIST: a model that needs a graph.
 
-Written as a Keras functional script (only the imports differ from Keras 3):
+A functional model (ccnn.cli.build_resnet_small, what `ccnn train --model
+resnet` trains; its source is a Keras 3 functional script but for the imports):
 Conv-BatchNormalization-ReLU blocks whose input is added back to their output
 -- through the identity when the shapes agree, through a strided 1x1
 convolution (the projection shortcut) when a stage halves the resolution and
@@ -20,9 +21,8 @@ import argparse
 import resource
 import time
 
-
 import ccnn
-from ccnn import layers
+from ccnn.cli import build_resnet_small
 from ccnn.datasets import fashion_mnist
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -41,35 +41,7 @@ x_train, y_train = x_all[:n_train][:args.limit], y_all[:n_train][:args.limit]
 x_val, y_val = x_all[n_train:], y_all[n_train:]
 
 ccnn.utils.set_random_seed(42)
-
-
-def conv_bn(x, filters, strides=1, relu=True):
-    """Conv2D 3x3 without bias (BatchNormalization's beta is the bias) -> BN (-> ReLU)."""
-    x = layers.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
-    x = layers.BatchNormalization()(x)
-    return layers.Activation("relu")(x) if relu else x
-
-
-def residual_block(x, filters, strides=1):
-    """Two conv-BN layers with the block's input added back before the last ReLU."""
-    shortcut = x
-    if strides != 1 or x.shape[-1] != filters:       # projection shortcut
-        shortcut = layers.Conv2D(filters, 1, strides=strides, use_bias=False)(x)
-        shortcut = layers.BatchNormalization()(shortcut)
-    y = conv_bn(x, filters, strides)
-    y = conv_bn(y, filters, relu=False)
-    return layers.Activation("relu")(layers.Add()([y, shortcut]))
-
-
-inputs = ccnn.Input((28, 28, 1))
-x = layers.RandomTranslation(0.1, 0.1)(inputs)
-x = conv_bn(x, 32)
-x = residual_block(x, 32)                 # identity shortcut, 28x28x32
-x = residual_block(x, 64, strides=2)      # projection, 14x14x64
-x = residual_block(x, 128, strides=2)     # projection, 7x7x128
-x = layers.GlobalAveragePooling2D()(x)
-outputs = layers.Dense(10, activation="softmax")(x)
-model = ccnn.Model(inputs, outputs, name="resnet_small")
+model = build_resnet_small()      # the network above (in ccnn/cli.py)
 
 steps = args.epochs * -(-len(x_train) // args.batch_size)
 model.compile(optimizer=ccnn.optimizers.Adam(

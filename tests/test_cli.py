@@ -232,3 +232,24 @@ def test_train_modern_model_and_evaluate_it(tmp_path):
             tmp_path)
     assert e.returncode == 0, e.stderr
     assert f"test accuracy: {test}" in e.stdout
+
+
+def test_train_resnet_model_and_evaluate_it(tmp_path):
+    """--model resnet trains ccnn.cli.build_resnet_small (examples/resnet_small.py's
+    functional network) with Adam, cosine decay from 2e-3, batch 128, and
+    evaluate rebuilds the functional model from the run's model.json."""
+    r = run(["train", "--model", "resnet", "--sample", "--epochs", "1", "--limit", "300",
+             "--out", "r", "--verbose", "0"], tmp_path, timeout=400)
+    assert r.returncode == 0, r.stderr
+    assert "Total params: 309,418" in r.stdout and "240 train / 60 validation" in r.stdout
+    assert "add_2 (Add)" in r.stdout
+    record = json.loads((tmp_path / "r" / "history.json").read_text())
+    assert record["model"] == "resnet" and record["batch_size"] == 128
+    lr = record["optimizer"]["learning_rate"]
+    assert lr["class_name"] == "CosineDecay"
+    assert lr["config"]["initial_learning_rate"] == pytest.approx(2e-3)
+    test = re.search(r"test accuracy: ([0-9.]+)", r.stdout).group(1)
+    e = run(["evaluate", "--weights", str(tmp_path / "r" / "weights.npz"), "--sample"],
+            tmp_path)
+    assert e.returncode == 0, e.stderr
+    assert f"test accuracy: {test}" in e.stdout

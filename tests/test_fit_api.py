@@ -24,11 +24,13 @@ def data(n=48, seed=0, classes=3):
     return x, y
 
 
-def model(metrics=("accuracy",), loss="sparse_categorical_crossentropy", lr=0.1, seed=0):
+def model(metrics=("accuracy",), loss="sparse_categorical_crossentropy", lr=0.1, seed=0,
+          weighted_metrics=None):
     ccnn.utils.set_random_seed(seed)
     m = ccnn.models.Sequential([Dense(8, activation="relu", dtype="float64"),
                                 Dense(3, activation="softmax", dtype="float64")])
-    m.compile(optimizer=SGD(learning_rate=lr), loss=loss, metrics=list(metrics))
+    m.compile(optimizer=SGD(learning_rate=lr), loss=loss, metrics=list(metrics),
+              weighted_metrics=weighted_metrics)
     m.build((None, 6))
     return m
 
@@ -441,12 +443,13 @@ def ce(p, y):
 def test_sample_weight_scales_each_sample_loss_and_gradient_as_keras():
     x, y = data()
     w = np.linspace(0.0, 2.0, 16)
-    m = model()
+    m = model(weighted_metrics=["accuracy"])
     p = m.predict(x[:16])
-    loss, acc = m.train_on_batch(x[:16], y[:16], sample_weight=w)
+    loss, acc, wacc = m.train_on_batch(x[:16], y[:16], sample_weight=w)
     assert loss == pytest.approx(np.sum(w * ce(p, y[:16])) / 16, rel=1e-12)   # Keras: / batch
     correct = p.argmax(1) == y[:16]
-    assert acc == pytest.approx(np.sum(w * correct) / np.sum(w), rel=1e-12)
+    assert acc == pytest.approx(np.mean(correct), rel=1e-12)       # metrics: unweighted
+    assert wacc == pytest.approx(np.sum(w * correct) / np.sum(w), rel=1e-12)
     # the gradient is sum(w_i g_i) / N: weights 1 on the first k samples and 0
     # on the rest step as an unweighted batch of those k with lr * k / N
     k = 10
@@ -456,24 +459,27 @@ def test_sample_weight_scales_each_sample_loss_and_gradient_as_keras():
     for wa, wb in zip(a.get_weights(), b.get_weights()):
         np.testing.assert_allclose(wa, wb, rtol=1e-12, atol=1e-14)
     # evaluate weighs the same way
-    m = model()
+    m = model(weighted_metrics=["accuracy"])
     p = m.predict(x)
     w = np.random.default_rng(2).random(48)
     logs = m.evaluate(x, y, batch_size=48, sample_weight=w, return_dict=True)
     assert logs["loss"] == pytest.approx(np.sum(w * ce(p, y)) / 48, rel=1e-12)
-    assert logs["accuracy"] == pytest.approx(np.sum(w * (p.argmax(1) == y)) / w.sum(), rel=1e-12)
+    assert logs["accuracy"] == pytest.approx(np.mean(p.argmax(1) == y), rel=1e-12)
+    assert logs["weighted_accuracy"] == pytest.approx(
+        np.sum(w * (p.argmax(1) == y)) / w.sum(), rel=1e-12)
     assert m.test_on_batch(x, y, sample_weight=w) == pytest.approx(list(logs.values()), rel=1e-12)
 
 
 def test_weighted_fit_matches_a_numpy_weighted_epoch_loss():
     x, y = data()
     w = np.random.default_rng(3).random(48) + 0.5
-    m = model(lr=0.0)                       # no update: every batch sees the same weights
+    m = model(lr=0.0, weighted_metrics=["accuracy"])   # lr 0: every batch sees the same weights
     p = m.predict(x)
     h = m.fit(x, y, batch_size=16, epochs=1, verbose=0, sample_weight=w)
     # each batch loss sum(w ce)/16, averaged over batches by size (Keras's loss tracker)
     assert h.history["loss"][0] == pytest.approx(np.sum(w * ce(p, y)) / 48, rel=1e-12)
-    assert h.history["accuracy"][0] == pytest.approx(
+    assert h.history["accuracy"][0] == pytest.approx(np.mean(p.argmax(1) == y), rel=1e-12)
+    assert h.history["weighted_accuracy"][0] == pytest.approx(
         np.sum(w * (p.argmax(1) == y)) / w.sum(), rel=1e-12)
 
 

@@ -19,7 +19,7 @@ ort = require_optional("onnxruntime", "ONNX export tests run the files in onnxru
 
 import ccnn  # noqa: E402
 from ccnn import activations, layers  # noqa: E402
-from ccnn.cli import build_model, build_modern_model  # noqa: E402
+from ccnn.cli import build_model, build_modern_model, build_resnet_small  # noqa: E402
 from ccnn.export import OPSET  # noqa: E402
 
 TOL = 1e-5
@@ -227,31 +227,8 @@ def test_modern_model(tmp_path):
     check_export(randomize(build_modern_model()), tmp_path, batch_sizes=(2, 3))
 
 
-def build_residual_model():
-    """examples/resnet_small.py's network: Conv-BN-ReLU residual blocks with
-    identity and strided 1x1 projection shortcuts, GlobalAveragePooling2D."""
-    def conv_bn(x, filters, strides=1, relu=True):
-        x = L.Conv2D(filters, 3, strides=strides, padding="same", use_bias=False)(x)
-        x = L.BatchNormalization()(x)
-        return L.Activation("relu")(x) if relu else x
-
-    def block(x, filters, strides=1):
-        shortcut = x
-        if strides != 1 or x.shape[-1] != filters:
-            shortcut = L.BatchNormalization()(L.Conv2D(filters, 1, strides=strides,
-                                                       use_bias=False)(x))
-        y = conv_bn(conv_bn(x, filters, strides), filters, relu=False)
-        return L.Activation("relu")(L.Add()([y, shortcut]))
-
-    inputs = ccnn.Input((28, 28, 1))
-    x = conv_bn(L.RandomTranslation(0.1, 0.1)(inputs), 32)
-    x = block(block(block(x, 32), 64, strides=2), 128, strides=2)
-    outputs = L.Dense(10, activation="softmax")(L.GlobalAveragePooling2D()(x))
-    return ccnn.Model(inputs, outputs)
-
-
 def test_residual_model(tmp_path):
-    check_export(randomize(build_residual_model()), tmp_path, batch_sizes=(1, 3))
+    check_export(randomize(build_resnet_small()), tmp_path, batch_sizes=(1, 3))
 
 
 def test_stack_of_layers(tmp_path):

@@ -116,8 +116,9 @@ class _LossFromLogits(FusedLayer):
                 and cls._ends_in(layer))
 
     @staticmethod
+    @abc.abstractmethod
     def _ends_in(layer: Layer) -> bool:
-        raise NotImplementedError
+        """Whether `layer`'s output is this head's activation."""
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         return self.layer.forward(x, training)

@@ -32,7 +32,7 @@ from ..layers.layer import unique_name
 from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
-from .trainer import Trainer, _real_array, fit_input
+from .trainer import Trainer, _real_array, fit_input, metric_log_names, reject_symbolic
 
 __all__ = ["Model"]
 
@@ -141,7 +141,7 @@ class Model(Trainer):
         self._replan()
         pending = self.__dict__.pop("_pending_compile", None)
         if pending is not None:
-            self.compile(*pending)
+            self.compile(*pending[:4], weighted_metrics=pending[4])
 
     def _tracked_layers(self) -> List[Layer]:
         """The layers set as attributes (or in lists), in assignment order (Keras's)."""
@@ -421,30 +421,33 @@ class Model(Trainer):
                 raise ValueError(f"Expected keys {names} in {what} dict, but found "
                                  f"{what}.keys()={list(value)}")
             return [value.get(k, default) for k in names]
-        if what == "metrics" and isinstance(value, (list, tuple)) and (n == 1 or not value):
+        metrics = what in ("metrics", "weighted_metrics")
+        if metrics and isinstance(value, (list, tuple)) and (n == 1 or not value):
             return [list(value)] * n
-        if what == "metrics" and isinstance(value, (list, tuple)) and not all(
+        if metrics and isinstance(value, (list, tuple)) and not all(
                 v is None or isinstance(v, (list, tuple)) for v in value):
-            raise ValueError(f"Invalid `metrics`: for a model with several outputs {names} "
+            raise ValueError(f"Invalid `{what}`: for a model with several outputs {names} "
                              f"give a dict keyed by output name or a list with one list per "
-                             f"output. Received: metrics={value!r}")
+                             f"output. Received: {what}={value!r}")
         if isinstance(value, (list, tuple)):
             if len(value) != n:
                 raise ValueError(f"{what} must have one entry per output ({n}: {names}), "
                                  f"got {len(value)}")
             return list(value)
-        if what == "metrics" and n > 1 and value:
-            raise ValueError(f"Invalid `metrics`: for a model with several outputs {names} "
+        if metrics and n > 1 and value:
+            raise ValueError(f"Invalid `{what}`: for a model with several outputs {names} "
                              f"give a dict keyed by output name or a list with one list per "
-                             f"output. Received: metrics={value!r}")
+                             f"output. Received: {what}={value!r}")
         return [value] * n
 
     def compile(self, optimizer: Any = "adam", loss: Any = None,
-                metrics: Any = None, loss_weights: Any = None) -> None:
-        """As Sequential.compile, with loss, metrics and loss_weights given per
-        output (Keras's rules): one value (a loss for every output), a list
-        with one entry per output, or a dict keyed by output names (an output
-        left out has no loss).  The loss is the weighted sum of the outputs'."""
+                metrics: Any = None, loss_weights: Any = None, *,
+                weighted_metrics: Any = None) -> None:
+        """As Sequential.compile, with loss, metrics, weighted_metrics and
+        loss_weights given per output (Keras's rules): one value (a loss for
+        every output), a list with one entry per output, or a dict keyed by
+        output names (an output left out has no loss).  The loss is the
+        weighted sum of the outputs'."""
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -452,7 +455,8 @@ class Model(Trainer):
         optimizer = optimizers_mod.get(optimizer)
         if not self.built:        # a subclassed model: compiled when traced
             self.optimizer = optimizer
-            self._pending_compile = (optimizer, loss, metrics, loss_weights)
+            self._pending_compile = (optimizer, loss, metrics, loss_weights,
+                                     weighted_metrics)
             self.compiled = True
             return
         losses = [None if v is None else losses_mod.get(v)
@@ -468,48 +472,60 @@ class Model(Trainer):
         for w in weights:
             if isinstance(w, bool) or not isinstance(w, numbers.Real):
                 raise TypeError(f"loss_weights must be numbers, got {w!r}")
-        per = self._per_output(metrics or [], "metrics", [])
-        ids: List[List[Any]] = []
-        for m in per:
-            m = [] if m is None else ([m] if isinstance(m, str) or not isinstance(
-                m, (list, tuple)) else list(m))
-            ids.append(m)
+        ids, wids = (self._metric_ids_per_output(m, what) for m, what in
+                     ((metrics, "metrics"), (weighted_metrics, "weighted_metrics")))
         self.optimizer = optimizer
         self._losses = losses
         self.loss = next(v for v in losses if v is not None)
         self._loss_weights = [float(w) for w in weights]
         self._metric_ids_out = ids
+        self._weighted_metric_ids_out = wids
         self._metric_objs = None
-        self.metrics = [name for name, _ in self._named_metrics()]    # checks every id
+        self.metrics = [entry[0] for entry in self._named_metrics()]    # checks every id
         self._metric_objs = None
         self.compiled = True
         self._replan()
 
-    def _named_metrics(self) -> List[Tuple[str, metrics_mod.Metric]]:
-        """(log name, metric) of the per-output losses (several outputs) and of
-        every output's metrics, in Keras's order."""
+    def _metric_ids_per_output(self, value: Any, what: str) -> List[List[Any]]:
+        """compile's metrics / weighted_metrics as one list of ids per output."""
+        if value is not None and not isinstance(value, (list, tuple, dict)):
+            raise TypeError(f"{what} must be a list such as ['accuracy'] (or a dict keyed by "
+                            f"output name), got {value!r}")
+        return [[] if m is None else ([m] if isinstance(m, str) or not isinstance(
+            m, (list, tuple)) else list(m)) for m in self._per_output(value or [], what, [])]
+
+    def _named_metrics(self) -> List[Tuple[str, Any, int, str]]:
+        """(log name, metric, output index, kind) of the per-output losses
+        (several outputs; kind "loss"), then of every output's metrics (kind
+        "metric"), then its weighted metrics (kind "weighted"), named as
+        Keras's CompileMetrics names them (trainer.metric_log_names)."""
         names = self.output_names
         multi = len(self.outputs) > 1
-        out: List[Tuple[str, Any]] = []
+        out: List[Tuple[str, Any, int, str]] = []
         if multi:
-            out += [(f"{names[k]}_loss", ("loss", k)) for k, v in enumerate(self._losses)
-                    if v is not None]
-        for k, ids in enumerate(self._metric_ids_out):
-            shape = self.outputs[k].shape
-            for m in ids:
-                obj = metrics_mod.get_metric(m, shape if shape[-1] is not None else (None, 2),
-                                             loss=self._losses[k])
-                out.append((f"{names[k]}_{obj.name}" if multi else obj.name, (obj, k)))
+            out += [(f"{names[k]}_loss", metrics_mod.Mean(name=f"{names[k]}_loss"), k, "loss")
+                    for k, v in enumerate(self._losses) if v is not None]
+        made = []
+        for kind, per in (("metric", self._metric_ids_out),
+                          ("weighted", getattr(self, "_weighted_metric_ids_out", []))):
+            for k, ids in enumerate(per):
+                shape = self.outputs[k].shape
+                for m in ids:
+                    obj = metrics_mod.get_metric(
+                        m, shape if shape[-1] is not None else (None, 2), loss=self._losses[k])
+                    made.append((obj, m, k, kind))
+        log_names = metric_log_names([(names[k] if multi else None, obj.name, kind == "weighted")
+                                      for obj, _, k, kind in made])
+        for (obj, ident, k, kind), name in zip(made, log_names):
+            if obj is not ident and not multi:    # an object made here: named as it is logged
+                obj.name = name
+            out.append((name, obj, k, kind))
         return out
 
     def _compiled_metrics(self, out_shape: Any = None) -> List[Any]:
         objs = getattr(self, "_metric_objs", None)
         if objs is None:
-            objs = []
-            named: List[Tuple[str, Any]] = self._named_metrics()
-            for name, (m, k) in named:
-                is_loss = isinstance(m, str) and m == "loss"
-                objs.append((name, metrics_mod.Mean(name=name) if is_loss else m, k, is_loss))
+            objs = self._named_metrics()
             self._metric_objs = objs
         return objs
 
@@ -525,30 +541,20 @@ class Model(Trainer):
         ys = list(y) if isinstance(y, Arrays) else [y]
         losses = getattr(self, "_last_losses", None)
         n = outs[0].shape[0]
-        for _, m, k, is_loss in objs:
-            if is_loss:
+        for _, m, k, kind in objs:
+            if kind == "loss":
                 if losses is not None and losses[k] is not None:
                     m.update_state(np.full(n, losses[k]))
-            elif sw is not None:
+            elif kind == "weighted" and sw is not None:
                 m.update_state(ys[k], outs[k], sample_weight=sw)
             else:
                 m.update_state(ys[k], outs[k])
 
-    def _metric_logs(self, logs: Dict[str, float], objs: List[Any],  # type: ignore[override]
+    def _metric_logs(self, logs: Dict[str, float], objs: List[Any],
                      prefix: str = "") -> Dict[str, float]:
         for name, m, _, _ in objs:
             logs[prefix + name] = float(m.result())
         return logs
-
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
-                       class_weight: Any = None):
-        """One optimizer step on one batch; [loss, *per-output losses, *metrics]
-        of that batch (or the loss alone without them)."""
-        self._require_compiled()
-        x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
-        objs = self._reset_metrics()
-        loss, _ = self._train_step(x, y, objs, sw)
-        return [loss] + [float(m.result()) for _, m, _, _ in objs] if objs else loss
 
     # ------------------------------------------------------------ data
     def _structured(self, data: Any, keys: List[str], what: str, name: str,
@@ -643,6 +649,7 @@ class Model(Trainer):
         return self._pack([np.array(o) for o in (out if isinstance(out, Arrays) else [out])])
 
     def __call__(self, x: Any, training: bool = False) -> Any:
+        reject_symbolic(x)
         out = self._forward(self._prepare_x(x), training)
         return self._pack(list(out) if isinstance(out, Arrays) else [out])
 

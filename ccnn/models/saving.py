@@ -18,7 +18,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
-from .._fileio import NPY_HEADER_ERRORS, atomic_write, read_npy_header
+from .._fileio import NPY_HEADER_ERRORS, atomic_write, read_npy_header, weight_mismatches
 
 FORMAT_KEY = "ccnn_weights_format"
 FORMAT_VERSION = 2
@@ -112,20 +112,9 @@ def npz_headers(path: Any) -> Optional[Dict[str, Tuple[Tuple[int, ...], np.dtype
 
 
 def check_weights_match(path: str, found: Dict[str, Tuple[Tuple[int, ...], np.dtype]],
-                         own: Dict[str, np.ndarray]) -> None:
+                        own: Dict[str, np.ndarray]) -> None:
     """A ValueError listing every name, shape or dtype in `found` that differs from `own`."""
-    missing = sorted(set(own) - set(found))
-    unexpected = sorted(set(found) - set(own))
-    problems = []
-    if missing:
-        problems.append(f"missing {missing}")
-    if unexpected:
-        problems.append(f"unexpected {unexpected}")
-    for key in sorted(set(own) & set(found)):
-        (shape, dtype), b = found[key], own[key]
-        if tuple(shape) != b.shape or dtype != b.dtype:
-            problems.append(f"{key}: file has {dtype}{list(shape)}, the model "
-                            f"{b.dtype}{list(b.shape)}")
+    problems = weight_mismatches(found, {k: (a.shape, a.dtype) for k, a in own.items()})
     if problems:
         raise ValueError(f"{path}: the weights do not match this model (saved from "
                          f"another architecture?): " + "; ".join(problems))

@@ -63,8 +63,10 @@ class Sequential(Trainer):
             self._input = layer
             return
         if not isinstance(layer, Layer):
+            nested = " (nested models are not supported yet: add its layers, " \
+                "`*model.layers`)" if hasattr(layer, "_execution_plan") else ""
             raise TypeError(f"Sequential.add expects a ccnn.layers.Layer, got "
-                            f"{type(layer).__name__}")
+                            f"{type(layer).__name__}{nested}")
         if any(layer is other for other in self.layers):
             raise ValueError(f"layer {layer.name!r} is already in this model")
         names = {other.name for other in self.layers}

@@ -93,6 +93,52 @@ def _optional_steps(v: Any, name: str) -> Optional[int]:
     return None if v is None else _positive_int(v, name)
 
 
+def _metric_list(value: Any, what: str) -> List[Any]:
+    """compile()'s metrics / weighted_metrics (None or a list) as a list."""
+    if value is None:
+        return []
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise TypeError(f"{what} must be a list such as ['accuracy'], got {value!r}")
+    return list(value)
+
+
+def metric_log_names(entries: Sequence[Tuple[Optional[str], str, bool]]) -> List[str]:
+    """The log name of each compiled metric, given (output name or None,
+    metric name, weighted) with the unweighted ones first, as Keras 3's
+    CompileMetrics.result names them: "<output>_<name>"; a second metric of
+    the same name gets "_1", "_2", ...; a weighted one whose name is taken
+    becomes "weighted_<name>" (then "_1", ...)."""
+    counters: Dict[str, int] = {}
+    out = []
+    for output, name, weighted in entries:
+        full = f"{output}_{name}" if output else name
+        if full not in counters:
+            counters[full] = 1
+        elif not weighted:
+            counters[full] += 1
+            full = f"{full}_{counters[full] - 1}"
+        else:
+            full = f"{output}_weighted_{name}" if output else f"weighted_{name}"
+            if full not in counters:
+                counters[full] = 1
+            else:
+                counters[full] += 1
+                full = f"{full}_{counters[full] - 1}"
+        out.append(full)
+    return out
+
+
+def reject_symbolic(x: Any) -> None:
+    """TypeError when a model is called on symbolic tensors (ccnn.Input's),
+    as a layer of another model: ccnn has no nested models yet."""
+    from ..layers.core.input_layer import KerasTensor
+    if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple, dict)) and any(
+            isinstance(t, KerasTensor) for t in (x.values() if isinstance(x, dict) else x))):
+        raise TypeError("a model was called on a symbolic tensor (ccnn.Input): nested "
+                        "models (a model used as a layer of another) are not supported "
+                        "yet; call its layers on the tensor instead (they are shared)")
+
+
 def _is_batches(x: Any) -> bool:
     """x is a PyDataset or a generator (fit / evaluate take batches from it)."""
     return data_adapters.is_dataset(x) or data_adapters.is_generator(x)
@@ -142,7 +188,11 @@ class Trainer:
     history: Optional[History]
     _plan: Optional[Plan] = None
     _metric_ids: List[Any]
-    _metric_objs: Optional[List[metrics_mod.Metric]] = None
+    _weighted_metric_ids: List[Any]
+    _metric_objs: Optional[List[Any]] = None     # Metrics (a functional Model: tuples)
+    #: parallel to _metric_objs: the log name of each, and whether it is weighted
+    _metric_log_names: List[str]
+    _metric_weighted: List[bool]
 
     if TYPE_CHECKING:
         def build(self, input_shape: Sequence[Optional[int]]) -> None: ...
@@ -159,7 +209,8 @@ class Trainer:
 
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
-                metrics: Optional[Sequence[Any]] = None) -> None:
+                metrics: Optional[Sequence[Any]] = None, *,
+                weighted_metrics: Optional[Sequence[Any]] = None) -> None:
         """optimizer: a Keras name ('adam', 'sgd', 'rmsprop', 'adamw', ...) or a
         ccnn.optimizers instance; loss: a
         Keras name such as 'categorical_crossentropy' (one-hot targets),
@@ -169,7 +220,10 @@ class Trainer:
         give one number: not 'none' / None); metrics: a list of
         anything ccnn.metrics knows (names, Metric objects or classes,
         functions); 'accuracy' / 'acc' is resolved from the loss and the
-        output as Keras 3 does (ccnn.metrics.get_metric)."""
+        output as Keras 3 does (ccnn.metrics.get_metric).  As in Keras 3,
+        `metrics` are unweighted and `weighted_metrics` (the same kinds) are
+        weighted by fit's / evaluate's sample_weight or class_weight; a
+        weighted metric whose name is taken is logged as 'weighted_<name>'."""
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -181,13 +235,11 @@ class Trainer:
                              f"a model trains on one number: use 'sum_over_batch_size' "
                              f"(the default), 'sum', 'mean' or 'mean_with_sample_weight'")
         self.loss = lossfn
-        if metrics is None:
-            metrics = []
-        if isinstance(metrics, str) or not isinstance(metrics, (list, tuple)):
-            raise TypeError(f"metrics must be a list such as ['accuracy'], got {metrics!r}")
-        self._metric_ids = list(metrics)
+        self._metric_ids = _metric_list(metrics, "metrics")
+        self._weighted_metric_ids = _metric_list(weighted_metrics, "weighted_metrics")
         self._metric_objs = None
-        self.metrics = [m.name for m in self._compiled_metrics((None, 2))]  # checks every id
+        self._compiled_metrics((None, 2))                         # checks every id
+        self.metrics = list(self._metric_log_names)
         self._metric_objs = None     # resolved again for the model's output at first use
         self.compiled = True
         self._replan()
@@ -232,15 +284,25 @@ class Trainer:
 
     def _compiled_metrics(self, out_shape: Optional[Tuple[Optional[int], ...]] = None
                           ) -> List[metrics_mod.Metric]:
-        """The metric objects of compile(metrics=...), resolved for the model's output."""
+        """The metric objects of compile(metrics=..., weighted_metrics=...),
+        resolved for the model's output: the unweighted ones, then the
+        weighted (self._metric_weighted), logged as self._metric_log_names."""
         if out_shape is None:
             objs = getattr(self, "_metric_objs", None)
-            if objs is not None:
+            if objs is not None and len(self.__dict__.get("_metric_log_names", ())) == len(objs):
                 return objs
             out_shape = (None, self._classes())
         ids = getattr(self, "_metric_ids", self.metrics)   # pickles from before 0.x kept names
-        objs = [metrics_mod.get_metric(m, out_shape, loss=self.loss) for m in ids]
+        wids = getattr(self, "_weighted_metric_ids", [])
+        objs = [metrics_mod.get_metric(m, out_shape, loss=self.loss) for m in ids + wids]
+        weighted = [False] * len(ids) + [True] * len(wids)
+        names = metric_log_names([(None, m.name, w) for m, w in zip(objs, weighted)])
+        for m, ident, name in zip(objs, ids + wids, names):
+            if m is not ident:      # an object made here: named as it is logged
+                m.name = name
         self._metric_objs = objs
+        self._metric_log_names = names
+        self._metric_weighted = weighted
         return objs
 
     def _reset_metrics(self) -> List[metrics_mod.Metric]:
@@ -251,12 +313,13 @@ class Trainer:
 
     def _update_metrics(self, objs: List[metrics_mod.Metric], out: np.ndarray,
                         y: np.ndarray, sw: Optional[np.ndarray] = None) -> None:
-        """Each metric's update_state with the batch; without sample weights
-        the (sparse) categorical accuracy counts the argmax matches directly
-        (the same sums)."""
+        """Each metric's update_state with the batch, the weighted metrics'
+        with the sample weights sw; without weights the (sparse) categorical
+        accuracy counts the argmax matches directly (the same sums)."""
         correct = None
-        for m in objs:
-            if sw is not None:
+        weighted = self.__dict__.get("_metric_weighted", [])
+        for i, m in enumerate(objs):
+            if sw is not None and i < len(weighted) and weighted[i]:
                 m.update_state(y, out, sample_weight=sw)
             elif type(m) in _ARGMAX_ACCURACIES:
                 if correct is None:
@@ -267,11 +330,13 @@ class Trainer:
             else:
                 m.update_state(y, out)
 
-    @staticmethod
-    def _metric_logs(logs: Dict[str, float], objs: List[metrics_mod.Metric],
+    def _metric_logs(self, logs: Dict[str, float], objs: List[metrics_mod.Metric],
                      prefix: str = "") -> Dict[str, float]:
-        for m in objs:
-            logs[prefix + m.name] = float(m.result())
+        names = self.__dict__.get("_metric_log_names")
+        if names is None or len(names) != len(objs):
+            names = [m.name for m in objs]
+        for name, m in zip(names, objs):
+            logs[prefix + name] = float(m.result())
         return logs
 
     def _require_compiled(self) -> None:
@@ -466,14 +531,18 @@ class Trainer:
 
     @_one_blas_thread
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
-                       class_weight: Any = None):
+                       class_weight: Any = None, return_dict: bool = False):
         """One optimizer step on one batch; returns [loss, *metrics] of that
-        batch (or the loss alone without metrics)."""
+        batch (or the loss alone without metrics); with return_dict=True a
+        dict {'loss': ..., name: ...}."""
         self._require_compiled()
         x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         objs = self._reset_metrics()
         loss, _ = self._train_step(x, y, objs, sw)
-        return [loss] + [float(m.result()) for m in objs] if objs else loss
+        logs = self._metric_logs({"loss": loss}, objs)
+        if return_dict:
+            return logs
+        return list(logs.values()) if len(logs) > 1 else logs["loss"]
 
     # ------------------------------------------------------------ fit
     @_one_blas_thread
@@ -786,6 +855,7 @@ class Trainer:
 
     @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        reject_symbolic(x)
         if not training:
             return self._predict_batch(self._prepare_x(x))
         return self._forward(self._prepare_x(x), training)

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from ..layers.initializers import weight_budget
-from .._fileio import atomic_write, read_npy_header
+from .._fileio import atomic_write, read_npy_header, weight_mismatches
 from . import serialization_lib as slib
 from .object_registration import CustomObjectScope
 
@@ -138,23 +138,6 @@ def _check_optimizer(model: Any, found: Dict[str, Tuple[Tuple[int, ...], np.dtyp
         if shape != params[i].shape or dtype != params[i].dtype:
             raise _Bad(f"optimizer state {key!r} is {dtype}{list(shape)}, its parameter "
                        f"{params[i].dtype}{list(params[i].shape)}")
-
-
-def _compare(found: Dict[str, Tuple[Tuple[int, ...], np.dtype]],
-             own: Dict[str, Tuple[Tuple[int, ...], np.dtype]]) -> None:
-    missing = sorted(set(own) - set(found))
-    extra = sorted(set(found) - set(own))
-    problems = []
-    if missing:
-        problems.append(f"missing arrays {missing}")
-    if extra:
-        problems.append(f"unexpected arrays {extra}")
-    for key in sorted(set(own) & set(found)):
-        if found[key] != own[key]:
-            (s, d), (s2, d2) = found[key], own[key]
-            problems.append(f"{key}: the file has {d}{list(s)}, the model {d2}{list(s2)}")
-    if problems:
-        raise _Bad("the arrays do not match the model's config: " + "; ".join(problems))
 
 
 # ------------------------------------------------------------------ writing
@@ -352,8 +335,11 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
         if found_opt and compile_config is None:
             raise _Bad("it holds an optimizer state but no compile config")
         if model.built:
-            _compare({k: v for k, v in listing.items() if not k.startswith(OPTIMIZER)},
-                     _expected(model))
+            problems = weight_mismatches(
+                {k: v for k, v in listing.items() if not k.startswith(OPTIMIZER)},
+                _expected(model))
+            if problems:
+                raise _Bad("the arrays do not match the model's config: " + "; ".join(problems))
         elif len(found_opt) != len(listing):
             raise _Bad("it holds weights for a model that is not built (its config gives "
                        "no input shape)")

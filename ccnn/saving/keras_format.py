@@ -484,11 +484,16 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
     loss = losses.serialize(model.loss)
     loss_dict = {"module": "keras.losses", "class_name": loss["class_name"],
                  "config": _jsonable(loss["config"]), "registered_name": None}
-    metric_list: List[Any] = [m if isinstance(m, str) else _compile_config_metric(m, metrics)
-                              for m in getattr(model, "_metric_ids", [])]
+
+    def metric_list(ids: List[Any]) -> List[Any]:
+        return [m if isinstance(m, str) else _compile_config_metric(m, metrics) for m in ids]
+
     loss_weights: Any = None
-    metrics_out: Any = metric_list or None
+    metrics_out: Any = metric_list(getattr(model, "_metric_ids", [])) or None
+    weighted_out: Any = metric_list(getattr(model, "_weighted_metric_ids", [])) or None
     per_output = getattr(model, "_losses", None)          # a functional model
+    weighted_ids = getattr(model, "_weighted_metric_ids_out", None) or \
+        [[] for _ in getattr(model, "output_names", ())]
     if per_output is not None and len(model.output_names) > 1:
         # several outputs: dicts keyed by output name, as Keras writes them
         names = model.output_names
@@ -498,15 +503,16 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
                 d = losses.serialize(lossfn)
                 loss_dict[name] = {"module": "keras.losses", "class_name": d["class_name"],
                                    "config": _jsonable(d["config"]), "registered_name": None}
-        metrics_out = {name: [m if isinstance(m, str) else
-                              _compile_config_metric(m, metrics) for m in ids]
+        metrics_out = {name: metric_list(ids)
                        for name, ids in zip(names, model._metric_ids_out) if ids} or None
+        weighted_out = {name: metric_list(ids)
+                        for name, ids in zip(names, weighted_ids) if ids} or None
         loss_weights = dict(zip(names, model._loss_weights))
     elif per_output is not None:
-        metrics_out = [m if isinstance(m, str) else _compile_config_metric(m, metrics)
-                       for m in model._metric_ids_out[0]] or None
+        metrics_out = metric_list(model._metric_ids_out[0]) or None
+        weighted_out = metric_list(weighted_ids[0]) or None
     return {"optimizer": opt_dict, "loss": loss_dict, "loss_weights": loss_weights,
-            "metrics": metrics_out, "weighted_metrics": None, "run_eagerly": False,
+            "metrics": metrics_out, "weighted_metrics": weighted_out, "run_eagerly": False,
             "steps_per_execution": 1, "jit_compile": False}
 
 
@@ -811,10 +817,9 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     if not isinstance(compile_config, dict):
         raise ValueError(f"{source}: compile_config must be a dict")
     functional = hasattr(model, "output_names")
-    for key in ("weighted_metrics",) if functional else ("loss_weights", "weighted_metrics"):
-        if compile_config.get(key) is not None:
-            raise ValueError(f"{source}: compile {key}={compile_config[key]!r} is not supported "
-                             f"by ccnn")
+    if not functional and compile_config.get("loss_weights") is not None:
+        raise ValueError(f"{source}: compile loss_weights={compile_config['loss_weights']!r} "
+                         f"is not supported by ccnn for a Sequential model")
     from .. import optimizers
     optimizer = compile_config.get("optimizer", "rmsprop")
     if isinstance(optimizer, dict):
@@ -825,9 +830,6 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     loss = compile_config.get("loss")
     if loss is None:
         return                                # compiled without a loss: nothing ccnn can train
-    metrics = compile_config.get("metrics") or []
-    if isinstance(metrics, list) and len(metrics) == 1 and isinstance(metrics[0], list):
-        metrics = metrics[0]                  # one output's list, as Keras may write it
     from .. import metrics as metrics_mod
 
     def metric_list(ms: Any) -> List[Any]:
@@ -835,13 +837,21 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
             raise ValueError(f"{source}: compile metrics {ms!r}: ccnn reads a list per output")
         return [metrics_mod.deserialize(m) if isinstance(m, dict) else m for m in ms]
 
+    def metric_arg(key: str) -> Any:
+        ms = compile_config.get(key) or []
+        if isinstance(ms, list) and len(ms) == 1 and isinstance(ms[0], list):
+            ms = ms[0]                        # one output's list, as Keras may write it
+        return ({k: metric_list(v) for k, v in ms.items()}
+                if functional and isinstance(ms, dict) else metric_list(ms))
+
     extra: Dict[str, Any] = {}
     if functional and compile_config.get("loss_weights") is not None:
         extra["loss_weights"] = compile_config["loss_weights"]
     try:
-        metrics = ({k: metric_list(v) for k, v in metrics.items()}
-                   if functional and isinstance(metrics, dict) else metric_list(metrics))
-        model.compile(optimizer=optimizer, loss=loss, metrics=metrics, **extra)
+        weighted = metric_arg("weighted_metrics")
+        if weighted:
+            extra["weighted_metrics"] = weighted
+        model.compile(optimizer=optimizer, loss=loss, metrics=metric_arg("metrics"), **extra)
     except (TypeError, ValueError) as e:
         raise ValueError(f"{source}: its compile_config cannot be used by ccnn: {e}") from e
 

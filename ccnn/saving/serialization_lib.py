@@ -145,8 +145,9 @@ def serialize_metric(metric: Any) -> Any:
 def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
     """compile()'s arguments as plain data (Keras's get_compile_config keys),
     None when the model is not compiled.  A functional model with several
-    outputs gives loss, metrics and loss_weights as dicts keyed by output
-    name (an output without a loss is left out), as compile() takes them."""
+    outputs gives loss, metrics, weighted_metrics and loss_weights as dicts
+    keyed by output name (an output without a loss is left out), as
+    compile() takes them; weighted_metrics is None when there are none."""
     if not getattr(model, "compiled", False):
         return None
     from .. import optimizers
@@ -154,12 +155,16 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
                               "loss": _serialize(model.loss),
                               "metrics": [serialize_metric(m)
                                           for m in getattr(model, "_metric_ids", [])],
-                              "loss_weights": None, "weighted_metrics": None}
+                              "loss_weights": None,
+                              "weighted_metrics": [serialize_metric(m) for m in getattr(
+                                  model, "_weighted_metric_ids", [])] or None}
     per_output = getattr(model, "_losses", None)        # a functional model
     if per_output is not None:
         names = model.output_names
+        weighted = getattr(model, "_weighted_metric_ids_out", [[] for _ in names])
         if len(names) == 1:
             config["metrics"] = [serialize_metric(m) for m in model._metric_ids_out[0]]
+            config["weighted_metrics"] = [serialize_metric(m) for m in weighted[0]] or None
             if model._loss_weights[0] != 1.0:
                 config["loss_weights"] = model._loss_weights[0]
         else:
@@ -167,6 +172,8 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
                               if v is not None}
             config["metrics"] = {n: [serialize_metric(m) for m in ids]
                                  for n, ids in zip(names, model._metric_ids_out) if ids}
+            config["weighted_metrics"] = {n: [serialize_metric(m) for m in ids]
+                                          for n, ids in zip(names, weighted) if ids} or None
             config["loss_weights"] = dict(zip(names, model._loss_weights))
     return json.loads(dumps(config))
 
@@ -209,14 +216,11 @@ def _per_output(value: Any, what: str, one: Any) -> Any:
 
 
 def compile_args_from_config(config: Any) -> Dict[str, Any]:
-    """compile()'s keyword arguments (optimizer, loss, metrics, loss_weights)
-    from serialize_compile_config's dict (or Keras's)."""
+    """compile()'s keyword arguments (optimizer, loss, metrics,
+    weighted_metrics, loss_weights) from serialize_compile_config's dict (or Keras's)."""
     from .. import losses, metrics, optimizers
     if not isinstance(config, dict):
         raise ValueError(f"the compile config must be a dict, got {type(config).__name__}")
-    if config.get("weighted_metrics") is not None:
-        raise ValueError(f"compile config: ccnn has no weighted_metrics; got "
-                         f"weighted_metrics={config['weighted_metrics']!r}")
     opt = config.get("optimizer", "rmsprop")
     opt = (_deserialize(opt, optimizers.deserialize, optimizers.Optimizer, "optimizer")
            if isinstance(opt, dict) else _named(opt))
@@ -227,7 +231,7 @@ def compile_args_from_config(config: Any) -> Dict[str, Any]:
 
     def metric_list(ids: Any) -> List[Any]:
         if not isinstance(ids, list):
-            raise ValueError(f"compile config: metrics must be a list, got {ids!r}")
+            raise ValueError(f"compile config: metrics must be lists, got {ids!r}")
         out: List[Any] = []
         for m in ids:
             if isinstance(m, dict):
@@ -248,6 +252,9 @@ def compile_args_from_config(config: Any) -> Dict[str, Any]:
         "optimizer": opt,
         "loss": _per_output(config.get("loss"), "loss", one_loss),
         "metrics": _per_output(config.get("metrics") or [], "metrics", metric_list)}
+    if config.get("weighted_metrics") is not None:
+        args["weighted_metrics"] = _per_output(config["weighted_metrics"], "weighted_metrics",
+                                               metric_list)
     if config.get("loss_weights") is not None:
         args["loss_weights"] = _per_output(config["loss_weights"], "loss_weights", weight)
     return args

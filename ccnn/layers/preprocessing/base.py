@@ -2,6 +2,7 @@
 format, the channels-last view the C kernels take, Keras's factor argument."""
 from __future__ import annotations
 
+import abc
 import numbers
 from typing import Any, Optional, Tuple
 
@@ -100,9 +101,9 @@ class AffineAugmentation(ImageAugmentation):
             raise ValueError(f"fill_value must be a number, got {fill_value!r}")
         self.fill_value = float(fill_value)
 
+    @abc.abstractmethod
     def transforms(self, n: int, h: int, w: int) -> np.ndarray:
         """This batch's (n, 6) affine maps (keras.ops.image.affine_transform's)."""
-        raise NotImplementedError
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         x = self._check_input(x)
