@@ -44,6 +44,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 import numpy as np
 
 from .. import utils
+from ..models import data_adapters
 from . import Local, _current
 
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
@@ -110,6 +111,12 @@ def _drawing_from(rng: Optional[np.random.Generator]) -> Iterator[None]:
         yield
     finally:
         utils._rng = saved
+
+
+def _named(objs: List[Any]) -> List[Tuple[str, Any]]:
+    """(name, metric) of each of a model's compiled metrics: Sequential's are
+    Metric objects, a functional Model's (name, metric, output, is_loss) tuples."""
+    return [(o[0], o[1]) if isinstance(o, tuple) else (o.name, o) for o in objs]
 
 
 def _metric_fields(m: Any) -> Tuple[str, ...]:
@@ -260,21 +267,22 @@ class DataParallel(Local):
         self._data_rng = None
 
     def shard(self, adapter: Any, shuffle: bool, training: bool = True) -> Iterator[Any]:
-        """This rank's shard of each global batch of adapter.epoch(shuffle)."""
+        """This rank's shard of each global batch of adapter.epoch(shuffle);
+        from arrays only this rank's rows are gathered (ArrayAdapter.shards)."""
         if training:
             self._loss_total, self._n_total = 0.0, 0
-        batches = adapter.epoch(shuffle)
         k, r = self.size, self.rank
+        if isinstance(adapter, data_adapters.ArrayAdapter):
+            parts: Iterator[Any] = adapter.shards(shuffle, r, k)
+        else:
+            parts = self._split(adapter.epoch(shuffle))
         while True:
             with _drawing_from(self._data_rng if self._fitting else None):
                 try:
-                    xb, yb, swb = next(batches)
+                    batch, n, swb = next(parts)
                 except StopIteration:
                     return
-            n = _length(yb)
-            base, extra = divmod(n, k)
-            lo = r * base + min(r, extra)
-            hi = lo + base + (1 if r < extra else 0)
+            mine = _length(batch[1])
             if training:
                 if n < k:
                     continue       # a final batch too small to give every rank a sample
@@ -283,12 +291,19 @@ class DataParallel(Local):
                     self._weight = 1.0
                 elif self._reduction == "mean_with_sample_weight" and swb is not None:
                     total = float(np.sum(swb))
-                    self._weight = float(np.sum(swb[lo:hi])) / total if total else 0.0
+                    self._weight = float(np.sum(batch[2])) / total if total else 0.0
                 else:
-                    self._weight = (hi - lo) / n
-            elif hi == lo:
+                    self._weight = mine / n
+            elif mine == 0:
                 continue
-            yield _take(xb, lo, hi), _take(yb, lo, hi), _take(swb, lo, hi)
+            yield batch
+
+    def _split(self, batches: Iterator[Any]) -> Iterator[Any]:
+        """(this rank's rows, batch size, sample weights) of each whole batch."""
+        for xb, yb, swb in batches:
+            n = _length(yb)
+            lo, hi = data_adapters.split_rows(n, self.rank, self.size)
+            yield (_take(xb, lo, hi), _take(yb, lo, hi), _take(swb, lo, hi)), n, swb
 
     def reduce_gradients(self, pairs: List[Tuple[Any, Any]], loss: float
                          ) -> Tuple[List[Tuple[Any, Any]], float]:
@@ -336,8 +351,8 @@ class DataParallel(Local):
             out["loss"] = self._loss_total / self._n_total
         elif "loss" in logs:
             out["loss"] = logs["loss"]
-        for m in objs:
-            out[m.name] = float(m.result())
+        for name, m in _named(objs):
+            out[name] = float(m.result())
         if not logs and not self._n_total:
             return logs
         values = np.array(list(out.values()), dtype=np.float64)
@@ -360,14 +375,15 @@ class DataParallel(Local):
     def _sum_metrics(self, objs: List[Any], extra: List[float]) -> List[float]:
         """Allreduce (sum) `extra` and every metric's summable state, in place."""
         vec: List[float] = list(extra)
-        for m in objs:
+        metrics = [m for _, m in _named(objs)]
+        for m in metrics:
             for f in _metric_fields(m):
                 vec.extend(np.ravel(np.asarray(getattr(m, f), dtype=np.float64)).tolist())
         buf = np.array(vec, dtype=np.float64)
         if buf.size:
             self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         at = len(extra)
-        for m in objs:
+        for m in metrics:
             for f in _metric_fields(m):
                 old = getattr(m, f)
                 if isinstance(old, np.ndarray):
