@@ -33,7 +33,6 @@ MPI_Abort, which ends every rank.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -99,20 +98,6 @@ def _rng_from_words(words: np.ndarray) -> np.random.Generator:
     return np.random.Generator(bg)
 
 
-@contextlib.contextmanager
-def _drawing_from(rng: Optional[np.random.Generator]) -> Iterator[None]:
-    """ccnn.utils.get_rng() is `rng` inside the block (when not None)."""
-    if rng is None:
-        yield
-        return
-    saved = utils._rng
-    utils._rng = rng
-    try:
-        yield
-    finally:
-        utils._rng = saved
-
-
 def _named(objs: List[Any]) -> List[Tuple[str, Any]]:
     """(name, metric) of each of a model's compiled metrics: Sequential's are
     Metric objects, a functional Model's (name, metric, output, is_loss) tuples."""
@@ -131,23 +116,24 @@ def _metric_fields(m: Any) -> Tuple[str, ...]:
 
 class _Layout:
     """Where each gradient, moving statistic and the loss live in the flat
-    buffer of their dtype (built at the first step of a fit, reused)."""
+    buffer of their dtype (built at the first step of a fit, reused): the
+    views of the buffers are made once, so a step only multiplies into them."""
 
     def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray]) -> None:
         self.key = [id(p) for _, p in pairs] + [id(s) for s in states]
         sizes: Dict[np.dtype, int] = {}
-        self.grads: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
+        spans: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
         for i, (g, p) in enumerate(pairs):
             if g is None:
                 continue
             lo = sizes.get(p.dtype, 0)
             sizes[p.dtype] = lo + p.size
-            self.grads.append((i, p.dtype, lo, lo + p.size))
-        self.states: List[Tuple[np.ndarray, np.dtype, int, int]] = []
+            spans.append((i, p.dtype, lo, lo + p.size))
+        state_spans: List[Tuple[np.ndarray, np.dtype, int, int]] = []
         for s in states:
             lo = sizes.get(s.dtype, 0)
             sizes[s.dtype] = lo + s.size
-            self.states.append((s, s.dtype, lo, lo + s.size))
+            state_spans.append((s, s.dtype, lo, lo + s.size))
         # the loss: in the float64 buffer if there is one, else as two float32
         # numbers (value and rounding error) so its sum keeps ~float64 precision
         self.loss_dtype = np.dtype(np.float64) if np.dtype(np.float64) in sizes or not sizes \
@@ -156,6 +142,12 @@ class _Layout:
         self.loss_at = lo
         sizes[self.loss_dtype] = lo + (1 if self.loss_dtype == np.float64 else 2)
         self.buffers = {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
+        #: (pair index, its slot in the buffer shaped as the parameter)
+        self.grads = [(i, self.buffers[dt][lo:hi].reshape(pairs[i][1].shape))
+                      for i, dt, lo, hi in spans]
+        #: (moving statistic, its slot shaped as it)
+        self.states = [(s, self.buffers[dt][lo:hi].reshape(s.shape))
+                       for s, dt, lo, hi in state_spans]
 
 
 class DataParallel(Local):
@@ -276,12 +268,17 @@ class DataParallel(Local):
             parts: Iterator[Any] = adapter.shards(shuffle, r, k)
         else:
             parts = self._split(adapter.epoch(shuffle))
+        rng = self._data_rng if self._fitting else None
         while True:
-            with _drawing_from(self._data_rng if self._fitting else None):
-                try:
-                    batch, n, swb = next(parts)
-                except StopIteration:
-                    return
+            saved = utils._rng       # _drawing_from(rng) inlined: once per step
+            if rng is not None:
+                utils._rng = rng
+            try:
+                batch, n, swb = next(parts)
+            except StopIteration:
+                return
+            finally:
+                utils._rng = saved
             mine = _length(batch[1])
             if training:
                 if n < k:
@@ -317,11 +314,10 @@ class DataParallel(Local):
         if lay is None or lay.key != [id(p) for _, p in pairs] + [id(s) for s in states]:
             lay = self._layout = _Layout(pairs, states)
         w = self._weight
-        for i, dt, lo, hi in lay.grads:
-            np.multiply(np.reshape(pairs[i][0], -1), w, out=lay.buffers[dt][lo:hi],
-                        casting="unsafe")
-        for s, dt, lo, hi in lay.states:
-            np.multiply(s.reshape(-1), w, out=lay.buffers[dt][lo:hi])
+        for i, slot in lay.grads:           # the weight in the buffer's dtype: no float64 pass
+            np.multiply(pairs[i][0], slot.dtype.type(w), out=slot, casting="unsafe")
+        for s, slot in lay.states:
+            np.multiply(s, slot.dtype.type(w), out=slot, casting="unsafe")
         lbuf, at = lay.buffers[lay.loss_dtype], lay.loss_at
         if lay.loss_dtype == np.float64:
             lbuf[at] = loss * w
@@ -333,11 +329,11 @@ class DataParallel(Local):
             self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         self.allreduce_seconds += time.perf_counter() - t0
         self.allreduce_steps += 1
-        for s, dt, lo, hi in lay.states:
-            np.copyto(s.reshape(-1), lay.buffers[dt][lo:hi])
+        for s, slot in lay.states:
+            np.copyto(s, slot)
         out = list(pairs)
-        for i, dt, lo, hi in lay.grads:
-            out[i] = (lay.buffers[dt][lo:hi].reshape(pairs[i][1].shape), pairs[i][1])
+        for i, slot in lay.grads:
+            out[i] = (slot, pairs[i][1])
         total = float(lbuf[at]) + (0.0 if lay.loss_dtype == np.float64 else float(lbuf[at + 1]))
         self._loss_total += total * self._n_global
         self._n_total += self._n_global
