@@ -650,7 +650,11 @@ def bench_predict(table, repeats):
 # model.  Each configuration is its own job -- `python bench.py --mpi-worker`
 # alone for 1 rank (a plain fit, no MPI), under `mpiexec -n 2` for 2 ranks --
 # which times whole epochs of fit on rank 0 and prints one JSON line.
-MPI_CONFIGS = [(1, 1), (2, 1), (1, 2)]   # (ranks, kernel threads per rank)
+MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "yield"), (1, 2, "")]  # (ranks, threads per rank, how)
+# "yield": mpiexec --bind-to none --mca mpi_yield_when_idle 1 -- a rank waiting in
+# the all-reduce gives its core away instead of spinning on it (and ranks may
+# move): what a machine with other work on it wants (README "Scale-out")
+MPI_HOW = {"": [], "yield": ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]}
 
 
 def mpi_worker(batch, threads, samples, repeats):
@@ -683,11 +687,13 @@ def mpi_worker(batch, threads, samples, repeats):
 def bench_mpi(table, repeats, quick):
     """Throughput (training samples/s) of the book model's fit at global batch
     128 and 512 for 1 rank x 1 thread, 2 ranks x 1 thread (mpiexec -n 2,
-    DataParallel) and 1 rank x 2 threads, and the time per step spent in the
-    gradient all-reduce (waiting for the slower rank included).  The jobs of
-    one batch size run round-robin (1x1, 2x1, 1x2, 1x1, ...), each timing the
+    DataParallel; bound to cores and spinning while waiting, Open MPI's
+    default, and unbound and yielding, MPI_HOW) and 1 rank x 2 threads, and
+    the time per step spent in the gradient all-reduce (waiting for the
+    slower rank included).  The jobs of one batch size run round-robin (1x1,
+    2x1, 2x1 yield, 1x2, 1x1, ...), each timing the
     best of 2 epochs, and each configuration reports its median over the
-    rounds: a load that drifts during the run touches all three alike."""
+    rounds: a load that drifts during the run touches all four alike."""
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
         mpiexec = "mpiexec"
@@ -701,25 +707,25 @@ def bench_mpi(table, repeats, quick):
         base = None
         got = {cfg: [] for cfg in MPI_CONFIGS}
         for _ in range(rounds):
-            for ranks, threads in MPI_CONFIGS:
+            for ranks, threads, how in MPI_CONFIGS:
                 cmd = [sys.executable, os.path.abspath(__file__), "--mpi-worker", str(batch),
                        str(threads), str(samples), "2"]
                 if ranks > 1:
                     over = ["--oversubscribe"] if (os.cpu_count() or 1) < ranks else []
-                    cmd = [mpiexec, "-n", str(ranks), *over, *cmd]
+                    cmd = [mpiexec, "-n", str(ranks), *over, *MPI_HOW[how], *cmd]
                 out = subprocess.run(cmd, env=env, capture_output=True, text=True,
                                      timeout=1800, stdin=subprocess.DEVNULL)
                 line = [s for s in out.stdout.splitlines() if s.startswith("MPI-RESULT ")]
                 if out.returncode != 0 or not line:
                     raise RuntimeError(f"mpi worker {cmd} failed:\n{out.stdout}\n{out.stderr}")
-                got[ranks, threads].append(json.loads(line[0].split(" ", 1)[1]))
-        for ranks, threads in MPI_CONFIGS:
-            runs = got[ranks, threads]
+                got[ranks, threads, how].append(json.loads(line[0].split(" ", 1)[1]))
+        for ranks, threads, how in MPI_CONFIGS:
+            runs = got[ranks, threads, how]
             r = dict(runs[0], seconds=float(np.median([v["seconds"] for v in runs])),
                      allreduce_ms=float(np.median([v["allreduce_ms"] for v in runs])))
             rate = r["samples"] / r["seconds"]
             base = base or rate
-            case = f"mpi book b{batch}: {ranks} rank x {threads} thr"
+            case = f"mpi book b{batch}: {ranks} rank x {threads} thr" + (f" {how}" if how else "")
             table.append({"case": case, "samples_per_s": rate, "speedup": rate / base,
                           "allreduce_ms_per_step": r["allreduce_ms"],
                           "ms_per_step": r["seconds"] / r["steps"] * 1e3,

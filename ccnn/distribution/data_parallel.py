@@ -33,7 +33,6 @@ MPI_Abort, which ends every rank.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -44,6 +43,7 @@ from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 import numpy as np
 
 from .. import utils
+from ..models import data_adapters
 from . import Local, _current
 
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
@@ -98,18 +98,10 @@ def _rng_from_words(words: np.ndarray) -> np.random.Generator:
     return np.random.Generator(bg)
 
 
-@contextlib.contextmanager
-def _drawing_from(rng: Optional[np.random.Generator]) -> Iterator[None]:
-    """ccnn.utils.get_rng() is `rng` inside the block (when not None)."""
-    if rng is None:
-        yield
-        return
-    saved = utils._rng
-    utils._rng = rng
-    try:
-        yield
-    finally:
-        utils._rng = saved
+def _named(objs: List[Any]) -> List[Tuple[str, Any]]:
+    """(name, metric) of each of a model's compiled metrics: Sequential's are
+    Metric objects, a functional Model's (name, metric, output, is_loss) tuples."""
+    return [(o[0], o[1]) if isinstance(o, tuple) else (o.name, o) for o in objs]
 
 
 def _metric_fields(m: Any) -> Tuple[str, ...]:
@@ -124,23 +116,24 @@ def _metric_fields(m: Any) -> Tuple[str, ...]:
 
 class _Layout:
     """Where each gradient, moving statistic and the loss live in the flat
-    buffer of their dtype (built at the first step of a fit, reused)."""
+    buffer of their dtype (built at the first step of a fit, reused): the
+    views of the buffers are made once, so a step only multiplies into them."""
 
     def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray]) -> None:
         self.key = [id(p) for _, p in pairs] + [id(s) for s in states]
         sizes: Dict[np.dtype, int] = {}
-        self.grads: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
+        spans: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
         for i, (g, p) in enumerate(pairs):
             if g is None:
                 continue
             lo = sizes.get(p.dtype, 0)
             sizes[p.dtype] = lo + p.size
-            self.grads.append((i, p.dtype, lo, lo + p.size))
-        self.states: List[Tuple[np.ndarray, np.dtype, int, int]] = []
+            spans.append((i, p.dtype, lo, lo + p.size))
+        state_spans: List[Tuple[np.ndarray, np.dtype, int, int]] = []
         for s in states:
             lo = sizes.get(s.dtype, 0)
             sizes[s.dtype] = lo + s.size
-            self.states.append((s, s.dtype, lo, lo + s.size))
+            state_spans.append((s, s.dtype, lo, lo + s.size))
         # the loss: in the float64 buffer if there is one, else as two float32
         # numbers (value and rounding error) so its sum keeps ~float64 precision
         self.loss_dtype = np.dtype(np.float64) if np.dtype(np.float64) in sizes or not sizes \
@@ -149,6 +142,12 @@ class _Layout:
         self.loss_at = lo
         sizes[self.loss_dtype] = lo + (1 if self.loss_dtype == np.float64 else 2)
         self.buffers = {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
+        #: (pair index, its slot in the buffer shaped as the parameter)
+        self.grads = [(i, self.buffers[dt][lo:hi].reshape(pairs[i][1].shape))
+                      for i, dt, lo, hi in spans]
+        #: (moving statistic, its slot shaped as it)
+        self.states = [(s, self.buffers[dt][lo:hi].reshape(s.shape))
+                       for s, dt, lo, hi in state_spans]
 
 
 class DataParallel(Local):
@@ -260,21 +259,27 @@ class DataParallel(Local):
         self._data_rng = None
 
     def shard(self, adapter: Any, shuffle: bool, training: bool = True) -> Iterator[Any]:
-        """This rank's shard of each global batch of adapter.epoch(shuffle)."""
+        """This rank's shard of each global batch of adapter.epoch(shuffle);
+        from arrays only this rank's rows are gathered (ArrayAdapter.shards)."""
         if training:
             self._loss_total, self._n_total = 0.0, 0
-        batches = adapter.epoch(shuffle)
         k, r = self.size, self.rank
+        if isinstance(adapter, data_adapters.ArrayAdapter):
+            parts: Iterator[Any] = adapter.shards(shuffle, r, k)
+        else:
+            parts = self._split(adapter.epoch(shuffle))
+        rng = self._data_rng if self._fitting else None
         while True:
-            with _drawing_from(self._data_rng if self._fitting else None):
-                try:
-                    xb, yb, swb = next(batches)
-                except StopIteration:
-                    return
-            n = _length(yb)
-            base, extra = divmod(n, k)
-            lo = r * base + min(r, extra)
-            hi = lo + base + (1 if r < extra else 0)
+            saved = utils._rng       # _drawing_from(rng) inlined: once per step
+            if rng is not None:
+                utils._rng = rng
+            try:
+                batch, n, swb = next(parts)
+            except StopIteration:
+                return
+            finally:
+                utils._rng = saved
+            mine = _length(batch[1])
             if training:
                 if n < k:
                     continue       # a final batch too small to give every rank a sample
@@ -283,12 +288,19 @@ class DataParallel(Local):
                     self._weight = 1.0
                 elif self._reduction == "mean_with_sample_weight" and swb is not None:
                     total = float(np.sum(swb))
-                    self._weight = float(np.sum(swb[lo:hi])) / total if total else 0.0
+                    self._weight = float(np.sum(batch[2])) / total if total else 0.0
                 else:
-                    self._weight = (hi - lo) / n
-            elif hi == lo:
+                    self._weight = mine / n
+            elif mine == 0:
                 continue
-            yield _take(xb, lo, hi), _take(yb, lo, hi), _take(swb, lo, hi)
+            yield batch
+
+    def _split(self, batches: Iterator[Any]) -> Iterator[Any]:
+        """(this rank's rows, batch size, sample weights) of each whole batch."""
+        for xb, yb, swb in batches:
+            n = _length(yb)
+            lo, hi = data_adapters.split_rows(n, self.rank, self.size)
+            yield (_take(xb, lo, hi), _take(yb, lo, hi), _take(swb, lo, hi)), n, swb
 
     def reduce_gradients(self, pairs: List[Tuple[Any, Any]], loss: float
                          ) -> Tuple[List[Tuple[Any, Any]], float]:
@@ -302,11 +314,10 @@ class DataParallel(Local):
         if lay is None or lay.key != [id(p) for _, p in pairs] + [id(s) for s in states]:
             lay = self._layout = _Layout(pairs, states)
         w = self._weight
-        for i, dt, lo, hi in lay.grads:
-            np.multiply(np.reshape(pairs[i][0], -1), w, out=lay.buffers[dt][lo:hi],
-                        casting="unsafe")
-        for s, dt, lo, hi in lay.states:
-            np.multiply(s.reshape(-1), w, out=lay.buffers[dt][lo:hi])
+        for i, slot in lay.grads:           # the weight in the buffer's dtype: no float64 pass
+            np.multiply(pairs[i][0], slot.dtype.type(w), out=slot, casting="unsafe")
+        for s, slot in lay.states:
+            np.multiply(s, slot.dtype.type(w), out=slot, casting="unsafe")
         lbuf, at = lay.buffers[lay.loss_dtype], lay.loss_at
         if lay.loss_dtype == np.float64:
             lbuf[at] = loss * w
@@ -318,11 +329,11 @@ class DataParallel(Local):
             self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         self.allreduce_seconds += time.perf_counter() - t0
         self.allreduce_steps += 1
-        for s, dt, lo, hi in lay.states:
-            np.copyto(s.reshape(-1), lay.buffers[dt][lo:hi])
+        for s, slot in lay.states:
+            np.copyto(s, slot)
         out = list(pairs)
-        for i, dt, lo, hi in lay.grads:
-            out[i] = (lay.buffers[dt][lo:hi].reshape(pairs[i][1].shape), pairs[i][1])
+        for i, slot in lay.grads:
+            out[i] = (slot, pairs[i][1])
         total = float(lbuf[at]) + (0.0 if lay.loss_dtype == np.float64 else float(lbuf[at + 1]))
         self._loss_total += total * self._n_global
         self._n_total += self._n_global
@@ -336,8 +347,8 @@ class DataParallel(Local):
             out["loss"] = self._loss_total / self._n_total
         elif "loss" in logs:
             out["loss"] = logs["loss"]
-        for m in objs:
-            out[m.name] = float(m.result())
+        for name, m in _named(objs):
+            out[name] = float(m.result())
         if not logs and not self._n_total:
             return logs
         values = np.array(list(out.values()), dtype=np.float64)
@@ -360,14 +371,15 @@ class DataParallel(Local):
     def _sum_metrics(self, objs: List[Any], extra: List[float]) -> List[float]:
         """Allreduce (sum) `extra` and every metric's summable state, in place."""
         vec: List[float] = list(extra)
-        for m in objs:
+        metrics = [m for _, m in _named(objs)]
+        for m in metrics:
             for f in _metric_fields(m):
                 vec.extend(np.ravel(np.asarray(getattr(m, f), dtype=np.float64)).tolist())
         buf = np.array(vec, dtype=np.float64)
         if buf.size:
             self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         at = len(extra)
-        for m in objs:
+        for m in metrics:
             for f in _metric_fields(m):
                 old = getattr(m, f)
                 if isinstance(old, np.ndarray):

@@ -73,8 +73,36 @@ class ArrayAdapter:
                 idx = order[lo:lo + bs]
                 yield self.x[idx], self.y[idx], None if sw is None else sw[idx]
 
+    def shards(self, shuffle: bool, rank: int, size: int
+               ) -> Iterator[Tuple[Batch, int, Optional[np.ndarray]]]:
+        """Rank `rank` of `size`'s rows of each batch of epoch(shuffle) (the
+        same permutation, drawn from utils.get_rng()): ((x, y, sample_weight)
+        of rows lo:hi of the batch (split_rows), the batch's size, the batch's
+        sample weights or None).  Only this rank's rows are gathered."""
+        n, bs = self.x.shape[0], self.batch_size
+        order = utils.get_rng().permutation(n) if shuffle else None
+        sw = self.sample_weight
+        for start in range(0, n, bs):
+            m = min(bs, n - start)
+            lo, hi = split_rows(m, rank, size)
+            if order is None:
+                rows: Any = slice(start + lo, start + hi)
+                swb = None if sw is None else sw[start:start + m]
+            else:
+                rows = order[start + lo:start + hi]
+                swb = None if sw is None else sw[order[start:start + m]]
+            yield ((self.x[rows], self.y[rows], None if swb is None else swb[lo:hi]), m, swb)
+
     def on_epoch_end(self) -> None:
         pass
+
+
+def split_rows(n: int, rank: int, size: int) -> Tuple[int, int]:
+    """(lo, hi): the rows of a batch of n that rank `rank` of `size` takes --
+    `size` contiguous parts in rank order whose sizes differ by at most one."""
+    base, extra = divmod(n, size)
+    lo = rank * base + min(rank, extra)
+    return lo, lo + base + (1 if rank < extra else 0)
 
 
 class DatasetAdapter:
