@@ -175,3 +175,12 @@ def test_gemm_hook_refuses_bad_shapes():
                      np.ones(2, np.float32))
     with pytest.raises(ValueError, match="contiguous"):
         _conv2d.gemm(a, np.ones((4, 2), np.float32), np.zeros((3, 4), np.float32)[:, ::2], True)
+
+
+def test_show_config_names_the_gemm_path():
+    import io
+
+    import ccnn
+    out = io.StringIO()
+    ccnn.show_config(file=out)
+    assert f"gemm micro-kernel: {_conv2d.gemm_kernel_name()}\n" in out.getvalue()

@@ -347,10 +347,11 @@ static inline int64_t tile_rows(int64_t rem)
 /* Rows of the next micro-kernel call when `rem` rows of a block are left: one
  * panel (tile_rows), or for the AVX-512 kernels 12 rows (two panels), the
  * last 13..18 rows as one tile (18 accumulators and one B vector still fit
- * the 32 zmm registers).  A call of mr rows reads ceil(mr / 6) panels. */
-static inline int64_t kernel_rows(int64_t rem)
+ * the 32 zmm registers).  A call of mr rows reads ceil(mr / 6) panels.  isa:
+ * gemm_isa(), read once per GEMM by the caller. */
+static inline int64_t kernel_rows(int64_t rem, int isa)
 {
-    if (wide_kernels()) return rem <= 18 ? rem : 12;
+    if (isa == GEMM_AVX512) return rem <= 18 ? rem : 12;
     return tile_rows(rem);
 }
 
@@ -697,17 +698,19 @@ static CCNN_DISPATCH void SUF(ukernel_generic)(int64_t kc, const REAL *restrict 
 
 /* c (mr x nr, ldc) (+)= one micro-tile: with `ow` C = A*B (+ bias[i] on row i
  * when bias is not NULL), else C += A*B.  a: the tile's first packed A panel;
- * mr <= 6 (one panel), or up to 18 for the AVX-512 kernels (see kernel_rows). */
+ * mr <= 6 (one panel), or up to 18 for the AVX-512 kernels (see kernel_rows);
+ * isa: gemm_isa(). */
 __attribute__((always_inline))
-static inline void SUF(ukernel)(int64_t kc, const REAL *a, const REAL *b, REAL *c, int64_t ldc,
-                                int64_t mr, int64_t nr, int ow, const REAL *bias)
+static inline void SUF(ukernel)(int isa, int64_t kc, const REAL *a, const REAL *b, REAL *c,
+                                int64_t ldc, int64_t mr, int64_t nr, int ow, const REAL *bias)
 {
+    (void)isa;
 #ifdef CCNN_X86
-    if (wide_kernels()) {
+    if (isa == GEMM_AVX512) {
         SUF(ukernel_avx512)(kc, a, b, c, ldc, mr, nr, ow, bias);
         return;
     }
-    if (fast_kernels()) {
+    if (isa == GEMM_AVX2) {
         if (nr == NR) {
             SUF(ukernel_avx2)(kc, a, b, c, ldc, mr, ow, bias);
             return;
@@ -911,6 +914,7 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
         return CCNN_OK;
     }
     const size_t panels = sizeof(REAL) * (size_t)(MC * KC + KC * NC);
+    const int isa = gemm_isa();
     char *ws = (char *)ccnn_workspace(CCNN_WS_GEMM, SUF(gemm_workspace_bytes)());
     if (!ws) return CCNN_ENOMEM;
     REAL *ap = (REAL *)(void *)ws, *bp = ap + MC * KC;
@@ -934,8 +938,8 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
                     SUF(pack_b)(bp, b, pc, kc, jc, jr, nr, sc);
                     for (int64_t ir = 0, t = 0, mr; ir < m; ir += mr, t += (mr + MR - 1) / MR) {
-                        mr = kernel_rows(m - ir);
-                        SUF(ukernel)(kc, ap + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
+                        mr = kernel_rows(m - ir, isa);
+                        SUF(ukernel)(isa, kc, ap + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
                                      bias ? bias + ir : NULL);
                     }
                 }
@@ -948,8 +952,8 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
                     for (int64_t ir = 0, t = 0, mr; ir < mc; ir += mr, t += (mr + MR - 1) / MR) {
-                        mr = kernel_rows(mc - ir);
-                        SUF(ukernel)(kc, ap + t * MR * kc, bp + jr * kc,
+                        mr = kernel_rows(mc - ir, isa);
+                        SUF(ukernel)(isa, kc, ap + t * MR * kc, bp + jr * kc,
                                      c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, ow,
                                      bias ? bias + ic + ir : NULL);
                     }
