@@ -35,7 +35,7 @@ def set_num_threads(n: int) -> None:
 
 def show_config(file: Optional[TextIO] = None) -> None:
     """Print how ccnn was built and which SIMD path this CPU runs."""
-    from . import __version__
+    from . import __version__, _conv2d
 
     lines = [
         f"ccnn {__version__}",
@@ -45,5 +45,6 @@ def show_config(file: Optional[TextIO] = None) -> None:
         f"threads: {get_num_threads()} (OMP default {_runtime.max_threads()},"
         f" OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')})",
         f"simd path: {_runtime.simd_path()}",
+        f"gemm micro-kernel: {_conv2d.gemm_kernel_name()}",
     ]
     print("\n".join(lines), file=file if file is not None else sys.stdout)

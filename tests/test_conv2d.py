@@ -1,10 +1,5 @@
 """conv2d / conv2d_backward parity with the NumPy reference."""
 
-import os
-import subprocess
-import sys
-import textwrap
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -93,6 +88,11 @@ BLOCKING_CASES = [
     (1, 4, 6, 35, 33, 3, 3, 1, 1, 1),      # P*Q = 1155 > 1024
     (1, 4, 6, 47, 47, 2, 2, 1, 1, 1),      # P*Q = 2304 > 2048
     (3, 5, 11, 13, 17, 4, 3, (2, 1), ((2, 0), (1, 3)), (1, 2)),
+    # the AVX-512 kernels' tiles of 12 rows, 13..18 rows as one, 12 + 7
+    (1, 8, 18, 6, 6, 3, 3, 1, 1, 1),
+    (2, 6, 19, 7, 5, 3, 3, 1, "same", 1),
+    (1, 16, 32, 9, 9, 3, 3, 2, 1, 1),
+    (1, 5, 43, 6, 7, 3, 3, 1, 1, 1),
 ]
 
 
@@ -111,28 +111,21 @@ def test_blocking_sizes(case, dtype):
     check_backward(gy, x, w, cfg, dtype, F.conv2d_backward(gy, x, w, **lib_kwargs(cfg)))
 
 
-def test_portable_gemm_kernel_in_subprocess():
-    """CCNN_GEMM_GENERIC=1 makes the library use its portable C micro-kernel
-    (what CPUs without AVX2/FMA run); rerun the many-channel tests with it."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    script = textwrap.dedent("""
-        import sys
+@pytest.mark.parametrize("path", ["generic", "avx2", "avx512"])
+def test_gemm_kernel_paths_in_subprocess(path):
+    """Rerun the many-channel tests on each GEMM micro-kernel path:
+    CCNN_GEMM_GENERIC=1, the portable C kernel (what CPUs without AVX2/FMA
+    run), CCNN_GEMM_ISA=avx2 and the AVX-512 one (skipped on CPUs without)."""
+    import test_gemm
+    test_gemm.run_path(path, """
         import numpy as np
-        sys.path.insert(0, %r)
         import test_conv2d as T
         for dtype in (np.float32, np.float64):
             for i in range(len(T.BLOCKING_CASES)):
                 T.test_blocking_sizes(T.BLOCKING_CASES[i], dtype)
             for seed in range(8):
                 T.test_many_channels_random(seed, dtype)
-        print("OK")
-    """ % here)
-    env = dict(os.environ, CCNN_GEMM_GENERIC="1")
-    # cwd=here: "python -c" puts the cwd first on sys.path, and the repository root
-    # holds the uncompiled source package
-    res = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
-                         text=True, timeout=300, cwd=here)
-    assert res.returncode == 0 and res.stdout.strip().endswith("OK"), res.stdout + res.stderr
+    """)
 
 
 @st.composite

@@ -119,6 +119,44 @@ def gemm_kernel_name():
     return kernels.gemm_kernel_name().decode()
 
 
+def gemm(const floating[:, :] a, const floating[:, :] b, floating[:, :] c, bint overwrite,
+         bias=None):
+    """c (m, n) += a (m, k) @ b (k, n), or with overwrite c = a @ b + bias[:, None]
+    (bias (m,) or None), through the packed GEMM the convolutions use (a test
+    hook).  a and b: any strides; c: contiguous rows, not overlapping."""
+    cdef Py_ssize_t m = a.shape[0], k = a.shape[1], n = b.shape[1], item = sizeof(floating)
+    if b.shape[0] != k or c.shape[0] != m or c.shape[1] != n:
+        raise ValueError(f"gemm: shapes ({m}, {k}) @ ({b.shape[0]}, {n}) -> "
+                         f"({c.shape[0]}, {c.shape[1]}) do not chain")
+    if (a.strides[0] % item or a.strides[1] % item or b.strides[0] % item
+            or b.strides[1] % item or c.strides[0] % item or c.strides[1] % item):
+        raise ValueError("gemm: strides must be whole elements")
+    if n > 1 and c.strides[1] != item:
+        raise ValueError("gemm: c's rows must be contiguous")
+    if m > 1 and c.strides[0] < n * item:
+        raise ValueError("gemm: c's rows must not overlap")
+    cdef const floating[::1] bv
+    cdef const floating *bp = NULL
+    if bias is not None:
+        bv = bias
+        if bv.shape[0] != m:
+            raise ValueError(f"gemm: bias has length {bv.shape[0]}, expected {m}")
+        if m:
+            bp = &bv[0]
+    if m == 0 or n == 0:
+        return
+    cdef const floating *ap = &a[0, 0] if k else NULL
+    cdef const floating *bq = &b[0, 0] if k else NULL
+    cdef int64_t rsa = a.strides[0] // item, csa = a.strides[1] // item
+    cdef int64_t rsb = b.strides[0] // item, csb = b.strides[1] // item
+    cdef int64_t ldc = c.strides[0] // item
+    cdef int err
+    with nogil:
+        err = ck.gemm_strided(m, n, k, ap, rsa, csa, bq, rsb, csb, &c[0, 0], ldc, overwrite, bp)
+    if err != CCNN_OK:
+        raise MemoryError("gemm: could not allocate its workspace")
+
+
 def conv2d_forward(const floating[:, :, :, ::1] x, const floating[:, :, :, ::1] weight, bias,
                    tuple stride, tuple dilation, tuple pads, int nthreads, str algo="auto",
                    bint relu=False):

@@ -12,11 +12,24 @@
  * AVX2 packers load 8 columns as one to three vector loads merged by lane
  * masks, and transpose 6 x 8 (A) or 8 x 8 (B = dy^T) blocks in registers.
  *
- * Micro-kernels: AVX2+FMA intrinsics (float 6x16, double 6x8; for each tile
- * height 1..6) chosen at run time when the CPU has them, else a portable C
- * kernel compiled with target_clones (it is also the reference the fast one is
- * tested against through CCNN_GEMM_GENERIC=1, which also turns the AVX2
- * packers off).
+ * Micro-kernels, chosen once at run time (gemm_isa), the widest the CPU has:
+ *   - AVX-512F intrinsics: one zmm of C per row (16 floats / 8 doubles, the
+ *     same NR as AVX2, so every B packer is shared), tiles of 12 rows read
+ *     from two 6-row A panels side by side (the last 13..18 rows as one tile
+ *     of three panels; instantiated for each height 1..18), partial column
+ *     panels through lane masks.  A panels are then all 6 rows but the last.
+ *     Per k step and 12 rows: one B load, 12 FMAs with embedded broadcasts
+ *     of A (a 6-row tile could not cover the FMA latency with one zmm per
+ *     row).  The AVX2 packers serve this path too.
+ *   - AVX2+FMA intrinsics (float 6x16, double 6x8; for each tile height 1..6).
+ *   - a portable C kernel compiled with target_clones (the reference the
+ *     others are tested against).
+ * Only these functions carry target("avx512f") / target("avx2,fma"): the file
+ * is compiled for baseline x86-64 and runs on any CPU.  CCNN_GEMM_ISA=avx2
+ * (or =generic) and CCNN_GEMM_GENERIC=1 (the portable kernel, also without the
+ * AVX2 packers) force a narrower path, read once; ccnn_gemm_kernel_name()
+ * names the one in use (ccnn.show_config() prints it).  tests/test_gemm.py
+ * runs every path in a subprocess.
  */
 #ifndef REAL
 #include <pthread.h>
@@ -78,26 +91,47 @@ void *ccnn_workspace(int slot, size_t bytes)
     return ws->ptr[slot];
 }
 
-static int use_fast = -1;   /* -1: not decided yet */
+/* The micro-kernel family in use, decided once: the widest the CPU has,
+ * unless CCNN_GEMM_GENERIC=1 (the portable C kernel) or CCNN_GEMM_ISA
+ * ("generic", "avx2"; "avx512", the default, picks the widest available)
+ * asks for a narrower one. */
+enum { GEMM_GENERIC = 0, GEMM_AVX2 = 1, GEMM_AVX512 = 2 };
+static int gemm_isa_cached = -1;   /* -1: not decided yet */
 
-static int fast_kernels(void)
+static int gemm_isa(void)
 {
-    if (use_fast < 0) {
-        int ok = 0;
+    int isa = __atomic_load_n(&gemm_isa_cached, __ATOMIC_RELAXED);
+    if (isa >= 0) return isa;
+    isa = GEMM_GENERIC;
 #ifdef CCNN_X86
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-#endif
-        const char *env = getenv("CCNN_GEMM_GENERIC");
-        if (env && env[0] == '1') ok = 0;
-        use_fast = ok;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        isa = GEMM_AVX2;
+        if (__builtin_cpu_supports("avx512f")) isa = GEMM_AVX512;
     }
-    return use_fast;
+#endif
+    const char *want = getenv("CCNN_GEMM_ISA");
+    if (want && strcmp(want, "avx2") == 0 && isa > GEMM_AVX2) isa = GEMM_AVX2;
+    if (want && strcmp(want, "generic") == 0) isa = GEMM_GENERIC;
+    const char *env = getenv("CCNN_GEMM_GENERIC");
+    if (env && env[0] == '1') isa = GEMM_GENERIC;
+    __atomic_store_n(&gemm_isa_cached, isa, __ATOMIC_RELAXED);
+    return isa;
 }
+
+/* the AVX2 packers and (at least) the AVX2 micro-kernels */
+static inline int fast_kernels(void) { return gemm_isa() >= GEMM_AVX2; }
+
+/* the AVX-512 micro-kernels: tiles of up to 18 rows made of 6-row A panels */
+static inline int wide_kernels(void) { return gemm_isa() == GEMM_AVX512; }
 
 const char *ccnn_gemm_kernel_name(void)
 {
-    return fast_kernels() ? "avx2+fma (f32 6x16, f64 6x8)" : "generic C";
+    switch (gemm_isa()) {
+    case GEMM_AVX512: return "avx512f (f32 12x16, f64 12x8)";
+    case GEMM_AVX2: return "avx2+fma (f32 6x16, f64 6x8)";
+    default: return "generic C";
+    }
 }
 
 #ifdef CCNN_X86
@@ -192,6 +226,94 @@ UK_DISPATCH(double, ukernel_avx2_f64, ukernel_avx2_f64_m)
 #undef UK_DISPATCH
 #undef ROW_FMA
 #undef ROW_STORE
+
+/* The AVX-512 micro-kernels: one zmm of C per row (16 floats or 8 doubles,
+ * the NR of the AVX2 kernels, so the B packing is shared), M = 1..18 rows
+ * read from up to three consecutive 6-row A panels (row i from panel i / 6,
+ * column i % 6; panels are pstride = 6*kc elements apart).  Columns past nr
+ * are neither loaded nor stored (lane masks). */
+#define W_FMA(i, acc, set1, fma)                                                      \
+    do { if (M > (i)) acc = fma(set1(((i) < 6 ? a0 : (i) < 12 ? a1 : a2)[(i) % 6]), b0, acc); } while (0)
+#define W_STORE(i, acc, set1, add, mload, mstore)                                      \
+    do { if (M > (i)) {                                                               \
+        __typeof__(c) ci = c + (i) * ldc;                                             \
+        if (ow) { if (bias) acc = add(acc, set1(bias[i])); mstore(ci, mask, acc); }   \
+        else mstore(ci, mask, add(mload(mask, ci), acc)); } } while (0)
+#define W_ALL(X, ...)                                                                  \
+    X(0, c0, __VA_ARGS__); X(1, c1, __VA_ARGS__); X(2, c2, __VA_ARGS__);               \
+    X(3, c3, __VA_ARGS__); X(4, c4, __VA_ARGS__); X(5, c5, __VA_ARGS__);               \
+    X(6, c6, __VA_ARGS__); X(7, c7, __VA_ARGS__); X(8, c8, __VA_ARGS__);               \
+    X(9, c9, __VA_ARGS__); X(10, c10, __VA_ARGS__); X(11, c11, __VA_ARGS__);           \
+    X(12, c12, __VA_ARGS__); X(13, c13, __VA_ARGS__); X(14, c14, __VA_ARGS__);         \
+    X(15, c15, __VA_ARGS__); X(16, c16, __VA_ARGS__); X(17, c17, __VA_ARGS__)
+
+/* c (M x nr, ldc) (+)= a_panels (kc x 6 each, rows < M used) * b_packed (kc x 16) */
+__attribute__((target("avx512f"), always_inline))
+static inline void ukernel_avx512_f32_m(int64_t kc, const float *restrict a,
+                                        const float *restrict b, float *restrict c, int64_t ldc,
+                                        const int M, int64_t nr, int ow, const float *bias)
+{
+    const float *a0 = a, *a1 = M > 6 ? a + 6 * kc : a, *a2 = M > 12 ? a + 12 * kc : a;
+    const __mmask16 mask = (__mmask16)((1u << nr) - 1u);
+    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    __m512 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    __m512 c12 = c0, c13 = c0, c14 = c0, c15 = c0, c16 = c0, c17 = c0;
+    #pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; p++) {
+        const __m512 b0 = _mm512_loadu_ps(b);
+        W_ALL(W_FMA, _mm512_set1_ps, _mm512_fmadd_ps);
+        a0 += 6; a1 += 6; a2 += 6;
+        b += 16;
+    }
+    W_ALL(W_STORE, _mm512_set1_ps, _mm512_add_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps);
+}
+
+/* c (M x nr, ldc) (+)= a_panels (kc x 6 each, rows < M used) * b_packed (kc x 8) */
+__attribute__((target("avx512f"), always_inline))
+static inline void ukernel_avx512_f64_m(int64_t kc, const double *restrict a,
+                                        const double *restrict b, double *restrict c, int64_t ldc,
+                                        const int M, int64_t nr, int ow, const double *bias)
+{
+    const double *a0 = a, *a1 = M > 6 ? a + 6 * kc : a, *a2 = M > 12 ? a + 12 * kc : a;
+    const __mmask8 mask = (__mmask8)((1u << nr) - 1u);
+    __m512d c0 = _mm512_setzero_pd(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
+    __m512d c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
+    __m512d c12 = c0, c13 = c0, c14 = c0, c15 = c0, c16 = c0, c17 = c0;
+    #pragma GCC unroll 4
+    for (int64_t p = 0; p < kc; p++) {
+        const __m512d b0 = _mm512_loadu_pd(b);
+        W_ALL(W_FMA, _mm512_set1_pd, _mm512_fmadd_pd);
+        a0 += 6; a1 += 6; a2 += 6;
+        b += 8;
+    }
+    W_ALL(W_STORE, _mm512_set1_pd, _mm512_add_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd);
+}
+
+/* the row-count instantiations: ukernel_avx512_<type>(kc, a, b, c, ldc, mr, nr, ow, bias),
+ * 1 <= mr <= 18, 1 <= nr <= NR */
+#define UK512_CASE(BODY, R) case R: BODY(kc, a, b, c, ldc, R, nr, ow, bias); break
+#define UK512_DISPATCH(T, NAME, BODY)                                                            \
+    __attribute__((target("avx512f"))) static void NAME(int64_t kc, const T *restrict a,          \
+                                                        const T *restrict b, T *restrict c,      \
+                                                        int64_t ldc, int64_t mr, int64_t nr,     \
+                                                        int ow, const T *bias)                   \
+    {                                                                                            \
+        switch (mr) {                                                                            \
+        UK512_CASE(BODY, 18); UK512_CASE(BODY, 17); UK512_CASE(BODY, 16); UK512_CASE(BODY, 15);  \
+        UK512_CASE(BODY, 14); UK512_CASE(BODY, 13); UK512_CASE(BODY, 12); UK512_CASE(BODY, 11);  \
+        UK512_CASE(BODY, 10); UK512_CASE(BODY, 9); UK512_CASE(BODY, 8); UK512_CASE(BODY, 7);     \
+        UK512_CASE(BODY, 6); UK512_CASE(BODY, 5); UK512_CASE(BODY, 4); UK512_CASE(BODY, 3);      \
+        UK512_CASE(BODY, 2);                                                                     \
+        default: BODY(kc, a, b, c, ldc, 1, nr, ow, bias); break;                                 \
+        }                                                                                        \
+    }
+UK512_DISPATCH(float, ukernel_avx512_f32, ukernel_avx512_f32_m)
+UK512_DISPATCH(double, ukernel_avx512_f64, ukernel_avx512_f64_m)
+#undef UK512_DISPATCH
+#undef UK512_CASE
+#undef W_ALL
+#undef W_FMA
+#undef W_STORE
 #endif
 
 /* ---- im2col column chunks: the packing routines walk the im2col columns 8 at
@@ -209,14 +331,28 @@ typedef struct {
     int nvalid;                    /* lanes that are columns of the operand; the rest are 0 */
 } ccnn_chunk8;
 
-/* Rows of the next micro-tile (and packed A panel) when `rem` rows of a block
- * are left: 6, except that the last 7..11 rows make two tiles of 3..6 rows --
- * a tile of 1 or 2 rows has too few independent FMA chains to hide their
- * latency, so 8 rows run faster as 4 + 4 than as 6 + 2. */
+/* Rows of the next packed A panel when `rem` rows of a block are left.  For
+ * the AVX2 and generic kernels a panel is a micro-tile: 6 rows, except that
+ * the last 7..11 rows make two tiles of 3..6 rows -- a tile of 1 or 2 rows has
+ * too few independent FMA chains to hide their latency, so 8 rows run faster
+ * as 4 + 4 than as 6 + 2.  The AVX-512 kernels read several 6-row panels as
+ * one tile (kernel_rows), so there only the last panel is shorter. */
 static inline int64_t tile_rows(int64_t rem)
 {
+    if (wide_kernels()) return rem < 6 ? rem : 6;
     if (rem <= 6) return rem;
     return rem >= 12 ? 6 : (rem + 1) / 2;
+}
+
+/* Rows of the next micro-kernel call when `rem` rows of a block are left: one
+ * panel (tile_rows), or for the AVX-512 kernels 12 rows (two panels), the
+ * last 13..18 rows as one tile (18 accumulators and one B vector still fit
+ * the 32 zmm registers).  A call of mr rows reads ceil(mr / 6) panels.  isa:
+ * gemm_isa(), read once per GEMM by the caller. */
+static inline int64_t kernel_rows(int64_t rem, int isa)
+{
+    if (isa == GEMM_AVX512) return rem <= 18 ? rem : 12;
+    return tile_rows(rem);
 }
 
 /* ch[0 .. nchunks) <- the chunks of im2col columns col0 .. col0+ncols-1
@@ -561,13 +697,20 @@ static CCNN_DISPATCH void SUF(ukernel_generic)(int64_t kc, const REAL *restrict 
 }
 
 /* c (mr x nr, ldc) (+)= one micro-tile: with `ow` C = A*B (+ bias[i] on row i
- * when bias is not NULL), else C += A*B */
+ * when bias is not NULL), else C += A*B.  a: the tile's first packed A panel;
+ * mr <= 6 (one panel), or up to 18 for the AVX-512 kernels (see kernel_rows);
+ * isa: gemm_isa(). */
 __attribute__((always_inline))
-static inline void SUF(ukernel)(int64_t kc, const REAL *a, const REAL *b, REAL *c, int64_t ldc,
-                                int64_t mr, int64_t nr, int ow, const REAL *bias)
+static inline void SUF(ukernel)(int isa, int64_t kc, const REAL *a, const REAL *b, REAL *c,
+                                int64_t ldc, int64_t mr, int64_t nr, int ow, const REAL *bias)
 {
+    (void)isa;
 #ifdef CCNN_X86
-    if (fast_kernels()) {
+    if (isa == GEMM_AVX512) {
+        SUF(ukernel_avx512)(kc, a, b, c, ldc, mr, nr, ow, bias);
+        return;
+    }
+    if (isa == GEMM_AVX2) {
         if (nr == NR) {
             SUF(ukernel_avx2)(kc, a, b, c, ldc, mr, ow, bias);
             return;
@@ -771,6 +914,7 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
         return CCNN_OK;
     }
     const size_t panels = sizeof(REAL) * (size_t)(MC * KC + KC * NC);
+    const int isa = gemm_isa();
     char *ws = (char *)ccnn_workspace(CCNN_WS_GEMM, SUF(gemm_workspace_bytes)());
     if (!ws) return CCNN_ENOMEM;
     REAL *ap = (REAL *)(void *)ws, *bp = ap + MC * KC;
@@ -793,9 +937,9 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
                     SUF(pack_b)(bp, b, pc, kc, jc, jr, nr, sc);
-                    for (int64_t ir = 0, t = 0, mr; ir < m; ir += mr, t++) {
-                        mr = tile_rows(m - ir);
-                        SUF(ukernel)(kc, ap + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
+                    for (int64_t ir = 0, t = 0, mr; ir < m; ir += mr, t += (mr + MR - 1) / MR) {
+                        mr = kernel_rows(m - ir, isa);
+                        SUF(ukernel)(isa, kc, ap + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
                                      bias ? bias + ir : NULL);
                     }
                 }
@@ -807,9 +951,9 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                 SUF(pack_a)(ap, a, ic, mc, pc, kc, sc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
-                    for (int64_t ir = 0, t = 0, mr; ir < mc; ir += mr, t++) {
-                        mr = tile_rows(mc - ir);
-                        SUF(ukernel)(kc, ap + t * MR * kc, bp + jr * kc,
+                    for (int64_t ir = 0, t = 0, mr; ir < mc; ir += mr, t += (mr + MR - 1) / MR) {
+                        mr = kernel_rows(mc - ir, isa);
+                        SUF(ukernel)(isa, kc, ap + t * MR * kc, bp + jr * kc,
                                      c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, ow,
                                      bias ? bias + ic + ir : NULL);
                     }
@@ -818,6 +962,16 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
         }
     }
     return CCNN_OK;
+}
+
+/* ccnn_gemm_strided_f32, ccnn_gemm_strided_f64 */
+int SUF(ccnn_gemm_strided)(int64_t m, int64_t n, int64_t k, const REAL *a, int64_t rsa, int64_t csa,
+                           const REAL *b, int64_t rsb, int64_t csb, REAL *c, int64_t ldc,
+                           int overwrite, const REAL *bias)
+{
+    const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, a, rsa, csa, NULL, 0, 0, 0};
+    const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, b, rsb, csb, NULL, 0, 0, 0};
+    return SUF(ccnn_gemm)(m, n, k, &A, &B, c, ldc, overwrite, bias);
 }
 
 #endif /* REAL */

@@ -53,6 +53,15 @@ int ccnn_gemm_f64(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
                   const ccnn_gemm_operand *b, double *c, int64_t ldc, int overwrite,
                   const double *bias);
 
+/* ccnn_gemm_* on strided matrices A[i, p] = a[i*rsa + p*csa], B[p, j] =
+ * b[p*rsb + j*csb] (the tests' entry point to the GEMM). */
+int ccnn_gemm_strided_f32(int64_t m, int64_t n, int64_t k, const float *a, int64_t rsa,
+                          int64_t csa, const float *b, int64_t rsb, int64_t csb, float *c,
+                          int64_t ldc, int overwrite, const float *bias);
+int ccnn_gemm_strided_f64(int64_t m, int64_t n, int64_t k, const double *a, int64_t rsa,
+                          int64_t csa, const double *b, int64_t rsb, int64_t csb, double *c,
+                          int64_t ldc, int overwrite, const double *bias);
+
 /* Per-thread scratch memory, 64-byte aligned, grown on demand and reused by
  * later calls on the same thread (never freed).  Slot CCNN_WS_GEMM belongs to
  * ccnn_gemm_*; callers use the others.  NULL when out of memory. */
@@ -64,7 +73,9 @@ void *ccnn_workspace(int slot, size_t bytes);
  * elements of itemsize bytes (4: float, 8: double). */
 size_t ccnn_gemm_workspace_bytes(size_t itemsize);
 
-/* Name of the micro-kernel in use ("avx2+fma 6x16" or "generic"). */
+/* Name of the micro-kernel family in use: "avx512f (...)", "avx2+fma (...)"
+ * or "generic C" (CCNN_GEMM_ISA=avx2 / generic or CCNN_GEMM_GENERIC=1 force a
+ * narrower one than the CPU has). */
 const char *ccnn_gemm_kernel_name(void);
 
 #ifdef __cplusplus
