@@ -26,6 +26,13 @@ are always seen; a weight array replaced by another, or a changed layer
 list, recompiles.  A model with any other layer (or a layer option the plan
 does not know) runs the per-layer path.  CCNN_INFERENCE_PLAN=0 in the
 environment, or ccnn.models.inference.set_enabled(False), turns the plan off.
+
+Once a batch shape is compiled, Sequential.predict / predict_on_batch /
+__call__ of an array of exactly that shape and dtype (the form _prepare_x
+would hand on unchanged) go straight to the plan (predict_fast): no callback
+list, no preparation, every batch written into one preallocated output.
+The plan's PlanRunner (ccnn._plan, through F.plan_run_unchecked) checks the
+input and output buffers itself.
 """
 from __future__ import annotations
 
