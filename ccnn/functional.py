@@ -1947,3 +1947,17 @@ def plan_forward_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray
     """Run a compiled inference plan (ccnn.models.inference, which builds and
     checks code, reals, ptrs and the buffers) on the C-contiguous x into out."""
     _plan.plan_forward(code, reals, ptrs, x.reshape(-1), out.reshape(-1), get_num_threads())
+
+
+def plan_runner_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray, in_size: int,
+                          out_size: int, dtype: np.dtype) -> Any:
+    """A compiled inference plan (as plan_forward_unchecked) held for
+    repeated runs on inputs of in_size and outputs of out_size elements of
+    dtype (float32 or float64): plan_run_unchecked's first argument."""
+    return _plan.PlanRunner(code, reals, ptrs, in_size, out_size, np.dtype(dtype) == np.float64)
+
+
+def plan_run_unchecked(runner: Any, x: np.ndarray, out: np.ndarray) -> None:
+    """Run a plan_runner_unchecked plan on the C-contiguous x into out (the
+    runner checks their dtype and sizes)."""
+    runner.run(x, out, get_num_threads())

@@ -314,11 +314,16 @@ def test_switch_off(monkeypatch):
     def boom(*args):
         raise AssertionError("the plan ran")
     monkeypatch.setattr(F, "plan_forward_unchecked", boom)
+    monkeypatch.setattr(F, "plan_run_unchecked", boom)
     inference.set_enabled(False)
     m.predict(x)
+    m.predict(x)          # the fast path of a known shape too
+    m.predict_on_batch(x)
+    m(x)
     inference.set_enabled(True)
-    with pytest.raises(AssertionError, match="the plan ran"):
-        m.predict(x)
+    for run in (m.predict, m.predict_on_batch, m):
+        with pytest.raises(AssertionError, match="the plan ran"):
+            run(x)
     with pytest.raises(TypeError):
         inference.set_enabled(1)
 
@@ -379,3 +384,98 @@ def test_small_batch_dense_against_numpy(dtype):
         np.testing.assert_allclose(relu, np.where(want < 0, 0, want), rtol=tol,
                                    atol=tol * np.sqrt(fan_in))
         assert np.isnan(relu[0]).all() == np.isnan(want[0]).all()
+
+
+# ------------------------------------------------------------ predict's fast path
+# (Sequential.predict / predict_on_batch / __call__ run a compiled, current
+# plan without Trainer's checks: inference.predict_fast)
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_fast_path_bit_identical_to_per_layer(dtype):
+    m = book_model(dtype, seed=3)
+    x = images(23, seed=3, dtype=dtype)
+    want = per_layer(m, x, "predict", batch_size=5)
+    for _ in range(3):       # the first call compiles; the later ones take the fast path
+        got = m.predict(x, batch_size=5)
+        assert got.dtype == np.dtype(dtype) and got.shape == (23, 10)
+        np.testing.assert_array_equal(got, want)
+    assert inference.predict_fast(m, x, 5) is not None
+    one = x[:1]
+    want1 = per_layer(m, one)
+    for _ in range(2):
+        np.testing.assert_array_equal(m.predict_on_batch(one), want1)
+        np.testing.assert_array_equal(m(one), want1)
+        np.testing.assert_array_equal(m.predict(one), want1)
+    # a strided view, and a batch that is one of the compiled shapes
+    view = x[::2][:5]
+    np.testing.assert_array_equal(m.predict(view, batch_size=5), per_layer(m, view))
+    out = m.predict_on_batch(one)
+    assert out is not m.predict_on_batch(one)      # a new array every call
+
+
+def test_fast_path_keeps_the_checks():
+    m = book_model()
+    x = images(6)
+    m.predict(x, batch_size=4)
+    m.predict(x, batch_size=4)
+    for bad in (0, -1, 2.5, True, "4"):
+        with pytest.raises(ValueError, match="batch_size"):
+            m.predict(x, batch_size=bad)
+    with pytest.raises(TypeError):
+        m.predict(x.astype(np.complex64), batch_size=4)
+    with pytest.raises(ValueError):
+        m.predict_on_batch(images(2, size=27))
+    with pytest.raises(ValueError):
+        m.predict_on_batch(x[:0])
+    # other dtypes and the (N, H, W) form go through _prepare_x, as before
+    np.testing.assert_array_equal(m.predict(x.astype(np.float64), batch_size=4),
+                                  per_layer(m, x, "predict", batch_size=4))
+    np.testing.assert_array_equal(m.predict_on_batch(x[..., 0]), per_layer(m, x))
+
+
+def test_fast_path_sees_new_weights_and_layers():
+    m = book_model()
+    x = images(3)
+    m.predict_on_batch(x)
+    m.layers[-2].params["kernel"][:] *= 0.5            # in place
+    np.testing.assert_array_equal(m.predict_on_batch(x), per_layer(m, x))
+    m.set_weights([w * 1.5 for w in m.get_weights()])
+    np.testing.assert_array_equal(m.predict_on_batch(x), per_layer(m, x))
+    m.layers[-2].params["kernel"] = m.layers[-2].params["kernel"] * 2.0   # replaced
+    np.testing.assert_array_equal(m.predict_on_batch(x), per_layer(m, x))
+    m.pop()
+    got = m.predict_on_batch(x)
+    assert got.shape == (3, 100)
+    np.testing.assert_array_equal(got, per_layer(m, x))
+
+
+def test_fast_path_training_call_and_callbacks():
+    m = book_model()
+    x = images(4)
+    m.predict_on_batch(x)
+    seen = []
+    cb = ccnn.callbacks.LambdaCallback(on_predict_batch_end=lambda b, logs: seen.append(b))
+    np.testing.assert_array_equal(m.predict(x, batch_size=3, callbacks=[cb]),
+                                  per_layer(m, x, "predict", batch_size=3))
+    assert seen == [0, 1]
+    assert m(x, training=True).shape == (4, 10)        # dropout on: the per-layer path
+
+
+def test_plan_runner_checks_its_buffers():
+    m = book_model()
+    x = images(2)
+    m.predict_on_batch(x)
+    plan = plan_of(m, x)
+    out = np.empty(plan.out_shape, np.float32)
+    F.plan_run_unchecked(plan.runner, x, out)
+    np.testing.assert_array_equal(out, per_layer(m, x))
+    for bad_x, bad_out in ((images(3), out), (x.astype(np.float64), out),
+                           (x, np.empty((2, 11), np.float32)), (x, out.astype(np.float64)),
+                           (x, np.empty((10, 2), np.float32).T), (x[::-1], out)):
+        with pytest.raises((ValueError, BufferError)):
+            F.plan_run_unchecked(plan.runner, bad_x, bad_out)
+    ro = np.empty_like(out)
+    ro.flags.writeable = False
+    with pytest.raises((ValueError, BufferError)):
+        F.plan_run_unchecked(plan.runner, x, ro)
+    with pytest.raises((ValueError, BufferError, TypeError)):
+        F.plan_run_unchecked(plan.runner, [1.0], out)

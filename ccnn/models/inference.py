@@ -26,6 +26,13 @@ are always seen; a weight array replaced by another, or a changed layer
 list, recompiles.  A model with any other layer (or a layer option the plan
 does not know) runs the per-layer path.  CCNN_INFERENCE_PLAN=0 in the
 environment, or ccnn.models.inference.set_enabled(False), turns the plan off.
+
+Once a batch shape is compiled, Sequential.predict / predict_on_batch /
+__call__ of an array of exactly that shape and dtype (the form _prepare_x
+would hand on unchanged) go straight to the plan (predict_fast): no callback
+list, no preparation, every batch written into one preallocated output.
+The plan's PlanRunner (ccnn._plan, through F.plan_run_unchecked) checks the
+input and output buffers itself.
 """
 from __future__ import annotations
 
@@ -119,22 +126,36 @@ class Plan:
     def __init__(self, code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray,
                  keep: List[np.ndarray], watched: List[Tuple[Dict[str, np.ndarray], str,
                                                              np.ndarray]],
-                 out_shape: Tuple[int, ...], dtype: np.dtype, ops: List[str]):
+                 out_shape: Tuple[int, ...], dtype: np.dtype, ops: List[str],
+                 in_shape: Tuple[int, ...] = ()):
         self.code, self.reals, self.ptrs, self.keep = code, reals, ptrs, keep
         self.watched = watched
         self.out_shape, self.dtype = out_shape, dtype
+        self.in_shape = in_shape
         self.ops = ops                    # a description, one name per op
         self.lock = threading.Lock()
+        self.runner = F.plan_runner_unchecked(
+            code, reals, ptrs, int(np.prod(in_shape, dtype=np.int64)),
+            int(np.prod(out_shape, dtype=np.int64)), dtype) if in_shape else None
 
     def current(self) -> bool:
         """Whether every weight array it points at is still the layer's."""
-        return all(d.get(k) is a for d, k, a in self.watched)
+        for d, k, a in self.watched:
+            if d.get(k) is not a:
+                return False
+        return True
 
-    def run(self, x: np.ndarray) -> np.ndarray:
+    def run(self, x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
+        """The outputs for x (a new array, or written into out: C-contiguous,
+        of the plan's output shape and dtype)."""
         x = np.ascontiguousarray(x, dtype=self.dtype)
-        out = np.empty(self.out_shape, dtype=self.dtype)
+        if out is None:
+            out = np.empty(self.out_shape, dtype=self.dtype)
         with self.lock:      # the buffers are the plan's: one call at a time
-            F.plan_forward_unchecked(self.code, self.reals, self.ptrs, x, out)
+            if self.runner is not None:
+                F.plan_run_unchecked(self.runner, x, out)
+            else:
+                F.plan_forward_unchecked(self.code, self.reals, self.ptrs, x, out)
         return out
 
 
@@ -487,7 +508,7 @@ class _Builder:
                 ptrs[i] = arr.ctypes.data
         keep = [a for a in table if a is not None]
         return Plan(code, reals, ptrs, keep, self.watched, self.cur.shape, self.dtype,
-                    self.names)
+                    self.names, self.input.shape)
 
 
 def compile_plan(layers: List[Layer], x_shape: Tuple[int, ...], dtype: Any) -> Plan:
@@ -511,10 +532,18 @@ class PlanCache:
     def __setstate__(self, state: dict) -> None:
         self.__init__()         # type: ignore[misc]
 
+    def same_layers(self, layers: List[Layer]) -> bool:
+        """Whether `layers` is still the layer list the plans were made for."""
+        if len(layers) != len(self.layers):
+            return False
+        for a, b in zip(layers, self.layers):
+            if a is not b:
+                return False
+        return True
+
     def get(self, layers: List[Layer], x: np.ndarray) -> Optional[Plan]:
         """The plan for x (compiled now if need be), or None: the per-layer path."""
-        if len(layers) != len(self.layers) or any(a is not b for a, b in zip(layers,
-                                                                            self.layers)):
+        if not self.same_layers(layers):
             self.layers, self.plans = tuple(layers), {}
         key = (x.shape, x.dtype.str)
         if key in self.plans:
@@ -544,3 +573,45 @@ def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
         cache = model.__dict__["_inference_plans"] = PlanCache()
     plan = cache.get(model.layers, x)
     return None if plan is None else plan.run(x)
+
+
+def _ready_plan(cache: PlanCache, layers: List[Layer], x: np.ndarray) -> Optional[Plan]:
+    """The compiled, current plan for a batch shaped and typed as x exactly
+    as the model's _prepare_x leaves it, or None."""
+    plan = cache.plans.get((x.shape, x.dtype.str))
+    if plan is None or not cache.same_layers(layers) or not plan.current():
+        return None
+    return plan
+
+
+def predict_fast(model: Any, x: Any, batch_size: Any = None) -> Optional[np.ndarray]:
+    """Sequential.predict of x in batches of batch_size (an int; None: one
+    batch, as predict_on_batch and model(x)) with no Python beyond the plan calls, when x is a
+    float array of exactly the shape (per batch) and dtype of a batch the
+    model has already compiled a current plan for -- so _prepare_x would
+    return x itself and every check it makes has passed.  None otherwise:
+    the caller takes the ordinary path (which checks and compiles)."""
+    if not _enabled or type(x) is not np.ndarray or x.ndim < 2 or (
+            batch_size is not None and (type(batch_size) is not int or batch_size < 1)):
+        return None
+    cache = model.__dict__.get("_inference_plans")
+    if cache is None:
+        return None
+    layers = model.layers
+    n = x.shape[0]
+    if batch_size is None or n <= batch_size:
+        plan = _ready_plan(cache, layers, x)
+        return None if plan is None else plan.run(x)
+    full = _ready_plan(cache, layers, x[:batch_size])
+    rest = n % batch_size
+    last = _ready_plan(cache, layers, x[n - rest:]) if rest else full
+    if full is None or last is None:
+        return None
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
+    out = np.empty((n,) + full.out_shape[1:], dtype=full.dtype)
+    for lo in range(0, n - rest, batch_size):
+        full.run(x[lo:lo + batch_size], out[lo:lo + batch_size])
+    if rest:
+        last.run(x[n - rest:], out[n - rest:])
+    return out

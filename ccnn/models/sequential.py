@@ -28,6 +28,7 @@ from .. import _checks as chk
 from .._warnings import warn
 from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_file,
                      save_npz_atomic, split_optimizer_state)
+from . import inference
 from .trainer import Trainer, _shape_matches
 
 __all__ = ["Sequential"]
@@ -393,3 +394,29 @@ class Sequential(Trainer):
     def __repr__(self) -> str:
         return f"<Sequential name={self.name!r} layers={len(self.layers)} built={self.built}>"
 
+
+    # ------------------------------------------------------------ inference fast path
+    # predict / predict_on_batch / model(x) of a batch whose inference plan
+    # is compiled and current run the plan directly (ccnn.models.inference.
+    # predict_fast); anything else -- the first batch of a shape, callbacks,
+    # other dtypes, bad arguments -- takes Trainer's path, which checks it.
+    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
+                callbacks: Any = None) -> np.ndarray:
+        """The model's outputs (softmax probabilities for the book's model), batch by batch."""
+        if callbacks is None:
+            out = inference.predict_fast(self, x, 32 if batch_size is None else batch_size)
+            if out is not None:
+                return out
+        return super().predict(x, batch_size, verbose, callbacks)
+
+    def predict_on_batch(self, x: Any) -> np.ndarray:
+        """The outputs for one batch in inference mode."""
+        out = inference.predict_fast(self, x)
+        return out if out is not None else super().predict_on_batch(x)
+
+    def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        if training is False:
+            out = inference.predict_fast(self, x)
+            if out is not None:
+                return out
+        return super().__call__(x, training)

@@ -26,3 +26,72 @@ def plan_forward(const int64_t[:, ::1] code, const double[:, ::1] reals, const i
         raise MemoryError("inference plan: a kernel could not allocate its workspace")
     if err != CCNN_OK:
         raise ValueError(f"inference plan: a kernel refused its op (error {err})")
+
+
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
+                             PyBUF_FORMAT, PyBUF_WRITABLE)
+
+
+cdef inline char _kind(const Py_buffer *b) noexcept:
+    """The struct character of a one-item format ('f', 'd', ...), past a
+    native / little-endian prefix; 0 for anything else."""
+    cdef const char *f = b.format
+    if f == NULL:
+        return 0
+    if f[0] == b'@' or f[0] == b'=' or f[0] == b'<':
+        f += 1
+    return f[0] if f[0] != 0 and f[1] == 0 else 0
+
+
+cdef class PlanRunner:
+    """A compiled plan held for repeated runs (predict's fast path): the op
+    records, reals and pointer table as in plan_forward, and the element
+    counts of the model's input and output.  run(x, out, nthreads) takes
+    any C-contiguous buffers of the plan's dtype and exactly those sizes
+    (out writable), and raises ValueError for anything else."""
+    cdef const int64_t[:, ::1] code
+    cdef const double[:, ::1] reals
+    cdef const int64_t[::1] ptrs
+    cdef Py_ssize_t in_size, out_size
+    cdef bint f64
+
+    def __init__(self, const int64_t[:, ::1] code, const double[:, ::1] reals,
+                 const int64_t[::1] ptrs, Py_ssize_t in_size, Py_ssize_t out_size, bint f64):
+        if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
+                or reals.shape[1] != 2 or ptrs.shape[0] < 2 or in_size < 1 or out_size < 1:
+            raise ValueError("PlanRunner: inconsistent plan")
+        self.code, self.reals, self.ptrs = code, reals, ptrs
+        self.in_size, self.out_size, self.f64 = in_size, out_size, f64
+
+    def run(self, x, out, int nthreads):
+        """Run the plan on x into out (see the class)."""
+        cdef Py_buffer xb
+        cdef Py_buffer ob
+        cdef int err
+        cdef Py_ssize_t isz = 8 if self.f64 else 4
+        cdef char want = b'd' if self.f64 else b'f'
+        PyObject_GetBuffer(x, &xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        try:
+            PyObject_GetBuffer(out, &ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+            try:
+                if xb.itemsize != isz or _kind(&xb) != want or xb.len != self.in_size * isz:
+                    raise ValueError("plan: x is not the plan's input")
+                if ob.itemsize != isz or _kind(&ob) != want or ob.len != self.out_size * isz:
+                    raise ValueError("plan: out is not the plan's output")
+                with nogil:
+                    if self.f64:
+                        err = plan_forward_f64(<double *>ob.buf, <const double *>xb.buf,
+                                               &self.ptrs[0], &self.code[0, 0],
+                                               &self.reals[0, 0], self.code.shape[0], nthreads)
+                    else:
+                        err = plan_forward_f32(<float *>ob.buf, <const float *>xb.buf,
+                                               &self.ptrs[0], &self.code[0, 0],
+                                               &self.reals[0, 0], self.code.shape[0], nthreads)
+            finally:
+                PyBuffer_Release(&ob)
+        finally:
+            PyBuffer_Release(&xb)
+        if err == CCNN_ENOMEM:
+            raise MemoryError("inference plan: a kernel could not allocate its workspace")
+        if err != CCNN_OK:
+            raise ValueError(f"inference plan: a kernel refused its op (error {err})")

@@ -28,13 +28,15 @@
  *           or weights holding NaN or inf take the gemm path
  *
  * Work split of the direct kernels (no two threads ever write one element):
- *   forward          parallel over images  -> each thread owns y[n]
+ *   forward          parallel over images  -> each thread owns y[n]; below 4
+ *                    images over parts of each image's output planes
  *   backward data    parallel over images  -> each thread owns dx[n]
  *   backward weight  parallel over 16 fixed groups of images, one partial
  *                    sum each, added in group order
  *   backward bias    parallel over k
  * and of the gemm kernels: forward and backward-data parallel over images
- * (winograd: over fixed groups of images),
+ * (winograd: over fixed groups of images; a single image: over 2 blocks of its
+ * tiles, conv2d_internal.h's wino_split_block),
  * handed out one at a time (each thread owns y[n] / dx[n]; a thread slowed
  * down by another process just does fewer); backward-weight parallel over row blocks of
  * dW, each thread summing over all images in the same order, or -- for a crs
@@ -213,6 +215,8 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
         const int64_t tb = wino_tile_block(d->c, d->k, g * th * tw, itemsize);
         const double framed = (double)g * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2);
         gemm += nt * (16 * (c + k) * (double)tb + framed) * isz + 16 * k * c * isz;
+        if (d->n < WINO_SPLIT_ITEMS)   /* the split's shared frame of all n images */
+            gemm += n * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2) * isz;
     }
     /* the algorithms the auto kernels pick for the passes that run */
     int uses_gemm = ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM;

@@ -12,6 +12,34 @@
 #include <string.h>
 #include "conv2d_internal.h"
 
+/* Below this many images the direct forward cuts each image's output planes
+ * into parts (direct_split_bound), so that one image keeps every thread busy. */
+#define DIRECT_SPLIT_ITEMS 4
+
+/* The output planes of one image are computed in units: first the blocks of
+ * 4 planes planes_forward takes (all of them, the last one partial, for
+ * strided columns; else only whole ones), then the remaining planes one by
+ * one (plane_forward_rows).  The first plane of unit u: */
+static inline int64_t direct_unit_plane(int64_t u, int64_t nblk, int64_t K)
+{
+    const int64_t k = u < nblk ? 4 * u : 4 * nblk + (u - nblk);
+    return k < K ? k : K;
+}
+
+/* The first unit of part b of `per` parts (b = per: nunits), each about
+ * K / per planes: the unit boundary nearest to b * K / per.  Shape only. */
+static inline int64_t direct_split_bound(int64_t b, int64_t per, int64_t nunits, int64_t nblk,
+                                         int64_t K)
+{
+    int64_t best = 0;
+    for (int64_t u = 1; u <= nunits; u++) {
+        const int64_t e = direct_unit_plane(u, nblk, K) * per - b * K;
+        const int64_t eb = direct_unit_plane(best, nblk, K) * per - b * K;
+        if ((e < 0 ? -e : e) < (eb < 0 ? -eb : eb)) best = u;
+    }
+    return best;
+}
+
 #define CCNN_TEMPLATE "conv2d_direct.c"
 #include "ccnn_template.h"
 
@@ -376,6 +404,57 @@ static void SUF(pool2x2_image)(REAL *restrict pooled, uint8_t *restrict argmax,
         SUF(ccnn_max_pool2x2_plane)(pooled + k * PQ2, argmax + k * PQ2, y + k * P * Q, P, Q);
 }
 
+/* The planes k0 .. k1-1 (whole units) of image n: see conv2d_direct_forward. */
+static void SUF(direct_forward_part)(REAL *out, uint8_t *pooled_argmax, const REAL *inp,
+                                     const REAL *weight, const REAL *bias,
+                                     const ccnn_conv2d_dims *d, int relu, int64_t n,
+                                     int64_t k0, int64_t k1, int *err)
+{
+    const int64_t C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
+    const int64_t PQ2 = (d->p / 2) * (d->q / 2);
+    int64_t hp, wp;
+    conv2d_padded_extent(d, &hp, &wp);
+    /* + slack: the last column block (16 floats or 8 doubles) of the
+     * stride-1 path may read past the end; then the tap offsets.  (Not
+     * times the stride: the strided path reads only existing columns, so
+     * a stride near 2**31 needs no gigantic slack.) */
+    const int64_t slack = 2 * 32 / (int64_t)sizeof(REAL);
+    const int64_t CRS = C * d->r * d->s, npad = C * hp * wp + slack;
+    REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(npad + 1)
+                                                     + sizeof(int64_t) * (size_t)CRS);
+    if (!xpad) {
+        #pragma omp atomic write
+        *err = CCNN_ENOMEM;
+        return;
+    }
+    int64_t *off = (int64_t *)(void *)(xpad + npad + (npad & 1));  /* 8-byte aligned */
+    for (int64_t c = 0, t = 0; c < C; c++)
+        for (int64_t r = 0; r < d->r; r++)
+            for (int64_t s = 0; s < d->s; s++, t++)
+                off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
+    SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
+    memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
+    REAL *y = out + n * K * PQ;                                  /* (k, p, q) */
+    if (pooled_argmax) {
+        y = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(K * PQ));
+        if (!y) {
+            #pragma omp atomic write
+            *err = CCNN_ENOMEM;
+            return;
+        }
+    }
+    int64_t k = k0;
+    for (; k < k1 && (k + 4 <= K || d->stride_w != 1); k += 4)   /* 4 planes at a time */
+        SUF(planes_forward)(y + k * PQ, xpad, weight + k * CRS,
+                            bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
+    for (; k < k1; k++)                                          /* the rest one by one */
+        SUF(plane_forward_rows)(y + k * PQ, xpad, weight + k * CRS,
+                                bias ? bias[k] : (REAL)0, off, d, wp, relu);
+    if (pooled_argmax)
+        SUF(pool2x2_image)(out + n * K * PQ2 + k0 * PQ2, pooled_argmax + n * K * PQ2 + k0 * PQ2,
+                           y + k0 * PQ, k1 - k0, d->p, d->q);
+}
+
 /* The direct forward.  pooled_argmax == NULL: out (n,k,p,q).  Otherwise the
  * fused conv -> (relu) -> 2x2 max pool: each image's conv output goes to a
  * per-thread buffer (k x p x q, cache-sized) and only its pooling reaches
@@ -386,56 +465,36 @@ int SUF(conv2d_direct_forward)(REAL *out, uint8_t *pooled_argmax, const REAL *in
 {
     /* direct: each image is copied once into a zero frame (so padding is an
      * ordinary multiply by 0 and the inner loops have no bounds tests), then
-     * every output plane is computed from it.  Parallel over images. */
-    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, PQ = d->p * d->q;
-    const int64_t PQ2 = (d->p / 2) * (d->q / 2);
-    int64_t hp, wp;
-    conv2d_padded_extent(d, &hp, &wp);
-    int nt = ccnn_threads_for(nthreads, N * K * PQ * C * d->r * d->s);
-    if (nt > N) nt = N > 0 ? (int)N : 1;                  /* no idle thread to fork */
+     * every output plane is computed from it.  Parallel over images; below
+     * DIRECT_SPLIT_ITEMS images over parts of each image's planes (from the
+     * shape only: every plane is computed the same way either way). */
+    const int64_t N = d->n, K = d->k, PQ = d->p * d->q;
+    int nt = ccnn_threads_for(nthreads, N * K * PQ * d->c * d->r * d->s);
     int err = CCNN_OK;
+    if (N < DIRECT_SPLIT_ITEMS && nt > 1) {
+        const int64_t nblk = d->stride_w != 1 ? (K + 3) / 4 : K / 4;
+        const int64_t nunits = nblk + (d->stride_w != 1 ? 0 : K - 4 * nblk);
+        int64_t per = (DIRECT_SPLIT_ITEMS + N - 1) / (N < 1 ? 1 : N);
+        if (per > nunits) per = nunits;
+        const int64_t nitems = N * per;
+        if (nt > nitems) nt = (int)nitems;
+        #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+        for (int64_t it = 0; it < nitems; it++) {
+            const int64_t n = it / per, b = it % per;
+            const int64_t u0 = direct_split_bound(b, per, nunits, nblk, K);
+            const int64_t u1 = direct_split_bound(b + 1, per, nunits, nblk, K);
+            if (u1 > u0)
+                SUF(direct_forward_part)(out, pooled_argmax, inp, weight, bias, d, relu, n,
+                                         direct_unit_plane(u0, nblk, K),
+                                         direct_unit_plane(u1, nblk, K), &err);
+        }
+        return err;
+    }
+    if (nt > N) nt = N > 0 ? (int)N : 1;                  /* no idle thread to fork */
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t n = 0; n < N; n++) {
-        /* + slack: the last column block (16 floats or 8 doubles) of the
-         * stride-1 path may read past the end; then the tap offsets.  (Not
-         * times the stride: the strided path reads only existing columns, so
-         * a stride near 2**31 needs no gigantic slack.) */
-        const int64_t slack = 2 * 32 / (int64_t)sizeof(REAL);
-        const int64_t CRS = C * d->r * d->s, npad = C * hp * wp + slack;
-        REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(npad + 1)
-                                                         + sizeof(int64_t) * (size_t)CRS);
-        if (!xpad) {
-            #pragma omp atomic write
-            err = CCNN_ENOMEM;
-            continue;
-        }
-        int64_t *off = (int64_t *)(void *)(xpad + npad + (npad & 1));  /* 8-byte aligned */
-        for (int64_t c = 0, t = 0; c < C; c++)
-            for (int64_t r = 0; r < d->r; r++)
-                for (int64_t s = 0; s < d->s; s++, t++)
-                    off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
-        SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
-        memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
-        REAL *y = out + n * K * PQ;                                  /* (k, p, q) */
-        if (pooled_argmax) {
-            y = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(K * PQ));
-            if (!y) {
-                #pragma omp atomic write
-                err = CCNN_ENOMEM;
-                continue;
-            }
-        }
-        int64_t k = 0;
-        for (; k + 4 <= K || (k < K && d->stride_w != 1); k += 4)   /* 4 planes at a time */
-            SUF(planes_forward)(y + k * PQ, xpad, weight + k * CRS,
-                                bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
-        for (; k < K; k++)                                           /* the rest one by one */
-            SUF(plane_forward_rows)(y + k * PQ, xpad, weight + k * CRS,
-                                    bias ? bias[k] : (REAL)0, off, d, wp, relu);
-        if (pooled_argmax)
-            SUF(pool2x2_image)(out + n * K * PQ2, pooled_argmax + n * K * PQ2, y, K, d->p, d->q);
-    }
+    for (int64_t n = 0; n < N; n++)
+        SUF(direct_forward_part)(out, pooled_argmax, inp, weight, bias, d, relu, n, 0, K, &err);
     return err;
 }
 

@@ -68,6 +68,23 @@ static inline int64_t wino_group(int64_t N, int64_t T)
     return g < 1 ? 1 : g;
 }
 
+/* Below this many images the Winograd forward splits each image's tiles
+ * into blocks (wino_split_block) instead of handing out whole images, so a
+ * single image keeps every thread busy. */
+#define WINO_SPLIT_ITEMS 2
+
+/* Tiles per block of that split, for n < WINO_SPLIT_ITEMS images of T tiles
+ * each and the tile budget TB: about WINO_SPLIT_ITEMS blocks in all, each a
+ * multiple of 16 tiles (the GEMM micro-tile's width; the last block of an
+ * image takes the rest), at most TB.  Shape only (never the thread count). */
+static inline int64_t wino_split_block(int64_t n, int64_t T, int64_t TB)
+{
+    const int64_t per = (WINO_SPLIT_ITEMS + n - 1) / (n < 1 ? 1 : n);   /* blocks per image */
+    int64_t sb = ((T + per - 1) / per + 15) / 16 * 16;
+    if (sb > TB) sb = TB;
+    return sb < 1 ? 1 : sb;
+}
+
 /* Rows and columns of the padded image that the windows reach. */
 static inline void conv2d_padded_extent(const ccnn_conv2d_dims *d, int64_t *hp, int64_t *wp)
 {

@@ -31,25 +31,50 @@
  * 16 k*c multiply-adds per tile and channel pair instead of the direct 36
  * (2.25x fewer), for a few adds in the transforms. */
 
-/* U (16, k, c) <- G g G^T of every filter; weight (k, c, 3, 3). */
-static void SUF(wino_filter_transform)(REAL *restrict U, const REAL *restrict weight,
-                                       int64_t K, int64_t C)
+/* U (16, k, c) <- G g G^T of every filter; weight (k, c, 3, 3).  Vectorised
+ * across filters: blocks of 16 filters, their taps first transposed to
+ * gt (9, 16) so that each lane is one filter and the 16 outputs are stored
+ * unit-stride.  (Every convolution's forward runs it, at every call: a
+ * quarter of a batch-1 predict of the modern model when it was scalar.) */
+static CCNN_DISPATCH void SUF(wino_filter_transform)(REAL *restrict U,
+                                                     const REAL *restrict weight,
+                                                     int64_t K, int64_t C)
 {
     const int64_t KC = K * C;
-    for (int64_t kc = 0; kc < KC; kc++) {
-        const REAL *g = weight + kc * 9;                  /* (3, 3) */
-        REAL t[4][3];                                     /* G g: (4, 3) */
-        for (int64_t j = 0; j < 3; j++) {
-            t[0][j] = g[j];
-            t[1][j] = (REAL)0.5 * (g[j] + g[3 + j] + g[6 + j]);
-            t[2][j] = (REAL)0.5 * (g[j] - g[3 + j] + g[6 + j]);
-            t[3][j] = g[6 + j];
-        }
-        for (int64_t a = 0; a < 4; a++) {                 /* (G g) G^T: (4, 4) */
-            U[(4 * a + 0) * KC + kc] = t[a][0];
-            U[(4 * a + 1) * KC + kc] = (REAL)0.5 * (t[a][0] + t[a][1] + t[a][2]);
-            U[(4 * a + 2) * KC + kc] = (REAL)0.5 * (t[a][0] - t[a][1] + t[a][2]);
-            U[(4 * a + 3) * KC + kc] = t[a][2];
+    const REAL h = (REAL)0.5;
+    for (int64_t kc0 = 0; kc0 < KC; kc0 += 16) {
+        const int64_t nb = KC - kc0 < 16 ? KC - kc0 : 16;
+        REAL gt[9][16];
+        for (int64_t i = 0; i < nb; i++)
+            for (int64_t j = 0; j < 9; j++) gt[j][i] = weight[(kc0 + i) * 9 + j];
+        REAL *u = U + kc0;
+        #pragma omp simd
+        for (int64_t i = 0; i < nb; i++) {
+            /* G g: rows t0 .. t3, columns 0 .. 2 */
+            const REAL g0 = gt[0][i], g1 = gt[1][i], g2 = gt[2][i], g3 = gt[3][i];
+            const REAL g4 = gt[4][i], g5 = gt[5][i], g6 = gt[6][i], g7 = gt[7][i];
+            const REAL g8 = gt[8][i];
+            const REAL t10 = h * (g0 + g3 + g6), t11 = h * (g1 + g4 + g7);
+            const REAL t12 = h * (g2 + g5 + g8);
+            const REAL t20 = h * (g0 - g3 + g6), t21 = h * (g1 - g4 + g7);
+            const REAL t22 = h * (g2 - g5 + g8);
+            /* (G g) G^T: row a -> U[4a .. 4a+3] */
+            u[0 * KC + i] = g0;
+            u[1 * KC + i] = h * (g0 + g1 + g2);
+            u[2 * KC + i] = h * (g0 - g1 + g2);
+            u[3 * KC + i] = g2;
+            u[4 * KC + i] = t10;
+            u[5 * KC + i] = h * (t10 + t11 + t12);
+            u[6 * KC + i] = h * (t10 - t11 + t12);
+            u[7 * KC + i] = t12;
+            u[8 * KC + i] = t20;
+            u[9 * KC + i] = h * (t20 + t21 + t22);
+            u[10 * KC + i] = h * (t20 - t21 + t22);
+            u[11 * KC + i] = t22;
+            u[12 * KC + i] = g6;
+            u[13 * KC + i] = h * (g6 + g7 + g8);
+            u[14 * KC + i] = h * (g6 - g7 + g8);
+            u[15 * KC + i] = g8;
         }
     }
 }
@@ -175,13 +200,19 @@ static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REA
 /* The Winograd forward (see above), d supported (ccnn_conv2d_winograd_supported)
  * and weight finite (the caller checks: flip_weight, ccnn_finite).
  * out (n, k, p, q); inp (n, c, h, w); weight (k, c, 3, 3); bias (k) or NULL.
- * Parallel over groups of g consecutive images (g: enough tiles for long
- * GEMMs, from the shape only), one group at a time; a group holding a NaN or
- * an infinity goes through the implicit GEMM instead, image by image, which
- * keeps their placement (the transforms' sums would turn inf into NaN and
- * spread it to the neighbours).  Workspaces: U in CCNN_WS_CONV2 of the
- * calling thread (shared, read-only), per thread the framed images in
- * CCNN_WS_CONV and V, M in CCNN_WS_WINO. */
+ * Parallel over work items handed out one at a time: groups of g consecutive
+ * images (g: enough tiles for long GEMMs, from the shape only), or, for fewer
+ * than WINO_SPLIT_ITEMS images, blocks of each image's tiles (wino_split_block:
+ * shape only), so that one image keeps every thread busy; either way the
+ * items, and so the result, never depend on the thread count.  A group (an
+ * image) holding a NaN or an infinity goes through the implicit GEMM
+ * instead, image by image, which keeps their placement (the transforms' sums
+ * would turn inf into NaN and spread it to the neighbours).  Workspaces: U
+ * in CCNN_WS_CONV2 of the calling thread (shared, read-only), per thread the
+ * framed images in CCNN_WS_CONV (split: all n framed once, in CCNN_WS_CONV
+ * of the calling thread, shared; a non-finite image's frame then goes to
+ * CCNN_WS_WINO) and V, M in CCNN_WS_WINO.  (The callers hold CCNN_WS_CONV3:
+ * the flipped weight, and CCNN_WS_ACT: the masked gradient.) */
 int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
                                  const REAL *bias, const ccnn_conv2d_dims *d, int relu,
                                  int nthreads)
@@ -195,22 +226,38 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
     const int64_t g = wino_group(N, T);                 /* images per group */
     const int64_t ngroups = (N + g - 1) / g;
     const int64_t TB = wino_tile_block(C, K, g * T, (int64_t)sizeof(REAL));
+    /* split: a few single images (g = 1), each cut into blocks of sb tiles */
+    const int split = N < WINO_SPLIT_ITEMS;
+    const int64_t sb = split ? wino_split_block(N, T, TB) : g * T;
+    const int64_t per = split ? (T + sb - 1) / sb : 1;  /* items per group */
+    const int64_t nitems = ngroups * per;
     int nt = ccnn_threads_for(nthreads, N * K * PQ * C * 9);
-    if (nt > ngroups) nt = ngroups > 0 ? (int)ngroups : 1;   /* no idle thread to fork */
+    if (nt > nitems) nt = nitems > 0 ? (int)nitems : 1;   /* no idle thread to fork */
     int err = CCNN_OK;
     (void)nt;
     REAL *U = (REAL *)ccnn_workspace(CCNN_WS_CONV2, sizeof(REAL) * (size_t)(16 * K * C));
     if (!U) return CCNN_ENOMEM;                         /* (16, k, c) */
     SUF(wino_filter_transform)(U, weight, K, C);
+    const REAL *xall = NULL;                            /* split: (n, c, hp2, wp2) */
+    int finite[WINO_SPLIT_ITEMS] = {0};                 /* split: image n is finite */
+    if (split) {
+        for (int64_t n = 0; n < N; n++) finite[n] = SUF(ccnn_finite)(CHW, inp + n * CHW);
+        xall = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp, d, 0, N * C, hp2, wp2);
+        if (!xall) return CCNN_ENOMEM;
+    }
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t gi = 0; gi < ngroups; gi++) {
+    for (int64_t it = 0; it < nitems; it++) {
+        const int64_t gi = it / per, bi = it % per;
         const int64_t n0 = gi * g, gn = N - n0 < g ? N - n0 : g;   /* images n0 .. n0+gn-1 */
+        const int64_t t0 = bi * sb, t1 = gn * T - t0 < sb ? gn * T : t0 + sb;  /* its tiles */
         REAL *y = out + n0 * K * PQ;                    /* (gn, k, p, q) */
         const REAL *x = inp + n0 * CHW;                 /* (gn, c, h, w) */
-        if (!SUF(ccnn_finite)(gn * CHW, x)) {   /* non-finite input: the implicit GEMM */
-            for (int64_t n = 0; n < gn; n++) {
+        if (split ? !finite[gi] : !SUF(ccnn_finite)(gn * CHW, x)) {
+            /* non-finite input: the implicit GEMM (split: the image's first item) */
+            for (int64_t n = 0; n < gn && bi == 0; n++) {
                 REAL *yn = y + n * K * PQ;
-                const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x + n * CHW, d, 0, C, hp, wp);
+                const REAL *xpad = SUF(conv2d_gemm_pad_image)(split ? CCNN_WS_WINO : CCNN_WS_CONV,
+                                                               x + n * CHW, d, 0, C, hp, wp);
                 const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, C * 9, 1, NULL, 0, 0, 0};
                 const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
                 if (!xpad || SUF(ccnn_gemm)(K, PQ, C * 9, &A, &B, yn, PQ, 1, bias) != CCNN_OK) {
@@ -224,17 +271,18 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
             continue;
         }
         /* (gn, c, hp2, wp2): consecutive images are consecutive channels of x */
-        const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x, d, 0, gn * C, hp2, wp2);
+        const REAL *xpad = split ? xall + n0 * C * hp2 * wp2
+                                 : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x, d, 0, gn * C, hp2, wp2);
         REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO, sizeof(REAL) * (size_t)(16 * (C + K) * TB));
         if (!xpad || !V) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
             continue;
         }
-        for (int64_t t0 = 0; t0 < gn * T; t0 += TB) {
-            const int64_t nb = gn * T - t0 < TB ? gn * T - t0 : TB;
+        for (int64_t tb0 = t0; tb0 < t1; tb0 += TB) {
+            const int64_t nb = t1 - tb0 < TB ? t1 - tb0 : TB;
             REAL *M = V + 16 * C * nb;                  /* V (16, c, nb), M (16, k, nb) */
-            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, t0, nb);
+            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, tb0, nb);
             for (int64_t xi = 0; xi < 16; xi++) {
                 /* M[xi] (k x nb) = U[xi] (k x c) * V[xi] (c x nb) */
                 const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, U + xi * K * C, C, 1, NULL, 0, 0, 0};
@@ -244,7 +292,7 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
                     err = CCNN_ENOMEM;
                 }
             }
-            SUF(wino_output_transform)(y, M, bias, K, P, Q, tw, T, t0, nb, relu);
+            SUF(wino_output_transform)(y, M, bias, K, P, Q, tw, T, tb0, nb, relu);
         }
     }
     return err;

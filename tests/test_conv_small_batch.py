@@ -1,0 +1,106 @@
+"""Convolutions of fewer images than WINO_SPLIT_ITEMS (2) / DIRECT_SPLIT_ITEMS (4):
+the Winograd forward splits each image's tiles into blocks and the direct
+forward (and its fused ReLU + 2x2 max pool) each image's output planes into
+parts, from the shape only, so that one image keeps every thread busy
+(csrc/kernels/conv2d_winograd.c, conv2d_direct.c).  The results must not
+depend on the thread count (bit for bit) and must match the NumPy reference.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ccnn
+import reference as ref
+from _testutils import DTYPES, abs_scale, assert_close
+from ccnn import _conv2d
+from ccnn import functional as F
+
+THREADS = (1, 2, 3)
+
+
+def _forward(x, w, b, stride, pads, nthreads, algo):
+    return _conv2d.conv2d_forward(x, w, b, stride, (1, 1), pads, nthreads, algo=algo)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3, 4])
+@pytest.mark.parametrize("c, k, h, w, pads", [(32, 32, 28, 28, (1, 1, 1, 1)),
+                                              (32, 64, 14, 14, (1, 1, 1, 1)),
+                                              (17, 33, 13, 15, (0, 2, 1, 0)),
+                                              (8, 5, 41, 9, (2, 0, 0, 2))])
+def test_winograd_split_threads_and_reference(dtype, n, c, k, h, w, pads):
+    rng = np.random.default_rng(n * 100 + c + k + h)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    ys = [_forward(x, wt, b, (1, 1), pads, t, "winograd") for t in THREADS]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    pad = ((pads[0], pads[1]), (pads[2], pads[3]))
+    assert_close(ys[0], ref.conv2d_ref(x, wt, b, (1, 1), pad), dtype,
+                 abs_scale(ref.conv2d_ref, x, wt, b, (1, 1), pad))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_winograd_split_nonfinite_image(dtype):
+    """A non-finite image of a split batch takes the implicit GEMM (its NaN /
+    inf where the definition puts them); the other image is unaffected."""
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal((2, 32, 20, 20)).astype(dtype)
+    wt = rng.standard_normal((32, 32, 3, 3)).astype(dtype)
+    x[1, 3, 5, 6] = np.inf
+    x[1, 0, 0, 0] = np.nan
+    pads = (1, 1, 1, 1)
+    ys = [_forward(x, wt, None, (1, 1), pads, t, "winograd") for t in THREADS]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    gemm = _forward(x, wt, None, (1, 1), pads, 2, "gemm")
+    np.testing.assert_array_equal(ys[0][1], gemm[1])
+    assert np.isfinite(ys[0][0]).all()
+    assert_close(ys[0][0], gemm[0], dtype,
+                 abs_scale(ref.conv2d_ref, x[:1], wt, None, (1, 1), ((1, 1), (1, 1))))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3, 5])
+@pytest.mark.parametrize("c, k, stride, pads", [(1, 10, (1, 1), (1, 1, 1, 1)),
+                                                (1, 32, (1, 1), (1, 1, 1, 1)),
+                                                (3, 7, (1, 1), (0, 2, 1, 0)),
+                                                (2, 9, (2, 2), (1, 1, 1, 1)),
+                                                (1, 6, (1, 2), (0, 0, 0, 0))])
+def test_direct_split_threads_and_reference(dtype, n, c, k, stride, pads):
+    rng = np.random.default_rng(n * 10 + k)
+    x = rng.standard_normal((n, c, 28, 28)).astype(dtype)
+    wt = rng.standard_normal((k, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    ys = [_forward(x, wt, b, stride, pads, t, "direct") for t in THREADS]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    pad = ((pads[0], pads[1]), (pads[2], pads[3]))
+    assert_close(ys[0], ref.conv2d_ref(x, wt, b, stride, pad), dtype,
+                 abs_scale(ref.conv2d_ref, x, wt, b, stride, pad))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3, 6])
+@pytest.mark.parametrize("k", [3, 10, 13, 32])
+def test_fused_relu_maxpool_split_threads_and_reference(dtype, n, k):
+    rng = np.random.default_rng(n + k)
+    x = rng.standard_normal((n, 1, 28, 28)).astype(dtype)
+    wt = rng.standard_normal((k, 1, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    old = ccnn.get_num_threads()
+    try:
+        got = []
+        for t in THREADS:
+            ccnn.set_num_threads(t)
+            got.append(F.conv2d_relu_maxpool2d(x, wt, b, padding=1))
+    finally:
+        ccnn.set_num_threads(old)
+    for y, idx in got[1:]:
+        np.testing.assert_array_equal(y, got[0][0])
+        np.testing.assert_array_equal(idx, got[0][1])
+    conv = np.maximum(ref.conv2d_ref(x, wt, b, (1, 1), ((1, 1), (1, 1))), 0)
+    assert_close(got[0][0], ref.max_pool2d_ref(conv, 2)[0], dtype,
+                 abs_scale(ref.conv2d_ref, x, wt, b, (1, 1), ((1, 1), (1, 1))))
