@@ -824,20 +824,25 @@ def bench_step(table, repeats):
                         fn()
                 t = interleaved(fns, repeats * 15, warmup=0)
                 t["ccnn fit/step"] /= nb
-                # the kernels of separate train_on_batch steps, timer on
-                per_step = []
-                with profiler.kernel_timer() as kt:
-                    for _ in range(repeats * 15):
-                        s0, c0 = kt.kernel_seconds, kt.calls
+                # pairs of steps, one timer off (the step's time), the next on
+                # (its kernels' sum): the overhead is the median of the pairs'
+                # differences, so that a change of the machine's load touches both
+                per_step, diffs = [], []
+                for _ in range(repeats * 15):
+                    t0 = time.perf_counter()
+                    m.train_on_batch(xb, yb)
+                    off = time.perf_counter() - t0
+                    with profiler.kernel_timer() as kt:
                         m.train_on_batch(xb, yb)
-                        per_step.append(kt.kernel_seconds - s0 - (kt.calls - c0) * bias)
+                    per_step.append(kt.kernel_seconds - kt.calls * bias)
+                    diffs.append(off - per_step[-1])
                 kernels = float(np.median(per_step))
-                calls = kt.calls // (repeats * 15)
+                calls = kt.calls
                 step = t["ccnn train_on_batch"]
                 flops = book_step_flops(bs)
                 r = {"case": f"book step b{bs} [{nt} thr]", "ms": {k: v * 1e3 for k, v in t.items()},
                      "kernels_ms": kernels * 1e3, "kernel_calls": calls,
-                     "python_overhead_us": (step - kernels) * 1e6,
+                     "python_overhead_us": float(np.median(diffs)) * 1e6,
                      "python_overhead_fit_us": (t["ccnn fit/step"] - kernels) * 1e6,
                      "mflop": flops / 1e6, "sgemm_gflops": rate / 1e9,
                      "arith_fraction": flops / rate / step}
