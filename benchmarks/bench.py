@@ -4,6 +4,7 @@
     python benchmarks/bench.py --only conv,pool --repeats 9 --json out.json
     python benchmarks/bench.py --quick         # fewer repeats, partial epochs
     python benchmarks/bench.py --only mpi --json mpi.json   # data-parallel fit over 2 MPI ranks
+    python benchmarks/bench.py --only step      # the book model's training step, its Python overhead
 
 PyTorch is optional (``pip install torch==2.13.0``) and never a dependency of
 ccnn.  Candidates of one case are timed interleaved in one process (ccnn,
@@ -737,13 +738,143 @@ def bench_mpi(table, repeats, quick):
                   flush=True)
 
 
+# ---------------------------------------------------------------- step
+# `--only step`: one training step of the book model (issue 18).  For batch 32
+# and 128 at 1 and 2 threads: the step through train_on_batch and through fit
+# (fit's time per batch), the sum of its C kernels' times (ccnn.profiler's
+# kernel_timer, on for separate steps only), the difference -- the Python
+# overhead --, PyTorch's step (zero_grad, forward, loss, backward, fused Adam)
+# and the fraction of the arithmetic limit: the step's FLOPs at the measured
+# sgemm rate of the same thread count, divided by the step's time.
+
+def book_step_flops(n):
+    """Multiply-adds x 2 of one book-model step at batch n: the conv's forward
+    and weight gradient (no input gradient: it is the first layer), Dense(100)
+    and Dense(10) forward, weight and input gradients."""
+    conv = 2 * 28 * 28 * 10 * 9
+    dense = 2 * 1960 * 100 + 2 * 100 * 10
+    return n * (2 * conv + 3 * dense)
+
+
+def sgemm_rate(nt, repeats):
+    """numpy's float32 GEMM rate (FLOP/s) at nt OpenBLAS threads, 1024^3."""
+    from ccnn import _blas
+    api = _blas._find_api()
+    before = api[0]() if api else None
+    a = np.random.rand(1024, 1024).astype(np.float32)
+    b = np.random.rand(1024, 1024).astype(np.float32)
+    try:
+        if api:
+            api[1](nt)
+        t = interleaved({"numpy": lambda: a @ b}, max(5, repeats), warmup=3)["numpy"]
+    finally:
+        if api:
+            api[1](before)
+    return 2 * 1024 ** 3 / t
+
+
+def timer_bias(calls=20000):
+    """Seconds kernel_timer adds to its tally per call, beyond the call itself:
+    a wrapped no-op's tallied time minus the no-op's own time."""
+    from ccnn import profiler
+    noop = len
+    tally = {}
+    wrapped = profiler._timed("noop", noop, tally)
+    t = time.perf_counter()
+    for _ in range(calls):
+        noop(())
+    bare = (time.perf_counter() - t) / calls
+    for _ in range(calls):
+        wrapped(())
+    return max(0.0, tally["noop"][1] / calls - bare)
+
+
+def bench_step(table, repeats):
+    from ccnn import profiler
+    rng = np.random.default_rng(0)
+    before = ccnn.get_num_threads()
+    torch_before = torch.get_num_threads() if torch is not None else None
+    bias = timer_bias()
+    print(f"kernel_timer's own time per wrapped call: {bias * 1e9:.0f} ns "
+          f"(subtracted from the kernel sums)")
+    try:
+        for nt in (1, 2):
+            ccnn.set_num_threads(nt)
+            if torch is not None:
+                torch.set_num_threads(nt)
+            rate = sgemm_rate(nt, repeats)
+            for bs in (32, 128):
+                nb = 16                              # batches per fit call
+                x = rng.random((bs * nb, 28, 28, 1), dtype=np.float32)
+                y = rng.integers(0, 10, bs * nb)
+                xb, yb = x[:bs], y[:bs]
+                m = book_model()
+                mf = book_model()
+                fns = {"ccnn train_on_batch": lambda m=m, xb=xb, yb=yb: m.train_on_batch(xb, yb),
+                       "ccnn fit/step": lambda mf=mf, x=x, y=y, bs=bs: mf.fit(
+                           x, y, batch_size=bs, epochs=1, verbose=0)}
+                if torch is not None:
+                    tm, topt = torch_book_model()
+                    lossf = torch.nn.CrossEntropyLoss()
+                    xt = torch.from_numpy(np.ascontiguousarray(xb.transpose(0, 3, 1, 2)))
+                    yt = torch.from_numpy(yb.astype(np.int64))
+
+                    def run_torch(tm=tm, topt=topt, lossf=lossf, xt=xt, yt=yt):
+                        topt.zero_grad()
+                        lossf(tm(xt), yt).backward()
+                        topt.step()
+                    fns["torch"] = run_torch
+                for fn in fns.values():              # each warmed up on its own
+                    t_end = time.perf_counter() + 0.3
+                    while time.perf_counter() < t_end:
+                        fn()
+                t = interleaved(fns, repeats * 15, warmup=0)
+                t["ccnn fit/step"] /= nb
+                # pairs of steps, one timer off (the step's time), the next on
+                # (its kernels' sum): the overhead is the median of the pairs'
+                # differences, so that a change of the machine's load touches both
+                per_step, diffs = [], []
+                for _ in range(repeats * 15):
+                    t0 = time.perf_counter()
+                    m.train_on_batch(xb, yb)
+                    off = time.perf_counter() - t0
+                    with profiler.kernel_timer() as kt:
+                        m.train_on_batch(xb, yb)
+                    per_step.append(kt.kernel_seconds - kt.calls * bias)
+                    diffs.append(off - per_step[-1])
+                kernels = float(np.median(per_step))
+                calls = kt.calls
+                step = t["ccnn train_on_batch"]
+                flops = book_step_flops(bs)
+                r = {"case": f"book step b{bs} [{nt} thr]", "ms": {k: v * 1e3 for k, v in t.items()},
+                     "kernels_ms": kernels * 1e3, "kernel_calls": calls,
+                     "python_overhead_us": float(np.median(diffs)) * 1e6,
+                     "python_overhead_fit_us": (t["ccnn fit/step"] - kernels) * 1e6,
+                     "mflop": flops / 1e6, "sgemm_gflops": rate / 1e9,
+                     "arith_fraction": flops / rate / step}
+                if "torch" in t:
+                    r["ratio"] = step / t["torch"]
+                table.append(r)
+                print(f"{r['case']:24s} train_on_batch {step * 1e3:6.3f} ms  fit {t['ccnn fit/step'] * 1e3:6.3f} "
+                      f"ms/step  kernels {kernels * 1e3:6.3f} ms ({calls} calls)  overhead "
+                      f"{r['python_overhead_us']:5.0f} us (fit {r['python_overhead_fit_us']:5.0f} us)"
+                      + (f"  torch {t['torch'] * 1e3:6.3f} ms  ccnn/torch {r['ratio']:.2f}"
+                         if "torch" in t else "")
+                      + f"  {flops / 1e6:.0f} MFLOP at {rate / 1e9:.0f} GFLOP/s: "
+                      f"{r['arith_fraction']:.0%} of the limit", flush=True)
+    finally:
+        ccnn.set_num_threads(before)
+        if torch is not None:
+            torch.set_num_threads(torch_before)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--mpi-worker":
         b, t, n, r = (int(v) for v in sys.argv[2:6])
         return mpi_worker(b, t, n, r)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations,losses,depthwise,grouped,predict,mpi",
+                    "batchnorm,activations,losses,depthwise,grouped,predict,mpi,step",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -791,6 +922,8 @@ def main(argv=None):
         bench_predict(table, args.repeats)
     if "mpi" in sections:
         bench_mpi(table, args.repeats, args.quick)
+    if "step" in sections:
+        bench_step(table, args.repeats)
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)

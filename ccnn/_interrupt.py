@@ -18,11 +18,15 @@ exactly as without the guard.
 """
 from __future__ import annotations
 
+import _signal  # type: ignore[import-not-found]  # the C module behind signal
 import contextlib
 import signal
 import threading
 from types import FrameType
 from typing import Any, Callable, Iterator, List, Optional, Tuple
+
+
+_SIGINT = int(signal.SIGINT)
 
 
 class _Guard:
@@ -38,14 +42,17 @@ def _swap_sigint(handler: Callable[[int, Optional[FrameType]], None]
     """Install `handler` for SIGINT in place of a Python-level handler and
     return that one; None, installing nothing, when SIGINT has SIG_IGN,
     SIG_DFL or a handler set from C, or signals are not supported here."""
+    # _signal's functions: signal.signal / getsignal are the same calls plus
+    # enum conversions of the handlers (a failed Handlers(value) lookup, an
+    # exception, for every Python-level handler: most of a swap's time)
     try:
-        previous = signal.getsignal(signal.SIGINT)
+        previous = _signal.getsignal(_SIGINT)
     except (ValueError, OSError):  # pragma: no cover - no signal support
         return None
     if not callable(previous):
         return None
     try:
-        signal.signal(signal.SIGINT, handler)
+        _signal.signal(_SIGINT, handler)
     except (ValueError, OSError):  # pragma: no cover - e.g. a sub-interpreter
         return None
     return previous
@@ -62,7 +69,7 @@ def _guard_handler(signum: int, frame: Optional[FrameType]) -> None:
 def keyboard_interrupt_guard() -> Iterator[None]:
     """One SIGINT handler for a loop of deferred_keyboard_interrupt() blocks."""
     previous = None
-    if not _Guard.active and threading.current_thread() is threading.main_thread():
+    if not _Guard.active and threading.get_ident() == threading.main_thread().ident:
         previous = _swap_sigint(_guard_handler)
     if previous is None:
         yield
@@ -72,13 +79,13 @@ def keyboard_interrupt_guard() -> Iterator[None]:
         yield
     finally:
         _Guard.active = False
-        signal.signal(signal.SIGINT, previous)
+        _signal.signal(_SIGINT, previous)
 
 
 @contextlib.contextmanager
 def deferred_keyboard_interrupt() -> Iterator[None]:
     """Hold back SIGINT (Ctrl-C) until the block has finished."""
-    if threading.current_thread() is not threading.main_thread():
+    if threading.get_ident() != threading.main_thread().ident:
         yield
         return
     if _Guard.active:   # the guard's handler is installed: count, don't swap
@@ -104,6 +111,6 @@ def deferred_keyboard_interrupt() -> Iterator[None]:
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        _signal.signal(_SIGINT, previous)
         if received:
             previous(*received[0])  # default_int_handler: raise KeyboardInterrupt now

@@ -49,8 +49,14 @@ class CallbackList:
         if not hook.startswith("on_"):
             raise AttributeError(hook)
 
+        base = getattr(Callback, hook, None)
+        callbacks = self.callbacks
+
         def call(*args: Any) -> None:
             *index, logs = args                # every hook is given its logs dict,
-            for cb in self.callbacks:          # by keyword as Keras's CallbackList does
-                getattr(cb, hook)(*index, logs=logs)
+            for cb in callbacks:               # by keyword as Keras's CallbackList does
+                method = getattr(cb, hook)
+                # Callback's own hooks do nothing: skip the call (fit's hot loop)
+                if getattr(method, "__func__", None) is not base or base is None:
+                    method(*index, logs=logs)
         return call

@@ -31,6 +31,8 @@ from .core import Dense
 from .layer import Layer, kernel_bias_grads
 from .pooling import MaxPooling2D
 
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+
 
 class FusedLayer(abc.ABC):
     """What a fused step shares with a Layer: forward(x, training),
@@ -127,6 +129,20 @@ class _LossFromLogits(FusedLayer):
         """(mean loss, d(loss)/d(logits)) for the last forward's batch."""
         loss, _, self.dlogits = self.lossfn.fused(self._logits(out), y)
         return loss, self.dlogits
+
+    def loss_checked(self, out: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        """loss(out, y) for targets y that the loss has checked already (a
+        model's _prepare_y): sparse int64 labels of the right length go to the
+        kernel without a second check (their range was checked); the same results."""
+        lossfn = self.lossfn
+        z = self.layer.logits  # type: ignore[attr-defined]
+        if (type(lossfn) is losses.SparseCategoricalCrossentropy and type(z) is np.ndarray
+                and z.ndim == 2 and z.shape == out.shape and z.dtype in _FLOATS
+                and z.flags.c_contiguous and type(y) is np.ndarray and y.dtype == np.int64
+                and y.shape == (z.shape[0],) and y.flags.c_contiguous):
+            loss, _, self.dlogits = lossfn._fused(z, y)
+            return loss, self.dlogits
+        return self.loss(out, y)
 
     def rows(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The per-sample losses of the last forward's batch, from the logits."""

@@ -36,6 +36,7 @@ from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
+from ..layers.fused import _LossFromLogits
 from . import data_adapters, inference
 from .fusion import Plan, make_plan
 
@@ -70,6 +71,15 @@ def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v < minimum:
         raise ValueError(f"{name} must be an int >= {minimum}, got {v!r}")
     return int(v)
+
+
+def _regularized(layers: Sequence[Layer]) -> List[Layer]:
+    """The layers whose regularization_loss / add_regularization_grads can
+    do anything: those with weight regularizers, or overriding the methods
+    (the others add exactly 0 and change no gradient)."""
+    return [layer for layer in layers if layer.__dict__.get("regularizers")
+            or type(layer).regularization_loss is not Layer.regularization_loss
+            or type(layer).add_regularization_grads is not Layer.add_regularization_grads]
 
 
 def _check_callbacks(callbacks: Any) -> None:
@@ -422,7 +432,7 @@ class Trainer:
         """Keras's layer losses: the weight regularizers' penalties, and each
         activity regularizer's penalty of the last forward's output divided
         by the batch size (ccnn.regularizers)."""
-        total = sum(layer.regularization_loss() for layer in self.layers)
+        total = sum(layer.regularization_loss() for layer in _regularized(self.layers))
         for step, out in self.__dict__.get("_activity", ()):
             total += step.activity_regularizer(out) / max(1, out.shape[0])
         return float(total)
@@ -438,8 +448,11 @@ class Trainer:
                            sw: Optional[np.ndarray] = None) -> float:
         """Loss of the batch; fills every layer's grads."""
         plan = self._execution_plan()
-        assert plan.head is not None
-        loss, d = self._reduced(out, y, *plan.head.loss(out, y), sw)
+        head = plan.head
+        assert head is not None
+        # y is checked (_prepare_y, the adapters): the fused head need not check it again
+        loss, d = self._reduced(out, y, *(head.loss_checked(out, y) if isinstance(
+            head, _LossFromLogits) else head.loss(out, y)), sw)
         # the steps before the first one with weights (augmentation, rescaling)
         # need no backward, and the first with weights no input gradient
         steps = plan.steps
@@ -452,7 +465,7 @@ class Trainer:
             first.backward(self._activity_grad(first, d))
         finally:
             first.need_input_grad = True
-        for layer in self.layers:
+        for layer in _regularized(self.layers):
             layer.add_regularization_grads()
         return loss + self._regularization_loss()
 

@@ -36,6 +36,7 @@ from __future__ import annotations
 import abc
 import math
 import numbers
+import operator
 from typing import Any, Dict, Iterable, List, Optional, Tuple, Union
 
 import numpy as np
@@ -50,6 +51,9 @@ from .schedules import LearningRateSchedule
 #: that means "off"; from_config accepts them (Keras's configs carry them) only then.
 _KERAS_ONLY = {"use_ema": False, "ema_momentum": 0.99, "ema_overwrite_frequency": None,
                "loss_scale_factor": None, "gradient_accumulation_steps": None}
+
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 
 def _real(value: Any, name: str) -> float:
@@ -282,6 +286,15 @@ class Optimizer(abc.ABC):
         try:
             grad, param = pair
         except (TypeError, ValueError):
+            grad = param = None
+        if (type(grad) is np.ndarray and type(param) is np.ndarray
+                and grad.dtype == param.dtype and param.dtype in _FLOATS
+                and grad.shape == param.shape and grad.flags.c_contiguous
+                and param.flags.c_contiguous and param.flags.writeable):
+            return grad, param   # what a layer's backward gives: nothing to convert
+        try:
+            grad, param = pair
+        except (TypeError, ValueError):
             raise TypeError(f"apply_gradients expects (grad, param) pairs, e.g. "
                             f"zip(grads, params); item {i} is {type(pair).__name__}") from None
         if not isinstance(param, np.ndarray):
@@ -369,6 +382,12 @@ class Optimizer(abc.ABC):
         gscale = self._grad_scales(grads, nthreads)
         decay = self._decays(params)
         clipvalue = self.clipvalue or 0.0
+        dtype0 = params[0].dtype
+        if gscale is None and decay is None and all(p.dtype == dtype0 for p in params):
+            flat, state = self._flat_state(params)     # one dtype: one call, no indexing
+            self._step(flat, state, [g.reshape(-1) for g in grads], None, clipvalue, None,
+                       nthreads)
+            return
         for dtype in (np.float32, np.float64):
             idx = [i for i, p in enumerate(params) if p.dtype == dtype]
             if not idx:
@@ -385,8 +404,8 @@ class Optimizer(abc.ABC):
         every step)."""
         cached = self.__dict__.get("_flat_cache")
         names = self._slot_names
-        if cached is None or cached[1] != names or len(cached[0]) != len(params) or any(
-                a is not b for a, b in zip(cached[0], params)):
+        if cached is None or cached[1] != names or len(cached[0]) != len(params) or not all(
+                map(operator.is_, cached[0], params)):
             slots = [self._slot(p) for p in params]
             cached = (list(params), names, ([p.reshape(-1) for p in params],
                                             {s: [e[s] for e in slots] for s in names}))
