@@ -286,17 +286,13 @@ class Optimizer(abc.ABC):
         try:
             grad, param = pair
         except (TypeError, ValueError):
-            grad = param = None
+            raise TypeError(f"apply_gradients expects (grad, param) pairs, e.g. "
+                            f"zip(grads, params); item {i} is {type(pair).__name__}") from None
         if (type(grad) is np.ndarray and type(param) is np.ndarray
                 and grad.dtype == param.dtype and param.dtype in _FLOATS
                 and grad.shape == param.shape and grad.flags.c_contiguous
                 and param.flags.c_contiguous and param.flags.writeable):
             return grad, param   # what a layer's backward gives: nothing to convert
-        try:
-            grad, param = pair
-        except (TypeError, ValueError):
-            raise TypeError(f"apply_gradients expects (grad, param) pairs, e.g. "
-                            f"zip(grads, params); item {i} is {type(pair).__name__}") from None
         if not isinstance(param, np.ndarray):
             raise TypeError(f"param {i} must be a numpy array, got {type(param).__name__}")
         if param.dtype not in (np.float32, np.float64):
