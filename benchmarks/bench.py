@@ -5,6 +5,7 @@
     python benchmarks/bench.py --quick         # fewer repeats, partial epochs
     python benchmarks/bench.py --only mpi --json mpi.json   # data-parallel fit over 2 MPI ranks
     python benchmarks/bench.py --only step      # the book model's training step, its Python overhead
+    python benchmarks/bench.py --only modern_epoch --tf-python tfvenv/bin/python  # vs PyTorch, TF
 
 PyTorch is optional (``pip install torch==2.13.0``) and never a dependency of
 ccnn.  Candidates of one case are timed interleaved in one process (ccnn,
@@ -868,6 +869,61 @@ def bench_step(table, repeats):
             torch.set_num_threads(torch_before)
 
 
+# ---------------------------------------------------------------- modern_epoch
+# `--only modern_epoch`: the modern model's training epoch in ccnn, PyTorch and
+# TensorFlow/Keras, each its own process under /usr/bin/time -v, one after the
+# other: examples/fashion_modern.py --recipe keras, benchmarks/modern_torch.py
+# and ../shared/anchors/modern_tf.py (run by --tf-python, a Python that has
+# tensorflow-cpu; left out without it).  All three train on the first 48,000
+# images and validate on the last 12,000 at every epoch end, and print
+# `epoch N T s val_acc V` lines (benchmarks/side_by_side.py reads them).
+def bench_modern_epoch(table, epochs, tf_python, anchor, limit=None):
+    import side_by_side
+    root = os.path.dirname(HERE)
+    runs = {"ccnn": [sys.executable, os.path.join(root, "examples", "fashion_modern.py"),
+                     "--recipe", "keras", "--epochs", str(epochs)]
+            + (["--limit", str(limit)] if limit else [])}
+    extra = [str(limit)] if limit else []
+    if torch is not None:
+        runs["torch"] = [sys.executable, os.path.join(HERE, "modern_torch.py"), str(epochs)] + extra
+    if tf_python:
+        runs["tf"] = [tf_python, anchor, str(epochs)] + extra
+    timer = ["/usr/bin/time", "-v"] if os.path.exists("/usr/bin/time") else []
+    result = {"case": f"modern model, {epochs}-epoch fit" + (f" of {limit} images" if limit else ""), "s_per_epoch": {}, "rss_mb": {},
+              "seconds": {}}
+    for name, cmd in runs.items():
+        proc = subprocess.run(timer + cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            print(f"modern_epoch {name}: exit {proc.returncode}\n{proc.stderr[-2000:]}", flush=True)
+            continue
+        path = os.path.join(HERE, f".modern_epoch_{name}.log")
+        with open(path, "w") as f:
+            f.write(proc.stdout + proc.stderr)
+        try:
+            run = side_by_side.parse(path)
+        finally:
+            os.remove(path)
+        sec = run["seconds"]
+        # the first epoch also pays the start (plans, pools, graph tracing)
+        result["seconds"][name] = sec
+        result["s_per_epoch"][name] = float(np.median(sec[1:] if len(sec) > 1 else sec))
+        if "rss_mb" in run:
+            result["rss_mb"][name] = run["rss_mb"]
+        print(f"modern epoch {name:6s} {result['s_per_epoch'][name]:7.1f} s/epoch "
+              f"(epochs {', '.join(f'{s:.1f}' for s in sec)})  peak RSS "
+              f"{run.get('rss_mb', float('nan')):,.0f} MB  test {run.get('test', float('nan')):.4f}",
+              flush=True)
+    t = result["s_per_epoch"]
+    for other in ("tf", "torch"):
+        if "ccnn" in t and other in t:
+            result[f"ratio_{other}"] = t["ccnn"] / t[other]
+            print(f"modern epoch ccnn/{other} {result[f'ratio_{other}']:.2f}"
+                  + (f"  RSS ccnn/{other} {result['rss_mb']['ccnn'] / result['rss_mb'][other]:.2f}"
+                     if other in result["rss_mb"] and "ccnn" in result["rss_mb"] else ""),
+                  flush=True)
+    table.append(result)
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--mpi-worker":
@@ -879,6 +935,14 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
     ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--epochs", type=int, default=3, help="modern_epoch: epochs of each fit")
+    ap.add_argument("--tf-python", default=os.environ.get("CCNN_BENCH_TF_PYTHON"),
+                    help="modern_epoch: a Python with tensorflow-cpu (default $CCNN_BENCH_TF_PYTHON)")
+    ap.add_argument("--tf-anchor", default=os.path.join(os.path.dirname(HERE), "..", "shared",
+                                                        "anchors", "modern_tf.py"),
+                    help="modern_epoch: the TensorFlow/Keras script")
+    ap.add_argument("--modern-limit", type=int, default=None,
+                    help="modern_epoch: train on only the first N images (a quick look)")
     args = ap.parse_args(argv)
     if args.quick:
         args.repeats = min(args.repeats, 3)
@@ -924,6 +988,8 @@ def main(argv=None):
         bench_mpi(table, args.repeats, args.quick)
     if "step" in sections:
         bench_step(table, args.repeats)
+    if "modern_epoch" in sections:
+        bench_modern_epoch(table, args.epochs, args.tf_python, args.tf_anchor, args.modern_limit)
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)
