@@ -148,9 +148,6 @@ class TrainPlan:
         for _, layer, rate in self.dropouts:
             if layer.rate != rate:
                 return False
-        for layer, _, _ in self.bns:
-            if not layer.trainable:        # frozen: inference mode (the per-layer path)
-                return False
         return True
 
 
@@ -318,6 +315,8 @@ class _Builder:
     def batchnorm(self, layer: BatchNormalization) -> None:
         if type(layer) is not BatchNormalization:
             raise Unsupported(type(layer).__name__)
+        if not layer.trainable:
+            raise Unsupported("a frozen BatchNormalization (inference mode)")
         v = self.cur
         if v.kind == "raw" and len(v.shape) == 2:
             v = self.cur = _Value("flat", v.shape, base=v)
@@ -507,7 +506,7 @@ class TrainPlanCache:
 
     def __init__(self) -> None:
         self.exec_plan: Any = None
-        self.plans: Dict[Tuple[Tuple[int, ...], str], Optional[TrainPlan]] = {}
+        self.plans: Dict[Tuple[Any, ...], Optional[TrainPlan]] = {}
 
     def __getstate__(self) -> dict:
         return {}
@@ -519,7 +518,9 @@ class TrainPlanCache:
         """The plan for x (compiled now if need be), or None: the per-layer path."""
         if exec_plan is not self.exec_plan:
             self.exec_plan, self.plans = exec_plan, {}
-        key = (x.shape, x.dtype.str)
+        # which layers are frozen is part of the key: a frozen BatchNormalization
+        # has no plan, the same one unfrozen again has
+        key = (x.shape, x.dtype.str, tuple(layer.trainable for layer in exec_plan.layers))
         plan = self.plans.get(key, False)
         if plan is None:
             return None
