@@ -524,3 +524,14 @@ def test_freezing_and_unfreezing_a_batchnorm():
     b, _ = job(False)
     assert used == [1, 0, 1]
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
+
+
+def test_the_readme_example_runs(capsys):
+    from test_readme import README, python_blocks, run_block
+    blocks = [b for b in python_blocks(README, "Performance") if "train_plan" in b]
+    assert len(blocks) == 1
+    before = train_plan.calls()
+    scope = run_block(blocks[0], "README.md")
+    n = min(2048, len(scope["x"]))
+    assert train_plan.calls() - before == -(-n // 32)
+    assert capsys.readouterr().out.strip() == str(train_plan.calls())

@@ -392,7 +392,7 @@ class _Builder:
         layer = step.layer
         if type(layer) is not Dense:
             raise Unsupported(f"head {type(layer).__name__}")
-        self.dense(layer, 0)                                          # type: ignore[arg-type]
+        self.dense(layer, 0)
         z = self.cur
         n, classes = z.shape
         self.plan.sparse = type(lossfn) is losses_mod.SparseCategoricalCrossentropy
@@ -485,9 +485,9 @@ class _Builder:
             if need[j]:
                 table[3 + j] = np.empty(need[j], dtype=self.dtype)
         ptrs = np.zeros(len(table), dtype=np.int64)
-        for i, arr in enumerate(table):
-            if arr is not None:
-                ptrs[i] = arr.ctypes.data
+        for i, buf in enumerate(table):
+            if buf is not None:
+                ptrs[i] = buf.ctypes.data
         plan.code, plan.reals, plan.ptrs = code, reals, ptrs
         plan.keep = [a for a in table if a is not None]
         plan.out = np.empty(self.cur.shape, dtype=self.dtype)
@@ -584,7 +584,8 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
     plan = cache.get(exec_plan, x)
     if plan is None:
         return None
-    n, classes = plan.out.shape
+    n, classes = plan.out.shape[0], plan.out.shape[-1]
+    assert exec_plan.loss is not None
     t = _targets(plan, exec_plan.loss, y, n, classes)
     if t is None:
         return None
