@@ -112,7 +112,9 @@ def leading(dtype):
         Dense(4, activation="softmax", dtype=dtype)])
 
 
-MODELS = {"book": book, "frozen_conv": lambda d: _frozen_conv(d), "book_nobias": lambda d: book(d, bias=False), "modern": modern,
+MODELS = {"book": book, "frozen_conv": lambda d: _frozen_conv(d),
+          "book_rgb": lambda d: book(d, input_shape=(12, 10, 3)),
+          "book_nobias": lambda d: book(d, bias=False), "modern": modern,
           "strided": strided, "channels_first": channels_first, "rgb_bn": rgb_bn, "mlp": mlp,
           "leading": leading}
 
@@ -169,6 +171,10 @@ def assert_identical(a, b):
         assert p.dtype == q.dtype and np.array_equal(p, q)
     ma, mb = a["model"], b["model"]
     for la, lb in zip(ma.layers, mb.layers):
+        if type(lb) is Dropout:        # the layer's last mask, as its forward leaves it
+            assert (la.mask is None) == (lb.mask is None)
+            assert lb.mask is None or (la.mask.dtype == lb.mask.dtype == np.bool_
+                                       and np.array_equal(la.mask, lb.mask))
         for d in ("params", "states"):
             da, db = getattr(la, d), getattr(lb, d)
             assert da.keys() == db.keys()
@@ -485,6 +491,9 @@ def test_the_plan_gradients_are_compute_gradients_ones():
 # ------------------------------------------------------------------ distribution
 
 def test_data_parallel_is_bit_identical_with_the_plan(tmp_path):
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("mpiexec is not run under the sanitizers' LD_PRELOAD (.ci/sanitize.sh); "
+                    "the ordinary suite runs this test")
     pytest.importorskip("mpi4py")
     from test_distribution import run_mpi
     for plan in (True, False):
@@ -535,3 +544,23 @@ def test_the_readme_example_runs(capsys):
     n = min(2048, len(scope["x"]))
     assert train_plan.calls() - before == -(-n // 32)
     assert capsys.readouterr().out.strip() == str(train_plan.calls())
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("book", ["conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu", "dense",
+              "softmax+cross_entropy"]),
+    ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
+                  "dense", "softmax+cross_entropy"]),
+    ("modern", ["conv", "batchnorm", "relu"] * 2 + ["maxpool"] + ["conv", "batchnorm", "relu"] * 2
+     + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
+    ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
+])
+def test_the_compiled_ops(name, ops):
+    ccnn.utils.set_random_seed(0)
+    m = MODELS[name]("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 4)
+    m.train_on_batch(x, y)
+    (plan,) = m.__dict__["_train_plans"].plans.values()
+    assert plan.ops == ops
+    assert len(plan.lead) == (2 if name == "leading" else 1 if name == "modern" else 0)

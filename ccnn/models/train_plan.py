@@ -133,7 +133,9 @@ class TrainPlan:
         self.dtype = np.dtype(np.float32)
         self.sparse = True
         self.nbytes = (0, 0, 0)
-        self.dropouts: List[Tuple[int, Dropout, float]] = []     # (op row, layer, rate)
+        #: (op row, layer, rate, its mask buffer (uint8))
+        self.dropouts: List[Tuple[int, Dropout, float, np.ndarray]] = []
+        self.no_masks: List[Dropout] = []      # Dropout(0.0): the identity (mask None)
         self.bns: List[Tuple[BatchNormalization, np.ndarray, np.ndarray]] = []
         self.grads: List[Tuple[Layer, Dict[str, np.ndarray]]] = []
         self.ops: List[str] = []                 # a description, one name per op
@@ -145,7 +147,7 @@ class TrainPlan:
         for d, k, a in self.watched:
             if d.get(k) is not a:
                 return False
-        for _, layer, rate in self.dropouts:
+        for _, layer, rate, _ in self.dropouts:
             if layer.rate != rate:
                 return False
         return True
@@ -268,8 +270,8 @@ class _Builder:
         self.emit(op, "conv" + ("+relu" if relu else ""))
 
     def conv_pool(self, step: Conv2DReLUMaxPool2D) -> None:
-        if self.ops:
-            raise Unsupported("the fused conv + pool after another op")
+        if any(op.weighted for op in self.ops):      # it gives no input gradient
+            raise Unsupported("the fused conv + pool after a layer with weights")
         v, fields, (p, q) = self.conv_geometry(step.conv)
         f = fields
         if not F.conv2d_relu_maxpool2d_supported(
@@ -374,13 +376,14 @@ class _Builder:
     def dropout(self, layer: Dropout) -> None:
         if type(layer) is not Dropout:
             raise Unsupported(type(layer).__name__)
-        if layer.rate == 0.0:
-            return                       # the identity, no draw
+        if layer.rate == 0.0:            # the identity, no draw
+            self.plan.no_masks.append(layer)
+            return
         v = self.flat()                  # the mask is drawn in the tensor's logical order
         op = _Op(DROPOUT, v, _Value("flat", v.shape), {F_N: v.size})
         op.reals[R_RATE] = layer.rate
         op.slots[F_AUX] = np.empty(v.shape, dtype=np.uint8)
-        self.plan.dropouts.append((len(self.ops), layer, layer.rate))
+        self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
         self.emit(op, "dropout")
 
     def head(self, step: SoftmaxCrossEntropy) -> None:
@@ -598,7 +601,7 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
     with plan.lock:             # the buffers are the plan's: one step at a time
         if plan.dropouts:       # each Dropout's one draw, in the layers' order
             seeds = plan.code.view(np.uint64)
-            for row, layer, _ in plan.dropouts:
+            for row, layer, _, _ in plan.dropouts:
                 rng = layer.rng if layer.rng is not None else utils.get_rng()
                 seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
         F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out, t, plan.nbytes)
@@ -610,6 +613,10 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
                 moving += batch * (1 - m)
         for layer, grads in plan.grads:
             layer.grads = dict(grads)
+        for _, layer, _, mask in plan.dropouts:    # the layer's state, as its forward leaves it
+            layer.mask = mask.view(np.bool_).copy()
+        for layer in plan.no_masks:
+            layer.mask = None
         loss = float(plan.rows.mean(dtype=np.float64))
         out = plan.out.copy()
     _calls += 1
