@@ -14,7 +14,8 @@ optimizer.apply_gradients, right after.
     Conv2D (activation None or relu, with or without bias, groups=1)
     the fused first Conv2D(relu) + MaxPooling2D(2)
     MaxPooling2D, BatchNormalization (training mode: the batch's statistics,
-        the moving statistics updated as the layer updates them), ReLU() /
+        the moving statistics updated as the layer updates them; frozen:
+        inference mode, as in Keras 3), ReLU() /
         Activation('relu'), Flatten, Dropout (on flat tensors),
         Dense (activation None or relu)
     the last layer Dense(activation='softmax') with a sparse or one-hot
@@ -30,7 +31,7 @@ arrays the plan owns, which become the layers' grads after each step
 (reduce_gradients, the optimizer and callbacks read them there).
 
 Anything else -- another layer or option, sample or class weights,
-regularizers, a frozen BatchNormalization, another loss -- runs the
+regularizers, another loss -- runs the
 per-layer path.  A weight array replaced by another, or a changed layer
 list or loss, recompiles.  CCNN_TRAIN_PLAN=0 in the environment, or
 ccnn.models.train_plan.set_enabled(False), turns the plan off.
@@ -317,8 +318,6 @@ class _Builder:
     def batchnorm(self, layer: BatchNormalization) -> None:
         if type(layer) is not BatchNormalization:
             raise Unsupported(type(layer).__name__)
-        if not layer.trainable:
-            raise Unsupported("a frozen BatchNormalization (inference mode)")
         v = self.cur
         if v.kind == "raw" and len(v.shape) == 2:
             v = self.cur = _Value("flat", v.shape, base=v)
@@ -341,12 +340,19 @@ class _Builder:
         self.grads_of(layer, op, ((F_WEIGHT, F_DWEIGHT, "gamma"), (F_BIAS, F_DBIAS, "beta")))
         for key in ("moving_mean", "moving_variance"):
             a = layer.states[key]
-            if a.dtype != self.dtype or a.shape != (c,):
+            if a.dtype != self.dtype or a.shape != (c,) or not a.flags.c_contiguous:
                 raise Unsupported(f"{layer.name}: {key}")
-        mean, var, invstd = (np.empty(c, dtype=self.dtype) for _ in range(3))
+        invstd = np.empty(c, dtype=self.dtype)
+        if layer.trainable:      # the batch's statistics; the moving ones updated after
+            mean, var = np.empty(c, dtype=self.dtype), np.empty(c, dtype=self.dtype)
+            self.plan.bns.append((layer, mean, var))
+        else:                    # frozen (Keras 3): inference mode, the moving statistics
+            op.fields[F_FLAG] = 1
+            mean, var = layer.states["moving_mean"], layer.states["moving_variance"]
+            self.plan.watched += [(layer.states, "moving_mean", mean),
+                                  (layer.states, "moving_variance", var)]
         op.slots.update({F_AUX: mean, F_AUX2: var, F_AUX3: invstd})
-        self.plan.bns.append((layer, mean, var))
-        self.emit(op, "batchnorm")
+        self.emit(op, "batchnorm" if layer.trainable else "batchnorm(frozen)")
 
     def relu(self) -> None:
         v = self.cur
@@ -522,7 +528,7 @@ class TrainPlanCache:
         if exec_plan is not self.exec_plan:
             self.exec_plan, self.plans = exec_plan, {}
         # which layers are frozen is part of the key: a frozen BatchNormalization
-        # has no plan, the same one unfrozen again has
+        # runs in inference mode (another plan)
         key = (x.shape, x.dtype.str, tuple(layer.trainable for layer in exec_plan.layers))
         plan = self.plans.get(key, False)
         if plan is None:
@@ -545,6 +551,8 @@ def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, 
     and loss, for batches of x_shape; Unsupported when it has none."""
     k = next((i for i, s in enumerate(steps) if getattr(s, "params", True)), 0)
     in_shape = tuple(int(d) for d in x_shape)
+    if any(np.dtype(s.dtype) != np.dtype(dtype) for s in steps[:k]):
+        raise Unsupported("leading layers of another dtype")
     if k:
         shape = steps[k - 1].output_shape
         if shape is None or any(d is None for d in shape[1:]):
@@ -594,10 +602,13 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
         return None
     for step in plan.lead:                   # augmentation: as the per-layer path runs it
         x = step.forward(x, True)
-    x = np.ascontiguousarray(x)
     if x.shape != plan.in_shape or x.dtype != plan.dtype:
-        raise RuntimeError(f"training plan: the leading layers gave {x.shape} {x.dtype}, "
-                           f"not {plan.in_shape} {plan.dtype}")
+        # not what their output_shape said: the rest of the step per layer (as _forward)
+        model._activity = []
+        for step in exec_plan.steps[len(plan.lead):]:
+            x = step.forward(x, True)
+        return model._loss_and_backward(x, y), x
+    x = np.ascontiguousarray(x)
     with plan.lock:             # the buffers are the plan's: one step at a time
         if plan.dropouts:       # each Dropout's one draw, in the layers' order
             seeds = plan.code.view(np.uint64)

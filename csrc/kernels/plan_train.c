@@ -86,12 +86,13 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         return CCNN_OK;
     }
     case CCNN_TP_BN: {
-        /* the layer: the batch's (mean, biased var); invstd = 1 / sqrt(var + eps)
-         * in double, rounded to REAL (functional._invstd) */
+        /* the layer: the batch's (mean, biased var) -- or with flag (a frozen
+         * layer) the moving ones, read only; invstd = 1 / sqrt(var + eps) in
+         * double, rounded to REAL (functional._invstd) */
         REAL *mean = (REAL *)aux, *var = (REAL *)TP(CCNN_TF_AUX2);
         REAL *invstd = (REAL *)TP(CCNN_TF_AUX3);
         if (n < 1 || c < 1 || h < 1 || !mean || !var || !invstd) return CCNN_EBADARG;
-        SUF(ccnn_batchnorm_stats)(mean, var, src, n, c, h, nthreads);
+        if (!flag) SUF(ccnn_batchnorm_stats)(mean, var, src, n, c, h, nthreads);
         for (int64_t j = 0; j < c; j++)
             invstd[j] = (REAL)(1.0 / sqrt((double)var[j] + r[CCNN_TR_EPS]));
         SUF(ccnn_batchnorm_forward)(dst, src, mean, invstd, w, b, n, c, h, nthreads);
@@ -193,7 +194,7 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         /* _norm.batchnorm_backward: dgamma, dbeta zeroed */
         if (dw) memset(dw, 0, (size_t)c * sizeof(REAL));
         if (db) memset(db, 0, (size_t)c * sizeof(REAL));
-        SUF(ccnn_batchnorm_backward)(dsrc, dw, db, ddst, src, mean, invstd, w, n, c, h, 1,
+        SUF(ccnn_batchnorm_backward)(dsrc, dw, db, ddst, src, mean, invstd, w, n, c, h, !flag,
                                      nthreads);
         return CCNN_OK;
     }

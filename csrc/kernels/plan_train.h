@@ -23,6 +23,8 @@
  *   CCNN_TP_MAXPOOL        pool2d (n,c,h,w) -> (n,c,p,q), int64 argmax in aux
  *   CCNN_TP_BN             (outer = n, c, inner = h) with the batch's statistics:
  *                          mean in aux, biased var in aux2, invstd in aux3 (all (c));
+ *                          flag 1 (a frozen layer, inference mode): aux and aux2 are
+ *                          the moving mean and variance, read only;
  *                          weight = gamma, bias = beta (or NULL); dweight = dgamma,
  *                          dbias = dbeta (or NULL); eps in reals
  *   CCNN_TP_RELU           (count = n)
@@ -34,7 +36,7 @@
  *                          d(mean loss)/d(logits) in dsrc, all in the forward;
  *                          flag 1: int64 labels (n) in the targets slot, 0:
  *                          targets (n, c) of the element type
- * relu (flag): 1 for the layer's fused ReLU.
+ * flag: 1 for the conv's / dense's fused ReLU.
  */
 #ifndef CCNN_PLAN_TRAIN_H
 #define CCNN_PLAN_TRAIN_H
