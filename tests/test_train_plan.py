@@ -583,3 +583,11 @@ def test_leading_layers_that_break_their_output_shape_finish_per_layer():
     a, b = twin(build, "float32", steps=2)
     assert a["used"] == 0
     assert_identical(a, b)
+
+
+@pytest.mark.parametrize("name", ["book", "modern", "rgb_bn"])
+def test_a_last_batch_of_one(name):
+    a, b = twin(MODELS[name], "float64", fit_n=33)       # batches of 16, 16 and 1
+    assert a["used"] == 3 + 2 * 3
+    assert_identical(a, b)
+    assert len(a["model"].__dict__["_train_plans"].plans) == 2
