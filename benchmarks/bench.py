@@ -30,6 +30,7 @@ sys.path.insert(0, HERE)
 
 import ccnn  # noqa: E402
 import ccnn.functional as F  # noqa: E402
+from ccnn.models import train_plan  # noqa: E402
 import numpy_ref  # noqa: E402
 
 try:
@@ -811,9 +812,26 @@ def bench_step(table, repeats):
                 xb, yb = x[:bs], y[:bs]
                 m = book_model()
                 mf = book_model()
+                m_off = book_model()
+                mf_off = book_model()
+
+                def plan_off(fn):
+                    """fn with the training plan off (ccnn.models.train_plan)."""
+                    def run():
+                        train_plan.set_enabled(False)
+                        try:
+                            return fn()
+                        finally:
+                            train_plan.set_enabled(True)
+                    return run
                 fns = {"ccnn train_on_batch": lambda m=m, xb=xb, yb=yb: m.train_on_batch(xb, yb),
                        "ccnn fit/step": lambda mf=mf, x=x, y=y, bs=bs: mf.fit(
-                           x, y, batch_size=bs, epochs=1, verbose=0)}
+                           x, y, batch_size=bs, epochs=1, verbose=0),
+                       "ccnn train_on_batch (plan off)": plan_off(
+                           lambda m=m_off, xb=xb, yb=yb: m.train_on_batch(xb, yb)),
+                       "ccnn fit/step (plan off)": plan_off(
+                           lambda mf=mf_off, x=x, y=y, bs=bs: mf.fit(
+                               x, y, batch_size=bs, epochs=1, verbose=0))}
                 if torch is not None:
                     tm, topt = torch_book_model()
                     lossf = torch.nn.CrossEntropyLoss()
@@ -831,28 +849,44 @@ def bench_step(table, repeats):
                         fn()
                 t = interleaved(fns, repeats * 15, warmup=0)
                 t["ccnn fit/step"] /= nb
+                t["ccnn fit/step (plan off)"] /= nb
                 # pairs of steps, one timer off (the step's time), the next on
                 # (its kernels' sum): the overhead is the median of the pairs'
-                # differences, so that a change of the machine's load touches both
-                per_step, diffs = [], []
+                # differences, so that a change of the machine's load touches both.
+                # The training plan's one C call counts as one kernel call.
+                # Plan on and off interleaved, pair by pair.
+                per_step, diffs = {True: [], False: []}, {True: [], False: []}
+                kcalls = {}
                 for _ in range(repeats * 15):
-                    t0 = time.perf_counter()
-                    m.train_on_batch(xb, yb)
-                    off = time.perf_counter() - t0
-                    with profiler.kernel_timer() as kt:
-                        m.train_on_batch(xb, yb)
-                    per_step.append(kt.kernel_seconds - kt.calls * bias)
-                    diffs.append(off - per_step[-1])
-                kernels = float(np.median(per_step))
-                calls = kt.calls
+                    for on, mm in ((True, m), (False, m_off)):
+                        train_plan.set_enabled(on)
+                        try:
+                            t0 = time.perf_counter()
+                            mm.train_on_batch(xb, yb)
+                            off = time.perf_counter() - t0
+                            with profiler.kernel_timer() as kt:
+                                mm.train_on_batch(xb, yb)
+                        finally:
+                            train_plan.set_enabled(True)
+                        per_step[on].append(kt.kernel_seconds - kt.calls * bias)
+                        diffs[on].append(off - per_step[on][-1])
+                        kcalls[on] = kt.calls
+                kernels = float(np.median(per_step[True]))
+                kernels_off = float(np.median(per_step[False]))
+                calls = kcalls[True]
                 step = t["ccnn train_on_batch"]
                 flops = book_step_flops(bs)
                 r = {"case": f"book step b{bs} [{nt} thr]", "ms": {k: v * 1e3 for k, v in t.items()},
                      "kernels_ms": kernels * 1e3, "kernel_calls": calls,
-                     "python_overhead_us": float(np.median(diffs)) * 1e6,
+                     "python_overhead_us": float(np.median(diffs[True])) * 1e6,
                      "python_overhead_fit_us": (t["ccnn fit/step"] - kernels) * 1e6,
                      "mflop": flops / 1e6, "sgemm_gflops": rate / 1e9,
-                     "arith_fraction": flops / rate / step}
+                     "arith_fraction": flops / rate / step,
+                     "plan_off_ms": t["ccnn train_on_batch (plan off)"] * 1e3,
+                     "plan_off_fit_ms": t["ccnn fit/step (plan off)"] * 1e3,
+                     "plan_off_kernels_ms": kernels_off * 1e3,
+                     "plan_off_kernel_calls": kcalls[False],
+                     "plan_off_python_overhead_us": float(np.median(diffs[False])) * 1e6}
                 if "torch" in t:
                     r["ratio"] = step / t["torch"]
                 table.append(r)
@@ -863,6 +897,11 @@ def bench_step(table, repeats):
                          if "torch" in t else "")
                       + f"  {flops / 1e6:.0f} MFLOP at {rate / 1e9:.0f} GFLOP/s: "
                       f"{r['arith_fraction']:.0%} of the limit", flush=True)
+                print(f"{'':24s} plan off: train_on_batch {r['plan_off_ms']:6.3f} ms  fit "
+                      f"{r['plan_off_fit_ms']:6.3f} ms/step  kernels {r['plan_off_kernels_ms']:6.3f} "
+                      f"ms ({r['plan_off_kernel_calls']} calls)  overhead "
+                      f"{r['plan_off_python_overhead_us']:5.0f} us  (plan on/off "
+                      f"{step * 1e3 / r['plan_off_ms']:.2f})", flush=True)
     finally:
         ccnn.set_num_threads(before)
         if torch is not None:

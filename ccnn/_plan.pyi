@@ -1,4 +1,6 @@
 """ccnn._plan -- thin binding over csrc/kernels/plan.c (csrc/bindings/_plan.pyx)."""
+from typing import Any
+
 import numpy as np
 
 from numpy.typing import NDArray
@@ -10,3 +12,7 @@ class PlanRunner:
     def __init__(self, code: NDArray[np.int64], reals: NDArray[np.float64],
                  ptrs: NDArray[np.int64], in_size: int, out_size: int, f64: bool) -> None: ...
     def run(self, x: NDArray[np.floating], out: NDArray[np.floating], nthreads: int) -> None: ...
+
+def plan_train(code: NDArray[np.int64], reals: NDArray[np.float64], ptrs: NDArray[np.int64],
+               x: NDArray[np.floating], out: NDArray[np.floating], targets: NDArray[Any],
+               in_bytes: int, out_bytes: int, targets_bytes: int, nthreads: int) -> None: ...

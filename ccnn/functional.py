@@ -1961,3 +1961,14 @@ def plan_run_unchecked(runner: Any, x: np.ndarray, out: np.ndarray) -> None:
     """Run a plan_runner_unchecked plan on the C-contiguous x into out (the
     runner checks their dtype and sizes)."""
     runner.run(x, out, get_num_threads())
+
+
+def plan_train_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray, x: np.ndarray,
+                         out: np.ndarray, targets: np.ndarray,
+                         nbytes: Tuple[int, int, int]) -> None:
+    """Run a compiled training step (ccnn.models.train_plan, which builds code,
+    reals, ptrs and the buffers) on the C-contiguous x, out and targets; the
+    binding checks their kinds, and their sizes against the plan's `nbytes`
+    (x, out, targets)."""
+    _plan.plan_train(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1], nbytes[2],
+                     get_num_threads())

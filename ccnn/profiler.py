@@ -27,7 +27,7 @@ __all__ = ["KernelTimes", "kernel_timer"]
 #: the extension modules whose functions are timed (ccnn._runtime only answers
 #: questions about the build; ccnn.kernels is the C-API capsule table)
 MODULES = ("_activation", "_augment", "_conv2d", "_correlate", "_dense", "_depthwise",
-           "_layout", "_loss", "_norm", "_optim", "_pool", "_reshaping")
+           "_layout", "_loss", "_norm", "_optim", "_pool", "_reshaping", "_plan")
 
 
 class KernelTimes:

@@ -37,7 +37,7 @@ from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
 from ..layers import Layer
 from ..layers.fused import _LossFromLogits
-from . import data_adapters, inference
+from . import data_adapters, inference, train_plan
 from .fusion import Plan, make_plan
 
 # The accuracies the training loop counts from the argmax it already has
@@ -526,10 +526,15 @@ class Trainer:
         update -- which Ctrl-C cannot cut in half (Optimizer.apply_gradients).
         Returns (loss, applied).  With skip_nonfinite a batch whose loss or
         gradients hold a NaN or an infinity updates nothing (applied False)."""
-        out = self._forward(x, training=True)
-        # the unweighted call is the one it always was (tests patch it)
-        loss = (self._loss_and_backward(out, y) if sw is None
-                else self._loss_and_backward(out, y, sw))
+        # the compiled training plan (ccnn.models.train_plan) where the model has one
+        done = train_plan.train_step(self, x, y) if sw is None else None
+        if done is not None:
+            loss, out = done
+        else:
+            out = self._forward(x, training=True)
+            # the unweighted call is the one it always was (tests patch it)
+            loss = (self._loss_and_backward(out, y) if sw is None
+                    else self._loss_and_backward(out, y, sw))
         self._update_metrics(objs, out, y, sw)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]

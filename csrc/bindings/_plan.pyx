@@ -95,3 +95,57 @@ cdef class PlanRunner:
             raise MemoryError("inference plan: a kernel could not allocate its workspace")
         if err != CCNN_OK:
             raise ValueError(f"inference plan: a kernel refused its op (error {err})")
+
+
+def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
+               x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
+               Py_ssize_t targets_bytes, int nthreads):
+    """Run a compiled training step (csrc/kernels/plan_train.c): code (nops,
+    32), reals (nops, 2), ptrs the pointer table whose slots 0, 1 and 2 stand
+    for x, out and targets -- C-contiguous buffers of the plan's dtype (x and
+    out; out writable) and int64 labels or targets of that dtype, of exactly
+    in_bytes, out_bytes and targets_bytes bytes (the plan's sizes).
+    ccnn.models.train_plan builds the plan; this checks the buffers against
+    it and raises on a kernel's error."""
+    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
+            or reals.shape[1] != 2 or ptrs.shape[0] < 3:
+        raise ValueError("plan_train: inconsistent plan")
+    cdef Py_buffer xb
+    cdef Py_buffer ob
+    cdef Py_buffer tb
+    cdef int err = CCNN_OK
+    cdef int64_t nops = code.shape[0]
+    cdef char kind
+    PyObject_GetBuffer(x, &xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+    try:
+        PyObject_GetBuffer(out, &ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+        try:
+            PyObject_GetBuffer(targets, &tb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+            try:
+                kind = _kind(&xb)
+                if (kind != b'f' and kind != b'd') or _kind(&ob) != kind \
+                        or xb.len == 0 or ob.len == 0 or tb.len == 0:
+                    raise ValueError("plan_train: x and out must be non-empty arrays of one "
+                                     "float dtype")
+                if xb.len != in_bytes or ob.len != out_bytes or tb.len != targets_bytes:
+                    raise ValueError("plan_train: x, out or targets is not the plan's size")
+                if not ((tb.itemsize == 8 and (_kind(&tb) == b'q' or _kind(&tb) == b'l'))
+                        or (tb.itemsize == xb.itemsize and _kind(&tb) == kind)):
+                    raise ValueError("plan_train: targets must be int64 or of the plan's dtype")
+                with nogil:
+                    if kind == b'd':
+                        err = plan_train_f64(<double *>ob.buf, <const double *>xb.buf, tb.buf,
+                                             &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
+                    else:
+                        err = plan_train_f32(<float *>ob.buf, <const float *>xb.buf, tb.buf,
+                                             &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
+            finally:
+                PyBuffer_Release(&tb)
+        finally:
+            PyBuffer_Release(&ob)
+    finally:
+        PyBuffer_Release(&xb)
+    if err == CCNN_ENOMEM:
+        raise MemoryError("training plan: a kernel could not allocate its workspace")
+    if err != CCNN_OK:
+        raise ValueError(f"training plan: a kernel refused its op (error {err})")

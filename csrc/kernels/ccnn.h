@@ -22,6 +22,7 @@
  *   layernorm.h    layer normalization over rows
  *   act_epilogue.h conv2d / dense with an activation applied block by block in cache
  *   plan.h         a compiled inference plan (a chain of layers) run by one call
+ *   plan_train.h   a compiled training step (forward, loss, backward) run by one call
  *
  * These headers describe the kernels and their shape structs.  Another
  * package reaches the kernels without linking: from Cython through
@@ -51,4 +52,5 @@
 #include "act_epilogue.h"
 #include "depthwise.h"
 #include "plan.h"
+#include "plan_train.h"
 #endif /* CCNN_H */

@@ -1,0 +1,635 @@
+"""The training plan: a Sequential model's training step as one C call.
+
+At the first training batch (fit, train_on_batch) of a given shape and
+dtype, the model's execution plan (ccnn.models.fusion: the user's layers
+with the fused first Conv2D + ReLU + MaxPooling2D and the fused softmax +
+cross-entropy head) is compiled into a list of C ops (csrc/kernels/
+plan_train.h) with their geometry, the pointers of their weights and
+gradients, and preallocated buffers for every intermediate value.  Each
+training step then runs the forward (training mode), the loss and its
+gradient, and the backward as one C entry point (F.plan_train_unchecked)
+with the GIL released once; the optimizer update stays the model's
+optimizer.apply_gradients, right after.
+
+    Conv2D (activation None or relu, with or without bias, groups=1)
+    the fused first Conv2D(relu) + MaxPooling2D(2)
+    MaxPooling2D, BatchNormalization (training mode: the batch's statistics,
+        the moving statistics updated as the layer updates them; frozen:
+        inference mode, as in Keras 3), ReLU() /
+        Activation('relu'), Flatten, Dropout (on flat tensors),
+        Dense (activation None or relu)
+    the last layer Dense(activation='softmax') with a sparse or one-hot
+        categorical cross-entropy (loss reduction not 'sum')
+
+Leading layers without weights (augmentation such as RandomTranslation) run
+their own forward in Python before the call, as the per-layer path runs
+them (they need no backward).  Every op calls the kernel its layer calls,
+with the same arguments and thread count, and Dropout's seed is drawn from
+the same generator in the same order, so a step is bit-identical to the
+per-layer step (tests/test_train_plan.py).  The gradients are written into
+arrays the plan owns, which become the layers' grads after each step
+(reduce_gradients, the optimizer and callbacks read them there).
+
+Anything else -- another layer or option, sample or class weights,
+regularizers, another loss -- runs the
+per-layer path.  A weight array replaced by another, or a changed layer
+list or loss, recompiles.  CCNN_TRAIN_PLAN=0 in the environment, or
+ccnn.models.train_plan.set_enabled(False), turns the plan off.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from .. import functional as F
+from .. import losses as losses_mod
+from .. import utils
+from ..layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
+                      MaxPooling2D, ReLU)
+from ..layers.fused import Conv2DReLUMaxPool2D, SoftmaxCrossEntropy
+
+# plan_train.h's numbers
+CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT = range(1, 10)
+FIELDS, REALS = 32, 2
+(F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
+ F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
+ F_PB, F_PL, F_PR) = range(29)
+R_EPS, R_RATE = 0, 1
+
+_enabled = os.environ.get("CCNN_TRAIN_PLAN", "1").strip().lower() not in ("0", "false", "no",
+                                                                          "off")
+_calls = 0
+
+
+def set_enabled(enabled: bool) -> None:
+    """Turn the training plan on (the default) or off (every training step
+    runs the per-layer path)."""
+    global _enabled
+    if not isinstance(enabled, bool):
+        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+    _enabled = enabled
+
+
+def is_enabled() -> bool:
+    """Whether training steps run through the training plan where they can."""
+    return _enabled
+
+
+def calls() -> int:
+    """How many training steps the plans of this process have run."""
+    return _calls
+
+
+class Unsupported(Exception):
+    """The model cannot be compiled (it trains through the per-layer path)."""
+
+
+class _Value:
+    """A tensor of the plan: 'raw' (the plan's input as given), 'image'
+    (NCHW (n, c, h, w) in memory; logically in data format `fmt`) or 'flat'
+    (n, c); `base` when it is a view of another value's memory."""
+
+    def __init__(self, kind: str, shape: Tuple[int, ...], fmt: Optional[str] = None,
+                 base: Optional["_Value"] = None):
+        self.kind, self.shape, self.fmt, self.base = kind, shape, fmt, base
+
+    @property
+    def root(self) -> "_Value":
+        v = self
+        while v.base is not None:
+            v = v.base
+        return v
+
+    @property
+    def size(self) -> int:
+        return int(np.prod(self.shape, dtype=np.int64))
+
+
+class _Op:
+    def __init__(self, op: int, src: _Value, dst: _Value, fields: Dict[int, int]):
+        self.op, self.src, self.dst = op, src, dst
+        self.fields = {F_OP: op, F_FLAG: 0}
+        self.fields.update({k: int(v) for k, v in fields.items()})
+        self.reals = [0.0, 0.0]
+        self.slots: Dict[int, np.ndarray] = {}   # field -> array (its pointer goes in the table)
+        self.weighted = False
+
+
+class TrainPlan:
+    """One model's compiled training step for one batch shape and dtype."""
+
+    def __init__(self) -> None:
+        self.code = np.zeros((0, FIELDS), dtype=np.int64)
+        self.reals = np.zeros((0, REALS), dtype=np.float64)
+        self.ptrs = np.zeros(3, dtype=np.int64)
+        self.keep: List[np.ndarray] = []
+        self.watched: List[Tuple[Dict[str, np.ndarray], str, np.ndarray]] = []
+        self.lead: List[Any] = []            # the leading steps, run in Python
+        self.in_shape: Tuple[int, ...] = ()  # the plan's input (after the leading steps)
+        self.out = np.zeros(0)
+        self.rows = np.zeros(0)
+        self.dtype = np.dtype(np.float32)
+        self.sparse = True
+        self.nbytes = (0, 0, 0)
+        #: (op row, layer, rate, its mask buffer (uint8))
+        self.dropouts: List[Tuple[int, Dropout, float, np.ndarray]] = []
+        self.no_masks: List[Dropout] = []      # Dropout(0.0): the identity (mask None)
+        self.bns: List[Tuple[BatchNormalization, np.ndarray, np.ndarray]] = []
+        self.grads: List[Tuple[Layer, Dict[str, np.ndarray]]] = []
+        self.ops: List[str] = []                 # a description, one name per op
+        self.lock = threading.Lock()
+
+    def current(self) -> bool:
+        """Whether every weight array it points at is still the layer's, and
+        the options it checks per step are as compiled."""
+        for d, k, a in self.watched:
+            if d.get(k) is not a:
+                return False
+        for _, layer, rate, _ in self.dropouts:
+            if layer.rate != rate:
+                return False
+        return True
+
+
+def _targets(plan: TrainPlan, lossfn: losses_mod.Loss, y: np.ndarray, n: int,
+             classes: int) -> Optional[np.ndarray]:
+    """The loss's targets as the fused head hands them to its kernels, or None."""
+    if plan.sparse:
+        if type(y) is not np.ndarray or y.dtype != np.int64 or y.shape != (n,) \
+                or not y.flags.c_contiguous:
+            return None
+        return y
+    lf: Any = lossfn
+    t = lf._check_y(y, n, classes, lf._y_name)
+    return np.ascontiguousarray(lf._smoothed(t, plan.dtype))
+
+
+def _act(layer: Any) -> int:
+    """1 for a fused ReLU, 0 for none; Unsupported otherwise."""
+    if layer.activation is None:
+        return 0
+    if layer.activation == "relu":
+        return 1
+    raise Unsupported(f"{layer.name}: activation {layer.activation!r}")
+
+
+class _Builder:
+    def __init__(self, steps: List[Any], k: int, in_shape: Tuple[int, ...], dtype: np.dtype,
+                 lossfn: losses_mod.Loss):
+        self.steps, self.k, self.dtype, self.lossfn = steps, k, dtype, lossfn
+        self.ops: List[_Op] = []
+        self.names: List[str] = []
+        self.plan = TrainPlan()
+        self.plan.dtype = dtype
+        self.plan.lead = list(steps[:k])
+        self.plan.in_shape = in_shape
+        self.input = self.cur = _Value("raw", in_shape)
+
+    # -------------------------------------------------------- helpers
+    def weight(self, layer: Layer, key: str) -> np.ndarray:
+        a = layer.params[key]
+        if a.dtype != self.dtype or not a.flags.c_contiguous:
+            raise Unsupported(f"{layer.name}: weight {key} is not a C-contiguous {self.dtype}")
+        self.plan.watched.append((layer.params, key, a))
+        return a
+
+    def grads_of(self, layer: Layer, op: _Op, pairs: Tuple[Tuple[int, int, str], ...]) -> None:
+        """The op's weights and their gradient buffers: (weight field, grad field, key)."""
+        grads: Dict[str, np.ndarray] = {}
+        for wf, gf, key in pairs:
+            if key in layer.params:
+                w = self.weight(layer, key)
+                op.slots[wf] = w
+                op.slots[gf] = grads[key] = np.zeros_like(w)
+        if set(grads) != set(layer.params):
+            raise Unsupported(f"{layer.name}: weights {sorted(layer.params)}")
+        op.weighted = True
+        self.plan.grads.append((layer, grads))
+
+    def emit(self, op: _Op, name: str) -> _Op:
+        if op.src.root is not (self.ops[-1].dst.root if self.ops else self.input):
+            raise Unsupported("not a chain")        # cannot happen: one value at a time
+        self.ops.append(op)
+        self.names.append(name)
+        self.cur = op.dst
+        return op
+
+    def to_image(self, fmt: str) -> _Value:
+        """The current value as an NCHW image of logical format fmt."""
+        v = self.cur
+        if v.kind == "image":
+            if v.fmt != fmt:
+                raise Unsupported("layers of different data formats")
+            return v
+        if v.kind != "raw" or len(v.shape) != 4:
+            raise Unsupported("an image layer on a non-image tensor")
+        if fmt == "channels_first":
+            img = self.cur = _Value("image", v.shape, fmt, base=v)
+            return img
+        n, h, w, c = v.shape
+        if c == 1 or h * w == 1:       # the same memory order
+            img = self.cur = _Value("image", (n, c, h, w), fmt, base=v)
+            return img
+        img = _Value("image", (n, c, h, w), fmt)
+        self.emit(_Op(TRANSPOSE, v, img, {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
+        return img
+
+    def flat(self) -> _Value:
+        v = self.cur
+        if v.kind == "raw" and len(v.shape) == 2:
+            v = self.cur = _Value("flat", v.shape, base=v)
+        if v.kind != "flat":
+            raise Unsupported("a layer of flat tensors on a tensor of more than two axes")
+        return v
+
+    def conv_geometry(self, conv: Conv2D) -> Tuple[_Value, Dict[int, int], Tuple[int, int]]:
+        if type(conv) is not Conv2D or conv.groups != 1 or conv.rank != 2:
+            raise Unsupported(type(conv).__name__)
+        v = self.to_image(conv.data_format)
+        n, c, h, w = v.shape
+        k, kc, r, s = conv.params["kernel"].shape
+        if kc != c:
+            raise Unsupported("channels")
+        pt, pb, pl, pr = conv._pads(h, w)
+        _, _, p, q = conv._split(conv.compute_output_shape(conv._join(n, c, h, w)))
+        return v, {F_N: n, F_C: c, F_H: h, F_W: w, F_K: k, F_R: r, F_S: s,
+                   F_SH: conv.strides[0], F_SW: conv.strides[1], F_DH: conv.dilation_rate[0],
+                   F_DW: conv.dilation_rate[1], F_PT: pt, F_PB: pb, F_PL: pl,
+                   F_PR: pr}, (int(p), int(q))  # type: ignore[arg-type]
+
+    # -------------------------------------------------------- steps
+    def conv(self, conv: Conv2D) -> None:
+        relu = _act(conv)
+        v, fields, (p, q) = self.conv_geometry(conv)
+        fields[F_FLAG] = relu
+        out = _Value("image", (v.shape[0], fields[F_K], p, q), conv.data_format)
+        op = _Op(CONV, v, out, fields)
+        self.grads_of(conv, op, ((F_WEIGHT, F_DWEIGHT, "kernel"), (F_BIAS, F_DBIAS, "bias")))
+        self.emit(op, "conv" + ("+relu" if relu else ""))
+
+    def conv_pool(self, step: Conv2DReLUMaxPool2D) -> None:
+        if any(op.weighted for op in self.ops):      # it gives no input gradient
+            raise Unsupported("the fused conv + pool after a layer with weights")
+        v, fields, (p, q) = self.conv_geometry(step.conv)
+        f = fields
+        if not F.conv2d_relu_maxpool2d_supported(
+                v.shape, (f[F_K], f[F_C], f[F_R], f[F_S]), (f[F_SH], f[F_SW]),
+                (f[F_DH], f[F_DW]), (f[F_PT], f[F_PB], f[F_PL], f[F_PR])):
+            raise Unsupported("conv + relu + pool geometry")
+        out = _Value("image", (v.shape[0], fields[F_K], p // 2, q // 2), step.conv.data_format)
+        op = _Op(CONV_POOL, v, out, fields)
+        op.slots[F_AUX] = np.empty(out.shape, dtype=np.uint8)
+        self.grads_of(step.conv, op, ((F_WEIGHT, F_DWEIGHT, "kernel"),
+                                      (F_BIAS, F_DBIAS, "bias")))
+        self.emit(op, "conv+relu+maxpool2")
+
+    def dense(self, layer: Dense, relu: int) -> None:
+        if type(layer) is not Dense:
+            raise Unsupported(type(layer).__name__)
+        v = self.flat()
+        kernel = layer.params["kernel"]
+        n, fan_in = v.shape
+        if kernel.shape[0] != fan_in:
+            raise Unsupported("Dense's fan-in")
+        units = kernel.shape[1]
+        op = _Op(DENSE, v, _Value("flat", (n, units)), {F_FLAG: relu, F_N: n, F_C: fan_in,
+                                                         F_K: units})
+        self.grads_of(layer, op, ((F_WEIGHT, F_DWEIGHT, "kernel"), (F_BIAS, F_DBIAS, "bias")))
+        self.emit(op, "dense" + ("+relu" if relu else ""))
+
+    def maxpool(self, layer: MaxPooling2D) -> None:
+        if type(layer) is not MaxPooling2D or layer.rank != 2:
+            raise Unsupported(type(layer).__name__)
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        pt, pb, pl, pr = layer._pads(h, w)
+        _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
+        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)  # type: ignore[arg-type]
+        op = _Op(MAXPOOL, v, out, {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
+                                   F_S: layer.pool_size[1], F_SH: layer.strides[0],
+                                   F_SW: layer.strides[1], F_PT: pt, F_PB: pb, F_PL: pl,
+                                   F_PR: pr})
+        op.slots[F_AUX] = np.empty(out.shape, dtype=np.int64)
+        self.emit(op, "maxpool")
+
+    def batchnorm(self, layer: BatchNormalization) -> None:
+        if type(layer) is not BatchNormalization:
+            raise Unsupported(type(layer).__name__)
+        v = self.cur
+        if v.kind == "raw" and len(v.shape) == 2:
+            v = self.cur = _Value("flat", v.shape, base=v)
+        if v.kind == "image":
+            n, c, h, w = v.shape
+            if layer._channel_axis(4) != (3 if v.fmt == "channels_last" else 1):
+                raise Unsupported("BatchNormalization over a spatial axis")
+            if v.fmt == "channels_last" and (c == 1 or h * w == 1):
+                raise Unsupported("BatchNormalization of a one-channel / one-pixel image")
+            outer, inner = n, h * w
+        elif v.kind == "flat":
+            if layer._channel_axis(2) != 1:
+                raise Unsupported("BatchNormalization axis")
+            outer, c = v.shape
+            inner = 1
+        else:
+            raise Unsupported("BatchNormalization on the raw input")
+        op = _Op(BN, v, _Value(v.kind, v.shape, v.fmt), {F_N: outer, F_C: c, F_H: inner})
+        op.reals[R_EPS] = layer.epsilon
+        self.grads_of(layer, op, ((F_WEIGHT, F_DWEIGHT, "gamma"), (F_BIAS, F_DBIAS, "beta")))
+        for key in ("moving_mean", "moving_variance"):
+            a = layer.states[key]
+            if a.dtype != self.dtype or a.shape != (c,) or not a.flags.c_contiguous:
+                raise Unsupported(f"{layer.name}: {key}")
+        invstd = np.empty(c, dtype=self.dtype)
+        if layer.trainable:      # the batch's statistics; the moving ones updated after
+            mean, var = np.empty(c, dtype=self.dtype), np.empty(c, dtype=self.dtype)
+            self.plan.bns.append((layer, mean, var))
+        else:                    # frozen (Keras 3): inference mode, the moving statistics
+            op.fields[F_FLAG] = 1
+            mean, var = layer.states["moving_mean"], layer.states["moving_variance"]
+            self.plan.watched += [(layer.states, "moving_mean", mean),
+                                  (layer.states, "moving_variance", var)]
+        op.slots.update({F_AUX: mean, F_AUX2: var, F_AUX3: invstd})
+        self.emit(op, "batchnorm" if layer.trainable else "batchnorm(frozen)")
+
+    def relu(self) -> None:
+        v = self.cur
+        self.emit(_Op(RELU, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size}), "relu")
+
+    def flatten(self, layer: Flatten) -> None:
+        if type(layer) is not Flatten:
+            raise Unsupported(type(layer).__name__)
+        v = self.cur
+        if v.kind == "flat":
+            return
+        n = v.shape[0]
+        size = v.size // max(n, 1)
+        if v.kind == "raw":
+            self.cur = _Value("flat", (n, size), base=v)
+            return
+        _, c, h, w = v.shape
+        if v.fmt == "channels_last" and layer.data_format == "channels_first":
+            raise Unsupported("Flatten(data_format='channels_first') of channels-last images")
+        nhwc = v.fmt == "channels_last" or layer.data_format == "channels_first"
+        if not nhwc or c == 1 or h * w == 1:
+            self.cur = _Value("flat", (n, size), base=v)
+            return
+        self.emit(_Op(TRANSPOSE, v, _Value("flat", (n, size)), {F_N: n, F_C: c, F_H: h * w}),
+                  "nchw->nhwc")
+
+    def dropout(self, layer: Dropout) -> None:
+        if type(layer) is not Dropout:
+            raise Unsupported(type(layer).__name__)
+        if layer.rate == 0.0:            # the identity, no draw
+            self.plan.no_masks.append(layer)
+            return
+        v = self.flat()                  # the mask is drawn in the tensor's logical order
+        op = _Op(DROPOUT, v, _Value("flat", v.shape), {F_N: v.size})
+        op.reals[R_RATE] = layer.rate
+        op.slots[F_AUX] = np.empty(v.shape, dtype=np.uint8)
+        self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
+        self.emit(op, "dropout")
+
+    def head(self, step: SoftmaxCrossEntropy) -> None:
+        lossfn = step.lossfn
+        if type(lossfn) not in (losses_mod.SparseCategoricalCrossentropy,
+                                losses_mod.CategoricalCrossentropy) \
+                or lossfn.reduction == "sum":
+            raise Unsupported(f"loss {lossfn!r}")
+        layer = step.layer
+        if type(layer) is not Dense:
+            raise Unsupported(f"head {type(layer).__name__}")
+        self.dense(layer, 0)
+        z = self.cur
+        n, classes = z.shape
+        self.plan.sparse = type(lossfn) is losses_mod.SparseCategoricalCrossentropy
+        op = _Op(SOFTMAX_XENT, z, _Value("flat", (n, classes)),
+                 {F_FLAG: int(self.plan.sparse), F_N: n, F_C: classes})
+        self.plan.rows = np.empty(n, dtype=self.dtype)
+        op.slots.update({F_AUX: self.plan.rows, F_AUX2: np.empty((n, classes), self.dtype)})
+        self.emit(op, "softmax+cross_entropy")
+
+    # -------------------------------------------------------- the whole
+    def build(self) -> TrainPlan:
+        body = self.steps[self.k:]
+        if not body or not isinstance(body[-1], SoftmaxCrossEntropy):
+            raise Unsupported("the head is not a softmax + cross-entropy")
+        for step in body:
+            for layer in getattr(step, "layers", (step,)):
+                if np.dtype(layer.dtype) != self.dtype:
+                    raise Unsupported("layers of different dtypes")
+            t = type(step)
+            if t is Conv2DReLUMaxPool2D:
+                self.conv_pool(step)
+            elif t is SoftmaxCrossEntropy:
+                if step is not body[-1]:
+                    raise Unsupported("a head before the last step")
+                self.head(step)
+            elif t is Conv2D:
+                self.conv(step)
+            elif t is Dense:
+                self.dense(step, _act(step))
+            elif t is MaxPooling2D:
+                self.maxpool(step)
+            elif t is BatchNormalization:
+                self.batchnorm(step)
+            elif t is ReLU:
+                if not step._plain:
+                    raise Unsupported("ReLU with arguments")
+                self.relu()
+            elif t is Activation:
+                if step.activation == "relu":
+                    self.relu()
+                elif step.activation is not None:
+                    raise Unsupported(f"Activation({step.activation!r})")
+            elif t is Flatten:
+                self.flatten(step)
+            elif t is Dropout:
+                self.dropout(step)
+            else:
+                raise Unsupported(t.__name__)
+        if not self.ops or not self.ops[0].weighted and not (
+                self.ops[0].op == TRANSPOSE and len(self.ops) > 1 and self.ops[1].weighted):
+            raise Unsupported("the first op has no weights")
+        return self.assemble()
+
+    def assemble(self) -> TrainPlan:
+        """Buffers: the input slot 0, the output slot 1, the targets slot 2,
+        then one buffer per value, two ping-pong buffers for the values'
+        gradients, and the ops' own arrays."""
+        plan, ops = self.plan, self.ops
+        final = self.cur.root
+        table: List[Optional[np.ndarray]] = [None, None, None, None, None]  # x, out, t, G0, G1
+        where: Dict[int, int] = {id(self.input): 0, id(final): 1}
+        for op in ops:
+            r = op.dst.root
+            if id(r) not in where:
+                where[id(r)] = len(table)
+                table.append(np.empty(r.size, dtype=self.dtype))
+        need = [0, 0]
+        seen_weights = False
+        code = np.full((len(ops), FIELDS), -1, dtype=np.int64)
+        code[:, F_N:] = 0
+        reals = np.zeros((len(ops), REALS), dtype=np.float64)
+        last = len(ops) - 1
+        for i, op in enumerate(ops):
+            for k, v in op.fields.items():
+                code[i, k] = v
+            code[i, F_SRC] = where[id(op.src.root)]
+            code[i, F_DST] = where[id(op.dst.root)]
+            if seen_weights:        # an op with weights before it: the input gradient
+                code[i, F_DSRC] = 3 + (i - 1) % 2
+                need[(i - 1) % 2] = max(need[(i - 1) % 2], op.src.size)
+            if i < last:
+                code[i, F_DDST] = 3 + i % 2
+                need[i % 2] = max(need[i % 2], op.dst.size)
+            seen_weights = seen_weights or op.weighted
+            for field, arr in op.slots.items():
+                code[i, field] = len(table)
+                table.append(arr)
+            reals[i] = op.reals
+        for j in (0, 1):
+            if need[j]:
+                table[3 + j] = np.empty(need[j], dtype=self.dtype)
+        ptrs = np.zeros(len(table), dtype=np.int64)
+        for i, buf in enumerate(table):
+            if buf is not None:
+                ptrs[i] = buf.ctypes.data
+        plan.code, plan.reals, plan.ptrs = code, reals, ptrs
+        plan.keep = [a for a in table if a is not None]
+        plan.out = np.empty(self.cur.shape, dtype=self.dtype)
+        n, classes = self.cur.shape
+        itemsize = self.dtype.itemsize
+        plan.nbytes = (int(np.prod(self.input.shape, dtype=np.int64)) * itemsize,
+                       n * classes * itemsize, n * 8 if plan.sparse else n * classes * itemsize)
+        plan.ops = self.names
+        return plan
+
+
+class TrainPlanCache:
+    """A model's training plans, per batch shape and dtype, for its current
+    execution plan (pickled empty: plans point at the process's memory)."""
+    MAX = 4
+
+    def __init__(self) -> None:
+        self.exec_plan: Any = None
+        self.plans: Dict[Tuple[Any, ...], Optional[TrainPlan]] = {}
+
+    def __getstate__(self) -> dict:
+        return {}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__()         # type: ignore[misc]
+
+    def get(self, exec_plan: Any, x: np.ndarray) -> Optional[TrainPlan]:
+        """The plan for x (compiled now if need be), or None: the per-layer path."""
+        if exec_plan is not self.exec_plan:
+            self.exec_plan, self.plans = exec_plan, {}
+        # which layers are frozen is part of the key: a frozen BatchNormalization
+        # runs in inference mode (another plan)
+        key = (x.shape, x.dtype.str, tuple(layer.trainable for layer in exec_plan.layers))
+        plan = self.plans.get(key, False)
+        if plan is None:
+            return None
+        if plan is not False and plan.current():       # type: ignore[union-attr]
+            return plan                                  # type: ignore[return-value]
+        if len(self.plans) >= self.MAX:
+            self.plans.pop(next(iter(self.plans)))
+        try:
+            plan = compile_plan(exec_plan.steps, exec_plan.loss, x.shape, x.dtype)
+        except Unsupported:
+            plan = None
+        self.plans[key] = plan
+        return plan
+
+
+def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, ...],
+                 dtype: Any) -> TrainPlan:
+    """The training plan of a built model's execution steps (fusion.make_plan)
+    and loss, for batches of x_shape; Unsupported when it has none."""
+    k = next((i for i, s in enumerate(steps) if getattr(s, "params", True)), 0)
+    in_shape = tuple(int(d) for d in x_shape)
+    if any(np.dtype(s.dtype) != np.dtype(dtype) for s in steps[:k]):
+        raise Unsupported("leading layers of another dtype")
+    if k:
+        shape = steps[k - 1].output_shape
+        if shape is None or any(d is None for d in shape[1:]):
+            raise Unsupported("the leading layers' output shape")
+        in_shape = (in_shape[0],) + tuple(int(d) for d in shape[1:])
+    return _Builder(list(steps), k, in_shape, np.dtype(dtype), lossfn).build()
+
+
+def _uses_regularizers(layers: List[Layer]) -> bool:
+    for layer in layers:
+        if layer.__dict__.get("regularizers") or layer.activity_regularizer is not None \
+                or type(layer).regularization_loss is not Layer.regularization_loss \
+                or type(layer).add_regularization_grads is not Layer.add_regularization_grads:
+            return True
+    return False
+
+
+def train_step(model: Any, x: np.ndarray, y: np.ndarray
+               ) -> Optional[Tuple[float, np.ndarray]]:
+    """(loss, output) of one training step of model on the prepared batch
+    (x, y) through its training plan, every layer's grads filled, or None
+    when the plan is off or the model has none (nothing has run then)."""
+    global _calls
+    from .sequential import Sequential
+    from .trainer import Trainer
+    if not _enabled or not isinstance(model, Sequential) or type(x) is not np.ndarray \
+            or x.shape[0] == 0:
+        return None
+    cls = type(model)       # a step customised (or patched) in Python keeps its Python
+    if cls._forward is not Trainer._forward \
+            or cls._loss_and_backward is not Trainer._loss_and_backward:
+        return None
+    layers = model.layers
+    if _uses_regularizers(layers):
+        return None
+    exec_plan = model._execution_plan()
+    cache = model.__dict__.get("_train_plans")
+    if cache is None:
+        cache = model.__dict__["_train_plans"] = TrainPlanCache()
+    plan = cache.get(exec_plan, x)
+    if plan is None:
+        return None
+    n, classes = plan.out.shape[0], plan.out.shape[-1]
+    assert exec_plan.loss is not None
+    t = _targets(plan, exec_plan.loss, y, n, classes)
+    if t is None:
+        return None
+    for step in plan.lead:                   # augmentation: as the per-layer path runs it
+        x = step.forward(x, True)
+    if x.shape != plan.in_shape or x.dtype != plan.dtype:
+        # not what their output_shape said: the rest of the step per layer (as _forward)
+        model._activity = []
+        for step in exec_plan.steps[len(plan.lead):]:
+            x = step.forward(x, True)
+        return model._loss_and_backward(x, y), x
+    x = np.ascontiguousarray(x)
+    with plan.lock:             # the buffers are the plan's: one step at a time
+        if plan.dropouts:       # each Dropout's one draw, in the layers' order
+            seeds = plan.code.view(np.uint64)
+            for row, layer, _, _ in plan.dropouts:
+                rng = layer.rng if layer.rng is not None else utils.get_rng()
+                seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
+        F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out, t, plan.nbytes)
+        for layer, mean, var in plan.bns:    # BatchNormalization.forward's update
+            m = layer.momentum
+            for key, batch in (("moving_mean", mean), ("moving_variance", var)):
+                moving = layer.states[key]
+                moving *= m
+                moving += batch * (1 - m)
+        for layer, grads in plan.grads:
+            layer.grads = dict(grads)
+        for _, layer, _, mask in plan.dropouts:    # the layer's state, as its forward leaves it
+            layer.mask = mask.view(np.bool_).copy()
+        for layer in plan.no_masks:
+            layer.mask = None
+        loss = float(plan.rows.mean(dtype=np.float64))
+        out = plan.out.copy()
+    _calls += 1
+    model._activity = []
+    return loss + model._regularization_loss(), out

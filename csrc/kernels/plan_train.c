@@ -1,0 +1,239 @@
+/* plan_train.c -- the training plan's interpreter (see plan_train.h): the ops'
+ * forwards in order, then their backwards in reverse, each handed to the
+ * kernel its layer calls.  Typed bodies are instantiated for float and double
+ * by ccnn_template.h. */
+#ifndef REAL
+#include <math.h>
+#include <string.h>
+#include "plan_train.h"
+#include "conv2d.h"
+#include "dense.h"
+#include "pool.h"
+#include "batchnorm.h"
+#include "activation.h"
+#include "loss.h"
+#include "layout.h"
+#include "kernels_common.h"
+
+#define CCNN_TEMPLATE "plan_train.c"
+#include "ccnn_template.h"
+
+#else /* ---- typed bodies ---------------------------------------------------- */
+
+/* The pointer of table slot o[field]: out for 1, inp for 0, targets for 2,
+ * NULL for an index < 0. */
+static void *SUF(tp_ptr)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
+                         const int64_t *o, int field)
+{
+    const int64_t i = o[field];
+    return i < 0 ? NULL : i == 0 ? (void *)(intptr_t)inp : i == 1 ? (void *)out
+         : i == 2 ? (void *)(intptr_t)targets : (void *)(intptr_t)ptrs[i];
+}
+
+#define TP(field) SUF(tp_ptr)(out, inp, targets, ptrs, o, (field))
+
+static int SUF(tp_conv_dims)(ccnn_conv2d_dims *d, const int64_t *o)
+{
+    return ccnn_conv2d_dims_init(d, o[CCNN_TF_N], o[CCNN_TF_C], o[CCNN_TF_H], o[CCNN_TF_W],
+                                 o[CCNN_TF_K], o[CCNN_TF_R], o[CCNN_TF_S], o[CCNN_TF_SH],
+                                 o[CCNN_TF_SW], o[CCNN_TF_DH], o[CCNN_TF_DW], o[CCNN_TF_PT],
+                                 o[CCNN_TF_PB], o[CCNN_TF_PL], o[CCNN_TF_PR]);
+}
+
+static int SUF(tp_pool_dims)(ccnn_pool2d_dims *d, const int64_t *o)
+{
+    /* as the binding: ceil_mode 0, count_include_pad 1 (unused by max pooling) */
+    return ccnn_pool2d_dims_init(d, o[CCNN_TF_N], o[CCNN_TF_C], o[CCNN_TF_H], o[CCNN_TF_W],
+                                 o[CCNN_TF_R], o[CCNN_TF_S], o[CCNN_TF_SH], o[CCNN_TF_SW],
+                                 o[CCNN_TF_PT], o[CCNN_TF_PB], o[CCNN_TF_PL], o[CCNN_TF_PR],
+                                 0, 1);
+}
+
+/* One op's forward (training mode). */
+static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
+                           const int64_t *o, const double *r, int nthreads)
+{
+    const REAL *src = (const REAL *)TP(CCNN_TF_SRC);
+    REAL *dst = (REAL *)TP(CCNN_TF_DST);
+    const REAL *w = (const REAL *)TP(CCNN_TF_WEIGHT);
+    const REAL *b = (const REAL *)TP(CCNN_TF_BIAS);
+    void *aux = TP(CCNN_TF_AUX);
+    const int64_t n = o[CCNN_TF_N], c = o[CCNN_TF_C], h = o[CCNN_TF_H];
+    const int flag = (int)o[CCNN_TF_FLAG];
+    if (!src || !dst) return CCNN_EBADARG;
+    switch (o[CCNN_TF_OP]) {
+    case CCNN_TP_CONV: {
+        ccnn_conv2d_dims d;
+        if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w) return CCNN_EBADARG;
+        return flag ? SUF(ccnn_conv2d_relu_forward)(dst, src, w, b, &d, nthreads)
+                    : SUF(ccnn_conv2d_forward)(dst, src, w, b, &d, nthreads);
+    }
+    case CCNN_TP_CONV_POOL: {
+        ccnn_conv2d_dims d;
+        if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w || !aux) return CCNN_EBADARG;
+        return SUF(ccnn_conv2d_relu_maxpool_forward)(dst, (uint8_t *)aux, src, w, b, &d,
+                                                     nthreads);
+    }
+    case CCNN_TP_DENSE: {
+        ccnn_dense_dims d;
+        if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w) return CCNN_EBADARG;
+        return SUF(ccnn_dense_forward)(dst, src, w, b, &d, flag, nthreads);
+    }
+    case CCNN_TP_MAXPOOL: {
+        ccnn_pool2d_dims d;
+        if (SUF(tp_pool_dims)(&d, o) != CCNN_OK || !aux) return CCNN_EBADARG;
+        SUF(ccnn_max_pool2d_forward)(dst, (int64_t *)aux, src, &d, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_BN: {
+        /* the layer: the batch's (mean, biased var) -- or with flag (a frozen
+         * layer) the moving ones, read only; invstd = 1 / sqrt(var + eps) in
+         * double, rounded to REAL (functional._invstd) */
+        REAL *mean = (REAL *)aux, *var = (REAL *)TP(CCNN_TF_AUX2);
+        REAL *invstd = (REAL *)TP(CCNN_TF_AUX3);
+        if (n < 1 || c < 1 || h < 1 || !mean || !var || !invstd) return CCNN_EBADARG;
+        if (!flag) SUF(ccnn_batchnorm_stats)(mean, var, src, n, c, h, nthreads);
+        for (int64_t j = 0; j < c; j++)
+            invstd[j] = (REAL)(1.0 / sqrt((double)var[j] + r[CCNN_TR_EPS]));
+        SUF(ccnn_batchnorm_forward)(dst, src, mean, invstd, w, b, n, c, h, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_RELU:
+        if (n < 1) return CCNN_EBADARG;
+        SUF(ccnn_relu_forward)(dst, src, n, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_DROPOUT: {
+        uint64_t seed;
+        if (n < 1 || !aux) return CCNN_EBADARG;
+        memcpy(&seed, &o[CCNN_TF_SEED], sizeof seed);
+        SUF(ccnn_dropout_sample)(dst, (uint8_t *)aux, src, n, r[CCNN_TR_RATE], seed, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_TRANSPOSE:
+        if (n < 1 || c < 1 || h < 1) return CCNN_EBADARG;
+        SUF(ccnn_transpose_batched)(dst, src, n, c, h, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_SOFTMAX_XENT: {
+        /* the model's output (Dense's softmax), then the loss's own forward and
+         * backward from the logits, as SoftmaxCrossEntropy + the loss call them */
+        REAL *rows = (REAL *)aux, *probs = (REAL *)TP(CCNN_TF_AUX2);
+        REAL *dlogits = (REAL *)TP(CCNN_TF_DSRC);
+        if (n < 1 || c < 1 || !rows || !probs || !dlogits || !targets) return CCNN_EBADARG;
+        SUF(ccnn_softmax_forward)(dst, src, n, c, nthreads);
+        if (flag) {
+            const int64_t *labels = (const int64_t *)targets;
+            SUF(ccnn_softmax_xent_forward)(rows, probs, src, labels, n, c, nthreads);
+            SUF(ccnn_softmax_xent_backward)(dlogits, probs, labels, n, c, nthreads);
+        } else {
+            const REAL *t = (const REAL *)targets;
+            SUF(ccnn_softmax_xent_dense_forward)(rows, probs, src, t, n, c, nthreads);
+            SUF(ccnn_softmax_xent_dense_backward)(dlogits, probs, t, n, c, nthreads);
+        }
+        return CCNN_OK;
+    }
+    default:
+        return CCNN_EBADARG;
+    }
+}
+
+/* One op's backward: ddst -> dsrc (when it has one) and its weights' gradients,
+ * overwritten.  The zeroing is the bindings' (np.zeros where they use it). */
+static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
+                            const int64_t *o, const double *r, int nthreads)
+{
+    const REAL *src = (const REAL *)TP(CCNN_TF_SRC);
+    const REAL *dst = (const REAL *)TP(CCNN_TF_DST);
+    REAL *dsrc = (REAL *)TP(CCNN_TF_DSRC);
+    const REAL *ddst = (const REAL *)TP(CCNN_TF_DDST);
+    const REAL *w = (const REAL *)TP(CCNN_TF_WEIGHT);
+    REAL *dw = (REAL *)TP(CCNN_TF_DWEIGHT);
+    REAL *db = (REAL *)TP(CCNN_TF_DBIAS);
+    void *aux = TP(CCNN_TF_AUX);
+    const int64_t n = o[CCNN_TF_N], c = o[CCNN_TF_C], h = o[CCNN_TF_H];
+    const int flag = (int)o[CCNN_TF_FLAG];
+    const int64_t op = o[CCNN_TF_OP];
+    if (op == CCNN_TP_SOFTMAX_XENT) return CCNN_OK;     /* all done in its forward */
+    if (!dsrc && !dw) return CCNN_OK;                   /* nothing to give back */
+    if (!ddst || !src || !dst) return CCNN_EBADARG;
+    switch (op) {
+    case CCNN_TP_CONV: {
+        ccnn_conv2d_dims d;
+        if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w || !dw) return CCNN_EBADARG;
+        /* _conv2d.conv2d_backward: dx zeroed unless the data pass is a GEMM's */
+        if (dsrc && ccnn_conv2d_algo(&d, CCNN_PASS_DATA) != CCNN_CONV_GEMM)
+            memset(dsrc, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(REAL));
+        memset(dw, 0, (size_t)(d.k * d.c * d.r * d.s) * sizeof(REAL));
+        if (db) memset(db, 0, (size_t)d.k * sizeof(REAL));
+        return flag ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
+                    : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
+    }
+    case CCNN_TP_CONV_POOL: {
+        ccnn_conv2d_dims d;
+        if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !dw || !aux || dsrc) return CCNN_EBADARG;
+        memset(dw, 0, (size_t)(d.k * d.c * d.r * d.s) * sizeof(REAL));
+        if (db) memset(db, 0, (size_t)d.k * sizeof(REAL));
+        return SUF(ccnn_conv2d_relu_maxpool_backward)(dw, db, ddst, dst, (const uint8_t *)aux,
+                                                      src, &d, nthreads);
+    }
+    case CCNN_TP_DENSE: {
+        ccnn_dense_dims d;
+        if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w || !dw)
+            return CCNN_EBADARG;
+        return SUF(ccnn_dense_backward)(dsrc, dw, db, ddst, flag ? dst : NULL, src, w, &d,
+                                        nthreads);
+    }
+    case CCNN_TP_MAXPOOL: {
+        ccnn_pool2d_dims d;
+        if (SUF(tp_pool_dims)(&d, o) != CCNN_OK || !aux || !dsrc) return CCNN_EBADARG;
+        return SUF(ccnn_max_pool2d_backward_checked)(dsrc, ddst, (const int64_t *)aux, &d,
+                                                     nthreads);
+    }
+    case CCNN_TP_BN: {
+        const REAL *mean = (const REAL *)aux, *invstd = (const REAL *)TP(CCNN_TF_AUX3);
+        if (n < 1 || c < 1 || h < 1 || !mean || !invstd) return CCNN_EBADARG;
+        /* _norm.batchnorm_backward: dgamma, dbeta zeroed */
+        if (dw) memset(dw, 0, (size_t)c * sizeof(REAL));
+        if (db) memset(db, 0, (size_t)c * sizeof(REAL));
+        SUF(ccnn_batchnorm_backward)(dsrc, dw, db, ddst, src, mean, invstd, w, n, c, h, !flag,
+                                     nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_RELU:
+        if (n < 1 || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_relu_backward)(dsrc, ddst, src, n, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_DROPOUT:
+        if (n < 1 || !aux || !dsrc) return CCNN_EBADARG;
+        /* _activation.dropout_apply's scale: 1 / (1 - rate) in double, as REAL */
+        SUF(ccnn_dropout_backward)(dsrc, ddst, (const uint8_t *)aux,
+                                   (REAL)(1.0 / (1.0 - r[CCNN_TR_RATE])), n, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_TRANSPOSE:
+        if (n < 1 || c < 1 || h < 1 || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_transpose_batched)(dsrc, ddst, n, h, c, nthreads);
+        return CCNN_OK;
+    default:
+        return CCNN_EBADARG;
+    }
+}
+
+#undef TP
+
+/* ccnn_plan_train_f32, ccnn_plan_train_f64 */
+int SUF(ccnn_plan_train)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
+                         const int64_t *code, const double *reals, int64_t nops, int nthreads)
+{
+    for (int64_t i = 0; i < nops; i++) {
+        const int rc = SUF(tp_forward)(out, inp, targets, ptrs, code + i * CCNN_TRAIN_FIELDS,
+                                       reals + i * CCNN_TRAIN_REALS, nthreads);
+        if (rc != CCNN_OK) return rc;
+    }
+    for (int64_t i = nops - 1; i >= 0; i--) {
+        const int rc = SUF(tp_backward)(out, inp, targets, ptrs, code + i * CCNN_TRAIN_FIELDS,
+                                        reals + i * CCNN_TRAIN_REALS, nthreads);
+        if (rc != CCNN_OK) return rc;
+    }
+    return CCNN_OK;
+}
+
+#endif /* REAL */

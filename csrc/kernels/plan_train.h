@@ -1,0 +1,82 @@
+/* plan_train.h -- a compiled training step: forward (training mode), the
+ * softmax + cross-entropy loss and its gradient, and backward, for a chain of
+ * layers, run by one C call.
+ *
+ * ccnn.models.train_plan compiles a Sequential model, for one batch shape,
+ * into ops of the same design as plan.h: each a record of
+ * CCNN_TRAIN_FIELDS int64 (the op, which buffers it reads and writes, which
+ * weights and gradients, its geometry) and CCNN_TRAIN_REALS doubles, and a
+ * table of buffer pointers the records index (ptrs[i] is a pointer, as an
+ * int64; an index < 0 is NULL; slots 0, 1 and 2 stand for the call's inp, out
+ * and targets).  ccnn_plan_train runs every op's forward in order, then every
+ * op's backward in reverse; each calls the kernel (and makes the
+ * zero-initialisations) that its layer's binding makes, with the same thread
+ * count, so the step is bit-identical to the per-layer one.  Activations are
+ * NCHW, C-contiguous; every value has its own buffer (the backward reads
+ * them); gradients of values go to two ping-pong buffers.
+ *
+ *   op                     forward: src -> dst          backward: ddst -> dsrc (if any)
+ *   CCNN_TP_CONV           conv2d (n,c,h,w) -> (n,k,p,q) (+ relu);  dweight, dbias
+ *   CCNN_TP_CONV_POOL      conv -> relu -> 2x2 max pool -> (n,k,p/2,q/2), argmax
+ *                          uint8 in aux;  dweight, dbias (no dsrc: a first layer only)
+ *   CCNN_TP_DENSE          (n, in = c) -> (n, units = k) (+ relu);  dweight, dbias
+ *   CCNN_TP_MAXPOOL        pool2d (n,c,h,w) -> (n,c,p,q), int64 argmax in aux
+ *   CCNN_TP_BN             (outer = n, c, inner = h) with the batch's statistics:
+ *                          mean in aux, biased var in aux2, invstd in aux3 (all (c));
+ *                          flag 1 (a frozen layer, inference mode): aux and aux2 are
+ *                          the moving mean and variance, read only;
+ *                          weight = gamma, bias = beta (or NULL); dweight = dgamma,
+ *                          dbias = dbeta (or NULL); eps in reals
+ *   CCNN_TP_RELU           (count = n)
+ *   CCNN_TP_DROPOUT        (count = n), uint8 mask in aux, the seed's bits in the
+ *                          seed field, the rate in reals
+ *   CCNN_TP_TRANSPOSE      (n, a = c, b = h) -> (n, b, a)
+ *   CCNN_TP_SOFTMAX_XENT   logits (rows = n, classes = c) -> probs (dst); the
+ *                          per-row losses in aux, the loss's probs in aux2 and
+ *                          d(mean loss)/d(logits) in dsrc, all in the forward;
+ *                          flag 1: int64 labels (n) in the targets slot, 0:
+ *                          targets (n, c) of the element type
+ * flag: 1 for the conv's / dense's fused ReLU.
+ */
+#ifndef CCNN_PLAN_TRAIN_H
+#define CCNN_PLAN_TRAIN_H
+#include "ccnn_common.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum { CCNN_TP_CONV = 1, CCNN_TP_CONV_POOL = 2, CCNN_TP_DENSE = 3, CCNN_TP_MAXPOOL = 4,
+       CCNN_TP_BN = 5, CCNN_TP_RELU = 6, CCNN_TP_DROPOUT = 7, CCNN_TP_TRANSPOSE = 8,
+       CCNN_TP_SOFTMAX_XENT = 9 };
+
+/* The fields of an op's record (int64), and of its reals (double). */
+enum {
+    CCNN_TF_OP = 0, CCNN_TF_FLAG, CCNN_TF_SRC, CCNN_TF_DST, CCNN_TF_DSRC, CCNN_TF_DDST,
+    CCNN_TF_WEIGHT, CCNN_TF_BIAS, CCNN_TF_DWEIGHT, CCNN_TF_DBIAS, CCNN_TF_AUX, CCNN_TF_AUX2,
+    CCNN_TF_AUX3, CCNN_TF_SEED,
+    /* geometry: conv (n c h w k r s sh sw dh dw pt pb pl pr); dense (n, in = c, units = k);
+     * max pool (n c h w, kh = r, kw = s, sh sw, pads); BN (outer = n, c, inner = h);
+     * RELU / DROPOUT (count = n); TRANSPOSE (n, a = c, b = h); SOFTMAX_XENT (n, classes = c) */
+    CCNN_TF_N, CCNN_TF_C, CCNN_TF_H, CCNN_TF_W, CCNN_TF_K, CCNN_TF_R, CCNN_TF_S,
+    CCNN_TF_SH, CCNN_TF_SW, CCNN_TF_DH, CCNN_TF_DW, CCNN_TF_PT, CCNN_TF_PB, CCNN_TF_PL,
+    CCNN_TF_PR,
+    CCNN_TRAIN_FIELDS = 32
+};
+enum { CCNN_TR_EPS = 0, CCNN_TR_RATE = 1, CCNN_TRAIN_REALS = 2 };
+
+/* Run the training step of nops ops: code (nops, CCNN_TRAIN_FIELDS), reals
+ * (nops, CCNN_TRAIN_REALS), ptrs the buffer table, whose slots 0, 1 and 2
+ * stand for inp (the plan's input), out (the model's output) and targets
+ * (int64 labels or element-type targets).  Returns CCNN_OK, CCNN_EBADARG (an
+ * unknown op, a missing buffer or a geometry its dims_init refuses; the ops
+ * before it have run) or CCNN_ENOMEM. */
+int ccnn_plan_train_f32(float *out, const float *inp, const void *targets, const int64_t *ptrs,
+                        const int64_t *code, const double *reals, int64_t nops, int nthreads);
+int ccnn_plan_train_f64(double *out, const double *inp, const void *targets,
+                        const int64_t *ptrs, const int64_t *code, const double *reals,
+                        int64_t nops, int nthreads);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* CCNN_PLAN_TRAIN_H */

@@ -1,0 +1,593 @@
+"""The training plan (ccnn.models.train_plan): a training step as one C call.
+
+The reference is the per-layer training step (the plan switched off), which
+the rest of the suite checks against NumPy, torch and Keras.  The plan calls
+the same kernels with the same arguments, so from identical weights,
+optimizer and seeds every loss, output, weight, gradient, optimizer state
+and moving statistic must be bit-identical (np.array_equal) after several
+steps of train_on_batch and of fit.
+"""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import ccnn
+from ccnn import losses, profiler, regularizers
+from ccnn.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                         Dropout, Flatten, MaxPooling2D, RandomTranslation, ReLU, Rescaling,
+                         Softmax)
+from ccnn.models import train_plan
+from ccnn.models.trainer import Trainer
+
+DTYPES = ("float32", "float64")
+
+
+@pytest.fixture(autouse=True)
+def _plan_on():
+    train_plan.set_enabled(True)
+    yield
+    train_plan.set_enabled(True)
+    ccnn.set_num_threads(ccnn.get_num_threads())
+
+
+# ------------------------------------------------------------------ models
+
+def book(dtype, dropout=True, input_shape=(28, 28, 1), bias=True):
+    layers = [Conv2D(10, (3, 3), activation="relu", padding="same", input_shape=input_shape,
+                     use_bias=bias, dtype=dtype, bias_initializer="random_normal"),
+              MaxPooling2D((2, 2), dtype=dtype), Flatten(dtype=dtype)]
+    layers += [Dropout(0.5, dtype=dtype)] if dropout else []
+    layers += [Dense(100, activation="relu", dtype=dtype, bias_initializer="random_normal"),
+               Dense(10, activation="softmax", dtype=dtype)]
+    return ccnn.Sequential(layers)
+
+
+def modern(dtype, size=12, f1=4, f2=6):
+    """ccnn.cli.build_modern_model's layers, fewer filters, a smaller input."""
+    def block(filters):
+        return [Conv2D(filters, 3, padding="same", use_bias=False, dtype=dtype),
+                BatchNormalization(dtype=dtype, beta_initializer="random_normal",
+                                   gamma_initializer="random_uniform"),
+                Activation("relu", dtype=dtype)]
+    return ccnn.Sequential([ccnn.Input((size, size, 1)),
+                            RandomTranslation(0.1, 0.1, dtype=dtype),
+                            *block(f1), *block(f1), MaxPooling2D(dtype=dtype),
+                            *block(f2), *block(f2), MaxPooling2D(dtype=dtype),
+                            Flatten(dtype=dtype), Dropout(0.5, dtype=dtype),
+                            Dense(16, activation="relu", dtype=dtype),
+                            Dense(10, activation="softmax", dtype=dtype)])
+
+
+def strided(dtype):
+    """conv with relu and bias (not first: it gives an input gradient), a conv
+    without activation, ReLU(), a 3x3 / 2 'same' max pool, Dense without activation."""
+    return ccnn.Sequential([
+        Conv2D(3, 3, strides=2, activation="relu", input_shape=(11, 11, 2), dtype=dtype),
+        Conv2D(4, 3, padding="same", dtype=dtype, bias_initializer="random_normal"),
+        ReLU(dtype=dtype), MaxPooling2D(3, strides=2, padding="same", dtype=dtype),
+        Flatten(dtype=dtype), Dense(8, dtype=dtype), Dense(5, activation="softmax",
+                                                            dtype=dtype)])
+
+
+def channels_first(dtype):
+    return ccnn.Sequential([
+        Conv2D(3, 3, padding="same", activation="relu", data_format="channels_first",
+               input_shape=(2, 8, 8), dtype=dtype),
+        MaxPooling2D(2, data_format="channels_first", dtype=dtype),
+        BatchNormalization(axis=1, dtype=dtype), Activation("relu", dtype=dtype),
+        Flatten(dtype=dtype), Dense(12, activation="relu", dtype=dtype),
+        Dropout(0.3, seed=3, dtype=dtype), Dense(4, activation="softmax", dtype=dtype)])
+
+
+def rgb_bn(dtype):
+    """A 3-channel channels-last input (a transpose op first), BatchNormalization
+    without gamma on images and without beta on a flat tensor."""
+    return ccnn.Sequential([
+        Conv2D(4, 3, use_bias=False, input_shape=(7, 6, 3), dtype=dtype),
+        BatchNormalization(scale=False, dtype=dtype), ReLU(dtype=dtype),
+        Flatten(dtype=dtype), Dense(9, dtype=dtype),
+        BatchNormalization(center=False, momentum=0.7, epsilon=0.01, dtype=dtype),
+        Activation("relu", dtype=dtype), Dense(3, activation="softmax", dtype=dtype)])
+
+
+def mlp(dtype):
+    return ccnn.Sequential([
+        Dense(16, activation="relu", input_shape=(20,), dtype=dtype), Dropout(0.0, dtype=dtype),
+        Dense(12, use_bias=False, dtype=dtype), Activation("linear", dtype=dtype),
+        Dropout(0.25, dtype=dtype), Dense(6, activation="softmax", dtype=dtype)])
+
+
+def leading(dtype):
+    """Layers without weights before the first conv run in Python; the conv and
+    the pool are then not fused (the fusion takes the first two layers only)."""
+    return ccnn.Sequential([
+        Rescaling(0.5, input_shape=(10, 10, 1), dtype=dtype),
+        RandomTranslation(0.2, 0.2, dtype=dtype),
+        Conv2D(5, 3, activation="relu", padding="same", dtype=dtype),
+        MaxPooling2D(2, dtype=dtype), Flatten(dtype=dtype),
+        Dense(4, activation="softmax", dtype=dtype)])
+
+
+MODELS = {"book": book, "frozen_conv": lambda d: _frozen_conv(d),
+          "frozen_bn": lambda d: _frozen_bn(d),
+          "book_rgb": lambda d: book(d, input_shape=(12, 10, 3)),
+          "book_nobias": lambda d: book(d, bias=False), "modern": modern,
+          "strided": strided, "channels_first": channels_first, "rgb_bn": rgb_bn, "mlp": mlp,
+          "leading": leading}
+
+
+def data(model, n, sparse=True, seed=0):
+    rng = np.random.default_rng(seed)
+    shape = model.layers[0].input_shape or model.input_shape
+    x = rng.random((n,) + tuple(shape[1:])).astype(np.float32)
+    classes = model.layers[-1].output_shape[-1]
+    y = rng.integers(0, classes, n)
+    return x, (y if sparse else np.eye(classes, dtype=np.float32)[y])
+
+
+# ------------------------------------------------------------------ the twin runs
+
+def run(builder, dtype, plan, loss="sparse_categorical_crossentropy", sparse=True,
+        optimizer="adam", steps=3, fit_n=40, threads=None, seed=5, **fit_kw):
+    """Train a fresh model (seeded) for `steps` train_on_batch steps and one
+    fit epoch; everything the comparison needs, and how many plan steps ran."""
+    train_plan.set_enabled(plan)
+    if threads is not None:
+        ccnn.set_num_threads(threads)
+    ccnn.utils.set_random_seed(seed)
+    m = builder(dtype)
+    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    outs = []
+    update = Trainer._update_metrics
+
+    def record(self, objs, out, y, sw=None):
+        outs.append(np.array(out, copy=True))
+        return update(self, objs, out, y, sw)
+    before = train_plan.calls()
+    x, y = data(m, fit_n, sparse)
+    Trainer._update_metrics = record
+    try:
+        results = [m.train_on_batch(x[:16], y[:16]) for _ in range(steps)]
+        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers]
+        h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True, **fit_kw)
+    finally:
+        Trainer._update_metrics = update
+    used = train_plan.calls() - before
+    train_plan.set_enabled(True)
+    return {"model": m, "results": results, "history": h.history, "outs": outs,
+            "grads": grads, "used": used,
+            "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
+            "x": x}
+
+
+def assert_identical(a, b):
+    assert a["results"] == b["results"]
+    assert a["history"] == b["history"]
+    assert len(a["outs"]) == len(b["outs"])
+    for p, q in zip(a["outs"], b["outs"]):
+        assert p.dtype == q.dtype and np.array_equal(p, q)
+    ma, mb = a["model"], b["model"]
+    for la, lb in zip(ma.layers, mb.layers):
+        if type(lb) is Dropout:        # the layer's last mask, as its forward leaves it
+            assert (la.mask is None) == (lb.mask is None)
+            assert lb.mask is None or (la.mask.dtype == lb.mask.dtype == np.bool_
+                                       and np.array_equal(la.mask, lb.mask))
+        for d in ("params", "states"):
+            da, db = getattr(la, d), getattr(lb, d)
+            assert da.keys() == db.keys()
+            for k in da:
+                assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), (la.name, k)
+    for ga, gb in zip(a["grads"] + a["final_grads"], b["grads"] + b["final_grads"]):
+        assert ga.keys() == gb.keys()
+        for k in ga:
+            assert ga[k].dtype == gb[k].dtype and np.array_equal(ga[k], gb[k]), k
+    assert ma.optimizer.iterations == mb.optimizer.iterations
+    va, vb = ma.optimizer.variables, mb.optimizer.variables
+    assert len(va) == len(vb) and (len(va) > 0 or ma.optimizer.name == "SGD")
+    assert all(np.array_equal(p, q) for p, q in zip(va, vb))
+    pa, pb = ma.predict(a["x"], verbose=0), mb.predict(b["x"], verbose=0)
+    assert np.array_equal(pa, pb)
+
+
+def twin(builder, dtype, **kw):
+    a = run(builder, dtype, True, **kw)
+    b = run(builder, dtype, False, **kw)
+    assert b["used"] == 0
+    return a, b
+
+
+# ------------------------------------------------------------------ bit-identity
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_bit_identical_to_the_per_layer_step(name, dtype):
+    a, b = twin(MODELS[name], dtype)
+    assert a["used"] == 3 + 2 * 3          # 3 train_on_batch, 2 epochs of 3 batches
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_hot_targets_and_label_smoothing(dtype):
+    for loss in ("categorical_crossentropy",
+                 losses.CategoricalCrossentropy(label_smoothing=0.1)):
+        a, b = twin(book, dtype, loss=loss, sparse=False)
+        assert a["used"] == 9
+        assert_identical(a, b)
+
+
+def test_mean_with_sample_weight_reduction_and_sgd():
+    loss = losses.SparseCategoricalCrossentropy(reduction="mean_with_sample_weight")
+    a, b = twin(modern, "float32", loss=loss, optimizer="sgd")
+    assert a["used"] == 9
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bit_identical_at_each_thread_count(threads):
+    a, b = twin(modern, "float32", threads=threads)
+    assert a["used"] == 9
+    assert_identical(a, b)
+
+
+def test_the_book_model_of_ccnn_train():
+    from ccnn.cli import build_model, build_modern_model
+    for builder in (build_model, build_modern_model):
+        a, b = twin(lambda dtype: builder(), "float32", fit_n=20)
+        assert a["used"] == 3 + 2 * 2
+        assert_identical(a, b)
+
+
+def test_a_step_is_one_kernel_call_of_the_profiler():
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 8)
+    m.train_on_batch(x, y)
+    with profiler.kernel_timer() as kt:
+        m.train_on_batch(x, y)
+    assert kt.by_kernel["_plan.plan_train"][0] == 1
+    assert not any(k.startswith(("_conv2d", "_dense", "_pool", "_loss")) for k in kt.by_kernel)
+
+
+# ------------------------------------------------------------------ fallbacks
+
+def _frozen_bn(dtype):
+    m = modern(dtype)
+    assert type(m.layers[2]) is BatchNormalization
+    m.layers[2].trainable = False       # inference mode (Keras 3)
+    return m
+
+
+def _frozen_conv(dtype):
+    m = modern(dtype)
+    m.layers[1].trainable = False       # its gradient is computed, not applied
+    return m
+
+
+def _regularized(dtype):
+    return ccnn.Sequential([Dense(8, activation="relu", input_shape=(20,), dtype=dtype,
+                                  kernel_regularizer=regularizers.L2(0.01)),
+                            Dense(3, activation="softmax", dtype=dtype)])
+
+
+def _activity(dtype):
+    return ccnn.Sequential([Dense(8, activation="relu", input_shape=(20,), dtype=dtype,
+                                  activity_regularizer="l2"),
+                            Dense(3, activation="softmax", dtype=dtype)])
+
+
+FALLBACKS = {
+    "weight regularizer": (_regularized, {}),
+    "activity regularizer": (_activity, {}),
+    "average pooling": (lambda d: ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(8, 8, 1), dtype=d), AveragePooling2D(2, dtype=d),
+        Flatten(dtype=d), Dense(4, activation="softmax", dtype=d)]), {}),
+    "softmax layer head": (lambda d: ccnn.Sequential([
+        Dense(4, input_shape=(20,), dtype=d), Softmax(dtype=d)]), {}),
+    "sigmoid activation": (lambda d: ccnn.Sequential([
+        Dense(4, activation="sigmoid", input_shape=(20,), dtype=d),
+        Dense(3, activation="softmax", dtype=d)]), {}),
+    "dropout on images": (lambda d: ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(8, 8, 2), dtype=d), Dropout(0.5, dtype=d),
+        Flatten(dtype=d), Dense(4, activation="softmax", dtype=d)]), {}),
+    "mse": (mlp, {"loss": "mse", "sparse": False}),
+    "from_logits": (lambda d: ccnn.Sequential([Dense(6, input_shape=(20,), dtype=d)]),
+                    {"loss": losses.SparseCategoricalCrossentropy(from_logits=True)}),
+    "sum reduction": (mlp, {"loss": losses.SparseCategoricalCrossentropy(reduction="sum")}),
+}
+
+
+@pytest.mark.parametrize("name", list(FALLBACKS))
+def test_unsupported_models_run_the_per_layer_path(name):
+    builder, kw = FALLBACKS[name]
+    a, b = twin(builder, "float32", **kw)
+    assert a["used"] == 0
+    assert_identical(a, b)
+
+
+def test_sample_and_class_weights_run_the_per_layer_path():
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 16)
+    m.train_on_batch(x, y)
+    before = train_plan.calls()
+    m.train_on_batch(x, y, sample_weight=np.ones(16))
+    m.train_on_batch(x, y, class_weight={0: 2.0})
+    m.fit(x, y, batch_size=8, epochs=1, verbose=0, sample_weight=np.linspace(0, 1, 16))
+    assert train_plan.calls() == before
+    m.train_on_batch(x, y)
+    assert train_plan.calls() == before + 1
+
+
+def test_switched_off_and_the_functional_model():
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 16)
+    train_plan.set_enabled(False)
+    assert not train_plan.is_enabled()
+    before = train_plan.calls()
+    m.train_on_batch(x, y)
+    assert train_plan.calls() == before
+    train_plan.set_enabled(True)
+    inp = ccnn.Input((20,))
+    fm = ccnn.Model(inp, Dense(3, activation="softmax")(Dense(5, activation="relu")(inp)))
+    fm.compile("adam", "sparse_categorical_crossentropy")
+    fm.train_on_batch(np.ones((4, 20), np.float32), np.array([0, 1, 2, 0]))
+    assert train_plan.calls() == before
+    with pytest.raises(TypeError):
+        train_plan.set_enabled(1)
+
+
+def test_the_environment_variable_switches_it_off():
+    code = ("from ccnn.models import train_plan, inference; "
+            "print(train_plan.is_enabled(), inference.is_enabled())")
+    env = dict(os.environ, CCNN_TRAIN_PLAN="0")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["False", "True"]
+
+
+def test_a_patched_step_keeps_its_python(monkeypatch):
+    """A subclass or a test that replaces _loss_and_backward sees its calls."""
+    seen = []
+    backward = Trainer._loss_and_backward
+
+    def spy(self, out, y, sw=None):
+        seen.append(1)
+        return backward(self, out, y) if sw is None else backward(self, out, y, sw)
+    monkeypatch.setattr(ccnn.Sequential, "_loss_and_backward", spy)
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 8)
+    before = train_plan.calls()
+    m.train_on_batch(x, y)
+    assert seen == [1] and train_plan.calls() == before
+
+
+# ------------------------------------------------------------------ input, recompiles
+
+def test_bad_input_is_rejected_before_anything_runs():
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 8)
+    m.train_on_batch(x, y)                              # the plan is compiled
+    weights = [w.copy() for w in m.get_weights()]
+    before = train_plan.calls()
+    with pytest.raises(ValueError, match="incompatible"):
+        m.train_on_batch(x[:, :27], y)
+    with pytest.raises(ValueError):
+        m.train_on_batch(x, np.full(8, 10))             # a label out of range
+    with pytest.raises(ValueError):
+        m.train_on_batch(x, y[:7])
+    with pytest.raises(ValueError):
+        m.train_on_batch(x, np.eye(10)[y])              # one-hot for a sparse loss
+    with pytest.raises(TypeError):
+        m.train_on_batch(x.astype(str), y)
+    assert train_plan.calls() == before
+    assert all(np.array_equal(p, q) for p, q in zip(weights, m.get_weights()))
+    # a batch of another size compiles its own plan
+    m.train_on_batch(x[:5], y[:5])
+    assert train_plan.calls() == before + 1
+
+
+def test_the_binding_checks_the_buffers():
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 8)
+    m.train_on_batch(x, y)
+    plan = next(iter(m.__dict__["_train_plans"].plans.values()))
+    from ccnn import _plan
+    args = (plan.code, plan.reals, plan.ptrs)
+    good = (x, plan.out, y)
+    for bad in ((x[:4], plan.out, y), (x, plan.out[:4], y), (x, plan.out, y[:4]),
+                (x.astype(np.float64), plan.out, y), (x, plan.out, y.astype(np.int32)),
+                (x, plan.out.astype(np.float64), y)):
+        with pytest.raises(ValueError):
+            _plan.plan_train(*args, *bad, *plan.nbytes, 1)
+    _plan.plan_train(*args, *good, *plan.nbytes, 1)
+
+
+def _replace_weights(model):
+    for layer in model.layers:
+        for k in layer.params:
+            layer.params[k] = layer.params[k].copy()
+
+
+def test_replaced_weights_and_changed_layers_recompile():
+    def job(plan):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(1)
+        m = book("float64")
+        m.compile("adam", "sparse_categorical_crossentropy")
+        x, y = data(m, 8)
+        m.train_on_batch(x, y)
+        first = m.__dict__.get("_train_plans")
+        first = first and dict(first.plans)
+        _replace_weights(m)
+        m.set_weights([w * 0.5 for w in m.get_weights()])
+        m.train_on_batch(x, y)
+        if plan:
+            now = m.__dict__["_train_plans"].plans
+            assert all(now[k] is not first[k] for k in now)
+        m.pop()
+        m.add(Dense(10, activation="softmax", dtype="float64"))
+        m.compile("adam", "sparse_categorical_crossentropy")
+        m.train_on_batch(x, y)
+        m.train_on_batch(x, y)
+        train_plan.set_enabled(True)
+        return m
+    before = train_plan.calls()
+    a = job(True)
+    assert train_plan.calls() == before + 4
+    b = job(False)
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
+
+
+def test_pickled_and_cloned_models_train_through_their_own_plan():
+    ccnn.utils.set_random_seed(0)
+    m = modern("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 8)
+    m.train_on_batch(x, y)
+    m2 = pickle.loads(pickle.dumps(m))
+    assert not m2.__dict__["_train_plans"].plans
+    ccnn.utils.set_random_seed(3)
+    m.train_on_batch(x, y)
+    ccnn.utils.set_random_seed(3)
+    before = train_plan.calls()
+    m2.train_on_batch(x, y)
+    assert train_plan.calls() == before + 1
+    assert all(np.array_equal(p, q) for p, q in zip(m.get_weights(), m2.get_weights()))
+
+
+def test_the_plan_gradients_are_compute_gradients_ones():
+    """The grads a plan step leaves in the layers (before the update) are
+    compute_gradients' (the per-layer backward) for the same weights."""
+    ccnn.utils.set_random_seed(0)
+    m = book("float64", dropout=False)
+    m.compile("sgd", "sparse_categorical_crossentropy")
+    ccnn.utils.set_random_seed(0)
+    ref = book("float64", dropout=False)
+    ref.compile("sgd", "sparse_categorical_crossentropy")
+    x, y = data(m, 8)
+    _, want = ref.compute_gradients(x, y)
+    before = train_plan.calls()
+    m.train_on_batch(x, y)
+    assert train_plan.calls() == before + 1
+    got = [layer.grads[k] for layer in m.layers for k in layer.params]
+    assert len(got) == len(want) == 6
+    assert all(np.array_equal(p, q) for p, q in zip(got, want))
+
+
+# ------------------------------------------------------------------ distribution
+
+def test_data_parallel_is_bit_identical_with_the_plan(tmp_path):
+    if "libasan" in os.environ.get("LD_PRELOAD", ""):
+        pytest.skip("mpiexec is not run under the sanitizers' LD_PRELOAD (.ci/sanitize.sh); "
+                    "the ordinary suite runs this test")
+    pytest.importorskip("mpi4py")
+    from test_distribution import run_mpi
+    for plan in (True, False):
+        run_mpi(tmp_path, f'''
+            from ccnn.models import train_plan
+            train_plan.set_enabled({plan})
+            x, y = data(96)
+            utils.set_random_seed(7)
+            m = book(dropout=True)
+            with DataParallel() as dp:
+                h = m.fit(x, y, batch_size=32, epochs=2, verbose=0)
+            assert (train_plan.calls() > 0) == {plan}, train_plan.calls()
+            np.savez(f"w{{dp.rank}}_{int(plan)}.npz", *m.weights)
+        ''')
+    for rank in (0, 1):
+        on = list(np.load(tmp_path / f"w{rank}_1.npz").values())
+        off = list(np.load(tmp_path / f"w{rank}_0.npz").values())
+        assert all(np.array_equal(p, q) for p, q in zip(on, off))
+
+
+def test_freezing_and_unfreezing_a_batchnorm():
+    def job(plan):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(2)
+        m = modern("float32")
+        m.compile("adam", "sparse_categorical_crossentropy")
+        x, y = data(m, 8)
+        counts = []
+        for trainable in (True, False, True):
+            m.layers[2].trainable = trainable
+            before = train_plan.calls()
+            m.train_on_batch(x, y)
+            counts.append(train_plan.calls() - before)
+        train_plan.set_enabled(True)
+        return m, counts
+    a, used = job(True)
+    b, _ = job(False)
+    assert used == [1, 1, 1]
+    plans = list(a.__dict__["_train_plans"].plans.values())
+    assert len(plans) == 2 and sorted(p.ops[1] for p in plans) == ["batchnorm",
+                                                                   "batchnorm(frozen)"]
+    assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
+
+
+def test_the_readme_example_runs(capsys):
+    from test_readme import README, python_blocks, run_block
+    blocks = [b for b in python_blocks(README, "Performance") if "train_plan" in b]
+    assert len(blocks) == 1
+    before = train_plan.calls()
+    scope = run_block(blocks[0], "README.md")
+    n = min(2048, len(scope["x"]))
+    assert train_plan.calls() - before == -(-n // 32)
+    assert capsys.readouterr().out.strip() == str(train_plan.calls())
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("book", ["conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu", "dense",
+              "softmax+cross_entropy"]),
+    ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
+                  "dense", "softmax+cross_entropy"]),
+    ("modern", ["conv", "batchnorm", "relu"] * 2 + ["maxpool"] + ["conv", "batchnorm", "relu"] * 2
+     + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
+    ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
+])
+def test_the_compiled_ops(name, ops):
+    ccnn.utils.set_random_seed(0)
+    m = MODELS[name]("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 4)
+    m.train_on_batch(x, y)
+    (plan,) = m.__dict__["_train_plans"].plans.values()
+    assert plan.ops == ops
+    assert len(plan.lead) == (2 if name == "leading" else 1 if name == "modern" else 0)
+
+
+def test_leading_layers_that_break_their_output_shape_finish_per_layer():
+    """A leading layer whose output is not its output_shape (a user's layer):
+    the step goes on per layer, as without the plan."""
+    class Odd(Rescaling):
+        def forward(self, x, training=False):
+            y = super().forward(x, training)
+            return y.astype(np.float64) if training else y
+
+    def build(dtype):
+        return ccnn.Sequential([Flatten(input_shape=(6, 6, 1)), Odd(1.0),
+                                Dense(3, activation="softmax")])
+    a, b = twin(build, "float32", steps=2)
+    assert a["used"] == 0
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("name", ["book", "modern", "rgb_bn"])
+def test_a_last_batch_of_one(name):
+    a, b = twin(MODELS[name], "float64", fit_n=33)       # batches of 16, 16 and 1
+    assert a["used"] == 3 + 2 * 3
+    assert_identical(a, b)
+    assert len(a["model"].__dict__["_train_plans"].plans) == 2
