@@ -82,27 +82,40 @@ static CCNN_DISPATCH void SUF(wino_filter_transform)(REAL *restrict U,
 /* Tiles a transform handles at once (its row buffers live on the stack). */
 #define WINO_CHUNK 256
 
-/* V (16, c, nt) <- B^T d B of the tiles t0 .. t0+nt-1 of every channel of
- * xpad (g, c, hp, wp), g framed images one after another; tile t is tile
- * t % T of image t / T, T = th * tw tiles row-major over its tile grid, and
- * tile (i, j) starts at xpad[img, ., 2i, 2j].  Per run of tiles along a
- * tile row: first B^T d on whole row segments (e (4, 2*run + 2), unit
- * stride), then each row's columns combined, reading the tiles' even and
- * odd columns. */
+/* Runs of tiles are transformed in whole multiples of this many lanes (one
+ * AVX2 vector of floats): a run of tw = 14 (28x28 images) or 7 (14x14)
+ * tiles otherwise ends in a scalar remainder loop, which took most of the
+ * transform's time.  The lanes past the run read on into the frame (at most
+ * 2 * (WINO_LANES - 1) elements past a row segment: within the next row, or
+ * the frame's CCNN_GEMM_PAD_SLACK zeroed elements after the last) and are
+ * written to V's row padding or to tiles the next run overwrites. */
+#define WINO_LANES 8
+#define WINO_VPAD 16   /* V's row padding (>= WINO_LANES - 1), elements */
+
+/* V (16, c, ldv) <- B^T d B of the tiles t0 .. t0+nt-1 of every channel of
+ * xpad (g, c, hp, wp), g framed images one after another (framed by
+ * conv2d_gemm_pad_image: slack after the last); ldv >= nt + WINO_VPAD (the
+ * elements past nt of each row are scratch); tile t is tile t % T of image
+ * t / T, T = th * tw tiles row-major over its tile grid, and tile (i, j)
+ * starts at xpad[img, ., 2i, 2j].  Per run of tiles along a tile row,
+ * rounded up to WINO_LANES: first B^T d on whole row segments (e (4, 2*run +
+ * 2), unit stride), then each row's columns combined, reading the tiles'
+ * even and odd columns. */
 static CCNN_DISPATCH void SUF(wino_input_transform)(REAL *restrict V, const REAL *restrict xpad,
                                                     int64_t C, int64_t hp, int64_t wp, int64_t tw,
-                                                    int64_t T, int64_t t0, int64_t nt)
+                                                    int64_t T, int64_t t0, int64_t nt, int64_t ldv)
 {
-    const int64_t CT = C * nt;
+    const int64_t CT = C * ldv;
     REAL e[4][2 * WINO_CHUNK + 2];
     for (int64_t c = 0; c < C; c++) {
-        REAL *vc = V + c * nt;                            /* V[xi][c]: (nt), stride CT per xi */
+        REAL *vc = V + c * ldv;                           /* V[xi][c]: (nt), stride CT per xi */
         for (int64_t t = t0; t < t0 + nt;) {              /* one run of tiles within a tile row */
             const int64_t img = t / T, ti = (t % T) / tw, tj0 = (t % T) % tw;
             const REAL *xc = xpad + (img * C + c) * hp * wp;   /* (hp, wp) */
             int64_t run = (tw - tj0) < (t0 + nt - t) ? (tw - tj0) : (t0 + nt - t);
             if (run > WINO_CHUNK) run = WINO_CHUNK;
-            const int64_t j0 = 2 * tj0, len = 2 * run + 2;
+            const int64_t runv = (run + WINO_LANES - 1) / WINO_LANES * WINO_LANES;   /* <= WINO_CHUNK */
+            const int64_t j0 = 2 * tj0, len = 2 * runv + 2;
             const REAL *r0 = xc + 2 * ti * wp + j0, *r1 = r0 + wp, *r2 = r1 + wp, *r3 = r2 + wp;
             #pragma omp simd
             for (int64_t i = 0; i < len; i++) {           /* B^T d: rows combined */
@@ -116,7 +129,7 @@ static CCNN_DISPATCH void SUF(wino_input_transform)(REAL *restrict V, const REAL
                 const REAL *ea = e[a];
                 REAL *v0 = v + (4 * a) * CT, *v1 = v0 + CT, *v2 = v1 + CT, *v3 = v2 + CT;
                 #pragma omp simd
-                for (int64_t u = 0; u < run; u++) {
+                for (int64_t u = 0; u < runv; u++) {
                     const REAL d0 = ea[2 * u], d1 = ea[2 * u + 1];
                     const REAL d2 = ea[2 * u + 2], d3 = ea[2 * u + 3];
                     v0[u] = d0 - d2;
@@ -273,7 +286,9 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
         /* (gn, c, hp2, wp2): consecutive images are consecutive channels of x */
         const REAL *xpad = split ? xall + n0 * C * hp2 * wp2
                                  : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x, d, 0, gn * C, hp2, wp2);
-        REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO, sizeof(REAL) * (size_t)(16 * (C + K) * TB));
+        const int64_t ldv = TB + WINO_VPAD;             /* V's rows, padded (wino_input_transform) */
+        REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO,
+                                         sizeof(REAL) * (size_t)(16 * (C * ldv + K * TB)));
         if (!xpad || !V) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
@@ -281,12 +296,12 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
         }
         for (int64_t tb0 = t0; tb0 < t1; tb0 += TB) {
             const int64_t nb = t1 - tb0 < TB ? t1 - tb0 : TB;
-            REAL *M = V + 16 * C * nb;                  /* V (16, c, nb), M (16, k, nb) */
-            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, tb0, nb);
+            REAL *M = V + 16 * C * ldv;                 /* V (16, c, ldv), M (16, k, nb) */
+            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, tb0, nb, ldv);
             for (int64_t xi = 0; xi < 16; xi++) {
                 /* M[xi] (k x nb) = U[xi] (k x c) * V[xi] (c x nb) */
                 const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, U + xi * K * C, C, 1, NULL, 0, 0, 0};
-                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, V + xi * C * nb, nb, 1, NULL, 0, 0, 0};
+                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, V + xi * C * ldv, ldv, 1, NULL, 0, 0, 0};
                 if (SUF(ccnn_gemm)(K, nb, C, &A, &B, M + xi * K * nb, nb, 1, NULL) != CCNN_OK) {
                     #pragma omp atomic write
                     err = CCNN_ENOMEM;
