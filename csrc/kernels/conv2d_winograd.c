@@ -154,7 +154,11 @@ static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REA
                                                      int64_t t0, int64_t nt, int relu)
 {
     const int64_t KT = K * nt, qfull = Q / 2;             /* tiles j < qfull have 2 columns */
-    REAL o[4][WINO_CHUNK];
+    /* o: the tiles' outputs, with WINO_LANES of slack (read past a run, never
+     * stored to y); rows: a run's two output rows, interleaved in whole
+     * WINO_LANES multiples of tiles, then copied to y cropped */
+    REAL o[4][WINO_CHUNK + WINO_LANES], rows[2][2 * WINO_CHUNK];
+    memset(o, 0, sizeof(o));
     for (int64_t k = 0; k < K; k++) {
         const REAL bk = bias ? bias[k] : (REAL)0;
         for (int64_t c0 = 0; c0 < nt; c0 += WINO_CHUNK) {
@@ -190,20 +194,19 @@ static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REA
                 if (full < 0) full = 0;
                 const REAL *o0 = o[0] + i, *o1 = o[1] + i, *o2 = o[2] + i, *o3 = o[3] + i;
                 REAL *y0 = yk + 2 * ti * Q + 2 * tj0, *y1 = y0 + Q;
+                /* run <= cn <= WINO_CHUNK, a multiple of WINO_LANES: runv <= WINO_CHUNK */
+                const int64_t runv = (run + WINO_LANES - 1) / WINO_LANES * WINO_LANES;
+                /* the columns of y written: 2 per full tile, 1 for a cropped last one */
+                const size_t ncol = (size_t)(2 * full + (full < run ? 1 : 0));
                 #pragma omp simd
-                for (int64_t u = 0; u < full; u++) {
-                    y0[2 * u] = o0[u];
-                    y0[2 * u + 1] = o1[u];
+                for (int64_t u = 0; u < runv; u++) {
+                    rows[0][2 * u] = o0[u];
+                    rows[0][2 * u + 1] = o1[u];
+                    rows[1][2 * u] = o2[u];
+                    rows[1][2 * u + 1] = o3[u];
                 }
-                if (full < run) y0[2 * full] = o0[full];  /* the cropped last column */
-                if (2 * ti + 1 < P) {
-                    #pragma omp simd
-                    for (int64_t u = 0; u < full; u++) {
-                        y1[2 * u] = o2[u];
-                        y1[2 * u + 1] = o3[u];
-                    }
-                    if (full < run) y1[2 * full] = o2[full];
-                }
+                memcpy(y0, rows[0], sizeof(REAL) * ncol);
+                if (2 * ti + 1 < P) memcpy(y1, rows[1], sizeof(REAL) * ncol);
                 i += run;
             }
         }
