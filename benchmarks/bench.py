@@ -901,16 +901,16 @@ def modern_step_flops(n=64):
 def modern_pointwise_bytes(n=64, itemsize=4):
     """Bytes each pointwise kernel of a modern-model step must move at the
     least (sum over its calls): S = the elements of the four conv outputs;
-    BN statistics read x (1 S), BN forward and ReLU forward read and write
-    (2 S), ReLU backward reads dy and y and writes dx (3 S), BN backward reads
+    BN statistics read x twice (2 S: the mean, then the squares about it), BN
+    forward and ReLU forward read and write (2 S), ReLU backward reads dy and y and writes dx (3 S), BN backward reads
     dout and x for the sums and again for dx and writes dx (5 S); pooling
     reads its input and writes a quarter (fwd) / reads a quarter and writes
-    the input's size (bwd)."""
+    the input's size (bwd), not counting its argmax indices."""
     sizes = [n * k * h * h for _, k, h in MODERN_CONVS]
     s = sum(sizes)
     pool = sizes[1] + sizes[3]
     b = itemsize
-    return {"_norm.batchnorm_stats": s * b, "_norm.batchnorm_forward": 2 * s * b,
+    return {"_norm.batchnorm_stats": 2 * s * b, "_norm.batchnorm_forward": 2 * s * b,
             "_activation.relu_forward": 2 * s * b, "_activation.relu_backward": 3 * s * b,
             "_norm.batchnorm_backward": 5 * s * b,
             "_pool.max_pool2d_forward": int(pool * 1.25 * b),
