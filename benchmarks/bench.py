@@ -981,6 +981,13 @@ def bench_modern_step(table, repeats):
                                 "step, Winograd on 196 tiles": step_old_dispatch}, repeats * 3,
                                warmup=1)
             t = both["step"]
+            import resource
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            for _ in range(repeats):
+                m.train_on_batch(x, y)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            faults = (r1.ru_minflt - r0.ru_minflt) / repeats
+            sys_ms = (r1.ru_stime - r0.ru_stime) / repeats * 1e3
             tallies = []
             for _ in range(repeats):
                 with profiler.kernel_timer() as kt:
@@ -994,7 +1001,8 @@ def bench_modern_step(table, repeats):
                         "CCNN_WINO_SMALL_CK_TILES=100": both["step, Winograd on 196 tiles"] * 1e3},
                  "epoch_s": t * 750, "kernels_ms": {k: v * 1e3 for k, v in kern.items()},
                  "gflop": flops / 1e9, "sgemm_gflops": rate / 1e9, "copy_gbs": bw / 1e9,
-                 "arith_fraction": flops / rate / t}
+                 "arith_fraction": flops / rate / t, "page_faults_per_step": faults,
+                 "system_ms_per_step": sys_ms}
             print(f"{r['case']}: train_on_batch {t * 1e3:.1f} ms -> epoch (750 steps) {t * 750:.1f} s; "
                   f"{flops / 1e9:.2f} GFLOP at sgemm's {rate / 1e9:.0f} GFLOP/s = "
                   f"{flops / rate * 1e3:.1f} ms ({r['arith_fraction']:.0%} of the step); with "
@@ -1006,7 +1014,8 @@ def bench_modern_step(table, repeats):
                     extra = f"  {pw_bytes[k] / v / 1e9:5.1f} GB/s ({pw_bytes[k] / v / bw:.0%} of copy)"
                 print(f"    {k:32s} {v * 1e3:7.2f} ms {v / t:5.1%}{extra}")
             print(f"    {'(kernels total)':32s} {total * 1e3:7.2f} ms; Python and NumPy "
-                  f"{(t - total) * 1e3:.2f} ms", flush=True)
+                  f"{(t - total) * 1e3:.2f} ms; {faults:.0f} page faults and {sys_ms:.1f} ms "
+                  f"of system time per step", flush=True)
             passes = modern_conv_passes(nt, repeats)
             r["conv_passes_ms"] = {f"c{c} k{k} {h}x{h} {algo} {ps}": v * 1e3
                                    for (c, k, h, algo, ps), v in passes.items()}
