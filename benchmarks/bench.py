@@ -6,6 +6,7 @@
     python benchmarks/bench.py --only mpi --json mpi.json   # data-parallel fit over 2 MPI ranks
     python benchmarks/bench.py --only step      # the book model's training step, its Python overhead
     python benchmarks/bench.py --only modern_epoch --tf-python tfvenv/bin/python  # vs PyTorch, TF
+    python benchmarks/bench.py --only modern_step  # the modern model's step: kernel breakdown, epoch
 
 PyTorch is optional (``pip install torch==2.13.0``) and never a dependency of
 ccnn.  Candidates of one case are timed interleaved in one process (ccnn,
@@ -962,6 +963,163 @@ def bench_modern_epoch(table, epochs, tf_python, anchor, limit=None):
                   flush=True)
     table.append(result)
 
+# ---------------------------------------------------------------- modern_step
+# `--only modern_step`: one training step of the modern model (`ccnn train
+# --model modern`, issues 14 and 18) at batch 64, on 1 and 2 threads: its
+# median time through train_on_batch and the implied epoch (750 steps of the
+# 48,000 training images), the per-kernel breakdown (kernel_timer, on for
+# separate steps), and each 3x3 convolution pass at the model's shapes on its
+# own -- the auto choice, and the implicit GEMM and Winograd forced -- in
+# GFLOP/s against the measured sgemm rate; the pointwise kernels in GB/s
+# against a copy's.  The step is also timed, interleaved in the same process,
+# with CCNN_WINO_SMALL_CK_TILES=100: Winograd's dispatch before it learnt
+# that the AVX-512 GEMM beats it on the 32-filter 28x28 layer (conv2d.c).
+
+#: the modern model's convolutions at batch 64: (c, k, h = w), 3x3 "same"
+MODERN_CONVS = ((1, 32, 28), (32, 32, 28), (32, 64, 14), (64, 64, 14))
+
+
+def modern_step_flops(n=64):
+    """FLOPs (2 x multiply-adds) of one modern-model step at batch n: each
+    conv's forward, weight gradient and (not the first) input gradient, the
+    two Dense layers' forward, weight and input gradients."""
+    conv = 0
+    for i, (c, k, h) in enumerate(MODERN_CONVS):
+        f = 2 * n * h * h * k * c * 9
+        conv += f * (2 if i == 0 else 3)
+    dense = 2 * n * (3136 * 128 + 128 * 10)
+    return conv + 3 * dense
+
+
+def modern_pointwise_bytes(n=64, itemsize=4):
+    """Bytes each pointwise kernel of a modern-model step must move at the
+    least (sum over its calls): S = the elements of the four conv outputs;
+    BN statistics read x twice (2 S: the mean, then the squares about it), BN
+    forward and ReLU forward read and write (2 S), ReLU backward reads dy and y and writes dx (3 S), BN backward reads
+    dout and x for the sums and again for dx and writes dx (5 S); pooling
+    reads its input and writes a quarter (fwd) / reads a quarter and writes
+    the input's size (bwd), not counting its argmax indices."""
+    sizes = [n * k * h * h for _, k, h in MODERN_CONVS]
+    s = sum(sizes)
+    pool = sizes[1] + sizes[3]
+    b = itemsize
+    return {"_norm.batchnorm_stats": 2 * s * b, "_norm.batchnorm_forward": 2 * s * b,
+            "_activation.relu_forward": 2 * s * b, "_activation.relu_backward": 3 * s * b,
+            "_norm.batchnorm_backward": 5 * s * b,
+            "_pool.max_pool2d_forward": int(pool * 1.25 * b),
+            "_pool.max_pool2d_backward": int(pool * 1.25 * b)}
+
+
+def copy_rate(nbytes=6422528):
+    """numpy's copy bandwidth (bytes moved per second: read + write) of a
+    float32 array of nbytes, about one 64x32x28x28 activation."""
+    a = np.random.rand(nbytes // 4).astype(np.float32)
+    b = np.empty_like(a)
+    t = interleaved({"copy": lambda: np.copyto(b, a)}, 15, warmup=3)["copy"]
+    return 2 * nbytes / t
+
+
+def modern_conv_passes(nt, repeats):
+    """{(c, k, h, algo, pass): seconds} of each conv pass at the model's shapes."""
+    from ccnn import _conv2d
+    rng = np.random.default_rng(0)
+    out = {}
+    a = ((1, 1), (1, 1), (1, 1, 1, 1))
+    for c, k, h in MODERN_CONVS:
+        x = rng.standard_normal((64, c, h, h), dtype=np.float32)
+        w = (rng.standard_normal((k, c, 3, 3)) * 0.1).astype(np.float32)
+        dy = rng.standard_normal((64, k, h, h), dtype=np.float32)
+        algos = ("auto", "gemm", "winograd") if c >= 16 else ("auto",)
+        for algo in algos:
+            fns = {"forward": lambda algo=algo: _conv2d.conv2d_forward(x, w, None, *a, nt, algo),
+                   "weight": lambda algo=algo: _conv2d.conv2d_backward(
+                       dy, x, w, *a, False, True, False, nt, algo)}
+            if c > 1:
+                fns["data"] = lambda algo=algo: _conv2d.conv2d_backward(
+                    dy, x, w, *a, True, False, False, nt, algo)
+            for ps, t in interleaved(fns, repeats, warmup=1).items():
+                out[(c, k, h, algo, ps)] = t
+    return out
+
+
+def bench_modern_step(table, repeats):
+    from ccnn import profiler
+    rng = np.random.default_rng(0)
+    before = ccnn.get_num_threads()
+    bias = timer_bias()
+    n = 64
+    flops = modern_step_flops(n)
+    pw_bytes = modern_pointwise_bytes(n)
+    bw = copy_rate()
+    print(f"modern step: {flops / 1e9:.2f} GFLOP per step of batch {n} "
+          f"({flops * 750 / 1e12:.2f} TFLOP per epoch of 750 steps); copy bandwidth "
+          f"{bw / 1e9:.1f} GB/s", flush=True)
+    try:
+        for nt in (1, 2):
+            ccnn.set_num_threads(nt)
+            rate = sgemm_rate(nt, repeats)
+            x = rng.random((n, 28, 28, 1), dtype=np.float32)
+            y = rng.integers(0, 10, n)
+            m = modern_model()
+            for _ in range(3):
+                m.train_on_batch(x, y)
+            def step_old_dispatch():
+                os.environ["CCNN_WINO_SMALL_CK_TILES"] = "100"
+                try:
+                    m.train_on_batch(x, y)
+                finally:
+                    del os.environ["CCNN_WINO_SMALL_CK_TILES"]
+            os.environ.pop("CCNN_WINO_SMALL_CK_TILES", None)
+            both = interleaved({"step": lambda: m.train_on_batch(x, y),
+                                "step, Winograd on 196 tiles": step_old_dispatch}, repeats * 3,
+                               warmup=1)
+            t = both["step"]
+            import resource
+            r0 = resource.getrusage(resource.RUSAGE_SELF)
+            for _ in range(repeats):
+                m.train_on_batch(x, y)
+            r1 = resource.getrusage(resource.RUSAGE_SELF)
+            faults = (r1.ru_minflt - r0.ru_minflt) / repeats
+            sys_ms = (r1.ru_stime - r0.ru_stime) / repeats * 1e3
+            tallies = []
+            for _ in range(repeats):
+                with profiler.kernel_timer() as kt:
+                    m.train_on_batch(x, y)
+                tallies.append({k: v[1] - v[0] * bias for k, v in kt.by_kernel.items()})
+            names = sorted(tallies[0], key=lambda k: -np.median([tl.get(k, 0.0) for tl in tallies]))
+            kern = {k: float(np.median([tl.get(k, 0.0) for tl in tallies])) for k in names}
+            total = sum(kern.values())
+            r = {"case": f"modern step b{n} [{nt} thr]",
+                 "ms": {"ccnn train_on_batch": t * 1e3,
+                        "CCNN_WINO_SMALL_CK_TILES=100": both["step, Winograd on 196 tiles"] * 1e3},
+                 "epoch_s": t * 750, "kernels_ms": {k: v * 1e3 for k, v in kern.items()},
+                 "gflop": flops / 1e9, "sgemm_gflops": rate / 1e9, "copy_gbs": bw / 1e9,
+                 "arith_fraction": flops / rate / t, "page_faults_per_step": faults,
+                 "system_ms_per_step": sys_ms}
+            print(f"{r['case']}: train_on_batch {t * 1e3:.1f} ms -> epoch (750 steps) {t * 750:.1f} s; "
+                  f"{flops / 1e9:.2f} GFLOP at sgemm's {rate / 1e9:.0f} GFLOP/s = "
+                  f"{flops / rate * 1e3:.1f} ms ({r['arith_fraction']:.0%} of the step); with "
+                  f"CCNN_WINO_SMALL_CK_TILES=100 (the old dispatch) "
+                  f"{both['step, Winograd on 196 tiles'] * 1e3:.1f} ms", flush=True)
+            for k, v in kern.items():
+                extra = ""
+                if k in pw_bytes:
+                    extra = f"  {pw_bytes[k] / v / 1e9:5.1f} GB/s ({pw_bytes[k] / v / bw:.0%} of copy)"
+                print(f"    {k:32s} {v * 1e3:7.2f} ms {v / t:5.1%}{extra}")
+            print(f"    {'(kernels total)':32s} {total * 1e3:7.2f} ms; Python and NumPy "
+                  f"{(t - total) * 1e3:.2f} ms; {faults:.0f} page faults and {sys_ms:.1f} ms "
+                  f"of system time per step", flush=True)
+            passes = modern_conv_passes(nt, repeats)
+            r["conv_passes_ms"] = {f"c{c} k{k} {h}x{h} {algo} {ps}": v * 1e3
+                                   for (c, k, h, algo, ps), v in passes.items()}
+            for (c, k, h, algo, ps), v in passes.items():
+                f = 2 * n * h * h * k * c * 9
+                print(f"    conv c{c:<2d} k{k:<2d} {h}x{h} {ps:7s} {algo:8s} {v * 1e3:6.2f} ms "
+                      f"{f / v / 1e9:6.1f} GFLOP/s ({f / v / rate:.0%} of sgemm)")
+            table.append(r)
+    finally:
+        ccnn.set_num_threads(before)
+
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -969,7 +1127,7 @@ def main(argv=None):
         b, t, n, r = (int(v) for v in sys.argv[2:6])
         return mpi_worker(b, t, n, r)
     ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations,losses,depthwise,grouped,predict,mpi,step",
+                    "batchnorm,activations,losses,depthwise,grouped,predict,mpi,step,modern_step",
                     help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -1029,6 +1187,8 @@ def main(argv=None):
         bench_step(table, args.repeats)
     if "modern_epoch" in sections:
         bench_modern_epoch(table, args.epochs, args.tf_python, args.tf_anchor, args.modern_limit)
+    if "modern_step" in sections:
+        bench_modern_step(table, args.repeats)
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)

@@ -197,7 +197,7 @@ def test_nonfinite_fall_back(dtype, algo):
     """An infinity in x, dy or the weight would come out of the transforms as
     NaN, spread to the neighbours: those images (and a non-finite weight)
     take the GEMM path, so NaN and inf sit where the definition puts them."""
-    cfg = (6, 32, 32, 20, 21, (1, 1, 1, 1))
+    cfg = (6, 32, 64, 20, 21, (1, 1, 1, 1))   # c * k = 2048: eligible under every GEMM kernel
     x, w, b, gy = make(cfg, dtype, 5)
     pads, pad = cfg[5], ref_pad(cfg[5])
     assert _conv2d.winograd_eligible(x.shape, w.shape, ONE, ONE, pads)
@@ -259,3 +259,54 @@ def test_forced_on_unsupported_shapes_raises():
                                 (1, 1, 1, 1), True, False, False, 1, algo="winograd")
     with pytest.raises(ValueError, match="algo"):
         _conv2d.conv2d_forward(x, w3, None, ONE, ONE, (1, 1, 1, 1), 1, algo="fft")
+
+
+def _eligible_in_subprocess(shape_x, shape_w, env):
+    """winograd_eligible (forward, data) of a 3x3 "same" conv in a fresh
+    interpreter with `env` added (the GEMM micro-kernel is chosen once)."""
+    import json
+    import os
+    import subprocess
+    import sys
+    code = ("import json, ccnn; from ccnn import _conv2d as C; a = ((1, 1), (1, 1), (1, 1, 1, 1)); "
+            f"print(json.dumps([C.winograd_eligible({shape_x}, {shape_w}, *a, p) for p in "
+            "('forward', 'data')] + [C.gemm_kernel_name()]))")
+    out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True,
+                         capture_output=True, text=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("isa", ["", "avx2"])
+def test_small_ck_rule_follows_the_gemm_kernel(isa):
+    """With fewer than 2048 filter pairs Winograd needs 100 tiles per image
+    against the AVX2 GEMM micro-kernel, 400 against the AVX-512 one (the
+    modern model's c = k = 32 at 28x28, 196 tiles, then takes the implicit
+    GEMM); CCNN_WINO_SMALL_CK_TILES overrides the threshold; c * k >= 2048
+    stays eligible."""
+    env = {"CCNN_GEMM_ISA": isa} if isa else {}
+    fwd, data, name = _eligible_in_subprocess((64, 32, 28, 28), (32, 32, 3, 3), env)
+    wide = name.startswith("avx512")
+    assert fwd == data == (not wide)
+    assert _eligible_in_subprocess((64, 32, 28, 28), (32, 32, 3, 3),
+                                   {**env, "CCNN_WINO_SMALL_CK_TILES": "100"})[:2] == [True, True]
+    assert _eligible_in_subprocess((8, 32, 56, 56), (32, 32, 3, 3), env)[:2] == [True, True]
+    assert _eligible_in_subprocess((64, 32, 14, 14), (64, 32, 3, 3), env)[:2] == [True, True]
+    assert _eligible_in_subprocess((64, 64, 14, 14), (64, 64, 3, 3), env)[:2] == [True, True]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_small_ck_shape_auto_matches_reference(dtype):
+    """The modern model's c = k = 32, 28x28 layer through the auto kernels
+    (GEMM or Winograd, whichever the GEMM kernel makes it): close to the
+    float64 reference, forward and both gradients."""
+    cfg = (3, 32, 32, 28, 28, (1, 1, 1, 1))
+    x, w, b, gy = make(cfg, dtype, 11)
+    pads, pad = cfg[5], ref_pad(cfg[5])
+    y = F.conv2d(x, w, b, stride=1, padding=(pad[0], pad[1]))
+    scale = abs_scale(ref.conv2d_ref, x, w, b, stride=ONE, pad=pad, dilation=ONE)
+    assert_close(y, ref.conv2d_ref(x, w, b, ONE, pad, ONE), dtype, scale)
+    got = _conv2d.conv2d_backward(gy, x, w, ONE, ONE, pads, True, True, True, 2)
+    exp = ref.conv2d_backward_ref(gy, x, w, ONE, pad, ONE)
+    scales = abs_scale(ref.conv2d_backward_ref, gy, x, w, stride=ONE, pad=pad, dilation=ONE)
+    for i in range(3):
+        assert_close(got[i], exp[i], dtype, scales[i])

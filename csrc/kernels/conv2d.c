@@ -150,12 +150,28 @@ int ccnn_conv2d_winograd_supported(const ccnn_conv2d_dims *d)
            d->dil_h == 1 && d->dil_w == 1;
 }
 
+/* Tiles per image from which Winograd pays off with fewer than 2048 filter
+ * pairs c * k.  100 against the AVX2 micro-kernel (the table above); 400
+ * against the AVX-512 one, which runs the implicit GEMM 1.35-1.56x faster
+ * while the Winograd transforms, on runs of tw tiles per tile row, gain
+ * little: measured on the modern model's c = k = 32, 28x28 (196 tiles,
+ * batch 64, 1 thread, Intel Xeon with AVX-512), GEMM / Winograd forward 9.8 /
+ * 11.2 ms, input gradient 8.4 / 11.0 ms; at 56x56 (784 tiles) Winograd still
+ * wins.  CCNN_WINO_SMALL_CK_TILES in the environment overrides it (a tuning and
+ * test aid: 100 restores the AVX2 choice). */
+static int64_t wino_min_tiles(void)
+{
+    const char *env = getenv("CCNN_WINO_SMALL_CK_TILES");
+    if (env && atol(env) > 0) return atol(env);
+    return ccnn_gemm_wide() ? 400 : 100;
+}
+
 int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
 {
     if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K)
         return 0;
     const int64_t tiles = ((d->p + 1) / 2) * ((d->q + 1) / 2), ck = d->c * d->k;
-    return tiles >= 49 && ck <= 512 * tiles && (tiles >= 100 || ck >= 2048);
+    return tiles >= 49 && ck <= 512 * tiles && (tiles >= wino_min_tiles() || ck >= 2048);
 }
 
 /* The input gradient's Winograd route: the GEMM kernels take the flipped
@@ -214,7 +230,7 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
         const int64_t g = wino_group(d->n, th * tw);
         const int64_t tb = wino_tile_block(d->c, d->k, g * th * tw, itemsize);
         const double framed = (double)g * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2);
-        gemm += nt * (16 * (c + k) * (double)tb + framed) * isz + 16 * k * c * isz;
+        gemm += nt * (16 * (c * (double)(tb + 16) + k * (double)tb) + framed) * isz + 16 * k * c * isz;
         if (d->n < WINO_SPLIT_ITEMS)   /* the split's shared frame of all n images */
             gemm += n * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2) * isz;
     }

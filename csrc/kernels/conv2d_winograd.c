@@ -82,27 +82,40 @@ static CCNN_DISPATCH void SUF(wino_filter_transform)(REAL *restrict U,
 /* Tiles a transform handles at once (its row buffers live on the stack). */
 #define WINO_CHUNK 256
 
-/* V (16, c, nt) <- B^T d B of the tiles t0 .. t0+nt-1 of every channel of
- * xpad (g, c, hp, wp), g framed images one after another; tile t is tile
- * t % T of image t / T, T = th * tw tiles row-major over its tile grid, and
- * tile (i, j) starts at xpad[img, ., 2i, 2j].  Per run of tiles along a
- * tile row: first B^T d on whole row segments (e (4, 2*run + 2), unit
- * stride), then each row's columns combined, reading the tiles' even and
- * odd columns. */
+/* Runs of tiles are transformed in whole multiples of this many lanes (one
+ * AVX2 vector of floats): a run of tw = 14 (28x28 images) or 7 (14x14)
+ * tiles otherwise ends in a scalar remainder loop, which took most of the
+ * transform's time.  The lanes past the run read on into the frame (at most
+ * 2 * (WINO_LANES - 1) elements past a row segment: within the next row, or
+ * the frame's CCNN_GEMM_PAD_SLACK zeroed elements after the last) and are
+ * written to V's row padding or to tiles the next run overwrites. */
+#define WINO_LANES 8
+#define WINO_VPAD 16   /* V's row padding (>= WINO_LANES - 1), elements */
+
+/* V (16, c, ldv) <- B^T d B of the tiles t0 .. t0+nt-1 of every channel of
+ * xpad (g, c, hp, wp), g framed images one after another (framed by
+ * conv2d_gemm_pad_image: slack after the last); ldv >= nt + WINO_VPAD (the
+ * elements past nt of each row are scratch); tile t is tile t % T of image
+ * t / T, T = th * tw tiles row-major over its tile grid, and tile (i, j)
+ * starts at xpad[img, ., 2i, 2j].  Per run of tiles along a tile row,
+ * rounded up to WINO_LANES: first B^T d on whole row segments (e (4, 2*run +
+ * 2), unit stride), then each row's columns combined, reading the tiles'
+ * even and odd columns. */
 static CCNN_DISPATCH void SUF(wino_input_transform)(REAL *restrict V, const REAL *restrict xpad,
                                                     int64_t C, int64_t hp, int64_t wp, int64_t tw,
-                                                    int64_t T, int64_t t0, int64_t nt)
+                                                    int64_t T, int64_t t0, int64_t nt, int64_t ldv)
 {
-    const int64_t CT = C * nt;
+    const int64_t CT = C * ldv;
     REAL e[4][2 * WINO_CHUNK + 2];
     for (int64_t c = 0; c < C; c++) {
-        REAL *vc = V + c * nt;                            /* V[xi][c]: (nt), stride CT per xi */
+        REAL *vc = V + c * ldv;                           /* V[xi][c]: (nt), stride CT per xi */
         for (int64_t t = t0; t < t0 + nt;) {              /* one run of tiles within a tile row */
             const int64_t img = t / T, ti = (t % T) / tw, tj0 = (t % T) % tw;
             const REAL *xc = xpad + (img * C + c) * hp * wp;   /* (hp, wp) */
             int64_t run = (tw - tj0) < (t0 + nt - t) ? (tw - tj0) : (t0 + nt - t);
             if (run > WINO_CHUNK) run = WINO_CHUNK;
-            const int64_t j0 = 2 * tj0, len = 2 * run + 2;
+            const int64_t runv = (run + WINO_LANES - 1) / WINO_LANES * WINO_LANES;   /* <= WINO_CHUNK */
+            const int64_t j0 = 2 * tj0, len = 2 * runv + 2;
             const REAL *r0 = xc + 2 * ti * wp + j0, *r1 = r0 + wp, *r2 = r1 + wp, *r3 = r2 + wp;
             #pragma omp simd
             for (int64_t i = 0; i < len; i++) {           /* B^T d: rows combined */
@@ -116,7 +129,7 @@ static CCNN_DISPATCH void SUF(wino_input_transform)(REAL *restrict V, const REAL
                 const REAL *ea = e[a];
                 REAL *v0 = v + (4 * a) * CT, *v1 = v0 + CT, *v2 = v1 + CT, *v3 = v2 + CT;
                 #pragma omp simd
-                for (int64_t u = 0; u < run; u++) {
+                for (int64_t u = 0; u < runv; u++) {
                     const REAL d0 = ea[2 * u], d1 = ea[2 * u + 1];
                     const REAL d2 = ea[2 * u + 2], d3 = ea[2 * u + 3];
                     v0[u] = d0 - d2;
@@ -141,7 +154,11 @@ static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REA
                                                      int64_t t0, int64_t nt, int relu)
 {
     const int64_t KT = K * nt, qfull = Q / 2;             /* tiles j < qfull have 2 columns */
-    REAL o[4][WINO_CHUNK];
+    /* o: the tiles' outputs, with WINO_LANES of slack (read past a run, never
+     * stored to y); rows: a run's two output rows, interleaved in whole
+     * WINO_LANES multiples of tiles, then copied to y cropped */
+    REAL o[4][WINO_CHUNK + WINO_LANES], rows[2][2 * WINO_CHUNK];
+    memset(o, 0, sizeof(o));
     for (int64_t k = 0; k < K; k++) {
         const REAL bk = bias ? bias[k] : (REAL)0;
         for (int64_t c0 = 0; c0 < nt; c0 += WINO_CHUNK) {
@@ -177,20 +194,19 @@ static CCNN_DISPATCH void SUF(wino_output_transform)(REAL *restrict y, const REA
                 if (full < 0) full = 0;
                 const REAL *o0 = o[0] + i, *o1 = o[1] + i, *o2 = o[2] + i, *o3 = o[3] + i;
                 REAL *y0 = yk + 2 * ti * Q + 2 * tj0, *y1 = y0 + Q;
+                /* run <= cn <= WINO_CHUNK, a multiple of WINO_LANES: runv <= WINO_CHUNK */
+                const int64_t runv = (run + WINO_LANES - 1) / WINO_LANES * WINO_LANES;
+                /* the columns of y written: 2 per full tile, 1 for a cropped last one */
+                const size_t ncol = (size_t)(2 * full + (full < run ? 1 : 0));
                 #pragma omp simd
-                for (int64_t u = 0; u < full; u++) {
-                    y0[2 * u] = o0[u];
-                    y0[2 * u + 1] = o1[u];
+                for (int64_t u = 0; u < runv; u++) {
+                    rows[0][2 * u] = o0[u];
+                    rows[0][2 * u + 1] = o1[u];
+                    rows[1][2 * u] = o2[u];
+                    rows[1][2 * u + 1] = o3[u];
                 }
-                if (full < run) y0[2 * full] = o0[full];  /* the cropped last column */
-                if (2 * ti + 1 < P) {
-                    #pragma omp simd
-                    for (int64_t u = 0; u < full; u++) {
-                        y1[2 * u] = o2[u];
-                        y1[2 * u + 1] = o3[u];
-                    }
-                    if (full < run) y1[2 * full] = o2[full];
-                }
+                memcpy(y0, rows[0], sizeof(REAL) * ncol);
+                if (2 * ti + 1 < P) memcpy(y1, rows[1], sizeof(REAL) * ncol);
                 i += run;
             }
         }
@@ -273,7 +289,9 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
         /* (gn, c, hp2, wp2): consecutive images are consecutive channels of x */
         const REAL *xpad = split ? xall + n0 * C * hp2 * wp2
                                  : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, x, d, 0, gn * C, hp2, wp2);
-        REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO, sizeof(REAL) * (size_t)(16 * (C + K) * TB));
+        const int64_t ldv = TB + WINO_VPAD;             /* V's rows, padded (wino_input_transform) */
+        REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO,
+                                         sizeof(REAL) * (size_t)(16 * (C * ldv + K * TB)));
         if (!xpad || !V) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
@@ -281,12 +299,12 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
         }
         for (int64_t tb0 = t0; tb0 < t1; tb0 += TB) {
             const int64_t nb = t1 - tb0 < TB ? t1 - tb0 : TB;
-            REAL *M = V + 16 * C * nb;                  /* V (16, c, nb), M (16, k, nb) */
-            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, tb0, nb);
+            REAL *M = V + 16 * C * ldv;                 /* V (16, c, ldv), M (16, k, nb) */
+            SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, tb0, nb, ldv);
             for (int64_t xi = 0; xi < 16; xi++) {
                 /* M[xi] (k x nb) = U[xi] (k x c) * V[xi] (c x nb) */
                 const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, U + xi * K * C, C, 1, NULL, 0, 0, 0};
-                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, V + xi * C * nb, nb, 1, NULL, 0, 0, 0};
+                const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, V + xi * C * ldv, ldv, 1, NULL, 0, 0, 0};
                 if (SUF(ccnn_gemm)(K, nb, C, &A, &B, M + xi * K * nb, nb, 1, NULL) != CCNN_OK) {
                     #pragma omp atomic write
                     err = CCNN_ENOMEM;

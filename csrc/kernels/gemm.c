@@ -125,6 +125,8 @@ static inline int fast_kernels(void) { return gemm_isa() >= GEMM_AVX2; }
 /* the AVX-512 micro-kernels: tiles of up to 18 rows made of 6-row A panels */
 static inline int wide_kernels(void) { return gemm_isa() == GEMM_AVX512; }
 
+int ccnn_gemm_wide(void) { return wide_kernels(); }
+
 const char *ccnn_gemm_kernel_name(void)
 {
     switch (gemm_isa()) {

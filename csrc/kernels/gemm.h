@@ -77,6 +77,8 @@ size_t ccnn_gemm_workspace_bytes(size_t itemsize);
  * or "generic C" (CCNN_GEMM_ISA=avx2 / generic or CCNN_GEMM_GENERIC=1 force a
  * narrower one than the CPU has). */
 const char *ccnn_gemm_kernel_name(void);
+/* 1 when the AVX-512 micro-kernels are in use (conv2d.c's Winograd dispatch) */
+int ccnn_gemm_wide(void);
 
 #ifdef __cplusplus
 }
