@@ -249,47 +249,32 @@ UK_DISPATCH(double, ukernel_avx2_f64, ukernel_avx2_f64_m)
     X(12, c12, __VA_ARGS__); X(13, c13, __VA_ARGS__); X(14, c14, __VA_ARGS__);         \
     X(15, c15, __VA_ARGS__); X(16, c16, __VA_ARGS__); X(17, c17, __VA_ARGS__)
 
-/* c (M x nr, ldc) (+)= a_panels (kc x 6 each, rows < M used) * b_packed (kc x 16) */
-__attribute__((target("avx512f"), always_inline))
-static inline void ukernel_avx512_f32_m(int64_t kc, const float *restrict a,
-                                        const float *restrict b, float *restrict c, int64_t ldc,
-                                        const int M, int64_t nr, int ow, const float *bias)
-{
-    const float *a0 = a, *a1 = M > 6 ? a + 6 * kc : a, *a2 = M > 12 ? a + 12 * kc : a;
-    const __mmask16 mask = (__mmask16)((1u << nr) - 1u);
-    __m512 c0 = _mm512_setzero_ps(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    __m512 c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-    __m512 c12 = c0, c13 = c0, c14 = c0, c15 = c0, c16 = c0, c17 = c0;
-    #pragma GCC unroll 4
-    for (int64_t p = 0; p < kc; p++) {
-        const __m512 b0 = _mm512_loadu_ps(b);
-        W_ALL(W_FMA, _mm512_set1_ps, _mm512_fmadd_ps);
-        a0 += 6; a1 += 6; a2 += 6;
-        b += 16;
+/* c (M x nr, ldc) (+)= a_panels (kc x 6 each, rows < M used) * b_packed (kc x LANES),
+ * one body for both types: V the zmm type, MASK its lane mask, P the intrinsics' suffix */
+#define UK512_BODY(NAME, T, V, MASK, LANES, P)                                               \
+    __attribute__((target("avx512f"), always_inline))                                        \
+    static inline void NAME(int64_t kc, const T *restrict a, const T *restrict b,            \
+                            T *restrict c, int64_t ldc, const int M, int64_t nr, int ow,     \
+                            const T *bias)                                                   \
+    {                                                                                        \
+        const T *a0 = a, *a1 = M > 6 ? a + 6 * kc : a, *a2 = M > 12 ? a + 12 * kc : a;        \
+        const MASK mask = (MASK)((1u << nr) - 1u);                                           \
+        V c0 = _mm512_setzero_##P(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;             \
+        V c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;                            \
+        V c12 = c0, c13 = c0, c14 = c0, c15 = c0, c16 = c0, c17 = c0;                        \
+        _Pragma("GCC unroll 4")                                                              \
+        for (int64_t p = 0; p < kc; p++) {                                                   \
+            const V b0 = _mm512_loadu_##P(b);                                                \
+            W_ALL(W_FMA, _mm512_set1_##P, _mm512_fmadd_##P);                                 \
+            a0 += 6; a1 += 6; a2 += 6;                                                       \
+            b += LANES;                                                                      \
+        }                                                                                    \
+        W_ALL(W_STORE, _mm512_set1_##P, _mm512_add_##P, _mm512_maskz_loadu_##P,              \
+              _mm512_mask_storeu_##P);                                                       \
     }
-    W_ALL(W_STORE, _mm512_set1_ps, _mm512_add_ps, _mm512_maskz_loadu_ps, _mm512_mask_storeu_ps);
-}
-
-/* c (M x nr, ldc) (+)= a_panels (kc x 6 each, rows < M used) * b_packed (kc x 8) */
-__attribute__((target("avx512f"), always_inline))
-static inline void ukernel_avx512_f64_m(int64_t kc, const double *restrict a,
-                                        const double *restrict b, double *restrict c, int64_t ldc,
-                                        const int M, int64_t nr, int ow, const double *bias)
-{
-    const double *a0 = a, *a1 = M > 6 ? a + 6 * kc : a, *a2 = M > 12 ? a + 12 * kc : a;
-    const __mmask8 mask = (__mmask8)((1u << nr) - 1u);
-    __m512d c0 = _mm512_setzero_pd(), c1 = c0, c2 = c0, c3 = c0, c4 = c0, c5 = c0;
-    __m512d c6 = c0, c7 = c0, c8 = c0, c9 = c0, c10 = c0, c11 = c0;
-    __m512d c12 = c0, c13 = c0, c14 = c0, c15 = c0, c16 = c0, c17 = c0;
-    #pragma GCC unroll 4
-    for (int64_t p = 0; p < kc; p++) {
-        const __m512d b0 = _mm512_loadu_pd(b);
-        W_ALL(W_FMA, _mm512_set1_pd, _mm512_fmadd_pd);
-        a0 += 6; a1 += 6; a2 += 6;
-        b += 8;
-    }
-    W_ALL(W_STORE, _mm512_set1_pd, _mm512_add_pd, _mm512_maskz_loadu_pd, _mm512_mask_storeu_pd);
-}
+UK512_BODY(ukernel_avx512_f32_m, float, __m512, __mmask16, 16, ps)
+UK512_BODY(ukernel_avx512_f64_m, double, __m512d, __mmask8, 8, pd)
+#undef UK512_BODY
 
 /* the row-count instantiations: ukernel_avx512_<type>(kc, a, b, c, ldc, mr, nr, ow, bias),
  * 1 <= mr <= 18, 1 <= nr <= NR */
