@@ -1121,17 +1121,22 @@ def bench_modern_step(table, repeats):
         ccnn.set_num_threads(before)
 
 
+#: what a run without --only times (and writes to benchmarks/results.json)
+DEFAULT_SECTIONS = ("sgemm,conv,pool,adam,epoch,threads,gil,import,rss,batchnorm,activations,"
+                    "losses,depthwise,grouped,predict,mpi,step,modern_step")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--mpi-worker":
         b, t, n, r = (int(v) for v in sys.argv[2:6])
         return mpi_worker(b, t, n, r)
-    ap.add_argument("--only", default="sgemm,conv,pool,adam,epoch,threads,gil,import,rss,"
-                    "batchnorm,activations,losses,depthwise,grouped,predict,mpi,step,modern_step",
-                    help="comma-separated sections")
+    ap.add_argument("--only", default=DEFAULT_SECTIONS, help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
-    ap.add_argument("--json", default=os.path.join(HERE, "results.json"))
+    ap.add_argument("--json", default=None,
+                    help="write the results here (default: benchmarks/results.json for a "
+                         "full run; a run with --only writes only when given --json)")
     ap.add_argument("--epochs", type=int, default=3, help="modern_epoch: epochs of each fit")
     ap.add_argument("--tf-python", default=os.environ.get("CCNN_BENCH_TF_PYTHON"),
                     help="modern_epoch: a Python with tensorflow-cpu (default $CCNN_BENCH_TF_PYTHON)")
@@ -1189,6 +1194,10 @@ def main(argv=None):
         bench_modern_epoch(table, args.epochs, args.tf_python, args.tf_anchor, args.modern_limit)
     if "modern_step" in sections:
         bench_modern_step(table, args.repeats)
+    if args.json is None:
+        if args.only != DEFAULT_SECTIONS:
+            return
+        args.json = os.path.join(HERE, "results.json")
     with open(args.json + ".tmp", "w") as f:
         json.dump({"machine": platform.uname()._asdict(), "threads": nt, "results": table}, f, indent=1)
     os.replace(args.json + ".tmp", args.json)
