@@ -141,6 +141,7 @@ typedef uint8_t  pool_vb2  __attribute__((vector_size(2)));   /* 2 window offset
 
 #define REAL float
 #define SUF(name) name##_f32
+#define UREAL uint32_t
 #ifdef POOL_VEC
 #define VL_W 8
 #define VR_W pool_vf
@@ -196,6 +197,7 @@ typedef uint8_t  pool_vb2  __attribute__((vector_size(2)));   /* 2 window offset
 #include "pool.c"
 #undef REAL
 #undef SUF
+#undef UREAL
 #undef VL_W
 #undef VR_W
 #undef VM_W
@@ -221,6 +223,7 @@ typedef uint8_t  pool_vb2  __attribute__((vector_size(2)));   /* 2 window offset
 
 #define REAL double
 #define SUF(name) name##_f64
+#define UREAL uint64_t
 #ifdef POOL_VEC
 #define VL_W 4
 #define VR_W pool_vd
@@ -262,6 +265,7 @@ typedef uint8_t  pool_vb2  __attribute__((vector_size(2)));   /* 2 window offset
 #include "pool.c"
 #undef REAL
 #undef SUF
+#undef UREAL
 
 #elif !defined(POOL_ROWS) /* ---- typed bodies -------------------------------- */
 
@@ -280,21 +284,38 @@ static int SUF(is_2x2)(const ccnn_pool2d_dims *d)
 
 /* Position k = row*2 + column (0..3) of the maximum of window (a b / c e):
  * the first maximum in row-major order, the first NaN if there is one.
- * "take v" is (m == m) && !(v <= m): m is not NaN and v > m or v is NaN;
- * written as selects so that the compiler need not branch on the data. */
+ * "take v" is (m == m) && !(v <= m): m is not NaN and v > m or v is NaN.
+ * The selects are done on the bits with masks, so that the compiler does not
+ * branch on the data (a branch per take mispredicts on random data). */
 static inline int SUF(argmax2x2)(REAL a, REAL b, REAL c, REAL e, REAL *m)
 {
+    UREAL bb, cb, eb, vb;
+    memcpy(&vb, &a, sizeof vb); memcpy(&bb, &b, sizeof bb);
+    memcpy(&cb, &c, sizeof cb); memcpy(&eb, &e, sizeof eb);
     REAL v = a;
-    int k = 0, t;
-    t = (v == v) & !(b <= v); v = t ? b : v; k = t ? 1 : k;
-    t = (v == v) & !(c <= v); v = t ? c : v; k = t ? 2 : k;
-    t = (v == v) & !(e <= v); v = t ? e : v; k = t ? 3 : k;
-    *m = v;
-    return k;
+    UREAL t;
+    unsigned k;
+    t = (UREAL)0 - (UREAL)((v == v) & !(b <= v));
+    vb = (bb & t) | (vb & ~t); k = (unsigned)t & 1u;
+    memcpy(&v, &vb, sizeof v);
+    t = (UREAL)0 - (UREAL)((v == v) & !(c <= v));
+    vb = (cb & t) | (vb & ~t); k = ((unsigned)t & 2u) | (k & ~(unsigned)t);
+    memcpy(&v, &vb, sizeof v);
+    t = (UREAL)0 - (UREAL)((v == v) & !(e <= v));
+    vb = (eb & t) | (vb & ~t); k = ((unsigned)t & 3u) | (k & ~(unsigned)t);
+    memcpy(m, &vb, sizeof vb);
+    return (int)k;
 }
 
 /* scalar plane kernels (rows too short for the vectors, or CCNN_POOL_PATH=scalar) */
-static void SUF(max2x2_fwd_s)(REAL *restrict y, int64_t *restrict am, const REAL *restrict x,
+/* GCC's vectoriser turns the backward loops into AVX-512 scatters, 3x
+ * slower than the scalar code: keep those scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define POOL_SCALAR __attribute__((optimize("no-tree-vectorize")))
+#else
+#define POOL_SCALAR
+#endif
+static CCNN_DISPATCH void SUF(max2x2_fwd_s)(REAL *restrict y, int64_t *restrict am, const REAL *restrict x,
                               int64_t P, int64_t Q, int64_t W)
 {
     for (int64_t p = 0; p < P; p++) {
@@ -308,46 +329,44 @@ static void SUF(max2x2_fwd_s)(REAL *restrict y, int64_t *restrict am, const REAL
     }
 }
 
-static int SUF(max2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
-                             const int64_t *restrict am, int64_t P, int64_t Q, int64_t W)
+/* The backward: zero the two rows, then each window's gradient into its
+ * argmax (without branching on the data) */
+static POOL_SCALAR int SUF(max2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
+                                           const int64_t *restrict am, int64_t P, int64_t Q,
+                                           int64_t W)
 {
     int ok = 1;
     for (int64_t p = 0; p < P; p++) {
-        REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+        REAL *r0 = dx + 2 * p * W;
+        memset(r0, 0, (size_t)(2 * W) * sizeof(REAL));
         for (int64_t q = 0; q < Q; q++) {
             const uint64_t dl = (uint64_t)am[p * Q + q] - (uint64_t)(2 * p * W + 2 * q);
-            const REAL v = dy[p * Q + q];
-            ok &= (dl == 0) | (dl == 1) | (dl == (uint64_t)W) | (dl == (uint64_t)W + 1);
-            r0[2 * q] = dl == 0 ? v : 0;
-            r0[2 * q + 1] = dl == 1 ? v : 0;
-            r1[2 * q] = dl == (uint64_t)W ? v : 0;
-            r1[2 * q + 1] = dl == (uint64_t)W + 1 ? v : 0;
+            const uint64_t in = (uint64_t)0 - (uint64_t)((dl == 0) | (dl == 1) |
+                                                        (dl == (uint64_t)W) | (dl == (uint64_t)W + 1));
+            ok &= (int)(in & 1);
+            r0[2 * q + (int64_t)(dl & in)] = dy[p * Q + q];   /* not in its window: r0[2q] */
         }
-        for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
     }
     return ok;
 }
 
-static void SUF(max2x2_bwd_x_s)(REAL *restrict dx, const REAL *restrict dy,
-                                const REAL *restrict x, int64_t P, int64_t Q, int64_t W)
+static POOL_SCALAR void SUF(max2x2_bwd_x_s)(REAL *restrict dx, const REAL *restrict dy,
+                                              const REAL *restrict x, int64_t P, int64_t Q,
+                                              int64_t W)
 {
     for (int64_t p = 0; p < P; p++) {
-        REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+        REAL *r0 = dx + 2 * p * W;
         const REAL *x0 = x + 2 * p * W, *x1 = x0 + W;
+        memset(r0, 0, (size_t)(2 * W) * sizeof(REAL));
         for (int64_t q = 0; q < Q; q++) {
             REAL m;
             const int k = SUF(argmax2x2)(x0[2 * q], x0[2 * q + 1], x1[2 * q], x1[2 * q + 1], &m);
-            const REAL v = dy[p * Q + q];
-            r0[2 * q] = k == 0 ? v : 0;
-            r0[2 * q + 1] = k == 1 ? v : 0;
-            r1[2 * q] = k == 2 ? v : 0;
-            r1[2 * q + 1] = k == 3 ? v : 0;
+            r0[2 * q + (k >> 1) * W + (k & 1)] = dy[p * Q + q];
         }
-        for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
     }
 }
 
-static void SUF(avg2x2_fwd_s)(REAL *restrict y, const REAL *restrict x,
+static CCNN_DISPATCH void SUF(avg2x2_fwd_s)(REAL *restrict y, const REAL *restrict x,
                               int64_t P, int64_t Q, int64_t W)
 {
     for (int64_t p = 0; p < P; p++) {
@@ -357,7 +376,7 @@ static void SUF(avg2x2_fwd_s)(REAL *restrict y, const REAL *restrict x,
     }
 }
 
-static void SUF(avg2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
+static CCNN_DISPATCH void SUF(avg2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
                               int64_t P, int64_t Q, int64_t W)
 {
     for (int64_t p = 0; p < P; p++) {
@@ -371,7 +390,7 @@ static void SUF(avg2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
 }
 
 /* out, offset (P, Q): maxima and their positions row*2 + column */
-static void SUF(max2x2_offs_s)(REAL *restrict out, uint8_t *restrict offset,
+static CCNN_DISPATCH void SUF(max2x2_offs_s)(REAL *restrict out, uint8_t *restrict offset,
                                const REAL *restrict x, int64_t P, int64_t Q, int64_t W)
 {
     for (int64_t p = 0; p < P; p++) {
