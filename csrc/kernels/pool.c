@@ -1,6 +1,8 @@
 /* pool.c -- max and average pooling kernels (see pool.h).
  *
- * Typed bodies are instantiated for float and double by self-inclusion.
+ * Typed bodies are instantiated for float and double by self-inclusion, and
+ * within them the 2x2 / stride-2 plane kernels (POOL_ROWS) once per vector
+ * width (NAME_wide, NAME_half; NAME_s is the scalar version).
  * Every kernel is parallel over the (n, c) planes (in dynamically scheduled
  * chunks, see pool_chunk): a thread owns its plane
  * of the output (forward) or of dinp (backward), so windows that overlap
