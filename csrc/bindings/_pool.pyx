@@ -173,8 +173,8 @@ def global_max_pool_backward(const floating[::1] dout, const int64_t[::1] argmax
 
 
 def pool_path(int path=-1):
-    """Which pooling kernels run (every path gives the same bits): 0 the
-    fastest, 1 the 2x2 / stride-2 fast path without vectors, 2 the general
-    per-window loops.  path in 0..2 sets it (process-wide); returns the
+    """Which pooling kernels run: 0 the fastest, 1 the 2x2 / stride-2 fast
+    path without vectors, 2 the general per-window loops (max pooling: the
+    same bits on every path).  path in 0..2 sets it (process-wide); returns the
     previous setting.  For tests and benchmarks."""
     return kernels.pool2d_path(path)
