@@ -192,6 +192,39 @@ def bench_pool(table, repeats):
                 fns["torch"] = run_torch
             fns["numpy"] = lambda ref=ref: ref(x, g)
             row(table, f"{kind}-pool {name} fwd+bwd", timed(fns, repeats), nbytes, "GB/s")
+    bench_pool_paths(table, repeats)
+
+
+def bench_pool_paths(table, repeats):
+    """MaxPooling2D(2) on the modern model's two layers (float32, 1 thread),
+    forward (with int64 indices) and backward (from them), on each kernel
+    path of ccnn._pool.pool_path -- 0 the fastest, 1 the scalar 2x2 loops,
+    2 the general per-window loops (all bit-identical) -- against np.copyto
+    moving as many bytes.  GB/s: bytes read + written per second."""
+    from ccnn import _pool
+    rng = np.random.default_rng(2)
+    old_threads, old_path = ccnn.get_num_threads(), _pool.pool_path()
+    ccnn.set_num_threads(1)
+    try:
+        for shape in [(64, 32, 28, 28), (64, 64, 14, 14)]:
+            x = rng.standard_normal(shape, dtype=np.float32)
+            y, idx = F.max_pool2d(x, 2, return_indices=True)
+            g = rng.standard_normal(y.shape, dtype=np.float32)
+            name = "x".join(map(str, shape))
+            for pas, nbytes, call in [
+                    ("fwd", x.nbytes + y.nbytes + idx.nbytes,
+                     lambda: F.max_pool2d(x, 2, return_indices=True)),
+                    ("bwd", g.nbytes + idx.nbytes + x.nbytes,
+                     lambda: F.max_pool2d_backward(g, x, 2, indices=idx))]:
+                src = np.ones(nbytes // 8, dtype=np.float32)
+                dst = np.empty_like(src)
+                fns = {f"path{p}": (lambda p=p, call=call: (_pool.pool_path(p), call()))
+                       for p in (0, 1, 2)}
+                fns["copyto"] = lambda src=src, dst=dst: np.copyto(dst, src)
+                row(table, f"max-pool {name} {pas}", interleaved(fns, repeats), nbytes, "GB/s")
+    finally:
+        ccnn.set_num_threads(old_threads)
+        _pool.pool_path(old_path)
 
 
 def book_model():

@@ -2,9 +2,11 @@
 against the NumPy reference, and its untrusted-indices handling.
 
 The fast path processes one output row as vectors of 8 floats / 4 doubles
-(a last vector overlapping the one before when Q is not a multiple), and
-scalar loops when Q is smaller than that; odd H and W leave a last row /
-column outside every window.  These sizes cover all of those cases.
+(a last vector overlapping the one before when Q is not a multiple), as
+half vectors of 4 / 2 when Q is smaller than that, and scalar loops when Q
+is smaller still; odd H and W leave a last row / column outside every
+window.  These sizes cover all of those cases (tests/test_pool_paths.py
+runs each path on its own).
 """
 
 import numpy as np

@@ -3,6 +3,7 @@ import numpy as np
 from cython cimport floating
 from libc.stdint cimport int64_t
 from ccnn.kernels cimport *
+cimport ccnn.kernels as kernels
 cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
 
@@ -169,3 +170,11 @@ def global_max_pool_backward(const floating[::1] dout, const int64_t[::1] argmax
     if rc != 0:
         raise ValueError("indices must lie in [0, H * W)")
     return dx
+
+
+def pool_path(int path=-1):
+    """Which pooling kernels run: 0 the fastest, 1 the 2x2 / stride-2 fast
+    path without vectors, 2 the general per-window loops (max pooling: the
+    same bits on every path).  path in 0..2 sets it (process-wide); returns the
+    previous setting.  For tests and benchmarks."""
+    return kernels.pool2d_path(path)

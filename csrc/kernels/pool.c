@@ -1,6 +1,8 @@
 /* pool.c -- max and average pooling kernels (see pool.h).
  *
- * Typed bodies are instantiated for float and double by self-inclusion.
+ * Typed bodies are instantiated for float and double by self-inclusion, and
+ * within them the 2x2 / stride-2 plane kernels (POOL_ROWS) once per vector
+ * width (NAME_wide, NAME_half; NAME_s is the scalar version).
  * Every kernel is parallel over the (n, c) planes (in dynamically scheduled
  * chunks, see pool_chunk): a thread owns its plane
  * of the output (forward) or of dinp (backward), so windows that overlap
@@ -8,6 +10,7 @@
  */
 #ifndef REAL
 #include <string.h>
+#include <stdlib.h>
 #include "pool.h"
 #include "kernels_common.h"
 
@@ -72,12 +75,38 @@ static inline int64_t pool_window(const ccnn_pool2d_dims *d, int64_t p, int64_t 
     return d->count_include_pad ? pool_size : (he - hs) * (we - ws);
 }
 
+
+/* The kernels pooling takes (pool.h): 0 the fastest, 1 the 2x2 fast path
+ * without vectors, 2 the general loops; -1 until first read from the
+ * environment (CCNN_POOL_PATH = "scalar" or "general"). */
+static int pool_path = -1;
+
+static int pool_path_override(void)
+{
+    int v = __atomic_load_n(&pool_path, __ATOMIC_RELAXED);
+    if (v >= 0) return v;
+    const char *env = getenv("CCNN_POOL_PATH");
+    v = env && strcmp(env, "general") == 0 ? 2 : env && strcmp(env, "scalar") == 0 ? 1 : 0;
+    int expected = -1;   /* a concurrent ccnn_pool2d_path wins */
+    __atomic_compare_exchange_n(&pool_path, &expected, v, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return __atomic_load_n(&pool_path, __ATOMIC_RELAXED);
+}
+
+int ccnn_pool2d_path(int path)
+{
+    const int old = pool_path_override();
+    if (path >= 0 && path <= 2) __atomic_store_n(&pool_path, path, __ATOMIC_RELAXED);
+    return old;
+}
+
 /* ---- vectors for the 2x2 / stride-2 fast path ----------------------------
- * GCC/clang vector extensions, 32 bytes (8 floats or 4 doubles); in the
- * CCNN_DISPATCH clones they become AVX-512/AVX2 registers or SSE2 pairs.
- * VL windows of one output row read 2*VL inputs from each of the two input
- * rows: two vectors per row, split into even (left) and odd (right) lanes.
- * Other compilers use the scalar row loops. */
+ * GCC/clang vector extensions, "wide" 32 bytes (8 floats or 4 doubles) and
+ * "half" 16 bytes (4 floats or 2 doubles); in the CCNN_DISPATCH clones they
+ * become AVX-512/AVX2/SSE registers.  VL windows of one output row read 2*VL
+ * inputs from each of the two input rows: two vectors per row, split into
+ * even (left) and odd (right) lanes.  A row of Q windows takes the wide
+ * vectors when Q >= VL, else the half vectors when Q >= VL/2 (14x14 -> 7x7 in
+ * float), else scalar code.  Other compilers use the scalar loops. */
 #if defined(__GNUC__) && (defined(__clang__) || __GNUC__ >= 12) && !defined(CCNN_POOL_NO_VEC)
 #define POOL_VEC 1
 typedef float    pool_vf   __attribute__((vector_size(32)));
@@ -88,32 +117,45 @@ typedef uint64_t pool_vdiu __attribute__((vector_size(32)));  /* 4 flat indices 
 typedef uint8_t  pool_vb32 __attribute__((vector_size(32)));  /* a mask's bytes   */
 typedef uint8_t  pool_vb8  __attribute__((vector_size(8)));   /* 8 window offsets */
 typedef uint8_t  pool_vb4  __attribute__((vector_size(4)));   /* 4 window offsets */
+typedef float    pool_hf   __attribute__((vector_size(16)));
+typedef int32_t  pool_hfm  __attribute__((vector_size(16)));
+typedef double   pool_hd   __attribute__((vector_size(16)));
+typedef int64_t  pool_hdm  __attribute__((vector_size(16)));
+typedef uint64_t pool_hdiu __attribute__((vector_size(16)));  /* 2 flat indices   */
+typedef uint8_t  pool_hb16 __attribute__((vector_size(16)));  /* a mask's bytes   */
+typedef uint8_t  pool_vb2  __attribute__((vector_size(2)));   /* 2 window offsets */
 /* The low byte of each lane of a mask vector (offsets 0..3) as bytes: one
  * byte shuffle (__builtin_convertvector lowers to a lane-by-lane loop). */
 #if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 #define LOW_BYTES8(v) __builtin_shufflevector((pool_vb32)(v), (pool_vb32)(v), 0, 4, 8, 12, 16, 20, 24, 28)
 #define LOW_BYTES4(v) __builtin_shufflevector((pool_vb32)(v), (pool_vb32)(v), 0, 8, 16, 24)
+#define LOW_BYTES4H(v) __builtin_shufflevector((pool_hb16)(v), (pool_hb16)(v), 0, 4, 8, 12)
+#define LOW_BYTES2H(v) __builtin_shufflevector((pool_hb16)(v), (pool_hb16)(v), 0, 8)
 #else
 #define LOW_BYTES8(v) __builtin_convertvector(v, pool_vb8)
 #define LOW_BYTES4(v) __builtin_convertvector(v, pool_vb4)
+#define LOW_BYTES4H(v) __builtin_convertvector(v, pool_vb4)
+#define LOW_BYTES2H(v) __builtin_convertvector(v, pool_vb2)
 #endif
 #define POOL_IOTA2 ((pool_vdiu){0, 2, 4, 6})
+#define POOL_IOTA2H ((pool_hdiu){0, 2})
 #endif
 
 #define REAL float
 #define SUF(name) name##_f32
+#define UREAL uint32_t
 #ifdef POOL_VEC
-#define VL 8
-#define VR pool_vf
-#define VM pool_vfm
-#define EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
-#define ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
-#define ZIPLO(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
-#define ZIPHI(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
-#define VB pool_vb8
-#define LOW_BYTES(v) LOW_BYTES8(v)
+#define VL_W 8
+#define VR_W pool_vf
+#define VM_W pool_vfm
+#define EVEN_W(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6, 8, 10, 12, 14)
+#define ODD_W(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7, 9, 11, 13, 15)
+#define ZIPLO_W(a, b) __builtin_shufflevector(a, b, 0, 8, 1, 9, 2, 10, 3, 11)
+#define ZIPHI_W(a, b) __builtin_shufflevector(a, b, 4, 12, 5, 13, 6, 14, 7, 15)
+#define VB_W pool_vb8
+#define LOW_BYTES_W(v) LOW_BYTES8(v)
 /* am[q .. q+7] = start + 2i + off[i]: 8 int64 from the 32-bit offsets, in halves */
-#define STORE_IDX(am, q, off, start) do {                                         \
+#define STORE_IDX_W(am, q, off, start) do {                                       \
         const pool_vdiu s_ = (uint64_t)(start) + POOL_IOTA2;                      \
         const pool_vdiu lo_ = __builtin_convertvector(                           \
             __builtin_shufflevector(off, off, 0, 1, 2, 3), pool_vdiu) + s_;      \
@@ -123,63 +165,118 @@ typedef uint8_t  pool_vb4  __attribute__((vector_size(4)));   /* 4 window offset
         memcpy((am) + (q) + 4, &hi_, sizeof hi_);                                 \
     } while (0)
 /* dlo, dhi: low and high 32 bits of am[q+i] - (start + 2i) (wrapping, never UB) */
-#define LOAD_DELTA(dlo, dhi, am, q, start) do {                                   \
+#define LOAD_DELTA_W(dlo, dhi, am, q, start) do {                                 \
         pool_vdiu a_, b_;                                                         \
         memcpy(&a_, (am) + (q), sizeof a_);                                       \
         memcpy(&b_, (am) + (q) + 4, sizeof b_);                                   \
         const pool_vdiu s_ = (uint64_t)(start) + POOL_IOTA2;                      \
         a_ -= s_; b_ -= s_ + 8;                                                   \
-        dlo = EVEN((VM)a_, (VM)b_); dhi = ODD((VM)a_, (VM)b_);                    \
+        dlo = EVEN_W((pool_vfm)a_, (pool_vfm)b_);                                 \
+        dhi = ODD_W((pool_vfm)a_, (pool_vfm)b_);                                  \
+    } while (0)
+#define VL_H 4
+#define VR_H pool_hf
+#define VM_H pool_hfm
+#define EVEN_H(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#define ODD_H(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
+#define ZIPLO_H(a, b) __builtin_shufflevector(a, b, 0, 4, 1, 5)
+#define ZIPHI_H(a, b) __builtin_shufflevector(a, b, 2, 6, 3, 7)
+#define VB_H pool_vb4
+#define LOW_BYTES_H(v) LOW_BYTES4H(v)
+#define STORE_IDX_H(am, q, off, start) do {                                       \
+        const pool_vdiu i_ = __builtin_convertvector(off, pool_vdiu) +           \
+                             ((uint64_t)(start) + POOL_IOTA2);                    \
+        memcpy((am) + (q), &i_, sizeof i_);                                       \
+    } while (0)
+#define LOAD_DELTA_H(dlo, dhi, am, q, start) do {                                 \
+        pool_vdiu a_;                                                             \
+        memcpy(&a_, (am) + (q), sizeof a_);                                       \
+        a_ -= (uint64_t)(start) + POOL_IOTA2;                                     \
+        dlo = __builtin_shufflevector((pool_vfm)a_, (pool_vfm)a_, 0, 2, 4, 6);    \
+        dhi = __builtin_shufflevector((pool_vfm)a_, (pool_vfm)a_, 1, 3, 5, 7);    \
     } while (0)
 #endif
 #include "pool.c"
 #undef REAL
 #undef SUF
-#undef VL
-#undef VR
-#undef VM
-#undef EVEN
-#undef ODD
-#undef ZIPLO
-#undef ZIPHI
-#undef VB
-#undef LOW_BYTES
-#undef STORE_IDX
-#undef LOAD_DELTA
+#undef UREAL
+#undef VL_W
+#undef VR_W
+#undef VM_W
+#undef EVEN_W
+#undef ODD_W
+#undef ZIPLO_W
+#undef ZIPHI_W
+#undef VB_W
+#undef LOW_BYTES_W
+#undef STORE_IDX_W
+#undef LOAD_DELTA_W
+#undef VL_H
+#undef VR_H
+#undef VM_H
+#undef EVEN_H
+#undef ODD_H
+#undef ZIPLO_H
+#undef ZIPHI_H
+#undef VB_H
+#undef LOW_BYTES_H
+#undef STORE_IDX_H
+#undef LOAD_DELTA_H
 
 #define REAL double
 #define SUF(name) name##_f64
+#define UREAL uint64_t
 #ifdef POOL_VEC
-#define VL 4
-#define VR pool_vd
-#define VM pool_vdm
-#define EVEN(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
-#define ODD(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
-#define ZIPLO(a, b) __builtin_shufflevector(a, b, 0, 4, 1, 5)
-#define ZIPHI(a, b) __builtin_shufflevector(a, b, 2, 6, 3, 7)
-#define VB pool_vb4
-#define LOW_BYTES(v) LOW_BYTES4(v)
-#define STORE_IDX(am, q, off, start) do {                                         \
+#define VL_W 4
+#define VR_W pool_vd
+#define VM_W pool_vdm
+#define EVEN_W(a, b) __builtin_shufflevector(a, b, 0, 2, 4, 6)
+#define ODD_W(a, b) __builtin_shufflevector(a, b, 1, 3, 5, 7)
+#define ZIPLO_W(a, b) __builtin_shufflevector(a, b, 0, 4, 1, 5)
+#define ZIPHI_W(a, b) __builtin_shufflevector(a, b, 2, 6, 3, 7)
+#define VB_W pool_vb4
+#define LOW_BYTES_W(v) LOW_BYTES4(v)
+#define STORE_IDX_W(am, q, off, start) do {                                       \
         const pool_vdiu i_ = (pool_vdiu)(off) + (uint64_t)(start) + POOL_IOTA2;   \
         memcpy((am) + (q), &i_, sizeof i_);                                       \
     } while (0)
-#define LOAD_DELTA(dlo, dhi, am, q, start) do {                                   \
+#define LOAD_DELTA_W(dlo, dhi, am, q, start) do {                                 \
         pool_vdiu a_;                                                             \
         memcpy(&a_, (am) + (q), sizeof a_);                                       \
-        dlo = (VM)(a_ - ((uint64_t)(start) + POOL_IOTA2)); dhi = (VM){0};         \
+        dlo = (pool_vdm)(a_ - ((uint64_t)(start) + POOL_IOTA2)); dhi = (pool_vdm){0}; \
+    } while (0)
+#define VL_H 2
+#define VR_H pool_hd
+#define VM_H pool_hdm
+#define EVEN_H(a, b) __builtin_shufflevector(a, b, 0, 2)
+#define ODD_H(a, b) __builtin_shufflevector(a, b, 1, 3)
+#define ZIPLO_H(a, b) __builtin_shufflevector(a, b, 0, 2)
+#define ZIPHI_H(a, b) __builtin_shufflevector(a, b, 1, 3)
+#define VB_H pool_vb2
+#define LOW_BYTES_H(v) LOW_BYTES2H(v)
+#define STORE_IDX_H(am, q, off, start) do {                                       \
+        const pool_hdiu i_ = (pool_hdiu)(off) + (uint64_t)(start) + POOL_IOTA2H;  \
+        memcpy((am) + (q), &i_, sizeof i_);                                       \
+    } while (0)
+#define LOAD_DELTA_H(dlo, dhi, am, q, start) do {                                 \
+        pool_hdiu a_;                                                             \
+        memcpy(&a_, (am) + (q), sizeof a_);                                       \
+        dlo = (pool_hdm)(a_ - ((uint64_t)(start) + POOL_IOTA2H)); dhi = (pool_hdm){0}; \
     } while (0)
 #endif
 #include "pool.c"
 #undef REAL
 #undef SUF
+#undef UREAL
 
-#else /* ---- typed bodies ---------------------------------------------------- */
+#elif !defined(POOL_ROWS) /* ---- typed bodies -------------------------------- */
 
 
 /* ---- 2x2 windows, stride 2, no padding, every window inside the input: the
  * textbook's pooling.  Same results as the general loops (first maximum wins,
  * the first NaN wins); one pass over two input rows makes one output row, and
- * the backward writes every element of dinp exactly once (no zeroing pass). */
+ * the backward writes every element of dinp exactly once (no zeroing pass).
+ * Plane kernels: x, dx (H, W); y, dy, am (P, Q) with 2P <= H, 2Q <= W. */
 static int SUF(is_2x2)(const ccnn_pool2d_dims *d)
 {
     return d->kh == 2 && d->kw == 2 && d->stride_h == 2 && d->stride_w == 2 &&
@@ -187,17 +284,126 @@ static int SUF(is_2x2)(const ccnn_pool2d_dims *d)
            2 * d->p <= d->h && 2 * d->q <= d->w;
 }
 
-/* Offset in {0, 1, W, W+1} of the maximum of window (a b / c e): the first
- * maximum in row-major order, the first NaN if there is one. */
-static inline int64_t SUF(argmax2x2)(REAL a, REAL b, REAL c, REAL e, int64_t W, REAL *m)
+/* Position k = row*2 + column (0..3) of the maximum of window (a b / c e):
+ * the first maximum in row-major order, the first NaN if there is one.
+ * "take v" is (m == m) && !(v <= m): m is not NaN and v > m or v is NaN.
+ * The selects are done on the bits with masks, so that the compiler does not
+ * branch on the data (a branch per take mispredicts on random data). */
+static inline int SUF(argmax2x2)(REAL a, REAL b, REAL c, REAL e, REAL *m)
 {
+    UREAL bb, cb, eb, vb;
+    memcpy(&vb, &a, sizeof vb); memcpy(&bb, &b, sizeof bb);
+    memcpy(&cb, &c, sizeof cb); memcpy(&eb, &e, sizeof eb);
     REAL v = a;
-    int64_t off = 0;
-    if (v == v && (b > v || b != b)) { v = b; off = 1; }
-    if (v == v && (c > v || c != c)) { v = c; off = W; }
-    if (v == v && (e > v || e != e)) { v = e; off = W + 1; }
-    *m = v;
-    return off;
+    UREAL t;
+    unsigned k;
+    t = (UREAL)0 - (UREAL)((v == v) & !(b <= v));
+    vb = (bb & t) | (vb & ~t); k = (unsigned)t & 1u;
+    memcpy(&v, &vb, sizeof v);
+    t = (UREAL)0 - (UREAL)((v == v) & !(c <= v));
+    vb = (cb & t) | (vb & ~t); k = ((unsigned)t & 2u) | (k & ~(unsigned)t);
+    memcpy(&v, &vb, sizeof v);
+    t = (UREAL)0 - (UREAL)((v == v) & !(e <= v));
+    vb = (eb & t) | (vb & ~t); k = ((unsigned)t & 3u) | (k & ~(unsigned)t);
+    memcpy(m, &vb, sizeof vb);
+    return (int)k;
+}
+
+/* scalar plane kernels (rows too short for the vectors, or CCNN_POOL_PATH=scalar) */
+/* GCC's vectoriser turns the backward loops into AVX-512 scatters, 3x
+ * slower than the scalar code: keep those scalar. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define POOL_SCALAR __attribute__((optimize("no-tree-vectorize")))
+#else
+#define POOL_SCALAR
+#endif
+static CCNN_DISPATCH void SUF(max2x2_fwd_s)(REAL *restrict y, int64_t *restrict am, const REAL *restrict x,
+                              int64_t P, int64_t Q, int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+        for (int64_t q = 0; q < Q; q++) {
+            REAL m;
+            const int k = SUF(argmax2x2)(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1], &m);
+            y[p * Q + q] = m;
+            if (am) am[p * Q + q] = 2 * p * W + 2 * q + (k >> 1) * W + (k & 1);
+        }
+    }
+}
+
+/* The backward: zero the two rows, then each window's gradient into its
+ * argmax (without branching on the data) */
+static POOL_SCALAR int SUF(max2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
+                                           const int64_t *restrict am, int64_t P, int64_t Q,
+                                           int64_t W)
+{
+    int ok = 1;
+    for (int64_t p = 0; p < P; p++) {
+        REAL *r0 = dx + 2 * p * W;
+        memset(r0, 0, (size_t)(2 * W) * sizeof(REAL));
+        for (int64_t q = 0; q < Q; q++) {
+            const uint64_t dl = (uint64_t)am[p * Q + q] - (uint64_t)(2 * p * W + 2 * q);
+            const uint64_t in = (uint64_t)0 - (uint64_t)((dl == 0) | (dl == 1) |
+                                                        (dl == (uint64_t)W) | (dl == (uint64_t)W + 1));
+            ok &= (int)(in & 1);
+            r0[2 * q + (int64_t)(dl & in)] = dy[p * Q + q];   /* not in its window: r0[2q] */
+        }
+    }
+    return ok;
+}
+
+static POOL_SCALAR void SUF(max2x2_bwd_x_s)(REAL *restrict dx, const REAL *restrict dy,
+                                              const REAL *restrict x, int64_t P, int64_t Q,
+                                              int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        REAL *r0 = dx + 2 * p * W;
+        const REAL *x0 = x + 2 * p * W, *x1 = x0 + W;
+        memset(r0, 0, (size_t)(2 * W) * sizeof(REAL));
+        for (int64_t q = 0; q < Q; q++) {
+            REAL m;
+            const int k = SUF(argmax2x2)(x0[2 * q], x0[2 * q + 1], x1[2 * q], x1[2 * q + 1], &m);
+            r0[2 * q + (k >> 1) * W + (k & 1)] = dy[p * Q + q];
+        }
+    }
+}
+
+static CCNN_DISPATCH void SUF(avg2x2_fwd_s)(REAL *restrict y, const REAL *restrict x,
+                              int64_t P, int64_t Q, int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+        for (int64_t q = 0; q < Q; q++)
+            y[p * Q + q] = ((r0[2 * q] + r0[2 * q + 1]) + (r1[2 * q] + r1[2 * q + 1])) / (REAL)4;
+    }
+}
+
+static CCNN_DISPATCH void SUF(avg2x2_bwd_s)(REAL *restrict dx, const REAL *restrict dy,
+                              int64_t P, int64_t Q, int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+        for (int64_t q = 0; q < Q; q++) {
+            const REAL v = dy[p * Q + q] / (REAL)4;
+            r0[2 * q] = v; r0[2 * q + 1] = v; r1[2 * q] = v; r1[2 * q + 1] = v;
+        }
+        for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
+    }
+}
+
+/* out, offset (P, Q): maxima and their positions row*2 + column */
+static CCNN_DISPATCH void SUF(max2x2_offs_s)(REAL *restrict out, uint8_t *restrict offset,
+                               const REAL *restrict x, int64_t P, int64_t Q, int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+        for (int64_t q = 0; q < Q; q++) {
+            REAL m;
+            offset[p * Q + q] = (uint8_t)SUF(argmax2x2)(r0[2 * q], r0[2 * q + 1], r1[2 * q],
+                                                         r1[2 * q + 1], &m);
+            out[p * Q + q] = m;
+        }
+    }
 }
 
 #ifdef POOL_VEC
@@ -214,8 +420,8 @@ static inline int64_t SUF(argmax2x2)(REAL a, REAL b, REAL c, REAL e, int64_t W, 
         a = EVEN(l0_, h0_); b = ODD(l0_, h0_);                                \
         c = EVEN(l1_, h1_); e = ODD(l1_, h1_);                                \
     } while (0)
-/* m = window maximum, off = its offset (argmax2x2, lane by lane).  "take v"
- * is (m == m) && (v > m || v != v), i.e. m is not NaN and !(v <= m). */
+/* m = window maximum, off = its offset (argmax2x2, lane by lane, with
+ * offsets 0, 1, W, W+1). */
 #define MAX2X2(m, off, a, b, c, e, W) do {                                    \
         VM t_;                                                                \
         m = a;                                                                \
@@ -238,157 +444,91 @@ static inline int64_t SUF(argmax2x2)(REAL a, REAL b, REAL c, REAL e, int64_t W, 
 /* Vector loops run over q = 0, VL, 2VL, ... and a last vector at Q - VL that
  * may overlap the one before (it recomputes, and rewrites, the same values).
  * They need Q >= VL, and W + 1 must fit the 32-bit lanes of the float masks. */
-#define VEC_ROW_OK(Q, W) ((Q) >= VL && (W) < ((int64_t)1 << 30))
 #define FOR_VEC_Q(q, Q) \
     for (int64_t q0_ = 0, q = 0; q0_ < (Q); q0_ += VL, q = q0_ < (Q) - VL ? q0_ : (Q) - VL)
+
+/* the plane kernels once per vector width: NAME_wide, NAME_half */
+#define POOL_ROWS 1
+#define VL VL_W
+#define VR VR_W
+#define VM VM_W
+#define EVEN EVEN_W
+#define ODD ODD_W
+#define ZIPLO ZIPLO_W
+#define ZIPHI ZIPHI_W
+#define VB VB_W
+#define LOW_BYTES LOW_BYTES_W
+#define STORE_IDX STORE_IDX_W
+#define LOAD_DELTA LOAD_DELTA_W
+#define VSUF(name) SUF(name##_wide)
+#include "pool.c"
+#undef VL
+#undef VR
+#undef VM
+#undef EVEN
+#undef ODD
+#undef ZIPLO
+#undef ZIPHI
+#undef VB
+#undef LOW_BYTES
+#undef STORE_IDX
+#undef LOAD_DELTA
+#undef VSUF
+#define VL VL_H
+#define VR VR_H
+#define VM VM_H
+#define EVEN EVEN_H
+#define ODD ODD_H
+#define ZIPLO ZIPLO_H
+#define ZIPHI ZIPHI_H
+#define VB VB_H
+#define LOW_BYTES LOW_BYTES_H
+#define STORE_IDX STORE_IDX_H
+#define LOAD_DELTA LOAD_DELTA_H
+#define VSUF(name) SUF(name##_half)
+#include "pool.c"
+#undef VL
+#undef VR
+#undef VM
+#undef EVEN
+#undef ODD
+#undef ZIPLO
+#undef ZIPHI
+#undef VB
+#undef LOW_BYTES
+#undef STORE_IDX
+#undef LOAD_DELTA
+#undef VSUF
+#undef POOL_ROWS
 #endif
 
-/* y: (Q,) window maxima of input rows r0, r1 (W,); am: (Q,) or NULL, the
- * flat index base + 2q + {0, 1, W, W+1} of each maximum */
-static CCNN_DISPATCH void SUF(max2x2_row)(REAL *restrict y, int64_t *restrict am,
-                                          const REAL *restrict r0, const REAL *restrict r1,
-                                          int64_t Q, int64_t base, int64_t W)
+/* Which 2x2 plane kernels a plane of Q-window rows of width W takes:
+ * 2 the wide vectors, 1 the half vectors, 0 the scalar loops. */
+static inline int SUF(width2x2)(int64_t Q, int64_t W, int override)
 {
 #ifdef POOL_VEC
-    if (VEC_ROW_OK(Q, W)) {
-        FOR_VEC_Q(q, Q) {
-            VR a, b, c, e, m;
-            VM off;
-            LOAD2X2(a, b, c, e, r0, r1, q);
-            MAX2X2(m, off, a, b, c, e, (int)W);
-            memcpy(y + q, &m, sizeof m);
-            if (am) STORE_IDX(am, q, off, base + 2 * q);
-        }
-        return;
-    }
+    if (override == 0 && W < ((int64_t)1 << 30))
+        return Q >= VL_W ? 2 : Q >= VL_H ? 1 : 0;
 #endif
-    for (int64_t q = 0; q < Q; q++) {
-        REAL m;
-        const int64_t off = SUF(argmax2x2)(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1], W, &m);
-        y[q] = m;
-        if (am) am[q] = base + 2 * q + off;
-    }
+    (void)Q; (void)W; (void)override;
+    return 0;
 }
 
-/* Backward of one output row from its argmax am: (Q,) -- each of the 2x2
- * inputs of window q in rows r0, r1 (W,) gets g[q] if it is the argmax, else 0;
- * columns from 2Q on get 0.  Returns 0 (having written garbage) when some index
- * is not in its own window: the caller then takes the general path. */
-static CCNN_DISPATCH int SUF(max2x2_bwd_row)(REAL *restrict r0, REAL *restrict r1,
-                                             const REAL *restrict g, const int64_t *restrict am,
-                                             int64_t Q, int64_t base, int64_t W)
+/* -1: the general loops; else the 2x2 plane kernels of width2x2 */
+static int SUF(fast_path)(const ccnn_pool2d_dims *d)
 {
-    int ok = 1;
-#ifdef POOL_VEC
-    if (VEC_ROW_OK(Q, W)) {
-        VM okv = (VM){0} - 1;
-        FOR_VEC_Q(q, Q) {
-            VM dl, dh;   /* the offset of each index in its window (low, high 32 bits for float) */
-            VR gv;
-            LOAD_DELTA(dl, dh, am, q, base + 2 * q);
-            memcpy(&gv, g + q, sizeof gv);
-            const VM k0 = (VM)(dl == 0), k1 = (VM)(dl == 1);
-            const VM k2 = (VM)(dl == (int)W), k3 = (VM)(dl == (int)W + 1);
-            okv &= (VM)(dh == 0) & (k0 | k1 | k2 | k3);
-            const VR v0 = (VR)((VM)gv & k0), v1 = (VR)((VM)gv & k1);
-            const VR v2 = (VR)((VM)gv & k2), v3 = (VR)((VM)gv & k3);
-            STORE2X2(r0, r1, q, v0, v1, v2, v3);
-        }
-        for (int i = 0; i < VL; i++) ok &= okv[i] != 0;
-    } else
-#endif
-    {
-        for (int64_t q = 0; q < Q; q++) {
-            const uint64_t dl = (uint64_t)am[q] - (uint64_t)(base + 2 * q);
-            const REAL v = g[q];
-            ok &= dl == 0 || dl == 1 || dl == (uint64_t)W || dl == (uint64_t)W + 1;
-            r0[2 * q] = dl == 0 ? v : 0;
-            r0[2 * q + 1] = dl == 1 ? v : 0;
-            r1[2 * q] = dl == (uint64_t)W ? v : 0;
-            r1[2 * q + 1] = dl == (uint64_t)W + 1 ? v : 0;
-        }
-    }
-    for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
-    return ok;
+    const int ov = pool_path_override();
+    if (ov == 2 || !SUF(is_2x2)(d)) return -1;
+    return SUF(width2x2)(d->q, d->w, ov);
 }
 
-/* Backward of one output row, the argmax recomputed from the input rows
- * x0, x1 (W,): writes rows r0, r1 (W,) of dinp like max2x2_bwd_row. */
-static CCNN_DISPATCH void SUF(max2x2_bwd_row_x)(REAL *restrict r0, REAL *restrict r1,
-                                                const REAL *restrict g,
-                                                const REAL *restrict x0, const REAL *restrict x1,
-                                                int64_t Q, int64_t W)
-{
 #ifdef POOL_VEC
-    if (VEC_ROW_OK(Q, W)) {
-        FOR_VEC_Q(q, Q) {
-            VR a, b, c, e, m, gv;
-            VM off;
-            LOAD2X2(a, b, c, e, x0, x1, q);
-            MAX2X2(m, off, a, b, c, e, (int)W);
-            memcpy(&gv, g + q, sizeof gv);
-            const VR v0 = (VR)((VM)gv & (VM)(off == 0)), v1 = (VR)((VM)gv & (VM)(off == 1));
-            const VR v2 = (VR)((VM)gv & (VM)(off == (int)W));
-            const VR v3 = (VR)((VM)gv & (VM)(off == (int)W + 1));
-            STORE2X2(r0, r1, q, v0, v1, v2, v3);
-        }
-    } else
+#define POOL_PICK(width, name, args)                                           \
+    ((width) == 2 ? SUF(name##_wide) args : (width) == 1 ? SUF(name##_half) args \
+                                                        : SUF(name##_s) args)
+#else
+#define POOL_PICK(width, name, args) SUF(name##_s) args
 #endif
-    {
-        for (int64_t q = 0; q < Q; q++) {
-            REAL m;
-            const int64_t off = SUF(argmax2x2)(x0[2 * q], x0[2 * q + 1], x1[2 * q], x1[2 * q + 1], W, &m);
-            const REAL v = g[q];
-            r0[2 * q] = off == 0 ? v : 0;
-            r0[2 * q + 1] = off == 1 ? v : 0;
-            r1[2 * q] = off == W ? v : 0;
-            r1[2 * q + 1] = off == W + 1 ? v : 0;
-        }
-    }
-    for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
-}
-
-/* y: (Q,) window means of rows r0, r1 (W,) */
-static CCNN_DISPATCH void SUF(avg2x2_row)(REAL *restrict y, const REAL *restrict r0,
-                                          const REAL *restrict r1, int64_t Q)
-{
-#ifdef POOL_VEC
-    if (VEC_ROW_OK(Q, 0)) {
-        FOR_VEC_Q(q, Q) {
-            VR a, b, c, e;
-            LOAD2X2(a, b, c, e, r0, r1, q);
-            const VR m = ((a + b) + (c + e)) / (REAL)4;
-            memcpy(y + q, &m, sizeof m);
-        }
-        return;
-    }
-#endif
-    for (int64_t q = 0; q < Q; q++)
-        y[q] = ((r0[2 * q] + r0[2 * q + 1]) + (r1[2 * q] + r1[2 * q + 1])) / (REAL)4;
-}
-
-/* rows r0, r1 (W,) of dinp: g[q] / 4 over window q, 0 from column 2Q on */
-static CCNN_DISPATCH void SUF(avg2x2_bwd_row)(REAL *restrict r0, REAL *restrict r1,
-                                              const REAL *restrict g, int64_t Q, int64_t W)
-{
-#ifdef POOL_VEC
-    if (VEC_ROW_OK(Q, W)) {
-        FOR_VEC_Q(q, Q) {
-            VR gv;
-            memcpy(&gv, g + q, sizeof gv);
-            const VR v = gv / (REAL)4;
-            STORE2X2(r0, r1, q, v, v, v, v);
-        }
-    } else
-#endif
-    {
-        for (int64_t q = 0; q < Q; q++) {
-            const REAL v = g[q] / (REAL)4;
-            r0[2 * q] = v; r0[2 * q + 1] = v; r1[2 * q] = v; r1[2 * q + 1] = v;
-        }
-    }
-    for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
-}
 
 /* ---- general windows ------------------------------------------------------ */
 
@@ -420,7 +560,7 @@ void SUF(ccnn_max_pool2d_forward)(REAL *out, int64_t *argmax, const REAL *inp,
 {
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * P * Q * d->kh * d->kw);
-    const int fast = SUF(is_2x2)(d);
+    const int fast = SUF(fast_path)(d);
     const int chunk = pool_chunk(NC, nt);
     (void)nt; (void)chunk;
     #pragma omp parallel for schedule(dynamic, chunk) num_threads(nt)
@@ -428,10 +568,8 @@ void SUF(ccnn_max_pool2d_forward)(REAL *out, int64_t *argmax, const REAL *inp,
         const REAL *x = inp + nc * H * W;          /* (h, w) */
         REAL *y = out + nc * P * Q;                /* (p, q) */
         int64_t *am = argmax ? argmax + nc * P * Q : NULL;   /* (p, q) */
-        if (fast) {
-            for (int64_t p = 0; p < P; p++)
-                SUF(max2x2_row)(y + p * Q, am ? am + p * Q : NULL, x + 2 * p * W,
-                                x + (2 * p + 1) * W, Q, 2 * p * W, W);
+        if (fast >= 0) {
+            POOL_PICK(fast, max2x2_fwd, (y, am, x, P, Q, W));
             continue;
         }
         for (int64_t p = 0; p < P; p++) {
@@ -453,7 +591,7 @@ static int SUF(max_pool2d_backward_idx)(REAL *dinp, const REAL *dout, const int6
 {
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * (H * W + P * Q));
-    const int fast = SUF(is_2x2)(d);
+    const int fast = SUF(fast_path)(d);
     int bad = 0;
     const int chunk = pool_chunk(NC, nt);
     (void)nt; (void)chunk;
@@ -462,14 +600,10 @@ static int SUF(max_pool2d_backward_idx)(REAL *dinp, const REAL *dout, const int6
         REAL *dx = dinp + nc * H * W;              /* (h, w) */
         const REAL *dy = dout + nc * P * Q;        /* (p, q) */
         const int64_t *am = argmax + nc * P * Q;   /* (p, q) */
-        if (fast) {
+        if (fast >= 0) {
             /* write-once while every index lies in its own window (always so
              * for indices from the forward); else the general path below */
-            int ok = 1;
-            for (int64_t p = 0; p < P && ok; p++)
-                ok = SUF(max2x2_bwd_row)(dx + 2 * p * W, dx + (2 * p + 1) * W, dy + p * Q,
-                                         am + p * Q, Q, 2 * p * W, W);
-            if (ok) {
+            if (POOL_PICK(fast, max2x2_bwd, (dx, dy, am, P, Q, W))) {
                 if (2 * P < H) memset(dx + 2 * P * W, 0, (size_t)((H - 2 * P) * W) * sizeof(REAL));
                 continue;
             }
@@ -505,7 +639,7 @@ void SUF(ccnn_max_pool2d_backward_recompute)(REAL *dinp, const REAL *dout, const
 {
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * (H * W + P * Q * d->kh * d->kw));
-    const int fast = SUF(is_2x2)(d);
+    const int fast = SUF(fast_path)(d);
     const int chunk = pool_chunk(NC, nt);
     (void)nt; (void)chunk;
     #pragma omp parallel for schedule(dynamic, chunk) num_threads(nt)
@@ -513,10 +647,8 @@ void SUF(ccnn_max_pool2d_backward_recompute)(REAL *dinp, const REAL *dout, const
         REAL *dx = dinp + nc * H * W;              /* (h, w) */
         const REAL *dy = dout + nc * P * Q;        /* (p, q) */
         const REAL *x = inp + nc * H * W;          /* (h, w) */
-        if (fast) {
-            for (int64_t p = 0; p < P; p++)
-                SUF(max2x2_bwd_row_x)(dx + 2 * p * W, dx + (2 * p + 1) * W, dy + p * Q,
-                                      x + 2 * p * W, x + (2 * p + 1) * W, Q, W);
+        if (fast >= 0) {
+            POOL_PICK(fast, max2x2_bwd_x, (dx, dy, x, P, Q, W));
             if (2 * P < H) memset(dx + 2 * P * W, 0, (size_t)((H - 2 * P) * W) * sizeof(REAL));
             continue;
         }
@@ -538,14 +670,13 @@ void SUF(ccnn_avg_pool2d_forward)(REAL *out, const REAL *inp,
     const int nt = ccnn_threads_for(nthreads, NC * P * Q * d->kh * d->kw);
     const int chunk = pool_chunk(NC, nt);
     (void)nt; (void)chunk;
-    const int fast = SUF(is_2x2)(d);   /* divisor 4 either way */
+    const int fast = SUF(fast_path)(d);   /* divisor 4 either way */
     #pragma omp parallel for schedule(dynamic, chunk) num_threads(nt)
     for (int64_t nc = 0; nc < NC; nc++) {
         const REAL *x = inp + nc * H * W;          /* (h, w) */
         REAL *y = out + nc * P * Q;                /* (p, q) */
-        if (fast) {
-            for (int64_t p = 0; p < P; p++)
-                SUF(avg2x2_row)(y + p * Q, x + 2 * p * W, x + (2 * p + 1) * W, Q);
+        if (fast >= 0) {
+            POOL_PICK(fast, avg2x2_fwd, (y, x, P, Q, W));
             continue;
         }
         for (int64_t p = 0; p < P; p++) {
@@ -567,16 +698,15 @@ void SUF(ccnn_avg_pool2d_backward)(REAL *dinp, const REAL *dout,
 {
     const int64_t NC = d->n * d->c, H = d->h, W = d->w, P = d->p, Q = d->q;
     const int nt = ccnn_threads_for(nthreads, NC * P * Q * d->kh * d->kw);
-    const int fast = SUF(is_2x2)(d);
+    const int fast = SUF(fast_path)(d);
     const int chunk = pool_chunk(NC, nt);
     (void)nt; (void)chunk;
     #pragma omp parallel for schedule(dynamic, chunk) num_threads(nt)
     for (int64_t nc = 0; nc < NC; nc++) {
         REAL *dx = dinp + nc * H * W;              /* (h, w) */
         const REAL *dy = dout + nc * P * Q;        /* (p, q) */
-        if (fast) {   /* every input in at most one window: write, don't accumulate */
-            for (int64_t p = 0; p < P; p++)
-                SUF(avg2x2_bwd_row)(dx + 2 * p * W, dx + (2 * p + 1) * W, dy + p * Q, Q, W);
+        if (fast >= 0) {   /* every input in at most one window: write, don't accumulate */
+            POOL_PICK(fast, avg2x2_bwd, (dx, dy, P, Q, W));
             if (2 * P < H) memset(dx + 2 * P * W, 0, (size_t)((H - 2 * P) * W) * sizeof(REAL));
             continue;
         }
@@ -593,44 +723,158 @@ void SUF(ccnn_avg_pool2d_backward)(REAL *dinp, const REAL *dout,
     }
 }
 
-/* One plane, 2x2 / stride 2, no padding: out (h/2, w/2) = each window's
- * maximum, offset (h/2, w/2) = its position in the window as row*2 + column
- * (0..3), with max2x2_row's rules (first maximum, first NaN); an odd last row
- * or column is dropped.  For the fused conv -> relu -> pool kernel. */
-static CCNN_DISPATCH void SUF(max2x2_plane)(REAL *restrict out, uint8_t *restrict offset,
-                                            const REAL *restrict x, int64_t H, int64_t W)
+/* ccnn_max_pool2x2_plane_f32, ccnn_max_pool2x2_plane_f64: one plane, 2x2 /
+ * stride 2, no padding, out (h/2, w/2) = each window's maximum, offset
+ * (h/2, w/2) = its position in the window as row*2 + column (0..3), with the
+ * rules above (first maximum, first NaN); an odd last row or column is
+ * dropped.  For the fused conv -> relu -> pool kernel. */
+void SUF(ccnn_max_pool2x2_plane)(REAL *out, uint8_t *offset, const REAL *x, int64_t h, int64_t w)
 {
-    const int64_t P = H / 2, Q = W / 2;
+    const int width = SUF(width2x2)(w / 2, w, 0);
+    (void)width;
+    POOL_PICK(width, max2x2_offs, (out, offset, x, h / 2, w / 2, w));
+}
+#undef POOL_PICK
+
+#else /* ---- POOL_ROWS: the 2x2 plane kernels for one vector width VL ----------
+ * Every row has Q >= VL windows and W < 2^30 (width2x2). */
+
+/* y (P, Q): the window maxima of x (H, W); am (P, Q) or NULL: the flat index
+ * 2pW + 2q + {0, 1, W, W+1} of each maximum */
+static CCNN_DISPATCH void VSUF(max2x2_fwd)(REAL *restrict y, int64_t *restrict am,
+                                           const REAL *restrict x, int64_t P, int64_t Q,
+                                           int64_t W)
+{
     for (int64_t p = 0; p < P; p++) {
         const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
-        REAL *y = out + p * Q;
-        uint8_t *o = offset + p * Q;
-#ifdef POOL_VEC
-        if (VEC_ROW_OK(Q, W)) {
+        REAL *yr = y + p * Q;
+        if (am) {
+            int64_t *ar = am + p * Q;
             FOR_VEC_Q(q, Q) {
                 VR a, b, c, e, m;
                 VM off;
                 LOAD2X2(a, b, c, e, r0, r1, q);
-                MAX2X2(m, off, a, b, c, e, 2);      /* offsets 0, 1, 2, 3 */
-                const VB ob = LOW_BYTES(off);                     /* lanes to bytes */
-                memcpy(y + q, &m, sizeof m);
-                memcpy(o + q, &ob, sizeof ob);
+                MAX2X2(m, off, a, b, c, e, (int)W);
+                memcpy(yr + q, &m, sizeof m);
+                STORE_IDX(ar, q, off, 2 * p * W + 2 * q);
             }
-            continue;
-        }
-#endif
-        for (int64_t q = 0; q < Q; q++) {
-            REAL m;
-            o[q] = (uint8_t)SUF(argmax2x2)(r0[2 * q], r0[2 * q + 1], r1[2 * q], r1[2 * q + 1], 2, &m);
-            y[q] = m;
+        } else {
+            FOR_VEC_Q(q, Q) {
+                VR a, b, c, e, m;
+                VM off;
+                LOAD2X2(a, b, c, e, r0, r1, q);
+                MAX2X2(m, off, a, b, c, e, (int)W);
+                (void)off;
+                memcpy(yr + q, &m, sizeof m);
+            }
         }
     }
 }
 
-/* ccnn_max_pool2x2_plane_f32, ccnn_max_pool2x2_plane_f64 */
-void SUF(ccnn_max_pool2x2_plane)(REAL *out, uint8_t *offset, const REAL *x, int64_t h, int64_t w)
+/* dx (2P rows of W): each of the 2x2 inputs of window (p, q) gets dy[p, q] if
+ * it is am[p, q], else 0; columns from 2Q on get 0.  Returns 0 (having
+ * written garbage, but only inside those rows) when some index is not in its
+ * own window: the caller then takes the general path. */
+static CCNN_DISPATCH int VSUF(max2x2_bwd)(REAL *restrict dx, const REAL *restrict dy,
+                                          const int64_t *restrict am, int64_t P, int64_t Q,
+                                          int64_t W)
 {
-    SUF(max2x2_plane)(out, offset, x, h, w);
+    VM okv = (VM){0} - 1;
+    for (int64_t p = 0; p < P; p++) {
+        REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+        const REAL *g = dy + p * Q;
+        const int64_t *ar = am + p * Q;
+        FOR_VEC_Q(q, Q) {
+            VM dl, dh;   /* each index's offset in its window (low, high 32 bits for float) */
+            VR gv;
+            LOAD_DELTA(dl, dh, ar, q, 2 * p * W + 2 * q);
+            memcpy(&gv, g + q, sizeof gv);
+            const VM k0 = (VM)(dl == 0), k1 = (VM)(dl == 1);
+            const VM k2 = (VM)(dl == (int)W), k3 = (VM)(dl == (int)W + 1);
+            okv &= (VM)(dh == 0) & (k0 | k1 | k2 | k3);
+            const VR v0 = (VR)((VM)gv & k0), v1 = (VR)((VM)gv & k1);
+            const VR v2 = (VR)((VM)gv & k2), v3 = (VR)((VM)gv & k3);
+            STORE2X2(r0, r1, q, v0, v1, v2, v3);
+        }
+        for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
+    }
+    int ok = 1;
+    for (int i = 0; i < VL; i++) ok &= okv[i] != 0;
+    return ok;
 }
 
-#endif /* REAL */
+/* the same with each window's argmax recomputed from x (H, W) */
+static CCNN_DISPATCH void VSUF(max2x2_bwd_x)(REAL *restrict dx, const REAL *restrict dy,
+                                             const REAL *restrict x, int64_t P, int64_t Q,
+                                             int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+        const REAL *x0 = x + 2 * p * W, *x1 = x0 + W;
+        const REAL *g = dy + p * Q;
+        FOR_VEC_Q(q, Q) {
+            VR a, b, c, e, m, gv;
+            VM off;
+            LOAD2X2(a, b, c, e, x0, x1, q);
+            MAX2X2(m, off, a, b, c, e, 2);
+            memcpy(&gv, g + q, sizeof gv);
+            const VR v0 = (VR)((VM)gv & (VM)(off == 0)), v1 = (VR)((VM)gv & (VM)(off == 1));
+            const VR v2 = (VR)((VM)gv & (VM)(off == 2)), v3 = (VR)((VM)gv & (VM)(off == 3));
+            STORE2X2(r0, r1, q, v0, v1, v2, v3);
+        }
+        for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
+    }
+}
+
+/* y (P, Q): window means of x (H, W) */
+static CCNN_DISPATCH void VSUF(avg2x2_fwd)(REAL *restrict y, const REAL *restrict x,
+                                           int64_t P, int64_t Q, int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+        FOR_VEC_Q(q, Q) {
+            VR a, b, c, e;
+            LOAD2X2(a, b, c, e, r0, r1, q);
+            const VR m = ((a + b) + (c + e)) / (REAL)4;
+            memcpy(y + p * Q + q, &m, sizeof m);
+        }
+    }
+}
+
+/* dx (2P rows of W): dy[p, q] / 4 over window (p, q), 0 from column 2Q on */
+static CCNN_DISPATCH void VSUF(avg2x2_bwd)(REAL *restrict dx, const REAL *restrict dy,
+                                           int64_t P, int64_t Q, int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        REAL *r0 = dx + 2 * p * W, *r1 = r0 + W;
+        FOR_VEC_Q(q, Q) {
+            VR gv;
+            memcpy(&gv, dy + p * Q + q, sizeof gv);
+            const VR v = gv / (REAL)4;
+            STORE2X2(r0, r1, q, v, v, v, v);
+        }
+        for (int64_t j = 2 * Q; j < W; j++) { r0[j] = 0; r1[j] = 0; }
+    }
+}
+
+/* out, offset (P, Q): the window maxima of x (H, W) and their positions
+ * row*2 + column */
+static CCNN_DISPATCH void VSUF(max2x2_offs)(REAL *restrict out, uint8_t *restrict offset,
+                                            const REAL *restrict x, int64_t P, int64_t Q,
+                                            int64_t W)
+{
+    for (int64_t p = 0; p < P; p++) {
+        const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
+        FOR_VEC_Q(q, Q) {
+            VR a, b, c, e, m;
+            VM off;
+            LOAD2X2(a, b, c, e, r0, r1, q);
+            MAX2X2(m, off, a, b, c, e, 2);      /* offsets 0, 1, 2, 3 */
+            const VB ob = LOW_BYTES(off);       /* lanes to bytes */
+            memcpy(out + p * Q + q, &m, sizeof m);
+            memcpy(offset + p * Q + q, &ob, sizeof ob);
+        }
+    }
+}
+
+#endif /* REAL / POOL_ROWS */

@@ -80,6 +80,14 @@ void ccnn_max_pool2x2_plane_f32(float *out, uint8_t *offset, const float *x, int
 void ccnn_max_pool2x2_plane_f64(double *out, uint8_t *offset, const double *x, int64_t h,
                                 int64_t w);
 
+/* Which kernels pooling runs, for tests and benchmarks: 0 the fastest, 1 the
+ * 2x2 / stride-2 fast path without vectors, 2 the general per-window loops
+ * for every geometry.  Max pooling gives the same bits on every path; the
+ * 2x2 average sums (a + b) + (c + e), the general loops left to right.  path in 0..2 sets it
+ * (process-wide), anything else only reads it; returns the previous setting.
+ * The start value comes from the environment: CCNN_POOL_PATH=scalar|general. */
+int ccnn_pool2d_path(int path);
+
 #ifdef __cplusplus
 }
 #endif
