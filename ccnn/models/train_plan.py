@@ -44,20 +44,24 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import activations
 from .. import functional as F
 from .. import losses as losses_mod
 from .. import utils
-from ..layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
-                      MaxPooling2D, ReLU)
+from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                      Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
+                      LeakyReLU, MaxPooling2D, ReLU, Softmax)
 from ..layers.fused import Conv2DReLUMaxPool2D, SoftmaxCrossEntropy
 
 # plan_train.h's numbers
-CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT = range(1, 10)
-FIELDS, REALS = 32, 2
+(CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
+ AVGPOOL, GAVGPOOL, GMAXPOOL) = range(1, 14)
+FIELDS, REALS = 32, 3
 (F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
  F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
- F_PB, F_PL, F_PR) = range(29)
-R_EPS, R_RATE = 0, 1
+ F_PB, F_PL, F_PR, F_KIND) = range(30)
+R_EPS, R_RATE, R_ALPHA = 0, 1, 2
+XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
 
 _enabled = os.environ.get("CCNN_TRAIN_PLAN", "1").strip().lower() not in ("0", "false", "no",
                                                                           "off")
@@ -113,7 +117,7 @@ class _Op:
         self.op, self.src, self.dst = op, src, dst
         self.fields = {F_OP: op, F_FLAG: 0}
         self.fields.update({k: int(v) for k, v in fields.items()})
-        self.reals = [0.0, 0.0]
+        self.reals = [0.0] * REALS
         self.slots: Dict[int, np.ndarray] = {}   # field -> array (its pointer goes in the table)
         self.weighted = False
 
@@ -167,13 +171,30 @@ def _targets(plan: TrainPlan, lossfn: losses_mod.Loss, y: np.ndarray, n: int,
     return np.ascontiguousarray(lf._smoothed(t, plan.dtype))
 
 
-def _act(layer: Any) -> int:
-    """1 for a fused ReLU, 0 for none; Unsupported otherwise."""
+def _act(layer: Any) -> Tuple[int, int, float, str]:
+    """(flag, pointwise kind, alpha, name) of a Conv2D's / Dense's activation:
+    flag 0 for none, 1 for the fused ReLU, 2 for a pointwise.h activation
+    (the layers' act_epilogue call); Unsupported otherwise (softmax, log_softmax)."""
     if layer.activation is None:
-        return 0
+        return 0, 0, 0.0, ""
     if layer.activation == "relu":
-        return 1
-    raise Unsupported(f"{layer.name}: activation {layer.activation!r}")
+        return 1, 0, 0.0, "+relu"
+    act = activations.pointwise_kind(layer.activation)
+    if act is None:
+        raise Unsupported(f"{layer.name}: activation {layer.activation!r}")
+    return 2, F.POINTWISE[act[0]], float(act[1]), "+" + layer.activation
+
+
+def _set_act(op: _Op, act: Tuple[int, int, float, str], shape: Tuple[int, ...],
+             dtype: np.dtype) -> None:
+    """The op's activation fields; for a pointwise one its pre-activation (aux)
+    and that one's gradient (aux2), buffers of the output's shape."""
+    op.fields[F_FLAG] = act[0]
+    if act[0] == 2:
+        op.fields[F_KIND] = act[1]
+        op.reals[R_ALPHA] = act[2]
+        op.slots[F_AUX] = np.empty(shape, dtype=dtype)
+        op.slots[F_AUX2] = np.empty(shape, dtype=dtype)
 
 
 class _Builder:
@@ -262,13 +283,13 @@ class _Builder:
 
     # -------------------------------------------------------- steps
     def conv(self, conv: Conv2D) -> None:
-        relu = _act(conv)
+        act = _act(conv)
         v, fields, (p, q) = self.conv_geometry(conv)
-        fields[F_FLAG] = relu
         out = _Value("image", (v.shape[0], fields[F_K], p, q), conv.data_format)
         op = _Op(CONV, v, out, fields)
+        _set_act(op, act, out.shape, self.dtype)
         self.grads_of(conv, op, ((F_WEIGHT, F_DWEIGHT, "kernel"), (F_BIAS, F_DBIAS, "bias")))
-        self.emit(op, "conv" + ("+relu" if relu else ""))
+        self.emit(op, "conv" + act[3])
 
     def conv_pool(self, step: Conv2DReLUMaxPool2D) -> None:
         if any(op.weighted for op in self.ops):      # it gives no input gradient
@@ -286,7 +307,7 @@ class _Builder:
                                       (F_BIAS, F_DBIAS, "bias")))
         self.emit(op, "conv+relu+maxpool2")
 
-    def dense(self, layer: Dense, relu: int) -> None:
+    def dense(self, layer: Dense, act: Tuple[int, int, float, str]) -> None:
         if type(layer) is not Dense:
             raise Unsupported(type(layer).__name__)
         v = self.flat()
@@ -295,25 +316,49 @@ class _Builder:
         if kernel.shape[0] != fan_in:
             raise Unsupported("Dense's fan-in")
         units = kernel.shape[1]
-        op = _Op(DENSE, v, _Value("flat", (n, units)), {F_FLAG: relu, F_N: n, F_C: fan_in,
-                                                         F_K: units})
+        op = _Op(DENSE, v, _Value("flat", (n, units)), {F_N: n, F_C: fan_in, F_K: units})
+        _set_act(op, act, (n, units), self.dtype)
         self.grads_of(layer, op, ((F_WEIGHT, F_DWEIGHT, "kernel"), (F_BIAS, F_DBIAS, "bias")))
-        self.emit(op, "dense" + ("+relu" if relu else ""))
+        self.emit(op, "dense" + act[3])
 
-    def maxpool(self, layer: MaxPooling2D) -> None:
-        if type(layer) is not MaxPooling2D or layer.rank != 2:
+    def pool(self, layer: Any) -> None:
+        """MaxPooling2D (int64 argmax in aux) or AveragePooling2D (padding not
+        counted, as the layer calls avg_pool2d)."""
+        if type(layer) not in (MaxPooling2D, AveragePooling2D) or layer.rank != 2:
             raise Unsupported(type(layer).__name__)
+        avg = type(layer) is AveragePooling2D
         v = self.to_image(layer.data_format)
         n, c, h, w = v.shape
         pt, pb, pl, pr = layer._pads(h, w)
         _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
         out = _Value("image", (n, c, int(p), int(q)), layer.data_format)  # type: ignore[arg-type]
-        op = _Op(MAXPOOL, v, out, {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
-                                   F_S: layer.pool_size[1], F_SH: layer.strides[0],
-                                   F_SW: layer.strides[1], F_PT: pt, F_PB: pb, F_PL: pl,
-                                   F_PR: pr})
-        op.slots[F_AUX] = np.empty(out.shape, dtype=np.int64)
-        self.emit(op, "maxpool")
+        op = _Op(AVGPOOL if avg else MAXPOOL, v, out,
+                 {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
+                  F_S: layer.pool_size[1], F_SH: layer.strides[0], F_SW: layer.strides[1],
+                  F_PT: pt, F_PB: pb, F_PL: pl, F_PR: pr})
+        if not avg:
+            op.slots[F_AUX] = np.empty(out.shape, dtype=np.int64)
+        self.emit(op, "avgpool" if avg else "maxpool")
+
+    def global_pool(self, layer: Any) -> None:
+        """GlobalAveragePooling2D / GlobalMaxPooling2D: (n, c) plane values, or
+        with keepdims an (n, c, 1, 1) image (the same memory either way)."""
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        out = (_Value("image", (n, c, 1, 1), v.fmt) if layer.keepdims
+               else _Value("flat", (n, c)))
+        avg = type(layer) is GlobalAveragePooling2D
+        op = _Op(GAVGPOOL if avg else GMAXPOOL, v, out, {F_N: n * c, F_H: h * w})
+        if not avg:
+            op.slots[F_AUX] = np.empty(n * c, dtype=np.int64)
+        self.emit(op, "global_avgpool" if avg else "global_maxpool")
+
+    def pointwise(self, kind: str, alpha: float) -> None:
+        v = self.cur
+        op = _Op(POINTWISE, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size,
+                                                                 F_KIND: F.POINTWISE[kind]})
+        op.reals[R_ALPHA] = alpha
+        self.emit(op, kind)
 
     def batchnorm(self, layer: BatchNormalization) -> None:
         if type(layer) is not BatchNormalization:
@@ -385,36 +430,53 @@ class _Builder:
         if layer.rate == 0.0:            # the identity, no draw
             self.plan.no_masks.append(layer)
             return
-        v = self.flat()                  # the mask is drawn in the tensor's logical order
-        op = _Op(DROPOUT, v, _Value("flat", v.shape), {F_N: v.size})
+        v = self.cur                     # the mask is drawn in the tensor's logical order
+        if v.kind == "image":
+            n, c, h, w = v.shape
+            if v.fmt == "channels_last" and c > 1 and h * w > 1:
+                raise Unsupported("Dropout of a channels-last image (its mask's order)")
+            logical = v.shape if v.fmt == "channels_first" else (n, h, w, c)
+        else:
+            v = self.flat()
+            logical = v.shape
+        op = _Op(DROPOUT, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size})
         op.reals[R_RATE] = layer.rate
-        op.slots[F_AUX] = np.empty(v.shape, dtype=np.uint8)
+        op.slots[F_AUX] = np.empty(logical, dtype=np.uint8)
         self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
         self.emit(op, "dropout")
 
-    def head(self, step: SoftmaxCrossEntropy) -> None:
-        lossfn = step.lossfn
+    def head(self, step: Optional[SoftmaxCrossEntropy]) -> None:
+        """The loss: the fused softmax + cross-entropy of a last Dense(softmax)
+        or Softmax layer (step), or with step None a cross-entropy
+        from_logits=True of the current value (the model's output)."""
+        lossfn = step.lossfn if step is not None else self.lossfn
         if type(lossfn) not in (losses_mod.SparseCategoricalCrossentropy,
                                 losses_mod.CategoricalCrossentropy) \
-                or lossfn.reduction == "sum":
+                or lossfn.reduction == "sum" or getattr(lossfn, "axis", -1) != -1:
             raise Unsupported(f"loss {lossfn!r}")
-        layer = step.layer
-        if type(layer) is not Dense:
-            raise Unsupported(f"head {type(layer).__name__}")
-        self.dense(layer, 0)
-        z = self.cur
+        flag = 0
+        if step is None:
+            flag = XENT_FROM_LOGITS
+        elif type(step.layer) is Dense:
+            self.dense(step.layer, (0, 0, 0.0, ""))
+        elif type(step.layer) is not Softmax:
+            raise Unsupported(f"head {type(step.layer).__name__}")
+        z = self.flat()
         n, classes = z.shape
         self.plan.sparse = type(lossfn) is losses_mod.SparseCategoricalCrossentropy
-        op = _Op(SOFTMAX_XENT, z, _Value("flat", (n, classes)),
-                 {F_FLAG: int(self.plan.sparse), F_N: n, F_C: classes})
+        flag |= XENT_SPARSE if self.plan.sparse else 0
+        # from_logits: the output is the logits, the op's dst their memory
+        op = _Op(SOFTMAX_XENT, z, _Value("flat", (n, classes), base=z if flag & 2 else None),
+                 {F_FLAG: flag, F_N: n, F_C: classes})
         self.plan.rows = np.empty(n, dtype=self.dtype)
         op.slots.update({F_AUX: self.plan.rows, F_AUX2: np.empty((n, classes), self.dtype)})
-        self.emit(op, "softmax+cross_entropy")
+        self.emit(op, "cross_entropy(from_logits)" if flag & 2 else "softmax+cross_entropy")
 
     # -------------------------------------------------------- the whole
     def build(self) -> TrainPlan:
         body = self.steps[self.k:]
-        if not body or not isinstance(body[-1], SoftmaxCrossEntropy):
+        from_logits = bool(getattr(self.lossfn, "from_logits", False))
+        if not body or not (isinstance(body[-1], SoftmaxCrossEntropy) or from_logits):
             raise Unsupported("the head is not a softmax + cross-entropy")
         for step in body:
             for layer in getattr(step, "layers", (step,)):
@@ -431,8 +493,10 @@ class _Builder:
                 self.conv(step)
             elif t is Dense:
                 self.dense(step, _act(step))
-            elif t is MaxPooling2D:
-                self.maxpool(step)
+            elif t is MaxPooling2D or t is AveragePooling2D:
+                self.pool(step)
+            elif t is GlobalAveragePooling2D or t is GlobalMaxPooling2D:
+                self.global_pool(step)
             elif t is BatchNormalization:
                 self.batchnorm(step)
             elif t is ReLU:
@@ -440,16 +504,23 @@ class _Builder:
                     raise Unsupported("ReLU with arguments")
                 self.relu()
             elif t is Activation:
+                kind = activations.pointwise_kind(step.activation)
                 if step.activation == "relu":
                     self.relu()
+                elif kind is not None:          # activations.forward's default alpha
+                    self.pointwise(*kind)
                 elif step.activation is not None:
                     raise Unsupported(f"Activation({step.activation!r})")
+            elif t is LeakyReLU or t is ELU:
+                self.pointwise(step.kind, step._alpha)
             elif t is Flatten:
                 self.flatten(step)
             elif t is Dropout:
                 self.dropout(step)
             else:
                 raise Unsupported(t.__name__)
+        if from_logits:
+            self.head(None)
         if not self.ops or not self.ops[0].weighted and not (
                 self.ops[0].op == TRANSPOSE and len(self.ops) > 1 and self.ops[1].weighted):
             raise Unsupported("the first op has no weights")

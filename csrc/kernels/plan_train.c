@@ -11,6 +11,9 @@
 #include "pool.h"
 #include "batchnorm.h"
 #include "activation.h"
+#include "pointwise.h"
+#include "act_epilogue.h"
+#include "global_pool.h"
 #include "loss.h"
 #include "layout.h"
 #include "kernels_common.h"
@@ -42,11 +45,12 @@ static int SUF(tp_conv_dims)(ccnn_conv2d_dims *d, const int64_t *o)
 
 static int SUF(tp_pool_dims)(ccnn_pool2d_dims *d, const int64_t *o)
 {
-    /* as the binding: ceil_mode 0, count_include_pad 1 (unused by max pooling) */
+    /* as the layers' calls: ceil_mode 0; count_include_pad 1 for max pooling
+     * (unused), 0 for AveragePooling2D's */
     return ccnn_pool2d_dims_init(d, o[CCNN_TF_N], o[CCNN_TF_C], o[CCNN_TF_H], o[CCNN_TF_W],
                                  o[CCNN_TF_R], o[CCNN_TF_S], o[CCNN_TF_SH], o[CCNN_TF_SW],
                                  o[CCNN_TF_PT], o[CCNN_TF_PB], o[CCNN_TF_PL], o[CCNN_TF_PR],
-                                 0, 1);
+                                 0, o[CCNN_TF_OP] != CCNN_TP_AVGPOOL);
 }
 
 /* One op's forward (training mode). */
@@ -65,6 +69,11 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     case CCNN_TP_CONV: {
         ccnn_conv2d_dims d;
         if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w) return CCNN_EBADARG;
+        if (flag == 2)      /* Conv2D's conv2d_act_forward: the pre-activation in aux */
+            return aux ? SUF(ccnn_conv2d_act_forward)(dst, (REAL *)aux, src, w, b, &d,
+                                                      (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
+                                                      nthreads)
+                       : CCNN_EBADARG;
         return flag ? SUF(ccnn_conv2d_relu_forward)(dst, src, w, b, &d, nthreads)
                     : SUF(ccnn_conv2d_forward)(dst, src, w, b, &d, nthreads);
     }
@@ -77,6 +86,11 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     case CCNN_TP_DENSE: {
         ccnn_dense_dims d;
         if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w) return CCNN_EBADARG;
+        if (flag == 2)      /* Dense's dense_act_forward: the pre-activation in aux */
+            return aux ? SUF(ccnn_dense_act_forward)(dst, (REAL *)aux, src, w, b, &d,
+                                                     (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
+                                                     nthreads)
+                       : CCNN_EBADARG;
         return SUF(ccnn_dense_forward)(dst, src, w, b, &d, flag, nthreads);
     }
     case CCNN_TP_MAXPOOL: {
@@ -102,6 +116,24 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         if (n < 1) return CCNN_EBADARG;
         SUF(ccnn_relu_forward)(dst, src, n, nthreads);
         return CCNN_OK;
+    case CCNN_TP_POINTWISE:
+        if (n < 1) return CCNN_EBADARG;
+        return SUF(ccnn_pointwise_forward)(dst, src, n, (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
+                                           nthreads);
+    case CCNN_TP_AVGPOOL: {
+        ccnn_pool2d_dims d;
+        if (SUF(tp_pool_dims)(&d, o) != CCNN_OK) return CCNN_EBADARG;
+        SUF(ccnn_avg_pool2d_forward)(dst, src, &d, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_GAVGPOOL:
+        if (n < 1 || h < 1) return CCNN_EBADARG;
+        SUF(ccnn_global_avg_pool_forward)(dst, src, n, h, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_GMAXPOOL:
+        if (n < 1 || h < 1 || !aux) return CCNN_EBADARG;
+        SUF(ccnn_global_max_pool_forward)(dst, (int64_t *)aux, src, n, h, nthreads);
+        return CCNN_OK;
     case CCNN_TP_DROPOUT: {
         uint64_t seed;
         if (n < 1 || !aux) return CCNN_EBADARG;
@@ -119,8 +151,9 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         REAL *rows = (REAL *)aux, *probs = (REAL *)TP(CCNN_TF_AUX2);
         REAL *dlogits = (REAL *)TP(CCNN_TF_DSRC);
         if (n < 1 || c < 1 || !rows || !probs || !dlogits || !targets) return CCNN_EBADARG;
-        SUF(ccnn_softmax_forward)(dst, src, n, c, nthreads);
-        if (flag) {
+        if (!(flag & 2))    /* bit 2: from_logits, the output is the logits themselves */
+            SUF(ccnn_softmax_forward)(dst, src, n, c, nthreads);
+        if (flag & 1) {
             const int64_t *labels = (const int64_t *)targets;
             SUF(ccnn_softmax_xent_forward)(rows, probs, src, labels, n, c, nthreads);
             SUF(ccnn_softmax_xent_backward)(dlogits, probs, labels, n, c, nthreads);
@@ -159,13 +192,24 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     case CCNN_TP_CONV: {
         ccnn_conv2d_dims d;
         if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w || !dw) return CCNN_EBADARG;
+        if (flag == 2) {    /* Conv2D.backward: dz = pointwise_backward(dy, z), in aux2 */
+            REAL *dz = (REAL *)TP(CCNN_TF_AUX2);
+            int rc;
+            if (!aux || !dz) return CCNN_EBADARG;
+            rc = SUF(ccnn_pointwise_backward)(dz, ddst, (const REAL *)aux,
+                                              d.n * d.k * d.p * d.q, (int)o[CCNN_TF_KIND],
+                                              r[CCNN_TR_ALPHA], nthreads);
+            if (rc != CCNN_OK) return rc;
+            ddst = dz;
+        }
         /* _conv2d.conv2d_backward: dx zeroed unless the data pass is a GEMM's */
         if (dsrc && ccnn_conv2d_algo(&d, CCNN_PASS_DATA) != CCNN_CONV_GEMM)
             memset(dsrc, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(REAL));
         memset(dw, 0, (size_t)(d.k * d.c * d.r * d.s) * sizeof(REAL));
         if (db) memset(db, 0, (size_t)d.k * sizeof(REAL));
-        return flag ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
-                    : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
+        return flag == 1
+            ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
+            : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
     }
     case CCNN_TP_CONV_POOL: {
         ccnn_conv2d_dims d;
@@ -179,7 +223,16 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         ccnn_dense_dims d;
         if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w || !dw)
             return CCNN_EBADARG;
-        return SUF(ccnn_dense_backward)(dsrc, dw, db, ddst, flag ? dst : NULL, src, w, &d,
+        if (flag == 2) {    /* Dense.backward: dz = pointwise_backward(dy, z), in aux2 */
+            REAL *dz = (REAL *)TP(CCNN_TF_AUX2);
+            int rc;
+            if (!aux || !dz) return CCNN_EBADARG;
+            rc = SUF(ccnn_pointwise_backward)(dz, ddst, (const REAL *)aux, n * o[CCNN_TF_K],
+                                              (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA], nthreads);
+            if (rc != CCNN_OK) return rc;
+            ddst = dz;
+        }
+        return SUF(ccnn_dense_backward)(dsrc, dw, db, ddst, flag == 1 ? dst : NULL, src, w, &d,
                                         nthreads);
     }
     case CCNN_TP_MAXPOOL: {
@@ -202,6 +255,24 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         if (n < 1 || !dsrc) return CCNN_EBADARG;
         SUF(ccnn_relu_backward)(dsrc, ddst, src, n, nthreads);
         return CCNN_OK;
+    case CCNN_TP_POINTWISE:
+        if (n < 1 || !dsrc) return CCNN_EBADARG;
+        return SUF(ccnn_pointwise_backward)(dsrc, ddst, src, n, (int)o[CCNN_TF_KIND],
+                                            r[CCNN_TR_ALPHA], nthreads);
+    case CCNN_TP_AVGPOOL: {
+        ccnn_pool2d_dims d;
+        if (SUF(tp_pool_dims)(&d, o) != CCNN_OK || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_avg_pool2d_backward)(dsrc, ddst, &d, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_GAVGPOOL:
+        if (n < 1 || h < 1 || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_global_avg_pool_backward)(dsrc, ddst, n, h, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_GMAXPOOL:
+        if (n < 1 || h < 1 || !aux || !dsrc) return CCNN_EBADARG;
+        return SUF(ccnn_global_max_pool_backward)(dsrc, ddst, (const int64_t *)aux, n, h,
+                                                  nthreads) == 0 ? CCNN_OK : CCNN_EBADARG;
     case CCNN_TP_DROPOUT:
         if (n < 1 || !aux || !dsrc) return CCNN_EBADARG;
         /* _activation.dropout_apply's scale: 1 / (1 - rate) in double, as REAL */
