@@ -298,10 +298,9 @@ FALLBACKS = {
     "relu with arguments": (lambda d: ccnn.Sequential([
         Dense(4, input_shape=(20,), dtype=d), ReLU(max_value=0.5, dtype=d),
         Dense(3, activation="softmax", dtype=d)]), {}),
-    "sigmoid + binary cross-entropy": (lambda d: ccnn.Sequential([
-        Dense(4, activation="relu", input_shape=(20,), dtype=d),
-        Dense(3, activation="sigmoid", dtype=d)]), {"loss": "binary_crossentropy",
-                                                   "sparse": False}),
+    "binary cross-entropy from_logits": (lambda d: ccnn.Sequential([
+        Dense(4, activation="relu", input_shape=(20,), dtype=d), Dense(3, dtype=d)]),
+        {"loss": losses.BinaryCrossentropy(from_logits=True), "sparse": False}),
     "activation('softmax') head": (lambda d: ccnn.Sequential([
         Dense(4, input_shape=(20,), dtype=d), Activation("softmax", dtype=d)]), {}),
     "mse": (mlp, {"loss": "mse", "sparse": False}),
@@ -777,3 +776,46 @@ def test_more_layers_at_each_thread_count(threads):
         a, b = twin(builder, "float32", threads=threads)
         assert a["used"] == 9
         assert_identical(a, b)
+
+
+def bce_model(dtype):
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(7, 7, 2), activation="elu", dtype=dtype), Flatten(dtype=dtype),
+        Dense(9, activation="relu", dtype=dtype), Dropout(0.3, dtype=dtype),
+        Dense(4, activation="sigmoid", dtype=dtype, bias_initializer="random_normal")])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["binary_crossentropy",
+                                  losses.BinaryCrossentropy(label_smoothing=0.1),
+                                  losses.BinaryCrossentropy(reduction="mean_with_sample_weight")])
+def test_sigmoid_binary_cross_entropy_head(loss, dtype):
+    """Dense(sigmoid) + BinaryCrossentropy: the loss and d(loss)/d(logits) from
+    the Dense's pre-activation (multi-label targets in [0, 1])."""
+    a, b = twin(bce_model, dtype, loss=loss, sparse=False)
+    assert a["used"] == 9
+    assert_identical(a, b)
+    plans = list(a["model"].__dict__["_train_plans"].plans.values())
+    assert plans[0].ops == ["nhwc->nchw", "conv+elu", "nchw->nhwc", "dense+relu", "dropout",
+                            "dense+sigmoid", "sigmoid+binary_cross_entropy"]
+
+
+def test_sigmoid_head_with_one_output_and_labels_of_shape_n():
+    def build(dtype):
+        return ccnn.Sequential([Dense(5, activation="tanh", input_shape=(20,), dtype=dtype),
+                                Dense(1, activation="sigmoid", dtype=dtype)])
+    for plan in (True, False):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(1)
+        m = build("float64")
+        m.compile("sgd", "binary_crossentropy")
+        x = np.random.default_rng(0).random((12, 20))
+        y = (x[:, 0] > 0.5).astype(np.float64)             # (n,), not (n, 1)
+        before = train_plan.calls()
+        losses_ = [m.train_on_batch(x, y) for _ in range(3)]
+        assert train_plan.calls() - before == (3 if plan else 0)
+        if plan:
+            want_w, want_l = m.get_weights(), losses_
+    train_plan.set_enabled(True)
+    assert losses_ == want_l
+    assert all(np.array_equal(p, q) for p, q in zip(want_w, m.get_weights()))

@@ -51,11 +51,11 @@ from .. import utils
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
                       LeakyReLU, MaxPooling2D, ReLU, Softmax)
-from ..layers.fused import Conv2DReLUMaxPool2D, SoftmaxCrossEntropy
+from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 
 # plan_train.h's numbers
 (CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
- AVGPOOL, GAVGPOOL, GMAXPOOL) = range(1, 14)
+ AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE) = range(1, 15)
 FIELDS, REALS = 32, 3
 (F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
  F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
@@ -137,6 +137,7 @@ class TrainPlan:
         self.rows = np.zeros(0)
         self.dtype = np.dtype(np.float32)
         self.sparse = True
+        self.bce = False                     # a sigmoid + binary cross-entropy head
         self.nbytes = (0, 0, 0)
         #: (op row, layer, rate, its mask buffer (uint8))
         self.dropouts: List[Tuple[int, Dropout, float, np.ndarray]] = []
@@ -167,6 +168,11 @@ def _targets(plan: TrainPlan, lossfn: losses_mod.Loss, y: np.ndarray, n: int,
             return None
         return y
     lf: Any = lossfn
+    if plan.bce:         # BinaryCrossentropy._targets: y as the logits' dtype and shape
+        if type(y) is not np.ndarray:
+            return None
+        t, _ = lf._targets(plan.out, y)
+        return np.ascontiguousarray(t)
     t = lf._check_y(y, n, classes, lf._y_name)
     return np.ascontiguousarray(lf._smoothed(t, plan.dtype))
 
@@ -190,7 +196,7 @@ def _set_act(op: _Op, act: Tuple[int, int, float, str], shape: Tuple[int, ...],
     """The op's activation fields; for a pointwise one its pre-activation (aux)
     and that one's gradient (aux2), buffers of the output's shape."""
     op.fields[F_FLAG] = act[0]
-    if act[0] == 2:
+    if act[0] >= 2:
         op.fields[F_KIND] = act[1]
         op.reals[R_ALPHA] = act[2]
         op.slots[F_AUX] = np.empty(shape, dtype=dtype)
@@ -331,7 +337,7 @@ class _Builder:
         n, c, h, w = v.shape
         pt, pb, pl, pr = layer._pads(h, w)
         _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
-        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)  # type: ignore[arg-type]
+        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)
         op = _Op(AVGPOOL if avg else MAXPOOL, v, out,
                  {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
                   F_S: layer.pool_size[1], F_SH: layer.strides[0], F_SW: layer.strides[1],
@@ -445,6 +451,27 @@ class _Builder:
         self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
         self.emit(op, "dropout")
 
+    def bce_head(self, step: SigmoidBinaryCrossentropy) -> None:
+        """Dense(sigmoid) + BinaryCrossentropy from the Dense's logits (its
+        pre-activation): the Dense's forward with its sigmoid, its backward
+        from d(loss)/d(logits)."""
+        lossfn: Any = step.lossfn
+        layer = step.layer
+        if type(lossfn) is not losses_mod.BinaryCrossentropy or lossfn.reduction == "sum" \
+                or lossfn.axis != -1 or type(layer) is not Dense \
+                or (lossfn.dtype is not None and np.dtype(lossfn.dtype) != self.dtype):
+            raise Unsupported(f"loss {lossfn!r}")
+        act = _act(layer)
+        self.dense(layer, (3,) + act[1:])
+        dense = self.ops[-1]
+        y = self.cur
+        op = _Op(SIGMOID_BCE, y, _Value("flat", y.shape, base=y), {F_N: y.size})
+        op.reals[R_ALPHA] = 1.0 / max(y.size, 1)
+        self.plan.rows = np.empty(y.shape, dtype=self.dtype)    # the elementwise losses
+        op.slots.update({F_AUX: dense.slots[F_AUX], F_AUX2: self.plan.rows})
+        self.plan.sparse, self.plan.bce = False, True
+        self.emit(op, "sigmoid+binary_cross_entropy")
+
     def head(self, step: Optional[SoftmaxCrossEntropy]) -> None:
         """The loss: the fused softmax + cross-entropy of a last Dense(softmax)
         or Softmax layer (step), or with step None a cross-entropy
@@ -476,7 +503,8 @@ class _Builder:
     def build(self) -> TrainPlan:
         body = self.steps[self.k:]
         from_logits = bool(getattr(self.lossfn, "from_logits", False))
-        if not body or not (isinstance(body[-1], SoftmaxCrossEntropy) or from_logits):
+        if not body or not (isinstance(body[-1], (SoftmaxCrossEntropy, SigmoidBinaryCrossentropy))
+                            or from_logits):
             raise Unsupported("the head is not a softmax + cross-entropy")
         for step in body:
             for layer in getattr(step, "layers", (step,)):
@@ -485,10 +513,13 @@ class _Builder:
             t = type(step)
             if t is Conv2DReLUMaxPool2D:
                 self.conv_pool(step)
-            elif t is SoftmaxCrossEntropy:
+            elif t is SoftmaxCrossEntropy or t is SigmoidBinaryCrossentropy:
                 if step is not body[-1]:
                     raise Unsupported("a head before the last step")
-                self.head(step)
+                if t is SoftmaxCrossEntropy:
+                    self.head(step)
+                else:
+                    self.bce_head(step)
             elif t is Conv2D:
                 self.conv(step)
             elif t is Dense:
@@ -699,7 +730,10 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
             layer.mask = mask.view(np.bool_).copy()
         for layer in plan.no_masks:
             layer.mask = None
-        loss = float(plan.rows.mean(dtype=np.float64))
+        if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
+            loss = float(np.mean(plan.rows, axis=-1).mean(dtype=np.float64))
+        else:
+            loss = float(plan.rows.mean(dtype=np.float64))
         out = plan.out.copy()
     _calls += 1
     model._activity = []

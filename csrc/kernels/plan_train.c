@@ -86,7 +86,7 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     case CCNN_TP_DENSE: {
         ccnn_dense_dims d;
         if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w) return CCNN_EBADARG;
-        if (flag == 2)      /* Dense's dense_act_forward: the pre-activation in aux */
+        if (flag >= 2)      /* Dense's dense_act_forward: the pre-activation in aux */
             return aux ? SUF(ccnn_dense_act_forward)(dst, (REAL *)aux, src, w, b, &d,
                                                      (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
                                                      nthreads)
@@ -134,6 +134,17 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         if (n < 1 || h < 1 || !aux) return CCNN_EBADARG;
         SUF(ccnn_global_max_pool_forward)(dst, (int64_t *)aux, src, n, h, nthreads);
         return CCNN_OK;
+    case CCNN_TP_SIGMOID_BCE: {
+        /* BinaryCrossentropy.fused: the elementwise losses, then the gradient
+         * (sigmoid(z) - t) * (1 / count), from the logits z */
+        REAL *loss = (REAL *)TP(CCNN_TF_AUX2), *dlogits = (REAL *)TP(CCNN_TF_DSRC);
+        if (n < 1 || !aux || !loss || !dlogits || !targets) return CCNN_EBADARG;
+        SUF(ccnn_sigmoid_bce_forward)(loss, (const REAL *)aux, (const REAL *)targets, n,
+                                      nthreads);
+        SUF(ccnn_sigmoid_bce_backward)(dlogits, NULL, (const REAL *)aux, (const REAL *)targets,
+                                       (REAL)r[CCNN_TR_ALPHA], n, nthreads);
+        return CCNN_OK;
+    }
     case CCNN_TP_DROPOUT: {
         uint64_t seed;
         if (n < 1 || !aux) return CCNN_EBADARG;
@@ -185,7 +196,8 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     const int64_t n = o[CCNN_TF_N], c = o[CCNN_TF_C], h = o[CCNN_TF_H];
     const int flag = (int)o[CCNN_TF_FLAG];
     const int64_t op = o[CCNN_TF_OP];
-    if (op == CCNN_TP_SOFTMAX_XENT) return CCNN_OK;     /* all done in its forward */
+    if (op == CCNN_TP_SOFTMAX_XENT || op == CCNN_TP_SIGMOID_BCE)
+        return CCNN_OK;                                 /* all done in its forward */
     if (!dsrc && !dw) return CCNN_OK;                   /* nothing to give back */
     if (!ddst || !src || !dst) return CCNN_EBADARG;
     switch (op) {

@@ -44,9 +44,15 @@
  *   CCNN_TP_GAVGPOOL       global average pool: (rows = n, len = h) -> (rows)
  *   CCNN_TP_GMAXPOOL       global max pool: (rows = n, len = h) -> (rows), int64
  *                          argmax in aux
+ *   CCNN_TP_SIGMOID_BCE    the binary cross-entropy from the logits (count = n): src
+ *                          is the model's output (dst is src), aux the logits (the
+ *                          Dense's pre-activation), aux2 the elementwise losses and
+ *                          dsrc d(mean loss)/d(logits) (scale = 1 / count in reals'
+ *                          alpha), both in the forward; targets of the element type
  * flag (CONV, DENSE): 1 for the fused ReLU; 2 for pointwise.h's activation `kind`
  * (alpha in reals) in act_epilogue.h's epilogue, the pre-activation in aux and
- * its gradient in aux2 (both the output's size).
+ * its gradient in aux2 (both the output's size); 3 (DENSE): as 2, but ddst is
+ * already the gradient of the pre-activation (a fused sigmoid + BCE head).
  */
 #ifndef CCNN_PLAN_TRAIN_H
 #define CCNN_PLAN_TRAIN_H
@@ -58,7 +64,7 @@ extern "C" {
 enum { CCNN_TP_CONV = 1, CCNN_TP_CONV_POOL = 2, CCNN_TP_DENSE = 3, CCNN_TP_MAXPOOL = 4,
        CCNN_TP_BN = 5, CCNN_TP_RELU = 6, CCNN_TP_DROPOUT = 7, CCNN_TP_TRANSPOSE = 8,
        CCNN_TP_SOFTMAX_XENT = 9, CCNN_TP_POINTWISE = 10, CCNN_TP_AVGPOOL = 11,
-       CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13 };
+       CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13, CCNN_TP_SIGMOID_BCE = 14 };
 
 /* The fields of an op's record (int64), and of its reals (double). */
 enum {
