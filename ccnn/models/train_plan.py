@@ -11,15 +11,25 @@ gradient, and the backward as one C entry point (F.plan_train_unchecked)
 with the GIL released once; the optimizer update stays the model's
 optimizer.apply_gradients, right after.
 
-    Conv2D (activation None or relu, with or without bias, groups=1)
+    Conv2D (groups=1, with or without bias; activation None, relu or any
+        pointwise one -- sigmoid, tanh, gelu, silu, elu, selu, softplus,
+        leaky_relu, ...: ccnn.activations.pointwise_kind -- in the layer's
+        act_epilogue kernel)
     the fused first Conv2D(relu) + MaxPooling2D(2)
-    MaxPooling2D, BatchNormalization (training mode: the batch's statistics,
-        the moving statistics updated as the layer updates them; frozen:
-        inference mode, as in Keras 3), ReLU() /
-        Activation('relu'), Flatten, Dropout (on flat tensors),
-        Dense (activation None or relu)
-    the last layer Dense(activation='softmax') with a sparse or one-hot
-        categorical cross-entropy (loss reduction not 'sum')
+    MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D and
+        GlobalMaxPooling2D (keepdims either way)
+    BatchNormalization (training mode: the batch's statistics, the moving
+        statistics updated as the layer updates them; frozen: inference mode,
+        as in Keras 3)
+    ReLU(), Activation (relu, linear or a pointwise one), LeakyReLU, ELU
+    Flatten; Dropout on flat tensors and on images whose memory order is
+        their logical order (channels_first, one channel or one pixel: the
+        mask is drawn in the layer's order)
+    Dense (activation None, relu or a pointwise one)
+    the head: a last Dense(activation='softmax') or Softmax() with a sparse
+        or one-hot categorical cross-entropy; any of the above last with a
+        categorical cross-entropy from_logits=True; a last Dense(activation=
+        'sigmoid') with a binary cross-entropy (loss reduction not 'sum')
 
 Leading layers without weights (augmentation such as RandomTranslation) run
 their own forward in Python before the call, as the per-layer path runs
@@ -30,9 +40,10 @@ per-layer step (tests/test_train_plan.py).  The gradients are written into
 arrays the plan owns, which become the layers' grads after each step
 (reduce_gradients, the optimizer and callbacks read them there).
 
-Anything else -- another layer or option, sample or class weights,
-regularizers, another loss -- runs the
-per-layer path.  A weight array replaced by another, or a changed layer
+Anything else -- another layer or option (SpatialDropout2D, Dropout on a
+channels-last image of several channels and pixels, ReLU with arguments, a
+softmax not last), sample or class weights, regularizers, another loss --
+runs the per-layer path.  A weight array replaced by another, or a changed layer
 list or loss, recompiles.  CCNN_TRAIN_PLAN=0 in the environment, or
 ccnn.models.train_plan.set_enabled(False), turns the plan off.
 """
