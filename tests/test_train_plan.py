@@ -285,9 +285,6 @@ def _activity(dtype):
 FALLBACKS = {
     "weight regularizer": (_regularized, {}),
     "activity regularizer": (_activity, {}),
-    "dropout on channels-last images": (lambda d: ccnn.Sequential([
-        Conv2D(3, 3, input_shape=(8, 8, 2), dtype=d), Dropout(0.5, dtype=d),
-        Flatten(dtype=d), Dense(4, activation="softmax", dtype=d)]), {}),
     "spatial dropout": (lambda d: ccnn.Sequential([
         Conv2D(3, 3, input_shape=(2, 8, 8), data_format="channels_first", dtype=d),
         SpatialDropout2D(0.5, data_format="channels_first", dtype=d),
@@ -712,7 +709,17 @@ def logits_head(dtype):
                             Dropout(0.25, dtype=dtype), Dense(6, dtype=dtype)])
 
 
-MORE = {"activation_layers": activation_layers, "pools": pools, "global_pools": global_pools,
+def image_dropout_nhwc(dtype):
+    """Dropout on channels-last images of several channels and pixels: the
+    mask is drawn in NHWC order (between two transposes in the plan)."""
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(8, 7, 2), dtype=dtype), Dropout(0.5, dtype=dtype),
+        Conv2D(4, 3, activation="relu", dtype=dtype), MaxPooling2D(2, dtype=dtype),
+        Dropout(0.25, dtype=dtype), Flatten(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+MORE = {"activation_layers": activation_layers, "image_dropout_nhwc": image_dropout_nhwc, "pools": pools, "global_pools": global_pools,
         "global_max": global_max, "image_dropout": image_dropout,
         "image_dropout_last": image_dropout_last, "softmax_head": softmax_head}
 
@@ -759,6 +766,9 @@ def test_softmax_layer_head_with_one_hot_targets(dtype):
     ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
                            "leaky_relu", "dense", "softmax+cross_entropy"]),
     ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
+    ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
+                            "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
+                            "softmax+cross_entropy"]),
 ])
 def test_the_compiled_ops_of_more_layers(name, ops):
     ccnn.utils.set_random_seed(0)

@@ -22,9 +22,9 @@ optimizer.apply_gradients, right after.
         statistics updated as the layer updates them; frozen: inference mode,
         as in Keras 3)
     ReLU(), Activation (relu, linear or a pointwise one), LeakyReLU, ELU
-    Flatten; Dropout on flat tensors and on images whose memory order is
-        their logical order (channels_first, one channel or one pixel: the
-        mask is drawn in the layer's order)
+    Flatten; Dropout (the mask drawn in the tensor's logical order: on a
+        channels-last image of several channels and pixels between two
+        transposes)
     Dense (activation None, relu or a pointwise one)
     the head: a last Dense(activation='softmax') or Softmax() with a sparse
         or one-hot categorical cross-entropy; any of the above last with a
@@ -40,9 +40,8 @@ per-layer step (tests/test_train_plan.py).  The gradients are written into
 arrays the plan owns, which become the layers' grads after each step
 (reduce_gradients, the optimizer and callbacks read them there).
 
-Anything else -- another layer or option (SpatialDropout2D, Dropout on a
-channels-last image of several channels and pixels, ReLU with arguments, a
-softmax not last), sample or class weights, regularizers, another loss --
+Anything else -- another layer or option (SpatialDropout2D, ReLU with
+arguments, a softmax not last), sample or class weights, regularizers, another loss --
 runs the per-layer path.  A weight array replaced by another, or a changed layer
 list or loss, recompiles.  CCNN_TRAIN_PLAN=0 in the environment, or
 ccnn.models.train_plan.set_enabled(False), turns the plan off.
@@ -225,6 +224,7 @@ class _Builder:
         self.plan.lead = list(steps[:k])
         self.plan.in_shape = in_shape
         self.input = self.cur = _Value("raw", in_shape)
+        self.back: Optional[_Op] = None     # the transpose back after a channels-last Dropout
 
     # -------------------------------------------------------- helpers
     def weight(self, layer: Layer, key: str) -> np.ndarray:
@@ -435,6 +435,11 @@ class _Builder:
         if v.fmt == "channels_last" and layer.data_format == "channels_first":
             raise Unsupported("Flatten(data_format='channels_first') of channels-last images")
         nhwc = v.fmt == "channels_last" or layer.data_format == "channels_first"
+        if nhwc and self.ops and self.ops[-1] is self.back and self.back.dst is v:
+            self.ops.pop()          # the Dropout's NHWC values are the flattened ones
+            self.names.pop()
+            self.cur = self.back.src
+            return
         if not nhwc or c == 1 or h * w == 1:
             self.cur = _Value("flat", (n, size), base=v)
             return
@@ -448,11 +453,15 @@ class _Builder:
             self.plan.no_masks.append(layer)
             return
         v = self.cur                     # the mask is drawn in the tensor's logical order
+        back = None
         if v.kind == "image":
             n, c, h, w = v.shape
-            if v.fmt == "channels_last" and c > 1 and h * w > 1:
-                raise Unsupported("Dropout of a channels-last image (its mask's order)")
             logical = v.shape if v.fmt == "channels_first" else (n, h, w, c)
+            if v.fmt == "channels_last" and c > 1 and h * w > 1:
+                # NCHW memory, NHWC order: the dropout between two transposes
+                nhwc = _Value("flat", (n, h * w * c))
+                self.emit(_Op(TRANSPOSE, v, nhwc, {F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
+                v, back = nhwc, (n, c, h, w)
         else:
             v = self.flat()
             logical = v.shape
@@ -461,6 +470,10 @@ class _Builder:
         op.slots[F_AUX] = np.empty(logical, dtype=np.uint8)
         self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
         self.emit(op, "dropout")
+        if back is not None:
+            n, c, h, w = back
+            self.back = self.emit(_Op(TRANSPOSE, op.dst, _Value("image", back, "channels_last"),
+                                      {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
 
     def bce_head(self, step: SigmoidBinaryCrossentropy) -> None:
         """Dense(sigmoid) + BinaryCrossentropy from the Dense's logits (its
