@@ -174,7 +174,7 @@ def assert_identical(a, b):
         assert p.dtype == q.dtype and np.array_equal(p, q)
     ma, mb = a["model"], b["model"]
     for la, lb in zip(ma.layers, mb.layers):
-        if type(lb) is Dropout:        # the layer's last mask, as its forward leaves it
+        if type(lb) in (Dropout, SpatialDropout2D):   # the last mask, as its forward leaves it
             assert (la.mask is None) == (lb.mask is None)
             assert lb.mask is None or (la.mask.dtype == lb.mask.dtype == np.bool_
                                        and np.array_equal(la.mask, lb.mask))
@@ -285,9 +285,9 @@ def _activity(dtype):
 FALLBACKS = {
     "weight regularizer": (_regularized, {}),
     "activity regularizer": (_activity, {}),
-    "spatial dropout": (lambda d: ccnn.Sequential([
+    "spatial dropout of another data format": (lambda d: ccnn.Sequential([
         Conv2D(3, 3, input_shape=(2, 8, 8), data_format="channels_first", dtype=d),
-        SpatialDropout2D(0.5, data_format="channels_first", dtype=d),
+        SpatialDropout2D(0.5, dtype=d),
         Flatten(dtype=d), Dense(4, activation="softmax", dtype=d)]), {}),
     "hidden softmax activation": (lambda d: ccnn.Sequential([
         Dense(4, activation="softmax", input_shape=(20,), dtype=d),
@@ -719,7 +719,27 @@ def image_dropout_nhwc(dtype):
         Dense(5, activation="softmax", dtype=dtype)])
 
 
-MORE = {"activation_layers": activation_layers, "image_dropout_nhwc": image_dropout_nhwc, "pools": pools, "global_pools": global_pools,
+def spatial_dropout(dtype):
+    """SpatialDropout2D channels-last (NCHW memory) and channels-first, with a
+    seed of its own, rate 0 (the identity) and between two Dropouts (one
+    generator, the layers' order)."""
+    return ccnn.Sequential([
+        Conv2D(4, 3, input_shape=(9, 8, 2), dtype=dtype), SpatialDropout2D(0.5, dtype=dtype),
+        Conv2D(5, 3, activation="relu", dtype=dtype), Dropout(0.2, dtype=dtype),
+        SpatialDropout2D(0.3, seed=11, dtype=dtype), SpatialDropout2D(0.0, dtype=dtype),
+        Dropout(0.3, dtype=dtype), Flatten(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+def spatial_dropout_cf(dtype):
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(2, 8, 8), data_format="channels_first", dtype=dtype),
+        SpatialDropout2D(0.5, data_format="channels_first", dtype=dtype),
+        Flatten(dtype=dtype), Dense(4, activation="softmax", dtype=dtype)])
+
+
+MORE = {"activation_layers": activation_layers, "spatial_dropout": spatial_dropout,
+        "spatial_dropout_cf": spatial_dropout_cf, "image_dropout_nhwc": image_dropout_nhwc, "pools": pools, "global_pools": global_pools,
         "global_max": global_max, "image_dropout": image_dropout,
         "image_dropout_last": image_dropout_last, "softmax_head": softmax_head}
 
@@ -766,6 +786,9 @@ def test_softmax_layer_head_with_one_hot_targets(dtype):
     ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
                            "leaky_relu", "dense", "softmax+cross_entropy"]),
     ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
+    ("spatial_dropout", ["nhwc->nchw", "conv", "spatial_dropout", "conv+relu", "nchw->nhwc",
+                         "dropout", "nhwc->nchw", "spatial_dropout", "nchw->nhwc", "dropout",
+                         "dense", "softmax+cross_entropy"]),
     ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
                             "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
                             "softmax+cross_entropy"]),

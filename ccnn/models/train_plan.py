@@ -24,7 +24,7 @@ optimizer.apply_gradients, right after.
     ReLU(), Activation (relu, linear or a pointwise one), LeakyReLU, ELU
     Flatten; Dropout (the mask drawn in the tensor's logical order: on a
         channels-last image of several channels and pixels between two
-        transposes)
+        transposes); SpatialDropout2D
     Dense (activation None, relu or a pointwise one)
     the head: a last Dense(activation='softmax') or Softmax() with a sparse
         or one-hot categorical cross-entropy; any of the above last with a
@@ -40,8 +40,8 @@ per-layer step (tests/test_train_plan.py).  The gradients are written into
 arrays the plan owns, which become the layers' grads after each step
 (reduce_gradients, the optimizer and callbacks read them there).
 
-Anything else -- another layer or option (SpatialDropout2D, ReLU with
-arguments, a softmax not last), sample or class weights, regularizers, another loss --
+Anything else -- another layer or option (ReLU with arguments, a softmax
+not last), sample or class weights, regularizers, another loss --
 runs the per-layer path.  A weight array replaced by another, or a changed layer
 list or loss, recompiles.  CCNN_TRAIN_PLAN=0 in the environment, or
 ccnn.models.train_plan.set_enabled(False), turns the plan off.
@@ -60,12 +60,12 @@ from .. import losses as losses_mod
 from .. import utils
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
-                      LeakyReLU, MaxPooling2D, ReLU, Softmax)
+                      LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
 from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 
 # plan_train.h's numbers
 (CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
- AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE) = range(1, 15)
+ AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE, SPATIAL_DROPOUT) = range(1, 16)
 FIELDS, REALS = 32, 3
 (F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
  F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
@@ -149,9 +149,9 @@ class TrainPlan:
         self.sparse = True
         self.bce = False                     # a sigmoid + binary cross-entropy head
         self.nbytes = (0, 0, 0)
-        #: (op row, layer, rate, its mask buffer (uint8))
-        self.dropouts: List[Tuple[int, Dropout, float, np.ndarray]] = []
-        self.no_masks: List[Dropout] = []      # Dropout(0.0): the identity (mask None)
+        #: (op row, Dropout or SpatialDropout2D, rate, its mask buffer (uint8))
+        self.dropouts: List[Tuple[int, Any, float, np.ndarray]] = []
+        self.no_masks: List[Any] = []          # rate 0.0: the identity (mask None)
         self.bns: List[Tuple[BatchNormalization, np.ndarray, np.ndarray]] = []
         self.grads: List[Tuple[Layer, Dict[str, np.ndarray]]] = []
         self.ops: List[str] = []                 # a description, one name per op
@@ -496,6 +496,21 @@ class _Builder:
         self.plan.sparse, self.plan.bce = False, True
         self.emit(op, "sigmoid+binary_cross_entropy")
 
+    def spatial_dropout(self, layer: SpatialDropout2D) -> None:
+        if layer.rate == 0.0:            # the identity, no draw
+            self.plan.no_masks.append(layer)
+            return
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        op = _Op(SPATIAL_DROPOUT, v, _Value("image", v.shape, v.fmt), {F_N: n, F_C: c,
+                                                                        F_H: h * w})
+        op.reals[R_RATE] = layer.rate
+        op.slots.update({F_AUX: np.empty((n, c), dtype=np.uint8),
+                         F_AUX2: np.empty(n * c, dtype=self.dtype),
+                         F_AUX3: np.empty(n * c, dtype=np.float64)})
+        self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
+        self.emit(op, "spatial_dropout")
+
     def head(self, step: Optional[SoftmaxCrossEntropy]) -> None:
         """The loss: the fused softmax + cross-entropy of a last Dense(softmax)
         or Softmax layer (step), or with step None a cross-entropy
@@ -572,6 +587,8 @@ class _Builder:
                 self.flatten(step)
             elif t is Dropout:
                 self.dropout(step)
+            elif t is SpatialDropout2D:
+                self.spatial_dropout(step)
             else:
                 raise Unsupported(t.__name__)
         if from_logits:

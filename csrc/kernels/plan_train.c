@@ -14,6 +14,7 @@
 #include "pointwise.h"
 #include "act_epilogue.h"
 #include "global_pool.h"
+#include "augment.h"
 #include "loss.h"
 #include "layout.h"
 #include "kernels_common.h"
@@ -156,6 +157,24 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         if (n < 1 || c < 1 || h < 1) return CCNN_EBADARG;
         SUF(ccnn_transpose_batched)(dst, src, n, c, h, nthreads);
         return CCNN_OK;
+    case CCNN_TP_SPATIAL_DROPOUT: {
+        /* SpatialDropout2D: F.channel_mask_unchecked (dropout_sample of a
+         * float64 (n, c) of ones), the scales mask * (1 / (1 - rate)) in the
+         * element type (channel_scale_unchecked), then broadcast_affine over
+         * the NCHW memory (each element's product alone: any layout's) */
+        REAL *scale = (REAL *)TP(CCNN_TF_AUX2);
+        double *ones = (double *)TP(CCNN_TF_AUX3);
+        uint8_t *mask = (uint8_t *)aux;
+        uint64_t seed;
+        if (n < 1 || c < 1 || h < 1 || !mask || !scale || !ones) return CCNN_EBADARG;
+        memcpy(&seed, &o[CCNN_TF_SEED], sizeof seed);
+        for (int64_t j = 0; j < n * c; j++) ones[j] = 1.0;
+        ccnn_dropout_sample_f64(ones, mask, ones, n * c, r[CCNN_TR_RATE], seed, nthreads);
+        const REAL s = (REAL)(1.0 / (1.0 - r[CCNN_TR_RATE]));
+        for (int64_t j = 0; j < n * c; j++) scale[j] = (REAL)mask[j] * s;
+        SUF(ccnn_broadcast_affine)(dst, src, scale, NULL, n, c, h, c, 1, 0, nthreads);
+        return CCNN_OK;
+    }
     case CCNN_TP_SOFTMAX_XENT: {
         /* the model's output (Dense's softmax), then the loss's own forward and
          * backward from the logits, as SoftmaxCrossEntropy + the loss call them */
@@ -291,6 +310,12 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         SUF(ccnn_dropout_backward)(dsrc, ddst, (const uint8_t *)aux,
                                    (REAL)(1.0 / (1.0 - r[CCNN_TR_RATE])), n, nthreads);
         return CCNN_OK;
+    case CCNN_TP_SPATIAL_DROPOUT: {
+        const REAL *scale = (const REAL *)TP(CCNN_TF_AUX2);
+        if (n < 1 || c < 1 || h < 1 || !scale || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_broadcast_affine)(dsrc, ddst, scale, NULL, n, c, h, c, 1, 0, nthreads);
+        return CCNN_OK;
+    }
     case CCNN_TP_TRANSPOSE:
         if (n < 1 || c < 1 || h < 1 || !dsrc) return CCNN_EBADARG;
         SUF(ccnn_transpose_batched)(dsrc, ddst, n, h, c, nthreads);

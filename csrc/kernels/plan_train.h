@@ -49,6 +49,11 @@
  *                          Dense's pre-activation), aux2 the elementwise losses and
  *                          dsrc d(mean loss)/d(logits) (scale = 1 / count in reals'
  *                          alpha), both in the forward; targets of the element type
+ *   CCNN_TP_SPATIAL_DROPOUT  (n, c, inner = h): each (image, channel) kept or zeroed,
+ *                          the (n, c) uint8 mask in aux drawn as SpatialDropout2D
+ *                          draws it (dropout_sample of double ones, a double scratch
+ *                          (n c) in aux3), the channel scales (n c) in aux2, the
+ *                          seed's bits in the seed field, the rate in reals
  * flag (CONV, DENSE): 1 for the fused ReLU; 2 for pointwise.h's activation `kind`
  * (alpha in reals) in act_epilogue.h's epilogue, the pre-activation in aux and
  * its gradient in aux2 (both the output's size); 3 (DENSE): as 2, but ddst is
@@ -64,7 +69,8 @@ extern "C" {
 enum { CCNN_TP_CONV = 1, CCNN_TP_CONV_POOL = 2, CCNN_TP_DENSE = 3, CCNN_TP_MAXPOOL = 4,
        CCNN_TP_BN = 5, CCNN_TP_RELU = 6, CCNN_TP_DROPOUT = 7, CCNN_TP_TRANSPOSE = 8,
        CCNN_TP_SOFTMAX_XENT = 9, CCNN_TP_POINTWISE = 10, CCNN_TP_AVGPOOL = 11,
-       CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13, CCNN_TP_SIGMOID_BCE = 14 };
+       CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13, CCNN_TP_SIGMOID_BCE = 14,
+       CCNN_TP_SPATIAL_DROPOUT = 15 };
 
 /* The fields of an op's record (int64), and of its reals (double). */
 enum {
