@@ -295,9 +295,10 @@ FALLBACKS = {
     "relu with arguments": (lambda d: ccnn.Sequential([
         Dense(4, input_shape=(20,), dtype=d), ReLU(max_value=0.5, dtype=d),
         Dense(3, activation="softmax", dtype=d)]), {}),
-    "binary cross-entropy from_logits": (lambda d: ccnn.Sequential([
+    "binary cross-entropy of another dtype": (lambda d: ccnn.Sequential([
         Dense(4, activation="relu", input_shape=(20,), dtype=d), Dense(3, dtype=d)]),
-        {"loss": losses.BinaryCrossentropy(from_logits=True), "sparse": False}),
+        {"loss": losses.BinaryCrossentropy(from_logits=True, dtype="float64"),
+         "sparse": False}),
     "activation('softmax') head": (lambda d: ccnn.Sequential([
         Dense(4, input_shape=(20,), dtype=d), Activation("softmax", dtype=d)]), {}),
     "mse": (mlp, {"loss": "mse", "sparse": False}),
@@ -852,3 +853,17 @@ def test_sigmoid_head_with_one_output_and_labels_of_shape_n():
     train_plan.set_enabled(True)
     assert losses_ == want_l
     assert all(np.array_equal(p, q) for p, q in zip(want_w, m.get_weights()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_binary_cross_entropy_from_logits(smoothing, dtype):
+    def build(d):
+        return ccnn.Sequential([Dense(6, activation="silu", input_shape=(20,), dtype=d),
+                                Dropout(0.2, dtype=d), Dense(3, dtype=d)])
+    loss = losses.BinaryCrossentropy(from_logits=True, label_smoothing=smoothing)
+    a, b = twin(build, dtype, loss=loss, sparse=False)
+    assert a["used"] == 9
+    assert_identical(a, b)
+    plans = list(a["model"].__dict__["_train_plans"].plans.values())
+    assert plans[0].ops == ["dense+silu", "dropout", "dense", "binary_cross_entropy(from_logits)"]

@@ -28,8 +28,9 @@ optimizer.apply_gradients, right after.
     Dense (activation None, relu or a pointwise one)
     the head: a last Dense(activation='softmax') or Softmax() with a sparse
         or one-hot categorical cross-entropy; any of the above last with a
-        categorical cross-entropy from_logits=True; a last Dense(activation=
-        'sigmoid') with a binary cross-entropy (loss reduction not 'sum')
+        categorical or binary cross-entropy from_logits=True; a last
+        Dense(activation='sigmoid') with a binary cross-entropy (loss
+        reduction not 'sum')
 
 Leading layers without weights (augmentation such as RandomTranslation) run
 their own forward in Python before the call, as the per-layer path runs
@@ -475,26 +476,33 @@ class _Builder:
             self.back = self.emit(_Op(TRANSPOSE, op.dst, _Value("image", back, "channels_last"),
                                       {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
 
-    def bce_head(self, step: SigmoidBinaryCrossentropy) -> None:
+    def bce_head(self, step: Optional[SigmoidBinaryCrossentropy]) -> None:
         """Dense(sigmoid) + BinaryCrossentropy from the Dense's logits (its
         pre-activation): the Dense's forward with its sigmoid, its backward
-        from d(loss)/d(logits)."""
-        lossfn: Any = step.lossfn
-        layer = step.layer
+        from d(loss)/d(logits); with step None a BinaryCrossentropy
+        from_logits=True of the current value (the model's output)."""
+        lossfn: Any = step.lossfn if step is not None else self.lossfn
         if type(lossfn) is not losses_mod.BinaryCrossentropy or lossfn.reduction == "sum" \
-                or lossfn.axis != -1 or type(layer) is not Dense \
+                or lossfn.axis != -1 \
                 or (lossfn.dtype is not None and np.dtype(lossfn.dtype) != self.dtype):
             raise Unsupported(f"loss {lossfn!r}")
-        act = _act(layer)
-        self.dense(layer, (3,) + act[1:])
-        dense = self.ops[-1]
-        y = self.cur
+        logits = None
+        if step is not None:
+            if type(step.layer) is not Dense:
+                raise Unsupported(f"head {type(step.layer).__name__}")
+            act = _act(step.layer)
+            self.dense(step.layer, (3,) + act[1:])
+            logits = self.ops[-1].slots[F_AUX]
+        y = self.flat()
         op = _Op(SIGMOID_BCE, y, _Value("flat", y.shape, base=y), {F_N: y.size})
         op.reals[R_ALPHA] = 1.0 / max(y.size, 1)
         self.plan.rows = np.empty(y.shape, dtype=self.dtype)    # the elementwise losses
-        op.slots.update({F_AUX: dense.slots[F_AUX], F_AUX2: self.plan.rows})
+        op.slots[F_AUX2] = self.plan.rows
+        if logits is not None:
+            op.slots[F_AUX] = logits
         self.plan.sparse, self.plan.bce = False, True
-        self.emit(op, "sigmoid+binary_cross_entropy")
+        self.emit(op, "sigmoid+binary_cross_entropy" if step is not None
+                  else "binary_cross_entropy(from_logits)")
 
     def spatial_dropout(self, layer: SpatialDropout2D) -> None:
         if layer.rate == 0.0:            # the identity, no draw
@@ -592,7 +600,10 @@ class _Builder:
             else:
                 raise Unsupported(t.__name__)
         if from_logits:
-            self.head(None)
+            if type(self.lossfn) is losses_mod.BinaryCrossentropy:
+                self.bce_head(None)
+            else:
+                self.head(None)
         if not self.ops or not self.ops[0].weighted and not (
                 self.ops[0].op == TRANSPOSE and len(self.ops) > 1 and self.ops[1].weighted):
             raise Unsupported("the first op has no weights")

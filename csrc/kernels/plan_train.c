@@ -137,12 +137,13 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         return CCNN_OK;
     case CCNN_TP_SIGMOID_BCE: {
         /* BinaryCrossentropy.fused: the elementwise losses, then the gradient
-         * (sigmoid(z) - t) * (1 / count), from the logits z */
+         * (sigmoid(z) - t) * (1 / count), from the logits z (aux; without one,
+         * from_logits: src itself) */
         REAL *loss = (REAL *)TP(CCNN_TF_AUX2), *dlogits = (REAL *)TP(CCNN_TF_DSRC);
-        if (n < 1 || !aux || !loss || !dlogits || !targets) return CCNN_EBADARG;
-        SUF(ccnn_sigmoid_bce_forward)(loss, (const REAL *)aux, (const REAL *)targets, n,
-                                      nthreads);
-        SUF(ccnn_sigmoid_bce_backward)(dlogits, NULL, (const REAL *)aux, (const REAL *)targets,
+        const REAL *z = aux ? (const REAL *)aux : src;
+        if (n < 1 || !loss || !dlogits || !targets) return CCNN_EBADARG;
+        SUF(ccnn_sigmoid_bce_forward)(loss, z, (const REAL *)targets, n, nthreads);
+        SUF(ccnn_sigmoid_bce_backward)(dlogits, NULL, z, (const REAL *)targets,
                                        (REAL)r[CCNN_TR_ALPHA], n, nthreads);
         return CCNN_OK;
     }

@@ -46,7 +46,8 @@
  *                          argmax in aux
  *   CCNN_TP_SIGMOID_BCE    the binary cross-entropy from the logits (count = n): src
  *                          is the model's output (dst is src), aux the logits (the
- *                          Dense's pre-activation), aux2 the elementwise losses and
+ *                          Dense's pre-activation; NULL: src, a loss from_logits),
+ *                          aux2 the elementwise losses and
  *                          dsrc d(mean loss)/d(logits) (scale = 1 / count in reals'
  *                          alpha), both in the forward; targets of the element type
  *   CCNN_TP_SPATIAL_DROPOUT  (n, c, inner = h): each (image, channel) kept or zeroed,
