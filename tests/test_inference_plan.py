@@ -16,9 +16,9 @@ import pytest
 
 import ccnn
 import ccnn.functional as F
-from ccnn.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+from ccnn.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                          Dropout, Flatten, GaussianNoise, GlobalAveragePooling2D,
-                         GlobalMaxPooling2D, LayerNormalization, MaxPooling2D,
+                         GlobalMaxPooling2D, LayerNormalization, LeakyReLU, MaxPooling2D,
                          RandomTranslation, ReLU, Softmax)
 from ccnn.models import inference
 from reference import conv2d_ref, max_pool2d_ref, softmax_ref
@@ -235,6 +235,10 @@ CASES = {   # name: (layers(dtype), input shape (no batch), folds a BN)
         Conv2D(6, 3, padding="same", dtype=d), BatchNormalization(scale=False, dtype=d),
         ReLU(dtype=d), MaxPooling2D(dtype=d), Flatten(dtype=d), Dense(4, dtype=d)],
         (8, 8, 1), True),
+    "leaky_relu_elu_layers": (lambda d: [
+        Conv2D(4, 3, dtype=d), LeakyReLU(negative_slope=0.1, dtype=d), ELU(0.6, dtype=d),
+        MaxPooling2D(dtype=d), LeakyReLU(dtype=d), Flatten(dtype=d), Dense(6, dtype=d),
+        ELU(dtype=d), Dense(3, dtype=d)], (9, 8, 2), False),
 }
 
 
@@ -255,6 +259,14 @@ def test_layers_match_per_layer(case, dtype):
             scale = np.abs(want).max()
             tol = 1e-12 if dtype == "float64" else 1e-5
             np.testing.assert_allclose(got, want, rtol=0, atol=tol * scale)
+
+
+def test_leaky_relu_and_elu_layers_fuse_into_their_producer():
+    m = _model(CASES["leaky_relu_elu_layers"][0]("float32"), (9, 8, 2), "float32")
+    x = np.zeros((2, 9, 8, 2), np.float32)
+    m.predict_on_batch(x)
+    assert plan_of(m, x).ops == ["nhwc->nchw", "conv3x3+leaky_relu", "elu", "maxpool",
+                                 "leaky_relu", "nchw->nhwc", "dense+elu", "dense"]
 
 
 def test_bn_fold_is_one_op():

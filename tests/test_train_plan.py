@@ -17,9 +17,11 @@ import pytest
 
 import ccnn
 from ccnn import losses, profiler, regularizers
-from ccnn.layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
-                         Dropout, Flatten, MaxPooling2D, RandomTranslation, ReLU, Rescaling,
-                         Softmax)
+from ccnn import activations
+from ccnn.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                         Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LeakyReLU,
+                         MaxPooling2D, RandomTranslation, ReLU, Rescaling, Softmax,
+                         SpatialDropout2D)
 from ccnn.models import train_plan
 from ccnn.models.trainer import Trainer
 
@@ -172,7 +174,7 @@ def assert_identical(a, b):
         assert p.dtype == q.dtype and np.array_equal(p, q)
     ma, mb = a["model"], b["model"]
     for la, lb in zip(ma.layers, mb.layers):
-        if type(lb) is Dropout:        # the layer's last mask, as its forward leaves it
+        if type(lb) in (Dropout, SpatialDropout2D):   # the last mask, as its forward leaves it
             assert (la.mask is None) == (lb.mask is None)
             assert lb.mask is None or (la.mask.dtype == lb.mask.dtype == np.bool_
                                        and np.array_equal(la.mask, lb.mask))
@@ -283,21 +285,28 @@ def _activity(dtype):
 FALLBACKS = {
     "weight regularizer": (_regularized, {}),
     "activity regularizer": (_activity, {}),
-    "average pooling": (lambda d: ccnn.Sequential([
-        Conv2D(3, 3, input_shape=(8, 8, 1), dtype=d), AveragePooling2D(2, dtype=d),
+    "spatial dropout of another data format": (lambda d: ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(2, 8, 8), data_format="channels_first", dtype=d),
+        SpatialDropout2D(0.5, dtype=d),
         Flatten(dtype=d), Dense(4, activation="softmax", dtype=d)]), {}),
-    "softmax layer head": (lambda d: ccnn.Sequential([
-        Dense(4, input_shape=(20,), dtype=d), Softmax(dtype=d)]), {}),
-    "sigmoid activation": (lambda d: ccnn.Sequential([
-        Dense(4, activation="sigmoid", input_shape=(20,), dtype=d),
+    "hidden softmax activation": (lambda d: ccnn.Sequential([
+        Dense(4, activation="softmax", input_shape=(20,), dtype=d),
         Dense(3, activation="softmax", dtype=d)]), {}),
-    "dropout on images": (lambda d: ccnn.Sequential([
-        Conv2D(3, 3, input_shape=(8, 8, 2), dtype=d), Dropout(0.5, dtype=d),
-        Flatten(dtype=d), Dense(4, activation="softmax", dtype=d)]), {}),
+    "relu with arguments": (lambda d: ccnn.Sequential([
+        Dense(4, input_shape=(20,), dtype=d), ReLU(max_value=0.5, dtype=d),
+        Dense(3, activation="softmax", dtype=d)]), {}),
+    "binary cross-entropy of another dtype": (lambda d: ccnn.Sequential([
+        Dense(4, activation="relu", input_shape=(20,), dtype=d), Dense(3, dtype=d)]),
+        {"loss": losses.BinaryCrossentropy(from_logits=True, dtype="float64"),
+         "sparse": False}),
+    "activation('softmax') head": (lambda d: ccnn.Sequential([
+        Dense(4, input_shape=(20,), dtype=d), Activation("softmax", dtype=d)]), {}),
     "mse": (mlp, {"loss": "mse", "sparse": False}),
-    "from_logits": (lambda d: ccnn.Sequential([Dense(6, input_shape=(20,), dtype=d)]),
-                    {"loss": losses.SparseCategoricalCrossentropy(from_logits=True)}),
     "sum reduction": (mlp, {"loss": losses.SparseCategoricalCrossentropy(reduction="sum")}),
+    "from_logits sum reduction": (lambda d: ccnn.Sequential([Dense(6, input_shape=(20,),
+                                                                   dtype=d)]),
+                                  {"loss": losses.SparseCategoricalCrossentropy(
+                                      from_logits=True, reduction="sum")}),
 }
 
 
@@ -591,3 +600,270 @@ def test_a_last_batch_of_one(name):
     assert a["used"] == 3 + 2 * 3
     assert_identical(a, b)
     assert len(a["model"].__dict__["_train_plans"].plans) == 2
+
+
+# ------------------------------------------------------------------ issue 18: more layers
+
+POINTWISE = sorted(activations._POINTWISE) + ["swish"]
+
+
+def pointwise_model(kind):
+    """Conv2D and Dense with activation=kind (act_epilogue's fused forward),
+    Activation(kind) on a channels-last image (NCHW memory) and on a flat tensor;
+    small weights (random_normal), so that exponential stays finite."""
+    def build(dtype):
+        w = {"kernel_initializer": "random_normal", "dtype": dtype}
+        return ccnn.Sequential([
+            Conv2D(3, 3, activation=kind, input_shape=(9, 8, 2),
+                   bias_initializer="random_normal", **w),
+            Activation(kind, dtype=dtype),
+            Conv2D(4, 3, strides=2, padding="same", activation=kind, use_bias=False, **w),
+            Flatten(dtype=dtype), Dense(7, activation=kind, **w),
+            Activation(kind, dtype=dtype), Dense(6, activation=kind, use_bias=False, **w),
+            Dense(3, activation="softmax", **w)])
+    return build
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("kind", POINTWISE)
+def test_every_pointwise_activation_is_bit_identical(kind, dtype):
+    a, b = twin(pointwise_model(kind), dtype)
+    assert a["used"] == 9
+    assert_identical(a, b)
+    name = activations.canonical(kind)
+    (plan, *_) = a["model"].__dict__["_train_plans"].plans.values()
+    assert plan.ops[:4] == ["nhwc->nchw", "conv+" + name, name, "conv+" + name]
+
+
+def activation_layers(dtype):
+    """LeakyReLU / ELU layers (their own alpha), channels-first and -last."""
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(2, 9, 9), data_format="channels_first", dtype=dtype),
+        LeakyReLU(dtype=dtype), ELU(0.7, dtype=dtype),
+        Conv2D(4, 3, data_format="channels_first", dtype=dtype),
+        LeakyReLU(negative_slope=0.05, dtype=dtype), Flatten(dtype=dtype),
+        Dense(8, dtype=dtype), ELU(dtype=dtype), Activation("leaky_relu", dtype=dtype),
+        Dense(3, activation="softmax", dtype=dtype)])
+
+
+def pools(dtype):
+    """AveragePooling2D (valid and 'same': the padding not counted),
+    GlobalAveragePooling2D without keepdims."""
+    return ccnn.Sequential([
+        Conv2D(4, 3, input_shape=(11, 10, 2), dtype=dtype, bias_initializer="random_normal"),
+        AveragePooling2D(2, dtype=dtype),
+        Conv2D(5, 3, padding="same", activation="relu", dtype=dtype),
+        AveragePooling2D(3, strides=2, padding="same", dtype=dtype),
+        GlobalAveragePooling2D(dtype=dtype), Dense(3, activation="softmax", dtype=dtype)])
+
+
+def global_pools(dtype):
+    """GlobalMaxPooling2D and GlobalAveragePooling2D with keepdims (then
+    Flatten), channels-first and -last, and GlobalMaxPooling2D without."""
+    return ccnn.Sequential([
+        Conv2D(4, 3, input_shape=(9, 9, 3), dtype=dtype, bias_initializer="random_normal"),
+        GlobalMaxPooling2D(keepdims=True, dtype=dtype), Flatten(dtype=dtype),
+        Dense(4, activation="softmax", dtype=dtype)]) if dtype == "float32" else \
+        ccnn.Sequential([
+            Conv2D(4, 3, input_shape=(3, 9, 9), data_format="channels_first", dtype=dtype),
+            GlobalAveragePooling2D(data_format="channels_first", keepdims=True, dtype=dtype),
+            Flatten(dtype=dtype), Dense(4, activation="softmax", dtype=dtype)])
+
+
+def global_max(dtype):
+    return ccnn.Sequential([
+        Conv2D(4, 3, input_shape=(7, 8, 2), activation="tanh", dtype=dtype),
+        AveragePooling2D((2, 3), strides=(1, 2), dtype=dtype),
+        GlobalMaxPooling2D(dtype=dtype), Dropout(0.2, dtype=dtype),
+        Dense(4, activation="softmax", dtype=dtype)])
+
+
+def image_dropout(dtype):
+    """Dropout on images whose memory order is their logical order:
+    channels-first, a one-channel channels-last image, a 1x1 image."""
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(2, 8, 8), data_format="channels_first", dtype=dtype),
+        Dropout(0.5, dtype=dtype),
+        Conv2D(1, 3, data_format="channels_first", dtype=dtype),
+        Dropout(0.3, seed=4, dtype=dtype), Flatten(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+def image_dropout_last(dtype):
+    return ccnn.Sequential([
+        Conv2D(1, 3, input_shape=(8, 8, 2), dtype=dtype), Dropout(0.5, dtype=dtype),
+        Conv2D(4, 3, dtype=dtype), GlobalAveragePooling2D(keepdims=True, dtype=dtype),
+        Dropout(0.4, dtype=dtype), Flatten(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+def softmax_head(dtype):
+    """A Softmax layer after a linear Dense: the fused softmax + cross-entropy."""
+    return ccnn.Sequential([Conv2D(3, 3, input_shape=(6, 6, 1), dtype=dtype),
+                            Flatten(dtype=dtype), Dense(12, activation="gelu", dtype=dtype),
+                            Dense(4, dtype=dtype), Softmax(dtype=dtype)])
+
+
+def logits_head(dtype):
+    """A last linear Dense: the output is the logits (a from_logits loss)."""
+    return ccnn.Sequential([Dense(10, activation="relu", input_shape=(20,), dtype=dtype),
+                            Dropout(0.25, dtype=dtype), Dense(6, dtype=dtype)])
+
+
+def image_dropout_nhwc(dtype):
+    """Dropout on channels-last images of several channels and pixels: the
+    mask is drawn in NHWC order (between two transposes in the plan)."""
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(8, 7, 2), dtype=dtype), Dropout(0.5, dtype=dtype),
+        Conv2D(4, 3, activation="relu", dtype=dtype), MaxPooling2D(2, dtype=dtype),
+        Dropout(0.25, dtype=dtype), Flatten(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+def spatial_dropout(dtype):
+    """SpatialDropout2D channels-last (NCHW memory) and channels-first, with a
+    seed of its own, rate 0 (the identity) and between two Dropouts (one
+    generator, the layers' order)."""
+    return ccnn.Sequential([
+        Conv2D(4, 3, input_shape=(9, 8, 2), dtype=dtype), SpatialDropout2D(0.5, dtype=dtype),
+        Conv2D(5, 3, activation="relu", dtype=dtype), Dropout(0.2, dtype=dtype),
+        SpatialDropout2D(0.3, seed=11, dtype=dtype), SpatialDropout2D(0.0, dtype=dtype),
+        Dropout(0.3, dtype=dtype), Flatten(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+def spatial_dropout_cf(dtype):
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(2, 8, 8), data_format="channels_first", dtype=dtype),
+        SpatialDropout2D(0.5, data_format="channels_first", dtype=dtype),
+        Flatten(dtype=dtype), Dense(4, activation="softmax", dtype=dtype)])
+
+
+MORE = {"activation_layers": activation_layers, "spatial_dropout": spatial_dropout,
+        "spatial_dropout_cf": spatial_dropout_cf, "image_dropout_nhwc": image_dropout_nhwc, "pools": pools, "global_pools": global_pools,
+        "global_max": global_max, "image_dropout": image_dropout,
+        "image_dropout_last": image_dropout_last, "softmax_head": softmax_head}
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(MORE))
+def test_more_layers_are_bit_identical(name, dtype):
+    a, b = twin(MORE[name], dtype)
+    assert a["used"] == 9
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss,sparse", [
+    (losses.SparseCategoricalCrossentropy(from_logits=True), True),
+    (losses.CategoricalCrossentropy(from_logits=True), False),
+    (losses.CategoricalCrossentropy(from_logits=True, label_smoothing=0.2), False),
+    (losses.SparseCategoricalCrossentropy(from_logits=True,
+                                          reduction="mean_with_sample_weight"), True)])
+def test_a_from_logits_loss_is_bit_identical(loss, sparse, dtype):
+    a, b = twin(logits_head, dtype, loss=loss, sparse=sparse)
+    assert a["used"] == 9
+    assert_identical(a, b)
+    plans = a["model"].__dict__["_train_plans"].plans.values()
+    assert len(plans) == 2          # batches of 16 and the last of 8
+    assert all(p.ops == ["dense+relu", "dropout", "dense", "cross_entropy(from_logits)"]
+               for p in plans)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_layer_head_with_one_hot_targets(dtype):
+    a, b = twin(softmax_head, dtype, loss="categorical_crossentropy", sparse=False)
+    assert a["used"] == 9
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("pools", ["nhwc->nchw", "conv", "avgpool", "conv+relu", "avgpool", "global_avgpool",
+               "dense", "softmax+cross_entropy"]),
+    ("global_max", ["nhwc->nchw", "conv+tanh", "avgpool", "global_maxpool", "dropout", "dense",
+                    "softmax+cross_entropy"]),
+    ("image_dropout", ["conv", "dropout", "conv", "dropout", "dense",
+                       "softmax+cross_entropy"]),
+    ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
+                           "leaky_relu", "dense", "softmax+cross_entropy"]),
+    ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
+    ("spatial_dropout", ["nhwc->nchw", "conv", "spatial_dropout", "conv+relu", "nchw->nhwc",
+                         "dropout", "nhwc->nchw", "spatial_dropout", "nchw->nhwc", "dropout",
+                         "dense", "softmax+cross_entropy"]),
+    ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
+                            "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
+                            "softmax+cross_entropy"]),
+])
+def test_the_compiled_ops_of_more_layers(name, ops):
+    ccnn.utils.set_random_seed(0)
+    m = MORE[name]("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 4)
+    m.train_on_batch(x, y)
+    (plan,) = m.__dict__["_train_plans"].plans.values()
+    assert plan.ops == ops
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_more_layers_at_each_thread_count(threads):
+    for builder in (pointwise_model("gelu"), pools, image_dropout):
+        a, b = twin(builder, "float32", threads=threads)
+        assert a["used"] == 9
+        assert_identical(a, b)
+
+
+def bce_model(dtype):
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(7, 7, 2), activation="elu", dtype=dtype), Flatten(dtype=dtype),
+        Dense(9, activation="relu", dtype=dtype), Dropout(0.3, dtype=dtype),
+        Dense(4, activation="sigmoid", dtype=dtype, bias_initializer="random_normal")])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("loss", ["binary_crossentropy",
+                                  losses.BinaryCrossentropy(label_smoothing=0.1),
+                                  losses.BinaryCrossentropy(reduction="mean_with_sample_weight")])
+def test_sigmoid_binary_cross_entropy_head(loss, dtype):
+    """Dense(sigmoid) + BinaryCrossentropy: the loss and d(loss)/d(logits) from
+    the Dense's pre-activation (multi-label targets in [0, 1])."""
+    a, b = twin(bce_model, dtype, loss=loss, sparse=False)
+    assert a["used"] == 9
+    assert_identical(a, b)
+    plans = list(a["model"].__dict__["_train_plans"].plans.values())
+    assert plans[0].ops == ["nhwc->nchw", "conv+elu", "nchw->nhwc", "dense+relu", "dropout",
+                            "dense+sigmoid", "sigmoid+binary_cross_entropy"]
+
+
+def test_sigmoid_head_with_one_output_and_labels_of_shape_n():
+    def build(dtype):
+        return ccnn.Sequential([Dense(5, activation="tanh", input_shape=(20,), dtype=dtype),
+                                Dense(1, activation="sigmoid", dtype=dtype)])
+    for plan in (True, False):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(1)
+        m = build("float64")
+        m.compile("sgd", "binary_crossentropy")
+        x = np.random.default_rng(0).random((12, 20))
+        y = (x[:, 0] > 0.5).astype(np.float64)             # (n,), not (n, 1)
+        before = train_plan.calls()
+        losses_ = [m.train_on_batch(x, y) for _ in range(3)]
+        assert train_plan.calls() - before == (3 if plan else 0)
+        if plan:
+            want_w, want_l = m.get_weights(), losses_
+    train_plan.set_enabled(True)
+    assert losses_ == want_l
+    assert all(np.array_equal(p, q) for p, q in zip(want_w, m.get_weights()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("smoothing", [0.0, 0.2])
+def test_binary_cross_entropy_from_logits(smoothing, dtype):
+    def build(d):
+        return ccnn.Sequential([Dense(6, activation="silu", input_shape=(20,), dtype=d),
+                                Dropout(0.2, dtype=d), Dense(3, dtype=d)])
+    loss = losses.BinaryCrossentropy(from_logits=True, label_smoothing=smoothing)
+    a, b = twin(build, dtype, loss=loss, sparse=False)
+    assert a["used"] == 9
+    assert_identical(a, b)
+    plans = list(a["model"].__dict__["_train_plans"].plans.values())
+    assert plans[0].ops == ["dense+silu", "dropout", "dense", "binary_cross_entropy(from_logits)"]

@@ -12,7 +12,8 @@ GIL released once:
         kernel applies)
     Dense (the same; softmax as a softmax op after it)
     MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D,
-    BatchNormalization (on its own), Activation / ReLU / Softmax, Flatten
+    BatchNormalization (on its own), Activation / ReLU / LeakyReLU / ELU /
+        Softmax, Flatten
     (a transpose only where the channels-last order needs one)
     Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout and the
         augmentation layers: identity at inference, no op
@@ -44,9 +45,9 @@ import numpy as np
 
 from .. import activations
 from .. import functional as F
-from ..layers import (Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
+from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                       Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D,
-                      GlobalMaxPooling2D, Layer, MaxPooling2D, RandomContrast, RandomCrop,
+                      GlobalMaxPooling2D, Layer, LeakyReLU, MaxPooling2D, RandomContrast, RandomCrop,
                       RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Softmax,
                       SpatialDropout2D)
 
@@ -398,6 +399,8 @@ class _Builder:
             if not layer._plain:
                 raise Unsupported("ReLU with arguments")
             return self.elementwise(ACT_RELU, 0.0, "relu")
+        if type(layer) is LeakyReLU or type(layer) is ELU:     # their own alpha
+            return self.elementwise(F.POINTWISE[layer.kind], layer._alpha, layer.kind)
         if type(layer) is Softmax:
             if layer.axis not in (-1, 1) or self.cur.kind not in ("flat", "raw") \
                     or len(self.cur.shape) != 2:
@@ -443,7 +446,7 @@ class _Builder:
                 self.global_pool(layer, GMP)
             elif t is Flatten:
                 self.flatten(layer)                           # type: ignore[arg-type]
-            elif t in (Activation, ReLU, Softmax):
+            elif t in (Activation, ReLU, Softmax, LeakyReLU, ELU):
                 self.activation_layer(layer)
             else:
                 raise Unsupported(t.__name__)

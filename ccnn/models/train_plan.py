@@ -11,15 +11,26 @@ gradient, and the backward as one C entry point (F.plan_train_unchecked)
 with the GIL released once; the optimizer update stays the model's
 optimizer.apply_gradients, right after.
 
-    Conv2D (activation None or relu, with or without bias, groups=1)
+    Conv2D (groups=1, with or without bias; activation None, relu or any
+        pointwise one -- sigmoid, tanh, gelu, silu, elu, selu, softplus,
+        leaky_relu, ...: ccnn.activations.pointwise_kind -- in the layer's
+        act_epilogue kernel)
     the fused first Conv2D(relu) + MaxPooling2D(2)
-    MaxPooling2D, BatchNormalization (training mode: the batch's statistics,
-        the moving statistics updated as the layer updates them; frozen:
-        inference mode, as in Keras 3), ReLU() /
-        Activation('relu'), Flatten, Dropout (on flat tensors),
-        Dense (activation None or relu)
-    the last layer Dense(activation='softmax') with a sparse or one-hot
-        categorical cross-entropy (loss reduction not 'sum')
+    MaxPooling2D, AveragePooling2D, GlobalAveragePooling2D and
+        GlobalMaxPooling2D (keepdims either way)
+    BatchNormalization (training mode: the batch's statistics, the moving
+        statistics updated as the layer updates them; frozen: inference mode,
+        as in Keras 3)
+    ReLU(), Activation (relu, linear or a pointwise one), LeakyReLU, ELU
+    Flatten; Dropout (the mask drawn in the tensor's logical order: on a
+        channels-last image of several channels and pixels between two
+        transposes); SpatialDropout2D
+    Dense (activation None, relu or a pointwise one)
+    the head: a last Dense(activation='softmax') or Softmax() with a sparse
+        or one-hot categorical cross-entropy; any of the above last with a
+        categorical or binary cross-entropy from_logits=True; a last
+        Dense(activation='sigmoid') with a binary cross-entropy (loss
+        reduction not 'sum')
 
 Leading layers without weights (augmentation such as RandomTranslation) run
 their own forward in Python before the call, as the per-layer path runs
@@ -30,9 +41,9 @@ per-layer step (tests/test_train_plan.py).  The gradients are written into
 arrays the plan owns, which become the layers' grads after each step
 (reduce_gradients, the optimizer and callbacks read them there).
 
-Anything else -- another layer or option, sample or class weights,
-regularizers, another loss -- runs the
-per-layer path.  A weight array replaced by another, or a changed layer
+Anything else -- another layer or option (ReLU with arguments, a softmax
+not last), sample or class weights, regularizers, another loss --
+runs the per-layer path.  A weight array replaced by another, or a changed layer
 list or loss, recompiles.  CCNN_TRAIN_PLAN=0 in the environment, or
 ccnn.models.train_plan.set_enabled(False), turns the plan off.
 """
@@ -44,20 +55,24 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from .. import activations
 from .. import functional as F
 from .. import losses as losses_mod
 from .. import utils
-from ..layers import (Activation, BatchNormalization, Conv2D, Dense, Dropout, Flatten, Layer,
-                      MaxPooling2D, ReLU)
-from ..layers.fused import Conv2DReLUMaxPool2D, SoftmaxCrossEntropy
+from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                      Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
+                      LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
+from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 
 # plan_train.h's numbers
-CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT = range(1, 10)
-FIELDS, REALS = 32, 2
+(CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
+ AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE, SPATIAL_DROPOUT) = range(1, 16)
+FIELDS, REALS = 32, 3
 (F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
  F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
- F_PB, F_PL, F_PR) = range(29)
-R_EPS, R_RATE = 0, 1
+ F_PB, F_PL, F_PR, F_KIND) = range(30)
+R_EPS, R_RATE, R_ALPHA = 0, 1, 2
+XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
 
 _enabled = os.environ.get("CCNN_TRAIN_PLAN", "1").strip().lower() not in ("0", "false", "no",
                                                                           "off")
@@ -113,7 +128,7 @@ class _Op:
         self.op, self.src, self.dst = op, src, dst
         self.fields = {F_OP: op, F_FLAG: 0}
         self.fields.update({k: int(v) for k, v in fields.items()})
-        self.reals = [0.0, 0.0]
+        self.reals = [0.0] * REALS
         self.slots: Dict[int, np.ndarray] = {}   # field -> array (its pointer goes in the table)
         self.weighted = False
 
@@ -133,10 +148,11 @@ class TrainPlan:
         self.rows = np.zeros(0)
         self.dtype = np.dtype(np.float32)
         self.sparse = True
+        self.bce = False                     # a sigmoid + binary cross-entropy head
         self.nbytes = (0, 0, 0)
-        #: (op row, layer, rate, its mask buffer (uint8))
-        self.dropouts: List[Tuple[int, Dropout, float, np.ndarray]] = []
-        self.no_masks: List[Dropout] = []      # Dropout(0.0): the identity (mask None)
+        #: (op row, Dropout or SpatialDropout2D, rate, its mask buffer (uint8))
+        self.dropouts: List[Tuple[int, Any, float, np.ndarray]] = []
+        self.no_masks: List[Any] = []          # rate 0.0: the identity (mask None)
         self.bns: List[Tuple[BatchNormalization, np.ndarray, np.ndarray]] = []
         self.grads: List[Tuple[Layer, Dict[str, np.ndarray]]] = []
         self.ops: List[str] = []                 # a description, one name per op
@@ -163,17 +179,39 @@ def _targets(plan: TrainPlan, lossfn: losses_mod.Loss, y: np.ndarray, n: int,
             return None
         return y
     lf: Any = lossfn
+    if plan.bce:         # BinaryCrossentropy._targets: y as the logits' dtype and shape
+        if type(y) is not np.ndarray:
+            return None
+        t, _ = lf._targets(plan.out, y)
+        return np.ascontiguousarray(t)
     t = lf._check_y(y, n, classes, lf._y_name)
     return np.ascontiguousarray(lf._smoothed(t, plan.dtype))
 
 
-def _act(layer: Any) -> int:
-    """1 for a fused ReLU, 0 for none; Unsupported otherwise."""
+def _act(layer: Any) -> Tuple[int, int, float, str]:
+    """(flag, pointwise kind, alpha, name) of a Conv2D's / Dense's activation:
+    flag 0 for none, 1 for the fused ReLU, 2 for a pointwise.h activation
+    (the layers' act_epilogue call); Unsupported otherwise (softmax, log_softmax)."""
     if layer.activation is None:
-        return 0
+        return 0, 0, 0.0, ""
     if layer.activation == "relu":
-        return 1
-    raise Unsupported(f"{layer.name}: activation {layer.activation!r}")
+        return 1, 0, 0.0, "+relu"
+    act = activations.pointwise_kind(layer.activation)
+    if act is None:
+        raise Unsupported(f"{layer.name}: activation {layer.activation!r}")
+    return 2, F.POINTWISE[act[0]], float(act[1]), "+" + layer.activation
+
+
+def _set_act(op: _Op, act: Tuple[int, int, float, str], shape: Tuple[int, ...],
+             dtype: np.dtype) -> None:
+    """The op's activation fields; for a pointwise one its pre-activation (aux)
+    and that one's gradient (aux2), buffers of the output's shape."""
+    op.fields[F_FLAG] = act[0]
+    if act[0] >= 2:
+        op.fields[F_KIND] = act[1]
+        op.reals[R_ALPHA] = act[2]
+        op.slots[F_AUX] = np.empty(shape, dtype=dtype)
+        op.slots[F_AUX2] = np.empty(shape, dtype=dtype)
 
 
 class _Builder:
@@ -187,6 +225,7 @@ class _Builder:
         self.plan.lead = list(steps[:k])
         self.plan.in_shape = in_shape
         self.input = self.cur = _Value("raw", in_shape)
+        self.back: Optional[_Op] = None     # the transpose back after a channels-last Dropout
 
     # -------------------------------------------------------- helpers
     def weight(self, layer: Layer, key: str) -> np.ndarray:
@@ -262,13 +301,13 @@ class _Builder:
 
     # -------------------------------------------------------- steps
     def conv(self, conv: Conv2D) -> None:
-        relu = _act(conv)
+        act = _act(conv)
         v, fields, (p, q) = self.conv_geometry(conv)
-        fields[F_FLAG] = relu
         out = _Value("image", (v.shape[0], fields[F_K], p, q), conv.data_format)
         op = _Op(CONV, v, out, fields)
+        _set_act(op, act, out.shape, self.dtype)
         self.grads_of(conv, op, ((F_WEIGHT, F_DWEIGHT, "kernel"), (F_BIAS, F_DBIAS, "bias")))
-        self.emit(op, "conv" + ("+relu" if relu else ""))
+        self.emit(op, "conv" + act[3])
 
     def conv_pool(self, step: Conv2DReLUMaxPool2D) -> None:
         if any(op.weighted for op in self.ops):      # it gives no input gradient
@@ -286,7 +325,7 @@ class _Builder:
                                       (F_BIAS, F_DBIAS, "bias")))
         self.emit(op, "conv+relu+maxpool2")
 
-    def dense(self, layer: Dense, relu: int) -> None:
+    def dense(self, layer: Dense, act: Tuple[int, int, float, str]) -> None:
         if type(layer) is not Dense:
             raise Unsupported(type(layer).__name__)
         v = self.flat()
@@ -295,25 +334,49 @@ class _Builder:
         if kernel.shape[0] != fan_in:
             raise Unsupported("Dense's fan-in")
         units = kernel.shape[1]
-        op = _Op(DENSE, v, _Value("flat", (n, units)), {F_FLAG: relu, F_N: n, F_C: fan_in,
-                                                         F_K: units})
+        op = _Op(DENSE, v, _Value("flat", (n, units)), {F_N: n, F_C: fan_in, F_K: units})
+        _set_act(op, act, (n, units), self.dtype)
         self.grads_of(layer, op, ((F_WEIGHT, F_DWEIGHT, "kernel"), (F_BIAS, F_DBIAS, "bias")))
-        self.emit(op, "dense" + ("+relu" if relu else ""))
+        self.emit(op, "dense" + act[3])
 
-    def maxpool(self, layer: MaxPooling2D) -> None:
-        if type(layer) is not MaxPooling2D or layer.rank != 2:
+    def pool(self, layer: Any) -> None:
+        """MaxPooling2D (int64 argmax in aux) or AveragePooling2D (padding not
+        counted, as the layer calls avg_pool2d)."""
+        if type(layer) not in (MaxPooling2D, AveragePooling2D) or layer.rank != 2:
             raise Unsupported(type(layer).__name__)
+        avg = type(layer) is AveragePooling2D
         v = self.to_image(layer.data_format)
         n, c, h, w = v.shape
         pt, pb, pl, pr = layer._pads(h, w)
         _, _, p, q = layer._split(layer.compute_output_shape(layer._join(n, c, h, w)))
-        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)  # type: ignore[arg-type]
-        op = _Op(MAXPOOL, v, out, {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
-                                   F_S: layer.pool_size[1], F_SH: layer.strides[0],
-                                   F_SW: layer.strides[1], F_PT: pt, F_PB: pb, F_PL: pl,
-                                   F_PR: pr})
-        op.slots[F_AUX] = np.empty(out.shape, dtype=np.int64)
-        self.emit(op, "maxpool")
+        out = _Value("image", (n, c, int(p), int(q)), layer.data_format)
+        op = _Op(AVGPOOL if avg else MAXPOOL, v, out,
+                 {F_N: n, F_C: c, F_H: h, F_W: w, F_R: layer.pool_size[0],
+                  F_S: layer.pool_size[1], F_SH: layer.strides[0], F_SW: layer.strides[1],
+                  F_PT: pt, F_PB: pb, F_PL: pl, F_PR: pr})
+        if not avg:
+            op.slots[F_AUX] = np.empty(out.shape, dtype=np.int64)
+        self.emit(op, "avgpool" if avg else "maxpool")
+
+    def global_pool(self, layer: Any) -> None:
+        """GlobalAveragePooling2D / GlobalMaxPooling2D: (n, c) plane values, or
+        with keepdims an (n, c, 1, 1) image (the same memory either way)."""
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        out = (_Value("image", (n, c, 1, 1), v.fmt) if layer.keepdims
+               else _Value("flat", (n, c)))
+        avg = type(layer) is GlobalAveragePooling2D
+        op = _Op(GAVGPOOL if avg else GMAXPOOL, v, out, {F_N: n * c, F_H: h * w})
+        if not avg:
+            op.slots[F_AUX] = np.empty(n * c, dtype=np.int64)
+        self.emit(op, "global_avgpool" if avg else "global_maxpool")
+
+    def pointwise(self, kind: str, alpha: float) -> None:
+        v = self.cur
+        op = _Op(POINTWISE, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size,
+                                                                 F_KIND: F.POINTWISE[kind]})
+        op.reals[R_ALPHA] = alpha
+        self.emit(op, kind)
 
     def batchnorm(self, layer: BatchNormalization) -> None:
         if type(layer) is not BatchNormalization:
@@ -373,6 +436,11 @@ class _Builder:
         if v.fmt == "channels_last" and layer.data_format == "channels_first":
             raise Unsupported("Flatten(data_format='channels_first') of channels-last images")
         nhwc = v.fmt == "channels_last" or layer.data_format == "channels_first"
+        if nhwc and self.ops and self.ops[-1] is self.back and self.back.dst is v:
+            self.ops.pop()          # the Dropout's NHWC values are the flattened ones
+            self.names.pop()
+            self.cur = self.back.src
+            return
         if not nhwc or c == 1 or h * w == 1:
             self.cur = _Value("flat", (n, size), base=v)
             return
@@ -385,36 +453,105 @@ class _Builder:
         if layer.rate == 0.0:            # the identity, no draw
             self.plan.no_masks.append(layer)
             return
-        v = self.flat()                  # the mask is drawn in the tensor's logical order
-        op = _Op(DROPOUT, v, _Value("flat", v.shape), {F_N: v.size})
+        v = self.cur                     # the mask is drawn in the tensor's logical order
+        back = None
+        if v.kind == "image":
+            n, c, h, w = v.shape
+            logical = v.shape if v.fmt == "channels_first" else (n, h, w, c)
+            if v.fmt == "channels_last" and c > 1 and h * w > 1:
+                # NCHW memory, NHWC order: the dropout between two transposes
+                nhwc = _Value("flat", (n, h * w * c))
+                self.emit(_Op(TRANSPOSE, v, nhwc, {F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
+                v, back = nhwc, (n, c, h, w)
+        else:
+            v = self.flat()
+            logical = v.shape
+        op = _Op(DROPOUT, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size})
         op.reals[R_RATE] = layer.rate
-        op.slots[F_AUX] = np.empty(v.shape, dtype=np.uint8)
+        op.slots[F_AUX] = np.empty(logical, dtype=np.uint8)
         self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
         self.emit(op, "dropout")
+        if back is not None:
+            n, c, h, w = back
+            self.back = self.emit(_Op(TRANSPOSE, op.dst, _Value("image", back, "channels_last"),
+                                      {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
 
-    def head(self, step: SoftmaxCrossEntropy) -> None:
-        lossfn = step.lossfn
+    def bce_head(self, step: Optional[SigmoidBinaryCrossentropy]) -> None:
+        """Dense(sigmoid) + BinaryCrossentropy from the Dense's logits (its
+        pre-activation): the Dense's forward with its sigmoid, its backward
+        from d(loss)/d(logits); with step None a BinaryCrossentropy
+        from_logits=True of the current value (the model's output)."""
+        lossfn: Any = step.lossfn if step is not None else self.lossfn
+        if type(lossfn) is not losses_mod.BinaryCrossentropy or lossfn.reduction == "sum" \
+                or lossfn.axis != -1 \
+                or (lossfn.dtype is not None and np.dtype(lossfn.dtype) != self.dtype):
+            raise Unsupported(f"loss {lossfn!r}")
+        logits = None
+        if step is not None:
+            if type(step.layer) is not Dense:
+                raise Unsupported(f"head {type(step.layer).__name__}")
+            act = _act(step.layer)
+            self.dense(step.layer, (3,) + act[1:])
+            logits = self.ops[-1].slots[F_AUX]
+        y = self.flat()
+        op = _Op(SIGMOID_BCE, y, _Value("flat", y.shape, base=y), {F_N: y.size})
+        op.reals[R_ALPHA] = 1.0 / max(y.size, 1)
+        self.plan.rows = np.empty(y.shape, dtype=self.dtype)    # the elementwise losses
+        op.slots[F_AUX2] = self.plan.rows
+        if logits is not None:
+            op.slots[F_AUX] = logits
+        self.plan.sparse, self.plan.bce = False, True
+        self.emit(op, "sigmoid+binary_cross_entropy" if step is not None
+                  else "binary_cross_entropy(from_logits)")
+
+    def spatial_dropout(self, layer: SpatialDropout2D) -> None:
+        if layer.rate == 0.0:            # the identity, no draw
+            self.plan.no_masks.append(layer)
+            return
+        v = self.to_image(layer.data_format)
+        n, c, h, w = v.shape
+        op = _Op(SPATIAL_DROPOUT, v, _Value("image", v.shape, v.fmt), {F_N: n, F_C: c,
+                                                                        F_H: h * w})
+        op.reals[R_RATE] = layer.rate
+        op.slots.update({F_AUX: np.empty((n, c), dtype=np.uint8),
+                         F_AUX2: np.empty(n * c, dtype=self.dtype),
+                         F_AUX3: np.empty(n * c, dtype=np.float64)})
+        self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
+        self.emit(op, "spatial_dropout")
+
+    def head(self, step: Optional[SoftmaxCrossEntropy]) -> None:
+        """The loss: the fused softmax + cross-entropy of a last Dense(softmax)
+        or Softmax layer (step), or with step None a cross-entropy
+        from_logits=True of the current value (the model's output)."""
+        lossfn = step.lossfn if step is not None else self.lossfn
         if type(lossfn) not in (losses_mod.SparseCategoricalCrossentropy,
                                 losses_mod.CategoricalCrossentropy) \
-                or lossfn.reduction == "sum":
+                or lossfn.reduction == "sum" or getattr(lossfn, "axis", -1) != -1:
             raise Unsupported(f"loss {lossfn!r}")
-        layer = step.layer
-        if type(layer) is not Dense:
-            raise Unsupported(f"head {type(layer).__name__}")
-        self.dense(layer, 0)
-        z = self.cur
+        flag = 0
+        if step is None:
+            flag = XENT_FROM_LOGITS
+        elif type(step.layer) is Dense:
+            self.dense(step.layer, (0, 0, 0.0, ""))
+        elif type(step.layer) is not Softmax:
+            raise Unsupported(f"head {type(step.layer).__name__}")
+        z = self.flat()
         n, classes = z.shape
         self.plan.sparse = type(lossfn) is losses_mod.SparseCategoricalCrossentropy
-        op = _Op(SOFTMAX_XENT, z, _Value("flat", (n, classes)),
-                 {F_FLAG: int(self.plan.sparse), F_N: n, F_C: classes})
+        flag |= XENT_SPARSE if self.plan.sparse else 0
+        # from_logits: the output is the logits, the op's dst their memory
+        op = _Op(SOFTMAX_XENT, z, _Value("flat", (n, classes), base=z if flag & 2 else None),
+                 {F_FLAG: flag, F_N: n, F_C: classes})
         self.plan.rows = np.empty(n, dtype=self.dtype)
         op.slots.update({F_AUX: self.plan.rows, F_AUX2: np.empty((n, classes), self.dtype)})
-        self.emit(op, "softmax+cross_entropy")
+        self.emit(op, "cross_entropy(from_logits)" if flag & 2 else "softmax+cross_entropy")
 
     # -------------------------------------------------------- the whole
     def build(self) -> TrainPlan:
         body = self.steps[self.k:]
-        if not body or not isinstance(body[-1], SoftmaxCrossEntropy):
+        from_logits = bool(getattr(self.lossfn, "from_logits", False))
+        if not body or not (isinstance(body[-1], (SoftmaxCrossEntropy, SigmoidBinaryCrossentropy))
+                            or from_logits):
             raise Unsupported("the head is not a softmax + cross-entropy")
         for step in body:
             for layer in getattr(step, "layers", (step,)):
@@ -423,16 +560,21 @@ class _Builder:
             t = type(step)
             if t is Conv2DReLUMaxPool2D:
                 self.conv_pool(step)
-            elif t is SoftmaxCrossEntropy:
+            elif t is SoftmaxCrossEntropy or t is SigmoidBinaryCrossentropy:
                 if step is not body[-1]:
                     raise Unsupported("a head before the last step")
-                self.head(step)
+                if t is SoftmaxCrossEntropy:
+                    self.head(step)
+                else:
+                    self.bce_head(step)
             elif t is Conv2D:
                 self.conv(step)
             elif t is Dense:
                 self.dense(step, _act(step))
-            elif t is MaxPooling2D:
-                self.maxpool(step)
+            elif t is MaxPooling2D or t is AveragePooling2D:
+                self.pool(step)
+            elif t is GlobalAveragePooling2D or t is GlobalMaxPooling2D:
+                self.global_pool(step)
             elif t is BatchNormalization:
                 self.batchnorm(step)
             elif t is ReLU:
@@ -440,16 +582,28 @@ class _Builder:
                     raise Unsupported("ReLU with arguments")
                 self.relu()
             elif t is Activation:
+                kind = activations.pointwise_kind(step.activation)
                 if step.activation == "relu":
                     self.relu()
+                elif kind is not None:          # activations.forward's default alpha
+                    self.pointwise(*kind)
                 elif step.activation is not None:
                     raise Unsupported(f"Activation({step.activation!r})")
+            elif t is LeakyReLU or t is ELU:
+                self.pointwise(step.kind, step._alpha)
             elif t is Flatten:
                 self.flatten(step)
             elif t is Dropout:
                 self.dropout(step)
+            elif t is SpatialDropout2D:
+                self.spatial_dropout(step)
             else:
                 raise Unsupported(t.__name__)
+        if from_logits:
+            if type(self.lossfn) is losses_mod.BinaryCrossentropy:
+                self.bce_head(None)
+            else:
+                self.head(None)
         if not self.ops or not self.ops[0].weighted and not (
                 self.ops[0].op == TRANSPOSE and len(self.ops) > 1 and self.ops[1].weighted):
             raise Unsupported("the first op has no weights")
@@ -628,7 +782,10 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
             layer.mask = mask.view(np.bool_).copy()
         for layer in plan.no_masks:
             layer.mask = None
-        loss = float(plan.rows.mean(dtype=np.float64))
+        if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
+            loss = float(np.mean(plan.rows, axis=-1).mean(dtype=np.float64))
+        else:
+            loss = float(plan.rows.mean(dtype=np.float64))
         out = plan.out.copy()
     _calls += 1
     model._activity = []

@@ -101,14 +101,14 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
                x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
                Py_ssize_t targets_bytes, int nthreads):
     """Run a compiled training step (csrc/kernels/plan_train.c): code (nops,
-    32), reals (nops, 2), ptrs the pointer table whose slots 0, 1 and 2 stand
+    32), reals (nops, 3), ptrs the pointer table whose slots 0, 1 and 2 stand
     for x, out and targets -- C-contiguous buffers of the plan's dtype (x and
     out; out writable) and int64 labels or targets of that dtype, of exactly
     in_bytes, out_bytes and targets_bytes bytes (the plan's sizes).
     ccnn.models.train_plan builds the plan; this checks the buffers against
     it and raises on a kernel's error."""
     if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
-            or reals.shape[1] != 2 or ptrs.shape[0] < 3:
+            or reals.shape[1] != 3 or ptrs.shape[0] < 3:
         raise ValueError("plan_train: inconsistent plan")
     cdef Py_buffer xb
     cdef Py_buffer ob

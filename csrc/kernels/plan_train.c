@@ -11,6 +11,10 @@
 #include "pool.h"
 #include "batchnorm.h"
 #include "activation.h"
+#include "pointwise.h"
+#include "act_epilogue.h"
+#include "global_pool.h"
+#include "augment.h"
 #include "loss.h"
 #include "layout.h"
 #include "kernels_common.h"
@@ -42,11 +46,12 @@ static int SUF(tp_conv_dims)(ccnn_conv2d_dims *d, const int64_t *o)
 
 static int SUF(tp_pool_dims)(ccnn_pool2d_dims *d, const int64_t *o)
 {
-    /* as the binding: ceil_mode 0, count_include_pad 1 (unused by max pooling) */
+    /* as the layers' calls: ceil_mode 0; count_include_pad 1 for max pooling
+     * (unused), 0 for AveragePooling2D's */
     return ccnn_pool2d_dims_init(d, o[CCNN_TF_N], o[CCNN_TF_C], o[CCNN_TF_H], o[CCNN_TF_W],
                                  o[CCNN_TF_R], o[CCNN_TF_S], o[CCNN_TF_SH], o[CCNN_TF_SW],
                                  o[CCNN_TF_PT], o[CCNN_TF_PB], o[CCNN_TF_PL], o[CCNN_TF_PR],
-                                 0, 1);
+                                 0, o[CCNN_TF_OP] != CCNN_TP_AVGPOOL);
 }
 
 /* One op's forward (training mode). */
@@ -65,6 +70,11 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     case CCNN_TP_CONV: {
         ccnn_conv2d_dims d;
         if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w) return CCNN_EBADARG;
+        if (flag == 2)      /* Conv2D's conv2d_act_forward: the pre-activation in aux */
+            return aux ? SUF(ccnn_conv2d_act_forward)(dst, (REAL *)aux, src, w, b, &d,
+                                                      (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
+                                                      nthreads)
+                       : CCNN_EBADARG;
         return flag ? SUF(ccnn_conv2d_relu_forward)(dst, src, w, b, &d, nthreads)
                     : SUF(ccnn_conv2d_forward)(dst, src, w, b, &d, nthreads);
     }
@@ -77,6 +87,11 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     case CCNN_TP_DENSE: {
         ccnn_dense_dims d;
         if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w) return CCNN_EBADARG;
+        if (flag >= 2)      /* Dense's dense_act_forward: the pre-activation in aux */
+            return aux ? SUF(ccnn_dense_act_forward)(dst, (REAL *)aux, src, w, b, &d,
+                                                     (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
+                                                     nthreads)
+                       : CCNN_EBADARG;
         return SUF(ccnn_dense_forward)(dst, src, w, b, &d, flag, nthreads);
     }
     case CCNN_TP_MAXPOOL: {
@@ -102,6 +117,36 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         if (n < 1) return CCNN_EBADARG;
         SUF(ccnn_relu_forward)(dst, src, n, nthreads);
         return CCNN_OK;
+    case CCNN_TP_POINTWISE:
+        if (n < 1) return CCNN_EBADARG;
+        return SUF(ccnn_pointwise_forward)(dst, src, n, (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA],
+                                           nthreads);
+    case CCNN_TP_AVGPOOL: {
+        ccnn_pool2d_dims d;
+        if (SUF(tp_pool_dims)(&d, o) != CCNN_OK) return CCNN_EBADARG;
+        SUF(ccnn_avg_pool2d_forward)(dst, src, &d, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_GAVGPOOL:
+        if (n < 1 || h < 1) return CCNN_EBADARG;
+        SUF(ccnn_global_avg_pool_forward)(dst, src, n, h, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_GMAXPOOL:
+        if (n < 1 || h < 1 || !aux) return CCNN_EBADARG;
+        SUF(ccnn_global_max_pool_forward)(dst, (int64_t *)aux, src, n, h, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_SIGMOID_BCE: {
+        /* BinaryCrossentropy.fused: the elementwise losses, then the gradient
+         * (sigmoid(z) - t) * (1 / count), from the logits z (aux; without one,
+         * from_logits: src itself) */
+        REAL *loss = (REAL *)TP(CCNN_TF_AUX2), *dlogits = (REAL *)TP(CCNN_TF_DSRC);
+        const REAL *z = aux ? (const REAL *)aux : src;
+        if (n < 1 || !loss || !dlogits || !targets) return CCNN_EBADARG;
+        SUF(ccnn_sigmoid_bce_forward)(loss, z, (const REAL *)targets, n, nthreads);
+        SUF(ccnn_sigmoid_bce_backward)(dlogits, NULL, z, (const REAL *)targets,
+                                       (REAL)r[CCNN_TR_ALPHA], n, nthreads);
+        return CCNN_OK;
+    }
     case CCNN_TP_DROPOUT: {
         uint64_t seed;
         if (n < 1 || !aux) return CCNN_EBADARG;
@@ -113,14 +158,33 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         if (n < 1 || c < 1 || h < 1) return CCNN_EBADARG;
         SUF(ccnn_transpose_batched)(dst, src, n, c, h, nthreads);
         return CCNN_OK;
+    case CCNN_TP_SPATIAL_DROPOUT: {
+        /* SpatialDropout2D: F.channel_mask_unchecked (dropout_sample of a
+         * float64 (n, c) of ones), the scales mask * (1 / (1 - rate)) in the
+         * element type (channel_scale_unchecked), then broadcast_affine over
+         * the NCHW memory (each element's product alone: any layout's) */
+        REAL *scale = (REAL *)TP(CCNN_TF_AUX2);
+        double *ones = (double *)TP(CCNN_TF_AUX3);
+        uint8_t *mask = (uint8_t *)aux;
+        uint64_t seed;
+        if (n < 1 || c < 1 || h < 1 || !mask || !scale || !ones) return CCNN_EBADARG;
+        memcpy(&seed, &o[CCNN_TF_SEED], sizeof seed);
+        for (int64_t j = 0; j < n * c; j++) ones[j] = 1.0;
+        ccnn_dropout_sample_f64(ones, mask, ones, n * c, r[CCNN_TR_RATE], seed, nthreads);
+        const REAL s = (REAL)(1.0 / (1.0 - r[CCNN_TR_RATE]));
+        for (int64_t j = 0; j < n * c; j++) scale[j] = (REAL)mask[j] * s;
+        SUF(ccnn_broadcast_affine)(dst, src, scale, NULL, n, c, h, c, 1, 0, nthreads);
+        return CCNN_OK;
+    }
     case CCNN_TP_SOFTMAX_XENT: {
         /* the model's output (Dense's softmax), then the loss's own forward and
          * backward from the logits, as SoftmaxCrossEntropy + the loss call them */
         REAL *rows = (REAL *)aux, *probs = (REAL *)TP(CCNN_TF_AUX2);
         REAL *dlogits = (REAL *)TP(CCNN_TF_DSRC);
         if (n < 1 || c < 1 || !rows || !probs || !dlogits || !targets) return CCNN_EBADARG;
-        SUF(ccnn_softmax_forward)(dst, src, n, c, nthreads);
-        if (flag) {
+        if (!(flag & 2))    /* bit 2: from_logits, the output is the logits themselves */
+            SUF(ccnn_softmax_forward)(dst, src, n, c, nthreads);
+        if (flag & 1) {
             const int64_t *labels = (const int64_t *)targets;
             SUF(ccnn_softmax_xent_forward)(rows, probs, src, labels, n, c, nthreads);
             SUF(ccnn_softmax_xent_backward)(dlogits, probs, labels, n, c, nthreads);
@@ -152,20 +216,32 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     const int64_t n = o[CCNN_TF_N], c = o[CCNN_TF_C], h = o[CCNN_TF_H];
     const int flag = (int)o[CCNN_TF_FLAG];
     const int64_t op = o[CCNN_TF_OP];
-    if (op == CCNN_TP_SOFTMAX_XENT) return CCNN_OK;     /* all done in its forward */
+    if (op == CCNN_TP_SOFTMAX_XENT || op == CCNN_TP_SIGMOID_BCE)
+        return CCNN_OK;                                 /* all done in its forward */
     if (!dsrc && !dw) return CCNN_OK;                   /* nothing to give back */
     if (!ddst || !src || !dst) return CCNN_EBADARG;
     switch (op) {
     case CCNN_TP_CONV: {
         ccnn_conv2d_dims d;
         if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w || !dw) return CCNN_EBADARG;
+        if (flag == 2) {    /* Conv2D.backward: dz = pointwise_backward(dy, z), in aux2 */
+            REAL *dz = (REAL *)TP(CCNN_TF_AUX2);
+            int rc;
+            if (!aux || !dz) return CCNN_EBADARG;
+            rc = SUF(ccnn_pointwise_backward)(dz, ddst, (const REAL *)aux,
+                                              d.n * d.k * d.p * d.q, (int)o[CCNN_TF_KIND],
+                                              r[CCNN_TR_ALPHA], nthreads);
+            if (rc != CCNN_OK) return rc;
+            ddst = dz;
+        }
         /* _conv2d.conv2d_backward: dx zeroed unless the data pass is a GEMM's */
         if (dsrc && ccnn_conv2d_algo(&d, CCNN_PASS_DATA) != CCNN_CONV_GEMM)
             memset(dsrc, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(REAL));
         memset(dw, 0, (size_t)(d.k * d.c * d.r * d.s) * sizeof(REAL));
         if (db) memset(db, 0, (size_t)d.k * sizeof(REAL));
-        return flag ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
-                    : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
+        return flag == 1
+            ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
+            : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
     }
     case CCNN_TP_CONV_POOL: {
         ccnn_conv2d_dims d;
@@ -179,7 +255,16 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         ccnn_dense_dims d;
         if (ccnn_dense_dims_init(&d, n, c, o[CCNN_TF_K]) != CCNN_OK || !w || !dw)
             return CCNN_EBADARG;
-        return SUF(ccnn_dense_backward)(dsrc, dw, db, ddst, flag ? dst : NULL, src, w, &d,
+        if (flag == 2) {    /* Dense.backward: dz = pointwise_backward(dy, z), in aux2 */
+            REAL *dz = (REAL *)TP(CCNN_TF_AUX2);
+            int rc;
+            if (!aux || !dz) return CCNN_EBADARG;
+            rc = SUF(ccnn_pointwise_backward)(dz, ddst, (const REAL *)aux, n * o[CCNN_TF_K],
+                                              (int)o[CCNN_TF_KIND], r[CCNN_TR_ALPHA], nthreads);
+            if (rc != CCNN_OK) return rc;
+            ddst = dz;
+        }
+        return SUF(ccnn_dense_backward)(dsrc, dw, db, ddst, flag == 1 ? dst : NULL, src, w, &d,
                                         nthreads);
     }
     case CCNN_TP_MAXPOOL: {
@@ -202,12 +287,36 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         if (n < 1 || !dsrc) return CCNN_EBADARG;
         SUF(ccnn_relu_backward)(dsrc, ddst, src, n, nthreads);
         return CCNN_OK;
+    case CCNN_TP_POINTWISE:
+        if (n < 1 || !dsrc) return CCNN_EBADARG;
+        return SUF(ccnn_pointwise_backward)(dsrc, ddst, src, n, (int)o[CCNN_TF_KIND],
+                                            r[CCNN_TR_ALPHA], nthreads);
+    case CCNN_TP_AVGPOOL: {
+        ccnn_pool2d_dims d;
+        if (SUF(tp_pool_dims)(&d, o) != CCNN_OK || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_avg_pool2d_backward)(dsrc, ddst, &d, nthreads);
+        return CCNN_OK;
+    }
+    case CCNN_TP_GAVGPOOL:
+        if (n < 1 || h < 1 || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_global_avg_pool_backward)(dsrc, ddst, n, h, nthreads);
+        return CCNN_OK;
+    case CCNN_TP_GMAXPOOL:
+        if (n < 1 || h < 1 || !aux || !dsrc) return CCNN_EBADARG;
+        return SUF(ccnn_global_max_pool_backward)(dsrc, ddst, (const int64_t *)aux, n, h,
+                                                  nthreads) == 0 ? CCNN_OK : CCNN_EBADARG;
     case CCNN_TP_DROPOUT:
         if (n < 1 || !aux || !dsrc) return CCNN_EBADARG;
         /* _activation.dropout_apply's scale: 1 / (1 - rate) in double, as REAL */
         SUF(ccnn_dropout_backward)(dsrc, ddst, (const uint8_t *)aux,
                                    (REAL)(1.0 / (1.0 - r[CCNN_TR_RATE])), n, nthreads);
         return CCNN_OK;
+    case CCNN_TP_SPATIAL_DROPOUT: {
+        const REAL *scale = (const REAL *)TP(CCNN_TF_AUX2);
+        if (n < 1 || c < 1 || h < 1 || !scale || !dsrc) return CCNN_EBADARG;
+        SUF(ccnn_broadcast_affine)(dsrc, ddst, scale, NULL, n, c, h, c, 1, 0, nthreads);
+        return CCNN_OK;
+    }
     case CCNN_TP_TRANSPOSE:
         if (n < 1 || c < 1 || h < 1 || !dsrc) return CCNN_EBADARG;
         SUF(ccnn_transpose_batched)(dsrc, ddst, n, h, c, nthreads);

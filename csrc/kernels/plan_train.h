@@ -34,9 +34,31 @@
  *   CCNN_TP_SOFTMAX_XENT   logits (rows = n, classes = c) -> probs (dst); the
  *                          per-row losses in aux, the loss's probs in aux2 and
  *                          d(mean loss)/d(logits) in dsrc, all in the forward;
- *                          flag 1: int64 labels (n) in the targets slot, 0:
- *                          targets (n, c) of the element type
- * flag: 1 for the conv's / dense's fused ReLU.
+ *                          flag bit 1: int64 labels (n) in the targets slot, else
+ *                          targets (n, c) of the element type; flag bit 2: the
+ *                          model's output is the logits (from_logits: dst is src,
+ *                          no softmax written)
+ *   CCNN_TP_POINTWISE      pointwise.h's activation `kind` (count = n, alpha in reals)
+ *   CCNN_TP_AVGPOOL        avg pool2d (n,c,h,w) -> (n,c,p,q), padding not counted
+ *                          (count_include_pad 0; geometry as MAXPOOL's)
+ *   CCNN_TP_GAVGPOOL       global average pool: (rows = n, len = h) -> (rows)
+ *   CCNN_TP_GMAXPOOL       global max pool: (rows = n, len = h) -> (rows), int64
+ *                          argmax in aux
+ *   CCNN_TP_SIGMOID_BCE    the binary cross-entropy from the logits (count = n): src
+ *                          is the model's output (dst is src), aux the logits (the
+ *                          Dense's pre-activation; NULL: src, a loss from_logits),
+ *                          aux2 the elementwise losses and
+ *                          dsrc d(mean loss)/d(logits) (scale = 1 / count in reals'
+ *                          alpha), both in the forward; targets of the element type
+ *   CCNN_TP_SPATIAL_DROPOUT  (n, c, inner = h): each (image, channel) kept or zeroed,
+ *                          the (n, c) uint8 mask in aux drawn as SpatialDropout2D
+ *                          draws it (dropout_sample of double ones, a double scratch
+ *                          (n c) in aux3), the channel scales (n c) in aux2, the
+ *                          seed's bits in the seed field, the rate in reals
+ * flag (CONV, DENSE): 1 for the fused ReLU; 2 for pointwise.h's activation `kind`
+ * (alpha in reals) in act_epilogue.h's epilogue, the pre-activation in aux and
+ * its gradient in aux2 (both the output's size); 3 (DENSE): as 2, but ddst is
+ * already the gradient of the pre-activation (a fused sigmoid + BCE head).
  */
 #ifndef CCNN_PLAN_TRAIN_H
 #define CCNN_PLAN_TRAIN_H
@@ -47,7 +69,9 @@ extern "C" {
 
 enum { CCNN_TP_CONV = 1, CCNN_TP_CONV_POOL = 2, CCNN_TP_DENSE = 3, CCNN_TP_MAXPOOL = 4,
        CCNN_TP_BN = 5, CCNN_TP_RELU = 6, CCNN_TP_DROPOUT = 7, CCNN_TP_TRANSPOSE = 8,
-       CCNN_TP_SOFTMAX_XENT = 9 };
+       CCNN_TP_SOFTMAX_XENT = 9, CCNN_TP_POINTWISE = 10, CCNN_TP_AVGPOOL = 11,
+       CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13, CCNN_TP_SIGMOID_BCE = 14,
+       CCNN_TP_SPATIAL_DROPOUT = 15 };
 
 /* The fields of an op's record (int64), and of its reals (double). */
 enum {
@@ -56,13 +80,15 @@ enum {
     CCNN_TF_AUX3, CCNN_TF_SEED,
     /* geometry: conv (n c h w k r s sh sw dh dw pt pb pl pr); dense (n, in = c, units = k);
      * max pool (n c h w, kh = r, kw = s, sh sw, pads); BN (outer = n, c, inner = h);
-     * RELU / DROPOUT (count = n); TRANSPOSE (n, a = c, b = h); SOFTMAX_XENT (n, classes = c) */
+     * RELU / DROPOUT / POINTWISE (count = n); TRANSPOSE (n, a = c, b = h); SOFTMAX_XENT
+     * (n, classes = c); AVGPOOL as max pool; GAVGPOOL / GMAXPOOL (rows = n, len = h) */
     CCNN_TF_N, CCNN_TF_C, CCNN_TF_H, CCNN_TF_W, CCNN_TF_K, CCNN_TF_R, CCNN_TF_S,
     CCNN_TF_SH, CCNN_TF_SW, CCNN_TF_DH, CCNN_TF_DW, CCNN_TF_PT, CCNN_TF_PB, CCNN_TF_PL,
     CCNN_TF_PR,
+    CCNN_TF_KIND,       /* pointwise.h's kind: POINTWISE, CONV / DENSE with flag 2 */
     CCNN_TRAIN_FIELDS = 32
 };
-enum { CCNN_TR_EPS = 0, CCNN_TR_RATE = 1, CCNN_TRAIN_REALS = 2 };
+enum { CCNN_TR_EPS = 0, CCNN_TR_RATE = 1, CCNN_TR_ALPHA = 2, CCNN_TRAIN_REALS = 3 };
 
 /* Run the training step of nops ops: code (nops, CCNN_TRAIN_FIELDS), reals
  * (nops, CCNN_TRAIN_REALS), ptrs the buffer table, whose slots 0, 1 and 2
