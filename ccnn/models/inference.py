@@ -45,6 +45,7 @@ import numpy as np
 
 from .. import activations
 from .. import functional as F
+from .plan_chain import ChainBuilder, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                       Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D,
                       GlobalMaxPooling2D, Layer, LeakyReLU, MaxPooling2D, RandomContrast, RandomCrop,
@@ -79,32 +80,6 @@ def set_enabled(enabled: bool) -> None:
 def is_enabled() -> bool:
     """Whether predict runs through the inference plan where it can."""
     return _enabled
-
-
-class Unsupported(Exception):
-    """The layers cannot be compiled (the model runs the per-layer path)."""
-
-
-class _Value:
-    """A tensor of the plan: 'raw' (the model's input as given), 'image'
-    (NCHW (n, c, h, w) in memory; logically in data format `fmt`) or 'flat'
-    (n, c)."""
-
-    def __init__(self, kind: str, shape: Tuple[int, ...], fmt: Optional[str] = None,
-                 base: Optional["_Value"] = None):
-        self.kind, self.shape, self.fmt = kind, shape, fmt
-        self.base = base        # another view of base's memory (no op between them)
-
-    @property
-    def root(self) -> "_Value":
-        v = self
-        while v.base is not None:
-            v = v.base
-        return v
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
 
 class _Op:
@@ -173,7 +148,7 @@ def _act_code(name: Optional[str]) -> Tuple[int, float]:
     return F.POINTWISE[kind[0]], float(kind[1])
 
 
-class _Builder:
+class _Builder(ChainBuilder):
     def __init__(self, layers: List[Layer], x_shape: Tuple[int, ...], dtype: np.dtype):
         self.layers, self.dtype = layers, dtype
         self.itemsize = dtype.itemsize
@@ -204,26 +179,8 @@ class _Builder:
             return self.ops[-1]
         return None
 
-    def to_image(self, fmt: str) -> _Value:
-        """The current value as an NCHW image of logical format fmt."""
-        v = self.cur
-        if v.kind == "image":
-            if v.fmt != fmt:
-                raise Unsupported("layers of different data formats")
-            return v
-        if v.kind != "raw" or len(v.shape) != 4:
-            raise Unsupported("an image layer on a non-image tensor")
-        if fmt == "channels_first":
-            img = _Value("image", v.shape, fmt, base=v)
-            self.cur = img
-            return img
-        n, h, w, c = v.shape
-        if c == 1 or h * w == 1:       # the same memory order
-            img = self.cur = _Value("image", (n, c, h, w), fmt, base=v)
-            return img
-        img = _Value("image", (n, c, h, w), fmt)
-        self.emit(_Op(TRANSPOSE, v, img, {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
-        return img
+    def transpose(self, src: _Value, dst: _Value, n: int, a: int, b: int, name: str) -> _Op:
+        return self.emit(_Op(TRANSPOSE, src, dst, {F_N: n, F_C: a, F_H: b}), name)
 
     def elementwise(self, act: int, alpha: float, name: str) -> None:
         v = self.cur
@@ -377,22 +334,10 @@ class _Builder:
         self.emit(op, "global_avg_pool" if kind == GAP else "global_max_pool")
 
     def flatten(self, layer: Flatten) -> None:
-        v = self.cur
-        if v.kind == "flat":
-            return
-        n = v.shape[0]
-        size = v.size // max(n, 1)
-        if v.kind == "raw":
-            self.cur = _Value("flat", (n, size), base=v)
-            return
-        _, c, h, w = v.shape
-        if v.fmt == "channels_last" and layer.data_format == "channels_first":
-            raise Unsupported("Flatten(data_format='channels_first') of channels-last images")
-        nhwc = v.fmt == "channels_last" or layer.data_format == "channels_first"
-        if not nhwc or c == 1 or h * w == 1:
-            self.cur = _Value("flat", (n, size), base=v)
-            return
-        self.emit(_Op(TRANSPOSE, v, _Value("flat", (n, size)), {F_N: n, F_C: c, F_H: h * w}), "nchw->nhwc")
+        todo = self.flatten_view(layer.data_format)
+        if todo is not None:
+            v, n, c, hw = todo
+            self.transpose(v, _Value("flat", (n, c * hw)), n, c, hw, "nchw->nhwc")
 
     def activation_layer(self, layer: Layer) -> None:
         if type(layer) is ReLU:

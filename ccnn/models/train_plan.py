@@ -59,6 +59,7 @@ from .. import activations
 from .. import functional as F
 from .. import losses as losses_mod
 from .. import utils
+from .plan_chain import ChainBuilder, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
                       LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
@@ -96,31 +97,6 @@ def is_enabled() -> bool:
 def calls() -> int:
     """How many training steps the plans of this process have run."""
     return _calls
-
-
-class Unsupported(Exception):
-    """The model cannot be compiled (it trains through the per-layer path)."""
-
-
-class _Value:
-    """A tensor of the plan: 'raw' (the plan's input as given), 'image'
-    (NCHW (n, c, h, w) in memory; logically in data format `fmt`) or 'flat'
-    (n, c); `base` when it is a view of another value's memory."""
-
-    def __init__(self, kind: str, shape: Tuple[int, ...], fmt: Optional[str] = None,
-                 base: Optional["_Value"] = None):
-        self.kind, self.shape, self.fmt, self.base = kind, shape, fmt, base
-
-    @property
-    def root(self) -> "_Value":
-        v = self
-        while v.base is not None:
-            v = v.base
-        return v
-
-    @property
-    def size(self) -> int:
-        return int(np.prod(self.shape, dtype=np.int64))
 
 
 class _Op:
@@ -214,7 +190,7 @@ def _set_act(op: _Op, act: Tuple[int, int, float, str], shape: Tuple[int, ...],
         op.slots[F_AUX2] = np.empty(shape, dtype=dtype)
 
 
-class _Builder:
+class _Builder(ChainBuilder):
     def __init__(self, steps: List[Any], k: int, in_shape: Tuple[int, ...], dtype: np.dtype,
                  lossfn: losses_mod.Loss):
         self.steps, self.k, self.dtype, self.lossfn = steps, k, dtype, lossfn
@@ -256,25 +232,8 @@ class _Builder:
         self.cur = op.dst
         return op
 
-    def to_image(self, fmt: str) -> _Value:
-        """The current value as an NCHW image of logical format fmt."""
-        v = self.cur
-        if v.kind == "image":
-            if v.fmt != fmt:
-                raise Unsupported("layers of different data formats")
-            return v
-        if v.kind != "raw" or len(v.shape) != 4:
-            raise Unsupported("an image layer on a non-image tensor")
-        if fmt == "channels_first":
-            img = self.cur = _Value("image", v.shape, fmt, base=v)
-            return img
-        n, h, w, c = v.shape
-        if c == 1 or h * w == 1:       # the same memory order
-            img = self.cur = _Value("image", (n, c, h, w), fmt, base=v)
-            return img
-        img = _Value("image", (n, c, h, w), fmt)
-        self.emit(_Op(TRANSPOSE, v, img, {F_N: n, F_C: h * w, F_H: c}), "nhwc->nchw")
-        return img
+    def transpose(self, src: _Value, dst: _Value, n: int, a: int, b: int, name: str) -> _Op:
+        return self.emit(_Op(TRANSPOSE, src, dst, {F_N: n, F_C: a, F_H: b}), name)
 
     def flat(self) -> _Value:
         v = self.cur
@@ -424,28 +383,16 @@ class _Builder:
     def flatten(self, layer: Flatten) -> None:
         if type(layer) is not Flatten:
             raise Unsupported(type(layer).__name__)
-        v = self.cur
-        if v.kind == "flat":
+        todo = self.flatten_view(layer.data_format)
+        if todo is None:
             return
-        n = v.shape[0]
-        size = v.size // max(n, 1)
-        if v.kind == "raw":
-            self.cur = _Value("flat", (n, size), base=v)
-            return
-        _, c, h, w = v.shape
-        if v.fmt == "channels_last" and layer.data_format == "channels_first":
-            raise Unsupported("Flatten(data_format='channels_first') of channels-last images")
-        nhwc = v.fmt == "channels_last" or layer.data_format == "channels_first"
-        if nhwc and self.ops and self.ops[-1] is self.back and self.back.dst is v:
+        v, n, c, hw = todo
+        if self.ops and self.ops[-1] is self.back and self.back.dst is v:
             self.ops.pop()          # the Dropout's NHWC values are the flattened ones
             self.names.pop()
             self.cur = self.back.src
             return
-        if not nhwc or c == 1 or h * w == 1:
-            self.cur = _Value("flat", (n, size), base=v)
-            return
-        self.emit(_Op(TRANSPOSE, v, _Value("flat", (n, size)), {F_N: n, F_C: c, F_H: h * w}),
-                  "nchw->nhwc")
+        self.transpose(v, _Value("flat", (n, c * hw)), n, c, hw, "nchw->nhwc")
 
     def dropout(self, layer: Dropout) -> None:
         if type(layer) is not Dropout:
