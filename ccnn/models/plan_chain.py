@@ -69,7 +69,7 @@ class ChainBuilder:
         self.transpose(v, img, n, h * w, c, "nhwc->nchw")
         return img
 
-    def flatten_view(self, data_format: str) -> Optional[Tuple[Value, int, int, int]]:
+    def flatten_view(self, data_format: Optional[str]) -> Optional[Tuple[Value, int, int, int]]:
         """Flatten(data_format) of the current value where the memory already
         is in Keras's order (cur becomes the flat view, None returned); else
         (the image, n, c, h * w) that a transpose to channels-last order must flatten."""
