@@ -353,12 +353,12 @@ def test_switched_off_and_the_functional_model():
         train_plan.set_enabled(1)
 
 
-def test_the_environment_variable_switches_it_off():
+def test_the_environment_variable_switches_it_off(tmp_path):
     code = ("from ccnn.models import train_plan, inference; "
             "print(train_plan.is_enabled(), inference.is_enabled())")
     env = dict(os.environ, CCNN_TRAIN_PLAN="0")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True).stdout.split()
+                         check=True, cwd=tmp_path).stdout.split()   # not the source tree
     assert out == ["False", "True"]
 
 

@@ -261,9 +261,10 @@ def test_forced_on_unsupported_shapes_raises():
         _conv2d.conv2d_forward(x, w3, None, ONE, ONE, (1, 1, 1, 1), 1, algo="fft")
 
 
-def _eligible_in_subprocess(shape_x, shape_w, env):
+def _eligible_in_subprocess(shape_x, shape_w, env, cwd):
     """winograd_eligible (forward, data) of a 3x3 "same" conv in a fresh
-    interpreter with `env` added (the GEMM micro-kernel is chosen once)."""
+    interpreter with `env` added (the GEMM micro-kernel is chosen once), run
+    in `cwd` (not the source tree, whose ccnn/ would shadow an installed one)."""
     import json
     import os
     import subprocess
@@ -272,26 +273,26 @@ def _eligible_in_subprocess(shape_x, shape_w, env):
             f"print(json.dumps([C.winograd_eligible({shape_x}, {shape_w}, *a, p) for p in "
             "('forward', 'data')] + [C.gemm_kernel_name()]))")
     out = subprocess.run([sys.executable, "-c", code], env={**os.environ, **env}, check=True,
-                         capture_output=True, text=True).stdout
+                         capture_output=True, text=True, cwd=cwd).stdout
     return json.loads(out.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("isa", ["", "avx2"])
-def test_small_ck_rule_follows_the_gemm_kernel(isa):
+def test_small_ck_rule_follows_the_gemm_kernel(isa, tmp_path):
     """With fewer than 2048 filter pairs Winograd needs 100 tiles per image
     against the AVX2 GEMM micro-kernel, 400 against the AVX-512 one (the
     modern model's c = k = 32 at 28x28, 196 tiles, then takes the implicit
     GEMM); CCNN_WINO_SMALL_CK_TILES overrides the threshold; c * k >= 2048
     stays eligible."""
     env = {"CCNN_GEMM_ISA": isa} if isa else {}
-    fwd, data, name = _eligible_in_subprocess((64, 32, 28, 28), (32, 32, 3, 3), env)
+    fwd, data, name = _eligible_in_subprocess((64, 32, 28, 28), (32, 32, 3, 3), env, tmp_path)
     wide = name.startswith("avx512")
     assert fwd == data == (not wide)
     assert _eligible_in_subprocess((64, 32, 28, 28), (32, 32, 3, 3),
-                                   {**env, "CCNN_WINO_SMALL_CK_TILES": "100"})[:2] == [True, True]
-    assert _eligible_in_subprocess((8, 32, 56, 56), (32, 32, 3, 3), env)[:2] == [True, True]
-    assert _eligible_in_subprocess((64, 32, 14, 14), (64, 32, 3, 3), env)[:2] == [True, True]
-    assert _eligible_in_subprocess((64, 64, 14, 14), (64, 64, 3, 3), env)[:2] == [True, True]
+                                   {**env, "CCNN_WINO_SMALL_CK_TILES": "100"}, tmp_path)[:2] == [True, True]
+    assert _eligible_in_subprocess((8, 32, 56, 56), (32, 32, 3, 3), env, tmp_path)[:2] == [True, True]
+    assert _eligible_in_subprocess((64, 32, 14, 14), (64, 32, 3, 3), env, tmp_path)[:2] == [True, True]
+    assert _eligible_in_subprocess((64, 64, 14, 14), (64, 64, 3, 3), env, tmp_path)[:2] == [True, True]
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
