@@ -687,7 +687,12 @@ def bench_predict(table, repeats):
 # model.  Each configuration is its own job -- `python bench.py --mpi-worker`
 # alone for 1 rank (a plain fit, no MPI), under `mpiexec -n 2` for 2 ranks --
 # which times whole epochs of fit on rank 0 and prints one JSON line.
-MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "yield"), (1, 2, "")]  # (ranks, threads per rank, how)
+MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "yield"), (1, 2, ""),
+               (2, 1, "apart")]  # (ranks, threads per rank, how)
+# "apart": the ceiling -- two plain 1-thread fits (no MPI), each of half the
+# samples at half the batch, started together and pinned one per core: a 2-rank
+# step's compute with no communication and no waiting for the other rank, on
+# the same two cores.  Its throughput is the samples of both over the slower's time.
 # "yield": mpiexec --bind-to none --mca mpi_yield_when_idle 1 -- a rank waiting in
 # the all-reduce gives its core away instead of spinning on it (and ranks may
 # move): what a machine with other work on it wants (README "Scale-out")
@@ -721,13 +726,38 @@ def mpi_worker(batch, threads, samples, repeats):
         dp.__exit__(None, None, None)
 
 
+def _mpi_apart(cmd, ranks, env):
+    """The "apart" configuration: `ranks` plain 1-thread workers at batch/ranks
+    on samples/ranks each, started together, worker i pinned to core i (where
+    the OS allows it); one result as if from one job of all the samples."""
+    batch, samples = int(cmd[3]), int(cmd[5])
+    part = list(cmd)
+    part[3], part[5] = str(batch // ranks), str(samples // ranks)
+    procs = []
+    for i in range(ranks):
+        pin = (lambda i=i: os.sched_setaffinity(0, {i % (os.cpu_count() or 1)})) \
+            if hasattr(os, "sched_setaffinity") else None
+        procs.append(subprocess.Popen(part, env=env, stdout=subprocess.PIPE, text=True,
+                                      stdin=subprocess.DEVNULL, preexec_fn=pin))
+    res = []
+    for p in procs:
+        out, _ = p.communicate(timeout=1800)
+        line = [s for s in out.splitlines() if s.startswith("MPI-RESULT ")]
+        if p.returncode != 0 or not line:
+            raise RuntimeError(f"mpi worker {part} failed:\n{out}")
+        res.append(json.loads(line[0].split(" ", 1)[1]))
+    return {"seconds": max(r["seconds"] for r in res), "samples": sum(r["samples"] for r in res),
+            "steps": max(r["steps"] for r in res), "allreduce_ms": 0.0}
+
+
 def bench_mpi(table, repeats, quick):
     """Throughput (training samples/s) of the book model's fit at global batch
     128 and 512 for 1 rank x 1 thread, 2 ranks x 1 thread (mpiexec -n 2,
     DataParallel; bound to cores and spinning while waiting, Open MPI's
     default, and unbound and yielding, MPI_HOW) and 1 rank x 2 threads, and
     the time per step spent in the gradient all-reduce (waiting for the
-    slower rank included).  The jobs of one batch size run round-robin (1x1,
+    slower rank included); and the ceiling of 2 ranks on these two cores:
+    two plain fits side by side, no communication (MPI_CONFIGS, "apart").  The jobs of one batch size run round-robin (1x1,
     2x1, 2x1 yield, 1x2, 1x1, ...), each timing the
     best of 2 epochs, and each configuration reports its median over the
     rounds: a load that drifts during the run touches all four alike."""
@@ -747,6 +777,9 @@ def bench_mpi(table, repeats, quick):
             for ranks, threads, how in MPI_CONFIGS:
                 cmd = [sys.executable, os.path.abspath(__file__), "--mpi-worker", str(batch),
                        str(threads), str(samples), "2"]
+                if how == "apart":
+                    got[ranks, threads, how].append(_mpi_apart(cmd, ranks, env))
+                    continue
                 if ranks > 1:
                     over = ["--oversubscribe"] if (os.cpu_count() or 1) < ranks else []
                     cmd = [mpiexec, "-n", str(ranks), *over, *MPI_HOW[how], *cmd]
@@ -763,14 +796,16 @@ def bench_mpi(table, repeats, quick):
             rate = r["samples"] / r["seconds"]
             base = base or rate
             case = f"mpi book b{batch}: {ranks} rank x {threads} thr" + (f" {how}" if how else "")
+            if how == "apart":
+                case = f"mpi book b{batch}: {ranks} x {threads} thr apart, no MPI (ceiling)"
             table.append({"case": case, "samples_per_s": rate, "speedup": rate / base,
                           "allreduce_ms_per_step": r["allreduce_ms"],
                           "ms_per_step": r["seconds"] / r["steps"] * 1e3,
                           "per_sample_ms": r["seconds"] / r["samples"] * 1e3 * ranks * threads,
                           "load": load})
-            print(f"{case:36s} {rate:8.0f} samples/s  x{rate / base:4.2f}  "
+            print(f"{case:50s} {rate:8.0f} samples/s  x{rate / base:4.2f}  "
                   f"{r['seconds'] / r['steps'] * 1e3:7.2f} ms/step"
-                  + (f"  all-reduce {r['allreduce_ms']:.2f} ms/step" if ranks > 1 else ""),
+                  + (f"  all-reduce {r['allreduce_ms']:.2f} ms/step" if ranks > 1 and how != "apart" else ""),
                   flush=True)
 
 
