@@ -374,7 +374,8 @@ static CCNN_DISPATCH void SUF(avg2x2_fwd_s)(REAL *restrict y, const REAL *restri
     for (int64_t p = 0; p < P; p++) {
         const REAL *r0 = x + 2 * p * W, *r1 = r0 + W;
         for (int64_t q = 0; q < Q; q++)
-            y[p * Q + q] = ((r0[2 * q] + r0[2 * q + 1]) + (r1[2 * q] + r1[2 * q + 1])) / (REAL)4;
+            y[p * Q + q] = ((((REAL)0 + r0[2 * q]) + r0[2 * q + 1]) + r1[2 * q]
+                            + r1[2 * q + 1]) / (REAL)4;   /* the general loop's order */
     }
 }
 
@@ -835,7 +836,7 @@ static CCNN_DISPATCH void VSUF(avg2x2_fwd)(REAL *restrict y, const REAL *restric
         FOR_VEC_Q(q, Q) {
             VR a, b, c, e;
             LOAD2X2(a, b, c, e, r0, r1, q);
-            const VR m = ((a + b) + (c + e)) / (REAL)4;
+            const VR m = ((((REAL)0 + a) + b) + c + e) / (REAL)4;   /* the general loop's order */
             memcpy(y + p * Q + q, &m, sizeof m);
         }
     }
