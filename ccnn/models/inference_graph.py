@@ -36,10 +36,9 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import inference as inf
-from .inference import (ACT, ACT_NONE, ACT_RELU, AVGPOOL, BN, DENSE, CONV, F_ACT, F_C, F_DST,
-                        F_H, F_N, F_OP, F_SCRATCH, F_SRC, F_W, F_WEIGHT, FIELDS, GAP, GMP,
-                        IDENTITY, MAXPOOL, REALS, SOFTMAX, TRANSPOSE, Plan, PlanCache, _Builder,
-                        _Op)
+from .inference import (ACT, ACT_NONE, ACT_RELU, AVGPOOL, BN, F_ACT, F_C, F_DST, F_H, F_N,
+                        F_SCRATCH, F_SRC, F_W, F_WEIGHT, FIELDS, GAP, GMP, IDENTITY, MAXPOOL,
+                        REALS, SOFTMAX, Plan, PlanCache, _Builder, _Op)
 from .plan_chain import Unsupported, Value
 from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization, Concatenate,
                       Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
@@ -190,7 +189,7 @@ class _GraphBuilder(_Builder):
             if t in _KINDS:
                 out = self.merge(layer, ins)
             elif t is Concatenate:
-                out = self.concatenate(layer, ins)   # type: ignore[arg-type]
+                out = self.concatenate(layer, ins)
             elif node.multi or len(ins) != 1:
                 raise Unsupported(f"{layer.name}: a layer of several inputs")
             elif t in IDENTITY:
