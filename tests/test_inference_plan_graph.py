@@ -258,7 +258,18 @@ def _residual_no_bn(d):
     return inp, Dense(5, activation="softmax", dtype=d)(GlobalAveragePooling2D(dtype=d)(x))
 
 
+def _skip_through_identity(d):
+    """A conv read by a skip and, through a Dropout, by a BatchNormalization:
+    the BN must not fold into the conv (whose output the skip reads)."""
+    inp = Input((6, 6, 2), dtype=d)
+    a = _conv(3, d)(inp)
+    b = BatchNormalization(dtype=d)(Dropout(0.3, dtype=d)(a))
+    c = ReLU(dtype=d)(Dropout(0.1, dtype=d)(a))      # nor a ReLU fuse into it
+    return inp, Flatten(dtype=d)(Add(dtype=d)([a, b, c]))
+
+
 GRAPHS = {
+    "skip_through_identity": _skip_through_identity,
     "add": _merge_case(Add), "add3": _merge_case(Add, 3), "subtract": _merge_case(Subtract),
     "multiply": _merge_case(Multiply, 3), "average": _merge_case(Average),
     "average3": _merge_case(Average, 3), "maximum": _merge_case(Maximum, 3),
@@ -306,6 +317,18 @@ def test_fusions_only_where_one_consumer():
     x = np.zeros((2, 8, 8, 1))
     m.predict_on_batch(x)
     assert plan_of(m, x).ops.count("add+relu") == 2
+
+
+def test_no_fusion_into_a_value_read_through_an_identity_layer():
+    m = _graph("skip_through_identity", "float64")
+    rng = np.random.default_rng(4)
+    for layer in m.layers:
+        if isinstance(layer, BatchNormalization):
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) for w in layer.get_weights()])
+    x = rng.normal(size=(3, 6, 6, 2))
+    got = m.predict_on_batch(x)
+    assert plan_of(m, x).ops[:4] == ["nhwc->nchw", "conv3x3", "batchnorm", "relu"]
+    np.testing.assert_array_equal(got, per_layer(m, x))
 
 
 def test_buffers_are_reused():

@@ -179,6 +179,9 @@ class _GraphBuilder(_Builder):
             for t in node.inputs:
                 readers[id(t)] = readers.get(id(t), 0) + 1
         vals: Dict[int, Value] = {id(inp): self.input}
+        # reads still to come of each value (an identity layer or a fusion gives
+        # a node's output the value of its input: their readers add up)
+        pending: Dict[int, int] = {id(self.input): readers.get(id(inp), 0)}
         for node in nodes:
             layer, t = node.layer, type(node.layer)
             if np.dtype(layer.dtype) != self.dtype:
@@ -186,6 +189,9 @@ class _GraphBuilder(_Builder):
             if len(node.outputs) != 1:
                 raise Unsupported(f"{layer.name}: several outputs")
             ins = [vals[id(x)] for x in node.inputs]
+            alone = len(ins) == 1 and pending[id(ins[0])] == 1     # no other reader
+            for v in ins:
+                pending[id(v)] -= 1
             if t in _KINDS:
                 out = self.merge(layer, ins)
             elif t is Concatenate:
@@ -196,12 +202,13 @@ class _GraphBuilder(_Builder):
                 out = ins[0]
             elif t in _LAYER_OPS:
                 self.cur = ins[0]
-                self.fusable = readers.get(id(node.inputs[0]), 0) == 1
+                self.fusable = alone
                 _LAYER_OPS[t](self, layer)
                 out = self.cur
             else:
                 raise Unsupported(t.__name__)
             vals[id(node.outputs[0])] = out
+            pending[id(out)] = pending.get(id(out), 0) + readers.get(id(node.outputs[0]), 0)
         v = self.cur = vals[id(final)]
         if v.kind == "image" and v.fmt == "channels_last":
             n, c, h, w = v.shape
