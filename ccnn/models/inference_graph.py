@@ -91,7 +91,9 @@ class _GraphBuilder(_Builder):
         self.fusable = True          # the current value has one consumer, not the output
         self.src2: Dict[int, Value] = {}       # id(merge op) -> its second operand
 
-    # a fusion rewrites its producer's output: only where nothing else reads it
+    # a fusion rewrites its producer's output: only where nothing else reads it.
+    # (Model._nodes is a depth-first post-order: a node of one input whose
+    # value has no other reader comes right after the node that made it.)
     def last_producer(self) -> Optional[_Op]:
         return super().last_producer() if self.fusable else None
 
