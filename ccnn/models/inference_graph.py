@@ -319,9 +319,6 @@ class GraphPlanCache(PlanCache):
         super().__init__()
         self.model = model
 
-    def __setstate__(self, state: dict) -> None:
-        self.__init__()         # type: ignore[misc]
-
     def get(self, layers: List[Layer], x: np.ndarray) -> Optional[Plan]:
         """The plan for x (compiled now if need be), or None."""
         if not self.same_layers(layers):
