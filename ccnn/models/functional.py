@@ -29,6 +29,7 @@ from ..layers import Layer
 from ..layers.core.input_layer import Input, InputLayer, KerasTensor, Node, inbound_nodes
 from ..layers.fused import SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 from ..layers.layer import unique_name
+from . import inference, inference_graph
 from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
@@ -645,13 +646,39 @@ class Model(Trainer):
         return outs[0]
 
     def predict_on_batch(self, x: Any) -> Any:
-        out = self._forward(self._prepare_x(x), training=False)
+        out = inference_graph.predict_fast_graph(self, x)
+        if out is not None:
+            return self._pack([out])
+        x = self._prepare_x(x)
+        out = inference.predict(self, x)           # the inference plan, or None
+        if out is not None:
+            return self._pack([out])
+        out = self._forward(x, training=False)
         return self._pack([np.array(o) for o in (out if isinstance(out, Arrays) else [out])])
 
     def __call__(self, x: Any, training: bool = False) -> Any:
         reject_symbolic(x)
-        out = self._forward(self._prepare_x(x), training)
+        if training is False:
+            out = inference_graph.predict_fast_graph(self, x)
+            if out is not None:
+                return self._pack([out])
+        x = self._prepare_x(x)
+        if training is False:
+            out = inference.predict(self, x)
+            if out is not None:
+                return self._pack([out])
+        out = self._forward(x, training)
         return self._pack(list(out) if isinstance(out, Arrays) else [out])
+
+    def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
+                callbacks: Any = None) -> Any:
+        """The model's outputs, batch by batch (inference mode)."""
+        if callbacks is None:
+            out = inference_graph.predict_fast_graph(self, x,
+                                                     32 if batch_size is None else batch_size)
+            if out is not None:
+                return out
+        return super().predict(x, batch_size, verbose, callbacks)
 
     # ------------------------------------------------------------ structure
     # Sequential's: they only need self.layers

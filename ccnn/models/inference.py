@@ -511,8 +511,11 @@ class PlanCache:
 def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     """model's inference-mode output for the prepared batch x through its
     plan, or None when the plan is off or the model has none (a functional
-    model: its layers are a graph, not a chain)."""
+    model's graph: inference_graph.py)."""
     from .sequential import Sequential
+    if _enabled and not isinstance(model, Sequential):     # a functional model's graph
+        from .inference_graph import predict_graph
+        return predict_graph(model, x)
     if not _enabled or not isinstance(model, Sequential) or not isinstance(x, np.ndarray) \
             or x.shape[0] == 0:
         return None

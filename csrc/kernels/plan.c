@@ -15,6 +15,7 @@
 #include "loss.h"
 #include "layout.h"
 #include "act_epilogue.h"
+#include "merge.h"
 #include "kernels_common.h"
 
 #define CCNN_TEMPLATE "plan.c"
@@ -168,6 +169,18 @@ int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
         case CCNN_PLAN_TRANSPOSE:
             if (n < 0 || c < 0 || h < 0) return CCNN_EBADARG;
             SUF(ccnn_transpose_batched)(dst, src, n, c, h, nthreads);
+            break;
+        case CCNN_PLAN_MERGE:   /* the second operand in the weight slot */
+            if (n < 0 || !w || (act != CCNN_PLAN_ACT_NONE && act != CCNN_PLAN_ACT_RELU))
+                return CCNN_EBADARG;
+            rc = SUF(ccnn_merge_forward)(dst, src, w, n, (int)c, alpha,
+                                         act == CCNN_PLAN_ACT_RELU ? CCNN_MERGE_ACT_RELU
+                                                                   : CCNN_MERGE_ACT_NONE,
+                                         nthreads);
+            break;
+        case CCNN_PLAN_CONCAT:
+            if (n < 0 || c < 0 || o[CCNN_PF_W] < 0 || o[CCNN_PF_W] + c > h) return CCNN_EBADARG;
+            SUF(ccnn_concat_rows)(dst, src, n, c, h, o[CCNN_PF_W], nthreads);
             break;
         default:
             return CCNN_EBADARG;

@@ -29,6 +29,10 @@
  *   CCNN_PLAN_ACT       (count) elementwise: relu or a pointwise.h kind; dst may be src
  *   CCNN_PLAN_SOFTMAX   (rows, classes) over each row; dst may be src
  *   CCNN_PLAN_TRANSPOSE (n, a, b) -> (n, b, a)
+ *   CCNN_PLAN_MERGE     (count = n) elementwise merge.h kind (= c) of src and a
+ *                       second operand (the `weight` slot), div = alpha, act NONE or
+ *                       RELU; dst may be either operand  (a functional model's graph)
+ *   CCNN_PLAN_CONCAT    (rows = n, len = c) -> columns [w, w + c) of dst (rows, h)
  * act: CCNN_PLAN_ACT_NONE, CCNN_PLAN_ACT_RELU, or a pointwise.h kind (>= 0,
  * with alpha; the pre-activation then goes to scratch, as act_epilogue.h).
  */
@@ -41,7 +45,8 @@ extern "C" {
 
 enum { CCNN_PLAN_CONV = 1, CCNN_PLAN_DENSE = 2, CCNN_PLAN_MAXPOOL = 3, CCNN_PLAN_AVGPOOL = 4,
        CCNN_PLAN_GAP = 5, CCNN_PLAN_GMP = 6, CCNN_PLAN_BN = 7, CCNN_PLAN_ACT = 8,
-       CCNN_PLAN_SOFTMAX = 9, CCNN_PLAN_TRANSPOSE = 10 };
+       CCNN_PLAN_SOFTMAX = 9, CCNN_PLAN_TRANSPOSE = 10,
+       CCNN_PLAN_MERGE = 11, CCNN_PLAN_CONCAT = 12 };
 enum { CCNN_PLAN_ACT_NONE = -2, CCNN_PLAN_ACT_RELU = -1 };
 
 /* The fields of an op's record (int64), and of its reals (double). */
