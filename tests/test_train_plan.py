@@ -542,8 +542,8 @@ def test_freezing_and_unfreezing_a_batchnorm():
     b, _ = job(False)
     assert used == [1, 1, 1]
     plans = list(a.__dict__["_train_plans"].plans.values())
-    assert len(plans) == 2 and sorted(p.ops[1] for p in plans) == ["batchnorm",
-                                                                   "batchnorm(frozen)"]
+    assert len(plans) == 2 and sorted(p.ops[1] for p in plans) == ["batchnorm(frozen)",
+                                                                   "batchnorm+relu"]
     assert all(np.array_equal(p, q) for p, q in zip(a.get_weights(), b.get_weights()))
 
 
@@ -563,7 +563,7 @@ def test_the_readme_example_runs(capsys):
               "softmax+cross_entropy"]),
     ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
                   "dense", "softmax+cross_entropy"]),
-    ("modern", ["conv", "batchnorm", "relu"] * 2 + ["maxpool"] + ["conv", "batchnorm", "relu"] * 2
+    ("modern", ["conv", "batchnorm+relu"] * 2 + ["maxpool"] + ["conv", "batchnorm+relu"] * 2
      + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
     ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
 ])
@@ -867,3 +867,54 @@ def test_binary_cross_entropy_from_logits(smoothing, dtype):
     assert_identical(a, b)
     plans = list(a["model"].__dict__["_train_plans"].plans.values())
     assert plans[0].ops == ["dense+silu", "dropout", "dense", "binary_cross_entropy(from_logits)"]
+
+
+# ------------------------------------------------- BatchNormalization + ReLU
+
+def bn_chain(dtype):
+    """BatchNormalization + ReLU() and + Activation('relu') on images (channels
+    in runs) and on a Dense output (channels in rows)."""
+    return ccnn.Sequential([
+        Conv2D(3, 3, input_shape=(6, 5, 3), dtype=dtype),
+        BatchNormalization(dtype=dtype, beta_initializer="random_normal"), ReLU(dtype=dtype),
+        Conv2D(4, 3, padding="same", use_bias=False, dtype=dtype),
+        BatchNormalization(dtype=dtype), Activation("relu", dtype=dtype),
+        Flatten(dtype=dtype), Dense(7, dtype=dtype), BatchNormalization(dtype=dtype),
+        ReLU(dtype=dtype), Dense(3, activation="softmax", dtype=dtype)])
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_batchnorm_relu_fused_is_bit_identical(dtype, threads):
+    for builder in (bn_chain, rgb_bn, channels_first):
+        a, b = twin(builder, dtype, threads=threads)
+        assert a["used"] == 9
+        assert_identical(a, b)
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("bn_chain", ["nhwc->nchw", "conv", "batchnorm+relu", "conv", "batchnorm+relu",
+                  "nchw->nhwc", "dense", "batchnorm+relu", "dense", "softmax+cross_entropy"]),
+    ("rgb_bn", ["nhwc->nchw", "conv", "batchnorm+relu", "nchw->nhwc", "dense",
+                "batchnorm+relu", "dense", "softmax+cross_entropy"]),
+    ("channels_first", ["conv+relu+maxpool2", "batchnorm+relu", "dense+relu", "dropout",
+                        "dense", "softmax+cross_entropy"]),
+])
+def test_batchnorm_relu_compiles_to_one_op(name, ops):
+    ccnn.utils.set_random_seed(0)
+    m = {"bn_chain": bn_chain, "rgb_bn": rgb_bn, "channels_first": channels_first}[name](
+        "float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 4)
+    m.train_on_batch(x, y)
+    (plan,) = m.__dict__["_train_plans"].plans.values()
+    assert plan.ops == ops
+
+
+def test_the_full_modern_model_fuses_bit_identically():
+    """build_modern_model's 32 / 64 channels: the threaded channel loops."""
+    from ccnn.cli import build_modern_model
+    for threads in (1, 2):
+        a, b = twin(lambda dtype: build_modern_model(), "float32", fit_n=20, threads=threads)
+        assert a["used"] == 3 + 2 * 2
+        assert_identical(a, b)

@@ -20,7 +20,8 @@ optimizer.apply_gradients, right after.
         GlobalMaxPooling2D (keepdims either way)
     BatchNormalization (training mode: the batch's statistics, the moving
         statistics updated as the layer updates them; frozen: inference mode,
-        as in Keras 3)
+        as in Keras 3); in training mode with a ReLU right after it, the two
+        as one op (batchnorm.h's batchnorm_relu kernels)
     ReLU(), Activation (relu, linear or a pointwise one), LeakyReLU, ELU
     Flatten; Dropout (the mask drawn in the tensor's logical order: on a
         channels-last image of several channels and pixels between two
@@ -67,7 +68,7 @@ from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, Softm
 
 # plan_train.h's numbers
 (CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
- AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE, SPATIAL_DROPOUT) = range(1, 16)
+ AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE, SPATIAL_DROPOUT, BN_RELU) = range(1, 17)
 FIELDS, REALS = 32, 3
 (F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
  F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
@@ -377,6 +378,14 @@ class _Builder(ChainBuilder):
         self.emit(op, "batchnorm" if layer.trainable else "batchnorm(frozen)")
 
     def relu(self) -> None:
+        last = self.ops[-1] if self.ops else None
+        if last is not None and last.op == BN and last.fields[F_FLAG] == 0 \
+                and self.cur is last.dst:
+            # a BatchNormalization in training mode right before: one fused op
+            # (its output is the ReLU's), bit for bit the two
+            last.op = last.fields[F_OP] = BN_RELU
+            self.names[-1] = "batchnorm+relu"
+            return
         v = self.cur
         self.emit(_Op(RELU, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size}), "relu")
 

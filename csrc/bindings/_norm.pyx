@@ -80,6 +80,69 @@ def batchnorm_backward(const floating[:, :, ::1] dout, const floating[:, :, ::1]
     return dx, dg, db
 
 
+def batchnorm_relu_forward(const floating[:, :, ::1] x, const floating[::1] gamma,
+                           const floating[::1] beta, double eps, int nthreads):
+    """(relu(batch norm of x with the batch's statistics), mean, var, invstd);
+    gamma / beta None: 1 / 0."""
+    cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
+    dtype = np.float32 if floating is float else np.float64
+    out = np.empty((o, c, i), dtype=dtype)
+    mean = np.empty(c, dtype=dtype)
+    var = np.empty(c, dtype=dtype)
+    invstd = np.empty(c, dtype=dtype)
+    cdef floating[:, :, ::1] y = out
+    cdef floating[::1] m = mean
+    cdef floating[::1] v = var
+    cdef floating[::1] s = invstd
+    cdef int rc
+    if c == 0:
+        return out, mean, var, invstd
+    cdef const floating *g_p = _ptr_or_null(gamma)
+    cdef const floating *b_p = _ptr_or_null(beta)
+    cdef const floating *x_p = NULL
+    cdef floating *y_p = NULL
+    if o and i:
+        x_p = &x[0, 0, 0]
+        y_p = &y[0, 0, 0]
+    with nogil:
+        rc = ck.batchnorm_relu_forward(y_p, &m[0], &v[0], &s[0], x_p, g_p, b_p, eps, o, c, i,
+                                       nthreads)
+    if rc:
+        raise MemoryError("batchnorm_relu_forward")
+    return out, mean, var, invstd
+
+
+def batchnorm_relu_backward(const floating[:, :, ::1] dout, const floating[:, :, ::1] y,
+                            const floating[:, :, ::1] x, const floating[::1] mean,
+                            const floating[::1] invstd, const floating[::1] gamma,
+                            bint need_dx, int nthreads):
+    """(dx or None, dgamma, dbeta) of batchnorm_relu_forward (training mode); y its
+    output, x its input."""
+    cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
+    dtype = np.float32 if floating is float else np.float64
+    dx = np.empty((o, c, i), dtype=dtype) if need_dx else None
+    dg = np.zeros(c, dtype=dtype)
+    db = np.zeros(c, dtype=dtype)
+    cdef floating *dx_p = NULL
+    cdef floating[:, :, ::1] dxv
+    cdef floating[::1] dgv = dg
+    cdef floating[::1] dbv = db
+    cdef int rc
+    if c == 0 or o == 0 or i == 0:
+        return dx, dg, db
+    if need_dx:
+        dxv = dx
+        dx_p = &dxv[0, 0, 0]
+    cdef const floating *g_p = _ptr_or_null(gamma)
+    with nogil:
+        rc = ck.batchnorm_relu_backward(dx_p, &dgv[0], &dbv[0], &dout[0, 0, 0], &y[0, 0, 0],
+                                        &x[0, 0, 0], &mean[0], &invstd[0], g_p, o, c, i,
+                                        nthreads)
+    if rc:
+        raise MemoryError("batchnorm_relu_backward")
+    return dx, dg, db
+
+
 # ---- layer normalization: rows of (rows, cols) -------------------------------
 
 def layernorm_forward(const floating[:, ::1] x, const floating[::1] gamma,

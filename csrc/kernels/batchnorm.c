@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <math.h>
 #include "batchnorm.h"
+#include "activation.h"
 #include "kernels_common.h"
 
 /* the values a SIMD partial sum in the element type covers before it is
@@ -22,6 +23,92 @@
 #include "ccnn_template.h"
 
 #else /* ---- typed bodies ---------------------------------------------------- */
+
+/* One run of len values: t1 += sum a, and with b, t2 += sum (a - am) * (b - bm);
+ * SIMD sums in REAL over blocks of at most BN_BLOCK values, each added to the
+ * double.  A dispatched (never inlined) function: every pass that sums a run
+ * -- the layer's kernels and the fused BN + ReLU ones -- runs this same code,
+ * so their sums agree bit for bit.  a, b: (len) */
+static CCNN_DISPATCH void SUF(bn_run_sums)(double *t1, double *t2, const REAL *pa,
+                                           const REAL *pb, REAL am, REAL bm, int64_t len_all)
+{
+    for (int64_t i0 = 0; i0 < len_all; i0 += BN_BLOCK) {
+        const int64_t len = len_all - i0 < BN_BLOCK ? len_all - i0 : BN_BLOCK;
+        const REAL *qa = pa + i0;
+        REAL u1 = 0, u2 = 0;
+        if (pb) {
+            const REAL *qb = pb + i0;
+            #pragma omp simd reduction(+:u1, u2)
+            for (int64_t i = 0; i < len; i++) {
+                u1 += qa[i];
+                u2 += (qa[i] - am) * (qb[i] - bm);
+            }
+        } else {
+            #pragma omp simd reduction(+:u1)
+            for (int64_t i = 0; i < len; i++) u1 += qa[i];
+        }
+        *t1 += (double)u1;
+        *t2 += (double)u2;
+    }
+}
+
+/* Channel j's sums over its outer runs of inner values (inner > 1), in run
+ * order.  a, b: (outer, c, inner) */
+static void SUF(bn_chan_sums)(double *t1, double *t2, const REAL *a, const REAL *b, REAL am,
+                              REAL bm, int64_t outer, int64_t c, int64_t inner, int64_t j)
+{
+    double s1 = 0.0, s2 = 0.0;
+    for (int64_t o = 0; o < outer; o++)
+        SUF(bn_run_sums)(&s1, &s2, a + (o * c + j) * inner, b ? b + (o * c + j) * inner : NULL,
+                         am, bm, inner);
+    *t1 = s1;
+    if (t2) *t2 = s2;
+}
+
+/* One run: po = px * a + s, or with py, po = px * a + py * ya + s (po may be py).
+ * Dispatched and never inlined, as bn_run_sums.  po, px, py: (len) */
+static CCNN_DISPATCH void SUF(bn_run_affine)(REAL *po, const REAL *px, REAL a, const REAL *py,
+                                             REAL ya, REAL s, int64_t len)
+{
+    if (py) {
+        #pragma omp simd
+        for (int64_t i = 0; i < len; i++) po[i] = px[i] * a + py[i] * ya + s;
+    } else {
+        #pragma omp simd
+        for (int64_t i = 0; i < len; i++) po[i] = px[i] * a + s;
+    }
+}
+
+/* One run of ReLU in place, activation.c's relu forward: p < 0 ? 0 : p.  p: (len) */
+static CCNN_DISPATCH void SUF(bn_run_relu)(REAL *p, int64_t len)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < len; i++) p[i] = p[i] < 0 ? (REAL)0 : p[i];
+}
+
+/* One run of ReLU's gradient, activation.c's relu backward with the ReLU's
+ * output y for its input (y > 0 exactly where the input is): dz = dy * keep.
+ * dz may be dy.  dz, dy, y: (len) */
+static CCNN_DISPATCH void SUF(bn_run_relu_grad)(REAL *dz, const REAL *dy, const REAL *y,
+                                                int64_t len)
+{
+    #pragma omp simd
+    for (int64_t i = 0; i < len; i++) {
+        const REAL keep = y[i] > 0 ? (REAL)1 : (REAL)0;
+        dz[i] = dy[i] * keep;
+    }
+}
+
+/* training-mode backward coefficients of channel j: dx = a * dout + b * x + s
+ * (never inlined: the same scalar code for every caller) */
+static __attribute__((noinline)) void SUF(bn_coef)(double *a, double *b, double *s, double sdy,
+                                                   double sdyx, double mu, double is, double g,
+                                                   double m)
+{
+    *a = g * is;
+    *b = -g * is * is * is * sdyx / m;
+    *s = -g * is * sdy / m - *b * mu;
+}
 
 /* s1[j] = sum a,  s2[j] = sum (a - ma[j]) * (b - mb[j])   (s2 only when b != NULL;
  * ma / mb NULL mean 0).  a, b: (outer, c, inner); s1, s2: (c) */
@@ -34,35 +121,9 @@ static CCNN_DISPATCH void SUF(bn_reduce)(double *s1, double *s2, const REAL *a, 
         const int nt = ccnn_threads_for(c < nthreads ? (int)c : nthreads, total);
         (void)nt;
         #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t j = 0; j < c; j++) {
-            const REAL am = ma ? (REAL)ma[j] : 0, bm = mb ? (REAL)mb[j] : 0;
-            double t1 = 0.0, t2 = 0.0;
-            for (int64_t o = 0; o < outer; o++) {
-                const REAL *pa = a + (o * c + j) * inner;
-                const REAL *pb = b ? b + (o * c + j) * inner : NULL;
-                /* SIMD sums in REAL over blocks of at most BN_BLOCK values, added in double */
-                for (int64_t i0 = 0; i0 < inner; i0 += BN_BLOCK) {
-                    const int64_t len = inner - i0 < BN_BLOCK ? inner - i0 : BN_BLOCK;
-                    const REAL *qa = pa + i0;
-                    REAL u1 = 0, u2 = 0;
-                    if (pb) {
-                        const REAL *qb = pb + i0;
-                        #pragma omp simd reduction(+:u1, u2)
-                        for (int64_t i = 0; i < len; i++) {
-                            u1 += qa[i];
-                            u2 += (qa[i] - am) * (qb[i] - bm);
-                        }
-                    } else {
-                        #pragma omp simd reduction(+:u1)
-                        for (int64_t i = 0; i < len; i++) u1 += qa[i];
-                    }
-                    t1 += (double)u1;
-                    t2 += (double)u2;
-                }
-            }
-            s1[j] = t1;
-            if (s2) s2[j] = t2;
-        }
+        for (int64_t j = 0; j < c; j++)
+            SUF(bn_chan_sums)(&s1[j], s2 ? &s2[j] : NULL, a, b, ma ? (REAL)ma[j] : 0,
+                              mb ? (REAL)mb[j] : 0, outer, c, inner, j);
         return;
     }
     /* rows of c: per-thread partial sums, added in thread order */
@@ -123,16 +184,8 @@ static CCNN_DISPATCH void SUF(bn_affine)(REAL *out, const REAL *x, const double 
         for (int64_t oj = 0; oj < outer * c; oj++) {
             const int64_t j = oj % c;
             const REAL a = (REAL)scale[j], s = (REAL)shift[j], ya = y ? (REAL)yscale[j] : 0;
-            REAL *po = out + oj * inner;
-            const REAL *px = x + oj * inner;
-            if (y) {
-                const REAL *py = y + oj * inner;
-                #pragma omp simd
-                for (int64_t i = 0; i < inner; i++) po[i] = px[i] * a + py[i] * ya + s;
-            } else {
-                #pragma omp simd
-                for (int64_t i = 0; i < inner; i++) po[i] = px[i] * a + s;
-            }
+            SUF(bn_run_affine)(out + oj * inner, x + oj * inner, a, y ? y + oj * inner : NULL,
+                               ya, s, inner);
         }
         return;
     }
@@ -166,6 +219,20 @@ static CCNN_DISPATCH void SUF(bn_affine)(REAL *out, const REAL *x, const double 
     free(buf);
 }
 
+/* Channel j's mean and biased variance (inner > 1): the sum, then the squares
+ * about the mean -- bn_reduce's two passes, for one channel.  x: (outer, c, inner) */
+static void SUF(bn_chan_stats)(REAL *mean, REAL *var, const REAL *x, int64_t outer, int64_t c,
+                               int64_t inner, int64_t j)
+{
+    const double m = (double)(outer * inner);
+    double t1, t2;
+    SUF(bn_chan_sums)(&t1, NULL, x, NULL, 0, 0, outer, c, inner, j);
+    const double mu = t1 / m;
+    SUF(bn_chan_sums)(&t1, &t2, x, x, (REAL)mu, (REAL)mu, outer, c, inner, j);
+    *mean = (REAL)mu;
+    *var = (REAL)(t2 / m);
+}
+
 /* ccnn_batchnorm_stats_f32, ccnn_batchnorm_stats_f64 */
 void SUF(ccnn_batchnorm_stats)(REAL *mean, REAL *var, const REAL *x, int64_t outer, int64_t c,
                                int64_t inner, int nthreads)
@@ -178,6 +245,17 @@ void SUF(ccnn_batchnorm_stats)(REAL *mean, REAL *var, const REAL *x, int64_t out
         return;
     }
     double *mu = s + c;
+    if (inner > 1) {
+        /* threads take whole channels; a channel's second pass reads it again
+         * while it is still in this core's cache */
+        const int nt = ccnn_threads_for(c < nthreads ? (int)c : nthreads, outer * c * inner);
+        (void)nt;
+        #pragma omp parallel for schedule(static) num_threads(nt)
+        for (int64_t j = 0; j < c; j++)
+            SUF(bn_chan_stats)(&mean[j], &var[j], x, outer, c, inner, j);
+        free(s);
+        return;
+    }
     SUF(bn_reduce)(s, NULL, x, NULL, NULL, NULL, outer, c, inner, nthreads);
     for (int64_t j = 0; j < c; j++) mu[j] = s[j] / m;
     SUF(bn_reduce)(s, s, x, x, mu, mu, outer, c, inner, nthreads);   /* s2 = sum (x - mu)^2 */
@@ -214,6 +292,59 @@ void SUF(ccnn_batchnorm_forward)(REAL *out, const REAL *x, const REAL *mean, con
     free(k);
 }
 
+/* The training-mode backward over whole channels (inner > 1, outer * inner > 0),
+ * threads taking channels: channel j's sums sdy = sum dz, sdyx = sum dz (x - mean),
+ * then its dx = a dz + b x + s, with dz = dout, or with y (the fused ReLU's
+ * output) ReLU's gradient dout * (y > 0), written into dx's channel first (a
+ * scratch when dx is NULL: scratch (nt, outer * inner)).  Returns CCNN_OK or
+ * CCNN_ENOMEM (nothing written). */
+static int SUF(bn_chan_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL *dout,
+                                 const REAL *y, const REAL *x, const REAL *mean,
+                                 const REAL *invstd, const REAL *gamma, int64_t outer,
+                                 int64_t c, int64_t inner, int nthreads)
+{
+    const double m = (double)(outer * inner);
+    const int nt = ccnn_threads_for(c < nthreads ? (int)c : nthreads, outer * c * inner);
+    REAL *scratch = NULL;
+    if (y && !dx) {
+        scratch = (REAL *)malloc((size_t)(nt * outer * inner) * sizeof(REAL));
+        if (!scratch) return CCNN_ENOMEM;
+    }
+    #pragma omp parallel num_threads(nt)
+    {
+        int64_t tid, nthr;
+        ccnn_team(&tid, &nthr);
+        REAL *mine = scratch ? scratch + tid * outer * inner : NULL;
+        #pragma omp for schedule(static)
+        for (int64_t j = 0; j < c; j++) {
+            const REAL bm = (REAL)(double)mean[j];
+            double sdy = 0.0, sdyx = 0.0, a, b, s;
+            for (int64_t o = 0; o < outer; o++) {
+                const int64_t at = (o * c + j) * inner;
+                const REAL *dz = dout + at;
+                if (y) {
+                    REAL *z = mine ? mine + o * inner : dx + at;
+                    SUF(bn_run_relu_grad)(z, dout + at, y + at, inner);
+                    dz = z;
+                }
+                SUF(bn_run_sums)(&sdy, &sdyx, dz, x + at, 0, bm, inner);
+            }
+            const double is = (double)invstd[j], g = gamma ? (double)gamma[j] : 1.0;
+            if (dbeta) dbeta[j] = (REAL)sdy;
+            if (dgamma) dgamma[j] = (REAL)(sdyx * is);
+            SUF(bn_coef)(&a, &b, &s, sdy, sdyx, (double)mean[j], is, g, m);
+            if (dx)
+                for (int64_t o = 0; o < outer; o++) {
+                    const int64_t at = (o * c + j) * inner;
+                    SUF(bn_run_affine)(dx + at, x + at, (REAL)b, y ? dx + at : dout + at,
+                                       (REAL)a, (REAL)s, inner);
+                }
+        }
+    }
+    free(scratch);
+    return CCNN_OK;
+}
+
 /* ccnn_batchnorm_backward_f32, ccnn_batchnorm_backward_f64 */
 void SUF(ccnn_batchnorm_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL *dout,
                                   const REAL *x, const REAL *mean, const REAL *invstd,
@@ -232,6 +363,14 @@ void SUF(ccnn_batchnorm_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REA
         return;
     }
     double *sdy = k, *sdyx = k + c, *mu = k + 2 * c, *a = k + 3 * c, *b = k + 4 * c, *s = k + 5 * c;
+    if (training && inner > 1 && m > 0) {
+        /* threads take whole channels: a channel's sums, then its dx from the
+         * same values while they are still in this core's cache */
+        SUF(bn_chan_backward)(dx, dgamma, dbeta, dout, NULL, x, mean, invstd, gamma, outer, c,
+                              inner, nthreads);
+        free(k);
+        return;
+    }
     for (int64_t j = 0; j < c; j++) mu[j] = (double)mean[j];
     const int need_sums = training || dgamma || dbeta;
     if (need_sums)   /* sdy = sum dout, sdyx = sum dout * (x - mean) */
@@ -240,11 +379,10 @@ void SUF(ccnn_batchnorm_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REA
         const double is = (double)invstd[j], g = gamma ? (double)gamma[j] : 1.0;
         if (dbeta) dbeta[j] = (REAL)sdy[j];
         if (dgamma) dgamma[j] = (REAL)(sdyx[j] * is);
-        a[j] = g * is;                                 /* dx = a * dout + b * x + s */
-        if (training && m > 0) {
-            b[j] = -g * is * is * is * sdyx[j] / m;
-            s[j] = -g * is * sdy[j] / m - b[j] * mu[j];
+        if (training && m > 0) {                       /* dx = a * dout + b * x + s */
+            SUF(bn_coef)(&a[j], &b[j], &s[j], sdy[j], sdyx[j], mu[j], is, g, m);
         } else {
+            a[j] = g * is;
             b[j] = 0.0;
             s[j] = 0.0;
         }
@@ -256,6 +394,73 @@ void SUF(ccnn_batchnorm_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REA
             SUF(bn_affine)(dx, dout, a, s, NULL, NULL, outer, c, inner, nthreads);
     }
     free(k);
+}
+
+
+/* ccnn_batchnorm_relu_forward_f32, ccnn_batchnorm_relu_forward_f64 */
+int SUF(ccnn_batchnorm_relu_forward)(REAL *out, REAL *mean, REAL *var, REAL *invstd,
+                                     const REAL *x, const REAL *gamma, const REAL *beta,
+                                     double eps, int64_t outer, int64_t c, int64_t inner,
+                                     int nthreads)
+{
+    if (c < 1) return CCNN_OK;
+    if (outer < 1 || inner < 1) {   /* no values: NaN statistics, as batchnorm_stats */
+        for (int64_t j = 0; j < c; j++) mean[j] = var[j] = invstd[j] = (REAL)NAN;
+        return CCNN_OK;
+    }
+    if (inner == 1) {   /* rows of c: the layers' kernels one after the other */
+        SUF(ccnn_batchnorm_stats)(mean, var, x, outer, c, inner, nthreads);
+        for (int64_t j = 0; j < c; j++) invstd[j] = (REAL)(1.0 / sqrt((double)var[j] + eps));
+        SUF(ccnn_batchnorm_forward)(out, x, mean, invstd, gamma, beta, outer, c, inner,
+                                    nthreads);
+        SUF(ccnn_relu_forward)(out, out, outer * c, nthreads);
+        return CCNN_OK;
+    }
+    /* threads take whole channels: the sum, the squares about the mean, then
+     * out = relu(x * scale + shift) run by run, the channel's values read from
+     * memory once and again from this core's cache */
+    const int nt = ccnn_threads_for(c < nthreads ? (int)c : nthreads, outer * c * inner);
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t j = 0; j < c; j++) {
+        SUF(bn_chan_stats)(&mean[j], &var[j], x, outer, c, inner, j);
+        invstd[j] = (REAL)(1.0 / sqrt((double)var[j] + eps));
+        /* batchnorm_forward's coefficients */
+        const double scale = (double)invstd[j] * (gamma ? (double)gamma[j] : 1.0);
+        const double shift = (beta ? (double)beta[j] : 0.0) - (double)mean[j] * scale;
+        for (int64_t o = 0; o < outer; o++) {
+            REAL *po = out + (o * c + j) * inner;
+            SUF(bn_run_affine)(po, x + (o * c + j) * inner, (REAL)scale, NULL, 0, (REAL)shift,
+                               inner);
+            SUF(bn_run_relu)(po, inner);
+        }
+    }
+    return CCNN_OK;
+}
+
+/* ccnn_batchnorm_relu_backward_f32, ccnn_batchnorm_relu_backward_f64 */
+int SUF(ccnn_batchnorm_relu_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL *dout,
+                                      const REAL *y, const REAL *x, const REAL *mean,
+                                      const REAL *invstd, const REAL *gamma, int64_t outer,
+                                      int64_t c, int64_t inner, int nthreads)
+{
+    const int64_t count = outer * c * inner;
+    if (count == 0) {   /* no values: batchnorm_backward's sums of nothing */
+        SUF(ccnn_batchnorm_backward)(dx, dgamma, dbeta, dout, x, mean, invstd, gamma, outer, c,
+                                     inner, 1, nthreads);
+        return CCNN_OK;
+    }
+    if (inner > 1)
+        return SUF(bn_chan_backward)(dx, dgamma, dbeta, dout, y, x, mean, invstd, gamma, outer,
+                                     c, inner, nthreads);
+    /* rows of c: ReLU's gradient, then the layer's backward */
+    REAL *dz = (REAL *)malloc((size_t)count * sizeof(REAL));
+    if (!dz) return CCNN_ENOMEM;
+    SUF(ccnn_relu_backward)(dz, dout, y, count, nthreads);
+    SUF(ccnn_batchnorm_backward)(dx, dgamma, dbeta, dz, x, mean, invstd, gamma, outer, c, inner,
+                                 1, nthreads);
+    free(dz);
+    return CCNN_OK;
 }
 
 #endif /* REAL */

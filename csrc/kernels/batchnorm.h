@@ -45,6 +45,35 @@ void ccnn_batchnorm_backward_f64(double *dx, double *dgamma, double *dbeta, cons
                                  const double *gamma, int64_t outer, int64_t c, int64_t inner,
                                  int training, int nthreads);
 
+/* Batch normalization (training mode) fused with a ReLU: y = relu(BN(x)) with
+ * the batch's statistics, bit for bit what batchnorm_stats, invstd = (REAL)(1 /
+ * sqrt((double)var + eps)), batchnorm_forward and relu_forward give one after
+ * the other; mean, var (biased), invstd: (c) written.  out, x: (outer, c,
+ * inner), not overlapping; gamma, beta: (c) or NULL.  Returns CCNN_OK. */
+int ccnn_batchnorm_relu_forward_f32(float *out, float *mean, float *var, float *invstd,
+                                    const float *x, const float *gamma, const float *beta,
+                                    double eps, int64_t outer, int64_t c, int64_t inner,
+                                    int nthreads);
+int ccnn_batchnorm_relu_forward_f64(double *out, double *mean, double *var, double *invstd,
+                                    const double *x, const double *gamma, const double *beta,
+                                    double eps, int64_t outer, int64_t c, int64_t inner,
+                                    int nthreads);
+
+/* Its backward: bit for bit relu_backward (dz = dout * (y > 0)) then
+ * batchnorm_backward(training = 1) of dz; y the forward's output, x its input.
+ * dx (may equal dout; NULL to skip), dout, y, x: (outer, c, inner); dgamma,
+ * dbeta (NULL to skip), mean, invstd, gamma: (c).  Returns CCNN_OK or
+ * CCNN_ENOMEM (nothing written). */
+int ccnn_batchnorm_relu_backward_f32(float *dx, float *dgamma, float *dbeta, const float *dout,
+                                     const float *y, const float *x, const float *mean,
+                                     const float *invstd, const float *gamma, int64_t outer,
+                                     int64_t c, int64_t inner, int nthreads);
+int ccnn_batchnorm_relu_backward_f64(double *dx, double *dgamma, double *dbeta,
+                                     const double *dout, const double *y, const double *x,
+                                     const double *mean, const double *invstd,
+                                     const double *gamma, int64_t outer, int64_t c,
+                                     int64_t inner, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif

@@ -113,6 +113,15 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         SUF(ccnn_batchnorm_forward)(dst, src, mean, invstd, w, b, n, c, h, nthreads);
         return CCNN_OK;
     }
+    case CCNN_TP_BN_RELU: {
+        /* the layer's statistics, invstd, normalization, then the ReLU's forward,
+         * in one kernel (bit for bit the four) */
+        REAL *mean = (REAL *)aux, *var = (REAL *)TP(CCNN_TF_AUX2);
+        REAL *invstd = (REAL *)TP(CCNN_TF_AUX3);
+        if (n < 1 || c < 1 || h < 1 || !mean || !var || !invstd) return CCNN_EBADARG;
+        return SUF(ccnn_batchnorm_relu_forward)(dst, mean, var, invstd, src, w, b,
+                                                r[CCNN_TR_EPS], n, c, h, nthreads);
+    }
     case CCNN_TP_RELU:
         if (n < 1) return CCNN_EBADARG;
         SUF(ccnn_relu_forward)(dst, src, n, nthreads);
@@ -282,6 +291,16 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         SUF(ccnn_batchnorm_backward)(dsrc, dw, db, ddst, src, mean, invstd, w, n, c, h, !flag,
                                      nthreads);
         return CCNN_OK;
+    }
+    case CCNN_TP_BN_RELU: {
+        const REAL *mean = (const REAL *)aux, *invstd = (const REAL *)TP(CCNN_TF_AUX3);
+        if (n < 1 || c < 1 || h < 1 || !mean || !invstd) return CCNN_EBADARG;
+        if (dw) memset(dw, 0, (size_t)c * sizeof(REAL));
+        if (db) memset(db, 0, (size_t)c * sizeof(REAL));
+        /* the ReLU's backward (its output dst for its input: the same mask), then
+         * _norm.batchnorm_backward's, in one kernel */
+        return SUF(ccnn_batchnorm_relu_backward)(dsrc, dw, db, ddst, dst, src, mean, invstd, w,
+                                                 n, c, h, nthreads);
     }
     case CCNN_TP_RELU:
         if (n < 1 || !dsrc) return CCNN_EBADARG;

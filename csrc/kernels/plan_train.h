@@ -55,6 +55,10 @@
  *                          draws it (dropout_sample of double ones, a double scratch
  *                          (n c) in aux3), the channel scales (n c) in aux2, the
  *                          seed's bits in the seed field, the rate in reals
+ *   CCNN_TP_BN_RELU        a BatchNormalization in training mode (as CCNN_TP_BN
+ *                          with flag 0) and the ReLU after it, one kernel
+ *                          (batchnorm.h's batchnorm_relu_forward / _backward):
+ *                          dst the ReLU's output, the only value written
  * flag (CONV, DENSE): 1 for the fused ReLU; 2 for pointwise.h's activation `kind`
  * (alpha in reals) in act_epilogue.h's epilogue, the pre-activation in aux and
  * its gradient in aux2 (both the output's size); 3 (DENSE): as 2, but ddst is
@@ -71,7 +75,7 @@ enum { CCNN_TP_CONV = 1, CCNN_TP_CONV_POOL = 2, CCNN_TP_DENSE = 3, CCNN_TP_MAXPO
        CCNN_TP_BN = 5, CCNN_TP_RELU = 6, CCNN_TP_DROPOUT = 7, CCNN_TP_TRANSPOSE = 8,
        CCNN_TP_SOFTMAX_XENT = 9, CCNN_TP_POINTWISE = 10, CCNN_TP_AVGPOOL = 11,
        CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13, CCNN_TP_SIGMOID_BCE = 14,
-       CCNN_TP_SPATIAL_DROPOUT = 15 };
+       CCNN_TP_SPATIAL_DROPOUT = 15, CCNN_TP_BN_RELU = 16 };
 
 /* The fields of an op's record (int64), and of its reals (double). */
 enum {
