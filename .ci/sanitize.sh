@@ -88,7 +88,7 @@ TESTS=${SANITIZE_TESTS:-"tests/test_conv2d.py tests/test_pool.py tests/test_acti
     tests/test_conv_family.py tests/test_preprocessing_more.py tests/test_regularization.py
     tests/test_optimizers_keras.py tests/test_act_epilogue.py tests/test_inference_plan.py
     tests/test_optimizer_subnormals.py tests/test_gemm.py tests/test_train_plan.py
-    tests/test_pool_paths.py"}
+    tests/test_pool_paths.py tests/test_train_plan_optim.py"}
 
 cd "$WORK/src"
 # tests that start a Python subprocess (from tests/) import this build too

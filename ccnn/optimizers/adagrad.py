@@ -29,9 +29,17 @@ class Adagrad(Optimizer):
     def _slot_initial(self, slot: str) -> float:
         return self.initial_accumulator_value
 
+    _plan_kind = 4       # plan_train.h's CCNN_TO_ADAGRAD
+
+    def _plan_slots(self):
+        return ("accumulator",)
+
+    def _kernel_args(self, t, lr):
+        return lr, self.epsilon
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
         _optim.adagrad_step(params, state["accumulator"], grads, gscale, clipvalue, decay,
-                            self._step_lr, self.epsilon, nthreads)
+                            *self._kernel_args(self.iterations, self._step_lr), nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(),

@@ -97,6 +97,9 @@ class Optimizer(abc.ABC):
     and runs its fused kernel over them (`_step`)."""
 
     _slot_names: Tuple[str, ...] = ()
+    #: plan_train.h's CCNN_TO_* for the optim.c step kernel `_step` calls, which
+    #: the training plan (ccnn.models.train_plan) may then call itself; 0: none
+    _plan_kind = 0
     # defaults for optimizers pickled before these arguments existed
     weight_decay: Optional[float] = None
     clipnorm: Optional[float] = None
@@ -362,12 +365,14 @@ class Optimizer(abc.ABC):
             scale = clip * np.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
         return np.full(len(grads), scale)
 
-    def _decays(self, params: List[np.ndarray]) -> Optional[np.ndarray]:
-        """Each parameter's weight_decay * learning_rate (0 when excluded), or None."""
+    def _decays(self, params: List[np.ndarray], lr: Optional[float] = None
+                ) -> Optional[np.ndarray]:
+        """Each parameter's weight_decay * lr (by default the step's learning
+        rate; 0 when excluded), or None."""
         if self.weight_decay is None:
             return None
         excluded = {id(a) for a in self._no_decay}
-        wd = self.weight_decay * self._step_lr
+        wd = self.weight_decay * (self._step_lr if lr is None else lr)
         return np.array([0.0 if id(p) in excluded else wd for p in params])
 
     def _update_all(self, pairs: List[Tuple[np.ndarray, np.ndarray]], nthreads: int) -> None:
@@ -407,6 +412,38 @@ class Optimizer(abc.ABC):
                                             {s: [e[s] for e in slots] for s in names}))
             self.__dict__["_flat_cache"] = cached
         return cached[2]
+
+    def _plan_slots(self) -> Tuple[Optional[str], ...]:
+        """The slots `_step` passes as its kernel's state lists, in order (None: NULL)."""
+        return ()
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, ...]:
+        """The scalars `_step` passes its kernel (after clipvalue and the decays)
+        for update number t (iterations after it) at learning rate lr."""
+        raise NotImplementedError
+
+    def _has_state(self, params: List[np.ndarray]) -> bool:
+        """Whether every param already has all its state arrays (an update
+        through _flat_state would make none)."""
+        index, slots, names = self._index, self._slots, self._slot_names
+        return all(id(p) in index and all(s in slots[index[id(p)]] for s in names)
+                   for p in params)
+
+    def _plan_fusable(self) -> bool:
+        """Whether the training plan may run this optimizer's update in its own
+        call: `_step` is the plain call of a step kernel it knows, nothing on the
+        update path is overridden, and no norm clipping (its norms are a pass of
+        their own)."""
+        cls = type(self)
+        if not self._plan_kind or self.clipnorm or self.global_clipnorm:
+            return False
+        owner = next(c for c in cls.__mro__ if "_plan_kind" in c.__dict__)
+        d = self.__dict__
+        return all(getattr(cls, name) is getattr(base, name) and name not in d
+                   for base, name in ((Optimizer, "apply_gradients"),
+                                      (Optimizer, "_update_all"), (Optimizer, "_decays"),
+                                      (Optimizer, "_flat_state"), (owner, "_step"),
+                                      (owner, "_kernel_args"), (owner, "_plan_slots")))
 
     @abc.abstractmethod
     def _step(self, params: List[np.ndarray], state: Dict[str, List[np.ndarray]],
