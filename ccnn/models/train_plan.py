@@ -845,8 +845,8 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
             layer.mask = None
         if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
             loss = float(np.mean(plan.rows, axis=-1).mean(dtype=np.float64))
-        else:
-            loss = float(plan.rows.mean(dtype=np.float64))
+        else:           # rows.mean(dtype=np.float64), numpy's sum then division
+            loss = float(np.add.reduce(plan.rows, dtype=np.float64)) / plan.rows.shape[0]
         out = plan.out.copy()
     _calls += 1
     model._activity = []

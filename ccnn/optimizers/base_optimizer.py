@@ -91,6 +91,14 @@ def _bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
+#: the methods on the update path the training plan stands in for (_plan_fusable):
+#: Optimizer's, and _OWN_METHODS those of the class that sets _plan_kind
+_PLAN_METHODS = frozenset(("apply_gradients", "_update_all", "_decays", "_flat_state", "_step",
+                           "_kernel_args", "_plan_slots"))
+_OWN_METHODS = ("_step", "_kernel_args", "_plan_slots")
+_plan_class_ok: Dict[type, bool] = {}
+
+
 class Optimizer(abc.ABC):
     """Base class: parameter bookkeeping, validation, clipping, weight decay
     and `apply_gradients`.  A subclass names its state arrays (`_slot_names`)
@@ -434,16 +442,17 @@ class Optimizer(abc.ABC):
         call: `_step` is the plain call of a step kernel it knows, nothing on the
         update path is overridden, and no norm clipping (its norms are a pass of
         their own)."""
-        cls = type(self)
-        if not self._plan_kind or self.clipnorm or self.global_clipnorm:
+        if not self._plan_kind or self.clipnorm or self.global_clipnorm \
+                or not _PLAN_METHODS.isdisjoint(self.__dict__):
             return False
-        owner = next(c for c in cls.__mro__ if "_plan_kind" in c.__dict__)
-        d = self.__dict__
-        return all(getattr(cls, name) is getattr(base, name) and name not in d
-                   for base, name in ((Optimizer, "apply_gradients"),
-                                      (Optimizer, "_update_all"), (Optimizer, "_decays"),
-                                      (Optimizer, "_flat_state"), (owner, "_step"),
-                                      (owner, "_kernel_args"), (owner, "_plan_slots")))
+        cls = type(self)
+        ok = _plan_class_ok.get(cls)
+        if ok is None:
+            owner = next(c for c in cls.__mro__ if "_plan_kind" in c.__dict__)
+            ok = _plan_class_ok[cls] = all(
+                getattr(cls, name) is getattr(owner if name in _OWN_METHODS else Optimizer, name)
+                for name in _PLAN_METHODS)
+        return ok
 
     @abc.abstractmethod
     def _step(self, params: List[np.ndarray], state: Dict[str, List[np.ndarray]],
