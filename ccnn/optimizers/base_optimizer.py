@@ -92,11 +92,11 @@ def _bool(value: Any, name: str) -> bool:
 
 
 #: the methods on the update path the training plan stands in for (_plan_fusable):
-#: Optimizer's, and _OWN_METHODS those of the class that sets _plan_kind
+#: Optimizer's, and _OWN_METHODS those of the class that sets _plan_kind, as defined
+#: (a method patched or overridden later keeps apply_gradients)
 _PLAN_METHODS = frozenset(("apply_gradients", "_update_all", "_decays", "_flat_state", "_step",
                            "_kernel_args", "_plan_slots"))
 _OWN_METHODS = ("_step", "_kernel_args", "_plan_slots")
-_plan_class_ok: Dict[type, bool] = {}
 
 
 class Optimizer(abc.ABC):
@@ -446,13 +446,17 @@ class Optimizer(abc.ABC):
                 or not _PLAN_METHODS.isdisjoint(self.__dict__):
             return False
         cls = type(self)
-        ok = _plan_class_ok.get(cls)
-        if ok is None:
-            owner = next(c for c in cls.__mro__ if "_plan_kind" in c.__dict__)
-            ok = _plan_class_ok[cls] = all(
-                getattr(cls, name) is getattr(owner if name in _OWN_METHODS else Optimizer, name)
-                for name in _PLAN_METHODS)
-        return ok
+        originals = cls._plan_originals
+        return all(getattr(cls, name) is f for name, f in originals.items())
+
+    #: the update path's methods as defined (_PLAN_METHODS; set per class)
+    _plan_originals: Dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_plan_kind" in cls.__dict__:
+            cls._plan_originals = {**_BASE_ORIGINALS,
+                                   **{name: cls.__dict__[name] for name in _OWN_METHODS}}
 
     @abc.abstractmethod
     def _step(self, params: List[np.ndarray], state: Dict[str, List[np.ndarray]],
@@ -488,3 +492,6 @@ class Optimizer(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+_BASE_ORIGINALS = {name: Optimizer.__dict__[name] for name in _PLAN_METHODS - set(_OWN_METHODS)}
