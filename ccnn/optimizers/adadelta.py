@@ -1,7 +1,7 @@
 """Adadelta (Zeiler), Keras 3's form: keras/src/optimizers/adadelta.py."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .. import _optim
 from .base_optimizer import Optimizer, _in_range, _non_negative
@@ -32,7 +32,7 @@ class Adadelta(Optimizer):
     def _plan_slots(self):
         return ("accumulated_grad", "accumulated_delta_var")
 
-    def _kernel_args(self, t, lr):
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float]:
         return lr, self.rho, self.epsilon
 
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):

@@ -1,7 +1,7 @@
 """Adagrad (Duchi et al.), Keras 3's form: keras/src/optimizers/adagrad.py."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .. import _optim
 from .base_optimizer import Optimizer, _non_negative
@@ -34,7 +34,7 @@ class Adagrad(Optimizer):
     def _plan_slots(self):
         return ("accumulator",)
 
-    def _kernel_args(self, t, lr):
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float]:
         return lr, self.epsilon
 
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):

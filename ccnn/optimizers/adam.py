@@ -41,7 +41,7 @@ class Adam(Optimizer):
     def _plan_slots(self):
         return ("m", "v", "vhat" if self.amsgrad else None)
 
-    def _kernel_args(self, t, lr):
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float, float]:
         lr_t = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
         return lr_t, self.beta_1, self.beta_2, self.epsilon
 

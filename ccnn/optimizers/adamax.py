@@ -1,7 +1,7 @@
 """Adamax (Adam with the infinity norm), Keras 3's form: keras/src/optimizers/adamax.py."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .. import _optim
 from .base_optimizer import Optimizer, _in_range, _non_negative
@@ -33,7 +33,7 @@ class Adamax(Optimizer):
     def _plan_slots(self):
         return ("m", "u")
 
-    def _kernel_args(self, t, lr):
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float, float, float]:
         return lr, self.beta_1, self.beta_2, self.epsilon, 1.0 - self.beta_1 ** t
 
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):

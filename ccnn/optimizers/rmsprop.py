@@ -43,7 +43,7 @@ class RMSprop(Optimizer):
         return ("velocity", "momentum" if self.momentum > 0 else None,
                 "average_gradient" if self.centered else None)
 
-    def _kernel_args(self, t, lr):
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float, float]:
         return lr, self.rho, self.momentum, self.epsilon
 
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):

@@ -35,7 +35,7 @@ class SGD(Optimizer):
     def _plan_slots(self):
         return ("velocity" if self.momentum != 0 else None,)
 
-    def _kernel_args(self, t, lr):
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float]:
         return lr, self.momentum, float(self.nesterov)
 
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
