@@ -1,5 +1,5 @@
 """ccnn._plan -- thin binding over csrc/kernels/plan.c (csrc/bindings/_plan.pyx)."""
-from typing import Any
+from typing import Any, Optional
 
 import numpy as np
 
@@ -15,4 +15,6 @@ class PlanRunner:
 
 def plan_train(code: NDArray[np.int64], reals: NDArray[np.float64], ptrs: NDArray[np.int64],
                x: NDArray[np.floating], out: NDArray[np.floating], targets: NDArray[Any],
-               in_bytes: int, out_bytes: int, targets_bytes: int, nthreads: int) -> None: ...
+               in_bytes: int, out_bytes: int, targets_bytes: int, nthreads: int,
+               opt: Optional[NDArray[np.int64]] = None,
+               optreals: Optional[NDArray[np.float64]] = None) -> bool: ...

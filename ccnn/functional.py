@@ -1964,11 +1964,13 @@ def plan_run_unchecked(runner: Any, x: np.ndarray, out: np.ndarray) -> None:
 
 
 def plan_train_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray, x: np.ndarray,
-                         out: np.ndarray, targets: np.ndarray,
-                         nbytes: Tuple[int, int, int]) -> None:
+                         out: np.ndarray, targets: np.ndarray, nbytes: Tuple[int, int, int],
+                         opt: Optional[np.ndarray] = None,
+                         optreals: Optional[np.ndarray] = None) -> bool:
     """Run a compiled training step (ccnn.models.train_plan, which builds code,
     reals, ptrs and the buffers) on the C-contiguous x, out and targets; the
     binding checks their kinds, and their sizes against the plan's `nbytes`
-    (x, out, targets)."""
-    _plan.plan_train(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1], nbytes[2],
-                     get_num_threads())
+    (x, out, targets).  With an optimizer record (opt, optreals: plan_train.h)
+    its update follows in the same call; returns whether it ran."""
+    return _plan.plan_train(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
+                            nbytes[2], get_num_threads(), opt, optreals)

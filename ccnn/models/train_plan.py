@@ -8,8 +8,8 @@ plan_train.h) with their geometry, the pointers of their weights and
 gradients, and preallocated buffers for every intermediate value.  Each
 training step then runs the forward (training mode), the loss and its
 gradient, and the backward as one C entry point (F.plan_train_unchecked)
-with the GIL released once; the optimizer update stays the model's
-optimizer.apply_gradients, right after.
+with the GIL released once -- and, where it can be bit-identical, the
+optimizer's update too (see "The optimizer" below).
 
     Conv2D (groups=1, with or without bias; activation None, relu or any
         pointwise one -- sigmoid, tanh, gelu, silu, elu, selu, softplus,
@@ -42,6 +42,21 @@ per-layer step (tests/test_train_plan.py).  The gradients are written into
 arrays the plan owns, which become the layers' grads after each step
 (reduce_gradients, the optimizer and callbacks read them there).
 
+The optimizer.  When fit / train_on_batch run without a distribution and
+the model's optimizer is Adam (AdamW), SGD, RMSprop, Adagrad, Adadelta or
+Adamax without norm clipping (clipvalue and weight decay are fine) and with
+nothing on its update path overridden (Optimizer._plan_fusable), the same
+call ends with the optimizer's optim.c step kernel over the (grad, param)
+pairs Trainer._train_step would hand apply_gradients, with the arguments its
+_step would pass (_kernel_args, the learning rate checked and the schedule
+read as apply_gradients does); the iteration count moves with it, and the
+call, the BatchNormalization updates and the count are one block Ctrl-C
+cannot cut (deferred_keyboard_interrupt).  With fit's terminate_on_nan the
+call updates only when every gradient and per-row loss is finite (else the
+trainer decides as before, from the loss and the gradients).  Anything else
+(Nadam, clipnorm, global_clipnorm, sample weights, DataParallel, ...) keeps
+optimizer.apply_gradients after the call.
+
 Anything else -- another layer or option (ReLU with arguments, a softmax
 not last), sample or class weights, regularizers, another loss --
 runs the per-layer path.  A weight array replaced by another, or a changed layer
@@ -50,6 +65,7 @@ ccnn.models.train_plan.set_enabled(False), turns the plan off.
 """
 from __future__ import annotations
 
+import math
 import os
 import threading
 from typing import Any, Dict, List, Optional, Tuple
@@ -60,6 +76,7 @@ from .. import activations
 from .. import functional as F
 from .. import losses as losses_mod
 from .. import utils
+from .._interrupt import deferred_keyboard_interrupt
 from .plan_chain import ChainBuilder, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
@@ -74,6 +91,10 @@ FIELDS, REALS = 32, 3
  F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
  F_PB, F_PL, F_PR, F_KIND) = range(30)
 R_EPS, R_RATE, R_ALPHA = 0, 1, 2
+# the optimizer record's fields (plan_train.h's CCNN_TO_*)
+TO_HEAD, TO_REALS = 16, 8
+(TO_KIND, TO_COUNT, TO_CHECK, TO_ROWS, TO_NROWS, TO_HAS0, TO_HAS1, TO_HAS2,
+ TO_DECAY) = range(9)
 XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
 
 _enabled = os.environ.get("CCNN_TRAIN_PLAN", "1").strip().lower() not in ("0", "false", "no",
@@ -134,6 +155,10 @@ class TrainPlan:
         self.grads: List[Tuple[Layer, Dict[str, np.ndarray]]] = []
         self.ops: List[str] = []                 # a description, one name per op
         self.lock = threading.Lock()
+        #: the (grad, param) pairs _train_step gives apply_gradients (None: not yet
+        #: made; empty: the update cannot be fused), and their optimizer record
+        self.pairs: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None
+        self.opt_rec: Optional[_OptRecord] = None
 
     def current(self) -> bool:
         """Whether every weight array it points at is still the layer's, and
@@ -145,6 +170,83 @@ class TrainPlan:
             if layer.rate != rate:
                 return False
         return True
+
+
+class _OptRecord:
+    """plan_train.h's optimizer record: opt's step kernel over the plan's
+    pairs, pointing at the flat views and state lists its _step would get
+    (Optimizer._flat_state); valid while that cache is the optimizer's."""
+
+    def __init__(self, opt: Any, pairs: List[Tuple[np.ndarray, np.ndarray]],
+                 rows: np.ndarray):
+        params = [p for _, p in pairs]
+        flat, state = opt._flat_state(params)
+        self.opt, self.cache = opt, opt.__dict__.get("_flat_cache")
+        count = len(params)
+        self.code = np.zeros(TO_HEAD + 6 * count, dtype=np.int64)
+        self.reals = np.zeros(TO_REALS)
+        self.decay = np.zeros(count)
+        names = (tuple(opt._plan_slots()) + (None, None, None))[:3]
+        lists = [flat] + [state[s] if s else None for s in names] + \
+            [[g.reshape(-1) for g, _ in pairs]]
+        c = self.code
+        c[TO_KIND], c[TO_COUNT] = opt._plan_kind, count
+        c[TO_ROWS], c[TO_NROWS] = rows.ctypes.data, rows.size
+        for j, arrays in enumerate(lists):
+            if arrays is not None:
+                if 1 <= j <= 3:
+                    c[TO_HAS0 + j - 1] = 1
+                c[TO_HEAD + j * count:TO_HEAD + (j + 1) * count] = [a.ctypes.data
+                                                                    for a in arrays]
+        c[TO_HEAD + 5 * count:] = [p.size for p in params]
+        self.keep = (lists, rows, params)
+
+
+def _plan_pairs(plan: TrainPlan, layers: List[Layer]) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """The pairs Trainer._train_step hands apply_gradients, with the plan's
+    gradient arrays; empty when the plan lacks one or a param repeats."""
+    grads = {id(layer): g for layer, g in plan.grads}
+    pairs = []
+    for layer in layers:
+        if layer.trainable:
+            for k, p in layer.params.items():
+                g = grads.get(id(layer), {}).get(k)
+                if g is None or g.shape != p.shape or g.dtype != p.dtype:
+                    return []
+                pairs.append((g, p))
+    return pairs if len({id(p) for _, p in pairs}) == len(pairs) else []
+
+
+def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
+                  ) -> Optional[Tuple[_OptRecord, float]]:
+    """The optimizer record filled for this step (its scalars, decays and the
+    check) and the learning rate, or None: apply_gradients after the call."""
+    if opt is None or not opt._plan_fusable():
+        return None
+    lr = opt.learning_rate
+    if not (math.isfinite(lr) and lr >= 0):
+        return None                     # apply_gradients raises its ValueError
+    if plan.pairs is None:
+        plan.pairs = _plan_pairs(plan, layers)
+    pairs = plan.pairs
+    if not pairs or not all(p.flags.writeable for _, p in pairs):
+        return None
+    params = [p for _, p in pairs]
+    rec = plan.opt_rec
+    if rec is None or rec.opt is not opt or rec.cache is not opt.__dict__.get("_flat_cache") \
+            or rec.cache[1] != opt._slot_names:
+        if not opt._has_state(params):
+            return None     # apply_gradients makes the state (only if it updates)
+        rec = plan.opt_rec = _OptRecord(opt, pairs, plan.rows)
+    args = opt._kernel_args(opt.iterations + 1, lr)
+    rec.reals[0] = opt.clipvalue or 0.0
+    rec.reals[1:1 + len(args)] = args
+    decay = opt._decays(params, lr)
+    if decay is not None:
+        rec.decay[:] = decay
+    rec.code[TO_DECAY] = 0 if decay is None else rec.decay.ctypes.data
+    rec.code[TO_CHECK] = check
+    return rec, lr
 
 
 def _targets(plan: TrainPlan, lossfn: losses_mod.Loss, y: np.ndarray, n: int,
@@ -680,11 +782,15 @@ def _uses_regularizers(layers: List[Layer]) -> bool:
     return False
 
 
-def train_step(model: Any, x: np.ndarray, y: np.ndarray
-               ) -> Optional[Tuple[float, np.ndarray]]:
-    """(loss, output) of one training step of model on the prepared batch
-    (x, y) through its training plan, every layer's grads filled, or None
-    when the plan is off or the model has none (nothing has run then)."""
+def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
+               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+    """(loss, output, applied) of one training step of model on the prepared
+    batch (x, y) through its training plan, every layer's grads filled, or
+    None when the plan is off or the model has none (nothing has run then).
+    With an optimizer its update runs in the same call where it can
+    (_fused_update): applied True, or False when check (terminate_on_nan) found
+    a non-finite loss row or gradient and nothing was updated; None when the
+    update is left to the caller."""
     global _calls
     from .sequential import Sequential
     from .trainer import Trainer
@@ -717,7 +823,7 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
         model._activity = []
         for step in exec_plan.steps[len(plan.lead):]:
             x = step.forward(x, True)
-        return model._loss_and_backward(x, y), x
+        return model._loss_and_backward(x, y), x, None
     x = np.ascontiguousarray(x)
     with plan.lock:             # the buffers are the plan's: one step at a time
         if plan.dropouts:       # each Dropout's one draw, in the layers' order
@@ -725,13 +831,21 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
             for row, layer, _, _ in plan.dropouts:
                 rng = layer.rng if layer.rng is not None else utils.get_rng()
                 seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
-        F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out, t, plan.nbytes)
-        for layer, mean, var in plan.bns:    # BatchNormalization.forward's update
-            m = layer.momentum
-            for key, batch in (("moving_mean", mean), ("moving_variance", var)):
-                moving = layer.states[key]
-                moving *= m
-                moving += batch * (1 - m)
+        fused = _fused_update(plan, layers, optimizer, check)
+        applied: Optional[bool] = None
+        if fused is None:
+            F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out, t,
+                                   plan.nbytes)
+            _update_moving(plan)
+        else:           # the whole step, or none of it, as apply_gradients's update
+            rec, lr = fused
+            with deferred_keyboard_interrupt():
+                applied = F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out,
+                                                 t, plan.nbytes, rec.code, rec.reals)
+                _update_moving(plan)
+                if applied:
+                    optimizer._step_lr = lr
+                    optimizer.iterations += 1
         for layer, grads in plan.grads:
             layer.grads = dict(grads)
         for _, layer, _, mask in plan.dropouts:    # the layer's state, as its forward leaves it
@@ -740,9 +854,19 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray
             layer.mask = None
         if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
             loss = float(np.mean(plan.rows, axis=-1).mean(dtype=np.float64))
-        else:
-            loss = float(plan.rows.mean(dtype=np.float64))
+        else:           # rows.mean(dtype=np.float64), numpy's sum then division
+            loss = float(np.add.reduce(plan.rows, dtype=np.float64)) / plan.rows.shape[0]
         out = plan.out.copy()
     _calls += 1
     model._activity = []
-    return loss + model._regularization_loss(), out
+    return loss + model._regularization_loss(), out, applied
+
+
+def _update_moving(plan: TrainPlan) -> None:
+    """BatchNormalization.forward's update of the moving statistics."""
+    for layer, mean, var in plan.bns:
+        m = layer.momentum
+        for key, batch in (("moving_mean", mean), ("moving_variance", var)):
+            moving = layer.states[key]
+            moving *= m
+            moving += batch * (1 - m)

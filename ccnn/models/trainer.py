@@ -526,20 +526,29 @@ class Trainer:
         update -- which Ctrl-C cannot cut in half (Optimizer.apply_gradients).
         Returns (loss, applied).  With skip_nonfinite a batch whose loss or
         gradients hold a NaN or an infinity updates nothing (applied False)."""
-        # the compiled training plan (ccnn.models.train_plan) where the model has one
-        done = train_plan.train_step(self, x, y) if sw is None else None
+        # the compiled training plan (ccnn.models.train_plan) where the model has
+        # one; without a distribution (whose reduce_gradients goes between the
+        # backward and the update) the optimizer's update in the same call
+        dist = distribution_mod.current()
+        done = None if sw is not None else train_plan.train_step(
+            self, x, y, self.optimizer if dist is distribution_mod._LOCAL else None,
+            skip_nonfinite)
+        applied = None
         if done is not None:
-            loss, out = done
+            loss, out, applied = done
         else:
             out = self._forward(x, training=True)
             # the unweighted call is the one it always was (tests patch it)
             loss = (self._loss_and_backward(out, y) if sw is None
                     else self._loss_and_backward(out, y, sw))
         self._update_metrics(objs, out, y, sw)
+        if applied:
+            return loss, True
+        # (applied False: the plan's check refused the update; decided here as always)
         pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
                  for k, p in layer.params.items()]
         # distribution hook: the gradients and loss averaged over the ranks
-        pairs, loss = distribution_mod.current().reduce_gradients(pairs, loss)
+        pairs, loss = dist.reduce_gradients(pairs, loss)
         if skip_nonfinite and not (math.isfinite(loss) and
                                    optimizers_mod.all_finite([g for g, _ in pairs])):
             return loss, False

@@ -1,7 +1,7 @@
 """Adadelta (Zeiler), Keras 3's form: keras/src/optimizers/adadelta.py."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .. import _optim
 from .base_optimizer import Optimizer, _in_range, _non_negative
@@ -27,10 +27,18 @@ class Adadelta(Optimizer):
         self.rho = _in_range(rho, "rho", 0.0, 1.0)
         self.epsilon = _non_negative(epsilon, "epsilon")
 
+    _plan_kind = 5       # plan_train.h's CCNN_TO_ADADELTA
+
+    def _plan_slots(self):
+        return ("accumulated_grad", "accumulated_delta_var")
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float]:
+        return lr, self.rho, self.epsilon
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
         _optim.adadelta_step(params, state["accumulated_grad"], state["accumulated_delta_var"],
-                             grads, gscale, clipvalue, decay, self._step_lr, self.rho,
-                             self.epsilon, nthreads)
+                             grads, gscale, clipvalue, decay,
+                             *self._kernel_args(self.iterations, self._step_lr), nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rho": self.rho, "epsilon": self.epsilon}

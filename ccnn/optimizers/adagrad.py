@@ -1,7 +1,7 @@
 """Adagrad (Duchi et al.), Keras 3's form: keras/src/optimizers/adagrad.py."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .. import _optim
 from .base_optimizer import Optimizer, _non_negative
@@ -29,9 +29,17 @@ class Adagrad(Optimizer):
     def _slot_initial(self, slot: str) -> float:
         return self.initial_accumulator_value
 
+    _plan_kind = 4       # plan_train.h's CCNN_TO_ADAGRAD
+
+    def _plan_slots(self):
+        return ("accumulator",)
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float]:
+        return lr, self.epsilon
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
         _optim.adagrad_step(params, state["accumulator"], grads, gscale, clipvalue, decay,
-                            self._step_lr, self.epsilon, nthreads)
+                            *self._kernel_args(self.iterations, self._step_lr), nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(),

@@ -36,11 +36,18 @@ class Adam(Optimizer):
     def _slot_names(self) -> Tuple[str, ...]:  # type: ignore[override]
         return ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
+    _plan_kind = 1       # plan_train.h's CCNN_TO_ADAM
+
+    def _plan_slots(self):
+        return ("m", "v", "vhat" if self.amsgrad else None)
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float, float]:
+        lr_t = lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
+        return lr_t, self.beta_1, self.beta_2, self.epsilon
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
-        t = self.iterations
-        lr_t = self._step_lr * math.sqrt(1.0 - self.beta_2 ** t) / (1.0 - self.beta_1 ** t)
         _optim.adam_step(params, state["m"], state["v"], state.get("vhat"), grads, gscale,
-                         clipvalue, decay, lr_t, self.beta_1, self.beta_2, self.epsilon,
+                         clipvalue, decay, *self._kernel_args(self.iterations, self._step_lr),
                          nthreads)
 
     def get_config(self) -> dict:

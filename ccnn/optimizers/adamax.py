@@ -1,7 +1,7 @@
 """Adamax (Adam with the infinity norm), Keras 3's form: keras/src/optimizers/adamax.py."""
 from __future__ import annotations
 
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from .. import _optim
 from .base_optimizer import Optimizer, _in_range, _non_negative
@@ -28,10 +28,17 @@ class Adamax(Optimizer):
         self.beta_2 = _in_range(beta_2, "beta_2", 0.0, 1.0)
         self.epsilon = _non_negative(epsilon, "epsilon")
 
+    _plan_kind = 6       # plan_train.h's CCNN_TO_ADAMAX
+
+    def _plan_slots(self):
+        return ("m", "u")
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float, float, float]:
+        return lr, self.beta_1, self.beta_2, self.epsilon, 1.0 - self.beta_1 ** t
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
         _optim.adamax_step(params, state["m"], state["u"], grads, gscale, clipvalue, decay,
-                           self._step_lr, self.beta_1, self.beta_2, self.epsilon,
-                           1.0 - self.beta_1 ** self.iterations, nthreads)
+                           *self._kernel_args(self.iterations, self._step_lr), nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "beta_1": self.beta_1, "beta_2": self.beta_2,

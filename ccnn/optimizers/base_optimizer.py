@@ -91,12 +91,23 @@ def _bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
+#: the methods on the update path the training plan stands in for (_plan_fusable):
+#: Optimizer's, and _OWN_METHODS those of the class that sets _plan_kind, as defined
+#: (a method patched or overridden later keeps apply_gradients)
+_PLAN_METHODS = frozenset(("apply_gradients", "_update_all", "_decays", "_flat_state", "_step",
+                           "_kernel_args", "_plan_slots"))
+_OWN_METHODS = ("_step", "_kernel_args", "_plan_slots")
+
+
 class Optimizer(abc.ABC):
     """Base class: parameter bookkeeping, validation, clipping, weight decay
     and `apply_gradients`.  A subclass names its state arrays (`_slot_names`)
     and runs its fused kernel over them (`_step`)."""
 
     _slot_names: Tuple[str, ...] = ()
+    #: plan_train.h's CCNN_TO_* for the optim.c step kernel `_step` calls, which
+    #: the training plan (ccnn.models.train_plan) may then call itself; 0: none
+    _plan_kind = 0
     # defaults for optimizers pickled before these arguments existed
     weight_decay: Optional[float] = None
     clipnorm: Optional[float] = None
@@ -362,12 +373,14 @@ class Optimizer(abc.ABC):
             scale = clip * np.minimum(1.0 / norm, 1.0 / clip) + (norm - norm)
         return np.full(len(grads), scale)
 
-    def _decays(self, params: List[np.ndarray]) -> Optional[np.ndarray]:
-        """Each parameter's weight_decay * learning_rate (0 when excluded), or None."""
+    def _decays(self, params: List[np.ndarray], lr: Optional[float] = None
+                ) -> Optional[np.ndarray]:
+        """Each parameter's weight_decay * lr (by default the step's learning
+        rate; 0 when excluded), or None."""
         if self.weight_decay is None:
             return None
         excluded = {id(a) for a in self._no_decay}
-        wd = self.weight_decay * self._step_lr
+        wd = self.weight_decay * (self._step_lr if lr is None else lr)
         return np.array([0.0 if id(p) in excluded else wd for p in params])
 
     def _update_all(self, pairs: List[Tuple[np.ndarray, np.ndarray]], nthreads: int) -> None:
@@ -408,6 +421,43 @@ class Optimizer(abc.ABC):
             self.__dict__["_flat_cache"] = cached
         return cached[2]
 
+    def _plan_slots(self) -> Tuple[Optional[str], ...]:
+        """The slots `_step` passes as its kernel's state lists, in order (None: NULL)."""
+        return ()
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, ...]:
+        """The scalars `_step` passes its kernel (after clipvalue and the decays)
+        for update number t (iterations after it) at learning rate lr."""
+        raise NotImplementedError
+
+    def _has_state(self, params: List[np.ndarray]) -> bool:
+        """Whether every param already has all its state arrays (an update
+        through _flat_state would make none)."""
+        index, slots, names = self._index, self._slots, self._slot_names
+        return all(id(p) in index and all(s in slots[index[id(p)]] for s in names)
+                   for p in params)
+
+    def _plan_fusable(self) -> bool:
+        """Whether the training plan may run this optimizer's update in its own
+        call: `_step` is the plain call of a step kernel it knows, nothing on the
+        update path is overridden, and no norm clipping (its norms are a pass of
+        their own)."""
+        if not self._plan_kind or self.clipnorm or self.global_clipnorm \
+                or not _PLAN_METHODS.isdisjoint(self.__dict__):
+            return False
+        cls = type(self)
+        originals = cls._plan_originals
+        return all(getattr(cls, name) is f for name, f in originals.items())
+
+    #: the update path's methods as defined (_PLAN_METHODS; set per class)
+    _plan_originals: Dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "_plan_kind" in cls.__dict__:
+            cls._plan_originals = {**_BASE_ORIGINALS,
+                                   **{name: cls.__dict__[name] for name in _OWN_METHODS}}
+
     @abc.abstractmethod
     def _step(self, params: List[np.ndarray], state: Dict[str, List[np.ndarray]],
               grads: List[np.ndarray], gscale: Optional[np.ndarray], clipvalue: float,
@@ -442,3 +492,6 @@ class Optimizer(abc.ABC):
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
+
+
+_BASE_ORIGINALS = {name: Optimizer.__dict__[name] for name in _PLAN_METHODS - set(_OWN_METHODS)}

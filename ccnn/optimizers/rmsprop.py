@@ -37,10 +37,19 @@ class RMSprop(Optimizer):
         return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
                 + (("average_gradient",) if self.centered else ()))
 
+    _plan_kind = 3       # plan_train.h's CCNN_TO_RMSPROP
+
+    def _plan_slots(self):
+        return ("velocity", "momentum" if self.momentum > 0 else None,
+                "average_gradient" if self.centered else None)
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float, float]:
+        return lr, self.rho, self.momentum, self.epsilon
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
         _optim.rmsprop_step(params, state["velocity"], state.get("momentum"),
                             state.get("average_gradient"), grads, gscale, clipvalue, decay,
-                            self._step_lr, self.rho, self.momentum, self.epsilon, nthreads)
+                            *self._kernel_args(self.iterations, self._step_lr), nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "rho": self.rho, "momentum": self.momentum,

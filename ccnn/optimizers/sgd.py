@@ -30,9 +30,18 @@ class SGD(Optimizer):
     def _slot_names(self) -> Tuple[str, ...]:  # type: ignore[override]
         return ("velocity",) if self.momentum != 0 else ()
 
+    _plan_kind = 2       # plan_train.h's CCNN_TO_SGD
+
+    def _plan_slots(self):
+        return ("velocity" if self.momentum != 0 else None,)
+
+    def _kernel_args(self, t: int, lr: float) -> Tuple[float, float, float]:
+        return lr, self.momentum, float(self.nesterov)
+
     def _step(self, params, state, grads, gscale, clipvalue, decay, nthreads):
+        lr, momentum, nesterov = self._kernel_args(self.iterations, self._step_lr)
         _optim.sgd_step(params, state.get("velocity"), grads, gscale, clipvalue, decay,
-                        self._step_lr, self.momentum, self.nesterov, nthreads)
+                        lr, momentum, bool(nesterov), nthreads)
 
     def get_config(self) -> dict:
         return {**super().get_config(), "momentum": self.momentum, "nesterov": self.nesterov}

@@ -99,17 +99,26 @@ cdef class PlanRunner:
 
 def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
                x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
-               Py_ssize_t targets_bytes, int nthreads):
+               Py_ssize_t targets_bytes, int nthreads, const int64_t[::1] opt=None,
+               const double[::1] optreals=None):
     """Run a compiled training step (csrc/kernels/plan_train.c): code (nops,
     32), reals (nops, 3), ptrs the pointer table whose slots 0, 1 and 2 stand
     for x, out and targets -- C-contiguous buffers of the plan's dtype (x and
     out; out writable) and int64 labels or targets of that dtype, of exactly
     in_bytes, out_bytes and targets_bytes bytes (the plan's sizes).
     ccnn.models.train_plan builds the plan; this checks the buffers against
-    it and raises on a kernel's error."""
+    it and raises on a kernel's error.  With opt and optreals (plan_train.h's
+    optimizer record, built with the plan) the optimizer's update follows in
+    the same call (plan_train_step); returns whether it ran."""
     if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
             or reals.shape[1] != 3 or ptrs.shape[0] < 3:
         raise ValueError("plan_train: inconsistent plan")
+    # plan_train.h's CCNN_TO_HEAD (16), CCNN_TO_REALS (8), opt[CCNN_TO_COUNT] (opt[1])
+    if (opt is None) != (optreals is None) or opt is not None and (
+            opt.shape[0] < 16 or optreals.shape[0] < 8 or opt[1] < 1
+            or opt.shape[0] != 16 + 6 * opt[1]):
+        raise ValueError("plan_train: inconsistent optimizer record")
+    cdef int applied = 0
     cdef Py_buffer xb
     cdef Py_buffer ob
     cdef Py_buffer tb
@@ -133,7 +142,17 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
                         or (tb.itemsize == xb.itemsize and _kind(&tb) == kind)):
                     raise ValueError("plan_train: targets must be int64 or of the plan's dtype")
                 with nogil:
-                    if kind == b'd':
+                    if opt is not None and kind == b'd':
+                        err = plan_train_step_f64(<double *>ob.buf, <const double *>xb.buf,
+                                                  tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
+                                                  nops, &opt[0], &optreals[0], &applied,
+                                                  nthreads)
+                    elif opt is not None:
+                        err = plan_train_step_f32(<float *>ob.buf, <const float *>xb.buf,
+                                                  tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
+                                                  nops, &opt[0], &optreals[0], &applied,
+                                                  nthreads)
+                    elif kind == b'd':
                         err = plan_train_f64(<double *>ob.buf, <const double *>xb.buf, tb.buf,
                                              &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
                     else:
@@ -149,3 +168,4 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
         raise MemoryError("training plan: a kernel could not allocate its workspace")
     if err != CCNN_OK:
         raise ValueError(f"training plan: a kernel refused its op (error {err})")
+    return applied != 0

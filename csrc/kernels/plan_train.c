@@ -3,7 +3,9 @@
  * kernel its layer calls.  Typed bodies are instantiated for float and double
  * by ccnn_template.h. */
 #ifndef REAL
+#include <float.h>
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 #include "plan_train.h"
 #include "conv2d.h"
@@ -17,6 +19,7 @@
 #include "augment.h"
 #include "loss.h"
 #include "layout.h"
+#include "optim.h"
 #include "kernels_common.h"
 
 #define CCNN_TEMPLATE "plan_train.c"
@@ -362,6 +365,76 @@ int SUF(ccnn_plan_train)(REAL *out, const REAL *inp, const void *targets, const 
         if (rc != CCNN_OK) return rc;
     }
     return CCNN_OK;
+}
+
+/* The optimizer's update of plan_train_step (see plan_train.h): the check,
+ * then its optim.h step kernel over the pairs, as _optim's binding calls it. */
+static int SUF(tp_optimize)(const int64_t *opt, const double *x, int *applied, int nthreads)
+{
+    const int64_t count = opt[CCNN_TO_COUNT];
+    const int64_t *nn = opt + CCNN_TO_HEAD + 5 * count;            /* sizes (count) */
+    const double *decay = (const double *)(intptr_t)opt[CCNN_TO_DECAY];
+    const double cv = x[0];
+    REAL **t = (REAL **)malloc((size_t)(5 * count) * sizeof *t);  /* param, s0, s1, s2, grad */
+    if (!t) return CCNN_ENOMEM;
+    for (int64_t i = 0; i < 5 * count; i++) t[i] = (REAL *)(intptr_t)opt[CCNN_TO_HEAD + i];
+    REAL *const *p = t;
+    REAL *const *s0 = opt[CCNN_TO_HAS0] ? t + count : NULL;
+    REAL *const *s1 = opt[CCNN_TO_HAS1] ? t + 2 * count : NULL;
+    REAL *const *s2 = opt[CCNN_TO_HAS2] ? t + 3 * count : NULL;
+    const REAL *const *g = (const REAL *const *)(t + 4 * count);
+    if (opt[CCNN_TO_CHECK]) {   /* the loss (any mean of the rows) and every grad finite */
+        const REAL *rows = (const REAL *)(intptr_t)opt[CCNN_TO_ROWS];
+        double sum = 0.0;
+        for (int64_t i = 0; i < opt[CCNN_TO_NROWS]; i++) sum += fabs((double)rows[i]);
+        if (!(sum <= DBL_MAX / 4) || !SUF(ccnn_all_finite)(count, g, nn, nthreads)) {
+            free(t);
+            return CCNN_OK;
+        }
+    }
+    switch (opt[CCNN_TO_KIND]) {
+    case CCNN_TO_ADAM:      /* m, v, vhat; lr_t, beta1, beta2, eps */
+        SUF(ccnn_adam_step)(count, p, s0, s1, s2, g, nn, NULL, cv, decay, (REAL)x[1],
+                            (REAL)x[2], (REAL)x[3], (REAL)x[4], nthreads);
+        break;
+    case CCNN_TO_SGD:       /* velocity; lr, momentum, nesterov */
+        SUF(ccnn_sgd_step)(count, p, s0, g, nn, NULL, cv, decay, (REAL)x[1], (REAL)x[2],
+                           (int)x[3], nthreads);
+        break;
+    case CCNN_TO_RMSPROP:   /* velocity, momentum, average grad; lr, rho, momentum, eps */
+        SUF(ccnn_rmsprop_step)(count, p, s0, s1, s2, g, nn, NULL, cv, decay, (REAL)x[1],
+                               (REAL)x[2], (REAL)x[3], (REAL)x[4], nthreads);
+        break;
+    case CCNN_TO_ADAGRAD:   /* accumulator; lr, eps */
+        SUF(ccnn_adagrad_step)(count, p, s0, g, nn, NULL, cv, decay, (REAL)x[1], (REAL)x[2],
+                               nthreads);
+        break;
+    case CCNN_TO_ADADELTA:  /* accumulated grad, accumulated delta; lr, rho, eps */
+        SUF(ccnn_adadelta_step)(count, p, s0, s1, g, nn, NULL, cv, decay, (REAL)x[1],
+                                (REAL)x[2], (REAL)x[3], nthreads);
+        break;
+    case CCNN_TO_ADAMAX:    /* m, u; lr, beta1, beta2, eps, 1 - beta1^t */
+        SUF(ccnn_adamax_step)(count, p, s0, s1, g, nn, NULL, cv, decay, (REAL)x[1],
+                              (REAL)x[2], (REAL)x[3], (REAL)x[4], (REAL)x[5], nthreads);
+        break;
+    }
+    free(t);
+    *applied = 1;
+    return CCNN_OK;
+}
+
+/* ccnn_plan_train_step_f32, ccnn_plan_train_step_f64 */
+int SUF(ccnn_plan_train_step)(REAL *out, const REAL *inp, const void *targets,
+                              const int64_t *ptrs, const int64_t *code, const double *reals,
+                              int64_t nops, const int64_t *opt, const double *optreals,
+                              int *applied, int nthreads)
+{
+    *applied = 0;
+    if (opt[CCNN_TO_KIND] < CCNN_TO_ADAM || opt[CCNN_TO_KIND] > CCNN_TO_ADAMAX
+            || opt[CCNN_TO_COUNT] < 1 || (opt[CCNN_TO_CHECK] && !opt[CCNN_TO_ROWS]))
+        return CCNN_EBADARG;
+    const int rc = SUF(ccnn_plan_train)(out, inp, targets, ptrs, code, reals, nops, nthreads);
+    return rc != CCNN_OK ? rc : SUF(tp_optimize)(opt, optreals, applied, nthreads);
 }
 
 #endif /* REAL */

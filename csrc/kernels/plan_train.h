@@ -106,6 +106,40 @@ int ccnn_plan_train_f64(double *out, const double *inp, const void *targets,
                         const int64_t *ptrs, const int64_t *code, const double *reals,
                         int64_t nops, int nthreads);
 
+/* ccnn_plan_train then the optimizer's update, one call (plan_train_step):
+ * opt (CCNN_TO_HEAD + 6 count) int64 describes it, optreals its scalars.
+ *   opt[KIND]    CCNN_TO_ADAM, _SGD, _RMSPROP, _ADAGRAD, _ADADELTA or _ADAMAX: the
+ *                optim.h step kernel it calls (no gscale: no norm clipping)
+ *   opt[COUNT]   count, the number of (param, grad) pairs
+ *   opt[CHECK]   1: update only when every grad and every per-row loss of
+ *                rows (nrows, the element type) is finite and the rows' sum of
+ *                magnitudes (double) is at most DBL_MAX / 4 (then any mean of
+ *                them is finite); else *applied = 0 and nothing is updated
+ *   opt[ROWS], opt[NROWS]   that buffer (a pointer) and its length
+ *   opt[HAS0..HAS2]  1 when state list 0, 1, 2 is given, else its kernel argument is NULL
+ *   opt[DECAY]   a pointer to (count) doubles, weight decay * lr per param, or 0
+ *   then, each (count): param pointers, state 0, 1 and 2 pointers, grad pointers,
+ *   sizes (elements)
+ * optreals: clipvalue (0: none), then the kernel's scalars after its decay
+ * argument, in its order (SGD's nesterov as 0 / 1).  The kernel is called as
+ * ccnn.optimizers' _step calls it through _optim, scalars cast to REAL. */
+enum { CCNN_TO_ADAM = 1, CCNN_TO_SGD = 2, CCNN_TO_RMSPROP = 3, CCNN_TO_ADAGRAD = 4,
+       CCNN_TO_ADADELTA = 5, CCNN_TO_ADAMAX = 6 };
+enum { CCNN_TO_KIND = 0, CCNN_TO_COUNT, CCNN_TO_CHECK, CCNN_TO_ROWS, CCNN_TO_NROWS,
+       CCNN_TO_HAS0, CCNN_TO_HAS1, CCNN_TO_HAS2, CCNN_TO_DECAY, CCNN_TO_HEAD = 16 };
+enum { CCNN_TO_REALS = 8 };
+
+/* As ccnn_plan_train, then (when it returns CCNN_OK and the check passes) the
+ * update; *applied says whether it ran.  CCNN_EBADARG also for a bad opt. */
+int ccnn_plan_train_step_f32(float *out, const float *inp, const void *targets,
+                             const int64_t *ptrs, const int64_t *code, const double *reals,
+                             int64_t nops, const int64_t *opt, const double *optreals,
+                             int *applied, int nthreads);
+int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets,
+                             const int64_t *ptrs, const int64_t *code, const double *reals,
+                             int64_t nops, const int64_t *opt, const double *optreals,
+                             int *applied, int nthreads);
+
 #ifdef __cplusplus
 }
 #endif
