@@ -166,11 +166,23 @@ static int64_t wino_min_tiles(void)
     return ccnn_gemm_wide() ? 400 : 100;
 }
 
+/* Tiles per call (n images of T tiles) below which the AVX-512 implicit GEMM
+ * beats Winograd whatever the channels: the filter transform and the 16
+ * GEMMs' k x c packing, per call, are spread over too few tiles.  Measured
+ * (Intel Xeon with AVX-512, float32, 1 thread, ms per image, GEMM / Winograd)
+ * on the modern model's 14x14 layers (T = 49): 32 -> 64 at n = 1 0.065 /
+ * 0.089, n = 4 0.063 / 0.070, n = 8 0.063 / 0.059; 64 -> 64 at n = 1 0.126 /
+ * 0.166, n = 4 0.124 / 0.126, n = 8 0.124 / 0.106 -- and at 2 threads one
+ * image's GEMM split into bands of rows (gemm_split_parts) 0.047 / 0.066 and
+ * 0.091 / 0.118 against Winograd's split of its tiles. */
+#define WINO_WIDE_MIN_CALL_TILES 256
+
 int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
 {
     if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K)
         return 0;
     const int64_t tiles = ((d->p + 1) / 2) * ((d->q + 1) / 2), ck = d->c * d->k;
+    if (ccnn_gemm_wide() && d->n * tiles < WINO_WIDE_MIN_CALL_TILES) return 0;
     return tiles >= 49 && ck <= 512 * tiles && (tiles >= wino_min_tiles() || ck >= 2048);
 }
 
@@ -186,7 +198,9 @@ int ccnn_conv2d_winograd_data_supported(const ccnn_conv2d_dims *d)
 int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d)
 {
     ccnn_conv2d_dims f;
-    return gemm_data_as_forward(d, &f) && ccnn_conv2d_winograd_eligible(&f);
+    if (!gemm_data_as_forward(d, &f)) return 0;
+    f.n = d->n;   /* the flipped forward runs on the whole batch */
+    return ccnn_conv2d_winograd_eligible(&f);
 }
 
 /* The scratch bytes the auto kernels take for d (kernels_common.h / gemm.h
@@ -213,6 +227,8 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
     const double wp = (q - 1) * (double)d->stride_w + span_w + 1;
     double direct = nt * c * hp * (wp + 16) * isz;
     double gemm = nt * ((double)ccnn_gemm_workspace_bytes((size_t)itemsize) + (c * hp * wp + 64) * isz);
+    if (d->n < nthreads)   /* the forward's split (gemm_split_parts): one frame of all n images */
+        gemm += (n * c * hp * wp + 64) * isz;
     if (backward) {
         /* direct: rows of dy widened to a vector multiple, partial sums, the
          * flipped-weight forward's frame of dy (k channels); gemm: col2im's
