@@ -12,7 +12,8 @@
  * Three algorithms, chosen per call by ccnn_conv2d_algo() (and, within gemm,
  * ccnn_conv2d_winograd_eligible()):
  *   direct  plain loops (vectorised along output rows): the reference, and the
- *           faster choice when c*r*s is small (the textbook's first layer);
+ *           faster choice when c*r*s is small (the textbook's first layer) --
+ *           except, with the AVX-512 GEMM, a forward of 32 filters or more;
  *   gemm    implicit GEMM (gemm.h): forward    y[n] (k x pq)   = W (k x crs) * im2col(x[n])
  *                                   data       stride 1: dx[n] (c x hw) = W' (c x krs) * im2col'(dy[n]),
  *                                              the forward convolution of dy with the flipped
@@ -35,8 +36,10 @@
  *                    sum each, added in group order
  *   backward bias    parallel over k
  * and of the gemm kernels: forward and backward-data parallel over images
- * (winograd: over fixed groups of images; a single image: over 2 blocks of its
- * tiles, conv2d_internal.h's wino_split_block),
+ * (the forward of fewer images than threads: over bands of each image's
+ * output rows, conv2d_internal.h's gemm_split_parts -- every element summed
+ * as without the split; winograd: over fixed groups of images; a single
+ * image: over 2 blocks of its tiles, conv2d_internal.h's wino_split_block),
  * handed out one at a time (each thread owns y[n] / dx[n]; a thread slowed
  * down by another process just does fewer); backward-weight parallel over row blocks of
  * dW, each thread summing over all images in the same order, or -- for a crs
