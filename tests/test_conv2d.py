@@ -526,3 +526,27 @@ def test_against_torch():
         np.testing.assert_allclose(gb, gy.sum(axis=(0, 2, 3)), rtol=1e-10, atol=1e-10)
         if tb is not None:
             np.testing.assert_allclose(gb, tb.grad.numpy(), rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n, c, k", [(1, 1, 32), (32, 1, 32), (5, 3, 48), (4, 1, 16)])
+def test_few_channels_many_filters_forward(dtype, n, c, k):
+    """A forward of few input channels (c*r*s < 32): the AVX-512 kernels take
+    the implicit GEMM from 32 filters on (the modern model's first layer),
+    the others the direct loops; either way NumPy's result, and the direct
+    kernel's within rounding."""
+    from ccnn import _conv2d
+    one, pads = (1, 1), (1, 1, 1, 1)
+    wide = _conv2d.gemm_kernel_name().startswith("avx512")
+    algo = _conv2d.algo_for((n, c, 28, 28), (k, c, 3, 3), one, one, pads)
+    assert algo == ("gemm" if wide and k >= 32 else "direct")
+    rng = np.random.default_rng(n + c + k)
+    x = rng.standard_normal((n, c, 28, 28)).astype(dtype)
+    w = rng.standard_normal((k, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    got = F.conv2d(x, w, b, padding=1, activation="relu")
+    want = np.maximum(ref.conv2d_ref(x, w, b, pad=((1, 1), (1, 1))), 0)
+    scale = abs_scale(ref.conv2d_ref, x, w, b, pad=((1, 1), (1, 1)))
+    assert_close(got, want, dtype, scale)
+    direct = _conv2d.conv2d_forward(x, w, b, one, one, pads, 2, algo="direct")
+    assert_close(got, np.maximum(direct, 0), dtype, scale)

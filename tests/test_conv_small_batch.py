@@ -104,3 +104,77 @@ def test_fused_relu_maxpool_split_threads_and_reference(dtype, n, k):
     conv = np.maximum(ref.conv2d_ref(x, wt, b, (1, 1), ((1, 1), (1, 1))), 0)
     assert_close(got[0][0], ref.max_pool2d_ref(conv, 2)[0], dtype,
                  abs_scale(ref.conv2d_ref, x, wt, b, (1, 1), ((1, 1), (1, 1))))
+
+
+# ------------------------------------------------------------ the implicit GEMM's row bands
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("n", [1, 2, 3])
+@pytest.mark.parametrize("c, k, h, w, stride, pads", [(32, 32, 28, 28, (1, 1), (1, 1, 1, 1)),
+                                                      (64, 64, 14, 14, (1, 1), (1, 1, 1, 1)),
+                                                      (9, 13, 11, 17, (2, 1), (0, 2, 1, 0)),
+                                                      (5, 7, 3, 40, (1, 2), (2, 0, 0, 2))])
+def test_gemm_row_bands_threads_and_reference(dtype, n, c, k, h, w, stride, pads):
+    """Fewer images than threads: the implicit-GEMM forward cuts each image's
+    output rows into bands (conv2d_internal.h's gemm_split_parts, from the
+    thread count); every element is summed as without the split, so the
+    result is bit for bit the one of 1 thread, and of the same image in a
+    batch of 8 (never split), and matches the NumPy reference."""
+    rng = np.random.default_rng(n * 1000 + c + k + h + w)
+    x = rng.standard_normal((n, c, h, w)).astype(dtype)
+    wt = rng.standard_normal((k, c, 3, 3)).astype(dtype)
+    b = rng.standard_normal(k).astype(dtype)
+    ys = [_forward(x, wt, b, stride, pads, t, "gemm") for t in THREADS + (7,)]
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    big = np.concatenate([x] + [rng.standard_normal((8 - n, c, h, w)).astype(dtype)])
+    np.testing.assert_array_equal(_forward(big, wt, b, stride, pads, 2, "gemm")[:n], ys[0])
+    relu = [_conv2d.conv2d_forward(x, wt, b, stride, (1, 1), pads, t, relu=True)
+            for t in THREADS]
+    for y in relu[1:]:
+        np.testing.assert_array_equal(y, relu[0])
+    pad = ((pads[0], pads[1]), (pads[2], pads[3]))
+    want = ref.conv2d_ref(x, wt, b, stride, pad)
+    scale = abs_scale(ref.conv2d_ref, x, wt, b, stride, pad)
+    assert_close(ys[0], want, dtype, scale)
+    assert_close(relu[0], np.maximum(want, 0), dtype, scale)
+
+
+def test_winograd_needs_enough_tiles_per_call_on_avx512():
+    """With the AVX-512 GEMM, a call of too few tiles (n images x 49 for the
+    modern model's 14x14 layers) runs the implicit GEMM, which measured
+    faster there; the AVX2 / generic kernels keep Winograd."""
+    one = (1, 1)
+    pads = (1, 1, 1, 1)
+    wide = _conv2d.gemm_kernel_name().startswith("avx512")
+    for n in (1, 4):
+        assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads) \
+            == (not wide)
+        assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads,
+                                         "data") == (not wide)
+    for n in (8, 32):
+        assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads)
+        assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads,
+                                         "data")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_one_image_dense_threads_and_reference(dtype):
+    """The modern model's head at one image (1 x 3136 x 128, now on every
+    thread): the same bits on 1, 2 and 3 threads, and NumPy's product."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1, 3136)).astype(dtype)
+    wt = rng.standard_normal((3136, 128)).astype(dtype)
+    b = rng.standard_normal(128).astype(dtype)
+    old = ccnn.get_num_threads()
+    try:
+        ys = []
+        for t in THREADS:
+            ccnn.set_num_threads(t)
+            ys.append(F.dense(x, wt, b, activation="relu"))
+    finally:
+        ccnn.set_num_threads(old)
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    want = np.maximum(x.astype(np.float64) @ wt.astype(np.float64) + b, 0)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(ys[0], want, rtol=tol, atol=tol * np.sqrt(3136))

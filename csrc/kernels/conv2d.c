@@ -12,7 +12,8 @@
  * Three algorithms, chosen per call by ccnn_conv2d_algo() (and, within gemm,
  * ccnn_conv2d_winograd_eligible()):
  *   direct  plain loops (vectorised along output rows): the reference, and the
- *           faster choice when c*r*s is small (the textbook's first layer);
+ *           faster choice when c*r*s is small (the textbook's first layer) --
+ *           except, with the AVX-512 GEMM, a forward of 32 filters or more;
  *   gemm    implicit GEMM (gemm.h): forward    y[n] (k x pq)   = W (k x crs) * im2col(x[n])
  *                                   data       stride 1: dx[n] (c x hw) = W' (c x krs) * im2col'(dy[n]),
  *                                              the forward convolution of dy with the flipped
@@ -35,8 +36,10 @@
  *                    sum each, added in group order
  *   backward bias    parallel over k
  * and of the gemm kernels: forward and backward-data parallel over images
- * (winograd: over fixed groups of images; a single image: over 2 blocks of its
- * tiles, conv2d_internal.h's wino_split_block),
+ * (the forward of fewer images than threads: over bands of each image's
+ * output rows, conv2d_internal.h's gemm_split_parts -- every element summed
+ * as without the split; winograd: over fixed groups of images; a single
+ * image: over 2 blocks of its tiles, conv2d_internal.h's wino_split_block),
  * handed out one at a time (each thread owns y[n] / dx[n]; a thread slowed
  * down by another process just does fewer); backward-weight parallel over row blocks of
  * dW, each thread summing over all images in the same order, or -- for a crs
@@ -130,7 +133,15 @@ int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass)
         if (d->stride_w == 1) return CCNN_CONV_DIRECT;
         return d->k >= 6 ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
     }
-    return (crs >= 32 && d->k >= 6) ? CCNN_CONV_GEMM : CCNN_CONV_DIRECT;
+    if (crs >= 32 && d->k >= 6) return CCNN_CONV_GEMM;
+    /* The AVX-512 GEMM also wins the forward of few input channels once there
+     * are many filters: measured (Intel Xeon with AVX-512, float32, 1 thread,
+     * 3x3 'same', GEMM / direct) c = 1, k = 32, 28x28: batch 32 0.37 / 0.50 ms,
+     * one image 0.013 / 0.018 ms (the modern model's first layer); c = 3, k = 32,
+     * 32x32: 0.63 / 0.76 ms; c = 2, k = 64: 0.81 / 1.63 ms; but c = 1, k = 16:
+     * 0.246 / 0.254 ms. */
+    if (ccnn_gemm_wide() && d->k >= 32) return CCNN_CONV_GEMM;
+    return CCNN_CONV_DIRECT;
 }
 
 /* Winograd F(2x2, 3x3) (Lavin & Gray 2015) for the forward and, through the
@@ -166,11 +177,23 @@ static int64_t wino_min_tiles(void)
     return ccnn_gemm_wide() ? 400 : 100;
 }
 
+/* Tiles per call (n images of T tiles) below which the AVX-512 implicit GEMM
+ * beats Winograd whatever the channels: the filter transform and the 16
+ * GEMMs' k x c packing, per call, are spread over too few tiles.  Measured
+ * (Intel Xeon with AVX-512, float32, 1 thread, ms per image, GEMM / Winograd)
+ * on the modern model's 14x14 layers (T = 49): 32 -> 64 at n = 1 0.065 /
+ * 0.089, n = 4 0.063 / 0.070, n = 8 0.063 / 0.059; 64 -> 64 at n = 1 0.126 /
+ * 0.166, n = 4 0.124 / 0.126, n = 8 0.124 / 0.106 -- and at 2 threads one
+ * image's GEMM split into bands of rows (gemm_split_parts) 0.047 / 0.066 and
+ * 0.091 / 0.118 against Winograd's split of its tiles. */
+#define WINO_WIDE_MIN_CALL_TILES 256
+
 int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
 {
     if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K)
         return 0;
     const int64_t tiles = ((d->p + 1) / 2) * ((d->q + 1) / 2), ck = d->c * d->k;
+    if (ccnn_gemm_wide() && d->n * tiles < WINO_WIDE_MIN_CALL_TILES) return 0;
     return tiles >= 49 && ck <= 512 * tiles && (tiles >= wino_min_tiles() || ck >= 2048);
 }
 
@@ -186,7 +209,9 @@ int ccnn_conv2d_winograd_data_supported(const ccnn_conv2d_dims *d)
 int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d)
 {
     ccnn_conv2d_dims f;
-    return gemm_data_as_forward(d, &f) && ccnn_conv2d_winograd_eligible(&f);
+    if (!gemm_data_as_forward(d, &f)) return 0;
+    f.n = d->n;   /* the flipped forward runs on the whole batch */
+    return ccnn_conv2d_winograd_eligible(&f);
 }
 
 /* The scratch bytes the auto kernels take for d (kernels_common.h / gemm.h
@@ -213,6 +238,8 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
     const double wp = (q - 1) * (double)d->stride_w + span_w + 1;
     double direct = nt * c * hp * (wp + 16) * isz;
     double gemm = nt * ((double)ccnn_gemm_workspace_bytes((size_t)itemsize) + (c * hp * wp + 64) * isz);
+    if (d->n < nthreads)   /* the forward's split (gemm_split_parts): one frame of all n images */
+        gemm += (n * c * hp * wp + 64) * isz;
     if (backward) {
         /* direct: rows of dy widened to a vector multiple, partial sums, the
          * flipped-weight forward's frame of dy (k channels); gemm: col2im's

@@ -53,8 +53,9 @@ int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass);
  * micro-kernel) only: 3x3, stride 1, dilation 1, c >= CCNN_WINO_MIN_C input
  * and k >= CCNN_WINO_MIN_K output channels, and T = ceil(p/2) * ceil(q/2)
  * tiles per image with T >= 49, c*k <= 512 T, and c*k >= 2048 when T < 100
- * (T < 400 when the AVX-512 GEMM micro-kernel is in use; conv2d.c has the
- * measurements) -- of the flipped forward (c = k, k = c, p x q = h x w) for
+ * (T < 400 when the AVX-512 GEMM micro-kernel is in use, which also needs
+ * n * T >= 256 tiles per call; conv2d.c has the measurements) -- of the
+ * flipped forward on the whole batch (c = k, k = c, p x q = h x w) for
  * the input gradient, which also needs padding <= 2 on every side. */
 #define CCNN_WINO_MIN_C 32
 #define CCNN_WINO_MIN_K 32

@@ -54,25 +54,50 @@ int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
-    const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
+    const int64_t P = d->p, Q = d->q, PQ = P * Q, CRS = C * d->r * d->s;
     int64_t hp, wp;
     conv2d_padded_extent(d, &hp, &wp);
     int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
-    if (nt > N) nt = N > 0 ? (int)N : 1;                  /* no idle thread to fork */
+    /* fewer images than threads: each cut into `parts` bands of output rows
+     * (gemm_split_parts), all framed once by the calling thread */
+    const int64_t parts = gemm_split_parts(N, P, nt);
+    const int64_t nitems = N * parts;
+    if (nt > nitems) nt = nitems > 0 ? (int)nitems : 1;   /* no idle thread to fork */
     int err = CCNN_OK;
     (void)nt;
+    const REAL *xall = NULL;                              /* split: (n, c, hp, wp) */
+    if (parts > 1) {
+        xall = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp, d, 0, N * C, hp, wp);
+        if (!xall) return CCNN_ENOMEM;
+    }
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t n = 0; n < N; n++) {
+    for (int64_t it = 0; it < nitems; it++) {
+        const int64_t n = it / parts, b = it % parts;
+        const int64_t p0 = P * b / parts, p1 = P * (b + 1) / parts;   /* its output rows */
         REAL *y = out + n * K * PQ;                       /* (k, pq) = bias + W * im2col */
-        const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp + n * C * H * W, d, 0, C, hp, wp);
+        const REAL *xpad = parts > 1 ? xall + n * C * hp * wp
+                                     : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp + n * C * H * W,
+                                                                  d, 0, C, hp, wp);
+        if (!xpad) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+            continue;
+        }
+        /* rows p0 .. p1-1 of the output: the im2col columns p0*Q .. p1*Q-1, i.e. the
+         * operand of the frame shifted down by p0 * stride_h rows */
         const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0, 0, 0};
-        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
-        if (!xpad || SUF(ccnn_gemm)(K, PQ, CRS, &A, &B, y, PQ, 1, bias) != CCNN_OK) {
+        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad + p0 * d->stride_h * wp, 0, 0, d,
+                                     0, hp, wp};
+        const int64_t cols = (p1 - p0) * Q;
+        if (SUF(ccnn_gemm)(K, cols, CRS, &A, &B, y + p0 * Q, PQ, 1, bias) != CCNN_OK) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
         }
-        if (relu)   /* epilogue while y[n] is still in cache: max(v, 0), NaN stays NaN */
-            for (int64_t i = 0; i < K * PQ; i++) y[i] = y[i] < 0 ? (REAL)0 : y[i];
+        if (relu)   /* epilogue while y is still in cache: max(v, 0), NaN stays NaN */
+            for (int64_t k = 0; k < K; k++) {
+                REAL *yk = y + k * PQ + p0 * Q;
+                for (int64_t i = 0; i < cols; i++) yk[i] = yk[i] < 0 ? (REAL)0 : yk[i];
+            }
     }
     return err;
 }
@@ -199,13 +224,12 @@ int SUF(conv2d_gemm_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
         wf = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(C * K * R * S));
         if (!wf) return CCNN_ENOMEM;
         if (!SUF(conv2d_flip_weight)(wf, weight, d)) wf = NULL;   /* non-finite weight: col2im path */
+        f.n = N;   /* the flipped forward's batch (its eligibility counts the call's tiles) */
     }
     if (wf && (wino == 1 ? ccnn_conv2d_winograd_eligible(&f)
                          : wino == 2 && ccnn_conv2d_winograd_supported(&f))) {
         /* dx (n, c, h, w) = the Winograd forward of dy (n, k, p, q) with w' (c, k, 3, 3) */
-        ccnn_conv2d_dims fn = f;
-        fn.n = N;
-        err = SUF(conv2d_winograd_forward)(dinp, dout, wf, NULL, &fn, 0, nthreads);
+        err = SUF(conv2d_winograd_forward)(dinp, dout, wf, NULL, &f, 0, nthreads);
         if (err != CCNN_OK) return err;
     } else if (wf) {
         /* dx[n] (c, hw) = w' (c x krs) * im2col_f(dy[n]) (krs x hw), see flipped_dims */

@@ -85,6 +85,18 @@ static inline int64_t wino_split_block(int64_t n, int64_t T, int64_t TB)
     return sb < 1 ? 1 : sb;
 }
 
+/* Bands of output rows per image when the implicit-GEMM forward has fewer
+ * images n than threads nt: each image's p output rows cut into about nt / n
+ * bands, so that one image keeps every thread busy (1: whole images).  Every
+ * output element is summed the same way whatever band holds it (the GEMM's
+ * depth blocks depend on c*r*s only), so the result does not depend on it. */
+static inline int64_t gemm_split_parts(int64_t n, int64_t p, int nt)
+{
+    if (n < 1 || n >= nt) return 1;
+    const int64_t parts = (nt + n - 1) / n;
+    return parts < p ? parts : p;
+}
+
 /* Rows and columns of the padded image that the windows reach. */
 static inline void conv2d_padded_extent(const ccnn_conv2d_dims *d, int64_t *hp, int64_t *wp)
 {

@@ -244,9 +244,10 @@ static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weig
 {
     const int64_t N = d->n, IN = d->in, U = d->units, NB = 2 * DS_L;
     const int64_t tiles = (U + NB - 1) / NB;                /* column tiles */
-    /* threads only for ~1M multiply-adds and more: below, forking costs about
-     * what it saves (the book model's 1 x 1960 x 100 runs in ~5 us on one) */
-    int nt = N * U * IN < ((int64_t)1 << 20) ? 1 : (nthreads < 1 ? 1 : nthreads);
+    /* threads only for ~256k multiply-adds and more: below, forking costs about
+     * what it saves (the book model's 1 x 1960 x 100 runs in ~5 us on one; the
+     * modern model's 1 x 3136 x 128, reading its 1.6 MB weight, ~70 us) */
+    int nt = N * U * IN < ((int64_t)1 << 18) ? 1 : (nthreads < 1 ? 1 : nthreads);
     if (nt > tiles) nt = (int)tiles;
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
