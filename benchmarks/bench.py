@@ -611,6 +611,23 @@ def torch_inference_model(which):
     return nn.Sequential(*layers, nn.Softmax(dim=1)).eval()
 
 
+def predict_pair(m, x, bs):
+    """Two calls to time: m.predict(x, batch_size=bs) through its inference
+    plan, and the same with the plan switched off (per layer)."""
+    from ccnn.models import inference
+
+    def plan():
+        m.predict(x, batch_size=bs)
+
+    def per_layer():
+        inference.set_enabled(False)
+        try:
+            m.predict(x, batch_size=bs)
+        finally:
+            inference.set_enabled(True)
+    return plan, per_layer
+
+
 def bench_predict(table, repeats):
     """model.predict of the book and the modern model on 1, 32 and 10,000
     images: ccnn through its compiled inference plan, ccnn per layer (the plan
@@ -621,7 +638,6 @@ def bench_predict(table, repeats):
     and PyTorch run 10,000 images as 10 batches of 1,000."""
     import tempfile
 
-    from ccnn.models import inference
     try:
         import onnxruntime as ort
     except ImportError:
@@ -646,16 +662,7 @@ def bench_predict(table, repeats):
             chunk = min(n, 1000)
             bs = n if n <= 32 else 32
 
-            def plan(x=x, bs=bs):
-                m.predict(x, batch_size=bs)
-
-            def per_layer(x=x, bs=bs):
-                inference.set_enabled(False)
-                try:
-                    m.predict(x, batch_size=bs)
-                finally:
-                    inference.set_enabled(True)
-
+            plan, per_layer = predict_pair(m, x, bs)
             fns = {"ccnn": plan, "ccnn per-layer": per_layer}
             if sess is not None:
                 name = sess.get_inputs()[0].name

@@ -22,8 +22,7 @@ sys.path.insert(0, HERE)
 
 import ccnn  # noqa: E402
 from ccnn.cli import build_resnet_small  # noqa: E402
-from ccnn.models import inference  # noqa: E402
-from bench import SETTLE, interleaved  # noqa: E402
+from bench import SETTLE, interleaved, predict_pair  # noqa: E402
 
 
 def main() -> None:
@@ -43,16 +42,7 @@ def main() -> None:
         x = rng.random((n, 28, 28, 1), dtype=np.float32)
         bs = n if n <= 32 else 32
 
-        def plan(x=x, bs=bs):
-            m.predict(x, batch_size=bs)
-
-        def per_layer(x=x, bs=bs):
-            inference.set_enabled(False)
-            try:
-                m.predict(x, batch_size=bs)
-            finally:
-                inference.set_enabled(True)
-
+        plan, per_layer = predict_pair(m, x, bs)
         fns = {"plan": plan, "per-layer": per_layer}
         for fn in fns.values():
             for _ in range(2):

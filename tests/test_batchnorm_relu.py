@@ -13,19 +13,9 @@ from ccnn import _activation, _norm
 
 import ref_norm as ref
 from _testutils import DTYPES, assert_close, central_differences, unchanged
+from test_normalization import _case   # a random (outer, C, inner) shape
 
 EPS = 1e-3
-
-
-def _case(seed):
-    """A random (outer, C, inner) shape -- inner 1 is the channels-last / Dense layout."""
-    rng = np.random.default_rng(seed)
-    outer = int(rng.integers(1, 9))
-    c = int(rng.integers(1, 12))
-    inner = int(rng.choice([1, 1, 2, 5, 17, 64]))
-    if outer * inner == 1:
-        outer = 2
-    return rng, (outer, c, inner)
 
 
 def _inputs(rng, shape, dtype, affine=True):

@@ -22,31 +22,9 @@ from ccnn.layers import (Activation, Add, Average, BatchNormalization, Concatena
                          Maximum, MaxPooling2D, Minimum, Multiply, ReLU, Subtract)
 from ccnn.models import Model, inference
 from reference import conv2d_ref, same_padding, softmax_ref
+from test_inference_plan import _plan_on, per_layer, plan_of  # noqa: F401 (_plan_on: autouse)
 
 BATCHES = (1, 7, 32)
-
-
-@pytest.fixture(autouse=True)
-def _plan_on():
-    inference.set_enabled(True)
-    yield
-    inference.set_enabled(True)
-
-
-def per_layer(model, x, fn="predict_on_batch", **kw):
-    inference.set_enabled(False)
-    try:
-        return getattr(model, fn)(x, **kw)
-    finally:
-        inference.set_enabled(True)
-
-
-def plan_of(model, x):
-    """The compiled plan predict used for x (fails when there is none)."""
-    x = model._prepare_x(x)
-    plan = model.__dict__["_inference_plans"].plans.get((x.shape, x.dtype.str))
-    assert plan is not None, "the model ran the per-layer path"
-    return plan
 
 
 def no_plan(model, x):

@@ -436,6 +436,13 @@ class _Builder(ChainBuilder):
         scratch = max(op.scratch_bytes for op in self.ops)
         if scratch:
             table[4] = np.empty((scratch + 7) // 8, dtype=np.float64)
+        return self._emit(table, where, scratch_slot=4)
+
+    def _emit(self, table: List[Optional[np.ndarray]], where: Dict[int, int],
+              scratch_slot: int, second: Optional[Dict[int, _Value]] = None) -> Plan:
+        """The plan: each op's code row (its fields, the table slots of its
+        source, destination -- and of `second`'s operand for an op of two --
+        and of its scratch; its weight arrays appended to `table`) and reals."""
         code = np.full((len(self.ops), FIELDS), -1, dtype=np.int64)
         reals = np.zeros((len(self.ops), REALS), dtype=np.float64)
         code[:, F_N:] = 0
@@ -444,8 +451,10 @@ class _Builder(ChainBuilder):
                 code[i, k] = v
             code[i, F_SRC] = where[id(op.src.root)]
             code[i, F_DST] = where[id(op.dst.root)]
+            if second is not None and id(op) in second:
+                code[i, F_WEIGHT] = where[id(second[id(op)].root)]
             if op.scratch_bytes:
-                code[i, F_SCRATCH] = 4
+                code[i, F_SCRATCH] = scratch_slot
             for field, arr in op.slots.items():
                 code[i, field] = len(table)
                 table.append(arr)

@@ -36,9 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import inference as inf
-from .inference import (ACT, ACT_NONE, ACT_RELU, AVGPOOL, BN, F_ACT, F_C, F_DST, F_H, F_N,
-                        F_SCRATCH, F_SRC, F_W, F_WEIGHT, FIELDS, GAP, GMP, IDENTITY, MAXPOOL,
-                        REALS, SOFTMAX, Plan, PlanCache, _Builder, _Op)
+from .inference import (ACT, ACT_NONE, ACT_RELU, AVGPOOL, BN, F_ACT, F_C, F_H, F_N, F_W, GAP,
+                        GMP, IDENTITY, MAXPOOL, SOFTMAX, Plan, PlanCache, _Builder, _Op)
 from .plan_chain import Unsupported, Value
 from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization, Concatenate,
                       Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
@@ -280,29 +279,7 @@ class _GraphBuilder(_Builder):
         if scratch:
             table[2] = np.empty((scratch + 7) // 8, dtype=np.float64)
         table += [np.empty(s, dtype=self.dtype) for s in sizes]
-        code = np.full((len(self.ops), FIELDS), -1, dtype=np.int64)
-        reals = np.zeros((len(self.ops), REALS), dtype=np.float64)
-        code[:, F_N:] = 0
-        for i, op in enumerate(self.ops):
-            for k, val in op.fields.items():
-                code[i, k] = val
-            code[i, F_SRC] = where[id(op.src.root)]
-            code[i, F_DST] = where[id(op.dst.root)]
-            if id(op) in self.src2:
-                code[i, F_WEIGHT] = where[id(self.src2[id(op)].root)]
-            if op.scratch_bytes:
-                code[i, F_SCRATCH] = 2
-            for field, arr in op.slots.items():
-                code[i, field] = len(table)
-                table.append(arr)
-            reals[i] = (op.alpha, op.eps)
-        ptrs = np.zeros(len(table), dtype=np.int64)
-        for i, arr in enumerate(table):
-            if arr is not None:
-                ptrs[i] = arr.ctypes.data
-        keep = [a for a in table if a is not None]
-        return Plan(code, reals, ptrs, keep, self.watched, self.cur.shape, self.dtype,
-                    self.names, self.input.shape)
+        return self._emit(table, where, scratch_slot=2, second=self.src2)
 
 
 def compile_graph_plan(model: Any, x_shape: Tuple[int, ...], dtype: Any) -> Plan:
