@@ -22,7 +22,8 @@ from ccnn.layers import (Activation, Add, Average, BatchNormalization, Concatena
                          Maximum, MaxPooling2D, Minimum, Multiply, ReLU, Subtract)
 from ccnn.models import Model, inference
 from reference import conv2d_ref, same_padding, softmax_ref
-from test_inference_plan import _plan_on, per_layer, plan_of  # noqa: F401 (_plan_on: autouse)
+from test_inference_plan import (_plan_on, per_layer, plan_of,  # noqa: F401 (autouse)
+                                 randomize_bn)
 
 BATCHES = (1, 7, 32)
 
@@ -31,15 +32,6 @@ def no_plan(model, x):
     x = model._prepare_x(x)
     cache = model.__dict__.get("_inference_plans")
     return cache is None or cache.plans.get((x.shape, x.dtype.str)) is None
-
-
-def randomize_bn(model, rng):
-    for layer in model.layers:
-        if isinstance(layer, BatchNormalization):
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape)
-                               if key in ("gamma", "moving_variance")
-                               else rng.normal(0, 0.3, w.shape)
-                               for key, w in layer.weight_arrays().items()])
 
 
 def resnet(dtype="float32", seed=0):

@@ -24,6 +24,7 @@ import ccnn
 import ccnn.layers as L
 from ccnn.models import inference, train_plan
 
+from test_inference_plan import randomize_bn
 from test_train_plan import assert_identical, twin
 
 DTYPES = ("float32", "float64")
@@ -174,13 +175,7 @@ KNOWN_GAPS = {"RandomCrop": "ccnn's layers reject the uncropped inference input 
 def test_inference_plan_matches_the_per_layer_path(name, dtype):
     ccnn.utils.set_random_seed(3)
     m = build(name, dtype)
-    for layer in m.layers:       # non-trivial statistics for the BN (and its fold)
-        if isinstance(layer, L.BatchNormalization):
-            rng = np.random.default_rng(1)
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape) if k in ("gamma",
-                                                                        "moving_variance")
-                               else rng.normal(0, 0.3, w.shape)
-                               for k, w in layer.weight_arrays().items()])
+    randomize_bn(m, np.random.default_rng(1))     # non-trivial statistics for the BN's fold
     shape = m.input_shape[1:]
     for n in (1, 5):
         x = np.random.default_rng(n).random((n,) + tuple(shape)).astype(dtype)

@@ -510,11 +510,15 @@ class PlanCache:
         if len(self.plans) >= self.MAX:
             self.plans.pop(next(iter(self.plans)))
         try:
-            plan = compile_plan(layers, x.shape, x.dtype)
+            plan = self._compile(layers, x)
         except Unsupported:
             plan = None
         self.plans[key] = plan
         return plan
+
+    def _compile(self, layers: List[Layer], x: np.ndarray) -> Plan:
+        """A new plan for batches shaped and typed as x (Unsupported: none)."""
+        return compile_plan(layers, x.shape, x.dtype)
 
 
 def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:

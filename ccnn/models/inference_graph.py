@@ -296,23 +296,8 @@ class GraphPlanCache(PlanCache):
         super().__init__()
         self.model = model
 
-    def get(self, layers: List[Layer], x: np.ndarray) -> Optional[Plan]:
-        """The plan for x (compiled now if need be), or None."""
-        if not self.same_layers(layers):
-            self.layers, self.plans = tuple(layers), {}
-        key = (x.shape, x.dtype.str)
-        if key in self.plans:
-            plan = self.plans[key]
-            if plan is None or plan.current():
-                return plan
-        if len(self.plans) >= self.MAX:
-            self.plans.pop(next(iter(self.plans)))
-        try:
-            plan = compile_graph_plan(self.model, x.shape, x.dtype)
-        except Unsupported:
-            plan = None
-        self.plans[key] = plan
-        return plan
+    def _compile(self, layers: List[Layer], x: np.ndarray) -> Plan:
+        return compile_graph_plan(self.model, x.shape, x.dtype)
 
 
 def _cache(model: Any) -> GraphPlanCache:
