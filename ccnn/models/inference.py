@@ -37,7 +37,6 @@ input and output buffers itself.
 """
 from __future__ import annotations
 
-import os
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -45,7 +44,7 @@ import numpy as np
 
 from .. import activations
 from .. import functional as F
-from .plan_chain import ChainBuilder, Unsupported, Value as _Value
+from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                       Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D,
                       GlobalMaxPooling2D, Layer, LeakyReLU, MaxPooling2D, RandomContrast, RandomCrop,
@@ -64,22 +63,18 @@ FIELDS, REALS = 32, 2
 IDENTITY = (Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, RandomTranslation,
             RandomFlip, RandomRotation, RandomZoom, RandomContrast, RandomCrop)
 
-_enabled = os.environ.get("CCNN_INFERENCE_PLAN", "1").strip().lower() not in ("0", "false",
-                                                                              "no", "off")
+_switch = Switch("CCNN_INFERENCE_PLAN")
 
 
 def set_enabled(enabled: bool) -> None:
     """Turn the inference plan on (the default) or off (every predict runs
     the per-layer path)."""
-    global _enabled
-    if not isinstance(enabled, bool):
-        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
-    _enabled = enabled
+    _switch.set(enabled)
 
 
 def is_enabled() -> bool:
     """Whether predict runs through the inference plan where it can."""
-    return _enabled
+    return _switch.on
 
 
 class _Op:
@@ -526,10 +521,10 @@ def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     plan, or None when the plan is off or the model has none (a functional
     model's graph: inference_graph.py)."""
     from .sequential import Sequential
-    if _enabled and not isinstance(model, Sequential):     # a functional model's graph
+    if _switch.on and not isinstance(model, Sequential):     # a functional model's graph
         from .inference_graph import predict_graph
         return predict_graph(model, x)
-    if not _enabled or not isinstance(model, Sequential) or not isinstance(x, np.ndarray) \
+    if not _switch.on or not isinstance(model, Sequential) or not isinstance(x, np.ndarray) \
             or x.shape[0] == 0:
         return None
     cache = model.__dict__.get("_inference_plans")
@@ -555,7 +550,7 @@ def predict_fast(model: Any, x: Any, batch_size: Any = None) -> Optional[np.ndar
     model has already compiled a current plan for -- so _prepare_x would
     return x itself and every check it makes has passed.  None otherwise:
     the caller takes the ordinary path (which checks and compiles)."""
-    if not _enabled or type(x) is not np.ndarray or x.ndim < 2 or (
+    if not _switch.on or type(x) is not np.ndarray or x.ndim < 2 or (
             batch_size is not None and (type(batch_size) is not int or batch_size < 1)):
         return None
     cache = model.__dict__.get("_inference_plans")

@@ -11,9 +11,23 @@ transpose, whose record each plan writes in its own format (`transpose`).
 """
 from __future__ import annotations
 
+import os
 from typing import Any, Optional, Tuple
 
 import numpy as np
+
+
+class Switch:
+    """A plan's on/off switch: on unless the environment variable `env` says
+    0, false, no or off; set() takes a bool only."""
+
+    def __init__(self, env: str) -> None:
+        self.on = os.environ.get(env, "1").strip().lower() not in ("0", "false", "no", "off")
+
+    def set(self, enabled: bool) -> None:
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+        self.on = enabled
 
 
 class Unsupported(Exception):

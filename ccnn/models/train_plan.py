@@ -66,7 +66,6 @@ ccnn.models.train_plan.set_enabled(False), turns the plan off.
 from __future__ import annotations
 
 import math
-import os
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -77,7 +76,7 @@ from .. import functional as F
 from .. import losses as losses_mod
 from .. import utils
 from .._interrupt import deferred_keyboard_interrupt
-from .plan_chain import ChainBuilder, Unsupported, Value as _Value
+from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
                       LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
@@ -97,23 +96,19 @@ TO_HEAD, TO_REALS = 16, 8
  TO_DECAY) = range(9)
 XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
 
-_enabled = os.environ.get("CCNN_TRAIN_PLAN", "1").strip().lower() not in ("0", "false", "no",
-                                                                          "off")
+_switch = Switch("CCNN_TRAIN_PLAN")
 _calls = 0
 
 
 def set_enabled(enabled: bool) -> None:
     """Turn the training plan on (the default) or off (every training step
     runs the per-layer path)."""
-    global _enabled
-    if not isinstance(enabled, bool):
-        raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
-    _enabled = enabled
+    _switch.set(enabled)
 
 
 def is_enabled() -> bool:
     """Whether training steps run through the training plan where they can."""
-    return _enabled
+    return _switch.on
 
 
 def calls() -> int:
@@ -794,7 +789,7 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
     global _calls
     from .sequential import Sequential
     from .trainer import Trainer
-    if not _enabled or not isinstance(model, Sequential) or type(x) is not np.ndarray \
+    if not _switch.on or not isinstance(model, Sequential) or type(x) is not np.ndarray \
             or x.shape[0] == 0:
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
