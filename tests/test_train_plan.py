@@ -348,7 +348,11 @@ def test_switched_off_and_the_functional_model():
     fm = ccnn.Model(inp, Dense(3, activation="softmax")(Dense(5, activation="relu")(inp)))
     fm.compile("adam", "sparse_categorical_crossentropy")
     fm.train_on_batch(np.ones((4, 20), np.float32), np.array([0, 1, 2, 0]))
-    assert train_plan.calls() == before
+    assert train_plan.calls() == before + 1     # its graph's plan (train_graph)
+    train_plan.set_enabled(False)
+    fm.train_on_batch(np.ones((4, 20), np.float32), np.array([0, 1, 2, 0]))
+    assert train_plan.calls() == before + 1
+    train_plan.set_enabled(True)
     with pytest.raises(TypeError):
         train_plan.set_enabled(1)
 

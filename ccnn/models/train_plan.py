@@ -789,8 +789,10 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
     global _calls
     from .sequential import Sequential
     from .trainer import Trainer
-    if not _switch.on or not isinstance(model, Sequential) or type(x) is not np.ndarray \
-            or x.shape[0] == 0:
+    if not isinstance(model, Sequential):
+        from . import train_graph          # a functional model: its graph's plan
+        return train_graph.train_step(model, x, y, optimizer, check)
+    if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0:
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
     if cls._forward is not Trainer._forward \
@@ -806,19 +808,33 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
     plan = cache.get(exec_plan, x)
     if plan is None:
         return None
-    n, classes = plan.out.shape[0], plan.out.shape[-1]
     assert exec_plan.loss is not None
-    t = _targets(plan, exec_plan.loss, y, n, classes)
+
+    def rest(x: np.ndarray) -> Tuple[float, np.ndarray, Optional[bool]]:
+        """The steps after the leading ones per layer (as _forward)."""
+        model._activity = []
+        for step in exec_plan.steps[len(plan.lead):]:
+            x = step.forward(x, True)
+        return model._loss_and_backward(x, y), x, None
+    return run_plan(model, plan, exec_plan.loss, layers, rest, x, y, optimizer, check)
+
+
+def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[Layer],
+             rest: Any, x: np.ndarray, y: np.ndarray, optimizer: Any, check: bool
+             ) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+    """train_step's run of a compiled plan (also train_graph's): the leading
+    steps, the call, the layers' grads and state; rest(x) runs the step per
+    layer from the leading steps' output when it is not what the plan expects."""
+    global _calls
+    n, classes = plan.out.shape[0], plan.out.shape[-1]
+    t = _targets(plan, lossfn, y, n, classes)
     if t is None:
         return None
     for step in plan.lead:                   # augmentation: as the per-layer path runs it
         x = step.forward(x, True)
     if x.shape != plan.in_shape or x.dtype != plan.dtype:
-        # not what their output_shape said: the rest of the step per layer (as _forward)
-        model._activity = []
-        for step in exec_plan.steps[len(plan.lead):]:
-            x = step.forward(x, True)
-        return model._loss_and_backward(x, y), x, None
+        # not what their output_shape said: the rest of the step per layer
+        return rest(x)
     x = np.ascontiguousarray(x)
     with plan.lock:             # the buffers are the plan's: one step at a time
         if plan.dropouts:       # each Dropout's one draw, in the layers' order

@@ -68,8 +68,15 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     void *aux = TP(CCNN_TF_AUX);
     const int64_t n = o[CCNN_TF_N], c = o[CCNN_TF_C], h = o[CCNN_TF_H];
     const int flag = (int)o[CCNN_TF_FLAG];
+    if (o[CCNN_TF_OP] == CCNN_TP_ACCUM) return CCNN_OK;     /* a backward only */
     if (!src || !dst) return CCNN_EBADARG;
     switch (o[CCNN_TF_OP]) {
+    case CCNN_TP_ADD: {     /* Add: np.add of the two inputs */
+        const REAL *src2 = (const REAL *)aux;
+        if (n < 1 || !src2) return CCNN_EBADARG;
+        for (int64_t i = 0; i < n; i++) dst[i] = src[i] + src2[i];
+        return CCNN_OK;
+    }
     case CCNN_TP_CONV: {
         ccnn_conv2d_dims d;
         if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !w) return CCNN_EBADARG;
@@ -228,8 +235,17 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     const int64_t n = o[CCNN_TF_N], c = o[CCNN_TF_C], h = o[CCNN_TF_H];
     const int flag = (int)o[CCNN_TF_FLAG];
     const int64_t op = o[CCNN_TF_OP];
-    if (op == CCNN_TP_SOFTMAX_XENT || op == CCNN_TP_SIGMOID_BCE)
+    if (op == CCNN_TP_SOFTMAX_XENT || op == CCNN_TP_SIGMOID_BCE || op == CCNN_TP_ADD)
         return CCNN_OK;                                 /* all done in its forward */
+    if (op == CCNN_TP_ACCUM) {  /* a value's gradient: ddst copied, or added (dsrc + ddst) */
+        if (n < 1 || !dsrc || !ddst) return CCNN_EBADARG;
+        if (flag) {
+            for (int64_t i = 0; i < n; i++) dsrc[i] = dsrc[i] + ddst[i];
+        } else {
+            memcpy(dsrc, ddst, (size_t)n * sizeof(REAL));
+        }
+        return CCNN_OK;
+    }
     if (!dsrc && !dw) return CCNN_OK;                   /* nothing to give back */
     if (!ddst || !src || !dst) return CCNN_EBADARG;
     switch (op) {

@@ -59,6 +59,14 @@
  *                          with flag 0) and the ReLU after it, one kernel
  *                          (batchnorm.h's batchnorm_relu_forward / _backward):
  *                          dst the ReLU's output, the only value written
+ *   CCNN_TP_ADD            (count = n): dst = src + aux (the second input, the element
+ *                          type); no backward of its own (CCNN_TP_ACCUM ops give its
+ *                          gradient, ddst, to each input)
+ *   CCNN_TP_ACCUM          (count = n): no forward; backward: flag 0 dsrc = ddst (a
+ *                          copy), flag 1 dsrc = dsrc + ddst (a value's gradient summed
+ *                          as Model._backward sums it: dvals[s] + g).  Placed before the
+ *                          op whose gradient it takes, it runs right after that op's
+ *                          backward.
  * flag (CONV, DENSE): 1 for the fused ReLU; 2 for pointwise.h's activation `kind`
  * (alpha in reals) in act_epilogue.h's epilogue, the pre-activation in aux and
  * its gradient in aux2 (both the output's size); 3 (DENSE): as 2, but ddst is
@@ -75,7 +83,9 @@ enum { CCNN_TP_CONV = 1, CCNN_TP_CONV_POOL = 2, CCNN_TP_DENSE = 3, CCNN_TP_MAXPO
        CCNN_TP_BN = 5, CCNN_TP_RELU = 6, CCNN_TP_DROPOUT = 7, CCNN_TP_TRANSPOSE = 8,
        CCNN_TP_SOFTMAX_XENT = 9, CCNN_TP_POINTWISE = 10, CCNN_TP_AVGPOOL = 11,
        CCNN_TP_GAVGPOOL = 12, CCNN_TP_GMAXPOOL = 13, CCNN_TP_SIGMOID_BCE = 14,
-       CCNN_TP_SPATIAL_DROPOUT = 15, CCNN_TP_BN_RELU = 16 };
+       CCNN_TP_SPATIAL_DROPOUT = 15, CCNN_TP_BN_RELU = 16,
+       /* a functional model's graph (ccnn.models.train_graph) */
+       CCNN_TP_ADD = 17, CCNN_TP_ACCUM = 18 };
 
 /* The fields of an op's record (int64), and of its reals (double). */
 enum {

@@ -1,0 +1,268 @@
+"""The training plan of a functional model (ccnn.models.train_graph).
+
+The reference is the per-layer training step of ccnn.models.Model (the plan
+switched off; Model._forward / _backward, which the rest of the suite checks
+against NumPy, torch and Keras).  The plan calls the same kernels and sums
+each value's gradients in Model._backward's order, so from identical
+weights, optimizer and seeds every loss, output, weight, gradient, optimizer
+state and moving statistic must be bit-identical (np.array_equal) after
+several train_on_batch steps and fit epochs.
+"""
+import numpy as np
+import pytest
+
+import ccnn
+from ccnn.layers import (Activation, Add, BatchNormalization, Concatenate, Conv2D, Dense,
+                         Flatten, GlobalAveragePooling2D, MaxPooling2D, RandomTranslation,
+                         ReLU, Subtract)
+from ccnn.models import train_plan
+from ccnn.cli import build_resnet_small
+from ccnn.models import Model
+
+DTYPES = ("float32", "float64")
+
+
+@pytest.fixture(autouse=True)
+def _plan_on():
+    train_plan.set_enabled(True)
+    threads = ccnn.get_num_threads()
+    yield
+    train_plan.set_enabled(True)
+    ccnn.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------ models
+
+def resnet(dtype, size=8):
+    """ccnn.cli.build_resnet_small's structure, fewer filters, a smaller input."""
+    def conv_bn(x, filters, strides=1, relu=True):
+        x = Conv2D(filters, 3, strides=strides, padding="same", use_bias=False, dtype=dtype)(x)
+        x = BatchNormalization(dtype=dtype, beta_initializer="random_normal",
+                               gamma_initializer="random_uniform")(x)
+        return Activation("relu", dtype=dtype)(x) if relu else x
+
+    def block(x, filters, strides=1):
+        shortcut = x
+        if strides != 1 or x.shape[-1] != filters:
+            shortcut = Conv2D(filters, 1, strides=strides, use_bias=False, dtype=dtype)(x)
+            shortcut = BatchNormalization(dtype=dtype)(shortcut)
+        y = conv_bn(x, filters, strides)
+        y = conv_bn(y, filters, relu=False)
+        return Activation("relu", dtype=dtype)(Add(dtype=dtype)([y, shortcut]))
+
+    inp = ccnn.Input((size, size, 1))
+    x = RandomTranslation(0.1, 0.1, dtype=dtype)(inp)
+    x = conv_bn(x, 4)
+    x = block(x, 4)
+    x = block(x, 6, strides=2)
+    x = GlobalAveragePooling2D(dtype=dtype)(x)
+    return ccnn.Model(inp, Dense(5, activation="softmax", dtype=dtype)(x))
+
+
+def skip(dtype):
+    """A value (h) read by a Dense and by the Add after it."""
+    inp = ccnn.Input((7,))
+    h = Dense(8, activation="relu", dtype=dtype, bias_initializer="random_normal")(inp)
+    a = Add(dtype=dtype)([Dense(8, dtype=dtype)(h), h])
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(a))
+
+
+def read_twice(dtype):
+    """A value read by two layers with weights (its gradients summed), an Add
+    of the same value twice, a BatchNormalization whose output two layers read."""
+    inp = ccnn.Input((6, 6, 2))
+    c = Conv2D(3, 3, padding="same", dtype=dtype, bias_initializer="random_normal")(inp)
+    b = BatchNormalization(dtype=dtype, beta_initializer="random_normal")(c)
+    r = ReLU(dtype=dtype)(b)
+    p = Conv2D(3, 1, dtype=dtype)(b)
+    q = Conv2D(3, 3, padding="same", activation="relu", dtype=dtype)(r)
+    s = Add(dtype=dtype)([p, q])
+    s = Add(dtype=dtype)([s, s])
+    f = Flatten(dtype=dtype)(MaxPooling2D(dtype=dtype)(s))
+    u = Dense(6, activation="relu", dtype=dtype)(f)
+    v = Dense(6, activation="tanh", dtype=dtype)(f)
+    return ccnn.Model(inp, Dense(4, activation="softmax", dtype=dtype)(Add(dtype=dtype)([u, v])))
+
+
+def channels_first(dtype):
+    inp = ccnn.Input((2, 6, 6))
+    c = Conv2D(3, 3, padding="same", data_format="channels_first", dtype=dtype)(inp)
+    d = Conv2D(3, 3, padding="same", activation="relu", data_format="channels_first",
+               dtype=dtype)(c)
+    s = Add(dtype=dtype)([c, d])
+    g = GlobalAveragePooling2D(data_format="channels_first", dtype=dtype)(s)
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(g))
+
+
+MODELS = {"resnet": resnet, "skip": skip, "read_twice": read_twice,
+          "channels_first": channels_first}
+
+
+def data(model, n, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n,) + tuple(model.input_shape[1:])).astype(np.float32)
+    y = rng.integers(0, model.output_shape[-1], n)
+    return x, y
+
+
+def run(builder, dtype, plan, optimizer="adam", steps=3, fit_n=40, threads=None, seed=5,
+        loss="sparse_categorical_crossentropy"):
+    """Train a fresh model (seeded): `steps` train_on_batch steps, two fit
+    epochs; everything the comparison needs, and how many plan steps ran."""
+    train_plan.set_enabled(plan)
+    if threads is not None:
+        ccnn.set_num_threads(threads)
+    ccnn.utils.set_random_seed(seed)
+    m = builder(dtype)
+    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    outs = []
+    update = Model._update_metrics
+
+    def record(self, objs, out, y, sw=None):
+        outs.append(np.array(out, copy=True))
+        return update(self, objs, out, y, sw)
+    before = train_plan.calls()
+    x, y = data(m, fit_n)
+    Model._update_metrics = record
+    try:
+        results = [m.train_on_batch(x[:16], y[:16]) for _ in range(steps)]
+        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers]
+        h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True)
+    finally:
+        Model._update_metrics = update
+    used = train_plan.calls() - before
+    train_plan.set_enabled(True)
+    return {"model": m, "results": results, "history": h.history, "outs": outs,
+            "grads": grads, "used": used,
+            "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
+            "x": x}
+
+
+def assert_identical(a, b):
+    assert a["results"] == b["results"]
+    assert a["history"] == b["history"]
+    assert len(a["outs"]) == len(b["outs"]) > 0
+    for p, q in zip(a["outs"], b["outs"]):
+        assert p.dtype == q.dtype and np.array_equal(p, q)
+    ma, mb = a["model"], b["model"]
+    for la, lb in zip(ma.layers, mb.layers):
+        for d in ("params", "states"):
+            da, db = getattr(la, d), getattr(lb, d)
+            assert da.keys() == db.keys()
+            for k in da:
+                assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), (la.name, k)
+    for ga, gb in zip(a["grads"] + a["final_grads"], b["grads"] + b["final_grads"]):
+        assert ga.keys() == gb.keys()
+        for k in ga:
+            assert ga[k].dtype == gb[k].dtype and np.array_equal(ga[k], gb[k]), k
+    assert ma.optimizer.iterations == mb.optimizer.iterations
+    va, vb = ma.optimizer.variables, mb.optimizer.variables
+    assert len(va) == len(vb) and (len(va) > 0 or ma.optimizer.name == "SGD")
+    assert all(np.array_equal(p, q) for p, q in zip(va, vb))
+    pa, pb = ma.predict(a["x"], verbose=0), mb.predict(b["x"], verbose=0)
+    assert np.array_equal(pa, pb)
+
+
+def twin(builder, dtype, **kw):
+    a = run(builder, dtype, True, **kw)
+    b = run(builder, dtype, False, **kw)
+    assert b["used"] == 0
+    return a, b
+
+
+# ------------------------------------------------------------------ bit-identity
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_bit_identical_to_the_per_layer_step(name, dtype):
+    a, b = twin(MODELS[name], dtype)
+    assert a["used"] == 3 + 2 * 3        # every step through the plan
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_bit_identical_at_each_thread_count(threads):
+    a, b = twin(resnet, "float32", threads=threads)
+    assert a["used"] == 9
+    assert_identical(a, b)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "rmsprop"])
+def test_other_optimizers(optimizer):
+    a, b = twin(read_twice, "float64", optimizer=optimizer)
+    assert a["used"] == 9
+    assert_identical(a, b)
+
+
+def test_one_hot_targets():
+    def run_one_hot(plan):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(3)
+        m = skip("float32")
+        m.compile("adam", "categorical_crossentropy")
+        x, y = data(m, 16)
+        t = np.eye(3, dtype=np.float32)[y]
+        before = train_plan.calls()
+        losses = [m.train_on_batch(x, t) for _ in range(3)]
+        return m, losses, train_plan.calls() - before
+    ma, la, ua = run_one_hot(True)
+    mb, lb, ub = run_one_hot(False)
+    assert (ua, ub) == (3, 0) and la == lb
+    for p, q in zip(ma.get_weights(), mb.get_weights()):
+        assert np.array_equal(p, q)
+
+
+def test_the_resnet_small_of_ccnn_train():
+    def step(plan):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(1)
+        m = build_resnet_small()
+        m.compile("adam", "sparse_categorical_crossentropy")
+        x, y = data(m, 8)
+        before = train_plan.calls()
+        losses = [m.train_on_batch(x, y) for _ in range(2)]
+        return m, losses, train_plan.calls() - before
+    ma, la, ua = step(True)
+    mb, lb, ub = step(False)
+    assert (ua, ub) == (2, 0) and la == lb
+    for p, q in zip(ma.get_weights(), mb.get_weights()):
+        assert np.array_equal(p, q)
+
+
+# ------------------------------------------------------------------ fallbacks
+
+def _subtract(dtype):
+    inp = ccnn.Input((5,))
+    h = Dense(4, dtype=dtype)(inp)
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(
+        Subtract(dtype=dtype)([h, Dense(4, dtype=dtype)(inp)])))
+
+
+def _shared(dtype):
+    inp = ccnn.Input((4,))
+    d = Dense(4, activation="relu", dtype=dtype)
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(d(d(inp))))
+
+
+def _concat(dtype):
+    inp = ccnn.Input((5,))
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(Concatenate(
+        dtype=dtype)([Dense(4, dtype=dtype)(inp), Dense(2, dtype=dtype)(inp)])))
+
+
+def _add_output(dtype):
+    inp = ccnn.Input((5,))
+    return ccnn.Model(inp, Add(dtype=dtype)([Dense(3, dtype=dtype)(inp),
+                                             Dense(3, dtype=dtype)(inp)]))
+
+
+@pytest.mark.parametrize("builder, loss", [
+    (_subtract, "sparse_categorical_crossentropy"),
+    (_shared, "sparse_categorical_crossentropy"),
+    (_concat, "sparse_categorical_crossentropy"),
+    (_add_output, ccnn.losses.SparseCategoricalCrossentropy(from_logits=True))])
+def test_unsupported_graphs_run_the_per_layer_path(builder, loss):
+    a = run(builder, "float32", True, loss=loss)
+    b = run(builder, "float32", False, loss=loss)
+    assert a["used"] == b["used"] == 0
+    assert_identical(a, b)
