@@ -266,3 +266,12 @@ def test_unsupported_graphs_run_the_per_layer_path(builder, loss):
     b = run(builder, "float32", False, loss=loss)
     assert a["used"] == b["used"] == 0
     assert_identical(a, b)
+
+
+def test_the_readme_example_runs(capsys):
+    from test_readme import README, python_blocks, run_block
+    blocks = [b for b in python_blocks(README, "Performance")
+              if "train_plan" in b and "Add()" in b]
+    assert len(blocks) == 1
+    run_block(blocks[0], "README.md")
+    assert capsys.readouterr().out.strip() == "1"
