@@ -122,7 +122,7 @@ COMPILED_TRAINING = {
     "RandomTranslation", "Rescaling", "Normalization", "RandomFlip", "RandomRotation",
     "RandomZoom", "RandomCrop", "RandomContrast",
     # a functional model's graph (ccnn.models.train_graph)
-    "Add"}
+    "Add", "Subtract"}
 
 
 def sequential(name, dtype):

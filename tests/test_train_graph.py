@@ -13,10 +13,10 @@ import pytest
 
 import ccnn
 from ccnn.layers import (Activation, Add, BatchNormalization, Concatenate, Conv2D, Dense,
-                         Flatten, GlobalAveragePooling2D, MaxPooling2D, RandomTranslation,
-                         ReLU, Subtract)
-from ccnn.models import train_plan
+                         Flatten, GlobalAveragePooling2D, MaxPooling2D, Multiply,
+                         RandomTranslation, ReLU, Subtract)
 from ccnn.cli import build_resnet_small
+from ccnn.models import train_plan
 from ccnn.models import Model
 
 DTYPES = ("float32", "float64")
@@ -94,8 +94,18 @@ def channels_first(dtype):
     return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(g))
 
 
+def subtract(dtype):
+    """Subtract: its second input's gradient negated, summed with another."""
+    inp = ccnn.Input((5,))
+    h = Dense(4, activation="relu", dtype=dtype)(inp)
+    g = Dense(4, dtype=dtype, bias_initializer="random_normal")(h)
+    s = Subtract(dtype=dtype)([Dense(4, dtype=dtype)(h), g])
+    s = Subtract(dtype=dtype)([g, s])
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(Add(dtype=dtype)([s, h])))
+
+
 MODELS = {"resnet": resnet, "skip": skip, "read_twice": read_twice,
-          "channels_first": channels_first}
+          "channels_first": channels_first, "subtract": subtract}
 
 
 def data(model, n, seed=0):
@@ -231,11 +241,17 @@ def test_the_resnet_small_of_ccnn_train():
 
 # ------------------------------------------------------------------ fallbacks
 
-def _subtract(dtype):
+def _multiply(dtype):
     inp = ccnn.Input((5,))
     h = Dense(4, dtype=dtype)(inp)
     return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(
-        Subtract(dtype=dtype)([h, Dense(4, dtype=dtype)(inp)])))
+        Multiply(dtype=dtype)([h, Dense(4, dtype=dtype)(inp)])))
+
+
+def _three(dtype):
+    inp = ccnn.Input((5,))
+    hs = [Dense(4, dtype=dtype)(inp) for _ in range(3)]
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(Add(dtype=dtype)(hs)))
 
 
 def _shared(dtype):
@@ -257,7 +273,8 @@ def _add_output(dtype):
 
 
 @pytest.mark.parametrize("builder, loss", [
-    (_subtract, "sparse_categorical_crossentropy"),
+    (_multiply, "sparse_categorical_crossentropy"),
+    (_three, "sparse_categorical_crossentropy"),
     (_shared, "sparse_categorical_crossentropy"),
     (_concat, "sparse_categorical_crossentropy"),
     (_add_output, ccnn.losses.SparseCategoricalCrossentropy(from_logits=True))])

@@ -7,8 +7,9 @@ categorical cross-entropy).  The model's execution plan
 (Model._execution_plan: one entry per node, in topological order, the fused
 loss head last) is lowered entry by entry into plan_train.h's ops: Conv2D,
 Dense, BatchNormalization (with a ReLU reading only its output: the fused
-BN + ReLU op), ReLU / Activation, pooling, Flatten, and Add of two inputs of
-the same shape (CCNN_TP_ADD).  Leading layers without weights
+BN + ReLU op), ReLU / Activation, pooling, Flatten, and Add or Subtract of
+two inputs of the same shape (CCNN_TP_ADD; Subtract's second input receives
+-dout, as Subtract.backward gives it).  Leading layers without weights
 (RandomTranslation) run in Python first, as train_plan runs them.
 
 Every value has its own buffer and, where a gradient reaches it, its own
@@ -18,7 +19,7 @@ reversed, a merge's inputs in order): the first is written into its buffer,
 each later one into a scratch buffer then added (CCNN_TP_ACCUM, dvals[s] + g),
 so the step is bit-identical to the per-layer one (tests/test_train_graph.py).
 
-Anything else (shared layers, other merges, several inputs or outputs,
+Anything else (shared layers, other merges or Add of three inputs, several inputs or outputs,
 another loss head, loss weights, regularizers, sample weights) runs the
 per-layer path.  The optimizer's update is fused as train_plan fuses it.
 """
@@ -35,6 +36,7 @@ from .train_plan import (F_AUX, F_DDST, F_DSRC, F_DST, F_N, F_OP, F_SRC, FIELDS,
 from ..layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU)
 from ..layers.fused import SoftmaxCrossEntropy
+from ..layers.merging import Subtract
 
 ADD, ACCUM = 17, 18             # plan_train.h's graph ops
 
@@ -46,8 +48,8 @@ class _Accum:
     """A CCNN_TP_ACCUM row: the gradient `ddst` copied (add False) or added
     into the gradient of value `dst`."""
 
-    def __init__(self, value: Value, grad_of: Optional[Value], add: bool):
-        self.value, self.grad_of, self.add = value, grad_of, add
+    def __init__(self, value: Value, grad_of: Optional[Value], add: bool, neg: bool = False):
+        self.value, self.grad_of, self.add, self.neg = value, grad_of, add, neg
 
 
 class _GraphBuilder(_Builder):
@@ -98,15 +100,15 @@ class _GraphBuilder(_Builder):
         else:
             raise Unsupported(t.__name__)
 
-    def add(self, ins: List[Value]) -> Value:
+    def add(self, ins: List[Value], subtract: bool = False) -> Value:
         if len(ins) != 2:
             raise Unsupported("Add of other than two inputs")
         a, b = ins
         if a.kind == "raw" or (a.kind, a.shape, a.fmt) != (b.kind, b.shape, b.fmt):
             raise Unsupported("Add of inputs of different shapes or layouts")
-        op = _Op(ADD, a, Value(a.kind, a.shape, a.fmt), {F_N: a.size})
+        op = _Op(ADD, a, Value(a.kind, a.shape, a.fmt), {F_N: a.size, tp.F_FLAG: int(subtract)})
         self.second[id(op)] = b
-        self.emit(op, "add")
+        self.emit(op, "subtract" if subtract else "add")
         return op.dst
 
     def build(self) -> TrainPlan:
@@ -132,8 +134,8 @@ class _GraphBuilder(_Builder):
             if e is last:
                 self.cur, self.alone = ins[0], readers.get(e.ins[0], 0) == 1
                 self.head(e.step)
-            elif type(layer) is Add:
-                self.add(ins)
+            elif type(layer) is Add or type(layer) is Subtract:
+                self.add(ins, type(layer) is Subtract)
             elif e.multi or len(ins) != 1 or type(layer) not in _LAYERS:
                 raise Unsupported(type(layer).__name__)
             else:
@@ -173,9 +175,10 @@ class _GraphBuilder(_Builder):
             order.append(op)
             if op.op == ADD:
                 if needs[id(op.dst.root)]:
-                    for r in srcs(op):
+                    for j, r in enumerate(srcs(op)):
                         if needs.get(id(r), False):
-                            order.append(_Accum(r, op.dst.root, id(r) in seen))
+                            order.append(_Accum(r, op.dst.root, id(r) in seen,
+                                                j == 1 and op.fields[tp.F_FLAG] == 1))
                             seen.add(id(r))
                 continue
             r = op.src.root
@@ -211,7 +214,7 @@ class _GraphBuilder(_Builder):
         reals = np.zeros((len(rows), REALS), dtype=np.float64)
         for i, row in enumerate(rows):
             if isinstance(row, _Accum):
-                code[i, F_OP], code[i, tp.F_FLAG] = ACCUM, int(row.add)
+                code[i, F_OP], code[i, tp.F_FLAG] = ACCUM, int(row.add) + 2 * int(row.neg)
                 code[i, F_N] = row.value.size
                 code[i, F_DSRC] = gslot[id(row.value)]
                 code[i, F_DDST] = sslot if row.grad_of is None else gslot[id(row.grad_of)]

@@ -71,10 +71,14 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
     if (o[CCNN_TF_OP] == CCNN_TP_ACCUM) return CCNN_OK;     /* a backward only */
     if (!src || !dst) return CCNN_EBADARG;
     switch (o[CCNN_TF_OP]) {
-    case CCNN_TP_ADD: {     /* Add: np.add of the two inputs */
+    case CCNN_TP_ADD: {     /* Add: np.add of the two inputs; flag 1, Subtract: np.subtract */
         const REAL *src2 = (const REAL *)aux;
         if (n < 1 || !src2) return CCNN_EBADARG;
-        for (int64_t i = 0; i < n; i++) dst[i] = src[i] + src2[i];
+        if (flag == 1) {
+            for (int64_t i = 0; i < n; i++) dst[i] = src[i] - src2[i];
+        } else {
+            for (int64_t i = 0; i < n; i++) dst[i] = src[i] + src2[i];
+        }
         return CCNN_OK;
     }
     case CCNN_TP_CONV: {
@@ -237,12 +241,15 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     const int64_t op = o[CCNN_TF_OP];
     if (op == CCNN_TP_SOFTMAX_XENT || op == CCNN_TP_SIGMOID_BCE || op == CCNN_TP_ADD)
         return CCNN_OK;                                 /* all done in its forward */
-    if (op == CCNN_TP_ACCUM) {  /* a value's gradient: ddst copied, or added (dsrc + ddst) */
+    if (op == CCNN_TP_ACCUM) {  /* a value's gradient: ddst copied, or added (dsrc + ddst);
+                                 * flag bit 2: -ddst (Subtract's second input) */
         if (n < 1 || !dsrc || !ddst) return CCNN_EBADARG;
-        if (flag) {
-            for (int64_t i = 0; i < n; i++) dsrc[i] = dsrc[i] + ddst[i];
-        } else {
-            memcpy(dsrc, ddst, (size_t)n * sizeof(REAL));
+        switch (flag) {
+        case 0: memcpy(dsrc, ddst, (size_t)n * sizeof(REAL)); break;
+        case 1: for (int64_t i = 0; i < n; i++) dsrc[i] = dsrc[i] + ddst[i]; break;
+        case 2: for (int64_t i = 0; i < n; i++) dsrc[i] = -ddst[i]; break;
+        case 3: for (int64_t i = 0; i < n; i++) dsrc[i] = dsrc[i] + (-ddst[i]); break;
+        default: return CCNN_EBADARG;
         }
         return CCNN_OK;
     }

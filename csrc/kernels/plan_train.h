@@ -60,11 +60,13 @@
  *                          (batchnorm.h's batchnorm_relu_forward / _backward):
  *                          dst the ReLU's output, the only value written
  *   CCNN_TP_ADD            (count = n): dst = src + aux (the second input, the element
- *                          type); no backward of its own (CCNN_TP_ACCUM ops give its
- *                          gradient, ddst, to each input)
+ *                          type), flag 1: src - aux (Subtract); no backward of its own
+ *                          (CCNN_TP_ACCUM ops give its gradient, ddst, to each input)
  *   CCNN_TP_ACCUM          (count = n): no forward; backward: flag 0 dsrc = ddst (a
  *                          copy), flag 1 dsrc = dsrc + ddst (a value's gradient summed
- *                          as Model._backward sums it: dvals[s] + g).  Placed before the
+ *                          as Model._backward sums it: dvals[s] + g); flag 2 and 3 as
+ *                          0 and 1 with -ddst for ddst (Subtract's second input's
+ *                          gradient, -dout).  Placed before the
  *                          op whose gradient it takes, it runs right after that op's
  *                          backward.
  * flag (CONV, DENSE): 1 for the fused ReLU; 2 for pointwise.h's activation `kind`
