@@ -19,9 +19,9 @@ reversed, a merge's inputs in order): the first is written into its buffer,
 each later one into a scratch buffer then added (CCNN_TP_ACCUM, dvals[s] + g),
 so the step is bit-identical to the per-layer one (tests/test_train_graph.py).
 
-Anything else (shared layers, other merges or Add of three inputs, several inputs or outputs,
-another loss head, loss weights, regularizers, sample weights) runs the
-per-layer path.  The optimizer's update is fused as train_plan fuses it.
+Anything else (shared layers, other merges or Add of three inputs, several
+inputs or outputs, another loss head, loss weights, regularizers, sample
+weights) runs the per-layer path.  The optimizer's update is fused as train_plan fuses it.
 """
 from __future__ import annotations
 
