@@ -90,8 +90,8 @@ TABLE = {
     "RandomFlip": (lambda d: [L.RandomFlip(dtype=d), conv(d)], IMG),
     "RandomRotation": (lambda d: [L.RandomRotation(0.1, dtype=d), conv(d)], IMG),
     "RandomZoom": (lambda d: [L.RandomZoom(0.2, dtype=d), conv(d)], IMG),
-    # at inference Keras's RandomCrop returns its input whole: only layers that
-    # take any height and width may follow it
+    # at inference Keras's RandomCrop returns its input whole, which a layer
+    # that takes any height and width (Keras's InputSpec) then accepts
     "RandomCrop": (lambda d: [L.RandomCrop(6, 6, dtype=d), L.GlobalAveragePooling2D(dtype=d)],
                    IMG),
     "RandomContrast": (lambda d: [L.RandomContrast(0.3, value_range=(0, 1), dtype=d), conv(d)],
@@ -113,7 +113,7 @@ COMPILED_INFERENCE = set(MERGES) | {
     "BatchNormalization", "RandomTranslation", "Activation", "SpatialDropout2D",
     "GaussianNoise", "GaussianDropout",
     # identity at inference (Keras): left out of the plan
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast"}
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomCrop"}
 COMPILED_TRAINING = {
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
     "GlobalMaxPooling2D", "Flatten", "Dropout", "Dense", "ReLU", "LeakyReLU", "ELU", "Softmax",
@@ -163,17 +163,8 @@ def _plan_used(m, x):
     return cache.plans.get((x.shape, x.dtype.str)) is not None
 
 
-# Keras's RandomCrop returns its input whole at inference, and Keras's
-# GlobalAveragePooling2D (like its conv and pooling layers) takes any height and
-# width; ccnn's layers check every dimension against the built shape, so this
-# model's inference fails in ccnn, plan or no plan (a known gap, not the plans')
-KNOWN_GAPS = {"RandomCrop": "ccnn's layers reject the uncropped inference input Keras accepts"}
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.xfail(
-    strict=True, raises=ValueError, reason=KNOWN_GAPS[n])) if n in KNOWN_GAPS else n
-    for n in sorted(TABLE) + list(MERGES)])
+@pytest.mark.parametrize("name", sorted(TABLE) + list(MERGES))
 def test_inference_plan_matches_the_per_layer_path(name, dtype):
     ccnn.utils.set_random_seed(3)
     m = build(name, dtype)

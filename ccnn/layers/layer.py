@@ -305,16 +305,28 @@ class Layer(abc.ABC):
     def backward(self, dout: np.ndarray) -> np.ndarray:
         """d(loss)/d(input) from dout = d(loss)/d(output); fills self.grads."""
 
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        """The axes of an input of ndim dimensions (batch axis 0) that must
+        equal the built input shape's; None: every one.  As Keras's InputSpec:
+        a layer whose work follows its input's size (a convolution, a pooling,
+        a pointwise layer) fixes only the axes its weights depend on."""
+        return None
+
     def _check_input(self, x: np.ndarray) -> np.ndarray:
-        """x as this layer's dtype, checked against the built input shape."""
+        """x as this layer's dtype, checked against the built input shape:
+        its rank, and the sizes of the axes _fixed_axes names."""
         if not isinstance(x, np.ndarray) or x.dtype != _DTYPES[self.dtype]:
             x = np.asarray(x, dtype=self.dtype)
         want = self.input_shape
-        if want is not None and (x.ndim != len(want) or any(
-                w is not None and w != d for w, d in zip(want[1:], x.shape[1:]))):
-            raise ValueError(f"Input of layer {self.name!r} ({type(self).__name__}) is "
-                             f"incompatible: expected shape {want}, got {x.shape}")
+        if want is not None:
+            fixed = self._fixed_axes(len(want)) if x.ndim == len(want) else None
+            axes = range(1, len(want)) if fixed is None else fixed
+            if x.ndim != len(want) or any(want[a] is not None and want[a] != x.shape[a]
+                                          for a in axes):
+                raise ValueError(f"Input of layer {self.name!r} ({type(self).__name__}) is "
+                                 f"incompatible: expected shape {want}, got {x.shape}")
         return x
+
 
     # What forward keeps for backward: not pickled (a pickled layer carries
     # its weights, not the last batch).
@@ -327,6 +339,24 @@ class Layer(abc.ABC):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} built={self.built}>"
+
+
+class AnySize:
+    """A layer that takes any input size of its built rank (an activation,
+    dropout, a pointwise augmentation or reshaping whose output follows its
+    input), as Keras's layers without an InputSpec."""
+
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        return ()
+
+
+class AnySpatialSize:
+    """A layer that takes any height and width (or sequence length): only
+    the channel axis is fixed, as Keras's conv and pooling layers' InputSpec."""
+
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        return (1,) if getattr(self, "data_format", "channels_last") == "channels_first" \
+            else (ndim - 1,)
 
 
 class KernelBias:
@@ -371,7 +401,7 @@ def split_channels(layer: Any, shape: Shape) -> Tuple[Optional[int], Optional[in
     return shape[0], shape[1], shape[2:]
 
 
-class ImageLayer(Layer):
+class ImageLayer(AnySpatialSize, Layer):
     """Base of Conv2D and the pooling layers: images in the layer's
     data_format, moved to and from the kernels' NCHW; a sliding window whose
     padding is computed once per input size.

@@ -6,11 +6,11 @@ from typing import Optional
 import numpy as np
 
 from ... import activations
-from ..layer import Layer, activation_arg
+from ..layer import AnySize, Layer, activation_arg
 from .relu import ReLU
 
 
-class Activation(Layer):
+class Activation(AnySize, Layer):
     """Keras's Activation(name): the activation= of Conv2D / Dense as a layer of
     its own (any name ccnn.activations knows; softmax over the last axis)."""
 

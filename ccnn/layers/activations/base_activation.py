@@ -8,7 +8,7 @@ from typing import Tuple
 import numpy as np
 
 from ... import functional as F
-from ..layer import Layer
+from ..layer import AnySize, Layer
 
 
 def _c_order(a: np.ndarray) -> Tuple[np.ndarray, bool]:
@@ -22,7 +22,7 @@ def _c_order(a: np.ndarray) -> Tuple[np.ndarray, bool]:
     return a, False
 
 
-class Pointwise(Layer):
+class Pointwise(AnySize, Layer):
     """An elementwise activation `kind` with its one parameter `alpha` (C
     kernel: pointwise.c)."""
 

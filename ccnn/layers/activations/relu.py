@@ -7,11 +7,11 @@ import numpy as np
 
 from ... import _checks as chk
 from ... import functional as F
-from ..layer import Layer
+from ..layer import AnySize, Layer
 from .base_activation import _c_order
 
 
-class ReLU(Layer):
+class ReLU(AnySize, Layer):
     """max(x, 0) by default; with Keras's arguments
 
         y = min(x > threshold ? x : 0, max_value) - negative_slope * max(threshold - x, 0)

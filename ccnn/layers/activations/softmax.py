@@ -4,10 +4,10 @@ from __future__ import annotations
 import numpy as np
 
 from ... import activations
-from ..layer import Layer
+from ..layer import AnySize, Layer
 
 
-class Softmax(Layer):
+class Softmax(AnySize, Layer):
     """Softmax over `axis` (Keras's default: the last).  As the model's last
     layer over the last axis it is fused with the cross-entropy loss
     (backward(dlogits, from_logits=True))."""

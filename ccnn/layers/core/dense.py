@@ -1,7 +1,7 @@
 """Dense."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -20,6 +20,9 @@ class Dense(KernelBias, Layer):
     the GEMM's epilogue; with activation='softmax' the pre-activation is kept
     as self.logits, so the model can compute softmax + cross-entropy fused
     (backward(dlogits, from_logits=True); see ccnn.layers.fused)."""
+
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        return (ndim - 1,)          # the features: any leading axes (Keras's InputSpec)
 
     def __init__(self, units: int, activation: Any = None, use_bias: bool = True,
                  kernel_initializer: str = "glorot_uniform", bias_initializer: str = "zeros",

@@ -84,6 +84,9 @@ class BatchNormalization(Layer):
                              f"of rank {ndim} (the batch axis cannot be normalized over)")
         return axis
 
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        return (self.axis + ndim if self.axis < 0 else self.axis,)   # the features
+
     def build(self, input_shape: Shape) -> None:
         input_shape = tuple(input_shape)
         c = input_shape[self._channel_axis(len(input_shape))]

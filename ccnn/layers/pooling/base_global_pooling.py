@@ -1,7 +1,7 @@
 """GlobalPooling2D: the base of GlobalAveragePooling2D and GlobalMaxPooling2D."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 
@@ -14,6 +14,9 @@ class GlobalPooling2D(ImageLayer):
     keepdims (channels_first: (N, C, 1, 1)), as Keras."""
 
     x: np.ndarray          # the last forward's input, NCHW
+
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        return ()           # no weights: any size of its rank (Keras's InputSpec: ndim only)
 
     def __init__(self, data_format: Optional[str] = None, keepdims: bool = False, **kwargs):
         super().__init__(**kwargs)

@@ -1,7 +1,7 @@
 """Pooling2D: the base of MaxPooling2D and AveragePooling2D."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional, Tuple
 
 from ... import _checks as chk
 from ... import functional as F
@@ -12,6 +12,9 @@ class Pooling2D(ImageLayer):
     """Shared by MaxPooling2D and AveragePooling2D: Keras's arguments, the
     TensorFlow 'same' rule (output ceil(size / stride), the odd extra padding
     row / column at the bottom / right)."""
+
+    def _fixed_axes(self, ndim: int) -> Optional[Tuple[int, ...]]:
+        return ()           # no weights: any size of its rank (Keras's InputSpec: ndim only)
 
     def __init__(self, pool_size: Any = (2, 2), strides: Any = None, padding: str = "valid",
                  data_format: str = "channels_last", **kwargs):

@@ -10,7 +10,7 @@ import numpy as np
 
 from ... import functional as F
 from ... import utils
-from ..layer import Layer, data_format_arg, seed_arg
+from ..layer import AnySize, Layer, data_format_arg, seed_arg
 
 
 def keras_factor(factor: Any, name: str, bounds: Tuple[float, float] = (-1.0, 1.0)
@@ -33,7 +33,7 @@ def keras_factor(factor: Any, name: str, bounds: Tuple[float, float] = (-1.0, 1.
     raise ValueError(f"{name} must be a number or a pair (lower, upper), got {factor!r}")
 
 
-class ImageAugmentation(Layer):
+class ImageAugmentation(AnySize, Layer):
     """A Keras image preprocessing layer: 4-D images in `data_format`, random
     draws from the layer's own generator when `seed` is given, else from
     ccnn.utils.get_rng().  `transformed` says whether the last forward changed

@@ -7,7 +7,7 @@ from typing import Any, Optional, Tuple
 import numpy as np
 
 from ... import functional as F
-from ..layer import Layer
+from ..layer import AnySize, Layer
 
 
 def affine_by(x: np.ndarray, scale: Optional[np.ndarray], shift: Optional[np.ndarray]
@@ -43,7 +43,7 @@ def scalar_or_array(v: Any, name: str) -> Any:
     return a
 
 
-class Rescaling(Layer):
+class Rescaling(AnySize, Layer):
     """Keras's Rescaling: y = x * scale + offset, in training and at inference
     (scale / offset numbers, or arrays broadcast against each sample, e.g. one
     value per channel).  In C; the input gradient is dout * scale."""

@@ -8,10 +8,10 @@ import numpy as np
 from ... import _checks as chk
 from ... import functional as F
 from ... import utils
-from ..layer import Layer, seed_arg
+from ..layer import AnySize, Layer, seed_arg
 
 
-class Dropout(Layer):
+class Dropout(AnySize, Layer):
     """Inverted dropout: in training, each value is zeroed with probability
     `rate` and the rest scaled by 1 / (1 - rate); at inference, identity.
 

@@ -7,11 +7,11 @@ from typing import Any, Optional
 import numpy as np
 
 from ... import functional as F
-from ..layer import Layer, seed_arg
+from ..layer import AnySize, Layer, seed_arg
 from .gaussian_noise import noise_like, unit_interval
 
 
-class GaussianDropout(Layer):
+class GaussianDropout(AnySize, Layer):
     """Keras's GaussianDropout: in training, y = x * e with e ~ N(1, rate / (1 -
     rate)) per element (NumPy's generator: this layer's when `seed` is given,
     else ccnn.utils.get_rng()); at inference, identity.  dy/dx = e.  (rate = 1,

@@ -8,7 +8,7 @@ import numpy as np
 from ... import _checks as chk
 from ... import functional as F
 from ... import utils
-from ..layer import Layer, seed_arg
+from ..layer import AnySize, Layer, seed_arg
 
 
 def unit_interval(v: Any, name: str, upper_open: bool = False) -> float:
@@ -27,7 +27,7 @@ def noise_like(layer: Any, x: np.ndarray, mean: float, stddev: float) -> np.ndar
     return rng.normal(mean, stddev, size=x.shape).astype(x.dtype)
 
 
-class GaussianNoise(Layer):
+class GaussianNoise(AnySize, Layer):
     """Keras's GaussianNoise: in training, y = x + N(0, stddev^2) noise drawn
     per element (NumPy's generator: this layer's when `seed` is given, else
     ccnn.utils.get_rng()); at inference, identity.  dy/dx = 1."""

@@ -8,10 +8,10 @@ import numpy as np
 from ... import _checks as chk
 from ... import functional as F
 from ... import utils
-from ..layer import Layer, data_format_arg, seed_arg
+from ..layer import AnySpatialSize, Layer, data_format_arg, seed_arg
 
 
-class SpatialDropout2D(Layer):
+class SpatialDropout2D(AnySpatialSize, Layer):
     """Keras's SpatialDropout2D: in training, each whole feature map (channel
     k of image i) is zeroed with probability `rate` and the kept ones scaled by
     1 / (1 - rate); at inference, identity.  The (N, C) mask is drawn in C

@@ -12,10 +12,10 @@ from typing import Any, Iterable, Optional, Tuple
 
 import numpy as np
 
-from ..layer import Layer, Shape, data_format_arg, split_channels
+from ..layer import AnySize, Layer, Shape, data_format_arg, split_channels
 
 
-class SpatialLayer(Layer):
+class SpatialLayer(AnySize, Layer):
     """Images (rank 2: (N, H, W, C) / (N, C, H, W)) or sequences (rank 1:
     (N, steps, features) / (N, features, steps)) in the layer's data_format."""
 

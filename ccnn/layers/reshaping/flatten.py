@@ -7,10 +7,10 @@ from typing import Optional
 import numpy as np
 
 from ... import functional as F
-from ..layer import Layer, Shape, data_format_arg
+from ..layer import AnySize, Layer, Shape, data_format_arg
 
 
-class Flatten(Layer):
+class Flatten(AnySize, Layer):
     """(N, d1, d2, ...) -> (N, d1*d2*...), in the input's logical order: for
     channels-last images that is (H, W, C) order, as in Keras.  With
     data_format='channels_first' an (N, C, H, W) input is first moved to

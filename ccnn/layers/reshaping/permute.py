@@ -6,10 +6,10 @@ from typing import Any, Tuple
 import numpy as np
 
 from ... import _checks as chk
-from ..layer import Layer, Shape
+from ..layer import AnySize, Layer, Shape
 
 
-class Permute(Layer):
+class Permute(AnySize, Layer):
     """The non-batch axes of each sample reordered: dims is a permutation of
     1..ndim-1 (1-based, as in Keras), so Permute((2, 1)) swaps the two axes
     of (N, a, b).  A view; the backward applies the inverse permutation."""
