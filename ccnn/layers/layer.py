@@ -327,7 +327,6 @@ class Layer(abc.ABC):
                                  f"incompatible: expected shape {want}, got {x.shape}")
         return x
 
-
     # What forward keeps for backward: not pickled (a pickled layer carries
     # its weights, not the last batch).
     _CACHE_ATTRS: Tuple[str, ...] = ("x", "z", "y", "argmax", "mask", "logits", "x_shape", "transposed")
