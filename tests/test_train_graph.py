@@ -12,23 +12,16 @@ import numpy as np
 import pytest
 
 import ccnn
-from ccnn.layers import (Activation, Add, BatchNormalization, Concatenate, Conv2D, Dense,
-                         Flatten, GlobalAveragePooling2D, MaxPooling2D, Multiply,
+from ccnn.layers import (ELU, Activation, Add, BatchNormalization, Concatenate, Conv2D, Dense,
+                         Flatten, GlobalAveragePooling2D, LeakyReLU, MaxPooling2D, Multiply,
                          RandomTranslation, ReLU, Subtract)
 from ccnn.cli import build_resnet_small
 from ccnn.models import train_plan
 from ccnn.models import Model
 
+from test_train_plan import _plan_on, assert_identical  # noqa: F401 (the autouse fixture)
+
 DTYPES = ("float32", "float64")
-
-
-@pytest.fixture(autouse=True)
-def _plan_on():
-    train_plan.set_enabled(True)
-    threads = ccnn.get_num_threads()
-    yield
-    train_plan.set_enabled(True)
-    ccnn.set_num_threads(threads)
 
 
 # ------------------------------------------------------------------ models
@@ -104,8 +97,19 @@ def subtract(dtype):
     return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(Add(dtype=dtype)([s, h])))
 
 
+def pointwise(dtype):
+    """Pointwise activations as graph ops: a value read by two of them."""
+    inp = ccnn.Input((5,))
+    h = Dense(4, dtype=dtype, bias_initializer="random_normal")(inp)
+    a = LeakyReLU(0.2, dtype=dtype)(h)
+    b = Activation("sigmoid", dtype=dtype)(h)
+    s = ELU(dtype=dtype)(Add(dtype=dtype)([Dense(4, dtype=dtype)(a), b]))
+    return ccnn.Model(inp, Dense(3, activation="softmax", dtype=dtype)(s))
+
+
 MODELS = {"resnet": resnet, "skip": skip, "read_twice": read_twice,
-          "channels_first": channels_first, "subtract": subtract}
+          "channels_first": channels_first, "subtract": subtract,
+          "pointwise": pointwise}
 
 
 def data(model, n, seed=0):
@@ -146,31 +150,6 @@ def run(builder, dtype, plan, optimizer="adam", steps=3, fit_n=40, threads=None,
             "grads": grads, "used": used,
             "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
             "x": x}
-
-
-def assert_identical(a, b):
-    assert a["results"] == b["results"]
-    assert a["history"] == b["history"]
-    assert len(a["outs"]) == len(b["outs"]) > 0
-    for p, q in zip(a["outs"], b["outs"]):
-        assert p.dtype == q.dtype and np.array_equal(p, q)
-    ma, mb = a["model"], b["model"]
-    for la, lb in zip(ma.layers, mb.layers):
-        for d in ("params", "states"):
-            da, db = getattr(la, d), getattr(lb, d)
-            assert da.keys() == db.keys()
-            for k in da:
-                assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), (la.name, k)
-    for ga, gb in zip(a["grads"] + a["final_grads"], b["grads"] + b["final_grads"]):
-        assert ga.keys() == gb.keys()
-        for k in ga:
-            assert ga[k].dtype == gb[k].dtype and np.array_equal(ga[k], gb[k]), k
-    assert ma.optimizer.iterations == mb.optimizer.iterations
-    va, vb = ma.optimizer.variables, mb.optimizer.variables
-    assert len(va) == len(vb) and (len(va) > 0 or ma.optimizer.name == "SGD")
-    assert all(np.array_equal(p, q) for p, q in zip(va, vb))
-    pa, pb = ma.predict(a["x"], verbose=0), mb.predict(b["x"], verbose=0)
-    assert np.array_equal(pa, pb)
 
 
 def twin(builder, dtype, **kw):

@@ -19,18 +19,9 @@ from ccnn import functional as F
 from ccnn.models import train_plan
 from ccnn.optimizers import schedules
 
-from test_train_plan import assert_identical, book, modern, run
+from test_train_plan import _plan_on, assert_identical, book, modern, run  # noqa: F401
 
 DTYPES = ("float32", "float64")
-
-
-@pytest.fixture(autouse=True)
-def _plan_on():
-    train_plan.set_enabled(True)
-    threads = ccnn.get_num_threads()
-    yield
-    train_plan.set_enabled(True)
-    ccnn.set_num_threads(threads)
 
 
 def _schedule():

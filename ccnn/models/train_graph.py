@@ -7,7 +7,8 @@ categorical cross-entropy).  The model's execution plan
 (Model._execution_plan: one entry per node, in topological order, the fused
 loss head last) is lowered entry by entry into plan_train.h's ops: Conv2D,
 Dense, BatchNormalization (with a ReLU reading only its output: the fused
-BN + ReLU op), ReLU / Activation, pooling, Flatten, and Add or Subtract of
+BN + ReLU op), ReLU, LeakyReLU, ELU, Activation (ReLU or a pointwise
+kind, as train_plan lowers them), pooling, Flatten, and Add or Subtract of
 two inputs of the same shape (CCNN_TP_ADD; Subtract's second input receives
 -dout, as Subtract.backward gives it).  Leading layers without weights
 (RandomTranslation) run in Python first, as train_plan runs them.
@@ -33,15 +34,16 @@ from . import train_plan as tp
 from .plan_chain import Unsupported, Value
 from .train_plan import (F_AUX, F_DDST, F_DSRC, F_DST, F_N, F_OP, F_SRC, FIELDS, REALS,
                          TrainPlan, _Builder, _Op)
-from ..layers import (Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense,
-                      Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, MaxPooling2D, ReLU)
+from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense,
+                      Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, LeakyReLU, MaxPooling2D,
+                      ReLU)
 from ..layers.fused import SoftmaxCrossEntropy
 from ..layers.merging import Subtract
 
 ADD, ACCUM = 17, 18             # plan_train.h's graph ops
 
-_LAYERS = (Conv2D, Dense, BatchNormalization, ReLU, Activation, MaxPooling2D, AveragePooling2D,
-           GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten)
+_LAYERS = (Conv2D, Dense, BatchNormalization, ReLU, Activation, LeakyReLU, ELU, MaxPooling2D,
+           AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten)
 
 
 class _Accum:
@@ -73,32 +75,6 @@ class _GraphBuilder(_Builder):
             return
         v = self.cur
         self.emit(_Op(tp.RELU, v, Value(v.kind, v.shape, v.fmt), {F_N: v.size}), "relu")
-
-    def layer_op(self, layer: Any) -> None:
-        t = type(layer)
-        if t is Conv2D:
-            self.conv(layer)
-        elif t is Dense:
-            self.dense(layer, tp._act(layer))
-        elif t is BatchNormalization:
-            self.batchnorm(layer)
-        elif t is MaxPooling2D or t is AveragePooling2D:
-            self.pool(layer)
-        elif t is GlobalAveragePooling2D or t is GlobalMaxPooling2D:
-            self.global_pool(layer)
-        elif t is Flatten:
-            self.flatten(layer)
-        elif t is ReLU:
-            if not layer._plain:
-                raise Unsupported("ReLU with arguments")
-            self.relu()
-        elif t is Activation:
-            if layer.activation == "relu":
-                self.relu()
-            elif layer.activation is not None and layer.activation != "linear":
-                raise Unsupported(f"Activation({layer.activation!r})")
-        else:
-            raise Unsupported(t.__name__)
 
     def add(self, ins: List[Value], subtract: bool = False) -> Value:
         if len(ins) != 2:
@@ -140,7 +116,7 @@ class _GraphBuilder(_Builder):
                 raise Unsupported(type(layer).__name__)
             else:
                 self.cur, self.alone = ins[0], readers.get(e.ins[0], 0) == 1
-                self.layer_op(layer)
+                self.layer(layer)
                 if self.cur.root is ins[0].root and not self.alone:
                     # an alias of a value read elsewhere: its gradients would sum
                     # in another order than Model._backward's

@@ -599,6 +599,42 @@ class _Builder(ChainBuilder):
         op.slots.update({F_AUX: self.plan.rows, F_AUX2: np.empty((n, classes), self.dtype)})
         self.emit(op, "cross_entropy(from_logits)" if flag & 2 else "softmax+cross_entropy")
 
+    def layer(self, step: Any) -> None:
+        """The ops of one layer (not a fused pair, not a loss head)."""
+        t = type(step)
+        if t is Conv2D:
+            self.conv(step)
+        elif t is Dense:
+            self.dense(step, _act(step))
+        elif t is MaxPooling2D or t is AveragePooling2D:
+            self.pool(step)
+        elif t is GlobalAveragePooling2D or t is GlobalMaxPooling2D:
+            self.global_pool(step)
+        elif t is BatchNormalization:
+            self.batchnorm(step)
+        elif t is ReLU:
+            if not step._plain:
+                raise Unsupported("ReLU with arguments")
+            self.relu()
+        elif t is Activation:
+            kind = activations.pointwise_kind(step.activation)
+            if step.activation == "relu":
+                self.relu()
+            elif kind is not None:          # activations.forward's default alpha
+                self.pointwise(*kind)
+            elif step.activation is not None:
+                raise Unsupported(f"Activation({step.activation!r})")
+        elif t is LeakyReLU or t is ELU:
+            self.pointwise(step.kind, step._alpha)
+        elif t is Flatten:
+            self.flatten(step)
+        elif t is Dropout:
+            self.dropout(step)
+        elif t is SpatialDropout2D:
+            self.spatial_dropout(step)
+        else:
+            raise Unsupported(t.__name__)
+
     # -------------------------------------------------------- the whole
     def build(self) -> TrainPlan:
         body = self.steps[self.k:]
@@ -620,38 +656,8 @@ class _Builder(ChainBuilder):
                     self.head(step)
                 else:
                     self.bce_head(step)
-            elif t is Conv2D:
-                self.conv(step)
-            elif t is Dense:
-                self.dense(step, _act(step))
-            elif t is MaxPooling2D or t is AveragePooling2D:
-                self.pool(step)
-            elif t is GlobalAveragePooling2D or t is GlobalMaxPooling2D:
-                self.global_pool(step)
-            elif t is BatchNormalization:
-                self.batchnorm(step)
-            elif t is ReLU:
-                if not step._plain:
-                    raise Unsupported("ReLU with arguments")
-                self.relu()
-            elif t is Activation:
-                kind = activations.pointwise_kind(step.activation)
-                if step.activation == "relu":
-                    self.relu()
-                elif kind is not None:          # activations.forward's default alpha
-                    self.pointwise(*kind)
-                elif step.activation is not None:
-                    raise Unsupported(f"Activation({step.activation!r})")
-            elif t is LeakyReLU or t is ELU:
-                self.pointwise(step.kind, step._alpha)
-            elif t is Flatten:
-                self.flatten(step)
-            elif t is Dropout:
-                self.dropout(step)
-            elif t is SpatialDropout2D:
-                self.spatial_dropout(step)
             else:
-                raise Unsupported(t.__name__)
+                self.layer(step)
         if from_logits:
             if type(self.lossfn) is losses_mod.BinaryCrossentropy:
                 self.bce_head(None)
