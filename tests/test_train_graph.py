@@ -17,9 +17,9 @@ from ccnn.layers import (ELU, Activation, Add, BatchNormalization, Concatenate, 
                          RandomTranslation, ReLU, Subtract)
 from ccnn.cli import build_resnet_small
 from ccnn.models import train_plan
-from ccnn.models import Model
 
-from test_train_plan import _plan_on, assert_identical  # noqa: F401 (the autouse fixture)
+# the same twin runs and comparison as a Sequential model's plan (_plan_on: autouse)
+from test_train_plan import _plan_on, assert_identical, data, run, twin  # noqa: F401
 
 DTYPES = ("float32", "float64")
 
@@ -112,53 +112,6 @@ MODELS = {"resnet": resnet, "skip": skip, "read_twice": read_twice,
           "pointwise": pointwise}
 
 
-def data(model, n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n,) + tuple(model.input_shape[1:])).astype(np.float32)
-    y = rng.integers(0, model.output_shape[-1], n)
-    return x, y
-
-
-def run(builder, dtype, plan, optimizer="adam", steps=3, fit_n=40, threads=None, seed=5,
-        loss="sparse_categorical_crossentropy"):
-    """Train a fresh model (seeded): `steps` train_on_batch steps, two fit
-    epochs; everything the comparison needs, and how many plan steps ran."""
-    train_plan.set_enabled(plan)
-    if threads is not None:
-        ccnn.set_num_threads(threads)
-    ccnn.utils.set_random_seed(seed)
-    m = builder(dtype)
-    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    outs = []
-    update = Model._update_metrics
-
-    def record(self, objs, out, y, sw=None):
-        outs.append(np.array(out, copy=True))
-        return update(self, objs, out, y, sw)
-    before = train_plan.calls()
-    x, y = data(m, fit_n)
-    Model._update_metrics = record
-    try:
-        results = [m.train_on_batch(x[:16], y[:16]) for _ in range(steps)]
-        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers]
-        h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True)
-    finally:
-        Model._update_metrics = update
-    used = train_plan.calls() - before
-    train_plan.set_enabled(True)
-    return {"model": m, "results": results, "history": h.history, "outs": outs,
-            "grads": grads, "used": used,
-            "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
-            "x": x}
-
-
-def twin(builder, dtype, **kw):
-    a = run(builder, dtype, True, **kw)
-    b = run(builder, dtype, False, **kw)
-    assert b["used"] == 0
-    return a, b
-
-
 # ------------------------------------------------------------------ bit-identity
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -183,39 +136,33 @@ def test_other_optimizers(optimizer):
     assert_identical(a, b)
 
 
-def test_one_hot_targets():
-    def run_one_hot(plan):
+def _steps_both_ways(build, seed, n, steps, loss="sparse_categorical_crossentropy",
+                     one_hot=False):
+    """`steps` train_on_batch steps of a fresh model, plan on then off: the
+    losses and weights must be identical, every plan step through the plan."""
+    out = []
+    for plan in (True, False):
         train_plan.set_enabled(plan)
-        ccnn.utils.set_random_seed(3)
-        m = skip("float32")
-        m.compile("adam", "categorical_crossentropy")
-        x, y = data(m, 16)
-        t = np.eye(3, dtype=np.float32)[y]
+        ccnn.utils.set_random_seed(seed)
+        m = build()
+        m.compile("adam", loss)
+        x, y = data(m, n, sparse=not one_hot)
         before = train_plan.calls()
-        losses = [m.train_on_batch(x, t) for _ in range(3)]
-        return m, losses, train_plan.calls() - before
-    ma, la, ua = run_one_hot(True)
-    mb, lb, ub = run_one_hot(False)
-    assert (ua, ub) == (3, 0) and la == lb
+        losses = [m.train_on_batch(x, y) for _ in range(steps)]
+        out.append((m, losses, train_plan.calls() - before))
+    (ma, la, ua), (mb, lb, ub) = out
+    assert (ua, ub) == (steps, 0) and la == lb
     for p, q in zip(ma.get_weights(), mb.get_weights()):
         assert np.array_equal(p, q)
+
+
+def test_one_hot_targets():
+    _steps_both_ways(lambda: skip("float32"), 3, 16, 3, "categorical_crossentropy",
+                     one_hot=True)
 
 
 def test_the_resnet_small_of_ccnn_train():
-    def step(plan):
-        train_plan.set_enabled(plan)
-        ccnn.utils.set_random_seed(1)
-        m = build_resnet_small()
-        m.compile("adam", "sparse_categorical_crossentropy")
-        x, y = data(m, 8)
-        before = train_plan.calls()
-        losses = [m.train_on_batch(x, y) for _ in range(2)]
-        return m, losses, train_plan.calls() - before
-    ma, la, ua = step(True)
-    mb, lb, ub = step(False)
-    assert (ua, ub) == (2, 0) and la == lb
-    for p, q in zip(ma.get_weights(), mb.get_weights()):
-        assert np.array_equal(p, q)
+    _steps_both_ways(build_resnet_small, 1, 8, 2)
 
 
 # ------------------------------------------------------------------ fallbacks
