@@ -17,7 +17,8 @@ from ccnn.layers import (Activation, Add, BatchNormalization, Concatenate, Conv2
                          RandomTranslation, ReLU, Subtract)
 from ccnn.cli import build_resnet_small
 from ccnn.models import train_plan
-from ccnn.models import Model
+
+from _twin import assert_identical, data, run, twin
 
 DTYPES = ("float32", "float64")
 
@@ -106,78 +107,6 @@ def subtract(dtype):
 
 MODELS = {"resnet": resnet, "skip": skip, "read_twice": read_twice,
           "channels_first": channels_first, "subtract": subtract}
-
-
-def data(model, n, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.random((n,) + tuple(model.input_shape[1:])).astype(np.float32)
-    y = rng.integers(0, model.output_shape[-1], n)
-    return x, y
-
-
-def run(builder, dtype, plan, optimizer="adam", steps=3, fit_n=40, threads=None, seed=5,
-        loss="sparse_categorical_crossentropy"):
-    """Train a fresh model (seeded): `steps` train_on_batch steps, two fit
-    epochs; everything the comparison needs, and how many plan steps ran."""
-    train_plan.set_enabled(plan)
-    if threads is not None:
-        ccnn.set_num_threads(threads)
-    ccnn.utils.set_random_seed(seed)
-    m = builder(dtype)
-    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    outs = []
-    update = Model._update_metrics
-
-    def record(self, objs, out, y, sw=None):
-        outs.append(np.array(out, copy=True))
-        return update(self, objs, out, y, sw)
-    before = train_plan.calls()
-    x, y = data(m, fit_n)
-    Model._update_metrics = record
-    try:
-        results = [m.train_on_batch(x[:16], y[:16]) for _ in range(steps)]
-        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers]
-        h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True)
-    finally:
-        Model._update_metrics = update
-    used = train_plan.calls() - before
-    train_plan.set_enabled(True)
-    return {"model": m, "results": results, "history": h.history, "outs": outs,
-            "grads": grads, "used": used,
-            "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
-            "x": x}
-
-
-def assert_identical(a, b):
-    assert a["results"] == b["results"]
-    assert a["history"] == b["history"]
-    assert len(a["outs"]) == len(b["outs"]) > 0
-    for p, q in zip(a["outs"], b["outs"]):
-        assert p.dtype == q.dtype and np.array_equal(p, q)
-    ma, mb = a["model"], b["model"]
-    for la, lb in zip(ma.layers, mb.layers):
-        for d in ("params", "states"):
-            da, db = getattr(la, d), getattr(lb, d)
-            assert da.keys() == db.keys()
-            for k in da:
-                assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), (la.name, k)
-    for ga, gb in zip(a["grads"] + a["final_grads"], b["grads"] + b["final_grads"]):
-        assert ga.keys() == gb.keys()
-        for k in ga:
-            assert ga[k].dtype == gb[k].dtype and np.array_equal(ga[k], gb[k]), k
-    assert ma.optimizer.iterations == mb.optimizer.iterations
-    va, vb = ma.optimizer.variables, mb.optimizer.variables
-    assert len(va) == len(vb) and (len(va) > 0 or ma.optimizer.name == "SGD")
-    assert all(np.array_equal(p, q) for p, q in zip(va, vb))
-    pa, pb = ma.predict(a["x"], verbose=0), mb.predict(b["x"], verbose=0)
-    assert np.array_equal(pa, pb)
-
-
-def twin(builder, dtype, **kw):
-    a = run(builder, dtype, True, **kw)
-    b = run(builder, dtype, False, **kw)
-    assert b["used"] == 0
-    return a, b
 
 
 # ------------------------------------------------------------------ bit-identity

@@ -25,6 +25,8 @@ from ccnn.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, 
 from ccnn.models import train_plan
 from ccnn.models.trainer import Trainer
 
+from _twin import assert_identical, data, run, twin
+
 DTYPES = ("float32", "float64")
 
 
@@ -120,86 +122,6 @@ MODELS = {"book": book, "frozen_conv": lambda d: _frozen_conv(d),
           "book_nobias": lambda d: book(d, bias=False), "modern": modern,
           "strided": strided, "channels_first": channels_first, "rgb_bn": rgb_bn, "mlp": mlp,
           "leading": leading}
-
-
-def data(model, n, sparse=True, seed=0):
-    rng = np.random.default_rng(seed)
-    shape = model.layers[0].input_shape or model.input_shape
-    x = rng.random((n,) + tuple(shape[1:])).astype(np.float32)
-    classes = model.layers[-1].output_shape[-1]
-    y = rng.integers(0, classes, n)
-    return x, (y if sparse else np.eye(classes, dtype=np.float32)[y])
-
-
-# ------------------------------------------------------------------ the twin runs
-
-def run(builder, dtype, plan, loss="sparse_categorical_crossentropy", sparse=True,
-        optimizer="adam", steps=3, fit_n=40, threads=None, seed=5, **fit_kw):
-    """Train a fresh model (seeded) for `steps` train_on_batch steps and one
-    fit epoch; everything the comparison needs, and how many plan steps ran."""
-    train_plan.set_enabled(plan)
-    if threads is not None:
-        ccnn.set_num_threads(threads)
-    ccnn.utils.set_random_seed(seed)
-    m = builder(dtype)
-    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    outs = []
-    update = Trainer._update_metrics
-
-    def record(self, objs, out, y, sw=None):
-        outs.append(np.array(out, copy=True))
-        return update(self, objs, out, y, sw)
-    before = train_plan.calls()
-    x, y = data(m, fit_n, sparse)
-    Trainer._update_metrics = record
-    try:
-        results = [m.train_on_batch(x[:16], y[:16]) for _ in range(steps)]
-        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers]
-        h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True, **fit_kw)
-    finally:
-        Trainer._update_metrics = update
-    used = train_plan.calls() - before
-    train_plan.set_enabled(True)
-    return {"model": m, "results": results, "history": h.history, "outs": outs,
-            "grads": grads, "used": used,
-            "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
-            "x": x}
-
-
-def assert_identical(a, b):
-    assert a["results"] == b["results"]
-    assert a["history"] == b["history"]
-    assert len(a["outs"]) == len(b["outs"])
-    for p, q in zip(a["outs"], b["outs"]):
-        assert p.dtype == q.dtype and np.array_equal(p, q)
-    ma, mb = a["model"], b["model"]
-    for la, lb in zip(ma.layers, mb.layers):
-        if type(lb) in (Dropout, SpatialDropout2D):   # the last mask, as its forward leaves it
-            assert (la.mask is None) == (lb.mask is None)
-            assert lb.mask is None or (la.mask.dtype == lb.mask.dtype == np.bool_
-                                       and np.array_equal(la.mask, lb.mask))
-        for d in ("params", "states"):
-            da, db = getattr(la, d), getattr(lb, d)
-            assert da.keys() == db.keys()
-            for k in da:
-                assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), (la.name, k)
-    for ga, gb in zip(a["grads"] + a["final_grads"], b["grads"] + b["final_grads"]):
-        assert ga.keys() == gb.keys()
-        for k in ga:
-            assert ga[k].dtype == gb[k].dtype and np.array_equal(ga[k], gb[k]), k
-    assert ma.optimizer.iterations == mb.optimizer.iterations
-    va, vb = ma.optimizer.variables, mb.optimizer.variables
-    assert len(va) == len(vb) and (len(va) > 0 or ma.optimizer.name == "SGD")
-    assert all(np.array_equal(p, q) for p, q in zip(va, vb))
-    pa, pb = ma.predict(a["x"], verbose=0), mb.predict(b["x"], verbose=0)
-    assert np.array_equal(pa, pb)
-
-
-def twin(builder, dtype, **kw):
-    a = run(builder, dtype, True, **kw)
-    b = run(builder, dtype, False, **kw)
-    assert b["used"] == 0
-    return a, b
 
 
 # ------------------------------------------------------------------ bit-identity
@@ -563,26 +485,6 @@ def test_the_readme_example_runs(capsys):
     assert capsys.readouterr().out.strip() == str(train_plan.calls())
 
 
-@pytest.mark.parametrize("name,ops", [
-    ("book", ["conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu", "dense",
-              "softmax+cross_entropy"]),
-    ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
-                  "dense", "softmax+cross_entropy"]),
-    ("modern", ["conv", "batchnorm+relu"] * 2 + ["maxpool"] + ["conv", "batchnorm+relu"] * 2
-     + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
-    ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
-])
-def test_the_compiled_ops(name, ops):
-    ccnn.utils.set_random_seed(0)
-    m = MODELS[name]("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
-    (plan,) = m.__dict__["_train_plans"].plans.values()
-    assert plan.ops == ops
-    assert len(plan.lead) == (2 if name == "leading" else 1 if name == "modern" else 0)
-
-
 def test_leading_layers_that_break_their_output_shape_finish_per_layer():
     """A leading layer whose output is not its output_shape (a user's layer):
     the step goes on per layer, as without the plan."""
@@ -782,33 +684,6 @@ def test_softmax_layer_head_with_one_hot_targets(dtype):
     assert_identical(a, b)
 
 
-@pytest.mark.parametrize("name,ops", [
-    ("pools", ["nhwc->nchw", "conv", "avgpool", "conv+relu", "avgpool", "global_avgpool",
-               "dense", "softmax+cross_entropy"]),
-    ("global_max", ["nhwc->nchw", "conv+tanh", "avgpool", "global_maxpool", "dropout", "dense",
-                    "softmax+cross_entropy"]),
-    ("image_dropout", ["conv", "dropout", "conv", "dropout", "dense",
-                       "softmax+cross_entropy"]),
-    ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
-                           "leaky_relu", "dense", "softmax+cross_entropy"]),
-    ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
-    ("spatial_dropout", ["nhwc->nchw", "conv", "spatial_dropout", "conv+relu", "nchw->nhwc",
-                         "dropout", "nhwc->nchw", "spatial_dropout", "nchw->nhwc", "dropout",
-                         "dense", "softmax+cross_entropy"]),
-    ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
-                            "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
-                            "softmax+cross_entropy"]),
-])
-def test_the_compiled_ops_of_more_layers(name, ops):
-    ccnn.utils.set_random_seed(0)
-    m = MORE[name]("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
-    (plan,) = m.__dict__["_train_plans"].plans.values()
-    assert plan.ops == ops
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_more_layers_at_each_thread_count(threads):
     for builder in (pointwise_model("gelu"), pools, image_dropout):
@@ -897,25 +772,6 @@ def test_batchnorm_relu_fused_is_bit_identical(dtype, threads):
         assert_identical(a, b)
 
 
-@pytest.mark.parametrize("name,ops", [
-    ("bn_chain", ["nhwc->nchw", "conv", "batchnorm+relu", "conv", "batchnorm+relu",
-                  "nchw->nhwc", "dense", "batchnorm+relu", "dense", "softmax+cross_entropy"]),
-    ("rgb_bn", ["nhwc->nchw", "conv", "batchnorm+relu", "nchw->nhwc", "dense",
-                "batchnorm+relu", "dense", "softmax+cross_entropy"]),
-    ("channels_first", ["conv+relu+maxpool2", "batchnorm+relu", "dense+relu", "dropout",
-                        "dense", "softmax+cross_entropy"]),
-])
-def test_batchnorm_relu_compiles_to_one_op(name, ops):
-    ccnn.utils.set_random_seed(0)
-    m = {"bn_chain": bn_chain, "rgb_bn": rgb_bn, "channels_first": channels_first}[name](
-        "float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
-    (plan,) = m.__dict__["_train_plans"].plans.values()
-    assert plan.ops == ops
-
-
 def test_the_full_modern_model_fuses_bit_identically():
     """build_modern_model's 32 / 64 channels: the threaded channel loops."""
     from ccnn.cli import build_modern_model
@@ -923,3 +779,53 @@ def test_the_full_modern_model_fuses_bit_identically():
         a, b = twin(lambda dtype: build_modern_model(), "float32", fit_n=20, threads=threads)
         assert a["used"] == 3 + 2 * 2
         assert_identical(a, b)
+
+
+# ------------------------------------------------- the compiled ops
+
+BUILDERS = {**MODELS, **MORE, "bn_chain": bn_chain}
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("book", ["conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu", "dense",
+              "softmax+cross_entropy"]),
+    ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
+                  "dense", "softmax+cross_entropy"]),
+    ("modern", ["conv", "batchnorm+relu"] * 2 + ["maxpool"] + ["conv", "batchnorm+relu"] * 2
+     + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
+    ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
+    # more layers
+    ("pools", ["nhwc->nchw", "conv", "avgpool", "conv+relu", "avgpool", "global_avgpool",
+               "dense", "softmax+cross_entropy"]),
+    ("global_max", ["nhwc->nchw", "conv+tanh", "avgpool", "global_maxpool", "dropout", "dense",
+                    "softmax+cross_entropy"]),
+    ("image_dropout", ["conv", "dropout", "conv", "dropout", "dense",
+                       "softmax+cross_entropy"]),
+    ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
+                           "leaky_relu", "dense", "softmax+cross_entropy"]),
+    ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
+    ("spatial_dropout", ["nhwc->nchw", "conv", "spatial_dropout", "conv+relu", "nchw->nhwc",
+                         "dropout", "nhwc->nchw", "spatial_dropout", "nchw->nhwc", "dropout",
+                         "dense", "softmax+cross_entropy"]),
+    ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
+                            "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
+                            "softmax+cross_entropy"]),
+    # BatchNormalization + ReLU
+    ("bn_chain", ["nhwc->nchw", "conv", "batchnorm+relu", "conv", "batchnorm+relu",
+                  "nchw->nhwc", "dense", "batchnorm+relu", "dense", "softmax+cross_entropy"]),
+    ("rgb_bn", ["nhwc->nchw", "conv", "batchnorm+relu", "nchw->nhwc", "dense",
+                "batchnorm+relu", "dense", "softmax+cross_entropy"]),
+    ("channels_first", ["conv+relu+maxpool2", "batchnorm+relu", "dense+relu", "dropout",
+                        "dense", "softmax+cross_entropy"]),
+])
+def test_the_compiled_ops(name, ops):
+    """The plan's ops, and the leading layers it leaves to Python (the
+    RandomTranslation of modern; Rescaling and RandomTranslation of leading)."""
+    ccnn.utils.set_random_seed(0)
+    m = BUILDERS[name]("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 4)
+    m.train_on_batch(x, y)
+    (plan,) = m.__dict__["_train_plans"].plans.values()
+    assert plan.ops == ops
+    assert len(plan.lead) == {"leading": 2, "modern": 1}.get(name, 0)

@@ -19,7 +19,8 @@ from ccnn import functional as F
 from ccnn.models import train_plan
 from ccnn.optimizers import schedules
 
-from test_train_plan import assert_identical, book, modern, run
+from _twin import assert_identical, run
+from test_train_plan import book, modern
 
 DTYPES = ("float32", "float64")
 
