@@ -86,3 +86,16 @@ def twin(builder, dtype, **kw):
     b = run(builder, dtype, False, **kw)
     assert b["used"] == 0
     return a, b
+
+
+def compiled(builder, n, step=True):
+    """A model of builder("float32") (seed 0) compiled with Adam and sparse
+    categorical cross-entropy, and n samples of its data; with step, after one
+    train_on_batch of them (which compiles its plan)."""
+    ccnn.utils.set_random_seed(0)
+    m = builder("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, n)
+    if step:
+        m.train_on_batch(x, y)
+    return m, x, y

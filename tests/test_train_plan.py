@@ -25,7 +25,7 @@ from ccnn.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, 
 from ccnn.models import train_plan
 from ccnn.models.trainer import Trainer
 
-from _twin import assert_identical, data, run, twin
+from _twin import assert_identical, compiled, data, run, twin
 
 DTYPES = ("float32", "float64")
 
@@ -166,11 +166,7 @@ def test_the_book_model_of_ccnn_train():
 
 
 def test_a_step_is_one_kernel_call_of_the_profiler():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(book, 8)
     with profiler.kernel_timer() as kt:
         m.train_on_batch(x, y)
     assert kt.by_kernel["_plan.plan_train"][0] == 1
@@ -241,11 +237,7 @@ def test_unsupported_models_run_the_per_layer_path(name):
 
 
 def test_sample_and_class_weights_run_the_per_layer_path():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 16)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(book, 16)
     before = train_plan.calls()
     m.train_on_batch(x, y, sample_weight=np.ones(16))
     m.train_on_batch(x, y, class_weight={0: 2.0})
@@ -256,10 +248,7 @@ def test_sample_and_class_weights_run_the_per_layer_path():
 
 
 def test_switched_off_and_the_functional_model():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 16)
+    m, x, y = compiled(book, 16, step=False)
     train_plan.set_enabled(False)
     assert not train_plan.is_enabled()
     before = train_plan.calls()
@@ -297,10 +286,7 @@ def test_a_patched_step_keeps_its_python(monkeypatch):
         seen.append(1)
         return backward(self, out, y) if sw is None else backward(self, out, y, sw)
     monkeypatch.setattr(ccnn.Sequential, "_loss_and_backward", spy)
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
+    m, x, y = compiled(book, 8, step=False)
     before = train_plan.calls()
     m.train_on_batch(x, y)
     assert seen == [1] and train_plan.calls() == before
@@ -309,11 +295,7 @@ def test_a_patched_step_keeps_its_python(monkeypatch):
 # ------------------------------------------------------------------ input, recompiles
 
 def test_bad_input_is_rejected_before_anything_runs():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)                              # the plan is compiled
+    m, x, y = compiled(book, 8)                          # the plan is compiled
     weights = [w.copy() for w in m.get_weights()]
     before = train_plan.calls()
     with pytest.raises(ValueError, match="incompatible"):
@@ -334,11 +316,7 @@ def test_bad_input_is_rejected_before_anything_runs():
 
 
 def test_the_binding_checks_the_buffers():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(book, 8)
     plan = next(iter(m.__dict__["_train_plans"].plans.values()))
     from ccnn import _plan
     args = (plan.code, plan.reals, plan.ptrs)
@@ -388,11 +366,7 @@ def test_replaced_weights_and_changed_layers_recompile():
 
 
 def test_pickled_and_cloned_models_train_through_their_own_plan():
-    ccnn.utils.set_random_seed(0)
-    m = modern("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(modern, 8)
     m2 = pickle.loads(pickle.dumps(m))
     assert not m2.__dict__["_train_plans"].plans
     ccnn.utils.set_random_seed(3)
@@ -821,11 +795,7 @@ BUILDERS = {**MODELS, **MORE, "bn_chain": bn_chain}
 def test_the_compiled_ops(name, ops):
     """The plan's ops, and the leading layers it leaves to Python (the
     RandomTranslation of modern; Rescaling and RandomTranslation of leading)."""
-    ccnn.utils.set_random_seed(0)
-    m = BUILDERS[name]("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(BUILDERS[name], 4)
     (plan,) = m.__dict__["_train_plans"].plans.values()
     assert plan.ops == ops
     assert len(plan.lead) == {"leading": 2, "modern": 1}.get(name, 0)
