@@ -631,11 +631,13 @@ class _NumPyLoss(Loss):
     """A loss computed in NumPy from a pair _value(t, p) (per-sample losses)
     and _grad(t, p) (each sample's gradient), both over the last axis."""
 
+    @abc.abstractmethod
     def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """The per-sample losses."""
 
+    @abc.abstractmethod
     def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
-        raise NotImplementedError
+        """Each sample's gradient of its loss, p's shape."""
 
     def call(self, y_true: Any, y_pred: Any) -> np.ndarray:
         return self._value(*_pred_true(y_true, y_pred, self.dtype))

@@ -73,6 +73,31 @@ def _int_or_pair(rng, lo, hi, p_pair=0.4):
     return int(rng.integers(lo, hi + 1))
 
 
+def _conv_padding(rng, kind, hi):
+    """The padding spec of `kind`: amounts in [0, hi)."""
+    if kind == "int":
+        return int(rng.integers(0, hi))
+    if kind == "pair":
+        return (int(rng.integers(0, hi)), int(rng.integers(0, hi)))
+    if kind == "asym":
+        return tuple((int(rng.integers(0, hi)), int(rng.integers(0, hi))) for _ in range(2))
+    return kind
+
+
+def _conv_config(rng, N, C, K, H, W, R, S, stride, dilation, padding):
+    """The configuration dict, or None when the output would be empty."""
+    sh, sw = ref.pair(stride)
+    dh, dw = ref.pair(dilation)
+    pad = ref.conv_padding(padding, H, W, R, S, stride, dilation)
+    P = ref.conv_out_size(H, R, sh, *pad[0], dh)
+    Q = ref.conv_out_size(W, S, sw, *pad[1], dw)
+    if P < 1 or Q < 1:
+        return None
+    return dict(N=N, C=C, K=K, H=H, W=W, R=R, S=S, stride=stride,
+                padding=padding, dilation=dilation, pad=pad,
+                bias=bool(rng.random() < 0.7), P=P, Q=Q)
+
+
 def random_conv_config(seed):
     """A random, valid conv2d configuration (small enough for the references).
 
@@ -91,25 +116,10 @@ def random_conv_config(seed):
         S = int(rng.integers(1, 6))
         stride = _int_or_pair(rng, 1, 4)
         dilation = 1 if rng.random() < 0.5 else _int_or_pair(rng, 1, 3)
-        kind = kinds[seed % len(kinds)]
-        if kind == "int":
-            padding = int(rng.integers(0, 4))
-        elif kind == "pair":
-            padding = (int(rng.integers(0, 4)), int(rng.integers(0, 4)))
-        elif kind == "asym":
-            padding = tuple((int(rng.integers(0, 4)), int(rng.integers(0, 4)))
-                            for _ in range(2))
-        else:
-            padding = kind
-        sh, sw = ref.pair(stride)
-        dh, dw = ref.pair(dilation)
-        pad = ref.conv_padding(padding, H, W, R, S, stride, dilation)
-        P = ref.conv_out_size(H, R, sh, *pad[0], dh)
-        Q = ref.conv_out_size(W, S, sw, *pad[1], dw)
-        if P >= 1 and Q >= 1:
-            return dict(N=N, C=C, K=K, H=H, W=W, R=R, S=S, stride=stride,
-                        padding=padding, dilation=dilation, pad=pad,
-                        bias=bool(rng.random() < 0.7), P=P, Q=Q)
+        padding = _conv_padding(rng, kinds[seed % len(kinds)], 4)
+        config = _conv_config(rng, N, C, K, H, W, R, S, stride, dilation, padding)
+        if config is not None:
+            return config
 
 
 def random_conv_config_large(seed):
@@ -130,25 +140,10 @@ def random_conv_config_large(seed):
             continue
         stride = _int_or_pair(rng, 1, 3)
         dilation = 1 if rng.random() < 0.6 else _int_or_pair(rng, 1, 2)
-        kind = kinds[seed % len(kinds)]
-        if kind == "int":
-            padding = int(rng.integers(0, 3))
-        elif kind == "pair":
-            padding = (int(rng.integers(0, 3)), int(rng.integers(0, 3)))
-        elif kind == "asym":
-            padding = tuple((int(rng.integers(0, 3)), int(rng.integers(0, 3)))
-                            for _ in range(2))
-        else:
-            padding = kind
-        sh, sw = ref.pair(stride)
-        dh, dw = ref.pair(dilation)
-        pad = ref.conv_padding(padding, H, W, R, S, stride, dilation)
-        P = ref.conv_out_size(H, R, sh, *pad[0], dh)
-        Q = ref.conv_out_size(W, S, sw, *pad[1], dw)
-        if P >= 1 and Q >= 1:
-            return dict(N=N, C=C, K=K, H=H, W=W, R=R, S=S, stride=stride,
-                        padding=padding, dilation=dilation, pad=pad,
-                        bias=bool(rng.random() < 0.7), P=P, Q=Q)
+        padding = _conv_padding(rng, kinds[seed % len(kinds)], 3)
+        config = _conv_config(rng, N, C, K, H, W, R, S, stride, dilation, padding)
+        if config is not None:
+            return config
 
 
 def random_pool_config(seed):

@@ -227,6 +227,12 @@ def pool_out_size(H, k, s, p, ceil_mode):
     return out
 
 
+def _pool_out_shape(H, W, k, stride, pad, ceil_mode):
+    """(P, Q): pool_out_size along each axis."""
+    (kh, kw), (sh, sw), (ph, pw) = pair(k), pair(stride), pair(pad)
+    return pool_out_size(H, kh, sh, ph, ceil_mode), pool_out_size(W, kw, sw, pw, ceil_mode)
+
+
 def _pool_windows(H, W, k, stride, pad, ceil_mode):
     """Yield ``(oh, ow, hstart, hend, wstart, wend, pool_size)`` for every window.
 
@@ -237,8 +243,7 @@ def _pool_windows(H, W, k, stride, pad, ceil_mode):
     kh, kw = pair(k)
     sh, sw = pair(stride)
     ph, pw = pair(pad)
-    P = pool_out_size(H, kh, sh, ph, ceil_mode)
-    Q = pool_out_size(W, kw, sw, pw, ceil_mode)
+    P, Q = _pool_out_shape(H, W, k, stride, pad, ceil_mode)
     for oh in range(P):
         for ow in range(Q):
             hs = oh * sh - ph
@@ -266,11 +271,7 @@ def max_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False):
     if stride is None:
         stride = k
     N, C, H, W = x.shape
-    kh, kw = pair(k)
-    sh, sw = pair(stride)
-    ph, pw = pair(pad)
-    P = pool_out_size(H, kh, sh, ph, ceil_mode)
-    Q = pool_out_size(W, kw, sw, pw, ceil_mode)
+    P, Q = _pool_out_shape(H, W, k, stride, pad, ceil_mode)
     y = np.empty((N, C, P, Q))
     idx = np.empty((N, C, P, Q), dtype=np.int64)
     for oh, ow, hs, he, ws, we, _ in _pool_windows(H, W, k, stride, pad, ceil_mode):
@@ -358,11 +359,7 @@ def avg_pool2d_ref(x, k, stride=None, pad=0, ceil_mode=False, count_include_pad=
     if stride is None:
         stride = k
     N, C, H, W = x.shape
-    kh, kw = pair(k)
-    sh, sw = pair(stride)
-    ph, pw = pair(pad)
-    P = pool_out_size(H, kh, sh, ph, ceil_mode)
-    Q = pool_out_size(W, kw, sw, pw, ceil_mode)
+    P, Q = _pool_out_shape(H, W, k, stride, pad, ceil_mode)
     y = np.empty((N, C, P, Q))
     for oh, ow, hs, he, ws, we, pool_size in _pool_windows(H, W, k, stride, pad, ceil_mode):
         div = _avg_divisor(hs, he, ws, we, pool_size, count_include_pad)

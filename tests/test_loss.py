@@ -210,3 +210,28 @@ def test_get():
     assert L.get(loss) is loss
     with pytest.raises(ValueError, match="Unknown loss 'poisson'"):
         L.get("poisson")
+
+
+def test_a_numpy_loss_without_its_hooks_cannot_be_made():
+    """_NumPyLoss's _value and _grad are abstract: a subclass must define both."""
+    class Half(L._NumPyLoss):
+        def __init__(self):
+            super().__init__("half", "sum_over_batch_size", None)
+
+    class NoGrad(Half):
+        _value = staticmethod(lambda t, p: 0.5 * ((p - t) ** 2).sum(axis=-1))
+
+    class NoValue(Half):
+        _grad = staticmethod(lambda t, p: p - t)
+
+    for cls, missing in [(Half, "_grad, _value"), (NoGrad, "_grad"), (NoValue, "_value")]:
+        with pytest.raises(TypeError, match=f"abstract methods? {missing}$"):
+            cls()
+
+    class Both(NoGrad, NoValue):
+        pass
+    t = np.array([[0.0, 1.0], [2.0, 0.0]])
+    p = np.array([[1.0, 1.0], [0.0, 3.0]])
+    loss = Both()
+    np.testing.assert_allclose(loss(t, p), (0.5 + 6.5) / 2)
+    np.testing.assert_allclose(loss.gradient(p, t), (p - t) / 2)

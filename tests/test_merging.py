@@ -171,3 +171,29 @@ def test_config_keys_match_keras():
         ours = set(getattr(L, name)().get_config())
         theirs = set(getattr(keras.layers, name)().get_config())
         assert theirs <= ours | {"dtype"}, (name, theirs - ours)
+
+
+def test_a_merge_without_its_hooks_cannot_be_made():
+    """_merge and _grads are abstract: a subclass must define both."""
+    from ccnn.layers.merging import Merge
+
+    class NoGrads(Merge):
+        def _merge(self, xs):
+            return xs[0] - xs[1]
+
+    class NoMerge(Merge):
+        def _grads(self, dout):
+            return [dout, -dout]
+
+    for cls, missing in [(Merge, "_grads, _merge"), (NoGrads, "_grads"), (NoMerge, "_merge")]:
+        with pytest.raises(TypeError, match=f"abstract methods? {missing}$"):
+            cls()
+
+    class Difference(NoGrads, NoMerge):
+        pass
+    a, b = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
+    layer = Difference(dtype="float64")
+    np.testing.assert_array_equal(layer([a, b]), a - b)
+    da, db = layer.backward(np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(da, np.full((2, 3), 2.0))
+    np.testing.assert_array_equal(db, np.full((2, 3), -2.0))

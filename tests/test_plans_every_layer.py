@@ -25,7 +25,7 @@ import ccnn.layers as L
 from ccnn.models import inference, train_plan
 
 from test_inference_plan import randomize_bn
-from test_train_plan import assert_identical, twin
+from _twin import assert_identical, twin
 
 DTYPES = ("float32", "float64")
 

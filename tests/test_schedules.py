@@ -310,3 +310,69 @@ def test_fit_updates_with_the_scheduled_rate():
     c = fresh(SGD(learning_rate=0.5))
     c.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0)
     assert not np.allclose(a.get_weights()[0], c.get_weights()[0])
+
+
+class _NoConfig(S.LearningRateSchedule):
+    """Keras's minimum: __call__ only (get_config is for serialization)."""
+
+    def __call__(self, step):
+        return 0.1 if step < 1 else float("nan")
+
+
+class _BadConfig(_NoConfig):
+    def get_config(self):
+        raise TypeError("not today")
+
+
+class _Config(_NoConfig):
+    def get_config(self):
+        return {"rate": 0.1}
+
+
+@pytest.mark.parametrize("schedule,shown", [
+    (_NoConfig(), "_NoConfig gave nan at step 1"),
+    (_BadConfig(), "_BadConfig gave nan at step 1"),
+    (_Config(), "_Config(rate=0.1) gave nan at step 1"),
+])
+def test_a_bad_rate_names_its_schedule(schedule, shown):
+    """apply_gradients' error names the schedule (its repr, or its class name
+    when it has no get_config) and leaves the weights as they were."""
+    opt = SGD(schedule)
+    w = np.ones(3)
+    opt.apply_gradients([(np.ones(3), w)])
+    np.testing.assert_array_equal(w, np.full(3, 0.9))
+    with pytest.raises(ValueError) as info:
+        opt.apply_gradients([(np.ones(3), w)])
+    assert str(info.value) == (f"the learning rate schedule {shown}; "
+                               f"it must be finite and >= 0")
+    np.testing.assert_array_equal(w, np.full(3, 0.9))
+    assert opt.iterations == 1
+
+
+def test_the_repr_of_a_schedule_without_get_config_is_its_class_name():
+    assert repr(_NoConfig()) == "_NoConfig"
+    with pytest.raises(TypeError, match="not today"):
+        repr(_BadConfig())
+    assert repr(S.ExponentialDecay(0.1, 10, 0.5)) == (
+        "ExponentialDecay(initial_learning_rate=0.1, decay_steps=10, decay_rate=0.5, "
+        "staircase=False, name='ExponentialDecay')")
+
+
+def test_a_bad_rate_stops_a_training_step_before_it_changes_the_model():
+    """The same error from a model's step (the training plan's fused update)."""
+    from ccnn.layers import Dense
+    from ccnn.models import train_plan
+    ccnn.utils.set_random_seed(0)
+    model = ccnn.models.Sequential([Dense(4, activation="relu", input_shape=(5,)),
+                                    Dense(3, activation="softmax")])
+    model.compile(SGD(_NoConfig()), "sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((8, 5)), np.arange(8) % 3
+    before = train_plan.calls()
+    model.train_on_batch(x, y)
+    assert train_plan.calls() - before == 1
+    weights = model.get_weights()
+    with pytest.raises(ValueError, match="^the learning rate schedule _NoConfig gave nan at "
+                                         "step 1; it must be finite and >= 0$"):
+        model.train_on_batch(x, y)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights()))
+    assert model.optimizer.iterations == 1

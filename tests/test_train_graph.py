@@ -18,8 +18,7 @@ from ccnn.layers import (ELU, Activation, Add, BatchNormalization, Concatenate, 
 from ccnn.cli import build_resnet_small
 from ccnn.models import train_plan
 
-# the same twin runs and comparison as a Sequential model's plan (_plan_on: autouse)
-from test_train_plan import _plan_on, assert_identical, data, run, twin  # noqa: F401
+from _twin import _plan_on, assert_identical, data, run, twin  # noqa: F401 (autouse)
 
 DTYPES = ("float32", "float64")
 

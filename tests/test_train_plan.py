@@ -25,15 +25,9 @@ from ccnn.layers import (ELU, Activation, AveragePooling2D, BatchNormalization, 
 from ccnn.models import train_plan
 from ccnn.models.trainer import Trainer
 
+from _twin import _plan_on, assert_identical, compiled, data, run, twin  # noqa: F401 (autouse)
+
 DTYPES = ("float32", "float64")
-
-
-@pytest.fixture(autouse=True)
-def _plan_on():
-    train_plan.set_enabled(True)
-    yield
-    train_plan.set_enabled(True)
-    ccnn.set_num_threads(ccnn.get_num_threads())
 
 
 # ------------------------------------------------------------------ models
@@ -122,88 +116,6 @@ MODELS = {"book": book, "frozen_conv": lambda d: _frozen_conv(d),
           "leading": leading}
 
 
-def data(model, n, sparse=True, seed=0):
-    rng = np.random.default_rng(seed)
-    shape = model.layers[0].input_shape or model.input_shape
-    x = rng.random((n,) + tuple(shape[1:])).astype(np.float32)
-    classes = model.layers[-1].output_shape[-1]
-    y = rng.integers(0, classes, n)
-    return x, (y if sparse else np.eye(classes, dtype=np.float32)[y])
-
-
-# ------------------------------------------------------------------ the twin runs
-
-def run(builder, dtype, plan, loss="sparse_categorical_crossentropy", sparse=True,
-        optimizer="adam", steps=3, fit_n=40, threads=None, seed=5, **fit_kw):
-    """Train a fresh model (seeded) for `steps` train_on_batch steps and one
-    fit epoch; everything the comparison needs, and how many plan steps ran."""
-    train_plan.set_enabled(plan)
-    if threads is not None:
-        ccnn.set_num_threads(threads)
-    ccnn.utils.set_random_seed(seed)
-    m = builder(dtype)
-    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
-    outs = []
-    # the class whose _update_metrics the model runs (Trainer's, or Model's)
-    owner = next(c for c in type(m).__mro__ if "_update_metrics" in c.__dict__)
-    update = owner._update_metrics
-
-    def record(self, objs, out, y, sw=None):
-        outs.append(np.array(out, copy=True))
-        return update(self, objs, out, y, sw)
-    before = train_plan.calls()
-    x, y = data(m, fit_n, sparse)
-    owner._update_metrics = record
-    try:
-        results = [m.train_on_batch(x[:16], y[:16]) for _ in range(steps)]
-        grads = [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers]
-        h = m.fit(x, y, batch_size=16, epochs=2, verbose=0, shuffle=True, **fit_kw)
-    finally:
-        owner._update_metrics = update
-    used = train_plan.calls() - before
-    train_plan.set_enabled(True)
-    return {"model": m, "results": results, "history": h.history, "outs": outs,
-            "grads": grads, "used": used,
-            "final_grads": [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
-            "x": x}
-
-
-def assert_identical(a, b):
-    assert a["results"] == b["results"]
-    assert a["history"] == b["history"]
-    assert len(a["outs"]) == len(b["outs"])
-    for p, q in zip(a["outs"], b["outs"]):
-        assert p.dtype == q.dtype and np.array_equal(p, q)
-    ma, mb = a["model"], b["model"]
-    for la, lb in zip(ma.layers, mb.layers):
-        if type(lb) in (Dropout, SpatialDropout2D):   # the last mask, as its forward leaves it
-            assert (la.mask is None) == (lb.mask is None)
-            assert lb.mask is None or (la.mask.dtype == lb.mask.dtype == np.bool_
-                                       and np.array_equal(la.mask, lb.mask))
-        for d in ("params", "states"):
-            da, db = getattr(la, d), getattr(lb, d)
-            assert da.keys() == db.keys()
-            for k in da:
-                assert da[k].dtype == db[k].dtype and np.array_equal(da[k], db[k]), (la.name, k)
-    for ga, gb in zip(a["grads"] + a["final_grads"], b["grads"] + b["final_grads"]):
-        assert ga.keys() == gb.keys()
-        for k in ga:
-            assert ga[k].dtype == gb[k].dtype and np.array_equal(ga[k], gb[k]), k
-    assert ma.optimizer.iterations == mb.optimizer.iterations
-    va, vb = ma.optimizer.variables, mb.optimizer.variables
-    assert len(va) == len(vb) and (len(va) > 0 or ma.optimizer.name == "SGD")
-    assert all(np.array_equal(p, q) for p, q in zip(va, vb))
-    pa, pb = ma.predict(a["x"], verbose=0), mb.predict(b["x"], verbose=0)
-    assert np.array_equal(pa, pb)
-
-
-def twin(builder, dtype, **kw):
-    a = run(builder, dtype, True, **kw)
-    b = run(builder, dtype, False, **kw)
-    assert b["used"] == 0
-    return a, b
-
-
 # ------------------------------------------------------------------ bit-identity
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -246,11 +158,7 @@ def test_the_book_model_of_ccnn_train():
 
 
 def test_a_step_is_one_kernel_call_of_the_profiler():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(book, 8)
     with profiler.kernel_timer() as kt:
         m.train_on_batch(x, y)
     assert kt.by_kernel["_plan.plan_train"][0] == 1
@@ -321,11 +229,7 @@ def test_unsupported_models_run_the_per_layer_path(name):
 
 
 def test_sample_and_class_weights_run_the_per_layer_path():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 16)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(book, 16)
     before = train_plan.calls()
     m.train_on_batch(x, y, sample_weight=np.ones(16))
     m.train_on_batch(x, y, class_weight={0: 2.0})
@@ -336,10 +240,7 @@ def test_sample_and_class_weights_run_the_per_layer_path():
 
 
 def test_switched_off_and_the_functional_model():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 16)
+    m, x, y = compiled(book, 16, step=False)
     train_plan.set_enabled(False)
     assert not train_plan.is_enabled()
     before = train_plan.calls()
@@ -377,10 +278,7 @@ def test_a_patched_step_keeps_its_python(monkeypatch):
         seen.append(1)
         return backward(self, out, y) if sw is None else backward(self, out, y, sw)
     monkeypatch.setattr(ccnn.Sequential, "_loss_and_backward", spy)
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
+    m, x, y = compiled(book, 8, step=False)
     before = train_plan.calls()
     m.train_on_batch(x, y)
     assert seen == [1] and train_plan.calls() == before
@@ -389,11 +287,7 @@ def test_a_patched_step_keeps_its_python(monkeypatch):
 # ------------------------------------------------------------------ input, recompiles
 
 def test_bad_input_is_rejected_before_anything_runs():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)                              # the plan is compiled
+    m, x, y = compiled(book, 8)                          # the plan is compiled
     weights = [w.copy() for w in m.get_weights()]
     before = train_plan.calls()
     with pytest.raises(ValueError, match="incompatible"):
@@ -414,11 +308,7 @@ def test_bad_input_is_rejected_before_anything_runs():
 
 
 def test_the_binding_checks_the_buffers():
-    ccnn.utils.set_random_seed(0)
-    m = book("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(book, 8)
     plan = next(iter(m.__dict__["_train_plans"].plans.values()))
     from ccnn import _plan
     args = (plan.code, plan.reals, plan.ptrs)
@@ -468,11 +358,7 @@ def test_replaced_weights_and_changed_layers_recompile():
 
 
 def test_pickled_and_cloned_models_train_through_their_own_plan():
-    ccnn.utils.set_random_seed(0)
-    m = modern("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 8)
-    m.train_on_batch(x, y)
+    m, x, y = compiled(modern, 8)
     m2 = pickle.loads(pickle.dumps(m))
     assert not m2.__dict__["_train_plans"].plans
     ccnn.utils.set_random_seed(3)
@@ -563,26 +449,6 @@ def test_the_readme_example_runs(capsys):
     n = min(2048, len(scope["x"]))
     assert train_plan.calls() - before == -(-n // 32)
     assert capsys.readouterr().out.strip() == str(train_plan.calls())
-
-
-@pytest.mark.parametrize("name,ops", [
-    ("book", ["conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu", "dense",
-              "softmax+cross_entropy"]),
-    ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
-                  "dense", "softmax+cross_entropy"]),
-    ("modern", ["conv", "batchnorm+relu"] * 2 + ["maxpool"] + ["conv", "batchnorm+relu"] * 2
-     + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
-    ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
-])
-def test_the_compiled_ops(name, ops):
-    ccnn.utils.set_random_seed(0)
-    m = MODELS[name]("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
-    (plan,) = m.__dict__["_train_plans"].plans.values()
-    assert plan.ops == ops
-    assert len(plan.lead) == (2 if name == "leading" else 1 if name == "modern" else 0)
 
 
 def test_leading_layers_that_break_their_output_shape_finish_per_layer():
@@ -784,33 +650,6 @@ def test_softmax_layer_head_with_one_hot_targets(dtype):
     assert_identical(a, b)
 
 
-@pytest.mark.parametrize("name,ops", [
-    ("pools", ["nhwc->nchw", "conv", "avgpool", "conv+relu", "avgpool", "global_avgpool",
-               "dense", "softmax+cross_entropy"]),
-    ("global_max", ["nhwc->nchw", "conv+tanh", "avgpool", "global_maxpool", "dropout", "dense",
-                    "softmax+cross_entropy"]),
-    ("image_dropout", ["conv", "dropout", "conv", "dropout", "dense",
-                       "softmax+cross_entropy"]),
-    ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
-                           "leaky_relu", "dense", "softmax+cross_entropy"]),
-    ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
-    ("spatial_dropout", ["nhwc->nchw", "conv", "spatial_dropout", "conv+relu", "nchw->nhwc",
-                         "dropout", "nhwc->nchw", "spatial_dropout", "nchw->nhwc", "dropout",
-                         "dense", "softmax+cross_entropy"]),
-    ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
-                            "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
-                            "softmax+cross_entropy"]),
-])
-def test_the_compiled_ops_of_more_layers(name, ops):
-    ccnn.utils.set_random_seed(0)
-    m = MORE[name]("float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
-    (plan,) = m.__dict__["_train_plans"].plans.values()
-    assert plan.ops == ops
-
-
 @pytest.mark.parametrize("threads", [1, 2])
 def test_more_layers_at_each_thread_count(threads):
     for builder in (pointwise_model("gelu"), pools, image_dropout):
@@ -899,25 +738,6 @@ def test_batchnorm_relu_fused_is_bit_identical(dtype, threads):
         assert_identical(a, b)
 
 
-@pytest.mark.parametrize("name,ops", [
-    ("bn_chain", ["nhwc->nchw", "conv", "batchnorm+relu", "conv", "batchnorm+relu",
-                  "nchw->nhwc", "dense", "batchnorm+relu", "dense", "softmax+cross_entropy"]),
-    ("rgb_bn", ["nhwc->nchw", "conv", "batchnorm+relu", "nchw->nhwc", "dense",
-                "batchnorm+relu", "dense", "softmax+cross_entropy"]),
-    ("channels_first", ["conv+relu+maxpool2", "batchnorm+relu", "dense+relu", "dropout",
-                        "dense", "softmax+cross_entropy"]),
-])
-def test_batchnorm_relu_compiles_to_one_op(name, ops):
-    ccnn.utils.set_random_seed(0)
-    m = {"bn_chain": bn_chain, "rgb_bn": rgb_bn, "channels_first": channels_first}[name](
-        "float32")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 4)
-    m.train_on_batch(x, y)
-    (plan,) = m.__dict__["_train_plans"].plans.values()
-    assert plan.ops == ops
-
-
 def test_the_full_modern_model_fuses_bit_identically():
     """build_modern_model's 32 / 64 channels: the threaded channel loops."""
     from ccnn.cli import build_modern_model
@@ -925,3 +745,49 @@ def test_the_full_modern_model_fuses_bit_identically():
         a, b = twin(lambda dtype: build_modern_model(), "float32", fit_n=20, threads=threads)
         assert a["used"] == 3 + 2 * 2
         assert_identical(a, b)
+
+
+# ------------------------------------------------- the compiled ops
+
+BUILDERS = {**MODELS, **MORE, "bn_chain": bn_chain}
+
+
+@pytest.mark.parametrize("name,ops", [
+    ("book", ["conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu", "dense",
+              "softmax+cross_entropy"]),
+    ("book_rgb", ["nhwc->nchw", "conv+relu+maxpool2", "nchw->nhwc", "dropout", "dense+relu",
+                  "dense", "softmax+cross_entropy"]),
+    ("modern", ["conv", "batchnorm+relu"] * 2 + ["maxpool"] + ["conv", "batchnorm+relu"] * 2
+     + ["maxpool", "nchw->nhwc", "dropout", "dense+relu", "dense", "softmax+cross_entropy"]),
+    ("leading", ["conv+relu", "maxpool", "nchw->nhwc", "dense", "softmax+cross_entropy"]),
+    # more layers
+    ("pools", ["nhwc->nchw", "conv", "avgpool", "conv+relu", "avgpool", "global_avgpool",
+               "dense", "softmax+cross_entropy"]),
+    ("global_max", ["nhwc->nchw", "conv+tanh", "avgpool", "global_maxpool", "dropout", "dense",
+                    "softmax+cross_entropy"]),
+    ("image_dropout", ["conv", "dropout", "conv", "dropout", "dense",
+                       "softmax+cross_entropy"]),
+    ("activation_layers", ["conv", "leaky_relu", "elu", "conv", "leaky_relu", "dense", "elu",
+                           "leaky_relu", "dense", "softmax+cross_entropy"]),
+    ("softmax_head", ["conv", "nchw->nhwc", "dense+gelu", "dense", "softmax+cross_entropy"]),
+    ("spatial_dropout", ["nhwc->nchw", "conv", "spatial_dropout", "conv+relu", "nchw->nhwc",
+                         "dropout", "nhwc->nchw", "spatial_dropout", "nchw->nhwc", "dropout",
+                         "dense", "softmax+cross_entropy"]),
+    ("image_dropout_nhwc", ["nhwc->nchw", "conv", "nchw->nhwc", "dropout", "nhwc->nchw",
+                            "conv+relu", "maxpool", "nchw->nhwc", "dropout", "dense",
+                            "softmax+cross_entropy"]),
+    # BatchNormalization + ReLU
+    ("bn_chain", ["nhwc->nchw", "conv", "batchnorm+relu", "conv", "batchnorm+relu",
+                  "nchw->nhwc", "dense", "batchnorm+relu", "dense", "softmax+cross_entropy"]),
+    ("rgb_bn", ["nhwc->nchw", "conv", "batchnorm+relu", "nchw->nhwc", "dense",
+                "batchnorm+relu", "dense", "softmax+cross_entropy"]),
+    ("channels_first", ["conv+relu+maxpool2", "batchnorm+relu", "dense+relu", "dropout",
+                        "dense", "softmax+cross_entropy"]),
+])
+def test_the_compiled_ops(name, ops):
+    """The plan's ops, and the leading layers it leaves to Python (the
+    RandomTranslation of modern; Rescaling and RandomTranslation of leading)."""
+    m, x, y = compiled(BUILDERS[name], 4)
+    (plan,) = m.__dict__["_train_plans"].plans.values()
+    assert plan.ops == ops
+    assert len(plan.lead) == {"leading": 2, "modern": 1}.get(name, 0)

@@ -19,7 +19,8 @@ from ccnn import functional as F
 from ccnn.models import train_plan
 from ccnn.optimizers import schedules
 
-from test_train_plan import _plan_on, assert_identical, book, modern, run  # noqa: F401
+from _twin import _plan_on, assert_identical, run  # noqa: F401 (autouse)
+from test_train_plan import book, modern
 
 DTYPES = ("float32", "float64")
 

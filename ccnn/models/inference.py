@@ -250,22 +250,7 @@ class _Builder(ChainBuilder):
                   "softmax")
 
     def batchnorm(self, layer: BatchNormalization) -> None:
-        v = self.cur
-        if v.kind == "raw" and len(v.shape) == 2:
-            v = self.cur = _Value("flat", v.shape, base=v)
-        if v.kind == "image":
-            axis = layer._channel_axis(4)
-            if axis != (3 if v.fmt == "channels_last" else 1):
-                raise Unsupported("BatchNormalization over a spatial axis")
-            n, c, h, w = v.shape
-            outer, inner = n, h * w
-        elif v.kind == "flat":
-            if layer._channel_axis(2) != 1:
-                raise Unsupported("BatchNormalization axis")
-            outer, c = v.shape
-            inner = 1
-        else:
-            raise Unsupported("BatchNormalization on the raw input")
+        v, outer, c, inner = self.norm_rows(layer)
         stats = {F_MEAN: self.weight(layer, "moving_mean"),
                  F_VAR: self.weight(layer, "moving_variance")}
         if layer.scale:

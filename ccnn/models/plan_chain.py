@@ -83,6 +83,24 @@ class ChainBuilder:
         self.transpose(v, img, n, h * w, c, "nhwc->nchw")
         return img
 
+    def norm_rows(self, layer: Any) -> Tuple[Value, int, int, int]:
+        """The current value as BatchNormalization(layer)'s (value, outer, c,
+        inner): an NCHW image by its channels, a flat (n, c) tensor (or a 2-D
+        raw input, which becomes one) by its columns."""
+        v = self.cur
+        if v.kind == "raw" and len(v.shape) == 2:
+            v = self.cur = Value("flat", v.shape, base=v)
+        if v.kind == "image":
+            n, c, h, w = v.shape
+            if layer._channel_axis(4) != (3 if v.fmt == "channels_last" else 1):
+                raise Unsupported("BatchNormalization over a spatial axis")
+            return v, n, c, h * w
+        if v.kind == "flat":
+            if layer._channel_axis(2) != 1:
+                raise Unsupported("BatchNormalization axis")
+            return v, v.shape[0], v.shape[1], 1
+        raise Unsupported("BatchNormalization on the raw input")
+
     def flatten_view(self, data_format: Optional[str]) -> Optional[Tuple[Value, int, int, int]]:
         """Flatten(data_format) of the current value where the memory already
         is in Keras's order (cur becomes the flat view, None returned); else

@@ -438,23 +438,9 @@ class _Builder(ChainBuilder):
     def batchnorm(self, layer: BatchNormalization) -> None:
         if type(layer) is not BatchNormalization:
             raise Unsupported(type(layer).__name__)
-        v = self.cur
-        if v.kind == "raw" and len(v.shape) == 2:
-            v = self.cur = _Value("flat", v.shape, base=v)
-        if v.kind == "image":
-            n, c, h, w = v.shape
-            if layer._channel_axis(4) != (3 if v.fmt == "channels_last" else 1):
-                raise Unsupported("BatchNormalization over a spatial axis")
-            if v.fmt == "channels_last" and (c == 1 or h * w == 1):
-                raise Unsupported("BatchNormalization of a one-channel / one-pixel image")
-            outer, inner = n, h * w
-        elif v.kind == "flat":
-            if layer._channel_axis(2) != 1:
-                raise Unsupported("BatchNormalization axis")
-            outer, c = v.shape
-            inner = 1
-        else:
-            raise Unsupported("BatchNormalization on the raw input")
+        v, outer, c, inner = self.norm_rows(layer)
+        if v.kind == "image" and v.fmt == "channels_last" and (c == 1 or inner == 1):
+            raise Unsupported("BatchNormalization of a one-channel / one-pixel image")
         op = _Op(BN, v, _Value(v.kind, v.shape, v.fmt), {F_N: outer, F_C: c, F_H: inner})
         op.reals[R_EPS] = layer.epsilon
         self.grads_of(layer, op, ((F_WEIGHT, F_DWEIGHT, "gamma"), (F_BIAS, F_DBIAS, "beta")))

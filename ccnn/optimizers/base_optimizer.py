@@ -99,6 +99,15 @@ _PLAN_METHODS = frozenset(("apply_gradients", "_update_all", "_decays", "_flat_s
 _OWN_METHODS = ("_step", "_kernel_args", "_plan_slots")
 
 
+def _describe(obj: Any) -> str:
+    """repr(obj) for an error message, or its class name when repr fails (a
+    user's schedule whose get_config raises)."""
+    try:
+        return repr(obj)
+    except Exception:
+        return type(obj).__name__
+
+
 class Optimizer(abc.ABC):
     """Base class: parameter bookkeeping, validation, clipping, weight decay
     and `apply_gradients`.  A subclass names its state arrays (`_slot_names`)
@@ -347,8 +356,8 @@ class Optimizer(abc.ABC):
         # (and the iteration count) has been.
         lr = self.learning_rate  # a schedule's value at the step count before this update
         if not (math.isfinite(lr) and lr >= 0):
-            raise ValueError(f"the learning rate schedule {self._learning_rate!r} gave {lr} "
-                             f"at step {self.iterations}; it must be finite and >= 0")
+            raise ValueError(f"the learning rate schedule {_describe(self._learning_rate)} "
+                             f"gave {lr} at step {self.iterations}; it must be finite and >= 0")
         with deferred_keyboard_interrupt():
             self._step_lr = lr
             self.iterations += 1

@@ -65,7 +65,12 @@ class LearningRateSchedule:
         return cls(**config)
 
     def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        """Name(config), or the class name of a schedule without get_config."""
+        try:
+            config = self.get_config()
+        except NotImplementedError:
+            return type(self).__name__
+        args = ", ".join(f"{k}={v!r}" for k, v in config.items())
         return f"{type(self).__name__}({args})"
 
 

@@ -12,6 +12,21 @@ cdef inline const floating *_ptr_or_null(const floating[::1] a) noexcept:
     return NULL if a is None or a.shape[0] == 0 else &a[0]
 
 
+cdef object _grad_array(bint need, shape, bint zero, floating **p):
+    """A new C-contiguous array of shape (np.zeros if zero, else np.empty) of
+    floating's dtype, its first element in *p (NULL when it is empty); not
+    need: None and NULL."""
+    p[0] = NULL
+    if not need:
+        return None
+    dtype = np.float32 if floating is float else np.float64
+    a = np.zeros(shape, dtype=dtype) if zero else np.empty(shape, dtype=dtype)
+    cdef floating[::1] v = a.reshape(-1)
+    if v.shape[0]:
+        p[0] = &v[0]
+    return a
+
+
 def batchnorm_stats(const floating[:, :, ::1] x, int nthreads):
     """(mean, var) per channel (axis 1), var biased."""
     cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
@@ -50,29 +65,14 @@ def batchnorm_backward(const floating[:, :, ::1] dout, const floating[:, :, ::1]
                        bint need_dgamma, bint need_dbeta, int nthreads):
     """(dx or None, dgamma or None, dbeta or None)."""
     cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
-    dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((o, c, i), dtype=dtype) if need_dx else None
-    dg = np.zeros(c, dtype=dtype) if need_dgamma else None
-    db = np.zeros(c, dtype=dtype) if need_dbeta else None
-    cdef floating *dx_p = NULL
-    cdef floating *dg_p = NULL
-    cdef floating *db_p = NULL
-    cdef floating[:, :, ::1] dxv
-    cdef floating[::1] dgv
-    cdef floating[::1] dbv
-    if c == 0:
+    cdef floating *dx_p
+    cdef floating *dg_p
+    cdef floating *db_p
+    dx = _grad_array(need_dx, (o, c, i), False, &dx_p)
+    dg = _grad_array(need_dgamma, c, True, &dg_p)
+    db = _grad_array(need_dbeta, c, True, &db_p)
+    if c == 0 or o == 0 or i == 0:
         return dx, dg, db
-    if need_dgamma:
-        dgv = dg
-        dg_p = &dgv[0]
-    if need_dbeta:
-        dbv = db
-        db_p = &dbv[0]
-    if o == 0 or i == 0:
-        return dx, dg, db
-    if need_dx:
-        dxv = dx
-        dx_p = &dxv[0, 0, 0]
     cdef const floating *g_p = _ptr_or_null(gamma)
     with nogil:
         ck.batchnorm_backward(dx_p, dg_p, db_p, &dout[0, 0, 0], &x[0, 0, 0], &mean[0],
@@ -119,23 +119,18 @@ def batchnorm_relu_backward(const floating[:, :, ::1] dout, const floating[:, :,
     """(dx or None, dgamma, dbeta) of batchnorm_relu_forward (training mode); y its
     output, x its input."""
     cdef Py_ssize_t o = x.shape[0], c = x.shape[1], i = x.shape[2]
-    dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((o, c, i), dtype=dtype) if need_dx else None
-    dg = np.zeros(c, dtype=dtype)
-    db = np.zeros(c, dtype=dtype)
-    cdef floating *dx_p = NULL
-    cdef floating[:, :, ::1] dxv
-    cdef floating[::1] dgv = dg
-    cdef floating[::1] dbv = db
+    cdef floating *dx_p
+    cdef floating *dg_p
+    cdef floating *db_p
+    dx = _grad_array(need_dx, (o, c, i), False, &dx_p)
+    dg = _grad_array(True, c, True, &dg_p)
+    db = _grad_array(True, c, True, &db_p)
     cdef int rc
     if c == 0 or o == 0 or i == 0:
         return dx, dg, db
-    if need_dx:
-        dxv = dx
-        dx_p = &dxv[0, 0, 0]
     cdef const floating *g_p = _ptr_or_null(gamma)
     with nogil:
-        rc = ck.batchnorm_relu_backward(dx_p, &dgv[0], &dbv[0], &dout[0, 0, 0], &y[0, 0, 0],
+        rc = ck.batchnorm_relu_backward(dx_p, dg_p, db_p, &dout[0, 0, 0], &y[0, 0, 0],
                                         &x[0, 0, 0], &mean[0], &invstd[0], g_p, o, c, i,
                                         nthreads)
     if rc:
@@ -178,28 +173,15 @@ def layernorm_backward(const floating[:, ::1] dout, const floating[:, ::1] x,
     if dout.shape[0] != rows or dout.shape[1] != cols or mean.shape[0] != rows \
             or rstd.shape[0] != rows:
         raise ValueError("grad_out, input and the statistics differ in shape")
-    dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((rows, cols), dtype=dtype) if need_dx else None
-    dg = np.zeros(cols, dtype=dtype) if need_dgamma else None
-    db = np.zeros(cols, dtype=dtype) if need_dbeta else None
-    cdef floating *dx_p = NULL
-    cdef floating *dg_p = NULL
-    cdef floating *db_p = NULL
-    cdef floating[:, ::1] dxv
-    cdef floating[::1] dgv
-    cdef floating[::1] dbv
+    cdef floating *dx_p
+    cdef floating *dg_p
+    cdef floating *db_p
+    dx = _grad_array(need_dx, (rows, cols), False, &dx_p)
+    dg = _grad_array(need_dgamma, cols, True, &dg_p)
+    db = _grad_array(need_dbeta, cols, True, &db_p)
     cdef int rc = 0
     if rows == 0 or cols == 0:
         return dx, dg, db
-    if need_dx:
-        dxv = dx
-        dx_p = &dxv[0, 0]
-    if need_dgamma:
-        dgv = dg
-        dg_p = &dgv[0]
-    if need_dbeta:
-        dbv = db
-        db_p = &dbv[0]
     cdef const floating *g_p = _ptr_or_null(gamma)
     with nogil:
         rc = ck.layernorm_backward(dx_p, dg_p, db_p, &dout[0, 0], &x[0, 0], &mean[0], &rstd[0],

@@ -2,6 +2,7 @@
 keras/src/layers/merging/base_merge.py)."""
 from __future__ import annotations
 
+import abc
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
@@ -131,11 +132,12 @@ class Merge(Layer):
         return [unbroadcast(g, a.shape).reshape(s)
                 for g, a, s in zip(grads, self.xs, self.xs_shapes)]
 
+    @abc.abstractmethod
     def _merge(self, xs: List[np.ndarray]) -> np.ndarray:
-        raise NotImplementedError
+        """The output from the inputs (broadcast to one shape)."""
 
+    @abc.abstractmethod
     def _grads(self, dout: np.ndarray) -> List[np.ndarray]:
         """d(loss)/d(each input), broadcast to the output's shape."""
-        raise NotImplementedError
 
     _CACHE_ATTRS = Layer._CACHE_ATTRS + ("xs", "xs_shapes")

@@ -66,14 +66,20 @@ class Concatenate(Merge):
             raise ValueError(f"layer {self.name!r} (Concatenate) expects "
                              f"{len(self.input_shape)} inputs, got {len(xs)}")
         self.compute_output_shape(shapes)          # the shape check, before NumPy's
+        return self._merge(xs)
+
+    def _merge(self, xs: List[np.ndarray]) -> np.ndarray:
         axis = self._axis(xs[0].ndim)
         self.sizes = [a.shape[axis] for a in xs]
         self.concat_axis = axis
         return np.concatenate(xs, axis=axis)
 
     def backward(self, dout: np.ndarray) -> List[np.ndarray]:  # type: ignore[override]
-        dout = np.asarray(dout, dtype=self.dtype)
         self.grads = {}
+        return self._grads(np.asarray(dout, dtype=self.dtype))
+
+    def _grads(self, dout: np.ndarray) -> List[np.ndarray]:
+        """Each input's part of dout."""
         return [np.ascontiguousarray(g) for g in
                 np.split(dout, np.cumsum(self.sizes)[:-1], axis=self.concat_axis)]
 
