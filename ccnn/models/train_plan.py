@@ -817,6 +817,8 @@ def _uses_regularizers(layers: List[Layer]) -> bool:
 
 
 _model_classes: Optional[Tuple[Any, Any]] = None       # (Sequential, Trainer), at first use
+#: the bit generators whose random_raw() is one 64-bit output (MT19937's is 32 bits)
+_RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
 
 
 def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
@@ -897,7 +899,12 @@ def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[
             seeds = plan.code.view(np.uint64)
             for row, layer, _, _ in plan.dropouts:
                 rng = layer.rng if layer.rng is not None else utils.get_rng()
-                seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
+                if type(rng) is np.random.Generator and type(rng.bit_generator) in _RAW64:
+                    # integers(0, 2**64, uint64) is the bit generator's next 64-bit
+                    # output, which random_raw gives without the bounds' handling
+                    seeds[row, F_SEED] = rng.bit_generator.random_raw()
+                else:
+                    seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
         fused = _fused_update(plan, layers, optimizer, check)
         applied: Optional[bool] = None
         if fused is None:
