@@ -835,15 +835,15 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
         from .sequential import Sequential
         from .trainer import Trainer
         _model_classes = (Sequential, Trainer)
-    Sequential, Trainer = _model_classes
-    if not isinstance(model, Sequential):
+    sequential, trainer = _model_classes
+    if not isinstance(model, sequential):
         from . import train_graph          # a functional model: its graph's plan
         return train_graph.train_step(model, x, y, optimizer, check)
     if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0:
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
-    if cls._forward is not Trainer._forward \
-            or cls._loss_and_backward is not Trainer._loss_and_backward:
+    if cls._forward is not trainer._forward \
+            or cls._loss_and_backward is not trainer._loss_and_backward:
         return None
     layers = model.layers
     if _uses_regularizers(layers):
@@ -865,7 +865,7 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
         return model._loss_and_backward(x, y), x, None
     # no regularizer and no activity: the stock _regularization_loss is 0.0
     return run_plan(model, plan, exec_plan.loss, layers, rest, x, y, optimizer, check,
-                    cls._regularization_loss is not Trainer._regularization_loss)
+                    cls._regularization_loss is not trainer._regularization_loss)
 
 
 def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[Layer],
