@@ -13,12 +13,11 @@ does nothing.
 """
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import glob
 import os
 import threading
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 _PREFIXES = ("scipy_openblas", "openblas")
 _SUFFIXES = ("64_", "_64", "")
@@ -73,24 +72,33 @@ def _find_api():
     return None
 
 
-@contextlib.contextmanager
-def single_threaded_blas() -> Iterator[None]:
-    """OpenBLAS on one thread inside the block (re-entrant, thread-safe)."""
-    global _depth, _saved
-    with _lock:
-        api = _find_api()
-        if api is not None and _depth == 0:
-            _saved = api[0]()
-            if _saved != 1:
-                api[1](1)
-        _depth += 1
-    try:
-        yield
-    finally:
+class _SingleThreaded:
+    """single_threaded_blas()'s block (a class: cheaper than a generator-based
+    context manager around every train_on_batch)."""
+    __slots__ = ("api",)
+
+    def __enter__(self) -> None:
+        global _depth, _saved
+        with _lock:
+            api = self.api = _find_api()
+            if api is not None and _depth == 0:
+                _saved = api[0]()
+                if _saved != 1:
+                    api[1](1)
+            _depth += 1
+
+    def __exit__(self, *exc: Any) -> None:
+        global _depth
         with _lock:
             _depth -= 1
+            api = self.api
             if api is not None and _depth == 0 and _saved is not None and _saved != 1:
                 api[1](_saved)
+
+
+def single_threaded_blas() -> _SingleThreaded:
+    """OpenBLAS on one thread inside the block (re-entrant, thread-safe)."""
+    return _SingleThreaded()
 
 
 def blas_num_threads() -> Optional[int]:

@@ -82,35 +82,43 @@ def keyboard_interrupt_guard() -> Iterator[None]:
         _signal.signal(_SIGINT, previous)
 
 
-@contextlib.contextmanager
-def deferred_keyboard_interrupt() -> Iterator[None]:
-    """Hold back SIGINT (Ctrl-C) until the block has finished."""
-    if threading.get_ident() != threading.main_thread().ident:
-        yield
-        return
-    if _Guard.active:   # the guard's handler is installed: count, don't swap
-        _Guard.deferring += 1
-        try:
-            yield
-        finally:
+class _Deferred:
+    """One deferred_keyboard_interrupt() block (a class rather than a
+    generator: a training step opens one, and a generator-based context
+    manager costs a few microseconds more)."""
+    __slots__ = ("mode", "previous", "received")
+
+    def __enter__(self) -> None:
+        self.mode = 0                       # 0: nothing to undo (not the main thread, ...)
+        if threading.get_ident() != threading.main_thread().ident:
+            return
+        if _Guard.active:   # the guard's handler is installed: count, don't swap
+            _Guard.deferring += 1
+            self.mode = 1
+            return
+        received: List[Tuple[int, Optional[FrameType]]] = []
+
+        def hold(signum: int, frame: Optional[FrameType]) -> None:
+            received.append((signum, frame))
+
+        previous = _swap_sigint(hold)
+        if previous is None:   # SIG_IGN, SIG_DFL or a handler set from C: leave it be
+            return
+        self.mode, self.previous, self.received = 2, previous, received
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.mode == 1:
             _Guard.deferring -= 1
             if not _Guard.deferring and _Guard.held:
                 signum, frame = _Guard.held[0]
                 _Guard.held.clear()
                 _Guard.previous(signum, frame)   # default_int_handler: raise now
-        return
-    received: List[Tuple[int, Optional[FrameType]]] = []
+        elif self.mode == 2:
+            _signal.signal(_SIGINT, self.previous)
+            if self.received:
+                self.previous(*self.received[0])  # default_int_handler: raise KeyboardInterrupt now
 
-    def hold(signum: int, frame: Optional[FrameType]) -> None:
-        received.append((signum, frame))
 
-    previous = _swap_sigint(hold)
-    if previous is None:   # SIG_IGN, SIG_DFL or a handler set from C: leave it be
-        yield
-        return
-    try:
-        yield
-    finally:
-        _signal.signal(_SIGINT, previous)
-        if received:
-            previous(*received[0])  # default_int_handler: raise KeyboardInterrupt now
+def deferred_keyboard_interrupt() -> _Deferred:
+    """Hold back SIGINT (Ctrl-C) until the block has finished."""
+    return _Deferred()

@@ -103,8 +103,8 @@ def check_labels(labels: Any, n: int, classes: int, name: str = "labels") -> np.
     if y.shape[0] != n:
         raise ValueError(f"{name} has {y.shape[0]} entries but there are {n} samples")
     y = y.astype(np.int64, copy=False)
-    if n:
-        lo, hi = int(y.min()), int(y.max())
+    if n:       # (the ufuncs' reduce: y.min() / y.max() less their Python wrapper)
+        lo, hi = int(np.minimum.reduce(y)), int(np.maximum.reduce(y))
         if lo < 0 or hi >= classes:
             bad = lo if lo < 0 else hi
             raise ValueError(f"{name} out of range: found label {bad}, but the model has "

@@ -791,3 +791,87 @@ def test_the_compiled_ops(name, ops):
     (plan,) = m.__dict__["_train_plans"].plans.values()
     assert plan.ops == ops
     assert len(plan.lead) == {"leading": 2, "modern": 1}.get(name, 0)
+
+
+# ------------------------------------------------------------------ the step's Python (issue 18)
+
+def test_a_held_dropout_mask_is_never_overwritten():
+    """The plan hands each step's mask buffer to the layer without a copy and
+    writes the next step's into another: a mask someone holds (or a view of
+    it) keeps its values, each step's mask is the per-layer path's, and a
+    mask nobody holds is reused (two buffers in turn, no allocation a step)."""
+    def steps(plan_on, hold):
+        train_plan.set_enabled(plan_on)
+        ccnn.utils.set_random_seed(3)
+        m = book("float32")
+        m.compile("adam", "sparse_categorical_crossentropy")
+        x, y = data(m, 8)
+        drop = m.layers[3]
+        held, masks, ids = [], [], []
+        for i in range(6):
+            m.train_on_batch(x, y)
+            masks.append(drop.mask.copy())
+            ids.append(id(drop.mask))
+            if i in hold:
+                held.append(drop.mask if i % 2 else drop.mask[2:])    # the array, a view
+        train_plan.set_enabled(True)
+        return masks, held, ids
+    ref, _, _ = steps(False, ())
+    masks, held, _ = steps(True, (1, 2))
+    for a, b in zip(ref, masks):
+        assert a.dtype == b.dtype == np.bool_ and np.array_equal(a, b)
+    assert np.array_equal(held[0], ref[1]) and np.array_equal(held[1], ref[2][2:])
+    assert len({m.tobytes() for m in ref}) == len(ref)        # the masks do change
+    _, _, ids = steps(True, ())
+    assert len(set(ids[2:])) == 2                           # after the first, two in turn
+
+
+@pytest.mark.parametrize("bitgen", ["PCG64", "SFC64", "MT19937"])
+def test_dropout_seeds_from_any_generator_are_the_per_layer_ones(bitgen):
+    """The plan draws a Dropout's seed with random_raw for the bit generators
+    whose raw output is 64 bits (integers(0, 2**64, uint64) is that output)
+    and with integers otherwise (MT19937's raw output is 32 bits)."""
+    def run_with(plan_on):
+        train_plan.set_enabled(plan_on)
+        ccnn.utils.set_random_seed(0)
+        m = book("float32")
+        m.compile("adam", "sparse_categorical_crossentropy")
+        m.layers[3].rng = np.random.Generator(getattr(np.random, bitgen)(7))
+        x, y = data(m, 8)
+        before = train_plan.calls()
+        losses_ = [m.train_on_batch(x, y) for _ in range(3)]
+        used = train_plan.calls() - before
+        train_plan.set_enabled(True)
+        return losses_, m.get_weights(), m.layers[3].mask, used, m.layers[3].rng.integers(1 << 30)
+    a, b = run_with(True), run_with(False)
+    assert a[3] == 3 and b[3] == 0
+    assert a[0] == b[0] and np.array_equal(a[2], b[2]) and a[4] == b[4]
+    assert all(np.array_equal(p, q) for p, q in zip(a[1], b[1]))
+
+
+def test_a_bad_label_leaves_everything_as_it_was():
+    """A label out of range raises the per-layer path's ValueError before the
+    plan runs: weights, optimizer state, iteration count, the generator the
+    Dropout draws from and the metrics are untouched."""
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, y = data(m, 8)
+    m.train_on_batch(x, y)
+    weights = [w.copy() for w in m.get_weights()]
+    state = [v.copy() for v in m.optimizer.variables]
+    rng_state = ccnn.utils.get_rng().bit_generator.state
+    acc = m._compiled_metrics()[0]
+    total, count = acc.total, acc.count
+    before, iterations = train_plan.calls(), m.optimizer.iterations
+    for bad in (10, -1):
+        yb = y.copy()
+        yb[5] = bad
+        with pytest.raises(ValueError, match=f"y out of range: found label {bad}, but the model "
+                                             r"has 10 classes, so labels must lie in \[0, 9\]"):
+            m.train_on_batch(x, yb)
+    assert train_plan.calls() == before and m.optimizer.iterations == iterations
+    assert all(np.array_equal(p, q) for p, q in zip(weights, m.get_weights()))
+    assert all(np.array_equal(p, q) for p, q in zip(state, m.optimizer.variables))
+    assert ccnn.utils.get_rng().bit_generator.state == rng_state
+    assert (acc.total, acc.count) == (total, count)

@@ -66,6 +66,7 @@ ccnn.models.train_plan.set_enabled(False), turns the plan off.
 from __future__ import annotations
 
 import math
+import sys
 import threading
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -143,8 +144,9 @@ class TrainPlan:
         self.sparse = True
         self.bce = False                     # a sigmoid + binary cross-entropy head
         self.nbytes = (0, 0, 0)
-        #: (op row, Dropout or SpatialDropout2D, rate, its mask buffer (uint8))
+        #: (op row, Dropout or SpatialDropout2D, rate, its first mask buffer (bool))
         self.dropouts: List[Tuple[int, Any, float, np.ndarray]] = []
+        self.rings: Optional[List[_MaskRing]] = None    # the masks' buffers (run_plan)
         self.no_masks: List[Any] = []          # rate 0.0: the identity (mask None)
         self.bns: List[Tuple[BatchNormalization, np.ndarray, np.ndarray]] = []
         self.grads: List[Tuple[Layer, Dict[str, np.ndarray]]] = []
@@ -153,6 +155,7 @@ class TrainPlan:
         #: the (grad, param) pairs _train_step gives apply_gradients (None: not yet
         #: made; empty: the update cannot be fused), and their optimizer record
         self.pairs: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None
+        self.params: List[np.ndarray] = []       # the pairs' params
         self.opt_rec: Optional[_OptRecord] = None
 
     def current(self) -> bool:
@@ -165,6 +168,35 @@ class TrainPlan:
             if layer.rate != rate:
                 return False
         return True
+
+
+class _MaskRing:
+    """A Dropout's mask buffers: the call writes the mask into `cur` (table
+    slot `slot`), which then becomes the layer's mask (as its forward leaves
+    one) without a copy; the next call writes into `spare` -- the mask of
+    the step before -- once nothing but this ring holds it (its reference
+    count back to `spare_base`), else into a new buffer."""
+    __slots__ = ("slot", "layer", "cur", "cur_addr", "cur_base", "spare", "spare_addr",
+                 "spare_base")
+
+    def __init__(self, plan: TrainPlan, row: int, layer: Any, mask: np.ndarray):
+        self.slot, self.layer = int(plan.code[row, F_AUX]), layer
+        self.cur, self.cur_addr = mask, int(plan.ptrs[self.slot])
+        self.cur_base = -1      # the first buffer: the plan's lists hold it, never reused
+        self.spare: Optional[np.ndarray] = None
+        self.spare_addr = self.spare_base = 0
+
+    def turn(self, ptrs: np.ndarray) -> None:
+        """The layer takes the mask just written; the other buffer is next."""
+        self.layer.mask = self.cur
+        if self.spare is None or sys.getrefcount(self.spare) != self.spare_base:
+            self.spare = np.empty_like(self.cur)    # (the old one stays with its holder)
+            self.spare_addr = self.spare.ctypes.data
+            self.spare_base = sys.getrefcount(self.spare)
+        self.cur, self.spare = self.spare, self.cur
+        self.cur_addr, self.spare_addr = self.spare_addr, self.cur_addr
+        self.cur_base, self.spare_base = self.spare_base, self.cur_base
+        ptrs[self.slot] = self.cur_addr
 
 
 class _OptRecord:
@@ -181,6 +213,7 @@ class _OptRecord:
         self.code = np.zeros(TO_HEAD + 6 * count, dtype=np.int64)
         self.reals = np.zeros(TO_REALS)
         self.decay = np.zeros(count)
+        self.decay_addr = self.decay.ctypes.data
         names = (tuple(opt._plan_slots()) + (None, None, None))[:3]
         lists = [flat] + [state[s] if s else None for s in names] + \
             [[g.reshape(-1) for g, _ in pairs]]
@@ -223,24 +256,30 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
         return None                     # apply_gradients raises its ValueError
     if plan.pairs is None:
         plan.pairs = _plan_pairs(plan, layers)
-    pairs = plan.pairs
-    if not pairs or not all(p.flags.writeable for _, p in pairs):
+        plan.params = [p for _, p in plan.pairs]
+    pairs, params = plan.pairs, plan.params
+    if not pairs:
         return None
-    params = [p for _, p in pairs]
+    for p in params:
+        if not p.flags.writeable:
+            return None
     rec = plan.opt_rec
     if rec is None or rec.opt is not opt or rec.cache is not opt.__dict__.get("_flat_cache") \
             or rec.cache[1] != opt._slot_names:
         if not opt._has_state(params):
             return None     # apply_gradients makes the state (only if it updates)
         rec = plan.opt_rec = _OptRecord(opt, pairs, plan.rows)
-    args = opt._kernel_args(opt.iterations + 1, lr)
-    rec.reals[0] = opt.clipvalue or 0.0
-    rec.reals[1:1 + len(args)] = args
+    args = (opt.clipvalue or 0.0,) + opt._kernel_args(opt.iterations + 1, lr)
+    rec.reals[:len(args)] = args
     decay = opt._decays(params, lr)
+    code = rec.code
     if decay is not None:
         rec.decay[:] = decay
-    rec.code[TO_DECAY] = 0 if decay is None else rec.decay.ctypes.data
-    rec.code[TO_CHECK] = check
+        code[TO_DECAY] = rec.decay_addr
+    elif code[TO_DECAY]:
+        code[TO_DECAY] = 0
+    if code[TO_CHECK] != check:
+        code[TO_CHECK] = check
     return rec, lr
 
 
@@ -507,7 +546,7 @@ class _Builder(ChainBuilder):
             logical = v.shape
         op = _Op(DROPOUT, v, _Value(v.kind, v.shape, v.fmt), {F_N: v.size})
         op.reals[R_RATE] = layer.rate
-        op.slots[F_AUX] = np.empty(logical, dtype=np.uint8)
+        op.slots[F_AUX] = np.empty(logical, dtype=np.bool_)    # 0 / 1 bytes: the layer's mask
         self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
         self.emit(op, "dropout")
         if back is not None:
@@ -552,7 +591,7 @@ class _Builder(ChainBuilder):
         op = _Op(SPATIAL_DROPOUT, v, _Value("image", v.shape, v.fmt), {F_N: n, F_C: c,
                                                                         F_H: h * w})
         op.reals[R_RATE] = layer.rate
-        op.slots.update({F_AUX: np.empty((n, c), dtype=np.uint8),
+        op.slots.update({F_AUX: np.empty((n, c), dtype=np.bool_),
                          F_AUX2: np.empty(n * c, dtype=self.dtype),
                          F_AUX3: np.empty(n * c, dtype=np.float64)})
         self.plan.dropouts.append((len(self.ops), layer, layer.rate, op.slots[F_AUX]))
@@ -728,7 +767,7 @@ class TrainPlanCache:
             self.exec_plan, self.plans = exec_plan, {}
         # which layers are frozen is part of the key: a frozen BatchNormalization
         # runs in inference mode (another plan)
-        key = (x.shape, x.dtype.str, tuple(layer.trainable for layer in exec_plan.layers))
+        key = (x.shape, x.dtype.str, tuple([layer.trainable for layer in exec_plan.layers]))
         plan = self.plans.get(key, False)
         if plan is None:
             return None
@@ -769,6 +808,11 @@ def _uses_regularizers(layers: List[Layer]) -> bool:
     return False
 
 
+_model_classes: Optional[Tuple[Any, Any]] = None       # (Sequential, Trainer), at first use
+#: the bit generators whose random_raw() is one 64-bit output (MT19937's is 32 bits)
+_RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
+
+
 def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
                check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
     """(loss, output, applied) of one training step of model on the prepared
@@ -778,17 +822,20 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
     (_fused_update): applied True, or False when check (terminate_on_nan) found
     a non-finite loss row or gradient and nothing was updated; None when the
     update is left to the caller."""
-    global _calls
-    from .sequential import Sequential
-    from .trainer import Trainer
-    if not isinstance(model, Sequential):
+    global _model_classes
+    if _model_classes is None:
+        from .sequential import Sequential
+        from .trainer import Trainer
+        _model_classes = (Sequential, Trainer)
+    sequential, trainer = _model_classes
+    if not isinstance(model, sequential):
         from . import train_graph          # a functional model: its graph's plan
         return train_graph.train_step(model, x, y, optimizer, check)
     if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0:
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
-    if cls._forward is not Trainer._forward \
-            or cls._loss_and_backward is not Trainer._loss_and_backward:
+    if cls._forward is not trainer._forward \
+            or cls._loss_and_backward is not trainer._loss_and_backward:
         return None
     layers = model.layers
     if _uses_regularizers(layers):
@@ -808,61 +855,80 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
         for step in exec_plan.steps[len(plan.lead):]:
             x = step.forward(x, True)
         return model._loss_and_backward(x, y), x, None
-    return run_plan(model, plan, exec_plan.loss, layers, rest, x, y, optimizer, check)
+    # no regularizer and no activity: the stock _regularization_loss is 0.0
+    return run_plan(model, plan, exec_plan.loss, layers, rest, x, y, optimizer, check,
+                    cls._regularization_loss is not trainer._regularization_loss)
 
 
 def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[Layer],
-             rest: Any, x: np.ndarray, y: np.ndarray, optimizer: Any, check: bool
-             ) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+             rest: Any, x: np.ndarray, y: np.ndarray, optimizer: Any, check: bool,
+             regularized: bool = True) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
     """train_step's run of a compiled plan (also train_graph's): the leading
     steps, the call, the layers' grads and state; rest(x) runs the step per
-    layer from the leading steps' output when it is not what the plan expects."""
+    layer from the leading steps' output when it is not what the plan expects.
+    regularized False: the model's _regularization_loss() is known to be 0.0."""
     global _calls
-    n, classes = plan.out.shape[0], plan.out.shape[-1]
-    t = _targets(plan, lossfn, y, n, classes)
+    out = plan.out
+    t = _targets(plan, lossfn, y, out.shape[0], out.shape[-1])
     if t is None:
         return None
-    for step in plan.lead:                   # augmentation: as the per-layer path runs it
-        x = step.forward(x, True)
-    if x.shape != plan.in_shape or x.dtype != plan.dtype:
-        # not what their output_shape said: the rest of the step per layer
+    if plan.lead:
+        for step in plan.lead:               # augmentation: as the per-layer path runs it
+            x = step.forward(x, True)
+        if x.shape != plan.in_shape or x.dtype != plan.dtype:
+            # not what their output_shape said: the rest of the step per layer
+            return rest(x)
+    elif x.shape != plan.in_shape or x.dtype != plan.dtype:
         return rest(x)
-    x = np.ascontiguousarray(x)
+    if not x.flags.c_contiguous:
+        x = np.ascontiguousarray(x)
     with plan.lock:             # the buffers are the plan's: one step at a time
-        if plan.dropouts:       # each Dropout's one draw, in the layers' order
+        rings = plan.rings
+        if rings is None:
+            rings = plan.rings = [_MaskRing(plan, row, layer, mask)
+                                  for row, layer, _, mask in plan.dropouts]
+        if rings:               # each Dropout's one draw, in the layers' order
             seeds = plan.code.view(np.uint64)
             for row, layer, _, _ in plan.dropouts:
                 rng = layer.rng if layer.rng is not None else utils.get_rng()
-                seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
+                if type(rng) is np.random.Generator and type(rng.bit_generator) in _RAW64:
+                    # integers(0, 2**64, uint64) is the bit generator's next 64-bit
+                    # output, which random_raw gives without the bounds' handling
+                    seeds[row, F_SEED] = rng.bit_generator.random_raw()
+                else:
+                    seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
         fused = _fused_update(plan, layers, optimizer, check)
         applied: Optional[bool] = None
         if fused is None:
-            F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out, t,
+            F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, out, t,
                                    plan.nbytes)
-            _update_moving(plan)
+            if plan.bns:
+                _update_moving(plan)
         else:           # the whole step, or none of it, as apply_gradients's update
             rec, lr = fused
             with deferred_keyboard_interrupt():
-                applied = F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, plan.out,
+                applied = F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, out,
                                                  t, plan.nbytes, rec.code, rec.reals)
-                _update_moving(plan)
+                if plan.bns:
+                    _update_moving(plan)
                 if applied:
                     optimizer._step_lr = lr
                     optimizer.iterations += 1
         for layer, grads in plan.grads:
             layer.grads = dict(grads)
-        for _, layer, _, mask in plan.dropouts:    # the layer's state, as its forward leaves it
-            layer.mask = mask.view(np.bool_).copy()
+        for ring in rings:      # the layer's state, as its forward leaves it
+            ring.turn(plan.ptrs)
         for layer in plan.no_masks:
             layer.mask = None
+        rows = plan.rows
         if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
-            loss = float(np.mean(plan.rows, axis=-1).mean(dtype=np.float64))
+            loss = float(np.mean(rows, axis=-1).mean(dtype=np.float64))
         else:           # rows.mean(dtype=np.float64), numpy's sum then division
-            loss = float(np.add.reduce(plan.rows, dtype=np.float64)) / plan.rows.shape[0]
-        out = plan.out.copy()
+            loss = float(np.add.reduce(rows, dtype=np.float64)) / rows.shape[0]
+        out = out.copy()
     _calls += 1
     model._activity = []
-    return loss + model._regularization_loss(), out, applied
+    return loss + (model._regularization_loss() if regularized else 0.0), out, applied
 
 
 def _update_moving(plan: TrainPlan) -> None:

@@ -160,7 +160,12 @@ Adapter = Union[data_adapters.ArrayAdapter, data_adapters.DatasetAdapter,
 
 def _shape_matches(shape: Tuple[Optional[int], ...],
                    want: Tuple[Optional[int], ...]) -> bool:
-    return len(shape) == len(want) and all(w is None or w == d for d, w in zip(shape, want))
+    if len(shape) != len(want):
+        return False
+    for d, w in zip(shape, want):
+        if w is not None and w != d:
+            return False
+    return True
 
 
 def fit_input(x: np.ndarray, want: Tuple[Optional[int], ...], dtype: np.dtype,
