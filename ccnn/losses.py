@@ -26,6 +26,12 @@ one loss per sample, and string names (``get``):
     KLDivergence                   kl_divergence, 'kld'
     Hinge                          hinge                            labels -1 / 1 (or 0 / 1)
     CategoricalHinge               categorical_hinge                one-hot targets
+    Poisson                        poisson
+    LogCosh                        log_cosh
+    SquaredHinge                   squared_hinge                    labels -1 / 1 (or 0 / 1)
+    CosineSimilarity               cosine_similarity                axis
+    MeanSquaredLogarithmicError    mean_squared_logarithmic_error, 'msle'
+    MeanAbsolutePercentageError    mean_absolute_percentage_error, 'mape'
 
 ``loss(y_true, y_pred, sample_weight=None)`` is Keras's: the per-sample
 losses times the sample weights, reduced by ``reduction``
@@ -65,6 +71,10 @@ __all__ = [
     "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence", "Hinge",
     "CategoricalHinge", "get", "serialize", "deserialize", "reduce_weighted_values",
     "standardize_reduction", "REDUCTIONS",
+    "poisson", "log_cosh", "squared_hinge", "cosine_similarity",
+    "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "Poisson", "LogCosh", "SquaredHinge", "CosineSimilarity", "MeanSquaredLogarithmicError",
+    "MeanAbsolutePercentageError",
 ]
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): clip for probabilities (non-fused path only)
@@ -376,6 +386,77 @@ def _categorical_hinge_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     g += onehot * (1.0 - t)
     return g * active[..., np.newaxis]
 
+def _poisson(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(p - t * np.log(p + p.dtype.type(EPSILON)), axis=-1)
+
+
+def _poisson_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (1.0 - t / (p + p.dtype.type(EPSILON))) / p.shape[-1]
+
+
+def _log_cosh(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    x = p - t
+    return np.mean(x + np.logaddexp(p.dtype.type(0), -2.0 * x) - p.dtype.type(np.log(2.0)),
+                   axis=-1)
+
+
+def _log_cosh_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.tanh(p - t) / p.shape[-1]
+
+
+def _squared_hinge(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(np.square(np.maximum(1.0 - _hinge_labels(t) * p, 0.0)), axis=-1)
+
+
+def _squared_hinge_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    s = _hinge_labels(t)
+    return -2.0 * s * np.maximum(1.0 - s * p, 0.0) / p.shape[-1]
+
+
+def _msle_logs(t: np.ndarray, p: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    eps = p.dtype.type(EPSILON)
+    return np.log(np.maximum(p, eps) + 1.0), np.log(np.maximum(t, eps) + 1.0)
+
+
+def _msle(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    a, b = _msle_logs(t, p)
+    return np.mean(np.square(a - b), axis=-1)
+
+
+def _msle_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    a, b = _msle_logs(t, p)
+    inside = p >= EPSILON
+    return np.where(inside, 2.0 * (a - b) / (np.maximum(p, EPSILON) + 1.0),
+                    0.0).astype(p.dtype, copy=False) / p.shape[-1]
+
+
+def _mape(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return 100.0 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), p.dtype.type(EPSILON))),
+                           axis=-1)
+
+
+def _mape_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return 100.0 * np.sign(p - t) / np.maximum(np.abs(t), p.dtype.type(EPSILON)) / p.shape[-1]
+
+
+def _l2_normalize(x: np.ndarray, axis: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(x / max(norm(x), eps), max(norm(x), eps)) over `axis`, Keras's ops.normalize."""
+    norm = np.maximum(np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True)),
+                      x.dtype.type(EPSILON))
+    return x / norm, norm
+
+
+def _cosine_similarity(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    return -np.sum(_l2_normalize(t, axis)[0] * _l2_normalize(p, axis)[0], axis=axis)
+
+
+def _cosine_similarity_grad(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    tn = _l2_normalize(t, axis)[0]
+    pn, norm = _l2_normalize(p, axis)
+    # where the norm is clipped to eps, p / eps is linear in p
+    radial = np.where(norm > EPSILON, np.sum(tn * pn, axis=axis, keepdims=True) * pn, 0.0)
+    return (-(tn - radial) / norm).astype(p.dtype, copy=False)
+
 
 def _bce_probs(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Keras's binary cross-entropy of probabilities, elementwise (clipped)."""
@@ -439,6 +520,45 @@ def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
 def categorical_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
     """maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
     return _categorical_hinge(*_pred_true(y_true, y_pred))
+
+def poisson(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)."""
+    return _poisson(*_pred_true(y_true, y_pred))
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(log(cosh(y_pred - y_true)), axis=-1), computed as
+    x + softplus(-2 x) - log(2) (finite for any error)."""
+    return _log_cosh(*_pred_true(y_true, y_pred))
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1); 0 / 1 labels become -1 / 1."""
+    return _squared_hinge(*_pred_true(y_true, y_pred))
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(square(log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)), axis=-1)."""
+    return _msle(*_pred_true(y_true, y_pred))
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """100 * mean(abs((y_true - y_pred) / max(abs(y_true), 1e-7)), axis=-1)."""
+    return _mape(*_pred_true(y_true, y_pred))
+
+
+def _check_axis(axis: Any, ndim: int) -> int:
+    axis = _axis(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for y_pred of rank {ndim}")
+    return axis
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis), each
+    normalised as x / max(norm(x), 1e-7) (so 0 for a zero vector)."""
+    t, p = _pred_true(y_true, y_pred)
+    return _cosine_similarity(t, p, _check_axis(axis, p.ndim))
 
 
 def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
@@ -718,6 +838,82 @@ class CategoricalHinge(_NumPyLoss):
 
     _value, _grad = staticmethod(_categorical_hinge), staticmethod(_categorical_hinge_grad)
 
+class Poisson(_NumPyLoss):
+    """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1) ('poisson')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "poisson", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_poisson), staticmethod(_poisson_grad)
+
+
+class LogCosh(_NumPyLoss):
+    """mean(log(cosh(y_pred - y_true)), axis=-1) ('log_cosh')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "log_cosh", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_log_cosh), staticmethod(_log_cosh_grad)
+
+
+class SquaredHinge(_NumPyLoss):
+    """mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1); labels -1 / 1
+    (0 / 1 labels are converted) ('squared_hinge')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "squared_hinge", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_squared_hinge), staticmethod(_squared_hinge_grad)
+
+
+class MeanSquaredLogarithmicError(_NumPyLoss):
+    """mean(square(log(y_pred + 1) - log(y_true + 1)), axis=-1), both
+    floored at 1e-7 ('mean_squared_logarithmic_error', 'msle')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_squared_logarithmic_error", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_msle), staticmethod(_msle_grad)
+
+
+class MeanAbsolutePercentageError(_NumPyLoss):
+    """100 * mean(abs((y_true - y_pred) / max(abs(y_true), 1e-7)), axis=-1)
+    ('mean_absolute_percentage_error', 'mape')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_absolute_percentage_error", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_mape), staticmethod(_mape_grad)
+
+
+class CosineSimilarity(_NumPyLoss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis): -1 for
+    parallel vectors, 0 for orthogonal ones or a zero vector ('cosine_similarity')."""
+    axis = -1
+
+    def __init__(self, axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "cosine_similarity", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.axis = _axis(axis)
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return _cosine_similarity(t, p, _check_axis(self.axis, p.ndim))
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # scaled so that the base class's division by the rows over the last
+        # axis gives the mean over the rows over `axis`
+        axis = _check_axis(self.axis, p.ndim)
+        return _cosine_similarity_grad(t, p, axis) * (p.shape[axis] / max(p.shape[-1], 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        # Keras 3 leaves axis out of the config (so from_config forgets it); ccnn keeps it
+        return {**super().get_config(), "axis": self.axis}
+
 
 class BinaryCrossentropy(Loss):
     """Binary cross-entropy ('binary_crossentropy', 'bce'): the mean over
@@ -914,7 +1110,9 @@ class SparseCategoricalCrossentropy(_Crossentropy):
 
 _CLASSES: Tuple[Type[Loss], ...] = (
     CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-    MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Hinge, CategoricalHinge)
+    MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Hinge, CategoricalHinge,
+    Poisson, LogCosh, SquaredHinge, CosineSimilarity, MeanSquaredLogarithmicError,
+    MeanAbsolutePercentageError)
 
 #: Keras 3's function of each class (a function given to get / compile means its class)
 _FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
@@ -922,7 +1120,10 @@ _FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError, huber: Huber, kl_divergence: KLDivergence,
-    hinge: Hinge, categorical_hinge: CategoricalHinge}
+    hinge: Hinge, categorical_hinge: CategoricalHinge, poisson: Poisson, log_cosh: LogCosh,
+    squared_hinge: SquaredHinge, cosine_similarity: CosineSimilarity,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError}
 
 # Keras's losses.ALL_OBJECTS_DICT for these: class names, function names, aliases
 ALL_OBJECTS_DICT: Dict[str, Type[Loss]] = {cls.__name__: cls for cls in _CLASSES}
@@ -930,7 +1131,11 @@ ALL_OBJECTS_DICT.update({fn.__name__: cls for fn, cls in _FUNCTIONS.items()})
 ALL_OBJECTS_DICT.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                          "kld": KLDivergence, "KLD": KLDivergence,
                          "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-                         "mse": MeanSquaredError, "MSE": MeanSquaredError})
+                         "mse": MeanSquaredError, "MSE": MeanSquaredError,
+                         "mape": MeanAbsolutePercentageError,
+                         "MAPE": MeanAbsolutePercentageError,
+                         "msle": MeanSquaredLogarithmicError,
+                         "MSLE": MeanSquaredLogarithmicError})
 
 
 def serialize(loss: Loss) -> Dict[str, Any]:

@@ -143,3 +143,38 @@ def central_difference(f, x, h=1e-6):
         x[i] = old
         g[i] = (up - down) / (2 * h)
     return g
+
+
+# ---- the losses added second (keras/src/losses/losses.py)
+def poisson(t, p):
+    t, p = _f64(t, p)
+    return (p - t * np.log(p + EPS)).mean(axis=-1)
+
+
+def log_cosh(t, p):
+    t, p = _f64(t, p)
+    return np.log(np.cosh(p - t)).mean(axis=-1)
+
+
+def squared_hinge(t, p):
+    t, p = _f64(t, p)
+    if np.isin(t, (0.0, 1.0)).all():
+        t = np.where(t == 1.0, 1.0, -1.0)
+    return (np.maximum(0.0, 1.0 - t * p) ** 2).mean(axis=-1)
+
+
+def mean_squared_logarithmic_error(t, p):
+    t, p = _f64(t, p)
+    return ((np.log1p(np.maximum(p, EPS)) - np.log1p(np.maximum(t, EPS))) ** 2).mean(axis=-1)
+
+
+def mean_absolute_percentage_error(t, p):
+    t, p = _f64(t, p)
+    return 100.0 * (np.abs(t - p) / np.maximum(np.abs(t), EPS)).mean(axis=-1)
+
+
+def cosine_similarity(t, p, axis=-1):
+    t, p = _f64(t, p)
+    tn = t / np.maximum(np.linalg.norm(t, axis=axis, keepdims=True), EPS)
+    pn = p / np.maximum(np.linalg.norm(p, axis=axis, keepdims=True), EPS)
+    return -(tn * pn).sum(axis=axis)
