@@ -26,6 +26,16 @@ from .metric import Metric, auto_name
 from .reduction_metrics import Mean, MeanMetricWrapper
 from .regression_metrics import (MeanAbsoluteError, MeanSquaredError, mean_absolute_error,
                                  mean_squared_error)
+from .regression_metrics import (CosineSimilarity, LogCoshError, MeanAbsolutePercentageError,
+                                 MeanSquaredLogarithmicError, RootMeanSquaredError,
+                                 cosine_similarity, log_cosh, mean_absolute_percentage_error,
+                                 mean_squared_logarithmic_error)
+from .hinge_metrics import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge, \
+    squared_hinge
+from .probabilistic_metrics import (BinaryCrossentropy, CategoricalCrossentropy, KLDivergence,
+                                    Poisson, SparseCategoricalCrossentropy, binary_crossentropy,
+                                    categorical_crossentropy, kl_divergence, poisson,
+                                    sparse_categorical_crossentropy)
 
 __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
            "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
@@ -33,19 +43,32 @@ __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
            "Precision", "Recall", "accuracy", "binary_accuracy", "categorical_accuracy",
            "sparse_categorical_accuracy", "top_k_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error",
-           "get", "get_metric", "serialize", "deserialize"]
+           "get", "get_metric", "serialize", "deserialize",
+           "RootMeanSquaredError", "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError",
+           "LogCoshError", "CosineSimilarity", "Hinge", "SquaredHinge", "CategoricalHinge",
+           "KLDivergence", "Poisson", "BinaryCrossentropy", "CategoricalCrossentropy",
+           "SparseCategoricalCrossentropy", "mean_squared_logarithmic_error",
+           "mean_absolute_percentage_error", "log_cosh", "cosine_similarity", "hinge",
+           "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy"]
 
 _CLASSES: Sequence[Type[Metric]] = (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
-    MeanAbsoluteError, AUC, Precision, Recall)
+    MeanAbsoluteError, AUC, Precision, Recall,
+    RootMeanSquaredError, MeanSquaredLogarithmicError, MeanAbsolutePercentageError, LogCoshError,
+    CosineSimilarity, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy)
 
 # Keras's metrics.ALL_OBJECTS_DICT for these classes: the class name, its
 # snake-case name, and the short aliases
 ALL_OBJECTS_DICT: Dict[str, Type[Metric]] = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update({auto_name(cls.__name__): cls for cls in _CLASSES})
 ALL_OBJECTS_DICT.update({"mse": MeanSquaredError, "MSE": MeanSquaredError,
-                         "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
+                         "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+                         "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+                         "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+                         "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
 
 
 def serialize(metric: Metric) -> Dict[str, Any]:
