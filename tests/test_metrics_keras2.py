@@ -205,3 +205,112 @@ def test_history_names_match_keras():
     assert set(ours) == set(theirs)
     for key in theirs:
         assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5), key
+
+
+# ------------------------------------------------------------ F-scores
+def ref_fbeta(bs, beta, threshold, average, weighted):
+    """Keras's FBetaScore from its formula: per-class weighted tp, fp, fn."""
+    eps = 1e-7
+    tp = fp = fn = sup = 0.0
+    for t, p, w in bs:
+        if threshold is None:
+            q = ((p == p.max(axis=1, keepdims=True)) & (np.abs(p) > 1e-9)).astype(float)
+        else:
+            q = (p > threshold).astype(float)
+        ww = w[:, None] if weighted else np.ones((len(t), 1))
+        axis = None if average == "micro" else 0
+        tp = tp + (q * t * ww).sum(axis=axis)
+        fp = fp + (q * (1 - t) * ww).sum(axis=axis)
+        fn = fn + ((1 - q) * t * ww).sum(axis=axis)
+        sup = sup + (t * ww).sum(axis=axis)
+    prec, rec = tp / (tp + fp + eps), tp / (tp + fn + eps)
+    f = (1 + beta ** 2) * prec * rec / (beta ** 2 * prec + rec + eps)
+    if average == "weighted":
+        return np.sum(f * sup / (np.sum(sup) + eps))
+    return f if average is None else np.mean(f)
+
+
+def fscore_batches(seed=3, n=30, k=4):
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(3):
+        t = (rng.random((n, k)) < 0.4).astype(np.float64)
+        p = np.clip(0.4 * t + 0.6 * rng.random((n, k)), 0, 1)
+        p[0] = 0.0                   # a row of zeros: nothing positive without a threshold
+        out.append((t, p, rng.uniform(0, 2, n)))
+    return out
+
+
+FSCORE_CASES = [("F1Score", {}), ("F1Score", {"average": "micro", "threshold": 0.5}),
+                ("F1Score", {"average": "macro"}), ("F1Score", {"average": "weighted",
+                                                                "threshold": 0.3}),
+                ("FBetaScore", {"beta": 2.0}), ("FBetaScore", {"beta": 0.5, "average": "macro",
+                                                               "threshold": 0.6}),
+                ("FBetaScore", {"average": "weighted"})]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("case", FSCORE_CASES, ids=str)
+def test_fscores_match_the_reference_and_keras(case, weighted):
+    name, kw = case
+    bs = fscore_batches()
+    ours = getattr(M, name)(**kw)
+    for t, p, w in bs:
+        ours.update_state(t, p, sample_weight=w if weighted else None)
+    want = ref_fbeta(bs, kw.get("beta", 1.0), kw.get("threshold"), kw.get("average"), weighted)
+    np.testing.assert_allclose(ours.result(), want, rtol=1e-9, atol=1e-12)
+    assert np.shape(ours.result()) == np.shape(want)
+    keras = _keras()
+    theirs = getattr(keras.metrics, name)(**kw)
+    for t, p, w in bs:
+        theirs.update_state(t, p.astype(np.float32), sample_weight=w if weighted else None)
+    np.testing.assert_allclose(ours.result(), keras.ops.convert_to_numpy(theirs.result()),
+                               rtol=2e-5, atol=2e-6)
+    assert ours.get_config() == {k: v for k, v in theirs.get_config().items() if k != "dtype"} \
+        | {"dtype": None}
+    ours.reset_state()
+    ours.update_state(*bs[0][:2])
+    np.testing.assert_allclose(ours.result(), ref_fbeta(bs[:1], kw.get("beta", 1.0),
+                                                        kw.get("threshold"), kw.get("average"),
+                                                        False), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("factory,match", [
+    (lambda: M.F1Score(average="mean"), "average"),
+    (lambda: M.FBetaScore(beta=2), "beta"),
+    (lambda: M.FBetaScore(beta=-1.0), "beta"),
+    (lambda: M.F1Score(threshold=1), "threshold"),
+    (lambda: M.F1Score(threshold=0.0), "threshold"),
+    (lambda: M.F1Score().update_state(np.zeros(3), np.zeros(3)), "2D"),
+    (lambda: M.F1Score().update_state(np.zeros((2, 3)), np.zeros((2, 4))), "y_true"),
+    (lambda: M.F1Score().update_state(np.zeros((2, 3)), np.zeros((2, 3)),
+                                      sample_weight=np.ones(3)), "sample_weight"),
+    (lambda: M.get_metric(M.F1Score(), (None, 3)), "average"),
+])
+def test_fscore_bad_arguments(factory, match):
+    with pytest.raises(ValueError, match=match):
+        factory()
+
+
+def test_fscore_in_compile_names_like_keras():
+    keras = _keras()
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((32, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 32)]
+    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+    kmodel.compile("adam", "categorical_crossentropy",
+                   metrics=[keras.metrics.F1Score(average="macro"),
+                            keras.metrics.FBetaScore(beta=2.0, average="micro", name="f2")])
+    khist = kmodel.fit(x, y, epochs=1, verbose=0).history
+    set_random_seed(0)
+    model = Sequential([Dense(3, activation="softmax", input_shape=(4,))])
+    model.compile("adam", "categorical_crossentropy",
+                  metrics=[M.F1Score(average="macro"),
+                           M.FBetaScore(beta=2.0, average="micro", name="f2")])
+    hist = model.fit(x, y, epochs=1, verbose=0).history
+    assert set(hist) == set(khist)
+    model.set_weights(kmodel.get_weights())
+    ours = model.evaluate(x, y, verbose=0, return_dict=True, batch_size=32)
+    theirs = kmodel.evaluate(x, y, verbose=0, return_dict=True, batch_size=32)
+    for key in theirs:
+        assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5), key
