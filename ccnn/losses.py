@@ -32,6 +32,8 @@ one loss per sample, and string names (``get``):
     CosineSimilarity               cosine_similarity                axis
     MeanSquaredLogarithmicError    mean_squared_logarithmic_error, 'msle'
     MeanAbsolutePercentageError    mean_absolute_percentage_error, 'mape'
+    BinaryFocalCrossentropy        binary_focal_crossentropy        targets in [0, 1]
+    CategoricalFocalCrossentropy   categorical_focal_crossentropy   one-hot / soft targets
 
 ``loss(y_true, y_pred, sample_weight=None)`` is Keras's: the per-sample
 losses times the sample weights, reduced by ``reduction``
@@ -75,6 +77,8 @@ __all__ = [
     "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
     "Poisson", "LogCosh", "SquaredHinge", "CosineSimilarity", "MeanSquaredLogarithmicError",
     "MeanAbsolutePercentageError",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
 ]
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): clip for probabilities (non-fused path only)
@@ -488,6 +492,50 @@ def _bce_elements(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray
                                                             chk.contiguous(t, dtype))
     return _bce_probs(t, p)
 
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(z.dtype.type(0), -z)).astype(z.dtype, copy=False)
+
+
+def _focal_factor(u: np.ndarray, gamma: float) -> Tuple[np.ndarray, np.ndarray]:
+    """(u ** gamma, its derivative), u >= 0; the derivative at u = 0 is the
+    one-sided one (0 for gamma > 1, 1 for gamma = 1, 0 where gamma = 0)."""
+    f = np.power(u, gamma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(u > 0, gamma * np.power(u, gamma - 1.0), 1.0 if gamma == 1.0 else 0.0)
+    return f, d.astype(u.dtype, copy=False)
+
+
+def _binary_focal_parts(t: np.ndarray, p: np.ndarray, gamma: float, alpha: float,
+                        balance: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """(Keras's elementwise binary focal cross-entropy of probabilities p,
+    its derivative with respect to p)."""
+    u = np.clip(t + p - 2.0 * t * p, 0.0, None)      # 1 - p_t
+    f, df = _focal_factor(u, gamma)
+    b = _bce_probs(t, p)
+    value = f * b
+    grad = df * (1.0 - 2.0 * t) * b + f * _bce_probs_grad(t, p)
+    if balance:
+        w = t * alpha + (1.0 - t) * (1.0 - alpha)
+        value, grad = w * value, w * grad
+    return value, grad
+
+
+def _categorical_focal_rows(t: np.ndarray, p: np.ndarray, alpha: Any, gamma: float
+                            ) -> Tuple[np.ndarray, np.ndarray]:
+    """(loss per row, d(loss of the row)/d(p)) of Keras's categorical focal
+    cross-entropy of probabilities p over the last axis: q = p / sum(p),
+    c = clip(q, eps, 1 - eps), loss = -sum(alpha (1 - c)^gamma t log c)."""
+    s = p.sum(axis=-1, keepdims=True)
+    q = p / s
+    c = np.clip(q, EPSILON, 1.0 - EPSILON)
+    a = np.asarray(alpha, dtype=p.dtype)
+    mf = np.power(1.0 - c, gamma)
+    loss = -np.sum(a * mf * t * np.log(c), axis=-1)
+    dc = a * t * (gamma * np.power(1.0 - c, gamma - 1.0) * np.log(c) - mf / c)
+    g = np.where((q > EPSILON) & (q < 1.0 - EPSILON), dc, 0.0)
+    dp = (g - (g * q).sum(axis=-1, keepdims=True)) / s
+    return loss.astype(p.dtype, copy=False), dp.astype(p.dtype, copy=False)
+
 
 # ------------------------------------------- Keras's functions (per sample)
 
@@ -617,6 +665,76 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any,
         return sparse_softmax_cross_entropy(z, y_true)[0]
     y = check_labels(y_true, z.shape[0], z.shape[1], "y_true")
     return _probs_xent(_one_hot(y, z), z)[0]
+
+def _gamma(v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"gamma must be a float, got {type(v).__name__} {v!r}")
+    if not (np.isfinite(float(v)) and float(v) >= 0):
+        raise ValueError(f"gamma must be a finite float >= 0, got {v!r}")
+    return float(v)
+
+
+def _alpha(v: Any) -> Any:
+    """A float, or (categorical focal) a list of one float per class."""
+    if isinstance(v, (list, tuple)):
+        return [_real(a, f"alpha[{i}]") for i, a in enumerate(v)]
+    return _real(v, "alpha")
+
+
+def _real(v: Any, name: str) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
+            or not np.isfinite(float(v)):
+        raise TypeError(f"{name} must be a finite float, got {type(v).__name__} {v!r}")
+    return float(v)
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False,
+                              alpha: float = 0.25, gamma: float = 2.0,
+                              from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1) -> np.ndarray:
+    """mean over `axis` of (1 - p_t)^gamma * bce(t, p) (times alpha for
+    t = 1 and 1 - alpha for t = 0 with apply_class_balancing), p_t = t p +
+    (1 - t)(1 - p); p = sigmoid(y_pred) from_logits, bce Keras's clipped one."""
+    balance = chk.boolean(apply_class_balancing, "apply_class_balancing")
+    alpha, gamma = _real(alpha, "alpha"), _gamma(gamma)
+    from_logits = chk.boolean(from_logits, "from_logits")
+    label_smoothing = _fraction(label_smoothing, "label_smoothing")
+    t, p = _pred_true(y_true, y_pred)
+    axis = _check_axis(axis, p.ndim)
+    t = _smooth_binary(t, label_smoothing)
+    if from_logits:
+        p = _sigmoid(p)
+    return np.mean(_binary_focal_parts(t, p, gamma, alpha, balance)[0], axis=axis)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: Any = 0.25,
+                                   gamma: float = 2.0, from_logits: bool = False,
+                                   label_smoothing: float = 0.0, axis: int = -1) -> np.ndarray:
+    """-sum over `axis` of alpha (1 - c)^gamma t log c, c = y_pred (softmax
+    of it from_logits) renormalised to sum to 1 and clipped to [1e-7, 1 - 1e-7];
+    alpha a float or one per class."""
+    alpha, gamma = _alpha(alpha), _gamma(gamma)
+    from_logits = chk.boolean(from_logits, "from_logits")
+    label_smoothing = _fraction(label_smoothing, "label_smoothing")
+    t, p = _pred_true(y_true, y_pred)
+    axis = _check_axis(axis, p.ndim)
+    return _categorical_focal(t, p, alpha, gamma, from_logits, label_smoothing, axis)[0]
+
+
+def _categorical_focal(t: np.ndarray, p: np.ndarray, alpha: Any, gamma: float,
+                       from_logits: bool, label_smoothing: float, axis: int
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """(per-sample losses, d(each sample's loss)/d(y_pred)), `axis` the class axis."""
+    # Keras smooths with the size of the last axis, whatever `axis` is
+    t = _smooth_categorical(t, label_smoothing)
+    t, z = np.moveaxis(t, axis, -1), np.moveaxis(p, axis, -1)
+    if isinstance(alpha, list) and len(alpha) != z.shape[-1]:
+        raise ValueError(f"alpha has {len(alpha)} values but y_pred has {z.shape[-1]} classes")
+    probs = softmax(z) if from_logits else z
+    rows, dp = _categorical_focal_rows(t, probs, alpha, gamma)
+    if from_logits:
+        dp = probs * (dp - np.sum(dp * probs, axis=-1, keepdims=True))
+    return rows, np.moveaxis(dp, -1, axis)
 
 
 def _one_hot(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -1105,6 +1223,80 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         return sparse_softmax_cross_entropy(logits, y)[0]
 
+class BinaryFocalCrossentropy(_NumPyLoss):
+    """Binary focal cross-entropy ('binary_focal_crossentropy'): the binary
+    cross-entropy times (1 - p_t)^gamma, and -- apply_class_balancing --
+    alpha for the positives, 1 - alpha for the negatives; mean over `axis`."""
+    label_smoothing = 0.0
+    axis = -1
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25,
+                 gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "binary_focal_crossentropy", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.apply_class_balancing = chk.boolean(apply_class_balancing, "apply_class_balancing")
+        self.alpha, self.gamma = _real(alpha, "alpha"), _gamma(gamma)
+        self.from_logits = chk.boolean(from_logits, "from_logits")
+        self._smoothing_and_axis(label_smoothing, axis)
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return binary_focal_crossentropy(t, p, self.apply_class_balancing, self.alpha,
+                                         self.gamma, self.from_logits, self.label_smoothing,
+                                         self.axis)
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # each element's derivative over p.shape[-1]: the base class's division
+        # by the number of rows makes it d(mean of the losses)/d(p) for any axis
+        _check_axis(self.axis, p.ndim)
+        t = _smooth_binary(t, self.label_smoothing)
+        s = _sigmoid(p) if self.from_logits else p
+        d = _binary_focal_parts(t, s, self.gamma, self.alpha, self.apply_class_balancing)[1]
+        if self.from_logits:
+            d = d * s * (1.0 - s)
+        return d / p.shape[-1]
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis,
+                "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
+                "gamma": self.gamma}
+
+
+class CategoricalFocalCrossentropy(_NumPyLoss):
+    """Categorical focal cross-entropy ('categorical_focal_crossentropy'):
+    the categorical cross-entropy of each class times alpha (1 - p)^gamma;
+    alpha a float or one per class."""
+    label_smoothing = 0.0
+    axis = -1
+
+    def __init__(self, alpha: Any = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_focal_crossentropy", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.alpha, self.gamma = _alpha(alpha), _gamma(gamma)
+        self.from_logits = chk.boolean(from_logits, "from_logits")
+        self._smoothing_and_axis(label_smoothing, axis)
+
+    def _parts(self, t: np.ndarray, p: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        return _categorical_focal(t, p, self.alpha, self.gamma, self.from_logits,
+                                  self.label_smoothing, _check_axis(self.axis, p.ndim))
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self._parts(t, p)[0]
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # scaled so that the base class's division by the rows over the last
+        # axis gives the mean over the rows over `axis`
+        axis = _check_axis(self.axis, p.ndim)
+        return self._parts(t, p)[1] * (p.shape[axis] / max(p.shape[-1], 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis,
+                "alpha": self.alpha, "gamma": self.gamma}
+
 
 # ----------------------------------------------------- names
 
@@ -1112,7 +1304,7 @@ _CLASSES: Tuple[Type[Loss], ...] = (
     CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
     MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Hinge, CategoricalHinge,
     Poisson, LogCosh, SquaredHinge, CosineSimilarity, MeanSquaredLogarithmicError,
-    MeanAbsolutePercentageError)
+    MeanAbsolutePercentageError, BinaryFocalCrossentropy, CategoricalFocalCrossentropy)
 
 #: Keras 3's function of each class (a function given to get / compile means its class)
 _FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
@@ -1123,7 +1315,9 @@ _FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
     hinge: Hinge, categorical_hinge: CategoricalHinge, poisson: Poisson, log_cosh: LogCosh,
     squared_hinge: SquaredHinge, cosine_similarity: CosineSimilarity,
     mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
-    mean_absolute_percentage_error: MeanAbsolutePercentageError}
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    binary_focal_crossentropy: BinaryFocalCrossentropy,
+    categorical_focal_crossentropy: CategoricalFocalCrossentropy}
 
 # Keras's losses.ALL_OBJECTS_DICT for these: class names, function names, aliases
 ALL_OBJECTS_DICT: Dict[str, Type[Loss]] = {cls.__name__: cls for cls in _CLASSES}

@@ -37,13 +37,30 @@ SPECS = [
     (L.MeanSquaredLogarithmicError, {}, R.mean_squared_logarithmic_error, "positive"),
     (L.MeanSquaredLogarithmicError, {}, R.mean_squared_logarithmic_error, "real"),
     (L.MeanAbsolutePercentageError, {}, R.mean_absolute_percentage_error, "real"),
+    (L.BinaryFocalCrossentropy, {}, R.binary_focal_crossentropy, "binary_probs"),
+    (L.BinaryFocalCrossentropy, {"apply_class_balancing": True, "alpha": 0.4, "gamma": 1.5,
+                                 "label_smoothing": 0.1}, R.binary_focal_crossentropy,
+     "binary_probs"),
+    (L.BinaryFocalCrossentropy, {"from_logits": True, "gamma": 3.0}, R.binary_focal_crossentropy,
+     "logits"),
+    (L.BinaryFocalCrossentropy, {"axis": 0, "gamma": 0.0}, R.binary_focal_crossentropy,
+     "binary_probs"),
+    (L.CategoricalFocalCrossentropy, {}, R.categorical_focal_crossentropy, "onehot_probs"),
+    (L.CategoricalFocalCrossentropy, {"alpha": 0.5, "gamma": 1.0, "label_smoothing": 0.2},
+     R.categorical_focal_crossentropy, "onehot_probs"),
+    (L.CategoricalFocalCrossentropy, {"from_logits": True, "gamma": 2.5},
+     R.categorical_focal_crossentropy, "onehot_logits"),
+    (L.CategoricalFocalCrossentropy, {"from_logits": True, "axis": 0},
+     R.categorical_focal_crossentropy, "onehot_logits0"),
 ]
 SPEC_IDS = [f"{cls.__name__}-{'-'.join(f'{k}={v}' for k, v in kw.items())}-{kind}"
             for cls, kw, _, kind in SPECS]
 FUNCTIONS = {L.Poisson: L.poisson, L.LogCosh: L.log_cosh, L.SquaredHinge: L.squared_hinge,
              L.CosineSimilarity: L.cosine_similarity,
              L.MeanSquaredLogarithmicError: L.mean_squared_logarithmic_error,
-             L.MeanAbsolutePercentageError: L.mean_absolute_percentage_error}
+             L.MeanAbsolutePercentageError: L.mean_absolute_percentage_error,
+             L.BinaryFocalCrossentropy: L.binary_focal_crossentropy,
+             L.CategoricalFocalCrossentropy: L.categorical_focal_crossentropy}
 SHAPES = [(6, 3), (5, 1), (2, 3, 4)]
 
 
@@ -60,11 +77,27 @@ def make(kind, shape, rng):
         return rng.choice([-1.0, 1.0], shape), u
     if kind == "binary":
         return rng.choice([0.0, 1.0], shape), u
+    if kind == "binary_probs":
+        return rng.choice([0.0, 1.0], shape), rng.uniform(0.02, 0.98, shape)
+    if kind == "logits":
+        return rng.uniform(0, 1, shape), 3 * u
+    # one-hot over the last axis (over the first for onehot_logits0)
+    ax = 0 if kind.endswith("0") else len(shape) - 1
+    if shape[ax] == 1:
+        shape = shape[:ax] + (2,) + shape[ax + 1:]
+        u = rng.standard_normal(shape)
+    onehot = np.moveaxis(np.eye(shape[ax])[rng.integers(0, shape[ax],
+                                                        np.delete(shape, ax))], -1, ax)
+    if kind == "onehot_probs":
+        e = np.exp(u)
+        return onehot, e / e.sum(axis=-1, keepdims=True)
+    if kind.startswith("onehot_logits"):
+        return onehot, 3 * u
     raise AssertionError(kind)
 
 
 def call_ref(ref, kw, t, p):
-    return ref(t, p, **{k: v for k, v in kw.items() if k == "axis"})
+    return ref(t, p, **kw)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -160,10 +193,15 @@ NAMES = {
     "mean_absolute_percentage_error": L.MeanAbsolutePercentageError,
     "MeanAbsolutePercentageError": L.MeanAbsolutePercentageError,
     "mape": L.MeanAbsolutePercentageError, "MAPE": L.MeanAbsolutePercentageError,
+    "binary_focal_crossentropy": L.BinaryFocalCrossentropy,
+    "BinaryFocalCrossentropy": L.BinaryFocalCrossentropy,
+    "categorical_focal_crossentropy": L.CategoricalFocalCrossentropy,
+    "CategoricalFocalCrossentropy": L.CategoricalFocalCrossentropy,
 }
 CLASS_KIND = {L.Poisson: "counts", L.LogCosh: "real", L.SquaredHinge: "binary",
               L.CosineSimilarity: "real", L.MeanSquaredLogarithmicError: "positive",
-              L.MeanAbsolutePercentageError: "real"}
+              L.MeanAbsolutePercentageError: "real", L.BinaryFocalCrossentropy: "binary_probs",
+              L.CategoricalFocalCrossentropy: "onehot_probs"}
 
 
 def test_get_names_functions_classes_and_configs():
@@ -206,16 +244,20 @@ def test_bad_arguments_name_the_argument():
 # ------------------------------------------------------------ models
 MODEL_CASES = [("poisson", "softplus", "counts"), ("log_cosh", None, "real"),
                ("squared_hinge", "tanh", "binary"), ("cosine_similarity", None, "real"),
-               ("msle", "softplus", "positive"), ("mape", None, "real")]
+               ("msle", "softplus", "positive"), ("mape", None, "real"),
+               ("binary_focal_crossentropy", "sigmoid", "binary"),
+               ("categorical_focal_crossentropy", "softmax", "onehot")]
 REF_OF = {"poisson": R.poisson, "log_cosh": R.log_cosh, "squared_hinge": R.squared_hinge,
           "cosine_similarity": R.cosine_similarity, "msle": R.mean_squared_logarithmic_error,
-          "mape": R.mean_absolute_percentage_error}
+          "mape": R.mean_absolute_percentage_error,
+          "binary_focal_crossentropy": R.binary_focal_crossentropy,
+          "categorical_focal_crossentropy": R.categorical_focal_crossentropy}
 
 
 def _model_data(kind, n=12, k=3, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 4))
-    y = make(kind, (n, k), rng)[0]
+    y = make(kind if kind != "onehot" else "onehot_probs", (n, k), rng)[0]
     if kind == "real":
         y = y + np.sign(y)          # |y| >= 1: MAPE's scale stays moderate
     return x, y, rng.uniform(0.2, 2.0, n)
@@ -259,7 +301,8 @@ def test_fit_trains_through_the_per_layer_path(case):
     w = rng.standard_normal((4, 3)).astype(np.float32)
     z = x @ w
     y = {"counts": np.round(np.log1p(np.exp(z))), "real": z + np.sign(z),
-         "binary": (z > 0).astype(np.float32), "positive": np.log1p(np.exp(z))}[kind]
+         "binary": (z > 0).astype(np.float32), "positive": np.log1p(np.exp(z)),
+         "onehot": np.eye(3)[z.argmax(axis=1)]}[kind]
     set_random_seed(0)
     model = Sequential([Dense(16, activation="tanh", input_shape=(4,)),
                         Dense(3, activation=activation)])
@@ -270,6 +313,26 @@ def test_fit_trains_through_the_per_layer_path(case):
     # the training plan has no head for these losses: every plan fell back (None)
     plans = model.__dict__.get("_train_plans")
     assert plans is None or all(p is None for p in plans.plans.values())
+
+
+@pytest.mark.parametrize("loss", [L.BinaryFocalCrossentropy(from_logits=True),
+                                  L.CategoricalFocalCrossentropy(from_logits=True)], ids=str)
+def test_focal_from_logits_falls_back_from_the_training_plan(loss):
+    """from_logits=True is what makes the training plan try its cross-entropy
+    head: it must refuse the focal losses (and the step then run per layer)."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+    set_random_seed(0)
+    model = Sequential([Dense(8, activation="relu", input_shape=(4,)), Dense(3)])
+    model.compile(optimizer=Adam(0.02), loss=loss)
+    hist = model.fit(x, y, epochs=6, batch_size=16, verbose=0).history
+    assert hist["loss"][-1] < hist["loss"][0]
+    assert all(p is None for p in model.__dict__["_train_plans"].plans.values())
+    ref = (R.binary_focal_crossentropy if isinstance(loss, L.BinaryFocalCrossentropy)
+           else R.categorical_focal_crossentropy)
+    assert model.evaluate(x, y, verbose=0, batch_size=64) == pytest.approx(
+        ref(y, model.predict(x, verbose=0), from_logits=True).mean(), rel=1e-5)
 
 
 # ------------------------------------------------------------ real keras
