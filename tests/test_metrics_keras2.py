@@ -314,3 +314,20 @@ def test_fscore_in_compile_names_like_keras():
     theirs = kmodel.evaluate(x, y, verbose=0, return_dict=True, batch_size=32)
     for key in theirs:
         assert ours[key] == pytest.approx(theirs[key], rel=1e-4, abs=1e-5), key
+
+
+def test_readme_example_runs(capsys):
+    from test_readme import README, python_blocks, run_block
+    blocks = [b for b in python_blocks(README, "Layers and the model")
+              if "CategoricalFocalCrossentropy" in b]
+    assert len(blocks) == 1
+    run_block(blocks[0], "README.md")
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == str(['log_cosh_error', 'loss', 'mape', 'root_mean_squared_error'])
+    # the focal loss of the two rows, by Keras's formula
+    z = np.array([[2.0, 0.1, -1.0], [0.3, 0.2, 0.1]])
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    want = np.mean([0.25 * (1 - p[0, 0]) ** 2 * -np.log(p[0, 0]),
+                    0.25 * (1 - p[1, 2]) ** 2 * -np.log(p[1, 2])])
+    assert float(lines[1]) == pytest.approx(want, rel=1e-6)
+    assert lines[2] == "0.556"
