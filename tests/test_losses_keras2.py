@@ -398,3 +398,22 @@ def test_one_training_step_matches_keras(case):
         assert a == pytest.approx(float(b), rel=2e-5, abs=1e-5)
         for w, kw_ in zip(model.get_weights(), kmodel.get_weights()):
             np.testing.assert_allclose(w, kw_, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("loss", ["poisson", "cosine_similarity",
+                                  L.CategoricalFocalCrossentropy(from_logits=True)], ids=str)
+def test_functional_models_fall_back_from_their_training_plan(loss):
+    from ccnn import Input, Model
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((64, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 64)]
+    set_random_seed(0)
+    i = Input((4,))
+    o = Dense(3, activation="softplus" if loss == "poisson" else None)(
+        Dense(8, activation="relu")(i))
+    model = Model(i, o)
+    model.compile(optimizer=Adam(0.02), loss=loss)
+    hist = model.fit(x, y, epochs=6, batch_size=16, verbose=0).history
+    assert hist["loss"][-1] < hist["loss"][0]
+    plans = model.__dict__["_train_plans"].plans
+    assert plans and all(p is None for p in plans.values())
