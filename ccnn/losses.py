@@ -26,6 +26,14 @@ one loss per sample, and string names (``get``):
     KLDivergence                   kl_divergence, 'kld'
     Hinge                          hinge                            labels -1 / 1 (or 0 / 1)
     CategoricalHinge               categorical_hinge                one-hot targets
+    Poisson                        poisson
+    LogCosh                        log_cosh
+    SquaredHinge                   squared_hinge                    labels -1 / 1 (or 0 / 1)
+    CosineSimilarity               cosine_similarity                axis
+    MeanSquaredLogarithmicError    mean_squared_logarithmic_error, 'msle'
+    MeanAbsolutePercentageError    mean_absolute_percentage_error, 'mape'
+    BinaryFocalCrossentropy        binary_focal_crossentropy        targets in [0, 1]
+    CategoricalFocalCrossentropy   categorical_focal_crossentropy   one-hot / soft targets
 
 ``loss(y_true, y_pred, sample_weight=None)`` is Keras's: the per-sample
 losses times the sample weights, reduced by ``reduction``
@@ -65,6 +73,12 @@ __all__ = [
     "MeanSquaredError", "MeanAbsoluteError", "Huber", "KLDivergence", "Hinge",
     "CategoricalHinge", "get", "serialize", "deserialize", "reduce_weighted_values",
     "standardize_reduction", "REDUCTIONS",
+    "poisson", "log_cosh", "squared_hinge", "cosine_similarity",
+    "mean_squared_logarithmic_error", "mean_absolute_percentage_error",
+    "Poisson", "LogCosh", "SquaredHinge", "CosineSimilarity", "MeanSquaredLogarithmicError",
+    "MeanAbsolutePercentageError",
+    "binary_focal_crossentropy", "categorical_focal_crossentropy", "BinaryFocalCrossentropy",
+    "CategoricalFocalCrossentropy",
 ]
 
 EPSILON = 1e-7  # Keras's backend.epsilon(): clip for probabilities (non-fused path only)
@@ -376,6 +390,77 @@ def _categorical_hinge_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     g += onehot * (1.0 - t)
     return g * active[..., np.newaxis]
 
+def _poisson(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(p - t * np.log(p + p.dtype.type(EPSILON)), axis=-1)
+
+
+def _poisson_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return (1.0 - t / (p + p.dtype.type(EPSILON))) / p.shape[-1]
+
+
+def _log_cosh(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    x = p - t
+    return np.mean(x + np.logaddexp(p.dtype.type(0), -2.0 * x) - p.dtype.type(np.log(2.0)),
+                   axis=-1)
+
+
+def _log_cosh_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.tanh(p - t) / p.shape[-1]
+
+
+def _squared_hinge(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return np.mean(np.square(np.maximum(1.0 - _hinge_labels(t) * p, 0.0)), axis=-1)
+
+
+def _squared_hinge_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    s = _hinge_labels(t)
+    return -2.0 * s * np.maximum(1.0 - s * p, 0.0) / p.shape[-1]
+
+
+def _msle_logs(t: np.ndarray, p: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    eps = p.dtype.type(EPSILON)
+    return np.log(np.maximum(p, eps) + 1.0), np.log(np.maximum(t, eps) + 1.0)
+
+
+def _msle(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    a, b = _msle_logs(t, p)
+    return np.mean(np.square(a - b), axis=-1)
+
+
+def _msle_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    a, b = _msle_logs(t, p)
+    inside = p >= EPSILON
+    return np.where(inside, 2.0 * (a - b) / (np.maximum(p, EPSILON) + 1.0),
+                    0.0).astype(p.dtype, copy=False) / p.shape[-1]
+
+
+def _mape(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return 100.0 * np.mean(np.abs((t - p) / np.maximum(np.abs(t), p.dtype.type(EPSILON))),
+                           axis=-1)
+
+
+def _mape_grad(t: np.ndarray, p: np.ndarray) -> np.ndarray:
+    return 100.0 * np.sign(p - t) / np.maximum(np.abs(t), p.dtype.type(EPSILON)) / p.shape[-1]
+
+
+def _l2_normalize(x: np.ndarray, axis: int) -> Tuple[np.ndarray, np.ndarray]:
+    """(x / max(norm(x), eps), max(norm(x), eps)) over `axis`, Keras's ops.normalize."""
+    norm = np.maximum(np.sqrt(np.sum(np.square(x), axis=axis, keepdims=True)),
+                      x.dtype.type(EPSILON))
+    return x / norm, norm
+
+
+def _cosine_similarity(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    return -np.sum(_l2_normalize(t, axis)[0] * _l2_normalize(p, axis)[0], axis=axis)
+
+
+def _cosine_similarity_grad(t: np.ndarray, p: np.ndarray, axis: int = -1) -> np.ndarray:
+    tn = _l2_normalize(t, axis)[0]
+    pn, norm = _l2_normalize(p, axis)
+    # where the norm is clipped to eps, p / eps is linear in p
+    radial = np.where(norm > EPSILON, np.sum(tn * pn, axis=axis, keepdims=True) * pn, 0.0)
+    return (-(tn - radial) / norm).astype(p.dtype, copy=False)
+
 
 def _bce_probs(t: np.ndarray, p: np.ndarray) -> np.ndarray:
     """Keras's binary cross-entropy of probabilities, elementwise (clipped)."""
@@ -406,6 +491,50 @@ def _bce_elements(t: np.ndarray, p: np.ndarray, from_logits: bool) -> np.ndarray
         return F.binary_cross_entropy_with_logits_unchecked(chk.contiguous(p, dtype),
                                                             chk.contiguous(t, dtype))
     return _bce_probs(t, p)
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.exp(-np.logaddexp(z.dtype.type(0), -z)).astype(z.dtype, copy=False)
+
+
+def _focal_factor(u: np.ndarray, gamma: float) -> Tuple[np.ndarray, np.ndarray]:
+    """(u ** gamma, its derivative), u >= 0; the derivative at u = 0 is the
+    one-sided one (0 for gamma > 1, 1 for gamma = 1, 0 where gamma = 0)."""
+    f = np.power(u, gamma)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d = np.where(u > 0, gamma * np.power(u, gamma - 1.0), 1.0 if gamma == 1.0 else 0.0)
+    return f, d.astype(u.dtype, copy=False)
+
+
+def _binary_focal_parts(t: np.ndarray, p: np.ndarray, gamma: float, alpha: float,
+                        balance: bool) -> Tuple[np.ndarray, np.ndarray]:
+    """(Keras's elementwise binary focal cross-entropy of probabilities p,
+    its derivative with respect to p)."""
+    u = np.clip(t + p - 2.0 * t * p, 0.0, None)      # 1 - p_t
+    f, df = _focal_factor(u, gamma)
+    b = _bce_probs(t, p)
+    value = f * b
+    grad = df * (1.0 - 2.0 * t) * b + f * _bce_probs_grad(t, p)
+    if balance:
+        w = t * alpha + (1.0 - t) * (1.0 - alpha)
+        value, grad = w * value, w * grad
+    return value, grad
+
+
+def _categorical_focal_rows(t: np.ndarray, p: np.ndarray, alpha: Any, gamma: float
+                            ) -> Tuple[np.ndarray, np.ndarray]:
+    """(loss per row, d(loss of the row)/d(p)) of Keras's categorical focal
+    cross-entropy of probabilities p over the last axis: q = p / sum(p),
+    c = clip(q, eps, 1 - eps), loss = -sum(alpha (1 - c)^gamma t log c)."""
+    s = p.sum(axis=-1, keepdims=True)
+    q = p / s
+    c = np.clip(q, EPSILON, 1.0 - EPSILON)
+    a = np.asarray(alpha, dtype=p.dtype)
+    mf = np.power(1.0 - c, gamma)
+    loss = -np.sum(a * mf * t * np.log(c), axis=-1)
+    dc = a * t * (gamma * np.power(1.0 - c, gamma - 1.0) * np.log(c) - mf / c)
+    g = np.where((q > EPSILON) & (q < 1.0 - EPSILON), dc, 0.0)
+    dp = (g - (g * q).sum(axis=-1, keepdims=True)) / s
+    return loss.astype(p.dtype, copy=False), dp.astype(p.dtype, copy=False)
 
 
 # ------------------------------------------- Keras's functions (per sample)
@@ -439,6 +568,45 @@ def hinge(y_true: Any, y_pred: Any) -> np.ndarray:
 def categorical_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
     """maximum(max((1 - y_true) * y_pred) - sum(y_true * y_pred) + 1, 0) over the last axis."""
     return _categorical_hinge(*_pred_true(y_true, y_pred))
+
+def poisson(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1)."""
+    return _poisson(*_pred_true(y_true, y_pred))
+
+
+def log_cosh(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(log(cosh(y_pred - y_true)), axis=-1), computed as
+    x + softplus(-2 x) - log(2) (finite for any error)."""
+    return _log_cosh(*_pred_true(y_true, y_pred))
+
+
+def squared_hinge(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1); 0 / 1 labels become -1 / 1."""
+    return _squared_hinge(*_pred_true(y_true, y_pred))
+
+
+def mean_squared_logarithmic_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """mean(square(log(max(y_pred, 1e-7) + 1) - log(max(y_true, 1e-7) + 1)), axis=-1)."""
+    return _msle(*_pred_true(y_true, y_pred))
+
+
+def mean_absolute_percentage_error(y_true: Any, y_pred: Any) -> np.ndarray:
+    """100 * mean(abs((y_true - y_pred) / max(abs(y_true), 1e-7)), axis=-1)."""
+    return _mape(*_pred_true(y_true, y_pred))
+
+
+def _check_axis(axis: Any, ndim: int) -> int:
+    axis = _axis(axis)
+    if not -ndim <= axis < ndim:
+        raise ValueError(f"axis {axis} is out of range for y_pred of rank {ndim}")
+    return axis
+
+
+def cosine_similarity(y_true: Any, y_pred: Any, axis: int = -1) -> np.ndarray:
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis), each
+    normalised as x / max(norm(x), 1e-7) (so 0 for a zero vector)."""
+    t, p = _pred_true(y_true, y_pred)
+    return _cosine_similarity(t, p, _check_axis(axis, p.ndim))
 
 
 def binary_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False,
@@ -497,6 +665,76 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any,
         return sparse_softmax_cross_entropy(z, y_true)[0]
     y = check_labels(y_true, z.shape[0], z.shape[1], "y_true")
     return _probs_xent(_one_hot(y, z), z)[0]
+
+def _gamma(v: Any) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
+        raise TypeError(f"gamma must be a float, got {type(v).__name__} {v!r}")
+    if not (np.isfinite(float(v)) and float(v) >= 0):
+        raise ValueError(f"gamma must be a finite float >= 0, got {v!r}")
+    return float(v)
+
+
+def _alpha(v: Any) -> Any:
+    """A float, or (categorical focal) a list of one float per class."""
+    if isinstance(v, (list, tuple)):
+        return [_real(a, f"alpha[{i}]") for i, a in enumerate(v)]
+    return _real(v, "alpha")
+
+
+def _real(v: Any, name: str) -> float:
+    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real) \
+            or not np.isfinite(float(v)):
+        raise TypeError(f"{name} must be a finite float, got {type(v).__name__} {v!r}")
+    return float(v)
+
+
+def binary_focal_crossentropy(y_true: Any, y_pred: Any, apply_class_balancing: bool = False,
+                              alpha: float = 0.25, gamma: float = 2.0,
+                              from_logits: bool = False, label_smoothing: float = 0.0,
+                              axis: int = -1) -> np.ndarray:
+    """mean over `axis` of (1 - p_t)^gamma * bce(t, p) (times alpha for
+    t = 1 and 1 - alpha for t = 0 with apply_class_balancing), p_t = t p +
+    (1 - t)(1 - p); p = sigmoid(y_pred) from_logits, bce Keras's clipped one."""
+    balance = chk.boolean(apply_class_balancing, "apply_class_balancing")
+    alpha, gamma = _real(alpha, "alpha"), _gamma(gamma)
+    from_logits = chk.boolean(from_logits, "from_logits")
+    label_smoothing = _fraction(label_smoothing, "label_smoothing")
+    t, p = _pred_true(y_true, y_pred)
+    axis = _check_axis(axis, p.ndim)
+    t = _smooth_binary(t, label_smoothing)
+    if from_logits:
+        p = _sigmoid(p)
+    return np.mean(_binary_focal_parts(t, p, gamma, alpha, balance)[0], axis=axis)
+
+
+def categorical_focal_crossentropy(y_true: Any, y_pred: Any, alpha: Any = 0.25,
+                                   gamma: float = 2.0, from_logits: bool = False,
+                                   label_smoothing: float = 0.0, axis: int = -1) -> np.ndarray:
+    """-sum over `axis` of alpha (1 - c)^gamma t log c, c = y_pred (softmax
+    of it from_logits) renormalised to sum to 1 and clipped to [1e-7, 1 - 1e-7];
+    alpha a float or one per class."""
+    alpha, gamma = _alpha(alpha), _gamma(gamma)
+    from_logits = chk.boolean(from_logits, "from_logits")
+    label_smoothing = _fraction(label_smoothing, "label_smoothing")
+    t, p = _pred_true(y_true, y_pred)
+    axis = _check_axis(axis, p.ndim)
+    return _categorical_focal(t, p, alpha, gamma, from_logits, label_smoothing, axis)[0]
+
+
+def _categorical_focal(t: np.ndarray, p: np.ndarray, alpha: Any, gamma: float,
+                       from_logits: bool, label_smoothing: float, axis: int
+                       ) -> Tuple[np.ndarray, np.ndarray]:
+    """(per-sample losses, d(each sample's loss)/d(y_pred)), `axis` the class axis."""
+    # Keras smooths with the size of the last axis, whatever `axis` is
+    t = _smooth_categorical(t, label_smoothing)
+    t, z = np.moveaxis(t, axis, -1), np.moveaxis(p, axis, -1)
+    if isinstance(alpha, list) and len(alpha) != z.shape[-1]:
+        raise ValueError(f"alpha has {len(alpha)} values but y_pred has {z.shape[-1]} classes")
+    probs = softmax(z) if from_logits else z
+    rows, dp = _categorical_focal_rows(t, probs, alpha, gamma)
+    if from_logits:
+        dp = probs * (dp - np.sum(dp * probs, axis=-1, keepdims=True))
+    return rows, np.moveaxis(dp, -1, axis)
 
 
 def _one_hot(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
@@ -720,6 +958,82 @@ class CategoricalHinge(_NumPyLoss):
 
     _value, _grad = staticmethod(_categorical_hinge), staticmethod(_categorical_hinge_grad)
 
+class Poisson(_NumPyLoss):
+    """mean(y_pred - y_true * log(y_pred + 1e-7), axis=-1) ('poisson')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "poisson", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_poisson), staticmethod(_poisson_grad)
+
+
+class LogCosh(_NumPyLoss):
+    """mean(log(cosh(y_pred - y_true)), axis=-1) ('log_cosh')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "log_cosh", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_log_cosh), staticmethod(_log_cosh_grad)
+
+
+class SquaredHinge(_NumPyLoss):
+    """mean(square(maximum(1 - y_true * y_pred, 0)), axis=-1); labels -1 / 1
+    (0 / 1 labels are converted) ('squared_hinge')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "squared_hinge", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_squared_hinge), staticmethod(_squared_hinge_grad)
+
+
+class MeanSquaredLogarithmicError(_NumPyLoss):
+    """mean(square(log(y_pred + 1) - log(y_true + 1)), axis=-1), both
+    floored at 1e-7 ('mean_squared_logarithmic_error', 'msle')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_squared_logarithmic_error", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_msle), staticmethod(_msle_grad)
+
+
+class MeanAbsolutePercentageError(_NumPyLoss):
+    """100 * mean(abs((y_true - y_pred) / max(abs(y_true), 1e-7)), axis=-1)
+    ('mean_absolute_percentage_error', 'mape')."""
+
+    def __init__(self, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "mean_absolute_percentage_error", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+
+    _value, _grad = staticmethod(_mape), staticmethod(_mape_grad)
+
+
+class CosineSimilarity(_NumPyLoss):
+    """-sum(l2_normalize(y_true) * l2_normalize(y_pred), axis): -1 for
+    parallel vectors, 0 for orthogonal ones or a zero vector ('cosine_similarity')."""
+    axis = -1
+
+    def __init__(self, axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "cosine_similarity", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.axis = _axis(axis)
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return _cosine_similarity(t, p, _check_axis(self.axis, p.ndim))
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # scaled so that the base class's division by the rows over the last
+        # axis gives the mean over the rows over `axis`
+        axis = _check_axis(self.axis, p.ndim)
+        return _cosine_similarity_grad(t, p, axis) * (p.shape[axis] / max(p.shape[-1], 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        # Keras 3 leaves axis out of the config (so from_config forgets it); ccnn keeps it
+        return {**super().get_config(), "axis": self.axis}
+
 
 class BinaryCrossentropy(Loss):
     """Binary cross-entropy ('binary_crossentropy', 'bce'): the mean over
@@ -911,12 +1225,88 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         return sparse_softmax_cross_entropy(logits, y)[0]
 
+class BinaryFocalCrossentropy(_NumPyLoss):
+    """Binary focal cross-entropy ('binary_focal_crossentropy'): the binary
+    cross-entropy times (1 - p_t)^gamma, and -- apply_class_balancing --
+    alpha for the positives, 1 - alpha for the negatives; mean over `axis`."""
+    label_smoothing = 0.0
+    axis = -1
+
+    def __init__(self, apply_class_balancing: bool = False, alpha: float = 0.25,
+                 gamma: float = 2.0, from_logits: bool = False, label_smoothing: float = 0.0,
+                 axis: int = -1, reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "binary_focal_crossentropy", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.apply_class_balancing = chk.boolean(apply_class_balancing, "apply_class_balancing")
+        self.alpha, self.gamma = _real(alpha, "alpha"), _gamma(gamma)
+        self.from_logits = chk.boolean(from_logits, "from_logits")
+        self._smoothing_and_axis(label_smoothing, axis)
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return binary_focal_crossentropy(t, p, self.apply_class_balancing, self.alpha,
+                                         self.gamma, self.from_logits, self.label_smoothing,
+                                         self.axis)
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # each element's derivative over p.shape[-1]: the base class's division
+        # by the number of rows makes it d(mean of the losses)/d(p) for any axis
+        _check_axis(self.axis, p.ndim)
+        t = _smooth_binary(t, self.label_smoothing)
+        s = _sigmoid(p) if self.from_logits else p
+        d = _binary_focal_parts(t, s, self.gamma, self.alpha, self.apply_class_balancing)[1]
+        if self.from_logits:
+            d = d * s * (1.0 - s)
+        return d / p.shape[-1]
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis,
+                "apply_class_balancing": self.apply_class_balancing, "alpha": self.alpha,
+                "gamma": self.gamma}
+
+
+class CategoricalFocalCrossentropy(_NumPyLoss):
+    """Categorical focal cross-entropy ('categorical_focal_crossentropy'):
+    the categorical cross-entropy of each class times alpha (1 - p)^gamma;
+    alpha a float or one per class."""
+    label_smoothing = 0.0
+    axis = -1
+
+    def __init__(self, alpha: Any = 0.25, gamma: float = 2.0, from_logits: bool = False,
+                 label_smoothing: float = 0.0, axis: int = -1,
+                 reduction: Optional[str] = "sum_over_batch_size",
+                 name: str = "categorical_focal_crossentropy", dtype: Optional[str] = None):
+        super().__init__(name, reduction, dtype)
+        self.alpha, self.gamma = _alpha(alpha), _gamma(gamma)
+        self.from_logits = chk.boolean(from_logits, "from_logits")
+        self._smoothing_and_axis(label_smoothing, axis)
+
+    def _parts(self, t: np.ndarray, p: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        return _categorical_focal(t, p, self.alpha, self.gamma, self.from_logits,
+                                  self.label_smoothing, _check_axis(self.axis, p.ndim))
+
+    def _value(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        return self._parts(t, p)[0]
+
+    def _grad(self, t: np.ndarray, p: np.ndarray) -> np.ndarray:
+        # scaled so that the base class's division by the rows over the last
+        # axis gives the mean over the rows over `axis`
+        axis = _check_axis(self.axis, p.ndim)
+        return self._parts(t, p)[1] * (p.shape[axis] / max(p.shape[-1], 1))
+
+    def get_config(self) -> Dict[str, Any]:
+        return {**super().get_config(), "from_logits": self.from_logits,
+                "label_smoothing": self.label_smoothing, "axis": self.axis,
+                "alpha": self.alpha, "gamma": self.gamma}
+
 
 # ----------------------------------------------------- names
 
 _CLASSES: Tuple[Type[Loss], ...] = (
     CategoricalCrossentropy, SparseCategoricalCrossentropy, BinaryCrossentropy,
-    MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Hinge, CategoricalHinge)
+    MeanSquaredError, MeanAbsoluteError, Huber, KLDivergence, Hinge, CategoricalHinge,
+    Poisson, LogCosh, SquaredHinge, CosineSimilarity, MeanSquaredLogarithmicError,
+    MeanAbsolutePercentageError, BinaryFocalCrossentropy, CategoricalFocalCrossentropy)
 
 #: Keras 3's function of each class (a function given to get / compile means its class)
 _FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
@@ -924,7 +1314,12 @@ _FUNCTIONS: Dict[Callable[..., Any], Type[Loss]] = {
     sparse_categorical_crossentropy: SparseCategoricalCrossentropy,
     binary_crossentropy: BinaryCrossentropy, mean_squared_error: MeanSquaredError,
     mean_absolute_error: MeanAbsoluteError, huber: Huber, kl_divergence: KLDivergence,
-    hinge: Hinge, categorical_hinge: CategoricalHinge}
+    hinge: Hinge, categorical_hinge: CategoricalHinge, poisson: Poisson, log_cosh: LogCosh,
+    squared_hinge: SquaredHinge, cosine_similarity: CosineSimilarity,
+    mean_squared_logarithmic_error: MeanSquaredLogarithmicError,
+    mean_absolute_percentage_error: MeanAbsolutePercentageError,
+    binary_focal_crossentropy: BinaryFocalCrossentropy,
+    categorical_focal_crossentropy: CategoricalFocalCrossentropy}
 
 # Keras's losses.ALL_OBJECTS_DICT for these: class names, function names, aliases
 ALL_OBJECTS_DICT: Dict[str, Type[Loss]] = {cls.__name__: cls for cls in _CLASSES}
@@ -932,7 +1327,11 @@ ALL_OBJECTS_DICT.update({fn.__name__: cls for fn, cls in _FUNCTIONS.items()})
 ALL_OBJECTS_DICT.update({"bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
                          "kld": KLDivergence, "KLD": KLDivergence,
                          "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
-                         "mse": MeanSquaredError, "MSE": MeanSquaredError})
+                         "mse": MeanSquaredError, "MSE": MeanSquaredError,
+                         "mape": MeanAbsolutePercentageError,
+                         "MAPE": MeanAbsolutePercentageError,
+                         "msle": MeanSquaredLogarithmicError,
+                         "MSLE": MeanSquaredLogarithmicError})
 
 
 def serialize(loss: Loss) -> Dict[str, Any]:

@@ -143,3 +143,67 @@ def central_difference(f, x, h=1e-6):
         x[i] = old
         g[i] = (up - down) / (2 * h)
     return g
+
+
+# ---- the losses added second (keras/src/losses/losses.py)
+def poisson(t, p):
+    t, p = _f64(t, p)
+    return (p - t * np.log(p + EPS)).mean(axis=-1)
+
+
+def log_cosh(t, p):
+    t, p = _f64(t, p)
+    return np.log(np.cosh(p - t)).mean(axis=-1)
+
+
+def squared_hinge(t, p):
+    t, p = _f64(t, p)
+    if np.isin(t, (0.0, 1.0)).all():
+        t = np.where(t == 1.0, 1.0, -1.0)
+    return (np.maximum(0.0, 1.0 - t * p) ** 2).mean(axis=-1)
+
+
+def mean_squared_logarithmic_error(t, p):
+    t, p = _f64(t, p)
+    return ((np.log1p(np.maximum(p, EPS)) - np.log1p(np.maximum(t, EPS))) ** 2).mean(axis=-1)
+
+
+def mean_absolute_percentage_error(t, p):
+    t, p = _f64(t, p)
+    return 100.0 * (np.abs(t - p) / np.maximum(np.abs(t), EPS)).mean(axis=-1)
+
+
+def cosine_similarity(t, p, axis=-1):
+    t, p = _f64(t, p)
+    tn = t / np.maximum(np.linalg.norm(t, axis=axis, keepdims=True), EPS)
+    pn = p / np.maximum(np.linalg.norm(p, axis=axis, keepdims=True), EPS)
+    return -(tn * pn).sum(axis=axis)
+
+
+def binary_focal_crossentropy(t, p, apply_class_balancing=False, alpha=0.25, gamma=2.0,
+                              from_logits=False, label_smoothing=0.0, axis=-1):
+    t, p = _f64(t, p)
+    t = t * (1.0 - label_smoothing) + 0.5 * label_smoothing
+    if from_logits:
+        p = sigmoid(p)
+    c = np.clip(p, EPS, 1.0 - EPS)
+    bce = -(t * np.log(c) + (1.0 - t) * np.log(1.0 - c))
+    p_t = t * p + (1 - t) * (1 - p)
+    focal = (1.0 - p_t) ** gamma * bce
+    if apply_class_balancing:
+        focal = (t * alpha + (1 - t) * (1 - alpha)) * focal
+    return focal.mean(axis=axis)
+
+
+def categorical_focal_crossentropy(t, p, alpha=0.25, gamma=2.0, from_logits=False,
+                                   label_smoothing=0.0, axis=-1):
+    t, p = _f64(t, p)
+    t = t * (1.0 - label_smoothing) + label_smoothing / t.shape[-1]
+    if from_logits:
+        e = np.exp(p - p.max(axis=axis, keepdims=True))
+        p = e / e.sum(axis=axis, keepdims=True)
+    out = np.clip(p / p.sum(axis=axis, keepdims=True), EPS, 1.0 - EPS)
+    a = np.asarray(alpha, dtype=np.float64)
+    if a.ndim and axis not in (-1, t.ndim - 1):
+        a = a.reshape((-1,) + (1,) * (t.ndim - 1 - (axis % t.ndim)))
+    return (a * (1.0 - out) ** gamma * -t * np.log(out)).sum(axis=axis)

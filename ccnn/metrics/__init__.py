@@ -22,10 +22,21 @@ from .accuracy_metrics import (Accuracy, BinaryAccuracy, CategoricalAccuracy,
                                categorical_accuracy, sparse_categorical_accuracy,
                                sparse_top_k_categorical_accuracy, top_k_categorical_accuracy)
 from .confusion_metrics import AUC, Precision, Recall
+from .f_score_metrics import F1Score, FBetaScore
 from .metric import Metric, auto_name
 from .reduction_metrics import Mean, MeanMetricWrapper
 from .regression_metrics import (MeanAbsoluteError, MeanSquaredError, mean_absolute_error,
                                  mean_squared_error)
+from .regression_metrics import (CosineSimilarity, LogCoshError, MeanAbsolutePercentageError,
+                                 MeanSquaredLogarithmicError, RootMeanSquaredError,
+                                 cosine_similarity, log_cosh, mean_absolute_percentage_error,
+                                 mean_squared_logarithmic_error)
+from .hinge_metrics import CategoricalHinge, Hinge, SquaredHinge, categorical_hinge, hinge, \
+    squared_hinge
+from .probabilistic_metrics import (BinaryCrossentropy, CategoricalCrossentropy, KLDivergence,
+                                    Poisson, SparseCategoricalCrossentropy, binary_crossentropy,
+                                    categorical_crossentropy, kl_divergence, poisson,
+                                    sparse_categorical_crossentropy)
 
 __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
            "CategoricalAccuracy", "SparseCategoricalAccuracy", "TopKCategoricalAccuracy",
@@ -33,19 +44,34 @@ __all__ = ["Metric", "Mean", "MeanMetricWrapper", "Accuracy", "BinaryAccuracy",
            "Precision", "Recall", "accuracy", "binary_accuracy", "categorical_accuracy",
            "sparse_categorical_accuracy", "top_k_categorical_accuracy",
            "sparse_top_k_categorical_accuracy", "mean_squared_error", "mean_absolute_error",
-           "get", "get_metric", "serialize", "deserialize"]
+           "get", "get_metric", "serialize", "deserialize",
+           "RootMeanSquaredError", "MeanSquaredLogarithmicError", "MeanAbsolutePercentageError",
+           "LogCoshError", "CosineSimilarity", "Hinge", "SquaredHinge", "CategoricalHinge",
+           "KLDivergence", "Poisson", "BinaryCrossentropy", "CategoricalCrossentropy",
+           "SparseCategoricalCrossentropy", "mean_squared_logarithmic_error",
+           "mean_absolute_percentage_error", "log_cosh", "cosine_similarity", "hinge",
+           "squared_hinge", "categorical_hinge", "kl_divergence", "poisson",
+           "binary_crossentropy", "categorical_crossentropy", "sparse_categorical_crossentropy",
+           "F1Score", "FBetaScore"]
 
 _CLASSES: Sequence[Type[Metric]] = (
     Mean, Accuracy, BinaryAccuracy, CategoricalAccuracy, SparseCategoricalAccuracy,
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy, MeanSquaredError,
-    MeanAbsoluteError, AUC, Precision, Recall)
+    MeanAbsoluteError, AUC, Precision, Recall,
+    RootMeanSquaredError, MeanSquaredLogarithmicError, MeanAbsolutePercentageError, LogCoshError,
+    CosineSimilarity, Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson,
+    BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
+    F1Score, FBetaScore)
 
 # Keras's metrics.ALL_OBJECTS_DICT for these classes: the class name, its
 # snake-case name, and the short aliases
 ALL_OBJECTS_DICT: Dict[str, Type[Metric]] = {cls.__name__: cls for cls in _CLASSES}
 ALL_OBJECTS_DICT.update({auto_name(cls.__name__): cls for cls in _CLASSES})
 ALL_OBJECTS_DICT.update({"mse": MeanSquaredError, "MSE": MeanSquaredError,
-                         "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError})
+                         "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+                         "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
+                         "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+                         "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError})
 
 
 def serialize(metric: Metric) -> Dict[str, Any]:
@@ -120,6 +146,10 @@ def get_metric(identifier: Any, y_pred_shape: Sequence[Optional[int]],
     obj = get(identifier)
     if obj is None:
         raise ValueError("Expected metric, received `None`")
+    if isinstance(obj, FBetaScore) and obj.average is None:
+        raise ValueError(f"{type(obj).__name__}(average=None) gives one score per class, which "
+                         f"a model's logs cannot hold: pass average='micro', 'macro' or "
+                         f"'weighted' to compile (or use the metric object directly)")
     if not isinstance(obj, Metric):
         fn: Callable[..., Any] = obj
         obj = MeanMetricWrapper(fn, name=getattr(fn, "__name__", None))
