@@ -109,96 +109,6 @@ int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight
     return SUF(conv2d_gemm_forward)(out, inp, weight, bias, d, 0, nthreads);
 }
 
-/* The weight gradient of the GEMM path, dW^T (crs x k) = sum_n im2col(x[n])
- * (crs x pq) * dy[n]^T (pq x k), transposed into dweight (k, crs), in one of
- * two splits over the threads; both sum each element in an order that does
- * not depend on the thread count.
- *
- * By rows: the crs rows in blocks of 6 (the micro-tile height), every thread
- * walking all images -- each thread packs all of every dy[n]^T, which is
- * cheap next to its share of im2col when crs is large against k. */
-static int SUF(weight_grad_gemm_rows)(REAL *dweight, const REAL *dout, const REAL *inp,
-                                      const ccnn_conv2d_dims *d, int64_t hp, int64_t wp, int nt)
-{
-    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k, R = d->r, S = d->s;
-    const int64_t PQ = d->p * d->q, CRS = C * R * S;
-    int err = CCNN_OK;
-    REAL *dwt = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(CRS * K));
-    if (!dwt) return CCNN_ENOMEM;
-    memset(dwt, 0, sizeof(REAL) * (size_t)(CRS * K));
-    const int64_t blocks = (CRS + 5) / 6;
-    const int ntw = (int)(nt < blocks ? nt : blocks);
-    (void)ntw;
-    #pragma omp parallel num_threads(ntw)
-    {
-        int64_t tid, nthr;
-        ccnn_team(&tid, &nthr);
-        const int64_t i0 = (blocks * tid / nthr) * 6, i1t = (blocks * (tid + 1) / nthr) * 6;
-        const int64_t i1 = i1t < CRS ? i1t : CRS;
-        /* the channels these rows read: c0 .. c1 */
-        const int64_t c0 = i0 / (R * S), c1 = i1 > i0 ? (i1 - 1) / (R * S) : c0;
-        for (int64_t n = 0; n < N && i1 > i0; n++) {
-            const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, c0,
-                                                          c1 - c0 + 1, hp, wp);
-            const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, i0 - c0 * R * S, hp, wp};
-            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
-            if (!xpad || SUF(ccnn_gemm)(i1 - i0, K, PQ, &A, &B, dwt + i0 * K, K, n == 0, NULL) != CCNN_OK) {
-                #pragma omp atomic write
-                err = CCNN_ENOMEM;
-                break;
-            }
-        }
-    }
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t i = 0; i < CRS; i++) dweight[k * CRS + i] = dwt[i * K + k];
-    return err;
-}
-
-/* By images: G fixed groups (G depends on N only), each summing its images in
- * order into a (crs x k) partial of its own, the partials added in group
- * order -- no two threads pack the same operand.  For a crs small against k
- * (a few input channels), where the rows split would have every thread pack
- * all of dy^T for a small share of im2col. */
-static int SUF(weight_grad_gemm_groups)(REAL *dweight, const REAL *dout, const REAL *inp,
-                                        const ccnn_conv2d_dims *d, int64_t hp, int64_t wp, int nt)
-{
-    const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
-    const int64_t PQ = d->p * d->q, CRS = C * d->r * d->s;
-    int err = CCNN_OK;
-    (void)nt;
-    const int64_t G = N < 8 ? N : 8;
-    if (G == 0) {   /* no images: empty sums */
-        memset(dweight, 0, sizeof(REAL) * (size_t)(K * CRS));
-        return err;
-    }
-    REAL *part = (REAL *)ccnn_workspace(CCNN_WS_CONV, sizeof(REAL) * (size_t)(G * CRS * K));
-    if (!part) return CCNN_ENOMEM;
-    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
-    for (int64_t g = 0; g < G; g++) {
-        const int64_t n0 = g * N / G, n1 = (g + 1) * N / G;
-        for (int64_t n = n0; n < n1; n++) {
-            const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, inp + n * C * H * W, d, 0, C,
-                                                          hp, wp);
-            const ccnn_gemm_operand A = {CCNN_OPERAND_IM2COL, xpad, 0, 0, d, 0, hp, wp};
-            const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, dout + n * K * PQ, 1, PQ, NULL, 0, 0, 0};
-            if (!xpad || SUF(ccnn_gemm)(CRS, K, PQ, &A, &B, part + g * CRS * K, K, n == n0,
-                                        NULL) != CCNN_OK) {
-                #pragma omp atomic write
-                err = CCNN_ENOMEM;
-                break;
-            }
-        }
-    }
-    #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t k = 0; k < K; k++)
-        for (int64_t i = 0; i < CRS; i++) {
-            REAL acc = part[i * K + k];
-            for (int64_t g = 1; g < G; g++) acc += part[(g * CRS + i) * K + k];
-            dweight[k * CRS + i] = acc;
-        }
-    return err;
-}
-
 /* The GEMM backward; the stride-1 input gradient's flipped forward runs as
  * the Winograd forward when wino is 1 and it is eligible (the auto choice),
  * or wino is 2 and it is supported (forced); never when wino is 0. */
@@ -288,8 +198,7 @@ int SUF(conv2d_gemm_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
     }
 
     if (dweight) {
-        const int e = CRS >= 4 * K ? SUF(weight_grad_gemm_rows)(dweight, dout, inp, d, hp, wp, nt)
-                                   : SUF(weight_grad_gemm_groups)(dweight, dout, inp, d, hp, wp, nt);
+        const int e = SUF(conv2d_wgrad_backward)(dweight, dout, inp, d, nthreads);   /* conv2d_wgrad.c */
         if (e != CCNN_OK) err = e;
     }
     return err;

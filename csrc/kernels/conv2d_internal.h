@@ -1,5 +1,5 @@
 /* conv2d_internal.h -- what the conv2d files (conv2d.c, conv2d_direct.c,
- * conv2d_gemm.c, conv2d_winograd.c) share; private, not installed.
+ * conv2d_gemm.c, conv2d_winograd.c, conv2d_wgrad.c) share; private, not installed.
  *
  * The geometry helpers are static inline; the typed helpers are defined once
  * per algorithm file, for float (suffix _f32) and double (_f64), and declared
@@ -131,6 +131,9 @@ static inline void conv2d_padded_extent(const ccnn_conv2d_dims *d, int64_t *hp, 
     int conv2d_winograd_forward##S(REAL *out, const REAL *inp, const REAL *weight,           \
                                    const REAL *bias, const ccnn_conv2d_dims *d, int relu,    \
                                    int nthreads);                                            \
+    /* conv2d_wgrad.c: the GEMM path's weight gradient (dweight overwritten) */            \
+    int conv2d_wgrad_backward##S(REAL *dweight, const REAL *dout, const REAL *inp,           \
+                                 const ccnn_conv2d_dims *d, int nthreads);                   \
     /* conv2d.c: the flipped weight of the stride-1 input gradient (0: not finite) */      \
     int conv2d_flip_weight##S(REAL *restrict wt, const REAL *restrict weight,                \
                               const ccnn_conv2d_dims *d);
