@@ -89,7 +89,7 @@ TESTS=${SANITIZE_TESTS:-"tests/test_conv2d.py tests/test_pool.py tests/test_acti
     tests/test_optimizers_keras.py tests/test_act_epilogue.py tests/test_inference_plan.py
     tests/test_optimizer_subnormals.py tests/test_gemm.py tests/test_train_plan.py
     tests/test_pool_paths.py tests/test_plans_every_layer.py tests/test_inference_plan_graph.py
-    tests/test_batchnorm_relu.py tests/test_train_plan_optim.py tests/test_conv_rowvec.py"}
+    tests/test_batchnorm_relu.py tests/test_train_plan_optim.py"}
 
 cd "$WORK/src"
 # tests that start a Python subprocess (from tests/) import this build too

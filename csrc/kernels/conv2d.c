@@ -250,7 +250,6 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
         const double framed = k * (h + span_h) * (w + span_w) + 64;
         gemm += nt * (crs * p * q > framed ? crs * p * q : framed) * isz + 2 * crs * k * isz;
     }
-    gemm += k * crs * isz;   /* conv2d_rowvec.c's weight panels */
     if (ccnn_conv2d_winograd_supported(d)) {
         /* the forward's tiles, or the flipped forward's (h x w output) backward */
         const int64_t th = ((d->p > d->h ? d->p : d->h) + 1) / 2;
@@ -300,14 +299,11 @@ int SUF(conv2d_flip_weight)(REAL *restrict wt, const REAL *restrict weight,
     return 1;
 }
 
-/* The GEMM-class forward: the AVX-512 row-vector direct kernel where
- * eligible (conv2d_rowvec.c), else Winograd where eligible and the weight is
- * finite, else the implicit GEMM. */
+/* The GEMM-class forward: Winograd where eligible and the weight is finite,
+ * else the implicit GEMM. */
 static int SUF(forward_fast)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
-    if (ccnn_conv2d_rowvec_eligible(d, (int64_t)sizeof(REAL)))
-        return SUF(conv2d_rowvec_forward)(out, inp, weight, bias, d, relu, nthreads);
     if (ccnn_conv2d_winograd_eligible(d) && SUF(ccnn_finite)(d->k * d->c * 9, weight))
         return SUF(conv2d_winograd_forward)(out, inp, weight, bias, d, relu, nthreads);
     return SUF(conv2d_gemm_forward)(out, inp, weight, bias, d, relu, nthreads);

@@ -104,9 +104,6 @@ static inline void conv2d_padded_extent(const ccnn_conv2d_dims *d, int64_t *hp, 
     *wp = (d->q - 1) * d->stride_w + (d->s - 1) * d->dil_w + 1;
 }
 
-/* conv2d_rowvec.c: whether its forward applies to d for elements of itemsize bytes */
-int ccnn_conv2d_rowvec_eligible(const ccnn_conv2d_dims *d, int64_t itemsize);
-
 #define CCNN_CONV2D_TYPED(REAL, S)                                                          \
     /* conv2d_direct.c: the direct forward (pooled_argmax != NULL: fused 2x2 max pool)     \
      * and backward (relu_out, pool_argmax: the fused ReLU / pool's gradients), and        \
@@ -134,10 +131,6 @@ int ccnn_conv2d_rowvec_eligible(const ccnn_conv2d_dims *d, int64_t itemsize);
     int conv2d_winograd_forward##S(REAL *out, const REAL *inp, const REAL *weight,           \
                                    const REAL *bias, const ccnn_conv2d_dims *d, int relu,    \
                                    int nthreads);                                            \
-    /* conv2d_rowvec.c: the AVX-512 row-vector direct forward (d rowvec-eligible) */      \
-    int conv2d_rowvec_forward##S(REAL *out, const REAL *inp, const REAL *weight,             \
-                                 const REAL *bias, const ccnn_conv2d_dims *d, int relu,      \
-                                 int nthreads);                                              \
     /* conv2d.c: the flipped weight of the stride-1 input gradient (0: not finite) */      \
     int conv2d_flip_weight##S(REAL *restrict wt, const REAL *restrict weight,                \
                               const ccnn_conv2d_dims *d);
