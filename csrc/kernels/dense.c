@@ -55,8 +55,9 @@ static int64_t dense_small_m(void)
     int v = __atomic_load_n(&dense_small_m_cached, __ATOMIC_RELAXED);
     if (v < 0) {
         const char *env = getenv("CCNN_DENSE_SMALL_M");
-        v = env && atoi(env) >= 0 ? atoi(env)
-                                  : ccnn_gemm_wide() ? CCNN_DENSE_SMALL_M_WIDE : CCNN_DENSE_SMALL_M;
+        const long e = env && env[0] >= '0' && env[0] <= '9' ? strtol(env, NULL, 10) : -1;
+        v = e >= 0 ? (e > (1L << 20) ? 1 << 20 : (int)e)
+                   : ccnn_gemm_wide() ? CCNN_DENSE_SMALL_M_WIDE : CCNN_DENSE_SMALL_M;
         __atomic_store_n(&dense_small_m_cached, v, __ATOMIC_RELAXED);
     }
     return v;
