@@ -398,6 +398,26 @@ def test_small_batch_dense_against_numpy(dtype):
         assert np.isnan(relu[0]).all() == np.isnan(want[0]).all()
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_mid_batch_dense_large_weight_against_numpy(dtype):
+    """13..32 rows against a weight of more than 65536 elements: the packed
+    GEMM where the AVX-512 kernels run (the small-batch path elsewhere),
+    relu with NaN, against NumPy in float64."""
+    rng = np.random.default_rng(2)
+    for n, fan_in, units in [(13, 700, 100), (16, 3136, 128), (32, 1000, 70), (24, 257, 300)]:
+        x = rng.normal(size=(n, fan_in)).astype(dtype)
+        w = rng.normal(size=(fan_in, units)).astype(dtype)
+        b = rng.normal(size=units).astype(dtype)
+        x[1, 3] = np.nan
+        want = x.astype(np.float64) @ w + b
+        tol = 1e-4 if dtype == np.float32 else 1e-12
+        for act in (None, "relu"):
+            got = F.dense(x, w, b, activation=act)
+            ref = want if act is None else np.where(want < 0, 0, want)
+            np.testing.assert_allclose(got, ref, rtol=tol, atol=tol * np.sqrt(fan_in))
+            assert np.isnan(got[1]).all() and not np.isnan(np.delete(got, 1, axis=0)).any()
+
+
 # ------------------------------------------------------------ predict's fast path
 # (Sequential.predict / predict_on_batch / __call__ run a compiled, current
 # plan without Trainer's checks: inference.predict_fast)

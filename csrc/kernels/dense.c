@@ -1,6 +1,7 @@
 /* dense.c -- fully connected layer on the packed GEMM (see dense.h).
  * Typed bodies are instantiated for float and double by self-inclusion. */
 #ifndef REAL
+#include <stdlib.h>
 #include <string.h>
 #include "dense.h"
 #include "gemm.h"
@@ -37,8 +38,30 @@ static int64_t dense_k_parts(int64_t n, int64_t units, int64_t in)
 }
 
 /* Batches of at most this many rows take the small-batch forward
- * (dense_forward_small): the weight read in place, no packing. */
+ * (dense_forward_small): the weight read in place, no packing.  With the
+ * AVX-512 GEMM (ccnn_gemm_wide) the packed GEMM pays for its packing sooner,
+ * for weights of more than CCNN_DENSE_SMALL_W elements: measured (Intel Xeon
+ * with AVX-512, float32, 1 thread, us, small / GEMM) 3136 x 128 (the modern
+ * model's): n = 8 189 / 163, 16 356 / 229, 32 695 / 348; 1960 x 100 (the
+ * book's): 8 72 / 101, 16 137 / 135, 32 260 / 207; 512 x 10 at 32: 17 / 24.
+ * CCNN_DENSE_SMALL_M in the environment overrides the row count (a tuning
+ * aid, read once). */
 #define CCNN_DENSE_SMALL_M 32
+#define CCNN_DENSE_SMALL_M_WIDE 12
+#define CCNN_DENSE_SMALL_W 65536
+static int dense_small_m_cached = -1;
+static int64_t dense_small_m(void)
+{
+    int v = __atomic_load_n(&dense_small_m_cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *env = getenv("CCNN_DENSE_SMALL_M");
+        const long e = env && env[0] >= '0' && env[0] <= '9' ? strtol(env, NULL, 10) : -1;
+        v = e >= 0 ? (e > (1L << 20) ? 1 << 20 : (int)e)
+                   : ccnn_gemm_wide() ? CCNN_DENSE_SMALL_M_WIDE : CCNN_DENSE_SMALL_M;
+        __atomic_store_n(&dense_small_m_cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
 
 /* [lo, hi) of `len` split into nthr parts of whole `tile`s: part `tid`. */
 static void split_tiles(int64_t len, int64_t tile, int64_t tid, int64_t nthr,
@@ -128,7 +151,7 @@ static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weig
     return err;
 }
 
-/* The small-batch forward (n <= CCNN_DENSE_SMALL_M): tiles of up to 4 rows x
+/* The small-batch forward (ccnn_dense_forward: n <= dense_small_m()): tiles of up to 4 rows x
  * 2 vectors of columns, each output element summed as
  *     acc = bias[j];  acc += inp[i, k] * weight[k, j]  for k = 0, 1, ..., in-1
  * (the same order in every tile shape, on any thread count), reading the
@@ -293,7 +316,8 @@ int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, cons
 {
     const int64_t N = d->n, IN = d->in, U = d->units;
     if (N == 0) return CCNN_OK;
-    if (N <= CCNN_DENSE_SMALL_M) return SUF(dense_forward_small)(out, inp, weight, bias, d, relu, nthreads);
+    if (N <= dense_small_m() || (N <= CCNN_DENSE_SMALL_M && IN * U <= CCNN_DENSE_SMALL_W))
+        return SUF(dense_forward_small)(out, inp, weight, bias, d, relu, nthreads);
     const int nt = dense_threads(nthreads, N, U, IN);
     const int64_t parts = dense_k_parts(N, U, IN);
     if (parts > 1) return SUF(dense_forward_split)(out, inp, weight, bias, d, relu, parts, nt);
