@@ -111,7 +111,7 @@ def get(class_name: str) -> Type[Layer]:
     if class_name in ("Sequential", "Functional", "Model"):    # a nested model
         from .. import models
         return models.Sequential if class_name == "Sequential" else \
-            models.Model  # type: ignore[return-value]
+            models.Model
     try:
         return _LAYERS[class_name]
     except (KeyError, TypeError):

@@ -179,7 +179,7 @@ class Model(Trainer):
             [t._history[0].name for t in self.outputs]    # type: ignore[index]
 
     @property
-    def output_shape(self) -> Any:
+    def output_shape(self) -> Any:      # type: ignore[override]
         return self.outputs[0].shape if len(self.outputs) == 1 else \
             [t.shape for t in self.outputs]
 

@@ -107,7 +107,7 @@ class ModelLayer(Layer):
 
     # ---- trainable: Keras 3's setter sets every inner layer's
     @property
-    def trainable(self) -> bool:               # type: ignore[override]
+    def trainable(self) -> bool:
         return bool(self.__dict__.get("_trainable", True))
 
     @trainable.setter
@@ -122,7 +122,7 @@ class ModelLayer(Layer):
             replan()
 
     @property
-    def dtype(self) -> str:                    # type: ignore[override]
+    def dtype(self) -> str:
         return str(self.layers[0].dtype) if self.layers else "float32"
 
     @property
@@ -148,7 +148,7 @@ class ModelLayer(Layer):
                 for k, p in layer.states.items()}
 
     @property
-    def grads(self) -> Dict[str, np.ndarray]:           # type: ignore[override]
+    def grads(self) -> Dict[str, np.ndarray]:
         return {f"{layer.name}/{k}": g for layer in self.layers
                 for k, g in layer.grads.items()}
 

@@ -222,7 +222,7 @@ class Sequential(Trainer):
         return [self._graph_output]
 
     @property
-    def output_shape(self):
+    def output_shape(self):     # type: ignore[override]
         return self.layers[-1].output_shape if self.built else None
 
     @property

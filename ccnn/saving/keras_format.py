@@ -471,11 +471,11 @@ def _jsonable(v: Any) -> Any:
 
 def _layer_config_to_keras(layer: Any) -> Dict[str, Any]:
     if _is_model(layer):                # a nested model: its model config
-        out = model_config_to_keras(layer)
-        out.pop("compile_config", None)
+        nested = model_config_to_keras(layer)
+        nested.pop("compile_config", None)
         if type(layer).__name__ != "Sequential":
-            out["build_config"] = {"input_shape": list(layer.input_shape)}
-        return out
+            nested["build_config"] = {"input_shape": list(layer.input_shape)}
+        return nested
     config = dict(layer.get_config())
     plain = type(layer).__name__ in _PLAIN_KERAS_LAYERS
     out: Dict[str, Any] = {}
