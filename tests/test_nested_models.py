@@ -320,3 +320,12 @@ def test_bad_nesting_is_a_clear_error():
     two_in = ccnn.Model([a, b], L.Add()([a, b]))
     with pytest.raises(ValueError, match="several inputs"):
         two_in([ccnn.Input((3,)), ccnn.Input((3,))])
+
+
+def test_the_readme_example_runs(capsys):
+    from test_readme import README, python_blocks, run_block
+    scope = run_block(python_blocks(README, "Functional models")[-1], "README.md")
+    base, model = scope["base"], scope["model"]
+    assert model.layers[0] is base and not any(layer.trainable for layer in base.layers)
+    assert "base (Model)" in capsys.readouterr().out
+    assert base.count_params() == 80
