@@ -329,3 +329,43 @@ def test_the_readme_example_runs(capsys):
     assert model.layers[0] is base and not any(layer.trainable for layer in base.layers)
     assert "base (Model)" in capsys.readouterr().out
     assert base.count_params() == 80
+
+
+def test_a_nested_model_shared_between_nodes_trains_as_its_shared_layers():
+    """A siamese tower: one nested Sequential called on two inputs has the
+    gradients of its layers called on both (the shared-layer path)."""
+    ccnn.utils.set_random_seed(0)
+    tower = ccnn.Sequential([L.Dense(4, activation="tanh", dtype="float64", name="t1"),
+                             L.Dropout(0.3, dtype="float64", name="tdrop"),
+                             L.Dense(3, dtype="float64", name="t2")], name="tower")
+    a, b = ccnn.Input((5,), dtype="float64"), ccnn.Input((5,), dtype="float64")
+    head = L.Dense(2, activation="softmax", dtype="float64", name="siamese_head")
+    model = ccnn.Model([a, b], head(L.Concatenate(dtype="float64")([tower(a), tower(b)])))
+    d1, drop, d2 = tower.layers
+    fa, fb = ccnn.Input((5,), dtype="float64"), ccnn.Input((5,), dtype="float64")
+    flat = ccnn.Model([fa, fb], head(L.Concatenate(dtype="float64")(
+        [d2(drop(d1(fa))), d2(drop(d1(fb)))])))
+    rng = np.random.default_rng(10)
+    x = [rng.standard_normal((6, 5)), rng.standard_normal((6, 5))]
+    y = np.eye(2)[rng.integers(0, 2, 6)]
+    for m in (model, flat):
+        m.compile(optimizer="sgd", loss="categorical_crossentropy")
+    ccnn.utils.set_random_seed(1)
+    loss, grads = model.compute_gradients(x, y)
+    ccnn.utils.set_random_seed(1)
+    loss_f, grads_f = flat.compute_gradients(x, y)
+    assert loss == loss_f
+    by_id = dict(zip([id(p) for p in flat.weights], grads_f))
+    for p, g in zip(model.weights, grads):
+        np.testing.assert_array_equal(g, by_id[id(p)])
+    kernel = d1.params["kernel"]
+    k0 = kernel.copy()
+
+    def f(v):
+        np.copyto(kernel, v)
+        return model.compute_gradients(x, y, training=False)[0]
+    num = central_differences(f, k0)
+    np.copyto(kernel, k0)
+    g = model.compute_gradients(x, y, training=False)[1]
+    np.testing.assert_allclose(g[[id(p) for p in model.weights].index(id(kernel))], num,
+                               rtol=1e-6, atol=1e-8)

@@ -62,6 +62,14 @@ def _flatten(struct: Any, what: str) -> Tuple[List[KerasTensor], Optional[List[s
     return items, keys
 
 
+def _state_owners(layer: Any) -> List[Any]:
+    """The objects whose __dict__ a forward of `layer` writes what its backward
+    needs: the layer, and for a nested model every model and layer inside."""
+    if not isinstance(layer, ModelLayer):
+        return [layer]
+    return [layer] + [o for inner in layer.layers for o in _state_owners(inner)]
+
+
 class _Entry:
     """One node of the execution plan: the step that runs it (the layer, or
     a fused loss head), the slots of its input and output values."""
@@ -322,11 +330,13 @@ class Model(Trainer):
         for e in entries:
             arg = [vals[s] for s in e.ins] if e.multi else vals[e.ins[0]]
             if e.shared:
-                before = dict(e.layer.__dict__)
+                owners = _state_owners(e.layer)
+                befores = [dict(o.__dict__) for o in owners]
             out = (e.step if fused else e.layer).forward(arg, training)
             if e.shared:
-                e.cache = {k: v for k, v in e.layer.__dict__.items()
-                           if k not in _SKIP and before.get(k, before) is not v}
+                e.cache = {id(o): (o, {k: v for k, v in o.__dict__.items()
+                                       if k not in _SKIP and before.get(k, before) is not v})
+                           for o, before in zip(owners, befores)}
             vals[e.out] = out
             if e.layer.activity_regularizer is not None:
                 self._activity.append((e, out))
@@ -352,11 +362,8 @@ class Model(Trainer):
                 continue
             layer = e.layer
             if e.shared:
-                if isinstance(layer, ModelLayer):
-                    raise ValueError(f"model {layer.name!r} is called at several nodes of "
-                                     f"model {self.name!r}: training a nested model shared "
-                                     f"between nodes is not supported yet")
-                layer.__dict__.update(e.cache)
+                for owner, kept in e.cache.values():
+                    owner.__dict__.update(kept)
             layer.need_input_grad = need_input
             try:
                 dx = (e.step if fused else layer).backward(self._activity_grad(e, d))

@@ -23,9 +23,10 @@ model so that a frozen inner layer of a trainable nested model stays frozen.
 The compiled plans see a nested model as a layer they do not know: a nested
 model without weights (augmentation) is one of the leading layers the
 training plan runs per layer, anything else falls back to the per-layer path.
-Not supported yet: a nested model with several inputs or outputs, and one
-nested model called at several nodes of a graph that is trained (its
-inference works).
+A nested model called at several nodes of a graph is a shared layer (what
+each node's forward kept is saved per node for its backward, for the model
+and every layer inside it).  Not supported yet: a nested model with several
+inputs or outputs.
 """
 from __future__ import annotations
 
