@@ -369,3 +369,13 @@ def test_a_nested_model_shared_between_nodes_trains_as_its_shared_layers():
     g = model.compute_gradients(x, y, training=False)[1]
     np.testing.assert_allclose(g[[id(p) for p in model.weights].index(id(kernel))], num,
                                rtol=1e-6, atol=1e-8)
+
+
+def test_a_seeded_layer_in_a_nested_model_keeps_its_generator_in_ccnn_files(tmp_path):
+    aug = ccnn.Sequential([L.RandomFlip("horizontal", seed=5)], name="aug")
+    model = ccnn.Sequential([ccnn.Input((4, 4, 1)), aug, L.Flatten(), L.Dense(2)])
+    x = np.random.default_rng(11).standard_normal((8, 4, 4, 1)).astype(np.float32)
+    model(x, training=True)                   # the generator moves on
+    model.save(tmp_path / "m.ccnn")
+    loaded = ccnn.models.load_model(tmp_path / "m.ccnn")
+    np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))
