@@ -379,3 +379,29 @@ def test_a_seeded_layer_in_a_nested_model_keeps_its_generator_in_ccnn_files(tmp_
     model.save(tmp_path / "m.ccnn")
     loaded = ccnn.models.load_model(tmp_path / "m.ccnn")
     np.testing.assert_array_equal(loaded(x, training=True), model(x, training=True))
+
+
+def test_a_frozen_base_with_batchnorm_runs_it_in_inference_mode_as_keras(keras):
+    """Transfer learning's frozen base: its BatchNormalization uses (and keeps)
+    the moving statistics in training, as Keras 3's; the head's SGD step and
+    the training-mode outputs equal Keras's."""
+    ccnn.utils.set_random_seed(0)
+    model = base_then_head(ccnn)
+    km = base_then_head(keras)
+    weights = [np.random.default_rng(i).uniform(0.5, 1.5, w.shape).astype(np.float32)
+               for i, w in enumerate(model.get_weights())]
+    model.set_weights(weights)
+    km.set_weights(weights)
+    model.layers[0].trainable = False
+    km.layers[0].trainable = False
+    x = np.random.default_rng(12).standard_normal((8, 6)).astype(np.float32)
+    y = np.random.default_rng(13).standard_normal((8, 3)).astype(np.float32)
+    np.testing.assert_allclose(model(x, training=True),
+                               np.asarray(km(x, training=True).detach()), rtol=1e-5, atol=1e-5)
+    model.compile(optimizer=ccnn.optimizers.SGD(0.1), loss="mse")
+    km.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    model.train_on_batch(x, y)
+    km.train_on_batch(x, y)
+    for a, b, w in zip(model.get_weights(), km.get_weights(), weights):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(model.get_weights()[4], weights[4])    # moving mean kept
