@@ -405,3 +405,13 @@ def test_a_frozen_base_with_batchnorm_runs_it_in_inference_mode_as_keras(keras):
     for a, b, w in zip(model.get_weights(), km.get_weights(), weights):
         np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(model.get_weights()[4], weights[4])    # moving mean kept
+
+
+def test_model_input_and_output_are_its_tensors_as_keras():
+    inp = ccnn.Input((3,))
+    out = L.Dense(2)(inp)
+    model = ccnn.Model(inp, out)
+    assert model.input is inp and model.output is out
+    seq = ccnn.Sequential([ccnn.Input((3,)), L.Dense(2)])
+    assert seq.input is seq.inputs[0] and seq.output is seq.outputs[0]
+    assert seq.output.shape == (None, 2)

@@ -195,6 +195,18 @@ class ModelLayer(Layer):
             layer.add_regularization_grads()
 
     # ---- as a layer of a graph
+    @property
+    def input(self) -> Any:
+        """The model's input tensor (a list for several), as Keras's model.input."""
+        inputs = list(getattr(self, "inputs"))
+        return inputs[0] if len(inputs) == 1 else inputs
+
+    @property
+    def output(self) -> Any:
+        """The model's output tensor (a list for several), as Keras's model.output."""
+        outputs = list(getattr(self, "outputs"))
+        return outputs[0] if len(outputs) == 1 else outputs
+
     def compute_output_shape(self, input_shape: Any) -> Any:
         if isinstance(input_shape, list):
             raise ValueError(f"model {self.name!r} used as a layer takes one input "
