@@ -415,3 +415,28 @@ def test_model_input_and_output_are_its_tensors_as_keras():
     seq = ccnn.Sequential([ccnn.Input((3,)), L.Dense(2)])
     assert seq.input is seq.inputs[0] and seq.output is seq.outputs[0]
     assert seq.output.shape == (None, 2)
+
+
+def test_a_nested_model_without_weights_leads_the_compiled_training_plan():
+    """A nested augmentation / preprocessing model runs before the training
+    plan (one of its leading layers): the plan is used, the steps equal the
+    flat model's."""
+    def build(nested):
+        pre = [ccnn.Sequential([L.Rescaling(0.5)], name="pre")] if nested else \
+            [L.Rescaling(0.5)]
+        return ccnn.Sequential([ccnn.Input((6, 6, 1)), *pre, L.Conv2D(2, 3, activation="relu"),
+                                L.Flatten(), L.Dense(3, activation="softmax")])
+    ccnn.utils.set_random_seed(0)
+    model, flat = build(True), build(False)
+    flat.set_weights(model.get_weights())
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((8, 6, 6, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    for m in (model, flat):
+        m.compile(optimizer=ccnn.optimizers.SGD(0.1), loss="sparse_categorical_crossentropy")
+        for _ in range(3):
+            m.train_on_batch(x, y)
+    plans = model.__dict__.get("_train_plans")
+    assert plans is not None and any(p for p in plans.plans.values())
+    for a, b in zip(model.get_weights(), flat.get_weights()):
+        np.testing.assert_array_equal(a, b)
