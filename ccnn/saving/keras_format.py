@@ -864,12 +864,6 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     loss = compile_config.get("loss")
     if loss is None:
         return                                # compiled without a loss: nothing ccnn can train
-    if isinstance(loss, dict) and isinstance(loss.get("class_name"), str):
-        from .. import losses as losses_mod   # one loss object (not a dict per output)
-        try:
-            loss = losses_mod.get(loss)
-        except (TypeError, ValueError) as e:
-            raise ValueError(f"{source}: its loss cannot be used by ccnn: {e}") from e
     from .. import metrics as metrics_mod
 
     def metric_list(ms: Any) -> List[Any]:
