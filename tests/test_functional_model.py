@@ -463,19 +463,11 @@ def test_shared_layer_activity_regularizer_gradients():
     np.testing.assert_allclose(grads[0], num, rtol=1e-6, atol=1e-8)
 
 
-def test_nested_models_are_a_clear_type_error_and_the_shared_layers_work():
-    """Keras lets a model be a layer of another; ccnn does not yet, and says
-    so (a TypeError naming nested models, not a dtype error); the workaround
-    it names -- the inner model's layers, shared -- gives the same outputs."""
+def test_the_layers_of_another_model_can_be_shared():
+    """A model's layers put in another model are shared (nested models
+    themselves: tests/test_nested_models.py)."""
     ccnn.utils.set_random_seed(0)
     inner = ccnn.Sequential([ccnn.Input((4,)), L.Dense(3, activation="relu")])
-    with pytest.raises(TypeError, match="nested models"):
-        ccnn.Sequential([ccnn.Input((4,)), inner, L.Dense(2)])
-    i = ccnn.Input((4,))
-    with pytest.raises(TypeError, match="nested models"):
-        inner(i)
-    with pytest.raises(TypeError, match="nested models"):
-        ccnn.Model(i, L.Dense(2)(i))([i])
     outer = ccnn.Sequential([ccnn.Input((4,)), *inner.layers, L.Dense(2)])
     x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
     h = np.maximum(x @ inner.layers[0].kernel + inner.layers[0].bias, 0)

@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import utils
 from ..models import data_adapters
+from ..models.nested import ModelLayer, leaf_layers
 from . import Local, _current
 
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
@@ -112,6 +113,17 @@ def _metric_fields(m: Any) -> Tuple[str, ...]:
     if hasattr(m, "total") and hasattr(m, "count"):
         return ("total", "count")
     return ()
+
+
+def _trainable_leaves(layers: Any) -> List[Any]:
+    """The trainable layers, a trainable nested model walked into (its
+    frozen layers left out, as the optimizer's pairs)."""
+    out: List[Any] = []
+    for layer in layers:
+        if layer.trainable:
+            out += _trainable_leaves(layer.layers) if isinstance(layer, ModelLayer) \
+                else [layer]
+    return out
 
 
 class _Layout:
@@ -235,7 +247,7 @@ class DataParallel(Local):
         self._reduction = getattr(loss, "reduction", "sum_over_batch_size")
         if self._reduction == "sum" and self.size > 1 and any(
                 layer.regularizers or layer.activity_regularizer is not None
-                for layer in model.layers):
+                for layer in leaf_layers(model.layers)):
             raise ValueError("DataParallel: a loss with reduction='sum' and a model with "
                              "regularizers would count the penalty once per rank; use "
                              "reduction='sum_over_batch_size'")
@@ -364,7 +376,7 @@ class DataParallel(Local):
     @property
     def _states(self) -> List[np.ndarray]:
         model = self._model
-        return [s for layer in model.layers if layer.trainable
+        return [s for layer in _trainable_leaves(model.layers)
                 for s in getattr(layer, "states", {}).values()
                 if isinstance(s, np.ndarray) and s.dtype.kind == "f"]
 
@@ -452,7 +464,8 @@ class DataParallel(Local):
         utils._rng = np.random.default_rng(np.random.SeedSequence(entropy,
                                                                   spawn_key=(self.rank,)))
         if self.rank:       # layers with their own seed: a different stream per rank
-            for layer in model.layers:
+            layer: Any
+            for layer in leaf_layers(model.layers):
                 rng = getattr(layer, "rng", None)
                 own = _rng_words(rng) if isinstance(rng, np.random.Generator) else None
                 if own is not None:

@@ -108,6 +108,10 @@ def get(class_name: str) -> Type[Layer]:
     custom = get_registered_object(class_name)
     if isinstance(custom, type) and issubclass(custom, Layer):
         return custom
+    if class_name in ("Sequential", "Functional", "Model"):    # a nested model
+        from .. import models
+        return models.Sequential if class_name == "Sequential" else \
+            models.Model
     try:
         return _LAYERS[class_name]
     except (KeyError, TypeError):

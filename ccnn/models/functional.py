@@ -33,7 +33,8 @@ from . import inference, inference_graph
 from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
-from .trainer import Trainer, _real_array, fit_input, metric_log_names, reject_symbolic
+from .nested import ModelLayer, trainable_count
+from .trainer import Trainer, _real_array, fit_input, is_symbolic_arg, metric_log_names
 
 __all__ = ["Model"]
 
@@ -61,12 +62,20 @@ def _flatten(struct: Any, what: str) -> Tuple[List[KerasTensor], Optional[List[s
     return items, keys
 
 
+def _state_owners(layer: Any) -> List[Any]:
+    """The objects whose __dict__ a forward of `layer` writes what its backward
+    needs: the layer, and for a nested model every model and layer inside."""
+    if not isinstance(layer, ModelLayer):
+        return [layer]
+    return [layer] + [o for inner in layer.layers for o in _state_owners(inner)]
+
+
 class _Entry:
     """One node of the execution plan: the step that runs it (the layer, or
     a fused loss head), the slots of its input and output values."""
     step: Any
     __slots__ = ("node", "layer", "step", "ins", "out", "multi", "shared", "cache",
-                 "need_input", "run_backward")
+                 "need_input", "run_backward", "need_input_x", "run_backward_x")
 
     def __init__(self, node: Node, ins: List[int], out: int, shared: bool):
         self.node, self.layer, self.step = node, node.layer, node.layer
@@ -74,6 +83,10 @@ class _Entry:
         self.cache: Dict[str, Any] = {}
         self.need_input = True
         self.run_backward = True
+        #: as need_input / run_backward when the model's inputs need a gradient
+        #: too (the model a layer of another, ccnn.models.nested)
+        self.need_input_x = True
+        self.run_backward_x = True
 
 
 class Model(Trainer):
@@ -174,7 +187,7 @@ class Model(Trainer):
             [t._history[0].name for t in self.outputs]    # type: ignore[index]
 
     @property
-    def output_shape(self) -> Any:
+    def output_shape(self) -> Any:      # type: ignore[override]
         return self.outputs[0].shape if len(self.outputs) == 1 else \
             [t.shape for t in self.outputs]
 
@@ -273,6 +286,12 @@ class Model(Trainer):
             e.need_input = upstream
             e.run_backward = upstream or bool(e.layer.params)
             needs[e.out] = e.run_backward
+        needs = [True] * len(self.inputs) + [False] * (len(slots) - len(self.inputs))
+        for e in entries:
+            upstream = any(needs[s] for s in e.ins)
+            e.need_input_x = upstream
+            e.run_backward_x = upstream or bool(e.layer.params)
+            needs[e.out] = e.run_backward_x
         heads: List[Any] = [None] * len(self.outputs)
         losses = getattr(self, "_losses", None) or [None] * len(self.outputs)
         for k, (t, loss) in enumerate(zip(self.outputs, losses)):
@@ -300,7 +319,9 @@ class Model(Trainer):
         return plan
 
     # ------------------------------------------------------------ running
-    def _forward(self, x: Any, training: bool) -> Any:
+    def _forward(self, x: Any, training: bool, fused: bool = True) -> Any:
+        """The outputs for x; fused=False runs every layer itself (no fused
+        loss head: the model as a layer of another)."""
         entries, _, out_slots, n, _ = self._execution_plan()
         xs = list(x) if isinstance(x, Arrays) else [x]
         vals: List[Any] = [None] * n
@@ -309,20 +330,25 @@ class Model(Trainer):
         for e in entries:
             arg = [vals[s] for s in e.ins] if e.multi else vals[e.ins[0]]
             if e.shared:
-                before = dict(e.layer.__dict__)
-            out = e.step.forward(arg, training)
+                owners = _state_owners(e.layer)
+                befores = [dict(o.__dict__) for o in owners]
+            out = (e.step if fused else e.layer).forward(arg, training)
             if e.shared:
-                e.cache = {k: v for k, v in e.layer.__dict__.items()
-                           if k not in _SKIP and before.get(k, before) is not v}
+                e.cache = {id(o): (o, {k: v for k, v in o.__dict__.items()
+                                       if k not in _SKIP and before.get(k, before) is not v})
+                           for o, before in zip(owners, befores)}
             vals[e.out] = out
             if e.layer.activity_regularizer is not None:
                 self._activity.append((e, out))
         outs = [vals[s] for s in out_slots]
         return outs[0] if len(outs) == 1 else Arrays(outs)
 
-    def _backward(self, douts: List[Optional[np.ndarray]]) -> None:
+    def _backward(self, douts: List[Optional[np.ndarray]], fused: bool = True,
+                  input_grads: bool = False) -> List[Optional[np.ndarray]]:
         """Backward through the plan from d(loss)/d(each output) (None: no
-        gradient); fills every layer's grads (summed over a shared layer's nodes)."""
+        gradient); fills every layer's grads (summed over a shared layer's nodes).
+        fused=False runs every layer's own backward; input_grads=True returns
+        d(loss)/d(each model input) (else [None, ...])."""
         entries, _, out_slots, n, _ = self._execution_plan()
         dvals: List[Optional[np.ndarray]] = [None] * n
         for s, d in zip(out_slots, douts):
@@ -331,14 +357,16 @@ class Model(Trainer):
         sums: Dict[int, Dict[str, np.ndarray]] = {}
         for e in reversed(entries):
             d = dvals[e.out]
-            if d is None or not e.run_backward:
+            need_input = e.need_input_x if input_grads else e.need_input
+            if d is None or not (e.run_backward_x if input_grads else e.run_backward):
                 continue
             layer = e.layer
             if e.shared:
-                layer.__dict__.update(e.cache)
-            layer.need_input_grad = e.need_input
+                for owner, kept in e.cache.values():
+                    owner.__dict__.update(kept)
+            layer.need_input_grad = need_input
             try:
-                dx = e.step.backward(self._activity_grad(e, d))
+                dx = (e.step if fused else layer).backward(self._activity_grad(e, d))
             finally:
                 layer.need_input_grad = True
             if layer.params:
@@ -349,7 +377,7 @@ class Model(Trainer):
                 else:
                     for k, g in layer.grads.items():
                         acc[k] = acc[k] + g
-            if not e.need_input or dx is None:
+            if not need_input or dx is None:
                 continue
             for s, g in zip(e.ins, dx if e.multi else [dx]):
                 if g is not None:
@@ -360,6 +388,19 @@ class Model(Trainer):
                 layer.grads = got if got is not None else \
                     {k: np.zeros_like(p) for k, p in layer.params.items()}
             layer.add_regularization_grads()
+        return [dvals[i] if input_grads else None for i in range(len(self.inputs))]
+
+    # ------------------------------------------------------------ as a layer
+    # (ccnn.models.nested): one input, one output, every layer itself
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The model's output for x as a layer of another model."""
+        return self._forward(x, training, fused=False)
+
+    def backward(self, dout: np.ndarray) -> Any:
+        """d(loss)/d(input) (None when need_input_grad is off); fills every
+        inner layer's grads."""
+        need = bool(self.need_input_grad)
+        return self._backward([dout], fused=False, input_grads=need)[0]
 
     def _output_losses(self, out: Any, y: Any, sw: Optional[np.ndarray],
                        gradients: bool) -> Tuple[float, List[Optional[np.ndarray]]]:
@@ -657,7 +698,8 @@ class Model(Trainer):
         return self._pack([np.array(o) for o in (out if isinstance(out, Arrays) else [out])])
 
     def __call__(self, x: Any, training: bool = False) -> Any:
-        reject_symbolic(x)
+        if is_symbolic_arg(x):
+            return self._symbolic(x)
         if training is False:
             out = inference_graph.predict_fast_graph(self, x)
             if out is not None:
@@ -713,8 +755,7 @@ class Model(Trainer):
         w4 = max([20] + [len(c) + 2 for r in rows for c in r[3]])
         width = w1 + w2 + w3 + w4
         total = self.count_params()
-        trainable = sum(p.size for layer in self.layers if layer.trainable
-                        for p in layer.params.values())
+        trainable = trainable_count(self.layers)
         lines = [f'Model: "{self.name}"', "_" * width,
                  f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}{'Param #':<{w3}}Connected to",
                  "=" * width]
@@ -757,7 +798,8 @@ class Model(Trainer):
                         for t in node.inputs]
                 nodes.append({"args": [args] if node.multi else args, "kwargs": {}})
             entry: Dict[str, Any] = {"module": "keras.layers",
-                                     "class_name": type(layer).__name__,
+                                     "class_name": "Functional" if type(layer) is Model
+                                     else type(layer).__name__,
                                      "config": layer.get_config(), "registered_name": None}
             if not isinstance(layer, InputLayer):
                 shape = layer.input_shape
@@ -767,7 +809,7 @@ class Model(Trainer):
             entry["name"] = layer.name
             entry["inbound_nodes"] = nodes
             layers.append(entry)
-        return {"name": self.name, "trainable": True, "layers": layers,
+        return {"name": self.name, "trainable": self.trainable, "layers": layers,
                 "input_layers": self._struct_config(self._inputs_struct),
                 "output_layers": self._struct_config(self._outputs_struct)}
 
@@ -832,8 +874,11 @@ class Model(Trainer):
             if t is None:
                 raise ValueError(f"from_config: unknown tensor {c!r}")
             return t
-        return cls(struct(config["input_layers"]), struct(config["output_layers"]),
-                   name=config.get("name"))
+        model = cls(struct(config["input_layers"]), struct(config["output_layers"]),
+                    name=config.get("name"))
+        if config.get("trainable") is False:
+            model.trainable = False
+        return model
 
     def __getstate__(self) -> dict:
         """The model without its execution plan, its layers first: pickled from

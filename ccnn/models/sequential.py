@@ -23,15 +23,25 @@ import numpy as np
 
 from ..layers import Layer
 from ..layers.core.input_layer import Input, InputTensor, inbound_nodes, record_node
-from ..layers.layer import to_snake_case
+from ..layers.layer import to_snake_case, unique_name
 from .. import _checks as chk
 from .._warnings import warn
 from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_file,
                      save_npz_atomic, split_optimizer_state)
 from . import inference
-from .trainer import Trainer, _shape_matches
+from .nested import ModelLayer, trainable_count, trainable_params
+from .trainer import Trainer, _shape_matches, is_symbolic_arg
 
 __all__ = ["Sequential"]
+
+
+def _models_in(model: ModelLayer) -> List[ModelLayer]:
+    """model and every model nested in it."""
+    out = [model]
+    for layer in model.layers:
+        if isinstance(layer, ModelLayer):
+            out += _models_in(layer)
+    return out
 
 
 def _is_keras_weights(filepath: Any) -> bool:
@@ -44,7 +54,7 @@ class Sequential(Trainer):
     """A linear stack of layers with Keras's compile / fit / evaluate / predict."""
 
     def __init__(self, layers: Optional[Sequence[Any]] = None, name: Optional[str] = None):
-        self.name = name or "sequential"
+        self.name = name or unique_name("Sequential")
         self.layers: List[Layer] = []
         self._input: Optional[InputTensor] = None    # ccnn.Input given first, if any
         self.built = False
@@ -64,12 +74,13 @@ class Sequential(Trainer):
             self._input = layer
             return
         if not isinstance(layer, Layer):
-            nested = " (nested models are not supported yet: add its layers, " \
-                "`*model.layers`)" if hasattr(layer, "_execution_plan") else ""
-            raise TypeError(f"Sequential.add expects a ccnn.layers.Layer, got "
-                            f"{type(layer).__name__}{nested}")
+            raise TypeError(f"Sequential.add expects a ccnn.layers.Layer or a model, got "
+                            f"{type(layer).__name__}")
         if any(layer is other for other in self.layers):
             raise ValueError(f"layer {layer.name!r} is already in this model")
+        if layer is self or (isinstance(layer, ModelLayer) and
+                             any(inner is self for inner in _models_in(layer))):
+            raise ValueError(f"model {self.name!r} cannot be a layer of itself")
         names = {other.name for other in self.layers}
         if layer.name is None:
             base = to_snake_case(type(layer).__name__)
@@ -87,7 +98,10 @@ class Sequential(Trainer):
         self.layers.append(layer)
         self._metric_objs = None
         try:
-            if len(self.layers) == 1 and layer.batch_input_shape is not None:
+            if len(self.layers) == 1 and isinstance(layer, ModelLayer) and layer.built \
+                    and self._input is None:        # a built model first: its input shape
+                self.build(layer.input_shape)       # type: ignore[arg-type]
+            elif len(self.layers) == 1 and layer.batch_input_shape is not None:
                 if self._input is not None:
                     raise ValueError(f"the model starts with an Input; do not also give "
                                      f"input_shape to {layer.name!r}")
@@ -208,7 +222,7 @@ class Sequential(Trainer):
         return [self._graph_output]
 
     @property
-    def output_shape(self):
+    def output_shape(self):     # type: ignore[override]
         return self.layers[-1].output_shape if self.built else None
 
     @property
@@ -220,7 +234,7 @@ class Sequential(Trainer):
 
     @property
     def trainable_weights(self) -> List[np.ndarray]:
-        return [p for layer in self.layers if layer.trainable for p in layer.params.values()]
+        return [p for _, p in trainable_params(self.layers)]
 
     def count_params(self) -> int:
         self._require_built()
@@ -246,6 +260,36 @@ class Sequential(Trainer):
         for layer, arrays in zip(self.layers, checked):
             layer.assign_weights(arrays)
 
+    # ------------------------------------------------------------ as a layer
+    # (ccnn.models.nested): the layers one by one, no fusion, no loss head
+    def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
+        """The model's output for x as a layer of another model."""
+        self._activity = []
+        for layer in self.layers:
+            x = layer.forward(x, training)
+            if layer.activity_regularizer is not None:
+                self._activity.append((layer, x))
+        return x
+
+    def backward(self, dout: np.ndarray) -> Any:
+        """d(loss)/d(input) (None when need_input_grad is off); fills every
+        inner layer's grads."""
+        need = self.need_input_grad
+        layers = self.layers
+        k = 0 if need else next((i for i, layer in enumerate(layers) if layer.params), -1)
+        if k < 0:
+            return None
+        d = dout
+        for layer in reversed(layers[k + 1:]):
+            d = layer.backward(self._activity_grad(layer, d))
+        first = layers[k]
+        first.need_input_grad = need
+        try:
+            d = first.backward(self._activity_grad(first, d))
+        finally:
+            first.need_input_grad = True
+        return d if need else None
+
     def _require_built(self) -> None:
         if not self.built:
             raise ValueError("This model has not yet been built. Build the model first by "
@@ -262,8 +306,7 @@ class Sequential(Trainer):
         w2 = max([26] + [len(r[1]) + 2 for r in rows])
         width = w1 + w2 + 12
         total = self.count_params()
-        trainable = sum(p.size for layer in self.layers if layer.trainable
-                        for p in layer.params.values())
+        trainable = trainable_count(self.layers)
         lines = [f'Model: "{self.name}"', "_" * width,
                  f"{'Layer (type)':<{w1}}{'Output Shape':<{w2}}Param #", "=" * width]
         for i, (a, b, c) in enumerate(rows):
@@ -373,17 +416,24 @@ class Sequential(Trainer):
     def get_config(self) -> dict:
         first = [] if self._input is None else [{"class_name": "InputLayer",
                                                   "config": self._input.get_config()}]
-        return {"name": self.name,
-                "layers": first + [{"class_name": type(layer).__name__,
-                                    "config": layer.get_config()} for layer in self.layers]}
+        config: Dict[str, Any] = {"name": self.name}
+        if not self.trainable:
+            config["trainable"] = False
+        config["layers"] = first + [{"class_name": "Functional" if type(layer).__name__ ==
+                                     "Model" else type(layer).__name__,
+                                     "config": layer.get_config()} for layer in self.layers]
+        return config
 
     @classmethod
     def from_config(cls, config: dict) -> "Sequential":
         """A new, untrained model with the architecture of get_config()."""
         from ..layers import get as layer_class
-        return cls([InputTensor.from_config(d["config"]) if d["class_name"] == "InputLayer"
-                    else layer_class(d["class_name"]).from_config(d["config"])
-                    for d in config["layers"]], name=config.get("name"))
+        model = cls([InputTensor.from_config(d["config"]) if d["class_name"] == "InputLayer"
+                     else layer_class(d["class_name"]).from_config(d["config"])
+                     for d in config["layers"]], name=config.get("name"))
+        if config.get("trainable") is False:
+            model.trainable = False
+        return model
 
     def __getstate__(self) -> dict:
         """The model without its execution plan (rebuilt on first use)."""
@@ -415,6 +465,8 @@ class Sequential(Trainer):
         return out if out is not None else super().predict_on_batch(x)
 
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
+        if is_symbolic_arg(x):
+            return self._symbolic(x)
         if training is False:
             out = inference.predict_fast(self, x)
             if out is not None:

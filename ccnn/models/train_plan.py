@@ -800,8 +800,12 @@ def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, 
 
 
 def _uses_regularizers(layers: List[Layer]) -> bool:
+    from .nested import ModelLayer, uses_regularization
     for layer in layers:
-        if layer.__dict__.get("regularizers") or layer.activity_regularizer is not None \
+        if isinstance(layer, ModelLayer):
+            if uses_regularization(layer):
+                return True
+        elif layer.__dict__.get("regularizers") or layer.activity_regularizer is not None \
                 or type(layer).regularization_loss is not Layer.regularization_loss \
                 or type(layer).add_regularization_grads is not Layer.add_regularization_grads:
             return True

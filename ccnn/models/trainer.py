@@ -39,6 +39,7 @@ from ..layers import Layer
 from ..layers.fused import _LossFromLogits
 from . import data_adapters, inference, train_plan
 from .fusion import Plan, make_plan
+from .nested import ModelLayer, trainable_pairs, uses_regularization
 
 # The accuracies the training loop counts from the argmax it already has
 # (the book model's fast path): same values as their update_state.
@@ -77,9 +78,11 @@ def _regularized(layers: Sequence[Layer]) -> List[Layer]:
     """The layers whose regularization_loss / add_regularization_grads can
     do anything: those with weight regularizers, or overriding the methods
     (the others add exactly 0 and change no gradient)."""
-    return [layer for layer in layers if layer.__dict__.get("regularizers")
-            or type(layer).regularization_loss is not Layer.regularization_loss
-            or type(layer).add_regularization_grads is not Layer.add_regularization_grads]
+    return [layer for layer in layers if (
+        uses_regularization(layer) if isinstance(layer, ModelLayer)
+        else layer.__dict__.get("regularizers")
+        or type(layer).regularization_loss is not Layer.regularization_loss
+        or type(layer).add_regularization_grads is not Layer.add_regularization_grads)]
 
 
 def _check_callbacks(callbacks: Any) -> None:
@@ -138,15 +141,12 @@ def metric_log_names(entries: Sequence[Tuple[Optional[str], str, bool]]) -> List
     return out
 
 
-def reject_symbolic(x: Any) -> None:
-    """TypeError when a model is called on symbolic tensors (ccnn.Input's),
-    as a layer of another model: ccnn has no nested models yet."""
+def is_symbolic_arg(x: Any) -> bool:
+    """x is a symbolic tensor (ccnn.Input's), or a list / tuple / dict holding
+    one: a model called on it is a layer of another model (ccnn.models.nested)."""
     from ..layers.core.input_layer import KerasTensor
-    if isinstance(x, KerasTensor) or (isinstance(x, (list, tuple, dict)) and any(
-            isinstance(t, KerasTensor) for t in (x.values() if isinstance(x, dict) else x))):
-        raise TypeError("a model was called on a symbolic tensor (ccnn.Input): nested "
-                        "models (a model used as a layer of another) are not supported "
-                        "yet; call its layers on the tensor instead (they are shared)")
+    return isinstance(x, KerasTensor) or (isinstance(x, (list, tuple, dict)) and any(
+        isinstance(t, KerasTensor) for t in (x.values() if isinstance(x, dict) else x)))
 
 
 def _is_batches(x: Any) -> bool:
@@ -188,7 +188,7 @@ def fit_input(x: np.ndarray, want: Tuple[Optional[int], ...], dtype: np.dtype,
     return x.astype(dtype, copy=False)
 
 
-class Trainer:
+class Trainer(ModelLayer):
     """compile / fit / evaluate / predict over a model's execution plan.
     The model (Sequential) supplies layers, build() and the attributes below."""
 
@@ -550,8 +550,7 @@ class Trainer:
         if applied:
             return loss, True
         # (applied False: the plan's check refused the update; decided here as always)
-        pairs = [(layer.grads[k], p) for layer in self.layers if layer.trainable
-                 for k, p in layer.params.items()]
+        pairs = trainable_pairs(self.layers)
         # distribution hook: the gradients and loss averaged over the ranks
         pairs, loss = dist.reduce_gradients(pairs, loss)
         if skip_nonfinite and not (math.isfinite(loss) and
@@ -887,7 +886,8 @@ class Trainer:
 
     @_one_blas_thread
     def __call__(self, x: Any, training: bool = False) -> np.ndarray:
-        reject_symbolic(x)
+        if is_symbolic_arg(x):
+            return self._symbolic(x)
         if not training:
             return self._predict_batch(self._prepare_x(x))
         return self._forward(self._prepare_x(x), training)

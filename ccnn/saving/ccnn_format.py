@@ -10,6 +10,7 @@
                                  moving statistics included)
         optimizer/...            optimizer.get_state() of the model's parameters
         rng/layer{i}             the state of a seeded random layer's own generator
+                                 (rng/layer{i}/layer{j} in a nested model)
 
 written atomically (a temporary file in the same directory, fsynced, renamed
 over the target).  Reading trusts nothing in the file: every member is
@@ -64,6 +65,19 @@ def _params(model: Any) -> List[np.ndarray]:
     return [p for layer in model.layers for p in layer.params.values()]
 
 
+def _random_layers(model: Any) -> List[Tuple[str, Any]]:
+    """(name, layer) of every layer whose generator the file may hold:
+    "layer{i}", and "layer{i}/{j}..." for the layers of a nested model."""
+    from ..models.nested import ModelLayer
+    out: List[Tuple[str, Any]] = []
+    for i, layer in enumerate(model.layers):
+        if isinstance(layer, ModelLayer):
+            out += [(f"layer{i}/{name}", inner) for name, inner in _random_layers(layer)]
+        else:
+            out.append((f"layer{i}", layer))
+    return out
+
+
 def _rng_words(rng: Any) -> Optional[np.ndarray]:
     """A layer's own np.random.Generator (PCG64) as 6 uint64 words, or None."""
     if not isinstance(rng, np.random.Generator):
@@ -92,9 +106,10 @@ def model_arrays(model: Any) -> Dict[str, np.ndarray]:
     for i, layer in enumerate(model.layers):
         for key, p in layer.weight_arrays().items():
             arrays[f"{WEIGHTS}layer{i}/{key}"] = layer.to_keras(key, p)
+    for name, layer in _random_layers(model):
         words = _rng_words(getattr(layer, "rng", None))
         if words is not None:
-            arrays[f"{RNG}layer{i}"] = words
+            arrays[f"{RNG}{name}"] = words
     optimizer = getattr(model, "optimizer", None)
     if getattr(model, "compiled", False) and optimizer is not None:
         for key, a in optimizer.get_state(_params(model)).items():
@@ -109,8 +124,9 @@ def _expected(model: Any) -> Dict[str, Tuple[Tuple[int, ...], np.dtype]]:
     for i, layer in enumerate(model.layers):
         for key, p in layer.weight_arrays().items():
             out[f"{WEIGHTS}layer{i}/{key}"] = (tuple(layer.keras_shape(key)), p.dtype)
+    for name, layer in _random_layers(model):
         if _rng_words(getattr(layer, "rng", None)) is not None:
-            out[f"{RNG}layer{i}"] = ((_PCG64_WORDS,), np.dtype(np.uint64))
+            out[f"{RNG}{name}"] = ((_PCG64_WORDS,), np.dtype(np.uint64))
     return out
 
 
@@ -360,7 +376,8 @@ def _load(path: str, custom_objects: Optional[Mapping[str, Any]], compile: bool)
     for i, layer in enumerate(model.layers if model.built else ()):
         for key, p in layer.weight_arrays().items():
             np.copyto(p, layer.from_keras(key, data[f"{WEIGHTS}layer{i}/{key}"]))
-        words = data.get(f"{RNG}layer{i}")
+    for name, layer in _random_layers(model) if model.built else ():
+        words = data.get(f"{RNG}{name}")
         if words is not None:
             _set_rng_words(layer.rng, words)
     return model

@@ -71,19 +71,34 @@ def _weight_layers(model: Any) -> List[Any]:
             if hasattr(layer, "weight_arrays") and type(layer).__name__ != "InputLayer"]
 
 
-def _layer_paths(model: Any) -> List[Tuple[str, Any]]:
+def _is_model(layer: Any) -> bool:
+    from ..models.nested import ModelLayer
+    return isinstance(layer, ModelLayer)
+
+
+def _layer_paths(model: Any, prefix: str = "layers/", models: Optional[List[Tuple[str, Any]]]
+                 = None) -> List[Tuple[str, Any]]:
     """(h5 path, layer) of each layer: 'layers/<snake class name>' with Keras's
-    '_1', '_2', ... for repeated classes (saving_lib's _get_unique_name)."""
+    '_1', '_2', ... for repeated classes (saving_lib's _get_unique_name); the
+    layers of a nested model under '<its path>/layers/...' (its own path
+    appended to `models`)."""
     used: Dict[str, int] = {}
     out = []
     for layer in _weight_layers(model):
         name = _snake(type(layer).__name__)
+        if type(layer).__name__ == "Model":
+            name = "functional"
         if name in used:
             used[name] += 1
             name = f"{name}_{used[name]}"
         else:
             used[name] = 0
-        out.append(("layers/" + name, layer))
+        if _is_model(layer):
+            if models is not None:
+                models.append((prefix + name, layer))
+            out += _layer_paths(layer, prefix + name + "/layers/", models)
+        else:
+            out.append((prefix + name, layer))
     return out
 
 
@@ -92,7 +107,11 @@ def _write_weights(h5: Any, model: Any) -> None:
     _require_built(model)
     root = h5.create_group("vars")
     root.attrs["name"] = str(model.name)
-    for path, layer in _layer_paths(model):
+    models: List[Tuple[str, Any]] = []
+    paths = _layer_paths(model, models=models)
+    for path, layer in models:          # a nested model: its own (empty) vars
+        h5.create_group(path).create_group("vars").attrs["name"] = str(layer.name)
+    for path, layer in paths:
         group = h5.create_group(path).create_group("vars")
         group.attrs["name"] = str(layer.name)
         for i, w in enumerate(layer.get_weights()):
@@ -174,7 +193,7 @@ def _read_weights_unchecked(h5: Any, model: Any, source: str
         in_file = set(_keys(layers_group))
     except (OSError, RuntimeError, ValueError) as e:
         raise ValueError(f"{source}: corrupt weights file ({e})") from e
-    own = {p.split("/", 1)[1] for p, _ in paths}
+    own = {p.split("/")[1] for p, _ in paths}
     problems = []
     extra = sorted(name for name in in_file - own
                    if not _empty_layer_group(layers_group, name, source))
@@ -265,8 +284,11 @@ def _optimizer_entries(model: Any) -> Optional[List[Tuple[str, Any, Any, Any]]]:
     optimizer = getattr(model, "optimizer", None)
     if optimizer is None or not getattr(model, "compiled", False):
         return None
-    layers = _weight_layers(model)
-    if any(layer.params and not layer.trainable for layer in layers):
+    from ..models.nested import leaf_layers
+    layers = [layer for layer in leaf_layers(_weight_layers(model))
+              if type(layer).__name__ != "InputLayer"]
+    if any(layer.params and not layer.trainable for layer in layers) or \
+            any(not layer.trainable for layer in _weight_layers(model)):
         return None
     name = type(optimizer).__name__
     groups: List[List[str]]
@@ -448,6 +470,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def _layer_config_to_keras(layer: Any) -> Dict[str, Any]:
+    if _is_model(layer):                # a nested model: its model config
+        nested = model_config_to_keras(layer)
+        nested.pop("compile_config", None)
+        if type(layer).__name__ != "Sequential":
+            nested["build_config"] = {"input_shape": list(layer.input_shape)}
+        return nested
     config = dict(layer.get_config())
     plain = type(layer).__name__ in _PLAIN_KERAS_LAYERS
     out: Dict[str, Any] = {}
@@ -582,7 +610,8 @@ def model_config_to_keras(model: Any) -> Dict[str, Any]:
                    "registered_name": None}
     config: Dict[str, Any] = {
         "module": "keras", "class_name": "Sequential",
-        "config": {"name": model.name, "trainable": True, "dtype": _policy("float32"),
+        "config": {"name": model.name, "trainable": model.trainable,
+                   "dtype": _policy("float32"),
                    "layers": [input_layer] + [_layer_config_to_keras(l) for l in model.layers],
                    "build_input_shape": shape},
         "registered_name": None, "build_config": {"input_shape": shape}}
@@ -748,6 +777,11 @@ def _translate_layer(d: Any, where: str) -> Dict[str, Any]:
         return {"class_name": "InputLayer",
                 "config": {"batch_shape": list(shape), "dtype": dtype,
                            "name": config.get("name")}}
+    if d["class_name"] in ("Sequential", "Functional"):     # a nested model
+        model = model_from_keras_config(d, where)
+        if isinstance(config, dict) and config.get("trainable") is False:
+            model.trainable = False
+        return {"class_name": d["class_name"], "config": model.get_config()}
     translated = layer_config_from_keras(d["class_name"], config)
     from ..layers import get as layer_class
     try:                               # the layer's own checks, named after the layer
@@ -761,7 +795,7 @@ def _translate_layer(d: Any, where: str) -> Dict[str, Any]:
 def _check_known(layer_dicts: List[Any], source: str) -> None:
     from ..layers import _LAYERS
     unknown = sorted({d.get("class_name") for d in layer_dicts if isinstance(d, dict)
-                      and d.get("class_name") != "InputLayer"
+                      and d.get("class_name") not in ("InputLayer", "Sequential", "Functional")
                       and d.get("class_name") not in _LAYERS}, key=str)
     if unknown:
         raise ValueError(f"{source}: ccnn has no layer {', '.join(map(str, unknown))} (the "
