@@ -687,3 +687,39 @@ def test_multi_output_compile_config_both_ways(tmp_path):
         assert want2[k] == pytest.approx(want[k], rel=1e-5, abs=1e-6), k
     again = ccnn.models.load_model(tmp_path / "c.keras")
     assert again._loss_weights == [1.0, 0.5] and again.metrics == model.metrics
+
+
+def test_single_output_compile_config_both_ways(tmp_path):
+    """A compiled one-output functional model: its loss travels as one
+    serialized loss (Keras's {"module", "class_name", "config"} dict), which
+    Keras and ccnn both read back as that loss, not as a dict of outputs."""
+    def build(lib):
+        L = KL if lib is keras else cl
+        a = lib.Input((4,))
+        return lib.Model(a, L.Dense(3, activation="softmax")(L.Dense(5, activation="relu")(a)))
+    km = build(keras)
+    km.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(),
+               metrics=["accuracy"])
+    km.save(tmp_path / "k.keras")
+    model = ccnn.models.load_model(tmp_path / "k.keras")
+    assert type(model.loss).__name__ == "SparseCategoricalCrossentropy"
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((8, 4)).astype(np.float32), rng.integers(0, 3, 8)
+    want = km.evaluate(x, y, verbose=0, return_dict=True)
+    got = model.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(got) == set(want)
+    for k in want:
+        assert got[k] == pytest.approx(want[k], rel=1e-5, abs=1e-6), k
+    # ccnn -> ccnn and ccnn -> Keras, after a training step
+    model.train_on_batch(x, y)
+    model.save(tmp_path / "c.keras")
+    loss = json.loads(zipfile.ZipFile(tmp_path / "c.keras").read("config.json")
+                      )["compile_config"]["loss"]
+    assert loss["class_name"] == "SparseCategoricalCrossentropy"
+    again = ccnn.models.load_model(tmp_path / "c.keras")
+    assert type(again.loss).__name__ == "SparseCategoricalCrossentropy"
+    np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+    assert again.evaluate(x, y, verbose=0) == model.evaluate(x, y, verbose=0)
+    km2 = keras.saving.load_model(tmp_path / "c.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(km2(x)), model.predict(x, verbose=0),
+                               atol=TOL, rtol=1e-5)

@@ -141,6 +141,9 @@ def _check_all(tmp_path, suffix, n, seed, keras_file=False):
     raw = path.read_bytes()
     x = np.random.default_rng(1).standard_normal((3, 6, 6, 2)).astype(np.float32)
     want = _fingerprint(model, x)
+    # the undamaged file loads as the model (else every mutant would fail for nothing)
+    intact = _fingerprint(load_model(path), x)
+    assert all(a.dtype == b.dtype and np.array_equal(a, b) for a, b in zip(intact, want))
     rng = np.random.default_rng(seed)
     target = tmp_path / f"fuzz{suffix}"
     outcomes = {}
@@ -163,13 +166,27 @@ def _check_all(tmp_path, suffix, n, seed, keras_file=False):
         same = len(got) == len(want) and all(
             a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
             for a, b in zip(got, want))
+        if not same and kind == "config" and len(got) == len(want):
+            # a layer's dtype changed to float64 in the config: a valid file of that
+            # model, loaded as Keras loads it (the stored weights cast to the layer's
+            # dtype), so: the same weights, wider where the config says so
+            same = all(a.shape == b.shape and a.dtype.kind == "f" and
+                       a.dtype.itemsize >= b.dtype.itemsize and
+                       np.array_equal(a.astype(b.dtype), b) for a, b in zip(got[:-1], want[:-1]))
+            if same:
+                outcomes[kind, "widened"] = outcomes.get((kind, "widened"), 0) + 1
+                continue
         assert same, f"a {kind} mutation loaded as a different model"
         outcomes[kind, "same"] = outcomes.get((kind, "same"), 0) + 1
     # every kind of damage was tried, and most of it was caught
     assert {k for k, _ in outcomes} >= {"truncate", "flip", "rename", "duplicate", "config",
                                         "member"}, outcomes
+    # of the mutants that did not load as the very same model (a renamed or
+    # duplicated member nobody reads, ...), most were refused; the rest are valid
+    # files of other weights (member) or of a wider dtype (config)
     errors = sum(v for (k, r), v in outcomes.items() if r == "error")
-    assert errors > 0.7 * sum(outcomes.values()), outcomes
+    same = sum(v for (k, r), v in outcomes.items() if r == "same")
+    assert errors > 0.85 * (sum(outcomes.values()) - same), outcomes
     assert (tmp_path / f"m{suffix}").read_bytes() == raw     # the original untouched
 
 

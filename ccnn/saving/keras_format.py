@@ -864,6 +864,14 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     loss = compile_config.get("loss")
     if loss is None:
         return                                # compiled without a loss: nothing ccnn can train
+    if isinstance(loss, dict) and "class_name" in loss:
+        # one serialized loss (Keras's form for a single output), not a dict of outputs
+        from .. import losses
+        try:
+            loss = losses.deserialize(loss)
+        except (TypeError, ValueError, KeyError) as e:
+            raise ValueError(f"{source}: its compile_config's loss cannot be used by ccnn: "
+                             f"{e}") from e
     from .. import metrics as metrics_mod
 
     def metric_list(ms: Any) -> List[Any]:
