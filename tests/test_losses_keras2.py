@@ -14,9 +14,10 @@ from ccnn import Sequential
 from ccnn import losses as L
 from ccnn.layers import Dense
 from ccnn.models.fusion import LossHead
-from ccnn.optimizers import SGD, Adam
+from ccnn.optimizers import Adam
 from ccnn.utils import set_random_seed
 import ref_losses as R
+from test_losses_keras import step_matches_keras
 
 DTYPES = (np.float32, np.float64)
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -378,26 +379,10 @@ def test_every_loss_name_matches_keras(name):
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: c[0])
 def test_one_training_step_matches_keras(case):
-    keras = _keras()
     loss, activation, kind = case
     x, y, sw = (a.astype(np.float32) for a in _model_data(kind, seed=2))
-    for reduction in ("sum_over_batch_size", "sum"):
-        mine = L.get(loss)
-        config = {**mine.get_config(), "reduction": reduction}
-        mine = type(mine).from_config(config)
-        kloss = getattr(keras.losses, type(mine).__name__)(**config)
-        set_random_seed(5)
-        model = Sequential([Dense(3, activation=activation, input_shape=(4,))])
-        model.compile(optimizer=SGD(0.01), loss=mine)
-        kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation=activation)])
-        kmodel.compile(optimizer=keras.optimizers.SGD(0.01), loss=kloss)
-        model.build((None, 4))
-        kmodel.set_weights(model.get_weights())
-        a = model.train_on_batch(x, y, sample_weight=sw)
-        b = kmodel.train_on_batch(x, y, sample_weight=sw)
-        assert a == pytest.approx(float(b), rel=2e-5, abs=1e-5)
-        for w, kw_ in zip(model.get_weights(), kmodel.get_weights()):
-            np.testing.assert_allclose(w, kw_, rtol=2e-5, atol=2e-5)
+    step_matches_keras(_keras(), loss, activation, x, y, sw, lr=0.01, loss_atol=1e-5,
+                       atol=2e-5)
 
 
 @pytest.mark.parametrize("loss", ["poisson", "cosine_similarity",

@@ -256,23 +256,8 @@ class GraphTrainPlanCache(tp.TrainPlanCache):
     trainable flags, for its current execution plan."""
 
     def get_graph(self, model: Any, x: np.ndarray) -> Optional[TrainPlan]:
-        exec_plan = model._execution_plan()
-        if exec_plan is not self.exec_plan:
-            self.exec_plan, self.plans = exec_plan, {}
-        key = (x.shape, x.dtype.str, tuple(layer.trainable for layer in model.layers))
-        plan = self.plans.get(key, False)
-        if plan is None:
-            return None
-        if plan is not False and plan.current():       # type: ignore[union-attr]
-            return plan                                  # type: ignore[return-value]
-        if len(self.plans) >= self.MAX:
-            self.plans.pop(next(iter(self.plans)))
-        try:
-            plan = compile_graph_plan(model, x.shape, x.dtype)
-        except Unsupported:
-            plan = None
-        self.plans[key] = plan
-        return plan
+        return self.lookup(model._execution_plan(), model.layers, x,
+                           lambda: compile_graph_plan(model, x.shape, x.dtype))
 
 
 def supported(model: Any) -> bool:

@@ -763,11 +763,18 @@ class TrainPlanCache:
 
     def get(self, exec_plan: Any, x: np.ndarray) -> Optional[TrainPlan]:
         """The plan for x (compiled now if need be), or None: the per-layer path."""
+        return self.lookup(exec_plan, exec_plan.layers, x, lambda: compile_plan(
+            exec_plan.steps, exec_plan.loss, x.shape, x.dtype))
+
+    def lookup(self, exec_plan: Any, layers: List[Layer], x: np.ndarray,
+               compile: Any) -> Optional[TrainPlan]:
+        """The cached plan for x under exec_plan, else compile() (Unsupported:
+        None, remembered); layers: whose trainable flags are part of the key."""
         if exec_plan is not self.exec_plan:
             self.exec_plan, self.plans = exec_plan, {}
         # which layers are frozen is part of the key: a frozen BatchNormalization
         # runs in inference mode (another plan)
-        key = (x.shape, x.dtype.str, tuple([layer.trainable for layer in exec_plan.layers]))
+        key = (x.shape, x.dtype.str, tuple([layer.trainable for layer in layers]))
         plan = self.plans.get(key, False)
         if plan is None:
             return None
@@ -776,7 +783,7 @@ class TrainPlanCache:
         if len(self.plans) >= self.MAX:
             self.plans.pop(next(iter(self.plans)))
         try:
-            plan = compile_plan(exec_plan.steps, exec_plan.loss, x.shape, x.dtype)
+            plan = compile()
         except Unsupported:
             plan = None
         self.plans[key] = plan
