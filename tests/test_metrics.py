@@ -484,3 +484,57 @@ def test_accuracy_resolution_matches_keras_compile(pred, true):
     theirs = get_metric("accuracy", np.zeros(true), np.zeros(pred))
     ours = M.get_metric("accuracy", pred, true)
     assert type(ours).__name__ == type(theirs).__name__ and ours.name == theirs.name
+
+
+def test_update_state_and_result_are_abstract_and_reset_state_zeroes_variables():
+    # a subclass missing update_state or result cannot be made (abc), as a
+    # Keras subclass missing them cannot be used
+    class NoResult(M.Metric):
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            pass
+
+    class NoUpdate(M.Metric):
+        def result(self):
+            return 0.0
+
+    for cls in (NoResult, NoUpdate):
+        with pytest.raises(TypeError, match="abstract"):
+            cls()
+    assert M.Metric.__abstractmethods__ == frozenset({"update_state", "result"})
+    # every ccnn metric class implements both
+    for name in M.__all__:
+        obj = getattr(M, name)
+        if isinstance(obj, type) and issubclass(obj, M.Metric) and obj is not M.Metric:
+            assert not getattr(obj, "__abstractmethods__", None), name
+
+    # Keras's subclass pattern: add_variable state, zeroed by the default
+    # reset_state, with the variables of a metric held as an attribute
+    class TruePositives(M.Metric):
+        def __init__(self, name="true_positives", **kwargs):
+            super().__init__(name=name, **kwargs)
+            self.tp = self.add_variable(shape=(), initializer="zeros", name="tp")
+            self.per_class = self.add_variable(shape=(3,), name="per_class")
+            self.seen = M.Mean(name="seen")
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            hit = (np.asarray(y_true) == 1) & (np.asarray(y_pred) >= 0.5)
+            self.tp += hit.sum()
+            self.per_class += hit.sum(axis=0)
+            self.seen.update_state(np.ones(len(hit)))
+
+        def result(self):
+            return float(self.tp)
+
+    m = TruePositives()
+    t = np.array([[1, 0, 1], [1, 1, 0]])
+    p = np.array([[0.9, 0.1, 0.7], [0.2, 0.8, 0.1]])
+    assert m(t, p) == 3.0
+    np.testing.assert_array_equal(m.per_class, [1, 1, 1])
+    assert [v.shape for v in m.variables] == [(), (3,)]
+    m.reset_state()
+    assert m.result() == 0.0 and not m.per_class.any() and m.seen.count == 0
+    assert m(t, p) == 3.0                     # the same arrays go on counting
+    with pytest.raises(ValueError, match="initializer"):
+        m.add_variable(shape=(2,), initializer="ones")
+    with pytest.raises(ValueError, match="shape"):
+        m.add_variable(shape=(-1,))

@@ -1,8 +1,9 @@
 """The Metric base class and the array helpers every metric family shares."""
 from __future__ import annotations
 
+import abc
 import re
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -55,6 +56,13 @@ def divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+def log_value(value: Any) -> Union[float, np.ndarray]:
+    """A metric's result as a model's logs hold it (as Keras's do): a float,
+    or a float64 array for a per-class result (F1Score(average=None))."""
+    a = np.array(value, dtype=np.float64)
+    return float(a) if a.ndim == 0 else a
+
+
 def check_dtype(dtype: Any) -> Optional[str]:
     if dtype is not None and (not isinstance(dtype, str) or dtype not in ("float32", "float64")):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
@@ -75,7 +83,7 @@ def check_real(value: Any, name: str) -> float:
     return float(value)
 
 
-class Metric:
+class Metric(abc.ABC):
     """Base class of ccnn's metrics, Keras's protocol:
 
         m = ccnn.metrics.BinaryAccuracy()
@@ -84,9 +92,12 @@ class Metric:
         m.reset_state()                                      # start over
 
     Calling the metric (m(y_true, y_pred)) updates it and returns the result.
-    State is accumulated in float64 whatever `dtype` says (it is accepted,
-    and kept in the config, for Keras code that passes it).  `_direction`
-    ('up' or 'down') says which way is better (ReduceLROnPlateau's mode='auto')."""
+    A subclass implements update_state and result; as in Keras, the default
+    reset_state zeroes the state arrays made by add_variable (and resets
+    the metrics held as attributes).  State is accumulated in float64
+    whatever `dtype` says (it is accepted, and kept in the config, for Keras
+    code that passes it).  `_direction` ('up' or 'down') says which way is
+    better (ReduceLROnPlateau's mode='auto')."""
 
     _direction = "up"
 
@@ -95,15 +106,55 @@ class Metric:
             raise TypeError(f"name must be a str, got {type(name).__name__}")
         self.name = name or auto_name(type(self).__name__)
         self.dtype = check_dtype(dtype)
+        self._variables: List[np.ndarray] = []
 
+    @abc.abstractmethod
     def update_state(self, *args: Any, **kwargs: Any) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must override update_state")
+        """Accumulate a batch's statistics."""
 
+    @abc.abstractmethod
     def result(self) -> Any:
-        raise NotImplementedError(f"{type(self).__name__} must override result")
+        """The metric's value from the state so far."""
 
     def reset_state(self) -> None:
-        raise NotImplementedError(f"{type(self).__name__} must override reset_state")
+        """Zero every state variable and reset the metrics held as
+        attributes (Keras's default: every variable, its metrics' too, zeroed)."""
+        for v in self.__dict__.get("_variables", []):
+            v[...] = 0
+        for m in self._metrics():
+            m.reset_state()
+
+    def _metrics(self) -> List["Metric"]:
+        return [v for v in self.__dict__.values() if isinstance(v, Metric) and v is not self]
+
+    def add_variable(self, shape: Any = (), initializer: Any = "zeros", dtype: Any = None,
+                     name: Optional[str] = None) -> np.ndarray:
+        """A new float64 state array of `shape`, zeros (the only initializer),
+        that the default reset_state zeroes; update it in place (v += x)."""
+        if initializer != "zeros":
+            raise ValueError(f"initializer must be 'zeros', got {initializer!r}")
+        if name is not None and not isinstance(name, str):
+            raise TypeError(f"name must be a str, got {type(name).__name__}")
+        check_dtype(dtype)
+        try:
+            dims = tuple(check_int(d, "shape", 0) for d in
+                         ((shape,) if isinstance(shape, (int, np.integer)) else shape))
+        except TypeError:
+            raise TypeError(f"shape must be a tuple of ints, got {shape!r}") from None
+        if "_variables" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}.__init__ must call super().__init__() "
+                               f"before add_variable")
+        v = np.zeros(dims)
+        self._variables.append(v)
+        return v
+
+    @property
+    def variables(self) -> List[np.ndarray]:
+        """The state arrays of add_variable, then those of the metrics held as attributes."""
+        out = list(self.__dict__.get("_variables", []))
+        for m in self._metrics():
+            out += m.variables
+        return out
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         self.update_state(*args, **kwargs)
