@@ -781,17 +781,22 @@ class Loss(abc.ABC):
     ``forward(y_pred, y)`` the per-sample losses and ``gradient(y_pred, y)``
     the gradient of their mean with respect to y_pred (the model scales it
     for the reduction and the sample weights); ``value_and_gradient`` both.
-    A loss with ``logits_of`` set ('softmax', 'sigmoid') also computes
-    itself from the logits of that activation: ``fused(logits, y)`` gives
-    (mean loss, probs or None, d(mean loss)/d(logits)) and
-    ``logit_rows(logits, y)`` the per-sample losses (ccnn.layers.fused).
+    ``logits_of`` is the loss's fused form: None, or the output activation
+    ('softmax', 'sigmoid') from whose logits the loss also computes
+    itself (its fused / logit_rows, which ccnn.layers.fused calls).
     """
     name = "loss"
     reduction: Optional[str] = "sum_over_batch_size"
     dtype: Optional[str] = None
     from_logits = False
     sparse = False                     # integer class labels as targets
-    logits_of: Optional[str] = None    # the output activation it can be fused with
+    logits_of: Optional[str] = None    # the output activation it is fused with; None: no fused form
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.logits_of is not None and not issubclass(cls, _LogitsLoss):
+            raise TypeError(f"{cls.__name__} sets logits_of={cls.logits_of!r} but has no fused "
+                            f"form: derive it from a loss that has one")
 
     def __init__(self, name: Optional[str] = None,
                  reduction: Optional[str] = "sum_over_batch_size",
@@ -855,14 +860,21 @@ class Loss(abc.ABC):
         """(mean of the per-sample losses, its gradient)."""
         return float(self.forward(y_pred, y).mean(dtype=np.float64)), self.gradient(y_pred, y)
 
+
+
+class _LogitsLoss(Loss):
+    """A loss with a fused form: `logits_of` names the output activation
+    whose logits fused() and logit_rows() take."""
+    logits_of: str
+
+    @abc.abstractmethod
     def fused(self, logits: np.ndarray, y: np.ndarray
               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
         """(mean loss, probs or None, d(mean loss)/d(logits)) from the logits."""
-        raise NotImplementedError(f"{type(self).__name__} has no fused form")
 
+    @abc.abstractmethod
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The per-sample losses from the logits."""
-        raise NotImplementedError(f"{type(self).__name__} has no fused form")
 
 
 class _NumPyLoss(Loss):
@@ -1035,7 +1047,7 @@ class CosineSimilarity(_NumPyLoss):
         return {**super().get_config(), "axis": self.axis}
 
 
-class BinaryCrossentropy(Loss):
+class BinaryCrossentropy(_LogitsLoss):
     """Binary cross-entropy ('binary_crossentropy', 'bce'): the mean over
     `axis` of -(t log p + (1 - t) log(1 - p)).  After a sigmoid output layer
     a model computes it from that layer's logits in C
@@ -1087,7 +1099,7 @@ class BinaryCrossentropy(Loss):
                 "label_smoothing": self.label_smoothing, "axis": self.axis}
 
 
-class _Crossentropy(Loss):
+class _Crossentropy(_LogitsLoss):
     """The two categorical cross-entropies: targets checked by _check_y, the
     fused softmax + cross-entropy kernels called by _fused."""
     _y_name = "targets"       # what fused() calls y in its error messages

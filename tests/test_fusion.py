@@ -236,3 +236,40 @@ def test_make_plan_arguments():
     assert only_head.steps[:-1] == model.layers[:-1]
     with pytest.raises(ValueError, match="unknown fusions"):
         make_plan(model.layers, model.loss, fusions=("conv_bn",))
+
+
+def test_a_losss_fused_form_is_its_logits_of_attribute():
+    """logits_of says which fused form a loss has (None: none, and then no
+    fused / logit_rows methods); the fusion pass reads it, and a loss class
+    cannot claim a fused form it does not implement."""
+    from ccnn.layers.fused import SigmoidBinaryCrossentropy
+    fused = {losses.CategoricalCrossentropy: "softmax",
+             losses.SparseCategoricalCrossentropy: "softmax",
+             losses.BinaryCrossentropy: "sigmoid"}
+    for name in losses.__all__:
+        cls = getattr(losses, name)
+        if isinstance(cls, type) and issubclass(cls, losses.Loss) and cls is not losses.Loss:
+            assert cls.logits_of == fused.get(cls), name
+            assert hasattr(cls, "fused") == hasattr(cls, "logit_rows") == (cls in fused), name
+
+    class MyCrossentropy(losses.Loss):        # a user loss: no fused form
+        def call(self, y_true, y_pred):
+            return losses.categorical_crossentropy(y_true, y_pred)
+
+        def gradient(self, y_pred, y):
+            return losses.CategoricalCrossentropy().gradient(y_pred, y)
+
+    model = Sequential([Dense(6, activation="softmax", input_shape=(5,))])
+    model.compile(loss=MyCrossentropy())
+    assert isinstance(model._execution_plan().head, LossHead)
+    x, labels = data("float32", shape=(5,))
+    onehot = np.eye(6, dtype=np.float32)[labels]
+    assert np.isfinite(model.train_on_batch(x, onehot))
+    sig = Sequential([Dense(1, activation="sigmoid", input_shape=(5,))])
+    sig.compile(loss="binary_crossentropy")
+    assert isinstance(sig._execution_plan().head, SigmoidBinaryCrossentropy)
+    with pytest.raises(TypeError, match="logits_of"):
+        class Claims(losses.Loss):
+            logits_of = "softmax"
+    with pytest.raises(TypeError, match="softmax"):
+        SoftmaxCrossEntropy(model.layers[0], MyCrossentropy())

@@ -107,6 +107,9 @@ class _LossFromLogits(FusedLayer):
     activation = ""
 
     def __init__(self, layer: Layer, loss: losses.Loss):
+        if not isinstance(loss, losses._LogitsLoss) or loss.logits_of != self.activation:
+            raise TypeError(f"{type(self).__name__} needs a loss fused with {self.activation!r}, "
+                            f"got {loss!r}")
         self.layer, self.lossfn = layer, loss
         self.layers = (layer,)
 
