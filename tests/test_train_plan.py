@@ -875,3 +875,41 @@ def test_a_bad_label_leaves_everything_as_it_was():
     assert all(np.array_equal(p, q) for p, q in zip(state, m.optimizer.variables))
     assert ccnn.utils.get_rng().bit_generator.state == rng_state
     assert (acc.total, acc.count) == (total, count)
+
+
+def test_the_leading_layers_check_is_one_helper_for_both_plans(monkeypatch):
+    """_Builder.plan_input: the plan's input after the leading layers (run in
+    Python), Unsupported for a leading layer of another dtype or an unknown
+    output shape; the Sequential and the functional plans both ask it."""
+    from ccnn.models import train_graph
+    from ccnn.models.plan_chain import Unsupported
+    builder = train_plan._Builder
+    seq = leading("float32")
+    seq.build((None, 10, 10, 1))
+    lead = seq.layers[:2]
+    assert builder.plan_input(lead, (4, 10, 10, 1), np.float32) == (4, 10, 10, 1)
+    assert builder.plan_input([], (4, 7), "float64") == (4, 7)
+    flat = Flatten()
+    flat.build((None, 10, 10, 1))
+    assert builder.plan_input(lead + [flat], (4, 10, 10, 1), "float32") == (4, 100)
+    with pytest.raises(Unsupported, match="dtype"):
+        builder.plan_input(lead, (4, 10, 10, 1), np.float64)
+    with pytest.raises(Unsupported, match="output shape"):
+        builder.plan_input([Rescaling(0.5)], (4, 10, 10, 1), "float32")
+    inp = ccnn.Input((10, 10, 1))
+    x = Rescaling(0.5)(inp)
+    graph = ccnn.Model(inp, Dense(3, activation="softmax")(Flatten()(Conv2D(2, 3)(x))))
+    graph.compile(loss="sparse_categorical_crossentropy")
+    seq.compile(loss="sparse_categorical_crossentropy")
+    asked = []
+
+    def refuse(leading_layers, x_shape, dtype):
+        asked.append([type(layer).__name__ for layer in leading_layers])
+        raise Unsupported("refused")
+    monkeypatch.setattr(builder, "plan_input", staticmethod(refuse))
+    steps = seq._execution_plan().steps
+    with pytest.raises(Unsupported, match="refused"):
+        train_plan.compile_plan(steps, seq.loss, (4, 10, 10, 1), "float32")
+    with pytest.raises(Unsupported, match="refused"):
+        train_graph.compile_graph_plan(graph, (4, 10, 10, 1), "float32")
+    assert asked == [["Rescaling", "RandomTranslation"], ["Rescaling"]]

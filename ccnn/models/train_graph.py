@@ -240,14 +240,7 @@ def compile_graph_plan(model: Any, x_shape: Tuple[int, ...], dtype: Any) -> Trai
             and sum(s == prev for e in entries for s in e.ins) == 1:
         prev = entries[k].out
         k += 1
-    in_shape = tuple(int(d) for d in x_shape)
-    if any(np.dtype(e.layer.dtype) != dtype for e in entries[:k]):
-        raise Unsupported("leading layers of another dtype")
-    if k:
-        shape = entries[k - 1].layer.output_shape
-        if shape is None or any(d is None for d in shape[1:]):
-            raise Unsupported("the leading layers' output shape")
-        in_shape = (in_shape[0],) + tuple(int(d) for d in shape[1:])
+    in_shape = _Builder.plan_input([e.layer for e in entries[:k]], x_shape, dtype)
     return _GraphBuilder(model, k, in_shape, dtype).build()
 
 

@@ -341,6 +341,22 @@ class _Builder(ChainBuilder):
         self.back: Optional[_Op] = None     # the transpose back after a channels-last Dropout
 
     # -------------------------------------------------------- helpers
+    @staticmethod
+    def plan_input(leading: List[Any], x_shape: Tuple[int, ...], dtype: Any
+                   ) -> Tuple[int, ...]:
+        """The plan's input shape: batches of x_shape after the leading layers
+        (run in Python); Unsupported when one of them has another dtype or
+        their output shape is not known."""
+        in_shape = tuple(int(d) for d in x_shape)
+        if any(np.dtype(layer.dtype) != np.dtype(dtype) for layer in leading):
+            raise Unsupported("leading layers of another dtype")
+        if leading:
+            shape = leading[-1].output_shape
+            if shape is None or any(d is None for d in shape[1:]):
+                raise Unsupported("the leading layers' output shape")
+            in_shape = (in_shape[0],) + tuple(int(d) for d in shape[1:])
+        return in_shape
+
     def weight(self, layer: Layer, key: str) -> np.ndarray:
         a = layer.params[key]
         if a.dtype != self.dtype or not a.flags.c_contiguous:
@@ -795,14 +811,7 @@ def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, 
     """The training plan of a built model's execution steps (fusion.make_plan)
     and loss, for batches of x_shape; Unsupported when it has none."""
     k = next((i for i, s in enumerate(steps) if getattr(s, "params", True)), 0)
-    in_shape = tuple(int(d) for d in x_shape)
-    if any(np.dtype(s.dtype) != np.dtype(dtype) for s in steps[:k]):
-        raise Unsupported("leading layers of another dtype")
-    if k:
-        shape = steps[k - 1].output_shape
-        if shape is None or any(d is None for d in shape[1:]):
-            raise Unsupported("the leading layers' output shape")
-        in_shape = (in_shape[0],) + tuple(int(d) for d in shape[1:])
+    in_shape = _Builder.plan_input(steps[:k], x_shape, dtype)
     return _Builder(list(steps), k, in_shape, np.dtype(dtype), lossfn).build()
 
 
