@@ -1043,8 +1043,9 @@ class CosineSimilarity(_NumPyLoss):
         return _cosine_similarity_grad(t, p, axis) * (p.shape[axis] / max(p.shape[-1], 1))
 
     def get_config(self) -> Dict[str, Any]:
-        # Keras 3 leaves axis out of the config (so from_config forgets it); ccnn keeps it
-        return {**super().get_config(), "axis": self.axis}
+        # Keras 3's keys (name, reduction); an axis other than -1, which Keras's
+        # config would lose, is kept (Keras's from_config accepts it)
+        return {**super().get_config(), **({} if self.axis == -1 else {"axis": self.axis})}
 
 
 class BinaryCrossentropy(_LogitsLoss):

@@ -134,5 +134,7 @@ class CosineSimilarity(MeanMetricWrapper):
         super().__init__(cosine_similarity, name=name, dtype=dtype, axis=self.axis)
 
     def get_config(self) -> Dict[str, Any]:
-        # Keras 3 leaves axis out of the config; ccnn keeps it
-        return {"name": self.name, "dtype": self.dtype, "axis": self.axis}
+        # Keras 3's keys (name, dtype); an axis other than -1, which Keras's
+        # config would lose, is kept (Keras's from_config accepts it)
+        return {"name": self.name, "dtype": self.dtype,
+                **({} if self.axis == -1 else {"axis": self.axis})}
