@@ -115,7 +115,7 @@ def test_a_functional_base_in_a_sequential_matches_keras_weight_order(keras):
     assert model.count_params() == km.count_params()
     assert model.layers[0].count_params() == km.layers[0].count_params()
     lines = rows(model)
-    assert any(r.startswith("base (Model)") and r.rstrip().endswith(
+    assert any(r.startswith("base (Functional)") and r.rstrip().endswith(
         f"{km.layers[0].count_params():,}") for r in lines)
 
 
@@ -331,7 +331,7 @@ def test_the_readme_example_runs(capsys):
     scope = run_block(python_blocks(README, "Functional models")[-1], "README.md")
     base, model = scope["base"], scope["model"]
     assert model.layers[0] is base and not any(layer.trainable for layer in base.layers)
-    assert "base (Model)" in capsys.readouterr().out
+    assert "base (Functional)" in capsys.readouterr().out
     assert base.count_params() == 80
 
 
@@ -444,3 +444,89 @@ def test_a_nested_model_without_weights_leads_the_compiled_training_plan():
     assert plans is not None and any(p for p in plans.plans.values())
     for a, b in zip(model.get_weights(), flat.get_weights()):
         np.testing.assert_array_equal(a, b)
+
+
+def test_one_walk_gives_the_trainable_layers_pairs_counts_and_nested_models():
+    """nested.trainable_leaves: trainable layers, nested models walked into,
+    frozen ones left out; trainable_pairs / params / count come from it;
+    models_in lists a model and its nested models."""
+    from ccnn.models import nested
+    ccnn.utils.set_random_seed(0)
+    deep = ccnn.Sequential([L.Dense(3, name="x1"), L.BatchNormalization(name="bn")], name="deep")
+    inner = ccnn.Sequential([L.Dense(4, name="d1"), deep, L.Dense(4, name="d2")], name="inner")
+    frozen = ccnn.Sequential([L.Dense(2, name="f1")], name="frozen")
+    model = ccnn.Sequential([ccnn.Input((3,)), inner, frozen, L.Dense(2, name="top")])
+    inner.layers[0].trainable = False
+    frozen.trainable = False
+    names = [layer.name for layer in nested.trainable_leaves(model.layers)]
+    assert names == ["x1", "bn", "d2", "top"]
+    want = [p for layer in (deep.layers[0], deep.layers[1], inner.layers[2], model.layers[2])
+            for p in layer.params.values()]
+    assert [id(p) for _, p in nested.trainable_params(model.layers)] == [id(p) for p in want]
+    model.compile(optimizer="sgd", loss="mse")
+    model.train_on_batch(np.ones((2, 3), np.float32), np.zeros((2, 2), np.float32))
+    assert [id(p) for _, p in nested.trainable_pairs(model.layers)] == [id(p) for p in want]
+    assert nested.trainable_count(model.layers) == sum(p.size for p in want)
+    assert [id(p) for p in model.trainable_weights] == [id(p) for p in want]
+    assert [m.name for m in nested.models_in(model)] == [model.name, "inner", "deep", "frozen"]
+    with pytest.raises(ValueError, match="itself"):
+        deep.add(model)
+
+
+def test_summary_names_nested_models_as_keras(keras):
+    """A nested Sequential is (Sequential), a nested functional model
+    (Functional) in summary, in a Sequential and in a functional model."""
+    import re
+
+    def build(lib, outer):
+        Lb = lib.layers
+        seq = lib.Sequential([lib.Input((5,)), Lb.Dense(4)], name="inner_seq")
+        i = lib.Input((4,))
+        fn = lib.Model(i, Lb.Dense(2)(i), name="inner_fn")
+        if outer == "sequential":
+            return lib.Sequential([lib.Input((5,)), seq, fn])
+        x = lib.Input((5,))
+        return lib.Model(x, fn(seq(x)))
+
+    for outer in ("sequential", "functional"):
+        text = []
+        build(keras, outer).summary(print_fn=lambda s, **kw: text.append(s))
+        want = dict(re.findall(r"(inner_\w+) \((\w+)\)", "\n".join(text)))
+        got = dict(re.findall(r"(inner_\w+) \((\w+)\)", "\n".join(rows(build(ccnn, outer)))))
+        assert want == {"inner_seq": "Sequential", "inner_fn": "Functional"}
+        assert got == want, outer
+
+
+@pytest.mark.parametrize("outer", ["sequential", "functional"])
+def test_activity_regularizers_inside_a_nested_model_add_to_the_loss_as_keras(keras, outer):
+    """The activity regularization of a nested model's layers is in the
+    loss evaluate reports and the one train_on_batch minimizes, as Keras's."""
+    def build(lib):
+        Lb = lib.layers
+        inner = lib.Sequential([
+            Lb.Dense(4, activation="tanh", activity_regularizer=lib.regularizers.L2(0.1),
+                     name="d_in"),
+            Lb.Dense(3, activity_regularizer=lib.regularizers.L1(0.05), name="d_in2")],
+            name="inner")
+        if outer == "sequential":
+            return lib.Sequential([lib.Input((5,)), inner, Lb.Dense(2, name="head")])
+        x = lib.Input((5,))
+        return lib.Model(x, Lb.Dense(2, name="head")(inner(x)))
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 5)).astype(np.float32)
+    y = rng.normal(size=(8, 2)).astype(np.float32)
+    km, model = build(keras), build(ccnn)
+    weights = [rng.uniform(-1, 1, w.shape).astype(np.float32) for w in model.get_weights()]
+    km.set_weights(weights)
+    model.set_weights(weights)
+    for m, opt in ((km, keras.optimizers.SGD(0.1)), (model, ccnn.optimizers.SGD(0.1))):
+        m.compile(opt, "mse")
+    want = km.evaluate(x, y, verbose=0, batch_size=8)
+    mse = float(np.mean((np.asarray(km.predict(x, verbose=0)) - y) ** 2))
+    assert want - mse > 0.1                 # the regularization is in Keras's loss
+    assert model.evaluate(x, y, verbose=0, batch_size=8) == pytest.approx(want, rel=1e-5)
+    assert model.train_on_batch(x, y) == pytest.approx(float(km.train_on_batch(x, y)),
+                                                      rel=1e-5)
+    for a, b in zip(model.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(a, np.asarray(b), rtol=1e-5, atol=1e-6)

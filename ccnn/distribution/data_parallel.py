@@ -44,7 +44,8 @@ import numpy as np
 
 from .. import utils
 from ..models import data_adapters
-from ..models.nested import ModelLayer, leaf_layers
+from ..metrics.metric import log_value
+from ..models.nested import leaf_layers, trainable_leaves
 from . import Local, _current
 
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
@@ -113,17 +114,6 @@ def _metric_fields(m: Any) -> Tuple[str, ...]:
     if hasattr(m, "total") and hasattr(m, "count"):
         return ("total", "count")
     return ()
-
-
-def _trainable_leaves(layers: Any) -> List[Any]:
-    """The trainable layers, a trainable nested model walked into (its
-    frozen layers left out, as the optimizer's pairs)."""
-    out: List[Any] = []
-    for layer in layers:
-        if layer.trainable:
-            out += _trainable_leaves(layer.layers) if isinstance(layer, ModelLayer) \
-                else [layer]
-    return out
 
 
 class _Layout:
@@ -376,7 +366,7 @@ class DataParallel(Local):
     @property
     def _states(self) -> List[np.ndarray]:
         model = self._model
-        return [s for layer in _trainable_leaves(model.layers)
+        return [s for layer in trainable_leaves(model.layers)
                 for s in getattr(layer, "states", {}).values()
                 if isinstance(s, np.ndarray) and s.dtype.kind == "f"]
 

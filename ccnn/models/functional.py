@@ -33,7 +33,7 @@ from . import inference, inference_graph
 from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
-from .nested import ModelLayer, trainable_count
+from .nested import ModelLayer, keras_class_name, trainable_count
 from .trainer import Trainer, _real_array, fit_input, is_symbolic_arg, metric_log_names
 
 __all__ = ["Model"]
@@ -747,7 +747,7 @@ class Model(Trainer):
             conn = [f"{t._history[0].name}[{self._node_index(t._history[1])}][0]"  # type: ignore
                     for n in nodes for t in n.inputs]
             shape = nodes[0].outputs[0].shape if nodes else layer.output_shape
-            rows.append((f"{layer.name} ({type(layer).__name__})", str(shape),
+            rows.append((f"{layer.name} ({keras_class_name(layer)})", str(shape),
                          f"{layer.count_params():,}", conn or ["-"]))
         w1 = max([29] + [len(r[0]) + 2 for r in rows])
         w2 = max([26] + [len(r[1]) + 2 for r in rows])
@@ -798,8 +798,7 @@ class Model(Trainer):
                         for t in node.inputs]
                 nodes.append({"args": [args] if node.multi else args, "kwargs": {}})
             entry: Dict[str, Any] = {"module": "keras.layers",
-                                     "class_name": "Functional" if type(layer) is Model
-                                     else type(layer).__name__,
+                                     "class_name": keras_class_name(layer),
                                      "config": layer.get_config(), "registered_name": None}
             if not isinstance(layer, InputLayer):
                 shape = layer.input_shape

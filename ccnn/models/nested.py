@@ -36,8 +36,8 @@ import numpy as np
 
 from ..layers import Layer
 
-__all__ = ["ModelLayer", "leaf_layers", "trainable_pairs", "trainable_params", "trainable_count",
-           "uses_regularization"]
+__all__ = ["ModelLayer", "leaf_layers", "models_in", "keras_class_name", "trainable_leaves", "trainable_pairs",
+           "trainable_params", "trainable_count", "uses_regularization"]
 
 
 def leaf_layers(layers: Any) -> Iterator[Layer]:
@@ -49,19 +49,38 @@ def leaf_layers(layers: Any) -> Iterator[Layer]:
             yield layer
 
 
-def trainable_pairs(layers: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
-    """(gradient, param) of every trainable weight, a nested model walked into
-    (a frozen model freezes all of its layers; a frozen inner layer stays
-    frozen in a trainable model)."""
-    out: List[Tuple[np.ndarray, np.ndarray]] = []
+def models_in(model: "ModelLayer") -> Iterator["ModelLayer"]:
+    """model and every model nested in it."""
+    yield model
+    for layer in model.layers:
+        if isinstance(layer, ModelLayer):
+            yield from models_in(layer)
+
+
+def keras_class_name(layer: Any) -> str:
+    """The class name Keras gives `layer` in configs and summaries: a
+    ccnn.Model made from Input tensors is Keras's Functional."""
+    from .functional import Model
+    return "Functional" if type(layer) is Model else type(layer).__name__
+
+
+def trainable_leaves(layers: Any) -> Iterator[Layer]:
+    """The trainable layers of `layers`, a nested model walked into (a frozen
+    model freezes all of its layers; a frozen inner layer stays frozen in a
+    trainable model)."""
     for layer in layers:
         if not layer.trainable:
             continue
         if isinstance(layer, ModelLayer):
-            out += trainable_pairs(layer.layers)
+            yield from trainable_leaves(layer.layers)
         else:
-            out += [(layer.grads[k], p) for k, p in layer.params.items()]
-    return out
+            yield layer
+
+
+def trainable_pairs(layers: Any) -> List[Tuple[np.ndarray, np.ndarray]]:
+    """(gradient, param) of every trainable weight (trainable_leaves')."""
+    return [(layer.grads[k], p) for layer in trainable_leaves(layers)
+            for k, p in layer.params.items()]
 
 
 def trainable_count(layers: Any) -> int:
@@ -70,15 +89,8 @@ def trainable_count(layers: Any) -> int:
 
 
 def trainable_params(layers: Any) -> List[Tuple[str, np.ndarray]]:
-    out: List[Tuple[str, np.ndarray]] = []
-    for layer in layers:
-        if not layer.trainable:
-            continue
-        if isinstance(layer, ModelLayer):
-            out += trainable_params(layer.layers)
-        else:
-            out += list(layer.params.items())
-    return out
+    """(key, param) of every trainable weight (trainable_leaves')."""
+    return [item for layer in trainable_leaves(layers) for item in layer.params.items()]
 
 
 def uses_regularization(layer: Any) -> bool:

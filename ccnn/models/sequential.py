@@ -29,19 +29,10 @@ from .._warnings import warn
 from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_file,
                      save_npz_atomic, split_optimizer_state)
 from . import inference
-from .nested import ModelLayer, trainable_count, trainable_params
+from .nested import ModelLayer, keras_class_name, models_in, trainable_count, trainable_params
 from .trainer import Trainer, _shape_matches, is_symbolic_arg
 
 __all__ = ["Sequential"]
-
-
-def _models_in(model: ModelLayer) -> List[ModelLayer]:
-    """model and every model nested in it."""
-    out = [model]
-    for layer in model.layers:
-        if isinstance(layer, ModelLayer):
-            out += _models_in(layer)
-    return out
 
 
 def _is_keras_weights(filepath: Any) -> bool:
@@ -79,7 +70,7 @@ class Sequential(Trainer):
         if any(layer is other for other in self.layers):
             raise ValueError(f"layer {layer.name!r} is already in this model")
         if layer is self or (isinstance(layer, ModelLayer) and
-                             any(inner is self for inner in _models_in(layer))):
+                             any(inner is self for inner in models_in(layer))):
             raise ValueError(f"model {self.name!r} cannot be a layer of itself")
         names = {other.name for other in self.layers}
         if layer.name is None:
@@ -300,7 +291,7 @@ class Sequential(Trainer):
         """Print Keras's table: layer name (type), output shape, parameter count."""
         self._require_built()
         print_fn = print_fn or print
-        rows = [(f"{layer.name} ({type(layer).__name__})", str(layer.output_shape),
+        rows = [(f"{layer.name} ({keras_class_name(layer)})", str(layer.output_shape),
                  f"{layer.count_params():,}") for layer in self.layers]
         w1 = max([29] + [len(r[0]) + 2 for r in rows])
         w2 = max([26] + [len(r[1]) + 2 for r in rows])
@@ -419,8 +410,7 @@ class Sequential(Trainer):
         config: Dict[str, Any] = {"name": self.name}
         if not self.trainable:
             config["trainable"] = False
-        config["layers"] = first + [{"class_name": "Functional" if type(layer).__name__ ==
-                                     "Model" else type(layer).__name__,
+        config["layers"] = first + [{"class_name": keras_class_name(layer),
                                      "config": layer.get_config()} for layer in self.layers]
         return config
 
