@@ -512,3 +512,42 @@ def test_functional_model_with_two_inputs(tmp_path, as_dict):
     for k in ("loss", "accuracy"):
         np.testing.assert_allclose(hist[k], h.history[k], rtol=1e-10)
     assert got == pytest.approx(ev, rel=1e-10)
+
+
+def test_per_class_metric_logs_are_arrays_on_every_rank(tmp_path):
+    """A metric whose result is an array (Precision at several thresholds,
+    F1Score(average=None)) reaches every rank's History as that array, the
+    same on every rank; Precision's counts are summed over the ranks, so it
+    is the single process's."""
+    code = '''
+        from ccnn import metrics as M
+        def model():
+            utils.set_random_seed(1)
+            m = ccnn.Sequential([ccnn.Input((6,)), Dense(3, activation="softmax")])
+            m.compile("sgd", "categorical_crossentropy",
+                      metrics=[M.Precision(thresholds=[0.2, 0.35, 0.5], name="p"),
+                               M.F1Score(name="f1")])
+            return m
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((96, 6)).astype("float32")
+        y = np.eye(3, dtype="float32")[rng.integers(0, 3, 96)]
+        out = {}
+        if len(sys.argv) > 1:
+            out["single"] = model().fit(x, y, batch_size=32, epochs=2, verbose=0).history
+        else:
+            with DataParallel() as dp:
+                out["dp"] = model().fit(x, y, batch_size=32, epochs=2, verbose=0).history
+        rank = 0 if len(sys.argv) > 1 else dp.rank
+        json.dump({k: {n: [np.asarray(v).tolist() for v in vs] for n, vs in h.items()}
+                   for k, h in out.items()}, open(f"h{len(sys.argv) > 1}{rank}.json", "w"))
+    '''
+    run_mpi(tmp_path, code)
+    run_mpi(tmp_path, code, n=1, args=("single",))
+    d0, d1, single = (json.loads((tmp_path / name).read_text())
+                      for name in ("hFalse0.json", "hFalse1.json", "hTrue0.json"))
+    assert d0 == d1
+    hist = d0["dp"]
+    assert [np.shape(v) for v in hist["p"]] == [(3,), (3,)]
+    assert [np.shape(v) for v in hist["f1"]] == [(3,), (3,)]
+    np.testing.assert_allclose(hist["p"], single["single"]["p"], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(hist["loss"], single["single"]["loss"], rtol=1e-5)

@@ -286,7 +286,6 @@ def test_fscores_match_the_reference_and_keras(case, weighted):
     (lambda: M.F1Score().update_state(np.zeros((2, 3)), np.zeros((2, 4))), "y_true"),
     (lambda: M.F1Score().update_state(np.zeros((2, 3)), np.zeros((2, 3)),
                                       sample_weight=np.ones(3)), "sample_weight"),
-    (lambda: M.get_metric(M.F1Score(), (None, 3)), "average"),
 ])
 def test_fscore_bad_arguments(factory, match):
     with pytest.raises(ValueError, match=match):
@@ -332,3 +331,47 @@ def test_readme_example_runs(capsys):
                     0.25 * (1 - p[1, 2]) ** 2 * -np.log(p[1, 2])])
     assert float(lines[1]) == pytest.approx(want, rel=1e-6)
     assert lines[2] == "0.556"
+
+
+def test_per_class_fscores_in_compile_fit_evaluate_and_history_as_keras(capsys):
+    """F1Score / FBetaScore(average=None) in compile: Keras keeps the
+    per-class array in History, evaluate and train/test_on_batch, and shows
+    its mean in the progress display."""
+    keras = _keras()
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((40, 5)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[rng.integers(0, 3, 40)]
+
+    def compiled(lib):
+        model = lib.Sequential([lib.Input((5,)), lib.layers.Dense(3, activation="softmax")])
+        model.compile(lib.optimizers.SGD(0.5), "categorical_crossentropy",
+                      metrics=[lib.metrics.F1Score(), "accuracy",
+                               lib.metrics.FBetaScore(beta=2.0, name="fb")])
+        return model
+
+    import ccnn
+    kmodel, model = compiled(keras), compiled(ccnn)
+    model.set_weights([np.asarray(w) for w in kmodel.get_weights()])
+    kw = dict(epochs=2, batch_size=16, shuffle=False, validation_data=(x, y))
+    khist = kmodel.fit(x, y, verbose=0, **kw).history
+    capsys.readouterr()
+    hist = model.fit(x, y, verbose=2, **kw).history
+    shown = capsys.readouterr().out
+    assert set(hist) == set(khist)
+    for key, want in khist.items():
+        for ours, theirs in zip(hist[key], want):
+            assert np.shape(ours) == np.shape(theirs), key
+            np.testing.assert_allclose(ours, np.asarray(theirs), rtol=1e-4, atol=1e-5)
+    assert isinstance(hist["f1_score"][0], np.ndarray) and isinstance(hist["loss"][0], float)
+    assert f"f1_score: {np.mean(hist['f1_score'][-1]):.4f}" in shown
+    for ours, theirs in ((model.evaluate(x, y, verbose=0, return_dict=True),
+                          kmodel.evaluate(x, y, verbose=0, return_dict=True)),
+                         (model.test_on_batch(x, y, return_dict=True),
+                          kmodel.test_on_batch(x, y, return_dict=True))):
+        assert set(ours) == set(theirs)
+        for key in theirs:
+            np.testing.assert_allclose(ours[key], np.asarray(theirs[key]), rtol=1e-4,
+                                       atol=1e-5, err_msg=key)
+    ours = model.evaluate(x, y, verbose=0)
+    theirs = kmodel.evaluate(x, y, verbose=0)
+    assert [np.shape(v) for v in ours] == [np.shape(v) for v in theirs]

@@ -6,6 +6,8 @@ import sys
 import time
 from typing import Any, Dict, Optional, TextIO
 
+import numpy as np
+
 from .callback import Callback
 
 
@@ -18,8 +20,9 @@ def _fmt_duration(seconds: float) -> str:
     return f"{seconds}s"
 
 
-def _fmt_logs(logs: Dict[str, float]) -> str:
-    return "".join(f" - {k}: {v:.4f}" for k, v in logs.items())
+def _fmt_logs(logs: Dict[str, Any]) -> str:
+    """' - name: value' per log; a per-class array shows its mean (as Keras's)."""
+    return "".join(f" - {k}: {float(np.mean(v)):.4f}" for k, v in logs.items())
 
 
 class ProgbarLogger(Callback):

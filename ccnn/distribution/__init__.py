@@ -79,7 +79,7 @@ class Local:
                          ) -> Tuple[List[Tuple[Any, Any]], float]:
         return pairs, loss
 
-    def epoch_logs(self, logs: Dict[str, float], objs: List[Any]) -> Dict[str, float]:
+    def epoch_logs(self, logs: Dict[str, Any], objs: List[Any]) -> Dict[str, Any]:
         return logs
 
     def reduce_eval(self, objs: List[Any], loss_sum: float, seen: int) -> Tuple[float, int]:

@@ -341,21 +341,24 @@ class DataParallel(Local):
         self._n_total += self._n_global
         return out, total
 
-    def epoch_logs(self, logs: Dict[str, float], objs: List[Any]) -> Dict[str, float]:
+    def epoch_logs(self, logs: Dict[str, Any], objs: List[Any]) -> Dict[str, Any]:
         """The epoch's logs over every rank's samples, identical on every rank."""
         self._sum_metrics(objs, [])
-        out: Dict[str, float] = {}
+        out: Dict[str, Any] = {}
         if self._n_total:
             out["loss"] = self._loss_total / self._n_total
         elif "loss" in logs:
             out["loss"] = logs["loss"]
         for name, m in _named(objs):
-            out[name] = float(m.result())
+            out[name] = log_value(m.result())
         if not logs and not self._n_total:
             return logs
-        values = np.array(list(out.values()), dtype=np.float64)
+        flat = [np.ravel(np.asarray(v, dtype=np.float64)) for v in out.values()]
+        values = np.concatenate(flat) if flat else np.zeros(0)
         self.comm.Bcast(values, root=0)        # rank 0's numbers, bit for bit
-        return dict(zip(out, (float(v) for v in values)))
+        ends = np.cumsum([a.size for a in flat]).tolist()
+        return {k: log_value(values[e - a.size:e].reshape(np.shape(v)))
+                for (k, v), a, e in zip(out.items(), flat, ends)}
 
     def reduce_eval(self, objs: List[Any], loss_sum: float, seen: int) -> Tuple[float, int]:
         """Sum the evaluation's loss, sample count and metric states over the ranks."""

@@ -146,10 +146,6 @@ def get_metric(identifier: Any, y_pred_shape: Sequence[Optional[int]],
     obj = get(identifier)
     if obj is None:
         raise ValueError("Expected metric, received `None`")
-    if isinstance(obj, FBetaScore) and obj.average is None:
-        raise ValueError(f"{type(obj).__name__}(average=None) gives one score per class, which "
-                         f"a model's logs cannot hold: pass average='micro', 'macro' or "
-                         f"'weighted' to compile (or use the metric object directly)")
     if not isinstance(obj, Metric):
         fn: Callable[..., Any] = obj
         obj = MeanMetricWrapper(fn, name=getattr(fn, "__name__", None))

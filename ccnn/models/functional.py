@@ -24,6 +24,7 @@ import numpy as np
 
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
+from ..metrics.metric import log_value
 from .. import optimizers as optimizers_mod
 from ..layers import Layer
 from ..layers.core.input_layer import Input, InputLayer, KerasTensor, Node, inbound_nodes
@@ -592,10 +593,10 @@ class Model(Trainer):
             else:
                 m.update_state(ys[k], outs[k])
 
-    def _metric_logs(self, logs: Dict[str, float], objs: List[Any],
-                     prefix: str = "") -> Dict[str, float]:
+    def _metric_logs(self, logs: Dict[str, Any], objs: List[Any],
+                     prefix: str = "") -> Dict[str, Any]:
         for name, m, _, _ in objs:
-            logs[prefix + name] = float(m.result())
+            logs[prefix + name] = log_value(m.result())
         return logs
 
     # ------------------------------------------------------------ data

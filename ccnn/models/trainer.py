@@ -30,11 +30,13 @@ import numpy as np
 from .. import distribution as distribution_mod
 from .. import losses as losses_mod
 from .. import metrics as metrics_mod
+from ..metrics.metric import log_value
 from .. import optimizers as optimizers_mod
 from .._blas import single_threaded_blas
 from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
+from ..callbacks.progbar_logger import _fmt_logs
 from ..layers import Layer
 from ..layers.fused import _LossFromLogits
 from . import data_adapters, inference, train_plan
@@ -345,13 +347,13 @@ class Trainer(ModelLayer):
             else:
                 m.update_state(y, out)
 
-    def _metric_logs(self, logs: Dict[str, float], objs: List[metrics_mod.Metric],
-                     prefix: str = "") -> Dict[str, float]:
+    def _metric_logs(self, logs: Dict[str, Any], objs: List[metrics_mod.Metric],
+                     prefix: str = "") -> Dict[str, Any]:
         names = self.__dict__.get("_metric_log_names")
         if names is None or len(names) != len(objs):
             names = [m.name for m in objs]
         for name, m in zip(names, objs):
-            logs[prefix + name] = float(m.result())
+            logs[prefix + name] = log_value(m.result())
         return logs
 
     def _require_compiled(self) -> None:
@@ -747,7 +749,7 @@ class Trainer(ModelLayer):
         dist.begin_fit(self)       # distribution hook: every rank starts from rank 0's replica
         # a callback that restored a backup (BackupAndRestore) says where to go on
         initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
-        logs: Dict[str, float] = {}
+        logs: Dict[str, Any] = {}
         for epoch in range(initial_epoch, epochs):
             cbl.on_epoch_begin(epoch, {})
             loss_sum, seen = 0.0, 0
@@ -791,12 +793,12 @@ class Trainer(ModelLayer):
 
     # ------------------------------------------------------------ inference
     def _evaluate_batches(self, batches: Iterator[data_adapters.Batch],
-                          cbl: CallbackList) -> Dict[str, float]:
+                          cbl: CallbackList) -> Dict[str, Any]:
         """The logs of one pass in inference mode (loss first, then the
         metrics), calling the on_test_* hooks as Keras's evaluate does."""
         objs = self._reset_metrics()
         loss_sum, seen = 0.0, 0
-        logs: Dict[str, float] = {}
+        logs: Dict[str, Any] = {}
         cbl.on_test_begin({})
         for step, (xb, yb, swb) in enumerate(batches):
             cbl.on_test_batch_begin(step, {})
@@ -842,7 +844,7 @@ class Trainer(ModelLayer):
                                               "verbose": verbose})
         logs = self._evaluate_batches(distribution_mod.current().shard(data, False, False), cbl)
         if verbose and distribution_mod.current().is_chief:
-            print(f"{data.steps} steps -" + "".join(f" - {k}: {v:.4f}" for k, v in logs.items())[2:])
+            print(f"{data.steps} steps -" + _fmt_logs(logs)[2:])
         if return_dict:
             return logs
         return list(logs.values()) if len(logs) > 1 else logs["loss"]
