@@ -790,7 +790,7 @@ class Loss(abc.ABC):
     dtype: Optional[str] = None
     from_logits = False
     sparse = False                     # integer class labels as targets
-    logits_of: Optional[str] = None    # the output activation it is fused with; None: no fused form
+    logits_of: Optional[str] = None    # its fused form: an output activation, or None
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

@@ -36,8 +36,8 @@ import numpy as np
 
 from ..layers import Layer
 
-__all__ = ["ModelLayer", "leaf_layers", "models_in", "keras_class_name", "trainable_leaves", "trainable_pairs",
-           "trainable_params", "trainable_count", "uses_regularization"]
+__all__ = ["ModelLayer", "leaf_layers", "models_in", "keras_class_name", "trainable_leaves",
+           "trainable_pairs", "trainable_params", "trainable_count", "uses_regularization"]
 
 
 def leaf_layers(layers: Any) -> Iterator[Layer]:
