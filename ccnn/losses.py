@@ -861,7 +861,6 @@ class Loss(abc.ABC):
         return float(self.forward(y_pred, y).mean(dtype=np.float64)), self.gradient(y_pred, y)
 
 
-
 class _LogitsLoss(Loss):
     """A loss with a fused form: `logits_of` names the output activation
     whose logits fused() and logit_rows() take."""
