@@ -32,6 +32,22 @@ static void *SUF(plan_ptr)(REAL *out, const REAL *inp, const int64_t *ptrs, cons
                                  : (void *)(intptr_t)ptrs[i];
 }
 
+#define PLAN_FOLD_BLOCK 512
+
+/* wf (per) <- (REAL)(w * s) in double, a block stored only when its bits
+ * change; compiled for the widest SIMD (the same roundings on any). */
+static CCNN_DISPATCH void SUF(plan_fold_row)(REAL *restrict wf, const REAL *restrict w,
+                                             double s, int64_t per)
+{
+    for (int64_t i0 = 0; i0 < per; i0 += PLAN_FOLD_BLOCK) {
+        const int64_t m = per - i0 < PLAN_FOLD_BLOCK ? per - i0 : PLAN_FOLD_BLOCK;
+        REAL t[PLAN_FOLD_BLOCK];
+        for (int64_t i = 0; i < m; i++) t[i] = (REAL)((double)w[i0 + i] * s);
+        if (memcmp(t, wf + i0, sizeof(REAL) * (size_t)m) != 0)
+            memcpy(wf + i0, t, sizeof(REAL) * (size_t)m);
+    }
+}
+
 /* A BatchNormalization folded into the `units` output channels of a conv
  * (weight (units, per), channel-major) or a dense layer (weight (per, units),
  * channel-minor): wf, bf <- weight * s, (bias - mean) * s + beta with
@@ -42,7 +58,6 @@ static void *SUF(plan_ptr)(REAL *out, const REAL *inp, const int64_t *ptrs, cons
  * a block of wf (bf) is stored only when its bits change -- with unchanged
  * weights the folded copy stays valid in every core's cache instead of being
  * rewritten by one core and fetched back by the others at each call. */
-#define PLAN_FOLD_BLOCK 64
 static void SUF(plan_fold)(REAL *restrict wf, REAL *restrict bf, const REAL *restrict w,
                            const REAL *bias, const REAL *mean, const REAL *var,
                            const REAL *gamma, const REAL *beta, double eps, int64_t units,
@@ -57,14 +72,7 @@ static void SUF(plan_fold)(REAL *restrict wf, REAL *restrict bf, const REAL *res
                                (beta ? (double)beta[j] : 0.0));
         if (memcmp(&bj, bf + j, sizeof bj) != 0) bf[j] = bj;
         if (channel_major)
-            for (int64_t i0 = 0; i0 < per; i0 += PLAN_FOLD_BLOCK) {
-                const int64_t m = per - i0 < PLAN_FOLD_BLOCK ? per - i0 : PLAN_FOLD_BLOCK;
-                const REAL *wj = w + j * per + i0;
-                REAL *wfj = wf + j * per + i0, t[PLAN_FOLD_BLOCK];
-                for (int64_t i = 0; i < m; i++) t[i] = (REAL)((double)wj[i] * s);
-                if (memcmp(t, wfj, sizeof(REAL) * (size_t)m) != 0)
-                    memcpy(wfj, t, sizeof(REAL) * (size_t)m);
-            }
+            SUF(plan_fold_row)(wf + j * per, w + j * per, s, per);
         else
             for (int64_t i = 0; i < per; i++)
                 wf[i * units + j] = (REAL)((double)w[i * units + j] * s);
