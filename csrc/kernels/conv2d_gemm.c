@@ -15,28 +15,28 @@
 
 #else /* ---- typed bodies, REAL = float or double ---------------------------- */
 
-/* Zero-framed copy of channels c0 .. c0+nch-1 of one image for the im2col
- * operand of gemm.c, with CCNN_GEMM_PAD_SLACK zeroed elements on either side.
- * Returns xpad (nch, hp, wp) inside the CCNN_WS_CONV-type workspace `slot`,
- * or NULL when out of memory. */
-REAL *SUF(conv2d_gemm_pad_image)(int slot, const REAL *x, const ccnn_conv2d_dims *d, int64_t c0,
-                                 int64_t nch, int64_t hp, int64_t wp)
+/* xpad (nch, nrows, wp) <- rows row0 .. row0+nrows-1 of the zero-framed
+ * channels c0 .. c0+nch-1 of x (c, h, w):
+ *     xpad[c, i, j] = x[c0 + c, row0 + i - pt, j - pl], 0 outside x
+ * (as pad_image, with the usually short zero borders written inline).  The
+ * CCNN_GEMM_PAD_SLACK elements on either side are zeroed; NULL when the
+ * CCNN_WS_CONV-type workspace `slot` cannot hold it. */
+static REAL *SUF(frame_rows)(int slot, const REAL *x, const ccnn_conv2d_dims *d, int64_t c0,
+                             int64_t nch, int64_t row0, int64_t nrows, int64_t wp)
 {
-    const int64_t npad = nch * hp * wp, slack = CCNN_GEMM_PAD_SLACK;
+    const int64_t npad = nch * nrows * wp, slack = CCNN_GEMM_PAD_SLACK;
     REAL *buf = (REAL *)ccnn_workspace(slot, sizeof(REAL) * (size_t)(npad + 2 * slack));
     if (!buf) return NULL;
     REAL *xpad = buf + slack;
     memset(buf, 0, sizeof(REAL) * (size_t)slack);
     memset(xpad + npad, 0, sizeof(REAL) * (size_t)slack);
-    /* xpad[c, i, j] = x[c0 + c, i - pt, j - pl], 0 outside x (as pad_image, with
-     * the usually short zero borders written inline) */
     const int64_t H = d->h, W = d->w, pt = d->pad_top, pl = d->pad_left;
     const int64_t j0 = pl < wp ? pl : wp, j1 = pl + W < wp ? pl + W : wp;
     for (int64_t c = 0; c < nch; c++) {
         const REAL *xc = x + (c0 + c) * H * W;             /* (h, w) */
-        for (int64_t i = 0; i < hp; i++) {
-            REAL *restrict row = xpad + (c * hp + i) * wp;
-            const int64_t ih = i - pt;
+        for (int64_t i = 0; i < nrows; i++) {
+            REAL *restrict row = xpad + (c * nrows + i) * wp;
+            const int64_t ih = row0 + i - pt;
             if (ih < 0 || ih >= H || j1 <= j0) {
                 memset(row, 0, sizeof(REAL) * (size_t)wp);
                 continue;
@@ -50,6 +50,16 @@ REAL *SUF(conv2d_gemm_pad_image)(int slot, const REAL *x, const ccnn_conv2d_dims
     return xpad;
 }
 
+/* Zero-framed copy of channels c0 .. c0+nch-1 of one image for the im2col
+ * operand of gemm.c, with CCNN_GEMM_PAD_SLACK zeroed elements on either side.
+ * Returns xpad (nch, hp, wp) inside the CCNN_WS_CONV-type workspace `slot`,
+ * or NULL when out of memory. */
+REAL *SUF(conv2d_gemm_pad_image)(int slot, const REAL *x, const ccnn_conv2d_dims *d, int64_t c0,
+                                 int64_t nch, int64_t hp, int64_t wp)
+{
+    return SUF(frame_rows)(slot, x, d, c0, nch, 0, hp, wp);
+}
+
 int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
@@ -59,35 +69,34 @@ int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
     conv2d_padded_extent(d, &hp, &wp);
     int nt = ccnn_threads_for(nthreads, N * K * PQ * CRS);
     /* fewer images than threads: each cut into `parts` bands of output rows
-     * (gemm_split_parts), all framed once by the calling thread */
+     * (gemm_split_parts); each item frames, on its own thread, just the rows
+     * of the image its band reads (no frame framed serially, or shared) */
     const int64_t parts = gemm_split_parts(N, P, nt);
     const int64_t nitems = N * parts;
     if (nt > nitems) nt = nitems > 0 ? (int)nitems : 1;   /* no idle thread to fork */
     int err = CCNN_OK;
     (void)nt;
-    const REAL *xall = NULL;                              /* split: (n, c, hp, wp) */
-    if (parts > 1) {
-        xall = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp, d, 0, N * C, hp, wp);
-        if (!xall) return CCNN_ENOMEM;
-    }
     #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
     for (int64_t it = 0; it < nitems; it++) {
         const int64_t n = it / parts, b = it % parts;
         const int64_t p0 = P * b / parts, p1 = P * (b + 1) / parts;   /* its output rows */
+        /* the frame rows they read: p0 * sh .. (p1 - 1) * sh + (r - 1) * dh (all of
+         * them for a whole image) */
+        const int64_t hb = (p1 - p0 - 1) * d->stride_h + (d->r - 1) * d->dil_h + 1;
         REAL *y = out + n * K * PQ;                       /* (k, pq) = bias + W * im2col */
-        const REAL *xpad = parts > 1 ? xall + n * C * hp * wp
-                                     : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp + n * C * H * W,
-                                                                  d, 0, C, hp, wp);
+        const REAL *xpad = SUF(frame_rows)(CCNN_WS_CONV, inp + n * C * H * W, d, 0, C,
+                                           p0 * d->stride_h, hb, wp);   /* (c, hb, wp) */
         if (!xpad) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
             continue;
         }
         /* rows p0 .. p1-1 of the output: the im2col columns p0*Q .. p1*Q-1, i.e. the
-         * operand of the frame shifted down by p0 * stride_h rows */
+         * operand of the band's frame (its own p1 - p0 output rows) */
+        ccnn_conv2d_dims db = *d;
+        db.p = p1 - p0;
         const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0, 0, 0};
-        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad + p0 * d->stride_h * wp, 0, 0, d,
-                                     0, hp, wp};
+        const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, &db, 0, hb, wp};
         const int64_t cols = (p1 - p0) * Q;
         if (SUF(ccnn_gemm)(K, cols, CRS, &A, &B, y + p0 * Q, PQ, 1, bias) != CCNN_OK) {
             #pragma omp atomic write

@@ -32,21 +32,47 @@ static void *SUF(plan_ptr)(REAL *out, const REAL *inp, const int64_t *ptrs, cons
                                  : (void *)(intptr_t)ptrs[i];
 }
 
+#define PLAN_FOLD_BLOCK 512
+
+/* wf (per) <- (REAL)(w * s) in double, a block stored only when its bits
+ * change; compiled for the widest SIMD (the same roundings on any). */
+static CCNN_DISPATCH void SUF(plan_fold_row)(REAL *restrict wf, const REAL *restrict w,
+                                             double s, int64_t per)
+{
+    for (int64_t i0 = 0; i0 < per; i0 += PLAN_FOLD_BLOCK) {
+        const int64_t m = per - i0 < PLAN_FOLD_BLOCK ? per - i0 : PLAN_FOLD_BLOCK;
+        REAL t[PLAN_FOLD_BLOCK];
+        for (int64_t i = 0; i < m; i++) t[i] = (REAL)((double)w[i0 + i] * s);
+        if (memcmp(t, wf + i0, sizeof(REAL) * (size_t)m) != 0)
+            memcpy(wf + i0, t, sizeof(REAL) * (size_t)m);
+    }
+}
+
 /* A BatchNormalization folded into the `units` output channels of a conv
  * (weight (units, per), channel-major) or a dense layer (weight (per, units),
  * channel-minor): wf, bf <- weight * s, (bias - mean) * s + beta with
- * s = gamma / sqrt(var + eps), in double. */
+ * s = gamma / sqrt(var + eps), in double.  It runs at every call (the
+ * weights may have changed in place), before the conv, which reads all of
+ * wf on every thread; so, channel-major, it runs in parallel over the
+ * channels (each element computed alone: the same at any thread count), and
+ * a block of wf (bf) is stored only when its bits change -- with unchanged
+ * weights the folded copy stays valid in every core's cache instead of being
+ * rewritten by one core and fetched back by the others at each call. */
 static void SUF(plan_fold)(REAL *restrict wf, REAL *restrict bf, const REAL *restrict w,
                            const REAL *bias, const REAL *mean, const REAL *var,
                            const REAL *gamma, const REAL *beta, double eps, int64_t units,
-                           int64_t per, int channel_major)
+                           int64_t per, int channel_major, int nthreads)
 {
+    const int nt = channel_major ? ccnn_threads_for(nthreads, units * per * 4) : 1;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t j = 0; j < units; j++) {
         const double s = (gamma ? (double)gamma[j] : 1.0) / sqrt((double)var[j] + eps);
-        bf[j] = (REAL)(((bias ? (double)bias[j] : 0.0) - (double)mean[j]) * s +
-                       (beta ? (double)beta[j] : 0.0));
+        const REAL bj = (REAL)(((bias ? (double)bias[j] : 0.0) - (double)mean[j]) * s +
+                               (beta ? (double)beta[j] : 0.0));
+        if (memcmp(&bj, bf + j, sizeof bj) != 0) bf[j] = bj;
         if (channel_major)
-            for (int64_t i = 0; i < per; i++) wf[j * per + i] = (REAL)((double)w[j * per + i] * s);
+            SUF(plan_fold_row)(wf + j * per, w + j * per, s, per);
         else
             for (int64_t i = 0; i < per; i++)
                 wf[i * units + j] = (REAL)((double)w[i * units + j] * s);
@@ -87,7 +113,7 @@ int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
             if (mean) {   /* BatchNormalization folded in */
                 if (!var || !foldw || !foldb) return CCNN_EBADARG;
                 SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.k,
-                               d.c * d.r * d.s, 1);
+                               d.c * d.r * d.s, 1, nthreads);
                 w = foldw;
                 b = foldb;
             }
@@ -112,7 +138,8 @@ int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
             if (rc != CCNN_OK || !w) return CCNN_EBADARG;
             if (mean) {
                 if (!var || !foldw || !foldb) return CCNN_EBADARG;
-                SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.units, d.in, 0);
+                SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.units, d.in, 0,
+                               nthreads);
                 w = foldw;
                 b = foldb;
             }
