@@ -40,6 +40,49 @@ static inline int64_t direct_split_bound(int64_t b, int64_t per, int64_t nunits,
     return best;
 }
 
+/* unpool_grad_image's lanes: from L / 2 windows' gradients g, pooled values
+ * y and argmax bytes a, gv = each window's g where y > 0 (else 0) and av =
+ * its offset (a & 3), each in two adjacent lanes (window u / 2 in lane u). */
+typedef float unp_f4 __attribute__((vector_size(16)));
+typedef float unp_f8 __attribute__((vector_size(32)));
+typedef int unp_i4 __attribute__((vector_size(16)));
+typedef int unp_i8 __attribute__((vector_size(32)));
+typedef unsigned unp_u8 __attribute__((vector_size(32)));
+typedef double unp_d2 __attribute__((vector_size(16)));
+typedef double unp_d4 __attribute__((vector_size(32)));
+typedef long unp_l2 __attribute__((vector_size(16)));
+typedef long unp_l4 __attribute__((vector_size(32)));
+
+static inline void unpool_lanes_f32(unp_f8 *gv, unp_i8 *av, const float *g, const float *y,
+                                    const unsigned char *a)
+{
+    unp_f4 g4, y4;
+    const unp_f4 zero = {0};
+    /* the 4 bytes in one word (one load), then each lane's byte by a shift */
+    const unsigned w = (unsigned)a[0] | (unsigned)a[1] << 8 | (unsigned)a[2] << 16
+                     | (unsigned)a[3] << 24;
+    const unp_u8 sh = {0, 0, 8, 8, 16, 16, 24, 24};
+    memcpy(&g4, g, sizeof g4);
+    memcpy(&y4, y, sizeof y4);
+    g4 = (unp_f4)((unp_i4)g4 & (y4 > zero));          /* ReLU's mask (NaN y: 0) */
+    *gv = __builtin_shufflevector(g4, g4, 0, 0, 1, 1, 2, 2, 3, 3);
+    *av = (unp_i8)((((unp_u8){0} + w) >> sh) & 3);    /* inside the window */
+}
+
+static inline void unpool_lanes_f64(unp_d4 *gv, unp_l4 *av, const double *g, const double *y,
+                                    const unsigned char *a)
+{
+    unp_d2 g2, y2;
+    const unp_d2 zero = {0};
+    const long w = (long)a[0] | (long)a[1] << 8;
+    memcpy(&g2, g, sizeof g2);
+    memcpy(&y2, y, sizeof y2);
+    g2 = (unp_d2)((unp_l2)g2 & (y2 > zero));
+    *gv = __builtin_shufflevector(g2, g2, 0, 0, 1, 1);
+    const unp_l4 wv = (unp_l4){0} + w, sh = {0, 0, 8, 8};
+    *av = (wv >> sh) & 3;
+}
+
 #define CCNN_TEMPLATE "conv2d_direct.c"
 #include "ccnn_template.h"
 
@@ -361,14 +404,31 @@ static CCNN_DISPATCH void SUF(relu_mask_row)(REAL *restrict dst, const REAL *res
  * mask), 0 at the window's other three places; bsum[k] += the sum of plane
  * k (the bias gradient).  Every element of the windows is written, so
  * nothing needs zeroing per image; the rest of dyw (an odd last row or
- * column, the tail past q) is left as it is. */
+ * column, the tail past q) stays 0 (it is zeroed once by the caller, and
+ * only zeros are written there).
+ *
+ * Each row pair is written a vector at a time: L / 2 windows give L columns
+ * of both rows, lane u of window j = u / 2 holding g_j where its offset is
+ * (row * 2 + u % 2), else 0 -- a compare and an and, no scatter.  A last
+ * partial block is the row's last L / 2 windows again (overlapping the
+ * block before: the same values written twice); a row of fewer than L / 2
+ * windows reads its inputs from a zero-padded copy (g = 0: zeros written),
+ * its stores staying inside the row: L <= qv, qv being q rounded up to
+ * whole vectors. */
 static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *restrict bsum,
                                                  const REAL *restrict dout,
                                                  const REAL *restrict po,
                                                  const uint8_t *restrict am, int64_t K,
                                                  int64_t P, int64_t Q, int64_t qv)
 {
+    typedef __typeof__(*(SUF(vec) *)0 == 0) ivec;   /* lane-wise ints of REAL's size */
     const int64_t P2 = P / 2, Q2 = Q / 2, PQ2 = P2 * Q2;
+    const int64_t L = 32 / (int64_t)sizeof(REAL), H = L / 2;   /* windows per vector */
+    ivec c0, c1;                          /* each lane's window offset in rows 0, 1 */
+    for (int64_t u = 0; u < L; u++) {
+        c0[u] = (__typeof__(c0[0]))(u & 1);
+        c1[u] = (__typeof__(c1[0]))(2 + (u & 1));
+    }
     for (int64_t k = 0; k < K; k++) {
         const REAL *restrict gk = dout + k * PQ2, *restrict pk = po + k * PQ2;  /* (p/2, q/2) */
         const uint8_t *restrict ak = am + k * PQ2;
@@ -381,13 +441,29 @@ static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *res
         bsum[k] += (double)acc;
         for (int64_t i = 0; i < P2; i++) {
             REAL *restrict r0 = dyw + (k * P + 2 * i) * qv;      /* rows 2i, 2i + 1 */
-            memset(r0, 0, sizeof(REAL) * (size_t)(2 * Q2));
-            memset(r0 + qv, 0, sizeof(REAL) * (size_t)(2 * Q2));
-            for (int64_t j = 0; j < Q2; j++) {   /* no branches: ReLU's mask is a select */
-                const int64_t t = i * Q2 + j;
-                const unsigned a = ak[t] & 3u;   /* inside the window whatever the byte */
-                const REAL g = gk[t], y = pk[t];
-                r0[(a >> 1) * qv + 2 * j + (a & 1)] = y > 0 ? g : (REAL)0;
+            REAL *restrict r1 = r0 + qv;
+            const REAL *gi = gk + i * Q2, *yi = pk + i * Q2;
+            const uint8_t *ai = ak + i * Q2;
+            for (int64_t jb = 0; jb < Q2; jb += H) {
+                REAL gb[32 / sizeof(REAL) / 2], yb[32 / sizeof(REAL) / 2];
+                uint8_t ab[32 / sizeof(REAL) / 2];
+                const int64_t j0 = Q2 - jb < H && Q2 >= H ? Q2 - H : jb;  /* overlapping */
+                const REAL *g = gi + j0, *y = yi + j0;
+                const uint8_t *a = ai + j0;
+                if (Q2 - j0 < H) {                    /* a short row, zero-padded */
+                    for (int64_t u = 0; u < H; u++) {
+                        const int in = u < Q2 - j0;
+                        gb[u] = in ? g[u] : (REAL)0;
+                        yb[u] = in ? y[u] : (REAL)0;
+                        ab[u] = in ? a[u] : 0;
+                    }
+                    g = gb; y = yb; a = ab;
+                }
+                SUF(vec) gv;
+                ivec av;
+                SUF(unpool_lanes)(&gv, &av, g, y, a);
+                *(SUF(vec_u) *)(r0 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c0));
+                *(SUF(vec_u) *)(r1 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c1));
             }
         }
     }
