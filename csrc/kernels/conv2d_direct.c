@@ -126,7 +126,9 @@ typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), m
 #define SUF_LANES (int64_t)(32 / sizeof(REAL))
 
 /* dst[0 .. nq) <- the 2 vectors (a0, a1), through max(., 0) when relu (NaN
- * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly. */
+ * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly,
+ * blocks of at least one vector as two vector stores (the second overlapping
+ * the first, with the same values), shorter ones element by element. */
 static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t nq, int relu)
 {
     if (relu) {
@@ -143,6 +145,11 @@ static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t
     REAL tmp[2 * 32 / sizeof(REAL)];
     *(SUF(vec_u) *)tmp = a0;
     *(SUF(vec_u) *)(tmp + SUF_LANES) = a1;
+    if (nq >= SUF_LANES) {   /* a0 whole, then the vector ending at nq (a0's lanes again) */
+        *(SUF(vec_u) *)dst = a0;
+        *(SUF(vec_u) *)(dst + nq - SUF_LANES) = *(const SUF(vec_u) *)(tmp + nq - SUF_LANES);
+        return;
+    }
     for (int64_t u = 0; u < nq; u++) dst[u] = tmp[u];
 }
 
