@@ -262,7 +262,8 @@ static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *
  * load stays inside its row; off: (crs) tap offsets (c*hf + r*dh)*wf + s*dw.
  *
  * Tiles of 4 filters x 3 taps keep 12 vector accumulators over the whole
- * image: each step loads 3 input and 4 gradient vectors for 12 FMAs.  In the
+ * image: each step loads 3 input and 4 gradient vectors for 12 FMAs (a last
+ * tile of 1 or 2 filters: 6 accumulators, each sum in the same order).  In the
  * last column block of a row the input lanes at q >= Q are masked to zero, so
  * they add exactly 0 (no 0 * inf from columns the reference never reads). */
 static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
@@ -287,6 +288,34 @@ static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
             const REAL *x0 = xf + off[t0], *x1 = xf + off[t0 + (ntap > 1 ? 1 : 0)];
             const REAL *x2 = xf + off[t0 + (ntap > 2 ? 2 : 0)];
             const SUF(vec) zero = {0};
+            if (nk <= 2) {   /* 2 filters (e.g. the last of 10): 6 sums, none repeated */
+                SUF(vec) b00 = zero, b01 = zero, b02 = zero, b10 = zero, b11 = zero, b12 = zero;
+                for (int64_t p = 0; p < P; p++) {
+                    const int64_t xo = p * rowstep, yo = p * qv;
+                    for (int64_t j = 0; j < qv; j += L) {
+                        SUF(vec) v0 = *(const SUF(vec_u) *)(x0 + xo + j);
+                        SUF(vec) v1 = *(const SUF(vec_u) *)(x1 + xo + j);
+                        SUF(vec) v2 = *(const SUF(vec_u) *)(x2 + xo + j);
+                        if (j == jlast) {
+                            v0 = (SUF(vec))((ivec)v0 & keep);
+                            v1 = (SUF(vec))((ivec)v1 & keep);
+                            v2 = (SUF(vec))((ivec)v2 & keep);
+                        }
+                        const SUF(vec) g0 = *(const SUF(vec_u) *)(y0 + yo + j);
+                        const SUF(vec) g1 = *(const SUF(vec_u) *)(y1 + yo + j);
+                        b00 += g0 * v0; b01 += g0 * v1; b02 += g0 * v2;
+                        b10 += g1 * v0; b11 += g1 * v1; b12 += g1 * v2;
+                    }
+                }
+                const SUF(vec) acc2[2][3] = {{b00, b01, b02}, {b10, b11, b12}};
+                for (int64_t i = 0; i < nk; i++)
+                    for (int64_t t = 0; t < ntap; t++) {
+                        double s = 0.0;
+                        for (int64_t u = 0; u < L; u++) s += (double)acc2[i][t][u];
+                        part[(k0 + i) * CRS + t0 + t] += s;
+                    }
+                continue;
+            }
             SUF(vec) a00 = zero, a01 = zero, a02 = zero, a10 = zero, a11 = zero, a12 = zero;
             SUF(vec) a20 = zero, a21 = zero, a22 = zero, a30 = zero, a31 = zero, a32 = zero;
             for (int64_t p = 0; p < P; p++) {
