@@ -480,24 +480,29 @@ static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *res
             REAL *restrict r1 = r0 + qv;
             const REAL *gi = gk + i * Q2, *yi = pk + i * Q2;
             const uint8_t *ai = ak + i * Q2;
-            for (int64_t jb = 0; jb < Q2; jb += H) {
+            SUF(vec) gv;
+            ivec av;
+            int64_t j0 = 0;
+            for (; j0 + H <= Q2; j0 += H) {           /* whole blocks */
+                SUF(unpool_lanes)(&gv, &av, gi + j0, yi + j0, ai + j0);
+                *(SUF(vec_u) *)(r0 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c0));
+                *(SUF(vec_u) *)(r1 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c1));
+            }
+            if (j0 < Q2) {                            /* the last windows */
                 REAL gb[32 / sizeof(REAL) / 2], yb[32 / sizeof(REAL) / 2];
                 uint8_t ab[32 / sizeof(REAL) / 2];
-                const int64_t j0 = Q2 - jb < H && Q2 >= H ? Q2 - H : jb;  /* overlapping */
-                const REAL *g = gi + j0, *y = yi + j0;
-                const uint8_t *a = ai + j0;
-                if (Q2 - j0 < H) {                    /* a short row, zero-padded */
+                if (Q2 >= H) {                        /* again the row's last H: overlapping */
+                    j0 = Q2 - H;
+                    SUF(unpool_lanes)(&gv, &av, gi + j0, yi + j0, ai + j0);
+                } else {                              /* a short row, zero-padded */
                     for (int64_t u = 0; u < H; u++) {
-                        const int in = u < Q2 - j0;
-                        gb[u] = in ? g[u] : (REAL)0;
-                        yb[u] = in ? y[u] : (REAL)0;
-                        ab[u] = in ? a[u] : 0;
+                        const int in = u < Q2;
+                        gb[u] = in ? gi[u] : (REAL)0;
+                        yb[u] = in ? yi[u] : (REAL)0;
+                        ab[u] = in ? ai[u] : 0;
                     }
-                    g = gb; y = yb; a = ab;
+                    SUF(unpool_lanes)(&gv, &av, gb, yb, ab);
                 }
-                SUF(vec) gv;
-                ivec av;
-                SUF(unpool_lanes)(&gv, &av, g, y, a);
                 *(SUF(vec_u) *)(r0 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c0));
                 *(SUF(vec_u) *)(r1 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c1));
             }
