@@ -40,6 +40,49 @@ static inline int64_t direct_split_bound(int64_t b, int64_t per, int64_t nunits,
     return best;
 }
 
+/* unpool_grad_image's lanes: from L / 2 windows' gradients g, pooled values
+ * y and argmax bytes a, gv = each window's g where y > 0 (else 0) and av =
+ * its offset (a & 3), each in two adjacent lanes (window u / 2 in lane u). */
+typedef float unp_f4 __attribute__((vector_size(16)));
+typedef float unp_f8 __attribute__((vector_size(32)));
+typedef int unp_i4 __attribute__((vector_size(16)));
+typedef int unp_i8 __attribute__((vector_size(32)));
+typedef unsigned unp_u8 __attribute__((vector_size(32)));
+typedef double unp_d2 __attribute__((vector_size(16)));
+typedef double unp_d4 __attribute__((vector_size(32)));
+typedef long unp_l2 __attribute__((vector_size(16)));
+typedef long unp_l4 __attribute__((vector_size(32)));
+
+static inline void unpool_lanes_f32(unp_f8 *gv, unp_i8 *av, const float *g, const float *y,
+                                    const unsigned char *a)
+{
+    unp_f4 g4, y4;
+    const unp_f4 zero = {0};
+    /* the 4 bytes in one word (one load), then each lane's byte by a shift */
+    const unsigned w = (unsigned)a[0] | (unsigned)a[1] << 8 | (unsigned)a[2] << 16
+                     | (unsigned)a[3] << 24;
+    const unp_u8 sh = {0, 0, 8, 8, 16, 16, 24, 24};
+    memcpy(&g4, g, sizeof g4);
+    memcpy(&y4, y, sizeof y4);
+    g4 = (unp_f4)((unp_i4)g4 & (y4 > zero));          /* ReLU's mask (NaN y: 0) */
+    *gv = __builtin_shufflevector(g4, g4, 0, 0, 1, 1, 2, 2, 3, 3);
+    *av = (unp_i8)((((unp_u8){0} + w) >> sh) & 3);    /* inside the window */
+}
+
+static inline void unpool_lanes_f64(unp_d4 *gv, unp_l4 *av, const double *g, const double *y,
+                                    const unsigned char *a)
+{
+    unp_d2 g2, y2;
+    const unp_d2 zero = {0};
+    const long w = (long)a[0] | (long)a[1] << 8;
+    memcpy(&g2, g, sizeof g2);
+    memcpy(&y2, y, sizeof y2);
+    g2 = (unp_d2)((unp_l2)g2 & (y2 > zero));
+    *gv = __builtin_shufflevector(g2, g2, 0, 0, 1, 1);
+    const unp_l4 wv = (unp_l4){0} + w, sh = {0, 0, 8, 8};
+    *av = (wv >> sh) & 3;
+}
+
 #define CCNN_TEMPLATE "conv2d_direct.c"
 #include "ccnn_template.h"
 
@@ -83,7 +126,9 @@ typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), m
 #define SUF_LANES (int64_t)(32 / sizeof(REAL))
 
 /* dst[0 .. nq) <- the 2 vectors (a0, a1), through max(., 0) when relu (NaN
- * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly. */
+ * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly,
+ * blocks of at least one vector as two vector stores (the second overlapping
+ * the first, with the same values), shorter ones element by element. */
 static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t nq, int relu)
 {
     if (relu) {
@@ -100,6 +145,11 @@ static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t
     REAL tmp[2 * 32 / sizeof(REAL)];
     *(SUF(vec_u) *)tmp = a0;
     *(SUF(vec_u) *)(tmp + SUF_LANES) = a1;
+    if (nq >= SUF_LANES) {   /* a0 whole, then the vector ending at nq (a0's lanes again) */
+        *(SUF(vec_u) *)dst = a0;
+        *(SUF(vec_u) *)(dst + nq - SUF_LANES) = *(const SUF(vec_u) *)(tmp + nq - SUF_LANES);
+        return;
+    }
     for (int64_t u = 0; u < nq; u++) dst[u] = tmp[u];
 }
 
@@ -212,7 +262,8 @@ static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *
  * load stays inside its row; off: (crs) tap offsets (c*hf + r*dh)*wf + s*dw.
  *
  * Tiles of 4 filters x 3 taps keep 12 vector accumulators over the whole
- * image: each step loads 3 input and 4 gradient vectors for 12 FMAs.  In the
+ * image: each step loads 3 input and 4 gradient vectors for 12 FMAs (a last
+ * tile of 1 or 2 filters: 6 accumulators, each sum in the same order).  In the
  * last column block of a row the input lanes at q >= Q are masked to zero, so
  * they add exactly 0 (no 0 * inf from columns the reference never reads). */
 static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
@@ -237,6 +288,34 @@ static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
             const REAL *x0 = xf + off[t0], *x1 = xf + off[t0 + (ntap > 1 ? 1 : 0)];
             const REAL *x2 = xf + off[t0 + (ntap > 2 ? 2 : 0)];
             const SUF(vec) zero = {0};
+            if (nk <= 2) {   /* 2 filters (e.g. the last of 10): 6 sums, none repeated */
+                SUF(vec) b00 = zero, b01 = zero, b02 = zero, b10 = zero, b11 = zero, b12 = zero;
+                for (int64_t p = 0; p < P; p++) {
+                    const int64_t xo = p * rowstep, yo = p * qv;
+                    for (int64_t j = 0; j < qv; j += L) {
+                        SUF(vec) v0 = *(const SUF(vec_u) *)(x0 + xo + j);
+                        SUF(vec) v1 = *(const SUF(vec_u) *)(x1 + xo + j);
+                        SUF(vec) v2 = *(const SUF(vec_u) *)(x2 + xo + j);
+                        if (j == jlast) {
+                            v0 = (SUF(vec))((ivec)v0 & keep);
+                            v1 = (SUF(vec))((ivec)v1 & keep);
+                            v2 = (SUF(vec))((ivec)v2 & keep);
+                        }
+                        const SUF(vec) g0 = *(const SUF(vec_u) *)(y0 + yo + j);
+                        const SUF(vec) g1 = *(const SUF(vec_u) *)(y1 + yo + j);
+                        b00 += g0 * v0; b01 += g0 * v1; b02 += g0 * v2;
+                        b10 += g1 * v0; b11 += g1 * v1; b12 += g1 * v2;
+                    }
+                }
+                const SUF(vec) acc2[2][3] = {{b00, b01, b02}, {b10, b11, b12}};
+                for (int64_t i = 0; i < nk; i++)
+                    for (int64_t t = 0; t < ntap; t++) {
+                        double s = 0.0;
+                        for (int64_t u = 0; u < L; u++) s += (double)acc2[i][t][u];
+                        part[(k0 + i) * CRS + t0 + t] += s;
+                    }
+                continue;
+            }
             SUF(vec) a00 = zero, a01 = zero, a02 = zero, a10 = zero, a11 = zero, a12 = zero;
             SUF(vec) a20 = zero, a21 = zero, a22 = zero, a30 = zero, a31 = zero, a32 = zero;
             for (int64_t p = 0; p < P; p++) {
@@ -361,14 +440,31 @@ static CCNN_DISPATCH void SUF(relu_mask_row)(REAL *restrict dst, const REAL *res
  * mask), 0 at the window's other three places; bsum[k] += the sum of plane
  * k (the bias gradient).  Every element of the windows is written, so
  * nothing needs zeroing per image; the rest of dyw (an odd last row or
- * column, the tail past q) is left as it is. */
+ * column, the tail past q) stays 0 (it is zeroed once by the caller, and
+ * only zeros are written there).
+ *
+ * Each row pair is written a vector at a time: L / 2 windows give L columns
+ * of both rows, lane u of window j = u / 2 holding g_j where its offset is
+ * (row * 2 + u % 2), else 0 -- a compare and an and, no scatter.  A last
+ * partial block is the row's last L / 2 windows again (overlapping the
+ * block before: the same values written twice); a row of fewer than L / 2
+ * windows reads its inputs from a zero-padded copy (g = 0: zeros written),
+ * its stores staying inside the row: L <= qv, qv being q rounded up to
+ * whole vectors. */
 static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *restrict bsum,
                                                  const REAL *restrict dout,
                                                  const REAL *restrict po,
                                                  const uint8_t *restrict am, int64_t K,
                                                  int64_t P, int64_t Q, int64_t qv)
 {
+    typedef __typeof__(*(SUF(vec) *)0 == 0) ivec;   /* lane-wise ints of REAL's size */
     const int64_t P2 = P / 2, Q2 = Q / 2, PQ2 = P2 * Q2;
+    const int64_t L = 32 / (int64_t)sizeof(REAL), H = L / 2;   /* windows per vector */
+    ivec c0, c1;                          /* each lane's window offset in rows 0, 1 */
+    for (int64_t u = 0; u < L; u++) {
+        c0[u] = (__typeof__(c0[0]))(u & 1);
+        c1[u] = (__typeof__(c1[0]))(2 + (u & 1));
+    }
     for (int64_t k = 0; k < K; k++) {
         const REAL *restrict gk = dout + k * PQ2, *restrict pk = po + k * PQ2;  /* (p/2, q/2) */
         const uint8_t *restrict ak = am + k * PQ2;
@@ -381,13 +477,34 @@ static CCNN_DISPATCH void SUF(unpool_grad_image)(REAL *restrict dyw, double *res
         bsum[k] += (double)acc;
         for (int64_t i = 0; i < P2; i++) {
             REAL *restrict r0 = dyw + (k * P + 2 * i) * qv;      /* rows 2i, 2i + 1 */
-            memset(r0, 0, sizeof(REAL) * (size_t)(2 * Q2));
-            memset(r0 + qv, 0, sizeof(REAL) * (size_t)(2 * Q2));
-            for (int64_t j = 0; j < Q2; j++) {   /* no branches: ReLU's mask is a select */
-                const int64_t t = i * Q2 + j;
-                const unsigned a = ak[t] & 3u;   /* inside the window whatever the byte */
-                const REAL g = gk[t], y = pk[t];
-                r0[(a >> 1) * qv + 2 * j + (a & 1)] = y > 0 ? g : (REAL)0;
+            REAL *restrict r1 = r0 + qv;
+            const REAL *gi = gk + i * Q2, *yi = pk + i * Q2;
+            const uint8_t *ai = ak + i * Q2;
+            SUF(vec) gv;
+            ivec av;
+            int64_t j0 = 0;
+            for (; j0 + H <= Q2; j0 += H) {           /* whole blocks */
+                SUF(unpool_lanes)(&gv, &av, gi + j0, yi + j0, ai + j0);
+                *(SUF(vec_u) *)(r0 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c0));
+                *(SUF(vec_u) *)(r1 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c1));
+            }
+            if (j0 < Q2) {                            /* the last windows */
+                REAL gb[32 / sizeof(REAL) / 2], yb[32 / sizeof(REAL) / 2];
+                uint8_t ab[32 / sizeof(REAL) / 2];
+                if (Q2 >= H) {                        /* again the row's last H: overlapping */
+                    j0 = Q2 - H;
+                    SUF(unpool_lanes)(&gv, &av, gi + j0, yi + j0, ai + j0);
+                } else {                              /* a short row, zero-padded */
+                    for (int64_t u = 0; u < H; u++) {
+                        const int in = u < Q2;
+                        gb[u] = in ? gi[u] : (REAL)0;
+                        yb[u] = in ? yi[u] : (REAL)0;
+                        ab[u] = in ? ai[u] : 0;
+                    }
+                    SUF(unpool_lanes)(&gv, &av, gb, yb, ab);
+                }
+                *(SUF(vec_u) *)(r0 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c0));
+                *(SUF(vec_u) *)(r1 + 2 * j0) = (SUF(vec))((ivec)gv & (av == c1));
             }
         }
     }
