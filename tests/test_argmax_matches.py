@@ -1,4 +1,5 @@
-"""ccnn._loss.argmax_matches (the training loop's accuracy count) against
+"""ccnn._loss.argmax_matches (the training loop's accuracy count) and
+label_range (the labels' check) against
 NumPy's np.count_nonzero(out.argmax(axis=-1) == labels): ties, NaN and
 infinities, both dtypes; -1 for what it does not take."""
 import numpy as np
@@ -39,3 +40,19 @@ def test_all_nan_row_and_first_maximum():
 ])
 def test_refuses_with_minus_one(out, labels):
     assert _loss.argmax_matches(out, labels) == -1
+
+
+def test_label_range_matches_numpy():
+    rng = np.random.default_rng(1)
+    for n in list(range(1, 20)) + [1000]:
+        y = rng.integers(-2**62, 2**62, n)
+        assert _loss.label_range(y) == (int(y.min()), int(y.max()))
+    y = np.array([3, 3, 3])
+    assert _loss.label_range(y) == (3, 3)
+
+
+@pytest.mark.parametrize("labels", [np.zeros(0, np.int64), np.zeros(3, np.int32),
+                                    np.zeros(6, np.int64)[::2], np.zeros((3, 1), np.int64),
+                                    [1, 2]])
+def test_label_range_refuses_with_none(labels):
+    assert _loss.label_range(labels) is None

@@ -214,3 +214,32 @@ def argmax_matches(out, labels):
     finally:
         PyBuffer_Release(&ob)
     return hits
+
+
+def label_range(labels):
+    """(min, max) of labels, C-contiguous int64 (n,) with n >= 1, in one pass;
+    None for anything else (the caller asks NumPy)."""
+    cdef Py_buffer lb
+    cdef Py_ssize_t i, n
+    cdef int64_t lo, hi, v
+    cdef const int64_t *p
+    try:
+        PyObject_GetBuffer(labels, &lb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+    except (TypeError, ValueError, BufferError):
+        return None
+    try:
+        if lb.ndim != 1 or lb.itemsize != 8 or lb.shape[0] < 1 \
+                or not (_kind(&lb) == b'q' or _kind(&lb) == b'l'):
+            return None
+        n, p = lb.shape[0], <const int64_t *>lb.buf
+        lo = hi = p[0]
+        with nogil:
+            for i in range(1, n):
+                v = p[i]
+                if v < lo:
+                    lo = v
+                elif v > hi:
+                    hi = v
+    finally:
+        PyBuffer_Release(&lb)
+    return lo, hi
