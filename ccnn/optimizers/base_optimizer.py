@@ -455,8 +455,10 @@ class Optimizer(abc.ABC):
                 or not _PLAN_METHODS.isdisjoint(self.__dict__):
             return False
         cls = type(self)
-        originals = cls._plan_originals
-        return all(getattr(cls, name) is f for name, f in originals.items())
+        for name, f in cls._plan_originals.items():
+            if getattr(cls, name) is not f:
+                return False
+        return True
 
     #: the update path's methods as defined (_PLAN_METHODS; set per class)
     _plan_originals: Dict[str, Any] = {}

@@ -140,3 +140,106 @@ def sigmoid_bce_backward(dloss, const floating[::1] logits, const floating[::1] 
         ck.sigmoid_bce_backward(&dz[0], dlp, &logits[0], &targets[0], <floating>scale, n,
                                 nthreads)
     return out
+
+
+from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
+                             PyBUF_FORMAT, PyBUF_ND)
+
+
+cdef inline char _kind(const Py_buffer *b) noexcept:
+    """The struct character of a one-item format ('f', 'd', 'q', ...), past a
+    native / little-endian prefix; 0 for anything else."""
+    cdef const char *f = b.format
+    if f == NULL:
+        return 0
+    if f[0] == b'@' or f[0] == b'=' or f[0] == b'<':
+        f += 1
+    return f[0] if f[0] != 0 and f[1] == 0 else 0
+
+
+cdef Py_ssize_t _argmax_matches(const floating *p, const int64_t *labels, Py_ssize_t n,
+                                Py_ssize_t c) noexcept nogil:
+    """The rows of p (n, c) whose argmax -- NumPy's: the first NaN, else the
+    first maximum -- is the row's label."""
+    cdef Py_ssize_t i, j, best, hits = 0
+    cdef floating m
+    for i in range(n):
+        m = p[0]
+        best = 0
+        if m == m:
+            for j in range(1, c):
+                if not (p[j] <= m):
+                    m = p[j]
+                    best = j
+                    if m != m:
+                        break
+        hits += best == labels[i]
+        p += c
+    return hits
+
+
+def argmax_matches(out, labels):
+    """How many rows of out (n, classes) have labels' entry as their argmax
+    (np.count_nonzero(out.argmax(axis=-1) == labels)): out C-contiguous
+    float32 or float64 with classes >= 1, labels C-contiguous int64 (n,);
+    -1 for anything else (the caller asks NumPy)."""
+    cdef Py_buffer ob
+    cdef Py_buffer lb
+    cdef Py_ssize_t hits = -1, n, c
+    cdef char kind
+    try:
+        PyObject_GetBuffer(out, &ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+    except (TypeError, ValueError, BufferError):
+        return -1
+    try:
+        try:
+            PyObject_GetBuffer(labels, &lb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+        except (TypeError, ValueError, BufferError):
+            return -1
+        try:
+            kind = _kind(&ob)
+            if ob.ndim != 2 or lb.ndim != 1 or lb.itemsize != 8 \
+                    or not (_kind(&lb) == b'q' or _kind(&lb) == b'l') \
+                    or ob.shape[0] != lb.shape[0] or ob.shape[1] < 1:
+                return -1
+            n, c = ob.shape[0], ob.shape[1]
+            if kind == b'f' and ob.itemsize == 4:
+                with nogil:
+                    hits = _argmax_matches(<const float *>ob.buf, <const int64_t *>lb.buf, n, c)
+            elif kind == b'd' and ob.itemsize == 8:
+                with nogil:
+                    hits = _argmax_matches(<const double *>ob.buf, <const int64_t *>lb.buf, n, c)
+        finally:
+            PyBuffer_Release(&lb)
+    finally:
+        PyBuffer_Release(&ob)
+    return hits
+
+
+def label_range(labels):
+    """(min, max) of labels, C-contiguous int64 (n,) with n >= 1, in one pass;
+    None for anything else (the caller asks NumPy)."""
+    cdef Py_buffer lb
+    cdef Py_ssize_t i, n
+    cdef int64_t lo, hi, v
+    cdef const int64_t *p
+    try:
+        PyObject_GetBuffer(labels, &lb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_ND)
+    except (TypeError, ValueError, BufferError):
+        return None
+    try:
+        if lb.ndim != 1 or lb.itemsize != 8 or lb.shape[0] < 1 \
+                or not (_kind(&lb) == b'q' or _kind(&lb) == b'l'):
+            return None
+        n, p = lb.shape[0], <const int64_t *>lb.buf
+        lo = hi = p[0]
+        with nogil:
+            for i in range(1, n):
+                v = p[i]
+                if v < lo:
+                    lo = v
+                elif v > hi:
+                    hi = v
+    finally:
+        PyBuffer_Release(&lb)
+    return lo, hi
