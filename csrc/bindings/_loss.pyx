@@ -144,17 +144,7 @@ def sigmoid_bce_backward(dloss, const floating[::1] logits, const floating[::1] 
 
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
                              PyBUF_FORMAT, PyBUF_ND)
-
-
-cdef inline char _kind(const Py_buffer *b) noexcept:
-    """The struct character of a one-item format ('f', 'd', 'q', ...), past a
-    native / little-endian prefix; 0 for anything else."""
-    cdef const char *f = b.format
-    if f == NULL:
-        return 0
-    if f[0] == b'@' or f[0] == b'=' or f[0] == b'<':
-        f += 1
-    return f[0] if f[0] != 0 and f[1] == 0 else 0
+from buffers cimport buffer_kind as _kind
 
 
 cdef Py_ssize_t _argmax_matches(const floating *p, const int64_t *labels, Py_ssize_t n,

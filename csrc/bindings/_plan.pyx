@@ -30,17 +30,7 @@ def plan_forward(const int64_t[:, ::1] code, const double[:, ::1] reals, const i
 
 from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTIGUOUS,
                              PyBUF_FORMAT, PyBUF_WRITABLE)
-
-
-cdef inline char _kind(const Py_buffer *b) noexcept:
-    """The struct character of a one-item format ('f', 'd', ...), past a
-    native / little-endian prefix; 0 for anything else."""
-    cdef const char *f = b.format
-    if f == NULL:
-        return 0
-    if f[0] == b'@' or f[0] == b'=' or f[0] == b'<':
-        f += 1
-    return f[0] if f[0] != 0 and f[1] == 0 else 0
+from buffers cimport buffer_kind as _kind
 
 
 cdef class PlanRunner:
