@@ -255,6 +255,36 @@ static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *
     }
 }
 
+/* (v0, v1, v2) <- the vectors at x0 + o, x1 + o, x2 + o (three taps' inputs),
+ * their lanes where keep is 0 cleared when `last` (the row's last block). */
+static inline __attribute__((always_inline)) void SUF(load_taps)(
+    SUF(vec) *v0, SUF(vec) *v1, SUF(vec) *v2, const REAL *x0, const REAL *x1, const REAL *x2,
+    int64_t o, int last, __typeof__(*(SUF(vec) *)0 == 0) keep)
+{
+    *v0 = *(const SUF(vec_u) *)(x0 + o);
+    *v1 = *(const SUF(vec_u) *)(x1 + o);
+    *v2 = *(const SUF(vec_u) *)(x2 + o);
+    if (last) {
+        typedef __typeof__(keep) ivec;
+        *v0 = (SUF(vec))((ivec)*v0 & keep);
+        *v1 = (SUF(vec))((ivec)*v1 & keep);
+        *v2 = (SUF(vec))((ivec)*v2 & keep);
+    }
+}
+
+/* part[i * ld + t] += the sum of acc[i][t]'s lanes, in double, lane by lane
+ * (i < nk filters, t < ntap taps of a tile). */
+static inline __attribute__((always_inline)) void SUF(add_tile_sums)(
+    double *part, int64_t ld, const SUF(vec) (*acc)[3], int64_t nk, int64_t ntap)
+{
+    for (int64_t i = 0; i < nk; i++)
+        for (int64_t t = 0; t < ntap; t++) {
+            double s = 0.0;
+            for (int64_t u = 0; u < SUF_LANES; u++) s += (double)acc[i][t][u];
+            part[i * ld + t] += s;
+        }
+}
+
 /* part (k, crs) += sum_{p, q} dyw[k, p, q] * xf[c, p*sh + r*dh, q + s*dw]   -- one image,
  * stride-1 columns.  part: (k, c*r*s) doubles; dyw: (k, p, qv), the image's dy
  * with every row zero-extended from q to qv (a multiple of the vector width);
@@ -293,14 +323,8 @@ static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
                 for (int64_t p = 0; p < P; p++) {
                     const int64_t xo = p * rowstep, yo = p * qv;
                     for (int64_t j = 0; j < qv; j += L) {
-                        SUF(vec) v0 = *(const SUF(vec_u) *)(x0 + xo + j);
-                        SUF(vec) v1 = *(const SUF(vec_u) *)(x1 + xo + j);
-                        SUF(vec) v2 = *(const SUF(vec_u) *)(x2 + xo + j);
-                        if (j == jlast) {
-                            v0 = (SUF(vec))((ivec)v0 & keep);
-                            v1 = (SUF(vec))((ivec)v1 & keep);
-                            v2 = (SUF(vec))((ivec)v2 & keep);
-                        }
+                        SUF(vec) v0, v1, v2;
+                        SUF(load_taps)(&v0, &v1, &v2, x0, x1, x2, xo + j, j == jlast, keep);
                         const SUF(vec) g0 = *(const SUF(vec_u) *)(y0 + yo + j);
                         const SUF(vec) g1 = *(const SUF(vec_u) *)(y1 + yo + j);
                         b00 += g0 * v0; b01 += g0 * v1; b02 += g0 * v2;
@@ -308,12 +332,7 @@ static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
                     }
                 }
                 const SUF(vec) acc2[2][3] = {{b00, b01, b02}, {b10, b11, b12}};
-                for (int64_t i = 0; i < nk; i++)
-                    for (int64_t t = 0; t < ntap; t++) {
-                        double s = 0.0;
-                        for (int64_t u = 0; u < L; u++) s += (double)acc2[i][t][u];
-                        part[(k0 + i) * CRS + t0 + t] += s;
-                    }
+                SUF(add_tile_sums)(part + k0 * CRS + t0, CRS, acc2, nk, ntap);
                 continue;
             }
             SUF(vec) a00 = zero, a01 = zero, a02 = zero, a10 = zero, a11 = zero, a12 = zero;
@@ -321,14 +340,8 @@ static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
             for (int64_t p = 0; p < P; p++) {
                 const int64_t xo = p * rowstep, yo = p * qv;
                 for (int64_t j = 0; j < qv; j += L) {
-                    SUF(vec) v0 = *(const SUF(vec_u) *)(x0 + xo + j);
-                    SUF(vec) v1 = *(const SUF(vec_u) *)(x1 + xo + j);
-                    SUF(vec) v2 = *(const SUF(vec_u) *)(x2 + xo + j);
-                    if (j == jlast) {
-                        v0 = (SUF(vec))((ivec)v0 & keep);
-                        v1 = (SUF(vec))((ivec)v1 & keep);
-                        v2 = (SUF(vec))((ivec)v2 & keep);
-                    }
+                    SUF(vec) v0, v1, v2;
+                    SUF(load_taps)(&v0, &v1, &v2, x0, x1, x2, xo + j, j == jlast, keep);
                     const SUF(vec) g0 = *(const SUF(vec_u) *)(y0 + yo + j);
                     const SUF(vec) g1 = *(const SUF(vec_u) *)(y1 + yo + j);
                     const SUF(vec) g2 = *(const SUF(vec_u) *)(y2 + yo + j);
@@ -341,12 +354,7 @@ static CCNN_DISPATCH void SUF(image_backward_weight_s1)(double *restrict part,
             }
             const SUF(vec) acc[4][3] = {{a00, a01, a02}, {a10, a11, a12},
                                         {a20, a21, a22}, {a30, a31, a32}};
-            for (int64_t i = 0; i < nk; i++)
-                for (int64_t t = 0; t < ntap; t++) {
-                    double s = 0.0;
-                    for (int64_t u = 0; u < L; u++) s += (double)acc[i][t][u];
-                    part[(k0 + i) * CRS + t0 + t] += s;
-                }
+            SUF(add_tile_sums)(part + k0 * CRS + t0, CRS, acc, nk, ntap);
         }
     }
 }
