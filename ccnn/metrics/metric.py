@@ -59,6 +59,8 @@ def divide_no_nan(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def log_value(value: Any) -> Union[float, np.ndarray]:
     """A metric's result as a model's logs hold it (as Keras's do): a float,
     or a float64 array for a per-class result (F1Score(average=None))."""
+    if type(value) is float:            # the usual case, without an array
+        return value
     a = np.array(value, dtype=np.float64)
     return float(a) if a.ndim == 0 else a
 
