@@ -17,7 +17,7 @@ from ccnn.models.fusion import LossHead
 from ccnn.optimizers import Adam
 from ccnn.utils import set_random_seed
 import ref_losses as R
-from test_losses_keras import step_matches_keras
+from test_losses_keras import case_seed, step_matches_keras
 
 DTYPES = (np.float32, np.float64)
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -106,13 +106,19 @@ def call_ref(ref, kw, t, p):
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_loss_matches_reference(spec, shape, dtype):
     cls, kw, ref, kind = spec
-    rng = np.random.default_rng(abs(hash((cls.__name__, kind, shape))) % 2**32)
+    rng = np.random.default_rng(case_seed(cls, kind, shape))
     t, p = (a.astype(dtype) for a in make(kind, shape, rng))
     t0, p0 = t.copy(), p.copy()
     want_rows = call_ref(ref, kw, t, p)
     rows = FUNCTIONS[cls](t, p, **kw)
     assert rows.shape == want_rows.shape and rows.dtype == dtype
-    np.testing.assert_allclose(rows, want_rows, **tol(dtype))
+    rtol = tol(dtype)
+    if dtype == np.float32 and kw.get("from_logits") and kw.get("gamma", 2.0) > 2:
+        # Keras's formula: p = sigmoid(logits) rounded to float32, then
+        # (1 - p_t)^gamma: near p_t = 1 the rounding of p_t is amplified by
+        # gamma / (1 - p_t) (measured up to 7.6e-5 over 300 seeds at gamma 3)
+        rtol = dict(rtol=3e-4, atol=3e-6)
+    np.testing.assert_allclose(rows, want_rows, **rtol)
     sw = rng.uniform(0.0, 2.0, want_rows.shape).astype(dtype)
     for reduction in REDUCTIONS:
         loss = cls(**kw, reduction=reduction)
