@@ -142,10 +142,15 @@ static int SUF(dense_forward_split)(REAL *out, const REAL *inp, const REAL *weig
         }
         #pragma omp barrier
         const int64_t r0 = N * tid / nthr, r1 = N * (tid + 1) / nthr;   /* this thread's rows */
-        for (int64_t i = r0 * U; i < r1 * U; i++) {
-            REAL v = bias ? bias[i % U] : (REAL)0;
-            for (int64_t q = 0; q < parts; q++) v += part[q * N * U + i];
-            out[i] = relu && v < 0 ? (REAL)0 : v;                /* NaN stays NaN */
+        for (int64_t i = r0; i < r1; i++) {   /* row by row, each pass a vector loop */
+            REAL *restrict o = out + i * U;
+            for (int64_t j = 0; j < U; j++) o[j] = bias ? bias[j] : (REAL)0;
+            for (int64_t q = 0; q < parts; q++) {                /* (bias + p0) + p1 + ... */
+                const REAL *restrict pq = part + q * N * U + i * U;
+                for (int64_t j = 0; j < U; j++) o[j] += pq[j];
+            }
+            if (relu)
+                for (int64_t j = 0; j < U; j++) o[j] = o[j] < 0 ? (REAL)0 : o[j];   /* NaN stays */
         }
     }
     return err;
@@ -356,14 +361,19 @@ int SUF(ccnn_dense_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const REAL 
     }
     const REAL *dz = dout;                                       /* (n, units) */
     if (relu_out) {
-        REAL *buf = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(N * U));
+        REAL *restrict buf = (REAL *)ccnn_workspace(CCNN_WS_ACT, sizeof(REAL) * (size_t)(N * U));
         if (!buf) return CCNN_ENOMEM;
-        for (int64_t i = 0; i < N * U; i++) buf[i] = dout[i] * (relu_out[i] > 0 ? (REAL)1 : (REAL)0);
+        const REAL *restrict dy = dout, *restrict y = relu_out;  /* restrict: a vector loop */
+        for (int64_t i = 0; i < N * U; i++) buf[i] = dy[i] * (y[i] > 0 ? (REAL)1 : (REAL)0);
         dz = buf;
     }
-    if (dbias)   /* in sample order, like the reference's sum over axis 0 */
-        for (int64_t i = 0; i < N; i++)
-            for (int64_t j = 0; j < U; j++) dbias[j] += dz[i * U + j];
+    if (dbias) {   /* in sample order, like the reference's sum over axis 0 */
+        REAL *restrict sb = dbias;
+        for (int64_t i = 0; i < N; i++) {
+            const REAL *restrict row = dz + i * U;
+            for (int64_t j = 0; j < U; j++) sb[j] += row[j];
+        }
+    }
     const int nt = dense_threads(nthreads, N, U, IN);
     int err = CCNN_OK;
     (void)nt;

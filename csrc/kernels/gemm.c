@@ -785,6 +785,12 @@ static void SUF(pack_a)(REAL *restrict ap, const ccnn_gemm_operand *a, int64_t i
 #endif
     for (int64_t ir = 0, mr; ir < mc; ir += mr, ap += MR * kc) {
         mr = tile_rows(mc - ir);
+        if (rsa == 1 && mr == MR) {   /* A^T row-major (e.g. A = x^T): MR contiguous at each p */
+            const REAL *restrict src = a0 + (ic + ir) + pc * csa;
+            for (int64_t p = 0; p < kc; p++)
+                for (int i = 0; i < MR; i++) ap[p * MR + i] = src[p * csa + i];
+            continue;
+        }
         for (int64_t p = 0; p < kc; p++) {
             const REAL *src = a0 + (ic + ir) * rsa + (pc + p) * csa;
             int64_t i = 0;
