@@ -619,8 +619,49 @@ static void pack_b_trans_avx2_f32(float *restrict bp, const float *src, int64_t 
                 _mm256_store_ps(bp + 16 * (p + t) + 8, b[t]);
             }
         }
-        for (; p < kc; p++)
-            for (int j = 0; j < 16; j++) bp[16 * p + j] = j < nr ? row[j][p] : 0.0f;
+        if (p < kc) {   /* the last kc % 8 rows: the same transposes of masked loads */
+            const int64_t rem = kc - p;
+            const __m256i m = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)rem),
+                                                 _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            __m256 a[8], b[8];
+            for (int j = 0; j < 8; j++) {
+                a[j] = j < nr ? _mm256_maskload_ps(row[j] + p, m) : _mm256_setzero_ps();
+                b[j] = j + 8 < nr ? _mm256_maskload_ps(row[j + 8] + p, m) : _mm256_setzero_ps();
+            }
+            transpose8(a);
+            transpose8(b);
+            for (int64_t t = 0; t < rem; t++) {
+                _mm256_store_ps(bp + 16 * (p + t), a[t]);
+                _mm256_store_ps(bp + 16 * (p + t) + 8, b[t]);
+            }
+        }
+    }
+}
+
+/* bp (panels of kc x 16) <- B[p, j] = src[p*rs + j] (a row-major matrix, e.g.
+ * a Dense weight), p < kc, j < nc; columns nc .. of the last panel are 0:
+ * two vector copies a row, the last panel's through a lane mask */
+__attribute__((target("avx2,fma")))
+static void pack_b_rows_avx2_f32(float *restrict bp, const float *src, int64_t rs,
+                                 int64_t kc, int64_t nc)
+{
+    for (int64_t jr = 0; jr < nc; jr += 16, bp += 16 * kc) {
+        const int64_t nr = nc - jr < 16 ? nc - jr : 16;
+        const float *s0 = src + jr;
+        if (nr == 16) {
+            for (int64_t p = 0; p < kc; p++) {
+                _mm256_store_ps(bp + 16 * p, _mm256_loadu_ps(s0 + p * rs));
+                _mm256_store_ps(bp + 16 * p + 8, _mm256_loadu_ps(s0 + p * rs + 8));
+            }
+            continue;
+        }
+        const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr), lane);
+        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)nr - 8), lane);
+        for (int64_t p = 0; p < kc; p++) {   /* masked lanes are neither read nor kept */
+            _mm256_store_ps(bp + 16 * p, _mm256_maskload_ps(s0 + p * rs, m0));
+            _mm256_store_ps(bp + 16 * p + 8, _mm256_maskload_ps(s0 + p * rs + 8, m1));
+        }
     }
 }
 #endif
@@ -859,6 +900,10 @@ static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b, int64_t p
 #if IS_F32 && defined(CCNN_X86)
     if (rs == 1 && fast_kernels()) {   /* B^T is row-major (e.g. B = dy^T): 8 x 8 transposes */
         pack_b_trans_avx2_f32(bp, src0 + jc * cs + pc, cs, kc, nc);
+        return;
+    }
+    if (cs == 1 && fast_kernels()) {   /* B is row-major (e.g. a Dense weight) */
+        pack_b_rows_avx2_f32(bp, src0 + pc * rs + jc, rs, kc, nc);
         return;
     }
 #endif
