@@ -7,7 +7,9 @@ statistics drawn away from the identity).
     python benchmarks/predict_layers.py --model book --threads 1 --sizes 1,32,1000
 
 Each plan op runs alone (its row of the plan's code, the plan's own buffers,
-which a whole run filled first) and is timed best-of-N.  At 1 thread the
+which a whole run filled first) and is timed best-of-N, interleaved with
+the same op without its weight cache (plan.h: the BatchNormalization fold
+and the conv's weight packing redone at every call, as before the caches).  At 1 thread the
 clock is this thread's CPU time (time.thread_time), for ccnn and onnxruntime
 alike (which, with intra_op_num_threads=1, computes on the calling thread):
 on a loaded machine that counts what the op costs, not the time it waited for
@@ -40,6 +42,26 @@ def best_of(fn, reps, inner, clock):
             fn()
         best = min(best, (clock() - t) / inner)
     return best
+
+
+def best_of_pair(fa, fb, reps, inner, clock):
+    """best_of of fa and of fb, their repetitions interleaved (a and b see
+    the same load)."""
+    ta = tb = float("inf")
+    for _ in range(reps):
+        ta = min(ta, best_of(fa, 1, inner, clock))
+        tb = min(tb, best_of(fb, 1, inner, clock))
+    return ta, tb
+
+
+def without_caches(code):
+    """The plan's code with its weight caches off (plan.h): every call folds
+    the BatchNormalization and packs each conv's weight again, as before the
+    caches."""
+    from ccnn.models.inference import F_CACHE
+    code = code.copy()
+    code[:, F_CACHE] = -1
+    return code
 
 
 def make_model(which):
@@ -113,22 +135,29 @@ def main():
             out = np.empty(plan.out_shape, dtype=plan.dtype)
             inner = max(1, 64 // n)
             plan.run(x, out)
-            total = best_of(lambda: plan.run(x, out), args.reps, inner, clock)
+            nocache = without_caches(plan.code)
+            total, total_nc = best_of_pair(
+                lambda: F.plan_forward_unchecked(plan.code, plan.reals, plan.ptrs, x, out),
+                lambda: F.plan_forward_unchecked(nocache, plan.reals, plan.ptrs, x, out),
+                args.reps, inner, clock)
             ops = []
             for i, name in enumerate(plan.ops):
-                code, reals = plan.code[i:i + 1], plan.reals[i:i + 1]
-                ops.append((name, best_of(lambda: F.plan_forward_unchecked(code, reals, plan.ptrs, x, out),
-                                          args.reps, inner, clock)))
+                code, reals, code_nc = plan.code[i:i + 1], plan.reals[i:i + 1], nocache[i:i + 1]
+                ops.append((name,) + best_of_pair(
+                    lambda: F.plan_forward_unchecked(code, reals, plan.ptrs, x, out),
+                    lambda: F.plan_forward_unchecked(code_nc, reals, plan.ptrs, x, out),
+                    args.reps, inner, clock))
             head = f"{args.model} model, {n} images, {nt} thread(s), {cname}"
-            line = f"ccnn plan total {total * 1e3:8.3f} ms (ops alone: {sum(t for _, t in ops) * 1e3:.3f})"
+            line = (f"ccnn plan total {total * 1e3:8.3f} ms (ops alone: {sum(t for _, t, _ in ops) * 1e3:.3f};"
+                    f" without the weight caches {total_nc * 1e3:.3f})")
             if sess is not None:
                 iname = sess.get_inputs()[0].name
                 tort = best_of(lambda: sess.run(None, {iname: x}), args.reps, inner, clock)
                 line += f"   onnxruntime total {tort * 1e3:8.3f} ms   ratio {total / tort:.2f}"
             print(f"== {head}\n{line}")
-            print("  ccnn op                                   ms")
-            for name, t in ops:
-                print(f"    {name:36s} {t * 1e3:8.3f}")
+            print("  ccnn op                                   ms   no caches")
+            for name, t, t_nc in ops:
+                print(f"    {name:36s} {t * 1e3:8.3f}   {t_nc * 1e3:8.3f}")
             if sess is not None:
                 print("  onnxruntime node (profile, best)          ms")
                 for op, node, t in ort_profile(path, nt, x, max(10, 4 * inner)):

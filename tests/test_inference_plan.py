@@ -511,3 +511,115 @@ def test_plan_runner_checks_its_buffers():
         F.plan_run_unchecked(plan.runner, x, ro)
     with pytest.raises((ValueError, BufferError, TypeError)):
         F.plan_run_unchecked(plan.runner, [1.0], out)
+
+
+# ------------------------------------------------------------ the weight caches
+def gemm_model(dtype, seed=0):
+    """Convolutions on the implicit GEMM at 10x10 (too few tiles for
+    Winograd): 32 -> 40 filters without BN (40: a part panel), 40 -> 100
+    with BN (100 > the GEMM's 96-row block; 360 > its 256-deep block), then
+    a Dense with a folded BN."""
+    ccnn.utils.set_random_seed(seed)
+    m = ccnn.Sequential([
+        ccnn.Input((10, 10, 32)),
+        Conv2D(40, 3, padding="same", activation="relu", dtype=dtype,
+               bias_initializer="random_normal"),
+        Conv2D(100, 3, padding="same", use_bias=False, dtype=dtype),
+        BatchNormalization(dtype=dtype), Activation("relu", dtype=dtype),
+        Flatten(dtype=dtype), Dense(12, dtype=dtype, bias_initializer="random_normal"),
+        BatchNormalization(dtype=dtype), Dense(5, dtype=dtype)])
+    randomize_bn(m, np.random.default_rng(seed + 1))
+    return m
+
+
+def weight_caches(plan):
+    """The int64 weight caches (plan.h) of a plan's ops, by op index."""
+    by_ptr = {a.ctypes.data: a for a in plan.keep}
+    return {i: by_ptr[int(plan.ptrs[j])] for i, j in enumerate(plan.code[:, inference.F_CACHE])
+            if j >= 0}
+
+
+def check_against_per_layer(m, x, dtype):
+    got = m.predict_on_batch(x)
+    want = per_layer(m, x)
+    scale = max(1.0, float(np.abs(want).max()))     # the fold rounds differently
+    np.testing.assert_allclose(got, want, rtol=0,
+                               atol=(1e-12 if dtype == "float64" else 2e-5) * scale)
+    # the conv without BN is bit for bit the per-layer conv
+    inference.set_enabled(False)
+    try:
+        first = m.layers[0](x)
+    finally:
+        inference.set_enabled(True)
+    head = ccnn.Sequential([ccnn.Input(x.shape[1:]), m.layers[0]])
+    np.testing.assert_array_equal(head.predict_on_batch(x), first)
+    return got
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("n", [1, 3])
+def test_packed_weights_follow_every_change(dtype, threads, n):
+    """The plan caches each conv's packed (BN-folded) weight and each fold:
+    after in-place writes, set_weights and training, predict still matches
+    the per-layer path -- and the caches are in use."""
+    old = ccnn.get_num_threads()
+    ccnn.set_num_threads(threads)
+    try:
+        m = gemm_model(dtype, seed=n)
+        x = images(n, size=10, c=32, seed=n, dtype=dtype)
+        first = check_against_per_layer(m, x, dtype)
+        plan = plan_of(m, x)
+        caches = weight_caches(plan)
+        assert plan.ops == ["nhwc->nchw", "conv3x3+relu", "conv3x3+bn+relu", "nchw->nhwc",
+                            "dense+bn", "dense"]
+        assert sorted(caches) == [1, 2, 4]                 # two convs, the dense with BN
+        assert caches[1][2] == 1 and caches[2][2] == 1     # both convs run packed
+        conv0, conv1, bn1 = m.layers[0], m.layers[1], m.layers[2]
+        rng = np.random.default_rng(n)
+        edits = [lambda: conv0.params["kernel"].__setitem__((39, 31, 2, 2), 0.75),   # last element
+                 lambda: conv0.params["kernel"].__setitem__((0, 0, 0, 0), -0.5),     # first
+                 lambda: conv0.params["bias"].__setitem__(7, 3.0),
+                 lambda: conv1.params["kernel"].__setitem__((99, 39, 2, 2), 1.5),
+                 lambda: conv1.params["kernel"].__setitem__((50, 20, 1, 0), -1.5),
+                 lambda: bn1.states["moving_mean"].__setitem__(99, 2.0),
+                 lambda: bn1.states["moving_variance"].__setitem__(0, 4.0),
+                 lambda: bn1.params["gamma"].__setitem__(60, -1.0),
+                 lambda: bn1.params["beta"].__setitem__(1, 0.5),
+                 lambda: m.layers[6].params["gamma"].__setitem__(11, 3.0),
+                 lambda: m.layers[5].params["bias"].__setitem__(11, 2.0),
+                 lambda: m.layers[5].params["kernel"].__setitem__((slice(None), -1), 0.5)]
+        prev = first
+        for i, edit in enumerate(edits):
+            edit()
+            got = check_against_per_layer(m, x, dtype)
+            assert not np.array_equal(got, prev), i
+            prev = got
+        saved = [layer.get_weights() for layer in m.layers]
+        for layer in m.layers:                   # set_weights copies into the same arrays
+            if layer.weight_arrays():
+                layer.set_weights([w + rng.normal(0, 0.05, w.shape).astype(dtype)
+                                   for w in layer.get_weights()])
+        check_against_per_layer(m, x, dtype)
+        for layer, ws in zip(m.layers, saved):   # back to the earlier weights
+            if ws:
+                layer.set_weights(ws)
+        np.testing.assert_array_equal(m.predict_on_batch(x), prev)
+        m.compile(optimizer="adam", loss="mse")
+        m.fit(x, np.zeros((n, 5), dtype=dtype), epochs=1, verbose=0)   # optimizer steps
+        got = check_against_per_layer(m, x, dtype)
+        assert not np.array_equal(got, prev)
+        assert plan_of(m, x) is plan
+    finally:
+        ccnn.set_num_threads(old)
+
+
+def test_weight_cache_too_small_is_refused():
+    m = gemm_model("float32")
+    x = images(1, size=10, c=32)
+    m.predict_on_batch(x)
+    plan = plan_of(m, x)
+    cache = weight_caches(plan)[2]
+    cache[0], cache[1:] = 64, 0              # a plan whose cache cannot hold the copies
+    with pytest.raises(ValueError, match="refused"):
+        plan.run(x)

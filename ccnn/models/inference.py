@@ -21,10 +21,14 @@ GIL released once:
 Every op calls the kernel its layer calls, on the same batch, so the plan's
 output is bit-identical to the per-layer forward -- except that a folded
 BatchNormalization rounds differently (ccnn/models/inference.py's tests:
-tests/test_inference_plan.py).  The BN fold is recomputed in C at every call
-from the live weights, so weights changed in place (set_weights, training)
-are always seen; a weight array replaced by another, or a changed layer
-list, recompiles.  A model with any other layer (or a layer option the plan
+tests/test_inference_plan.py).  Each conv (and each dense with a folded BN)
+keeps a copy of the weights it last ran with, the BN fold and, for a conv
+on the implicit GEMM, the weight packed into the GEMM's panels (plan.h's
+weight cache); every call compares the live weights with that copy
+(memcmp) and folds and packs again only when they differ, so weights
+changed in place (set_weights, training, a write into layer.kernel) are
+always seen; a weight array replaced by another, or a changed layer list,
+recompiles.  A model with any other layer (or a layer option the plan
 does not know) runs the per-layer path.  CCNN_INFERENCE_PLAN=0 in the
 environment, or ccnn.models.inference.set_enabled(False), turns the plan off.
 
@@ -57,7 +61,9 @@ ACT_NONE, ACT_RELU = -2, -1
 FIELDS, REALS = 32, 2
 (F_OP, F_ACT, F_POOL, F_SRC, F_DST, F_SCRATCH, F_WEIGHT, F_BIAS, F_MEAN, F_VAR, F_GAMMA,
  F_BETA, F_FOLDW, F_FOLDB, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
- F_PB, F_PL, F_PR, F_CEIL, F_INCLUDE_PAD) = range(31)
+ F_PB, F_PL, F_PR, F_CEIL, F_INCLUDE_PAD, F_CACHE) = range(32)
+#: rows of the GEMM's packed A panels (csrc/kernels/gemm.c's MR)
+_GEMM_MR = 6
 
 #: layers that are the identity at inference
 IDENTITY = (Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, RandomTranslation,
@@ -425,7 +431,7 @@ class _Builder(ChainBuilder):
         and of its scratch; its weight arrays appended to `table`) and reals."""
         code = np.full((len(self.ops), FIELDS), -1, dtype=np.int64)
         reals = np.zeros((len(self.ops), REALS), dtype=np.float64)
-        code[:, F_N:] = 0
+        code[:, F_N:F_CACHE] = 0
         for i, op in enumerate(self.ops):
             for k, v in op.fields.items():
                 code[i, k] = v
@@ -438,6 +444,9 @@ class _Builder(ChainBuilder):
             for field, arr in op.slots.items():
                 code[i, field] = len(table)
                 table.append(arr)
+            if op.op == CONV or (op.op == DENSE and op.folded):
+                code[i, F_CACHE] = len(table)
+                table.append(_weight_cache(op, self.itemsize))
             reals[i] = (op.alpha, op.eps)
         ptrs = np.zeros(len(table), dtype=np.int64)
         for i, arr in enumerate(table):
@@ -446,6 +455,26 @@ class _Builder(ChainBuilder):
         keep = [a for a in table if a is not None]
         return Plan(code, reals, ptrs, keep, self.watched, self.cur.shape, self.dtype,
                     self.names, self.input.shape)
+
+
+def _weight_cache(op: _Op, itemsize: int) -> np.ndarray:
+    """A zeroed weight cache for a conv or dense op (plan.h: element 0 its
+    size in bytes; the header, alignment slack, a copy of each source array
+    and, for a conv, its packed weight, each padded to 64 bytes)."""
+    w = op.slots[F_WEIGHT]
+    units = w.shape[0] if op.op == CONV else w.shape[1]
+    per = w.size // units
+    stats = sum(1 for f in (F_BIAS, F_MEAN, F_VAR, F_GAMMA, F_BETA) if f in op.slots) \
+        if op.folded else 0
+    packed = -(-units // _GEMM_MR) * _GEMM_MR * per if op.op == CONV else 0
+
+    def pad(elems: int) -> int:
+        return -(-elems * itemsize // 64) * 64
+
+    nbytes = 128 + pad(w.size) + stats * pad(units) + pad(packed)
+    cache = np.zeros(nbytes // 8, dtype=np.int64)
+    cache[0] = nbytes
+    return cache
 
 
 def compile_plan(layers: List[Layer], x_shape: Tuple[int, ...], dtype: Any) -> Plan:

@@ -311,8 +311,14 @@ int SUF(conv2d_flip_weight)(REAL *restrict wt, const REAL *restrict weight,
     return 1;
 }
 
+int SUF(conv2d_forward_takes_gemm)(const ccnn_conv2d_dims *d, const REAL *weight)
+{
+    return ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM &&
+           !(ccnn_conv2d_winograd_eligible(d) && SUF(ccnn_finite)(d->k * d->c * 9, weight));
+}
+
 /* The GEMM-class forward: Winograd where eligible and the weight is finite,
- * else the implicit GEMM. */
+ * else the implicit GEMM (conv2d_forward_takes_gemm). */
 static int SUF(forward_fast)(REAL *out, const REAL *inp, const REAL *weight,
                              const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {

@@ -60,8 +60,10 @@ REAL *SUF(conv2d_gemm_pad_image)(int slot, const REAL *x, const ccnn_conv2d_dims
     return SUF(frame_rows)(slot, x, d, c0, nch, 0, hp, wp);
 }
 
-int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
-                             const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
+/* The implicit-GEMM forward with the weight as the GEMM's A operand: strided
+ * (k, crs), or packed (conv2d_pack_weight: the same product, bit for bit) */
+static int SUF(gemm_forward_a)(REAL *out, const REAL *inp, const ccnn_gemm_operand *A,
+                               const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
 {
     const int64_t N = d->n, C = d->c, H = d->h, W = d->w, K = d->k;
     const int64_t P = d->p, Q = d->q, PQ = P * Q, CRS = C * d->r * d->s;
@@ -95,10 +97,9 @@ int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
          * operand of the band's frame (its own p1 - p0 output rows) */
         ccnn_conv2d_dims db = *d;
         db.p = p1 - p0;
-        const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0, 0, 0};
         const ccnn_gemm_operand B = {CCNN_OPERAND_IM2COL, xpad, 0, 0, &db, 0, hb, wp};
         const int64_t cols = (p1 - p0) * Q;
-        if (SUF(ccnn_gemm)(K, cols, CRS, &A, &B, y + p0 * Q, PQ, 1, bias) != CCNN_OK) {
+        if (SUF(ccnn_gemm)(K, cols, CRS, A, &B, y + p0 * Q, PQ, 1, bias) != CCNN_OK) {
             #pragma omp atomic write
             err = CCNN_ENOMEM;
         }
@@ -109,6 +110,28 @@ int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
             }
     }
     return err;
+}
+
+int SUF(conv2d_gemm_forward)(REAL *out, const REAL *inp, const REAL *weight,
+                             const REAL *bias, const ccnn_conv2d_dims *d, int relu, int nthreads)
+{
+    const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, d->c * d->r * d->s, 1, NULL, 0, 0, 0};
+    return SUF(gemm_forward_a)(out, inp, &A, bias, d, relu, nthreads);
+}
+
+int SUF(conv2d_gemm_forward_packed)(REAL *out, const REAL *inp, const REAL *packed,
+                                    const REAL *bias, const ccnn_conv2d_dims *d, int relu,
+                                    int nthreads)
+{
+    const ccnn_gemm_operand A = {CCNN_OPERAND_PACKED, packed, 0, 0, NULL, 0, 0, 0};
+    return SUF(gemm_forward_a)(out, inp, &A, bias, d, relu, nthreads);
+}
+
+int SUF(conv2d_pack_weight)(REAL *packed, const REAL *weight, const ccnn_conv2d_dims *d)
+{
+    const int64_t CRS = d->c * d->r * d->s;
+    const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, weight, CRS, 1, NULL, 0, 0, 0};
+    return SUF(ccnn_gemm_pack_a)(packed, d->k, CRS, &A);
 }
 
 /* ccnn_conv2d_forward_gemm_f32, ccnn_conv2d_forward_gemm_f64 */

@@ -104,6 +104,12 @@ static inline void conv2d_padded_extent(const ccnn_conv2d_dims *d, int64_t *hp, 
     *wp = (d->q - 1) * d->stride_w + (d->s - 1) * d->dil_w + 1;
 }
 
+/* Elements of the forward's packed weight (conv2d_pack_weight). */
+static inline int64_t conv2d_packed_weight_elems(const ccnn_conv2d_dims *d)
+{
+    return ccnn_gemm_packed_a_elems(d->k, d->c * d->r * d->s);
+}
+
 #define CCNN_CONV2D_TYPED(REAL, S)                                                          \
     /* conv2d_direct.c: the direct forward (pooled_argmax != NULL: fused 2x2 max pool)     \
      * and backward (relu_out, pool_argmax: the fused ReLU / pool's gradients), and        \
@@ -127,6 +133,17 @@ static inline void conv2d_padded_extent(const ccnn_conv2d_dims *d, int64_t *hp, 
                                 const ccnn_conv2d_dims *d, int wino, int nthreads);          \
     REAL *conv2d_gemm_pad_image##S(int slot, const REAL *x, const ccnn_conv2d_dims *d,       \
                                    int64_t c0, int64_t nch, int64_t hp, int64_t wp);         \
+    /* conv2d_gemm.c: the weight (k, c, r, s) as the forward's packed GEMM operand       \
+     * (conv2d_packed_weight_elems(d); CCNN_OK or CCNN_ENOMEM), and the implicit-GEMM   \
+     * forward on it, bit for bit conv2d_gemm_forward on the weight (the inference      \
+     * plan's cached weights: plan.c) */                                                 \
+    int conv2d_pack_weight##S(REAL *packed, const REAL *weight, const ccnn_conv2d_dims *d);  \
+    int conv2d_gemm_forward_packed##S(REAL *out, const REAL *inp, const REAL *packed,        \
+                                      const REAL *bias, const ccnn_conv2d_dims *d, int relu, \
+                                      int nthreads);                                         \
+    /* conv2d.c: 1 when ccnn_conv2d_forward / _relu_forward of d and this weight run the  \
+     * implicit GEMM (conv2d_gemm_forward) */                                              \
+    int conv2d_forward_takes_gemm##S(const ccnn_conv2d_dims *d, const REAL *weight);       \
     /* conv2d_winograd.c: the Winograd forward (d supported, weight finite) */             \
     int conv2d_winograd_forward##S(REAL *out, const REAL *inp, const REAL *weight,           \
                                    const REAL *bias, const ccnn_conv2d_dims *d, int relu,    \

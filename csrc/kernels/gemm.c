@@ -694,6 +694,13 @@ static void pack_b_rows_avx2_f32(float *restrict bp, const float *src, int64_t r
 #undef NR
 #undef NC
 
+int64_t ccnn_gemm_packed_a_elems(int64_t m, int64_t k)
+{
+    /* per block of k (pc), its ic blocks of MC rows (a multiple of MR) each
+     * ceil(mc / MR) panels of kc x MR: ceil(m / MR) * MR * kc in all */
+    return m <= 0 || k <= 0 ? 0 : (m + MR - 1) / MR * MR * k;
+}
+
 size_t ccnn_gemm_workspace_bytes(size_t itemsize)
 {
     return itemsize == sizeof(float) ? gemm_workspace_bytes_f32() : gemm_workspace_bytes_f64();
@@ -932,6 +939,19 @@ static void SUF(pack_b)(REAL *restrict bp, const ccnn_gemm_operand *b, int64_t p
     }
 }
 
+/* The packed block A[ic:ic+mc, pc:pc+kc]: packed into ap now, or, for a
+ * CCNN_OPERAND_PACKED A (mpad = ceil(m / MR) * MR), where ccnn_gemm_pack_a
+ * left it -- the blocks of k one after the other, each mpad x kc, its blocks
+ * of rows (whole panels: MC is a multiple of MR) at ic * kc. */
+static inline const REAL *SUF(a_block)(REAL *ap, const ccnn_gemm_operand *a, int64_t ic,
+                                       int64_t mc, int64_t pc, int64_t kc, int64_t mpad,
+                                       SUF(gemm_scratch) *sc)
+{
+    if (a->kind == CCNN_OPERAND_PACKED) return (const REAL *)a->ptr + mpad * pc + ic * kc;
+    SUF(pack_a)(ap, a, ic, mc, pc, kc, sc);
+    return ap;
+}
+
 /* The bytes ccnn_gemm_* takes from its CCNN_WS_GEMM workspace: the packed
  * MC x KC block of A and KC x NC panel of B, and the index scratch. */
 static size_t SUF(gemm_workspace_bytes)(void)
@@ -960,6 +980,7 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
     /* equal blocks of at most KC, rounded up to whole chunks of 8 columns (so
      * an im2col A packs whole chunks) */
     const int64_t nkb = (k + KC - 1) / KC, kblk = ((k + nkb - 1) / nkb + 7) / 8 * 8;
+    const int64_t mpad = (m + MR - 1) / MR * MR;   /* a packed A's rows per block of k */
     for (int64_t jc = 0; jc < n; jc += NC) {
         const int64_t nc = n - jc < NC ? n - jc : NC;
         SUF(prepare_b_cols)(b, jc, nc, sc);
@@ -971,13 +992,13 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
             if (m <= MC) {
                 /* one block of A: pack each B micro-panel just before the
                  * micro-kernels use it, while it is still in L1 */
-                SUF(pack_a)(ap, a, 0, m, pc, kc, sc);
+                const REAL *apk = SUF(a_block)(ap, a, 0, m, pc, kc, mpad, sc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
                     SUF(pack_b)(bp, b, pc, kc, jc, jr, nr, sc);
                     for (int64_t ir = 0, t = 0, mr; ir < m; ir += mr, t += (mr + MR - 1) / MR) {
                         mr = kernel_rows(m - ir, isa);
-                        SUF(ukernel)(isa, kc, ap + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
+                        SUF(ukernel)(isa, kc, apk + t * MR * kc, bp, c + ir * ldc + jc + jr, ldc, mr, nr, ow,
                                      bias ? bias + ir : NULL);
                     }
                 }
@@ -986,18 +1007,37 @@ int SUF(ccnn_gemm)(int64_t m, int64_t n, int64_t k, const ccnn_gemm_operand *a,
             SUF(pack_b)(bp, b, pc, kc, jc, 0, nc, sc);
             for (int64_t ic = 0; ic < m; ic += MC) {
                 const int64_t mc = m - ic < MC ? m - ic : MC;
-                SUF(pack_a)(ap, a, ic, mc, pc, kc, sc);
+                const REAL *apk = SUF(a_block)(ap, a, ic, mc, pc, kc, mpad, sc);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = nc - jr < NR ? nc - jr : NR;
                     for (int64_t ir = 0, t = 0, mr; ir < mc; ir += mr, t += (mr + MR - 1) / MR) {
                         mr = kernel_rows(mc - ir, isa);
-                        SUF(ukernel)(isa, kc, ap + t * MR * kc, bp + jr * kc,
+                        SUF(ukernel)(isa, kc, apk + t * MR * kc, bp + jr * kc,
                                      c + (ic + ir) * ldc + jc + jr, ldc, mr, nr, ow,
                                      bias ? bias + ic + ir : NULL);
                     }
                 }
             }
         }
+    }
+    return CCNN_OK;
+}
+
+/* ccnn_gemm_pack_a_f32, ccnn_gemm_pack_a_f64: the blocks in ccnn_gemm's order */
+int SUF(ccnn_gemm_pack_a)(REAL *dst, int64_t m, int64_t k, const ccnn_gemm_operand *a)
+{
+    if (m <= 0 || k <= 0) return CCNN_OK;
+    if (a->kind == CCNN_OPERAND_PACKED) return CCNN_EBADARG;
+    char *ws = (char *)ccnn_workspace(CCNN_WS_GEMM, SUF(gemm_workspace_bytes)());
+    if (!ws) return CCNN_ENOMEM;
+    SUF(gemm_scratch) *sc = (SUF(gemm_scratch) *)(void *)(ws + sizeof(REAL) * (size_t)(MC * KC + KC * NC));
+    const int64_t nkb = (k + KC - 1) / KC, kblk = ((k + nkb - 1) / nkb + 7) / 8 * 8;
+    const int64_t mpad = (m + MR - 1) / MR * MR;
+    for (int64_t pc = 0; pc < k; pc += kblk) {
+        const int64_t kc = k - pc < kblk ? k - pc : kblk;
+        SUF(prepare_a)(a, pc, kc, sc);
+        for (int64_t ic = 0; ic < m; ic += MC)
+            SUF(pack_a)(dst + mpad * pc + ic * kc, a, ic, m - ic < MC ? m - ic : MC, pc, kc, sc);
     }
     return CCNN_OK;
 }

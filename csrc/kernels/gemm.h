@@ -21,7 +21,7 @@
 extern "C" {
 #endif
 
-enum { CCNN_OPERAND_STRIDED = 0, CCNN_OPERAND_IM2COL = 1 };
+enum { CCNN_OPERAND_STRIDED = 0, CCNN_OPERAND_IM2COL = 1, CCNN_OPERAND_PACKED = 2 };
 
 /* Elements of readable memory the im2col packing needs before and after a
  * zero-framed image (it loads whole vectors and keeps only some lanes). */
@@ -41,6 +41,17 @@ typedef struct {
     int64_t row0;              /* im2col: the operand starts at this im2col row */
     int64_t hp, wp;            /* im2col: extent of xpad */
 } ccnn_gemm_operand;
+
+/* A CCNN_OPERAND_PACKED operand (A only; ptr, the other fields unused): the
+ * whole m x k matrix already in the packed panels ccnn_gemm_* would build
+ * from it, ccnn_gemm_packed_a_elems(m, k) elements written by
+ * ccnn_gemm_pack_a_* (in this process: the layout follows the micro-kernel
+ * in use).  A GEMM on it is bit for bit the GEMM on the operand packed. */
+int64_t ccnn_gemm_packed_a_elems(int64_t m, int64_t k);
+/* dst (ccnn_gemm_packed_a_elems(m, k)) <- the packed panels of A (m x k,
+ * strided or im2col); CCNN_OK, or CCNN_ENOMEM without the packing scratch. */
+int ccnn_gemm_pack_a_f32(float *dst, int64_t m, int64_t k, const ccnn_gemm_operand *a);
+int ccnn_gemm_pack_a_f64(double *dst, int64_t m, int64_t k, const ccnn_gemm_operand *a);
 
 /* C += A * B, or, when `overwrite`, C = A * B + bias (bias[i] added to row i;
  * bias (m) may be NULL; C is then only written), with C (m x n) row-major

@@ -6,6 +6,7 @@
 #include <string.h>
 #include "plan.h"
 #include "conv2d.h"
+#include "conv2d_internal.h"
 #include "dense.h"
 #include "pool.h"
 #include "global_pool.h"
@@ -51,13 +52,14 @@ static CCNN_DISPATCH void SUF(plan_fold_row)(REAL *restrict wf, const REAL *rest
 /* A BatchNormalization folded into the `units` output channels of a conv
  * (weight (units, per), channel-major) or a dense layer (weight (per, units),
  * channel-minor): wf, bf <- weight * s, (bias - mean) * s + beta with
- * s = gamma / sqrt(var + eps), in double.  It runs at every call (the
- * weights may have changed in place), before the conv, which reads all of
- * wf on every thread; so, channel-major, it runs in parallel over the
- * channels (each element computed alone: the same at any thread count), and
- * a block of wf (bf) is stored only when its bits change -- with unchanged
- * weights the folded copy stays valid in every core's cache instead of being
- * rewritten by one core and fetched back by the others at each call. */
+ * s = gamma / sqrt(var + eps), in double.  It runs when the weights changed
+ * (plan_weights), or, for an op without a cache, at every call, before the
+ * conv, which reads all of wf on every thread; so, channel-major, it runs in
+ * parallel over the channels (each element computed alone: the same at any
+ * thread count), and a block of wf (bf) is stored only when its bits change
+ * -- with unchanged weights the folded copy stays valid in every core's
+ * cache instead of being rewritten by one core and fetched back by the
+ * others at each call. */
 static void SUF(plan_fold)(REAL *restrict wf, REAL *restrict bf, const REAL *restrict w,
                            const REAL *bias, const REAL *mean, const REAL *var,
                            const REAL *gamma, const REAL *beta, double eps, int64_t units,
@@ -79,6 +81,82 @@ static void SUF(plan_fold)(REAL *restrict wf, REAL *restrict bf, const REAL *res
     }
 }
 
+/* The weights an op runs with: *w and *b, or with `mean` the fold of them
+ * and the statistics into foldw, foldb (plan_fold; units, per, channel_major
+ * as there); for a conv (d not NULL) whose forward takes the implicit GEMM,
+ * *packed the GEMM's packed weight (else NULL).  Through the op's cache
+ * (plan.h) when it has one: header cache[0] its bytes, cache[1] 1 when the
+ * copies are valid, cache[2] 1 when the packed weight is (2: the forward does
+ * not take the GEMM), then, each at a 64-byte boundary, the copies of the
+ * sources and the packed weight. */
+static int SUF(plan_weights)(int64_t *cache, const REAL **w, const REAL **b, const REAL **packed,
+                             const REAL *mean, const REAL *var, const REAL *gamma,
+                             const REAL *beta, REAL *foldw, REAL *foldb, double eps,
+                             int64_t units, int64_t per, int channel_major,
+                             const ccnn_conv2d_dims *d, int nthreads)
+{
+    *packed = NULL;
+    if (mean && (!var || !foldw || !foldb)) return CCNN_EBADARG;
+    if (!cache) {
+        if (mean) {
+            SUF(plan_fold)(foldw, foldb, *w, *b, mean, var, gamma, beta, eps, units, per,
+                           channel_major, nthreads);
+            *w = foldw;
+            *b = foldb;
+        }
+        return CCNN_OK;
+    }
+    const REAL *src[6] = {*w};
+    int64_t len[6] = {units * per}, off[7];
+    int ns = 1;
+    if (mean) {
+        const REAL *stats[5] = {*b, mean, var, gamma, beta};
+        for (int i = 0; i < 5; i++)
+            if (stats[i]) {
+                src[ns] = stats[i];
+                len[ns++] = units;
+            }
+    }
+    const int64_t npk = d ? conv2d_packed_weight_elems(d) : 0;
+    char *base = (char *)cache;
+    /* the first 64-byte boundary past the header */
+    int64_t at = (int64_t)((((uintptr_t)base + 64 + 63) & ~(uintptr_t)63) - (uintptr_t)base);
+    for (int i = 0; i <= ns; i++) {
+        off[i] = at;
+        at += ((i < ns ? len[i] : npk) * (int64_t)sizeof(REAL) + 63) / 64 * 64;
+    }
+    if (cache[0] < at) return CCNN_EBADARG;
+    int same = cache[1] == 1;
+    for (int i = 0; i < ns && same; i++)
+        same = memcmp(base + off[i], src[i], sizeof(REAL) * (size_t)len[i]) == 0;
+    if (!same) {
+        for (int i = 0; i < ns; i++) memcpy(base + off[i], src[i], sizeof(REAL) * (size_t)len[i]);
+        if (mean)
+            SUF(plan_fold)(foldw, foldb, *w, *b, mean, var, gamma, beta, eps, units, per,
+                           channel_major, nthreads);
+        cache[1] = 1;
+        cache[2] = 0;
+    }
+    if (mean) {
+        *w = foldw;
+        *b = foldb;
+    }
+    if (npk) {
+        REAL *pk = (REAL *)(void *)(base + off[ns]);
+        if (cache[2] == 0) {
+            if (SUF(conv2d_forward_takes_gemm)(d, *w)) {
+                const int rc = SUF(conv2d_pack_weight)(pk, *w, d);
+                if (rc != CCNN_OK) return rc;
+                cache[2] = 1;
+            } else {
+                cache[2] = 2;
+            }
+        }
+        if (cache[2] == 1) *packed = pk;
+    }
+    return CCNN_OK;
+}
+
 /* ccnn_plan_forward_f32, ccnn_plan_forward_f64 */
 int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
                            const int64_t *code, const double *reals, int64_t nops, int nthreads)
@@ -98,6 +176,8 @@ int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
         const REAL *beta = (const REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_BETA);
         REAL *foldw = (REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_FOLDW);
         REAL *foldb = (REAL *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_FOLDB);
+        int64_t *cache = (int64_t *)SUF(plan_ptr)(out, inp, ptrs, o, CCNN_PF_CACHE);
+        const REAL *packed = NULL;
         const int64_t n = o[CCNN_PF_N], c = o[CCNN_PF_C], h = o[CCNN_PF_H];
         const int act = (int)o[CCNN_PF_ACT];
         int rc = CCNN_OK;
@@ -110,14 +190,19 @@ int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
                                        o[CCNN_PF_DH], o[CCNN_PF_DW], o[CCNN_PF_PT],
                                        o[CCNN_PF_PB], o[CCNN_PF_PL], o[CCNN_PF_PR]);
             if (rc != CCNN_OK || !w) return CCNN_EBADARG;
-            if (mean) {   /* BatchNormalization folded in */
-                if (!var || !foldw || !foldb) return CCNN_EBADARG;
-                SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.k,
-                               d.c * d.r * d.s, 1, nthreads);
-                w = foldw;
-                b = foldb;
-            }
-            if (o[CCNN_PF_POOL]) {
+            /* (a BatchNormalization folded in with mean; packed: relu / none only) */
+            const int plain = !o[CCNN_PF_POOL] && (act == CCNN_PLAN_ACT_RELU ||
+                                                   act == CCNN_PLAN_ACT_NONE);
+            const int gemm = plain && ccnn_conv2d_algo(&d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM &&
+                             !ccnn_conv2d_winograd_eligible(&d);
+            rc = SUF(plan_weights)(mean || gemm ? cache : NULL, &w, &b, &packed, mean, var,
+                                   gamma, beta, foldw, foldb, eps, d.k, d.c * d.r * d.s, 1,
+                                   gemm ? &d : NULL, nthreads);
+            if (rc != CCNN_OK) return rc;
+            if (packed) {
+                rc = SUF(conv2d_gemm_forward_packed)(dst, src, packed, b, &d,
+                                                     act == CCNN_PLAN_ACT_RELU, nthreads);
+            } else if (o[CCNN_PF_POOL]) {
                 if (act != CCNN_PLAN_ACT_RELU || !scratch) return CCNN_EBADARG;
                 rc = SUF(ccnn_conv2d_relu_maxpool_forward)(dst, (uint8_t *)scratch, src, w, b, &d,
                                                            nthreads);
@@ -136,13 +221,9 @@ int SUF(ccnn_plan_forward)(REAL *out, const REAL *inp, const int64_t *ptrs,
             ccnn_dense_dims d;
             rc = ccnn_dense_dims_init(&d, n, c, o[CCNN_PF_K]);
             if (rc != CCNN_OK || !w) return CCNN_EBADARG;
-            if (mean) {
-                if (!var || !foldw || !foldb) return CCNN_EBADARG;
-                SUF(plan_fold)(foldw, foldb, w, b, mean, var, gamma, beta, eps, d.units, d.in, 0,
-                               nthreads);
-                w = foldw;
-                b = foldb;
-            }
+            rc = SUF(plan_weights)(mean ? cache : NULL, &w, &b, &packed, mean, var, gamma, beta,
+                                   foldw, foldb, eps, d.units, d.in, 0, NULL, nthreads);
+            if (rc != CCNN_OK) return rc;
             if (act == CCNN_PLAN_ACT_RELU || act == CCNN_PLAN_ACT_NONE) {
                 rc = SUF(ccnn_dense_forward)(dst, src, w, b, &d, act == CCNN_PLAN_ACT_RELU,
                                              nthreads);

@@ -13,8 +13,16 @@
  *     s = gamma / sqrt(var + eps)        (in double)
  *     weight' = weight * s (per output channel),  bias' = (bias - mean) * s + beta
  *
- * computed at every run into the op's fold buffers, so weights changed in
- * place are always seen.  All activations are NCHW, C-contiguous.
+ * computed into the op's fold buffers.  A conv or dense op may have a weight
+ * cache (CCNN_PF_CACHE: a zeroed int64 buffer whose element 0 is its size in
+ * bytes, too small: CCNN_EBADARG): a copy of the weight arrays it last ran
+ * with (weight, and with a fold bias, mean, var, gamma, beta), compared with
+ * memcmp at every run -- so weights changed in place are always seen -- and
+ * only when they differ copied again, folded again and, for a conv whose
+ * forward takes the implicit GEMM, the (folded) weight packed again into the
+ * GEMM's panels, which the conv then reads as they are (bit for bit the
+ * same result).  Without a cache the fold runs at every call.  All
+ * activations are NCHW, C-contiguous.
  *
  *   op                  reads src, writes dst
  *   CCNN_PLAN_CONV      conv2d (n,c,h,w) -> (n,k,p,q) + act; with `pool` the fused
@@ -61,6 +69,7 @@ enum {
     CCNN_PF_N, CCNN_PF_C, CCNN_PF_H, CCNN_PF_W, CCNN_PF_K, CCNN_PF_R, CCNN_PF_S,
     CCNN_PF_SH, CCNN_PF_SW, CCNN_PF_DH, CCNN_PF_DW, CCNN_PF_PT, CCNN_PF_PB, CCNN_PF_PL,
     CCNN_PF_PR, CCNN_PF_CEIL, CCNN_PF_INCLUDE_PAD,
+    CCNN_PF_CACHE,    /* conv / dense: the op's weight cache (below), or -1 */
     CCNN_PLAN_FIELDS = 32
 };
 enum { CCNN_PR_ALPHA = 0, CCNN_PR_EPS = 1, CCNN_PLAN_REALS = 2 };
