@@ -511,3 +511,18 @@ def test_plan_runner_checks_its_buffers():
         F.plan_run_unchecked(plan.runner, x, ro)
     with pytest.raises((ValueError, BufferError, TypeError)):
         F.plan_run_unchecked(plan.runner, [1.0], out)
+
+
+def test_chain_builder_is_abstract_and_both_plans_supply_transpose():
+    import inspect
+
+    from ccnn.models import plan_chain, train_plan
+
+    class NoTranspose(plan_chain.ChainBuilder):
+        pass
+
+    with pytest.raises(TypeError, match="transpose"):
+        NoTranspose()
+    assert plan_chain.ChainBuilder.__abstractmethods__ == frozenset({"transpose"})
+    for builder in (inference._Builder, train_plan._Builder):
+        assert not inspect.isabstract(builder), builder.__module__
