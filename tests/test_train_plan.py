@@ -913,3 +913,16 @@ def test_the_leading_layers_check_is_one_helper_for_both_plans(monkeypatch):
     with pytest.raises(Unsupported, match="refused"):
         train_graph.compile_graph_plan(graph, (4, 10, 10, 1), "float32")
     assert asked == [["Rescaling", "RandomTranslation"], ["Rescaling"]]
+
+
+def test_is_model_marks_the_nested_models_and_finds_their_regularizers():
+    from ccnn.layers import Layer
+    from ccnn.models.nested import ModelLayer
+    inner = _regularized("float32")
+    plain = ccnn.Sequential([Dense(8, input_shape=(20,)), Dense(3)])
+    assert Layer.is_model is False and ModelLayer.is_model is True
+    assert inner.is_model is True and ccnn.Model.is_model is True
+    assert not any(layer.is_model for layer in inner.layers)
+    assert train_plan._uses_regularizers([Dense(3), inner])           # inside the nested model
+    assert not train_plan._uses_regularizers([Dense(3), plain])
+    assert not hasattr(train_plan, "_nested_types")

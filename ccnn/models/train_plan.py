@@ -816,18 +816,9 @@ def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, 
     return _Builder(list(steps), k, in_shape, np.dtype(dtype), lossfn).build()
 
 
-#: layer type -> whether it is a nested model (an isinstance check per layer and
-#: step costs more than this dict's lookup)
-_nested_types: Dict[type, bool] = {}
-
-
 def _uses_regularizers(layers: List[Layer]) -> bool:
     for layer in layers:
-        nested = _nested_types.get(type(layer))
-        if nested is None:
-            from .nested import ModelLayer
-            nested = _nested_types[type(layer)] = issubclass(type(layer), ModelLayer)
-        if nested:
+        if layer.is_model:
             from .nested import uses_regularization
             if uses_regularization(layer):
                 return True
