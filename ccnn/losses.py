@@ -57,9 +57,6 @@ import numpy as np
 
 from . import _checks as chk
 from . import _loss
-# bound at import: bookkeeping, not a kernel (profiler.kernel_timer wraps the
-# module's attributes, so this reference is not timed as one)
-from ._loss import label_range as _label_range
 from . import _serialization
 from . import functional as F
 from ._config import get_num_threads
@@ -121,7 +118,7 @@ def check_labels(labels: Any, n: int, classes: int, name: str = "labels") -> np.
         raise ValueError(f"{name} has {y.shape[0]} entries but there are {n} samples")
     y = y.astype(np.int64, copy=False)
     if n:       # one pass in C (else the ufuncs' reduce: y.min() / y.max())
-        span = _label_range(y)
+        span = _loss.label_range(y)
         lo, hi = span if span is not None else (int(np.minimum.reduce(y)),
                                                 int(np.maximum.reduce(y)))
         if lo < 0 or hi >= classes:

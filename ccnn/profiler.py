@@ -7,8 +7,9 @@
 
 While the timer is on, every function of ccnn's extension modules (the thin
 Cython bindings through which ccnn.functional, the layers and the optimizers
-reach the C kernels) is wrapped by one that adds its wall time to a tally;
-the wrappers are removed when the `with` block ends.  The time of a call
+reach the C kernels) but the bookkeeping ones (SKIP) is wrapped by one that
+adds its wall time to a tally; the wrappers are removed when the `with` block
+ends.  The time of a call
 minus `kernel_seconds` is what ran in Python and NumPy around the kernels --
 the "Python overhead" of a training step that benchmarks/bench.py reports.
 Each wrapped call costs about a microsecond more while the timer is on, so
@@ -28,6 +29,10 @@ __all__ = ["KernelTimes", "kernel_timer"]
 #: questions about the build; ccnn.kernels is the C-API capsule table)
 MODULES = ("_activation", "_augment", "_conv2d", "_correlate", "_dense", "_depthwise",
            "_layout", "_loss", "_norm", "_optim", "_pool", "_reshaping", "_plan")
+
+#: functions of those modules that are bookkeeping, not kernels (the training
+#: loop's accuracy count and label check): never wrapped, never counted
+SKIP = frozenset(("_loss.argmax_matches", "_loss.label_range"))
 
 
 class KernelTimes:
@@ -93,11 +98,12 @@ def kernel_timer() -> Iterator[KernelTimes]:
         module = importlib.import_module(f"ccnn.{modname}")
         for attr in dir(module):
             fn = getattr(module, attr)
+            name = f"{modname}.{attr}"
             if attr.startswith("_") or isinstance(fn, type) or not callable(fn) \
-                    or getattr(fn, "__module__", None) != module.__name__:
+                    or getattr(fn, "__module__", None) != module.__name__ or name in SKIP:
                 continue
             patched.append((module, attr, fn))
-            setattr(module, attr, _timed(f"{modname}.{attr}", fn, times.by_kernel))
+            setattr(module, attr, _timed(name, fn, times.by_kernel))
     _active = True
     try:
         yield times

@@ -551,3 +551,76 @@ def test_per_class_metric_logs_are_arrays_on_every_rank(tmp_path):
     assert [np.shape(v) for v in hist["f1"]] == [(3,), (3,)]
     np.testing.assert_allclose(hist["p"], single["single"]["p"], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(hist["loss"], single["single"]["loss"], rtol=1e-5)
+
+
+def test_f1_and_add_variable_metrics_are_summed_over_the_ranks(tmp_path):
+    """FBetaScore's counts and the states a custom metric makes with
+    add_variable (as attributes named like Mean's, or not, or in a metric it
+    holds) are summed over the ranks: fit's and evaluate's logs are those of
+    one process on the whole data."""
+    code = '''
+        from ccnn import metrics as M
+
+        class MeanAbs(M.Metric):          # states named like Mean's: summed once
+            def __init__(self, name="mean_abs"):
+                super().__init__(name=name)
+                self.total = self.add_variable((), name="total")
+                self.count = self.add_variable((), name="count")
+            def update_state(self, y_true, y_pred, sample_weight=None):
+                self.total += np.abs(np.asarray(y_true) - np.asarray(y_pred)).sum()
+                self.count += np.size(y_true)
+            def result(self):             # the count too: a double sum would show
+                return np.array([self.total / self.count, self.count])
+
+        class PerClass(M.Metric):         # a per-class state, and a metric it holds
+            def __init__(self, name="per_class"):
+                super().__init__(name=name)
+                self.hits = self.add_variable((3,), name="hits")
+                self.seen = M.Mean()
+            def update_state(self, y_true, y_pred, sample_weight=None):
+                y_pred = np.asarray(y_pred)
+                self.hits += (np.asarray(y_true) * (y_pred == y_pred.max(1, keepdims=True))
+                              ).sum(0)
+                self.seen.update_state(np.ones(len(y_pred)))
+            def result(self):
+                return self.hits / self.seen.count
+
+        def model():
+            utils.set_random_seed(1)
+            m = ccnn.Sequential([ccnn.Input((6,)), Dense(3, activation="softmax",
+                                                         dtype="float64")])
+            m.compile("sgd", "categorical_crossentropy",
+                      metrics=[M.F1Score(name="f1"), M.F1Score(average="macro", name="f1m"),
+                               M.FBetaScore(average="weighted", beta=2.0, name="f2w"),
+                               MeanAbs(), PerClass()])
+            return m
+        rng = np.random.default_rng(0)
+        x = rng.standard_normal((96, 6))
+        y = np.eye(3)[rng.integers(0, 3, 96)]
+        single = len(sys.argv) > 1
+        if single:
+            m = model()
+            h = m.fit(x, y, batch_size=32, epochs=2, verbose=0).history
+            e = m.evaluate(x, y, batch_size=24, return_dict=True)
+            rank = 0
+        else:
+            with DataParallel() as dp:
+                m = model()
+                h = m.fit(x, y, batch_size=32, epochs=2, verbose=0).history
+                e = m.evaluate(x, y, batch_size=24, return_dict=True)
+            rank = dp.rank
+        json.dump({"fit": {n: [np.asarray(v).tolist() for v in vs] for n, vs in h.items()},
+                   "evaluate": {n: np.asarray(v).tolist() for n, v in e.items()}},
+                  open(f"h{single}{rank}.json", "w"))
+    '''
+    run_mpi(tmp_path, code)
+    run_mpi(tmp_path, code, n=1, args=("single",))
+    d0, d1, single = (json.loads((tmp_path / name).read_text())
+                      for name in ("hFalse0.json", "hFalse1.json", "hTrue0.json"))
+    assert d0 == d1
+    for part in ("fit", "evaluate"):
+        assert d0[part].keys() == single[part].keys()
+        for name in ("f1", "f1m", "f2w", "mean_abs", "per_class", "loss"):
+            np.testing.assert_allclose(d0[part][name], single[part][name], rtol=1e-10,
+                                       err_msg=f"{part} {name}")
+    assert np.shape(d0["fit"]["f1"]) == (2, 3) and np.shape(d0["evaluate"]["per_class"]) == (3,)

@@ -623,3 +623,18 @@ def test_weight_cache_too_small_is_refused():
     cache[0], cache[1:] = 64, 0              # a plan whose cache cannot hold the copies
     with pytest.raises(ValueError, match="refused"):
         plan.run(x)
+
+
+def test_chain_builder_is_abstract_and_both_plans_supply_transpose():
+    import inspect
+
+    from ccnn.models import plan_chain, train_plan
+
+    class NoTranspose(plan_chain.ChainBuilder):
+        pass
+
+    with pytest.raises(TypeError, match="transpose"):
+        NoTranspose()
+    assert plan_chain.ChainBuilder.__abstractmethods__ == frozenset({"transpose"})
+    for builder in (inference._Builder, train_plan._Builder):
+        assert not inspect.isabstract(builder), builder.__module__

@@ -53,3 +53,27 @@ def test_does_not_nest():
     with profiler.kernel_timer() as t:      # usable again afterwards
         pass
     assert t.calls == 0 and t.kernel_seconds == 0
+
+
+def test_the_bookkeeping_functions_are_not_counted_as_kernels():
+    """The training loop's accuracy count and label check (profiler.SKIP) run
+    unwrapped: a fit with sparse labels and accuracy counts neither."""
+    from ccnn import _loss
+    skipped = {"_loss.argmax_matches", "_loss.label_range"}
+    assert profiler.SKIP == skipped
+    before = (_loss.argmax_matches, _loss.label_range)
+    model = ccnn.Sequential([layers.Flatten(input_shape=(4, 4, 1)), layers.Dense(3),
+                             layers.Activation("softmax")])
+    model.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    rng = np.random.default_rng(0)
+    x = rng.random((8, 4, 4, 1)).astype(np.float32)
+    y = rng.integers(0, 3, 8)
+    out = rng.random((8, 3)).astype(np.float32)
+    with profiler.kernel_timer() as t:
+        assert (_loss.argmax_matches, _loss.label_range) == before     # not wrapped
+        assert _loss.argmax_matches(out, y) == np.count_nonzero(out.argmax(1) == y)
+        assert _loss.label_range(y) == (y.min(), y.max())
+        assert t.calls == 0 and t.kernel_seconds == 0
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert t.calls > 0 and not skipped & set(t.by_kernel), t.by_kernel
+    assert t.kernel_seconds == sum(s for _, s in t.by_kernel.values())

@@ -177,6 +177,8 @@ def ctrl_c_during_update(monkeypatch, cls, nth):
             time.sleep(0.01)             # Python runs the handler here, mid-step
         return original(self, *args)
     monkeypatch.setattr(cls, "_update_all", update_all)
+    # patched after the class was made: say its update is no longer the stock kernel
+    monkeypatch.setattr(cls, "_plan_kernel", None)
 
 
 @needs_main_thread

@@ -141,3 +141,35 @@ def test_bad_arguments(tmp_path):
         TensorBoard(tmp_path, update_freq="batch")
     with pytest.raises(ValueError, match="confusion_data"):
         TensorBoard(tmp_path, confusion_data=np.zeros(3))
+
+
+def test_a_per_class_metric_is_a_value_error_as_in_keras(tmp_path):
+    """Keras's TensorBoard writes every log with tf.summary.scalar, whose
+    assert_scalar raises ValueError for an array (F1Score(average=None));
+    ccnn's says which log, before writing any of the epoch's scalars."""
+    import ccnn
+    from ccnn import metrics
+    from ccnn.layers import Dense
+    utils.set_random_seed(0)
+    model = ccnn.Sequential([ccnn.Input((4,)), Dense(3, activation="softmax")])
+    model.compile("sgd", "categorical_crossentropy",
+                  metrics=[metrics.F1Score(average=None, name="f1")])
+    rng = np.random.default_rng(0)
+    x, y = rng.random((16, 4)).astype(np.float32), np.eye(3, dtype=np.float32)[
+        rng.integers(0, 3, 16)]
+    tb = TensorBoard(tmp_path / "a")
+    with pytest.raises(ValueError, match=r"'f1' has shape \(3,\)"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tb])
+    written = glob.glob(str(tmp_path / "a" / "train" / "events*"))
+    assert not written or "epoch_loss" not in scalars(read_events(tmp_path / "a" / "train"))
+    with pytest.raises(ValueError, match=r"'f1' has shape \(3,\)"):     # batch logs too
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0,
+                  callbacks=[TensorBoard(tmp_path / "b", update_freq=1)])
+    # scalars, NumPy's included (0-d arrays, float32), are written as before
+    tb = TensorBoard(tmp_path / "c")
+    tb.set_model(model)
+    tb.on_epoch_end(0, {"loss": np.float32(0.5), "f1": np.array(0.25), "val_loss": 2})
+    tb.on_train_end()
+    train = scalars(read_events(tmp_path / "c" / "train"))
+    assert train["epoch_loss"] == [(0, 0.5)] and train["epoch_f1"] == [(0, 0.25)]
+    assert scalars(read_events(tmp_path / "c" / "validation"))["epoch_loss"] == [(0, 2.0)]

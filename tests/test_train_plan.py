@@ -7,6 +7,7 @@ optimizer and seeds every loss, output, weight, gradient, optimizer state
 and moving statistic must be bit-identical (np.array_equal) after several
 steps of train_on_batch and of fit.
 """
+import operator
 import os
 import pickle
 import subprocess
@@ -913,3 +914,58 @@ def test_the_leading_layers_check_is_one_helper_for_both_plans(monkeypatch):
     with pytest.raises(Unsupported, match="refused"):
         train_graph.compile_graph_plan(graph, (4, 10, 10, 1), "float32")
     assert asked == [["Rescaling", "RandomTranslation"], ["Rescaling"]]
+
+
+def test_is_model_marks_the_nested_models_and_finds_their_regularizers():
+    from ccnn.layers import Layer
+    from ccnn.models.nested import ModelLayer
+    inner = _regularized("float32")
+    plain = ccnn.Sequential([Dense(8, input_shape=(20,)), Dense(3)])
+    assert Layer.is_model is False and ModelLayer.is_model is True
+    assert inner.is_model is True and ccnn.Model.is_model is True
+    assert not any(layer.is_model for layer in inner.layers)
+    assert train_plan._uses_regularizers([Dense(3), inner])           # inside the nested model
+    assert not train_plan._uses_regularizers([Dense(3), plain])
+    assert not hasattr(train_plan, "_nested_types")
+
+
+def _two_steps(builder, dtype, plan):
+    """Two train_on_batch steps of a fresh model (seeded); with the plan, its
+    gradient buffers (the layers' grads after a plan step) filled with NaN
+    between them: the kernels must write every element of the second step's."""
+    train_plan.set_enabled(plan)
+    ccnn.utils.set_random_seed(5)
+    m = builder(dtype)
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 16)
+    before = train_plan.calls()
+    losses = [m.train_on_batch(x, y)]
+    poisoned = [g for layer in m.layers for g in layer.grads.values()] if plan else []
+    for g in poisoned:
+        g.fill(np.nan)
+    losses.append(m.train_on_batch(x, y))
+    train_plan.set_enabled(True)
+    # the buffers poisoned are those the second step wrote
+    assert all(map(operator.is_, poisoned, (g for layer in m.layers
+                                             for g in layer.grads.values())))
+    return (losses, [{k: g.copy() for k, g in layer.grads.items()} for layer in m.layers],
+            m.get_weights(), train_plan.calls() - before)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", list(MODELS))
+def test_every_weight_gradient_is_written_by_the_step(name, dtype):
+    """No zero-fill of the weight and bias gradients is needed: stale (NaN)
+    values in the plan's buffers do not reach the next step's results."""
+    la, ga, wa, used = _two_steps(MODELS[name], dtype, True)
+    lb, gb, wb, unused = _two_steps(MODELS[name], dtype, False)
+    assert used == 2 and unused == 0
+    assert la == lb
+    assert any(gb)
+    for a, b in zip(ga, gb):
+        assert a.keys() == b.keys()
+        for k in b:
+            assert np.isfinite(b[k]).all()
+            assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
+    for a, b in zip(wa, wb):
+        assert np.array_equal(a, b)

@@ -99,6 +99,35 @@ def test_a_patched_update_path_stays_apply_gradients():
     assert_identical(a, b)
 
 
+@pytest.mark.parametrize("method", ["apply_gradients", "_update_all", "_decays", "_flat_state",
+                                    "_kernel_args", "_plan_slots"])
+def test_a_subclass_overriding_the_update_path_has_no_plan_kernel(method):
+    base = getattr(optimizers.Adam, method)
+    Mine = type("Mine", (optimizers.Adam,), {method: lambda self, *a, **k: base(self, *a, **k)})
+    assert optimizers.Adam._plan_kernel == 1 and Mine._plan_kernel is None
+    a, b, optim_calls = timed_twin(Mine)
+    assert optim_calls == 9                 # every update is the Python one
+    assert_identical(a, b)
+
+
+def test_a_subclass_keeping_the_update_path_keeps_the_plan_kernel():
+    class Quiet(optimizers.SGD):            # only its defaults differ
+        def __init__(self, learning_rate=0.05, momentum=0.9):
+            super().__init__(learning_rate, momentum)
+
+    class Declared(optimizers.Adam):        # overrides, and says the kernel still applies
+        _plan_kernel = optimizers.Adam._plan_kernel
+
+        def _step(self, *args):
+            return super()._step(*args)
+    for factory in (Quiet, Declared):
+        assert factory._plan_kernel is not None
+        a, b, optim_calls = timed_twin(factory)
+        assert optim_calls == 1
+        assert_identical(a, b)
+    assert optimizers.Optimizer._plan_kernel is None and optimizers.Nadam._plan_kernel is None
+
+
 def test_a_distribution_keeps_the_update_after_reduce_gradients(monkeypatch):
     """Under a distribution the gradients are reduced between the backward and
     the update: the plan runs the backward only, the grads where

@@ -10,6 +10,22 @@ import numpy as np
 from .callback import Callback
 
 
+def _scalars(logs: Optional[Dict[str, Any]]) -> Dict[str, float]:
+    """logs as floats, checked before any is written: a value that is not a
+    scalar (a per-class metric, F1Score(average=None)) is a ValueError, as
+    Keras's TensorBoard's (tf.summary.scalar's assert_scalar) is."""
+    out = {}
+    for key, value in (logs or {}).items():
+        shape = np.shape(value)
+        if shape != ():
+            raise ValueError(f"TensorBoard logs scalars only: {key!r} has shape {shape} (a "
+                             f"per-class metric?); Keras's TensorBoard raises for it too. "
+                             f"Log a scalar form (e.g. F1Score(average='macro')) or use "
+                             f"another callback (CSVLogger) for per-class values")
+        out[key] = float(value)
+    return out
+
+
 class TensorBoard(Callback):
     """Keras's TensorBoard callback: event files for `tensorboard --logdir log_dir`,
     written by tensorboardX (the `tensorboard` extra: pip install 'ccnn[tensorboard]';
@@ -70,14 +86,14 @@ class TensorBoard(Callback):
         self._batches += 1
         if self.update_freq == "epoch" or self._batches % self.update_freq:
             return
-        for key, value in (logs or {}).items():
-            self._writer("train").add_scalar(f"batch_{key}", float(value), self._batches)
+        for key, value in _scalars(logs).items():
+            self._writer("train").add_scalar(f"batch_{key}", value, self._batches)
 
     def on_epoch_end(self, epoch: int, logs: Optional[Dict[str, Any]] = None) -> None:
-        for key, value in (logs or {}).items():
+        for key, value in _scalars(logs).items():
             which = "validation" if key.startswith("val_") else "train"
             name = key[4:] if which == "validation" else key
-            self._writer(which).add_scalar(f"epoch_{name}", float(value), epoch)
+            self._writer(which).add_scalar(f"epoch_{name}", value, epoch)
         optimizer = getattr(self.model, "optimizer", None)
         if optimizer is not None:
             self._writer("train").add_scalar("epoch_learning_rate",

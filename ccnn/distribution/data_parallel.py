@@ -44,12 +44,13 @@ import numpy as np
 
 from .. import utils
 from ..models import data_adapters
-from ..metrics.metric import log_value
+from ..metrics.metric import Metric, log_value
 from ..models.nested import leaf_layers, trainable_leaves
 from . import Local, _current
 
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
 _CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives")
+_FBETA = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
 _MASK64 = (1 << 64) - 1
 
 
@@ -108,12 +109,28 @@ def _named(objs: List[Any]) -> List[Tuple[str, Any]]:
 
 def _metric_fields(m: Any) -> Tuple[str, ...]:
     """The attributes of a metric that sum across ranks (Mean's total and
-    count, the confusion metrics' counts); () for a metric ccnn does not know."""
+    count, the confusion metrics' counts, FBetaScore's); () for a metric
+    ccnn does not know."""
     if all(hasattr(m, a) for a in _CONFUSION):
         return _CONFUSION
+    if all(hasattr(m, a) for a in _FBETA):
+        return _FBETA
     if hasattr(m, "total") and hasattr(m, "count"):
         return ("total", "count")
     return ()
+
+
+def _metric_state(m: Any, fields: List[Tuple[Any, str]], arrays: List[np.ndarray]) -> None:
+    """Append a metric's summable state: (metric, attribute) of its known
+    fields (_metric_fields) to fields, its add_variable arrays (summed in
+    place) to arrays; then the same of the metrics it holds as attributes."""
+    own = getattr(m, "__dict__", {}).get("_variables", [])
+    seen = {id(a) for a in arrays}
+    arrays.extend(a for a in own if id(a) not in seen)
+    seen.update(id(a) for a in own)
+    fields.extend((m, f) for f in _metric_fields(m) if id(getattr(m, f)) not in seen)
+    for sub in (m._metrics() if isinstance(m, Metric) else ()):
+        _metric_state(sub, fields, arrays)
 
 
 class _Layout:
@@ -375,24 +392,30 @@ class DataParallel(Local):
 
     def _sum_metrics(self, objs: List[Any], extra: List[float]) -> List[float]:
         """Allreduce (sum) `extra` and every metric's summable state, in place."""
+        fields: List[Tuple[Any, str]] = []
+        arrays: List[np.ndarray] = []
+        for _, m in _named(objs):
+            _metric_state(m, fields, arrays)
         vec: List[float] = list(extra)
-        metrics = [m for _, m in _named(objs)]
-        for m in metrics:
-            for f in _metric_fields(m):
-                vec.extend(np.ravel(np.asarray(getattr(m, f), dtype=np.float64)).tolist())
+        for m, f in fields:
+            vec.extend(np.ravel(np.asarray(getattr(m, f), dtype=np.float64)).tolist())
+        for a in arrays:
+            vec.extend(np.ravel(a).astype(np.float64).tolist())
         buf = np.array(vec, dtype=np.float64)
         if buf.size:
             self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         at = len(extra)
-        for m in metrics:
-            for f in _metric_fields(m):
-                old = getattr(m, f)
-                if isinstance(old, np.ndarray):
-                    setattr(m, f, buf[at:at + old.size].reshape(old.shape).copy())
-                    at += old.size
-                else:
-                    setattr(m, f, float(buf[at]))
-                    at += 1
+        for m, f in fields:
+            old = getattr(m, f)
+            if isinstance(old, np.ndarray):
+                setattr(m, f, buf[at:at + old.size].reshape(old.shape).copy())
+                at += old.size
+            else:
+                setattr(m, f, float(buf[at]))
+                at += 1
+        for a in arrays:
+            a[...] = buf[at:at + a.size].reshape(a.shape)
+            at += a.size
         return buf[:len(extra)].tolist()
 
     def _bcast_bytes(self, data: bytes) -> bytes:

@@ -91,6 +91,8 @@ class Layer(abc.ABC):
     need_input_grad: bool = True
     #: the rank of the inputs the layer takes, when fixed (Keras's InputSpec(ndim=...))
     input_ndim: Optional[int] = None
+    #: whether the layer is a nested model (ccnn.models.nested.ModelLayer)
+    is_model: bool = False
 
     def __init__(self, name: Optional[str] = None, input_shape: Any = None,
                  dtype: Any = "float32", trainable: bool = True,

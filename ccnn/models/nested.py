@@ -117,6 +117,7 @@ class ModelLayer(Layer):
     layers: List[Layer]
     batch_input_shape = None
     activity_regularizer = None
+    is_model = True
 
     # ---- trainable: Keras 3's setter sets every inner layer's
     @property

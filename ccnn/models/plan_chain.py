@@ -11,6 +11,7 @@ transpose, whose record each plan writes in its own format (`transpose`).
 """
 from __future__ import annotations
 
+import abc
 import os
 from typing import Any, Optional, Tuple
 
@@ -54,14 +55,15 @@ class Value:
         return int(np.prod(self.shape, dtype=np.int64))
 
 
-class ChainBuilder:
+class ChainBuilder(abc.ABC):
     """The layout moves of a plan builder; subclasses keep `cur` and write
     the transpose record (n, a, b) -> (n, b, a) from src to dst."""
 
     cur: Value
 
+    @abc.abstractmethod
     def transpose(self, src: Value, dst: Value, n: int, a: int, b: int, name: str) -> Any:
-        raise NotImplementedError
+        """Emit the transpose (n, a, b) -> (n, b, a) from src to dst."""
 
     def to_image(self, fmt: str) -> Value:
         """The current value as an NCHW image of logical format fmt."""

@@ -45,7 +45,8 @@ arrays the plan owns, which become the layers' grads after each step
 The optimizer.  When fit / train_on_batch run without a distribution and
 the model's optimizer is Adam (AdamW), SGD, RMSprop, Adagrad, Adadelta or
 Adamax without norm clipping (clipvalue and weight decay are fine) and with
-nothing on its update path overridden (Optimizer._plan_fusable), the same
+its class's kernel declared (Optimizer._plan_kernel: a subclass overriding its
+update path in Python has none), the same
 call ends with the optimizer's optim.c step kernel over the (grad, param)
 pairs Trainer._train_step would hand apply_gradients, with the arguments its
 _step would pass (_kernel_args, the learning rate checked and the schedule
@@ -218,7 +219,7 @@ class _OptRecord:
         lists = [flat] + [state[s] if s else None for s in names] + \
             [[g.reshape(-1) for g, _ in pairs]]
         c = self.code
-        c[TO_KIND], c[TO_COUNT] = opt._plan_kind, count
+        c[TO_KIND], c[TO_COUNT] = opt._plan_kernel, count
         c[TO_ROWS], c[TO_NROWS] = rows.ctypes.data, rows.size
         for j, arrays in enumerate(lists):
             if arrays is not None:
@@ -249,8 +250,8 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
                   ) -> Optional[Tuple[_OptRecord, float]]:
     """The optimizer record filled for this step (its scalars, decays and the
     check) and the learning rate, or None: apply_gradients after the call."""
-    if opt is None or not opt._plan_fusable():
-        return None
+    if opt is None or opt._plan_kernel is None or opt.clipnorm or opt.global_clipnorm:
+        return None                     # no kernel, or norm clipping (a pass of its own)
     lr = opt.learning_rate
     if not (math.isfinite(lr) and lr >= 0):
         return None                     # apply_gradients raises its ValueError
@@ -815,18 +816,9 @@ def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, 
     return _Builder(list(steps), k, in_shape, np.dtype(dtype), lossfn).build()
 
 
-#: layer type -> whether it is a nested model (an isinstance check per layer and
-#: step costs more than this dict's lookup)
-_nested_types: Dict[type, bool] = {}
-
-
 def _uses_regularizers(layers: List[Layer]) -> bool:
     for layer in layers:
-        nested = _nested_types.get(type(layer))
-        if nested is None:
-            from .nested import ModelLayer
-            nested = _nested_types[type(layer)] = issubclass(type(layer), ModelLayer)
-        if nested:
+        if layer.is_model:
             from .nested import uses_regularization
             if uses_regularization(layer):
                 return True

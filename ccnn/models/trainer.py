@@ -33,9 +33,7 @@ from .. import metrics as metrics_mod
 from ..metrics.metric import log_value
 from .. import optimizers as optimizers_mod
 from .._blas import single_threaded_blas
-# bound at import: bookkeeping, not a kernel (profiler.kernel_timer wraps the
-# module's attributes, so this reference is not timed as one)
-from .._loss import argmax_matches as _argmax_matches
+from .. import _loss
 from .._interrupt import keyboard_interrupt_guard
 from .._warnings import warn as _warn
 from ..callbacks import Callback, CallbackList, History, ProgbarLogger
@@ -518,7 +516,7 @@ class Trainer(ModelLayer):
     def _correct(self, out: np.ndarray, y: np.ndarray) -> int:
         lossfn = self._lossfn
         if type(lossfn).true_classes is _SPARSE_TRUE_CLASSES:   # the labels themselves
-            hits = _argmax_matches(out, y)     # one pass in C, no temporaries
+            hits = _loss.argmax_matches(out, y)     # one pass in C, no temporaries
             if hits >= 0:
                 return hits
         return int(np.count_nonzero(out.argmax(axis=-1) == lossfn.true_classes(y)))

@@ -91,12 +91,10 @@ def _bool(value: Any, name: str) -> bool:
     return bool(value)
 
 
-#: the methods on the update path the training plan stands in for (_plan_fusable):
-#: Optimizer's, and _OWN_METHODS those of the class that sets _plan_kind, as defined
-#: (a method patched or overridden later keeps apply_gradients)
-_PLAN_METHODS = frozenset(("apply_gradients", "_update_all", "_decays", "_flat_state", "_step",
-                           "_kernel_args", "_plan_slots"))
-_OWN_METHODS = ("_step", "_kernel_args", "_plan_slots")
+#: the methods on the update path the training plan stands in for: a subclass
+#: defining one of them has _plan_kernel None unless it sets _plan_kernel too
+_UPDATE_PATH = frozenset(("apply_gradients", "_update_all", "_decays", "_flat_state", "_step",
+                          "_kernel_args", "_plan_slots"))
 
 
 def _describe(obj: Any) -> str:
@@ -114,9 +112,12 @@ class Optimizer(abc.ABC):
     and runs its fused kernel over them (`_step`)."""
 
     _slot_names: Tuple[str, ...] = ()
-    #: plan_train.h's CCNN_TO_* for the optim.c step kernel `_step` calls, which
-    #: the training plan (ccnn.models.train_plan) may then call itself; 0: none
-    _plan_kind = 0
+    #: plan_train.h's CCNN_TO_* code of the optim.c step kernel `_step` calls
+    #: (with `_plan_slots`' state lists and `_kernel_args`' scalars), which the
+    #: training plan (ccnn.models.train_plan) may call in its stead; None: the
+    #: update stays apply_gradients.  A subclass that overrides a method of the
+    #: update path (_UPDATE_PATH) gets None unless it sets _plan_kernel itself.
+    _plan_kernel: Optional[int] = None
     # defaults for optimizers pickled before these arguments existed
     weight_decay: Optional[float] = None
     clipnorm: Optional[float] = None
@@ -446,28 +447,10 @@ class Optimizer(abc.ABC):
         return all(id(p) in index and all(s in slots[index[id(p)]] for s in names)
                    for p in params)
 
-    def _plan_fusable(self) -> bool:
-        """Whether the training plan may run this optimizer's update in its own
-        call: `_step` is the plain call of a step kernel it knows, nothing on the
-        update path is overridden, and no norm clipping (its norms are a pass of
-        their own)."""
-        if not self._plan_kind or self.clipnorm or self.global_clipnorm \
-                or not _PLAN_METHODS.isdisjoint(self.__dict__):
-            return False
-        cls = type(self)
-        for name, f in cls._plan_originals.items():
-            if getattr(cls, name) is not f:
-                return False
-        return True
-
-    #: the update path's methods as defined (_PLAN_METHODS; set per class)
-    _plan_originals: Dict[str, Any] = {}
-
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "_plan_kind" in cls.__dict__:
-            cls._plan_originals = {**_BASE_ORIGINALS,
-                                   **{name: cls.__dict__[name] for name in _OWN_METHODS}}
+        if "_plan_kernel" not in cls.__dict__ and not _UPDATE_PATH.isdisjoint(cls.__dict__):
+            cls._plan_kernel = None     # Python the plan's kernel would not run
 
     @abc.abstractmethod
     def _step(self, params: List[np.ndarray], state: Dict[str, List[np.ndarray]],
@@ -504,5 +487,3 @@ class Optimizer(abc.ABC):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items() if k != "name")
         return f"{type(self).__name__}({args})"
 
-
-_BASE_ORIGINALS = {name: Optimizer.__dict__[name] for name in _PLAN_METHODS - set(_OWN_METHODS)}

@@ -224,7 +224,9 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
 }
 
 /* One op's backward: ddst -> dsrc (when it has one) and its weights' gradients,
- * overwritten.  The zeroing is the bindings' (np.zeros where they use it). */
+ * overwritten.  The zeroing is the bindings' (np.zeros where they use it) where
+ * the kernel needs it; the weight and bias gradients need none (every kernel
+ * called here writes each of their elements without reading it). */
 static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
                             const int64_t *o, const double *r, int nthreads)
 {
@@ -272,8 +274,8 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
         /* _conv2d.conv2d_backward: dx zeroed unless the data pass is a GEMM's */
         if (dsrc && ccnn_conv2d_algo(&d, CCNN_PASS_DATA) != CCNN_CONV_GEMM)
             memset(dsrc, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(REAL));
-        memset(dw, 0, (size_t)(d.k * d.c * d.r * d.s) * sizeof(REAL));
-        if (db) memset(db, 0, (size_t)d.k * sizeof(REAL));
+        /* dw, db: overwritten (conv2d_wgrad_backward / conv2d_direct_backward's
+         * sums, conv2d_bias_backward) */
         return flag == 1
             ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
             : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
@@ -281,8 +283,7 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     case CCNN_TP_CONV_POOL: {
         ccnn_conv2d_dims d;
         if (SUF(tp_conv_dims)(&d, o) != CCNN_OK || !dw || !aux || dsrc) return CCNN_EBADARG;
-        memset(dw, 0, (size_t)(d.k * d.c * d.r * d.s) * sizeof(REAL));
-        if (db) memset(db, 0, (size_t)d.k * sizeof(REAL));
+        /* dw, db: overwritten (conv2d_direct_backward's sums) */
         return SUF(ccnn_conv2d_relu_maxpool_backward)(dw, db, ddst, dst, (const uint8_t *)aux,
                                                       src, &d, nthreads);
     }
@@ -311,9 +312,7 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     case CCNN_TP_BN: {
         const REAL *mean = (const REAL *)aux, *invstd = (const REAL *)TP(CCNN_TF_AUX3);
         if (n < 1 || c < 1 || h < 1 || !mean || !invstd) return CCNN_EBADARG;
-        /* _norm.batchnorm_backward: dgamma, dbeta zeroed */
-        if (dw) memset(dw, 0, (size_t)c * sizeof(REAL));
-        if (db) memset(db, 0, (size_t)c * sizeof(REAL));
+        /* dgamma (dw), dbeta (db): overwritten, every channel */
         SUF(ccnn_batchnorm_backward)(dsrc, dw, db, ddst, src, mean, invstd, w, n, c, h, !flag,
                                      nthreads);
         return CCNN_OK;
@@ -321,10 +320,8 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
     case CCNN_TP_BN_RELU: {
         const REAL *mean = (const REAL *)aux, *invstd = (const REAL *)TP(CCNN_TF_AUX3);
         if (n < 1 || c < 1 || h < 1 || !mean || !invstd) return CCNN_EBADARG;
-        if (dw) memset(dw, 0, (size_t)c * sizeof(REAL));
-        if (db) memset(db, 0, (size_t)c * sizeof(REAL));
         /* the ReLU's backward (its output dst for its input: the same mask), then
-         * _norm.batchnorm_backward's, in one kernel */
+         * _norm.batchnorm_backward's, in one kernel; dgamma, dbeta overwritten */
         return SUF(ccnn_batchnorm_relu_backward)(dsrc, dw, db, ddst, dst, src, mean, invstd, w,
                                                  n, c, h, nthreads);
     }

@@ -10,10 +10,10 @@
  * int64; an index < 0 is NULL; slots 0, 1 and 2 stand for the call's inp, out
  * and targets).  ccnn_plan_train runs every op's forward in order, then every
  * op's backward in reverse; each calls the kernel (and makes the
- * zero-initialisations) that its layer's binding makes, with the same thread
- * count, so the step is bit-identical to the per-layer one.  Activations are
- * NCHW, C-contiguous; every value has its own buffer (the backward reads
- * them); gradients of values go to two ping-pong buffers.
+ * zero-initialisations the kernel needs) that its layer's binding makes, with
+ * the same thread count, so the step is bit-identical to the per-layer one.
+ * Activations are NCHW, C-contiguous; every value has its own buffer (the
+ * backward reads them); gradients of values go to two ping-pong buffers.
  *
  *   op                     forward: src -> dst          backward: ddst -> dsrc (if any)
  *   CCNN_TP_CONV           conv2d (n,c,h,w) -> (n,k,p,q) (+ relu);  dweight, dbias
