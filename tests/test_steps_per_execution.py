@@ -93,6 +93,8 @@ def assert_same_state(a, b):
     assert all(p.dtype == q.dtype and p.tobytes() == q.tobytes()
                for p, q in zip(oa.variables, ob.variables))
     for x, y in zip(ma._compiled_metrics(), mb._compiled_metrics()):
+        if isinstance(x, tuple):        # a functional model's (name, metric, output, kind)
+            x, y = x[1], y[1]
         assert repr(x.result()) == repr(y.result())
 
 
@@ -153,7 +155,7 @@ def test_other_metrics_and_sample_weights_run_step_by_step(multi_calls):
     assert multi_calls[0] == 0
 
 
-def test_the_plan_off_and_a_generator_give_the_same_state():
+def test_the_plan_off_gives_the_same_state():
     train_plan.set_enabled(False)
     one = train(book, "float32", 1)
     many = train(book, "float32", 3)
@@ -204,3 +206,66 @@ def test_the_readme_example_runs(capsys, multi_calls):
     assert capsys.readouterr().out.strip() == "10"
     assert scope["model"].optimizer.iterations == 40
     assert multi_calls[0] == 4      # the first after one step of its own (Adam's state)
+
+
+def test_the_binding_checks_the_buffers():
+    from ccnn import _plan
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 24)
+    m.train_on_batch(x[:8], y[:8])          # the plan and Adam's state
+    plan = next(iter(m.__dict__["_train_plans"].plans.values()))
+    rec = train_plan._opt_record(plan, m.layers, m.optimizer)
+    seed_rows = np.array([r for r, _, _, _ in plan.dropouts], dtype=np.int64)
+
+    def call(x=x, y=y, optreals=np.zeros((3, 8)), seeds=np.zeros((3, 1), np.uint64),
+             decays=None, snaps=np.zeros((0, 3), np.int64), hits=np.zeros(3, np.int64),
+             classes=10, out=plan.out):
+        return _plan.plan_train_steps(plan.code, plan.reals, plan.ptrs, x, out, y,
+                                      *plan.nbytes, 1, rec.code, optreals, seeds, seed_rows,
+                                      decays, snaps, hits, classes)
+    for bad in (dict(x=x[:16]), dict(y=y[:16]), dict(x=x.astype(np.float64)),
+                dict(y=y.astype(np.int32)), dict(optreals=np.zeros((3, 4))),
+                dict(seeds=np.zeros((2, 1), np.uint64)), dict(seeds=np.zeros((3, 2), np.uint64)),
+                dict(decays=np.zeros((3, 1))), dict(snaps=np.zeros((1, 2), np.int64)),
+                dict(hits=np.zeros(2, np.int64)), dict(classes=9),
+                dict(out=plan.out.astype(np.float64))):
+        with pytest.raises(ValueError):
+            call(**bad)
+    assert call() == (3, True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_generator_of_batches(dtype, multi_calls):
+    def run(spe):
+        ccnn.utils.set_random_seed(3)
+        m = book(dtype)
+        m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=spe)
+        x, y = data(m, 160, seed=1)
+
+        def batches():
+            while True:
+                for i in range(0, 160, 16):
+                    yield x[i:i + 16], y[i:i + 16]
+        h = m.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0)
+        return {"model": m, "history": h.history, "rng": ccnn.utils.get_rng().bit_generator.state}
+    one = run(1)
+    assert multi_calls[0] == 0
+    many = run(4)
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+
+
+def test_a_functional_model_runs_step_by_step(multi_calls):
+    def graph(dtype):
+        inp = ccnn.Input((12, 12, 1))
+        h = Flatten()(MaxPooling2D(2)(Conv2D(4, 3, activation="relu")(inp)))
+        return ccnn.Model(inp, Dense(10, activation="softmax")(Dropout(0.2)(h)))
+    one = train(graph, "float32", 1)
+    many = train(graph, "float32", 3)
+    assert multi_calls[0] == 0
+    assert_same_state(one, many)
+    assert [c[:2] for c in many["hooks"]][:4] == [("begin", 0), ("end", 2), ("begin", 3),
+                                                  ("end", 5)]
