@@ -851,32 +851,26 @@ _model_classes: Optional[Tuple[Any, Any]] = None       # (Sequential, Trainer), 
 _RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
 
 
-def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
-               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
-    """(loss, output, applied) of one training step of model on the prepared
-    batch (x, y) through its training plan, every layer's grads filled, or
-    None when the plan is off or the model has none (nothing has run then).
-    With an optimizer its update runs in the same call where it can
-    (_fused_update): applied True, or False when check (terminate_on_nan) found
-    a non-finite loss row or gradient and nothing was updated; None when the
-    update is left to the caller."""
+def _classes() -> Tuple[Any, Any]:
+    """(Sequential, Trainer), imported at first use."""
     global _model_classes
     if _model_classes is None:
         from .sequential import Sequential
         from .trainer import Trainer
         _model_classes = (Sequential, Trainer)
-    sequential, trainer = _model_classes
-    if not isinstance(model, sequential):
-        from . import train_graph          # a functional model: its graph's plan
-        return train_graph.train_step(model, x, y, optimizer, check)
+    return _model_classes
+
+
+def _model_plan(model: Any, x: Any, trainer: Any) -> Optional[Tuple[Any, TrainPlan]]:
+    """(execution plan, training plan) of a Sequential model for the batch x,
+    or None: the plan is off, the model has none or its step is its own."""
     if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0:
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
     if cls._forward is not trainer._forward \
             or cls._loss_and_backward is not trainer._loss_and_backward:
         return None
-    layers = model.layers
-    if _uses_regularizers(layers):
+    if _uses_regularizers(model.layers):
         return None
     exec_plan = model._execution_plan()
     cache = model.__dict__.get("_train_plans")
@@ -886,6 +880,28 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
     if plan is None:
         return None
     assert exec_plan.loss is not None
+    return exec_plan, plan
+
+
+def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
+               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+    """(loss, output, applied) of one training step of model on the prepared
+    batch (x, y) through its training plan, every layer's grads filled, or
+    None when the plan is off or the model has none (nothing has run then).
+    With an optimizer its update runs in the same call where it can
+    (_fused_update): applied True, or False when check (terminate_on_nan) found
+    a non-finite loss row or gradient and nothing was updated; None when the
+    update is left to the caller."""
+    sequential, trainer = _classes()
+    if not isinstance(model, sequential):
+        from . import train_graph          # a functional model: its graph's plan
+        return train_graph.train_step(model, x, y, optimizer, check)
+    found = _model_plan(model, x, trainer)
+    if found is None:
+        return None
+    exec_plan, plan = found
+    layers = model.layers
+    cls = type(model)
 
     def rest(x: np.ndarray) -> Tuple[float, np.ndarray, Optional[bool]]:
         """The steps after the leading ones per layer (as _forward)."""
@@ -1006,37 +1022,25 @@ def train_steps(model: Any, batches: List[Tuple[Any, Any, Any]],
     last step run updated) -- the steps run stop at one whose check refused
     its update -- leaving the model as that many train_step calls leave it;
     or None (nothing has run) where train_step would not fuse the update."""
-    global _model_classes, _calls
-    if _model_classes is None:
-        from .sequential import Sequential
-        from .trainer import Trainer
-        _model_classes = (Sequential, Trainer)
-    sequential, trainer = _model_classes
-    cls = type(model)
+    global _calls
+    sequential, trainer = _classes()
     x0 = batches[0][0]
-    if not isinstance(model, sequential) or not _switch.on \
-            or type(x0) is not np.ndarray or x0.shape[0] == 0 \
-            or cls._forward is not trainer._forward \
-            or cls._loss_and_backward is not trainer._loss_and_backward \
-            or cls._regularization_loss is not trainer._regularization_loss \
-            or optimizer is None or not optimizer._plan_fusable():
+    if not isinstance(model, sequential) or optimizer is None \
+            or type(model)._regularization_loss is not trainer._regularization_loss \
+            or not optimizer._plan_fusable():
         return None
     for xb, _, swb in batches:
         if swb is not None or type(xb) is not np.ndarray or xb.shape != x0.shape \
                 or xb.dtype != x0.dtype:
             return None
-    layers = model.layers
-    if _uses_regularizers(layers):
+    found = _model_plan(model, x0, trainer)
+    if found is None:
         return None
-    exec_plan = model._execution_plan()
-    cache = model.__dict__.get("_train_plans")
-    if cache is None:
-        cache = model.__dict__["_train_plans"] = TrainPlanCache()
-    plan = cache.get(exec_plan, x0)
-    if plan is None or plan.lead or x0.shape != plan.in_shape or x0.dtype != plan.dtype \
+    exec_plan, plan = found
+    if plan.lead or x0.shape != plan.in_shape or x0.dtype != plan.dtype \
             or (hits and not plan.sparse):
         return None
-    assert exec_plan.loss is not None
+    layers = model.layers
     out, nsteps = plan.out, len(batches)
     n, classes = out.shape[0], out.shape[-1]
     ts = []

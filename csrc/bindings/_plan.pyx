@@ -87,6 +87,54 @@ cdef class PlanRunner:
             raise ValueError(f"inference plan: a kernel refused its op (error {err})")
 
 
+cdef class _TrainBuffers:
+    """The buffers of x, out (writable) and targets of a training-plan call,
+    checked against the plan's sizes (x and targets nsteps times theirs),
+    released when it goes."""
+    cdef Py_buffer xb, ob, tb
+    cdef int held
+    cdef char kind
+
+    def __cinit__(self, x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
+                  Py_ssize_t targets_bytes, Py_ssize_t nsteps, str what):
+        self.held = 0
+        PyObject_GetBuffer(x, &self.xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        self.held = 1
+        PyObject_GetBuffer(out, &self.ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+        self.held = 2
+        PyObject_GetBuffer(targets, &self.tb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        self.held = 3
+        cdef char kind = _kind(&self.xb)
+        self.kind = kind
+        if (kind != b'f' and kind != b'd') or _kind(&self.ob) != kind or self.xb.len == 0 \
+                or self.ob.len == 0 or self.tb.len == 0:
+            raise ValueError(f"{what}: x and out must be non-empty arrays of one float dtype")
+        if self.xb.len != nsteps * in_bytes or self.ob.len != out_bytes \
+                or self.tb.len != nsteps * targets_bytes or in_bytes % self.xb.itemsize:
+            raise ValueError(f"{what}: x, out or targets is not the plan's size")
+        if not (self.int_targets() or (self.tb.itemsize == self.xb.itemsize
+                                       and _kind(&self.tb) == kind)):
+            raise ValueError(f"{what}: targets must be int64 or of the plan's dtype")
+
+    cdef bint int_targets(self):
+        return self.tb.itemsize == 8 and (_kind(&self.tb) == b'q' or _kind(&self.tb) == b'l')
+
+    def __dealloc__(self):
+        if self.held >= 3:
+            PyBuffer_Release(&self.tb)
+        if self.held >= 2:
+            PyBuffer_Release(&self.ob)
+        if self.held >= 1:
+            PyBuffer_Release(&self.xb)
+
+
+cdef _raise_plan_error(int err):
+    if err == CCNN_ENOMEM:
+        raise MemoryError("training plan: a kernel could not allocate its workspace")
+    if err != CCNN_OK:
+        raise ValueError(f"training plan: a kernel refused its op (error {err})")
+
+
 def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
                x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
                Py_ssize_t targets_bytes, int nthreads, const int64_t[::1] opt=None,
@@ -109,57 +157,27 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
             or opt.shape[0] != 16 + 6 * opt[1]):
         raise ValueError("plan_train: inconsistent optimizer record")
     cdef int applied = 0
-    cdef Py_buffer xb
-    cdef Py_buffer ob
-    cdef Py_buffer tb
     cdef int err = CCNN_OK
     cdef int64_t nops = code.shape[0]
-    cdef char kind
-    PyObject_GetBuffer(x, &xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-    try:
-        PyObject_GetBuffer(out, &ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
-        try:
-            PyObject_GetBuffer(targets, &tb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-            try:
-                kind = _kind(&xb)
-                if (kind != b'f' and kind != b'd') or _kind(&ob) != kind \
-                        or xb.len == 0 or ob.len == 0 or tb.len == 0:
-                    raise ValueError("plan_train: x and out must be non-empty arrays of one "
-                                     "float dtype")
-                if xb.len != in_bytes or ob.len != out_bytes or tb.len != targets_bytes:
-                    raise ValueError("plan_train: x, out or targets is not the plan's size")
-                if not ((tb.itemsize == 8 and (_kind(&tb) == b'q' or _kind(&tb) == b'l'))
-                        or (tb.itemsize == xb.itemsize and _kind(&tb) == kind)):
-                    raise ValueError("plan_train: targets must be int64 or of the plan's dtype")
-                with nogil:
-                    if opt is not None and kind == b'd':
-                        err = plan_train_step_f64(<double *>ob.buf, <const double *>xb.buf,
-                                                  tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
-                                                  nops, &opt[0], &optreals[0], &applied,
-                                                  nthreads)
-                    elif opt is not None:
-                        err = plan_train_step_f32(<float *>ob.buf, <const float *>xb.buf,
-                                                  tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
-                                                  nops, &opt[0], &optreals[0], &applied,
-                                                  nthreads)
-                    elif kind == b'd':
-                        err = plan_train_f64(<double *>ob.buf, <const double *>xb.buf, tb.buf,
-                                             &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
-                    else:
-                        err = plan_train_f32(<float *>ob.buf, <const float *>xb.buf, tb.buf,
-                                             &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
-            finally:
-                PyBuffer_Release(&tb)
-        finally:
-            PyBuffer_Release(&ob)
-    finally:
-        PyBuffer_Release(&xb)
-    if err == CCNN_ENOMEM:
-        raise MemoryError("training plan: a kernel could not allocate its workspace")
-    if err != CCNN_OK:
-        raise ValueError(f"training plan: a kernel refused its op (error {err})")
+    cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes, out_bytes, targets_bytes, 1,
+                                         "plan_train")
+    with nogil:
+        if opt is not None and b.kind == b'd':
+            err = plan_train_step_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                      &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                      &optreals[0], &applied, nthreads)
+        elif opt is not None:
+            err = plan_train_step_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                      &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                      &optreals[0], &applied, nthreads)
+        elif b.kind == b'd':
+            err = plan_train_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                 &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
+        else:
+            err = plan_train_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                 &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
+    _raise_plan_error(err)
     return applied != 0
-
 
 
 def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
@@ -188,62 +206,30 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
         raise ValueError("plan_train_steps: inconsistent per-step arrays")
     cdef int applied = 0
     cdef int64_t done = 0
-    cdef Py_buffer xb
-    cdef Py_buffer ob
-    cdef Py_buffer tb
     cdef int err = CCNN_OK
     cdef int64_t nops = code.shape[0]
-    cdef char kind
     cdef const uint64_t *sp = &seeds[0, 0] if seeds.shape[1] else NULL
     cdef const int64_t *rp = &seed_rows[0] if seeds.shape[1] else NULL
     cdef const double *dp = &decays[0, 0] if decays is not None else NULL
     cdef const int64_t *np_ = &snaps[0, 0] if snaps.shape[0] else NULL
     cdef int64_t *hp = &hits[0] if hits is not None else NULL
-    PyObject_GetBuffer(x, &xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-    try:
-        PyObject_GetBuffer(out, &ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
-        try:
-            PyObject_GetBuffer(targets, &tb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-            try:
-                kind = _kind(&xb)
-                if (kind != b'f' and kind != b'd') or _kind(&ob) != kind \
-                        or in_bytes < 1 or out_bytes < 1 or targets_bytes < 1:
-                    raise ValueError("plan_train_steps: x and out must be non-empty arrays "
-                                     "of one float dtype")
-                if xb.len != nsteps * in_bytes or ob.len != out_bytes \
-                        or tb.len != nsteps * targets_bytes or in_bytes % xb.itemsize:
-                    raise ValueError("plan_train_steps: x, out or targets is not the plan's "
-                                     "size times the steps")
-                is_int = tb.itemsize == 8 and (_kind(&tb) == b'q' or _kind(&tb) == b'l')
-                if not (is_int or (tb.itemsize == xb.itemsize and _kind(&tb) == kind)):
-                    raise ValueError("plan_train_steps: targets must be int64 or of the "
-                                     "plan's dtype")
-                if hp != NULL and (not is_int or out_bytes != targets_bytes // 8 * classes
-                                   * xb.itemsize):
-                    raise ValueError("plan_train_steps: hits need int64 labels of out's rows")
-                with nogil:
-                    if kind == b'd':
-                        err = plan_train_steps_f64(<double *>ob.buf, <const double *>xb.buf,
-                                                   tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
-                                                   nops, &opt[0], &optreals[0, 0], nsteps,
-                                                   in_bytes // 8, targets_bytes, sp, rp,
-                                                   seeds.shape[1], dp, np_, snaps.shape[0], hp,
-                                                   classes, &done, &applied, nthreads)
-                    else:
-                        err = plan_train_steps_f32(<float *>ob.buf, <const float *>xb.buf,
-                                                   tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
-                                                   nops, &opt[0], &optreals[0, 0], nsteps,
-                                                   in_bytes // 4, targets_bytes, sp, rp,
-                                                   seeds.shape[1], dp, np_, snaps.shape[0], hp,
-                                                   classes, &done, &applied, nthreads)
-            finally:
-                PyBuffer_Release(&tb)
-        finally:
-            PyBuffer_Release(&ob)
-    finally:
-        PyBuffer_Release(&xb)
-    if err == CCNN_ENOMEM:
-        raise MemoryError("training plan: a kernel could not allocate its workspace")
-    if err != CCNN_OK:
-        raise ValueError(f"training plan: a kernel refused its op (error {err})")
+    cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes, out_bytes, targets_bytes,
+                                         nsteps, "plan_train_steps")
+    if hp != NULL and (not b.int_targets() or out_bytes != targets_bytes // 8 * classes
+                       * b.xb.itemsize):
+        raise ValueError("plan_train_steps: hits need int64 labels of out's rows")
+    with nogil:
+        if b.kind == b'd':
+            err = plan_train_steps_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                       &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                       &optreals[0, 0], nsteps, in_bytes // 8, targets_bytes,
+                                       sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
+                                       classes, &done, &applied, nthreads)
+        else:
+            err = plan_train_steps_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                       &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                       &optreals[0, 0], nsteps, in_bytes // 4, targets_bytes,
+                                       sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
+                                       classes, &done, &applied, nthreads)
+    _raise_plan_error(err)
     return done, applied != 0
