@@ -870,9 +870,10 @@ def timer_bias(calls=20000):
 def fit_spe_overhead(bs, repeats, bias, spes=(1, 10, 50), nb=100):
     """fit's Python overhead per step of the book model at batch bs for each
     compile(steps_per_execution=N) in spes: one epoch of nb batches with the
-    timer off (the fit's time), then with it on (its kernels' sum), in pairs,
-    the N's interleaved pair by pair; the median over the pairs of (time -
-    kernels) / nb, in seconds."""
+    kernel timer on, its time minus its kernels' sum (less the timer's own
+    time per call, `bias`) over nb, within that one fit (two runs' difference
+    would be the load's); the N's interleaved, the median of `repeats`, in
+    seconds."""
     from ccnn import profiler
     rng = np.random.default_rng(1)
     x = rng.random((bs * nb, 28, 28, 1), dtype=np.float32)
@@ -887,12 +888,11 @@ def fit_spe_overhead(bs, repeats, bias, spes=(1, 10, 50), nb=100):
     diffs = {n: [] for n in spes}
     for _ in range(repeats):
         for n, m in models.items():
-            t0 = time.perf_counter()
-            m.fit(x, y, batch_size=bs, epochs=1, verbose=0)
-            off = time.perf_counter() - t0
             with profiler.kernel_timer() as kt:
+                t0 = time.perf_counter()
                 m.fit(x, y, batch_size=bs, epochs=1, verbose=0)
-            diffs[n].append((off - (kt.kernel_seconds - kt.calls * bias)) / nb)
+                wall = time.perf_counter() - t0
+            diffs[n].append((wall - kt.kernel_seconds - kt.calls * bias) / nb)
     return {n: float(np.median(d)) for n, d in diffs.items()}
 
 
