@@ -57,6 +57,17 @@ trainer decides as before, from the loss and the gradients).  Anything else
 (Nadam, clipnorm, global_clipnorm, sample weights, DataParallel, ...) keeps
 optimizer.apply_gradients after the call.
 
+Several steps per call.  With compile(steps_per_execution=N), fit hands
+an execution's batches of one shape to train_steps: the N steps and their
+fused updates run in one C call (plan_train_steps) -- each step's Dropout
+seeds drawn beforehand in the per-step order, its optimizer scalars and
+decays (a schedule's learning rate at its own iteration) precomputed, its
+loss rows and BatchNormalization statistics copied out and its argmax hits
+counted in C -- and the moving statistics, the iteration count, the masks
+and the grads are settled once after it, as N train_step calls leave them.
+A step whose check refuses its update ends the call (the draws of the steps
+not run are given back).
+
 Anything else -- another layer or option (ReLU with arguments, a softmax
 not last), sample or class weights, regularizers, another loss --
 runs the per-layer path.  A weight array replaced by another, or a changed layer
