@@ -867,6 +867,35 @@ def timer_bias(calls=20000):
     return max(0.0, tally["noop"][1] / calls - bare)
 
 
+def fit_spe_overhead(bs, repeats, bias, spes=(1, 10, 50), nb=100):
+    """fit's Python overhead per step of the book model at batch bs for each
+    compile(steps_per_execution=N) in spes: one epoch of nb batches with the
+    kernel timer on, its time minus its kernels' sum (less the timer's own
+    time per call, `bias`) over nb, within that one fit (two runs' difference
+    would be the load's); the N's interleaved, the median of `repeats`, in
+    seconds."""
+    from ccnn import profiler
+    rng = np.random.default_rng(1)
+    x = rng.random((bs * nb, 28, 28, 1), dtype=np.float32)
+    y = rng.integers(0, 10, bs * nb)
+    models = {}
+    for n in spes:
+        m = book_model()
+        m.compile(optimizer="adam", loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"], steps_per_execution=n)
+        m.fit(x, y, batch_size=bs, epochs=1, verbose=0)          # warm up, plans compiled
+        models[n] = m
+    diffs = {n: [] for n in spes}
+    for _ in range(repeats):
+        for n, m in models.items():
+            with profiler.kernel_timer() as kt:
+                t0 = time.perf_counter()
+                m.fit(x, y, batch_size=bs, epochs=1, verbose=0)
+                wall = time.perf_counter() - t0
+            diffs[n].append((wall - kt.kernel_seconds - kt.calls * bias) / nb)
+    return {n: float(np.median(d)) for n, d in diffs.items()}
+
+
 def bench_step(table, repeats):
     from ccnn import profiler
     rng = np.random.default_rng(0)
@@ -965,6 +994,9 @@ def bench_step(table, repeats):
                      "plan_off_python_overhead_us": float(np.median(diffs[False])) * 1e6}
                 if "torch" in t:
                     r["ratio"] = step / t["torch"]
+                # fit with compile(steps_per_execution=N): N steps per C call
+                spe = fit_spe_overhead(bs, max(3, repeats), bias)
+                r["fit_spe_python_overhead_us"] = {n: v * 1e6 for n, v in spe.items()}
                 table.append(r)
                 print(f"{r['case']:24s} train_on_batch {step * 1e3:6.3f} ms  fit {t['ccnn fit/step'] * 1e3:6.3f} "
                       f"ms/step  kernels {kernels * 1e3:6.3f} ms ({calls} calls)  overhead "
@@ -978,6 +1010,9 @@ def bench_step(table, repeats):
                       f"ms ({r['plan_off_kernel_calls']} calls)  overhead "
                       f"{r['plan_off_python_overhead_us']:5.0f} us  (plan on/off "
                       f"{step * 1e3 / r['plan_off_ms']:.2f})", flush=True)
+                print(f"{'':24s} fit overhead per step by steps_per_execution: "
+                      + "  ".join(f"{n}: {v:5.1f} us" for n, v in
+                                  r["fit_spe_python_overhead_us"].items()), flush=True)
     finally:
         ccnn.set_num_threads(before)
         if torch is not None:

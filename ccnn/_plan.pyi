@@ -1,5 +1,5 @@
 """ccnn._plan -- thin binding over csrc/kernels/plan.c (csrc/bindings/_plan.pyx)."""
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
@@ -18,3 +18,11 @@ def plan_train(code: NDArray[np.int64], reals: NDArray[np.float64], ptrs: NDArra
                in_bytes: int, out_bytes: int, targets_bytes: int, nthreads: int,
                opt: Optional[NDArray[np.int64]] = None,
                optreals: Optional[NDArray[np.float64]] = None) -> bool: ...
+def plan_train_steps(code: NDArray[np.int64], reals: NDArray[np.float64],
+                     ptrs: NDArray[np.int64], x: NDArray[np.floating],
+                     out: NDArray[np.floating], targets: NDArray[Any], in_bytes: int,
+                     out_bytes: int, targets_bytes: int, nthreads: int, opt: NDArray[np.int64],
+                     optreals: NDArray[np.float64], seeds: NDArray[np.uint64],
+                     seed_rows: NDArray[np.int64], decays: Optional[NDArray[np.float64]],
+                     snaps: NDArray[np.int64], hits: Optional[NDArray[np.int64]],
+                     classes: int) -> Tuple[int, bool]: ...

@@ -1974,3 +1974,18 @@ def plan_train_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray, 
     its update follows in the same call; returns whether it ran."""
     return _plan.plan_train(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
                             nbytes[2], get_num_threads(), opt, optreals)
+
+
+def plan_train_steps_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray,
+                               x: np.ndarray, out: np.ndarray, targets: np.ndarray,
+                               nbytes: Tuple[int, int, int], opt: np.ndarray,
+                               optreals: np.ndarray, seeds: np.ndarray, seed_rows: np.ndarray,
+                               decays: Optional[np.ndarray], snaps: np.ndarray,
+                               hits: Optional[np.ndarray], classes: int) -> Tuple[int, bool]:
+    """plan_train_unchecked with its optimizer record over optreals.shape[0]
+    consecutive batches laid end to end in x and targets, in one call
+    (compile's steps_per_execution; see _plan.plan_train_steps); returns
+    (steps run, whether the last one updated)."""
+    return _plan.plan_train_steps(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
+                                  nbytes[2], get_num_threads(), opt, optreals, seeds, seed_rows,
+                                  decays, snaps, hits, classes)

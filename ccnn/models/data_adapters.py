@@ -4,7 +4,7 @@ generator / iterator of (x, y) or (x, y, sample_weight) batches.  Every
 adapter yields (x, y, sample_weight or None)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import numpy as np
 
@@ -72,6 +72,22 @@ class ArrayAdapter:
             else:
                 idx = order[lo:lo + bs]
                 yield self.x[idx], self.y[idx], None if sw is None else sw[idx]
+
+    def executions(self, shuffle: bool, steps: int
+                   ) -> Iterator[Tuple[List[Batch], Optional[Tuple[np.ndarray, np.ndarray]]]]:
+        """epoch(shuffle)'s batches (the same permutation) in groups of `steps`
+        (compile's steps_per_execution; the last may be shorter), each group's
+        rows gathered once: (its batches, views of the block (x, y) they are
+        consecutive rows of)."""
+        n, bs = self.x.shape[0], self.batch_size
+        order = utils.get_rng().permutation(n) if shuffle else None
+        sw = self.sample_weight
+        for lo in range(0, n, bs * steps):
+            rows: Any = slice(lo, lo + bs * steps) if order is None else order[lo:lo + bs * steps]
+            xs, ys = self.x[rows], self.y[rows]
+            sws = None if sw is None else sw[rows]
+            yield ([(xs[i:i + bs], ys[i:i + bs], None if sws is None else sws[i:i + bs])
+                    for i in range(0, xs.shape[0], bs)], (xs, ys))
 
     def shards(self, shuffle: bool, rank: int, size: int
                ) -> Iterator[Tuple[Batch, int, Optional[np.ndarray]]]:
@@ -160,3 +176,17 @@ class GeneratorAdapter:
 
     def on_epoch_end(self) -> None:
         pass
+
+
+def executions(batches: Iterator[Batch], steps: int
+               ) -> Iterator[Tuple[List[Batch], Optional[Tuple[np.ndarray, np.ndarray]]]]:
+    """batches in groups of `steps` (the last may be shorter), as
+    ArrayAdapter.executions without a block."""
+    group: List[Batch] = []
+    for b in batches:
+        group.append(b)
+        if len(group) == steps:
+            yield group, None
+            group = []
+    if group:
+        yield group, None

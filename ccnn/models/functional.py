@@ -35,7 +35,8 @@ from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
 from .nested import ModelLayer, keras_class_name, trainable_count
-from .trainer import Trainer, _real_array, fit_input, is_symbolic_arg, metric_log_names
+from .trainer import (Trainer, _real_array, _steps_per_execution, fit_input, is_symbolic_arg,
+                      metric_log_names)
 
 __all__ = ["Model"]
 
@@ -156,7 +157,8 @@ class Model(Trainer):
         self._replan()
         pending = self.__dict__.pop("_pending_compile", None)
         if pending is not None:
-            self.compile(*pending[:4], weighted_metrics=pending[4])
+            self.compile(*pending[:4], weighted_metrics=pending[4],
+                         steps_per_execution=pending[5])
 
     def _tracked_layers(self) -> List[Layer]:
         """The layers set as attributes (or in lists), in assignment order (Keras's)."""
@@ -485,12 +487,13 @@ class Model(Trainer):
 
     def compile(self, optimizer: Any = "adam", loss: Any = None,
                 metrics: Any = None, loss_weights: Any = None, *,
-                weighted_metrics: Any = None) -> None:
+                weighted_metrics: Any = None, steps_per_execution: int = 1) -> None:
         """As Sequential.compile, with loss, metrics, weighted_metrics and
         loss_weights given per output (Keras's rules): one value (a loss for
         every output), a list with one entry per output, or a dict keyed by
         output names (an output left out has no loss).  The loss is the
         weighted sum of the outputs'."""
+        spe = _steps_per_execution(steps_per_execution)
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -498,8 +501,9 @@ class Model(Trainer):
         optimizer = optimizers_mod.get(optimizer)
         if not self.built:        # a subclassed model: compiled when traced
             self.optimizer = optimizer
+            self.steps_per_execution = spe
             self._pending_compile = (optimizer, loss, metrics, loss_weights,
-                                     weighted_metrics)
+                                     weighted_metrics, spe)
             self.compiled = True
             return
         losses = [None if v is None else losses_mod.get(v)
@@ -526,6 +530,7 @@ class Model(Trainer):
         self._metric_objs = None
         self.metrics = [entry[0] for entry in self._named_metrics()]    # checks every id
         self._metric_objs = None
+        self.steps_per_execution = spe
         self.compiled = True
         self._replan()
 

@@ -58,6 +58,17 @@ trainer decides as before, from the loss and the gradients).  Anything else
 (Nadam, clipnorm, global_clipnorm, sample weights, DataParallel, ...) keeps
 optimizer.apply_gradients after the call.
 
+Several steps per call.  With compile(steps_per_execution=N), fit hands
+an execution's batches of one shape to train_steps: the N steps and their
+fused updates run in one C call (plan_train_steps) -- each step's Dropout
+seeds drawn beforehand in the per-step order, its optimizer scalars and
+decays (a schedule's learning rate at its own iteration) precomputed, its
+loss rows and BatchNormalization statistics copied out and its argmax hits
+counted in C -- and the moving statistics, the iteration count, the masks
+and the grads are settled once after it, as N train_step calls leave them.
+A step whose check refuses its update ends the call (the draws of the steps
+not run are given back).
+
 Anything else -- another layer or option (ReLU with arguments, a softmax
 not last), sample or class weights, regularizers, another loss --
 runs the per-layer path.  A weight array replaced by another, or a changed layer
@@ -255,6 +266,26 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
     lr = opt.learning_rate
     if not (math.isfinite(lr) and lr >= 0):
         return None                     # apply_gradients raises its ValueError
+    rec = _opt_record(plan, layers, opt)
+    if rec is None:
+        return None
+    args = (opt.clipvalue or 0.0,) + opt._kernel_args(opt.iterations + 1, lr)
+    rec.reals[:len(args)] = args
+    decay = opt._decays(plan.params, lr)
+    code = rec.code
+    if decay is not None:
+        rec.decay[:] = decay
+        code[TO_DECAY] = rec.decay_addr
+    elif code[TO_DECAY]:
+        code[TO_DECAY] = 0
+    if code[TO_CHECK] != check:
+        code[TO_CHECK] = check
+    return rec, lr
+
+
+def _opt_record(plan: TrainPlan, layers: List[Layer], opt: Any) -> Optional[_OptRecord]:
+    """The plan's optimizer record for opt (made now if need be), or None when
+    its update cannot be fused (opt._plan_fusable() checked by the caller)."""
     if plan.pairs is None:
         plan.pairs = _plan_pairs(plan, layers)
         plan.params = [p for _, p in plan.pairs]
@@ -270,18 +301,7 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
         if not opt._has_state(params):
             return None     # apply_gradients makes the state (only if it updates)
         rec = plan.opt_rec = _OptRecord(opt, pairs, plan.rows)
-    args = (opt.clipvalue or 0.0,) + opt._kernel_args(opt.iterations + 1, lr)
-    rec.reals[:len(args)] = args
-    decay = opt._decays(params, lr)
-    code = rec.code
-    if decay is not None:
-        rec.decay[:] = decay
-        code[TO_DECAY] = rec.decay_addr
-    elif code[TO_DECAY]:
-        code[TO_DECAY] = 0
-    if code[TO_CHECK] != check:
-        code[TO_CHECK] = check
-    return rec, lr
+    return rec
 
 
 def _targets(plan: TrainPlan, lossfn: losses_mod.Loss, y: np.ndarray, n: int,
@@ -834,32 +854,26 @@ _model_classes: Optional[Tuple[Any, Any]] = None       # (Sequential, Trainer), 
 _RAW64 = (np.random.PCG64, np.random.PCG64DXSM, np.random.SFC64, np.random.Philox)
 
 
-def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
-               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
-    """(loss, output, applied) of one training step of model on the prepared
-    batch (x, y) through its training plan, every layer's grads filled, or
-    None when the plan is off or the model has none (nothing has run then).
-    With an optimizer its update runs in the same call where it can
-    (_fused_update): applied True, or False when check (terminate_on_nan) found
-    a non-finite loss row or gradient and nothing was updated; None when the
-    update is left to the caller."""
+def _classes() -> Tuple[Any, Any]:
+    """(Sequential, Trainer), imported at first use."""
     global _model_classes
     if _model_classes is None:
         from .sequential import Sequential
         from .trainer import Trainer
         _model_classes = (Sequential, Trainer)
-    sequential, trainer = _model_classes
-    if not isinstance(model, sequential):
-        from . import train_graph          # a functional model: its graph's plan
-        return train_graph.train_step(model, x, y, optimizer, check)
+    return _model_classes
+
+
+def _model_plan(model: Any, x: Any, trainer: Any) -> Optional[Tuple[Any, TrainPlan]]:
+    """(execution plan, training plan) of a Sequential model for the batch x,
+    or None: the plan is off, the model has none or its step is its own."""
     if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0:
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
     if cls._forward is not trainer._forward \
             or cls._loss_and_backward is not trainer._loss_and_backward:
         return None
-    layers = model.layers
-    if _uses_regularizers(layers):
+    if _uses_regularizers(model.layers):
         return None
     exec_plan = model._execution_plan()
     cache = model.__dict__.get("_train_plans")
@@ -869,6 +883,28 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
     if plan is None:
         return None
     assert exec_plan.loss is not None
+    return exec_plan, plan
+
+
+def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
+               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+    """(loss, output, applied) of one training step of model on the prepared
+    batch (x, y) through its training plan, every layer's grads filled, or
+    None when the plan is off or the model has none (nothing has run then).
+    With an optimizer its update runs in the same call where it can
+    (_fused_update): applied True, or False when check (terminate_on_nan) found
+    a non-finite loss row or gradient and nothing was updated; None when the
+    update is left to the caller."""
+    sequential, trainer = _classes()
+    if not isinstance(model, sequential):
+        from . import train_graph          # a functional model: its graph's plan
+        return train_graph.train_step(model, x, y, optimizer, check)
+    found = _model_plan(model, x, trainer)
+    if found is None:
+        return None
+    exec_plan, plan = found
+    layers = model.layers
+    cls = type(model)
 
     def rest(x: np.ndarray) -> Tuple[float, np.ndarray, Optional[bool]]:
         """The steps after the leading ones per layer (as _forward)."""
@@ -941,22 +977,157 @@ def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[
             ring.turn(plan.ptrs)
         for layer in plan.no_masks:
             layer.mask = None
-        rows = plan.rows
-        if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
-            loss = float(np.mean(rows, axis=-1).mean(dtype=np.float64))
-        else:           # rows.mean(dtype=np.float64), numpy's sum then division
-            loss = float(np.add.reduce(rows, dtype=np.float64)) / rows.shape[0]
+        loss = _rows_loss(plan, plan.rows)
         out = out.copy()
     _calls += 1
     model._activity = []
     return loss + (model._regularization_loss() if regularized else 0.0), out, applied
 
 
-def _update_moving(plan: TrainPlan) -> None:
-    """BatchNormalization.forward's update of the moving statistics."""
-    for layer, mean, var in plan.bns:
+def _rows_loss(plan: TrainPlan, rows: np.ndarray) -> float:
+    """The step's loss from its per-row losses, as the loss computes it."""
+    if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
+        return float(np.mean(rows, axis=-1).mean(dtype=np.float64))
+    # rows.mean(dtype=np.float64), numpy's sum then division
+    return float(np.add.reduce(rows, dtype=np.float64)) / rows.shape[0]
+
+
+def _update_moving(plan: TrainPlan, stats: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None
+                   ) -> None:
+    """BatchNormalization.forward's update of the moving statistics (from the
+    batch's mean and variance: the plan's buffers, or stats per layer)."""
+    for i, (layer, mean, var) in enumerate(plan.bns):
+        if stats is not None:
+            mean, var = stats[i]
         m = layer.momentum
         for key, batch in (("moving_mean", mean), ("moving_variance", var)):
             moving = layer.states[key]
             moving *= m
             moving += batch * (1 - m)
+
+
+def _lr_at(opt: Any, t: int) -> float:
+    """The learning rate opt's update number t + 1 uses (Optimizer.learning_rate
+    at iterations t)."""
+    from ..optimizers.schedules import LearningRateSchedule
+    lr = opt._learning_rate
+    return float(lr(t)) if isinstance(lr, LearningRateSchedule) else lr
+
+
+def train_steps(model: Any, batches: List[Tuple[Any, Any, Any]],
+                block: Optional[Tuple[np.ndarray, np.ndarray]], optimizer: Any, check: bool,
+                hits: bool) -> Optional[Tuple[List[float], Optional[np.ndarray], bool]]:
+    """Several training steps of a Sequential model in one C call (compile's
+    steps_per_execution): the batches (x, y, None) of one shape, laid end to
+    end in block (x, y) when given (else concatenated here), each step's
+    update fused (_fused_update's conditions).  Returns (each step's loss, each
+    step's argmax hits (with `hits`: sparse labels only) or None, whether the
+    last step run updated) -- the steps run stop at one whose check refused
+    its update -- leaving the model as that many train_step calls leave it;
+    or None (nothing has run) where train_step would not fuse the update."""
+    global _calls
+    sequential, trainer = _classes()
+    x0 = batches[0][0]
+    if not isinstance(model, sequential) or optimizer is None \
+            or type(model)._regularization_loss is not trainer._regularization_loss \
+            or not optimizer._plan_fusable():
+        return None
+    for xb, _, swb in batches:
+        if swb is not None or type(xb) is not np.ndarray or xb.shape != x0.shape \
+                or xb.dtype != x0.dtype:
+            return None
+    found = _model_plan(model, x0, trainer)
+    if found is None:
+        return None
+    exec_plan, plan = found
+    if plan.lead or x0.shape != plan.in_shape or x0.dtype != plan.dtype \
+            or (hits and not plan.sparse):
+        return None
+    layers = model.layers
+    out, nsteps = plan.out, len(batches)
+    n, classes = out.shape[0], out.shape[-1]
+    ts = []
+    for _, yb, _ in batches:
+        t = _targets(plan, exec_plan.loss, yb, n, classes)
+        if t is None:
+            return None
+        ts.append(t)
+    if block is not None and plan.sparse and block[1].dtype == np.int64:
+        x, t = block
+    else:
+        x, t = (block[0] if block is not None else np.concatenate([b[0] for b in batches]),
+                np.concatenate(ts))
+    x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
+    it = optimizer.iterations
+    lrs = [_lr_at(optimizer, it + i) for i in range(nsteps)]
+    if not all(math.isfinite(lr) and lr >= 0 for lr in lrs):
+        return None                     # apply_gradients raises at that step
+    with plan.lock:
+        rec = _opt_record(plan, layers, optimizer)
+        if rec is None:
+            return None
+        optreals = np.zeros((nsteps, TO_REALS))
+        clip = optimizer.clipvalue or 0.0
+        decays = None if optimizer.weight_decay is None else np.empty((nsteps, len(plan.params)))
+        for i, lr in enumerate(lrs):
+            args = (clip,) + optimizer._kernel_args(it + i + 1, lr)
+            optreals[i, :len(args)] = args
+            if decays is not None:
+                decays[i] = optimizer._decays(plan.params, lr)
+        rec.code[TO_DECAY] = 0 if decays is None else rec.decay_addr
+        rec.code[TO_CHECK] = check
+        rings = plan.rings
+        if rings is None:
+            rings = plan.rings = [_MaskRing(plan, row, layer, mask)
+                                  for row, layer, _, mask in plan.dropouts]
+        seed_rows = np.array([row for row, _, _, _ in plan.dropouts], dtype=np.int64)
+        seeds = np.empty((nsteps, len(seed_rows)), dtype=np.uint64)
+        rngs = [layer.rng if layer.rng is not None else utils.get_rng()
+                for _, layer, _, _ in plan.dropouts]
+        if not all(type(g) is np.random.Generator for g in rngs):
+            return None
+        saved = [(g, g.bit_generator.state) for g in {id(g): g for g in rngs}.values()]
+        for i in range(nsteps):         # each step's draws, in the layers' order
+            for j, rng in enumerate(rngs):
+                if type(rng) is np.random.Generator and type(rng.bit_generator) in _RAW64:
+                    seeds[i, j] = rng.bit_generator.random_raw()
+                else:
+                    seeds[i, j] = rng.integers(0, 2 ** 64, dtype=np.uint64)
+        rows = np.empty((nsteps,) + plan.rows.shape, dtype=plan.rows.dtype)
+        snap_src = [plan.rows] + [a for _, mean, var in plan.bns for a in (mean, var)]
+        snap_dst = [rows] + [np.empty((nsteps,) + a.shape, dtype=a.dtype)
+                             for a in snap_src[1:]]
+        snaps = np.array([[a.ctypes.data, b.ctypes.data, a.nbytes]
+                          for a, b in zip(snap_src, snap_dst)], dtype=np.int64)
+        counts = np.zeros(nsteps, dtype=np.int64) if hits else None
+        with deferred_keyboard_interrupt():
+            done, applied = F.plan_train_steps_unchecked(
+                plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes, rec.code, optreals,
+                seeds, seed_rows, decays, snaps, counts, classes)
+            for i in range(done):
+                if plan.bns:
+                    _update_moving(plan, [(snap_dst[1 + 2 * k][i], snap_dst[2 + 2 * k][i])
+                                          for k in range(len(plan.bns))])
+            nup = done if applied else done - 1
+            if nup:
+                optimizer._step_lr = lrs[nup - 1]
+                optimizer.iterations += nup
+        if done < nsteps:           # the draws of the steps not run given back
+            for g, state in saved:
+                g.bit_generator.state = state
+            for i in range(done):
+                for rng in rngs:
+                    if type(rng) is np.random.Generator and type(rng.bit_generator) in _RAW64:
+                        rng.bit_generator.random_raw()
+                    else:
+                        rng.integers(0, 2 ** 64, dtype=np.uint64)
+        for layer, grads in plan.grads:
+            layer.grads = dict(grads)
+        for ring in rings:
+            ring.turn(plan.ptrs)
+        for layer in plan.no_masks:
+            layer.mask = None
+        losses = [_rows_loss(plan, rows[i]) for i in range(done)]
+    _calls += done
+    model._activity = []
+    return losses, None if counts is None else counts[:done], applied

@@ -78,6 +78,13 @@ def _positive_int(v: Any, name: str, minimum: int = 1) -> int:
     return int(v)
 
 
+def _steps_per_execution(v: Any) -> int:
+    """compile()'s steps_per_execution, checked: an int >= 1."""
+    if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+        raise ValueError(f"steps_per_execution must be an int >= 1, got {v!r}")
+    return int(v)
+
+
 def _regularized(layers: Sequence[Layer]) -> List[Layer]:
     """The layers whose regularization_loss / add_regularization_grads can
     do anything: those with weight regularizers, or overriding the methods
@@ -203,6 +210,7 @@ class Trainer(ModelLayer):
     loss: Optional[losses_mod.Loss]
     metrics: List[str]
     compiled: bool
+    steps_per_execution: int
     stop_training: bool
     history: Optional[History]
     _plan: Optional[Plan] = None
@@ -225,11 +233,13 @@ class Trainer(ModelLayer):
         self.compiled = False
         self.stop_training = False
         self.history = None
+        self.steps_per_execution = 1
 
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "adam", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None, *,
-                weighted_metrics: Optional[Sequence[Any]] = None) -> None:
+                weighted_metrics: Optional[Sequence[Any]] = None,
+                steps_per_execution: int = 1) -> None:
         """optimizer: a Keras name ('adam', 'sgd', 'rmsprop', 'adamw', ...) or a
         ccnn.optimizers instance; loss: a
         Keras name such as 'categorical_crossentropy' (one-hot targets),
@@ -242,7 +252,12 @@ class Trainer(ModelLayer):
         output as Keras 3 does (ccnn.metrics.get_metric).  As in Keras 3,
         `metrics` are unweighted and `weighted_metrics` (the same kinds) are
         weighted by fit's / evaluate's sample_weight or class_weight; a
-        weighted metric whose name is taken is logged as 'weighted_<name>'."""
+        weighted metric whose name is taken is logged as 'weighted_<name>'.
+        steps_per_execution: fit runs this many batches per execution (an int
+        >= 1), calling on_train_batch_begin / _end once per execution with
+        its first and last step, as Keras 3; where the training plan can,
+        the execution's steps run in one C call (README "Training")."""
+        spe = _steps_per_execution(steps_per_execution)
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -260,12 +275,14 @@ class Trainer(ModelLayer):
         self._compiled_metrics((None, 2))                         # checks every id
         self.metrics = list(self._metric_log_names)
         self._metric_objs = None     # resolved again for the model's output at first use
+        self.steps_per_execution = spe
         self.compiled = True
         self._replan()
 
     def get_compile_config(self) -> Optional[Dict[str, Any]]:
         """compile()'s arguments as plain data, as Keras's: {"optimizer",
-        "loss", "metrics", "loss_weights", "weighted_metrics"} (the optimizer,
+        "loss", "metrics", "loss_weights", "weighted_metrics",
+        "steps_per_execution"} (the optimizer,
         loss and Metric objects as {"class_name", "config"}); None before compile."""
         from ..saving.serialization_lib import serialize_compile_config
         return serialize_compile_config(self)
@@ -558,7 +575,12 @@ class Trainer(ModelLayer):
         self._update_metrics(objs, out, y, sw)
         if applied:
             return loss, True
-        # (applied False: the plan's check refused the update; decided here as always)
+        return self._apply_step(loss, skip_nonfinite)
+
+    def _apply_step(self, loss: float, skip_nonfinite: bool) -> Tuple[float, bool]:
+        """_train_step's update from the layers' grads when the plan's call did
+        not make it (applied False: its check refused it; decided here as always)."""
+        dist = distribution_mod.current()
         pairs = trainable_pairs(self.layers)
         # distribution hook: the gradients and loss averaged over the ranks
         pairs, loss = dist.reduce_gradients(pairs, loss)
@@ -568,6 +590,53 @@ class Trainer(ModelLayer):
         assert self.optimizer is not None
         self.optimizer.apply_gradients(pairs)
         return loss, True
+
+    def _train_execution(self, batches: List[data_adapters.Batch],
+                         block: Optional[Tuple[np.ndarray, np.ndarray]],
+                         objs: List[metrics_mod.Metric], skip_nonfinite: bool
+                         ) -> List[Tuple[float, int, bool]]:
+        """One execution of compile's steps_per_execution: each batch's
+        _train_step, the batches of the first one's shape in one C call where
+        the training plan can run them (train_plan.train_steps; after one step
+        of their own if the first try could not: the optimizer's state is made
+        by its first update); (loss, batch size, applied) per step run -- the
+        steps stop after one that did not update."""
+        done: List[Tuple[float, int, bool]] = []
+        hits = bool(objs)
+        tries = 2 if len(batches) > 1 and distribution_mod.current() is distribution_mod._LOCAL \
+            and all(type(m) in _ARGMAX_ACCURACIES for m in objs) \
+            and (not hits or type(self._lossfn).true_classes is _SPARSE_TRUE_CLASSES) else 0
+        n = batches[0][0].shape[0]
+        full = next((i for i, b in enumerate(batches) if b[0].shape != batches[0][0].shape),
+                    len(batches))
+        i = 0
+        while i < len(batches) and (not done or done[-1][2]):
+            if tries and full - i > 1:
+                tries -= 1
+                res = train_plan.train_steps(
+                    self, batches[i:full], None if block is None else
+                    (block[0][i * n:full * n], block[1][i * n:full * n]),
+                    self.optimizer, skip_nonfinite, hits)
+                if res is not None:
+                    tries = 0
+                    losses, counts, applied = res
+                    for j, loss in enumerate(losses):
+                        if counts is not None:
+                            for m in objs:
+                                acc = cast(metrics_mod.Mean, m)
+                                acc.total += int(counts[j])
+                                acc.count += n
+                        done.append((loss, n, True))
+                    i += len(losses)
+                    if not applied:     # its update, decided as _train_step does
+                        done[-1] = (losses[-1], n) + (
+                            self._apply_step(losses[-1], skip_nonfinite)[1],)
+                    continue
+            xb, yb, swb = batches[i]
+            loss, ok = self._train_step(xb, yb, objs, swb, skip_nonfinite=skip_nonfinite)
+            done.append((loss, xb.shape[0], ok))
+            i += 1
+        return done
 
     @_one_blas_thread
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
@@ -757,17 +826,35 @@ class Trainer(ModelLayer):
         # a callback that restored a backup (BackupAndRestore) says where to go on
         initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
         logs: Dict[str, Any] = {}
+        spe = getattr(self, "steps_per_execution", 1)
         for epoch in range(initial_epoch, epochs):
             cbl.on_epoch_begin(epoch, {})
             loss_sum, seen = 0.0, 0
             self._reset_metrics()
             logs = {}
-            for step, (xb, yb, swb) in enumerate(dist.shard(train, shuffle)):
-                cbl.on_train_batch_begin(step, {})
-                loss, applied = self._train_step(xb, yb, objs, swb,
-                                                 skip_nonfinite=terminate_on_nan)
-                loss_sum += loss * xb.shape[0]
-                seen += xb.shape[0]
+            if spe == 1:
+                execs: Iterator[Any] = (([b], None) for b in dist.shard(train, shuffle))
+            elif dist is distribution_mod._LOCAL and isinstance(train,
+                                                                data_adapters.ArrayAdapter):
+                execs = train.executions(shuffle, spe)
+            else:
+                execs = data_adapters.executions(dist.shard(train, shuffle), spe)
+            begin = 0
+            for batches, block in execs:
+                # Keras 3: the hooks once per execution, with its first and last step
+                cbl.on_train_batch_begin(begin, {})
+                if spe == 1:
+                    xb, yb, swb = batches[0]
+                    loss, applied = self._train_step(xb, yb, objs, swb,
+                                                     skip_nonfinite=terminate_on_nan)
+                    results = [(loss, xb.shape[0], applied)]
+                else:
+                    results = self._train_execution(batches, block, objs, terminate_on_nan)
+                for loss, nb, applied in results:
+                    loss_sum += loss * nb
+                    seen += nb
+                step = begin + len(results) - 1
+                begin += len(batches)
                 logs = self._metric_logs({"loss": loss_sum / seen}, objs)
                 cbl.on_train_batch_end(step, dict(logs))
                 if not applied:

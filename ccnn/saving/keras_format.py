@@ -541,7 +541,8 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
         weighted_out = metric_list(weighted_ids[0]) or None
     return {"optimizer": opt_dict, "loss": loss_dict, "loss_weights": loss_weights,
             "metrics": metrics_out, "weighted_metrics": weighted_out, "run_eagerly": False,
-            "steps_per_execution": 1, "jit_compile": False}
+            "steps_per_execution": getattr(model, "steps_per_execution", 1),
+            "jit_compile": False}
 
 
 def _compile_config_metric(m: Any, metrics: Any) -> Any:
@@ -887,6 +888,8 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
                 if functional and isinstance(ms, dict) else metric_list(ms))
 
     extra: Dict[str, Any] = {}
+    if compile_config.get("steps_per_execution", 1) != 1:
+        extra["steps_per_execution"] = compile_config["steps_per_execution"]
     if functional and compile_config.get("loss_weights") is not None:
         extra["loss_weights"] = compile_config["loss_weights"]
     try:

@@ -157,7 +157,8 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
                                           for m in getattr(model, "_metric_ids", [])],
                               "loss_weights": None,
                               "weighted_metrics": [serialize_metric(m) for m in getattr(
-                                  model, "_weighted_metric_ids", [])] or None}
+                                  model, "_weighted_metric_ids", [])] or None,
+                              "steps_per_execution": getattr(model, "steps_per_execution", 1)}
     per_output = getattr(model, "_losses", None)        # a functional model
     if per_output is not None:
         names = model.output_names
@@ -217,7 +218,7 @@ def _per_output(value: Any, what: str, one: Any) -> Any:
 
 def compile_args_from_config(config: Any) -> Dict[str, Any]:
     """compile()'s keyword arguments (optimizer, loss, metrics,
-    weighted_metrics, loss_weights) from serialize_compile_config's dict (or Keras's)."""
+    weighted_metrics, loss_weights, steps_per_execution) from serialize_compile_config's dict (or Keras's)."""
     from .. import losses, metrics, optimizers
     if not isinstance(config, dict):
         raise ValueError(f"the compile config must be a dict, got {type(config).__name__}")
@@ -257,6 +258,8 @@ def compile_args_from_config(config: Any) -> Dict[str, Any]:
                                                metric_list)
     if config.get("loss_weights") is not None:
         args["loss_weights"] = _per_output(config["loss_weights"], "loss_weights", weight)
+    if config.get("steps_per_execution", 1) != 1:      # compile() checks it
+        args["steps_per_execution"] = config["steps_per_execution"]
     return args
 
 

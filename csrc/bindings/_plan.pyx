@@ -4,7 +4,7 @@ ccnn.models.inference builds the op records, the buffers and the pointer
 table, and checks every size; this layer hands over the input and the output
 (the table's slots 0 and 1) and runs the plan with the GIL released.
 """
-from libc.stdint cimport int64_t
+from libc.stdint cimport int64_t, uint64_t
 from cython cimport floating
 from ccnn.kernels cimport *
 cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
@@ -87,6 +87,54 @@ cdef class PlanRunner:
             raise ValueError(f"inference plan: a kernel refused its op (error {err})")
 
 
+cdef class _TrainBuffers:
+    """The buffers of x, out (writable) and targets of a training-plan call,
+    checked against the plan's sizes (x and targets nsteps times theirs),
+    released when it goes."""
+    cdef Py_buffer xb, ob, tb
+    cdef int held
+    cdef char kind
+
+    def __cinit__(self, x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
+                  Py_ssize_t targets_bytes, Py_ssize_t nsteps, str what):
+        self.held = 0
+        PyObject_GetBuffer(x, &self.xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        self.held = 1
+        PyObject_GetBuffer(out, &self.ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
+        self.held = 2
+        PyObject_GetBuffer(targets, &self.tb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
+        self.held = 3
+        cdef char kind = _kind(&self.xb)
+        self.kind = kind
+        if (kind != b'f' and kind != b'd') or _kind(&self.ob) != kind or self.xb.len == 0 \
+                or self.ob.len == 0 or self.tb.len == 0:
+            raise ValueError(f"{what}: x and out must be non-empty arrays of one float dtype")
+        if self.xb.len != nsteps * in_bytes or self.ob.len != out_bytes \
+                or self.tb.len != nsteps * targets_bytes or in_bytes % self.xb.itemsize:
+            raise ValueError(f"{what}: x, out or targets is not the plan's size")
+        if not (self.int_targets() or (self.tb.itemsize == self.xb.itemsize
+                                       and _kind(&self.tb) == kind)):
+            raise ValueError(f"{what}: targets must be int64 or of the plan's dtype")
+
+    cdef bint int_targets(self):
+        return self.tb.itemsize == 8 and (_kind(&self.tb) == b'q' or _kind(&self.tb) == b'l')
+
+    def __dealloc__(self):
+        if self.held >= 3:
+            PyBuffer_Release(&self.tb)
+        if self.held >= 2:
+            PyBuffer_Release(&self.ob)
+        if self.held >= 1:
+            PyBuffer_Release(&self.xb)
+
+
+cdef _raise_plan_error(int err):
+    if err == CCNN_ENOMEM:
+        raise MemoryError("training plan: a kernel could not allocate its workspace")
+    if err != CCNN_OK:
+        raise ValueError(f"training plan: a kernel refused its op (error {err})")
+
+
 def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
                x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
                Py_ssize_t targets_bytes, int nthreads, const int64_t[::1] opt=None,
@@ -109,53 +157,79 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
             or opt.shape[0] != 16 + 6 * opt[1]):
         raise ValueError("plan_train: inconsistent optimizer record")
     cdef int applied = 0
-    cdef Py_buffer xb
-    cdef Py_buffer ob
-    cdef Py_buffer tb
     cdef int err = CCNN_OK
     cdef int64_t nops = code.shape[0]
-    cdef char kind
-    PyObject_GetBuffer(x, &xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-    try:
-        PyObject_GetBuffer(out, &ob, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE)
-        try:
-            PyObject_GetBuffer(targets, &tb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
-            try:
-                kind = _kind(&xb)
-                if (kind != b'f' and kind != b'd') or _kind(&ob) != kind \
-                        or xb.len == 0 or ob.len == 0 or tb.len == 0:
-                    raise ValueError("plan_train: x and out must be non-empty arrays of one "
-                                     "float dtype")
-                if xb.len != in_bytes or ob.len != out_bytes or tb.len != targets_bytes:
-                    raise ValueError("plan_train: x, out or targets is not the plan's size")
-                if not ((tb.itemsize == 8 and (_kind(&tb) == b'q' or _kind(&tb) == b'l'))
-                        or (tb.itemsize == xb.itemsize and _kind(&tb) == kind)):
-                    raise ValueError("plan_train: targets must be int64 or of the plan's dtype")
-                with nogil:
-                    if opt is not None and kind == b'd':
-                        err = plan_train_step_f64(<double *>ob.buf, <const double *>xb.buf,
-                                                  tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
-                                                  nops, &opt[0], &optreals[0], &applied,
-                                                  nthreads)
-                    elif opt is not None:
-                        err = plan_train_step_f32(<float *>ob.buf, <const float *>xb.buf,
-                                                  tb.buf, &ptrs[0], &code[0, 0], &reals[0, 0],
-                                                  nops, &opt[0], &optreals[0], &applied,
-                                                  nthreads)
-                    elif kind == b'd':
-                        err = plan_train_f64(<double *>ob.buf, <const double *>xb.buf, tb.buf,
-                                             &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
-                    else:
-                        err = plan_train_f32(<float *>ob.buf, <const float *>xb.buf, tb.buf,
-                                             &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
-            finally:
-                PyBuffer_Release(&tb)
-        finally:
-            PyBuffer_Release(&ob)
-    finally:
-        PyBuffer_Release(&xb)
-    if err == CCNN_ENOMEM:
-        raise MemoryError("training plan: a kernel could not allocate its workspace")
-    if err != CCNN_OK:
-        raise ValueError(f"training plan: a kernel refused its op (error {err})")
+    cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes, out_bytes, targets_bytes, 1,
+                                         "plan_train")
+    with nogil:
+        if opt is not None and b.kind == b'd':
+            err = plan_train_step_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                      &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                      &optreals[0], &applied, nthreads)
+        elif opt is not None:
+            err = plan_train_step_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                      &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                      &optreals[0], &applied, nthreads)
+        elif b.kind == b'd':
+            err = plan_train_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                 &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
+        else:
+            err = plan_train_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                 &ptrs[0], &code[0, 0], &reals[0, 0], nops, nthreads)
+    _raise_plan_error(err)
     return applied != 0
+
+
+def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
+                     x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
+                     Py_ssize_t targets_bytes, int nthreads, int64_t[::1] opt,
+                     const double[:, ::1] optreals, const uint64_t[:, ::1] seeds,
+                     const int64_t[::1] seed_rows, const double[:, ::1] decays,
+                     const int64_t[:, ::1] snaps, int64_t[::1] hits, Py_ssize_t classes):
+    """plan_train with its optimizer record over nsteps = optreals.shape[0]
+    consecutive batches (plan_train.h's plan_train_steps): x and targets hold
+    the steps' batches one after another (nsteps times in_bytes and
+    targets_bytes), optreals (nsteps, 8) each step's scalars, seeds (nsteps,
+    len(seed_rows)) its Dropout seeds, decays (nsteps, count) or None, snaps
+    (k, 3) the buffers copied out after each step, hits (nsteps) or None.
+    Returns (steps run, whether the last one updated)."""
+    cdef Py_ssize_t nsteps = optreals.shape[0]
+    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
+            or reals.shape[1] != 3 or ptrs.shape[0] < 3 or nsteps < 1:
+        raise ValueError("plan_train_steps: inconsistent plan")
+    if opt.shape[0] < 16 or optreals.shape[1] < 8 or opt[1] < 1 \
+            or opt.shape[0] != 16 + 6 * opt[1]:
+        raise ValueError("plan_train_steps: inconsistent optimizer record")
+    if seeds.shape[0] != nsteps or seeds.shape[1] != seed_rows.shape[0] \
+            or (decays is not None and (decays.shape[0] != nsteps or decays.shape[1] != opt[1])) \
+            or snaps.shape[1] != 3 or (hits is not None and hits.shape[0] != nsteps):
+        raise ValueError("plan_train_steps: inconsistent per-step arrays")
+    cdef int applied = 0
+    cdef int64_t done = 0
+    cdef int err = CCNN_OK
+    cdef int64_t nops = code.shape[0]
+    cdef const uint64_t *sp = &seeds[0, 0] if seeds.shape[1] else NULL
+    cdef const int64_t *rp = &seed_rows[0] if seeds.shape[1] else NULL
+    cdef const double *dp = &decays[0, 0] if decays is not None else NULL
+    cdef const int64_t *np_ = &snaps[0, 0] if snaps.shape[0] else NULL
+    cdef int64_t *hp = &hits[0] if hits is not None else NULL
+    cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes, out_bytes, targets_bytes,
+                                         nsteps, "plan_train_steps")
+    if hp != NULL and (not b.int_targets() or out_bytes != targets_bytes // 8 * classes
+                       * b.xb.itemsize):
+        raise ValueError("plan_train_steps: hits need int64 labels of out's rows")
+    with nogil:
+        if b.kind == b'd':
+            err = plan_train_steps_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                       &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                       &optreals[0, 0], nsteps, in_bytes // 8, targets_bytes,
+                                       sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
+                                       classes, &done, &applied, nthreads)
+        else:
+            err = plan_train_steps_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                       &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
+                                       &optreals[0, 0], nsteps, in_bytes // 4, targets_bytes,
+                                       sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
+                                       classes, &done, &applied, nthreads)
+    _raise_plan_error(err)
+    return done, applied != 0

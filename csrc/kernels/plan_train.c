@@ -457,4 +457,64 @@ int SUF(ccnn_plan_train_step)(REAL *out, const REAL *inp, const void *targets,
     return rc != CCNN_OK ? rc : SUF(tp_optimize)(opt, optreals, applied, nthreads);
 }
 
+/* The rows of p (n, c) whose argmax -- NumPy's: the first NaN, else the first
+ * maximum -- is the row's label (_loss.argmax_matches). */
+static int64_t SUF(tp_argmax_matches)(const REAL *p, const int64_t *labels, int64_t n,
+                                      int64_t c)
+{
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; i++, p += c) {
+        REAL m = p[0];
+        int64_t best = 0;
+        if (m == m) {
+            for (int64_t j = 1; j < c; j++) {
+                if (!(p[j] <= m)) {
+                    m = p[j];
+                    best = j;
+                    if (m != m) break;
+                }
+            }
+        }
+        hits += best == labels[i];
+    }
+    return hits;
+}
+
+/* ccnn_plan_train_steps_f32, ccnn_plan_train_steps_f64 (see plan_train.h: the
+ * parameters are CCNN_PLAN_TRAIN_STEPS_PARAMS's) */
+int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
+{
+    const int64_t decay0 = opt[CCNN_TO_DECAY], count = opt[CCNN_TO_COUNT];
+    int rc = CCNN_OK;
+    *done = 0;
+    *applied = 0;
+    if (nsteps < 1 || in_size < 1 || targets_bytes < 1 || nseeds < 0 || nsnaps < 0
+            || (hits && classes < 1))
+        return CCNN_EBADARG;
+    for (int64_t j = 0; j < nseeds; j++)
+        if (seed_rows[j] < 0 || seed_rows[j] >= nops) return CCNN_EBADARG;
+    for (int64_t i = 0; i < nsteps; i++) {
+        const char *t = (const char *)targets + i * targets_bytes;   /* this step's (n) */
+        for (int64_t j = 0; j < nseeds; j++)
+            memcpy(&code[seed_rows[j] * CCNN_TRAIN_FIELDS + CCNN_TF_SEED],
+                   &seeds[i * nseeds + j], sizeof(uint64_t));
+        if (decays) opt[CCNN_TO_DECAY] = (int64_t)(intptr_t)(decays + i * count);
+        rc = SUF(ccnn_plan_train_step)(out, inp + i * in_size, t, ptrs, code, reals, nops, opt,
+                                       optreals + i * CCNN_TO_REALS, applied, nthreads);
+        if (rc != CCNN_OK) break;
+        for (int64_t j = 0; j < nsnaps; j++) {
+            const int64_t *sn = snaps + 3 * j;                  /* src, dst, bytes */
+            memcpy((char *)(intptr_t)sn[1] + i * sn[2], (const void *)(intptr_t)sn[0],
+                   (size_t)sn[2]);
+        }
+        if (hits)
+            hits[i] = SUF(tp_argmax_matches)(out, (const int64_t *)(const void *)t,
+                                             targets_bytes / (int64_t)sizeof(int64_t), classes);
+        *done = i + 1;
+        if (!*applied) break;       /* the check refused it: the caller decides */
+    }
+    opt[CCNN_TO_DECAY] = decay0;
+    return rc;
+}
+
 #endif /* REAL */

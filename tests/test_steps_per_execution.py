@@ -1,0 +1,271 @@
+"""compile(steps_per_execution=N): fit runs N batches per execution, the
+training plan's N steps in one C call (train_plan.train_steps), and leaves
+the model exactly as N single steps leave it."""
+import numpy as np
+import pytest
+
+import ccnn
+from ccnn import functional as F
+from ccnn.callbacks import Callback
+from ccnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
+                         ReLU)
+from ccnn.models import train_plan
+
+from _twin import _plan_on, data  # noqa: F401 (autouse)
+
+DTYPES = ("float32", "float64")
+
+
+def book(dtype):
+    return ccnn.Sequential([
+        Conv2D(6, (3, 3), activation="relu", padding="same", input_shape=(12, 12, 1),
+               dtype=dtype, bias_initializer="random_normal"),
+        MaxPooling2D((2, 2), dtype=dtype), Flatten(dtype=dtype),
+        Dense(20, activation="relu", dtype=dtype), Dropout(0.5, dtype=dtype),
+        Dense(10, activation="softmax", dtype=dtype)])
+
+
+def bn(dtype):
+    return ccnn.Sequential([
+        Conv2D(4, 3, use_bias=False, input_shape=(8, 8, 1), dtype=dtype),
+        BatchNormalization(dtype=dtype), ReLU(dtype=dtype), Flatten(dtype=dtype),
+        Dropout(0.3, dtype=dtype), Dense(16, dtype=dtype),
+        BatchNormalization(momentum=0.7, dtype=dtype), ReLU(dtype=dtype),
+        Dense(5, activation="softmax", dtype=dtype)])
+
+
+class Hooks(Callback):
+    def __init__(self):
+        super().__init__()
+        self.calls = []
+
+    def on_train_batch_begin(self, batch, logs=None):
+        self.calls.append(("begin", batch))
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.calls.append(("end", batch, dict(logs)))
+
+
+@pytest.fixture
+def multi_calls(monkeypatch):
+    """How many times fit ran several steps in one C call."""
+    count = [0]
+    orig = F.plan_train_steps_unchecked
+
+    def counted(*args):
+        count[0] += 1
+        return orig(*args)
+    monkeypatch.setattr(F, "plan_train_steps_unchecked", counted)
+    return count
+
+
+def train(builder, dtype, spe, n=150, batch=16, epochs=2, metrics=("accuracy",),
+          optimizer="adam", x=None, shuffle=True, **fit_kw):
+    ccnn.utils.set_random_seed(3)
+    m = builder(dtype)
+    m.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
+              metrics=list(metrics), steps_per_execution=spe)
+    xd, y = data(m, n, seed=1)
+    x = xd if x is None else x
+    hooks = Hooks()
+    h = m.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[hooks],
+              shuffle=shuffle, **fit_kw)
+    return {"model": m, "history": h.history, "hooks": hooks.calls,
+            "rng": ccnn.utils.get_rng().bit_generator.state}
+
+
+def assert_same_state(a, b):
+    assert repr(a["history"]) == repr(b["history"])      # (NaN too; repr is exact)
+    assert a["rng"] == b["rng"]
+    ma, mb = a["model"], b["model"]
+    for la, lb in zip(ma.layers, mb.layers):
+        for d in ("params", "states", "grads"):
+            da, db = getattr(la, d), getattr(lb, d)
+            assert da.keys() == db.keys()
+            for k in da:
+                assert da[k].dtype == db[k].dtype and da[k].shape == db[k].shape \
+                    and da[k].tobytes() == db[k].tobytes(), (la.name, k)
+        if type(la) is Dropout:
+            assert la.mask.tobytes() == lb.mask.tobytes()
+    oa, ob = ma.optimizer, mb.optimizer
+    assert oa.iterations == ob.iterations and oa._step_lr == ob._step_lr
+    assert len(oa.variables) == len(ob.variables) > 0
+    assert all(p.dtype == q.dtype and p.tobytes() == q.tobytes()
+               for p, q in zip(oa.variables, ob.variables))
+    for x, y in zip(ma._compiled_metrics(), mb._compiled_metrics()):
+        if isinstance(x, tuple):        # a functional model's (name, metric, output, kind)
+            x, y = x[1], y[1]
+        assert repr(x.result()) == repr(y.result())
+
+
+@pytest.mark.parametrize("builder", [book, bn])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spe,n", [(3, 150), (4, 160), (50, 150), (50, 160)])
+def test_bit_identical_to_one_step_per_execution(builder, dtype, spe, n, multi_calls):
+    # 150 rows: 10 batches, the last of 6 (a partial batch); 160: 10 full batches,
+    # the last execution of 2 (steps % N != 0); 50: longer than the epoch (with 150, its
+    # first 9 batches in one call, the partial one alone)
+    one = train(builder, dtype, 1, n=n)
+    assert multi_calls[0] == 0
+    many = train(builder, dtype, spe, n=n)
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+
+
+@pytest.mark.parametrize("metrics", [(), ("accuracy", "sparse_categorical_accuracy")])
+def test_without_and_with_several_accuracies(metrics, multi_calls):
+    one = train(book, "float32", 1, metrics=metrics)
+    many = train(book, "float32", 4, metrics=metrics)
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+
+
+def test_a_learning_rate_schedule_and_weight_decay(multi_calls):
+    def opt():
+        sched = ccnn.optimizers.schedules.ExponentialDecay(0.01, decay_steps=3, decay_rate=0.5)
+        return ccnn.optimizers.AdamW(learning_rate=sched, weight_decay=0.01)
+    one = train(book, "float64", 1, optimizer=opt())
+    many = train(book, "float64", 3, optimizer=opt())
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+
+
+def test_the_hooks_run_once_per_execution_with_its_first_and_last_step():
+    # Keras 3 (epoch_iterator): on_train_batch_begin(first step of the execution),
+    # on_train_batch_end(its last step, the logs after it); ccnn's last execution
+    # ends at the epoch's last step
+    one = train(book, "float32", 1, n=160, epochs=1)
+    many = train(book, "float32", 4, n=160, epochs=1)
+    assert [c[:2] for c in many["hooks"]] == [("begin", 0), ("end", 3), ("begin", 4),
+                                              ("end", 7), ("begin", 8), ("end", 9)]
+    ends = {c[1]: c[2] for c in one["hooks"] if c[0] == "end"}
+    for c in many["hooks"]:
+        if c[0] == "end":
+            assert c[2] == ends[c[1]]
+
+
+def test_other_metrics_and_sample_weights_run_step_by_step(multi_calls):
+    one = train(book, "float32", 1, metrics=("accuracy", "sparse_categorical_crossentropy"))
+    many = train(book, "float32", 3, metrics=("accuracy", "sparse_categorical_crossentropy"))
+    assert_same_state(one, many)
+    sw = np.linspace(0.5, 1.5, 150)
+    one = train(book, "float32", 1, sample_weight=sw)
+    many = train(book, "float32", 3, sample_weight=sw)
+    assert_same_state(one, many)
+    assert multi_calls[0] == 0
+
+
+def test_the_plan_off_gives_the_same_state():
+    train_plan.set_enabled(False)
+    one = train(book, "float32", 1)
+    many = train(book, "float32", 3)
+    train_plan.set_enabled(True)
+    assert_same_state(one, many)
+
+
+def test_a_nan_batch_stops_at_its_step(multi_calls):
+    ccnn.utils.set_random_seed(3)
+    x, _ = data(book("float32"), 160, seed=1)
+    x = x.copy()
+    x[16 * 5 + 2, 0, 0, 0] = np.nan           # batch 5 (no shuffle)
+    with pytest.warns(RuntimeWarning, match="step 6/10"):
+        one = train(book, "float32", 1, n=160, x=x, shuffle=False)
+    with pytest.warns(RuntimeWarning, match="step 6/10"):
+        many = train(book, "float32", 4, n=160, x=x, shuffle=False)
+    assert multi_calls[0] > 0
+    assert one["model"].optimizer.iterations == 5
+    assert many["hooks"][-1][:2] == ("end", 5)
+    assert_same_state(one, many)
+
+
+@pytest.mark.parametrize("bad", [0, -2, 1.5, True, "4", None])
+def test_bad_steps_per_execution(bad):
+    m = book("float32")
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        m.compile("adam", "sparse_categorical_crossentropy", steps_per_execution=bad)
+
+
+def test_the_compile_config_keeps_it(tmp_path):
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy", steps_per_execution=7)
+    assert m.get_compile_config()["steps_per_execution"] == 7
+    for name in ("m.ccnn", "m.keras"):
+        m.save(tmp_path / name)
+        again = ccnn.models.load_model(tmp_path / name)
+        assert again.steps_per_execution == 7
+    m2 = book("float32")
+    m2.compile_from_config(m.get_compile_config())
+    assert m2.steps_per_execution == 7
+
+
+def test_the_readme_example_runs(capsys, multi_calls):
+    from test_readme import README, python_blocks, run_block
+    blocks = [b for b in python_blocks(README, "Performance") if "steps_per_execution=10" in b]
+    assert len(blocks) == 1
+    scope = run_block(blocks[0], "README.md")
+    assert capsys.readouterr().out.strip() == "10"
+    assert scope["model"].optimizer.iterations == 40
+    assert multi_calls[0] == 4      # the first after one step of its own (Adam's state)
+
+
+def test_the_binding_checks_the_buffers():
+    from ccnn import _plan
+    ccnn.utils.set_random_seed(0)
+    m = book("float32")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 24)
+    m.train_on_batch(x[:8], y[:8])          # the plan and Adam's state
+    plan = next(iter(m.__dict__["_train_plans"].plans.values()))
+    rec = train_plan._opt_record(plan, m.layers, m.optimizer)
+    seed_rows = np.array([r for r, _, _, _ in plan.dropouts], dtype=np.int64)
+
+    def call(x=x, y=y, optreals=np.zeros((3, 8)), seeds=np.zeros((3, 1), np.uint64),
+             decays=None, snaps=np.zeros((0, 3), np.int64), hits=np.zeros(3, np.int64),
+             classes=10, out=plan.out):
+        return _plan.plan_train_steps(plan.code, plan.reals, plan.ptrs, x, out, y,
+                                      *plan.nbytes, 1, rec.code, optreals, seeds, seed_rows,
+                                      decays, snaps, hits, classes)
+    for bad in (dict(x=x[:16]), dict(y=y[:16]), dict(x=x.astype(np.float64)),
+                dict(y=y.astype(np.int32)), dict(optreals=np.zeros((3, 4))),
+                dict(seeds=np.zeros((2, 1), np.uint64)), dict(seeds=np.zeros((3, 2), np.uint64)),
+                dict(decays=np.zeros((3, 1))), dict(snaps=np.zeros((1, 2), np.int64)),
+                dict(hits=np.zeros(2, np.int64)), dict(classes=9),
+                dict(out=plan.out.astype(np.float64))):
+        with pytest.raises(ValueError):
+            call(**bad)
+    assert call() == (3, True)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_a_generator_of_batches(dtype, multi_calls):
+    def run(spe):
+        ccnn.utils.set_random_seed(3)
+        m = book(dtype)
+        m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=spe)
+        x, y = data(m, 160, seed=1)
+
+        def batches():
+            while True:
+                for i in range(0, 160, 16):
+                    yield x[i:i + 16], y[i:i + 16]
+        h = m.fit(batches(), steps_per_epoch=10, epochs=2, verbose=0)
+        return {"model": m, "history": h.history, "rng": ccnn.utils.get_rng().bit_generator.state}
+    one = run(1)
+    assert multi_calls[0] == 0
+    many = run(4)
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+
+
+def test_a_functional_model_runs_step_by_step(multi_calls):
+    def graph(dtype):
+        inp = ccnn.Input((12, 12, 1))
+        h = Flatten()(MaxPooling2D(2)(Conv2D(4, 3, activation="relu")(inp)))
+        return ccnn.Model(inp, Dense(10, activation="softmax")(Dropout(0.2)(h)))
+    one = train(graph, "float32", 1)
+    many = train(graph, "float32", 3)
+    assert multi_calls[0] == 0
+    assert_same_state(one, many)
+    assert [c[:2] for c in many["hooks"]][:4] == [("begin", 0), ("end", 2), ("begin", 3),
+                                                  ("end", 5)]
