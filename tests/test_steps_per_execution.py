@@ -155,6 +155,15 @@ def test_other_metrics_and_sample_weights_run_step_by_step(multi_calls):
     assert multi_calls[0] == 0
 
 
+@pytest.mark.parametrize("clip", [{"clipnorm": 0.05}, {"global_clipnorm": 0.05}])
+def test_norm_clipping_runs_step_by_step(clip, multi_calls):
+    """Norm clipping is a pass of its own: no multi-step call, the same state."""
+    one = train(book, "float32", 1, optimizer=ccnn.optimizers.Adam(**clip))
+    many = train(book, "float32", 4, optimizer=ccnn.optimizers.Adam(**clip))
+    assert_same_state(one, many)
+    assert multi_calls[0] == 0
+
+
 def test_the_plan_off_gives_the_same_state():
     train_plan.set_enabled(False)
     one = train(book, "float32", 1)

@@ -257,12 +257,19 @@ def _plan_pairs(plan: TrainPlan, layers: List[Layer]) -> List[Tuple[np.ndarray, 
     return pairs if len({id(p) for _, p in pairs}) == len(pairs) else []
 
 
+def _fusable(opt: Any) -> bool:
+    """Whether the plan's call may run opt's update: it has a kernel the plan
+    knows (Optimizer._plan_kernel) and no norm clipping (a pass of its own)."""
+    return opt is not None and opt._plan_kernel is not None \
+        and not opt.clipnorm and not opt.global_clipnorm
+
+
 def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
                   ) -> Optional[Tuple[_OptRecord, float]]:
     """The optimizer record filled for this step (its scalars, decays and the
     check) and the learning rate, or None: apply_gradients after the call."""
-    if opt is None or opt._plan_kernel is None or opt.clipnorm or opt.global_clipnorm:
-        return None                     # no kernel, or norm clipping (a pass of its own)
+    if not _fusable(opt):
+        return None
     lr = opt.learning_rate
     if not (math.isfinite(lr) and lr >= 0):
         return None                     # apply_gradients raises its ValueError
@@ -285,7 +292,7 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
 
 def _opt_record(plan: TrainPlan, layers: List[Layer], opt: Any) -> Optional[_OptRecord]:
     """The plan's optimizer record for opt (made now if need be), or None when
-    its update cannot be fused (opt._plan_fusable() checked by the caller)."""
+    its update cannot be fused (_fusable checked by the caller)."""
     if plan.pairs is None:
         plan.pairs = _plan_pairs(plan, layers)
         plan.params = [p for _, p in plan.pairs]
@@ -1030,7 +1037,7 @@ def train_steps(model: Any, batches: List[Tuple[Any, Any, Any]],
     x0 = batches[0][0]
     if not isinstance(model, sequential) or optimizer is None \
             or type(model)._regularization_loss is not trainer._regularization_loss \
-            or not optimizer._plan_fusable():
+            or not _fusable(optimizer):
         return None
     for xb, _, swb in batches:
         if swb is not None or type(xb) is not np.ndarray or xb.shape != x0.shape \
