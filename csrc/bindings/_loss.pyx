@@ -147,27 +147,6 @@ from cpython.buffer cimport (PyObject_GetBuffer, PyBuffer_Release, PyBUF_C_CONTI
 from buffers cimport buffer_kind as _kind
 
 
-cdef Py_ssize_t _argmax_matches(const floating *p, const int64_t *labels, Py_ssize_t n,
-                                Py_ssize_t c) noexcept nogil:
-    """The rows of p (n, c) whose argmax -- NumPy's: the first NaN, else the
-    first maximum -- is the row's label."""
-    cdef Py_ssize_t i, j, best, hits = 0
-    cdef floating m
-    for i in range(n):
-        m = p[0]
-        best = 0
-        if m == m:
-            for j in range(1, c):
-                if not (p[j] <= m):
-                    m = p[j]
-                    best = j
-                    if m != m:
-                        break
-        hits += best == labels[i]
-        p += c
-    return hits
-
-
 def argmax_matches(out, labels):
     """How many rows of out (n, classes) have labels' entry as their argmax
     (np.count_nonzero(out.argmax(axis=-1) == labels)): out C-contiguous
@@ -195,10 +174,10 @@ def argmax_matches(out, labels):
             n, c = ob.shape[0], ob.shape[1]
             if kind == b'f' and ob.itemsize == 4:
                 with nogil:
-                    hits = _argmax_matches(<const float *>ob.buf, <const int64_t *>lb.buf, n, c)
+                    hits = ck.argmax_matches(<const float *>ob.buf, <const int64_t *>lb.buf, n, c)
             elif kind == b'd' and ob.itemsize == 8:
                 with nogil:
-                    hits = _argmax_matches(<const double *>ob.buf, <const int64_t *>lb.buf, n, c)
+                    hits = ck.argmax_matches(<const double *>ob.buf, <const int64_t *>lb.buf, n, c)
         finally:
             PyBuffer_Release(&lb)
     finally:

@@ -252,4 +252,25 @@ void SUF(ccnn_sigmoid_bce_backward)(REAL *dlogits, const REAL *dloss, const REAL
                            scale, n - i0 < BCE_CHUNK ? n - i0 : BCE_CHUNK);
 }
 
+/* ccnn_argmax_matches_f32, ccnn_argmax_matches_f64 */
+int64_t SUF(ccnn_argmax_matches)(const REAL *p, const int64_t *labels, int64_t n, int64_t c)
+{
+    int64_t hits = 0;
+    for (int64_t i = 0; i < n; i++, p += c) {
+        REAL m = p[0];
+        int64_t best = 0;
+        if (m == m) {
+            for (int64_t j = 1; j < c; j++) {
+                if (!(p[j] <= m)) {
+                    m = p[j];
+                    best = j;
+                    if (m != m) break;
+                }
+            }
+        }
+        hits += best == labels[i];
+    }
+    return hits;
+}
+
 #endif /* REAL */

@@ -93,6 +93,14 @@ void ccnn_sigmoid_bce_backward_f64(double *dlogits, const double *dloss, const d
                                    const double *targets, double scale, int64_t n,
                                    int nthreads);
 
+/* How many rows of p (n, classes) have labels[i] as their argmax -- NumPy's:
+ * the first NaN, else the first maximum (accuracy's count; serial: n * classes
+ * is a batch's logits).  classes >= 1. */
+int64_t ccnn_argmax_matches_f32(const float *p, const int64_t *labels, int64_t n,
+                                int64_t classes);
+int64_t ccnn_argmax_matches_f64(const double *p, const int64_t *labels, int64_t n,
+                                int64_t classes);
+
 #ifdef __cplusplus
 }
 #endif

@@ -457,32 +457,15 @@ int SUF(ccnn_plan_train_step)(REAL *out, const REAL *inp, const void *targets,
     return rc != CCNN_OK ? rc : SUF(tp_optimize)(opt, optreals, applied, nthreads);
 }
 
-/* The rows of p (n, c) whose argmax -- NumPy's: the first NaN, else the first
- * maximum -- is the row's label (_loss.argmax_matches). */
-static int64_t SUF(tp_argmax_matches)(const REAL *p, const int64_t *labels, int64_t n,
-                                      int64_t c)
-{
-    int64_t hits = 0;
-    for (int64_t i = 0; i < n; i++, p += c) {
-        REAL m = p[0];
-        int64_t best = 0;
-        if (m == m) {
-            for (int64_t j = 1; j < c; j++) {
-                if (!(p[j] <= m)) {
-                    m = p[j];
-                    best = j;
-                    if (m != m) break;
-                }
-            }
-        }
-        hits += best == labels[i];
-    }
-    return hits;
-}
-
-/* ccnn_plan_train_steps_f32, ccnn_plan_train_steps_f64 (see plan_train.h: the
- * parameters are CCNN_PLAN_TRAIN_STEPS_PARAMS's) */
-int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
+/* ccnn_plan_train_steps_f32, ccnn_plan_train_steps_f64 (plan_train.h) */
+int SUF(ccnn_plan_train_steps)(REAL *out, const REAL *inp, const void *targets,
+                               const int64_t *ptrs, int64_t *code, const double *reals,
+                               int64_t nops, int64_t *opt, const double *optreals,
+                               int64_t nsteps, int64_t in_size, int64_t targets_bytes,
+                               const uint64_t *seeds, const int64_t *seed_rows, int64_t nseeds,
+                               const double *decays, const int64_t *snaps, int64_t nsnaps,
+                               int64_t *hits, int64_t classes, int64_t *done, int *applied,
+                               int nthreads)
 {
     const int64_t decay0 = opt[CCNN_TO_DECAY], count = opt[CCNN_TO_COUNT];
     int rc = CCNN_OK;
@@ -508,7 +491,7 @@ int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
                    (size_t)sn[2]);
         }
         if (hits)
-            hits[i] = SUF(tp_argmax_matches)(out, (const int64_t *)(const void *)t,
+            hits[i] = SUF(ccnn_argmax_matches)(out, (const int64_t *)(const void *)t,
                                              targets_bytes / (int64_t)sizeof(int64_t), classes);
         *done = i + 1;
         if (!*applied) break;       /* the check refused it: the caller decides */
