@@ -18,3 +18,6 @@ def plan_train(code: NDArray[np.int64], reals: NDArray[np.float64], ptrs: NDArra
                in_bytes: int, out_bytes: int, targets_bytes: int, nthreads: int,
                opt: Optional[NDArray[np.int64]] = None,
                optreals: Optional[NDArray[np.float64]] = None) -> bool: ...
+
+def plan_optimize(opt: NDArray[np.int64], optreals: NDArray[np.float64], f64: bool,
+                  nthreads: int) -> bool: ...

@@ -1974,3 +1974,10 @@ def plan_train_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray, 
     its update follows in the same call; returns whether it ran."""
     return _plan.plan_train(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
                             nbytes[2], get_num_threads(), opt, optreals)
+
+
+def plan_optimize_unchecked(opt: np.ndarray, optreals: np.ndarray, f64: bool) -> bool:
+    """The optimizer's update of a training plan's record (opt, optreals:
+    plan_train.h) alone, over float64 (f64) or float32 arrays; returns whether
+    it ran (False: the record's check found a non-finite grad or loss)."""
+    return _plan.plan_optimize(opt, optreals, f64, get_num_threads())
