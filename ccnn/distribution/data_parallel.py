@@ -34,7 +34,10 @@ MPI_Abort, which ends every rank.
 from __future__ import annotations
 
 import json
+import mmap
+import os
 import sys
+import tempfile
 import time
 import traceback
 from types import TracebackType
@@ -55,6 +58,10 @@ _MASK64 = (1 << 64) - 1
 #: the training plan's step with the all-reduce inside (plan_reducer); off
 #: (CCNN_DP_PLAN=0, or _plan_switch.set(False)): reduce_gradients + apply_gradients
 _plan_switch = Switch("CCNN_DP_PLAN")
+#: the per-step sum through node shared memory (_Shared) when every rank is on
+#: one node; off (CCNN_DP_SHM=0, or _shm_switch.set(False), the same on every
+#: rank): MPI Allreduce
+_shm_switch = Switch("CCNN_DP_SHM")
 
 
 def _import_mpi() -> Any:
@@ -125,7 +132,8 @@ class _Layout:
     buffer of their dtype (built at the first step of a fit, reused): the
     views of the buffers are made once, so a step only multiplies into them."""
 
-    def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray]) -> None:
+    def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray],
+                 comm: Any = None) -> None:
         self.key = [id(p) for _, p in pairs] + [id(s) for s in states]
         sizes: Dict[np.dtype, int] = {}
         spans: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
@@ -147,7 +155,11 @@ class _Layout:
         lo = sizes.get(self.loss_dtype, 0)
         self.loss_at = lo
         sizes[self.loss_dtype] = lo + (1 if self.loss_dtype == np.float64 else 2)
-        self.buffers = {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
+        #: comm given: the buffers in node shared memory when it can (every rank
+        #: makes its layout at the same step: this is collective)
+        self.shared = _Shared.make(comm, sizes) if comm is not None else None
+        self.buffers = self.shared.buffers if self.shared is not None else \
+            {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
         #: the loss's numbers in its buffer (one float64, or a float32 pair)
         self.loss_slot = self.buffers[self.loss_dtype][
             lo:lo + (1 if self.loss_dtype == np.float64 else 2)]
@@ -160,6 +172,94 @@ class _Layout:
         #: (moving statistic, its slot shaped as it)
         self.states = [(s, self.buffers[dt][lo:hi].reshape(s.shape))
                        for s, dt, lo, hi in state_spans]
+
+
+class _Shared:
+    """The per-step sum over the ranks through node shared memory, for ranks
+    that all run on one node: one file (in /dev/shm where there is one)
+    mapped by every rank, rank r's buffers in its segment r.  sum(): a
+    barrier (every segment written), each rank adds a fixed slice of the
+    K segments in rank order and writes it into every segment, a barrier:
+    every rank's buffers then hold the same sums (with 2 ranks, the bits of
+    an MPI Allreduce: one addition per element)."""
+
+    ALIGN = 64
+    PATH = 4096          # the broadcast file name's bytes
+
+    def __init__(self, comm: Any, mm: mmap.mmap, sizes: Dict[np.dtype, int],
+                 offsets: Dict[np.dtype, int], stride: int) -> None:
+        self.comm, self.mm = comm, mm        # (the views keep mm mapped while they live)
+        k, r = comm.Get_size(), comm.Get_rank()
+        self.buffers: Dict[np.dtype, np.ndarray] = {}
+        #: (every rank's buffer of a dtype, this rank's slice, a scratch slice)
+        self.parts: List[Tuple[List[np.ndarray], slice, np.ndarray]] = []
+        for dt, n in sizes.items():
+            segs = [np.frombuffer(mm, dtype=dt, count=n, offset=q * stride + offsets[dt])
+                    for q in range(k)]
+            self.buffers[dt] = segs[r]
+            part = slice(n * r // k, n * (r + 1) // k)
+            self.parts.append((segs, part, np.empty(part.stop - part.start, dtype=dt)))
+
+    @classmethod
+    def make(cls, comm: Any, sizes: Dict[np.dtype, int]) -> Optional["_Shared"]:
+        """Collective: the shared buffers, or None on every rank (not all
+        ranks on one node, or the file could not be made or mapped)."""
+        from mpi4py import MPI
+        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        one_node = node.Get_size() == comm.Get_size()
+        node.Free()
+        if not one_node:
+            return None
+        offsets, stride = {}, 0
+        for dt, n in sizes.items():
+            offsets[dt] = stride
+            stride += -(-n * dt.itemsize // cls.ALIGN) * cls.ALIGN
+        stride = max(stride, cls.ALIGN)
+        nbytes = stride * comm.Get_size()
+        name = np.zeros(cls.PATH, dtype=np.uint8)
+        if comm.Get_rank() == 0:
+            try:
+                where = "/dev/shm" if os.path.isdir("/dev/shm") else None
+                fd, path = tempfile.mkstemp(prefix="ccnn-dp-", dir=where)
+                try:
+                    os.ftruncate(fd, nbytes)
+                finally:
+                    os.close(fd)
+                raw = os.fsencode(path)
+                if len(raw) < cls.PATH:
+                    name[:len(raw)] = np.frombuffer(raw, dtype=np.uint8)
+            except OSError:
+                pass
+        comm.Bcast(name, root=0)
+        path_b = name.tobytes().rstrip(b"\0")
+        mm: Optional[mmap.mmap] = None
+        if path_b:
+            try:
+                with open(path_b, "r+b") as f:
+                    mm = mmap.mmap(f.fileno(), nbytes)
+            except (OSError, ValueError):
+                mm = None
+        ok = np.array([mm is not None], dtype=np.int32)
+        comm.Allreduce(MPI.IN_PLACE, ok, op=MPI.MIN)      # (after every rank opened it)
+        if comm.Get_rank() == 0 and path_b:
+            try:
+                os.unlink(path_b)
+            except OSError:
+                pass
+        if not ok[0] or mm is None:
+            return None
+        return cls(comm, mm, sizes, offsets, stride)
+
+    def sum(self) -> None:
+        """Every rank's buffers := the sums over the ranks (collective)."""
+        self.comm.Barrier()
+        for segs, part, tmp in self.parts:
+            np.add(segs[0][part], segs[1][part], out=tmp)
+            for seg in segs[2:]:
+                np.add(tmp, seg[part], out=tmp)
+            for seg in segs:
+                seg[part] = tmp
+        self.comm.Barrier()
 
 
 class DataParallel(Local):
@@ -374,7 +474,8 @@ class DataParallel(Local):
         states = self._states
         lay = self._layout
         if lay is None or lay.key != [id(p) for _, p in pairs] + [id(s) for s in states]:
-            lay = self._layout = _Layout(pairs, states)
+            lay = self._layout = _Layout(pairs, states, self.comm if self.size > 1 and
+                                         _shm_switch.on else None)
         return lay
 
     def _allreduce(self, lay: _Layout, loss: float) -> float:
@@ -390,8 +491,11 @@ class DataParallel(Local):
             lbuf[at] = loss * w
             lbuf[at + 1] = loss * w - float(lbuf[at])
         t0 = time.perf_counter()
-        for buf in lay.buffers.values():
-            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+        if lay.shared is not None:
+            lay.shared.sum()
+        else:
+            for buf in lay.buffers.values():
+                self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         self.allreduce_seconds += time.perf_counter() - t0
         self.allreduce_steps += 1
         for s, slot in lay.states:
