@@ -16,10 +16,20 @@ What one fit does on each of the K ranks (all run the same script):
   per rank and are reproducible from the seed;
 * after each backward the gradients, scaled by each rank's share of the
   batch, the BatchNormalization moving statistics (same scaling: their mean)
-  and the loss are packed into one contiguous buffer per dtype and summed by
-  ONE MPI Allreduce; every rank applies the same update, so the replicas stay
-  bit-identical.  Batch statistics themselves are per rank (Keras's
-  non-synchronized BatchNormalization under a MirroredStrategy);
+  and the loss are packed into one contiguous buffer per dtype and summed
+  once per step -- through node shared memory when every rank runs on one
+  node (_Shared), else by ONE MPI Allreduce; every rank applies the same
+  update, so the replicas stay bit-identical.  Batch statistics themselves
+  are per rank (Keras's non-synchronized BatchNormalization under a
+  MirroredStrategy);
+* where the model's step runs through the training plan
+  (ccnn.models.train_plan) with an optimizer it can fuse, the plan's backward
+  writes the gradients straight into their slots of that buffer (made the
+  plan's gradient arrays once per fit), the sum runs in place and the
+  optimizer's update is one C call over the summed gradients (when every
+  rank's share is the same, the share is the update's gradient scale instead
+  of a pass over the buffer).  The layers' grads are then those slots: after
+  a step, the sum over the ranks;
 * at the end of an epoch the metrics' states are summed (one Allreduce) and
   rank 0's epoch logs broadcast, so every rank's callbacks see the same logs;
   validation and evaluate shard their data too and sum the losses and the

@@ -54,8 +54,9 @@ call, the BatchNormalization updates and the count are one block Ctrl-C
 cannot cut (deferred_keyboard_interrupt).  With fit's terminate_on_nan the
 call updates only when every gradient and per-row loss is finite (else the
 trainer decides as before, from the loss and the gradients).  Anything else
-(Nadam, clipnorm, global_clipnorm, sample weights, DataParallel, ...) keeps
-optimizer.apply_gradients after the call.
+(Nadam, clipnorm, global_clipnorm, sample weights, ...) keeps
+optimizer.apply_gradients after the call.  In a DataParallel fit the same
+update runs after the all-reduce, as its own C call (run_plan's reducer).
 
 Anything else -- another layer or option (ReLU with arguments, a softmax
 not last), sample or class weights, regularizers, another loss --
