@@ -26,3 +26,6 @@ def plan_train_steps(code: NDArray[np.int64], reals: NDArray[np.float64],
                      seed_rows: NDArray[np.int64], decays: Optional[NDArray[np.float64]],
                      snaps: NDArray[np.int64], hits: Optional[NDArray[np.int64]],
                      classes: int) -> Tuple[int, bool]: ...
+
+def plan_optimize(opt: NDArray[np.int64], optreals: NDArray[np.float64], f64: bool,
+                  nthreads: int) -> bool: ...

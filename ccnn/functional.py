@@ -1989,3 +1989,8 @@ def plan_train_steps_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.nda
     return _plan.plan_train_steps(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
                                   nbytes[2], get_num_threads(), opt, optreals, seeds, seed_rows,
                                   decays, snaps, hits, classes)
+def plan_optimize_unchecked(opt: np.ndarray, optreals: np.ndarray, f64: bool) -> bool:
+    """The optimizer's update of a training plan's record (opt, optreals:
+    plan_train.h) alone, over float64 (f64) or float32 arrays; returns whether
+    it ran (False: the record's check found a non-finite grad or loss)."""
+    return _plan.plan_optimize(opt, optreals, f64, get_num_threads())

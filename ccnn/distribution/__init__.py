@@ -85,6 +85,9 @@ class Local:
     def reduce_eval(self, objs: List[Any], loss_sum: float, seen: int) -> Tuple[float, int]:
         return loss_sum, seen
 
+    def plan_reducer(self) -> Any:
+        return None
+
 
 _LOCAL = Local()
 _current: List[Any] = []     # the DataParallel scopes entered (innermost last)

@@ -16,10 +16,19 @@ What one fit does on each of the K ranks (all run the same script):
   per rank and are reproducible from the seed;
 * after each backward the gradients, scaled by each rank's share of the
   batch, the BatchNormalization moving statistics (same scaling: their mean)
-  and the loss are packed into one contiguous buffer per dtype and summed by
-  ONE MPI Allreduce; every rank applies the same update, so the replicas stay
-  bit-identical.  Batch statistics themselves are per rank (Keras's
-  non-synchronized BatchNormalization under a MirroredStrategy);
+  and the loss are packed into one contiguous buffer per dtype and summed
+  once per step by ONE MPI Allreduce; every rank applies the same
+  update, so the replicas stay bit-identical.  Batch statistics themselves
+  are per rank (Keras's non-synchronized BatchNormalization under a
+  MirroredStrategy);
+* where the model's step runs through the training plan
+  (ccnn.models.train_plan) with an optimizer it can fuse, the plan's backward
+  writes the gradients straight into their slots of that buffer (made the
+  plan's gradient arrays once per fit), the sum runs in place and the
+  optimizer's update is one C call over the summed gradients (when every
+  rank's share is the same, the share is the update's gradient scale instead
+  of a pass over the buffer).  The layers' grads are then those slots: after
+  a step, the sum over the ranks;
 * at the end of an epoch the metrics' states are summed (one Allreduce) and
   rank 0's epoch logs broadcast, so every rank's callbacks see the same logs;
   validation and evaluate shard their data too and sum the losses and the
@@ -46,12 +55,16 @@ from .. import utils
 from ..models import data_adapters
 from ..metrics.metric import Metric, log_value
 from ..models.nested import leaf_layers, trainable_leaves
+from ..models.plan_chain import Switch
 from . import Local, _current
 
 _WRITERS = ("ProgbarLogger", "ModelCheckpoint", "BackupAndRestore", "CSVLogger", "TensorBoard")
 _CONFUSION = ("true_positives", "false_positives", "true_negatives", "false_negatives")
 _FBETA = ("true_positives", "false_positives", "false_negatives", "intermediate_weights")
 _MASK64 = (1 << 64) - 1
+#: the training plan's step with the all-reduce inside (plan_reducer); off
+#: (CCNN_DP_PLAN=0, or _plan_switch.set(False)): reduce_gradients + apply_gradients
+_plan_switch = Switch("CCNN_DP_PLAN")
 
 
 def _import_mpi() -> Any:
@@ -161,6 +174,12 @@ class _Layout:
         self.loss_at = lo
         sizes[self.loss_dtype] = lo + (1 if self.loss_dtype == np.float64 else 2)
         self.buffers = {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
+        #: the loss's numbers in its buffer (one float64, or a float32 pair)
+        self.loss_slot = self.buffers[self.loss_dtype][
+            lo:lo + (1 if self.loss_dtype == np.float64 else 2)]
+        #: the gradients' part of each buffer (they come first)
+        self.grad_parts = {dt: buf[:max((hi for _, d, _, hi in spans if d == dt), default=0)]
+                           for dt, buf in self.buffers.items()}
         #: (pair index, its slot in the buffer shaped as the parameter)
         self.grads = [(i, self.buffers[dt][lo:hi].reshape(pairs[i][1].shape))
                       for i, dt, lo, hi in spans]
@@ -328,13 +347,66 @@ class DataParallel(Local):
         statistics and loss."""
         if not self._fitting:
             return pairs, loss
+        lay = self._layout_of(pairs)
+        w = self._weight
+        for i, slot in lay.grads:           # the weight in the buffer's dtype: no float64 pass
+            np.multiply(pairs[i][0], slot.dtype.type(w), out=slot, casting="unsafe")
+        total = self._allreduce(lay, loss)
+        out = list(pairs)
+        for i, slot in lay.grads:
+            out[i] = (slot, pairs[i][1])
+        return out, total
+
+    # ---- the training plan's step (ccnn.models.train_plan.run_plan)
+    def plan_reducer(self) -> Optional["DataParallel"]:
+        """Itself while a fit runs: the training plan then writes the gradients
+        into this fit's all-reduce buffer (plan_buffer), calls reduce_plan and
+        runs the optimizer's update itself (None: reduce_gradients)."""
+        return self if self._fitting and _plan_switch.on else None
+
+    def plan_buffer(self, pairs: List[Tuple[Any, np.ndarray]], dtype: np.dtype
+                    ) -> Optional[Tuple[List[np.ndarray], np.ndarray]]:
+        """The slots of the pairs' gradients in the all-reduce buffer (shaped
+        as their params) and the loss's slot (1 number, or 2 in float32), or
+        None when the buffer is not a single one of dtype."""
+        lay = self._layout_of(pairs)
+        if len(lay.buffers) != 1 or lay.loss_dtype != dtype or len(lay.grads) != len(pairs):
+            return None
+        return [slot for _, slot in lay.grads], lay.loss_slot
+
+    def _folded(self) -> bool:
+        """Whether every rank's share of this step's batch is the same weight,
+        which the update then applies to the sum (optimizer kernels' gscale)."""
+        return self._reduction == "sum" or self._n_global % self.size == 0
+
+    def update_scale(self) -> float:
+        """The scale the fused update applies to the all-reduced gradients
+        (the ranks' common weight, or 1.0 when reduce_plan weighted them)."""
+        return self._weight if self._folded() else 1.0
+
+    def reduce_plan(self, loss: float) -> float:
+        """After the plan wrote this rank's gradients into plan_buffer's slots:
+        weight them unless update_scale does, add the moving statistics and
+        the loss, Allreduce in place; returns the global loss."""
+        lay = self._layout
+        assert lay is not None
+        if not self._folded():
+            for part in lay.grad_parts.values():
+                np.multiply(part, part.dtype.type(self._weight), out=part)
+        return self._allreduce(lay, loss)
+
+    def _layout_of(self, pairs: List[Tuple[Any, np.ndarray]]) -> _Layout:
+        """This fit's buffer layout for pairs and the moving statistics."""
         states = self._states
         lay = self._layout
         if lay is None or lay.key != [id(p) for _, p in pairs] + [id(s) for s in states]:
             lay = self._layout = _Layout(pairs, states)
+        return lay
+
+    def _allreduce(self, lay: _Layout, loss: float) -> float:
+        """The share-weighted moving statistics and loss into the buffers, one
+        Allreduce per buffer, the statistics back; returns the global loss."""
         w = self._weight
-        for i, slot in lay.grads:           # the weight in the buffer's dtype: no float64 pass
-            np.multiply(pairs[i][0], slot.dtype.type(w), out=slot, casting="unsafe")
         for s, slot in lay.states:
             np.multiply(s, slot.dtype.type(w), out=slot, casting="unsafe")
         lbuf, at = lay.buffers[lay.loss_dtype], lay.loss_at
@@ -350,13 +422,10 @@ class DataParallel(Local):
         self.allreduce_steps += 1
         for s, slot in lay.states:
             np.copyto(s, slot)
-        out = list(pairs)
-        for i, slot in lay.grads:
-            out[i] = (slot, pairs[i][1])
         total = float(lbuf[at]) + (0.0 if lay.loss_dtype == np.float64 else float(lbuf[at + 1]))
         self._loss_total += total * self._n_global
         self._n_total += self._n_global
-        return out, total
+        return total
 
     def epoch_logs(self, logs: Dict[str, Any], objs: List[Any]) -> Dict[str, Any]:
         """The epoch's logs over every rank's samples, identical on every rank."""

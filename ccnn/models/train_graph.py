@@ -272,7 +272,8 @@ def supported(model: Any) -> bool:
 
 
 def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
-               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+               check: bool = False, reducer: Any = None
+               ) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
     """As train_plan.train_step, for a functional model (None: the per-layer path)."""
     if not tp.is_enabled() or type(x) is not np.ndarray or x.shape[0] == 0 \
             or not supported(model):
@@ -301,4 +302,5 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
             vals[e.out] = e.step.forward(arg, True)
         out = vals[out_slots[0]]
         return model._loss_and_backward(out, y), out, None
-    return tp.run_plan(model, plan, losses[0], model.layers, rest, x, y, optimizer, check)
+    return tp.run_plan(model, plan, losses[0], model.layers, rest, x, y, optimizer, check,
+                       reducer=reducer)

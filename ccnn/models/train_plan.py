@@ -55,8 +55,9 @@ call, the BatchNormalization updates and the count are one block Ctrl-C
 cannot cut (deferred_keyboard_interrupt).  With fit's terminate_on_nan the
 call updates only when every gradient and per-row loss is finite (else the
 trainer decides as before, from the loss and the gradients).  Anything else
-(Nadam, clipnorm, global_clipnorm, sample weights, DataParallel, ...) keeps
-optimizer.apply_gradients after the call.
+(Nadam, clipnorm, global_clipnorm, sample weights, ...) keeps
+optimizer.apply_gradients after the call.  In a DataParallel fit the same
+update runs after the all-reduce, as its own C call (run_plan's reducer).
 
 Several steps per call.  With compile(steps_per_execution=N), fit hands
 an execution's batches of one shape to train_steps: the N steps and their
@@ -106,7 +107,7 @@ R_EPS, R_RATE, R_ALPHA = 0, 1, 2
 # the optimizer record's fields (plan_train.h's CCNN_TO_*)
 TO_HEAD, TO_REALS = 16, 8
 (TO_KIND, TO_COUNT, TO_CHECK, TO_ROWS, TO_NROWS, TO_HAS0, TO_HAS1, TO_HAS2,
- TO_DECAY) = range(9)
+ TO_DECAY, TO_GSCALE) = range(10)
 XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
 
 _switch = Switch("CCNN_TRAIN_PLAN")
@@ -169,6 +170,8 @@ class TrainPlan:
         self.pairs: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None
         self.params: List[np.ndarray] = []       # the pairs' params
         self.opt_rec: Optional[_OptRecord] = None
+        #: the record of the update after a DataParallel all-reduce (run_plan)
+        self.dist_rec: Optional[_OptRecord] = None
 
     def current(self) -> bool:
         """Whether every weight array it points at is still the layer's, and
@@ -226,6 +229,8 @@ class _OptRecord:
         self.reals = np.zeros(TO_REALS)
         self.decay = np.zeros(count)
         self.decay_addr = self.decay.ctypes.data
+        self.gscale = np.ones(count)             # TO_GSCALE's (set per step, or 0)
+        self.rows = rows
         names = (tuple(opt._plan_slots()) + (None, None, None))[:3]
         lists = [flat] + [state[s] if s else None for s in names] + \
             [[g.reshape(-1) for g, _ in pairs]]
@@ -264,16 +269,50 @@ def _fusable(opt: Any) -> bool:
         and not opt.clipnorm and not opt.global_clipnorm
 
 
-def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
-                  ) -> Optional[Tuple[_OptRecord, float]]:
+def _bind_grads(plan: TrainPlan, layers: List[Layer], reducer: Any) -> Optional[np.ndarray]:
+    """Make the plan's gradient arrays reducer's slots in its all-reduce buffer
+    (the table's pointers, the layers' grads, plan.pairs; done once per fit);
+    returns the buffer's loss slot, or None (then the reducer is not used)."""
+    pairs = plan.pairs
+    assert pairs is not None
+    got = reducer.plan_buffer(pairs, plan.dtype)
+    if got is None:
+        return None
+    slots, loss_slot = got
+    if all(g is s for (g, _), s in zip(pairs, slots)):
+        return loss_slot
+    rows = []
+    for (g, _), s in zip(pairs, slots):
+        hits = np.flatnonzero(plan.ptrs == g.ctypes.data)
+        if hits.size != 1 or not g.flags.c_contiguous or s.shape != g.shape \
+                or s.dtype != g.dtype:
+            return None             # not an array only the call writes: leave it
+        rows.append(int(hits[0]))
+    new = {id(g): s for (g, _), s in zip(pairs, slots)}
+    for row, s in zip(rows, slots):
+        plan.ptrs[row] = s.ctypes.data
+    for _, grads in plan.grads:
+        for k, g in grads.items():
+            grads[k] = new.get(id(g), g)
+    plan.keep = [new.get(id(a), a) for a in plan.keep]     # (the slots keep the buffer)
+    plan.pairs = _plan_pairs(plan, layers)
+    plan.params = [p for _, p in plan.pairs]
+    plan.opt_rec = plan.dist_rec = None
+    return loss_slot
+
+
+def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool,
+                  reducer: Any = None) -> Optional[Tuple[_OptRecord, float]]:
     """The optimizer record filled for this step (its scalars, decays and the
-    check) and the learning rate, or None: apply_gradients after the call."""
+    check) and the learning rate, or None: apply_gradients after the call.
+    With a reducer (DataParallel's), the record of the update after its
+    all-reduce: over its buffer's gradients, checking its loss slot."""
     if not _fusable(opt):
         return None
     lr = opt.learning_rate
     if not (math.isfinite(lr) and lr >= 0):
         return None                     # apply_gradients raises its ValueError
-    rec = _opt_record(plan, layers, opt)
+    rec = _opt_record(plan, layers, opt, reducer)
     if rec is None:
         return None
     args = (opt.clipvalue or 0.0,) + opt._kernel_args(opt.iterations + 1, lr)
@@ -287,12 +326,21 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool
         code[TO_DECAY] = 0
     if code[TO_CHECK] != check:
         code[TO_CHECK] = check
+    if reducer is not None:
+        scale = reducer.update_scale()
+        if scale != 1.0:
+            rec.gscale.fill(scale)
+            code[TO_GSCALE] = rec.gscale.ctypes.data
+        else:
+            code[TO_GSCALE] = 0
     return rec, lr
 
 
-def _opt_record(plan: TrainPlan, layers: List[Layer], opt: Any) -> Optional[_OptRecord]:
-    """The plan's optimizer record for opt (made now if need be), or None when
-    its update cannot be fused (_fusable checked by the caller)."""
+def _opt_record(plan: TrainPlan, layers: List[Layer], opt: Any,
+                reducer: Any = None) -> Optional[_OptRecord]:
+    """The plan's optimizer record for opt (made now if need be; with a
+    reducer, over its buffer's gradients), or None when its update cannot be
+    fused (_fusable checked by the caller)."""
     if plan.pairs is None:
         plan.pairs = _plan_pairs(plan, layers)
         plan.params = [p for _, p in plan.pairs]
@@ -302,12 +350,22 @@ def _opt_record(plan: TrainPlan, layers: List[Layer], opt: Any) -> Optional[_Opt
     for p in params:
         if not p.flags.writeable:
             return None
-    rec = plan.opt_rec
+    rows = plan.rows
+    if reducer is not None:
+        got = _bind_grads(plan, layers, reducer)
+        if got is None:
+            return None
+        rows, pairs, params = got, plan.pairs, plan.params
+    rec = plan.opt_rec if reducer is None else plan.dist_rec
     if rec is None or rec.opt is not opt or rec.cache is not opt.__dict__.get("_flat_cache") \
-            or rec.cache[1] != opt._slot_names:
+            or rec.cache[1] != opt._slot_names or rec.rows is not rows:
         if not opt._has_state(params):
             return None     # apply_gradients makes the state (only if it updates)
-        rec = plan.opt_rec = _OptRecord(opt, pairs, plan.rows)
+        rec = _OptRecord(opt, pairs, rows)
+        if reducer is None:
+            plan.opt_rec = rec
+        else:
+            plan.dist_rec = rec
     return rec
 
 
@@ -894,18 +952,22 @@ def _model_plan(model: Any, x: Any, trainer: Any) -> Optional[Tuple[Any, TrainPl
 
 
 def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
-               check: bool = False) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+               check: bool = False, reducer: Any = None
+               ) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
     """(loss, output, applied) of one training step of model on the prepared
     batch (x, y) through its training plan, every layer's grads filled, or
     None when the plan is off or the model has none (nothing has run then).
     With an optimizer its update runs in the same call where it can
     (_fused_update): applied True, or False when check (terminate_on_nan) found
     a non-finite loss row or gradient and nothing was updated; None when the
-    update is left to the caller."""
+    update is left to the caller.  reducer: a DataParallel fit's
+    (plan_reducer), whose all-reduce then runs between the backward and the
+    update (see run_plan); the loss returned is then the global one and a
+    False applied final (the check was on the global sums)."""
     sequential, trainer = _classes()
     if not isinstance(model, sequential):
         from . import train_graph          # a functional model: its graph's plan
-        return train_graph.train_step(model, x, y, optimizer, check)
+        return train_graph.train_step(model, x, y, optimizer, check, reducer)
     found = _model_plan(model, x, trainer)
     if found is None:
         return None
@@ -921,16 +983,22 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
         return model._loss_and_backward(x, y), x, None
     # no regularizer and no activity: the stock _regularization_loss is 0.0
     return run_plan(model, plan, exec_plan.loss, layers, rest, x, y, optimizer, check,
-                    cls._regularization_loss is not trainer._regularization_loss)
+                    cls._regularization_loss is not trainer._regularization_loss, reducer)
 
 
 def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[Layer],
              rest: Any, x: np.ndarray, y: np.ndarray, optimizer: Any, check: bool,
-             regularized: bool = True) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
+             regularized: bool = True, reducer: Any = None
+             ) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
     """train_step's run of a compiled plan (also train_graph's): the leading
     steps, the call, the layers' grads and state; rest(x) runs the step per
     layer from the leading steps' output when it is not what the plan expects.
-    regularized False: the model's _regularization_loss() is known to be 0.0."""
+    regularized False: the model's _regularization_loss() is known to be 0.0.
+    With a reducer and a fusable update (_fused_update): the call writes the
+    gradients into the reducer's buffer, reducer.reduce_plan all-reduces
+    them with the moving statistics and the loss, and the optimizer's update
+    follows as one C call (plan_optimize) -- no Python per parameter between
+    the backward and the update."""
     global _calls
     out = plan.out
     t = _targets(plan, lossfn, y, out.shape[0], out.shape[-1])
@@ -961,9 +1029,23 @@ def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[
                     seeds[row, F_SEED] = rng.bit_generator.random_raw()
                 else:
                     seeds[row, F_SEED] = rng.integers(0, 2 ** 64, dtype=np.uint64)
-        fused = _fused_update(plan, layers, optimizer, check)
+        fused = _fused_update(plan, layers, optimizer, check, reducer)
         applied: Optional[bool] = None
-        if fused is None:
+        total: Optional[float] = None
+        if fused is not None and reducer is not None:
+            rec, lr = fused
+            F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes)
+            if plan.bns:
+                _update_moving(plan)
+            total = reducer.reduce_plan(_rows_loss(plan, plan.rows) + (
+                model._regularization_loss() if regularized else 0.0))
+            with deferred_keyboard_interrupt():
+                applied = F.plan_optimize_unchecked(rec.code, rec.reals,
+                                                    plan.dtype == np.float64)
+                if applied:
+                    optimizer._step_lr = lr
+                    optimizer.iterations += 1
+        elif fused is None:
             F.plan_train_unchecked(plan.code, plan.reals, plan.ptrs, x, out, t,
                                    plan.nbytes)
             if plan.bns:
@@ -984,10 +1066,12 @@ def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[
             ring.turn(plan.ptrs)
         for layer in plan.no_masks:
             layer.mask = None
-        loss = _rows_loss(plan, plan.rows)
+        loss = _rows_loss(plan, plan.rows) if total is None else 0.0
         out = out.copy()
     _calls += 1
     model._activity = []
+    if total is not None:
+        return total, out, applied
     return loss + (model._regularization_loss() if regularized else 0.0), out, applied
 
 

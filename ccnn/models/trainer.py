@@ -560,10 +560,13 @@ class Trainer(ModelLayer):
         # the compiled training plan (ccnn.models.train_plan) where the model has
         # one; without a distribution (whose reduce_gradients goes between the
         # backward and the update) the optimizer's update in the same call
+        # (a DataParallel fit: its reducer, whose all-reduce the plan runs between
+        # the backward and the update, writing the gradients into its buffer)
         dist = distribution_mod.current()
+        reducer = None if dist is distribution_mod._LOCAL else dist.plan_reducer()
         done = None if sw is not None else train_plan.train_step(
-            self, x, y, self.optimizer if dist is distribution_mod._LOCAL else None,
-            skip_nonfinite)
+            self, x, y, self.optimizer if dist is distribution_mod._LOCAL or reducer else None,
+            skip_nonfinite, reducer)
         applied = None
         if done is not None:
             loss, out, applied = done
@@ -573,8 +576,8 @@ class Trainer(ModelLayer):
             loss = (self._loss_and_backward(out, y) if sw is None
                     else self._loss_and_backward(out, y, sw))
         self._update_metrics(objs, out, y, sw)
-        if applied:
-            return loss, True
+        if applied or applied is False and reducer is not None:
+            return loss, bool(applied)     # (with a reducer: the check on the global sums)
         return self._apply_step(loss, skip_nonfinite)
 
     def _apply_step(self, loss: float, skip_nonfinite: bool) -> Tuple[float, bool]:

@@ -233,3 +233,24 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
                                        classes, &done, &applied, nthreads)
     _raise_plan_error(err)
     return done, applied != 0
+
+
+def plan_optimize(const int64_t[::1] opt, const double[::1] optreals, bint f64, int nthreads):
+    """The optimizer's update of a training plan's record alone
+    (plan_train.h's plan_optimize; ccnn.models.train_plan builds the record,
+    ccnn.distribution.DataParallel runs it after the all-reduce): f64 says
+    whether its arrays are float64 (else float32); returns whether it ran
+    (False: opt[CHECK] found a non-finite grad or loss)."""
+    if opt.shape[0] < 16 or optreals.shape[0] < 8 or opt[1] < 1 \
+            or opt.shape[0] != 16 + 6 * opt[1]:
+        raise ValueError("plan_optimize: inconsistent optimizer record")
+    cdef int applied = 0
+    cdef int err
+    with nogil:
+        if f64:
+            err = plan_optimize_f64(&opt[0], &optreals[0], &applied, nthreads)
+        else:
+            err = plan_optimize_f32(&opt[0], &optreals[0], &applied, nthreads)
+    if err != CCNN_OK:
+        raise ValueError(f"plan_optimize: the kernel refused the record (error {err})")
+    return applied != 0

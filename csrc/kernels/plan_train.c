@@ -394,6 +394,7 @@ static int SUF(tp_optimize)(const int64_t *opt, const double *x, int *applied, i
     const int64_t count = opt[CCNN_TO_COUNT];
     const int64_t *nn = opt + CCNN_TO_HEAD + 5 * count;            /* sizes (count) */
     const double *decay = (const double *)(intptr_t)opt[CCNN_TO_DECAY];
+    const double *gs = (const double *)(intptr_t)opt[CCNN_TO_GSCALE];
     const double cv = x[0];
     REAL **t = (REAL **)malloc((size_t)(5 * count) * sizeof *t);  /* param, s0, s1, s2, grad */
     if (!t) return CCNN_ENOMEM;
@@ -414,33 +415,39 @@ static int SUF(tp_optimize)(const int64_t *opt, const double *x, int *applied, i
     }
     switch (opt[CCNN_TO_KIND]) {
     case CCNN_TO_ADAM:      /* m, v, vhat; lr_t, beta1, beta2, eps */
-        SUF(ccnn_adam_step)(count, p, s0, s1, s2, g, nn, NULL, cv, decay, (REAL)x[1],
+        SUF(ccnn_adam_step)(count, p, s0, s1, s2, g, nn, gs, cv, decay, (REAL)x[1],
                             (REAL)x[2], (REAL)x[3], (REAL)x[4], nthreads);
         break;
     case CCNN_TO_SGD:       /* velocity; lr, momentum, nesterov */
-        SUF(ccnn_sgd_step)(count, p, s0, g, nn, NULL, cv, decay, (REAL)x[1], (REAL)x[2],
+        SUF(ccnn_sgd_step)(count, p, s0, g, nn, gs, cv, decay, (REAL)x[1], (REAL)x[2],
                            (int)x[3], nthreads);
         break;
     case CCNN_TO_RMSPROP:   /* velocity, momentum, average grad; lr, rho, momentum, eps */
-        SUF(ccnn_rmsprop_step)(count, p, s0, s1, s2, g, nn, NULL, cv, decay, (REAL)x[1],
+        SUF(ccnn_rmsprop_step)(count, p, s0, s1, s2, g, nn, gs, cv, decay, (REAL)x[1],
                                (REAL)x[2], (REAL)x[3], (REAL)x[4], nthreads);
         break;
     case CCNN_TO_ADAGRAD:   /* accumulator; lr, eps */
-        SUF(ccnn_adagrad_step)(count, p, s0, g, nn, NULL, cv, decay, (REAL)x[1], (REAL)x[2],
+        SUF(ccnn_adagrad_step)(count, p, s0, g, nn, gs, cv, decay, (REAL)x[1], (REAL)x[2],
                                nthreads);
         break;
     case CCNN_TO_ADADELTA:  /* accumulated grad, accumulated delta; lr, rho, eps */
-        SUF(ccnn_adadelta_step)(count, p, s0, s1, g, nn, NULL, cv, decay, (REAL)x[1],
+        SUF(ccnn_adadelta_step)(count, p, s0, s1, g, nn, gs, cv, decay, (REAL)x[1],
                                 (REAL)x[2], (REAL)x[3], nthreads);
         break;
     case CCNN_TO_ADAMAX:    /* m, u; lr, beta1, beta2, eps, 1 - beta1^t */
-        SUF(ccnn_adamax_step)(count, p, s0, s1, g, nn, NULL, cv, decay, (REAL)x[1],
+        SUF(ccnn_adamax_step)(count, p, s0, s1, g, nn, gs, cv, decay, (REAL)x[1],
                               (REAL)x[2], (REAL)x[3], (REAL)x[4], (REAL)x[5], nthreads);
         break;
     }
     free(t);
     *applied = 1;
     return CCNN_OK;
+}
+
+static int SUF(tp_bad_record)(const int64_t *opt)
+{
+    return opt[CCNN_TO_KIND] < CCNN_TO_ADAM || opt[CCNN_TO_KIND] > CCNN_TO_ADAMAX
+        || opt[CCNN_TO_COUNT] < 1 || (opt[CCNN_TO_CHECK] && !opt[CCNN_TO_ROWS]);
 }
 
 /* ccnn_plan_train_step_f32, ccnn_plan_train_step_f64 */
@@ -450,9 +457,7 @@ int SUF(ccnn_plan_train_step)(REAL *out, const REAL *inp, const void *targets,
                               int *applied, int nthreads)
 {
     *applied = 0;
-    if (opt[CCNN_TO_KIND] < CCNN_TO_ADAM || opt[CCNN_TO_KIND] > CCNN_TO_ADAMAX
-            || opt[CCNN_TO_COUNT] < 1 || (opt[CCNN_TO_CHECK] && !opt[CCNN_TO_ROWS]))
-        return CCNN_EBADARG;
+    if (SUF(tp_bad_record)(opt)) return CCNN_EBADARG;
     const int rc = SUF(ccnn_plan_train)(out, inp, targets, ptrs, code, reals, nops, nthreads);
     return rc != CCNN_OK ? rc : SUF(tp_optimize)(opt, optreals, applied, nthreads);
 }
@@ -498,6 +503,15 @@ int SUF(ccnn_plan_train_steps)(REAL *out, const REAL *inp, const void *targets,
     }
     opt[CCNN_TO_DECAY] = decay0;
     return rc;
+}
+
+/* ccnn_plan_optimize_f32, ccnn_plan_optimize_f64 */
+int SUF(ccnn_plan_optimize)(const int64_t *opt, const double *optreals, int *applied,
+                            int nthreads)
+{
+    *applied = 0;
+    if (SUF(tp_bad_record)(opt)) return CCNN_EBADARG;
+    return SUF(tp_optimize)(opt, optreals, applied, nthreads);
 }
 
 #endif /* REAL */

@@ -130,6 +130,8 @@ int ccnn_plan_train_f64(double *out, const double *inp, const void *targets,
  *   opt[ROWS], opt[NROWS]   that buffer (a pointer) and its length
  *   opt[HAS0..HAS2]  1 when state list 0, 1, 2 is given, else its kernel argument is NULL
  *   opt[DECAY]   a pointer to (count) doubles, weight decay * lr per param, or 0
+ *   opt[GSCALE]  a pointer to (count) doubles, each grad's scale (the kernels'
+ *                gscale: ccnn.distribution.DataParallel's share of the batch), or 0
  *   then, each (count): param pointers, state 0, 1 and 2 pointers, grad pointers,
  *   sizes (elements)
  * optreals: clipvalue (0: none), then the kernel's scalars after its decay
@@ -138,7 +140,8 @@ int ccnn_plan_train_f64(double *out, const double *inp, const void *targets,
 enum { CCNN_TO_ADAM = 1, CCNN_TO_SGD = 2, CCNN_TO_RMSPROP = 3, CCNN_TO_ADAGRAD = 4,
        CCNN_TO_ADADELTA = 5, CCNN_TO_ADAMAX = 6 };
 enum { CCNN_TO_KIND = 0, CCNN_TO_COUNT, CCNN_TO_CHECK, CCNN_TO_ROWS, CCNN_TO_NROWS,
-       CCNN_TO_HAS0, CCNN_TO_HAS1, CCNN_TO_HAS2, CCNN_TO_DECAY, CCNN_TO_HEAD = 16 };
+       CCNN_TO_HAS0, CCNN_TO_HAS1, CCNN_TO_HAS2, CCNN_TO_DECAY, CCNN_TO_GSCALE,
+       CCNN_TO_HEAD = 16 };
 enum { CCNN_TO_REALS = 8 };
 
 /* As ccnn_plan_train, then (when it returns CCNN_OK and the check passes) the
@@ -188,6 +191,13 @@ int ccnn_plan_train_steps_f64(double *out,                            /* (n, cla
                               const int64_t *snaps, int64_t nsnaps,   /* (nsnaps, 3) */
                               int64_t *hits, int64_t classes,         /* (nsteps) or NULL */
                               int64_t *done, int *applied, int nthreads);
+/* The optimizer's update alone (plan_optimize): plan_train_step's, over the
+ * grads its record points at (DataParallel: the all-reduced buffer), with
+ * opt[CHECK] checking them and the rows (there: the all-reduced loss). */
+int ccnn_plan_optimize_f32(const int64_t *opt, const double *optreals, int *applied,
+                           int nthreads);
+int ccnn_plan_optimize_f64(const int64_t *opt, const double *optreals, int *applied,
+                           int nthreads);
 
 #ifdef __cplusplus
 }
