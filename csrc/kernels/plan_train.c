@@ -462,15 +462,9 @@ int SUF(ccnn_plan_train_step)(REAL *out, const REAL *inp, const void *targets,
     return rc != CCNN_OK ? rc : SUF(tp_optimize)(opt, optreals, applied, nthreads);
 }
 
-/* ccnn_plan_train_steps_f32, ccnn_plan_train_steps_f64 (plan_train.h) */
-int SUF(ccnn_plan_train_steps)(REAL *out, const REAL *inp, const void *targets,
-                               const int64_t *ptrs, int64_t *code, const double *reals,
-                               int64_t nops, int64_t *opt, const double *optreals,
-                               int64_t nsteps, int64_t in_size, int64_t targets_bytes,
-                               const uint64_t *seeds, const int64_t *seed_rows, int64_t nseeds,
-                               const double *decays, const int64_t *snaps, int64_t nsnaps,
-                               int64_t *hits, int64_t classes, int64_t *done, int *applied,
-                               int nthreads)
+/* ccnn_plan_train_steps_f32, ccnn_plan_train_steps_f64 (plan_train.h: the
+ * parameters are CCNN_PLAN_TRAIN_STEPS_PARAMS's) */
+int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
 {
     const int64_t decay0 = opt[CCNN_TO_DECAY], count = opt[CCNN_TO_COUNT];
     int rc = CCNN_OK;

@@ -166,31 +166,24 @@ int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets
  * (nsteps' out is (n, classes)) whose argmax (NumPy's) is the step's int64
  * label are counted into hits[i].  A step whose check refused its update
  * ends the run: *done counts the steps run, *applied says whether the last
- * one updated. */
-int ccnn_plan_train_steps_f32(float *out,                             /* (n, classes) */
-                              const float *inp,                       /* (nsteps, in_size) */
-                              const void *targets,                    /* (nsteps, targets_bytes) */
-                              const int64_t *ptrs, int64_t *code, const double *reals, int64_t nops,
-                              int64_t *opt, const double *optreals,   /* (nsteps, CCNN_TO_REALS) */
-                              int64_t nsteps, int64_t in_size, int64_t targets_bytes,
-                              const uint64_t *seeds,                  /* (nsteps, nseeds) */
-                              const int64_t *seed_rows, int64_t nseeds, /* (nseeds) */
-                              const double *decays,                   /* (nsteps, count) or NULL */
-                              const int64_t *snaps, int64_t nsnaps,   /* (nsnaps, 3) */
-                              int64_t *hits, int64_t classes,         /* (nsteps) or NULL */
-                              int64_t *done, int *applied, int nthreads);
-int ccnn_plan_train_steps_f64(double *out,                            /* (n, classes) */
-                              const double *inp,                      /* (nsteps, in_size) */
-                              const void *targets,                    /* (nsteps, targets_bytes) */
-                              const int64_t *ptrs, int64_t *code, const double *reals, int64_t nops,
-                              int64_t *opt, const double *optreals,   /* (nsteps, CCNN_TO_REALS) */
-                              int64_t nsteps, int64_t in_size, int64_t targets_bytes,
-                              const uint64_t *seeds,                  /* (nsteps, nseeds) */
-                              const int64_t *seed_rows, int64_t nseeds, /* (nseeds) */
-                              const double *decays,                   /* (nsteps, count) or NULL */
-                              const int64_t *snaps, int64_t nsnaps,   /* (nsnaps, 3) */
-                              int64_t *hits, int64_t classes,         /* (nsteps) or NULL */
-                              int64_t *done, int *applied, int nthreads);
+ * one updated.  (Its parameters are written once, with their shapes, as
+ * CCNN_PLAN_TRAIN_STEPS_PARAMS, for the float and the double kernel.) */
+#define CCNN_PLAN_TRAIN_STEPS_PARAMS(T)                                                        \
+    (T *out,                        /* (n, classes): the model's output, each step's */       \
+     const T *inp,                  /* (nsteps, in_size): the steps' inputs */                \
+     const void *targets,           /* (nsteps, targets_bytes bytes): their targets */        \
+     const int64_t *ptrs, int64_t *code, const double *reals, int64_t nops, /* the plan */    \
+     int64_t *opt, const double *optreals, /* the record; (nsteps, CCNN_TO_REALS) */          \
+     int64_t nsteps, int64_t in_size, int64_t targets_bytes,                                  \
+     const uint64_t *seeds,         /* (nsteps, nseeds) */                                    \
+     const int64_t *seed_rows, int64_t nseeds, /* (nseeds): the ops whose seed they are */    \
+     const double *decays,          /* (nsteps, count) or NULL */                             \
+     const int64_t *snaps, int64_t nsnaps, /* (nsnaps, 3): source, destination, bytes */      \
+     int64_t *hits, int64_t classes, /* (nsteps) or NULL */                                   \
+     int64_t *done, int *applied, int nthreads)
+int ccnn_plan_train_steps_f32 CCNN_PLAN_TRAIN_STEPS_PARAMS(float);
+int ccnn_plan_train_steps_f64 CCNN_PLAN_TRAIN_STEPS_PARAMS(double);
+
 /* The optimizer's update alone (plan_optimize): plan_train_step's, over the
  * grads its record points at (DataParallel: the all-reduced buffer), with
  * opt[CHECK] checking them and the rows (there: the all-reduced loss). */
