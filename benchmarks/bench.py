@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import time
+from typing import Dict, List
 
 import numpy as np
 
@@ -872,8 +873,8 @@ def fit_spe_overhead(bs, repeats, bias, spes=(1, 10, 50), nb=100):
     compile(steps_per_execution=N) in spes: one epoch of nb batches with the
     kernel timer on, its time minus its kernels' sum (less the timer's own
     time per call, `bias`) over nb, within that one fit (two runs' difference
-    would be the load's); the N's interleaved, the median of `repeats`, in
-    seconds."""
+    would be the load's), and the fit's time per step (timer on); the N's
+    interleaved, medians of `repeats`, in seconds: ({N: overhead}, {N: step})."""
     from ccnn import profiler
     rng = np.random.default_rng(1)
     x = rng.random((bs * nb, 28, 28, 1), dtype=np.float32)
@@ -885,7 +886,8 @@ def fit_spe_overhead(bs, repeats, bias, spes=(1, 10, 50), nb=100):
                   metrics=["accuracy"], steps_per_execution=n)
         m.fit(x, y, batch_size=bs, epochs=1, verbose=0)          # warm up, plans compiled
         models[n] = m
-    diffs = {n: [] for n in spes}
+    diffs: Dict[int, List[float]] = {n: [] for n in spes}
+    walls: Dict[int, List[float]] = {n: [] for n in spes}
     for _ in range(repeats):
         for n, m in models.items():
             with profiler.kernel_timer() as kt:
@@ -893,7 +895,9 @@ def fit_spe_overhead(bs, repeats, bias, spes=(1, 10, 50), nb=100):
                 m.fit(x, y, batch_size=bs, epochs=1, verbose=0)
                 wall = time.perf_counter() - t0
             diffs[n].append((wall - kt.kernel_seconds - kt.calls * bias) / nb)
-    return {n: float(np.median(d)) for n, d in diffs.items()}
+            walls[n].append(wall / nb)
+    return ({n: float(np.median(d)) for n, d in diffs.items()},
+            {n: float(np.median(w)) for n, w in walls.items()})
 
 
 def bench_step(table, repeats):
@@ -995,8 +999,9 @@ def bench_step(table, repeats):
                 if "torch" in t:
                     r["ratio"] = step / t["torch"]
                 # fit with compile(steps_per_execution=N): N steps per C call
-                spe = fit_spe_overhead(bs, max(3, repeats), bias)
+                spe, spe_step = fit_spe_overhead(bs, max(3, repeats), bias)
                 r["fit_spe_python_overhead_us"] = {n: v * 1e6 for n, v in spe.items()}
+                r["fit_spe_ms_per_step"] = {n: v * 1e3 for n, v in spe_step.items()}
                 table.append(r)
                 print(f"{r['case']:24s} train_on_batch {step * 1e3:6.3f} ms  fit {t['ccnn fit/step'] * 1e3:6.3f} "
                       f"ms/step  kernels {kernels * 1e3:6.3f} ms ({calls} calls)  overhead "
@@ -1012,7 +1017,10 @@ def bench_step(table, repeats):
                       f"{step * 1e3 / r['plan_off_ms']:.2f})", flush=True)
                 print(f"{'':24s} fit overhead per step by steps_per_execution: "
                       + "  ".join(f"{n}: {v:5.1f} us" for n, v in
-                                  r["fit_spe_python_overhead_us"].items()), flush=True)
+                                  r["fit_spe_python_overhead_us"].items())
+                      + "  (ms per step, timer on: "
+                      + "  ".join(f"{n}: {v:.3f}" for n, v in r["fit_spe_ms_per_step"].items())
+                      + ")", flush=True)
     finally:
         ccnn.set_num_threads(before)
         if torch is not None:
