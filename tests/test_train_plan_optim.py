@@ -110,6 +110,20 @@ def test_a_subclass_overriding_the_update_path_has_no_plan_kernel(method):
     assert_identical(a, b)
 
 
+@pytest.mark.parametrize("method", ["apply_gradients", "_step", "_kernel_args"])
+def test_a_method_replaced_on_the_instance_stays_apply_gradients(method):
+    """An instance whose update-path method is replaced (e.g. wrapped for
+    logging) keeps its Python update, as a subclass overriding it does."""
+    def factory():
+        opt = optimizers.Adam()
+        bound = getattr(opt, method)
+        setattr(opt, method, lambda *a, **k: bound(*a, **k))
+        return opt
+    a, b, optim_calls = timed_twin(factory)
+    assert optim_calls == 9
+    assert_identical(a, b)
+
+
 def test_a_subclass_keeping_the_update_path_keeps_the_plan_kernel():
     class Quiet(optimizers.SGD):            # only its defaults differ
         def __init__(self, learning_rate=0.05, momentum=0.9):

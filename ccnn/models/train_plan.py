@@ -90,6 +90,7 @@ from .. import functional as F
 from .. import losses as losses_mod
 from .. import utils
 from .._interrupt import deferred_keyboard_interrupt
+from ..optimizers.base_optimizer import _UPDATE_PATH
 from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
@@ -264,9 +265,11 @@ def _plan_pairs(plan: TrainPlan, layers: List[Layer]) -> List[Tuple[np.ndarray, 
 
 def _fusable(opt: Any) -> bool:
     """Whether the plan's call may run opt's update: it has a kernel the plan
-    knows (Optimizer._plan_kernel) and no norm clipping (a pass of its own)."""
+    knows (Optimizer._plan_kernel), no method of its update path is replaced
+    on the instance, and no norm clipping (a pass of its own)."""
     return opt is not None and opt._plan_kernel is not None \
-        and not opt.clipnorm and not opt.global_clipnorm
+        and not opt.clipnorm and not opt.global_clipnorm \
+        and _UPDATE_PATH.isdisjoint(opt.__dict__)
 
 
 def _bind_grads(plan: TrainPlan, layers: List[Layer], reducer: Any) -> Optional[np.ndarray]:
