@@ -124,6 +124,11 @@ def test_a_method_replaced_on_the_instance_stays_apply_gradients(method):
     assert_identical(a, b)
 
 
+def test_a_plan_kernel_without_kernel_args_is_refused_at_definition():
+    with pytest.raises(TypeError, match="_kernel_args"):
+        type("NoArgs", (optimizers.Nadam,), {"_plan_kernel": 1})
+
+
 def test_a_subclass_keeping_the_update_path_keeps_the_plan_kernel():
     class Quiet(optimizers.SGD):            # only its defaults differ
         def __init__(self, learning_rate=0.05, momentum=0.9):

@@ -435,11 +435,6 @@ class Optimizer(abc.ABC):
         """The slots `_step` passes as its kernel's state lists, in order (None: NULL)."""
         return ()
 
-    def _kernel_args(self, t: int, lr: float) -> Tuple[float, ...]:
-        """The scalars `_step` passes its kernel (after clipvalue and the decays)
-        for update number t (iterations after it) at learning rate lr."""
-        raise NotImplementedError
-
     def _has_state(self, params: List[np.ndarray]) -> bool:
         """Whether every param already has all its state arrays (an update
         through _flat_state would make none)."""
@@ -451,6 +446,9 @@ class Optimizer(abc.ABC):
         super().__init_subclass__(**kwargs)
         if "_plan_kernel" not in cls.__dict__ and not _UPDATE_PATH.isdisjoint(cls.__dict__):
             cls._plan_kernel = None     # Python the plan's kernel would not run
+        if cls._plan_kernel is not None and not hasattr(cls, "_kernel_args"):
+            raise TypeError(f"{cls.__name__} sets _plan_kernel but defines no _kernel_args "
+                            f"(the scalars the plan passes that kernel)")
 
     @abc.abstractmethod
     def _step(self, params: List[np.ndarray], state: Dict[str, List[np.ndarray]],
