@@ -7,6 +7,14 @@ from numpy.typing import NDArray
 
 _Float = np.floating
 
+#: the training plan's optimizer kinds (plan_train.h's CCNN_TO_ADAM, ...)
+PLAN_ADAM: int
+PLAN_SGD: int
+PLAN_RMSPROP: int
+PLAN_ADAGRAD: int
+PLAN_ADADELTA: int
+PLAN_ADAMAX: int
+
 def adam_update(param: NDArray[_Float], m: NDArray[_Float], v: NDArray[_Float],
                 grad: NDArray[_Float], lr_t: float, beta1: float, beta2: float, eps: float,
                 nthreads: int) -> None: ...

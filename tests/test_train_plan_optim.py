@@ -267,3 +267,32 @@ def test_the_binding_checks_the_optimizer_record():
     with pytest.raises(ValueError, match="refused"):
         F.plan_train_unchecked(*args, bad, rec.reals)
     assert all(np.array_equal(p, q) for p, q in zip(before, m.get_weights()))
+
+
+def _optimizer_kinds():
+    """plan_train.h's enum of optimizer kinds ({CCNN_TO_ADAM: 1, ...}), read from
+    the C header itself, not through the binding."""
+    import os
+    import re
+    path = os.path.join(os.path.dirname(__file__), os.pardir, "csrc", "kernels", "plan_train.h")
+    with open(path) as f:
+        block = next(b for b in re.findall(r"enum\s*\{([^}]*)\}", f.read()) if "CCNN_TO_ADAM" in b)
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+)\s*=\s*(\d+)", block)}
+
+
+def test_every_plan_kernel_is_the_c_enum_value():
+    """Each optimizer's _plan_kernel is plan_train.h's CCNN_TO_<NAME>, taken from
+    the compiled binding (ccnn._optim.PLAN_<NAME>), so the two cannot drift."""
+    from ccnn import _optim
+    kinds = _optimizer_kinds()
+    names = {"Adam": "ADAM", "AdamW": "ADAM", "SGD": "SGD", "RMSprop": "RMSPROP",
+             "Adagrad": "ADAGRAD", "Adadelta": "ADADELTA", "Adamax": "ADAMAX"}
+    assert set(kinds) == {"CCNN_TO_" + n for n in names.values()}
+    for cls, name in names.items():
+        assert getattr(_optim, "PLAN_" + name) == kinds["CCNN_TO_" + name], name
+        assert getattr(optimizers, cls)._plan_kernel == kinds["CCNN_TO_" + name], cls
+    # every optimizer with a plan kernel is one of those (AdamW: Adam's update)
+    planned = {c.__name__: c._plan_kernel for c in vars(optimizers).values()
+               if isinstance(c, type) and issubclass(c, optimizers.Optimizer)
+               and c._plan_kernel is not None}
+    assert planned == {cls: kinds["CCNN_TO_" + n] for cls, n in names.items()}

@@ -27,7 +27,7 @@ class Adadelta(Optimizer):
         self.rho = _in_range(rho, "rho", 0.0, 1.0)
         self.epsilon = _non_negative(epsilon, "epsilon")
 
-    _plan_kernel = 5     # plan_train.h's CCNN_TO_ADADELTA
+    _plan_kernel = _optim.PLAN_ADADELTA     # plan_train.h's CCNN_TO_ADADELTA
 
     def _plan_slots(self):
         return ("accumulated_grad", "accumulated_delta_var")

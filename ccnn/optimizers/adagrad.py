@@ -29,7 +29,7 @@ class Adagrad(Optimizer):
     def _slot_initial(self, slot: str) -> float:
         return self.initial_accumulator_value
 
-    _plan_kernel = 4     # plan_train.h's CCNN_TO_ADAGRAD
+    _plan_kernel = _optim.PLAN_ADAGRAD     # plan_train.h's CCNN_TO_ADAGRAD
 
     def _plan_slots(self):
         return ("accumulator",)

@@ -36,7 +36,7 @@ class Adam(Optimizer):
     def _slot_names(self) -> Tuple[str, ...]:  # type: ignore[override]
         return ("m", "v", "vhat") if self.amsgrad else ("m", "v")
 
-    _plan_kernel = 1     # plan_train.h's CCNN_TO_ADAM
+    _plan_kernel = _optim.PLAN_ADAM     # plan_train.h's CCNN_TO_ADAM
 
     def _plan_slots(self):
         return ("m", "v", "vhat" if self.amsgrad else None)

@@ -28,7 +28,7 @@ class Adamax(Optimizer):
         self.beta_2 = _in_range(beta_2, "beta_2", 0.0, 1.0)
         self.epsilon = _non_negative(epsilon, "epsilon")
 
-    _plan_kernel = 6     # plan_train.h's CCNN_TO_ADAMAX
+    _plan_kernel = _optim.PLAN_ADAMAX     # plan_train.h's CCNN_TO_ADAMAX
 
     def _plan_slots(self):
         return ("m", "u")

@@ -37,7 +37,7 @@ class RMSprop(Optimizer):
         return (("velocity",) + (("momentum",) if self.momentum > 0 else ())
                 + (("average_gradient",) if self.centered else ()))
 
-    _plan_kernel = 3     # plan_train.h's CCNN_TO_RMSPROP
+    _plan_kernel = _optim.PLAN_RMSPROP     # plan_train.h's CCNN_TO_RMSPROP
 
     def _plan_slots(self):
         return ("velocity", "momentum" if self.momentum > 0 else None,

@@ -30,7 +30,7 @@ class SGD(Optimizer):
     def _slot_names(self) -> Tuple[str, ...]:  # type: ignore[override]
         return ("velocity",) if self.momentum != 0 else ()
 
-    _plan_kernel = 2     # plan_train.h's CCNN_TO_SGD
+    _plan_kernel = _optim.PLAN_SGD     # plan_train.h's CCNN_TO_SGD
 
     def _plan_slots(self):
         return ("velocity" if self.momentum != 0 else None,)

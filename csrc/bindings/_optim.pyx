@@ -11,6 +11,24 @@ from libc.stdlib cimport free, malloc
 from ccnn.kernels cimport *
 cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
+cdef extern from "ccnn/plan_train.h":
+    enum:
+        CCNN_TO_ADAM
+        CCNN_TO_SGD
+        CCNN_TO_RMSPROP
+        CCNN_TO_ADAGRAD
+        CCNN_TO_ADADELTA
+        CCNN_TO_ADAMAX
+
+#: the training plan's optimizer kinds (plan_train.h's CCNN_TO_*: opt[CCNN_TO_KIND]),
+#: the values the C compiler gives them; each optimizer's _plan_kernel is one of these
+PLAN_ADAM = CCNN_TO_ADAM
+PLAN_SGD = CCNN_TO_SGD
+PLAN_RMSPROP = CCNN_TO_RMSPROP
+PLAN_ADAGRAD = CCNN_TO_ADAGRAD
+PLAN_ADADELTA = CCNN_TO_ADADELTA
+PLAN_ADAMAX = CCNN_TO_ADAMAX
+
 
 def adam_update(floating[::1] param, floating[::1] m, floating[::1] v,
                 const floating[::1] grad, double lr_t, double beta1, double beta2,
