@@ -4,6 +4,7 @@ Every test launches `mpiexec -n 2 --oversubscribe` in a subprocess with a
 timeout (a hang fails the test instead of the suite).  The reference of the
 equivalence tests is the ordinary single-process fit with the global batch,
 run in this process."""
+import ast
 import json
 import os
 import signal
@@ -39,15 +40,61 @@ def _mpi_cmd(script, n=2, args=()):
     return [_mpiexec(), "-n", str(n), "--oversubscribe", sys.executable, str(script), *args]
 
 
+# the job script's last line, at module level: each rank that ran the script
+# to its end prints it (run_mpi's check counts them)
+_DONE = "run_mpi: rank {} reached the end of the script"
+# before the test's code: an exception in a thread exits non-zero (Python's own
+# default prints it and the process still exits 0)
+_GUARD = '''
+import threading as _threading
+def _thread_failed(args, _hook=_threading.excepthook):
+    _hook(args)
+    os._exit(1)
+_threading.excepthook = _thread_failed
+'''
+
+
+def _job_script(code):
+    """PRELUDE, the guard, code dedented and the end marker; an AssertionError
+    (nothing launched) when code is not a valid script on its own or its last
+    line would not run at module level (e.g. indented under the def that ends
+    the text it was appended to: the job would do nothing and exit 0)."""
+    code = textwrap.dedent(code)
+    try:
+        ast.parse(code)
+    except SyntaxError as e:
+        raise AssertionError(f"run_mpi: the job's code is not a valid script "
+                             f"(its indentation?): {e}\n{code}") from None
+    head = PRELUDE + _GUARD
+    lines = code.rstrip().splitlines()
+    last = head.count("\n") + len(lines)      # the code's last line in the script
+    tree = ast.parse(head + code)
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
+                             ast.Lambda)) and node.lineno <= last <= node.end_lineno:
+            raise AssertionError(f"run_mpi: the job's last line ({lines[-1].strip()!r}) is "
+                                 f"inside {getattr(node, 'name', 'a lambda')!r} and never "
+                                 f"runs (its indentation?)\n{code}")
+    end = "\nprint(" + repr(_DONE) + ".format(os.environ.get('OMPI_COMM_WORLD_RANK')), " \
+        "flush=True)\n"
+    return head + code + end
+
+
 def run_mpi(tmp_path, code, n=2, args=(), timeout=TIMEOUT, check=True):
+    """Run PRELUDE + code (dedented) under `mpiexec -n n`; with check, an
+    AssertionError unless it exits 0 and every rank reached the script's end."""
     script = tmp_path / "job.py"
-    script.write_text(PRELUDE + textwrap.dedent(code))
+    script.write_text(_job_script(code))
     t0 = time.monotonic()
     r = subprocess.run(_mpi_cmd(script, n, args), cwd=tmp_path, env=_env(), timeout=timeout,
                        capture_output=True, text=True, stdin=subprocess.DEVNULL)
     r.seconds = time.monotonic() - t0
     if check and r.returncode != 0:
         raise AssertionError(f"mpiexec failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    missing = [k for k in range(n) if _DONE.format(k) not in r.stdout]
+    if check and missing:
+        raise AssertionError(f"mpiexec exited 0 but rank(s) {missing} did not reach the end "
+                             f"of the script:\n{r.stdout}\n{r.stderr}")
     return r
 
 
