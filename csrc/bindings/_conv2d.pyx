@@ -204,15 +204,14 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if a == CCNN_CONV_WINOGRAD and need_dx and not conv2d_winograd_data_supported(&d):
         raise ValueError("conv2d_backward: algo='winograd' needs a 3x3 kernel, stride 1, "
                          "dilation 1, padding <= 2 and at least 16 input channels")
-    # The GEMM and Winograd kernels write every element of dx (no zeroing pass
-    # needed, a memset of the whole batch otherwise); the direct ones get it zeroed.
-    gemm = a == CCNN_CONV_GEMM or a == CCNN_CONV_WINOGRAD or (
-        a == 0 and conv2d_algo(&d, CCNN_PASS_DATA) == CCNN_CONV_GEMM)
-    dx = None
-    if need_dx:
-        dx = (np.empty if d.n > 0 and gemm else np.zeros)((d.n, d.c, d.h, d.w), dtype=dtype)
-    dw = np.zeros((d.k, d.c, d.r, d.s), dtype=dtype) if need_dweight else None
-    db = np.zeros((d.k,), dtype=dtype) if need_dbias else None
+    # Every algorithm writes every element of dx, dw and db (the direct data pass
+    # crops its zero frame into dx, the GEMM one zeroes each image before col2im,
+    # the weight and bias passes store their sums): no zeroing pass.  An empty
+    # batch runs no kernel: its dw and db are zeros.
+    grad = np.empty if d.n > 0 else np.zeros
+    dx = grad((d.n, d.c, d.h, d.w), dtype=dtype) if need_dx else None
+    dw = grad((d.k, d.c, d.r, d.s), dtype=dtype) if need_dweight else None
+    db = grad((d.k,), dtype=dtype) if need_dbias else None
     if d.n == 0:
         return dx, dw, db
     cdef floating[:, :, :, ::1] dx_v
@@ -295,8 +294,9 @@ def conv2d_relu_maxpool_backward(const floating[:, :, :, ::1] dout, const floati
     if np.asarray(argmax).max(initial=0) > 3:   # the kernel trusts argmax: offsets 0..3 only
         raise ValueError("argmax holds window offsets 0..3 only")
     dtype = np.float32 if floating is float else np.float64
-    dw = np.zeros((d.k, d.c, d.r, d.s), dtype=dtype)
-    db = np.zeros((d.k,), dtype=dtype) if need_dbias else None
+    grad = np.empty if d.n > 0 else np.zeros     # the kernel stores every element
+    dw = grad((d.k, d.c, d.r, d.s), dtype=dtype)
+    db = grad((d.k,), dtype=dtype) if need_dbias else None
     if d.n == 0:
         return dw, db
     cdef floating[:, :, :, ::1] dw_v = dw

@@ -271,11 +271,9 @@ static int SUF(tp_backward)(REAL *out, const REAL *inp, const void *targets, con
             if (rc != CCNN_OK) return rc;
             ddst = dz;
         }
-        /* _conv2d.conv2d_backward: dx zeroed unless the data pass is a GEMM's */
-        if (dsrc && ccnn_conv2d_algo(&d, CCNN_PASS_DATA) != CCNN_CONV_GEMM)
-            memset(dsrc, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(REAL));
-        /* dw, db: overwritten (conv2d_wgrad_backward / conv2d_direct_backward's
-         * sums, conv2d_bias_backward) */
+        /* dx, dw, db: overwritten (the direct data pass crops its zero frame into
+         * dx, the GEMM one zeroes each image before col2im; conv2d_wgrad_backward /
+         * conv2d_direct_backward's sums, conv2d_bias_backward) */
         return flag == 1
             ? SUF(ccnn_conv2d_relu_backward)(dsrc, dw, db, ddst, dst, src, w, &d, nthreads)
             : SUF(ccnn_conv2d_backward)(dsrc, dw, db, ddst, src, w, &d, nthreads);
