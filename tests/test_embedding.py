@@ -17,7 +17,7 @@ import pytest
 import ccnn
 import ccnn.functional as F
 import ccnn.kernels
-from _gilcheck import increments_during
+from _gilcheck import releases_gil
 
 HERE = Path(__file__).resolve().parent
 EXAMPLE = Path(os.environ.get("CCNN_DOWNSTREAM_EXAMPLE",
@@ -322,5 +322,4 @@ def test_downstream_calls_release_the_gil(downstream):
     out = np.empty((16, 32, 28, 28), np.float32)
     for call in (lambda: downstream.conv_relu_pool(x, w, None, 1, 2, 1),
                  lambda: downstream.conv2d_into(out, x, w, 1)):
-        # retried: a busy machine may not schedule the counter during one call
-        assert any(increments_during(call) > 0 for _ in range(5))
+        assert releases_gil(call)      # repeated while ambiguous (a busy machine)

@@ -15,7 +15,7 @@ import pytest
 import ccnn
 import ccnn.functional as F
 from ccnn import _activation, _conv2d, _correlate, _loss, _optim, _pool
-from _gilcheck import increments_during
+from _gilcheck import increments_during, releases_gil
 
 
 @pytest.fixture
@@ -42,6 +42,8 @@ def test_method_tells_a_held_gil_apart(one_thread):
     assert increments_during(python_loop, repeats=3) == 0
     values = np.random.default_rng(0).random(500_000).tolist()
     assert increments_during(lambda: sorted(values), repeats=2) == 0  # C code holding it
+    # and releases_gil, however often it repeats them, never takes them for releasing it
+    assert not releases_gil(python_loop) and not releases_gil(lambda: sorted(values))
 
 
 def test_conv2d_releases_the_gil(one_thread):
@@ -51,9 +53,9 @@ def test_conv2d_releases_the_gil(one_thread):
     w = rng.standard_normal((64, 32, 3, 3), dtype=np.float32)
     b = rng.standard_normal(64, dtype=np.float32)
     y = F.conv2d(x, w, b, padding=1)  # warm up (workspace allocation)
-    assert _advances(lambda: F.conv2d(x, w, b, padding=1), repeats=1)
+    assert _advances(lambda: F.conv2d(x, w, b, padding=1))
     g = rng.standard_normal(y.shape, dtype=np.float32)
-    assert _advances(lambda: F.conv2d_backward(g, x, w, padding=1), repeats=1)
+    assert _advances(lambda: F.conv2d_backward(g, x, w, padding=1))
 
 
 # The bindings themselves (no argument checks, no copies, no numpy work that
@@ -105,12 +107,13 @@ def binding_calls():
     return _binding_calls()
 
 
-def _advances(call, attempts=10, repeats=5):
-    """Does the counter move while `call` runs?  Retried a few times, so that a
-    busy machine that happens not to schedule the counter thread during a
-    short call cannot fail the test; a call that holds the GIL never lets the
-    counter move, however often it is retried."""
-    return any(increments_during(call, repeats) > 0 for _ in range(attempts))
+def _advances(call):
+    """Does the counter move while `call` runs?  _gilcheck.releases_gil repeats
+    the call until it does, or until the calls have lasted many times the
+    counter's own period as measured under the current load (a short call on
+    a busy machine is not taken for a held GIL); a call that holds the GIL
+    never lets the counter move, however often it is repeated."""
+    return releases_gil(call)
 
 
 @pytest.mark.parametrize("name", sorted(
