@@ -969,3 +969,29 @@ def test_every_weight_gradient_is_written_by_the_step(name, dtype):
             assert a[k].dtype == b[k].dtype and np.array_equal(a[k], b[k]), k
     for a, b in zip(wa, wb):
         assert np.array_equal(a, b)
+
+
+@pytest.mark.parametrize("fmt", ["channels_last", "channels_first"])
+def test_a_float64_model_built_at_its_first_batch_takes_the_plan(fmt):
+    """No Input and no input_shape: the model is built (and its dtype read from
+    its layers) at fit's first batch of float64 data; the plan runs every step
+    and ends with the per-layer path's bits."""
+    shape = (8, 8, 2) if fmt == "channels_last" else (2, 8, 8)
+    rng = np.random.default_rng(3)
+    x, y = rng.random((24,) + shape), rng.integers(0, 5, 24)
+    results = []
+    for plan in (True, False):
+        train_plan.set_enabled(plan)
+        ccnn.utils.set_random_seed(4)
+        m = ccnn.Sequential([Conv2D(3, 3, activation="relu", data_format=fmt, dtype="float64"),
+                             MaxPooling2D(2, data_format=fmt, dtype="float64"),
+                             Flatten(dtype="float64"), Dense(5, dtype="float64")])
+        m.compile(optimizer="adam",
+                  loss=losses.SparseCategoricalCrossentropy(from_logits=True))
+        calls = train_plan.calls()
+        h = m.fit(x, y, batch_size=8, epochs=2, verbose=0)
+        results.append((train_plan.calls() - calls, h.history["loss"], m.get_weights()))
+    (used, loss_a, w_a), (unused, loss_b, w_b) = results
+    assert used == 6 and unused == 0
+    assert loss_a == loss_b
+    assert all(a.dtype == np.float64 and np.array_equal(a, b) for a, b in zip(w_a, w_b))
