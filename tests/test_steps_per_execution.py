@@ -233,7 +233,7 @@ def test_the_binding_checks_the_buffers():
              classes=10, out=plan.out):
         return _plan.plan_train_steps(plan.code, plan.reals, plan.ptrs, x, out, y,
                                       *plan.nbytes, 1, rec.code, optreals, seeds, seed_rows,
-                                      decays, snaps, hits, classes)
+                                      decays, snaps, hits, classes, None, 0, 8, False)
     for bad in (dict(x=x[:16]), dict(y=y[:16]), dict(x=x.astype(np.float64)),
                 dict(y=y.astype(np.int32)), dict(optreals=np.zeros((3, 4))),
                 dict(seeds=np.zeros((2, 1), np.uint64)), dict(seeds=np.zeros((3, 2), np.uint64)),
