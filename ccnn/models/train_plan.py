@@ -61,7 +61,10 @@ update runs after the all-reduce, as its own C call (run_plan's reducer).
 
 Several steps per call.  With compile(steps_per_execution=N), fit hands
 an execution's batches of one shape to train_steps: the N steps and their
-fused updates run in one C call (plan_train_steps) -- each step's Dropout
+fused updates run in one C call (plan_train_steps) -- over fit's arrays:
+each step's batch rows (the epoch permutation's, or consecutive ones) are
+gathered in C just before the step, every index checked first; no
+N * batch block is made -- each step's Dropout
 seeds drawn beforehand in the per-step order, its optimizer scalars and
 decays (a schedule's learning rate at its own iteration) precomputed, its
 loss rows and BatchNormalization statistics copied out and its argmax hits
