@@ -25,7 +25,8 @@ def plan_train_steps(code: NDArray[np.int64], reals: NDArray[np.float64],
                      optreals: NDArray[np.float64], seeds: NDArray[np.uint64],
                      seed_rows: NDArray[np.int64], decays: Optional[NDArray[np.float64]],
                      snaps: NDArray[np.int64], hits: Optional[NDArray[np.int64]],
-                     classes: int) -> Tuple[int, bool]: ...
+                     classes: int, rows: Optional[NDArray[np.int64]], first: int,
+                     batch: int, targets_rows: bool) -> Tuple[int, bool]: ...
 
 def plan_optimize(opt: NDArray[np.int64], optreals: NDArray[np.float64], f64: bool,
                   nthreads: int) -> bool: ...

@@ -1981,14 +1981,21 @@ def plan_train_steps_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.nda
                                nbytes: Tuple[int, int, int], opt: np.ndarray,
                                optreals: np.ndarray, seeds: np.ndarray, seed_rows: np.ndarray,
                                decays: Optional[np.ndarray], snaps: np.ndarray,
-                               hits: Optional[np.ndarray], classes: int) -> Tuple[int, bool]:
+                               hits: Optional[np.ndarray], classes: int,
+                               rows: Optional[np.ndarray], first: int, batch: int,
+                               targets_rows: bool) -> Tuple[int, bool]:
     """plan_train_unchecked with its optimizer record over optreals.shape[0]
-    consecutive batches laid end to end in x and targets, in one call
-    (compile's steps_per_execution; see _plan.plan_train_steps); returns
-    (steps run, whether the last one updated)."""
+    batches of `batch` rows in one call (compile's steps_per_execution; see
+    _plan.plan_train_steps): step i's rows of x (and of targets with
+    targets_rows; else targets are the steps' one after another) are
+    rows[i * batch:(i + 1) * batch], or with rows None first + i * batch on,
+    gathered in C; returns (steps run, whether the last one updated)."""
     return _plan.plan_train_steps(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
                                   nbytes[2], get_num_threads(), opt, optreals, seeds, seed_rows,
-                                  decays, snaps, hits, classes)
+                                  decays, snaps, hits, classes, rows, first, batch,
+                                  targets_rows)
+
+
 def plan_optimize_unchecked(opt: np.ndarray, optreals: np.ndarray, f64: bool) -> bool:
     """The optimizer's update of a training plan's record (opt, optreals:
     plan_train.h) alone, over float64 (f64) or float32 arrays; returns whether

@@ -9,7 +9,7 @@ from ccnn import functional as F
 from ccnn.callbacks import Callback
 from ccnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
                          ReLU)
-from ccnn.models import train_plan
+from ccnn.models import data_adapters, train_plan
 
 from _twin import _plan_on, data  # noqa: F401 (autouse)
 
@@ -60,12 +60,12 @@ def multi_calls(monkeypatch):
 
 
 def train(builder, dtype, spe, n=150, batch=16, epochs=2, metrics=("accuracy",),
-          optimizer="adam", x=None, shuffle=True, **fit_kw):
+          optimizer="adam", x=None, shuffle=True, sparse=True, **fit_kw):
     ccnn.utils.set_random_seed(3)
     m = builder(dtype)
-    m.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy",
-              metrics=list(metrics), steps_per_execution=spe)
-    xd, y = data(m, n, seed=1)
+    m.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy" if sparse
+              else "categorical_crossentropy", metrics=list(metrics), steps_per_execution=spe)
+    xd, y = data(m, n, sparse=sparse, seed=1)
     x = xd if x is None else x
     hooks = Hooks()
     h = m.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[hooks],
@@ -101,15 +101,145 @@ def assert_same_state(a, b):
 @pytest.mark.parametrize("builder", [book, bn])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("spe,n", [(3, 150), (4, 160), (50, 150), (50, 160)])
-def test_bit_identical_to_one_step_per_execution(builder, dtype, spe, n, multi_calls):
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_bit_identical_to_one_step_per_execution(builder, dtype, spe, n, shuffle, multi_calls):
     # 150 rows: 10 batches, the last of 6 (a partial batch); 160: 10 full batches,
     # the last execution of 2 (steps % N != 0); 50: longer than the epoch (with 150, its
     # first 9 batches in one call, the partial one alone)
-    one = train(builder, dtype, 1, n=n)
+    one = train(builder, dtype, 1, n=n, shuffle=shuffle)
     assert multi_calls[0] == 0
-    many = train(builder, dtype, spe, n=n)
+    many = train(builder, dtype, spe, n=n, shuffle=shuffle)
     assert multi_calls[0] > 0
     assert_same_state(one, many)
+
+
+@pytest.fixture
+def c_calls(monkeypatch):
+    """What each multi-step C call was given: (rows of x, row index or None,
+    first, batch, whether the targets are the whole array's rows)."""
+    calls = []
+    orig = F.plan_train_steps_unchecked
+
+    def spy(*args):
+        x, rows, first, batch, whole = args[3], args[-4], args[-3], args[-2], args[-1]
+        calls.append((x.shape[0], None if rows is None else rows.copy(), first, batch, whole))
+        return orig(*args)
+    monkeypatch.setattr(F, "plan_train_steps_unchecked", spy)
+    return calls
+
+
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_the_c_call_takes_the_whole_arrays_and_the_rows(shuffle, c_calls):
+    # no N * batch block: the whole x (150 rows), the epoch permutation's slice
+    # (shuffled) or the first row (not), sparse labels taken as the rows of y too
+    train(book, "float32", 4, n=150, shuffle=shuffle, epochs=1)
+    assert c_calls and all(c[0] == 150 and c[3] == 16 and c[4] for c in c_calls)
+    if shuffle:
+        rows = np.concatenate([c[1] for c in c_calls])
+        assert all(c[1].dtype == np.int64 and c[1].size % 16 == 0 for c in c_calls)
+        assert len(set(rows.tolist())) == rows.size and rows.min() >= 0 and rows.max() < 150
+    else:
+        assert all(c[1] is None for c in c_calls)
+        # the first execution's first step alone (Adam's state), then steps 1..3, 4..7, 8
+        assert [c[2] for c in c_calls] == [16, 64]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_one_hot_targets_bit_identical(dtype, shuffle, c_calls):
+    # categorical_crossentropy: the plan's float targets, per step (the loss's own
+    # conversion of each batch's rows), x's rows gathered in C
+    # (no metric: the argmax hits the multi-step call counts need sparse labels)
+    one = train(book, dtype, 1, n=150, shuffle=shuffle, sparse=False, metrics=())
+    assert not c_calls
+    many = train(book, dtype, 4, n=150, shuffle=shuffle, sparse=False, metrics=())
+    assert c_calls and all(c[0] == 150 and not c[4] for c in c_calls)
+    assert_same_state(one, many)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("sparse", [True, False])
+def test_bit_identical_to_the_block_path(dtype, sparse, monkeypatch, c_calls):
+    # the execution's rows gathered in Python into one block (as before; the path
+    # an x the C call cannot take keeps) give the same state bit for bit
+    metrics = ("accuracy",) if sparse else ()
+    rows_path = train(bn, dtype, 4, n=150, sparse=sparse, metrics=metrics)
+    assert c_calls and all(c[0] == 150 for c in c_calls)
+    del c_calls[:]
+    monkeypatch.setattr(train_plan, "_whole_rows", lambda plan, e: None)
+    block_path = train(bn, dtype, 4, n=150, sparse=sparse, metrics=metrics)
+    assert c_calls and all(c[0] == 64 or c[0] == 48 for c in c_calls)
+    assert all(c[1] is None and c[2] == 0 and not c[4] for c in c_calls)
+    assert_same_state(rows_path, block_path)
+
+
+def test_out_of_range_rows_are_refused_before_anything_runs():
+    from ccnn import _plan
+    ccnn.utils.set_random_seed(0)
+    m = book("float64")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 24)
+    x = x.astype(np.float64)
+    m.train_on_batch(x[:8], y[:8])          # the plan and Adam's state
+    plan = next(iter(m.__dict__["_train_plans"].plans.values()))
+    rec = train_plan._opt_record(plan, m.layers, m.optimizer)
+    seed_rows = np.array([r for r, _, _, _ in plan.dropouts], dtype=np.int64)
+    before = [p.tobytes() for layer in m.layers for p in layer.params.values()]
+    state = [v.tobytes() for v in m.optimizer.variables]
+
+    def call(rows, first=0, targets_rows=True, x=x, y=y, batch=8):
+        return _plan.plan_train_steps(plan.code, plan.reals, plan.ptrs, x, plan.out, y,
+                                      *plan.nbytes, 1, rec.code, np.zeros((2, 8)),
+                                      np.zeros((2, 1), np.uint64), seed_rows, None,
+                                      np.zeros((0, 3), np.int64), None, 10, rows, first, batch,
+                                      targets_rows)
+    ok = np.arange(16, dtype=np.int64)
+    for k, v in ((15, 24), (15, 10 ** 12), (0, -1), (7, -(2 ** 63)), (3, 2 ** 63 - 1)):
+        bad = ok.copy()
+        bad[k] = v
+        with pytest.raises(ValueError, match=rf"rows\[{k}\] = {v} is not a row of x"):
+            call(bad)
+    for first in (-1, 9, 24, 2 ** 62):
+        with pytest.raises(ValueError, match=f"first = {first}"):
+            call(None, first)
+    for bad in (dict(rows=ok[:15]), dict(rows=ok[:8].repeat(3))):
+        with pytest.raises(ValueError, match="rows must hold 16"):
+            call(**bad)
+    for bad in (dict(rows=None, batch=7), dict(rows=None, batch=0),
+                dict(rows=ok, x=x[:, :5]), dict(rows=ok, y=y[:20]),
+                dict(rows=ok, targets_rows=False)):
+        with pytest.raises(ValueError):
+            call(**bad)
+    # nothing ran: the weights and Adam's state as they were
+    assert before == [p.tobytes() for layer in m.layers for p in layer.params.values()]
+    assert state == [v.tobytes() for v in m.optimizer.variables]
+    assert call(ok[::-1].copy()) == (2, True)
+    assert call(None, 8) == (2, True)
+    assert before != [p.tobytes() for layer in m.layers for p in layer.params.values()]
+
+
+def test_the_executions_gather_nothing():
+    x = np.arange(50 * 3, dtype=np.float32).reshape(50, 3)
+    y = np.arange(50)
+    a = data_adapters.ArrayAdapter(x, y, 8)
+    ccnn.utils.set_random_seed(4)
+    execs = list(a.executions(True, 3))
+    ccnn.utils.set_random_seed(4)
+    batches = list(a.epoch(True))
+    assert [len(e) for e in execs] == [3, 3, 1] and [e.full() for e in execs] == [3, 3, 0]
+    assert all(e.rows.base is execs[0].rows.base for e in execs)     # the permutation's slices
+    got = [b for e in execs for b in (e[i] for i in range(len(e)))]
+    assert len(got) == len(batches)
+    for (xa, ya, _), (xb, yb, _) in zip(got, batches):
+        assert np.array_equal(xa, xb) and np.array_equal(ya, yb)
+    part = execs[1].steps(1, 3)
+    assert len(part) == 2 and np.array_equal(part.rows, execs[1].rows[8:24])
+    plain = list(a.executions(False, 4))
+    assert [(e.rows, e.first, e.count) for e in plain] == [(None, 0, 32), (None, 32, 18)]
+    assert plain[1].steps(1, 3).first == 40 and plain[1].steps(1, 3).count == 10
+    assert np.array_equal(plain[1][2][0], x[48:50])
+    with pytest.raises(IndexError):
+        plain[1][3]
 
 
 @pytest.mark.parametrize("metrics", [(), ("accuracy", "sparse_categorical_accuracy")])
@@ -233,7 +363,7 @@ def test_the_binding_checks_the_buffers():
              classes=10, out=plan.out):
         return _plan.plan_train_steps(plan.code, plan.reals, plan.ptrs, x, out, y,
                                       *plan.nbytes, 1, rec.code, optreals, seeds, seed_rows,
-                                      decays, snaps, hits, classes)
+                                      decays, snaps, hits, classes, None, 0, 8, False)
     for bad in (dict(x=x[:16]), dict(y=y[:16]), dict(x=x.astype(np.float64)),
                 dict(y=y.astype(np.int32)), dict(optreals=np.zeros((3, 4))),
                 dict(seeds=np.zeros((2, 1), np.uint64)), dict(seeds=np.zeros((3, 2), np.uint64)),

@@ -4,7 +4,7 @@ generator / iterator of (x, y) or (x, y, sample_weight) batches.  Every
 adapter yields (x, y, sample_weight or None)."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -73,21 +73,15 @@ class ArrayAdapter:
                 idx = order[lo:lo + bs]
                 yield self.x[idx], self.y[idx], None if sw is None else sw[idx]
 
-    def executions(self, shuffle: bool, steps: int
-                   ) -> Iterator[Tuple[List[Batch], Optional[Tuple[np.ndarray, np.ndarray]]]]:
+    def executions(self, shuffle: bool, steps: int) -> Iterator["Execution"]:
         """epoch(shuffle)'s batches (the same permutation) in groups of `steps`
-        (compile's steps_per_execution; the last may be shorter), each group's
-        rows gathered once: (its batches, views of the block (x, y) they are
-        consecutive rows of)."""
+        (compile's steps_per_execution; the last may be shorter), each an
+        Execution: which rows of the arrays, none of them gathered."""
         n, bs = self.x.shape[0], self.batch_size
         order = utils.get_rng().permutation(n) if shuffle else None
-        sw = self.sample_weight
         for lo in range(0, n, bs * steps):
-            rows: Any = slice(lo, lo + bs * steps) if order is None else order[lo:lo + bs * steps]
-            xs, ys = self.x[rows], self.y[rows]
-            sws = None if sw is None else sw[rows]
-            yield ([(xs[i:i + bs], ys[i:i + bs], None if sws is None else sws[i:i + bs])
-                    for i in range(0, xs.shape[0], bs)], (xs, ys))
+            yield Execution(self, None if order is None else order[lo:lo + bs * steps], lo,
+                            min(bs * steps, n - lo))
 
     def shards(self, shuffle: bool, rank: int, size: int
                ) -> Iterator[Tuple[Batch, int, Optional[np.ndarray]]]:
@@ -178,15 +172,63 @@ class GeneratorAdapter:
         pass
 
 
-def executions(batches: Iterator[Batch], steps: int
-               ) -> Iterator[Tuple[List[Batch], Optional[Tuple[np.ndarray, np.ndarray]]]]:
+class Execution:
+    """One execution's batches of an ArrayAdapter's arrays, gathered only
+    when asked for: its `count` rows are rows[0:count] (the epoch's
+    permutation's slice, int64) or, with rows None, first .. first + count;
+    e[i] is its batch i (x, y, sample_weight or None), len(e) their number.
+    The training plan takes the rows themselves (train_plan.train_steps)."""
+
+    __slots__ = ("x", "y", "sample_weight", "batch_size", "rows", "first", "count")
+
+    def __init__(self, adapter: ArrayAdapter, rows: Optional[np.ndarray], first: int,
+                 count: int) -> None:
+        self.x, self.y, self.sample_weight = adapter.x, adapter.y, adapter.sample_weight
+        self.batch_size, self.rows, self.first, self.count = (adapter.batch_size, rows, first,
+                                                              count)
+
+    def __len__(self) -> int:
+        return -(-self.count // self.batch_size)
+
+    def index(self, lo: int, hi: int) -> Any:
+        """The arrays' index of this execution's rows lo:hi."""
+        if self.rows is None:
+            return slice(self.first + lo, self.first + min(hi, self.count))
+        return self.rows[lo:hi]
+
+    def __getitem__(self, i: int) -> Batch:
+        if not 0 <= i < len(self):
+            raise IndexError(i)
+        rows = self.index(i * self.batch_size, (i + 1) * self.batch_size)
+        sw = self.sample_weight
+        return self.x[rows], self.y[rows], None if sw is None else sw[rows]
+
+    def full(self) -> int:
+        """How many of its batches have batch_size rows (all but a last short one)."""
+        return self.count // self.batch_size
+
+    def steps(self, lo: int, hi: int) -> "Execution":
+        """Its batches lo:hi as an execution of their own."""
+        bs = self.batch_size
+        e = Execution.__new__(Execution)
+        e.x, e.y, e.sample_weight, e.batch_size = self.x, self.y, self.sample_weight, bs
+        e.rows = None if self.rows is None else self.rows[lo * bs:hi * bs]
+        e.first = self.first + lo * bs if self.rows is None else 0
+        e.count = min(hi * bs, self.count) - lo * bs
+        return e
+
+
+Steps = Union[Sequence[Batch], Execution]
+
+
+def executions(batches: Iterator[Batch], steps: int) -> Iterator[List[Batch]]:
     """batches in groups of `steps` (the last may be shorter), as
-    ArrayAdapter.executions without a block."""
+    ArrayAdapter.executions gives them (as lists)."""
     group: List[Batch] = []
     for b in batches:
         group.append(b)
         if len(group) == steps:
-            yield group, None
+            yield group
             group = []
     if group:
-        yield group, None
+        yield group

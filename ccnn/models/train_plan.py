@@ -61,7 +61,10 @@ update runs after the all-reduce, as its own C call (run_plan's reducer).
 
 Several steps per call.  With compile(steps_per_execution=N), fit hands
 an execution's batches of one shape to train_steps: the N steps and their
-fused updates run in one C call (plan_train_steps) -- each step's Dropout
+fused updates run in one C call (plan_train_steps) -- over fit's arrays:
+each step's batch rows (the epoch permutation's, or consecutive ones) are
+gathered in C just before the step, every index checked first; no
+N * batch block is made -- each step's Dropout
 seeds drawn beforehand in the per-step order, its optimizer scalars and
 decays (a schedule's learning rate at its own iteration) precomputed, its
 loss rows and BatchNormalization statistics copied out and its argmax hits
@@ -81,7 +84,7 @@ from __future__ import annotations
 import math
 import sys
 import threading
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -91,6 +94,7 @@ from .. import losses as losses_mod
 from .. import utils
 from .._interrupt import deferred_keyboard_interrupt
 from ..optimizers.base_optimizer import _UPDATE_PATH
+from .data_adapters import Execution, Steps
 from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
@@ -1108,28 +1112,57 @@ def _lr_at(opt: Any, t: int) -> float:
     return float(lr(t)) if isinstance(lr, LearningRateSchedule) else lr
 
 
-def train_steps(model: Any, batches: List[Tuple[Any, Any, Any]],
-                block: Optional[Tuple[np.ndarray, np.ndarray]], optimizer: Any, check: bool,
+def opt_ready(model: Any, optimizer: Any) -> bool:
+    """Whether the training plan could fuse optimizer's update into its call
+    as far as the optimizer's state goes: it has every state array of the
+    model's trainable params already (else apply_gradients makes them, at
+    its first update: that step runs on its own)."""
+    if optimizer is None or not _fusable(optimizer):
+        return True
+    return bool(optimizer._has_state([p for layer in model.layers if layer.trainable
+                                      for p in layer.params.values()]))
+
+
+def _whole_rows(plan: TrainPlan, e: Execution) -> Optional[np.ndarray]:
+    """The execution's whole x when the plan's call can take its rows from it
+    (C-contiguous, the plan's dtype and row shape), else None."""
+    x = e.x
+    if type(x) is not np.ndarray or not x.flags.c_contiguous or x.dtype != plan.dtype \
+            or x.shape[1:] != plan.in_shape[1:]:
+        return None
+    return x
+
+
+def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
                 hits: bool) -> Optional[Tuple[List[float], Optional[np.ndarray], bool]]:
     """Several training steps of a Sequential model in one C call (compile's
-    steps_per_execution): the batches (x, y, None) of one shape, laid end to
-    end in block (x, y) when given (else concatenated here), each step's
-    update fused (_fused_update's conditions).  Returns (each step's loss, each
-    step's argmax hits (with `hits`: sparse labels only) or None, whether the
-    last step run updated) -- the steps run stop at one whose check refused
-    its update -- leaving the model as that many train_step calls leave it;
-    or None (nothing has run) where train_step would not fuse the update."""
+    steps_per_execution): the batches (x, y, None) of one shape -- an
+    ArrayAdapter's Execution, whose rows the C call gathers itself from the
+    whole arrays step by step, or a list of batches (concatenated here) --
+    each step's update fused (_fused_update's conditions).  Returns (each
+    step's loss, each step's argmax hits (with `hits`: sparse labels only) or
+    None, whether the last step run updated) -- the steps run stop at one
+    whose check refused its update -- leaving the model as that many
+    train_step calls leave it; or None (nothing has run) where train_step
+    would not fuse the update."""
     global _calls
     sequential, trainer = _classes()
-    x0 = batches[0][0]
     if not isinstance(model, sequential) or optimizer is None \
             or type(model)._regularization_loss is not trainer._regularization_loss \
             or not _fusable(optimizer):
         return None
-    for xb, _, swb in batches:
-        if swb is not None or type(xb) is not np.ndarray or xb.shape != x0.shape \
-                or xb.dtype != x0.dtype:
+    e = batches if isinstance(batches, Execution) else None
+    lst: Sequence[Any] = batches if not isinstance(batches, Execution) else ()
+    if e is not None:
+        if e.sample_weight is not None or e.count % e.batch_size or type(e.x) is not np.ndarray:
             return None
+        x0: np.ndarray = e.x[:e.batch_size]     # (a view: its shape and dtype)
+    else:
+        x0 = lst[0][0]
+        for xb, _, swb in lst:
+            if swb is not None or type(xb) is not np.ndarray or xb.shape != x0.shape \
+                    or xb.dtype != x0.dtype:
+                return None
     found = _model_plan(model, x0, trainer)
     if found is None:
         return None
@@ -1140,18 +1173,31 @@ def train_steps(model: Any, batches: List[Tuple[Any, Any, Any]],
     layers = model.layers
     out, nsteps = plan.out, len(batches)
     n, classes = out.shape[0], out.shape[-1]
-    ts = []
-    for _, yb, _ in batches:
-        t = _targets(plan, exec_plan.loss, yb, n, classes)
-        if t is None:
-            return None
-        ts.append(t)
-    if block is not None and plan.sparse and block[1].dtype == np.int64:
-        x, t = block
-    else:
-        x, t = (block[0] if block is not None else np.concatenate([b[0] for b in batches]),
-                np.concatenate(ts))
-    x, t = np.ascontiguousarray(x), np.ascontiguousarray(t)
+    index: Optional[np.ndarray] = None
+    first, whole_t = 0, False
+    x = None if e is None else _whole_rows(plan, e)
+    if e is not None and x is not None:
+        index, first = e.rows, e.first
+        if index is not None:
+            index = np.ascontiguousarray(index, dtype=np.int64)
+        y = e.y
+        whole_t = plan.sparse and type(y) is np.ndarray and y.dtype == np.int64 \
+            and y.shape == (y.shape[0],) and y.flags.c_contiguous
+        t = y if whole_t else None
+    if not whole_t:
+        ts = []
+        for i in range(nsteps):
+            yb = e.y[e.index(i * n, (i + 1) * n)] if e is not None else lst[i][1]
+            tb = _targets(plan, exec_plan.loss, yb, n, classes)
+            if tb is None:
+                return None
+            ts.append(tb)
+        t = np.concatenate(ts)
+    if x is None:       # the batches laid end to end (a list's; an execution's x unfit)
+        x = np.ascontiguousarray(e.x[e.index(0, e.count)] if e is not None
+                                 else np.concatenate([b[0] for b in lst]), dtype=plan.dtype)
+        index, first = None, 0
+    assert t is not None
     it = optimizer.iterations
     lrs = [_lr_at(optimizer, it + i) for i in range(nsteps)]
     if not all(math.isfinite(lr) and lr >= 0 for lr in lrs):
@@ -1197,7 +1243,7 @@ def train_steps(model: Any, batches: List[Tuple[Any, Any, Any]],
         with deferred_keyboard_interrupt():
             done, applied = F.plan_train_steps_unchecked(
                 plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes, rec.code, optreals,
-                seeds, seed_rows, decays, snaps, counts, classes)
+                seeds, seed_rows, decays, snaps, counts, classes, index, first, n, whole_t)
             for i in range(done):
                 if plan.bns:
                     _update_moving(plan, [(snap_dst[1 + 2 * k][i], snap_dst[2 + 2 * k][i])

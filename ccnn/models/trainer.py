@@ -594,52 +594,56 @@ class Trainer(ModelLayer):
         self.optimizer.apply_gradients(pairs)
         return loss, True
 
-    def _train_execution(self, batches: List[data_adapters.Batch],
-                         block: Optional[Tuple[np.ndarray, np.ndarray]],
-                         objs: List[metrics_mod.Metric], skip_nonfinite: bool
-                         ) -> List[Tuple[float, int, bool]]:
+    def _train_execution(self, batches: data_adapters.Steps, objs: List[metrics_mod.Metric],
+                         skip_nonfinite: bool) -> List[Tuple[float, int, bool]]:
         """One execution of compile's steps_per_execution: each batch's
         _train_step, the batches of the first one's shape in one C call where
         the training plan can run them (train_plan.train_steps; after one step
-        of their own if the first try could not: the optimizer's state is made
-        by its first update); (loss, batch size, applied) per step run -- the
-        steps stop after one that did not update."""
+        of their own when the optimizer has no state yet: its first update
+        makes it); (loss, batch size, applied) per step run -- the steps stop
+        after one that did not update."""
         done: List[Tuple[float, int, bool]] = []
         hits = bool(objs)
-        tries = 2 if len(batches) > 1 and distribution_mod.current() is distribution_mod._LOCAL \
-            and all(type(m) in _ARGMAX_ACCURACIES for m in objs) \
-            and (not hits or type(self._lossfn).true_classes is _SPARSE_TRUE_CLASSES) else 0
-        n = batches[0][0].shape[0]
-        full = next((i for i, b in enumerate(batches) if b[0].shape != batches[0][0].shape),
-                    len(batches))
+        if isinstance(batches, data_adapters.Execution):
+            n, full = batches.batch_size, batches.full()
+        else:
+            shape = batches[0][0].shape
+            n = shape[0]
+            full = next((i for i, b in enumerate(batches) if b[0].shape != shape), len(batches))
         i = 0
+        if full > 1 and distribution_mod.current() is distribution_mod._LOCAL \
+                and all(type(m) in _ARGMAX_ACCURACIES for m in objs) \
+                and (not hits or type(self._lossfn).true_classes is _SPARSE_TRUE_CLASSES):
+            if not train_plan.opt_ready(self, self.optimizer):
+                done.append(self._batch_step(batches[0], objs, skip_nonfinite))
+                i = 1
+            res = None if full - i < 2 or (done and not done[0][2]) else train_plan.train_steps(
+                self, batches.steps(i, full) if isinstance(batches, data_adapters.Execution)
+                else batches[i:full], self.optimizer, skip_nonfinite, hits)
+            if res is not None:
+                losses, counts, applied = res
+                for j, loss in enumerate(losses):
+                    if counts is not None:
+                        for m in objs:
+                            acc = cast(metrics_mod.Mean, m)
+                            acc.total += int(counts[j])
+                            acc.count += n
+                    done.append((loss, n, True))
+                i += len(losses)
+                if not applied:     # its update, decided as _train_step does
+                    done[-1] = (losses[-1], n) + (
+                        self._apply_step(losses[-1], skip_nonfinite)[1],)
         while i < len(batches) and (not done or done[-1][2]):
-            if tries and full - i > 1:
-                tries -= 1
-                res = train_plan.train_steps(
-                    self, batches[i:full], None if block is None else
-                    (block[0][i * n:full * n], block[1][i * n:full * n]),
-                    self.optimizer, skip_nonfinite, hits)
-                if res is not None:
-                    tries = 0
-                    losses, counts, applied = res
-                    for j, loss in enumerate(losses):
-                        if counts is not None:
-                            for m in objs:
-                                acc = cast(metrics_mod.Mean, m)
-                                acc.total += int(counts[j])
-                                acc.count += n
-                        done.append((loss, n, True))
-                    i += len(losses)
-                    if not applied:     # its update, decided as _train_step does
-                        done[-1] = (losses[-1], n) + (
-                            self._apply_step(losses[-1], skip_nonfinite)[1],)
-                    continue
-            xb, yb, swb = batches[i]
-            loss, ok = self._train_step(xb, yb, objs, swb, skip_nonfinite=skip_nonfinite)
-            done.append((loss, xb.shape[0], ok))
+            done.append(self._batch_step(batches[i], objs, skip_nonfinite))
             i += 1
         return done
+
+    def _batch_step(self, batch: data_adapters.Batch, objs: List[metrics_mod.Metric],
+                    skip_nonfinite: bool) -> Tuple[float, int, bool]:
+        """_train_step of one batch: (loss, batch size, applied)."""
+        xb, yb, swb = batch
+        loss, ok = self._train_step(xb, yb, objs, swb, skip_nonfinite=skip_nonfinite)
+        return loss, xb.shape[0], ok
 
     @_one_blas_thread
     def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
@@ -829,35 +833,37 @@ class Trainer(ModelLayer):
         # a callback that restored a backup (BackupAndRestore) says where to go on
         initial_epoch = max(initial_epoch, self.__dict__.pop("_resume_epoch", initial_epoch))
         logs: Dict[str, Any] = {}
-        spe = getattr(self, "steps_per_execution", 1)
+        spe = self.steps_per_execution
         for epoch in range(initial_epoch, epochs):
             cbl.on_epoch_begin(epoch, {})
             loss_sum, seen = 0.0, 0
             self._reset_metrics()
             logs = {}
+            # spe 1: the batches themselves; else executions of spe batches
             if spe == 1:
-                execs: Iterator[Any] = (([b], None) for b in dist.shard(train, shuffle))
+                units: Iterator[Any] = dist.shard(train, shuffle)
             elif dist is distribution_mod._LOCAL and isinstance(train,
                                                                 data_adapters.ArrayAdapter):
-                execs = train.executions(shuffle, spe)
+                units = train.executions(shuffle, spe)
             else:
-                execs = data_adapters.executions(dist.shard(train, shuffle), spe)
+                units = data_adapters.executions(dist.shard(train, shuffle), spe)
             begin = 0
-            for batches, block in execs:
+            for unit in units:
                 # Keras 3: the hooks once per execution, with its first and last step
                 cbl.on_train_batch_begin(begin, {})
                 if spe == 1:
-                    xb, yb, swb = batches[0]
-                    loss, applied = self._train_step(xb, yb, objs, swb,
-                                                     skip_nonfinite=terminate_on_nan)
-                    results = [(loss, xb.shape[0], applied)]
-                else:
-                    results = self._train_execution(batches, block, objs, terminate_on_nan)
-                for loss, nb, applied in results:
+                    loss, nb, applied = self._batch_step(unit, objs, terminate_on_nan)
                     loss_sum += loss * nb
                     seen += nb
-                step = begin + len(results) - 1
-                begin += len(batches)
+                    step = begin
+                    begin += 1
+                else:
+                    results = self._train_execution(unit, objs, terminate_on_nan)
+                    for loss, nb, applied in results:
+                        loss_sum += loss * nb
+                        seen += nb
+                    step = begin + len(results) - 1
+                    begin += len(unit)
                 logs = self._metric_logs({"loss": loss_sum / seen}, objs)
                 cbl.on_train_batch_end(step, dict(logs))
                 if not applied:

@@ -89,14 +89,16 @@ cdef class PlanRunner:
 
 cdef class _TrainBuffers:
     """The buffers of x, out (writable) and targets of a training-plan call,
-    checked against the plan's sizes (x and targets nsteps times theirs),
-    released when it goes."""
+    checked against the plan's sizes: x `count` times in_bytes (count 0: any
+    whole number >= 1 of them, then in self.count), targets tcount times
+    targets_bytes (tcount 0: x's count) -- released when it goes."""
     cdef Py_buffer xb, ob, tb
     cdef int held
     cdef char kind
+    cdef Py_ssize_t count
 
     def __cinit__(self, x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
-                  Py_ssize_t targets_bytes, Py_ssize_t nsteps, str what):
+                  Py_ssize_t targets_bytes, Py_ssize_t count, Py_ssize_t tcount, str what):
         self.held = 0
         PyObject_GetBuffer(x, &self.xb, PyBUF_C_CONTIGUOUS | PyBUF_FORMAT)
         self.held = 1
@@ -109,8 +111,13 @@ cdef class _TrainBuffers:
         if (kind != b'f' and kind != b'd') or _kind(&self.ob) != kind or self.xb.len == 0 \
                 or self.ob.len == 0 or self.tb.len == 0:
             raise ValueError(f"{what}: x and out must be non-empty arrays of one float dtype")
-        if self.xb.len != nsteps * in_bytes or self.ob.len != out_bytes \
-                or self.tb.len != nsteps * targets_bytes or in_bytes % self.xb.itemsize:
+        if in_bytes < 1 or targets_bytes < 1:
+            raise ValueError(f"{what}: x, out or targets is not the plan's size")
+        self.count = count if count else self.xb.len // in_bytes
+        if tcount == 0:
+            tcount = self.count
+        if self.xb.len != self.count * in_bytes or self.ob.len != out_bytes \
+                or self.tb.len != tcount * targets_bytes or in_bytes % self.xb.itemsize:
             raise ValueError(f"{what}: x, out or targets is not the plan's size")
         if not (self.int_targets() or (self.tb.itemsize == self.xb.itemsize
                                        and _kind(&self.tb) == kind)):
@@ -160,7 +167,7 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
     cdef int err = CCNN_OK
     cdef int64_t nops = code.shape[0]
     cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes, out_bytes, targets_bytes, 1,
-                                         "plan_train")
+                                         1, "plan_train")
     with nogil:
         if opt is not None and b.kind == b'd':
             err = plan_train_step_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
@@ -185,14 +192,22 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
                      Py_ssize_t targets_bytes, int nthreads, int64_t[::1] opt,
                      const double[:, ::1] optreals, const uint64_t[:, ::1] seeds,
                      const int64_t[::1] seed_rows, const double[:, ::1] decays,
-                     const int64_t[:, ::1] snaps, int64_t[::1] hits, Py_ssize_t classes):
+                     const int64_t[:, ::1] snaps, int64_t[::1] hits, Py_ssize_t classes,
+                     const int64_t[::1] rows, Py_ssize_t first, Py_ssize_t batch,
+                     bint targets_rows):
     """plan_train with its optimizer record over nsteps = optreals.shape[0]
-    consecutive batches (plan_train.h's plan_train_steps): x and targets hold
-    the steps' batches one after another (nsteps times in_bytes and
-    targets_bytes), optreals (nsteps, 8) each step's scalars, seeds (nsteps,
-    len(seed_rows)) its Dropout seeds, decays (nsteps, count) or None, snaps
-    (k, 3) the buffers copied out after each step, hits (nsteps) or None.
-    Returns (steps run, whether the last one updated)."""
+    consecutive batches of `batch` rows (plan_train.h's plan_train_steps):
+    x holds the rows the steps take (the whole training inputs, any number
+    of rows of in_bytes / batch bytes) and so does targets with targets_rows
+    (rows of targets_bytes / batch bytes; else the steps' targets one after
+    another, nsteps times targets_bytes); step i's batch is the rows
+    rows[i * batch:(i + 1) * batch] (int64; each checked to be a row of x
+    before anything runs) -- gathered in C just before the step -- or with
+    rows None the rows first + i * batch on.  optreals (nsteps, 8) holds each
+    step's scalars, seeds (nsteps, len(seed_rows)) its Dropout seeds, decays
+    (nsteps, count) or None, snaps (k, 3) the buffers copied out after each
+    step, hits (nsteps) or None.  Returns (steps run, whether the last one
+    updated)."""
     cdef Py_ssize_t nsteps = optreals.shape[0]
     if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
             or reals.shape[1] != 3 or ptrs.shape[0] < 3 or nsteps < 1:
@@ -204,6 +219,27 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
             or (decays is not None and (decays.shape[0] != nsteps or decays.shape[1] != opt[1])) \
             or snaps.shape[1] != 3 or (hits is not None and hits.shape[0] != nsteps):
         raise ValueError("plan_train_steps: inconsistent per-step arrays")
+    if batch < 1 or in_bytes % batch or targets_bytes % batch:
+        raise ValueError(f"plan_train_steps: batch {batch} does not divide the plan's sizes")
+    cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes // batch, out_bytes,
+                                         targets_bytes // batch if targets_rows
+                                         else targets_bytes, 0, 0 if targets_rows else nsteps,
+                                         "plan_train_steps")
+    cdef int64_t nrows = b.count
+    cdef Py_ssize_t k
+    cdef const int64_t *ip = NULL
+    if rows is not None:
+        if rows.shape[0] != nsteps * batch:
+            raise ValueError(f"plan_train_steps: rows must hold {nsteps * batch} indices "
+                             f"(nsteps * batch), got {rows.shape[0]}")
+        for k in range(rows.shape[0]):
+            if rows[k] < 0 or rows[k] >= nrows:
+                raise ValueError(f"plan_train_steps: rows[{k}] = {rows[k]} is not a row of x "
+                                 f"(0 <= index < {nrows})")
+        ip = &rows[0]
+    elif first < 0 or first > nrows or nsteps * batch > nrows - first:
+        raise ValueError(f"plan_train_steps: first = {first}: the rows first + "
+                         f"{nsteps * batch} steps' rows are not all rows of x ({nrows})")
     cdef int applied = 0
     cdef int64_t done = 0
     cdef int err = CCNN_OK
@@ -213,20 +249,20 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
     cdef const double *dp = &decays[0, 0] if decays is not None else NULL
     cdef const int64_t *np_ = &snaps[0, 0] if snaps.shape[0] else NULL
     cdef int64_t *hp = &hits[0] if hits is not None else NULL
-    cdef _TrainBuffers b = _TrainBuffers(x, out, targets, in_bytes, out_bytes, targets_bytes,
-                                         nsteps, "plan_train_steps")
     if hp != NULL and (not b.int_targets() or out_bytes != targets_bytes // 8 * classes
                        * b.xb.itemsize):
         raise ValueError("plan_train_steps: hits need int64 labels of out's rows")
     with nogil:
         if b.kind == b'd':
             err = plan_train_steps_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
+                                       ip, first, nrows, batch, targets_rows,
                                        &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
                                        &optreals[0, 0], nsteps, in_bytes // 8, targets_bytes,
                                        sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
                                        classes, &done, &applied, nthreads)
         else:
             err = plan_train_steps_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
+                                       ip, first, nrows, batch, targets_rows,
                                        &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
                                        &optreals[0, 0], nsteps, in_bytes // 4, targets_bytes,
                                        sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,

@@ -468,18 +468,55 @@ int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
     int rc = CCNN_OK;
     *done = 0;
     *applied = 0;
-    if (nsteps < 1 || in_size < 1 || targets_bytes < 1 || nseeds < 0 || nsnaps < 0
+    if (nsteps < 1 || n < 1 || in_size < 1 || targets_bytes < 1 || in_size % n
+            || targets_bytes % n || nrows < 1 || nseeds < 0 || nsnaps < 0
             || (hits && classes < 1))
         return CCNN_EBADARG;
     for (int64_t j = 0; j < nseeds; j++)
         if (seed_rows[j] < 0 || seed_rows[j] >= nops) return CCNN_EBADARG;
+    /* every row the steps read, before any of them runs */
+    if (rows) {
+        for (int64_t k = 0; k < nsteps * n; k++)
+            if (rows[k] < 0 || rows[k] >= nrows) return CCNN_EBADARG;
+    } else if (first < 0 || first > nrows || nsteps * n > nrows - first) {
+        return CCNN_EBADARG;
+    }
+    const int64_t xrow = in_size / n, trow = targets_bytes / n;     /* a row's size */
+    REAL *xbuf = NULL;          /* (n, xrow): a step's gathered inputs */
+    char *tbuf = NULL;          /* (n, trow bytes): its gathered targets */
+    if (rows) {
+        xbuf = (REAL *)malloc((size_t)in_size * sizeof(REAL));
+        tbuf = targets_rows ? (char *)malloc((size_t)targets_bytes) : NULL;
+        if (!xbuf || (targets_rows && !tbuf)) {
+            free(xbuf);
+            free(tbuf);
+            return CCNN_ENOMEM;
+        }
+    }
     for (int64_t i = 0; i < nsteps; i++) {
-        const char *t = (const char *)targets + i * targets_bytes;   /* this step's (n) */
+        const int64_t *r = rows ? rows + i * n : NULL;              /* this step's (n) */
+        const REAL *x = xbuf;
+        const char *t = (const char *)targets;
+        if (r) {
+            for (int64_t j = 0; j < n; j++)
+                memcpy(xbuf + j * xrow, inp + r[j] * xrow, (size_t)xrow * sizeof(REAL));
+        } else {
+            x = inp + (first + i * n) * xrow;
+        }
+        if (!targets_rows) {
+            t += i * targets_bytes;
+        } else if (r) {
+            for (int64_t j = 0; j < n; j++)
+                memcpy(tbuf + j * trow, t + r[j] * trow, (size_t)trow);
+            t = tbuf;
+        } else {
+            t += (first + i * n) * trow;
+        }
         for (int64_t j = 0; j < nseeds; j++)
             memcpy(&code[seed_rows[j] * CCNN_TRAIN_FIELDS + CCNN_TF_SEED],
                    &seeds[i * nseeds + j], sizeof(uint64_t));
         if (decays) opt[CCNN_TO_DECAY] = (int64_t)(intptr_t)(decays + i * count);
-        rc = SUF(ccnn_plan_train_step)(out, inp + i * in_size, t, ptrs, code, reals, nops, opt,
+        rc = SUF(ccnn_plan_train_step)(out, x, t, ptrs, code, reals, nops, opt,
                                        optreals + i * CCNN_TO_REALS, applied, nthreads);
         if (rc != CCNN_OK) break;
         for (int64_t j = 0; j < nsnaps; j++) {
@@ -494,6 +531,8 @@ int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
         if (!*applied) break;       /* the check refused it: the caller decides */
     }
     opt[CCNN_TO_DECAY] = decay0;
+    free(xbuf);
+    free(tbuf);
     return rc;
 }
 

@@ -156,8 +156,16 @@ int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets
                              int *applied, int nthreads);
 
 /* nsteps consecutive plan_train_step calls in one (compile's
- * steps_per_execution): step i reads inp + i * in_size elements and targets +
- * i * targets_bytes bytes, first writing seeds[i * nseeds + j] into
+ * steps_per_execution) over batches of n rows taken from the whole training
+ * arrays: inp (nrows rows of in_size / n elements) and, with targets_rows,
+ * targets (nrows rows of targets_bytes / n bytes).  Step i's rows are
+ * rows[i * n .. i * n + n) -- gathered, just before the step, into a buffer
+ * of the call's own (in_size elements, and targets_bytes bytes) -- or, with
+ * rows NULL, the consecutive rows first + i * n .. (read in place).  Without
+ * targets_rows, targets holds the steps' targets one after another (nsteps,
+ * targets_bytes bytes).  Every row index is checked (0 <= index < nrows;
+ * first + nsteps * n <= nrows) before anything runs: CCNN_EBADARG.
+ * Each step first writes seeds[i * nseeds + j] into
  * code[seed_rows[j]][CCNN_TF_SEED] (its Dropouts' draws), with optreals +
  * i * CCNN_TO_REALS and, when decays is not NULL, opt[DECAY] = decays + i *
  * count (restored at the end).  After each step, each of the nsnaps snapshots
@@ -170,8 +178,11 @@ int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets
  * CCNN_PLAN_TRAIN_STEPS_PARAMS, for the float and the double kernel.) */
 #define CCNN_PLAN_TRAIN_STEPS_PARAMS(T)                                                        \
     (T *out,                        /* (n, classes): the model's output, each step's */       \
-     const T *inp,                  /* (nsteps, in_size): the steps' inputs */                \
-     const void *targets,           /* (nsteps, targets_bytes bytes): their targets */        \
+     const T *inp,                  /* (nrows, in_size / n): the rows the steps take */       \
+     const void *targets,           /* (nrows, targets_bytes / n bytes) with targets_rows, */ \
+                                    /* else (nsteps, targets_bytes bytes) */                  \
+     const int64_t *rows,           /* (nsteps * n): the steps' rows, or NULL */              \
+     int64_t first, int64_t nrows, int64_t n, int targets_rows,                               \
      const int64_t *ptrs, int64_t *code, const double *reals, int64_t nops, /* the plan */    \
      int64_t *opt, const double *optreals, /* the record; (nsteps, CCNN_TO_REALS) */          \
      int64_t nsteps, int64_t in_size, int64_t targets_bytes,                                  \
