@@ -205,6 +205,18 @@ int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
     return tiles >= 49 && ck <= 512 * tiles && (tiles >= wino_min_tiles() || ck >= 2048);
 }
 
+/* The weight gradient's Winograd route (conv2d_winograd_wgrad) in place of
+ * conv2d_wgrad.c's tiles.  Shape (and GEMM micro-kernel) only.  Measured: see
+ * conv2d.h. */
+int ccnn_conv2d_winograd_weight_eligible(const ccnn_conv2d_dims *d)
+{
+    if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K ||
+        ccnn_gemm_wide())
+        return 0;
+    const int64_t tiles = ((d->p + 1) / 2) * ((d->q + 1) / 2);
+    return tiles >= 49;
+}
+
 /* The input gradient's Winograd route: the GEMM kernels take the flipped
  * forward (gemm_data_as_forward: stride 1, padding <= 2, c >= 16) and
  * Winograd supports it / would be the auto choice for it. */
@@ -272,6 +284,17 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
         gemm += nt * (16 * (c * (double)(tb + 16) + k * (double)tb) + framed) * isz + 16 * k * c * isz;
         if (d->n < WINO_SPLIT_ITEMS)   /* the split's shared frame of all n images */
             gemm += n * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2) * isz;
+        if (backward) {
+            /* the Winograd weight gradient (conv2d_winograd_wgrad): per thread a chunk of
+             * framed images and framed dout, V and Ydy of a tile block; once the partials */
+            const int64_t tp = ((d->p + 1) / 2) * ((d->q + 1) / 2);
+            int64_t ci, tbw;
+            const double G = (double)wino_wgrad_blocks(d->n, d->c, d->k, tp, itemsize, &ci, &tbw);
+            const double hq = (double)(2 * ((d->p + 1) / 2)), wq = (double)(2 * ((d->q + 1) / 2));
+            gemm += nt * ((double)ci * (c * (hq + 2) * (wq + 2) + k * hq * wq) +
+                          4 * CCNN_GEMM_PAD_SLACK + 16 * (c + k) * (double)(tbw + 16)) * isz +
+                    G * 16 * k * c * isz;
+        }
     }
     /* the algorithms the auto kernels pick for the passes that run */
     int uses_gemm = ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM;
@@ -383,7 +406,7 @@ int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
     }
     if (dweight || dbias)
         err = ccnn_conv2d_algo(d, CCNN_PASS_WEIGHT) == CCNN_CONV_GEMM
-            ? SUF(ccnn_conv2d_backward_gemm)(NULL, dweight, dbias, dout, inp, weight, d, nthreads)
+            ? SUF(conv2d_gemm_backward)(NULL, dweight, dbias, dout, inp, weight, d, 1, nthreads)
             : SUF(ccnn_conv2d_backward_direct)(NULL, dweight, dbias, dout, inp, weight, d, nthreads);
     return err;
 }
