@@ -386,23 +386,24 @@ static CCNN_DISPATCH void SUF(wino_grad_transform)(REAL *restrict Y, const REAL 
 }
 
 /* dweight (k, c, 3, 3) <- G^T m G of m = the sum over the G partials of part
- * (G, 16, k, c), added in partial order.  G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0;
+ * (G, 16, k, c), added in partial order (into part[0]).  G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0;
  * 0 1/2 1/2 1]. */
-static void SUF(wino_wgrad_output)(REAL *restrict dweight, const REAL *restrict part,
+static void SUF(wino_wgrad_output)(REAL *restrict dweight, REAL *restrict part,
                                    int64_t G, int64_t K, int64_t C, int nthreads)
 {
     const int64_t KC = K * C;
     const REAL h = (REAL)0.5;
     const int nt = ccnn_threads_for(nthreads, 16 * G * KC);
     (void)nt;
+    for (int64_t g = 1; g < G; g++) {                    /* part[0] += part[g], in g order */
+        const REAL *pg = part + g * 16 * KC;
+        #pragma omp simd
+        for (int64_t i = 0; i < 16 * KC; i++) part[i] += pg[i];
+    }
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t kc = 0; kc < KC; kc++) {
         REAL m[16], f[3][4];
-        for (int64_t xi = 0; xi < 16; xi++) {
-            REAL acc = part[xi * KC + kc];
-            for (int64_t g = 1; g < G; g++) acc += part[(g * 16 + xi) * KC + kc];
-            m[xi] = acc;
-        }
+        for (int64_t xi = 0; xi < 16; xi++) m[xi] = part[xi * KC + kc];
         for (int64_t b = 0; b < 4; b++) {                 /* G^T m: (3 x 4) */
             const REAL m0 = m[b], m1 = m[4 + b], m2 = m[8 + b], m3 = m[12 + b];
             f[0][b] = m0 + h * (m1 + m2);
@@ -465,8 +466,12 @@ int SUF(conv2d_winograd_wgrad)(REAL *dweight, const REAL *dout, const REAL *inp,
             const int64_t gn = n1 - n0 < ci ? n1 - n0 : ci;   /* images n0 .. n0+gn-1 */
             const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp + n0 * CHW, d, 0,
                                                           gn * C, hp2, wp2);
-            const REAL *dypad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, dout + n0 * K * PQ, &dq,
-                                                           0, gn * K, hq, wq);
+            /* even p and q: dout is its own frame, but for the batch's last chunk (the
+             * transform's vector lanes read up to 2 * WINO_LANES elements past a run) */
+            const REAL *dypad = P == hq && Q == wq && n0 + gn < N
+                ? dout + n0 * K * PQ
+                : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, dout + n0 * K * PQ, &dq, 0, gn * K,
+                                             hq, wq);
             if (!xpad || !dypad) {
                 V = NULL;
                 break;
