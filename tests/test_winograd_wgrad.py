@@ -256,3 +256,21 @@ def test_layer_backward_through_auto_dispatch(cfg, dtype, activation):
     if _conv2d.winograd_eligible(x.shape, w.shape, ONE, ONE, pads, "weight"):
         np.testing.assert_array_equal(dw, wgrad(dz, x, w, pads, "winograd",
                                                 ccnn.get_num_threads()))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_auto_choice_and_its_switch(dtype, monkeypatch):
+    """The modern model's layers take the Winograd weight gradient under the
+    AVX2 GEMM kernel (the direct tiles under AVX-512's); CCNN_WINO_WGRAD=0
+    gives conv2d_wgrad.c's result bit for bit."""
+    cfg = (3, 32, 64, 14, 14, (1, 1, 1, 1))
+    x, w, gy = make(cfg, dtype, 2)
+    pads = cfg[5]
+    wide = _conv2d.gemm_kernel_name().startswith("avx512")
+    assert _conv2d.winograd_eligible(x.shape, w.shape, ONE, ONE, pads, "weight") == (not wide)
+    assert not _conv2d.winograd_eligible((3, 16, 14, 14), (16, 16, 3, 3), ONE, ONE, pads, "weight")
+    auto = wgrad(gy, x, w, pads, "auto")
+    np.testing.assert_array_equal(auto, wgrad(gy, x, w, pads, "gemm" if wide else "winograd"))
+    monkeypatch.setenv("CCNN_WINO_WGRAD", "0")
+    assert not _conv2d.winograd_eligible(x.shape, w.shape, ONE, ONE, pads, "weight")
+    np.testing.assert_array_equal(wgrad(gy, x, w, pads, "auto"), wgrad(gy, x, w, pads, "gemm"))

@@ -206,10 +206,18 @@ int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
 }
 
 /* The weight gradient's Winograd route (conv2d_winograd_wgrad) in place of
- * conv2d_wgrad.c's tiles.  Shape (and GEMM micro-kernel) only.  Measured: see
- * conv2d.h. */
+ * conv2d_wgrad.c's tiles.  Shape (and GEMM micro-kernel) only.  Measured
+ * (Zen 3, AVX2, float32, 1 thread, CPU time, medians of 21 interleaved,
+ * machine shared: load 8-10), conv2d_wgrad.c / Winograd at the modern
+ * model's layers: batch 64 c = k = 32 28x28 1.09, 32 -> 64 14x14 1.11,
+ * c = k = 64 14x14 1.20; batch 32 0.96, 1.25, 1.28.  Not measured against
+ * the AVX-512 tiles (9 rows x 32 floats), so not taken with them.
+ * CCNN_WINO_WGRAD=0 in the environment turns it off (a tuning and
+ * benchmark aid: the step with and without it in one process). */
 int ccnn_conv2d_winograd_weight_eligible(const ccnn_conv2d_dims *d)
 {
+    const char *env = getenv("CCNN_WINO_WGRAD");
+    if (env && env[0] == '0' && env[1] == 0) return 0;
     if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K ||
         ccnn_gemm_wide())
         return 0;

@@ -66,7 +66,8 @@ int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d);
 /* The auto weight gradient (where ccnn_conv2d_algo picks GEMM for it) runs
  * as Winograd F(2x2, 3x3) when this returns 1: 3x3, stride 1, dilation 1,
  * c >= CCNN_WINO_MIN_C, k >= CCNN_WINO_MIN_K, T >= 49 tiles per image, and
- * the AVX2 (not the AVX-512) GEMM micro-kernel. */
+ * the AVX2 (not the AVX-512) GEMM micro-kernel; CCNN_WINO_WGRAD=0 in the
+ * environment turns it off (conv2d.c has the measurements). */
 int ccnn_conv2d_winograd_weight_eligible(const ccnn_conv2d_dims *d);
 /* What the forced _winograd kernels below take: 3x3, stride 1, dilation 1
  * (any channels and size); for the input gradient also padding <= 2 on
