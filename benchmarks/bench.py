@@ -1181,18 +1181,16 @@ def bench_modern_step(table, repeats):
             m = modern_model()
             for _ in range(3):
                 m.train_on_batch(x, y)
-            def step_old_dispatch():
-                os.environ["CCNN_WINO_SMALL_CK_TILES"] = "100"
-                try:
-                    m.train_on_batch(x, y)
-                finally:
-                    del os.environ["CCNN_WINO_SMALL_CK_TILES"]
-            def step_no_wino_wgrad():
-                os.environ["CCNN_WINO_WGRAD"] = "0"
-                try:
-                    m.train_on_batch(x, y)
-                finally:
-                    del os.environ["CCNN_WINO_WGRAD"]
+            def step_with(var, value):
+                def step():
+                    os.environ[var] = value
+                    try:
+                        m.train_on_batch(x, y)
+                    finally:
+                        del os.environ[var]
+                return step
+            step_old_dispatch = step_with("CCNN_WINO_SMALL_CK_TILES", "100")
+            step_no_wino_wgrad = step_with("CCNN_WINO_WGRAD", "0")
             os.environ.pop("CCNN_WINO_SMALL_CK_TILES", None)
             os.environ.pop("CCNN_WINO_WGRAD", None)
             both = interleaved({"step": lambda: m.train_on_batch(x, y),

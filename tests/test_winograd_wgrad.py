@@ -16,7 +16,7 @@ import pytest
 
 import ccnn
 import reference as ref
-from _testutils import DTYPES, abs_scale, assert_close
+from _testutils import DTYPES, abs_scale, assert_close, central_differences
 from ccnn import _conv2d
 from ccnn import functional as F
 
@@ -103,17 +103,11 @@ def test_matches_numpy_reference(seed, dtype):
 def test_weight_gradient_central_differences(cfg):
     """float64: the Winograd dW is the derivative of L = sum(conv2d(x, w) * gy)."""
     x, w, gy = make(cfg, np.float64, 4)
-    pads, pad = cfg[5], ref_pad(cfg[5])
+    pads = cfg[5]
     dw = wgrad(gy, x, w, pads)
-    eps = 1e-6
-    num = np.empty_like(w)
-    for i in np.ndindex(w.shape):
-        wp, wm = w.copy(), w.copy()
-        wp[i] += eps
-        wm[i] -= eps
-        fp = np.sum(_conv2d.conv2d_forward(x, wp, None, ONE, ONE, pads, 1, algo="gemm") * gy)
-        fm = np.sum(_conv2d.conv2d_forward(x, wm, None, ONE, ONE, pads, 1, algo="gemm") * gy)
-        num[i] = (fp - fm) / (2 * eps)
+    num = central_differences(
+        lambda v: np.sum(_conv2d.conv2d_forward(x, v, None, ONE, ONE, pads, 1, algo="gemm") * gy),
+        w)
     np.testing.assert_allclose(dw, num, rtol=1e-6, atol=1e-6)
 
 
