@@ -209,8 +209,10 @@ int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
  * conv2d_wgrad.c's tiles.  Shape (and GEMM micro-kernel) only.  Measured
  * (Zen 3, AVX2, float32, 1 thread, CPU time, medians of 21 interleaved,
  * machine shared: load 8-10), conv2d_wgrad.c / Winograd at the modern
- * model's layers: batch 64 c = k = 32 28x28 1.09, 32 -> 64 14x14 1.11,
- * c = k = 64 14x14 1.20; batch 32 0.96, 1.25, 1.28.  Not measured against
+ * model's layers, two runs: batch 64 c = k = 32 28x28 1.09 / 1.20, 32 -> 64
+ * 14x14 1.11 / 1.14, c = k = 64 14x14 1.20 / 1.08; batch 32 0.96 / 0.99
+ * (a wash), 1.25 / 1.15, 1.28 / 1.16; the modern step (batch 64, 1 thread,
+ * CPU time) 1.026x faster with it.  Not measured against
  * the AVX-512 tiles (9 rows x 32 floats), so not taken with them.
  * CCNN_WINO_WGRAD=0 in the environment turns it off (a tuning and
  * benchmark aid: the step with and without it in one process). */
