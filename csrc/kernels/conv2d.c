@@ -29,7 +29,11 @@
  *           gemm for the forward and the stride-1 input gradient's flipped forward;
  *           16 GEMMs M[xi] (k x tiles) = U[xi] (k x c) * V[xi] (c x tiles) between
  *           the input / filter and output transforms (conv2d_winograd_forward); images
- *           or weights holding NaN or inf take the gemm path
+ *           or weights holding NaN or inf take the gemm path; and for the weight
+ *           gradient (ccnn_conv2d_winograd_weight_eligible) 16 GEMMs Mw[xi] (k x c) +=
+ *           Ydy[xi] (k x tiles) * V[xi]^T between the dy / input transforms and
+ *           dW = G^T Mw G (conv2d_winograd_wgrad; a non-finite result is recomputed
+ *           by conv2d_wgrad.c)
  *
  * Work split of the direct kernels (no two threads ever write one element):
  *   forward          parallel over images  -> each thread owns y[n]; below 4
@@ -47,8 +51,9 @@
  * down by another process just does fewer); backward-weight parallel over 8
  * fixed groups of images with partials added in group order, or -- when those
  * partials would be large -- over row blocks of dW, each thread summing over
- * all images in the same order (conv2d_wgrad.c) -- so results do not depend
- * on the thread count.
+ * all images in the same order (conv2d_wgrad.c), or (Winograd) over 8 fixed
+ * groups of images, one (16, k, c) partial each, added in group order -- so
+ * results do not depend on the thread count.
  */
 #ifndef REAL
 #include <stdlib.h>
