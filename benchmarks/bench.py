@@ -1181,16 +1181,22 @@ def bench_modern_step(table, repeats):
             m = modern_model()
             for _ in range(3):
                 m.train_on_batch(x, y)
-            def step_old_dispatch():
-                os.environ["CCNN_WINO_SMALL_CK_TILES"] = "100"
-                try:
-                    m.train_on_batch(x, y)
-                finally:
-                    del os.environ["CCNN_WINO_SMALL_CK_TILES"]
+            def step_with(var, value):
+                def step():
+                    os.environ[var] = value
+                    try:
+                        m.train_on_batch(x, y)
+                    finally:
+                        del os.environ[var]
+                return step
+            step_old_dispatch = step_with("CCNN_WINO_SMALL_CK_TILES", "100")
+            step_no_wino_wgrad = step_with("CCNN_WINO_WGRAD", "0")
             os.environ.pop("CCNN_WINO_SMALL_CK_TILES", None)
+            os.environ.pop("CCNN_WINO_WGRAD", None)
             both = interleaved({"step": lambda: m.train_on_batch(x, y),
-                                "step, Winograd on 196 tiles": step_old_dispatch}, repeats * 3,
-                               warmup=1)
+                                "step, Winograd on 196 tiles": step_old_dispatch,
+                                "step, no Winograd weight gradient": step_no_wino_wgrad},
+                               repeats * 3, warmup=1)
             t = both["step"]
             import resource
             r0 = resource.getrusage(resource.RUSAGE_SELF)
@@ -1216,7 +1222,8 @@ def bench_modern_step(table, repeats):
             total = sum(kern.values())
             r = {"case": f"modern step b{n} [{nt} thr]",
                  "ms": {"ccnn train_on_batch": t * 1e3,
-                        "CCNN_WINO_SMALL_CK_TILES=100": both["step, Winograd on 196 tiles"] * 1e3},
+                        "CCNN_WINO_SMALL_CK_TILES=100": both["step, Winograd on 196 tiles"] * 1e3,
+                        "CCNN_WINO_WGRAD=0": both["step, no Winograd weight gradient"] * 1e3},
                  "epoch_s": t * 750, "kernels_ms": {k: v * 1e3 for k, v in kern.items()},
                  "gflop": flops / 1e9, "sgemm_gflops": rate / 1e9, "copy_gbs": bw / 1e9,
                  "arith_fraction": flops / rate / t, "page_faults_per_step": faults,
@@ -1225,7 +1232,9 @@ def bench_modern_step(table, repeats):
                   f"{flops / 1e9:.2f} GFLOP at sgemm's {rate / 1e9:.0f} GFLOP/s = "
                   f"{flops / rate * 1e3:.1f} ms ({r['arith_fraction']:.0%} of the step); with "
                   f"CCNN_WINO_SMALL_CK_TILES=100 (the old dispatch) "
-                  f"{both['step, Winograd on 196 tiles'] * 1e3:.1f} ms", flush=True)
+                  f"{both['step, Winograd on 196 tiles'] * 1e3:.1f} ms; with CCNN_WINO_WGRAD=0 "
+                  f"(no Winograd weight gradient) "
+                  f"{both['step, no Winograd weight gradient'] * 1e3:.1f} ms", flush=True)
             for k, v in kern.items():
                 extra = ""
                 if k in pw_bytes:

@@ -12,6 +12,7 @@ from ccnn.kernels cimport (
     CCNN_OK, CCNN_EBADARG, CCNN_EOVERFLOW, CCNN_CONV_DIRECT, CCNN_CONV_GEMM, CCNN_CONV_WINOGRAD,
     CCNN_PASS_FORWARD, CCNN_PASS_DATA, CCNN_PASS_WEIGHT, ccnn_conv2d_dims, conv2d_dims_init,
     conv2d_algo, conv2d_winograd_eligible, conv2d_winograd_data_eligible,
+    conv2d_winograd_weight_eligible,
     conv2d_winograd_supported, conv2d_winograd_data_supported, conv2d_relu_maxpool_supported,
     conv2d_workspace_bytes,
 )
@@ -87,14 +88,18 @@ def algo_for(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pad
 def winograd_eligible(tuple xshape, tuple wshape, tuple stride, tuple dilation, tuple pads,
                       str pass_="forward", bint forced=False):
     """True when the auto kernels run this geometry as Winograd F(2x2, 3x3)
-    in one pass, "forward" or "data" (the stride-1 input gradient) -- or, with
-    forced, when algo="winograd" accepts it."""
+    in one pass, "forward", "data" (the stride-1 input gradient) or "weight"
+    (where the auto weight pass is a GEMM's: algo_for) -- or, with forced,
+    when algo="winograd" accepts it."""
     cdef ccnn_conv2d_dims d = make_dims(xshape, wshape, stride, dilation, pads)
     if pass_ == "data":
         return bool(conv2d_winograd_data_supported(&d) if forced
                     else conv2d_winograd_data_eligible(&d))
+    if pass_ == "weight":
+        return bool(conv2d_winograd_supported(&d) if forced
+                    else conv2d_winograd_weight_eligible(&d))
     if pass_ != "forward":
-        raise ValueError(f"pass_ must be 'forward' or 'data', got {pass_!r}")
+        raise ValueError(f"pass_ must be 'forward', 'data' or 'weight', got {pass_!r}")
     return bool(conv2d_winograd_supported(&d) if forced
                 else conv2d_winograd_eligible(&d))
 
@@ -204,6 +209,9 @@ def conv2d_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :, :
     if a == CCNN_CONV_WINOGRAD and need_dx and not conv2d_winograd_data_supported(&d):
         raise ValueError("conv2d_backward: algo='winograd' needs a 3x3 kernel, stride 1, "
                          "dilation 1, padding <= 2 and at least 16 input channels")
+    if a == CCNN_CONV_WINOGRAD and need_dweight and not conv2d_winograd_supported(&d):
+        raise ValueError("conv2d_backward: algo='winograd' needs a 3x3 kernel, stride 1 "
+                         "and dilation 1")
     # Every algorithm writes every element of dx, dw and db (the direct data pass
     # crops its zero frame into dx, the GEMM one zeroes each image before col2im,
     # the weight and bias passes store their sums): no zeroing pass.  An empty

@@ -29,7 +29,11 @@
  *           gemm for the forward and the stride-1 input gradient's flipped forward;
  *           16 GEMMs M[xi] (k x tiles) = U[xi] (k x c) * V[xi] (c x tiles) between
  *           the input / filter and output transforms (conv2d_winograd_forward); images
- *           or weights holding NaN or inf take the gemm path
+ *           or weights holding NaN or inf take the gemm path; and for the weight
+ *           gradient (ccnn_conv2d_winograd_weight_eligible) 16 GEMMs Mw[xi] (k x c) +=
+ *           Ydy[xi] (k x tiles) * V[xi]^T between the dy / input transforms and
+ *           dW = G^T Mw G (conv2d_winograd_wgrad; a non-finite result is recomputed
+ *           by conv2d_wgrad.c)
  *
  * Work split of the direct kernels (no two threads ever write one element):
  *   forward          parallel over images  -> each thread owns y[n]; below 4
@@ -47,8 +51,9 @@
  * down by another process just does fewer); backward-weight parallel over 8
  * fixed groups of images with partials added in group order, or -- when those
  * partials would be large -- over row blocks of dW, each thread summing over
- * all images in the same order (conv2d_wgrad.c) -- so results do not depend
- * on the thread count.
+ * all images in the same order (conv2d_wgrad.c), or (Winograd) over 8 fixed
+ * groups of images, one (16, k, c) partial each, added in group order -- so
+ * results do not depend on the thread count.
  */
 #ifndef REAL
 #include <stdlib.h>
@@ -205,6 +210,28 @@ int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
     return tiles >= 49 && ck <= 512 * tiles && (tiles >= wino_min_tiles() || ck >= 2048);
 }
 
+/* The weight gradient's Winograd route (conv2d_winograd_wgrad) in place of
+ * conv2d_wgrad.c's tiles.  Shape (and GEMM micro-kernel) only.  Measured
+ * (Zen 3, AVX2, float32, 1 thread, CPU time, medians of 21 interleaved,
+ * machine shared: load 8-10), conv2d_wgrad.c / Winograd at the modern
+ * model's layers, two runs: batch 64 c = k = 32 28x28 1.09 / 1.20, 32 -> 64
+ * 14x14 1.11 / 1.14, c = k = 64 14x14 1.20 / 1.08; batch 32 0.96 / 0.99
+ * (a wash), 1.25 / 1.15, 1.28 / 1.16; the modern step (batch 64, 1 thread,
+ * CPU time) 1.026x faster with it.  Not measured against
+ * the AVX-512 tiles (9 rows x 32 floats), so not taken with them.
+ * CCNN_WINO_WGRAD=0 in the environment turns it off (a tuning and
+ * benchmark aid: the step with and without it in one process). */
+int ccnn_conv2d_winograd_weight_eligible(const ccnn_conv2d_dims *d)
+{
+    const char *env = getenv("CCNN_WINO_WGRAD");
+    if (env && env[0] == '0' && env[1] == 0) return 0;
+    if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K ||
+        ccnn_gemm_wide())
+        return 0;
+    const int64_t tiles = ((d->p + 1) / 2) * ((d->q + 1) / 2);
+    return tiles >= 49;
+}
+
 /* The input gradient's Winograd route: the GEMM kernels take the flipped
  * forward (gemm_data_as_forward: stride 1, padding <= 2, c >= 16) and
  * Winograd supports it / would be the auto choice for it. */
@@ -272,6 +299,17 @@ int64_t ccnn_conv2d_workspace_bytes(const ccnn_conv2d_dims *d, int backward, int
         gemm += nt * (16 * (c * (double)(tb + 16) + k * (double)tb) + framed) * isz + 16 * k * c * isz;
         if (d->n < WINO_SPLIT_ITEMS)   /* the split's shared frame of all n images */
             gemm += n * (c > k ? c : k) * (double)(2 * th + 2) * (double)(2 * tw + 2) * isz;
+        if (backward) {
+            /* the Winograd weight gradient (conv2d_winograd_wgrad): per thread a chunk of
+             * framed images and framed dout, V and Ydy of a tile block; once the partials */
+            const int64_t tp = ((d->p + 1) / 2) * ((d->q + 1) / 2);
+            int64_t ci, tbw;
+            const double G = (double)wino_wgrad_blocks(d->n, d->c, d->k, tp, itemsize, &ci, &tbw);
+            const double hq = (double)(2 * ((d->p + 1) / 2)), wq = (double)(2 * ((d->q + 1) / 2));
+            gemm += nt * ((double)ci * (c * (hq + 2) * (wq + 2) + k * hq * wq) +
+                          4 * CCNN_GEMM_PAD_SLACK + 16 * (c + k) * (double)(tbw + 16)) * isz +
+                    G * 16 * k * c * isz;
+        }
     }
     /* the algorithms the auto kernels pick for the passes that run */
     int uses_gemm = ccnn_conv2d_algo(d, CCNN_PASS_FORWARD) == CCNN_CONV_GEMM;
@@ -383,7 +421,7 @@ int SUF(ccnn_conv2d_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
     }
     if (dweight || dbias)
         err = ccnn_conv2d_algo(d, CCNN_PASS_WEIGHT) == CCNN_CONV_GEMM
-            ? SUF(ccnn_conv2d_backward_gemm)(NULL, dweight, dbias, dout, inp, weight, d, nthreads)
+            ? SUF(conv2d_gemm_backward)(NULL, dweight, dbias, dout, inp, weight, d, 1, nthreads)
             : SUF(ccnn_conv2d_backward_direct)(NULL, dweight, dbias, dout, inp, weight, d, nthreads);
     return err;
 }

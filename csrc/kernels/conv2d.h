@@ -63,6 +63,12 @@ int ccnn_conv2d_algo(const ccnn_conv2d_dims *d, int pass);
 #define CCNN_WINO_MIN_TILES 128
 int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d);
 int ccnn_conv2d_winograd_data_eligible(const ccnn_conv2d_dims *d);
+/* The auto weight gradient (where ccnn_conv2d_algo picks GEMM for it) runs
+ * as Winograd F(2x2, 3x3) when this returns 1: 3x3, stride 1, dilation 1,
+ * c >= CCNN_WINO_MIN_C, k >= CCNN_WINO_MIN_K, T >= 49 tiles per image, and
+ * the AVX2 (not the AVX-512) GEMM micro-kernel; CCNN_WINO_WGRAD=0 in the
+ * environment turns it off (conv2d.c has the measurements). */
+int ccnn_conv2d_winograd_weight_eligible(const ccnn_conv2d_dims *d);
 /* What the forced _winograd kernels below take: 3x3, stride 1, dilation 1
  * (any channels and size); for the input gradient also padding <= 2 on
  * every side and c >= 16 (the GEMM kernels' flipped forward). */
@@ -113,8 +119,10 @@ int ccnn_conv2d_backward_gemm_f64(double *dinp, double *dweight, double *dbias,
                                   const double *dout, const double *inp, const double *weight,
                                   const ccnn_conv2d_dims *d, int nthreads);
 /* _winograd: the GEMM backward with the input gradient through the Winograd
- * forward; CCNN_EBADARG when dinp is asked for and
- * ccnn_conv2d_winograd_data_supported(d) is 0. */
+ * forward and the weight gradient through the Winograd weight gradient;
+ * CCNN_EBADARG (nothing written) when dinp is asked for and
+ * ccnn_conv2d_winograd_data_supported(d) is 0, or dweight and
+ * ccnn_conv2d_winograd_supported(d) is 0. */
 int ccnn_conv2d_backward_winograd_f32(float *dinp, float *dweight, float *dbias,
                                       const float *dout, const float *inp, const float *weight,
                                       const ccnn_conv2d_dims *d, int nthreads);

@@ -142,8 +142,9 @@ int SUF(ccnn_conv2d_forward_gemm)(REAL *out, const REAL *inp, const REAL *weight
 }
 
 /* The GEMM backward; the stride-1 input gradient's flipped forward runs as
- * the Winograd forward when wino is 1 and it is eligible (the auto choice),
- * or wino is 2 and it is supported (forced); never when wino is 0. */
+ * the Winograd forward, and the weight gradient as the Winograd one, when
+ * wino is 1 and they are eligible (the auto choice), or wino is 2 and they
+ * are supported (forced); never when wino is 0. */
 int SUF(conv2d_gemm_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
                               const REAL *dout, const REAL *inp, const REAL *weight,
                               const ccnn_conv2d_dims *d, int wino, int nthreads)
@@ -230,7 +231,12 @@ int SUF(conv2d_gemm_backward)(REAL *dinp, REAL *dweight, REAL *dbias,
     }
 
     if (dweight) {
-        const int e = SUF(conv2d_wgrad_backward)(dweight, dout, inp, d, nthreads);   /* conv2d_wgrad.c */
+        /* Winograd (conv2d_winograd.c) as for the input gradient: wino 1 where eligible, 2
+         * where supported; else conv2d_wgrad.c */
+        const int w = wino == 1 ? ccnn_conv2d_winograd_weight_eligible(d)
+                                : wino == 2 && ccnn_conv2d_winograd_supported(d);
+        const int e = w ? SUF(conv2d_winograd_wgrad)(dweight, dout, inp, d, nthreads)
+                        : SUF(conv2d_wgrad_backward)(dweight, dout, inp, d, nthreads);
         if (e != CCNN_OK) err = e;
     }
     return err;

@@ -68,6 +68,26 @@ static inline int64_t wino_group(int64_t N, int64_t T)
     return g < 1 ? 1 : g;
 }
 
+/* Fixed groups of images of the Winograd weight gradient (its partial sums). */
+#define WINO_WGRAD_GROUPS 8
+
+/* The Winograd weight gradient's split (conv2d_winograd_wgrad) of n images
+ * of T tiles: returns the groups, min(n, WINO_WGRAD_GROUPS); *ci images per
+ * chunk (as many as wino_tile_block's budget holds, at least 1), *tb tiles
+ * per block of a chunk.  Shape only. */
+static inline int64_t wino_wgrad_blocks(int64_t N, int64_t C, int64_t K, int64_t T,
+                                        int64_t itemsize, int64_t *ci, int64_t *tb)
+{
+    const int64_t G = N < WINO_WGRAD_GROUPS ? (N < 1 ? 1 : N) : WINO_WGRAD_GROUPS;
+    const int64_t per = (N + G - 1) / G < 1 ? 1 : (N + G - 1) / G;   /* the largest group */
+    int64_t c = wino_tile_block(C, K, per * T, itemsize) / T;
+    if (c < 1) c = 1;
+    if (c > per) c = per;
+    *ci = c;
+    *tb = wino_tile_block(C, K, c * T, itemsize);
+    return G;
+}
+
 /* Below this many images the Winograd forward splits each image's tiles
  * into blocks (wino_split_block) instead of handing out whole images, so a
  * single image keeps every thread busy. */
@@ -148,6 +168,9 @@ static inline int64_t conv2d_packed_weight_elems(const ccnn_conv2d_dims *d)
     int conv2d_winograd_forward##S(REAL *out, const REAL *inp, const REAL *weight,           \
                                    const REAL *bias, const ccnn_conv2d_dims *d, int relu,    \
                                    int nthreads);                                            \
+    /* conv2d_winograd.c: the Winograd weight gradient (d supported; dweight overwritten) */ \
+    int conv2d_winograd_wgrad##S(REAL *dweight, const REAL *dout, const REAL *inp,           \
+                                 const ccnn_conv2d_dims *d, int nthreads);                   \
     /* conv2d_wgrad.c: the GEMM path's weight gradient (dweight overwritten) */            \
     int conv2d_wgrad_backward##S(REAL *dweight, const REAL *dout, const REAL *inp,           \
                                  const ccnn_conv2d_dims *d, int nthreads);                   \

@@ -9,6 +9,22 @@
 #include <string.h>
 #include "conv2d_internal.h"
 
+/* Tiles a transform handles at once (its row buffers live on the stack). */
+#define WINO_CHUNK 256
+
+/* The run of tiles from tile t (numbered as in wino_input_transform) along
+ * its tile row: at most `left` tiles and WINO_CHUNK; *img, *ti, *tj0 its
+ * image, tile row and first tile column. */
+static inline int64_t wino_run(int64_t t, int64_t left, int64_t tw, int64_t T, int64_t *img,
+                               int64_t *ti, int64_t *tj0)
+{
+    *img = t / T;
+    *ti = (t % T) / tw;
+    *tj0 = (t % T) % tw;
+    int64_t run = tw - *tj0 < left ? tw - *tj0 : left;
+    return run > WINO_CHUNK ? WINO_CHUNK : run;
+}
+
 #define CCNN_TEMPLATE "conv2d_winograd.c"
 #include "ccnn_template.h"
 
@@ -79,9 +95,6 @@ static CCNN_DISPATCH void SUF(wino_filter_transform)(REAL *restrict U,
     }
 }
 
-/* Tiles a transform handles at once (its row buffers live on the stack). */
-#define WINO_CHUNK 256
-
 /* Runs of tiles are transformed in whole multiples of this many lanes (one
  * AVX2 vector of floats): a run of tw = 14 (28x28 images) or 7 (14x14)
  * tiles otherwise ends in a scalar remainder loop, which took most of the
@@ -110,10 +123,9 @@ static CCNN_DISPATCH void SUF(wino_input_transform)(REAL *restrict V, const REAL
     for (int64_t c = 0; c < C; c++) {
         REAL *vc = V + c * ldv;                           /* V[xi][c]: (nt), stride CT per xi */
         for (int64_t t = t0; t < t0 + nt;) {              /* one run of tiles within a tile row */
-            const int64_t img = t / T, ti = (t % T) / tw, tj0 = (t % T) % tw;
+            int64_t img, ti, tj0;
+            const int64_t run = wino_run(t, t0 + nt - t, tw, T, &img, &ti, &tj0);
             const REAL *xc = xpad + (img * C + c) * hp * wp;   /* (hp, wp) */
-            int64_t run = (tw - tj0) < (t0 + nt - t) ? (tw - tj0) : (t0 + nt - t);
-            if (run > WINO_CHUNK) run = WINO_CHUNK;
             const int64_t runv = (run + WINO_LANES - 1) / WINO_LANES * WINO_LANES;   /* <= WINO_CHUNK */
             const int64_t j0 = 2 * tj0, len = 2 * runv + 2;
             const REAL *r0 = xc + 2 * ti * wp + j0, *r1 = r0 + wp, *r2 = r1 + wp, *r3 = r2 + wp;
@@ -316,6 +328,180 @@ int SUF(conv2d_winograd_forward)(REAL *out, const REAL *inp, const REAL *weight,
     return err;
 }
 
+/* ---- the weight gradient ------------------------------------------------------
+ * Y = A^T [U (.) V] A is bilinear in U = G g G^T and V, so for one tile with
+ * output gradient dY (2x2)
+ *     dL/dg = G^T [ (A dY A^T) (.) V ] G
+ * and, summed over the images' tiles t and per position xi, a GEMM
+ *     Mw[xi] (k x c) += Ydy[xi] (k x t) * V[xi]^T (t x c),
+ * Ydy[xi][k][t] = (A dY[k,t] A^T)[a][b], V as in the forward; then
+ * dW[k,c] = G^T Mw[k,c] G.  Tiles past the output's edge have dY = 0
+ * (dy framed with zeros), so the frame rows and columns no window reads
+ * only ever meet zeros. */
+
+/* Ydy (16, k, ldy) <- A dY A^T of the tiles t0 .. t0+nt-1 (numbered as in
+ * wino_input_transform) of every channel of dypad (g, k, hq, wq): g images'
+ * dy framed with zeros to hq = 2 th rows and wq = 2 tw columns (slack after the
+ * last: conv2d_gemm_pad_image), tile (i, j) at [img, ., 2i, 2j]; ldy >= nt +
+ * WINO_VPAD.  A = (A^T)^T = [1 0; 1 1; 1 -1; 0 -1].  Runs of tiles as in
+ * wino_input_transform: first A dY on the two row segments, then each row's
+ * columns combined. */
+static CCNN_DISPATCH void SUF(wino_grad_transform)(REAL *restrict Y, const REAL *restrict dypad,
+                                                   int64_t K, int64_t hq, int64_t wq, int64_t tw,
+                                                   int64_t T, int64_t t0, int64_t nt, int64_t ldy)
+{
+    const int64_t KT = K * ldy;
+    REAL e[4][2 * WINO_CHUNK];
+    for (int64_t k = 0; k < K; k++) {
+        REAL *yk = Y + k * ldy;                           /* Ydy[xi][k]: (nt), stride KT per xi */
+        for (int64_t t = t0; t < t0 + nt;) {
+            int64_t img, ti, tj0;
+            const int64_t run = wino_run(t, t0 + nt - t, tw, T, &img, &ti, &tj0);
+            const int64_t runv = (run + WINO_LANES - 1) / WINO_LANES * WINO_LANES;
+            const REAL *r0 = dypad + (img * K + k) * hq * wq + 2 * ti * wq + 2 * tj0;   /* (2 run) */
+            const REAL *r1 = r0 + wq;
+            #pragma omp simd
+            for (int64_t i = 0; i < 2 * runv; i++) {      /* A dY: rows combined */
+                e[0][i] = r0[i];
+                e[1][i] = r0[i] + r1[i];
+                e[2][i] = r0[i] - r1[i];
+                e[3][i] = -r1[i];
+            }
+            REAL *v = yk + (t - t0);
+            for (int64_t a = 0; a < 4; a++) {             /* (A dY) A^T: columns combined */
+                const REAL *ea = e[a];
+                REAL *v0 = v + (4 * a) * KT, *v1 = v0 + KT, *v2 = v1 + KT, *v3 = v2 + KT;
+                #pragma omp simd
+                for (int64_t u = 0; u < runv; u++) {
+                    const REAL d0 = ea[2 * u], d1 = ea[2 * u + 1];
+                    v0[u] = d0;
+                    v1[u] = d0 + d1;
+                    v2[u] = d0 - d1;
+                    v3[u] = -d1;
+                }
+            }
+            t += run;
+        }
+    }
+}
+
+/* dweight (k, c, 3, 3) <- G^T m G of m = the sum over the G partials of part
+ * (G, 16, k, c), added in partial order (into part[0]).  G^T = [1 1/2 1/2 0; 0 1/2 -1/2 0;
+ * 0 1/2 1/2 1]. */
+static void SUF(wino_wgrad_output)(REAL *restrict dweight, REAL *restrict part,
+                                   int64_t G, int64_t K, int64_t C, int nthreads)
+{
+    const int64_t KC = K * C;
+    const REAL h = (REAL)0.5;
+    const int nt = ccnn_threads_for(nthreads, 16 * G * KC);
+    (void)nt;
+    for (int64_t g = 1; g < G; g++) {                    /* part[0] += part[g], in g order */
+        const REAL *pg = part + g * 16 * KC;
+        #pragma omp simd
+        for (int64_t i = 0; i < 16 * KC; i++) part[i] += pg[i];
+    }
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t kc = 0; kc < KC; kc++) {
+        REAL m[16], f[3][4];
+        for (int64_t xi = 0; xi < 16; xi++) m[xi] = part[xi * KC + kc];
+        for (int64_t b = 0; b < 4; b++) {                 /* G^T m: (3 x 4) */
+            const REAL m0 = m[b], m1 = m[4 + b], m2 = m[8 + b], m3 = m[12 + b];
+            f[0][b] = m0 + h * (m1 + m2);
+            f[1][b] = h * (m1 - m2);
+            f[2][b] = h * (m1 + m2) + m3;
+        }
+        REAL *dw = dweight + kc * 9;                      /* (3, 3) */
+        for (int64_t r = 0; r < 3; r++) {                 /* (G^T m) G: (3 x 3) */
+            dw[3 * r + 0] = f[r][0] + h * (f[r][1] + f[r][2]);
+            dw[3 * r + 1] = h * (f[r][1] - f[r][2]);
+            dw[3 * r + 2] = h * (f[r][1] + f[r][2]) + f[r][3];
+        }
+    }
+}
+
+/* conv2d_winograd_wgrad_f32, conv2d_winograd_wgrad_f64:
+ * dweight (k, c, 3, 3) <- the weight gradient (overwritten) of dout (n, k, p,
+ * q) and inp (n, c, h, w), d supported (ccnn_conv2d_winograd_supported).
+ * Parallel over WINO_WGRAD_GROUPS fixed groups of images (fewer when n is
+ * smaller), each summing its images, in chunks of ci images (ci * T tiles
+ * within the tile budget, shape only) cut into blocks of TB tiles, into a
+ * (16, k, c) partial of its own; the partials are added in group order, so
+ * the result never depends on the thread count.  A result that is not
+ * finite (an input or dout holding NaN or inf, which the transforms would
+ * spread; or an overflow) is recomputed by conv2d_wgrad_backward, which
+ * keeps the definition's placement.  Workspaces: the partials in
+ * CCNN_WS_CONV3 of the calling thread; per thread the framed images in
+ * CCNN_WS_CONV, the framed dout in CCNN_WS_CONV2, V and Ydy in CCNN_WS_WINO. */
+int SUF(conv2d_winograd_wgrad)(REAL *dweight, const REAL *dout, const REAL *inp,
+                               const ccnn_conv2d_dims *d, int nthreads)
+{
+    const int64_t N = d->n, C = d->c, K = d->k, P = d->p, Q = d->q, PQ = P * Q;
+    const int64_t CHW = C * d->h * d->w, isz = (int64_t)sizeof(REAL);
+    const int64_t th = (P + 1) / 2, tw = (Q + 1) / 2, T = th * tw;   /* tile grid of an image */
+    const int64_t hp2 = 2 * th + 2, wp2 = 2 * tw + 2, hq = 2 * th, wq = 2 * tw;
+    if (N == 0) {   /* no images: empty sums */
+        memset(dweight, 0, sizeof(REAL) * (size_t)(K * C * 9));
+        return CCNN_OK;
+    }
+    int64_t ci, TB;
+    const int64_t G = wino_wgrad_blocks(N, C, K, T, isz, &ci, &TB);
+    const int64_t ldv = TB + WINO_VPAD;                   /* V's and Ydy's rows, padded */
+    int nt = ccnn_threads_for(nthreads, N * K * PQ * C * 9);
+    if (nt > G) nt = (int)G;
+    (void)nt;
+    REAL *part = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(G * 16 * K * C));
+    if (!part) return CCNN_ENOMEM;                        /* (G, 16, k, c) */
+    memset(part, 0, sizeof(REAL) * (size_t)(G * 16 * K * C));
+    ccnn_conv2d_dims dq = *d;                             /* dout (k, p, q) framed to (hq, wq) */
+    dq.h = P;
+    dq.w = Q;
+    dq.pad_top = dq.pad_left = 0;
+    int err = CCNN_OK;
+    #pragma omp parallel for schedule(dynamic, 1) num_threads(nt)
+    for (int64_t g = 0; g < G; g++) {
+        REAL *mg = part + g * 16 * K * C;                 /* (16, k, c) */
+        REAL *V = (REAL *)ccnn_workspace(CCNN_WS_WINO, sizeof(REAL) * (size_t)(16 * (C + K) * ldv));
+        REAL *Y = V + 16 * C * ldv;                       /* V (16, c, ldv), Ydy (16, k, ldv) */
+        for (int64_t n0 = g * N / G, n1 = (g + 1) * N / G; n0 < n1 && V; n0 += ci) {
+            const int64_t gn = n1 - n0 < ci ? n1 - n0 : ci;   /* images n0 .. n0+gn-1 */
+            const REAL *xpad = SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV, inp + n0 * CHW, d, 0,
+                                                          gn * C, hp2, wp2);
+            /* even p and q: dout is its own frame, but for the batch's last chunk (the
+             * transform's vector lanes read up to 2 * WINO_LANES elements past a run) */
+            const REAL *dypad = P == hq && Q == wq && n0 + gn < N
+                ? dout + n0 * K * PQ
+                : SUF(conv2d_gemm_pad_image)(CCNN_WS_CONV2, dout + n0 * K * PQ, &dq, 0, gn * K,
+                                             hq, wq);
+            if (!xpad || !dypad) {
+                V = NULL;
+                break;
+            }
+            for (int64_t tb0 = 0; tb0 < gn * T; tb0 += TB) {
+                const int64_t nb = gn * T - tb0 < TB ? gn * T - tb0 : TB;
+                SUF(wino_input_transform)(V, xpad, C, hp2, wp2, tw, T, tb0, nb, ldv);
+                SUF(wino_grad_transform)(Y, dypad, K, hq, wq, tw, T, tb0, nb, ldv);
+                for (int64_t xi = 0; xi < 16; xi++) {
+                    /* Mw[xi] (k x c) += Ydy[xi] (k x nb) * V[xi]^T (nb x c) */
+                    const ccnn_gemm_operand A = {CCNN_OPERAND_STRIDED, Y + xi * K * ldv, ldv, 1, NULL, 0, 0, 0};
+                    const ccnn_gemm_operand B = {CCNN_OPERAND_STRIDED, V + xi * C * ldv, 1, ldv, NULL, 0, 0, 0};
+                    if (SUF(ccnn_gemm)(K, C, nb, &A, &B, mg + xi * K * C, C, 0, NULL) != CCNN_OK)
+                        V = NULL;
+                }
+                if (!V) break;
+            }
+        }
+        if (!V) {
+            #pragma omp atomic write
+            err = CCNN_ENOMEM;
+        }
+    }
+    if (err != CCNN_OK) return err;
+    SUF(wino_wgrad_output)(dweight, part, G, K, C, nthreads);
+    if (!SUF(ccnn_finite)(K * C * 9, dweight))            /* see above */
+        return SUF(conv2d_wgrad_backward)(dweight, dout, inp, d, nthreads);
+    return CCNN_OK;
+}
+
 /* ccnn_conv2d_forward_winograd_f32, ccnn_conv2d_forward_winograd_f64 */
 int SUF(ccnn_conv2d_forward_winograd)(REAL *out, const REAL *inp, const REAL *weight,
                                       const REAL *bias, const ccnn_conv2d_dims *d, int nthreads)
@@ -331,7 +517,9 @@ int SUF(ccnn_conv2d_backward_winograd)(REAL *dinp, REAL *dweight, REAL *dbias,
                                        const REAL *dout, const REAL *inp, const REAL *weight,
                                        const ccnn_conv2d_dims *d, int nthreads)
 {
-    if (dinp && !ccnn_conv2d_winograd_data_supported(d)) return CCNN_EBADARG;
+    if ((dinp && !ccnn_conv2d_winograd_data_supported(d)) ||
+        (dweight && !ccnn_conv2d_winograd_supported(d)))
+        return CCNN_EBADARG;
     return SUF(conv2d_gemm_backward)(dinp, dweight, dbias, dout, inp, weight, d, 2, nthreads);
 }
 
