@@ -836,7 +836,8 @@ def book_step_flops(n):
 
 
 def sgemm_rate(nt, repeats):
-    """numpy's float32 GEMM rate (FLOP/s) at nt OpenBLAS threads, 1024^3."""
+    """numpy's float32 GEMM rate (FLOP/s) at nt OpenBLAS threads, 1024^3, from
+    its fastest call."""
     from ccnn import _blas
     api = _blas._find_api()
     before = api[0]() if api else None
@@ -845,7 +846,17 @@ def sgemm_rate(nt, repeats):
     try:
         if api:
             api[1](nt)
-        t = interleaved({"numpy": lambda: a @ b}, max(5, repeats), warmup=3)["numpy"]
+        for _ in range(5):      # OpenBLAS starts its threads lazily
+            a @ b
+        times = []
+        for _ in range(max(9, repeats)):
+            t0 = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - t0)
+        # the best call: the rate the machine reaches (a limit, not a typical
+        # call -- a median at 2 threads moved 93-164 GFLOP/s between calls on
+        # this shared virtual machine)
+        t = min(times)
     finally:
         if api:
             api[1](before)
