@@ -271,10 +271,13 @@ def test_the_binding_checks_the_optimizer_record():
 
 def _optimizer_kinds():
     """plan_train.h's enum of optimizer kinds ({CCNN_TO_ADAM: 1, ...}), read from
-    the C header itself, not through the binding."""
+    the C header itself, not through the binding: the copy the package installs
+    under ccnn.get_include() (the tests also run against an installed wheel,
+    without the source tree)."""
     import os
     import re
-    path = os.path.join(os.path.dirname(__file__), os.pardir, "csrc", "kernels", "plan_train.h")
+    import ccnn
+    path = os.path.join(ccnn.get_include(), "ccnn", "plan_train.h")
     with open(path) as f:
         block = next(b for b in re.findall(r"enum\s*\{([^}]*)\}", f.read()) if "CCNN_TO_ADAM" in b)
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+)\s*=\s*(\d+)", block)}
