@@ -1258,9 +1258,12 @@ def bench_modern_step(table, repeats):
             r["conv_passes_ms"] = {f"c{c} k{k} {h}x{h} {algo} {ps}": v * 1e3
                                    for (c, k, h, algo, ps), v in passes.items()}
             for (c, k, h, algo, ps), v in passes.items():
+                # the direct convolution's FLOPs over the time: for a Winograd
+                # (or an auto that picked it) pass, a direct-equivalent rate,
+                # which may pass sgemm's (F(2x2,3x3) does 4/9 of the products)
                 f = 2 * n * h * h * k * c * 9
                 print(f"    conv c{c:<2d} k{k:<2d} {h}x{h} {ps:7s} {algo:8s} {v * 1e3:6.2f} ms "
-                      f"{f / v / 1e9:6.1f} GFLOP/s ({f / v / rate:.0%} of sgemm)")
+                      f"{f / v / 1e9:6.1f} direct-equivalent GFLOP/s ({f / v / rate:.0%} of sgemm)")
             table.append(r)
     finally:
         ccnn.set_num_threads(before)
