@@ -55,7 +55,7 @@ from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Con
                       RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Softmax,
                       SpatialDropout2D)
 
-# plan.h's numbers
+# plan.h's numbers (tests/test_plan_constants.py reads the header and checks them)
 CONV, DENSE, MAXPOOL, AVGPOOL, GAP, GMP, BN, ACT, SOFTMAX, TRANSPOSE = range(1, 11)
 ACT_NONE, ACT_RELU = -2, -1
 FIELDS, REALS = 32, 2

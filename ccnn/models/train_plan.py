@@ -101,7 +101,7 @@ from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Con
                       LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
 from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 
-# plan_train.h's numbers
+# plan_train.h's numbers (tests/test_plan_constants.py reads the header and checks them)
 (CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
  AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE, SPATIAL_DROPOUT, BN_RELU) = range(1, 17)
 FIELDS, REALS = 32, 3
