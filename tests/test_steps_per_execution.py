@@ -8,7 +8,7 @@ import ccnn
 from ccnn import functional as F
 from ccnn.callbacks import Callback
 from ccnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
-                         ReLU)
+                         RandomRotation, RandomTranslation, ReLU)
 from ccnn.models import data_adapters, train_plan
 
 from _twin import _plan_on, data  # noqa: F401 (autouse)
@@ -32,6 +32,27 @@ def bn(dtype):
         Dropout(0.3, dtype=dtype), Dense(16, dtype=dtype),
         BatchNormalization(momentum=0.7, dtype=dtype), ReLU(dtype=dtype),
         Dense(5, activation="softmax", dtype=dtype)])
+
+
+def translated(dtype, seed=None, rotate=False):
+    """The modern model's shape: random shifts (the leading step run in Python
+    before each step of the C call), Conv-BN-ReLU, Dropout."""
+    lead = [RandomTranslation(0.1, 0.2, seed=seed, input_shape=(12, 12, 1), dtype=dtype)]
+    if rotate:
+        lead.append(RandomRotation(0.1, fill_mode="nearest", dtype=dtype))
+    return ccnn.Sequential(lead + [
+        Conv2D(4, 3, padding="same", use_bias=False, dtype=dtype),
+        BatchNormalization(dtype=dtype), ReLU(dtype=dtype), MaxPooling2D(dtype=dtype),
+        Flatten(dtype=dtype), Dropout(0.5, dtype=dtype),
+        Dense(10, activation="softmax", dtype=dtype)])
+
+
+def translated_seeded(dtype):
+    return translated(dtype, seed=11)
+
+
+def translated_rotated(dtype):
+    return translated(dtype, rotate=True)
 
 
 class Hooks(Callback):
@@ -110,6 +131,38 @@ def test_bit_identical_to_one_step_per_execution(builder, dtype, spe, n, shuffle
     assert multi_calls[0] == 0
     many = train(builder, dtype, spe, n=n, shuffle=shuffle)
     assert multi_calls[0] > 0
+    assert_same_state(one, many)
+
+
+@pytest.mark.parametrize("builder", [translated, translated_seeded, translated_rotated])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("spe,n", [(3, 150), (50, 160)])
+@pytest.mark.parametrize("shuffle", [True, False])
+def test_leading_augmentation_bit_identical(builder, dtype, spe, n, shuffle, multi_calls):
+    # each step's shifts drawn (and its images resampled) before its Dropout seed,
+    # as step by step: the same weights, state, masks and generator states
+    one = train(builder, dtype, 1, n=n, shuffle=shuffle)
+    assert multi_calls[0] == 0
+    many = train(builder, dtype, spe, n=n, shuffle=shuffle)
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+    for la, lb in zip(one["model"].layers, many["model"].layers):
+        if getattr(la, "rng", None) is not None:
+            assert la.rng.bit_generator.state == lb.rng.bit_generator.state
+
+
+def test_a_nan_batch_stops_at_its_step_after_augmentation(multi_calls):
+    # the draws of the steps not run (the shifts too) are given back
+    ccnn.utils.set_random_seed(3)
+    x, _ = data(translated("float32"), 160, seed=1)
+    x = x.copy()
+    x[16 * 5 + 2] = np.nan                    # batch 5 (no shuffle): NaN wherever it shifts
+    with pytest.warns(RuntimeWarning, match="step 6/10"):
+        one = train(translated, "float32", 1, n=160, x=x, shuffle=False)
+    with pytest.warns(RuntimeWarning, match="step 6/10"):
+        many = train(translated, "float32", 4, n=160, x=x, shuffle=False)
+    assert multi_calls[0] > 0
+    assert one["model"].optimizer.iterations == 5
     assert_same_state(one, many)
 
 
