@@ -8,7 +8,7 @@ import ccnn
 from ccnn import functional as F
 from ccnn.callbacks import Callback
 from ccnn.layers import (BatchNormalization, Conv2D, Dense, Dropout, Flatten, MaxPooling2D,
-                         ReLU)
+                         RandomRotation, RandomTranslation, ReLU)
 from ccnn.models import data_adapters, train_plan
 
 from _twin import _plan_on, data  # noqa: F401 (autouse)
@@ -32,6 +32,27 @@ def bn(dtype):
         Dropout(0.3, dtype=dtype), Dense(16, dtype=dtype),
         BatchNormalization(momentum=0.7, dtype=dtype), ReLU(dtype=dtype),
         Dense(5, activation="softmax", dtype=dtype)])
+
+
+def translated(dtype, seed=None, rotate=False):
+    """The modern model's shape: random shifts (the leading step run in Python
+    before each step of the C call), Conv-BN-ReLU, Dropout."""
+    lead = [RandomTranslation(0.1, 0.2, seed=seed, input_shape=(12, 12, 1), dtype=dtype)]
+    if rotate:
+        lead.append(RandomRotation(0.1, fill_mode="nearest", dtype=dtype))
+    return ccnn.Sequential(lead + [
+        Conv2D(4, 3, padding="same", use_bias=False, dtype=dtype),
+        BatchNormalization(dtype=dtype), ReLU(dtype=dtype), MaxPooling2D(dtype=dtype),
+        Flatten(dtype=dtype), Dropout(0.5, dtype=dtype),
+        Dense(10, activation="softmax", dtype=dtype)])
+
+
+def translated_seeded(dtype):
+    return translated(dtype, seed=11)
+
+
+def translated_rotated(dtype):
+    return translated(dtype, rotate=True)
 
 
 class Hooks(Callback):
@@ -98,19 +119,24 @@ def assert_same_state(a, b):
         assert repr(x.result()) == repr(y.result())
 
 
-@pytest.mark.parametrize("builder", [book, bn])
+@pytest.mark.parametrize("builder", [book, bn, translated, translated_seeded,
+                                     translated_rotated])
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("spe,n", [(3, 150), (4, 160), (50, 150), (50, 160)])
 @pytest.mark.parametrize("shuffle", [True, False])
 def test_bit_identical_to_one_step_per_execution(builder, dtype, spe, n, shuffle, multi_calls):
     # 150 rows: 10 batches, the last of 6 (a partial batch); 160: 10 full batches,
     # the last execution of 2 (steps % N != 0); 50: longer than the epoch (with 150, its
-    # first 9 batches in one call, the partial one alone)
+    # first 9 batches in one call, the partial one alone).  Leading augmentations:
+    # each step's shifts drawn (its images resampled) before its Dropout seeds
     one = train(builder, dtype, 1, n=n, shuffle=shuffle)
     assert multi_calls[0] == 0
     many = train(builder, dtype, spe, n=n, shuffle=shuffle)
     assert multi_calls[0] > 0
     assert_same_state(one, many)
+    for la, lb in zip(one["model"].layers, many["model"].layers):
+        if getattr(la, "rng", None) is not None:      # a seeded layer's own generator
+            assert la.rng.bit_generator.state == lb.rng.bit_generator.state
 
 
 @pytest.fixture
@@ -302,15 +328,17 @@ def test_the_plan_off_gives_the_same_state():
     assert_same_state(one, many)
 
 
-def test_a_nan_batch_stops_at_its_step(multi_calls):
+@pytest.mark.parametrize("builder", [book, translated])
+def test_a_nan_batch_stops_at_its_step(builder, multi_calls):
+    # (the draws of the steps not run -- the shifts too -- given back)
     ccnn.utils.set_random_seed(3)
-    x, _ = data(book("float32"), 160, seed=1)
+    x, _ = data(builder("float32"), 160, seed=1)
     x = x.copy()
-    x[16 * 5 + 2, 0, 0, 0] = np.nan           # batch 5 (no shuffle)
+    x[16 * 5 + 2] = np.nan                    # batch 5 (no shuffle): NaN wherever it shifts
     with pytest.warns(RuntimeWarning, match="step 6/10"):
-        one = train(book, "float32", 1, n=160, x=x, shuffle=False)
+        one = train(builder, "float32", 1, n=160, x=x, shuffle=False)
     with pytest.warns(RuntimeWarning, match="step 6/10"):
-        many = train(book, "float32", 4, n=160, x=x, shuffle=False)
+        many = train(builder, "float32", 4, n=160, x=x, shuffle=False)
     assert multi_calls[0] > 0
     assert one["model"].optimizer.iterations == 5
     assert many["hooks"][-1][:2] == ("end", 5)

@@ -38,6 +38,11 @@ would hand on unchanged) go straight to the plan (predict_fast): no callback
 list, no preparation, every batch written into one preallocated output.
 The plan's PlanRunner (ccnn._plan, through F.plan_run_unchecked) checks the
 input and output buffers itself.
+
+evaluate (and fit's validation, test_on_batch) runs each batch through a
+plan too (evaluate_forward): with the fused softmax + cross-entropy head, a
+plan that leaves the last layer's softmax off, so the loss is computed from
+the logits as the per-layer path computes it.
 """
 from __future__ import annotations
 
@@ -150,8 +155,11 @@ def _act_code(name: Optional[str]) -> Tuple[int, float]:
 
 
 class _Builder(ChainBuilder):
-    def __init__(self, layers: List[Layer], x_shape: Tuple[int, ...], dtype: np.dtype):
+    def __init__(self, layers: List[Layer], x_shape: Tuple[int, ...], dtype: np.dtype,
+                 logits: bool = False):
         self.layers, self.dtype = layers, dtype
+        self.logits = logits        # leave the last layer's softmax off: its logits out
+        self.at_last = False
         self.itemsize = dtype.itemsize
         self.ops: List[_Op] = []
         self.names: List[str] = []
@@ -249,6 +257,8 @@ class _Builder(ChainBuilder):
             self.softmax()
 
     def softmax(self) -> None:
+        if self.logits and self.at_last:
+            return
         v = self.cur
         if v.kind != "flat":
             raise Unsupported("softmax over a tensor of more than two axes")
@@ -361,6 +371,7 @@ class _Builder(ChainBuilder):
             t = type(layer)
             if t in IDENTITY:
                 continue
+            self.at_last = layer is self.layers[-1]
             if t is Conv2D:
                 self.conv(layer)                              # type: ignore[arg-type]
             elif t is Dense:
@@ -477,10 +488,12 @@ def _weight_cache(op: _Op, itemsize: int) -> np.ndarray:
     return cache
 
 
-def compile_plan(layers: List[Layer], x_shape: Tuple[int, ...], dtype: Any) -> Plan:
+def compile_plan(layers: List[Layer], x_shape: Tuple[int, ...], dtype: Any,
+                 logits: bool = False) -> Plan:
     """The plan of built `layers` for inputs of x_shape (batch axis first);
-    Unsupported when a layer has no op."""
-    return _Builder(list(layers), tuple(x_shape), np.dtype(dtype)).build()
+    Unsupported when a layer has no op.  logits: the last layer's softmax
+    left off (its output is the softmax's input)."""
+    return _Builder(list(layers), tuple(x_shape), np.dtype(dtype), logits).build()
 
 
 class PlanCache:
@@ -530,6 +543,13 @@ class PlanCache:
         return compile_plan(layers, x.shape, x.dtype)
 
 
+class LogitsPlanCache(PlanCache):
+    """A model's plans that leave its last layer's softmax off (evaluate's)."""
+
+    def _compile(self, layers: List[Layer], x: np.ndarray) -> Plan:
+        return compile_plan(layers, x.shape, x.dtype, logits=True)
+
+
 def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     """model's inference-mode output for the prepared batch x through its
     plan, or None when the plan is off or the model has none (a functional
@@ -546,6 +566,55 @@ def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
         cache = model.__dict__["_inference_plans"] = PlanCache()
     plan = cache.get(model.layers, x)
     return None if plan is None else plan.run(x)
+
+
+def _plan_cache(model: Any, key: str, cls: type) -> PlanCache:
+    cache = model.__dict__.get(key)
+    if cache is None:
+        cache = model.__dict__[key] = cls()
+    return cache
+
+
+def evaluate_forward(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
+    """The inference-mode output of a Sequential model for evaluate's
+    prepared batch x (fit's validation, evaluate, test_on_batch) through an
+    inference plan, leaving what the model's loss head reads as the
+    per-layer forward leaves it; None (the per-layer path) when the plan is
+    off or cannot run it, or a layer has an activity regularizer (whose
+    penalty is read from the per-layer forward).  With the fused softmax +
+    cross-entropy head the plan stops at the last layer's logits, which
+    become its `logits`, and the softmax is the layer's own; with the
+    unfused head the loss takes the plan's output.  The values are the
+    plan's: bit-identical to the per-layer forward's but where a
+    BatchNormalization is folded into the layer before it (rounded
+    differently), as predict's."""
+    from .fusion import LossHead
+    from .sequential import Sequential
+    from ..layers.fused import SoftmaxCrossEntropy
+    if not _switch.on or not isinstance(model, Sequential) or type(x) is not np.ndarray \
+            or x.shape[0] == 0 \
+            or any(layer.activity_regularizer is not None for layer in model.layers):
+        return None
+    head = model._execution_plan().head
+    if type(head) is LossHead:
+        out = predict(model, x)
+    elif type(head) is SoftmaxCrossEntropy and type(head.layer) in (Dense, Softmax) \
+            and head.layer is model.layers[-1]:
+        last: Any = head.layer
+        plan = _plan_cache(model, "_logits_plans", LogitsPlanCache).get(model.layers, x)
+        if plan is None:
+            return None
+        z = plan.run(x)
+        if type(last) is Dense:                    # as Dense.forward
+            out = activations.forward(last.activation, z, -1)
+        else:                                      # as Softmax.forward
+            out = activations.softmax(z, last._axis(z.ndim))
+        last.logits = z
+    else:
+        return None
+    if out is not None:
+        model._activity = []
+    return out
 
 
 def _ready_plan(cache: PlanCache, layers: List[Layer], x: np.ndarray) -> Optional[Plan]:

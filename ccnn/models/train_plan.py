@@ -71,7 +71,11 @@ loss rows and BatchNormalization statistics copied out and its argmax hits
 counted in C -- and the moving statistics, the iteration count, the masks
 and the grads are settled once after it, as N train_step calls leave them.
 A step whose check refuses its update ends the call (the draws of the steps
-not run are given back).
+not run are given back).  Leading affine augmentations (RandomTranslation,
+RandomRotation, RandomZoom) run too: each step's batch is gathered and
+resampled in Python just before its Dropout seeds are drawn -- the order of
+the draws one step at a time -- into one block of the execution's augmented
+batches, which the C call takes.
 
 Anything else -- another layer or option (ReLU with arguments, a softmax
 not last), sample or class weights, regularizers, another loss --
@@ -99,6 +103,7 @@ from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
                       LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
+from ..layers.preprocessing.base import AffineAugmentation
 from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 
 # plan_train.h's numbers (tests/test_plan_constants.py reads the header and checks them)
@@ -1167,15 +1172,16 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
     if found is None:
         return None
     exec_plan, plan = found
-    if plan.lead or x0.shape != plan.in_shape or x0.dtype != plan.dtype \
-            or (hits and not plan.sparse):
+    lead = plan.lead
+    if x0.shape != plan.in_shape or x0.dtype != plan.dtype or (hits and not plan.sparse) \
+            or not all(isinstance(step, AffineAugmentation) for step in lead):
         return None
     layers = model.layers
     out, nsteps = plan.out, len(batches)
     n, classes = out.shape[0], out.shape[-1]
     index: Optional[np.ndarray] = None
     first, whole_t = 0, False
-    x = None if e is None else _whole_rows(plan, e)
+    x = None if e is None or lead else _whole_rows(plan, e)
     if e is not None and x is not None:
         index, first = e.rows, e.first
         if index is not None:
@@ -1193,7 +1199,10 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
                 return None
             ts.append(tb)
         t = np.concatenate(ts)
-    if x is None:       # the batches laid end to end (a list's; an execution's x unfit)
+    if lead:            # each step's batch, augmented just before its Dropout draws
+        x = np.empty((nsteps * n,) + plan.in_shape[1:], dtype=plan.dtype)
+        index, first = None, 0
+    elif x is None:     # the batches laid end to end (a list's; an execution's x unfit)
         x = np.ascontiguousarray(e.x[e.index(0, e.count)] if e is not None
                                  else np.concatenate([b[0] for b in lst]), dtype=plan.dtype)
         index, first = None, 0
@@ -1224,10 +1233,25 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
         seeds = np.empty((nsteps, len(seed_rows)), dtype=np.uint64)
         rngs = [layer.rng if layer.rng is not None else utils.get_rng()
                 for _, layer, _, _ in plan.dropouts]
-        if not all(type(g) is np.random.Generator for g in rngs):
+        lead_rngs = [step._rng() for step in lead]
+        if not all(type(g) is np.random.Generator for g in rngs + lead_rngs):
             return None
-        saved = [(g, g.bit_generator.state) for g in {id(g): g for g in rngs}.values()]
+        saved = [(g, g.bit_generator.state)
+                 for g in {id(g): g for g in rngs + lead_rngs}.values()]
+
+        def batch(i: int) -> np.ndarray:
+            return e.x[e.index(i * n, (i + 1) * n)] if e is not None else lst[i][0]
+
+        def augment(i: int) -> np.ndarray:
+            # the leading steps' forward, as run_plan runs them (their draws)
+            xb = batch(i)
+            for step in lead:
+                xb = step.forward(xb, True)
+            return xb
+
         for i in range(nsteps):         # each step's draws, in the layers' order
+            if lead:
+                x[i * n:(i + 1) * n] = augment(i)
             for j, rng in enumerate(rngs):
                 if type(rng) is np.random.Generator and type(rng.bit_generator) in _RAW64:
                     seeds[i, j] = rng.bit_generator.random_raw()
@@ -1256,6 +1280,8 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
             for g, state in saved:
                 g.bit_generator.state = state
             for i in range(done):
+                if lead:
+                    augment(i)
                 for rng in rngs:
                     if type(rng) is np.random.Generator and type(rng.bit_generator) in _RAW64:
                         rng.bit_generator.random_raw()

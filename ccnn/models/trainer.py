@@ -905,7 +905,7 @@ class Trainer(ModelLayer):
         cbl.on_test_begin({})
         for step, (xb, yb, swb) in enumerate(batches):
             cbl.on_test_batch_begin(step, {})
-            out = self._forward(xb, training=False)
+            out = self._evaluate_forward(xb)
             loss_sum += self._batch_loss(out, yb, swb) * xb.shape[0]
             seen += xb.shape[0]
             self._update_metrics(objs, out, yb, swb)
@@ -918,6 +918,13 @@ class Trainer(ModelLayer):
         logs = self._metric_logs({"loss": loss_sum / seen}, objs)
         cbl.on_test_end(dict(logs))
         return logs
+
+    def _evaluate_forward(self, x: np.ndarray) -> np.ndarray:
+        """The inference-mode output for one of evaluate's prepared batches:
+        the inference plan's (inference.evaluate_forward), else the per-layer
+        forward's."""
+        out = inference.evaluate_forward(self, x)
+        return self._forward(x, training=False) if out is None else out
 
     def _callback_list(self, callbacks: Any, params: Dict[str, Any]) -> CallbackList:
         _check_callbacks(callbacks)

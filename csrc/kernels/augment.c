@@ -34,6 +34,7 @@ static inline int64_t reflect_index(int64_t i, int64_t size)
  * (constant: clipped; its validity is checked separately) */
 static inline int64_t fix_index(int64_t i, int64_t size, int mode)
 {
+    if (i >= 0 && i < size) return i;   /* every mode's identity inside: no division */
     switch (mode) {
     case CCNN_FILL_WRAP: return fmod_floor(i, size);
     case CCNN_FILL_MIRROR: return mirror_index(i, size);
