@@ -68,7 +68,8 @@ def test_winograd_split_nonfinite_image(dtype):
                                                 (1, 32, (1, 1), (1, 1, 1, 1)),
                                                 (3, 7, (1, 1), (0, 2, 1, 0)),
                                                 (2, 9, (2, 2), (1, 1, 1, 1)),
-                                                (1, 6, (1, 2), (0, 0, 0, 0))])
+                                                (1, 6, (1, 2), (0, 0, 0, 0)),
+                                                (2, 6, (1, 1), (1, 0, 0, 1))])
 def test_direct_split_threads_and_reference(dtype, n, c, k, stride, pads):
     rng = np.random.default_rng(n * 10 + k)
     x = rng.standard_normal((n, c, 28, 28)).astype(dtype)

@@ -207,3 +207,48 @@ def test_get():
     assert get(opt) is opt
     with pytest.raises(ValueError, match="Unknown optimizer 'lion'"):
         get("lion")
+
+
+# Arrays whose total (> 65536 elements: the update runs on a team) the threads
+# share evenly, cut inside arrays at places no chunk boundary is (the step
+# kernels' work split in csrc/kernels/optim.c: OPT_FOR_CHUNKS, opt_share).
+UNEVEN = [(70_001,), (5,), (3, 13_333), (129,), (33_000,), (1,), (16_385,)]
+
+
+@pytest.mark.parametrize("factory", [
+    lambda: Adam(), lambda: Adam(amsgrad=True, clipnorm=0.5),
+    lambda: get("adamw"), lambda: SGD(momentum=0.9, clipvalue=0.1), lambda: get("rmsprop"),
+    lambda: get("adagrad"), lambda: get("adadelta"), lambda: get("adamax"), lambda: get("nadam")])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_share_uneven_arrays_without_changing_results(factory, dtype):
+    rng = np.random.default_rng(5)
+    init = [rng.standard_normal(s).astype(dtype) for s in UNEVEN]
+    grads_seq = [[rng.standard_normal(s).astype(dtype) for s in UNEVEN] for _ in range(3)]
+    results = []
+    old = ccnn.get_num_threads()
+    try:
+        for n in (1, 2, 3):
+            ccnn.set_num_threads(n)
+            results.append(run(factory(), [p.copy() for p in init], grads_seq))
+    finally:
+        ccnn.set_num_threads(old)
+    for one, *others in zip(*results):
+        for other in others:
+            np.testing.assert_array_equal(one, other)
+    if dtype == np.float64:   # every element updated, none skipped by the split (float32
+        for p, p0 in zip(results[0], init):   # rounds Adadelta's tiny steps away)
+            assert np.all(p != p0)
+
+
+def test_adam_on_uneven_arrays_matches_reference_on_a_team():
+    rng = np.random.default_rng(6)
+    init = [rng.standard_normal(s) for s in UNEVEN]
+    grads_seq = [[rng.standard_normal(s) for s in UNEVEN] for _ in range(4)]
+    old = ccnn.get_num_threads()
+    try:
+        ccnn.set_num_threads(2)
+        got = run(Adam(), [p.copy() for p in init], grads_seq)
+    finally:
+        ccnn.set_num_threads(old)
+    for a, b in zip(got, adam_ref(init, grads_seq)):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -255,6 +255,55 @@ static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *
     }
 }
 
+/* Two output planes, 2 rows at a time (stride-1 columns):
+ *   y[k] (p, q) = bias[k] + sum_t wk[k, t] * xpad_flat[p*sh*wp + q + off[t]]
+ * y: (2, p, q); xpad, off, wp as in planes_forward; wk: (2, crs) rows of the
+ * weight; bias (2) or NULL.  Two planes x two rows x two vectors of columns
+ * are accumulated together (each tap: 4 loads, 2 broadcasts, 8 FMAs), each
+ * sum in the order of the other kernels (bias, then t = 0, 1, ...), so the
+ * planes a 4-plane block leaves over (K = 10: 8 and 9) cost less than one by
+ * one in plane_forward_rows.  A last odd row recomputes the row before it,
+ * stored once. */
+static CCNN_DISPATCH void SUF(planes2_forward_rows)(REAL *restrict y, const REAL *restrict xpad,
+                                                    const REAL *restrict wk, const REAL *bias,
+                                                    const int64_t *restrict off,
+                                                    const ccnn_conv2d_dims *d, int64_t wp,
+                                                    int relu)
+{
+    const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, PQ = P * Q, sh = d->stride_h;
+    const int64_t L = SUF_LANES, QB = 2 * SUF_LANES;
+    const REAL *w0 = wk, *w1 = wk + CRS;
+    const REAL b0 = bias ? bias[0] : (REAL)0, b1 = bias ? bias[1] : (REAL)0;
+    for (int64_t p0 = 0; p0 < P; p0 += 2) {
+        const int64_t np = P - p0 < 2 ? P - p0 : 2;
+        const int64_t r0 = p0 * sh * wp, r1 = (p0 + (np > 1 ? 1 : 0)) * sh * wp;
+        for (int64_t q0 = 0; q0 < Q; q0 += QB) {
+            const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
+            const REAL *base = xpad + q0;
+            const SUF(vec) zero = {0};
+            SUF(vec) a00 = zero + b0, a01 = a00, a10 = a00, a11 = a00;   /* plane 0, rows 0 1 */
+            SUF(vec) c00 = zero + b1, c01 = c00, c10 = c00, c11 = c00;   /* plane 1 */
+            for (int64_t t = 0; t < CRS; t++) {
+                const REAL *b = base + off[t];
+                const REAL u = w0[t], v = w1[t];
+                const SUF(vec) x00 = *(const SUF(vec_u) *)(b + r0);
+                const SUF(vec) x01 = *(const SUF(vec_u) *)(b + r0 + L);
+                const SUF(vec) x10 = *(const SUF(vec_u) *)(b + r1);
+                const SUF(vec) x11 = *(const SUF(vec_u) *)(b + r1 + L);
+                a00 += u * x00; a01 += u * x01; a10 += u * x10; a11 += u * x11;
+                c00 += v * x00; c01 += v * x01; c10 += v * x10; c11 += v * x11;
+            }
+            REAL *yb = y + p0 * Q + q0;
+            SUF(store_block)(yb, a00, a01, nq, relu);
+            SUF(store_block)(yb + PQ, c00, c01, nq, relu);
+            if (np > 1) {
+                SUF(store_block)(yb + Q, a10, a11, nq, relu);
+                SUF(store_block)(yb + PQ + Q, c10, c11, nq, relu);
+            }
+        }
+    }
+}
+
 /* (v0, v1, v2) <- the vectors at x0 + o, x1 + o, x2 + o (three taps' inputs),
  * their lanes where keep is 0 cleared when `last` (the row's last block). */
 static inline __attribute__((always_inline)) void SUF(load_taps)(
@@ -572,7 +621,10 @@ static void SUF(direct_forward_part)(REAL *out, uint8_t *pooled_argmax, const RE
     for (; k < k1 && (k + 4 <= K || d->stride_w != 1); k += 4)   /* 4 planes at a time */
         SUF(planes_forward)(y + k * PQ, xpad, weight + k * CRS,
                             bias ? bias + k : NULL, K - k < 4 ? K - k : 4, off, d, wp, relu);
-    for (; k < k1; k++)                                          /* the rest one by one */
+    for (; k + 2 <= k1; k += 2)                                  /* the rest two by two */
+        SUF(planes2_forward_rows)(y + k * PQ, xpad, weight + k * CRS, bias ? bias + k : NULL,
+                                  off, d, wp, relu);
+    for (; k < k1; k++)                                          /* and a last one */
         SUF(plane_forward_rows)(y + k * PQ, xpad, weight + k * CRS,
                                 bias ? bias[k] : (REAL)0, off, d, wp, relu);
     if (pooled_argmax)

@@ -38,17 +38,24 @@ static int64_t dense_k_parts(int64_t n, int64_t units, int64_t in)
 }
 
 /* Batches of at most this many rows take the small-batch forward
- * (dense_forward_small): the weight read in place, no packing.  With the
- * AVX-512 GEMM (ccnn_gemm_wide) the packed GEMM pays for its packing sooner,
- * for weights of more than CCNN_DENSE_SMALL_W elements: measured (Intel Xeon
- * with AVX-512, float32, 1 thread, us, small / GEMM) 3136 x 128 (the modern
- * model's): n = 8 189 / 163, 16 356 / 229, 32 695 / 348; 1960 x 100 (the
- * book's): 8 72 / 101, 16 137 / 135, 32 260 / 207; 512 x 10 at 32: 17 / 24.
+ * (dense_forward_small): the weight read in place, no packing.  For weights
+ * of more than CCNN_DENSE_SMALL_W elements the packed GEMM pays for its
+ * packing from a dozen rows or so: measured (float32, 1 thread, us, small /
+ * GEMM) with the AVX-512 GEMM (ccnn_gemm_wide; Intel Xeon) 3136 x 128 (the
+ * modern model's): n = 8 189 / 163, 16 356 / 229, 32 695 / 348; 1960 x 100
+ * (the book's): 8 72 / 101, 16 137 / 135, 32 260 / 207; 512 x 10 at 32:
+ * 17 / 24.  With the AVX2 GEMM (AMD Zen 3, CPU time under load) 1960 x 100:
+ * n = 8 69-74 / 84-86, 10 93-122 / 81-82, 12 93 / 91-92, 16 127-155 /
+ * 114-146, 24 166-229 / 152-154, 32 222-238 / 190-201 (2 threads, wall:
+ * 149-196 / 115-117); 3136 x 128: 8 173-189 / 137-142, 16 297-316 / 215,
+ * 32 600-606 / 364-417; 784 x 128: 8 29-30 / 33-35, 16 57-59 / 51.
  * CCNN_DENSE_SMALL_M in the environment overrides the row count (a tuning
  * aid, read once). */
-#define CCNN_DENSE_SMALL_M 32
+#define CCNN_DENSE_SMALL_M 8
 #define CCNN_DENSE_SMALL_M_WIDE 12
 #define CCNN_DENSE_SMALL_W 65536
+/* ... and at most this many rows whatever the GEMM, for weights up to CCNN_DENSE_SMALL_W */
+#define CCNN_DENSE_SMALL_M_MAX 32
 static int dense_small_m_cached = -1;
 static int64_t dense_small_m(void)
 {
@@ -321,7 +328,7 @@ int SUF(ccnn_dense_forward)(REAL *out, const REAL *inp, const REAL *weight, cons
 {
     const int64_t N = d->n, IN = d->in, U = d->units;
     if (N == 0) return CCNN_OK;
-    if (N <= dense_small_m() || (N <= CCNN_DENSE_SMALL_M && IN * U <= CCNN_DENSE_SMALL_W))
+    if (N <= dense_small_m() || (N <= CCNN_DENSE_SMALL_M_MAX && IN * U <= CCNN_DENSE_SMALL_W))
         return SUF(dense_forward_small)(out, inp, weight, bias, d, relu, nthreads);
     const int nt = dense_threads(nthreads, N, U, IN);
     const int64_t parts = dense_k_parts(N, U, IN);

@@ -48,6 +48,22 @@ static void chunk_locate(int64_t ci, int64_t count, const int64_t *n, int64_t *a
     *arr = 0; *start = 0; *len = 0;
 }
 
+/* Thread tid's share (of nthr) of the arrays' elements, in whole blocks of
+ * CCNN_OPT_ALIGN elements of one array (an array's last block may be short):
+ * the blocks [lo, hi) of all arrays' blocks in a row.  Every piece of an
+ * array then starts at a multiple of CCNN_OPT_ALIGN, as the chunks of the
+ * serial split do (the same lanes, the same remainder loop at the array's
+ * end, on any thread count). */
+#define CCNN_OPT_ALIGN 64
+static void opt_share(int64_t count, const int64_t *n, int64_t tid, int64_t nthr,
+                      int64_t *lo, int64_t *hi)
+{
+    int64_t blocks = 0;
+    for (int64_t i = 0; i < count; i++) blocks += (n[i] + CCNN_OPT_ALIGN - 1) / CCNN_OPT_ALIGN;
+    *lo = blocks * tid / nthr;
+    *hi = blocks * (tid + 1) / nthr;
+}
+
 /* Optimizer state that decays geometrically -- Adam's m and v, momentum
  * velocities -- drifts into the subnormal range wherever a gradient stays
  * exactly zero (the weights of a dead ReLU unit): m = 0.9^t m0 is subnormal
@@ -70,24 +86,39 @@ static void chunk_locate(int64_t ci, int64_t count, const int64_t *n, int64_t *a
  * gscale[a] (clipnorm / global_clipnorm; NULL: 1) and clamped to
  * [-clipvalue, clipvalue] (clipvalue <= 0: none); the parameter first loses
  * param * decay[a] (decoupled weight decay, decay = weight_decay * lr; NULL: 0).
- * Loops over every chunk of `count` arrays of lengths n[] in one thread
- * team; the body sees a (array), s (first element), len, gs, wd, clip. */
+ * Runs over the `count` arrays of lengths n[] in one thread team, each thread
+ * taking an equal share of all their elements (opt_share: the chunks of one
+ * large array and a few small ones would leave one thread with a chunk more),
+ * in pieces of at most CCNN_OPT_CHUNK; the body sees a (array), s (first
+ * element), len, gs, wd, clip.  The bodies are elementwise, so the split
+ * changes no result. */
 #define OPT_FOR_CHUNKS(REALT, count, n, nthreads, gscale, decay, clipvalue, ...)            \
     do {                                                                                \
         int64_t el_;                                                                    \
-        const int64_t total_ = chunks_total(count, n, &el_);                            \
+        (void)chunks_total(count, n, &el_);                                             \
         const int nt_ = opt_threads(nthreads, el_);                                     \
         const REALT clip = (clipvalue) > 0 ? (REALT)(clipvalue) : (REALT)INFINITY;      \
         (void)nt_;                                                                      \
-        _Pragma("omp parallel for schedule(static) num_threads(nt_)")                   \
-        for (int64_t ci_ = 0; ci_ < total_; ci_++) {                                    \
-            int64_t a, s, len;                                                          \
-            chunk_locate(ci_, count, n, &a, &s, &len);                                  \
-            const REALT gs = (gscale) ? (REALT)(gscale)[a] : (REALT)1;                  \
-            const REALT wd = (decay) ? (REALT)(decay)[a] : (REALT)0;                    \
-            OPT_FTZ_BEGIN                                                               \
-            __VA_ARGS__                                                                 \
-            OPT_FTZ_END                                                                 \
+        _Pragma("omp parallel num_threads(nt_)")                                        \
+        {                                                                               \
+            int64_t tid_, nthr_, lo_, hi_, base_ = 0;   /* base_: array a's first block */ \
+            ccnn_team(&tid_, &nthr_);                                                   \
+            opt_share(count, n, tid_, nthr_, &lo_, &hi_);                               \
+            for (int64_t a = 0; a < (count) && base_ < hi_; a++) {                      \
+                const int64_t nb_ = ((n)[a] + CCNN_OPT_ALIGN - 1) / CCNN_OPT_ALIGN;     \
+                const int64_t b0_ = lo_ > base_ ? lo_ - base_ : 0;                      \
+                const int64_t b1_ = hi_ - base_ < nb_ ? hi_ - base_ : nb_;              \
+                const int64_t s1_ = b1_ * CCNN_OPT_ALIGN < (n)[a] ? b1_ * CCNN_OPT_ALIGN : (n)[a]; \
+                const REALT gs = (gscale) ? (REALT)(gscale)[a] : (REALT)1;              \
+                const REALT wd = (decay) ? (REALT)(decay)[a] : (REALT)0;                \
+                base_ += nb_;                                                           \
+                for (int64_t s = b0_ * CCNN_OPT_ALIGN; s < s1_; s += CCNN_OPT_CHUNK) {  \
+                    const int64_t len = s1_ - s < CCNN_OPT_CHUNK ? s1_ - s : CCNN_OPT_CHUNK; \
+                    OPT_FTZ_BEGIN                                                       \
+                    __VA_ARGS__                                                         \
+                    OPT_FTZ_END                                                         \
+                }                                                                       \
+            }                                                                           \
         }                                                                               \
     } while (0)
 /* array a of an optional state list, from element s; NULL when the list is */
