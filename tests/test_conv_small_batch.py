@@ -155,6 +155,21 @@ def test_winograd_needs_enough_tiles_per_call():
                 == (narrow and not wide)
     assert _conv2d.winograd_eligible((1, 32, 28, 28), (32, 32, 3, 3), one, one, pads) \
         == (not wide)
+
+
+def test_winograd_tile_floor_environment_override(monkeypatch):
+    """CCNN_WINO_MIN_CALL_TILES sets the AVX2 / generic floor (0: one 14x14
+    image takes Winograd again; 200: one 28x28 image does not); a value that
+    is not a whole number >= 0 is ignored.  The AVX-512 floor stays 256."""
+    one, pads = (1, 1), (1, 1, 1, 1)
+    wide = _conv2d.gemm_kernel_name().startswith("avx512")
+    small, big = ((1, 64, 14, 14), (64, 64, 3, 3)), ((1, 32, 28, 28), (32, 32, 3, 3))
+    for value, want_small, want_big in (("0", True, True), ("200", False, False),
+                                        ("-5", False, True), ("12x", False, True),
+                                        ("", False, True)):
+        monkeypatch.setenv("CCNN_WINO_MIN_CALL_TILES", value)
+        assert _conv2d.winograd_eligible(*small, one, one, pads) == (want_small and not wide)
+        assert _conv2d.winograd_eligible(*big, one, one, pads) == (want_big and not wide)
     for n in (8, 32):
         assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads)
         assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads,
