@@ -140,18 +140,37 @@ def test_gemm_row_bands_threads_and_reference(dtype, n, c, k, h, w, stride, pads
     assert_close(relu[0], np.maximum(want, 0), dtype, scale)
 
 
-def test_winograd_needs_enough_tiles_per_call_on_avx512():
-    """With the AVX-512 GEMM, a call of too few tiles (n images x 49 for the
-    modern model's 14x14 layers) runs the implicit GEMM, which measured
-    faster there; the AVX2 / generic kernels keep Winograd."""
+def test_winograd_needs_enough_tiles_per_call():
+    """A call of too few tiles (n images x 49 for the modern model's 14x14
+    layers) runs the implicit GEMM, which measured faster there: below 256
+    tiles with the AVX-512 GEMM, below 64 with the AVX2 / generic kernels (one
+    image); a single 28x28 image (196 tiles) keeps Winograd on those."""
     one = (1, 1)
     pads = (1, 1, 1, 1)
     wide = _conv2d.gemm_kernel_name().startswith("avx512")
-    for n in (1, 4):
-        assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads) \
-            == (not wide)
-        assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads,
-                                         "data") == (not wide)
+    for n, narrow in ((1, False), (2, True), (4, True)):
+        for shape in ((n, 64, 14, 14), (n, 32, 14, 14)):
+            w = (64, shape[1], 3, 3)
+            assert _conv2d.winograd_eligible(shape, w, one, one, pads) == (narrow and not wide)
+            assert _conv2d.winograd_eligible(shape, w, one, one, pads, "data") \
+                == (narrow and not wide)
+    assert _conv2d.winograd_eligible((1, 32, 28, 28), (32, 32, 3, 3), one, one, pads) \
+        == (not wide)
+
+
+def test_winograd_tile_floor_environment_override(monkeypatch):
+    """CCNN_WINO_MIN_CALL_TILES sets the AVX2 / generic floor (0: one 14x14
+    image takes Winograd again; 200: one 28x28 image does not); a value that
+    is not a whole number >= 0 is ignored.  The AVX-512 floor stays 256."""
+    one, pads = (1, 1), (1, 1, 1, 1)
+    wide = _conv2d.gemm_kernel_name().startswith("avx512")
+    small, big = ((1, 64, 14, 14), (64, 64, 3, 3)), ((1, 32, 28, 28), (32, 32, 3, 3))
+    for value, want_small, want_big in (("0", True, True), ("200", False, False),
+                                        ("-5", False, True), ("12x", False, True),
+                                        ("", False, True)):
+        monkeypatch.setenv("CCNN_WINO_MIN_CALL_TILES", value)
+        assert _conv2d.winograd_eligible(*small, one, one, pads) == (want_small and not wide)
+        assert _conv2d.winograd_eligible(*big, one, one, pads) == (want_big and not wide)
     for n in (8, 32):
         assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads)
         assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads,

@@ -201,12 +201,34 @@ static int64_t wino_min_tiles(void)
  * 0.091 / 0.118 against Winograd's split of its tiles. */
 #define WINO_WIDE_MIN_CALL_TILES 256
 
+/* The same floor for the AVX2 / generic GEMM, lower: measured (Zen 3, AVX2,
+ * float32, 1 thread, CPU time, us per call, GEMM / Winograd, machine shared:
+ * load 8-11) 32 -> 64 at 14x14: n = 1 (49 tiles) 107 / 128, 123 / 142,
+ * n = 2 206 / 204; 64 -> 64 at 14x14: n = 1 215 / 254, n = 2 412 / 374,
+ * n = 3 633 / 540; 32 -> 32 at 28x28, n = 1 (196 tiles) 204 / 188.  So one
+ * 14x14 image (the modern model's predict of one image) runs the implicit
+ * GEMM, whose single-image split into bands of rows (gemm_split_parts) also
+ * shares 2 threads evenly where Winograd's two tile blocks are 32 and 17.
+ * CCNN_WINO_MIN_CALL_TILES in the environment overrides it (a tuning and
+ * benchmark aid: both paths in one process). */
+#define WINO_NARROW_MIN_CALL_TILES 64
+static int64_t wino_narrow_min_call_tiles(void)
+{
+    const char *env = getenv("CCNN_WINO_MIN_CALL_TILES");
+    char *end = NULL;
+    const long v = env && env[0] ? strtol(env, &end, 10) : -1;
+    if (v >= 0 && end && *end == 0) return v;
+    return WINO_NARROW_MIN_CALL_TILES;
+}
+
 int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
 {
     if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K)
         return 0;
     const int64_t tiles = ((d->p + 1) / 2) * ((d->q + 1) / 2), ck = d->c * d->k;
-    if (ccnn_gemm_wide() && d->n * tiles < WINO_WIDE_MIN_CALL_TILES) return 0;
+    if (d->n * tiles < (ccnn_gemm_wide() ? WINO_WIDE_MIN_CALL_TILES
+                                          : wino_narrow_min_call_tiles()))
+        return 0;
     return tiles >= 49 && ck <= 512 * tiles && (tiles >= wino_min_tiles() || ck >= 2048);
 }
 
