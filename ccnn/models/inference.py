@@ -561,10 +561,7 @@ def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     if not _switch.on or not isinstance(model, Sequential) or not isinstance(x, np.ndarray) \
             or x.shape[0] == 0:
         return None
-    cache = model.__dict__.get("_inference_plans")
-    if cache is None:
-        cache = model.__dict__["_inference_plans"] = PlanCache()
-    plan = cache.get(model.layers, x)
+    plan = _plan_cache(model, "_inference_plans", PlanCache).get(model.layers, x)
     return None if plan is None else plan.run(x)
 
 
