@@ -1,5 +1,5 @@
 """ccnn._plan -- thin binding over csrc/kernels/plan.c (csrc/bindings/_plan.pyx)."""
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 
@@ -26,7 +26,8 @@ def plan_train_steps(code: NDArray[np.int64], reals: NDArray[np.float64],
                      seed_rows: NDArray[np.int64], decays: Optional[NDArray[np.float64]],
                      snaps: NDArray[np.int64], hits: Optional[NDArray[np.int64]],
                      classes: int, rows: Optional[NDArray[np.int64]], first: int,
-                     batch: int, targets_rows: bool) -> Tuple[int, bool]: ...
+                     batch: int, targets_rows: bool,
+                     reduce: Optional[Callable[[int], None]] = None) -> Tuple[int, bool]: ...
 
 def plan_optimize(opt: NDArray[np.int64], optreals: NDArray[np.float64], f64: bool,
                   nthreads: int) -> bool: ...

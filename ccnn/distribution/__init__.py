@@ -88,6 +88,9 @@ class Local:
     def plan_reducer(self) -> Any:
         return None
 
+    def select_step(self, j: int, count: int) -> None:
+        pass
+
 
 _LOCAL = Local()
 _current: List[Any] = []     # the DataParallel scopes entered (innermost last)

@@ -46,6 +46,7 @@ import json
 import sys
 import time
 import traceback
+from collections import deque
 from types import TracebackType
 from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
 
@@ -226,6 +227,9 @@ class DataParallel(Local):
         self._reduction = "sum_over_batch_size"
         self._weight = 1.0
         self._n_global = 0
+        #: (weight, global batch size) of the training batches shard last
+        #: yielded (compile's steps_per_execution of them: select_step)
+        self._shares: "deque[Tuple[float, int]]" = deque(maxlen=1)
         self._model: Any = None
         self._loss_total = 0.0
         self._n_total = 0
@@ -287,6 +291,7 @@ class DataParallel(Local):
         self._bcast_rng(model)
         self.allreduce_seconds, self.allreduce_steps = 0.0, 0
         self._layout = None
+        self._shares = deque(maxlen=max(1, int(getattr(model, "steps_per_execution", 1))))
         self._fitting = True
 
     def end_fit(self, model: Any) -> None:
@@ -329,9 +334,17 @@ class DataParallel(Local):
                     self._weight = float(np.sum(batch[2])) / total if total else 0.0
                 else:
                     self._weight = mine / n
+                self._shares.append((self._weight, n))
             elif mine == 0:
                 continue
             yield batch
+
+    def select_step(self, j: int, count: int) -> None:
+        """Make step j of the execution of `count` batches shard yielded last
+        (compile's steps_per_execution groups them ahead of their steps) the
+        one the next all-reduce weights: its share and global batch size."""
+        if self._fitting and count <= len(self._shares):
+            self._weight, self._n_global = self._shares[len(self._shares) - count + j]
 
     def _split(self, batches: Iterator[Any]) -> Iterator[Any]:
         """(this rank's rows, batch size, sample weights) of each whole batch."""

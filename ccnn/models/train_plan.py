@@ -1138,8 +1138,9 @@ def _whole_rows(plan: TrainPlan, e: Execution) -> Optional[np.ndarray]:
     return x
 
 
-def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
-                hits: bool) -> Optional[Tuple[List[float], Optional[np.ndarray], bool]]:
+def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool, hits: bool,
+                dist: Optional[Tuple[Any, int, int]] = None
+                ) -> Optional[Tuple[List[float], Optional[np.ndarray], bool]]:
     """Several training steps of a Sequential model in one C call (compile's
     steps_per_execution): the batches (x, y, None) of one shape -- an
     ArrayAdapter's Execution, whose rows the C call gathers itself from the
@@ -1149,7 +1150,17 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
     None, whether the last step run updated) -- the steps run stop at one
     whose check refused its update -- leaving the model as that many
     train_step calls leave it; or None (nothing has run) where train_step
-    would not fuse the update."""
+    would not fuse the update.
+
+    dist: (reducer, first, count) in a DataParallel fit -- its plan_reducer,
+    and where the batches are in the execution of `count` it sharded (they
+    are its steps first, first + 1, ...: reducer.select_step).  Each step's
+    all-reduce then runs from inside the call, between its backward and its
+    update (plan_train_steps's reduce: the moving statistics updated,
+    reducer.reduce_plan on the gradients the plan wrote into its buffer, the
+    update's gradient scale set), as run_plan's reducer path runs it step by
+    step; the losses are the global ones and a False applied is final (the
+    check was on the global sums)."""
     global _calls
     sequential, trainer = _classes()
     if not isinstance(model, sequential) or optimizer is None \
@@ -1211,8 +1222,9 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
     lrs = [_lr_at(optimizer, it + i) for i in range(nsteps)]
     if not all(math.isfinite(lr) and lr >= 0 for lr in lrs):
         return None                     # apply_gradients raises at that step
+    reducer = None if dist is None else dist[0]
     with plan.lock:
-        rec = _opt_record(plan, layers, optimizer)
+        rec = _opt_record(plan, layers, optimizer, reducer)
         if rec is None:
             return None
         optreals = np.zeros((nsteps, TO_REALS))
@@ -1264,11 +1276,14 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
         snaps = np.array([[a.ctypes.data, b.ctypes.data, a.nbytes]
                           for a, b in zip(snap_src, snap_dst)], dtype=np.int64)
         counts = np.zeros(nsteps, dtype=np.int64) if hits else None
+        totals: List[float] = []
+        reduce = None if dist is None else _step_reducer(plan, rec, dist, totals)
         with deferred_keyboard_interrupt():
             done, applied = F.plan_train_steps_unchecked(
                 plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes, rec.code, optreals,
-                seeds, seed_rows, decays, snaps, counts, classes, index, first, n, whole_t)
-            for i in range(done):
+                seeds, seed_rows, decays, snaps, counts, classes, index, first, n, whole_t,
+                reduce)
+            for i in range(0 if reduce else done):     # (reduce: in each step's)
                 if plan.bns:
                     _update_moving(plan, [(snap_dst[1 + 2 * k][i], snap_dst[2 + 2 * k][i])
                                           for k in range(len(plan.bns))])
@@ -1293,7 +1308,31 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool,
             ring.turn(plan.ptrs)
         for layer in plan.no_masks:
             layer.mask = None
-        losses = [_rows_loss(plan, rows[i]) for i in range(done)]
+        losses = totals[:done] if reduce else [_rows_loss(plan, rows[i]) for i in range(done)]
     _calls += done
     model._activity = []
     return losses, None if counts is None else counts[:done], applied
+
+
+def _step_reducer(plan: TrainPlan, rec: _OptRecord, dist: Tuple[Any, int, int],
+                  totals: List[float]) -> Any:
+    """train_steps's reduce(i) for a DataParallel fit (dist: reducer, first,
+    count): what run_plan's reducer path runs between a step's backward and
+    its update -- the moving statistics from the batch's, the update's
+    gradient scale (_fused_update's), reducer.reduce_plan -- for step
+    first + i of the execution; appends each step's global loss to totals."""
+    reducer, first, count = dist
+    code = rec.code
+
+    def reduce(i: int) -> None:
+        reducer.select_step(first + i, count)
+        if plan.bns:
+            _update_moving(plan)
+        scale = reducer.update_scale()
+        if scale != 1.0:
+            rec.gscale.fill(scale)
+            code[TO_GSCALE] = rec.gscale.ctypes.data
+        else:
+            code[TO_GSCALE] = 0
+        totals.append(reducer.reduce_plan(_rows_loss(plan, plan.rows)))
+    return reduce

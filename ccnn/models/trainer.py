@@ -611,15 +611,22 @@ class Trainer(ModelLayer):
             n = shape[0]
             full = next((i for i, b in enumerate(batches) if b[0].shape != shape), len(batches))
         i = 0
-        if full > 1 and distribution_mod.current() is distribution_mod._LOCAL \
+        dist = distribution_mod.current()
+        # a DataParallel fit: its reducer runs each step's all-reduce from inside
+        # the call; its batches were all sharded ahead (select_step: the step's share)
+        reducer = None if dist is distribution_mod._LOCAL else dist.plan_reducer()
+        count = len(batches)
+        if full > 1 and (dist is distribution_mod._LOCAL or reducer is not None) \
                 and all(type(m) in _ARGMAX_ACCURACIES for m in objs) \
                 and (not hits or type(self._lossfn).true_classes is _SPARSE_TRUE_CLASSES):
             if not train_plan.opt_ready(self, self.optimizer):
+                dist.select_step(0, count)
                 done.append(self._batch_step(batches[0], objs, skip_nonfinite))
                 i = 1
             res = None if full - i < 2 or (done and not done[0][2]) else train_plan.train_steps(
                 self, batches.steps(i, full) if isinstance(batches, data_adapters.Execution)
-                else batches[i:full], self.optimizer, skip_nonfinite, hits)
+                else batches[i:full], self.optimizer, skip_nonfinite, hits,
+                None if reducer is None else (reducer, i, count))
             if res is not None:
                 losses, counts, applied = res
                 for j, loss in enumerate(losses):
@@ -630,10 +637,13 @@ class Trainer(ModelLayer):
                             acc.count += n
                     done.append((loss, n, True))
                 i += len(losses)
-                if not applied:     # its update, decided as _train_step does
+                if not applied and reducer is not None:     # refused on the global sums
+                    done[-1] = (losses[-1], n, False)
+                elif not applied:   # its update, decided as _train_step does
                     done[-1] = (losses[-1], n) + (
                         self._apply_step(losses[-1], skip_nonfinite)[1],)
-        while i < len(batches) and (not done or done[-1][2]):
+        while i < count and (not done or done[-1][2]):
+            dist.select_step(i, count)
             done.append(self._batch_step(batches[i], objs, skip_nonfinite))
             i += 1
         return done

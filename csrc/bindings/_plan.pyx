@@ -187,6 +187,20 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
     return applied != 0
 
 
+cdef int _call_reduce(void *ctx, int64_t step) noexcept nogil:
+    """plan_train_steps's reduce: ctx is the list [the Python reducer, None];
+    calls reducer(step) with the GIL; an exception is kept in the list's
+    second item and stops the C call (nonzero)."""
+    with gil:
+        holder = <list>ctx
+        try:
+            holder[0](step)
+        except BaseException as e:
+            holder[1] = e
+            return 1
+    return 0
+
+
 def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
                      x, out, targets, Py_ssize_t in_bytes, Py_ssize_t out_bytes,
                      Py_ssize_t targets_bytes, int nthreads, int64_t[::1] opt,
@@ -194,7 +208,7 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
                      const int64_t[::1] seed_rows, const double[:, ::1] decays,
                      const int64_t[:, ::1] snaps, int64_t[::1] hits, Py_ssize_t classes,
                      const int64_t[::1] rows, Py_ssize_t first, Py_ssize_t batch,
-                     bint targets_rows):
+                     bint targets_rows, reduce=None):
     """plan_train with its optimizer record over nsteps = optreals.shape[0]
     consecutive batches of `batch` rows (plan_train.h's plan_train_steps):
     x holds the rows the steps take (the whole training inputs, any number
@@ -206,8 +220,10 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
     rows None the rows first + i * batch on.  optreals (nsteps, 8) holds each
     step's scalars, seeds (nsteps, len(seed_rows)) its Dropout seeds, decays
     (nsteps, count) or None, snaps (k, 3) the buffers copied out after each
-    step, hits (nsteps) or None.  Returns (steps run, whether the last one
-    updated)."""
+    step, hits (nsteps) or None.  reduce: None, or a callable reduce(i) run
+    (with the GIL) between step i's backward and its update -- a
+    DataParallel fit's all-reduce; an exception it raises stops the call and
+    is raised here.  Returns (steps run, whether the last one updated)."""
     cdef Py_ssize_t nsteps = optreals.shape[0]
     if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
             or reals.shape[1] != 3 or ptrs.shape[0] < 3 or nsteps < 1:
@@ -252,6 +268,13 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
     if hp != NULL and (not b.int_targets() or out_bytes != targets_bytes // 8 * classes
                        * b.xb.itemsize):
         raise ValueError("plan_train_steps: hits need int64 labels of out's rows")
+    if reduce is not None and not callable(reduce):
+        raise TypeError("plan_train_steps: reduce must be callable or None")
+    cdef list holder = [reduce, None]
+    cdef ccnn_step_reduce_fn fn = NULL
+    if reduce is not None:
+        fn = _call_reduce
+    cdef void *ctx = <void *>holder
     with nogil:
         if b.kind == b'd':
             err = plan_train_steps_f64(<double *>b.ob.buf, <const double *>b.xb.buf, b.tb.buf,
@@ -259,14 +282,16 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
                                        &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
                                        &optreals[0, 0], nsteps, in_bytes // 8, targets_bytes,
                                        sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
-                                       classes, &done, &applied, nthreads)
+                                       classes, fn, ctx, &done, &applied, nthreads)
         else:
             err = plan_train_steps_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
                                        ip, first, nrows, batch, targets_rows,
                                        &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
                                        &optreals[0, 0], nsteps, in_bytes // 4, targets_bytes,
                                        sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
-                                       classes, &done, &applied, nthreads)
+                                       classes, fn, ctx, &done, &applied, nthreads)
+    if holder[1] is not None:
+        raise holder[1]
     _raise_plan_error(err)
     return done, applied != 0
 

@@ -516,8 +516,17 @@ int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
             memcpy(&code[seed_rows[j] * CCNN_TRAIN_FIELDS + CCNN_TF_SEED],
                    &seeds[i * nseeds + j], sizeof(uint64_t));
         if (decays) opt[CCNN_TO_DECAY] = (int64_t)(intptr_t)(decays + i * count);
-        rc = SUF(ccnn_plan_train_step)(out, x, t, ptrs, code, reals, nops, opt,
-                                       optreals + i * CCNN_TO_REALS, applied, nthreads);
+        if (reduce) {   /* backward, the caller's all-reduce, then the update */
+            *applied = 0;
+            rc = SUF(tp_bad_record)(opt) ? CCNN_EBADARG
+                : SUF(ccnn_plan_train)(out, x, t, ptrs, code, reals, nops, nthreads);
+            if (rc == CCNN_OK && reduce(reduce_ctx, i) != 0) rc = CCNN_TRAIN_EREDUCE;
+            if (rc == CCNN_OK)
+                rc = SUF(tp_optimize)(opt, optreals + i * CCNN_TO_REALS, applied, nthreads);
+        } else {
+            rc = SUF(ccnn_plan_train_step)(out, x, t, ptrs, code, reals, nops, opt,
+                                           optreals + i * CCNN_TO_REALS, applied, nthreads);
+        }
         if (rc != CCNN_OK) break;
         for (int64_t j = 0; j < nsnaps; j++) {
             const int64_t *sn = snaps + 3 * j;                  /* src, dst, bytes */

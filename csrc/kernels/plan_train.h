@@ -174,8 +174,16 @@ int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets
  * (nsteps' out is (n, classes)) whose argmax (NumPy's) is the step's int64
  * label are counted into hits[i].  A step whose check refused its update
  * ends the run: *done counts the steps run, *applied says whether the last
- * one updated.  (Its parameters are written once, with their shapes, as
+ * one updated.  With reduce (a DataParallel fit's; else NULL), each step is
+ * the backward, then reduce(reduce_ctx, i) -- the binding's function, which
+ * takes the GIL and runs the Python all-reduce of the gradients the plan
+ * wrote into the all-reduce buffer (and may set opt[GSCALE]) -- then the
+ * update (plan_optimize's, its check over the reduced sums); a reduce that
+ * returns nonzero ends the run with CCNN_TRAIN_EREDUCE (*done: the steps before
+ * it).  (Its parameters are written once, with their shapes, as
  * CCNN_PLAN_TRAIN_STEPS_PARAMS, for the float and the double kernel.) */
+typedef int (*ccnn_step_reduce_fn)(void *ctx, int64_t step);
+enum { CCNN_TRAIN_EREDUCE = 5 };     /* plan_train_steps: its reduce asked to stop */
 #define CCNN_PLAN_TRAIN_STEPS_PARAMS(T)                                                        \
     (T *out,                        /* (n, classes): the model's output, each step's */       \
      const T *inp,                  /* (nrows, in_size / n): the rows the steps take */       \
@@ -191,6 +199,7 @@ int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets
      const double *decays,          /* (nsteps, count) or NULL */                             \
      const int64_t *snaps, int64_t nsnaps, /* (nsnaps, 3): source, destination, bytes */      \
      int64_t *hits, int64_t classes, /* (nsteps) or NULL */                                   \
+     ccnn_step_reduce_fn reduce, void *reduce_ctx, /* each step's all-reduce, or NULL */      \
      int64_t *done, int *applied, int nthreads)
 int ccnn_plan_train_steps_f32 CCNN_PLAN_TRAIN_STEPS_PARAMS(float);
 int ccnn_plan_train_steps_f64 CCNN_PLAN_TRAIN_STEPS_PARAMS(double);
