@@ -228,7 +228,7 @@ def bench_pool_paths(table, repeats):
         _pool.pool_path(old_path)
 
 
-def book_model():
+def book_model(steps_per_execution=1):
     from ccnn.layers import Conv2D, Dense, Dropout, Flatten, MaxPooling2D
     m = ccnn.Sequential()
     m.add(Conv2D(10, (3, 3), activation="relu", padding="same", input_shape=(28, 28, 1)))
@@ -237,7 +237,8 @@ def book_model():
     m.add(Dropout(0.5))
     m.add(Dense(100, activation="relu"))
     m.add(Dense(10, activation="softmax"))
-    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
+              steps_per_execution=steps_per_execution)
     return m
 
 
@@ -707,10 +708,10 @@ MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "yield"), (1, 2, ""),
 MPI_HOW = {"": [], "yield": ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]}
 
 
-def mpi_worker(batch, threads, samples, repeats):
+def mpi_worker(batch, threads, samples, repeats, spe=1):
     ccnn.set_num_threads(threads)
     x, y = load_fashion(samples)
-    m = book_model()
+    m = book_model(spe)
     ranks = int(os.environ.get("OMPI_COMM_WORLD_SIZE", os.environ.get("PMI_SIZE", "1")))
     if ranks > 1:
         from ccnn.distribution import DataParallel
@@ -719,17 +720,25 @@ def mpi_worker(batch, threads, samples, repeats):
     else:
         dp = None
     m.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)  # warm up
-    times, ar = [], []
+    times, cpus, ar = [], [], []
     for _ in range(repeats):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         m.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         times.append(time.perf_counter() - t)
+        cpus.append(time.process_time() - c)
         if dp is not None:
             ar.append(dp.allreduce_seconds / max(1, dp.allreduce_steps))
+    steps = -(-len(x) // batch)
+    # each rank's CPU time per step in its fastest epoch (the machine is shared:
+    # the wall clock counts the other jobs too)
+    cpu = [cpus[int(np.argmin(times))] / steps * 1e3]
+    if dp is not None:
+        cpu = [v for part in dp.comm.gather(cpu, root=0) or [] for v in part]
     if dp is None or dp.is_chief:
         print("MPI-RESULT " + json.dumps({
-            "seconds": float(np.min(times)), "samples": len(x), "steps": -(-len(x) // batch),
-            "allreduce_ms": float(np.median(ar)) * 1e3 if ar else 0.0}), flush=True)
+            "seconds": float(np.min(times)), "samples": len(x), "steps": steps,
+            "allreduce_ms": float(np.median(ar)) * 1e3 if ar else 0.0, "cpu_ms": cpu}),
+            flush=True)
     if dp is not None:
         dp.__exit__(None, None, None)
 
@@ -755,10 +764,11 @@ def _mpi_apart(cmd, ranks, env):
             raise RuntimeError(f"mpi worker {part} failed:\n{out}")
         res.append(json.loads(line[0].split(" ", 1)[1]))
     return {"seconds": max(r["seconds"] for r in res), "samples": sum(r["samples"] for r in res),
-            "steps": max(r["steps"] for r in res), "allreduce_ms": 0.0}
+            "steps": max(r["steps"] for r in res), "allreduce_ms": 0.0,
+            "cpu_ms": [v for r in res for v in r["cpu_ms"]]}
 
 
-def bench_mpi(table, repeats, quick):
+def bench_mpi(table, repeats, quick, spe=None):
     """Throughput (training samples/s) of the book model's fit at global batch
     128 and 512 for 1 rank x 1 thread, 2 ranks x 1 thread (mpiexec -n 2,
     DataParallel; bound to cores and spinning while waiting, Open MPI's
@@ -768,7 +778,11 @@ def bench_mpi(table, repeats, quick):
     two plain fits side by side, no communication (MPI_CONFIGS, "apart").  The jobs of one batch size run round-robin (1x1,
     2x1, 2x1 yield, 1x2, 1x1, ...), each timing the
     best of 2 epochs, and each configuration reports its median over the
-    rounds: a load that drifts during the run touches all four alike."""
+    rounds: a load that drifts during the run touches all four alike.
+    Every configuration compiles the model with the same steps_per_execution
+    `spe` (default 1: what `ccnn train` uses, under mpiexec too); each also
+    reports its ranks' CPU time per step (median over the rounds, per rank)."""
+    spe = spe or 1
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
         mpiexec = "mpiexec"
@@ -784,7 +798,7 @@ def bench_mpi(table, repeats, quick):
         for _ in range(rounds):
             for ranks, threads, how in MPI_CONFIGS:
                 cmd = [sys.executable, os.path.abspath(__file__), "--mpi-worker", str(batch),
-                       str(threads), str(samples), "2"]
+                       str(threads), str(samples), "2", str(spe)]
                 if how == "apart":
                     got[ranks, threads, how].append(_mpi_apart(cmd, ranks, env))
                     continue
@@ -800,19 +814,23 @@ def bench_mpi(table, repeats, quick):
         for ranks, threads, how in MPI_CONFIGS:
             runs = got[ranks, threads, how]
             r = dict(runs[0], seconds=float(np.median([v["seconds"] for v in runs])),
-                     allreduce_ms=float(np.median([v["allreduce_ms"] for v in runs])))
+                     allreduce_ms=float(np.median([v["allreduce_ms"] for v in runs])),
+                     cpu_ms=[float(c) for c in np.median([v["cpu_ms"] for v in runs], axis=0)])
             rate = r["samples"] / r["seconds"]
             base = base or rate
-            case = f"mpi book b{batch}: {ranks} rank x {threads} thr" + (f" {how}" if how else "")
+            case = f"mpi book b{batch} spe{spe}: {ranks} rank x {threads} thr" + (
+                f" {how}" if how else "")
             if how == "apart":
-                case = f"mpi book b{batch}: {ranks} x {threads} thr apart, no MPI (ceiling)"
+                case = f"mpi book b{batch} spe{spe}: {ranks} x {threads} thr apart, no MPI (ceiling)"
             table.append({"case": case, "samples_per_s": rate, "speedup": rate / base,
                           "allreduce_ms_per_step": r["allreduce_ms"],
                           "ms_per_step": r["seconds"] / r["steps"] * 1e3,
                           "per_sample_ms": r["seconds"] / r["samples"] * 1e3 * ranks * threads,
+                          "cpu_ms_per_step": r["cpu_ms"], "steps_per_execution": spe,
                           "load": load})
-            print(f"{case:50s} {rate:8.0f} samples/s  x{rate / base:4.2f}  "
-                  f"{r['seconds'] / r['steps'] * 1e3:7.2f} ms/step"
+            cpu = "/".join(f"{c:.2f}" for c in r["cpu_ms"])
+            print(f"{case:56s} {rate:8.0f} samples/s  x{rate / base:4.2f}  "
+                  f"{r['seconds'] / r['steps'] * 1e3:7.2f} ms/step  cpu {cpu} ms/step"
                   + (f"  all-reduce {r['allreduce_ms']:.2f} ms/step" if ranks > 1 and how != "apart" else ""),
                   flush=True)
 
@@ -1277,8 +1295,8 @@ DEFAULT_SECTIONS = ("sgemm,conv,pool,adam,epoch,threads,gil,import,rss,batchnorm
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     if argv is None and len(sys.argv) > 1 and sys.argv[1] == "--mpi-worker":
-        b, t, n, r = (int(v) for v in sys.argv[2:6])
-        return mpi_worker(b, t, n, r)
+        b, t, n, r, spe = (int(v) for v in sys.argv[2:7])
+        return mpi_worker(b, t, n, r, spe)
     ap.add_argument("--only", default=DEFAULT_SECTIONS, help="comma-separated sections")
     ap.add_argument("--repeats", type=int, default=7)
     ap.add_argument("--quick", action="store_true", help="fewer repeats, partial epochs")
@@ -1291,6 +1309,9 @@ def main(argv=None):
     ap.add_argument("--tf-anchor", default=os.path.join(os.path.dirname(HERE), "..", "shared",
                                                         "anchors", "modern_tf.py"),
                     help="modern_epoch: the TensorFlow/Keras script")
+    ap.add_argument("--spe", type=int, default=None,
+                    help="mpi: every configuration's steps_per_execution (default 1: what "
+                         "`mpiexec -n K ccnn train` uses)")
     ap.add_argument("--modern-limit", type=int, default=None,
                     help="modern_epoch: train on only the first N images (a quick look)")
     args = ap.parse_args(argv)
@@ -1335,7 +1356,7 @@ def main(argv=None):
     if "predict" in sections:
         bench_predict(table, args.repeats)
     if "mpi" in sections:
-        bench_mpi(table, args.repeats, args.quick)
+        bench_mpi(table, args.repeats, args.quick, args.spe)
     if "step" in sections:
         bench_step(table, args.repeats)
     if "modern_epoch" in sections:

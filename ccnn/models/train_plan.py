@@ -1278,11 +1278,11 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool, hits: b
         counts = np.zeros(nsteps, dtype=np.int64) if hits else None
         totals: List[float] = []
         reduce = None if dist is None else _step_reducer(plan, rec, dist, totals)
+        args = (plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes, rec.code, optreals,
+                seeds, seed_rows, decays, snaps, counts, classes, index, first, n, whole_t)
         with deferred_keyboard_interrupt():
-            done, applied = F.plan_train_steps_unchecked(
-                plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes, rec.code, optreals,
-                seeds, seed_rows, decays, snaps, counts, classes, index, first, n, whole_t,
-                reduce)
+            done, applied = F.plan_train_steps_unchecked(*args) if reduce is None \
+                else F.plan_train_steps_unchecked(*args, reduce=reduce)
             for i in range(0 if reduce else done):     # (reduce: in each step's)
                 if plan.bns:
                     _update_moving(plan, [(snap_dst[1 + 2 * k][i], snap_dst[2 + 2 * k][i])
