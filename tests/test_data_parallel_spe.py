@@ -193,3 +193,52 @@ def test_an_error_in_the_reduce_callback_reaches_the_caller_on_one_rank():
     with DataParallel():
         h = m.fit(x, y, batch_size=32, epochs=1, verbose=0)
     assert np.isfinite(h.history["loss"][0])
+
+
+def test_the_reduce_callback_runs_between_each_backward_and_its_update():
+    """The binding's reduce(i) runs once per step, in order, with the GIL
+    (it can read the arrays); one that raises stops the call before that
+    step's update (the optimizer's state as the callback saw it) and the
+    exception comes out of the call; a reduce that is not callable is refused."""
+    import ccnn
+    from ccnn import _plan
+    from ccnn.models import train_plan
+    from test_steps_per_execution import book, data
+
+    ccnn.utils.set_random_seed(0)
+    m = book("float64")
+    m.compile("adam", "sparse_categorical_crossentropy")
+    x, y = data(m, 24)
+    x = x.astype(np.float64)
+    m.train_on_batch(x[:8], y[:8])          # the plan and Adam's state
+    plan = next(iter(m.__dict__["_train_plans"].plans.values()))
+    rec = train_plan._opt_record(plan, m.layers, m.optimizer)
+    seed_rows = np.array([r for r, _, _, _ in plan.dropouts], dtype=np.int64)
+    optreals = np.zeros((3, 8))
+    optreals[:, 1:5] = (1e-3, 0.9, 0.999, 1e-7)       # Adam's lr_t, beta1, beta2, eps
+
+    def call(reduce):
+        return _plan.plan_train_steps(plan.code, plan.reals, plan.ptrs, x, plan.out, y,
+                                      *plan.nbytes, 1, rec.code, optreals,
+                                      np.zeros((3, len(seed_rows)), np.uint64), seed_rows,
+                                      None, np.zeros((0, 3), np.int64), None, 10, None, 0, 8,
+                                      True, reduce)
+    seen = []
+
+    def state():
+        return [v.tobytes() for v in m.optimizer.variables]
+    assert call(lambda i: seen.append((i, state()))) == (3, True)
+    assert [i for i, _ in seen] == [0, 1, 2]
+    assert seen[0][1] != seen[1][1] != seen[2][1]       # an update between each two
+
+    seen.clear()
+
+    def failing(i):
+        seen.append((i, state()))
+        if i == 1:
+            raise OverflowError("from the reducer")
+    with pytest.raises(OverflowError, match="from the reducer"):
+        call(failing)
+    assert [i for i, _ in seen] == [0, 1] and state() == seen[1][1]
+    with pytest.raises(TypeError, match="reduce must be callable"):
+        call(3)

@@ -256,6 +256,14 @@ class _OptRecord:
         c[TO_HEAD + 5 * count:] = [p.size for p in params]
         self.keep = (lists, rows, params)
 
+    def set_gscale(self, scale: float) -> None:
+        """Every grad's scale in the update (a DataParallel step's share; 1.0: none)."""
+        if scale != 1.0:
+            self.gscale.fill(scale)
+            self.code[TO_GSCALE] = self.gscale.ctypes.data
+        else:
+            self.code[TO_GSCALE] = 0
+
 
 def _plan_pairs(plan: TrainPlan, layers: List[Layer]) -> List[Tuple[np.ndarray, np.ndarray]]:
     """The pairs Trainer._train_step hands apply_gradients, with the plan's
@@ -339,12 +347,7 @@ def _fused_update(plan: TrainPlan, layers: List[Layer], opt: Any, check: bool,
     if code[TO_CHECK] != check:
         code[TO_CHECK] = check
     if reducer is not None:
-        scale = reducer.update_scale()
-        if scale != 1.0:
-            rec.gscale.fill(scale)
-            code[TO_GSCALE] = rec.gscale.ctypes.data
-        else:
-            code[TO_GSCALE] = 0
+        rec.set_gscale(reducer.update_scale())
     return rec, lr
 
 
@@ -1322,17 +1325,11 @@ def _step_reducer(plan: TrainPlan, rec: _OptRecord, dist: Tuple[Any, int, int],
     gradient scale (_fused_update's), reducer.reduce_plan -- for step
     first + i of the execution; appends each step's global loss to totals."""
     reducer, first, count = dist
-    code = rec.code
 
     def reduce(i: int) -> None:
         reducer.select_step(first + i, count)
         if plan.bns:
             _update_moving(plan)
-        scale = reducer.update_scale()
-        if scale != 1.0:
-            rec.gscale.fill(scale)
-            code[TO_GSCALE] = rec.gscale.ctypes.data
-        else:
-            code[TO_GSCALE] = 0
+        rec.set_gscale(reducer.update_scale())
         totals.append(reducer.reduce_plan(_rows_loss(plan, plan.rows)))
     return reduce
