@@ -28,7 +28,9 @@ What one fit does on each of the K ranks (all run the same script):
   optimizer's update is one C call over the summed gradients (when every
   rank's share is the same, the share is the update's gradient scale instead
   of a pass over the buffer).  The layers' grads are then those slots: after
-  a step, the sum over the ranks;
+  a step, the sum over the ranks.  With compile(steps_per_execution=N) the N
+  steps of an execution run in one C call (train_plan.train_steps), whose
+  per-step all-reduce is a callback into this Python reducer;
 * at the end of an epoch the metrics' states are summed (one Allreduce) and
   rank 0's epoch logs broadcast, so every rank's callbacks see the same logs;
   validation and evaluate shard their data too and sum the losses and the

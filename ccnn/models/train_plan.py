@@ -75,7 +75,11 @@ not run are given back).  Leading affine augmentations (RandomTranslation,
 RandomRotation, RandomZoom) run too: each step's batch is gathered and
 resampled in Python just before its Dropout seeds are drawn -- the order of
 the draws one step at a time -- into one block of the execution's augmented
-batches, which the C call takes.
+batches, which the C call takes.  In a DataParallel fit the same call runs
+each step's all-reduce from inside it, between the step's backward and its
+update: the C driver calls the binding's callback, which takes the GIL and
+runs the reducer (moving statistics, reduce_plan's Allreduce on the buffer
+the gradients were written into), as run_plan's reducer path does per step.
 
 Anything else -- another layer or option (ReLU with arguments, a softmax
 not last), sample or class weights, regularizers, another loss --
