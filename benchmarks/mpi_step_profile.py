@@ -9,11 +9,11 @@ the optimizer's C call, the gradient all-reduce split into waiting (an
 MPI Barrier just before it: the slower rank's lag) and the transfer (the
 Allreduce after that barrier).  What remains of the step is Python (fit's
 loop, callbacks, the batch gather, the plan's bookkeeping).  Prints, per rank,
-ms per step of each piece (wall clock) and the whole step's CPU time.
+ms per step of each piece, in wall-clock and in CPU time.
 (The barrier adds one small message per step; the timers are off in a
-normal fit.)  With spe > 1 the multi-step call's time is the kernels' column
-(the all-reduces inside it are counted in their own columns too, so the
-kernels' column is shown net of them).
+normal fit.)  With spe > 1 the fwd+bwd column is the multi-step call's time
+less the all-reduces inside it (counted in their own columns): the update
+and the reduce callback's Python are in it, the optimizer column is 0.
 """
 import os
 import sys
