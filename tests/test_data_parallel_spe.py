@@ -200,20 +200,10 @@ def test_the_reduce_callback_runs_between_each_backward_and_its_update():
     (it can read the arrays); one that raises stops the call before that
     step's update (the optimizer's state as the callback saw it) and the
     exception comes out of the call; a reduce that is not callable is refused."""
-    import ccnn
     from ccnn import _plan
-    from ccnn.models import train_plan
-    from test_steps_per_execution import book, data
+    from test_steps_per_execution import trained_plan
 
-    ccnn.utils.set_random_seed(0)
-    m = book("float64")
-    m.compile("adam", "sparse_categorical_crossentropy")
-    x, y = data(m, 24)
-    x = x.astype(np.float64)
-    m.train_on_batch(x[:8], y[:8])          # the plan and Adam's state
-    plan = next(iter(m.__dict__["_train_plans"].plans.values()))
-    rec = train_plan._opt_record(plan, m.layers, m.optimizer)
-    seed_rows = np.array([r for r, _, _, _ in plan.dropouts], dtype=np.int64)
+    m, x, y, plan, rec, seed_rows = trained_plan()
     optreals = np.zeros((3, 8))
     optreals[:, 1:5] = (1e-3, 0.9, 0.999, 1e-7)       # Adam's lr_t, beta1, beta2, eps
 

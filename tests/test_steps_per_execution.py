@@ -199,8 +199,10 @@ def test_bit_identical_to_the_block_path(dtype, sparse, monkeypatch, c_calls):
     assert_same_state(rows_path, block_path)
 
 
-def test_out_of_range_rows_are_refused_before_anything_runs():
-    from ccnn import _plan
+def trained_plan():
+    """A float64 book model after one train_on_batch of 8 (its plan and
+    Adam's state made), 24 rows of data: (m, x, y, plan, its optimizer
+    record, its Dropouts' seed rows)."""
     ccnn.utils.set_random_seed(0)
     m = book("float64")
     m.compile("adam", "sparse_categorical_crossentropy")
@@ -210,6 +212,12 @@ def test_out_of_range_rows_are_refused_before_anything_runs():
     plan = next(iter(m.__dict__["_train_plans"].plans.values()))
     rec = train_plan._opt_record(plan, m.layers, m.optimizer)
     seed_rows = np.array([r for r, _, _, _ in plan.dropouts], dtype=np.int64)
+    return m, x, y, plan, rec, seed_rows
+
+
+def test_out_of_range_rows_are_refused_before_anything_runs():
+    from ccnn import _plan
+    m, x, y, plan, rec, seed_rows = trained_plan()
     before = [p.tobytes() for layer in m.layers for p in layer.params.values()]
     state = [v.tobytes() for v in m.optimizer.variables]
 
