@@ -188,10 +188,8 @@ def test_every_hook_in_keras_order_with_keras_logs():
     np.testing.assert_array_equal(np.concatenate(outs), m.predict(x))
 
 
-def test_hooks_match_a_real_keras_fit():
-    keras = pytest.importorskip("keras", reason="keras is not installed; the hook order is "
-                                "also checked against the written-out Keras order above")
-
+def keras_recorder(keras):
+    """Recorder as a keras callback class."""
     class KRecorder(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
@@ -200,7 +198,14 @@ def test_hooks_match_a_real_keras_fit():
                 setattr(self, hook, self._recorder(hook))
 
         _recorder = Recorder._recorder
+    return KRecorder
 
+
+def test_hooks_match_a_real_keras_fit():
+    keras = pytest.importorskip("keras", reason="keras is not installed; the hook order is "
+                                "also checked against the written-out Keras order above")
+
+    KRecorder = keras_recorder(keras)
     x, y = data()
     km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
                            keras.layers.Dense(3, activation="softmax")])
@@ -319,6 +324,51 @@ def test_validation_freq_validates_every_nth_epoch():
     ends = [c[2] for c in rec.calls if c[0] == "on_epoch_end"]
     assert ["val_loss" in keys for keys in ends] == [False, True, False, True]
     assert len(h.history["val_loss"]) == 2 and len(h.history["loss"]) == 4
+
+
+def test_validation_batch_size_batches_the_validation_data():
+    """fit(validation_batch_size=k) validates arrays (validation_data or
+    validation_split) in batches of k (None: batch_size), as Keras 3: the
+    hooks see ceil(n_val / k) test batches and History holds what
+    evaluate(x_val, y_val, batch_size=k) returns."""
+    x, y = data()
+    for vbs, val_steps in ((3, 3), (None, 1), (5, 2)):
+        rec, m = Recorder(), model()
+        h = m.fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[rec],
+                  validation_data=(x[40:], y[40:]), validation_batch_size=vbs)
+        assert rec.calls == expected_fit_calls(2, 3, val_steps, ["accuracy", "loss"])
+        want = m.evaluate(x[40:], y[40:], batch_size=vbs or 16, return_dict=True)
+        assert h.history["val_loss"][-1] == want["loss"]
+        assert h.history["val_accuracy"][-1] == want["accuracy"]
+    # validation_split: the last 20 % (10 samples) in batches of 4
+    rec, m = Recorder(), model()
+    h = m.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[rec],
+              validation_split=0.2, validation_batch_size=4)
+    assert [c[1] for c in rec.calls if c[0] == "on_test_batch_end"] == [0, 1, 2]
+    want = m.evaluate(x[38:], y[38:], batch_size=4, return_dict=True)
+    assert h.history["val_loss"] == [want["loss"]]
+    with pytest.raises(ValueError, match="validation_batch_size"):
+        m.fit(x, y, verbose=0, validation_split=0.2, validation_batch_size=0)
+    with pytest.raises(ValueError, match="validation_batch_size"):
+        m.fit(x, y, verbose=0, validation_data=(x, y), validation_batch_size=2.5)
+
+
+def test_validation_batch_size_matches_a_real_keras_fit():
+    keras = pytest.importorskip("keras", reason="keras is not installed; the batches are "
+                                "also checked against the written-out Keras order above")
+
+    KRecorder = keras_recorder(keras)
+    x, y = data()
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                           keras.layers.Dense(3, activation="softmax")])
+    km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    for kwargs in ({"validation_data": (x[40:], y[40:])}, {"validation_split": 0.25}):
+        krec, rec = KRecorder(), Recorder()
+        km.fit(x[:40], y[:40], batch_size=16, epochs=1, verbose=0, callbacks=[krec],
+               validation_batch_size=3, **kwargs)
+        model().fit(x[:40], y[:40], batch_size=16, epochs=1, verbose=0, callbacks=[rec],
+                    validation_batch_size=3, **kwargs)
+        assert rec.calls == krec.calls
 
 
 def test_bad_fit_arguments_are_named():

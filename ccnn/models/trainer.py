@@ -668,6 +668,7 @@ class Trainer(ModelLayer):
             validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, initial_epoch: int = 0,
             steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_batch_size: Optional[int] = None,
             validation_freq: int = 1, class_weight: Any = None, sample_weight: Any = None,
             terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
@@ -676,7 +677,11 @@ class Trainer(ModelLayer):
         shuffling), as Keras does.  Each epoch's 'loss' / 'accuracy' is the
         mean over its batches weighted by batch size (training mode, before
         each batch's update); 'val_loss' / 'val_accuracy' are computed in
-        inference mode at the end of the epoch.  Returns a History whose
+        inference mode at the end of the epoch, in batches of
+        validation_batch_size samples (None: batch_size) when the validation
+        data are arrays (validation_split or validation_data; a PyDataset or
+        generator gives its own batches), the values evaluate(x_val, y_val,
+        batch_size=validation_batch_size) returns.  Returns a History whose
         .history maps each name to its per-epoch list.
 
         terminate_on_nan (default True): a batch whose loss (or gradient) is
@@ -703,6 +708,8 @@ class Trainer(ModelLayer):
         steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
         validation_steps = _optional_steps(validation_steps, "validation_steps")
         validation_freq = _positive_int(validation_freq, "validation_freq")
+        val_batch_size = batch_size if validation_batch_size is None else _positive_int(
+            validation_batch_size, "validation_batch_size")
         val: Optional[Adapter] = None
         if validation_data is not None:
             if _is_batches(validation_data):
@@ -717,7 +724,7 @@ class Trainer(ModelLayer):
                 xv, yv, swv = self._prepare_xy(
                     validation_data[0], validation_data[1],
                     validation_data[2] if len(validation_data) == 3 else None, None, "_val")
-                val = data_adapters.ArrayAdapter(xv, yv, batch_size, swv)
+                val = data_adapters.ArrayAdapter(xv, yv, val_batch_size, swv)
         if _is_batches(x):
             if validation_split:
                 raise ValueError("validation_split is only supported for arrays, not for "
@@ -731,7 +738,7 @@ class Trainer(ModelLayer):
                 raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
                                  "generator in ccnn; with arrays an epoch is one pass")
             train = self._array_adapter(x, y, batch_size, validation_split, sample_weight,
-                                        class_weight)
+                                        class_weight, val_batch_size)
             if validation_split:
                 train, val = train
         return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
@@ -791,7 +798,11 @@ class Trainer(ModelLayer):
         return data_adapters.GeneratorAdapter(x, steps, prepare, name)
 
     def _array_adapter(self, x: Any, y: Any, batch_size: int, validation_split: float,
-                       sample_weight: Any = None, class_weight: Any = None) -> Any:
+                       sample_weight: Any = None, class_weight: Any = None,
+                       val_batch_size: Optional[int] = None) -> Any:
+        """The adapter of arrays (x, y); with validation_split, the pair
+        (training, validation) adapters, the latter in batches of
+        val_batch_size (None: batch_size)."""
         x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         if validation_split:
             if isinstance(validation_split, bool) or not isinstance(validation_split,
@@ -806,7 +817,8 @@ class Trainer(ModelLayer):
                                  f"as specified by validation_split={validation_split}")
             return (data_adapters.ArrayAdapter(x[:split], y[:split], batch_size,
                                                None if sw is None else sw[:split]),
-                    data_adapters.ArrayAdapter(x[split:], y[split:], batch_size,
+                    data_adapters.ArrayAdapter(x[split:], y[split:],
+                                               val_batch_size or batch_size,
                                                None if sw is None else sw[split:]))
         return data_adapters.ArrayAdapter(x, y, batch_size, sw)
 
