@@ -420,9 +420,11 @@ class Model(Trainer):
                 douts.append(None)
                 per.append(None)
                 continue
-            loss, d = head.loss(o, t)
-            loss, d = self._reduced(o, t, loss, d if gradients else None, sw, head=head,
-                                    lossfn=self._losses[k])
+            # evaluate's (gradients False): the loss alone, and with sample
+            # weights not even that (_reduced takes the per-sample losses)
+            loss, d = (head.loss(o, t) if gradients else
+                       (head.loss_value(o, t) if sw is None else 0.0, None))
+            loss, d = self._reduced(o, t, loss, d, sw, head=head, lossfn=self._losses[k])
             w = self._loss_weights[k]
             total += w * loss
             per.append(loss)

@@ -498,8 +498,10 @@ class Trainer(ModelLayer):
     def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
         assert head is not None
-        return (self._reduced(out, y, head.loss(out, y)[0], None, sw)[0]
-                + self._regularization_loss())
+        # the loss alone (no gradient); with sample weights _reduced takes
+        # the per-sample losses instead
+        loss = head.loss_value(out, y) if sw is None else 0.0
+        return self._reduced(out, y, loss, None, sw)[0] + self._regularization_loss()
 
     def _reduced(self, out: np.ndarray, y: np.ndarray, loss: float, d: Optional[np.ndarray],
                  sw: Optional[np.ndarray], head: Any = None,
