@@ -292,3 +292,20 @@ def kernel_env(**values):
             else:
                 os.environ[k] = v
         _runtime.reread_environment()
+
+
+def assert_writes_every_element(call, dtype):
+    """call() returns arrays its binding allocates uninitialised (np.empty)
+    for the kernel to fill: each must be written in full.  The same sizes are
+    first allocated full of NaN and freed (the allocator hands that memory
+    back), so an element a kernel skipped would show as a NaN or a stale
+    value.  Returns call()'s first result."""
+    first = call()
+    for _ in range(3):
+        junk = [np.full(a.shape, np.nan, dtype=dtype) for a in first]
+        del junk
+        again = call()
+        for a, b in zip(first, again):
+            assert not np.isnan(b).any()
+            np.testing.assert_array_equal(a, b)
+    return first

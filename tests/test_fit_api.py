@@ -188,8 +188,9 @@ def test_every_hook_in_keras_order_with_keras_logs():
     np.testing.assert_array_equal(np.concatenate(outs), m.predict(x))
 
 
-def keras_recorder(keras):
-    """Recorder as a keras callback class."""
+def keras_twin(keras):
+    """model()'s architecture in keras, compiled alike, and Recorder as a keras
+    callback class."""
     class KRecorder(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
@@ -198,18 +199,18 @@ def keras_recorder(keras):
                 setattr(self, hook, self._recorder(hook))
 
         _recorder = Recorder._recorder
-    return KRecorder
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                           keras.layers.Dense(3, activation="softmax")])
+    km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return km, KRecorder
 
 
 def test_hooks_match_a_real_keras_fit():
     keras = pytest.importorskip("keras", reason="keras is not installed; the hook order is "
                                 "also checked against the written-out Keras order above")
 
-    KRecorder = keras_recorder(keras)
+    km, KRecorder = keras_twin(keras)
     x, y = data()
-    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
-                           keras.layers.Dense(3, activation="softmax")])
-    km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     krec, rec = KRecorder(), Recorder()
     km.fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[krec],
            validation_data=(x[40:], y[40:]))
@@ -357,11 +358,8 @@ def test_validation_batch_size_matches_a_real_keras_fit():
     keras = pytest.importorskip("keras", reason="keras is not installed; the batches are "
                                 "also checked against the written-out Keras order above")
 
-    KRecorder = keras_recorder(keras)
+    km, KRecorder = keras_twin(keras)
     x, y = data()
-    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
-                           keras.layers.Dense(3, activation="softmax")])
-    km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     for kwargs in ({"validation_data": (x[40:], y[40:])}, {"validation_split": 0.25}):
         krec, rec = KRecorder(), Recorder()
         km.fit(x[:40], y[:40], batch_size=16, epochs=1, verbose=0, callbacks=[krec],
