@@ -369,6 +369,34 @@ def test_validation_batch_size_matches_a_real_keras_fit():
         assert rec.calls == krec.calls
 
 
+def test_predict_steps_predicts_the_first_batches_as_keras():
+    """predict(steps=k) (Keras 3's) gives the outputs of the first k batches,
+    all of x when it has fewer; on every path (the plan's, callbacks', a
+    functional model's)."""
+    x, _ = data(20)
+    m = model()
+    inp = ccnn.layers.Input((6,))
+    f = ccnn.models.Model(inp, m.layers[1](m.layers[0](inp)))
+    for net in (m, f):
+        full = net.predict(x, batch_size=8)
+        for steps, rows in ((1, 8), (2, 16), (3, 20), (5, 20)):
+            got = net.predict(x, batch_size=8, steps=steps)
+            np.testing.assert_array_equal(got, full[:rows])
+            np.testing.assert_array_equal(
+                net.predict(x, batch_size=8, steps=steps, callbacks=[Recorder()]), got)
+        with pytest.raises(ValueError, match="steps"):
+            net.predict(x, steps=0)
+    keras = pytest.importorskip("keras", reason="keras is not installed; the rows are also "
+                                "checked against ccnn's full predict above")
+    km, _ = keras_twin(keras)
+    km.set_weights(m.get_weights())
+    for steps in (1, 2, 3, None):
+        want = km.predict(x.astype(np.float32), batch_size=8, steps=steps, verbose=0)
+        got = m.predict(x, batch_size=8, steps=steps)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+
+
 def test_bad_fit_arguments_are_named():
     x, y = data()
     m = model()

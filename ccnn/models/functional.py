@@ -721,14 +721,14 @@ class Model(Trainer):
         return self._pack(list(out) if isinstance(out, Arrays) else [out])
 
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
-                callbacks: Any = None) -> Any:
+                steps: Optional[int] = None, callbacks: Any = None) -> Any:
         """The model's outputs, batch by batch (inference mode)."""
-        if callbacks is None:
+        if callbacks is None and steps is None:
             out = inference_graph.predict_fast_graph(self, x,
                                                      32 if batch_size is None else batch_size)
             if out is not None:
                 return out
-        return super().predict(x, batch_size, verbose, callbacks)
+        return super().predict(x, batch_size, verbose, steps, callbacks)
 
     # ------------------------------------------------------------ structure
     # Sequential's: they only need self.layers

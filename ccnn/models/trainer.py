@@ -975,10 +975,16 @@ class Trainer(ModelLayer):
 
     @_one_blas_thread
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
+                steps: Optional[int] = None,
                 callbacks: Optional[List[Callback]] = None) -> np.ndarray:
-        """The model's outputs (softmax probabilities for the book's model), batch by batch."""
+        """The model's outputs (softmax probabilities for the book's model), batch by
+        batch; with steps (Keras's), those of the first `steps` batches only
+        (all of x when it has fewer)."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        steps = _optional_steps(steps, "steps")
         x = self._prepare_x(x)
+        if steps is not None:
+            x = x[:steps * batch_size]
         steps = math.ceil(x.shape[0] / batch_size)
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": steps, "verbose": verbose})
         cbl.on_predict_begin({})
