@@ -1211,17 +1211,21 @@ def bench_modern_step(table, repeats):
             for _ in range(3):
                 m.train_on_batch(x, y)
             def step_with(var, value):
+                # the kernels read these knobs once: reread_environment after each change
                 def step():
                     os.environ[var] = value
+                    ccnn._runtime.reread_environment()
                     try:
                         m.train_on_batch(x, y)
                     finally:
                         del os.environ[var]
+                        ccnn._runtime.reread_environment()
                 return step
             step_old_dispatch = step_with("CCNN_WINO_SMALL_CK_TILES", "100")
             step_no_wino_wgrad = step_with("CCNN_WINO_WGRAD", "0")
             os.environ.pop("CCNN_WINO_SMALL_CK_TILES", None)
             os.environ.pop("CCNN_WINO_WGRAD", None)
+            ccnn._runtime.reread_environment()
             both = interleaved({"step": lambda: m.train_on_batch(x, y),
                                 "step, Winograd on 196 tiles": step_old_dispatch,
                                 "step, no Winograd weight gradient": step_no_wino_wgrad},

@@ -654,7 +654,7 @@ def categorical_crossentropy(y_true: Any, y_pred: Any, from_logits: bool = False
         z2, t2 = _rows_last(z, axis), _rows_last(t, axis)
         shape = np.moveaxis(z, axis, -1).shape[:-1]
     t2 = _smooth_categorical(t2.astype(z2.dtype, copy=False), label_smoothing)
-    rows = softmax_cross_entropy(z2, t2)[0] if from_logits else _probs_xent(t2, z2)[0]
+    rows = softmax_cross_entropy(z2, t2)[0] if from_logits else _probs_xent_rows(t2, z2)
     return rows.reshape(shape)
 
 
@@ -666,7 +666,7 @@ def sparse_categorical_crossentropy(y_true: Any, y_pred: Any,
     if from_logits:
         return sparse_softmax_cross_entropy(z, y_true)[0]
     y = check_labels(y_true, z.shape[0], z.shape[1], "y_true")
-    return _probs_xent(_one_hot(y, z), z)[0]
+    return _probs_xent_rows(_one_hot(y, z), z)
 
 def _gamma(v: Any) -> float:
     if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
@@ -745,16 +745,27 @@ def _one_hot(labels: np.ndarray, like: np.ndarray) -> np.ndarray:
     return t
 
 
+def _probs_xent_parts(targets: np.ndarray, p: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """_probs_xent's forward: (loss_per_row, s = sum(p), q = p / s, c = clip(q))."""
+    s = p.sum(axis=-1, keepdims=True)
+    q = p / s
+    c = np.clip(q, EPSILON, 1.0 - EPSILON)
+    return -(targets * np.log(c)).sum(axis=-1), s, q, c
+
+
+def _probs_xent_rows(targets: np.ndarray, probs: np.ndarray) -> np.ndarray:
+    """_probs_xent's loss_per_row alone (no gradient)."""
+    return _probs_xent_parts(targets, probs)[0].astype(probs.dtype, copy=False)
+
+
 def _probs_xent(targets: np.ndarray, probs: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
     """Keras's cross-entropy on probabilities: (loss_per_row, d(mean loss)/d(probs)).
 
     q = p / sum(p); c = clip(q, eps, 1 - eps); loss = -sum(t * log(c)).
     The clip's gradient is zero where it is active."""
     p = probs
-    s = p.sum(axis=-1, keepdims=True)
-    q = p / s
-    c = np.clip(q, EPSILON, 1.0 - EPSILON)
-    loss = -(targets * np.log(c)).sum(axis=-1)
+    loss, s, q, c = _probs_xent_parts(targets, p)
     n = p.shape[0]
     g = np.where((q > EPSILON) & (q < 1.0 - EPSILON), -targets / c, 0.0) / n  # d/dq
     dp = (g - (g * q).sum(axis=-1, keepdims=True)) / s                         # through q = p/s
@@ -858,9 +869,14 @@ class Loss(abc.ABC):
     def gradient(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         """d(mean of forward(y_pred, y))/d(y_pred), y_pred's shape and dtype."""
 
+    def value(self, y_pred: np.ndarray, y: np.ndarray) -> float:
+        """The mean of the per-sample losses: value_and_gradient's value,
+        bit for bit, without the gradient (evaluate's)."""
+        return float(self.forward(y_pred, y).mean(dtype=np.float64))
+
     def value_and_gradient(self, y_pred: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """(mean of the per-sample losses, its gradient)."""
-        return float(self.forward(y_pred, y).mean(dtype=np.float64)), self.gradient(y_pred, y)
+        return self.value(y_pred, y), self.gradient(y_pred, y)
 
 
 class _LogitsLoss(Loss):
@@ -872,6 +888,11 @@ class _LogitsLoss(Loss):
     def fused(self, logits: np.ndarray, y: np.ndarray
               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
         """(mean loss, probs or None, d(mean loss)/d(logits)) from the logits."""
+
+    def fused_value(self, logits: np.ndarray, y: np.ndarray) -> float:
+        """fused()'s mean loss alone, bit for bit (the subclasses skip the
+        gradient)."""
+        return self.fused(logits, y)[0]
 
     @abc.abstractmethod
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -1092,6 +1113,9 @@ class BinaryCrossentropy(_LogitsLoss):
         rows = np.mean(_bce_elements(t, z, True), axis=self.axis)
         return float(rows.mean(dtype=np.float64)), None, self._logit_gradient(z, t)
 
+    def fused_value(self, logits: np.ndarray, y: np.ndarray) -> float:
+        return float(self.logit_rows(logits, y).mean(dtype=np.float64))
+
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         t, z = self._targets(logits, y)
         return np.mean(_bce_elements(t, z, True), axis=self.axis)
@@ -1115,21 +1139,45 @@ class _Crossentropy(_LogitsLoss):
     def check(self, y: Any, n: int, classes: int) -> np.ndarray:
         return self._check_y(y, n, classes, "y")
 
-    def fused(self, logits: np.ndarray, y: np.ndarray
-              ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
+    def _checked(self, logits: np.ndarray, y: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+        """fused()'s logits (C-contiguous floats) and checked targets."""
         z = _logits(logits)
         t = self._check_y(y, z.shape[0], z.shape[1], self._y_name)
-        return self._fused(chk.contiguous(z, chk.result_dtype(z)), t)
+        return chk.contiguous(z, chk.result_dtype(z)), t
+
+    def fused(self, logits: np.ndarray, y: np.ndarray
+              ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
+        return self._fused(*self._checked(logits, y))
+
+    def _fused(self, logits: np.ndarray, y: np.ndarray
+               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
+        """fused() for C-contiguous float logits and checked y."""
+        rows, probs, t = self._xent_forward(logits, y)
+        return float(rows.mean(dtype=np.float64)), probs, self._xent_backward(probs, t)
+
+    def fused_value(self, logits: np.ndarray, y: np.ndarray) -> float:
+        return float(self._xent_forward(*self._checked(logits, y))[0].mean(dtype=np.float64))
 
     def gradient(self, y_pred: np.ndarray, y: np.ndarray) -> np.ndarray:
         return (self.fused(y_pred, y)[2] if self.from_logits else
                 self.from_probs(y_pred, y)[1])
+
+    def value(self, y_pred: np.ndarray, y: np.ndarray) -> float:
+        if self.from_logits:
+            return self.fused_value(y_pred, y)
+        rows = _probs_xent_rows(self._probs_targets(y, y_pred), y_pred)
+        return float(rows.mean(dtype=np.float64))
 
     def value_and_gradient(self, y_pred: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         if self.from_logits:
             loss, _, d = self.fused(y_pred, y)
             return loss, d
         return self.from_probs(y_pred, y)
+
+    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
+        """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
+        rows, dp = _probs_xent(self._probs_targets(y, probs), probs)
+        return float(rows.mean(dtype=np.float64)), dp
 
     def get_config(self) -> Dict[str, Any]:
         return {**super().get_config(), "from_logits": self.from_logits}
@@ -1139,13 +1187,18 @@ class _Crossentropy(_LogitsLoss):
         """y checked for n samples of `classes` classes; errors call it `name`."""
 
     @abc.abstractmethod
-    def _fused(self, logits: np.ndarray, y: np.ndarray
-               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
-        """fused() for C-contiguous float logits and checked y."""
+    def _xent_forward(self, logits: np.ndarray, y: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(per-sample losses, probs, the targets _xent_backward takes) for
+        C-contiguous float logits and checked y (the softmax kernel's forward)."""
 
     @abc.abstractmethod
-    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-        """(mean loss, d(mean loss)/d(probs)), Keras's clipped definition."""
+    def _xent_backward(self, probs: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """d(mean loss)/d(logits) from _xent_forward's probs and targets."""
+
+    @abc.abstractmethod
+    def _probs_targets(self, y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        """The dense targets of checked y for the loss on probabilities."""
 
 
 class CategoricalCrossentropy(_Crossentropy):
@@ -1175,17 +1228,17 @@ class CategoricalCrossentropy(_Crossentropy):
     def _smoothed(self, y: np.ndarray, dtype: Any) -> np.ndarray:
         return _smooth_categorical(_same_dtype(y, dtype), self.label_smoothing)
 
-    def _fused(self, logits: np.ndarray, y: np.ndarray
-               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
-        nt = get_num_threads()
-        y = self._smoothed(y, logits.dtype)
-        rows, probs = _loss.softmax_xent_dense_forward(logits, y, nt)
-        return (float(rows.mean(dtype=np.float64)), probs,
-                _loss.softmax_xent_dense_backward(probs, y, nt))
+    def _xent_forward(self, logits: np.ndarray, y: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        t = self._smoothed(y, logits.dtype)
+        rows, probs = _loss.softmax_xent_dense_forward(logits, t, get_num_threads())
+        return rows, probs, t
 
-    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-        rows, dp = _probs_xent(self._smoothed(y, probs.dtype), probs)
-        return float(rows.mean(dtype=np.float64)), dp
+    def _xent_backward(self, probs: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return _loss.softmax_xent_dense_backward(probs, t, get_num_threads())
+
+    def _probs_targets(self, y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        return self._smoothed(y, probs.dtype)
 
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         return softmax_cross_entropy(logits, self._smoothed(y, chk.result_dtype(logits)))[0]
@@ -1226,15 +1279,16 @@ class SparseCategoricalCrossentropy(_Crossentropy):
     def true_classes(self, y: np.ndarray) -> np.ndarray:
         return y
 
-    def _fused(self, logits: np.ndarray, y: np.ndarray
-               ) -> Tuple[float, Optional[np.ndarray], np.ndarray]:
-        nt = get_num_threads()
-        rows, probs = _loss.softmax_xent_forward(logits, y, nt)
-        return float(rows.mean(dtype=np.float64)), probs, _loss.softmax_xent_backward(probs, y, nt)
+    def _xent_forward(self, logits: np.ndarray, y: np.ndarray
+                      ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        rows, probs = _loss.softmax_xent_forward(logits, y, get_num_threads())
+        return rows, probs, y
 
-    def from_probs(self, probs: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
-        rows, dp = _probs_xent(_one_hot(y, probs), probs)
-        return float(rows.mean(dtype=np.float64)), dp
+    def _xent_backward(self, probs: np.ndarray, t: np.ndarray) -> np.ndarray:
+        return _loss.softmax_xent_backward(probs, t, get_num_threads())
+
+    def _probs_targets(self, y: np.ndarray, probs: np.ndarray) -> np.ndarray:
+        return _one_hot(y, probs)
 
     def logit_rows(self, logits: np.ndarray, y: np.ndarray) -> np.ndarray:
         return sparse_softmax_cross_entropy(logits, y)[0]

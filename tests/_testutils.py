@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 
 import numpy as np
@@ -270,3 +272,40 @@ def check_layer_gradients(layer, x, dout, weight=None):
     np.testing.assert_allclose(layer.backward(dout), num, rtol=1e-6, atol=1e-8)
     if weight is not None:
         np.testing.assert_allclose(layer.grads[weight], numw, rtol=1e-6, atol=1e-8)
+
+
+@contextlib.contextmanager
+def kernel_env(**values):
+    """The kernels' tuning knobs (CCNN_WINO_WGRAD=..., etc.) set in os.environ
+    for the block and read again (the kernels read each once), then the
+    previous environment back and read again."""
+    from ccnn import _runtime
+    old = {k: os.environ.get(k) for k in values}
+    try:
+        os.environ.update(values)
+        _runtime.reread_environment()
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+        _runtime.reread_environment()
+
+
+def assert_writes_every_element(call, dtype):
+    """call() returns arrays its binding allocates uninitialised (np.empty)
+    for the kernel to fill: each must be written in full.  The same sizes are
+    first allocated full of NaN and freed (the allocator hands that memory
+    back), so an element a kernel skipped would show as a NaN or a stale
+    value.  Returns call()'s first result."""
+    first = call()
+    for _ in range(3):
+        junk = [np.full(a.shape, np.nan, dtype=dtype) for a in first]
+        del junk
+        again = call()
+        for a, b in zip(first, again):
+            assert not np.isnan(b).any()
+            np.testing.assert_array_equal(a, b)
+    return first

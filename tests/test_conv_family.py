@@ -18,7 +18,8 @@ import ccnn.functional as F
 from ccnn import layers
 
 import ref_depthwise as ref
-from _testutils import DTYPES, assert_close, central_differences, unchanged
+from _testutils import (DTYPES, assert_close, assert_writes_every_element, central_differences,
+                        unchanged)
 
 N_CONFIGS = 40
 
@@ -154,6 +155,43 @@ def test_large_depthwise_on_every_thread_count(dtype):
             assert_close(g, e, dtype, scale=40 * 37 * 4 * taps * 5.0)
         for a, b in zip(*runs):
             np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(8))
+def test_depthwise_backward_writes_every_gradient_element(seed, dtype):
+    """The binding hands the kernel uninitialised dx, dw and db (np.empty):
+    each must be written in full (assert_writes_every_element); the result
+    equals the reference's."""
+    from ccnn import _depthwise
+    cs = grouped_case(500 + seed, depthwise=True)
+    x, w = _cast(dtype, cs["x"], cs["w"])
+    y = ref.grouped_conv2d_ref(x, w, None, cs["stride"], cs["pads"], cs["dilation"],
+                               cs["groups"])
+    gy = cs["rng"].standard_normal(y.shape).astype(dtype)
+    args = (gy, x, w[:, 0], cs["stride"], cs["dilation"], cs["pads"], True, True, True, 2)
+    first = assert_writes_every_element(lambda: _depthwise.depthwise_backward(*args), dtype)
+    wants = ref.grouped_conv2d_backward_ref(gy, x, w, cs["stride"], cs["pads"], cs["dilation"],
+                                            cs["groups"])
+    big = y.shape[0] * y.shape[2] * y.shape[3] * _scale(x, w, gy) * w.shape[2] * w.shape[3]
+    for g, e in zip(first, (wants[0], wants[1][:, 0], wants[2])):
+        assert_close(g, e, dtype, scale=big)
+
+
+def test_depthwise_backward_of_an_empty_batch_is_zeros():
+    """No kernel runs on an empty batch: dw and db are zeros, not whatever
+    the allocator handed back."""
+    from ccnn import _depthwise
+    x, w = np.ones((0, 3, 5, 5)), np.ones((6, 3, 3))
+    gy = np.ones((0, 6, 3, 3))
+    for _ in range(3):
+        junk = [np.full(shape, np.nan) for shape in ((6, 3, 3), (6,))]
+        del junk
+        dx, dw, db = _depthwise.depthwise_backward(gy, x, w, (1, 1), (1, 1), (0, 0, 0, 0),
+                                                   True, True, True, 2)
+        assert dx.shape == (0, 3, 5, 5)
+        np.testing.assert_array_equal(dw, np.zeros((6, 3, 3)))
+        np.testing.assert_array_equal(db, np.zeros(6))
 
 
 # -------------------------------------------------------- central differences

@@ -7,12 +7,14 @@ depend on the thread count (bit for bit) and must match the NumPy reference.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
 import ccnn
 import reference as ref
-from _testutils import DTYPES, abs_scale, assert_close
+from _testutils import DTYPES, abs_scale, assert_close, kernel_env
 from ccnn import _conv2d
 from ccnn import functional as F
 
@@ -158,7 +160,7 @@ def test_winograd_needs_enough_tiles_per_call():
         == (not wide)
 
 
-def test_winograd_tile_floor_environment_override(monkeypatch):
+def test_winograd_tile_floor_environment_override():
     """CCNN_WINO_MIN_CALL_TILES sets the AVX2 / generic floor (0: one 14x14
     image takes Winograd again; 200: one 28x28 image does not); a value that
     is not a whole number >= 0 is ignored.  The AVX-512 floor stays 256."""
@@ -168,13 +170,47 @@ def test_winograd_tile_floor_environment_override(monkeypatch):
     for value, want_small, want_big in (("0", True, True), ("200", False, False),
                                         ("-5", False, True), ("12x", False, True),
                                         ("", False, True)):
-        monkeypatch.setenv("CCNN_WINO_MIN_CALL_TILES", value)
-        assert _conv2d.winograd_eligible(*small, one, one, pads) == (want_small and not wide)
-        assert _conv2d.winograd_eligible(*big, one, one, pads) == (want_big and not wide)
+        with kernel_env(CCNN_WINO_MIN_CALL_TILES=value):
+            assert _conv2d.winograd_eligible(*small, one, one, pads) == (want_small and not wide)
+            assert _conv2d.winograd_eligible(*big, one, one, pads) == (want_big and not wide)
     for n in (8, 32):
         assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads)
         assert _conv2d.winograd_eligible((n, 64, 14, 14), (64, 64, 3, 3), one, one, pads,
                                          "data")
+
+
+def test_kernel_knobs_are_read_once_until_reread_environment():
+    """The kernels read their tuning knobs (here CCNN_WINO_MIN_CALL_TILES)
+    from the environment once: a change to os.environ alone takes no effect
+    until ccnn._runtime.reread_environment().  Every knob takes the same
+    parse: digits only (a leading zero is fine, a sign or a space is not),
+    capped at 2^40."""
+    from ccnn import _runtime
+    one, pads = (1, 1), (1, 1, 1, 1)
+    wide = _conv2d.gemm_kernel_name().startswith("avx512")
+    small, big = ((1, 64, 14, 14), (64, 64, 3, 3)), ((1, 32, 28, 28), (32, 32, 3, 3))
+    name = "CCNN_WINO_MIN_CALL_TILES"
+    old = os.environ.pop(name, None)
+    try:
+        _runtime.reread_environment()
+        assert not _conv2d.winograd_eligible(*small, one, one, pads)     # floor 64 > 49 tiles
+        os.environ[name] = "0"
+        assert not _conv2d.winograd_eligible(*small, one, one, pads)     # still the floor read
+        _runtime.reread_environment()
+        assert _conv2d.winograd_eligible(*small, one, one, pads) == (not wide)
+        del os.environ[name]
+        assert _conv2d.winograd_eligible(*small, one, one, pads) == (not wide)
+        _runtime.reread_environment()
+        assert not _conv2d.winograd_eligible(*small, one, one, pads)
+    finally:
+        if old is not None:
+            os.environ[name] = old
+        _runtime.reread_environment()
+    for value, want_small, want_big in (("049", True, True), ("+5", False, True),
+                                        (" 5", False, True), ("9" * 30, False, False)):
+        with kernel_env(CCNN_WINO_MIN_CALL_TILES=value):
+            assert _conv2d.winograd_eligible(*small, one, one, pads) == (want_small and not wide)
+            assert _conv2d.winograd_eligible(*big, one, one, pads) == (want_big and not wide)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

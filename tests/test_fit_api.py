@@ -188,10 +188,9 @@ def test_every_hook_in_keras_order_with_keras_logs():
     np.testing.assert_array_equal(np.concatenate(outs), m.predict(x))
 
 
-def test_hooks_match_a_real_keras_fit():
-    keras = pytest.importorskip("keras", reason="keras is not installed; the hook order is "
-                                "also checked against the written-out Keras order above")
-
+def keras_twin(keras):
+    """model()'s architecture in keras, compiled alike, and Recorder as a keras
+    callback class."""
     class KRecorder(keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
@@ -200,11 +199,18 @@ def test_hooks_match_a_real_keras_fit():
                 setattr(self, hook, self._recorder(hook))
 
         _recorder = Recorder._recorder
-
-    x, y = data()
     km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
                            keras.layers.Dense(3, activation="softmax")])
     km.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    return km, KRecorder
+
+
+def test_hooks_match_a_real_keras_fit():
+    keras = pytest.importorskip("keras", reason="keras is not installed; the hook order is "
+                                "also checked against the written-out Keras order above")
+
+    km, KRecorder = keras_twin(keras)
+    x, y = data()
     krec, rec = KRecorder(), Recorder()
     km.fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[krec],
            validation_data=(x[40:], y[40:]))
@@ -319,6 +325,76 @@ def test_validation_freq_validates_every_nth_epoch():
     ends = [c[2] for c in rec.calls if c[0] == "on_epoch_end"]
     assert ["val_loss" in keys for keys in ends] == [False, True, False, True]
     assert len(h.history["val_loss"]) == 2 and len(h.history["loss"]) == 4
+
+
+def test_validation_batch_size_batches_the_validation_data():
+    """fit(validation_batch_size=k) validates arrays (validation_data or
+    validation_split) in batches of k (None: batch_size), as Keras 3: the
+    hooks see ceil(n_val / k) test batches and History holds what
+    evaluate(x_val, y_val, batch_size=k) returns."""
+    x, y = data()
+    for vbs, val_steps in ((3, 3), (None, 1), (5, 2)):
+        rec, m = Recorder(), model()
+        h = m.fit(x[:40], y[:40], batch_size=16, epochs=2, verbose=0, callbacks=[rec],
+                  validation_data=(x[40:], y[40:]), validation_batch_size=vbs)
+        assert rec.calls == expected_fit_calls(2, 3, val_steps, ["accuracy", "loss"])
+        want = m.evaluate(x[40:], y[40:], batch_size=vbs or 16, return_dict=True)
+        assert h.history["val_loss"][-1] == want["loss"]
+        assert h.history["val_accuracy"][-1] == want["accuracy"]
+    # validation_split: the last 20 % (10 samples) in batches of 4
+    rec, m = Recorder(), model()
+    h = m.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[rec],
+              validation_split=0.2, validation_batch_size=4)
+    assert [c[1] for c in rec.calls if c[0] == "on_test_batch_end"] == [0, 1, 2]
+    want = m.evaluate(x[38:], y[38:], batch_size=4, return_dict=True)
+    assert h.history["val_loss"] == [want["loss"]]
+    with pytest.raises(ValueError, match="validation_batch_size"):
+        m.fit(x, y, verbose=0, validation_split=0.2, validation_batch_size=0)
+    with pytest.raises(ValueError, match="validation_batch_size"):
+        m.fit(x, y, verbose=0, validation_data=(x, y), validation_batch_size=2.5)
+
+
+def test_validation_batch_size_matches_a_real_keras_fit():
+    keras = pytest.importorskip("keras", reason="keras is not installed; the batches are "
+                                "also checked against the written-out Keras order above")
+
+    km, KRecorder = keras_twin(keras)
+    x, y = data()
+    for kwargs in ({"validation_data": (x[40:], y[40:])}, {"validation_split": 0.25}):
+        krec, rec = KRecorder(), Recorder()
+        km.fit(x[:40], y[:40], batch_size=16, epochs=1, verbose=0, callbacks=[krec],
+               validation_batch_size=3, **kwargs)
+        model().fit(x[:40], y[:40], batch_size=16, epochs=1, verbose=0, callbacks=[rec],
+                    validation_batch_size=3, **kwargs)
+        assert rec.calls == krec.calls
+
+
+def test_predict_steps_predicts_the_first_batches_as_keras():
+    """predict(steps=k) (Keras 3's) gives the outputs of the first k batches,
+    all of x when it has fewer; on every path (the plan's, callbacks', a
+    functional model's)."""
+    x, _ = data(20)
+    m = model()
+    inp = ccnn.layers.Input((6,))
+    f = ccnn.models.Model(inp, m.layers[1](m.layers[0](inp)))
+    for net in (m, f):
+        full = net.predict(x, batch_size=8)
+        for steps, rows in ((1, 8), (2, 16), (3, 20), (5, 20)):
+            got = net.predict(x, batch_size=8, steps=steps)
+            np.testing.assert_array_equal(got, full[:rows])
+            np.testing.assert_array_equal(
+                net.predict(x, batch_size=8, steps=steps, callbacks=[Recorder()]), got)
+        with pytest.raises(ValueError, match="steps"):
+            net.predict(x, steps=0)
+    keras = pytest.importorskip("keras", reason="keras is not installed; the rows are also "
+                                "checked against ccnn's full predict above")
+    km, _ = keras_twin(keras)
+    km.set_weights(m.get_weights())
+    for steps in (1, 2, 3, None):
+        want = km.predict(x.astype(np.float32), batch_size=8, steps=steps, verbose=0)
+        got = m.predict(x, batch_size=8, steps=steps)
+        assert got.shape == want.shape
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
 
 
 def test_bad_fit_arguments_are_named():

@@ -2,10 +2,12 @@
 
 ccnn.models.inference / inference_graph (plan.h) and ccnn.models.train_plan /
 train_graph (plan_train.h) write int64 records whose op codes and field
-indices the C plans read.  The Python names are written by hand beside the
-headers; this test reads every enum of the two headers -- the copies the
-package installs under ccnn.get_include(), so it also runs against a wheel,
-without the source tree -- and checks each value the Python side names.
+indices the C plans read.  ccnn._plan exports the headers' enums as the C
+compiler numbers them (a cdef extern of each member) and the record builders
+import them from there; this test reads every enum of the two headers -- the
+copies the package installs under ccnn.get_include(), so it also runs against
+a wheel, without the source tree -- and checks every export and each value
+the Python side names.
 """
 import os
 import re
@@ -102,3 +104,21 @@ def test_every_op_code_has_a_python_name(header, mods, ops):
             continue
         pyname = cname[len(ops):]
         assert any(getattr(m, pyname, None) == value for m in mods), (cname, pyname)
+
+
+# the optimizer kinds are ccnn._optim's (PLAN_*), not ccnn._plan's
+EXPORTED_ELSEWHERE = NO_TWIN
+
+
+@pytest.mark.parametrize("header", sorted(MAPS))
+def test_plan_module_exports_every_enum_member_with_the_header_value(header):
+    """ccnn._plan has each member of the header's enums under its C name
+    without CCNN_, with the header's value."""
+    from ccnn import _plan
+    enums = header_enums(header)
+    assert len(enums) >= 50
+    for cname, value in enums.items():
+        if cname in EXPORTED_ELSEWHERE:
+            continue
+        got = getattr(_plan, cname[len("CCNN_"):], None)
+        assert type(got) is int and got == value, (header, cname, got, value)

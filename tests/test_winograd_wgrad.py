@@ -16,7 +16,7 @@ import pytest
 
 import ccnn
 import reference as ref
-from _testutils import DTYPES, abs_scale, assert_close, central_differences
+from _testutils import DTYPES, abs_scale, assert_close, central_differences, kernel_env
 from ccnn import _conv2d
 from ccnn import functional as F
 
@@ -253,7 +253,7 @@ def test_layer_backward_through_auto_dispatch(cfg, dtype, activation):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-def test_auto_choice_and_its_switch(dtype, monkeypatch):
+def test_auto_choice_and_its_switch(dtype):
     """The modern model's layers take the Winograd weight gradient under the
     AVX2 GEMM kernel (the direct tiles under AVX-512's); CCNN_WINO_WGRAD=0
     gives conv2d_wgrad.c's result bit for bit."""
@@ -265,6 +265,7 @@ def test_auto_choice_and_its_switch(dtype, monkeypatch):
     assert not _conv2d.winograd_eligible((3, 16, 14, 14), (16, 16, 3, 3), ONE, ONE, pads, "weight")
     auto = wgrad(gy, x, w, pads, "auto")
     np.testing.assert_array_equal(auto, wgrad(gy, x, w, pads, "gemm" if wide else "winograd"))
-    monkeypatch.setenv("CCNN_WINO_WGRAD", "0")
-    assert not _conv2d.winograd_eligible(x.shape, w.shape, ONE, ONE, pads, "weight")
-    np.testing.assert_array_equal(wgrad(gy, x, w, pads, "auto"), wgrad(gy, x, w, pads, "gemm"))
+    with kernel_env(CCNN_WINO_WGRAD="0"):
+        assert not _conv2d.winograd_eligible(x.shape, w.shape, ONE, ONE, pads, "weight")
+        np.testing.assert_array_equal(wgrad(gy, x, w, pads, "auto"),
+                                      wgrad(gy, x, w, pads, "gemm"))

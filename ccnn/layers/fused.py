@@ -133,6 +133,10 @@ class _LossFromLogits(FusedLayer):
         loss, _, self.dlogits = self.lossfn.fused(self._logits(out), y)
         return loss, self.dlogits
 
+    def loss_value(self, out: np.ndarray, y: np.ndarray) -> float:
+        """loss()'s mean loss alone, bit for bit (evaluate's: no gradient)."""
+        return self.lossfn.fused_value(self._logits(out), y)
+
     def loss_checked(self, out: np.ndarray, y: np.ndarray) -> Tuple[float, np.ndarray]:
         """loss(out, y) for targets y that the loss has checked already (a
         model's _prepare_y): sparse int64 labels of the right length go to the

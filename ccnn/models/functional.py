@@ -420,9 +420,11 @@ class Model(Trainer):
                 douts.append(None)
                 per.append(None)
                 continue
-            loss, d = head.loss(o, t)
-            loss, d = self._reduced(o, t, loss, d if gradients else None, sw, head=head,
-                                    lossfn=self._losses[k])
+            # evaluate's (gradients False): the loss alone, and with sample
+            # weights not even that (_reduced takes the per-sample losses)
+            loss, d = (head.loss(o, t) if gradients else
+                       (head.loss_value(o, t) if sw is None else 0.0, None))
+            loss, d = self._reduced(o, t, loss, d, sw, head=head, lossfn=self._losses[k])
             w = self._loss_weights[k]
             total += w * loss
             per.append(loss)
@@ -719,14 +721,14 @@ class Model(Trainer):
         return self._pack(list(out) if isinstance(out, Arrays) else [out])
 
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
-                callbacks: Any = None) -> Any:
+                steps: Optional[int] = None, callbacks: Any = None) -> Any:
         """The model's outputs, batch by batch (inference mode)."""
-        if callbacks is None:
+        if callbacks is None and steps is None:
             out = inference_graph.predict_fast_graph(self, x,
                                                      32 if batch_size is None else batch_size)
             if out is not None:
                 return out
-        return super().predict(x, batch_size, verbose, callbacks)
+        return super().predict(x, batch_size, verbose, steps, callbacks)
 
     # ------------------------------------------------------------ structure
     # Sequential's: they only need self.layers

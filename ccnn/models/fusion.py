@@ -42,6 +42,10 @@ class LossHead:
         """(mean loss, d(loss)/d(out))."""
         return self.lossfn.value_and_gradient(out, y)
 
+    def loss_value(self, out: np.ndarray, y: np.ndarray) -> float:
+        """loss()'s mean loss alone (evaluate's: no gradient)."""
+        return self.lossfn.value(out, y)
+
     def rows(self, out: np.ndarray, y: np.ndarray) -> np.ndarray:
         """The per-sample losses."""
         return self.lossfn.forward(out, y)

@@ -60,13 +60,21 @@ from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Con
                       RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Softmax,
                       SpatialDropout2D)
 
-# plan.h's numbers (tests/test_plan_constants.py reads the header and checks them)
-CONV, DENSE, MAXPOOL, AVGPOOL, GAP, GMP, BN, ACT, SOFTMAX, TRANSPOSE = range(1, 11)
-ACT_NONE, ACT_RELU = -2, -1
-FIELDS, REALS = 32, 2
-(F_OP, F_ACT, F_POOL, F_SRC, F_DST, F_SCRATCH, F_WEIGHT, F_BIAS, F_MEAN, F_VAR, F_GAMMA,
- F_BETA, F_FOLDW, F_FOLDB, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
- F_PB, F_PL, F_PR, F_CEIL, F_INCLUDE_PAD, F_CACHE) = range(32)
+# plan.h's op codes and record fields, as the C compiler numbers them (ccnn._plan
+# exports the header's enums; tests/test_plan_constants.py checks them against it)
+from .._plan import (PLAN_CONV as CONV, PLAN_DENSE as DENSE, PLAN_MAXPOOL as MAXPOOL,
+                     PLAN_AVGPOOL as AVGPOOL, PLAN_GAP as GAP, PLAN_GMP as GMP, PLAN_BN as BN,
+                     PLAN_ACT as ACT, PLAN_SOFTMAX as SOFTMAX, PLAN_TRANSPOSE as TRANSPOSE,
+                     PLAN_ACT_NONE as ACT_NONE, PLAN_ACT_RELU as ACT_RELU, PF_OP as F_OP,
+                     PF_ACT as F_ACT, PF_POOL as F_POOL, PF_SRC as F_SRC, PF_DST as F_DST,
+                     PF_SCRATCH as F_SCRATCH, PF_WEIGHT as F_WEIGHT, PF_BIAS as F_BIAS,
+                     PF_MEAN as F_MEAN, PF_VAR as F_VAR, PF_GAMMA as F_GAMMA, PF_BETA as F_BETA,
+                     PF_FOLDW as F_FOLDW, PF_FOLDB as F_FOLDB, PF_N as F_N, PF_C as F_C,
+                     PF_H as F_H, PF_W as F_W, PF_K as F_K, PF_R as F_R, PF_S as F_S,
+                     PF_SH as F_SH, PF_SW as F_SW, PF_DH as F_DH, PF_DW as F_DW, PF_PT as F_PT,
+                     PF_PB as F_PB, PF_PL as F_PL, PF_PR as F_PR, PF_CEIL as F_CEIL,
+                     PF_INCLUDE_PAD as F_INCLUDE_PAD, PF_CACHE as F_CACHE, PLAN_FIELDS as FIELDS,
+                     PLAN_REALS as REALS)
 #: rows of the GEMM's packed A panels (csrc/kernels/gemm.c's MR)
 _GEMM_MR = 6
 

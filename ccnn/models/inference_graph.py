@@ -44,8 +44,9 @@ from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization
                       LeakyReLU, MaxPooling2D, ReLU, Softmax)
 from ..layers.merging import Average, Maximum, Minimum, Multiply, Subtract
 
-# plan.h's numbers (after inference.py's), merge.h's kinds
-MERGE, CONCAT = 11, 12
+from .._plan import PLAN_CONCAT as CONCAT, PLAN_MERGE as MERGE    # plan.h's graph ops
+
+# merge.h's kinds
 _KINDS = {Add: 0, Subtract: 1, Multiply: 2, Average: 3, Maximum: 4, Minimum: 5}
 _NAMES = {Add: "add", Subtract: "subtract", Multiply: "multiply", Average: "average",
           Maximum: "maximum", Minimum: "minimum"}

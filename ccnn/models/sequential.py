@@ -441,13 +441,13 @@ class Sequential(Trainer):
     # predict_fast); anything else -- the first batch of a shape, callbacks,
     # other dtypes, bad arguments -- takes Trainer's path, which checks it.
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
-                callbacks: Any = None) -> np.ndarray:
+                steps: Optional[int] = None, callbacks: Any = None) -> np.ndarray:
         """The model's outputs (softmax probabilities for the book's model), batch by batch."""
-        if callbacks is None:
+        if callbacks is None and steps is None:
             out = inference.predict_fast(self, x, 32 if batch_size is None else batch_size)
             if out is not None:
                 return out
-        return super().predict(x, batch_size, verbose, callbacks)
+        return super().predict(x, batch_size, verbose, steps, callbacks)
 
     def predict_on_batch(self, x: Any) -> np.ndarray:
         """The outputs for one batch in inference mode."""

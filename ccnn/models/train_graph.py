@@ -39,8 +39,7 @@ from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization
                       ReLU)
 from ..layers.fused import SoftmaxCrossEntropy
 from ..layers.merging import Subtract
-
-ADD, ACCUM = 17, 18             # plan_train.h's graph ops
+from .._plan import TP_ACCUM as ACCUM, TP_ADD as ADD    # plan_train.h's graph ops
 
 _LAYERS = (Conv2D, Dense, BatchNormalization, ReLU, Activation, LeakyReLU, ELU, MaxPooling2D,
            AveragePooling2D, GlobalAveragePooling2D, GlobalMaxPooling2D, Flatten)

@@ -110,18 +110,26 @@ from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Con
 from ..layers.preprocessing.base import AffineAugmentation
 from ..layers.fused import Conv2DReLUMaxPool2D, SigmoidBinaryCrossentropy, SoftmaxCrossEntropy
 
-# plan_train.h's numbers (tests/test_plan_constants.py reads the header and checks them)
-(CONV, CONV_POOL, DENSE, MAXPOOL, BN, RELU, DROPOUT, TRANSPOSE, SOFTMAX_XENT, POINTWISE,
- AVGPOOL, GAVGPOOL, GMAXPOOL, SIGMOID_BCE, SPATIAL_DROPOUT, BN_RELU) = range(1, 17)
-FIELDS, REALS = 32, 3
-(F_OP, F_FLAG, F_SRC, F_DST, F_DSRC, F_DDST, F_WEIGHT, F_BIAS, F_DWEIGHT, F_DBIAS, F_AUX,
- F_AUX2, F_AUX3, F_SEED, F_N, F_C, F_H, F_W, F_K, F_R, F_S, F_SH, F_SW, F_DH, F_DW, F_PT,
- F_PB, F_PL, F_PR, F_KIND) = range(30)
-R_EPS, R_RATE, R_ALPHA = 0, 1, 2
-# the optimizer record's fields (plan_train.h's CCNN_TO_*)
-TO_HEAD, TO_REALS = 16, 8
-(TO_KIND, TO_COUNT, TO_CHECK, TO_ROWS, TO_NROWS, TO_HAS0, TO_HAS1, TO_HAS2,
- TO_DECAY, TO_GSCALE) = range(10)
+# plan_train.h's op codes, record fields and the optimizer record's fields (CCNN_TO_*),
+# as the C compiler numbers them (ccnn._plan exports the header's enums;
+# tests/test_plan_constants.py checks them against it)
+from .._plan import (TP_CONV as CONV, TP_CONV_POOL as CONV_POOL, TP_DENSE as DENSE,
+                     TP_MAXPOOL as MAXPOOL, TP_BN as BN, TP_RELU as RELU, TP_DROPOUT as DROPOUT,
+                     TP_TRANSPOSE as TRANSPOSE, TP_SOFTMAX_XENT as SOFTMAX_XENT,
+                     TP_POINTWISE as POINTWISE, TP_AVGPOOL as AVGPOOL, TP_GAVGPOOL as GAVGPOOL,
+                     TP_GMAXPOOL as GMAXPOOL, TP_SIGMOID_BCE as SIGMOID_BCE,
+                     TP_SPATIAL_DROPOUT as SPATIAL_DROPOUT, TP_BN_RELU as BN_RELU, TF_OP as F_OP,
+                     TF_FLAG as F_FLAG, TF_SRC as F_SRC, TF_DST as F_DST, TF_DSRC as F_DSRC,
+                     TF_DDST as F_DDST, TF_WEIGHT as F_WEIGHT, TF_BIAS as F_BIAS,
+                     TF_DWEIGHT as F_DWEIGHT, TF_DBIAS as F_DBIAS, TF_AUX as F_AUX,
+                     TF_AUX2 as F_AUX2, TF_AUX3 as F_AUX3, TF_SEED as F_SEED, TF_N as F_N,
+                     TF_C as F_C, TF_H as F_H, TF_W as F_W, TF_K as F_K, TF_R as F_R, TF_S as F_S,
+                     TF_SH as F_SH, TF_SW as F_SW, TF_DH as F_DH, TF_DW as F_DW, TF_PT as F_PT,
+                     TF_PB as F_PB, TF_PL as F_PL, TF_PR as F_PR, TF_KIND as F_KIND,
+                     TRAIN_FIELDS as FIELDS, TR_EPS as R_EPS, TR_RATE as R_RATE,
+                     TR_ALPHA as R_ALPHA, TRAIN_REALS as REALS, TO_KIND, TO_COUNT, TO_CHECK,
+                     TO_ROWS, TO_NROWS, TO_HAS0, TO_HAS1, TO_HAS2, TO_DECAY, TO_GSCALE, TO_HEAD,
+                     TO_REALS)
 XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
 
 _switch = Switch("CCNN_TRAIN_PLAN")

@@ -498,8 +498,10 @@ class Trainer(ModelLayer):
     def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
         assert head is not None
-        return (self._reduced(out, y, head.loss(out, y)[0], None, sw)[0]
-                + self._regularization_loss())
+        # the loss alone (no gradient); with sample weights _reduced takes
+        # the per-sample losses instead
+        loss = head.loss_value(out, y) if sw is None else 0.0
+        return self._reduced(out, y, loss, None, sw)[0] + self._regularization_loss()
 
     def _reduced(self, out: np.ndarray, y: np.ndarray, loss: float, d: Optional[np.ndarray],
                  sw: Optional[np.ndarray], head: Any = None,
@@ -678,6 +680,7 @@ class Trainer(ModelLayer):
             validation_split: float = 0.0, validation_data: Any = None,
             shuffle: bool = True, initial_epoch: int = 0,
             steps_per_epoch: Optional[int] = None, validation_steps: Optional[int] = None,
+            validation_batch_size: Optional[int] = None,
             validation_freq: int = 1, class_weight: Any = None, sample_weight: Any = None,
             terminate_on_nan: bool = True) -> History:
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
@@ -686,7 +689,11 @@ class Trainer(ModelLayer):
         shuffling), as Keras does.  Each epoch's 'loss' / 'accuracy' is the
         mean over its batches weighted by batch size (training mode, before
         each batch's update); 'val_loss' / 'val_accuracy' are computed in
-        inference mode at the end of the epoch.  Returns a History whose
+        inference mode at the end of the epoch, in batches of
+        validation_batch_size samples (None: batch_size) when the validation
+        data are arrays (validation_split or validation_data; a PyDataset or
+        generator gives its own batches), the values evaluate(x_val, y_val,
+        batch_size=validation_batch_size) returns.  Returns a History whose
         .history maps each name to its per-epoch list.
 
         terminate_on_nan (default True): a batch whose loss (or gradient) is
@@ -713,6 +720,8 @@ class Trainer(ModelLayer):
         steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
         validation_steps = _optional_steps(validation_steps, "validation_steps")
         validation_freq = _positive_int(validation_freq, "validation_freq")
+        val_batch_size = batch_size if validation_batch_size is None else _positive_int(
+            validation_batch_size, "validation_batch_size")
         val: Optional[Adapter] = None
         if validation_data is not None:
             if _is_batches(validation_data):
@@ -727,7 +736,7 @@ class Trainer(ModelLayer):
                 xv, yv, swv = self._prepare_xy(
                     validation_data[0], validation_data[1],
                     validation_data[2] if len(validation_data) == 3 else None, None, "_val")
-                val = data_adapters.ArrayAdapter(xv, yv, batch_size, swv)
+                val = data_adapters.ArrayAdapter(xv, yv, val_batch_size, swv)
         if _is_batches(x):
             if validation_split:
                 raise ValueError("validation_split is only supported for arrays, not for "
@@ -741,7 +750,7 @@ class Trainer(ModelLayer):
                 raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
                                  "generator in ccnn; with arrays an epoch is one pass")
             train = self._array_adapter(x, y, batch_size, validation_split, sample_weight,
-                                        class_weight)
+                                        class_weight, val_batch_size)
             if validation_split:
                 train, val = train
         return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
@@ -801,7 +810,11 @@ class Trainer(ModelLayer):
         return data_adapters.GeneratorAdapter(x, steps, prepare, name)
 
     def _array_adapter(self, x: Any, y: Any, batch_size: int, validation_split: float,
-                       sample_weight: Any = None, class_weight: Any = None) -> Any:
+                       sample_weight: Any = None, class_weight: Any = None,
+                       val_batch_size: Optional[int] = None) -> Any:
+        """The adapter of arrays (x, y); with validation_split, the pair
+        (training, validation) adapters, the latter in batches of
+        val_batch_size (None: batch_size)."""
         x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         if validation_split:
             if isinstance(validation_split, bool) or not isinstance(validation_split,
@@ -816,7 +829,8 @@ class Trainer(ModelLayer):
                                  f"as specified by validation_split={validation_split}")
             return (data_adapters.ArrayAdapter(x[:split], y[:split], batch_size,
                                                None if sw is None else sw[:split]),
-                    data_adapters.ArrayAdapter(x[split:], y[split:], batch_size,
+                    data_adapters.ArrayAdapter(x[split:], y[split:],
+                                               val_batch_size or batch_size,
                                                None if sw is None else sw[split:]))
         return data_adapters.ArrayAdapter(x, y, batch_size, sw)
 
@@ -971,10 +985,16 @@ class Trainer(ModelLayer):
 
     @_one_blas_thread
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
+                steps: Optional[int] = None,
                 callbacks: Optional[List[Callback]] = None) -> np.ndarray:
-        """The model's outputs (softmax probabilities for the book's model), batch by batch."""
+        """The model's outputs (softmax probabilities for the book's model), batch by
+        batch; with steps (Keras's), those of the first `steps` batches only
+        (all of x when it has fewer)."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
+        steps = _optional_steps(steps, "steps")
         x = self._prepare_x(x)
+        if steps is not None:
+            x = x[:steps * batch_size]
         steps = math.ceil(x.shape[0] / batch_size)
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": steps, "verbose": verbose})
         cbl.on_predict_begin({})

@@ -64,9 +64,13 @@ def depthwise_backward(const floating[:, :, :, ::1] dout, const floating[:, :, :
     if (dout.shape[0], dout.shape[1], dout.shape[2], dout.shape[3]) != (d.n, d.k, d.p, d.q):
         raise ValueError("grad_out has the wrong shape")
     dtype = np.float32 if floating is float else np.float64
-    dx = np.empty((d.n, d.c, d.h, d.w), dtype=dtype) if need_dx else None
-    dw = np.zeros((d.k, d.r, d.s), dtype=dtype) if need_dweight else None
-    db = np.zeros((d.k,), dtype=dtype) if need_dbias else None
+    # The kernel writes every element of dx (each plane zeroed, then summed
+    # into), dw and db (each channel's sums stored): no zeroing pass.  An
+    # empty batch runs no kernel: its dw and db are zeros.
+    grad = np.empty if d.n > 0 else np.zeros
+    dx = grad((d.n, d.c, d.h, d.w), dtype=dtype) if need_dx else None
+    dw = grad((d.k, d.r, d.s), dtype=dtype) if need_dweight else None
+    db = grad((d.k,), dtype=dtype) if need_dbias else None
     if d.n == 0:
         return dx, dw, db
     cdef floating[:, :, :, ::1] dx_v

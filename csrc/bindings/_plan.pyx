@@ -9,13 +9,256 @@ from cython cimport floating
 from ccnn.kernels cimport *
 cimport ccnn.kernels_fused as ck     # NAME: the float or double kernel NAME_f32 / _f64
 
+cdef extern from "ccnn/plan.h":
+    enum:
+        CCNN_PLAN_CONV
+        CCNN_PLAN_DENSE
+        CCNN_PLAN_MAXPOOL
+        CCNN_PLAN_AVGPOOL
+        CCNN_PLAN_GAP
+        CCNN_PLAN_GMP
+        CCNN_PLAN_BN
+        CCNN_PLAN_ACT
+        CCNN_PLAN_SOFTMAX
+        CCNN_PLAN_TRANSPOSE
+        CCNN_PLAN_MERGE
+        CCNN_PLAN_CONCAT
+        CCNN_PLAN_ACT_NONE
+        CCNN_PLAN_ACT_RELU
+        CCNN_PF_OP
+        CCNN_PF_ACT
+        CCNN_PF_POOL
+        CCNN_PF_SRC
+        CCNN_PF_DST
+        CCNN_PF_SCRATCH
+        CCNN_PF_WEIGHT
+        CCNN_PF_BIAS
+        CCNN_PF_MEAN
+        CCNN_PF_VAR
+        CCNN_PF_GAMMA
+        CCNN_PF_BETA
+        CCNN_PF_FOLDW
+        CCNN_PF_FOLDB
+        CCNN_PF_N
+        CCNN_PF_C
+        CCNN_PF_H
+        CCNN_PF_W
+        CCNN_PF_K
+        CCNN_PF_R
+        CCNN_PF_S
+        CCNN_PF_SH
+        CCNN_PF_SW
+        CCNN_PF_DH
+        CCNN_PF_DW
+        CCNN_PF_PT
+        CCNN_PF_PB
+        CCNN_PF_PL
+        CCNN_PF_PR
+        CCNN_PF_CEIL
+        CCNN_PF_INCLUDE_PAD
+        CCNN_PF_CACHE
+        CCNN_PLAN_FIELDS
+        CCNN_PR_ALPHA
+        CCNN_PR_EPS
+        CCNN_PLAN_REALS
+
+#: plan.h's op codes and record fields, the values the C compiler gives them (ccnn.models' record
+#: builders import these; tests/test_plan_constants.py checks them against the header)
+PLAN_CONV = CCNN_PLAN_CONV
+PLAN_DENSE = CCNN_PLAN_DENSE
+PLAN_MAXPOOL = CCNN_PLAN_MAXPOOL
+PLAN_AVGPOOL = CCNN_PLAN_AVGPOOL
+PLAN_GAP = CCNN_PLAN_GAP
+PLAN_GMP = CCNN_PLAN_GMP
+PLAN_BN = CCNN_PLAN_BN
+PLAN_ACT = CCNN_PLAN_ACT
+PLAN_SOFTMAX = CCNN_PLAN_SOFTMAX
+PLAN_TRANSPOSE = CCNN_PLAN_TRANSPOSE
+PLAN_MERGE = CCNN_PLAN_MERGE
+PLAN_CONCAT = CCNN_PLAN_CONCAT
+PLAN_ACT_NONE = CCNN_PLAN_ACT_NONE
+PLAN_ACT_RELU = CCNN_PLAN_ACT_RELU
+PF_OP = CCNN_PF_OP
+PF_ACT = CCNN_PF_ACT
+PF_POOL = CCNN_PF_POOL
+PF_SRC = CCNN_PF_SRC
+PF_DST = CCNN_PF_DST
+PF_SCRATCH = CCNN_PF_SCRATCH
+PF_WEIGHT = CCNN_PF_WEIGHT
+PF_BIAS = CCNN_PF_BIAS
+PF_MEAN = CCNN_PF_MEAN
+PF_VAR = CCNN_PF_VAR
+PF_GAMMA = CCNN_PF_GAMMA
+PF_BETA = CCNN_PF_BETA
+PF_FOLDW = CCNN_PF_FOLDW
+PF_FOLDB = CCNN_PF_FOLDB
+PF_N = CCNN_PF_N
+PF_C = CCNN_PF_C
+PF_H = CCNN_PF_H
+PF_W = CCNN_PF_W
+PF_K = CCNN_PF_K
+PF_R = CCNN_PF_R
+PF_S = CCNN_PF_S
+PF_SH = CCNN_PF_SH
+PF_SW = CCNN_PF_SW
+PF_DH = CCNN_PF_DH
+PF_DW = CCNN_PF_DW
+PF_PT = CCNN_PF_PT
+PF_PB = CCNN_PF_PB
+PF_PL = CCNN_PF_PL
+PF_PR = CCNN_PF_PR
+PF_CEIL = CCNN_PF_CEIL
+PF_INCLUDE_PAD = CCNN_PF_INCLUDE_PAD
+PF_CACHE = CCNN_PF_CACHE
+PLAN_FIELDS = CCNN_PLAN_FIELDS
+PR_ALPHA = CCNN_PR_ALPHA
+PR_EPS = CCNN_PR_EPS
+PLAN_REALS = CCNN_PLAN_REALS
+
+
+cdef extern from "ccnn/plan_train.h":
+    enum:
+        CCNN_TP_CONV
+        CCNN_TP_CONV_POOL
+        CCNN_TP_DENSE
+        CCNN_TP_MAXPOOL
+        CCNN_TP_BN
+        CCNN_TP_RELU
+        CCNN_TP_DROPOUT
+        CCNN_TP_TRANSPOSE
+        CCNN_TP_SOFTMAX_XENT
+        CCNN_TP_POINTWISE
+        CCNN_TP_AVGPOOL
+        CCNN_TP_GAVGPOOL
+        CCNN_TP_GMAXPOOL
+        CCNN_TP_SIGMOID_BCE
+        CCNN_TP_SPATIAL_DROPOUT
+        CCNN_TP_BN_RELU
+        CCNN_TP_ADD
+        CCNN_TP_ACCUM
+        CCNN_TF_OP
+        CCNN_TF_FLAG
+        CCNN_TF_SRC
+        CCNN_TF_DST
+        CCNN_TF_DSRC
+        CCNN_TF_DDST
+        CCNN_TF_WEIGHT
+        CCNN_TF_BIAS
+        CCNN_TF_DWEIGHT
+        CCNN_TF_DBIAS
+        CCNN_TF_AUX
+        CCNN_TF_AUX2
+        CCNN_TF_AUX3
+        CCNN_TF_SEED
+        CCNN_TF_N
+        CCNN_TF_C
+        CCNN_TF_H
+        CCNN_TF_W
+        CCNN_TF_K
+        CCNN_TF_R
+        CCNN_TF_S
+        CCNN_TF_SH
+        CCNN_TF_SW
+        CCNN_TF_DH
+        CCNN_TF_DW
+        CCNN_TF_PT
+        CCNN_TF_PB
+        CCNN_TF_PL
+        CCNN_TF_PR
+        CCNN_TF_KIND
+        CCNN_TRAIN_FIELDS
+        CCNN_TR_EPS
+        CCNN_TR_RATE
+        CCNN_TR_ALPHA
+        CCNN_TRAIN_REALS
+        CCNN_TO_KIND
+        CCNN_TO_COUNT
+        CCNN_TO_CHECK
+        CCNN_TO_ROWS
+        CCNN_TO_NROWS
+        CCNN_TO_HAS0
+        CCNN_TO_HAS1
+        CCNN_TO_HAS2
+        CCNN_TO_DECAY
+        CCNN_TO_GSCALE
+        CCNN_TO_HEAD
+        CCNN_TO_REALS
+
+#: plan_train.h's op codes and record fields, the values the C compiler gives them (ccnn.models' record
+#: builders import these; tests/test_plan_constants.py checks them against the header)
+TP_CONV = CCNN_TP_CONV
+TP_CONV_POOL = CCNN_TP_CONV_POOL
+TP_DENSE = CCNN_TP_DENSE
+TP_MAXPOOL = CCNN_TP_MAXPOOL
+TP_BN = CCNN_TP_BN
+TP_RELU = CCNN_TP_RELU
+TP_DROPOUT = CCNN_TP_DROPOUT
+TP_TRANSPOSE = CCNN_TP_TRANSPOSE
+TP_SOFTMAX_XENT = CCNN_TP_SOFTMAX_XENT
+TP_POINTWISE = CCNN_TP_POINTWISE
+TP_AVGPOOL = CCNN_TP_AVGPOOL
+TP_GAVGPOOL = CCNN_TP_GAVGPOOL
+TP_GMAXPOOL = CCNN_TP_GMAXPOOL
+TP_SIGMOID_BCE = CCNN_TP_SIGMOID_BCE
+TP_SPATIAL_DROPOUT = CCNN_TP_SPATIAL_DROPOUT
+TP_BN_RELU = CCNN_TP_BN_RELU
+TP_ADD = CCNN_TP_ADD
+TP_ACCUM = CCNN_TP_ACCUM
+TF_OP = CCNN_TF_OP
+TF_FLAG = CCNN_TF_FLAG
+TF_SRC = CCNN_TF_SRC
+TF_DST = CCNN_TF_DST
+TF_DSRC = CCNN_TF_DSRC
+TF_DDST = CCNN_TF_DDST
+TF_WEIGHT = CCNN_TF_WEIGHT
+TF_BIAS = CCNN_TF_BIAS
+TF_DWEIGHT = CCNN_TF_DWEIGHT
+TF_DBIAS = CCNN_TF_DBIAS
+TF_AUX = CCNN_TF_AUX
+TF_AUX2 = CCNN_TF_AUX2
+TF_AUX3 = CCNN_TF_AUX3
+TF_SEED = CCNN_TF_SEED
+TF_N = CCNN_TF_N
+TF_C = CCNN_TF_C
+TF_H = CCNN_TF_H
+TF_W = CCNN_TF_W
+TF_K = CCNN_TF_K
+TF_R = CCNN_TF_R
+TF_S = CCNN_TF_S
+TF_SH = CCNN_TF_SH
+TF_SW = CCNN_TF_SW
+TF_DH = CCNN_TF_DH
+TF_DW = CCNN_TF_DW
+TF_PT = CCNN_TF_PT
+TF_PB = CCNN_TF_PB
+TF_PL = CCNN_TF_PL
+TF_PR = CCNN_TF_PR
+TF_KIND = CCNN_TF_KIND
+TRAIN_FIELDS = CCNN_TRAIN_FIELDS
+TR_EPS = CCNN_TR_EPS
+TR_RATE = CCNN_TR_RATE
+TR_ALPHA = CCNN_TR_ALPHA
+TRAIN_REALS = CCNN_TRAIN_REALS
+TO_KIND = CCNN_TO_KIND
+TO_COUNT = CCNN_TO_COUNT
+TO_CHECK = CCNN_TO_CHECK
+TO_ROWS = CCNN_TO_ROWS
+TO_NROWS = CCNN_TO_NROWS
+TO_HAS0 = CCNN_TO_HAS0
+TO_HAS1 = CCNN_TO_HAS1
+TO_HAS2 = CCNN_TO_HAS2
+TO_DECAY = CCNN_TO_DECAY
+TO_GSCALE = CCNN_TO_GSCALE
+TO_HEAD = CCNN_TO_HEAD
+TO_REALS = CCNN_TO_REALS
+
 
 def plan_forward(const int64_t[:, ::1] code, const double[:, ::1] reals, const int64_t[::1] ptrs,
                  const floating[::1] x, floating[::1] out, int nthreads):
     """Run the plan's ops (code (nops, fields), reals (nops, 2)) on the flat
     input x and output out (ptrs[0], ptrs[1]); raises on a kernel's error."""
-    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
-            or reals.shape[1] != 2 or ptrs.shape[0] < 2 or x.shape[0] == 0 or out.shape[0] == 0:
+    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] \
+            or code.shape[1] != CCNN_PLAN_FIELDS or reals.shape[1] != CCNN_PLAN_REALS or ptrs.shape[0] < 2 or x.shape[0] == 0 or out.shape[0] == 0:
         raise ValueError("plan_forward: inconsistent plan")
     cdef int64_t nops = code.shape[0]
     cdef int err
@@ -47,8 +290,9 @@ cdef class PlanRunner:
 
     def __init__(self, const int64_t[:, ::1] code, const double[:, ::1] reals,
                  const int64_t[::1] ptrs, Py_ssize_t in_size, Py_ssize_t out_size, bint f64):
-        if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
-                or reals.shape[1] != 2 or ptrs.shape[0] < 2 or in_size < 1 or out_size < 1:
+        if code.shape[0] == 0 or code.shape[0] != reals.shape[0] \
+                or code.shape[1] != CCNN_PLAN_FIELDS or reals.shape[1] != CCNN_PLAN_REALS \
+                or ptrs.shape[0] < 2 or in_size < 1 or out_size < 1:
             raise ValueError("PlanRunner: inconsistent plan")
         self.code, self.reals, self.ptrs = code, reals, ptrs
         self.in_size, self.out_size, self.f64 = in_size, out_size, f64
@@ -155,8 +399,9 @@ def plan_train(const int64_t[:, ::1] code, const double[:, ::1] reals, const int
     it and raises on a kernel's error.  With opt and optreals (plan_train.h's
     optimizer record, built with the plan) the optimizer's update follows in
     the same call (plan_train_step); returns whether it ran."""
-    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
-            or reals.shape[1] != 3 or ptrs.shape[0] < 3:
+    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] \
+            or code.shape[1] != CCNN_TRAIN_FIELDS or reals.shape[1] != CCNN_TRAIN_REALS \
+            or ptrs.shape[0] < 3:
         raise ValueError("plan_train: inconsistent plan")
     # plan_train.h's CCNN_TO_HEAD (16), CCNN_TO_REALS (8), opt[CCNN_TO_COUNT] (opt[1])
     if (opt is None) != (optreals is None) or opt is not None and (
@@ -225,8 +470,9 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
     DataParallel fit's all-reduce; an exception it raises stops the call and
     is raised here.  Returns (steps run, whether the last one updated)."""
     cdef Py_ssize_t nsteps = optreals.shape[0]
-    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] or code.shape[1] != 32 \
-            or reals.shape[1] != 3 or ptrs.shape[0] < 3 or nsteps < 1:
+    if code.shape[0] == 0 or code.shape[0] != reals.shape[0] \
+            or code.shape[1] != CCNN_TRAIN_FIELDS or reals.shape[1] != CCNN_TRAIN_REALS \
+            or ptrs.shape[0] < 3 or nsteps < 1:
         raise ValueError("plan_train_steps: inconsistent plan")
     if opt.shape[0] < 16 or optreals.shape[1] < 8 or opt[1] < 1 \
             or opt.shape[0] != 16 + 6 * opt[1]:

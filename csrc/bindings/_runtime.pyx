@@ -17,6 +17,13 @@ def max_threads():
     return kernels.max_threads()
 
 
+def reread_environment():
+    """Make the kernels read their tuning knobs from os.environ again
+    (CCNN_WINO_SMALL_CK_TILES, CCNN_WINO_MIN_CALL_TILES, CCNN_WINO_WGRAD,
+    CCNN_DENSE_SMALL_M): each is read once, on first use, and kept."""
+    kernels.env_reread()
+
+
 def out_size(long long inp, long long pad_lo, long long pad_hi, long long k, long long stride,
              long long dilation, bint ceil_mode):
     """Output length of a sliding window -- ccnn_out_size in ccnn_common.h, the one

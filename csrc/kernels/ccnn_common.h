@@ -115,6 +115,9 @@ const char *ccnn_simd_path(void);
 int ccnn_have_openmp(void);
 /* Processors OpenMP would use by default (1 without OpenMP). */
 int ccnn_max_threads(void);
+/* Forget the tuning knobs read from the environment (kernels_common.h's
+ * ccnn_env_knob): the next use reads each again. */
+void ccnn_env_reread(void);
 
 #ifdef __cplusplus
 }

@@ -182,11 +182,11 @@ int ccnn_conv2d_winograd_supported(const ccnn_conv2d_dims *d)
  * batch 64, 1 thread, Intel Xeon with AVX-512), GEMM / Winograd forward 9.8 /
  * 11.2 ms, input gradient 8.4 / 11.0 ms; at 56x56 (784 tiles) Winograd still
  * wins.  CCNN_WINO_SMALL_CK_TILES in the environment overrides it (a tuning and
- * test aid: 100 restores the AVX2 choice). */
+ * test aid: 100 restores the AVX2 choice; read once, ccnn_env_knob). */
 static int64_t wino_min_tiles(void)
 {
-    const char *env = getenv("CCNN_WINO_SMALL_CK_TILES");
-    if (env && atol(env) > 0) return atol(env);
+    const int64_t v = ccnn_env_knob(CCNN_KNOB_WINO_SMALL_CK_TILES);
+    if (v > 0) return v;
     return ccnn_gemm_wide() ? 400 : 100;
 }
 
@@ -210,15 +210,12 @@ static int64_t wino_min_tiles(void)
  * GEMM, whose single-image split into bands of rows (gemm_split_parts) also
  * shares 2 threads evenly where Winograd's two tile blocks are 32 and 17.
  * CCNN_WINO_MIN_CALL_TILES in the environment overrides it (a tuning and
- * benchmark aid: both paths in one process). */
+ * benchmark aid: both paths in one process, ccnn_env_reread between). */
 #define WINO_NARROW_MIN_CALL_TILES 64
 static int64_t wino_narrow_min_call_tiles(void)
 {
-    const char *env = getenv("CCNN_WINO_MIN_CALL_TILES");
-    char *end = NULL;
-    const long v = env && env[0] ? strtol(env, &end, 10) : -1;
-    if (v >= 0 && end && *end == 0) return v;
-    return WINO_NARROW_MIN_CALL_TILES;
+    const int64_t v = ccnn_env_knob(CCNN_KNOB_WINO_MIN_CALL_TILES);
+    return v >= 0 ? v : WINO_NARROW_MIN_CALL_TILES;
 }
 
 int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
@@ -242,11 +239,11 @@ int ccnn_conv2d_winograd_eligible(const ccnn_conv2d_dims *d)
  * CPU time) 1.026x faster with it.  Not measured against
  * the AVX-512 tiles (9 rows x 32 floats), so not taken with them.
  * CCNN_WINO_WGRAD=0 in the environment turns it off (a tuning and
- * benchmark aid: the step with and without it in one process). */
+ * benchmark aid: the step with and without it in one process,
+ * ccnn_env_reread between). */
 int ccnn_conv2d_winograd_weight_eligible(const ccnn_conv2d_dims *d)
 {
-    const char *env = getenv("CCNN_WINO_WGRAD");
-    if (env && env[0] == '0' && env[1] == 0) return 0;
+    if (ccnn_env_knob(CCNN_KNOB_WINO_WGRAD) == 0) return 0;
     if (!ccnn_conv2d_winograd_supported(d) || d->c < CCNN_WINO_MIN_C || d->k < CCNN_WINO_MIN_K ||
         ccnn_gemm_wide())
         return 0;

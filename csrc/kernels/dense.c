@@ -50,24 +50,17 @@ static int64_t dense_k_parts(int64_t n, int64_t units, int64_t in)
  * 149-196 / 115-117); 3136 x 128: 8 173-189 / 137-142, 16 297-316 / 215,
  * 32 600-606 / 364-417; 784 x 128: 8 29-30 / 33-35, 16 57-59 / 51.
  * CCNN_DENSE_SMALL_M in the environment overrides the row count (a tuning
- * aid, read once). */
+ * aid, read once: kernels_common.h's ccnn_env_knob). */
 #define CCNN_DENSE_SMALL_M 8
 #define CCNN_DENSE_SMALL_M_WIDE 12
 #define CCNN_DENSE_SMALL_W 65536
 /* ... and at most this many rows whatever the GEMM, for weights up to CCNN_DENSE_SMALL_W */
 #define CCNN_DENSE_SMALL_M_MAX 32
-static int dense_small_m_cached = -1;
 static int64_t dense_small_m(void)
 {
-    int v = __atomic_load_n(&dense_small_m_cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        const char *env = getenv("CCNN_DENSE_SMALL_M");
-        const long e = env && env[0] >= '0' && env[0] <= '9' ? strtol(env, NULL, 10) : -1;
-        v = e >= 0 ? (e > (1L << 20) ? 1 << 20 : (int)e)
-                   : ccnn_gemm_wide() ? CCNN_DENSE_SMALL_M_WIDE : CCNN_DENSE_SMALL_M;
-        __atomic_store_n(&dense_small_m_cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    const int64_t e = ccnn_env_knob(CCNN_KNOB_DENSE_SMALL_M);
+    return e >= 0 ? (e > (1 << 20) ? 1 << 20 : e)
+                  : ccnn_gemm_wide() ? CCNN_DENSE_SMALL_M_WIDE : CCNN_DENSE_SMALL_M;
 }
 
 /* [lo, hi) of `len` split into nthr parts of whole `tile`s: part `tid`. */

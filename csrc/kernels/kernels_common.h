@@ -25,6 +25,21 @@ static inline int ccnn_product_overflows(int count, ...)
     return bad;
 }
 
+/* The kernels' numeric tuning knobs from the environment (runtime.c):
+ * ccnn_env_knob(k) is the variable's value when it is a whole decimal number
+ * >= 0 (digits only; capped at 2^40), else -1 (unset, empty or anything
+ * else).  Each variable is read and parsed once, on first use, and kept:
+ * after changing one in the process, call ccnn_env_reread() (Python:
+ * ccnn._runtime.reread_environment()) before the next kernel call. */
+enum {
+    CCNN_KNOB_WINO_SMALL_CK_TILES,     /* conv2d.c: Winograd's tiles floor, c * k < 2048 */
+    CCNN_KNOB_WINO_MIN_CALL_TILES,     /* conv2d.c: Winograd's tiles-per-call floor (AVX2) */
+    CCNN_KNOB_WINO_WGRAD,              /* conv2d.c: 0 turns the Winograd weight gradient off */
+    CCNN_KNOB_DENSE_SMALL_M,           /* dense.c: rows up to which the small-batch kernel runs */
+    CCNN_KNOB_COUNT
+};
+int64_t ccnn_env_knob(int knob);
+
 #define CCNN_UNUSED __attribute__((unused))
 #define CCNN_TEMPLATE "kernels_common.h"
 #include "ccnn_template.h"

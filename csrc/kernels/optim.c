@@ -32,6 +32,14 @@ static int64_t chunks_total(int64_t count, const int64_t *n, int64_t *elements)
     return total;
 }
 
+/* the element count of `count` arrays of lengths n[i] */
+static int64_t elements_total(int64_t count, const int64_t *n)
+{
+    int64_t el = 0;
+    for (int64_t i = 0; i < count; i++) el += n[i];
+    return el;
+}
+
 static void chunk_locate(int64_t ci, int64_t count, const int64_t *n, int64_t *arr,
                          int64_t *start, int64_t *len)
 {
@@ -94,9 +102,7 @@ static void opt_share(int64_t count, const int64_t *n, int64_t tid, int64_t nthr
  * changes no result. */
 #define OPT_FOR_CHUNKS(REALT, count, n, nthreads, gscale, decay, clipvalue, ...)            \
     do {                                                                                \
-        int64_t el_;                                                                    \
-        (void)chunks_total(count, n, &el_);                                             \
-        const int nt_ = opt_threads(nthreads, el_);                                     \
+        const int nt_ = opt_threads(nthreads, elements_total(count, n));                \
         const REALT clip = (clipvalue) > 0 ? (REALT)(clipvalue) : (REALT)INFINITY;      \
         (void)nt_;                                                                      \
         _Pragma("omp parallel num_threads(nt_)")                                        \
