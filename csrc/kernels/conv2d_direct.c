@@ -342,7 +342,10 @@ static CCNN_DISPATCH void SUF(planes2_forward_rows)(REAL *restrict y, const REAL
         for (int64_t q0 = 0; q0 < Q; q0 += QB) {
             const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
             SUF(vec) a[2][4];
-            SUF(sums2x2)(a, xpad + q0, r0, r1, w0, w1, b0, b1, off, CRS);
+            if (CRS == 9)   /* 3x3 taps of one channel: a constant count, unrolled */
+                SUF(sums2x2)(a, xpad + q0, r0, r1, w0, w1, b0, b1, off, 9);
+            else
+                SUF(sums2x2)(a, xpad + q0, r0, r1, w0, w1, b0, b1, off, CRS);
             REAL *yb = y + p0 * Q + q0;
             SUF(store_block)(yb, a[0][0], a[0][1], nq, relu);
             SUF(store_block)(yb + PQ, a[1][0], a[1][1], nq, relu);
@@ -432,7 +435,10 @@ static CCNN_DISPATCH void SUF(planes2_pool_rows)(REAL *restrict pooled,
             const int64_t j0 = jb + L > Q2 && Q2 >= L ? Q2 - L : jb;
             const int64_t nw = Q2 - j0 < L ? Q2 - j0 : L;
             SUF(vec) a[2][4];
-            SUF(sums2x2)(a, xpad + 2 * j0, r0, r1, w0, w1, b0, b1, off, CRS);
+            if (CRS == 9)   /* 3x3 taps of one channel: a constant count, unrolled */
+                SUF(sums2x2)(a, xpad + 2 * j0, r0, r1, w0, w1, b0, b1, off, 9);
+            else
+                SUF(sums2x2)(a, xpad + 2 * j0, r0, r1, w0, w1, b0, b1, off, CRS);
             REAL *po = pooled + i * Q2 + j0;
             uint8_t *ao = argmax + i * Q2 + j0;
             SUF(pool_block)(po, ao, a[0][0], a[0][1], a[0][2], a[0][3], nw, relu);
