@@ -907,51 +907,60 @@ int SUF(conv2d_direct_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
         int64_t nreal = C * hp * fw + (s1 ? K * P * qv : 0);
         nreal += nreal & 1;                                    /* then 8-byte aligned offsets */
         const size_t ws_bytes = sizeof(REAL) * (size_t)nreal + sizeof(int64_t) * (size_t)CRS;
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t g = 0; g < G; g++) {
-            REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, ws_bytes);
-            if (!xpad) {
-                #pragma omp atomic write
-                err = CCNN_ENOMEM;
-                continue;
-            }
-            REAL *dyw = xpad + C * hp * fw;                    /* (k, p, qv) */
-            int64_t *off = (int64_t *)(void *)(xpad + nreal);  /* (crs) */
-            if (s1) {
-                for (int64_t c = 0, t = 0; c < C; c++)
-                    for (int64_t r = 0; r < d->r; r++)
-                        for (int64_t s = 0; s < d->s; s++, t++)
-                            off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
-                if (pool_argmax)   /* unpool_grad_image writes the windows only */
-                    memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
-                else
-                    for (int64_t i = 0; i < K * P; i++)
-                        memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
-            }
-            for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
-                SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
-                if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
-                    const int64_t PQ2 = (P / 2) * (Q / 2);                   /* (k, p/2, q/2) */
-                    SUF(unpool_grad_image)(dyw, bpart + g * K, dout + n * K * PQ2,
-                                           relu_out + n * K * PQ2, pool_argmax + n * K * PQ2,
-                                           K, P, Q, qv);
-                } else if (s1) {
-                    const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
-                    const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
-                    for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
-                        if (yo)
-                            SUF(relu_mask_row)(dyw + i * qv, dy + i * Q, yo + i * Q, Q);
-                        else
-                            memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
-                    }
+        #pragma omp parallel num_threads(nt)
+        {
+            /* the workspace this thread set up last: its tap offsets and dyw's
+             * zeros stay valid from group to group (a group writes only the
+             * frame and dyw's windows or first q columns), so they are written
+             * once a thread, not once a group */
+            const REAL *ready = NULL;
+            #pragma omp for schedule(static)
+            for (int64_t g = 0; g < G; g++) {
+                REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, ws_bytes);
+                if (!xpad) {
+                    #pragma omp atomic write
+                    err = CCNN_ENOMEM;
+                    continue;
                 }
-                if (s1) {
-                    if (dbias && !pool_argmax)   /* the zero tails add nothing: one sum a plane */
-                        for (int64_t k = 0; k < K; k++)
-                            bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
-                    SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
-                } else {
-                    SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                REAL *dyw = xpad + C * hp * fw;                    /* (k, p, qv) */
+                int64_t *off = (int64_t *)(void *)(xpad + nreal);  /* (crs) */
+                if (s1 && xpad != ready) {
+                    ready = xpad;
+                    for (int64_t c = 0, t = 0; c < C; c++)
+                        for (int64_t r = 0; r < d->r; r++)
+                            for (int64_t s = 0; s < d->s; s++, t++)
+                                off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
+                    if (pool_argmax)   /* unpool_grad_image writes the windows only */
+                        memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
+                    else
+                        for (int64_t i = 0; i < K * P; i++)
+                            memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
+                }
+                for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
+                    SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
+                    if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
+                        const int64_t PQ2 = (P / 2) * (Q / 2);                   /* (k, p/2, q/2) */
+                        SUF(unpool_grad_image)(dyw, bpart + g * K, dout + n * K * PQ2,
+                                               relu_out + n * K * PQ2, pool_argmax + n * K * PQ2,
+                                               K, P, Q, qv);
+                    } else if (s1) {
+                        const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
+                        const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
+                        for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
+                            if (yo)
+                                SUF(relu_mask_row)(dyw + i * qv, dy + i * Q, yo + i * Q, Q);
+                            else
+                                memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
+                        }
+                    }
+                    if (s1) {
+                        if (dbias && !pool_argmax)   /* the zero tails add nothing: one sum a plane */
+                            for (int64_t k = 0; k < K; k++)
+                                bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
+                        SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
+                    } else {
+                        SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                    }
                 }
             }
         }
