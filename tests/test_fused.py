@@ -356,6 +356,43 @@ def test_conv2d_relu_maxpool2d(seed, dtype):
     assert_close(gb, egb, dtype, scales[2])
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("W", [2, 3, 5, 8, 9, 15, 16, 17, 18, 19, 28, 31, 33, 34, 35, 47, 50])
+def test_conv2d_relu_maxpool2d_every_width_nan_and_ties(W, dtype):
+    """The forward pools two conv rows at a time from the registers (whole
+    and partial blocks of windows, odd last rows and columns dropped): the
+    pooled values and argmax offsets equal the reference and, bit for bit,
+    the unfused conv(relu) + max_pool2d -- with NaN, +-inf, exact ties and
+    all-negative (all-zero after ReLU) windows."""
+    rng = np.random.default_rng(W)
+    N, K = 3, 5 + W % 3
+    for C, H, R, sh in ((1, 7, 3, 1), (2, 9, 2, 2)):
+        x = rng.integers(-2, 3, (N, C, H, W)).astype(dtype)   # small integers: many ties
+        x[0, 0, 1, W // 2] = np.nan
+        x[1, C - 1, H - 2, W - 1] = np.inf
+        x[2, 0, 0, 0] = -np.inf
+        w = rng.integers(-1, 2, (K, C, R, 3)).astype(dtype)
+        b = rng.integers(-1, 2, K).astype(dtype)
+        for padding in (1, "same", 0):
+            pad = ref.conv_padding(padding, H, W, R, 3, (sh, 1), 1)
+            if (ref.conv_out_size(H, R, sh, *pad[0], 1) < 2
+                    or ref.conv_out_size(W, 3, 1, *pad[1], 1) < 2):
+                continue
+            out, argmax = F.conv2d_relu_maxpool2d(x, w, b, stride=(sh, 1), padding=padding)
+            y = F.conv2d(x, w, b, stride=(sh, 1), padding=padding, activation="relu")
+            pooled, idx = F.max_pool2d(y, 2, return_indices=True)
+            np.testing.assert_array_equal(out, pooled)
+            num = ~np.isnan(out)
+            np.testing.assert_array_equal(np.signbit(out[num]), np.signbit(pooled[num]))
+            ey, eidx = ref.max_pool2d_ref(y, 2)
+            np.testing.assert_array_equal(out, ey.astype(dtype))
+            Q = y.shape[3]
+            rows = 2 * np.arange(out.shape[2])[:, None] + (argmax >> 1)
+            cols = 2 * np.arange(out.shape[3])[None, :] + (argmax & 1)
+            np.testing.assert_array_equal(rows * Q + cols, eidx, err_msg=f"{C} {padding}")
+            np.testing.assert_array_equal(rows * Q + cols, idx)
+
+
 def test_conv2d_relu_maxpool2d_argument_errors():
     x = np.ones((1, 1, 6, 6), np.float32)
     w = np.ones((2, 1, 3, 3), np.float32)

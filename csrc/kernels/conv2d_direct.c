@@ -83,6 +83,37 @@ static inline void unpool_lanes_f64(unp_d4 *gv, unp_l4 *av, const double *g, con
     *av = (wv >> sh) & 3;
 }
 
+/* planes2_pool_rows' lane shuffles (GCC 12+ or clang; otherwise the fused
+ * forward pools each image's stored planes instead): (e, o) <- the even and
+ * odd lanes of the 2L values lo, hi (columns 2j and 2j + 1 of L windows); and
+ * the low byte of each lane of a window-offset vector (values 0..3). */
+#if defined(__clang__) || (defined(__GNUC__) && __GNUC__ >= 12)
+#define CDP_POOL_VEC 1
+typedef unsigned char unp_b32 __attribute__((vector_size(32)));
+typedef unsigned char unp_b8 __attribute__((vector_size(8)));
+typedef unsigned char unp_b4 __attribute__((vector_size(4)));
+static inline void even_odd_f32(unp_f8 *e, unp_f8 *o, unp_f8 lo, unp_f8 hi)
+{
+    *e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6, 8, 10, 12, 14);
+    *o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7, 9, 11, 13, 15);
+}
+static inline void even_odd_f64(unp_d4 *e, unp_d4 *o, unp_d4 lo, unp_d4 hi)
+{
+    *e = __builtin_shufflevector(lo, hi, 0, 2, 4, 6);
+    *o = __builtin_shufflevector(lo, hi, 1, 3, 5, 7);
+}
+static inline void low_bytes_f32(unsigned char *dst, unp_i8 v)
+{
+    const unp_b8 b = __builtin_shufflevector((unp_b32)v, (unp_b32)v, 0, 4, 8, 12, 16, 20, 24, 28);
+    memcpy(dst, &b, sizeof b);
+}
+static inline void low_bytes_f64(unsigned char *dst, unp_l4 v)
+{
+    const unp_b4 b = __builtin_shufflevector((unp_b32)v, (unp_b32)v, 0, 8, 16, 24);
+    memcpy(dst, &b, sizeof b);
+}
+#endif
+
 #define CCNN_TEMPLATE "conv2d_direct.c"
 #include "ccnn_template.h"
 
@@ -129,13 +160,19 @@ typedef REAL SUF(vec_u) __attribute__((vector_size(32), aligned(sizeof(REAL)), m
  * stays NaN: only lanes < 0 are cleared); whole blocks are stored directly,
  * blocks of at least one vector as two vector stores (the second overlapping
  * the first, with the same values), shorter ones element by element. */
+/* *v <- max(*v, 0) lane by lane, NaN staying NaN (only lanes < 0 are cleared) */
+static inline __attribute__((always_inline)) void SUF(relu_vec)(SUF(vec) *v)
+{
+    const SUF(vec) zero = {0};
+    typedef __typeof__(*v < zero) ivec;
+    *v = (SUF(vec))((ivec)*v & ~(*v < zero));
+}
+
 static inline void SUF(store_block)(REAL *dst, SUF(vec) a0, SUF(vec) a1, int64_t nq, int relu)
 {
     if (relu) {
-        const SUF(vec) zero = {0};
-        typedef __typeof__(a0 < zero) ivec;
-        a0 = (SUF(vec))((ivec)a0 & ~(a0 < zero));
-        a1 = (SUF(vec))((ivec)a1 & ~(a1 < zero));
+        SUF(relu_vec)(&a0);
+        SUF(relu_vec)(&a1);
     }
     if (nq == 2 * SUF_LANES) {
         *(SUF(vec_u) *)dst = a0;
@@ -255,6 +292,31 @@ static CCNN_DISPATCH void SUF(plane_forward_rows)(REAL *restrict y, const REAL *
     }
 }
 
+/* acc[k] <- (row r0: 2 vectors, row r1: 2 vectors) of output plane k = 0, 1,
+ * starting at column base - xpad:  bias_k + sum_t wk_k[t] * base[off[t] + r + 0 .. 2L)
+ * in the order t = 0, 1, ... (each tap: 4 loads, 2 broadcasts, 8 FMAs). */
+static inline __attribute__((always_inline)) void SUF(sums2x2)(
+    SUF(vec) acc[2][4], const REAL *base, int64_t r0, int64_t r1, const REAL *w0,
+    const REAL *w1, REAL b0, REAL b1, const int64_t *off, int64_t CRS)
+{
+    const int64_t L = SUF_LANES;
+    const SUF(vec) zero = {0};
+    SUF(vec) a00 = zero + b0, a01 = a00, a10 = a00, a11 = a00;   /* plane 0, rows 0 1 */
+    SUF(vec) c00 = zero + b1, c01 = c00, c10 = c00, c11 = c00;   /* plane 1 */
+    for (int64_t t = 0; t < CRS; t++) {
+        const REAL *b = base + off[t];
+        const REAL u = w0[t], v = w1[t];
+        const SUF(vec) x00 = *(const SUF(vec_u) *)(b + r0);
+        const SUF(vec) x01 = *(const SUF(vec_u) *)(b + r0 + L);
+        const SUF(vec) x10 = *(const SUF(vec_u) *)(b + r1);
+        const SUF(vec) x11 = *(const SUF(vec_u) *)(b + r1 + L);
+        a00 += u * x00; a01 += u * x01; a10 += u * x10; a11 += u * x11;
+        c00 += v * x00; c01 += v * x01; c10 += v * x10; c11 += v * x11;
+    }
+    acc[0][0] = a00; acc[0][1] = a01; acc[0][2] = a10; acc[0][3] = a11;
+    acc[1][0] = c00; acc[1][1] = c01; acc[1][2] = c10; acc[1][3] = c11;
+}
+
 /* Two output planes, 2 rows at a time (stride-1 columns):
  *   y[k] (p, q) = bias[k] + sum_t wk[k, t] * xpad_flat[p*sh*wp + q + off[t]]
  * y: (2, p, q); xpad, off, wp as in planes_forward; wk: (2, crs) rows of the
@@ -271,7 +333,7 @@ static CCNN_DISPATCH void SUF(planes2_forward_rows)(REAL *restrict y, const REAL
                                                     int relu)
 {
     const int64_t CRS = d->c * d->r * d->s, P = d->p, Q = d->q, PQ = P * Q, sh = d->stride_h;
-    const int64_t L = SUF_LANES, QB = 2 * SUF_LANES;
+    const int64_t QB = 2 * SUF_LANES;
     const REAL *w0 = wk, *w1 = wk + CRS;
     const REAL b0 = bias ? bias[0] : (REAL)0, b1 = bias ? bias[1] : (REAL)0;
     for (int64_t p0 = 0; p0 < P; p0 += 2) {
@@ -279,27 +341,109 @@ static CCNN_DISPATCH void SUF(planes2_forward_rows)(REAL *restrict y, const REAL
         const int64_t r0 = p0 * sh * wp, r1 = (p0 + (np > 1 ? 1 : 0)) * sh * wp;
         for (int64_t q0 = 0; q0 < Q; q0 += QB) {
             const int64_t nq = Q - q0 < QB ? Q - q0 : QB;
-            const REAL *base = xpad + q0;
-            const SUF(vec) zero = {0};
-            SUF(vec) a00 = zero + b0, a01 = a00, a10 = a00, a11 = a00;   /* plane 0, rows 0 1 */
-            SUF(vec) c00 = zero + b1, c01 = c00, c10 = c00, c11 = c00;   /* plane 1 */
-            for (int64_t t = 0; t < CRS; t++) {
-                const REAL *b = base + off[t];
-                const REAL u = w0[t], v = w1[t];
-                const SUF(vec) x00 = *(const SUF(vec_u) *)(b + r0);
-                const SUF(vec) x01 = *(const SUF(vec_u) *)(b + r0 + L);
-                const SUF(vec) x10 = *(const SUF(vec_u) *)(b + r1);
-                const SUF(vec) x11 = *(const SUF(vec_u) *)(b + r1 + L);
-                a00 += u * x00; a01 += u * x01; a10 += u * x10; a11 += u * x11;
-                c00 += v * x00; c01 += v * x01; c10 += v * x10; c11 += v * x11;
-            }
+            SUF(vec) a[2][4];
+            if (CRS == 9)   /* 3x3 taps of one channel: a constant count, unrolled */
+                SUF(sums2x2)(a, xpad + q0, r0, r1, w0, w1, b0, b1, off, 9);
+            else
+                SUF(sums2x2)(a, xpad + q0, r0, r1, w0, w1, b0, b1, off, CRS);
             REAL *yb = y + p0 * Q + q0;
-            SUF(store_block)(yb, a00, a01, nq, relu);
-            SUF(store_block)(yb + PQ, c00, c01, nq, relu);
+            SUF(store_block)(yb, a[0][0], a[0][1], nq, relu);
+            SUF(store_block)(yb + PQ, a[1][0], a[1][1], nq, relu);
             if (np > 1) {
-                SUF(store_block)(yb + Q, a10, a11, nq, relu);
-                SUF(store_block)(yb + PQ + Q, c10, c11, nq, relu);
+                SUF(store_block)(yb + Q, a[0][2], a[0][3], nq, relu);
+                SUF(store_block)(yb + PQ + Q, a[1][2], a[1][3], nq, relu);
             }
+        }
+    }
+}
+
+/* pooled (j), argmax (j) <- for the windows j < nw of one window row, the
+ * 2x2 maximum of ReLU(rows x0, x1) (when relu) and its offset row*2 + column
+ * in the window: the first maximum in row-major order, the first NaN if
+ * there is one (pool.c's argmax2x2, lane by lane).  x0 = (x00, x01) and
+ * x1 = (x10, x11): 2L columns of the two rows, window j holding columns 2j,
+ * 2j + 1. */
+static inline __attribute__((always_inline)) void SUF(pool_block)(
+    REAL *pooled, uint8_t *argmax, SUF(vec) x00, SUF(vec) x01, SUF(vec) x10, SUF(vec) x11,
+    int64_t nw, int relu)
+{
+    typedef __typeof__(x00 < x00) ivec;
+    if (relu) {
+        SUF(relu_vec)(&x00); SUF(relu_vec)(&x01);
+        SUF(relu_vec)(&x10); SUF(relu_vec)(&x11);
+    }
+    SUF(vec) a, b, c, e;
+    SUF(even_odd)(&a, &b, x00, x01);
+    SUF(even_odd)(&c, &e, x10, x11);
+    /* take v when m is not NaN and !(v <= m): v > m or v is NaN */
+    SUF(vec) m = a;
+    ivec t = (m == m) & ~(b <= m);
+    m = (SUF(vec))(((ivec)b & t) | ((ivec)m & ~t));
+    ivec k = t & 1;
+    t = (m == m) & ~(c <= m);
+    m = (SUF(vec))(((ivec)c & t) | ((ivec)m & ~t));
+    k = (t & 2) | (k & ~t);
+    t = (m == m) & ~(e <= m);
+    m = (SUF(vec))(((ivec)e & t) | ((ivec)m & ~t));
+    k = (t & 3) | (k & ~t);
+    if (nw == SUF_LANES) {
+        *(SUF(vec_u) *)pooled = m;
+        SUF(low_bytes)(argmax, k);
+        return;
+    }
+    REAL mt[SUF_LANES];
+    uint8_t kt[SUF_LANES];
+    *(SUF(vec_u) *)mt = m;
+    SUF(low_bytes)(kt, k);
+    memcpy(pooled, mt, (size_t)nw * sizeof(REAL));
+    memcpy(argmax, kt, (size_t)nw);
+}
+
+/* The fused conv -> relu -> 2x2 max pool of one or two output planes,
+ * a window row (two conv rows) at a time, pooled straight from the
+ * registers -- the conv output itself is never stored:
+ *   y[k] (p, q) = bias[k] + sum_t wk[k, t] * xpad_flat[p*sh*wp + q + off[t]]
+ *   pooled[k] (i, j) = max of relu(y[k]) over (2i + {0, 1}, 2j + {0, 1}),
+ *   argmax[k] (i, j) = its offset in the window (pool_block)
+ * pooled, argmax: (nk, p/2, q/2); xpad, off, wp as in planes_forward; wk:
+ * (nk, crs) rows of the weight; bias (nk) or NULL; nk = 1 or 2 (1: the
+ * second set of sums repeats the first, never stored).  Each sum is
+ * planes2_forward_rows' (the order of every direct kernel), so the results
+ * are those of the unfused conv, relu and pool2x2_image; an odd last row
+ * or column, which the pool drops, is not computed.  The last column block
+ * reads up to 2L columns from its first: inside the frame's row when it is
+ * the row's last L windows, else (fewer than L windows) into the next row
+ * or xpad's slack, in lanes that are never stored. */
+static CCNN_DISPATCH void SUF(planes2_pool_rows)(REAL *restrict pooled,
+                                                 uint8_t *restrict argmax,
+                                                 const REAL *restrict xpad,
+                                                 const REAL *restrict wk, const REAL *bias,
+                                                 int64_t nk, const int64_t *restrict off,
+                                                 const ccnn_conv2d_dims *d, int64_t wp, int relu)
+{
+    const int64_t CRS = d->c * d->r * d->s, P2 = d->p / 2, Q2 = d->q / 2, PQ2 = P2 * Q2;
+    const int64_t sh = d->stride_h, L = SUF_LANES;
+    const int64_t k1 = nk > 1 ? 1 : 0;
+    const REAL *w0 = wk, *w1 = wk + k1 * CRS;
+    const REAL b0 = bias ? bias[0] : (REAL)0, b1 = bias ? bias[k1] : (REAL)0;
+    for (int64_t i = 0; i < P2; i++) {
+        const int64_t r0 = 2 * i * sh * wp, r1 = r0 + sh * wp;
+        for (int64_t jb = 0; jb < Q2; jb += L) {                 /* L windows, 2L columns */
+            /* a last partial block is the row's last L windows again when
+             * there are that many (overlapping the block before: the same
+             * values stored twice, whole vectors), else the nw there are */
+            const int64_t j0 = jb + L > Q2 && Q2 >= L ? Q2 - L : jb;
+            const int64_t nw = Q2 - j0 < L ? Q2 - j0 : L;
+            SUF(vec) a[2][4];
+            if (CRS == 9)   /* 3x3 taps of one channel: a constant count, unrolled */
+                SUF(sums2x2)(a, xpad + 2 * j0, r0, r1, w0, w1, b0, b1, off, 9);
+            else
+                SUF(sums2x2)(a, xpad + 2 * j0, r0, r1, w0, w1, b0, b1, off, CRS);
+            REAL *po = pooled + i * Q2 + j0;
+            uint8_t *ao = argmax + i * Q2 + j0;
+            SUF(pool_block)(po, ao, a[0][0], a[0][1], a[0][2], a[0][3], nw, relu);
+            if (nk > 1)
+                SUF(pool_block)(po + PQ2, ao + PQ2, a[1][0], a[1][1], a[1][2], a[1][3], nw, relu);
         }
     }
 }
@@ -608,6 +752,16 @@ static void SUF(direct_forward_part)(REAL *out, uint8_t *pooled_argmax, const RE
                 off[t] = (c * hp + r * d->dil_h) * wp + s * d->dil_w;
     SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, d->pad_top, d->pad_left, hp, wp);
     memset(xpad + C * hp * wp, 0, (size_t)slack * sizeof(REAL));
+#ifdef CDP_POOL_VEC
+    if (pooled_argmax && d->stride_w == 1) {   /* pooled from the registers, two planes a time */
+        REAL *po = out + n * K * PQ2;                                /* (k, p/2, q/2) */
+        uint8_t *ao = pooled_argmax + n * K * PQ2;
+        for (int64_t k = k0; k < k1; k += 2)
+            SUF(planes2_pool_rows)(po + k * PQ2, ao + k * PQ2, xpad, weight + k * CRS,
+                                   bias ? bias + k : NULL, k1 - k < 2 ? 1 : 2, off, d, wp, relu);
+        return;
+    }
+#endif
     REAL *y = out + n * K * PQ;                                  /* (k, p, q) */
     if (pooled_argmax) {
         y = (REAL *)ccnn_workspace(CCNN_WS_CONV3, sizeof(REAL) * (size_t)(K * PQ));
@@ -753,51 +907,60 @@ int SUF(conv2d_direct_backward)(REAL *dinp, REAL *dweight, REAL *dbias, const RE
         int64_t nreal = C * hp * fw + (s1 ? K * P * qv : 0);
         nreal += nreal & 1;                                    /* then 8-byte aligned offsets */
         const size_t ws_bytes = sizeof(REAL) * (size_t)nreal + sizeof(int64_t) * (size_t)CRS;
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t g = 0; g < G; g++) {
-            REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, ws_bytes);
-            if (!xpad) {
-                #pragma omp atomic write
-                err = CCNN_ENOMEM;
-                continue;
-            }
-            REAL *dyw = xpad + C * hp * fw;                    /* (k, p, qv) */
-            int64_t *off = (int64_t *)(void *)(xpad + nreal);  /* (crs) */
-            if (s1) {
-                for (int64_t c = 0, t = 0; c < C; c++)
-                    for (int64_t r = 0; r < d->r; r++)
-                        for (int64_t s = 0; s < d->s; s++, t++)
-                            off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
-                if (pool_argmax)   /* unpool_grad_image writes the windows only */
-                    memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
-                else
-                    for (int64_t i = 0; i < K * P; i++)
-                        memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
-            }
-            for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
-                SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
-                if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
-                    const int64_t PQ2 = (P / 2) * (Q / 2);                   /* (k, p/2, q/2) */
-                    SUF(unpool_grad_image)(dyw, bpart + g * K, dout + n * K * PQ2,
-                                           relu_out + n * K * PQ2, pool_argmax + n * K * PQ2,
-                                           K, P, Q, qv);
-                } else if (s1) {
-                    const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
-                    const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
-                    for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
-                        if (yo)
-                            SUF(relu_mask_row)(dyw + i * qv, dy + i * Q, yo + i * Q, Q);
-                        else
-                            memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
-                    }
+        #pragma omp parallel num_threads(nt)
+        {
+            /* the workspace this thread set up last: its tap offsets and dyw's
+             * zeros stay valid from group to group (a group writes only the
+             * frame and dyw's windows or first q columns), so they are written
+             * once a thread, not once a group */
+            const REAL *ready = NULL;
+            #pragma omp for schedule(static)
+            for (int64_t g = 0; g < G; g++) {
+                REAL *xpad = (REAL *)ccnn_workspace(CCNN_WS_CONV, ws_bytes);
+                if (!xpad) {
+                    #pragma omp atomic write
+                    err = CCNN_ENOMEM;
+                    continue;
                 }
-                if (s1) {
-                    if (dbias && !pool_argmax)   /* the zero tails add nothing: one sum a plane */
-                        for (int64_t k = 0; k < K; k++)
-                            bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
-                    SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
-                } else {
-                    SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                REAL *dyw = xpad + C * hp * fw;                    /* (k, p, qv) */
+                int64_t *off = (int64_t *)(void *)(xpad + nreal);  /* (crs) */
+                if (s1 && xpad != ready) {
+                    ready = xpad;
+                    for (int64_t c = 0, t = 0; c < C; c++)
+                        for (int64_t r = 0; r < d->r; r++)
+                            for (int64_t s = 0; s < d->s; s++, t++)
+                                off[t] = (c * hp + r * d->dil_h) * wf + s * d->dil_w;
+                    if (pool_argmax)   /* unpool_grad_image writes the windows only */
+                        memset(dyw, 0, sizeof(REAL) * (size_t)(K * P * qv));
+                    else
+                        for (int64_t i = 0; i < K * P; i++)
+                            memset(dyw + i * qv + Q, 0, sizeof(REAL) * (size_t)(qv - Q));
+                }
+                for (int64_t n = g * N / G; n < (g + 1) * N / G; n++) {
+                    SUF(pad_image)(xpad, inp + n * C * H * W, C, H, W, pt, pl, hp, fw);
+                    if (s1 && pool_argmax) {   /* dyw <- the pooled gradient at each argmax */
+                        const int64_t PQ2 = (P / 2) * (Q / 2);                   /* (k, p/2, q/2) */
+                        SUF(unpool_grad_image)(dyw, bpart + g * K, dout + n * K * PQ2,
+                                               relu_out + n * K * PQ2, pool_argmax + n * K * PQ2,
+                                               K, P, Q, qv);
+                    } else if (s1) {
+                        const REAL *dy = dout + n * K * PQ;                     /* (k, p, q) */
+                        const REAL *yo = relu_out ? relu_out + n * K * PQ : NULL;
+                        for (int64_t i = 0; i < K * P; i++) {   /* rows of dy (masked) -> dyw */
+                            if (yo)
+                                SUF(relu_mask_row)(dyw + i * qv, dy + i * Q, yo + i * Q, Q);
+                            else
+                                memcpy(dyw + i * qv, dy + i * Q, sizeof(REAL) * (size_t)Q);
+                        }
+                    }
+                    if (s1) {
+                        if (dbias && !pool_argmax)   /* the zero tails add nothing: one sum a plane */
+                            for (int64_t k = 0; k < K; k++)
+                                bpart[g * K + k] += SUF(ccnn_sum)(P * qv, dyw + k * P * qv);
+                        SUF(image_backward_weight_s1)(part + g * K * CRS, dyw, xpad, off, d, wf, qv);
+                    } else {
+                        SUF(image_backward_weight)(part + g * K * CRS, dout + n * K * PQ, xpad, d, hp, wp);
+                    }
                 }
             }
         }
