@@ -234,3 +234,39 @@ def test_one_image_dense_threads_and_reference(dtype):
     want = np.maximum(x.astype(np.float64) @ wt.astype(np.float64) + b, 0)
     tol = 1e-4 if dtype == np.float32 else 1e-11
     np.testing.assert_allclose(ys[0], want, rtol=tol, atol=tol * np.sqrt(3136))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("seed", range(6))
+def test_small_batch_dense_one_region(dtype, seed):
+    """The small-batch dense forward (tiles and a last single row's whole
+    tiles in one parallel region): row counts with and without a single last
+    row, widths with and without a narrow last tile, enough work for every
+    thread; the same bits on 1, 2 and 3 threads, NumPy's product, bias and
+    ReLU (with bias None too)."""
+    rng = np.random.default_rng(100 + seed)
+    n = (1, 2, 5, 8, 9, 4)[seed]
+    units = (128, 100, 130, 16, 70, 64)[seed]
+    fan_in = int(rng.integers(600, 3200))
+    x = rng.standard_normal((n, fan_in)).astype(dtype)
+    wt = rng.standard_normal((fan_in, units)).astype(dtype)
+    b = None if seed % 3 == 2 else rng.standard_normal(units).astype(dtype)
+    act = None if seed % 2 else "relu"
+    x0, w0 = x.copy(), wt.copy()
+    old = ccnn.get_num_threads()
+    try:
+        ys = []
+        for t in THREADS:
+            ccnn.set_num_threads(t)
+            ys.append(F.dense(x, wt, b, activation=act))
+    finally:
+        ccnn.set_num_threads(old)
+    for y in ys[1:]:
+        np.testing.assert_array_equal(y, ys[0])
+    np.testing.assert_array_equal(x, x0)
+    np.testing.assert_array_equal(wt, w0)
+    want = x.astype(np.float64) @ wt.astype(np.float64) + (0 if b is None else b)
+    if act == "relu":
+        want = np.maximum(want, 0)
+    tol = 1e-4 if dtype == np.float32 else 1e-11
+    np.testing.assert_allclose(ys[0], want, rtol=tol, atol=tol * np.sqrt(fan_in))

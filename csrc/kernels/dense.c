@@ -277,9 +277,17 @@ static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weig
      * modern model's 1 x 3136 x 128, reading its 1.6 MB weight, ~70 us) */
     int nt = N * U * IN < ((int64_t)1 << 18) ? 1 : (nthreads < 1 ? 1 : nthreads);
     if (nt > tiles) nt = (int)tiles;
+    /* a last single row's whole column tiles go 4 at a time (dense_small_row),
+     * in the same parallel region as the tiles (one fork, no join between
+     * them: the two loops write disjoint outputs) */
+    const int64_t full = U / NB, groups = N % 4 == 1 ? (full + 3) / 4 : 0;
+    /* tiles with work for dense_small_tile: at one row, only a narrow last one */
+    const int64_t t0 = N == 1 ? full : 0;
     (void)nt;
-    #pragma omp parallel for schedule(static) num_threads(nt)
-    for (int64_t t = 0; t < tiles; t++) {
+    #pragma omp parallel num_threads(nt)
+    {
+    #pragma omp for schedule(static) nowait
+    for (int64_t t = t0; t < tiles; t++) {
         const int64_t j0 = t * NB, nc = U - j0 < NB ? U - j0 : NB;
         const REAL *w = weight + j0, *wtail = NULL;
         /* a narrow last tile's loads pass its rows' end by NB - nc elements:
@@ -302,14 +310,12 @@ static int SUF(dense_forward_small)(REAL *out, const REAL *inp, const REAL *weig
                                   N - i0 < 4 ? N - i0 : 4, w, U, kin, wtail, b, IN, nc, relu);
         }
     }
-    if (N % 4 == 1) {   /* the last row's whole tiles, 4 at a time */
-        const int64_t i = N - 1, full = U / NB, groups = (full + 3) / 4;
-        #pragma omp parallel for schedule(static) num_threads(nt)
-        for (int64_t g = 0; g < groups; g++) {
-            const int64_t t0 = 4 * g, ntl = full - t0 < 4 ? full - t0 : 4;
-            SUF(dense_small_row)(out + i * U + t0 * NB, inp + i * IN, weight + t0 * NB, U,
-                                 bias ? bias + t0 * NB : NULL, IN, ntl, relu);
-        }
+    #pragma omp for schedule(static) nowait
+    for (int64_t g = 0; g < groups; g++) {   /* the last row's whole tiles, 4 at a time */
+        const int64_t i = N - 1, g0 = 4 * g, ntl = full - g0 < 4 ? full - g0 : 4;
+        SUF(dense_small_row)(out + i * U + g0 * NB, inp + i * IN, weight + g0 * NB, U,
+                             bias ? bias + g0 * NB : NULL, IN, ntl, relu);
+    }
     }
     return CCNN_OK;
 }
