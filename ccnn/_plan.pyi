@@ -105,6 +105,7 @@ TF_PL: int
 TF_PR: int
 TF_KIND: int
 TRAIN_FIELDS: int
+TRAIN_EREDUCE: int
 TR_EPS: int
 TR_RATE: int
 TR_ALPHA: int
