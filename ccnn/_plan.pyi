@@ -145,7 +145,8 @@ def plan_train_steps(code: NDArray[np.int64], reals: NDArray[np.float64],
                      snaps: NDArray[np.int64], hits: Optional[NDArray[np.int64]],
                      classes: int, rows: Optional[NDArray[np.int64]], first: int,
                      batch: int, targets_rows: bool,
-                     reduce: Optional[Callable[[int], None]] = None) -> Tuple[int, bool]: ...
+                     reduce: Optional[Callable[[int], None]] = None,
+                     labels: Optional[NDArray[np.int64]] = None) -> Tuple[int, bool]: ...
 
 def plan_optimize(opt: NDArray[np.int64], optreals: NDArray[np.float64], f64: bool,
                   nthreads: int) -> bool: ...

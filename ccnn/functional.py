@@ -1984,20 +1984,21 @@ def plan_train_steps_unchecked(code: np.ndarray, reals: np.ndarray, ptrs: np.nda
                                hits: Optional[np.ndarray], classes: int,
                                rows: Optional[np.ndarray], first: int, batch: int,
                                targets_rows: bool,
-                               reduce: Optional[Callable[[int], None]] = None
-                               ) -> Tuple[int, bool]:
+                               reduce: Optional[Callable[[int], None]] = None,
+                               labels: Optional[np.ndarray] = None) -> Tuple[int, bool]:
     """plan_train_unchecked with its optimizer record over optreals.shape[0]
     batches of `batch` rows in one call (compile's steps_per_execution; see
     _plan.plan_train_steps): step i's rows of x (and of targets with
     targets_rows; else targets are the steps' one after another) are
     rows[i * batch:(i + 1) * batch], or with rows None first + i * batch on,
     gathered in C; reduce(i), when given, runs between step i's backward and
-    its update (a DataParallel fit's all-reduce); returns (steps run, whether
-    the last one updated)."""
+    its update (a DataParallel fit's all-reduce); labels (int64, one per row
+    of every step), when given, are what hits count matches against instead
+    of the targets; returns (steps run, whether the last one updated)."""
     return _plan.plan_train_steps(code, reals, ptrs, x, out, targets, nbytes[0], nbytes[1],
                                   nbytes[2], get_num_threads(), opt, optreals, seeds, seed_rows,
                                   decays, snaps, hits, classes, rows, first, batch,
-                                  targets_rows, reduce)
+                                  targets_rows, reduce, labels)
 
 
 def plan_optimize_unchecked(opt: np.ndarray, optreals: np.ndarray, f64: bool) -> bool:

@@ -73,9 +73,9 @@ def multi_calls(monkeypatch):
     count = [0]
     orig = F.plan_train_steps_unchecked
 
-    def counted(*args):
+    def counted(*args, **kw):
         count[0] += 1
-        return orig(*args)
+        return orig(*args, **kw)
     monkeypatch.setattr(F, "plan_train_steps_unchecked", counted)
     return count
 
@@ -146,10 +146,10 @@ def c_calls(monkeypatch):
     calls = []
     orig = F.plan_train_steps_unchecked
 
-    def spy(*args):
+    def spy(*args, **kw):
         x, rows, first, batch, whole = args[3], args[-4], args[-3], args[-2], args[-1]
         calls.append((x.shape[0], None if rows is None else rows.copy(), first, batch, whole))
-        return orig(*args)
+        return orig(*args, **kw)
     monkeypatch.setattr(F, "plan_train_steps_unchecked", spy)
     return calls
 
@@ -175,7 +175,7 @@ def test_the_c_call_takes_the_whole_arrays_and_the_rows(shuffle, c_calls):
 def test_one_hot_targets_bit_identical(dtype, shuffle, c_calls):
     # categorical_crossentropy: the plan's float targets, per step (the loss's own
     # conversion of each batch's rows), x's rows gathered in C
-    # (no metric: the argmax hits the multi-step call counts need sparse labels)
+    # (no metric)
     one = train(book, dtype, 1, n=150, shuffle=shuffle, sparse=False, metrics=())
     assert not c_calls
     many = train(book, dtype, 4, n=150, shuffle=shuffle, sparse=False, metrics=())
@@ -282,6 +282,36 @@ def test_without_and_with_several_accuracies(metrics, multi_calls):
     many = train(book, "float32", 4, metrics=metrics)
     assert multi_calls[0] > 0
     assert_same_state(one, many)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("metrics", [("accuracy",), ("categorical_accuracy", "accuracy")])
+def test_one_hot_targets_with_accuracy_in_one_call(dtype, metrics, multi_calls):
+    # categorical cross-entropy on one-hot targets with accuracy (as `ccnn train`
+    # compiles its models): the hits are counted in the C call against the
+    # targets' argmax, as Trainer._correct counts them step by step
+    one = train(book, dtype, 1, n=150, sparse=False, metrics=metrics)
+    assert multi_calls[0] == 0
+    many = train(book, dtype, 4, n=150, sparse=False, metrics=metrics)
+    assert multi_calls[0] > 0
+    assert_same_state(one, many)
+    assert "accuracy" in many["history"]
+
+
+def test_one_hot_hits_labels_checked_by_the_binding():
+    from ccnn import _plan
+    opt = np.zeros(22, np.int64)
+    opt[1] = 1
+    with pytest.raises(ValueError, match="labels"):
+        # labels without hits: refused before any kernel runs
+        _plan.plan_train_steps(np.zeros((1, _plan.TRAIN_FIELDS), np.int64),
+                               np.zeros((1, _plan.TRAIN_REALS)), np.zeros(3, np.int64),
+                               np.zeros((2, 4), np.float32), np.zeros((2, 3), np.float32),
+                               np.zeros((2, 3), np.float32), 32, 24, 24, 1,
+                               opt, np.zeros((1, 8)),
+                               np.zeros((1, 0), np.uint64), np.zeros(0, np.int64), None,
+                               np.zeros((0, 3), np.int64), None, 3, None, 0, 2, False,
+                               labels=np.zeros(2, np.int64))
 
 
 def test_a_learning_rate_schedule_and_weight_decay(multi_calls):

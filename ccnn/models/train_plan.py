@@ -1161,7 +1161,8 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool, hits: b
     ArrayAdapter's Execution, whose rows the C call gathers itself from the
     whole arrays step by step, or a list of batches (concatenated here) --
     each step's update fused (_fused_update's conditions).  Returns (each
-    step's loss, each step's argmax hits (with `hits`: sparse labels only) or
+    step's loss, each step's argmax hits (with `hits`: against the labels, or
+    the loss's true_classes of one-hot targets, as Trainer._correct counts) or
     None, whether the last step run updated) -- the steps run stop at one
     whose check refused its update -- leaving the model as that many
     train_step calls leave it; or None (nothing has run) where train_step
@@ -1199,7 +1200,7 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool, hits: b
         return None
     exec_plan, plan = found
     lead = plan.lead
-    if x0.shape != plan.in_shape or x0.dtype != plan.dtype or (hits and not plan.sparse) \
+    if x0.shape != plan.in_shape or x0.dtype != plan.dtype or (hits and plan.bce) \
             or not all(isinstance(step, AffineAugmentation) for step in lead):
         return None
     layers = model.layers
@@ -1216,15 +1217,23 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool, hits: b
         whole_t = plan.sparse and type(y) is np.ndarray and y.dtype == np.int64 \
             and y.shape == (y.shape[0],) and y.flags.c_contiguous
         t = y if whole_t else None
+    labels: Optional[np.ndarray] = None
     if not whole_t:
-        ts = []
+        ts, labs = [], []
         for i in range(nsteps):
             yb = e.y[e.index(i * n, (i + 1) * n)] if e is not None else lst[i][1]
             tb = _targets(plan, exec_plan.loss, yb, n, classes)
             if tb is None:
                 return None
             ts.append(tb)
+            if hits and not plan.sparse:    # one-hot targets: their classes
+                lab = np.asarray(model._lossfn.true_classes(yb))
+                if lab.shape != (n,) or lab.dtype.kind not in "iu":
+                    return None
+                labs.append(lab.astype(np.int64))
         t = np.concatenate(ts)
+        if labs:
+            labels = np.concatenate(labs)
     if lead:            # each step's batch, augmented just before its Dropout draws
         x = np.empty((nsteps * n,) + plan.in_shape[1:], dtype=plan.dtype)
         index, first = None, 0
@@ -1296,8 +1305,12 @@ def train_steps(model: Any, batches: Steps, optimizer: Any, check: bool, hits: b
         args = (plan.code, plan.reals, plan.ptrs, x, out, t, plan.nbytes, rec.code, optreals,
                 seeds, seed_rows, decays, snaps, counts, classes, index, first, n, whole_t)
         with deferred_keyboard_interrupt():
-            done, applied = F.plan_train_steps_unchecked(*args) if reduce is None \
-                else F.plan_train_steps_unchecked(*args, reduce=reduce)
+            kw: Dict[str, Any] = {}         # (only what is set: tests spy on the call)
+            if reduce is not None:
+                kw["reduce"] = reduce
+            if labels is not None:
+                kw["labels"] = labels
+            done, applied = F.plan_train_steps_unchecked(*args, **kw)
             for i in range(0 if reduce else done):     # (reduce: in each step's)
                 if plan.bns:
                     _update_moving(plan, [(snap_dst[1 + 2 * k][i], snap_dst[2 + 2 * k][i])

@@ -619,8 +619,7 @@ class Trainer(ModelLayer):
         reducer = None if dist is distribution_mod._LOCAL else dist.plan_reducer()
         count = len(batches)
         if full > 1 and (dist is distribution_mod._LOCAL or reducer is not None) \
-                and all(type(m) in _ARGMAX_ACCURACIES for m in objs) \
-                and (not hits or type(self._lossfn).true_classes is _SPARSE_TRUE_CLASSES):
+                and all(type(m) in _ARGMAX_ACCURACIES for m in objs):
             if not train_plan.opt_ready(self, self.optimizer):
                 dist.select_step(0, count)
                 done.append(self._batch_step(batches[0], objs, skip_nonfinite))

@@ -454,7 +454,7 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
                      const int64_t[::1] seed_rows, const double[:, ::1] decays,
                      const int64_t[:, ::1] snaps, int64_t[::1] hits, Py_ssize_t classes,
                      const int64_t[::1] rows, Py_ssize_t first, Py_ssize_t batch,
-                     bint targets_rows, reduce=None):
+                     bint targets_rows, reduce=None, const int64_t[::1] labels=None):
     """plan_train with its optimizer record over nsteps = optreals.shape[0]
     consecutive batches of `batch` rows (plan_train.h's plan_train_steps):
     x holds the rows the steps take (the whole training inputs, any number
@@ -466,7 +466,10 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
     rows None the rows first + i * batch on.  optreals (nsteps, 8) holds each
     step's scalars, seeds (nsteps, len(seed_rows)) its Dropout seeds, decays
     (nsteps, count) or None, snaps (k, 3) the buffers copied out after each
-    step, hits (nsteps) or None.  reduce: None, or a callable reduce(i) run
+    step, hits (nsteps) or None: each step's rows of out whose argmax is
+    their label -- labels[i * batch + r] (int64, nsteps * batch: the classes
+    of one-hot targets) or, with labels None, the int64 targets themselves.
+    reduce: None, or a callable reduce(i) run
     (with the GIL) between step i's backward and its update -- a
     DataParallel fit's all-reduce; an exception it raises stops the call and
     is raised here.  Returns (steps run, whether the last one updated)."""
@@ -512,8 +515,15 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
     cdef const double *dp = &decays[0, 0] if decays is not None else NULL
     cdef const int64_t *np_ = &snaps[0, 0] if snaps.shape[0] else NULL
     cdef int64_t *hp = &hits[0] if hits is not None else NULL
-    if hp != NULL and (not b.int_targets() or out_bytes != targets_bytes // 8 * classes
-                       * b.xb.itemsize):
+    cdef const int64_t *lp = NULL
+    if labels is not None:
+        if hp == NULL or labels.shape[0] != nsteps * batch or classes < 1 \
+                or out_bytes != batch * classes * b.xb.itemsize:
+            raise ValueError(f"plan_train_steps: labels must hold one label per row of "
+                             f"each step's out ({nsteps * batch}), with hits")
+        lp = &labels[0]
+    elif hp != NULL and (not b.int_targets() or out_bytes != targets_bytes // 8 * classes
+                         * b.xb.itemsize):
         raise ValueError("plan_train_steps: hits need int64 labels of out's rows")
     if reduce is not None and not callable(reduce):
         raise TypeError("plan_train_steps: reduce must be callable or None")
@@ -529,14 +539,14 @@ def plan_train_steps(int64_t[:, ::1] code, const double[:, ::1] reals, const int
                                        &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
                                        &optreals[0, 0], nsteps, in_bytes // 8, targets_bytes,
                                        sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
-                                       classes, fn, ctx, &done, &applied, nthreads)
+                                       classes, lp, fn, ctx, &done, &applied, nthreads)
         else:
             err = plan_train_steps_f32(<float *>b.ob.buf, <const float *>b.xb.buf, b.tb.buf,
                                        ip, first, nrows, batch, targets_rows,
                                        &ptrs[0], &code[0, 0], &reals[0, 0], nops, &opt[0],
                                        &optreals[0, 0], nsteps, in_bytes // 4, targets_bytes,
                                        sp, rp, seeds.shape[1], dp, np_, snaps.shape[0], hp,
-                                       classes, fn, ctx, &done, &applied, nthreads)
+                                       classes, lp, fn, ctx, &done, &applied, nthreads)
     if holder[1] is not None:
         raise holder[1]
     _raise_plan_error(err)

@@ -534,8 +534,9 @@ int SUF(ccnn_plan_train_steps) CCNN_PLAN_TRAIN_STEPS_PARAMS(REAL)
                    (size_t)sn[2]);
         }
         if (hits)
-            hits[i] = SUF(ccnn_argmax_matches)(out, (const int64_t *)(const void *)t,
-                                             targets_bytes / (int64_t)sizeof(int64_t), classes);
+            hits[i] = labels ? SUF(ccnn_argmax_matches)(out, labels + i * n, n, classes)
+                : SUF(ccnn_argmax_matches)(out, (const int64_t *)(const void *)t,
+                                           targets_bytes / (int64_t)sizeof(int64_t), classes);
         *done = i + 1;
         if (!*applied) break;       /* the check refused it: the caller decides */
     }

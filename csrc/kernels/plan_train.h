@@ -172,7 +172,9 @@ int ccnn_plan_train_step_f64(double *out, const double *inp, const void *targets
  * (snaps (nsnaps, 3): source pointer, destination pointer, bytes) copies its
  * source to destination + i * bytes, and with hits (nsteps) the rows of out
  * (nsteps' out is (n, classes)) whose argmax (NumPy's) is the step's int64
- * label are counted into hits[i].  A step whose check refused its update
+ * label -- labels[i * n + r] when labels is not NULL (the classes of one-hot
+ * or other non-label targets, taken by the caller), else the step's targets
+ * (int64 labels) -- are counted into hits[i].  A step whose check refused its update
  * ends the run: *done counts the steps run, *applied says whether the last
  * one updated.  With reduce (a DataParallel fit's; else NULL), each step is
  * the backward, then reduce(reduce_ctx, i) -- the binding's function, which
@@ -199,6 +201,7 @@ enum { CCNN_TRAIN_EREDUCE = 5 };     /* plan_train_steps: its reduce asked to st
      const double *decays,          /* (nsteps, count) or NULL */                             \
      const int64_t *snaps, int64_t nsnaps, /* (nsnaps, 3): source, destination, bytes */      \
      int64_t *hits, int64_t classes, /* (nsteps) or NULL */                                   \
+     const int64_t *labels,         /* (nsteps * n): hits' labels, or NULL: the targets */    \
      ccnn_step_reduce_fn reduce, void *reduce_ctx, /* each step's all-reduce, or NULL */      \
      int64_t *done, int *applied, int nthreads)
 int ccnn_plan_train_steps_f32 CCNN_PLAN_TRAIN_STEPS_PARAMS(float);
