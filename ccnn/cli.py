@@ -122,6 +122,9 @@ class ModelRecipe(NamedTuple):
     learning_rate: Optional[float] = None   # None: the optimizer's default
 
 
+#: compile(steps_per_execution=) of `ccnn train` (--steps-per-execution)
+STEPS_PER_EXECUTION = 32
+
 MODELS = {
     "book": ModelRecipe(build_model, 20, 32, False, "permutation"),
     "modern": ModelRecipe(build_modern_model, 30, 64, True, "tail"),
@@ -271,7 +274,8 @@ def _train(args, dp) -> int:
         steps = epochs * -(-len(x_train) // batch_size)
         lr = optimizers.schedules.CosineDecay(lr, decay_steps=steps)
     opt = opt_cls(learning_rate=lr)
-    model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"])
+    model.compile(optimizer=opt, loss="categorical_crossentropy", metrics=["accuracy"],
+                  steps_per_execution=args.steps_per_execution)
     summary: List[str] = []
     model.summary(print_fn=summary.append)
     print("\n".join(summary))
@@ -300,7 +304,9 @@ def _train(args, dp) -> int:
                                              args.class_names)
     record = {"history": hist, "val_loss": val_loss, "val_accuracy": val_acc,
               "test_loss": test_loss, "test_accuracy": test_acc, "epochs": epochs,
-              "model": args.model, "batch_size": batch_size, "optimizer": opt.get_config(), "seed": args.seed,
+              "model": args.model, "batch_size": batch_size,
+              "steps_per_execution": args.steps_per_execution,
+              "optimizer": opt.get_config(), "seed": args.seed,
               "train_images": len(x_train), "val_images": len(x_val),
               "test_images": len(x_te), "data": source, "train_seconds": train_time,
               "evaluate_seconds": evaluate_time, "picture_seconds": time.perf_counter() - t0,
@@ -458,6 +464,10 @@ def make_parser() -> argparse.ArgumentParser:
                    help="epochs (default 20 for book, 30 for modern, 10 for resnet)")
     t.add_argument("--batch-size", type=_positive, default=None,
                    help="batch size (default 32 for book, 64 for modern, 128 for resnet)")
+    t.add_argument("--steps-per-execution", type=_positive, default=STEPS_PER_EXECUTION,
+                   help="training steps run by one C call, as Keras's compile(steps_per_execution=N); "
+                        "the weights and history are the same bit for bit for every N, the "
+                        "progress bar moves every N steps (default %(default)s)")
     t.add_argument("--optimizer", choices=["adam", "adamw", "sgd", "rmsprop", "adagrad",
                                            "adadelta", "adamax", "nadam"], default="adam",
                    help="optimizer, with Keras's defaults (default adam)")

@@ -114,13 +114,36 @@ def test_train_on_sample_flag(tmp_path):
     assert (tmp_path / "o" / "weights.npz").is_file()
 
 
+@pytest.mark.parametrize("model", ["book", "modern"])
+def test_train_steps_per_execution_is_bit_identical(tmp_path, model):
+    """--steps-per-execution N runs N steps per C call (one-hot labels with
+    accuracy, as the CLI compiles): the weights and the history are those of
+    N = 1 bit for bit, a partial last execution included (300 // 64)."""
+    import numpy as np
+    out = {}
+    for n in ("1", "3"):
+        r = run(["train", "--model", model, "--sample", "--epochs", "2", "--limit", "300",
+                 "--batch-size", "64", "--out", f"o{n}", "--verbose", "2", "--threads", "1",
+                 "--steps-per-execution", n], tmp_path, timeout=400)
+        assert r.returncode == 0, r.stderr
+        record = json.loads((tmp_path / f"o{n}" / "history.json").read_text())
+        assert record["steps_per_execution"] == int(n)
+        with np.load(tmp_path / f"o{n}" / "weights.npz") as f:
+            out[n] = ({k: f[k] for k in f.files}, record["history"])
+    (w1, h1), (w3, h3) = out["1"], out["3"]
+    assert h1 == h3 and sorted(w1) == sorted(w3)
+    for k in w1:
+        assert w1[k].tobytes() == w3[k].tobytes(), k
+
+
 def test_info_and_bad_arguments(tmp_path):
     r = run(["info"], tmp_path)
     assert r.returncode == 0 and "ccnn 0.1.0" in r.stdout and "simd path" in r.stdout
     for args, msg in ((["train", "--epochs", "0"], "positive integer"),
                       (["train", "--optimizer", "ftrl"], "invalid choice"),
                       (["evaluate"], "--weights"), ([], "required"),
-                      (["train", "--learning-rate", "-1"], ">= 0")):
+                      (["train", "--learning-rate", "-1"], ">= 0"),
+                      (["train", "--steps-per-execution", "0"], "positive integer")):
         r = run(args, tmp_path)
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
 
