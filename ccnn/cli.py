@@ -530,6 +530,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print("\nccnn: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # stdout's reader went away (`ccnn info | head -1`): stop quietly, as
+        # the Python documentation's recipe does -- stdout to /dev/null so the
+        # interpreter's last flush does not raise again
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

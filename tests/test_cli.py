@@ -148,6 +148,21 @@ def test_info_and_bad_arguments(tmp_path):
         assert r.returncode == 2 and msg in r.stderr, (args, r.stderr)
 
 
+def test_closed_stdout_is_quiet(tmp_path):
+    """`ccnn info | head -1`: a reader that has gone away ends the command
+    with status 1 and no traceback."""
+    r_fd, w_fd = os.pipe()
+    os.close(r_fd)                      # the reader is gone before the first write
+    try:
+        p = subprocess.run([sys.executable, "-m", "ccnn", "info"], cwd=tmp_path,
+                           env=env_for_cli(tmp_path), stdout=w_fd, stderr=subprocess.PIPE,
+                           text=True, timeout=120)
+    finally:
+        os.close(w_fd)
+    assert p.returncode == 1, p.stderr
+    assert "Traceback" not in p.stderr and "BrokenPipe" not in p.stderr, p.stderr
+
+
 @pytest.mark.skipif(shutil.which("ccnn") is None, reason="console script not installed")
 def test_console_script(tmp_path):
     r = subprocess.run(["ccnn", "info"], capture_output=True, text=True,
