@@ -74,7 +74,8 @@ class ShmReducer:
                                  comm.allreduce(self.k, op=MPI.MAX) < int(comm.Get_size()))
         self.leaders: Optional[Any] = None
         if self.hierarchical:
-            self.leaders = comm.Split(0 if self.r == 0 else MPI.UNDEFINED, int(comm.Get_rank()))
+            lead = comm.Split(0 if self.r == 0 else MPI.UNDEFINED, int(comm.Get_rank()))
+            self.leaders = None if lead == MPI.COMM_NULL else lead
         per = max(-(-self.n * dt.itemsize // _ALIGN) * _ALIGN, _ALIGN)
         self.win = MPI.Win.Allocate_shared(per, dt.itemsize, comm=self.node)
         self.win.Lock_all(MPI.MODE_NOCHECK)
