@@ -17,10 +17,17 @@ What one fit does on each of the K ranks (all run the same script):
 * after each backward the gradients, scaled by each rank's share of the
   batch, the BatchNormalization moving statistics (same scaling: their mean)
   and the loss are packed into one contiguous buffer per dtype and summed
-  once per step by ONE MPI Allreduce; every rank applies the same
-  update, so the replicas stay bit-identical.  Batch statistics themselves
-  are per rank (Keras's non-synchronized BatchNormalization under a
-  MirroredStrategy);
+  once per step; every rank applies the same update, so the replicas stay
+  bit-identical.  The sum: each buffer is this rank's segment of an MPI-3
+  shared-memory window of the node's ranks (ccnn.distribution.shm_reduce:
+  a Barrier, each rank adds its 1/K slice of the K segments in rank order
+  into every segment, a Barrier), with across nodes an Allreduce among one
+  leader per node; on one node about 4x cheaper than Open MPI's Allreduce of
+  the same ~0.8 MB (benchmarks/allreduce_options.py).  CCNN_DP_SHM=0 (or
+  data_parallel._shm_switch.set(False)) sums by one MPI Allreduce per buffer
+  instead (with 2 ranks both give the same bits: a + b).  Batch statistics
+  themselves are per rank (Keras's non-synchronized BatchNormalization under
+  a MirroredStrategy);
 * where the model's step runs through the training plan
   (ccnn.models.train_plan) with an optimizer it can fuse, the plan's backward
   writes the gradients straight into their slots of that buffer (made the
@@ -201,7 +208,8 @@ class _Layout:
 class DataParallel(Local):
     """Synchronous data parallelism over MPI: every rank holds a replica of
     the model, each global batch is split across the ranks, the gradients are
-    averaged by one Allreduce per step (Keras's keras.distribution.DataParallel,
+    averaged by one sum over the ranks per step (a shared-memory window within
+    a node, MPI Allreduce across nodes) (Keras's keras.distribution.DataParallel,
     with MPI ranks for devices).
 
         with DataParallel():          # or: set_distribution(DataParallel())

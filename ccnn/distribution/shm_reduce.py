@@ -29,14 +29,14 @@ over the communicator, as is the constructor).
 """
 from __future__ import annotations
 
-from typing import Any, List, Optional
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
 _ALIGN = 64          # bytes: each segment starts on its own cache line
 
 
-def slice_bounds(n: int, k: int, r: int) -> tuple:
+def slice_bounds(n: int, k: int, r: int) -> Tuple[int, int]:
     """The [lo, hi) of rank r's slice of n values among k ranks (contiguous,
     sizes n // k or n // k + 1, the larger first)."""
     q, extra = divmod(n, k)
@@ -81,7 +81,7 @@ class ShmReducer:
         self.win.Lock_all(MPI.MODE_NOCHECK)
         self.segments: List[np.ndarray] = []
         for q in range(self.k):
-            mem, _ = self.win.Shared_query(q)
+            mem: Any = self.win.Shared_query(q)[0]       # an mpi4py buffer
             self.segments.append(np.frombuffer(mem, dtype=dt, count=self.n))
         #: this rank's buffer: its own segment of the window
         self.buffer = self.segments[self.r]
