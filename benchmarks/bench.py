@@ -696,7 +696,7 @@ def bench_predict(table, repeats):
 # model.  Each configuration is its own job -- `python bench.py --mpi-worker`
 # alone for 1 rank (a plain fit, no MPI), under `mpiexec -n 2` for 2 ranks --
 # which times whole epochs of fit on rank 0 and prints one JSON line.
-MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "yield"), (1, 2, ""),
+MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "allreduce"), (2, 1, "yield"), (1, 2, ""),
                (2, 1, "apart")]  # (ranks, threads per rank, how)
 # "apart": the ceiling -- two plain 1-thread fits (no MPI), each of half the
 # samples at half the batch, started together and pinned one per core: a 2-rank
@@ -705,7 +705,10 @@ MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "yield"), (1, 2, ""),
 # "yield": mpiexec --bind-to none --mca mpi_yield_when_idle 1 -- a rank waiting in
 # the all-reduce gives its core away instead of spinning on it (and ranks may
 # move): what a machine with other work on it wants (README "Scale-out")
-MPI_HOW = {"": [], "yield": ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"]}
+# "allreduce": the per-step sum by MPI Allreduce instead of the shared window
+# (CCNN_DP_SHM=0; ccnn.distribution.shm_reduce): the before of issue 16's change
+MPI_HOW = {"": [], "yield": ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"],
+           "allreduce": ["-x", "CCNN_DP_SHM=0"]}
 
 
 def mpi_worker(batch, threads, samples, repeats, spe=1):
@@ -768,7 +771,7 @@ def _mpi_apart(cmd, ranks, env):
             "cpu_ms": [v for r in res for v in r["cpu_ms"]]}
 
 
-def bench_mpi(table, repeats, quick, spe=None):
+def bench_mpi(table, repeats, quick, spe=None, batches=(128, 512)):
     """Throughput (training samples/s) of the book model's fit at global batch
     128 and 512 for 1 rank x 1 thread, 2 ranks x 1 thread (mpiexec -n 2,
     DataParallel; bound to cores and spinning while waiting, Open MPI's
@@ -792,7 +795,7 @@ def bench_mpi(table, repeats, quick, spe=None):
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"mpi: load average {load:.2f} on {os.cpu_count()} cores at the start")
     rounds = max(1, repeats // 2)
-    for batch in (128, 512):
+    for batch in batches:
         base = None
         got = {cfg: [] for cfg in MPI_CONFIGS}
         for _ in range(rounds):
@@ -1313,6 +1316,8 @@ def main(argv=None):
     ap.add_argument("--tf-anchor", default=os.path.join(os.path.dirname(HERE), "..", "shared",
                                                         "anchors", "modern_tf.py"),
                     help="modern_epoch: the TensorFlow/Keras script")
+    ap.add_argument("--mpi-batches", default="128,512",
+                    help="mpi: the global batch sizes (comma-separated)")
     ap.add_argument("--spe", type=int, default=None,
                     help="mpi: every configuration's steps_per_execution (default 1: what "
                          "`mpiexec -n K ccnn train` uses)")
@@ -1360,7 +1365,8 @@ def main(argv=None):
     if "predict" in sections:
         bench_predict(table, args.repeats)
     if "mpi" in sections:
-        bench_mpi(table, args.repeats, args.quick, args.spe)
+        bench_mpi(table, args.repeats, args.quick, args.spe,
+                  tuple(int(b) for b in args.mpi_batches.split(",")))
     if "step" in sections:
         bench_step(table, args.repeats)
     if "modern_epoch" in sections:

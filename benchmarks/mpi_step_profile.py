@@ -7,7 +7,8 @@ Each rank fits the book model (benchmarks/bench.py's book_model, 1 thread) on
 on around the pieces of the step: the plan's C call (forward + backward),
 the optimizer's C call, the gradient all-reduce split into waiting (an
 MPI Barrier just before it: the slower rank's lag) and the transfer (the
-Allreduce after that barrier).  What remains of the step is Python (fit's
+Allreduce after that barrier, or with the shared window -- CCNN_DP_SHM on,
+the default -- ShmReducer.reduce after it).  What remains of the step is Python (fit's
 loop, callbacks, the batch gather, the plan's bookkeeping).  Prints, per rank,
 ms per step of each piece, in wall-clock and in CPU time.
 (The barrier adds one small message per step; the timers are off in a
@@ -29,6 +30,7 @@ import ccnn  # noqa: E402
 import ccnn.functional as F  # noqa: E402
 from bench import book_model, load_fashion  # noqa: E402
 from ccnn.distribution import DataParallel  # noqa: E402
+from ccnn.distribution.shm_reduce import ShmReducer  # noqa: E402
 
 T = {"kernels": 0.0, "optimizer": 0.0, "wait": 0.0, "transfer": 0.0}
 C = dict(T)         # the same pieces in this process's CPU time
@@ -66,6 +68,22 @@ class TimedComm:
         C["transfer"] += c2 - c1
 
 
+def split_wait(reduce):
+    """ShmReducer.reduce (the shared window's sum, CCNN_DP_SHM on) split as
+    TimedComm splits the Allreduce: a Barrier, then the sum."""
+    def wrapper(self):
+        t0, c0 = time.perf_counter(), time.process_time()
+        self.comm.Barrier()
+        t1, c1 = time.perf_counter(), time.process_time()
+        reduce(self)
+        t2, c2 = time.perf_counter(), time.process_time()
+        T["wait"] += t1 - t0
+        T["transfer"] += t2 - t1
+        C["wait"] += c1 - c0
+        C["transfer"] += c2 - c1
+    return wrapper
+
+
 def main():
     args = [a for a in sys.argv[1:] if a != "--mpi-worker"]
     batch = int(args[0]) if args else 128
@@ -80,6 +98,7 @@ def main():
     with dp:
         m.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)
         dp.comm = TimedComm(dp.comm)
+        ShmReducer.reduce = split_wait(ShmReducer.reduce)
         F.plan_train_unchecked = timed("kernels", F.plan_train_unchecked)
         F.plan_train_steps_unchecked = timed("kernels", F.plan_train_steps_unchecked)
         F.plan_optimize_unchecked = timed("optimizer", F.plan_optimize_unchecked)

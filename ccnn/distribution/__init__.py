@@ -7,8 +7,9 @@ keras.distribution names: DataParallel, set_distribution, distribution).
 
 Every rank runs the same script and holds a replica of the model; fit splits
 each global batch of `batch_size` samples into K shards of about
-batch_size / K, averages the gradients with one MPI Allreduce per step and
-applies the same update on every rank.  Nothing here imports mpi4py until a
+batch_size / K, sums the gradients once per step (through an MPI-3
+shared-memory window among a node's ranks, MPI Allreduce across nodes:
+ccnn.distribution.shm_reduce) and applies the same update on every rank.  Nothing here imports mpi4py until a
 DataParallel is made (``pip install "ccnn[mpi]"``).  See README "Scale-out".
 """
 from __future__ import annotations

@@ -17,10 +17,17 @@ What one fit does on each of the K ranks (all run the same script):
 * after each backward the gradients, scaled by each rank's share of the
   batch, the BatchNormalization moving statistics (same scaling: their mean)
   and the loss are packed into one contiguous buffer per dtype and summed
-  once per step by ONE MPI Allreduce; every rank applies the same
-  update, so the replicas stay bit-identical.  Batch statistics themselves
-  are per rank (Keras's non-synchronized BatchNormalization under a
-  MirroredStrategy);
+  once per step; every rank applies the same update, so the replicas stay
+  bit-identical.  The sum: each buffer is this rank's segment of an MPI-3
+  shared-memory window of the node's ranks (ccnn.distribution.shm_reduce:
+  a Barrier, each rank adds its 1/K slice of the K segments in rank order
+  into every segment, a Barrier), with across nodes an Allreduce among one
+  leader per node; on one node about 4x cheaper than Open MPI's Allreduce of
+  the same ~0.8 MB (benchmarks/allreduce_options.py).  CCNN_DP_SHM=0 (or
+  data_parallel._shm_switch.set(False)) sums by one MPI Allreduce per buffer
+  instead (with 2 ranks both give the same bits: a + b).  Batch statistics
+  themselves are per rank (Keras's non-synchronized BatchNormalization under
+  a MirroredStrategy);
 * where the model's step runs through the training plan
   (ccnn.models.train_plan) with an optimizer it can fuse, the plan's backward
   writes the gradients straight into their slots of that buffer (made the
@@ -50,7 +57,7 @@ import time
 import traceback
 from collections import deque
 from types import TracebackType
-from typing import Any, Dict, Iterator, List, Optional, Tuple, Type
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Type
 
 import numpy as np
 
@@ -68,6 +75,10 @@ _MASK64 = (1 << 64) - 1
 #: the training plan's step with the all-reduce inside (plan_reducer); off
 #: (CCNN_DP_PLAN=0, or _plan_switch.set(False)): reduce_gradients + apply_gradients
 _plan_switch = Switch("CCNN_DP_PLAN")
+#: the per-step sum through a shared-memory window among the ranks of a node
+#: (ccnn.distribution.shm_reduce); off (CCNN_DP_SHM=0, or _shm_switch.set(False)):
+#: one MPI Allreduce per buffer
+_shm_switch = Switch("CCNN_DP_SHM")
 
 
 def _import_mpi() -> Any:
@@ -154,7 +165,8 @@ class _Layout:
     buffer of their dtype (built at the first step of a fit, reused): the
     views of the buffers are made once, so a step only multiplies into them."""
 
-    def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray]) -> None:
+    def __init__(self, pairs: List[Tuple[Any, np.ndarray]], states: List[np.ndarray],
+                 alloc: Optional[Callable[[np.dtype, int], np.ndarray]] = None) -> None:
         self.key = [id(p) for _, p in pairs] + [id(s) for s in states]
         sizes: Dict[np.dtype, int] = {}
         spans: List[Tuple[int, np.dtype, int, int]] = []      # (pair, dtype, lo, hi)
@@ -176,7 +188,9 @@ class _Layout:
         lo = sizes.get(self.loss_dtype, 0)
         self.loss_at = lo
         sizes[self.loss_dtype] = lo + (1 if self.loss_dtype == np.float64 else 2)
-        self.buffers = {dt: np.zeros(n, dtype=dt) for dt, n in sizes.items()}
+        #: one zeroed buffer per dtype (alloc(dtype, n): the reducer's own memory)
+        self.buffers = {dt: np.zeros(n, dtype=dt) if alloc is None else alloc(dt, n)
+                        for dt, n in sizes.items()}
         #: the loss's numbers in its buffer (one float64, or a float32 pair)
         self.loss_slot = self.buffers[self.loss_dtype][
             lo:lo + (1 if self.loss_dtype == np.float64 else 2)]
@@ -194,7 +208,8 @@ class _Layout:
 class DataParallel(Local):
     """Synchronous data parallelism over MPI: every rank holds a replica of
     the model, each global batch is split across the ranks, the gradients are
-    averaged by one Allreduce per step (Keras's keras.distribution.DataParallel,
+    averaged by one sum over the ranks per step (a shared-memory window within
+    a node, MPI Allreduce across nodes) (Keras's keras.distribution.DataParallel,
     with MPI ranks for devices).
 
         with DataParallel():          # or: set_distribution(DataParallel())
@@ -233,6 +248,9 @@ class DataParallel(Local):
         #: yielded (compile's steps_per_execution of them: select_step)
         self._shares: "deque[Tuple[float, int]]" = deque(maxlen=1)
         self._model: Any = None
+        #: the shared-window reducers by (dtype, size), and by id of their buffer
+        self._reducers: Dict[Tuple[np.dtype, int], Any] = {}
+        self._by_buffer: Dict[int, Any] = {}
         self._loss_total = 0.0
         self._n_total = 0
         if self.size > 1:
@@ -415,8 +433,22 @@ class DataParallel(Local):
         states = self._states
         lay = self._layout
         if lay is None or lay.key != [id(p) for _, p in pairs] + [id(s) for s in states]:
-            lay = self._layout = _Layout(pairs, states)
+            shm = self.size > 1 and _shm_switch.on
+            lay = self._layout = _Layout(pairs, states, self._shm_buffer if shm else None)
         return lay
+
+    def _shm_buffer(self, dtype: np.dtype, n: int) -> np.ndarray:
+        """A zeroed buffer of n values of dtype that is this rank's segment of
+        a shared window (ShmReducer; collective: every rank builds the same
+        layout at the same step).  The reducers of a size are kept and reused
+        by later fits: the layers' grads may still be views of their memory."""
+        from .shm_reduce import ShmReducer
+        red = self._reducers.get((dtype, n))
+        if red is None:
+            red = self._reducers[dtype, n] = ShmReducer(self.comm, n, dtype)
+        red.buffer.fill(0)
+        self._by_buffer[id(red.buffer)] = red
+        return red.buffer
 
     def _allreduce(self, lay: _Layout, loss: float) -> float:
         """The share-weighted moving statistics and loss into the buffers, one
@@ -432,7 +464,11 @@ class DataParallel(Local):
             lbuf[at + 1] = loss * w - float(lbuf[at])
         t0 = time.perf_counter()
         for buf in lay.buffers.values():
-            self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
+            red = self._by_buffer.get(id(buf))
+            if red is not None and red.buffer is buf:
+                red.reduce()
+            else:
+                self.comm.Allreduce(self._mpi.IN_PLACE, buf, op=self._mpi.SUM)
         self.allreduce_seconds += time.perf_counter() - t0
         self.allreduce_steps += 1
         for s, slot in lay.states:
