@@ -117,6 +117,28 @@ def _optional_steps(v: Any, name: str) -> Optional[int]:
     return None if v is None else _positive_int(v, name)
 
 
+def _execution_options(run_eagerly: Any, jit_compile: Any,
+                       auto_scale_loss: Any) -> Tuple[bool, bool]:
+    """compile()'s (run_eagerly, jit_compile) as Keras 3 means them on ccnn:
+    run_eagerly=True runs every training, evaluation and prediction step
+    layer by layer in Python (ccnn's eager path: no training or inference
+    plan; for debugging, as in Keras); jit_compile 'auto' or False is ccnn's
+    only mode (its steps are C already) and True is a ValueError (ccnn has
+    no JIT compiler such as XLA); auto_scale_loss (a bool) scales the loss
+    only under a mixed_float16 dtype policy in Keras, which ccnn does not
+    have, so it changes nothing -- as in Keras under float32."""
+    for name, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    if jit_compile is True or (isinstance(jit_compile, np.bool_) and jit_compile):
+        raise ValueError("jit_compile=True: ccnn has no JIT compiler (XLA, torch.compile); its "
+                         "steps run as compiled C already. Pass jit_compile=False or 'auto'")
+    if not (jit_compile is False or (isinstance(jit_compile, np.bool_) and not jit_compile)
+            or (isinstance(jit_compile, str) and jit_compile == "auto")):
+        raise ValueError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
+    return bool(run_eagerly), False
+
+
 def _metric_list(value: Any, what: str) -> List[Any]:
     """compile()'s metrics / weighted_metrics (None or a list) as a list."""
     if value is None:
@@ -234,14 +256,18 @@ class Trainer(ModelLayer):
         self.stop_training = False
         self.history = None
         self.steps_per_execution = 1
+        #: Keras's: True runs every step layer by layer in Python (no plan)
+        self.run_eagerly = False
+        self.jit_compile = False
 
     # ------------------------------------------------------------ compile
-    def compile(self, optimizer: Any = "adam", loss: Any = None,
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None, *,
                 weighted_metrics: Optional[Sequence[Any]] = None,
-                steps_per_execution: int = 1) -> None:
+                run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile: Any = "auto", auto_scale_loss: bool = True) -> None:
         """optimizer: a Keras name ('adam', 'sgd', 'rmsprop', 'adamw', ...) or a
-        ccnn.optimizers instance; loss: a
+        ccnn.optimizers instance (Keras 3's default: 'rmsprop'); loss: a
         Keras name such as 'categorical_crossentropy' (one-hot targets),
         'sparse_categorical_crossentropy' (integer labels),
         'binary_crossentropy', 'mse', 'mae', 'huber', 'kld', 'hinge',
@@ -256,8 +282,11 @@ class Trainer(ModelLayer):
         steps_per_execution: fit runs this many batches per execution (an int
         >= 1), calling on_train_batch_begin / _end once per execution with
         its first and last step, as Keras 3; where the training plan can,
-        the execution's steps run in one C call (README "Training")."""
+        the execution's steps run in one C call (README "Training").
+        run_eagerly, jit_compile, auto_scale_loss: Keras's (see
+        _execution_options)."""
         spe = _steps_per_execution(steps_per_execution)
+        eager, jit = _execution_options(run_eagerly, jit_compile, auto_scale_loss)
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -276,6 +305,7 @@ class Trainer(ModelLayer):
         self.metrics = list(self._metric_log_names)
         self._metric_objs = None     # resolved again for the model's output at first use
         self.steps_per_execution = spe
+        self.run_eagerly, self.jit_compile = eager, jit
         self.compiled = True
         self._replan()
 
