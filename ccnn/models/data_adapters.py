@@ -103,6 +103,14 @@ class ArrayAdapter:
                 swb = None if sw is None else sw[order[start:start + m]]
             yield ((self.x[rows], self.y[rows], None if swb is None else swb[lo:hi]), m, swb)
 
+    def first_batches(self, steps: int) -> "ArrayAdapter":
+        """The adapter of this one's first `steps` batches (all when it has
+        fewer), unshuffled: Keras's evaluate(x, y, steps=...) of arrays."""
+        n = min(self.x.shape[0], steps * self.batch_size)
+        sw = self.sample_weight
+        return ArrayAdapter(self.x[:n], self.y[:n], self.batch_size,
+                            None if sw is None else sw[:n])
+
     def on_epoch_end(self) -> None:
         pass
 

@@ -35,8 +35,8 @@ from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
 from .nested import ModelLayer, keras_class_name, trainable_count
-from .trainer import (Trainer, _execution_options, _real_array, _steps_per_execution, fit_input,
-                      is_symbolic_arg, metric_log_names)
+from .trainer import (Trainer, _execution_options, _real_array, _steps_per_execution, _verbose,
+                      fit_input, is_symbolic_arg, metric_log_names)
 
 __all__ = ["Model"]
 
@@ -658,7 +658,8 @@ class Model(Trainer):
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> Any:
         self._require_compiled()
         if y is None:
-            raise ValueError(f"{name} is required")
+            raise ValueError(f"{name} is required: the compiled loss compares the model's "
+                             f"outputs with these targets")
         keys = self.output_names
         ys = self._structured(y, keys, "output", name, [v is None for v in self._losses])
         out = []
@@ -728,6 +729,7 @@ class Model(Trainer):
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
                 steps: Optional[int] = None, callbacks: Any = None) -> Any:
         """The model's outputs, batch by batch (inference mode)."""
+        _verbose(verbose)          # checked on the fast path too
         if callbacks is None and steps is None:
             out = inference_graph.predict_fast_graph(self, x,
                                                      32 if batch_size is None else batch_size)

@@ -114,7 +114,19 @@ def _real_array(value: Any, name: str) -> np.ndarray:
 
 
 def _optional_steps(v: Any, name: str) -> Optional[int]:
-    return None if v is None else _positive_int(v, name)
+    """A steps argument: None or 0 (Keras's `steps or <all batches>`) is None."""
+    if v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v == 0):
+        return None
+    return _positive_int(v, name)
+
+
+def _verbose(verbose: Any) -> int:
+    """fit / evaluate / predict's verbose as 0, 1 or 2 ('auto' is 1, as in Keras 3)."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
 
 
 def _execution_options(run_eagerly: Any, jit_compile: Any,
@@ -455,7 +467,8 @@ class Trainer(ModelLayer):
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         if y is None:
-            raise ValueError(f"{name} is required")
+            raise ValueError(f"{name} is required: the compiled loss compares the model's "
+                             f"outputs with these targets")
         y = self._lossfn.check(y, n, self._classes())
         if not self._lossfn.sparse:
             y = np.asarray(y, dtype=self._dtype())
@@ -688,11 +701,12 @@ class Trainer(ModelLayer):
         return loss, xb.shape[0], ok
 
     @_one_blas_thread
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: Any = None, return_dict: bool = False):
         """One optimizer step on one batch; returns [loss, *metrics] of that
         batch (or the loss alone without metrics); with return_dict=True a
-        dict {'loss': ..., name: ...}."""
+        dict {'loss': ..., name: ...}.  y is optional in the signature, as in
+        Keras, but a compiled loss needs it (Keras fails on None as well)."""
         self._require_compiled()
         x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         objs = self._reset_metrics()
@@ -742,10 +756,7 @@ class Trainer(ModelLayer):
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         epochs = _positive_int(epochs, "epochs", 0)
         initial_epoch = _positive_int(initial_epoch, "initial_epoch", 0)
-        if verbose == "auto":
-            verbose = 1
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+        verbose = _verbose(verbose)
         _check_callbacks(callbacks)
         steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
         validation_steps = _optional_steps(validation_steps, "validation_steps")
@@ -995,15 +1006,17 @@ class Trainer(ModelLayer):
         self._require_compiled()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         steps = _optional_steps(steps, "steps")
+        verbose = _verbose(verbose)
         if _is_batches(x):
             if sample_weight is not None:
                 raise ValueError("sample_weight must be None when x is a PyDataset or a "
                                  "generator; give batches (x, y, sample_weight) instead")
             data: Adapter = self._adapter(x, y, batch_size, steps, "x")
-        elif steps is not None:
-            raise ValueError("steps is only supported for a PyDataset or a generator in ccnn")
         else:
-            data = self._array_adapter(x, y, batch_size, 0.0, sample_weight)
+            arrays: data_adapters.ArrayAdapter = self._array_adapter(x, y, batch_size, 0.0,
+                                                                     sample_weight)
+            # Keras's steps of arrays: the first `steps` batches
+            data = arrays if steps is None else arrays.first_batches(steps)
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
                                               "verbose": verbose})
         logs = self._evaluate_batches(distribution_mod.current().shard(data, False, False), cbl)
@@ -1022,6 +1035,7 @@ class Trainer(ModelLayer):
         (all of x when it has fewer)."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         steps = _optional_steps(steps, "steps")
+        verbose = _verbose(verbose)
         x = self._prepare_x(x)
         if steps is not None:
             x = x[:steps * batch_size]
@@ -1041,7 +1055,7 @@ class Trainer(ModelLayer):
         return np.concatenate(outs, axis=0)
 
     @_one_blas_thread
-    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False):
         """[loss, *metrics] of one batch in inference mode, no update (Keras's)."""
         self._require_compiled()

@@ -1,0 +1,113 @@
+"""Keras 3's fit / evaluate / predict / *_on_batch arguments that Keras CNN
+tutorials pass: verbose='auto', steps=0 (every batch) and steps of arrays,
+y=None in train_on_batch / test_on_batch -- each against what Keras 3 itself
+does (torch backend) where Keras is installed."""
+
+import numpy as np
+import pytest
+
+import ccnn
+from ccnn import layers
+
+from _testutils import keras_or_skip
+
+
+def data(n=10, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, 4)).astype(np.float32)
+    return x, (x[:, :2] * 2 - x[:, 2:]).astype(np.float32)
+
+
+def dense(seed=0, **compile_kw):
+    ccnn.utils.set_random_seed(seed)
+    m = ccnn.Sequential([ccnn.Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(2)])
+    if compile_kw:
+        m.compile(**compile_kw)
+    return m
+
+
+def conv_functional(seed=0):
+    ccnn.utils.set_random_seed(seed)
+    inp = ccnn.Input((8, 8, 1))
+    h = layers.Conv2D(4, 3, activation="relu")(inp)
+    out = layers.Dense(3, activation="softmax")(layers.Flatten()(h))
+    return ccnn.Model(inp, out)
+
+
+# ------------------------------------------------------------------ verbose, steps
+@pytest.mark.parametrize("model", [dense, conv_functional])
+def test_verbose_auto_is_1_and_a_bad_verbose_is_named(model, capsys):
+    m = model()
+    x = np.zeros((3, 4)) if model is dense else np.zeros((3, 8, 8, 1))
+    y = np.zeros((3, 2)) if model is dense else np.eye(3)
+    m.compile(optimizer="sgd", loss="mse")
+    m.fit(x, y, verbose="auto")
+    assert "loss" in capsys.readouterr().out
+    m.evaluate(x, y, verbose="auto")
+    assert "loss" in capsys.readouterr().out
+    assert m.predict(x, verbose="auto").shape[0] == 3
+    for bad in ("bad", 3, True):
+        for call in (lambda: m.fit(x, y, verbose=bad), lambda: m.evaluate(x, y, verbose=bad),
+                     lambda: m.predict(x, verbose=bad), lambda: m.predict(x, verbose=bad)):
+            with pytest.raises(ValueError, match="verbose"):
+                call()
+
+
+def test_steps_0_is_every_batch_as_keras():
+    x, y = data(10)
+    m = dense(optimizer="sgd", loss="mse")
+    np.testing.assert_array_equal(m.predict(x, steps=0, batch_size=3), m.predict(x))
+    assert m.evaluate(x, y, steps=0, batch_size=3) == pytest.approx(m.evaluate(x, y))
+    with pytest.raises(ValueError, match="steps"):
+        m.predict(x, steps=-1)
+
+
+def test_evaluate_steps_of_arrays_is_the_first_batches():
+    x, y = data(10)
+    m = dense(optimizer="sgd", loss="mse")
+    assert m.evaluate(x, y, steps=2, batch_size=3) == pytest.approx(
+        m.evaluate(x[:6], y[:6], batch_size=3))
+    assert m.evaluate(x, y, steps=9, batch_size=3) == pytest.approx(m.evaluate(x, y))
+
+
+def test_steps_as_keras():
+    keras = keras_or_skip()
+    x, y = data(10)
+    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                           keras.layers.Dense(2)])
+    km.compile(optimizer="sgd", loss="mse")
+    m = dense(optimizer="sgd", loss="mse")
+    m.set_weights(km.get_weights())
+    for steps, bs in ((0, 3), (2, 3), (1, 4), (9, 3)):
+        np.testing.assert_allclose(m.predict(x, steps=steps, batch_size=bs),
+                                   km.predict(x, steps=steps, batch_size=bs, verbose=0),
+                                   rtol=1e-5, atol=1e-6)
+        assert m.evaluate(x, y, steps=steps, batch_size=bs) == pytest.approx(
+            km.evaluate(x, y, steps=steps, batch_size=bs, verbose=0), rel=1e-5)
+
+
+# ------------------------------------------------------------------ y=None
+def test_train_and_test_on_batch_take_y_optional_and_name_it_when_missing():
+    x, y = data()
+    for m in (dense(optimizer="sgd", loss="mse"), conv_functional()):
+        if not m.compiled:
+            m.compile(optimizer="sgd", loss="categorical_crossentropy")
+            x = np.zeros((2, 8, 8, 1))
+        w = [a.copy() for a in m.get_weights()]
+        for call in (m.train_on_batch, m.test_on_batch):
+            with pytest.raises(ValueError, match="y is required"):
+                call(x)
+        for a, b in zip(w, m.get_weights()):       # nothing was applied
+            np.testing.assert_array_equal(a, b)
+    m = dense(optimizer="sgd", loss="mse")
+    x, y = data()
+    assert np.isfinite(m.train_on_batch(x, y=y)) and np.isfinite(m.test_on_batch(x, y=y))
+
+
+def test_keras_also_refuses_train_on_batch_without_y():
+    keras = keras_or_skip()
+    x, _ = data()
+    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+    km.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(Exception):
+        km.train_on_batch(x)
