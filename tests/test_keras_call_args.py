@@ -1,7 +1,10 @@
 """Keras 3's fit / evaluate / predict / *_on_batch arguments that Keras CNN
-tutorials pass: verbose='auto', steps=0 (every batch) and steps of arrays,
+tutorials pass: verbose='auto', steps=0 (every batch) and steps of arrays
+(evaluate's steps, fit's steps_per_epoch),
 y=None in train_on_batch / test_on_batch -- each against what Keras 3 itself
 does (torch backend) where Keras is installed."""
+
+import warnings
 
 import numpy as np
 import pytest
@@ -111,3 +114,69 @@ def test_keras_also_refuses_train_on_batch_without_y():
     km.compile(optimizer="sgd", loss="mse")
     with pytest.raises(Exception):
         km.train_on_batch(x)
+
+
+# ------------------------------------------------------------------ fit(steps_per_epoch) of arrays
+def fit_steps(m, x, y, steps, epochs, shuffle=False):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        h = m.fit(x, y, batch_size=2, steps_per_epoch=steps, epochs=epochs, shuffle=shuffle,
+                  verbose=0)
+    return h.history, [w for w in caught if "ran out of data" in str(w.message)]
+
+
+def test_steps_per_epoch_of_arrays_goes_on_where_the_last_epoch_stopped():
+    """10 samples in batches of 2 (5 per pass), 3 steps per epoch: epoch 1
+    is batches 0-2, epoch 2 batches 3-4 (the pass ends: a warning), epoch 3
+    a new pass's 0-2 -- the same updates as fit over those slices."""
+    x, y = data(10)
+    m = dense(optimizer="sgd", loss="mse")
+    ref = dense(optimizer="sgd", loss="mse")
+    history, ran_out = fit_steps(m, x, y, 3, 3)
+    assert len(ran_out) == 1 and "after 2 of steps_per_epoch=3" in str(ran_out[0].message)
+    want = []
+    for lo, hi in ((0, 6), (6, 10), (0, 6)):
+        want += ref.fit(x[lo:hi], y[lo:hi], batch_size=2, shuffle=False,
+                        verbose=0).history["loss"]
+    np.testing.assert_allclose(history["loss"], want, rtol=1e-12)
+    for a, b in zip(m.get_weights(), ref.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_steps_per_epoch_of_arrays_beyond_a_pass_is_a_pass_per_epoch():
+    x, y = data(10)
+    m, ref = dense(optimizer="sgd", loss="mse"), dense(optimizer="sgd", loss="mse")
+    history, ran_out = fit_steps(m, x, y, 7, 2)
+    assert len(ran_out) == 2
+    want = ref.fit(x, y, batch_size=2, epochs=2, shuffle=False, verbose=0).history
+    np.testing.assert_allclose(history["loss"], want["loss"], rtol=1e-12)
+
+
+def test_steps_per_epoch_of_arrays_with_shuffle_and_validation_split():
+    x, y = data(20)
+    m = dense(optimizer="sgd", loss="mse")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        h = m.fit(x, y, batch_size=4, steps_per_epoch=3, epochs=3, validation_split=0.2,
+                  verbose=0)
+    assert sorted(h.history) == ["loss", "val_loss"]
+    assert all(len(v) == 3 and np.all(np.isfinite(v)) for v in h.history.values())
+
+
+def test_steps_per_epoch_of_arrays_as_keras():
+    keras = keras_or_skip()
+    x, y = data(10)
+    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                           keras.layers.Dense(2)])
+    km.compile(optimizer="sgd", loss="mse")
+    m = dense(optimizer="sgd", loss="mse")
+    m.set_weights(km.get_weights())
+    for steps, epochs in ((3, 4), (7, 2), (5, 2)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = km.fit(x, y, batch_size=2, steps_per_epoch=steps, epochs=epochs,
+                          shuffle=False, verbose=0).history
+        got, _ = fit_steps(m, x, y, steps, epochs)
+        np.testing.assert_allclose(got["loss"], want["loss"], rtol=1e-5)
+        for a, b in zip(m.get_weights(), km.get_weights()):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -199,8 +199,8 @@ def _is_batches(x: Any) -> bool:
     return data_adapters.is_dataset(x) or data_adapters.is_generator(x)
 
 
-Adapter = Union[data_adapters.ArrayAdapter, data_adapters.DatasetAdapter,
-                data_adapters.GeneratorAdapter]
+Adapter = Union[data_adapters.ArrayAdapter, data_adapters.StepsAdapter,
+                data_adapters.DatasetAdapter, data_adapters.GeneratorAdapter]
 
 
 def _shape_matches(shape: Tuple[Optional[int], ...],
@@ -730,7 +730,9 @@ class Trainer(ModelLayer):
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
 
         validation_split takes the *last* fraction of the samples (before any
-        shuffling), as Keras does.  Each epoch's 'loss' / 'accuracy' is the
+        shuffling), as Keras does.  steps_per_epoch of arrays: each epoch runs
+        the next steps_per_epoch batches of a pass over them, as Keras 3's
+        (data_adapters.StepsAdapter).  Each epoch's 'loss' / 'accuracy' is the
         mean over its batches weighted by batch size (training mode, before
         each batch's update); 'val_loss' / 'val_accuracy' are computed in
         inference mode at the end of the epoch, in batches of
@@ -787,13 +789,12 @@ class Trainer(ModelLayer):
                                  "generator; give batches (x, y, sample_weight) instead")
             train = self._adapter(x, y, batch_size, steps_per_epoch, "x", class_weight)
         else:
-            if steps_per_epoch is not None:
-                raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
-                                 "generator in ccnn; with arrays an epoch is one pass")
             train = self._array_adapter(x, y, batch_size, validation_split, sample_weight,
                                         class_weight, val_batch_size)
             if validation_split:
                 train, val = train
+            if steps_per_epoch is not None:     # Keras 3's: epochs of `steps` batches
+                train = data_adapters.StepsAdapter(train, steps_per_epoch)
         return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
                               shuffle, validation_freq, bool(terminate_on_nan))
 
