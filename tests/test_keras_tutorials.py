@@ -22,8 +22,8 @@ What each tutorial needed (README "Keras compatibility"):
   refused before), then runs as pasted up to its last line, which calls
   keras.ops.sigmoid: ccnn has no keras.ops, and keras.activations.sigmoid
   (which needed a 0-d result for a scalar) is used instead;
-- TensorFlow "Overfit and underfit": fit(..., steps_per_epoch=...) of arrays
-  (test_overfit_...);
+- TensorFlow "Overfit and underfit": needed fit(..., steps_per_epoch=...) of
+  arrays (a ValueError before; now Keras 3's epochs of that many batches);
 - TensorFlow "Data augmentation": layers.Resizing does not exist in ccnn
   (test_data_augmentation_...).
 """
@@ -578,8 +578,8 @@ def overfit_and_underfit(keras, layers, x, y):
         0.001, decay_steps=20, decay_rate=1, staircase=False)
     model.compile(optimizer=keras.optimizers.Adam(lr_schedule),
                   loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                  metrics=[keras.losses.BinaryCrossentropy(from_logits=True,
-                                                           name='binary_crossentropy'),
+                  metrics=[keras.metrics.BinaryCrossentropy(from_logits=True,
+                                                            name='binary_crossentropy'),
                            'accuracy'])
     model.summary()
     return model.fit(x, y, steps_per_epoch=2, epochs=2, validation_data=(x, y),
@@ -587,15 +587,45 @@ def overfit_and_underfit(keras, layers, x, y):
                          monitor='val_binary_crossentropy', patience=200)], verbose=0)
 
 
-def test_overfit_and_underfit_steps_per_epoch_of_arrays():
-    """TensorFlow's tutorial feeds a repeated tf.data dataset; pasted with arrays,
-    steps_per_epoch runs that many batches per epoch in Keras 3, and is a
-    ValueError naming it in ccnn (not yet supported for arrays)."""
-    rng = np.random.default_rng(0)
-    x, y = rng.normal(size=(64, 28)).astype("float32"), rng.integers(0, 2, (64, 1)).astype(
-        "float32")
-    with pytest.raises(ValueError, match="steps_per_epoch is only supported"):
-        overfit_and_underfit(ccnn, ccnn_layers, x, y)
+def tiny_higgs(n=64, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 28)).astype("float32")
+    return x, (x[:, :1] + 0.5 * rng.normal(size=(n, 1)) > 0).astype("float32")
+
+
+@pytest.mark.parametrize("env", [ccnn_env, keras_env])
+def test_overfit_and_underfit_runs_as_pasted(env):
+    """TensorFlow's tutorial feeds a repeated tf.data dataset with
+    steps_per_epoch; pasted with arrays, each epoch takes the next
+    steps_per_epoch batches (Keras 3's; it needed steps_per_epoch of arrays)."""
+    keras, layers = env()
+    x, y = tiny_higgs()
+    history = overfit_and_underfit(keras, layers, x, y)
+    assert sorted(history.history) == ["accuracy", "binary_crossentropy", "loss",
+                                       "val_accuracy", "val_binary_crossentropy", "val_loss"]
+    assert all(len(v) == 2 for v in history.history.values())
+
+
+def test_overfit_and_underfit_trains_as_keras():
+    keras, layers = keras_env()
+    x, y = tiny_higgs()
+    keras.utils.set_random_seed(0)
+    km = keras.Sequential([layers.Input((28,)), layers.Dense(16, activation='elu',
+                           kernel_regularizer=keras.regularizers.l2(0.001)), layers.Dense(1)])
+    cm = ccnn.Sequential([ccnn.Input((28,)), ccnn_layers.Dense(16, activation='elu',
+                          kernel_regularizer=ccnn.regularizers.l2(0.001)), ccnn_layers.Dense(1)])
+    cm.set_weights(km.get_weights())
+    hist = []
+    for keras_or_ccnn, m in ((keras, km), (ccnn, cm)):
+        lr_schedule = keras_or_ccnn.optimizers.schedules.InverseTimeDecay(
+            0.001, decay_steps=20, decay_rate=1, staircase=False)
+        m.compile(optimizer=keras_or_ccnn.optimizers.Adam(lr_schedule),
+                  loss=keras_or_ccnn.losses.BinaryCrossentropy(from_logits=True),
+                  metrics=['accuracy'])
+        hist.append(m.fit(x, y, batch_size=16, steps_per_epoch=3, epochs=3, shuffle=False,
+                          verbose=0).history)
+    np.testing.assert_allclose(hist[1]["loss"], hist[0]["loss"], rtol=1e-5)
+    assert_close_predictions(km, cm, x)
 
 
 def test_data_augmentation_resizing_is_missing():
