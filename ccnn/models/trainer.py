@@ -124,7 +124,7 @@ def _verbose(verbose: Any) -> int:
     """fit / evaluate / predict's verbose as 0, 1 or 2 ('auto' is 1, as in Keras 3)."""
     if isinstance(verbose, str) and verbose == "auto":
         return 1
-    if isinstance(verbose, bool) or verbose not in (0, 1, 2):
+    if isinstance(verbose, str) or verbose not in (0, 1, 2):      # True / False: 1 / 0
         raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
     return int(verbose)
 
