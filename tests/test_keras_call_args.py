@@ -9,32 +9,18 @@ import warnings
 import numpy as np
 import pytest
 
-import ccnn
-from ccnn import layers
-
 from _testutils import keras_or_skip
+from test_keras_compile_args import conv_functional, data, dense
 
 
-def data(n=10, seed=0):
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal((n, 4)).astype(np.float32)
-    return x, (x[:, :2] * 2 - x[:, 2:]).astype(np.float32)
-
-
-def dense(seed=0, **compile_kw):
-    ccnn.utils.set_random_seed(seed)
-    m = ccnn.Sequential([ccnn.Input((4,)), layers.Dense(3, activation="relu"), layers.Dense(2)])
-    if compile_kw:
-        m.compile(**compile_kw)
-    return m
-
-
-def conv_functional(seed=0):
-    ccnn.utils.set_random_seed(seed)
-    inp = ccnn.Input((8, 8, 1))
-    h = layers.Conv2D(4, 3, activation="relu")(inp)
-    out = layers.Dense(3, activation="softmax")(layers.Flatten()(h))
-    return ccnn.Model(inp, out)
+def keras_twin(keras):
+    """(Keras's dense(), ccnn's dense() with its weights), both compiled alike."""
+    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
+                           keras.layers.Dense(2)])
+    km.compile(optimizer="sgd", loss="mse")
+    m = dense(optimizer="sgd", loss="mse")
+    m.set_weights(km.get_weights())
+    return km, m
 
 
 # ------------------------------------------------------------------ verbose, steps
@@ -49,9 +35,14 @@ def test_verbose_auto_is_1_and_a_bad_verbose_is_named(model, capsys):
     m.evaluate(x, y, verbose="auto")
     assert "loss" in capsys.readouterr().out
     assert m.predict(x, verbose="auto").shape[0] == 3
-    for bad in ("bad", 3, True):
+    m.fit(x, y, verbose=True)           # a bool is 1 / 0, as in Keras
+    assert "loss" in capsys.readouterr().out
+    m.evaluate(x, y, verbose=False)
+    assert capsys.readouterr().out == ""
+    for bad in ("bad", 3, -1, "1"):
         for call in (lambda: m.fit(x, y, verbose=bad), lambda: m.evaluate(x, y, verbose=bad),
-                     lambda: m.predict(x, verbose=bad), lambda: m.predict(x, verbose=bad)):
+                     lambda: m.predict(x, verbose=bad),     # the plan's fast path too:
+                     lambda: m.predict_on_batch(x) is None or m.predict(x, verbose=bad)):
             with pytest.raises(ValueError, match="verbose"):
                 call()
 
@@ -76,11 +67,7 @@ def test_evaluate_steps_of_arrays_is_the_first_batches():
 def test_steps_as_keras():
     keras = keras_or_skip()
     x, y = data(10)
-    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
-                           keras.layers.Dense(2)])
-    km.compile(optimizer="sgd", loss="mse")
-    m = dense(optimizer="sgd", loss="mse")
-    m.set_weights(km.get_weights())
+    km, m = keras_twin(keras)
     for steps, bs in ((0, 3), (2, 3), (1, 4), (9, 3)):
         np.testing.assert_allclose(m.predict(x, steps=steps, batch_size=bs),
                                    km.predict(x, steps=steps, batch_size=bs, verbose=0),
@@ -166,11 +153,7 @@ def test_steps_per_epoch_of_arrays_with_shuffle_and_validation_split():
 def test_steps_per_epoch_of_arrays_as_keras():
     keras = keras_or_skip()
     x, y = data(10)
-    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"),
-                           keras.layers.Dense(2)])
-    km.compile(optimizer="sgd", loss="mse")
-    m = dense(optimizer="sgd", loss="mse")
-    m.set_weights(km.get_weights())
+    km, m = keras_twin(keras)
     for steps, epochs in ((3, 4), (7, 2), (5, 2)):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

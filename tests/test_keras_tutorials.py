@@ -67,6 +67,17 @@ def assert_close_predictions(keras_model, ccnn_model, x):
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
 
 
+def predicts_as_keras(tutorial, data):
+    """The tutorial run on Keras and on ccnn (it returns the model first and
+    its evaluation images last): ccnn, given Keras's weights, predicts what
+    Keras does."""
+    keras, layers = keras_env()
+    km = tutorial(keras, layers, data)[0]
+    cm, *_, x = tutorial(ccnn, ccnn_layers, data)
+    same_weights(km, cm)
+    assert_close_predictions(km, cm, x.astype("float32"))
+
+
 # ------------------------------------------------------------ keras.io: Simple MNIST convnet
 def simple_mnist_convnet(keras, layers, data):
     # Model / data parameters
@@ -254,12 +265,7 @@ def test_cifar10_cnn_runs_as_pasted(env, capsys):
 
 
 def test_cifar10_cnn_predicts_as_keras():
-    keras, layers = keras_env()
-    data = cifar_like(16, 8)
-    km, _, _ = cifar10_cnn(keras, layers, data)
-    cm, _, x = cifar10_cnn(ccnn, ccnn_layers, data)
-    same_weights(km, cm)
-    assert_close_predictions(km, cm, x.astype("float32"))
+    predicts_as_keras(cifar10_cnn, cifar_like(16, 8))
 
 
 # ------------------------------------------------------------ keras.io: Image classification from scratch
@@ -544,12 +550,7 @@ def test_doit_chapter8_runs_as_pasted(env):
 
 
 def test_doit_chapter8_predicts_as_keras():
-    keras, layers = keras_env()
-    data = fashion(50, 0)
-    km, _, _ = doit_chapter8(keras, layers, data)
-    cm, _, x_val = doit_chapter8(ccnn, ccnn_layers, data)
-    same_weights(km, cm)
-    assert_close_predictions(km, cm, x_val.astype("float32"))
+    predicts_as_keras(doit_chapter8, fashion(50, 0))
 
 
 # ------------------------------------------------------------ what the tutorials call that Keras 3 defaults
