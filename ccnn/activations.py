@@ -48,8 +48,9 @@ def _float_array(x: Any) -> np.ndarray:
 
 def _pointwise(name: str, x: Any, alpha: Optional[float] = None) -> np.ndarray:
     kind, default = _POINTWISE[name]
-    return F._pointwise(_float_array(x), kind,
-                        chk.finite_float(default if alpha is None else alpha, "alpha"))
+    a = _float_array(x)
+    out = F._pointwise(a, kind, chk.finite_float(default if alpha is None else alpha, "alpha"))
+    return out.reshape(a.shape)     # a scalar's is 0-d, as Keras's (float(sigmoid(p[0][0])))
 
 
 def pointwise_kind(name: Optional[str]) -> Optional[Tuple[str, float]]:
@@ -134,7 +135,8 @@ def elu(x: Any, alpha: float = 1.0) -> np.ndarray:
 def gelu(x: Any, approximate: bool = False) -> np.ndarray:
     if not isinstance(approximate, (bool, np.bool_)):
         raise TypeError(f"approximate must be a bool, got {type(approximate).__name__}")
-    return F._pointwise(_float_array(x), "gelu_tanh" if approximate else "gelu")
+    a = _float_array(x)
+    return F._pointwise(a, "gelu_tanh" if approximate else "gelu").reshape(a.shape)
 
 
 def _keras_function(name: str) -> Callable[[Any], np.ndarray]:

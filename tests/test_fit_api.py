@@ -384,8 +384,10 @@ def test_predict_steps_predicts_the_first_batches_as_keras():
             np.testing.assert_array_equal(got, full[:rows])
             np.testing.assert_array_equal(
                 net.predict(x, batch_size=8, steps=steps, callbacks=[Recorder()]), got)
+        # steps=0 is Keras's `steps or <all batches>`: every batch
+        np.testing.assert_array_equal(net.predict(x, batch_size=8, steps=0), full)
         with pytest.raises(ValueError, match="steps"):
-            net.predict(x, steps=0)
+            net.predict(x, steps=-1)
     keras = pytest.importorskip("keras", reason="keras is not installed; the rows are also "
                                 "checked against ccnn's full predict above")
     km, _ = keras_twin(keras)
@@ -401,8 +403,7 @@ def test_bad_fit_arguments_are_named():
     x, y = data()
     m = model()
     for kwargs, match in [({"validation_freq": 0}, "validation_freq"),
-                          ({"steps_per_epoch": 0}, "steps_per_epoch"),
-                          ({"steps_per_epoch": 2}, "steps_per_epoch is only supported"),
+                          ({"steps_per_epoch": -1}, "steps_per_epoch"),
                           ({"validation_steps": -1}, "validation_steps"),
                           ({"validation_data": [x]}, "validation_data must be")]:
         with pytest.raises(ValueError, match=match):
@@ -415,8 +416,9 @@ def test_bad_fit_arguments_are_named():
         m.fit(iter([x[:8]]), verbose=0)
     with pytest.raises(ValueError, match="x's batch x"):
         m.fit(iter([(x[:8, :5], y[:8])]), verbose=0)
-    with pytest.raises(ValueError, match="steps is only supported"):
-        m.evaluate(x, y, steps=1)
+    # evaluate(steps=k) of arrays: the first k batches (Keras's)
+    assert m.evaluate(x, y, steps=1, batch_size=8) == pytest.approx(
+        m.evaluate(x[:8], y[:8], batch_size=8))
 
 
 # ------------------------------------------------------------ layers

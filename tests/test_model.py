@@ -252,8 +252,40 @@ def test_model_checkpoint_best_only(tmp_path, sample):
     clone.load_weights(tmp_path / "ckpt-02.weights.npz")
     for a, b in zip(clone.weights, model.weights):
         np.testing.assert_array_equal(a, b)
-    with pytest.raises(ValueError, match="weights only"):
-        ModelCheckpoint(path, save_weights_only=False)
+    # a weights file's name saves the weights whatever save_weights_only says
+    assert ModelCheckpoint(path, save_weights_only=False).save_weights_only
+
+
+@pytest.mark.parametrize("name", ["save_at_{epoch}.keras", "save_at_{epoch}.ccnn"])
+def test_model_checkpoint_saves_the_whole_model_by_default_as_keras(tmp_path, name):
+    """Keras 3's default (save_weights_only=False): model.save, so that
+    models.load_model gives the model back compiled, as at that epoch."""
+    if name.endswith(".keras"):
+        pytest.importorskip("h5py", reason="Keras 3 archives need h5py (ccnn[keras-files])")
+    x, y = np.random.default_rng(0).random((64, 28, 28, 1)), np.arange(64) % 10
+    set_random_seed(7)
+    model = book_model(dropout=False, filters=2, units=8)
+    model.compile(optimizer=Adam(0.01), loss="sparse_categorical_crossentropy",
+                  metrics=["accuracy"])
+    seen = {}
+
+    class Snapshot(Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            seen[epoch + 1] = self.model.predict(x[:5])
+    cb = ModelCheckpoint(str(tmp_path / name))
+    assert cb.save_weights_only is False
+    model.fit(x, y, epochs=2, verbose=0, callbacks=[cb, Snapshot()])
+    for epoch in (1, 2):
+        again = ccnn.models.load_model(tmp_path / name.format(epoch=epoch))
+        assert again.compiled and again.optimizer.__class__ is Adam
+        np.testing.assert_allclose(again.predict(x[:5]), seen[epoch], rtol=1e-6, atol=1e-7)
+    weights_only = tmp_path / "w.bin"
+    model.fit(x, y, epochs=1, verbose=0,
+              callbacks=[ModelCheckpoint(weights_only, save_weights_only=True)])
+    clone = book_model(dropout=False, filters=2, units=8)
+    clone.load_weights(weights_only)
+    for a, b in zip(clone.weights, model.weights):
+        np.testing.assert_array_equal(a, b)
 
 
 # ------------------------------------------------------------ weights on disk, pickle

@@ -320,3 +320,22 @@ def test_model_with_new_activations_trains_and_round_trips(tmp_path):
     again = ccnn.Sequential.from_config(model.get_config())
     again.load_weights(tmp_path / "w.npz")
     np.testing.assert_array_equal(again.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "tanh", "relu", "elu", "selu", "gelu", "silu",
+                                  "softplus", "leaky_relu", "exponential", "hard_sigmoid"])
+def test_activation_of_a_scalar_is_0_d_as_keras(name):
+    """keras.io's "Image classification from scratch" ends with
+    float(keras.activations.sigmoid(predictions[0][0])): a NumPy scalar in, a
+    0-d array out (Keras's 0-d tensor), the value of the array path."""
+    from ccnn import activations
+    fn = getattr(activations, name)
+    for dtype in (np.float32, np.float64):
+        v = dtype(0.3)
+        out = fn(v)
+        assert out.shape == () and out.dtype == dtype
+        assert float(out) == fn(np.array([v]))[0]
+    keras = pytest.importorskip("keras", reason="keras is not installed; checked against "
+                                "ccnn's own array path above")
+    want = float(getattr(keras.activations, name)(np.float32(0.3)))
+    assert float(fn(np.float32(0.3))) == pytest.approx(want, rel=1e-6)

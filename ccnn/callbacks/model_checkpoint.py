@@ -1,4 +1,5 @@
-"""ModelCheckpoint: save the weights every epoch, or when the monitored value improves."""
+"""ModelCheckpoint: save the model (or its weights) every epoch, or when the
+monitored value improves."""
 from __future__ import annotations
 
 import math
@@ -12,26 +13,35 @@ from .callback import Callback
 from .monitor import _mode_op
 
 
+#: the names of weights files: what save_weights writes (and Keras 3's)
+WEIGHTS_SUFFIXES = (".weights.h5", ".npz")
+
+
 class ModelCheckpoint(Callback):
-    """Save the weights at the end of every epoch, or only when `monitor`
+    """Save the model at the end of every epoch, or only when `monitor`
     improved (save_best_only).  `filepath` may hold Keras's placeholders,
-    e.g. "ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz".  Each file is written
-    atomically (model.save_weights).  ccnn saves weights only:
-    save_weights_only must stay True."""
+    e.g. "save_at_{epoch}.keras" or "ckpt-{epoch:02d}-{val_loss:.3f}.weights.npz".
+    Each file is written atomically.
+
+    As in Keras 3 (save_weights_only=False, its default), the whole model is
+    saved (model.save: a Keras 3 archive for a ".keras" path, ccnn's own
+    format otherwise) for models.load_model; with save_weights_only=True the
+    weights only (model.save_weights), for model.load_weights.  A path
+    naming a weights file (".weights.h5", ".npz") saves the weights whatever
+    save_weights_only says (Keras 3 refuses that combination)."""
 
     def __init__(self, filepath: Any, monitor: str = "val_loss", verbose: int = 0,
-                 save_best_only: bool = False, save_weights_only: bool = True,
+                 save_best_only: bool = False, save_weights_only: bool = False,
                  mode: str = "auto") -> None:
         super().__init__()
-        if not save_weights_only:
-            raise ValueError("ccnn's ModelCheckpoint saves weights only "
-                             "(save_weights_only=True); rebuild the model in code and call "
-                             "model.load_weights(path)")
         self.filepath = os.fspath(filepath)
+        if not isinstance(self.filepath, str):
+            raise TypeError(f"filepath must be a str or os.PathLike of str, got {filepath!r}")
         self.monitor = monitor
         self.verbose = verbose
         self.save_best_only = bool(save_best_only)
-        self.save_weights_only = True
+        self.save_weights_only = bool(save_weights_only) or \
+            self.filepath.lower().endswith(WEIGHTS_SUFFIXES)
         self.mode = _mode_op(mode, monitor)
         self.best = math.inf if self.mode == "min" else -math.inf
 
@@ -59,4 +69,7 @@ class ModelCheckpoint(Callback):
             self.best = current
         elif self.verbose > 0:
             print(f"Epoch {epoch + 1}: saving model to {path}")
-        self.model.save_weights(path)
+        if self.save_weights_only:
+            self.model.save_weights(path)
+        else:
+            self.model.save(path)

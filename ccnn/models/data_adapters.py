@@ -103,6 +103,14 @@ class ArrayAdapter:
                 swb = None if sw is None else sw[order[start:start + m]]
             yield ((self.x[rows], self.y[rows], None if swb is None else swb[lo:hi]), m, swb)
 
+    def first_batches(self, steps: int) -> "ArrayAdapter":
+        """The adapter of this one's first `steps` batches (all when it has
+        fewer), unshuffled: Keras's evaluate(x, y, steps=...) of arrays."""
+        n = min(self.x.shape[0], steps * self.batch_size)
+        sw = self.sample_weight
+        return ArrayAdapter(self.x[:n], self.y[:n], self.batch_size,
+                            None if sw is None else sw[:n])
+
     def on_epoch_end(self) -> None:
         pass
 
@@ -113,6 +121,43 @@ def split_rows(n: int, rank: int, size: int) -> Tuple[int, int]:
     base, extra = divmod(n, size)
     lo = rank * base + min(rank, extra)
     return lo, lo + base + (1 if rank < extra else 0)
+
+
+class StepsAdapter:
+    """Arrays with fit's steps_per_epoch, as Keras 3's EpochIterator: each
+    epoch takes the next `steps` batches of one pass over the arrays (in
+    one shuffled order per pass), going on where the last epoch stopped.  A
+    pass that ends within an epoch ends that epoch early with Keras's
+    warning, and the next epoch starts a new pass."""
+
+    def __init__(self, arrays: ArrayAdapter, steps: int) -> None:
+        self.arrays, self.steps = arrays, steps
+        self.batch_size = arrays.batch_size
+        self.samples = None
+        self.exhausted = False
+        self._pass: Optional[Iterator[Batch]] = None
+        self._seen = 0
+
+    def epoch(self, shuffle: bool) -> Iterator[Batch]:
+        per_pass = self.arrays.steps
+        assert per_pass is not None
+        if self._pass is None:
+            self._pass, self._seen = self.arrays.epoch(shuffle), 0
+        for step in range(self.steps):
+            if self._seen >= per_pass:
+                _warn(f"Your input ran out of data: this epoch ends after {step} of "
+                      f"steps_per_epoch={self.steps} steps (a pass over the arrays is "
+                      f"{per_pass} batches; the next epoch starts a new pass, as in Keras). "
+                      f"Make sure that your data can generate at least `steps_per_epoch * "
+                      f"epochs` batches.", UserWarning)
+                break
+            self._seen += 1
+            yield next(self._pass)
+        if self._seen >= per_pass:
+            self._pass = None
+
+    def on_epoch_end(self) -> None:
+        pass
 
 
 class DatasetAdapter:

@@ -35,8 +35,8 @@ from .data_adapters import Arrays
 from .fusion import LossHead
 from .sequential import Sequential
 from .nested import ModelLayer, keras_class_name, trainable_count
-from .trainer import (Trainer, _real_array, _steps_per_execution, fit_input, is_symbolic_arg,
-                      metric_log_names)
+from .trainer import (Trainer, _execution_options, _real_array, _steps_per_execution, _verbose,
+                      fit_input, is_symbolic_arg, metric_log_names)
 
 __all__ = ["Model"]
 
@@ -158,7 +158,7 @@ class Model(Trainer):
         pending = self.__dict__.pop("_pending_compile", None)
         if pending is not None:
             self.compile(*pending[:4], weighted_metrics=pending[4],
-                         steps_per_execution=pending[5])
+                         steps_per_execution=pending[5], run_eagerly=pending[6])
 
     def _tracked_layers(self) -> List[Layer]:
         """The layers set as attributes (or in lists), in assignment order (Keras's)."""
@@ -487,15 +487,18 @@ class Model(Trainer):
                              f"output. Received: {what}={value!r}")
         return [value] * n
 
-    def compile(self, optimizer: Any = "adam", loss: Any = None,
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
                 metrics: Any = None, loss_weights: Any = None, *,
-                weighted_metrics: Any = None, steps_per_execution: int = 1) -> None:
+                weighted_metrics: Any = None, run_eagerly: bool = False,
+                steps_per_execution: int = 1, jit_compile: Any = "auto",
+                auto_scale_loss: bool = True) -> None:
         """As Sequential.compile, with loss, metrics, weighted_metrics and
         loss_weights given per output (Keras's rules): one value (a loss for
         every output), a list with one entry per output, or a dict keyed by
         output names (an output left out has no loss).  The loss is the
         weighted sum of the outputs'."""
         spe = _steps_per_execution(steps_per_execution)
+        eager, jit = _execution_options(run_eagerly, jit_compile, auto_scale_loss)
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -504,8 +507,9 @@ class Model(Trainer):
         if not self.built:        # a subclassed model: compiled when traced
             self.optimizer = optimizer
             self.steps_per_execution = spe
+            self.run_eagerly, self.jit_compile = eager, jit
             self._pending_compile = (optimizer, loss, metrics, loss_weights,
-                                     weighted_metrics, spe)
+                                     weighted_metrics, spe, eager)
             self.compiled = True
             return
         losses = [None if v is None else losses_mod.get(v)
@@ -533,6 +537,7 @@ class Model(Trainer):
         self.metrics = [entry[0] for entry in self._named_metrics()]    # checks every id
         self._metric_objs = None
         self.steps_per_execution = spe
+        self.run_eagerly, self.jit_compile = eager, jit
         self.compiled = True
         self._replan()
 
@@ -653,7 +658,8 @@ class Model(Trainer):
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> Any:
         self._require_compiled()
         if y is None:
-            raise ValueError(f"{name} is required")
+            raise ValueError(f"{name} is required: the compiled loss compares the model's "
+                             f"outputs with these targets")
         keys = self.output_names
         ys = self._structured(y, keys, "output", name, [v is None for v in self._losses])
         out = []
@@ -723,6 +729,7 @@ class Model(Trainer):
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
                 steps: Optional[int] = None, callbacks: Any = None) -> Any:
         """The model's outputs, batch by batch (inference mode)."""
+        _verbose(verbose)          # checked on the fast path too
         if callbacks is None and steps is None:
             out = inference_graph.predict_fast_graph(self, x,
                                                      32 if batch_size is None else batch_size)

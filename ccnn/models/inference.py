@@ -53,7 +53,7 @@ import numpy as np
 
 from .. import activations
 from .. import functional as F
-from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
+from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value, eager
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                       Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D,
                       GlobalMaxPooling2D, Layer, LeakyReLU, MaxPooling2D, RandomContrast, RandomCrop,
@@ -563,6 +563,8 @@ def predict(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     plan, or None when the plan is off or the model has none (a functional
     model's graph: inference_graph.py)."""
     from .sequential import Sequential
+    if eager(model):
+        return None
     if _switch.on and not isinstance(model, Sequential):     # a functional model's graph
         from .inference_graph import predict_graph
         return predict_graph(model, x)
@@ -597,7 +599,7 @@ def evaluate_forward(model: Any, x: np.ndarray) -> Optional[np.ndarray]:
     from .sequential import Sequential
     from ..layers.fused import SoftmaxCrossEntropy
     if not _switch.on or not isinstance(model, Sequential) or type(x) is not np.ndarray \
-            or x.shape[0] == 0 \
+            or x.shape[0] == 0 or eager(model) \
             or any(layer.activity_regularizer is not None for layer in model.layers):
         return None
     head = model._execution_plan().head
@@ -638,7 +640,7 @@ def predict_fast(model: Any, x: Any, batch_size: Any = None) -> Optional[np.ndar
     model has already compiled a current plan for -- so _prepare_x would
     return x itself and every check it makes has passed.  None otherwise:
     the caller takes the ordinary path (which checks and compiles)."""
-    if not _switch.on or type(x) is not np.ndarray or x.ndim < 2 or (
+    if not _switch.on or type(x) is not np.ndarray or x.ndim < 2 or eager(model) or (
             batch_size is not None and (type(batch_size) is not int or batch_size < 1)):
         return None
     cache = model.__dict__.get("_inference_plans")

@@ -38,7 +38,7 @@ import numpy as np
 from . import inference as inf
 from .inference import (ACT, ACT_NONE, ACT_RELU, AVGPOOL, BN, F_ACT, F_C, F_H, F_N, F_W, GAP,
                         GMP, IDENTITY, MAXPOOL, SOFTMAX, Plan, PlanCache, _Builder, _Op)
-from .plan_chain import Unsupported, Value
+from .plan_chain import Unsupported, Value, eager
 from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization, Concatenate,
                       Conv2D, Dense, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
                       LeakyReLU, MaxPooling2D, ReLU, Softmax)
@@ -329,7 +329,7 @@ class _Keyed:
 def predict_fast_graph(model: Any, x: Any, batch_size: Any = None) -> Optional[np.ndarray]:
     """inference.predict_fast for a functional model of one input and one
     output: x straight to an already compiled, current plan, or None."""
-    if not inf.is_enabled() or not supported_model(model):
+    if not inf.is_enabled() or eager(model) or not supported_model(model):
         return None
     cache = model.__dict__.get("_inference_plans")
     if not isinstance(cache, GraphPlanCache) or getattr(cache, "model", None) is not model:

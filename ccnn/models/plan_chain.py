@@ -123,3 +123,9 @@ class ChainBuilder(abc.ABC):
             self.cur = Value("flat", (n, size), base=v)
             return None
         return v, n, c, h * w
+
+
+def eager(model: Any) -> bool:
+    """Whether the model was compiled with run_eagerly=True (or had it set
+    since, as Keras allows): its steps run the per-layer path, no plan."""
+    return getattr(model, "run_eagerly", False) is True

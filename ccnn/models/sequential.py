@@ -30,7 +30,7 @@ from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_
                      save_npz_atomic, split_optimizer_state)
 from . import inference
 from .nested import ModelLayer, keras_class_name, models_in, trainable_count, trainable_params
-from .trainer import Trainer, _shape_matches, is_symbolic_arg
+from .trainer import Trainer, _shape_matches, _verbose, is_symbolic_arg
 
 __all__ = ["Sequential"]
 
@@ -443,6 +443,7 @@ class Sequential(Trainer):
     def predict(self, x: Any, batch_size: Optional[int] = 32, verbose: Any = 0,
                 steps: Optional[int] = None, callbacks: Any = None) -> np.ndarray:
         """The model's outputs (softmax probabilities for the book's model), batch by batch."""
+        _verbose(verbose)          # checked on the fast path too
         if callbacks is None and steps is None:
             out = inference.predict_fast(self, x, 32 if batch_size is None else batch_size)
             if out is not None:

@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import train_plan as tp
-from .plan_chain import Unsupported, Value
+from .plan_chain import Unsupported, Value, eager
 from .train_plan import (F_AUX, F_DDST, F_DSRC, F_DST, F_N, F_OP, F_SRC, FIELDS, REALS,
                          TrainPlan, _Builder, _Op)
 from ..layers import (ELU, Activation, Add, AveragePooling2D, BatchNormalization, Conv2D, Dense,
@@ -275,7 +275,7 @@ def train_step(model: Any, x: np.ndarray, y: np.ndarray, optimizer: Any = None,
                ) -> Optional[Tuple[float, np.ndarray, Optional[bool]]]:
     """As train_plan.train_step, for a functional model (None: the per-layer path)."""
     if not tp.is_enabled() or type(x) is not np.ndarray or x.shape[0] == 0 \
-            or not supported(model):
+            or eager(model) or not supported(model):
         return None
     entries, _, out_slots, nslots, losses = model._execution_plan()
     dtype = np.dtype(entries[0].layer.dtype) if entries else x.dtype

@@ -103,7 +103,7 @@ from .. import utils
 from .._interrupt import deferred_keyboard_interrupt
 from ..optimizers.base_optimizer import _UPDATE_PATH
 from .data_adapters import Execution, Steps
-from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value
+from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value, eager
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense,
                       Dropout, Flatten, GlobalAveragePooling2D, GlobalMaxPooling2D, Layer,
                       LeakyReLU, MaxPooling2D, ReLU, Softmax, SpatialDropout2D)
@@ -959,7 +959,7 @@ def _classes() -> Tuple[Any, Any]:
 def _model_plan(model: Any, x: Any, trainer: Any) -> Optional[Tuple[Any, TrainPlan]]:
     """(execution plan, training plan) of a Sequential model for the batch x,
     or None: the plan is off, the model has none or its step is its own."""
-    if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0:
+    if not _switch.on or type(x) is not np.ndarray or x.shape[0] == 0 or eager(model):
         return None
     cls = type(model)       # a step customised (or patched) in Python keeps its Python
     if cls._forward is not trainer._forward \

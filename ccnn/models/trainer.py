@@ -114,7 +114,41 @@ def _real_array(value: Any, name: str) -> np.ndarray:
 
 
 def _optional_steps(v: Any, name: str) -> Optional[int]:
-    return None if v is None else _positive_int(v, name)
+    """A steps argument: None or 0 (Keras's `steps or <all batches>`) is None."""
+    if v is None or (isinstance(v, numbers.Integral) and not isinstance(v, bool) and v == 0):
+        return None
+    return _positive_int(v, name)
+
+
+def _verbose(verbose: Any) -> int:
+    """fit / evaluate / predict's verbose as 0, 1 or 2 ('auto' is 1, as in Keras 3)."""
+    if isinstance(verbose, str) and verbose == "auto":
+        return 1
+    if isinstance(verbose, str) or verbose not in (0, 1, 2):      # True / False: 1 / 0
+        raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+    return int(verbose)
+
+
+def _execution_options(run_eagerly: Any, jit_compile: Any,
+                       auto_scale_loss: Any) -> Tuple[bool, bool]:
+    """compile()'s (run_eagerly, jit_compile) as Keras 3 means them on ccnn:
+    run_eagerly=True runs every training, evaluation and prediction step
+    layer by layer in Python (ccnn's eager path: no training or inference
+    plan; for debugging, as in Keras); jit_compile 'auto' or False is ccnn's
+    only mode (its steps are C already) and True is a ValueError (ccnn has
+    no JIT compiler such as XLA); auto_scale_loss (a bool) scales the loss
+    only under a mixed_float16 dtype policy in Keras, which ccnn does not
+    have, so it changes nothing -- as in Keras under float32."""
+    for name, value in (("run_eagerly", run_eagerly), ("auto_scale_loss", auto_scale_loss)):
+        if not isinstance(value, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {value!r}")
+    if jit_compile is True or (isinstance(jit_compile, np.bool_) and jit_compile):
+        raise ValueError("jit_compile=True: ccnn has no JIT compiler (XLA, torch.compile); its "
+                         "steps run as compiled C already. Pass jit_compile=False or 'auto'")
+    if not (jit_compile is False or (isinstance(jit_compile, np.bool_) and not jit_compile)
+            or (isinstance(jit_compile, str) and jit_compile == "auto")):
+        raise ValueError(f"jit_compile must be 'auto', True or False, got {jit_compile!r}")
+    return bool(run_eagerly), False
 
 
 def _metric_list(value: Any, what: str) -> List[Any]:
@@ -165,8 +199,8 @@ def _is_batches(x: Any) -> bool:
     return data_adapters.is_dataset(x) or data_adapters.is_generator(x)
 
 
-Adapter = Union[data_adapters.ArrayAdapter, data_adapters.DatasetAdapter,
-                data_adapters.GeneratorAdapter]
+Adapter = Union[data_adapters.ArrayAdapter, data_adapters.StepsAdapter,
+                data_adapters.DatasetAdapter, data_adapters.GeneratorAdapter]
 
 
 def _shape_matches(shape: Tuple[Optional[int], ...],
@@ -234,14 +268,18 @@ class Trainer(ModelLayer):
         self.stop_training = False
         self.history = None
         self.steps_per_execution = 1
+        #: Keras's: True runs every step layer by layer in Python (no plan)
+        self.run_eagerly = False
+        self.jit_compile = False
 
     # ------------------------------------------------------------ compile
-    def compile(self, optimizer: Any = "adam", loss: Any = None,
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
                 metrics: Optional[Sequence[Any]] = None, *,
                 weighted_metrics: Optional[Sequence[Any]] = None,
-                steps_per_execution: int = 1) -> None:
+                run_eagerly: bool = False, steps_per_execution: int = 1,
+                jit_compile: Any = "auto", auto_scale_loss: bool = True) -> None:
         """optimizer: a Keras name ('adam', 'sgd', 'rmsprop', 'adamw', ...) or a
-        ccnn.optimizers instance; loss: a
+        ccnn.optimizers instance (Keras 3's default: 'rmsprop'); loss: a
         Keras name such as 'categorical_crossentropy' (one-hot targets),
         'sparse_categorical_crossentropy' (integer labels),
         'binary_crossentropy', 'mse', 'mae', 'huber', 'kld', 'hinge',
@@ -256,8 +294,11 @@ class Trainer(ModelLayer):
         steps_per_execution: fit runs this many batches per execution (an int
         >= 1), calling on_train_batch_begin / _end once per execution with
         its first and last step, as Keras 3; where the training plan can,
-        the execution's steps run in one C call (README "Training")."""
+        the execution's steps run in one C call (README "Training").
+        run_eagerly, jit_compile, auto_scale_loss: Keras's (see
+        _execution_options)."""
         spe = _steps_per_execution(steps_per_execution)
+        eager, jit = _execution_options(run_eagerly, jit_compile, auto_scale_loss)
         if loss is None:
             raise ValueError("compile needs a loss: 'categorical_crossentropy', "
                              "'sparse_categorical_crossentropy', 'binary_crossentropy', "
@@ -276,6 +317,7 @@ class Trainer(ModelLayer):
         self.metrics = list(self._metric_log_names)
         self._metric_objs = None     # resolved again for the model's output at first use
         self.steps_per_execution = spe
+        self.run_eagerly, self.jit_compile = eager, jit
         self.compiled = True
         self._replan()
 
@@ -425,7 +467,8 @@ class Trainer(ModelLayer):
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> np.ndarray:
         if y is None:
-            raise ValueError(f"{name} is required")
+            raise ValueError(f"{name} is required: the compiled loss compares the model's "
+                             f"outputs with these targets")
         y = self._lossfn.check(y, n, self._classes())
         if not self._lossfn.sparse:
             y = np.asarray(y, dtype=self._dtype())
@@ -657,11 +700,12 @@ class Trainer(ModelLayer):
         return loss, xb.shape[0], ok
 
     @_one_blas_thread
-    def train_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+    def train_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                        class_weight: Any = None, return_dict: bool = False):
         """One optimizer step on one batch; returns [loss, *metrics] of that
         batch (or the loss alone without metrics); with return_dict=True a
-        dict {'loss': ..., name: ...}."""
+        dict {'loss': ..., name: ...}.  y is optional in the signature, as in
+        Keras, but a compiled loss needs it (Keras fails on None as well)."""
         self._require_compiled()
         x, y, sw = self._prepare_xy(x, y, sample_weight, class_weight)
         objs = self._reset_metrics()
@@ -685,7 +729,9 @@ class Trainer(ModelLayer):
         """Train for `epochs` passes over (x, y) in shuffled minibatches.
 
         validation_split takes the *last* fraction of the samples (before any
-        shuffling), as Keras does.  Each epoch's 'loss' / 'accuracy' is the
+        shuffling), as Keras does.  steps_per_epoch of arrays: each epoch runs
+        the next steps_per_epoch batches of a pass over them, as Keras 3's
+        (data_adapters.StepsAdapter).  Each epoch's 'loss' / 'accuracy' is the
         mean over its batches weighted by batch size (training mode, before
         each batch's update); 'val_loss' / 'val_accuracy' are computed in
         inference mode at the end of the epoch, in batches of
@@ -711,10 +757,7 @@ class Trainer(ModelLayer):
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         epochs = _positive_int(epochs, "epochs", 0)
         initial_epoch = _positive_int(initial_epoch, "initial_epoch", 0)
-        if verbose == "auto":
-            verbose = 1
-        if verbose not in (0, 1, 2):
-            raise ValueError(f"verbose must be 0, 1, 2 or 'auto', got {verbose!r}")
+        verbose = _verbose(verbose)
         _check_callbacks(callbacks)
         steps_per_epoch = _optional_steps(steps_per_epoch, "steps_per_epoch")
         validation_steps = _optional_steps(validation_steps, "validation_steps")
@@ -745,13 +788,12 @@ class Trainer(ModelLayer):
                                  "generator; give batches (x, y, sample_weight) instead")
             train = self._adapter(x, y, batch_size, steps_per_epoch, "x", class_weight)
         else:
-            if steps_per_epoch is not None:
-                raise ValueError("steps_per_epoch is only supported for a PyDataset or a "
-                                 "generator in ccnn; with arrays an epoch is one pass")
             train = self._array_adapter(x, y, batch_size, validation_split, sample_weight,
                                         class_weight, val_batch_size)
             if validation_split:
                 train, val = train
+            if steps_per_epoch is not None:     # Keras 3's: epochs of `steps` batches
+                train = data_adapters.StepsAdapter(train, steps_per_epoch)
         return self._fit_loop(train, val, epochs, initial_epoch, verbose, callbacks,
                               shuffle, validation_freq, bool(terminate_on_nan))
 
@@ -964,15 +1006,17 @@ class Trainer(ModelLayer):
         self._require_compiled()
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         steps = _optional_steps(steps, "steps")
+        verbose = _verbose(verbose)
         if _is_batches(x):
             if sample_weight is not None:
                 raise ValueError("sample_weight must be None when x is a PyDataset or a "
                                  "generator; give batches (x, y, sample_weight) instead")
             data: Adapter = self._adapter(x, y, batch_size, steps, "x")
-        elif steps is not None:
-            raise ValueError("steps is only supported for a PyDataset or a generator in ccnn")
         else:
-            data = self._array_adapter(x, y, batch_size, 0.0, sample_weight)
+            arrays: data_adapters.ArrayAdapter = self._array_adapter(x, y, batch_size, 0.0,
+                                                                     sample_weight)
+            # Keras's steps of arrays: the first `steps` batches
+            data = arrays if steps is None else arrays.first_batches(steps)
         cbl = self._callback_list(callbacks, {"epochs": 1, "steps": data.steps,
                                               "verbose": verbose})
         logs = self._evaluate_batches(distribution_mod.current().shard(data, False, False), cbl)
@@ -991,6 +1035,7 @@ class Trainer(ModelLayer):
         (all of x when it has fewer)."""
         batch_size = 32 if batch_size is None else _positive_int(batch_size, "batch_size")
         steps = _optional_steps(steps, "steps")
+        verbose = _verbose(verbose)
         x = self._prepare_x(x)
         if steps is not None:
             x = x[:steps * batch_size]
@@ -1010,7 +1055,7 @@ class Trainer(ModelLayer):
         return np.concatenate(outs, axis=0)
 
     @_one_blas_thread
-    def test_on_batch(self, x: Any, y: Any, sample_weight: Any = None,
+    def test_on_batch(self, x: Any, y: Any = None, sample_weight: Any = None,
                       return_dict: bool = False):
         """[loss, *metrics] of one batch in inference mode, no update (Keras's)."""
         self._require_compiled()

@@ -158,7 +158,9 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
                               "loss_weights": None,
                               "weighted_metrics": [serialize_metric(m) for m in getattr(
                                   model, "_weighted_metric_ids", [])] or None,
-                              "steps_per_execution": getattr(model, "steps_per_execution", 1)}
+                              "run_eagerly": getattr(model, "run_eagerly", False) is True,
+                              "steps_per_execution": getattr(model, "steps_per_execution", 1),
+                              "jit_compile": False}
     per_output = getattr(model, "_losses", None)        # a functional model
     if per_output is not None:
         names = model.output_names
@@ -218,7 +220,7 @@ def _per_output(value: Any, what: str, one: Any) -> Any:
 
 def compile_args_from_config(config: Any) -> Dict[str, Any]:
     """compile()'s keyword arguments (optimizer, loss, metrics,
-    weighted_metrics, loss_weights, steps_per_execution) from serialize_compile_config's dict (or Keras's)."""
+    weighted_metrics, loss_weights, steps_per_execution, run_eagerly) from serialize_compile_config's dict (or Keras's)."""
     from .. import losses, metrics, optimizers
     if not isinstance(config, dict):
         raise ValueError(f"the compile config must be a dict, got {type(config).__name__}")
@@ -260,6 +262,10 @@ def compile_args_from_config(config: Any) -> Dict[str, Any]:
         args["loss_weights"] = _per_output(config["loss_weights"], "loss_weights", weight)
     if config.get("steps_per_execution", 1) != 1:      # compile() checks it
         args["steps_per_execution"] = config["steps_per_execution"]
+    if config.get("run_eagerly", False) is not False:   # compile() checks it
+        args["run_eagerly"] = config["run_eagerly"]
+    # jit_compile is left out: a Keras file's (True under XLA) names the
+    # other framework's compiler, and ccnn's steps are C whatever it says
     return args
 
 
