@@ -696,8 +696,13 @@ def bench_predict(table, repeats):
 # model.  Each configuration is its own job -- `python bench.py --mpi-worker`
 # alone for 1 rank (a plain fit, no MPI), under `mpiexec -n 2` for 2 ranks --
 # which times whole epochs of fit on rank 0 and prints one JSON line.
-MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "allreduce"), (2, 1, "yield"), (1, 2, ""),
-               (2, 1, "apart")]  # (ranks, threads per rank, how)
+MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "spin"), (2, 1, "allreduce"), (2, 1, "yield"),
+               (1, 2, ""), (2, 1, "apart")]  # (ranks, threads per rank, how)
+# "": DataParallel's default -- bound to cores (mpiexec's default), a waiting
+# rank yields its core (DataParallel sets Open MPI's mpi_yield_when_idle when
+# the user has not: data_parallel._yield_default)
+# "spin": the same with `--mca mpi_yield_when_idle 0` (the user's choice, honoured):
+# a waiting rank spins on its core, Open MPI's own default
 # "apart": the ceiling -- two plain 1-thread fits (no MPI), each of half the
 # samples at half the batch, started together and pinned one per core: a 2-rank
 # step's compute with no communication and no waiting for the other rank, on
@@ -708,6 +713,7 @@ MPI_CONFIGS = [(1, 1, ""), (2, 1, ""), (2, 1, "allreduce"), (2, 1, "yield"), (1,
 # "allreduce": the per-step sum by MPI Allreduce instead of the shared window
 # (CCNN_DP_SHM=0; ccnn.distribution.shm_reduce): the before of issue 16's change
 MPI_HOW = {"": [], "yield": ["--bind-to", "none", "--mca", "mpi_yield_when_idle", "1"],
+           "spin": ["--mca", "mpi_yield_when_idle", "0"],
            "allreduce": ["-x", "CCNN_DP_SHM=0"]}
 
 
@@ -740,7 +746,8 @@ def mpi_worker(batch, threads, samples, repeats, spe=1):
     if dp is None or dp.is_chief:
         print("MPI-RESULT " + json.dumps({
             "seconds": float(np.min(times)), "samples": len(x), "steps": steps,
-            "allreduce_ms": float(np.median(ar)) * 1e3 if ar else 0.0, "cpu_ms": cpu}),
+            "allreduce_ms": float(np.median(ar)) * 1e3 if ar else 0.0, "cpu_ms": cpu,
+            "yield": os.environ.get("OMPI_MCA_mpi_yield_when_idle")}),
             flush=True)
     if dp is not None:
         dp.__exit__(None, None, None)

@@ -671,3 +671,21 @@ def test_f1_and_add_variable_metrics_are_summed_over_the_ranks(tmp_path):
             np.testing.assert_allclose(d0[part][name], single[part][name], rtol=1e-10,
                                        err_msg=f"{part} {name}")
     assert np.shape(d0["fit"]["f1"]) == (2, 3) and np.shape(d0["evaluate"]["per_class"]) == (3,)
+
+
+@pytest.mark.parametrize("user", [None, "0"])
+def test_yield_when_idle_default_honours_the_user(tmp_path, monkeypatch, user):
+    """DataParallel sets Open MPI's mpi_yield_when_idle to 1 before MPI
+    initialises on every rank, unless the user set it (here: 0, kept)."""
+    monkeypatch.setenv("OMPI_MCA_mca_param_files", str(tmp_path / "none.conf"))
+    if user is None:
+        monkeypatch.delenv("OMPI_MCA_mpi_yield_when_idle", raising=False)
+    else:
+        monkeypatch.setenv("OMPI_MCA_mpi_yield_when_idle", user)
+    r = run_mpi(tmp_path, """
+        dp = DataParallel()
+        print("yield", dp.rank, os.environ.get("OMPI_MCA_mpi_yield_when_idle"), flush=True)
+        """)
+    want = "1" if user is None else user
+    assert sorted(line for line in r.stdout.splitlines() if line.startswith("yield")) == \
+        [f"yield 0 {want}", f"yield 1 {want}"], r.stdout

@@ -52,6 +52,7 @@ MPI_Abort, which ends every rank.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 import traceback
@@ -81,7 +82,47 @@ _plan_switch = Switch("CCNN_DP_PLAN")
 _shm_switch = Switch("CCNN_DP_SHM")
 
 
+#: Open MPI's MCA parameter: a rank waiting in MPI gives its core away
+#: (sched_yield) instead of spinning on it (_yield_default)
+YIELD_PARAM = "OMPI_MCA_mpi_yield_when_idle"
+
+
+def _user_mca_files(environ: Any) -> List[str]:
+    """The MCA parameter files a user may have set mpi_yield_when_idle in
+    (OMPI_MCA_mca_param_files, else ~/.openmpi/mca-params.conf)."""
+    files = environ.get("OMPI_MCA_mca_param_files")
+    if files:
+        return [f for f in files.split(os.pathsep) if f]
+    return [os.path.join(os.path.expanduser("~"), ".openmpi", "mca-params.conf")]
+
+
+def _yield_default(environ: Any = None, modules: Any = None) -> bool:
+    """Before MPI initialises: make a waiting rank yield its core (Open MPI's
+    mpi_yield_when_idle = 1, set in environ, default os.environ) unless the
+    user chose either way -- in the environment (`mpiexec --mca
+    mpi_yield_when_idle X` puts it there too) or a user MCA parameter file --
+    or MPI is already initialised (mpi4py.MPI in modules, default
+    sys.modules: the setting would no longer be read).  Returns whether it set
+    it.  Why: a rank that spins while it waits in the per-step synchronisation
+    takes CPU from everything else on the machine (README "Scale-out" for the
+    measurements: benchmarks/bench.py --only mpi, "" against "spin")."""
+    env = os.environ if environ is None else environ
+    if YIELD_PARAM in env or "mpi4py.MPI" in (sys.modules if modules is None else modules):
+        return False
+    for path in _user_mca_files(env):
+        try:
+            with open(path) as f:
+                if any(line.split("=")[0].strip() == "mpi_yield_when_idle"
+                       for line in f if not line.lstrip().startswith("#")):
+                    return False
+        except OSError:
+            continue
+    env[YIELD_PARAM] = "1"
+    return True
+
+
 def _import_mpi() -> Any:
+    _yield_default()
     try:
         from mpi4py import MPI
     except ImportError as e:

@@ -96,17 +96,21 @@ class ShmReducer:
         self.node.Barrier()
         self.win.Sync()
 
+    def _sum(self) -> None:
+        """This rank's slice of every segment <- the slices' sum in rank order."""
+        out = self._mine[0]
+        for s in self._mine[1:]:            # rank order: ((s0 + s1) + s2) + ...
+            np.add(out, s, out=out)
+        for s in self._mine[1:]:
+            np.copyto(s, out)
+
     def reduce(self) -> None:
         """buffer <- the sum of every rank's buffer, on every rank (collective)."""
         if self._closed:
             raise ValueError("this ShmReducer is closed")
         if self.k > 1:
             self._sync()
-            out = self._mine[0]
-            for s in self._mine[1:]:            # rank order: ((s0 + s1) + s2) + ...
-                np.add(out, s, out=out)
-            for s in self._mine[1:]:
-                np.copyto(s, out)
+            self._sum()
             self._sync()
         if self.leaders is not None:
             self.leaders.Allreduce(self._mpi.IN_PLACE, self.buffer, op=self._mpi.SUM)
