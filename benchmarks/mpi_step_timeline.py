@@ -140,6 +140,19 @@ def main():
     print(f"{'piece (ms per step)':38s} {'median':>7s} {'mean':>7s} {'p90':>7s}")
     for k, v in parts.items():
         print(f"{k:38s} {pct(v, 50):7.3f} {float(np.mean(v)) * 1e3:7.3f} {pct(v, 90):7.3f}")
+    signed = (t0[0] - t0[1]) * 1e3
+    first = np.arange(steps) % spe == 0
+    print(f"signed skew t0_0 - t0_1 (ms; > 0: rank 1 waits): median {np.median(signed):.3f}; "
+          f"at an execution's first step {np.median(signed[first]):.3f}, at the others "
+          f"{np.median(signed[~first]) if spe > 1 else float('nan'):.3f}")
+    gap = (t0[:, 1:] - t3[:, :-1]).max(0) * 1e3
+    print(f"slower rank's compute (ms): execution's first step {np.median(gap[first[1:]]):.3f}, "
+          f"others {np.median(gap[~first[1:]]) if spe > 1 else float('nan'):.3f}")
+    cpu_gap = (c0[:, 1:] - c3[:, :-1]) * 1e3
+    for r in range(2):
+        print(f"rank {r} compute on CPU (ms): execution's first step "
+              f"{np.median(cpu_gap[r][first[1:]]):.3f}, others "
+              f"{np.median(cpu_gap[r][~first[1:]]) if spe > 1 else float('nan'):.3f}")
     for r, g in enumerate(gcs):
         print(f"garbage collections rank {r}: {len(g)}, "
               f"{sum(d for _, d in g) / steps * 1e3:.3f} ms per step, longest "

@@ -232,3 +232,41 @@ def test_the_reduce_callback_runs_between_each_backward_and_its_update():
     assert [i for i, _ in seen] == [0, 1] and state() == seen[1][1]
     with pytest.raises(TypeError, match="reduce must be callable"):
         call(3)
+
+
+@pytest.mark.parametrize("dtype,batch,n,spe", [
+    ("float32", 32, 330, 4),       # even shards; a last global batch of 10
+    ("float64", 31, 311, 3),       # uneven shards (16 and 15); a last batch of 1: dropped
+])
+def test_rank_executions_give_the_bits_of_gathered_batches(tmp_path, dtype, batch, n, spe):
+    """With arrays and steps_per_execution > 1 each rank's execution is an
+    Execution of its rows (DataParallel._rank_executions: the plan gathers
+    them) -- the same bits, on both ranks, as shard's gathered batches in
+    lists (CCNN_DP_EXEC=0), and it is the path taken."""
+    ranks = _ranks(tmp_path, f'''
+        from ccnn.distribution import data_parallel as dpm
+        made = []
+        _orig_exec = dpm.DataParallel._rank_executions
+        def _count(self, *a):
+            for e in _orig_exec(self, *a):
+                made.append(e.count)
+                yield e
+        dpm.DataParallel._rank_executions = _count
+        cfg = ("{dtype}", True, True, "adam", {batch}, {n})
+        runs = {{"rows": fit(*cfg, spe={spe})}}
+        runs["rows"]["made"] = list(made)
+        dpm._exec_switch.set(False)
+        del made[:]
+        runs["lists"] = fit(*cfg, spe={spe})
+        runs["lists"]["made"] = list(made)
+        json.dump(runs, open(f"r{{MPI.COMM_WORLD.Get_rank()}}.json", "w"))
+    ''')
+    whole = n // batch * batch + (n % batch if n % batch >= 2 else 0)
+    for r, runs in enumerate(ranks):
+        assert runs["lists"]["made"] == []
+        # every sample of the kept batches, once per epoch, in this rank's share
+        sizes = [min(batch, whole - s) for s in range(0, whole, batch)]
+        mine = sum((m + 1) // 2 if r == 0 else m // 2 for m in sizes)
+        assert sum(runs["rows"]["made"]) == 2 * mine
+        _same_bits(runs["rows"], runs["lists"])
+    _same_replicas(ranks[0]["rows"], ranks[1]["rows"])

@@ -76,6 +76,15 @@ class Local:
     def shard(self, adapter: Any, shuffle: bool, training: bool = True) -> Iterator[Any]:
         return adapter.epoch(shuffle)
 
+    def executions(self, adapter: Any, shuffle: bool, steps: int) -> Iterator[Any]:
+        """fit's units with compile(steps_per_execution=steps > 1): an
+        ArrayAdapter's Executions (rows the training plan gathers itself),
+        else shard's batches in lists of `steps`."""
+        from ..models import data_adapters
+        if isinstance(adapter, data_adapters.ArrayAdapter):
+            return adapter.executions(shuffle, steps)
+        return data_adapters.executions(self.shard(adapter, shuffle), steps)
+
     def reduce_gradients(self, pairs: List[Tuple[Any, Any]], loss: float
                          ) -> Tuple[List[Tuple[Any, Any]], float]:
         return pairs, loss

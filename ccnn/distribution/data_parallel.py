@@ -10,7 +10,9 @@ What one fit does on each of the K ranks (all run the same script):
   generator, a copy of rank 0's ccnn.utils.get_rng(); each global batch of B
   samples is split into K contiguous shards of B // K or B // K + 1 samples,
   rank r taking the r-th (a final global batch of fewer than K samples is
-  dropped);
+  dropped); with compile(steps_per_execution=N > 1) on arrays, each
+  execution's N shards are one Execution of this rank's rows, gathered by
+  the training plan's C call as in a one-process fit (_rank_executions);
 * everything else random (Dropout masks, random augmentation) draws from a
   per-rank generator derived from that state and the rank: the masks differ
   per rank and are reproducible from the seed;
@@ -44,6 +46,10 @@ What one fit does on each of the K ranks (all run the same script):
   metrics' counts;
 * only rank 0 runs the callbacks that print or write files (ProgbarLogger,
   ModelCheckpoint, BackupAndRestore, CSVLogger, TensorBoard).
+
+Before MPI initialises (the first DataParallel), Open MPI's
+mpi_yield_when_idle is set to 1 unless the user set it (_yield_default): a
+rank waiting for the other gives its core away instead of spinning.
 
 A rank that raises inside a `with DataParallel():` block (or, with
 set_distribution, anywhere uncaught) prints the error with its rank and calls
@@ -80,6 +86,11 @@ _plan_switch = Switch("CCNN_DP_PLAN")
 #: (ccnn.distribution.shm_reduce); off (CCNN_DP_SHM=0, or _shm_switch.set(False)):
 #: one MPI Allreduce per buffer
 _shm_switch = Switch("CCNN_DP_SHM")
+#: with compile(steps_per_execution > 1) and arrays: each execution as an
+#: Execution of this rank's rows, which the training plan gathers itself
+#: (_rank_executions); off (CCNN_DP_EXEC=0, or _exec_switch.set(False)):
+#: shard's gathered batches in lists, concatenated by the plan
+_exec_switch = Switch("CCNN_DP_EXEC")
 
 
 #: Open MPI's MCA parameter: a rank waiting in MPI gives its core away
@@ -399,6 +410,53 @@ class DataParallel(Local):
             elif mine == 0:
                 continue
             yield batch
+
+    def executions(self, adapter: Any, shuffle: bool, steps: int) -> Iterator[Any]:
+        """fit's units with compile(steps_per_execution=steps > 1): while a
+        fit runs on arrays without sample weights, _rank_executions; else
+        shard's batches in lists of `steps`."""
+        if self._fitting and _exec_switch.on and type(adapter) is data_adapters.ArrayAdapter \
+                and adapter.sample_weight is None:
+            return self._rank_executions(adapter, shuffle, steps)
+        return data_adapters.executions(self.shard(adapter, shuffle), steps)
+
+    def _rank_executions(self, adapter: Any, shuffle: bool, steps: int
+                         ) -> Iterator[data_adapters.Execution]:
+        """The rows shard would give this rank (the same permutation, from the
+        shared data generator; batch by batch the same split_rows shards; a
+        final batch of fewer than K samples dropped), `steps` batches at a
+        time as one Execution of this rank's rows: the training plan gathers
+        them from the whole arrays itself, as in a one-process fit (no
+        gathered batches, no concatenation).  Each batch's share goes to
+        select_step as shard's would."""
+        self._loss_total, self._n_total = 0.0, 0
+        k, r = self.size, self.rank
+        n, bs = int(adapter.x.shape[0]), int(adapter.batch_size)
+        saved = utils._rng
+        if self._data_rng is not None:
+            utils._rng = self._data_rng
+        try:
+            order = utils.get_rng().permutation(n) if shuffle else np.arange(n)
+        finally:
+            utils._rng = saved
+        lo, hi = data_adapters.split_rows(bs, r, k)
+        for first in range(0, n, bs * steps):
+            parts = []
+            for start in range(first, min(n, first + bs * steps), bs):
+                m = min(bs, n - start)
+                if m < k:
+                    continue       # a final batch too small to give every rank a sample
+                a, b = data_adapters.split_rows(m, r, k)
+                parts.append(order[start + a:start + b])
+                self._weight = 1.0 if self._reduction == "sum" else (b - a) / m
+                self._n_global = m
+                self._shares.append((self._weight, m))
+            if not parts:
+                return
+            rows = np.ascontiguousarray(np.concatenate(parts), dtype=np.int64)
+            e = data_adapters.Execution(adapter, rows, 0, int(rows.size))
+            e.batch_size = hi - lo
+            yield e
 
     def select_step(self, j: int, count: int) -> None:
         """Make step j of the execution of `count` batches shard yielded last

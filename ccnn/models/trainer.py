@@ -907,11 +907,8 @@ class Trainer(ModelLayer):
             # spe 1: the batches themselves; else executions of spe batches
             if spe == 1:
                 units: Iterator[Any] = dist.shard(train, shuffle)
-            elif dist is distribution_mod._LOCAL and isinstance(train,
-                                                                data_adapters.ArrayAdapter):
-                units = train.executions(shuffle, spe)
             else:
-                units = data_adapters.executions(dist.shard(train, shuffle), spe)
+                units = dist.executions(train, shuffle, spe)
             begin = 0
             for unit in units:
                 # Keras 3: the hooks once per execution, with its first and last step
