@@ -781,8 +781,9 @@ def _mpi_apart(cmd, ranks, env):
 def bench_mpi(table, repeats, quick, spe=None, batches=(128, 512)):
     """Throughput (training samples/s) of the book model's fit at global batch
     128 and 512 for 1 rank x 1 thread, 2 ranks x 1 thread (mpiexec -n 2,
-    DataParallel; bound to cores and spinning while waiting, Open MPI's
-    default, and unbound and yielding, MPI_HOW) and 1 rank x 2 threads, and
+    DataParallel; bound to cores and yielding while waiting, DataParallel's
+    default; bound and spinning, Open MPI's own default; unbound and yielding:
+    MPI_HOW) and 1 rank x 2 threads, and
     the time per step spent in the gradient all-reduce (waiting for the
     slower rank included); and the ceiling of 2 ranks on these two cores:
     two plain fits side by side, no communication (MPI_CONFIGS, "apart").  The jobs of one batch size run round-robin (1x1,

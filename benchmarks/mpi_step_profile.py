@@ -84,16 +84,20 @@ def split_wait(reduce):
     return wrapper
 
 
-def main():
+def setup(default_spe):
+    """From the command line [batch] [samples] [spe]: (batch, spe, x, y, the
+    book model compiled with steps_per_execution spe), ccnn at 1 thread."""
     args = [a for a in sys.argv[1:] if a != "--mpi-worker"]
     batch = int(args[0]) if args else 128
     samples = int(args[1]) if len(args) > 1 else 12800
-    spe = int(args[2]) if len(args) > 2 else 1
+    spe = int(args[2]) if len(args) > 2 else default_spe
     ccnn.set_num_threads(1)
     x, y = load_fashion(samples)
-    m = book_model()
-    m.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"],
-              steps_per_execution=spe)
+    return batch, spe, x, y, book_model(spe)
+
+
+def main():
+    batch, spe, x, y, m = setup(1)
     dp = DataParallel()
     with dp:
         m.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)

@@ -37,11 +37,10 @@ sys.argv.append("--mpi-worker")     # bench.py: do not import torch
 
 import numpy as np  # noqa: E402
 
-import ccnn  # noqa: E402
-from bench import book_model, load_fashion  # noqa: E402
 from ccnn.distribution import DataParallel  # noqa: E402
 from ccnn.distribution import data_parallel as dpm  # noqa: E402
 from ccnn.distribution.shm_reduce import ShmReducer  # noqa: E402
+from mpi_step_profile import setup  # noqa: E402
 
 STAMPS = []         # per reduce: [t_cb, t0, t1, t2, t3, t_ret, cpu at t0, cpu at t3]
 _now = time.perf_counter
@@ -89,13 +88,7 @@ def pct(a, q):
 
 
 def main():
-    args = [a for a in sys.argv[1:] if a != "--mpi-worker"]
-    batch = int(args[0]) if args else 128
-    samples = int(args[1]) if len(args) > 1 else 12800
-    spe = int(args[2]) if len(args) > 2 else 8
-    ccnn.set_num_threads(1)
-    x, y = load_fashion(samples)
-    m = book_model(spe)
+    batch, spe, x, y, m = setup(8)
     dp = DataParallel()
     with dp:
         m.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)
