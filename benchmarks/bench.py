@@ -791,9 +791,11 @@ def bench_mpi(table, repeats, quick, spe=None, batches=(128, 512)):
     best of 2 epochs, and each configuration reports its median over the
     rounds: a load that drifts during the run touches all four alike.
     Every configuration compiles the model with the same steps_per_execution
-    `spe` (default 1: what `ccnn train` uses, under mpiexec too); each also
+    `spe` (default ccnn.cli.STEPS_PER_EXECUTION: what `ccnn train` uses,
+    under mpiexec too); each also
     reports its ranks' CPU time per step (median over the rounds, per rank)."""
-    spe = spe or 1
+    if spe is None:
+        from ccnn.cli import STEPS_PER_EXECUTION as spe
     mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
     if not os.path.exists(mpiexec):
         mpiexec = "mpiexec"
@@ -1327,8 +1329,8 @@ def main(argv=None):
     ap.add_argument("--mpi-batches", default="128,512",
                     help="mpi: the global batch sizes (comma-separated)")
     ap.add_argument("--spe", type=int, default=None,
-                    help="mpi: every configuration's steps_per_execution (default 1: what "
-                         "`mpiexec -n K ccnn train` uses)")
+                    help="mpi: every configuration's steps_per_execution (default: ccnn train's "
+                         "--steps-per-execution default, what `mpiexec -n K ccnn train` uses)")
     ap.add_argument("--modern-limit", type=int, default=None,
                     help="modern_epoch: train on only the first N images (a quick look)")
     args = ap.parse_args(argv)
