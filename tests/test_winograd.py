@@ -311,3 +311,47 @@ def test_small_ck_shape_auto_matches_reference(dtype):
     scales = abs_scale(ref.conv2d_backward_ref, gy, x, w, stride=ONE, pad=pad, dilation=ONE)
     for i in range(3):
         assert_close(got[i], exp[i], dtype, scales[i])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("pads", [(0, 0, 0, 0), (1, 1, 1, 1), (2, 0, 0, 2), (0, 2, 1, 0)])
+def test_nonfinite_at_every_edge_is_seen(dtype, pads):
+    """The forward's finiteness check of each group of images before its
+    transforms (conv2d_winograd_forward) covers every element: a single NaN
+    or infinity on any edge or corner of the last channel of any image,
+    whatever the padding (odd sizes: partial last tiles), sends that image's
+    group to the GEMM path -- its output is the implicit GEMM's, NaN and inf
+    where the definition puts them -- and the input gradient's flipped
+    forward sees one in dy alike (a check that missed an edge would let the
+    transforms spread NaN to the whole tile)."""
+    n, c, k, h, w = 4, 32, 32, 15, 13
+    cfg = (n, c, k, h, w, pads)
+    x0, wt, b, gy0 = make(cfg, dtype, 11)
+    pad = ref_pad(pads)
+    assert _conv2d.winograd_eligible(x0.shape, wt.shape, ONE, ONE, pads, forced=True)
+    for img, (i, j), value in [(0, (0, 0), np.nan), (3, (0, w - 1), np.inf),
+                               (1, (h - 1, 0), -np.inf), (2, (h - 1, w - 1), np.nan),
+                               (3, (h // 2, w - 1), np.inf), (0, (h - 1, w // 2), np.nan)]:
+        x = x0.copy()
+        x[img, c - 1, i, j] = value
+        y = forward(x, wt, b, pads, "winograd")
+        expected = ref.conv2d_ref(x, wt, b, ONE, pad, ONE)
+        assert not np.isfinite(expected[img]).all()
+        xf = np.where(np.isfinite(x), x, 0)
+        _assert_same_placement(y, expected, dtype,
+                               abs_scale(ref.conv2d_ref, xf, wt, b, stride=ONE, pad=pad,
+                                         dilation=ONE))
+        # that image's group took the implicit GEMM's path, bit for bit
+        np.testing.assert_array_equal(y[img], forward(x, wt, b, pads, "gemm")[img])
+    if data_supported(x0, wt, pads):
+        p, q = gy0.shape[2:]
+        for img, (i, j) in [(0, (0, 0)), (3, (p - 1, q - 1)), (1, (0, q - 1)), (2, (p - 1, 0))]:
+            gy = gy0.copy()
+            gy[img, k - 1, i, j] = np.inf
+            dx = input_grad(gy, x0, wt, pads, "winograd")
+            edx = ref.conv2d_backward_ref(gy, x0, wt, ONE, pad, ONE)[0]
+            assert np.isinf(edx[img]).any()
+            gf = np.where(np.isfinite(gy), gy, 0)
+            _assert_same_placement(dx, edx, dtype,
+                                   abs_scale(ref.conv2d_backward_ref, gf, x0, wt, stride=ONE,
+                                             pad=pad, dilation=ONE)[0])
