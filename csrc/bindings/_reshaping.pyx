@@ -1,4 +1,4 @@
-"""ccnn._reshaping -- thin binding over csrc/kernels/pad.c and upsample.c (inputs
+"""ccnn._reshaping -- thin binding over csrc/kernels/pad.c, upsample.c and resize.c (inputs
 arrive validated).  Arrays are (outer, h, w, inner): NCHW images as (n * c, h, w, 1),
 NHWC images as (n, h, w, c)."""
 import numpy as np
@@ -60,4 +60,64 @@ def upsample_nearest2d_backward(const floating[:, :, :, ::1] dout, Py_ssize_t sh
     with nogil:
         ck.upsample_nearest2d_backward(&d[0, 0, 0, 0], &dout[0, 0, 0, 0], outer, h, w, inner,
                                        sh, sw, nthreads)
+    return dx
+
+
+#: resize.h's modes
+RESIZE_NEAREST, RESIZE_NEAREST_EXACT, RESIZE_BILINEAR, RESIZE_BILINEAR_ALIGN = 0, 1, 2, 3
+
+
+def _resize_check(Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho, Py_ssize_t wo, int mode,
+                  double scale_h, double scale_w):
+    if h < 1 or w < 1:
+        raise ValueError(f"input's spatial size must be >= 1, got {h} x {w}")
+    if ho < 1 or wo < 1:
+        raise ValueError(f"size must be >= 1, got ({ho}, {wo})")
+    if mode < RESIZE_NEAREST or mode > RESIZE_BILINEAR_ALIGN:
+        raise ValueError(f"mode must be 0..3 (resize.h), got {mode}")
+    if not (scale_h == scale_h and scale_w == scale_w) or scale_h == float("inf") \
+            or scale_w == float("inf"):
+        raise ValueError(f"scales must be finite, got ({scale_h}, {scale_w})")
+
+
+def resize2d_forward(const floating[:, :, :, ::1] x, Py_ssize_t ho, Py_ssize_t wo, int mode,
+                     double scale_h, double scale_w, int nthreads):
+    """x (outer, h, w, inner) resized to (outer, ho, wo, inner) (resize.h's mode;
+    scale: source pixels per output pixel, <= 0: h / ho)."""
+    cdef Py_ssize_t outer = x.shape[0], h = x.shape[1], w = x.shape[2], inner = x.shape[3]
+    _resize_check(h, w, ho, wo, mode, scale_h, scale_w)
+    out = np.empty((outer, ho, wo, inner), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, :, :, ::1] y = out
+    cdef int rc = 0
+    if out.size == 0:
+        return out
+    with nogil:
+        rc = ck.resize2d_forward(&y[0, 0, 0, 0], &x[0, 0, 0, 0], outer, h, w, inner, ho, wo,
+                                 mode, scale_h, scale_w, nthreads)
+    if rc == CCNN_ENOMEM:
+        raise MemoryError("resize2d_forward: no memory for the tap tables")
+    if rc != CCNN_OK:
+        raise ValueError(f"resize2d_forward: invalid arguments (error {rc})")
+    return out
+
+
+def resize2d_backward(const floating[:, :, :, ::1] dout, Py_ssize_t h, Py_ssize_t w, int mode,
+                      double scale_h, double scale_w, int nthreads):
+    """The (outer, h, w, inner) gradient of resize2d_forward from dout
+    (outer, ho, wo, inner): each output pixel's gradient scattered with its weights."""
+    cdef Py_ssize_t outer = dout.shape[0], ho = dout.shape[1], wo = dout.shape[2]
+    cdef Py_ssize_t inner = dout.shape[3]
+    _resize_check(h, w, ho, wo, mode, scale_h, scale_w)
+    dx = np.empty((outer, h, w, inner), dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, :, :, ::1] d = dx
+    cdef int rc = 0
+    if dx.size == 0:
+        return dx
+    with nogil:
+        rc = ck.resize2d_backward(&d[0, 0, 0, 0], &dout[0, 0, 0, 0], outer, h, w, inner, ho, wo,
+                                  mode, scale_h, scale_w, nthreads)
+    if rc == CCNN_ENOMEM:
+        raise MemoryError("resize2d_backward: no memory for the tap tables")
+    if rc != CCNN_OK:
+        raise ValueError(f"resize2d_backward: invalid arguments (error {rc})")
     return dx
