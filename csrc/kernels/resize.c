@@ -12,22 +12,6 @@
 #include "resize.h"
 #include "kernels_common.h"
 
-/* The nearest modes' source index of output index d (PyTorch's nearest_idx /
- * nearest_exact_idx: the scale in float whatever the element type). */
-static int64_t resize_nearest_index(int64_t d, int64_t in, int64_t out, int mode, double scale)
-{
-    const float sc = scale > 0 ? (float)scale : (float)in / (float)out;
-    int64_t s;
-    if (mode == CCNN_RESIZE_NEAREST) {
-        if (out == in) return d;
-        if (out == 2 * in) return d >> 1;
-        s = (int64_t)floorf((float)d * sc);
-    } else {
-        s = (int64_t)floorf((float)(((double)d + 0.5) * (double)sc));
-    }
-    return s < in - 1 ? s : in - 1;
-}
-
 static int resize_args_ok(int64_t outer, int64_t h, int64_t w, int64_t inner, int64_t ho,
                           int64_t wo, int mode)
 {
@@ -48,13 +32,31 @@ typedef struct {
     REAL *l0, *l1;      /* (out) each */
 } SUF(resize_axis);
 
+/* The nearest modes' source index of output index d (PyTorch's nearest_idx /
+ * nearest_exact_idx: the scale in the element type; "nearest-exact"'s
+ * (d + 0.5) * scale in double, then rounded to the element type). */
+static int64_t SUF(resize_nearest_index)(int64_t d, int64_t in, int64_t out, int mode,
+                                         double scale)
+{
+    const REAL sc = scale > 0 ? (REAL)scale : (REAL)in / (REAL)out;
+    int64_t s;
+    if (mode == CCNN_RESIZE_NEAREST) {
+        if (out == in) return d;
+        if (out == 2 * in) return d >> 1;
+        s = (int64_t)floor((double)((REAL)d * sc));
+    } else {
+        s = (int64_t)floor((double)(REAL)(((double)d + 0.5) * (double)sc));
+    }
+    return s < in - 1 ? s : in - 1;
+}
+
 /* Fill ax for an axis of in -> out pixels (its arrays hold out entries). */
 static void SUF(resize_taps)(SUF(resize_axis) *ax, int64_t in, int64_t out, int mode,
                              double scale)
 {
     if (mode == CCNN_RESIZE_NEAREST || mode == CCNN_RESIZE_NEAREST_EXACT) {
         for (int64_t d = 0; d < out; d++) {
-            ax->i0[d] = ax->i1[d] = resize_nearest_index(d, in, out, mode, scale);
+            ax->i0[d] = ax->i1[d] = SUF(resize_nearest_index)(d, in, out, mode, scale);
             ax->l0[d] = (REAL)1;
             ax->l1[d] = (REAL)0;
         }

@@ -9,7 +9,7 @@
  * pixels per output pixel (scale <= 0: in / out, as PyTorch when interpolate
  * gets a size; PyTorch passes 1 / scale_factor when it gets a scale factor):
  *
- *   CCNN_RESIZE_NEAREST        src = min(floor(d * scale), in - 1) in float, and
+ *   CCNN_RESIZE_NEAREST        src = min(floor(d * scale), in - 1), and
  *                              PyTorch's exact copies when out == in (d) and
  *                              out == 2 in (d >> 1)
  *   CCNN_RESIZE_NEAREST_EXACT  src = min(floor((d + 0.5) * scale), in - 1)
