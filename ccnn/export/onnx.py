@@ -335,11 +335,9 @@ def _resizing(g: _Graph, layer: Any, x: str) -> str:
             x = g.op("Pad", [x, g.ints(begins + ends, "pads"),
                              g.const(layer.fill_value, "fill_value")], mode="constant")
     sizes = [g.op("Slice", [g.op("Shape", [x]), g.ints([0], "starts"), g.ints([1], "ends")])]
-    rest = [None] * ndim
-    rest[axes[0]], rest[axes[1]] = layer.height, layer.width
     c_axis = 1 if layer.data_format == "channels_first" else ndim - 1
-    rest[c_axis] = layer.input_shape[c_axis]
-    sizes.append(g.ints(rest[1:], "sizes"))
+    rest = {axes[0]: layer.height, axes[1]: layer.width, c_axis: layer.input_shape[c_axis]}
+    sizes.append(g.ints([int(rest[a]) for a in range(1, ndim)], "sizes"))
     size = g.op("Concat", sizes, axis=0)
     if layer.interpolation == "bilinear":
         return g.op("Resize", [x, "", "", size], mode="linear",

@@ -88,15 +88,15 @@ class Resizing(SpatialLayer):
         return self._apply(x, kernel)
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
-        n, c, (h, w) = self._split(self.x_shape)
+        first = 1 if self.data_format == "channels_last" else 2
+        h, w = self.x_shape[first], self.x_shape[first + 1]
         mode = RESIZE_MODES[self.interpolation]
 
         def kernel(g4: np.ndarray) -> np.ndarray:
-            box = self._box(h, w)
-            bh, bw = h + box[0] + box[1], w + box[2] + box[3]
-            d4 = F.resize_backward_unchecked(g4, bh, bw, mode)
-            if any(box):
-                d4 = F.pad_unchecked(d4, tuple(-p for p in box), 0.0)  # type: ignore[arg-type]
+            top, bottom, left, right = self._box(h, w)
+            d4 = F.resize_backward_unchecked(g4, h + top + bottom, w + left + right, mode)
+            if top or bottom or left or right:
+                d4 = F.pad_unchecked(d4, (-top, -bottom, -left, -right), 0.0)
             return d4
         return self._apply(np.asarray(dout, dtype=self.dtype), kernel)
 
