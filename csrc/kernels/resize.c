@@ -85,7 +85,7 @@ static int SUF(resize_tables)(SUF(resize_axis) *ay, SUF(resize_axis) *ax, void *
                               double scale_h, double scale_w)
 {
     const size_t n = (size_t)(ho + wo);
-    char *p = malloc(n * 2 * (sizeof(int64_t) + sizeof(REAL)));
+    char *p = malloc(n * 2 * (sizeof(int64_t) + sizeof(REAL)));   /* idx then wts, below */
     *mem = p;
     if (p == NULL) return 0;
     int64_t *idx = (int64_t *)p;                                     /* (2, ho + wo) */
