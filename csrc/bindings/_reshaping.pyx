@@ -80,44 +80,43 @@ def _resize_check(Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho, Py_ssize_t wo, int 
         raise ValueError(f"scales must be finite, got ({scale_h}, {scale_w})")
 
 
+def _resize(const floating[:, :, :, ::1] src, Py_ssize_t h, Py_ssize_t w, Py_ssize_t ho,
+            Py_ssize_t wo, int mode, double scale_h, double scale_w, int nthreads,
+            bint backward):
+    """resize.c's forward (src: the input; the result (outer, ho, wo, inner)) or
+    backward (src: the output's gradient; the result (outer, h, w, inner))."""
+    cdef Py_ssize_t outer = src.shape[0], inner = src.shape[3]
+    _resize_check(h, w, ho, wo, mode, scale_h, scale_w)
+    shape = (outer, h, w, inner) if backward else (outer, ho, wo, inner)
+    res = np.empty(shape, dtype=np.float32 if floating is float else np.float64)
+    cdef floating[:, :, :, ::1] dst = res
+    cdef int rc = 0
+    if res.size == 0:
+        return res
+    with nogil:
+        if backward:
+            rc = ck.resize2d_backward(&dst[0, 0, 0, 0], &src[0, 0, 0, 0], outer, h, w, inner,
+                                      ho, wo, mode, scale_h, scale_w, nthreads)
+        else:
+            rc = ck.resize2d_forward(&dst[0, 0, 0, 0], &src[0, 0, 0, 0], outer, h, w, inner,
+                                     ho, wo, mode, scale_h, scale_w, nthreads)
+    if rc == CCNN_ENOMEM:
+        raise MemoryError("resize2d: no memory for the tap tables")
+    if rc != CCNN_OK:
+        raise ValueError(f"resize2d: invalid arguments (error {rc})")
+    return res
+
+
 def resize2d_forward(const floating[:, :, :, ::1] x, Py_ssize_t ho, Py_ssize_t wo, int mode,
                      double scale_h, double scale_w, int nthreads):
     """x (outer, h, w, inner) resized to (outer, ho, wo, inner) (resize.h's mode;
     scale: source pixels per output pixel, <= 0: h / ho)."""
-    cdef Py_ssize_t outer = x.shape[0], h = x.shape[1], w = x.shape[2], inner = x.shape[3]
-    _resize_check(h, w, ho, wo, mode, scale_h, scale_w)
-    out = np.empty((outer, ho, wo, inner), dtype=np.float32 if floating is float else np.float64)
-    cdef floating[:, :, :, ::1] y = out
-    cdef int rc = 0
-    if out.size == 0:
-        return out
-    with nogil:
-        rc = ck.resize2d_forward(&y[0, 0, 0, 0], &x[0, 0, 0, 0], outer, h, w, inner, ho, wo,
-                                 mode, scale_h, scale_w, nthreads)
-    if rc == CCNN_ENOMEM:
-        raise MemoryError("resize2d_forward: no memory for the tap tables")
-    if rc != CCNN_OK:
-        raise ValueError(f"resize2d_forward: invalid arguments (error {rc})")
-    return out
+    return _resize(x, x.shape[1], x.shape[2], ho, wo, mode, scale_h, scale_w, nthreads, False)
 
 
 def resize2d_backward(const floating[:, :, :, ::1] dout, Py_ssize_t h, Py_ssize_t w, int mode,
                       double scale_h, double scale_w, int nthreads):
     """The (outer, h, w, inner) gradient of resize2d_forward from dout
     (outer, ho, wo, inner): each output pixel's gradient scattered with its weights."""
-    cdef Py_ssize_t outer = dout.shape[0], ho = dout.shape[1], wo = dout.shape[2]
-    cdef Py_ssize_t inner = dout.shape[3]
-    _resize_check(h, w, ho, wo, mode, scale_h, scale_w)
-    dx = np.empty((outer, h, w, inner), dtype=np.float32 if floating is float else np.float64)
-    cdef floating[:, :, :, ::1] d = dx
-    cdef int rc = 0
-    if dx.size == 0:
-        return dx
-    with nogil:
-        rc = ck.resize2d_backward(&d[0, 0, 0, 0], &dout[0, 0, 0, 0], outer, h, w, inner, ho, wo,
-                                  mode, scale_h, scale_w, nthreads)
-    if rc == CCNN_ENOMEM:
-        raise MemoryError("resize2d_backward: no memory for the tap tables")
-    if rc != CCNN_OK:
-        raise ValueError(f"resize2d_backward: invalid arguments (error {rc})")
-    return dx
+    return _resize(dout, h, w, dout.shape[1], dout.shape[2], mode, scale_h, scale_w, nthreads,
+                   True)

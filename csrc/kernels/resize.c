@@ -97,57 +97,46 @@ static int SUF(resize_tables)(SUF(resize_axis) *ay, SUF(resize_axis) *ax, void *
     return 1;
 }
 
-/* ccnn_resize2d_forward_f32, ccnn_resize2d_forward_f64 */
-int SUF(ccnn_resize2d_forward)(REAL *out, const REAL *inp, int64_t outer, int64_t h,
-                               int64_t w, int64_t inner, int64_t ho, int64_t wo, int mode,
-                               double scale_h, double scale_w, int nthreads)
+/* The forward's gather into out (outer, ho, wo, inner) from inp (outer, h, w,
+ * inner); threads take output rows. */
+static void SUF(resize_gather)(REAL *out, const REAL *inp, const SUF(resize_axis) *ay,
+                               const SUF(resize_axis) *ax, int64_t outer, int64_t h,
+                               int64_t w, int64_t inner, int64_t ho, int64_t wo, int nearest,
+                               int nt)
 {
-    if (!resize_args_ok(outer, h, w, inner, ho, wo, mode)) return CCNN_EBADARG;
-    SUF(resize_axis) ay, ax;
-    void *mem;
-    if (!SUF(resize_tables)(&ay, &ax, &mem, h, w, ho, wo, mode, scale_h, scale_w))
-        return CCNN_ENOMEM;
-    const int nearest = mode <= CCNN_RESIZE_NEAREST_EXACT;
-    const int nt = ccnn_threads_for(nthreads, outer * ho * wo * inner * (nearest ? 1 : 4));
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t r = 0; r < outer * ho; r++) {
         const int64_t o = r / ho, y = r % ho;
-        const REAL *a = inp + (o * h + ay.i0[y]) * w * inner;         /* (w, inner) row i0(y) */
-        const REAL *b = inp + (o * h + ay.i1[y]) * w * inner;         /* (w, inner) row i1(y) */
+        const REAL *a = inp + (o * h + ay->i0[y]) * w * inner;        /* (w, inner) row i0(y) */
+        const REAL *b = inp + (o * h + ay->i1[y]) * w * inner;        /* (w, inner) row i1(y) */
         REAL *dst = out + r * wo * inner;                             /* (wo, inner) */
         if (nearest) {
             for (int64_t x = 0; x < wo; x++)
-                memcpy(dst + x * inner, a + ax.i0[x] * inner, (size_t)inner * sizeof(REAL));
+                memcpy(dst + x * inner, a + ax->i0[x] * inner, (size_t)inner * sizeof(REAL));
             continue;
         }
-        const REAL hl0 = ay.l0[y], hl1 = ay.l1[y];
+        const REAL hl0 = ay->l0[y], hl1 = ay->l1[y];
         for (int64_t x = 0; x < wo; x++) {
-            const REAL wl0 = ax.l0[x], wl1 = ax.l1[x];
-            const REAL *a0 = a + ax.i0[x] * inner, *a1 = a + ax.i1[x] * inner;  /* (inner) */
-            const REAL *b0 = b + ax.i0[x] * inner, *b1 = b + ax.i1[x] * inner;  /* (inner) */
+            const REAL wl0 = ax->l0[x], wl1 = ax->l1[x];
+            const REAL *a0 = a + ax->i0[x] * inner, *a1 = a + ax->i1[x] * inner; /* (inner) */
+            const REAL *b0 = b + ax->i0[x] * inner, *b1 = b + ax->i1[x] * inner; /* (inner) */
             REAL *d = dst + x * inner;                                           /* (inner) */
             #pragma omp simd
             for (int64_t k = 0; k < inner; k++)
                 d[k] = hl0 * (wl0 * a0[k] + wl1 * a1[k]) + hl1 * (wl0 * b0[k] + wl1 * b1[k]);
         }
     }
-    free(mem);
-    return CCNN_OK;
 }
 
-/* ccnn_resize2d_backward_f32, ccnn_resize2d_backward_f64 */
-int SUF(ccnn_resize2d_backward)(REAL *dinp, const REAL *dout, int64_t outer, int64_t h,
-                                int64_t w, int64_t inner, int64_t ho, int64_t wo, int mode,
-                                double scale_h, double scale_w, int nthreads)
+/* The backward's scatter into dinp (outer, h, w, inner), overwritten, from
+ * dout (outer, ho, wo, inner); threads take whole planes o, each summed in
+ * row-major output order. */
+static void SUF(resize_scatter)(REAL *dinp, const REAL *dout, const SUF(resize_axis) *ay,
+                                const SUF(resize_axis) *ax, int64_t outer, int64_t h,
+                                int64_t w, int64_t inner, int64_t ho, int64_t wo, int nearest,
+                                int nt)
 {
-    if (!resize_args_ok(outer, h, w, inner, ho, wo, mode)) return CCNN_EBADARG;
-    SUF(resize_axis) ay, ax;
-    void *mem;
-    if (!SUF(resize_tables)(&ay, &ax, &mem, h, w, ho, wo, mode, scale_h, scale_w))
-        return CCNN_ENOMEM;
-    const int nearest = mode <= CCNN_RESIZE_NEAREST_EXACT;
-    const int nt = ccnn_threads_for(nthreads, outer * ho * wo * inner * (nearest ? 1 : 4));
     (void)nt;
     #pragma omp parallel for schedule(static) num_threads(nt)
     for (int64_t o = 0; o < outer; o++) {
@@ -155,18 +144,18 @@ int SUF(ccnn_resize2d_backward)(REAL *dinp, const REAL *dout, int64_t outer, int
         memset(plane, 0, (size_t)(h * w * inner) * sizeof(REAL));
         for (int64_t y = 0; y < ho; y++) {
             const REAL *g = dout + (o * ho + y) * wo * inner;        /* (wo, inner) */
-            REAL *a = plane + ay.i0[y] * w * inner;                   /* (w, inner) row i0(y) */
-            REAL *b = plane + ay.i1[y] * w * inner;                   /* (w, inner) row i1(y) */
-            const REAL hl0 = ay.l0[y], hl1 = ay.l1[y];
+            REAL *a = plane + ay->i0[y] * w * inner;                  /* (w, inner) row i0(y) */
+            REAL *b = plane + ay->i1[y] * w * inner;                  /* (w, inner) row i1(y) */
+            const REAL hl0 = ay->l0[y], hl1 = ay->l1[y];
             for (int64_t x = 0; x < wo; x++) {
                 const REAL *gx = g + x * inner;                       /* (inner) */
-                REAL *a0 = a + ax.i0[x] * inner, *a1 = a + ax.i1[x] * inner;     /* (inner) */
-                REAL *b0 = b + ax.i0[x] * inner, *b1 = b + ax.i1[x] * inner;     /* (inner) */
+                REAL *a0 = a + ax->i0[x] * inner, *a1 = a + ax->i1[x] * inner;   /* (inner) */
+                REAL *b0 = b + ax->i0[x] * inner, *b1 = b + ax->i1[x] * inner;   /* (inner) */
                 if (nearest) {
                     for (int64_t k = 0; k < inner; k++) a0[k] += gx[k];
                     continue;
                 }
-                const REAL wl0 = ax.l0[x], wl1 = ax.l1[x];
+                const REAL wl0 = ax->l0[x], wl1 = ax->l1[x];
                 /* a0 .. b1 may coincide (clamped taps): one sum after another */
                 for (int64_t k = 0; k < inner; k++) a0[k] += hl0 * wl0 * gx[k];
                 for (int64_t k = 0; k < inner; k++) a1[k] += hl0 * wl1 * gx[k];
@@ -175,8 +164,45 @@ int SUF(ccnn_resize2d_backward)(REAL *dinp, const REAL *dout, int64_t outer, int
             }
         }
     }
+}
+
+/* Both directions: check, build the tap tables, gather (dst = out, src = inp)
+ * or scatter (dst = dinp, src = dout). */
+static int SUF(resize_run)(REAL *dst, const REAL *src, int64_t outer, int64_t h, int64_t w,
+                           int64_t inner, int64_t ho, int64_t wo, int mode, double scale_h,
+                           double scale_w, int nthreads, int backward)
+{
+    if (!resize_args_ok(outer, h, w, inner, ho, wo, mode)) return CCNN_EBADARG;
+    SUF(resize_axis) ay, ax;
+    void *mem;
+    if (!SUF(resize_tables)(&ay, &ax, &mem, h, w, ho, wo, mode, scale_h, scale_w))
+        return CCNN_ENOMEM;
+    const int nearest = mode <= CCNN_RESIZE_NEAREST_EXACT;
+    const int nt = ccnn_threads_for(nthreads, outer * ho * wo * inner * (nearest ? 1 : 4));
+    if (backward)
+        SUF(resize_scatter)(dst, src, &ay, &ax, outer, h, w, inner, ho, wo, nearest, nt);
+    else
+        SUF(resize_gather)(dst, src, &ay, &ax, outer, h, w, inner, ho, wo, nearest, nt);
     free(mem);
     return CCNN_OK;
+}
+
+/* ccnn_resize2d_forward_f32, ccnn_resize2d_forward_f64 */
+int SUF(ccnn_resize2d_forward)(REAL *out, const REAL *inp, int64_t outer, int64_t h,
+                               int64_t w, int64_t inner, int64_t ho, int64_t wo, int mode,
+                               double scale_h, double scale_w, int nthreads)
+{
+    return SUF(resize_run)(out, inp, outer, h, w, inner, ho, wo, mode, scale_h, scale_w,
+                           nthreads, 0);
+}
+
+/* ccnn_resize2d_backward_f32, ccnn_resize2d_backward_f64 */
+int SUF(ccnn_resize2d_backward)(REAL *dinp, const REAL *dout, int64_t outer, int64_t h,
+                                int64_t w, int64_t inner, int64_t ho, int64_t wo, int mode,
+                                double scale_h, double scale_w, int nthreads)
+{
+    return SUF(resize_run)(dinp, dout, outer, h, w, inner, ho, wo, mode, scale_h, scale_w,
+                           nthreads, 1);
 }
 
 #endif /* REAL */
