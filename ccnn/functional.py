@@ -1200,70 +1200,128 @@ def pad_backward(grad_out: Any, pad: Any, mode: str = "constant",
     return globals()["pad"](grad_out, neg, mode, 0.0)
 
 
-def _scale_arg(x: np.ndarray, size: Any, scale_factor: Any, mode: Any) -> Tuple[int, ...]:
-    """The integer scale factor of each spatial axis of x (N, C, L) / (N, C, H, W)."""
-    if mode != "nearest":
-        raise ValueError(f"mode must be 'nearest' (ccnn has no {mode!r} interpolation yet), "
-                         f"got {mode!r}")
-    if x.ndim not in (3, 4):
-        raise ValueError(f"input must be (N, C, L) or (N, C, H, W), got shape {x.shape}")
-    k = x.ndim - 2
-    if (size is None) == (scale_factor is None):
-        raise ValueError("give exactly one of size and scale_factor")
-    spatial = x.shape[2:]
-    if scale_factor is not None:
-        sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * k
-        if len(sf) != k:
-            raise ValueError(f"scale_factor must have {k} entries for a {x.ndim}-D input, "
-                             f"got {scale_factor!r}")
-        out = []
-        for i, f in enumerate(sf):
-            if isinstance(f, numbers.Real) and not isinstance(f, bool) and float(f).is_integer():
-                f = int(float(f))
-            out.append(chk.integer(f, f"scale_factor[{i}] (ccnn supports integer factors)", 1))
-        return tuple(out)
-    sz = size if isinstance(size, (tuple, list)) else (size,) * k
-    if len(sz) != k:
-        raise ValueError(f"size must have {k} entries for a {x.ndim}-D input, got {size!r}")
-    out = []
-    for i, (s, n) in enumerate(zip(sz, spatial)):
-        s = chk.integer(s, f"size[{i}]", 1)
-        if n < 1 or s % n:
-            raise ValueError(f"size[{i}] = {s} is not a multiple of the input's {n}: ccnn "
-                             f"upsamples by integer factors only")
-        out.append(s // n)
-    return tuple(out)
+#: interpolate's modes -> resize.h's (csrc/kernels/resize.h)
+_RESIZE_MODES = {"nearest": _reshaping.RESIZE_NEAREST,
+                 "nearest-exact": _reshaping.RESIZE_NEAREST_EXACT,
+                 "bilinear": _reshaping.RESIZE_BILINEAR}
 
 
-def interpolate(input: Any, size: Any = None, scale_factor: Any = None,
-                mode: str = "nearest") -> np.ndarray:
-    """PyTorch's F.interpolate for mode='nearest' and integer factors: each
-    pixel of input (N, C, L) or (N, C, H, W) repeated scale_factor times."""
+class _Resize:
+    """interpolate's checked arguments: the output's spatial sizes, the kernel's
+    mode and scales (source pixels per output pixel; 0: in / out), and whether
+    the integer-factor nearest kernel (upsample.c) computes the same."""
+
+    def __init__(self, x: np.ndarray, size: Any, scale_factor: Any, mode: Any,
+                 align_corners: Any, recompute_scale_factor: Any) -> None:
+        if not isinstance(mode, str) or mode not in _RESIZE_MODES:
+            raise ValueError(f"mode must be 'nearest', 'nearest-exact' or 'bilinear' (ccnn has "
+                             f"no other interpolation), got {mode!r}")
+        if mode == "bilinear":
+            if x.ndim != 4:
+                raise ValueError(f"input must be (N, C, H, W) for mode='bilinear', got shape "
+                                 f"{x.shape}")
+            align = False if align_corners is None else chk.boolean(align_corners,
+                                                                    "align_corners")
+        else:
+            if x.ndim not in (3, 4):
+                raise ValueError(f"input must be (N, C, L) or (N, C, H, W), got shape "
+                                 f"{x.shape}")
+            if align_corners is not None:
+                raise ValueError(f"align_corners can only be set with mode='bilinear', "
+                                 f"got align_corners={align_corners!r} with mode={mode!r}")
+            align = False
+        recompute = False if recompute_scale_factor is None else chk.boolean(
+            recompute_scale_factor, "recompute_scale_factor")
+        k = x.ndim - 2
+        spatial = x.shape[2:]
+        if (size is None) == (scale_factor is None):
+            raise ValueError("give exactly one of size and scale_factor")
+        scales = [0.0] * k
+        if scale_factor is not None:
+            sf = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * k
+            if len(sf) != k:
+                raise ValueError(f"scale_factor must have {k} entries for a {x.ndim}-D input, "
+                                 f"got {scale_factor!r}")
+            out = []
+            for i, (f, n) in enumerate(zip(sf, spatial)):
+                f = chk.finite_float(f, f"scale_factor[{i}]")
+                if f <= 0:
+                    raise ValueError(f"scale_factor[{i}] must be > 0, got {f!r}")
+                o = int(math.floor(n * f))
+                if o < 1 or o > chk.MAX_DIM:
+                    raise ValueError(f"scale_factor[{i}] = {f!r} gives an output size of {o} "
+                                     f"for the input's {n}")
+                out.append(o)
+                if not recompute:
+                    scales[i] = 1.0 / f             # PyTorch's scale: 1 / scale_factor
+        else:
+            if recompute:
+                raise ValueError("recompute_scale_factor needs scale_factor, not size")
+            sz = size if isinstance(size, (tuple, list)) else (size,) * k
+            if len(sz) != k:
+                raise ValueError(f"size must have {k} entries for a {x.ndim}-D input, "
+                                 f"got {size!r}")
+            out = [chk.integer(s, f"size[{i}]", 1) for i, s in enumerate(sz)]
+        if any(n < 1 for n in spatial):
+            raise ValueError(f"input's spatial sizes must be >= 1, got shape {x.shape}")
+        self.spatial = tuple(out)
+        self.mode = _reshaping.RESIZE_BILINEAR_ALIGN if align else _RESIZE_MODES[mode]
+        self.scales = (scales[0], scales[1] if k == 2 else 0.0)
+        # the integer-factor repeat (upsample.c) is PyTorch's nearest for f <= 32
+        # and outputs below 2^16: floor(d * float(1 / f)) == d // f there (checked
+        # exhaustively; from f = 41 on float(1 / f) rounds some d below)
+        self.factors = tuple(o // n for o, n in zip(out, spatial))
+        self.repeat = mode == "nearest" and all(
+            o == n * f and 1 <= f <= 32 and o < 2 ** 16 and (sc == 0.0 or sc == 1.0 / f)
+            for o, n, f, sc in zip(out, spatial, self.factors, scales))
+
+    def planes(self, a: np.ndarray) -> np.ndarray:
+        """a (N, C, ...) as the kernels' (outer, h, w|1, 1)."""
+        return a.reshape((-1,) + a.shape[2:] + (1,) * (5 - a.ndim))
+
+    def hw(self, shape: Tuple[int, ...]) -> Tuple[int, int]:
+        return (shape[2], shape[3] if len(shape) == 4 else 1)
+
+
+def interpolate(input: Any, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: Optional[bool] = None,
+                recompute_scale_factor: Optional[bool] = None) -> np.ndarray:
+    """PyTorch's F.interpolate (antialias off) of input (N, C, L) or (N, C, H, W)
+    (mode 'bilinear': 4-D only) to `size` or by `scale_factor` (output floor(n *
+    factor); the sampling scale 1 / factor unless recompute_scale_factor): mode
+    'nearest' (source floor(d * scale)), 'nearest-exact' (floor((d + 0.5) *
+    scale), Keras's 'nearest') or 'bilinear' (half-pixel centres, or
+    align_corners=True).  C kernels: resize.c (upsample.c for integer factors)."""
     x = chk.real_array(input, "input")
-    factors = _scale_arg(x, size, scale_factor, mode)
-    sh, sw = factors if len(factors) == 2 else (factors[0], 1)
-    spatial = tuple(n * f for n, f in zip(x.shape[2:], factors))
+    r = _Resize(x, size, scale_factor, mode, align_corners, recompute_scale_factor)
     x = chk.contiguous(x, chk.result_dtype(x))
+    shape = x.shape[:2] + r.spatial
     if x.size == 0:
-        return np.zeros(x.shape[:2] + spatial, dtype=x.dtype)
-    planes = x.reshape((-1,) + x.shape[2:] + (1,) * (5 - x.ndim))  # (outer, h, w|1, 1)
-    return upsample_nearest_unchecked(planes, sh, sw).reshape(x.shape[:2] + spatial)
+        return np.zeros(shape, dtype=x.dtype)
+    if r.repeat:
+        sh, sw = r.factors if len(r.factors) == 2 else (r.factors[0], 1)
+        return upsample_nearest_unchecked(r.planes(x), sh, sw).reshape(shape)
+    ho, wo = r.hw(shape)
+    return resize_unchecked(r.planes(x), ho, wo, r.mode, r.scales).reshape(shape)
 
 
 def interpolate_backward(grad_out: Any, input: Any, size: Any = None, scale_factor: Any = None,
-                         mode: str = "nearest") -> np.ndarray:
-    """The gradient of interpolate: each input pixel gets the sum of its copies' gradients."""
+                         mode: str = "nearest", align_corners: Optional[bool] = None,
+                         recompute_scale_factor: Optional[bool] = None) -> np.ndarray:
+    """The gradient of interpolate: each output pixel's gradient handed back to
+    the input pixels it was computed from, with the same weights."""
     x = chk.real_array(input, "input")
-    factors = _scale_arg(x, size, scale_factor, mode)
-    sh, sw = factors if len(factors) == 2 else (factors[0], 1)
+    r = _Resize(x, size, scale_factor, mode, align_corners, recompute_scale_factor)
     g = chk.real_array(grad_out, "grad_out")
-    chk.check_shape(g, x.shape[:2] + tuple(n * f for n, f in zip(x.shape[2:], factors)),
-                    "grad_out")
+    chk.check_shape(g, x.shape[:2] + r.spatial, "grad_out")
     g = chk.contiguous(g, chk.result_dtype(g, x))
     if x.size == 0:
         return np.zeros(x.shape, dtype=g.dtype)
-    planes = g.reshape((-1,) + g.shape[2:] + (1,) * (5 - g.ndim))
-    return upsample_nearest_backward_unchecked(planes, sh, sw).reshape(x.shape)
+    if r.repeat:
+        sh, sw = r.factors if len(r.factors) == 2 else (r.factors[0], 1)
+        return upsample_nearest_backward_unchecked(r.planes(g), sh, sw).reshape(x.shape)
+    h, w = r.hw(x.shape)
+    return resize_backward_unchecked(r.planes(g), h, w, r.mode, r.scales).reshape(x.shape)
 
 
 def pad_unchecked(x4: np.ndarray, pads: chk.Pads, value: float = 0.0) -> np.ndarray:
@@ -1280,6 +1338,21 @@ def upsample_nearest_unchecked(x4: np.ndarray, sh: int, sw: int) -> np.ndarray:
 def upsample_nearest_backward_unchecked(g4: np.ndarray, sh: int, sw: int) -> np.ndarray:
     """The (outer, h, w, inner) gradient of upsample_nearest_unchecked from g4."""
     return _reshaping.upsample_nearest2d_backward(g4, sh, sw, get_num_threads())
+
+
+def resize_unchecked(x4: np.ndarray, ho: int, wo: int, mode: int,
+                     scales: Tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """x4 (outer, h, w, inner), C-contiguous, resized to (outer, ho, wo, inner)
+    (mode: _reshaping.RESIZE_*; scales: source pixels per output pixel, 0: h / ho)."""
+    return _reshaping.resize2d_forward(x4, ho, wo, mode, scales[0], scales[1],
+                                       get_num_threads())
+
+
+def resize_backward_unchecked(g4: np.ndarray, h: int, w: int, mode: int,
+                              scales: Tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    """The (outer, h, w, inner) gradient of resize_unchecked from g4 (outer, ho, wo, inner)."""
+    return _reshaping.resize2d_backward(g4, h, w, mode, scales[0], scales[1],
+                                        get_num_threads())
 
 
 # ---- rectifiers and log-softmax (issue 13) -----------------------------------

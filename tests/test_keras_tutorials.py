@@ -24,8 +24,9 @@ What each tutorial needed (README "Keras compatibility"):
   (which needed a 0-d result for a scalar) is used instead;
 - TensorFlow "Overfit and underfit": needed fit(..., steps_per_epoch=...) of
   arrays (a ValueError before; now Keras 3's epochs of that many batches);
-- TensorFlow "Data augmentation": layers.Resizing does not exist in ccnn
-  (test_data_augmentation_...).
+- TensorFlow "Data augmentation": needed layers.Resizing (its model, as
+  pasted, in test_data_augmentation_model; Resizing's parity with Keras is
+  tests/test_resize.py's).
 """
 
 import os
@@ -629,24 +630,33 @@ def test_overfit_and_underfit_trains_as_keras():
     assert_close_predictions(km, cm, x)
 
 
-def test_data_augmentation_resizing_is_missing():
-    """TensorFlow's "Data augmentation" starts with layers.Resizing, which
-    ccnn does not have yet; the rest of its model runs."""
-    assert not hasattr(ccnn_layers, "Resizing")
+def test_data_augmentation_model():
+    """TensorFlow's "Data augmentation": resize_and_rescale (Resizing +
+    Rescaling) and data_augmentation as nested Sequentials before the model's
+    layers, trained on images of another size (uint8, as its dataset's)."""
     layers = ccnn_layers
     IMG_SIZE = 32
-    resize_and_rescale = ccnn.Sequential([layers.Rescaling(1. / 255)])
-    data_augmentation = ccnn.Sequential([layers.RandomFlip("horizontal_and_vertical"),
-                                         layers.RandomRotation(0.2)])
+    resize_and_rescale = ccnn.Sequential([
+        layers.Resizing(IMG_SIZE, IMG_SIZE),
+        layers.Rescaling(1. / 255)
+    ])
+    data_augmentation = ccnn.Sequential([
+        layers.RandomFlip("horizontal_and_vertical"),
+        layers.RandomRotation(0.2),
+    ])
+    image = np.random.default_rng(1).integers(0, 256, (1, 40, 36, 3)).astype("uint8")
+    result = resize_and_rescale(image)
+    assert result.shape == (1, IMG_SIZE, IMG_SIZE, 3)
+    assert 0.0 <= result.min() and result.max() <= 1.0
     model = ccnn.Sequential([
-        layers.Input((IMG_SIZE, IMG_SIZE, 3)),
+        layers.Input((40, 36, 3)),
         resize_and_rescale, data_augmentation,
         layers.Conv2D(16, 3, padding='same', activation='relu'),
         layers.MaxPooling2D(), layers.Flatten(), layers.Dense(5)])
     model.compile(optimizer='adam',
                   loss=ccnn.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=['accuracy'])
-    x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 3)).astype("float32")
+    x = np.random.default_rng(0).integers(0, 256, (8, 40, 36, 3)).astype("uint8")
     history = model.fit(x, np.arange(8) % 5, epochs=1, verbose=0)
     assert sorted(history.history) == ["accuracy", "loss"]
     assert model.predict(x, verbose=0).shape == (8, 5)

@@ -166,6 +166,16 @@ LAYER_CASES = {
     "upsampling2d": ((3, 4, 2), lambda: L.UpSampling2D((2, 3))),
     "upsampling2d_cf": ((2, 3, 4), lambda: L.UpSampling2D(2, data_format=CF)),
     "upsampling1d": ((4, 3), lambda: L.UpSampling1D(3)),
+    "upsampling2d_bilinear": ((3, 4, 2), lambda: L.UpSampling2D((2, 3),
+                                                                interpolation="bilinear")),
+    "upsampling2d_bilinear_cf": ((2, 3, 4), lambda: L.UpSampling2D(2, data_format=CF,
+                                                                   interpolation="bilinear")),
+    # preprocessing that runs at inference
+    "resizing": ((6, 5, 2), lambda: L.Resizing(4, 7)),
+    "resizing_nearest_crop": ((6, 5, 2), lambda: L.Resizing(4, 7, interpolation="nearest",
+                                                            crop_to_aspect_ratio=True)),
+    "resizing_pad_cf": ((2, 6, 5), lambda: L.Resizing(4, 7, pad_to_aspect_ratio=True,
+                                                      fill_value=0.5, data_format=CF)),
     # normalization (inference: the moving statistics)
     "batchnorm": ((5, 6, 3), lambda: L.BatchNormalization()),
     "batchnorm_axis1": ((3, 5, 6), lambda: L.BatchNormalization(axis=1, epsilon=0.01)),

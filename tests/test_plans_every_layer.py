@@ -97,6 +97,7 @@ TABLE = {
     "RandomContrast": (lambda d: [L.RandomContrast(0.3, value_range=(0, 1), dtype=d), conv(d)],
                        IMG),
     "Rescaling": (lambda d: [L.Rescaling(0.5, offset=-0.25, dtype=d), conv(d)], IMG),
+    "Resizing": (lambda d: [L.Resizing(6, 7, dtype=d), conv(d)], IMG),
     "Normalization": (lambda d: [L.Normalization(mean=0.5, variance=0.1, dtype=d), conv(d)],
                       IMG),
     "SpatialDropout2D": (lambda d: [conv(d), L.SpatialDropout2D(0.4, dtype=d)], IMG),
@@ -119,7 +120,8 @@ COMPILED_TRAINING = {
     "GlobalMaxPooling2D", "Flatten", "Dropout", "Dense", "ReLU", "LeakyReLU", "ELU", "Softmax",
     "BatchNormalization", "Activation", "SpatialDropout2D",
     # leading layers without weights: their forward runs before the plan's call
-    "RandomTranslation", "Rescaling", "Normalization", "RandomFlip", "RandomRotation",
+    "RandomTranslation", "Rescaling", "Resizing", "Normalization", "RandomFlip",
+    "RandomRotation",
     "RandomZoom", "RandomCrop", "RandomContrast",
     # a functional model's graph (ccnn.models.train_graph)
     "Add", "Subtract"}

@@ -298,12 +298,53 @@ def _cropping(g: _Graph, layer: Any, x: str) -> str:
 
 def _up_sampling(g: _Graph, layer: Any, x: str) -> str:
     """Nearest-neighbour repeats: Resize by the integer factors, each output
-    pixel taking input floor(i / factor)."""
+    pixel taking input floor(i / factor); 'bilinear': half-pixel centres."""
     scales = [1.0] * (layer.rank + 2)
     for axis, factor in zip(_spatial_axes(layer), layer.size):
         scales[axis] = float(factor)
+    if layer.interpolation == "bilinear":
+        return g.op("Resize", [x, "", g.const(scales, "scales")], mode="linear",
+                    coordinate_transformation_mode="half_pixel")
     return g.op("Resize", [x, "", g.const(scales, "scales")], mode="nearest",
                 coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+def _resizing(g: _Graph, layer: Any, x: str) -> str:
+    """Resizing: the crop (Slice) or the padding (Pad) to the aspect ratio, then
+    Resize to the output sizes (the batch size read from the input's Shape):
+    'bilinear' with half-pixel centres, 'nearest' floor((i + 0.5) * in / out)
+    (the crop's / padding's amounts are fixed: the input's height and width
+    must be)."""
+    ndim = len(layer.input_shape)
+    axes = _spatial_axes(layer)
+    hw = [layer.input_shape[a] for a in axes]
+    if any(d is None for d in hw) and (layer.crop_to_aspect_ratio or
+                                       layer.pad_to_aspect_ratio):
+        raise ValueError(f"layer {layer.name!r} (Resizing): crop_to_aspect_ratio / "
+                         f"pad_to_aspect_ratio need a fixed input height and width to export")
+    if layer.crop_to_aspect_ratio or layer.pad_to_aspect_ratio:
+        top, bottom, left, right = layer._box(*hw)
+        if layer.crop_to_aspect_ratio:
+            x = g.op("Slice", [x, g.ints([-top, -left], "starts"),
+                              g.ints([hw[0] + bottom, hw[1] + right], "ends"),
+                              g.ints(axes, "axes")])
+        else:
+            begins, ends = [0] * ndim, [0] * ndim
+            begins[axes[0]], ends[axes[0]], begins[axes[1]], ends[axes[1]] = \
+                top, bottom, left, right
+            x = g.op("Pad", [x, g.ints(begins + ends, "pads"),
+                             g.const(layer.fill_value, "fill_value")], mode="constant")
+    sizes = [g.op("Slice", [g.op("Shape", [x]), g.ints([0], "starts"), g.ints([1], "ends")])]
+    c_axis = 1 if layer.data_format == "channels_first" else ndim - 1
+    rest = {axes[0]: layer.height, axes[1]: layer.width, c_axis: layer.input_shape[c_axis]}
+    sizes.append(g.ints([int(rest[a]) for a in range(1, ndim)], "sizes"))
+    size = g.op("Concat", sizes, axis=0)
+    if layer.interpolation == "bilinear":
+        return g.op("Resize", [x, "", "", size], mode="linear",
+                    coordinate_transformation_mode="half_pixel")
+    # floor((i + 0.5) / scale) as round-half-up of half_pixel's (i + 0.5) / scale - 0.5
+    return g.op("Resize", [x, "", "", size], mode="nearest",
+                coordinate_transformation_mode="half_pixel", nearest_mode="round_prefer_ceil")
 
 
 def _channels_to_1(g: _Graph, x: str, axis: int, ndim: int,
@@ -435,7 +476,7 @@ def _converters() -> Dict[type, Callable[[_Graph, Any, Any], str]]:
         L.SpatialDropout2D: _identity, L.GaussianNoise: _identity,
         L.GaussianDropout: _identity, L.RandomFlip: _identity, L.RandomRotation: _identity,
         L.RandomZoom: _identity, L.RandomCrop: _identity, L.RandomContrast: _identity,
-        L.Rescaling: _rescaling, L.Normalization: _normalization,
+        L.Rescaling: _rescaling, L.Normalization: _normalization, L.Resizing: _resizing,
         L.Activation: _activation_layer, L.ReLU: _relu_layer,
         L.LeakyReLU: _leaky_relu_layer, L.ELU: _elu_layer, L.PReLU: _prelu_layer,
         L.Softmax: _softmax_layer,

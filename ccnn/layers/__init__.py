@@ -17,7 +17,7 @@ One module per family, as in Keras 3's tree:
     normalization/      BatchNormalization, LayerNormalization
     preprocessing/      RandomTranslation, RandomFlip, RandomRotation, RandomZoom, RandomCrop,
                         RandomContrast (augmentation, active only in training), Rescaling,
-                        Normalization
+                        Normalization, Resizing
     merging/            Add, Subtract, Multiply, Average, Maximum, Minimum, Concatenate
                         (and add, subtract, ..., concatenate), for functional models
     initializers.py     Keras's kernel / bias initializers
@@ -48,7 +48,7 @@ from .merging import (Add, Average, Concatenate, Maximum, Minimum, Multiply, Sub
 from .core.input_layer import InputLayer
 from .normalization import BatchNormalization, LayerNormalization
 from .preprocessing import (Normalization, RandomContrast, RandomCrop, RandomFlip, RandomRotation,
-                            RandomTranslation, RandomZoom, Rescaling)
+                            RandomTranslation, RandomZoom, Rescaling, Resizing)
 from .pooling import (AveragePooling1D, AveragePooling2D, GlobalAveragePooling1D,
                       GlobalAveragePooling2D, GlobalMaxPooling1D, GlobalMaxPooling2D,
                       MaxPooling1D, MaxPooling2D)
@@ -65,7 +65,7 @@ __all__ = ["Layer", "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAverage
            "GlobalAveragePooling1D", "GlobalMaxPooling1D", "PReLU", "LayerNormalization",
            "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "RandomFlip",
            "RandomRotation", "RandomZoom", "RandomCrop", "RandomContrast", "Rescaling",
-           "Normalization", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "get",
+           "Normalization", "Resizing", "SpatialDropout2D", "GaussianNoise", "GaussianDropout", "get",
            "Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
            "add", "subtract", "multiply", "average", "maximum", "minimum", "concatenate",
            "InputLayer",
@@ -95,7 +95,7 @@ _LAYERS: Dict[str, Type[Layer]] = {
                                   PReLU, LayerNormalization, DepthwiseConv2D, SeparableConv2D,
                                   Conv2DTranspose, RandomFlip, RandomRotation, RandomZoom,
                                   RandomCrop, RandomContrast, Rescaling, Normalization,
-                                  SpatialDropout2D, GaussianNoise, GaussianDropout,
+                                  Resizing, SpatialDropout2D, GaussianNoise, GaussianDropout,
                                   Add, Subtract, Multiply, Average, Maximum, Minimum,
                                   Concatenate)}
 

@@ -17,6 +17,7 @@
  *   pointwise.h    elementwise activations beyond ReLU (sigmoid, tanh, gelu, ...)
  *   pad.h          constant padding / cropping of the spatial axes
  *   upsample.h     nearest-neighbour upsampling
+ *   resize.h       nearest / bilinear resizing to any size
  *   rectifier.h    ReLU with Keras's arguments, PReLU
  *   log_softmax.h  row-wise log-softmax
  *   layernorm.h    layer normalization over rows
@@ -46,6 +47,7 @@
 #include "pointwise.h"
 #include "pad.h"
 #include "upsample.h"
+#include "resize.h"
 #include "rectifier.h"
 #include "log_softmax.h"
 #include "layernorm.h"

@@ -7,22 +7,24 @@ import numpy as np
 
 from ... import _checks as chk
 from ... import functional as F
+from ..._reshaping import RESIZE_BILINEAR
 from ..layer import Shape, int_pair
 from .base_spatial import SpatialLayer
 
 
 class UpSampling2D(SpatialLayer):
-    """Each pixel repeated size = (sh, sw) times (nearest-neighbour
-    upsampling); the backward sums the copies' gradients.  C kernels:
-    F.interpolate(mode='nearest')'s."""
+    """Each pixel repeated size = (sh, sw) times (interpolation 'nearest');
+    the backward sums the copies' gradients.  interpolation 'bilinear': Keras
+    3's resize to (h * sh, w * sw) with half-pixel centres, the backward its
+    transpose.  C kernels: upsample.c, resize.c."""
 
     def __init__(self, size: Any = (2, 2), data_format: Optional[str] = None,
                  interpolation: str = "nearest", **kwargs):
         super().__init__(data_format, **kwargs)
         self.size = int_pair(size, "size")
-        if interpolation != "nearest":
-            raise ValueError(f"interpolation must be 'nearest' (ccnn has no {interpolation!r} "
-                             f"upsampling yet), got {interpolation!r}")
+        if interpolation not in ("nearest", "bilinear"):
+            raise ValueError(f"interpolation must be 'nearest' or 'bilinear' (ccnn has no "
+                             f"{interpolation!r} upsampling yet), got {interpolation!r}")
         self.interpolation = interpolation
 
     def compute_output_shape(self, input_shape: Shape) -> Shape:
@@ -32,11 +34,17 @@ class UpSampling2D(SpatialLayer):
 
     def forward(self, x: np.ndarray, training: bool = False) -> np.ndarray:
         sh, sw = self.size
+        if self.interpolation == "bilinear":
+            return self._apply(self._check_input(x), lambda a4: F.resize_unchecked(
+                a4, a4.shape[1] * sh, a4.shape[2] * sw, RESIZE_BILINEAR))
         return self._apply(self._check_input(x),
                            lambda a4: F.upsample_nearest_unchecked(a4, sh, sw))
 
     def backward(self, dout: np.ndarray) -> np.ndarray:
         sh, sw = self.size
+        if self.interpolation == "bilinear":
+            return self._apply(dout, lambda g4: F.resize_backward_unchecked(
+                g4, g4.shape[1] // sh, g4.shape[2] // sw, RESIZE_BILINEAR))
         return self._apply(dout, lambda g4: F.upsample_nearest_backward_unchecked(g4, sh, sw))
 
     def get_config(self) -> dict:
