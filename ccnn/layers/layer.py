@@ -314,6 +314,18 @@ class Layer(abc.ABC):
         a pointwise layer) fixes only the axes its weights depend on."""
         return None
 
+    def accepts(self, shape: Any) -> bool:
+        """Whether the built layer takes inputs of `shape` (batch axis first):
+        the rank, and the sizes of the axes _fixed_axes names (None: any)."""
+        want, shape = self.input_shape, tuple(shape)
+        if want is None or isinstance(want, list):
+            return want is None or shape == tuple(want)
+        if len(shape) != len(want):
+            return False
+        fixed = self._fixed_axes(len(want))
+        axes = range(1, len(want)) if fixed is None else fixed
+        return all(want[a] is None or shape[a] is None or want[a] == shape[a] for a in axes)
+
     def _check_input(self, x: np.ndarray) -> np.ndarray:
         """x as this layer's dtype, checked against the built input shape:
         its rank, and the sizes of the axes _fixed_axes names."""

@@ -104,6 +104,24 @@ def uses_regularization(layer: Any) -> bool:
     return False
 
 
+def accepted_shape(layer: Any, shape: Tuple[Optional[int], ...]) -> Tuple[Optional[int], ...]:
+    """The output shape of the built `layer` for inputs of `shape` (batch axis
+    first), a ValueError naming the layer that refuses it.  As Keras at run
+    time: a Sequential (nested or not) takes any shape each of its layers
+    takes (Layer.accepts: its InputSpec), a functional model only its
+    inputs' shape."""
+    from .sequential import Sequential
+    if isinstance(layer, Sequential):
+        for inner in layer.layers:
+            shape = accepted_shape(inner, shape)
+        return shape
+    if not layer.accepts(shape):
+        raise ValueError(f"Input of layer {layer.name!r} ({type(layer).__name__}) is "
+                         f"incompatible: the layer was built for inputs {layer.input_shape}, "
+                         f"got {shape}")
+    return tuple(layer.compute_output_shape(shape))
+
+
 def _split(key: str) -> Tuple[str, str]:
     name, _, rest = key.partition("/")
     return name, rest

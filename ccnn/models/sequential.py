@@ -29,7 +29,8 @@ from .._warnings import warn
 from .saving import (FORMAT_KEY, FORMAT_VERSION, OPTIMIZER_PREFIX, load_weights_file,
                      save_npz_atomic, split_optimizer_state)
 from . import inference
-from .nested import ModelLayer, keras_class_name, models_in, trainable_count, trainable_params
+from .nested import (ModelLayer, accepted_shape, keras_class_name, models_in, trainable_count,
+                     trainable_params)
 from .trainer import Trainer, _shape_matches, _verbose, is_symbolic_arg
 
 __all__ = ["Sequential"]
@@ -165,6 +166,23 @@ class Sequential(Trainer):
             shape = layer.output_shape
         self.built = True
         self._replan()
+
+    def _run_shape(self, x: np.ndarray, want: Tuple[Optional[int], ...], name: str
+                   ) -> Tuple[Optional[int], ...]:
+        """As Keras's Sequential (whose call runs its layers, each checking
+        its InputSpec): an input of another shape than the built one is
+        taken when every layer takes it (nested Sequentials walked into), so a
+        model of convolutions and global pooling built at 28x28 runs at 32x32;
+        a ValueError naming the layer that refuses it otherwise."""
+        shape = (None,) + tuple(x.shape[1:])
+        if x.ndim != len(want) or _shape_matches(shape[1:], want[1:]):
+            return want
+        try:
+            accepted_shape(self, shape)
+        except ValueError as e:
+            raise ValueError(f"Input {name} is incompatible with the model: expected shape "
+                             f"{want}, got {x.shape}; {e}") from None
+        return shape
 
     def _replan(self) -> None:
         if self.built:
