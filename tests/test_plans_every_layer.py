@@ -114,7 +114,9 @@ COMPILED_INFERENCE = set(MERGES) | {
     "BatchNormalization", "RandomTranslation", "Activation", "SpatialDropout2D",
     "GaussianNoise", "GaussianDropout",
     # identity at inference (Keras): left out of the plan
-    "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomCrop"}
+    "RandomFlip", "RandomRotation", "RandomZoom", "RandomContrast", "RandomCrop",
+    # leading: its forward runs before the plan's call (tests/test_resizing_plan.py)
+    "Resizing"}
 COMPILED_TRAINING = {
     "Conv2D", "MaxPooling2D", "AveragePooling2D", "GlobalAveragePooling2D",
     "GlobalMaxPooling2D", "Flatten", "Dropout", "Dense", "ReLU", "LeakyReLU", "ELU", "Softmax",

@@ -57,8 +57,8 @@ from .plan_chain import ChainBuilder, Switch, Unsupported, Value as _Value, eage
 from ..layers import (ELU, Activation, AveragePooling2D, BatchNormalization, Conv2D, Dense, Dropout,
                       Flatten, GaussianDropout, GaussianNoise, GlobalAveragePooling2D,
                       GlobalMaxPooling2D, Layer, LeakyReLU, MaxPooling2D, RandomContrast, RandomCrop,
-                      RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Softmax,
-                      SpatialDropout2D)
+                      RandomFlip, RandomRotation, RandomTranslation, RandomZoom, ReLU, Resizing,
+                      Softmax, SpatialDropout2D)
 
 # plan.h's op codes and record fields, as the C compiler numbers them (ccnn._plan
 # exports the header's enums; tests/test_plan_constants.py checks them against it)
@@ -81,6 +81,9 @@ _GEMM_MR = 6
 #: layers that are the identity at inference
 IDENTITY = (Dropout, SpatialDropout2D, GaussianNoise, GaussianDropout, RandomTranslation,
             RandomFlip, RandomRotation, RandomZoom, RandomContrast, RandomCrop)
+
+#: layers the plan has no op for but runs first, per layer, when they lead
+LEADING = (Resizing,)
 
 _switch = Switch("CCNN_INFERENCE_PLAN")
 
@@ -111,7 +114,11 @@ class _Op:
 
 
 class Plan:
-    """One model's compiled plan for one input shape and dtype."""
+    """One model's compiled plan for one input shape and dtype.  `lead`: the
+    leading layers it cannot call (Resizing), run per layer at inference
+    before its ops, as the training plan runs its leading steps."""
+
+    lead: Tuple[Layer, ...] = ()
 
     def __init__(self, code: np.ndarray, reals: np.ndarray, ptrs: np.ndarray,
                  keep: List[np.ndarray], watched: List[Tuple[Dict[str, np.ndarray], str,
@@ -138,6 +145,8 @@ class Plan:
     def run(self, x: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarray:
         """The outputs for x (a new array, or written into out: C-contiguous,
         of the plan's output shape and dtype)."""
+        for layer in self.lead:
+            x = layer.forward(x, False)
         x = np.ascontiguousarray(x, dtype=self.dtype)
         if out is None:
             out = np.empty(self.out_shape, dtype=self.dtype)
@@ -500,8 +509,21 @@ def compile_plan(layers: List[Layer], x_shape: Tuple[int, ...], dtype: Any,
                  logits: bool = False) -> Plan:
     """The plan of built `layers` for inputs of x_shape (batch axis first);
     Unsupported when a layer has no op.  logits: the last layer's softmax
-    left off (its output is the softmax's input)."""
-    return _Builder(list(layers), tuple(x_shape), np.dtype(dtype), logits).build()
+    left off (its output is the softmax's input).  Leading Resizing layers
+    (after identity ones or not) become the plan's `lead`."""
+    layers, dtype = list(layers), np.dtype(dtype)
+    k = max((i + 1 for i, layer in enumerate(layers) if type(layer) in LEADING), default=0)
+    if any(type(layer) not in LEADING + IDENTITY for layer in layers[:k]):
+        raise Unsupported("a Resizing after a layer with an op")
+    lead = tuple(layer for layer in layers[:k] if type(layer) in LEADING)
+    shape = tuple(int(d) for d in x_shape)
+    for layer in lead:
+        if np.dtype(layer.dtype) != dtype:
+            raise Unsupported("leading layers of another dtype")
+        shape = tuple(int(d or 0) for d in layer.compute_output_shape(shape))
+    plan = _Builder(layers[k:], shape, dtype, logits).build()
+    plan.lead = lead
+    return plan
 
 
 class PlanCache:
