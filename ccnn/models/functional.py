@@ -17,6 +17,7 @@ predict), with one loss, metrics and loss weight per output, as Keras's.
 from __future__ import annotations
 
 import inspect
+import math
 import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -36,7 +37,8 @@ from .fusion import LossHead
 from .sequential import Sequential
 from .nested import ModelLayer, keras_class_name, trainable_count
 from .trainer import (Trainer, _execution_options, _real_array, _steps_per_execution, _verbose,
-                      fit_input, is_symbolic_arg, metric_log_names)
+                      check_loss_weights_kind, fit_input, is_symbolic_arg, metric_log_names,
+                      resolving_loss)
 
 __all__ = ["Model"]
 
@@ -499,10 +501,7 @@ class Model(Trainer):
         weighted sum of the outputs'."""
         spe = _steps_per_execution(steps_per_execution)
         eager, jit = _execution_options(run_eagerly, jit_compile, auto_scale_loss)
-        if loss is None:
-            raise ValueError("compile needs a loss: 'categorical_crossentropy', "
-                             "'sparse_categorical_crossentropy', 'binary_crossentropy', "
-                             "'mse', ... (ccnn.losses)")
+        check_loss_weights_kind(loss_weights)
         optimizer = optimizers_mod.get(optimizer)
         if not self.built:        # a subclassed model: compiled when traced
             self.optimizer = optimizer
@@ -514,7 +513,7 @@ class Model(Trainer):
             return
         losses = [None if v is None else losses_mod.get(v)
                   for v in self._per_output(loss, "loss", None)]
-        if all(v is None for v in losses):
+        if loss is not None and all(v is None for v in losses):
             raise ValueError("compile: no output has a loss")
         for lossfn in losses:
             if lossfn is not None and lossfn.reduction in (None, "none"):
@@ -523,13 +522,13 @@ class Model(Trainer):
         weights = self._per_output(1.0 if loss_weights is None else loss_weights,
                                    "loss_weights", 1.0)
         for w in weights:
-            if isinstance(w, bool) or not isinstance(w, numbers.Real):
-                raise TypeError(f"loss_weights must be numbers, got {w!r}")
+            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
+                raise TypeError(f"loss_weights must be finite numbers, got {w!r}")
         ids, wids = (self._metric_ids_per_output(m, what) for m, what in
                      ((metrics, "metrics"), (weighted_metrics, "weighted_metrics")))
         self.optimizer = optimizer
         self._losses = losses
-        self.loss = next(v for v in losses if v is not None)
+        self.loss = next((v for v in losses if v is not None), None)   # None: fit raises
         self._loss_weights = [float(w) for w in weights]
         self._metric_ids_out = ids
         self._weighted_metric_ids_out = wids
@@ -567,7 +566,8 @@ class Model(Trainer):
                 shape = self.outputs[k].shape
                 for m in ids:
                     obj = metrics_mod.get_metric(
-                        m, shape if shape[-1] is not None else (None, 2), loss=self._losses[k])
+                        m, shape if shape[-1] is not None else (None, 2),
+                        loss=self._losses[k] if self.loss is not None else resolving_loss(None))
                     made.append((obj, m, k, kind))
         log_names = metric_log_names([(names[k] if multi else None, obj.name, kind == "weighted")
                                       for obj, _, k, kind in made])

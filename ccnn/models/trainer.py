@@ -203,6 +203,50 @@ Adapter = Union[data_adapters.ArrayAdapter, data_adapters.StepsAdapter,
                 data_adapters.DatasetAdapter, data_adapters.GeneratorAdapter]
 
 
+#: fit's / evaluate's error after compile() without a loss (Keras 3's words)
+NO_LOSS = "No loss to compute. Provide a `loss` argument in `compile()`."
+
+
+def check_loss_weights_kind(loss_weights: Any) -> None:
+    """Keras 3's check of compile's loss_weights: a float, a list, a tuple
+    or a dict (an int or a string is a ValueError)."""
+    if loss_weights and not isinstance(loss_weights, (list, tuple, dict, float)):
+        raise ValueError(f"Expected `loss_weights` argument to be a float (single output "
+                         f"case) or a list, tuple, or dict (multiple output case). Received "
+                         f"instead: loss_weights={loss_weights} of type {type(loss_weights)}")
+
+
+def resolving_loss(loss: Optional[losses_mod.Loss]) -> losses_mod.Loss:
+    """The loss 'accuracy' is resolved with: the model's; after compile()
+    without a loss (fit and evaluate raise) a categorical one, so that the
+    metric names are known."""
+    return losses_mod.CategoricalCrossentropy() if loss is None else loss
+
+
+def single_loss_weight(loss_weights: Any, output_name: Any) -> float:
+    """compile's loss_weights for a model of one output, as Keras 3 takes
+    it: None (1.0), a float, a list / tuple of one, or a dict keyed by the
+    output's name."""
+    if not loss_weights and not isinstance(loss_weights, (list, tuple, dict)):
+        return 1.0 if loss_weights is None or isinstance(loss_weights, bool) \
+            or not isinstance(loss_weights, numbers.Real) else float(loss_weights)
+    check_loss_weights_kind(loss_weights)
+    w: Any = loss_weights
+    if isinstance(w, dict):
+        if list(w) != [output_name]:
+            raise ValueError(f"Expected keys {[output_name]} in loss_weights dict, but found "
+                             f"loss_weights.keys()={list(w)}")
+        w = w[output_name]
+    elif isinstance(w, (list, tuple)):
+        if len(w) != 1:
+            raise ValueError(f"`loss_weights` must match the number of losses, got 1 losses "
+                             f"and {len(w)} weights.")
+        w = w[0]
+    if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
+        raise TypeError(f"loss_weights must be finite numbers, got {w!r}")
+    return float(w)
+
+
 def _shape_matches(shape: Tuple[Optional[int], ...],
                    want: Tuple[Optional[int], ...]) -> bool:
     if len(shape) != len(want):
@@ -274,7 +318,7 @@ class Trainer(ModelLayer):
 
     # ------------------------------------------------------------ compile
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None,
-                metrics: Optional[Sequence[Any]] = None, *,
+                metrics: Optional[Sequence[Any]] = None, loss_weights: Any = None, *,
                 weighted_metrics: Optional[Sequence[Any]] = None,
                 run_eagerly: bool = False, steps_per_execution: int = 1,
                 jit_compile: Any = "auto", auto_scale_loss: bool = True) -> None:
@@ -296,20 +340,22 @@ class Trainer(ModelLayer):
         its first and last step, as Keras 3; where the training plan can,
         the execution's steps run in one C call (README "Training").
         run_eagerly, jit_compile, auto_scale_loss: Keras's (see
-        _execution_options)."""
+        _execution_options).  loss_weights: as Keras's for one output, a
+        float (or a list / tuple of one, or a dict keyed by the output's
+        name) that scales the loss and its gradient.  As Keras 3, compile()
+        without a loss is allowed: predict runs, fit / evaluate /
+        train_on_batch / test_on_batch raise a ValueError."""
         spe = _steps_per_execution(steps_per_execution)
         eager, jit = _execution_options(run_eagerly, jit_compile, auto_scale_loss)
-        if loss is None:
-            raise ValueError("compile needs a loss: 'categorical_crossentropy', "
-                             "'sparse_categorical_crossentropy', 'binary_crossentropy', "
-                             "'mse', ... (ccnn.losses)")
+        weight = single_loss_weight(loss_weights, self.layers[-1].name if self.layers else None)
         self.optimizer = optimizers_mod.get(optimizer)
-        lossfn = losses_mod.get(loss)
-        if lossfn.reduction in (None, "none"):
+        lossfn = None if loss is None else losses_mod.get(loss)
+        if lossfn is not None and lossfn.reduction in (None, "none"):
             raise ValueError(f"loss reduction={lossfn.reduction!r} gives one loss per sample; "
                              f"a model trains on one number: use 'sum_over_batch_size' "
                              f"(the default), 'sum', 'mean' or 'mean_with_sample_weight'")
         self.loss = lossfn
+        self._loss_weight = weight
         self._metric_ids = _metric_list(metrics, "metrics")
         self._weighted_metric_ids = _metric_list(weighted_metrics, "weighted_metrics")
         self._metric_objs = None
@@ -372,7 +418,8 @@ class Trainer(ModelLayer):
             out_shape = (None, self._classes())
         ids = getattr(self, "_metric_ids", self.metrics)   # pickles from before 0.x kept names
         wids = getattr(self, "_weighted_metric_ids", [])
-        objs = [metrics_mod.get_metric(m, out_shape, loss=self.loss) for m in ids + wids]
+        objs = [metrics_mod.get_metric(m, out_shape, loss=resolving_loss(self.loss))
+                for m in ids + wids]
         weighted = [False] * len(ids) + [True] * len(wids)
         names = metric_log_names([(None, m.name, w) for m, w in zip(objs, weighted)])
         for m, ident, name in zip(objs, ids + wids, names):
@@ -421,6 +468,9 @@ class Trainer(ModelLayer):
         if not self.compiled:
             raise RuntimeError("You must compile your model before training/testing. Use "
                                "`model.compile(optimizer, loss)`.")
+        pending = self.__dict__.get("_pending_compile")     # a subclassed model's, untraced
+        if self.loss is None and (pending is None or pending[1] is None):
+            raise ValueError(NO_LOSS)
 
     @property
     def metrics_names(self) -> List[str]:
@@ -565,6 +615,8 @@ class Trainer(ModelLayer):
         n = out.shape[0]
         reduction = (lossfn or self._lossfn).reduction
         scale = float(n) if reduction == "sum" else 1.0
+        if lossfn is None:          # the model's own loss: its loss_weights
+            scale *= self.__dict__.get("_loss_weight", 1.0)
         if sw is not None:
             head = head or self._execution_plan().head
             assert head is not None
