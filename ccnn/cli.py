@@ -418,34 +418,28 @@ def cmd_info(args) -> int:
     return 0
 
 
-def _positive(s: str) -> int:
+def _checked(s: str, parse: Any, ok: Any, what: str, parse_what: str) -> Any:
+    """parse(s) for argparse: an ArgumentTypeError "expected <parse_what>"
+    when it does not parse, "expected <what>" when ok(value) is false."""
     try:
-        v = int(s)
+        v = parse(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+        raise argparse.ArgumentTypeError(f"expected {parse_what}, got {s!r}") from None
+    if not ok(v):
+        raise argparse.ArgumentTypeError(f"expected {what}, got {v if parse is int else s}")
     return v
+
+
+def _positive(s: str) -> int:
+    return int(_checked(s, int, lambda v: v >= 1, "a positive integer", "a positive integer"))
 
 
 def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {v}")
-    return v
+    return int(_checked(s, int, lambda v: v >= 0, "an integer >= 0", "an integer >= 0"))
 
 
 def _nonneg_float(s: str) -> float:
-    try:
-        v = float(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {s!r}") from None
-    if not v >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {s}")
-    return v
+    return float(_checked(s, float, lambda v: v >= 0, "a number >= 0", "a number"))
 
 
 def make_parser() -> argparse.ArgumentParser:

@@ -112,6 +112,23 @@ def ref_kwargs(kw):
 
 
 # ------------------------------------------------- values against the reference
+def check_reductions(cls, kw, t, p, want_rows, sw, tolerance):
+    """cls(**kw, reduction=...)(y_true, y_pred, sample_weight) under every
+    reduction, without and with the sample weights sw, against R.reduce of
+    the reference's per-sample losses want_rows: a float, or the rows for
+    'none' / None."""
+    for reduction in REDUCTIONS:
+        loss = cls(**kw, reduction=reduction)
+        for weights in (None, sw):
+            got = loss(t, p, sample_weight=weights)
+            want = R.reduce(want_rows, weights, reduction)
+            if reduction in (None, "none"):
+                assert np.shape(got) == want_rows.shape
+            else:
+                assert isinstance(got, float)
+            np.testing.assert_allclose(got, want, **tolerance)
+
+
 def case_seed(cls, kind, shape):
     """A seed per case, stable across processes (str hashes are salted per process)."""
     return zlib.crc32(repr((cls.__name__, kind, shape)).encode())
@@ -129,17 +146,8 @@ def test_loss_matches_reference(spec, shape, dtype):
     rows = FUNCTIONS[cls](t, p, **ref_kwargs(kw))
     assert rows.shape == want_rows.shape and rows.dtype == dtype
     np.testing.assert_allclose(rows, want_rows, **tol(dtype))
-    sw = rng.uniform(0.0, 2.0, want_rows.shape).astype(dtype)
-    for reduction in REDUCTIONS:
-        loss = cls(**kw, reduction=reduction)
-        for weights in (None, sw):
-            got = loss(t, p, sample_weight=weights)
-            want = R.reduce(want_rows, weights, reduction)
-            if reduction in (None, "none"):
-                assert np.shape(got) == want_rows.shape
-            else:
-                assert isinstance(got, float)
-            np.testing.assert_allclose(got, want, **tol(dtype))
+    check_reductions(cls, kw, t, p, want_rows,
+                     rng.uniform(0.0, 2.0, want_rows.shape).astype(dtype), tol(dtype))
     # the inputs are not modified
     t2, p2 = (a.astype(dtype) for a in make(kind, shape, np.random.default_rng(
         case_seed(cls, kind, shape))))
@@ -213,6 +221,19 @@ def _away_from_kinks(kind, cls, kw, t, p):
     return True
 
 
+def check_gradient(loss, rows, t, p):
+    """loss.gradient (float64) against the central differences of the mean of
+    the reference's per-sample losses rows(t, p); value_and_gradient: that
+    mean and the same gradient."""
+    got = loss.gradient(p, t)
+    want = R.central_difference(lambda x: rows(t, x).mean(), p)
+    assert got.shape == p.shape and got.dtype == np.float64
+    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
+    value, g = loss.value_and_gradient(p, t)
+    assert value == pytest.approx(rows(t, p).mean(), rel=1e-12)
+    np.testing.assert_allclose(g, got, rtol=1e-12)
+
+
 @pytest.mark.parametrize("shape", [(4, 3), (3, 1)])
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_gradient_matches_central_differences(spec, shape):
@@ -222,23 +243,20 @@ def test_gradient_matches_central_differences(spec, shape):
         t, p = make(kind, shape, rng)
         if _away_from_kinks(kind, cls, kw, t, p):
             break
-    loss = cls(**kw)
-    got = loss.gradient(p, t)
-    want = R.central_difference(lambda x: ref(t, x, **ref_kwargs(kw)).mean(), p)
-    assert got.shape == p.shape and got.dtype == np.float64
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
-    # value_and_gradient: the mean of the per-sample losses and the same gradient
-    value, g = loss.value_and_gradient(p, t)
-    assert value == pytest.approx(ref(t, p, **ref_kwargs(kw)).mean(), rel=1e-12)
-    np.testing.assert_allclose(g, got, rtol=1e-12)
+    check_gradient(cls(**kw), lambda tt, pp: ref(tt, pp, **ref_kwargs(kw)), t, p)
+
+
+def check_gradient_dtypes(specs, make, dtype):
+    """Every spec's loss gradient keeps y_pred's dtype."""
+    rng = np.random.default_rng(0)
+    for cls, kw, _, kind in specs:
+        t, p = (a.astype(dtype) for a in make(kind, (4, 3), rng))
+        assert cls(**kw).gradient(p, t).dtype == dtype, cls
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gradient_keeps_the_dtype(dtype):
-    rng = np.random.default_rng(0)
-    for cls, kw, _, kind in SPECS:
-        t, p = (a.astype(dtype) for a in make(kind, (4, 3), rng))
-        assert cls(**kw).gradient(p, t).dtype == dtype, cls
+    check_gradient_dtypes(SPECS, make, dtype)
 
 
 # ----------------------------------------- the fused kernel: F.binary_cross_entropy_with_logits
@@ -595,6 +613,36 @@ REF_OF = {"mse": (R.mean_squared_error, {}), "mae": (R.mean_absolute_error, {}),
           "binary_crossentropy": (R.binary_crossentropy, {})}
 
 
+def one_dense_model(loss, activation, reduction):
+    """A float64 Dense(3) of 4 inputs compiled with `loss` at `reduction`."""
+    lossfn = L.get(loss)
+    lossfn = type(lossfn).from_config({**lossfn.get_config(), "reduction": reduction})
+    set_random_seed(3)
+    model = Sequential([Dense(3, activation=activation, input_shape=(4,), dtype="float64")])
+    model.compile(optimizer="sgd", loss=lossfn)
+    return model
+
+
+def check_model_gradient(model, x, y, sw):
+    """The one-Dense float64 model's loss and kernel gradient of the batch
+    (x, y, sample weights sw) against evaluate's loss and its central
+    differences."""
+    kernel = model.layers[0].params["kernel"]
+
+    def batch_loss(w):
+        kernel[...] = w
+        return model.evaluate(x, y, sample_weight=sw, batch_size=len(x), verbose=0)
+
+    w0 = kernel.copy()
+    want = R.central_difference(batch_loss, w0)
+    kernel[...] = w0
+    xp, yp, swp = model._prepare_xy(x, y, sw, None)
+    out = model._forward(xp, training=True)
+    got_loss = model._loss_and_backward(out, yp, swp)
+    assert got_loss == pytest.approx(batch_loss(w0), rel=1e-12)
+    np.testing.assert_allclose(model.layers[0].grads["kernel"], want, rtol=1e-6, atol=1e-9)
+
+
 def _model_data(kind, n=12, k=3, seed=0):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, 4))
@@ -616,25 +664,8 @@ def _model_data(kind, n=12, k=3, seed=0):
 def test_model_gradients_match_central_differences(case, reduction):
     loss, activation, kind = case
     x, y, sw = _model_data(kind)
-    lossfn = L.get(loss)
-    lossfn = type(lossfn).from_config({**lossfn.get_config(), "reduction": reduction})
-    set_random_seed(3)
-    model = Sequential([Dense(3, activation=activation, input_shape=(4,), dtype="float64")])
-    model.compile(optimizer="sgd", loss=lossfn)
-    kernel = model.layers[0].params["kernel"]
-
-    def batch_loss(w):
-        kernel[...] = w
-        return model.evaluate(x, y, sample_weight=sw, batch_size=len(x), verbose=0)
-
-    w0 = kernel.copy()
-    want = R.central_difference(batch_loss, w0)
-    kernel[...] = w0
-    xp, yp, swp = model._prepare_xy(x, y, sw, None)
-    out = model._forward(xp, training=True)
-    got_loss = model._loss_and_backward(out, yp, swp)
-    assert got_loss == pytest.approx(batch_loss(w0), rel=1e-12)
-    np.testing.assert_allclose(model.layers[0].grads["kernel"], want, rtol=1e-6, atol=1e-9)
+    model = one_dense_model(loss, activation, reduction)
+    check_model_gradient(model, x, y, sw)
 
 
 @pytest.mark.parametrize("case", [c for c in MODEL_CASES if isinstance(c[0], str)],
@@ -673,6 +704,19 @@ def _to_numpy(v):
     return np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
 
 
+def check_class_matches_keras(keras, cls, kw, t, p, sw, atol):
+    """cls(**kw) under every reduction, without and with the sample weights
+    sw, against the Keras class of its name; returns that class."""
+    kcls = getattr(keras.losses, cls.__name__)
+    for reduction in REDUCTIONS:
+        mine, theirs = cls(**kw, reduction=reduction), kcls(**kw, reduction=reduction)
+        for weights in (None, sw):
+            np.testing.assert_allclose(mine(t, p, sample_weight=weights),
+                                       _to_numpy(theirs(t, p, sample_weight=weights)),
+                                       rtol=2e-5, atol=atol)
+    return kcls
+
+
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_every_loss_class_matches_keras(spec):
     keras = _keras()
@@ -680,18 +724,23 @@ def test_every_loss_class_matches_keras(spec):
     rng = np.random.default_rng(11)
     t, p = (a.astype(np.float32) for a in make(kind, (6, 3), rng))
     sw = rng.uniform(0, 2, 6).astype(np.float32)
-    kcls = getattr(keras.losses, cls.__name__)
-    for reduction in REDUCTIONS:
-        mine, theirs = cls(**kw, reduction=reduction), kcls(**kw, reduction=reduction)
-        for weights in (None, sw):
-            np.testing.assert_allclose(mine(t, p, sample_weight=weights),
-                                       _to_numpy(theirs(t, p, sample_weight=weights)),
-                                       rtol=2e-5, atol=2e-6)
+    kcls = check_class_matches_keras(keras, cls, kw, t, p, sw, atol=2e-6)
     config = cls(**kw).get_config()
     kconfig = kcls(**kw).get_config()
     if cls is L.Huber:
         config.pop("delta")           # Keras 3 leaves it out of Huber's config
     assert config == {k: v for k, v in kconfig.items() if k != "dtype"}
+
+
+def check_name_matches_keras(name, data, atol):
+    """The loss of Keras name `name` on data (y_true, y_pred; as float32)
+    against keras.losses.get(name)'s per-sample losses."""
+    keras = _keras()
+    t, p = (a.astype(np.float32) for a in data)
+    theirs = keras.losses.get(name)
+    want = _to_numpy(theirs.call(t, p) if isinstance(theirs, keras.losses.Loss)
+                     else theirs(t, p))
+    np.testing.assert_allclose(L.get(name).call(t, p), want, rtol=2e-5, atol=atol)
 
 
 CLASS_KIND = {L.MeanSquaredError: "real", L.MeanAbsoluteError: "real", L.Huber: "real",
@@ -702,13 +751,8 @@ CLASS_KIND = {L.MeanSquaredError: "real", L.MeanAbsoluteError: "real", L.Huber: 
 @pytest.mark.parametrize("name", [n for n, c in NAMES.items()
                                   if c is not L.SparseCategoricalCrossentropy])
 def test_every_loss_name_matches_keras(name):
-    keras = _keras()
-    rng = np.random.default_rng(12)
-    t, p = (a.astype(np.float32) for a in make(CLASS_KIND[NAMES[name]], (5, 4), rng))
-    theirs = keras.losses.get(name)
-    want = _to_numpy(theirs.call(t, p) if isinstance(theirs, keras.losses.Loss)
-                     else theirs(t, p))
-    np.testing.assert_allclose(L.get(name).call(t, p), want, rtol=2e-5, atol=2e-6)
+    check_name_matches_keras(name, make(CLASS_KIND[NAMES[name]], (5, 4),
+                                        np.random.default_rng(12)), atol=2e-6)
 
 
 def test_sparse_categorical_crossentropy_matches_keras():

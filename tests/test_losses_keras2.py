@@ -5,7 +5,6 @@ float64, every reduction, sample weights) and against real keras
 (KERAS_BACKEND=torch), gradients against float64 central differences,
 names and configs, and models trained with them (the per-layer path: the
 training plan has no head for them and must fall back)."""
-import os
 
 import numpy as np
 import pytest
@@ -17,14 +16,14 @@ from ccnn.models.fusion import LossHead
 from ccnn.optimizers import Adam
 from ccnn.utils import set_random_seed
 import ref_losses as R
-from test_losses_keras import case_seed, step_matches_keras
+from test_losses_keras import (_keras, case_seed, check_class_matches_keras, check_gradient,
+                               check_gradient_dtypes, check_model_gradient,
+                               check_name_matches_keras, check_reductions, one_dense_model,
+                               step_matches_keras, tol)
+from test_losses_keras import make as make_first
 
 DTYPES = (np.float32, np.float64)
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
-
-
-def tol(dtype):
-    return dict(rtol=3e-5, atol=3e-6) if dtype == np.float32 else dict(rtol=1e-10, atol=1e-12)
 
 
 # (ccnn class, constructor kwargs, reference, kind of data)
@@ -66,20 +65,15 @@ SHAPES = [(6, 3), (5, 1), (2, 3, 4)]
 
 
 def make(kind, shape, rng):
-    """(y_true, y_pred) of `shape` for a loss of data `kind` (float64)."""
+    """(y_true, y_pred) of `shape` for a loss of data `kind` (float64); the
+    kinds of the first losses' tests as test_losses_keras.make draws them."""
+    if kind in ("real", "pm1", "binary", "binary_probs"):
+        return make_first(kind, shape, rng)
     u = rng.standard_normal(shape)
-    if kind == "real":
-        return rng.standard_normal(shape), u
     if kind == "counts":
         return rng.poisson(2.0, shape).astype(np.float64), rng.uniform(0.1, 4.0, shape)
     if kind == "positive":
         return rng.uniform(0.0, 3.0, shape), rng.uniform(0.01, 3.0, shape)
-    if kind == "pm1":
-        return rng.choice([-1.0, 1.0], shape), u
-    if kind == "binary":
-        return rng.choice([0.0, 1.0], shape), u
-    if kind == "binary_probs":
-        return rng.choice([0.0, 1.0], shape), rng.uniform(0.02, 0.98, shape)
     if kind == "logits":
         return rng.uniform(0, 1, shape), 3 * u
     # one-hot over the last axis (over the first for onehot_logits0)
@@ -119,17 +113,8 @@ def test_loss_matches_reference(spec, shape, dtype):
         # gamma / (1 - p_t) (measured up to 7.6e-5 over 300 seeds at gamma 3)
         rtol = dict(rtol=3e-4, atol=3e-6)
     np.testing.assert_allclose(rows, want_rows, **rtol)
-    sw = rng.uniform(0.0, 2.0, want_rows.shape).astype(dtype)
-    for reduction in REDUCTIONS:
-        loss = cls(**kw, reduction=reduction)
-        for weights in (None, sw):
-            got = loss(t, p, sample_weight=weights)
-            want = R.reduce(want_rows, weights, reduction)
-            if reduction in (None, "none"):
-                assert np.shape(got) == want_rows.shape
-            else:
-                assert isinstance(got, float)
-            np.testing.assert_allclose(got, want, **tol(dtype))
+    check_reductions(cls, kw, t, p, want_rows,
+                     rng.uniform(0.0, 2.0, want_rows.shape).astype(dtype), tol(dtype))
     np.testing.assert_array_equal(t, t0)
     np.testing.assert_array_equal(p, p0)
 
@@ -171,22 +156,12 @@ def test_gradient_matches_central_differences(spec, shape):
         t, p = make(kind, shape, rng)
         if _away_from_kinks(cls, kind, t, p):
             break
-    loss = cls(**kw)
-    got = loss.gradient(p, t)
-    want = R.central_difference(lambda x: call_ref(ref, kw, t, x).mean(), p)
-    assert got.shape == p.shape and got.dtype == np.float64
-    np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-8)
-    value, g = loss.value_and_gradient(p, t)
-    assert value == pytest.approx(call_ref(ref, kw, t, p).mean(), rel=1e-12)
-    np.testing.assert_allclose(g, got, rtol=1e-12)
+    check_gradient(cls(**kw), lambda tt, pp: call_ref(ref, kw, tt, pp), t, p)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_gradient_keeps_the_dtype(dtype):
-    rng = np.random.default_rng(0)
-    for cls, kw, _, kind in SPECS:
-        t, p = (a.astype(dtype) for a in make(kind, (4, 3), rng))
-        assert cls(**kw).gradient(p, t).dtype == dtype, cls
+    check_gradient_dtypes(SPECS, make, dtype)
 
 
 # ------------------------------------------------------------ names, configs
@@ -275,26 +250,9 @@ def _model_data(kind, n=12, k=3, seed=0):
 def test_model_gradients_match_central_differences(case, reduction):
     loss, activation, kind = case
     x, y, sw = _model_data(kind)
-    lossfn = L.get(loss)
-    lossfn = type(lossfn).from_config({**lossfn.get_config(), "reduction": reduction})
-    set_random_seed(3)
-    model = Sequential([Dense(3, activation=activation, input_shape=(4,), dtype="float64")])
-    model.compile(optimizer="sgd", loss=lossfn)
+    model = one_dense_model(loss, activation, reduction)
     assert isinstance(model._execution_plan().head, LossHead)
-    kernel = model.layers[0].params["kernel"]
-
-    def batch_loss(w):
-        kernel[...] = w
-        return model.evaluate(x, y, sample_weight=sw, batch_size=len(x), verbose=0)
-
-    w0 = kernel.copy()
-    want = R.central_difference(batch_loss, w0)
-    kernel[...] = w0
-    xp, yp, swp = model._prepare_xy(x, y, sw, None)
-    out = model._forward(xp, training=True)
-    got_loss = model._loss_and_backward(out, yp, swp)
-    assert got_loss == pytest.approx(batch_loss(w0), rel=1e-12)
-    np.testing.assert_allclose(model.layers[0].grads["kernel"], want, rtol=1e-6, atol=1e-9)
+    check_model_gradient(model, x, y, sw)
     rows = REF_OF[loss](y, model.predict(x, verbose=0))
     assert model.evaluate(x, y, sample_weight=sw, verbose=0, batch_size=len(x)) == \
         pytest.approx(R.reduce(rows, sw, reduction), rel=1e-10)
@@ -343,15 +301,6 @@ def test_focal_from_logits_falls_back_from_the_training_plan(loss):
 
 
 # ------------------------------------------------------------ real keras
-def _keras():
-    os.environ.setdefault("KERAS_BACKEND", "torch")
-    return pytest.importorskip("keras", reason="keras is not installed: no Keras cross-check")
-
-
-def _to_numpy(v):
-    return np.asarray(v.detach().cpu().numpy() if hasattr(v, "detach") else v, dtype=np.float64)
-
-
 @pytest.mark.parametrize("spec", SPECS, ids=SPEC_IDS)
 def test_every_loss_class_matches_keras(spec):
     keras = _keras()
@@ -359,13 +308,7 @@ def test_every_loss_class_matches_keras(spec):
     rng = np.random.default_rng(11)
     t, p = (a.astype(np.float32) for a in make(kind, (6, 3), rng))
     sw = rng.uniform(0, 2, 3 if kw.get("axis") == 0 else 6).astype(np.float32)
-    kcls = getattr(keras.losses, cls.__name__)
-    for reduction in REDUCTIONS:
-        mine, theirs = cls(**kw, reduction=reduction), kcls(**kw, reduction=reduction)
-        for weights in (None, sw):
-            np.testing.assert_allclose(mine(t, p, sample_weight=weights),
-                                       _to_numpy(theirs(t, p, sample_weight=weights)),
-                                       rtol=2e-5, atol=2e-5)
+    kcls = check_class_matches_keras(keras, cls, kw, t, p, sw, atol=2e-5)
     config = cls(**kw).get_config()
     if cls is L.CosineSimilarity and kw.get("axis", -1) != -1:
         # Keras 3 leaves axis out of the config; ccnn keeps one other than -1
@@ -375,13 +318,8 @@ def test_every_loss_class_matches_keras(spec):
 
 @pytest.mark.parametrize("name", list(NAMES))
 def test_every_loss_name_matches_keras(name):
-    keras = _keras()
-    rng = np.random.default_rng(12)
-    t, p = (a.astype(np.float32) for a in make(CLASS_KIND[NAMES[name]], (5, 4), rng))
-    theirs = keras.losses.get(name)
-    want = _to_numpy(theirs.call(t, p) if isinstance(theirs, keras.losses.Loss)
-                     else theirs(t, p))
-    np.testing.assert_allclose(L.get(name).call(t, p), want, rtol=2e-5, atol=2e-5)
+    check_name_matches_keras(name, make(CLASS_KIND[NAMES[name]], (5, 4),
+                                        np.random.default_rng(12)), atol=2e-5)
 
 
 @pytest.mark.parametrize("case", MODEL_CASES, ids=lambda c: c[0])

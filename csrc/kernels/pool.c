@@ -448,58 +448,14 @@ static CCNN_DISPATCH void SUF(max2x2_offs_s)(REAL *restrict out, uint8_t *restri
 #define FOR_VEC_Q(q, Q) \
     for (int64_t q0_ = 0, q = 0; q0_ < (Q); q0_ += VL, q = q0_ < (Q) - VL ? q0_ : (Q) - VL)
 
-/* the plane kernels once per vector width: NAME_wide, NAME_half */
+/* the plane kernels once per vector width: NAME_wide (POOL_ROWS 1, the _W
+ * vectors), NAME_half (POOL_ROWS 2, the _H ones); the POOL_ROWS section below
+ * names that width's macros VL, VR, ... */
 #define POOL_ROWS 1
-#define VL VL_W
-#define VR VR_W
-#define VM VM_W
-#define EVEN EVEN_W
-#define ODD ODD_W
-#define ZIPLO ZIPLO_W
-#define ZIPHI ZIPHI_W
-#define VB VB_W
-#define LOW_BYTES LOW_BYTES_W
-#define STORE_IDX STORE_IDX_W
-#define LOAD_DELTA LOAD_DELTA_W
-#define VSUF(name) SUF(name##_wide)
 #include "pool.c"
-#undef VL
-#undef VR
-#undef VM
-#undef EVEN
-#undef ODD
-#undef ZIPLO
-#undef ZIPHI
-#undef VB
-#undef LOW_BYTES
-#undef STORE_IDX
-#undef LOAD_DELTA
-#undef VSUF
-#define VL VL_H
-#define VR VR_H
-#define VM VM_H
-#define EVEN EVEN_H
-#define ODD ODD_H
-#define ZIPLO ZIPLO_H
-#define ZIPHI ZIPHI_H
-#define VB VB_H
-#define LOW_BYTES LOW_BYTES_H
-#define STORE_IDX STORE_IDX_H
-#define LOAD_DELTA LOAD_DELTA_H
-#define VSUF(name) SUF(name##_half)
+#undef POOL_ROWS
+#define POOL_ROWS 2
 #include "pool.c"
-#undef VL
-#undef VR
-#undef VM
-#undef EVEN
-#undef ODD
-#undef ZIPLO
-#undef ZIPHI
-#undef VB
-#undef LOW_BYTES
-#undef STORE_IDX
-#undef LOAD_DELTA
-#undef VSUF
 #undef POOL_ROWS
 #endif
 
@@ -740,6 +696,25 @@ void SUF(ccnn_max_pool2x2_plane)(REAL *out, uint8_t *offset, const REAL *x, int6
 #else /* ---- POOL_ROWS: the 2x2 plane kernels for one vector width VL ----------
  * Every row has Q >= VL windows and W < 2^30 (width2x2). */
 
+#if POOL_ROWS == 1
+#define VWIDTH_(m) m##_W
+#define VSUF(name) SUF(name##_wide)
+#else
+#define VWIDTH_(m) m##_H
+#define VSUF(name) SUF(name##_half)
+#endif
+#define VL VWIDTH_(VL)
+#define VR VWIDTH_(VR)
+#define VM VWIDTH_(VM)
+#define EVEN VWIDTH_(EVEN)
+#define ODD VWIDTH_(ODD)
+#define ZIPLO VWIDTH_(ZIPLO)
+#define ZIPHI VWIDTH_(ZIPHI)
+#define VB VWIDTH_(VB)
+#define LOW_BYTES VWIDTH_(LOW_BYTES)
+#define STORE_IDX VWIDTH_(STORE_IDX)
+#define LOAD_DELTA VWIDTH_(LOAD_DELTA)
+
 /* y (P, Q): the window maxima of x (H, W); am (P, Q) or NULL: the flat index
  * 2pW + 2q + {0, 1, W, W+1} of each maximum */
 static CCNN_DISPATCH void VSUF(max2x2_fwd)(REAL *restrict y, int64_t *restrict am,
@@ -878,4 +853,17 @@ static CCNN_DISPATCH void VSUF(max2x2_offs)(REAL *restrict out, uint8_t *restric
     }
 }
 
+#undef VL
+#undef VR
+#undef VM
+#undef EVEN
+#undef ODD
+#undef ZIPLO
+#undef ZIPHI
+#undef VB
+#undef LOW_BYTES
+#undef STORE_IDX
+#undef LOAD_DELTA
+#undef VSUF
+#undef VWIDTH_
 #endif /* REAL / POOL_ROWS */
