@@ -125,3 +125,49 @@ def test_bad_loss_weights_are_refused(kind, lw):
     if isinstance(lw, (int, str)) and not isinstance(lw, list):     # Keras refuses at compile
         with pytest.raises(ValueError, match="Expected `loss_weights` argument to be a float"):
             k.compile("sgd", "categorical_crossentropy", loss_weights=lw)
+
+
+# ---- the compile config: saved and loaded, ccnn's files and Keras's
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+@pytest.mark.parametrize("fmt", [".keras", ".ccnn"])
+def test_a_model_compiled_without_a_loss_saves_and_loads(tmp_path, kind, fmt):
+    m = _model(ccnn, kind)
+    m.compile(optimizer="adam")
+    assert m.get_compile_config()["loss"] is None
+    path = str(tmp_path / ("m" + fmt))
+    m.save(path)
+    back = ccnn.models.load_model(path)
+    assert back.compiled and back.loss is None
+    np.testing.assert_array_equal(back.predict(X, verbose=0), m.predict(X, verbose=0))
+    with pytest.raises(ValueError, match="No loss to compute"):
+        back.fit(X, Y, verbose=0)
+
+
+@pytest.mark.parametrize("kind", ["sequential", "functional"])
+@pytest.mark.parametrize("fmt", [".keras", ".ccnn"])
+def test_a_one_output_loss_weight_is_saved_and_loaded(tmp_path, kind, fmt):
+    m = _model(ccnn, kind)
+    m.compile(optimizer="sgd", loss="categorical_crossentropy", loss_weights=0.25)
+    assert m.get_compile_config()["loss_weights"] == 0.25
+    path = str(tmp_path / ("m" + fmt))
+    m.save(path)
+    back = ccnn.models.load_model(path)
+    assert back.get_compile_config()["loss_weights"] == 0.25
+    assert back.evaluate(X, Y, verbose=0) == pytest.approx(m.evaluate(X, Y, verbose=0),
+                                                           rel=1e-6)
+
+
+def test_keras_files_compiled_without_a_loss_or_with_a_loss_weight_load(tmp_path):
+    k = _model(keras, "sequential")
+    k.compile(optimizer="adam", loss="categorical_crossentropy", loss_weights=0.5)
+    k.save(str(tmp_path / "w.keras"))
+    m = ccnn.models.load_model(str(tmp_path / "w.keras"))
+    assert m.get_compile_config()["loss_weights"] == 0.5
+    assert m.evaluate(X, Y, verbose=0) == pytest.approx(k.evaluate(X, Y, verbose=0), rel=1e-5)
+    k2 = _model(keras, "sequential")
+    k2.compile(optimizer="adam")
+    k2.save(str(tmp_path / "n.keras"))
+    m2 = ccnn.models.load_model(str(tmp_path / "n.keras"))
+    assert m2.compiled and m2.loss is None
+    np.testing.assert_allclose(m2.predict(X, verbose=0), k2.predict(X, verbose=0), rtol=1e-5,
+                               atol=1e-6)

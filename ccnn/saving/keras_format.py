@@ -497,7 +497,7 @@ def _layer_config_to_keras(layer: Any) -> Dict[str, Any]:
 
 
 def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
-    if not getattr(model, "compiled", False) or model.optimizer is None or model.loss is None:
+    if not getattr(model, "compiled", False) or model.optimizer is None:
         return None
     from .. import losses, metrics, optimizers
     opt = optimizers.serialize(model.optimizer)
@@ -509,14 +509,18 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
                                        "config": lr.get("config", {}), "registered_name": None}
     opt_dict = {"module": "keras.optimizers", "class_name": opt["class_name"],
                 "config": opt_config, "registered_name": None}
-    loss = losses.serialize(model.loss)
-    loss_dict = {"module": "keras.losses", "class_name": loss["class_name"],
-                 "config": _jsonable(loss["config"]), "registered_name": None}
+    loss_dict: Any = None                   # compiled without a loss, as Keras allows
+    if model.loss is not None:
+        loss = losses.serialize(model.loss)
+        loss_dict = {"module": "keras.losses", "class_name": loss["class_name"],
+                     "config": _jsonable(loss["config"]), "registered_name": None}
 
     def metric_list(ids: List[Any]) -> List[Any]:
         return [m if isinstance(m, str) else _compile_config_metric(m, metrics) for m in ids]
 
     loss_weights: Any = None
+    if model.__dict__.get("_loss_weight", 1.0) != 1.0:       # a Sequential's (one output)
+        loss_weights = model._loss_weight
     metrics_out: Any = metric_list(getattr(model, "_metric_ids", [])) or None
     weighted_out: Any = metric_list(getattr(model, "_weighted_metric_ids", [])) or None
     per_output = getattr(model, "_losses", None)          # a functional model
@@ -539,6 +543,8 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
     elif per_output is not None:
         metrics_out = metric_list(model._metric_ids_out[0]) or None
         weighted_out = metric_list(weighted_ids[0]) or None
+        if model._loss_weights[0] != 1.0:
+            loss_weights = model._loss_weights[0]
     return {"optimizer": opt_dict, "loss": loss_dict, "loss_weights": loss_weights,
             "metrics": metrics_out, "weighted_metrics": weighted_out, "run_eagerly": False,
             "steps_per_execution": getattr(model, "steps_per_execution", 1),
@@ -852,9 +858,6 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     if not isinstance(compile_config, dict):
         raise ValueError(f"{source}: compile_config must be a dict")
     functional = hasattr(model, "output_names")
-    if not functional and compile_config.get("loss_weights") is not None:
-        raise ValueError(f"{source}: compile loss_weights={compile_config['loss_weights']!r} "
-                         f"is not supported by ccnn for a Sequential model")
     from .. import optimizers
     optimizer = compile_config.get("optimizer", "rmsprop")
     if isinstance(optimizer, dict):
@@ -862,9 +865,7 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
             optimizer = optimizers.deserialize(optimizer)
         except (TypeError, ValueError) as e:
             raise ValueError(f"{source}: its optimizer cannot be used by ccnn: {e}") from e
-    loss = compile_config.get("loss")
-    if loss is None:
-        return                                # compiled without a loss: nothing ccnn can train
+    loss = compile_config.get("loss")       # None: compiled without a loss, as Keras allows
     if isinstance(loss, dict) and "class_name" in loss:
         # one serialized loss (Keras's form for a single output), not a dict of outputs
         from .. import losses
@@ -890,7 +891,7 @@ def _compile_from_keras(model: Any, compile_config: Any, source: str) -> None:
     extra: Dict[str, Any] = {}
     if compile_config.get("steps_per_execution", 1) != 1:
         extra["steps_per_execution"] = compile_config["steps_per_execution"]
-    if functional and compile_config.get("loss_weights") is not None:
+    if compile_config.get("loss_weights") is not None:
         extra["loss_weights"] = compile_config["loss_weights"]
     try:
         weighted = metric_arg("weighted_metrics")

@@ -152,7 +152,7 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
         return None
     from .. import optimizers
     config: Dict[str, Any] = {"optimizer": optimizers.serialize(model.optimizer),
-                              "loss": _serialize(model.loss),
+                              "loss": None if model.loss is None else _serialize(model.loss),
                               "metrics": [serialize_metric(m)
                                           for m in getattr(model, "_metric_ids", [])],
                               "loss_weights": None,
@@ -162,6 +162,8 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
                               "steps_per_execution": getattr(model, "steps_per_execution", 1),
                               "jit_compile": False}
     per_output = getattr(model, "_losses", None)        # a functional model
+    if per_output is None and model.__dict__.get("_loss_weight", 1.0) != 1.0:
+        config["loss_weights"] = model._loss_weight      # a Sequential's (one output)
     if per_output is not None:
         names = model.output_names
         weighted = getattr(model, "_weighted_metric_ids_out", [[] for _ in names])
