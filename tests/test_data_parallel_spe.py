@@ -52,7 +52,7 @@ FITS = textwrap.dedent('''
         return out
     F.plan_train_steps_unchecked = _spy
 
-    def fit(dtype, bn, dropout, opt, batch, n, spe, epochs=2, nan_at=None):
+    def fit(dtype, bn, dropout, opt, batch, n, spe, epochs=2, nan_at=None, shuffle=True):
         x, y = data(n, dtype)
         if nan_at is not None:
             x[nan_at] = np.nan
@@ -66,7 +66,7 @@ FITS = textwrap.dedent('''
             warnings.simplefilter("always")
             with DataParallel() as dp:
                 h = m.fit(x, y, batch_size=batch, epochs=epochs, verbose=0, callbacks=[rng],
-                          terminate_on_nan=nan_at is not None, shuffle=nan_at is None)
+                          terminate_on_nan=nan_at is not None, shuffle=shuffle and nan_at is None)
         return {"weights": digest(m.weights), "opt": digest(m.optimizer.variables),
                 "history": h.history, "steps": dp.allreduce_steps, "rng": rng.states,
                 "after": str(utils.get_rng().bit_generator.state),
@@ -234,11 +234,13 @@ def test_the_reduce_callback_runs_between_each_backward_and_its_update():
         call(3)
 
 
-@pytest.mark.parametrize("dtype,batch,n,spe", [
-    ("float32", 32, 330, 4),       # even shards; a last global batch of 10
-    ("float64", 31, 311, 3),       # uneven shards (16 and 15); a last batch of 1: dropped
+@pytest.mark.parametrize("dtype,batch,n,spe,shuffle", [
+    ("float32", 32, 330, 4, True),      # even shards; a last global batch of 10
+    ("float64", 31, 311, 3, True),      # uneven shards (16 and 15); a last batch of 1: dropped
+    ("float32", 31, 311, 3, False),     # unshuffled: the adapter's rows as slices
 ])
-def test_rank_executions_give_the_bits_of_gathered_batches(tmp_path, dtype, batch, n, spe):
+def test_rank_executions_give_the_bits_of_gathered_batches(tmp_path, dtype, batch, n, spe,
+                                                            shuffle):
     """With arrays and steps_per_execution > 1 each rank's execution is an
     Execution of its rows (DataParallel._rank_executions: the plan gathers
     them) -- the same bits, on both ranks, as shard's gathered batches in
@@ -253,11 +255,11 @@ def test_rank_executions_give_the_bits_of_gathered_batches(tmp_path, dtype, batc
                 yield e
         dpm.DataParallel._rank_executions = _count
         cfg = ("{dtype}", True, True, "adam", {batch}, {n})
-        runs = {{"rows": fit(*cfg, spe={spe})}}
+        runs = {{"rows": fit(*cfg, spe={spe}, shuffle={shuffle})}}
         runs["rows"]["made"] = list(made)
         dpm._exec_switch.set(False)
         del made[:]
-        runs["lists"] = fit(*cfg, spe={spe})
+        runs["lists"] = fit(*cfg, spe={spe}, shuffle={shuffle})
         runs["lists"]["made"] = list(made)
         json.dump(runs, open(f"r{{MPI.COMM_WORLD.Get_rank()}}.json", "w"))
     ''')

@@ -57,6 +57,7 @@ MPI_Abort, which ends every rank.
 """
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import sys
@@ -148,6 +149,11 @@ def _length(batch_part: Any) -> int:
     if isinstance(batch_part, (list, tuple)):
         batch_part = batch_part[0]
     return int(np.shape(batch_part)[0])
+
+
+def _count(rows: Any) -> int:
+    """How many rows an index (a slice with a step of 1, or an array) holds."""
+    return rows.stop - rows.start if isinstance(rows, slice) else int(rows.size)
 
 
 def _take(part: Any, lo: int, hi: int) -> Any:
@@ -396,20 +402,32 @@ class DataParallel(Local):
                 utils._rng = saved
             mine = _length(batch[1])
             if training:
-                if n < k:
-                    continue       # a final batch too small to give every rank a sample
-                self._n_global = n
-                if self._reduction == "sum":
-                    self._weight = 1.0
-                elif self._reduction == "mean_with_sample_weight" and swb is not None:
-                    total = float(np.sum(swb))
-                    self._weight = float(np.sum(batch[2])) / total if total else 0.0
-                else:
-                    self._weight = mine / n
-                self._shares.append((self._weight, n))
+                if not self._book_share(n, mine, swb, batch[2]):
+                    continue
             elif mine == 0:
                 continue
             yield batch
+
+    def _book_share(self, n: int, mine: int, swb: Optional[np.ndarray], my_sw: Any) -> bool:
+        """Book a training batch of n samples of which this rank has `mine`
+        (swb: the batch's sample weights or None, my_sw: this rank's of them)
+        as the next step's (select_step's): its global size and this rank's
+        share, the weight of its gradients in the sum (1 for a loss with
+        reduction "sum", its part of the sample weights for
+        "mean_with_sample_weight", else mine / n).  False for a batch of fewer
+        than K samples, which is dropped (it cannot give every rank a sample)."""
+        if n < self.size:
+            return False
+        self._n_global = n
+        if self._reduction == "sum":
+            self._weight = 1.0
+        elif self._reduction == "mean_with_sample_weight" and swb is not None:
+            total = float(np.sum(swb))
+            self._weight = float(np.sum(my_sw)) / total if total else 0.0
+        else:
+            self._weight = mine / n
+        self._shares.append((self._weight, n))
+        return True
 
     def executions(self, adapter: Any, shuffle: bool, steps: int) -> Iterator[Any]:
         """fit's units with compile(steps_per_execution=steps > 1): while a
@@ -422,35 +440,26 @@ class DataParallel(Local):
 
     def _rank_executions(self, adapter: Any, shuffle: bool, steps: int
                          ) -> Iterator[data_adapters.Execution]:
-        """The rows shard would give this rank (the same permutation, from the
-        shared data generator; batch by batch the same split_rows shards; a
-        final batch of fewer than K samples dropped), `steps` batches at a
-        time as one Execution of this rank's rows: the training plan gathers
-        them from the whole arrays itself, as in a one-process fit (no
-        gathered batches, no concatenation).  Each batch's share goes to
-        select_step as shard's would."""
+        """The rows shard would give this rank (adapter.shard_rows: the same
+        permutation, drawn from the shared data generator, and split), `steps`
+        batches at a time as one Execution of this rank's rows: the training
+        plan gathers them from the whole arrays itself, as in a one-process
+        fit (no gathered batches, no concatenation).  Each batch is booked as
+        shard books it (_book_share: a final batch of fewer than K samples
+        dropped; its share for select_step)."""
         self._loss_total, self._n_total = 0.0, 0
-        k, r = self.size, self.rank
-        n, bs = int(adapter.x.shape[0]), int(adapter.batch_size)
-        saved = utils._rng
-        if self._data_rng is not None:
-            utils._rng = self._data_rng
-        try:
-            order = utils.get_rng().permutation(n) if shuffle else np.arange(n)
-        finally:
-            utils._rng = saved
-        lo, hi = data_adapters.split_rows(bs, r, k)
-        for first in range(0, n, bs * steps):
-            parts = []
-            for start in range(first, min(n, first + bs * steps), bs):
-                m = min(bs, n - start)
-                if m < k:
-                    continue       # a final batch too small to give every rank a sample
-                a, b = data_adapters.split_rows(m, r, k)
-                parts.append(order[start + a:start + b])
-                self._weight = 1.0 if self._reduction == "sum" else (b - a) / m
-                self._n_global = m
-                self._shares.append((self._weight, m))
+        lo, hi = data_adapters.split_rows(int(adapter.batch_size), self.rank, self.size)
+        batches = adapter.shard_rows(shuffle, self.rank, self.size)
+        while True:
+            saved = utils._rng      # (the permutation is drawn at the first batch)
+            if self._data_rng is not None:
+                utils._rng = self._data_rng
+            try:
+                chunk = list(itertools.islice(batches, steps))
+            finally:
+                utils._rng = saved
+            parts = [np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
+                     for rows, _, m in chunk if self._book_share(m, _count(rows), None, None)]
             if not parts:
                 return
             rows = np.ascontiguousarray(np.concatenate(parts), dtype=np.int64)

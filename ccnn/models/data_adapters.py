@@ -83,25 +83,32 @@ class ArrayAdapter:
             yield Execution(self, None if order is None else order[lo:lo + bs * steps], lo,
                             min(bs * steps, n - lo))
 
-    def shards(self, shuffle: bool, rank: int, size: int
-               ) -> Iterator[Tuple[Batch, int, Optional[np.ndarray]]]:
-        """Rank `rank` of `size`'s rows of each batch of epoch(shuffle) (the
-        same permutation, drawn from utils.get_rng()): ((x, y, sample_weight)
-        of rows lo:hi of the batch (split_rows), the batch's size, the batch's
-        sample weights or None).  Only this rank's rows are gathered."""
+    def shard_rows(self, shuffle: bool, rank: int, size: int) -> Iterator[Tuple[Any, Any, int]]:
+        """Which rows of the arrays each batch of epoch(shuffle) gives rank
+        `rank` of `size` (the same permutation, drawn here from
+        utils.get_rng(), once per epoch): (the index of this rank's rows lo:hi
+        of the batch (split_rows), the index of the whole batch, the batch's
+        size) -- slices without shuffling, slices of the permutation with."""
         n, bs = self.x.shape[0], self.batch_size
         order = utils.get_rng().permutation(n) if shuffle else None
-        sw = self.sample_weight
         for start in range(0, n, bs):
             m = min(bs, n - start)
             lo, hi = split_rows(m, rank, size)
             if order is None:
-                rows: Any = slice(start + lo, start + hi)
-                swb = None if sw is None else sw[start:start + m]
+                yield slice(start + lo, start + hi), slice(start, start + m), m
             else:
-                rows = order[start + lo:start + hi]
-                swb = None if sw is None else sw[order[start:start + m]]
-            yield ((self.x[rows], self.y[rows], None if swb is None else swb[lo:hi]), m, swb)
+                yield order[start + lo:start + hi], order[start:start + m], m
+
+    def shards(self, shuffle: bool, rank: int, size: int
+               ) -> Iterator[Tuple[Batch, int, Optional[np.ndarray]]]:
+        """Rank `rank` of `size`'s rows of each batch of epoch(shuffle)
+        (shard_rows): ((x, y, sample_weight) of rows lo:hi of the batch, the
+        batch's size, the batch's sample weights or None).  Only this rank's
+        rows are gathered."""
+        sw = self.sample_weight
+        for rows, whole, m in self.shard_rows(shuffle, rank, size):
+            yield ((self.x[rows], self.y[rows], None if sw is None else sw[rows]), m,
+                   None if sw is None else sw[whole])
 
     def first_batches(self, steps: int) -> "ArrayAdapter":
         """The adapter of this one's first `steps` batches (all when it has
