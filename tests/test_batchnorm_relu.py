@@ -141,3 +141,25 @@ def test_no_values():
         and np.isnan(invstd).all()
     dx, dg, db = _norm.batchnorm_relu_backward(x, x, x, mean, invstd, None, True, 2)
     assert dx.shape == (0, 3, 4) and not dg.any() and not db.any()
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_non_finite_and_signed_zero_gradients_as_the_layers_kernels(dtype, threads):
+    """The fused backward forms ReLU's gradient dout * (y > 0) where it uses it
+    (no stored copy): NaN and inf in dout, -0.0, and outputs at the kink give
+    the same bits as relu_backward followed by batchnorm_backward."""
+    rng = np.random.default_rng(23 + threads)
+    shape = (6, 5, 130)
+    x, gamma, beta, dout = _inputs(rng, shape, dtype)
+    x.reshape(-1)[::5] = 0
+    dout[0, 1, ::9] = np.nan            # channel 1: every gradient NaN
+    dout[2, 3, ::11] = np.inf           # channel 3: inf (NaN where masked off: inf * 0)
+    dout[1, 4, :] = -0.0                # channel 4 partly signed zeros
+    y, mean, _, invstd, dx, dg, db = _separate(x, gamma, beta, dout, threads)
+    out = _norm.batchnorm_relu_forward(x, gamma, beta, EPS, threads)[0]
+    got = _norm.batchnorm_relu_backward(dout, out, x, mean, invstd, gamma, True, threads)
+    for a, b in zip(got, (dx, dg, db)):
+        assert np.array_equal(a, b, equal_nan=True)
+        assert np.array_equal(np.signbit(a), np.signbit(b))
+    assert np.isnan(got[0][:, 1]).all() and np.isfinite(got[0][:, 0]).all()

@@ -25,18 +25,31 @@
 #else /* ---- typed bodies ---------------------------------------------------- */
 
 /* One run of len values: t1 += sum a, and with b, t2 += sum (a - am) * (b - bm);
- * SIMD sums in REAL over blocks of at most BN_BLOCK values, each added to the
- * double.  A dispatched (never inlined) function: every pass that sums a run
- * -- the layer's kernels and the fused BN + ReLU ones -- runs this same code,
- * so their sums agree bit for bit.  a, b: (len) */
+ * with y (backward of a fused ReLU whose output is y), a is first replaced by
+ * ReLU's gradient a * (y > 0), as activation.c's relu backward computes it (the product,
+ * not a select: a NaN gradient stays NaN), without storing it.  SIMD sums in
+ * REAL over blocks of at most BN_BLOCK values, each added to the double.  A
+ * dispatched (never inlined) function: every pass that sums a run -- the
+ * layer's kernels and the fused BN + ReLU ones -- runs this same code, so
+ * their sums agree bit for bit.  a, b, y: (len) */
 static CCNN_DISPATCH void SUF(bn_run_sums)(double *t1, double *t2, const REAL *pa,
-                                           const REAL *pb, REAL am, REAL bm, int64_t len_all)
+                                           const REAL *pb, const REAL *py, REAL am, REAL bm,
+                                           int64_t len_all)
 {
     for (int64_t i0 = 0; i0 < len_all; i0 += BN_BLOCK) {
         const int64_t len = len_all - i0 < BN_BLOCK ? len_all - i0 : BN_BLOCK;
         const REAL *qa = pa + i0;
         REAL u1 = 0, u2 = 0;
-        if (pb) {
+        if (pb && py) {
+            const REAL *qb = pb + i0, *qy = py + i0;
+            #pragma omp simd reduction(+:u1, u2)
+            for (int64_t i = 0; i < len; i++) {
+                const REAL keep = qy[i] > 0 ? (REAL)1 : (REAL)0;
+                const REAL dz = qa[i] * keep;
+                u1 += dz;
+                u2 += (dz - am) * (qb[i] - bm);
+            }
+        } else if (pb) {
             const REAL *qb = pb + i0;
             #pragma omp simd reduction(+:u1, u2)
             for (int64_t i = 0; i < len; i++) {
@@ -60,42 +73,39 @@ static void SUF(bn_chan_sums)(double *t1, double *t2, const REAL *a, const REAL 
     double s1 = 0.0, s2 = 0.0;
     for (int64_t o = 0; o < outer; o++)
         SUF(bn_run_sums)(&s1, &s2, a + (o * c + j) * inner, b ? b + (o * c + j) * inner : NULL,
-                         am, bm, inner);
+                         NULL, am, bm, inner);
     *t1 = s1;
     if (t2) *t2 = s2;
 }
 
-/* One run: po = px * a + s, or with py, po = px * a + py * ya + s (po may be py).
- * Dispatched and never inlined, as bn_run_sums.  po, px, py: (len) */
+/* One run: po = px * a + s, or with py, po = px * a + py * ya + s (po may be py);
+ * with py and m (a fused ReLU's output), py is first replaced by ReLU's
+ * gradient py * (m > 0) as bn_run_sums takes it; with relu (and no py), the
+ * result goes through activation.c's relu forward, p < 0 ? 0 : p, before it is stored.
+ * Dispatched and never inlined, as bn_run_sums.  po, px, py, m: (len) */
 static CCNN_DISPATCH void SUF(bn_run_affine)(REAL *po, const REAL *px, REAL a, const REAL *py,
-                                             REAL ya, REAL s, int64_t len)
+                                             const REAL *m, REAL ya, REAL s, int relu,
+                                             int64_t len)
 {
-    if (py) {
+    if (py && m) {
+        #pragma omp simd
+        for (int64_t i = 0; i < len; i++) {
+            const REAL keep = m[i] > 0 ? (REAL)1 : (REAL)0;
+            const REAL dz = py[i] * keep;
+            po[i] = px[i] * a + dz * ya + s;
+        }
+    } else if (py) {
         #pragma omp simd
         for (int64_t i = 0; i < len; i++) po[i] = px[i] * a + py[i] * ya + s;
+    } else if (relu) {
+        #pragma omp simd
+        for (int64_t i = 0; i < len; i++) {
+            const REAL v = px[i] * a + s;
+            po[i] = v < 0 ? (REAL)0 : v;
+        }
     } else {
         #pragma omp simd
         for (int64_t i = 0; i < len; i++) po[i] = px[i] * a + s;
-    }
-}
-
-/* One run of ReLU in place, activation.c's relu forward: p < 0 ? 0 : p.  p: (len) */
-static CCNN_DISPATCH void SUF(bn_run_relu)(REAL *p, int64_t len)
-{
-    #pragma omp simd
-    for (int64_t i = 0; i < len; i++) p[i] = p[i] < 0 ? (REAL)0 : p[i];
-}
-
-/* One run of ReLU's gradient, activation.c's relu backward with the ReLU's
- * output y for its input (y > 0 exactly where the input is): dz = dy * keep.
- * dz may be dy.  dz, dy, y: (len) */
-static CCNN_DISPATCH void SUF(bn_run_relu_grad)(REAL *dz, const REAL *dy, const REAL *y,
-                                                int64_t len)
-{
-    #pragma omp simd
-    for (int64_t i = 0; i < len; i++) {
-        const REAL keep = y[i] > 0 ? (REAL)1 : (REAL)0;
-        dz[i] = dy[i] * keep;
     }
 }
 
@@ -185,7 +195,7 @@ static CCNN_DISPATCH void SUF(bn_affine)(REAL *out, const REAL *x, const double 
             const int64_t j = oj % c;
             const REAL a = (REAL)scale[j], s = (REAL)shift[j], ya = y ? (REAL)yscale[j] : 0;
             SUF(bn_run_affine)(out + oj * inner, x + oj * inner, a, y ? y + oj * inner : NULL,
-                               ya, s, inner);
+                               NULL, ya, s, 0, inner);
         }
         return;
     }
@@ -295,9 +305,10 @@ void SUF(ccnn_batchnorm_forward)(REAL *out, const REAL *x, const REAL *mean, con
 /* The training-mode backward over whole channels (inner > 1, outer * inner > 0),
  * threads taking channels: channel j's sums sdy = sum dz, sdyx = sum dz (x - mean),
  * then its dx = a dz + b x + s, with dz = dout, or with y (the fused ReLU's
- * output) ReLU's gradient dout * (y > 0), written into dx's channel first (a
- * scratch when dx is NULL: scratch (nt, outer * inner)).  Returns CCNN_OK or
- * CCNN_ENOMEM (nothing written). */
+ * output) ReLU's gradient dout * (y > 0), computed where it is used (in the
+ * sums and again in dx's pass) rather than stored: the same values as
+ * activation.c's relu backward followed by the layer's backward, one pass
+ * over dout fewer.  Returns CCNN_OK. */
 static int SUF(bn_chan_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL *dout,
                                  const REAL *y, const REAL *x, const REAL *mean,
                                  const REAL *invstd, const REAL *gamma, int64_t outer,
@@ -305,43 +316,26 @@ static int SUF(bn_chan_backward)(REAL *dx, REAL *dgamma, REAL *dbeta, const REAL
 {
     const double m = (double)(outer * inner);
     const int nt = ccnn_threads_for(c < nthreads ? (int)c : nthreads, outer * c * inner);
-    REAL *scratch = NULL;
-    if (y && !dx) {
-        scratch = (REAL *)malloc((size_t)(nt * outer * inner) * sizeof(REAL));
-        if (!scratch) return CCNN_ENOMEM;
-    }
-    #pragma omp parallel num_threads(nt)
-    {
-        int64_t tid, nthr;
-        ccnn_team(&tid, &nthr);
-        REAL *mine = scratch ? scratch + tid * outer * inner : NULL;
-        #pragma omp for schedule(static)
-        for (int64_t j = 0; j < c; j++) {
-            const REAL bm = (REAL)(double)mean[j];
-            double sdy = 0.0, sdyx = 0.0, a, b, s;
+    (void)nt;
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int64_t j = 0; j < c; j++) {
+        const REAL bm = (REAL)(double)mean[j];
+        double sdy = 0.0, sdyx = 0.0, a, b, s;
+        for (int64_t o = 0; o < outer; o++) {
+            const int64_t at = (o * c + j) * inner;
+            SUF(bn_run_sums)(&sdy, &sdyx, dout + at, x + at, y ? y + at : NULL, 0, bm, inner);
+        }
+        const double is = (double)invstd[j], g = gamma ? (double)gamma[j] : 1.0;
+        if (dbeta) dbeta[j] = (REAL)sdy;
+        if (dgamma) dgamma[j] = (REAL)(sdyx * is);
+        SUF(bn_coef)(&a, &b, &s, sdy, sdyx, (double)mean[j], is, g, m);
+        if (dx)
             for (int64_t o = 0; o < outer; o++) {
                 const int64_t at = (o * c + j) * inner;
-                const REAL *dz = dout + at;
-                if (y) {
-                    REAL *z = mine ? mine + o * inner : dx + at;
-                    SUF(bn_run_relu_grad)(z, dout + at, y + at, inner);
-                    dz = z;
-                }
-                SUF(bn_run_sums)(&sdy, &sdyx, dz, x + at, 0, bm, inner);
+                SUF(bn_run_affine)(dx + at, x + at, (REAL)b, dout + at, y ? y + at : NULL,
+                                   (REAL)a, (REAL)s, 0, inner);
             }
-            const double is = (double)invstd[j], g = gamma ? (double)gamma[j] : 1.0;
-            if (dbeta) dbeta[j] = (REAL)sdy;
-            if (dgamma) dgamma[j] = (REAL)(sdyx * is);
-            SUF(bn_coef)(&a, &b, &s, sdy, sdyx, (double)mean[j], is, g, m);
-            if (dx)
-                for (int64_t o = 0; o < outer; o++) {
-                    const int64_t at = (o * c + j) * inner;
-                    SUF(bn_run_affine)(dx + at, x + at, (REAL)b, y ? dx + at : dout + at,
-                                       (REAL)a, (REAL)s, inner);
-                }
-        }
     }
-    free(scratch);
     return CCNN_OK;
 }
 
@@ -430,9 +424,8 @@ int SUF(ccnn_batchnorm_relu_forward)(REAL *out, REAL *mean, REAL *var, REAL *inv
         const double shift = (beta ? (double)beta[j] : 0.0) - (double)mean[j] * scale;
         for (int64_t o = 0; o < outer; o++) {
             REAL *po = out + (o * c + j) * inner;
-            SUF(bn_run_affine)(po, x + (o * c + j) * inner, (REAL)scale, NULL, 0, (REAL)shift,
-                               inner);
-            SUF(bn_run_relu)(po, inner);
+            SUF(bn_run_affine)(po, x + (o * c + j) * inner, (REAL)scale, NULL, NULL, 0,
+                               (REAL)shift, 1, inner);
         }
     }
     return CCNN_OK;
