@@ -965,7 +965,7 @@ def _model_plan(model: Any, x: Any, trainer: Any) -> Optional[Tuple[Any, TrainPl
     if cls._forward is not trainer._forward \
             or cls._loss_and_backward is not trainer._loss_and_backward:
         return None
-    if _uses_regularizers(model.layers) or model.__dict__.get("_loss_weight", 1.0) != 1.0:
+    if _uses_regularizers(model.layers) or model._loss_weight != 1.0:
         return None         # (a loss weight: the per-layer path scales loss and gradient)
     exec_plan = model._execution_plan()
     cache = model.__dict__.get("_train_plans")

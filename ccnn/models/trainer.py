@@ -227,9 +227,11 @@ def single_loss_weight(loss_weights: Any, output_name: Any) -> float:
     """compile's loss_weights for a model of one output, as Keras 3 takes
     it: None (1.0), a float, a list / tuple of one, or a dict keyed by the
     output's name."""
-    if not loss_weights and not isinstance(loss_weights, (list, tuple, dict)):
-        return 1.0 if loss_weights is None or isinstance(loss_weights, bool) \
-            or not isinstance(loss_weights, numbers.Real) else float(loss_weights)
+    if not isinstance(loss_weights, (list, tuple, dict)) and not loss_weights:
+        # a falsy value that is not a container: a zero weights the loss by
+        # zero; anything else (None, False, '') leaves it unweighted
+        is_number = isinstance(loss_weights, numbers.Real) and not isinstance(loss_weights, bool)
+        return float(loss_weights) if is_number else 1.0
     check_loss_weights_kind(loss_weights)
     w: Any = loss_weights
     if isinstance(w, dict):
@@ -242,6 +244,12 @@ def single_loss_weight(loss_weights: Any, output_name: Any) -> float:
             raise ValueError(f"`loss_weights` must match the number of losses, got 1 losses "
                              f"and {len(w)} weights.")
         w = w[0]
+    return finite_loss_weight(w)
+
+
+def finite_loss_weight(w: Any) -> float:
+    """One output's loss weight as a float; a TypeError unless it is a
+    finite real number (not a bool)."""
     if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
         raise TypeError(f"loss_weights must be finite numbers, got {w!r}")
     return float(w)
@@ -292,6 +300,9 @@ class Trainer(ModelLayer):
     stop_training: bool
     history: Optional[History]
     _plan: Optional[Plan] = None
+    #: compile's loss_weights for the model's one output (a functional
+    #: model keeps one per output in _loss_weights)
+    _loss_weight: float = 1.0
     _metric_ids: List[Any]
     _weighted_metric_ids: List[Any]
     _metric_objs: Optional[List[Any]] = None     # Metrics (a functional Model: tuples)
@@ -616,7 +627,7 @@ class Trainer(ModelLayer):
         reduction = (lossfn or self._lossfn).reduction
         scale = float(n) if reduction == "sum" else 1.0
         if lossfn is None:          # the model's own loss: its loss_weights
-            scale *= self.__dict__.get("_loss_weight", 1.0)
+            scale *= self._loss_weight
         if sw is not None:
             head = head or self._execution_plan().head
             assert head is not None
