@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ccnn
+from ccnn.models import train_plan
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
@@ -89,7 +90,9 @@ def test_loss_weights_scale_the_loss_as_keras(kind, lw):
     got = m.evaluate(X, Y, sample_weight=SW, verbose=0, return_dict=True)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
     hk = k.fit(X, Y, epochs=3, batch_size=4, shuffle=False, verbose=0).history
+    before = train_plan.calls()
     hm = m.fit(X, Y, epochs=3, batch_size=4, shuffle=False, verbose=0).history
+    assert train_plan.calls() == before + 12        # every step through the training plan
     assert sorted(hm) == sorted(hk) == ["accuracy", "loss"]
     assert m.metrics_names == ["loss", "accuracy"]      # as without loss_weights
     np.testing.assert_allclose(hm["loss"], hk["loss"], rtol=1e-4)
