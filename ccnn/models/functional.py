@@ -449,6 +449,9 @@ class Model(Trainer):
     def _loss_and_backward(self, out: Any, y: Any,
                            sw: Optional[np.ndarray] = None) -> float:
         loss, douts = self._output_losses(out, y, sw, True)
+        if self.loss is None:   # _regularization_only: from zero at the outputs, so
+            # that the activity penalties' gradients reach the layers before them
+            douts = [np.zeros_like(o) for o in (list(out) if isinstance(out, Arrays) else [out])]
         self._backward(douts)
         return loss + self._regularization_loss()
 
@@ -653,10 +656,16 @@ class Model(Trainer):
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> Any:
         self._require_compiled()
+        keys = self.output_names
+        if self._regularization_only():     # no loss reads the targets (metrics may)
+            ts = [None] * len(keys) if y is None else \
+                self._structured(y, keys, "output", name, [True] * len(keys))
+            ys = [np.zeros((n, 0)) if t is None else np.asarray(t, dtype=self.outputs[k].dtype)
+                  for k, t in enumerate(ts)]
+            return ys[0] if len(ys) == 1 else Arrays(ys)
         if y is None:
             raise ValueError(f"{name} is required: the compiled loss compares the model's "
                              f"outputs with these targets")
-        keys = self.output_names
         ys = self._structured(y, keys, "output", name, [v is None for v in self._losses])
         out = []
         for k, (t, lossfn, key) in enumerate(zip(ys, self._losses, keys)):

@@ -480,8 +480,15 @@ class Trainer(ModelLayer):
             raise RuntimeError("You must compile your model before training/testing. Use "
                                "`model.compile(optimizer, loss)`.")
         pending = self.__dict__.get("_pending_compile")     # a subclassed model's, untraced
-        if self.loss is None and (pending is None or pending[1] is None):
+        if self.loss is None and (pending is None or pending[1] is None) \
+                and not self._regularization_only():
             raise ValueError(NO_LOSS)
+
+    def _regularization_only(self) -> bool:
+        """compile() without a loss, and the model has regularization losses
+        (a weight or an activity regularizer): as Keras 3, fit minimises them
+        alone and they are the logged loss; y may be left out."""
+        return self.loss is None and self.built and uses_regularization(self)
 
     @property
     def metrics_names(self) -> List[str]:
@@ -533,6 +540,9 @@ class Trainer(ModelLayer):
         return self.loss
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        if self._regularization_only():     # no loss reads the targets
+            return np.zeros((n, 0), self._dtype()) if y is None else \
+                np.asarray(y, dtype=self._dtype())
         if y is None:
             raise ValueError(f"{name} is required: the compiled loss compares the model's "
                              f"outputs with these targets")
@@ -585,10 +595,12 @@ class Trainer(ModelLayer):
         """Loss of the batch; fills every layer's grads."""
         plan = self._execution_plan()
         head = plan.head
-        assert head is not None
-        # y is checked (_prepare_y, the adapters): the fused head need not check it again
-        loss, d = self._reduced(out, y, *(head.loss_checked(out, y) if isinstance(
-            head, _LossFromLogits) else head.loss(out, y)), sw)
+        if head is None:        # no loss (_regularization_only): the penalties' alone
+            loss, d = 0.0, np.zeros_like(out)
+        else:
+            # y is checked (_prepare_y, the adapters): the fused head need not check it again
+            loss, d = self._reduced(out, y, *(head.loss_checked(out, y) if isinstance(
+                head, _LossFromLogits) else head.loss(out, y)), sw)
         # the steps before the first one with weights (augmentation, rescaling)
         # need no backward, and the first with weights no input gradient
         steps = plan.steps
@@ -607,7 +619,8 @@ class Trainer(ModelLayer):
 
     def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
-        assert head is not None
+        if head is None:        # no loss (_regularization_only)
+            return self._regularization_loss()
         # the loss alone (no gradient); with sample weights _reduced takes
         # the per-sample losses instead
         loss = head.loss_value(out, y) if sw is None else 0.0
