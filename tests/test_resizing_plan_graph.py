@@ -11,7 +11,8 @@ from ccnn.layers import (Add, Conv2D, Dense, Flatten, GlobalAveragePooling2D, Ma
                          RandomFlip, Resizing)
 from ccnn.models import inference
 
-from test_resizing_plan import RESIZES, _per_layer, _plan_on, _Spy  # noqa: F401 (autouse)
+from test_resizing_plan import (RESIZES, _per_layer, _plan_on,  # noqa: F401 (autouse)
+                                through_the_plan)
 
 
 def _model(dtype, fmt, resize, head="flatten", flip=True):
@@ -37,22 +38,8 @@ def _model(dtype, fmt, resize, head="flatten", flip=True):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_predict_and_evaluate_match_the_per_layer_path(monkeypatch, dtype, fmt, resize, flip):
     m = _model(dtype, fmt, RESIZES[resize], "flatten" if resize != "pad" else "gap", flip)
-    rng = np.random.default_rng(1)
-    x = rng.random((5,) + m.input_shape[1:]).astype(dtype)
-    y = np.eye(4, dtype=dtype)[rng.integers(0, 4, 5)]
-    m.compile("sgd", "categorical_crossentropy", metrics=["accuracy"])
-    want = _per_layer(m, "predict", x, batch_size=2)
-    want_eval = _per_layer(m, "evaluate", x, y, batch_size=2, verbose=0)
-    spy = _Spy(monkeypatch)
-    got = m.predict(x, batch_size=2)
-    assert spy.calls == 3                         # batches of 2, 2, 1: through the plan
-    np.testing.assert_array_equal(got, want)
-    np.testing.assert_array_equal(m.predict(x, batch_size=2), want)     # the fast path
-    np.testing.assert_array_equal(m.predict_on_batch(x), _per_layer(m, "predict_on_batch", x))
-    np.testing.assert_array_equal(m(x), want)
-    assert m.evaluate(x, y, batch_size=2, verbose=0) == want_eval
-    plan = m.__dict__["_inference_plans"].plans[(x.shape, x.dtype.str)]
-    assert [type(layer) for layer in plan.lead] == [Resizing]
+    # (a functional model's evaluate runs per layer, with or without a Resizing)
+    plan, x = through_the_plan(monkeypatch, m, dtype, evaluates=False)
     resized = next(la for la in m.layers if type(la) is Resizing)
     assert plan.in_shape == (5,) + tuple(resized.output_shape[1:])
 
@@ -83,13 +70,12 @@ def test_an_input_read_beside_the_resizing_or_a_resizing_after_an_op_runs_per_la
     assert m.__dict__["_inference_plans"].plans[(x.shape, x.dtype.str)] is None
 
 
-def test_the_input_is_not_modified_and_other_sizes_recompile():
-    m = _model("float32", "channels_last", {})
-    x = np.random.default_rng(2).random((4, 11, 7, 2)).astype(np.float32)
-    before = x.copy()
-    m.predict(x)
-    m.predict(x)
-    np.testing.assert_array_equal(x, before)
-    x2 = np.random.default_rng(3).random((4, 11, 7, 2)).astype(np.float32)[:3]
-    np.testing.assert_array_equal(m.predict(x2), _per_layer(m, "predict", x2))
-    assert len(m.__dict__["_inference_plans"].plans) == 2
+def test_other_batch_sizes_get_plans_of_their_own_and_the_input_is_kept():
+    m = _model("float32", "channels_first", {"interpolation": "nearest"}, "gap", False)
+    xs = [np.random.default_rng(k).random((k, 2, 11, 7)).astype(np.float32) for k in (4, 3)]
+    kept = [x.copy() for x in xs]
+    for x, k in zip(xs, kept):
+        np.testing.assert_array_equal(m.predict(x, verbose=0), _per_layer(m, "predict", k))
+        np.testing.assert_array_equal(x, k)
+    plans = m.__dict__["_inference_plans"].plans.values()
+    assert len(plans) == 2 and all(p is not None and len(p.lead) == 1 for p in plans)

@@ -48,12 +48,16 @@ def test_the_reported_loss_is_the_weighted_loss(weight, dtype):
     assert weighted["results"][0][1] == plain["results"][0][1]       # accuracy: unweighted
 
 
-def test_a_recompile_with_another_weight_recompiles_the_plan():
+def _book64(weight):
+    """book("float64") compiled with SGD and the loss weight, and a batch of 8."""
     ccnn.utils.set_random_seed(0)
     m = book("float64")
-    x = np.random.default_rng(1).random((8, 28, 28, 1))
-    y = np.arange(8) % 10
-    m.compile("sgd", "sparse_categorical_crossentropy", loss_weights=0.5)
+    m.compile("sgd", "sparse_categorical_crossentropy", loss_weights=weight)
+    return m, np.random.default_rng(1).random((8, 28, 28, 1)), np.arange(8) % 10
+
+
+def test_a_recompile_with_another_weight_recompiles_the_plan():
+    m, x, y = _book64(0.5)
     before = train_plan.calls()
     m.train_on_batch(x, y)
     (p,) = m.__dict__["_train_plans"].plans.values()
@@ -66,11 +70,7 @@ def test_a_recompile_with_another_weight_recompiles_the_plan():
 
 
 def test_a_weight_of_zero_trains_nothing_through_the_plan():
-    ccnn.utils.set_random_seed(0)
-    m = book("float64")
-    x = np.random.default_rng(1).random((8, 28, 28, 1))
-    y = np.arange(8) % 10
-    m.compile("sgd", "sparse_categorical_crossentropy", loss_weights=0.0)
+    m, x, y = _book64(0.0)
     w0 = [w.copy() for w in m.get_weights()]
     before = train_plan.calls()
     assert m.train_on_batch(x, y) == 0.0
