@@ -102,3 +102,29 @@ def test_a_functional_model_of_several_outputs_keeps_the_per_layer_path():
     x = np.ones((4, 5), np.float32)
     m.train_on_batch(x, [np.array([0, 1, 2, 0]), np.array([0, 1, 1, 0])])
     assert train_plan.calls() == before
+
+
+def test_a_data_parallel_fit_with_a_loss_weight_gives_the_per_layer_bits(tmp_path):
+    """Two ranks: the plan's reducer path (the weighted head's gradients
+    all-reduced) against the per-layer path, weights and History bit-identical
+    on each rank, and the plan ran."""
+    pytest.importorskip("mpi4py")
+    from test_distribution import run_mpi
+    run_mpi(tmp_path, '''
+        import hashlib
+        from ccnn.models import train_plan
+        def fit(plan):
+            train_plan.set_enabled(plan)
+            x, y = data(70, "float32")
+            utils.set_random_seed(5)
+            m = book("float32", optimizer="sgd")   # (its MaxPooling2D: float32)
+            m.compile("sgd", "sparse_categorical_crossentropy", loss_weights=0.3)
+            before = train_plan.calls()
+            with DataParallel():
+                h = m.fit(x, y, batch_size=16, epochs=2, verbose=0)
+            return ([hashlib.sha256(w.tobytes()).hexdigest() for w in m.get_weights()],
+                    h.history, train_plan.calls() - before)
+        (wa, ha, used), (wb, hb, unused) = fit(True), fit(False)
+        assert wa == wb and ha == hb, (ha, hb)
+        assert used > 0 and unused == 0, (used, unused)
+    ''')
