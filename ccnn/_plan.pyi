@@ -109,6 +109,7 @@ TRAIN_EREDUCE: int
 TR_EPS: int
 TR_RATE: int
 TR_ALPHA: int
+TR_SCALE: int
 TRAIN_REALS: int
 TO_KIND: int
 TO_COUNT: int

@@ -30,15 +30,17 @@ def data(model, n, sparse=True, seed=0):
 
 
 def run(builder, dtype, plan, loss="sparse_categorical_crossentropy", sparse=True,
-        optimizer="adam", steps=3, fit_n=40, threads=None, seed=5, **fit_kw):
-    """Train a fresh model (seeded) for `steps` train_on_batch steps and two
-    fit epochs; everything the comparison needs, and how many plan steps ran."""
+        optimizer="adam", steps=3, fit_n=40, threads=None, seed=5, loss_weights=None,
+        **fit_kw):
+    """Train a fresh model (seeded, compiled with loss_weights) for `steps`
+    train_on_batch steps and two fit epochs; everything the comparison
+    needs, and how many plan steps ran."""
     train_plan.set_enabled(plan)
     if threads is not None:
         ccnn.set_num_threads(threads)
     ccnn.utils.set_random_seed(seed)
     m = builder(dtype)
-    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
+    m.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"], loss_weights=loss_weights)
     outs = []
     owner = next(c for c in type(m).__mro__ if "_update_metrics" in vars(c))
     update = owner._update_metrics

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import ccnn
+from ccnn.models import train_plan
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
@@ -89,7 +90,9 @@ def test_loss_weights_scale_the_loss_as_keras(kind, lw):
     got = m.evaluate(X, Y, sample_weight=SW, verbose=0, return_dict=True)
     assert got["loss"] == pytest.approx(want["loss"], rel=1e-5)
     hk = k.fit(X, Y, epochs=3, batch_size=4, shuffle=False, verbose=0).history
+    before = train_plan.calls()
     hm = m.fit(X, Y, epochs=3, batch_size=4, shuffle=False, verbose=0).history
+    assert train_plan.calls() == before + 12        # every step through the training plan
     assert sorted(hm) == sorted(hk) == ["accuracy", "loss"]
     assert m.metrics_names == ["loss", "accuracy"]      # as without loss_weights
     np.testing.assert_allclose(hm["loss"], hk["loss"], rtol=1e-4)
@@ -171,3 +174,36 @@ def test_keras_files_compiled_without_a_loss_or_with_a_loss_weight_load(tmp_path
     assert m2.compiled and m2.loss is None
     np.testing.assert_allclose(m2.predict(X, verbose=0), k2.predict(X, verbose=0), rtol=1e-5,
                                atol=1e-6)
+
+
+# ---- the one-output weight as read (falsy values, the class default, one finite check)
+@pytest.mark.parametrize("lw, want", [(None, 1.0), (False, 1.0), ("", 1.0), (0, 0.0),
+                                      (0.0, 0.0), (np.float64(0.0), 0.0), (0.5, 0.5),
+                                      ([2.0], 2.0), ({"head": 3.0}, 3.0)])
+def test_single_loss_weight_reads_falsy_values_as_keras_skips_them(lw, want):
+    from ccnn.models.trainer import single_loss_weight
+    got = single_loss_weight(lw, "head")
+    assert type(got) is float and got == want
+
+
+@pytest.mark.parametrize("w", [float("inf"), float("nan"), True, "x", None])
+def test_one_finite_check_for_both_model_kinds(w):
+    from ccnn.models.trainer import finite_loss_weight, single_loss_weight
+    with pytest.raises(TypeError, match="loss_weights must be finite numbers"):
+        finite_loss_weight(w)
+    with pytest.raises(TypeError, match="loss_weights must be finite numbers"):
+        single_loss_weight([w], "head")
+    m = _model(ccnn, "functional")
+    with pytest.raises(TypeError, match="loss_weights must be finite numbers"):
+        m.compile("sgd", "categorical_crossentropy", loss_weights=[w])
+
+
+def test_an_uncompiled_model_reads_the_class_default_weight():
+    for kind in KINDS:
+        m = _model(ccnn, kind)
+        assert "_loss_weight" not in m.__dict__ and m._loss_weight == 1.0
+        assert m.get_compile_config() is None or m.get_compile_config()["loss_weights"] is None
+        m.compile("sgd", "mse", loss_weights=0.0 if kind == "sequential" else None)
+        assert m.evaluate(X, Y, verbose=0) == (0.0 if kind == "sequential" else
+                                               pytest.approx(np.mean((m.predict(X, verbose=0)
+                                                                      - Y) ** 2), rel=1e-5))

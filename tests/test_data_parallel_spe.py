@@ -272,3 +272,23 @@ def test_rank_executions_give_the_bits_of_gathered_batches(tmp_path, dtype, batc
         assert sum(runs["rows"]["made"]) == 2 * mine
         _same_bits(runs["rows"], runs["lists"])
     _same_replicas(ranks[0]["rows"], ranks[1]["rows"])
+
+
+def test_drawing_from_swaps_the_generator_in_and_back_however_the_block_ends():
+    import numpy as np
+    from ccnn import utils
+    from ccnn.distribution.data_parallel import _drawing_from
+    before = utils.get_rng()
+    mine = np.random.default_rng(5)
+    with _drawing_from(mine):
+        assert utils.get_rng() is mine
+        drawn = utils.get_rng().integers(1 << 30)
+    assert utils.get_rng() is before and drawn == np.random.default_rng(5).integers(1 << 30)
+    with _drawing_from(None):
+        assert utils.get_rng() is before
+    try:
+        with _drawing_from(mine):
+            raise KeyError("x")
+    except KeyError:
+        pass
+    assert utils.get_rng() is before

@@ -57,6 +57,7 @@ MPI_Abort, which ends every rank.
 """
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -184,6 +185,19 @@ def _rng_from_words(words: np.ndarray) -> np.random.Generator:
                 "state": {"state": w[0] | (w[1] << 64), "inc": w[2] | (w[3] << 64)},
                 "has_uint32": w[4], "uinteger": w[5]}
     return np.random.Generator(bg)
+
+
+@contextlib.contextmanager
+def _drawing_from(rng: Optional[np.random.Generator]) -> Iterator[None]:
+    """ccnn.utils.get_rng() is rng (None: left as it is) inside the block,
+    the generator it was before after it, however the block ends."""
+    saved = utils._rng
+    if rng is not None:
+        utils._rng = rng
+    try:
+        yield
+    finally:
+        utils._rng = saved
 
 
 def _named(objs: List[Any]) -> List[Tuple[str, Any]]:
@@ -391,15 +405,11 @@ class DataParallel(Local):
             parts = self._split(adapter.epoch(shuffle))
         rng = self._data_rng if self._fitting else None
         while True:
-            saved = utils._rng       # _drawing_from(rng) inlined: once per step
-            if rng is not None:
-                utils._rng = rng
-            try:
-                batch, n, swb = next(parts)
-            except StopIteration:
+            with _drawing_from(rng):
+                item = next(parts, None)
+            if item is None:            # (parts yields tuples)
                 return
-            finally:
-                utils._rng = saved
+            batch, n, swb = item
             mine = _length(batch[1])
             if training:
                 if not self._book_share(n, mine, swb, batch[2]):
@@ -451,13 +461,8 @@ class DataParallel(Local):
         lo, hi = data_adapters.split_rows(int(adapter.batch_size), self.rank, self.size)
         batches = adapter.shard_rows(shuffle, self.rank, self.size)
         while True:
-            saved = utils._rng      # (the permutation is drawn at the first batch)
-            if self._data_rng is not None:
-                utils._rng = self._data_rng
-            try:
+            with _drawing_from(self._data_rng):     # (the permutation: at the first batch)
                 chunk = list(itertools.islice(batches, steps))
-            finally:
-                utils._rng = saved
             parts = [np.arange(rows.start, rows.stop) if isinstance(rows, slice) else rows
                      for rows, _, m in chunk if self._book_share(m, _count(rows), None, None)]
             if not parts:

@@ -17,8 +17,6 @@ predict), with one loss, metrics and loss weight per output, as Keras's.
 from __future__ import annotations
 
 import inspect
-import math
-import numbers
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -37,8 +35,8 @@ from .fusion import LossHead
 from .sequential import Sequential
 from .nested import ModelLayer, keras_class_name, trainable_count
 from .trainer import (Trainer, _execution_options, _real_array, _steps_per_execution, _verbose,
-                      check_loss_weights_kind, fit_input, is_symbolic_arg, metric_log_names,
-                      resolving_loss)
+                      check_loss_weights_kind, finite_loss_weight, fit_input, is_symbolic_arg,
+                      metric_log_names, resolving_loss)
 
 __all__ = ["Model"]
 
@@ -451,6 +449,9 @@ class Model(Trainer):
     def _loss_and_backward(self, out: Any, y: Any,
                            sw: Optional[np.ndarray] = None) -> float:
         loss, douts = self._output_losses(out, y, sw, True)
+        if self.loss is None:   # _regularization_only: from zero at the outputs, so
+            # that the activity penalties' gradients reach the layers before them
+            douts = [np.zeros_like(o) for o in (list(out) if isinstance(out, Arrays) else [out])]
         self._backward(douts)
         return loss + self._regularization_loss()
 
@@ -521,15 +522,13 @@ class Model(Trainer):
                                  f"sample; a model trains on one number")
         weights = self._per_output(1.0 if loss_weights is None else loss_weights,
                                    "loss_weights", 1.0)
-        for w in weights:
-            if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
-                raise TypeError(f"loss_weights must be finite numbers, got {w!r}")
+        weights = [finite_loss_weight(w) for w in weights]
         ids, wids = (self._metric_ids_per_output(m, what) for m, what in
                      ((metrics, "metrics"), (weighted_metrics, "weighted_metrics")))
         self.optimizer = optimizer
         self._losses = losses
         self.loss = next((v for v in losses if v is not None), None)   # None: fit raises
-        self._loss_weights = [float(w) for w in weights]
+        self._loss_weights = weights
         self._metric_ids_out = ids
         self._weighted_metric_ids_out = wids
         self._metric_objs = None
@@ -657,10 +656,16 @@ class Model(Trainer):
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> Any:
         self._require_compiled()
+        keys = self.output_names
+        if self._regularization_only():     # no loss reads the targets (metrics may)
+            ts = [None] * len(keys) if y is None else \
+                self._structured(y, keys, "output", name, [True] * len(keys))
+            ys = [np.zeros((n, 0)) if t is None else np.asarray(t, dtype=self.outputs[k].dtype)
+                  for k, t in enumerate(ts)]
+            return ys[0] if len(ys) == 1 else Arrays(ys)
         if y is None:
             raise ValueError(f"{name} is required: the compiled loss compares the model's "
                              f"outputs with these targets")
-        keys = self.output_names
         ys = self._structured(y, keys, "output", name, [v is None for v in self._losses])
         out = []
         for k, (t, lossfn, key) in enumerate(zip(ys, self._losses, keys)):

@@ -84,10 +84,35 @@ def supported_model(model: Any) -> bool:
             and len(model.inputs) == 1 and len(model.outputs) == 1)
 
 
+def leading_nodes(model: Any) -> List[Any]:
+    """The nodes that lead the graph as Sequential's plan's leading layers do
+    (inference.compile_plan): a chain from the input of Resizing layers
+    (inference.LEADING) and identity layers, up to the last Resizing, each
+    reading a value no other node reads.  The plan starts after them, from
+    the last one's output (Plan.lead runs them)."""
+    nodes = [n for n in model._nodes if not n.is_input]
+    readers: Dict[int, int] = {id(model.outputs[0]): 1}
+    for node in nodes:
+        for t in node.inputs:
+            readers[id(t)] = readers.get(id(t), 0) + 1
+    t, chain = model.inputs[0], []
+    for node in nodes:
+        if type(node.layer) not in inf.LEADING + IDENTITY or node.multi \
+                or len(node.inputs) != 1 or node.inputs[0] is not t \
+                or len(node.outputs) != 1 or readers.get(id(t), 0) != 1:
+            break
+        chain.append(node)
+        t = node.outputs[0]
+    k = max((i + 1 for i, n in enumerate(chain) if type(n.layer) in inf.LEADING), default=0)
+    return chain[:k]
+
+
 class _GraphBuilder(_Builder):
-    def __init__(self, model: Any, x_shape: Tuple[int, ...], dtype: np.dtype):
+    def __init__(self, model: Any, x_shape: Tuple[int, ...], dtype: np.dtype,
+                 lead: Tuple[Any, ...] = ()):
         super().__init__(list(model.layers), x_shape, dtype)
         self.model = model
+        self.lead = lead             # the leading nodes (leading_nodes): not compiled
         self.fusable = True          # the current value has one consumer, not the output
         self.src2: Dict[int, Value] = {}       # id(merge op) -> its second operand
 
@@ -175,7 +200,10 @@ class _GraphBuilder(_Builder):
     def build(self) -> Plan:
         model = self.model
         inp, final = model.inputs[0], model.outputs[0]
-        nodes = [n for n in model._nodes if not n.is_input]
+        if self.lead:           # the plan's input: the last leading node's output
+            inp = self.lead[-1].outputs[0]
+        skip = {id(n) for n in self.lead}
+        nodes = [n for n in model._nodes if not n.is_input and id(n) not in skip]
         readers: Dict[int, int] = {id(final): 1}
         for node in nodes:
             for t in node.inputs:
@@ -285,8 +313,18 @@ class _GraphBuilder(_Builder):
 
 def compile_graph_plan(model: Any, x_shape: Tuple[int, ...], dtype: Any) -> Plan:
     """The plan of the functional `model` (one input, one output) for inputs
-    of x_shape; Unsupported when a node has no op."""
-    return _GraphBuilder(model, tuple(int(d) for d in x_shape), np.dtype(dtype)).build()
+    of x_shape; Unsupported when a node has no op.  Leading Resizing nodes
+    (leading_nodes) become the plan's `lead`, as in inference.compile_plan."""
+    dtype = np.dtype(dtype)
+    lead = tuple(leading_nodes(model))
+    shape = tuple(int(d) for d in x_shape)
+    for node in lead:
+        if np.dtype(node.layer.dtype) != dtype:
+            raise Unsupported("leading layers of another dtype")
+        shape = tuple(int(d or 0) for d in node.layer.compute_output_shape(shape))
+    plan = _GraphBuilder(model, shape, dtype, lead).build()
+    plan.lead = tuple(n.layer for n in lead if type(n.layer) in inf.LEADING)
+    return plan
 
 
 class GraphPlanCache(PlanCache):

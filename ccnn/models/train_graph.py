@@ -56,7 +56,7 @@ class _Accum:
 class _GraphBuilder(_Builder):
     def __init__(self, model: Any, k: int, in_shape: Tuple[int, ...], dtype: np.dtype):
         entries, _, _, _, losses = model._execution_plan()
-        super().__init__([], 0, in_shape, dtype, losses[0])
+        super().__init__([], 0, in_shape, dtype, losses[0], model._loss_weights[0])
         self.model, self.entries, self.k = model, entries, k
         self.plan.lead = [e.step for e in entries[:k]]
         self.alone = True        # the current value has no other reader
@@ -249,13 +249,14 @@ class GraphTrainPlanCache(tp.TrainPlanCache):
 
     def get_graph(self, model: Any, x: np.ndarray) -> Optional[TrainPlan]:
         return self.lookup(model._execution_plan(), model.layers, x,
-                           lambda: compile_graph_plan(model, x.shape, x.dtype))
+                           lambda: compile_graph_plan(model, x.shape, x.dtype),
+                           model._loss_weights[0])
 
 
 def supported(model: Any) -> bool:
     """Whether `model` is a built functional Model of one input and one output
-    whose training step is the stock one (no customised step, no regularizers,
-    loss weights 1)."""
+    whose training step is the stock one (no customised step, no regularizers;
+    its output's loss weight is the plan's)."""
     from .functional import Model
     if not isinstance(model, Model) or not model.built or len(model.inputs) != 1 \
             or len(model.outputs) != 1:
@@ -264,8 +265,6 @@ def supported(model: Any) -> bool:
     if cls._forward is not Model._forward or cls._backward is not Model._backward \
             or cls._loss_and_backward is not Model._loss_and_backward \
             or cls._output_losses is not Model._output_losses:
-        return False
-    if list(getattr(model, "_loss_weights", [1.0])) != [1.0]:
         return False
     return not tp._uses_regularizers(model.layers)
 

@@ -127,7 +127,7 @@ from .._plan import (TP_CONV as CONV, TP_CONV_POOL as CONV_POOL, TP_DENSE as DEN
                      TF_SH as F_SH, TF_SW as F_SW, TF_DH as F_DH, TF_DW as F_DW, TF_PT as F_PT,
                      TF_PB as F_PB, TF_PL as F_PL, TF_PR as F_PR, TF_KIND as F_KIND,
                      TRAIN_FIELDS as FIELDS, TR_EPS as R_EPS, TR_RATE as R_RATE,
-                     TR_ALPHA as R_ALPHA, TRAIN_REALS as REALS, TO_KIND, TO_COUNT, TO_CHECK,
+                     TR_ALPHA as R_ALPHA, TR_SCALE as R_SCALE, TRAIN_REALS as REALS, TO_KIND, TO_COUNT, TO_CHECK,
                      TO_ROWS, TO_NROWS, TO_HAS0, TO_HAS1, TO_HAS2, TO_DECAY, TO_GSCALE, TO_HEAD,
                      TO_REALS)
 XENT_SPARSE, XENT_FROM_LOGITS = 1, 2        # SOFTMAX_XENT's flag bits
@@ -178,6 +178,9 @@ class TrainPlan:
         self.dtype = np.dtype(np.float32)
         self.sparse = True
         self.bce = False                     # a sigmoid + binary cross-entropy head
+        #: compile's loss_weights: the loss head's gradient (its op's R_SCALE)
+        #: and the step's loss (_rows_loss) are scaled by it
+        self.loss_weight = 1.0
         self.nbytes = (0, 0, 0)
         #: (op row, Dropout or SpatialDropout2D, rate, its first mask buffer (bool))
         self.dropouts: List[Tuple[int, Any, float, np.ndarray]] = []
@@ -442,12 +445,13 @@ def _set_act(op: _Op, act: Tuple[int, int, float, str], shape: Tuple[int, ...],
 
 class _Builder(ChainBuilder):
     def __init__(self, steps: List[Any], k: int, in_shape: Tuple[int, ...], dtype: np.dtype,
-                 lossfn: losses_mod.Loss):
+                 lossfn: losses_mod.Loss, loss_weight: float = 1.0):
         self.steps, self.k, self.dtype, self.lossfn = steps, k, dtype, lossfn
         self.ops: List[_Op] = []
         self.names: List[str] = []
         self.plan = TrainPlan()
         self.plan.dtype = dtype
+        self.plan.loss_weight = loss_weight
         self.plan.lead = list(steps[:k])
         self.plan.in_shape = in_shape
         self.input = self.cur = _Value("raw", in_shape)
@@ -703,6 +707,7 @@ class _Builder(ChainBuilder):
         y = self.flat()
         op = _Op(SIGMOID_BCE, y, _Value("flat", y.shape, base=y), {F_N: y.size})
         op.reals[R_ALPHA] = 1.0 / max(y.size, 1)
+        op.reals[R_SCALE] = self.plan.loss_weight
         self.plan.rows = np.empty(y.shape, dtype=self.dtype)    # the elementwise losses
         op.slots[F_AUX2] = self.plan.rows
         if logits is not None:
@@ -749,6 +754,7 @@ class _Builder(ChainBuilder):
         # from_logits: the output is the logits, the op's dst their memory
         op = _Op(SOFTMAX_XENT, z, _Value("flat", (n, classes), base=z if flag & 2 else None),
                  {F_FLAG: flag, F_N: n, F_C: classes})
+        op.reals[R_SCALE] = self.plan.loss_weight
         self.plan.rows = np.empty(n, dtype=self.dtype)
         op.slots.update({F_AUX: self.plan.rows, F_AUX2: np.empty((n, classes), self.dtype)})
         self.emit(op, "cross_entropy(from_logits)" if flag & 2 else "softmax+cross_entropy")
@@ -883,6 +889,7 @@ class TrainPlanCache:
     def __init__(self) -> None:
         self.exec_plan: Any = None
         self.plans: Dict[Tuple[Any, ...], Optional[TrainPlan]] = {}
+        self.loss_weight = 1.0          # the model's when its plans were compiled
 
     def __getstate__(self) -> dict:
         return {}
@@ -890,17 +897,19 @@ class TrainPlanCache:
     def __setstate__(self, state: dict) -> None:
         self.__init__()         # type: ignore[misc]
 
-    def get(self, exec_plan: Any, x: np.ndarray) -> Optional[TrainPlan]:
+    def get(self, exec_plan: Any, x: np.ndarray, loss_weight: float = 1.0
+            ) -> Optional[TrainPlan]:
         """The plan for x (compiled now if need be), or None: the per-layer path."""
         return self.lookup(exec_plan, exec_plan.layers, x, lambda: compile_plan(
-            exec_plan.steps, exec_plan.loss, x.shape, x.dtype))
+            exec_plan.steps, exec_plan.loss, x.shape, x.dtype, loss_weight), loss_weight)
 
     def lookup(self, exec_plan: Any, layers: List[Layer], x: np.ndarray,
-               compile: Any) -> Optional[TrainPlan]:
-        """The cached plan for x under exec_plan, else compile() (Unsupported:
-        None, remembered); layers: whose trainable flags are part of the key."""
-        if exec_plan is not self.exec_plan:
-            self.exec_plan, self.plans = exec_plan, {}
+               compile: Any, loss_weight: float = 1.0) -> Optional[TrainPlan]:
+        """The cached plan for x under exec_plan and the loss weight, else
+        compile() (Unsupported: None, remembered); layers: whose trainable
+        flags are part of the key."""
+        if exec_plan is not self.exec_plan or loss_weight != self.loss_weight:
+            self.exec_plan, self.plans, self.loss_weight = exec_plan, {}, loss_weight
         # which layers are frozen is part of the key: a frozen BatchNormalization
         # runs in inference mode (another plan)
         key = (x.shape, x.dtype.str, tuple([layer.trainable for layer in layers]))
@@ -920,12 +929,13 @@ class TrainPlanCache:
 
 
 def compile_plan(steps: List[Any], lossfn: losses_mod.Loss, x_shape: Tuple[int, ...],
-                 dtype: Any) -> TrainPlan:
+                 dtype: Any, loss_weight: float = 1.0) -> TrainPlan:
     """The training plan of a built model's execution steps (fusion.make_plan)
-    and loss, for batches of x_shape; Unsupported when it has none."""
+    and loss (weighted by loss_weight), for batches of x_shape; Unsupported
+    when it has none."""
     k = next((i for i, s in enumerate(steps) if getattr(s, "params", True)), 0)
     in_shape = _Builder.plan_input(steps[:k], x_shape, dtype)
-    return _Builder(list(steps), k, in_shape, np.dtype(dtype), lossfn).build()
+    return _Builder(list(steps), k, in_shape, np.dtype(dtype), lossfn, loss_weight).build()
 
 
 def _uses_regularizers(layers: List[Layer]) -> bool:
@@ -965,13 +975,13 @@ def _model_plan(model: Any, x: Any, trainer: Any) -> Optional[Tuple[Any, TrainPl
     if cls._forward is not trainer._forward \
             or cls._loss_and_backward is not trainer._loss_and_backward:
         return None
-    if _uses_regularizers(model.layers) or model.__dict__.get("_loss_weight", 1.0) != 1.0:
-        return None         # (a loss weight: the per-layer path scales loss and gradient)
+    if _uses_regularizers(model.layers):
+        return None
     exec_plan = model._execution_plan()
     cache = model.__dict__.get("_train_plans")
     if cache is None:
         cache = model.__dict__["_train_plans"] = TrainPlanCache()
-    plan = cache.get(exec_plan, x)
+    plan = cache.get(exec_plan, x, model._loss_weight)
     if plan is None:
         return None
     assert exec_plan.loss is not None
@@ -1103,11 +1113,13 @@ def run_plan(model: Any, plan: TrainPlan, lossfn: losses_mod.Loss, layers: List[
 
 
 def _rows_loss(plan: TrainPlan, rows: np.ndarray) -> float:
-    """The step's loss from its per-row losses, as the loss computes it."""
+    """The step's loss from its per-row losses, as the loss computes it,
+    times the loss weight (as Trainer._reduced scales it)."""
     if plan.bce:     # BinaryCrossentropy.fused: the rows' means, then their mean
-        return float(np.mean(rows, axis=-1).mean(dtype=np.float64))
-    # rows.mean(dtype=np.float64), numpy's sum then division
-    return float(np.add.reduce(rows, dtype=np.float64)) / rows.shape[0]
+        loss = float(np.mean(rows, axis=-1).mean(dtype=np.float64))
+    else:            # rows.mean(dtype=np.float64), numpy's sum then division
+        loss = float(np.add.reduce(rows, dtype=np.float64)) / rows.shape[0]
+    return loss * plan.loss_weight if plan.loss_weight != 1.0 else loss
 
 
 def _update_moving(plan: TrainPlan, stats: Optional[List[Tuple[np.ndarray, np.ndarray]]] = None

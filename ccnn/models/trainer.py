@@ -227,9 +227,11 @@ def single_loss_weight(loss_weights: Any, output_name: Any) -> float:
     """compile's loss_weights for a model of one output, as Keras 3 takes
     it: None (1.0), a float, a list / tuple of one, or a dict keyed by the
     output's name."""
-    if not loss_weights and not isinstance(loss_weights, (list, tuple, dict)):
-        return 1.0 if loss_weights is None or isinstance(loss_weights, bool) \
-            or not isinstance(loss_weights, numbers.Real) else float(loss_weights)
+    if not isinstance(loss_weights, (list, tuple, dict)) and not loss_weights:
+        # a falsy value that is not a container: a zero weights the loss by
+        # zero; anything else (None, False, '') leaves it unweighted
+        is_number = isinstance(loss_weights, numbers.Real) and not isinstance(loss_weights, bool)
+        return float(loss_weights) if is_number else 1.0
     check_loss_weights_kind(loss_weights)
     w: Any = loss_weights
     if isinstance(w, dict):
@@ -242,6 +244,12 @@ def single_loss_weight(loss_weights: Any, output_name: Any) -> float:
             raise ValueError(f"`loss_weights` must match the number of losses, got 1 losses "
                              f"and {len(w)} weights.")
         w = w[0]
+    return finite_loss_weight(w)
+
+
+def finite_loss_weight(w: Any) -> float:
+    """One output's loss weight as a float; a TypeError unless it is a
+    finite real number (not a bool)."""
     if isinstance(w, bool) or not isinstance(w, numbers.Real) or not math.isfinite(w):
         raise TypeError(f"loss_weights must be finite numbers, got {w!r}")
     return float(w)
@@ -292,6 +300,9 @@ class Trainer(ModelLayer):
     stop_training: bool
     history: Optional[History]
     _plan: Optional[Plan] = None
+    #: compile's loss_weights for the model's one output (a functional
+    #: model keeps one per output in _loss_weights)
+    _loss_weight: float = 1.0
     _metric_ids: List[Any]
     _weighted_metric_ids: List[Any]
     _metric_objs: Optional[List[Any]] = None     # Metrics (a functional Model: tuples)
@@ -469,8 +480,15 @@ class Trainer(ModelLayer):
             raise RuntimeError("You must compile your model before training/testing. Use "
                                "`model.compile(optimizer, loss)`.")
         pending = self.__dict__.get("_pending_compile")     # a subclassed model's, untraced
-        if self.loss is None and (pending is None or pending[1] is None):
+        if self.loss is None and (pending is None or pending[1] is None) \
+                and not self._regularization_only():
             raise ValueError(NO_LOSS)
+
+    def _regularization_only(self) -> bool:
+        """compile() without a loss, and the model has regularization losses
+        (a weight or an activity regularizer): as Keras 3, fit minimises them
+        alone and they are the logged loss; y may be left out."""
+        return self.loss is None and self.built and uses_regularization(self)
 
     @property
     def metrics_names(self) -> List[str]:
@@ -522,6 +540,9 @@ class Trainer(ModelLayer):
         return self.loss
 
     def _prepare_y(self, y: Any, n: int, name: str = "y") -> np.ndarray:
+        if self._regularization_only():     # no loss reads the targets
+            return np.zeros((n, 0), self._dtype()) if y is None else \
+                np.asarray(y, dtype=self._dtype())
         if y is None:
             raise ValueError(f"{name} is required: the compiled loss compares the model's "
                              f"outputs with these targets")
@@ -574,10 +595,12 @@ class Trainer(ModelLayer):
         """Loss of the batch; fills every layer's grads."""
         plan = self._execution_plan()
         head = plan.head
-        assert head is not None
-        # y is checked (_prepare_y, the adapters): the fused head need not check it again
-        loss, d = self._reduced(out, y, *(head.loss_checked(out, y) if isinstance(
-            head, _LossFromLogits) else head.loss(out, y)), sw)
+        if head is None:        # no loss (_regularization_only): the penalties' alone
+            loss, d = 0.0, np.zeros_like(out)
+        else:
+            # y is checked (_prepare_y, the adapters): the fused head need not check it again
+            loss, d = self._reduced(out, y, *(head.loss_checked(out, y) if isinstance(
+                head, _LossFromLogits) else head.loss(out, y)), sw)
         # the steps before the first one with weights (augmentation, rescaling)
         # need no backward, and the first with weights no input gradient
         steps = plan.steps
@@ -596,7 +619,8 @@ class Trainer(ModelLayer):
 
     def _batch_loss(self, out: np.ndarray, y: np.ndarray, sw: Optional[np.ndarray]) -> float:
         head = self._execution_plan().head
-        assert head is not None
+        if head is None:        # no loss (_regularization_only)
+            return self._regularization_loss()
         # the loss alone (no gradient); with sample weights _reduced takes
         # the per-sample losses instead
         loss = head.loss_value(out, y) if sw is None else 0.0
@@ -616,7 +640,7 @@ class Trainer(ModelLayer):
         reduction = (lossfn or self._lossfn).reduction
         scale = float(n) if reduction == "sum" else 1.0
         if lossfn is None:          # the model's own loss: its loss_weights
-            scale *= self.__dict__.get("_loss_weight", 1.0)
+            scale *= self._loss_weight
         if sw is not None:
             head = head or self._execution_plan().head
             assert head is not None

@@ -519,7 +519,7 @@ def _compile_config_to_keras(model: Any) -> Optional[Dict[str, Any]]:
         return [m if isinstance(m, str) else _compile_config_metric(m, metrics) for m in ids]
 
     loss_weights: Any = None
-    if model.__dict__.get("_loss_weight", 1.0) != 1.0:       # a Sequential's (one output)
+    if model._loss_weight != 1.0:       # a Sequential's (one output)
         loss_weights = model._loss_weight
     metrics_out: Any = metric_list(getattr(model, "_metric_ids", [])) or None
     weighted_out: Any = metric_list(getattr(model, "_weighted_metric_ids", [])) or None

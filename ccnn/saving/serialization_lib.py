@@ -162,7 +162,7 @@ def serialize_compile_config(model: Any) -> Optional[Dict[str, Any]]:
                               "steps_per_execution": getattr(model, "steps_per_execution", 1),
                               "jit_compile": False}
     per_output = getattr(model, "_losses", None)        # a functional model
-    if per_output is None and model.__dict__.get("_loss_weight", 1.0) != 1.0:
+    if per_output is None and model._loss_weight != 1.0:
         config["loss_weights"] = model._loss_weight      # a Sequential's (one output)
     if per_output is not None:
         names = model.output_names

@@ -170,6 +170,7 @@ cdef extern from "ccnn/plan_train.h":
         CCNN_TR_EPS
         CCNN_TR_RATE
         CCNN_TR_ALPHA
+        CCNN_TR_SCALE
         CCNN_TRAIN_REALS
         CCNN_TO_KIND
         CCNN_TO_COUNT
@@ -238,6 +239,7 @@ TRAIN_FIELDS = CCNN_TRAIN_FIELDS
 TR_EPS = CCNN_TR_EPS
 TR_RATE = CCNN_TR_RATE
 TR_ALPHA = CCNN_TR_ALPHA
+TR_SCALE = CCNN_TR_SCALE
 TRAIN_REALS = CCNN_TRAIN_REALS
 TRAIN_EREDUCE = CCNN_TRAIN_EREDUCE     # (declared in ccnn/kernels.pxd, with the reduce callback's type)
 TO_KIND = CCNN_TO_KIND

@@ -58,6 +58,15 @@ static int SUF(tp_pool_dims)(ccnn_pool2d_dims *d, const int64_t *o)
 }
 
 /* One op's forward (training mode). */
+/* compile's loss weight on a loss head's gradient: d *= (REAL)scale, each
+ * element's product alone (as the per-layer path's d * dtype(scale)) */
+static void SUF(tp_loss_scale)(REAL *d /* (count) */, int64_t count, double scale)
+{
+    if (scale == 1.0) return;
+    const REAL s = (REAL)scale;
+    for (int64_t i = 0; i < count; i++) d[i] *= s;
+}
+
 static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
                            const int64_t *o, const double *r, int nthreads)
 {
@@ -168,6 +177,7 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
         SUF(ccnn_sigmoid_bce_forward)(loss, z, (const REAL *)targets, n, nthreads);
         SUF(ccnn_sigmoid_bce_backward)(dlogits, NULL, z, (const REAL *)targets,
                                        (REAL)r[CCNN_TR_ALPHA], n, nthreads);
+        SUF(tp_loss_scale)(dlogits, n, r[CCNN_TR_SCALE]);
         return CCNN_OK;
     }
     case CCNN_TP_DROPOUT: {
@@ -216,6 +226,7 @@ static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, cons
             SUF(ccnn_softmax_xent_dense_forward)(rows, probs, src, t, n, c, nthreads);
             SUF(ccnn_softmax_xent_dense_backward)(dlogits, probs, t, n, c, nthreads);
         }
+        SUF(tp_loss_scale)(dlogits, n * c, r[CCNN_TR_SCALE]);
         return CCNN_OK;
     }
     default:

@@ -33,7 +33,8 @@
  *   CCNN_TP_TRANSPOSE      (n, a = c, b = h) -> (n, b, a)
  *   CCNN_TP_SOFTMAX_XENT   logits (rows = n, classes = c) -> probs (dst); the
  *                          per-row losses in aux, the loss's probs in aux2 and
- *                          d(mean loss)/d(logits) in dsrc, all in the forward;
+ *                          d(mean loss)/d(logits) (times the scale in reals)
+ *                          in dsrc, all in the forward;
  *                          flag bit 1: int64 labels (n) in the targets slot, else
  *                          targets (n, c) of the element type; flag bit 2: the
  *                          model's output is the logits (from_logits: dst is src,
@@ -49,7 +50,8 @@
  *                          Dense's pre-activation; NULL: src, a loss from_logits),
  *                          aux2 the elementwise losses and
  *                          dsrc d(mean loss)/d(logits) (scale = 1 / count in reals'
- *                          alpha), both in the forward; targets of the element type
+ *                          alpha; then times the scale in reals), both in the
+ *                          forward; targets of the element type
  *   CCNN_TP_SPATIAL_DROPOUT  (n, c, inner = h): each (image, channel) kept or zeroed,
  *                          the (n, c) uint8 mask in aux drawn as SpatialDropout2D
  *                          draws it (dropout_sample of double ones, a double scratch
@@ -104,7 +106,11 @@ enum {
     CCNN_TF_KIND,       /* pointwise.h's kind: POINTWISE, CONV / DENSE with flag 2 */
     CCNN_TRAIN_FIELDS = 32
 };
-enum { CCNN_TR_EPS = 0, CCNN_TR_RATE = 1, CCNN_TR_ALPHA = 2, CCNN_TRAIN_REALS = 3 };
+/* reals: SOFTMAX_XENT and SIGMOID_BCE take the loss's weight (compile's
+ * loss_weights) in SCALE: their d(loss)/d(logits) is multiplied by it in the
+ * element type after the mean loss's gradient (1.0: left as it is) */
+enum { CCNN_TR_EPS = 0, CCNN_TR_RATE = 1, CCNN_TR_ALPHA = 2, CCNN_TR_SCALE = 3,
+       CCNN_TRAIN_REALS = 4 };
 
 /* Run the training step of nops ops: code (nops, CCNN_TRAIN_FIELDS), reals
  * (nops, CCNN_TRAIN_REALS), ptrs the buffer table, whose slots 0, 1 and 2
