@@ -57,7 +57,6 @@ static int SUF(tp_pool_dims)(ccnn_pool2d_dims *d, const int64_t *o)
                                  0, o[CCNN_TF_OP] != CCNN_TP_AVGPOOL);
 }
 
-/* One op's forward (training mode). */
 /* compile's loss weight on a loss head's gradient: d *= (REAL)scale, each
  * element's product alone (as the per-layer path's d * dtype(scale)) */
 static void SUF(tp_loss_scale)(REAL *d /* (count) */, int64_t count, double scale)
@@ -67,6 +66,7 @@ static void SUF(tp_loss_scale)(REAL *d /* (count) */, int64_t count, double scal
     for (int64_t i = 0; i < count; i++) d[i] *= s;
 }
 
+/* One op's forward (training mode). */
 static int SUF(tp_forward)(REAL *out, const REAL *inp, const void *targets, const int64_t *ptrs,
                            const int64_t *o, const double *r, int nthreads)
 {
