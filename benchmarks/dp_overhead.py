@@ -9,14 +9,16 @@ cpu-clock samples.
 
 Each round runs, interleaved, benchmarks/bench.py's mpi worker (the book
 model, 1 thread, compile(steps_per_execution=spe), a warm-up then 2 epochs)
-four times under `perf record -e cpu-clock`: 2 ranks (mpiexec -n 2,
-DataParallel's defaults) on `samples` and on 2 x `samples` images, and one
-plain fit at batch/2 ("apart", pinned to core 0) on samples/2 and on
-samples images.  The difference between a configuration's two runs, divided
+under `perf record -e cpu-clock`, each configuration on `samples` and on
+2 x `samples` images: 2 ranks (mpiexec -n 2, DataParallel's defaults: the
+gradients in the shared window, ShmReducer); the same with CCNN_DP_SHM=0
+(private buffers, MPI Allreduce); and two plain fits at batch/2 side by side
+("apart", process i pinned to core i), on samples/2 and samples images.  The difference between a configuration's two runs, divided
 by the difference of their step counts, is its CPU time per step with the
 start-up (imports, data loading, plan compilation, MPI_Init) taken out.
-Printed: per shared object, the median over rounds of the ms of CPU per step
-of rank 0, rank 1 and the apart fit, and rank - apart.  perf samples only
+Printed: per group of shared objects, the median over rounds of the ms of
+CPU per step (the two processes of a configuration averaged), and rank -
+apart.  perf samples only
 while a process runs, so the numbers are CPU time, not wall time (the load
 of other jobs shows in the wall clock, much less here); cpu-clock is the
 only event on a VM without hardware counters.
@@ -63,12 +65,23 @@ def dso_ms(path, hz):
     return got
 
 
-def run(tmp, tag, ranks, batch, samples, spe, hz, env):
-    """perf-recorded worker run(s); returns ({group: ms} per process, steps)."""
+def run(tmp, tag, ranks, batch, samples, spe, hz, env, apart=False):
+    """perf-recorded worker run(s): `ranks` ranks under mpiexec, or with apart
+    `ranks` plain fits side by side (process i pinned to core i); returns
+    ({group: ms} per process, steps)."""
     worker = [sys.executable, os.path.join(HERE, "bench.py"), "--mpi-worker", str(batch), "1",
               str(samples), "2", str(spe)]
     rec = [PERF, "record", "-q", "-F", str(hz), "-e", "cpu-clock"]
-    if ranks > 1:
+    files = [f"{tmp}/{tag}.{r}" for r in range(ranks)]
+    if apart:
+        cpus = os.cpu_count() or 1
+        procs = [subprocess.Popen([*rec, "-o", f, *worker], env=env, text=True,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                  stdin=subprocess.DEVNULL,
+                                  preexec_fn=lambda i=i: os.sched_setaffinity(0, {i % cpus}))
+                 for i, f in enumerate(files)]
+        outs = [(p.communicate(timeout=1800), p.returncode) for p in procs]
+    else:
         wrap = os.path.join(tmp, "wrap.sh")
         with open(wrap, "w") as f:
             f.write(f'#!/bin/sh\nexec {" ".join(rec)} -o {tmp}/{tag}.$OMPI_COMM_WORLD_RANK "$@"\n')
@@ -76,17 +89,13 @@ def run(tmp, tag, ranks, batch, samples, spe, hz, env):
         mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
         cmd = [mpiexec if os.path.exists(mpiexec) else "mpiexec", "--oversubscribe", "-n",
                str(ranks), wrap, *worker]
-        files = [f"{tmp}/{tag}.{r}" for r in range(ranks)]
-        pin = None
-    else:
-        cmd = [*rec, "-o", f"{tmp}/{tag}.0", *worker]
-        files = [f"{tmp}/{tag}.0"]
-        pin = (lambda: os.sched_setaffinity(0, {0})) if hasattr(os, "sched_setaffinity") else None
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800,
-                         stdin=subprocess.DEVNULL, preexec_fn=pin)
-    line = [s for s in out.stdout.splitlines() if s.startswith("MPI-RESULT ")]
-    if out.returncode != 0 or not line:
-        raise RuntimeError(f"{cmd} failed:\n{out.stdout}\n{out.stderr}")
+        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800,
+                           stdin=subprocess.DEVNULL)
+        outs = [((p.stdout, p.stderr), p.returncode)]
+    (out, err), rc = outs[0]
+    line = [s for s in out.splitlines() if s.startswith("MPI-RESULT ")]
+    if any(r != 0 for _, r in outs) or not line:
+        raise RuntimeError(f"{tag} failed:\n{out}\n{err}")
     res = json.loads(line[0].split(" ", 1)[1])
     warm = 4                                  # mpi_worker's warm-up fit: 4 batches
     return [dso_ms(f, hz) for f in files], warm + 2 * res["steps"]
@@ -100,29 +109,34 @@ def main():
                OMP_NUM_THREADS="1", PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
     print(f"dp_overhead: batch {batch}, {samples} samples, spe {spe}, {rounds} rounds; "
           f"load {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
-    per = {"rank 0": [], "rank 1": [], "apart": []}
+    configs = {"rank": ({}, batch), "rank, CCNN_DP_SHM=0": ({"CCNN_DP_SHM": "0"}, batch),
+               "apart": (None, batch // 2)}
+    per = {f"{c} {r}": [] for c in configs for r in (0, 1)}
     with tempfile.TemporaryDirectory() as tmp:
         for _ in range(rounds):
-            small, s_steps = run(tmp, "dp1", 2, batch, samples, spe, hz, env)
-            big, b_steps = run(tmp, "dp2", 2, batch, 2 * samples, spe, hz, env)
-            a_small, a_s = run(tmp, "ap1", 1, batch // 2, samples // 2, spe, hz, env)
-            a_big, a_b = run(tmp, "ap2", 1, batch // 2, samples, spe, hz, env)
-            for name, (s, b, n) in {"rank 0": (small[0], big[0], b_steps - s_steps),
-                                    "rank 1": (small[1], big[1], b_steps - s_steps),
-                                    "apart": (a_small[0], a_big[0], a_b - a_s)}.items():
-                keys = set(s) | set(b)
-                per[name].append({k: (b.get(k, 0.0) - s.get(k, 0.0)) / n for k in keys})
+            for c, (extra, b) in configs.items():
+                e = dict(env, **(extra or {}))
+                n = samples if extra is not None else samples // 2
+                small, s_steps = run(tmp, "s", 2, b, n, spe, hz, e, apart=extra is None)
+                big, b_steps = run(tmp, "b", 2, b, 2 * n, spe, hz, e, apart=extra is None)
+                for r in (0, 1):
+                    keys = set(small[r]) | set(big[r])
+                    per[f"{c} {r}"].append({k: (big[r].get(k, 0.0) - small[r].get(k, 0.0)) /
+                                            (b_steps - s_steps) for k in keys})
     names = [g for g, _ in GROUPS] + ["other"]
-    print(f"{'ms of CPU per step':18s} {'rank 0':>8s} {'rank 1':>8s} {'apart':>8s} {'rank-apart':>10s}")
+    print(f"{'ms of CPU per step':18s}" + "".join(f"{k:>12s}" for k in
+                                                   ["rank", "rank noshm", "apart", "rank-apart"]))
     rows = {}
     for g in names + ["total"]:
         med = {}
         for name, runs in per.items():
             vals = [sum(r.values()) if g == "total" else r.get(g, 0.0) for r in runs]
             med[name] = float(np.median(vals))
-        rows[g] = med
-        extra = (med["rank 0"] + med["rank 1"]) / 2 - med["apart"]
-        print(f"{g:18s} {med['rank 0']:8.3f} {med['rank 1']:8.3f} {med['apart']:8.3f} {extra:10.3f}")
+        # the two processes of a configuration averaged
+        two = {c: (med[f"{c} 0"] + med[f"{c} 1"]) / 2 for c in configs}
+        rows[g] = two
+        print(f"{g:18s}" + "".join(f"{v:12.3f}" for v in
+                                   [*two.values(), two["rank"] - two["apart"]]))
     print(f"load {os.getloadavg()[0]:.2f} at the end")
     return rows
 
