@@ -7,21 +7,22 @@ cpu-clock samples.
     (defaults 128 12000 32 3; needs /usr/bin/perf and mpiexec; as root it sets
     OMPI_ALLOW_RUN_AS_ROOT itself)
 
-Each round runs, interleaved, benchmarks/bench.py's mpi worker (the book
-model, 1 thread, compile(steps_per_execution=spe), a warm-up then 2 epochs)
-under `perf record -e cpu-clock`, each configuration on `samples` and on
-2 x `samples` images: 2 ranks (mpiexec -n 2, DataParallel's defaults: the
-gradients in the shared window, ShmReducer); the same with CCNN_DP_SHM=0
-(private buffers, MPI Allreduce); and two plain fits at batch/2 side by side
-("apart", process i pinned to core i), on samples/2 and samples images.  The difference between a configuration's two runs, divided
-by the difference of their step counts, is its CPU time per step with the
-start-up (imports, data loading, plan compilation, MPI_Init) taken out.
+Each round runs, one after the other, three configurations of the book
+model's fit (benchmarks/bench.py's book_model, 1 thread,
+compile(steps_per_execution=spe)) under `perf record -e cpu-clock`: 2 ranks
+(mpiexec -n 2, DataParallel's defaults: the gradients in the shared window,
+ShmReducer) at global batch `batch` on `samples` images; the same with
+CCNN_DP_SHM=0 (private buffers, MPI Allreduce); and two plain fits at
+batch/2 on samples/2 images side by side ("apart", process i pinned to core
+i: bench.py's ceiling).  Each process warms up (plans compiled, MPI
+started), then perf records (perf's --control fifo) only its 2 epochs of fit.
 Printed: per group of shared objects, the median over rounds of the ms of
 CPU per step (the two processes of a configuration averaged), and rank -
-apart.  perf samples only
-while a process runs, so the numbers are CPU time, not wall time (the load
-of other jobs shows in the wall clock, much less here); cpu-clock is the
-only event on a VM without hardware counters.
+apart.  perf samples only while a process runs, so these are CPU times: the
+load of other jobs on the machine changes them much less than the wall
+clock; a rank that waits (Barrier, yielding its core) spends CPU in the OS
+(sched_yield) and in MPI.  cpu-clock is the only event on a VM without
+hardware counters.
 
 Groups: kernels (ccnn's C kernels), python (the interpreter: fit's loop, the
 reduce callback), numpy (the shared window's slice sum, the callback's
@@ -65,40 +66,68 @@ def dso_ms(path, hz):
     return got
 
 
+def worker(batch, samples, spe):
+    """One process's fit (a rank under mpiexec, or a plain fit): warm up, then
+    perf records (its control fifo, DP_PERF_CTL) only 2 epochs of fit."""
+    sys.path.insert(0, HERE)
+    sys.argv.append("--mpi-worker")          # bench.py: do not import torch
+    import ccnn
+    from bench import book_model, load_fashion
+    ccnn.set_num_threads(1)
+    x, y = load_fashion(samples)
+    m = book_model(spe)
+    dp = None
+    if int(os.environ.get("OMPI_COMM_WORLD_SIZE", "1")) > 1:
+        from ccnn.distribution import DataParallel
+        dp = DataParallel()
+        dp.__enter__()
+    m.fit(x[:batch * 4], y[:batch * 4], batch_size=batch, epochs=1, verbose=0)   # warm up
+    with open(os.environ["DP_PERF_CTL"], "w") as ctl:
+        ctl.write("enable\n")
+        ctl.flush()
+        m.fit(x, y, batch_size=batch, epochs=2, verbose=0)
+        ctl.write("disable\n")
+        ctl.flush()
+    print("STEPS", 2 * -(-len(x) // batch), flush=True)
+    if dp is not None:
+        dp.__exit__(None, None, None)
+
+
 def run(tmp, tag, ranks, batch, samples, spe, hz, env, apart=False):
-    """perf-recorded worker run(s): `ranks` ranks under mpiexec, or with apart
-    `ranks` plain fits side by side (process i pinned to core i); returns
+    """perf-recorded fits: `ranks` ranks under mpiexec, or with apart `ranks`
+    plain fits side by side (process i pinned to core i); returns
     ({group: ms} per process, steps)."""
-    worker = [sys.executable, os.path.join(HERE, "bench.py"), "--mpi-worker", str(batch), "1",
-              str(samples), "2", str(spe)]
-    rec = [PERF, "record", "-q", "-F", str(hz), "-e", "cpu-clock"]
+    wrap = os.path.join(tmp, "wrap.sh")
+    with open(wrap, "w") as f:
+        f.write(f"""#!/bin/sh
+r=${{OMPI_COMM_WORLD_RANK:-$DP_APART}}
+rm -f {tmp}/ctl.$r; mkfifo {tmp}/ctl.$r
+DP_PERF_CTL={tmp}/ctl.$r exec {PERF} record -q -D -1 --control fifo:{tmp}/ctl.$r \
+    -F {hz} -e cpu-clock -o {tmp}/{tag}.$r "$@"
+""")
+    os.chmod(wrap, 0o755)
+    cmd = [wrap, sys.executable, os.path.abspath(__file__), "--worker", str(batch),
+           str(samples), str(spe)]
     files = [f"{tmp}/{tag}.{r}" for r in range(ranks)]
     if apart:
         cpus = os.cpu_count() or 1
-        procs = [subprocess.Popen([*rec, "-o", f, *worker], env=env, text=True,
+        procs = [subprocess.Popen(cmd, env=dict(env, DP_APART=str(i)), text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                   stdin=subprocess.DEVNULL,
                                   preexec_fn=lambda i=i: os.sched_setaffinity(0, {i % cpus}))
-                 for i, f in enumerate(files)]
+                 for i in range(ranks)]
         outs = [(p.communicate(timeout=1800), p.returncode) for p in procs]
     else:
-        wrap = os.path.join(tmp, "wrap.sh")
-        with open(wrap, "w") as f:
-            f.write(f'#!/bin/sh\nexec {" ".join(rec)} -o {tmp}/{tag}.$OMPI_COMM_WORLD_RANK "$@"\n')
-        os.chmod(wrap, 0o755)
         mpiexec = os.path.join(os.path.dirname(sys.executable), "mpiexec")
-        cmd = [mpiexec if os.path.exists(mpiexec) else "mpiexec", "--oversubscribe", "-n",
-               str(ranks), wrap, *worker]
-        p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=1800,
-                           stdin=subprocess.DEVNULL)
+        p = subprocess.run([mpiexec if os.path.exists(mpiexec) else "mpiexec", "--oversubscribe",
+                            "-n", str(ranks), *cmd], env=env, capture_output=True, text=True,
+                           timeout=1800, stdin=subprocess.DEVNULL)
         outs = [((p.stdout, p.stderr), p.returncode)]
     (out, err), rc = outs[0]
-    line = [s for s in out.splitlines() if s.startswith("MPI-RESULT ")]
+    line = [s for s in out.splitlines() if s.startswith("STEPS ")]
     if any(r != 0 for _, r in outs) or not line:
         raise RuntimeError(f"{tag} failed:\n{out}\n{err}")
-    res = json.loads(line[0].split(" ", 1)[1])
-    warm = 4                                  # mpi_worker's warm-up fit: 4 batches
-    return [dso_ms(f, hz) for f in files], warm + 2 * res["steps"]
+    return [dso_ms(f, hz) for f in files], int(line[0].split()[1])
 
 
 def main():
@@ -117,12 +146,9 @@ def main():
             for c, (extra, b) in configs.items():
                 e = dict(env, **(extra or {}))
                 n = samples if extra is not None else samples // 2
-                small, s_steps = run(tmp, "s", 2, b, n, spe, hz, e, apart=extra is None)
-                big, b_steps = run(tmp, "b", 2, b, 2 * n, spe, hz, e, apart=extra is None)
+                got, steps = run(tmp, "s", 2, b, n, spe, hz, e, apart=extra is None)
                 for r in (0, 1):
-                    keys = set(small[r]) | set(big[r])
-                    per[f"{c} {r}"].append({k: (big[r].get(k, 0.0) - small[r].get(k, 0.0)) /
-                                            (b_steps - s_steps) for k in keys})
+                    per[f"{c} {r}"].append({k: v / steps for k, v in got[r].items()})
     names = [g for g, _ in GROUPS] + ["other"]
     print(f"{'ms of CPU per step':18s}" + "".join(f"{k:>12s}" for k in
                                                    ["rank", "rank noshm", "apart", "rank-apart"]))
@@ -142,4 +168,7 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--worker"]:
+        worker(*(int(a) for a in sys.argv[2:5]))
+    else:
+        main()
