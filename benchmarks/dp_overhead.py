@@ -24,6 +24,16 @@ clock; a rank that waits (Barrier, yielding its core) spends CPU in the OS
 (sched_yield) and in MPI.  cpu-clock is the only event on a VM without
 hardware counters.
 
+Measured (2026-12-08, main 5350f1c, load 4.4-4.6 from other jobs, 3 rounds,
+`python benchmarks/dp_overhead.py 128 8000 32 3`), ms of CPU per step:
+rank 3.93, rank with CCNN_DP_SHM=0 3.62, apart 3.24; rank - apart 0.69 =
+C kernels 0.04 (within the noise, about +-0.15: the forward, backward and
+update do not get slower in the shared window), Python 0.23 (the per-step
+reduce callback from plan_train_steps and its bookkeeping), libc/mpi4py/other
+0.11, the slice sum in numpy 0.09, OS 0.07 (sched_yield while waiting), MPI
+0.06.  The rest of the wall-clock gap is waiting for the other rank
+(benchmarks/mpi_step_timeline.py: skew and synchronisation).
+
 Groups: kernels (ccnn's C kernels), python (the interpreter: fit's loop, the
 reduce callback), numpy (the shared window's slice sum, the callback's
 arithmetic), kernel (the OS: sched_yield of a waiting rank, page faults,
